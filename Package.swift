@@ -1,0 +1,86 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Swift 6 language mode (the tools-version default) plus the upcoming features the style guide asks for.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "Corral",
+    products: [
+        .library(name: "CorralClient", targets: ["CorralClient"]),
+        .library(name: "CorralProtocol", targets: ["CorralProtocol"]),
+        .library(name: "QEMUConfig", targets: ["QEMUConfig"]),
+        .executable(name: "corrald", targets: ["corrald"]),
+        .executable(name: "corral", targets: ["corral"]),
+        .executable(name: "corral-bench", targets: ["corral-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.88.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Pure layers: no I/O.
+        .target(name: "XDR", dependencies: [nioCore], swiftSettings: swiftSettings),
+        .target(name: "CorralProtocol", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
+        .target(name: "QEMUConfig", swiftSettings: swiftSettings),
+
+        // Runtime.
+        .target(
+            name: "CorralDaemon",
+            dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CorralClient",
+            dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CorralCommands",
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", argumentParser],
+            swiftSettings: swiftSettings
+        ),
+
+        // Executables: thin shims.
+        .executableTarget(
+            name: "corrald",
+            dependencies: ["CorralDaemon", argumentParser, logging, nioCore, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "corral-bench",
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", argumentParser],
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests.
+        .testTarget(name: "XDRTests", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CorralProtocolTests",
+            dependencies: ["CorralProtocol", "XDR", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CorralDaemonTests",
+            dependencies: ["CorralDaemon", "CorralProtocol", "XDR", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", nioCore],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

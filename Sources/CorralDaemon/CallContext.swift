@@ -1,0 +1,9 @@
+/// What a procedure handler knows about the call's connection.
+public struct CallContext: Sendable {
+    /// The connection's number, unique for the daemon's lifetime (for logs and registrations).
+    public var connectionID: UInt64
+    /// Whether the connection is read-only.
+    public var isReadOnly: Bool
+    /// The URI the connection was opened with (`nil` before `CONNECT_OPEN`).
+    public var openURI: String?
+}

@@ -1,0 +1,55 @@
+/// Formats libvirt's capabilities XML (`virConnectGetCapabilities`) for this host and emulator.
+public enum CapabilitiesXML {
+    /// The document for `host` and `emulator`.
+    public static func format(host: HostInformation, emulator: EmulatorCapabilities) -> String {
+        var xml = "<capabilities>\n\n  <host>\n"
+        xml += "    <uuid>\(escape(host.uuid))</uuid>\n"
+        xml += "    <cpu>\n      <arch>\(escape(host.architecture))</arch>\n"
+        xml += "      <topology sockets='\(host.sockets)' dies='1' cores='\(host.cores)' threads='\(host.threads)'/>\n"
+        xml += "    </cpu>\n"
+        xml += "    <power_management/>\n    <iommu support='no'/>\n"
+        xml += "    <migration_features>\n      <live/>\n    </migration_features>\n"
+        xml += "    <topology>\n      <cells num='1'>\n        <cell id='0'>\n"
+        xml += "          <memory unit='KiB'>\(host.memoryKiB)</memory>\n"
+        xml += "          <cpus num='\(host.cpus)'>\n"
+        for cpu in 0..<host.cpus {
+            xml += "            <cpu id='\(cpu)' socket_id='0' die_id='0' core_id='\(cpu / host.threads)' siblings='\(cpu)'/>\n"
+        }
+        xml += "          </cpus>\n        </cell>\n      </cells>\n    </topology>\n"
+        xml += "    <secmodel>\n      <model>none</model>\n      <doi>0</doi>\n    </secmodel>\n"
+        xml += "  </host>\n\n"
+        if emulator.version != 0 {
+            xml += "  <guest>\n    <os_type>hvm</os_type>\n    <arch name='x86_64'>\n      <wordsize>64</wordsize>\n"
+            xml += "      <emulator>\(escape(emulator.path))</emulator>\n"
+            for machine in emulator.machines {
+                let canonical = machine.canonical.map { " canonical='\(escape($0))'" } ?? ""
+                xml += "      <machine\(canonical) maxCpus='\(machine.maximumCPUs)'>\(escape(machine.name))</machine>\n"
+            }
+            xml += "      <domain type='qemu'/>\n"
+            if emulator.kvmUsable { xml += "      <domain type='kvm'/>\n" }
+            xml += "    </arch>\n    <features>\n"
+            xml += "      <acpi default='on' toggle='yes'/>\n      <apic default='on' toggle='no'/>\n"
+            xml += "      <cpuselection/>\n      <deviceboot/>\n      <disksnapshot default='on' toggle='no'/>\n"
+            xml += "    </features>\n  </guest>\n\n"
+        }
+        xml += "</capabilities>\n"
+        return xml
+    }
+
+    /// Escapes text for XML character data and single-quoted attributes.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,56 @@
+import CorralProtocol
+import XDR
+
+/// Handlers for the connection- and host-level REMOTE procedures.
+enum ConnectionProcedures {
+    /// The libvirt version Corral reports for itself (`CONNECT_GET_LIB_VERSION`): 9.0.0, the
+    /// protocol revision it implements.
+    static let libraryVersion: UInt64 = 9_000_000
+
+    static func register(in table: inout ProcedureTable, host: HostInformation, emulator: EmulatorCapabilities) {
+        let capabilities = CapabilitiesXML.format(host: host, emulator: emulator)
+
+        table.register(Remote.AuthList.self) { _, _ in .init(types: [0]) }
+        table.register(Remote.ConnectSupportsFeature.self) { arguments, _ in
+            switch ConnectionFeature(rawValue: arguments.feature) {
+            case .programKeepalive, .remoteCloseCallback: return .init(supported: 1)
+            // Event callbacks arrive with the running-guests work; until then say no, truthfully.
+            case .remoteEventCallback, .fileDescriptorPassing, .typedParameterString, nil: return .init(supported: 0)
+            }
+        }
+        table.register(Remote.ConnectGetType.self) { _, _ in .init(type: "QEMU") }
+        table.register(Remote.ConnectGetVersion.self) { _, _ throws(RemoteError) in
+            guard emulator.version != 0 else {
+                throw RemoteError(code: .internalError, domain: .qemu, detail: "Cannot determine the version of the emulator \(emulator.path)")
+            }
+            return .init(hvVer: emulator.version)
+        }
+        table.register(Remote.ConnectGetLibVersion.self) { _, _ in .init(libVer: libraryVersion) }
+        table.register(Remote.ConnectGetHostname.self) { _, _ in .init(hostname: host.hostname) }
+        table.register(Remote.ConnectGetURI.self) { _, context in .init(uri: context.openURI ?? "qemu:///system") }
+        table.register(Remote.ConnectGetCapabilities.self) { _, _ in .init(capabilities: capabilities) }
+        table.register(Remote.ConnectGetMaxVcpus.self) { _, _ in
+            .init(maxVcpus: Int32(emulator.machines.map(\.maximumCPUs).max() ?? 1))
+        }
+        table.register(Remote.NodeGetInfo.self) { _, _ in
+            .init(
+                model: host.architecture,
+                memory: host.memoryKiB,
+                cpus: Int32(host.cpus),
+                mhz: Int32(host.mhz),
+                nodes: Int32(host.nodes),
+                sockets: Int32(host.sockets),
+                cores: Int32(host.cores),
+                threads: Int32(host.threads)
+            )
+        }
+        table.register(Remote.NodeGetSecurityModel.self) { _, _ in .init(model: "", doi: "") }
+        table.register(Remote.ConnectIsSecure.self) { _, _ in .init(secure: 1) }  // a local Unix socket
+        table.register(Remote.ConnectGetSysinfo.self) { arguments, _ throws(RemoteError) in
+            guard arguments.flags == 0 else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(arguments.flags, radix: 16))) in function qemuConnectGetSysinfo") }
+            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "Host SMBIOS information is not available")
+        }
+        table.register(Remote.ConnectRegisterCloseCallback.self) { _, _ in XDRVoid() }
+        table.register(Remote.ConnectUnregisterCloseCallback.self) { _, _ in XDRVoid() }
+    }
+}

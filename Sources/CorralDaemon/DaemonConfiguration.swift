@@ -1,0 +1,74 @@
+import Foundation
+
+/// Where `corrald` listens and keeps its files.
+///
+/// Defaults follow DESIGN.md: for root, `/run/corral` and `/var/lib/corral`; for other users,
+/// `$XDG_RUNTIME_DIR/corral` and `$XDG_DATA_HOME/corral` (falling back to `~/.local/share`).
+public struct DaemonConfiguration: Sendable {
+    /// The read-write socket.
+    public var socketPath: String
+    /// The read-only socket.
+    public var readOnlySocketPath: String
+    /// Persistent definitions live here.
+    public var stateDirectory: String
+    /// Status files, monitor sockets and logs live here.
+    public var runDirectory: String
+    /// The QEMU binary.
+    public var emulatorPath: String
+    /// The largest packet accepted from a client, length word included.
+    public var maximumPacketLength: Int = 4 + 33_554_432
+
+    /// Creates a configuration from explicit paths.
+    public init(socketPath: String, readOnlySocketPath: String, stateDirectory: String, runDirectory: String, emulatorPath: String) {
+        self.socketPath = socketPath
+        self.readOnlySocketPath = readOnlySocketPath
+        self.stateDirectory = stateDirectory
+        self.runDirectory = runDirectory
+        self.emulatorPath = emulatorPath
+    }
+
+    /// The defaults for the current user.
+    public static func defaults() -> DaemonConfiguration {
+        defaults(environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// The defaults for the current user, given its environment.
+    public static func defaults(environment: [String: String]) -> DaemonConfiguration {
+        let paths = DefaultPaths(environment: environment)
+        return DaemonConfiguration(
+            socketPath: paths.socket,
+            readOnlySocketPath: paths.readOnlySocket,
+            stateDirectory: paths.stateDirectory,
+            runDirectory: paths.runDirectory,
+            emulatorPath: paths.emulator
+        )
+    }
+}
+
+/// Corral's default locations, shared by the daemon and (through the same rules) the client.
+public struct DefaultPaths: Sendable {
+    /// The run directory (sockets, status files).
+    public var runDirectory: String
+    /// The state directory (definitions).
+    public var stateDirectory: String
+    /// The default QEMU binary.
+    public var emulator: String
+
+    /// The read-write socket inside ``runDirectory``.
+    public var socket: String { runDirectory + "/corrald-sock" }
+    /// The read-only socket inside ``runDirectory``.
+    public var readOnlySocket: String { runDirectory + "/corrald-sock-ro" }
+
+    /// Works the defaults out for the current user.
+    public init(environment: [String: String]) {
+        if getuid() == 0 {
+            runDirectory = "/run/corral"
+            stateDirectory = "/var/lib/corral"
+        } else {
+            let home = environment["HOME"] ?? NSHomeDirectory()
+            runDirectory = (environment["XDG_RUNTIME_DIR"] ?? (home + "/.cache")) + "/corral"
+            stateDirectory = (environment["XDG_DATA_HOME"] ?? (home + "/.local/share")) + "/corral"
+        }
+        emulator = environment["CORRAL_EMULATOR"] ?? "/usr/bin/qemu-system-x86_64"
+    }
+}

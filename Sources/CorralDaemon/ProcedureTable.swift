@@ -1,0 +1,61 @@
+public import CorralProtocol
+import NIOCore
+import XDR
+
+/// The daemon's handlers, one per procedure, keyed by program and number.
+///
+/// A handler is registered with its ``RPCProcedure`` type, so decoding the arguments and encoding
+/// the reply come from the generated types; a handler only maps arguments to a reply or a
+/// ``RemoteError``. Handlers run on the connection's event loop, so they must not block: anything
+/// slow (starting QEMU, talking QMP) belongs in an asynchronous handler.
+public struct ProcedureTable: Sendable {
+    /// Decodes arguments from a call body, runs the handler, and writes the whole reply packet.
+    typealias ErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext, _ out: inout ByteBuffer) -> Void
+
+    private var handlers: [UInt64: ErasedHandler] = [:]
+
+    /// Creates an empty table.
+    public init() {}
+
+    private static func key(_ program: RPCProgram, _ procedure: Int32) -> UInt64 {
+        UInt64(program.rawValue) << 32 | UInt64(UInt32(bitPattern: procedure))
+    }
+
+    /// Registers the handler of procedure `P`.
+    public mutating func register<P: RPCProcedure>(
+        _: P.Type,
+        _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
+    ) {
+        handlers[Self.key(P.program, P.procedure)] = { header, body, context, out in
+            let arguments: P.Arguments
+            do throws(XDRDecodingError) {
+                arguments = try P.Arguments(xdrRecord: body)
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
+                return
+            }
+            do throws(RemoteError) {
+                let reply = try handler(arguments, context)
+                out.writeRPCPacket(header: header.reply(status: .ok), payload: reply)
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: error)
+            }
+        }
+    }
+
+    /// Handles one call: writes its reply packet (success or error) to `out`.
+    func handle(_ header: RPCHeader, body: ByteBuffer, context: CallContext, into out: inout ByteBuffer) {
+        guard let program = RPCProgram(rawValue: header.program), let handler = handlers[Self.key(program, header.procedure)] else {
+            out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.unknownProcedure(header.procedure))
+            return
+        }
+        handler(header, body, context, &out)
+    }
+}
+
+extension RemoteError {
+    /// libvirtd's error for arguments that do not decode (`VIR_ERR_RPC`).
+    static func undecodablePayload(_ error: XDRDecodingError) -> RemoteError {
+        RemoteError(code: .rpc, domain: .rpc, detail: "Unable to decode message payload: \(error)")
+    }
+}

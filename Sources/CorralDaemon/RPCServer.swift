@@ -1,0 +1,108 @@
+import CorralProtocol
+import Foundation
+public import Logging
+import NIOCore
+public import NIOPosix
+import Synchronization
+
+/// The daemon's RPC listener: a read-write and a read-only Unix socket.
+///
+/// Each socket is bound under a temporary name, given its permissions, and only then renamed into
+/// place, so the socket file appears exactly when it accepts calls. The read-write socket is
+/// `0600` (owner only); the read-only socket is `0666`, as libvirtd's are by default.
+public final class RPCServer: Sendable {
+    private let group: MultiThreadedEventLoopGroup
+    private let channels: Mutex<[any Channel]> = Mutex([])
+    private let connectionCounter = Atomic<UInt64>(0)
+    private let procedures: ProcedureTable
+    private let configuration: DaemonConfiguration
+    private let logger: Logger
+
+    /// Creates a server that answers with `procedures`.
+    public init(configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.procedures = procedures
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Binds both sockets. Throws if a socket cannot be bound (for example, another daemon has it).
+    public func start() async throws {
+        try await bind(path: configuration.socketPath, readOnly: false, permissions: 0o600)
+        try await bind(path: configuration.readOnlySocketPath, readOnly: true, permissions: 0o666)
+    }
+
+    private func bind(path: String, readOnly: Bool, permissions: Int) async throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        if Self.socketIsLive(path: path) {
+            throw ServerStartError(description: "another daemon is already listening on \(path)")
+        }
+        let temporary = path + ".binding.\(getpid())"
+        unlink(temporary)
+        let procedures = self.procedures
+        let logger = self.logger
+        let maximumPacketLength = configuration.maximumPacketLength
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.autoRead, value: true)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let id = self.nextConnectionID()
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder(maximumPacketLength: maximumPacketLength)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RPCServerHandler(procedures: procedures, socketIsReadOnly: readOnly, connectionID: id, logger: logger)
+                    )
+                }
+            }
+            .bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true)
+            .get()
+        guard chmod(temporary, mode_t(permissions)) == 0, rename(temporary, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            try? await channel.close()
+            throw ServerStartError(description: "cannot publish the socket \(path): \(message)")
+        }
+        channels.withLock { $0.append(channel) }
+        logger.info("listening", metadata: ["socket": "\(path)", "readOnly": "\(readOnly)"])
+    }
+
+    private func nextConnectionID() -> UInt64 {
+        connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Whether something accepts connections on `path`.
+    static func socketIsLive(path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+
+    /// Stops listening and removes the socket files. Open connections are closed.
+    public func stop() async {
+        let listening = channels.withLock { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in listening { try? await channel.close() }
+        unlink(configuration.socketPath)
+        unlink(configuration.readOnlySocketPath)
+    }
+}
+
+/// The daemon could not start listening.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,103 @@
+import CorralProtocol
+import Logging
+import NIOCore
+import XDR
+
+/// Runs one client connection: packets in, replies out.
+///
+/// The handler holds no protocol logic: it asks ``ServerConnectionStateMachine`` what each packet
+/// means and does it. Replies to all calls that arrived in one read are batched into one write.
+/// When the client stops reading, the handler stops reading from it too (backpressure), so a slow
+/// client only ever costs its own buffers.
+final class RPCServerHandler: ChannelInboundHandler {
+    typealias InboundIn = RPCFrame
+    typealias OutboundOut = ByteBuffer
+
+    private var stateMachine: ServerConnectionStateMachine
+    private let procedures: ProcedureTable
+    private let connectionID: UInt64
+    private var logger: Logger
+    private var pending: ByteBuffer?
+    private var closeAfterFlush = false
+
+    init(procedures: ProcedureTable, socketIsReadOnly: Bool, connectionID: UInt64, logger: Logger) {
+        self.stateMachine = ServerConnectionStateMachine(socketIsReadOnly: socketIsReadOnly)
+        self.procedures = procedures
+        self.connectionID = connectionID
+        self.logger = logger
+        self.logger[metadataKey: "connection"] = "\(connectionID)"
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        logger.debug("client connected")
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        logger.debug("client disconnected")
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        var out = pending ?? context.channel.allocator.buffer(capacity: 256)
+        defer { pending = out }
+        let header = frame.header
+        switch stateMachine.packetReceived(header) {
+        case .ignore:
+            break
+        case .sendPong:
+            out.writeRPCPacket(header: RPCHeader(program: .keepalive, procedure: KeepaliveProcedure.pong.rawValue, type: .message, serial: 0))
+        case .replyError(let error):
+            out.writeRPCPacket(header: header.reply(status: .error), payload: error)
+        case .replyAndClose:
+            out.writeRPCPacket(header: header.reply(status: .ok))
+            closeAfterFlush = true
+        case .dispatchOpen:
+            do throws(XDRDecodingError) {
+                let arguments = try Remote.ConnectOpen.Arguments(xdrRecord: frame.body)
+                if let error = stateMachine.openRequested(name: arguments.name, flags: ConnectOpenFlags(rawValue: arguments.flags)) {
+                    out.writeRPCPacket(header: header.reply(status: .error), payload: error)
+                } else {
+                    logger.debug("connection opened", metadata: ["uri": "\(stateMachine.openURI ?? "")", "readOnly": "\(stateMachine.isReadOnly)"])
+                    out.writeRPCPacket(header: header.reply(status: .ok))
+                }
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
+            }
+        case .dispatchRemote:
+            let callContext = CallContext(connectionID: connectionID, isReadOnly: stateMachine.isReadOnly, openURI: stateMachine.openURI)
+            procedures.handle(header, body: frame.body, context: callContext, into: &out)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushPending(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    private func flushPending(context: ChannelHandlerContext) {
+        guard let buffer = pending, buffer.readableBytes > 0 else { return }
+        pending = nil
+        if closeAfterFlush {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Stop reading from a client that does not read its replies; resume when it catches up.
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Framing errors (a bad length, a malformed header) cannot be recovered from: close this
+        // connection only.
+        logger.notice("closing connection after a protocol error", metadata: ["error": "\(error)"])
+        flushPending(context: context)
+        context.close(promise: nil)
+    }
+}

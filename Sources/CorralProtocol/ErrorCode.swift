@@ -1,0 +1,89 @@
+/// A libvirt error number (`virErrorNumber`), extensible so unknown numbers from a peer survive.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// `VIR_ERR_INTERNAL_ERROR`.
+    public static let internalError = ErrorCode(rawValue: 1)
+    /// `VIR_ERR_NO_SUPPORT`.
+    public static let noSupport = ErrorCode(rawValue: 3)
+    /// `VIR_ERR_NO_CONNECT`.
+    public static let noConnect = ErrorCode(rawValue: 5)
+    /// `VIR_ERR_INVALID_ARG`.
+    public static let invalidArgument = ErrorCode(rawValue: 8)
+    /// `VIR_ERR_OPERATION_FAILED`.
+    public static let operationFailed = ErrorCode(rawValue: 9)
+    /// `VIR_ERR_XML_ERROR`.
+    public static let xmlError = ErrorCode(rawValue: 27)
+    /// `VIR_ERR_DOM_EXIST`.
+    public static let domainExists = ErrorCode(rawValue: 28)
+    /// `VIR_ERR_OPERATION_DENIED`.
+    public static let operationDenied = ErrorCode(rawValue: 29)
+    /// `VIR_ERR_RPC`.
+    public static let rpc = ErrorCode(rawValue: 39)
+    /// `VIR_ERR_NO_DOMAIN`.
+    public static let noDomain = ErrorCode(rawValue: 42)
+    /// `VIR_ERR_AUTH_FAILED`.
+    public static let authFailed = ErrorCode(rawValue: 45)
+    /// `VIR_ERR_OPERATION_INVALID`.
+    public static let operationInvalid = ErrorCode(rawValue: 55)
+    /// `VIR_ERR_CONFIG_UNSUPPORTED`.
+    public static let configUnsupported = ErrorCode(rawValue: 67)
+    /// `VIR_ERR_OPERATION_TIMEOUT`.
+    public static let operationTimeout = ErrorCode(rawValue: 68)
+    /// `VIR_ERR_OPERATION_UNSUPPORTED`.
+    public static let operationUnsupported = ErrorCode(rawValue: 84)
+
+    /// libvirt's printf template for the code, as sent in `str1`.
+    public var template: String {
+        switch self {
+        case .internalError: return "internal error: %s"
+        case .noSupport: return "this function is not supported by the connection driver: %s"
+        case .noConnect: return "no connection driver available for %s"
+        case .invalidArgument: return "invalid argument: %s"
+        case .operationFailed: return "operation failed: %s"
+        case .xmlError: return "XML error: %s"
+        case .domainExists: return "domain %s exists already"
+        case .operationDenied: return "operation forbidden: %s"
+        case .noDomain: return "Domain not found: %s"
+        case .authFailed: return "authentication failed: %s"
+        case .operationInvalid: return "Requested operation is not valid: %s"
+        case .configUnsupported: return "unsupported configuration: %s"
+        case .operationTimeout: return "Timed out during operation: %s"
+        case .operationUnsupported: return "Operation not supported: %s"
+        default: return "%s"
+        }
+    }
+
+    /// The template with `detail` filled in.
+    public func format(_ detail: String) -> String {
+        let parts = template.split(separator: "%s", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return detail }
+        return parts[0] + detail + parts[1]
+    }
+
+    public var description: String { "\(rawValue)" }
+}
+
+/// A libvirt error domain (`virErrorDomain`): which component reported the error.
+public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// `VIR_FROM_NONE`.
+    public static let none = ErrorDomain(rawValue: 0)
+    /// `VIR_FROM_XML`.
+    public static let xml = ErrorDomain(rawValue: 5)
+    /// `VIR_FROM_DOM`.
+    public static let dom = ErrorDomain(rawValue: 6)
+    /// `VIR_FROM_RPC`.
+    public static let rpc = ErrorDomain(rawValue: 7)
+    /// `VIR_FROM_CONF`.
+    public static let conf = ErrorDomain(rawValue: 9)
+    /// `VIR_FROM_QEMU`.
+    public static let qemu = ErrorDomain(rawValue: 10)
+    /// `VIR_FROM_REMOTE`.
+    public static let remote = ErrorDomain(rawValue: 13)
+    /// `VIR_FROM_DOMAIN`.
+    public static let domain = ErrorDomain(rawValue: 20)
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import CorralDaemon
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// `corrald`: Corral's daemon. Runs in the foreground and logs to stderr.
+@main
+struct CorraldMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corrald",
+        abstract: "Corral's QEMU management daemon, speaking libvirt's RPC protocol."
+    )
+
+    @Option(help: "The read-write socket.")
+    var socket: String?
+
+    @Option(name: .customLong("socket-ro"), help: "The read-only socket.")
+    var socketReadOnly: String?
+
+    @Option(name: .customLong("state-dir"), help: "Directory for persistent domain definitions.")
+    var stateDirectory: String?
+
+    @Option(name: .customLong("run-dir"), help: "Directory for status files, monitor sockets and logs.")
+    var runDirectory: String?
+
+    @Option(help: "The QEMU binary.")
+    var emulator: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "corrald")
+        var configuration = DaemonConfiguration.defaults()
+        if let runDirectory {
+            configuration.runDirectory = runDirectory
+            configuration.socketPath = runDirectory + "/corrald-sock"
+            configuration.readOnlySocketPath = runDirectory + "/corrald-sock-ro"
+        }
+        if let socket { configuration.socketPath = socket }
+        if let socketReadOnly { configuration.readOnlySocketPath = socketReadOnly }
+        if let stateDirectory { configuration.stateDirectory = stateDirectory }
+        if let emulator { configuration.emulatorPath = emulator }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let daemon = try Daemon(configuration: configuration, group: group, logger: logger)
+        try await daemon.start()
+        await SignalWaiter.waitForTermination()
+        logger.info("shutting down")
+        await daemon.stop()
+        try await group.shutdownGracefully()
+    }
+}
