@@ -67,6 +67,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case connectRegisterCloseCallback = 360
     /// `REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK`
     case connectUnregisterCloseCallback = 361
+    /// `REMOTE_PROC_DOMAIN_GET_STATE`
+    case domainGetState = 212
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -89,6 +91,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectListAllDomains: return .read
         case .connectRegisterCloseCallback: return .read
         case .connectUnregisterCloseCallback: return .read
+        case .domainGetState: return .read
         }
     }
 }
@@ -604,5 +607,55 @@ public enum Remote {
         public static let procedure: Int32 = 361
         public typealias Arguments = XDRVoid
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 212, `DomainGetState`.
+    public enum DomainGetState: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 212
+
+        /// The arguments of `DomainGetState`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetState`.
+        public struct Reply: XDRCodable, Hashable {
+            public var state: Int32
+            public var reason: Int32
+
+            /// Creates the value from its fields.
+            public init(state: Int32, reason: Int32) {
+                self.state = state
+                self.reason = reason
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.state = try buffer.readXDRInt32()
+                self.reason = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.state)
+                buffer.writeXDRInt32(self.reason)
+            }
+        }
     }
 }

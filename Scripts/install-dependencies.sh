@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Corral's demo and tests need from Debian's packages and PyPI, when missing, and
+# prepares a container for running libvirtd (the anchor the tests compare against).
+set -euo pipefail
+
+packages=(qemu-system-x86 qemu-utils libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+          python3-libvirt python3-pytest)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libvirtd in a container: its directories, the libvirt-qemu user Debian's build expects, and a
+# qemu.conf running guests as root. An existing qemu.conf is left alone.
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -p /var/log/libvirt /run/libvirt /var/lib/libvirt /etc/libvirt
+  id libvirt-qemu >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu
+  if [ ! -e /etc/libvirt/qemu.conf ]; then
+    printf 'user = "root"\ngroup = "root"\n' > /etc/libvirt/qemu.conf
+  fi
+fi

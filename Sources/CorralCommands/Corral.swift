@@ -1,0 +1,53 @@
+public import ArgumentParser
+
+/// `corral`: Corral's command-line client, shaped like virsh.
+public struct Corral: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "corral",
+        abstract: "Manage QEMU guests through corrald (or libvirtd), with virsh's command names.",
+        subcommands: [
+            Version.self, URI.self, Hostname.self, Capabilities.self, NodeInfo.self, List.self,
+        ]
+    )
+
+    public init() {}
+
+    /// Moves virsh-style global options written before the subcommand (`corral -c URI -r list`)
+    /// to just after it, where the subcommand's ``ConnectionOptions`` parse them.
+    static func movingGlobalOptions(_ arguments: [String]) -> [String] {
+        var global: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "-c" || argument == "--connect" {
+                guard index + 1 < arguments.count else { break }
+                global += [argument, arguments[index + 1]]
+                index += 2
+            } else if argument.hasPrefix("--connect=") || argument == "-r" || argument == "--readonly" {
+                global.append(argument)
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard index < arguments.count, !global.isEmpty else { return arguments }
+        return [arguments[index]] + global + arguments[(index + 1)...]
+    }
+
+    /// Runs the command line, printing errors as virsh does (`error: …`, exit status 1).
+    public static func runMain() async {
+        do {
+            var command = try parseAsRoot(Self.movingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            FileHandleOutput.standardError("error: \(error)\n")
+            exit(withError: ExitCode.failure)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,9 @@
+import CorralCommands
+
+/// The `corral` executable: everything lives in `CorralCommands`.
+@main
+enum CorralMain {
+    static func main() async {
+        await Corral.runMain()
+    }
+}
