@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", nioCore],
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "XDR", nioCore],
             swiftSettings: swiftSettings
         ),
     ]
