@@ -43,6 +43,8 @@ public struct Corral: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // virsh ends every command's output with an empty line.
+            print("")
         } catch let error as CLIError {
             FileHandleOutput.standardError("error: \(error)\n")
             exit(withError: ExitCode.failure)

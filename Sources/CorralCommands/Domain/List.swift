@@ -27,7 +27,6 @@ extension Corral {
                 }
                 if name || uuid {
                     for domain in domains { print(uuid ? "\(domain.uuid)" : domain.name) }
-                    print("")
                     return
                 }
                 var table = TextTable(header: ["Id", "Name", "State"])
@@ -35,7 +34,7 @@ extension Corral {
                     let state = try await connection.call(Remote.DomainGetState.self, .init(dom: domain, flags: 0))
                     table.rows.append([domain.id >= 0 ? "\(domain.id)" : "-", domain.name, DomainState.name(state.state)])
                 }
-                print(table.render())
+                print(table.render(), terminator: "")
             }
         }
     }

@@ -1,0 +1,84 @@
+"""Fixtures for the acceptance tests that drive corrald with the real virsh and libvirt-python."""
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN_DIR = pathlib.Path(os.environ.get("CORRAL_BIN_DIR", ROOT / ".build" / "debug"))
+
+
+def binary(name):
+    path = BIN_DIR / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `swift build` first (Scripts/test.sh does)")
+    return str(path)
+
+
+class Daemon:
+    """A corrald in its own temporary directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="corral-pytest-")
+        self.socket = os.path.join(self.dir, "sock")
+        self.socket_ro = os.path.join(self.dir, "sock-ro")
+        self.log = open(os.path.join(self.dir, "corrald.log"), "w")
+        self.process = subprocess.Popen(
+            [binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket_ro,
+             "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run")],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while not (os.path.exists(self.socket) and os.path.exists(self.socket_ro)):
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError("corrald did not start: " + open(self.log.name).read())
+            time.sleep(0.02)
+
+    @property
+    def uri(self):
+        return f"qemu+unix:///system?socket={self.socket}"
+
+    @property
+    def uri_ro(self):
+        return f"qemu+unix:///system?socket={self.socket_ro}"
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon():
+    d = Daemon()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def libvirtd():
+    """A real libvirtd on qemu:///system: an existing one is used untouched, else one is started."""
+    script = ROOT / "Scripts" / "test-libvirtd.sh"
+    result = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail("could not start libvirtd: " + result.stderr)
+    yield "qemu:///system"
+    if "started" in result.stdout:
+        subprocess.run(["bash", str(script), "stop"])
+
+
+def run(*args, check=True, **kwargs):
+    result = subprocess.run(list(args), capture_output=True, text=True, timeout=60, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}): {result.stderr}")
+    return result
