@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs Corral's whole test suite: installs what it needs, builds, then runs the Swift tests
+# (unit and integration, with real QEMU, corrald and libvirtd) and the acceptance tests that
+# drive corrald with the real virsh and libvirt-python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash Scripts/install-dependencies.sh
+echo "== building"
+swift build
+echo "== swift test"
+swift test 2>&1 | tee .build/swift-test.log | grep -E '^(✘|✔ Suite|✔ Test run|Test run|error:)|recorded an issue' || true
+if ! grep -qE '^✔ Test run with [0-9]+ tests? .*passed' .build/swift-test.log; then
+  echo "swift test failed; full log follows" >&2
+  cat .build/swift-test.log >&2
+  exit 1
+fi
+echo "== acceptance tests (virsh, libvirt-python, libvirtd)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests-python
