@@ -1,0 +1,56 @@
+import ArgumentParser
+import CorralClient
+import CorralProtocol
+import Foundation
+
+/// `corral-bench`: Corral against its anchors, measured with the same client code in one run.
+@main
+struct BenchMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corral-bench",
+        abstract: "Measure corrald against libvirtd (RPC calls per second and latency), in one run."
+    )
+
+    @Option(help: "Seconds per measurement.") var seconds: Double = 3
+    @Option(help: "The corrald binary (default: next to this program).") var corrald: String?
+    @Option(help: "libvirtd's URI; an already running libvirtd is used, else one is started with Scripts/test-libvirtd.sh.")
+    var libvirtdURI: String = "qemu:///system"
+    @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
+    @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
+
+    func run() async throws {
+        let counts = connections.split(separator: ",").compactMap { Int($0) }
+        let daemon = try BenchDaemon(binary: corrald ?? Self.sibling("corrald"))
+        defer { daemon.stop() }
+        var libvirtd: BenchLibvirtd?
+        if !skipLibvirtd {
+            libvirtd = BenchLibvirtd.start()
+            if libvirtd == nil { print("libvirtd: not available; measuring corrald alone") }
+        }
+        defer { libvirtd?.stop() }
+
+        print("RPC round trips (\(seconds) s each, one call in flight per connection)")
+        let ourDomains = try await CorralConnection.withConnection(to: daemon.uri) { try await $0.listAllDomains().count }
+        var line = "domains defined: corrald \(ourDomains)"
+        if let libvirtd {
+            line += ", libvirtd \(try await CorralConnection.withConnection(to: libvirtd.uri) { try await $0.listAllDomains().count })"
+        }
+        print(line)
+        print("call                       conns  target      calls/s     p50 µs    p99 µs")
+        for call in RPCCall.allCases {
+            for count in counts {
+                let ours = try await RPCLoad.measure(uri: daemon.uri, call: call, connections: count, seconds: seconds)
+                print(ours.row(call: call, connections: count, target: "corrald"))
+                if let libvirtd {
+                    let theirs = try await RPCLoad.measure(uri: libvirtd.uri, call: call, connections: count, seconds: seconds)
+                    print(theirs.row(call: call, connections: count, target: "libvirtd"))
+                    print(String(format: "  ratio corrald/libvirtd: throughput %.2fx, p99 %.2fx lower", ours.throughput / theirs.throughput, theirs.p99 / ours.p99))
+                }
+            }
+        }
+    }
+
+    static func sibling(_ name: String) -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}

@@ -1,0 +1,74 @@
+import CorralClient
+import CorralProtocol
+import Foundation
+
+/// The calls the RPC benchmark measures.
+enum RPCCall: String, CaseIterable {
+    /// A cheap call: `CONNECT_GET_HOSTNAME`.
+    case hostname = "CONNECT_GET_HOSTNAME"
+    /// `CONNECT_LIST_ALL_DOMAINS` with all flags.
+    case listAll = "CONNECT_LIST_ALL_DOMAINS"
+
+    func perform(on connection: CorralConnection) async throws {
+        switch self {
+        case .hostname: _ = try await connection.hostname()
+        case .listAll: _ = try await connection.listAllDomains(flags: 3)
+        }
+    }
+}
+
+/// The outcome of one measurement.
+struct LoadResult {
+    var calls: Int
+    var seconds: Double
+    var latencies: [Double]  // seconds, sorted
+
+    var throughput: Double { Double(calls) / seconds }
+    func percentile(_ p: Double) -> Double {
+        guard !latencies.isEmpty else { return .nan }
+        return latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+    }
+    var p50: Double { percentile(0.50) }
+    var p99: Double { percentile(0.99) }
+
+    func row(call: RPCCall, connections: Int, target: String) -> String {
+        let name = call.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)
+        let who = target.padding(toLength: 9, withPad: " ", startingAt: 0)
+        return name + String(format: "%5d  ", connections) + who + String(format: " %9.0f  %9.1f %9.1f", throughput, p50 * 1e6, p99 * 1e6)
+    }
+}
+
+/// Drives `connections` connections, each making one call after another, for `seconds`.
+enum RPCLoad {
+    static func measure(uri: String, call: RPCCall, connections: Int, seconds: Double) async throws -> LoadResult {
+        var opened: [CorralConnection] = []
+        for _ in 0..<connections { opened.append(try await CorralConnection.connect(to: uri)) }
+        defer { for c in opened { Task { await c.close() } } }
+        // Warm up each connection.
+        for c in opened { for _ in 0..<20 { try await call.perform(on: c) } }
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(Int(seconds * 1000))
+        let perConnection = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for connection in opened {
+                group.addTask {
+                    var latencies: [Double] = []
+                    latencies.reserveCapacity(100_000)
+                    while ContinuousClock.now < deadline {
+                        let t0 = ContinuousClock.now
+                        try await call.perform(on: connection)
+                        let elapsed = ContinuousClock.now - t0
+                        latencies.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+                    }
+                    return latencies
+                }
+            }
+            var all: [[Double]] = []
+            for try await l in group { all.append(l) }
+            return all
+        }
+        let elapsed = ContinuousClock.now - start
+        let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let latencies = perConnection.flatMap { $0 }.sorted()
+        return LoadResult(calls: latencies.count, seconds: total, latencies: latencies)
+    }
+}
