@@ -33,11 +33,13 @@ let package = Package(
         .target(name: "XDR", dependencies: [nioCore], swiftSettings: swiftSettings),
         .target(name: "CorralProtocol", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
         .target(name: "QEMUConfig", swiftSettings: swiftSettings),
+        // Asks an emulator what it is (runs it once; results cached by the binary's identity).
+        .target(name: "QEMUProbe", dependencies: [logging], swiftSettings: swiftSettings),
 
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -47,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "CorralCommands",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", argumentParser],
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "QEMUProbe", argumentParser],
             swiftSettings: swiftSettings
         ),
 
@@ -77,6 +79,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "XDR", nioCore],

@@ -1,5 +1,8 @@
 public import ArgumentParser
 
+/// A command whose output is meant for pipes (a file format), printed without virsh's trailing blank line.
+protocol PlainOutputCommand {}
+
 /// `corral`: Corral's command-line client, shaped like virsh.
 public struct Corral: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -7,6 +10,7 @@ public struct Corral: AsyncParsableCommand {
         abstract: "Manage QEMU guests through corrald (or libvirtd), with virsh's command names.",
         subcommands: [
             Version.self, URI.self, Hostname.self, Capabilities.self, NodeInfo.self, List.self,
+            QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self,
         ]
     )
 
@@ -43,8 +47,8 @@ public struct Corral: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-            // virsh ends every command's output with an empty line.
-            print("")
+            // virsh ends every command's output with an empty line; Corral's own filters do not.
+            if !(command is any PlainOutputCommand) { print("") }
         } catch let error as CLIError {
             FileHandleOutput.standardError("error: \(error)\n")
             exit(withError: ExitCode.failure)

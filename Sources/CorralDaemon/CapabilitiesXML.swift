@@ -1,3 +1,5 @@
+public import QEMUProbe
+
 /// Formats libvirt's capabilities XML (`virConnectGetCapabilities`) for this host and emulator.
 public enum CapabilitiesXML {
     /// The document for `host` and `emulator`.

@@ -1,4 +1,5 @@
 import CorralProtocol
+import QEMUProbe
 import XDR
 
 /// Handlers for the connection- and host-level REMOTE procedures.

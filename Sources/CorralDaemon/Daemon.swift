@@ -1,4 +1,5 @@
 import Foundation
+import QEMUProbe
 public import Logging
 public import NIOPosix
 
@@ -16,7 +17,7 @@ public final class Daemon: Sendable {
         for directory in [configuration.stateDirectory, configuration.runDirectory] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, logger: logger)
+        let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, cacheDirectory: configuration.stateDirectory + "/cache", logger: logger)
         let host = HostInformation.current()
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)

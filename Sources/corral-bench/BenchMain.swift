@@ -17,8 +17,19 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
+    @Option(help: "Which benchmarks: all, rpc, qemu-config.") var only: String = "all"
 
     func run() async throws {
+        if only == "all" || only == "qemu-config" {
+            try ConfigBenchmark.run()
+            print("")
+        }
+        if only == "all" || only == "rpc" {
+            try await runRPC()
+        }
+    }
+
+    func runRPC() async throws {
         let counts = connections.split(separator: ",").compactMap { Int($0) }
         let daemon = try BenchDaemon(binary: corrald ?? Self.sibling("corrald"))
         defer { daemon.stop() }

@@ -1,10 +1,10 @@
 import Foundation
 public import Logging
 
-/// What the configured emulator is and can do, learned by asking it over QMP once at start-up.
-public struct EmulatorCapabilities: Sendable, Equatable {
+/// What an emulator is and can do, learned by asking it over QMP.
+public struct EmulatorCapabilities: Sendable, Equatable, Codable {
     /// One machine type.
-    public struct Machine: Sendable, Equatable {
+    public struct Machine: Sendable, Equatable, Codable {
         /// The name (`pc-q35-7.2`, or an alias such as `q35`).
         public var name: String
         /// The machine this name is an alias of, if it is one.
@@ -23,10 +23,12 @@ public struct EmulatorCapabilities: Sendable, Equatable {
     public var machines: [Machine]
     /// Whether KVM is present and usable for this emulator.
     public var kvmUsable: Bool
+    /// The option groups its configuration files accept (`query-command-line-options`).
+    public var configGroups: Set<String>
 
     /// Capabilities for an emulator that could not be probed.
     public static func unknown(path: String) -> EmulatorCapabilities {
-        EmulatorCapabilities(path: path, version: 0, machines: [], kvmUsable: false)
+        EmulatorCapabilities(path: path, version: 0, machines: [], kvmUsable: false, configGroups: [])
     }
 
     /// The version as `major.minor.micro`.
@@ -35,18 +37,44 @@ public struct EmulatorCapabilities: Sendable, Equatable {
     }
 }
 
-/// Runs `EMULATOR -machine none -qmp stdio` and asks it for its version, machines and KVM state.
+/// Runs `EMULATOR -machine none -qmp stdio` and asks it for its version, machines, KVM state and
+/// configuration-file groups. Results can be cached by the binary's identity (path, inode, size,
+/// modification time), so a changed binary is probed again.
 public enum EmulatorProbe {
-    /// Probes `path`; on any failure logs why and returns ``EmulatorCapabilities/unknown(path:)``.
-    public static func probe(path: String, logger: Logger) -> EmulatorCapabilities {
+    /// Probes `path`, using and refreshing a cache in `cacheDirectory` when given; on any failure
+    /// logs why and returns ``EmulatorCapabilities/unknown(path:)``.
+    public static func probe(path: String, cacheDirectory: String? = nil, logger: Logger) -> EmulatorCapabilities {
+        let cacheFile = cacheDirectory.flatMap { directory in identity(of: path).map { "\(directory)/emulator-\($0).json" } }
+        if let cacheFile, let data = FileManager.default.contents(atPath: cacheFile),
+            let cached = try? JSONDecoder().decode(EmulatorCapabilities.self, from: data), cached.path == path
+        {
+            return cached
+        }
         do {
             let capabilities = try run(path: path)
             logger.info("probed emulator", metadata: ["path": "\(path)", "version": "\(capabilities.versionString)", "machines": "\(capabilities.machines.count)", "kvm": "\(capabilities.kvmUsable)"])
+            if let cacheFile, let data = try? JSONEncoder().encode(capabilities) {
+                try? FileManager.default.createDirectory(atPath: (cacheFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                let temporary = cacheFile + ".tmp.\(getpid())"
+                if FileManager.default.createFile(atPath: temporary, contents: data) { rename(temporary, cacheFile) }
+            }
             return capabilities
         } catch {
             logger.warning("could not probe the emulator; its version will read as unknown", metadata: ["path": "\(path)", "error": "\(error)"])
             return .unknown(path: path)
         }
+    }
+
+    /// A short text naming this exact binary, or `nil` if it does not exist.
+    static func identity(of path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        var hasher = FNV1a()
+        hasher.add(path)
+        hasher.add("\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
+        // Whether KVM can be used is part of the answer, so it is part of the key.
+        hasher.add(FileManager.default.isWritableFile(atPath: "/dev/kvm") ? "kvm" : "tcg")
+        return String(hasher.value, radix: 16)
     }
 
     struct ProbeError: Error, CustomStringConvertible {
@@ -59,13 +87,13 @@ public enum EmulatorProbe {
         process.executableURL = URL(fileURLWithPath: path)
         // `-accel kvm -accel tcg`: KVM when usable, TCG otherwise; query-kvm then says which.
         let accel = FileManager.default.isWritableFile(atPath: "/dev/kvm") ? ["-accel", "kvm", "-accel", "tcg"] : ["-accel", "tcg"]
-        process.arguments = ["-machine", "none"] + accel + ["-nodefaults", "-nographic", "-display", "none", "-qmp", "stdio"]
+        process.arguments = ["-machine", "none"] + accel + ["-nodefaults", "-nographic", "-display", "none", "-no-user-config", "-qmp", "stdio"]
         let input = Pipe(), output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let commands = ["qmp_capabilities", "query-version", "query-machines", "query-kvm", "quit"]
+        let commands = ["qmp_capabilities", "query-version", "query-machines", "query-kvm", "query-command-line-options", "quit"]
         let script = commands.enumerated().map { #"{"execute":"\#($1)","id":\#($0)}"# }.joined(separator: "\n") + "\n"
         input.fileHandleForWriting.write(Data(script.utf8))
         try? input.fileHandleForWriting.close()
@@ -79,8 +107,8 @@ public enum EmulatorProbe {
         guard let version = replies[1] as? [String: Any], let qemu = version["qemu"] as? [String: Any],
             let major = qemu["major"] as? Int, let minor = qemu["minor"] as? Int, let micro = qemu["micro"] as? Int
         else { throw ProbeError(description: "no answer to query-version (exit status \(process.terminationStatus))") }
-        let machines = (replies[2] as? [[String: Any]] ?? []).compactMap { entry -> [EmulatorCapabilities.Machine] in
-            guard let name = entry["name"] as? String else { return [] }
+        let machines = (replies[2] as? [[String: Any]] ?? []).flatMap { entry -> [EmulatorCapabilities.Machine] in
+            guard let name = entry["name"] as? String, name != "none" else { return [] }
             let maxCPUs = entry["cpu-max"] as? Int ?? 1
             let isDefault = entry["is-default"] as? Bool ?? false
             var result = [EmulatorCapabilities.Machine(name: name, canonical: nil, maximumCPUs: maxCPUs, isDefault: isDefault)]
@@ -88,14 +116,27 @@ public enum EmulatorProbe {
                 result.append(.init(name: alias, canonical: name, maximumCPUs: maxCPUs, isDefault: false))
             }
             return result
-        }.flatMap { $0 }.filter { $0.name != "none" }
+        }.sorted { $0.name < $1.name }
         let kvm = replies[3] as? [String: Any]
         let kvmUsable = (kvm?["enabled"] as? Bool ?? false) && (kvm?["present"] as? Bool ?? false)
+        let groups = Set((replies[4] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }.filter { !$0.isEmpty })
         return EmulatorCapabilities(
             path: path,
             version: UInt64(major) * 1_000_000 + UInt64(minor) * 1000 + UInt64(micro),
             machines: machines,
-            kvmUsable: kvmUsable
+            kvmUsable: kvmUsable,
+            configGroups: groups
         )
+    }
+}
+
+/// 64-bit FNV-1a, for naming cache files.
+struct FNV1a {
+    var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func add(_ text: String) {
+        for b in text.utf8 {
+            value ^= UInt64(b)
+            value = value &* 0x100_0000_01b3
+        }
     }
 }
