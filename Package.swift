@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "CorralClient", targets: ["CorralClient"]),
         .library(name: "CorralProtocol", targets: ["CorralProtocol"]),
         .library(name: "QEMUConfig", targets: ["QEMUConfig"]),
+        .library(name: "DomainXML", targets: ["DomainXML"]),
         .executable(name: "corrald", targets: ["corrald"]),
         .executable(name: "corral", targets: ["corral"]),
         .executable(name: "corral-bench", targets: ["corral-bench"]),
@@ -33,13 +34,15 @@ let package = Package(
         .target(name: "XDR", dependencies: [nioCore], swiftSettings: swiftSettings),
         .target(name: "CorralProtocol", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
         .target(name: "QEMUConfig", swiftSettings: swiftSettings),
+        .target(name: "XMLTree", swiftSettings: swiftSettings),
+        .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).
         .target(name: "QEMUProbe", dependencies: [logging], swiftSettings: swiftSettings),
 
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", nioCore, nioPosix, logging],
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -79,6 +82,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "DomainXMLTests", dependencies: ["DomainXML", "XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -10,6 +10,7 @@ public struct Corral: AsyncParsableCommand {
         abstract: "Manage QEMU guests through corrald (or libvirtd), with virsh's command names.",
         subcommands: [
             Version.self, URI.self, Hostname.self, Capabilities.self, NodeInfo.self, List.self,
+            Define.self, Undefine.self, DumpXML.self, DomInfo.self, DomState.self, DomUUID.self, DomName.self, DomID.self, Autostart.self,
             QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self,
         ]
     )

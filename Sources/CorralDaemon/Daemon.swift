@@ -1,3 +1,4 @@
+import DomainXML
 import Foundation
 import QEMUProbe
 public import Logging
@@ -8,6 +9,8 @@ public final class Daemon: Sendable {
     /// The configuration in use.
     public let configuration: DaemonConfiguration
     private let server: RPCServer
+    private let registry: DomainRegistry
+    private let threadPool: NIOThreadPool
     private let logger: Logger
 
     /// Prepares a daemon: probes the emulator and the host (once) and builds the handlers.
@@ -19,10 +22,27 @@ public final class Daemon: Sendable {
         }
         let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, cacheDirectory: configuration.stateDirectory + "/cache", logger: logger)
         let host = HostInformation.current()
+        let options = Self.domainOptions(emulator: emulator)
+        registry = DomainRegistry(store: try DomainStore(stateDirectory: configuration.stateDirectory))
+        registry.load(options: options, logger: logger)
+        logger.info("loaded definitions", metadata: ["domains": "\(registry.count)"])
+        threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
-        DomainProcedures.register(in: &table)
-        server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger)
+        DomainProcedures.register(in: &table, registry: registry, options: options)
+        server = RPCServer(configuration: configuration, procedures: table, group: group, threadPool: threadPool, logger: logger)
+    }
+
+    /// How definitions are completed for this emulator: its machine aliases and default machine.
+    static func domainOptions(emulator: EmulatorCapabilities) -> DomainXMLOptions {
+        var options = DomainXMLOptions()
+        options.defaultEmulator = emulator.path
+        for machine in emulator.machines {
+            if let canonical = machine.canonical { options.machineAliases[machine.name] = canonical }
+        }
+        options.defaultMachine = emulator.machines.first { $0.isDefault }?.name
+        return options
     }
 
     /// Starts listening on both sockets.
@@ -33,6 +53,7 @@ public final class Daemon: Sendable {
     /// Stops listening and removes the sockets.
     public func stop() async {
         await server.stop()
+        try? await threadPool.shutdownGracefully()
         logger.info("stopped")
     }
 }

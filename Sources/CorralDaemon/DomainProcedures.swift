@@ -1,17 +1,187 @@
 import CorralProtocol
+import DomainXML
+import XDR
 
-/// Handlers for the domain procedures. Until definitions exist (the domain-definitions work),
-/// the daemon has no domains, and the list calls answer with an empty list.
+/// Handlers for defining, looking up, listing and describing domains.
 enum DomainProcedures {
-    /// The `virConnectListAllDomainsFlags` bits Corral understands (all of libvirt 9.0's).
+    /// The `virConnectListAllDomainsFlags` bits (all of libvirt 9.0's).
     static let knownListFlags: UInt32 = 0xFFFF
 
-    static func register(in table: inout ProcedureTable) {
-        table.register(Remote.ConnectListAllDomains.self) { arguments, _ throws(RemoteError) in
-            guard arguments.flags & ~knownListFlags == 0 else {
-                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(arguments.flags & ~knownListFlags, radix: 16))) in function qemuConnectListAllDomains")
+    static func register(in table: inout ProcedureTable, registry: DomainRegistry, options: DomainXMLOptions) {
+        // MARK: Defining
+        @Sendable func define(_ xml: String) throws(RemoteError) -> RemoteDomain {
+            let parsed: ParsedDomain
+            do throws(DomainXMLError) {
+                parsed = try DomainXMLParser.parse(xml, options: options)
+            } catch {
+                throw RemoteError(domainXMLError: error)
             }
-            return .init(domains: [], ret: 0)
+            return try registry.define(parsed).0
+        }
+        table.registerBlocking(Remote.DomainDefineXML.self) { arguments, _ throws(RemoteError) in .init(dom: try define(arguments.xml)) }
+        table.registerBlocking(Remote.DomainDefineXMLFlags.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: 1, function: "qemuDomainDefineXMLFlags")  // VALIDATE
+            return .init(dom: try define(arguments.xml))
+        }
+        table.registerBlocking(Remote.DomainUndefine.self) { arguments, _ throws(RemoteError) in
+            try registry.undefine(arguments.dom, flags: 0)
+            return XDRVoid()
+        }
+        table.registerBlocking(Remote.DomainUndefineFlags.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: 0x7F, function: "qemuDomainUndefineFlags")
+            try registry.undefine(arguments.dom, flags: arguments.flags)
+            return XDRVoid()
+        }
+        table.registerBlocking(Remote.DomainSetAutostart.self) { arguments, _ throws(RemoteError) in
+            try registry.setAutostart(arguments.dom, arguments.autostart != 0)
+            return XDRVoid()
+        }
+
+        // MARK: Lookups
+        table.register(Remote.DomainLookupByName.self) { arguments, _ throws(RemoteError) in
+            guard let record = registry.record(name: arguments.name) else {
+                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching name '\(arguments.name)'")
+            }
+            return .init(dom: record.handle)
+        }
+        table.register(Remote.DomainLookupByUUID.self) { arguments, _ throws(RemoteError) in
+            guard let record = registry.record(uuid: arguments.uuid) else {
+                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(arguments.uuid)'")
+            }
+            return .init(dom: record.handle)
+        }
+        table.register(Remote.DomainLookupByID.self) { arguments, _ throws(RemoteError) in
+            guard let record = registry.record(id: arguments.id) else {
+                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching id \(arguments.id)")
+            }
+            return .init(dom: record.handle)
+        }
+
+        // MARK: Lists and counts
+        table.register(Remote.ConnectListAllDomains.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: knownListFlags, function: "qemuConnectListAllDomains")
+            let matching = registry.records { matches($0, flags: arguments.flags) }
+            guard arguments.needResults != 0 else { return .init(domains: [], ret: UInt32(matching.count)) }
+            return .init(domains: matching.map(\.handle), ret: UInt32(matching.count))
+        }
+        table.register(Remote.ConnectNumOfDomains.self) { _, _ in .init(num: Int32(registry.records { $0.isActive }.count)) }
+        table.register(Remote.ConnectNumOfDefinedDomains.self) { _, _ in .init(num: Int32(registry.records { !$0.isActive }.count)) }
+        table.register(Remote.ConnectListDomains.self) { arguments, _ throws(RemoteError) in
+            guard arguments.maxids >= 0, arguments.maxids <= 16384 else {
+                throw RemoteError(code: .rpc, domain: .rpc, detail: "maxids > REMOTE_DOMAIN_LIST_MAX")
+            }
+            let ids = registry.records { $0.isActive }.map(\.id).sorted()
+            return .init(ids: Array(ids.prefix(Int(arguments.maxids))))
+        }
+        table.register(Remote.ConnectListDefinedDomains.self) { arguments, _ throws(RemoteError) in
+            guard arguments.maxnames >= 0, arguments.maxnames <= 16384 else {
+                throw RemoteError(code: .rpc, domain: .rpc, detail: "maxnames > REMOTE_DOMAIN_LIST_MAX")
+            }
+            let names = registry.records { !$0.isActive }.map(\.name).sorted()
+            return .init(names: Array(names.prefix(Int(arguments.maxnames))))
+        }
+
+        // MARK: Per-domain facts
+        table.register(Remote.DomainGetXMLDesc.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: 0xF, function: "qemuDomainGetXMLDesc")
+            let record = try registry.record(for: arguments.dom)
+            return .init(xml: record.xml)
+        }
+        table.register(Remote.DomainGetState.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: 0, function: "qemuDomainGetState")
+            let record = try registry.record(for: arguments.dom)
+            return .init(state: record.state.rawValue, reason: record.reason)
+        }
+        table.register(Remote.DomainGetInfo.self) { arguments, _ throws(RemoteError) in
+            let record = try registry.record(for: arguments.dom)
+            return .init(
+                state: UInt8(record.state.rawValue), maxMem: record.definition.memoryKiB, memory: record.definition.currentMemoryKiB,
+                nrVirtCpu: UInt16(clamping: record.definition.vcpus), cpuTime: 0)
+        }
+        table.register(Remote.DomainIsActive.self) { arguments, _ throws(RemoteError) in
+            .init(active: try registry.record(for: arguments.dom).isActive ? 1 : 0)
+        }
+        table.register(Remote.DomainIsPersistent.self) { arguments, _ throws(RemoteError) in
+            .init(persistent: try registry.record(for: arguments.dom).persistent ? 1 : 0)
+        }
+        table.register(Remote.DomainIsUpdated.self) { arguments, _ throws(RemoteError) in
+            _ = try registry.record(for: arguments.dom)
+            return .init(updated: 0)
+        }
+        table.register(Remote.DomainGetAutostart.self) { arguments, _ throws(RemoteError) in
+            .init(autostart: try registry.record(for: arguments.dom).autostart ? 1 : 0)
+        }
+        table.register(Remote.DomainHasManagedSaveImage.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: 0, function: "qemuDomainHasManagedSaveImage")
+            _ = try registry.record(for: arguments.dom)
+            return .init(result: 0)  // Corral has no managed save.
+        }
+        table.register(Remote.DomainSnapshotNum.self) { arguments, _ throws(RemoteError) in
+            _ = try registry.record(for: arguments.dom)
+            return .init(num: 0)  // Corral has no snapshots.
+        }
+        table.register(Remote.DomainGetOSType.self) { arguments, _ throws(RemoteError) in
+            .init(type: try registry.record(for: arguments.dom).definition.os.type)
+        }
+        table.register(Remote.DomainGetMaxMemory.self) { arguments, _ throws(RemoteError) in
+            .init(memory: try registry.record(for: arguments.dom).definition.memoryKiB)
+        }
+        table.register(Remote.DomainGetVcpusFlags.self) { arguments, _ throws(RemoteError) in
+            .init(num: Int32(try registry.record(for: arguments.dom).definition.vcpus))
+        }
+        table.register(Remote.DomainGetSecurityLabel.self) { arguments, _ throws(RemoteError) in
+            _ = try registry.record(for: arguments.dom)
+            return .init(label: "", enforcing: 0)
+        }
+        table.register(Remote.DomainGetMessages.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, allowed: 3, function: "qemuDomainGetMessages")
+            _ = try registry.record(for: arguments.dom)
+            return .init(msgs: [])
+        }
+    }
+
+    /// libvirt's list filters: each pair of flags filters only when exactly one of it is set.
+    static func matches(_ record: DomainRecord, flags: UInt32) -> Bool {
+        func filter(_ a: UInt32, _ b: UInt32, _ isA: Bool) -> Bool {
+            let hasA = flags & a != 0, hasB = flags & b != 0
+            if hasA == hasB { return true }
+            return hasA ? isA : !isA
+        }
+        guard filter(1, 2, record.isActive), filter(4, 8, record.persistent), filter(1024, 2048, record.autostart) else { return false }
+        if flags & (256 | 4096 | 16384) != 0 && flags & (512 | 8192 | 32768) == 0 { return false }  // no managed save, snapshots or checkpoints
+        let stateBits = flags & (16 | 32 | 64 | 128)
+        if stateBits != 0 {
+            let bit: UInt32
+            switch record.state {
+            case .running: bit = 16
+            case .paused: bit = 32
+            case .shutoff: bit = 64
+            default: bit = 128
+            }
+            if stateBits & bit == 0 { return false }
+        }
+        return true
+    }
+
+    static func checkFlags(_ flags: UInt32, allowed: UInt32, function: String) throws(RemoteError) {
+        guard flags & ~allowed == 0 else {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(flags & ~allowed, radix: 16))) in function \(function)")
+        }
+    }
+}
+
+extension RemoteError {
+    /// The libvirt error for a refused domain XML.
+    init(domainXMLError error: DomainXMLError) {
+        switch error.kind {
+        case .malformed:
+            self.init(code: .xmlDetail, domain: .xml, detail: "(domain_definition):\(error.line ?? 0): \(error.message)")
+        case .invalid:
+            self.init(code: .xmlError, domain: .domain, detail: error.description)
+        case .unsupported:
+            self.init(code: .configUnsupported, domain: .qemu, detail: error.description)
+        case .namespace:
+            self.init(code: .internalError, domain: .qemu, detail: error.description)
         }
     }
 }

@@ -12,7 +12,15 @@ public struct ProcedureTable: Sendable {
     /// Decodes arguments from a call body, runs the handler, and writes the whole reply packet.
     typealias ErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext, _ out: inout ByteBuffer) -> Void
 
-    private var handlers: [UInt64: ErasedHandler] = [:]
+    /// How a handler runs.
+    enum Handler {
+        /// On the connection's event loop: cheap, never blocks.
+        case immediate(ErasedHandler)
+        /// On the daemon's thread pool: it may touch the disk or wait.
+        case blocking(ErasedHandler)
+    }
+
+    private var handlers: [UInt64: Handler] = [:]
 
     /// Creates an empty table.
     public init() {}
@@ -21,12 +29,27 @@ public struct ProcedureTable: Sendable {
         UInt64(program.rawValue) << 32 | UInt64(UInt32(bitPattern: procedure))
     }
 
-    /// Registers the handler of procedure `P`.
+    /// Registers the handler of procedure `P`, run on the event loop: it must not block.
     public mutating func register<P: RPCProcedure>(
-        _: P.Type,
+        _ procedure: P.Type,
         _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
     ) {
-        handlers[Self.key(P.program, P.procedure)] = { header, body, context, out in
+        handlers[Self.key(P.program, P.procedure)] = .immediate(Self.erase(procedure, handler))
+    }
+
+    /// Registers the handler of procedure `P`, run on the daemon's thread pool (disk writes).
+    public mutating func registerBlocking<P: RPCProcedure>(
+        _ procedure: P.Type,
+        _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
+    ) {
+        handlers[Self.key(P.program, P.procedure)] = .blocking(Self.erase(procedure, handler))
+    }
+
+    private static func erase<P: RPCProcedure>(
+        _: P.Type,
+        _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
+    ) -> ErasedHandler {
+        { header, body, context, out in
             let arguments: P.Arguments
             do throws(XDRDecodingError) {
                 arguments = try P.Arguments(xdrRecord: body)
@@ -43,13 +66,10 @@ public struct ProcedureTable: Sendable {
         }
     }
 
-    /// Handles one call: writes its reply packet (success or error) to `out`.
-    func handle(_ header: RPCHeader, body: ByteBuffer, context: CallContext, into out: inout ByteBuffer) {
-        guard let program = RPCProgram(rawValue: header.program), let handler = handlers[Self.key(program, header.procedure)] else {
-            out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.unknownProcedure(header.procedure))
-            return
-        }
-        handler(header, body, context, &out)
+    /// The handler for a call, or `nil` if the procedure has none.
+    func handler(for header: RPCHeader) -> Handler? {
+        guard let program = RPCProgram(rawValue: header.program) else { return nil }
+        return handlers[Self.key(program, header.procedure)]
     }
 }
 

@@ -15,12 +15,14 @@ public final class RPCServer: Sendable {
     private let channels: Mutex<[any Channel]> = Mutex([])
     private let connectionCounter = Atomic<UInt64>(0)
     private let procedures: ProcedureTable
+    private let threadPool: NIOThreadPool
     private let configuration: DaemonConfiguration
     private let logger: Logger
 
     /// Creates a server that answers with `procedures`.
-    public init(configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, logger: Logger) {
+    public init(configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration
+        self.threadPool = threadPool
         self.procedures = procedures
         self.group = group
         self.logger = logger
@@ -52,7 +54,7 @@ public final class RPCServer: Sendable {
                     let id = self.nextConnectionID()
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder(maximumPacketLength: maximumPacketLength)))
                     try channel.pipeline.syncOperations.addHandler(
-                        RPCServerHandler(procedures: procedures, socketIsReadOnly: readOnly, connectionID: id, logger: logger)
+                        RPCServerHandler(procedures: procedures, threadPool: self.threadPool, socketIsReadOnly: readOnly, connectionID: id, logger: logger)
                     )
                 }
             }

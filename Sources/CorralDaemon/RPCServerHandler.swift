@@ -1,6 +1,7 @@
 import CorralProtocol
 import Logging
 import NIOCore
+import NIOPosix
 import XDR
 
 /// Runs one client connection: packets in, replies out.
@@ -15,14 +16,16 @@ final class RPCServerHandler: ChannelInboundHandler {
 
     private var stateMachine: ServerConnectionStateMachine
     private let procedures: ProcedureTable
+    private let threadPool: NIOThreadPool
     private let connectionID: UInt64
     private var logger: Logger
     private var pending: ByteBuffer?
     private var closeAfterFlush = false
 
-    init(procedures: ProcedureTable, socketIsReadOnly: Bool, connectionID: UInt64, logger: Logger) {
+    init(procedures: ProcedureTable, threadPool: NIOThreadPool, socketIsReadOnly: Bool, connectionID: UInt64, logger: Logger) {
         self.stateMachine = ServerConnectionStateMachine(socketIsReadOnly: socketIsReadOnly)
         self.procedures = procedures
+        self.threadPool = threadPool
         self.connectionID = connectionID
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(connectionID)"
@@ -67,7 +70,32 @@ final class RPCServerHandler: ChannelInboundHandler {
             }
         case .dispatchRemote:
             let callContext = CallContext(connectionID: connectionID, isReadOnly: stateMachine.isReadOnly, openURI: stateMachine.openURI)
-            procedures.handle(header, body: frame.body, context: callContext, into: &out)
+            switch procedures.handler(for: header) {
+            case nil:
+                out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.unknownProcedure(header.procedure))
+            case .immediate(let handler):
+                handler(header, frame.body, callContext, &out)
+            case .blocking(let handler):
+                runBlocking(handler, header: header, body: frame.body, callContext: callContext, context: context)
+            }
+        }
+    }
+
+    /// Runs a handler that may block on the thread pool, then writes its reply from the event loop.
+    private func runBlocking(
+        _ handler: @escaping ProcedureTable.ErasedHandler, header: RPCHeader, body: ByteBuffer, callContext: CallContext, context: ChannelHandlerContext
+    ) {
+        let channel = context.channel
+        let allocator = channel.allocator
+        threadPool.runIfActive(eventLoop: context.eventLoop) { () -> ByteBuffer in
+            var out = allocator.buffer(capacity: 256)
+            handler(header, body, callContext, &out)
+            return out
+        }.whenComplete { result in
+            switch result {
+            case .success(let buffer): channel.writeAndFlush(buffer, promise: nil)
+            case .failure: channel.close(promise: nil)
+            }
         }
     }
 

@@ -15,6 +15,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let operationFailed = ErrorCode(rawValue: 9)
     /// `VIR_ERR_XML_ERROR`.
     public static let xmlError = ErrorCode(rawValue: 27)
+    /// `VIR_ERR_XML_DETAIL`: the parser's own message (line and problem).
+    public static let xmlDetail = ErrorCode(rawValue: 35)
     /// `VIR_ERR_DOM_EXIST`.
     public static let domainExists = ErrorCode(rawValue: 28)
     /// `VIR_ERR_OPERATION_DENIED`.

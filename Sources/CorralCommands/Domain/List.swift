@@ -32,26 +32,10 @@ extension Corral {
                 var table = TextTable(header: ["Id", "Name", "State"])
                 for domain in domains {
                     let state = try await connection.call(Remote.DomainGetState.self, .init(dom: domain, flags: 0))
-                    table.rows.append([domain.id >= 0 ? "\(domain.id)" : "-", domain.name, DomainState.name(state.state)])
+                    table.rows.append([domain.id >= 0 ? "\(domain.id)" : "-", domain.name, DomainStateNames.state(state.state)])
                 }
                 print(table.render(), terminator: "")
             }
-        }
-    }
-}
-
-/// libvirt's domain state names as virsh prints them.
-enum DomainState {
-    static func name(_ state: Int32) -> String {
-        switch state {
-        case 1: return "running"
-        case 2: return "idle"
-        case 3: return "paused"
-        case 4: return "in shutdown"
-        case 5: return "shut off"
-        case 6: return "crashed"
-        case 7: return "pmsuspended"
-        default: return "no state"
         }
     }
 }

@@ -69,6 +69,56 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case connectUnregisterCloseCallback = 361
     /// `REMOTE_PROC_DOMAIN_GET_STATE`
     case domainGetState = 212
+    /// `REMOTE_PROC_DOMAIN_DEFINE_XML`
+    case domainDefineXML = 11
+    /// `REMOTE_PROC_DOMAIN_DEFINE_XMLFLAGS`
+    case domainDefineXMLFlags = 350
+    /// `REMOTE_PROC_DOMAIN_UNDEFINE`
+    case domainUndefine = 35
+    /// `REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS`
+    case domainUndefineFlags = 231
+    /// `REMOTE_PROC_DOMAIN_LOOKUP_BY_ID`
+    case domainLookupByID = 22
+    /// `REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME`
+    case domainLookupByName = 23
+    /// `REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID`
+    case domainLookupByUUID = 24
+    /// `REMOTE_PROC_DOMAIN_GET_XMLDESC`
+    case domainGetXMLDesc = 14
+    /// `REMOTE_PROC_CONNECT_NUM_OF_DOMAINS`
+    case connectNumOfDomains = 51
+    /// `REMOTE_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS`
+    case connectNumOfDefinedDomains = 25
+    /// `REMOTE_PROC_CONNECT_LIST_DOMAINS`
+    case connectListDomains = 37
+    /// `REMOTE_PROC_CONNECT_LIST_DEFINED_DOMAINS`
+    case connectListDefinedDomains = 21
+    /// `REMOTE_PROC_DOMAIN_GET_INFO`
+    case domainGetInfo = 16
+    /// `REMOTE_PROC_DOMAIN_IS_ACTIVE`
+    case domainIsActive = 150
+    /// `REMOTE_PROC_DOMAIN_IS_PERSISTENT`
+    case domainIsPersistent = 151
+    /// `REMOTE_PROC_DOMAIN_IS_UPDATED`
+    case domainIsUpdated = 202
+    /// `REMOTE_PROC_DOMAIN_GET_AUTOSTART`
+    case domainGetAutostart = 15
+    /// `REMOTE_PROC_DOMAIN_SET_AUTOSTART`
+    case domainSetAutostart = 29
+    /// `REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE`
+    case domainHasManagedSaveImage = 183
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_NUM`
+    case domainSnapshotNum = 187
+    /// `REMOTE_PROC_DOMAIN_GET_OSTYPE`
+    case domainGetOSType = 19
+    /// `REMOTE_PROC_DOMAIN_GET_MAX_MEMORY`
+    case domainGetMaxMemory = 17
+    /// `REMOTE_PROC_DOMAIN_GET_VCPUS_FLAGS`
+    case domainGetVcpusFlags = 200
+    /// `REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL`
+    case domainGetSecurityLabel = 121
+    /// `REMOTE_PROC_DOMAIN_GET_MESSAGES`
+    case domainGetMessages = 426
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -92,6 +142,31 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectRegisterCloseCallback: return .read
         case .connectUnregisterCloseCallback: return .read
         case .domainGetState: return .read
+        case .domainDefineXML: return .write(api: "virDomainDefineXML")
+        case .domainDefineXMLFlags: return .write(api: "virDomainDefineXMLFlags")
+        case .domainUndefine: return .write(api: "virDomainUndefine")
+        case .domainUndefineFlags: return .write(api: "virDomainUndefineFlags")
+        case .domainLookupByID: return .read
+        case .domainLookupByName: return .read
+        case .domainLookupByUUID: return .read
+        case .domainGetXMLDesc: return .read
+        case .connectNumOfDomains: return .read
+        case .connectNumOfDefinedDomains: return .read
+        case .connectListDomains: return .read
+        case .connectListDefinedDomains: return .read
+        case .domainGetInfo: return .read
+        case .domainIsActive: return .read
+        case .domainIsPersistent: return .read
+        case .domainIsUpdated: return .read
+        case .domainGetAutostart: return .read
+        case .domainSetAutostart: return .write(api: "virDomainSetAutostart")
+        case .domainHasManagedSaveImage: return .read
+        case .domainSnapshotNum: return .read
+        case .domainGetOSType: return .read
+        case .domainGetMaxMemory: return .read
+        case .domainGetVcpusFlags: return .read
+        case .domainGetSecurityLabel: return .read
+        case .domainGetMessages: return .read
         }
     }
 }
@@ -655,6 +730,1023 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRInt32(self.state)
                 buffer.writeXDRInt32(self.reason)
+            }
+        }
+    }
+
+    /// Procedure 11, `DomainDefineXML`.
+    public enum DomainDefineXML: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 11
+
+        /// The arguments of `DomainDefineXML`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+
+        /// The reply of `DomainDefineXML`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 350, `DomainDefineXMLFlags`.
+    public enum DomainDefineXMLFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 350
+
+        /// The arguments of `DomainDefineXMLFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xml: String, flags: UInt32) {
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainDefineXMLFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 35, `DomainUndefine`.
+    public enum DomainUndefine: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 35
+
+        /// The arguments of `DomainUndefine`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 231, `DomainUndefineFlags`.
+    public enum DomainUndefineFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 231
+
+        /// The arguments of `DomainUndefineFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 22, `DomainLookupByID`.
+    public enum DomainLookupByID: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 22
+
+        /// The arguments of `DomainLookupByID`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var id: Int32
+
+            /// Creates the value from its fields.
+            public init(id: Int32) {
+                self.id = id
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.id = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.id)
+            }
+        }
+
+        /// The reply of `DomainLookupByID`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 23, `DomainLookupByName`.
+    public enum DomainLookupByName: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 23
+
+        /// The arguments of `DomainLookupByName`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var name: String
+
+            /// Creates the value from its fields.
+            public init(name: String) {
+                self.name = name
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.name)
+            }
+        }
+
+        /// The reply of `DomainLookupByName`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 24, `DomainLookupByUUID`.
+    public enum DomainLookupByUUID: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 24
+
+        /// The arguments of `DomainLookupByUUID`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var uuid: RemoteUUID
+
+            /// Creates the value from its fields.
+            public init(uuid: RemoteUUID) {
+                self.uuid = uuid
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.uuid = try RemoteUUID(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.uuid.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainLookupByUUID`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 14, `DomainGetXMLDesc`.
+    public enum DomainGetXMLDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 14
+
+        /// The arguments of `DomainGetXMLDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetXMLDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 51, `ConnectNumOfDomains`.
+    public enum ConnectNumOfDomains: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 51
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfDomains`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 25, `ConnectNumOfDefinedDomains`.
+    public enum ConnectNumOfDefinedDomains: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 25
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfDefinedDomains`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 37, `ConnectListDomains`.
+    public enum ConnectListDomains: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 37
+
+        /// The arguments of `ConnectListDomains`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxids: Int32
+
+            /// Creates the value from its fields.
+            public init(maxids: Int32) {
+                self.maxids = maxids
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxids = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxids)
+            }
+        }
+
+        /// The reply of `ConnectListDomains`.
+        public struct Reply: XDRCodable, Hashable {
+            public var ids: [Int32]
+
+            /// Creates the value from its fields.
+            public init(ids: [Int32]) {
+                self.ids = ids
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.ids = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRInt32() }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.ids) { $0.writeXDRInt32($1) }
+            }
+        }
+    }
+
+    /// Procedure 21, `ConnectListDefinedDomains`.
+    public enum ConnectListDefinedDomains: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 21
+
+        /// The arguments of `ConnectListDefinedDomains`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxnames: Int32
+
+            /// Creates the value from its fields.
+            public init(maxnames: Int32) {
+                self.maxnames = maxnames
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxnames = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxnames)
+            }
+        }
+
+        /// The reply of `ConnectListDefinedDomains`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 16, `DomainGetInfo`.
+    public enum DomainGetInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 16
+
+        /// The arguments of `DomainGetInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var state: UInt8
+            public var maxMem: UInt64
+            public var memory: UInt64
+            public var nrVirtCpu: UInt16
+            public var cpuTime: UInt64
+
+            /// Creates the value from its fields.
+            public init(state: UInt8, maxMem: UInt64, memory: UInt64, nrVirtCpu: UInt16, cpuTime: UInt64) {
+                self.state = state
+                self.maxMem = maxMem
+                self.memory = memory
+                self.nrVirtCpu = nrVirtCpu
+                self.cpuTime = cpuTime
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.state = try buffer.readXDRUInt8()
+                self.maxMem = try buffer.readXDRUInt64()
+                self.memory = try buffer.readXDRUInt64()
+                self.nrVirtCpu = try buffer.readXDRUInt16()
+                self.cpuTime = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt8(self.state)
+                buffer.writeXDRUInt64(self.maxMem)
+                buffer.writeXDRUInt64(self.memory)
+                buffer.writeXDRUInt16(self.nrVirtCpu)
+                buffer.writeXDRUInt64(self.cpuTime)
+            }
+        }
+    }
+
+    /// Procedure 150, `DomainIsActive`.
+    public enum DomainIsActive: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 150
+
+        /// The arguments of `DomainIsActive`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainIsActive`.
+        public struct Reply: XDRCodable, Hashable {
+            public var active: Int32
+
+            /// Creates the value from its fields.
+            public init(active: Int32) {
+                self.active = active
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.active = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.active)
+            }
+        }
+    }
+
+    /// Procedure 151, `DomainIsPersistent`.
+    public enum DomainIsPersistent: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 151
+
+        /// The arguments of `DomainIsPersistent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainIsPersistent`.
+        public struct Reply: XDRCodable, Hashable {
+            public var persistent: Int32
+
+            /// Creates the value from its fields.
+            public init(persistent: Int32) {
+                self.persistent = persistent
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.persistent = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.persistent)
+            }
+        }
+    }
+
+    /// Procedure 202, `DomainIsUpdated`.
+    public enum DomainIsUpdated: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 202
+
+        /// The arguments of `DomainIsUpdated`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainIsUpdated`.
+        public struct Reply: XDRCodable, Hashable {
+            public var updated: Int32
+
+            /// Creates the value from its fields.
+            public init(updated: Int32) {
+                self.updated = updated
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.updated = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.updated)
+            }
+        }
+    }
+
+    /// Procedure 15, `DomainGetAutostart`.
+    public enum DomainGetAutostart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 15
+
+        /// The arguments of `DomainGetAutostart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetAutostart`.
+        public struct Reply: XDRCodable, Hashable {
+            public var autostart: Int32
+
+            /// Creates the value from its fields.
+            public init(autostart: Int32) {
+                self.autostart = autostart
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.autostart = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.autostart)
+            }
+        }
+    }
+
+    /// Procedure 29, `DomainSetAutostart`.
+    public enum DomainSetAutostart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 29
+
+        /// The arguments of `DomainSetAutostart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var autostart: Int32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, autostart: Int32) {
+                self.dom = dom
+                self.autostart = autostart
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.autostart = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.autostart)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 183, `DomainHasManagedSaveImage`.
+    public enum DomainHasManagedSaveImage: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 183
+
+        /// The arguments of `DomainHasManagedSaveImage`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainHasManagedSaveImage`.
+        public struct Reply: XDRCodable, Hashable {
+            public var result: Int32
+
+            /// Creates the value from its fields.
+            public init(result: Int32) {
+                self.result = result
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.result = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.result)
+            }
+        }
+    }
+
+    /// Procedure 187, `DomainSnapshotNum`.
+    public enum DomainSnapshotNum: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 187
+
+        /// The arguments of `DomainSnapshotNum`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotNum`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 19, `DomainGetOSType`.
+    public enum DomainGetOSType: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 19
+
+        /// The arguments of `DomainGetOSType`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetOSType`.
+        public struct Reply: XDRCodable, Hashable {
+            public var type: String
+
+            /// Creates the value from its fields.
+            public init(type: String) {
+                self.type = type
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.type)
+            }
+        }
+    }
+
+    /// Procedure 17, `DomainGetMaxMemory`.
+    public enum DomainGetMaxMemory: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 17
+
+        /// The arguments of `DomainGetMaxMemory`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetMaxMemory`.
+        public struct Reply: XDRCodable, Hashable {
+            public var memory: UInt64
+
+            /// Creates the value from its fields.
+            public init(memory: UInt64) {
+                self.memory = memory
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.memory = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt64(self.memory)
+            }
+        }
+    }
+
+    /// Procedure 200, `DomainGetVcpusFlags`.
+    public enum DomainGetVcpusFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 200
+
+        /// The arguments of `DomainGetVcpusFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetVcpusFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 121, `DomainGetSecurityLabel`.
+    public enum DomainGetSecurityLabel: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 121
+
+        /// The arguments of `DomainGetSecurityLabel`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetSecurityLabel`.
+        public struct Reply: XDRCodable, Hashable {
+            public var label: String
+            public var enforcing: Int32
+
+            /// Creates the value from its fields.
+            public init(label: String, enforcing: Int32) {
+                self.label = label
+                self.enforcing = enforcing
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.label = try buffer.readXDRCharString(maximumCount: 4097)
+                self.enforcing = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRCharString(self.label)
+                buffer.writeXDRInt32(self.enforcing)
+            }
+        }
+    }
+
+    /// Procedure 426, `DomainGetMessages`.
+    public enum DomainGetMessages: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 426
+
+        /// The arguments of `DomainGetMessages`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetMessages`.
+        public struct Reply: XDRCodable, Hashable {
+            public var msgs: [String]
+
+            /// Creates the value from its fields.
+            public init(msgs: [String]) {
+                self.msgs = msgs
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.msgs = try buffer.readXDRArray(maximumCount: 2048) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.msgs) { $0.writeXDRString($1) }
             }
         }
     }

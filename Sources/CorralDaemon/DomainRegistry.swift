@@ -1,0 +1,169 @@
+import CorralProtocol
+import DomainXML
+import Logging
+import Synchronization
+
+/// Every domain the daemon knows, with libvirt's define/undefine rules, backed by
+/// ``DomainStore``.
+///
+/// Reads (lookups, lists) take a short lock and never wait for the disk. Changes are serialised
+/// by a second lock and reach the disk before memory, so a failed write (a full disk) changes
+/// nothing.
+final class DomainRegistry: Sendable {
+    struct State {
+        var byUUID: [RemoteUUID: DomainRecord] = [:]
+        var uuidByName: [String: RemoteUUID] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let writer = Mutex(())
+    private let store: DomainStore
+
+    init(store: DomainStore) {
+        self.store = store
+    }
+
+    // MARK: - Loading
+
+    /// Loads every stored definition; a file that does not parse is reported and skipped.
+    func load(options: DomainXMLOptions, logger: Logger) {
+        for (path, text) in store.loadAll() {
+            guard let text else {
+                logger.error("skipping an unreadable definition", metadata: ["file": "\(path)"])
+                continue
+            }
+            do throws(DomainXMLError) {
+                let parsed = try DomainXMLParser.parse(text, options: options)
+                let expected = store.path(for: parsed.definition.name)
+                guard expected == path else {
+                    logger.error("skipping a definition whose name does not match its file", metadata: ["file": "\(path)", "name": "\(parsed.definition.name)"])
+                    continue
+                }
+                guard let uuid = RemoteUUID(parsed.definition.uuid) else { continue }
+                let record = DomainRecord(
+                    uuid: uuid, name: parsed.definition.name, xml: parsed.xml, definition: parsed.definition, unmodelled: parsed.unmodelled,
+                    autostart: store.isAutostart(name: parsed.definition.name))
+                let duplicate = state.withLock { state -> Bool in
+                    if state.byUUID[uuid] != nil || state.uuidByName[record.name] != nil { return true }
+                    state.byUUID[uuid] = record
+                    state.uuidByName[record.name] = uuid
+                    return false
+                }
+                if duplicate { logger.error("skipping a definition that repeats a name or UUID", metadata: ["file": "\(path)"]) }
+            } catch {
+                logger.error("skipping a corrupt definition", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    func record(uuid: RemoteUUID) -> DomainRecord? { state.withLock { $0.byUUID[uuid] } }
+
+    func record(name: String) -> DomainRecord? {
+        state.withLock { state in state.uuidByName[name].flatMap { state.byUUID[$0] } }
+    }
+
+    func record(id: Int32) -> DomainRecord? {
+        guard id >= 0 else { return nil }
+        return state.withLock { state in state.byUUID.values.first { $0.id == id } }
+    }
+
+    /// The records, in no particular order, filtered by `include`.
+    func records(where include: (DomainRecord) -> Bool = { _ in true }) -> [DomainRecord] {
+        state.withLock { state in state.byUUID.values.filter(include) }
+    }
+
+    /// The record for a domain handle from a client: found by UUID, as libvirt does.
+    func record(for handle: RemoteDomain) throws(RemoteError) -> DomainRecord {
+        guard let record = record(uuid: handle.uuid) else {
+            throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(handle.uuid)' (\(handle.name))")
+        }
+        return record
+    }
+
+    var count: Int { state.withLock { $0.byUUID.count } }
+
+    // MARK: - Changing
+
+    /// Defines or redefines a domain (libvirt's `virDomainObjListAdd` rules).
+    ///
+    /// - Returns: The domain's handle and whether it is new.
+    func define(_ parsed: ParsedDomain) throws(RemoteError) -> (RemoteDomain, isNew: Bool) {
+        let name = parsed.definition.name
+        guard let uuid = RemoteUUID(parsed.definition.uuid) else {
+            throw RemoteError(code: .internalError, domain: .domain, detail: "malformed uuid '\(parsed.definition.uuid)'")
+        }
+        return try writer.withLock { _ throws(RemoteError) -> (RemoteDomain, isNew: Bool) in
+            let (existing, clash) = state.withLock { state in
+                (state.byUUID[uuid], state.uuidByName[name].flatMap { state.byUUID[$0] })
+            }
+            if let existing, existing.name != name {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(existing.name)' is already defined with uuid \(uuid)")
+            }
+            if let clash, clash.uuid != uuid {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(name)' already exists with uuid \(clash.uuid)")
+            }
+            let xml = parsed.xml
+            do throws(StoreError) {
+                try store.write(name: name, xml: xml)
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot save the definition of '\(name)': \(error.message)")
+            }
+            return state.withLock { state in
+                var record = existing ?? DomainRecord(uuid: uuid, name: name, xml: xml, definition: parsed.definition, unmodelled: parsed.unmodelled)
+                record.xml = xml
+                record.definition = parsed.definition
+                record.unmodelled = parsed.unmodelled
+                record.persistent = true
+                state.byUUID[uuid] = record
+                state.uuidByName[name] = uuid
+                return (record.handle, existing == nil)
+            }
+        }
+    }
+
+    /// Undefines a domain; a running one becomes transient (it disappears when it stops).
+    func undefine(_ handle: RemoteDomain, flags: UInt32) throws(RemoteError) {
+        try writer.withLock { _ throws(RemoteError) in
+            let record = try record(for: handle)
+            guard record.persistent else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine transient domain")
+            }
+            let nvramFlag: UInt32 = 4, keepNVRAMFlag: UInt32 = 8
+            if record.definition.os.nvram != nil || record.definition.os.loader != nil, flags & (nvramFlag | keepNVRAMFlag) == 0 {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine domain with nvram")
+            }
+            do throws(StoreError) {
+                try store.remove(name: record.name)
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot remove the definition of '\(record.name)': \(error.message)")
+            }
+            state.withLock { state in
+                if record.isActive {
+                    state.byUUID[record.uuid]?.persistent = false
+                    state.byUUID[record.uuid]?.autostart = false
+                } else {
+                    state.byUUID[record.uuid] = nil
+                    state.uuidByName[record.name] = nil
+                }
+            }
+        }
+    }
+
+    /// Sets autostart.
+    func setAutostart(_ handle: RemoteDomain, _ on: Bool) throws(RemoteError) {
+        try writer.withLock { _ throws(RemoteError) in
+            let record = try record(for: handle)
+            guard record.persistent else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot set autostart for transient domain")
+            }
+            do throws(StoreError) {
+                try store.setAutostart(name: record.name, on)
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: error.message)
+            }
+            state.withLock { $0.byUUID[record.uuid]?.autostart = on }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// Persistent definitions: `state-dir/domains/NAME.xml`, and autostart markers in
+/// `state-dir/autostart/NAME`.
+///
+/// Every write is atomic: the text goes to a temporary file in the same directory, which is
+/// flushed to disk, renamed over the old file, and the directory flushed, so a crash leaves
+/// either the old definition or the new one, never half of one.
+struct DomainStore: Sendable {
+    let directory: String
+    let autostartDirectory: String
+
+    init(stateDirectory: String) throws {
+        directory = stateDirectory + "/domains"
+        autostartDirectory = stateDirectory + "/autostart"
+        for path in [directory, autostartDirectory] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+    }
+
+    func path(for name: String) -> String { directory + "/" + name + ".xml" }
+
+    /// Writes a definition atomically.
+    func write(name: String, xml: String) throws(StoreError) {
+        try Self.atomicWrite(path: path(for: name), contents: Array(xml.utf8))
+    }
+
+    /// Removes a definition (and its autostart marker).
+    func remove(name: String) throws(StoreError) {
+        if unlink(path(for: name)) != 0 && errno != ENOENT {
+            throw StoreError(message: "cannot remove \(path(for: name)): \(String(cString: strerror(errno)))")
+        }
+        unlink(autostartDirectory + "/" + name)
+        Self.syncDirectory(directory)
+    }
+
+    /// Turns the autostart marker on or off.
+    func setAutostart(name: String, _ on: Bool) throws(StoreError) {
+        let marker = autostartDirectory + "/" + name
+        if on {
+            try Self.atomicWrite(path: marker, contents: Array(path(for: name).utf8))
+        } else if unlink(marker) != 0 && errno != ENOENT {
+            throw StoreError(message: "cannot remove \(marker): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func isAutostart(name: String) -> Bool {
+        access(autostartDirectory + "/" + name, F_OK) == 0
+    }
+
+    /// Every stored definition, as (file path, text), skipping temporary files.
+    func loadAll() -> [(path: String, xml: String?)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".xml") && !$0.hasPrefix(".") }.sorted().map { name in
+            let path = directory + "/" + name
+            return (path, FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) })
+        }
+    }
+
+    static func atomicWrite(path: String, contents: [UInt8]) throws(StoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = directory + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(message: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var written = 0
+        while written < contents.count {
+            let n = contents[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let message = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw StoreError(message: "cannot write \(path): \(message)")
+            }
+            written += n
+        }
+        if fsync(fd) != 0 {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            unlink(temporary)
+            throw StoreError(message: "cannot write \(path): \(message)")
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StoreError(message: "cannot write \(path): \(message)")
+        }
+        syncDirectory(directory)
+    }
+
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+}
+
+/// A definition could not be written or removed.
+struct StoreError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

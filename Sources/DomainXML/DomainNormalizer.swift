@@ -1,0 +1,301 @@
+import XMLTree
+
+/// Fills in what libvirt fills in, converts units, and puts elements in libvirt's order.
+enum DomainNormalizer {
+    static let topLevelOrder = [
+        "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory", "blkiotune", "memtune",
+        "memoryBacking", "vcpu", "vcpus", "iothreads", "cputune", "numatune", "resource", "sysinfo", "bootloader", "bootloader_args",
+        "os", "idmap", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "devices",
+        "seclabel", "keywrap", "launchSecurity",
+    ]
+    static let deviceOrder = [
+        "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial", "parallel", "console", "channel",
+        "input", "tpm", "graphics", "sound", "audio", "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon",
+        "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+    ]
+
+    static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
+        XMLElement(
+            name: name, attributes: attributes.map { XMLAttribute(name: $0.0, value: $0.1) },
+            children: (text.map { [XMLNode.text($0)] } ?? []) + children.map { .element($0) })
+    }
+
+    static func normalize(_ root: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
+        // <domain type>
+        guard let type = root[attribute: "type"] else { throw DomainXMLError(.invalid, line: root.line, "missing domain type attribute") }
+        guard type == "kvm" || type == "qemu" else {
+            throw DomainXMLError(.unsupported, line: root.line, "Emulator '\(options.defaultEmulator)' does not support virt type '\(type)'")
+        }
+        root[attribute: "id"] = nil
+
+        // <name>
+        guard let nameElement = root.element(named: "name"), !nameElement.text.isEmpty else {
+            throw DomainXMLError(.invalid, line: root.line, "missing name information")
+        }
+        let name = nameElement.text
+        if name.contains("/") { throw DomainXMLError(.invalid, line: nameElement.line, "name \(name) cannot contain '/'") }
+        if name.contains(where: { $0.isNewline }) || name.trimmingWhitespace() != name {
+            throw DomainXMLError(.invalid, line: nameElement.line, "name '\(name)' has leading, trailing or embedded line-break whitespace")
+        }
+
+        // <uuid>
+        if let uuidElement = root.element(named: "uuid") {
+            guard let canonical = canonicalUUID(uuidElement.text) else {
+                throw DomainXMLError(.invalid, line: uuidElement.line, "malformed uuid element")
+            }
+            set(&root, "uuid", text: canonical)
+        } else {
+            root.children.append(.element(element("uuid", text: randomUUID())))
+        }
+
+        // <memory>, <currentMemory>
+        guard let memoryElement = root.element(named: "memory") else {
+            throw DomainXMLError(.invalid, line: root.line, "Memory size must be specified via <memory> or in the <numa> configuration")
+        }
+        let memory = try kibibytes(memoryElement)
+        guard memory > 0 else { throw DomainXMLError(.invalid, line: memoryElement.line, "Memory size must be greater than zero") }
+        var current = try root.element(named: "currentMemory").map { e throws(DomainXMLError) in try kibibytes(e) } ?? memory
+        if current == 0 || current > memory { current = memory }
+        setMemory(&root, "memory", memory)
+        setMemory(&root, "currentMemory", current)
+
+        // <vcpu>
+        if let vcpu = root.element(named: "vcpu") {
+            guard let count = Int(vcpu.text.trimmingWhitespace()), count > 0 else {
+                throw DomainXMLError(.invalid, line: vcpu.line, "maximum vcpus count must be an integer greater than zero")
+            }
+            update(&root, "vcpu") { e in
+                e.setText(String(count))
+                if e[attribute: "placement"] == nil { e.attributes.insert(XMLAttribute(name: "placement", value: "static"), at: 0) }
+            }
+        } else {
+            root.children.append(.element(element("vcpu", [("placement", "static")], text: "1")))
+        }
+
+        try normalizeOS(&root, options: options)
+        if root.element(named: "clock") == nil { root.children.append(.element(element("clock", [("offset", "utc")]))) }
+        for (event, value) in [("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")] where root.element(named: event) == nil {
+            root.children.append(.element(element(event, text: value)))
+        }
+        try normalizeDevices(&root, options: options)
+
+        root.children = ordered(root.children, by: topLevelOrder)
+        update(&root, "devices") { $0.children = ordered($0.children, by: deviceOrder) }
+    }
+
+    static func normalizeOS(_ root: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
+        guard let os = root.element(named: "os"), let type = os.element(named: "type") else {
+            throw DomainXMLError(.invalid, line: root.line, "an os <type> must be specified")
+        }
+        guard type.text == "hvm" else {
+            throw DomainXMLError(.unsupported, line: type.line, "os type '\(type.text)' is not supported by this emulator (only 'hvm')")
+        }
+        let arch = type[attribute: "arch"] ?? "x86_64"
+        guard arch == "x86_64" else { throw DomainXMLError(.unsupported, line: type.line, "No guest options available for arch '\(arch)'") }
+        var machine = type[attribute: "machine"] ?? options.defaultMachine
+        if let given = machine, let canonical = options.machineAliases[given] { machine = canonical }
+        let hasDeviceBoot = root.element(named: "devices")?.elements.contains { $0.element(named: "boot") != nil } ?? false
+        update(&root, "os") { os in
+            os.updateElements { e in
+                guard e.name == "type", e.namespace == nil else { return }
+                var attributes = [XMLAttribute(name: "arch", value: arch)]
+                if let machine { attributes.append(XMLAttribute(name: "machine", value: machine)) }
+                e.attributes = attributes + e.attributes.filter { $0.name != "arch" && $0.name != "machine" }
+            }
+            if os.element(named: "boot") == nil && os.element(named: "kernel") == nil && !hasDeviceBoot {
+                os.children.append(.element(element("boot", [("dev", "hd")])))
+            }
+            os.children = ordered(os.children, by: ["type", "loader", "nvram", "kernel", "initrd", "cmdline", "boot"])
+        }
+    }
+
+    static func normalizeDevices(_ root: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
+        if root.element(named: "devices") == nil { root.children.append(.element(element("devices"))) }
+        let machine = root.element(named: "os")?.element(named: "type")?[attribute: "machine"] ?? ""
+        var failure: DomainXMLError?
+        update(&root, "devices") { devices in
+            if devices.element(named: "emulator") == nil { devices.children.insert(.element(element("emulator", text: options.defaultEmulator)), at: 0) }
+            devices.updateElements { device in
+                guard device.namespace == nil, failure == nil else { return }
+                do throws(DomainXMLError) {
+                    try normalizeDevice(&device)
+                } catch {
+                    failure = error
+                }
+            }
+            let elements = devices.elements
+            if !elements.contains(where: { $0.name == "controller" && $0[attribute: "type"] == "pci" && ($0[attribute: "index"] ?? "0") == "0" }) {
+                let model = machine.contains("q35") ? "pcie-root" : "pci-root"
+                devices.children.append(.element(element("controller", [("type", "pci"), ("index", "0"), ("model", model)])))
+            }
+            let serials = elements.filter { $0.name == "serial" }
+            if let first = serials.first, !elements.contains(where: { $0.name == "console" }) {
+                var console = element("console", [("type", first[attribute: "type"] ?? "pty")])
+                if let source = first.element(named: "source") { console.children.append(.element(source)) }
+                console.children.append(.element(element("target", [("type", "serial"), ("port", "0")])))
+                devices.children.append(.element(console))
+            }
+            for kind in ["mouse", "keyboard"] where !elements.contains(where: { $0.name == "input" && $0[attribute: "type"] == kind && $0[attribute: "bus"] == "ps2" }) {
+                devices.children.append(.element(element("input", [("type", kind), ("bus", "ps2")])))
+            }
+            if !elements.contains(where: { $0.name == "memballoon" }) {
+                devices.children.append(.element(element("memballoon", [("model", "virtio")])))
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    static func normalizeDevice(_ device: inout XMLElement) throws(DomainXMLError) {
+        switch device.name {
+        case "disk":
+            if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "file"), at: 0) }
+            if device[attribute: "device"] == nil { device.attributes.append(XMLAttribute(name: "device", value: "disk")) }
+            guard let target = device.element(named: "target"), let dev = target[attribute: "dev"], !dev.isEmpty else {
+                throw DomainXMLError(.invalid, line: device.line, "missing target information for device \(device.element(named: "source")?[attribute: "file"] ?? "disk")")
+            }
+            if target[attribute: "bus"] == nil {
+                let bus = dev.hasPrefix("vd") ? "virtio" : dev.hasPrefix("sd") ? "scsi" : dev.hasPrefix("hd") ? "ide" : "virtio"
+                device.updateElements { if $0.name == "target" { $0[attribute: "bus"] = bus } }
+            }
+            if let driver = device.element(named: "driver") {
+                if driver[attribute: "name"] == nil {
+                    device.updateElements { if $0.name == "driver" { $0.attributes.insert(XMLAttribute(name: "name", value: "qemu"), at: 0) } }
+                }
+            } else {
+                device.children.insert(.element(element("driver", [("name", "qemu")])), at: 0)
+            }
+            if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
+                device.children.append(.element(element("readonly")))
+            }
+            device.children = ordered(device.children, by: ["driver", "source", "target", "readonly", "boot", "alias", "address"])
+        case "interface":
+            if device.element(named: "mac") == nil {
+                device.children.insert(.element(element("mac", [("address", randomMAC())])), at: 0)
+            }
+            device.children = ordered(device.children, by: ["mac", "source", "model", "boot", "alias", "address"])
+        case "graphics":
+            if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
+                device[attribute: "port"] = "-1"
+                device[attribute: "autoport"] = "yes"
+            }
+        case "watchdog":
+            if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
+        case "video":
+            if device.element(named: "model") == nil {
+                device.children.insert(.element(element("model", [("type", "vga"), ("heads", "1"), ("primary", "yes")])), at: 0)
+            }
+        case "rng":
+            if device.element(named: "backend") == nil {
+                device.children.append(.element(element("backend", [("model", "random")], text: "/dev/urandom")))
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Children sorted by `order` (stable); elements not in it keep their place after the element
+    /// they followed. Whitespace-only text is dropped (the writer indents).
+    static func ordered(_ children: [XMLNode], by order: [String]) -> [XMLNode] {
+        var rank: [String: Int] = [:]
+        for (i, name) in order.enumerated() { rank[name] = i * 2 }
+        var last = -1
+        var keyed: [(Double, Int, XMLNode)] = []
+        var offset = 0.0
+        for (index, node) in children.enumerated() {
+            switch node {
+            case .text(let t) where t.allSatisfy(\.isWhitespace):
+                continue
+            case .text:
+                keyed.append((Double(last) + 0.5, index, node))
+            case .element(let e):
+                if e.namespace == nil, let r = rank[e.name] {
+                    last = r
+                    offset = 0
+                    keyed.append((Double(r), index, node))
+                } else {
+                    offset += 0.001
+                    keyed.append((Double(last) + 0.5 + offset, index, node))
+                }
+            }
+        }
+        return keyed.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
+    }
+
+    static func update(_ root: inout XMLElement, _ name: String, _ body: (inout XMLElement) -> Void) {
+        root.updateElements { e in if e.name == name && e.namespace == nil { body(&e) } }
+    }
+
+    static func set(_ root: inout XMLElement, _ name: String, text: String) {
+        update(&root, name) { $0.setText(text) }
+    }
+
+    static func setMemory(_ root: inout XMLElement, _ name: String, _ kib: UInt64) {
+        if root.element(named: name) == nil {
+            root.children.append(.element(element(name, [("unit", "KiB")], text: String(kib))))
+        } else {
+            update(&root, name) { e in
+                e.attributes = [XMLAttribute(name: "unit", value: "KiB")] + e.attributes.filter { $0.name != "unit" }
+                e.setText(String(kib))
+            }
+        }
+    }
+
+    /// libvirt's scaled integers (`virScaleInteger`): bytes, KB/MB/… (powers of 1000) and
+    /// k/KiB/M/MiB/… (powers of 1024); the default unit is KiB. Rounded up to whole KiB.
+    static func kibibytes(_ element: XMLElement) throws(DomainXMLError) -> UInt64 {
+        let text = element.text.trimmingWhitespace()
+        guard let value = UInt64(text) else {
+            throw DomainXMLError(.invalid, line: element.line, "invalid value '\(text)' for <\(element.name)>: expected a non-negative integer")
+        }
+        let unit = (element[attribute: "unit"] ?? "KiB").lowercased()
+        let factor: UInt64
+        switch unit {
+        case "b", "bytes": factor = 1
+        case "kb": factor = 1000
+        case "k", "kib": factor = 1024
+        case "mb": factor = 1_000_000
+        case "m", "mib": factor = 1 << 20
+        case "gb": factor = 1_000_000_000
+        case "g", "gib": factor = 1 << 30
+        case "tb": factor = 1_000_000_000_000
+        case "t", "tib": factor = 1 << 40
+        default: throw DomainXMLError(.invalid, line: element.line, "unknown suffix '\(element[attribute: "unit"] ?? "")' for <\(element.name)>")
+        }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: factor)
+        guard !overflow, bytes / 1024 < (1 << 53) else { throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>") }
+        return (bytes + 1023) / 1024
+    }
+
+    static func canonicalUUID(_ text: String) -> String? {
+        let hex = text.trimmingWhitespace().lowercased().filter { $0 != "-" }
+        guard hex.count == 32, hex.allSatisfy(\.isHexDigit) else { return nil }
+        let c = Array(hex)
+        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
+    }
+
+    static func randomUUID() -> String {
+        var g = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+        return canonicalUUID(hex)!
+    }
+
+    static func randomMAC() -> String {
+        var g = SystemRandomNumberGenerator()
+        let tail = (0..<3).map { _ in UInt8.random(in: 0...255, using: &g) }.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }
+        return "52:54:00:" + tail.joined(separator: ":")
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s = s.dropFirst() }
+        while s.last?.isWhitespace == true { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,21 @@
+public import XMLTree
+
+/// Writes a normalised `<domain>` as libvirt does: `xmlns:qemu` declared on the root right after
+/// its attributes (when the namespace is used), two-space indentation, single quotes.
+public enum DomainXMLFormatter {
+    /// The document text.
+    public static func format(_ document: XMLElement) -> String {
+        let usesQEMU = document.elements.contains { $0.namespace == qemuNamespaceURI }
+        let writer = XMLTreeWriter(preferredPrefixes: [qemuNamespaceURI: "qemu"])
+        return writer.write(document, rootDeclarations: usesQEMU ? [("qemu", qemuNamespaceURI)] : [])
+    }
+
+    /// The live form of the document: `id` on the root after `type` (for a running domain).
+    public static func format(_ document: XMLElement, id: Int) -> String {
+        var live = document
+        live.attributes = live.attributes.filter { $0.name != "id" }
+        let position = live.attributes.firstIndex { $0.name == "type" }.map { $0 + 1 } ?? 0
+        live.attributes.insert(XMLAttribute(name: "id", value: String(id)), at: position)
+        return format(live)
+    }
+}

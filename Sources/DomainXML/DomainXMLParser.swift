@@ -1,0 +1,85 @@
+public import XMLTree
+
+/// How definitions are completed: what libvirt would take from the host and emulator.
+public struct DomainXMLOptions: Sendable {
+    /// The emulator written when `<emulator>` is absent.
+    public var defaultEmulator: String = "/usr/bin/qemu-system-x86_64"
+    /// Machine aliases to their canonical names (`q35` → `pc-q35-7.2`), from the emulator.
+    public var machineAliases: [String: String] = [:]
+    /// The machine used when `<type>` names none (canonical name), from the emulator.
+    public var defaultMachine: String?
+    /// Parsing limits (size, depth).
+    public var limits = XMLParseLimits(maximumBytes: 4 << 20, maximumDepth: 64, maximumAttributes: 64)
+
+    /// Default options.
+    public init() {}
+}
+
+/// A parsed, validated and normalised domain definition.
+public struct ParsedDomain: Sendable, Hashable {
+    /// The typed view.
+    public var definition: DomainDefinition
+    /// The normalised document (defaults filled, units converted, libvirt's order, the qemu
+    /// namespace written canonically), unmodelled XML included.
+    public var document: XMLElement
+    /// Everything the document holds that Corral does not model, for start-time errors.
+    public var unmodelled: [String]
+
+    /// The document as text, as `dumpxml --inactive` returns it.
+    public var xml: String { DomainXMLFormatter.format(document) }
+}
+
+/// Parses libvirt domain XML into a ``ParsedDomain``.
+public enum DomainXMLParser {
+    /// Parses, validates and normalises `xml`.
+    ///
+    /// - Throws: ``DomainXMLError`` naming the line and what is wrong; hostile documents (DTDs,
+    ///   entities, oversized or overly deep ones) are refused before anything is built from them.
+    public static func parse(_ xml: String, options: DomainXMLOptions = DomainXMLOptions()) throws(DomainXMLError) -> ParsedDomain {
+        let root: XMLElement
+        do {
+            root = try XMLTreeParser.parse(xml, limits: options.limits)
+        } catch {
+            throw DomainXMLError(.malformed, line: error.line, error.message)
+        }
+        return try parse(root, options: options)
+    }
+
+    /// Validates and normalises an already parsed `<domain>` element.
+    public static func parse(_ input: XMLElement, options: DomainXMLOptions = DomainXMLOptions()) throws(DomainXMLError) -> ParsedDomain {
+        guard input.name == "domain", input.namespace == nil else {
+            throw DomainXMLError(.invalid, line: input.line, "unexpected root element <\(input.name)>, expecting <domain>")
+        }
+        let qemu = try QEMUNamespace.parse(input.elements)
+        var root = input
+        root.children = root.children.filter { node in
+            if case .element(let e) = node { return e.namespace != qemuNamespaceURI }
+            return false
+        }
+        try DomainNormalizer.normalize(&root, options: options)
+        root.children += qemu.elements().map { .element($0) }
+        let definition = DomainDefinition(normalized: root, qemu: qemu)
+        try validate(definition, document: root)
+        return ParsedDomain(definition: definition, document: root, unmodelled: DomainSchema.unmodelled(in: root))
+    }
+
+    static func validate(_ definition: DomainDefinition, document: XMLElement) throws(DomainXMLError) {
+        var aliases = Set<String>()
+        for alias in definition.devices.aliases {
+            guard aliases.insert(alias).inserted else {
+                throw DomainXMLError(.invalid, "non unique alias detected: \(alias)")
+            }
+            if !alias.hasPrefix("ua-") {
+                // libvirt ignores non-user aliases in an inactive definition; keep them but say so.
+                continue
+            }
+        }
+        for disk in definition.devices.disks where disk.targetDevice.isEmpty {
+            throw DomainXMLError(.invalid, "missing target information for device \(disk.source ?? "disk")")
+        }
+        var targets = Set<String>()
+        for disk in definition.devices.disks where !targets.insert(disk.targetDevice).inserted {
+            throw DomainXMLError(.invalid, "target '\(disk.targetDevice)' duplicated for disk sources")
+        }
+    }
+}

@@ -1,0 +1,129 @@
+/// Serialises an ``XMLElement`` tree the way libvirt formats XML: two-space indentation,
+/// attributes in single quotes, elements holding only text kept on one line, empty elements
+/// self-closed. Elements with mixed content (text next to elements) are written as they are.
+///
+/// Namespaced elements and attributes are written with their prefix; a declaration is added
+/// wherever a prefix is not already declared by an ancestor. `preferredPrefixes` maps
+/// namespace URIs to the prefix to use for them (libvirt's `qemu` for its namespace).
+public struct XMLTreeWriter: Sendable {
+    /// Prefixes to use for these namespace URIs, whatever the input used.
+    public var preferredPrefixes: [String: String]
+
+    /// Creates a writer.
+    public init(preferredPrefixes: [String: String] = [:]) {
+        self.preferredPrefixes = preferredPrefixes
+    }
+
+    /// The document text for `root`, ending with a newline.
+    ///
+    /// - Parameter rootDeclarations: Namespace declarations to write on the root, in order
+    ///   (prefix, URI), after its own attributes.
+    public func write(_ root: XMLElement, rootDeclarations: [(String, String)] = []) -> String {
+        var out = ""
+        var scope: [String: String] = [:]  // prefix -> uri in effect
+        append(root, indent: 0, declared: &scope, extraDeclarations: rootDeclarations, to: &out)
+        return out
+    }
+
+    func prefix(for namespace: String, original: String?) -> String {
+        preferredPrefixes[namespace] ?? original ?? "ns0"
+    }
+
+    func append(_ element: XMLElement, indent: Int, declared scope: inout [String: String], extraDeclarations: [(String, String)], to out: inout String) {
+        let saved = scope
+        defer { scope = saved }
+        var declarations: [(String, String)] = []
+        for (p, uri) in extraDeclarations where scope[p] != uri {
+            declarations.append((p, uri))
+            scope[p] = uri
+        }
+        var qualified = element.name
+        if let namespace = element.namespace {
+            let p = prefix(for: namespace, original: element.prefix)
+            qualified = p + ":" + element.name
+            if scope[p] != namespace {
+                declarations.append((p, namespace))
+                scope[p] = namespace
+            }
+        } else if let defaultNamespace = scope[""], !defaultNamespace.isEmpty {
+            declarations.append(("", ""))
+            scope[""] = ""
+        }
+        var attributeTexts: [String] = []
+        for attribute in element.attributes {
+            var name = attribute.name
+            if let namespace = attribute.namespace {
+                if namespace == "http://www.w3.org/XML/1998/namespace" {
+                    name = "xml:" + attribute.name
+                } else {
+                    let p = prefix(for: namespace, original: attribute.prefix)
+                    name = p + ":" + attribute.name
+                    if scope[p] != namespace {
+                        declarations.append((p, namespace))
+                        scope[p] = namespace
+                    }
+                }
+            }
+            attributeTexts.append(" " + name + "='" + Self.escape(attribute.value, attribute: true) + "'")
+        }
+        out += String(repeating: " ", count: indent)
+        out += "<" + qualified
+        for text in attributeTexts { out += text }
+        for (p, uri) in declarations {
+            out += (p.isEmpty ? " xmlns='" : " xmlns:" + p + "='") + Self.escape(uri, attribute: true) + "'"
+        }
+        let childElements = element.children.contains { if case .element = $0 { return true } else { return false } }
+        if element.children.isEmpty || (!childElements && element.text.isEmpty) {
+            out += "/>\n"
+            return
+        }
+        if !childElements {
+            out += ">" + Self.escape(element.text, attribute: false) + "</" + qualified + ">\n"
+            return
+        }
+        if !element.hasOnlyWhitespaceText {
+            // Mixed content: keep it exactly, on one line.
+            out += ">"
+            for child in element.children {
+                switch child {
+                case .text(let t): out += Self.escape(t, attribute: false)
+                case .element(let e):
+                    var inline = ""
+                    append(e, indent: 0, declared: &scope, extraDeclarations: [], to: &inline)
+                    if inline.hasSuffix("\n") { inline.removeLast() }
+                    out += inline
+                }
+            }
+            out += "</" + qualified + ">\n"
+            return
+        }
+        out += ">\n"
+        for case .element(let child) in element.children {
+            append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
+        }
+        out += String(repeating: " ", count: indent) + "</" + qualified + ">\n"
+    }
+
+    /// Escapes text or a single-quoted attribute value.
+    public static func escape(_ text: String, attribute: Bool) -> String {
+        var needs = false
+        for b in text.utf8 where b == 38 || b == 60 || b == 62 || (attribute && (b == 39 || b == 34)) {
+            needs = true
+            break
+        }
+        guard needs else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 16)
+        for c in text.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'" where attribute: out += "&apos;"
+            case "\"" where attribute: out += "&quot;"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}
