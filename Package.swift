@@ -82,7 +82,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
-        .testTarget(name: "DomainXMLTests", dependencies: ["DomainXML", "XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DomainXMLTests",
+            dependencies: ["DomainXML", "XMLTree", "QEMUConfig"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
