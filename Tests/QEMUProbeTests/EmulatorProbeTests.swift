@@ -1,0 +1,37 @@
+import Foundation
+import Logging
+import QEMUProbe
+import Testing
+
+@Suite("Emulator probe")
+struct EmulatorProbeTests {
+    @Test("the real emulator reports its version, machines, KVM state and config groups; the cache returns the same")
+    func probeRealEmulator() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("corral-probe-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let logger = Logger(label: "test")
+        let probed = EmulatorProbe.probe(path: "/usr/bin/qemu-system-x86_64", cacheDirectory: cache, logger: logger)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
+        process.arguments = ["--version"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(text.contains("version \(probed.versionString)"))
+        #expect(probed.machines.contains { $0.name == "q35" && $0.canonical?.hasPrefix("pc-q35-") == true })
+        #expect(probed.machines.contains { $0.isDefault })
+        #expect(probed.configGroups.isSuperset(of: ["device", "object", "chardev", "machine", "drive", "netdev"]))
+        #expect(probed.kvmUsable == FileManager.default.isWritableFile(atPath: "/dev/kvm") || !probed.kvmUsable)
+        let files = try FileManager.default.contentsOfDirectory(atPath: cache)
+        #expect(files.count == 1 && files[0].hasPrefix("emulator-"))
+        #expect(EmulatorProbe.probe(path: "/usr/bin/qemu-system-x86_64", cacheDirectory: cache, logger: logger) == probed)
+    }
+
+    @Test("a missing emulator is reported as unknown, not a crash")
+    func missingEmulator() {
+        let probed = EmulatorProbe.probe(path: "/nonexistent/qemu", logger: Logger(label: "test"))
+        #expect(probed == .unknown(path: "/nonexistent/qemu"))
+    }
+}
