@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "corral-bench",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", argumentParser],
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", argumentParser, nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
 

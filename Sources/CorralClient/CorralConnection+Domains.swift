@@ -46,11 +46,26 @@ extension CorralConnection {
 
     /// Undefines a domain, falling back to the flag-less call as virsh does.
     public func undefineDomain(_ domain: DomainHandle, flags: UInt32 = 0) async throws(CorralClientError) {
+        // Written without `catch where` and without awaiting inside the catch: either crashes the
+        // Swift 6.3 optimiser here.
+        let outcome: CorralClientError?
         do throws(CorralClientError) {
             _ = try await call(Remote.DomainUndefineFlags.self, .init(dom: domain, flags: flags))
-        } catch where flags == 0 && (error.isNotSupported || error.remote?.code == .invalidArgument) {
-            _ = try await call(Remote.DomainUndefine.self, .init(dom: domain))
+            outcome = nil
+        } catch {
+            outcome = error
         }
+        guard let outcome else { return }
+        if !Self.undefineShouldFallBack(outcome, flags: flags) { throw outcome }
+        _ = try await call(Remote.DomainUndefine.self, .init(dom: domain))
+    }
+
+    /// virsh falls back to the flag-less undefine when the flagged one is unsupported or refused.
+    static func undefineShouldFallBack(_ error: CorralClientError, flags: UInt32) -> Bool {
+        guard flags == 0 else { return false }
+        if error.isNotSupported { return true }
+        guard let remote = error.remote else { return false }
+        return remote.code == .invalidArgument
     }
 
     /// The domain's XML; `flags` are libvirt's (`2` = inactive definition).

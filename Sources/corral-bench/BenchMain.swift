@@ -2,9 +2,20 @@ import ArgumentParser
 import CorralClient
 import CorralProtocol
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// `corral-bench`: Corral against its anchors, measured with the same client code in one run.
 @main
+enum BenchEntry {
+    static func main() async {
+        // Run Swift concurrency on NIO's event loops, so a client call does not hop between a
+        // concurrency thread and the connection's event loop. The same client serves both daemons.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await BenchMain.main()
+    }
+}
+
 struct BenchMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corral-bench",
@@ -17,20 +28,14 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks: all, rpc, qemu-config.") var only: String = "all"
+    @Option(help: "Which benchmarks: all, rpc, domains, qemu-config.") var only: String = "all"
 
     func run() async throws {
         if only == "all" || only == "qemu-config" {
             try ConfigBenchmark.run()
             print("")
         }
-        if only == "all" || only == "rpc" {
-            try await runRPC()
-        }
-    }
-
-    func runRPC() async throws {
-        let counts = connections.split(separator: ",").compactMap { Int($0) }
+        guard only != "qemu-config" else { return }
         let daemon = try BenchDaemon(binary: corrald ?? Self.sibling("corrald"))
         defer { daemon.stop() }
         var libvirtd: BenchLibvirtd?
@@ -39,7 +44,17 @@ struct BenchMain: AsyncParsableCommand {
             if libvirtd == nil { print("libvirtd: not available; measuring corrald alone") }
         }
         defer { libvirtd?.stop() }
+        if only == "all" || only == "rpc" {
+            try await runRPC(daemon: daemon, libvirtd: libvirtd)
+            print("")
+        }
+        if only == "all" || only == "domains" {
+            try await DomainBenchmark.run(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
+        }
+    }
 
+    func runRPC(daemon: BenchDaemon, libvirtd: BenchLibvirtd?) async throws {
+        let counts = connections.split(separator: ",").compactMap { Int($0) }
         print("RPC round trips (\(seconds) s each, one call in flight per connection)")
         let ourDomains = try await CorralConnection.withConnection(to: daemon.uri) { try await $0.listAllDomains().count }
         var line = "domains defined: corrald \(ourDomains)"

@@ -5,6 +5,7 @@ final class BenchDaemon {
     let directory: String
     let process = Process()
     var uri: String { "qemu+unix:///system?socket=\(directory)/sock" }
+    var socketPath: String { directory + "/sock" }
 
     init(binary: String) throws {
         directory = NSTemporaryDirectory() + "corral-bench-\(getpid())"

@@ -1,0 +1,170 @@
+import CorralClient
+import CorralProtocol
+import Foundation
+
+/// 1,000 defined domains: `virsh list --all`'s calls, lookups by name, dumpxml, and the daemon's
+/// memory per definition.
+enum DomainBenchmark {
+    static let count = 1000
+
+    static func xml(_ index: Int) -> String {
+        """
+        <domain type='kvm'>
+          <name>corral-bench-\(String(format: "%04d", index))</name>
+          <memory unit='MiB'>128</memory>
+          <vcpu>1</vcpu>
+          <os><type arch='x86_64' machine='q35'>hvm</type></os>
+          <devices>
+            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/var/lib/corral-bench/\(index).qcow2'/><target dev='vda' bus='virtio'/></disk>
+            <interface type='user'><model type='virtio'/></interface>
+            <serial type='pty'/>
+          </devices>
+        </domain>
+        """
+    }
+
+    static func name(_ index: Int) -> String { "corral-bench-\(String(format: "%04d", index))" }
+
+    /// Defines the domains; returns the seconds it took.
+    static func defineAll(uri: String) async throws -> Double {
+        try await CorralConnection.withConnection(to: uri) { connection in
+            let start = ContinuousClock.now
+            for i in 0..<count { _ = try await connection.defineDomain(xml: xml(i)) }
+            return (ContinuousClock.now - start).seconds
+        }
+    }
+
+    static func undefineAll(uri: String) async {
+        _ = try? await CorralConnection.withConnection(to: uri) { connection in
+            for domain in try await connection.listAllDomains() where domain.name.hasPrefix("corral-bench-") {
+                try? await connection.undefineDomain(domain)
+            }
+        }
+    }
+
+    struct Figures {
+        var listsPerSecond: Double
+        var listP99: Double
+        var lookups: LoadResult
+        var dumps: LoadResult
+    }
+
+    /// The same measurement with the minimal blocking client.
+    static func measureBlocking(socketPath: String, seconds: Double) async throws -> Figures {
+        let client = try BlockingRPCClient(socketPath: socketPath)
+        var listTimes: [Double] = []
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        repeat {
+            let t0 = ContinuousClock.now
+            let domains = try client.call(Remote.ConnectListAllDomains.self, .init(needResults: 1, flags: 3)).domains
+            for domain in domains { _ = try client.call(Remote.DomainGetState.self, .init(dom: domain, flags: 0)) }
+            listTimes.append((ContinuousClock.now - t0).seconds)
+        } while ContinuousClock.now < deadline
+        listTimes.sort()
+        let lookups = try await timed(seconds: seconds) { i in
+            _ = try client.call(Remote.DomainLookupByName.self, .init(name: name(i % count)))
+        }
+        let handles = try client.call(Remote.ConnectListAllDomains.self, .init(needResults: 1, flags: 3)).domains.filter { $0.name.hasPrefix("corral-bench-") }
+        let dumps = try await timed(seconds: seconds) { i in
+            _ = try client.call(Remote.DomainGetXMLDesc.self, .init(dom: handles[i % handles.count], flags: 0))
+        }
+        return Figures(
+            listsPerSecond: Double(listTimes.count) / listTimes.reduce(0, +), listP99: listTimes[min(listTimes.count - 1, listTimes.count * 99 / 100)],
+            lookups: lookups, dumps: dumps)
+    }
+
+    static func measure(uri: String, seconds: Double) async throws -> Figures {
+        try await CorralConnection.withConnection(to: uri) { connection in
+            // What `virsh list --all` does: list, then the state of each domain, one after another.
+            var listTimes: [Double] = []
+            let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            repeat {
+                let t0 = ContinuousClock.now
+                let domains = try await connection.listAllDomains(flags: 3)
+                for domain in domains { _ = try await connection.domainState(domain) }
+                listTimes.append((ContinuousClock.now - t0).seconds)
+            } while ContinuousClock.now < deadline
+            listTimes.sort()
+            let total = listTimes.reduce(0, +)
+            let lookups = try await timed(seconds: seconds) { i in
+                _ = try await connection.call(Remote.DomainLookupByName.self, .init(name: name(i % count)))
+            }
+            let handles = try await connection.listAllDomains(flags: 3).filter { $0.name.hasPrefix("corral-bench-") }
+            let dumps = try await timed(seconds: seconds) { i in
+                _ = try await connection.domainXML(handles[i % handles.count])
+            }
+            return Figures(
+                listsPerSecond: Double(listTimes.count) / total, listP99: listTimes[min(listTimes.count - 1, listTimes.count * 99 / 100)],
+                lookups: lookups, dumps: dumps)
+        }
+    }
+
+    static func timed(seconds: Double, _ body: (Int) async throws -> Void) async throws -> LoadResult {
+        var latencies: [Double] = []
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(Int(seconds * 1000))
+        var i = 0
+        while ContinuousClock.now < deadline {
+            let t0 = ContinuousClock.now
+            try await body(i)
+            latencies.append((ContinuousClock.now - t0).seconds)
+            i += 1
+        }
+        return LoadResult(calls: latencies.count, seconds: (ContinuousClock.now - start).seconds, latencies: latencies.sorted())
+    }
+
+    static func residentKiB(pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+
+    static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double) async throws {
+        print("Domain definitions: \(count) domains defined in each daemon")
+        let before = residentKiB(pid: daemon.process.processIdentifier)
+        let ourDefine = try await defineAll(uri: daemon.uri)
+        let after = residentKiB(pid: daemon.process.processIdentifier)
+        print(String(format: "  define x%d: corrald %.2f s", count, ourDefine), terminator: "")
+        var theirs: Figures?
+        if let libvirtd {
+            await undefineAll(uri: libvirtd.uri)
+            let theirDefine = try await defineAll(uri: libvirtd.uri)
+            print(String(format: ", libvirtd %.2f s", theirDefine), terminator: "")
+        }
+        print("")
+        print(String(format: "  corrald memory per defined domain: %.1f KiB (RSS %d → %d KiB)   goal < 20 KiB", Double(after - before) / Double(count), before, after))
+        func row(_ what: String, _ a: Double, _ b: Double?, unit: String) {
+            var line = what.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "corrald %9.1f %@", a, unit)
+            if let b { line += String(format: "   libvirtd %9.1f %@   ratio %.2fx", b, unit, a / b) }
+            print("  " + line)
+        }
+        for client in ["CorralClient (async)", "minimal blocking client"] {
+            print("  measured with \(client):")
+            let blocking = client.hasPrefix("minimal")
+            let ours = blocking ? try await measureBlocking(socketPath: daemon.socketPath, seconds: seconds) : try await measure(uri: daemon.uri, seconds: seconds)
+            theirs = nil
+            if libvirtd != nil {
+                do {
+                    theirs = blocking
+                        ? try await measureBlocking(socketPath: "/run/libvirt/libvirt-sock", seconds: seconds)
+                        : try await measure(uri: libvirtd!.uri, seconds: seconds)
+                } catch {
+                    print("  libvirtd measurement failed: \(error)")
+                }
+            }
+            row("list --all (LIST_ALL + GET_STATE each)", ours.listsPerSecond, theirs?.listsPerSecond, unit: "lists/s")
+            row("  p99 per list", ours.listP99 * 1000, theirs.map { $0.listP99 * 1000 }, unit: "ms")
+            row("DOMAIN_LOOKUP_BY_NAME", ours.lookups.throughput, theirs?.lookups.throughput, unit: "calls/s")
+            row("  p99", ours.lookups.p99 * 1e6, theirs.map { $0.lookups.p99 * 1e6 }, unit: "µs")
+            row("DOMAIN_GET_XML_DESC (dumpxml)", ours.dumps.throughput, theirs?.dumps.throughput, unit: "calls/s")
+            row("  p99", ours.dumps.p99 * 1e6, theirs.map { $0.dumps.p99 * 1e6 }, unit: "µs")
+        }
+        if let libvirtd { await undefineAll(uri: libvirtd.uri) }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
