@@ -11,7 +11,7 @@ public struct Corral: AsyncParsableCommand {
         subcommands: [
             Version.self, URI.self, Hostname.self, Capabilities.self, NodeInfo.self, List.self,
             Define.self, Undefine.self, DumpXML.self, DomInfo.self, DomState.self, DomUUID.self, DomName.self, DomID.self, Autostart.self,
-            QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self,
+            QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self, DefineFromQEMUConfig.self,
         ]
     )
 
