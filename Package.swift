@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "CorralProtocol", targets: ["CorralProtocol"]),
         .library(name: "QEMUConfig", targets: ["QEMUConfig"]),
         .library(name: "DomainXML", targets: ["DomainXML"]),
+        .library(name: "QMP", targets: ["QMP"]),
         .executable(name: "corrald", targets: ["corrald"]),
         .executable(name: "corral", targets: ["corral"]),
         .executable(name: "corral-bench", targets: ["corral-bench"]),
@@ -35,6 +36,7 @@ let package = Package(
         .target(name: "CorralProtocol", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
         .target(name: "QEMUConfig", swiftSettings: swiftSettings),
         .target(name: "XMLTree", swiftSettings: swiftSettings),
+        .target(name: "QMP", dependencies: [nioCore, nioPosix], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).
         .target(name: "QEMUProbe", dependencies: [logging], swiftSettings: swiftSettings),
@@ -88,6 +90,7 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "QMPTests", dependencies: ["QMP"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

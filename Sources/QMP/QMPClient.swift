@@ -1,0 +1,193 @@
+import Foundation
+public import NIOCore
+public import NIOPosix
+
+/// A QMP client over a Unix socket: negotiates, pipelines commands, delivers events.
+///
+/// ```swift
+/// let qmp = try await QMPClient.connect(unixSocket: "/run/corral/domains/vm/qmp.sock")
+/// let status = try await qmp.queryStatus()
+/// for await event in qmp.events { … }
+/// ```
+public final class QMPClient: Sendable {
+    /// The greeting QEMU sent (its version and capabilities).
+    public let greeting: JSONValue
+    /// Events in arrival order. One consumer.
+    public let events: AsyncStream<QMPEvent>
+    private let channel: any Channel
+
+    private init(channel: any Channel, greeting: JSONValue, events: AsyncStream<QMPEvent>) {
+        self.channel = channel
+        self.greeting = greeting
+        self.events = events
+    }
+
+    /// The largest message accepted from the peer.
+    public static let maximumMessageLength = 16 << 20
+
+    /// Connects to a QMP Unix socket and negotiates capabilities.
+    public static func connect(
+        unixSocket path: String,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws(QMPError) -> QMPClient {
+        let (events, continuation) = AsyncStream<QMPEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        let ready = eventLoopGroup.any().makePromise(of: JSONValue.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: maximumMessageLength)))
+                        try channel.pipeline.syncOperations.addHandler(QMPChannelHandler(ready: ready, events: continuation))
+                    }
+                }
+                .connect(unixDomainSocketPath: path)
+                .get()
+        } catch {
+            continuation.finish()
+            ready.fail(error)
+            throw QMPError(code: .connectionFailed, message: "cannot connect to the QMP socket \(path): \(error)")
+        }
+        do {
+            let greeting = try await ready.futureResult.get()
+            return QMPClient(channel: channel, greeting: greeting, events: events)
+        } catch {
+            try? await channel.close()
+            throw (error as? QMPError) ?? QMPError(code: .connectionClosed, message: "the QMP session ended during negotiation: \(error)")
+        }
+    }
+
+    /// Runs `command` with `arguments` and returns its `return` value.
+    ///
+    /// - Throws: ``QMPError``: ``QMPError/Code/commandFailed`` with QEMU's class and description
+    ///   when QEMU refuses it, or a session error.
+    public func execute(_ command: String, arguments: JSONValue? = nil) async throws(QMPError) -> JSONValue {
+        let promise = channel.eventLoop.makePromise(of: JSONValue.self)
+        channel.writeAndFlush(QMPCommand(name: command, arguments: arguments, promise: promise), promise: nil)
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as QMPError {
+            throw error
+        } catch {
+            throw QMPError(code: .connectionClosed, message: "the QMP session failed: \(error)")
+        }
+    }
+
+    /// Closes the session.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    /// Whether the session is open.
+    public var isOpen: Bool { channel.isActive }
+}
+
+/// A command on its way to the handler.
+struct QMPCommand: @unchecked Sendable {  // the promise is thread-safe; the rest are values
+    var name: String
+    var arguments: JSONValue?
+    var promise: EventLoopPromise<JSONValue>
+}
+
+/// Drives ``QMPSessionStateMachine`` from channel events.
+final class QMPChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = QMPCommand
+    typealias OutboundOut = ByteBuffer
+
+    private var session = QMPSessionStateMachine<EventLoopPromise<JSONValue>>()
+    private var ready: EventLoopPromise<JSONValue>?
+    private let events: AsyncStream<QMPEvent>.Continuation
+
+    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation) {
+        self.ready = ready
+        self.events = events
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        let actions: [QMPSessionStateMachine<EventLoopPromise<JSONValue>>.Action]
+        do throws(JSONParseError) {
+            let message = try JSONValue.parse(line.readableBytesView)
+            actions = session.messageReceived(message)
+        } catch {
+            actions = session.garbageReceived(error.message)
+        }
+        run(actions, context: context)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let command = unwrapOutboundIn(data)
+        run(session.commandRequested(command.name, arguments: command.arguments, pending: command.promise), context: context)
+        promise?.succeed()
+    }
+
+    private func run(_ actions: [QMPSessionStateMachine<EventLoopPromise<JSONValue>>.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .send(let message):
+                var buffer = context.channel.allocator.buffer(capacity: 128)
+                buffer.writeString(message.description)
+                buffer.writeInteger(UInt8(ascii: "\n"))
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            case .complete(let promise, let result):
+                promise.completeWith(result.mapError { $0 as any Error })
+            case .deliver(let event):
+                events.yield(event)
+            case .becameReady(let greeting):
+                ready?.succeed(greeting)
+                ready = nil
+            case .failAndClose(let calls, let error):
+                for call in calls { call.fail(error) }
+                ready?.fail(error)
+                ready = nil
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        run([.failAndClose(session.connectionClosed(), QMPError(code: .protocolViolation, message: "\(error)"))], context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let error = QMPError(code: .connectionClosed, message: "the QMP monitor closed (QEMU exited?)")
+        for call in session.connectionClosed() { call.fail(error) }
+        ready?.fail(error)
+        ready = nil
+        events.finish()
+        context.fireChannelInactive()
+    }
+}
+
+/// Splits a byte stream into newline-terminated lines, refusing lines over `maximumLength`.
+struct LineFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    let maximumLength: Int
+    private var scanned = 0
+
+    init(maximumLength: Int) { self.maximumLength = maximumLength }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        if let newline = view.dropFirst(scanned).firstIndex(of: UInt8(ascii: "\n")) {
+            let length = newline - view.startIndex
+            var line = buffer.readSlice(length: length)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            scanned = 0
+            if line.readableBytes > 0 && line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == 13 {
+                line.moveWriterIndex(to: line.writerIndex - 1)
+            }
+            if line.readableBytes == 0 { return .continue }
+            context.fireChannelRead(wrapInboundOut(line))
+            return .continue
+        }
+        scanned = view.count
+        if view.count > maximumLength { throw QMPError(code: .protocolViolation, message: "a QMP message longer than \(maximumLength) bytes") }
+        return .needMoreData
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decode(context: context, buffer: &buffer)
+    }
+}

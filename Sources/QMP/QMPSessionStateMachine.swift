@@ -1,0 +1,127 @@
+/// A QMP session as a pure state machine: greeting → capabilities negotiation → ready → closed.
+///
+/// Commands are given ids and may be pipelined; replies are matched by id (events and replies
+/// interleave: for `stop`, `cont` and others the event comes first). Commands issued before the
+/// session is ready wait until negotiation finishes. Generic over the pending-call token so it is
+/// tested without channels or promises.
+public struct QMPSessionStateMachine<Pending> {
+    /// Where the session is.
+    public enum State: Sendable, Hashable {
+        case awaitingGreeting
+        case negotiating
+        case ready
+        case closed
+    }
+
+    /// What the I/O layer must do.
+    public enum Action {
+        /// Write this message (one line).
+        case send(JSONValue)
+        /// Complete a command.
+        case complete(Pending, Result<JSONValue, QMPError>)
+        /// Deliver an event.
+        case deliver(QMPEvent)
+        /// The session is ready; the greeting is attached.
+        case becameReady(JSONValue)
+        /// The peer broke the protocol: fail everything and close.
+        case failAndClose([Pending], QMPError)
+    }
+
+    public private(set) var state: State = .awaitingGreeting
+    private var nextID: UInt64 = 0
+    private var pending: [String: Pending] = [:]
+    private var waiting: [(JSONValue, String, Pending)] = []
+    private let idPrefix: String
+    private let negotiationID: String
+
+    /// Creates a machine; ids it generates start with `idPrefix`.
+    public init(idPrefix: String = "corral") {
+        self.idPrefix = idPrefix
+        self.negotiationID = idPrefix + "-negotiate"
+    }
+
+    /// The number of commands waiting for replies.
+    public var pendingCount: Int { pending.count + waiting.count }
+
+    /// The caller wants to run `command`; returns what to send now (nothing if not yet ready).
+    public mutating func commandRequested(_ command: String, arguments: JSONValue?, pending call: Pending) -> [Action] {
+        let id = "\(idPrefix)-\(nextID)"
+        nextID += 1
+        var members: [(String, JSONValue)] = [("execute", .string(command))]
+        if let arguments { members.append(("arguments", arguments)) }
+        members.append(("id", .string(id)))
+        let message = JSONValue.object(members)
+        switch state {
+        case .closed:
+            return [.complete(call, .failure(QMPError(code: .connectionClosed, message: "the QMP session is closed")))]
+        case .awaitingGreeting, .negotiating:
+            waiting.append((message, id, call))
+            return []
+        case .ready:
+            pending[id] = call
+            return [.send(message)]
+        }
+    }
+
+    /// A message arrived.
+    public mutating func messageReceived(_ message: JSONValue) -> [Action] {
+        switch state {
+        case .closed:
+            return []
+        case .awaitingGreeting:
+            guard message["QMP"] != nil else {
+                return fail(QMPError(code: .protocolViolation, message: "expected the QMP greeting, got \(message.description.prefix(200))"))
+            }
+            state = .negotiating
+            return [.send(.object([("execute", .string("qmp_capabilities")), ("id", .string(negotiationID))]))]
+        case .negotiating:
+            if let event = QMPEvent(message: message) { return [.deliver(event)] }
+            guard message["id"]?.stringValue == negotiationID else {
+                return fail(QMPError(code: .protocolViolation, message: "unexpected message during negotiation: \(message.description.prefix(200))"))
+            }
+            if let error = message["error"] {
+                return fail(QMPError(code: .protocolViolation, errorClass: error["class"]?.stringValue, message: "capabilities negotiation failed: \(error["desc"]?.stringValue ?? "")"))
+            }
+            state = .ready
+            var actions: [Action] = [.becameReady(message)]
+            for (command, id, call) in waiting {
+                pending[id] = call
+                actions.append(.send(command))
+            }
+            waiting.removeAll()
+            return actions
+        case .ready:
+            if let event = QMPEvent(message: message) { return [.deliver(event)] }
+            guard let id = message["id"]?.stringValue, let call = pending.removeValue(forKey: id) else {
+                if message["error"] != nil && message["id"] == nil {
+                    // QEMU's reply to input it could not parse as a command carries no id.
+                    return fail(QMPError(code: .protocolViolation, errorClass: message["error"]?["class"]?.stringValue, message: message["error"]?["desc"]?.stringValue ?? "error without id"))
+                }
+                return fail(QMPError(code: .protocolViolation, message: "a reply for no command: \(message.description.prefix(200))"))
+            }
+            if let error = message["error"] {
+                return [.complete(call, .failure(QMPError(code: .commandFailed, errorClass: error["class"]?.stringValue, message: error["desc"]?.stringValue ?? "")))]
+            }
+            return [.complete(call, .success(message["return"] ?? .object([])))]
+        }
+    }
+
+    /// The peer sent bytes that are not JSON.
+    public mutating func garbageReceived(_ why: String) -> [Action] {
+        fail(QMPError(code: .protocolViolation, message: "the monitor sent something that is not JSON: \(why)"))
+    }
+
+    /// The connection closed.
+    public mutating func connectionClosed() -> [Pending] {
+        state = .closed
+        let all = Array(pending.values) + waiting.map(\.2)
+        pending.removeAll()
+        waiting.removeAll()
+        return all
+    }
+
+    private mutating func fail(_ error: QMPError) -> [Action] {
+        let all = connectionClosed()
+        return [.failAndClose(all, error)]
+    }
+}
