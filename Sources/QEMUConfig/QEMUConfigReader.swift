@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reads QEMU's configuration-file format exactly as QEMU's parser does (`qemu_config_foreach`),
 /// and refuses, with the line and a clear message, both what QEMU would reject and what it would
 /// silently misread (an unquoted value read as empty, an indented comment read as a key, …).
@@ -56,11 +60,11 @@ private struct LineParser {
     }
 
     mutating func run() {
+        guard let base = bytes.baseAddress else { return }
         var start = 0
         let count = bytes.count
         while start < count {
-            var end = start
-            while end < count && bytes[end] != newline { end += 1 }
+            let end = memchr(base + start, Int32(newline), count - start).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base } ?? count
             line += 1
             parseLine(start, end)
             start = end + 1
@@ -75,8 +79,7 @@ private struct LineParser {
         if start == end { return }
         let first = bytes[start]
         if first == hash { return }
-        if let nul = bytes[start..<end].firstIndex(of: 0) {
-            _ = nul
+        if memchr(bytes.baseAddress! + start, 0, end - start) != nil {
             error("the line contains a NUL byte")
             return
         }
