@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "CorralProtocol", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
         .target(name: "QEMUConfig", swiftSettings: swiftSettings),
         .target(name: "XMLTree", swiftSettings: swiftSettings),
-        .target(name: "QMP", dependencies: [nioCore, nioPosix], swiftSettings: swiftSettings),
+        .target(name: "CorralJSON", swiftSettings: swiftSettings),
+        .target(name: "QMP", dependencies: ["CorralJSON", nioCore, nioPosix], swiftSettings: swiftSettings),
+        .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).
         .target(name: "QEMUProbe", dependencies: [logging], swiftSettings: swiftSettings),
@@ -44,7 +46,7 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", nioCore, nioPosix, logging],
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "QEMUCommandLine", "QMP", "CorralJSON", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -90,7 +92,8 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "QMPTests", dependencies: ["QMP"], swiftSettings: swiftSettings),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "DomainXML", "CorralJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -118,7 +118,8 @@ public enum EmulatorProbe {
             return result
         }.sorted { $0.name < $1.name }
         let kvm = replies[3] as? [String: Any]
-        let kvmUsable = (kvm?["enabled"] as? Bool ?? false) && (kvm?["present"] as? Bool ?? false)
+        let kvmReported = (kvm?["enabled"] as? Bool ?? false) && (kvm?["present"] as? Bool ?? false)
+        let kvmUsable = kvmReported && kvmRunsGuestCode(emulator: path)
         let groups = Set((replies[4] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }.filter { !$0.isEmpty })
         return EmulatorCapabilities(
             path: path,
@@ -127,6 +128,43 @@ public enum EmulatorProbe {
             kvmUsable: kvmUsable,
             configGroups: groups
         )
+    }
+}
+
+extension EmulatorProbe {
+    /// Whether a KVM guest really executes: boots a 512-byte boot sector that writes "K" to the
+    /// serial port. Some hosts (nested virtualisation) offer `/dev/kvm` and accept KVM guests
+    /// that then barely run; those fall back to TCG.
+    static func kvmRunsGuestCode(emulator: String, timeout: Double = 3) -> Bool {
+        let directory = NSTemporaryDirectory() + "corral-kvm-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return false }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // mov dx, 0x3f8; mov al, 'K'; out dx, al; hlt; jmp hlt — then the boot signature.
+        var sector = [UInt8](repeating: 0, count: 512)
+        sector.replaceSubrange(0..<9, with: [0xBA, 0xF8, 0x03, 0xB0, 0x4B, 0xEE, 0xF4, 0xEB, 0xFD])
+        sector[510] = 0x55
+        sector[511] = 0xAA
+        let disk = directory + "/boot.img", serial = directory + "/serial.out"
+        guard FileManager.default.createFile(atPath: disk, contents: Data(sector)) else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: emulator)
+        process.arguments = ["-machine", "pc", "-accel", "kvm", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none",
+                             "-drive", "file=\(disk),format=raw,if=ide", "-serial", "file:\(serial)", "-no-reboot"]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        defer {
+            // A QEMU whose vCPU is wedged in KVM may not answer SIGTERM: kill it.
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline && process.isRunning {
+            if let data = FileManager.default.contents(atPath: serial), data.contains(UInt8(ascii: "K")) { return true }
+            usleep(20_000)
+        }
+        return false
     }
 }
 

@@ -1,3 +1,4 @@
+import CorralJSON
 /// The VM's run state (`query-status`).
 public struct QMPStatus: Sendable, Hashable {
     /// Whether the vCPUs run.

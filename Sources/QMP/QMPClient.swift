@@ -1,3 +1,4 @@
+public import CorralJSON
 import Foundation
 public import NIOCore
 public import NIOPosix

@@ -1,3 +1,4 @@
+public import CorralJSON
 /// An asynchronous QMP event (`{"event": NAME, "data": {…}, "timestamp": {…}}`).
 public struct QMPEvent: Sendable, Hashable {
     /// The event name (`STOP`, `RESUME`, `SHUTDOWN`, …).

@@ -1,3 +1,4 @@
+public import CorralJSON
 /// A QMP session as a pure state machine: greeting → capabilities negotiation → ready → closed.
 ///
 /// Commands are given ids and may be pipelined; replies are matched by id (events and replies

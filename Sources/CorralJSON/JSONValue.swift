@@ -1,4 +1,4 @@
-import Foundation
+
 
 /// A JSON value, as QMP messages carry them. Object keys keep their order.
 public enum JSONValue: Sendable, Hashable, CustomStringConvertible {

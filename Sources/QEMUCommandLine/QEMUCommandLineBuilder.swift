@@ -1,0 +1,202 @@
+public import CorralJSON
+public import DomainXML
+import QEMUConfig
+
+/// Turns a domain definition into QEMU's argv and environment, in libvirt's order, with the
+/// qemu namespace applied: `-compat` right after `-name`; device overrides in the `-device`
+/// JSON; configuration sections with `-readconfig`; extra arguments after the generated devices
+/// and before `-sandbox`; alteration rules on the generated options; `qemu:env` after the
+/// generated environment.
+public enum QEMUCommandLineBuilder {
+    /// Builds the invocation.
+    ///
+    /// - Throws: ``CommandLineError`` for what cannot be run (unsupported devices, KVM without
+    ///   KVM, passthrough rules that match nothing).
+    public static func build(_ domain: DomainDefinition, context: CommandLineContext) throws(CommandLineError) -> QEMUInvocation {
+        var builder = Builder(domain: domain, context: context)
+        try builder.build()
+        return builder.invocation()
+    }
+}
+
+struct Builder {
+    let domain: DomainDefinition
+    let context: CommandLineContext
+    var options: [QEMUOption] = []
+    var capabilities: Set<String>
+    var deviceIndex = 0
+
+    init(domain: DomainDefinition, context: CommandLineContext) {
+        self.domain = domain
+        self.context = context
+        self.capabilities = context.capabilities
+    }
+
+    mutating func add(_ name: String, _ value: String? = nil) { options.append(QEMUOption(name, value)) }
+
+    mutating func build() throws(CommandLineError) {
+        try applyCapabilityOverrides()
+        if domain.type == "kvm" && !context.kvmUsable {
+            throw CommandLineError(.unsupported, "Domain requires KVM, but it is not available. Check that virtualization is enabled in the host BIOS, and host configuration is setup to load the kvm modules.")
+        }
+        add("-name", "guest=\(escapeComma(domain.name)),debug-threads=on")
+        if let behavior = domain.qemu.deprecationBehavior, behavior != "none", capabilities.contains("compat-deprecated") {
+            let compat: String
+            switch behavior {
+            case "omit": compat = #"{"deprecated-output":"hide"}"#
+            case "reject": compat = #"{"deprecated-output":"hide","deprecated-input":"reject"}"#
+            case "crash": compat = #"{"deprecated-output":"hide","deprecated-input":"crash"}"#
+            default: compat = ""
+            }
+            if !compat.isEmpty { add("-compat", compat) }
+        }
+        add("-S")
+        var machine = domain.os.machine ?? "pc"
+        machine += ",usb=off,dump-guest-core=off"
+        if domain.features.contains("acpi") == false && domain.features.isEmpty == false { machine += ",acpi=off" }
+        add("-machine", machine)
+        add("-accel", domain.type == "kvm" ? "kvm" : "tcg")
+        if let cpu = domain.cpu {
+            switch cpu.mode {
+            case "host-passthrough", "host-model":
+                guard domain.type == "kvm" else { throw CommandLineError(.unsupported, "CPU mode '\(cpu.mode!)' needs KVM (domain type 'kvm')") }
+                add("-cpu", "host")
+            case "maximum": add("-cpu", "max")
+            default: if let model = cpu.model { add("-cpu", model) }
+            }
+        }
+        add("-m", "size=\(domain.memoryKiB)k")
+        add("-overcommit", "mem-lock=off")
+        let topology = domain.cpu?.topology
+        let sockets = topology?.sockets ?? domain.vcpus, cores = topology?.cores ?? 1, threads = topology?.threads ?? 1, dies = topology?.dies ?? 1
+        add("-smp", "\(domain.vcpus),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
+        add("-uuid", domain.uuid)
+        add("-no-user-config")
+        add("-nodefaults")
+        add("-chardev", "socket,id=charmonitor,path=\(context.qmpSocket),server=on,wait=off")
+        add("-mon", "chardev=charmonitor,id=monitor,mode=control")
+        add("-chardev", "socket,id=charpassthrough,path=\(context.passthroughSocket),server=on,wait=off")
+        add("-mon", "chardev=charpassthrough,id=passthrough,mode=control")
+        add("-rtc", "base=\(domain.clockOffset == "localtime" ? "localtime" : "utc")")
+        add("-no-shutdown")
+        add("-boot", "strict=on")
+        if let kernel = domain.os.kernel { add("-kernel", kernel) }
+        if let initrd = domain.os.initrd { add("-initrd", initrd) }
+        if let cmdline = domain.os.cmdline { add("-append", cmdline) }
+        if let loader = domain.os.loader {
+            add("-drive", "if=pflash,format=raw,unit=0,file=\(escapeComma(loader.path)),readonly=\(loader.readonly ? "on" : "off")")
+            if let nvram = domain.os.nvram { add("-drive", "if=pflash,format=raw,unit=1,file=\(escapeComma(nvram))") }
+        }
+        try DeviceArguments.add(to: &self)
+        if !domain.qemu.configSections.sections.isEmpty { add("-readconfig", context.configFilePath) }
+        try applyOverrides()
+        try applyAlterations()
+        for argument in domain.qemu.arguments { options.append(QEMUOption(argument)) }
+        if capabilities.contains("seccomp-sandbox") {
+            add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+        }
+        add("-msg", "timestamp=on")
+    }
+
+    func invocation() -> QEMUInvocation {
+        var environment: [(String, String)] = [("LC_ALL", "C")]
+        for name in ["LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "HOME", "USER", "LOGNAME", "TMPDIR"] {
+            if let value = context.passthroughEnvironment[name] { environment.append((name, value)) }
+        }
+        func set(_ name: String, _ value: String) {
+            if let index = environment.firstIndex(where: { $0.0 == name }) { environment[index].1 = value } else { environment.append((name, value)) }
+        }
+        if context.privileged {
+            set("HOME", context.runDirectory)
+            set("XDG_DATA_HOME", context.runDirectory + "/.local/share")
+            set("XDG_CACHE_HOME", context.runDirectory + "/.cache")
+            set("XDG_CONFIG_HOME", context.runDirectory + "/.config")
+        } else {
+            set("XDG_CACHE_HOME", context.runDirectory + "/.cache")
+        }
+        for variable in domain.qemu.environment { set(variable.name, variable.value ?? "") }
+        var taints: [DomainTaint] = []
+        let ns = domain.qemu
+        if !ns.arguments.isEmpty || !ns.environment.isEmpty || !ns.alterations.isEmpty || !ns.configSections.sections.isEmpty {
+            taints.append(.customArgv)
+        }
+        if !ns.capabilitiesAdded.isEmpty || !ns.capabilitiesRemoved.isEmpty { taints.append(.customHypervisorFeature) }
+        if !ns.overrides.isEmpty { taints.append(.customDevice) }
+        return QEMUInvocation(
+            executable: domain.devices.emulator ?? context.emulator, options: options, environment: environment,
+            configFile: ns.configSections.sections.isEmpty ? nil : ns.configSections, taints: taints)
+    }
+
+    // MARK: - Passthrough
+
+    mutating func applyCapabilityOverrides() throws(CommandLineError) {
+        for name in domain.qemu.capabilitiesAdded + domain.qemu.capabilitiesRemoved where !CommandLineContext.knownCapabilities.contains(name) {
+            throw CommandLineError(.passthrough, "invalid qemu namespace capability '\(name)'")
+        }
+        capabilities.formUnion(domain.qemu.capabilitiesAdded)
+        capabilities.subtract(domain.qemu.capabilitiesRemoved)
+    }
+
+    /// `qemu:override`: each property removes any existing key of that name, then (unless
+    /// `remove`) appends the new value at the end of the `-device` JSON of the device whose id is
+    /// the alias.
+    mutating func applyOverrides() throws(CommandLineError) {
+        for override in domain.qemu.overrides {
+            guard let index = options.firstIndex(where: { $0.name == "-device" && DeviceJSON.id(of: $0.value ?? "") == override.alias }) else {
+                throw CommandLineError(.passthrough, "qemu:override: no device has the alias '\(override.alias)'")
+            }
+            guard let value = options[index].value, case .object(var members)? = try? JSONValue.parse(value) else {
+                throw CommandLineError(.passthrough, "qemu:override: the device '\(override.alias)' is not in JSON form (the device-json capability was removed)")
+            }
+            for property in override.frontend {
+                members.removeAll { $0.0 == property.name }
+                let json: JSONValue?
+                switch property.type {
+                case .string: json = .string(property.value ?? "")
+                case .signed: json = .integer(Int64(property.value ?? "0") ?? 0)
+                case .unsigned: json = UInt64(property.value ?? "0").map { $0 <= UInt64(Int64.max) ? .integer(Int64($0)) : .double(Double($0)) }
+                case .bool: json = .bool(property.value == "true")
+                case .remove: json = nil
+                }
+                if let json { members.append((property.name, json)) }
+            }
+            options[index].value = JSONValue.object(members).description
+        }
+    }
+
+    /// `qemu:alter` rules on the generated options.
+    mutating func applyAlterations() throws(CommandLineError) {
+        for (number, rule) in domain.qemu.alterations.enumerated() {
+            let label = "qemu:alter rule \(number + 1) (option '\(rule.option)'\(rule.match.map { ", match '\($0)'" } ?? ""))"
+            let regex: Regex<AnyRegexOutput>?
+            do {
+                regex = try rule.match.map { try Regex($0) }
+            } catch {
+                throw CommandLineError(.passthrough, "\(label): the match does not compile: \(error)")
+            }
+            var result: [QEMUOption] = []
+            var matched = 0
+            for option in options {
+                guard option.name == rule.option, regex.map({ (option.value ?? "").contains($0) }) ?? true else {
+                    result.append(option)
+                    continue
+                }
+                matched += 1
+                var altered = option
+                if let rename = rule.rename { altered.name = rename }
+                for modification in rule.modify {
+                    altered.value = try OptionValueEditor.set(modification, in: altered.value ?? "", label: label)
+                }
+                if !rule.remove { result.append(altered) }
+                result += rule.extra.map { QEMUOption($0) }
+            }
+            guard matched > 0 else {
+                throw CommandLineError(.passthrough, "\(label) matches no generated option")
+            }
+            options = result
+        }
+    }
+}
+
+/// `,` in a QEMU key=value value is written `,,`.
+func escapeComma(_ text: String) -> String { text.replacingOccurrences(of: ",", with: ",,") }

@@ -1,0 +1,84 @@
+public import QEMUConfig
+
+/// One option of a QEMU command line: its name (with the dash) and its value, if it takes one.
+public struct QEMUOption: Hashable, Sendable {
+    public var name: String
+    public var value: String?
+    public init(_ name: String, _ value: String? = nil) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// libvirt's taint flags that a start can set.
+public enum DomainTaint: String, Sendable, Hashable, CaseIterable {
+    case customArgv = "custom-argv"
+    case customMonitor = "custom-monitor"
+    case customGACommand = "custom-ga-command"
+    case customHypervisorFeature = "custom-hypervisor-feature"
+    case customDevice = "custom-device"
+
+    /// libvirt's message for the flag, as `virsh dominfo` shows it after "tainted: ".
+    public var message: String {
+        switch self {
+        case .customArgv: return "custom configuration parameters specified"
+        case .customMonitor: return "custom monitor control commands issued"
+        case .customGACommand: return "custom guest agent control commands issued"
+        case .customHypervisorFeature: return "hypervisor feature autodetection override"
+        case .customDevice: return "custom device configuration"
+        }
+    }
+}
+
+/// Everything needed to run QEMU for a domain.
+public struct QEMUInvocation: Sendable, Hashable {
+    /// The emulator.
+    public var executable: String
+    /// The options, in order (after alteration rules, before flattening).
+    public var options: [QEMUOption]
+    /// The environment, in order (QEMU gets exactly this).
+    public var environment: [(String, String)]
+    /// The configuration file to write before starting (passed with `-readconfig`), if any.
+    public var configFile: QEMUConfigFile?
+    /// The taints this start sets.
+    public var taints: [DomainTaint]
+
+    /// The argv after the executable.
+    public var arguments: [String] {
+        options.flatMap { option in option.value.map { [option.name, $0] } ?? [option.name] }
+    }
+
+    /// The environment and argv as one shell command line (what `domxml-to-native` prints).
+    public var shellCommandLine: String {
+        (environment.map { "\($0.0)=\(ShellQuoting.quote($0.1))" } + [ShellQuoting.quote(executable)] + arguments.map(ShellQuoting.quote))
+            .joined(separator: " ")
+    }
+
+    public static func == (a: QEMUInvocation, b: QEMUInvocation) -> Bool {
+        a.executable == b.executable && a.options == b.options && a.environment.elementsEqual(b.environment, by: { $0 == $1 })
+            && a.configFile == b.configFile && a.taints == b.taints
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(executable)
+        hasher.combine(options)
+    }
+}
+
+/// Shell quoting as libvirt's argv dumps use it: plain words stay, others go in single quotes.
+public enum ShellQuoting {
+    public static func quote(_ word: String) -> String {
+        if word.isEmpty { return "''" }
+        let plain = word.unicodeScalars.allSatisfy { c in
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "-_./=,:@+%".unicodeScalars.contains(c)
+        }
+        if plain { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+extension String {
+    func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
