@@ -21,7 +21,7 @@ release=$(ls "$work/root/lib/modules")
 root="$work/initramfs"
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,lib/modules,tmp,etc}
 cp "$work/root/bin/busybox" "$root/bin/busybox"
-for module in drivers/acpi/button.ko; do
+for module in drivers/input/evdev.ko drivers/acpi/button.ko; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done
 cat > "$root/init" <<'INIT'
@@ -30,7 +30,9 @@ cat > "$root/init" <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+insmod /lib/modules/evdev.ko 2>/dev/null
 insmod /lib/modules/button.ko 2>/dev/null
+sleep 0.2
 button=
 for e in /sys/class/input/event*; do
   if grep -q "Power Button" "$e/device/name" 2>/dev/null; then button=/dev/input/$(basename "$e"); fi

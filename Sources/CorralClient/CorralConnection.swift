@@ -167,9 +167,15 @@ struct RawChannel: Sendable {
 
     func call<P: RPCProcedure>(_: P.Type, _ arguments: P.Arguments) async throws(CorralClientError) -> P.Reply {
         let promise = channel.eventLoop.makePromise(of: RPCFrame.self)
+        // On a closed channel the write never reaches the handler; fail the call here instead of
+        // leaving it waiting. (When the handler is reached, it completes the call itself.)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in
+            promise.fail(CorralClientError(code: .connectionClosed, message: "the connection to the daemon is closed"))
+        }
         channel.writeAndFlush(
             OutboundCall(program: P.program, procedure: P.procedure, writeArguments: { arguments.encode(into: &$0) }, promise: promise),
-            promise: nil
+            promise: written
         )
         let frame: RPCFrame
         do {

@@ -85,12 +85,13 @@ final class RPCClientHandler: ChannelDuplexHandler {
         let call = unwrapOutboundIn(data)
         guard let serial = calls.callStarted(call.promise) else {
             call.promise.fail(closeReason ?? CorralClientError(code: .connectionClosed, message: "the connection is closed"))
-            promise?.fail(ChannelError.ioOnClosedChannel)
+            promise?.succeed()  // the call is completed; the caller's fallback must not complete it again
             return
         }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeRPCPacket(header: RPCHeader(program: call.program, procedure: call.procedure, type: .call, serial: serial), call.writeArguments)
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        promise?.succeed()  // the call is registered; a failed socket write fails it through channelInactive
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What a procedure handler knows about the call's connection.
 public struct CallContext: Sendable {
     /// The connection's number, unique for the daemon's lifetime (for logs and registrations).
@@ -6,4 +8,6 @@ public struct CallContext: Sendable {
     public var isReadOnly: Bool
     /// The URI the connection was opened with (`nil` before `CONNECT_OPEN`).
     public var openURI: String?
+    /// The connection's channel, for messages the daemon sends on its own (events).
+    var channel: (any Channel)?
 }

@@ -14,9 +14,8 @@ enum ConnectionProcedures {
         table.register(Remote.AuthList.self) { _, _ in .init(types: [0]) }
         table.register(Remote.ConnectSupportsFeature.self) { arguments, _ in
             switch ConnectionFeature(rawValue: arguments.feature) {
-            case .programKeepalive, .remoteCloseCallback: return .init(supported: 1)
-            // Event callbacks arrive with the running-guests work; until then say no, truthfully.
-            case .remoteEventCallback, .fileDescriptorPassing, .typedParameterString, nil: return .init(supported: 0)
+            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback: return .init(supported: 1)
+            case .fileDescriptorPassing, .typedParameterString, nil: return .init(supported: 0)
             }
         }
         table.register(Remote.ConnectGetType.self) { _, _ in .init(type: "QEMU") }

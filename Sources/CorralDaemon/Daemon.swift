@@ -11,6 +11,7 @@ public final class Daemon: Sendable {
     private let server: RPCServer
     private let registry: DomainRegistry
     private let threadPool: NIOThreadPool
+    private let driver: DomainDriver
     private let logger: Logger
 
     /// Prepares a daemon: probes the emulator and the host (once) and builds the handlers.
@@ -28,10 +29,17 @@ public final class Daemon: Sendable {
         logger.info("loaded definitions", metadata: ["domains": "\(registry.count)"])
         threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
+        let events = EventHub()
+        let driver = DomainDriver(registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger)
+        self.driver = driver
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
         DomainProcedures.register(in: &table, registry: registry, options: options)
-        server = RPCServer(configuration: configuration, procedures: table, group: group, threadPool: threadPool, logger: logger)
+        LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
+        server = RPCServer(configuration: configuration, procedures: table, group: group, threadPool: threadPool, logger: logger) { connection in
+            events.connectionClosed(connection)
+            Task { await driver.connectionClosed(connection) }
+        }
     }
 
     /// How definitions are completed for this emulator: its machine aliases and default machine.
@@ -47,7 +55,10 @@ public final class Daemon: Sendable {
 
     /// Starts listening on both sockets.
     public func start() async throws {
+        try FileManager.default.createDirectory(atPath: configuration.runDirectory + "/domains", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        await driver.reattachAll()
         try await server.start()
+        Task { await driver.autostartAll() }
     }
 
     /// Stops listening and removes the sockets.

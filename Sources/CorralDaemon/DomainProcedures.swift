@@ -1,4 +1,5 @@
 import CorralProtocol
+import QEMUCommandLine
 import DomainXML
 import XDR
 
@@ -85,7 +86,8 @@ enum DomainProcedures {
         table.register(Remote.DomainGetXMLDesc.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 0xF, function: "qemuDomainGetXMLDesc")
             let record = try registry.record(for: arguments.dom)
-            return .init(xml: record.xml)
+            // The live XML for a running domain, unless the inactive definition is asked for (2).
+            return .init(xml: arguments.flags & 2 == 0 ? (record.liveXML ?? record.xml) : record.xml)
         }
         table.register(Remote.DomainGetState.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 0, function: "qemuDomainGetState")
@@ -96,7 +98,7 @@ enum DomainProcedures {
             let record = try registry.record(for: arguments.dom)
             return .init(
                 state: UInt8(record.state.rawValue), maxMem: record.definition.memoryKiB, memory: record.definition.currentMemoryKiB,
-                nrVirtCpu: UInt16(clamping: record.definition.vcpus), cpuTime: 0)
+                nrVirtCpu: UInt16(clamping: record.definition.vcpus), cpuTime: record.isActive ? ProcessLauncher.cpuTime(pid: record.pid) : 0)
         }
         table.register(Remote.DomainIsActive.self) { arguments, _ throws(RemoteError) in
             .init(active: try registry.record(for: arguments.dom).isActive ? 1 : 0)
@@ -135,8 +137,11 @@ enum DomainProcedures {
         }
         table.register(Remote.DomainGetMessages.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 3, function: "qemuDomainGetMessages")
-            _ = try registry.record(for: arguments.dom)
-            return .init(msgs: [])
+            let record = try registry.record(for: arguments.dom)
+            // DEPRECATION = 1, TAINTING = 2; 0 means both. Corral records no deprecations.
+            guard arguments.flags == 0 || arguments.flags & 2 != 0 else { return .init(msgs: []) }
+            let messages = record.taints.compactMap { DomainTaint(rawValue: $0) }.map { "tainted: \($0.message)" }
+            return .init(msgs: messages)
         }
     }
 

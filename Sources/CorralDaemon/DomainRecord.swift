@@ -22,6 +22,12 @@ struct DomainRecord: Sendable {
     var reason: Int32 = 0
     var persistent = true
     var autostart = false
+    /// Taints of the current run (cleared when it stops).
+    var taints: [String] = []
+    /// The live XML of the current run.
+    var liveXML: String?
+    /// The QEMU process of the current run.
+    var pid: Int32 = 0
 
     var handle: RemoteDomain { RemoteDomain(name: name, uuid: uuid, id: id) }
     var isActive: Bool { id >= 0 }

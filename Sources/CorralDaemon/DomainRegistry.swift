@@ -151,6 +151,49 @@ final class DomainRegistry: Sendable {
         }
     }
 
+    /// Changes a record's runtime fields (id, state, taints…) in memory; returns the new record.
+    @discardableResult
+    func updateRuntime(_ uuid: RemoteUUID, _ change: (inout DomainRecord) -> Void) -> DomainRecord? {
+        state.withLock { state in
+            guard var record = state.byUUID[uuid] else { return nil }
+            change(&record)
+            state.byUUID[uuid] = record
+            return record
+        }
+    }
+
+    /// Adds a transient domain (`DOMAIN_CREATE_XML`), refusing a name or UUID in use.
+    func addTransient(_ parsed: ParsedDomain) throws(RemoteError) -> DomainRecord {
+        guard let uuid = RemoteUUID(parsed.definition.uuid) else {
+            throw RemoteError(code: .internalError, domain: .domain, detail: "malformed uuid '\(parsed.definition.uuid)'")
+        }
+        let name = parsed.definition.name
+        return try writer.withLock { _ throws(RemoteError) -> DomainRecord in
+            try state.withLock { state throws(RemoteError) -> DomainRecord in
+                if let existing = state.byUUID[uuid] {
+                    throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(existing.name)' is already defined with uuid \(uuid)")
+                }
+                if let other = state.uuidByName[name] {
+                    throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(name)' already exists with uuid \(other)")
+                }
+                var record = DomainRecord(uuid: uuid, name: name, xml: parsed.xml, definition: parsed.definition, unmodelled: parsed.unmodelled)
+                record.persistent = false
+                state.byUUID[uuid] = record
+                state.uuidByName[name] = uuid
+                return record
+            }
+        }
+    }
+
+    /// Forgets a domain that is neither running nor persistent.
+    func removeIfTransient(_ uuid: RemoteUUID) {
+        state.withLock { state in
+            guard let record = state.byUUID[uuid], !record.persistent, !record.isActive else { return }
+            state.byUUID[uuid] = nil
+            state.uuidByName[record.name] = nil
+        }
+    }
+
     /// Sets autostart.
     func setAutostart(_ handle: RemoteDomain, _ on: Bool) throws(RemoteError) {
         try writer.withLock { _ throws(RemoteError) in

@@ -18,7 +18,12 @@ public struct ProcedureTable: Sendable {
         case immediate(ErasedHandler)
         /// On the daemon's thread pool: it may touch the disk or wait.
         case blocking(ErasedHandler)
+        /// In a task: it awaits (QEMU, QMP) without holding a thread.
+        case asynchronous(AsyncErasedHandler)
     }
+
+    /// Like ``ErasedHandler``, but awaits; returns the reply packet.
+    typealias AsyncErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext) async -> ByteBuffer
 
     private var handlers: [UInt64: Handler] = [:]
 
@@ -43,6 +48,30 @@ public struct ProcedureTable: Sendable {
         _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
     ) {
         handlers[Self.key(P.program, P.procedure)] = .blocking(Self.erase(procedure, handler))
+    }
+
+    /// Registers the handler of procedure `P`, run in a task (it may take long: starting QEMU).
+    public mutating func registerAsync<P: RPCProcedure>(
+        _: P.Type,
+        _ handler: @escaping @Sendable (P.Arguments, CallContext) async throws(RemoteError) -> P.Reply
+    ) {
+        handlers[Self.key(P.program, P.procedure)] = .asynchronous({ header, body, context in
+            var out = ByteBuffer()
+            let arguments: P.Arguments
+            do throws(XDRDecodingError) {
+                arguments = try P.Arguments(xdrRecord: body)
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
+                return out
+            }
+            do throws(RemoteError) {
+                let reply = try await handler(arguments, context)
+                out.writeRPCPacket(header: header.reply(status: .ok), payload: reply)
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: error)
+            }
+            return out
+        })
     }
 
     private static func erase<P: RPCProcedure>(

@@ -16,11 +16,16 @@ public final class RPCServer: Sendable {
     private let connectionCounter = Atomic<UInt64>(0)
     private let procedures: ProcedureTable
     private let threadPool: NIOThreadPool
+    private let connectionClosed: @Sendable (UInt64) -> Void
     private let configuration: DaemonConfiguration
     private let logger: Logger
 
     /// Creates a server that answers with `procedures`.
-    public init(configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
+    init(
+        configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger,
+        connectionClosed: @escaping @Sendable (UInt64) -> Void = { _ in }
+    ) {
+        self.connectionClosed = connectionClosed
         self.configuration = configuration
         self.threadPool = threadPool
         self.procedures = procedures
@@ -54,7 +59,9 @@ public final class RPCServer: Sendable {
                     let id = self.nextConnectionID()
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder(maximumPacketLength: maximumPacketLength)))
                     try channel.pipeline.syncOperations.addHandler(
-                        RPCServerHandler(procedures: procedures, threadPool: self.threadPool, socketIsReadOnly: readOnly, connectionID: id, logger: logger)
+                        RPCServerHandler(
+                            procedures: procedures, threadPool: self.threadPool, socketIsReadOnly: readOnly, connectionID: id, logger: logger,
+                            connectionClosed: self.connectionClosed)
                     )
                 }
             }

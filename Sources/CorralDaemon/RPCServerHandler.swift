@@ -17,12 +17,17 @@ final class RPCServerHandler: ChannelInboundHandler {
     private var stateMachine: ServerConnectionStateMachine
     private let procedures: ProcedureTable
     private let threadPool: NIOThreadPool
+    private let connectionClosed: @Sendable (UInt64) -> Void
     private let connectionID: UInt64
     private var logger: Logger
     private var pending: ByteBuffer?
     private var closeAfterFlush = false
 
-    init(procedures: ProcedureTable, threadPool: NIOThreadPool, socketIsReadOnly: Bool, connectionID: UInt64, logger: Logger) {
+    init(
+        procedures: ProcedureTable, threadPool: NIOThreadPool, socketIsReadOnly: Bool, connectionID: UInt64, logger: Logger,
+        connectionClosed: @escaping @Sendable (UInt64) -> Void
+    ) {
+        self.connectionClosed = connectionClosed
         self.stateMachine = ServerConnectionStateMachine(socketIsReadOnly: socketIsReadOnly)
         self.procedures = procedures
         self.threadPool = threadPool
@@ -38,6 +43,7 @@ final class RPCServerHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         logger.debug("client disconnected")
+        connectionClosed(connectionID)
         context.fireChannelInactive()
     }
 
@@ -69,7 +75,7 @@ final class RPCServerHandler: ChannelInboundHandler {
                 out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
             }
         case .dispatchRemote:
-            let callContext = CallContext(connectionID: connectionID, isReadOnly: stateMachine.isReadOnly, openURI: stateMachine.openURI)
+            let callContext = CallContext(connectionID: connectionID, isReadOnly: stateMachine.isReadOnly, openURI: stateMachine.openURI, channel: context.channel)
             switch procedures.handler(for: header) {
             case nil:
                 out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.unknownProcedure(header.procedure))
@@ -77,6 +83,15 @@ final class RPCServerHandler: ChannelInboundHandler {
                 handler(header, frame.body, callContext, &out)
             case .blocking(let handler):
                 runBlocking(handler, header: header, body: frame.body, callContext: callContext, context: context)
+            case .asynchronous(let handler):
+                let channel = context.channel
+                let body = frame.body
+                Task {
+                    // One task per long call (start, destroy…): replies are matched by serial, so
+                    // they may finish in any order; the connection keeps serving meanwhile.
+                    let reply = await handler(header, body, callContext)
+                    channel.writeAndFlush(reply, promise: nil)
+                }
             }
         }
     }

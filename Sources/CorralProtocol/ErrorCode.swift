@@ -33,6 +33,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let configUnsupported = ErrorCode(rawValue: 67)
     /// `VIR_ERR_OPERATION_TIMEOUT`.
     public static let operationTimeout = ErrorCode(rawValue: 68)
+    /// `VIR_ERR_ARGUMENT_UNSUPPORTED`.
+    public static let argumentUnsupported = ErrorCode(rawValue: 74)
     /// `VIR_ERR_OPERATION_UNSUPPORTED`.
     public static let operationUnsupported = ErrorCode(rawValue: 84)
 
@@ -53,6 +55,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .configUnsupported: return "unsupported configuration: %s"
         case .operationTimeout: return "Timed out during operation: %s"
         case .operationUnsupported: return "Operation not supported: %s"
+        case .argumentUnsupported: return "argument unsupported: %s"
         default: return "%s"
         }
     }

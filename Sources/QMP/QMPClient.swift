@@ -64,7 +64,11 @@ public final class QMPClient: Sendable {
     ///   when QEMU refuses it, or a session error.
     public func execute(_ command: String, arguments: JSONValue? = nil) async throws(QMPError) -> JSONValue {
         let promise = channel.eventLoop.makePromise(of: JSONValue.self)
-        channel.writeAndFlush(QMPCommand(name: command, arguments: arguments, promise: promise), promise: nil)
+        // On a closed channel the write never reaches the handler, so nothing would complete the
+        // command: fail it here. (When the handler is reached it always succeeds the write.)
+        channel.writeAndFlush(QMPCommand(name: command, arguments: arguments, promise: promise)).whenFailure { _ in
+            promise.fail(QMPError(code: .connectionClosed, message: "the QMP session is closed"))
+        }
         do {
             return try await promise.futureResult.get()
         } catch let error as QMPError {

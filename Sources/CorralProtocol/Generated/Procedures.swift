@@ -119,6 +119,42 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainGetSecurityLabel = 121
     /// `REMOTE_PROC_DOMAIN_GET_MESSAGES`
     case domainGetMessages = 426
+    /// `REMOTE_PROC_DOMAIN_CREATE`
+    case domainCreate = 9
+    /// `REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS`
+    case domainCreateWithFlags = 196
+    /// `REMOTE_PROC_DOMAIN_CREATE_XML`
+    case domainCreateXML = 10
+    /// `REMOTE_PROC_DOMAIN_DESTROY`
+    case domainDestroy = 12
+    /// `REMOTE_PROC_DOMAIN_DESTROY_FLAGS`
+    case domainDestroyFlags = 234
+    /// `REMOTE_PROC_DOMAIN_SHUTDOWN`
+    case domainShutdown = 33
+    /// `REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS`
+    case domainShutdownFlags = 258
+    /// `REMOTE_PROC_DOMAIN_REBOOT`
+    case domainReboot = 27
+    /// `REMOTE_PROC_DOMAIN_RESET`
+    case domainReset = 245
+    /// `REMOTE_PROC_DOMAIN_SUSPEND`
+    case domainSuspend = 34
+    /// `REMOTE_PROC_DOMAIN_RESUME`
+    case domainResume = 28
+    /// `REMOTE_PROC_CONNECT_DOMAIN_XMLTO_NATIVE`
+    case connectDomainXMLToNative = 136
+    /// `REMOTE_PROC_DOMAIN_GET_MAX_VCPUS`
+    case domainGetMaxVcpus = 18
+    /// `REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY`
+    case connectDomainEventCallbackRegisterAny = 316
+    /// `REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY`
+    case connectDomainEventCallbackDeregisterAny = 317
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE`
+    case domainEventCallbackLifecycle = 318
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT`
+    case domainEventCallbackReboot = 319
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED`
+    case domainEventCallbackDeviceRemoved = 333
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -167,6 +203,24 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetVcpusFlags: return .read
         case .domainGetSecurityLabel: return .read
         case .domainGetMessages: return .read
+        case .domainCreate: return .write(api: "virDomainCreate")
+        case .domainCreateWithFlags: return .write(api: "virDomainCreateWithFlags")
+        case .domainCreateXML: return .write(api: "virDomainCreateXML")
+        case .domainDestroy: return .write(api: "virDomainDestroy")
+        case .domainDestroyFlags: return .write(api: "virDomainDestroyFlags")
+        case .domainShutdown: return .write(api: "virDomainShutdown")
+        case .domainShutdownFlags: return .write(api: "virDomainShutdownFlags")
+        case .domainReboot: return .write(api: "virDomainReboot")
+        case .domainReset: return .write(api: "virDomainReset")
+        case .domainSuspend: return .write(api: "virDomainSuspend")
+        case .domainResume: return .write(api: "virDomainResume")
+        case .connectDomainXMLToNative: return .read
+        case .domainGetMaxVcpus: return .read
+        case .connectDomainEventCallbackRegisterAny: return .read
+        case .connectDomainEventCallbackDeregisterAny: return .read
+        case .domainEventCallbackLifecycle: return .read
+        case .domainEventCallbackReboot: return .read
+        case .domainEventCallbackDeviceRemoved: return .read
         }
     }
 }
@@ -1749,5 +1803,600 @@ public enum Remote {
                 buffer.writeXDRArray(self.msgs) { $0.writeXDRString($1) }
             }
         }
+    }
+
+    /// Procedure 9, `DomainCreate`.
+    public enum DomainCreate: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 9
+
+        /// The arguments of `DomainCreate`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 196, `DomainCreateWithFlags`.
+    public enum DomainCreateWithFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 196
+
+        /// The arguments of `DomainCreateWithFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainCreateWithFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 10, `DomainCreateXML`.
+    public enum DomainCreateXML: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 10
+
+        /// The arguments of `DomainCreateXML`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xmlDesc: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xmlDesc: String, flags: UInt32) {
+                self.xmlDesc = xmlDesc
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xmlDesc = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xmlDesc)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainCreateXML`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 12, `DomainDestroy`.
+    public enum DomainDestroy: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 12
+
+        /// The arguments of `DomainDestroy`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 234, `DomainDestroyFlags`.
+    public enum DomainDestroyFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 234
+
+        /// The arguments of `DomainDestroyFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 33, `DomainShutdown`.
+    public enum DomainShutdown: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 33
+
+        /// The arguments of `DomainShutdown`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 258, `DomainShutdownFlags`.
+    public enum DomainShutdownFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 258
+
+        /// The arguments of `DomainShutdownFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 27, `DomainReboot`.
+    public enum DomainReboot: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 27
+
+        /// The arguments of `DomainReboot`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 245, `DomainReset`.
+    public enum DomainReset: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 245
+
+        /// The arguments of `DomainReset`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 34, `DomainSuspend`.
+    public enum DomainSuspend: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 34
+
+        /// The arguments of `DomainSuspend`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 28, `DomainResume`.
+    public enum DomainResume: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 28
+
+        /// The arguments of `DomainResume`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 136, `ConnectDomainXMLToNative`.
+    public enum ConnectDomainXMLToNative: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 136
+
+        /// The arguments of `ConnectDomainXMLToNative`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var nativeFormat: String
+            public var domainXml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(nativeFormat: String, domainXml: String, flags: UInt32) {
+                self.nativeFormat = nativeFormat
+                self.domainXml = domainXml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.nativeFormat = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.domainXml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.nativeFormat)
+                buffer.writeXDRString(self.domainXml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectDomainXMLToNative`.
+        public struct Reply: XDRCodable, Hashable {
+            public var nativeConfig: String
+
+            /// Creates the value from its fields.
+            public init(nativeConfig: String) {
+                self.nativeConfig = nativeConfig
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.nativeConfig = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.nativeConfig)
+            }
+        }
+    }
+
+    /// Procedure 18, `DomainGetMaxVcpus`.
+    public enum DomainGetMaxVcpus: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 18
+
+        /// The arguments of `DomainGetMaxVcpus`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetMaxVcpus`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 316, `ConnectDomainEventCallbackRegisterAny`.
+    public enum ConnectDomainEventCallbackRegisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 316
+
+        /// The arguments of `ConnectDomainEventCallbackRegisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var eventID: Int32
+            public var dom: RemoteDomain?
+
+            /// Creates the value from its fields.
+            public init(eventID: Int32, dom: RemoteDomain?) {
+                self.eventID = eventID
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.eventID = try buffer.readXDRInt32()
+                self.dom = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteDomain(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.eventID)
+                buffer.writeXDROptional(self.dom) { $1.encode(into: &$0) }
+            }
+        }
+
+        /// The reply of `ConnectDomainEventCallbackRegisterAny`.
+        public struct Reply: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+    }
+
+    /// Procedure 317, `ConnectDomainEventCallbackDeregisterAny`.
+    public enum ConnectDomainEventCallbackDeregisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 317
+
+        /// The arguments of `ConnectDomainEventCallbackDeregisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 318, `DomainEventCallbackLifecycle`.
+    public enum DomainEventCallbackLifecycle: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 318
+
+        /// The arguments of `DomainEventCallbackLifecycle`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var event: Int32
+            public var detail: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, event: Int32, detail: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.event = event
+                self.detail = detail
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.event = try buffer.readXDRInt32()
+                self.detail = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.event)
+                buffer.writeXDRInt32(self.detail)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 319, `DomainEventCallbackReboot`.
+    public enum DomainEventCallbackReboot: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 319
+
+        /// The arguments of `DomainEventCallbackReboot`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain) {
+                self.callbackID = callbackID
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 333, `DomainEventCallbackDeviceRemoved`.
+    public enum DomainEventCallbackDeviceRemoved: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 333
+
+        /// The arguments of `DomainEventCallbackDeviceRemoved`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var devAlias: String
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, devAlias: String) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.devAlias = devAlias
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.devAlias)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 }

@@ -1,0 +1,579 @@
+import CorralJSON
+import CorralProtocol
+import DomainXML
+import Foundation
+import Logging
+import QEMUCommandLine
+import QEMUConfig
+import QEMUProbe
+import QMP
+
+/// Starts, stops and supervises guests: the QEMU processes, their daemon QMP sessions, the
+/// runtime files, the states and reasons libvirt reports, and the lifecycle events.
+///
+/// An actor: each domain's transitions are serialised through `busy`, and, because the actor is
+/// re-entered while a start awaits QEMU, other domains are served meanwhile.
+actor DomainDriver {
+    /// What the driver keeps about a running guest.
+    struct Guest {
+        var pid: Int32
+        var id: Int32
+        var qmp: QMPClient
+        var runDirectory: String
+        var handle: RemoteDomain
+        var onPoweroff: String
+        var onReboot: String
+        var onCrash: String
+        var fakeReboot = false
+        var destroyRequested = false
+        var shutdownSeen = false
+        var pauseReason: Int32?
+        var autodestroyConnection: UInt64?
+        var isChild: Bool
+    }
+
+    let registry: DomainRegistry
+    let events: EventHub
+    let configuration: DaemonConfiguration
+    let emulator: EmulatorCapabilities
+    let options: DomainXMLOptions
+    let logger: Logger
+    private var guests: [RemoteUUID: Guest] = [:]
+    private var busy: Set<RemoteUUID> = []
+    private var nextID: Int32 = 1
+
+    init(registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions, logger: Logger) {
+        self.registry = registry
+        self.events = events
+        self.configuration = configuration
+        self.emulator = emulator
+        self.options = options
+        self.logger = logger
+    }
+
+    func runDirectory(for name: String) -> String { configuration.runDirectory + "/domains/" + name }
+
+    // MARK: - Starting
+
+    /// Starts a defined domain. `paused` leaves the vCPUs stopped; `autodestroy` ties the guest
+    /// to the connection that started it.
+    func start(_ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?) async throws(RemoteError) -> RemoteDomain {
+        guard let record = registry.record(uuid: uuid) else {
+            throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
+        }
+        guard !record.isActive, !busy.contains(uuid) else {
+            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is already running")
+        }
+        busy.insert(uuid)
+        defer { busy.remove(uuid) }
+        if !record.unmodelled.isEmpty {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(record.unmodelled.joined(separator: "; "))")
+        }
+        let id = nextID
+        nextID += 1
+        let directory = runDirectory(for: record.name)
+        let context = makeContext(id: id, directory: directory, definition: record.definition)
+        guard context.passthroughSocket.utf8.count < 108 else {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the monitor socket path \(context.passthroughSocket) is longer than a Unix socket path may be; use a shorter --run-dir or domain name")
+        }
+        let invocation: QEMUInvocation
+        do throws(CommandLineError) {
+            invocation = try QEMUCommandLineBuilder.build(record.definition, context: context)
+        } catch {
+            throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
+        }
+        if let sections = invocation.configFile, !emulator.configGroups.isEmpty {
+            for problem in sections.problems(knownGroups: emulator.configGroups) {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "configuration section \(problem)")
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot create \(directory): \(error)")
+        }
+        removeRuntimeFiles(directory)
+        if let sections = invocation.configFile {
+            do throws(StoreError) {
+                let text: String
+                do throws(QEMUConfigError) {
+                    text = try QEMUConfigWriter.write(sections)
+                } catch {
+                    throw StoreError(message: error.description)
+                }
+                try DomainStore.atomicWrite(path: context.configFilePath, contents: Array(text.utf8))
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write the configuration file: \(error.message)")
+            }
+        }
+
+        let logPath = directory + "/qemu.log"
+        let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
+        let logStart = lseek(log, 0, SEEK_END)
+        var header = "\(Self.timestamp()): starting up corral, domain \(record.name) id=\(id)\n\(invocation.shellCommandLine)\n"
+        for taint in invocation.taints { header += "\(Self.timestamp()): Domain id=\(id) is tainted: \(taint.rawValue)\n" }
+        _ = header.withCString { write(log, $0, strlen($0)) }
+
+        let pid: pid_t
+        do throws(ProcessLauncher.LaunchError) {
+            pid = try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log)
+        } catch {
+            cleanUpFailedStart(directory)
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: error.description)
+        }
+        let exited = ExitFlag()
+        ProcessLauncher.reap(pid) { _ in exited.set() }
+
+        // Wait for the daemon's monitor: QEMU creates the socket once its command line is parsed.
+        let qmp: QMPClient
+        let deadline = Date().addingTimeInterval(30)
+        var lastError = ""
+        var connected: QMPClient?
+        while connected == nil {
+            if exited.isSet || Date() > deadline { break }
+            if FileManager.default.fileExists(atPath: context.qmpSocket) {
+                do throws(QMPError) {
+                    connected = try await QMPClient.connect(unixSocket: context.qmpSocket)
+                } catch {
+                    lastError = error.message
+                }
+            }
+            if connected == nil { try? await Task.sleep(for: .milliseconds(5)) }
+        }
+        guard let connected else {
+            if !exited.isSet { kill(pid, SIGKILL) }
+            for _ in 0..<200 where !exited.isSet { try? await Task.sleep(for: .milliseconds(10)) }
+            let output = Self.logTail(logPath, from: logStart)
+            cleanUpFailedStart(directory)
+            let why = output.isEmpty ? (lastError.isEmpty ? "QEMU did not open its monitor in time" : lastError) : output
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: \(why)")
+        }
+        qmp = connected
+        if !paused {
+            do throws(QMPError) {
+                try await qmp.cont()
+            } catch {
+                kill(pid, SIGKILL)
+                cleanUpFailedStart(directory)
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
+            }
+        }
+        let definition = record.definition
+        let liveXML = (try? DomainXMLParser.parse(record.xml, options: options)).map { DomainXMLFormatter.format($0.document, id: Int(id)) } ?? record.xml
+        let taints = invocation.taints.map(\.rawValue)
+        let updated = registry.updateRuntime(uuid) { r in
+            r.id = id
+            r.pid = pid
+            r.state = paused ? .paused : .running
+            r.reason = 1  // booted / user
+            r.taints = taints
+            r.liveXML = liveXML
+        }
+        let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
+        guests[uuid] = Guest(
+            pid: pid, id: id, qmp: qmp, runDirectory: directory, handle: handle, onPoweroff: definition.onPoweroff, onReboot: definition.onReboot,
+            onCrash: definition.onCrash, pauseReason: paused ? 1 : nil, autodestroyConnection: autodestroyConnection, isChild: true)
+        writeStatus(uuid)
+        for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
+        events.lifecycle(handle, .started)
+        if paused { events.lifecycle(handle, .suspended()) }
+        supervise(uuid, qmp: qmp)
+        logger.info("started domain", metadata: ["name": "\(record.name)", "id": "\(id)", "pid": "\(pid)"])
+        return handle
+    }
+
+    /// `DOMAIN_CREATE_XML`: a transient domain, gone when it stops.
+    func createTransient(xml: String, paused: Bool, autodestroyConnection: UInt64?) async throws(RemoteError) -> RemoteDomain {
+        let parsed: ParsedDomain
+        do throws(DomainXMLError) {
+            parsed = try DomainXMLParser.parse(xml, options: options)
+        } catch {
+            throw RemoteError(domainXMLError: error)
+        }
+        let record = try registry.addTransient(parsed)
+        do throws(RemoteError) {
+            return try await start(record.uuid, paused: paused, autodestroyConnection: autodestroyConnection)
+        } catch {
+            registry.removeIfTransient(record.uuid)
+            throw error
+        }
+    }
+
+    func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
+        var context = CommandLineContext(
+            emulator: emulator.path, emulatorVersion: emulator.version, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
+            privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)
+        if definition.devices.graphics.contains(where: { $0.type == "vnc" && $0.autoport }) { context.vncDisplay = Self.freeVNCDisplay() }
+        return context
+    }
+
+    // MARK: - Supervision
+
+    private func supervise(_ uuid: RemoteUUID, qmp: QMPClient) {
+        Task {
+            for await event in qmp.events { await self.handle(event, for: uuid) }
+            await self.guestExited(uuid)
+        }
+    }
+
+    func handle(_ event: QMPEvent, for uuid: RemoteUUID) async {
+        guard var guest = guests[uuid] else { return }
+        let handle = guest.handle
+        switch event.name {
+        case "STOP":
+            // Events report transitions: a STOP while already paused (or shutting down) is none.
+            guard !guest.shutdownSeen, registry.record(uuid: uuid)?.state != .paused else { return }
+            let reason = guest.pauseReason ?? 0
+            guest.pauseReason = nil
+            guests[uuid] = guest
+            setState(uuid, .paused, reason: reason)
+            events.lifecycle(handle, .suspended(ioError: false))
+        case "RESUME":
+            // The `cont` that starts a guest is not a resume.
+            guard registry.record(uuid: uuid)?.state != .running else { return }
+            setState(uuid, .running, reason: 5)  // unpaused
+            events.lifecycle(handle, .resumed)
+        case "SHUTDOWN":
+            // The `quit` that follows a guest's power-off brings a second SHUTDOWN: already told.
+            guard !guest.shutdownSeen else { return }
+            if guest.fakeReboot {
+                guest.fakeReboot = false
+                guests[uuid] = guest
+                try? await guest.qmp.systemReset()
+                try? await guest.qmp.cont()
+                setState(uuid, .running, reason: 1)
+                events.reboot(handle)
+                return
+            }
+            guest.shutdownSeen = true
+            guests[uuid] = guest
+            let byGuest = event.data["guest"]?.boolValue
+            setState(uuid, .shutdown, reason: 1)
+            events.lifecycle(handle, .shutdown(byGuest == true ? .guest : byGuest == false ? .host : .finished))
+            switch guest.onPoweroff {
+            case "restart", "rename-restart":
+                guest.shutdownSeen = false
+                guests[uuid] = guest
+                try? await guest.qmp.systemReset()
+                try? await guest.qmp.cont()
+                setState(uuid, .running, reason: 1)
+            case "preserve":
+                setState(uuid, .shutdown, reason: 1)
+            default:
+                try? await guest.qmp.quit()
+            }
+        case "RESET":
+            events.reboot(handle)
+            if guest.onReboot == "destroy" {
+                guest.shutdownSeen = true
+                guests[uuid] = guest
+                try? await guest.qmp.quit()
+            }
+        case "GUEST_PANICKED":
+            setState(uuid, .crashed, reason: 1)
+            events.lifecycle(handle, .stopped(.crashed))
+            if guest.onCrash == "restart" {
+                try? await guest.qmp.systemReset()
+                try? await guest.qmp.cont()
+            } else if guest.onCrash == "destroy" {
+                try? await guest.qmp.quit()
+            }
+        case "DEVICE_DELETED":
+            if let alias = event.data["device"]?.stringValue { events.deviceRemoved(handle, alias: alias) }
+        default:
+            break
+        }
+    }
+
+    /// The daemon's monitor closed: QEMU has exited (or is about to). Clean up and report.
+    func guestExited(_ uuid: RemoteUUID) async {
+        guard let guest = guests.removeValue(forKey: uuid) else { return }
+        // Make sure the process is really gone before its files are removed.
+        for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
+        if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
+        let detail: LifecycleEvent.StoppedDetail
+        let reason: Int32
+        if guest.destroyRequested {
+            (detail, reason) = (.destroyed, 2)
+        } else if guest.shutdownSeen {
+            (detail, reason) = (.shutdown, 1)
+        } else {
+            (detail, reason) = (.failed, 3)  // shut off (crashed): QEMU went away by itself
+        }
+        removeRuntimeFiles(guest.runDirectory)
+        registry.updateRuntime(uuid) { r in
+            r.id = -1
+            r.pid = 0
+            r.state = .shutoff
+            r.reason = reason
+            r.taints = []
+            r.liveXML = nil
+        }
+        let handle = RemoteDomain(name: guest.handle.name, uuid: uuid, id: -1)
+        events.lifecycle(handle, .stopped(detail))
+        registry.removeIfTransient(uuid)
+        appendLog(guest.runDirectory, "\(Self.timestamp()): shutting down, reason=\(guest.destroyRequested ? "destroyed" : guest.shutdownSeen ? "shutdown" : "crashed")\n")
+        logger.info("domain stopped", metadata: ["name": "\(guest.handle.name)", "reason": "\(detail)"])
+    }
+
+    private func setState(_ uuid: RemoteUUID, _ state: DomainState, reason: Int32) {
+        registry.updateRuntime(uuid) { r in
+            r.state = state
+            r.reason = reason
+        }
+        writeStatus(uuid)
+    }
+
+    // MARK: - Operations on running guests
+
+    private func running(_ uuid: RemoteUUID) throws(RemoteError) -> Guest {
+        guard let guest = guests[uuid] else {
+            if registry.record(uuid: uuid) == nil {
+                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
+            }
+            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
+        }
+        return guest
+    }
+
+    private static func monitorError(_ error: QMPError) -> RemoteError {
+        RemoteError(code: .operationFailed, domain: .qemu, detail: "monitor error: \(error)")
+    }
+
+    /// Stops QEMU: SIGTERM, then (unless graceful) SIGKILL if it lingers; returns once it is gone.
+    func destroy(_ uuid: RemoteUUID, graceful: Bool) async throws(RemoteError) {
+        var guest = try running(uuid)
+        guest.destroyRequested = true
+        guests[uuid] = guest
+        kill(guest.pid, SIGTERM)
+        let waitTerm = graceful ? 1000 : 300
+        for _ in 0..<waitTerm where guests[uuid] != nil && ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if graceful && ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "failed to terminate process \(guest.pid) with SIGTERM: Device or resource busy")
+        }
+        if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
+        await guest.qmp.close()
+        for _ in 0..<500 where guests[uuid] != nil { try? await Task.sleep(for: .milliseconds(10)) }
+        if guests[uuid] != nil { await guestExited(uuid) }
+    }
+
+    func shutdown(_ uuid: RemoteUUID) async throws(RemoteError) {
+        let guest = try running(uuid)
+        do throws(QMPError) { try await guest.qmp.systemPowerdown() } catch { throw Self.monitorError(error) }
+    }
+
+    func reboot(_ uuid: RemoteUUID) async throws(RemoteError) {
+        var guest = try running(uuid)
+        guest.fakeReboot = true
+        guests[uuid] = guest
+        do throws(QMPError) { try await guest.qmp.systemPowerdown() } catch { throw Self.monitorError(error) }
+    }
+
+    func reset(_ uuid: RemoteUUID) async throws(RemoteError) {
+        let guest = try running(uuid)
+        do throws(QMPError) { try await guest.qmp.systemReset() } catch { throw Self.monitorError(error) }
+    }
+
+    func suspend(_ uuid: RemoteUUID) async throws(RemoteError) {
+        var guest = try running(uuid)
+        guard registry.record(uuid: uuid)?.state != .paused else { return }
+        guest.pauseReason = 1  // user
+        guests[uuid] = guest
+        do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
+        setState(uuid, .paused, reason: 1)
+    }
+
+    func resume(_ uuid: RemoteUUID) async throws(RemoteError) {
+        let guest = try running(uuid)
+        do throws(QMPError) { try await guest.qmp.cont() } catch { throw Self.monitorError(error) }
+        setState(uuid, .running, reason: 5)
+    }
+
+    /// Destroys the guests started with autodestroy by a connection that just closed.
+    func connectionClosed(_ connectionID: UInt64) async {
+        for (uuid, guest) in guests where guest.autodestroyConnection == connectionID {
+            try? await destroy(uuid, graceful: false)
+        }
+    }
+
+    /// Adds a taint to a running guest (monitor passthrough).
+    func taint(_ uuid: RemoteUUID, _ taint: DomainTaint) {
+        guard let guest = guests[uuid] else { return }
+        var added = false
+        registry.updateRuntime(uuid) { r in
+            if !r.taints.contains(taint.rawValue) {
+                r.taints.append(taint.rawValue)
+                added = true
+            }
+        }
+        if added {
+            appendLog(guest.runDirectory, "\(Self.timestamp()): Domain id=\(guest.id) is tainted: \(taint.rawValue)\n")
+            writeStatus(uuid)
+        }
+    }
+
+    // MARK: - Reattaching after a daemon restart
+
+    /// Finds guests left running by an earlier daemon and takes them over; cleans up the files of
+    /// guests that are gone.
+    func reattachAll() async {
+        let root = configuration.runDirectory + "/domains"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for name in names.sorted() {
+            let directory = root + "/" + name
+            let statusPath = directory + "/status.xml"
+            guard let text = try? String(contentsOfFile: statusPath, encoding: .utf8) else { continue }
+            guard let status = GuestStatus(text: text), let parsed = try? DomainXMLParser.parse(status.domainXML, options: options),
+                let uuid = RemoteUUID(parsed.definition.uuid)
+            else {
+                logger.error("removing an unreadable status file", metadata: ["file": "\(statusPath)"])
+                removeRuntimeFiles(directory)
+                continue
+            }
+            guard ProcessLauncher.isQEMU(pid: status.pid, uuid: "\(uuid)") else {
+                logger.notice("the QEMU of a domain is gone; cleaning up", metadata: ["name": "\(name)", "pid": "\(status.pid)"])
+                removeRuntimeFiles(directory)
+                continue
+            }
+            // QEMU's monitor takes one client at a time, with a backlog of one: while it notices
+            // that the old daemon's session is gone, a connect may be refused. Retry for a while.
+            logger.debug("reconnecting to a running domain's monitor", metadata: ["name": "\(name)", "socket": "\(status.qmpSocket)"])
+            var connected: QMPClient?
+            var lastError = ""
+            for _ in 0..<100 where connected == nil {
+                do throws(QMPError) {
+                    connected = try await QMPClient.connect(unixSocket: status.qmpSocket)
+                } catch {
+                    lastError = error.message
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            guard let qmp = connected else {
+                logger.error("cannot reconnect to a running domain's monitor; leaving it alone", metadata: ["name": "\(name)", "error": "\(lastError)"])
+                continue
+            }
+            logger.debug("monitor reconnected", metadata: ["name": "\(name)"])
+            let current = try? await qmp.queryStatus()
+            if registry.record(uuid: uuid) == nil {
+                _ = try? registry.addTransient(parsed)
+            }
+            let state: DomainState = current.map { $0.running ? .running : ($0.status == "shutdown" ? .shutdown : .paused) } ?? status.state
+            let record = registry.updateRuntime(uuid) { r in
+                r.id = status.id
+                r.pid = status.pid
+                r.state = state
+                r.reason = state == status.state ? status.reason : (state == .running ? 1 : 0)
+                r.taints = status.taints
+                r.liveXML = status.domainXML
+            }
+            guard let record else { continue }
+            let definition = parsed.definition
+            guests[uuid] = Guest(
+                pid: status.pid, id: status.id, qmp: qmp, runDirectory: directory, handle: record.handle, onPoweroff: definition.onPoweroff,
+                onReboot: definition.onReboot, onCrash: definition.onCrash, isChild: false)
+            nextID = max(nextID, status.id + 1)
+            writeStatus(uuid)
+            supervise(uuid, qmp: qmp)
+            logger.info("reattached to a running domain", metadata: ["name": "\(record.name)", "id": "\(status.id)", "pid": "\(status.pid)"])
+        }
+    }
+
+    /// Starts the autostart domains that are not running.
+    func autostartAll() async {
+        for record in registry.records(where: { $0.autostart && !$0.isActive }) {
+            do throws(RemoteError) {
+                _ = try await start(record.uuid, paused: false, autodestroyConnection: nil)
+            } catch {
+                logger.error("autostart failed", metadata: ["name": "\(record.name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Files
+
+    private func writeStatus(_ uuid: RemoteUUID) {
+        guard let guest = guests[uuid], let record = registry.record(uuid: uuid) else { return }
+        let status = GuestStatus(
+            pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: record.taints,
+            qmpSocket: guest.runDirectory + "/qmp.sock", passthroughSocket: guest.runDirectory + "/passthrough.sock",
+            domainXML: record.liveXML ?? record.xml)
+        do throws(StoreError) {
+            try status.write(to: guest.runDirectory + "/status.xml")
+        } catch {
+            logger.error("cannot write a status file", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func removeRuntimeFiles(_ directory: String) {
+        for file in ["qmp.sock", "passthrough.sock", "status.xml", "qemu.cfg", "qemu.pid"] { unlink(directory + "/" + file) }
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
+            for entry in entries where entry.hasSuffix(".sock") { unlink(directory + "/" + entry) }
+        }
+    }
+
+    private func cleanUpFailedStart(_ directory: String) {
+        removeRuntimeFiles(directory)
+    }
+
+    private func appendLog(_ directory: String, _ text: String) {
+        let fd = open(directory + "/qemu.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    static func logTail(_ path: String, from offset: off_t) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(max(0, offset)))
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        // Drop the daemon's own lines (the command line and taints) and keep QEMU's.
+        let lines = text.split(separator: "\n").filter { line in
+            !line.contains(": starting up corral") && !line.contains(" is tainted: ") && !line.hasPrefix("LC_ALL=")
+        }
+        return lines.suffix(20).joined(separator: "\n")
+    }
+
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var time = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &time)
+        return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%03d+0000", time.tm_year + 1900, time.tm_mon + 1, time.tm_mday, time.tm_hour, time.tm_min, time.tm_sec, now.tv_nsec / 1_000_000)
+    }
+
+    static func freeVNCDisplay() -> Int {
+        for display in 0..<100 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(5900 + display).bigEndian)
+            address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+            let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if result == 0 { return display }
+        }
+        return 0
+    }
+}
+
+/// Set once, from any thread.
+final class ExitFlag: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var value = false
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+}

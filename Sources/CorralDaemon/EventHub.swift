@@ -1,0 +1,109 @@
+import CorralProtocol
+import NIOCore
+import Synchronization
+import XDR
+
+/// libvirt's lifecycle event and detail numbers (`virDomainEventType` and its details).
+public enum LifecycleEvent: Sendable, Hashable {
+    case defined(added: Bool)
+    case undefined
+    case started
+    case suspended(ioError: Bool = false)
+    case resumed
+    case stopped(StoppedDetail)
+    case shutdown(ShutdownDetail)
+
+    public enum StoppedDetail: Int32, Sendable { case shutdown = 0, destroyed = 1, crashed = 2, failed = 5 }
+    public enum ShutdownDetail: Int32, Sendable { case finished = 0, guest = 1, host = 2 }
+
+    /// (event, detail) as the wire carries them.
+    var numbers: (Int32, Int32) {
+        switch self {
+        case .defined(let added): return (0, added ? 0 : 1)
+        case .undefined: return (1, 0)
+        case .started: return (2, 0)
+        case .suspended(let io): return (3, io ? 2 : 0)
+        case .resumed: return (4, 0)
+        case .stopped(let detail): return (5, detail.rawValue)
+        case .shutdown(let detail): return (6, detail.rawValue)
+        }
+    }
+}
+
+/// Event registrations of every connection, and delivery of events to them.
+///
+/// A registration belongs to one connection and carries the callback id the server returned; the
+/// event message goes only to that connection, with that id (libvirt's rule).
+final class EventHub: Sendable {
+    struct Registration {
+        var connectionID: UInt64
+        var callbackID: Int32
+        var eventID: Int32
+        var domain: RemoteUUID?
+        var channel: any Channel
+    }
+
+    /// Event ids Corral delivers.
+    static let lifecycle: Int32 = 0, reboot: Int32 = 1, deviceRemoved: Int32 = 15
+    /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
+    static let eventIDLimit: Int32 = 27
+
+    private let state = Mutex<(next: Int32, registrations: [Registration])>((1, []))
+
+    func register(connectionID: UInt64, channel: any Channel, eventID: Int32, domain: RemoteUUID?) throws(RemoteError) -> Int32 {
+        guard eventID >= 0, eventID < Self.eventIDLimit else {
+            throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported event ID \(eventID)")
+        }
+        return state.withLock { state in
+            let id = state.next
+            state.next += 1
+            state.registrations.append(Registration(connectionID: connectionID, callbackID: id, eventID: eventID, domain: domain, channel: channel))
+            return id
+        }
+    }
+
+    func deregister(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
+        let removed = state.withLock { state -> Bool in
+            let before = state.registrations.count
+            state.registrations.removeAll { $0.connectionID == connectionID && $0.callbackID == callbackID }
+            return state.registrations.count != before
+        }
+        if !removed { throw RemoteError(code: .internalError, domain: .remote, detail: "domain event callback \(callbackID) not registered") }
+    }
+
+    func connectionClosed(_ connectionID: UInt64) {
+        state.withLock { $0.registrations.removeAll { $0.connectionID == connectionID } }
+    }
+
+    private func targets(eventID: Int32, domain: RemoteUUID) -> [Registration] {
+        state.withLock { state in state.registrations.filter { $0.eventID == eventID && ($0.domain == nil || $0.domain == domain) } }
+    }
+
+    private func send(_ registrations: [Registration], procedure: Int32, _ write: @escaping @Sendable (Int32, inout ByteBuffer) -> Void) {
+        for registration in registrations {
+            var buffer = registration.channel.allocator.buffer(capacity: 96)
+            // libvirtd sends event messages with serial 1.
+            buffer.writeRPCPacket(header: RPCHeader(program: .remote, procedure: procedure, type: .message, serial: 1)) { write(registration.callbackID, &$0) }
+            registration.channel.writeAndFlush(buffer, promise: nil)
+        }
+    }
+
+    func lifecycle(_ domain: RemoteDomain, _ event: LifecycleEvent) {
+        let (number, detail) = event.numbers
+        send(targets(eventID: Self.lifecycle, domain: domain.uuid), procedure: Remote.DomainEventCallbackLifecycle.procedure) { id, out in
+            Remote.DomainEventCallbackLifecycle.Arguments(callbackID: id, dom: domain, event: number, detail: detail).encode(into: &out)
+        }
+    }
+
+    func reboot(_ domain: RemoteDomain) {
+        send(targets(eventID: Self.reboot, domain: domain.uuid), procedure: Remote.DomainEventCallbackReboot.procedure) { id, out in
+            Remote.DomainEventCallbackReboot.Arguments(callbackID: id, dom: domain).encode(into: &out)
+        }
+    }
+
+    func deviceRemoved(_ domain: RemoteDomain, alias: String) {
+        send(targets(eventID: Self.deviceRemoved, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceRemoved.procedure) { id, out in
+            Remote.DomainEventCallbackDeviceRemoved.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+}
