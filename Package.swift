@@ -56,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "CorralCommands",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "QEMUProbe", argumentParser],
+            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "QEMUProbe", "XDR", argumentParser],
             swiftSettings: swiftSettings
         ),
 

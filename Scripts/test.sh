@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash Scripts/install-dependencies.sh
+bash Scripts/build-test-guest.sh
 echo "== building"
 swift build
 echo "== swift test"

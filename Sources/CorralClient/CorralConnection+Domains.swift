@@ -97,3 +97,28 @@ extension CorralConnection {
         _ = try await call(Remote.DomainSetAutostart.self, .init(dom: domain, autostart: on ? 1 : 0))
     }
 }
+
+extension CorralConnection {
+    /// Starts a defined domain (`--paused` = 1, `--autodestroy` = 2); returns it with its new id.
+    public func startDomain(_ domain: DomainHandle, flags: UInt32 = 0) async throws(CorralClientError) -> DomainHandle {
+        if flags == 0 {
+            _ = try await call(Remote.DomainCreate.self, .init(dom: domain))
+            return try await call(Remote.DomainLookupByUUID.self, .init(uuid: domain.uuid)).dom
+        }
+        return try await call(Remote.DomainCreateWithFlags.self, .init(dom: domain, flags: flags)).dom
+    }
+
+    /// Creates and starts a transient domain from XML.
+    public func createDomain(xml: String, flags: UInt32 = 0) async throws(CorralClientError) -> DomainHandle {
+        try await call(Remote.DomainCreateXML.self, .init(xmlDesc: xml, flags: flags)).dom
+    }
+
+    /// Stops a domain at once.
+    public func destroyDomain(_ domain: DomainHandle, graceful: Bool = false) async throws(CorralClientError) {
+        if graceful {
+            _ = try await call(Remote.DomainDestroyFlags.self, .init(dom: domain, flags: 1))
+        } else {
+            _ = try await call(Remote.DomainDestroy.self, .init(dom: domain))
+        }
+    }
+}

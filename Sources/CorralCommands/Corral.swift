@@ -10,6 +10,8 @@ public struct Corral: AsyncParsableCommand {
         abstract: "Manage QEMU guests through corrald (or libvirtd), with virsh's command names.",
         subcommands: [
             Version.self, URI.self, Hostname.self, Capabilities.self, NodeInfo.self, List.self,
+            Start.self, Create.self, Destroy.self, Shutdown.self, Reboot.self, Reset.self, Suspend.self, Resume.self, Event.self,
+            DomXMLToNative.self,
             Define.self, Undefine.self, DumpXML.self, DomInfo.self, DomState.self, DomUUID.self, DomName.self, DomID.self, Autostart.self,
             QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self, DefineFromQEMUConfig.self,
         ]

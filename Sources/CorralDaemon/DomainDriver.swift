@@ -237,7 +237,7 @@ actor DomainDriver {
             events.lifecycle(handle, .resumed)
         case "SHUTDOWN":
             // The `quit` that follows a guest's power-off brings a second SHUTDOWN: already told.
-            guard !guest.shutdownSeen else { return }
+            guard !guest.shutdownSeen, !guest.destroyRequested else { return }
             if guest.fakeReboot {
                 guest.fakeReboot = false
                 guests[uuid] = guest

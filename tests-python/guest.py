@@ -1,0 +1,46 @@
+"""The test guest (Scripts/build-test-guest.sh) and domain XML for it."""
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GUEST = ROOT / ".test-guest"
+
+
+def guest_files():
+    if not (GUEST / "vmlinuz").exists():
+        subprocess.run(["bash", str(ROOT / "Scripts" / "build-test-guest.sh")], check=True)
+    return str(GUEST / "vmlinuz"), str(GUEST / "initramfs.gz")
+
+
+def domain_xml(name, serial, extra="", namespace="", devices=""):
+    kernel, initrd = guest_files()
+    return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  {extra}
+  <devices>
+    <serial type='file'><source path='{serial}'/></serial>
+    {devices}
+  </devices>
+  {namespace}
+</domain>
+"""
+
+
+def wait_for(predicate, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def booted(serial):
+    return os.path.exists(serial) and "button=/dev/input" in open(serial, errors="replace").read()
