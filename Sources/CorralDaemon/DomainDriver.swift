@@ -40,6 +40,7 @@ actor DomainDriver {
     let logger: Logger
     private var guests: [RemoteUUID: Guest] = [:]
     private var busy: Set<RemoteUUID> = []
+    private var exiting: Set<RemoteUUID> = []
     private var nextID: Int32 = 1
 
     init(registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions, logger: Logger) {
@@ -101,7 +102,7 @@ actor DomainDriver {
                 } catch {
                     throw StoreError(message: error.description)
                 }
-                try DomainStore.atomicWrite(path: context.configFilePath, contents: Array(text.utf8))
+                try DomainStore.atomicWrite(path: context.configFilePath, contents: Array(text.utf8), durable: false)
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write the configuration file: \(error.message)")
             }
@@ -140,7 +141,7 @@ actor DomainDriver {
                     lastError = error.message
                 }
             }
-            if connected == nil { try? await Task.sleep(for: .milliseconds(5)) }
+            if connected == nil { try? await Task.sleep(for: .milliseconds(1)) }
         }
         guard let connected else {
             if !exited.isSet { kill(pid, SIGKILL) }
@@ -289,7 +290,14 @@ actor DomainDriver {
 
     /// The daemon's monitor closed: QEMU has exited (or is about to). Clean up and report.
     func guestExited(_ uuid: RemoteUUID) async {
-        guard let guest = guests.removeValue(forKey: uuid) else { return }
+        // The guest stays in `guests` until its record is updated, so a destroy waiting for it to
+        // go cannot return (and a start cannot begin) half-way through this clean-up.
+        guard let guest = guests[uuid], !exiting.contains(uuid) else { return }
+        exiting.insert(uuid)
+        defer {
+            exiting.remove(uuid)
+            guests[uuid] = nil
+        }
         // Make sure the process is really gone before its files are removed.
         for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
         if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }

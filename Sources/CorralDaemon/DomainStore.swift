@@ -57,7 +57,10 @@ struct DomainStore: Sendable {
         }
     }
 
-    static func atomicWrite(path: String, contents: [UInt8]) throws(StoreError) {
+    /// Writes `contents` to `path` atomically (temporary file, rename). With `durable` (the
+    /// default, for definitions) the file and its directory are flushed to disk too; runtime
+    /// files in the run directory (a tmpfs in production) skip that.
+    static func atomicWrite(path: String, contents: [UInt8], durable: Bool = true) throws(StoreError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = directory + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -74,7 +77,7 @@ struct DomainStore: Sendable {
             }
             written += n
         }
-        if fsync(fd) != 0 {
+        if durable && fsync(fd) != 0 {
             let message = String(cString: strerror(errno))
             close(fd)
             unlink(temporary)
@@ -86,7 +89,7 @@ struct DomainStore: Sendable {
             unlink(temporary)
             throw StoreError(message: "cannot write \(path): \(message)")
         }
-        syncDirectory(directory)
+        if durable { syncDirectory(directory) }
     }
 
     static func syncDirectory(_ directory: String) {
