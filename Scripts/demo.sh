@@ -8,6 +8,7 @@ once=no
 [ "${1:-}" = "--once" ] && once=yes
 
 bash Scripts/install-dependencies.sh
+bash Scripts/build-test-guest.sh
 echo "== building (release)"
 swift build -c release 2>&1 | tail -n 1
 bin=$(swift build -c release --show-bin-path)
@@ -18,9 +19,9 @@ virsh_uri="qemu+unix:///system?socket=$sock"
 
 echo "== starting corrald (socket $sock)"
 "$bin/corrald" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do [ -S "$sock" ] && break; kill -0 $pid 2>/dev/null || exit 1; sleep 0.05; done
+daemon=$!
+trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do [ -S "$sock" ] && break; kill -0 $daemon 2>/dev/null || exit 1; sleep 0.05; done
 
 show() { echo; echo "\$ $*"; "$@"; }
 show virsh -c "$virsh_uri" version --daemon
@@ -29,11 +30,60 @@ show virsh -c "$virsh_uri" nodeinfo
 show virsh -c "$virsh_uri" list --all
 show virsh -r -c "qemu+unix:///system?socket=$sock-ro" capabilities
 show "$bin/corral" version --daemon
-show "$bin/corral" list --all
-show /usr/bin/python3 -c "import libvirt; c = libvirt.openReadOnly('$virsh_uri'); print(c.getType(), c.getVersion(), c.getHostname(), c.listAllDomains())"
 
-if [ "$once" = yes ]; then exit 0; fi
+# A demo guest: the test kernel and initramfs, with a little passthrough — an extra argument, an
+# extra environment variable, a QEMU configuration-file section written as XML, a device property
+# override and an alteration rule.
+demo_dir="$run_dir/demo"
+mkdir -p "$demo_dir"
+cat > "$demo_dir/demo.xml" <<XML
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>corral-demo</name>
+  <memory unit='MiB'>128</memory>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>$PWD/.test-guest/vmlinuz</kernel>
+    <initrd>$PWD/.test-guest/initramfs.gz</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
+  </os>
+  <devices>
+    <serial type='file'><source path='$demo_dir/serial.log'/></serial>
+    <interface type='user'><model type='virtio'/><alias name='ua-net0'/></interface>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-device'/>
+    <qemu:arg value='pvpanic'/>
+    <qemu:env name='CORRAL_DEMO' value='1'/>
+    <qemu:alter option='-rtc'><qemu:modify>driftfix=slew</qemu:modify></qemu:alter>
+  </qemu:commandline>
+  <qemu:override>
+    <qemu:device alias='ua-net0'><qemu:frontend><qemu:property name='x-txburst' type='unsigned' value='128'/></qemu:frontend></qemu:device>
+  </qemu:override>
+  <qemu:object id='demo-rng'><qom-type>rng-random</qom-type><filename>/dev/urandom</filename></qemu:object>
+</domain>
+XML
+rm -f "$demo_dir/serial.log"
+virsh -q -c "$virsh_uri" destroy corral-demo >/dev/null 2>&1 || true
+virsh -q -c "$virsh_uri" undefine corral-demo >/dev/null 2>&1 || true
+show virsh -c "$virsh_uri" define "$demo_dir/demo.xml"
+show virsh -c "$virsh_uri" start corral-demo
+for _ in $(seq 1 100); do grep -q CORRAL-GUEST-BOOTED "$demo_dir/serial.log" 2>/dev/null && break; sleep 0.1; done
+echo; echo "\$ cat $demo_dir/serial.log"; cat "$demo_dir/serial.log" 2>/dev/null || true
+show "$bin/corral" list --all
+show virsh -c "$virsh_uri" dominfo corral-demo
+show virsh -c "$virsh_uri" dumpxml corral-demo
+pid=$(sed -n "s/.* pid='\([0-9]*\)'.*/\1/p" "$run_dir/domains/corral-demo/status.xml")
+echo; echo "QEMU's command line (pid $pid), with the passthrough applied:"; tr '\0' ' ' < "/proc/$pid/cmdline"; echo
+show /usr/bin/python3 -c "import libvirt; c = libvirt.openReadOnly('$virsh_uri'); d = c.lookupByName('corral-demo'); print(c.getType(), c.getVersion(), d.name(), d.state())"
+
+if [ "$once" = yes ]; then
+  show virsh -c "$virsh_uri" shutdown corral-demo
+  for _ in $(seq 1 100); do virsh -c "$virsh_uri" domstate corral-demo | grep -q "shut off" && break; sleep 0.1; done
+  show virsh -c "$virsh_uri" domstate corral-demo --reason
+  virsh -q -c "$virsh_uri" undefine corral-demo >/dev/null
+  exit 0
+fi
 echo
-echo "corrald is running (pid $pid). Try: virsh -c '$virsh_uri' version   or   $bin/corral -c $uri list --all"
+echo "corrald and the corral-demo guest are running. Try: virsh -c '$virsh_uri' list   or   $bin/corral -c $uri shutdown corral-demo"
 echo "Press Ctrl-C to stop it."
-wait $pid
+wait $daemon

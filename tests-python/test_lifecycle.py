@@ -223,3 +223,23 @@ def test_domxml_to_native(daemon, tmp_path):
     assert ours.strip() == out.strip()
     bad = run("virsh", "-c", daemon.uri, "domxml-to-native", "xen-xm", str(tmp_path / "n.xml"), check=False)
     assert "unsupported config type xen-xm" in bad.stderr
+
+
+def test_autostart_domains_start_with_the_daemon(tmp_path):
+    daemon = Daemon()
+    try:
+        (tmp_path / "a.xml").write_text(domain_xml("auto", str(tmp_path / "a.log")))
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "a.xml"))
+        run("virsh", "-c", daemon.uri, "autostart", "auto")
+        daemon.process.terminate()
+        daemon.process.wait(10)
+        restarted = subprocess.Popen(
+            [binary("corrald"), "--socket", daemon.socket, "--socket-ro", daemon.socket_ro,
+             "--state-dir", os.path.join(daemon.dir, "state"), "--run-dir", os.path.join(daemon.dir, "run")],
+            stdout=daemon.log, stderr=subprocess.STDOUT)
+        daemon.process = restarted
+        wait_for(lambda: os.path.exists(daemon.socket), what="the daemon to restart")
+        wait_for(lambda: "running" in run("virsh", "-c", daemon.uri, "domstate", "auto").stdout, timeout=20, what="autostart")
+        run("virsh", "-c", daemon.uri, "destroy", "auto")
+    finally:
+        daemon.stop()

@@ -83,6 +83,15 @@ actor DomainDriver {
         } catch {
             throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
         }
+        if !emulator.deviceTypes.isEmpty {
+            // Every device Corral generates must exist in this emulator (the probe listed them).
+            for option in invocation.options where option.name == "-device" {
+                guard let value = option.value, value.hasPrefix("{"), let driver = (try? JSONValue.parse(value))?["driver"]?.stringValue else { continue }
+                if !emulator.deviceTypes.contains(driver) {
+                    throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "the emulator \(emulator.path) has no device type '\(driver)'")
+                }
+            }
+        }
         if let sections = invocation.configFile, !emulator.configGroups.isEmpty {
             for problem in sections.problems(knownGroups: emulator.configGroups) {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "configuration section \(problem)")

@@ -25,10 +25,14 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
     public var kvmUsable: Bool
     /// The option groups its configuration files accept (`query-command-line-options`).
     public var configGroups: Set<String>
+    /// The device types it offers (`qom-list-types` implementing `device`).
+    public var deviceTypes: Set<String> = []
+    /// The QMP commands it offers (`query-commands`).
+    public var commands: Set<String> = []
 
     /// Capabilities for an emulator that could not be probed.
     public static func unknown(path: String) -> EmulatorCapabilities {
-        EmulatorCapabilities(path: path, version: 0, machines: [], kvmUsable: false, configGroups: [])
+        EmulatorCapabilities(path: path, version: 0, machines: [], kvmUsable: false, configGroups: [], deviceTypes: [], commands: [])
     }
 
     /// The version as `major.minor.micro`.
@@ -93,8 +97,11 @@ public enum EmulatorProbe {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let commands = ["qmp_capabilities", "query-version", "query-machines", "query-kvm", "query-command-line-options", "quit"]
-        let script = commands.enumerated().map { #"{"execute":"\#($1)","id":\#($0)}"# }.joined(separator: "\n") + "\n"
+        let commands = [
+            #""qmp_capabilities""#, #""query-version""#, #""query-machines""#, #""query-kvm""#, #""query-command-line-options""#,
+            #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""quit""#,
+        ]
+        let script = commands.enumerated().map { #"{"execute":\#($1),"id":\#($0)}"# }.joined(separator: "\n") + "\n"
         input.fileHandleForWriting.write(Data(script.utf8))
         try? input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
@@ -121,13 +128,16 @@ public enum EmulatorProbe {
         let kvmReported = (kvm?["enabled"] as? Bool ?? false) && (kvm?["present"] as? Bool ?? false)
         let kvmUsable = kvmReported && kvmRunsGuestCode(emulator: path)
         let groups = Set((replies[4] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }.filter { !$0.isEmpty })
-        return EmulatorCapabilities(
+        var capabilities = EmulatorCapabilities(
             path: path,
             version: UInt64(major) * 1_000_000 + UInt64(minor) * 1000 + UInt64(micro),
             machines: machines,
             kvmUsable: kvmUsable,
             configGroups: groups
         )
+        capabilities.deviceTypes = Set((replies[5] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        capabilities.commands = Set((replies[6] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        return capabilities
     }
 }
 

@@ -23,6 +23,8 @@ struct EmulatorProbeTests {
         #expect(probed.machines.contains { $0.name == "q35" && $0.canonical?.hasPrefix("pc-q35-") == true })
         #expect(probed.machines.contains { $0.isDefault })
         #expect(probed.configGroups.isSuperset(of: ["device", "object", "chardev", "machine", "drive", "netdev"]))
+        #expect(probed.deviceTypes.isSuperset(of: ["virtio-net-pci", "virtio-blk-pci", "isa-serial", "pvpanic"]))
+        #expect(probed.commands.isSuperset(of: ["query-status", "cont", "stop", "system_powerdown", "human-monitor-command"]))
         #expect(probed.kvmUsable == FileManager.default.isWritableFile(atPath: "/dev/kvm") || !probed.kvmUsable)
         let files = try FileManager.default.contentsOfDirectory(atPath: cache)
         #expect(files.count == 1 && files[0].hasPrefix("emulator-"))
