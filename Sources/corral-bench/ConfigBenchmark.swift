@@ -54,9 +54,9 @@ enum ConfigBenchmark {
         let xmlMegabytes = Double(xml.utf8.count) / 1_000_000
         let reader = QEMUConfigReader()
         var parsed = QEMUConfigFile()
-        let read = try best(20) { parsed = try reader.read(text) }
+        let read = try best(50) { parsed = try reader.read(text) }
         precondition(parsed == file, "the reader must give back what was written")
-        let write = try best(20) { _ = try QEMUConfigWriter.write(file) }
+        let write = try best(50) { _ = try QEMUConfigWriter.write(file) }
         let toXML = try best(5) { _ = try QEMUConfigXMLWriter.document(try reader.read(text)) }
         var back = QEMUConfigFile()
         let fromXML = try best(3) { back = try QEMUConfigXMLReader.read(xml) }
