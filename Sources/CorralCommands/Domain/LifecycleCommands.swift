@@ -100,59 +100,43 @@ extension Corral {
         }
     }
 
-    struct Reboot: AsyncParsableCommand {
+    struct Reboot: DomainActionCommand {
         static let configuration = CommandConfiguration(abstract: "Reboot the guest (ACPI power-off, then reset).")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Domain name, id or UUID.") var domain: String
-
-        func run() async throws {
-            try await connection.withConnection { connection in
-                let handle = try await connection.lookupDomain(domain)
-                _ = try await connection.call(Remote.DomainReboot.self, .init(dom: handle, flags: 0))
-                print("Domain '\(handle.name)' is being rebooted")
-            }
+        static let done = "is being rebooted"
+        func perform(_ connection: CorralConnection, _ handle: DomainHandle) async throws {
+            _ = try await connection.call(Remote.DomainReboot.self, .init(dom: handle, flags: 0))
         }
     }
 
-    struct Reset: AsyncParsableCommand {
+    struct Reset: DomainActionCommand {
         static let configuration = CommandConfiguration(abstract: "Reset the guest, as the reset button does.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Domain name, id or UUID.") var domain: String
-
-        func run() async throws {
-            try await connection.withConnection { connection in
-                let handle = try await connection.lookupDomain(domain)
-                _ = try await connection.call(Remote.DomainReset.self, .init(dom: handle, flags: 0))
-                print("Domain '\(handle.name)' was reset")
-            }
+        static let done = "was reset"
+        func perform(_ connection: CorralConnection, _ handle: DomainHandle) async throws {
+            _ = try await connection.call(Remote.DomainReset.self, .init(dom: handle, flags: 0))
         }
     }
 
-    struct Suspend: AsyncParsableCommand {
+    struct Suspend: DomainActionCommand {
         static let configuration = CommandConfiguration(abstract: "Pause the guest's vCPUs.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Domain name, id or UUID.") var domain: String
-
-        func run() async throws {
-            try await connection.withConnection { connection in
-                let handle = try await connection.lookupDomain(domain)
-                _ = try await connection.call(Remote.DomainSuspend.self, .init(dom: handle))
-                print("Domain '\(handle.name)' suspended")
-            }
+        static let done = "suspended"
+        func perform(_ connection: CorralConnection, _ handle: DomainHandle) async throws {
+            _ = try await connection.call(Remote.DomainSuspend.self, .init(dom: handle))
         }
     }
 
-    struct Resume: AsyncParsableCommand {
+    struct Resume: DomainActionCommand {
         static let configuration = CommandConfiguration(abstract: "Run a paused guest's vCPUs again.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Domain name, id or UUID.") var domain: String
-
-        func run() async throws {
-            try await connection.withConnection { connection in
-                let handle = try await connection.lookupDomain(domain)
-                _ = try await connection.call(Remote.DomainResume.self, .init(dom: handle))
-                print("Domain '\(handle.name)' resumed")
-            }
+        static let done = "resumed"
+        func perform(_ connection: CorralConnection, _ handle: DomainHandle) async throws {
+            _ = try await connection.call(Remote.DomainResume.self, .init(dom: handle))
         }
     }
 
@@ -223,6 +207,26 @@ extension Corral {
                 watchdog.cancel()
                 print("events received: \(count)")
             }
+        }
+    }
+}
+
+/// A command that looks a domain up, does one thing to it, and says so as virsh does
+/// ("Domain 'NAME' suspended").
+protocol DomainActionCommand: AsyncParsableCommand {
+    var connection: ConnectionOptions { get }
+    var domain: String { get }
+    /// The end of the confirmation line.
+    static var done: String { get }
+    func perform(_ connection: CorralConnection, _ handle: DomainHandle) async throws
+}
+
+extension DomainActionCommand {
+    func run() async throws {
+        try await connection.withConnection { connection in
+            let handle = try await connection.lookupDomain(domain)
+            try await perform(connection, handle)
+            print("Domain '\(handle.name)' \(Self.done)")
         }
     }
 }
