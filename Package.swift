@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .library(name: "CorralClient", targets: ["CorralClient"]),
         .library(name: "CorralProtocol", targets: ["CorralProtocol"]),
+        .library(name: "CorralQEMU", targets: ["CorralQEMU"]),
         .library(name: "QEMUConfig", targets: ["QEMUConfig"]),
         .library(name: "DomainXML", targets: ["DomainXML"]),
         .library(name: "QMP", targets: ["QMP"]),
@@ -54,9 +55,10 @@ let package = Package(
             dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol"], swiftSettings: swiftSettings),
         .target(
             name: "CorralCommands",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "QEMUProbe", "XDR", argumentParser],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "XDR", argumentParser],
             swiftSettings: swiftSettings
         ),
 

@@ -40,6 +40,9 @@ actor DomainDriver {
     let logger: Logger
     private var guests: [RemoteUUID: Guest] = [:]
     private var busy: Set<RemoteUUID> = []
+    /// The dedicated passthrough monitor session of each running guest, opened on first use.
+    private var passthroughSessions: [RemoteUUID: QMPClient] = [:]
+    private var passthroughCounter = 0
     private var exiting: Set<RemoteUUID> = []
     private var nextID: Int32 = 1
 
@@ -307,6 +310,7 @@ actor DomainDriver {
             exiting.remove(uuid)
             guests[uuid] = nil
         }
+        if let session = passthroughSessions.removeValue(forKey: uuid) { await session.close() }
         // Make sure the process is really gone before its files are removed.
         for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
         if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
@@ -430,6 +434,54 @@ actor DomainDriver {
         if added {
             appendLog(guest.runDirectory, "\(Self.timestamp()): Domain id=\(guest.id) is tainted: \(taint.rawValue)\n")
             writeStatus(uuid)
+        }
+    }
+
+    // MARK: - Monitor passthrough
+
+    /// Runs a client's QMP message (or, with `hmp`, an HMP command line) on the guest's dedicated
+    /// passthrough session, never the daemon's own; returns QEMU's whole reply (errors included)
+    /// or, for HMP, its output. The daemon's session still sees the events it causes.
+    func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool) async throws(RemoteError) -> String {
+        let guest = try running(uuid)
+        taint(uuid, .customMonitor)
+        let session: QMPClient
+        if let existing = passthroughSessions[uuid], existing.isOpen {
+            session = existing
+        } else {
+            do throws(QMPError) {
+                session = try await QMPClient.connect(unixSocket: guest.runDirectory + "/passthrough.sock")
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open the passthrough monitor: \(error)")
+            }
+            passthroughSessions[uuid] = session
+            // Events on this session are the daemon's business only through its own session.
+            Task { for await _ in session.events {} }
+        }
+        if hmp {
+            do throws(QMPError) {
+                return try await session.humanMonitorCommand(command)
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "\(error)")
+            }
+        }
+        let message: JSONValue
+        do throws(JSONParseError) {
+            message = try JSONValue.parse(command)
+        } catch {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): \(error.message)")
+        }
+        guard case .object(var members) = message else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a JSON object")
+        }
+        if !members.contains(where: { $0.0 == "id" }) {
+            passthroughCounter += 1
+            members.append(("id", .string("libvirt-\(passthroughCounter)")))
+        }
+        do throws(QMPError) {
+            return try await session.executeRaw(.object(members)).description
+        } catch {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
         }
     }
 

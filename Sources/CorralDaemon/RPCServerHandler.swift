@@ -74,7 +74,7 @@ final class RPCServerHandler: ChannelInboundHandler {
             } catch {
                 out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
             }
-        case .dispatchRemote:
+        case .dispatchRemote, .dispatchQEMU:
             let callContext = CallContext(connectionID: connectionID, isReadOnly: stateMachine.isReadOnly, openURI: stateMachine.openURI, channel: context.channel)
             switch procedures.handler(for: header) {
             case nil:

@@ -21,6 +21,8 @@ public struct ServerConnectionStateMachine: Sendable {
     public enum Action: Sendable, Hashable {
         /// Decode the arguments and run the handler of this REMOTE procedure.
         case dispatchRemote(RemoteProcedure)
+        /// Decode the arguments and run the handler of this QEMU procedure.
+        case dispatchQEMU(QemuProcedure)
         /// Decode `CONNECT_OPEN`'s arguments and call ``openRequested(name:flags:)``.
         case dispatchOpen
         /// Reply OK to `CONNECT_CLOSE`, then close the connection.
@@ -66,7 +68,12 @@ public struct ServerConnectionStateMachine: Sendable {
             }
             return remoteCallReceived(procedure)
         case .qemu:
-            return .replyError(.unknownProcedure(header.procedure))
+            guard let procedure = QemuProcedure(rawValue: header.procedure) else {
+                return .replyError(.unknownProcedure(header.procedure))
+            }
+            guard case .open = state else { return .replyError(.internalError("connection not open", domain: .rpc)) }
+            if case .write(let api) = procedure.access, isReadOnly { return .replyError(.readOnly(api: api)) }
+            return .dispatchQEMU(procedure)
         case .keepalive:
             preconditionFailure("keepalive handled above")
         }

@@ -78,6 +78,22 @@ public final class QMPClient: Sendable {
         }
     }
 
+    /// Sends a whole QMP message of the caller's and returns QEMU's whole reply, error replies
+    /// included; the caller's `id`, if any, is kept (the session uses its own on the wire).
+    public func executeRaw(_ message: JSONValue) async throws(QMPError) -> JSONValue {
+        let promise = channel.eventLoop.makePromise(of: JSONValue.self)
+        channel.writeAndFlush(QMPCommand(name: "", arguments: message, promise: promise, raw: true)).whenFailure { _ in
+            promise.fail(QMPError(code: .connectionClosed, message: "the QMP session is closed"))
+        }
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as QMPError {
+            throw error
+        } catch {
+            throw QMPError(code: .connectionClosed, message: "the QMP session failed: \(error)")
+        }
+    }
+
     /// Closes the session.
     public func close() async {
         try? await channel.close()
@@ -92,6 +108,7 @@ struct QMPCommand: @unchecked Sendable {  // the promise is thread-safe; the res
     var name: String
     var arguments: JSONValue?
     var promise: EventLoopPromise<JSONValue>
+    var raw = false
 }
 
 /// Drives ``QMPSessionStateMachine`` from channel events.
@@ -123,7 +140,11 @@ final class QMPChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let command = unwrapOutboundIn(data)
-        run(session.commandRequested(command.name, arguments: command.arguments, pending: command.promise), context: context)
+        if command.raw {
+            run(session.rawCommandRequested(command.arguments ?? .null, pending: command.promise), context: context)
+        } else {
+            run(session.commandRequested(command.name, arguments: command.arguments, pending: command.promise), context: context)
+        }
         promise?.succeed()
     }
 

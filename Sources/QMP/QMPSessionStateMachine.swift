@@ -32,6 +32,8 @@ public struct QMPSessionStateMachine<Pending> {
     private var nextID: UInt64 = 0
     private var pending: [String: Pending] = [:]
     private var waiting: [(JSONValue, String, Pending)] = []
+    /// For raw commands: the id the caller gave (or `nil`), to restore in the reply.
+    private var rawIDs: [String: JSONValue?] = [:]
     private let idPrefix: String
     private let negotiationID: String
 
@@ -64,6 +66,33 @@ public struct QMPSessionStateMachine<Pending> {
         }
     }
 
+    /// The caller wants to send a whole QMP message of its own (passthrough). Its `id`, if any, is
+    /// replaced by one of the session's and restored in the reply, which is completed whole
+    /// (QEMU's error replies included) rather than as a return value.
+    public mutating func rawCommandRequested(_ message: JSONValue, pending call: Pending) -> [Action] {
+        guard case .object(var members) = message, message["execute"]?.stringValue != nil else {
+            return [.complete(call, .failure(QMPError(code: .commandFailed, errorClass: "GenericError", message: "the command must be a JSON object with an \"execute\" member")))]
+        }
+        let id = "\(idPrefix)-\(nextID)"
+        nextID += 1
+        let original = members.first { $0.0 == "id" }?.1
+        members.removeAll { $0.0 == "id" }
+        members.append(("id", .string(id)))
+        rawIDs[id] = .some(original)
+        let rewritten = JSONValue.object(members)
+        switch state {
+        case .closed:
+            rawIDs[id] = nil
+            return [.complete(call, .failure(QMPError(code: .connectionClosed, message: "the QMP session is closed")))]
+        case .awaitingGreeting, .negotiating:
+            waiting.append((rewritten, id, call))
+            return []
+        case .ready:
+            pending[id] = call
+            return [.send(rewritten)]
+        }
+    }
+
     /// A message arrived.
     public mutating func messageReceived(_ message: JSONValue) -> [Action] {
         switch state {
@@ -93,6 +122,12 @@ public struct QMPSessionStateMachine<Pending> {
             return actions
         case .ready:
             if let event = QMPEvent(message: message) { return [.deliver(event)] }
+            if let id = message["id"]?.stringValue, let original = rawIDs.removeValue(forKey: id), let call = pending.removeValue(forKey: id) {
+                guard case .object(var members) = message else { return [] }
+                members.removeAll { $0.0 == "id" }
+                if let original { members.append(("id", original)) }
+                return [.complete(call, .success(.object(members)))]
+            }
             guard let id = message["id"]?.stringValue, let call = pending.removeValue(forKey: id) else {
                 if message["error"] != nil && message["id"] == nil {
                     // QEMU's reply to input it could not parse as a command carries no id.

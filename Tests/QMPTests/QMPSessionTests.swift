@@ -114,3 +114,25 @@ struct QMPClientTests {
         }
     }
 }
+
+@Suite("QMP raw passthrough")
+struct QMPRawTests {
+    @Test("a raw command travels with the session's id and comes back whole, with the caller's id restored")
+    func rawIDs() {
+        var machine = QMPSessionStateMachine<Int>(idPrefix: "p")
+        _ = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"QMP": {}}"#))
+        _ = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}, "id": "p-negotiate"}"#))
+        guard case .send(let sent) = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-status","id":"client-7"}"#), pending: 1).first else {
+            Issue.record("send"); return
+        }
+        #expect(sent["id"]?.stringValue == "p-0")
+        guard case .complete(1, .success(let reply)) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"error": {"class": "GenericError", "desc": "x"}, "id": "p-0"}"#)).first else {
+            Issue.record("complete"); return
+        }
+        #expect(reply["id"]?.stringValue == "client-7")
+        #expect(reply["error"]?["class"]?.stringValue == "GenericError")
+        guard case .complete(2, .failure) = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"[1]"#), pending: 2).first else {
+            Issue.record("not an object must fail"); return
+        }
+    }
+}

@@ -2400,3 +2400,69 @@ public enum Remote {
         public typealias Reply = XDRVoid
     }
 }
+
+/// The procedures of the QEMU program that Corral implements.
+public enum QemuProcedure: Int32, Sendable, CaseIterable {
+    /// `QEMU_PROC_DOMAIN_MONITOR_COMMAND`
+    case domainMonitorCommand = 1
+
+    /// Who may call the procedure.
+    public var access: ProcedureAccess {
+        switch self {
+        case .domainMonitorCommand: return .write(api: "virDomainQemuMonitorCommand")
+        }
+    }
+}
+
+/// Argument and reply types of the QEMU program, one namespace per procedure.
+public enum Qemu {
+    /// Procedure 1, `DomainMonitorCommand`.
+    public enum DomainMonitorCommand: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 1
+
+        /// The arguments of `DomainMonitorCommand`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cmd: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cmd: String, flags: UInt32) {
+                self.dom = dom
+                self.cmd = cmd
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cmd = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.cmd)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMonitorCommand`.
+        public struct Reply: XDRCodable, Hashable {
+            public var result: String
+
+            /// Creates the value from its fields.
+            public init(result: String) {
+                self.result = result
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.result = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.result)
+            }
+        }
+    }
+}
