@@ -62,3 +62,52 @@ def test_passthrough_needs_a_running_guest(daemon, tmp_path):
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
     result = run("virsh", "-c", daemon.uri, "qemu-monitor-command", "off", '{"execute":"query-status"}', check=False)
     assert "domain is not running" in result.stderr
+
+
+def test_monitor_events_follow_passthrough(running):
+    import subprocess
+    import time
+    daemon = running
+    events = subprocess.Popen(["virsh", "-c", daemon.uri, "qemu-monitor-event", "--loop", "--timeout", "8"],
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(0.7)
+    run("virsh", "-c", daemon.uri, "qemu-monitor-command", "mon", '{"execute":"stop"}')
+    assert run("virsh", "-c", daemon.uri, "domstate", "mon").stdout.strip() == "paused"
+    run("virsh", "-c", daemon.uri, "qemu-monitor-command", "mon", '{"execute":"cont"}')
+    assert run("virsh", "-c", daemon.uri, "domstate", "mon", "--reason").stdout.strip() == "running (unpaused)"
+    out = events.communicate(timeout=20)[0]
+    lines = [l for l in out.splitlines() if l.startswith("event")]
+    assert any(re.match(r"event STOP at [0-9.]+ for domain 'mon'", l) for l in lines), out
+    assert any(re.match(r"event RESUME at [0-9.]+ for domain 'mon'", l) for l in lines), out
+    stop = [i for i, l in enumerate(lines) if "STOP" in l][0]
+    resume = [i for i, l in enumerate(lines) if "RESUME" in l][0]
+    assert stop < resume
+
+
+def test_libvirt_qemu_monitor_event_register(running):
+    import threading
+    import time
+    libvirt.virEventRegisterDefaultImpl()
+    conn = libvirt.open(running.uri)
+    seen = []
+    loop_running = True
+
+    def loop():
+        while loop_running:
+            libvirt.virEventRunDefaultImpl()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        callback = libvirt_qemu.qemuMonitorEventRegister(conn, None, "STOP", lambda c, d, e, s, m, details, o: seen.append((d.name(), e)), None, 0)
+        dom = conn.lookupByName("mon")
+        dom.suspend()
+        deadline = time.time() + 10
+        while not seen and time.time() < deadline:
+            time.sleep(0.05)
+        assert seen == [("mon", "STOP")]
+        libvirt_qemu.qemuMonitorEventDeregister(conn, callback)
+        dom.resume()
+    finally:
+        loop_running = False
+        conn.close()

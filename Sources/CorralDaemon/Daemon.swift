@@ -36,7 +36,7 @@ public final class Daemon: Sendable {
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
         DomainProcedures.register(in: &table, registry: registry, options: options)
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
-        QEMUProcedures.register(in: &table, driver: driver, registry: registry)
+        QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         server = RPCServer(configuration: configuration, procedures: table, group: group, threadPool: threadPool, logger: logger) { connection in
             events.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }

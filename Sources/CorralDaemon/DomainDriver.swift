@@ -234,6 +234,9 @@ actor DomainDriver {
     func handle(_ event: QMPEvent, for uuid: RemoteUUID) async {
         guard var guest = guests[uuid] else { return }
         let handle = guest.handle
+        // Every QMP event, as it came, to the clients that asked for monitor events.
+        let details: String? = event.data.objectValue?.isEmpty == false ? event.data.description : nil
+        events.monitorEvent(handle, name: event.name, seconds: event.seconds, micros: UInt32(clamping: event.microseconds), details: details)
         switch event.name {
         case "STOP":
             // Events report transitions: a STOP while already paused (or shutting down) is none.

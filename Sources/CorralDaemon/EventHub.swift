@@ -48,7 +48,71 @@ final class EventHub: Sendable {
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
 
+    /// A QEMU monitor event registration (`virConnectDomainQemuMonitorEventRegister`).
+    struct MonitorRegistration {
+        var connectionID: UInt64
+        var callbackID: Int32
+        var domain: RemoteUUID?
+        var event: String?
+        /// The pattern, when the event name is a regular expression (compiled at registration, so
+        /// known to be valid).
+        var pattern: String?
+        var caseInsensitive: Bool
+        var channel: any Channel
+
+        func matches(_ name: String) -> Bool {
+            guard let event else { return true }
+            if let pattern, let regex = try? Regex(pattern) { return (try? regex.firstMatch(in: name)) != nil }
+            return caseInsensitive ? event.lowercased() == name.lowercased() : event == name
+        }
+    }
+
     private let state = Mutex<(next: Int32, registrations: [Registration])>((1, []))
+    private let monitor = Mutex<(next: Int32, registrations: [MonitorRegistration])>((1, []))
+
+    func registerMonitor(connectionID: UInt64, channel: any Channel, domain: RemoteUUID?, event: String?, flags: UInt32) throws(RemoteError) -> Int32 {
+        guard flags & ~UInt32(3) == 0 else {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(flags & ~3, radix: 16))) in function qemuConnectDomainQemuMonitorEventRegister")
+        }
+        var pattern: String?
+        if let event, flags & 1 != 0 {
+            do {
+                pattern = flags & 2 != 0 ? "(?i)" + event : event
+                _ = try Regex(pattern!)
+            } catch {
+                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "failed to compile regex '\(event)': \(error)")
+            }
+        }
+        let registration = MonitorRegistration(connectionID: connectionID, callbackID: 0, domain: domain, event: event, pattern: pattern, caseInsensitive: flags & 2 != 0, channel: channel)
+        return monitor.withLock { state in
+            var r = registration
+            r.callbackID = state.next
+            state.next += 1
+            state.registrations.append(r)
+            return r.callbackID
+        }
+    }
+
+    func deregisterMonitor(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
+        let removed = monitor.withLock { state -> Bool in
+            let before = state.registrations.count
+            state.registrations.removeAll { $0.connectionID == connectionID && $0.callbackID == callbackID }
+            return state.registrations.count != before
+        }
+        if !removed { throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu monitor event callback \(callbackID) not registered") }
+    }
+
+    /// Delivers a QMP event to the monitor-event registrations that want it.
+    func monitorEvent(_ domain: RemoteDomain, name: String, seconds: Int64, micros: UInt32, details: String?) {
+        let targets = monitor.withLock { state in state.registrations.filter { ($0.domain == nil || $0.domain == domain.uuid) && $0.matches(name) } }
+        for registration in targets {
+            var buffer = registration.channel.allocator.buffer(capacity: 128)
+            buffer.writeRPCPacket(header: RPCHeader(program: .qemu, procedure: Qemu.DomainMonitorEvent.procedure, type: .message, serial: 1)) {
+                Qemu.DomainMonitorEvent.Arguments(callbackID: registration.callbackID, dom: domain, event: name, seconds: seconds, micros: micros, details: details).encode(into: &$0)
+            }
+            registration.channel.writeAndFlush(buffer, promise: nil)
+        }
+    }
 
     func register(connectionID: UInt64, channel: any Channel, eventID: Int32, domain: RemoteUUID?) throws(RemoteError) -> Int32 {
         guard eventID >= 0, eventID < Self.eventIDLimit else {
@@ -73,6 +137,7 @@ final class EventHub: Sendable {
 
     func connectionClosed(_ connectionID: UInt64) {
         state.withLock { $0.registrations.removeAll { $0.connectionID == connectionID } }
+        monitor.withLock { $0.registrations.removeAll { $0.connectionID == connectionID } }
     }
 
     private func targets(eventID: Int32, domain: RemoteUUID) -> [Registration] {

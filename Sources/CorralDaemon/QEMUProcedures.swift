@@ -1,8 +1,19 @@
 import CorralProtocol
+import XDR
 
 /// Handlers of the QEMU program (libvirt-qemu): monitor passthrough.
 enum QEMUProcedures {
-    static func register(in table: inout ProcedureTable, driver: DomainDriver, registry: DomainRegistry) {
+    static func register(in table: inout ProcedureTable, driver: DomainDriver, registry: DomainRegistry, events: EventHub) {
+        table.register(Qemu.ConnectDomainMonitorEventRegister.self) { arguments, context throws(RemoteError) in
+            guard let channel = context.channel else { throw RemoteError.internalError("no connection for events") }
+            if let dom = arguments.dom { _ = try registry.record(for: dom) }
+            return .init(callbackID: try events.registerMonitor(
+                connectionID: context.connectionID, channel: channel, domain: arguments.dom?.uuid, event: arguments.event, flags: arguments.flags))
+        }
+        table.register(Qemu.ConnectDomainMonitorEventDeregister.self) { arguments, context throws(RemoteError) in
+            try events.deregisterMonitor(connectionID: context.connectionID, callbackID: arguments.callbackID)
+            return XDRVoid()
+        }
         table.registerAsync(Qemu.DomainMonitorCommand.self) { arguments, _ throws(RemoteError) in
             // VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommand")

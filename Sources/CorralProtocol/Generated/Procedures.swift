@@ -2405,11 +2405,20 @@ public enum Remote {
 public enum QemuProcedure: Int32, Sendable, CaseIterable {
     /// `QEMU_PROC_DOMAIN_MONITOR_COMMAND`
     case domainMonitorCommand = 1
+    /// `QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_REGISTER`
+    case connectDomainMonitorEventRegister = 4
+    /// `QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER`
+    case connectDomainMonitorEventDeregister = 5
+    /// `QEMU_PROC_DOMAIN_MONITOR_EVENT`
+    case domainMonitorEvent = 6
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
         switch self {
         case .domainMonitorCommand: return .write(api: "virDomainQemuMonitorCommand")
+        case .connectDomainMonitorEventRegister: return .write(api: "virConnectDomainQemuMonitorEventRegister")
+        case .connectDomainMonitorEventDeregister: return .write(api: "virConnectDomainQemuMonitorEventDeregister")
+        case .domainMonitorEvent: return .read
         }
     }
 }
@@ -2464,5 +2473,125 @@ public enum Qemu {
                 buffer.writeXDRString(self.result)
             }
         }
+    }
+
+    /// Procedure 4, `ConnectDomainMonitorEventRegister`.
+    public enum ConnectDomainMonitorEventRegister: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 4
+
+        /// The arguments of `ConnectDomainMonitorEventRegister`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain?
+            public var event: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain?, event: String?, flags: UInt32) {
+                self.dom = dom
+                self.event = event
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteDomain(xdr: &b) }
+                self.event = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDROptional(self.dom) { $1.encode(into: &$0) }
+                buffer.writeXDROptional(self.event) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectDomainMonitorEventRegister`.
+        public struct Reply: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+    }
+
+    /// Procedure 5, `ConnectDomainMonitorEventDeregister`.
+    public enum ConnectDomainMonitorEventDeregister: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 5
+
+        /// The arguments of `ConnectDomainMonitorEventDeregister`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 6, `DomainMonitorEvent`.
+    public enum DomainMonitorEvent: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 6
+
+        /// The arguments of `DomainMonitorEvent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var event: String
+            public var seconds: Int64
+            public var micros: UInt32
+            public var details: String?
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, event: String, seconds: Int64, micros: UInt32, details: String?) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.event = event
+                self.seconds = seconds
+                self.micros = micros
+                self.details = details
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.event = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.seconds = try buffer.readXDRInt64()
+                self.micros = try buffer.readXDRUInt32()
+                self.details = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.event)
+                buffer.writeXDRInt64(self.seconds)
+                buffer.writeXDRUInt32(self.micros)
+                buffer.writeXDROptional(self.details) { $0.writeXDRString($1) }
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 }
