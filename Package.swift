@@ -55,7 +55,7 @@ let package = Package(
             dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol"], swiftSettings: swiftSettings),
+        .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON"], swiftSettings: swiftSettings),
         .target(
             name: "CorralCommands",
             dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "XDR", argumentParser],
@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", "XDR", nioCore],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", nioCore],
             swiftSettings: swiftSettings
         ),
     ]

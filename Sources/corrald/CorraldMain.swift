@@ -56,6 +56,8 @@ struct CorraldMain: AsyncParsableCommand {
         await SignalWaiter.waitForTermination()
         logger.info("shutting down")
         await daemon.stop()
-        try await group.shutdownGracefully()
+        // Guests keep running; their monitor sessions simply end with the process. Waiting for
+        // the event loops to drain those sessions would hang, so leave now.
+        Foundation.exit(0)
     }
 }

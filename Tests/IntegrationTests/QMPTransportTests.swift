@@ -1,0 +1,72 @@
+import CorralClient
+import CorralJSON
+import CorralQEMU
+import Foundation
+import QMP
+import Testing
+
+/// The typed QMP API runs the same over a direct socket and over the daemon's passthrough.
+@Suite("QMP transports", .serialized)
+struct QMPTransportTests {
+    /// One piece of typed code, written against the protocol.
+    static func exercise(_ qmp: some QMPTransport) async throws -> (version: UInt64, status: String, paused: String, cpus: Int, hmp: String, objects: [String]) {
+        let version = try await qmp.version()
+        try await qmp.pause()
+        let paused = try await qmp.status().status
+        try await qmp.continueRunning()
+        let status = try await qmp.status().status
+        let cpus = try await qmp.cpuIndexes().count
+        let hmp = try await qmp.hmp("info status")
+        let objects = try await qmp.qomList("/machine")
+        do {
+            _ = try await qmp.run("no-such-command")
+            Issue.record("an unknown command must throw")
+        } catch {
+            #expect(error.errorClass == "CommandNotFound")
+        }
+        return (version, status, paused, cpus, hmp, objects)
+    }
+
+    @Test("the same typed code over a direct socket to bare QEMU and through corrald")
+    func sameCodeBothWays() async throws {
+        // Direct: a bare QEMU.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("corral-qmpt-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/qmp.sock"
+        let qemu = Process()
+        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
+        qemu.arguments = ["-machine", "q35", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none", "-qmp", "unix:\(socket),server=on,wait=off"]
+        qemu.standardOutput = FileHandle.nullDevice
+        qemu.standardError = FileHandle.nullDevice
+        qemu.standardInput = FileHandle.nullDevice
+        try qemu.run()
+        defer {
+            if qemu.isRunning { kill(qemu.processIdentifier, SIGKILL) }
+            qemu.waitUntilExit()
+        }
+        var client: QMPClient?
+        for _ in 0..<200 where client == nil {
+            client = try? await QMPClient.connect(unixSocket: socket)
+            if client == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let direct = try await Self.exercise(try #require(client))
+
+        // Through the daemon.
+        let daemon = try DaemonUnderTest()
+        defer { daemon.stop() }
+        let viaDaemon = try await CorralConnection.withConnection(to: daemon.uri) { connection in
+            let xml = "<domain type='qemu'><name>qmpt</name><memory unit='MiB'>64</memory><os><type machine='q35'>hvm</type></os><devices><memballoon model='none'/></devices></domain>"
+            let handle = try await connection.createDomain(xml: xml)
+            let result = try await Self.exercise(DaemonQMPTransport(connection: connection, domain: handle))
+            try await connection.destroyDomain(handle)
+            return result
+        }
+        #expect(direct.version == viaDaemon.version)
+        #expect(direct.status == "running" && viaDaemon.status == "running")
+        #expect(direct.paused == "paused" && viaDaemon.paused == "paused")
+        #expect(direct.cpus == 1 && viaDaemon.cpus == 1)
+        #expect(direct.hmp.contains("running") && viaDaemon.hmp.contains("running"))
+        #expect(direct.objects.contains("peripheral-anon") && viaDaemon.objects.contains("peripheral-anon"))
+    }
+}
