@@ -63,26 +63,21 @@ public final class QMPClient: Sendable {
     /// - Throws: ``QMPError``: ``QMPError/Code/commandFailed`` with QEMU's class and description
     ///   when QEMU refuses it, or a session error.
     public func execute(_ command: String, arguments: JSONValue? = nil) async throws(QMPError) -> JSONValue {
-        let promise = channel.eventLoop.makePromise(of: JSONValue.self)
-        // On a closed channel the write never reaches the handler, so nothing would complete the
-        // command: fail it here. (When the handler is reached it always succeeds the write.)
-        channel.writeAndFlush(QMPCommand(name: command, arguments: arguments, promise: promise)).whenFailure { _ in
-            promise.fail(QMPError(code: .connectionClosed, message: "the QMP session is closed"))
-        }
-        do {
-            return try await promise.futureResult.get()
-        } catch let error as QMPError {
-            throw error
-        } catch {
-            throw QMPError(code: .connectionClosed, message: "the QMP session failed: \(error)")
-        }
+        try await send { QMPCommand(name: command, arguments: arguments, promise: $0) }
     }
 
     /// Sends a whole QMP message of the caller's and returns QEMU's whole reply, error replies
     /// included; the caller's `id`, if any, is kept (the session uses its own on the wire).
     public func executeRaw(_ message: JSONValue) async throws(QMPError) -> JSONValue {
+        try await send { QMPCommand(name: "", arguments: message, promise: $0, raw: true) }
+    }
+
+    /// Hands a command to the channel handler and waits for its result.
+    private func send(_ makeCommand: (EventLoopPromise<JSONValue>) -> QMPCommand) async throws(QMPError) -> JSONValue {
         let promise = channel.eventLoop.makePromise(of: JSONValue.self)
-        channel.writeAndFlush(QMPCommand(name: "", arguments: message, promise: promise, raw: true)).whenFailure { _ in
+        // On a closed channel the write never reaches the handler, so nothing would complete the
+        // command: fail it here. (When the handler is reached it always succeeds the write.)
+        channel.writeAndFlush(makeCommand(promise)).whenFailure { _ in
             promise.fail(QMPError(code: .connectionClosed, message: "the QMP session is closed"))
         }
         do {
