@@ -38,16 +38,18 @@ let package = Package(
         .target(name: "QEMUConfig", swiftSettings: swiftSettings),
         .target(name: "XMLTree", swiftSettings: swiftSettings),
         .target(name: "CorralJSON", swiftSettings: swiftSettings),
+        // Child processes and blocking Unix sockets, shared by the daemon, probe, tests and benchmark.
+        .target(name: "POSIXSupport", swiftSettings: swiftSettings),
         .target(name: "QMP", dependencies: ["CorralJSON", nioCore, nioPosix], swiftSettings: swiftSettings),
         .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).
-        .target(name: "QEMUProbe", dependencies: [logging], swiftSettings: swiftSettings),
+        .target(name: "QEMUProbe", dependencies: ["POSIXSupport", logging], swiftSettings: swiftSettings),
 
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "QEMUCommandLine", "QMP", "CorralJSON", nioCore, nioPosix, logging],
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -71,7 +73,7 @@ let package = Package(
         .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "corral-bench",
-            dependencies: ["CorralClient", "CorralProtocol", "QEMUConfig", argumentParser, nioCore, nioPosix],
+            dependencies: ["CorralClient", "CorralProtocol", "CorralQEMU", "QEMUConfig", "QMP", "CorralJSON", "POSIXSupport", argumentParser, nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
 
@@ -94,12 +96,12 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON", "POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "DomainXML", "CorralJSON"], swiftSettings: swiftSettings),
-        .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig", "POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", nioCore],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", "POSIXSupport", nioCore],
             swiftSettings: swiftSettings
         ),
     ]

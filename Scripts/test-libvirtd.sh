@@ -11,7 +11,11 @@ case "${1:-}" in
     [ "$(id -u)" -eq 0 ] || { echo "libvirtd needs root here" >&2; exit 1; }
     mkdir -p /var/log/libvirt /run/libvirt
     # libvirtd hands guest logs to virtlogd; start one alongside if none runs.
-    if [ ! -S /run/libvirt/virtlogd-sock ]; then virtlogd -d -p /run/corral-test-virtlogd.pid; fi
+    # (A socket file alone proves nothing: one killed leaves it behind.)
+    if ! pgrep -x virtlogd >/dev/null; then
+      rm -f /run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock
+      virtlogd -d -p /run/corral-test-virtlogd.pid
+    fi
     libvirtd -d -p "$pidfile"
     for _ in $(seq 1 100); do
       if virsh -c qemu:///system -q version >/dev/null 2>&1; then echo started; exit 0; fi

@@ -10,11 +10,13 @@ bash Scripts/build-test-guest.sh
 echo "== building"
 swift build
 echo "== swift test"
-swift test 2>&1 | tee .build/swift-test.log | grep -E '^(✘|✔ Suite|✔ Test run|Test run|error:)|recorded an issue' || true
+# A hard limit, so a hang fails here with its log instead of running into CI's limit.
+timeout -k 30 1500 swift test 2>&1 | tee .build/swift-test.log \
+  | grep --line-buffered -E '^(✘|✔ Suite|✔ Test run|Test run|error:)|recorded an issue' || true
 if ! grep -qE '^✔ Test run with [0-9]+ tests? .*passed' .build/swift-test.log; then
   echo "swift test failed; full log follows" >&2
   cat .build/swift-test.log >&2
   exit 1
 fi
 echo "== acceptance tests (virsh, libvirt-python, libvirtd)"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests-python
+timeout -k 30 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests-python

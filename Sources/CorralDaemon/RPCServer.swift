@@ -1,5 +1,6 @@
 import CorralProtocol
 import Foundation
+import POSIXSupport
 public import Logging
 import NIOCore
 public import NIOPosix
@@ -81,23 +82,7 @@ public final class RPCServer: Sendable {
     }
 
     /// Whether something accepts connections on `path`.
-    static func socketIsLive(path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0
-    }
+    static func socketIsLive(path: String) -> Bool { UnixSocket.isLive(path) }
 
     /// Stops listening and removes the socket files. Open connections are closed.
     public func stop() async {

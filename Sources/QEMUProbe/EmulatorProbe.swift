@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import POSIXSupport
 
 /// What an emulator is and can do, learned by asking it over QMP.
 public struct EmulatorCapabilities: Sendable, Equatable, Codable {
@@ -87,25 +88,17 @@ public enum EmulatorProbe {
 
     static func run(path: String) throws -> EmulatorCapabilities {
         guard FileManager.default.isExecutableFile(atPath: path) else { throw ProbeError(description: "\(path) is not an executable file") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
         // `-accel kvm -accel tcg`: KVM when usable, TCG otherwise; query-kvm then says which.
         let accel = FileManager.default.isWritableFile(atPath: "/dev/kvm") ? ["-accel", "kvm", "-accel", "tcg"] : ["-accel", "tcg"]
-        process.arguments = ["-machine", "none"] + accel + ["-nodefaults", "-nographic", "-display", "none", "-no-user-config", "-qmp", "stdio"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         let commands = [
             #""qmp_capabilities""#, #""query-version""#, #""query-machines""#, #""query-kvm""#, #""query-command-line-options""#,
             #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""quit""#,
         ]
         let script = commands.enumerated().map { #"{"execute":\#($1),"id":\#($0)}"# }.joined(separator: "\n") + "\n"
-        input.fileHandleForWriting.write(Data(script.utf8))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let result = try ChildProcess.run(
+            path, ["-machine", "none"] + accel + ["-nodefaults", "-nographic", "-display", "none", "-no-user-config", "-qmp", "stdio"],
+            input: script, timeout: 60)
+        let data = Data(result.standardOutput.utf8)
         var replies: [Int: Any] = [:]
         for line in data.split(separator: UInt8(ascii: "\n")) {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let id = object["id"] as? Int else { continue }
@@ -113,7 +106,7 @@ public enum EmulatorProbe {
         }
         guard let version = replies[1] as? [String: Any], let qemu = version["qemu"] as? [String: Any],
             let major = qemu["major"] as? Int, let minor = qemu["minor"] as? Int, let micro = qemu["micro"] as? Int
-        else { throw ProbeError(description: "no answer to query-version (exit status \(process.terminationStatus))") }
+        else { throw ProbeError(description: "no answer to query-version (exit status \(result.status))") }
         let machines = (replies[2] as? [[String: Any]] ?? []).flatMap { entry -> [EmulatorCapabilities.Machine] in
             guard let name = entry["name"] as? String, name != "none" else { return [] }
             let maxCPUs = entry["cpu-max"] as? Int ?? 1
@@ -156,19 +149,11 @@ extension EmulatorProbe {
         sector[511] = 0xAA
         let disk = directory + "/boot.img", serial = directory + "/serial.out"
         guard FileManager.default.createFile(atPath: disk, contents: Data(sector)) else { return false }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: emulator)
-        process.arguments = ["-machine", "pc", "-accel", "kvm", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none",
-                             "-drive", "file=\(disk),format=raw,if=ide", "-serial", "file:\(serial)", "-no-reboot"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        defer {
-            // A QEMU whose vCPU is wedged in KVM may not answer SIGTERM: kill it.
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        let arguments = ["-machine", "pc", "-accel", "kvm", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none",
+                         "-drive", "file=\(disk),format=raw,if=ide", "-serial", "file:\(serial)", "-no-reboot"]
+        guard let process = try? ChildProcess.spawn(emulator, arguments, standardOutput: .null, standardError: .null) else { return false }
+        // A QEMU whose vCPU is wedged in KVM may not answer SIGTERM: kill it.
+        defer { process.signal(SIGKILL); process.wait() }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline && process.isRunning {
             if let data = FileManager.default.contents(atPath: serial), data.contains(UInt8(ascii: "K")) { return true }

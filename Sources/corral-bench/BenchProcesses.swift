@@ -1,19 +1,19 @@
 import Foundation
+import POSIXSupport
 
 /// A `corrald` started for the benchmark in a temporary directory.
 final class BenchDaemon {
     let directory: String
-    let process = Process()
+    let process: ChildProcess
     var uri: String { "qemu+unix:///system?socket=\(directory)/sock" }
     var socketPath: String { directory + "/sock" }
 
     init(binary: String) throws {
         directory = NSTemporaryDirectory() + "corral-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
-                             "--run-dir", directory + "/run", "--log-level", "warning"]
-        try process.run()
+        process = try ChildProcess.spawn(
+            binary, ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
+                     "--run-dir", directory + "/run", "--log-level", "warning"])
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: directory + "/sock") {
             guard process.isRunning, Date() < deadline else { throw BenchError("corrald did not start") }
@@ -22,8 +22,7 @@ final class BenchDaemon {
     }
 
     func stop() {
-        process.terminate()
-        process.waitUntilExit()
+        process.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
@@ -45,16 +44,9 @@ struct BenchLibvirtd {
     }
 
     static func shell(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(arguments) failed") }
-        return String(decoding: data, as: UTF8.self)
+        let result = try ChildProcess.run(arguments[0], Array(arguments.dropFirst()))
+        guard result.status == 0 else { throw BenchError("\(arguments) failed: \(result.standardError)") }
+        return result.standardOutput
     }
 }
 

@@ -1,5 +1,6 @@
 import CorralProtocol
 import Foundation
+import POSIXSupport
 import NIOCore
 import XDR
 
@@ -15,18 +16,11 @@ final class BlockingRPCClient {
     private var incoming = [UInt8](repeating: 0, count: 1 << 16)
 
     init(socketPath: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
+        do throws(ChildProcessError) {
+            fd = try UnixSocket.connect(socketPath)
+        } catch {
+            throw BenchError(error.description)
         }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard result == 0 else { throw BenchError("cannot connect to \(socketPath)") }
         _ = try call(Remote.AuthList.self, XDRVoid())
         _ = try call(Remote.ConnectOpen.self, .init(name: "qemu:///system", flags: 0))
     }

@@ -1,6 +1,7 @@
 import CorralClient
 import CorralProtocol
 import Foundation
+import POSIXSupport
 
 /// 1,000 defined domains: `virsh list --all`'s calls, lookups by name, dumpxml, and the daemon's
 /// memory per definition.
@@ -123,9 +124,9 @@ enum DomainBenchmark {
 
     static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double) async throws {
         print("Domain definitions: \(count) domains defined in each daemon")
-        let before = residentKiB(pid: daemon.process.processIdentifier)
+        let before = residentKiB(pid: daemon.process.pid)
         let ourDefine = try await defineAll(uri: daemon.uri)
-        let after = residentKiB(pid: daemon.process.processIdentifier)
+        let after = residentKiB(pid: daemon.process.pid)
         print(String(format: "  define x%d: corrald %.2f s", count, ourDefine), terminator: "")
         var theirs: Figures?
         if let libvirtd {

@@ -1,6 +1,7 @@
 import CorralClient
 import CorralProtocol
 import Foundation
+import POSIXSupport
 
 /// Time from the start call to its reply for a minimal guest, against bare QEMU and libvirtd; and
 /// 20 guests started at once.
@@ -45,12 +46,11 @@ enum StartBenchmark {
             let socket = NSTemporaryDirectory() + "corral-bench-bare-\(getpid())-\(run).sock"
             unlink(socket)
             let t0 = ContinuousClock.now
-            let qemu = Process()
-            qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-            qemu.arguments = ["-machine", "pc-q35-7.2", "-accel", kvm ? "kvm" : "tcg", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none", "-S",
-                              "-qmp", "unix:\(socket),server=on,wait=off"]
-            qemu.standardError = FileHandle.nullDevice
-            try qemu.run()
+            let qemu = try ChildProcess.spawn(
+                "/usr/bin/qemu-system-x86_64",
+                ["-machine", "pc-q35-7.2", "-accel", kvm ? "kvm" : "tcg", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none", "-S",
+                 "-qmp", "unix:\(socket),server=on,wait=off"],
+                standardError: .null)
             var fd: Int32 = -1
             while fd < 0 {
                 fd = connectUnix(socket)
@@ -64,29 +64,13 @@ enum StartBenchmark {
             }
             times.append((ContinuousClock.now - t0).seconds)
             close(fd)
-            qemu.terminate()
-            qemu.waitUntilExit()
+            qemu.stop()
             unlink(socket)
         }
         return times
     }
 
-    static func connectUnix(_ path: String) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        if result != 0 {
-            close(fd)
-            return -1
-        }
-        return fd
-    }
+    static func connectUnix(_ path: String) -> Int32 { (try? UnixSocket.connect(path)) ?? -1 }
 
     struct LineReader {
         let fd: Int32
@@ -149,7 +133,7 @@ enum StartBenchmark {
             try await group.waitForAll()
         }
         let total = (ContinuousClock.now - t0).seconds
-        let peak = peakResidentKiB(pid: daemon.process.processIdentifier)
+        let peak = peakResidentKiB(pid: daemon.process.pid)
         try await CorralConnection.withConnection(to: daemon.uri) { connection in
             for handle in handles {
                 try? await connection.destroyDomain(handle)

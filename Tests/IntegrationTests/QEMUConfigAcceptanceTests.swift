@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSupport
 import QEMUConfig
 import Testing
 
@@ -44,22 +45,19 @@ struct QEMUConfigAcceptanceTests {
         try text.write(toFile: file, atomically: true, encoding: .utf8)
 
         let qmp = directory + "/qmp.sock"
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        qemu.arguments = ["-nodefaults", "-no-user-config", "-display", "none", "-S", "-readconfig", file, "-qmp", "unix:\(qmp),server=on,wait=off"]
-        let errors = Pipe()
-        qemu.standardError = errors
-        try qemu.run()
-        defer {
-            if qemu.isRunning { qemu.terminate() }
-            qemu.waitUntilExit()
-        }
+        let errorLog = directory + "/qemu.err"
+        let errors = open(errorLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(errors) }
+        let qemu = try ChildProcess.spawn(
+            "/usr/bin/qemu-system-x86_64", ["-nodefaults", "-no-user-config", "-display", "none", "-S", "-readconfig", file, "-qmp", "unix:\(qmp),server=on,wait=off"],
+            standardOutput: .null, standardError: .descriptor(errors))
+        defer { qemu.stop(grace: 5) }
         let client: QMPTestClient
         do {
             client = try QMPTestClient(path: qmp)
         } catch {
-            qemu.terminate()
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            qemu.stop(grace: 5)
+            let message = (try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? ""
             Issue.record("QEMU refused the generated file: \(message)")
             return
         }

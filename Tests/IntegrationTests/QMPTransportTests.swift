@@ -2,6 +2,7 @@ import CorralClient
 import CorralJSON
 import CorralQEMU
 import Foundation
+import POSIXSupport
 import QMP
 import Testing
 
@@ -34,17 +35,11 @@ struct QMPTransportTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socket = directory + "/qmp.sock"
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        qemu.arguments = ["-machine", "q35", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none", "-qmp", "unix:\(socket),server=on,wait=off"]
-        qemu.standardOutput = FileHandle.nullDevice
-        qemu.standardError = FileHandle.nullDevice
-        qemu.standardInput = FileHandle.nullDevice
-        try qemu.run()
-        defer {
-            if qemu.isRunning { kill(qemu.processIdentifier, SIGKILL) }
-            qemu.waitUntilExit()
-        }
+        let qemu = try ChildProcess.spawn(
+            "/usr/bin/qemu-system-x86_64",
+            ["-machine", "q35", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none", "-qmp", "unix:\(socket),server=on,wait=off"],
+            standardOutput: .null, standardError: .null)
+        defer { qemu.stop(grace: 0) }
         var client: QMPClient?
         for _ in 0..<200 where client == nil {
             client = try? await QMPClient.connect(unixSocket: socket)

@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSupport
 import Testing
 
 /// Where the built executables are: `$CORRAL_BIN_DIR`, else `.build/debug` of this package.
@@ -25,29 +26,11 @@ struct TestSetupError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a program to completion and returns its standard output.
+/// Runs a program to completion and returns its status and output (killed after 5 minutes).
 @discardableResult
 func runProgram(_ path: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    if let input {
-        let pipe = Pipe()
-        process.standardInput = pipe
-        try process.run()
-        pipe.fileHandleForWriting.write(Data(input.utf8))
-        try pipe.fileHandleForWriting.close()
-    } else {
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    let result = try ChildProcess.run(path, arguments, input: input, timeout: 300)
+    return (result.status, result.standardOutput, result.standardError)
 }
 
 /// A `corrald` started for one test, in its own temporary directories, stopped on `stop()`.
@@ -55,7 +38,7 @@ final class DaemonUnderTest: @unchecked Sendable {  // immutable after init but 
     let directory: String
     let socket: String
     let readOnlySocket: String
-    let process: Process
+    let process: ChildProcess
 
     var uri: String { "qemu+unix:///system?socket=\(socket)" }
     var readOnlyURI: String { "qemu+unix:///system?socket=\(readOnlySocket)" }
@@ -65,19 +48,17 @@ final class DaemonUnderTest: @unchecked Sendable {  // immutable after init but 
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = directory + "/sock"
         readOnlySocket = directory + "/sock-ro"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: try BuiltProducts.path("corrald"))
-        process.arguments = [
-            "--socket", socket, "--socket-ro", readOnlySocket, "--state-dir", directory + "/state", "--run-dir", directory + "/run",
-            "--log-level", "warning",
-        ]
-        let log = FileHandle(forWritingAtPath: directory + "/corrald.log") ?? {
-            FileManager.default.createFile(atPath: directory + "/corrald.log", contents: nil)
-            return FileHandle(forWritingAtPath: directory + "/corrald.log")!
-        }()
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        let logPath = directory + "/corrald.log"
+        let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw TestSetupError("cannot open \(logPath)") }
+        defer { close(log) }
+        process = try ChildProcess.spawn(
+            try BuiltProducts.path("corrald"),
+            [
+                "--socket", socket, "--socket-ro", readOnlySocket, "--state-dir", directory + "/state", "--run-dir", directory + "/run",
+                "--log-level", "warning",
+            ],
+            standardOutput: .descriptor(log), standardError: .descriptor(log))
         let deadline = Date().addingTimeInterval(20)
         while !(FileManager.default.fileExists(atPath: socket) && FileManager.default.fileExists(atPath: readOnlySocket)) {
             guard process.isRunning, Date() < deadline else {
@@ -88,10 +69,7 @@ final class DaemonUnderTest: @unchecked Sendable {  // immutable after init but 
     }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        process.stop(grace: 10)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

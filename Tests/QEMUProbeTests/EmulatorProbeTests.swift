@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSupport
 import Logging
 import QEMUProbe
 import Testing
@@ -11,14 +12,7 @@ struct EmulatorProbeTests {
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let logger = Logger(label: "test")
         let probed = EmulatorProbe.probe(path: "/usr/bin/qemu-system-x86_64", cacheDirectory: cache, logger: logger)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        process.arguments = ["--version"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try ChildProcess.run("/usr/bin/qemu-system-x86_64", ["--version"]).standardOutput
         #expect(text.contains("version \(probed.versionString)"))
         #expect(probed.machines.contains { $0.name == "q35" && $0.canonical?.hasPrefix("pc-q35-") == true })
         #expect(probed.machines.contains { $0.isDefault })

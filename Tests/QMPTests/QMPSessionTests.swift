@@ -1,5 +1,6 @@
 import CorralJSON
 import Foundation
+import POSIXSupport
 import QMP
 import Testing
 
@@ -72,11 +73,10 @@ struct QMPClientTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socket = directory + "/qmp.sock"
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        qemu.arguments = ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", "unix:\(socket),server=on,wait=off"]
-        try qemu.run()
-        defer { if qemu.isRunning { qemu.terminate() } }
+        let qemu = try ChildProcess.spawn(
+            "/usr/bin/qemu-system-x86_64", ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", "unix:\(socket),server=on,wait=off"],
+            standardOutput: .null, standardError: .null)
+        defer { qemu.stop(grace: 5) }
         var client: QMPClient?
         for _ in 0..<200 where client == nil {
             client = try? await QMPClient.connect(unixSocket: socket)

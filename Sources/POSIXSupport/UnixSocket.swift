@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+public import Glibc
+#endif
+
+/// Blocking Unix-domain stream sockets, for the places that want a plain descriptor: the
+/// daemon's check whether a socket is live, the tests' hostile clients, the benchmark's clients.
+public enum UnixSocket {
+    /// Connects to `path` and returns the descriptor (close-on-exec).
+    public static func connect(_ path: String) throws(ChildProcessError) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ChildProcessError("the socket path \(path) is longer than a Unix socket path may be")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ChildProcessError("socket: \(String(cString: strerror(errno)))") }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ChildProcessError("cannot connect to \(path): \(reason)")
+        }
+        return fd
+    }
+
+    /// Whether something accepts connections on `path`.
+    public static func isLive(_ path: String) -> Bool {
+        guard let fd = try? connect(path) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// Writes all of `bytes` (retrying short writes); returns false when the peer is gone.
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) -> Bool {
+        var remaining = Array(bytes)[...]
+        while !remaining.isEmpty {
+            let written = remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            remaining = remaining.dropFirst(written)
+        }
+        return true
+    }
+}
