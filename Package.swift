@@ -57,17 +57,17 @@ let package = Package(
             dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON"], swiftSettings: swiftSettings),
+        .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON", "XDR"], swiftSettings: swiftSettings),
         .target(
             name: "CorralCommands",
-            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "XDR", argumentParser],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "QMP", "CorralJSON", "XDR", "POSIXSupport", argumentParser],
             swiftSettings: swiftSettings
         ),
 
         // Executables: thin shims.
         .executableTarget(
             name: "corrald",
-            dependencies: ["CorralDaemon", argumentParser, logging, nioCore, nioPosix],
+            dependencies: ["CorralDaemon", "POSIXSupport", argumentParser, logging, nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: swiftSettings),

@@ -2,7 +2,9 @@
 # Builds the tiny Linux guest the tests and the demo boot: the kernel from Debian's
 # linux-image-cloud-amd64 and an initramfs made from busybox-static. Output: .test-guest/
 #   vmlinuz          the kernel
-#   initramfs.gz     busybox, the ACPI button module, and an init that prints CORRAL-GUEST-BOOTED
+#   initramfs.gz     busybox, the ACPI button and virtio modules, the QEMU guest agent (qemu-ga,
+#                    with the libraries it links), and an init that starts the agent on the
+#                    org.qemu.guest_agent.0 port when the guest has one, prints CORRAL-GUEST-BOOTED
 #                    on the serial console and powers off when the ACPI power button is pressed
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
@@ -14,30 +16,52 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 image=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 [ -n "$image" ] || { apt-get update -qq; image=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}'); }
-(cd "$work" && apt-get download -qq "$image" busybox-static 2>/dev/null)
+(cd "$work" && apt-get download -qq "$image" busybox-static qemu-guest-agent 2>/dev/null)
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
 release=$(ls "$work/root/lib/modules")
 
 root="$work/initramfs"
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,lib/modules,tmp,etc}
 cp "$work/root/bin/busybox" "$root/bin/busybox"
-for module in drivers/input/evdev.ko drivers/acpi/button.ko; do
+# In load order: input for the power button, then virtio PCI and the console (virtio-serial).
+modules="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+  drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko
+  drivers/char/virtio_console.ko"
+for module in $modules; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done
+echo "$modules" | tr ' ' '\n' | sed -n 's|.*/||p' > "$root/lib/modules/order"
+
+# The guest agent and the shared libraries it links (resolved by the host's loader: Debian's
+# QEMU packages bring the same libraries to the host).
+cp "$work/root/usr/sbin/qemu-ga" "$root/bin/qemu-ga"
+mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
+if ldd "$root/bin/qemu-ga" | grep -q 'not found'; then
+  echo "qemu-ga needs libraries this host lacks:" >&2; ldd "$root/bin/qemu-ga" | grep 'not found' >&2; exit 1
+fi
+for lib in $(ldd "$root/bin/qemu-ga" | awk '/=> \//{print $3}'); do cp -L "$lib" "$root/lib/x86_64-linux-gnu/"; done
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-insmod /lib/modules/evdev.ko 2>/dev/null
-insmod /lib/modules/button.ko 2>/dev/null
+for module in $(cat /lib/modules/order); do insmod /lib/modules/$module 2>/dev/null; done
 sleep 0.2
+agent=none
+for port in /sys/class/virtio-ports/*; do
+  if [ "$(cat "$port/name" 2>/dev/null)" = org.qemu.guest_agent.0 ]; then
+    agent=/dev/$(basename "$port")
+    mkdir -p /var/run /tmp/qga
+    /bin/qemu-ga -m virtio-serial -p "$agent" -t /tmp/qga -d -f /var/run/qemu-ga.pid
+  fi
+done
 button=
 for e in /sys/class/input/event*; do
   if grep -q "Power Button" "$e/device/name" 2>/dev/null; then button=/dev/input/$(basename "$e"); fi
 done
-echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) button=${button:-none}" > /dev/ttyS0
+echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) agent=$agent button=${button:-none}" > /dev/ttyS0
 if [ -n "$button" ]; then
   head -c 1 "$button" > /dev/null
   echo "CORRAL-GUEST-POWEROFF" > /dev/ttyS0

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(qemu-system-x86 qemu-utils libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
-          python3-libvirt python3-pytest cpio gzip)
+          python3-libvirt python3-pytest python3-pip cpio gzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,6 +14,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# qemu.qmp (QEMU's own Python QMP library and qmp-shell) from PyPI, for the system Python that
+# has python3-libvirt; the tests drive the QMP proxy with it.
+if ! /usr/bin/python3 -c 'import qemu.qmp' 2>/dev/null; then
+  echo "installing: qemu.qmp (PyPI)"
+  /usr/bin/python3 -m pip install -q --break-system-packages 'qemu.qmp>=0.0.3' 2>&1 | grep -v -e 'Running pip as the' -e '^$' || true
+  /usr/bin/python3 -c 'import qemu.qmp'
 fi
 
 # libvirtd in a container: its directories, the libvirt-qemu user Debian's build expects, and a

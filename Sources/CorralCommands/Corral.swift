@@ -11,7 +11,7 @@ public struct Corral: AsyncParsableCommand {
         subcommands: [
             Version.self, URI.self, Hostname.self, Capabilities.self, NodeInfo.self, List.self,
             Start.self, Create.self, Destroy.self, Shutdown.self, Reboot.self, Reset.self, Suspend.self, Resume.self, Event.self,
-            DomXMLToNative.self, QEMUMonitorCommand.self,
+            DomXMLToNative.self, QEMUMonitorCommand.self, QEMUMonitorEventCommand.self, QEMUAgentCommand.self, QMPProxyCommand.self,
             Define.self, Undefine.self, DumpXML.self, DomInfo.self, DomState.self, DomUUID.self, DomName.self, DomID.self, Autostart.self,
             QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self, DefineFromQEMUConfig.self,
         ]

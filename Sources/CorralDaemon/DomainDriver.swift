@@ -30,6 +30,8 @@ actor DomainDriver {
         var pauseReason: Int32?
         var autodestroyConnection: UInt64?
         var isChild: Bool
+        /// The socket of the guest-agent channel, when the guest has one.
+        var agentSocket: String?
     }
 
     let registry: DomainRegistry
@@ -187,7 +189,8 @@ actor DomainDriver {
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         guests[uuid] = Guest(
             pid: pid, id: id, qmp: qmp, runDirectory: directory, handle: handle, onPoweroff: definition.onPoweroff, onReboot: definition.onReboot,
-            onCrash: definition.onCrash, pauseReason: paused ? 1 : nil, autodestroyConnection: autodestroyConnection, isChild: true)
+            onCrash: definition.onCrash, pauseReason: paused ? 1 : nil, autodestroyConnection: autodestroyConnection, isChild: true,
+            agentSocket: Self.agentSocket(definition, runDirectory: directory))
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
         events.lifecycle(handle, .started)
@@ -488,6 +491,38 @@ actor DomainDriver {
         }
     }
 
+    // MARK: - Guest agent passthrough
+
+    /// Where the guest agent's channel socket is: the user's path, or the one the command line
+    /// builder gives a unix channel without one.
+    static func agentSocket(_ definition: DomainDefinition, runDirectory: String) -> String? {
+        guard let channel = definition.devices.channels.first(where: { $0.targetName == GuestAgentChannel.channelName && $0.type == "unix" }) else { return nil }
+        return channel.path ?? runDirectory + "/channel-\(GuestAgentChannel.channelName).sock"
+    }
+
+    /// Runs a client's guest-agent command (`virDomainQemuAgentCommand`): returns the agent's
+    /// whole reply, or an empty string when told not to wait.
+    func agentCommand(_ uuid: RemoteUUID, command: String, timeout: Int32) async throws(RemoteError) -> String {
+        guard timeout >= -2 else {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "guest agent timeout '\(timeout)' is less than the minimum '-2'")
+        }
+        let guest = try running(uuid)
+        guard let socket = guest.agentSocket else {
+            throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "QEMU guest agent is not configured")
+        }
+        let message: JSONValue
+        do throws(JSONParseError) {
+            message = try JSONValue.parse(command)
+        } catch {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): \(error.message)")
+        }
+        guard message["execute"]?.stringValue != nil else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a command (no \"execute\")")
+        }
+        taint(uuid, .customGACommand)
+        return try await GuestAgentChannel.execute(socket: socket, command: message, timeout: timeout)
+    }
+
     // MARK: - Reattaching after a daemon restart
 
     /// Finds guests left running by an earlier daemon and takes them over; cleans up the files of
@@ -546,7 +581,8 @@ actor DomainDriver {
             let definition = parsed.definition
             guests[uuid] = Guest(
                 pid: status.pid, id: status.id, qmp: qmp, runDirectory: directory, handle: record.handle, onPoweroff: definition.onPoweroff,
-                onReboot: definition.onReboot, onCrash: definition.onCrash, isChild: false)
+                onReboot: definition.onReboot, onCrash: definition.onCrash, isChild: false,
+                agentSocket: Self.agentSocket(definition, runDirectory: directory))
             nextID = max(nextID, status.id + 1)
             writeStatus(uuid)
             supervise(uuid, qmp: qmp)

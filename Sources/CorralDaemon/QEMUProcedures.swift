@@ -21,5 +21,24 @@ enum QEMUProcedures {
             let result = try await driver.monitorCommand(record.uuid, command: arguments.cmd, hmp: arguments.flags & 1 != 0)
             return .init(result: result)
         }
+        // The same call with file descriptors. Corral's server does not receive descriptors
+        // (feature FD_PASSING is answered false, so libvirt's client refuses `--pass-fds` before
+        // sending); without descriptors the call is DOMAIN_MONITOR_COMMAND.
+        table.registerAsync(Qemu.DomainMonitorCommandWithFiles.self) { arguments, _ throws(RemoteError) in
+            try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommandWithFiles")
+            let record = try registry.record(for: arguments.dom)
+            let result = try await driver.monitorCommand(record.uuid, command: arguments.cmd, hmp: arguments.flags & 1 != 0)
+            return .init(result: result)
+        }
+        table.registerAsync(Qemu.DomainAgentCommand.self) { arguments, _ throws(RemoteError) in
+            try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainQemuAgentCommand")
+            let record = try registry.record(for: arguments.dom)
+            return .init(result: try await driver.agentCommand(record.uuid, command: arguments.cmd, timeout: arguments.timeout))
+        }
+        // Removed from libvirt's QEMU driver in 5.5.0: its slot is empty, so libvirtd answers
+        // NO_SUPPORT, and so does Corral (attaching to a QEMU started elsewhere is not managed).
+        table.register(Qemu.DomainAttach.self) { _, _ throws(RemoteError) in
+            throw RemoteError(code: .noSupport, domain: .domain, detail: "virDomainQemuAttach")
+        }
     }
 }

@@ -37,6 +37,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let argumentUnsupported = ErrorCode(rawValue: 74)
     /// `VIR_ERR_OPERATION_UNSUPPORTED`.
     public static let operationUnsupported = ErrorCode(rawValue: 84)
+    /// `VIR_ERR_AGENT_UNRESPONSIVE`.
+    public static let agentUnresponsive = ErrorCode(rawValue: 86)
 
     /// libvirt's printf template for the code, as sent in `str1`.
     public var template: String {
@@ -55,6 +57,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .configUnsupported: return "unsupported configuration: %s"
         case .operationTimeout: return "Timed out during operation: %s"
         case .operationUnsupported: return "Operation not supported: %s"
+        case .agentUnresponsive: return "Guest agent is not responding: %s"
         case .argumentUnsupported: return "argument unsupported: %s"
         default: return "%s"
         }

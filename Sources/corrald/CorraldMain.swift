@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import POSIXSupport
 
 /// `corrald`: Corral's daemon. Runs in the foreground and logs to stderr.
 @main
@@ -53,7 +54,7 @@ struct CorraldMain: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let daemon = try Daemon(configuration: configuration, group: group, logger: logger)
         try await daemon.start()
-        await SignalWaiter.waitForTermination()
+        await TerminationSignals.wait()
         logger.info("shutting down")
         await daemon.stop()
         // Guests keep running; their monitor sessions simply end with the process. Waiting for

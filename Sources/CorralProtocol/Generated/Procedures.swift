@@ -2405,20 +2405,29 @@ public enum Remote {
 public enum QemuProcedure: Int32, Sendable, CaseIterable {
     /// `QEMU_PROC_DOMAIN_MONITOR_COMMAND`
     case domainMonitorCommand = 1
+    /// `QEMU_PROC_DOMAIN_ATTACH`
+    case domainAttach = 2
+    /// `QEMU_PROC_DOMAIN_AGENT_COMMAND`
+    case domainAgentCommand = 3
     /// `QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_REGISTER`
     case connectDomainMonitorEventRegister = 4
     /// `QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER`
     case connectDomainMonitorEventDeregister = 5
     /// `QEMU_PROC_DOMAIN_MONITOR_EVENT`
     case domainMonitorEvent = 6
+    /// `QEMU_PROC_DOMAIN_MONITOR_COMMAND_WITH_FILES`
+    case domainMonitorCommandWithFiles = 7
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
         switch self {
         case .domainMonitorCommand: return .write(api: "virDomainQemuMonitorCommand")
+        case .domainAttach: return .write(api: "virDomainQemuAttach")
+        case .domainAgentCommand: return .write(api: "virDomainQemuAgentCommand")
         case .connectDomainMonitorEventRegister: return .write(api: "virConnectDomainQemuMonitorEventRegister")
         case .connectDomainMonitorEventDeregister: return .write(api: "virConnectDomainQemuMonitorEventDeregister")
         case .domainMonitorEvent: return .read
+        case .domainMonitorCommandWithFiles: return .write(api: "virDomainQemuMonitorCommandWithFiles")
         }
     }
 }
@@ -2471,6 +2480,106 @@ public enum Qemu {
 
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRString(self.result)
+            }
+        }
+    }
+
+    /// Procedure 2, `DomainAttach`.
+    public enum DomainAttach: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 2
+
+        /// The arguments of `DomainAttach`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pidValue: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pidValue: UInt32, flags: UInt32) {
+                self.pidValue = pidValue
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pidValue = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt32(self.pidValue)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainAttach`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 3, `DomainAgentCommand`.
+    public enum DomainAgentCommand: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 3
+
+        /// The arguments of `DomainAgentCommand`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cmd: String
+            public var timeout: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cmd: String, timeout: Int32, flags: UInt32) {
+                self.dom = dom
+                self.cmd = cmd
+                self.timeout = timeout
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cmd = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.timeout = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.cmd)
+                buffer.writeXDRInt32(self.timeout)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainAgentCommand`.
+        public struct Reply: XDRCodable, Hashable {
+            public var result: String?
+
+            /// Creates the value from its fields.
+            public init(result: String?) {
+                self.result = result
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.result = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDROptional(self.result) { $0.writeXDRString($1) }
             }
         }
     }
@@ -2593,5 +2702,55 @@ public enum Qemu {
             }
         }
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 7, `DomainMonitorCommandWithFiles`.
+    public enum DomainMonitorCommandWithFiles: RPCProcedure {
+        public static let program: RPCProgram = .qemu
+        public static let procedure: Int32 = 7
+
+        /// The arguments of `DomainMonitorCommandWithFiles`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cmd: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cmd: String, flags: UInt32) {
+                self.dom = dom
+                self.cmd = cmd
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cmd = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.cmd)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMonitorCommandWithFiles`.
+        public struct Reply: XDRCodable, Hashable {
+            public var result: String
+
+            /// Creates the value from its fields.
+            public init(result: String) {
+                self.result = result
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.result = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.result)
+            }
+        }
     }
 }
