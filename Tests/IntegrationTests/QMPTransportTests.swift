@@ -1,5 +1,6 @@
 import CorralClient
 import CorralJSON
+import CorralProtocol
 import CorralQEMU
 import Foundation
 import POSIXSupport
@@ -28,7 +29,7 @@ struct QMPTransportTests {
         return (version, status, paused, cpus, hmp, objects)
     }
 
-    @Test("the same typed code over a direct socket to bare QEMU and through corrald")
+    @Test("the same typed code over a direct socket to bare QEMU, through corrald, and through the QMP proxy")
     func sameCodeBothWays() async throws {
         // Direct: a bare QEMU.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("corral-qmpt-\(UUID().uuidString.prefix(8))").path
@@ -50,13 +51,36 @@ struct QMPTransportTests {
         // Through the daemon.
         let daemon = try DaemonUnderTest()
         defer { daemon.stop() }
-        let viaDaemon = try await CorralConnection.withConnection(to: daemon.uri) { connection in
-            let xml = "<domain type='qemu'><name>qmpt</name><memory unit='MiB'>64</memory><os><type machine='q35'>hvm</type></os><devices><memballoon model='none'/></devices></domain>"
+        let xml = "<domain type='qemu'><name>qmpt</name><memory unit='MiB'>64</memory><os><type machine='q35'>hvm</type></os><devices><memballoon model='none'/></devices></domain>"
+        let (viaDaemon, viaProxy, events) = try await CorralConnection.withConnection(to: daemon.uri) { connection in
             let handle = try await connection.createDomain(xml: xml)
-            let result = try await Self.exercise(DaemonQMPTransport(connection: connection, domain: handle))
+            // CorralQEMU's monitor events, on a connection of their own.
+            let watcher = try await CorralConnection.connect(to: daemon.uri)
+            let subscription = try await watcher.qemuMonitorEvents(domain: handle, event: "stop|resume", matching: [.regex, .ignoringCase])
+            let viaDaemon = try await Self.exercise(DaemonQMPTransport(connection: connection, domain: handle))
+            var events: [String] = []
+            for await event in subscription.events {
+                events.append(event.name)
+                #expect(event.domain.name == "qmpt" && event.seconds > 0 && event.details == nil)
+                if events.count == 2 { break }
+            }
+            try await watcher.endQEMUMonitorEvents(subscription)
+            await watcher.close()
+            // Through the QMP proxy (a connection of its own, as it reads events), with this
+            // library's own QMP client: the third transport for the same code.
+            let proxyConnection = try await CorralConnection.connect(to: daemon.uri)
+            let proxy = try await QMPProxy.start(connection: proxyConnection, domain: handle, socketPath: directory + "/proxy.sock")
+            let client = try await QMPClient.connect(unixSocket: directory + "/proxy.sock")
+            let viaProxy = try await Self.exercise(client)
+            await client.close()
+            await proxy.close()
+            await proxyConnection.close()
             try await connection.destroyDomain(handle)
-            return result
+            return (viaDaemon, viaProxy, events)
         }
+        #expect(events == ["STOP", "RESUME"])
+        #expect(viaProxy.version == direct.version && viaProxy.paused == "paused" && viaProxy.status == "running" && viaProxy.cpus == 1)
+        #expect(viaProxy.hmp.contains("running") && viaProxy.objects.contains("peripheral-anon"))
         #expect(direct.version == viaDaemon.version)
         #expect(direct.status == "running" && viaDaemon.status == "running")
         #expect(direct.paused == "paused" && viaDaemon.paused == "paused")
