@@ -246,3 +246,27 @@ def test_monitor_command_with_files_is_refused_cleanly(guest):
         assert json.loads(libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-status"}', 0))["return"]["status"] == "running"
     finally:
         conn.close()
+
+
+def test_the_proxy_works_against_a_real_libvirtd_too(libvirtd, tmp_path):
+    need_qemu_qmp()
+    name = "corral-proxy-test"
+    xml = (f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+           "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices><memballoon model='none'/></devices></domain>")
+    (tmp_path / "g.xml").write_text(xml)
+    run("virsh", "-c", libvirtd, "destroy", name, check=False)
+    run("virsh", "-c", libvirtd, "create", str(tmp_path / "g.xml"), "--paused")
+    socket = str(tmp_path / "qmp.sock")
+    process = subprocess.Popen([binary("corral"), "-c", libvirtd, "qmp-proxy", name, "--socket", socket],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: os.path.exists(socket) or process.poll() is not None, timeout=20, what="the proxy socket")
+        assert process.poll() is None, process.communicate()
+        result, replies = qmp_shell(socket, ["query-status", "query-name"])
+        # libvirtd never ran `cont` on a guest created paused: QEMU says "prelaunch".
+        assert replies[0]["return"]["running"] is False, result.stdout + result.stderr
+        assert replies[1] == {"return": {"name": name}}
+    finally:
+        process.terminate()
+        process.wait(10)
+        run("virsh", "-c", libvirtd, "destroy", name, check=False)

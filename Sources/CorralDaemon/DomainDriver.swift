@@ -3,6 +3,8 @@ import CorralProtocol
 import DomainXML
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import QEMUCommandLine
 import QEMUConfig
 import QEMUProbe
@@ -44,7 +46,8 @@ actor DomainDriver {
     private var busy: Set<RemoteUUID> = []
     /// The dedicated passthrough monitor session of each running guest, opened on first use.
     private var passthroughSessions: [RemoteUUID: QMPClient] = [:]
-    private var passthroughCounter = 0
+    /// The same sessions, for the passthrough fast path (read from event loops).
+    nonisolated let passthrough = PassthroughSessions()
     private var exiting: Set<RemoteUUID> = []
     private var nextID: Int32 = 1
 
@@ -316,6 +319,7 @@ actor DomainDriver {
             exiting.remove(uuid)
             guests[uuid] = nil
         }
+        passthrough.set(nil, for: uuid)
         if let session = passthroughSessions.removeValue(forKey: uuid) { await session.close() }
         // Make sure the process is really gone before its files are removed.
         for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
@@ -447,8 +451,13 @@ actor DomainDriver {
 
     /// Runs a client's QMP message (or, with `hmp`, an HMP command line) on the guest's dedicated
     /// passthrough session, never the daemon's own; returns QEMU's whole reply (errors included)
-    /// or, for HMP, its output. The daemon's session still sees the events it causes.
-    func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool) async throws(RemoteError) -> String {
+    /// or, for HMP, its output. The daemon's session still sees the events it causes. This is the
+    /// first call's path (it opens the session and taints the guest); later calls take
+    /// ``PassthroughSessions``' fast path.
+    ///
+    /// The session is opened on `eventLoop` (the calling connection's) when given: a client that
+    /// then keeps calling is served without a thread hop.
+    func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool, eventLoop: (any EventLoop)? = nil) async throws(RemoteError) -> String {
         let guest = try running(uuid)
         taint(uuid, .customMonitor)
         let session: QMPClient
@@ -456,38 +465,27 @@ actor DomainDriver {
             session = existing
         } else {
             do throws(QMPError) {
-                session = try await QMPClient.connect(unixSocket: guest.runDirectory + "/passthrough.sock")
+                // With `oob` QEMU queues the clients' commands instead of reading one at a time,
+                // and clients may send `exec-oob`.
+                session = try await QMPClient.connect(
+                    unixSocket: guest.runDirectory + "/passthrough.sock", capabilities: ["oob"],
+                    eventLoopGroup: eventLoop ?? MultiThreadedEventLoopGroup.singleton)
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open the passthrough monitor: \(error)")
             }
-            passthroughSessions[uuid] = session
             // Events on this session are the daemon's business only through its own session.
             Task { for await _ in session.events {} }
-        }
-        if hmp {
-            do throws(QMPError) {
-                return try await session.humanMonitorCommand(command)
-            } catch {
-                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "\(error)")
+            guard guests[uuid] != nil else {
+                await session.close()
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
             }
+            passthroughSessions[uuid] = session
+            passthrough.set(session, for: uuid)
         }
-        let message: JSONValue
-        do throws(JSONParseError) {
-            message = try JSONValue.parse(command)
+        do {
+            return try await passthrough.run(command, hmp: hmp, on: session).get()
         } catch {
-            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): \(error.message)")
-        }
-        guard case .object(var members) = message else {
-            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a JSON object")
-        }
-        if !members.contains(where: { $0.0 == "id" }) {
-            passthroughCounter += 1
-            members.append(("id", .string("libvirt-\(passthroughCounter)")))
-        }
-        do throws(QMPError) {
-            return try await session.executeRaw(.object(members)).description
-        } catch {
-            throw RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
+            throw (error as? RemoteError) ?? RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
         }
     }
 

@@ -20,7 +20,13 @@ public struct ProcedureTable: Sendable {
         case blocking(ErasedHandler)
         /// In a task: it awaits (QEMU, QMP) without holding a thread.
         case asynchronous(AsyncErasedHandler)
+        /// Started on the connection's event loop, completed by a future (no task, no hop
+        /// through the concurrency pool): for the hottest waiting calls.
+        case deferred(FutureErasedHandler)
     }
+
+    /// Like ``ErasedHandler``, but completes later; the future holds the reply packet.
+    typealias FutureErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext, _ eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer>
 
     /// Like ``ErasedHandler``, but awaits; returns the reply packet.
     typealias AsyncErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext) async -> ByteBuffer
@@ -71,6 +77,33 @@ public struct ProcedureTable: Sendable {
                 out.writeRPCPacket(header: header.reply(status: .error), payload: error)
             }
             return out
+        })
+    }
+
+    /// Registers the handler of procedure `P`, started on the event loop and completed by the
+    /// future it returns (which fails with ``RemoteError``). It must not block.
+    mutating func registerDeferred<P: RPCProcedure>(
+        _: P.Type,
+        _ handler: @escaping @Sendable (P.Arguments, CallContext, any EventLoop) -> EventLoopFuture<P.Reply>
+    ) {
+        handlers[Self.key(P.program, P.procedure)] = .deferred({ header, body, context, eventLoop in
+            let arguments: P.Arguments
+            do throws(XDRDecodingError) {
+                arguments = try P.Arguments(xdrRecord: body)
+            } catch {
+                var out = ByteBuffer()
+                out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
+                return eventLoop.makeSucceededFuture(out)
+            }
+            return handler(arguments, context, eventLoop).map { reply in
+                var out = ByteBuffer()
+                out.writeRPCPacket(header: header.reply(status: .ok), payload: reply)
+                return out
+            }.recover { error in
+                var out = ByteBuffer()
+                out.writeRPCPacket(header: header.reply(status: .error), payload: (error as? RemoteError) ?? RemoteError.internalError("\(error)"))
+                return out
+            }
         })
     }
 

@@ -1,4 +1,5 @@
 import CorralProtocol
+import NIOCore
 import XDR
 
 /// Handlers of the QEMU program (libvirt-qemu): monitor passthrough.
@@ -14,12 +15,24 @@ enum QEMUProcedures {
             try events.deregisterMonitor(connectionID: context.connectionID, callbackID: arguments.callbackID)
             return XDRVoid()
         }
-        table.registerAsync(Qemu.DomainMonitorCommand.self) { arguments, _ throws(RemoteError) in
-            // VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1
-            try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommand")
-            let record = try registry.record(for: arguments.dom)
-            let result = try await driver.monitorCommand(record.uuid, command: arguments.cmd, hmp: arguments.flags & 1 != 0)
-            return .init(result: result)
+        table.registerDeferred(Qemu.DomainMonitorCommand.self) { arguments, _, eventLoop in
+            let uuid: RemoteUUID
+            do throws(RemoteError) {
+                // VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1
+                try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommand")
+                uuid = try registry.record(for: arguments.dom).uuid
+            } catch {
+                return eventLoop.makeFailedFuture(error)
+            }
+            let hmp = arguments.flags & 1 != 0
+            // The fast path: the guest's passthrough session is open (so the guest runs and is
+            // tainted). Otherwise the driver opens it.
+            if let session = driver.passthrough.session(for: uuid) {
+                return driver.passthrough.run(arguments.cmd, hmp: hmp, on: session).map { .init(result: $0) }
+            }
+            return eventLoop.makeFutureWithTask { () async throws -> Qemu.DomainMonitorCommand.Reply in
+                .init(result: try await driver.monitorCommand(uuid, command: arguments.cmd, hmp: hmp, eventLoop: eventLoop))
+            }
         }
         // The same call with file descriptors. Corral's server does not receive descriptors
         // (feature FD_PASSING is answered false, so libvirt's client refuses `--pass-fds` before

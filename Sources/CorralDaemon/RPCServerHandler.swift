@@ -83,6 +83,11 @@ final class RPCServerHandler: ChannelInboundHandler {
                 handler(header, frame.body, callContext, &out)
             case .blocking(let handler):
                 runBlocking(handler, header: header, body: frame.body, callContext: callContext, context: context)
+            case .deferred(let handler):
+                let channel = context.channel
+                handler(header, frame.body, callContext, context.eventLoop).whenSuccess { reply in
+                    channel.writeAndFlush(reply, promise: nil)
+                }
             case .asynchronous(let handler):
                 let channel = context.channel
                 let body = frame.body

@@ -26,9 +26,11 @@ public final class QMPClient: Sendable {
     /// The largest message accepted from the peer.
     public static let maximumMessageLength = 16 << 20
 
-    /// Connects to a QMP Unix socket and negotiates capabilities.
+    /// Connects to a QMP Unix socket and negotiates capabilities, enabling those of
+    /// `capabilities` that QEMU offers (see ``QMPSessionStateMachine/init(idPrefix:capabilities:)``).
     public static func connect(
         unixSocket path: String,
+        capabilities: [String] = [],
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws(QMPError) -> QMPClient {
         let (events, continuation) = AsyncStream<QMPEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
@@ -39,7 +41,7 @@ public final class QMPClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: maximumMessageLength)))
-                        try channel.pipeline.syncOperations.addHandler(QMPChannelHandler(ready: ready, events: continuation))
+                        try channel.pipeline.syncOperations.addHandler(QMPChannelHandler(ready: ready, events: continuation, capabilities: capabilities))
                     }
                 }
                 .connect(unixDomainSocketPath: path)
@@ -72,16 +74,28 @@ public final class QMPClient: Sendable {
         try await send { QMPCommand(name: "", arguments: message, promise: $0, raw: true) }
     }
 
-    /// Hands a command to the channel handler and waits for its result.
-    private func send(_ makeCommand: (EventLoopPromise<JSONValue>) -> QMPCommand) async throws(QMPError) -> JSONValue {
+    /// ``executeRaw(_:)`` as a future, for callers on an event loop that must not hop through a
+    /// task (the daemon's passthrough fast path). Fails with ``QMPError``.
+    public func executeRawFuture(_ message: JSONValue) -> EventLoopFuture<JSONValue> {
+        submit { QMPCommand(name: "", arguments: message, promise: $0, raw: true) }
+    }
+
+    /// Hands a command to the channel handler; the future completes with its result.
+    private func submit(_ makeCommand: (EventLoopPromise<JSONValue>) -> QMPCommand) -> EventLoopFuture<JSONValue> {
         let promise = channel.eventLoop.makePromise(of: JSONValue.self)
         // On a closed channel the write never reaches the handler, so nothing would complete the
         // command: fail it here. (When the handler is reached it always succeeds the write.)
         channel.writeAndFlush(makeCommand(promise)).whenFailure { _ in
             promise.fail(QMPError(code: .connectionClosed, message: "the QMP session is closed"))
         }
+        return promise.futureResult
+    }
+
+    /// Hands a command to the channel handler and waits for its result.
+    private func send(_ makeCommand: (EventLoopPromise<JSONValue>) -> QMPCommand) async throws(QMPError) -> JSONValue {
+        let future = submit(makeCommand)
         do {
-            return try await promise.futureResult.get()
+            return try await future.get()
         } catch let error as QMPError {
             throw error
         } catch {
@@ -93,6 +107,9 @@ public final class QMPClient: Sendable {
     public func close() async {
         try? await channel.close()
     }
+
+    /// The event loop the session's channel runs on.
+    public var eventLoop: any EventLoop { channel.eventLoop }
 
     /// Whether the session is open.
     public var isOpen: Bool { channel.isActive }
@@ -112,13 +129,14 @@ final class QMPChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = QMPCommand
     typealias OutboundOut = ByteBuffer
 
-    private var session = QMPSessionStateMachine<EventLoopPromise<JSONValue>>()
+    private var session: QMPSessionStateMachine<EventLoopPromise<JSONValue>>
     private var ready: EventLoopPromise<JSONValue>?
     private let events: AsyncStream<QMPEvent>.Continuation
 
-    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation) {
+    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation, capabilities: [String]) {
         self.ready = ready
         self.events = events
+        self.session = QMPSessionStateMachine(capabilities: capabilities)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -36,11 +36,17 @@ public struct QMPSessionStateMachine<Pending> {
     private var rawIDs: [String: JSONValue?] = [:]
     private let idPrefix: String
     private let negotiationID: String
+    private let wantedCapabilities: [String]
+    /// The capabilities negotiated (those wanted that the greeting offered).
+    public private(set) var enabledCapabilities: [String] = []
 
-    /// Creates a machine; ids it generates start with `idPrefix`.
-    public init(idPrefix: String = "corral") {
+    /// Creates a machine; ids it generates start with `idPrefix`. `capabilities` are enabled
+    /// when QEMU offers them (`oob`: QEMU then queues up to 8 commands instead of reading one at a
+    /// time, and accepts `exec-oob`).
+    public init(idPrefix: String = "corral", capabilities: [String] = []) {
         self.idPrefix = idPrefix
         self.negotiationID = idPrefix + "-negotiate"
+        self.wantedCapabilities = capabilities
     }
 
     /// The number of commands waiting for replies.
@@ -70,7 +76,7 @@ public struct QMPSessionStateMachine<Pending> {
     /// replaced by one of the session's and restored in the reply, which is completed whole
     /// (QEMU's error replies included) rather than as a return value.
     public mutating func rawCommandRequested(_ message: JSONValue, pending call: Pending) -> [Action] {
-        guard case .object(var members) = message, message["execute"]?.stringValue != nil else {
+        guard case .object(var members) = message, (message["execute"] ?? message["exec-oob"])?.stringValue != nil else {
             return [.complete(call, .failure(QMPError(code: .commandFailed, errorClass: "GenericError", message: "the command must be a JSON object with an \"execute\" member")))]
         }
         let id = "\(idPrefix)-\(nextID)"
@@ -103,7 +109,14 @@ public struct QMPSessionStateMachine<Pending> {
                 return fail(QMPError(code: .protocolViolation, message: "expected the QMP greeting, got \(message.description.prefix(200))"))
             }
             state = .negotiating
-            return [.send(.object([("execute", .string("qmp_capabilities")), ("id", .string(negotiationID))]))]
+            let offered = Set(message["QMP"]?["capabilities"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            enabledCapabilities = wantedCapabilities.filter(offered.contains)
+            var negotiation: [(String, JSONValue)] = [("execute", .string("qmp_capabilities"))]
+            if !enabledCapabilities.isEmpty {
+                negotiation.append(("arguments", .object([("enable", .array(enabledCapabilities.map { .string($0) }))])))
+            }
+            negotiation.append(("id", .string(negotiationID)))
+            return [.send(.object(negotiation))]
         case .negotiating:
             if let event = QMPEvent(message: message) { return [.deliver(event)] }
             guard message["id"]?.stringValue == negotiationID else {

@@ -28,7 +28,8 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config.") var only: String = "all"
+    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config, passthrough.") var only: String = "all"
+    @Option(help: "Concurrent passthrough clients to measure, comma-separated.") var passthroughClients: String = "1,8"
     @Option(help: "Guest starts to time for each target.") var starts: Int = 7
 
     func run() async throws {
@@ -51,6 +52,11 @@ struct BenchMain: AsyncParsableCommand {
         }
         if only == "all" || only == "domains" {
             try await DomainBenchmark.run(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
+            print("")
+        }
+        if only == "all" || only == "passthrough" {
+            try PassthroughBenchmark.run(
+                daemon: daemon, libvirtd: libvirtd, seconds: seconds, clients: passthroughClients.split(separator: ",").compactMap { Int($0) })
             print("")
         }
         if only == "all" || only == "start" {

@@ -6,8 +6,18 @@ import NIOCore
 import NIOPosix
 import POSIXSupport
 
-/// `corrald`: Corral's daemon. Runs in the foreground and logs to stderr.
+/// The entry point: Swift concurrency runs on NIO's event loops, the same threads that serve the
+/// connections and the QMP sessions, so a call that awaits QEMU does not hop between thread
+/// pools (on a 2-core host those hops cost more than the daemon's own work).
 @main
+enum CorraldEntry {
+    static func main() async {
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await CorraldMain.main()
+    }
+}
+
+/// `corrald`: Corral's daemon. Runs in the foreground and logs to stderr.
 struct CorraldMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corrald",
@@ -51,7 +61,7 @@ struct CorraldMain: AsyncParsableCommand {
         if let stateDirectory { configuration.stateDirectory = stateDirectory }
         if let emulator { configuration.emulatorPath = emulator }
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup.singleton
         let daemon = try Daemon(configuration: configuration, group: group, logger: logger)
         try await daemon.start()
         await TerminationSignals.wait()

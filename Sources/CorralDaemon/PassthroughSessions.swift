@@ -1,0 +1,78 @@
+import CorralJSON
+import CorralProtocol
+import NIOCore
+import QMP
+import Synchronization
+
+/// The open passthrough monitor sessions of the running guests, readable from any thread.
+///
+/// `DOMAIN_MONITOR_COMMAND` for a guest whose session is open runs straight from the
+/// connection's event loop onto the session's channel and back, with no task and no actor hop
+/// (a passthrough round trip is a handful of microseconds of daemon work; thread hops would
+/// dominate it). The first call for a guest, which opens the session and taints the guest, goes
+/// through ``DomainDriver``, which then records the session here; the driver removes it when the
+/// guest stops, so the next run's first call taints again.
+final class PassthroughSessions: Sendable {
+    private let sessions = Mutex<[RemoteUUID: QMPClient]>([:])
+    private let counter = Atomic<Int>(0)
+
+    /// The open session of a running guest, if any.
+    func session(for uuid: RemoteUUID) -> QMPClient? {
+        guard let session = sessions.withLock({ $0[uuid] }), session.isOpen else { return nil }
+        return session
+    }
+
+    func set(_ session: QMPClient?, for uuid: RemoteUUID) {
+        sessions.withLock { $0[uuid] = session }
+    }
+
+    /// Runs a client's QMP message (or HMP command line) on `session`: QEMU's whole reply for
+    /// QMP (errors included), the output for HMP, with libvirt's errors otherwise.
+    func run(_ command: String, hmp: Bool, on session: QMPClient) -> EventLoopFuture<String> {
+        let eventLoop = session.eventLoop
+        let message: JSONValue
+        do throws(RemoteError) {
+            message = try hmp ? Self.hmpMessage(command) : prepare(command)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        return session.executeRawFuture(message).flatMapThrowing { reply in
+            guard hmp else { return reply.description }
+            if let error = reply["error"] {
+                if error["class"]?.stringValue == "CommandNotFound" {
+                    throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "Human monitor command is not available to run \(command)")
+                }
+                throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'human-monitor-command': \(error["desc"]?.stringValue ?? "")")
+            }
+            return reply["return"]?.stringValue ?? ""
+        }.flatMapErrorThrowing { error in
+            if let error = error as? RemoteError { throw error }
+            if let error = error as? QMPError, error.code == .connectionClosed {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
+            }
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
+        }
+    }
+
+    /// The client's QMP message, with libvirt's `libvirt-N` id when it has none.
+    func prepare(_ command: String) throws(RemoteError) -> JSONValue {
+        let message: JSONValue
+        do throws(JSONParseError) {
+            message = try JSONValue.parse(command)
+        } catch {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): \(error.message)")
+        }
+        guard case .object(var members) = message else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a JSON object")
+        }
+        if !members.contains(where: { $0.0 == "id" }) {
+            let number = counter.add(1, ordering: .relaxed).newValue
+            members.append(("id", .string("libvirt-\(number)")))
+        }
+        return .object(members)
+    }
+
+    static func hmpMessage(_ commandLine: String) -> JSONValue {
+        .object([("execute", .string("human-monitor-command")), ("arguments", .object([("command-line", .string(commandLine))]))])
+    }
+}
