@@ -49,6 +49,7 @@ cat > "$demo_dir/demo.xml" <<XML
   <devices>
     <serial type='file'><source path='$demo_dir/serial.log'/></serial>
     <interface type='user'><model type='virtio'/><alias name='ua-net0'/></interface>
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
   </devices>
   <qemu:commandline>
     <qemu:arg value='-device'/>
@@ -75,6 +76,29 @@ show virsh -c "$virsh_uri" dumpxml corral-demo
 pid=$(sed -n "s/.* pid='\([0-9]*\)'.*/\1/p" "$run_dir/domains/corral-demo/status.xml")
 echo; echo "QEMU's command line (pid $pid), with the passthrough applied:"; tr '\0' ' ' < "/proc/$pid/cmdline"; echo
 show /usr/bin/python3 -c "import libvirt; c = libvirt.openReadOnly('$virsh_uri'); d = c.lookupByName('corral-demo'); print(c.getType(), c.getVersion(), d.name(), d.state())"
+
+# Monitor passthrough: raw QMP and HMP on the guest's dedicated passthrough session, the guest
+# agent, QMP events, and a QMP proxy that qmp-shell (QEMU's own tool) drives while virsh manages
+# the same guest.
+echo; echo "== monitor passthrough"
+show virsh -c "$virsh_uri" qemu-monitor-command corral-demo --pretty '{"execute":"query-status"}'
+show virsh -c "$virsh_uri" qemu-monitor-command corral-demo --hmp 'info name'
+for _ in $(seq 1 100); do grep -q 'agent=/dev' "$demo_dir/serial.log" 2>/dev/null && break; sleep 0.1; done
+show virsh -c "$virsh_uri" qemu-agent-command corral-demo '{"execute":"guest-ping"}'
+"$bin/corral" -c "$uri" qemu-monitor-event corral-demo --loop --timeout 3 > "$demo_dir/events.log" &
+events=$!
+"$bin/corral" -c "$uri" qmp-proxy corral-demo --socket "$demo_dir/qmp.sock" > /dev/null &
+proxy=$!
+for _ in $(seq 1 100); do [ -S "$demo_dir/qmp.sock" ] && break; sleep 0.05; done
+sleep 0.5
+echo; echo "\$ printf 'stop\\nquery-status\\n' | qmp-shell $demo_dir/qmp.sock   (through corral qmp-proxy)"
+printf 'stop\nquery-status\n' | /usr/bin/python3 -m qemu.qmp.qmp_shell "$demo_dir/qmp.sock" | sed -n 's/^(QEMU) //p'
+show virsh -c "$virsh_uri" domstate corral-demo --reason
+show virsh -c "$virsh_uri" resume corral-demo
+wait $events || true
+echo; echo "\$ corral qemu-monitor-event corral-demo --loop --timeout 3   (meanwhile)"; cat "$demo_dir/events.log"
+kill $proxy 2>/dev/null; wait $proxy 2>/dev/null || true
+show virsh -c "$virsh_uri" dominfo corral-demo
 
 if [ "$once" = yes ]; then
   show virsh -c "$virsh_uri" shutdown corral-demo
