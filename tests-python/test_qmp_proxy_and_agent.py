@@ -140,6 +140,11 @@ def test_the_proxy_speaks_qmp_as_qemu_does_to_raw_clients(guest, proxy):
     one, two = json.loads(f.readline()), json.loads(f.readline())
     assert one == {"return": {"name": "px"}, "id": "a"}
     assert two["id"] == {"nested": [1]} and two["return"]["status"] == "running"
+    # Many commands sent at once (the proxy stops reading at 8 waiting, as QEMU does, and reads
+    # on as they finish): every one answered, in order.
+    f.write(b"".join(b'{"execute":"query-name","id":%d}' % i for i in range(60)))
+    f.flush()
+    assert [json.loads(f.readline())["id"] for _ in range(60)] == list(range(60))
     again = send('{"execute":"qmp_capabilities","id":7}')
     assert again["error"]["class"] == "CommandNotFound" and again["id"] == 7
     s.close()

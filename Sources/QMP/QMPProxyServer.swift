@@ -92,6 +92,7 @@ final class QMPProxyClientHandler: ChannelDuplexHandler {
     private var buffer = ByteBuffer()
     private var scanned = 0
     private var context: ChannelHandlerContext?
+    private var reading = true
 
     init(transport: any QMPTransport, greeting: JSONValue, clients: ClientList) {
         self.transport = transport
@@ -145,14 +146,34 @@ final class QMPProxyClientHandler: ChannelDuplexHandler {
             run(actions, context: context)
         }
         buffer.discardReadBytes()
+        updateReading(context: context)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .event(let event):
+            // A client that has stopped reading (its output is over NIO's high-water mark) is
+            // dropped rather than buffered for without end.
+            guard context.channel.isWritable else {
+                context.close(promise: nil)
+                break
+            }
             run(session.eventReceived(event), context: context)
         }
         promise?.succeed()
+    }
+
+    /// As QEMU does, stop reading a client with `maximumQueued` commands waiting, and read on
+    /// once the queue drains.
+    static let maximumQueued = 8
+
+    private func updateReading(context: ChannelHandlerContext) {
+        let wanted = session.pendingCount < Self.maximumQueued
+        if wanted != reading {
+            reading = wanted
+            context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenComplete { _ in }
+            if wanted { context.read() }
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -165,6 +186,7 @@ final class QMPProxyClientHandler: ChannelDuplexHandler {
             case .send(let message):
                 send(message, context: context)
             case .forward(let command):
+                defer { updateReading(context: context) }
                 let transport = self.transport
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 Task {
@@ -181,6 +203,7 @@ final class QMPProxyClientHandler: ChannelDuplexHandler {
                         let handler = handler.value
                         guard let context = handler.context else { return }
                         handler.run(handler.session.replyReceived(reply, failure: failure), context: context)
+                        handler.updateReading(context: context)
                     }
                 }
             }
