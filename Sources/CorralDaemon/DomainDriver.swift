@@ -240,9 +240,12 @@ actor DomainDriver {
     func handle(_ event: QMPEvent, for uuid: RemoteUUID) async {
         guard var guest = guests[uuid] else { return }
         let handle = guest.handle
-        // Every QMP event, as it came, to the clients that asked for monitor events.
-        let details: String? = event.data.objectValue?.isEmpty == false ? event.data.description : nil
-        events.monitorEvent(handle, name: event.name, seconds: event.seconds, micros: UInt32(clamping: event.microseconds), details: details)
+        // Every QMP event, as it came, to the clients that asked for monitor events: `details` is
+        // the `data` member as compact JSON, absent when QEMU sent none (libvirt's rule).
+        if events.hasMonitorRegistrations {
+            let seconds = event.raw["timestamp"]?["seconds"] == nil ? -1 : event.seconds
+            events.monitorEvent(handle, name: event.name, seconds: seconds, micros: UInt32(clamping: event.microseconds), details: event.raw["data"]?.description)
+        }
         switch event.name {
         case "STOP":
             // Events report transitions: a STOP while already paused (or shutting down) is none.
