@@ -1,9 +1,9 @@
 import CorralProtocol
 import Foundation
 import POSIXSupport
-public import Logging
+import Logging
 import NIOCore
-public import NIOPosix
+import NIOPosix
 import Synchronization
 
 /// The daemon's RPC listener: a read-write and a read-only Unix socket.

@@ -1,7 +1,7 @@
 public import CorralClient
 public import CorralJSON
 public import CorralProtocol
-public import QMP
+import QMP
 import XDR
 
 /// A QMP event of a guest, as the daemon forwards it (`virConnectDomainQemuMonitorEventRegister`).

@@ -1,5 +1,5 @@
 public import CorralClient
-public import CorralJSON
+import CorralJSON
 public import CorralProtocol
 public import QMP
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// Blocking Unix-domain stream sockets, for the places that want a plain descriptor: the

@@ -1,4 +1,4 @@
-public import CorralJSON
+import CorralJSON
 public import DomainXML
 import QEMUConfig
 
