@@ -1,4 +1,5 @@
 import CorralClient
+import CorralProtocol
 import Foundation
 import Testing
 

@@ -12,7 +12,7 @@ struct QEMUConfigAcceptanceTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let disk = directory + "/disk.raw"
-        FileManager.default.createFile(atPath: disk, contents: Data(count: 1 << 20))
+        _ = FileManager.default.createFile(atPath: disk, contents: Data(count: 1 << 20))
         let monitor = directory + "/mon.sock"
 
         func section(_ group: String, _ id: String? = nil, _ entries: KeyValuePairs<String, String>) -> QEMUConfigSection {
