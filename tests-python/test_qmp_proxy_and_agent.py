@@ -150,6 +150,25 @@ def test_the_proxy_speaks_qmp_as_qemu_does_to_raw_clients(guest, proxy):
     s.close()
 
 
+def test_the_proxy_ends_when_the_guest_stops(guest, tmp_path):
+    socket = str(tmp_path / "ending.sock")
+    process = subprocess.Popen([binary("corral"), "-c", guest.uri, "qmp-proxy", "px", "--socket", socket],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: os.path.exists(socket) or process.poll() is not None, timeout=20, what="the proxy socket")
+    import socket as sockets
+    client = sockets.socket(sockets.AF_UNIX)
+    client.connect(socket)
+    client.settimeout(20)
+    reader = client.makefile("rb")
+    assert b"QMP" in reader.readline()
+    run("virsh", "-c", guest.uri, "destroy", "px")
+    # As with QEMU's own socket: the client sees the end of the stream, the proxy exits.
+    assert reader.readline() == b""
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "closed" in out and not os.path.exists(socket)
+
+
 def test_corral_qemu_monitor_event(guest):
     events = subprocess.Popen([binary("corral"), "-c", guest.uri, "qemu-monitor-event", "px", "--loop", "--timeout", "6"],
                               stdout=subprocess.PIPE, text=True)

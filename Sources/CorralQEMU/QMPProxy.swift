@@ -36,8 +36,23 @@ public final class QMPProxy: Sendable {
             throw QMPError(code: .connectionFailed, message: "cannot register for the guest's events: \(error.message)")
         }
         let server = try await QMPProxyServer.listen(unixSocket: socketPath, transport: transport, version: version)
+        // The proxy lives while the daemon connection does and the guest runs: like QEMU's own
+        // socket, it goes away (its clients see the end of the stream) when the guest stops.
         let forwarding = Task {
-            for await event in subscription.events { server.deliver(event: event.qmpMessage) }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await event in subscription.events { server.deliver(event: event.qmpMessage) }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(500))
+                        guard let state = try? await connection.domainState(domain), state.state != 5, state.state != 6 else { return }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            await server.close()
         }
         return QMPProxy(socketPath: socketPath, server: server, forwarding: forwarding, connection: connection, subscription: subscription)
     }
@@ -45,8 +60,9 @@ public final class QMPProxy: Sendable {
     /// The number of QMP clients connected now.
     public var clientCount: Int { server.clientCount }
 
-    /// Waits until the daemon connection ends (the events stop).
-    public func waitUntilDisconnected() async { await forwarding.value }
+    /// Waits until the proxy ends: the daemon connection closed, the guest stopped (shut off or
+    /// crashed, or it is gone), or ``close()`` was called.
+    public func waitUntilEnded() async { await forwarding.value }
 
     /// Stops listening, disconnects the clients and ends the event registration.
     public func close() async {

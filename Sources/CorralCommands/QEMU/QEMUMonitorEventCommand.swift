@@ -135,15 +135,16 @@ extension Corral {
                 }
                 print("QMP proxy for domain '\(handle.name)' listening on \(socket)")
                 fflush(nil)
-                // Until interrupted (then the proxy closes, which ends the wait) or until the
-                // daemon connection ends.
+                // Until interrupted (then the proxy closes, which ends the wait), the guest stops,
+                // or the daemon connection ends.
                 let interrupted = Task {
                     await TerminationSignals.wait()
                     await proxy.close()
                 }
-                await proxy.waitUntilDisconnected()
+                await proxy.waitUntilEnded()
                 interrupted.cancel()
                 await proxy.close()
+                print("QMP proxy for domain '\(handle.name)' closed")
                 unlink(socket)
             }
         }
