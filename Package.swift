@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "CorralJSON", swiftSettings: swiftSettings),
         // Child processes and blocking Unix sockets, shared by the daemon, probe, tests and benchmark.
         .target(name: "POSIXSupport", swiftSettings: swiftSettings),
-        .target(name: "QMP", dependencies: ["CorralJSON", nioCore, nioPosix], swiftSettings: swiftSettings),
+        .target(name: "QMP", dependencies: ["CorralJSON", "POSIXSupport", nioCore, nioPosix], swiftSettings: swiftSettings),
         .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).

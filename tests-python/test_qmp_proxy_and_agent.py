@@ -150,6 +150,19 @@ def test_the_proxy_speaks_qmp_as_qemu_does_to_raw_clients(guest, proxy):
     s.close()
 
 
+def test_the_proxy_never_replaces_a_file_or_a_live_socket(guest, proxy, tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    result = run(binary("corral"), "-c", guest.uri, "qmp-proxy", "px", "--socket", str(precious), check=False)
+    assert result.returncode != 0 and "is not a socket" in result.stderr
+    assert precious.read_text() == "keep me"
+    # The running proxy's socket is live: a second proxy on it is refused, the first unharmed.
+    result = run(binary("corral"), "-c", guest.uri, "qmp-proxy", "px", "--socket", proxy, check=False)
+    assert result.returncode != 0 and "already listening" in result.stderr
+    _, replies = qmp_shell(proxy, ["query-name"])
+    assert replies == [{"return": {"name": "px"}}]
+
+
 def test_the_proxy_ends_when_the_guest_stops(guest, tmp_path):
     socket = str(tmp_path / "ending.sock")
     process = subprocess.Popen([binary("corral"), "-c", guest.uri, "qmp-proxy", "px", "--socket", socket],

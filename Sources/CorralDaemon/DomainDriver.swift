@@ -44,10 +44,12 @@ actor DomainDriver {
     let logger: Logger
     private var guests: [RemoteUUID: Guest] = [:]
     private var busy: Set<RemoteUUID> = []
-    /// The dedicated passthrough monitor session of each running guest, opened on first use.
-    private var passthroughSessions: [RemoteUUID: QMPClient] = [:]
-    /// The same sessions, for the passthrough fast path (read from event loops).
+    /// The dedicated passthrough monitor session of each running guest, opened on first use;
+    /// read from event loops by the passthrough fast path.
     nonisolated let passthrough = PassthroughSessions()
+    /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
+    /// takes one client at a time, so a second connection would wait for the first to close).
+    private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
     private var exiting: Set<RemoteUUID> = []
     private var nextID: Int32 = 1
 
@@ -322,8 +324,7 @@ actor DomainDriver {
             exiting.remove(uuid)
             guests[uuid] = nil
         }
-        passthrough.set(nil, for: uuid)
-        if let session = passthroughSessions.removeValue(forKey: uuid) { await session.close() }
+        if let session = passthrough.remove(uuid) { await session.close() }
         // Make sure the process is really gone before its files are removed.
         for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
         if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
@@ -463,33 +464,42 @@ actor DomainDriver {
     func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool, eventLoop: (any EventLoop)? = nil) async throws(RemoteError) -> String {
         let guest = try running(uuid)
         taint(uuid, .customMonitor)
-        let session: QMPClient
-        if let existing = passthroughSessions[uuid], existing.isOpen {
-            session = existing
-        } else {
-            do throws(QMPError) {
-                // With `oob` QEMU queues the clients' commands instead of reading one at a time,
-                // and clients may send `exec-oob`.
-                session = try await QMPClient.connect(
-                    unixSocket: guest.runDirectory + "/passthrough.sock", capabilities: ["oob"],
-                    eventLoopGroup: eventLoop ?? MultiThreadedEventLoopGroup.singleton)
-            } catch {
-                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open the passthrough monitor: \(error)")
-            }
-            // Events on this session are the daemon's business only through its own session.
-            Task { for await _ in session.events {} }
-            guard guests[uuid] != nil else {
-                await session.close()
-                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
-            }
-            passthroughSessions[uuid] = session
-            passthrough.set(session, for: uuid)
-        }
+        let session = try await passthroughSession(uuid, socket: guest.runDirectory + "/passthrough.sock", eventLoop: eventLoop)
         do {
             return try await passthrough.run(command, hmp: hmp, on: session).get()
         } catch {
             throw (error as? RemoteError) ?? RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
         }
+    }
+
+    /// The guest's open passthrough session, opened (once, however many callers ask at the same
+    /// time) when there is none.
+    private func passthroughSession(_ uuid: RemoteUUID, socket: String, eventLoop: (any EventLoop)?) async throws(RemoteError) -> QMPClient {
+        if let open = passthrough.session(for: uuid) { return open }
+        if let pending = openingSessions[uuid] { return try await pending.value.get() }
+        let opening = Task { () -> Result<QMPClient, RemoteError> in
+            do throws(QMPError) {
+                // With `oob` QEMU queues the clients' commands instead of reading one at a time,
+                // and clients may send `exec-oob`.
+                let session = try await QMPClient.connect(
+                    unixSocket: socket, capabilities: ["oob"], eventLoopGroup: eventLoop ?? MultiThreadedEventLoopGroup.singleton)
+                // Events on this session are the daemon's business only through its own session.
+                Task { for await _ in session.events {} }
+                return .success(session)
+            } catch {
+                return .failure(RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open the passthrough monitor: \(error)"))
+            }
+        }
+        openingSessions[uuid] = opening
+        let result = await opening.value
+        openingSessions[uuid] = nil
+        let session = try result.get()
+        guard guests[uuid] != nil else {
+            await session.close()
+            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
+        }
+        passthrough.set(session, for: uuid)
+        return session
     }
 
     // MARK: - Guest agent passthrough

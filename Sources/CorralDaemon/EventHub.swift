@@ -102,10 +102,10 @@ final class EventHub: Sendable {
         if !removed { throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu monitor event callback \(callbackID) not registered") }
     }
 
-    /// Delivers a QMP event to the monitor-event registrations that want it.
     /// Whether any connection asked for monitor events (checked before an event is formatted).
     var hasMonitorRegistrations: Bool { monitor.withLock { !$0.registrations.isEmpty } }
 
+    /// Delivers a QMP event to the monitor-event registrations that want it.
     func monitorEvent(_ domain: RemoteDomain, name: String, seconds: Int64, micros: UInt32, details: String?) {
         let targets = monitor.withLock { state in state.registrations.filter { ($0.domain == nil || $0.domain == domain.uuid) && $0.matches(name) } }
         for registration in targets {

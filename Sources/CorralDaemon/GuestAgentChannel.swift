@@ -37,28 +37,28 @@ enum GuestAgentChannel {
 
     private static func exchange(socket path: String, command: JSONValue, timeout: Int32) throws(RemoteError) -> String {
         let fd: Int32
-        do throws(ChildProcessError) {
+        do throws(SystemError) {
             fd = try UnixSocket.connect(path)
         } catch {
             throw notResponding("QEMU guest agent is not connected")
         }
         defer { close(fd) }
         let seconds: Double? = timeout == -2 ? nil : timeout == -1 || timeout == 0 ? defaultTimeout : Double(timeout)
-        var reader = LineReader(fd: fd)
+        var reader = BlockingLineReader(fd: fd)
         // The handshake is always bounded: an absent agent must not hang the caller.
         let syncID = Int64.random(in: 1...Int64(Int32.max))
         let sync = JSONValue.object([("execute", .string("guest-sync")), ("arguments", .object([("id", .integer(syncID))]))])
         guard UnixSocket.writeAll(fd, Array((sync.description + "\n").utf8)) else { throw notResponding("QEMU guest agent is not connected") }
-        let syncDeadline = Date().addingTimeInterval(seconds ?? defaultTimeout)
+        let syncDeadline = ContinuousClock.now + .seconds(seconds ?? defaultTimeout)
         while true {
-            guard let line = reader.line(until: syncDeadline) else { throw notResponding("Guest agent not available for now") }
+            guard let line = reader.agentLine(until: syncDeadline) else { throw notResponding("Guest agent not available for now") }
             if let reply = try? JSONValue.parse(line), reply["return"]?.intValue == syncID { break }
         }
         guard UnixSocket.writeAll(fd, Array((command.description + "\n").utf8)) else { throw notResponding("QEMU guest agent is not connected") }
         if timeout == 0 { return "" }
-        let deadline = seconds.map { Date().addingTimeInterval($0) }
+        let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
         while true {
-            guard let line = reader.line(until: deadline) else { throw notResponding("Guest agent not available for now") }
+            guard let line = reader.agentLine(until: deadline) else { throw notResponding("Guest agent not available for now") }
             guard let reply = try? JSONValue.parse(line), reply["return"] != nil || reply["error"] != nil else { continue }
             if let error = reply["error"] {
                 let name = command["execute"]?.stringValue ?? ""
@@ -67,38 +67,12 @@ enum GuestAgentChannel {
             return reply.description
         }
     }
+}
 
-    /// Reads newline-terminated lines from a blocking socket with a deadline.
-    struct LineReader {
-        let fd: Int32
-        var buffer: [UInt8] = []
-        static let maximumLine = 16 << 20
-
-        mutating func line(until deadline: Date?) -> String? {
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                if let newline = buffer.firstIndex(of: 10) {
-                    let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                    buffer.removeFirst(newline + 1)
-                    // A 0xFF sentinel (guest-sync-delimited) may precede a reply.
-                    return line.trimmingCharacters(in: CharacterSet(charactersIn: "\u{FF}\r "))
-                }
-                guard buffer.count < Self.maximumLine else { return nil }
-                var waitMilliseconds: Int32 = -1
-                if let deadline {
-                    let remaining = deadline.timeIntervalSinceNow
-                    if remaining <= 0 { return nil }
-                    waitMilliseconds = Int32(min(remaining, 3600) * 1000) + 1
-                }
-                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, waitMilliseconds)
-                if ready < 0 && errno == EINTR { continue }
-                if ready == 0 { continue }  // the deadline is checked above
-                guard ready > 0 else { return nil }
-                let n = read(fd, &chunk, chunk.count)
-                guard n > 0 else { return nil }
-                buffer += chunk[0..<n]
-            }
-        }
+extension BlockingLineReader {
+    /// A line from the agent without surrounding blanks or a carriage return. (Lines that do not
+    /// parse, such as leftovers of an abandoned exchange, are skipped by the caller.)
+    mutating func agentLine(until deadline: ContinuousClock.Instant?) -> String? {
+        line(until: deadline)?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -10,8 +10,9 @@ import Synchronization
 /// connection's event loop onto the session's channel and back, with no task and no actor hop
 /// (a passthrough round trip is a handful of microseconds of daemon work; thread hops would
 /// dominate it). The first call for a guest, which opens the session and taints the guest, goes
-/// through ``DomainDriver``, which then records the session here; the driver removes it when the
-/// guest stops, so the next run's first call taints again.
+/// through ``DomainDriver``, which opens the session and records it here; the driver removes it
+/// when the guest stops, so the next run's first call taints again. This table is the only
+/// record of the sessions.
 final class PassthroughSessions: Sendable {
     private let sessions = Mutex<[RemoteUUID: QMPClient]>([:])
     private let counter = Atomic<Int>(0)
@@ -22,8 +23,13 @@ final class PassthroughSessions: Sendable {
         return session
     }
 
-    func set(_ session: QMPClient?, for uuid: RemoteUUID) {
+    func set(_ session: QMPClient, for uuid: RemoteUUID) {
         sessions.withLock { $0[uuid] = session }
+    }
+
+    /// Forgets a stopped guest's session and returns it, to close.
+    func remove(_ uuid: RemoteUUID) -> QMPClient? {
+        sessions.withLock { $0.removeValue(forKey: uuid) }
     }
 
     /// Runs a client's QMP message (or HMP command line) on `session`: QEMU's whole reply for

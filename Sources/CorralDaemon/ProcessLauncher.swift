@@ -13,7 +13,7 @@ enum ProcessLauncher {
     /// the daemon's leaks into QEMU (in particular not its monitor connections to other guests,
     /// which would keep those sessions open after the daemon dies). Returns the pid.
     static func spawn(executable: String, arguments: [String], environment: [(String, String)], log: Int32) throws(LaunchError) -> pid_t {
-        do throws(ChildProcessError) {
+        do throws(SystemError) {
             return try ChildProcess.spawn(
                 executable, arguments, environment: environment, standardInput: .null, standardOutput: .descriptor(log),
                 standardError: .descriptor(log), newSession: true

@@ -46,7 +46,12 @@ public final class RPCServer: Sendable {
         if Self.socketIsLive(path: path) {
             throw ServerStartError(description: "another daemon is already listening on \(path)")
         }
-        let temporary = path + ".binding.\(getpid())"
+        do throws(SystemError) {
+            try UnixSocket.claim(path)
+        } catch {
+            throw ServerStartError(description: error.description)
+        }
+        let temporary = UnixSocket.temporaryPath(for: path)
         unlink(temporary)
         let procedures = self.procedures
         let logger = self.logger
@@ -68,10 +73,11 @@ public final class RPCServer: Sendable {
             }
             .bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true)
             .get()
-        guard chmod(temporary, mode_t(permissions)) == 0, rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
+        do throws(SystemError) {
+            try UnixSocket.publish(temporary, as: path, permissions: UInt32(permissions))
+        } catch {
             try? await channel.close()
-            throw ServerStartError(description: "cannot publish the socket \(path): \(message)")
+            throw ServerStartError(description: error.description)
         }
         channels.withLock { $0.append(channel) }
         logger.info("listening", metadata: ["socket": "\(path)", "readOnly": "\(readOnly)"])

@@ -35,7 +35,13 @@ public final class QMPProxy: Sendable {
         } catch {
             throw QMPError(code: .connectionFailed, message: "cannot register for the guest's events: \(error.message)")
         }
-        let server = try await QMPProxyServer.listen(unixSocket: socketPath, transport: transport, version: version)
+        let server: QMPProxyServer
+        do throws(QMPError) {
+            server = try await QMPProxyServer.listen(unixSocket: socketPath, transport: transport, version: version)
+        } catch {
+            try? await connection.endQEMUMonitorEvents(subscription)
+            throw error
+        }
         // The proxy lives while the daemon connection does and the guest runs: like QEMU's own
         // socket, it goes away (its clients see the end of the stream) when the guest stops.
         let forwarding = Task {

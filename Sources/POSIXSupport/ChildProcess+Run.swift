@@ -20,7 +20,7 @@ extension ChildProcess {
     public static func run(
         _ executable: String, _ arguments: [String], input: String? = nil,
         environment: [(String, String)]? = nil, timeout: Double = 600
-    ) throws(ChildProcessError) -> Output {
+    ) throws(SystemError) -> Output {
         let child = try spawn(
             executable, arguments, environment: environment, standardInput: input == nil ? .null : .pipe,
             standardOutput: .pipe, standardError: .pipe)

@@ -84,7 +84,7 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
         standardError stderrMode: Stream = .inherit,
         newSession: Bool = false,
         closeOtherDescriptors: Bool = true
-    ) throws(ChildProcessError) -> ChildProcess {
+    ) throws(SystemError) -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -105,7 +105,7 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
                 // anyway, and FD_CLOEXEC follows at once for anyone else's exec.
                 guard pipe(&ends) == 0 else {
                     for fd in parentEnds.compactMap({ $0 }) { Glibc.close(fd) }
-                    throw ChildProcessError("cannot create a pipe: \(String(cString: strerror(errno)))")
+                    throw SystemError("cannot create a pipe: \(String(cString: strerror(errno)))")
                 }
                 for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
                 let (parentEnd, childEnd) = target == 0 ? (ends[1], ends[0]) : (ends[0], ends[1])
@@ -136,7 +136,7 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
         }
         guard result == 0 else {
             for fd in parentEnds.compactMap({ $0 }) { Glibc.close(fd) }
-            throw ChildProcessError("cannot execute \(executable): \(String(cString: strerror(result)))")
+            throw SystemError("cannot execute \(executable): \(String(cString: strerror(result)))")
         }
         return ChildProcess(pid: pid, standardInput: parentEnds[0], standardOutput: parentEnds[1], standardError: parentEnds[2])
     }
@@ -223,8 +223,9 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
     }
 }
 
-/// Why a child process could not be started or talked to.
-public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
+/// Why a system call of this module failed: a child process that could not be started, a
+/// socket that could not be reached or published.
+public struct SystemError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
 }

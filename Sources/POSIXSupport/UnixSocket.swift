@@ -6,26 +6,26 @@ import Glibc
 /// daemon's check whether a socket is live, the tests' hostile clients, the benchmark's clients.
 public enum UnixSocket {
     /// Connects to `path` and returns the descriptor (close-on-exec).
-    public static func connect(_ path: String) throws(ChildProcessError) -> Int32 {
+    public static func connect(_ path: String) throws(SystemError) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ChildProcessError("the socket path \(path) is longer than a Unix socket path may be")
+            throw SystemError("the socket path \(path) is longer than a Unix socket path may be")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ChildProcessError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw SystemError("socket: \(String(cString: strerror(errno)))") }
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ChildProcessError("cannot connect to \(path): \(reason)")
+            throw SystemError("cannot connect to \(path): \(reason)")
         }
         return fd
     }

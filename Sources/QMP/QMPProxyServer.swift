@@ -1,5 +1,5 @@
 public import CorralJSON
-import Foundation
+import POSIXSupport
 public import NIOCore
 public import NIOPosix
 import Synchronization
@@ -13,13 +13,16 @@ import Synchronization
 public final class QMPProxyServer: Sendable {
     private let channel: any Channel
     private let clients: ClientList
+    private let path: String
 
-    private init(channel: any Channel, clients: ClientList) {
+    private init(channel: any Channel, clients: ClientList, path: String) {
         self.channel = channel
         self.clients = clients
+        self.path = path
     }
 
-    /// Starts listening on `path` (created with mode 0600; an existing socket file is replaced).
+    /// Starts listening on `path`, published with mode 0600. A stale socket there is replaced; a
+    /// live one, or a file of another kind, is an error.
     ///
     /// - Parameters:
     ///   - transport: where commands run.
@@ -30,23 +33,34 @@ public final class QMPProxyServer: Sendable {
     ) async throws(QMPError) -> QMPProxyServer {
         let clients = ClientList()
         let greeting = QMPServerSession.greeting(version: version)
-        unlink(path)
-        let oldMask = umask(0o177)  // the socket is born 0600
-        defer { umask(oldMask) }
+        let temporary = UnixSocket.temporaryPath(for: path)
+        do throws(SystemError) {
+            try UnixSocket.claim(path)
+        } catch {
+            throw QMPError(code: .connectionFailed, message: "cannot listen on \(path): \(error)")
+        }
+        unlink(temporary)
+        let channel: any Channel
         do {
-            let channel = try await ServerBootstrap(group: eventLoopGroup)
+            channel = try await ServerBootstrap(group: eventLoopGroup)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             QMPProxyClientHandler(transport: transport, greeting: greeting, clients: clients))
                     }
                 }
-                .bind(unixDomainSocketPath: path)
+                .bind(unixDomainSocketPath: temporary)
                 .get()
-            return QMPProxyServer(channel: channel, clients: clients)
         } catch {
             throw QMPError(code: .connectionFailed, message: "cannot listen on \(path): \(error)")
         }
+        do throws(SystemError) {
+            try UnixSocket.publish(temporary, as: path, permissions: 0o600)
+        } catch {
+            try? await channel.close()
+            throw QMPError(code: .connectionFailed, message: error.description)
+        }
+        return QMPProxyServer(channel: channel, clients: clients, path: path)
     }
 
     /// Sends `event` (a whole QMP event message) to every negotiated client.
@@ -57,8 +71,9 @@ public final class QMPProxyServer: Sendable {
     /// The number of clients connected now.
     public var clientCount: Int { clients.all().count }
 
-    /// Stops listening and disconnects every client.
+    /// Stops listening, removes the socket and disconnects every client.
     public func close() async {
+        if channel.isActive { unlink(path) }
         try? await channel.close()
         for client in clients.all() { try? await client.close() }
     }

@@ -16,7 +16,7 @@ final class BlockingRPCClient {
     private var incoming = [UInt8](repeating: 0, count: 1 << 16)
 
     init(socketPath: String) throws {
-        do throws(ChildProcessError) {
+        do throws(SystemError) {
             fd = try UnixSocket.connect(socketPath)
         } catch {
             throw BenchError(error.description)

@@ -139,11 +139,11 @@ final class BareQEMU {
 /// QMP straight to QEMU: a line out, lines in until the reply.
 final class DirectQMPClient: RoundTripClient, @unchecked Sendable {  // used by one thread at a time
     private let fd: Int32
-    private var reader: StartBenchmark.LineReader
+    private var reader: BlockingLineReader
 
     init(path: String) throws {
         fd = try UnixSocket.connect(path)
-        reader = StartBenchmark.LineReader(fd: fd)
+        reader = BlockingLineReader(fd: fd)
         _ = reader.line()  // greeting
         UnixSocket.writeAll(fd, Array("{\"execute\":\"qmp_capabilities\"}\n".utf8))
         _ = reader.line()

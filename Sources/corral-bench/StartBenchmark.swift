@@ -56,7 +56,7 @@ enum StartBenchmark {
                 fd = connectUnix(socket)
                 if fd < 0 { usleep(1000) }
             }
-            var reader = LineReader(fd: fd)
+            var reader = BlockingLineReader(fd: fd)
             _ = reader.line()  // greeting
             for command in ["{\"execute\":\"qmp_capabilities\"}", "{\"execute\":\"cont\"}"] {
                 _ = (command + "\n").withCString { write(fd, $0, strlen($0)) }
@@ -72,23 +72,6 @@ enum StartBenchmark {
 
     static func connectUnix(_ path: String) -> Int32 { (try? UnixSocket.connect(path)) ?? -1 }
 
-    struct LineReader {
-        let fd: Int32
-        var buffer: [UInt8] = []
-        mutating func line() -> String? {
-            while true {
-                if let newline = buffer.firstIndex(of: 10) {
-                    let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                    buffer.removeFirst(newline + 1)
-                    return line
-                }
-                var chunk = [UInt8](repeating: 0, count: 4096)
-                let n = read(fd, &chunk, chunk.count)
-                if n <= 0 { return nil }
-                buffer += chunk[0..<n]
-            }
-        }
-    }
 
     static func peakResidentKiB(pid: Int32) -> Int {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }

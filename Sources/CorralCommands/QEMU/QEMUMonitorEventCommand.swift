@@ -3,8 +3,6 @@ import CorralClient
 import CorralProtocol
 import CorralQEMU
 import Foundation
-import POSIXSupport
-import QMP
 
 extension Corral {
     /// `corral qemu-monitor-event [DOMAIN] [--event NAME] [--pretty] [--loop] [--timeout S]
@@ -73,80 +71,6 @@ extension Corral {
             }
             let micros = String(event.microseconds)
             return "event \(event.name) at \(event.seconds).\(String(repeating: "0", count: max(0, 6 - micros.count)) + micros) for domain '\(event.domain.name)': \(details)"
-        }
-    }
-
-    /// `corral qemu-agent-command DOMAIN [--timeout N | --async | --block] [--pretty] CMD…`.
-    struct QEMUAgentCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "qemu-agent-command", abstract: "Send a command (JSON) to the guest agent of a running guest.")
-        @OptionGroup var connection: ConnectionOptions
-        @Argument(help: "Domain name, id or UUID.") var domain: String
-        @Option(help: "Seconds to wait for the agent.") var timeout: Int32?
-        @Flag(name: .customLong("async"), help: "Do not wait for the reply.") var noWait = false
-        @Flag(help: "Wait for the reply for ever.") var block = false
-        @Flag(help: "Pretty-print the JSON reply.") var pretty = false
-        @Argument(help: "The command (words are joined with spaces).") var command: [String]
-
-        func validate() throws {
-            if [timeout != nil, noWait, block].filter({ $0 }).count > 1 {
-                throw ValidationError("--timeout, --async and --block are mutually exclusive")
-            }
-            if let timeout, timeout < 1 { throw ValidationError("timeout value must be positive") }
-        }
-
-        func run() async throws {
-            let wait: QEMUAgentTimeout = noWait ? .noWait : block ? .block : timeout.map { .seconds($0) } ?? .default
-            try await connection.withConnection { connection in
-                let handle = try await connection.lookupDomain(domain)
-                let result = try await connection.qemuAgentCommand(handle, command.joined(separator: " "), timeout: wait) ?? ""
-                guard pretty, let data = result.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) else {
-                    print(result)
-                    return
-                }
-                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
-            }
-        }
-    }
-
-    /// `corral qmp-proxy DOMAIN --socket PATH`: a QMP socket for ordinary QMP clients, through
-    /// the daemon's passthrough, until interrupted.
-    struct QMPProxyCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "qmp-proxy",
-            abstract: "Serve QMP for a running guest on a Unix socket, through the daemon, until interrupted.",
-            discussion: """
-                Any QMP client (qmp-shell, a QMP library) that connects to PATH gets its own greeting and \
-                negotiation, runs commands on the guest through the daemon's dedicated passthrough session \
-                and receives the guest's events, while the daemon keeps managing the guest.
-                """)
-        @OptionGroup var connection: ConnectionOptions
-        @Argument(help: "Domain name, id or UUID.") var domain: String
-        @Option(help: "The Unix socket to listen on (created with mode 0600).") var socket: String
-
-        func run() async throws {
-            try await connection.withConnection { connection in
-                let handle = try await connection.lookupDomain(domain)
-                let proxy: QMPProxy
-                do {
-                    proxy = try await QMPProxy.start(connection: connection, domain: handle, socketPath: socket)
-                } catch let error as QMPError {
-                    throw CLIError(message: error.message)
-                }
-                print("QMP proxy for domain '\(handle.name)' listening on \(socket)")
-                fflush(nil)
-                // Until interrupted (then the proxy closes, which ends the wait), the guest stops,
-                // or the daemon connection ends.
-                let interrupted = Task {
-                    await TerminationSignals.wait()
-                    await proxy.close()
-                }
-                await proxy.waitUntilEnded()
-                interrupted.cancel()
-                await proxy.close()
-                print("QMP proxy for domain '\(handle.name)' closed")
-                unlink(socket)
-            }
         }
     }
 }
