@@ -89,6 +89,7 @@ let package = Package(
             dependencies: ["CorralDaemon", "CorralProtocol", "XDR", nioCore],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "CorralJSONTests", dependencies: ["CorralJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DomainXMLTests",

@@ -241,7 +241,7 @@ enum DeviceArguments {
             switch value {
             case .string(let s): text = escapeComma(s)
             case .bool(let b): text = b ? "on" : "off"
-            case .integer(let i): text = String(i)
+            case .number(let n): text = n.text
             default: text = value.description
             }
             return key == "driver" ? text : "\(key)=\(text)"

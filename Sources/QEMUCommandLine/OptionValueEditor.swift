@@ -15,12 +15,9 @@ enum OptionValueEditor {
             }
             let typed: JSONValue
             switch members.first(where: { $0.0 == key })?.1 {
-            case .integer?:
-                guard let i = Int64(newValue) else { throw CommandLineError(.passthrough, "\(label): '\(key)' is a number; '\(newValue)' is not") }
-                typed = .integer(i)
-            case .double?:
-                guard let d = Double(newValue) else { throw CommandLineError(.passthrough, "\(label): '\(key)' is a number; '\(newValue)' is not") }
-                typed = .double(d)
+            case .number?:
+                guard let number = JSONNumber(text: newValue) else { throw CommandLineError(.passthrough, "\(label): '\(key)' is a number; '\(newValue)' is not") }
+                typed = .number(number)
             case .bool?:
                 switch newValue {
                 case "true", "on", "yes": typed = .bool(true)

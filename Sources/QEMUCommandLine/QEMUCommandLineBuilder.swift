@@ -154,7 +154,7 @@ struct Builder {
                 switch property.type {
                 case .string: json = .string(property.value ?? "")
                 case .signed: json = .integer(Int64(property.value ?? "0") ?? 0)
-                case .unsigned: json = UInt64(property.value ?? "0").map { $0 <= UInt64(Int64.max) ? .integer(Int64($0)) : .double(Double($0)) }
+                case .unsigned: json = .unsigned(UInt64(property.value ?? "0") ?? 0)
                 case .bool: json = .bool(property.value == "true")
                 case .remove: json = nil
                 }

@@ -16,9 +16,7 @@ extension QMPClient {
 
     /// `query-version` as libvirt encodes it: major × 1,000,000 + minor × 1,000 + micro.
     public func queryVersion() async throws(QMPError) -> UInt64 {
-        let qemu = try await execute("query-version")["qemu"]
-        let major = UInt64(qemu?["major"]?.intValue ?? 0), minor = UInt64(qemu?["minor"]?.intValue ?? 0), micro = UInt64(qemu?["micro"]?.intValue ?? 0)
-        return major * 1_000_000 + minor * 1000 + micro
+        QMPVersionNumber.encode(try await execute("query-version"))
     }
 
     /// `cont`: run the vCPUs.

@@ -31,8 +31,7 @@ extension QMPTransport {
 
     /// `query-version`, encoded as libvirt does.
     public func version() async throws(QMPError) -> UInt64 {
-        let qemu = try await run("query-version")["qemu"]
-        return UInt64(qemu?["major"]?.intValue ?? 0) * 1_000_000 + UInt64(qemu?["minor"]?.intValue ?? 0) * 1000 + UInt64(qemu?["micro"]?.intValue ?? 0)
+        QMPVersionNumber.encode(try await run("query-version"))
     }
 
     /// `query-cpus-fast`: the vCPU indexes.

@@ -58,7 +58,7 @@ struct QMPSessionStateMachineTests {
     @Test("JSON limits: nesting depth and malformed text are errors")
     func jsonLimits() {
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
-        #expect(throws: JSONParseError.self) { try JSONValue.parse(deep, maximumDepth: 64) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(deep, limits: JSONLimits(maximumDepth: 64)) }
         #expect(throws: JSONParseError.self) { try JSONValue.parse("{\"a\": }") }
         let parsed = try? JSONValue.parse(#"{"a":[1,-2,3.5,"x\u00e9\n",true,null]}"#)
         #expect(parsed?.description == #"{"a":[1,-2,3.5,"xé\n",true,null]}"#)
