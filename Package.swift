@@ -35,7 +35,7 @@ let package = Package(
         // Pure layers: no I/O.
         .target(name: "XDR", dependencies: [nioCore], swiftSettings: swiftSettings),
         .target(name: "CorralProtocol", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
-        .target(name: "QEMUConfig", swiftSettings: swiftSettings),
+        .target(name: "QEMUConfig", dependencies: ["XMLTree"], swiftSettings: swiftSettings),
         .target(name: "XMLTree", swiftSettings: swiftSettings),
         .target(name: "CorralJSON", swiftSettings: swiftSettings),
         // Child processes and blocking Unix sockets, shared by the daemon, probe, tests and benchmark.

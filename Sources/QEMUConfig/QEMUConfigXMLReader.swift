@@ -1,15 +1,13 @@
-import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
+import XMLTree
 
 /// Reads configuration-file sections from their XML form: the standalone `<qemu:config>`
 /// document, or a whole domain XML whose qemu-namespace elements (other than libvirt's own
 /// `commandline`, `capabilities`, `override` and `deprecation`) are sections.
 ///
 /// The namespace is matched by URI, whatever its prefix. Key elements may carry the qemu
-/// namespace or none. Documents with a DTD or entity declarations are refused, as is anything over
-/// ``maximumDocumentSize``.
+/// namespace or none. It reads through `XMLTree`, the one XML parser of the project: documents
+/// with a DTD or entity declarations, characters XML forbids, or more than
+/// ``maximumDocumentSize`` bytes are refused.
 public enum QEMUConfigXMLReader {
     /// The largest document accepted, in bytes.
     public static let maximumDocumentSize = 64 << 20
@@ -21,173 +19,64 @@ public enum QEMUConfigXMLReader {
     ///
     /// - Throws: ``QEMUConfigError`` with the line of each problem.
     public static func read(_ xml: String) throws(QEMUConfigError) -> QEMUConfigFile {
-        if xml.utf8.count > maximumDocumentSize {
-            throw QEMUConfigError(message: "the XML document is larger than \(maximumDocumentSize) bytes")
+        let root: XMLElement
+        do {
+            root = try XMLTreeParser.parse(xml, limits: XMLParseLimits(maximumBytes: maximumDocumentSize, maximumDepth: 128, maximumAttributes: 256))
+        } catch {
+            throw QEMUConfigError([QEMUConfigDiagnostic(line: error.line, message: "malformed XML: \(error.message)")])
         }
-        if let line = hostileDeclarationLine(xml) {
-            throw QEMUConfigError([QEMUConfigDiagnostic(line: line, message: "document type and entity declarations are not accepted")])
+        let namespace = QEMUConfigXMLWriter.namespace
+        let isDomain: Bool
+        if root.name == "config" && root.namespace == namespace {
+            isDomain = false
+        } else if root.name == "domain" && root.namespace == nil {
+            isDomain = true
+        } else {
+            let shown = root.prefix.map { $0 + ":" + root.name } ?? root.name
+            throw QEMUConfigError([QEMUConfigDiagnostic(line: root.line, message: "expected a <qemu:config> document (namespace \(namespace)) or a <domain>, found <\(shown)>")])
         }
-        let delegate = SectionCollector()
-        let parser = XMLParser(data: Data(xml.utf8))
-        parser.shouldProcessNamespaces = true
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = delegate
-        delegate.parser = parser
-        let ok = parser.parse()
-        if !delegate.problems.isEmpty { throw QEMUConfigError(delegate.problems) }
-        if !ok {
-            let message = parser.parserError.map { ($0 as NSError).localizedDescription } ?? "malformed XML"
-            throw QEMUConfigError([QEMUConfigDiagnostic(line: parser.lineNumber, message: "malformed XML: \(message)")])
+        var sections: [QEMUConfigSection] = []
+        for element in root.elements {
+            let shown = element.prefix.map { $0 + ":" + element.name } ?? element.name
+            guard element.namespace == namespace, !(isDomain && libvirtElements.contains(element.name)) else {
+                if isDomain { continue }
+                throw QEMUConfigError([QEMUConfigDiagnostic(line: element.line, message: "<\(shown)> is not in the qemu namespace; sections are elements of \(namespace)")])
+            }
+            sections.append(try section(element, shown: shown))
         }
-        if !delegate.sawRoot { throw QEMUConfigError(message: "the document has no root element") }
-        if !delegate.rootClosed {
-            throw QEMUConfigError([QEMUConfigDiagnostic(line: parser.lineNumber, message: "malformed XML: the document ends before its elements are closed")])
-        }
-        return QEMUConfigFile(sections: delegate.sections)
+        return QEMUConfigFile(sections: sections)
     }
 
-    /// The line of a `<!DOCTYPE` or `<!ENTITY` declaration, if the document has one.
-    static func hostileDeclarationLine(_ xml: String) -> Int? {
-        var line = 1
-        var iterator = xml.utf8.makeIterator()
-        var window: [UInt8] = []
-        while let b = iterator.next() {
-            if b == UInt8(ascii: "\n") { line += 1 }
-            if b == UInt8(ascii: "<") {
-                window = [b]
-                continue
+    static func section(_ element: XMLElement, shown: String) throws(QEMUConfigError) -> QEMUConfigSection {
+        func fail(_ line: Int, _ message: String) -> QEMUConfigError { QEMUConfigError([QEMUConfigDiagnostic(line: line, message: message)]) }
+        var id: String?
+        for attribute in element.attributes {
+            guard attribute.name == "id", attribute.namespace == nil else {
+                throw fail(element.line, "the section <\(shown)> has an attribute '\(attribute.name)'; only 'id' is allowed")
             }
-            guard !window.isEmpty else { continue }
-            window.append(b)
-            if window.count == 2 && b != UInt8(ascii: "!") {
-                window = []
-            } else if window.count == 3 {
-                if b == UInt8(ascii: "D") || b == UInt8(ascii: "E") { return line }
-                window = []
-            }
+            id = attribute.value
         }
-        return nil
-    }
-}
-
-/// Collects sections from SAX events.
-private final class SectionCollector: NSObject, XMLParserDelegate {
-    weak var parser: XMLParser?
-    var sections: [QEMUConfigSection] = []
-    var problems: [QEMUConfigDiagnostic] = []
-    var sawRoot = false
-    var rootClosed = false
-
-    private enum Root { case config, domain }
-    private var root: Root?
-    private var depth = 0
-    /// Depth of the current section element, if inside one.
-    private var sectionDepth: Int?
-    /// Depth of an element being skipped (libvirt's own or foreign elements under `<domain>`).
-    private var skipDepth: Int?
-    private var currentKey: String?
-    private var currentValue = ""
-
-    private var line: Int { parser?.lineNumber ?? 0 }
-
-    private func fail(_ message: String) {
-        problems.append(QEMUConfigDiagnostic(line: line, message: message))
-        parser?.abortParsing()
-    }
-
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-        depth += 1
-        let inQEMU = namespaceURI == QEMUConfigXMLWriter.namespace
-        if skipDepth != nil { return }
-        if depth == 1 {
-            sawRoot = true
-            if name == "config" && inQEMU {
-                root = .config
-            } else if name == "domain" && (namespaceURI ?? "").isEmpty {
-                root = .domain
-            } else {
-                fail("expected a <qemu:config> document (namespace \(QEMUConfigXMLWriter.namespace)) or a <domain>, found <\(qualifiedName ?? name)>")
-            }
-            return
-        }
-        if depth == 2 {
-            if !inQEMU || (root == .domain && QEMUConfigXMLReader.libvirtElements.contains(name)) {
-                if root == .config {
-                    fail("<\(qualifiedName ?? name)> is not in the qemu namespace; sections are elements of \(QEMUConfigXMLWriter.namespace)")
-                    return
+        var section = QEMUConfigSection(group: element.name, id: id)
+        for child in element.children {
+            switch child {
+            case .text(let text):
+                let trimmed = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                if !trimmed.isEmpty {
+                    throw fail(element.line, "text '\(trimmed)' directly inside a section: values belong in key elements")
                 }
-                skipDepth = depth
-                return
-            }
-            var id: String?
-            for (attribute, value) in attributes {
-                if attribute == "id" {
-                    id = value
-                } else if !attribute.hasPrefix("xmlns") {
-                    fail("the section <\(qualifiedName ?? name)> has an attribute '\(attribute)'; only 'id' is allowed")
-                    return
+            case .element(let key):
+                guard key.namespace == nil || key.namespace == QEMUConfigXMLWriter.namespace else {
+                    throw fail(key.line, "the key element <\(key.prefix.map { $0 + ":" } ?? "")\(key.name)> is in the namespace \(key.namespace ?? ""); use no namespace or the qemu one")
                 }
+                if let attribute = key.attributes.first {
+                    throw fail(key.line, "the key element <\(key.name)> has an attribute '\(attribute.name)'; a key's value is its text")
+                }
+                if let nested = key.elements.first {
+                    throw fail(nested.line, "<\(nested.prefix.map { $0 + ":" } ?? "")\(nested.name)> inside the key element <\(key.name)>: a key holds only text")
+                }
+                section.entries.append(QEMUConfigEntry(key: key.name, value: key.text))
             }
-            sectionDepth = depth
-            sections.append(QEMUConfigSection(group: name, id: id))
-            return
         }
-        if depth == 3, sectionDepth != nil {
-            guard namespaceURI == nil || namespaceURI == "" || inQEMU else {
-                fail("the key element <\(qualifiedName ?? name)> is in the namespace \(namespaceURI ?? ""); use no namespace or the qemu one")
-                return
-            }
-            if let attribute = attributes.keys.first(where: { !$0.hasPrefix("xmlns") }) {
-                fail("the key element <\(name)> has an attribute '\(attribute)'; a key's value is its text")
-                return
-            }
-            currentKey = name
-            currentValue = ""
-            return
-        }
-        fail("<\(qualifiedName ?? name)> inside the key element <\(currentKey ?? "?")>: a key holds only text")
-    }
-
-    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-        defer {
-            depth -= 1
-            if depth == 0 { rootClosed = true }
-        }
-        if let skip = skipDepth {
-            if depth == skip { skipDepth = nil }
-            return
-        }
-        if depth == 3, let key = currentKey {
-            sections[sections.count - 1].entries.append(QEMUConfigEntry(key: key, value: currentValue))
-            currentKey = nil
-        } else if depth == 2 {
-            sectionDepth = nil
-        }
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        text(string)
-    }
-
-    func parser(_ parser: XMLParser, foundCDATA block: Data) {
-        text(String(decoding: block, as: UTF8.self))
-    }
-
-    private func text(_ string: String) {
-        if skipDepth != nil { return }
-        if currentKey != nil {
-            currentValue += string
-        } else if sectionDepth != nil, string.contains(where: { !$0.isWhitespace }) {
-            fail("text '\(string.trimmingCharacters(in: .whitespacesAndNewlines))' directly inside a section: values belong in key elements")
-        }
-    }
-
-    func parser(_ parser: XMLParser, foundInternalSubset string: String) {
-        fail("document type declarations are not accepted")
-    }
-
-    func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
-        fail("external entities are not accepted")
-        return nil
+        return section
     }
 }

@@ -67,6 +67,7 @@ private struct Cursor {
     }
 
     mutating func document() throws(XMLParseError) -> XMLElement {
+        try refuseForbiddenCharacters()
         if starts(with: "\u{FEFF}") { skip("\u{FEFF}") }
         try misc(allowDeclaration: true)
         guard peek() == UInt8(ascii: "<") else { throw fail(atEnd ? "the document is empty" : "text before the root element") }
@@ -74,6 +75,41 @@ private struct Cursor {
         try misc(allowDeclaration: false)
         if !atEnd { throw fail("content after the root element") }
         return root
+    }
+
+    /// XML 1.0 §2.2: no C0 control other than tab, line feed and carriage return, and neither
+    /// U+FFFE nor U+FFFF, anywhere in the document (the text is already valid UTF-8, so
+    /// surrogates cannot occur).
+    func refuseForbiddenCharacters() throws(XMLParseError) {
+        var line = 1
+        var i = 0
+        let count = bytes.count
+        while i < count {
+            let b = bytes[i]
+            if b < 0x20 {
+                if b == 10 {
+                    line += 1
+                } else if b != 9 && b != 13 {
+                    throw XMLParseError(line: line, message: "the control character U+\(Self.hex(UInt32(b))) is not allowed in XML")
+                }
+            } else if b == 0xEF, i + 2 < count, bytes[i + 1] == 0xBF, bytes[i + 2] == 0xBE || bytes[i + 2] == 0xBF {
+                throw XMLParseError(line: line, message: "the character U+\(bytes[i + 2] == 0xBE ? "FFFE" : "FFFF") is not allowed in XML")
+            }
+            i += 1
+        }
+    }
+
+    static func hex(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    /// XML 1.0's `Char` production: what a character reference may name.
+    static func isXMLCharacter(_ value: UInt32) -> Bool {
+        switch value {
+        case 0x9, 0xA, 0xD, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return true
+        default: return false
+        }
     }
 
     /// Whitespace, comments, processing instructions; refuses DOCTYPE.
@@ -312,7 +348,9 @@ private struct Cursor {
             guard name.hasPrefix("#") else { throw fail("undefined entity '&\(name);' (only the five predefined entities are accepted)") }
             let digits = name.dropFirst()
             let value = digits.hasPrefix("x") ? UInt32(digits.dropFirst(), radix: 16) : UInt32(digits, radix: 10)
-            guard let value, value != 0, let scalar = Unicode.Scalar(value) else { throw fail("invalid character reference '&\(name);'") }
+            guard let value, Self.isXMLCharacter(value), let scalar = Unicode.Scalar(value) else {
+                throw fail("invalid character reference '&\(name);': XML does not allow that character")
+            }
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
     }

@@ -104,10 +104,13 @@ public struct XMLTreeWriter: Sendable {
         out += String(repeating: " ", count: indent) + "</" + qualified + ">\n"
     }
 
-    /// Escapes text or a single-quoted attribute value.
+    /// Escapes text or a single-quoted attribute value so that it reads back unchanged: `&`,
+    /// `<`, `>` always; in attributes also both quotes and tab, line feed and carriage return
+    /// (which attribute-value normalisation would turn into spaces); in text also carriage
+    /// return (which line-end normalisation would drop).
     public static func escape(_ text: String, attribute: Bool) -> String {
         var needs = false
-        for b in text.utf8 where b == 38 || b == 60 || b == 62 || (attribute && (b == 39 || b == 34)) {
+        for b in text.utf8 where b == 38 || b == 60 || b == 62 || b == 13 || (attribute && (b == 39 || b == 34 || b == 9 || b == 10)) {
             needs = true
             break
         }
@@ -119,8 +122,11 @@ public struct XMLTreeWriter: Sendable {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
+            case "\r": out += "&#13;"
             case "'" where attribute: out += "&apos;"
             case "\"" where attribute: out += "&quot;"
+            case "\t" where attribute: out += "&#9;"
+            case "\n" where attribute: out += "&#10;"
             default: out.unicodeScalars.append(c)
             }
         }
