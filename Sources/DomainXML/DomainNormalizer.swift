@@ -33,10 +33,10 @@ enum DomainNormalizer {
             throw DomainXMLError(.invalid, line: root.line, "missing name information")
         }
         let name = nameElement.text
-        if name.contains("/") { throw DomainXMLError(.invalid, line: nameElement.line, "name \(name) cannot contain '/'") }
         if name.contains(where: { $0.isNewline }) || name.trimmingWhitespace() != name {
             throw DomainXMLError(.invalid, line: nameElement.line, "name '\(name)' has leading, trailing or embedded line-break whitespace")
         }
+        if let problem = ObjectName.problem(with: name) { throw DomainXMLError(.invalid, line: nameElement.line, problem) }
 
         // <uuid>
         if let uuidElement = root.element(named: "uuid") {
@@ -64,6 +64,9 @@ enum DomainNormalizer {
             guard let count = Int(vcpu.text.trimmingWhitespace()), count > 0 else {
                 throw DomainXMLError(.invalid, line: vcpu.line, "maximum vcpus count must be an integer greater than zero")
             }
+            guard count <= DomainLimits.maximumVCPUs else {
+                throw DomainXMLError(.invalid, line: vcpu.line, "maximum vcpus count \(count) is more than \(DomainLimits.maximumVCPUs)")
+            }
             update(&root, "vcpu") { e in
                 e.setText(String(count))
                 if e[attribute: "placement"] == nil { e.attributes.insert(XMLAttribute(name: "placement", value: "static"), at: 0) }
@@ -79,6 +82,7 @@ enum DomainNormalizer {
         }
         try normalizeDevices(&root, options: options)
 
+        try DomainNumberChecks.check(root)
         root.children = ordered(root.children, by: topLevelOrder)
         update(&root, "devices") { $0.children = ordered($0.children, by: deviceOrder) }
     }
@@ -261,11 +265,19 @@ enum DomainNormalizer {
         case "g", "gib": factor = 1 << 30
         case "tb": factor = 1_000_000_000_000
         case "t", "tib": factor = 1 << 40
+        case "pb": factor = 1_000_000_000_000_000
+        case "p", "pib": factor = 1 << 50
+        case "eb": factor = 1_000_000_000_000_000_000
+        case "e", "eib": factor = 1 << 60
         default: throw DomainXMLError(.invalid, line: element.line, "unknown suffix '\(element[attribute: "unit"] ?? "")' for <\(element.name)>")
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: factor)
-        guard !overflow, bytes / 1024 < (1 << 53) else { throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>") }
-        return (bytes + 1023) / 1024
+        guard !overflow else { throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>: more than 2^64 bytes") }
+        let kib = bytes / 1024 + (bytes % 1024 == 0 ? 0 : 1)
+        guard kib <= DomainLimits.maximumMemoryKiB else {
+            throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>: at most \(DomainLimits.maximumMemoryKiB) KiB")
+        }
+        return kib
     }
 
     static func canonicalUUID(_ text: String) -> String? {

@@ -36,7 +36,9 @@ enum DeviceArguments {
         // Disks.
         for (index, disk) in devices.disks.enumerated() {
             let node = "libvirt-\(devices.disks.count - index)"
-            let unit = diskIndex(disk.targetDevice)
+            guard let unit = DiskTarget.index(of: disk.targetDevice) else {
+                throw CommandLineError(.unsupported, "invalid disk target '\(disk.targetDevice)'")
+            }
             let alias: String
             var deviceMembers: [(String, JSONValue)]
             switch disk.targetBus {
@@ -206,14 +208,6 @@ enum DeviceArguments {
             b.add("-object", JSONValue.object([("qom-type", .string("rng-random")), ("id", .string("objrng\(index)")), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]).description)
             b.add("-device", device([("driver", .string("virtio-rng-pci")), ("rng", .string("objrng\(index)")), ("id", .string(rng.alias ?? "rng\(index)"))]))
         }
-    }
-
-    /// vda → 0, sdb → 1, hdc → 2 …
-    static func diskIndex(_ name: String) -> Int {
-        let letters = name.dropFirst(2)
-        var index = 0
-        for c in letters.unicodeScalars where c >= "a" && c <= "z" { index = index * 26 + Int(c.value - 97) + 1 }
-        return max(0, index - 1)
     }
 
     static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, runDirectory: String, name: String) throws(CommandLineError) -> String {
