@@ -151,7 +151,7 @@ enum DeviceArguments {
             let listen = graphics.listen ?? "127.0.0.1"
             let display: Int
             if let port = graphics.port, port >= 5900, !graphics.autoport { display = port - 5900 } else { display = b.context.vncDisplay ?? 0 }
-            b.add("-vnc", "\(listen):\(display)")
+            b.add("-vnc", try QEMUKeyValue.implied("\(listen):\(display)"))
         }
         for (index, video) in devices.videos.enumerated() {
             let driver: String
@@ -192,7 +192,7 @@ enum DeviceArguments {
             default: throw CommandLineError(.unsupported, "watchdog model '\(watchdog.model)' is not supported")
             }
             let action = watchdog.action == "destroy" ? "poweroff" : watchdog.action == "dump" ? "pause" : watchdog.action
-            b.add("-action", "watchdog=\(action)")
+            b.add("-action", QEMUKeyValue.render([("watchdog", action)]))
         }
 
         // Memory balloon.
@@ -212,17 +212,17 @@ enum DeviceArguments {
 
     static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, runDirectory: String, name: String) throws(CommandLineError) -> String {
         switch device.type {
-        case "pty": return "pty,id=\(id)"
-        case "null": return "null,id=\(id)"
+        case "pty": return try QEMUKeyValue.render("pty", [("id", id)])
+        case "null": return try QEMUKeyValue.render("null", [("id", id)])
         case "file":
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
-            return "file,id=\(id),path=\(escapeComma(path)),append=on"
+            return try QEMUKeyValue.render("file", [("id", id), ("path", path), ("append", "on")])
         case "unix":
             let path = device.path ?? runDirectory + "/\(name).sock"
-            return "socket,id=\(id),path=\(escapeComma(path))" + (device.mode == "connect" ? "" : ",server=on,wait=off")
+            return try QEMUKeyValue.render("socket", [("id", id), ("path", path)] + (device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]))
         case "tcp":
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
-            return "socket,id=\(id),host=\(device.host ?? "127.0.0.1"),port=\(service)" + (device.mode == "connect" ? "" : ",server=on,wait=off")
+            return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + (device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]))
         default:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type)' is not supported")
         }
@@ -233,7 +233,7 @@ enum DeviceArguments {
         members.map { key, value -> String in
             let text: String
             switch value {
-            case .string(let s): text = escapeComma(s)
+            case .string(let s): text = QEMUKeyValue.escape(s)
             case .bool(let b): text = b ? "on" : "off"
             case .number(let n): text = n.text
             default: text = value.description

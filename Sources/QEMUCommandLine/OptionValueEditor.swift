@@ -35,7 +35,7 @@ enum OptionValueEditor {
             return JSONValue.object(members).description
         }
         var parts = splitOptionList(value)
-        let escaped = escapeComma(newValue)
+        let escaped = QEMUKeyValue.escape(newValue)
         if let index = parts.firstIndex(where: { $0.hasPrefix(key + "=") }) {
             parts[index] = key + "=" + escaped
         } else {

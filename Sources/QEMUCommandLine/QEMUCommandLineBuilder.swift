@@ -39,7 +39,7 @@ struct Builder {
         if domain.type == "kvm" && !context.kvmUsable {
             throw CommandLineError(.unsupported, "Domain requires KVM, but it is not available. Check that virtualization is enabled in the host BIOS, and host configuration is setup to load the kvm modules.")
         }
-        add("-name", "guest=\(escapeComma(domain.name)),debug-threads=on")
+        add("-name", QEMUKeyValue.render([("guest", domain.name), ("debug-threads", "on")]))
         if let behavior = domain.qemu.deprecationBehavior, behavior != "none", capabilities.contains("compat-deprecated") {
             let compat: String
             switch behavior {
@@ -51,10 +51,9 @@ struct Builder {
             if !compat.isEmpty { add("-compat", compat) }
         }
         add("-S")
-        var machine = domain.os.machine ?? "pc"
-        machine += ",usb=off,dump-guest-core=off"
-        if domain.features.contains("acpi") == false && domain.features.isEmpty == false { machine += ",acpi=off" }
-        add("-machine", machine)
+        var machineProperties = [("usb", "off"), ("dump-guest-core", "off")]
+        if domain.features.contains("acpi") == false && domain.features.isEmpty == false { machineProperties.append(("acpi", "off")) }
+        add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", machineProperties))
         add("-accel", domain.type == "kvm" ? "kvm" : "tcg")
         if let cpu = domain.cpu {
             switch cpu.mode {
@@ -62,7 +61,7 @@ struct Builder {
                 guard domain.type == "kvm" else { throw CommandLineError(.unsupported, "CPU mode '\(cpu.mode!)' needs KVM (domain type 'kvm')") }
                 add("-cpu", "host")
             case "maximum": add("-cpu", "max")
-            default: if let model = cpu.model { add("-cpu", model) }
+            default: if let model = cpu.model { add("-cpu", try QEMUKeyValue.implied(model)) }
             }
         }
         add("-m", "size=\(domain.memoryKiB)k")
@@ -73,9 +72,9 @@ struct Builder {
         add("-uuid", domain.uuid)
         add("-no-user-config")
         add("-nodefaults")
-        add("-chardev", "socket,id=charmonitor,path=\(context.qmpSocket),server=on,wait=off")
+        add("-chardev", try QEMUKeyValue.render("socket", [("id", "charmonitor"), ("path", context.qmpSocket), ("server", "on"), ("wait", "off")]))
         add("-mon", "chardev=charmonitor,id=monitor,mode=control")
-        add("-chardev", "socket,id=charpassthrough,path=\(context.passthroughSocket),server=on,wait=off")
+        add("-chardev", try QEMUKeyValue.render("socket", [("id", "charpassthrough"), ("path", context.passthroughSocket), ("server", "on"), ("wait", "off")]))
         add("-mon", "chardev=charpassthrough,id=passthrough,mode=control")
         add("-rtc", "base=\(domain.clockOffset == "localtime" ? "localtime" : "utc")")
         add("-no-shutdown")
@@ -84,8 +83,8 @@ struct Builder {
         if let initrd = domain.os.initrd { add("-initrd", initrd) }
         if let cmdline = domain.os.cmdline { add("-append", cmdline) }
         if let loader = domain.os.loader {
-            add("-drive", "if=pflash,format=raw,unit=0,file=\(escapeComma(loader.path)),readonly=\(loader.readonly ? "on" : "off")")
-            if let nvram = domain.os.nvram { add("-drive", "if=pflash,format=raw,unit=1,file=\(escapeComma(nvram))") }
+            add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "0"), ("file", loader.path), ("readonly", loader.readonly ? "on" : "off")]))
+            if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
         }
         try DeviceArguments.add(to: &self)
         if !domain.qemu.configSections.sections.isEmpty { add("-readconfig", context.configFilePath) }
@@ -197,6 +196,3 @@ struct Builder {
         }
     }
 }
-
-/// `,` in a QEMU key=value value is written `,,`.
-func escapeComma(_ text: String) -> String { text.replacingOccurrences(of: ",", with: ",,") }
