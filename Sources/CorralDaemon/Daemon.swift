@@ -1,5 +1,6 @@
 import DomainXML
 import Foundation
+import POSIXSupport
 import QEMUProbe
 public import Logging
 public import NIOPosix
@@ -56,6 +57,8 @@ public final class Daemon: Sendable {
 
     /// Starts listening on both sockets.
     public func start() async throws {
+        let openFiles = OpenFileLimit.raiseToMaximum()
+        logger.debug("open file limit", metadata: ["limit": "\(openFiles)"])
         try FileManager.default.createDirectory(atPath: configuration.runDirectory + "/domains", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         await driver.reattachAll()
         try await server.start()

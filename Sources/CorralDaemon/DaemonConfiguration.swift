@@ -17,6 +17,8 @@ public struct DaemonConfiguration: Sendable {
     public var emulatorPath: String
     /// The largest packet accepted from a client, length word included.
     public var maximumPacketLength: Int = 4 + 33_554_432
+    /// Bounds on clients and their calls.
+    public var limits = ConnectionLimits()
 
     /// Creates a configuration from explicit paths.
     public init(socketPath: String, readOnlySocketPath: String, stateDirectory: String, runDirectory: String, emulatorPath: String) {

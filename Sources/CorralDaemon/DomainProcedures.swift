@@ -83,11 +83,16 @@ enum DomainProcedures {
         }
 
         // MARK: Per-domain facts
-        table.register(Remote.DomainGetXMLDesc.self) { arguments, _ throws(RemoteError) in
+        table.register(Remote.DomainGetXMLDesc.self) { arguments, context throws(RemoteError) in
+            let secureFlag: UInt32 = 1, inactiveFlag: UInt32 = 2
+            if arguments.flags & secureFlag != 0 && context.isReadOnly {
+                throw RemoteError(code: .operationDenied, domain: .domain, detail: "virDomainGetXMLDesc with secure flag")
+            }
             try checkFlags(arguments.flags, allowed: 0xF, function: "qemuDomainGetXMLDesc")
             let record = try registry.record(for: arguments.dom)
-            // The live XML for a running domain, unless the inactive definition is asked for (2).
-            return .init(xml: arguments.flags & 2 == 0 ? (record.liveXML ?? record.xml) : record.xml)
+            // The live XML for a running domain, unless the inactive definition is asked for.
+            let xml = arguments.flags & inactiveFlag == 0 ? (record.liveXML ?? record.xml) : record.xml
+            return .init(xml: arguments.flags & secureFlag != 0 ? xml : DomainSecrets.stripped(xml))
         }
         table.register(Remote.DomainGetState.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 0, function: "qemuDomainGetState")

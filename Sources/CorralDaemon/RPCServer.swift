@@ -15,6 +15,8 @@ public final class RPCServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channels: Mutex<[any Channel]> = Mutex([])
     private let connectionCounter = Atomic<UInt64>(0)
+    private let openConnections = Atomic<Int>(0)
+    private let refusedConnections = Atomic<Int>(0)
     private let procedures: ProcedureTable
     private let threadPool: NIOThreadPool
     private let connectionClosed: @Sendable (UInt64) -> Void
@@ -56,17 +58,19 @@ public final class RPCServer: Sendable {
         let procedures = self.procedures
         let logger = self.logger
         let maximumPacketLength = configuration.maximumPacketLength
+        let limits = configuration.limits
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.autoRead, value: true)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard self.admit(channel, limit: limits.maximumClients) else { return }
                     let id = self.nextConnectionID()
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder(maximumPacketLength: maximumPacketLength)))
                     try channel.pipeline.syncOperations.addHandler(
                         RPCServerHandler(
-                            procedures: procedures, threadPool: self.threadPool, socketIsReadOnly: readOnly, connectionID: id, logger: logger,
+                            procedures: procedures, threadPool: self.threadPool, socketIsReadOnly: readOnly, connectionID: id, limits: limits, logger: logger,
                             connectionClosed: self.connectionClosed)
                     )
                 }
@@ -81,6 +85,22 @@ public final class RPCServer: Sendable {
         }
         channels.withLock { $0.append(channel) }
         logger.info("listening", metadata: ["socket": "\(path)", "readOnly": "\(readOnly)"])
+    }
+
+    /// Counts a new connection in, or closes it when ``ConnectionLimits/maximumClients`` are
+    /// already open (logged once for each run of refusals).
+    private func admit(_ channel: any Channel, limit: Int) -> Bool {
+        let count = openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+        channel.closeFuture.whenComplete { _ in self.openConnections.wrappingSubtract(1, ordering: .relaxed) }
+        guard count > limit else {
+            if refusedConnections.exchange(0, ordering: .relaxed) > 0 { logger.notice("accepting connections again") }
+            return true
+        }
+        if refusedConnections.wrappingAdd(1, ordering: .relaxed).newValue == 1 {
+            logger.warning("too many clients (max_clients \(limit)): closing new connections until some end")
+        }
+        channel.close(promise: nil)
+        return false
     }
 
     private func nextConnectionID() -> UInt64 {

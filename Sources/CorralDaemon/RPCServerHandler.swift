@@ -22,11 +22,18 @@ final class RPCServerHandler: ChannelInboundHandler {
     private var logger: Logger
     private var pending: ByteBuffer?
     private var closeAfterFlush = false
+    private let limits: ConnectionLimits
+    /// Calls handed to the thread pool, a task or a future, not answered yet.
+    private var callsInFlight = 0
+    /// Calls that arrived past ``ConnectionLimits/maximumRequestsPerClient``, in order.
+    private var waitingCalls = CircularBuffer<RPCFrame>()
+    private var openTimer: Scheduled<Void>?
 
     init(
-        procedures: ProcedureTable, threadPool: NIOThreadPool, socketIsReadOnly: Bool, connectionID: UInt64, logger: Logger,
-        connectionClosed: @escaping @Sendable (UInt64) -> Void
+        procedures: ProcedureTable, threadPool: NIOThreadPool, socketIsReadOnly: Bool, connectionID: UInt64, limits: ConnectionLimits,
+        logger: Logger, connectionClosed: @escaping @Sendable (UInt64) -> Void
     ) {
+        self.limits = limits
         self.connectionClosed = connectionClosed
         self.stateMachine = ServerConnectionStateMachine(socketIsReadOnly: socketIsReadOnly)
         self.procedures = procedures
@@ -38,17 +45,68 @@ final class RPCServerHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         logger.debug("client connected")
+        let channel = context.channel
+        let logger = self.logger
+        openTimer = context.eventLoop.scheduleTask(in: limits.openTimeout) {
+            logger.info("closing a connection that did not open within the time allowed")
+            channel.close(promise: nil)
+        }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         logger.debug("client disconnected")
+        openTimer?.cancel()
+        waitingCalls.removeAll()
         connectionClosed(connectionID)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        guard callsInFlight < limits.maximumRequestsPerClient, waitingCalls.isEmpty else {
+            waitingCalls.append(frame)
+            updateReading(context: context)
+            return
+        }
+        process(frame, context: context)
+    }
+
+    /// Stops reading while the client has its maximum of calls in flight or cannot keep up
+    /// with its replies; reads again when both clear.
+    private func updateReading(context: ChannelHandlerContext) {
+        let read = context.channel.isWritable && callsInFlight < limits.maximumRequestsPerClient && waitingCalls.isEmpty
+        context.channel.setOption(ChannelOptions.autoRead, value: read).whenFailure { _ in }
+    }
+
+    /// A call handed elsewhere has been answered: take the calls that waited for its place.
+    private func callFinished(context: ChannelHandlerContext) {
+        callsInFlight -= 1
+        while callsInFlight < limits.maximumRequestsPerClient, let frame = waitingCalls.popFirst() {
+            process(frame, context: context)
+        }
+        flushPending(context: context)
+        updateReading(context: context)
+    }
+
+    /// Runs `body` on the connection's event loop with this handler and its context.
+    private func onLoop(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        return {
+            if eventLoop.inEventLoop {
+                let (handler, context) = bound.value
+                handler.callFinished(context: context)
+            } else {
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.callFinished(context: context)
+                }
+            }
+        }
+    }
+
+    private func process(_ frame: RPCFrame, context: ChannelHandlerContext) {
         var out = pending ?? context.channel.allocator.buffer(capacity: 256)
         defer { pending = out }
         let header = frame.header
@@ -69,6 +127,8 @@ final class RPCServerHandler: ChannelInboundHandler {
                     out.writeRPCPacket(header: header.reply(status: .error), payload: error)
                 } else {
                     logger.debug("connection opened", metadata: ["uri": "\(stateMachine.openURI ?? "")", "readOnly": "\(stateMachine.isReadOnly)"])
+                    openTimer?.cancel()
+                    openTimer = nil
                     out.writeRPCPacket(header: header.reply(status: .ok))
                 }
             } catch {
@@ -82,20 +142,27 @@ final class RPCServerHandler: ChannelInboundHandler {
             case .immediate(let handler):
                 handler(header, frame.body, callContext, &out)
             case .blocking(let handler):
-                runBlocking(handler, header: header, body: frame.body, callContext: callContext, context: context)
+                callsInFlight += 1
+                runBlocking(handler, header: header, body: frame.body, callContext: callContext, context: context, finished: onLoop(context))
             case .deferred(let handler):
+                callsInFlight += 1
                 let channel = context.channel
+                let finished = onLoop(context)
                 handler(header, frame.body, callContext, context.eventLoop).whenSuccess { reply in
                     channel.writeAndFlush(reply, promise: nil)
+                    finished()
                 }
             case .asynchronous(let handler):
+                callsInFlight += 1
                 let channel = context.channel
                 let body = frame.body
+                let finished = onLoop(context)
                 Task {
                     // One task per long call (start, destroy…): replies are matched by serial, so
                     // they may finish in any order; the connection keeps serving meanwhile.
                     let reply = await handler(header, body, callContext)
                     channel.writeAndFlush(reply, promise: nil)
+                    finished()
                 }
             }
         }
@@ -103,7 +170,8 @@ final class RPCServerHandler: ChannelInboundHandler {
 
     /// Runs a handler that may block on the thread pool, then writes its reply from the event loop.
     private func runBlocking(
-        _ handler: @escaping ProcedureTable.ErasedHandler, header: RPCHeader, body: ByteBuffer, callContext: CallContext, context: ChannelHandlerContext
+        _ handler: @escaping ProcedureTable.ErasedHandler, header: RPCHeader, body: ByteBuffer, callContext: CallContext, context: ChannelHandlerContext,
+        finished: @escaping @Sendable () -> Void
     ) {
         let channel = context.channel
         let allocator = channel.allocator
@@ -116,6 +184,7 @@ final class RPCServerHandler: ChannelInboundHandler {
             case .success(let buffer): channel.writeAndFlush(buffer, promise: nil)
             case .failure: channel.close(promise: nil)
             }
+            finished()
         }
     }
 
@@ -137,7 +206,7 @@ final class RPCServerHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Stop reading from a client that does not read its replies; resume when it catches up.
-        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        updateReading(context: context)
         context.fireChannelWritabilityChanged()
     }
 

@@ -214,7 +214,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainReset: return .write(api: "virDomainReset")
         case .domainSuspend: return .write(api: "virDomainSuspend")
         case .domainResume: return .write(api: "virDomainResume")
-        case .connectDomainXMLToNative: return .read
+        case .connectDomainXMLToNative: return .write(api: "virConnectDomainXMLToNative")
         case .domainGetMaxVcpus: return .read
         case .connectDomainEventCallbackRegisterAny: return .read
         case .connectDomainEventCallbackDeregisterAny: return .read
