@@ -22,20 +22,40 @@ def binary(name):
 class Daemon:
     """A corrald in its own temporary directory."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="corral-pytest-")
         self.socket = os.path.join(self.dir, "sock")
         self.socket_ro = os.path.join(self.dir, "sock-ro")
-        self.log = open(os.path.join(self.dir, "corrald.log"), "w")
+        self.log = open(os.path.join(self.dir, "corrald.log"), "a")
+        self.extra_args = list(extra_args)
+        self.launch()
+
+    def launch(self):
         self.process = subprocess.Popen(
             [binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket_ro,
-             "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run")],
+             "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run")] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while not (os.path.exists(self.socket) and os.path.exists(self.socket_ro)):
             if self.process.poll() is not None or time.time() > deadline:
                 raise RuntimeError("corrald did not start: " + open(self.log.name).read())
             time.sleep(0.02)
+
+    def restart(self, kill=False):
+        """Stops the daemon (SIGTERM, or SIGKILL) and starts it again on the same directories."""
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        self.process.wait(10)
+        for path in (self.socket, self.socket_ro):
+            if kill and os.path.exists(path):
+                os.unlink(path)
+        self.launch()
+
+    def log_text(self):
+        self.log.flush()
+        return open(self.log.name, errors="replace").read()
 
     @property
     def uri(self):

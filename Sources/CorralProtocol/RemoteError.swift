@@ -82,9 +82,10 @@ extension RemoteError {
         RemoteError(code: .rpc, domain: .rpc, detail: "unknown procedure: \(procedure)")
     }
 
-    /// The error for a read-only connection calling `api`.
+    /// The error for a read-only connection calling `api` (libvirt's public API reports it with
+    /// no error domain, as libvirtd's answers show).
     public static func readOnly(api: String) -> RemoteError {
-        RemoteError(code: .operationDenied, domain: .remote, detail: "read only access prevents \(api)")
+        RemoteError(code: .operationDenied, domain: .none, detail: "read only access prevents \(api)")
     }
 
     /// An internal error with the given detail.

@@ -1,3 +1,5 @@
+import XMLTree
+
 /// Writes configuration-file sections in their XML form.
 ///
 /// A section is an element in the qemu namespace whose local name is the group, with the id in an
@@ -37,8 +39,9 @@ public enum QEMUConfigXMLWriter {
             out += "<qemu:"
             out += section.group
             if let id = section.id {
+                if !XMLTreeWriter.canWrite(id) { problems.append("the id of [\(section.group)] holds a character XML cannot carry") }
                 out += " id='"
-                XMLEscaping.appendEscaped(id, to: &out)
+                out += XMLTreeWriter.escape(id, attribute: true)
                 out += "'"
             }
             if section.entries.isEmpty {
@@ -55,8 +58,9 @@ public enum QEMUConfigXMLWriter {
                     out += "/>\n"
                     continue
                 }
+                if !XMLTreeWriter.canWrite(entry.value) { problems.append("the value of '\(entry.key)' holds a character XML cannot carry") }
                 out += ">"
-                XMLEscaping.appendEscaped(entry.value, to: &out)
+                out += XMLTreeWriter.escape(entry.value, attribute: false)
                 out += "</"
                 out += entry.key
                 out += ">\n"
@@ -81,30 +85,5 @@ enum XMLName {
             if !ok { return false }
         }
         return !name.lowercased().hasPrefix("xml")
-    }
-}
-
-/// Escaping for XML text and single-quoted attribute values.
-enum XMLEscaping {
-    static func appendEscaped(_ text: String, to out: inout String) {
-        var needs = false
-        for b in text.utf8 where b == 38 || b == 60 || b == 62 || b == 39 || b == 34 {
-            needs = true
-            break
-        }
-        guard needs else {
-            out += text
-            return
-        }
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
     }
 }

@@ -104,6 +104,18 @@ public struct XMLTreeWriter: Sendable {
         out += String(repeating: " ", count: indent) + "</" + qualified + ">\n"
     }
 
+    /// Whether `text` holds only characters XML 1.0 can carry (no NUL or other C0 control but
+    /// tab, line feed and carriage return; no U+FFFE or U+FFFF), so that it can be written.
+    public static func canWrite(_ text: String) -> Bool {
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x9, 0xA, 0xD, 0x20...0xFFFD, 0x10000...: continue
+            default: return false
+            }
+        }
+        return true
+    }
+
     /// Escapes text or a single-quoted attribute value so that it reads back unchanged: `&`,
     /// `<`, `>` always; in attributes also both quotes and tab, line feed and carriage return
     /// (which attribute-value normalisation would turn into spaces); in text also carriage

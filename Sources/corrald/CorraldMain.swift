@@ -42,6 +42,21 @@ struct CorraldMain: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("max-clients"), help: "Connections open at once, as libvirtd's max_clients (default 5000).")
+    var maximumClients: Int?
+
+    @Option(name: .customLong("max-client-requests"), help: "Calls of one connection worked on at once, as libvirtd's max_client_requests (default 5).")
+    var maximumClientRequests: Int?
+
+    @Option(name: .customLong("open-timeout"), help: "Seconds a connection may stay without CONNECT_OPEN (default 30).")
+    var openTimeout: Int?
+
+    func validate() throws {
+        for (name, value) in [("--max-clients", maximumClients), ("--max-client-requests", maximumClientRequests), ("--open-timeout", openTimeout)] {
+            if let value, !(1...1_000_000).contains(value) { throw ValidationError("\(name) must be from 1 to 1000000") }
+        }
+    }
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -60,6 +75,9 @@ struct CorraldMain: AsyncParsableCommand {
         if let socketReadOnly { configuration.readOnlySocketPath = socketReadOnly }
         if let stateDirectory { configuration.stateDirectory = stateDirectory }
         if let emulator { configuration.emulatorPath = emulator }
+        if let maximumClients { configuration.limits.maximumClients = maximumClients }
+        if let maximumClientRequests { configuration.limits.maximumRequestsPerClient = maximumClientRequests }
+        if let openTimeout { configuration.limits.openTimeout = .seconds(Int64(openTimeout)) }
 
         let group = MultiThreadedEventLoopGroup.singleton
         let daemon = try Daemon(configuration: configuration, group: group, logger: logger)

@@ -223,6 +223,74 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackDeviceRemoved: return .read
         }
     }
+
+    /// The procedure's argument and reply types, for code that handles any procedure.
+    public var procedureType: any RPCProcedure.Type {
+        switch self {
+        case .connectOpen: return Remote.ConnectOpen.self
+        case .connectClose: return Remote.ConnectClose.self
+        case .connectGetType: return Remote.ConnectGetType.self
+        case .connectGetVersion: return Remote.ConnectGetVersion.self
+        case .connectGetMaxVcpus: return Remote.ConnectGetMaxVcpus.self
+        case .nodeGetInfo: return Remote.NodeGetInfo.self
+        case .connectGetCapabilities: return Remote.ConnectGetCapabilities.self
+        case .connectGetHostname: return Remote.ConnectGetHostname.self
+        case .connectSupportsFeature: return Remote.ConnectSupportsFeature.self
+        case .authList: return Remote.AuthList.self
+        case .connectGetURI: return Remote.ConnectGetURI.self
+        case .nodeGetSecurityModel: return Remote.NodeGetSecurityModel.self
+        case .connectIsSecure: return Remote.ConnectIsSecure.self
+        case .connectGetLibVersion: return Remote.ConnectGetLibVersion.self
+        case .connectGetSysinfo: return Remote.ConnectGetSysinfo.self
+        case .connectListAllDomains: return Remote.ConnectListAllDomains.self
+        case .connectRegisterCloseCallback: return Remote.ConnectRegisterCloseCallback.self
+        case .connectUnregisterCloseCallback: return Remote.ConnectUnregisterCloseCallback.self
+        case .domainGetState: return Remote.DomainGetState.self
+        case .domainDefineXML: return Remote.DomainDefineXML.self
+        case .domainDefineXMLFlags: return Remote.DomainDefineXMLFlags.self
+        case .domainUndefine: return Remote.DomainUndefine.self
+        case .domainUndefineFlags: return Remote.DomainUndefineFlags.self
+        case .domainLookupByID: return Remote.DomainLookupByID.self
+        case .domainLookupByName: return Remote.DomainLookupByName.self
+        case .domainLookupByUUID: return Remote.DomainLookupByUUID.self
+        case .domainGetXMLDesc: return Remote.DomainGetXMLDesc.self
+        case .connectNumOfDomains: return Remote.ConnectNumOfDomains.self
+        case .connectNumOfDefinedDomains: return Remote.ConnectNumOfDefinedDomains.self
+        case .connectListDomains: return Remote.ConnectListDomains.self
+        case .connectListDefinedDomains: return Remote.ConnectListDefinedDomains.self
+        case .domainGetInfo: return Remote.DomainGetInfo.self
+        case .domainIsActive: return Remote.DomainIsActive.self
+        case .domainIsPersistent: return Remote.DomainIsPersistent.self
+        case .domainIsUpdated: return Remote.DomainIsUpdated.self
+        case .domainGetAutostart: return Remote.DomainGetAutostart.self
+        case .domainSetAutostart: return Remote.DomainSetAutostart.self
+        case .domainHasManagedSaveImage: return Remote.DomainHasManagedSaveImage.self
+        case .domainSnapshotNum: return Remote.DomainSnapshotNum.self
+        case .domainGetOSType: return Remote.DomainGetOSType.self
+        case .domainGetMaxMemory: return Remote.DomainGetMaxMemory.self
+        case .domainGetVcpusFlags: return Remote.DomainGetVcpusFlags.self
+        case .domainGetSecurityLabel: return Remote.DomainGetSecurityLabel.self
+        case .domainGetMessages: return Remote.DomainGetMessages.self
+        case .domainCreate: return Remote.DomainCreate.self
+        case .domainCreateWithFlags: return Remote.DomainCreateWithFlags.self
+        case .domainCreateXML: return Remote.DomainCreateXML.self
+        case .domainDestroy: return Remote.DomainDestroy.self
+        case .domainDestroyFlags: return Remote.DomainDestroyFlags.self
+        case .domainShutdown: return Remote.DomainShutdown.self
+        case .domainShutdownFlags: return Remote.DomainShutdownFlags.self
+        case .domainReboot: return Remote.DomainReboot.self
+        case .domainReset: return Remote.DomainReset.self
+        case .domainSuspend: return Remote.DomainSuspend.self
+        case .domainResume: return Remote.DomainResume.self
+        case .connectDomainXMLToNative: return Remote.ConnectDomainXMLToNative.self
+        case .domainGetMaxVcpus: return Remote.DomainGetMaxVcpus.self
+        case .connectDomainEventCallbackRegisterAny: return Remote.ConnectDomainEventCallbackRegisterAny.self
+        case .connectDomainEventCallbackDeregisterAny: return Remote.ConnectDomainEventCallbackDeregisterAny.self
+        case .domainEventCallbackLifecycle: return Remote.DomainEventCallbackLifecycle.self
+        case .domainEventCallbackReboot: return Remote.DomainEventCallbackReboot.self
+        case .domainEventCallbackDeviceRemoved: return Remote.DomainEventCallbackDeviceRemoved.self
+        }
+    }
 }
 
 /// Argument and reply types of the REMOTE program, one namespace per procedure.
@@ -2425,9 +2493,22 @@ public enum QemuProcedure: Int32, Sendable, CaseIterable {
         case .domainAttach: return .write(api: "virDomainQemuAttach")
         case .domainAgentCommand: return .write(api: "virDomainQemuAgentCommand")
         case .connectDomainMonitorEventRegister: return .write(api: "virConnectDomainQemuMonitorEventRegister")
-        case .connectDomainMonitorEventDeregister: return .write(api: "virConnectDomainQemuMonitorEventDeregister")
+        case .connectDomainMonitorEventDeregister: return .read
         case .domainMonitorEvent: return .read
         case .domainMonitorCommandWithFiles: return .write(api: "virDomainQemuMonitorCommandWithFiles")
+        }
+    }
+
+    /// The procedure's argument and reply types, for code that handles any procedure.
+    public var procedureType: any RPCProcedure.Type {
+        switch self {
+        case .domainMonitorCommand: return Qemu.DomainMonitorCommand.self
+        case .domainAttach: return Qemu.DomainAttach.self
+        case .domainAgentCommand: return Qemu.DomainAgentCommand.self
+        case .connectDomainMonitorEventRegister: return Qemu.ConnectDomainMonitorEventRegister.self
+        case .connectDomainMonitorEventDeregister: return Qemu.ConnectDomainMonitorEventDeregister.self
+        case .domainMonitorEvent: return Qemu.DomainMonitorEvent.self
+        case .domainMonitorCommandWithFiles: return Qemu.DomainMonitorCommandWithFiles.self
         }
     }
 }
