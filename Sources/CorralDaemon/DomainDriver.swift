@@ -531,7 +531,7 @@ actor DomainDriver {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a command (no \"execute\")")
         }
         taint(uuid, .customGACommand)
-        return try await GuestAgentChannel.execute(socket: socket, command: message, timeout: timeout)
+        return try await GuestAgentChannel.execute(socket: socket, command: message, timeout: timeout, group: MultiThreadedEventLoopGroup.singleton)
     }
 
     // MARK: - Reattaching after a daemon restart

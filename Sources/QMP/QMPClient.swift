@@ -199,15 +199,17 @@ final class QMPChannelHandler: ChannelDuplexHandler {
     }
 }
 
-/// Splits a byte stream into newline-terminated lines, refusing lines over `maximumLength`.
-struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
+/// Splits a byte stream into newline-terminated lines (a trailing carriage return dropped, empty
+/// lines skipped), refusing lines over `maximumLength`: QMP and the guest agent both frame so.
+public struct LineFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
     let maximumLength: Int
     private var scanned = 0
 
-    init(maximumLength: Int) { self.maximumLength = maximumLength }
+    /// Creates a decoder.
+    public init(maximumLength: Int) { self.maximumLength = maximumLength }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         if let newline = view.dropFirst(scanned).firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - view.startIndex
@@ -226,7 +228,7 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         try decode(context: context, buffer: &buffer)
     }
 }
