@@ -81,7 +81,8 @@ actor DomainDriver {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(record.unmodelled.joined(separator: "; "))")
         }
         let id = nextID
-        nextID += 1
+        // Ids wrap rather than trap after 2^31 - 1 starts.
+        nextID = nextID == Int32.max ? 1 : nextID + 1
         let directory = runDirectory(for: record.name)
         let context = makeContext(id: id, directory: directory, definition: record.definition)
         guard context.passthroughSocket.utf8.count < 108 else {
@@ -594,7 +595,7 @@ actor DomainDriver {
                 pid: status.pid, id: status.id, qmp: qmp, runDirectory: directory, handle: record.handle, onPoweroff: definition.onPoweroff,
                 onReboot: definition.onReboot, onCrash: definition.onCrash, isChild: false,
                 agentSocket: Self.agentSocket(definition, runDirectory: directory))
-            nextID = max(nextID, status.id + 1)
+            if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)
             supervise(uuid, qmp: qmp)
             logger.info("reattached to a running domain", metadata: ["name": "\(record.name)", "id": "\(status.id)", "pid": "\(status.pid)"])

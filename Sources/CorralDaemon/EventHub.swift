@@ -87,7 +87,7 @@ final class EventHub: Sendable {
         return monitor.withLock { state in
             var r = registration
             r.callbackID = state.next
-            state.next += 1
+            state.next = state.next == Int32.max ? 1 : state.next + 1
             state.registrations.append(r)
             return r.callbackID
         }
@@ -123,7 +123,7 @@ final class EventHub: Sendable {
         }
         return state.withLock { state in
             let id = state.next
-            state.next += 1
+            state.next = state.next == Int32.max ? 1 : state.next + 1
             state.registrations.append(Registration(connectionID: connectionID, callbackID: id, eventID: eventID, domain: domain, channel: channel))
             return id
         }

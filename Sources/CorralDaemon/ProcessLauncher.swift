@@ -50,6 +50,8 @@ enum ProcessLauncher {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return 0 }
         let ticks = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
-        return (user + system) * 1_000_000_000 / ticks
+        let (total, overflow) = user.addingReportingOverflow(system)
+        let (nanoseconds, tooLarge) = total.multipliedReportingOverflow(by: 1_000_000_000 / ticks)
+        return overflow || tooLarge ? UInt64.max : nanoseconds
     }
 }

@@ -186,6 +186,9 @@ extension OptionAlteration {
             switch child.name {
             case "match":
                 guard rule.match == nil else { throw DomainXMLError(.invalid, line: child.line, "<qemu:alter option='\(option)'> has more than one <qemu:match>") }
+                guard child.text.utf8.count <= 1024 else {
+                    throw DomainXMLError(.invalid, line: child.line, "the <qemu:match> regular expression of <qemu:alter option='\(option)'> is longer than 1024 bytes")
+                }
                 do {
                     _ = try Regex(child.text)
                 } catch {
