@@ -57,6 +57,8 @@ def test_hostile_monitor_replies(hostile, command, words):
     assert result.returncode != 0 and words in result.stderr, result.stderr
     assert time.time() - started < 30
     still_serving(daemon)
+    if command != "hostile-huge":  # a line over the limit ends the session as a framing error
+        assert daemon.log_text().count("passthrough monitor sent a malformed reply") == 1
 
 
 def test_a_valid_but_huge_number_passes_through_unchanged(hostile):
@@ -87,6 +89,8 @@ def test_hostile_guest_agent(hostile, command, words):
     result = run("virsh", "-c", daemon.uri, "qemu-agent-command", "hostile", "--timeout", "3", json.dumps({"execute": command}), check=False)
     assert result.returncode != 0 and words in result.stderr, result.stderr
     assert time.time() - started < 20
+    if words in ("surrogate", "UTF-8", "nested", "unable to parse"):
+        assert daemon.log_text().count("a guest agent sent a malformed reply") == 1
     assert json.loads(run("virsh", "-c", daemon.uri, "qemu-agent-command", "hostile", '{"execute":"guest-ping"}').stdout) == {"return": {}}
     still_serving(daemon)
 

@@ -46,7 +46,7 @@ actor DomainDriver {
     private var busy: Set<RemoteUUID> = []
     /// The dedicated passthrough monitor session of each running guest, opened on first use;
     /// read from event loops by the passthrough fast path.
-    nonisolated let passthrough = PassthroughSessions()
+    nonisolated let passthrough: PassthroughSessions
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
     /// takes one client at a time, so a second connection would wait for the first to close).
     private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
@@ -60,6 +60,7 @@ actor DomainDriver {
         self.emulator = emulator
         self.options = options
         self.logger = logger
+        self.passthrough = PassthroughSessions(logger: logger)
     }
 
     func runDirectory(for name: String) -> String { configuration.runDirectory + "/domains/" + name }
@@ -532,7 +533,14 @@ actor DomainDriver {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a command (no \"execute\")")
         }
         taint(uuid, .customGACommand)
-        return try await GuestAgentChannel.execute(socket: socket, command: message, timeout: timeout, group: MultiThreadedEventLoopGroup.singleton)
+        do throws(RemoteError) {
+            return try await GuestAgentChannel.execute(socket: socket, command: message, timeout: timeout, group: MultiThreadedEventLoopGroup.singleton)
+        } catch {
+            if error.message?.contains("unable to parse the guest agent's reply") == true {
+                logger.warning("a guest agent sent a malformed reply", metadata: ["domain": "\(guest.handle.name)", "error": "\(error.message?.prefix(200) ?? "")"])
+            }
+            throw error
+        }
     }
 
     // MARK: - Reattaching after a daemon restart

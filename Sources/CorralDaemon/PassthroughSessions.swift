@@ -1,5 +1,6 @@
 import CorralJSON
 import CorralProtocol
+import Logging
 import NIOCore
 import QMP
 import Synchronization
@@ -16,6 +17,11 @@ import Synchronization
 final class PassthroughSessions: Sendable {
     private let sessions = Mutex<[RemoteUUID: QMPClient]>([:])
     private let counter = Atomic<Int>(0)
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
 
     /// The open session of a running guest, if any.
     func session(for uuid: RemoteUUID) -> QMPClient? {
@@ -51,8 +57,13 @@ final class PassthroughSessions: Sendable {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'human-monitor-command': \(error["desc"]?.stringValue ?? "")")
             }
             return reply["return"]?.stringValue ?? ""
-        }.flatMapErrorThrowing { error in
+        }.flatMapErrorThrowing { [logger] error in
             if let error = error as? RemoteError { throw error }
+            if let error = error as? QMPError, error.code == .protocolViolation {
+                // A guest can influence what QEMU sends: one line per broken reply (the session
+                // closes with it, and the next call opens a new one).
+                logger.warning("a guest's passthrough monitor sent a malformed reply; its session is closed", metadata: ["error": "\(error.message.prefix(200))"])
+            }
             if let error = error as? QMPError, error.code == .connectionClosed {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
             }
@@ -72,7 +83,7 @@ final class PassthroughSessions: Sendable {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a JSON object")
         }
         if !members.contains(where: { $0.0 == "id" }) {
-            let number = counter.add(1, ordering: .relaxed).newValue
+            let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
             members.append(("id", .string("libvirt-\(number)")))
         }
         return .object(members)

@@ -14,6 +14,8 @@ import Synchronization
 public final class RPCServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channels: Mutex<[any Channel]> = Mutex([])
+    /// The sockets this daemon published, to remove only those at stop.
+    private let published: Mutex<[String: FileIdentity]> = Mutex([:])
     private let connectionCounter = Atomic<UInt64>(0)
     private let openConnections = Atomic<Int>(0)
     private let refusedConnections = Atomic<Int>(0)
@@ -85,6 +87,8 @@ public final class RPCServer: Sendable {
             throw ServerStartError(description: error.description)
         }
         channels.withLock { $0.append(channel) }
+        let identity = FileIdentity(path: path)
+        published.withLock { $0[path] = identity }
         logger.info("listening", metadata: ["socket": "\(path)", "readOnly": "\(readOnly)"])
     }
 
@@ -118,8 +122,8 @@ public final class RPCServer: Sendable {
             return channels
         }
         for channel in listening { try? await channel.close() }
-        unlink(configuration.socketPath)
-        unlink(configuration.readOnlySocketPath)
+        // Only the sockets still ours: another daemon may own the paths by now.
+        for (path, identity) in published.withLock({ $0 }) { UnixSocket.remove(path, ifStill: identity) }
     }
 }
 

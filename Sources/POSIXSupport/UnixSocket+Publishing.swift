@@ -29,3 +29,26 @@ extension UnixSocket {
         }
     }
 }
+
+/// Which file a path names (device and inode), to remove a published socket only while it is
+/// still the one this process published (another daemon may have claimed the path since).
+public struct FileIdentity: Sendable, Hashable {
+    let device: UInt64
+    let inode: UInt64
+
+    /// The identity of the file at `path`, if there is one.
+    public init?(path: String) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
+    }
+}
+
+extension UnixSocket {
+    /// Removes the socket at `path` if it is still the file `identity` names.
+    public static func remove(_ path: String, ifStill identity: FileIdentity?) {
+        guard let identity, FileIdentity(path: path) == identity else { return }
+        unlink(path)
+    }
+}

@@ -14,11 +14,13 @@ public final class QMPProxyServer: Sendable {
     private let channel: any Channel
     private let clients: ClientList
     private let path: String
+    private let identity: FileIdentity?
 
-    private init(channel: any Channel, clients: ClientList, path: String) {
+    private init(channel: any Channel, clients: ClientList, path: String, identity: FileIdentity?) {
         self.channel = channel
         self.clients = clients
         self.path = path
+        self.identity = identity
     }
 
     /// Starts listening on `path`, published with mode 0600. A stale socket there is replaced; a
@@ -60,7 +62,7 @@ public final class QMPProxyServer: Sendable {
             try? await channel.close()
             throw QMPError(code: .connectionFailed, message: error.description)
         }
-        return QMPProxyServer(channel: channel, clients: clients, path: path)
+        return QMPProxyServer(channel: channel, clients: clients, path: path, identity: FileIdentity(path: path))
     }
 
     /// Sends `event` (a whole QMP event message) to every negotiated client.
@@ -73,7 +75,7 @@ public final class QMPProxyServer: Sendable {
 
     /// Stops listening, removes the socket and disconnects every client.
     public func close() async {
-        if channel.isActive { unlink(path) }
+        if channel.isActive { UnixSocket.remove(path, ifStill: identity) }
         try? await channel.close()
         for client in clients.all() { try? await client.close() }
     }
