@@ -3,9 +3,10 @@ import FuzzSupport
 import NIOCore
 import XDR
 
-// A byte stream from a client: split into frames as the daemon splits it, and every frame's
-// body decoded as the arguments of every procedure (whatever number the header claims), then
-// as a reply and a remote_error. Decoding fails with an error, never a trap.
+// A byte stream from a client: split into frames as the daemon splits it, each frame's body
+// decoded as the arguments and the reply of the procedure its header names (the fuzzer mutates
+// the number, so every procedure is reached), and as a remote_error. Decoding fails with an
+// error, never a trap.
 runFuzzer { bytes in
     var buffer = ByteBuffer(bytes: bytes)
     var decoder = RPCFrameDecoder(maximumPacketLength: 1 << 20)
@@ -17,8 +18,11 @@ runFuzzer { bytes in
             return
         }
         guard let frame else { return }
-        for procedure in RemoteProcedure.allCases { decode(procedure.procedureType, frame.body) }
-        for procedure in QemuProcedure.allCases { decode(procedure.procedureType, frame.body) }
+        switch RPCProgram(rawValue: frame.header.program) {
+        case .remote?: if let procedure = RemoteProcedure(rawValue: frame.header.procedure) { decode(procedure.procedureType, frame.body) }
+        case .qemu?: if let procedure = QemuProcedure(rawValue: frame.header.procedure) { decode(procedure.procedureType, frame.body) }
+        default: break
+        }
         _ = try? RemoteError(xdrRecord: frame.body)
     }
 }
