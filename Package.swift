@@ -92,11 +92,12 @@ let package = Package(
             dependencies: ["CorralDaemon", "CorralProtocol", "XDR", nioCore],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CorralJSONTests", dependencies: ["CorralJSON"], swiftSettings: swiftSettings),
+        .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: swiftSettings),
+        .testTarget(name: "CorralJSONTests", dependencies: ["CorralJSON", "SeededRandom"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DomainXMLTests",
-            dependencies: ["DomainXML", "XMLTree", "QEMUConfig"],
+            dependencies: ["DomainXML", "XMLTree", "QEMUConfig", "SeededRandom"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -85,6 +85,17 @@ def daemon():
     d.stop()
 
 
+@pytest.fixture
+def running(daemon, tmp_path):
+    """corrald with the test guest "mon" running (its serial console in tmp_path/serial.log)."""
+    from guest import domain_xml
+    (tmp_path / "g.xml").write_text(domain_xml("mon", str(tmp_path / "serial.log")))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+    run("virsh", "-c", daemon.uri, "start", "mon")
+    yield daemon
+    run("virsh", "-c", daemon.uri, "destroy", "mon", check=False)
+
+
 @pytest.fixture(scope="session")
 def libvirtd():
     """A real libvirtd on qemu:///system: an existing one is used untouched, else one is started."""

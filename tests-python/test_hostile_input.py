@@ -152,15 +152,6 @@ def test_names_libvirt_accepts_run_and_survive_a_restart(daemon, tmp_path):
     conn.close()
 
 
-@pytest.fixture
-def running(daemon, tmp_path):
-    (tmp_path / "g.xml").write_text(domain_xml("mon", str(tmp_path / "serial.log")))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
-    run("virsh", "-c", daemon.uri, "start", "mon")
-    yield daemon
-    run("virsh", "-c", daemon.uri, "destroy", "mon", check=False)
-
-
 def test_monitor_ids_surrogates_and_big_numbers(running):
     daemon = running
     bad = run("virsh", "-c", daemon.uri, "qemu-monitor-command", "mon", r'{"execute":"query-status","id":"\ud800\u0041"}', check=False)

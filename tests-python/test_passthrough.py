@@ -10,15 +10,6 @@ from conftest import binary, run
 from guest import domain_xml
 
 
-@pytest.fixture
-def running(daemon, tmp_path):
-    (tmp_path / "g.xml").write_text(domain_xml("mon", str(tmp_path / "serial.log")))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
-    run("virsh", "-c", daemon.uri, "start", "mon")
-    yield daemon
-    run("virsh", "-c", daemon.uri, "destroy", "mon", check=False)
-
-
 def test_qmp_and_hmp_through_virsh(running):
     daemon = running
     out = run("virsh", "-c", daemon.uri, "qemu-monitor-command", "mon", '{"execute":"query-status"}').stdout

@@ -1,21 +1,13 @@
 import CorralJSON
 import Foundation
+import SeededRandom
 import Testing
 
 /// Compares `JSONValue.parse` with Foundation's `JSONSerialization` on generated texts: valid
 /// documents, then the same documents with bytes changed, inserted or removed. Both must accept
 /// or both refuse, and what both accept must mean the same.
 @Suite struct JSONDifferentialTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SeededGenerator
 
     static let stringPieces = ["a", "é", "😀", "\\n", "\\\"", "\\\\", "\\/", "\\u0041", "\\u00e9", "\\ud83d\\ude00", " ", "\\t", "\\u0000", "中"]
     static let numbers = ["0", "-0", "1", "-1", "42", "3.25", "-0.5", "1e3", "2E-2", "9223372036854775807", "-9223372036854775808", "18446744073709551615", "1.5e10"]
@@ -112,7 +104,7 @@ import Testing
     }
 
     @Test func agreesWithFoundationOnValidDocuments() throws {
-        var g = Generator(state: 20261130)
+        var g = Generator(seed: 20261130)
         for _ in 0..<3000 {
             let text = Self.text(depth: 0, using: &g)
             let ours = try JSONValue.parse(text)
@@ -124,7 +116,7 @@ import Testing
     }
 
     @Test func agreesWithFoundationOnMutatedDocuments() {
-        var g = Generator(state: 7)
+        var g = Generator(seed: 7)
         var accepted = 0, refused = 0
         for _ in 0..<20000 {
             let bytes = Self.mutate(Array(Self.text(depth: 0, using: &g).utf8), using: &g)
