@@ -35,7 +35,7 @@ public final class Daemon: Sendable {
         self.driver = driver
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
-        DomainProcedures.register(in: &table, registry: registry, options: options)
+        DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         server = RPCServer(configuration: configuration, procedures: table, group: group, threadPool: threadPool, logger: logger) { connection in

@@ -47,6 +47,8 @@ actor DomainDriver {
     /// The dedicated passthrough monitor session of each running guest, opened on first use;
     /// read from event loops by the passthrough fast path.
     nonisolated let passthrough: PassthroughSessions
+    /// Every change to a domain runs inside its job.
+    nonisolated let jobs = DomainJobs()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
     /// takes one client at a time, so a second connection would wait for the first to close).
     private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
@@ -208,13 +210,8 @@ actor DomainDriver {
     }
 
     /// `DOMAIN_CREATE_XML`: a transient domain, gone when it stops.
-    func createTransient(xml: String, paused: Bool, autodestroyConnection: UInt64?) async throws(RemoteError) -> RemoteDomain {
-        let parsed: ParsedDomain
-        do throws(DomainXMLError) {
-            parsed = try DomainXMLParser.parse(xml, options: options)
-        } catch {
-            throw RemoteError(domainXMLError: error)
-        }
+    /// The caller holds the job of the domain's name.
+    func createTransient(_ parsed: ParsedDomain, paused: Bool, autodestroyConnection: UInt64?) async throws(RemoteError) -> RemoteDomain {
         let record = try registry.addTransient(parsed)
         do throws(RemoteError) {
             return try await start(record.uuid, paused: paused, autodestroyConnection: autodestroyConnection)
@@ -347,6 +344,7 @@ actor DomainDriver {
             r.reason = reason
             r.taints = []
             r.liveXML = nil
+            r.updated = false
         }
         let handle = RemoteDomain(name: guest.handle.name, uuid: uuid, id: -1)
         events.lifecycle(handle, .stopped(detail))
@@ -433,7 +431,9 @@ actor DomainDriver {
     /// Destroys the guests started with autodestroy by a connection that just closed.
     func connectionClosed(_ connectionID: UInt64) async {
         for (uuid, guest) in guests where guest.autodestroyConnection == connectionID {
-            try? await destroy(uuid, graceful: false)
+            try? await jobs.run(guest.handle.name, "autodestroy") { () async throws(RemoteError) in
+                try await self.destroy(uuid, graceful: false)
+            }
         }
     }
 
@@ -614,7 +614,9 @@ actor DomainDriver {
     func autostartAll() async {
         for record in registry.records(where: { $0.autostart && !$0.isActive }) {
             do throws(RemoteError) {
-                _ = try await start(record.uuid, paused: false, autodestroyConnection: nil)
+                _ = try await jobs.run(record.name, "autostart") { () async throws(RemoteError) -> RemoteDomain in
+                    try await self.start(record.uuid, paused: false, autodestroyConnection: nil)
+                }
             } catch {
                 logger.error("autostart failed", metadata: ["name": "\(record.name)", "error": "\(error)"])
             }

@@ -8,33 +8,47 @@ enum DomainProcedures {
     /// The `virConnectListAllDomainsFlags` bits (all of libvirt 9.0's).
     static let knownListFlags: UInt32 = 0xFFFF
 
-    static func register(in table: inout ProcedureTable, registry: DomainRegistry, options: DomainXMLOptions) {
-        // MARK: Defining
-        @Sendable func define(_ xml: String) throws(RemoteError) -> RemoteDomain {
-            let parsed: ParsedDomain
-            do throws(DomainXMLError) {
-                parsed = try DomainXMLParser.parse(xml, options: options)
-            } catch {
-                throw RemoteError(domainXMLError: error)
+    static func register(in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions) {
+        // MARK: Defining (each change in the domain's job; parsing and the disk off the event loop)
+        @Sendable func define(_ xml: String, _ operation: String) async throws(RemoteError) -> RemoteDomain {
+            let parsed = try await BlockingWork.run { () throws(RemoteError) -> ParsedDomain in
+                do throws(DomainXMLError) {
+                    return try DomainXMLParser.parse(xml, options: options)
+                } catch {
+                    throw RemoteError(domainXMLError: error)
+                }
             }
-            return try registry.define(parsed).0
+            return try await jobs.run(parsed.definition.name, operation) { () async throws(RemoteError) -> RemoteDomain in
+                try await BlockingWork.run { () throws(RemoteError) -> RemoteDomain in try registry.define(parsed).0 }
+            }
         }
-        table.registerBlocking(Remote.DomainDefineXML.self) { arguments, _ throws(RemoteError) in .init(dom: try define(arguments.xml)) }
-        table.registerBlocking(Remote.DomainDefineXMLFlags.self) { arguments, _ throws(RemoteError) in
+        @Sendable func undefine(_ handle: RemoteDomain, flags: UInt32, _ operation: String) async throws(RemoteError) {
+            let name = try registry.record(for: handle).name
+            try await jobs.run(name, operation) { () async throws(RemoteError) in
+                try await BlockingWork.run { () throws(RemoteError) in try registry.undefine(handle, flags: flags) }
+            }
+        }
+        table.registerAsync(Remote.DomainDefineXML.self) { arguments, _ throws(RemoteError) in
+            .init(dom: try await define(arguments.xml, "remoteDispatchDomainDefineXML"))
+        }
+        table.registerAsync(Remote.DomainDefineXMLFlags.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 1, function: "qemuDomainDefineXMLFlags")  // VALIDATE
-            return .init(dom: try define(arguments.xml))
+            return .init(dom: try await define(arguments.xml, "remoteDispatchDomainDefineXMLFlags"))
         }
-        table.registerBlocking(Remote.DomainUndefine.self) { arguments, _ throws(RemoteError) in
-            try registry.undefine(arguments.dom, flags: 0)
+        table.registerAsync(Remote.DomainUndefine.self) { arguments, _ throws(RemoteError) in
+            try await undefine(arguments.dom, flags: 0, "remoteDispatchDomainUndefine")
             return XDRVoid()
         }
-        table.registerBlocking(Remote.DomainUndefineFlags.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.DomainUndefineFlags.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 0x7F, function: "qemuDomainUndefineFlags")
-            try registry.undefine(arguments.dom, flags: arguments.flags)
+            try await undefine(arguments.dom, flags: arguments.flags, "remoteDispatchDomainUndefineFlags")
             return XDRVoid()
         }
-        table.registerBlocking(Remote.DomainSetAutostart.self) { arguments, _ throws(RemoteError) in
-            try registry.setAutostart(arguments.dom, arguments.autostart != 0)
+        table.registerAsync(Remote.DomainSetAutostart.self) { arguments, _ throws(RemoteError) in
+            let name = try registry.record(for: arguments.dom).name
+            try await jobs.run(name, "remoteDispatchDomainSetAutostart") { () async throws(RemoteError) in
+                try await BlockingWork.run { () throws(RemoteError) in try registry.setAutostart(arguments.dom, arguments.autostart != 0) }
+            }
             return XDRVoid()
         }
 
@@ -112,8 +126,7 @@ enum DomainProcedures {
             .init(persistent: try registry.record(for: arguments.dom).persistent ? 1 : 0)
         }
         table.register(Remote.DomainIsUpdated.self) { arguments, _ throws(RemoteError) in
-            _ = try registry.record(for: arguments.dom)
-            return .init(updated: 0)
+            .init(updated: try registry.record(for: arguments.dom).updated ? 1 : 0)
         }
         table.register(Remote.DomainGetAutostart.self) { arguments, _ throws(RemoteError) in
             .init(autostart: try registry.record(for: arguments.dom).autostart ? 1 : 0)

@@ -28,6 +28,9 @@ struct DomainRecord: Sendable {
     var liveXML: String?
     /// The QEMU process of the current run.
     var pid: Int32 = 0
+    /// Whether the persistent definition was replaced while the domain ran (it applies at the
+    /// next start; `virDomainIsUpdated`).
+    var updated = false
 
     var handle: RemoteDomain { RemoteDomain(name: name, uuid: uuid, id: id) }
     var isActive: Bool { id >= 0 }

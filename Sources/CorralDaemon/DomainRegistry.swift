@@ -116,6 +116,7 @@ final class DomainRegistry: Sendable {
                 record.definition = parsed.definition
                 record.unmodelled = parsed.unmodelled
                 record.persistent = true
+                if record.isActive { record.updated = true }
                 state.byUUID[uuid] = record
                 state.uuidByName[name] = uuid
                 return (record.handle, existing == nil)

@@ -9,60 +9,81 @@ import QEMUProbe
 /// for lifecycle events.
 enum LifecycleProcedures {
     static func register(in table: inout ProcedureTable, driver: DomainDriver, registry: DomainRegistry, events: EventHub, options: DomainXMLOptions) {
-        // MARK: Start
+        // MARK: Start, stop and control: each in the domain's job.
+        @Sendable func inJob<T: Sendable>(_ handle: RemoteDomain, _ operation: String, _ body: @escaping @Sendable (RemoteUUID) async throws(RemoteError) -> T) async throws(RemoteError) -> T {
+            let record = try registry.record(for: handle)
+            return try await driver.jobs.run(record.name, operation) { () async throws(RemoteError) -> T in
+                // The domain may have changed while this waited: look it up again.
+                try await body(try registry.record(for: handle).uuid)
+            }
+        }
         table.registerAsync(Remote.DomainCreate.self) { arguments, context throws(RemoteError) in
-            _ = try await driver.start(try registry.record(for: arguments.dom).uuid, paused: false, autodestroyConnection: nil)
+            _ = try await inJob(arguments.dom, "remoteDispatchDomainCreate") { uuid throws(RemoteError) in
+                try await driver.start(uuid, paused: false, autodestroyConnection: nil)
+            }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainCreateWithFlags.self) { arguments, context throws(RemoteError) in
             // paused = 1, autodestroy = 2, bypass-cache = 4, force-boot = 8, reset-nvram = 32
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1 | 2 | 4 | 8 | 32, function: "qemuDomainCreateWithFlags")
-            let uuid = try registry.record(for: arguments.dom).uuid
-            let handle = try await driver.start(uuid, paused: arguments.flags & 1 != 0, autodestroyConnection: arguments.flags & 2 != 0 ? context.connectionID : nil)
+            let autodestroy = arguments.flags & 2 != 0 ? context.connectionID : nil
+            let handle = try await inJob(arguments.dom, "remoteDispatchDomainCreateWithFlags") { uuid throws(RemoteError) in
+                try await driver.start(uuid, paused: arguments.flags & 1 != 0, autodestroyConnection: autodestroy)
+            }
             return .init(dom: handle)
         }
         table.registerAsync(Remote.DomainCreateXML.self) { arguments, context throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1 | 2 | 4 | 16, function: "qemuDomainCreateXML")
-            let handle = try await driver.createTransient(
-                xml: arguments.xmlDesc, paused: arguments.flags & 1 != 0, autodestroyConnection: arguments.flags & 2 != 0 ? context.connectionID : nil)
+            let parsed = try await BlockingWork.run { () throws(RemoteError) -> ParsedDomain in
+                do throws(DomainXMLError) {
+                    return try DomainXMLParser.parse(arguments.xmlDesc, options: options)
+                } catch {
+                    throw RemoteError(domainXMLError: error)
+                }
+            }
+            let autodestroy = arguments.flags & 2 != 0 ? context.connectionID : nil
+            let handle = try await driver.jobs.run(parsed.definition.name, "remoteDispatchDomainCreateXML") { () async throws(RemoteError) -> RemoteDomain in
+                try await driver.createTransient(parsed, paused: arguments.flags & 1 != 0, autodestroyConnection: autodestroy)
+            }
             return .init(dom: handle)
         }
 
-        // MARK: Stop and control
         table.registerAsync(Remote.DomainDestroy.self) { arguments, _ throws(RemoteError) in
-            try await driver.destroy(try registry.record(for: arguments.dom).uuid, graceful: false)
+            try await inJob(arguments.dom, "remoteDispatchDomainDestroy") { uuid throws(RemoteError) in try await driver.destroy(uuid, graceful: false) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainDestroyFlags.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1 | 2, function: "qemuDomainDestroyFlags")
-            try await driver.destroy(try registry.record(for: arguments.dom).uuid, graceful: arguments.flags & 1 != 0)
+            try await inJob(arguments.dom, "remoteDispatchDomainDestroyFlags") { uuid throws(RemoteError) in
+                try await driver.destroy(uuid, graceful: arguments.flags & 1 != 0)
+            }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainShutdown.self) { arguments, _ throws(RemoteError) in
-            try await driver.shutdown(try registry.record(for: arguments.dom).uuid)
+            try await inJob(arguments.dom, "remoteDispatchDomainShutdown") { uuid throws(RemoteError) in try await driver.shutdown(uuid) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainShutdownFlags.self) { arguments, _ throws(RemoteError) in
             try checkMode(arguments.flags, "shutdown")
-            try await driver.shutdown(try registry.record(for: arguments.dom).uuid)
+            try await inJob(arguments.dom, "remoteDispatchDomainShutdownFlags") { uuid throws(RemoteError) in try await driver.shutdown(uuid) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainReboot.self) { arguments, _ throws(RemoteError) in
             try checkMode(arguments.flags, "reboot")
-            try await driver.reboot(try registry.record(for: arguments.dom).uuid)
+            try await inJob(arguments.dom, "remoteDispatchDomainReboot") { uuid throws(RemoteError) in try await driver.reboot(uuid) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainReset.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainReset")
-            try await driver.reset(try registry.record(for: arguments.dom).uuid)
+            try await inJob(arguments.dom, "remoteDispatchDomainReset") { uuid throws(RemoteError) in try await driver.reset(uuid) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainSuspend.self) { arguments, _ throws(RemoteError) in
-            try await driver.suspend(try registry.record(for: arguments.dom).uuid)
+            try await inJob(arguments.dom, "remoteDispatchDomainSuspend") { uuid throws(RemoteError) in try await driver.suspend(uuid) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainResume.self) { arguments, _ throws(RemoteError) in
-            try await driver.resume(try registry.record(for: arguments.dom).uuid)
+            try await inJob(arguments.dom, "remoteDispatchDomainResume") { uuid throws(RemoteError) in try await driver.resume(uuid) }
             return XDRVoid()
         }
         table.register(Remote.DomainGetMaxVcpus.self) { arguments, _ throws(RemoteError) in

@@ -1,0 +1,61 @@
+@testable import CorralDaemon
+import CorralProtocol
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite("Domain jobs")
+struct DomainJobsTests {
+    @Test("changes to one domain run one at a time, in the order they asked; other domains do not wait")
+    func serialised() async throws {
+        let jobs = DomainJobs(timeout: .seconds(10))
+        let log = EventLog()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<5 {
+                group.addTask {
+                    try await jobs.run("a", "op\(i)") { () async throws(RemoteError) in
+                        log.append("start \(i)")
+                        try? await Task.sleep(for: .milliseconds(20))
+                        log.append("end \(i)")
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            group.addTask {
+                try await jobs.run("b", "other") { () async throws(RemoteError) in log.append("b") }
+            }
+            try await group.waitForAll()
+        }
+        let entries = log.entries.filter { $0 != "b" }
+        #expect(entries == (0..<5).flatMap { ["start \($0)", "end \($0)"] })
+        #expect(log.entries.firstIndex(of: "b")! < 9, "another domain's job did not wait for these")
+        #expect(!jobs.isBusy("a") && !jobs.isBusy("b"))
+    }
+
+    @Test("a change that waits past the timeout fails with libvirt's error and leaves the queue intact")
+    func timeout() async throws {
+        let jobs = DomainJobs(timeout: .milliseconds(200))
+        async let holder: Void = jobs.run("x", "remoteDispatchDomainCreate") { () async throws(RemoteError) in
+            try? await Task.sleep(for: .milliseconds(800))
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        do {
+            try await jobs.run("x", "remoteDispatchDomainDestroy") { () async throws(RemoteError) in }
+            Issue.record("the waiter should have timed out")
+        } catch {
+            #expect(error.code == .operationTimeout)
+            #expect(error.message == "Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainCreate)")
+        }
+        try await holder
+        // The job is free again.
+        try await jobs.run("x", "later") { () async throws(RemoteError) in }
+        #expect(!jobs.isBusy("x"))
+    }
+}
+
+/// What the jobs did, in order, from any task.
+final class EventLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var entries: [String] { lines.withLock { $0 } }
+}
