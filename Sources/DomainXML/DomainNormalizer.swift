@@ -77,8 +77,12 @@ enum DomainNormalizer {
 
         try normalizeOS(&root, options: options)
         if root.element(named: "clock") == nil { root.children.append(.element(element("clock", [("offset", "utc")]))) }
-        for (event, value) in [("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")] where root.element(named: event) == nil {
-            root.children.append(.element(element(event, text: value)))
+        for (event, value) in [(LifecycleAction.Event.poweroff, "destroy"), (.reboot, "restart"), (.crash, "destroy")] {
+            if let given = root.element(named: event.rawValue) {
+                try LifecycleAction.validate(given.text.trimmingWhitespace(), for: event, line: given.line)
+            } else {
+                root.children.append(.element(element(event.rawValue, text: value)))
+            }
         }
         try normalizeDevices(&root, options: options)
 

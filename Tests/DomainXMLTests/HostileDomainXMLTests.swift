@@ -36,6 +36,10 @@ struct HostileDomainXMLTests {
         (domain(name: "victim.xml&#0;x"), "character reference"),
         (domain(name: "a&#1;b"), "character reference"),
         (domain(name: "a\u{7F}b"), "invalid char in name"),
+        (domain(cpu: "<on_poweroff>explode</on_poweroff>"), "invalid value 'explode' for <on_poweroff>"),
+        (domain(cpu: "<on_reboot>coredump-destroy</on_reboot>"), "invalid value"),
+        (domain(cpu: "<on_crash>coredump-restart</on_crash>"), "not supported"),
+        (domain(cpu: "<on_reboot>preserve</on_reboot>"), "not supported"),
     ]
 
     @Test("out-of-range numbers and unusable names are refused with the field named", arguments: refused)
