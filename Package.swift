@@ -102,11 +102,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON", "POSIXSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "DomainXML", "CorralJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "DomainXML", "CorralJSON", "POSIXSupport"], exclude: ["Golden"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig", "POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", "POSIXSupport", nioCore],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", "POSIXSupport", "DomainXML", "QEMUCommandLine", nioCore],
             swiftSettings: swiftSettings
         ),
     ]

@@ -45,7 +45,7 @@ enum DomainNormalizer {
             }
             set(&root, "uuid", text: canonical)
         } else {
-            root.children.append(.element(element("uuid", text: randomUUID())))
+            root.children.append(.element(element("uuid", text: randomUUID(options.random))))
         }
 
         // <memory>, <currentMemory>
@@ -126,7 +126,7 @@ enum DomainNormalizer {
             devices.updateElements { device in
                 guard device.namespace == nil, failure == nil else { return }
                 do throws(DomainXMLError) {
-                    try normalizeDevice(&device)
+                    try normalizeDevice(&device, options: options)
                 } catch {
                     failure = error
                 }
@@ -153,7 +153,7 @@ enum DomainNormalizer {
         if let failure { throw failure }
     }
 
-    static func normalizeDevice(_ device: inout XMLElement) throws(DomainXMLError) {
+    static func normalizeDevice(_ device: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
         switch device.name {
         case "disk":
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "file"), at: 0) }
@@ -178,7 +178,7 @@ enum DomainNormalizer {
             device.children = ordered(device.children, by: ["driver", "source", "target", "readonly", "boot", "alias", "address"])
         case "interface":
             if device.element(named: "mac") == nil {
-                device.children.insert(.element(element("mac", [("address", randomMAC())])), at: 0)
+                device.children.insert(.element(element("mac", [("address", randomMAC(options.random))])), at: 0)
             }
             device.children = ordered(device.children, by: ["mac", "source", "model", "boot", "alias", "address"])
         case "graphics":
@@ -291,18 +291,16 @@ enum DomainNormalizer {
         return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
     }
 
-    static func randomUUID() -> String {
-        var g = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+    static func randomUUID(_ random: RandomSource) -> String {
+        var bytes = random.bytes(16)
         bytes[6] = bytes[6] & 0x0F | 0x40
         bytes[8] = bytes[8] & 0x3F | 0x80
         let hex = bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
         return canonicalUUID(hex)!
     }
 
-    static func randomMAC() -> String {
-        var g = SystemRandomNumberGenerator()
-        let tail = (0..<3).map { _ in UInt8.random(in: 0...255, using: &g) }.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }
+    static func randomMAC(_ random: RandomSource) -> String {
+        let tail = random.bytes(3).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }
         return "52:54:00:" + tail.joined(separator: ":")
     }
 }

@@ -8,6 +8,8 @@ public struct DomainXMLOptions: Sendable {
     public var machineAliases: [String: String] = [:]
     /// The machine used when `<type>` names none (canonical name), from the emulator.
     public var defaultMachine: String?
+    /// Where generated UUIDs and MAC addresses come from.
+    public var random = RandomSource.system
     /// Parsing limits (size, depth).
     public var limits = XMLParseLimits(maximumBytes: 4 << 20, maximumDepth: 64, maximumAttributes: 64)
 
@@ -68,6 +70,12 @@ public enum DomainXMLParser {
         for alias in definition.devices.aliases {
             guard aliases.insert(alias).inserted else {
                 throw DomainXMLError(.invalid, "non unique alias detected: \(alias)")
+            }
+            // Aliases become QEMU ids: a letter first, then letters, digits, '-', '.' and '_'.
+            guard let first = alias.unicodeScalars.first, ("a"..."z").contains(first) || ("A"..."Z").contains(first),
+                alias.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "." || $0 == "_") })
+            else {
+                throw DomainXMLError(.invalid, "alias '\(alias)' must start with a letter and hold only letters, digits, '-', '.' and '_'")
             }
             if !alias.hasPrefix("ua-") {
                 // libvirt ignores non-user aliases in an inactive definition; keep them but say so.

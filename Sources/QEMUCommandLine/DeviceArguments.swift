@@ -57,10 +57,10 @@ enum DeviceArguments {
             default:
                 throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus)' of \(disk.targetDevice) is not supported")
             }
+            guard disk.type == "file" || disk.type == "block" else {
+                throw CommandLineError(.unsupported, "disk type '\(disk.type)' of \(disk.targetDevice) is not supported")
+            }
             if let source = disk.source {
-                guard disk.type == "file" || disk.type == "block" else {
-                    throw CommandLineError(.unsupported, "disk type '\(disk.type)' of \(disk.targetDevice) is not supported")
-                }
                 let storage: [(String, JSONValue)] = [
                     ("driver", .string(disk.type == "block" ? "host_device" : "file")), ("filename", .string(source)),
                     ("node-name", .string("\(node)-storage")), ("auto-read-only", .bool(true)), ("discard", .string("unmap")),

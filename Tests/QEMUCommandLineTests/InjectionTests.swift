@@ -24,7 +24,7 @@ struct InjectionTests {
             <kernel>/k\(a)</kernel><initrd>/i\(a)</initrd><cmdline>c\(a)</cmdline></os>
           <cpu mode='custom'><model>m\(i)</model></cpu>
           <devices>
-            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/d\(a)'/><target dev='vda' bus='virtio'/><alias name='ua-d\(a)'/></disk>
+            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/d\(a)'/><target dev='vda' bus='virtio'/><alias name='ua-d'/></disk>
             <disk type='file' device='cdrom'><source file='/c\(a)'/><target dev='hdc' bus='ide'/></disk>
             <interface type='bridge'><source bridge='br\(a)'/><mac address='52:54:00:00:00:01'/><model type='e1000'/></interface>
             <serial type='file'><source path='/s\(a)'/><target port='0'/></serial>
