@@ -111,42 +111,12 @@ actor DomainDriver {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "configuration section \(problem)")
             }
         }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot create \(directory): \(error)")
+        // Files and the spawn block (disk, fork): off the event loops.
+        let name = record.name
+        let (pid, logStart) = try await BlockingWork.run { () throws(RemoteError) -> (pid_t, off_t) in
+            try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: context.configFilePath)
         }
-        removeRuntimeFiles(directory)
-        if let sections = invocation.configFile {
-            do throws(StoreError) {
-                let text: String
-                do throws(QEMUConfigError) {
-                    text = try QEMUConfigWriter.write(sections)
-                } catch {
-                    throw StoreError(message: error.description)
-                }
-                try DomainStore.atomicWrite(path: context.configFilePath, contents: Array(text.utf8), durable: false)
-            } catch {
-                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write the configuration file: \(error.message)")
-            }
-        }
-
         let logPath = directory + "/qemu.log"
-        let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
-        defer { close(log) }
-        let logStart = lseek(log, 0, SEEK_END)
-        var header = "\(Self.timestamp()): starting up corral, domain \(record.name) id=\(id)\n\(invocation.shellCommandLine)\n"
-        for taint in invocation.taints { header += "\(Self.timestamp()): Domain id=\(id) is tainted: \(taint.rawValue)\n" }
-        _ = header.withCString { write(log, $0, strlen($0)) }
-
-        let pid: pid_t
-        do throws(ProcessLauncher.LaunchError) {
-            pid = try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log)
-        } catch {
-            cleanUpFailedStart(directory)
-            throw RemoteError(code: .operationFailed, domain: .qemu, detail: error.description)
-        }
         let exited = ExitFlag()
         ProcessLauncher.reap(pid) { _ in exited.set() }
 
@@ -170,7 +140,7 @@ actor DomainDriver {
             if !exited.isSet { kill(pid, SIGKILL) }
             for _ in 0..<200 where !exited.isSet { try? await Task.sleep(for: .milliseconds(10)) }
             let output = Self.logTail(logPath, from: logStart)
-            cleanUpFailedStart(directory)
+            Self.cleanUpFailedStart(directory)
             let why = output.isEmpty ? (lastError.isEmpty ? "QEMU did not open its monitor in time" : lastError) : output
             throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: \(why)")
         }
@@ -180,7 +150,7 @@ actor DomainDriver {
                 try await qmp.cont()
             } catch {
                 kill(pid, SIGKILL)
-                cleanUpFailedStart(directory)
+                Self.cleanUpFailedStart(directory)
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
@@ -218,6 +188,46 @@ actor DomainDriver {
         } catch {
             registry.removeIfTransient(record.uuid)
             throw error
+        }
+    }
+
+    /// Prepares the domain's run directory (configuration file, log header) and spawns QEMU;
+    /// returns its pid and where this run's lines start in the log. Blocking: call off the loops.
+    nonisolated static func launch(_ invocation: QEMUInvocation, name: String, id: Int32, directory: String, configFilePath: String) throws(RemoteError) -> (pid_t, off_t) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot create \(directory): \(error)")
+        }
+        Self.removeRuntimeFiles(directory)
+        if let sections = invocation.configFile {
+            do throws(StoreError) {
+                let text: String
+                do throws(QEMUConfigError) {
+                    text = try QEMUConfigWriter.write(sections)
+                } catch {
+                    throw StoreError(message: error.description)
+                }
+                try DomainStore.atomicWrite(path: configFilePath, contents: Array(text.utf8), durable: false)
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write the configuration file: \(error.message)")
+            }
+        }
+
+        let logPath = directory + "/qemu.log"
+        let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
+        let logStart = lseek(log, 0, SEEK_END)
+        var header = "\(Self.timestamp()): starting up corral, domain \(name) id=\(id)\n\(invocation.shellCommandLine)\n"
+        for taint in invocation.taints { header += "\(Self.timestamp()): Domain id=\(id) is tainted: \(taint.rawValue)\n" }
+        _ = header.withCString { write(log, $0, strlen($0)) }
+
+        do throws(ProcessLauncher.LaunchError) {
+            return (try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log), logStart)
+        } catch {
+            Self.cleanUpFailedStart(directory)
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: error.description)
         }
     }
 
@@ -336,7 +346,7 @@ actor DomainDriver {
         } else {
             (detail, reason) = (.failed, 3)  // shut off (crashed): QEMU went away by itself
         }
-        removeRuntimeFiles(guest.runDirectory)
+        Self.removeRuntimeFiles(guest.runDirectory)
         registry.updateRuntime(uuid) { r in
             r.id = -1
             r.pid = 0
@@ -558,12 +568,12 @@ actor DomainDriver {
                 let uuid = RemoteUUID(parsed.definition.uuid)
             else {
                 logger.error("removing an unreadable status file", metadata: ["file": "\(statusPath)"])
-                removeRuntimeFiles(directory)
+                Self.removeRuntimeFiles(directory)
                 continue
             }
             guard ProcessLauncher.isQEMU(pid: status.pid, uuid: "\(uuid)") else {
                 logger.notice("the QEMU of a domain is gone; cleaning up", metadata: ["name": "\(name)", "pid": "\(status.pid)"])
-                removeRuntimeFiles(directory)
+                Self.removeRuntimeFiles(directory)
                 continue
             }
             // QEMU's monitor takes one client at a time, with a backlog of one: while it notices
@@ -638,15 +648,15 @@ actor DomainDriver {
         }
     }
 
-    private func removeRuntimeFiles(_ directory: String) {
+    nonisolated private static func removeRuntimeFiles(_ directory: String) {
         for file in ["qmp.sock", "passthrough.sock", "status.xml", "qemu.cfg", "qemu.pid"] { unlink(directory + "/" + file) }
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
             for entry in entries where entry.hasSuffix(".sock") { unlink(directory + "/" + entry) }
         }
     }
 
-    private func cleanUpFailedStart(_ directory: String) {
-        removeRuntimeFiles(directory)
+    nonisolated private static func cleanUpFailedStart(_ directory: String) {
+        Self.removeRuntimeFiles(directory)
     }
 
     private func appendLog(_ directory: String, _ text: String) {
