@@ -100,7 +100,7 @@ actor DomainDriver {
         if !emulator.deviceTypes.isEmpty {
             // Every device Corral generates must exist in this emulator (the probe listed them).
             for option in invocation.options where option.name == "-device" {
-                guard let value = option.value, value.hasPrefix("{"), let driver = (try? JSONValue.parse(value))?["driver"]?.stringValue else { continue }
+                guard case .json? = option.argument, let driver = option.argument?.driver else { continue }
                 if !emulator.deviceTypes.contains(driver) {
                     throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "the emulator \(emulator.path) has no device type '\(driver)'")
                 }

@@ -19,10 +19,10 @@ enum DeviceArguments {
             defer { bootIndex += 1 }
             return bootOrder.count > 1 ? position + 1 : bootIndex
         }
-        func device(_ members: [(String, JSONValue)]) -> String {
+        func device(_ members: [(String, JSONValue)]) -> QEMUOptionValue {
             var members = members
             members.removeAll { if case .null = $0.1 { return true } else { return false } }
-            return b.capabilities.contains("device-json") ? JSONValue.object(members).description : keyValue(members)
+            return b.capabilities.contains("device-json") ? .json(.object(members)) : .text(keyValue(members))
         }
 
         // Controllers that disks and channels need.
@@ -69,8 +69,8 @@ enum DeviceArguments {
                     ("node-name", .string("\(node)-format")), ("read-only", .bool(disk.readonly)),
                     ("driver", .string(disk.format ?? "raw")), ("file", .string("\(node)-storage")),
                 ]
-                b.add("-blockdev", JSONValue.object(storage).description)
-                b.add("-blockdev", JSONValue.object(format).description)
+                b.add("-blockdev", json: .object(storage))
+                b.add("-blockdev", json: .object(format))
                 deviceMembers.append(("drive", .string("\(node)-format")))
             } else if disk.device != "cdrom" {
                 throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
@@ -85,10 +85,10 @@ enum DeviceArguments {
             let netdev = "hostnet\(index)"
             switch interface.type {
             case "user":
-                b.add("-netdev", JSONValue.object([("type", .string("user")), ("id", .string(netdev))]).description)
+                b.add("-netdev", json: .object([("type", .string("user")), ("id", .string(netdev))]))
             case "bridge":
                 guard let bridge = interface.source else { throw CommandLineError(.unsupported, "bridge interface \(index) has no source bridge") }
-                b.add("-netdev", JSONValue.object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]).description)
+                b.add("-netdev", json: .object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]))
             default:
                 throw CommandLineError(.unsupported, "interface type '\(interface.type)' needs host networking that Corral does not manage; use type 'user' or 'bridge'")
             }
@@ -169,7 +169,7 @@ enum DeviceArguments {
 
         // Sound.
         if !devices.sounds.isEmpty, b.capabilities.contains("audiodev") {
-            b.add("-audiodev", JSONValue.object([("id", .string("audio1")), ("driver", .string("none"))]).description)
+            b.add("-audiodev", json: .object([("id", .string("audio1")), ("driver", .string("none"))]))
         }
         for (index, sound) in devices.sounds.enumerated() {
             switch sound.model {
@@ -205,7 +205,7 @@ enum DeviceArguments {
             guard rng.model == "virtio", rng.backendModel == "random" else {
                 throw CommandLineError(.unsupported, "rng model '\(rng.model)' with backend '\(rng.backendModel)' is not supported")
             }
-            b.add("-object", JSONValue.object([("qom-type", .string("rng-random")), ("id", .string("objrng\(index)")), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]).description)
+            b.add("-object", json: .object([("qom-type", .string("rng-random")), ("id", .string("objrng\(index)")), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]))
             b.add("-device", device([("driver", .string("virtio-rng-pci")), ("rng", .string("objrng\(index)")), ("id", .string(rng.alias ?? "rng\(index)"))]))
         }
     }

@@ -3,15 +3,16 @@ import CorralJSON
 /// Sets `key=value` in an option value, either a JSON object (keeping an existing property's JSON
 /// type) or a QEMU `key=value,…` list (the first, key-less element is kept).
 enum OptionValueEditor {
-    static func set(_ modification: String, in value: String, label: String) throws(CommandLineError) -> String {
+    static func set(_ modification: String, in value: QEMUOptionValue, label: String) throws(CommandLineError) -> QEMUOptionValue {
         guard let equals = modification.firstIndex(of: "=") else {
             throw CommandLineError(.passthrough, "\(label): modify '\(modification)' is not key=value")
         }
         let key = String(modification[..<equals])
         let newValue = String(modification[modification.index(after: equals)...])
-        if value.hasPrefix("{") {
-            guard case .object(var members)? = try? JSONValue.parse(value) else {
-                throw CommandLineError(.passthrough, "\(label): the option's JSON value does not parse")
+        switch value {
+        case .json(let json):
+            guard case .object(var members) = json else {
+                throw CommandLineError(.passthrough, "\(label): the option's JSON value is not an object")
             }
             let typed: JSONValue
             switch members.first(where: { $0.0 == key })?.1 {
@@ -32,10 +33,15 @@ enum OptionValueEditor {
             } else {
                 members.append((key, typed))
             }
-            return JSONValue.object(members).description
+            return .json(.object(members))
+        case .text(let text):
+            return .text(setting(key, QEMUKeyValue.escape(newValue), in: text))
         }
+    }
+
+    /// `key=escaped` set in a `key=value,…` list (replacing an existing `key`).
+    static func setting(_ key: String, _ escaped: String, in value: String) -> String {
         var parts = splitOptionList(value)
-        let escaped = QEMUKeyValue.escape(newValue)
         if let index = parts.firstIndex(where: { $0.hasPrefix(key + "=") }) {
             parts[index] = key + "=" + escaped
         } else {
@@ -66,13 +72,5 @@ enum OptionValueEditor {
         }
         parts.append(current)
         return parts
-    }
-}
-
-/// Reading the `id` of a `-device` value.
-enum DeviceJSON {
-    static func id(of value: String) -> String? {
-        if value.hasPrefix("{") { return (try? JSONValue.parse(value))?["id"]?.stringValue }
-        return OptionValueEditor.splitOptionList(value).first { $0.hasPrefix("id=") }.map { String($0.dropFirst(3)) }
     }
 }

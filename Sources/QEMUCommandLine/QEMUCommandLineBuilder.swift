@@ -33,6 +33,8 @@ struct Builder {
     }
 
     mutating func add(_ name: String, _ value: String? = nil) { options.append(QEMUOption(name, value)) }
+    mutating func add(_ name: String, _ value: QEMUOptionValue) { options.append(QEMUOption(name: name, argument: value)) }
+    mutating func add(_ name: String, json: JSONValue) { options.append(QEMUOption(name, json: json)) }
 
     mutating func build() throws(CommandLineError) {
         try applyCapabilityOverrides()
@@ -141,10 +143,10 @@ struct Builder {
     /// the alias.
     mutating func applyOverrides() throws(CommandLineError) {
         for override in domain.qemu.overrides {
-            guard let index = options.firstIndex(where: { $0.name == "-device" && DeviceJSON.id(of: $0.value ?? "") == override.alias }) else {
+            guard let index = options.firstIndex(where: { $0.name == "-device" && $0.argument?.id == override.alias }) else {
                 throw CommandLineError(.passthrough, "qemu:override: no device has the alias '\(override.alias)'")
             }
-            guard let value = options[index].value, case .object(var members)? = try? JSONValue.parse(value) else {
+            guard case .json(.object(var members))? = options[index].argument else {
                 throw CommandLineError(.passthrough, "qemu:override: the device '\(override.alias)' is not in JSON form (the device-json capability was removed)")
             }
             for property in override.frontend {
@@ -159,7 +161,7 @@ struct Builder {
                 }
                 if let json { members.append((property.name, json)) }
             }
-            options[index].value = JSONValue.object(members).description
+            options[index].argument = .json(.object(members))
         }
     }
 
@@ -184,7 +186,7 @@ struct Builder {
                 var altered = option
                 if let rename = rule.rename { altered.name = rename }
                 for modification in rule.modify {
-                    altered.value = try OptionValueEditor.set(modification, in: altered.value ?? "", label: label)
+                    altered.argument = try OptionValueEditor.set(modification, in: altered.argument ?? .text(""), label: label)
                 }
                 if !rule.remove { result.append(altered) }
                 result += rule.extra.map { QEMUOption($0) }

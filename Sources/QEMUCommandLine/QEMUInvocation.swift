@@ -1,12 +1,74 @@
+public import CorralJSON
 public import QEMUConfig
+
+/// The value of a QEMU option, rendered to argv text in one place: text (a plain argument, or a
+/// `key=value,…` list whose values ``QEMUKeyValue`` escaped) or a JSON object (`-device`,
+/// `-blockdev`, `-netdev`, `-object`…), which stays a value — overrides and alteration rules
+/// edit its members, nothing parses rendered JSON back.
+public enum QEMUOptionValue: Hashable, Sendable {
+    case text(String)
+    case json(JSONValue)
+
+    /// The argv text.
+    public var rendered: String {
+        switch self {
+        case .text(let text): return text
+        case .json(let value): return value.description
+        }
+    }
+
+    /// The `id` property, of a JSON object or a `key=value` list.
+    public var id: String? { property("id") }
+
+    /// The `driver` of a JSON `-device` (or the leading word of a `key=value` one).
+    public var driver: String? {
+        switch self {
+        case .json(let value): return value["driver"]?.stringValue
+        case .text(let text): return OptionValueEditor.splitOptionList(text).first.map { $0.replacingCommaEscapes() }
+        }
+    }
+
+    func property(_ key: String) -> String? {
+        switch self {
+        case .json(let value): return value[key]?.stringValue
+        case .text(let text):
+            return OptionValueEditor.splitOptionList(text).first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)).replacingCommaEscapes() }
+        }
+    }
+}
 
 /// One option of a QEMU command line: its name (with the dash) and its value, if it takes one.
 public struct QEMUOption: Hashable, Sendable {
     public var name: String
-    public var value: String?
+    public var argument: QEMUOptionValue?
+
+    /// The value as argv text (what alteration rules match against).
+    public var value: String? { argument?.rendered }
+
+    /// An option with a text value (or none).
     public init(_ name: String, _ value: String? = nil) {
         self.name = name
-        self.value = value
+        self.argument = value.map { .text($0) }
+    }
+
+    /// An option with any value.
+    public init(name: String, argument: QEMUOptionValue?) {
+        self.name = name
+        self.argument = argument
+    }
+
+    /// An option with a JSON value.
+    public init(_ name: String, json: JSONValue) {
+        self.name = name
+        self.argument = .json(json)
+    }
+}
+
+extension String {
+    /// `,,` back to `,` (QEMU's reading of an escaped value).
+    func replacingCommaEscapes() -> String {
+        guard contains(",,") else { return self }
+        return split(separator: ",,", omittingEmptySubsequences: false).joined(separator: ",")
     }
 }
 
