@@ -123,7 +123,8 @@ public enum EmulatorProbe {
         let groups = Set((replies[4] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }.filter { !$0.isEmpty })
         var capabilities = EmulatorCapabilities(
             path: path,
-            version: UInt64(major) * 1_000_000 + UInt64(minor) * 1000 + UInt64(micro),
+            // Each component bounded, so an odd reply cannot trap.
+            version: UInt64(clamping: min(major, 999_999)) * 1_000_000 + UInt64(clamping: min(minor, 999)) * 1000 + UInt64(clamping: min(micro, 999)),
             machines: machines,
             kvmUsable: kvmUsable,
             configGroups: groups
