@@ -29,7 +29,7 @@ actor DomainDriver {
         var fakeReboot = false
         var destroyRequested = false
         var shutdownSeen = false
-        var pauseReason: Int32?
+        var pauseReason: DomainStatus.PausedReason?
         var autodestroyConnection: UInt64?
         var isChild: Bool
         /// The socket of the guest-agent channel, when the guest has one.
@@ -160,15 +160,14 @@ actor DomainDriver {
         let updated = registry.updateRuntime(uuid) { r in
             r.id = id
             r.pid = pid
-            r.state = paused ? .paused : .running
-            r.reason = 1  // booted / user
+            r.status = paused ? .paused(.user) : .running(.booted)
             r.taints = taints
             r.liveXML = liveXML
         }
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         guests[uuid] = Guest(
             pid: pid, id: id, qmp: qmp, runDirectory: directory, handle: handle, onPoweroff: definition.onPoweroff, onReboot: definition.onReboot,
-            onCrash: definition.onCrash, pauseReason: paused ? 1 : nil, autodestroyConnection: autodestroyConnection, isChild: true,
+            onCrash: definition.onCrash, pauseReason: paused ? .user : nil, autodestroyConnection: autodestroyConnection, isChild: true,
             agentSocket: Self.agentSocket(definition, runDirectory: directory))
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
@@ -261,15 +260,15 @@ actor DomainDriver {
         case "STOP":
             // Events report transitions: a STOP while already paused (or shutting down) is none.
             guard !guest.shutdownSeen, registry.record(uuid: uuid)?.state != .paused else { return }
-            let reason = guest.pauseReason ?? 0
+            let reason = guest.pauseReason ?? .unknown
             guest.pauseReason = nil
             guests[uuid] = guest
-            setState(uuid, .paused, reason: reason)
+            setStatus(uuid, .paused(reason))
             events.lifecycle(handle, .suspended(ioError: false))
         case "RESUME":
             // The `cont` that starts a guest is not a resume.
             guard registry.record(uuid: uuid)?.state != .running else { return }
-            setState(uuid, .running, reason: 5)  // unpaused
+            setStatus(uuid, .running(.unpaused))
             events.lifecycle(handle, .resumed)
         case "SHUTDOWN":
             // The `quit` that follows a guest's power-off brings a second SHUTDOWN: already told.
@@ -279,14 +278,14 @@ actor DomainDriver {
                 guests[uuid] = guest
                 try? await guest.qmp.systemReset()
                 try? await guest.qmp.cont()
-                setState(uuid, .running, reason: 1)
+                setStatus(uuid, .running(.booted))
                 events.reboot(handle)
                 return
             }
             guest.shutdownSeen = true
             guests[uuid] = guest
             let byGuest = event.data["guest"]?.boolValue
-            setState(uuid, .shutdown, reason: 1)
+            setStatus(uuid, .shutdown(.user))
             events.lifecycle(handle, .shutdown(byGuest == true ? .guest : byGuest == false ? .host : .finished))
             switch guest.onPoweroff {
             case "restart", "rename-restart":
@@ -294,9 +293,9 @@ actor DomainDriver {
                 guests[uuid] = guest
                 try? await guest.qmp.systemReset()
                 try? await guest.qmp.cont()
-                setState(uuid, .running, reason: 1)
+                setStatus(uuid, .running(.booted))
             case "preserve":
-                setState(uuid, .shutdown, reason: 1)
+                setStatus(uuid, .shutdown(.user))
             default:
                 try? await guest.qmp.quit()
             }
@@ -308,7 +307,7 @@ actor DomainDriver {
                 try? await guest.qmp.quit()
             }
         case "GUEST_PANICKED":
-            setState(uuid, .crashed, reason: 1)
+            setStatus(uuid, .crashed(.panicked))
             events.lifecycle(handle, .stopped(.crashed))
             if guest.onCrash == "restart" {
                 try? await guest.qmp.systemReset()
@@ -338,20 +337,19 @@ actor DomainDriver {
         for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
         if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
         let detail: LifecycleEvent.StoppedDetail
-        let reason: Int32
+        let reason: DomainStatus.ShutoffReason
         if guest.destroyRequested {
-            (detail, reason) = (.destroyed, 2)
+            (detail, reason) = (.destroyed, .destroyed)
         } else if guest.shutdownSeen {
-            (detail, reason) = (.shutdown, 1)
+            (detail, reason) = (.shutdown, .shutdown)
         } else {
-            (detail, reason) = (.failed, 3)  // shut off (crashed): QEMU went away by itself
+            (detail, reason) = (.failed, .crashed)  // QEMU went away by itself
         }
         Self.removeRuntimeFiles(guest.runDirectory)
         registry.updateRuntime(uuid) { r in
             r.id = -1
             r.pid = 0
-            r.state = .shutoff
-            r.reason = reason
+            r.status = .shutoff(reason)
             r.taints = []
             r.liveXML = nil
             r.updated = false
@@ -363,11 +361,8 @@ actor DomainDriver {
         logger.info("domain stopped", metadata: ["name": "\(guest.handle.name)", "reason": "\(detail)"])
     }
 
-    private func setState(_ uuid: RemoteUUID, _ state: DomainState, reason: Int32) {
-        registry.updateRuntime(uuid) { r in
-            r.state = state
-            r.reason = reason
-        }
+    private func setStatus(_ uuid: RemoteUUID, _ status: DomainStatus) {
+        registry.updateRuntime(uuid) { r in r.status = status }
         writeStatus(uuid)
     }
 
@@ -426,16 +421,16 @@ actor DomainDriver {
     func suspend(_ uuid: RemoteUUID) async throws(RemoteError) {
         var guest = try running(uuid)
         guard registry.record(uuid: uuid)?.state != .paused else { return }
-        guest.pauseReason = 1  // user
+        guest.pauseReason = .user
         guests[uuid] = guest
         do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
-        setState(uuid, .paused, reason: 1)
+        setStatus(uuid, .paused(.user))
     }
 
     func resume(_ uuid: RemoteUUID) async throws(RemoteError) {
         let guest = try running(uuid)
         do throws(QMPError) { try await guest.qmp.cont() } catch { throw Self.monitorError(error) }
-        setState(uuid, .running, reason: 5)
+        setStatus(uuid, .running(.unpaused))
     }
 
     /// Destroys the guests started with autodestroy by a connection that just closed.
@@ -602,8 +597,8 @@ actor DomainDriver {
             let record = registry.updateRuntime(uuid) { r in
                 r.id = status.id
                 r.pid = status.pid
-                r.state = state
-                r.reason = state == status.state ? status.reason : (state == .running ? 1 : 0)
+                r.status = state == status.state ? (DomainStatus(state: status.state, reason: status.reason) ?? .running(.unknown))
+                    : state == .running ? .running(.booted) : state == .shutdown ? .shutdown(.unknown) : .paused(.unknown)
                 r.taints = status.taints
                 r.liveXML = status.domainXML
             }

@@ -18,8 +18,9 @@ struct DomainRecord: Sendable {
     var definition: DomainDefinition
     var unmodelled: [String]
     var id: Int32 = -1
-    var state: DomainState = .shutoff
-    var reason: Int32 = 0
+    var status = DomainStatus.shutoff(.unknown)
+    var state: DomainState { status.state }
+    var reason: Int32 { status.reasonCode }
     var persistent = true
     var autostart = false
     /// Taints of the current run (cleared when it stops).
