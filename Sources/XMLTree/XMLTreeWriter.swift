@@ -107,13 +107,22 @@ public struct XMLTreeWriter: Sendable {
     /// Whether `text` holds only characters XML 1.0 can carry (no NUL or other C0 control but
     /// tab, line feed and carriage return; no U+FFFE or U+FFFF), so that it can be written.
     public static func canWrite(_ text: String) -> Bool {
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x9, 0xA, 0xD, 0x20...0xFFFD, 0x10000...: continue
-            default: return false
+        // On the UTF-8 bytes (a scalar walk costs several times more): C0 controls are single
+        // bytes; U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+        var text = text
+        return text.withUTF8 { bytes in
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                if b < 0x20 {
+                    if b != 0x9 && b != 0xA && b != 0xD { return false }
+                } else if b == 0xEF, i + 2 < bytes.count, bytes[i + 1] == 0xBF, bytes[i + 2] >= 0xBE {
+                    return false
+                }
+                i += 1
             }
+            return true
         }
-        return true
     }
 
     /// Escapes text or a single-quoted attribute value so that it reads back unchanged: `&`,

@@ -134,6 +134,12 @@ struct XMLRoundTripTests {
         #expect(throws: XMLParseError.self) { try XMLTreeParser.parse(text) }
     }
 
+    @Test("canWrite refuses exactly what the parser refuses")
+    func canWrite() {
+        for text in ["a\u{0}", "\u{1}", "x\u{1F}", "\u{FFFE}", "a\u{FFFF}b"] { #expect(!XMLTreeWriter.canWrite(text), "\(text.debugDescription)") }
+        for text in ["", "a\tb\nc\rd", "\u{7F}", "\u{FFFD}", "\u{E000}", "😀", "\u{EFBF}"] { #expect(XMLTreeWriter.canWrite(text), "\(text.debugDescription)") }
+    }
+
     @Test("allowed characters and references still parse")
     func allowedCharacters() throws {
         let root = try XMLTreeParser.parse("<a x='&#9;&#10;&#13;'>&#x7f;\u{7F}&#xE000;&#x10FFFF;</a>")
