@@ -28,7 +28,8 @@ def answer(socket_path, program, number, body, read_only_open=False):
         header, payload = reply
         if header["status"] == OK:
             return (OK, None, None)
-        return (ERROR,) + parse_error(payload)[0:1] + (parse_error(payload)[2],)
+        code, _, message = parse_error(payload)
+        return (ERROR, code, message)
     finally:
         client.close()
 

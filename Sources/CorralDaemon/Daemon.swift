@@ -11,7 +11,6 @@ public final class Daemon: Sendable {
     public let configuration: DaemonConfiguration
     private let server: RPCServer
     private let registry: DomainRegistry
-    private let threadPool: NIOThreadPool
     private let driver: DomainDriver
     private let logger: Logger
 
@@ -28,8 +27,6 @@ public final class Daemon: Sendable {
         registry = DomainRegistry(store: try DomainStore(stateDirectory: configuration.stateDirectory))
         registry.load(options: options, logger: logger)
         logger.info("loaded definitions", metadata: ["domains": "\(registry.count)"])
-        threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
         let events = EventHub()
         let driver = DomainDriver(registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger)
         self.driver = driver
@@ -38,7 +35,7 @@ public final class Daemon: Sendable {
         DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
-        server = RPCServer(configuration: configuration, procedures: table, group: group, threadPool: threadPool, logger: logger) { connection in
+        server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }
         }
@@ -68,7 +65,6 @@ public final class Daemon: Sendable {
     /// Stops listening and removes the sockets.
     public func stop() async {
         await server.stop()
-        try? await threadPool.shutdownGracefully()
         logger.info("stopped")
     }
 }

@@ -13,7 +13,7 @@ import QMP
 /// Starts, stops and supervises guests: the QEMU processes, their daemon QMP sessions, the
 /// runtime files, the states and reasons libvirt reports, and the lifecycle events.
 ///
-/// An actor: each domain's transitions are serialised through `busy`, and, because the actor is
+/// An actor: each domain's changes are serialised by its job (``DomainJobs``), and, because the actor is
 /// re-entered while a start awaits QEMU, other domains are served meanwhile.
 actor DomainDriver {
     /// What the driver keeps about a running guest.
@@ -43,7 +43,6 @@ actor DomainDriver {
     let options: DomainXMLOptions
     let logger: Logger
     private var guests: [RemoteUUID: Guest] = [:]
-    private var busy: Set<RemoteUUID> = []
     /// The dedicated passthrough monitor session of each running guest, opened on first use;
     /// read from event loops by the passthrough fast path.
     nonisolated let passthrough: PassthroughSessions
@@ -75,11 +74,10 @@ actor DomainDriver {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
         }
-        guard !record.isActive, !busy.contains(uuid) else {
+        // The caller holds the domain's job, so no other change runs meanwhile.
+        guard !record.isActive else {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is already running")
         }
-        busy.insert(uuid)
-        defer { busy.remove(uuid) }
         if !record.unmodelled.isEmpty {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(record.unmodelled.joined(separator: "; "))")
         }

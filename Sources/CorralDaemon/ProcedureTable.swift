@@ -16,8 +16,6 @@ public struct ProcedureTable: Sendable {
     enum Handler {
         /// On the connection's event loop: cheap, never blocks.
         case immediate(ErasedHandler)
-        /// On the daemon's thread pool: it may touch the disk or wait.
-        case blocking(ErasedHandler)
         /// In a task: it awaits (QEMU, QMP) without holding a thread.
         case asynchronous(AsyncErasedHandler)
         /// Started on the connection's event loop, completed by a future (no task, no hop
@@ -46,14 +44,6 @@ public struct ProcedureTable: Sendable {
         _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
     ) {
         handlers[Self.key(P.program, P.procedure)] = .immediate(Self.erase(procedure, handler))
-    }
-
-    /// Registers the handler of procedure `P`, run on the daemon's thread pool (disk writes).
-    public mutating func registerBlocking<P: RPCProcedure>(
-        _ procedure: P.Type,
-        _ handler: @escaping @Sendable (P.Arguments, CallContext) throws(RemoteError) -> P.Reply
-    ) {
-        handlers[Self.key(P.program, P.procedure)] = .blocking(Self.erase(procedure, handler))
     }
 
     /// Registers the handler of procedure `P`, run in a task (it may take long: starting QEMU).

@@ -20,19 +20,17 @@ public final class RPCServer: Sendable {
     private let openConnections = Atomic<Int>(0)
     private let refusedConnections = Atomic<Int>(0)
     private let procedures: ProcedureTable
-    private let threadPool: NIOThreadPool
     private let connectionClosed: @Sendable (UInt64) -> Void
     private let configuration: DaemonConfiguration
     private let logger: Logger
 
     /// Creates a server that answers with `procedures`.
     init(
-        configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger,
+        configuration: DaemonConfiguration, procedures: ProcedureTable, group: MultiThreadedEventLoopGroup, logger: Logger,
         connectionClosed: @escaping @Sendable (UInt64) -> Void = { _ in }
     ) {
         self.connectionClosed = connectionClosed
         self.configuration = configuration
-        self.threadPool = threadPool
         self.procedures = procedures
         self.group = group
         self.logger = logger
@@ -73,7 +71,7 @@ public final class RPCServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder(maximumPacketLength: maximumPacketLength)))
                     try channel.pipeline.syncOperations.addHandler(
                         RPCServerHandler(
-                            procedures: procedures, threadPool: self.threadPool, socketIsReadOnly: readOnly, connectionID: id, limits: limits, logger: logger,
+                            procedures: procedures, socketIsReadOnly: readOnly, connectionID: id, limits: limits, logger: logger,
                             connectionClosed: self.connectionClosed)
                     )
                 }

@@ -16,7 +16,6 @@ final class RPCServerHandler: ChannelInboundHandler {
 
     private var stateMachine: ServerConnectionStateMachine
     private let procedures: ProcedureTable
-    private let threadPool: NIOThreadPool
     private let connectionClosed: @Sendable (UInt64) -> Void
     private let connectionID: UInt64
     private var logger: Logger
@@ -30,14 +29,13 @@ final class RPCServerHandler: ChannelInboundHandler {
     private var openTimer: Scheduled<Void>?
 
     init(
-        procedures: ProcedureTable, threadPool: NIOThreadPool, socketIsReadOnly: Bool, connectionID: UInt64, limits: ConnectionLimits,
+        procedures: ProcedureTable, socketIsReadOnly: Bool, connectionID: UInt64, limits: ConnectionLimits,
         logger: Logger, connectionClosed: @escaping @Sendable (UInt64) -> Void
     ) {
         self.limits = limits
         self.connectionClosed = connectionClosed
         self.stateMachine = ServerConnectionStateMachine(socketIsReadOnly: socketIsReadOnly)
         self.procedures = procedures
-        self.threadPool = threadPool
         self.connectionID = connectionID
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(connectionID)"
@@ -141,9 +139,6 @@ final class RPCServerHandler: ChannelInboundHandler {
                 out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.unknownProcedure(header.procedure))
             case .immediate(let handler):
                 handler(header, frame.body, callContext, &out)
-            case .blocking(let handler):
-                callsInFlight += 1
-                runBlocking(handler, header: header, body: frame.body, callContext: callContext, context: context, finished: onLoop(context))
             case .deferred(let handler):
                 callsInFlight += 1
                 let channel = context.channel
@@ -165,26 +160,6 @@ final class RPCServerHandler: ChannelInboundHandler {
                     finished()
                 }
             }
-        }
-    }
-
-    /// Runs a handler that may block on the thread pool, then writes its reply from the event loop.
-    private func runBlocking(
-        _ handler: @escaping ProcedureTable.ErasedHandler, header: RPCHeader, body: ByteBuffer, callContext: CallContext, context: ChannelHandlerContext,
-        finished: @escaping @Sendable () -> Void
-    ) {
-        let channel = context.channel
-        let allocator = channel.allocator
-        threadPool.runIfActive(eventLoop: context.eventLoop) { () -> ByteBuffer in
-            var out = allocator.buffer(capacity: 256)
-            handler(header, body, callContext, &out)
-            return out
-        }.whenComplete { result in
-            switch result {
-            case .success(let buffer): channel.writeAndFlush(buffer, promise: nil)
-            case .failure: channel.close(promise: nil)
-            }
-            finished()
         }
     }
 
