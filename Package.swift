@@ -44,7 +44,7 @@ let package = Package(
         // Child processes and blocking Unix sockets, shared by the daemon, probe, tests and benchmark.
         .target(name: "POSIXSupport", swiftSettings: swiftSettings),
         .target(name: "QMP", dependencies: ["CorralJSON", "POSIXSupport", nioCore, nioPosix], swiftSettings: swiftSettings),
-        .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "CorralJSON"], swiftSettings: swiftSettings),
+        .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "QEMUProbe", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).
         .target(name: "QEMUProbe", dependencies: ["POSIXSupport", logging], swiftSettings: swiftSettings),
@@ -103,12 +103,12 @@ let package = Package(
         ),
         .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON", "POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "DomainXML", "CorralJSON", "POSIXSupport"], exclude: ["Golden"],
+            name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "QEMUProbe", "DomainXML", "CorralJSON", "POSIXSupport"], exclude: ["Golden"],
             swiftSettings: swiftSettings),
         .testTarget(name: "QEMUProbeTests", dependencies: ["QEMUProbe", "QEMUConfig", "POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", "POSIXSupport", "DomainXML", "QEMUCommandLine", nioCore],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QMP", "CorralJSON", "XDR", "POSIXSupport", "DomainXML", "QEMUCommandLine", "QEMUProbe", nioCore],
             swiftSettings: swiftSettings
         ),
     ]

@@ -230,7 +230,7 @@ actor DomainDriver {
 
     func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
         var context = CommandLineContext(
-            emulator: emulator.path, emulatorVersion: emulator.version, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
+            emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
             privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)
         if definition.devices.graphics.contains(where: { $0.type == "vnc" && $0.autoport }) { context.vncDisplay = Self.freeVNCDisplay() }
         return context

@@ -1,6 +1,7 @@
 import CorralJSON
 public import DomainXML
 import QEMUConfig
+import QEMUProbe
 
 /// Turns a domain definition into QEMU's argv and environment, in libvirt's order, with the
 /// qemu namespace applied: `-compat` right after `-name`; device overrides in the `-device`
@@ -23,13 +24,14 @@ struct Builder {
     let domain: DomainDefinition
     let context: CommandLineContext
     var options: [QEMUOption] = []
-    var capabilities: Set<String>
-    var deviceIndex = 0
+    var capabilities: Set<QEMUCapability>
+    var bootIndexes: BootIndexAssigner
 
     init(domain: DomainDefinition, context: CommandLineContext) {
         self.domain = domain
         self.context = context
         self.capabilities = context.capabilities
+        self.bootIndexes = BootIndexAssigner(order: domain.os.bootDevices)
     }
 
     mutating func add(_ name: String, _ value: String? = nil) { options.append(QEMUOption(name, value)) }
@@ -42,7 +44,7 @@ struct Builder {
             throw CommandLineError(.unsupported, "Domain requires KVM, but it is not available. Check that virtualization is enabled in the host BIOS, and host configuration is setup to load the kvm modules.")
         }
         add("-name", QEMUKeyValue.render([("guest", domain.name), ("debug-threads", "on")]))
-        if let behavior = domain.qemu.deprecationBehavior, behavior != "none", capabilities.contains("compat-deprecated") {
+        if let behavior = domain.qemu.deprecationBehavior, behavior != "none", capabilities.contains(.compatDeprecated) {
             let compat: String
             switch behavior {
             case "omit": compat = #"{"deprecated-output":"hide"}"#
@@ -88,12 +90,12 @@ struct Builder {
             add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "0"), ("file", loader.path), ("readonly", loader.readonly ? "on" : "off")]))
             if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
         }
-        try DeviceArguments.add(to: &self)
+        try addDevices()
         if !domain.qemu.configSections.sections.isEmpty { add("-readconfig", context.configFilePath) }
         try applyOverrides()
         try applyAlterations()
         for argument in domain.qemu.arguments { options.append(QEMUOption(argument)) }
-        if capabilities.contains("seccomp-sandbox") {
+        if capabilities.contains(.seccompSandbox) {
             add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
         }
         add("-msg", "timestamp=on")
@@ -131,11 +133,19 @@ struct Builder {
     // MARK: - Passthrough
 
     mutating func applyCapabilityOverrides() throws(CommandLineError) {
-        for name in domain.qemu.capabilitiesAdded + domain.qemu.capabilitiesRemoved where !CommandLineContext.knownCapabilities.contains(name) {
-            throw CommandLineError(.passthrough, "invalid qemu namespace capability '\(name)'")
+        func named(_ names: [String]) throws(CommandLineError) -> [QEMUCapability] {
+            var result: [QEMUCapability] = []
+            for name in names {
+                guard let capability = QEMUCapability(rawValue: name) else {
+                    throw CommandLineError(.passthrough, "invalid qemu namespace capability '\(name)'")
+                }
+                result.append(capability)
+            }
+            return result
         }
-        capabilities.formUnion(domain.qemu.capabilitiesAdded)
-        capabilities.subtract(domain.qemu.capabilitiesRemoved)
+        let added = try named(domain.qemu.capabilitiesAdded), removed = try named(domain.qemu.capabilitiesRemoved)
+        capabilities.formUnion(added)
+        capabilities.subtract(removed)
     }
 
     /// `qemu:override`: each property removes any existing key of that name, then (unless

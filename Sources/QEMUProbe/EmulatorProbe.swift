@@ -30,6 +30,15 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
     public var deviceTypes: Set<String> = []
     /// The QMP commands it offers (`query-commands`).
     public var commands: Set<String> = []
+    /// The schema features of its `device_add` command (`query-qmp-schema`), such as `json-cli`.
+    public var deviceAddFeatures: Set<String> = []
+    /// The properties of the sound codec `hda-duplex` (`device-list-properties`).
+    public var soundCodecProperties: Set<String> = []
+    /// Whether it accepted `-compat` on its command line.
+    public var acceptsCompatOption = false
+
+    /// The command-line features Corral may use with this emulator.
+    public var qemuCapabilities: Set<QEMUCapability> { QEMUCapability.offered(by: self) }
 
     /// Capabilities for an emulator that could not be probed.
     public static func unknown(path: String) -> EmulatorCapabilities {
@@ -88,15 +97,26 @@ public enum EmulatorProbe {
 
     static func run(path: String) throws -> EmulatorCapabilities {
         guard FileManager.default.isExecutableFile(atPath: path) else { throw ProbeError(description: "\(path) is not an executable file") }
+        // `-compat` with QEMU's default policy changes nothing; an emulator without the option
+        // refuses to start, and is asked again without it.
+        do {
+            return try run(path: path, compat: true)
+        } catch {
+            return try run(path: path, compat: false)
+        }
+    }
+
+    static func run(path: String, compat: Bool) throws -> EmulatorCapabilities {
         // `-accel kvm -accel tcg`: KVM when usable, TCG otherwise; query-kvm then says which.
         let accel = FileManager.default.isWritableFile(atPath: "/dev/kvm") ? ["-accel", "kvm", "-accel", "tcg"] : ["-accel", "tcg"]
         let commands = [
             #""qmp_capabilities""#, #""query-version""#, #""query-machines""#, #""query-kvm""#, #""query-command-line-options""#,
-            #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""quit""#,
+            #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""query-qmp-schema""#,
+            #""device-list-properties","arguments":{"typename":"hda-duplex"}"#, #""quit""#,
         ]
         let script = commands.enumerated().map { #"{"execute":\#($1),"id":\#($0)}"# }.joined(separator: "\n") + "\n"
         let result = try ChildProcess.run(
-            path, ["-machine", "none"] + accel + ["-nodefaults", "-nographic", "-display", "none", "-no-user-config", "-qmp", "stdio"],
+            path, ["-machine", "none"] + accel + (compat ? ["-compat", "deprecated-output=accept"] : []) + ["-nodefaults", "-nographic", "-display", "none", "-no-user-config", "-qmp", "stdio"],
             input: script, timeout: 60)
         let data = Data(result.standardOutput.utf8)
         var replies: [Int: Any] = [:]
@@ -131,6 +151,10 @@ public enum EmulatorProbe {
         )
         capabilities.deviceTypes = Set((replies[5] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
         capabilities.commands = Set((replies[6] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        let deviceAdd = (replies[7] as? [[String: Any]] ?? []).first { $0["name"] as? String == "device_add" && $0["meta-type"] as? String == "command" }
+        capabilities.deviceAddFeatures = Set(deviceAdd?["features"] as? [String] ?? [])
+        capabilities.soundCodecProperties = Set((replies[8] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        capabilities.acceptsCompatOption = compat
         return capabilities
     }
 }

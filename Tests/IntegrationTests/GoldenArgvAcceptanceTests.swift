@@ -3,6 +3,7 @@ import Foundation
 import POSIXSupport
 import QEMUCommandLine
 import QEMUConfig
+import QEMUProbe
 import Testing
 
 /// QEMU itself accepts the command lines of the golden corpus: a sample of the cases (those that
@@ -36,7 +37,7 @@ struct GoldenArgvAcceptanceTests {
         let directory = base + "/" + parsed.definition.name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let context = CommandLineContext(
-            emulator: "/usr/bin/qemu-system-x86_64", emulatorVersion: 7_002_000, kvmUsable: false, id: 1, runDirectory: directory,
+            emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: false, id: 1, runDirectory: directory,
             privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
         let invocation = try QEMUCommandLineBuilder.build(parsed.definition, context: context)
         if let sections = invocation.configFile {

@@ -1,6 +1,7 @@
 import DomainXML
 import Foundation
 import QEMUCommandLine
+import QEMUProbe
 import Testing
 
 /// Golden files in the style of libvirt's `qemuxmlconftest`: `Golden/NAME.xml` is a domain,
@@ -31,7 +32,7 @@ struct GoldenCommandLineTests {
     static func invocation(_ xml: String, runDirectory: (String) -> String) throws -> QEMUInvocation {
         let parsed = try DomainXMLParser.parse(xml, options: options)
         let context = CommandLineContext(
-            emulator: "/usr/bin/qemu-system-x86_64", emulatorVersion: 7_002_000, kvmUsable: !xml.contains("corral-golden: no-kvm"), id: 1,
+            emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: !xml.contains("corral-golden: no-kvm"), id: 1,
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
         return try QEMUCommandLineBuilder.build(parsed.definition, context: context)
     }

@@ -1,6 +1,7 @@
 import CorralJSON
 import DomainXML
 import QEMUCommandLine
+import QEMUProbe
 import Testing
 
 /// No string of a domain definition can add a QEMU option or property that the argv builder
@@ -66,7 +67,7 @@ struct InjectionTests {
 
     static func invocation(_ value: String, implied: String, jsonDevices: Bool) throws -> QEMUInvocation {
         let parsed = try DomainXMLParser.parse(domainXML(value, implied: implied, jsonDevices: jsonDevices))
-        let context = CommandLineContext(emulator: "/usr/bin/qemu-system-x86_64", emulatorVersion: 7_002_000, kvmUsable: false, id: 1, runDirectory: "/run/corral/domains/" + parsed.definition.name)
+        let context = CommandLineContext(emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: false, id: 1, runDirectory: "/run/corral/domains/" + parsed.definition.name)
         return try QEMUCommandLineBuilder.build(parsed.definition, context: context)
     }
 

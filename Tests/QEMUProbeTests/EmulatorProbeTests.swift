@@ -19,10 +19,28 @@ struct EmulatorProbeTests {
         #expect(probed.configGroups.isSuperset(of: ["device", "object", "chardev", "machine", "drive", "netdev"]))
         #expect(probed.deviceTypes.isSuperset(of: ["virtio-net-pci", "virtio-blk-pci", "isa-serial", "pvpanic"]))
         #expect(probed.commands.isSuperset(of: ["query-status", "cont", "stop", "system_powerdown", "human-monitor-command"]))
+        // QEMU 7.2 offers every feature Corral chooses syntax by, each found in its own answers.
+        #expect(probed.deviceAddFeatures.contains("json-cli") && probed.soundCodecProperties.contains("audiodev") && probed.acceptsCompatOption)
+        #expect(probed.qemuCapabilities == Set(QEMUCapability.allCases))
         #expect(probed.kvmUsable == FileManager.default.isWritableFile(atPath: "/dev/kvm") || !probed.kvmUsable)
         let files = try FileManager.default.contentsOfDirectory(atPath: cache)
         #expect(files.count == 1 && files[0].hasPrefix("emulator-"))
         #expect(EmulatorProbe.probe(path: "/usr/bin/qemu-system-x86_64", cacheDirectory: cache, logger: logger) == probed)
+    }
+
+    @Test("each capability follows from its own probed fact, not from the version")
+    func capabilitiesFromFacts() {
+        var emulator = EmulatorCapabilities.unknown(path: "/usr/bin/qemu-system-x86_64")
+        emulator.version = 9_000_000
+        #expect(emulator.qemuCapabilities.isEmpty)
+        emulator.commands = ["blockdev-add"]
+        #expect(emulator.qemuCapabilities == [.blockdev])
+        emulator.deviceAddFeatures = ["json-cli"]
+        emulator.configGroups = ["sandbox"]
+        #expect(emulator.qemuCapabilities == [.blockdev, .deviceJSON, .seccompSandbox])
+        emulator.soundCodecProperties = ["audiodev", "cad"]
+        emulator.acceptsCompatOption = true
+        #expect(emulator.qemuCapabilities == Set(QEMUCapability.allCases))
     }
 
     @Test("a missing emulator is reported as unknown, not a crash")

@@ -1,0 +1,61 @@
+import CorralJSON
+import DomainXML
+import QEMUProbe
+
+extension Builder {
+    /// Serial ports as `isa-serial` devices (a console on serial port 0 shares it; virtio
+    /// consoles are refused).
+    mutating func addSerialPorts() throws(CommandLineError) {
+        for (index, serial) in domain.devices.serials.enumerated() {
+            let id = "charserial\(index)"
+            add("-chardev", try Self.chardev(serial, id: id, runDirectory: context.runDirectory, name: "serial\(index)"))
+            addDevice([
+                ("driver", .string("isa-serial")), ("chardev", .string(id)), ("id", .string(serial.alias ?? "serial\(index)")),
+                ("index", .integer(Int64(serial.targetPort ?? index))),
+            ])
+        }
+        for console in domain.devices.consoles where console.targetType == "virtio" {
+            throw CommandLineError(.unsupported, "virtio consoles are not supported yet (\(console.type))")
+        }
+    }
+
+    /// Channels as `virtserialport`s on the virtio-serial controller (the guest agent's among
+    /// them); a unix channel without a path gets one in the domain's run directory.
+    mutating func addChannels() throws(CommandLineError) {
+        for (index, channel) in domain.devices.channels.enumerated() {
+            guard channel.targetType == "virtio" else { throw CommandLineError(.unsupported, "channel target '\(channel.targetType ?? "")' is not supported") }
+            let id = "charchannel\(index)"
+            var backend = channel
+            if backend.type == "unix" && backend.path == nil {
+                backend.path = context.runDirectory + "/channel-\(channel.targetName ?? String(index)).sock"
+                backend.mode = "bind"
+            }
+            add("-chardev", try Self.chardev(backend, id: id, runDirectory: context.runDirectory, name: "channel\(index)"))
+            var members: [(String, JSONValue)] = [
+                ("driver", .string("virtserialport")), ("bus", .string("virtio-serial0.0")), ("nr", .integer(Int64(index + 1))), ("chardev", .string(id)),
+                ("id", .string(channel.alias ?? "channel\(index)")),
+            ]
+            if let name = channel.targetName { members.append(("name", .string(name))) }
+            addDevice(members)
+        }
+    }
+
+    /// The `-chardev` value of a character device's host side.
+    static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, runDirectory: String, name: String) throws(CommandLineError) -> String {
+        let listening: [(String, String)] = device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]
+        switch device.type {
+        case "pty": return try QEMUKeyValue.render("pty", [("id", id)])
+        case "null": return try QEMUKeyValue.render("null", [("id", id)])
+        case "file":
+            guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
+            return try QEMUKeyValue.render("file", [("id", id), ("path", path), ("append", "on")])
+        case "unix":
+            return try QEMUKeyValue.render("socket", [("id", id), ("path", device.path ?? runDirectory + "/\(name).sock")] + listening)
+        case "tcp":
+            guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
+            return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + listening)
+        default:
+            throw CommandLineError(.unsupported, "\(name): character device type '\(device.type)' is not supported")
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import CorralJSON
+import DomainXML
+import QEMUProbe
+
+extension Builder {
+    /// Sound cards, all on one silent audio backend (`-audiodev none`) when the emulator has
+    /// audiodev.
+    mutating func addSounds() throws(CommandLineError) {
+        let sounds = domain.devices.sounds
+        if !sounds.isEmpty, capabilities.contains(.audiodev) {
+            add("-audiodev", json: .object([("id", .string("audio1")), ("driver", .string("none"))]))
+        }
+        for (index, sound) in sounds.enumerated() {
+            let id = sound.alias ?? "sound\(index)"
+            switch sound.model {
+            case "ich6", "ich9":
+                addDevice([("driver", .string(sound.model == "ich9" ? "ich9-intel-hda" : "intel-hda")), ("id", .string(id))])
+                addDevice([
+                    ("driver", .string("hda-duplex")), ("id", .string("\(id)-codec0")), ("bus", .string("\(id).0")), ("cad", .integer(0)),
+                    ("audiodev", .string("audio1")),
+                ])
+            case "ac97", "es1370", "sb16":
+                let driver = sound.model == "ac97" ? "AC97" : sound.model == "es1370" ? "ES1370" : "sb16"
+                addDevice([("driver", .string(driver)), ("id", .string(id)), ("audiodev", .string("audio1"))])
+            default:
+                throw CommandLineError(.unsupported, "sound model '\(sound.model)' is not supported")
+            }
+        }
+    }
+}
