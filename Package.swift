@@ -42,7 +42,9 @@ let package = Package(
         .target(name: "XMLTree", swiftSettings: swiftSettings),
         .target(name: "CorralJSON", swiftSettings: swiftSettings),
         // Child processes and blocking Unix sockets, shared by the daemon, probe, tests and benchmark.
-        .target(name: "POSIXSupport", swiftSettings: swiftSettings),
+        .target(name: "POSIXSupport", dependencies: ["CProcessDescriptors"], swiftSettings: swiftSettings),
+        // pidfd_open and pidfd_send_signal, which Swift's Glibc module does not show.
+        .target(name: "CProcessDescriptors"),
         .target(name: "QMP", dependencies: ["CorralJSON", "POSIXSupport", nioCore, nioPosix], swiftSettings: swiftSettings),
         .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "QEMUProbe", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
@@ -94,6 +96,7 @@ let package = Package(
         ),
         .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: swiftSettings),
         .testTarget(name: "CorralJSONTests", dependencies: ["CorralJSON", "SeededRandom"], swiftSettings: swiftSettings),
+        .testTarget(name: "POSIXSupportTests", dependencies: ["POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DomainXMLTests",

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import POSIXSupport
 import QEMUCommandLine
 import QEMUConfig
 import QEMUProbe
@@ -31,7 +32,9 @@ actor DomainDriver {
         var shutdownSeen = false
         var pauseReason: DomainStatus.PausedReason?
         var autodestroyConnection: UInt64?
-        var isChild: Bool
+        /// The QEMU process, watched by the one reaper (signals go through its pidfd); `nil` only
+        /// for a reattached guest whose pidfd could not be opened.
+        var process: WatchedProcess?
         /// The socket of the guest-agent channel, when the guest has one.
         var agentSocket: String?
     }
@@ -115,8 +118,13 @@ actor DomainDriver {
             try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: context.configFilePath)
         }
         let logPath = directory + "/qemu.log"
-        let exited = ExitFlag()
-        ProcessLauncher.reap(pid) { _ in exited.set() }
+        let process: WatchedProcess
+        do throws(SystemError) {
+            process = try ProcessReaper.shared.watch(pid, isChild: true)
+        } catch {
+            kill(pid, SIGKILL)
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot watch the QEMU process: \(error)")
+        }
 
         // Wait for the daemon's monitor: QEMU creates the socket once its command line is parsed.
         let qmp: QMPClient
@@ -124,19 +132,18 @@ actor DomainDriver {
         var lastError = ""
         var connected: QMPClient?
         while connected == nil {
-            if exited.isSet || Date() > deadline { break }
-            if FileManager.default.fileExists(atPath: context.qmpSocket) {
-                do throws(QMPError) {
-                    connected = try await QMPClient.connect(unixSocket: context.qmpSocket)
-                } catch {
-                    lastError = error.message
-                }
+            if process.hasExited || Date() > deadline { break }
+            // A connect before the socket exists fails at once (no file): no stat needed.
+            do throws(QMPError) {
+                connected = try await QMPClient.connect(unixSocket: context.qmpSocket)
+            } catch {
+                lastError = error.message
             }
             if connected == nil { try? await Task.sleep(for: .milliseconds(1)) }
         }
         guard let connected else {
-            if !exited.isSet { kill(pid, SIGKILL) }
-            for _ in 0..<200 where !exited.isSet { try? await Task.sleep(for: .milliseconds(10)) }
+            process.signal(SIGKILL)
+            _ = await process.waitForExit(timeout: .seconds(2))
             let output = Self.logTail(logPath, from: logStart)
             Self.cleanUpFailedStart(directory)
             let why = output.isEmpty ? (lastError.isEmpty ? "QEMU did not open its monitor in time" : lastError) : output
@@ -147,7 +154,8 @@ actor DomainDriver {
             do throws(QMPError) {
                 try await qmp.cont()
             } catch {
-                kill(pid, SIGKILL)
+                process.signal(SIGKILL)
+                _ = await process.waitForExit(timeout: .seconds(2))
                 Self.cleanUpFailedStart(directory)
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
@@ -165,7 +173,7 @@ actor DomainDriver {
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         guests[uuid] = Guest(
             pid: pid, id: id, qmp: qmp, runDirectory: directory, handle: handle, onPoweroff: definition.onPoweroff, onReboot: definition.onReboot,
-            onCrash: definition.onCrash, pauseReason: paused ? .user : nil, autodestroyConnection: autodestroyConnection, isChild: true,
+            onCrash: definition.onCrash, pauseReason: paused ? .user : nil, autodestroyConnection: autodestroyConnection, process: process,
             agentSocket: Self.agentSocket(definition, runDirectory: directory))
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
@@ -332,8 +340,7 @@ actor DomainDriver {
         }
         if let session = passthrough.remove(uuid) { await session.close() }
         // Make sure the process is really gone before its files are removed.
-        for _ in 0..<300 where ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { try? await Task.sleep(for: .milliseconds(10)) }
-        if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
+        await Self.ensureEnded(guest, uuid: uuid, within: .seconds(3))
         let detail: LifecycleEvent.StoppedDetail
         let reason: DomainStatus.ShutoffReason
         if guest.destroyRequested {
@@ -357,6 +364,25 @@ actor DomainDriver {
         registry.removeIfTransient(uuid)
         appendLog(guest.runDirectory, "\(Self.timestamp()): shutting down, reason=\(guest.destroyRequested ? "destroyed" : guest.shutdownSeen ? "shutdown" : "crashed")\n")
         logger.info("domain stopped", metadata: ["name": "\(guest.handle.name)", "reason": "\(detail)"])
+    }
+
+    /// Waits up to `within` for the guest's QEMU to end (after SIGTERM when `terminate`), then
+    /// kills it. A reattached guest without a pidfd falls back to checking `/proc`.
+    private static func ensureEnded(_ guest: Guest, uuid: RemoteUUID, within timeout: Duration, terminate: Bool = false) async {
+        if let process = guest.process {
+            if terminate { process.signal(SIGTERM) }
+            if await process.waitForExit(timeout: timeout) { return }
+            process.signal(SIGKILL)
+            _ = await process.waitForExit(timeout: .seconds(5))
+            return
+        }
+        let isAlive = { () async -> Bool in
+            (try? await BlockingWork.run { ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") }) ?? false
+        }
+        if terminate, await isAlive() { kill(guest.pid, SIGTERM) }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, await isAlive() { try? await Task.sleep(for: .milliseconds(20)) }
+        if await isAlive() { kill(guest.pid, SIGKILL) }
     }
 
     private func setStatus(_ uuid: RemoteUUID, _ status: DomainStatus) {
@@ -385,15 +411,20 @@ actor DomainDriver {
         var guest = try running(uuid)
         guest.destroyRequested = true
         guests[uuid] = guest
-        kill(guest.pid, SIGTERM)
-        let waitTerm = graceful ? 1000 : 300
-        for _ in 0..<waitTerm where guests[uuid] != nil && ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") {
-            try? await Task.sleep(for: .milliseconds(10))
+        if let process = guest.process {
+            // libvirt's timings: 10 s for SIGTERM when graceful, 3 s before SIGKILL otherwise.
+            process.signal(SIGTERM)
+            let ended = await process.waitForExit(timeout: graceful ? .seconds(10) : .seconds(3))
+            if graceful && !ended {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "failed to terminate process \(guest.pid) with SIGTERM: Device or resource busy")
+            }
+            if !ended {
+                process.signal(SIGKILL)
+                _ = await process.waitForExit(timeout: .seconds(5))
+            }
+        } else {
+            await Self.ensureEnded(guest, uuid: uuid, within: graceful ? .seconds(10) : .seconds(3), terminate: true)
         }
-        if graceful && ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") {
-            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "failed to terminate process \(guest.pid) with SIGTERM: Device or resource busy")
-        }
-        if ProcessLauncher.isQEMU(pid: guest.pid, uuid: "\(uuid)") { kill(guest.pid, SIGKILL) }
         await guest.qmp.close()
         for _ in 0..<500 where guests[uuid] != nil { try? await Task.sleep(for: .milliseconds(10)) }
         if guests[uuid] != nil { await guestExited(uuid) }
@@ -604,7 +635,7 @@ actor DomainDriver {
             let definition = parsed.definition
             guests[uuid] = Guest(
                 pid: status.pid, id: status.id, qmp: qmp, runDirectory: directory, handle: record.handle, onPoweroff: definition.onPoweroff,
-                onReboot: definition.onReboot, onCrash: definition.onCrash, isChild: false,
+                onReboot: definition.onReboot, onCrash: definition.onCrash, process: try? ProcessReaper.shared.watch(status.pid, isChild: false),
                 agentSocket: Self.agentSocket(definition, runDirectory: directory))
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)
@@ -692,21 +723,5 @@ actor DomainDriver {
             if result == 0 { return display }
         }
         return 0
-    }
-}
-
-/// Set once, from any thread.
-final class ExitFlag: @unchecked Sendable {  // guarded by `lock`
-    private let lock = NSLock()
-    private var value = false
-    func set() {
-        lock.lock()
-        value = true
-        lock.unlock()
-    }
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import POSIXSupport
 
 /// Starts QEMU as libvirt does: a clean environment, its output appended to the domain's log,
-/// in a session of its own so it outlives the daemon. The daemon reaps its own children.
+/// in a session of its own so it outlives the daemon. ``ProcessReaper`` reaps it.
 enum ProcessLauncher {
     struct LaunchError: Error, CustomStringConvertible {
         var description: String
@@ -21,17 +21,6 @@ enum ProcessLauncher {
         } catch {
             throw LaunchError(description: error.description)
         }
-    }
-
-    /// Waits for a child on a thread of its own, then calls `exited` with its status.
-    static func reap(_ pid: pid_t, exited: @escaping @Sendable (Int32) -> Void) {
-        let thread = Thread {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            exited(status)
-        }
-        thread.name = "reap-\(pid)"
-        thread.start()
     }
 
     /// Whether `pid` is alive and is the QEMU of the domain with `uuid` (its argv holds it).

@@ -1,0 +1,42 @@
+#ifndef CORRAL_PROCESS_DESCRIPTORS_H
+#define CORRAL_PROCESS_DESCRIPTORS_H
+
+// Linux process descriptors (pidfd, Linux 5.3+). glibc's own wrappers are not visible to
+// Swift's Glibc module and `syscall` is variadic, so these two thin inline calls are the
+// whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread.
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+/// A descriptor that becomes readable when process `pid` exits; -1 with errno on failure.
+static inline int corral_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/// Sends `signal` to the process of `pidfd` (never to a later process that reuses its pid).
+static inline int corral_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+
+/// Names the calling thread as the kernel shows it (at most 15 bytes are kept).
+static inline void corral_name_current_thread(const char *name) {
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+/// A non-blocking, close-on-exec eventfd, for waking a thread blocked in `poll`.
+static inline int corral_wake_descriptor(void) {
+    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+#endif
