@@ -11,6 +11,8 @@ let swiftSettings: [SwiftSetting] = [
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
@@ -33,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.88.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Pure layers: no I/O.
@@ -54,7 +57,8 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging],
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -72,7 +76,7 @@ let package = Package(
         // Executables: thin shims.
         .executableTarget(
             name: "corrald",
-            dependencies: ["CorralDaemon", "POSIXSupport", argumentParser, logging, nioCore, nioPosix],
+            dependencies: ["CorralDaemon", "POSIXSupport", argumentParser, logging, nioCore, nioPosix, serviceLifecycle, unixSignals],
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: swiftSettings),

@@ -659,6 +659,12 @@ actor DomainDriver {
 
     // MARK: - Files
 
+    /// Writes the status file of every running guest (at a graceful stop); returns how many.
+    func writeAllStatusFiles() -> Int {
+        for uuid in guests.keys { writeStatus(uuid) }
+        return guests.count
+    }
+
     private func writeStatus(_ uuid: RemoteUUID) {
         guard let guest = guests[uuid], let record = registry.record(uuid: uuid) else { return }
         let status = GuestStatus(

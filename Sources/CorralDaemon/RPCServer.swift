@@ -19,6 +19,8 @@ public final class RPCServer: Sendable {
     private let connectionCounter = Atomic<UInt64>(0)
     private let openConnections = Atomic<Int>(0)
     private let refusedConnections = Atomic<Int>(0)
+    /// Calls handed off and not answered yet, on every connection.
+    let callsInFlight = InFlightCalls()
     private let procedures: ProcedureTable
     private let connectionClosed: @Sendable (UInt64) -> Void
     private let configuration: DaemonConfiguration
@@ -72,7 +74,7 @@ public final class RPCServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         RPCServerHandler(
                             procedures: procedures, socketIsReadOnly: readOnly, connectionID: id, limits: limits, logger: logger,
-                            connectionClosed: self.connectionClosed)
+                            callsInFlight: self.callsInFlight, connectionClosed: self.connectionClosed)
                     )
                 }
             }
@@ -113,7 +115,7 @@ public final class RPCServer: Sendable {
     /// Whether something accepts connections on `path`.
     static func socketIsLive(path: String) -> Bool { UnixSocket.isLive(path) }
 
-    /// Stops listening and removes the socket files. Open connections are closed.
+    /// Stops listening and removes the socket files; open connections stay until the process ends.
     public func stop() async {
         let listening = channels.withLock { channels in
             defer { channels.removeAll() }

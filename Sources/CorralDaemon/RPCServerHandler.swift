@@ -22,16 +22,19 @@ final class RPCServerHandler: ChannelInboundHandler {
     private var pending: ByteBuffer?
     private var closeAfterFlush = false
     private let limits: ConnectionLimits
-    /// Calls handed to the thread pool, a task or a future, not answered yet.
+    /// Calls handed to a task or a future, not answered yet.
     private var callsInFlight = 0
+    /// The daemon-wide count of the same, which a graceful stop waits for.
+    private let daemonCallsInFlight: InFlightCalls
     /// Calls that arrived past ``ConnectionLimits/maximumRequestsPerClient``, in order.
     private var waitingCalls = CircularBuffer<RPCFrame>()
     private var openTimer: Scheduled<Void>?
 
     init(
         procedures: ProcedureTable, socketIsReadOnly: Bool, connectionID: UInt64, limits: ConnectionLimits,
-        logger: Logger, connectionClosed: @escaping @Sendable (UInt64) -> Void
+        logger: Logger, callsInFlight: InFlightCalls, connectionClosed: @escaping @Sendable (UInt64) -> Void
     ) {
+        self.daemonCallsInFlight = callsInFlight
         self.limits = limits
         self.connectionClosed = connectionClosed
         self.stateMachine = ServerConnectionStateMachine(socketIsReadOnly: socketIsReadOnly)
@@ -91,7 +94,10 @@ final class RPCServerHandler: ChannelInboundHandler {
     private func onLoop(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
+        let daemonCalls = daemonCallsInFlight
+        daemonCalls.begin()
         return {
+            daemonCalls.end()
             if eventLoop.inEventLoop {
                 let (handler, context) = bound.value
                 handler.callFinished(context: context)

@@ -5,6 +5,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import POSIXSupport
+import ServiceLifecycle
+import UnixSignals
 
 /// The entry point: Swift concurrency runs on NIO's event loops, the same threads that serve the
 /// connections and the QMP sessions, so a call that awaits QEMU does not hop between thread
@@ -81,10 +83,13 @@ struct CorraldMain: AsyncParsableCommand {
 
         let group = MultiThreadedEventLoopGroup.singleton
         let daemon = try Daemon(configuration: configuration, group: group, logger: logger)
-        try await daemon.start()
-        await TerminationSignals.wait()
-        logger.info("shutting down")
-        await daemon.stop()
+        // SIGTERM and SIGINT start a graceful stop (DaemonService); a stop that overruns its
+        // bound is cancelled, so the daemon is gone within about 2 s either way.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: DaemonService(daemon: daemon))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1900)
+        let services = ServiceGroup(configuration: groupConfiguration)
+        try await services.run()
         // Guests keep running; their monitor sessions simply end with the process. Waiting for
         // the event loops to drain those sessions would hang, so leave now.
         Foundation.exit(0)
