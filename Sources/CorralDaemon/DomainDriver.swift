@@ -15,46 +15,24 @@ import QMP
 /// runtime files, the states and reasons libvirt reports, and the lifecycle events.
 ///
 /// An actor: each domain's changes are serialised by its job (``DomainJobs``), and, because the actor is
-/// re-entered while a start awaits QEMU, other domains are served meanwhile.
+/// re-entered while a start awaits QEMU, other domains are served meanwhile. It keeps no state of
+/// its own about a guest: the domain's record in ``DomainRegistry`` holds it (``GuestRuntime``),
+/// and the guest's ``GuestLifecycle`` decides what each event means.
 actor DomainDriver {
-    /// What the driver keeps about a running guest.
-    struct Guest {
-        var pid: Int32
-        var id: Int32
-        var qmp: QMPClient
-        var runDirectory: String
-        var handle: RemoteDomain
-        var onPoweroff: String
-        var onReboot: String
-        var onCrash: String
-        var fakeReboot = false
-        var destroyRequested = false
-        var shutdownSeen = false
-        var pauseReason: DomainStatus.PausedReason?
-        var autodestroyConnection: UInt64?
-        /// The QEMU process, watched by the one reaper (signals go through its pidfd); `nil` only
-        /// for a reattached guest whose pidfd could not be opened.
-        var process: WatchedProcess?
-        /// The socket of the guest-agent channel, when the guest has one.
-        var agentSocket: String?
-    }
-
     let registry: DomainRegistry
     let events: EventHub
     let configuration: DaemonConfiguration
     let emulator: EmulatorCapabilities
     let options: DomainXMLOptions
     let logger: Logger
-    private var guests: [RemoteUUID: Guest] = [:]
-    /// The dedicated passthrough monitor session of each running guest, opened on first use;
-    /// read from event loops by the passthrough fast path.
+    /// Runs clients' monitor commands on the guests' passthrough sessions (which the domain
+    /// records hold).
     nonisolated let passthrough: PassthroughSessions
     /// Every change to a domain runs inside its job.
     nonisolated let jobs = DomainJobs()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
     /// takes one client at a time, so a second connection would wait for the first to close).
     private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
-    private var exiting: Set<RemoteUUID> = []
     private var nextID: Int32 = 1
 
     init(registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions, logger: Logger) {
@@ -163,18 +141,13 @@ actor DomainDriver {
         let definition = record.definition
         let liveXML = (try? DomainXMLParser.parse(record.xml, options: options)).map { DomainXMLFormatter.format($0.document, id: Int(id)) } ?? record.xml
         let taints = invocation.taints.map(\.rawValue)
-        let updated = registry.updateRuntime(uuid) { r in
-            r.id = id
-            r.pid = pid
-            r.status = paused ? .paused(.user) : .running(.booted)
-            r.taints = taints
-            r.liveXML = liveXML
-        }
+        let runtime = GuestRuntime(
+            id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
+            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(.booted)),
+            autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
+            liveXML: liveXML)
+        let updated = registry.updateRuntime(uuid) { r in r.runtime = runtime }
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
-        guests[uuid] = Guest(
-            pid: pid, id: id, qmp: qmp, runDirectory: directory, handle: handle, onPoweroff: definition.onPoweroff, onReboot: definition.onReboot,
-            onCrash: definition.onCrash, pauseReason: paused ? .user : nil, autodestroyConnection: autodestroyConnection, process: process,
-            agentSocket: Self.agentSocket(definition, runDirectory: directory))
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
         events.lifecycle(handle, .started)
@@ -253,122 +226,86 @@ actor DomainDriver {
         }
     }
 
+    /// A QMP event from the daemon's session: forwarded to monitor-event clients, then given to
+    /// the guest's lifecycle, whose actions are carried out here.
     func handle(_ event: QMPEvent, for uuid: RemoteUUID) async {
-        guard var guest = guests[uuid] else { return }
-        let handle = guest.handle
+        guard let guest = registry.guest(uuid) else { return }
+        let handle = RemoteDomain(name: registry.record(uuid: uuid)?.name ?? "", uuid: uuid, id: guest.id)
         // Every QMP event, as it came, to the clients that asked for monitor events: `details` is
         // the `data` member as compact JSON, absent when QEMU sent none (libvirt's rule).
         if events.hasMonitorRegistrations {
             let seconds = event.raw["timestamp"]?["seconds"] == nil ? -1 : event.seconds
             events.monitorEvent(handle, name: event.name, seconds: seconds, micros: UInt32(clamping: event.microseconds), details: event.raw["data"]?.description)
         }
+        let lifecycleEvent: GuestLifecycle.Event
         switch event.name {
-        case "STOP":
-            // Events report transitions: a STOP while already paused (or shutting down) is none.
-            guard !guest.shutdownSeen, registry.record(uuid: uuid)?.state != .paused else { return }
-            let reason = guest.pauseReason ?? .unknown
-            guest.pauseReason = nil
-            guests[uuid] = guest
-            setStatus(uuid, .paused(reason))
-            events.lifecycle(handle, .suspended(ioError: false))
-        case "RESUME":
-            // The `cont` that starts a guest is not a resume.
-            guard registry.record(uuid: uuid)?.state != .running else { return }
-            setStatus(uuid, .running(.unpaused))
-            events.lifecycle(handle, .resumed)
-        case "SHUTDOWN":
-            // The `quit` that follows a guest's power-off brings a second SHUTDOWN: already told.
-            guard !guest.shutdownSeen, !guest.destroyRequested else { return }
-            if guest.fakeReboot {
-                guest.fakeReboot = false
-                guests[uuid] = guest
-                try? await guest.qmp.systemReset()
-                try? await guest.qmp.cont()
-                setStatus(uuid, .running(.booted))
-                events.reboot(handle)
-                return
-            }
-            guest.shutdownSeen = true
-            guests[uuid] = guest
-            let byGuest = event.data["guest"]?.boolValue
-            setStatus(uuid, .shutdown(.user))
-            events.lifecycle(handle, .shutdown(byGuest == true ? .guest : byGuest == false ? .host : .finished))
-            switch guest.onPoweroff {
-            case "restart", "rename-restart":
-                guest.shutdownSeen = false
-                guests[uuid] = guest
-                try? await guest.qmp.systemReset()
-                try? await guest.qmp.cont()
-                setStatus(uuid, .running(.booted))
-            case "preserve":
-                setStatus(uuid, .shutdown(.user))
-            default:
-                try? await guest.qmp.quit()
-            }
-        case "RESET":
-            events.reboot(handle)
-            if guest.onReboot == "destroy" {
-                guest.shutdownSeen = true
-                guests[uuid] = guest
-                try? await guest.qmp.quit()
-            }
-        case "GUEST_PANICKED":
-            setStatus(uuid, .crashed(.panicked))
-            events.lifecycle(handle, .stopped(.crashed))
-            if guest.onCrash == "restart" {
-                try? await guest.qmp.systemReset()
-                try? await guest.qmp.cont()
-            } else if guest.onCrash == "destroy" {
-                try? await guest.qmp.quit()
-            }
+        case "STOP": lifecycleEvent = .stopped
+        case "RESUME": lifecycleEvent = .resumed
+        case "SHUTDOWN": lifecycleEvent = .shutdown(byGuest: event.data["guest"]?.boolValue)
+        case "RESET": lifecycleEvent = .reset
+        case "GUEST_PANICKED": lifecycleEvent = .panicked
         case "DEVICE_DELETED":
             if let alias = event.data["device"]?.stringValue { events.deviceRemoved(handle, alias: alias) }
+            return
         default:
-            break
+            return
+        }
+        await apply(lifecycleEvent, to: uuid)
+    }
+
+    /// Gives `event` to the guest's lifecycle and carries out its actions in order.
+    private func apply(_ event: GuestLifecycle.Event, to uuid: RemoteUUID) async {
+        guard let actions = registry.updateGuest(uuid, { $0.lifecycle.handle(event) }), let guest = registry.guest(uuid),
+            let record = registry.record(uuid: uuid)
+        else { return }
+        for action in actions {
+            switch action {
+            case .setStatus:
+                // The lifecycle already holds the status; the file follows it.
+                writeStatus(uuid)
+            case .report(let lifecycleEvent):
+                events.lifecycle(record.handle, lifecycleEvent)
+            case .reportReboot:
+                events.reboot(record.handle)
+            case .resetAndContinue:
+                try? await guest.qmp.systemReset()
+                try? await guest.qmp.cont()
+            case .quit:
+                try? await guest.qmp.quit()
+            }
         }
     }
 
     /// The daemon's monitor closed: QEMU has exited (or is about to). Clean up and report.
     func guestExited(_ uuid: RemoteUUID) async {
-        // The guest stays in `guests` until its record is updated, so a destroy waiting for it to
-        // go cannot return (and a start cannot begin) half-way through this clean-up.
-        guard let guest = guests[uuid], !exiting.contains(uuid) else { return }
-        exiting.insert(uuid)
-        defer {
-            exiting.remove(uuid)
-            guests[uuid] = nil
-        }
-        if let session = passthrough.remove(uuid) { await session.close() }
+        // The guest stays in its record until the clean-up is done, so a destroy waiting for it
+        // to go cannot return (and a start cannot begin) half-way through.
+        guard let guest = registry.updateGuest(uuid, { runtime -> GuestRuntime? in
+            guard !runtime.exiting else { return nil }
+            runtime.exiting = true
+            return runtime
+        }) ?? nil else { return }
+        if let session = guest.passthrough { await session.close() }
         // Make sure the process is really gone before its files are removed.
         await Self.ensureEnded(guest, uuid: uuid, within: .seconds(3))
-        let detail: LifecycleEvent.StoppedDetail
-        let reason: DomainStatus.ShutoffReason
-        if guest.destroyRequested {
-            (detail, reason) = (.destroyed, .destroyed)
-        } else if guest.shutdownSeen {
-            (detail, reason) = (.shutdown, .shutdown)
-        } else {
-            (detail, reason) = (.failed, .crashed)  // QEMU went away by itself
-        }
+        // The lifecycle as it is now: a destroy may have been asked for meanwhile.
+        let outcome = (registry.guest(uuid)?.lifecycle ?? guest.lifecycle).exitOutcome
         Self.removeRuntimeFiles(guest.runDirectory)
-        registry.updateRuntime(uuid) { r in
-            r.id = -1
-            r.pid = 0
-            r.status = .shutoff(reason)
-            r.taints = []
-            r.liveXML = nil
+        let record = registry.updateRuntime(uuid) { r in
+            r.runtime = nil
+            r.shutoffReason = outcome.reason
             r.updated = false
         }
-        let handle = RemoteDomain(name: guest.handle.name, uuid: uuid, id: -1)
-        events.lifecycle(handle, .stopped(detail))
+        let name = record?.name ?? ""
+        events.lifecycle(RemoteDomain(name: name, uuid: uuid, id: -1), .stopped(outcome.detail))
         registry.removeIfTransient(uuid)
-        appendLog(guest.runDirectory, "\(Self.timestamp()): shutting down, reason=\(guest.destroyRequested ? "destroyed" : guest.shutdownSeen ? "shutdown" : "crashed")\n")
-        logger.info("domain stopped", metadata: ["name": "\(guest.handle.name)", "reason": "\(detail)"])
+        appendLog(guest.runDirectory, "\(Self.timestamp()): shutting down, reason=\(outcome.reason)\n")
+        logger.info("domain stopped", metadata: ["name": "\(name)", "reason": "\(outcome.detail)"])
     }
 
     /// Waits up to `within` for the guest's QEMU to end (after SIGTERM when `terminate`), then
     /// kills it. A reattached guest without a pidfd falls back to checking `/proc`.
-    private static func ensureEnded(_ guest: Guest, uuid: RemoteUUID, within timeout: Duration, terminate: Bool = false) async {
+    private static func ensureEnded(_ guest: GuestRuntime, uuid: RemoteUUID, within timeout: Duration, terminate: Bool = false) async {
         if let process = guest.process {
             if terminate { process.signal(SIGTERM) }
             if await process.waitForExit(timeout: timeout) { return }
@@ -385,18 +322,13 @@ actor DomainDriver {
         if await isAlive() { kill(guest.pid, SIGKILL) }
     }
 
-    private func setStatus(_ uuid: RemoteUUID, _ status: DomainStatus) {
-        registry.updateRuntime(uuid) { r in r.status = status }
-        writeStatus(uuid)
-    }
-
     // MARK: - Operations on running guests
 
-    private func running(_ uuid: RemoteUUID) throws(RemoteError) -> Guest {
-        guard let guest = guests[uuid] else {
-            if registry.record(uuid: uuid) == nil {
-                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
-            }
+    private func running(_ uuid: RemoteUUID) throws(RemoteError) -> GuestRuntime {
+        guard let record = registry.record(uuid: uuid) else {
+            throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
+        }
+        guard let guest = record.runtime else {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
         }
         return guest
@@ -408,9 +340,8 @@ actor DomainDriver {
 
     /// Stops QEMU: SIGTERM, then (unless graceful) SIGKILL if it lingers; returns once it is gone.
     func destroy(_ uuid: RemoteUUID, graceful: Bool) async throws(RemoteError) {
-        var guest = try running(uuid)
-        guest.destroyRequested = true
-        guests[uuid] = guest
+        let guest = try running(uuid)
+        await apply(.destroyRequested, to: uuid)
         if let process = guest.process {
             // libvirt's timings: 10 s for SIGTERM when graceful, 3 s before SIGKILL otherwise.
             process.signal(SIGTERM)
@@ -426,8 +357,9 @@ actor DomainDriver {
             await Self.ensureEnded(guest, uuid: uuid, within: graceful ? .seconds(10) : .seconds(3), terminate: true)
         }
         await guest.qmp.close()
-        for _ in 0..<500 where guests[uuid] != nil { try? await Task.sleep(for: .milliseconds(10)) }
-        if guests[uuid] != nil { await guestExited(uuid) }
+        // The supervisor notices the closed session and cleans up; wait for it (bounded).
+        for _ in 0..<500 where registry.guest(uuid) != nil { try? await Task.sleep(for: .milliseconds(10)) }
+        if registry.guest(uuid) != nil { await guestExited(uuid) }
     }
 
     func shutdown(_ uuid: RemoteUUID) async throws(RemoteError) {
@@ -436,9 +368,8 @@ actor DomainDriver {
     }
 
     func reboot(_ uuid: RemoteUUID) async throws(RemoteError) {
-        var guest = try running(uuid)
-        guest.fakeReboot = true
-        guests[uuid] = guest
+        let guest = try running(uuid)
+        await apply(.rebootRequested, to: uuid)
         do throws(QMPError) { try await guest.qmp.systemPowerdown() } catch { throw Self.monitorError(error) }
     }
 
@@ -448,40 +379,37 @@ actor DomainDriver {
     }
 
     func suspend(_ uuid: RemoteUUID) async throws(RemoteError) {
-        var guest = try running(uuid)
-        guard registry.record(uuid: uuid)?.state != .paused else { return }
-        guest.pauseReason = .user
-        guests[uuid] = guest
+        let guest = try running(uuid)
+        guard guest.lifecycle.status.state != .paused else { return }
+        await apply(.pauseRequested(.user), to: uuid)
         do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
-        setStatus(uuid, .paused(.user))
+        await apply(.pausedByRequest, to: uuid)
     }
 
     func resume(_ uuid: RemoteUUID) async throws(RemoteError) {
         let guest = try running(uuid)
         do throws(QMPError) { try await guest.qmp.cont() } catch { throw Self.monitorError(error) }
-        setStatus(uuid, .running(.unpaused))
+        await apply(.resumedByRequest, to: uuid)
     }
 
     /// Destroys the guests started with autodestroy by a connection that just closed.
     func connectionClosed(_ connectionID: UInt64) async {
-        for (uuid, guest) in guests where guest.autodestroyConnection == connectionID {
-            try? await jobs.run(guest.handle.name, "autodestroy") { () async throws(RemoteError) in
-                try await self.destroy(uuid, graceful: false)
+        let owned = registry.records { $0.runtime?.autodestroyConnection == connectionID }
+        for record in owned {
+            try? await jobs.run(record.name, "autodestroy") { () async throws(RemoteError) in
+                try await self.destroy(record.uuid, graceful: false)
             }
         }
     }
 
     /// Adds a taint to a running guest (monitor passthrough).
     func taint(_ uuid: RemoteUUID, _ taint: DomainTaint) {
-        guard let guest = guests[uuid] else { return }
-        var added = false
-        registry.updateRuntime(uuid) { r in
-            if !r.taints.contains(taint.rawValue) {
-                r.taints.append(taint.rawValue)
-                added = true
-            }
+        let added = registry.updateGuest(uuid) { guest -> Bool in
+            guard !guest.taints.contains(taint.rawValue) else { return false }
+            guest.taints.append(taint.rawValue)
+            return true
         }
-        if added {
+        if added == true, let guest = registry.guest(uuid) {
             appendLog(guest.runDirectory, "\(Self.timestamp()): Domain id=\(guest.id) is tainted: \(taint.rawValue)\n")
             writeStatus(uuid)
         }
@@ -500,7 +428,7 @@ actor DomainDriver {
     func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool, eventLoop: (any EventLoop)? = nil) async throws(RemoteError) -> String {
         let guest = try running(uuid)
         taint(uuid, .customMonitor)
-        let session = try await passthroughSession(uuid, socket: guest.runDirectory + "/passthrough.sock", eventLoop: eventLoop)
+        let session = try await passthroughSession(uuid, socket: guest.passthroughSocket, eventLoop: eventLoop)
         do {
             return try await passthrough.run(command, hmp: hmp, on: session).get()
         } catch {
@@ -511,7 +439,7 @@ actor DomainDriver {
     /// The guest's open passthrough session, opened (once, however many callers ask at the same
     /// time) when there is none.
     private func passthroughSession(_ uuid: RemoteUUID, socket: String, eventLoop: (any EventLoop)?) async throws(RemoteError) -> QMPClient {
-        if let open = passthrough.session(for: uuid) { return open }
+        if let open = registry.guest(uuid)?.passthrough, open.isOpen { return open }
         if let pending = openingSessions[uuid] { return try await pending.value.get() }
         let opening = Task { () -> Result<QMPClient, RemoteError> in
             do throws(QMPError) {
@@ -530,11 +458,10 @@ actor DomainDriver {
         let result = await opening.value
         openingSessions[uuid] = nil
         let session = try result.get()
-        guard guests[uuid] != nil else {
+        guard registry.updateGuest(uuid, { $0.passthrough = session }) != nil else {
             await session.close()
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
         }
-        passthrough.set(session, for: uuid)
         return session
     }
 
@@ -571,7 +498,7 @@ actor DomainDriver {
             return try await GuestAgentChannel.execute(socket: socket, command: message, timeout: timeout, group: MultiThreadedEventLoopGroup.singleton)
         } catch {
             if error.message?.contains("unable to parse the guest agent's reply") == true {
-                logger.warning("a guest agent sent a malformed reply", metadata: ["domain": "\(guest.handle.name)", "error": "\(error.message?.prefix(200) ?? "")"])
+                logger.warning("a guest agent sent a malformed reply", metadata: ["domain": "\(registry.record(uuid: uuid)?.name ?? "")", "error": "\(error.message?.prefix(200) ?? "")"])
             }
             throw error
         }
@@ -623,20 +550,14 @@ actor DomainDriver {
                 _ = try? registry.addTransient(parsed)
             }
             let state: DomainState = current.map { $0.running ? .running : ($0.status == "shutdown" ? .shutdown : .paused) } ?? status.state
-            let record = registry.updateRuntime(uuid) { r in
-                r.id = status.id
-                r.pid = status.pid
-                r.status = state == status.state ? (DomainStatus(state: status.state, reason: status.reason) ?? .running(.unknown))
-                    : state == .running ? .running(.booted) : state == .shutdown ? .shutdown(.unknown) : .paused(.unknown)
-                r.taints = status.taints
-                r.liveXML = status.domainXML
-            }
-            guard let record else { continue }
+            let guestStatus = state == status.state ? (DomainStatus(state: status.state, reason: status.reason) ?? .running(.unknown))
+                : state == .running ? .running(.booted) : state == .shutdown ? .shutdown(.unknown) : .paused(.unknown)
             let definition = parsed.definition
-            guests[uuid] = Guest(
-                pid: status.pid, id: status.id, qmp: qmp, runDirectory: directory, handle: record.handle, onPoweroff: definition.onPoweroff,
-                onReboot: definition.onReboot, onCrash: definition.onCrash, process: try? ProcessReaper.shared.watch(status.pid, isChild: false),
-                agentSocket: Self.agentSocket(definition, runDirectory: directory))
+            let runtime = GuestRuntime(
+                id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp, runDirectory: directory,
+                lifecycle: GuestLifecycle(policy: .init(definition), status: guestStatus), agentSocket: Self.agentSocket(definition, runDirectory: directory),
+                taints: status.taints, liveXML: status.domainXML)
+            guard let record = registry.updateRuntime(uuid, { r in r.runtime = runtime }) else { continue }
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)
             supervise(uuid, qmp: qmp)
@@ -661,16 +582,16 @@ actor DomainDriver {
 
     /// Writes the status file of every running guest (at a graceful stop); returns how many.
     func writeAllStatusFiles() -> Int {
-        for uuid in guests.keys { writeStatus(uuid) }
-        return guests.count
+        let running = registry.runningUUIDs()
+        for uuid in running { writeStatus(uuid) }
+        return running.count
     }
 
     private func writeStatus(_ uuid: RemoteUUID) {
-        guard let guest = guests[uuid], let record = registry.record(uuid: uuid) else { return }
+        guard let record = registry.record(uuid: uuid), let guest = record.runtime else { return }
         let status = GuestStatus(
-            pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: record.taints,
-            qmpSocket: guest.runDirectory + "/qmp.sock", passthroughSocket: guest.runDirectory + "/passthrough.sock",
-            domainXML: record.liveXML ?? record.xml)
+            pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: guest.taints,
+            qmpSocket: guest.qmpSocket, passthroughSocket: guest.passthroughSocket, domainXML: guest.liveXML)
         do throws(StoreError) {
             try status.write(to: guest.runDirectory + "/status.xml")
         } catch {

@@ -1,6 +1,7 @@
 import CorralProtocol
 import DomainXML
 import Logging
+import QMP
 import Synchronization
 
 /// Every domain the daemon knows, with libvirt's define/undefine rules, backed by
@@ -152,15 +153,48 @@ final class DomainRegistry: Sendable {
         }
     }
 
-    /// Changes a record's runtime fields (id, state, taints…) in memory; returns the new record.
+    /// Changes a record's runtime in memory (the caller holds the domain's job, or is the
+    /// guest's supervisor); returns the new record.
     @discardableResult
     func updateRuntime(_ uuid: RemoteUUID, _ change: (inout DomainRecord) -> Void) -> DomainRecord? {
         state.withLock { state in
-            guard var record = state.byUUID[uuid] else { return nil }
-            change(&record)
-            state.byUUID[uuid] = record
-            return record
+            guard state.byUUID[uuid] != nil else { return nil }
+            change(&state.byUUID[uuid]!)
+            return state.byUUID[uuid]
         }
+    }
+
+    /// Changes the guest of a running domain; returns what `change` returned, or `nil` when the
+    /// domain does not run.
+    @discardableResult
+    func updateGuest<T>(_ uuid: RemoteUUID, _ change: (inout GuestRuntime) -> T) -> T? {
+        state.withLock { state in
+            guard state.byUUID[uuid]?.runtime != nil else { return nil }
+            return change(&state.byUUID[uuid]!.runtime!)
+        }
+    }
+
+    /// The guest of a running domain.
+    func guest(_ uuid: RemoteUUID) -> GuestRuntime? {
+        state.withLock { $0.byUUID[uuid]?.runtime }
+    }
+
+    /// For the passthrough fast path: the domain of `handle` and its open passthrough session,
+    /// in one lookup.
+    func passthroughTarget(for handle: RemoteDomain) throws(RemoteError) -> (uuid: RemoteUUID, session: QMPClient?) {
+        let found = state.withLock { state -> (RemoteUUID, QMPClient?)? in
+            guard let record = state.byUUID[handle.uuid] else { return nil }
+            return (record.uuid, record.runtime?.passthrough)
+        }
+        guard let (uuid, session) = found else {
+            throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(handle.uuid)' (\(handle.name))")
+        }
+        return (uuid, session.flatMap { $0.isOpen ? $0 : nil })
+    }
+
+    /// Every running domain.
+    func runningUUIDs() -> [RemoteUUID] {
+        state.withLock { state in state.byUUID.values.filter(\.isActive).map(\.uuid) }
     }
 
     /// Adds a transient domain (`DOMAIN_CREATE_XML`), refusing a name or UUID in use.

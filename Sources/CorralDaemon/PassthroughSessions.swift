@@ -5,37 +5,20 @@ import NIOCore
 import QMP
 import Synchronization
 
-/// The open passthrough monitor sessions of the running guests, readable from any thread.
+/// Runs clients' monitor commands on a guest's passthrough session.
 ///
-/// `DOMAIN_MONITOR_COMMAND` for a guest whose session is open runs straight from the
-/// connection's event loop onto the session's channel and back, with no task and no actor hop
-/// (a passthrough round trip is a handful of microseconds of daemon work; thread hops would
-/// dominate it). The first call for a guest, which opens the session and taints the guest, goes
-/// through ``DomainDriver``, which opens the session and records it here; the driver removes it
-/// when the guest stops, so the next run's first call taints again. This table is the only
-/// record of the sessions.
+/// The session itself belongs to the domain (``GuestRuntime/passthrough``). `DOMAIN_MONITOR_COMMAND`
+/// for a guest whose session is open runs straight from the connection's event loop onto the
+/// session's channel and back, with no task and no actor hop (a passthrough round trip is a
+/// handful of microseconds of daemon work; thread hops would dominate it). The first call for a
+/// guest, which opens the session and taints the guest, goes through ``DomainDriver``; the
+/// session goes with the guest's runtime when it stops, so the next run's first call taints again.
 final class PassthroughSessions: Sendable {
-    private let sessions = Mutex<[RemoteUUID: QMPClient]>([:])
     private let counter = Atomic<Int>(0)
     private let logger: Logger
 
     init(logger: Logger) {
         self.logger = logger
-    }
-
-    /// The open session of a running guest, if any.
-    func session(for uuid: RemoteUUID) -> QMPClient? {
-        guard let session = sessions.withLock({ $0[uuid] }), session.isOpen else { return nil }
-        return session
-    }
-
-    func set(_ session: QMPClient, for uuid: RemoteUUID) {
-        sessions.withLock { $0[uuid] = session }
-    }
-
-    /// Forgets a stopped guest's session and returns it, to close.
-    func remove(_ uuid: RemoteUUID) -> QMPClient? {
-        sessions.withLock { $0.removeValue(forKey: uuid) }
     }
 
     /// Runs a client's QMP message (or HMP command line) on `session`: QEMU's whole reply for

@@ -1,5 +1,6 @@
 import CorralProtocol
 import NIOCore
+import QMP
 import XDR
 
 /// Handlers of the QEMU program (libvirt-qemu): monitor passthrough.
@@ -17,17 +18,18 @@ enum QEMUProcedures {
         }
         table.registerDeferred(Qemu.DomainMonitorCommand.self) { arguments, _, eventLoop in
             let uuid: RemoteUUID
+            let open: QMPClient?
             do throws(RemoteError) {
                 // VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1
                 try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommand")
-                uuid = try registry.record(for: arguments.dom).uuid
+                (uuid, open) = try registry.passthroughTarget(for: arguments.dom)
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }
             let hmp = arguments.flags & 1 != 0
             // The fast path: the guest's passthrough session is open (so the guest runs and is
             // tainted). Otherwise the driver opens it.
-            if let session = driver.passthrough.session(for: uuid) {
+            if let session = open {
                 return driver.passthrough.run(arguments.cmd, hmp: hmp, on: session).map { .init(result: $0) }
             }
             return eventLoop.makeFutureWithTask { () async throws -> Qemu.DomainMonitorCommand.Reply in

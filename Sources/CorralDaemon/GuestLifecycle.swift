@@ -1,0 +1,169 @@
+import DomainXML
+
+/// The lifecycle of one running guest as a pure state machine: an event in (from QEMU's monitor or
+/// from a client's request), the actions to take out. It holds the guest's status and what the
+/// `on_*` elements say; it performs nothing itself, so every transition is unit-tested.
+struct GuestLifecycle: Sendable, Equatable {
+    /// What `<on_poweroff>`, `<on_reboot>` and `<on_crash>` ask for.
+    struct Policy: Sendable, Equatable {
+        var onPoweroff: LifecycleAction
+        var onReboot: LifecycleAction
+        var onCrash: LifecycleAction
+
+        /// The policy of a definition (its values were validated at define; an unknown one reads
+        /// as libvirt's default).
+        init(_ definition: DomainDefinition) {
+            onPoweroff = LifecycleAction(rawValue: definition.onPoweroff) ?? .destroy
+            onReboot = LifecycleAction(rawValue: definition.onReboot) ?? .restart
+            onCrash = LifecycleAction(rawValue: definition.onCrash) ?? .destroy
+        }
+
+        init(onPoweroff: LifecycleAction = .destroy, onReboot: LifecycleAction = .restart, onCrash: LifecycleAction = .destroy) {
+            self.onPoweroff = onPoweroff
+            self.onReboot = onReboot
+            self.onCrash = onCrash
+        }
+    }
+
+    /// What happened.
+    enum Event: Sendable, Equatable {
+        /// QMP `STOP`: the vCPUs stopped.
+        case stopped
+        /// QMP `RESUME`: the vCPUs run again.
+        case resumed
+        /// QMP `SHUTDOWN`; `byGuest` is its `guest` member when QEMU sent one.
+        case shutdown(byGuest: Bool?)
+        /// QMP `RESET`.
+        case reset
+        /// QMP `GUEST_PANICKED`.
+        case panicked
+        /// A client is about to stop the vCPUs, for `reason`.
+        case pauseRequested(DomainStatus.PausedReason)
+        /// A client's `stop` succeeded.
+        case pausedByRequest
+        /// A client's `cont` succeeded.
+        case resumedByRequest
+        /// A client asked for a reboot: the next power-off is turned into a reset.
+        case rebootRequested
+        /// A client asked for the guest to be destroyed.
+        case destroyRequested
+    }
+
+    /// What the driver must do, in order.
+    enum Action: Sendable, Equatable {
+        /// Record the new status (and write the status file).
+        case setStatus(DomainStatus)
+        /// Send a lifecycle event to the clients that asked for them.
+        case report(LifecycleEvent)
+        /// Send a reboot event.
+        case reportReboot
+        /// `system_reset` then `cont` on the daemon's monitor.
+        case resetAndContinue
+        /// `quit` on the daemon's monitor: QEMU exits.
+        case quit
+    }
+
+    let policy: Policy
+    private(set) var status: DomainStatus
+    /// A reboot was asked for and its power-off has not come yet.
+    private(set) var rebootPending = false
+    private(set) var destroyRequested = false
+    /// The guest has shut down (QEMU is about to exit, or is kept for `preserve`).
+    private(set) var shutdownSeen = false
+    /// Why the next `STOP` happens, when a client asked for it.
+    private var pauseReason: DomainStatus.PausedReason?
+
+    /// A guest that has just started, running or paused.
+    init(policy: Policy, status: DomainStatus) {
+        self.policy = policy
+        self.status = status
+        if case .paused(let reason) = status { pauseReason = reason == .unknown ? nil : reason }
+    }
+
+    /// Applies `event`; returns the actions to take.
+    mutating func handle(_ event: Event) -> [Action] {
+        switch event {
+        case .stopped:
+            // Events report transitions: a STOP while already paused (or shutting down) is none.
+            guard !shutdownSeen, status.state != .paused else { return [] }
+            let reason = pauseReason ?? .unknown
+            pauseReason = nil
+            return transition(to: .paused(reason), report: .suspended(ioError: reason == .ioError))
+        case .resumed:
+            // The `cont` that starts a guest is not a resume.
+            guard !shutdownSeen, status.state == .paused else { return [] }
+            return transition(to: .running(.unpaused), report: .resumed)
+        case .pauseRequested(let reason):
+            pauseReason = reason
+            return []
+        case .pausedByRequest:
+            guard status.state != .paused else { return [] }
+            let reason = pauseReason ?? .user
+            pauseReason = nil
+            return transition(to: .paused(reason), report: .suspended(ioError: false))
+        case .resumedByRequest:
+            guard status.state == .paused else { return [] }
+            return transition(to: .running(.unpaused), report: .resumed)
+        case .shutdown(let byGuest):
+            // The `quit` that follows a guest's power-off brings a second SHUTDOWN: already told.
+            guard !shutdownSeen, !destroyRequested else { return [] }
+            if rebootPending {
+                rebootPending = false
+                status = .running(.booted)
+                return [.resetAndContinue, .setStatus(status), .reportReboot]
+            }
+            shutdownSeen = true
+            status = .shutdown(.user)
+            var actions: [Action] = [.setStatus(status), .report(.shutdown(byGuest == true ? .guest : byGuest == false ? .host : .finished))]
+            switch policy.onPoweroff {
+            case .restart, .renameRestart:
+                shutdownSeen = false
+                status = .running(.booted)
+                actions += [.resetAndContinue, .setStatus(status)]
+            case .preserve:
+                break
+            case .destroy, .coredumpDestroy, .coredumpRestart:
+                actions.append(.quit)
+            }
+            return actions
+        case .reset:
+            guard policy.onReboot == .destroy, !shutdownSeen else { return [.reportReboot] }
+            shutdownSeen = true
+            return [.reportReboot, .quit]
+        case .panicked:
+            guard !shutdownSeen, !destroyRequested else { return [] }
+            status = .crashed(.panicked)
+            var actions: [Action] = [.setStatus(status), .report(.stopped(.crashed))]
+            switch policy.onCrash {
+            case .restart, .renameRestart, .coredumpRestart:
+                status = .running(.crashed)
+                actions += [.resetAndContinue, .setStatus(status), .report(.started)]
+            case .preserve:
+                break
+            case .destroy, .coredumpDestroy:
+                shutdownSeen = true
+                actions.append(.quit)
+            }
+            return actions
+        case .rebootRequested:
+            rebootPending = true
+            return []
+        case .destroyRequested:
+            destroyRequested = true
+            return []
+        }
+    }
+
+    /// How the run ended, once QEMU has exited: the stopped event's detail and the shut-off reason.
+    var exitOutcome: (detail: LifecycleEvent.StoppedDetail, reason: DomainStatus.ShutoffReason) {
+        if destroyRequested { return (.destroyed, .destroyed) }
+        if shutdownSeen { return (.shutdown, .shutdown) }
+        if case .crashed = status { return (.crashed, .crashed) }
+        return (.failed, .crashed)  // QEMU went away by itself
+    }
+
+    private mutating func transition(to new: DomainStatus, report event: LifecycleEvent) -> [Action] {
+        status = new
+        return [.setStatus(new), .report(event)]
+    }
+}
