@@ -30,6 +30,8 @@ actor DomainDriver {
     nonisolated let passthrough: PassthroughSessions
     /// Every change to a domain runs inside its job.
     nonisolated let jobs = DomainJobs()
+    /// Every file operation on run directories, in order and off the event loops.
+    nonisolated let runtimeFiles = RuntimeFileQueue()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
     /// takes one client at a time, so a second connection would wait for the first to close).
     private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
@@ -66,7 +68,11 @@ actor DomainDriver {
         // Ids wrap rather than trap after 2^31 - 1 starts.
         nextID = nextID == Int32.max ? 1 : nextID + 1
         let directory = runDirectory(for: record.name)
-        let context = makeContext(id: id, directory: directory, definition: record.definition)
+        var context = makeContext(id: id, directory: directory, definition: record.definition)
+        if record.definition.devices.graphics.contains(where: { $0.type == .vnc && $0.autoport }) {
+            // Probing ports binds sockets: off the event loops.
+            context.vncDisplay = (try? await BlockingWork.run { Self.freeVNCDisplay() }) ?? 0
+        }
         guard context.passthroughSocket.utf8.count < 108 else {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the monitor socket path \(context.passthroughSocket) is longer than a Unix socket path may be; use a shorter --run-dir or domain name")
         }
@@ -92,8 +98,9 @@ actor DomainDriver {
         }
         // Files and the spawn block (disk, fork): off the event loops.
         let name = record.name
-        let (pid, logStart) = try await BlockingWork.run { () throws(RemoteError) -> (pid_t, off_t) in
-            try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: context.configFilePath)
+        let configFilePath = context.configFilePath
+        let (pid, logStart) = try await runtimeFiles.run { () throws(RemoteError) -> (pid_t, off_t) in
+            try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: configFilePath)
         }
         let logPath = directory + "/qemu.log"
         let process: WatchedProcess
@@ -122,8 +129,10 @@ actor DomainDriver {
         guard let connected else {
             process.signal(SIGKILL)
             _ = await process.waitForExit(timeout: .seconds(2))
-            let output = Self.logTail(logPath, from: logStart)
-            Self.cleanUpFailedStart(directory)
+            let output = (try? await runtimeFiles.run { () -> String in
+                defer { Self.removeRuntimeFiles(directory) }
+                return Self.logTail(logPath, from: logStart)
+            }) ?? ""
             let why = output.isEmpty ? (lastError.isEmpty ? "QEMU did not open its monitor in time" : lastError) : output
             throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: \(why)")
         }
@@ -134,7 +143,7 @@ actor DomainDriver {
             } catch {
                 process.signal(SIGKILL)
                 _ = await process.waitForExit(timeout: .seconds(2))
-                Self.cleanUpFailedStart(directory)
+                runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
@@ -204,17 +213,15 @@ actor DomainDriver {
         do throws(ProcessLauncher.LaunchError) {
             return (try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log), logStart)
         } catch {
-            Self.cleanUpFailedStart(directory)
+            Self.removeRuntimeFiles(directory)
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: error.description)
         }
     }
 
     func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
-        var context = CommandLineContext(
+        CommandLineContext(
             emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
             privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)
-        if definition.devices.graphics.contains(where: { $0.type == "vnc" && $0.autoport }) { context.vncDisplay = Self.freeVNCDisplay() }
-        return context
     }
 
     // MARK: - Supervision
@@ -290,7 +297,8 @@ actor DomainDriver {
         await Self.ensureEnded(guest, uuid: uuid, within: .seconds(3))
         // The lifecycle as it is now: a destroy may have been asked for meanwhile.
         let outcome = (registry.guest(uuid)?.lifecycle ?? guest.lifecycle).exitOutcome
-        Self.removeRuntimeFiles(guest.runDirectory)
+        let directory = guest.runDirectory
+        runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
         let record = registry.updateRuntime(uuid) { r in
             r.runtime = nil
             r.shutoffReason = outcome.reason
@@ -470,7 +478,7 @@ actor DomainDriver {
     /// Where the guest agent's channel socket is: the user's path, or the one the command line
     /// builder gives a unix channel without one.
     static func agentSocket(_ definition: DomainDefinition, runDirectory: String) -> String? {
-        guard let channel = definition.devices.channels.first(where: { $0.targetName == GuestAgentChannel.channelName && $0.type == "unix" }) else { return nil }
+        guard let channel = definition.devices.channels.first(where: { $0.targetName == GuestAgentChannel.channelName && $0.type == .unix }) else { return nil }
         return channel.path ?? runDirectory + "/channel-\(GuestAgentChannel.channelName).sock"
     }
 
@@ -581,9 +589,10 @@ actor DomainDriver {
     // MARK: - Files
 
     /// Writes the status file of every running guest (at a graceful stop); returns how many.
-    func writeAllStatusFiles() -> Int {
+    func writeAllStatusFiles() async -> Int {
         let running = registry.runningUUIDs()
         for uuid in running { writeStatus(uuid) }
+        await runtimeFiles.flush()
         return running.count
     }
 
@@ -592,10 +601,14 @@ actor DomainDriver {
         let status = GuestStatus(
             pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: guest.taints,
             qmpSocket: guest.qmpSocket, passthroughSocket: guest.passthroughSocket, domainXML: guest.liveXML)
-        do throws(StoreError) {
-            try status.write(to: guest.runDirectory + "/status.xml")
-        } catch {
-            logger.error("cannot write a status file", metadata: ["error": "\(error)"])
+        let path = guest.runDirectory + "/status.xml"
+        let logger = self.logger
+        runtimeFiles.enqueue {
+            do throws(StoreError) {
+                try status.write(to: path)
+            } catch {
+                logger.error("cannot write a status file", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -606,15 +619,13 @@ actor DomainDriver {
         }
     }
 
-    nonisolated private static func cleanUpFailedStart(_ directory: String) {
-        Self.removeRuntimeFiles(directory)
-    }
-
     private func appendLog(_ directory: String, _ text: String) {
-        let fd = open(directory + "/qemu.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
+        runtimeFiles.enqueue {
+            let fd = open(directory + "/qemu.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return }
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
     }
 
     static func logTail(_ path: String, from offset: off_t) -> String {

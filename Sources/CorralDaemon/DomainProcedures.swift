@@ -113,11 +113,14 @@ enum DomainProcedures {
             let record = try registry.record(for: arguments.dom)
             return .init(state: record.state.rawValue, reason: record.reason)
         }
-        table.register(Remote.DomainGetInfo.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.DomainGetInfo.self) { arguments, _ throws(RemoteError) in
             let record = try registry.record(for: arguments.dom)
+            // The CPU time is read from /proc: on the thread pool, not the event loop.
+            let pid = record.pid
+            let cpuTime = record.isActive ? try await BlockingWork.run { ProcessLauncher.cpuTime(pid: pid) } : 0
             return .init(
                 state: UInt8(record.state.rawValue), maxMem: record.definition.memoryKiB, memory: record.definition.currentMemoryKiB,
-                nrVirtCpu: UInt16(clamping: record.definition.vcpus), cpuTime: record.isActive ? ProcessLauncher.cpuTime(pid: record.pid) : 0)
+                nrVirtCpu: UInt16(clamping: record.definition.vcpus), cpuTime: cpuTime)
         }
         table.register(Remote.DomainIsActive.self) { arguments, _ throws(RemoteError) in
             .init(active: try registry.record(for: arguments.dom).isActive ? 1 : 0)

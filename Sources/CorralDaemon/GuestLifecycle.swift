@@ -10,12 +10,11 @@ struct GuestLifecycle: Sendable, Equatable {
         var onReboot: LifecycleAction
         var onCrash: LifecycleAction
 
-        /// The policy of a definition (its values were validated at define; an unknown one reads
-        /// as libvirt's default).
+        /// The policy of a definition.
         init(_ definition: DomainDefinition) {
-            onPoweroff = LifecycleAction(rawValue: definition.onPoweroff) ?? .destroy
-            onReboot = LifecycleAction(rawValue: definition.onReboot) ?? .restart
-            onCrash = LifecycleAction(rawValue: definition.onCrash) ?? .destroy
+            onPoweroff = definition.onPoweroff
+            onReboot = definition.onReboot
+            onCrash = definition.onCrash
         }
 
         init(onPoweroff: LifecycleAction = .destroy, onReboot: LifecycleAction = .restart, onCrash: LifecycleAction = .destroy) {

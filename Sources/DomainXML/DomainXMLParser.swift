@@ -60,7 +60,7 @@ public enum DomainXMLParser {
         }
         try DomainNormalizer.normalize(&root, options: options)
         root.children += qemu.elements().map { .element($0) }
-        let definition = DomainDefinition(normalized: root, qemu: qemu)
+        let definition = try DomainDefinition(normalized: root, qemu: qemu)
         try validate(definition, document: root)
         return ParsedDomain(definition: definition, document: root, unmodelled: DomainSchema.unmodelled(in: root))
     }

@@ -40,7 +40,7 @@ struct Builder {
 
     mutating func build() throws(CommandLineError) {
         try applyCapabilityOverrides()
-        if domain.type == "kvm" && !context.kvmUsable {
+        if domain.type == .kvm && !context.kvmUsable {
             throw CommandLineError(.unsupported, "Domain requires KVM, but it is not available. Check that virtualization is enabled in the host BIOS, and host configuration is setup to load the kvm modules.")
         }
         add("-name", QEMUKeyValue.render([("guest", domain.name), ("debug-threads", "on")]))
@@ -58,14 +58,14 @@ struct Builder {
         var machineProperties = [("usb", "off"), ("dump-guest-core", "off")]
         if domain.features.contains("acpi") == false && domain.features.isEmpty == false { machineProperties.append(("acpi", "off")) }
         add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", machineProperties))
-        add("-accel", domain.type == "kvm" ? "kvm" : "tcg")
+        add("-accel", domain.type == .kvm ? "kvm" : "tcg")
         if let cpu = domain.cpu {
             switch cpu.mode {
-            case "host-passthrough", "host-model":
-                guard domain.type == "kvm" else { throw CommandLineError(.unsupported, "CPU mode '\(cpu.mode!)' needs KVM (domain type 'kvm')") }
+            case .hostPassthrough?, .hostModel?:
+                guard domain.type == .kvm else { throw CommandLineError(.unsupported, "CPU mode '\(cpu.mode?.rawValue ?? "")' needs KVM (domain type 'kvm')") }
                 add("-cpu", "host")
-            case "maximum": add("-cpu", "max")
-            default: if let model = cpu.model { add("-cpu", try QEMUKeyValue.implied(model)) }
+            case .maximum?: add("-cpu", "max")
+            case .custom?, nil: if let model = cpu.model { add("-cpu", try QEMUKeyValue.implied(model)) }
             }
         }
         add("-m", "size=\(domain.memoryKiB)k")
@@ -80,7 +80,7 @@ struct Builder {
         add("-mon", "chardev=charmonitor,id=monitor,mode=control")
         add("-chardev", try QEMUKeyValue.render("socket", [("id", "charpassthrough"), ("path", context.passthroughSocket), ("server", "on"), ("wait", "off")]))
         add("-mon", "chardev=charpassthrough,id=passthrough,mode=control")
-        add("-rtc", "base=\(domain.clockOffset == "localtime" ? "localtime" : "utc")")
+        add("-rtc", "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")")
         add("-no-shutdown")
         add("-boot", "strict=on")
         if let kernel = domain.os.kernel { add("-kernel", kernel) }

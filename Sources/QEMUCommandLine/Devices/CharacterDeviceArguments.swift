@@ -15,7 +15,7 @@ extension Builder {
             ])
         }
         for console in domain.devices.consoles where console.targetType == "virtio" {
-            throw CommandLineError(.unsupported, "virtio consoles are not supported yet (\(console.type))")
+            throw CommandLineError(.unsupported, "virtio consoles are not supported yet (\(console.type.rawValue))")
         }
     }
 
@@ -26,7 +26,7 @@ extension Builder {
             guard channel.targetType == "virtio" else { throw CommandLineError(.unsupported, "channel target '\(channel.targetType ?? "")' is not supported") }
             let id = "charchannel\(index)"
             var backend = channel
-            if backend.type == "unix" && backend.path == nil {
+            if backend.type == .unix && backend.path == nil {
                 backend.path = context.runDirectory + "/channel-\(channel.targetName ?? String(index)).sock"
                 backend.mode = "bind"
             }
@@ -44,18 +44,18 @@ extension Builder {
     static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, runDirectory: String, name: String) throws(CommandLineError) -> String {
         let listening: [(String, String)] = device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]
         switch device.type {
-        case "pty": return try QEMUKeyValue.render("pty", [("id", id)])
-        case "null": return try QEMUKeyValue.render("null", [("id", id)])
-        case "file":
+        case .pty: return try QEMUKeyValue.render("pty", [("id", id)])
+        case .null: return try QEMUKeyValue.render("null", [("id", id)])
+        case .file:
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
             return try QEMUKeyValue.render("file", [("id", id), ("path", path), ("append", "on")])
-        case "unix":
+        case .unix:
             return try QEMUKeyValue.render("socket", [("id", id), ("path", device.path ?? runDirectory + "/\(name).sock")] + listening)
-        case "tcp":
+        case .tcp:
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
             return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + listening)
-        default:
-            throw CommandLineError(.unsupported, "\(name): character device type '\(device.type)' is not supported")
+        case .vc, .dev, .pipe, .stdio, .udp, .spicevmc, .spiceport, .nmdm, .qemuVDAgent, .dbus:
+            throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
     }
 }

@@ -16,30 +16,30 @@ extension Builder {
             let alias: String
             var members: [(String, JSONValue)]
             switch disk.targetBus {
-            case "virtio":
+            case .virtio:
                 alias = "virtio-disk\(unit)"
                 members = [("driver", .string("virtio-blk-pci"))]
-            case "sata", "ide":
-                let oneUnitPerBus = q35 || disk.targetBus == "sata"
-                alias = disk.targetBus == "sata" ? "sata0-0-\(unit)" : "ide0-\(unit / 2)-\(unit % 2)"
+            case .sata, .ide:
+                let oneUnitPerBus = q35 || disk.targetBus == .sata
+                alias = disk.targetBus == .sata ? "sata0-0-\(unit)" : "ide0-\(unit / 2)-\(unit % 2)"
                 let bus = oneUnitPerBus ? "ide.\(unit)" : "ide.\(unit / 2)"
-                members = [("driver", .string(disk.device == "cdrom" ? "ide-cd" : "ide-hd")), ("bus", .string(bus))]
+                members = [("driver", .string(disk.device == .cdrom ? "ide-cd" : "ide-hd")), ("bus", .string(bus))]
                 if !oneUnitPerBus { members.append(("unit", .integer(Int64(unit % 2)))) }
-            case "scsi":
+            case .scsi:
                 alias = "scsi0-0-0-\(unit)"
                 members = [
-                    ("driver", .string(disk.device == "cdrom" ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi0.0")), ("channel", .integer(0)),
+                    ("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi0.0")), ("channel", .integer(0)),
                     ("scsi-id", .integer(0)), ("lun", .integer(Int64(unit))),
                 ]
-            default:
-                throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus)' of \(disk.targetDevice) is not supported")
+            case .fdc, .xen, .usb, .uml, .sd:
+                throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
             }
-            guard disk.type == "file" || disk.type == "block" else {
-                throw CommandLineError(.unsupported, "disk type '\(disk.type)' of \(disk.targetDevice) is not supported")
+            guard disk.type == .file || disk.type == .block else {
+                throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
             }
             if let source = disk.source {
                 add("-blockdev", json: .object([
-                    ("driver", .string(disk.type == "block" ? "host_device" : "file")), ("filename", .string(source)),
+                    ("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)),
                     ("node-name", .string("\(node)-storage")), ("auto-read-only", .bool(true)), ("discard", .string("unmap")),
                 ]))
                 add("-blockdev", json: .object([
@@ -47,11 +47,11 @@ extension Builder {
                     ("driver", .string(disk.format ?? "raw")), ("file", .string("\(node)-storage")),
                 ]))
                 members.append(("drive", .string("\(node)-format")))
-            } else if disk.device != "cdrom" {
+            } else if disk.device != .cdrom {
                 throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
             }
             members.append(("id", .string(disk.alias ?? alias)))
-            if let boot = bootIndexes.index(for: disk.device == "cdrom" ? "cdrom" : "hd", explicit: disk.bootOrder) {
+            if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
                 members.append(("bootindex", .integer(Int64(boot))))
             }
             addDevice(members)

@@ -7,11 +7,12 @@ extension Builder {
     mutating func addWatchdogs() throws(CommandLineError) {
         for (index, watchdog) in domain.devices.watchdogs.enumerated() {
             switch watchdog.model {
-            case "i6300esb", "ib700": addDevice([("driver", .string(watchdog.model)), ("id", .string(watchdog.alias ?? "watchdog\(index)"))])
-            case "itco": break  // built into q35
-            default: throw CommandLineError(.unsupported, "watchdog model '\(watchdog.model)' is not supported")
+            case .i6300esb, .ib700: addDevice([("driver", .string(watchdog.model.rawValue)), ("id", .string(watchdog.alias ?? "watchdog\(index)"))])
+            case .itco: break  // built into q35
+            case .diag288: throw CommandLineError(.unsupported, "watchdog model '\(watchdog.model.rawValue)' is not supported")
             }
-            let action = watchdog.action == "destroy" ? "poweroff" : watchdog.action == "dump" ? "pause" : watchdog.action
+            // QEMU's -action watchdog= has no dump: libvirt pauses and dumps itself.
+            let action = watchdog.action == .dump ? "pause" : watchdog.action.rawValue
             add("-action", QEMUKeyValue.render([("watchdog", action)]))
         }
     }

@@ -1,0 +1,49 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<serial>`, `<console>` and `<channel>`.
+    public struct CharacterDevice: Hashable, Sendable {
+        /// The host side: `<serial type>` and its kin.
+        public enum Kind: String, ModelledValue {
+            case null, vc, pty, dev, file, pipe, stdio, udp, tcp, unix, spicevmc, spiceport, nmdm, qemuVDAgent = "qemu-vdagent", dbus
+        }
+
+        public var type: Kind
+        /// `<source path>` for file and unix.
+        public var path: String?
+        /// `<source mode>` (`bind`/`connect`) for unix and tcp.
+        public var mode: String?
+        public var host: String?
+        public var service: String?
+        /// `<target type>` (`isa-serial`, `serial`, `virtio`, …).
+        public var targetType: String?
+        public var targetPort: Int?
+        /// `<target name>` for virtio channels (`org.qemu.guest_agent.0`).
+        public var targetName: String?
+        public var alias: String?
+
+        static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]),
+            ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
+        ])
+        static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), ElementSchema("target", attributes: ["type", "port"]), .alias,
+        ])
+        static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [
+            ElementSchema("source", attributes: ["path", "mode"]), ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
+        ])
+
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            let source = element.element(named: "source"), target = element.element(named: "target")
+            type = try Kind.attribute("type", of: element, default: .pty)
+            path = source?[attribute: "path"]
+            mode = source?[attribute: "mode"]
+            host = source?[attribute: "host"]
+            service = source?[attribute: "service"]
+            targetType = target?[attribute: "type"]
+            targetPort = target?[attribute: "port"].flatMap { Int($0) }
+            targetName = target?[attribute: "name"]
+            alias = DeviceCommon.alias(element)
+        }
+    }
+}

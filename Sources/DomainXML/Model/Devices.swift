@@ -1,0 +1,60 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<devices>`.
+    public struct Devices: Hashable, Sendable, ModelledElement {
+        public var emulator: String?
+        public var disks: [Disk] = []
+        public var controllers: [Controller] = []
+        public var interfaces: [Interface] = []
+        public var serials: [CharacterDevice] = []
+        public var consoles: [CharacterDevice] = []
+        public var channels: [CharacterDevice] = []
+        public var inputs: [Input] = []
+        public var graphics: [Graphics] = []
+        public var videos: [Video] = []
+        public var sounds: [Sound] = []
+        public var memballoon: MemoryBalloon?
+        public var rngs: [RandomNumberGenerator] = []
+        public var watchdogs: [Watchdog] = []
+
+        static let schema = ElementSchema("devices", children: [
+            .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
+            CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
+            RandomNumberGenerator.schema, Watchdog.schema,
+        ])
+
+        public init() {}
+
+        /// Reads a normalised `<devices>`; elements of other namespaces are not devices.
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            emulator = element.element(named: "emulator")?.text
+            for device in element.elements where device.namespace == nil {
+                switch device.name {
+                case "disk": disks.append(try Disk(device))
+                case "controller": controllers.append(try Controller(device))
+                case "interface": interfaces.append(try Interface(device))
+                case "serial": serials.append(try CharacterDevice(device))
+                case "console": consoles.append(try CharacterDevice(device))
+                case "channel": channels.append(try CharacterDevice(device))
+                case "input": inputs.append(try Input(device))
+                case "graphics": graphics.append(try Graphics(device))
+                case "video": videos.append(try Video(device))
+                case "sound": sounds.append(try Sound(device))
+                case "memballoon": memballoon = try MemoryBalloon(device)
+                case "rng": rngs.append(try RandomNumberGenerator(device))
+                case "watchdog": watchdogs.append(try Watchdog(device))
+                default: continue
+                }
+            }
+        }
+
+        /// Every user alias (`ua-…`) and libvirt alias given in the XML.
+        public var aliases: [String] {
+            disks.compactMap(\.alias) + controllers.compactMap(\.alias) + interfaces.compactMap(\.alias) + serials.compactMap(\.alias)
+                + consoles.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
+                + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
+                + watchdogs.compactMap(\.alias)
+        }
+    }
+}

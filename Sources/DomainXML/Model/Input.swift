@@ -1,0 +1,28 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<input>`.
+    public struct Input: Hashable, Sendable, ModelledElement {
+        /// `<input type>`.
+        public enum Kind: String, ModelledValue {
+            case mouse, tablet, keyboard, passthrough, evdev
+        }
+
+        /// `<input bus>`.
+        public enum Bus: String, ModelledValue {
+            case ps2, usb, xen, parallels, virtio, none
+        }
+
+        public var type: Kind
+        public var bus: Bus?
+        public var alias: String?
+
+        static let schema = ElementSchema("input", attributes: ["type", "bus"], children: [.alias, .address])
+
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            type = try Kind.requiredAttribute("type", of: element)
+            bus = try Bus.optionalAttribute("bus", of: element)
+            alias = DeviceCommon.alias(element)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<interface>`.
+    public struct Interface: Hashable, Sendable, ModelledElement {
+        /// `<interface type>`.
+        public enum Kind: String, ModelledValue {
+            case user, ethernet, vhostuser, server, client, mcast, network, bridge, `internal`, direct, hostdev, udp, vdpa, null, vds
+        }
+
+        /// `<model type>`: the NIC QEMU emulates. libvirt knows these by name and passes any
+        /// other name through as a QEMU device type.
+        public enum Model: Hashable, Sendable {
+            case virtio, virtioTransitional, virtioNonTransitional, e1000, e1000e, rtl8139, ne2kPCI, pcnet, igb
+            /// Any other device type name.
+            case other(String)
+
+            static let known: [(String, Model)] = [
+                ("virtio", .virtio), ("virtio-transitional", .virtioTransitional), ("virtio-non-transitional", .virtioNonTransitional),
+                ("e1000", .e1000), ("e1000e", .e1000e), ("rtl8139", .rtl8139), ("ne2k_pci", .ne2kPCI), ("pcnet", .pcnet), ("igb", .igb),
+            ]
+
+            public init(_ name: String) {
+                self = Self.known.first { $0.0 == name }?.1 ?? .other(name)
+            }
+
+            /// The name as written in the XML.
+            public var name: String {
+                if case .other(let name) = self { return name }
+                return Self.known.first { $0.1 == self }!.0
+            }
+        }
+
+        public var type: Kind
+        /// The network, bridge or host device, by type.
+        public var source: String?
+        /// `<source mode>` for `direct`.
+        public var sourceMode: String?
+        public var model: Model?
+        public var mac: String?
+        public var bootOrder: Int?
+        public var alias: String?
+
+        static let schema = ElementSchema("interface", attributes: ["type"], children: [
+            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode"]), ElementSchema("model", attributes: ["type"]),
+            ElementSchema("mac", attributes: ["address"]), .boot, .alias, .address,
+        ])
+
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            let source = element.element(named: "source")
+            type = try Kind.attribute("type", of: element, default: .user)
+            self.source = source?[attribute: "network"] ?? source?[attribute: "bridge"] ?? source?[attribute: "dev"]
+            sourceMode = source?[attribute: "mode"]
+            model = element.element(named: "model")?[attribute: "type"].map(Model.init)
+            mac = element.element(named: "mac")?[attribute: "address"]
+            bootOrder = DeviceCommon.bootOrder(element)
+            alias = DeviceCommon.alias(element)
+        }
+    }
+}

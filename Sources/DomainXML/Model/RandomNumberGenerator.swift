@@ -1,0 +1,31 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<rng>`.
+    public struct RandomNumberGenerator: Hashable, Sendable, ModelledElement {
+        /// `<rng model>`.
+        public enum Model: String, ModelledValue {
+            case virtio, virtioTransitional = "virtio-transitional", virtioNonTransitional = "virtio-non-transitional"
+        }
+
+        /// `<backend model>`.
+        public enum Backend: String, ModelledValue {
+            case random, egd, builtin
+        }
+
+        public var model: Model
+        public var backendModel: Backend
+        public var backendPath: String?
+        public var alias: String?
+
+        static let schema = ElementSchema("rng", attributes: ["model"], children: [ElementSchema("backend", attributes: ["model"]), .alias, .address])
+
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            let backend = element.element(named: "backend")
+            model = try Model.attribute("model", of: element, default: .virtio)
+            backendModel = try Backend.attribute("model", of: backend, default: .random)
+            backendPath = backend?.text.isEmpty == false ? backend?.text : nil
+            alias = DeviceCommon.alias(element)
+        }
+    }
+}

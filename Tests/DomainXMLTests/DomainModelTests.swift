@@ -1,0 +1,63 @@
+@testable import DomainXML
+import Testing
+
+@Suite("Typed domain model")
+struct DomainModelTests {
+    static func domain(devices: String = "", extra: String = "") -> String {
+        "<domain type='qemu'><name>m</name><memory>65536</memory><os><type>hvm</type></os>\(extra)<devices>\(devices)</devices></domain>"
+    }
+
+    /// The messages are libvirtd 9.0's for the same documents (checked with virsh define).
+    @Test("a value outside a closed set is refused at define, naming the attribute and element", arguments: [
+        ("<disk type='file' device='disk'><source file='/x.img'/><target dev='vda' bus='foo'/></disk>", "Invalid value for attribute 'bus' in element 'target': 'foo'."),
+        ("<graphics type='foo'/>", "Invalid value for attribute 'type' in element 'graphics': 'foo'."),
+        ("<disk type='file' device='floppyx'><source file='/x.img'/><target dev='vda'/></disk>", "Invalid value for attribute 'device' in element 'disk': 'floppyx'."),
+        ("<sound model='foo'/>", "Invalid value for attribute 'model' in element 'sound': 'foo'."),
+        ("<interface type='foo'/>", "Invalid value for attribute 'type' in element 'interface': 'foo'."),
+        ("<input type='tablet' bus='serial'/>", "Invalid value for attribute 'bus' in element 'input': 'serial'."),
+        ("<video><model type='foo'/></video>", "Invalid value for attribute 'type' in element 'model': 'foo'."),
+        ("<graphics/>", "Missing required attribute 'type' in element 'graphics'"),
+    ])
+    func unknownValues(devices: String, message: String) {
+        #expect {
+            try DomainXMLParser.parse(Self.domain(devices: devices))
+        } throws: { error in
+            (error as? DomainXMLError)?.message == message
+        }
+    }
+
+    @Test("values are read into their enums, spelled as libvirt spells them")
+    func typedValues() throws {
+        let parsed = try DomainXMLParser.parse(Self.domain(
+            devices: """
+                <disk type='block' device='cdrom'><source dev='/dev/sr0'/><target dev='sda' bus='sata'/></disk>
+                <interface type='bridge'><source bridge='br0'/><model type='e1000e'/></interface>
+                <interface type='user'><model type='my-nic'/></interface>
+                <graphics type='vnc' autoport='yes'/><video><model type='qxl'/></video><sound model='ich9'/>
+                <watchdog model='i6300esb' action='inject-nmi'/><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+                """,
+            extra: "<cpu mode='host-passthrough'/><clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/></clock><on_crash>preserve</on_crash>"))
+        let d = parsed.definition
+        #expect(d.devices.disks[0].type == .block && d.devices.disks[0].device == .cdrom && d.devices.disks[0].targetBus == .sata)
+        #expect(d.devices.interfaces.map(\.type) == [.bridge, .user])
+        #expect(d.devices.interfaces.map(\.model) == [.e1000e, .other("my-nic")])
+        #expect(d.devices.interfaces[1].model?.name == "my-nic")
+        #expect(d.devices.graphics[0].type == .vnc && d.devices.videos[0].model == .qxl && d.devices.sounds[0].model == .ich9)
+        #expect(d.devices.watchdogs[0].action == .injectNMI && d.devices.rngs[0].backendModel == .random)
+        #expect(d.cpu?.mode == .hostPassthrough && d.clockOffset == .localtime && d.timers.map(\.name) == [.rtc] && d.timers[0].tickpolicy == .catchup)
+        #expect(d.onCrash == .preserve)
+    }
+
+    @Test("the modelled-XML check is derived from the model types' schemas")
+    func schemaDerivedFromTypes() throws {
+        #expect(DomainSchema.table["domain/devices/disk/target"]?.attributes == ["dev", "bus"])
+        #expect(DomainSchema.table["domain/devices/disk"]?.children == Set(DomainDefinition.Disk.schema.children.map(\.name)))
+        #expect(DomainSchema.table["domain/devices/*/alias"]?.attributes == ["name"])
+        // Every device the model reads is in the schema, and nothing else is.
+        let devices = Set(DomainDefinition.Devices.schema.children.map(\.name))
+        #expect(devices == ["emulator", "disk", "controller", "interface", "serial", "console", "channel", "input", "graphics", "video", "sound", "memballoon", "rng", "watchdog"])
+        let parsed = try DomainXMLParser.parse(Self.domain(devices: "<controller type='usb' index='0' ports='8'/>", extra: "<pm><suspend-to-mem enabled='no'/></pm>"))
+        #expect(parsed.unmodelled.contains { $0.hasPrefix("element <pm>") })
+        #expect(parsed.unmodelled.contains { $0.hasPrefix("attribute 'ports' of <devices/controller>") })
+    }
+}
