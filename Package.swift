@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "XMLTree", targets: ["XMLTree"]),
         .library(name: "CorralJSON", targets: ["CorralJSON"]),
         .library(name: "QEMUCommandLine", targets: ["QEMUCommandLine"]),
+        .library(name: "QEMUProbe", targets: ["QEMUProbe"]),
         .executable(name: "corrald", targets: ["corrald"]),
         .executable(name: "corral", targets: ["corral"]),
         .executable(name: "corral-bench", targets: ["corral-bench"]),

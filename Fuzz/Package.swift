@@ -6,7 +6,7 @@ import PackageDescription
 let targets: [(name: String, dependencies: [Target.Dependency])] = [
     ("FuzzRPC", [.product(name: "CorralProtocol", package: "main"), .product(name: "NIOCore", package: "swift-nio")]),
     ("FuzzXMLTree", [.product(name: "XMLTree", package: "main")]),
-    ("FuzzDomainXML", [.product(name: "DomainXML", package: "main"), .product(name: "QEMUCommandLine", package: "main")]),
+    ("FuzzDomainXML", [.product(name: "DomainXML", package: "main"), .product(name: "QEMUCommandLine", package: "main"), .product(name: "QEMUProbe", package: "main")]),
     ("FuzzJSON", [.product(name: "CorralJSON", package: "main")]),
     ("FuzzQMP", [.product(name: "QMP", package: "main"), .product(name: "CorralJSON", package: "main")]),
     ("FuzzQEMUConfig", [.product(name: "QEMUConfig", package: "main")]),

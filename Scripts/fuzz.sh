@@ -11,9 +11,15 @@ targets=("$@")
 runtime=$(dirname "$(readlink -f "$(command -v swiftc)")")/../lib/clang
 fuzzer_lib=$(ls "$runtime"/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a | head -1)
 echo "== building fuzz targets"
+mkdir -p .build
 swift build --package-path Fuzz --scratch-path .build/fuzz-build -c debug \
   -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
-  -Xlinker "$fuzzer_lib" -Xlinker -lstdc++ 2>&1 | grep -E 'error|warning: unre|Compiling Fuzz|Build complete' || true
+  -Xlinker "$fuzzer_lib" -Xlinker -lstdc++ >.build/fuzz-build.log 2>&1 || {
+    grep -E 'error' .build/fuzz-build.log >&2 || tail -40 .build/fuzz-build.log >&2
+    echo "the fuzz targets do not build" >&2
+    exit 1
+  }
+grep -E 'warning: unre|Build complete' .build/fuzz-build.log || true
 bin=.build/fuzz-build/debug
 mkdir -p .build/fuzz/crashes
 status=0
