@@ -35,6 +35,7 @@ public final class Daemon: Sendable {
         DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
+        NetworkAndPoolListings.register(in: &table)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }

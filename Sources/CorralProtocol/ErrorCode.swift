@@ -92,6 +92,10 @@ public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
     public static let qemu = ErrorDomain(rawValue: 10)
     /// `VIR_FROM_REMOTE`.
     public static let remote = ErrorDomain(rawValue: 13)
+    /// `VIR_FROM_STORAGE`.
+    public static let storage = ErrorDomain(rawValue: 18)
+    /// `VIR_FROM_NETWORK`.
+    public static let network = ErrorDomain(rawValue: 19)
     /// `VIR_FROM_DOMAIN`.
     public static let domain = ErrorDomain(rawValue: 20)
 }

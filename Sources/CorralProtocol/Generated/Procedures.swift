@@ -29,6 +29,50 @@ public struct RemoteDomain: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_nonnull_network` wire struct.
+public struct RemoteNetwork: XDRCodable, Hashable {
+    public var name: String
+    public var uuid: RemoteUUID
+
+    /// Creates the value from its fields.
+    public init(name: String, uuid: RemoteUUID) {
+        self.name = name
+        self.uuid = uuid
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.uuid = try RemoteUUID(xdr: &buffer)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.name)
+        self.uuid.encode(into: &buffer)
+    }
+}
+
+/// The `remote_nonnull_storage_pool` wire struct.
+public struct RemoteStoragePool: XDRCodable, Hashable {
+    public var name: String
+    public var uuid: RemoteUUID
+
+    /// Creates the value from its fields.
+    public init(name: String, uuid: RemoteUUID) {
+        self.name = name
+        self.uuid = uuid
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.uuid = try RemoteUUID(xdr: &buffer)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.name)
+        self.uuid.encode(into: &buffer)
+    }
+}
+
 /// The procedures of the REMOTE program that Corral implements.
 public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     /// `REMOTE_PROC_CONNECT_OPEN`
@@ -155,6 +199,26 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackReboot = 319
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED`
     case domainEventCallbackDeviceRemoved = 333
+    /// `REMOTE_PROC_CONNECT_NUM_OF_NETWORKS`
+    case connectNumOfNetworks = 52
+    /// `REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS`
+    case connectNumOfDefinedNetworks = 50
+    /// `REMOTE_PROC_CONNECT_LIST_NETWORKS`
+    case connectListNetworks = 38
+    /// `REMOTE_PROC_CONNECT_LIST_DEFINED_NETWORKS`
+    case connectListDefinedNetworks = 36
+    /// `REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS`
+    case connectListAllNetworks = 283
+    /// `REMOTE_PROC_CONNECT_NUM_OF_STORAGE_POOLS`
+    case connectNumOfStoragePools = 71
+    /// `REMOTE_PROC_CONNECT_NUM_OF_DEFINED_STORAGE_POOLS`
+    case connectNumOfDefinedStoragePools = 73
+    /// `REMOTE_PROC_CONNECT_LIST_STORAGE_POOLS`
+    case connectListStoragePools = 72
+    /// `REMOTE_PROC_CONNECT_LIST_DEFINED_STORAGE_POOLS`
+    case connectListDefinedStoragePools = 74
+    /// `REMOTE_PROC_CONNECT_LIST_ALL_STORAGE_POOLS`
+    case connectListAllStoragePools = 281
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -221,6 +285,16 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackLifecycle: return .read
         case .domainEventCallbackReboot: return .read
         case .domainEventCallbackDeviceRemoved: return .read
+        case .connectNumOfNetworks: return .read
+        case .connectNumOfDefinedNetworks: return .read
+        case .connectListNetworks: return .read
+        case .connectListDefinedNetworks: return .read
+        case .connectListAllNetworks: return .read
+        case .connectNumOfStoragePools: return .read
+        case .connectNumOfDefinedStoragePools: return .read
+        case .connectListStoragePools: return .read
+        case .connectListDefinedStoragePools: return .read
+        case .connectListAllStoragePools: return .read
         }
     }
 
@@ -289,6 +363,16 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackLifecycle: return Remote.DomainEventCallbackLifecycle.self
         case .domainEventCallbackReboot: return Remote.DomainEventCallbackReboot.self
         case .domainEventCallbackDeviceRemoved: return Remote.DomainEventCallbackDeviceRemoved.self
+        case .connectNumOfNetworks: return Remote.ConnectNumOfNetworks.self
+        case .connectNumOfDefinedNetworks: return Remote.ConnectNumOfDefinedNetworks.self
+        case .connectListNetworks: return Remote.ConnectListNetworks.self
+        case .connectListDefinedNetworks: return Remote.ConnectListDefinedNetworks.self
+        case .connectListAllNetworks: return Remote.ConnectListAllNetworks.self
+        case .connectNumOfStoragePools: return Remote.ConnectNumOfStoragePools.self
+        case .connectNumOfDefinedStoragePools: return Remote.ConnectNumOfDefinedStoragePools.self
+        case .connectListStoragePools: return Remote.ConnectListStoragePools.self
+        case .connectListDefinedStoragePools: return Remote.ConnectListDefinedStoragePools.self
+        case .connectListAllStoragePools: return Remote.ConnectListAllStoragePools.self
         }
     }
 }
@@ -2466,6 +2550,374 @@ public enum Remote {
             }
         }
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 52, `ConnectNumOfNetworks`.
+    public enum ConnectNumOfNetworks: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 52
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfNetworks`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 50, `ConnectNumOfDefinedNetworks`.
+    public enum ConnectNumOfDefinedNetworks: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 50
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfDefinedNetworks`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 38, `ConnectListNetworks`.
+    public enum ConnectListNetworks: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 38
+
+        /// The arguments of `ConnectListNetworks`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxnames: Int32
+
+            /// Creates the value from its fields.
+            public init(maxnames: Int32) {
+                self.maxnames = maxnames
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxnames = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxnames)
+            }
+        }
+
+        /// The reply of `ConnectListNetworks`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 36, `ConnectListDefinedNetworks`.
+    public enum ConnectListDefinedNetworks: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 36
+
+        /// The arguments of `ConnectListDefinedNetworks`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxnames: Int32
+
+            /// Creates the value from its fields.
+            public init(maxnames: Int32) {
+                self.maxnames = maxnames
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxnames = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxnames)
+            }
+        }
+
+        /// The reply of `ConnectListDefinedNetworks`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 283, `ConnectListAllNetworks`.
+    public enum ConnectListAllNetworks: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 283
+
+        /// The arguments of `ConnectListAllNetworks`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(needResults: Int32, flags: UInt32) {
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectListAllNetworks`.
+        public struct Reply: XDRCodable, Hashable {
+            public var nets: [RemoteNetwork]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(nets: [RemoteNetwork], ret: UInt32) {
+                self.nets = nets
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.nets = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteNetwork(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.nets) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 71, `ConnectNumOfStoragePools`.
+    public enum ConnectNumOfStoragePools: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 71
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfStoragePools`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 73, `ConnectNumOfDefinedStoragePools`.
+    public enum ConnectNumOfDefinedStoragePools: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 73
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfDefinedStoragePools`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 72, `ConnectListStoragePools`.
+    public enum ConnectListStoragePools: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 72
+
+        /// The arguments of `ConnectListStoragePools`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxnames: Int32
+
+            /// Creates the value from its fields.
+            public init(maxnames: Int32) {
+                self.maxnames = maxnames
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxnames = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxnames)
+            }
+        }
+
+        /// The reply of `ConnectListStoragePools`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 74, `ConnectListDefinedStoragePools`.
+    public enum ConnectListDefinedStoragePools: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 74
+
+        /// The arguments of `ConnectListDefinedStoragePools`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxnames: Int32
+
+            /// Creates the value from its fields.
+            public init(maxnames: Int32) {
+                self.maxnames = maxnames
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxnames = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxnames)
+            }
+        }
+
+        /// The reply of `ConnectListDefinedStoragePools`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 281, `ConnectListAllStoragePools`.
+    public enum ConnectListAllStoragePools: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 281
+
+        /// The arguments of `ConnectListAllStoragePools`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(needResults: Int32, flags: UInt32) {
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectListAllStoragePools`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pools: [RemoteStoragePool]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(pools: [RemoteStoragePool], ret: UInt32) {
+                self.pools = pools
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pools = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteStoragePool(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.pools) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
     }
 }
 
