@@ -96,7 +96,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CorralDaemonTests",
-            dependencies: ["CorralDaemon", "CorralProtocol", "XDR", nioCore],
+            dependencies: ["CorralDaemon", "CorralProtocol", "QEMUProbe", "XDR", nioCore],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: swiftSettings),

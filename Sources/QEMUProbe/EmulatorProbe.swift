@@ -36,6 +36,24 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
     public var soundCodecProperties: Set<String> = []
     /// Whether it accepted `-compat` on its command line.
     public var acceptsCompatOption = false
+    /// Its named CPU models (`query-cpu-definitions`), in the order QEMU listed them.
+    public var cpuModels: [CPUModel] = []
+
+    /// A named CPU model.
+    public struct CPUModel: Sendable, Equatable, Codable {
+        /// The model's name (`qemu64`, `Skylake-Client`, …).
+        public var name: String
+        /// Whether the probed accelerator can run it as it is (no unavailable features).
+        public var usable: Bool
+        /// Whether QEMU marks it deprecated.
+        public var deprecated: Bool
+
+        public init(name: String, usable: Bool, deprecated: Bool) {
+            self.name = name
+            self.usable = usable
+            self.deprecated = deprecated
+        }
+    }
 
     /// The command-line features Corral may use with this emulator.
     public var qemuCapabilities: Set<QEMUCapability> { QEMUCapability.offered(by: self) }
@@ -112,7 +130,7 @@ public enum EmulatorProbe {
         let commands = [
             #""qmp_capabilities""#, #""query-version""#, #""query-machines""#, #""query-kvm""#, #""query-command-line-options""#,
             #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""query-qmp-schema""#,
-            #""device-list-properties","arguments":{"typename":"hda-duplex"}"#, #""quit""#,
+            #""device-list-properties","arguments":{"typename":"hda-duplex"}"#, #""query-cpu-definitions""#, #""quit""#,
         ]
         let script = commands.enumerated().map { #"{"execute":\#($1),"id":\#($0)}"# }.joined(separator: "\n") + "\n"
         let result = try ChildProcess.run(
@@ -155,6 +173,11 @@ public enum EmulatorProbe {
         capabilities.deviceAddFeatures = Set(deviceAdd?["features"] as? [String] ?? [])
         capabilities.soundCodecProperties = Set((replies[8] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
         capabilities.acceptsCompatOption = compat
+        capabilities.cpuModels = (replies[9] as? [[String: Any]] ?? []).compactMap { entry in
+            guard let name = entry["name"] as? String else { return nil }
+            let unavailable = entry["unavailable-features"] as? [Any] ?? []
+            return EmulatorCapabilities.CPUModel(name: name, usable: unavailable.isEmpty, deprecated: entry["deprecated"] as? Bool ?? false)
+        }
         return capabilities
     }
 }

@@ -219,6 +219,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case connectListDefinedStoragePools = 74
     /// `REMOTE_PROC_CONNECT_LIST_ALL_STORAGE_POOLS`
     case connectListAllStoragePools = 281
+    /// `REMOTE_PROC_CONNECT_GET_DOMAIN_CAPABILITIES`
+    case connectGetDomainCapabilities = 342
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -295,6 +297,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectListStoragePools: return .read
         case .connectListDefinedStoragePools: return .read
         case .connectListAllStoragePools: return .read
+        case .connectGetDomainCapabilities: return .read
         }
     }
 
@@ -373,6 +376,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectListStoragePools: return Remote.ConnectListStoragePools.self
         case .connectListDefinedStoragePools: return Remote.ConnectListDefinedStoragePools.self
         case .connectListAllStoragePools: return Remote.ConnectListAllStoragePools.self
+        case .connectGetDomainCapabilities: return Remote.ConnectGetDomainCapabilities.self
         }
     }
 }
@@ -2916,6 +2920,64 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRArray(self.pools) { $1.encode(into: &$0) }
                 buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 342, `ConnectGetDomainCapabilities`.
+    public enum ConnectGetDomainCapabilities: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 342
+
+        /// The arguments of `ConnectGetDomainCapabilities`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var emulatorbin: String?
+            public var arch: String?
+            public var machine: String?
+            public var virttype: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(emulatorbin: String?, arch: String?, machine: String?, virttype: String?, flags: UInt32) {
+                self.emulatorbin = emulatorbin
+                self.arch = arch
+                self.machine = machine
+                self.virttype = virttype
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.emulatorbin = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.arch = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.machine = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.virttype = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDROptional(self.emulatorbin) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.arch) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.machine) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.virttype) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectGetDomainCapabilities`.
+        public struct Reply: XDRCodable, Hashable {
+            public var capabilities: String
+
+            /// Creates the value from its fields.
+            public init(capabilities: String) {
+                self.capabilities = capabilities
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.capabilities = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.capabilities)
             }
         }
     }

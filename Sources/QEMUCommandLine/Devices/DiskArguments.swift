@@ -13,6 +13,9 @@ extension Builder {
             guard let unit = DiskTarget.index(of: disk.targetDevice) else {
                 throw CommandLineError(.unsupported, "invalid disk target '\(disk.targetDevice)'")
             }
+            guard CommandLineSupport.diskDevices.contains(disk.device) else {
+                throw CommandLineError(.unsupported, "disk device '\(disk.device.rawValue)' of \(disk.targetDevice) is not supported")
+            }
             let alias: String
             var members: [(String, JSONValue)]
             switch disk.targetBus {

@@ -6,17 +6,12 @@ extension Builder {
     /// Video cards; the first virtio or QXL card is the VGA-compatible one.
     mutating func addVideos() throws(CommandLineError) {
         for (index, video) in domain.devices.videos.enumerated() {
-            let driver: String
-            switch video.model {
-            case .vga: driver = "VGA"
-            case .cirrus: driver = "cirrus-vga"
-            case .virtio: driver = index == 0 ? "virtio-vga" : "virtio-gpu-pci"
-            case .qxl: driver = index == 0 ? "qxl-vga" : "qxl"
-            case .bochs: driver = "bochs-display"
-            case .none: continue
-            case .vmvga, .xen, .vbox, .parallels, .gop, .ramfb:
+            guard CommandLineSupport.videoModels.contains(video.model) else {
                 throw CommandLineError(.unsupported, "video model '\(video.model.rawValue)' is not supported")
             }
+            guard let primary = CommandLineSupport.videoDevice(video.model) else { continue }
+            // Secondary virtio and QXL cards are not VGA-compatible.
+            let driver = index == 0 ? primary : video.model == .virtio ? "virtio-gpu-pci" : video.model == .qxl ? "qxl" : primary
             addDevice([("driver", .string(driver)), ("id", .string(video.alias ?? "video\(index)"))])
         }
     }

@@ -1,0 +1,144 @@
+import CorralProtocol
+import DomainXML
+import QEMUCommandLine
+import QEMUProbe
+import XMLTree
+
+/// libvirt's domain capabilities (`virConnectGetDomainCapabilities`): what a domain may use with
+/// this emulator, machine and accelerator. Every list says what Corral can start — the model's
+/// values the command line builder supports (``CommandLineSupport``), narrowed to the devices and
+/// CPU models the emulator reported when probed — not what QEMU or libvirt could do.
+enum DomainCapabilitiesXML {
+    /// What the caller asked for; `nil` means the default.
+    struct Request: Sendable {
+        var emulator: String?
+        var arch: String?
+        var machine: String?
+        var virtType: String?
+    }
+
+    /// libvirt's virtualisation types (`virDomainVirtType`), for its "unknown virttype" error.
+    static let knownVirtTypes: Set<String> = [
+        "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv", "vbox", "phyp", "parallels", "bhyve", "vz",
+    ]
+    /// libvirt's architecture names (`virArch`), for its "unknown architecture" error.
+    static let knownArchitectures: Set<String> = [
+        "alpha", "armv6l", "armv7l", "armv7b", "aarch64", "cris", "i686", "itanium", "lm32", "loongarch64", "m68k", "microblaze",
+        "microblazeel", "mips", "mipsel", "mips64", "mips64el", "openrisc", "parisc", "parisc64", "ppc", "ppcle", "ppc64", "ppc64le",
+        "ppcemb", "riscv32", "riscv64", "s390", "s390x", "sh4", "sh4eb", "sparc", "sparc64", "unicore32", "x86_64", "xtensa", "xtensaeb",
+    ]
+
+    /// The document, or libvirt's error for what cannot be served.
+    static func format(_ request: Request, emulator: EmulatorCapabilities) throws(RemoteError) -> String {
+        let virtType = request.virtType ?? (emulator.kvmUsable ? "kvm" : "qemu")
+        guard knownVirtTypes.contains(virtType) else {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unknown virttype: \(virtType)")
+        }
+        if let arch = request.arch {
+            guard knownArchitectures.contains(arch) else {
+                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unknown architecture: \(arch)")
+            }
+            guard arch == "x86_64" else {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "unable to find any emulator to serve '\(arch)' architecture")
+            }
+        }
+        if let path = request.emulator, path != emulator.path {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "Corral serves only the emulator '\(emulator.path)' (its --emulator), not '\(path)'")
+        }
+        guard emulator.version != 0 else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' could not be probed")
+        }
+        guard virtType == "qemu" || (virtType == "kvm" && emulator.kvmUsable) else {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "Emulator '\(emulator.path)' does not support virt type '\(virtType)'")
+        }
+        let machine: EmulatorCapabilities.Machine
+        if let name = request.machine {
+            guard let found = emulator.machines.first(where: { $0.name == name }) else {
+                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "the machine '\(name)' is not supported by emulator '\(emulator.path)'")
+            }
+            machine = found
+        } else if let found = emulator.machines.first(where: { $0.isDefault }) ?? emulator.machines.first {
+            machine = found
+        } else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' reported no machine types")
+        }
+        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm"))
+    }
+
+    static func document(emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool) -> XMLElement {
+        let videoModels = CommandLineSupport.videoModels.filter { model in
+            guard let device = CommandLineSupport.videoDevice(model), !emulator.deviceTypes.isEmpty else { return true }
+            return emulator.deviceTypes.contains(device)
+        }
+        return element("domainCapabilities", children: [
+            element("path", text: emulator.path),
+            element("domain", text: kvm ? "kvm" : "qemu"),
+            element("machine", text: machine.canonical ?? machine.name),
+            element("arch", text: "x86_64"),
+            element("vcpu", ["max": "\(machine.maximumCPUs)"]),
+            supported("iothreads", false),
+            supported("os", true, [
+                enumeration("firmware", []),
+                supported("loader", true, [
+                    enumeration("type", CommandLineSupport.loaderTypes.map(\.rawValue)),
+                    enumeration("readonly", ["yes", "no"]),
+                    enumeration("secure", ["no"]),
+                ]),
+            ]),
+            element("cpu", children: [
+                mode("host-passthrough", kvm),
+                mode("maximum", true),
+                mode("host-model", false),
+                // `host` and `max` are modes, not models; versioned names (`Broadwell-v2`) are
+                // QEMU's spellings of the unversioned ones libvirt lists.
+                mode("custom", true, emulator.cpuModels.filter { !["host", "max", "base"].contains($0.name) && !isVersioned($0.name) }.map {
+                    element("model", ["usable": $0.usable ? "yes" : "no"], text: $0.name)
+                }),
+            ]),
+            supported("memoryBacking", false),
+            element("devices", children: [
+                supported("disk", true, [
+                    enumeration("diskDevice", CommandLineSupport.diskDevices.map(\.rawValue)),
+                    enumeration("bus", CommandLineSupport.diskBuses.map(\.rawValue)),
+                ]),
+                supported("graphics", true, [enumeration("type", CommandLineSupport.graphicsTypes.map(\.rawValue))]),
+                supported("video", true, [enumeration("modelType", videoModels.map(\.rawValue))]),
+                supported("hostdev", false),
+                supported("rng", true, [
+                    enumeration("model", CommandLineSupport.rngModels.map(\.rawValue)),
+                    enumeration("backendModel", CommandLineSupport.rngBackends.map(\.rawValue)),
+                ]),
+                supported("filesystem", false),
+                supported("tpm", false),
+                supported("redirdev", false),
+                supported("channel", true, [enumeration("type", CommandLineSupport.characterDeviceTypes.map(\.rawValue))]),
+            ]),
+            element("features", children: ["gic", "vmcoreinfo", "genid", "backingStoreInput", "backup", "sev", "sgx"].map { supported($0, false) }),
+        ])
+    }
+
+    /// Whether a CPU model name ends in QEMU's version suffix (`-v1`, `-v12`).
+    static func isVersioned(_ name: String) -> Bool {
+        guard let dash = name.lastIndex(of: "-") else { return false }
+        let suffix = name[name.index(after: dash)...]
+        return suffix.count > 1 && suffix.first == "v" && suffix.dropFirst().allSatisfy(\.isASCII) && suffix.dropFirst().allSatisfy(\.isNumber)
+    }
+
+    private static func element(_ name: String, _ attributes: KeyValuePairs<String, String> = [:], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
+        XMLElement(
+            name: name, attributes: attributes.map { XMLAttribute(name: $0.key, value: $0.value) },
+            children: (text.map { [XMLNode.text($0)] } ?? []) + children.map { .element($0) })
+    }
+
+    private static func supported(_ name: String, _ isSupported: Bool, _ children: [XMLElement] = []) -> XMLElement {
+        element(name, ["supported": isSupported ? "yes" : "no"], children: isSupported ? children : [])
+    }
+
+    private static func mode(_ name: String, _ isSupported: Bool, _ children: [XMLElement] = []) -> XMLElement {
+        element("mode", ["name": name, "supported": isSupported ? "yes" : "no"], children: isSupported ? children : [])
+    }
+
+    private static func enumeration(_ name: String, _ values: [String]) -> XMLElement {
+        element("enum", ["name": name], children: values.map { element("value", text: $0) })
+    }
+}
