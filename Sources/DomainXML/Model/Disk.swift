@@ -18,10 +18,30 @@ extension DomainDefinition {
             case ide, fdc, scsi, virtio, xen, usb, uml, sata, sd
         }
 
+        /// `<driver cache>`.
+        public enum CacheMode: String, ModelledValue {
+            case `default`, none, writethrough, writeback, directsync, unsafe
+
+            /// QEMU's cache flags for the mode (libvirt's mapping): whether the guest sees a
+            /// write cache, whether I/O bypasses the host's page cache, whether flushes are
+            /// ignored; `nil` for `default` (QEMU's own defaults).
+            public var flags: (writeback: Bool, direct: Bool, noFlush: Bool)? {
+                switch self {
+                case .default: nil
+                case .none: (true, true, false)
+                case .writethrough: (false, false, false)
+                case .writeback: (true, false, false)
+                case .directsync: (false, true, false)
+                case .unsafe: (true, false, true)
+                }
+            }
+        }
+
         public var type: SourceType
         public var device: Device
         /// `<driver type>`: the image format (`raw`, `qcow2`, …).
         public var format: String?
+        public var cache: CacheMode?
         /// The file or block device; `nil` for an empty CD-ROM.
         public var source: String?
         public var targetDevice: String
@@ -31,7 +51,7 @@ extension DomainDefinition {
         public var alias: String?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type"]), ElementSchema("source", attributes: ["file", "dev"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache"]), ElementSchema("source", attributes: ["file", "dev"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .boot, .alias, .address,
         ])
 
@@ -41,6 +61,7 @@ extension DomainDefinition {
             type = try SourceType.attribute("type", of: element, default: .file)
             device = try Device.attribute("device", of: element, default: .disk)
             format = element.element(named: "driver")?[attribute: "type"]
+            cache = try CacheMode.optionalAttribute("cache", of: element.element(named: "driver"))
             self.source = source?[attribute: "file"] ?? source?[attribute: "dev"]
             targetDevice = target?[attribute: "dev"] ?? ""
             targetBus = try Bus.attribute("bus", of: target, default: .virtio)

@@ -40,15 +40,15 @@ extension Builder {
             guard disk.type == .file || disk.type == .block else {
                 throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
             }
+            let cacheFlags = disk.cache?.flags
+            let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
             if let source = disk.source {
-                add("-blockdev", json: .object([
-                    ("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)),
-                    ("node-name", .string("\(node)-storage")), ("auto-read-only", .bool(true)), ("discard", .string("unmap")),
-                ]))
-                add("-blockdev", json: .object([
-                    ("node-name", .string("\(node)-format")), ("read-only", .bool(disk.readonly)),
-                    ("driver", .string(disk.format ?? "raw")), ("file", .string("\(node)-storage")),
-                ]))
+                add("-blockdev", json: .object(
+                    [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string("\(node)-storage"))]
+                        + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+                add("-blockdev", json: .object(
+                    [("node-name", .string("\(node)-format")), ("read-only", .bool(disk.readonly))] + cache
+                        + [("driver", .string(disk.format ?? "raw")), ("file", .string("\(node)-storage"))]))
                 members.append(("drive", .string("\(node)-format")))
             } else if disk.device != .cdrom {
                 throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
@@ -57,6 +57,7 @@ extension Builder {
             if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
                 members.append(("bootindex", .integer(Int64(boot))))
             }
+            if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
             addDevice(members)
         }
     }
