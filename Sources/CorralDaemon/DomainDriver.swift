@@ -52,8 +52,9 @@ actor DomainDriver {
     // MARK: - Starting
 
     /// Starts a defined domain. `paused` leaves the vCPUs stopped; `autodestroy` ties the guest
-    /// to the connection that started it.
-    func start(_ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?) async throws(RemoteError) -> RemoteDomain {
+    /// to the connection that started it; `live` is a definition for this run only (a create over
+    /// an inactive persistent domain), the persistent one staying for the next.
+    func start(_ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
         }
@@ -61,15 +62,17 @@ actor DomainDriver {
         guard !record.isActive else {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is already running")
         }
-        if !record.unmodelled.isEmpty {
-            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(record.unmodelled.joined(separator: "; "))")
+        let definition = live?.definition ?? record.definition
+        let unmodelled = live?.unmodelled ?? record.unmodelled
+        if !unmodelled.isEmpty {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(unmodelled.joined(separator: "; "))")
         }
         let id = nextID
         // Ids wrap rather than trap after 2^31 - 1 starts.
         nextID = nextID == Int32.max ? 1 : nextID + 1
         let directory = runDirectory(for: record.name)
-        var context = makeContext(id: id, directory: directory, definition: record.definition)
-        if record.definition.devices.graphics.contains(where: { $0.type == .vnc && $0.autoport }) {
+        var context = makeContext(id: id, directory: directory, definition: definition)
+        if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.autoport }) {
             // Probing ports binds sockets: off the event loops.
             context.vncDisplay = (try? await BlockingWork.run { Self.freeVNCDisplay() }) ?? 0
         }
@@ -78,7 +81,7 @@ actor DomainDriver {
         }
         let invocation: QEMUInvocation
         do throws(CommandLineError) {
-            invocation = try QEMUCommandLineBuilder.build(record.definition, context: context)
+            invocation = try QEMUCommandLineBuilder.build(definition, context: context)
         } catch {
             throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
         }
@@ -147,8 +150,8 @@ actor DomainDriver {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
-        let definition = record.definition
-        let liveXML = (try? DomainXMLParser.parse(record.xml, options: options)).map { DomainXMLFormatter.format($0.document, id: Int(id)) } ?? record.xml
+        let xml = live?.xml ?? record.xml
+        let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map { DomainXMLFormatter.format($0.document, id: Int(id)) } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
             id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
@@ -168,7 +171,17 @@ actor DomainDriver {
 
     /// `DOMAIN_CREATE_XML`: a transient domain, gone when it stops.
     /// The caller holds the job of the domain's name.
+    ///
+    /// libvirt's rule for a name and UUID that are both those of a defined domain: an inactive
+    /// one starts with this definition for this run only (it stays persistent, and its own
+    /// definition applies again after); an active one is refused.
     func createTransient(_ parsed: ParsedDomain, paused: Bool, autodestroyConnection: UInt64?) async throws(RemoteError) -> RemoteDomain {
+        if let uuid = RemoteUUID(parsed.definition.uuid), let existing = registry.record(uuid: uuid), existing.name == parsed.definition.name {
+            guard !existing.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain '\(existing.name)' is already active")
+            }
+            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection, live: parsed)
+        }
         let record = try registry.addTransient(parsed)
         do throws(RemoteError) {
             return try await start(record.uuid, paused: paused, autodestroyConnection: autodestroyConnection)

@@ -47,12 +47,14 @@ extension DomainDefinition {
         public var targetDevice: String
         public var targetBus: Bus
         public var readonly: Bool
+        /// `<shareable/>`: other guests may write the same image at the same time.
+        public var shareable: Bool
         public var bootOrder: Int?
         public var alias: String?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache"]), ElementSchema("source", attributes: ["file", "dev"]),
-            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .boot, .alias, .address,
+            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address,
         ])
 
         /// Reads a normalised `<disk>` (its bus is filled in from the target's prefix).
@@ -66,6 +68,7 @@ extension DomainDefinition {
             targetDevice = target?[attribute: "dev"] ?? ""
             targetBus = try Bus.attribute("bus", of: target, default: .virtio)
             readonly = element.element(named: "readonly") != nil
+            shareable = element.element(named: "shareable") != nil
             bootOrder = DeviceCommon.bootOrder(element)
             alias = DeviceCommon.alias(element)
         }

@@ -40,6 +40,8 @@ extension Builder {
             guard disk.type == .file || disk.type == .block else {
                 throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
             }
+            // A shareable image is opened without QEMU's write lock (libvirt's `share-rw`).
+            if disk.shareable { members.append(("share-rw", .bool(true))) }
             let cacheFlags = disk.cache?.flags
             let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
             if let source = disk.source {
