@@ -125,3 +125,31 @@ def test_define_over_a_running_domain_is_the_next_boot(daemon, tmp_path):
     dom.destroy()
     assert "upd" not in [d.name() for d in conn.listAllDomains()]
     conn.close()
+
+
+def test_create_over_an_inactive_persistent_domain_runs_that_definition_once(daemon, tmp_path):
+    """libvirt's rule (libvirt-tck 081-unique-id-create): the same name and UUID as an inactive
+    persistent domain starts it with the given XML for this run; while it runs, a second create
+    is refused; once stopped, it is the persistent definition again."""
+    conn = libvirt.open(daemon.uri)
+    persistent = domain_xml("twice", str(tmp_path / "s.log"))
+    dom = conn.defineXML(persistent)
+    uuid = dom.UUIDString()
+    live = persistent.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>96</memory>")
+    live = live.replace("<name>twice</name>", f"<name>twice</name><uuid>{uuid}</uuid>")
+    created = conn.createXML(live, 0)
+    assert created.UUIDString() == uuid and created.isActive() and created.isPersistent()
+    assert "<memory unit='KiB'>98304</memory>" in created.XMLDesc(0)
+    assert "<memory unit='KiB'>131072</memory>" in created.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    try:
+        conn.createXML(live, 0)
+        raise AssertionError("a second create of a running domain succeeded")
+    except libvirt.libvirtError as error:
+        assert error.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
+        assert "domain 'twice' is already active" in str(error)
+    created.destroy()
+    again = conn.lookupByName("twice")
+    assert not again.isActive() and again.isPersistent()
+    assert "<memory unit='KiB'>131072</memory>" in again.XMLDesc(0)
+    again.undefine()
+    conn.close()
