@@ -189,9 +189,9 @@ enum DomainProcedures {
         return true
     }
 
-    static func checkFlags(_ flags: UInt32, allowed: UInt32, function: String) throws(RemoteError) {
+    static func checkFlags(_ flags: UInt32, allowed: UInt32, domain: ErrorDomain = .qemu, function: String) throws(RemoteError) {
         guard flags & ~allowed == 0 else {
-            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(flags & ~allowed, radix: 16))) in function \(function)")
+            throw RemoteError(code: .invalidArgument, domain: domain, detail: "unsupported flags (0x\(String(flags & ~allowed, radix: 16))) in function \(function)")
         }
     }
 }

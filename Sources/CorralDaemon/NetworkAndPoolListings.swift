@@ -23,7 +23,7 @@ enum NetworkAndPoolListings {
             return .init(names: [])
         }
         table.register(Remote.ConnectListAllNetworks.self) { arguments, _ throws(RemoteError) in
-            try checkFlags(arguments.flags, allowed: networkListFlags, domain: .network, function: "networkConnectListAllNetworks")
+            try DomainProcedures.checkFlags(arguments.flags, allowed: networkListFlags, domain: .network, function: "networkConnectListAllNetworks")
             return .init(nets: [], ret: 0)
         }
         table.register(Remote.ConnectNumOfStoragePools.self) { _, _ in .init(num: 0) }
@@ -37,7 +37,7 @@ enum NetworkAndPoolListings {
             return .init(names: [])
         }
         table.register(Remote.ConnectListAllStoragePools.self) { arguments, _ throws(RemoteError) in
-            try checkFlags(arguments.flags, allowed: poolListFlags, domain: .storage, function: "storageConnectListAllStoragePools")
+            try DomainProcedures.checkFlags(arguments.flags, allowed: poolListFlags, domain: .storage, function: "storageConnectListAllStoragePools")
             return .init(pools: [], ret: 0)
         }
     }
@@ -46,12 +46,6 @@ enum NetworkAndPoolListings {
     static func checkMaximum(_ maxnames: Int32, _ limit: String) throws(RemoteError) {
         guard maxnames >= 0, maxnames <= 16384 else {
             throw RemoteError(code: .rpc, domain: .rpc, detail: "maxnames > \(limit)")
-        }
-    }
-
-    static func checkFlags(_ flags: UInt32, allowed: UInt32, domain: ErrorDomain, function: String) throws(RemoteError) {
-        guard flags & ~allowed == 0 else {
-            throw RemoteError(code: .invalidArgument, domain: domain, detail: "unsupported flags (0x\(String(flags & ~allowed, radix: 16))) in function \(function)")
         }
     }
 }
