@@ -297,7 +297,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectListStoragePools: return .read
         case .connectListDefinedStoragePools: return .read
         case .connectListAllStoragePools: return .read
-        case .connectGetDomainCapabilities: return .read
+        case .connectGetDomainCapabilities: return .write(api: "virConnectGetDomainCapabilities")
         }
     }
 
