@@ -36,6 +36,7 @@ public final class Daemon: Sendable {
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         NetworkAndPoolListings.register(in: &table)
+        HostStatisticsProcedures.register(in: &table, emulator: emulator)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }

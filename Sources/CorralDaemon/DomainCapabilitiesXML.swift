@@ -89,9 +89,7 @@ enum DomainCapabilitiesXML {
                 mode("host-passthrough", kvm),
                 mode("maximum", true),
                 mode("host-model", false),
-                // `host` and `max` are modes, not models; versioned names (`Broadwell-v2`) are
-                // QEMU's spellings of the unversioned ones libvirt lists.
-                mode("custom", true, emulator.cpuModels.filter { !["host", "max", "base"].contains($0.name) && !isVersioned($0.name) }.map {
+                mode("custom", true, namedCPUModels(emulator).map {
                     element("model", ["usable": $0.usable ? "yes" : "no"], text: $0.name)
                 }),
             ]),
@@ -115,6 +113,12 @@ enum DomainCapabilitiesXML {
             ]),
             element("features", children: ["gic", "vmcoreinfo", "genid", "backingStoreInput", "backup", "sev", "sgx"].map { supported($0, false) }),
         ])
+    }
+
+    /// The emulator's named CPU models as libvirt lists them: `host` and `max` are modes, not
+    /// models, and versioned names (`Broadwell-v2`) are QEMU's spellings of the unversioned ones.
+    static func namedCPUModels(_ emulator: EmulatorCapabilities) -> [EmulatorCapabilities.CPUModel] {
+        emulator.cpuModels.filter { !["host", "max", "base"].contains($0.name) && !isVersioned($0.name) }
     }
 
     /// Whether a CPU model name ends in QEMU's version suffix (`-v1`, `-v12`).

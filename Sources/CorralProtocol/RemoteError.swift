@@ -88,6 +88,14 @@ extension RemoteError {
         RemoteError(code: .operationDenied, domain: .none, detail: "read only access prevents \(api)")
     }
 
+    /// An invalid argument reported as libvirt's `virReportInvalidArg` reports it: the message
+    /// alone, without the "invalid argument: " of the code's template.
+    public static func invalidArgument(_ message: String, domain: ErrorDomain = .none) -> RemoteError {
+        var error = RemoteError(code: .invalidArgument, domain: domain, detail: message)
+        error.message = message
+        return error
+    }
+
     /// An internal error with the given detail.
     public static func internalError(_ detail: String, domain: ErrorDomain = .remote) -> RemoteError {
         RemoteError(code: .internalError, domain: domain, detail: detail)

@@ -73,6 +73,28 @@ public struct RemoteStoragePool: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_node_get_cpu_stats` wire struct.
+public struct NodeStatistic: XDRCodable, Hashable {
+    public var field: String
+    public var value: UInt64
+
+    /// Creates the value from its fields.
+    public init(field: String, value: UInt64) {
+        self.field = field
+        self.value = value
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.field = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.value = try buffer.readXDRUInt64()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.field)
+        buffer.writeXDRUInt64(self.value)
+    }
+}
+
 /// The procedures of the REMOTE program that Corral implements.
 public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     /// `REMOTE_PROC_CONNECT_OPEN`
@@ -221,6 +243,16 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case connectListAllStoragePools = 281
     /// `REMOTE_PROC_CONNECT_GET_DOMAIN_CAPABILITIES`
     case connectGetDomainCapabilities = 342
+    /// `REMOTE_PROC_NODE_GET_CPUSTATS`
+    case nodeGetCPUStats = 227
+    /// `REMOTE_PROC_NODE_GET_MEMORY_STATS`
+    case nodeGetMemoryStats = 228
+    /// `REMOTE_PROC_NODE_GET_CELLS_FREE_MEMORY`
+    case nodeGetCellsFreeMemory = 101
+    /// `REMOTE_PROC_NODE_GET_FREE_MEMORY`
+    case nodeGetFreeMemory = 102
+    /// `REMOTE_PROC_CONNECT_GET_CPUMODEL_NAMES`
+    case connectGetCPUModelNames = 312
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -298,6 +330,11 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectListDefinedStoragePools: return .read
         case .connectListAllStoragePools: return .read
         case .connectGetDomainCapabilities: return .write(api: "virConnectGetDomainCapabilities")
+        case .nodeGetCPUStats: return .read
+        case .nodeGetMemoryStats: return .read
+        case .nodeGetCellsFreeMemory: return .read
+        case .nodeGetFreeMemory: return .read
+        case .connectGetCPUModelNames: return .read
         }
     }
 
@@ -377,6 +414,11 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectListDefinedStoragePools: return Remote.ConnectListDefinedStoragePools.self
         case .connectListAllStoragePools: return Remote.ConnectListAllStoragePools.self
         case .connectGetDomainCapabilities: return Remote.ConnectGetDomainCapabilities.self
+        case .nodeGetCPUStats: return Remote.NodeGetCPUStats.self
+        case .nodeGetMemoryStats: return Remote.NodeGetMemoryStats.self
+        case .nodeGetCellsFreeMemory: return Remote.NodeGetCellsFreeMemory.self
+        case .nodeGetFreeMemory: return Remote.NodeGetFreeMemory.self
+        case .connectGetCPUModelNames: return Remote.ConnectGetCPUModelNames.self
         }
     }
 }
@@ -2978,6 +3020,239 @@ public enum Remote {
 
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRString(self.capabilities)
+            }
+        }
+    }
+
+    /// Procedure 227, `NodeGetCPUStats`.
+    public enum NodeGetCPUStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 227
+
+        /// The arguments of `NodeGetCPUStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var cpuNum: Int32
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(cpuNum: Int32, nparams: Int32, flags: UInt32) {
+                self.cpuNum = cpuNum
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cpuNum = try buffer.readXDRInt32()
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.cpuNum)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NodeGetCPUStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [NodeStatistic]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [NodeStatistic], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try NodeStatistic(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 228, `NodeGetMemoryStats`.
+    public enum NodeGetMemoryStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 228
+
+        /// The arguments of `NodeGetMemoryStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var nparams: Int32
+            public var cellNum: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(nparams: Int32, cellNum: Int32, flags: UInt32) {
+                self.nparams = nparams
+                self.cellNum = cellNum
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.nparams = try buffer.readXDRInt32()
+                self.cellNum = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRInt32(self.cellNum)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NodeGetMemoryStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [NodeStatistic]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [NodeStatistic], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try NodeStatistic(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 101, `NodeGetCellsFreeMemory`.
+    public enum NodeGetCellsFreeMemory: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 101
+
+        /// The arguments of `NodeGetCellsFreeMemory`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var startCell: Int32
+            public var maxcells: Int32
+
+            /// Creates the value from its fields.
+            public init(startCell: Int32, maxcells: Int32) {
+                self.startCell = startCell
+                self.maxcells = maxcells
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.startCell = try buffer.readXDRInt32()
+                self.maxcells = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.startCell)
+                buffer.writeXDRInt32(self.maxcells)
+            }
+        }
+
+        /// The reply of `NodeGetCellsFreeMemory`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cells: [UInt64]
+
+            /// Creates the value from its fields.
+            public init(cells: [UInt64]) {
+                self.cells = cells
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cells = try buffer.readXDRArray(maximumCount: 1024) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRUInt64() }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.cells) { $0.writeXDRUInt64($1) }
+            }
+        }
+    }
+
+    /// Procedure 102, `NodeGetFreeMemory`.
+    public enum NodeGetFreeMemory: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 102
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `NodeGetFreeMemory`.
+        public struct Reply: XDRCodable, Hashable {
+            public var freeMem: UInt64
+
+            /// Creates the value from its fields.
+            public init(freeMem: UInt64) {
+                self.freeMem = freeMem
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.freeMem = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt64(self.freeMem)
+            }
+        }
+    }
+
+    /// Procedure 312, `ConnectGetCPUModelNames`.
+    public enum ConnectGetCPUModelNames: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 312
+
+        /// The arguments of `ConnectGetCPUModelNames`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var arch: String
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(arch: String, needResults: Int32, flags: UInt32) {
+                self.arch = arch
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.arch = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.arch)
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectGetCPUModelNames`.
+        public struct Reply: XDRCodable, Hashable {
+            public var models: [String]
+            public var ret: Int32
+
+            /// Creates the value from its fields.
+            public init(models: [String], ret: Int32) {
+                self.models = models
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.models = try buffer.readXDRArray(maximumCount: 8192) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.ret = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.models) { $0.writeXDRString($1) }
+                buffer.writeXDRInt32(self.ret)
             }
         }
     }
