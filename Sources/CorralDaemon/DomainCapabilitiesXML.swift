@@ -89,7 +89,7 @@ enum DomainCapabilitiesXML {
                 mode("host-passthrough", kvm),
                 mode("maximum", true),
                 mode("host-model", false),
-                mode("custom", true, namedCPUModels(emulator).map {
+                mode("custom", true, emulator.namedCPUModels.map {
                     element("model", ["usable": $0.usable ? "yes" : "no"], text: $0.name)
                 }),
             ]),
@@ -113,19 +113,6 @@ enum DomainCapabilitiesXML {
             ]),
             element("features", children: ["gic", "vmcoreinfo", "genid", "backingStoreInput", "backup", "sev", "sgx"].map { supported($0, false) }),
         ])
-    }
-
-    /// The emulator's named CPU models as libvirt lists them: `host` and `max` are modes, not
-    /// models, and versioned names (`Broadwell-v2`) are QEMU's spellings of the unversioned ones.
-    static func namedCPUModels(_ emulator: EmulatorCapabilities) -> [EmulatorCapabilities.CPUModel] {
-        emulator.cpuModels.filter { !["host", "max", "base"].contains($0.name) && !isVersioned($0.name) }
-    }
-
-    /// Whether a CPU model name ends in QEMU's version suffix (`-v1`, `-v12`).
-    static func isVersioned(_ name: String) -> Bool {
-        guard let dash = name.lastIndex(of: "-") else { return false }
-        let suffix = name[name.index(after: dash)...]
-        return suffix.count > 1 && suffix.first == "v" && suffix.dropFirst().allSatisfy(\.isASCII) && suffix.dropFirst().allSatisfy(\.isNumber)
     }
 
     private static func element(_ name: String, _ attributes: KeyValuePairs<String, String> = [:], text: String? = nil, children: [XMLElement] = []) -> XMLElement {

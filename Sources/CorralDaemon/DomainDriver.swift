@@ -249,8 +249,8 @@ actor DomainDriver {
     /// A QMP event from the daemon's session: forwarded to monitor-event clients, then given to
     /// the guest's lifecycle, whose actions are carried out here.
     func handle(_ event: QMPEvent, for uuid: RemoteUUID) async {
-        guard let guest = registry.guest(uuid) else { return }
-        let handle = RemoteDomain(name: registry.record(uuid: uuid)?.name ?? "", uuid: uuid, id: guest.id)
+        guard let record = registry.record(uuid: uuid), record.isActive else { return }
+        let handle = record.handle
         // Every QMP event, as it came, to the clients that asked for monitor events: `details` is
         // the `data` member as compact JSON, absent when QEMU sent none (libvirt's rule).
         if events.hasMonitorRegistrations {
@@ -275,14 +275,16 @@ actor DomainDriver {
 
     /// Gives `event` to the guest's lifecycle and carries out its actions in order.
     private func apply(_ event: GuestLifecycle.Event, to uuid: RemoteUUID) async {
-        guard let actions = registry.updateGuest(uuid, { $0.lifecycle.handle(event) }), let guest = registry.guest(uuid),
-            let record = registry.record(uuid: uuid)
+        var actions: [GuestLifecycle.Action] = []
+        guard let record = registry.updateRuntime(uuid, { r in actions = r.runtime?.lifecycle.handle(event) ?? [] }), let guest = record.runtime
         else { return }
+        // The record already holds the lifecycle's final status: one status file covers every
+        // status change of this event.
+        if actions.contains(where: { if case .setStatus = $0 { true } else { false } }) { writeStatus(record) }
         for action in actions {
             switch action {
             case .setStatus:
-                // The lifecycle already holds the status; the file follows it.
-                writeStatus(uuid)
+                break
             case .report(let lifecycleEvent):
                 events.lifecycle(record.handle, lifecycleEvent)
             case .reportReboot:
@@ -610,7 +612,11 @@ actor DomainDriver {
     }
 
     private func writeStatus(_ uuid: RemoteUUID) {
-        guard let record = registry.record(uuid: uuid), let guest = record.runtime else { return }
+        if let record = registry.record(uuid: uuid) { writeStatus(record) }
+    }
+
+    private func writeStatus(_ record: DomainRecord) {
+        guard let guest = record.runtime else { return }
         let status = GuestStatus(
             pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: guest.taints,
             qmpSocket: guest.qmpSocket, passthroughSocket: guest.passthroughSocket, domainXML: guest.liveXML)

@@ -39,7 +39,7 @@ enum HostStatisticsProcedures {
             }
             // The emulator's named models (as domain capabilities list them); none is known for
             // other architectures, which Corral does not run.
-            let models = arguments.arch == "x86_64" ? DomainCapabilitiesXML.namedCPUModels(emulator).map(\.name) : []
+            let models = arguments.arch == "x86_64" ? emulator.namedCPUModels.map(\.name) : []
             return .init(models: arguments.needResults != 0 ? models : [], ret: Int32(models.count))
         }
     }

@@ -55,6 +55,19 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
         }
     }
 
+    /// The named CPU models as libvirt lists them: `host` and `max` are modes, not models, and
+    /// versioned names (`Broadwell-v2`) are QEMU's spellings of the unversioned ones.
+    public var namedCPUModels: [CPUModel] {
+        cpuModels.filter { !["host", "max", "base"].contains($0.name) && !Self.isVersioned($0.name) }
+    }
+
+    /// Whether a CPU model name ends in QEMU's version suffix (`-v1`, `-v12`).
+    static func isVersioned(_ name: String) -> Bool {
+        guard let dash = name.lastIndex(of: "-") else { return false }
+        let suffix = name[name.index(after: dash)...]
+        return suffix.count > 1 && suffix.first == "v" && suffix.dropFirst().allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
     /// The command-line features Corral may use with this emulator.
     public var qemuCapabilities: Set<QEMUCapability> { QEMUCapability.offered(by: self) }
 
@@ -111,6 +124,8 @@ public enum EmulatorProbe {
 
     struct ProbeError: Error, CustomStringConvertible {
         var description: String
+        /// The emulator refused `-compat` (so it is asked again without it, and only then).
+        var refusedCompat = false
     }
 
     static func run(path: String) throws -> EmulatorCapabilities {
@@ -119,7 +134,7 @@ public enum EmulatorProbe {
         // refuses to start, and is asked again without it.
         do {
             return try run(path: path, compat: true)
-        } catch {
+        } catch let error as ProbeError where error.refusedCompat {
             return try run(path: path, compat: false)
         }
     }
@@ -144,7 +159,11 @@ public enum EmulatorProbe {
         }
         guard let version = replies[1] as? [String: Any], let qemu = version["qemu"] as? [String: Any],
             let major = qemu["major"] as? Int, let minor = qemu["minor"] as? Int, let micro = qemu["micro"] as? Int
-        else { throw ProbeError(description: "no answer to query-version (exit status \(result.status))") }
+        else {
+            throw ProbeError(
+                description: "no answer to query-version (exit status \(result.status))",
+                refusedCompat: compat && result.standardError.contains("-compat"))
+        }
         let machines = (replies[2] as? [[String: Any]] ?? []).flatMap { entry -> [EmulatorCapabilities.Machine] in
             guard let name = entry["name"] as? String, name != "none" else { return [] }
             let maxCPUs = entry["cpu-max"] as? Int ?? 1
