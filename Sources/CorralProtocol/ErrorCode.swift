@@ -39,6 +39,22 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let operationUnsupported = ErrorCode(rawValue: 84)
     /// `VIR_ERR_AGENT_UNRESPONSIVE`.
     public static let agentUnresponsive = ErrorCode(rawValue: 86)
+    /// `VIR_ERR_SYSTEM_ERROR`: a system call failed; the message names it and `strerror`.
+    public static let systemError = ErrorCode(rawValue: 38)
+    /// `VIR_ERR_NO_STORAGE_POOL`.
+    public static let noStoragePool = ErrorCode(rawValue: 49)
+    /// `VIR_ERR_NO_STORAGE_VOL`.
+    public static let noStorageVolume = ErrorCode(rawValue: 50)
+    /// `VIR_ERR_INVALID_STREAM`.
+    public static let invalidStream = ErrorCode(rawValue: 73)
+    /// `VIR_ERR_STORAGE_POOL_BUILT`.
+    public static let storagePoolBuilt = ErrorCode(rawValue: 76)
+    /// `VIR_ERR_OPERATION_ABORTED`.
+    public static let operationAborted = ErrorCode(rawValue: 78)
+    /// `VIR_ERR_OVERFLOW`.
+    public static let overflow = ErrorCode(rawValue: 82)
+    /// `VIR_ERR_STORAGE_VOL_EXIST`.
+    public static let storageVolumeExists = ErrorCode(rawValue: 90)
 
     /// libvirt's printf template for the code, as sent in `str1`.
     public var template: String {
@@ -59,6 +75,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .operationUnsupported: return "Operation not supported: %s"
         case .agentUnresponsive: return "Guest agent is not responding: %s"
         case .argumentUnsupported: return "argument unsupported: %s"
+        case .noStoragePool: return "Storage pool not found: %s"
+        case .noStorageVolume: return "Storage volume not found: %s"
+        case .invalidStream: return "invalid stream pointer in %s"
+        case .storagePoolBuilt: return "storage pool already built: %s"
+        case .operationAborted: return "operation aborted: %s"
+        case .overflow: return "numerical overflow: %s"
+        case .storageVolumeExists: return "storage volume %s exists already"
         default: return "%s"
         }
     }
