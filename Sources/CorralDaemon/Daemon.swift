@@ -12,6 +12,7 @@ public final class Daemon: Sendable {
     private let server: RPCServer
     private let registry: DomainRegistry
     private let driver: DomainDriver
+    private let storage: StorageDriver
     private let logger: Logger
 
     /// Prepares a daemon: probes the emulator and the host (once) and builds the handlers.
@@ -24,7 +25,7 @@ public final class Daemon: Sendable {
         let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, cacheDirectory: configuration.stateDirectory + "/cache", logger: logger)
         let host = HostInformation.current()
         let options = Self.domainOptions(emulator: emulator)
-        registry = DomainRegistry(store: try DomainStore(stateDirectory: configuration.stateDirectory))
+        registry = DomainRegistry(store: try DefinitionStore(stateDirectory: configuration.stateDirectory))
         registry.load(options: options, logger: logger)
         logger.info("loaded definitions", metadata: ["domains": "\(registry.count)"])
         let events = EventHub()
@@ -36,9 +37,17 @@ public final class Daemon: Sendable {
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         NetworkAndPoolListings.register(in: &table)
+        let storageEvents = StorageEvents()
+        let registry = self.registry
+        storage = try StorageDriver(stateDirectory: configuration.stateDirectory, events: storageEvents, logger: logger) { path in
+            registry.records { $0.runtime != nil }.first { record in record.definition.devices.disks.contains { $0.source == path } }?.name
+        }
+        storage.load()
+        StorageProcedures.register(in: &table, driver: storage)
         HostStatisticsProcedures.register(in: &table, emulator: emulator)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
+            storageEvents.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }
         }
     }
@@ -60,6 +69,8 @@ public final class Daemon: Sendable {
         logger.debug("open file limit", metadata: ["limit": "\(openFiles)"])
         try FileManager.default.createDirectory(atPath: configuration.runDirectory + "/domains", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         await driver.reattachAll()
+        await storage.autostartAll()
+        await storage.createDefaultPoolIfNone(path: configuration.stateDirectory + "/images")
         try await server.start()
         Task { await driver.autostartAll() }
     }

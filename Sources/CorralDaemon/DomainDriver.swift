@@ -208,7 +208,7 @@ actor DomainDriver {
                 } catch {
                     throw StoreError(message: error.description)
                 }
-                try DomainStore.atomicWrite(path: configFilePath, contents: Array(text.utf8), durable: false)
+                try DefinitionStore.atomicWrite(path: configFilePath, contents: Array(text.utf8), durable: false)
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write the configuration file: \(error.message)")
             }

@@ -5,7 +5,7 @@ import QMP
 import Synchronization
 
 /// Every domain the daemon knows, with libvirt's define/undefine rules, backed by
-/// ``DomainStore``.
+/// ``DefinitionStore``.
 ///
 /// Reads (lookups, lists) take a short lock and never wait for the disk. Changes are serialised
 /// by a second lock and reach the disk before memory, so a failed write (a full disk) changes
@@ -18,9 +18,9 @@ final class DomainRegistry: Sendable {
 
     private let state = Mutex(State())
     private let writer = Mutex(())
-    private let store: DomainStore
+    private let store: DefinitionStore
 
-    init(store: DomainStore) {
+    init(store: DefinitionStore) {
         self.store = store
     }
 

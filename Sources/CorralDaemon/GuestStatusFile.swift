@@ -60,6 +60,6 @@ struct GuestStatus: Sendable {
     }
 
     func write(to path: String) throws(StoreError) {
-        try DomainStore.atomicWrite(path: path, contents: Array(xml().utf8), durable: false)
+        try DefinitionStore.atomicWrite(path: path, contents: Array(xml().utf8), durable: false)
     }
 }

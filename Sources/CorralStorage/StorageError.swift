@@ -29,6 +29,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         case noVolume
         /// `VIR_ERR_ARGUMENT_UNSUPPORTED`.
         case argumentUnsupported
+        /// `VIR_ERR_OPERATION_UNSUPPORTED`.
+        case operationUnsupported
     }
 
     /// The kind of problem.

@@ -73,6 +73,32 @@ public struct RemoteStoragePool: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_nonnull_storage_vol` wire struct.
+public struct RemoteStorageVolume: XDRCodable, Hashable {
+    public var pool: String
+    public var name: String
+    public var key: String
+
+    /// Creates the value from its fields.
+    public init(pool: String, name: String, key: String) {
+        self.pool = pool
+        self.name = name
+        self.key = key
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.pool = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.key = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.pool)
+        buffer.writeXDRString(self.name)
+        buffer.writeXDRString(self.key)
+    }
+}
+
 /// The `remote_node_get_cpu_stats` wire struct.
 public struct NodeStatistic: XDRCodable, Hashable {
     public var field: String
@@ -253,6 +279,90 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case nodeGetFreeMemory = 102
     /// `REMOTE_PROC_CONNECT_GET_CPUMODEL_NAMES`
     case connectGetCPUModelNames = 312
+    /// `REMOTE_PROC_CONNECT_FIND_STORAGE_POOL_SOURCES`
+    case connectFindStoragePoolSources = 75
+    /// `REMOTE_PROC_STORAGE_POOL_CREATE_XML`
+    case storagePoolCreateXml = 76
+    /// `REMOTE_PROC_STORAGE_POOL_DEFINE_XML`
+    case storagePoolDefineXml = 77
+    /// `REMOTE_PROC_STORAGE_POOL_CREATE`
+    case storagePoolCreate = 78
+    /// `REMOTE_PROC_STORAGE_POOL_BUILD`
+    case storagePoolBuild = 79
+    /// `REMOTE_PROC_STORAGE_POOL_DESTROY`
+    case storagePoolDestroy = 80
+    /// `REMOTE_PROC_STORAGE_POOL_DELETE`
+    case storagePoolDelete = 81
+    /// `REMOTE_PROC_STORAGE_POOL_UNDEFINE`
+    case storagePoolUndefine = 82
+    /// `REMOTE_PROC_STORAGE_POOL_REFRESH`
+    case storagePoolRefresh = 83
+    /// `REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME`
+    case storagePoolLookupByName = 84
+    /// `REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_UUID`
+    case storagePoolLookupByUuid = 85
+    /// `REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_VOLUME`
+    case storagePoolLookupByVolume = 86
+    /// `REMOTE_PROC_STORAGE_POOL_GET_INFO`
+    case storagePoolGetInfo = 87
+    /// `REMOTE_PROC_STORAGE_POOL_GET_XML_DESC`
+    case storagePoolGetXmlDesc = 88
+    /// `REMOTE_PROC_STORAGE_POOL_GET_AUTOSTART`
+    case storagePoolGetAutostart = 89
+    /// `REMOTE_PROC_STORAGE_POOL_SET_AUTOSTART`
+    case storagePoolSetAutostart = 90
+    /// `REMOTE_PROC_STORAGE_POOL_NUM_OF_VOLUMES`
+    case storagePoolNumOfVolumes = 91
+    /// `REMOTE_PROC_STORAGE_POOL_LIST_VOLUMES`
+    case storagePoolListVolumes = 92
+    /// `REMOTE_PROC_STORAGE_VOL_CREATE_XML`
+    case storageVolCreateXml = 93
+    /// `REMOTE_PROC_STORAGE_VOL_DELETE`
+    case storageVolDelete = 94
+    /// `REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME`
+    case storageVolLookupByName = 95
+    /// `REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_KEY`
+    case storageVolLookupByKey = 96
+    /// `REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_PATH`
+    case storageVolLookupByPath = 97
+    /// `REMOTE_PROC_STORAGE_VOL_GET_INFO`
+    case storageVolGetInfo = 98
+    /// `REMOTE_PROC_STORAGE_VOL_GET_XML_DESC`
+    case storageVolGetXmlDesc = 99
+    /// `REMOTE_PROC_STORAGE_VOL_GET_PATH`
+    case storageVolGetPath = 100
+    /// `REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM`
+    case storageVolCreateXmlFrom = 125
+    /// `REMOTE_PROC_STORAGE_POOL_IS_ACTIVE`
+    case storagePoolIsActive = 154
+    /// `REMOTE_PROC_STORAGE_POOL_IS_PERSISTENT`
+    case storagePoolIsPersistent = 155
+    /// `REMOTE_PROC_STORAGE_VOL_WIPE`
+    case storageVolWipe = 165
+    /// `REMOTE_PROC_STORAGE_VOL_UPLOAD`
+    case storageVolUpload = 208
+    /// `REMOTE_PROC_STORAGE_VOL_DOWNLOAD`
+    case storageVolDownload = 209
+    /// `REMOTE_PROC_STORAGE_VOL_WIPE_PATTERN`
+    case storageVolWipePattern = 259
+    /// `REMOTE_PROC_STORAGE_VOL_RESIZE`
+    case storageVolResize = 260
+    /// `REMOTE_PROC_STORAGE_POOL_LIST_ALL_VOLUMES`
+    case storagePoolListAllVolumes = 282
+    /// `REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY`
+    case connectStoragePoolEventRegisterAny = 368
+    /// `REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY`
+    case connectStoragePoolEventDeregisterAny = 369
+    /// `REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE`
+    case storagePoolEventLifecycle = 370
+    /// `REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH`
+    case storagePoolEventRefresh = 373
+    /// `REMOTE_PROC_STORAGE_VOL_GET_INFO_FLAGS`
+    case storageVolGetInfoFlags = 378
+    /// `REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_TARGET_PATH`
+    case storagePoolLookupByTargetPath = 391
+    /// `REMOTE_PROC_CONNECT_GET_STORAGE_POOL_CAPABILITIES`
+    case connectGetStoragePoolCapabilities = 403
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -335,6 +445,48 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .nodeGetCellsFreeMemory: return .read
         case .nodeGetFreeMemory: return .read
         case .connectGetCPUModelNames: return .read
+        case .connectFindStoragePoolSources: return .write(api: "virConnectFindStoragePoolSources")
+        case .storagePoolCreateXml: return .write(api: "virStoragePoolCreateXML")
+        case .storagePoolDefineXml: return .write(api: "virStoragePoolDefineXML")
+        case .storagePoolCreate: return .write(api: "virStoragePoolCreate")
+        case .storagePoolBuild: return .write(api: "virStoragePoolBuild")
+        case .storagePoolDestroy: return .write(api: "virStoragePoolDestroy")
+        case .storagePoolDelete: return .write(api: "virStoragePoolDelete")
+        case .storagePoolUndefine: return .write(api: "virStoragePoolUndefine")
+        case .storagePoolRefresh: return .write(api: "virStoragePoolRefresh")
+        case .storagePoolLookupByName: return .read
+        case .storagePoolLookupByUuid: return .read
+        case .storagePoolLookupByVolume: return .read
+        case .storagePoolGetInfo: return .read
+        case .storagePoolGetXmlDesc: return .read
+        case .storagePoolGetAutostart: return .read
+        case .storagePoolSetAutostart: return .write(api: "virStoragePoolSetAutostart")
+        case .storagePoolNumOfVolumes: return .read
+        case .storagePoolListVolumes: return .read
+        case .storageVolCreateXml: return .write(api: "virStorageVolCreateXML")
+        case .storageVolDelete: return .write(api: "virStorageVolDelete")
+        case .storageVolLookupByName: return .read
+        case .storageVolLookupByKey: return .read
+        case .storageVolLookupByPath: return .read
+        case .storageVolGetInfo: return .read
+        case .storageVolGetXmlDesc: return .read
+        case .storageVolGetPath: return .read
+        case .storageVolCreateXmlFrom: return .write(api: "virStorageVolCreateXMLFrom")
+        case .storagePoolIsActive: return .read
+        case .storagePoolIsPersistent: return .read
+        case .storageVolWipe: return .write(api: "virStorageVolWipe")
+        case .storageVolUpload: return .write(api: "virStorageVolUpload")
+        case .storageVolDownload: return .write(api: "virStorageVolDownload")
+        case .storageVolWipePattern: return .write(api: "virStorageVolWipePattern")
+        case .storageVolResize: return .write(api: "virStorageVolResize")
+        case .storagePoolListAllVolumes: return .read
+        case .connectStoragePoolEventRegisterAny: return .read
+        case .connectStoragePoolEventDeregisterAny: return .read
+        case .storagePoolEventLifecycle: return .read
+        case .storagePoolEventRefresh: return .read
+        case .storageVolGetInfoFlags: return .read
+        case .storagePoolLookupByTargetPath: return .read
+        case .connectGetStoragePoolCapabilities: return .read
         }
     }
 
@@ -419,6 +571,48 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .nodeGetCellsFreeMemory: return Remote.NodeGetCellsFreeMemory.self
         case .nodeGetFreeMemory: return Remote.NodeGetFreeMemory.self
         case .connectGetCPUModelNames: return Remote.ConnectGetCPUModelNames.self
+        case .connectFindStoragePoolSources: return Remote.ConnectFindStoragePoolSources.self
+        case .storagePoolCreateXml: return Remote.StoragePoolCreateXml.self
+        case .storagePoolDefineXml: return Remote.StoragePoolDefineXml.self
+        case .storagePoolCreate: return Remote.StoragePoolCreate.self
+        case .storagePoolBuild: return Remote.StoragePoolBuild.self
+        case .storagePoolDestroy: return Remote.StoragePoolDestroy.self
+        case .storagePoolDelete: return Remote.StoragePoolDelete.self
+        case .storagePoolUndefine: return Remote.StoragePoolUndefine.self
+        case .storagePoolRefresh: return Remote.StoragePoolRefresh.self
+        case .storagePoolLookupByName: return Remote.StoragePoolLookupByName.self
+        case .storagePoolLookupByUuid: return Remote.StoragePoolLookupByUuid.self
+        case .storagePoolLookupByVolume: return Remote.StoragePoolLookupByVolume.self
+        case .storagePoolGetInfo: return Remote.StoragePoolGetInfo.self
+        case .storagePoolGetXmlDesc: return Remote.StoragePoolGetXmlDesc.self
+        case .storagePoolGetAutostart: return Remote.StoragePoolGetAutostart.self
+        case .storagePoolSetAutostart: return Remote.StoragePoolSetAutostart.self
+        case .storagePoolNumOfVolumes: return Remote.StoragePoolNumOfVolumes.self
+        case .storagePoolListVolumes: return Remote.StoragePoolListVolumes.self
+        case .storageVolCreateXml: return Remote.StorageVolCreateXml.self
+        case .storageVolDelete: return Remote.StorageVolDelete.self
+        case .storageVolLookupByName: return Remote.StorageVolLookupByName.self
+        case .storageVolLookupByKey: return Remote.StorageVolLookupByKey.self
+        case .storageVolLookupByPath: return Remote.StorageVolLookupByPath.self
+        case .storageVolGetInfo: return Remote.StorageVolGetInfo.self
+        case .storageVolGetXmlDesc: return Remote.StorageVolGetXmlDesc.self
+        case .storageVolGetPath: return Remote.StorageVolGetPath.self
+        case .storageVolCreateXmlFrom: return Remote.StorageVolCreateXmlFrom.self
+        case .storagePoolIsActive: return Remote.StoragePoolIsActive.self
+        case .storagePoolIsPersistent: return Remote.StoragePoolIsPersistent.self
+        case .storageVolWipe: return Remote.StorageVolWipe.self
+        case .storageVolUpload: return Remote.StorageVolUpload.self
+        case .storageVolDownload: return Remote.StorageVolDownload.self
+        case .storageVolWipePattern: return Remote.StorageVolWipePattern.self
+        case .storageVolResize: return Remote.StorageVolResize.self
+        case .storagePoolListAllVolumes: return Remote.StoragePoolListAllVolumes.self
+        case .connectStoragePoolEventRegisterAny: return Remote.ConnectStoragePoolEventRegisterAny.self
+        case .connectStoragePoolEventDeregisterAny: return Remote.ConnectStoragePoolEventDeregisterAny.self
+        case .storagePoolEventLifecycle: return Remote.StoragePoolEventLifecycle.self
+        case .storagePoolEventRefresh: return Remote.StoragePoolEventRefresh.self
+        case .storageVolGetInfoFlags: return Remote.StorageVolGetInfoFlags.self
+        case .storagePoolLookupByTargetPath: return Remote.StoragePoolLookupByTargetPath.self
+        case .connectGetStoragePoolCapabilities: return Remote.ConnectGetStoragePoolCapabilities.self
         }
     }
 }
@@ -3253,6 +3447,1682 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRArray(self.models) { $0.writeXDRString($1) }
                 buffer.writeXDRInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 75, `ConnectFindStoragePoolSources`.
+    public enum ConnectFindStoragePoolSources: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 75
+
+        /// The arguments of `ConnectFindStoragePoolSources`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var type: String
+            public var srcSpec: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(type: String, srcSpec: String?, flags: UInt32) {
+                self.type = type
+                self.srcSpec = srcSpec
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.srcSpec = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.type)
+                buffer.writeXDROptional(self.srcSpec) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectFindStoragePoolSources`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 76, `StoragePoolCreateXml`.
+    public enum StoragePoolCreateXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 76
+
+        /// The arguments of `StoragePoolCreateXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xml: String, flags: UInt32) {
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StoragePoolCreateXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 77, `StoragePoolDefineXml`.
+    public enum StoragePoolDefineXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 77
+
+        /// The arguments of `StoragePoolDefineXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xml: String, flags: UInt32) {
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StoragePoolDefineXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 78, `StoragePoolCreate`.
+    public enum StoragePoolCreate: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 78
+
+        /// The arguments of `StoragePoolCreate`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, flags: UInt32) {
+                self.pool = pool
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 79, `StoragePoolBuild`.
+    public enum StoragePoolBuild: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 79
+
+        /// The arguments of `StoragePoolBuild`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, flags: UInt32) {
+                self.pool = pool
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 80, `StoragePoolDestroy`.
+    public enum StoragePoolDestroy: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 80
+
+        /// The arguments of `StoragePoolDestroy`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 81, `StoragePoolDelete`.
+    public enum StoragePoolDelete: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 81
+
+        /// The arguments of `StoragePoolDelete`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, flags: UInt32) {
+                self.pool = pool
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 82, `StoragePoolUndefine`.
+    public enum StoragePoolUndefine: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 82
+
+        /// The arguments of `StoragePoolUndefine`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 83, `StoragePoolRefresh`.
+    public enum StoragePoolRefresh: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 83
+
+        /// The arguments of `StoragePoolRefresh`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, flags: UInt32) {
+                self.pool = pool
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 84, `StoragePoolLookupByName`.
+    public enum StoragePoolLookupByName: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 84
+
+        /// The arguments of `StoragePoolLookupByName`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var name: String
+
+            /// Creates the value from its fields.
+            public init(name: String) {
+                self.name = name
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.name)
+            }
+        }
+
+        /// The reply of `StoragePoolLookupByName`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 85, `StoragePoolLookupByUuid`.
+    public enum StoragePoolLookupByUuid: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 85
+
+        /// The arguments of `StoragePoolLookupByUuid`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var uuid: RemoteUUID
+
+            /// Creates the value from its fields.
+            public init(uuid: RemoteUUID) {
+                self.uuid = uuid
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.uuid = try RemoteUUID(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.uuid.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolLookupByUuid`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 86, `StoragePoolLookupByVolume`.
+    public enum StoragePoolLookupByVolume: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 86
+
+        /// The arguments of `StoragePoolLookupByVolume`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolLookupByVolume`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 87, `StoragePoolGetInfo`.
+    public enum StoragePoolGetInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 87
+
+        /// The arguments of `StoragePoolGetInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolGetInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var state: UInt8
+            public var capacity: UInt64
+            public var allocation: UInt64
+            public var available: UInt64
+
+            /// Creates the value from its fields.
+            public init(state: UInt8, capacity: UInt64, allocation: UInt64, available: UInt64) {
+                self.state = state
+                self.capacity = capacity
+                self.allocation = allocation
+                self.available = available
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.state = try buffer.readXDRUInt8()
+                self.capacity = try buffer.readXDRUInt64()
+                self.allocation = try buffer.readXDRUInt64()
+                self.available = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt8(self.state)
+                buffer.writeXDRUInt64(self.capacity)
+                buffer.writeXDRUInt64(self.allocation)
+                buffer.writeXDRUInt64(self.available)
+            }
+        }
+    }
+
+    /// Procedure 88, `StoragePoolGetXmlDesc`.
+    public enum StoragePoolGetXmlDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 88
+
+        /// The arguments of `StoragePoolGetXmlDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, flags: UInt32) {
+                self.pool = pool
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StoragePoolGetXmlDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 89, `StoragePoolGetAutostart`.
+    public enum StoragePoolGetAutostart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 89
+
+        /// The arguments of `StoragePoolGetAutostart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolGetAutostart`.
+        public struct Reply: XDRCodable, Hashable {
+            public var autostart: Int32
+
+            /// Creates the value from its fields.
+            public init(autostart: Int32) {
+                self.autostart = autostart
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.autostart = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.autostart)
+            }
+        }
+    }
+
+    /// Procedure 90, `StoragePoolSetAutostart`.
+    public enum StoragePoolSetAutostart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 90
+
+        /// The arguments of `StoragePoolSetAutostart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var autostart: Int32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, autostart: Int32) {
+                self.pool = pool
+                self.autostart = autostart
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.autostart = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRInt32(self.autostart)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 91, `StoragePoolNumOfVolumes`.
+    public enum StoragePoolNumOfVolumes: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 91
+
+        /// The arguments of `StoragePoolNumOfVolumes`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolNumOfVolumes`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 92, `StoragePoolListVolumes`.
+    public enum StoragePoolListVolumes: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 92
+
+        /// The arguments of `StoragePoolListVolumes`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var maxnames: Int32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, maxnames: Int32) {
+                self.pool = pool
+                self.maxnames = maxnames
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.maxnames = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRInt32(self.maxnames)
+            }
+        }
+
+        /// The reply of `StoragePoolListVolumes`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 93, `StorageVolCreateXml`.
+    public enum StorageVolCreateXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 93
+
+        /// The arguments of `StorageVolCreateXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, xml: String, flags: UInt32) {
+                self.pool = pool
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StorageVolCreateXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 94, `StorageVolDelete`.
+    public enum StorageVolDelete: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 94
+
+        /// The arguments of `StorageVolDelete`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, flags: UInt32) {
+                self.vol = vol
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 95, `StorageVolLookupByName`.
+    public enum StorageVolLookupByName: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 95
+
+        /// The arguments of `StorageVolLookupByName`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var name: String
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, name: String) {
+                self.pool = pool
+                self.name = name
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRString(self.name)
+            }
+        }
+
+        /// The reply of `StorageVolLookupByName`.
+        public struct Reply: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 96, `StorageVolLookupByKey`.
+    public enum StorageVolLookupByKey: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 96
+
+        /// The arguments of `StorageVolLookupByKey`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var key: String
+
+            /// Creates the value from its fields.
+            public init(key: String) {
+                self.key = key
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.key = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.key)
+            }
+        }
+
+        /// The reply of `StorageVolLookupByKey`.
+        public struct Reply: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 97, `StorageVolLookupByPath`.
+    public enum StorageVolLookupByPath: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 97
+
+        /// The arguments of `StorageVolLookupByPath`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var path: String
+
+            /// Creates the value from its fields.
+            public init(path: String) {
+                self.path = path
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.path = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.path)
+            }
+        }
+
+        /// The reply of `StorageVolLookupByPath`.
+        public struct Reply: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 98, `StorageVolGetInfo`.
+    public enum StorageVolGetInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 98
+
+        /// The arguments of `StorageVolGetInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StorageVolGetInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var type: UInt8
+            public var capacity: UInt64
+            public var allocation: UInt64
+
+            /// Creates the value from its fields.
+            public init(type: UInt8, capacity: UInt64, allocation: UInt64) {
+                self.type = type
+                self.capacity = capacity
+                self.allocation = allocation
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRUInt8()
+                self.capacity = try buffer.readXDRUInt64()
+                self.allocation = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt8(self.type)
+                buffer.writeXDRUInt64(self.capacity)
+                buffer.writeXDRUInt64(self.allocation)
+            }
+        }
+    }
+
+    /// Procedure 99, `StorageVolGetXmlDesc`.
+    public enum StorageVolGetXmlDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 99
+
+        /// The arguments of `StorageVolGetXmlDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, flags: UInt32) {
+                self.vol = vol
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StorageVolGetXmlDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 100, `StorageVolGetPath`.
+    public enum StorageVolGetPath: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 100
+
+        /// The arguments of `StorageVolGetPath`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StorageVolGetPath`.
+        public struct Reply: XDRCodable, Hashable {
+            public var name: String
+
+            /// Creates the value from its fields.
+            public init(name: String) {
+                self.name = name
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.name)
+            }
+        }
+    }
+
+    /// Procedure 125, `StorageVolCreateXmlFrom`.
+    public enum StorageVolCreateXmlFrom: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 125
+
+        /// The arguments of `StorageVolCreateXmlFrom`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var xml: String
+            public var clonevol: RemoteStorageVolume
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, xml: String, clonevol: RemoteStorageVolume, flags: UInt32) {
+                self.pool = pool
+                self.xml = xml
+                self.clonevol = clonevol
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.clonevol = try RemoteStorageVolume(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+                self.clonevol.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StorageVolCreateXmlFrom`.
+        public struct Reply: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume) {
+                self.vol = vol
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 154, `StoragePoolIsActive`.
+    public enum StoragePoolIsActive: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 154
+
+        /// The arguments of `StoragePoolIsActive`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolIsActive`.
+        public struct Reply: XDRCodable, Hashable {
+            public var active: Int32
+
+            /// Creates the value from its fields.
+            public init(active: Int32) {
+                self.active = active
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.active = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.active)
+            }
+        }
+    }
+
+    /// Procedure 155, `StoragePoolIsPersistent`.
+    public enum StoragePoolIsPersistent: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 155
+
+        /// The arguments of `StoragePoolIsPersistent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `StoragePoolIsPersistent`.
+        public struct Reply: XDRCodable, Hashable {
+            public var persistent: Int32
+
+            /// Creates the value from its fields.
+            public init(persistent: Int32) {
+                self.persistent = persistent
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.persistent = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.persistent)
+            }
+        }
+    }
+
+    /// Procedure 165, `StorageVolWipe`.
+    public enum StorageVolWipe: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 165
+
+        /// The arguments of `StorageVolWipe`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, flags: UInt32) {
+                self.vol = vol
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 208, `StorageVolUpload`.
+    public enum StorageVolUpload: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 208
+
+        /// The arguments of `StorageVolUpload`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var offset: UInt64
+            public var length: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, offset: UInt64, length: UInt64, flags: UInt32) {
+                self.vol = vol
+                self.offset = offset
+                self.length = length
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.offset = try buffer.readXDRUInt64()
+                self.length = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.offset)
+                buffer.writeXDRUInt64(self.length)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 209, `StorageVolDownload`.
+    public enum StorageVolDownload: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 209
+
+        /// The arguments of `StorageVolDownload`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var offset: UInt64
+            public var length: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, offset: UInt64, length: UInt64, flags: UInt32) {
+                self.vol = vol
+                self.offset = offset
+                self.length = length
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.offset = try buffer.readXDRUInt64()
+                self.length = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.offset)
+                buffer.writeXDRUInt64(self.length)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 259, `StorageVolWipePattern`.
+    public enum StorageVolWipePattern: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 259
+
+        /// The arguments of `StorageVolWipePattern`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var algorithm: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, algorithm: UInt32, flags: UInt32) {
+                self.vol = vol
+                self.algorithm = algorithm
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.algorithm = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.algorithm)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 260, `StorageVolResize`.
+    public enum StorageVolResize: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 260
+
+        /// The arguments of `StorageVolResize`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var capacity: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, capacity: UInt64, flags: UInt32) {
+                self.vol = vol
+                self.capacity = capacity
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.capacity = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.capacity)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 282, `StoragePoolListAllVolumes`.
+    public enum StoragePoolListAllVolumes: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 282
+
+        /// The arguments of `StoragePoolListAllVolumes`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool, needResults: Int32, flags: UInt32) {
+                self.pool = pool
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StoragePoolListAllVolumes`.
+        public struct Reply: XDRCodable, Hashable {
+            public var vols: [RemoteStorageVolume]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(vols: [RemoteStorageVolume], ret: UInt32) {
+                self.vols = vols
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vols = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteStorageVolume(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.vols) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 368, `ConnectStoragePoolEventRegisterAny`.
+    public enum ConnectStoragePoolEventRegisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 368
+
+        /// The arguments of `ConnectStoragePoolEventRegisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var eventID: Int32
+            public var pool: RemoteStoragePool?
+
+            /// Creates the value from its fields.
+            public init(eventID: Int32, pool: RemoteStoragePool?) {
+                self.eventID = eventID
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.eventID = try buffer.readXDRInt32()
+                self.pool = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteStoragePool(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.eventID)
+                buffer.writeXDROptional(self.pool) { $1.encode(into: &$0) }
+            }
+        }
+
+        /// The reply of `ConnectStoragePoolEventRegisterAny`.
+        public struct Reply: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+    }
+
+    /// Procedure 369, `ConnectStoragePoolEventDeregisterAny`.
+    public enum ConnectStoragePoolEventDeregisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 369
+
+        /// The arguments of `ConnectStoragePoolEventDeregisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 370, `StoragePoolEventLifecycle`.
+    public enum StoragePoolEventLifecycle: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 370
+
+        /// The arguments of `StoragePoolEventLifecycle`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var pool: RemoteStoragePool
+            public var event: Int32
+            public var detail: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, pool: RemoteStoragePool, event: Int32, detail: Int32) {
+                self.callbackID = callbackID
+                self.pool = pool
+                self.event = event
+                self.detail = detail
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+                self.event = try buffer.readXDRInt32()
+                self.detail = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.pool.encode(into: &buffer)
+                buffer.writeXDRInt32(self.event)
+                buffer.writeXDRInt32(self.detail)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 373, `StoragePoolEventRefresh`.
+    public enum StoragePoolEventRefresh: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 373
+
+        /// The arguments of `StoragePoolEventRefresh`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, pool: RemoteStoragePool) {
+                self.callbackID = callbackID
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.pool.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 378, `StorageVolGetInfoFlags`.
+    public enum StorageVolGetInfoFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 378
+
+        /// The arguments of `StorageVolGetInfoFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var vol: RemoteStorageVolume
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(vol: RemoteStorageVolume, flags: UInt32) {
+                self.vol = vol
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.vol = try RemoteStorageVolume(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.vol.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `StorageVolGetInfoFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var type: UInt8
+            public var capacity: UInt64
+            public var allocation: UInt64
+
+            /// Creates the value from its fields.
+            public init(type: UInt8, capacity: UInt64, allocation: UInt64) {
+                self.type = type
+                self.capacity = capacity
+                self.allocation = allocation
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRUInt8()
+                self.capacity = try buffer.readXDRUInt64()
+                self.allocation = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt8(self.type)
+                buffer.writeXDRUInt64(self.capacity)
+                buffer.writeXDRUInt64(self.allocation)
+            }
+        }
+    }
+
+    /// Procedure 391, `StoragePoolLookupByTargetPath`.
+    public enum StoragePoolLookupByTargetPath: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 391
+
+        /// The arguments of `StoragePoolLookupByTargetPath`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var path: String
+
+            /// Creates the value from its fields.
+            public init(path: String) {
+                self.path = path
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.path = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.path)
+            }
+        }
+
+        /// The reply of `StoragePoolLookupByTargetPath`.
+        public struct Reply: XDRCodable, Hashable {
+            public var pool: RemoteStoragePool
+
+            /// Creates the value from its fields.
+            public init(pool: RemoteStoragePool) {
+                self.pool = pool
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.pool = try RemoteStoragePool(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.pool.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 403, `ConnectGetStoragePoolCapabilities`.
+    public enum ConnectGetStoragePoolCapabilities: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 403
+
+        /// The arguments of `ConnectGetStoragePoolCapabilities`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(flags: UInt32) {
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectGetStoragePoolCapabilities`.
+        public struct Reply: XDRCodable, Hashable {
+            public var capabilities: String
+
+            /// Creates the value from its fields.
+            public init(capabilities: String) {
+                self.capabilities = capabilities
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.capabilities = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.capabilities)
             }
         }
     }

@@ -1,18 +1,25 @@
 import Foundation
 
-/// Persistent definitions: `state-dir/domains/NAME.xml`, and autostart markers in
-/// `state-dir/autostart/NAME`.
+/// Persistent definitions, one file per object: domains in `state-dir/domains/NAME.xml` with
+/// autostart markers in `state-dir/autostart/NAME`; storage pools in `state-dir/storage/NAME.xml`
+/// with markers in `state-dir/storage/autostart/NAME`.
 ///
 /// Every write is atomic: the text goes to a temporary file in the same directory, which is
 /// flushed to disk, renamed over the old file, and the directory flushed, so a crash leaves
 /// either the old definition or the new one, never half of one.
-struct DomainStore: Sendable {
+struct DefinitionStore: Sendable {
     let directory: String
     let autostartDirectory: String
 
+    /// The store of domain definitions.
     init(stateDirectory: String) throws {
-        directory = stateDirectory + "/domains"
-        autostartDirectory = stateDirectory + "/autostart"
+        try self.init(directory: stateDirectory + "/domains", autostartDirectory: stateDirectory + "/autostart")
+    }
+
+    /// A store in `directory`, with autostart markers in `autostartDirectory`.
+    init(directory: String, autostartDirectory: String) throws {
+        self.directory = directory
+        self.autostartDirectory = autostartDirectory
         for path in [directory, autostartDirectory] {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }

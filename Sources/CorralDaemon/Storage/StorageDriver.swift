@@ -1,0 +1,536 @@
+import CorralProtocol
+import CorralStorage
+import Foundation
+import Logging
+
+/// The storage driver: pools and their volumes, as libvirt's storage driver.
+///
+/// Every change to a pool runs in the pool's job (one at a time, in order). Long volume work —
+/// cloning, wiping, a stream writing a volume — marks the volume busy instead of holding the job,
+/// so the pool keeps serving; a pool with busy volumes cannot be stopped or deleted, and a busy
+/// volume cannot be deleted (libvirt's `asyncjobs`). Blocking work runs on ``StorageWork``.
+final class StorageDriver: Sendable {
+    let registry = StorageRegistry()
+    let jobs = DomainJobs()
+    let events: StorageEvents
+    private let store: DefinitionStore
+    private let logger: Logger
+    /// Which running domain uses a path as a disk, if any (a volume in use is not deleted).
+    private let domainUsingPath: @Sendable (String) -> String?
+
+    init(stateDirectory: String, events: StorageEvents, logger: Logger, domainUsingPath: @escaping @Sendable (String) -> String?) throws {
+        store = try DefinitionStore(directory: stateDirectory + "/storage", autostartDirectory: stateDirectory + "/storage/autostart")
+        self.events = events
+        self.logger = logger
+        self.domainUsingPath = domainUsingPath
+    }
+
+    // MARK: Loading and autostart
+
+    /// Reads the stored definitions (at start-up).
+    func load() {
+        for (path, xml) in store.loadAll() {
+            guard let xml else { continue }
+            do throws(StorageError) {
+                let definition = try PoolDefinition.parse(xml, newUUID: { UUID().uuidString.lowercased() })
+                var record = PoolRecord(definition: definition, isPersistent: true)
+                record.autostart = store.isAutostart(name: definition.name)
+                registry.store(record)
+            } catch {
+                logger.error("ignoring a pool definition that does not read", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Starts the pools marked autostart, and refreshes them.
+    func autostartAll() async {
+        for record in registry.all() where record.autostart && !record.isActive {
+            do throws(RemoteError) {
+                try await start(record.handle, flags: 0)
+            } catch {
+                logger.error("could not autostart pool", metadata: ["pool": "\(record.definition.name)", "error": "\(error.message ?? "")"])
+            }
+        }
+    }
+
+    /// Defines and starts the `default` pool at `path` when no pool exists yet (as libvirt's
+    /// packaging does), so `virt-install --disk size=N` works on a fresh host.
+    func createDefaultPoolIfNone(path: String) async {
+        guard registry.all().isEmpty else { return }
+        let xml = "<pool type='dir'><name>default</name><target><path>\(XMLEscaping.text(path))</path></target></pool>"
+        do throws(RemoteError) {
+            let handle = try await define(xml: xml)
+            try await build(handle, flags: 0)
+            try await setAutostart(handle, true)
+            try await start(handle, flags: 0)
+            logger.info("created the default storage pool", metadata: ["path": "\(path)"])
+        } catch {
+            logger.error("could not create the default storage pool", metadata: ["error": "\(error.message ?? "")"])
+        }
+    }
+
+    // MARK: Pools
+
+    private func parse(_ xml: String) throws(RemoteError) -> PoolDefinition {
+        let definition: PoolDefinition
+        do throws(StorageError) {
+            definition = try PoolDefinition.parse(xml, newUUID: { UUID().uuidString.lowercased() })
+        } catch {
+            throw RemoteError(error)
+        }
+        guard definition.type.isSupported else {
+            throw RemoteError(code: .internalError, domain: .storage, detail: "missing backend for pool type \(definition.type.libvirtNumber) (\(definition.type.rawValue))")
+        }
+        return definition
+    }
+
+    /// libvirt's duplicate checks: the same name with another UUID, the same UUID with another
+    /// name, another pool on the same storage.
+    private func checkDuplicates(_ definition: PoolDefinition, mustNotBeActive: Bool) throws(RemoteError) {
+        if let byUUID = registry.pool(uuid: definition.uuid), byUUID.definition.name != definition.name {
+            throw RemoteError(code: .operationFailed, domain: .storage, detail: "pool '\(byUUID.definition.name)' is already defined with uuid \(definition.uuid)")
+        }
+        if let byName = registry.pool(named: definition.name) {
+            if byName.definition.uuid != definition.uuid {
+                throw RemoteError(code: .operationFailed, domain: .storage, detail: "pool '\(definition.name)' already exists with uuid \(byName.definition.uuid)")
+            }
+            if mustNotBeActive && byName.isActive {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(definition.name)' is already active")
+            }
+        }
+        for other in registry.all() where other.definition.name != definition.name && other.definition.sharesSource(with: definition) {
+            throw RemoteError(code: .operationFailed, domain: .storage, detail: "Storage source conflict with pool: '\(other.definition.name)'")
+        }
+    }
+
+    /// `virStoragePoolDefineXML`.
+    func define(xml: String) async throws(RemoteError) -> RemoteStoragePool {
+        let definition = try parse(xml)
+        return try await jobs.run(definition.name, "storagePoolDefineXML") { () throws(RemoteError) -> RemoteStoragePool in
+            try checkDuplicates(definition, mustNotBeActive: false)
+            let text = PoolXMLFormatter.format(definition)
+            let store = self.store
+            try await StorageWork.run { () throws(StorageError) in
+                do throws(StoreError) { try store.write(name: definition.name, xml: text) } catch { throw StorageError(.operationFailed, error.message) }
+            }
+            let existing = registry.pool(named: definition.name)
+            var record = existing ?? PoolRecord(definition: definition, isPersistent: true)
+            if record.isActive {
+                record.pendingDefinition = definition
+            } else {
+                record.definition = definition
+            }
+            record.isPersistent = true
+            registry.store(record)
+            events.emit(.defined, pool: record.handle)
+            return record.handle
+        }
+    }
+
+    /// `virStoragePoolCreateXML`: a transient pool, started.
+    func create(xml: String, flags: UInt32) async throws(RemoteError) -> RemoteStoragePool {
+        try Self.checkFlags(flags, allowed: 7, function: "storagePoolCreateXML")
+        let definition = try parse(xml)
+        return try await jobs.run(definition.name, "storagePoolCreateXML") { () throws(RemoteError) -> RemoteStoragePool in
+            if let existing = registry.pool(named: definition.name), existing.definition.uuid == definition.uuid {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: existing.isActive
+                    ? "storage pool '\(definition.name)' is already active" : "pool '\(definition.name)' already exists with uuid \(definition.uuid)")
+            }
+            try checkDuplicates(definition, mustNotBeActive: true)
+            try Self.checkBuildFlags(Self.buildFlags(ofCreate: flags))
+            let record = PoolRecord(definition: definition, isPersistent: false)
+            if flags & 1 != 0 {
+                try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
+            }
+            let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
+            var started = record
+            started.apply(scan)
+            started.isActive = true
+            registry.store(started)
+            events.emit(.started, pool: started.handle)
+            return started.handle
+        }
+    }
+
+    /// `virStoragePoolCreate`: starts a defined pool.
+    func start(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
+        try Self.checkFlags(flags, allowed: 7, function: "storagePoolCreate")
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolCreate") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard !record.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is already active")
+            }
+            try Self.checkBuildFlags(Self.buildFlags(ofCreate: flags))
+            let definition = record.definition
+            if flags & 1 != 0 {
+                try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
+            }
+            let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
+            registry.update(name) { record in
+                record.apply(scan)
+                record.isActive = true
+            }
+            events.emit(.started, pool: record.handle)
+        }
+    }
+
+    /// `virStoragePoolBuild`.
+    func build(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolBuild") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard !record.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is already active")
+            }
+            try Self.checkBuildFlags(flags, function: "virStorageBackendFileSystemBuild")
+            let definition = record.definition
+            try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
+        }
+    }
+
+    /// `virStoragePoolDestroy`: stops the pool (a transient one goes away).
+    func destroy(_ handle: RemoteStoragePool) async throws(RemoteError) {
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolDestroy") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard record.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is not active")
+            }
+            guard !record.hasBusyVolumes else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "pool '\(name)' has asynchronous jobs running.")
+            }
+            stop(record)
+        }
+    }
+
+    /// Marks a pool stopped (removing it when transient) and reports it.
+    private func stop(_ record: PoolRecord) {
+        let name = record.definition.name
+        if record.isPersistent {
+            registry.update(name) { record in
+                record.isActive = false
+                record.volumes = []
+                record.sizes = PoolXMLFormatter.Sizes()
+                record.livePermissions = nil
+                if let pending = record.pendingDefinition {
+                    record.definition = pending
+                    record.pendingDefinition = nil
+                }
+            }
+        } else {
+            registry.remove(named: name)
+        }
+        events.emit(.stopped, pool: record.handle)
+    }
+
+    /// `virStoragePoolDelete`: removes the pool's directory.
+    func delete(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolDelete") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard !record.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is still active")
+            }
+            try Self.checkFlags(flags, allowed: 0, function: "virStorageBackendFileSystemDelete")
+            let definition = record.definition
+            try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.delete(definition) }
+            events.emit(.deleted, pool: record.handle)
+        }
+    }
+
+    /// `virStoragePoolUndefine`.
+    func undefine(_ handle: RemoteStoragePool) async throws(RemoteError) {
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolUndefine") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard !record.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is still active")
+            }
+            let store = self.store
+            try await StorageWork.run { () throws(StorageError) in
+                do throws(StoreError) { try store.remove(name: name) } catch { throw StorageError(.operationFailed, error.message) }
+            }
+            registry.remove(named: name)
+            events.emit(.undefined, pool: record.handle)
+        }
+    }
+
+    /// `virStoragePoolRefresh`. A pool whose directory vanished stops, with the reason.
+    func refresh(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
+        try Self.checkFlags(flags, allowed: 0, function: "storagePoolRefresh")
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolRefresh") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard record.isActive else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is not active")
+            }
+            guard !record.hasBusyVolumes else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "pool '\(name)' has asynchronous jobs running.")
+            }
+            let definition = record.definition
+            do throws(RemoteError) {
+                let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
+                registry.update(name) { $0.apply(scan) }
+                events.emit(.refreshed, pool: record.handle)
+            } catch {
+                logger.warning("stopping a pool whose refresh failed", metadata: ["pool": "\(name)", "error": "\(error.message ?? "")"])
+                stop(record)
+                throw error
+            }
+        }
+    }
+
+    /// `virStoragePoolSetAutostart`.
+    func setAutostart(_ handle: RemoteStoragePool, _ on: Bool) async throws(RemoteError) {
+        let name = try registry.pool(for: handle).definition.name
+        try await jobs.run(name, "storagePoolSetAutostart") { () throws(RemoteError) in
+            let record = try registry.pool(for: handle)
+            guard record.isPersistent else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "cannot set autostart for transient pool")
+            }
+            let store = self.store
+            try await StorageWork.run { () throws(StorageError) in
+                do throws(StoreError) { try store.setAutostart(name: name, on) } catch { throw StorageError(.operationFailed, error.message) }
+            }
+            registry.update(name) { $0.autostart = on }
+        }
+    }
+
+    // MARK: Volumes
+
+    private func activePool(_ handle: RemoteStoragePool) throws(RemoteError) -> PoolRecord {
+        let record = try registry.pool(for: handle)
+        guard record.isActive else {
+            throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(record.definition.name)' is not active")
+        }
+        return record
+    }
+
+    private func parseVolume(_ xml: String, in record: PoolRecord) throws(RemoteError) -> VolumeDefinition {
+        let definition: VolumeDefinition
+        do throws(StorageError) {
+            definition = try VolumeDefinition.parse(xml)
+        } catch {
+            throw RemoteError(error)
+        }
+        if let problem = StorageName.volumeProblem(definition.name) {
+            throw RemoteError(code: .operationInvalid, domain: .storage, detail: problem)
+        }
+        if record.volume(named: definition.name) != nil || record.busyVolumes[definition.name] != nil {
+            throw RemoteError(code: .storageVolumeExists, domain: .storage, detail: "'\(definition.name)'")
+        }
+        return definition
+    }
+
+    /// Reserves a new volume's name in its pool (inside the pool's job), so that two creates of
+    /// one name cannot both proceed, and the pool is not stopped meanwhile.
+    private func reserve(_ name: String, in pool: String) { registry.update(pool) { $0.busyVolumes[name, default: 0] += 1 } }
+
+    private func release(_ name: String, in pool: String, storing volume: VolumeDescription? = nil) {
+        registry.update(pool) { record in
+            if let count = record.busyVolumes[name], count > 1 {
+                record.busyVolumes[name] = count - 1
+            } else {
+                record.busyVolumes[name] = nil
+            }
+            if let volume { record.store(volume) }
+        }
+    }
+
+    /// `virStorageVolCreateXML`.
+    func createVolume(in handle: RemoteStoragePool, xml: String, flags: UInt32) async throws(RemoteError) -> RemoteStorageVolume {
+        try Self.checkFlags(flags, allowed: VolumeOperations.preallocateMetadata, function: "storageVolCreateXML")
+        let record = try activePool(handle)
+        let poolName = record.definition.name
+        let definition = try await jobs.run(poolName, "storageVolCreateXML") { () throws(RemoteError) -> VolumeDefinition in
+            let record = try activePool(handle)
+            let definition = try parseVolume(xml, in: record)
+            reserve(definition.name, in: poolName)
+            return definition
+        }
+        let directory = record.definition.targetPath
+        let path = directory + "/" + definition.name
+        do throws(RemoteError) {
+            let volume = try await StorageWork.run { () throws(StorageError) in
+                try VolumeOperations.create(definition, path: path, poolDirectory: directory, flags: flags)
+            }
+            release(definition.name, in: poolName, storing: volume)
+            await refreshSizes(poolName)
+            return RemoteStorageVolume(pool: poolName, volume: volume)
+        } catch {
+            release(definition.name, in: poolName)
+            throw error
+        }
+    }
+
+    /// `virStorageVolCreateXMLFrom`: a copy of another volume (from any active pool).
+    func cloneVolume(in handle: RemoteStoragePool, xml: String, from sourceHandle: RemoteStorageVolume, flags: UInt32) async throws(RemoteError) -> RemoteStorageVolume {
+        try Self.checkFlags(flags, allowed: VolumeOperations.preallocateMetadata, function: "storageVolCreateXMLFrom")
+        let record = try activePool(handle)
+        let (sourcePool, source) = try registry.volume(for: sourceHandle)
+        let poolName = record.definition.name
+        let definition = try await jobs.run(poolName, "storageVolCreateXMLFrom") { () throws(RemoteError) -> VolumeDefinition in
+            let definition = try parseVolume(xml, in: try activePool(handle))
+            reserve(definition.name, in: poolName)
+            return definition
+        }
+        reserve(source.name, in: sourcePool.definition.name)
+        defer { release(source.name, in: sourcePool.definition.name) }
+        let directory = record.definition.targetPath
+        let path = directory + "/" + definition.name
+        do throws(RemoteError) {
+            let volume = try await StorageWork.run { () throws(StorageError) in
+                try VolumeOperations.clone(definition, from: source, path: path, poolDirectory: directory, flags: flags)
+            }
+            release(definition.name, in: poolName, storing: volume)
+            await refreshSizes(poolName)
+            return RemoteStorageVolume(pool: poolName, volume: volume)
+        } catch {
+            release(definition.name, in: poolName)
+            throw error
+        }
+    }
+
+    /// `virStorageVolDelete`.
+    func deleteVolume(_ handle: RemoteStorageVolume, flags: UInt32) async throws(RemoteError) {
+        let (record, _) = try registry.volume(for: handle)
+        let poolName = record.definition.name
+        try await jobs.run(poolName, "storageVolDelete") { () throws(RemoteError) in
+            let (record, volume) = try registry.volume(for: handle)
+            try Self.checkFlags(flags, allowed: 0, function: "virStorageBackendVolDeleteLocal")
+            guard record.busyVolumes[volume.name] == nil else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "volume '\(volume.name)' is still in use.")
+            }
+            if let domain = domainUsingPath(volume.path) {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
+            }
+            try await StorageWork.run { () throws(StorageError) in try VolumeFiles.remove(volume) }
+            registry.update(poolName) { $0.volumes.removeAll { $0.name == volume.name } }
+        }
+        await refreshSizes(poolName)
+    }
+
+    /// `virStorageVolWipePattern`.
+    func wipeVolume(_ handle: RemoteStorageVolume, algorithm: UInt32, flags: UInt32) async throws(RemoteError) {
+        try Self.checkFlags(flags, allowed: 0, function: "storageVolWipePattern")
+        guard let algorithm = VolumeOperations.WipeAlgorithm(rawValue: algorithm) else {
+            throw RemoteError(code: .invalidArgument, domain: .storage, detail: "wiping algorithm \(algorithm) not supported")
+        }
+        let volume = try await beginVolumeWork(handle, "storageVolWipePattern")
+        defer { release(volume.name, in: handle.pool) }
+        if let domain = domainUsingPath(volume.path) {
+            throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
+        }
+        try await StorageWork.run { () throws(StorageError) in try VolumeOperations.wipe(volume, algorithm: algorithm) }
+        await refreshVolume(handle)
+    }
+
+    /// `virStorageVolResize`.
+    func resizeVolume(_ handle: RemoteStorageVolume, capacity: UInt64, flags: UInt32) async throws(RemoteError) {
+        try Self.checkFlags(flags, allowed: 7, function: "storageVolResize")
+        let resizeFlags = VolumeOperations.ResizeFlags(rawValue: flags)
+        let volume = try await beginVolumeWork(handle, "storageVolResize")
+        defer { release(volume.name, in: handle.pool) }
+        var target = capacity
+        if resizeFlags.contains(.delta) {
+            if resizeFlags.contains(.shrink) {
+                guard capacity <= volume.capacity else {
+                    throw RemoteError(code: .invalidArgument, domain: .storage, detail: "can't shrink capacity below size zero")
+                }
+                target = volume.capacity - capacity
+            } else {
+                let (sum, overflow) = volume.capacity.addingReportingOverflow(capacity)
+                guard !overflow else { throw RemoteError(code: .overflow, domain: .storage, detail: "capacity \(capacity) too large") }
+                target = sum
+            }
+        }
+        let available = registry.pool(named: handle.pool)?.sizes.available ?? 0
+        let finalCapacity = target
+        try await StorageWork.run { () throws(StorageError) in
+            try VolumeOperations.resize(volume, to: finalCapacity, flags: resizeFlags, available: available)
+        }
+        await refreshVolume(handle)
+        await refreshSizes(handle.pool)
+    }
+
+    /// Takes the volume for long work: checks it exists and is not busy, and marks it busy.
+    /// The caller releases it.
+    func beginVolumeWork(_ handle: RemoteStorageVolume, _ operation: String) async throws(RemoteError) -> VolumeDescription {
+        let (record, _) = try registry.volume(for: handle)
+        return try await jobs.run(record.definition.name, operation) { () throws(RemoteError) -> VolumeDescription in
+            let (record, volume) = try registry.volume(for: handle)
+            guard record.busyVolumes[volume.name] == nil else {
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "volume '\(volume.name)' is still in use.")
+            }
+            reserve(volume.name, in: record.definition.name)
+            return volume
+        }
+    }
+
+    /// Ends long work on a volume taken with ``beginVolumeWork(_:_:)``, describing it afresh.
+    func endVolumeWork(_ handle: RemoteStorageVolume) async {
+        release(handle.name, in: handle.pool)
+        await refreshVolume(handle)
+        await refreshSizes(handle.pool)
+    }
+
+    /// Describes one volume again (libvirt refreshes a volume before get-info and dumpxml).
+    func refreshVolume(_ handle: RemoteStorageVolume) async {
+        guard let record = registry.pool(named: handle.pool), record.isActive, let volume = record.volume(named: handle.name) else { return }
+        let directory = record.definition.targetPath
+        let described = try? await StorageWork.run { () throws(StorageError) in
+            VolumeFiles.describe(name: volume.name, path: volume.path, poolDirectory: directory)
+        }
+        registry.update(handle.pool) { record in
+            if let described = described ?? nil {
+                record.store(described)
+            }
+        }
+    }
+
+    private func refreshSizes(_ pool: String) async {
+        guard let record = registry.pool(named: pool), record.isActive else { return }
+        let directory = record.definition.targetPath
+        if let sizes = try? await StorageWork.run({ () throws(StorageError) in try DirectoryPoolBackend.sizes(of: directory) }) {
+            registry.update(pool) { $0.sizes = sizes }
+        }
+    }
+
+    // MARK: Checks
+
+    static func checkFlags(_ flags: UInt32, allowed: UInt32, function: String) throws(RemoteError) {
+        try DomainProcedures.checkFlags(flags, allowed: allowed, domain: .storage, function: function)
+    }
+
+    /// A build's flags: overwrite and no-overwrite exclude each other; repair and resize are
+    /// not supported by directory pools.
+    static func checkBuildFlags(_ flags: UInt32, function: String = "virStorageBackendFileSystemBuild") throws(RemoteError) {
+        let build = DirectoryPoolBackend.BuildFlags(rawValue: flags)
+        try checkFlags(flags, allowed: DirectoryPoolBackend.BuildFlags([.overwrite, .noOverwrite]).rawValue, function: function)
+        if build.contains(.overwrite) && build.contains(.noOverwrite) {
+            throw RemoteError(code: .invalidArgument, domain: .storage, detail:
+                "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive")
+        }
+    }
+
+    /// The build flags a create's `WITH_BUILD_OVERWRITE` (2) and `_NO_OVERWRITE` (4) stand for.
+    static func buildFlags(ofCreate flags: UInt32) -> UInt32 {
+        (flags & 2 != 0 ? DirectoryPoolBackend.BuildFlags.overwrite.rawValue : 0) | (flags & 4 != 0 ? DirectoryPoolBackend.BuildFlags.noOverwrite.rawValue : 0)
+    }
+}
+
+extension PoolRecord {
+    mutating func apply(_ scan: DirectoryPoolBackend.Scan) {
+        sizes = scan.sizes
+        livePermissions = scan.permissions
+        volumes = scan.volumes
+    }
+}
+
+/// Escaping for the few XML texts the daemon writes by hand.
+enum XMLEscaping {
+    static func text(_ value: String) -> String {
+        value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
