@@ -62,6 +62,6 @@ struct PoolDefinitionTests {
         let text = PoolCapabilitiesXML.format()
         try GoldenFile.check(text, "pool-capabilities.xml")
         #expect(text.contains("<pool type='rbd' supported='no'>"))
-        #expect(text.contains("<pool type='logical' supported='yes'>"))
+        #expect(text.contains("<pool type='dir' supported='yes'>"))
     }
 }
