@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "POSIXSupport", dependencies: ["CProcessDescriptors"], swiftSettings: swiftSettings),
         // pidfd_open and pidfd_send_signal, which Swift's Glibc module does not show.
         .target(name: "CProcessDescriptors"),
+        // fallocate's hole punching and lseek's SEEK_DATA/SEEK_HOLE, which Swift's Glibc module does not show.
+        .target(name: "CFileExtents"),
         .target(name: "QMP", dependencies: ["CorralJSON", "POSIXSupport", nioCore, nioPosix], swiftSettings: swiftSettings),
         .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "QEMUProbe", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
@@ -60,7 +62,7 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CFileExtents", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),

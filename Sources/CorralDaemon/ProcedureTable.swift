@@ -21,7 +21,14 @@ public struct ProcedureTable: Sendable {
         /// Started on the connection's event loop, completed by a future (no task, no hop
         /// through the concurrency pool): for the hottest waiting calls.
         case deferred(FutureErasedHandler)
+        /// In a task, like ``asynchronous(_:)``, and on success opens a stream on the connection
+        /// after the reply (volume upload and download, console, screenshot).
+        case streamOpening(StreamErasedHandler)
     }
+
+    /// Like ``AsyncErasedHandler``, and also returns the endpoint of the stream the call opens
+    /// (`nil` when the call failed).
+    typealias StreamErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext) async -> (ByteBuffer, (any StreamEndpoint)?)
 
     /// Like ``ErasedHandler``, but completes later; the future holds the reply packet.
     typealias FutureErasedHandler = @Sendable (_ header: RPCHeader, _ body: ByteBuffer, _ context: CallContext, _ eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer>
@@ -67,6 +74,32 @@ public struct ProcedureTable: Sendable {
                 out.writeRPCPacket(header: header.reply(status: .error), payload: error)
             }
             return out
+        })
+    }
+
+    /// Registers the handler of a procedure `P` that opens a stream: it returns the reply and
+    /// the stream's endpoint; the stream opens on the connection once the reply is written.
+    mutating func registerStream<P: RPCProcedure>(
+        _: P.Type,
+        _ handler: @escaping @Sendable (P.Arguments, CallContext) async throws(RemoteError) -> (P.Reply, any StreamEndpoint)
+    ) {
+        handlers[Self.key(P.program, P.procedure)] = .streamOpening({ header, body, context in
+            var out = ByteBuffer()
+            let arguments: P.Arguments
+            do throws(XDRDecodingError) {
+                arguments = try P.Arguments(xdrRecord: body)
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: RemoteError.undecodablePayload(error))
+                return (out, nil)
+            }
+            do throws(RemoteError) {
+                let (reply, endpoint) = try await handler(arguments, context)
+                out.writeRPCPacket(header: header.reply(status: .ok), payload: reply)
+                return (out, endpoint)
+            } catch {
+                out.writeRPCPacket(header: header.reply(status: .error), payload: error)
+                return (out, nil)
+            }
         })
     }
 

@@ -29,6 +29,8 @@ final class RPCServerHandler: ChannelInboundHandler {
     /// Calls that arrived past ``ConnectionLimits/maximumRequestsPerClient``, in order.
     private var waitingCalls = CircularBuffer<RPCFrame>()
     private var openTimer: Scheduled<Void>?
+    /// The connection's open streams (created with the channel).
+    private var streams: ConnectionStreams?
 
     init(
         procedures: ProcedureTable, socketIsReadOnly: Bool, connectionID: UInt64, limits: ConnectionLimits,
@@ -47,6 +49,7 @@ final class RPCServerHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         logger.debug("client connected")
         let channel = context.channel
+        streams = ConnectionStreams(channel: channel)
         let logger = self.logger
         openTimer = context.eventLoop.scheduleTask(in: limits.openTimeout) {
             logger.info("closing a connection that did not open within the time allowed")
@@ -59,6 +62,7 @@ final class RPCServerHandler: ChannelInboundHandler {
         logger.debug("client disconnected")
         openTimer?.cancel()
         waitingCalls.removeAll()
+        streams?.connectionClosed()
         connectionClosed(connectionID)
         context.fireChannelInactive()
     }
@@ -121,6 +125,11 @@ final class RPCServerHandler: ChannelInboundHandler {
             out.writeRPCPacket(header: RPCHeader(program: .keepalive, procedure: KeepaliveProcedure.pong.rawValue, type: .message, serial: 0))
         case .replyError(let error):
             out.writeRPCPacket(header: header.reply(status: .error), payload: error)
+        case .streamPacket:
+            streams?.packetReceived(frame) {
+                callsInFlight += 1
+                return onLoop(context)
+            }
         case .replyAndClose:
             out.writeRPCPacket(header: header.reply(status: .ok))
             closeAfterFlush = true
@@ -152,6 +161,27 @@ final class RPCServerHandler: ChannelInboundHandler {
                 handler(header, frame.body, callContext, context.eventLoop).whenSuccess { reply in
                     channel.writeAndFlush(reply, promise: nil)
                     finished()
+                }
+            case .streamOpening(let handler):
+                callsInFlight += 1
+                let body = frame.body
+                let finished = onLoop(context)
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let eventLoop = context.eventLoop
+                Task {
+                    let (reply, endpoint) = await handler(header, body, callContext)
+                    eventLoop.execute {
+                        let (handler, context) = bound.value
+                        context.channel.writeAndFlush(reply, promise: nil)
+                        if let endpoint {
+                            if let streams = handler.streams, context.channel.isActive {
+                                streams.open(header, endpoint: endpoint)
+                            } else {
+                                Task { await endpoint.abort() }
+                            }
+                        }
+                        finished()
+                    }
                 }
             case .asynchronous(let handler):
                 callsInFlight += 1

@@ -29,6 +29,8 @@ public struct ServerConnectionStateMachine: Sendable {
         case replyAndClose
         /// Reply with this error (status ERROR, echoing the call's header).
         case replyError(RemoteError)
+        /// Hand a stream packet to the connection's streams (a stream it has open, or dropped).
+        case streamPacket
         /// Answer a keepalive PING.
         case sendPong
         /// Nothing to send (a PONG, or a packet type the server ignores, as libvirtd does).
@@ -56,7 +58,10 @@ public struct ServerConnectionStateMachine: Sendable {
         }
         switch header.type {
         case .call, .callWithFileDescriptors: break
-        case .reply, .message, .stream, .replyWithFileDescriptors, .streamHole: return .ignore
+        case .stream, .streamHole:
+            guard case .open = state else { return .ignore }
+            return .streamPacket
+        case .reply, .message, .replyWithFileDescriptors: return .ignore
         }
         guard header.version == RPCProgram.version, let program = RPCProgram(rawValue: header.program) else {
             return .replyError(RemoteError(code: .rpc, domain: .rpc, detail: "Cannot find program \(header.program) version \(header.version)"))

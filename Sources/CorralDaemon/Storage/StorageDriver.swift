@@ -454,6 +454,42 @@ final class StorageDriver: Sendable {
         await refreshSizes(handle.pool)
     }
 
+    /// `VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM` and `VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM`.
+    static let sparseStream: UInt32 = 1
+
+    /// `virStorageVolDownload`: the stream's source. The volume stays busy until the stream ends.
+    func download(_ handle: RemoteStorageVolume, offset: UInt64, length: UInt64, flags: UInt32) async throws(RemoteError) -> VolumeDownloadSource {
+        try Self.checkFlags(flags, allowed: Self.sparseStream, function: "storageVolDownload")
+        let volume = try await beginVolumeWork(handle, "storageVolDownload")
+        do throws(StorageError) {
+            return try VolumeDownloadSource(path: volume.path, offset: offset, length: length, sparse: flags & Self.sparseStream != 0) {
+                await self.endVolumeWork(handle)
+            }
+        } catch {
+            await endVolumeWork(handle)
+            throw RemoteError(error)
+        }
+    }
+
+    /// `virStorageVolUpload`: the stream's sink. The volume stays busy until the stream ends,
+    /// then the pool's view of it is refreshed.
+    func upload(_ handle: RemoteStorageVolume, offset: UInt64, length: UInt64, flags: UInt32) async throws(RemoteError) -> VolumeUploadSink {
+        try Self.checkFlags(flags, allowed: Self.sparseStream, function: "storageVolUpload")
+        let volume = try await beginVolumeWork(handle, "storageVolUpload")
+        if let domain = domainUsingPath(volume.path) {
+            await endVolumeWork(handle)
+            throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
+        }
+        do throws(StorageError) {
+            return try VolumeUploadSink(path: volume.path, offset: offset, length: length, sparse: flags & Self.sparseStream != 0, logger: logger) {
+                await self.endVolumeWork(handle)
+            }
+        } catch {
+            await endVolumeWork(handle)
+            throw RemoteError(error)
+        }
+    }
+
     /// Takes the volume for long work: checks it exists and is not busy, and marks it busy.
     /// The caller releases it.
     func beginVolumeWork(_ handle: RemoteStorageVolume, _ operation: String) async throws(RemoteError) -> VolumeDescription {

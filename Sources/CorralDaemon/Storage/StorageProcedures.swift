@@ -250,6 +250,12 @@ enum StorageProcedures {
             try await driver.wipeVolume(arguments.vol, algorithm: arguments.algorithm, flags: arguments.flags)
             return .init()
         }
+        table.registerStream(Remote.StorageVolDownload.self) { arguments, _ throws(RemoteError) in
+            (.init(), try await driver.download(arguments.vol, offset: arguments.offset, length: arguments.length, flags: arguments.flags))
+        }
+        table.registerStream(Remote.StorageVolUpload.self) { arguments, _ throws(RemoteError) in
+            (.init(), try await driver.upload(arguments.vol, offset: arguments.offset, length: arguments.length, flags: arguments.flags))
+        }
         table.registerAsync(Remote.StorageVolResize.self) { arguments, _ throws(RemoteError) in
             try await driver.resizeVolume(arguments.vol, capacity: arguments.capacity, flags: arguments.flags)
             return .init()

@@ -207,12 +207,12 @@ enum VolumeOperations {
         let end = off_t(min(length, UInt64(Int64.max)))
         var position: off_t = 0
         while position < end {
-            var dataStart = lseek(fd, position, FileExtents.seekData)
+            var dataStart = off_t(FileExtents.seekData(fd, Int64(position)))
             if dataStart < 0 {
                 if errno == ENXIO { break }
                 dataStart = position  // no FileExtents.seekData support: write everything
             }
-            var dataEnd = lseek(fd, dataStart, FileExtents.seekHole)
+            var dataEnd = off_t(FileExtents.seekHole(fd, Int64(dataStart)))
             if dataEnd < 0 { dataEnd = end }
             var offset = dataStart
             while offset < min(dataEnd, end) {

@@ -1,0 +1,283 @@
+import CorralProtocol
+import NIOCore
+import XDR
+
+/// The open streams of one connection. Lives on the connection's event loop: the channel
+/// handler opens streams and hands it every stream packet; each stream's transfer runs in a task
+/// that talks to its ``StreamEndpoint`` and writes packets to the channel.
+///
+/// Flow control is libvirt's: a data packet from the client holds one of the connection's
+/// request slots until the endpoint has taken it, so a client that sends faster than the disk
+/// writes stops being read; data to the client is written one packet at a time, the next
+/// only once the previous has left (so a client that does not read stops the reading).
+final class ConnectionStreams {
+    /// A stream's identity: the program, procedure and serial of the call that opened it.
+    struct Key: Hashable, Sendable {
+        var program: UInt32
+        var procedure: Int32
+        var serial: UInt32
+
+        init(_ header: RPCHeader) {
+            program = header.program
+            procedure = header.procedure
+            serial = header.serial
+        }
+
+        func header(type: RPCMessageType = .stream, status: RPCMessageStatus) -> RPCHeader {
+            RPCHeader(program: program, procedure: procedure, type: type, serial: serial, status: status)
+        }
+    }
+
+    /// What the sink task takes, in the order the client sent it.
+    enum SinkInput: Sendable {
+        case data(ByteBuffer, done: @Sendable () -> Void)
+        case hole(UInt64, done: @Sendable () -> Void)
+        case finish
+        case abort(connectionClosed: Bool)
+    }
+
+    private final class ActiveStream {
+        var machine: ServerStreamStateMachine
+        let endpoint: any StreamEndpoint
+        var sinkInput: AsyncStream<SinkInput>.Continuation?
+        var sourceTask: Task<Void, Never>?
+
+        init(machine: ServerStreamStateMachine, endpoint: any StreamEndpoint) {
+            self.machine = machine
+            self.endpoint = endpoint
+        }
+    }
+
+    /// libvirt's data chunk size (`VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX`).
+    static let chunkSize = 262_120
+
+    private let channel: any Channel
+    private var streams: [Key: ActiveStream] = [:]
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// How many streams are open.
+    var count: Int { streams.count }
+
+    private var bound: NIOLoopBound<ConnectionStreams> { NIOLoopBound(self, eventLoop: channel.eventLoop) }
+
+    /// Opens the stream of the call `header` (after its reply was written).
+    func open(_ header: RPCHeader, endpoint: any StreamEndpoint) {
+        let key = Key(header)
+        let stream = ActiveStream(machine: ServerStreamStateMachine(direction: endpoint.direction, allowsHoles: endpoint.allowsHoles), endpoint: endpoint)
+        streams[key] = stream
+        if endpoint.direction.acceptsData {
+            let (inputs, continuation) = AsyncStream<SinkInput>.makeStream()
+            stream.sinkInput = continuation
+            let channel = self.channel
+            let bound = self.bound
+            Task { await StreamTransfer.runSink(key: key, endpoint: endpoint, inputs: inputs, channel: channel, streams: bound) }
+        }
+        if endpoint.direction.sendsData {
+            let channel = self.channel
+            let bound = self.bound
+            stream.sourceTask = Task { await StreamTransfer.runSource(key: key, endpoint: endpoint, channel: channel, streams: bound) }
+        }
+    }
+
+    /// A stream packet from the client. `takeSlot` reserves a request slot and returns the
+    /// closure that frees it; it is called for data that the endpoint must take first.
+    func packetReceived(_ frame: RPCFrame, takeSlot: () -> @Sendable () -> Void) {
+        let key = Key(frame.header)
+        guard let stream = streams[key] else { return }  // unknown or ended: dropped, as libvirtd does
+        switch stream.machine.packetReceived(type: frame.header.type, status: frame.header.status, payloadLength: frame.body.readableBytes) {
+        case .ignore:
+            break
+        case .deliverData:
+            stream.sinkInput?.yield(.data(frame.body, done: takeSlot()))
+        case .deliverHole:
+            var body = frame.body
+            do throws(XDRDecodingError) {
+                let length = try body.readXDRUInt64()
+                _ = try body.readXDRUInt32()
+                stream.sinkInput?.yield(.hole(length, done: takeSlot()))
+            } catch {
+                fail(key, RemoteError(code: .rpc, domain: .rpc, detail: "Unable to decode stream hole: \(error)"))
+            }
+        case .finish:
+            if let input = stream.sinkInput {
+                input.yield(.finish)
+            } else {
+                stream.sourceTask?.cancel()
+                let endpoint = stream.endpoint
+                let channel = self.channel
+                let bound = self.bound
+                Task { await StreamTransfer.finishSource(key: key, endpoint: endpoint, channel: channel, streams: bound) }
+            }
+        case .abort:
+            if let input = stream.sinkInput {
+                input.yield(.abort(connectionClosed: false))
+            } else {
+                stream.sourceTask?.cancel()
+                let endpoint = stream.endpoint
+                let channel = self.channel
+                let bound = self.bound
+                Task { await StreamTransfer.abortSource(key: key, endpoint: endpoint, channel: channel, streams: bound) }
+            }
+        case .fail(let error):
+            fail(key, error)
+        }
+    }
+
+    /// Ends a stream with an error sent to the client, and undoes its transfer.
+    func fail(_ key: Key, _ error: RemoteError) {
+        guard let stream = streams.removeValue(forKey: key) else { return }
+        stream.sourceTask?.cancel()
+        StreamTransfer.send(channel, key.header(status: .error), error: error)
+        if let input = stream.sinkInput {
+            input.yield(.abort(connectionClosed: true))
+            input.finish()
+        } else {
+            let endpoint = stream.endpoint
+            Task { await endpoint.abort() }
+        }
+    }
+
+    func remove(_ key: Key) {
+        guard let stream = streams.removeValue(forKey: key) else { return }
+        stream.machine.closed()
+        stream.sinkInput?.finish()
+    }
+
+    func sourceEnded(_ key: Key) {
+        streams[key]?.machine.sourceEnded()
+    }
+
+    /// The connection closed: every stream is aborted (a half-written upload is undone).
+    func connectionClosed() {
+        for (_, stream) in streams {
+            stream.sourceTask?.cancel()
+            if let input = stream.sinkInput {
+                input.yield(.abort(connectionClosed: true))
+                input.finish()
+            } else {
+                let endpoint = stream.endpoint
+                Task { await endpoint.abort() }
+            }
+        }
+        streams.removeAll()
+    }
+
+    /// The sink failed (and was aborted): tell the client, forget the stream.
+    func failAfterSink(_ key: Key, _ error: RemoteError) {
+        guard streams[key] != nil else { return }
+        StreamTransfer.send(channel, key.header(status: .error), error: error)
+        remove(key)
+    }
+}
+
+/// The transfers of ``ConnectionStreams``, run in tasks: they talk to the endpoint and write
+/// packets; changes to the stream table go back to the event loop.
+enum StreamTransfer {
+    static func finishSource(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
+        do throws(RemoteError) {
+            try await endpoint.finish()
+            send(channel, key.header(status: .ok))
+        } catch {
+            send(channel, key.header(status: .error), error: error)
+        }
+        channel.eventLoop.execute { streams.value.remove(key) }
+    }
+
+    static func abortSource(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
+        await endpoint.abort()
+        send(channel, key.header(status: .ok))
+        channel.eventLoop.execute { streams.value.remove(key) }
+    }
+
+
+    static func runSource(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
+        var previousWrite: EventLoopFuture<Void>?
+        while !Task.isCancelled {
+            let chunk: StreamChunk
+            do throws(RemoteError) {
+                chunk = try await endpoint.read(maximum: ConnectionStreams.chunkSize)
+            } catch {
+                channel.eventLoop.execute { streams.value.fail(key, error) }
+                return
+            }
+            if let previousWrite {
+                do { try await previousWrite.get() } catch { return }  // the connection is gone
+            }
+            if Task.isCancelled { return }
+            switch chunk {
+            case .data(let bytes):
+                var packet = channel.allocator.buffer(capacity: RPCLimits.headerSize + 4 + bytes.readableBytes)
+                packet.writeRPCPacket(header: key.header(status: .continue)) { $0.writeImmutableBuffer(bytes) }
+                previousWrite = channel.writeAndFlush(packet)
+            case .hole(let length):
+                var packet = channel.allocator.buffer(capacity: RPCLimits.headerSize + 16)
+                packet.writeRPCPacket(header: key.header(type: .streamHole, status: .continue)) {
+                    $0.writeXDRUInt64(length)
+                    $0.writeXDRUInt32(0)
+                }
+                previousWrite = channel.writeAndFlush(packet)
+            case .end:
+                send(channel, key.header(status: .continue))
+                channel.eventLoop.execute { streams.value.sourceEnded(key) }
+                return
+            }
+        }
+    }
+
+    static func runSink(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, inputs: AsyncStream<ConnectionStreams.SinkInput>, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
+        var ended = false
+        for await input in inputs {
+            switch input {
+            case .data(let bytes, let done):
+                defer { done() }
+                guard !ended else { continue }
+                do throws(RemoteError) {
+                    try await endpoint.write(bytes)
+                } catch {
+                    ended = true
+                    await endpoint.abort()
+                    channel.eventLoop.execute { streams.value.failAfterSink(key, error) }
+                }
+            case .hole(let length, let done):
+                defer { done() }
+                guard !ended else { continue }
+                do throws(RemoteError) {
+                    try await endpoint.writeHole(length)
+                } catch {
+                    ended = true
+                    await endpoint.abort()
+                    channel.eventLoop.execute { streams.value.failAfterSink(key, error) }
+                }
+            case .finish:
+                guard !ended else { continue }
+                ended = true
+                do throws(RemoteError) {
+                    try await endpoint.finish()
+                    send(channel, key.header(status: .ok))
+                } catch {
+                    send(channel, key.header(status: .error), error: error)
+                }
+                channel.eventLoop.execute { streams.value.remove(key) }
+            case .abort(let connectionClosed):
+                guard !ended else { continue }
+                ended = true
+                await endpoint.abort()
+                if !connectionClosed { send(channel, key.header(status: .ok)) }
+                channel.eventLoop.execute { streams.value.remove(key) }
+            }
+        }
+    }
+
+    static func send(_ channel: any Channel, _ header: RPCHeader, error: RemoteError? = nil) {
+        var packet = channel.allocator.buffer(capacity: 64)
+        if let error {
+            packet.writeRPCPacket(header: header, payload: error)
+        } else {
+            packet.writeRPCPacket(header: header)
+        }
+        channel.writeAndFlush(packet, promise: nil)
+    }
+}
