@@ -62,14 +62,15 @@ public struct VolumeDefinition: Sendable, Hashable {
         let target = root.element(named: "target")
         let backing = root.element(named: "backingStore")
         let backingPath = backing?.childText("path")
+        // An empty element counts as absent, as in libvirt (its XPath string is empty).
         var capacity: UInt64?
-        if let element = root.element(named: "capacity") {
+        if let element = root.element(named: "capacity"), !element.text.trimmingCharacters(in: " \t\n\r").isEmpty {
             capacity = try ScaledSize.bytes(element.text, unit: element[attribute: "unit"], element: "capacity")
         } else if backingPath == nil {
             throw StorageError(.xml, "missing capacity element")
         }
         var allocation: UInt64?
-        if let element = root.element(named: "allocation") {
+        if let element = root.element(named: "allocation"), !element.text.trimmingCharacters(in: " \t\n\r").isEmpty {
             allocation = try ScaledSize.bytes(element.text, unit: element[attribute: "unit"], element: "allocation")
         }
         if root.element(named: "encryption") != nil || target?.element(named: "encryption") != nil {

@@ -42,10 +42,17 @@ enum QemuImg {
         try run(arguments)
     }
 
-    /// `qemu-img convert` from one image to a new one.
-    static func convert(from source: String, format sourceFormat: VolumeFormat, to destination: String, format: VolumeFormat, options: [String]) throws(StorageError) {
+    /// `qemu-img convert` from one image to a new one; with `intoExisting`, into an image just
+    /// created (reading as zeros), as a larger clone needs.
+    static func convert(
+        from source: String, format sourceFormat: VolumeFormat, to destination: String, format: VolumeFormat, options: [String], intoExisting: Bool = false
+    ) throws(StorageError) {
         var arguments = ["convert", "-f", sourceFormat.qemuImgName, "-O", format.qemuImgName]
-        if !options.isEmpty { arguments += ["-o", options.joined(separator: ",")] }
+        if intoExisting {
+            arguments += ["-n", "--target-is-zero"]
+        } else if !options.isEmpty {
+            arguments += ["-o", options.joined(separator: ",")]
+        }
         arguments += ["--", source, destination]
         try run(arguments)
     }

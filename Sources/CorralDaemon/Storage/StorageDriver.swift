@@ -132,23 +132,25 @@ final class StorageDriver: Sendable {
         try Self.checkFlags(flags, allowed: 7, function: "storagePoolCreateXML")
         let definition = try parse(xml)
         return try await jobs.run(definition.name, "storagePoolCreateXML") { () throws(RemoteError) -> RemoteStoragePool in
-            if let existing = registry.pool(named: definition.name), existing.definition.uuid == definition.uuid {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: existing.isActive
-                    ? "storage pool '\(definition.name)' is already active" : "pool '\(definition.name)' already exists with uuid \(definition.uuid)")
-            }
             try checkDuplicates(definition, mustNotBeActive: true)
             try Self.checkBuildFlags(Self.buildFlags(ofCreate: flags))
-            let record = PoolRecord(definition: definition, isPersistent: false)
+            // Over an inactive persistent pool of the same name and UUID, this definition runs
+            // once and the stored one comes back at the next stop (libvirt's live definition).
+            var record = PoolRecord(definition: definition, isPersistent: false)
+            if let existing = registry.pool(named: definition.name) {
+                record = existing
+                record.pendingDefinition = existing.inactiveDefinition
+                record.definition = definition
+            }
             if flags & 1 != 0 {
                 try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
             }
             let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
-            var started = record
-            started.apply(scan)
-            started.isActive = true
-            registry.store(started)
-            events.emit(.started, pool: started.handle)
-            return started.handle
+            record.apply(scan)
+            record.isActive = true
+            registry.store(record)
+            events.emit(.started, pool: record.handle)
+            return record.handle
         }
     }
 
@@ -287,7 +289,7 @@ final class StorageDriver: Sendable {
         try await jobs.run(name, "storagePoolSetAutostart") { () throws(RemoteError) in
             let record = try registry.pool(for: handle)
             guard record.isPersistent else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "cannot set autostart for transient pool")
+                throw RemoteError(code: .internalError, domain: .storage, detail: "cannot set autostart for transient pool")
             }
             let store = self.store
             try await StorageWork.run { () throws(StorageError) in

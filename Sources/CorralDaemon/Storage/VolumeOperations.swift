@@ -84,9 +84,17 @@ enum VolumeOperations {
         if format == .qcow2, flags & preallocateMetadata != 0 { options.append("preallocation=metadata") }
         if format == .qcow2, let compat = definition.compat { options.append("compat=" + compat) }
         do throws(StorageError) {
-            try QemuImg.convert(from: source.path, format: sourceFormat, to: path, format: format, options: options)
             if let capacity = definition.capacity, capacity > source.capacity {
-                try QemuImg.resize(path: path, format: format, capacity: capacity, shrink: false)
+                // A larger clone: make the image at its size, then copy into it (not every
+                // format can be resized afterwards).
+                if format == .raw {
+                    try VolumeFiles.createRaw(path: path, capacity: capacity, allocation: 0, mode: 0o600)
+                } else {
+                    try QemuImg.create(path: path, format: format, capacity: capacity, backing: nil, options: options)
+                }
+                try QemuImg.convert(from: source.path, format: sourceFormat, to: path, format: format, options: options, intoExisting: true)
+            } else {
+                try QemuImg.convert(from: source.path, format: sourceFormat, to: path, format: format, options: options)
             }
             _ = chmod(path, mode_t(definition.permissions.mode ?? DirectoryPoolBackend.defaultVolumeMode))
             try VolumeFiles.applyOwnership(path: path, definition.permissions)
