@@ -1,3 +1,4 @@
+import CorralStorage
 import DomainXML
 import Foundation
 import POSIXSupport
@@ -29,7 +30,17 @@ public final class Daemon: Sendable {
         registry.load(options: options, logger: logger)
         logger.info("loaded definitions", metadata: ["domains": "\(registry.count)"])
         let events = EventHub()
-        let driver = DomainDriver(registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger)
+        let storageEvents = StorageEvents()
+        let registry = self.registry
+        storage = try StorageDriver(stateDirectory: configuration.stateDirectory, events: storageEvents, logger: logger) { pool, volume in
+            registry.records { $0.runtime != nil }.first { record in
+                record.definition.devices.disks.contains { $0.source == volume.path || ($0.sourcePool == pool && $0.sourceVolume == volume.name) }
+            }?.name
+        }
+        storage.load()
+        let driver = DomainDriver(
+            registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger,
+            volumes: VolumeResolver(registry: storage.registry))
         self.driver = driver
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
@@ -37,12 +48,6 @@ public final class Daemon: Sendable {
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         NetworkAndPoolListings.register(in: &table)
-        let storageEvents = StorageEvents()
-        let registry = self.registry
-        storage = try StorageDriver(stateDirectory: configuration.stateDirectory, events: storageEvents, logger: logger) { path in
-            registry.records { $0.runtime != nil }.first { record in record.definition.devices.disks.contains { $0.source == path } }?.name
-        }
-        storage.load()
         StorageProcedures.register(in: &table, driver: storage)
         HostStatisticsProcedures.register(in: &table, emulator: emulator)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in

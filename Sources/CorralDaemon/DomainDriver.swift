@@ -37,7 +37,14 @@ actor DomainDriver {
     private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
     private var nextID: Int32 = 1
 
-    init(registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions, logger: Logger) {
+    /// Turns a `volume` disk's pool and volume into the volume's path (the storage driver).
+    nonisolated let volumes: VolumeResolver?
+
+    init(
+        registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions,
+        logger: Logger, volumes: VolumeResolver? = nil
+    ) {
+        self.volumes = volumes
         self.registry = registry
         self.events = events
         self.configuration = configuration
@@ -45,6 +52,23 @@ actor DomainDriver {
         self.options = options
         self.logger = logger
         self.passthrough = PassthroughSessions(logger: logger)
+    }
+
+    /// The definition QEMU gets: each `volume` disk with its volume's path, kind and (when the
+    /// disk names none) format. The domain's XML keeps the pool and volume, as libvirt's does.
+    nonisolated func resolveVolumeDisks(_ definition: DomainDefinition) throws(RemoteError) -> DomainDefinition {
+        var resolved = definition
+        for index in resolved.devices.disks.indices where resolved.devices.disks[index].type == .volume {
+            let disk = resolved.devices.disks[index]
+            guard let volumes, let pool = disk.sourcePool, let volume = disk.sourceVolume else {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "disk \(disk.targetDevice) names no storage volume")
+            }
+            let found = try volumes.resolve(pool: pool, volume: volume)
+            resolved.devices.disks[index].type = found.isBlock ? .block : .file
+            resolved.devices.disks[index].source = found.path
+            if resolved.devices.disks[index].format == nil { resolved.devices.disks[index].format = found.format }
+        }
+        return resolved
     }
 
     func runDirectory(for name: String) -> String { configuration.runDirectory + "/domains/" + name }
@@ -62,11 +86,12 @@ actor DomainDriver {
         guard !record.isActive else {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is already running")
         }
-        let definition = live?.definition ?? record.definition
+        var definition = live?.definition ?? record.definition
         let unmodelled = live?.unmodelled ?? record.unmodelled
         if !unmodelled.isEmpty {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(unmodelled.joined(separator: "; "))")
         }
+        definition = try resolveVolumeDisks(definition)
         let id = nextID
         // Ids wrap rather than trap after 2^31 - 1 starts.
         nextID = nextID == Int32.max ? 1 : nextID + 1

@@ -15,14 +15,15 @@ final class StorageDriver: Sendable {
     let events: StorageEvents
     private let store: DefinitionStore
     private let logger: Logger
-    /// Which running domain uses a path as a disk, if any (a volume in use is not deleted).
-    private let domainUsingPath: @Sendable (String) -> String?
+    /// Which running domain uses a volume of a pool as a disk, if any (such a volume is not
+    /// deleted, wiped or overwritten).
+    private let domainUsingVolume: @Sendable (_ pool: String, _ volume: VolumeDescription) -> String?
 
-    init(stateDirectory: String, events: StorageEvents, logger: Logger, domainUsingPath: @escaping @Sendable (String) -> String?) throws {
+    init(stateDirectory: String, events: StorageEvents, logger: Logger, domainUsingVolume: @escaping @Sendable (String, VolumeDescription) -> String?) throws {
         store = try DefinitionStore(directory: stateDirectory + "/storage", autostartDirectory: stateDirectory + "/storage/autostart")
         self.events = events
         self.logger = logger
-        self.domainUsingPath = domainUsingPath
+        self.domainUsingVolume = domainUsingVolume
     }
 
     // MARK: Loading and autostart
@@ -404,7 +405,7 @@ final class StorageDriver: Sendable {
             guard record.busyVolumes[volume.name] == nil else {
                 throw RemoteError(code: .operationInvalid, domain: .storage, detail: "volume '\(volume.name)' is still in use.")
             }
-            if let domain = domainUsingPath(volume.path) {
+            if let domain = domainUsingVolume(handle.pool, volume) {
                 throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
             }
             try await StorageWork.run { () throws(StorageError) in try VolumeFiles.remove(volume) }
@@ -421,7 +422,7 @@ final class StorageDriver: Sendable {
         }
         let volume = try await beginVolumeWork(handle, "storageVolWipePattern")
         defer { release(volume.name, in: handle.pool) }
-        if let domain = domainUsingPath(volume.path) {
+        if let domain = domainUsingVolume(handle.pool, volume) {
             throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
         }
         try await StorageWork.run { () throws(StorageError) in try VolumeOperations.wipe(volume, algorithm: algorithm) }
@@ -478,7 +479,7 @@ final class StorageDriver: Sendable {
     func upload(_ handle: RemoteStorageVolume, offset: UInt64, length: UInt64, flags: UInt32) async throws(RemoteError) -> VolumeUploadSink {
         try Self.checkFlags(flags, allowed: Self.sparseStream, function: "storageVolUpload")
         let volume = try await beginVolumeWork(handle, "storageVolUpload")
-        if let domain = domainUsingPath(volume.path) {
+        if let domain = domainUsingVolume(handle.pool, volume) {
             await endVolumeWork(handle)
             throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
         }

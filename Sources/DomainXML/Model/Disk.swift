@@ -42,8 +42,13 @@ extension DomainDefinition {
         /// `<driver type>`: the image format (`raw`, `qcow2`, …).
         public var format: String?
         public var cache: CacheMode?
-        /// The file or block device; `nil` for an empty CD-ROM.
+        /// The file or block device; `nil` for an empty CD-ROM (and, until resolved at start,
+        /// for a `volume` disk).
         public var source: String?
+        /// `<source pool>` of a `volume` disk: the storage pool.
+        public var sourcePool: String?
+        /// `<source volume>` of a `volume` disk: the volume's name in its pool.
+        public var sourceVolume: String?
         public var targetDevice: String
         public var targetBus: Bus
         public var readonly: Bool
@@ -53,7 +58,7 @@ extension DomainDefinition {
         public var alias: String?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache"]), ElementSchema("source", attributes: ["file", "dev"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address,
         ])
 
@@ -65,6 +70,11 @@ extension DomainDefinition {
             format = element.element(named: "driver")?[attribute: "type"]
             cache = try CacheMode.optionalAttribute("cache", of: element.element(named: "driver"))
             self.source = source?[attribute: "file"] ?? source?[attribute: "dev"]
+            sourcePool = source?[attribute: "pool"]
+            sourceVolume = source?[attribute: "volume"]
+            if type == .volume, sourcePool == nil || sourceVolume == nil {
+                throw DomainXMLError(.invalid, line: element.line, "missing source pool or volume for disk of type 'volume'")
+            }
             targetDevice = target?[attribute: "dev"] ?? ""
             targetBus = try Bus.attribute("bus", of: target, default: .virtio)
             readonly = element.element(named: "readonly") != nil
