@@ -39,6 +39,10 @@ def encode_default(field_type):
         return b"\0" * 16
     if field_type == "RemoteDomain":
         return xdr_domain()
+    if field_type in ("RemoteStoragePool", "RemoteNetwork"):
+        return xdr_string("corral-no-such-object") + b"\0" * 16
+    if field_type == "RemoteStorageVolume":
+        return xdr_string("corral-no-such-pool") + xdr_string("x") + xdr_string("x")
     raise ValueError(f"no default for {field_type}")
 
 
@@ -77,11 +81,11 @@ class RawClient:
     def send_raw(self, data):
         self.sock.sendall(data)
 
-    def frame(self, program, procedure, body=b"", msg_type=CALL, serial=None):
+    def frame(self, program, procedure, body=b"", msg_type=CALL, serial=None, status=OK):
         if serial is None:
             self.serial += 1
             serial = self.serial
-        header = struct.pack(">IIiiIi", program, 1, procedure, msg_type, serial, OK)
+        header = struct.pack(">IIiiIi", program, 1, procedure, msg_type, serial, status)
         return struct.pack(">I", 4 + len(header) + len(body)) + header + body
 
     def send(self, program, procedure, body=b""):

@@ -1,6 +1,6 @@
-"""Corral has no networks or storage pools yet: the listing calls say so (empty lists) instead of
-failing, so virsh, libvirt-python and libvirt-tck's harness get past them; bad arguments are
-refused by the daemon itself."""
+"""Corral has no networks yet: the listing calls say so (empty lists) instead of failing, so
+virsh, libvirt-python and libvirt-tck's harness get past them. A fresh daemon has exactly one
+storage pool, `default`. Bad arguments are refused by the daemon itself."""
 import struct
 
 import libvirt
@@ -9,15 +9,15 @@ from conftest import run
 from rawrpc import OK, REMOTE, RawClient, parse_error
 
 
-def test_virsh_and_libvirt_python_list_no_networks_and_no_pools(daemon):
+def test_virsh_and_libvirt_python_list_no_networks_and_the_default_pool(daemon):
     nets = run("virsh", "-c", daemon.uri, "net-list", "--all", "--name").stdout
     pools = run("virsh", "-c", daemon.uri, "pool-list", "--all", "--name").stdout
-    assert nets.strip() == "" and pools.strip() == ""
+    assert nets.strip() == "" and pools.split() == ["default"]
     connection = libvirt.open(daemon.uri)
     try:
-        assert connection.listAllNetworks() == [] and connection.listAllStoragePools() == []
+        assert connection.listAllNetworks() == [] and [p.name() for p in connection.listAllStoragePools()] == ["default"]
         assert connection.numOfNetworks() == 0 and connection.numOfDefinedNetworks() == 0
-        assert connection.numOfStoragePools() == 0 and connection.numOfDefinedStoragePools() == 0
+        assert connection.numOfStoragePools() == 1 and connection.numOfDefinedStoragePools() == 0
         assert connection.listNetworks() == [] and connection.listDefinedStoragePools() == []
     finally:
         connection.close()
