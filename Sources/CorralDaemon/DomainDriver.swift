@@ -249,7 +249,9 @@ actor DomainDriver {
         _ = header.withCString { write(log, $0, strlen($0)) }
 
         do throws(ProcessLauncher.LaunchError) {
-            return (try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log), logStart)
+            let pid = try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log)
+            Self.writeLibvirtPidFile(directory, pid: pid)
+            return (pid, logStart)
         } catch {
             Self.removeRuntimeFiles(directory)
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: error.description)
@@ -656,8 +658,23 @@ actor DomainDriver {
         }
     }
 
+    /// Where libvirt keeps a guest's pid (`RUN/qemu/NAME.pid`), for a guest whose run directory
+    /// is `RUN/domains/NAME`: tools that look for QEMU's pid there (libvirt-tck) find it.
+    nonisolated static func libvirtPidFile(_ directory: String) -> String {
+        let name = (directory as NSString).lastPathComponent
+        let root = ((directory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        return root + "/qemu/" + name + ".pid"
+    }
+
+    nonisolated private static func writeLibvirtPidFile(_ directory: String, pid: pid_t) {
+        let path = libvirtPidFile(directory)
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try? DefinitionStore.atomicWrite(path: path, contents: Array("\(pid)\n".utf8), durable: false)
+    }
+
     nonisolated private static func removeRuntimeFiles(_ directory: String) {
         for file in ["qmp.sock", "passthrough.sock", "status.xml", "qemu.cfg", "qemu.pid"] { unlink(directory + "/" + file) }
+        unlink(libvirtPidFile(directory))
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
             for entry in entries where entry.hasSuffix(".sock") { unlink(directory + "/" + entry) }
         }
