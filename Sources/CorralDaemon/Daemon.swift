@@ -32,7 +32,7 @@ public final class Daemon: Sendable {
         let events = EventHub()
         let storageEvents = StorageEvents()
         let registry = self.registry
-        storage = try StorageDriver(stateDirectory: configuration.stateDirectory, events: storageEvents, logger: logger) { pool, volume in
+        storage = try StorageDriver(stateDirectory: configuration.stateDirectory, runDirectory: configuration.runDirectory, events: storageEvents, logger: logger) { pool, volume in
             registry.records { $0.runtime != nil }.first { record in
                 record.definition.devices.disks.contains { $0.source == volume.path || ($0.sourcePool == pool && $0.sourceVolume == volume.name) }
             }?.name

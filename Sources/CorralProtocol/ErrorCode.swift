@@ -78,7 +78,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .noStoragePool: return "Storage pool not found: %s"
         case .noStorageVolume: return "Storage volume not found: %s"
         case .invalidStream: return "invalid stream pointer in %s"
-        case .storagePoolBuilt: return "storage pool already built: %s"
+        case .storagePoolBuilt: return "Storage pool already built: %s"
         case .operationAborted: return "operation aborted: %s"
         case .overflow: return "numerical overflow: %s"
         case .storageVolumeExists: return "storage volume %s exists already"

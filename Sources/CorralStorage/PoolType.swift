@@ -45,7 +45,7 @@ public enum PoolType: String, CaseIterable, Sendable, Hashable {
     }
 
     /// The types Corral has a backend for.
-    public static let supported: [PoolType] = [.dir]
+    public static let supported: [PoolType] = [.dir, .fs]
 
     /// Whether Corral has a backend for the type.
     public var isSupported: Bool { Self.supported.contains(self) }

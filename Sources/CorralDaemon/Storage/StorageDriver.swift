@@ -14,13 +14,20 @@ final class StorageDriver: Sendable {
     let jobs = DomainJobs()
     let events: StorageEvents
     private let store: DefinitionStore
+    /// The definitions of running pools (`run-dir/storage/NAME.xml`), so a restarted daemon
+    /// finds them running again, transient ones included (libvirt's pool status files).
+    private let liveStore: DefinitionStore
     private let logger: Logger
     /// Which running domain uses a volume of a pool as a disk, if any (such a volume is not
     /// deleted, wiped or overwritten).
     private let domainUsingVolume: @Sendable (_ pool: String, _ volume: VolumeDescription) -> String?
 
-    init(stateDirectory: String, events: StorageEvents, logger: Logger, domainUsingVolume: @escaping @Sendable (String, VolumeDescription) -> String?) throws {
+    init(
+        stateDirectory: String, runDirectory: String, events: StorageEvents, logger: Logger,
+        domainUsingVolume: @escaping @Sendable (String, VolumeDescription) -> String?
+    ) throws {
         store = try DefinitionStore(directory: stateDirectory + "/storage", autostartDirectory: stateDirectory + "/storage/autostart")
+        liveStore = try DefinitionStore(directory: runDirectory + "/storage", autostartDirectory: runDirectory + "/storage/autostart")
         self.events = events
         self.logger = logger
         self.domainUsingVolume = domainUsingVolume
@@ -43,8 +50,30 @@ final class StorageDriver: Sendable {
         }
     }
 
-    /// Starts the pools marked autostart, and refreshes them.
+    /// Pools that ran when the daemon stopped run again (their live definitions), then those
+    /// marked autostart start.
     func autostartAll() async {
+        for (path, xml) in liveStore.loadAll() {
+            guard let xml, let live = try? PoolDefinition.parse(xml, newUUID: { UUID().uuidString.lowercased() }) else {
+                logger.error("ignoring a running pool's status that does not read", metadata: ["file": "\(path)"])
+                continue
+            }
+            var record = registry.pool(named: live.name) ?? PoolRecord(definition: live, isPersistent: false)
+            if record.definition != live {
+                record.pendingDefinition = record.inactiveDefinition
+                record.definition = live
+            }
+            do throws(RemoteError) {
+                let scan = try await StorageWork.run { () throws(StorageError) in try PoolBackends.start(live) }
+                record.apply(scan)
+                record.isActive = true
+                registry.store(record)
+            } catch {
+                logger.error("a pool that ran before the restart cannot run again", metadata: ["pool": "\(live.name)", "error": "\(error.message ?? "")"])
+                let liveStore = self.liveStore
+                _ = try? await StorageWork.run { () throws(StorageError) in try? liveStore.remove(name: live.name) }
+            }
+        }
         for record in registry.all() where record.autostart && !record.isActive {
             do throws(RemoteError) {
                 try await start(record.handle, flags: 0)
@@ -143,12 +172,14 @@ final class StorageDriver: Sendable {
                 record.pendingDefinition = existing.inactiveDefinition
                 record.definition = definition
             }
+            let buildFlags = Self.buildFlags(ofCreate: flags)
             if flags & 1 != 0 {
-                try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
+                try await StorageWork.run { () throws(StorageError) in try PoolBackends.build(definition, flags: buildFlags) }
             }
-            let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
+            let scan = try await StorageWork.run { () throws(StorageError) in try PoolBackends.start(definition) }
             record.apply(scan)
             record.isActive = true
+            try await writeLiveStatus(definition)
             registry.store(record)
             events.emit(.started, pool: record.handle)
             return record.handle
@@ -166,10 +197,12 @@ final class StorageDriver: Sendable {
             }
             try Self.checkBuildFlags(Self.buildFlags(ofCreate: flags))
             let definition = record.definition
+            let buildFlags = Self.buildFlags(ofCreate: flags)
             if flags & 1 != 0 {
-                try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
+                try await StorageWork.run { () throws(StorageError) in try PoolBackends.build(definition, flags: buildFlags) }
             }
-            let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
+            let scan = try await StorageWork.run { () throws(StorageError) in try PoolBackends.start(definition) }
+            try await writeLiveStatus(definition)
             registry.update(name) { record in
                 record.apply(scan)
                 record.isActive = true
@@ -188,7 +221,7 @@ final class StorageDriver: Sendable {
             }
             try Self.checkBuildFlags(flags, function: "virStorageBackendFileSystemBuild")
             let definition = record.definition
-            try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.build(definition) }
+            try await StorageWork.run { () throws(StorageError) in try PoolBackends.build(definition, flags: flags) }
         }
     }
 
@@ -203,13 +236,26 @@ final class StorageDriver: Sendable {
             guard !record.hasBusyVolumes else {
                 throw RemoteError(code: .operationInvalid, domain: .storage, detail: "pool '\(name)' has asynchronous jobs running.")
             }
-            stop(record)
+            let definition = record.definition
+            try await StorageWork.run { () throws(StorageError) in try PoolBackends.stop(definition) }
+            await stop(record)
+        }
+    }
+
+    /// Records a running pool's definition in the run directory.
+    private func writeLiveStatus(_ definition: PoolDefinition) async throws(RemoteError) {
+        let liveStore = self.liveStore
+        let text = PoolXMLFormatter.format(definition)
+        try await StorageWork.run { () throws(StorageError) in
+            do throws(StoreError) { try liveStore.write(name: definition.name, xml: text) } catch { throw StorageError(.operationFailed, error.message) }
         }
     }
 
     /// Marks a pool stopped (removing it when transient) and reports it.
-    private func stop(_ record: PoolRecord) {
+    private func stop(_ record: PoolRecord) async {
         let name = record.definition.name
+        let liveStore = self.liveStore
+        _ = try? await StorageWork.run { () throws(StorageError) in try? liveStore.remove(name: name) }
         if record.isPersistent {
             registry.update(name) { record in
                 record.isActive = false
@@ -237,7 +283,7 @@ final class StorageDriver: Sendable {
             }
             try Self.checkFlags(flags, allowed: 0, function: "virStorageBackendFileSystemDelete")
             let definition = record.definition
-            try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.delete(definition) }
+            try await StorageWork.run { () throws(StorageError) in try PoolBackends.delete(definition) }
             events.emit(.deleted, pool: record.handle)
         }
     }
@@ -273,12 +319,13 @@ final class StorageDriver: Sendable {
             }
             let definition = record.definition
             do throws(RemoteError) {
-                let scan = try await StorageWork.run { () throws(StorageError) in try DirectoryPoolBackend.refresh(definition) }
+                let scan = try await StorageWork.run { () throws(StorageError) in try PoolBackends.refresh(definition) }
                 registry.update(name) { $0.apply(scan) }
                 events.emit(.refreshed, pool: record.handle)
             } catch {
                 logger.warning("stopping a pool whose refresh failed", metadata: ["pool": "\(name)", "error": "\(error.message ?? "")"])
-                stop(record)
+                try? await StorageWork.run { () throws(StorageError) in try PoolBackends.stop(definition) }
+                await stop(record)
                 throw error
             }
         }
