@@ -74,7 +74,7 @@ public struct PoolDefinition: Sendable, Hashable {
             definition.targetPath = StoragePath.clean(path)
         } else if type == .logical, let volumeGroup = definition.sourceName {
             definition.targetPath = "/dev/" + volumeGroup
-        } else {
+        } else if !type.isNetworkStorage {
             throw StorageError(.xml, "missing storage pool target path")
         }
         definition.targetPermissions = try StoragePermissions.read(target?.element(named: "permissions"))

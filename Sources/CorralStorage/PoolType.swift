@@ -67,6 +67,10 @@ public enum PoolType: String, CaseIterable, Sendable, Hashable {
         self == .logical ? "lvm2" : sourceFormats?.first
     }
 
+    /// Whether the pool's storage is reached over the network with no local path (libvirt's
+    /// `VIR_STORAGE_POOL_SOURCE_NETWORK`): no `<target><path>` is needed.
+    public var isNetworkStorage: Bool { self == .rbd || self == .sheepdog || self == .gluster || self == .iscsiDirect }
+
     /// Whether the pool's volumes are files in a directory Corral owns (dir, fs, netfs).
     public var isDirectoryBased: Bool { self == .dir || self == .fs || self == .netfs }
 }
