@@ -23,7 +23,12 @@ public enum CapabilitiesXML {
         if emulator.version != 0 {
             xml += "  <guest>\n    <os_type>hvm</os_type>\n    <arch name='x86_64'>\n      <wordsize>64</wordsize>\n"
             xml += "      <emulator>\(escape(emulator.path))</emulator>\n"
-            for machine in emulator.machines {
+            // The default machine first, then its alias, as libvirt lists them: tools such as
+            // virt-install take the first machine as the default.
+            let defaultName = emulator.machines.first { $0.isDefault }?.name
+            let first = emulator.machines.filter { $0.name == defaultName || ($0.canonical != nil && $0.canonical == defaultName) }
+            let ordered = first.sorted { a, _ in a.canonical == nil } + emulator.machines.filter { m in !first.contains { $0.name == m.name } }
+            for machine in ordered {
                 let canonical = machine.canonical.map { " canonical='\(escape($0))'" } ?? ""
                 xml += "      <machine\(canonical) maxCpus='\(machine.maximumCPUs)'>\(escape(machine.name))</machine>\n"
             }

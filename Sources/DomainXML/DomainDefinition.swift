@@ -35,6 +35,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var onPoweroff: LifecycleAction
     public var onReboot: LifecycleAction
     public var onCrash: LifecycleAction
+    /// `<pm>`.
+    public var powerManagement: PowerManagement?
     public var devices: Devices
     public var qemu: QEMUNamespace
 
@@ -43,7 +45,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
         .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement"]),
         OperatingSystem.schema, ElementSchema("features", children: [.text("acpi"), .text("apic"), .text("pae")]), CPU.schema, clockSchema,
-        .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), Devices.schema,
+        .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
     ])
 
     /// Reads the typed view of a normalised `<domain>` element.
@@ -72,6 +74,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         onPoweroff = action("on_poweroff", .destroy)
         onReboot = action("on_reboot", .restart)
         onCrash = action("on_crash", .destroy)
+        powerManagement = try root.element(named: "pm").map { pm throws(DomainXMLError) in try PowerManagement(pm) }
         self.qemu = qemu
         devices = try root.element(named: "devices").map { devices throws(DomainXMLError) in try Devices(devices) } ?? Devices()
     }

@@ -4,6 +4,7 @@ extension Builder {
     /// order. Each device class has its own file under `Devices/`.
     mutating func addDevices() throws(CommandLineError) {
         addImplicitControllers()
+        try addUSBControllers()
         try addDisks()
         try addInterfaces()
         try addSerialPorts()

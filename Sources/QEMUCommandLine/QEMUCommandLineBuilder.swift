@@ -82,6 +82,12 @@ struct Builder {
         add("-mon", "chardev=charpassthrough,id=passthrough,mode=control")
         add("-rtc", "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")")
         add("-no-shutdown")
+        if let pm = domain.powerManagement {
+            // libvirt's switches: the power-management device of the chipset.
+            let device = (domain.os.machine ?? "").contains("q35") ? "ICH9-LPC" : "PIIX4_PM"
+            if let s3 = pm.suspendToMemory { add("-global", "\(device).disable_s3=\(s3 ? 0 : 1)") }
+            if let s4 = pm.suspendToDisk { add("-global", "\(device).disable_s4=\(s4 ? 0 : 1)") }
+        }
         add("-boot", "strict=on")
         if let kernel = domain.os.kernel { add("-kernel", kernel) }
         if let initrd = domain.os.initrd { add("-initrd", initrd) }

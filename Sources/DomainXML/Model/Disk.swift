@@ -37,8 +37,15 @@ extension DomainDefinition {
             }
         }
 
+        /// `<driver discard>`: whether the guest's discards reach the image.
+        public enum DiscardMode: String, ModelledValue {
+            case unmap, ignore
+        }
+
         public var type: SourceType
         public var device: Device
+        /// `<driver discard>`; `nil`: QEMU's default (ignore).
+        public var discard: DiscardMode?
         /// `<driver type>`: the image format (`raw`, `qcow2`, …).
         public var format: String?
         public var cache: CacheMode?
@@ -58,7 +65,7 @@ extension DomainDefinition {
         public var alias: String?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address,
         ])
 
@@ -69,6 +76,7 @@ extension DomainDefinition {
             device = try Device.attribute("device", of: element, default: .disk)
             format = element.element(named: "driver")?[attribute: "type"]
             cache = try CacheMode.optionalAttribute("cache", of: element.element(named: "driver"))
+            discard = try DiscardMode.optionalAttribute("discard", of: element.element(named: "driver"))
             self.source = source?[attribute: "file"] ?? source?[attribute: "dev"]
             sourcePool = source?[attribute: "pool"]
             sourceVolume = source?[attribute: "volume"]

@@ -48,8 +48,11 @@ extension Builder {
                 add("-blockdev", json: .object(
                     [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string("\(node)-storage"))]
                         + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+                // The storage node always passes discards down (libvirt's rule); the format node
+                // decides, from <driver discard>.
+                let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
                 add("-blockdev", json: .object(
-                    [("node-name", .string("\(node)-format")), ("read-only", .bool(disk.readonly))] + cache
+                    [("node-name", .string("\(node)-format")), ("read-only", .bool(disk.readonly))] + discard + cache
                         + [("driver", .string(disk.format ?? "raw")), ("file", .string("\(node)-storage"))]))
                 members.append(("drive", .string("\(node)-format")))
             } else if disk.device != .cdrom {
