@@ -68,13 +68,13 @@ let package = Package(
         ),
         .target(
             name: "CorralClient",
-            dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, logging],
+            dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
             swiftSettings: swiftSettings
         ),
         .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON", "XDR"], swiftSettings: swiftSettings),
         .target(
             name: "CorralCommands",
-            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "QMP", "CorralJSON", "XDR", "POSIXSupport", argumentParser],
+            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "QMP", "CorralJSON", "XDR", "POSIXSupport", "CFileExtents", nioCore, argumentParser],
             swiftSettings: swiftSettings
         ),
 

@@ -11,6 +11,8 @@ struct ClientCallTable<Pending> {
         case complete(Pending)
         /// Deliver the packet as an event.
         case deliverEvent
+        /// Hand the packet to the stream it belongs to (or drop it when there is none).
+        case deliverStream
         /// Answer a keepalive PING.
         case sendPong
         /// Nothing to do (a PONG: the peer is alive).
@@ -46,7 +48,7 @@ struct ClientCallTable<Pending> {
         case .message:
             return .deliverEvent
         case .stream, .streamHole:
-            return .ignore
+            return .deliverStream
         case .call, .callWithFileDescriptors:
             return .protocolViolation("the server sent a call (procedure \(header.procedure))")
         }

@@ -155,6 +155,8 @@ public final class CorralConnection: Sendable {
     /// Whether the connection is still open.
     public var isAlive: Bool { channel.isActive }
 
+    var rawChannel: RawChannel { RawChannel(channel: channel) }
+
     static func describe(_ error: any Error) -> String {
         if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
         return "\(error)"
@@ -165,7 +167,7 @@ public final class CorralConnection: Sendable {
 struct RawChannel: Sendable {
     let channel: any Channel
 
-    func call<P: RPCProcedure>(_: P.Type, _ arguments: P.Arguments) async throws(CorralClientError) -> P.Reply {
+    func call<P: RPCProcedure>(_: P.Type, _ arguments: P.Arguments, stream: ClientStreamInbox? = nil) async throws(CorralClientError) -> P.Reply {
         let promise = channel.eventLoop.makePromise(of: RPCFrame.self)
         // On a closed channel the write never reaches the handler; fail the call here instead of
         // leaving it waiting. (When the handler is reached, it completes the call itself.)
@@ -174,7 +176,7 @@ struct RawChannel: Sendable {
             promise.fail(CorralClientError(code: .connectionClosed, message: "the connection to the daemon is closed"))
         }
         channel.writeAndFlush(
-            OutboundCall(program: P.program, procedure: P.procedure, writeArguments: { arguments.encode(into: &$0) }, promise: promise),
+            ClientOutbound.call(OutboundCall(program: P.program, procedure: P.procedure, writeArguments: { arguments.encode(into: &$0) }, promise: promise, stream: stream)),
             promise: written
         )
         let frame: RPCFrame
@@ -214,4 +216,5 @@ struct RawChannel: Sendable {
     }
 }
 
-extension OutboundCall: @unchecked Sendable {}  // every field is Sendable; the promise is thread-safe
+extension OutboundCall: @unchecked Sendable {}
+extension ClientOutbound: @unchecked Sendable {}  // every field is Sendable; the promise is thread-safe

@@ -8,6 +8,16 @@ struct OutboundCall {
     var procedure: Int32
     var writeArguments: @Sendable (inout ByteBuffer) -> Void
     var promise: EventLoopPromise<RPCFrame>
+    /// The stream the call opens: registered with the call's serial before the call is sent,
+    /// so data that arrives before the reply is kept.
+    var stream: ClientStreamInbox? = nil
+}
+
+/// What the client writes: calls, and packets of its open streams.
+enum ClientOutbound {
+    case call(OutboundCall)
+    /// A whole stream packet; the promise completes when it is written.
+    case streamPacket(ByteBuffer)
 }
 
 /// Keepalive settings: after `interval` seconds without any packet from the server, send a PING;
@@ -28,10 +38,12 @@ public struct KeepaliveConfiguration: Sendable, Hashable {
 /// and hands everything else (events) to `eventSink`.
 final class RPCClientHandler: ChannelDuplexHandler {
     typealias InboundIn = RPCFrame
-    typealias OutboundIn = OutboundCall
+    typealias OutboundIn = ClientOutbound
     typealias OutboundOut = ByteBuffer
 
     private var calls = ClientCallTable<EventLoopPromise<RPCFrame>>()
+    /// Open streams by the serial of the call that opened them.
+    private var streams: [UInt32: ClientStreamInbox] = [:]
     private let eventSink: @Sendable (RPCFrame) -> Void
     private let closedSink: @Sendable (CorralClientError?) -> Void
     private var keepalive: KeepaliveConfiguration?
@@ -82,11 +94,22 @@ final class RPCClientHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let call = unwrapOutboundIn(data)
+        let call: OutboundCall
+        switch unwrapOutboundIn(data) {
+        case .streamPacket(let packet):
+            context.write(wrapOutboundOut(packet), promise: promise)
+            return
+        case .call(let outbound):
+            call = outbound
+        }
         guard let serial = calls.callStarted(call.promise) else {
             call.promise.fail(closeReason ?? CorralClientError(code: .connectionClosed, message: "the connection is closed"))
             promise?.succeed()  // the call is completed; the caller's fallback must not complete it again
             return
+        }
+        if let stream = call.stream {
+            stream.opened(serial: serial, channel: context.channel)
+            streams[serial] = stream
         }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeRPCPacket(header: RPCHeader(program: call.program, procedure: call.procedure, type: .call, serial: serial), call.writeArguments)
@@ -103,6 +126,10 @@ final class RPCClientHandler: ChannelDuplexHandler {
             promise.succeed(frame)
         case .deliverEvent:
             eventSink(frame)
+        case .deliverStream:
+            if let stream = streams[frame.header.serial], stream.procedure == frame.header.procedure {
+                if !stream.received(frame) { streams[frame.header.serial] = nil }
+            }
         case .sendPong:
             var buffer = context.channel.allocator.buffer(capacity: 28)
             buffer.writeRPCPacket(header: RPCHeader(program: .keepalive, procedure: KeepaliveProcedure.pong.rawValue, type: .message, serial: 0))
@@ -125,6 +152,8 @@ final class RPCClientHandler: ChannelDuplexHandler {
         keepaliveTask = nil
         let reason = closeReason ?? CorralClientError(code: .connectionClosed, message: "the connection to the daemon closed")
         for promise in calls.connectionClosed() { promise.fail(reason) }
+        for stream in streams.values { stream.connectionClosed(reason) }
+        streams.removeAll()
         closedSink(closeReason)
         context.fireChannelInactive()
     }

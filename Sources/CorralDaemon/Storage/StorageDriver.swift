@@ -377,6 +377,30 @@ final class StorageDriver: Sendable {
     /// one name cannot both proceed, and the pool is not stopped meanwhile.
     private func reserve(_ name: String, in pool: String) { registry.update(pool) { $0.busyVolumes[name, default: 0] += 1 } }
 
+    /// Reserves a volume being made, and lists it meanwhile (as libvirt lists a volume being
+    /// built): lookups and get-info show its growing allocation; delete refuses it.
+    private func reserveNew(_ definition: VolumeDefinition, path: String, in pool: String) {
+        let placeholder = VolumeDescription(
+            name: definition.name, key: path, path: path, type: .file, format: definition.format ?? .raw, capacity: definition.capacity ?? 0,
+            allocation: 0, physical: 0, permissions: definition.permissions)
+        registry.update(pool) { record in
+            record.busyVolumes[definition.name, default: 0] += 1
+            record.store(placeholder)
+        }
+    }
+
+    /// Ends the making of a volume: stores the result, or removes the placeholder.
+    private func releaseNew(_ name: String, in pool: String, result: VolumeDescription?) {
+        registry.update(pool) { record in
+            record.busyVolumes[name] = nil
+            if let result {
+                record.store(result)
+            } else {
+                record.volumes.removeAll { $0.name == name }
+            }
+        }
+    }
+
     private func release(_ name: String, in pool: String, storing volume: VolumeDescription? = nil) {
         registry.update(pool) { record in
             if let count = record.busyVolumes[name], count > 1 {
@@ -393,23 +417,23 @@ final class StorageDriver: Sendable {
         try Self.checkFlags(flags, allowed: VolumeOperations.preallocateMetadata, function: "storageVolCreateXML")
         let record = try activePool(handle)
         let poolName = record.definition.name
+        let directory = record.definition.targetPath
         let definition = try await jobs.run(poolName, "storageVolCreateXML") { () throws(RemoteError) -> VolumeDefinition in
             let record = try activePool(handle)
             let definition = try parseVolume(xml, in: record)
-            reserve(definition.name, in: poolName)
+            reserveNew(definition, path: directory + "/" + definition.name, in: poolName)
             return definition
         }
-        let directory = record.definition.targetPath
         let path = directory + "/" + definition.name
         do throws(RemoteError) {
             let volume = try await StorageWork.run { () throws(StorageError) in
                 try VolumeOperations.create(definition, path: path, poolDirectory: directory, flags: flags)
             }
-            release(definition.name, in: poolName, storing: volume)
+            releaseNew(definition.name, in: poolName, result: volume)
             await refreshSizes(poolName)
             return RemoteStorageVolume(pool: poolName, volume: volume)
         } catch {
-            release(definition.name, in: poolName)
+            releaseNew(definition.name, in: poolName, result: nil)
             throw error
         }
     }
@@ -420,24 +444,25 @@ final class StorageDriver: Sendable {
         let record = try activePool(handle)
         let (sourcePool, source) = try registry.volume(for: sourceHandle)
         let poolName = record.definition.name
+        let directory = record.definition.targetPath
         let definition = try await jobs.run(poolName, "storageVolCreateXMLFrom") { () throws(RemoteError) -> VolumeDefinition in
-            let definition = try parseVolume(xml, in: try activePool(handle))
-            reserve(definition.name, in: poolName)
+            var definition = try parseVolume(xml, in: try activePool(handle))
+            if definition.format == nil { definition.format = .raw }  // libvirt's default for a directory pool
+            reserveNew(definition, path: directory + "/" + definition.name, in: poolName)
             return definition
         }
         reserve(source.name, in: sourcePool.definition.name)
         defer { release(source.name, in: sourcePool.definition.name) }
-        let directory = record.definition.targetPath
         let path = directory + "/" + definition.name
         do throws(RemoteError) {
             let volume = try await StorageWork.run { () throws(StorageError) in
                 try VolumeOperations.clone(definition, from: source, path: path, poolDirectory: directory, flags: flags)
             }
-            release(definition.name, in: poolName, storing: volume)
+            releaseNew(definition.name, in: poolName, result: volume)
             await refreshSizes(poolName)
             return RemoteStorageVolume(pool: poolName, volume: volume)
         } catch {
-            release(definition.name, in: poolName)
+            releaseNew(definition.name, in: poolName, result: nil)
             throw error
         }
     }

@@ -76,7 +76,7 @@ enum VolumeOperations {
         guard source.type == .file || source.type == .block, let sourceFormat = source.format else {
             throw StorageError(.operationInvalid, "cannot clone volume '\(source.name)' of type \(source.type.rawValue)")
         }
-        let format = definition.format ?? sourceFormat
+        let format = definition.format ?? .raw
         guard format == .raw || format.isCreatableByQemuImg else {
             throw StorageError(.configUnsupported, "creating volumes of format '\(format.rawValue)' is not supported")
         }
