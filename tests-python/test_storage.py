@@ -454,3 +454,34 @@ def test_pool_types_without_a_backend_are_refused_at_define(daemon, tmp_path):
         (tmp_path / "p.xml").write_text(xml)
         result = virsh(daemon, "pool-define", str(tmp_path / "p.xml"), check=False)
         assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_corral_cli_moves_volumes_with_a_progress_bar_on_a_terminal(daemon, libvirtd, tmp_path):
+    from conftest import binary
+    corral = binary("corral")
+    data = os.urandom(6 << 20)
+    (tmp_path / "in").write_bytes(data)
+    for uri, pool, directory in ((daemon.uri, "cli", tmp_path / "cli"), (libvirtd, "corral-cli", tmp_path / "theirs")):
+        run("virsh", "-c", uri, "pool-define-as", pool, "dir", "--target", str(directory))
+        try:
+            run("virsh", "-c", uri, "pool-build", pool)
+            run("virsh", "-c", uri, "pool-start", pool)
+            run("virsh", "-c", uri, "vol-create-as", pool, "v.img", "8M")
+            # Without a terminal: no progress bar, just the work.
+            upload = run(corral, "-c", uri, "vol-upload", "--pool", pool, "v.img", str(tmp_path / "in"))
+            assert "[" not in upload.stderr
+            run(corral, "-c", uri, "vol-download", "--pool", pool, "v.img", str(tmp_path / "out"), "--length", str(len(data)))
+            assert (tmp_path / "out").read_bytes() == data
+            # On a terminal (script gives the command a pseudo-terminal): the bar, to 100%.
+            shown = run("script", "-qec", f"{corral} -c '{uri}' vol-upload --pool {pool} v.img {tmp_path / 'in'}", "/dev/null")
+            assert "vol-upload [" in shown.stdout and "100%" in shown.stdout
+            cloned = run("script", "-qec", f"{corral} -c '{uri}' vol-clone --pool {pool} v.img w.img", "/dev/null")
+            assert "Vol w.img cloned from v.img" in cloned.stdout and "vol-clone [" in cloned.stdout
+            assert (directory / "w.img").read_bytes() == (directory / "v.img").read_bytes()
+            listed = run(corral, "-c", uri, "vol-list", pool).stdout
+            assert "v.img" in listed and "w.img" in listed
+        finally:
+            for name in ("v.img", "w.img"):
+                run("virsh", "-c", uri, "vol-delete", "--pool", pool, name, check=False)
+            run("virsh", "-c", uri, "pool-destroy", pool, check=False)
+            run("virsh", "-c", uri, "pool-undefine", pool, check=False)
