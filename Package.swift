@@ -68,7 +68,7 @@ let package = Package(
         ),
         .target(
             name: "CorralClient",
-            dependencies: ["CorralProtocol", "XDR", nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
+            dependencies: ["CorralProtocol", "XDR", "CFileExtents", nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
             swiftSettings: swiftSettings
         ),
         .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON", "XDR"], swiftSettings: swiftSettings),
@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "XDRTests", dependencies: ["XDR", nioCore], swiftSettings: swiftSettings),
         .testTarget(
             name: "CorralProtocolTests",
-            dependencies: ["CorralProtocol", "XDR", nioCore],
+            dependencies: ["CorralProtocol", "XDR", nioCore, .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

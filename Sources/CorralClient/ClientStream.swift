@@ -169,6 +169,25 @@ public final class CorralStream: Sendable {
         }
     }
 
+    /// Sends one packet of data made with `ByteBuffer.streamDataBuffer` (at most ``chunkSize``
+    /// bytes) without copying it; the future completes when it is written.
+    func sendWithoutWaiting(_ data: consuming ByteBuffer) throws(CorralClientError) -> EventLoopFuture<Void> {
+        guard let (serial, channel) = inbox.identity else {
+            throw CorralClientError(code: .connectionClosed, message: "the stream is not open")
+        }
+        let header = RPCHeader(program: program, procedure: inbox.procedure, type: .stream, serial: serial, status: .continue)
+        return channel.writeAndFlush(ClientOutbound.streamPacket(ByteBuffer.streamPacket(data, header: header, allocator: channel.allocator)))
+    }
+
+    /// Waits for a write started by ``sendWithoutWaiting(_:)``.
+    func waitFor(_ write: EventLoopFuture<Void>) async throws(CorralClientError) {
+        do {
+            try await write.get()
+        } catch {
+            throw CorralClientError(code: .connectionClosed, message: "the connection to the daemon closed: \(CorralConnection.describe(error))")
+        }
+    }
+
     /// Sends a hole of `length` bytes (on streams opened sparse).
     public func sendHole(_ length: UInt64) async throws(CorralClientError) {
         let (buffer, channel) = try packet(type: .streamHole, status: .continue) {

@@ -7,7 +7,7 @@ public import CorralProtocol
 public struct CorralClientError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure, extensible without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: Hashable, Sendable { case connectionFailed, connectionClosed, protocolViolation, remote, invalidURI, timeout }
+        private enum Base: Hashable, Sendable { case connectionFailed, connectionClosed, protocolViolation, remote, invalidURI, timeout, localFailure }
         private let base: Base
         private init(_ base: Base) { self.base = base }
         /// The socket could not be reached.
@@ -22,6 +22,8 @@ public struct CorralClientError: Error, Sendable, CustomStringConvertible {
         public static var invalidURI: Self { .init(.invalidURI) }
         /// The peer stopped answering keepalive PINGs.
         public static var timeout: Self { .init(.timeout) }
+        /// Something on the client's side failed (a local file could not be written).
+        public static var localFailure: Self { .init(.localFailure) }
         public var description: String { "\(base)" }
     }
 

@@ -59,9 +59,11 @@ public final class CorralConnection: Sendable {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
+                // Reads of up to 1 MiB when the daemon sends much (stream data, large listings).
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(RPCFrameAssembler())
                         try channel.pipeline.syncOperations.addHandler(
                             RPCClientHandler(keepalive: nil, eventSink: { continuation.yield($0) }, closedSink: { _ in continuation.finish() })
                         )

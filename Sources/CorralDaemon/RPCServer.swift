@@ -65,12 +65,14 @@ public final class RPCServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.maxMessagesPerRead, value: 64)
             .childChannelOption(.autoRead, value: true)
+            // Reads of up to 1 MiB when a client sends much (stream data comes in 256 KiB packets).
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard self.admit(channel, limit: limits.maximumClients) else { return }
                     let id = self.nextConnectionID()
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCFrameDecoder(maximumPacketLength: maximumPacketLength)))
+                    try channel.pipeline.syncOperations.addHandler(RPCFrameAssembler(maximumPacketLength: maximumPacketLength))
                     try channel.pipeline.syncOperations.addHandler(
                         RPCServerHandler(
                             procedures: procedures, socketIsReadOnly: readOnly, connectionID: id, limits: limits, logger: logger,

@@ -24,6 +24,11 @@ final class RPCServerHandler: ChannelInboundHandler {
     private let limits: ConnectionLimits
     /// Calls handed to a task or a future, not answered yet.
     private var callsInFlight = 0
+    /// Stream data packets taken from the client but not yet consumed by their endpoint.
+    private var streamPacketsInFlight = 0
+    /// At most this many (8 MiB of 256 KiB packets) before the connection stops reading: the
+    /// flow control of uploads, apart from the call slots so that a stream does not starve calls.
+    static let maximumStreamPacketsInFlight = 32
     /// The daemon-wide count of the same, which a graceful stop waits for.
     private let daemonCallsInFlight: InFlightCalls
     /// Calls that arrived past ``ConnectionLimits/maximumRequestsPerClient``, in order.
@@ -81,6 +86,7 @@ final class RPCServerHandler: ChannelInboundHandler {
     /// with its replies; reads again when both clear.
     private func updateReading(context: ChannelHandlerContext) {
         let read = context.channel.isWritable && callsInFlight < limits.maximumRequestsPerClient && waitingCalls.isEmpty
+            && streamPacketsInFlight < Self.maximumStreamPacketsInFlight
         context.channel.setOption(ChannelOptions.autoRead, value: read).whenFailure { _ in }
     }
 
@@ -92,6 +98,19 @@ final class RPCServerHandler: ChannelInboundHandler {
         }
         flushPending(context: context)
         updateReading(context: context)
+    }
+
+    /// The closure that frees a stream packet's place once its endpoint has taken it.
+    private func streamPacketConsumed(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        return {
+            eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.streamPacketsInFlight -= 1
+                if handler.streamPacketsInFlight == Self.maximumStreamPacketsInFlight - 1 { handler.updateReading(context: context) }
+            }
+        }
     }
 
     /// Runs `body` on the connection's event loop with this handler and its context.
@@ -127,8 +146,9 @@ final class RPCServerHandler: ChannelInboundHandler {
             out.writeRPCPacket(header: header.reply(status: .error), payload: error)
         case .streamPacket:
             streams?.packetReceived(frame) {
-                callsInFlight += 1
-                return onLoop(context)
+                streamPacketsInFlight += 1
+                if streamPacketsInFlight >= Self.maximumStreamPacketsInFlight { updateReading(context: context) }
+                return streamPacketConsumed(context)
             }
         case .replyAndClose:
             out.writeRPCPacket(header: header.reply(status: .ok))

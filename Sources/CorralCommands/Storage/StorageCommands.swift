@@ -1,5 +1,4 @@
 import ArgumentParser
-import CFileExtents
 import CorralClient
 import CorralProtocol
 import Foundation
@@ -63,7 +62,7 @@ extension Corral {
                 let stream = try await connection.upload(to: volume, offset: offset, length: length, sparse: sparse)
                 let progress = ProgressBar(label: "vol-upload", total: total)
                 do {
-                    let sent = try await LocalFileTransfer.send(fd: fd, total: total, sparse: sparse, to: stream) { progress.update($0) }
+                    let sent = try await stream.sendFile(fd, length: total, sparse: sparse) { progress.update($0) }
                     try await stream.finish()
                     progress.finish(sent)
                 } catch {
@@ -96,7 +95,7 @@ extension Corral {
                 let progress = ProgressBar(label: "vol-download", total: length > 0 ? min(length, available) : available)
                 let stream = try await connection.download(from: volume, offset: offset, length: length, sparse: sparse)
                 do {
-                    let received = try await LocalFileTransfer.receive(into: fd, from: stream) { progress.update($0) }
+                    let received = try await stream.receiveFile(into: fd) { progress.update($0) }
                     try await stream.finish()
                     progress.finish(received)
                 } catch {
@@ -153,61 +152,5 @@ extension Corral {
         static func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         }
-    }
-}
-
-/// Moving a local file's bytes to and from a stream (the CLI side of vol-upload/vol-download).
-enum LocalFileTransfer {
-    /// Sends `total` bytes of `fd` from its start: data in 256 KiB packets and, with `sparse`,
-    /// the file's holes as holes. Returns the bytes covered.
-    static func send(fd: Int32, total: UInt64, sparse: Bool, to stream: CorralStream, progress: (UInt64) -> Void) async throws -> UInt64 {
-        var position: Int64 = 0
-        let end = Int64(total)
-        var buffer = ByteBufferAllocator().buffer(capacity: CorralStream.chunkSize)
-        while position < end {
-            if sparse {
-                let data = Int64(corral_seek_data(fd, off_t(position)))
-                let dataStart = data < 0 ? end : min(data, end)  // ENXIO: a hole to the end
-                if dataStart > position {
-                    try await stream.sendHole(UInt64(dataStart - position))
-                    position = dataStart
-                    progress(UInt64(position))
-                    continue
-                }
-            }
-            var limit = min(Int64(CorralStream.chunkSize), end - position)
-            if sparse {
-                let hole = Int64(corral_seek_hole(fd, off_t(position)))
-                if hole > position { limit = min(limit, hole - position) }
-            }
-            buffer.clear()
-            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(limit)) { raw in
-                max(0, pread(fd, raw.baseAddress, Int(limit), off_t(position)))
-            }
-            guard count > 0 else { break }
-            try await stream.send(buffer)
-            position += Int64(count)
-            progress(UInt64(position))
-        }
-        return UInt64(position)
-    }
-
-    /// Writes the stream's data into `fd`, holes as holes. Returns the bytes covered.
-    static func receive(into fd: Int32, from stream: CorralStream, progress: (UInt64) -> Void) async throws -> UInt64 {
-        var position: Int64 = 0
-        while let item = try await stream.receive() {
-            switch item {
-            case .data(let bytes):
-                let written = bytes.withUnsafeReadableBytes { raw in pwrite(fd, raw.baseAddress, raw.count, off_t(position)) }
-                guard written == bytes.readableBytes else { throw CLIError(message: "cannot write: \(String(cString: strerror(errno)))") }
-                position += Int64(written)
-            case .hole(let length):
-                position += Int64(length)
-            }
-            progress(UInt64(position))
-        }
-        // A hole at the end still counts: make the file that long.
-        guard ftruncate(fd, off_t(position)) == 0 else { throw CLIError(message: "cannot extend the file: \(String(cString: strerror(errno)))") }
-        return UInt64(position)
     }
 }

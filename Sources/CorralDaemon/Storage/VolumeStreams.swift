@@ -30,45 +30,59 @@ final class VolumeDownloadSource: StreamEndpoint {
         self.onEnd = onEnd
     }
 
-    func read(maximum: Int) async throws(RemoteError) -> StreamChunk {
+    func read(maximum: Int, count: Int) async throws(RemoteError) -> [StreamChunk] {
         let sparse = allowsHoles
-        return try await StorageWork.run { () throws(StorageError) -> StreamChunk in
-            try self.state.withLock { state throws(StorageError) -> StreamChunk in
-                guard state.fd >= 0, state.position < state.end else { return .end }
-                var want = min(Int64(maximum), state.end - state.position)
-                if sparse {
-                    switch FileExtents.extent(state.fd, at: state.position, limit: state.end) {
-                    case .hole(let end):
-                        let length = UInt64(end - state.position)
-                        state.position = end
-                        return .hole(length)
-                    case .data(let end):
-                        want = min(want, end - state.position)
-                    case .endOfFile:
-                        return .end
-                    }
+        return try await StorageWork.run { () throws(StorageError) -> [StreamChunk] in
+            try self.state.withLock { state throws(StorageError) -> [StreamChunk] in
+                var chunks: [StreamChunk] = []
+                while chunks.count < count {
+                    let chunk = try Self.next(&state, maximum: maximum, sparse: sparse)
+                    chunks.append(chunk)
+                    if case .end = chunk { break }
                 }
-                var buffer = ByteBufferAllocator().buffer(capacity: Int(want))
-                let position = state.position
-                let fd = state.fd
-                let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(want)) { raw in
-                    var done = 0
-                    while done < Int(want) {
-                        let n = pread(fd, raw.baseAddress! + done, Int(want) - done, off_t(position) + off_t(done))
-                        if n < 0 { if errno == EINTR { continue }; return -1 }
-                        if n == 0 { break }
-                        done += n
-                    }
-                    return done
-                }
-                if buffer.readableBytes == 0 && count != 0 {
-                    throw StorageError.system("unable to read from volume", errno: errno)
-                }
-                guard buffer.readableBytes > 0 else { return .end }
-                state.position += Int64(buffer.readableBytes)
-                return .data(buffer)
+                return chunks
             }
         }
+    }
+
+    /// The chunk at the current position: a hole (sparse streams), data, or the end.
+    private static func next(_ state: inout (fd: Int32, position: Int64, end: Int64), maximum: Int, sparse: Bool) throws(StorageError) -> StreamChunk {
+        guard state.fd >= 0, state.position < state.end else { return .end }
+        var want = min(Int64(maximum), state.end - state.position)
+        if sparse {
+            switch FileExtents.extent(state.fd, at: state.position, limit: state.end) {
+            case .hole(let end):
+                let length = UInt64(end - state.position)
+                state.position = end
+                return .hole(length)
+            case .data(let end):
+                want = min(want, end - state.position)
+            case .endOfFile:
+                return .end
+            }
+        }
+        var buffer = ByteBuffer.streamDataBuffer(capacity: Int(want))
+        let position = state.position
+        let fd = state.fd
+        var failed = false
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(want)) { raw in
+            var done = 0
+            while done < Int(want) {
+                let n = pread(fd, raw.baseAddress! + done, Int(want) - done, off_t(position) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = true
+                    break
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        if failed { throw StorageError.system("unable to read from volume", errno: errno) }
+        guard buffer.readableBytes > 0 else { return .end }
+        state.position += Int64(buffer.readableBytes)
+        return .data(buffer)
     }
 
     private func close() async {
@@ -90,7 +104,8 @@ final class VolumeDownloadSource: StreamEndpoint {
 /// `vol-upload`: writes the client's data into a volume's file in place from `offset`, for at
 /// most `length` bytes when given (libvirt's semantics: what lies outside the written range stays
 /// as it was; writing past `length` fails with "No space left on device"). Holes from a sparse
-/// stream become holes in the file. A finish makes the data durable; a stream cut short leaves
+/// stream become holes in the file. A finish does not wait for the disk, as libvirtd's and `cp`
+/// do not: the data is in the page cache and written back as usual. A stream cut short leaves
 /// what was written and is logged as such.
 final class VolumeUploadSink: StreamEndpoint {
     let direction = ServerStreamStateMachine.Direction.fromClient
@@ -125,28 +140,32 @@ final class VolumeUploadSink: StreamEndpoint {
         return min(count, limit - position)
     }
 
-    func write(_ data: ByteBuffer) async throws(RemoteError) {
+    func write(_ packets: [ByteBuffer]) async throws(RemoteError) {
         let limit = self.limit
         try await StorageWork.run { () throws(StorageError) in
-            try self.state.withLock { state throws(StorageError) in
-                guard state.fd >= 0 else { throw StorageError(.operationInvalid, "stream is closed") }
-                let count = Int(try Self.fitting(Int64(data.readableBytes), at: state.position, limit: limit))
-                let fd = state.fd
-                let position = state.position
-                let result = data.withUnsafeReadableBytes { raw -> Int in
-                    var done = 0
-                    while done < count {
-                        let n = pwrite(fd, raw.baseAddress! + done, count - done, off_t(position) + off_t(done))
-                        if n < 0 { if errno == EINTR { continue }; return -1 }
-                        done += n
-                    }
-                    return done
+            for data in packets { try self.write(data, limit: limit) }
+        }
+    }
+
+    private func write(_ data: ByteBuffer, limit: Int64?) throws(StorageError) {
+        try self.state.withLock { state throws(StorageError) in
+            guard state.fd >= 0 else { throw StorageError(.operationInvalid, "stream is closed") }
+            let count = Int(try Self.fitting(Int64(data.readableBytes), at: state.position, limit: limit))
+            let fd = state.fd
+            let position = state.position
+            let result = data.withUnsafeReadableBytes { raw -> Int in
+                var done = 0
+                while done < count {
+                    let n = pwrite(fd, raw.baseAddress! + done, count - done, off_t(position) + off_t(done))
+                    if n < 0 { if errno == EINTR { continue }; return -1 }
+                    done += n
                 }
-                guard result >= 0 else { throw StorageError.system("cannot write to volume '\(self.path)'", errno: errno) }
-                state.position += Int64(result)
-                state.written += Int64(result)
-                if result < data.readableBytes { throw StorageError.system("cannot write to stream", errno: ENOSPC) }
+                return done
             }
+            guard result >= 0 else { throw StorageError.system("cannot write to volume '\(self.path)'", errno: errno) }
+            state.position += Int64(result)
+            state.written += Int64(result)
+            if result < data.readableBytes { throw StorageError.system("cannot write to stream", errno: ENOSPC) }
         }
     }
 
@@ -183,7 +202,6 @@ final class VolumeUploadSink: StreamEndpoint {
                 if state.position > Int64(info.st_size), ftruncate(state.fd, off_t(state.position)) != 0 {
                     throw StorageError.system("cannot extend '\(self.path)'", errno: errno)
                 }
-                guard fdatasync(state.fd) == 0 else { throw StorageError.system("cannot sync '\(self.path)'", errno: errno) }
             }
         }
         await close(completed: true)

@@ -39,7 +39,7 @@ final class ConnectionStreams {
     private final class ActiveStream {
         var machine: ServerStreamStateMachine
         let endpoint: any StreamEndpoint
-        var sinkInput: AsyncStream<SinkInput>.Continuation?
+        var sinkInput: SinkQueue<SinkInput>?
         var sourceTask: Task<Void, Never>?
 
         init(machine: ServerStreamStateMachine, endpoint: any StreamEndpoint) {
@@ -69,8 +69,8 @@ final class ConnectionStreams {
         let stream = ActiveStream(machine: ServerStreamStateMachine(direction: endpoint.direction, allowsHoles: endpoint.allowsHoles), endpoint: endpoint)
         streams[key] = stream
         if endpoint.direction.acceptsData {
-            let (inputs, continuation) = AsyncStream<SinkInput>.makeStream()
-            stream.sinkInput = continuation
+            let inputs = SinkQueue<SinkInput>()
+            stream.sinkInput = inputs
             let channel = self.channel
             let bound = self.bound
             Task { await StreamTransfer.runSink(key: key, endpoint: endpoint, inputs: inputs, channel: channel, streams: bound) }
@@ -91,19 +91,19 @@ final class ConnectionStreams {
         case .ignore:
             break
         case .deliverData:
-            stream.sinkInput?.yield(.data(frame.body, done: takeSlot()))
+            stream.sinkInput?.push(.data(frame.body, done: takeSlot()))
         case .deliverHole:
             var body = frame.body
             do throws(XDRDecodingError) {
                 let length = try body.readXDRUInt64()
                 _ = try body.readXDRUInt32()
-                stream.sinkInput?.yield(.hole(length, done: takeSlot()))
+                stream.sinkInput?.push(.hole(length, done: takeSlot()))
             } catch {
                 fail(key, RemoteError(code: .rpc, domain: .rpc, detail: "Unable to decode stream hole: \(error)"))
             }
         case .finish:
             if let input = stream.sinkInput {
-                input.yield(.finish)
+                input.push(.finish)
             } else {
                 stream.sourceTask?.cancel()
                 let endpoint = stream.endpoint
@@ -113,7 +113,7 @@ final class ConnectionStreams {
             }
         case .abort:
             if let input = stream.sinkInput {
-                input.yield(.abort(connectionClosed: false))
+                input.push(.abort(connectionClosed: false))
             } else {
                 stream.sourceTask?.cancel()
                 let endpoint = stream.endpoint
@@ -132,7 +132,7 @@ final class ConnectionStreams {
         stream.sourceTask?.cancel()
         StreamTransfer.send(channel, key.header(status: .error), error: error)
         if let input = stream.sinkInput {
-            input.yield(.abort(connectionClosed: true))
+            input.push(.abort(connectionClosed: true))
             input.finish()
         } else {
             let endpoint = stream.endpoint
@@ -155,7 +155,7 @@ final class ConnectionStreams {
         for (_, stream) in streams {
             stream.sourceTask?.cancel()
             if let input = stream.sinkInput {
-                input.yield(.abort(connectionClosed: true))
+                input.push(.abort(connectionClosed: true))
                 input.finish()
             } else {
                 let endpoint = stream.endpoint
@@ -193,80 +193,104 @@ enum StreamTransfer {
     }
 
 
+    /// How many packets a source reads at once (1 MiB); twice that may be on their way.
+    static let sourceWritesInFlight = 4
+
     static func runSource(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
-        var previousWrite: EventLoopFuture<Void>?
+        var writes: [EventLoopFuture<Void>] = []
         while !Task.isCancelled {
-            let chunk: StreamChunk
+            var chunks: [StreamChunk]
             do throws(RemoteError) {
-                chunk = try await endpoint.read(maximum: ConnectionStreams.chunkSize)
+                chunks = try await endpoint.read(maximum: ConnectionStreams.chunkSize, count: sourceWritesInFlight)
             } catch {
                 channel.eventLoop.execute { streams.value.fail(key, error) }
                 return
             }
-            if let previousWrite {
-                do { try await previousWrite.get() } catch { return }  // the connection is gone
-            }
             if Task.isCancelled { return }
-            switch chunk {
-            case .data(let bytes):
-                var packet = channel.allocator.buffer(capacity: RPCLimits.headerSize + 4 + bytes.readableBytes)
-                packet.writeRPCPacket(header: key.header(status: .continue)) { $0.writeImmutableBuffer(bytes) }
-                previousWrite = channel.writeAndFlush(packet)
-            case .hole(let length):
-                var packet = channel.allocator.buffer(capacity: RPCLimits.headerSize + 16)
-                packet.writeRPCPacket(header: key.header(type: .streamHole, status: .continue)) {
-                    $0.writeXDRUInt64(length)
-                    $0.writeXDRUInt32(0)
+            for index in chunks.indices {
+                switch chunks[index] {
+                case .data(let bytes):
+                    chunks[index] = .end  // the buffer's only reference is `bytes` now: the header goes in place
+                    writes.append(channel.writeAndFlush(ByteBuffer.streamPacket(consume bytes, header: key.header(status: .continue), allocator: channel.allocator)))
+                case .hole(let length):
+                    var packet = channel.allocator.buffer(capacity: RPCLimits.headerSize + 16)
+                    packet.writeRPCPacket(header: key.header(type: .streamHole, status: .continue)) {
+                        $0.writeXDRUInt64(length)
+                        $0.writeXDRUInt32(0)
+                    }
+                    writes.append(channel.writeAndFlush(packet))
+                case .end:
+                    for write in writes { _ = try? await write.get() }
+                    send(channel, key.header(status: .continue))
+                    channel.eventLoop.execute { streams.value.sourceEnded(key) }
+                    return
                 }
-                previousWrite = channel.writeAndFlush(packet)
-            case .end:
-                send(channel, key.header(status: .continue))
-                channel.eventLoop.execute { streams.value.sourceEnded(key) }
-                return
+            }
+            // A client that does not read stops the reading: at most a few batches wait.
+            while writes.count > 2 * sourceWritesInFlight {
+                do { try await writes.removeFirst().get() } catch { return }  // the connection is gone
             }
         }
     }
 
-    static func runSink(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, inputs: AsyncStream<ConnectionStreams.SinkInput>, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
+    static func runSink(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, inputs: SinkQueue<ConnectionStreams.SinkInput>, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
         var ended = false
-        for await input in inputs {
-            switch input {
-            case .data(let bytes, let done):
-                defer { done() }
-                guard !ended else { continue }
-                do throws(RemoteError) {
-                    try await endpoint.write(bytes)
-                } catch {
+        while let batch = await inputs.next() {
+            var index = 0
+            while index < batch.count {
+                // Consecutive data packets go to the endpoint together.
+                var data: [ByteBuffer] = []
+                var done: [@Sendable () -> Void] = []
+                while index < batch.count, case .data(let bytes, let release) = batch[index] {
+                    data.append(bytes)
+                    done.append(release)
+                    index += 1
+                }
+                if !data.isEmpty {
+                    if !ended {
+                        do throws(RemoteError) {
+                            try await endpoint.write(data)
+                        } catch {
+                            ended = true
+                            await endpoint.abort()
+                            channel.eventLoop.execute { streams.value.failAfterSink(key, error) }
+                        }
+                    }
+                    for release in done { release() }
+                    continue
+                }
+                let input = batch[index]
+                index += 1
+                switch input {
+                case .data:
+                    break  // taken above
+                case .hole(let length, let release):
+                    defer { release() }
+                    guard !ended else { continue }
+                    do throws(RemoteError) {
+                        try await endpoint.writeHole(length)
+                    } catch {
+                        ended = true
+                        await endpoint.abort()
+                        channel.eventLoop.execute { streams.value.failAfterSink(key, error) }
+                    }
+                case .finish:
+                    guard !ended else { continue }
+                    ended = true
+                    do throws(RemoteError) {
+                        try await endpoint.finish()
+                        send(channel, key.header(status: .ok))
+                    } catch {
+                        send(channel, key.header(status: .error), error: error)
+                    }
+                    channel.eventLoop.execute { streams.value.remove(key) }
+                case .abort(let connectionClosed):
+                    guard !ended else { continue }
                     ended = true
                     await endpoint.abort()
-                    channel.eventLoop.execute { streams.value.failAfterSink(key, error) }
+                    if !connectionClosed { send(channel, key.header(status: .ok)) }
+                    channel.eventLoop.execute { streams.value.remove(key) }
                 }
-            case .hole(let length, let done):
-                defer { done() }
-                guard !ended else { continue }
-                do throws(RemoteError) {
-                    try await endpoint.writeHole(length)
-                } catch {
-                    ended = true
-                    await endpoint.abort()
-                    channel.eventLoop.execute { streams.value.failAfterSink(key, error) }
-                }
-            case .finish:
-                guard !ended else { continue }
-                ended = true
-                do throws(RemoteError) {
-                    try await endpoint.finish()
-                    send(channel, key.header(status: .ok))
-                } catch {
-                    send(channel, key.header(status: .error), error: error)
-                }
-                channel.eventLoop.execute { streams.value.remove(key) }
-            case .abort(let connectionClosed):
-                guard !ended else { continue }
-                ended = true
-                await endpoint.abort()
-                if !connectionClosed { send(channel, key.header(status: .ok)) }
-                channel.eventLoop.execute { streams.value.remove(key) }
             }
         }
     }

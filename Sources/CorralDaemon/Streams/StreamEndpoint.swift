@@ -18,10 +18,12 @@ protocol StreamEndpoint: Sendable {
     var direction: ServerStreamStateMachine.Direction { get }
     /// Whether holes may be sent either way.
     var allowsHoles: Bool { get }
-    /// The next chunk to send to the client, at most `maximum` bytes of data (sources only).
-    func read(maximum: Int) async throws(RemoteError) -> StreamChunk
-    /// Takes data from the client (sinks only).
-    func write(_ data: ByteBuffer) async throws(RemoteError)
+    /// The next chunks to send to the client, each at most `maximum` bytes of data, at most
+    /// `count` of them (at least one; sources only). Several at once save a hop to the threads
+    /// that read; the end comes as the last chunk.
+    func read(maximum: Int, count: Int) async throws(RemoteError) -> [StreamChunk]
+    /// Takes data from the client (sinks only), several packets at once, in order.
+    func write(_ data: [ByteBuffer]) async throws(RemoteError)
     /// Takes a hole from the client (sinks that allow holes).
     func writeHole(_ length: UInt64) async throws(RemoteError)
     /// The client finished: complete the transfer (for a sink, make the data durable).
@@ -31,8 +33,8 @@ protocol StreamEndpoint: Sendable {
 }
 
 extension StreamEndpoint {
-    func read(maximum: Int) async throws(RemoteError) -> StreamChunk { .end }
-    func write(_ data: ByteBuffer) async throws(RemoteError) {
+    func read(maximum: Int, count: Int) async throws(RemoteError) -> [StreamChunk] { [.end] }
+    func write(_ data: [ByteBuffer]) async throws(RemoteError) {
         throw RemoteError(code: .rpc, domain: .rpc, detail: "stream does not accept data")
     }
     func writeHole(_ length: UInt64) async throws(RemoteError) {
