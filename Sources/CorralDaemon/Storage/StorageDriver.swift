@@ -14,7 +14,8 @@ final class StorageDriver: Sendable {
     let jobs = DomainJobs()
     let events: StorageEvents
     private let store: DefinitionStore
-    /// The definitions of running pools (`run-dir/storage/NAME.xml`), so a restarted daemon
+    /// The definitions of running pools (`run-dir/pools/NAME.xml`; not `storage/`, which is
+    /// libvirtd's when the two share a run directory), so a restarted daemon
     /// finds them running again, transient ones included (libvirt's pool status files).
     private let liveStore: DefinitionStore
     private let logger: Logger
@@ -27,7 +28,7 @@ final class StorageDriver: Sendable {
         domainUsingVolume: @escaping @Sendable (String, VolumeDescription) -> String?
     ) throws {
         store = try DefinitionStore(directory: stateDirectory + "/storage", autostartDirectory: stateDirectory + "/storage/autostart")
-        liveStore = try DefinitionStore(directory: runDirectory + "/storage", autostartDirectory: runDirectory + "/storage/autostart")
+        liveStore = try DefinitionStore(directory: runDirectory + "/pools", autostartDirectory: runDirectory + "/pools/autostart")
         self.events = events
         self.logger = logger
         self.domainUsingVolume = domainUsingVolume
