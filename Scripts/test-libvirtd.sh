@@ -7,15 +7,20 @@ pidfile=/run/corral-test-libvirtd.pid
 sock=/run/libvirt/libvirt-sock
 case "${1:-}" in
   start)
-    if [ -S "$sock" ] && virsh -c qemu:///system -q version >/dev/null 2>&1; then echo existing; exit 0; fi
+    # libvirtd hands guest logs to virtlogd; start one if none runs, also beside a libvirtd
+    # that was already running (its virtlogd may have gone). A socket file alone proves
+    # nothing: one killed leaves it behind.
+    ensure_virtlogd() {
+      if [ "$(id -u)" -eq 0 ] && ! pgrep -x virtlogd >/dev/null; then
+        mkdir -p /var/log/libvirt /run/libvirt
+        rm -f /run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock
+        virtlogd -d -p /run/corral-test-virtlogd.pid
+      fi
+    }
+    if [ -S "$sock" ] && virsh -c qemu:///system -q version >/dev/null 2>&1; then ensure_virtlogd; echo existing; exit 0; fi
     [ "$(id -u)" -eq 0 ] || { echo "libvirtd needs root here" >&2; exit 1; }
     mkdir -p /var/log/libvirt /run/libvirt
-    # libvirtd hands guest logs to virtlogd; start one alongside if none runs.
-    # (A socket file alone proves nothing: one killed leaves it behind.)
-    if ! pgrep -x virtlogd >/dev/null; then
-      rm -f /run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock
-      virtlogd -d -p /run/corral-test-virtlogd.pid
-    fi
+    ensure_virtlogd
     libvirtd -d -p "$pidfile"
     for _ in $(seq 1 100); do
       if virsh -c qemu:///system -q version >/dev/null 2>&1; then echo started; exit 0; fi

@@ -35,14 +35,6 @@ public enum LifecycleEvent: Sendable, Hashable {
 /// A registration belongs to one connection and carries the callback id the server returned; the
 /// event message goes only to that connection, with that id (libvirt's rule).
 final class EventHub: Sendable {
-    struct Registration {
-        var connectionID: UInt64
-        var callbackID: Int32
-        var eventID: Int32
-        var domain: RemoteUUID?
-        var channel: any Channel
-    }
-
     /// Event ids Corral delivers.
     static let lifecycle: Int32 = 0, reboot: Int32 = 1, deviceRemoved: Int32 = 15
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
@@ -67,7 +59,7 @@ final class EventHub: Sendable {
         }
     }
 
-    private let state = Mutex<(next: Int32, registrations: [Registration])>((1, []))
+    private let registrations = CallbackRegistrations()
     private let monitor = Mutex<(next: Int32, registrations: [MonitorRegistration])>((1, []))
 
     func registerMonitor(connectionID: UInt64, channel: any Channel, domain: RemoteUUID?, event: String?, flags: UInt32) throws(RemoteError) -> Int32 {
@@ -121,33 +113,25 @@ final class EventHub: Sendable {
         guard eventID >= 0, eventID < Self.eventIDLimit else {
             throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported event ID \(eventID)")
         }
-        return state.withLock { state in
-            let id = state.next
-            state.next = state.next == Int32.max ? 1 : state.next + 1
-            state.registrations.append(Registration(connectionID: connectionID, callbackID: id, eventID: eventID, domain: domain, channel: channel))
-            return id
-        }
+        return registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: domain)
     }
 
     func deregister(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
-        let removed = state.withLock { state -> Bool in
-            let before = state.registrations.count
-            state.registrations.removeAll { $0.connectionID == connectionID && $0.callbackID == callbackID }
-            return state.registrations.count != before
+        if !registrations.deregister(connectionID: connectionID, callbackID: callbackID) {
+            throw RemoteError(code: .internalError, domain: .remote, detail: "domain event callback \(callbackID) not registered")
         }
-        if !removed { throw RemoteError(code: .internalError, domain: .remote, detail: "domain event callback \(callbackID) not registered") }
     }
 
     func connectionClosed(_ connectionID: UInt64) {
-        state.withLock { $0.registrations.removeAll { $0.connectionID == connectionID } }
+        registrations.connectionClosed(connectionID)
         monitor.withLock { $0.registrations.removeAll { $0.connectionID == connectionID } }
     }
 
-    private func targets(eventID: Int32, domain: RemoteUUID) -> [Registration] {
-        state.withLock { state in state.registrations.filter { $0.eventID == eventID && ($0.domain == nil || $0.domain == domain) } }
+    private func targets(eventID: Int32, domain: RemoteUUID) -> [CallbackRegistrations.Registration] {
+        registrations.targets(eventID: eventID, object: domain)
     }
 
-    private func send(_ registrations: [Registration], procedure: Int32, _ write: @escaping @Sendable (Int32, inout ByteBuffer) -> Void) {
+    private func send(_ registrations: [CallbackRegistrations.Registration], procedure: Int32, _ write: @escaping @Sendable (Int32, inout ByteBuffer) -> Void) {
         for registration in registrations {
             var buffer = registration.channel.allocator.buffer(capacity: 96)
             // libvirtd sends event messages with serial 1.

@@ -187,15 +187,39 @@ final class StorageDriver: Sendable {
         }
     }
 
+    /// What a pool must be for an operation, with libvirt's message when it is not.
+    enum PoolRequirement {
+        case active
+        /// Inactive; `already` for operations that start it ("is already active"), else "is
+        /// still active".
+        case inactive(already: Bool)
+        case any
+    }
+
+    /// Runs `body` inside the pool's job, with the pool as it is once the job is held, after
+    /// checking `requirement`.
+    private func withPoolJob<T: Sendable>(
+        _ handle: RemoteStoragePool, _ operation: String, _ requirement: PoolRequirement,
+        _ body: (PoolRecord) async throws(RemoteError) -> T
+    ) async throws(RemoteError) -> T {
+        let name = try registry.pool(for: handle).definition.name
+        return try await jobs.run(name, operation) { () throws(RemoteError) -> T in
+            let record = try registry.pool(for: handle)
+            switch requirement {
+            case .active where !record.isActive:
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is not active")
+            case .inactive(let already) where record.isActive:
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is \(already ? "already" : "still") active")
+            default:
+                return try await body(record)
+            }
+        }
+    }
+
     /// `virStoragePoolCreate`: starts a defined pool.
     func start(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
         try Self.checkFlags(flags, allowed: 7, function: "storagePoolCreate")
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolCreate") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
-            guard !record.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is already active")
-            }
+        try await withPoolJob(handle, "storagePoolCreate", .inactive(already: true)) { record throws(RemoteError) in
             try Self.checkBuildFlags(Self.buildFlags(ofCreate: flags))
             let definition = record.definition
             let buildFlags = Self.buildFlags(ofCreate: flags)
@@ -204,7 +228,7 @@ final class StorageDriver: Sendable {
             }
             let scan = try await StorageWork.run { () throws(StorageError) in try PoolBackends.start(definition) }
             try await writeLiveStatus(definition)
-            registry.update(name) { record in
+            registry.update(definition.name) { record in
                 record.apply(scan)
                 record.isActive = true
             }
@@ -214,12 +238,7 @@ final class StorageDriver: Sendable {
 
     /// `virStoragePoolBuild`.
     func build(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolBuild") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
-            guard !record.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is already active")
-            }
+        try await withPoolJob(handle, "storagePoolBuild", .inactive(already: true)) { record throws(RemoteError) in
             try Self.checkBuildFlags(flags, function: "virStorageBackendFileSystemBuild")
             let definition = record.definition
             try await StorageWork.run { () throws(StorageError) in try PoolBackends.build(definition, flags: flags) }
@@ -228,14 +247,9 @@ final class StorageDriver: Sendable {
 
     /// `virStoragePoolDestroy`: stops the pool (a transient one goes away).
     func destroy(_ handle: RemoteStoragePool) async throws(RemoteError) {
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolDestroy") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
-            guard record.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is not active")
-            }
+        try await withPoolJob(handle, "storagePoolDestroy", .active) { record throws(RemoteError) in
             guard !record.hasBusyVolumes else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "pool '\(name)' has asynchronous jobs running.")
+                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "pool '\(record.definition.name)' has asynchronous jobs running.")
             }
             let definition = record.definition
             try await StorageWork.run { () throws(StorageError) in try PoolBackends.stop(definition) }
@@ -276,12 +290,7 @@ final class StorageDriver: Sendable {
 
     /// `virStoragePoolDelete`: removes the pool's directory.
     func delete(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolDelete") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
-            guard !record.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is still active")
-            }
+        try await withPoolJob(handle, "storagePoolDelete", .inactive(already: false)) { record throws(RemoteError) in
             try Self.checkFlags(flags, allowed: 0, function: "virStorageBackendFileSystemDelete")
             let definition = record.definition
             try await StorageWork.run { () throws(StorageError) in try PoolBackends.delete(definition) }
@@ -291,12 +300,8 @@ final class StorageDriver: Sendable {
 
     /// `virStoragePoolUndefine`.
     func undefine(_ handle: RemoteStoragePool) async throws(RemoteError) {
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolUndefine") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
-            guard !record.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is still active")
-            }
+        try await withPoolJob(handle, "storagePoolUndefine", .inactive(already: false)) { record throws(RemoteError) in
+            let name = record.definition.name
             let store = self.store
             try await StorageWork.run { () throws(StorageError) in
                 do throws(StoreError) { try store.remove(name: name) } catch { throw StorageError(.operationFailed, error.message) }
@@ -309,12 +314,8 @@ final class StorageDriver: Sendable {
     /// `virStoragePoolRefresh`. A pool whose directory vanished stops, with the reason.
     func refresh(_ handle: RemoteStoragePool, flags: UInt32) async throws(RemoteError) {
         try Self.checkFlags(flags, allowed: 0, function: "storagePoolRefresh")
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolRefresh") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
-            guard record.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage pool '\(name)' is not active")
-            }
+        try await withPoolJob(handle, "storagePoolRefresh", .active) { record throws(RemoteError) in
+            let name = record.definition.name
             guard !record.hasBusyVolumes else {
                 throw RemoteError(code: .operationInvalid, domain: .storage, detail: "pool '\(name)' has asynchronous jobs running.")
             }
@@ -334,12 +335,11 @@ final class StorageDriver: Sendable {
 
     /// `virStoragePoolSetAutostart`.
     func setAutostart(_ handle: RemoteStoragePool, _ on: Bool) async throws(RemoteError) {
-        let name = try registry.pool(for: handle).definition.name
-        try await jobs.run(name, "storagePoolSetAutostart") { () throws(RemoteError) in
-            let record = try registry.pool(for: handle)
+        try await withPoolJob(handle, "storagePoolSetAutostart", .any) { record throws(RemoteError) in
             guard record.isPersistent else {
                 throw RemoteError(code: .internalError, domain: .storage, detail: "cannot set autostart for transient pool")
             }
+            let name = record.definition.name
             let store = self.store
             try await StorageWork.run { () throws(StorageError) in
                 do throws(StoreError) { try store.setAutostart(name: name, on) } catch { throw StorageError(.operationFailed, error.message) }

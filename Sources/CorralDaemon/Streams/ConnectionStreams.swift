@@ -109,7 +109,7 @@ final class ConnectionStreams {
                 let endpoint = stream.endpoint
                 let channel = self.channel
                 let bound = self.bound
-                Task { await StreamTransfer.finishSource(key: key, endpoint: endpoint, channel: channel, streams: bound) }
+                Task { await StreamTransfer.finishTransfer(key: key, endpoint: endpoint, channel: channel, streams: bound) }
             }
         case .abort:
             if let input = stream.sinkInput {
@@ -129,8 +129,14 @@ final class ConnectionStreams {
     /// Ends a stream with an error sent to the client, and undoes its transfer.
     func fail(_ key: Key, _ error: RemoteError) {
         guard let stream = streams.removeValue(forKey: key) else { return }
-        stream.sourceTask?.cancel()
+        Self.abandon(stream)
         StreamTransfer.send(channel, key.header(status: .error), error: error)
+    }
+
+    /// Stops a stream's transfer with nothing more sent to the client; the endpoint undoes
+    /// what it can.
+    private static func abandon(_ stream: ActiveStream) {
+        stream.sourceTask?.cancel()
         if let input = stream.sinkInput {
             input.push(.abort(connectionClosed: true))
             input.finish()
@@ -152,16 +158,7 @@ final class ConnectionStreams {
 
     /// The connection closed: every stream is aborted (a half-written upload is undone).
     func connectionClosed() {
-        for (_, stream) in streams {
-            stream.sourceTask?.cancel()
-            if let input = stream.sinkInput {
-                input.push(.abort(connectionClosed: true))
-                input.finish()
-            } else {
-                let endpoint = stream.endpoint
-                Task { await endpoint.abort() }
-            }
-        }
+        for stream in streams.values { Self.abandon(stream) }
         streams.removeAll()
     }
 
@@ -176,7 +173,9 @@ final class ConnectionStreams {
 /// The transfers of ``ConnectionStreams``, run in tasks: they talk to the endpoint and write
 /// packets; changes to the stream table go back to the event loop.
 enum StreamTransfer {
-    static func finishSource(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
+    /// The client finished: the endpoint completes the transfer, the client hears whether it
+    /// worked, and the stream is gone.
+    static func finishTransfer(key: ConnectionStreams.Key, endpoint: any StreamEndpoint, channel: any Channel, streams: NIOLoopBound<ConnectionStreams>) async {
         do throws(RemoteError) {
             try await endpoint.finish()
             send(channel, key.header(status: .ok))
@@ -277,13 +276,7 @@ enum StreamTransfer {
                 case .finish:
                     guard !ended else { continue }
                     ended = true
-                    do throws(RemoteError) {
-                        try await endpoint.finish()
-                        send(channel, key.header(status: .ok))
-                    } catch {
-                        send(channel, key.header(status: .error), error: error)
-                    }
-                    channel.eventLoop.execute { streams.value.remove(key) }
+                    await finishTransfer(key: key, endpoint: endpoint, channel: channel, streams: streams)
                 case .abort(let connectionClosed):
                     guard !ended else { continue }
                     ended = true
