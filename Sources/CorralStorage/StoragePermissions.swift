@@ -54,8 +54,8 @@ public struct StoragePermissions: Sendable, Hashable {
         return out + indent + "</permissions>\n"
     }
 
-    /// `%04o`.
-    static func octal(_ mode: UInt32) -> String {
+    /// A mode as libvirt prints it (`%04o`).
+    public static func octal(_ mode: UInt32) -> String {
         let digits = String(mode, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }

@@ -2,6 +2,7 @@ import CorralProtocol
 import CorralStorage
 import Foundation
 import Logging
+import XMLTree
 
 /// The storage driver: pools and their volumes, as libvirt's storage driver.
 ///
@@ -88,7 +89,7 @@ final class StorageDriver: Sendable {
     /// packaging does), so `virt-install --disk size=N` works on a fresh host.
     func createDefaultPoolIfNone(path: String) async {
         guard registry.all().isEmpty else { return }
-        let xml = "<pool type='dir'><name>default</name><target><path>\(XMLEscaping.text(path))</path></target></pool>"
+        let xml = "<pool type='dir'><name>default</name><target><path>\(XMLTreeWriter.escape(path, attribute: false))</path></target></pool>"
         do throws(RemoteError) {
             let handle = try await define(xml: xml)
             try await build(handle, flags: 0)
@@ -637,12 +638,5 @@ extension PoolRecord {
         sizes = scan.sizes
         livePermissions = scan.permissions
         volumes = scan.volumes
-    }
-}
-
-/// Escaping for the few XML texts the daemon writes by hand.
-enum XMLEscaping {
-    static func text(_ value: String) -> String {
-        value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }

@@ -19,8 +19,6 @@ enum StorageWork {
             return try await pool.runIfActive { () throws -> T in try body() }
         } catch let error as StorageError {
             throw RemoteError(error)
-        } catch let error as RemoteError {
-            throw error
         } catch {
             throw RemoteError.internalError("\(error)", domain: .storage)
         }

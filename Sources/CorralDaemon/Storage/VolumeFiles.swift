@@ -105,7 +105,7 @@ enum VolumeFiles {
     /// Applies a volume's requested owner and group (mode is set at creation).
     static func applyOwnership(path: String, _ permissions: StoragePermissions) throws(StorageError) {
         if let mode = permissions.mode, chmod(path, mode_t(mode)) != 0 {
-            throw StorageError.system("cannot set mode of '\(path)' to \(StoragePermissions.octalText(mode))", errno: errno)
+            throw StorageError.system("cannot set mode of '\(path)' to \(StoragePermissions.octal(mode))", errno: errno)
         }
         guard permissions.owner != nil || permissions.group != nil else { return }
         let owner = permissions.owner.map { uid_t($0) } ?? uid_t.max
@@ -122,13 +122,5 @@ enum VolumeFiles {
         } else {
             guard unlink(volume.path) == 0 else { throw StorageError.system("cannot unlink file '\(volume.path)'", errno: errno) }
         }
-    }
-}
-
-extension StoragePermissions {
-    /// A mode as libvirt prints it (`%04o`).
-    static func octalText(_ mode: UInt32) -> String {
-        let digits = String(mode, radix: 8)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }

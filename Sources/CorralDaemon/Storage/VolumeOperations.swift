@@ -16,7 +16,7 @@ enum VolumeOperations {
         if lstat(path, &info) == 0 {
             throw StorageError(.operationInvalid, "volume target path '\(path)' already exists")
         }
-        do throws(StorageError) {
+        return try making(definition, path: path, poolDirectory: poolDirectory) { () throws(StorageError) in
             switch format {
             case .dir:
                 guard mkdir(path, mode_t(mode)) == 0 else { throw StorageError.system("cannot create path '\(path)'", errno: errno) }
@@ -54,14 +54,7 @@ enum VolumeOperations {
                 throw StorageError(.configUnsupported, "creating volumes of format '\(format.rawValue)' is not supported")
             }
             try VolumeFiles.applyOwnership(path: path, definition.permissions)
-        } catch {
-            removeHalfCreated(path)
-            throw error
         }
-        guard let volume = VolumeFiles.describe(name: definition.name, path: path, poolDirectory: poolDirectory) else {
-            throw StorageError(.internalError, "volume '\(path)' vanished after creation")
-        }
-        return volume
     }
 
     /// Creates a volume as a copy of `source` (libvirt's create-from): `qemu-img convert` to the
@@ -83,7 +76,7 @@ enum VolumeOperations {
         var options: [String] = []
         if format == .qcow2, flags & preallocateMetadata != 0 { options.append("preallocation=metadata") }
         if format == .qcow2, let compat = definition.compat { options.append("compat=" + compat) }
-        do throws(StorageError) {
+        return try making(definition, path: path, poolDirectory: poolDirectory) { () throws(StorageError) in
             if let capacity = definition.capacity, capacity > source.capacity {
                 // A larger clone: make the image at its size, then copy into it (not every
                 // format can be resized afterwards).
@@ -98,6 +91,16 @@ enum VolumeOperations {
             }
             _ = chmod(path, mode_t(definition.permissions.mode ?? DirectoryPoolBackend.defaultVolumeMode))
             try VolumeFiles.applyOwnership(path: path, definition.permissions)
+        }
+    }
+
+    /// Runs `steps`, which make the volume at `path`, and describes the result; whatever fails
+    /// half-way removes what it made.
+    private static func making(
+        _ definition: VolumeDefinition, path: String, poolDirectory: String, _ steps: () throws(StorageError) -> Void
+    ) throws(StorageError) -> VolumeDescription {
+        do throws(StorageError) {
+            try steps()
         } catch {
             removeHalfCreated(path)
             throw error

@@ -58,9 +58,6 @@ final class ConnectionStreams {
         self.channel = channel
     }
 
-    /// How many streams are open.
-    var count: Int { streams.count }
-
     private var bound: NIOLoopBound<ConnectionStreams> { NIOLoopBound(self, eventLoop: channel.eventLoop) }
 
     /// Opens the stream of the call `header` (after its reply was written).
