@@ -5,7 +5,8 @@
 #   initramfs.gz     busybox, the ACPI button and virtio modules, the QEMU guest agent (qemu-ga,
 #                    with the libraries it links), and an init that starts the agent on the
 #                    org.qemu.guest_agent.0 port when the guest has one, prints CORRAL-GUEST-BOOTED
-#                    on the serial console and powers off when the ACPI power button is pressed
+#                    on the serial console, keeps a shell on it (for console tests), and powers off
+#                    when the ACPI power button is pressed
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ cp "$work/root/bin/busybox" "$root/bin/busybox"
 # In load order: input for the power button, then virtio PCI and the console (virtio-serial).
 modules="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
   drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko
-  drivers/char/virtio_console.ko"
+  drivers/char/virtio_console.ko drivers/block/virtio_blk.ko"
 for module in $modules; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done
@@ -62,6 +63,8 @@ for e in /sys/class/input/event*; do
   if grep -q "Power Button" "$e/device/name" 2>/dev/null; then button=/dev/input/$(basename "$e"); fi
 done
 echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) agent=$agent button=${button:-none}" > /dev/ttyS0
+# A shell on the serial console, started again whenever it exits.
+(while true; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done) &
 if [ -n "$button" ]; then
   head -c 1 "$button" > /dev/null
   echo "CORRAL-GUEST-POWEROFF" > /dev/ttyS0

@@ -2,7 +2,8 @@
 """Generates Sources/CorralProtocol/Generated/Procedures.swift from Protocol/procedures.def.
 
 Run it after editing the table: `python3 Scripts/generate-procedures.py`. The output is committed,
-so building Corral never needs Python.
+so building Corral never needs Python; `--check` only verifies that the committed output matches
+the table (Scripts/test.sh runs it).
 """
 import re
 import sys
@@ -77,6 +78,14 @@ class Type:
         if spec == "UUID":
             self.kind, self.swift = "uuid", "RemoteUUID"
             return
+        if spec == "TypedParameter":
+            # remote_typed_param: a hand-written union (Sources/CorralProtocol/TypedParameter.swift).
+            self.kind, self.swift = "struct", "TypedParameter"
+            return
+        m = re.fullmatch(r"opaque<(\d+)>", spec)
+        if m:
+            self.kind, self.maximum, self.swift = "opaque", m.group(1), "[UInt8]"
+            return
         if spec in structs:
             self.kind, self.swift = "struct", spec
             return
@@ -92,6 +101,8 @@ class Type:
             return f"try {buf}.readXDROptional {{ (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: {STRING_MAX}) }}"
         if k == "optional":
             return f"try {buf}.readXDROptional {{ (b: inout ByteBuffer) throws(XDRDecodingError) in {self.inner.decode('b')} }}"
+        if k == "opaque":
+            return f"Array(try {buf}.readXDRVariableOpaque(maximumLength: {self.maximum}).readableBytesView)"
         if k == "fixedchars":
             return f"try {buf}.readXDRFixedCharString(count: {self.count})"
         if k == "varchars":
@@ -113,6 +124,8 @@ class Type:
             return f"{buf}.writeXDROptional({value}) {{ $0.writeXDRString($1) }}"
         if k == "optional":
             return f"{buf}.writeXDROptional({value}) {{ {self.inner.encode('$0', '$1')} }}"
+        if k == "opaque":
+            return f"{buf}.writeXDRVariableOpaque({value})"
         if k == "fixedchars":
             return f"{buf}.writeXDRFixedCharString({value}, count: {self.count})"
         if k == "varchars":
@@ -240,8 +253,14 @@ def main():
             out.pop()
         out.append("}")
         out.append("")
+    text = "\n".join(out)
+    if "--check" in sys.argv:
+        if not OUTPUT.exists() or OUTPUT.read_text() != text:
+            sys.exit(f"{OUTPUT.relative_to(ROOT)} does not match {SOURCE.relative_to(ROOT)}: run python3 Scripts/generate-procedures.py")
+        print(f"{OUTPUT.relative_to(ROOT)} matches {SOURCE.relative_to(ROOT)}")
+        return
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text("\n".join(out))
+    OUTPUT.write_text(text)
     print(f"wrote {OUTPUT.relative_to(ROOT)}: {len(procs)} procedures, {len(structs)} structs")
 
 

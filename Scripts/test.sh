@@ -9,6 +9,7 @@ bash Scripts/install-dependencies.sh
 bash Scripts/build-test-guest.sh
 echo "== building"
 swift build
+python3 Scripts/generate-procedures.py --check
 echo "== swift test"
 # A hard limit, so a hang fails here with its log instead of running into CI's limit.
 timeout -k 30 1500 swift test 2>&1 | tee .build/swift-test.log \

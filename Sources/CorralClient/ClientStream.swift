@@ -33,6 +33,8 @@ final class ClientStreamInbox: @unchecked Sendable {  // state guarded by `lock`
     private var queue: [Item] = []
     private var waiter: CheckedContinuation<Item, Never>?
     private var pausedReading = false
+    /// How the stream ended (finished or failed), once it has: every later wait gets it again.
+    private var ending: Item?
     private var closed = false
 
     init(procedure: Int32) {
@@ -84,6 +86,10 @@ final class ClientStreamInbox: @unchecked Sendable {  // state guarded by `lock`
 
     private func deliver(_ item: Item) {
         let (waiter, pause): (CheckedContinuation<Item, Never>?, (any Channel)?) = lock.withLock {
+            switch item {
+            case .finished, .failed: if ending == nil { ending = item }
+            default: break
+            }
             if let waiter = self.waiter {
                 self.waiter = nil
                 return (waiter, nil)
@@ -102,7 +108,7 @@ final class ClientStreamInbox: @unchecked Sendable {  // state guarded by `lock`
     /// The next item, waiting for it.
     func next() async -> Item {
         let (ready, resume): (Item?, (any Channel)?) = lock.withLock {
-            guard !queue.isEmpty else { return (nil, nil) }
+            guard !queue.isEmpty else { return (ending, nil) }
             let item = queue.removeFirst()
             if pausedReading && queue.count < Self.queueLimit / 2, let channel {
                 pausedReading = false
@@ -118,6 +124,7 @@ final class ClientStreamInbox: @unchecked Sendable {  // state guarded by `lock`
         return await withCheckedContinuation { continuation in
             let immediate: Item? = lock.withLock {
                 if !queue.isEmpty { return queue.removeFirst() }
+                if let ending { return ending }
                 waiter = continuation
                 return nil
             }

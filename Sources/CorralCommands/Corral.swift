@@ -14,7 +14,7 @@ public struct Corral: AsyncParsableCommand {
             DomXMLToNative.self, QEMUMonitorCommand.self, QEMUMonitorEventCommand.self, QEMUAgentCommand.self, QMPProxyCommand.self,
             Define.self, Undefine.self, DumpXML.self, DomInfo.self, DomState.self, DomUUID.self, DomName.self, DomID.self, Autostart.self,
             QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self, DefineFromQEMUConfig.self,
-            PoolList.self, VolList.self, VolUpload.self, VolDownload.self, VolClone.self,
+            PoolList.self, VolList.self, VolUpload.self, VolDownload.self, VolClone.self, Console.self,
         ]
     )
 

@@ -50,6 +50,7 @@ public final class Daemon: Sendable {
         NetworkAndPoolListings.register(in: &table)
         StorageProcedures.register(in: &table, driver: storage)
         HostStatisticsProcedures.register(in: &table, emulator: emulator)
+        ConsoleProcedures.register(in: &table, registry: registry, sessions: ConsoleSessions())
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -175,14 +175,18 @@ actor DomainDriver {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
+        var devices = invocation.devices
+        if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
         let xml = live?.xml ?? record.xml
-        let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map { DomainXMLFormatter.format($0.document, id: Int(id)) } ?? xml
+        let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
+            DomainXMLFormatter.format(LiveDomainXML.decorate($0.document, devices: devices), id: Int(id))
+        } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
             id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
             lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(.booted)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
-            liveXML: liveXML)
+            liveXML: liveXML, devices: devices)
         let updated = registry.updateRuntime(uuid) { r in r.runtime = runtime }
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         writeStatus(uuid)
@@ -213,6 +217,20 @@ actor DomainDriver {
         } catch {
             registry.removeIfTransient(record.uuid)
             throw error
+        }
+    }
+
+    /// Fills in the pseudo-terminal QEMU opened for each `pty` character device
+    /// (`query-chardev` reports `pty:/dev/pts/N` under the chardev's id).
+    static func assignPseudoTerminals(_ devices: inout GuestDevices, qmp: QMPClient) async {
+        guard let reply = try? await qmp.execute("query-chardev"), case .array(let chardevs) = reply else { return }
+        var paths: [String: String] = [:]
+        for chardev in chardevs {
+            guard let label = chardev["label"]?.stringValue, let filename = chardev["filename"]?.stringValue, filename.hasPrefix("pty:") else { continue }
+            paths[label] = String(filename.dropFirst(4))
+        }
+        for index in devices.characterDevices.indices where devices.characterDevices[index].type == .pty {
+            devices.characterDevices[index].path = paths[devices.characterDevices[index].chardev]
         }
     }
 
@@ -606,7 +624,8 @@ actor DomainDriver {
             let runtime = GuestRuntime(
                 id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp, runDirectory: directory,
                 lifecycle: GuestLifecycle(policy: .init(definition), status: guestStatus), agentSocket: Self.agentSocket(definition, runDirectory: directory),
-                taints: status.taints, liveXML: status.domainXML)
+                taints: status.taints, liveXML: status.domainXML,
+                devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory))
             guard let record = registry.updateRuntime(uuid, { r in r.runtime = runtime }) else { continue }
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)

@@ -1,5 +1,6 @@
 import POSIXSupport
 import QMP
+import QEMUCommandLine
 
 /// What a domain has while its QEMU runs: the process, the daemon's monitor session, the
 /// passthrough session clients share, its lifecycle state machine and its runtime files.
@@ -23,6 +24,8 @@ struct GuestRuntime: Sendable {
     var agentSocket: String?
     var taints: [String]
     var liveXML: String
+    /// The QEMU names of its devices (and the pseudo-terminals QEMU gave its `pty` ones).
+    var devices: GuestDevices
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

@@ -121,4 +121,6 @@ public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
     public static let network = ErrorDomain(rawValue: 19)
     /// `VIR_FROM_DOMAIN`.
     public static let domain = ErrorDomain(rawValue: 20)
+    /// `VIR_FROM_STREAMS`.
+    public static let streams = ErrorDomain(rawValue: 38)
 }

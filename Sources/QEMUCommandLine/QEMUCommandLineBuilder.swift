@@ -26,10 +26,13 @@ struct Builder {
     var options: [QEMUOption] = []
     var capabilities: Set<QEMUCapability>
     var bootIndexes: BootIndexAssigner
+    /// Every device's QEMU names.
+    let devices: GuestDevices
 
     init(domain: DomainDefinition, context: CommandLineContext) {
         self.domain = domain
         self.context = context
+        self.devices = GuestDevices(domain, runDirectory: context.runDirectory)
         self.capabilities = context.capabilities
         self.bootIndexes = BootIndexAssigner(order: domain.os.bootDevices)
     }
@@ -133,7 +136,7 @@ struct Builder {
         if !ns.overrides.isEmpty { taints.append(.customDevice) }
         return QEMUInvocation(
             executable: domain.devices.emulator ?? context.emulator, options: options, environment: environment,
-            configFile: ns.configSections.sections.isEmpty ? nil : ns.configSections, taints: taints)
+            configFile: ns.configSections.sections.isEmpty ? nil : ns.configSections, taints: taints, devices: devices)
     }
 
     // MARK: - Passthrough

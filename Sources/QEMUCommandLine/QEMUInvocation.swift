@@ -104,6 +104,8 @@ public struct QEMUInvocation: Sendable, Hashable {
     public var configFile: QEMUConfigFile?
     /// The taints this start sets.
     public var taints: [DomainTaint]
+    /// The QEMU names of the guest's devices.
+    public var devices: GuestDevices
 
     /// The argv after the executable.
     public var arguments: [String] {
@@ -118,7 +120,7 @@ public struct QEMUInvocation: Sendable, Hashable {
 
     public static func == (a: QEMUInvocation, b: QEMUInvocation) -> Bool {
         a.executable == b.executable && a.options == b.options && a.environment.elementsEqual(b.environment, by: { $0 == $1 })
-            && a.configFile == b.configFile && a.taints == b.taints
+            && a.configFile == b.configFile && a.taints == b.taints && a.devices == b.devices
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -100,6 +100,8 @@ final class ConnectionStreams {
             }
         case .finish:
             if let input = stream.sinkInput {
+                // A stream both ways (a console) sends nothing more once the client finishes.
+                stream.sourceTask?.cancel()
                 input.push(.finish)
             } else {
                 stream.sourceTask?.cancel()
@@ -110,6 +112,7 @@ final class ConnectionStreams {
             }
         case .abort:
             if let input = stream.sinkInput {
+                stream.sourceTask?.cancel()
                 input.push(.abort(connectionClosed: false))
             } else {
                 stream.sourceTask?.cancel()
@@ -145,6 +148,7 @@ final class ConnectionStreams {
 
     func remove(_ key: Key) {
         guard let stream = streams.removeValue(forKey: key) else { return }
+        stream.sourceTask?.cancel()
         stream.machine.closed()
         stream.sinkInput?.finish()
     }

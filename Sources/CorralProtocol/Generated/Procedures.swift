@@ -121,6 +121,80 @@ public struct NodeStatistic: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_domain_memory_stat` wire struct.
+public struct MemoryStatistic: XDRCodable, Hashable {
+    public var tag: Int32
+    public var val: UInt64
+
+    /// Creates the value from its fields.
+    public init(tag: Int32, val: UInt64) {
+        self.tag = tag
+        self.val = val
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.tag = try buffer.readXDRInt32()
+        self.val = try buffer.readXDRUInt64()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRInt32(self.tag)
+        buffer.writeXDRUInt64(self.val)
+    }
+}
+
+/// The `remote_vcpu_info` wire struct.
+public struct VcpuInformation: XDRCodable, Hashable {
+    public var number: UInt32
+    public var state: Int32
+    public var cpuTime: UInt64
+    public var cpu: Int32
+
+    /// Creates the value from its fields.
+    public init(number: UInt32, state: Int32, cpuTime: UInt64, cpu: Int32) {
+        self.number = number
+        self.state = state
+        self.cpuTime = cpuTime
+        self.cpu = cpu
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.number = try buffer.readXDRUInt32()
+        self.state = try buffer.readXDRInt32()
+        self.cpuTime = try buffer.readXDRUInt64()
+        self.cpu = try buffer.readXDRInt32()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRUInt32(self.number)
+        buffer.writeXDRInt32(self.state)
+        buffer.writeXDRUInt64(self.cpuTime)
+        buffer.writeXDRInt32(self.cpu)
+    }
+}
+
+/// The `remote_domain_stats_record` wire struct.
+public struct DomainStatsRecord: XDRCodable, Hashable {
+    public var dom: RemoteDomain
+    public var params: [TypedParameter]
+
+    /// Creates the value from its fields.
+    public init(dom: RemoteDomain, params: [TypedParameter]) {
+        self.dom = dom
+        self.params = params
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.dom = try RemoteDomain(xdr: &buffer)
+        self.params = try buffer.readXDRArray(maximumCount: 262144) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        self.dom.encode(into: &buffer)
+        buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+    }
+}
+
 /// The procedures of the REMOTE program that Corral implements.
 public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     /// `REMOTE_PROC_CONNECT_OPEN`
@@ -363,6 +437,38 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case storagePoolLookupByTargetPath = 391
     /// `REMOTE_PROC_CONNECT_GET_STORAGE_POOL_CAPABILITIES`
     case connectGetStoragePoolCapabilities = 403
+    /// `REMOTE_PROC_DOMAIN_OPEN_CONSOLE`
+    case domainOpenConsole = 201
+    /// `REMOTE_PROC_DOMAIN_OPEN_CHANNEL`
+    case domainOpenChannel = 296
+    /// `REMOTE_PROC_DOMAIN_BLOCK_STATS`
+    case domainBlockStats = 64
+    /// `REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS`
+    case domainBlockStatsFlags = 243
+    /// `REMOTE_PROC_DOMAIN_INTERFACE_STATS`
+    case domainInterfaceStats = 65
+    /// `REMOTE_PROC_DOMAIN_MEMORY_STATS`
+    case domainMemoryStats = 159
+    /// `REMOTE_PROC_DOMAIN_SET_MEMORY_STATS_PERIOD`
+    case domainSetMemoryStatsPeriod = 308
+    /// `REMOTE_PROC_DOMAIN_GET_BLOCK_INFO`
+    case domainGetBlockInfo = 194
+    /// `REMOTE_PROC_DOMAIN_GET_CPUSTATS`
+    case domainGetCPUStats = 262
+    /// `REMOTE_PROC_DOMAIN_GET_VCPUS`
+    case domainGetVcpus = 20
+    /// `REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO`
+    case domainGetVcpuPinInfo = 230
+    /// `REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO`
+    case domainGetEmulatorPinInfo = 280
+    /// `REMOTE_PROC_DOMAIN_GET_CONTROL_INFO`
+    case domainGetControlInfo = 229
+    /// `REMOTE_PROC_DOMAIN_GET_JOB_INFO`
+    case domainGetJobInfo = 163
+    /// `REMOTE_PROC_DOMAIN_GET_JOB_STATS`
+    case domainGetJobStats = 298
+    /// `REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS`
+    case connectGetAllDomainStats = 344
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -487,6 +593,22 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .storageVolGetInfoFlags: return .read
         case .storagePoolLookupByTargetPath: return .read
         case .connectGetStoragePoolCapabilities: return .read
+        case .domainOpenConsole: return .write(api: "virDomainOpenConsole")
+        case .domainOpenChannel: return .write(api: "virDomainOpenChannel")
+        case .domainBlockStats: return .read
+        case .domainBlockStatsFlags: return .read
+        case .domainInterfaceStats: return .read
+        case .domainMemoryStats: return .read
+        case .domainSetMemoryStatsPeriod: return .write(api: "virDomainSetMemoryStatsPeriod")
+        case .domainGetBlockInfo: return .read
+        case .domainGetCPUStats: return .read
+        case .domainGetVcpus: return .read
+        case .domainGetVcpuPinInfo: return .read
+        case .domainGetEmulatorPinInfo: return .read
+        case .domainGetControlInfo: return .read
+        case .domainGetJobInfo: return .read
+        case .domainGetJobStats: return .read
+        case .connectGetAllDomainStats: return .read
         }
     }
 
@@ -613,6 +735,22 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .storageVolGetInfoFlags: return Remote.StorageVolGetInfoFlags.self
         case .storagePoolLookupByTargetPath: return Remote.StoragePoolLookupByTargetPath.self
         case .connectGetStoragePoolCapabilities: return Remote.ConnectGetStoragePoolCapabilities.self
+        case .domainOpenConsole: return Remote.DomainOpenConsole.self
+        case .domainOpenChannel: return Remote.DomainOpenChannel.self
+        case .domainBlockStats: return Remote.DomainBlockStats.self
+        case .domainBlockStatsFlags: return Remote.DomainBlockStatsFlags.self
+        case .domainInterfaceStats: return Remote.DomainInterfaceStats.self
+        case .domainMemoryStats: return Remote.DomainMemoryStats.self
+        case .domainSetMemoryStatsPeriod: return Remote.DomainSetMemoryStatsPeriod.self
+        case .domainGetBlockInfo: return Remote.DomainGetBlockInfo.self
+        case .domainGetCPUStats: return Remote.DomainGetCPUStats.self
+        case .domainGetVcpus: return Remote.DomainGetVcpus.self
+        case .domainGetVcpuPinInfo: return Remote.DomainGetVcpuPinInfo.self
+        case .domainGetEmulatorPinInfo: return Remote.DomainGetEmulatorPinInfo.self
+        case .domainGetControlInfo: return Remote.DomainGetControlInfo.self
+        case .domainGetJobInfo: return Remote.DomainGetJobInfo.self
+        case .domainGetJobStats: return Remote.DomainGetJobStats.self
+        case .connectGetAllDomainStats: return Remote.ConnectGetAllDomainStats.self
         }
     }
 }
@@ -5123,6 +5261,875 @@ public enum Remote {
 
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRString(self.capabilities)
+            }
+        }
+    }
+
+    /// Procedure 201, `DomainOpenConsole`.
+    public enum DomainOpenConsole: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 201
+
+        /// The arguments of `DomainOpenConsole`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var devName: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, devName: String?, flags: UInt32) {
+                self.dom = dom
+                self.devName = devName
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.devName = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.devName) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 296, `DomainOpenChannel`.
+    public enum DomainOpenChannel: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 296
+
+        /// The arguments of `DomainOpenChannel`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var name: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, name: String?, flags: UInt32) {
+                self.dom = dom
+                self.name = name
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.name = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.name) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 64, `DomainBlockStats`.
+    public enum DomainBlockStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 64
+
+        /// The arguments of `DomainBlockStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var path: String
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, path: String) {
+                self.dom = dom
+                self.path = path
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.path = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.path)
+            }
+        }
+
+        /// The reply of `DomainBlockStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var rdReq: Int64
+            public var rdBytes: Int64
+            public var wrReq: Int64
+            public var wrBytes: Int64
+            public var errs: Int64
+
+            /// Creates the value from its fields.
+            public init(rdReq: Int64, rdBytes: Int64, wrReq: Int64, wrBytes: Int64, errs: Int64) {
+                self.rdReq = rdReq
+                self.rdBytes = rdBytes
+                self.wrReq = wrReq
+                self.wrBytes = wrBytes
+                self.errs = errs
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.rdReq = try buffer.readXDRInt64()
+                self.rdBytes = try buffer.readXDRInt64()
+                self.wrReq = try buffer.readXDRInt64()
+                self.wrBytes = try buffer.readXDRInt64()
+                self.errs = try buffer.readXDRInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt64(self.rdReq)
+                buffer.writeXDRInt64(self.rdBytes)
+                buffer.writeXDRInt64(self.wrReq)
+                buffer.writeXDRInt64(self.wrBytes)
+                buffer.writeXDRInt64(self.errs)
+            }
+        }
+    }
+
+    /// Procedure 243, `DomainBlockStatsFlags`.
+    public enum DomainBlockStatsFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 243
+
+        /// The arguments of `DomainBlockStatsFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var path: String
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, path: String, nparams: Int32, flags: UInt32) {
+                self.dom = dom
+                self.path = path
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.path = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.path)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainBlockStatsFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 65, `DomainInterfaceStats`.
+    public enum DomainInterfaceStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 65
+
+        /// The arguments of `DomainInterfaceStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var device: String
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, device: String) {
+                self.dom = dom
+                self.device = device
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.device = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.device)
+            }
+        }
+
+        /// The reply of `DomainInterfaceStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var rxBytes: Int64
+            public var rxPackets: Int64
+            public var rxErrs: Int64
+            public var rxDrop: Int64
+            public var txBytes: Int64
+            public var txPackets: Int64
+            public var txErrs: Int64
+            public var txDrop: Int64
+
+            /// Creates the value from its fields.
+            public init(rxBytes: Int64, rxPackets: Int64, rxErrs: Int64, rxDrop: Int64, txBytes: Int64, txPackets: Int64, txErrs: Int64, txDrop: Int64) {
+                self.rxBytes = rxBytes
+                self.rxPackets = rxPackets
+                self.rxErrs = rxErrs
+                self.rxDrop = rxDrop
+                self.txBytes = txBytes
+                self.txPackets = txPackets
+                self.txErrs = txErrs
+                self.txDrop = txDrop
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.rxBytes = try buffer.readXDRInt64()
+                self.rxPackets = try buffer.readXDRInt64()
+                self.rxErrs = try buffer.readXDRInt64()
+                self.rxDrop = try buffer.readXDRInt64()
+                self.txBytes = try buffer.readXDRInt64()
+                self.txPackets = try buffer.readXDRInt64()
+                self.txErrs = try buffer.readXDRInt64()
+                self.txDrop = try buffer.readXDRInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt64(self.rxBytes)
+                buffer.writeXDRInt64(self.rxPackets)
+                buffer.writeXDRInt64(self.rxErrs)
+                buffer.writeXDRInt64(self.rxDrop)
+                buffer.writeXDRInt64(self.txBytes)
+                buffer.writeXDRInt64(self.txPackets)
+                buffer.writeXDRInt64(self.txErrs)
+                buffer.writeXDRInt64(self.txDrop)
+            }
+        }
+    }
+
+    /// Procedure 159, `DomainMemoryStats`.
+    public enum DomainMemoryStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 159
+
+        /// The arguments of `DomainMemoryStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var maxStats: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, maxStats: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.maxStats = maxStats
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.maxStats = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.maxStats)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMemoryStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var stats: [MemoryStatistic]
+
+            /// Creates the value from its fields.
+            public init(stats: [MemoryStatistic]) {
+                self.stats = stats
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.stats = try buffer.readXDRArray(maximumCount: 1024) { (b: inout ByteBuffer) throws(XDRDecodingError) in try MemoryStatistic(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.stats) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 308, `DomainSetMemoryStatsPeriod`.
+    public enum DomainSetMemoryStatsPeriod: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 308
+
+        /// The arguments of `DomainSetMemoryStatsPeriod`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var period: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, period: Int32, flags: UInt32) {
+                self.dom = dom
+                self.period = period
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.period = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.period)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 194, `DomainGetBlockInfo`.
+    public enum DomainGetBlockInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 194
+
+        /// The arguments of `DomainGetBlockInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var path: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, path: String, flags: UInt32) {
+                self.dom = dom
+                self.path = path
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.path = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.path)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetBlockInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var allocation: UInt64
+            public var capacity: UInt64
+            public var physical: UInt64
+
+            /// Creates the value from its fields.
+            public init(allocation: UInt64, capacity: UInt64, physical: UInt64) {
+                self.allocation = allocation
+                self.capacity = capacity
+                self.physical = physical
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.allocation = try buffer.readXDRUInt64()
+                self.capacity = try buffer.readXDRUInt64()
+                self.physical = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt64(self.allocation)
+                buffer.writeXDRUInt64(self.capacity)
+                buffer.writeXDRUInt64(self.physical)
+            }
+        }
+    }
+
+    /// Procedure 262, `DomainGetCPUStats`.
+    public enum DomainGetCPUStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 262
+
+        /// The arguments of `DomainGetCPUStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nparams: UInt32
+            public var startCpu: Int32
+            public var ncpus: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nparams: UInt32, startCpu: Int32, ncpus: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.nparams = nparams
+                self.startCpu = startCpu
+                self.ncpus = ncpus
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nparams = try buffer.readXDRUInt32()
+                self.startCpu = try buffer.readXDRInt32()
+                self.ncpus = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.nparams)
+                buffer.writeXDRInt32(self.startCpu)
+                buffer.writeXDRUInt32(self.ncpus)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetCPUStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 2048) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 20, `DomainGetVcpus`.
+    public enum DomainGetVcpus: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 20
+
+        /// The arguments of `DomainGetVcpus`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var maxinfo: Int32
+            public var maplen: Int32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, maxinfo: Int32, maplen: Int32) {
+                self.dom = dom
+                self.maxinfo = maxinfo
+                self.maplen = maplen
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.maxinfo = try buffer.readXDRInt32()
+                self.maplen = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.maxinfo)
+                buffer.writeXDRInt32(self.maplen)
+            }
+        }
+
+        /// The reply of `DomainGetVcpus`.
+        public struct Reply: XDRCodable, Hashable {
+            public var info: [VcpuInformation]
+            public var cpumaps: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(info: [VcpuInformation], cpumaps: [UInt8]) {
+                self.info = info
+                self.cpumaps = cpumaps
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.info = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try VcpuInformation(xdr: &b) }
+                self.cpumaps = Array(try buffer.readXDRVariableOpaque(maximumLength: 8388608).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.info) { $1.encode(into: &$0) }
+                buffer.writeXDRVariableOpaque(self.cpumaps)
+            }
+        }
+    }
+
+    /// Procedure 230, `DomainGetVcpuPinInfo`.
+    public enum DomainGetVcpuPinInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 230
+
+        /// The arguments of `DomainGetVcpuPinInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var ncpumaps: Int32
+            public var maplen: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, ncpumaps: Int32, maplen: Int32, flags: UInt32) {
+                self.dom = dom
+                self.ncpumaps = ncpumaps
+                self.maplen = maplen
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.ncpumaps = try buffer.readXDRInt32()
+                self.maplen = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.ncpumaps)
+                buffer.writeXDRInt32(self.maplen)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetVcpuPinInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cpumaps: [UInt8]
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(cpumaps: [UInt8], num: Int32) {
+                self.cpumaps = cpumaps
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cpumaps = Array(try buffer.readXDRVariableOpaque(maximumLength: 8388608).readableBytesView)
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cpumaps)
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 280, `DomainGetEmulatorPinInfo`.
+    public enum DomainGetEmulatorPinInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 280
+
+        /// The arguments of `DomainGetEmulatorPinInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var maplen: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, maplen: Int32, flags: UInt32) {
+                self.dom = dom
+                self.maplen = maplen
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.maplen = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.maplen)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetEmulatorPinInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cpumaps: [UInt8]
+            public var ret: Int32
+
+            /// Creates the value from its fields.
+            public init(cpumaps: [UInt8], ret: Int32) {
+                self.cpumaps = cpumaps
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cpumaps = Array(try buffer.readXDRVariableOpaque(maximumLength: 8388608).readableBytesView)
+                self.ret = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cpumaps)
+                buffer.writeXDRInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 229, `DomainGetControlInfo`.
+    public enum DomainGetControlInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 229
+
+        /// The arguments of `DomainGetControlInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetControlInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var state: UInt32
+            public var details: UInt32
+            public var stateTime: UInt64
+
+            /// Creates the value from its fields.
+            public init(state: UInt32, details: UInt32, stateTime: UInt64) {
+                self.state = state
+                self.details = details
+                self.stateTime = stateTime
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.state = try buffer.readXDRUInt32()
+                self.details = try buffer.readXDRUInt32()
+                self.stateTime = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt32(self.state)
+                buffer.writeXDRUInt32(self.details)
+                buffer.writeXDRUInt64(self.stateTime)
+            }
+        }
+    }
+
+    /// Procedure 163, `DomainGetJobInfo`.
+    public enum DomainGetJobInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 163
+
+        /// The arguments of `DomainGetJobInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetJobInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var type: Int32
+            public var timeElapsed: UInt64
+            public var timeRemaining: UInt64
+            public var dataTotal: UInt64
+            public var dataProcessed: UInt64
+            public var dataRemaining: UInt64
+            public var memTotal: UInt64
+            public var memProcessed: UInt64
+            public var memRemaining: UInt64
+            public var fileTotal: UInt64
+            public var fileProcessed: UInt64
+            public var fileRemaining: UInt64
+
+            /// Creates the value from its fields.
+            public init(type: Int32, timeElapsed: UInt64, timeRemaining: UInt64, dataTotal: UInt64, dataProcessed: UInt64, dataRemaining: UInt64, memTotal: UInt64, memProcessed: UInt64, memRemaining: UInt64, fileTotal: UInt64, fileProcessed: UInt64, fileRemaining: UInt64) {
+                self.type = type
+                self.timeElapsed = timeElapsed
+                self.timeRemaining = timeRemaining
+                self.dataTotal = dataTotal
+                self.dataProcessed = dataProcessed
+                self.dataRemaining = dataRemaining
+                self.memTotal = memTotal
+                self.memProcessed = memProcessed
+                self.memRemaining = memRemaining
+                self.fileTotal = fileTotal
+                self.fileProcessed = fileProcessed
+                self.fileRemaining = fileRemaining
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRInt32()
+                self.timeElapsed = try buffer.readXDRUInt64()
+                self.timeRemaining = try buffer.readXDRUInt64()
+                self.dataTotal = try buffer.readXDRUInt64()
+                self.dataProcessed = try buffer.readXDRUInt64()
+                self.dataRemaining = try buffer.readXDRUInt64()
+                self.memTotal = try buffer.readXDRUInt64()
+                self.memProcessed = try buffer.readXDRUInt64()
+                self.memRemaining = try buffer.readXDRUInt64()
+                self.fileTotal = try buffer.readXDRUInt64()
+                self.fileProcessed = try buffer.readXDRUInt64()
+                self.fileRemaining = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.type)
+                buffer.writeXDRUInt64(self.timeElapsed)
+                buffer.writeXDRUInt64(self.timeRemaining)
+                buffer.writeXDRUInt64(self.dataTotal)
+                buffer.writeXDRUInt64(self.dataProcessed)
+                buffer.writeXDRUInt64(self.dataRemaining)
+                buffer.writeXDRUInt64(self.memTotal)
+                buffer.writeXDRUInt64(self.memProcessed)
+                buffer.writeXDRUInt64(self.memRemaining)
+                buffer.writeXDRUInt64(self.fileTotal)
+                buffer.writeXDRUInt64(self.fileProcessed)
+                buffer.writeXDRUInt64(self.fileRemaining)
+            }
+        }
+    }
+
+    /// Procedure 298, `DomainGetJobStats`.
+    public enum DomainGetJobStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 298
+
+        /// The arguments of `DomainGetJobStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetJobStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var type: Int32
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(type: Int32, params: [TypedParameter]) {
+                self.type = type
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRInt32()
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.type)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 344, `ConnectGetAllDomainStats`.
+    public enum ConnectGetAllDomainStats: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 344
+
+        /// The arguments of `ConnectGetAllDomainStats`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var doms: [RemoteDomain]
+            public var stats: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(doms: [RemoteDomain], stats: UInt32, flags: UInt32) {
+                self.doms = doms
+                self.stats = stats
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.doms = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteDomain(xdr: &b) }
+                self.stats = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.doms) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.stats)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectGetAllDomainStats`.
+        public struct Reply: XDRCodable, Hashable {
+            public var retStats: [DomainStatsRecord]
+
+            /// Creates the value from its fields.
+            public init(retStats: [DomainStatsRecord]) {
+                self.retStats = retStats
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.retStats = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try DomainStatsRecord(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.retStats) { $1.encode(into: &$0) }
             }
         }
     }

@@ -49,10 +49,11 @@ extension DomainDefinition {
             }
         }
 
-        /// Every user alias (`ua-…`) and libvirt alias given in the XML.
+        /// Every user alias (`ua-…`) and libvirt alias given in the XML, each device once: a
+        /// serial console is its serial port, and shares its alias (as in libvirt's live XML).
         public var aliases: [String] {
             disks.compactMap(\.alias) + controllers.compactMap(\.alias) + interfaces.compactMap(\.alias) + serials.compactMap(\.alias)
-                + consoles.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
+                + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
                 + watchdogs.compactMap(\.alias)
         }

@@ -7,10 +7,12 @@ extension Builder {
     /// consoles are refused).
     mutating func addSerialPorts() throws(CommandLineError) {
         for (index, serial) in domain.devices.serials.enumerated() {
-            let id = "charserial\(index)"
-            add("-chardev", try Self.chardev(serial, id: id, runDirectory: context.runDirectory, name: "serial\(index)"))
+            guard let names = devices.characterDevice(.serial, index: index) else { continue }
+            var backend = serial
+            backend.path = names.path
+            add("-chardev", try Self.chardev(backend, id: names.chardev, name: "serial\(index)"))
             addDevice([
-                ("driver", .string("isa-serial")), ("chardev", .string(id)), ("id", .string(serial.alias ?? "serial\(index)")),
+                ("driver", .string("isa-serial")), ("chardev", .string(names.chardev)), ("id", .string(names.alias)),
                 ("index", .integer(Int64(serial.targetPort ?? index))),
             ])
         }
@@ -24,16 +26,15 @@ extension Builder {
     mutating func addChannels() throws(CommandLineError) {
         for (index, channel) in domain.devices.channels.enumerated() {
             guard channel.targetType == "virtio" else { throw CommandLineError(.unsupported, "channel target '\(channel.targetType ?? "")' is not supported") }
-            let id = "charchannel\(index)"
+            guard let names = devices.characterDevice(.channel, index: index) else { continue }
+            let id = names.chardev
             var backend = channel
-            if backend.type == .unix && backend.path == nil {
-                backend.path = context.runDirectory + "/channel-\(channel.targetName ?? String(index)).sock"
-                backend.mode = "bind"
-            }
-            add("-chardev", try Self.chardev(backend, id: id, runDirectory: context.runDirectory, name: "channel\(index)"))
+            if backend.type == .unix && backend.path == nil { backend.mode = "bind" }
+            backend.path = names.path
+            add("-chardev", try Self.chardev(backend, id: id, name: "channel\(index)"))
             var members: [(String, JSONValue)] = [
                 ("driver", .string("virtserialport")), ("bus", .string("virtio-serial0.0")), ("nr", .integer(Int64(index + 1))), ("chardev", .string(id)),
-                ("id", .string(channel.alias ?? "channel\(index)")),
+                ("id", .string(names.alias)),
             ]
             if let name = channel.targetName { members.append(("name", .string(name))) }
             addDevice(members)
@@ -41,7 +42,8 @@ extension Builder {
     }
 
     /// The `-chardev` value of a character device's host side.
-    static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, runDirectory: String, name: String) throws(CommandLineError) -> String {
+    /// A unix device's `path` is already chosen (``GuestDevices``).
+    static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String) throws(CommandLineError) -> String {
         let listening: [(String, String)] = device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]
         switch device.type {
         case .pty: return try QEMUKeyValue.render("pty", [("id", id)])
@@ -50,7 +52,7 @@ extension Builder {
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
             return try QEMUKeyValue.render("file", [("id", id), ("path", path), ("append", "on")])
         case .unix:
-            return try QEMUKeyValue.render("socket", [("id", id), ("path", device.path ?? runDirectory + "/\(name).sock")] + listening)
+            return try QEMUKeyValue.render("socket", [("id", id), ("path", device.path ?? "\(name).sock")] + listening)
         case .tcp:
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
             return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + listening)

@@ -9,27 +9,23 @@ extension Builder {
         let disks = domain.devices.disks
         let q35 = (domain.os.machine ?? "").contains("q35")
         for (index, disk) in disks.enumerated() {
-            let node = "libvirt-\(disks.count - index)"
+            let names = devices.disks[index]
             guard let unit = DiskTarget.index(of: disk.targetDevice) else {
                 throw CommandLineError(.unsupported, "invalid disk target '\(disk.targetDevice)'")
             }
             guard CommandLineSupport.diskDevices.contains(disk.device) else {
                 throw CommandLineError(.unsupported, "disk device '\(disk.device.rawValue)' of \(disk.targetDevice) is not supported")
             }
-            let alias: String
             var members: [(String, JSONValue)]
             switch disk.targetBus {
             case .virtio:
-                alias = "virtio-disk\(unit)"
                 members = [("driver", .string("virtio-blk-pci"))]
             case .sata, .ide:
                 let oneUnitPerBus = q35 || disk.targetBus == .sata
-                alias = disk.targetBus == .sata ? "sata0-0-\(unit)" : "ide0-\(unit / 2)-\(unit % 2)"
                 let bus = oneUnitPerBus ? "ide.\(unit)" : "ide.\(unit / 2)"
                 members = [("driver", .string(disk.device == .cdrom ? "ide-cd" : "ide-hd")), ("bus", .string(bus))]
                 if !oneUnitPerBus { members.append(("unit", .integer(Int64(unit % 2)))) }
             case .scsi:
-                alias = "scsi0-0-0-\(unit)"
                 members = [
                     ("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi0.0")), ("channel", .integer(0)),
                     ("scsi-id", .integer(0)), ("lun", .integer(Int64(unit))),
@@ -46,19 +42,19 @@ extension Builder {
             let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
             if let source = disk.source {
                 add("-blockdev", json: .object(
-                    [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string("\(node)-storage"))]
+                    [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string(names.storageNode))]
                         + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
                 // The storage node always passes discards down (libvirt's rule); the format node
                 // decides, from <driver discard>.
                 let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
                 add("-blockdev", json: .object(
-                    [("node-name", .string("\(node)-format")), ("read-only", .bool(disk.readonly))] + discard + cache
-                        + [("driver", .string(disk.format ?? "raw")), ("file", .string("\(node)-storage"))]))
-                members.append(("drive", .string("\(node)-format")))
+                    [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard + cache
+                        + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]))
+                members.append(("drive", .string(names.formatNode)))
             } else if disk.device != .cdrom {
                 throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
             }
-            members.append(("id", .string(disk.alias ?? alias)))
+            members.append(("id", .string(names.alias)))
             if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
                 members.append(("bootindex", .integer(Int64(boot))))
             }

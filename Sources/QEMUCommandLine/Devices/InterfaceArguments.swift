@@ -6,7 +6,7 @@ extension Builder {
     /// Each interface as a `-netdev` (user or bridge) and its NIC `-device`.
     mutating func addInterfaces() throws(CommandLineError) {
         for (index, interface) in domain.devices.interfaces.enumerated() {
-            let netdev = "hostnet\(index)"
+            let netdev = devices.interfaces[index].netdev
             switch interface.type {
             case .user:
                 add("-netdev", json: .object([("type", .string("user")), ("id", .string(netdev))]))
@@ -18,7 +18,7 @@ extension Builder {
             }
             let model = interface.model ?? .virtio
             var members: [(String, JSONValue)] = [
-                ("driver", .string(Self.nicDevice(model))), ("netdev", .string(netdev)), ("id", .string(interface.alias ?? "net\(index)")),
+                ("driver", .string(Self.nicDevice(model))), ("netdev", .string(netdev)), ("id", .string(devices.interfaces[index].alias)),
             ]
             if let mac = interface.mac { members.append(("mac", .string(mac))) }
             if let boot = bootIndexes.index(for: .network, explicit: interface.bootOrder) { members.append(("bootindex", .integer(Int64(boot)))) }

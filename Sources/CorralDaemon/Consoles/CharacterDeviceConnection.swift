@@ -1,0 +1,223 @@
+import CorralProtocol
+import Glibc
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The daemon's end of a guest's character device — the pseudo-terminal of a `pty` device or
+/// the socket of a `unix` one — as an evented NIO channel with read backpressure: at most
+/// ``bufferLimit`` bytes wait for the client, then the device is not read until they leave.
+final class CharacterDeviceConnection: Sendable {
+    /// How many unread bytes stop the reading (four stream packets).
+    static let bufferLimit = 4 * 262_120
+
+    private struct State {
+        var buffered: [ByteBuffer] = []
+        var bufferedBytes = 0
+        var ended = false
+        /// Set when the connection was closed by the daemon (a forced take-over): the reader
+        /// hears this instead of an ordinary end.
+        var closedBecause: RemoteError?
+        var waiter: CheckedContinuation<Void, Never>?
+        /// A read is asked of the channel and not yet complete.
+        var reading = false
+    }
+
+    private let state = Mutex(State())
+    private let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Opens the pseudo-terminal `path` (the guest side of a `pty` device) in raw mode.
+    static func openPseudoTerminal(_ path: String, group: any EventLoopGroup) async throws(RemoteError) -> CharacterDeviceConnection {
+        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw RemoteError(code: .systemError, domain: .streams, detail: "Unable to open device \(path): \(String(cString: strerror(errno)))")
+        }
+        // No echo, no line editing, no character translation: the bytes as the guest sends them.
+        var attributes = termios()
+        if tcgetattr(fd, &attributes) == 0 {
+            cfmakeraw(&attributes)
+            _ = tcsetattr(fd, TCSANOW, &attributes)
+        }
+        let holder = Mutex<CharacterDeviceConnection?>(nil)
+        do {
+            let channel = try await NIOPipeBootstrap(group: group)
+                .channelOption(.autoRead, value: false)
+                .channelInitializer { channel in
+                    let connection = CharacterDeviceConnection(channel: channel)
+                    holder.withLock { $0 = connection }
+                    return channel.pipeline.addHandler(Reader(connection: connection))
+                }
+                .takingOwnershipOfDescriptor(inputOutput: fd).get()
+            guard let connection = holder.withLock({ $0 }) else { channel.close(promise: nil); throw ChannelError.ioOnClosedChannel }
+            connection.requestRead()
+            return connection
+        } catch {
+            throw RemoteError(code: .systemError, domain: .streams, detail: "Unable to open device \(path): \(error)")
+        }
+    }
+
+    /// Connects to the unix socket `path` (the server side QEMU listens on).
+    static func connectUnixSocket(_ path: String, group: any EventLoopGroup) async throws(RemoteError) -> CharacterDeviceConnection {
+        let holder = Mutex<CharacterDeviceConnection?>(nil)
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .channelOption(.autoRead, value: false)
+                .channelInitializer { channel in
+                    let connection = CharacterDeviceConnection(channel: channel)
+                    holder.withLock { $0 = connection }
+                    return channel.pipeline.addHandler(Reader(connection: connection))
+                }
+                .connect(unixDomainSocketPath: path).get()
+            guard let connection = holder.withLock({ $0 }) else { channel.close(promise: nil); throw ChannelError.ioOnClosedChannel }
+            connection.requestRead()
+            return connection
+        } catch {
+            throw RemoteError(code: .systemError, domain: .streams, detail: "Failed to connect socket to '\(path)': \(error)")
+        }
+    }
+
+    /// The next bytes from the device, at most `count` buffers of at most `maximum` bytes each;
+    /// empty at the end. Returns early (empty) when the calling task is cancelled.
+    func read(maximum: Int, count: Int) async throws(RemoteError) -> [ByteBuffer] {
+        while true {
+            if Task.isCancelled { return [] }
+            enum Outcome { case data([ByteBuffer]), end, failure(RemoteError), wait }
+            let outcome: Outcome = state.withLock { state in
+                if !state.buffered.isEmpty {
+                    var taken: [ByteBuffer] = []
+                    while taken.count < count, !state.buffered.isEmpty {
+                        var first = state.buffered[0]
+                        if first.readableBytes > maximum {
+                            taken.append(first.readSlice(length: maximum)!)
+                            state.buffered[0] = first
+                        } else {
+                            taken.append(first)
+                            state.buffered.removeFirst()
+                        }
+                        state.bufferedBytes -= taken.last!.readableBytes
+                    }
+                    return .data(taken)
+                }
+                if let reason = state.closedBecause { return .failure(reason) }
+                return state.ended ? .end : .wait
+            }
+            switch outcome {
+            case .data(let buffers):
+                requestRead()
+                return buffers
+            case .end:
+                return []
+            case .failure(let error):
+                throw error
+            case .wait:
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = state.withLock { state -> Bool in
+                            if !state.buffered.isEmpty || state.ended || Task.isCancelled { return true }
+                            state.waiter = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.wake()
+                }
+            }
+        }
+    }
+
+    /// Sends bytes to the device; returns once they are written.
+    func write(_ data: [ByteBuffer]) async throws(RemoteError) {
+        guard !data.isEmpty else { return }
+        let channel = self.channel
+        let written = channel.eventLoop.flatSubmit {
+            var last: EventLoopFuture<Void> = channel.eventLoop.makeSucceededVoidFuture()
+            for buffer in data { last = channel.write(buffer) }
+            channel.flush()
+            return last
+        }
+        do {
+            try await written.get()
+        } catch {
+            throw RemoteError(code: .systemError, domain: .streams, detail: "cannot write to the character device: \(error)")
+        }
+    }
+
+    /// Closes the device; a reader waiting hears `reason` (or the end when `nil`).
+    func close(because reason: RemoteError? = nil) {
+        state.withLock { state in
+            if state.closedBecause == nil { state.closedBecause = reason }
+            state.ended = true
+        }
+        wake()
+        channel.close(promise: nil)
+    }
+
+    private func wake() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Asks the channel for more when the buffer has room and no read is pending.
+    private func requestRead() {
+        let ask = state.withLock { state -> Bool in
+            guard !state.ended, !state.reading, state.bufferedBytes < Self.bufferLimit else { return false }
+            state.reading = true
+            return true
+        }
+        if ask { channel.eventLoop.execute { self.channel.read() } }
+    }
+
+    fileprivate func received(_ buffer: ByteBuffer) {
+        state.withLock { state in
+            state.buffered.append(buffer)
+            state.bufferedBytes += buffer.readableBytes
+        }
+        wake()
+    }
+
+    fileprivate func readComplete() {
+        state.withLock { $0.reading = false }
+        requestRead()
+    }
+
+    fileprivate func ended() {
+        state.withLock { $0.ended = true }
+        wake()
+    }
+
+    /// Feeds the connection from the channel.
+    private final class Reader: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let connection: CharacterDeviceConnection
+
+        init(connection: CharacterDeviceConnection) {
+            self.connection = connection
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            connection.received(unwrapInboundIn(data))
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            connection.readComplete()
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            connection.ended()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // A pseudo-terminal whose other side (QEMU) closed reads EIO: the end of the device.
+            connection.ended()
+            context.close(promise: nil)
+        }
+    }
+}

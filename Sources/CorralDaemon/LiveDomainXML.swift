@@ -1,0 +1,59 @@
+import DomainXML
+import QEMUCommandLine
+import XMLTree
+
+/// What a running guest's XML says beyond its definition, as libvirt's live XML does: each
+/// device's `<alias>`, and the pseudo-terminal QEMU gave each `pty` serial port and console
+/// (`<source path>`, and `tty` on the console).
+enum LiveDomainXML {
+    /// `document` (a normalised domain) with the aliases and paths of `devices`.
+    static func decorate(_ document: XMLElement, devices: GuestDevices) -> XMLElement {
+        var document = document
+        var counters: [String: Int] = [:]
+        document.updateElements { devicesElement in
+            guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
+            devicesElement.updateElements { device in
+                guard device.namespace == nil else { return }
+                let index = counters[device.name, default: 0]
+                counters[device.name] = index + 1
+                switch device.name {
+                case "disk":
+                    if index < devices.disks.count { setAlias(&device, devices.disks[index].alias) }
+                case "interface":
+                    if index < devices.interfaces.count { setAlias(&device, devices.interfaces[index].alias) }
+                case "serial", "console", "channel":
+                    let role: GuestDevices.CharacterRole = device.name == "serial" ? .serial : device.name == "console" ? .console : .channel
+                    guard let names = devices.characterDevice(role, index: index) else { return }
+                    if names.type == .pty, let path = names.path {
+                        setSourcePath(&device, path)
+                        if role == .console { device[attribute: "tty"] = path }
+                    }
+                    setAlias(&device, names.alias)
+                default:
+                    break
+                }
+            }
+        }
+        return document
+    }
+
+    /// Puts `<alias name>` where libvirt does: after the target and driver details, before the
+    /// address.
+    private static func setAlias(_ device: inout XMLElement, _ alias: String) {
+        device.children.removeAll { if case .element(let e) = $0, e.name == "alias", e.namespace == nil { true } else { false } }
+        let element = XMLNode.element(XMLElement(name: "alias", attributes: [XMLAttribute(name: "name", value: alias)]))
+        if let address = device.children.firstIndex(where: { if case .element(let e) = $0, e.name == "address" { true } else { false } }) {
+            device.children.insert(element, at: address)
+        } else {
+            device.children.append(element)
+        }
+    }
+
+    private static func setSourcePath(_ device: inout XMLElement, _ path: String) {
+        if device.element(named: "source") != nil {
+            device.updateElements { if $0.name == "source" { $0[attribute: "path"] = path } }
+        } else {
+            device.children.insert(.element(XMLElement(name: "source", attributes: [XMLAttribute(name: "path", value: path)])), at: 0)
+        }
+    }
+}

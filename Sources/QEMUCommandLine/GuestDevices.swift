@@ -1,0 +1,117 @@
+public import DomainXML
+
+/// The names a guest's devices get in QEMU — device ids (libvirt's aliases), block node names,
+/// netdev and chardev ids — decided once, here, for the command line, the live XML and every
+/// later QMP call (statistics, consoles, hotplug).
+///
+/// libvirt's naming: `virtio-disk0`, `sata0-0-1`, `ide0-0-1`, `scsi0-0-0-2` for disks with
+/// `libvirt-N-storage`/`libvirt-N-format` nodes (N counting down from the number of disks);
+/// `net0` with `hostnet0`; `serial0` with `charserial0` (a serial console shares its serial's
+/// alias); `channel0` with `charchannel0`. A user alias (`ua-…`) given in the XML replaces the
+/// device id.
+public struct GuestDevices: Hashable, Sendable {
+    /// A disk as QEMU knows it.
+    public struct Disk: Hashable, Sendable {
+        /// `<target dev>` (`vda`).
+        public var target: String
+        /// The device id.
+        public var alias: String
+        /// The format node (`libvirt-N-format`), which statistics and resizes name.
+        public var formatNode: String
+        /// The storage node (`libvirt-N-storage`).
+        public var storageNode: String
+        /// The image file or block device (after volumes are resolved); `nil` for an empty CD-ROM.
+        public var source: String?
+    }
+
+    /// A network interface as QEMU knows it.
+    public struct Interface: Hashable, Sendable {
+        /// The NIC's device id (`net0`).
+        public var alias: String
+        /// Its host side (`hostnet0`).
+        public var netdev: String
+        public var type: DomainDefinition.Interface.Kind
+        public var mac: String?
+    }
+
+    /// Which list a character device comes from.
+    public enum CharacterRole: String, Hashable, Sendable {
+        case serial, console, channel
+    }
+
+    /// A serial port, console or channel as QEMU knows it.
+    public struct CharacterDevice: Hashable, Sendable {
+        public var role: CharacterRole
+        /// Its position in its list (`<serial>` elements, `<console>` elements, `<channel>`s).
+        public var index: Int
+        /// The alias libvirt reports (`serial0`, `channel0`).
+        public var alias: String
+        /// The chardev's id (`charserial0`), which `query-chardev` reports.
+        public var chardev: String
+        public var type: DomainDefinition.CharacterDevice.Kind
+        /// The socket of a unix chardev (given, or in the run directory), or a file's path.
+        public var path: String?
+        /// A virtio channel's `<target name>`.
+        public var targetName: String?
+    }
+
+    public var disks: [Disk] = []
+    public var interfaces: [Interface] = []
+    public var characterDevices: [CharacterDevice] = []
+
+    /// The names of `domain`'s devices; `runDirectory` holds the sockets Corral chooses.
+    public init(_ domain: DomainDefinition, runDirectory: String) {
+        let diskCount = domain.devices.disks.count
+        for (index, disk) in domain.devices.disks.enumerated() {
+            let node = "libvirt-\(diskCount - index)"
+            let unit = DiskTarget.index(of: disk.targetDevice) ?? index
+            let generated: String
+            switch disk.targetBus {
+            case .virtio: generated = "virtio-disk\(unit)"
+            case .sata: generated = "sata0-0-\(unit)"
+            case .ide: generated = "ide0-\(unit / 2)-\(unit % 2)"
+            case .scsi: generated = "scsi0-0-0-\(unit)"
+            case .usb: generated = "usb-disk\(unit)"
+            case .fdc: generated = "fdc0-0-\(unit)"
+            case .xen, .uml, .sd: generated = "\(disk.targetBus.rawValue)-disk\(unit)"
+            }
+            disks.append(Disk(
+                target: disk.targetDevice, alias: disk.alias ?? generated, formatNode: node + "-format", storageNode: node + "-storage", source: disk.source))
+        }
+        for (index, interface) in domain.devices.interfaces.enumerated() {
+            interfaces.append(Interface(alias: interface.alias ?? "net\(index)", netdev: "hostnet\(index)", type: interface.type, mac: interface.mac))
+        }
+        for (index, serial) in domain.devices.serials.enumerated() {
+            characterDevices.append(CharacterDevice(
+                role: .serial, index: index, alias: serial.alias ?? "serial\(index)", chardev: "charserial\(index)", type: serial.type,
+                path: serial.type == .unix ? serial.path ?? runDirectory + "/serial\(index).sock" : serial.path))
+        }
+        for (index, console) in domain.devices.consoles.enumerated() {
+            // A serial console is the serial port it names (port 0 unless told).
+            guard console.targetType == nil || console.targetType == "serial" else { continue }
+            let port = console.targetPort ?? 0
+            guard let serial = characterDevices.first(where: { $0.role == .serial && (domain.devices.serials[$0.index].targetPort ?? $0.index) == port })
+            else { continue }
+            var shared = serial
+            shared.role = .console
+            shared.index = index
+            characterDevices.append(shared)
+        }
+        for (index, channel) in domain.devices.channels.enumerated() {
+            let path = channel.type == .unix ? channel.path ?? runDirectory + "/channel-\(channel.targetName ?? String(index)).sock" : channel.path
+            characterDevices.append(CharacterDevice(
+                role: .channel, index: index, alias: channel.alias ?? "channel\(index)", chardev: "charchannel\(index)", type: channel.type, path: path,
+                targetName: channel.targetName))
+        }
+    }
+
+    /// The disk a client names by target (`vda`) or by its image's path, as libvirt accepts both.
+    public func disk(named name: String) -> Disk? {
+        disks.first { $0.target == name } ?? disks.first { $0.source == name }
+    }
+
+    /// A character device by role and position.
+    public func characterDevice(_ role: CharacterRole, index: Int) -> CharacterDevice? {
+        characterDevices.first { $0.role == role && $0.index == index }
+    }
+}
