@@ -62,7 +62,7 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CFileExtents", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CFileExtents", "CProcessDescriptors", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),

@@ -27,7 +27,7 @@ cp "$work/root/bin/busybox" "$root/bin/busybox"
 # In load order: input for the power button, then virtio PCI and the console (virtio-serial).
 modules="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
   drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko
-  drivers/char/virtio_console.ko drivers/block/virtio_blk.ko"
+  drivers/char/virtio_console.ko drivers/block/virtio_blk.ko drivers/virtio/virtio_balloon.ko"
 for module in $modules; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done

@@ -51,6 +51,8 @@ public final class Daemon: Sendable {
         StorageProcedures.register(in: &table, driver: storage)
         HostStatisticsProcedures.register(in: &table, emulator: emulator)
         ConsoleProcedures.register(in: &table, registry: registry, sessions: ConsoleSessions())
+        StatisticsProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
+        BlockDeviceProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -187,7 +187,13 @@ actor DomainDriver {
             lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(.booted)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
             liveXML: liveXML, devices: devices)
-        let updated = registry.updateRuntime(uuid) { r in r.runtime = runtime }
+        var started = runtime
+        // What statistics need and does not change: the vCPU threads; the balloon starts full
+        // and QEMU polls no statistics until told to.
+        started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
+        started.balloonKiB = runtime.devices.balloon == nil ? nil : definition.memoryKiB
+        started.balloonStatisticsPeriod = 0
+        let updated = registry.updateRuntime(uuid) { r in r.runtime = started }
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
@@ -309,6 +315,9 @@ actor DomainDriver {
         case "SHUTDOWN": lifecycleEvent = .shutdown(byGuest: event.data["guest"]?.boolValue)
         case "RESET": lifecycleEvent = .reset
         case "GUEST_PANICKED": lifecycleEvent = .panicked
+        case "BALLOON_CHANGE":
+            if let actual = event.data["actual"]?.uint64Value { registry.updateGuest(uuid) { $0.balloonKiB = actual / 1024 } }
+            return
         case "DEVICE_DELETED":
             if let alias = event.data["device"]?.stringValue { events.deviceRemoved(handle, alias: alias) }
             return

@@ -26,6 +26,13 @@ struct GuestRuntime: Sendable {
     var liveXML: String
     /// The QEMU names of its devices (and the pseudo-terminals QEMU gave its `pty` ones).
     var devices: GuestDevices
+    /// The host thread of each vCPU (learnt once: Corral has no vCPU hotplug yet).
+    var vcpuThreads: [Int32]?
+    /// The memory the balloon leaves the guest, in KiB, as QEMU's `BALLOON_CHANGE` events say
+    /// (`nil`: unknown, ask QEMU).
+    var balloonKiB: UInt64?
+    /// How often QEMU asks the balloon driver for statistics, in seconds (`nil`: unknown).
+    var balloonStatisticsPeriod: Int32?
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

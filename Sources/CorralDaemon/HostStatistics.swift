@@ -119,4 +119,26 @@ enum HostStatistics {
             sum &+ (meminfo(cellMeminfo(cell), keys: ["MemFree"])["MemFree"] ?? 0) &* 1024
         }
     }
+
+    /// Parses a kernel CPU list (`0-3,5,8-9`) into CPU numbers; `nil` when malformed or beyond
+    /// `limit` CPUs.
+    static func cpuList(_ text: String, limit: Int = 16_384) -> [Int]? {
+        var cpus: [Int] = []
+        for part in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
+            let bounds = part.split(separator: "-", maxSplits: 1).map { Int($0) }
+            guard let first = bounds.first ?? nil, first >= 0, first < limit else { return nil }
+            let last = bounds.count == 2 ? (bounds[1] ?? -1) : first
+            guard last >= first, last < limit else { return nil }
+            cpus += Array(first...last)
+        }
+        return cpus
+    }
+
+    /// `virNodeGetCPUMap`: how many CPUs the host has (one more than the highest present), which
+    /// are online, and the map of those.
+    static func cpuMap() -> (count: Int, online: [Int]) {
+        let present = (try? String(contentsOfFile: "/sys/devices/system/cpu/present", encoding: .utf8)).flatMap { cpuList($0) } ?? []
+        let online = (try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8)).flatMap { cpuList($0) } ?? present
+        return ((present.max() ?? online.max() ?? 0) + 1, online)
+    }
 }

@@ -29,6 +29,16 @@ enum HostStatisticsProcedures {
                 try HostStatistics.cellsFreeMemory(start: arguments.startCell, maximum: arguments.maxcells)
             })
         }
+        table.registerAsync(Remote.NodeGetCPUMap.self) { arguments, _ throws(RemoteError) in
+            try checkFlags(arguments.flags, function: "virHostCPUGetMap")
+            let (count, online) = try await BlockingWork.run { HostStatistics.cpuMap() }
+            var map: [UInt8] = []
+            if arguments.needMap != 0 {
+                map = [UInt8](repeating: 0, count: min(2048, (count + 7) / 8))
+                for cpu in online where cpu / 8 < map.count { map[cpu / 8] |= 1 << (cpu % 8) }
+            }
+            return .init(cpumap: map, online: arguments.needOnline != 0 ? UInt32(online.count) : 0, ret: Int32(clamping: count))
+        }
         table.registerAsync(Remote.NodeGetFreeMemory.self) { _, _ throws(RemoteError) in
             .init(freeMem: try await BlockingWork.run { HostStatistics.freeMemory() })
         }

@@ -20,6 +20,8 @@ public struct GuestDevices: Hashable, Sendable {
         public var formatNode: String
         /// The storage node (`libvirt-N-storage`).
         public var storageNode: String
+        /// N: libvirt's index of the disk's source (`<source index>`, `block.N.backingIndex`).
+        public var nodeIndex: UInt32
         /// The image file or block device (after volumes are resolved); `nil` for an empty CD-ROM.
         public var source: String?
     }
@@ -58,6 +60,8 @@ public struct GuestDevices: Hashable, Sendable {
     public var disks: [Disk] = []
     public var interfaces: [Interface] = []
     public var characterDevices: [CharacterDevice] = []
+    /// The virtio memory balloon's device id, when the guest has one.
+    public var balloon: String?
 
     /// The names of `domain`'s devices; `runDirectory` holds the sockets Corral chooses.
     public init(_ domain: DomainDefinition, runDirectory: String) {
@@ -76,7 +80,8 @@ public struct GuestDevices: Hashable, Sendable {
             case .xen, .uml, .sd: generated = "\(disk.targetBus.rawValue)-disk\(unit)"
             }
             disks.append(Disk(
-                target: disk.targetDevice, alias: disk.alias ?? generated, formatNode: node + "-format", storageNode: node + "-storage", source: disk.source))
+                target: disk.targetDevice, alias: disk.alias ?? generated, formatNode: node + "-format", storageNode: node + "-storage",
+                nodeIndex: UInt32(diskCount - index), source: disk.source))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             interfaces.append(Interface(alias: interface.alias ?? "net\(index)", netdev: "hostnet\(index)", type: interface.type, mac: interface.mac))
@@ -97,6 +102,7 @@ public struct GuestDevices: Hashable, Sendable {
             shared.index = index
             characterDevices.append(shared)
         }
+        if let balloon = domain.devices.memballoon, balloon.model == .virtio { self.balloon = balloon.alias ?? "balloon0" }
         for (index, channel) in domain.devices.channels.enumerated() {
             let path = channel.type == .unix ? channel.path ?? runDirectory + "/channel-\(channel.targetName ?? String(index)).sock" : channel.path
             characterDevices.append(CharacterDevice(

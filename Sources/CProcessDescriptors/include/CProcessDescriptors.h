@@ -3,7 +3,8 @@
 
 // Linux process descriptors (pidfd, Linux 5.3+). glibc's own wrappers are not visible to
 // Swift's Glibc module and `syscall` is variadic, so these two thin inline calls are the
-// whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread.
+// whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread,
+// and a thread's CPU affinity for the statistics.
 
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -18,6 +19,13 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+
+/// The CPUs thread `tid` may run on, as a byte bitmap of `length` bytes (CPU n is bit n % 8 of
+/// byte n / 8); the number of bytes the kernel filled, or -1 with errno. `sched_getaffinity` is
+/// hidden from Swift's Glibc module (it needs _GNU_SOURCE), so the raw system call is used.
+static inline int corral_thread_affinity(pid_t tid, unsigned char *map, unsigned long length) {
+    return (int)syscall(SYS_sched_getaffinity, tid, length, map);
+}
 
 /// A descriptor that becomes readable when process `pid` exits; -1 with errno on failure.
 static inline int corral_pidfd_open(pid_t pid) {

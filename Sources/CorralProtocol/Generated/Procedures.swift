@@ -469,6 +469,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainGetJobStats = 298
     /// `REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS`
     case connectGetAllDomainStats = 344
+    /// `REMOTE_PROC_DOMAIN_BLOCK_RESIZE`
+    case domainBlockResize = 251
+    /// `REMOTE_PROC_DOMAIN_BLOCK_PEEK`
+    case domainBlockPeek = 103
+    /// `REMOTE_PROC_NODE_GET_CPUMAP`
+    case nodeGetCPUMap = 293
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -609,6 +615,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetJobInfo: return .read
         case .domainGetJobStats: return .read
         case .connectGetAllDomainStats: return .read
+        case .domainBlockResize: return .write(api: "virDomainBlockResize")
+        case .domainBlockPeek: return .write(api: "virDomainBlockPeek")
+        case .nodeGetCPUMap: return .read
         }
     }
 
@@ -751,6 +760,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetJobInfo: return Remote.DomainGetJobInfo.self
         case .domainGetJobStats: return Remote.DomainGetJobStats.self
         case .connectGetAllDomainStats: return Remote.ConnectGetAllDomainStats.self
+        case .domainBlockResize: return Remote.DomainBlockResize.self
+        case .domainBlockPeek: return Remote.DomainBlockPeek.self
+        case .nodeGetCPUMap: return Remote.NodeGetCPUMap.self
         }
     }
 }
@@ -6130,6 +6142,159 @@ public enum Remote {
 
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRArray(self.retStats) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 251, `DomainBlockResize`.
+    public enum DomainBlockResize: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 251
+
+        /// The arguments of `DomainBlockResize`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var disk: String
+            public var size: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, disk: String, size: UInt64, flags: UInt32) {
+                self.dom = dom
+                self.disk = disk
+                self.size = size
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.disk = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.size = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.disk)
+                buffer.writeXDRUInt64(self.size)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 103, `DomainBlockPeek`.
+    public enum DomainBlockPeek: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 103
+
+        /// The arguments of `DomainBlockPeek`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var path: String
+            public var offset: UInt64
+            public var size: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, path: String, offset: UInt64, size: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.path = path
+                self.offset = offset
+                self.size = size
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.path = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.offset = try buffer.readXDRUInt64()
+                self.size = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.path)
+                buffer.writeXDRUInt64(self.offset)
+                buffer.writeXDRUInt32(self.size)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainBlockPeek`.
+        public struct Reply: XDRCodable, Hashable {
+            public var buffer: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(buffer: [UInt8]) {
+                self.buffer = buffer
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.buffer = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.buffer)
+            }
+        }
+    }
+
+    /// Procedure 293, `NodeGetCPUMap`.
+    public enum NodeGetCPUMap: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 293
+
+        /// The arguments of `NodeGetCPUMap`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var needMap: Int32
+            public var needOnline: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(needMap: Int32, needOnline: Int32, flags: UInt32) {
+                self.needMap = needMap
+                self.needOnline = needOnline
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.needMap = try buffer.readXDRInt32()
+                self.needOnline = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.needMap)
+                buffer.writeXDRInt32(self.needOnline)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NodeGetCPUMap`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cpumap: [UInt8]
+            public var online: UInt32
+            public var ret: Int32
+
+            /// Creates the value from its fields.
+            public init(cpumap: [UInt8], online: UInt32, ret: Int32) {
+                self.cpumap = cpumap
+                self.online = online
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cpumap = Array(try buffer.readXDRVariableOpaque(maximumLength: 2048).readableBytesView)
+                self.online = try buffer.readXDRUInt32()
+                self.ret = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cpumap)
+                buffer.writeXDRUInt32(self.online)
+                buffer.writeXDRInt32(self.ret)
             }
         }
     }

@@ -5,8 +5,8 @@ import QEMUProbe
 extension Builder {
     /// The virtio memory balloon.
     mutating func addMemoryBalloon() {
-        if let balloon = domain.devices.memballoon, balloon.model == .virtio {
-            addDevice([("driver", .string("virtio-balloon-pci")), ("id", .string(balloon.alias ?? "balloon0"))])
+        if let id = devices.balloon {
+            addDevice([("driver", .string("virtio-balloon-pci")), ("id", .string(id))])
         }
     }
 }

@@ -1,0 +1,180 @@
+import CorralProtocol
+import DomainXML
+import QEMUCommandLine
+
+/// `CONNECT_GET_ALL_DOMAIN_STATS` (`virsh domstats`, what Prometheus' libvirt exporter, Nova and
+/// OpenNebula poll): each group's typed parameters under libvirt's names, for every domain
+/// matching the filter or named, gathered from all guests at once.
+enum DomainStatsProcedure {
+    /// libvirt's `virDomainStatsTypes`.
+    struct Groups: OptionSet, Sendable {
+        let rawValue: UInt32
+        static let state = Groups(rawValue: 1)
+        static let cpuTotal = Groups(rawValue: 2)
+        static let balloon = Groups(rawValue: 4)
+        static let vcpu = Groups(rawValue: 8)
+        static let interface = Groups(rawValue: 16)
+        static let block = Groups(rawValue: 32)
+        static let perf = Groups(rawValue: 64)
+        static let iothread = Groups(rawValue: 128)
+        static let memory = Groups(rawValue: 256)
+        static let dirtyRate = Groups(rawValue: 512)
+        static let vm = Groups(rawValue: 1024)
+        /// Every group libvirt 9.0 knows. Perf events, I/O threads, memory bandwidth, dirty
+        /// rates and KVM's own statistics have nothing to report for Corral's guests (none are
+        /// configured), as libvirt reports nothing for them then.
+        static let known: Groups = [.state, .cpuTotal, .balloon, .vcpu, .interface, .block, .perf, .iothread, .memory, .dirtyRate, .vm]
+    }
+
+    /// The list filters (as `CONNECT_LIST_ALL_DOMAINS`') and libvirt's own flags.
+    static let filterFlags: UInt32 = 0xFF
+    static let noWait: UInt32 = 1 << 29
+    static let backing: UInt32 = 1 << 30
+    static let enforceStats: UInt32 = 1 << 31
+
+    static func register(in table: inout ProcedureTable, registry: DomainRegistry) {
+        table.registerAsync(Remote.ConnectGetAllDomainStats.self) { arguments, _ throws(RemoteError) in
+            try DomainProcedures.checkFlags(arguments.flags, allowed: filterFlags | noWait | backing | enforceStats, function: "qemuConnectGetAllDomainStats")
+            let asked = Groups(rawValue: arguments.stats)
+            if arguments.flags & enforceStats != 0, !asked.subtracting(.known).isEmpty {
+                throw RemoteError(
+                    code: .argumentUnsupported, domain: .qemu,
+                    detail: "Stats types bits 0x\(String(asked.subtracting(.known).rawValue, radix: 16)) are not supported by this daemon")
+            }
+            let groups = asked.isEmpty ? Groups.known : asked.intersection(.known)
+            let records: [DomainRecord]
+            if arguments.doms.isEmpty {
+                records = registry.records { DomainProcedures.matches($0, flags: arguments.flags) }
+            } else {
+                // Named domains that are gone are skipped, as libvirt does.
+                records = arguments.doms.compactMap { try? registry.record(for: $0) }
+            }
+            let reports = await withTaskGroup(of: (Int, DomainStatsRecord).self) { group in
+                for (index, record) in records.enumerated() {
+                    group.addTask { (index, DomainStatsRecord(dom: record.handle, params: await parameters(record, groups: groups))) }
+                }
+                var collected: [(Int, DomainStatsRecord)] = []
+                for await report in group { collected.append(report) }
+                return collected.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+            return .init(retStats: reports)
+        }
+    }
+
+    /// What QEMU says about one guest, asked all at once (QEMU answers one command after
+    /// another, but the round trips overlap).
+    struct MonitorAnswers: Sendable {
+        var balloon: GuestStatistics.BalloonReport?
+        var vcpuThreads: [Int32]?
+        var blockCounters: [String: GuestStatistics.BlockCounters] = [:]
+        var virtualSizes: [String: UInt64] = [:]
+
+        static func gather(_ record: DomainRecord, _ guest: GuestRuntime, groups: Groups) async -> MonitorAnswers {
+            async let balloon = groups.contains(.balloon) ? GuestStatistics.balloon(guest, definedKiB: record.definition.currentMemoryKiB) : nil
+            async let threads = groups.contains(.vcpu) ? try? GuestStatistics.vcpuThreads(guest) : nil
+            async let counters = groups.contains(.block) ? (try? GuestStatistics.blockCounters(guest)) ?? [:] : [:]
+            async let sizes = groups.contains(.block) ? (try? GuestStatistics.virtualSizes(guest)) ?? [:] : [:]
+            return await MonitorAnswers(balloon: balloon, vcpuThreads: threads, blockCounters: counters, virtualSizes: sizes)
+        }
+    }
+
+    /// One domain's parameters for `groups`, in libvirt's order and names.
+    static func parameters(_ record: DomainRecord, groups: Groups) async -> [TypedParameter] {
+        var parameters: [TypedParameter] = []
+        let guest = record.runtime
+        let answers = if let guest { await MonitorAnswers.gather(record, guest, groups: groups) } else { MonitorAnswers() }
+        if groups.contains(.state) {
+            parameters.append(.init("state.state", .int(record.state.rawValue)))
+            parameters.append(.init("state.reason", .int(record.reason)))
+        }
+        if groups.contains(.cpuTotal), let guest, let times = ProcessStatistics.cpuTimes(pid: guest.pid) {
+            parameters.append(.init("cpu.time", .unsignedLongLong(times.total)))
+            parameters.append(.init("cpu.user", .unsignedLongLong(times.user)))
+            parameters.append(.init("cpu.system", .unsignedLongLong(times.system)))
+        }
+        if groups.contains(.balloon) {
+            let definition = record.definition
+            if let report = answers.balloon {
+                parameters.append(.init("balloon.current", .unsignedLongLong(report.actualKiB)))
+                parameters.append(.init("balloon.maximum", .unsignedLongLong(definition.memoryKiB)))
+                for (tag, value) in report.statistics where tag != .actualBalloon {
+                    parameters.append(.init("balloon.\(tag.statsName)", .unsignedLongLong(value)))
+                }
+            } else {
+                parameters.append(.init("balloon.current", .unsignedLongLong(definition.currentMemoryKiB)))
+                parameters.append(.init("balloon.maximum", .unsignedLongLong(definition.memoryKiB)))
+            }
+        }
+        if groups.contains(.vcpu) {
+            let count = UInt32(clamping: record.definition.vcpus)
+            parameters.append(.init("vcpu.current", .uint(count)))
+            parameters.append(.init("vcpu.maximum", .uint(count)))
+            if let guest, let threads = answers.vcpuThreads {
+                for (index, thread) in threads.enumerated() {
+                    let times = ProcessStatistics.schedulerTimes(pid: guest.pid, thread: thread)
+                    parameters.append(.init("vcpu.\(index).state", .int(1)))
+                    parameters.append(.init("vcpu.\(index).time", .unsignedLongLong(ProcessStatistics.cpuTimes(pid: guest.pid, thread: thread)?.total ?? 0)))
+                    // libvirt's names: `wait` is the scheduler's wait sum, `delay` the run-queue delay.
+                    parameters.append(.init("vcpu.\(index).wait", .unsignedLongLong(ProcessStatistics.waitNanoseconds(pid: guest.pid, thread: thread) ?? 0)))
+                    parameters.append(.init("vcpu.\(index).delay", .unsignedLongLong(times?.waiting ?? 0)))
+                }
+            }
+        }
+        if groups.contains(.interface), let guest {
+            parameters.append(.init("net.count", .uint(UInt32(clamping: guest.devices.interfaces.count))))
+            for (index, tap) in StatisticsProcedures.tapAssignment(guest).enumerated() {
+                guard let tap else { continue }
+                parameters.append(.init("net.\(index).name", .string(tap)))
+                guard let c = ProcessStatistics.interfaceCounters(tap) else { continue }
+                for (name, value) in [
+                    ("rx.bytes", c.rxBytes), ("rx.pkts", c.rxPackets), ("rx.errs", c.rxErrors), ("rx.drop", c.rxDrops),
+                    ("tx.bytes", c.txBytes), ("tx.pkts", c.txPackets), ("tx.errs", c.txErrors), ("tx.drop", c.txDrops),
+                ] {
+                    parameters.append(.init("net.\(index).\(name)", .unsignedLongLong(UInt64(clamping: value))))
+                }
+            }
+        }
+        if groups.contains(.block) {
+            parameters += blockParameters(record, counters: answers.blockCounters, capacities: answers.virtualSizes)
+        }
+        return parameters
+    }
+
+    /// The block group: every disk's name, path, counters and sizes.
+    static func blockParameters(
+        _ record: DomainRecord, counters: [String: GuestStatistics.BlockCounters], capacities: [String: UInt64]
+    ) -> [TypedParameter] {
+        let devices = record.runtime?.devices ?? GuestDevices(record.definition, runDirectory: "")
+        var parameters: [TypedParameter] = [.init("block.count", .uint(UInt32(clamping: devices.disks.count)))]
+        for (index, disk) in devices.disks.enumerated() {
+            let prefix = "block.\(index)."
+            parameters.append(.init(prefix + "name", .string(disk.target)))
+            if let source = disk.source {
+                parameters.append(.init(prefix + "path", .string(source)))
+                parameters.append(.init(prefix + "backingIndex", .uint(disk.nodeIndex)))
+            }
+            if let c = counters[disk.target] {
+                for (name, value) in [
+                    ("rd.reqs", c.readRequests), ("rd.bytes", c.readBytes), ("rd.times", c.readNanoseconds),
+                    ("wr.reqs", c.writeRequests), ("wr.bytes", c.writeBytes), ("wr.times", c.writeNanoseconds),
+                    ("fl.reqs", c.flushRequests), ("fl.times", c.flushNanoseconds),
+                ] {
+                    parameters.append(.init(prefix + name, .unsignedLongLong(UInt64(clamping: value))))
+                }
+            }
+            if let source = disk.source, let host = GuestStatistics.hostSizes(source) {
+                let format = record.definition.devices.disks.indices.contains(index) ? record.definition.devices.disks[index].format : nil
+                // libvirt's meanings here (not block info's): allocation is the highest offset
+                // written (a running guest) or what the image takes (a stopped one); physical is
+                // what the image takes on the host.
+                let running = record.runtime != nil
+                let allocation = running ? counters[disk.target]?.highestWrittenOffset ?? 0 : host.allocated
+                let capacity = capacities[disk.target] ?? (format == nil || format == "raw" ? host.length : nil)
+                parameters.append(.init(prefix + "allocation", .unsignedLongLong(allocation)))
+                if let capacity { parameters.append(.init(prefix + "capacity", .unsignedLongLong(capacity))) }
+                parameters.append(.init(prefix + "physical", .unsignedLongLong(running ? host.allocated : host.length)))
+            }
+        }
+        return parameters
+    }
+}

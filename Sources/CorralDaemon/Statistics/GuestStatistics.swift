@@ -1,0 +1,217 @@
+import CorralJSON
+import CorralProtocol
+import Foundation
+import QEMUCommandLine
+import QMP
+
+/// A running guest's statistics, gathered from QEMU (on the daemon's own monitor) and from
+/// `/proc`: block I/O, image sizes, the balloon, vCPU threads, taps.
+enum GuestStatistics {
+    /// One disk's I/O counters (`query-blockstats`).
+    struct BlockCounters: Hashable, Sendable {
+        var readRequests: Int64 = 0, readBytes: Int64 = 0, readNanoseconds: Int64 = 0
+        var writeRequests: Int64 = 0, writeBytes: Int64 = 0, writeNanoseconds: Int64 = 0
+        var flushRequests: Int64 = 0, flushNanoseconds: Int64 = 0
+        var failed: Int64 = 0
+        /// The highest offset written; `nil` when QEMU does not know it.
+        var highestWrittenOffset: UInt64?
+
+        mutating func add(_ other: BlockCounters) {
+            readRequests &+= other.readRequests
+            readBytes &+= other.readBytes
+            readNanoseconds &+= other.readNanoseconds
+            writeRequests &+= other.writeRequests
+            writeBytes &+= other.writeBytes
+            writeNanoseconds &+= other.writeNanoseconds
+            flushRequests &+= other.flushRequests
+            flushNanoseconds &+= other.flushNanoseconds
+            failed &+= other.failed
+        }
+    }
+
+    /// A disk's sizes as `virDomainGetBlockInfo` reports them.
+    struct BlockLimits: Hashable, Sendable {
+        var capacity: UInt64
+        var allocation: UInt64
+        var physical: UInt64
+    }
+
+    /// The balloon's report (`query-balloon` and the driver's `guest-stats`).
+    struct BalloonReport: Hashable, Sendable {
+        /// The guest's memory as the balloon leaves it, in KiB.
+        var actualKiB: UInt64
+        /// libvirt's memory statistics (tag, value), in its tags' units.
+        var statistics: [(tag: MemoryStatisticTag, value: UInt64)] = []
+
+        static func == (a: BalloonReport, b: BalloonReport) -> Bool {
+            a.actualKiB == b.actualKiB && a.statistics.elementsEqual(b.statistics) { $0.tag == $1.tag && $0.value == $1.value }
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(actualKiB) }
+    }
+
+    /// libvirt's `virDomainMemoryStatTags`.
+    enum MemoryStatisticTag: Int32, Sendable, CaseIterable {
+        case swapIn = 0, swapOut, majorFault, minorFault, unused, available, actualBalloon, rss, usable, lastUpdate, diskCaches, hugetlbAllocations,
+            hugetlbFailures
+
+        /// The name in `CONNECT_GET_ALL_DOMAIN_STATS`' balloon group.
+        var statsName: String {
+            switch self {
+            case .swapIn: "swap_in"
+            case .swapOut: "swap_out"
+            case .majorFault: "major_fault"
+            case .minorFault: "minor_fault"
+            case .unused: "unused"
+            case .available: "available"
+            case .actualBalloon: "current"
+            case .rss: "rss"
+            case .usable: "usable"
+            case .lastUpdate: "last-update"
+            case .diskCaches: "disk_caches"
+            case .hugetlbAllocations: "hugetlb_pgalloc"
+            case .hugetlbFailures: "hugetlb_pgfail"
+            }
+        }
+    }
+
+    static func monitorFailure(_ error: QMPError) -> RemoteError {
+        RemoteError(code: .operationFailed, domain: .qemu, detail: "monitor error: \(error)")
+    }
+
+    // MARK: - Block devices
+
+    /// Every disk's counters, keyed by target (`vda`).
+    static func blockCounters(_ guest: GuestRuntime) async throws(RemoteError) -> [String: BlockCounters] {
+        let reply: JSONValue
+        do throws(QMPError) {
+            reply = try await guest.qmp.execute("query-blockstats", arguments: .object([("query-nodes", .bool(false))]))
+        } catch {
+            throw monitorFailure(error)
+        }
+        guard case .array(let entries) = reply else { return [:] }
+        var counters: [String: BlockCounters] = [:]
+        for entry in entries {
+            guard let disk = disk(for: entry, in: guest.devices), let stats = entry["stats"] else { continue }
+            func value(_ key: String) -> Int64 { stats[key]?.intValue ?? 0 }
+            counters[disk.target] = BlockCounters(
+                readRequests: value("rd_operations"), readBytes: value("rd_bytes"), readNanoseconds: value("rd_total_time_ns"),
+                writeRequests: value("wr_operations"), writeBytes: value("wr_bytes"), writeNanoseconds: value("wr_total_time_ns"),
+                flushRequests: value("flush_operations"), flushNanoseconds: value("flush_total_time_ns"),
+                failed: value("failed_rd_operations") &+ value("failed_wr_operations") &+ value("failed_flush_operations"),
+                highestWrittenOffset: stats["wr_highest_offset"]?.uint64Value)
+        }
+        return counters
+    }
+
+    /// The disk a `query-blockstats`/`query-block` entry is about: by its root node, else by
+    /// its device (`qdev`: the id or `/machine/peripheral/ID/…`).
+    static func disk(for entry: JSONValue, in devices: GuestDevices) -> GuestDevices.Disk? {
+        if let node = entry["node-name"]?.stringValue ?? entry["inserted"]?["node-name"]?.stringValue,
+            let disk = devices.disks.first(where: { $0.formatNode == node })
+        {
+            return disk
+        }
+        guard let qdev = entry["qdev"]?.stringValue else { return nil }
+        return devices.disks.first { qdev == $0.alias || qdev.hasPrefix("/machine/peripheral/\($0.alias)/") || qdev == "/machine/peripheral/\($0.alias)" }
+    }
+
+    /// The virtual sizes QEMU reports for the disks' images, keyed by target.
+    static func virtualSizes(_ guest: GuestRuntime) async throws(RemoteError) -> [String: UInt64] {
+        let reply: JSONValue
+        do throws(QMPError) {
+            reply = try await guest.qmp.execute("query-block")
+        } catch {
+            throw monitorFailure(error)
+        }
+        guard case .array(let entries) = reply else { return [:] }
+        var sizes: [String: UInt64] = [:]
+        for entry in entries {
+            guard let disk = disk(for: entry, in: guest.devices), let size = entry["inserted"]?["image"]?["virtual-size"]?.uint64Value else { continue }
+            sizes[disk.target] = size
+        }
+        return sizes
+    }
+
+    /// The sizes of an image file or block device on the host: its length and the bytes it
+    /// takes on disk.
+    static func hostSizes(_ path: String) -> (length: UInt64, allocated: UInt64)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        if (info.st_mode & S_IFMT) == S_IFBLK {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            let end = lseek(fd, 0, SEEK_END)
+            return end >= 0 ? (UInt64(end), UInt64(end)) : nil
+        }
+        let length = UInt64(max(0, info.st_size))
+        let (allocated, overflow) = UInt64(max(0, info.st_blocks)).multipliedReportingOverflow(by: 512)
+        return (length, overflow ? .max : allocated)
+    }
+
+    /// libvirt's block info: capacity from QEMU, physical from the host, allocation the highest
+    /// offset written (raw images) or what the image takes on disk.
+    static func limits(capacity: UInt64?, host: (length: UInt64, allocated: UInt64), highestWritten: UInt64?, isQcow2: Bool) -> BlockLimits {
+        var allocation = isQcow2 ? host.allocated : (highestWritten ?? 0)
+        if allocation == 0 { allocation = host.allocated }
+        return BlockLimits(capacity: capacity ?? host.length, allocation: allocation, physical: host.length)
+    }
+
+    // MARK: - Memory
+
+    /// The balloon's report: the actual size, the driver's statistics when QEMU polls them, and
+    /// the process's resident memory.
+    static func balloon(_ guest: GuestRuntime, definedKiB: UInt64) async -> BalloonReport {
+        var report = BalloonReport(actualKiB: guest.balloonKiB ?? definedKiB)
+        if guest.devices.balloon != nil, guest.balloonKiB == nil, let reply = try? await guest.qmp.execute("query-balloon"),
+            let actual = reply["actual"]?.uint64Value
+        {
+            report.actualKiB = actual / 1024
+        }
+        // Without a polling period QEMU has no statistics to give (it would answer -1s).
+        if let balloon = guest.devices.balloon, guest.balloonStatisticsPeriod != 0,
+            let stats = try? await guest.qmp.execute(
+                "qom-get", arguments: .object([("path", .string("/machine/peripheral/\(balloon)")), ("property", .string("guest-stats"))]))
+        {
+            let bytes: [(String, MemoryStatisticTag)] = [
+                ("stat-swap-in", .swapIn), ("stat-swap-out", .swapOut), ("stat-major-faults", .majorFault), ("stat-minor-faults", .minorFault),
+                ("stat-free-memory", .unused), ("stat-total-memory", .available), ("stat-available-memory", .usable),
+                ("stat-disk-caches", .diskCaches), ("stat-htlb-pgalloc", .hugetlbAllocations), ("stat-htlb-pgfail", .hugetlbFailures),
+            ]
+            for (name, tag) in bytes {
+                // QEMU reports -1 for what the guest did not give.
+                guard let value = stats["stats"]?[name]?.intValue, value >= 0 else { continue }
+                let inKiB: Bool
+                switch tag {
+                case .swapIn, .swapOut, .unused, .available, .usable, .diskCaches: inKiB = true
+                default: inKiB = false
+                }
+                report.statistics.append((tag, inKiB ? UInt64(value) / 1024 : UInt64(value)))
+            }
+            if let update = stats["last-update"]?.intValue, update > 0 { report.statistics.append((.lastUpdate, UInt64(update))) }
+        }
+        report.statistics.append((.actualBalloon, report.actualKiB))
+        if let rss = ProcessStatistics.residentKiB(pid: guest.pid) { report.statistics.append((.rss, rss)) }
+        report.statistics.sort { $0.tag.rawValue < $1.tag.rawValue }
+        return report
+    }
+
+    // MARK: - vCPUs
+
+    /// The host thread of each vCPU, in vCPU order (`query-cpus-fast`).
+    static func vcpuThreads(_ guest: GuestRuntime) async throws(RemoteError) -> [Int32] {
+        if let known = guest.vcpuThreads { return known }
+        let reply: JSONValue
+        do throws(QMPError) {
+            reply = try await guest.qmp.execute("query-cpus-fast")
+        } catch {
+            throw monitorFailure(error)
+        }
+        guard case .array(let cpus) = reply else { return [] }
+        return cpus.compactMap { cpu -> (Int64, Int32)? in
+            guard let index = cpu["cpu-index"]?.intValue, let thread = cpu["thread-id"]?.intValue, let tid = Int32(exactly: thread) else { return nil }
+            return (index, tid)
+        }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+}
