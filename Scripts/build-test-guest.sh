@@ -5,7 +5,8 @@
 #   initramfs.gz     busybox, the ACPI button and virtio modules, the QEMU guest agent (qemu-ga,
 #                    with the libraries it links), and an init that starts the agent on the
 #                    org.qemu.guest_agent.0 port when the guest has one, prints CORRAL-GUEST-BOOTED
-#                    on the serial console, keeps a shell on it (for console tests), and powers off
+#                    on the serial console, keeps a shell on it (for console tests), brings up the
+#                    loopback interface (which the agent then reports), and powers off
 #                    when the ACPI power button is pressed
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
@@ -49,6 +50,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for module in $(cat /lib/modules/order); do insmod /lib/modules/$module 2>/dev/null; done
+ifconfig lo 127.0.0.1 up
 sleep 0.2
 agent=none
 for port in /sys/class/virtio-ports/*; do

@@ -53,6 +53,7 @@ public final class Daemon: Sendable {
         ConsoleProcedures.register(in: &table, registry: registry, sessions: ConsoleSessions())
         StatisticsProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         BlockDeviceProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
+        GuestAgentProcedures.register(in: &table, registry: registry)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -55,6 +55,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let overflow = ErrorCode(rawValue: 82)
     /// `VIR_ERR_STORAGE_VOL_EXIST`.
     public static let storageVolumeExists = ErrorCode(rawValue: 90)
+    /// `VIR_ERR_NO_HOSTNAME`.
+    public static let noHostname = ErrorCode(rawValue: 108)
 
     /// libvirt's printf template for the code, as sent in `str1`.
     public var template: String {
@@ -82,6 +84,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .operationAborted: return "operation aborted: %s"
         case .overflow: return "numerical overflow: %s"
         case .storageVolumeExists: return "storage volume %s exists already"
+        case .noHostname: return "no hostname found: %s"
         default: return "%s"
         }
     }

@@ -479,9 +479,10 @@ final class StorageDriver: Sendable {
             guard record.busyVolumes[volume.name] == nil else {
                 throw RemoteError(code: .operationInvalid, domain: .storage, detail: "volume '\(volume.name)' is still in use.")
             }
-            if let domain = domainUsingVolume(handle.pool, volume) {
-                throw RemoteError(code: .operationInvalid, domain: .storage, detail: "storage volume '\(volume.name)' is in use by running domain '\(domain)'")
-            }
+            // A running guest's volume may be deleted, as libvirt allows (and libvirt-tck's
+            // 121-block-info does): QEMU keeps the open file, the guest runs on, and the domain
+            // cannot start again until the volume exists. Wiping and uploading are refused:
+            // they would change the guest's data under it.
             try await StorageWork.run { () throws(StorageError) in try VolumeFiles.remove(volume) }
             registry.update(poolName) { $0.volumes.removeAll { $0.name == volume.name } }
         }

@@ -195,6 +195,88 @@ public struct DomainStatsRecord: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_domain_ip_addr` wire struct.
+public struct DomainIPAddress: XDRCodable, Hashable {
+    public var type: Int32
+    public var addr: String
+    public var prefix: UInt32
+
+    /// Creates the value from its fields.
+    public init(type: Int32, addr: String, prefix: UInt32) {
+        self.type = type
+        self.addr = addr
+        self.prefix = prefix
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.type = try buffer.readXDRInt32()
+        self.addr = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.prefix = try buffer.readXDRUInt32()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRInt32(self.type)
+        buffer.writeXDRString(self.addr)
+        buffer.writeXDRUInt32(self.prefix)
+    }
+}
+
+/// The `remote_domain_interface` wire struct.
+public struct DomainInterface: XDRCodable, Hashable {
+    public var name: String
+    public var hwaddr: String?
+    public var addrs: [DomainIPAddress]
+
+    /// Creates the value from its fields.
+    public init(name: String, hwaddr: String?, addrs: [DomainIPAddress]) {
+        self.name = name
+        self.hwaddr = hwaddr
+        self.addrs = addrs
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.hwaddr = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+        self.addrs = try buffer.readXDRArray(maximumCount: 2048) { (b: inout ByteBuffer) throws(XDRDecodingError) in try DomainIPAddress(xdr: &b) }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.name)
+        buffer.writeXDROptional(self.hwaddr) { $0.writeXDRString($1) }
+        buffer.writeXDRArray(self.addrs) { $1.encode(into: &$0) }
+    }
+}
+
+/// The `remote_domain_fsinfo` wire struct.
+public struct DomainFilesystemInfo: XDRCodable, Hashable {
+    public var mountpoint: String
+    public var name: String
+    public var fstype: String
+    public var devAliases: [String]
+
+    /// Creates the value from its fields.
+    public init(mountpoint: String, name: String, fstype: String, devAliases: [String]) {
+        self.mountpoint = mountpoint
+        self.name = name
+        self.fstype = fstype
+        self.devAliases = devAliases
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.mountpoint = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.fstype = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.devAliases = try buffer.readXDRArray(maximumCount: 256) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.mountpoint)
+        buffer.writeXDRString(self.name)
+        buffer.writeXDRString(self.fstype)
+        buffer.writeXDRArray(self.devAliases) { $0.writeXDRString($1) }
+    }
+}
+
 /// The procedures of the REMOTE program that Corral implements.
 public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     /// `REMOTE_PROC_CONNECT_OPEN`
@@ -475,6 +557,22 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainBlockPeek = 103
     /// `REMOTE_PROC_NODE_GET_CPUMAP`
     case nodeGetCPUMap = 293
+    /// `REMOTE_PROC_DOMAIN_GET_TIME`
+    case domainGetTime = 337
+    /// `REMOTE_PROC_DOMAIN_SET_TIME`
+    case domainSetTime = 338
+    /// `REMOTE_PROC_DOMAIN_GET_HOSTNAME`
+    case domainGetHostname = 277
+    /// `REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES`
+    case domainInterfaceAddresses = 353
+    /// `REMOTE_PROC_DOMAIN_GET_FSINFO`
+    case domainGetFsinfo = 349
+    /// `REMOTE_PROC_DOMAIN_FSFREEZE`
+    case domainFsfreeze = 335
+    /// `REMOTE_PROC_DOMAIN_FSTHAW`
+    case domainFsthaw = 336
+    /// `REMOTE_PROC_DOMAIN_SET_USER_PASSWORD`
+    case domainSetUserPassword = 357
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -618,6 +716,14 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainBlockResize: return .write(api: "virDomainBlockResize")
         case .domainBlockPeek: return .write(api: "virDomainBlockPeek")
         case .nodeGetCPUMap: return .read
+        case .domainGetTime: return .write(api: "virDomainGetTime")
+        case .domainSetTime: return .write(api: "virDomainSetTime")
+        case .domainGetHostname: return .write(api: "virDomainGetHostname")
+        case .domainInterfaceAddresses: return .read
+        case .domainGetFsinfo: return .write(api: "virDomainGetFSInfo")
+        case .domainFsfreeze: return .write(api: "virDomainFSFreeze")
+        case .domainFsthaw: return .write(api: "virDomainFSThaw")
+        case .domainSetUserPassword: return .write(api: "virDomainSetUserPassword")
         }
     }
 
@@ -763,6 +869,14 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainBlockResize: return Remote.DomainBlockResize.self
         case .domainBlockPeek: return Remote.DomainBlockPeek.self
         case .nodeGetCPUMap: return Remote.NodeGetCPUMap.self
+        case .domainGetTime: return Remote.DomainGetTime.self
+        case .domainSetTime: return Remote.DomainSetTime.self
+        case .domainGetHostname: return Remote.DomainGetHostname.self
+        case .domainInterfaceAddresses: return Remote.DomainInterfaceAddresses.self
+        case .domainGetFsinfo: return Remote.DomainGetFsinfo.self
+        case .domainFsfreeze: return Remote.DomainFsfreeze.self
+        case .domainFsthaw: return Remote.DomainFsthaw.self
+        case .domainSetUserPassword: return Remote.DomainSetUserPassword.self
         }
     }
 }
@@ -6297,6 +6411,376 @@ public enum Remote {
                 buffer.writeXDRInt32(self.ret)
             }
         }
+    }
+
+    /// Procedure 337, `DomainGetTime`.
+    public enum DomainGetTime: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 337
+
+        /// The arguments of `DomainGetTime`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetTime`.
+        public struct Reply: XDRCodable, Hashable {
+            public var seconds: Int64
+            public var nseconds: UInt32
+
+            /// Creates the value from its fields.
+            public init(seconds: Int64, nseconds: UInt32) {
+                self.seconds = seconds
+                self.nseconds = nseconds
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.seconds = try buffer.readXDRInt64()
+                self.nseconds = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt64(self.seconds)
+                buffer.writeXDRUInt32(self.nseconds)
+            }
+        }
+    }
+
+    /// Procedure 338, `DomainSetTime`.
+    public enum DomainSetTime: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 338
+
+        /// The arguments of `DomainSetTime`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var seconds: Int64
+            public var nseconds: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, seconds: Int64, nseconds: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.seconds = seconds
+                self.nseconds = nseconds
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.seconds = try buffer.readXDRInt64()
+                self.nseconds = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt64(self.seconds)
+                buffer.writeXDRUInt32(self.nseconds)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 277, `DomainGetHostname`.
+    public enum DomainGetHostname: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 277
+
+        /// The arguments of `DomainGetHostname`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetHostname`.
+        public struct Reply: XDRCodable, Hashable {
+            public var hostname: String
+
+            /// Creates the value from its fields.
+            public init(hostname: String) {
+                self.hostname = hostname
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.hostname = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.hostname)
+            }
+        }
+    }
+
+    /// Procedure 353, `DomainInterfaceAddresses`.
+    public enum DomainInterfaceAddresses: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 353
+
+        /// The arguments of `DomainInterfaceAddresses`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var source: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, source: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.source = source
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.source = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.source)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainInterfaceAddresses`.
+        public struct Reply: XDRCodable, Hashable {
+            public var ifaces: [DomainInterface]
+
+            /// Creates the value from its fields.
+            public init(ifaces: [DomainInterface]) {
+                self.ifaces = ifaces
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.ifaces = try buffer.readXDRArray(maximumCount: 2048) { (b: inout ByteBuffer) throws(XDRDecodingError) in try DomainInterface(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.ifaces) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 349, `DomainGetFsinfo`.
+    public enum DomainGetFsinfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 349
+
+        /// The arguments of `DomainGetFsinfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetFsinfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var info: [DomainFilesystemInfo]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(info: [DomainFilesystemInfo], ret: UInt32) {
+                self.info = info
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.info = try buffer.readXDRArray(maximumCount: 256) { (b: inout ByteBuffer) throws(XDRDecodingError) in try DomainFilesystemInfo(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.info) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 335, `DomainFsfreeze`.
+    public enum DomainFsfreeze: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 335
+
+        /// The arguments of `DomainFsfreeze`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var mountpoints: [String]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, mountpoints: [String], flags: UInt32) {
+                self.dom = dom
+                self.mountpoints = mountpoints
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.mountpoints = try buffer.readXDRArray(maximumCount: 256) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.mountpoints) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainFsfreeze`.
+        public struct Reply: XDRCodable, Hashable {
+            public var filesystems: Int32
+
+            /// Creates the value from its fields.
+            public init(filesystems: Int32) {
+                self.filesystems = filesystems
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.filesystems = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.filesystems)
+            }
+        }
+    }
+
+    /// Procedure 336, `DomainFsthaw`.
+    public enum DomainFsthaw: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 336
+
+        /// The arguments of `DomainFsthaw`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var mountpoints: [String]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, mountpoints: [String], flags: UInt32) {
+                self.dom = dom
+                self.mountpoints = mountpoints
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.mountpoints = try buffer.readXDRArray(maximumCount: 256) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.mountpoints) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainFsthaw`.
+        public struct Reply: XDRCodable, Hashable {
+            public var filesystems: Int32
+
+            /// Creates the value from its fields.
+            public init(filesystems: Int32) {
+                self.filesystems = filesystems
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.filesystems = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.filesystems)
+            }
+        }
+    }
+
+    /// Procedure 357, `DomainSetUserPassword`.
+    public enum DomainSetUserPassword: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 357
+
+        /// The arguments of `DomainSetUserPassword`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var user: String?
+            public var password: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, user: String?, password: String?, flags: UInt32) {
+                self.dom = dom
+                self.user = user
+                self.password = password
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.user = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.password = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.user) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.password) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 }
 
