@@ -191,3 +191,23 @@ def test_statistics_refusals_on_raw_frames(daemon):
     assert header["status"] == rawrpc.OK
     client.close()
     assert daemon.alive()
+
+
+def test_setmem_and_setmaxmem_live_and_config(stats_guest):
+    daemon, _ = stats_guest
+    uri = daemon.uri
+    # Live: the balloon gives the guest less; the live XML follows, the definition does not.
+    run("virsh", "-c", uri, "setmem", "st", "100M", "--live")
+    wait_for(lambda: values(run("virsh", "-c", uri, "dommemstat", "st").stdout).get("actual") == str(100 * 1024),
+             timeout=30, what="the balloon to deflate")
+    assert "<currentMemory unit='KiB'>102400</currentMemory>" in run("virsh", "-c", uri, "dumpxml", "st").stdout
+    assert "<currentMemory unit='KiB'>131072</currentMemory>" in run("virsh", "-c", uri, "dumpxml", "--inactive", "st").stdout
+    # Config: the next start's memory; the maximum only while stopped, or in the definition.
+    run("virsh", "-c", uri, "setmaxmem", "st", "256M", "--config")
+    run("virsh", "-c", uri, "setmem", "st", "96M", "--config")
+    inactive = run("virsh", "-c", uri, "dumpxml", "--inactive", "st").stdout
+    assert "<memory unit='KiB'>262144</memory>" in inactive and "<currentMemory unit='KiB'>98304</currentMemory>" in inactive
+    result = run("virsh", "-c", uri, "setmem", "st", "200M", "--live", check=False)
+    assert result.returncode != 0 and "cannot set memory higher than max memory" in result.stderr
+    result = run("virsh", "-c", uri, "setmaxmem", "st", "512M", "--live", check=False)
+    assert result.returncode != 0 and "cannot resize the maximum memory on an active domain" in result.stderr

@@ -54,6 +54,7 @@ public final class Daemon: Sendable {
         StatisticsProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         BlockDeviceProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         GuestAgentProcedures.register(in: &table, registry: registry)
+        MemoryProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -31,7 +31,7 @@ enum GuestAgentProcedures {
                 let (product, overflow) = arguments.seconds.multipliedReportingOverflow(by: 1_000_000_000)
                 let (sum, overflow2) = product.addingReportingOverflow(Int64(arguments.nseconds))
                 guard !overflow, !overflow2, arguments.seconds >= 0 else {
-                    throw RemoteError.invalidArgument("Time '\(arguments.seconds)' is too big", domain: .qemu)
+                    throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "Time '\(arguments.seconds)' is too big")
                 }
                 time = .object([("time", .number(JSONNumber(sum)))])
             }

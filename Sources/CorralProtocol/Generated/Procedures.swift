@@ -573,6 +573,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainFsthaw = 336
     /// `REMOTE_PROC_DOMAIN_SET_USER_PASSWORD`
     case domainSetUserPassword = 357
+    /// `REMOTE_PROC_DOMAIN_SET_MEMORY`
+    case domainSetMemory = 31
+    /// `REMOTE_PROC_DOMAIN_SET_MAX_MEMORY`
+    case domainSetMaxMemory = 30
+    /// `REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS`
+    case domainSetMemoryFlags = 204
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -724,6 +730,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainFsfreeze: return .write(api: "virDomainFSFreeze")
         case .domainFsthaw: return .write(api: "virDomainFSThaw")
         case .domainSetUserPassword: return .write(api: "virDomainSetUserPassword")
+        case .domainSetMemory: return .write(api: "virDomainSetMemory")
+        case .domainSetMaxMemory: return .write(api: "virDomainSetMaxMemory")
+        case .domainSetMemoryFlags: return .write(api: "virDomainSetMemoryFlags")
         }
     }
 
@@ -877,6 +886,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainFsfreeze: return Remote.DomainFsfreeze.self
         case .domainFsthaw: return Remote.DomainFsthaw.self
         case .domainSetUserPassword: return Remote.DomainSetUserPassword.self
+        case .domainSetMemory: return Remote.DomainSetMemory.self
+        case .domainSetMaxMemory: return Remote.DomainSetMaxMemory.self
+        case .domainSetMemoryFlags: return Remote.DomainSetMemoryFlags.self
         }
     }
 }
@@ -6777,6 +6789,97 @@ public enum Remote {
                 self.dom.encode(into: &buffer)
                 buffer.writeXDROptional(self.user) { $0.writeXDRString($1) }
                 buffer.writeXDROptional(self.password) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 31, `DomainSetMemory`.
+    public enum DomainSetMemory: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 31
+
+        /// The arguments of `DomainSetMemory`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var memory: UInt64
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, memory: UInt64) {
+                self.dom = dom
+                self.memory = memory
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.memory = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.memory)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 30, `DomainSetMaxMemory`.
+    public enum DomainSetMaxMemory: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 30
+
+        /// The arguments of `DomainSetMaxMemory`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var memory: UInt64
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, memory: UInt64) {
+                self.dom = dom
+                self.memory = memory
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.memory = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.memory)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 204, `DomainSetMemoryFlags`.
+    public enum DomainSetMemoryFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 204
+
+        /// The arguments of `DomainSetMemoryFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var memory: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, memory: UInt64, flags: UInt32) {
+                self.dom = dom
+                self.memory = memory
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.memory = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.memory)
                 buffer.writeXDRUInt32(self.flags)
             }
         }
