@@ -243,3 +243,25 @@ def test_a_channel_stream_carries_bytes_both_ways(daemon, tmp_path):
     finally:
         console.close()
         run("virsh", "-c", daemon.uri, "destroy", "ch", check=False)
+
+
+def test_screenshot_streams_the_display_as_png(daemon, tmp_path):
+    (tmp_path / "sc.xml").write_text(console_xml("sc", "<serial type='pty'/><video><model type='vga'/></video>"))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "sc.xml"))
+    run("virsh", "-c", daemon.uri, "start", "sc")
+    try:
+        target = tmp_path / "shot.png"
+        out = run("virsh", "-c", daemon.uri, "screenshot", "sc", str(target)).stdout
+        assert "Screenshot saved to" in out and "image/png" in out
+        data = target.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert width >= 320 and height >= 200
+        # The temporary file in the run directory is gone once streamed.
+        assert not [f for f in os.listdir(os.path.join(daemon.dir, "run", "domains", "sc")) if f.startswith("screenshot-")]
+        conn = libvirt.open(daemon.uri)
+        with pytest.raises(libvirt.libvirtError, match="no screen 1 found"):
+            conn.lookupByName("sc").screenshot(conn.newStream(0), 1, 0)
+        conn.close()
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "sc", check=False)

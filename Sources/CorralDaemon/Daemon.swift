@@ -55,6 +55,8 @@ public final class Daemon: Sendable {
         BlockDeviceProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         GuestAgentProcedures.register(in: &table, registry: registry)
         MemoryProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
+        ScreenshotProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
+        MetadataProcedures.register(in: &table, registry: registry, jobs: driver.jobs, events: events, options: options)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

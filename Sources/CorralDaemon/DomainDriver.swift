@@ -316,7 +316,10 @@ actor DomainDriver {
         case "RESET": lifecycleEvent = .reset
         case "GUEST_PANICKED": lifecycleEvent = .panicked
         case "BALLOON_CHANGE":
-            if let actual = event.data["actual"]?.uint64Value { registry.updateGuest(uuid) { $0.balloonKiB = actual / 1024 } }
+            if let actual = event.data["actual"]?.uint64Value {
+                registry.updateGuest(uuid) { $0.balloonKiB = actual / 1024 }
+                events.balloonChanged(handle, actualKiB: actual / 1024)
+            }
             return
         case "DEVICE_DELETED":
             if let alias = event.data["device"]?.stringValue { events.deviceRemoved(handle, alias: alias) }

@@ -36,7 +36,7 @@ public enum LifecycleEvent: Sendable, Hashable {
 /// event message goes only to that connection, with that id (libvirt's rule).
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
-    static let lifecycle: Int32 = 0, reboot: Int32 = 1, deviceRemoved: Int32 = 15
+    static let lifecycle: Int32 = 0, reboot: Int32 = 1, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15, metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
 
@@ -156,6 +156,20 @@ final class EventHub: Sendable {
     func deviceRemoved(_ domain: RemoteDomain, alias: String) {
         send(targets(eventID: Self.deviceRemoved, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceRemoved.procedure) { id, out in
             Remote.DomainEventCallbackDeviceRemoved.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+
+    /// The balloon changed the guest's memory (`actual` in KiB).
+    func balloonChanged(_ domain: RemoteDomain, actualKiB: UInt64) {
+        send(targets(eventID: Self.balloonChange, domain: domain.uuid), procedure: Remote.DomainEventCallbackBalloonChange.procedure) { id, out in
+            Remote.DomainEventCallbackBalloonChange.Arguments(callbackID: id, dom: domain, actual: actualKiB).encode(into: &out)
+        }
+    }
+
+    /// The title, description or a metadata element changed (`uri` for elements).
+    func metadataChanged(_ domain: RemoteDomain, type: Int32, uri: String?) {
+        send(targets(eventID: Self.metadataChange, domain: domain.uuid), procedure: Remote.DomainEventCallbackMetadataChange.procedure) { id, out in
+            Remote.DomainEventCallbackMetadataChange.Arguments(callbackID: id, dom: domain, type: type, nsuri: uri).encode(into: &out)
         }
     }
 }

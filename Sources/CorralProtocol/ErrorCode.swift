@@ -55,6 +55,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let overflow = ErrorCode(rawValue: 82)
     /// `VIR_ERR_STORAGE_VOL_EXIST`.
     public static let storageVolumeExists = ErrorCode(rawValue: 90)
+    /// `VIR_ERR_NO_DOMAIN_METADATA`.
+    public static let noDomainMetadata = ErrorCode(rawValue: 80)
     /// `VIR_ERR_NO_HOSTNAME`.
     public static let noHostname = ErrorCode(rawValue: 108)
 
@@ -85,6 +87,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .overflow: return "numerical overflow: %s"
         case .storageVolumeExists: return "storage volume %s exists already"
         case .noHostname: return "no hostname found: %s"
+        case .noDomainMetadata: return "metadata not found: %s"
         default: return "%s"
         }
     }

@@ -42,41 +42,47 @@ final class CharacterDeviceConnection: Sendable {
             cfmakeraw(&attributes)
             _ = tcsetattr(fd, TCSANOW, &attributes)
         }
-        let holder = Mutex<CharacterDeviceConnection?>(nil)
-        do {
-            let channel = try await NIOPipeBootstrap(group: group)
-                .channelOption(.autoRead, value: false)
-                .channelInitializer { channel in
-                    let connection = CharacterDeviceConnection(channel: channel)
-                    holder.withLock { $0 = connection }
-                    return channel.pipeline.addHandler(Reader(connection: connection))
-                }
-                .takingOwnershipOfDescriptor(inputOutput: fd).get()
-            guard let connection = holder.withLock({ $0 }) else { channel.close(promise: nil); throw ChannelError.ioOnClosedChannel }
-            connection.requestRead()
-            return connection
+        do throws(RemoteError) {
+            return try await attach(describing: "Unable to open device \(path)") { initializer in
+                NIOPipeBootstrap(group: group).channelOption(.autoRead, value: false).channelInitializer(initializer)
+                    .takingOwnershipOfDescriptor(inputOutput: fd)
+            }
         } catch {
-            throw RemoteError(code: .systemError, domain: .streams, detail: "Unable to open device \(path): \(error)")
+            // A bootstrap that failed leaves the descriptor to its caller.
+            Glibc.close(fd)
+            throw error
         }
     }
 
     /// Connects to the unix socket `path` (the server side QEMU listens on).
     static func connectUnixSocket(_ path: String, group: any EventLoopGroup) async throws(RemoteError) -> CharacterDeviceConnection {
+        try await attach(describing: "Failed to connect socket to '\(path)'") { initializer in
+            ClientBootstrap(group: group).channelOption(.autoRead, value: false).channelInitializer(initializer)
+                .connect(unixDomainSocketPath: path)
+        }
+    }
+
+    /// Makes the channel `bootstrap` opens (given the initializer that puts the reader in its
+    /// pipeline) into a connection, and starts reading.
+    private static func attach(
+        describing what: String,
+        _ bootstrap: (@escaping @Sendable (any Channel) -> EventLoopFuture<Void>) -> EventLoopFuture<any Channel>
+    ) async throws(RemoteError) -> CharacterDeviceConnection {
         let holder = Mutex<CharacterDeviceConnection?>(nil)
         do {
-            let channel = try await ClientBootstrap(group: group)
-                .channelOption(.autoRead, value: false)
-                .channelInitializer { channel in
-                    let connection = CharacterDeviceConnection(channel: channel)
-                    holder.withLock { $0 = connection }
-                    return channel.pipeline.addHandler(Reader(connection: connection))
-                }
-                .connect(unixDomainSocketPath: path).get()
-            guard let connection = holder.withLock({ $0 }) else { channel.close(promise: nil); throw ChannelError.ioOnClosedChannel }
+            let channel = try await bootstrap { channel in
+                let connection = CharacterDeviceConnection(channel: channel)
+                holder.withLock { $0 = connection }
+                return channel.pipeline.addHandler(Reader(connection: connection))
+            }.get()
+            guard let connection = holder.withLock({ $0 }) else {
+                channel.close(promise: nil)
+                throw ChannelError.ioOnClosedChannel
+            }
             connection.requestRead()
             return connection
         } catch {
-            throw RemoteError(code: .systemError, domain: .streams, detail: "Failed to connect socket to '\(path)': \(error)")
+            throw RemoteError(code: .systemError, domain: .streams, detail: "\(what): \(error)")
         }
     }
 

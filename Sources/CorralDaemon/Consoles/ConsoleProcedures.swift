@@ -16,21 +16,13 @@ enum ConsoleProcedures {
     static func register(in table: inout ProcedureTable, registry: DomainRegistry, sessions: ConsoleSessions) {
         table.registerStream(Remote.DomainOpenConsole.self) { arguments, context throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: forceFlag | safeFlag, function: "qemuDomainOpenConsole")
-            let devices = try runningDevices(arguments.dom, registry: registry)
-            let device = try console(named: arguments.devName, in: devices)
-            let endpoint = try await open(
-                device, force: arguments.flags & forceFlag != 0, busyMessage: "Active console session exists for this domain", sessions: sessions,
-                eventLoop: context.channel?.eventLoop)
-            return (XDRVoid(), endpoint)
+            let device = try console(named: arguments.devName, in: try runningDevices(arguments.dom, registry: registry))
+            return (XDRVoid(), try await open(device, flags: arguments.flags, busyMessage: "Active console session exists for this domain", sessions: sessions, context: context))
         }
         table.registerStream(Remote.DomainOpenChannel.self) { arguments, context throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: forceFlag, function: "qemuDomainOpenChannel")
-            let devices = try runningDevices(arguments.dom, registry: registry)
-            let device = try channel(named: arguments.name, in: devices)
-            let endpoint = try await open(
-                device, force: arguments.flags & forceFlag != 0, busyMessage: "Active channel stream exists for this domain", sessions: sessions,
-                eventLoop: context.channel?.eventLoop)
-            return (XDRVoid(), endpoint)
+            let device = try channel(named: arguments.name, in: try runningDevices(arguments.dom, registry: registry))
+            return (XDRVoid(), try await open(device, flags: arguments.flags, busyMessage: "Active channel stream exists for this domain", sessions: sessions, context: context))
         }
     }
 
@@ -77,14 +69,16 @@ enum ConsoleProcedures {
         return found
     }
 
+    /// Opens `device` for a stream on the calling connection's event loop; `flags`' force bit
+    /// takes it from another client.
     static func open(
-        _ device: GuestDevices.CharacterDevice, force: Bool, busyMessage: String, sessions: ConsoleSessions, eventLoop: (any EventLoop)?
+        _ device: GuestDevices.CharacterDevice, flags: UInt32, busyMessage: String, sessions: ConsoleSessions, context: CallContext
     ) async throws(RemoteError) -> ConsoleStream {
         guard let path = device.path else {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "PTY device is not yet assigned")
         }
-        let claim = try sessions.claim(path, force: force, busyMessage: busyMessage)
-        let group: any EventLoopGroup = eventLoop ?? MultiThreadedEventLoopGroup.singleton
+        let claim = try sessions.claim(path, force: flags & forceFlag != 0, busyMessage: busyMessage)
+        let group: any EventLoopGroup = context.channel?.eventLoop ?? MultiThreadedEventLoopGroup.singleton
         let connection: CharacterDeviceConnection
         do throws(RemoteError) {
             connection = device.type == .pty

@@ -34,7 +34,7 @@ enum MemoryProcedures {
                         throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot resize the maximum memory on an active domain")
                     }
                     guard kib > 0 else { throw RemoteError.invalidArgument("memory in virDomainSetMaxMemory must not be zero", domain: .domain) }
-                    try await redefine(record, registry: registry, options: options) { document in
+                    try await DomainDocumentEdits.redefine(record, registry: registry, options: options) { document in
                         setElement(&document, "memory", kib)
                         let current = document.element(named: "currentMemory").flatMap { UInt64($0.text) } ?? kib
                         setElement(&document, "currentMemory", min(current, kib))
@@ -60,11 +60,11 @@ enum MemoryProcedures {
                         throw GuestStatistics.monitorFailure(error)
                     }
                     registry.updateGuest(record.uuid) { guest in
-                        guest.liveXML = Self.editing(guest.liveXML, id: guest.id) { setElement(&$0, "currentMemory", kib) }
+                        guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { setElement(&$0, "currentMemory", kib) }
                     }
                 }
                 if affectConfig {
-                    try await redefine(record, registry: registry, options: options) { setElement(&$0, "currentMemory", kib) }
+                    try await DomainDocumentEdits.redefine(record, registry: registry, options: options) { setElement(&$0, "currentMemory", kib) }
                 }
             }
         }
@@ -91,30 +91,6 @@ enum MemoryProcedures {
             document.children.insert(.element(element), at: index + 1)
         } else {
             document.children.append(.element(element))
-        }
-    }
-
-    /// `xml` (a live document) with `change` applied; unchanged if it does not parse.
-    static func editing(_ xml: String, id: Int32, _ change: (inout XMLElement) -> Void) -> String {
-        guard var document = try? XMLTreeParser.parse(xml) else { return xml }
-        change(&document)
-        return DomainXMLFormatter.format(document, id: Int(id))
-    }
-
-    /// Writes the persistent definition with `change` applied (parsed again, so it is checked
-    /// as any definition is).
-    static func redefine(_ record: DomainRecord, registry: DomainRegistry, options: DomainXMLOptions, _ change: @escaping @Sendable (inout XMLElement) -> Void) async throws(RemoteError) {
-        let xml = record.xml
-        try await BlockingWork.run { () throws(RemoteError) in
-            let parsed: ParsedDomain
-            do throws(DomainXMLError) {
-                var document = try DomainXMLParser.parse(xml, options: options).document
-                change(&document)
-                parsed = try DomainXMLParser.parse(DomainXMLFormatter.format(document), options: options)
-            } catch {
-                throw RemoteError(domainXMLError: error)
-            }
-            _ = try registry.define(parsed)
         }
     }
 }

@@ -403,6 +403,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackReboot = 319
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED`
     case domainEventCallbackDeviceRemoved = 333
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_BALLOON_CHANGE`
+    case domainEventCallbackBalloonChange = 331
     /// `REMOTE_PROC_CONNECT_NUM_OF_NETWORKS`
     case connectNumOfNetworks = 52
     /// `REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS`
@@ -579,6 +581,14 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainSetMaxMemory = 30
     /// `REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS`
     case domainSetMemoryFlags = 204
+    /// `REMOTE_PROC_DOMAIN_SET_METADATA`
+    case domainSetMetadata = 264
+    /// `REMOTE_PROC_DOMAIN_GET_METADATA`
+    case domainGetMetadata = 265
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_METADATA_CHANGE`
+    case domainEventCallbackMetadataChange = 379
+    /// `REMOTE_PROC_DOMAIN_SCREENSHOT`
+    case domainScreenshot = 211
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -645,6 +655,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackLifecycle: return .read
         case .domainEventCallbackReboot: return .read
         case .domainEventCallbackDeviceRemoved: return .read
+        case .domainEventCallbackBalloonChange: return .read
         case .connectNumOfNetworks: return .read
         case .connectNumOfDefinedNetworks: return .read
         case .connectListNetworks: return .read
@@ -733,6 +744,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainSetMemory: return .write(api: "virDomainSetMemory")
         case .domainSetMaxMemory: return .write(api: "virDomainSetMaxMemory")
         case .domainSetMemoryFlags: return .write(api: "virDomainSetMemoryFlags")
+        case .domainSetMetadata: return .write(api: "virDomainSetMetadata")
+        case .domainGetMetadata: return .read
+        case .domainEventCallbackMetadataChange: return .read
+        case .domainScreenshot: return .write(api: "virDomainScreenshot")
         }
     }
 
@@ -801,6 +816,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackLifecycle: return Remote.DomainEventCallbackLifecycle.self
         case .domainEventCallbackReboot: return Remote.DomainEventCallbackReboot.self
         case .domainEventCallbackDeviceRemoved: return Remote.DomainEventCallbackDeviceRemoved.self
+        case .domainEventCallbackBalloonChange: return Remote.DomainEventCallbackBalloonChange.self
         case .connectNumOfNetworks: return Remote.ConnectNumOfNetworks.self
         case .connectNumOfDefinedNetworks: return Remote.ConnectNumOfDefinedNetworks.self
         case .connectListNetworks: return Remote.ConnectListNetworks.self
@@ -889,6 +905,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainSetMemory: return Remote.DomainSetMemory.self
         case .domainSetMaxMemory: return Remote.DomainSetMaxMemory.self
         case .domainSetMemoryFlags: return Remote.DomainSetMemoryFlags.self
+        case .domainSetMetadata: return Remote.DomainSetMetadata.self
+        case .domainGetMetadata: return Remote.DomainGetMetadata.self
+        case .domainEventCallbackMetadataChange: return Remote.DomainEventCallbackMetadataChange.self
+        case .domainScreenshot: return Remote.DomainScreenshot.self
         }
     }
 }
@@ -3063,6 +3083,39 @@ public enum Remote {
                 buffer.writeXDRInt32(self.callbackID)
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRString(self.devAlias)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 331, `DomainEventCallbackBalloonChange`.
+    public enum DomainEventCallbackBalloonChange: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 331
+
+        /// The arguments of `DomainEventCallbackBalloonChange`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var actual: UInt64
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, actual: UInt64) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.actual = actual
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.actual = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.actual)
             }
         }
         public typealias Reply = XDRVoid
@@ -6884,6 +6937,192 @@ public enum Remote {
             }
         }
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 264, `DomainSetMetadata`.
+    public enum DomainSetMetadata: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 264
+
+        /// The arguments of `DomainSetMetadata`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var type: Int32
+            public var metadata: String?
+            public var key: String?
+            public var uri: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, type: Int32, metadata: String?, key: String?, uri: String?, flags: UInt32) {
+                self.dom = dom
+                self.type = type
+                self.metadata = metadata
+                self.key = key
+                self.uri = uri
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.type = try buffer.readXDRInt32()
+                self.metadata = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.key = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.uri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.type)
+                buffer.writeXDROptional(self.metadata) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.key) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.uri) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 265, `DomainGetMetadata`.
+    public enum DomainGetMetadata: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 265
+
+        /// The arguments of `DomainGetMetadata`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var type: Int32
+            public var uri: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, type: Int32, uri: String?, flags: UInt32) {
+                self.dom = dom
+                self.type = type
+                self.uri = uri
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.type = try buffer.readXDRInt32()
+                self.uri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.type)
+                buffer.writeXDROptional(self.uri) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetMetadata`.
+        public struct Reply: XDRCodable, Hashable {
+            public var metadata: String
+
+            /// Creates the value from its fields.
+            public init(metadata: String) {
+                self.metadata = metadata
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.metadata = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.metadata)
+            }
+        }
+    }
+
+    /// Procedure 379, `DomainEventCallbackMetadataChange`.
+    public enum DomainEventCallbackMetadataChange: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 379
+
+        /// The arguments of `DomainEventCallbackMetadataChange`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var type: Int32
+            public var nsuri: String?
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, type: Int32, nsuri: String?) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.type = type
+                self.nsuri = nsuri
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.type = try buffer.readXDRInt32()
+                self.nsuri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.type)
+                buffer.writeXDROptional(self.nsuri) { $0.writeXDRString($1) }
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 211, `DomainScreenshot`.
+    public enum DomainScreenshot: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 211
+
+        /// The arguments of `DomainScreenshot`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var screen: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, screen: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.screen = screen
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.screen = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.screen)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainScreenshot`.
+        public struct Reply: XDRCodable, Hashable {
+            public var mime: String?
+
+            /// Creates the value from its fields.
+            public init(mime: String?) {
+                self.mime = mime
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.mime = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDROptional(self.mime) { $0.writeXDRString($1) }
+            }
+        }
     }
 }
 
