@@ -5,7 +5,8 @@
 #   initramfs.gz     busybox, the ACPI button and virtio modules, the QEMU guest agent (qemu-ga,
 #                    with the libraries it links), and an init that starts the agent on the
 #                    org.qemu.guest_agent.0 port when the guest has one, prints CORRAL-GUEST-BOOTED
-#                    on the serial console, keeps a shell on it (for console tests), brings up the
+#                    on the serial console, keeps a shell on it and on a virtio console (hvc0) when
+#                    there is one (for console tests), brings up the
 #                    loopback interface (which the agent then reports), and powers off
 #                    when the ACPI power button is pressed
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
@@ -67,6 +68,11 @@ done
 echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) agent=$agent button=${button:-none}" > /dev/ttyS0
 # A shell on the serial console, started again whenever it exits.
 (while true; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done) &
+# And on the virtio console, when the guest has one.
+if [ -e /dev/hvc0 ]; then
+  echo "CORRAL-GUEST-BOOTED on hvc0" > /dev/hvc0
+  (while true; do setsid sh -c 'exec sh </dev/hvc0 >/dev/hvc0 2>&1'; sleep 1; done) &
+fi
 if [ -n "$button" ]; then
   head -c 1 "$button" > /dev/null
   echo "CORRAL-GUEST-POWEROFF" > /dev/ttyS0

@@ -265,3 +265,24 @@ def test_screenshot_streams_the_display_as_png(daemon, tmp_path):
         conn.close()
     finally:
         run("virsh", "-c", daemon.uri, "destroy", "sc", check=False)
+
+
+def test_a_virtio_console_is_the_first_console(daemon, tmp_path):
+    (tmp_path / "vc.xml").write_text(console_xml("vc", "<serial type='pty'/><console type='pty'><target type='virtio'/></console>"))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "vc.xml"))
+    run("virsh", "-c", daemon.uri, "start", "vc", "--paused")
+    console = Terminal(["virsh", "-c", daemon.uri, "console", "vc"])
+    try:
+        console.expect("Escape character is ^] (Ctrl + ])")
+        run("virsh", "-c", daemon.uri, "resume", "vc")
+        console.expect("CORRAL-GUEST-BOOTED on hvc0")
+        console.type("\r")
+        console.expect("/ # ")
+        console.type("echo hvc-$((3*5))\r")
+        console.expect("hvc-15")
+        xml = run("virsh", "-c", daemon.uri, "dumpxml", "vc").stdout
+        assert "<target type='virtio' port='0'/>" in xml or "<target type='virtio'" in xml
+        assert "<alias name='console0'/>" in xml
+    finally:
+        console.close()
+        run("virsh", "-c", daemon.uri, "destroy", "vc", check=False)

@@ -92,6 +92,13 @@ public struct GuestDevices: Hashable, Sendable {
                 path: serial.type == .unix ? serial.path ?? runDirectory + "/serial\(index).sock" : serial.path))
         }
         for (index, console) in domain.devices.consoles.enumerated() {
+            if console.targetType == "virtio" {
+                // A virtio console is a device of its own (libvirt's `consoleN`, `charconsoleN`).
+                characterDevices.append(CharacterDevice(
+                    role: .console, index: index, alias: console.alias ?? "console\(index)", chardev: "charconsole\(index)", type: console.type,
+                    path: console.type == .unix ? console.path ?? runDirectory + "/console\(index).sock" : console.path))
+                continue
+            }
             // A serial console is the serial port it names (port 0 unless told).
             guard console.targetType == nil || console.targetType == "serial" else { continue }
             let port = console.targetPort ?? 0
