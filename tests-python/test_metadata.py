@@ -62,6 +62,9 @@ def test_live_metadata_and_events(running):
     watcher.terminate()
     out, _ = watcher.communicate(timeout=10)
     assert "metadata-change" in out and "mon" in out, out
+    # The live change is in the status file: a restarted daemon still has it.
+    running.restart()
+    assert run("virsh", "-c", uri, "desc", "mon", "--title").stdout.strip() == "live only"
     # The balloon's change is an event too.
     watcher = watch(uri, "balloon-change", "mon")
     run("virsh", "-c", uri, "setmem", "mon", "100M", "--live")

@@ -54,9 +54,9 @@ public final class Daemon: Sendable {
         StatisticsProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         BlockDeviceProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         GuestAgentProcedures.register(in: &table, registry: registry)
-        MemoryProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
+        MemoryProcedures.register(in: &table, registry: registry, driver: driver, options: options)
         ScreenshotProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
-        MetadataProcedures.register(in: &table, registry: registry, jobs: driver.jobs, events: events, options: options)
+        MetadataProcedures.register(in: &table, registry: registry, driver: driver, events: events, options: options)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -317,7 +317,12 @@ actor DomainDriver {
         case "GUEST_PANICKED": lifecycleEvent = .panicked
         case "BALLOON_CHANGE":
             if let actual = event.data["actual"]?.uint64Value {
-                registry.updateGuest(uuid) { $0.balloonKiB = actual / 1024 }
+                // As libvirt: the live XML's current memory is what the balloon leaves.
+                registry.updateGuest(uuid) { guest in
+                    guest.balloonKiB = actual / 1024
+                    guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { MemoryProcedures.setElement(&$0, "currentMemory", actual / 1024) }
+                }
+                writeStatus(uuid)
                 events.balloonChanged(handle, actualKiB: actual / 1024)
             }
             return
@@ -668,6 +673,10 @@ actor DomainDriver {
         await runtimeFiles.flush()
         return running.count
     }
+
+    /// Writes the status file after a change made to the live XML outside the driver (memory,
+    /// metadata), so a restarted daemon finds it.
+    func liveXMLChanged(_ uuid: RemoteUUID) { writeStatus(uuid) }
 
     private func writeStatus(_ uuid: RemoteUUID) {
         if let record = registry.record(uuid: uuid) { writeStatus(record) }

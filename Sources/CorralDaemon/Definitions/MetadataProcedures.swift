@@ -14,7 +14,8 @@ enum MetadataProcedures {
     /// `virDomainModificationImpact`.
     static let live: UInt32 = 1, config: UInt32 = 2
 
-    static func register(in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, events: EventHub, options: DomainXMLOptions) {
+    static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, events: EventHub, options: DomainXMLOptions) {
+        let jobs = driver.jobs
         table.register(Remote.DomainGetMetadata.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: live | config, function: "virDomainObjGetMetadata")
             let kind = try checkedKind(arguments.type, uri: arguments.uri, key: nil, metadata: nil, function: "virDomainGetMetadata")
@@ -54,6 +55,7 @@ enum MetadataProcedures {
                 }
                 if affectLive {
                     registry.updateGuest(record.uuid) { guest in guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id, change) }
+                    await driver.liveXMLChanged(record.uuid)
                 }
                 if affectConfig { try await DomainDocumentEdits.redefine(record, registry: registry, options: options, change) }
                 events.metadataChanged(record.handle, type: kind.rawValue, uri: kind == .element ? arguments.uri : nil)

@@ -12,7 +12,8 @@ enum MemoryProcedures {
     /// `virDomainModificationImpact` and `VIR_DOMAIN_MEM_MAXIMUM`.
     static let live: UInt32 = 1, config: UInt32 = 2, maximum: UInt32 = 4
 
-    static func register(in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions) {
+    static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, options: DomainXMLOptions) {
+        let jobs = driver.jobs
         @Sendable func setMemory(_ handle: RemoteDomain, _ kib: UInt64, flags: UInt32, _ operation: String) async throws(RemoteError) {
             try DomainProcedures.checkFlags(flags, allowed: live | config | maximum, function: "qemuDomainSetMemoryFlags")
             let name = try registry.record(for: handle).name
@@ -62,6 +63,7 @@ enum MemoryProcedures {
                     registry.updateGuest(record.uuid) { guest in
                         guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { setElement(&$0, "currentMemory", kib) }
                     }
+                    await driver.liveXMLChanged(record.uuid)
                 }
                 if affectConfig {
                     try await DomainDocumentEdits.redefine(record, registry: registry, options: options) { setElement(&$0, "currentMemory", kib) }
