@@ -11,8 +11,7 @@ enum MetadataProcedures {
         case description = 0, title = 1, element = 2
     }
 
-    /// `virDomainModificationImpact`.
-    static let live: UInt32 = 1, config: UInt32 = 2
+    static let live = ModificationImpact.liveFlag, config = ModificationImpact.configFlag
 
     static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, events: EventHub, options: DomainXMLOptions) {
         let jobs = driver.jobs
@@ -43,21 +42,12 @@ enum MetadataProcedures {
             let name = try registry.record(for: arguments.dom).name
             try await jobs.run(name, "remoteDispatchDomainSetMetadata") { () async throws(RemoteError) in
                 let record = try registry.record(for: arguments.dom)
-                var affectLive = arguments.flags & live != 0, affectConfig = arguments.flags & config != 0
-                if !affectLive && !affectConfig {
-                    if record.isActive { affectLive = true } else { affectConfig = true }
-                }
-                if affectLive && !record.isActive {
-                    throw RemoteError(code: .operationInvalid, domain: .domain, detail: "domain is not running")
-                }
-                if affectConfig && !record.persistent {
-                    throw RemoteError(code: .operationInvalid, domain: .domain, detail: "cannot change persistent config of a transient domain")
-                }
-                if affectLive {
+                let impact = try ModificationImpact(flags: arguments.flags, record: record, domain: .domain)
+                if impact.live {
                     registry.updateGuest(record.uuid) { guest in guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id, change) }
                     await driver.liveXMLChanged(record.uuid)
                 }
-                if affectConfig { try await DomainDocumentEdits.redefine(record, registry: registry, options: options, change) }
+                if impact.config { try await DomainDocumentEdits.redefine(record, registry: registry, options: options, change) }
                 events.metadataChanged(record.handle, type: kind.rawValue, uri: kind == .element ? arguments.uri : nil)
             }
             return XDRVoid()

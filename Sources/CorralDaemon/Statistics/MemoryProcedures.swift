@@ -10,7 +10,7 @@ import XMLTree
 /// of its persistent definition, each in the domain's job.
 enum MemoryProcedures {
     /// `virDomainModificationImpact` and `VIR_DOMAIN_MEM_MAXIMUM`.
-    static let live: UInt32 = 1, config: UInt32 = 2, maximum: UInt32 = 4
+    static let live = ModificationImpact.liveFlag, config = ModificationImpact.configFlag, maximum: UInt32 = 4
 
     static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, options: DomainXMLOptions) {
         let jobs = driver.jobs
@@ -19,17 +19,8 @@ enum MemoryProcedures {
             let name = try registry.record(for: handle).name
             try await jobs.run(name, operation) { () async throws(RemoteError) in
                 let record = try registry.record(for: handle)
-                var affectLive = flags & live != 0, affectConfig = flags & config != 0
-                if !affectLive && !affectConfig {
-                    // "current": the running guest, or the definition of a stopped one.
-                    if record.isActive { affectLive = true } else { affectConfig = true }
-                }
-                if affectLive && !record.isActive {
-                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
-                }
-                if affectConfig && !record.persistent {
-                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot change persistent config of a transient domain")
-                }
+                let impact = try ModificationImpact(flags: flags, record: record)
+                let affectLive = impact.live, affectConfig = impact.config
                 if flags & maximum != 0 {
                     if affectLive {
                         throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot resize the maximum memory on an active domain")
