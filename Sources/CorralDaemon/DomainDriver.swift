@@ -565,10 +565,7 @@ actor DomainDriver {
         guard timeout >= -2 else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "guest agent timeout '\(timeout)' is less than the minimum '-2'")
         }
-        let guest = try running(uuid)
-        guard let socket = guest.agentSocket else {
-            throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "QEMU guest agent is not configured")
-        }
+        let socket = try GuestAgentCalls.agentSocket(of: try running(uuid))
         let message: JSONValue
         do throws(JSONParseError) {
             message = try JSONValue.parse(command)

@@ -88,14 +88,7 @@ enum MetadataProcedures {
         } catch {
             throw RemoteError(code: .xmlDetail, domain: .xml, detail: "(metadata_xml):\(error)")
         }
-        func inject(_ node: inout XMLElement) {
-            if node.namespace == nil {
-                node.namespace = uri
-                node.prefix = prefix
-            }
-            node.updateElements { inject(&$0) }
-        }
-        inject(&element)
+        rewriteNamespace(&element, from: nil, to: uri, prefix: prefix)
         return element
     }
 
@@ -106,16 +99,19 @@ enum MetadataProcedures {
         case .description: return document.element(named: "description").map(\.text).flatMap { $0.isEmpty ? nil : $0 }
         case .element:
             guard let uri, var found = document.element(named: "metadata")?.elements.first(where: { $0.namespace == uri }) else { return nil }
-            func strip(_ node: inout XMLElement) {
-                if node.namespace == uri {
-                    node.namespace = nil
-                    node.prefix = nil
-                }
-                node.updateElements { strip(&$0) }
-            }
-            strip(&found)
+            rewriteNamespace(&found, from: uri, to: nil, prefix: nil)
             return XMLTreeWriter().write(found)
         }
+    }
+
+    /// Moves `node` and its descendants that are in namespace `from` (`nil`: none) to namespace
+    /// `to` with `prefix`.
+    static func rewriteNamespace(_ node: inout XMLElement, from: String?, to: String?, prefix: String?) {
+        if node.namespace == from {
+            node.namespace = to
+            node.prefix = prefix
+        }
+        node.updateElements { rewriteNamespace(&$0, from: from, to: to, prefix: prefix) }
     }
 
     /// Sets (or, with `nil` or empty text, removes) the title, the description, or the

@@ -14,13 +14,19 @@ enum GuestAgentCalls {
         guard let guest = record.runtime else {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
         }
-        guard let socket = guest.agentSocket else {
-            throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "QEMU guest agent is not configured")
-        }
+        let socket = try agentSocket(of: guest)
         var message: [(String, JSONValue)] = [("execute", .string(command))]
         if let arguments { message.append(("arguments", arguments)) }
         let text = try await GuestAgentChannel.execute(socket: socket, command: .object(message), timeout: -1, group: MultiThreadedEventLoopGroup.singleton)
         return try result(of: text, command: command)
+    }
+
+    /// The socket of a running guest's agent channel, or libvirt's error when it has none.
+    static func agentSocket(of guest: GuestRuntime) throws(RemoteError) -> String {
+        guard let socket = guest.agentSocket else {
+            throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "QEMU guest agent is not configured")
+        }
+        return socket
     }
 
     /// The `return` of an agent reply, or libvirt's error for its `error`.

@@ -1,5 +1,6 @@
 import CorralJSON
 import CorralProtocol
+import CorralStorage
 import Foundation
 import QEMUCommandLine
 import QMP
@@ -139,15 +140,20 @@ enum GuestStatistics {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         if (info.st_mode & S_IFMT) == S_IFBLK {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            let end = lseek(fd, 0, SEEK_END)
-            return end >= 0 ? (UInt64(end), UInt64(end)) : nil
+            let size = VolumeFiles.blockDeviceSize(path)
+            return (size, size)
         }
         let length = UInt64(max(0, info.st_size))
         let (allocated, overflow) = UInt64(max(0, info.st_blocks)).multipliedReportingOverflow(by: 512)
         return (length, overflow ? .max : allocated)
+    }
+
+    /// The virtual size of a stopped guest's image: from its header, read in-process as the
+    /// storage driver reads it, else from `qemu-img info`. Blocking.
+    static func imageCapacity(_ path: String, format: String) -> UInt64? {
+        if let size = VolumeFiles.probe(path).virtualSize { return size }
+        guard let volumeFormat = VolumeFormat(rawValue: format) else { return nil }
+        return QemuImg.virtualSize(path: path, format: volumeFormat)
     }
 
     /// libvirt's block info: capacity from QEMU, physical from the host, allocation the highest

@@ -276,9 +276,7 @@ enum StatisticsProcedures {
             capacity = try await GuestStatistics.virtualSizes(guest)[disk.target] ?? capacity
             highest = try await GuestStatistics.blockCounters(guest)[disk.target]?.highestWrittenOffset
         } else if capacity == nil {
-            if let volumeFormat = VolumeFormat(rawValue: format) {
-                capacity = (try? await BlockingWork.run { QemuImg.virtualSize(path: source, format: volumeFormat) }) ?? nil
-            }
+            capacity = (try? await BlockingWork.run { GuestStatistics.imageCapacity(source, format: format) }) ?? nil
         }
         return GuestStatistics.limits(capacity: capacity, host: host, highestWritten: highest, isQcow2: format == "qcow2")
     }
