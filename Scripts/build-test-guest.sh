@@ -2,7 +2,7 @@
 # Builds the tiny Linux guest the tests and the demo boot: the kernel from Debian's
 # linux-image-cloud-amd64 and an initramfs made from busybox-static. Output: .test-guest/
 #   vmlinuz          the kernel
-#   initramfs.gz     busybox, the ACPI button and virtio modules, the QEMU guest agent (qemu-ga,
+#   initramfs.gz     busybox, the ACPI button and virtio modules (console, disk, balloon, net), the QEMU guest agent (qemu-ga,
 #                    with the libraries it links), and an init that starts the agent on the
 #                    org.qemu.guest_agent.0 port when the guest has one, prints CORRAL-GUEST-BOOTED
 #                    on the serial console, keeps a shell on it and on a virtio console (hvc0) when
@@ -26,10 +26,12 @@ release=$(ls "$work/root/lib/modules")
 root="$work/initramfs"
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,lib/modules,tmp,etc}
 cp "$work/root/bin/busybox" "$root/bin/busybox"
-# In load order: input for the power button, then virtio PCI and the console (virtio-serial).
+# In load order: input for the power button, then virtio PCI, the console (virtio-serial),
+# disks, the balloon and NICs (for hotplug tests).
 modules="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
   drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko
-  drivers/char/virtio_console.ko drivers/block/virtio_blk.ko drivers/virtio/virtio_balloon.ko"
+  drivers/char/virtio_console.ko drivers/block/virtio_blk.ko drivers/virtio/virtio_balloon.ko
+  net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko"
 for module in $modules; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done

@@ -57,6 +57,7 @@ public final class Daemon: Sendable {
         MemoryProcedures.register(in: &table, registry: registry, driver: driver, options: options)
         ScreenshotProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
         MetadataProcedures.register(in: &table, registry: registry, driver: driver, events: events, options: options)
+        DeviceProcedures.register(in: &table, registry: registry, driver: driver)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

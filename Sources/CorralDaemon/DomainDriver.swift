@@ -30,6 +30,8 @@ actor DomainDriver {
     nonisolated let passthrough: PassthroughSessions
     /// Every change to a domain runs inside its job.
     nonisolated let jobs = DomainJobs()
+    /// Detaches waiting for QEMU to let a device go.
+    nonisolated let removals = DeviceRemovals()
     /// Every file operation on run directories, in order and off the event loops.
     nonisolated let runtimeFiles = RuntimeFileQueue()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
@@ -71,7 +73,14 @@ actor DomainDriver {
         return resolved
     }
 
-    func runDirectory(for name: String) -> String { configuration.runDirectory + "/domains/" + name }
+    /// How running guests' documents are read: with their run-time details.
+    nonisolated var liveOptions: DomainXMLOptions {
+        var live = options
+        live.keepsLiveState = true
+        return live
+    }
+
+    nonisolated func runDirectory(for name: String) -> String { configuration.runDirectory + "/domains/" + name }
 
     // MARK: - Starting
 
@@ -282,7 +291,7 @@ actor DomainDriver {
         }
     }
 
-    func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
+    nonisolated func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
         CommandLineContext(
             emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
             privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)
@@ -326,8 +335,16 @@ actor DomainDriver {
                 events.balloonChanged(handle, actualKiB: actual / 1024)
             }
             return
-        case "DEVICE_DELETED":
-            if let alias = event.data["device"]?.stringValue { events.deviceRemoved(handle, alias: alias) }
+        case "DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR":
+            // Only devices with an id (not their internal parts, reported by path alone).
+            if let alias = event.data["device"]?.stringValue, !alias.isEmpty {
+                deviceUnplugReported(alias: alias, rejected: event.name == "DEVICE_UNPLUG_GUEST_ERROR", of: record)
+            }
+            return
+        case "DEVICE_TRAY_MOVED":
+            if let alias = event.data["id"]?.stringValue, !alias.isEmpty, let open = event.data["tray-open"]?.boolValue {
+                events.trayChanged(handle, alias: alias, opened: open)
+            }
             return
         default:
             return
@@ -597,7 +614,7 @@ actor DomainDriver {
             let directory = root + "/" + name
             let statusPath = directory + "/status.xml"
             guard let text = try? String(contentsOfFile: statusPath, encoding: .utf8) else { continue }
-            guard let status = GuestStatus(text: text), let parsed = try? DomainXMLParser.parse(status.domainXML, options: options),
+            guard let status = GuestStatus(text: text), let parsed = try? DomainXMLParser.parse(status.domainXML, options: liveOptions),
                 let uuid = RemoteUUID(parsed.definition.uuid)
             else {
                 logger.error("removing an unreadable status file", metadata: ["file": "\(statusPath)"])

@@ -36,7 +36,8 @@ public enum LifecycleEvent: Sendable, Hashable {
 /// event message goes only to that connection, with that id (libvirt's rule).
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
-    static let lifecycle: Int32 = 0, reboot: Int32 = 1, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15, metadataChange: Int32 = 23
+    static let lifecycle: Int32 = 0, reboot: Int32 = 1, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
+    static let deviceAdded: Int32 = 19, deviceRemovalFailed: Int32 = 22, metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
 
@@ -156,6 +157,28 @@ final class EventHub: Sendable {
     func deviceRemoved(_ domain: RemoteDomain, alias: String) {
         send(targets(eventID: Self.deviceRemoved, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceRemoved.procedure) { id, out in
             Remote.DomainEventCallbackDeviceRemoved.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+
+    /// A device was hot-plugged.
+    func deviceAdded(_ domain: RemoteDomain, alias: String) {
+        send(targets(eventID: Self.deviceAdded, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceAdded.procedure) { id, out in
+            Remote.DomainEventCallbackDeviceAdded.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+
+    /// The guest refused to let a device go.
+    func deviceRemovalFailed(_ domain: RemoteDomain, alias: String) {
+        send(targets(eventID: Self.deviceRemovalFailed, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceRemovalFailed.procedure) { id, out in
+            Remote.DomainEventCallbackDeviceRemovalFailed.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+
+    /// A removable-media drive's tray opened (`opened`) or closed.
+    func trayChanged(_ domain: RemoteDomain, alias: String, opened: Bool) {
+        // VIR_DOMAIN_EVENT_TRAY_CHANGE_OPEN = 0, _CLOSE = 1.
+        send(targets(eventID: Self.trayChange, domain: domain.uuid), procedure: Remote.DomainEventCallbackTrayChange.procedure) { id, out in
+            Remote.DomainEventCallbackTrayChange.Arguments(callbackID: id, dom: domain, devAlias: alias, reason: opened ? 0 : 1).encode(into: &out)
         }
     }
 

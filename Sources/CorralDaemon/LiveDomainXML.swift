@@ -4,7 +4,8 @@ import XMLTree
 
 /// What a running guest's XML says beyond its definition, as libvirt's live XML does: each
 /// device's `<alias>`, and the pseudo-terminal QEMU gave each `pty` serial port and console
-/// (`<source path>`, and `tty` on the console).
+/// (`<source path>`, and `tty` on the console), and the number of each disk's block nodes
+/// (`<source index>`).
 enum LiveDomainXML {
     /// `document` (a normalised domain) with the aliases and paths of `devices`.
     static func decorate(_ document: XMLElement, devices: GuestDevices) -> XMLElement {
@@ -18,7 +19,12 @@ enum LiveDomainXML {
                 counters[device.name] = index + 1
                 switch device.name {
                 case "disk":
-                    if index < devices.disks.count { setAlias(&device, devices.disks[index].alias) }
+                    guard index < devices.disks.count else { return }
+                    setAlias(&device, devices.disks[index].alias)
+                    // libvirt's `<source index>`: the number of the disk's block nodes.
+                    if devices.disks[index].source != nil {
+                        device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
+                    }
                 case "interface":
                     if index < devices.interfaces.count { setAlias(&device, devices.interfaces[index].alias) }
                 case "serial", "console", "channel":
@@ -39,7 +45,7 @@ enum LiveDomainXML {
 
     /// Puts `<alias name>` where libvirt does: after the target and driver details, before the
     /// address.
-    private static func setAlias(_ device: inout XMLElement, _ alias: String) {
+    static func setAlias(_ device: inout XMLElement, _ alias: String) {
         device.children.removeAll { if case .element(let e) = $0, e.name == "alias", e.namespace == nil { true } else { false } }
         let element = XMLNode.element(XMLElement(name: "alias", attributes: [XMLAttribute(name: "name", value: alias)]))
         if let address = device.children.firstIndex(where: { if case .element(let e) = $0, e.name == "address" { true } else { false } }) {

@@ -59,6 +59,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let noDomainMetadata = ErrorCode(rawValue: 80)
     /// `VIR_ERR_NO_HOSTNAME`.
     public static let noHostname = ErrorCode(rawValue: 108)
+    /// `VIR_ERR_DEVICE_MISSING`: no device matches.
+    public static let deviceMissing = ErrorCode(rawValue: 99)
 
     /// libvirt's printf template for the code, as sent in `str1`.
     public var template: String {
@@ -88,6 +90,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .storageVolumeExists: return "storage volume %s exists already"
         case .noHostname: return "no hostname found: %s"
         case .noDomainMetadata: return "metadata not found: %s"
+        case .deviceMissing: return "device not found: %s"
         default: return "%s"
         }
     }

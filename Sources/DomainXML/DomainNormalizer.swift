@@ -172,6 +172,9 @@ enum DomainNormalizer {
             } else {
                 device.children.insert(.element(element("driver", [("name", "qemu")])), at: 0)
             }
+            if !options.keepsLiveState {
+                device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
+            }
             if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
                 device.children.append(.element(element("readonly")))
             }

@@ -12,6 +12,9 @@ public struct DomainXMLOptions: Sendable {
     public var random = RandomSource.system
     /// Parsing limits (size, depth).
     public var limits = XMLParseLimits(maximumBytes: 4 << 20, maximumDepth: 64, maximumAttributes: 64)
+    /// Whether the document is a running guest's (a status file): its run-time details, such as
+    /// a disk's `<source index>`, are kept. A definition loses them, as libvirt's do.
+    public var keepsLiveState = false
 
     /// Default options.
     public init() {}

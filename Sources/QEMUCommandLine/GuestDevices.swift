@@ -24,6 +24,8 @@ public struct GuestDevices: Hashable, Sendable {
         public var nodeIndex: UInt32
         /// The image file or block device (after volumes are resolved); `nil` for an empty CD-ROM.
         public var source: String?
+        /// The image format (`<driver type>`); `nil`: raw.
+        public var format: String?
     }
 
     /// A network interface as QEMU knows it.
@@ -67,24 +69,17 @@ public struct GuestDevices: Hashable, Sendable {
     public init(_ domain: DomainDefinition, runDirectory: String) {
         let diskCount = domain.devices.disks.count
         for (index, disk) in domain.devices.disks.enumerated() {
-            let node = "libvirt-\(diskCount - index)"
-            let unit = DiskTarget.index(of: disk.targetDevice) ?? index
-            let generated: String
-            switch disk.targetBus {
-            case .virtio: generated = "virtio-disk\(unit)"
-            case .sata: generated = "sata0-0-\(unit)"
-            case .ide: generated = "ide0-\(unit / 2)-\(unit % 2)"
-            case .scsi: generated = "scsi0-0-0-\(unit)"
-            case .usb: generated = "usb-disk\(unit)"
-            case .fdc: generated = "fdc0-0-\(unit)"
-            case .xen, .uml, .sd: generated = "\(disk.targetBus.rawValue)-disk\(unit)"
-            }
+            // A running guest's document says each disk's node number (`<source index>`); a
+            // definition being started gets libvirt's numbering, counting down.
+            let node = disk.sourceIndex ?? UInt32(diskCount - index)
             disks.append(Disk(
-                target: disk.targetDevice, alias: disk.alias ?? generated, formatNode: node + "-format", storageNode: node + "-storage",
-                nodeIndex: UInt32(diskCount - index), source: disk.source))
+                target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index), formatNode: "libvirt-\(node)-format",
+                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, format: disk.format))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
-            interfaces.append(Interface(alias: interface.alias ?? "net\(index)", netdev: "hostnet\(index)", type: interface.type, mac: interface.mac))
+            // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).
+            let alias = interface.alias ?? "net\(index)"
+            interfaces.append(Interface(alias: alias, netdev: "host" + alias, type: interface.type, mac: interface.mac))
         }
         for (index, serial) in domain.devices.serials.enumerated() {
             characterDevices.append(CharacterDevice(
@@ -116,6 +111,32 @@ public struct GuestDevices: Hashable, Sendable {
                 role: .channel, index: index, alias: channel.alias ?? "channel\(index)", chardev: "charchannel\(index)", type: channel.type, path: path,
                 targetName: channel.targetName))
         }
+    }
+
+    /// libvirt's alias of a disk from its bus and target (`virtio-disk1` for `vdb`); `position`
+    /// stands in for a target that names no unit.
+    public static func generatedAlias(of disk: DomainDefinition.Disk, position: Int) -> String {
+        let unit = DiskTarget.index(of: disk.targetDevice) ?? position
+        switch disk.targetBus {
+        case .virtio: return "virtio-disk\(unit)"
+        case .sata: return "sata0-0-\(unit)"
+        case .ide: return "ide0-\(unit / 2)-\(unit % 2)"
+        case .scsi: return "scsi0-0-0-\(unit)"
+        case .usb: return "usb-disk\(unit)"
+        case .fdc: return "fdc0-0-\(unit)"
+        case .xen, .uml, .sd: return "\(disk.targetBus.rawValue)-disk\(unit)"
+        }
+    }
+
+    /// The number the next disk's block nodes get (one more than any in use).
+    public var nextNodeIndex: UInt32 { (disks.map(\.nodeIndex).max() ?? 0) + 1 }
+
+    /// The first alias `prefix`N (N = 0, 1, …) not in `used`, as libvirt names hot-plugged
+    /// devices (`net1`, `rng0`).
+    public static func firstFreeAlias(_ prefix: String, used: Set<String>) -> String {
+        var number = 0
+        while used.contains(prefix + String(number)) { number += 1 }
+        return prefix + String(number)
     }
 
     /// The disk a client names by target (`vda`) or by its image's path, as libvirt accepts both.

@@ -29,12 +29,15 @@ struct Builder {
     /// Every device's QEMU names.
     let devices: GuestDevices
 
-    init(domain: DomainDefinition, context: CommandLineContext) {
+    /// A builder for `domain`; `devices` are the names a running guest's devices already have
+    /// (hotplug), else they are decided from the definition.
+    init(domain: DomainDefinition, context: CommandLineContext, devices: GuestDevices? = nil) {
         self.domain = domain
         self.context = context
-        self.devices = GuestDevices(domain, runDirectory: context.runDirectory)
+        self.devices = devices ?? GuestDevices(domain, runDirectory: context.runDirectory)
         self.capabilities = context.capabilities
-        self.bootIndexes = BootIndexAssigner(order: domain.os.bootDevices)
+        // A hot-plugged device boots only by its own <boot order>.
+        self.bootIndexes = BootIndexAssigner(order: devices == nil ? domain.os.bootDevices : [])
     }
 
     mutating func add(_ name: String, _ value: String? = nil) { options.append(QEMUOption(name, value)) }
@@ -160,9 +163,10 @@ struct Builder {
     /// `qemu:override`: each property removes any existing key of that name, then (unless
     /// `remove`) appends the new value at the end of the `-device` JSON of the device whose id is
     /// the alias.
-    mutating func applyOverrides() throws(CommandLineError) {
+    mutating func applyOverrides(requireAll: Bool = true) throws(CommandLineError) {
         for override in domain.qemu.overrides {
             guard let index = options.firstIndex(where: { $0.name == "-device" && $0.argument?.id == override.alias }) else {
+                if !requireAll { continue }
                 throw CommandLineError(.passthrough, "qemu:override: no device has the alias '\(override.alias)'")
             }
             guard case .json(.object(var members))? = options[index].argument else {
@@ -185,7 +189,7 @@ struct Builder {
     }
 
     /// `qemu:alter` rules on the generated options.
-    mutating func applyAlterations() throws(CommandLineError) {
+    mutating func applyAlterations(requireMatches: Bool = true) throws(CommandLineError) {
         for (number, rule) in domain.qemu.alterations.enumerated() {
             let label = "qemu:alter rule \(number + 1) (option '\(rule.option)'\(rule.match.map { ", match '\($0)'" } ?? ""))"
             let regex: Regex<AnyRegexOutput>?
@@ -210,7 +214,7 @@ struct Builder {
                 if !rule.remove { result.append(altered) }
                 result += rule.extra.map { QEMUOption($0) }
             }
-            guard matched > 0 else {
+            guard matched > 0 || !requireMatches else {
                 throw CommandLineError(.passthrough, "\(label) matches no generated option")
             }
             options = result

@@ -3,6 +3,7 @@ import CorralProtocol
 import DomainXML
 import QEMUCommandLine
 import Testing
+import XMLTree
 
 @Suite("Live domain XML and consoles")
 struct LiveDomainXMLTests {
@@ -63,6 +64,64 @@ struct LiveDomainXMLTests {
         #expect(try ConsoleProcedures.channel(named: "org.qemu.guest_agent.0", in: devices).alias == "channel0")
         #expect(throws: RemoteError(code: .internalError, domain: .qemu, detail: "cannot find channel <null>")) {
             try ConsoleProcedures.channel(named: nil, in: GuestDevices(try Self.parsed("<serial type='pty'/>").definition, runDirectory: "/"))
+        }
+    }
+}
+
+@Suite("Hotplug plans")
+struct HotplugPlanTests {
+    static func live(_ devices: String, machine: String = "q35") throws -> ParsedDomain {
+        var options = DomainXMLOptions()
+        options.keepsLiveState = true
+        return try DomainXMLParser.parse(
+            "<domain type='qemu'><name>h</name><memory>65536</memory><os><type machine='\(machine)'>hvm</type></os><devices>\(devices)</devices></domain>",
+            options: options)
+    }
+
+    static func plan(_ xml: String, in live: ParsedDomain) throws -> HotplugPlan {
+        var options = DomainXMLOptions()
+        options.keepsLiveState = true
+        let devices = GuestDevices(live.definition, runDirectory: "/run/h")
+        return try HotplugPlan(try DeviceXML.parse(xml, limits: options.limits), live: live, devices: devices, options: options)
+    }
+
+    static let ports = "<controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='2' model='pcie-root-port'/>"
+
+    @Test("a disk gets libvirt's alias, the next node number and the first free root port")
+    func disk() throws {
+        let live = try Self.live("<disk type='file'><source file='/a' index='4'/><target dev='vda'/><alias name='virtio-disk0'/><address type='pci' bus='0x01' slot='0x00'/></disk>" + Self.ports)
+        let plan = try Self.plan("<disk type='file'><source file='/b'/><target dev='vdc'/></disk>", in: live)
+        #expect(plan.alias == "virtio-disk2")
+        #expect(plan.device == .disk(1))
+        #expect(plan.element.element(named: "source")?[attribute: "index"] == "5")
+        #expect(try DomainDefinition.PCIAddress(device: plan.element)?.bus == 2)
+        let names = GuestDevices(plan.live.definition, runDirectory: "/run/h")
+        #expect(names.disks.map(\.formatNode) == ["libvirt-4-format", "libvirt-5-format"])
+    }
+
+    @Test("interfaces and RNGs take the first free number; a user alias is kept; a pc guest needs no port")
+    func numbering() throws {
+        let live = try Self.live("<interface type='user'><mac address='52:54:00:00:00:01'/><alias name='net1'/></interface>", machine: "pc")
+        let nic = try Self.plan("<interface type='user'/>", in: live)
+        #expect(nic.alias == "net0" && nic.element.element(named: "address") == nil)
+        #expect(GuestDevices(nic.live.definition, runDirectory: "").interfaces.map(\.netdev) == ["hostnet1", "hostnet0"])
+        #expect(try Self.plan("<rng model='virtio'><alias name='ua-r'/></rng>", in: live).alias == "ua-r")
+    }
+
+    @Test("refusals: a target in use, buses that do not hotplug, no free port, host devices", arguments: [
+        ("<disk type='file'><source file='/b'/><target dev='vda'/></disk>", "target vda already exists"),
+        ("<disk type='file'><source file='/b'/><target dev='sdb' bus='sata'/></disk>", "disk bus 'sata' cannot be hotplugged."),
+        ("<controller type='usb' index='1'/>", "'usb' controller cannot be hot plugged."),
+        ("<hostdev mode='subsystem' type='pci'/>", "host device assignment (<hostdev>) is not supported by Corral"),
+        ("<sound model='ich9'/>", "live attach of device 'sound' is not supported"),
+        ("<interface type='user'/>", "No more available PCI slots"),
+    ])
+    func refusals(xml: String, message: String) throws {
+        let live = try Self.live("<disk type='file'><source file='/a'/><target dev='vda'/></disk>")
+        #expect {
+            try Self.plan(xml, in: live)
+        } throws: { error in
+            (error as? RemoteError)?.message?.contains(message) == true
         }
     }
 }

@@ -34,7 +34,7 @@ enum BlockDeviceProcedures {
                 else {
                     throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "disk '\(arguments.disk)' was not found in the domain config")
                 }
-                let format = record.definition.devices.disks.indices.contains(index) ? record.definition.devices.disks[index].format : nil
+                let format = disk.format
                 var target = size
                 if arguments.flags & resizeCapacity != 0 {
                     guard let source = disk.source, let host = GuestStatistics.hostSizes(source) else {
@@ -65,7 +65,7 @@ enum BlockDeviceProcedures {
             guard let disk = devices.disk(named: arguments.path), let index = devices.disks.firstIndex(of: disk) else {
                 throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "disk '\(arguments.path)' not found in domain")
             }
-            let format = record.definition.devices.disks.indices.contains(index) ? record.definition.devices.disks[index].format ?? "raw" : "raw"
+            let format = devices.disks[index].format ?? "raw"
             guard format == "raw" else {
                 throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "peeking is only supported for disk with 'raw' format not '\(format)'")
             }

@@ -163,7 +163,7 @@ enum DomainStatsProcedure {
                 }
             }
             if let source = disk.source, let host = GuestStatistics.hostSizes(source) {
-                let format = record.definition.devices.disks.indices.contains(index) ? record.definition.devices.disks[index].format : nil
+                let format = disk.format
                 // libvirt's meanings here (not block info's): allocation is the highest offset
                 // written (a running guest) or what the image takes (a stopped one); physical is
                 // what the image takes on the host.

@@ -266,7 +266,7 @@ enum StatisticsProcedures {
         guard let source = disk.source else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "disk '\(path)' does not currently have a source assigned")
         }
-        let format = definition.devices.disks[index].format ?? "raw"
+        let format = disk.format ?? "raw"
         guard let host = try? await BlockingWork.run({ GuestStatistics.hostSizes(source) }) ?? nil else {
             throw RemoteError(code: .systemError, domain: .qemu, detail: "cannot stat file '\(source)': \(String(cString: strerror(ENOENT)))")
         }

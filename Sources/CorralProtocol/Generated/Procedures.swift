@@ -405,6 +405,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackDeviceRemoved = 333
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_BALLOON_CHANGE`
     case domainEventCallbackBalloonChange = 331
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_ADDED`
+    case domainEventCallbackDeviceAdded = 354
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVAL_FAILED`
+    case domainEventCallbackDeviceRemovalFailed = 367
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TRAY_CHANGE`
+    case domainEventCallbackTrayChange = 328
     /// `REMOTE_PROC_CONNECT_NUM_OF_NETWORKS`
     case connectNumOfNetworks = 52
     /// `REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS`
@@ -589,6 +595,18 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackMetadataChange = 379
     /// `REMOTE_PROC_DOMAIN_SCREENSHOT`
     case domainScreenshot = 211
+    /// `REMOTE_PROC_DOMAIN_ATTACH_DEVICE`
+    case domainAttachDevice = 8
+    /// `REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS`
+    case domainAttachDeviceFlags = 160
+    /// `REMOTE_PROC_DOMAIN_DETACH_DEVICE`
+    case domainDetachDevice = 13
+    /// `REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS`
+    case domainDetachDeviceFlags = 161
+    /// `REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS`
+    case domainUpdateDeviceFlags = 174
+    /// `REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS`
+    case domainDetachDeviceAlias = 392
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -656,6 +674,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackReboot: return .read
         case .domainEventCallbackDeviceRemoved: return .read
         case .domainEventCallbackBalloonChange: return .read
+        case .domainEventCallbackDeviceAdded: return .read
+        case .domainEventCallbackDeviceRemovalFailed: return .read
+        case .domainEventCallbackTrayChange: return .read
         case .connectNumOfNetworks: return .read
         case .connectNumOfDefinedNetworks: return .read
         case .connectListNetworks: return .read
@@ -748,6 +769,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetMetadata: return .read
         case .domainEventCallbackMetadataChange: return .read
         case .domainScreenshot: return .write(api: "virDomainScreenshot")
+        case .domainAttachDevice: return .write(api: "virDomainAttachDevice")
+        case .domainAttachDeviceFlags: return .write(api: "virDomainAttachDeviceFlags")
+        case .domainDetachDevice: return .write(api: "virDomainDetachDevice")
+        case .domainDetachDeviceFlags: return .write(api: "virDomainDetachDeviceFlags")
+        case .domainUpdateDeviceFlags: return .write(api: "virDomainUpdateDeviceFlags")
+        case .domainDetachDeviceAlias: return .write(api: "virDomainDetachDeviceAlias")
         }
     }
 
@@ -817,6 +844,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackReboot: return Remote.DomainEventCallbackReboot.self
         case .domainEventCallbackDeviceRemoved: return Remote.DomainEventCallbackDeviceRemoved.self
         case .domainEventCallbackBalloonChange: return Remote.DomainEventCallbackBalloonChange.self
+        case .domainEventCallbackDeviceAdded: return Remote.DomainEventCallbackDeviceAdded.self
+        case .domainEventCallbackDeviceRemovalFailed: return Remote.DomainEventCallbackDeviceRemovalFailed.self
+        case .domainEventCallbackTrayChange: return Remote.DomainEventCallbackTrayChange.self
         case .connectNumOfNetworks: return Remote.ConnectNumOfNetworks.self
         case .connectNumOfDefinedNetworks: return Remote.ConnectNumOfDefinedNetworks.self
         case .connectListNetworks: return Remote.ConnectListNetworks.self
@@ -909,6 +939,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetMetadata: return Remote.DomainGetMetadata.self
         case .domainEventCallbackMetadataChange: return Remote.DomainEventCallbackMetadataChange.self
         case .domainScreenshot: return Remote.DomainScreenshot.self
+        case .domainAttachDevice: return Remote.DomainAttachDevice.self
+        case .domainAttachDeviceFlags: return Remote.DomainAttachDeviceFlags.self
+        case .domainDetachDevice: return Remote.DomainDetachDevice.self
+        case .domainDetachDeviceFlags: return Remote.DomainDetachDeviceFlags.self
+        case .domainUpdateDeviceFlags: return Remote.DomainUpdateDeviceFlags.self
+        case .domainDetachDeviceAlias: return Remote.DomainDetachDeviceAlias.self
         }
     }
 }
@@ -3116,6 +3152,109 @@ public enum Remote {
                 buffer.writeXDRInt32(self.callbackID)
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRUInt64(self.actual)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 354, `DomainEventCallbackDeviceAdded`.
+    public enum DomainEventCallbackDeviceAdded: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 354
+
+        /// The arguments of `DomainEventCallbackDeviceAdded`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var devAlias: String
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, devAlias: String) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.devAlias = devAlias
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.devAlias)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 367, `DomainEventCallbackDeviceRemovalFailed`.
+    public enum DomainEventCallbackDeviceRemovalFailed: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 367
+
+        /// The arguments of `DomainEventCallbackDeviceRemovalFailed`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var devAlias: String
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, devAlias: String) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.devAlias = devAlias
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.devAlias)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 328, `DomainEventCallbackTrayChange`.
+    public enum DomainEventCallbackTrayChange: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 328
+
+        /// The arguments of `DomainEventCallbackTrayChange`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var devAlias: String
+            public var reason: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, devAlias: String, reason: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.devAlias = devAlias
+                self.reason = reason
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.reason = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.devAlias)
+                buffer.writeXDRInt32(self.reason)
             }
         }
         public typealias Reply = XDRVoid
@@ -7123,6 +7262,196 @@ public enum Remote {
                 buffer.writeXDROptional(self.mime) { $0.writeXDRString($1) }
             }
         }
+    }
+
+    /// Procedure 8, `DomainAttachDevice`.
+    public enum DomainAttachDevice: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 8
+
+        /// The arguments of `DomainAttachDevice`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xml: String) {
+                self.dom = dom
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 160, `DomainAttachDeviceFlags`.
+    public enum DomainAttachDeviceFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 160
+
+        /// The arguments of `DomainAttachDeviceFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xml: String, flags: UInt32) {
+                self.dom = dom
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 13, `DomainDetachDevice`.
+    public enum DomainDetachDevice: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 13
+
+        /// The arguments of `DomainDetachDevice`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xml: String) {
+                self.dom = dom
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 161, `DomainDetachDeviceFlags`.
+    public enum DomainDetachDeviceFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 161
+
+        /// The arguments of `DomainDetachDeviceFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xml: String, flags: UInt32) {
+                self.dom = dom
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 174, `DomainUpdateDeviceFlags`.
+    public enum DomainUpdateDeviceFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 174
+
+        /// The arguments of `DomainUpdateDeviceFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xml: String, flags: UInt32) {
+                self.dom = dom
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 392, `DomainDetachDeviceAlias`.
+    public enum DomainDetachDeviceAlias: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 392
+
+        /// The arguments of `DomainDetachDeviceAlias`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var alias: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, alias: String, flags: UInt32) {
+                self.dom = dom
+                self.alias = alias
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.alias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.alias)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 }
 

@@ -12,11 +12,21 @@ extension DomainDefinition {
         public var index: Int
         public var model: String?
         public var alias: String?
+        /// `<address type='pci'>`, when given.
+        public var pciAddress: PCIAddress?
         /// `<master startport>` of a USB companion controller (UHCI beside an EHCI).
         public var masterStartPort: Int?
+        /// `<target chassis>` of a PCIe root port.
+        public var chassis: UInt32?
+        /// `<target port>` of a PCIe root port.
+        public var port: UInt32?
+
+        /// A PCIe root port: a slot on a q35 guest that takes one hot-plugged device.
+        public var isRootPort: Bool { type == .pci && model == "pcie-root-port" }
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model"], children: [
-            .alias, .address, ElementSchema("master", attributes: ["startport"]),
+            .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
+            ElementSchema("target", attributes: ["chassis", "port"]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -24,6 +34,11 @@ extension DomainDefinition {
             index = Int(element[attribute: "index"] ?? "0") ?? 0
             model = element[attribute: "model"]
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
+            if let target = element.element(named: "target") {
+                chassis = target[attribute: "chassis"].flatMap(PCIAddress.number)
+                port = target[attribute: "port"].flatMap(PCIAddress.number)
+            }
             if let master = element.element(named: "master") {
                 guard let text = master[attribute: "startport"], let port = Int(text), (0...255).contains(port) else {
                     throw DomainXMLError(.invalid, line: master.line, "Cannot parse <master> 'startport' attribute")

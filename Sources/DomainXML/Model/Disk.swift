@@ -56,6 +56,9 @@ extension DomainDefinition {
         public var sourcePool: String?
         /// `<source volume>` of a `volume` disk: the volume's name in its pool.
         public var sourceVolume: String?
+        /// `<source index>`: the number of the disk's block nodes in a running guest
+        /// (`libvirt-N-format`), kept only in live documents (``DomainXMLOptions/keepsLiveState``).
+        public var sourceIndex: UInt32?
         public var targetDevice: String
         public var targetBus: Bus
         public var readonly: Bool
@@ -63,9 +66,11 @@ extension DomainDefinition {
         public var shareable: Bool
         public var bootOrder: Int?
         public var alias: String?
+        /// `<address type='pci'>`, when given.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache", "discard"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address,
         ])
 
@@ -80,6 +85,7 @@ extension DomainDefinition {
             self.source = source?[attribute: "file"] ?? source?[attribute: "dev"]
             sourcePool = source?[attribute: "pool"]
             sourceVolume = source?[attribute: "volume"]
+            sourceIndex = source?[attribute: "index"].flatMap { UInt32($0) }
             if type == .volume, sourcePool == nil || sourceVolume == nil {
                 throw DomainXMLError(.invalid, line: element.line, "missing source pool or volume for disk of type 'volume'")
             }
@@ -89,6 +95,7 @@ extension DomainDefinition {
             shareable = element.element(named: "shareable") != nil
             bootOrder = DeviceCommon.bootOrder(element)
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
         }
     }
 }

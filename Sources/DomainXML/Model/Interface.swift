@@ -40,6 +40,8 @@ extension DomainDefinition {
         public var mac: String?
         public var bootOrder: Int?
         public var alias: String?
+        /// `<address type='pci'>`, when given.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["network", "bridge", "dev", "mode"]), ElementSchema("model", attributes: ["type"]),
@@ -55,6 +57,7 @@ extension DomainDefinition {
             mac = element.element(named: "mac")?[attribute: "address"]
             bootOrder = DeviceCommon.bootOrder(element)
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
         }
     }
 }

@@ -17,6 +17,8 @@ extension DomainDefinition {
         public var backendModel: Backend
         public var backendPath: String?
         public var alias: String?
+        /// `<address type='pci'>`, when given.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("rng", attributes: ["model"], children: [ElementSchema("backend", attributes: ["model"]), .alias, .address])
 
@@ -26,6 +28,7 @@ extension DomainDefinition {
             backendModel = try Backend.attribute("model", of: backend, default: .random)
             backendPath = backend?.text.isEmpty == false ? backend?.text : nil
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
         }
     }
 }

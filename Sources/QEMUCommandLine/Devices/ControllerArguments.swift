@@ -5,17 +5,50 @@ import QEMUProbe
 extension Builder {
     /// The controllers other devices need: virtio-scsi for SCSI disks, virtio-serial for virtio
     /// channels and consoles, an xHCI controller for USB input.
-    mutating func addImplicitControllers() {
+    mutating func addImplicitControllers() throws(CommandLineError) {
         let devices = domain.devices
-        if devices.disks.contains(where: { $0.targetBus == .scsi }) {
+        for index in devices.controllers.indices where devices.controllers[index].isRootPort { try addRootPort(at: index) }
+        if devices.disks.contains(where: { $0.targetBus == .scsi }) && !devices.controllers.contains(where: { $0.type == .scsi && $0.index == 0 }) {
             addDevice([("driver", .string("virtio-scsi-pci")), ("id", .string("scsi0"))])
         }
+        for index in devices.controllers.indices where devices.controllers[index].type == .scsi { try addSCSIController(at: index) }
         if devices.channels.contains(where: { $0.targetType == "virtio" }) || devices.consoles.contains(where: { $0.targetType == "virtio" }) {
             addDevice([("driver", .string("virtio-serial-pci")), ("id", .string("virtio-serial0"))])
         }
         if devices.inputs.contains(where: { $0.bus == .usb }) && !devices.controllers.contains(where: { $0.type == .usb }) {
             addDevice([("driver", .string("qemu-xhci")), ("id", .string("usb"))])
         }
+    }
+
+    /// A `pcie-root-port` controller of index N: the bus `pci.N` on `pcie.0` (q35 only), with
+    /// libvirt's default chassis (N) and port (0x10 + N − 1) unless the XML gives them.
+    mutating func addRootPort(at index: Int) throws(CommandLineError) {
+        let controller = domain.devices.controllers[index]
+        guard (domain.os.machine ?? "").contains("q35") else {
+            throw CommandLineError(.unsupported, "a pcie-root-port controller needs a q35 machine")
+        }
+        guard (1...255).contains(controller.index) else { throw CommandLineError(.unsupported, "invalid PCI controller index \(controller.index)") }
+        let number = UInt32(controller.index)
+        addDevice([
+            ("driver", .string("pcie-root-port")), ("port", .unsigned(UInt64(controller.port ?? (0x10 + number - 1) % 256))),
+            ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(controller.alias ?? "pci.\(number)")), ("bus", .string("pcie.0")),
+        ])
+    }
+
+    /// A SCSI controller (`virtio-scsi` or libvirt's default for it) of index N: `scsiN`.
+    mutating func addSCSIController(at index: Int) throws(CommandLineError) {
+        let controller = domain.devices.controllers[index]
+        guard controller.model == nil || controller.model == "virtio-scsi" else {
+            throw CommandLineError(.unsupported, "SCSI controller model '\(controller.model ?? "")' is not supported")
+        }
+        addDevice([("driver", .string("virtio-scsi-pci")), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
+    }
+
+    /// The `bus` and `addr` of a device on a root port (`<address type='pci' bus='0x01'>`, as
+    /// hotplug writes it); devices on the root bus are placed by QEMU.
+    func pciPlacement(_ address: DomainDefinition.PCIAddress?) -> [(String, JSONValue)] {
+        guard let address, address.bus > 0 else { return [] }
+        return [("bus", .string("pci.\(address.bus)")), ("addr", .string("0x\(String(address.slot, radix: 16))"))]
     }
 
     /// libvirt's USB controller models and the QEMU devices they are.

@@ -6,60 +6,63 @@ extension Builder {
     /// Each disk as a `file`/`host_device` storage node, a format node and a `-device`, with
     /// libvirt's node names (`libvirt-N-storage`, `libvirt-N-format`) and aliases.
     mutating func addDisks() throws(CommandLineError) {
-        let disks = domain.devices.disks
+        for index in domain.devices.disks.indices { try addDisk(at: index) }
+    }
+
+    /// The disk at `index` of the definition: its nodes and its device.
+    mutating func addDisk(at index: Int) throws(CommandLineError) {
         let q35 = (domain.os.machine ?? "").contains("q35")
-        for (index, disk) in disks.enumerated() {
-            let names = devices.disks[index]
-            guard let unit = DiskTarget.index(of: disk.targetDevice) else {
-                throw CommandLineError(.unsupported, "invalid disk target '\(disk.targetDevice)'")
-            }
-            guard CommandLineSupport.diskDevices.contains(disk.device) else {
-                throw CommandLineError(.unsupported, "disk device '\(disk.device.rawValue)' of \(disk.targetDevice) is not supported")
-            }
-            var members: [(String, JSONValue)]
-            switch disk.targetBus {
-            case .virtio:
-                members = [("driver", .string("virtio-blk-pci"))]
-            case .sata, .ide:
-                let oneUnitPerBus = q35 || disk.targetBus == .sata
-                let bus = oneUnitPerBus ? "ide.\(unit)" : "ide.\(unit / 2)"
-                members = [("driver", .string(disk.device == .cdrom ? "ide-cd" : "ide-hd")), ("bus", .string(bus))]
-                if !oneUnitPerBus { members.append(("unit", .integer(Int64(unit % 2)))) }
-            case .scsi:
-                members = [
-                    ("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi0.0")), ("channel", .integer(0)),
-                    ("scsi-id", .integer(0)), ("lun", .integer(Int64(unit))),
-                ]
-            case .fdc, .xen, .usb, .uml, .sd:
-                throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
-            }
-            guard disk.type == .file || disk.type == .block else {
-                throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
-            }
-            // A shareable image is opened without QEMU's write lock (libvirt's `share-rw`).
-            if disk.shareable { members.append(("share-rw", .bool(true))) }
-            let cacheFlags = disk.cache?.flags
-            let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
-            if let source = disk.source {
-                add("-blockdev", json: .object(
-                    [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string(names.storageNode))]
-                        + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
-                // The storage node always passes discards down (libvirt's rule); the format node
-                // decides, from <driver discard>.
-                let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
-                add("-blockdev", json: .object(
-                    [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard + cache
-                        + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]))
-                members.append(("drive", .string(names.formatNode)))
-            } else if disk.device != .cdrom {
-                throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
-            }
-            members.append(("id", .string(names.alias)))
-            if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
-                members.append(("bootindex", .integer(Int64(boot))))
-            }
-            if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
-            addDevice(members)
+        let disk = domain.devices.disks[index]
+        let names = devices.disks[index]
+        guard let unit = DiskTarget.index(of: disk.targetDevice) else {
+            throw CommandLineError(.unsupported, "invalid disk target '\(disk.targetDevice)'")
         }
+        guard CommandLineSupport.diskDevices.contains(disk.device) else {
+            throw CommandLineError(.unsupported, "disk device '\(disk.device.rawValue)' of \(disk.targetDevice) is not supported")
+        }
+        var members: [(String, JSONValue)]
+        switch disk.targetBus {
+        case .virtio:
+            members = [("driver", .string("virtio-blk-pci"))] + pciPlacement(disk.pciAddress)
+        case .sata, .ide:
+            let oneUnitPerBus = q35 || disk.targetBus == .sata
+            let bus = oneUnitPerBus ? "ide.\(unit)" : "ide.\(unit / 2)"
+            members = [("driver", .string(disk.device == .cdrom ? "ide-cd" : "ide-hd")), ("bus", .string(bus))]
+            if !oneUnitPerBus { members.append(("unit", .integer(Int64(unit % 2)))) }
+        case .scsi:
+            members = [
+                ("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi0.0")), ("channel", .integer(0)),
+                ("scsi-id", .integer(0)), ("lun", .integer(Int64(unit))),
+            ]
+        case .fdc, .xen, .usb, .uml, .sd:
+            throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
+        }
+        guard disk.type == .file || disk.type == .block else {
+            throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
+        }
+        // A shareable image is opened without QEMU's write lock (libvirt's `share-rw`).
+        if disk.shareable { members.append(("share-rw", .bool(true))) }
+        let cacheFlags = disk.cache?.flags
+        let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
+        if let source = disk.source {
+            add("-blockdev", json: .object(
+                [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string(names.storageNode))]
+                    + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+            // The storage node always passes discards down (libvirt's rule); the format node
+            // decides, from <driver discard>.
+            let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
+            add("-blockdev", json: .object(
+                [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard + cache
+                    + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]))
+            members.append(("drive", .string(names.formatNode)))
+        } else if disk.device != .cdrom {
+            throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
+        }
+        members.append(("id", .string(names.alias)))
+        if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
+            members.append(("bootindex", .integer(Int64(boot))))
+        }
+        if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
+        addDevice(members)
     }
 }

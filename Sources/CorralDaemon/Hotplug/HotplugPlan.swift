@@ -1,0 +1,110 @@
+import CorralProtocol
+import DomainXML
+import QEMUCommandLine
+import XMLTree
+
+/// What a device about to be hot-plugged becomes in the running guest's document: libvirt's
+/// alias for it (unless the client gave a `ua-` one), its block nodes' number, and on a q35
+/// guest a free PCIe root port. Pure: it reads the live document and decides.
+struct HotplugPlan {
+    /// The device element as the live document will hold it.
+    var element: XMLElement
+    /// The live document with it.
+    var live: ParsedDomain
+    /// The QEMU device it becomes.
+    var device: QEMUHotplug.Device
+    /// Its alias.
+    var alias: String
+
+    /// Plans `device` (a parsed device element) for the guest whose live document is `live`.
+    init(_ requested: XMLElement, live: ParsedDomain, devices: GuestDevices, options: DomainXMLOptions) throws(RemoteError) {
+        let definition = live.definition
+        let kind = requested.name
+        if kind == "disk", let target = requested.element(named: "target")?[attribute: "dev"], definition.devices.disks.contains(where: { $0.targetDevice == target }) {
+            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "target \(target) already exists")
+        }
+        // The device as a definition holds it (defaults filled in): the last of its kind once
+        // inserted.
+        let trial = try Self.parse(DeviceXML.inserting(requested, into: live.document), options: options)
+        guard var element = DeviceXML.devices(named: kind, in: trial.document).last else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "the new \(kind) device is not in the document")
+        }
+        let usedAliases = Set(definition.devices.aliases)
+        let given = element.element(named: "alias")?[attribute: "name"]
+        var needsPCISlot = true
+        switch kind {
+        case "disk":
+            guard let disk = trial.definition.devices.disks.last else { throw RemoteError(code: .internalError, domain: .qemu, detail: "no disk") }
+            switch disk.targetBus {
+            case .virtio: break
+            case .scsi: needsPCISlot = false
+            default: throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "disk bus '\(disk.targetBus.rawValue)' cannot be hotplugged.")
+            }
+            if disk.device == .cdrom && disk.targetBus != .scsi {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "cdrom device with bus '\(disk.targetBus.rawValue)' cannot be hotplugged.")
+            }
+            alias = given ?? GuestDevices.generatedAlias(of: disk, position: definition.devices.disks.count)
+            if disk.targetBus == .scsi, !definition.devices.disks.contains(where: { $0.targetBus == .scsi }),
+                !definition.devices.controllers.contains(where: { $0.type == .scsi }) {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "the guest has no SCSI controller for \(disk.targetDevice): attach a <controller type='scsi' model='virtio-scsi'/> first")
+            }
+            if element.element(named: "source") != nil {
+                let index = String(devices.nextNodeIndex)
+                element.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = index } }
+            }
+            device = .disk(definition.devices.disks.count)
+        case "interface":
+            alias = given ?? GuestDevices.firstFreeAlias("net", used: usedAliases)
+            device = .interface(definition.devices.interfaces.count)
+        case "rng":
+            alias = given ?? GuestDevices.firstFreeAlias("rng", used: usedAliases)
+            device = .rng(definition.devices.rngs.count)
+        case "controller":
+            let type = element[attribute: "type"] ?? ""
+            guard type == "scsi" else {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "'\(type)' controller cannot be hot plugged.")
+            }
+            let index = element[attribute: "index"] ?? "0"
+            if definition.devices.controllers.contains(where: { $0.type == .scsi && String($0.index) == index }) {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "target scsi:\(index) already exists")
+            }
+            alias = given ?? "scsi\(index)"
+            device = .scsiController(definition.devices.controllers.filter { $0.type == .scsi }.count)
+        case "hostdev":
+            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "host device assignment (<hostdev>) is not supported by Corral")
+        default:
+            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "live attach of device '\(kind)' is not supported")
+        }
+        if trial.unmodelled.count > live.unmodelled.count {
+            let new = trial.unmodelled.filter { !live.unmodelled.contains($0) }
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "the device uses XML that Corral does not model: \(new.joined(separator: "; "))")
+        }
+        if given == nil { LiveDomainXML.setAlias(&element, alias) }
+        if needsPCISlot, (definition.os.machine ?? "").contains("q35"), element.element(named: "address") == nil {
+            guard let port = Self.freeRootPort(in: definition) else {
+                throw RemoteError(
+                    code: .operationFailed, domain: .qemu,
+                    detail: "No more available PCI slots: a q35 guest takes hot-plugged devices on free PCIe root ports; add <controller type='pci' model='pcie-root-port'/> to its definition")
+            }
+            element.children.append(.element(DomainDefinition.PCIAddress(bus: port, slot: 0).element))
+        }
+        self.element = element
+        self.live = try Self.parse(DeviceXML.inserting(element, into: live.document), options: options)
+    }
+
+    static func parse(_ document: XMLElement, options: DomainXMLOptions) throws(RemoteError) -> ParsedDomain {
+        do throws(DomainXMLError) {
+            return try DomainXMLParser.parse(document, options: options)
+        } catch {
+            throw RemoteError(domainXMLError: error)
+        }
+    }
+
+    /// A root port no device sits on (devices the command line places go on the root bus).
+    static func freeRootPort(in definition: DomainDefinition) -> UInt32? {
+        let devices = definition.devices
+        let used = Set((devices.disks.compactMap(\.pciAddress) + devices.interfaces.compactMap(\.pciAddress) + devices.rngs.compactMap(\.pciAddress)
+            + devices.controllers.compactMap(\.pciAddress)).map(\.bus))
+        return devices.controllers.filter(\.isRootPort).map { UInt32($0.index) }.sorted().first { !used.contains($0) }
+    }
+}

@@ -1,0 +1,200 @@
+import CorralJSON
+import CorralProtocol
+import DomainXML
+import Logging
+import QEMUCommandLine
+import QMP
+import XMLTree
+
+/// Hot-plugging and unplugging devices of running guests. The caller holds the domain's job.
+///
+/// A device is plugged as the command line would have it (``QEMUHotplug``): its backends first
+/// (`blockdev-add`, `netdev_add`, `object-add`), then `device_add`; whatever was added is taken
+/// back if a later step fails. An unplug sends `device_del` and waits, as libvirt does, for
+/// `DEVICE_DELETED` for at most ``unplugTimeout``; the device's backends and its place in the live
+/// document go when QEMU says the device is gone, whoever is waiting by then.
+extension DomainDriver {
+    /// libvirt's `qemuDomainGetUnplugTimeout` on x86: 5 s.
+    static let unplugTimeout: Duration = .seconds(5)
+
+    /// The live document of `guest`, with its run-time details.
+    nonisolated func liveDocument(_ guest: GuestRuntime) throws(RemoteError) -> ParsedDomain {
+        do throws(DomainXMLError) {
+            return try DomainXMLParser.parse(guest.liveXML, options: liveOptions)
+        } catch {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "the running guest's document does not parse: \(error)")
+        }
+    }
+
+    /// The device names of `live` for `guest`, keeping what QEMU told at start (pseudo-terminals).
+    nonisolated func deviceNames(_ live: DomainDefinition, guest: GuestRuntime) throws(RemoteError) -> GuestDevices {
+        var names = GuestDevices(try resolveVolumeDisks(live), runDirectory: guest.runDirectory)
+        names.characterDevices = guest.devices.characterDevices
+        return names
+    }
+
+    /// Plugs `element` (a parsed device element) into the running guest; returns the element as
+    /// the live document now holds it.
+    nonisolated func attachLive(_ element: XMLElement, to record: DomainRecord) async throws(RemoteError) -> XMLElement {
+        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+        let plan = try HotplugPlan(element, live: try liveDocument(guest), devices: guest.devices, options: liveOptions)
+        let resolved = try resolveVolumeDisks(plan.live.definition)
+        let names = try deviceNames(plan.live.definition, guest: guest)
+        let options: [QEMUOption]
+        do throws(CommandLineError) {
+            options = try QEMUHotplug.options(
+                for: plan.device, of: resolved, devices: names, context: makeContext(id: guest.id, directory: guest.runDirectory, definition: resolved))
+        } catch {
+            throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
+        }
+        try await Self.plug(options, qmp: guest.qmp)
+        registry.updateGuest(record.uuid) { guest in
+            guest.liveXML = DomainXMLFormatter.format(plan.live.document, id: Int(guest.id))
+            guest.devices = names
+        }
+        await liveXMLChanged(record.uuid)
+        events.deviceAdded(record.handle, alias: plan.alias)
+        return plan.element
+    }
+
+    /// Runs the QMP commands of `options` in order; on a failure, takes back what was added.
+    nonisolated static func plug(_ options: [QEMUOption], qmp: QMPClient) async throws(RemoteError) {
+        var undo: [(String, JSONValue)] = []
+        for option in options {
+            guard case .json(let value)? = option.argument else { continue }
+            let command: String
+            let reverse: (String, JSONValue)?
+            switch option.name {
+            case "-blockdev":
+                command = "blockdev-add"
+                reverse = value["node-name"]?.stringValue.map { ("blockdev-del", .object([("node-name", .string($0))])) }
+            case "-netdev":
+                command = "netdev_add"
+                reverse = value["id"]?.stringValue.map { ("netdev_del", .object([("id", .string($0))])) }
+            case "-object":
+                command = "object-add"
+                reverse = value["id"]?.stringValue.map { ("object-del", .object([("id", .string($0))])) }
+            case "-device":
+                command = "device_add"
+                reverse = nil
+            default:
+                continue
+            }
+            do throws(QMPError) {
+                _ = try await qmp.execute(command, arguments: value)
+            } catch {
+                for (command, arguments) in undo.reversed() { _ = try? await qmp.execute(command, arguments: arguments) }
+                throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command '\(command)': \(error.message)")
+            }
+            if let reverse { undo.append(reverse) }
+        }
+    }
+
+    /// The QMP commands that free a device's backends once QEMU has let the device go.
+    nonisolated static func backendRemovals(of name: String, at index: Int, live: DomainDefinition, devices: GuestDevices) -> [(String, JSONValue)] {
+        switch name {
+        case "disk":
+            guard index < devices.disks.count, devices.disks[index].source != nil else { return [] }
+            return [
+                ("blockdev-del", .object([("node-name", .string(devices.disks[index].formatNode))])),
+                ("blockdev-del", .object([("node-name", .string(devices.disks[index].storageNode))])),
+            ]
+        case "interface":
+            guard index < devices.interfaces.count else { return [] }
+            return [("netdev_del", .object([("id", .string(devices.interfaces[index].netdev))]))]
+        case "rng":
+            guard index < live.devices.rngs.count else { return [] }
+            return [("object-del", .object([("id", .string("obj" + (live.devices.rngs[index].alias ?? "rng\(index)")))]))]
+        default:
+            return []
+        }
+    }
+
+    /// Asks QEMU to unplug the device `alias` of the running guest; unless `waits` is false,
+    /// waits for it to go (at most ``unplugTimeout``, after which the removal finishes when QEMU
+    /// reports it).
+    nonisolated func detachLive(alias: String, name: String, from record: DomainRecord, waits: Bool) async throws(RemoteError) {
+        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+        let live = try liveDocument(guest)
+        let element = DeviceXML.devices(named: name, in: live.document).first { $0.element(named: "alias")?[attribute: "name"] == alias }
+        try Self.checkUnpluggable(name: name, element: element, live: live.definition)
+        // A waiting detach marks the device first: QEMU may report it gone before it answers.
+        // Without a waiter, the report finishes the removal in the domain's next job.
+        if waits { removals.mark(alias, of: record.uuid) }
+        do throws(QMPError) {
+            _ = try await guest.qmp.execute("device_del", arguments: .object([("id", .string(alias))]))
+        } catch {
+            removals.unmark(alias, of: record.uuid)
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'device_del': \(error.message)")
+        }
+        guard waits else { return }
+        switch await removals.wait(for: alias, of: record.uuid, timeout: Self.unplugTimeout) {
+        case .deleted: await finishRemoval(alias: alias, of: record.uuid)
+        case .rejectedByGuest: throw RemoteError(code: .operationFailed, domain: .qemu, detail: "unplug of device was rejected by the guest")
+        case .timedOut: logger.notice("the guest has not released the device yet; it goes when QEMU says so", metadata: ["name": "\(record.name)", "device": "\(alias)"])
+        }
+    }
+
+    /// libvirt's rules for what may be unplugged.
+    nonisolated static func checkUnpluggable(name: String, element: XMLElement?, live: DomainDefinition) throws(RemoteError) {
+        switch name {
+        case "disk":
+            let bus = element?.element(named: "target")?[attribute: "bus"] ?? ""
+            let device = element?[attribute: "device"] ?? "disk"
+            if device == "cdrom" || device == "floppy" {
+                guard device == "cdrom", bus == "scsi" || bus == "usb" else {
+                    throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "disk device type '\(device)' cannot be detached")
+                }
+            } else if !["virtio", "scsi", "usb"].contains(bus) {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "This type of disk cannot be hot unplugged")
+            }
+        case "interface", "rng":
+            break
+        case "controller":
+            let type = element?[attribute: "type"] ?? ""
+            guard type == "scsi" else { throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "'\(type)' controller cannot be hot unplugged.") }
+            if live.devices.disks.contains(where: { $0.targetBus == .scsi }) {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "device cannot be detached: device is busy")
+            }
+        default:
+            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "live detach of device '\(name)' is not supported")
+        }
+    }
+
+    /// QEMU let the device `alias` go: frees its backends, takes it out of the live document and
+    /// tells the clients. Does nothing if the document no longer has it. The caller holds the
+    /// domain's job.
+    nonisolated func finishRemoval(alias: String, of uuid: RemoteUUID) async {
+        guard let record = registry.record(uuid: uuid), let guest = record.runtime, let live = try? liveDocument(guest),
+            let (name, index) = DeviceXML.position(ofAlias: alias, in: live.document)
+        else { return }
+        for (command, arguments) in Self.backendRemovals(of: name, at: index, live: live.definition, devices: guest.devices) {
+            _ = try? await guest.qmp.execute(command, arguments: arguments)
+        }
+        let document = DeviceXML.removing(name, at: index, from: live.document)
+        guard let remaining = try? DomainXMLParser.parse(document, options: liveOptions), let names = try? deviceNames(remaining.definition, guest: guest) else { return }
+        registry.updateGuest(uuid) { guest in
+            guest.liveXML = DomainXMLFormatter.format(remaining.document, id: Int(guest.id))
+            guest.devices = names
+        }
+        await liveXMLChanged(uuid)
+        events.deviceRemoved(record.handle, alias: alias)
+    }
+
+    /// QEMU's report on a device being unplugged (`DEVICE_DELETED`, or the guest's refusal):
+    /// handed to the detach waiting for it, or else finished here in the domain's job.
+    nonisolated func deviceUnplugReported(alias: String, rejected: Bool, of record: DomainRecord) {
+        if rejected {
+            _ = removals.report(.rejectedByGuest, for: alias, of: record.uuid)
+            events.deviceRemovalFailed(record.handle, alias: alias)
+            return
+        }
+        guard !removals.report(.deleted, for: alias, of: record.uuid) else { return }
+        let uuid = record.uuid
+        Task {
+            try? await self.jobs.run(record.name, "device removal") { () async throws(RemoteError) in
+                await self.finishRemoval(alias: alias, of: uuid)
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+"""Hotplug: disks, CD-ROM media, interfaces, RNGs and SCSI controllers attached to and detached
+from running guests with the real virsh and libvirt-python, seen from inside the guest through
+its console; the persistent definition follows `--config`; events as libvirt sends them; and
+libvirt's refusals."""
+import subprocess
+import time
+
+import pytest
+
+from conftest import run
+from guest import guest_files
+from test_console import Terminal
+
+ROOT_PORTS = "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in (1, 2, 3))
+
+
+def hotplug_xml(name, devices=""):
+    kernel, initrd = guest_files()
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>160</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  <devices><serial type='pty'/>{ROOT_PORTS}{devices}</devices>
+</domain>"""
+
+
+def image(path, size="16M", fmt="raw"):
+    run("qemu-img", "create", "-q", "-f", fmt, str(path), size)
+    return str(path)
+
+
+@pytest.fixture
+def guest(daemon, tmp_path):
+    """"hp" defined with three free root ports and started, with a shell on its console."""
+    (tmp_path / "hp.xml").write_text(hotplug_xml("hp", f"<disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>"))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "hp.xml"))
+    run("virsh", "-c", daemon.uri, "start", "hp", "--paused")
+    console = Terminal(["virsh", "-c", daemon.uri, "console", "hp"])
+    console.expect("Escape character")
+    run("virsh", "-c", daemon.uri, "resume", "hp")
+    console.expect("/ # ", timeout=120)
+    yield daemon, console, tmp_path
+    console.close()
+    run("virsh", "-c", daemon.uri, "destroy", "hp", check=False)
+    run("virsh", "-c", daemon.uri, "undefine", "hp", check=False)
+
+
+def in_guest(console, command, expect, timeout=30):
+    """Runs `command` in the guest's shell until its output holds `expect`."""
+    deadline = time.time() + timeout
+    while True:
+        console.output = b""
+        console.type(command + "\r")
+        console.read_for(1.0)
+        if expect.encode() in console.output:
+            return
+        assert time.time() < deadline, f"{expect!r} not seen in the guest: {console.output.decode(errors='replace')[-600:]}"
+
+
+def virsh(daemon, *args, check=True):
+    return run("virsh", "-c", daemon.uri, *args, check=check)
+
+
+def test_a_disk_attached_live_is_seen_by_the_guest_and_detached_again(guest):
+    daemon, console, tmp = guest
+    disk = image(tmp / "extra.img")
+    virsh(daemon, "attach-disk", "hp", disk, "vdb", "--live")
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    assert "<target dev='vdb' bus='virtio'/>" in live and "<alias name='virtio-disk1'/>" in live
+    # On a q35 guest it sits on the first free root port, as libvirt places it.
+    assert "bus='0x01' slot='0x00'" in live
+    assert "vdb" not in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
+    # The guest has no other virtio disk: its kernel calls the new one vda.
+    in_guest(console, "cat /sys/block/vda/size", "32768")
+    assert "vdb" in virsh(daemon, "domblklist", "hp").stdout
+    stats = virsh(daemon, "domblkstat", "hp", "vdb").stdout
+    assert "rd_req" in stats
+    virsh(daemon, "detach-disk", "hp", "vdb", "--live")
+    in_guest(console, "ls /sys/block/ | grep -c vda || true", "\n0")
+    assert "vdb" not in virsh(daemon, "dumpxml", "hp").stdout
+    # The block nodes went with the device: the same image attaches again.
+    virsh(daemon, "attach-disk", "hp", disk, "vdc", "--live")
+    in_guest(console, "cat /sys/block/vda/size", "32768")
+
+
+def test_live_and_config_together_keep_the_root_port_across_a_restart(guest):
+    daemon, console, tmp = guest
+    disk = image(tmp / "kept.qcow2", fmt="qcow2")
+    virsh(daemon, "attach-disk", "hp", disk, "vdb", "--subdriver", "qcow2", "--live", "--config")
+    inactive = virsh(daemon, "dumpxml", "hp", "--inactive").stdout
+    assert "<target dev='vdb' bus='virtio'/>" in inactive and "bus='0x01'" in inactive
+    assert "virtio-disk1" not in inactive  # libvirt's own aliases stay out of definitions
+    virsh(daemon, "destroy", "hp")
+    virsh(daemon, "start", "hp")
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    assert "bus='0x01'" in live and "<alias name='virtio-disk1'/>" in live
+    # Detached from the definition only: the running guest keeps it until it stops.
+    virsh(daemon, "detach-disk", "hp", "vdb", "--config")
+    assert "vdb" not in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
+    assert "vdb" in virsh(daemon, "dumpxml", "hp").stdout
+
+
+def test_a_daemon_restart_keeps_hot_plugged_devices_and_their_node_names(guest):
+    daemon, console, tmp = guest
+    virsh(daemon, "attach-disk", "hp", image(tmp / "a.img"), "vdb", "--live")
+    daemon.restart()
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    assert "<alias name='virtio-disk1'/>" in live and "index=" in live
+    # Statistics name the disk's node correctly after the restart, and it detaches.
+    virsh(daemon, "domblkinfo", "hp", "vdb")
+    virsh(daemon, "detach-disk", "hp", "vdb", "--live")
+    assert "vdb" not in virsh(daemon, "dumpxml", "hp").stdout
+
+
+def test_cdrom_media_change_and_eject(guest):
+    daemon, console, tmp = guest
+    iso = image(tmp / "media.iso", size="4M")
+    virsh(daemon, "change-media", "hp", "sda", iso, "--insert", "--live")
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    assert f"<source file='{iso}'" in live
+    blk = virsh(daemon, "domblkinfo", "hp", "sda").stdout
+    assert "4194304" in blk
+    virsh(daemon, "change-media", "hp", "sda", "--eject", "--live")
+    assert iso not in virsh(daemon, "dumpxml", "hp").stdout
+    # Again, so the freed nodes' names do not collide.
+    virsh(daemon, "change-media", "hp", "sda", iso, "--insert", "--live", "--config")
+    assert iso in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
+
+
+def test_interfaces_and_rngs_plug_and_unplug_with_events(guest):
+    daemon, console, tmp = guest
+    # Events through a second virsh process: `virsh event --all` prints them as they come.
+    watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "hp", "--all", "--loop", "--timeout", "60"],
+                               stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    (tmp / "nic.xml").write_text("<interface type='user'><mac address='52:54:00:00:00:42'/><model type='virtio'/></interface>")
+    virsh(daemon, "attach-device", "hp", str(tmp / "nic.xml"), "--live")
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    assert "<mac address='52:54:00:00:00:42'/>" in live and "<alias name='net0'/>" in live
+    in_guest(console, "cat /sys/class/net/*/address", "52:54:00:00:00:42")
+    (tmp / "rng.xml").write_text("<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>")
+    virsh(daemon, "attach-device", "hp", str(tmp / "rng.xml"), "--live")
+    assert "<alias name='rng0'/>" in virsh(daemon, "dumpxml", "hp").stdout
+    virsh(daemon, "detach-interface", "hp", "user", "--mac", "52:54:00:00:00:42", "--live")
+    virsh(daemon, "detach-device-alias", "hp", "rng0", "--live")
+    deadline = time.time() + 20
+    while "rng0" in virsh(daemon, "dumpxml", "hp").stdout:
+        assert time.time() < deadline, "rng0 never went"
+        time.sleep(0.2)
+    watcher.terminate()
+    events = watcher.communicate(timeout=20)[0]
+    assert "device-added" in events and "net0" in events and "rng0" in events
+    assert events.count("device-removed") == 2
+
+
+def test_refusals_match_libvirt(guest):
+    daemon, console, tmp = guest
+    disk = image(tmp / "r.img")
+    # A target in use.
+    result = virsh(daemon, "attach-disk", "hp", disk, "sda", "--live", check=False)
+    assert result.returncode != 0 and "target sda already exists" in result.stderr
+    # SATA disks do not hotplug; devices that are not there do not detach.
+    result = virsh(daemon, "attach-disk", "hp", disk, "sdb", "--targetbus", "sata", "--live", check=False)
+    assert "disk bus 'sata' cannot be hotplugged." in result.stderr
+    # (virsh's detach-disk looks first; detach-device asks the daemon.)
+    (tmp / "vdz.xml").write_text("<disk type='file' device='disk'><target dev='vdz'/></disk>")
+    result = virsh(daemon, "detach-device", "hp", str(tmp / "vdz.xml"), "--live", check=False)
+    assert "device not found: disk vdz not found" in result.stderr
+    result = virsh(daemon, "detach-device", "hp", str(tmp / "vdz.xml"), "--config", check=False)
+    assert "device not found: no target device vdz" in result.stderr
+    result = virsh(daemon, "detach-device-alias", "hp", "nothing", "--live", check=False)
+    assert "no device found with alias nothing" in result.stderr
+    (tmp / "hostdev.xml").write_text("<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='1' function='0'/></source></hostdev>")
+    result = virsh(daemon, "attach-device", "hp", str(tmp / "hostdev.xml"), "--live", check=False)
+    assert "not supported" in result.stderr
+    # No root port left after three.
+    for n, target in enumerate(["vdb", "vdc", "vdd"]):
+        virsh(daemon, "attach-disk", "hp", image(tmp / f"p{n}.img"), target, "--live")
+    result = virsh(daemon, "attach-disk", "hp", disk, "vde", "--live", check=False)
+    assert "No more available PCI slots" in result.stderr
+    assert daemon.alive()
