@@ -58,6 +58,7 @@ public final class Daemon: Sendable {
         ScreenshotProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
         MetadataProcedures.register(in: &table, registry: registry, driver: driver, events: events, options: options)
         DeviceProcedures.register(in: &table, registry: registry, driver: driver)
+        VcpuProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

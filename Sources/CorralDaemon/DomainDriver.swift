@@ -195,11 +195,18 @@ actor DomainDriver {
             id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
             lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(.booted)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
-            liveXML: liveXML, devices: devices)
+            liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus)
         var started = runtime
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
+        if let threads = started.vcpuThreads {
+            do throws(RemoteError) {
+                try ThreadPinning.applyDefinition(definition, pid: pid, vcpuThreads: threads)
+            } catch {
+                logger.warning("cannot pin the guest's threads as its definition says", metadata: ["name": "\(record.name)", "error": "\(error)"])
+            }
+        }
         started.balloonKiB = runtime.devices.balloon == nil ? nil : definition.memoryKiB
         started.balloonStatisticsPeriod = 0
         let updated = registry.updateRuntime(uuid) { r in r.runtime = started }
@@ -339,6 +346,8 @@ actor DomainDriver {
             // Only devices with an id (not their internal parts, reported by path alone).
             if let alias = event.data["device"]?.stringValue, !alias.isEmpty {
                 deviceUnplugReported(alias: alias, rejected: event.name == "DEVICE_UNPLUG_GUEST_ERROR", of: record)
+            } else if event.name == "DEVICE_DELETED", let alias = Self.unpluggedVcpu(path: event.data["path"]?.stringValue) {
+                deviceUnplugReported(alias: alias, rejected: false, of: record)
             }
             return
         case "DEVICE_TRAY_MOVED":
@@ -350,6 +359,14 @@ actor DomainDriver {
             return
         }
         await apply(lifecycleEvent, to: uuid)
+    }
+
+    /// The vCPU (`vcpuN`) whose local APIC a `DEVICE_DELETED` path names: QEMU 7.2 reports an
+    /// x86 vCPU's unplug by its APIC (`/machine/peripheral/vcpu1/lapic`) and not by the vCPU.
+    nonisolated static func unpluggedVcpu(path: String?) -> String? {
+        guard let path, path.hasPrefix("/machine/peripheral/vcpu"), path.hasSuffix("/lapic") else { return nil }
+        let alias = path.dropFirst("/machine/peripheral/".count).dropLast("/lapic".count)
+        return alias.contains("/") ? nil : String(alias)
     }
 
     /// Gives `event` to the guest's lifecycle and carries out its actions in order.
@@ -656,7 +673,7 @@ actor DomainDriver {
                 id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp, runDirectory: directory,
                 lifecycle: GuestLifecycle(policy: .init(definition), status: guestStatus), agentSocket: Self.agentSocket(definition, runDirectory: directory),
                 taints: status.taints, liveXML: status.domainXML,
-                devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory))
+                devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus)
             guard let record = registry.updateRuntime(uuid, { r in r.runtime = runtime }) else { continue }
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)

@@ -120,7 +120,7 @@ enum DomainProcedures {
             let cpuTime = record.isActive ? try await BlockingWork.run { ProcessLauncher.cpuTime(pid: pid) } : 0
             return .init(
                 state: UInt8(record.state.rawValue), maxMem: record.definition.memoryKiB, memory: record.definition.currentMemoryKiB,
-                nrVirtCpu: UInt16(clamping: record.definition.vcpus), cpuTime: cpuTime)
+                nrVirtCpu: UInt16(clamping: record.runtime?.vcpuCount ?? record.definition.currentVcpus), cpuTime: cpuTime)
         }
         table.register(Remote.DomainIsActive.self) { arguments, _ throws(RemoteError) in
             .init(active: try registry.record(for: arguments.dom).isActive ? 1 : 0)
@@ -150,7 +150,18 @@ enum DomainProcedures {
             .init(memory: try registry.record(for: arguments.dom).definition.memoryKiB)
         }
         table.register(Remote.DomainGetVcpusFlags.self) { arguments, _ throws(RemoteError) in
-            .init(num: Int32(try registry.record(for: arguments.dom).definition.vcpus))
+            // VIR_DOMAIN_AFFECT_LIVE 1, _CONFIG 2, VIR_DOMAIN_VCPU_MAXIMUM 4 (the guest's own
+            // count, 8, needs the agent's vCPU calls, which Corral does not make).
+            try checkFlags(arguments.flags, allowed: 1 | 2 | 4, function: "qemuDomainGetVcpusFlags")
+            let record = try registry.record(for: arguments.dom)
+            guard arguments.flags & 3 != 3 else {
+                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "flags 'affect live' and 'affect config' are mutually exclusive")
+            }
+            let impact = try ModificationImpact(flags: arguments.flags & 3, record: record)
+            if impact.live, let guest = record.runtime {
+                return .init(num: Int32(arguments.flags & 4 == 0 ? guest.vcpuCount : guest.vcpuMaximum))
+            }
+            return .init(num: Int32(arguments.flags & 4 == 0 ? record.definition.currentVcpus : record.definition.vcpus))
         }
         table.register(Remote.DomainGetSecurityLabel.self) { arguments, _ throws(RemoteError) in
             _ = try registry.record(for: arguments.dom)

@@ -37,7 +37,7 @@ public enum LifecycleEvent: Sendable, Hashable {
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
     static let lifecycle: Int32 = 0, reboot: Int32 = 1, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
-    static let deviceAdded: Int32 = 19, deviceRemovalFailed: Int32 = 22, metadataChange: Int32 = 23
+    static let tunable: Int32 = 17, deviceAdded: Int32 = 19, deviceRemovalFailed: Int32 = 22, metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
 
@@ -157,6 +157,13 @@ final class EventHub: Sendable {
     func deviceRemoved(_ domain: RemoteDomain, alias: String) {
         send(targets(eventID: Self.deviceRemoved, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceRemoved.procedure) { id, out in
             Remote.DomainEventCallbackDeviceRemoved.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+
+    /// Tunables changed (`cputune.vcpupin0`, `cputune.emulatorpin`, …), with their new values.
+    func tunableChanged(_ domain: RemoteDomain, parameters: [TypedParameter]) {
+        send(targets(eventID: Self.tunable, domain: domain.uuid), procedure: Remote.DomainEventCallbackTunable.procedure) { id, out in
+            Remote.DomainEventCallbackTunable.Arguments(callbackID: id, dom: domain, params: parameters).encode(into: &out)
         }
     }
 

@@ -26,8 +26,12 @@ struct GuestRuntime: Sendable {
     var liveXML: String
     /// The QEMU names of its devices (and the pseudo-terminals QEMU gave its `pty` ones).
     var devices: GuestDevices
-    /// The host thread of each vCPU (learnt once: Corral has no vCPU hotplug yet).
+    /// The host thread of each vCPU, in vCPU order (learnt at start and after each vCPU change).
     var vcpuThreads: [Int32]?
+    /// How many vCPUs are plugged in.
+    var vcpuCount: Int
+    /// How many may be (the `<vcpu>` the guest started with).
+    var vcpuMaximum: Int
     /// The memory the balloon leaves the guest, in KiB, as QEMU's `BALLOON_CHANGE` events say
     /// (`nil`: unknown, ask QEMU).
     var balloonKiB: UInt64?

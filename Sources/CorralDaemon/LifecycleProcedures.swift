@@ -89,7 +89,7 @@ enum LifecycleProcedures {
         table.register(Remote.DomainGetMaxVcpus.self) { arguments, _ throws(RemoteError) in
             let record = try registry.record(for: arguments.dom)
             guard record.isActive else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
-            return .init(num: Int32(record.definition.vcpus))
+            return .init(num: Int32(record.runtime?.vcpuMaximum ?? record.definition.vcpus))
         }
 
         // MARK: domxml-to-native

@@ -23,7 +23,14 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var memoryKiB: UInt64
     /// Current memory in KiB.
     public var currentMemoryKiB: UInt64
+    /// The maximum number of vCPUs (`<vcpu>`).
     public var vcpus: Int
+    /// How many of them are plugged in at start (`<vcpu current>`).
+    public var currentVcpus: Int
+    /// `<vcpu cpuset>`: where vCPUs without a pin of their own (and the emulator) may run.
+    public var vcpuCPUSet: CPUSet?
+    /// `<cputune>`.
+    public var cpuTune: CPUTune
     public var os: OperatingSystem
     /// Names of the elements under `<features>` (acpi, apic, pae, …).
     public var features: [String]
@@ -43,7 +50,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// The whole of what Corral models, from which ``DomainSchema`` finds the rest.
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
-        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement"]),
+        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), CPUTune.schema,
         OperatingSystem.schema, ElementSchema("features", children: [.text("acpi"), .text("apic"), .text("pae")]), CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
     ])
@@ -59,6 +66,11 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         memoryKiB = UInt64(text("memory") ?? "") ?? 0
         currentMemoryKiB = UInt64(text("currentMemory") ?? "") ?? memoryKiB
         vcpus = Int(text("vcpu") ?? "") ?? 1
+        // Checked by the normaliser (current ≤ maximum, at least 1).
+        currentVcpus = root.element(named: "vcpu")?[attribute: "current"].flatMap { Int($0) } ?? vcpus
+        if let vcpu = root.element(named: "vcpu"), vcpu[attribute: "cpuset"] != nil { vcpuCPUSet = try CPUTune.cpuset(vcpu) }
+        let maximum = vcpus
+        cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
         features = root.element(named: "features")?.elements.map(\.name) ?? []
         cpu = try root.element(named: "cpu").map { cpu throws(DomainXMLError) in try CPU(cpu) }

@@ -67,8 +67,20 @@ enum DomainNormalizer {
             guard count <= DomainLimits.maximumVCPUs else {
                 throw DomainXMLError(.invalid, line: vcpu.line, "maximum vcpus count \(count) is more than \(DomainLimits.maximumVCPUs)")
             }
+            if let text = vcpu[attribute: "current"] {
+                guard let current = Int(text.trimmingWhitespace()), current > 0 else {
+                    throw DomainXMLError(.invalid, line: vcpu.line, "Invalid value for attribute 'current' in element 'vcpu': '\(text)'.")
+                }
+                guard current <= count else {
+                    throw DomainXMLError(.unsupported, line: vcpu.line, "maximum vCPU count must not be less than current vCPU count")
+                }
+            }
             update(&root, "vcpu") { e in
                 e.setText(String(count))
+                // libvirt writes `current` only when some vCPUs start unplugged.
+                if let current = e[attribute: "current"].flatMap({ Int($0.trimmingWhitespace()) }) {
+                    e[attribute: "current"] = current == count ? nil : String(current)
+                }
                 if e[attribute: "placement"] == nil { e.attributes.insert(XMLAttribute(name: "placement", value: "static"), at: 0) }
             }
         } else {

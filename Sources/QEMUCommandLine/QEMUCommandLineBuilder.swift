@@ -78,7 +78,9 @@ struct Builder {
         add("-overcommit", "mem-lock=off")
         let topology = domain.cpu?.topology
         let sockets = topology?.sockets ?? domain.vcpus, cores = topology?.cores ?? 1, threads = topology?.threads ?? 1, dies = topology?.dies ?? 1
-        add("-smp", "\(domain.vcpus),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
+        // `maxcpus` only when some vCPUs start unplugged (libvirt's form).
+        let maximum = domain.currentVcpus == domain.vcpus ? "" : ",maxcpus=\(domain.vcpus)"
+        add("-smp", "\(domain.currentVcpus)\(maximum),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
         add("-uuid", domain.uuid)
         add("-no-user-config")
         add("-nodefaults")

@@ -4,7 +4,7 @@
 // Linux process descriptors (pidfd, Linux 5.3+). glibc's own wrappers are not visible to
 // Swift's Glibc module and `syscall` is variadic, so these two thin inline calls are the
 // whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread,
-// and a thread's CPU affinity for the statistics.
+// and a thread's CPU affinity for the statistics and for pinning.
 
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -25,6 +25,12 @@
 /// hidden from Swift's Glibc module (it needs _GNU_SOURCE), so the raw system call is used.
 static inline int corral_thread_affinity(pid_t tid, unsigned char *map, unsigned long length) {
     return (int)syscall(SYS_sched_getaffinity, tid, length, map);
+}
+
+/// Lets thread `tid` run only on the CPUs of `map` (`length` bytes, as above); 0, or -1 with
+/// errno. `sched_setaffinity` is hidden from Swift for the same reason.
+static inline int corral_set_thread_affinity(pid_t tid, const unsigned char *map, unsigned long length) {
+    return (int)syscall(SYS_sched_setaffinity, tid, length, map);
 }
 
 /// A descriptor that becomes readable when process `pid` exits; -1 with errno on failure.

@@ -165,9 +165,15 @@ extension DomainDriver {
     /// tells the clients. Does nothing if the document no longer has it. The caller holds the
     /// domain's job.
     nonisolated func finishRemoval(alias: String, of uuid: RemoteUUID) async {
-        guard let record = registry.record(uuid: uuid), let guest = record.runtime, let live = try? liveDocument(guest),
-            let (name, index) = DeviceXML.position(ofAlias: alias, in: live.document)
-        else { return }
+        guard let record = registry.record(uuid: uuid), let guest = record.runtime, let live = try? liveDocument(guest) else { return }
+        guard let (name, index) = DeviceXML.position(ofAlias: alias, in: live.document) else {
+            // A vCPU whose unplug outlasted its caller: count again.
+            if alias.hasPrefix("vcpu"), let topology = Optional(live.definition.cpu?.topology),
+                let slots = try? await Self.cpuSlots(guest.qmp, topology: (topology?.dies ?? 1, topology?.cores ?? 1, topology?.threads ?? 1)) {
+                try? await refreshVcpus(of: uuid, count: slots.filter(\.isPlugged).count)
+            }
+            return
+        }
         for (command, arguments) in Self.backendRemovals(of: name, at: index, live: live.definition, devices: guest.devices) {
             _ = try? await guest.qmp.execute(command, arguments: arguments)
         }

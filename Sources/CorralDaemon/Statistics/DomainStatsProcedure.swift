@@ -106,9 +106,9 @@ enum DomainStatsProcedure {
             }
         }
         if groups.contains(.vcpu) {
-            let count = UInt32(clamping: record.definition.vcpus)
-            parameters.append(.init("vcpu.current", .uint(count)))
-            parameters.append(.init("vcpu.maximum", .uint(count)))
+            let current = guest?.vcpuCount ?? record.definition.currentVcpus, maximum = guest?.vcpuMaximum ?? record.definition.vcpus
+            parameters.append(.init("vcpu.current", .uint(UInt32(clamping: current))))
+            parameters.append(.init("vcpu.maximum", .uint(UInt32(clamping: maximum))))
             if let guest, let threads = answers.vcpuThreads {
                 for (index, thread) in threads.enumerated() {
                     let times = ProcessStatistics.schedulerTimes(pid: guest.pid, thread: thread)
@@ -118,6 +118,8 @@ enum DomainStatsProcedure {
                     parameters.append(.init("vcpu.\(index).wait", .unsignedLongLong(ProcessStatistics.waitNanoseconds(pid: guest.pid, thread: thread) ?? 0)))
                     parameters.append(.init("vcpu.\(index).delay", .unsignedLongLong(times?.waiting ?? 0)))
                 }
+                // vCPUs not plugged in: offline (VIR_VCPU_OFFLINE).
+                for index in min(threads.count, maximum)..<max(threads.count, maximum) { parameters.append(.init("vcpu.\(index).state", .int(0))) }
             }
         }
         if groups.contains(.interface), let guest {

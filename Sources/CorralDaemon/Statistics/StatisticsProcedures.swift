@@ -185,14 +185,25 @@ enum StatisticsProcedures {
                 throw RemoteError.internalError("ncpumaps * maplen > REMOTE_CPUMAPS_MAX")
             }
             let record = try registry.record(for: arguments.dom)
-            let count = min(Int(arguments.ncpumaps), record.definition.vcpus)
             let maplen = Int(arguments.maplen)
             var maps: [UInt8] = []
             if arguments.flags & 2 == 0, let guest = record.runtime {
-                for thread in try await GuestStatistics.vcpuThreads(guest).prefix(count) { maps += ProcessStatistics.affinity(thread: thread, length: maplen) }
+                // Plugged vCPUs: where their threads may run; the others: their pins.
+                let count = min(Int(arguments.ncpumaps), guest.vcpuMaximum)
+                let threads = try await GuestStatistics.vcpuThreads(guest)
+                let live = count > threads.count ? (try? DomainXMLParser.parse(guest.liveXML))?.definition : nil
+                for vcpu in 0..<count {
+                    if vcpu < threads.count {
+                        maps += ProcessStatistics.affinity(thread: threads[vcpu], length: maplen)
+                    } else {
+                        maps += live.flatMap { $0.cpuTune.vcpuPins[vcpu] ?? $0.vcpuCPUSet }?.map(length: maplen) ?? allHostCPUs(length: maplen)
+                    }
+                }
             } else {
-                // Corral does not pin: every vCPU may run on every host CPU.
-                for _ in 0..<count { maps += allHostCPUs(length: maplen) }
+                let definition = record.definition
+                for vcpu in 0..<min(Int(arguments.ncpumaps), definition.vcpus) {
+                    maps += (definition.cpuTune.vcpuPins[vcpu] ?? definition.vcpuCPUSet)?.map(length: maplen) ?? allHostCPUs(length: maplen)
+                }
             }
             return .init(cpumaps: maps, num: Int32(maps.count / maplen))
         }
@@ -206,7 +217,8 @@ enum StatisticsProcedures {
             if arguments.flags & 2 == 0, let guest = record.runtime {
                 return .init(cpumaps: ProcessStatistics.affinity(thread: guest.pid, length: maplen), ret: 1)
             }
-            return .init(cpumaps: allHostCPUs(length: maplen), ret: 1)
+            let definition = record.definition
+            return .init(cpumaps: (definition.cpuTune.emulatorPin ?? definition.vcpuCPUSet)?.map(length: maplen) ?? allHostCPUs(length: maplen), ret: 1)
         }
 
         // MARK: Control and jobs

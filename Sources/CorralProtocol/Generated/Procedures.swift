@@ -409,6 +409,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackDeviceAdded = 354
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVAL_FAILED`
     case domainEventCallbackDeviceRemovalFailed = 367
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TUNABLE`
+    case domainEventCallbackTunable = 346
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TRAY_CHANGE`
     case domainEventCallbackTrayChange = 328
     /// `REMOTE_PROC_CONNECT_NUM_OF_NETWORKS`
@@ -607,6 +609,16 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainUpdateDeviceFlags = 174
     /// `REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS`
     case domainDetachDeviceAlias = 392
+    /// `REMOTE_PROC_DOMAIN_SET_VCPUS`
+    case domainSetVcpus = 32
+    /// `REMOTE_PROC_DOMAIN_SET_VCPUS_FLAGS`
+    case domainSetVcpusFlags = 199
+    /// `REMOTE_PROC_DOMAIN_PIN_VCPU`
+    case domainPinVcpu = 26
+    /// `REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS`
+    case domainPinVcpuFlags = 225
+    /// `REMOTE_PROC_DOMAIN_PIN_EMULATOR`
+    case domainPinEmulator = 279
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -676,6 +688,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackBalloonChange: return .read
         case .domainEventCallbackDeviceAdded: return .read
         case .domainEventCallbackDeviceRemovalFailed: return .read
+        case .domainEventCallbackTunable: return .read
         case .domainEventCallbackTrayChange: return .read
         case .connectNumOfNetworks: return .read
         case .connectNumOfDefinedNetworks: return .read
@@ -775,6 +788,11 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainDetachDeviceFlags: return .write(api: "virDomainDetachDeviceFlags")
         case .domainUpdateDeviceFlags: return .write(api: "virDomainUpdateDeviceFlags")
         case .domainDetachDeviceAlias: return .write(api: "virDomainDetachDeviceAlias")
+        case .domainSetVcpus: return .write(api: "virDomainSetVcpus")
+        case .domainSetVcpusFlags: return .write(api: "virDomainSetVcpusFlags")
+        case .domainPinVcpu: return .write(api: "virDomainPinVcpu")
+        case .domainPinVcpuFlags: return .write(api: "virDomainPinVcpuFlags")
+        case .domainPinEmulator: return .write(api: "virDomainPinEmulator")
         }
     }
 
@@ -846,6 +864,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackBalloonChange: return Remote.DomainEventCallbackBalloonChange.self
         case .domainEventCallbackDeviceAdded: return Remote.DomainEventCallbackDeviceAdded.self
         case .domainEventCallbackDeviceRemovalFailed: return Remote.DomainEventCallbackDeviceRemovalFailed.self
+        case .domainEventCallbackTunable: return Remote.DomainEventCallbackTunable.self
         case .domainEventCallbackTrayChange: return Remote.DomainEventCallbackTrayChange.self
         case .connectNumOfNetworks: return Remote.ConnectNumOfNetworks.self
         case .connectNumOfDefinedNetworks: return Remote.ConnectNumOfDefinedNetworks.self
@@ -945,6 +964,11 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainDetachDeviceFlags: return Remote.DomainDetachDeviceFlags.self
         case .domainUpdateDeviceFlags: return Remote.DomainUpdateDeviceFlags.self
         case .domainDetachDeviceAlias: return Remote.DomainDetachDeviceAlias.self
+        case .domainSetVcpus: return Remote.DomainSetVcpus.self
+        case .domainSetVcpusFlags: return Remote.DomainSetVcpusFlags.self
+        case .domainPinVcpu: return Remote.DomainPinVcpu.self
+        case .domainPinVcpuFlags: return Remote.DomainPinVcpuFlags.self
+        case .domainPinEmulator: return Remote.DomainPinEmulator.self
         }
     }
 }
@@ -3218,6 +3242,39 @@ public enum Remote {
                 buffer.writeXDRInt32(self.callbackID)
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRString(self.devAlias)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 346, `DomainEventCallbackTunable`.
+    public enum DomainEventCallbackTunable: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 346
+
+        /// The arguments of `DomainEventCallbackTunable`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, params: [TypedParameter]) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 2048) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
             }
         }
         public typealias Reply = XDRVoid
@@ -7448,6 +7505,171 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRString(self.alias)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 32, `DomainSetVcpus`.
+    public enum DomainSetVcpus: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 32
+
+        /// The arguments of `DomainSetVcpus`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nvcpus: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nvcpus: UInt32) {
+                self.dom = dom
+                self.nvcpus = nvcpus
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nvcpus = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.nvcpus)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 199, `DomainSetVcpusFlags`.
+    public enum DomainSetVcpusFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 199
+
+        /// The arguments of `DomainSetVcpusFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nvcpus: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nvcpus: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.nvcpus = nvcpus
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nvcpus = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.nvcpus)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 26, `DomainPinVcpu`.
+    public enum DomainPinVcpu: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 26
+
+        /// The arguments of `DomainPinVcpu`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var vcpu: UInt32
+            public var cpumap: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, vcpu: UInt32, cpumap: [UInt8]) {
+                self.dom = dom
+                self.vcpu = vcpu
+                self.cpumap = cpumap
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.vcpu = try buffer.readXDRUInt32()
+                self.cpumap = Array(try buffer.readXDRVariableOpaque(maximumLength: 2048).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.vcpu)
+                buffer.writeXDRVariableOpaque(self.cpumap)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 225, `DomainPinVcpuFlags`.
+    public enum DomainPinVcpuFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 225
+
+        /// The arguments of `DomainPinVcpuFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var vcpu: UInt32
+            public var cpumap: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, vcpu: UInt32, cpumap: [UInt8], flags: UInt32) {
+                self.dom = dom
+                self.vcpu = vcpu
+                self.cpumap = cpumap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.vcpu = try buffer.readXDRUInt32()
+                self.cpumap = Array(try buffer.readXDRVariableOpaque(maximumLength: 2048).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.vcpu)
+                buffer.writeXDRVariableOpaque(self.cpumap)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 279, `DomainPinEmulator`.
+    public enum DomainPinEmulator: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 279
+
+        /// The arguments of `DomainPinEmulator`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cpumap: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cpumap: [UInt8], flags: UInt32) {
+                self.dom = dom
+                self.cpumap = cpumap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cpumap = Array(try buffer.readXDRVariableOpaque(maximumLength: 2048).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRVariableOpaque(self.cpumap)
                 buffer.writeXDRUInt32(self.flags)
             }
         }

@@ -1,0 +1,94 @@
+public import XMLTree
+
+extension DomainDefinition {
+    /// A set of host CPUs as libvirt writes it (`0-3,^2,6`): ranges, single CPUs and exclusions.
+    public struct CPUSet: Hashable, Sendable, CustomStringConvertible {
+        /// libvirt's `VIR_DOMAIN_CPUMASK_LEN`: CPUs are numbered below it.
+        public static let limit = 16_384
+
+        public var cpus: Set<Int>
+
+        public init(_ cpus: Set<Int>) { self.cpus = cpus }
+
+        /// Parses libvirt's syntax; `nil` for anything else (or CPUs past ``limit``).
+        public init?(parsing text: String) {
+            var included = Set<Int>(), excluded = Set<Int>()
+            for rawPart in text.split(separator: ",", omittingEmptySubsequences: false) {
+                var part = Substring(rawPart.filter { $0 != " " })
+                let exclude = part.hasPrefix("^")
+                if exclude { part = part.dropFirst() }
+                let bounds = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let first = bounds.first.flatMap({ Int($0) }), first >= 0, first < Self.limit else { return nil }
+                var last = first
+                if bounds.count == 2 {
+                    guard !exclude, let end = Int(bounds[1]), end >= first, end < Self.limit else { return nil }
+                    last = end
+                }
+                if exclude { excluded.insert(first) } else { included.formUnion(first...last) }
+            }
+            cpus = included.subtracting(excluded)
+        }
+
+        /// From a cpumap (CPU n is bit n % 8 of byte n / 8).
+        public init(map: [UInt8]) {
+            var cpus = Set<Int>()
+            for (byte, bits) in map.enumerated() where bits != 0 {
+                for bit in 0..<8 where bits & (1 << bit) != 0 { cpus.insert(byte * 8 + bit) }
+            }
+            self.cpus = cpus
+        }
+
+        /// The cpumap of `length` bytes.
+        public func map(length: Int) -> [UInt8] {
+            var map = [UInt8](repeating: 0, count: length)
+            for cpu in cpus where cpu / 8 < length { map[cpu / 8] |= 1 << (cpu % 8) }
+            return map
+        }
+
+        /// libvirt's formatting: ascending, runs as ranges (`0-3,6`).
+        public var description: String {
+            var parts: [String] = []
+            var sorted = cpus.sorted()[...]
+            while let start = sorted.popFirst() {
+                var end = start
+                while sorted.first == end + 1 { end = sorted.removeFirst() }
+                parts.append(end == start ? String(start) : "\(start)-\(end)")
+            }
+            return parts.joined(separator: ",")
+        }
+    }
+
+    /// `<cputune>`: where the vCPUs and the emulator's own threads may run.
+    public struct CPUTune: Hashable, Sendable, ModelledElement {
+        /// `<vcpupin vcpu cpuset>`, by vCPU.
+        public var vcpuPins: [Int: CPUSet] = [:]
+        /// `<emulatorpin cpuset>`.
+        public var emulatorPin: CPUSet?
+
+        static let schema = ElementSchema("cputune", children: [
+            ElementSchema("vcpupin", attributes: ["vcpu", "cpuset"]), ElementSchema("emulatorpin", attributes: ["cpuset"]),
+        ])
+
+        public init() {}
+
+        init(_ element: XMLElement, maximumVcpus: Int) throws(DomainXMLError) {
+            for pin in element.elements(named: "vcpupin") {
+                guard let text = pin[attribute: "vcpu"], let vcpu = Int(text), vcpu >= 0 else {
+                    throw DomainXMLError(.invalid, line: pin.line, "Missing required attribute 'vcpu' in element 'vcpupin'")
+                }
+                // libvirt ignores pins of vCPUs the domain does not have.
+                guard vcpu < maximumVcpus else { continue }
+                guard vcpuPins[vcpu] == nil else { throw DomainXMLError(.invalid, line: pin.line, "duplicate vcpupin for vcpu '\(vcpu)'") }
+                vcpuPins[vcpu] = try Self.cpuset(pin)
+            }
+            if let pin = element.element(named: "emulatorpin") { emulatorPin = try Self.cpuset(pin) }
+        }
+
+        static func cpuset(_ element: XMLElement) throws(DomainXMLError) -> CPUSet {
+            guard let text = element[attribute: "cpuset"] else { throw DomainXMLError(.invalid, line: element.line, "missing cpuset for \(element.name)") }
+            guard let set = CPUSet(parsing: text) else { throw DomainXMLError(.invalid, line: element.line, "Failed to parse bitmap '\(text)'") }
+            guard !set.cpus.isEmpty else { throw DomainXMLError(.unsupported, line: element.line, "Invalid value of 'cpuset': \(text)") }
+            return set
+        }
+    }
+}
