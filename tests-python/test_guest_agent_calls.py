@@ -108,3 +108,40 @@ def test_refusals(daemon, agent_guest, tmp_path):
     readonly.close()
     conn.close()
     assert daemon.alive()
+
+
+def test_guestinfo_reports_what_the_agent_knows(agent_guest):
+    uri = agent_guest.uri
+    conn = libvirt.open(uri)
+    dom = conn.lookupByName("ga")
+    hostname = run("virsh", "-c", uri, "domhostname", "ga").stdout.strip()
+    info = dom.guestInfo(libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME | libvirt.VIR_DOMAIN_GUEST_INFO_INTERFACES)
+    assert info["hostname"] == hostname
+    names = [info[f"if.{i}.name"] for i in range(info["if.count"])]
+    assert "lo" in names
+    lo = names.index("lo")
+    assert info[f"if.{lo}.addr.0.addr"] == "127.0.0.1" and info[f"if.{lo}.addr.0.prefix"] == 8
+    # Everything at once: what the agent cannot tell is left out, not an error.
+    everything = run("virsh", "-c", uri, "guestinfo", "ga").stdout
+    assert f"hostname            : {hostname}" in everything and "if.count" in everything
+    timezone = dom.guestInfo(libvirt.VIR_DOMAIN_GUEST_INFO_TIMEZONE)
+    assert "timezone.offset" in timezone
+    with pytest.raises(libvirt.libvirtError, match="unsupported guest information types '0x80'"):
+        dom.guestInfo(0x80)
+    conn.close()
+
+
+def test_the_agent_channel_state_and_lifecycle_event(daemon, tmp_path):
+    serial = str(tmp_path / "serial.log")
+    (tmp_path / "g.xml").write_text(domain_xml("gl", serial, devices=AGENT))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+    run("virsh", "-c", daemon.uri, "start", "gl", "--paused")
+    import subprocess
+    watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "gl", "--event", "agent-lifecycle", "--timeout", "90"],
+                               stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    run("virsh", "-c", daemon.uri, "resume", "gl")
+    events = watcher.communicate(timeout=120)[0]
+    assert "agent-lifecycle" in events and "state: 'connected'" in events and "reason: 'channel event'" in events
+    assert "state='connected'" in run("virsh", "-c", daemon.uri, "dumpxml", "gl").stdout
+    run("virsh", "-c", daemon.uri, "destroy", "gl")

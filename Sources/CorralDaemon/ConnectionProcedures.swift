@@ -14,8 +14,10 @@ enum ConnectionProcedures {
         table.register(Remote.AuthList.self) { _, _ in .init(types: [0]) }
         table.register(Remote.ConnectSupportsFeature.self) { arguments, _ in
             switch ConnectionFeature(rawValue: arguments.feature) {
-            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback: return .init(supported: 1)
-            case .fileDescriptorPassing, .typedParameterString, nil: return .init(supported: 0)
+            // String typed parameters: every call that returns them filters them for clients
+            // that do not say they take them.
+            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback, .typedParameterString: return .init(supported: 1)
+            case .fileDescriptorPassing, nil: return .init(supported: 0)
             }
         }
         table.register(Remote.ConnectGetType.self) { _, _ in .init(type: "QEMU") }

@@ -59,6 +59,10 @@ public final class Daemon: Sendable {
         MetadataProcedures.register(in: &table, registry: registry, driver: driver, events: events, options: options)
         DeviceProcedures.register(in: &table, registry: registry, driver: driver)
         VcpuProcedures.register(in: &table, registry: registry, driver: driver, events: events)
+        SendKeyProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
+        BlockTuningProcedures.register(in: &table, registry: registry, driver: driver, events: events)
+        RenameProcedure.register(in: &table, registry: registry, driver: driver, events: events)
+        GuestInfoProcedure.register(in: &table, registry: registry)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

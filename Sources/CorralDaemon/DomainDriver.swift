@@ -174,6 +174,18 @@ actor DomainDriver {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: \(why)")
         }
         qmp = connected
+        // Disks' I/O limits: QEMU's throttling, set before the guest runs (libvirt's way with
+        // -blockdev).
+        for (index, disk) in definition.devices.disks.enumerated() where disk.ioTune.map({ !$0.isEmpty }) ?? false && disk.source != nil {
+            do throws(RemoteError) {
+                try await BlockTuningProcedures.apply(disk.ioTune!, to: invocation.devices.disks[index].qomName, qmp: qmp)
+            } catch {
+                process.signal(SIGKILL)
+                _ = await process.waitForExit(timeout: .seconds(2))
+                runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
+                throw error
+            }
+        }
         if !paused {
             do throws(QMPError) {
                 try await qmp.cont()
@@ -188,7 +200,7 @@ actor DomainDriver {
         if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
         let xml = live?.xml ?? record.xml
         let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
-            DomainXMLFormatter.format(LiveDomainXML.decorate($0.document, devices: devices), id: Int(id))
+            DomainXMLFormatter.format(LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay), id: Int(id))
         } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
@@ -349,6 +361,12 @@ actor DomainDriver {
             } else if event.name == "DEVICE_DELETED", let alias = Self.unpluggedVcpu(path: event.data["path"]?.stringValue) {
                 deviceUnplugReported(alias: alias, rejected: false, of: record)
             }
+            return
+        case "VSERPORT_CHANGE":
+            if let alias = event.data["id"]?.stringValue, let open = event.data["open"]?.boolValue { serialPortChanged(alias: alias, open: open, of: record) }
+            return
+        case "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED":
+            GraphicsEvents.forward(event, domain: handle, events: events)
             return
         case "DEVICE_TRAY_MOVED":
             if let alias = event.data["id"]?.stringValue, !alias.isEmpty, let open = event.data["tray-open"]?.boolValue {

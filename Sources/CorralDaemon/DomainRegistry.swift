@@ -125,6 +125,39 @@ final class DomainRegistry: Sendable {
         }
     }
 
+    /// Renames an inactive persistent domain to the name `parsed` has (its definition with the
+    /// new name): the new definition is stored, then the old one removed; autostart follows.
+    func rename(_ uuid: RemoteUUID, to parsed: ParsedDomain) throws(RemoteError) -> (old: RemoteDomain, new: RemoteDomain) {
+        let name = parsed.definition.name
+        return try writer.withLock { _ throws(RemoteError) -> (old: RemoteDomain, new: RemoteDomain) in
+            guard let record = state.withLock({ $0.byUUID[uuid] }) else {
+                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
+            }
+            guard state.withLock({ $0.uuidByName[name] }) == nil else {
+                throw RemoteError(code: .operationInvalid, domain: .domain, detail: "domain with name '\(name)' already exists")
+            }
+            do throws(StoreError) {
+                try store.write(name: name, xml: parsed.xml)
+                if record.autostart { try store.setAutostart(name: name, true) }
+                try store.remove(name: record.name)
+            } catch {
+                try? store.remove(name: name)
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot rename the definition of '\(record.name)': \(error.message)")
+            }
+            return state.withLock { state in
+                var renamed = record
+                renamed.name = name
+                renamed.xml = parsed.xml
+                renamed.definition = parsed.definition
+                renamed.unmodelled = parsed.unmodelled
+                state.byUUID[uuid] = renamed
+                state.uuidByName[record.name] = nil
+                state.uuidByName[name] = uuid
+                return (record.handle, renamed.handle)
+            }
+        }
+    }
+
     /// Undefines a domain; a running one becomes transient (it disappears when it stops).
     func undefine(_ handle: RemoteDomain, flags: UInt32) throws(RemoteError) {
         try writer.withLock { _ throws(RemoteError) in

@@ -7,6 +7,8 @@ import XDR
 public enum LifecycleEvent: Sendable, Hashable {
     case defined(added: Bool)
     case undefined
+    /// A rename: the old name is undefined (`renamed`), the new one defined (`renamed`).
+    case renamed(isNewName: Bool)
     case started
     case suspended(ioError: Bool = false)
     case resumed
@@ -21,6 +23,7 @@ public enum LifecycleEvent: Sendable, Hashable {
         switch self {
         case .defined(let added): return (0, added ? 0 : 1)
         case .undefined: return (1, 0)
+        case .renamed(let isNewName): return isNewName ? (0, 2) : (1, 1)
         case .started: return (2, 0)
         case .suspended(let io): return (3, io ? 2 : 0)
         case .resumed: return (4, 0)
@@ -36,8 +39,8 @@ public enum LifecycleEvent: Sendable, Hashable {
 /// event message goes only to that connection, with that id (libvirt's rule).
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
-    static let lifecycle: Int32 = 0, reboot: Int32 = 1, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
-    static let tunable: Int32 = 17, deviceAdded: Int32 = 19, deviceRemovalFailed: Int32 = 22, metadataChange: Int32 = 23
+    static let lifecycle: Int32 = 0, reboot: Int32 = 1, graphics: Int32 = 5, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
+    static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, deviceRemovalFailed: Int32 = 22, metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
 
@@ -164,6 +167,23 @@ final class EventHub: Sendable {
     func tunableChanged(_ domain: RemoteDomain, parameters: [TypedParameter]) {
         send(targets(eventID: Self.tunable, domain: domain.uuid), procedure: Remote.DomainEventCallbackTunable.procedure) { id, out in
             Remote.DomainEventCallbackTunable.Arguments(callbackID: id, dom: domain, params: parameters).encode(into: &out)
+        }
+    }
+
+    /// The guest agent connected (`connected`) or disconnected; `reason` 1: the domain
+    /// started, 2: its channel changed.
+    func agentLifecycle(_ domain: RemoteDomain, connected: Bool, reason: Int32) {
+        send(targets(eventID: Self.agentLifecycle, domain: domain.uuid), procedure: Remote.DomainEventCallbackAgentLifecycle.procedure) { id, out in
+            Remote.DomainEventCallbackAgentLifecycle.Arguments(callbackID: id, dom: domain, state: connected ? 1 : 2, reason: reason).encode(into: &out)
+        }
+    }
+
+    /// A graphics client connected (phase 0), was authenticated (1) or disconnected (2).
+    func graphics(_ domain: RemoteDomain, phase: Int32, local: GraphicsAddress, remote: GraphicsAddress, authScheme: String, subject: [GraphicsIdentity]) {
+        send(targets(eventID: Self.graphics, domain: domain.uuid), procedure: Remote.DomainEventCallbackGraphics.procedure) { id, out in
+            Remote.DomainEventCallbackGraphics.Arguments(
+                callbackID: id, dom: domain, phase: phase, local: local, remote: remote, authScheme: authScheme, subject: subject
+            ).encode(into: &out)
         }
     }
 

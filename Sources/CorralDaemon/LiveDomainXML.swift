@@ -8,7 +8,8 @@ import XMLTree
 /// (`<source index>`).
 enum LiveDomainXML {
     /// `document` (a normalised domain) with the aliases and paths of `devices`.
-    static func decorate(_ document: XMLElement, devices: GuestDevices) -> XMLElement {
+    /// `vncDisplay`: the display an autoport VNC server got (its port is 5900 + it).
+    static func decorate(_ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil) -> XMLElement {
         var document = document
         var counters: [String: Int] = [:]
         document.updateElements { devicesElement in
@@ -35,6 +36,10 @@ enum LiveDomainXML {
                         if role == .console { device[attribute: "tty"] = path }
                     }
                     setAlias(&device, names.alias)
+                case "graphics":
+                    if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
+                        device[attribute: "port"] = String(5900 + vncDisplay)
+                    }
                 default:
                     break
                 }

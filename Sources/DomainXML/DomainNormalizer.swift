@@ -190,7 +190,7 @@ enum DomainNormalizer {
             if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
                 device.children.append(.element(element("readonly")))
             }
-            device.children = ordered(device.children, by: ["driver", "source", "target", "readonly", "boot", "alias", "address"])
+            device.children = ordered(device.children, by: ["driver", "source", "target", "iotune", "readonly", "shareable", "boot", "alias", "address"])
         case "interface":
             if device.element(named: "mac") == nil {
                 device.children.insert(.element(element("mac", [("address", randomMAC(options.random))])), at: 0)

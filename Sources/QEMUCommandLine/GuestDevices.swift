@@ -26,6 +26,9 @@ public struct GuestDevices: Hashable, Sendable {
         public var source: String?
         /// The image format (`<driver type>`); `nil`: raw.
         public var format: String?
+        /// The QOM path of the device that holds the disk's block backend, which throttling and
+        /// tray commands name: a virtio disk's is its `virtio-backend` child.
+        public var qomName: String
     }
 
     /// A network interface as QEMU knows it.
@@ -74,7 +77,9 @@ public struct GuestDevices: Hashable, Sendable {
             let node = disk.sourceIndex ?? UInt32(diskCount - index)
             disks.append(Disk(
                 target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index), formatNode: "libvirt-\(node)-format",
-                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, format: disk.format))
+                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, format: disk.format,
+                qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
+                    : disk.alias ?? Self.generatedAlias(of: disk, position: index)))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).

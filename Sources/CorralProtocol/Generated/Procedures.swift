@@ -277,6 +277,98 @@ public struct DomainFilesystemInfo: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_domain_event_graphics_address` wire struct.
+public struct GraphicsAddress: XDRCodable, Hashable {
+    public var family: Int32
+    public var node: String
+    public var service: String
+
+    /// Creates the value from its fields.
+    public init(family: Int32, node: String, service: String) {
+        self.family = family
+        self.node = node
+        self.service = service
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.family = try buffer.readXDRInt32()
+        self.node = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.service = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRInt32(self.family)
+        buffer.writeXDRString(self.node)
+        buffer.writeXDRString(self.service)
+    }
+}
+
+/// The `remote_domain_event_graphics_identity` wire struct.
+public struct GraphicsIdentity: XDRCodable, Hashable {
+    public var type: String
+    public var name: String
+
+    /// Creates the value from its fields.
+    public init(type: String, name: String) {
+        self.type = type
+        self.name = name
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.type = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.type)
+        buffer.writeXDRString(self.name)
+    }
+}
+
+/// The `remote_domain_iothread_info` wire struct.
+public struct IOThreadInformation: XDRCodable, Hashable {
+    public var iothreadID: UInt32
+    public var cpumap: [UInt8]
+
+    /// Creates the value from its fields.
+    public init(iothreadID: UInt32, cpumap: [UInt8]) {
+        self.iothreadID = iothreadID
+        self.cpumap = cpumap
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.iothreadID = try buffer.readXDRUInt32()
+        self.cpumap = Array(try buffer.readXDRVariableOpaque(maximumLength: 2048).readableBytesView)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRUInt32(self.iothreadID)
+        buffer.writeXDRVariableOpaque(self.cpumap)
+    }
+}
+
+/// The `remote_domain_disk_error` wire struct.
+public struct DiskError: XDRCodable, Hashable {
+    public var disk: String
+    public var error: Int32
+
+    /// Creates the value from its fields.
+    public init(disk: String, error: Int32) {
+        self.disk = disk
+        self.error = error
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.disk = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.error = try buffer.readXDRInt32()
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.disk)
+        buffer.writeXDRInt32(self.error)
+    }
+}
+
 /// The procedures of the REMOTE program that Corral implements.
 public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     /// `REMOTE_PROC_CONNECT_OPEN`
@@ -409,6 +501,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackDeviceAdded = 354
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVAL_FAILED`
     case domainEventCallbackDeviceRemovalFailed = 367
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_GRAPHICS`
+    case domainEventCallbackGraphics = 323
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_AGENT_LIFECYCLE`
+    case domainEventCallbackAgentLifecycle = 348
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TUNABLE`
     case domainEventCallbackTunable = 346
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TRAY_CHANGE`
@@ -619,6 +715,42 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainPinVcpuFlags = 225
     /// `REMOTE_PROC_DOMAIN_PIN_EMULATOR`
     case domainPinEmulator = 279
+    /// `REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE`
+    case domainGetSchedulerType = 56
+    /// `REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS`
+    case domainGetSchedulerParameters = 57
+    /// `REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS`
+    case domainGetSchedulerParametersFlags = 223
+    /// `REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS`
+    case domainSetSchedulerParameters = 58
+    /// `REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS`
+    case domainSetSchedulerParametersFlags = 219
+    /// `REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS`
+    case domainGetMemoryParameters = 198
+    /// `REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS`
+    case domainSetMemoryParameters = 197
+    /// `REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS`
+    case domainGetBlkioParameters = 206
+    /// `REMOTE_PROC_DOMAIN_SET_BLKIO_PARAMETERS`
+    case domainSetBlkioParameters = 205
+    /// `REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS`
+    case domainGetNumaParameters = 255
+    /// `REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS`
+    case domainSetNumaParameters = 254
+    /// `REMOTE_PROC_DOMAIN_GET_IOTHREAD_INFO`
+    case domainGetIothreadInfo = 351
+    /// `REMOTE_PROC_DOMAIN_GET_DISK_ERRORS`
+    case domainGetDiskErrors = 263
+    /// `REMOTE_PROC_DOMAIN_GET_BLOCK_IO_TUNE`
+    case domainGetBlockIoTune = 253
+    /// `REMOTE_PROC_DOMAIN_SET_BLOCK_IO_TUNE`
+    case domainSetBlockIoTune = 252
+    /// `REMOTE_PROC_DOMAIN_RENAME`
+    case domainRename = 358
+    /// `REMOTE_PROC_DOMAIN_SEND_KEY`
+    case domainSendKey = 226
+    /// `REMOTE_PROC_DOMAIN_GET_GUEST_INFO`
+    case domainGetGuestInfo = 418
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -688,6 +820,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackBalloonChange: return .read
         case .domainEventCallbackDeviceAdded: return .read
         case .domainEventCallbackDeviceRemovalFailed: return .read
+        case .domainEventCallbackGraphics: return .read
+        case .domainEventCallbackAgentLifecycle: return .read
         case .domainEventCallbackTunable: return .read
         case .domainEventCallbackTrayChange: return .read
         case .connectNumOfNetworks: return .read
@@ -793,6 +927,24 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainPinVcpu: return .write(api: "virDomainPinVcpu")
         case .domainPinVcpuFlags: return .write(api: "virDomainPinVcpuFlags")
         case .domainPinEmulator: return .write(api: "virDomainPinEmulator")
+        case .domainGetSchedulerType: return .read
+        case .domainGetSchedulerParameters: return .read
+        case .domainGetSchedulerParametersFlags: return .read
+        case .domainSetSchedulerParameters: return .write(api: "virDomainSetSchedulerParameters")
+        case .domainSetSchedulerParametersFlags: return .write(api: "virDomainSetSchedulerParametersFlags")
+        case .domainGetMemoryParameters: return .read
+        case .domainSetMemoryParameters: return .write(api: "virDomainSetMemoryParameters")
+        case .domainGetBlkioParameters: return .read
+        case .domainSetBlkioParameters: return .write(api: "virDomainSetBlkioParameters")
+        case .domainGetNumaParameters: return .read
+        case .domainSetNumaParameters: return .write(api: "virDomainSetNumaParameters")
+        case .domainGetIothreadInfo: return .read
+        case .domainGetDiskErrors: return .read
+        case .domainGetBlockIoTune: return .read
+        case .domainSetBlockIoTune: return .write(api: "virDomainSetBlockIoTune")
+        case .domainRename: return .write(api: "virDomainRename")
+        case .domainSendKey: return .write(api: "virDomainSendKey")
+        case .domainGetGuestInfo: return .write(api: "virDomainGetGuestInfo")
         }
     }
 
@@ -864,6 +1016,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackBalloonChange: return Remote.DomainEventCallbackBalloonChange.self
         case .domainEventCallbackDeviceAdded: return Remote.DomainEventCallbackDeviceAdded.self
         case .domainEventCallbackDeviceRemovalFailed: return Remote.DomainEventCallbackDeviceRemovalFailed.self
+        case .domainEventCallbackGraphics: return Remote.DomainEventCallbackGraphics.self
+        case .domainEventCallbackAgentLifecycle: return Remote.DomainEventCallbackAgentLifecycle.self
         case .domainEventCallbackTunable: return Remote.DomainEventCallbackTunable.self
         case .domainEventCallbackTrayChange: return Remote.DomainEventCallbackTrayChange.self
         case .connectNumOfNetworks: return Remote.ConnectNumOfNetworks.self
@@ -969,6 +1123,24 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainPinVcpu: return Remote.DomainPinVcpu.self
         case .domainPinVcpuFlags: return Remote.DomainPinVcpuFlags.self
         case .domainPinEmulator: return Remote.DomainPinEmulator.self
+        case .domainGetSchedulerType: return Remote.DomainGetSchedulerType.self
+        case .domainGetSchedulerParameters: return Remote.DomainGetSchedulerParameters.self
+        case .domainGetSchedulerParametersFlags: return Remote.DomainGetSchedulerParametersFlags.self
+        case .domainSetSchedulerParameters: return Remote.DomainSetSchedulerParameters.self
+        case .domainSetSchedulerParametersFlags: return Remote.DomainSetSchedulerParametersFlags.self
+        case .domainGetMemoryParameters: return Remote.DomainGetMemoryParameters.self
+        case .domainSetMemoryParameters: return Remote.DomainSetMemoryParameters.self
+        case .domainGetBlkioParameters: return Remote.DomainGetBlkioParameters.self
+        case .domainSetBlkioParameters: return Remote.DomainSetBlkioParameters.self
+        case .domainGetNumaParameters: return Remote.DomainGetNumaParameters.self
+        case .domainSetNumaParameters: return Remote.DomainSetNumaParameters.self
+        case .domainGetIothreadInfo: return Remote.DomainGetIothreadInfo.self
+        case .domainGetDiskErrors: return Remote.DomainGetDiskErrors.self
+        case .domainGetBlockIoTune: return Remote.DomainGetBlockIoTune.self
+        case .domainSetBlockIoTune: return Remote.DomainSetBlockIoTune.self
+        case .domainRename: return Remote.DomainRename.self
+        case .domainSendKey: return Remote.DomainSendKey.self
+        case .domainGetGuestInfo: return Remote.DomainGetGuestInfo.self
         }
     }
 }
@@ -3242,6 +3414,92 @@ public enum Remote {
                 buffer.writeXDRInt32(self.callbackID)
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRString(self.devAlias)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 323, `DomainEventCallbackGraphics`.
+    public enum DomainEventCallbackGraphics: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 323
+
+        /// The arguments of `DomainEventCallbackGraphics`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var phase: Int32
+            public var local: GraphicsAddress
+            public var remote: GraphicsAddress
+            public var authScheme: String
+            public var subject: [GraphicsIdentity]
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, phase: Int32, local: GraphicsAddress, remote: GraphicsAddress, authScheme: String, subject: [GraphicsIdentity]) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.phase = phase
+                self.local = local
+                self.remote = remote
+                self.authScheme = authScheme
+                self.subject = subject
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.phase = try buffer.readXDRInt32()
+                self.local = try GraphicsAddress(xdr: &buffer)
+                self.remote = try GraphicsAddress(xdr: &buffer)
+                self.authScheme = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.subject = try buffer.readXDRArray(maximumCount: 20) { (b: inout ByteBuffer) throws(XDRDecodingError) in try GraphicsIdentity(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.phase)
+                self.local.encode(into: &buffer)
+                self.remote.encode(into: &buffer)
+                buffer.writeXDRString(self.authScheme)
+                buffer.writeXDRArray(self.subject) { $1.encode(into: &$0) }
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 348, `DomainEventCallbackAgentLifecycle`.
+    public enum DomainEventCallbackAgentLifecycle: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 348
+
+        /// The arguments of `DomainEventCallbackAgentLifecycle`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var state: Int32
+            public var reason: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, state: Int32, reason: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.state = state
+                self.reason = reason
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.state = try buffer.readXDRInt32()
+                self.reason = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.state)
+                buffer.writeXDRInt32(self.reason)
             }
         }
         public typealias Reply = XDRVoid
@@ -7674,6 +7932,811 @@ public enum Remote {
             }
         }
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 56, `DomainGetSchedulerType`.
+    public enum DomainGetSchedulerType: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 56
+
+        /// The arguments of `DomainGetSchedulerType`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `DomainGetSchedulerType`.
+        public struct Reply: XDRCodable, Hashable {
+            public var type: String
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(type: String, nparams: Int32) {
+                self.type = type
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.type = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.type)
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 57, `DomainGetSchedulerParameters`.
+    public enum DomainGetSchedulerParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 57
+
+        /// The arguments of `DomainGetSchedulerParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nparams: Int32) {
+                self.dom = dom
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+
+        /// The reply of `DomainGetSchedulerParameters`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter]) {
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 223, `DomainGetSchedulerParametersFlags`.
+    public enum DomainGetSchedulerParametersFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 223
+
+        /// The arguments of `DomainGetSchedulerParametersFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nparams: Int32, flags: UInt32) {
+                self.dom = dom
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetSchedulerParametersFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter]) {
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 58, `DomainSetSchedulerParameters`.
+    public enum DomainSetSchedulerParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 58
+
+        /// The arguments of `DomainSetSchedulerParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter]) {
+                self.dom = dom
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 219, `DomainSetSchedulerParametersFlags`.
+    public enum DomainSetSchedulerParametersFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 219
+
+        /// The arguments of `DomainSetSchedulerParametersFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 198, `DomainGetMemoryParameters`.
+    public enum DomainGetMemoryParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 198
+
+        /// The arguments of `DomainGetMemoryParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nparams: Int32, flags: UInt32) {
+                self.dom = dom
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetMemoryParameters`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 197, `DomainSetMemoryParameters`.
+    public enum DomainSetMemoryParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 197
+
+        /// The arguments of `DomainSetMemoryParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 206, `DomainGetBlkioParameters`.
+    public enum DomainGetBlkioParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 206
+
+        /// The arguments of `DomainGetBlkioParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nparams: Int32, flags: UInt32) {
+                self.dom = dom
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetBlkioParameters`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 205, `DomainSetBlkioParameters`.
+    public enum DomainSetBlkioParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 205
+
+        /// The arguments of `DomainSetBlkioParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 255, `DomainGetNumaParameters`.
+    public enum DomainGetNumaParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 255
+
+        /// The arguments of `DomainGetNumaParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, nparams: Int32, flags: UInt32) {
+                self.dom = dom
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetNumaParameters`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 254, `DomainSetNumaParameters`.
+    public enum DomainSetNumaParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 254
+
+        /// The arguments of `DomainSetNumaParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 351, `DomainGetIothreadInfo`.
+    public enum DomainGetIothreadInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 351
+
+        /// The arguments of `DomainGetIothreadInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetIothreadInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var info: [IOThreadInformation]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(info: [IOThreadInformation], ret: UInt32) {
+                self.info = info
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.info = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try IOThreadInformation(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.info) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 263, `DomainGetDiskErrors`.
+    public enum DomainGetDiskErrors: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 263
+
+        /// The arguments of `DomainGetDiskErrors`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var maxerrors: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, maxerrors: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.maxerrors = maxerrors
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.maxerrors = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.maxerrors)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetDiskErrors`.
+        public struct Reply: XDRCodable, Hashable {
+            public var errors: [DiskError]
+            public var nerrors: Int32
+
+            /// Creates the value from its fields.
+            public init(errors: [DiskError], nerrors: Int32) {
+                self.errors = errors
+                self.nerrors = nerrors
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.errors = try buffer.readXDRArray(maximumCount: 256) { (b: inout ByteBuffer) throws(XDRDecodingError) in try DiskError(xdr: &b) }
+                self.nerrors = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.errors) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nerrors)
+            }
+        }
+    }
+
+    /// Procedure 253, `DomainGetBlockIoTune`.
+    public enum DomainGetBlockIoTune: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 253
+
+        /// The arguments of `DomainGetBlockIoTune`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var disk: String?
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, disk: String?, nparams: Int32, flags: UInt32) {
+                self.dom = dom
+                self.disk = disk
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.disk = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.disk) { $0.writeXDRString($1) }
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetBlockIoTune`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 32) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 252, `DomainSetBlockIoTune`.
+    public enum DomainSetBlockIoTune: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 252
+
+        /// The arguments of `DomainSetBlockIoTune`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var disk: String
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, disk: String, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.disk = disk
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.disk = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.params = try buffer.readXDRArray(maximumCount: 32) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.disk)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 358, `DomainRename`.
+    public enum DomainRename: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 358
+
+        /// The arguments of `DomainRename`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var newName: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, newName: String?, flags: UInt32) {
+                self.dom = dom
+                self.newName = newName
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.newName = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.newName) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainRename`.
+        public struct Reply: XDRCodable, Hashable {
+            public var retcode: Int32
+
+            /// Creates the value from its fields.
+            public init(retcode: Int32) {
+                self.retcode = retcode
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.retcode = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.retcode)
+            }
+        }
+    }
+
+    /// Procedure 226, `DomainSendKey`.
+    public enum DomainSendKey: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 226
+
+        /// The arguments of `DomainSendKey`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var codeset: UInt32
+            public var holdtime: UInt32
+            public var keycodes: [UInt32]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, codeset: UInt32, holdtime: UInt32, keycodes: [UInt32], flags: UInt32) {
+                self.dom = dom
+                self.codeset = codeset
+                self.holdtime = holdtime
+                self.keycodes = keycodes
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.codeset = try buffer.readXDRUInt32()
+                self.holdtime = try buffer.readXDRUInt32()
+                self.keycodes = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRUInt32() }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.codeset)
+                buffer.writeXDRUInt32(self.holdtime)
+                buffer.writeXDRArray(self.keycodes) { $0.writeXDRUInt32($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 418, `DomainGetGuestInfo`.
+    public enum DomainGetGuestInfo: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 418
+
+        /// The arguments of `DomainGetGuestInfo`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var types: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, types: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.types = types
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.types = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.types)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetGuestInfo`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter]) {
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 2048) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
     }
 }
 

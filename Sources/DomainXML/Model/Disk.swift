@@ -65,13 +65,15 @@ extension DomainDefinition {
         /// `<shareable/>`: other guests may write the same image at the same time.
         public var shareable: Bool
         public var bootOrder: Int?
+        /// `<iotune>`.
+        public var ioTune: IOTune?
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
-            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address,
+            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
         ])
 
         /// Reads a normalised `<disk>` (its bus is filled in from the target's prefix).
@@ -94,6 +96,7 @@ extension DomainDefinition {
             readonly = element.element(named: "readonly") != nil
             shareable = element.element(named: "shareable") != nil
             bootOrder = DeviceCommon.bootOrder(element)
+            ioTune = try element.element(named: "iotune").map { tune throws(DomainXMLError) in try IOTune(tune) }
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
         }

@@ -1,0 +1,170 @@
+"""Tunables and the smaller domain calls: block I/O limits (`blkdeviotune`) live, in the
+definition and at start, checked in QEMU; `domblkerror`, `iothreadinfo`; `domrename` with its
+events; `send-key` read back from the guest's own input device; VNC client events."""
+import json
+import socket
+import subprocess
+import time
+
+import libvirt
+import pytest
+
+import rawrpc
+from conftest import run
+from test_console import Terminal
+from test_hotplug import hotplug_xml, image, in_guest, virsh
+
+
+@pytest.fixture
+def guest(daemon, tmp_path):
+    disk = image(tmp_path / "t.img")
+    devices = f"<disk type='file' device='disk'><source file='{disk}'/><target dev='vda' bus='virtio'/></disk><graphics type='vnc' port='-1' listen='127.0.0.1'/>"
+    (tmp_path / "t.xml").write_text(hotplug_xml("tune", devices))
+    virsh(daemon, "define", str(tmp_path / "t.xml"))
+    virsh(daemon, "start", "tune")
+    yield daemon, tmp_path
+    virsh(daemon, "destroy", "tune", check=False)
+    virsh(daemon, "undefine", "tune", check=False)
+
+
+def throttle(daemon, name="tune"):
+    reply = json.loads(virsh(daemon, "qemu-monitor-command", name, '{"execute":"query-block"}').stdout)
+    return next(b["inserted"] for b in reply["return"] if "virtio-disk0" in b.get("qdev", ""))
+
+
+def iotune(daemon, *extra):
+    values = {}
+    for line in virsh(daemon, "blkdeviotune", "tune", "vda", *extra).stdout.splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def test_block_io_limits_live_config_and_at_start(guest):
+    daemon, tmp = guest
+    assert iotune(daemon)["total_bytes_sec"] == "0" and len(iotune(daemon)) == 20
+    watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "tune", "--event", "tunable", "--timeout", "20"],
+                               stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    virsh(daemon, "blkdeviotune", "tune", "vda", "--total-bytes-sec", "10485760", "--read-iops-sec", "300", "--live")
+    assert throttle(daemon)["bps"] == 10485760 and throttle(daemon)["iops_rd"] == 300
+    assert iotune(daemon)["total_bytes_sec"] == "10485760" and iotune(daemon)["read_iops_sec"] == "300"
+    assert "<total_bytes_sec>10485760</total_bytes_sec>" in virsh(daemon, "dumpxml", "tune").stdout
+    events = watcher.communicate(timeout=30)[0]
+    assert "blkdeviotune.disk: vda" in events and "blkdeviotune.total_bytes_sec: 10485760" in events
+    # A read limit replaces the total one (libvirt's rule).
+    virsh(daemon, "blkdeviotune", "tune", "vda", "--read-bytes-sec", "2097152", "--live")
+    assert throttle(daemon)["bps"] == 0 and throttle(daemon)["bps_rd"] == 2097152
+    # In the definition, then at the next start.
+    virsh(daemon, "blkdeviotune", "tune", "vda", "--write-iops-sec", "77", "--config")
+    assert "<write_iops_sec>77</write_iops_sec>" in virsh(daemon, "dumpxml", "tune", "--inactive").stdout
+    assert iotune(daemon, "--config")["write_iops_sec"] == "77"
+    virsh(daemon, "destroy", "tune")
+    virsh(daemon, "start", "tune")
+    assert throttle(daemon)["iops_wr"] == 77
+    result = virsh(daemon, "blkdeviotune", "tune", "vda", "--total-bytes-sec", "1", "--read-bytes-sec", "1", "--live", check=False)
+    assert "total and read/write of bytes_sec cannot be set at the same time" in result.stderr
+    result = virsh(daemon, "blkdeviotune", "tune", "vdz", "--live", "--total-iops-sec", "5", check=False)
+    assert "disk 'vdz' not found in domain" in result.stderr
+
+
+def test_typed_parameters_are_checked_by_the_daemon(guest):
+    daemon, tmp = guest
+    conn = libvirt.open(daemon.uri)
+    dom = conn.lookupByName("tune")
+    client = rawrpc.RawClient(daemon.socket)
+    client.open()
+    domain = rawrpc.xdr_domain("tune", dom.UUID())
+
+    def param(name, kind, value):
+        return rawrpc.xdr_string(name) + __import__("struct").pack(">i", kind) + value
+
+    import struct
+    for params, message in [
+        ([param("total_bytes_sec", 1, struct.pack(">i", 5))], "invalid type 'int' for parameter 'total_bytes_sec', expected 'ullong'"),
+        ([param("no_such_limit", 4, struct.pack(">Q", 5))], "parameter 'no_such_limit' not supported"),
+        ([param("total_iops_sec", 4, struct.pack(">Q", 5))] * 2, "parameter 'total_iops_sec' occurs multiple times"),
+        ([param("total_iops_sec", 4, struct.pack(">Q", 10**16))], "must be no more than 1000000000000000"),
+    ]:
+        body = domain + rawrpc.xdr_string("vda") + struct.pack(">I", len(params)) + b"".join(params) + struct.pack(">I", 1)
+        header, payload = client.call(rawrpc.REMOTE, 252, body)
+        assert header["status"] == rawrpc.ERROR and message in rawrpc.parse_error(payload)[2], message
+    client.close()
+    conn.close()
+    assert daemon.alive()
+
+
+def test_disk_errors_and_io_threads(guest):
+    daemon, tmp = guest
+    assert "No errors found" in virsh(daemon, "domblkerror", "tune").stdout
+    assert "No IOThreads found for the domain" in virsh(daemon, "iothreadinfo", "tune").stdout
+
+
+def test_rename_a_shut_off_domain_with_its_events(guest):
+    daemon, tmp = guest
+    result = virsh(daemon, "domrename", "tune", "other", check=False)
+    assert "cannot rename active domain" in result.stderr
+    virsh(daemon, "destroy", "tune")
+    virsh(daemon, "autostart", "tune")
+    watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "--event", "lifecycle", "--loop", "--timeout", "10"],
+                               stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    virsh(daemon, "domrename", "tune", "renamed")
+    listing = virsh(daemon, "list", "--all", "--name").stdout.split()
+    assert "renamed" in listing and "tune" not in listing
+    assert "<name>renamed</name>" in virsh(daemon, "dumpxml", "renamed", "--inactive").stdout
+    assert "enable" in virsh(daemon, "dominfo", "renamed").stdout.split("Autostart:")[1].split("\n")[0]
+    events = watcher.communicate(timeout=20)[0]
+    assert "'tune': Undefined Renamed" in events and "'renamed': Defined Renamed" in events
+    # The definition moved, autostart with it: after a daemon restart it starts under its new name.
+    daemon.restart()
+    deadline = time.time() + 30
+    while "renamed" not in virsh(daemon, "list", "--name").stdout.split():
+        assert time.time() < deadline, "the renamed domain did not autostart"
+        time.sleep(0.2)
+    virsh(daemon, "destroy", "renamed")
+    virsh(daemon, "define", str(tmp / "t.xml"))
+    result = virsh(daemon, "domrename", "renamed", "tune", check=False)
+    assert "domain with name 'tune' already exists" in result.stderr
+    virsh(daemon, "undefine", "renamed")
+
+
+def test_send_key_reaches_the_guest_keyboard(daemon, tmp_path):
+    (tmp_path / "k.xml").write_text(hotplug_xml("keys"))
+    virsh(daemon, "define", str(tmp_path / "k.xml"))
+    virsh(daemon, "start", "keys", "--paused")
+    console = Terminal(["virsh", "-c", daemon.uri, "console", "keys"])
+    try:
+        console.expect("Escape character")
+        virsh(daemon, "resume", "keys")
+        console.expect("/ # ", timeout=120)
+        # The AT keyboard's event device, read in the guest: each press is an input_event
+        # with type EV_KEY (1), the key's code and value 1.
+        in_guest(console, "grep -l 'AT Translated' /sys/class/input/event*/device/name", "event")
+        device = console.output.decode(errors="replace").split("/sys/class/input/")[-1].split("/")[0]
+        console.type(f"od -An -tx1 -w24 /dev/input/{device} &\r")
+        time.sleep(1)
+        console.output = b""
+        virsh(daemon, "send-key", "keys", "KEY_A")          # linux codeset, by name
+        virsh(daemon, "send-key", "keys", "--codeset", "usb", "5")  # usb 5 = B
+        console.expect(" 01 00 1e 00 01 00 00 00")   # KEY_A (30) pressed
+        console.expect(" 01 00 30 00 01 00 00 00")   # KEY_B (48) pressed
+        result = virsh(daemon, "send-key", "keys", "--codeset", "win32", "4095", check=False)
+        assert "cannot translate keycode 4095 of win32 codeset to qnum keycode" in result.stderr
+    finally:
+        console.close()
+        virsh(daemon, "destroy", "keys", check=False)
+
+
+def test_vnc_clients_give_graphics_events(guest):
+    daemon, tmp = guest
+    display = virsh(daemon, "vncdisplay", "tune").stdout.strip()
+    port = 5900 + int(display.split(":")[-1])
+    watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "tune", "--event", "graphics", "--loop", "--timeout", "10"],
+                               stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        assert client.recv(12).startswith(b"RFB ")
+    events = watcher.communicate(timeout=20)[0]
+    assert "graphics" in events and "connect" in events and "disconnect" in events
