@@ -168,3 +168,73 @@ def test_vnc_clients_give_graphics_events(guest):
         assert client.recv(12).startswith(b"RFB ")
     events = watcher.communicate(timeout=20)[0]
     assert "graphics" in events and "connect" in events and "disconnect" in events
+
+
+def cgroup_file(controller, name, file):
+    """A file of the guest's control group, wherever the controller is mounted (v1 or v2)."""
+    import glob
+    for root in (f"/sys/fs/cgroup/{controller}", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        matches = glob.glob(f"{root}/corral/qemu-*-{name}/{file}")
+        if matches:
+            return open(matches[0]).read().strip()
+    raise AssertionError(f"no control group file {file} for {name}")
+
+
+def table(output):
+    values = {}
+    for line in output.splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
+    daemon, tmp = guest
+    live = table(virsh(daemon, "schedinfo", "tune").stdout)
+    assert live["Scheduler"] == "posix" and live["vcpu_quota"] == "-1" and int(live["cpu_shares"]) > 0
+    virsh(daemon, "schedinfo", "tune", "--set", "cpu_shares=512", "--live")
+    virsh(daemon, "schedinfo", "tune", "--set", "global_quota=50000", "--live")
+    assert table(virsh(daemon, "schedinfo", "tune").stdout)["cpu_shares"] == "512"
+    shares_file = "cpu.shares" if __import__("os").path.exists("/sys/fs/cgroup/cpu/cpu.shares") else "cpu.weight"
+    assert cgroup_file("cpu", "tune", shares_file) == "512"
+    assert table(virsh(daemon, "schedinfo", "tune").stdout)["global_quota"] == "50000"
+    result = virsh(daemon, "schedinfo", "tune", "--set", "vcpu_quota=20000", "--live", check=False)
+    assert "needs a control group per thread" in result.stderr
+    result = virsh(daemon, "schedinfo", "tune", "--set", "global_period=10", "--live", check=False)
+    assert "value of 'global_period' is out of range [1000, 1000000]" in result.stderr
+    # Memory limits, checked in the group.
+    virsh(daemon, "memtune", "tune", "--hard-limit", "1048576", "--live")
+    assert table(virsh(daemon, "memtune", "tune").stdout)["hard_limit"] == "1048576"
+    v1 = __import__("os").path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    assert cgroup_file("memory", "tune", "memory.limit_in_bytes" if v1 else "memory.max") == str(1048576 * 1024)
+    result = virsh(daemon, "memtune", "tune", "--hard-limit", "2097152", "--swap-hard-limit", "1048576", "--live", check=False)
+    assert "must be lower than or equal to swap_hard_limit" in result.stderr
+    # Block I/O weight and NUMA nodes.
+    virsh(daemon, "blkiotune", "tune", "--weight", "300", "--live")
+    assert table(virsh(daemon, "blkiotune", "tune").stdout)["weight"] == "300"
+    result = virsh(daemon, "blkiotune", "tune", "--weight", "5", "--live", check=False)
+    assert "out of blkio weight range." in result.stderr
+    virsh(daemon, "numatune", "tune", "--nodeset", "0", "--live")
+    assert table(virsh(daemon, "numatune", "tune").stdout) == {"numa_mode": "strict", "numa_nodeset": "0"}
+    assert cgroup_file("cpuset", "tune", "cpuset.mems") == "0"
+    result = virsh(daemon, "numatune", "tune", "--nodeset", "7", "--live", check=False)
+    assert "NUMA node 7 is unavailable" in result.stderr
+    # In the definition; a start applies it to the new group.
+    virsh(daemon, "schedinfo", "tune", "--set", "cpu_shares=777", "--config")
+    virsh(daemon, "memtune", "tune", "--soft-limit", "524288", "--config")
+    virsh(daemon, "blkiotune", "tune", "--weight", "600", "--config")
+    virsh(daemon, "numatune", "tune", "--mode", "strict", "--nodeset", "0", "--config")
+    inactive = virsh(daemon, "dumpxml", "tune", "--inactive").stdout
+    for piece in ["<shares>777</shares>", "<soft_limit unit='KiB'>524288</soft_limit>", "<weight>600</weight>", "<memory mode='strict' nodeset='0'/>"]:
+        assert piece in inactive, piece
+    assert table(virsh(daemon, "schedinfo", "tune", "--config").stdout)["cpu_shares"] == "777"
+    virsh(daemon, "destroy", "tune")
+    virsh(daemon, "start", "tune")
+    assert table(virsh(daemon, "schedinfo", "tune").stdout)["cpu_shares"] == "777"
+    assert table(virsh(daemon, "memtune", "tune").stdout)["soft_limit"] == "524288"
+    assert table(virsh(daemon, "blkiotune", "tune").stdout)["weight"] == "600"
+    virsh(daemon, "destroy", "tune")
+    # The group goes with the guest.
+    import glob
+    assert not glob.glob("/sys/fs/cgroup/*/corral/qemu-*-tune") and not glob.glob("/sys/fs/cgroup/corral/qemu-*-tune")

@@ -63,6 +63,7 @@ public final class Daemon: Sendable {
         BlockTuningProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         RenameProcedure.register(in: &table, registry: registry, driver: driver, events: events)
         GuestInfoProcedure.register(in: &table, registry: registry)
+        TunableProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

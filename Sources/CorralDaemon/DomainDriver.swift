@@ -41,6 +41,8 @@ actor DomainDriver {
 
     /// Turns a `volume` disk's pool and volume into the volume's path (the storage driver).
     nonisolated let volumes: VolumeResolver?
+    /// This host's control groups (empty when the daemon may not use them: not root).
+    nonisolated let cgroups: CgroupLayout
 
     init(
         registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions,
@@ -54,6 +56,12 @@ actor DomainDriver {
         self.options = options
         self.logger = logger
         self.passthrough = PassthroughSessions(logger: logger)
+        // Only root may create groups for its guests.
+        self.cgroups = getuid() != 0 ? CgroupLayout() : CgroupLayout.parse(
+            mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "",
+            unifiedControllers: { mount in
+                Set(((try? String(contentsOfFile: mount + "/cgroup.controllers", encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
+            })
     }
 
     /// The definition QEMU gets: each `volume` disk with its volume's path, kind and (when the
@@ -148,6 +156,22 @@ actor DomainDriver {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot watch the QEMU process: \(error)")
         }
 
+        // The guest's control group, and the definition's tunables in it, before it runs.
+        let layout = cgroups, tuned = definition
+        let cgroup: GuestCgroup?
+        do throws(RemoteError) {
+            cgroup = try await BlockingWork.run { () throws(RemoteError) -> GuestCgroup? in
+                try GuestTunables.setUp(layout: layout, name: name, id: id, pid: pid, definition: tuned)
+            }
+        } catch {
+            process.signal(SIGKILL)
+            _ = await process.waitForExit(timeout: .seconds(2))
+            runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
+            let stale = GuestCgroup(layout: layout, name: name, id: id)
+            runtimeFiles.enqueue { stale.remove() }
+            throw error
+        }
+
         // Wait for the daemon's monitor: QEMU creates the socket once its command line is parsed.
         let qmp: QMPClient
         let deadline = Date().addingTimeInterval(30)
@@ -207,7 +231,7 @@ actor DomainDriver {
             id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
             lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(.booted)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
-            liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus)
+            liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
         var started = runtime
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
@@ -428,6 +452,7 @@ actor DomainDriver {
         let outcome = (registry.guest(uuid)?.lifecycle ?? guest.lifecycle).exitOutcome
         let directory = guest.runDirectory
         runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
+        if let cgroup = guest.cgroup { runtimeFiles.enqueue { cgroup.remove() } }
         let record = registry.updateRuntime(uuid) { r in
             r.runtime = nil
             r.shutoffReason = outcome.reason
@@ -691,7 +716,8 @@ actor DomainDriver {
                 id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp, runDirectory: directory,
                 lifecycle: GuestLifecycle(policy: .init(definition), status: guestStatus), agentSocket: Self.agentSocket(definition, runDirectory: directory),
                 taints: status.taints, liveXML: status.domainXML,
-                devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus)
+                devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus,
+                vcpuMaximum: definition.vcpus, cgroup: GuestTunables.existing(layout: cgroups, name: definition.name, id: status.id))
             guard let record = registry.updateRuntime(uuid, { r in r.runtime = runtime }) else { continue }
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)

@@ -32,6 +32,8 @@ struct GuestRuntime: Sendable {
     var vcpuCount: Int
     /// How many may be (the `<vcpu>` the guest started with).
     var vcpuMaximum: Int
+    /// Its control group, when the daemon could make one.
+    var cgroup: GuestCgroup?
     /// The memory the balloon leaves the guest, in KiB, as QEMU's `BALLOON_CHANGE` events say
     /// (`nil`: unknown, ask QEMU).
     var balloonKiB: UInt64?

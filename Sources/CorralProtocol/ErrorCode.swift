@@ -132,4 +132,6 @@ public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
     public static let domain = ErrorDomain(rawValue: 20)
     /// `VIR_FROM_STREAMS`.
     public static let streams = ErrorDomain(rawValue: 38)
+    /// `VIR_FROM_CGROUP`.
+    public static let cgroup = ErrorDomain(rawValue: 54)
 }

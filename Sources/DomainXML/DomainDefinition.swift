@@ -31,6 +31,17 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var vcpuCPUSet: CPUSet?
     /// `<cputune>`.
     public var cpuTune: CPUTune
+    /// `<memtune>`.
+    public var memoryTune: MemoryTune
+    /// `<blkiotune>`.
+    public var blockIOTune: BlockIOTune
+    /// `<numatune>`.
+    public var numaTune: NUMATune?
+
+    /// Whether the definition asks for anything the guest's control group carries out.
+    public var usesControlGroup: Bool {
+        cpuTune.usesCPUController || !memoryTune.isEmpty || blockIOTune.weight != nil || numaTune?.nodeset != nil
+    }
     public var os: OperatingSystem
     /// Names of the elements under `<features>` (acpi, apic, pae, …).
     public var features: [String]
@@ -50,7 +61,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// The whole of what Corral models, from which ``DomainSchema`` finds the rest.
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
-        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), CPUTune.schema,
+        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
         OperatingSystem.schema, ElementSchema("features", children: [.text("acpi"), .text("apic"), .text("pae")]), CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
     ])
@@ -69,6 +80,9 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         // Checked by the normaliser (current ≤ maximum, at least 1).
         currentVcpus = root.element(named: "vcpu")?[attribute: "current"].flatMap { Int($0) } ?? vcpus
         if let vcpu = root.element(named: "vcpu"), vcpu[attribute: "cpuset"] != nil { vcpuCPUSet = try CPUTune.cpuset(vcpu) }
+        memoryTune = try root.element(named: "memtune").map { tune throws(DomainXMLError) in try MemoryTune(tune) } ?? MemoryTune()
+        blockIOTune = try root.element(named: "blkiotune").map { tune throws(DomainXMLError) in try BlockIOTune(tune) } ?? BlockIOTune()
+        numaTune = try root.element(named: "numatune").map { tune throws(DomainXMLError) in try NUMATune(tune) }
         let maximum = vcpus
         cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))

@@ -87,6 +87,7 @@ enum DomainNormalizer {
             root.children.append(.element(element("vcpu", [("placement", "static")], text: "1")))
         }
 
+        try normalizeTunes(&root)
         try normalizeOS(&root, options: options)
         if root.element(named: "clock") == nil { root.children.append(.element(element("clock", [("offset", "utc")]))) }
         for (event, value) in [(LifecycleAction.Event.poweroff, "destroy"), (.reboot, "restart"), (.crash, "destroy")] {
@@ -101,6 +102,31 @@ enum DomainNormalizer {
         try DomainNumberChecks.check(root)
         root.children = ordered(root.children, by: topLevelOrder)
         update(&root, "devices") { $0.children = ordered($0.children, by: deviceOrder) }
+    }
+
+    /// `<memtune>` limits in KiB, and `<cputune>`'s children in libvirt's order.
+    static func normalizeTunes(_ root: inout XMLElement) throws(DomainXMLError) {
+        var failure: DomainXMLError?
+        update(&root, "memtune") { tune in
+            tune.updateElements { limit in
+                guard failure == nil, limit.namespace == nil else { return }
+                do throws(DomainXMLError) {
+                    let kib = try kibibytes(limit)
+                    limit.setText(String(kib))
+                    limit.attributes = [XMLAttribute(name: "unit", value: "KiB")]
+                } catch {
+                    failure = error
+                }
+            }
+            tune.children = ordered(tune.children, by: ["hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit"])
+        }
+        if let failure { throw failure }
+        update(&root, "cputune") { tune in
+            tune.children = ordered(tune.children, by: [
+                "shares", "period", "quota", "global_period", "global_quota", "emulator_period", "emulator_quota", "iothread_period",
+                "iothread_quota", "vcpupin", "emulatorpin", "iothreadpin",
+            ])
+        }
     }
 
     static func normalizeOS(_ root: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {

@@ -64,10 +64,20 @@ extension DomainDefinition {
         public var vcpuPins: [Int: CPUSet] = [:]
         /// `<emulatorpin cpuset>`.
         public var emulatorPin: CPUSet?
+        /// `<shares>`: the guest's CPU weight against other processes.
+        public var shares: UInt64?
+        /// `<global_period>` (µs) and `<global_quota>` (µs, -1 none): the whole guest's CPU
+        /// bandwidth.
+        public var globalPeriod: UInt64?
+        public var globalQuota: Int64?
 
         static let schema = ElementSchema("cputune", children: [
+            .text("shares"), .text("global_period"), .text("global_quota"),
             ElementSchema("vcpupin", attributes: ["vcpu", "cpuset"]), ElementSchema("emulatorpin", attributes: ["cpuset"]),
         ])
+
+        /// Whether it asks for anything of the cpu controller.
+        public var usesCPUController: Bool { shares != nil || globalPeriod != nil || globalQuota != nil }
 
         public init() {}
 
@@ -82,6 +92,19 @@ extension DomainDefinition {
                 vcpuPins[vcpu] = try Self.cpuset(pin)
             }
             if let pin = element.element(named: "emulatorpin") { emulatorPin = try Self.cpuset(pin) }
+            func number<T: FixedWidthInteger>(_ name: String, _ range: ClosedRange<T>) throws(DomainXMLError) -> T? {
+                guard let child = element.element(named: name) else { return nil }
+                guard let value = T(child.text.trimmingWhitespace()), range.contains(value) else {
+                    throw DomainXMLError(.invalid, line: child.line, "Value of cputune '\(name)' must be in range [\(range.lowerBound), \(range.upperBound)]")
+                }
+                return value
+            }
+            shares = try number("shares", 2...262_144)
+            globalPeriod = try number("global_period", 1000...1_000_000)
+            globalQuota = try number("global_quota", -1...17_592_186_044_415)
+            if globalQuota != nil && globalQuota != -1 && globalQuota! < 1000 {
+                throw DomainXMLError(.invalid, "Value of cputune 'global_quota' must be in range [1000, 17592186044415] or less than 0")
+            }
         }
 
         static func cpuset(_ element: XMLElement) throws(DomainXMLError) -> CPUSet {
