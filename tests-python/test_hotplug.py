@@ -180,3 +180,34 @@ def test_refusals_match_libvirt(guest):
     result = virsh(daemon, "attach-disk", "hp", disk, "vde", "--live", check=False)
     assert "No more available PCI slots" in result.stderr
     assert daemon.alive()
+
+
+def test_interface_link_state_live_and_at_start(guest):
+    daemon, console, tmp = guest
+    (tmp / "nic.xml").write_text("<interface type='user'><mac address='52:54:00:00:00:43'/><model type='virtio'/></interface>")
+    virsh(daemon, "attach-device", "hp", str(tmp / "nic.xml"), "--live", "--config")
+    in_guest(console, "ip link set eth0 up; cat /sys/class/net/eth0/carrier", "\n1")
+    virsh(daemon, "domif-setlink", "hp", "52:54:00:00:00:43", "down")
+    assert "<link state='down'/>" in virsh(daemon, "dumpxml", "hp").stdout
+    assert "down" in virsh(daemon, "domif-getlink", "hp", "52:54:00:00:00:43").stdout
+    in_guest(console, "cat /sys/class/net/eth0/carrier", "\n0")
+    virsh(daemon, "domif-setlink", "hp", "52:54:00:00:00:43", "up")
+    in_guest(console, "cat /sys/class/net/eth0/carrier", "\n1")
+    # Only the link changes live.
+    (tmp / "model.xml").write_text("<interface type='user'><mac address='52:54:00:00:00:43'/><model type='e1000'/></interface>")
+    result = virsh(daemon, "update-device", "hp", str(tmp / "model.xml"), "--live", check=False)
+    assert "cannot modify network device model from virtio to e1000" in result.stderr
+    # Down in the definition: down from the start.
+    virsh(daemon, "domif-setlink", "hp", "52:54:00:00:00:43", "down", "--config")
+    assert "<link state='down'/>" in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
+    virsh(daemon, "destroy", "hp")
+    virsh(daemon, "start", "hp", "--paused")
+    assert "down" in virsh(daemon, "domif-getlink", "hp", "52:54:00:00:00:43").stdout
+    again = Terminal(["virsh", "-c", daemon.uri, "console", "hp"])
+    try:
+        again.expect("Escape character")
+        virsh(daemon, "resume", "hp")
+        again.expect("/ # ", timeout=120)
+        in_guest(again, "ip link set eth0 up; cat /sys/class/net/eth0/carrier", "\n0")
+    finally:
+        again.close()

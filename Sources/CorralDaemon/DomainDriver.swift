@@ -210,6 +210,10 @@ actor DomainDriver {
                 throw error
             }
         }
+        // Interfaces whose link starts down (libvirt sets them before the guest runs).
+        for (index, interface) in definition.devices.interfaces.enumerated() where !interface.linkUp {
+            _ = try? await qmp.execute("set_link", arguments: .object([("name", .string(invocation.devices.interfaces[index].alias)), ("up", .bool(false))]))
+        }
         if !paused {
             do throws(QMPError) {
                 try await qmp.cont()

@@ -221,7 +221,7 @@ enum DomainNormalizer {
             if device.element(named: "mac") == nil {
                 device.children.insert(.element(element("mac", [("address", randomMAC(options.random))])), at: 0)
             }
-            device.children = ordered(device.children, by: ["mac", "source", "model", "boot", "alias", "address"])
+            device.children = ordered(device.children, by: ["mac", "source", "model", "link", "boot", "alias", "address"])
         case "graphics":
             if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
                 device[attribute: "port"] = "-1"

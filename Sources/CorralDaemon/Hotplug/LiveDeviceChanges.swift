@@ -48,6 +48,9 @@ extension DomainDriver {
             throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
         }
         try await Self.plug(options, qmp: guest.qmp)
+        if plan.element.name == "interface", plan.element.element(named: "link")?[attribute: "state"] == "down" {
+            _ = try? await guest.qmp.execute("set_link", arguments: .object([("name", .string(plan.alias)), ("up", .bool(false))]))
+        }
         registry.updateGuest(record.uuid) { guest in
             guest.liveXML = DomainXMLFormatter.format(plan.live.document, id: Int(guest.id))
             guest.devices = names

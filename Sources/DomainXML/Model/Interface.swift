@@ -39,13 +39,15 @@ extension DomainDefinition {
         public var model: Model?
         public var mac: String?
         public var bootOrder: Int?
+        /// `<link state>`: whether the guest sees a carrier.
+        public var linkUp: Bool
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["network", "bridge", "dev", "mode"]), ElementSchema("model", attributes: ["type"]),
-            ElementSchema("mac", attributes: ["address"]), .boot, .alias, .address,
+            ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -56,6 +58,14 @@ extension DomainDefinition {
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]
             bootOrder = DeviceCommon.bootOrder(element)
+            if let link = element.element(named: "link") {
+                guard let state = link[attribute: "state"], state == "up" || state == "down" else {
+                    throw DomainXMLError(.invalid, line: link.line, "unknown interface link state '\(link[attribute: "state"] ?? "")'")
+                }
+                linkUp = state == "up"
+            } else {
+                linkUp = true
+            }
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
         }

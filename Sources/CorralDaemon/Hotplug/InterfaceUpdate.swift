@@ -1,0 +1,53 @@
+import CorralJSON
+import CorralProtocol
+import DomainXML
+import QMP
+import XMLTree
+
+/// `update-device` of a running guest's interface (`virsh domif-setlink`): its link state, with
+/// QMP `set_link`; any other change is refused, as libvirt refuses what it cannot change live.
+/// The caller holds the domain's job.
+extension DomainDriver {
+    nonisolated func updateLiveInterface(_ element: XMLElement, of record: DomainRecord) async throws(RemoteError) -> XMLElement {
+        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+        let live = try liveDocument(guest)
+        let interfaces = DeviceXML.devices(named: "interface", in: live.document)
+        let index = try DeviceProcedures.matched(element, among: interfaces, live: true)
+        let old = interfaces[index]
+        guard let alias = old.element(named: "alias")?[attribute: "name"] else { throw RemoteError(code: .internalError, domain: .qemu, detail: "the interface has no alias") }
+        // What may differ: the link state (and what the daemon adds).
+        func comparable(_ interface: XMLElement) -> XMLElement {
+            var interface = interface
+            interface.children = interface.children.filter { node in
+                guard case .element(let e) = node, e.namespace == nil else { return false }
+                return !["alias", "address", "link"].contains(e.name) && !(e.name == "mac" && element.element(named: "mac") == nil)
+            }
+            return interface
+        }
+        let oldModel = old.element(named: "model")?[attribute: "type"], newModel = element.element(named: "model")?[attribute: "type"]
+        if let newModel, newModel != oldModel {
+            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "cannot modify network device model from \(oldModel ?? "default") to \(newModel)")
+        }
+        var normalized = element
+        if normalized.element(named: "model") == nil, let model = old.element(named: "model") { normalized.children.append(.element(model)) }
+        guard DomainXMLFormatter.format(comparable(normalized)) == DomainXMLFormatter.format(comparable(old)) else {
+            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "unable to change config on '\(old[attribute: "type"] ?? "")' network type: only the link state changes while the guest runs")
+        }
+        let up = element.element(named: "link")?[attribute: "state"] != "down"
+        do throws(QMPError) {
+            _ = try await guest.qmp.execute("set_link", arguments: .object([("name", .string(alias)), ("up", .bool(up))]))
+        } catch {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'set_link': \(error.message)")
+        }
+        var changed = old
+        changed.children.removeAll { if case .element(let e) = $0, e.name == "link", e.namespace == nil { true } else { false } }
+        if !up {
+            let position = (changed.children.firstIndex { if case .element(let e) = $0, e.name == "model" { true } else { false } }).map { $0 + 1 } ?? changed.children.count
+            changed.children.insert(.element(XMLElement(name: "link", attributes: [XMLAttribute(name: "state", value: "down")])), at: position)
+        }
+        let document = DeviceXML.replacing("interface", at: index, with: changed, in: live.document)
+        registry.updateGuest(record.uuid) { guest in guest.liveXML = DomainXMLFormatter.format(document, id: Int(guest.id)) }
+        await liveXMLChanged(record.uuid)
+        return changed
+    }
+}
