@@ -27,7 +27,7 @@ def encode_default(field_type):
     """Harmless bytes for one field of the given procedures.def type."""
     if field_type.endswith("?"):
         return struct.pack(">I", 0)
-    if field_type.startswith("["):
+    if field_type.startswith("[") or field_type.startswith("opaque<"):
         return struct.pack(">I", 0)
     if field_type in ("Int32", "UInt32", "UInt8", "UInt16"):
         return struct.pack(">I", 0)
@@ -41,6 +41,8 @@ def encode_default(field_type):
         return xdr_domain()
     if field_type in ("RemoteStoragePool", "RemoteNetwork"):
         return xdr_string("corral-no-such-object") + b"\0" * 16
+    if field_type == "GraphicsAddress":
+        return struct.pack(">I", 0) + xdr_string("x") + xdr_string("x")
     if field_type == "RemoteStorageVolume":
         return xdr_string("corral-no-such-pool") + xdr_string("x") + xdr_string("x")
     raise ValueError(f"no default for {field_type}")

@@ -211,3 +211,38 @@ def test_interface_link_state_live_and_at_start(guest):
         in_guest(again, "ip link set eth0 up; cat /sys/class/net/eth0/carrier", "\n0")
     finally:
         again.close()
+
+
+def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
+    agent = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+    (tmp_path / "ch.xml").write_text(hotplug_xml("ch", agent))
+    virsh(daemon, "define", str(tmp_path / "ch.xml"))
+    virsh(daemon, "start", "ch", "--paused")
+    console = Terminal(["virsh", "-c", daemon.uri, "console", "ch"])
+    try:
+        console.expect("Escape character")
+        virsh(daemon, "resume", "ch")
+        console.expect("/ # ", timeout=120)
+        socket_path = str(tmp_path / "test-channel.sock")
+        (tmp_path / "channel.xml").write_text(
+            f"<channel type='unix'><source mode='bind' path='{socket_path}'/><target type='virtio' name='org.corral.test'/></channel>")
+        virsh(daemon, "attach-device", "ch", str(tmp_path / "channel.xml"), "--live")
+        live = virsh(daemon, "dumpxml", "ch").stdout
+        assert "name='org.corral.test'" in live and "<alias name='channel1'/>" in live and "type='virtio-serial'" in live
+        in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.test")
+        # Bytes from the guest's port come out of the host's socket.
+        import socket as sockets
+        host = sockets.socket(sockets.AF_UNIX)
+        host.connect(socket_path)
+        host.settimeout(20)
+        console.type("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.corral.test ] && echo hello-from-guest > /dev/$(basename $p); done\r")
+        assert b"hello-from-guest" in host.recv(100)
+        host.close()
+        virsh(daemon, "detach-device", "ch", str(tmp_path / "channel.xml"), "--live")
+        in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.test", "\n0")
+        assert "org.corral.test" not in virsh(daemon, "dumpxml", "ch").stdout
+        # The guest agent's channel is untouched.
+        assert virsh(daemon, "qemu-agent-command", "ch", '{"execute":"guest-ping"}').returncode == 0
+    finally:
+        console.close()
+        virsh(daemon, "destroy", "ch", check=False)

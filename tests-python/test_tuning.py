@@ -127,6 +127,19 @@ def test_rename_a_shut_off_domain_with_its_events(guest):
     virsh(daemon, "define", str(tmp / "t.xml"))
     result = virsh(daemon, "domrename", "renamed", "tune", check=False)
     assert "domain with name 'tune' already exists" in result.stderr
+    # The daemon's own refusals: read-only connections (after libvirt's name check), no name.
+    conn = libvirt.open(daemon.uri)
+    uuid = conn.lookupByName("renamed").UUID()
+    conn.close()
+    import struct
+    readonly = rawrpc.RawClient(daemon.socket_ro)
+    readonly.open(read_only=True)
+    body = rawrpc.xdr_domain("renamed", uuid) + struct.pack(">I", 1) + rawrpc.xdr_string("x") + struct.pack(">I", 0)
+    header, payload = readonly.call(rawrpc.REMOTE, 358, body)
+    assert header["status"] == rawrpc.ERROR and "read only access prevents virDomainRename" in rawrpc.parse_error(payload)[2]
+    header, payload = readonly.call(rawrpc.REMOTE, 358, rawrpc.xdr_domain("renamed", uuid) + struct.pack(">II", 0, 0))
+    assert "new_name in virDomainRename must not be NULL" in rawrpc.parse_error(payload)[2]
+    readonly.close()
     virsh(daemon, "undefine", "renamed")
 
 

@@ -112,8 +112,10 @@ public struct GuestDevices: Hashable, Sendable {
         if let balloon = domain.devices.memballoon, balloon.model == .virtio { self.balloon = balloon.alias ?? "balloon0" }
         for (index, channel) in domain.devices.channels.enumerated() {
             let path = channel.type == .unix ? channel.path ?? runDirectory + "/channel-\(channel.targetName ?? String(index)).sock" : channel.path
+            // libvirt's chardev is "char" + the alias (`charchannel0`, `charua-agent`).
+            let alias = channel.alias ?? "channel\(index)"
             characterDevices.append(CharacterDevice(
-                role: .channel, index: index, alias: channel.alias ?? "channel\(index)", chardev: "charchannel\(index)", type: channel.type, path: path,
+                role: .channel, index: index, alias: alias, chardev: "char" + alias, type: channel.type, path: path,
                 targetName: channel.targetName))
         }
     }

@@ -12,11 +12,12 @@ public enum QEMUHotplug {
         case interface(Int)
         case rng(Int)
         case scsiController(Int)
+        case channel(Int)
     }
 
-    /// The `-blockdev`, `-netdev`, `-object` and `-device` options of `device` (in this order),
-    /// each a JSON value ready to become `blockdev-add`, `netdev_add`, `object-add` and
-    /// `device_add`.
+    /// The `-blockdev`, `-netdev`, `-object`, `-chardev` and `-device` options of `device` (in
+    /// this order), each a JSON value ready to become `blockdev-add`, `netdev_add`, `object-add`,
+    /// `chardev-add` and `device_add`.
     ///
     /// - Parameters:
     ///   - domain: the guest's live definition, which holds the device.
@@ -33,6 +34,7 @@ public enum QEMUHotplug {
         case .interface(let index): try builder.addInterface(at: index)
         case .rng(let index): try builder.addRNG(at: index)
         case .scsiController(let index): try builder.addSCSIController(at: index)
+        case .channel(let index): try builder.addChannel(at: index, forHotplug: true)
         }
         try builder.applyOverrides(requireAll: false)
         try builder.applyAlterations(requireMatches: false)

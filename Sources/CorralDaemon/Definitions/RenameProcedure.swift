@@ -7,9 +7,10 @@ import XMLTree
 /// under it, the old one removed), with libvirt's checks and its two lifecycle events.
 enum RenameProcedure {
     static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, events: EventHub) {
-        table.registerAsync(Remote.DomainRename.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.DomainRename.self) { arguments, call throws(RemoteError) in
             guard let newName = arguments.newName else { throw RemoteError.invalidArgument("new_name in virDomainRename must not be NULL", domain: .domain) }
             guard !newName.isEmpty else { throw RemoteError.invalidArgument("string new_name in virDomainRename must not be empty", domain: .domain) }
+            if call.isReadOnly { throw RemoteError.readOnly(api: "virDomainRename") }
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainRename")
             let name = try registry.record(for: arguments.dom).name
             let handles = try await driver.jobs.run(name, "rename") { () async throws(RemoteError) -> (old: RemoteDomain, new: RemoteDomain) in

@@ -70,6 +70,24 @@ struct HotplugPlan {
             }
             alias = given ?? "scsi\(index)"
             device = .scsiController(definition.devices.controllers.filter { $0.type == .scsi }.count)
+        case "channel":
+            guard element.element(named: "target")?[attribute: "type"] == "virtio" else {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "only virtio channels can be hot plugged")
+            }
+            guard definition.devices.channels.contains(where: { $0.targetType == "virtio" }) || definition.devices.consoles.contains(where: { $0.targetType == "virtio" })
+            else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "the guest has no virtio-serial controller for the channel: define it with a virtio channel or console")
+            }
+            alias = given ?? GuestDevices.firstFreeAlias("channel", used: usedAliases)
+            // The next free port of the virtio-serial bus (the console's is 0).
+            let ports = definition.devices.channels.enumerated().map { $0.element.port ?? $0.offset + 1 }
+            element.children.removeAll { if case .element(let e) = $0, e.name == "address" { true } else { false } }
+            element.children.append(.element(XMLElement(name: "address", attributes: [
+                XMLAttribute(name: "type", value: "virtio-serial"), XMLAttribute(name: "controller", value: "0"), XMLAttribute(name: "bus", value: "0"),
+                XMLAttribute(name: "port", value: String((ports.max() ?? 0) + 1)),
+            ])))
+            needsPCISlot = false
+            device = .channel(definition.devices.channels.count)
         case "hostdev":
             throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "host device assignment (<hostdev>) is not supported by Corral")
         default:

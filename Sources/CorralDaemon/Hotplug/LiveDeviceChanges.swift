@@ -26,10 +26,13 @@ extension DomainDriver {
         }
     }
 
-    /// The device names of `live` for `guest`, keeping what QEMU told at start (pseudo-terminals).
+    /// The device names of `live` for `guest`, keeping the pseudo-terminals QEMU gave (by alias).
     nonisolated func deviceNames(_ live: DomainDefinition, guest: GuestRuntime) throws(RemoteError) -> GuestDevices {
         var names = GuestDevices(try resolveVolumeDisks(live), runDirectory: guest.runDirectory)
-        names.characterDevices = guest.devices.characterDevices
+        for index in names.characterDevices.indices where names.characterDevices[index].type == .pty {
+            let device = names.characterDevices[index]
+            names.characterDevices[index].path = guest.devices.characterDevices.first { $0.role == device.role && $0.alias == device.alias }?.path
+        }
         return names
     }
 
@@ -51,9 +54,12 @@ extension DomainDriver {
         if plan.element.name == "interface", plan.element.element(named: "link")?[attribute: "state"] == "down" {
             _ = try? await guest.qmp.execute("set_link", arguments: .object([("name", .string(plan.alias)), ("up", .bool(false))]))
         }
+        var plugged = names
+        if plan.element.name == "channel", plan.element[attribute: "type"] == "pty" { await Self.assignPseudoTerminals(&plugged, qmp: guest.qmp) }
+        let document = LiveDomainXML.decorate(plan.live.document, devices: plugged)
         registry.updateGuest(record.uuid) { guest in
-            guest.liveXML = DomainXMLFormatter.format(plan.live.document, id: Int(guest.id))
-            guest.devices = names
+            guest.liveXML = DomainXMLFormatter.format(document, id: Int(guest.id))
+            guest.devices = plugged
         }
         await liveXMLChanged(record.uuid)
         events.deviceAdded(record.handle, alias: plan.alias)
@@ -77,6 +83,9 @@ extension DomainDriver {
             case "-object":
                 command = "object-add"
                 reverse = value["id"]?.stringValue.map { ("object-del", .object([("id", .string($0))])) }
+            case "-chardev":
+                command = "chardev-add"
+                reverse = value["id"]?.stringValue.map { ("chardev-remove", .object([("id", .string($0))])) }
             case "-device":
                 command = "device_add"
                 reverse = nil
@@ -105,6 +114,9 @@ extension DomainDriver {
         case "interface":
             guard index < devices.interfaces.count else { return [] }
             return [("netdev_del", .object([("id", .string(devices.interfaces[index].netdev))]))]
+        case "channel":
+            guard let channel = devices.characterDevice(.channel, index: index) else { return [] }
+            return [("chardev-remove", .object([("id", .string(channel.chardev))]))]
         case "rng":
             guard index < live.devices.rngs.count else { return [] }
             return [("object-del", .object([("id", .string("obj" + (live.devices.rngs[index].alias ?? "rng\(index)")))]))]
@@ -151,7 +163,7 @@ extension DomainDriver {
             } else if !["virtio", "scsi", "usb"].contains(bus) {
                 throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "This type of disk cannot be hot unplugged")
             }
-        case "interface", "rng":
+        case "interface", "rng", "channel":
             break
         case "controller":
             let type = element?[attribute: "type"] ?? ""

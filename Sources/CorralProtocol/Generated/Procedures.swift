@@ -942,7 +942,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetDiskErrors: return .read
         case .domainGetBlockIoTune: return .read
         case .domainSetBlockIoTune: return .write(api: "virDomainSetBlockIoTune")
-        case .domainRename: return .write(api: "virDomainRename")
+        case .domainRename: return .read
         case .domainSendKey: return .write(api: "virDomainSendKey")
         case .domainGetGuestInfo: return .write(api: "virDomainGetGuestInfo")
         }

@@ -21,6 +21,8 @@ extension DomainDefinition {
         /// `<target name>` for virtio channels (`org.qemu.guest_agent.0`).
         public var targetName: String?
         public var alias: String?
+        /// `<address type='virtio-serial' port>`: a channel's port on the virtio-serial bus.
+        public var port: Int?
 
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["path", "mode", "host", "service"]),
@@ -44,6 +46,12 @@ extension DomainDefinition {
             targetPort = target?[attribute: "port"].flatMap { Int($0) }
             targetName = target?[attribute: "name"]
             alias = DeviceCommon.alias(element)
+            if let address = element.element(named: "address"), address[attribute: "type"] == "virtio-serial" {
+                guard let text = address[attribute: "port"], let value = Int(text), (1...30).contains(value) else {
+                    throw DomainXMLError(.invalid, line: address.line, "Cannot parse <address> 'port' attribute")
+                }
+                port = value
+            }
         }
     }
 }

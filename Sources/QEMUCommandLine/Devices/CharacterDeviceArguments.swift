@@ -34,21 +34,56 @@ extension Builder {
     /// Channels as `virtserialport`s on the virtio-serial controller (the guest agent's among
     /// them); a unix channel without a path gets one in the domain's run directory.
     mutating func addChannels() throws(CommandLineError) {
-        for (index, channel) in domain.devices.channels.enumerated() {
-            guard channel.targetType == "virtio" else { throw CommandLineError(.unsupported, "channel target '\(channel.targetType ?? "")' is not supported") }
-            guard let names = devices.characterDevice(.channel, index: index) else { continue }
-            let id = names.chardev
-            var backend = channel
-            if backend.type == .unix && backend.path == nil { backend.mode = "bind" }
-            backend.path = names.path
+        for index in domain.devices.channels.indices { try addChannel(at: index) }
+    }
+
+    /// The channel at `index`: its chardev and its port (`<address type='virtio-serial' port>`,
+    /// else the position after the console's port 0).
+    mutating func addChannel(at index: Int, forHotplug: Bool = false) throws(CommandLineError) {
+        let channel = domain.devices.channels[index]
+        guard channel.targetType == "virtio" else { throw CommandLineError(.unsupported, "channel target '\(channel.targetType ?? "")' is not supported") }
+        guard let names = devices.characterDevice(.channel, index: index) else { return }
+        let id = names.chardev
+        var backend = channel
+        if backend.type == .unix && backend.path == nil { backend.mode = "bind" }
+        backend.path = names.path
+        if forHotplug {
+            add("-chardev", json: try Self.chardevForMonitor(backend, id: id, name: "channel\(index)"))
+        } else {
             add("-chardev", try Self.chardev(backend, id: id, name: "channel\(index)"))
-            var members: [(String, JSONValue)] = [
-                ("driver", .string("virtserialport")), ("bus", .string("virtio-serial0.0")), ("nr", .integer(Int64(index + 1))), ("chardev", .string(id)),
-                ("id", .string(names.alias)),
-            ]
-            if let name = channel.targetName { members.append(("name", .string(name))) }
-            addDevice(members)
         }
+        var members: [(String, JSONValue)] = [
+            ("driver", .string("virtserialport")), ("bus", .string("virtio-serial0.0")), ("nr", .integer(Int64(channel.port ?? index + 1))), ("chardev", .string(id)),
+            ("id", .string(names.alias)),
+        ]
+        if let name = channel.targetName { members.append(("name", .string(name))) }
+        addDevice(members)
+    }
+
+    /// A character device's host side as QMP `chardev-add` takes it (hotplug): the same choices
+    /// as ``chardev(_:id:name:)``, in the monitor's structure.
+    static func chardevForMonitor(_ device: DomainDefinition.CharacterDevice, id: String, name: String) throws(CommandLineError) -> JSONValue {
+        let listening = device.mode != "connect"
+        let backend: (String, [(String, JSONValue)])
+        switch device.type {
+        case .pty: backend = ("pty", [])
+        case .null: backend = ("null", [])
+        case .file:
+            guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
+            backend = ("file", [("out", .string(path)), ("append", .bool(true))])
+        case .unix:
+            let address: JSONValue = .object([("type", .string("unix")), ("data", .object([("path", .string(device.path ?? "\(name).sock"))]))])
+            backend = ("socket", [("addr", address), ("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
+        case .tcp:
+            guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
+            let address: JSONValue = .object([
+                ("type", .string("inet")), ("data", .object([("host", .string(device.host ?? "127.0.0.1")), ("port", .string(service))])),
+            ])
+            backend = ("socket", [("addr", address), ("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
+        case .vc, .dev, .pipe, .stdio, .udp, .spicevmc, .spiceport, .nmdm, .qemuVDAgent, .dbus:
+            throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
+        }
+        return .object([("id", .string(id)), ("backend", .object([("type", .string(backend.0)), ("data", .object(backend.1))]))])
     }
 
     /// The `-chardev` value of a character device's host side.
