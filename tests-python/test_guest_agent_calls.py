@@ -1,7 +1,9 @@
 """libvirt's calls the guest agent answers, with the test guest's real qemu-ga: `domtime`,
 `domhostname`, `domifaddr --source agent|lease|arp`, `domfsinfo`, `domfsfreeze`/`domfsthaw`,
 `set-user-password`, and their refusals."""
+import os
 import struct
+import subprocess
 import time
 
 import libvirt
@@ -20,7 +22,7 @@ def agent_guest(daemon, tmp_path):
     (tmp_path / "g.xml").write_text(domain_xml("ga", serial, devices=AGENT))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
     run("virsh", "-c", daemon.uri, "start", "ga")
-    wait_for(lambda: "agent=/dev/vport" in open(serial, errors="replace").read() if __import__("os").path.exists(serial) else False,
+    wait_for(lambda: "agent=/dev/vport" in open(serial, errors="replace").read() if os.path.exists(serial) else False,
              timeout=90, what="the guest agent")
     # The agent answers once it runs.
     wait_for(lambda: run("virsh", "-c", daemon.uri, "qemu-agent-command", "ga", '{"execute":"guest-ping"}', check=False).returncode == 0,
@@ -136,7 +138,6 @@ def test_the_agent_channel_state_and_lifecycle_event(daemon, tmp_path):
     (tmp_path / "g.xml").write_text(domain_xml("gl", serial, devices=AGENT))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
     run("virsh", "-c", daemon.uri, "start", "gl", "--paused")
-    import subprocess
     watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "gl", "--event", "agent-lifecycle", "--timeout", "90"],
                                stdout=subprocess.PIPE, text=True)
     time.sleep(1)

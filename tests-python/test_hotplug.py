@@ -2,6 +2,8 @@
 from running guests with the real virsh and libvirt-python, seen from inside the guest through
 its console; the persistent definition follows `--config`; events as libvirt sends them; and
 libvirt's refusals."""
+import json
+import socket
 import subprocess
 import time
 
@@ -35,15 +37,22 @@ def guest(daemon, tmp_path):
     """"hp" defined with three free root ports and started, with a shell on its console."""
     (tmp_path / "hp.xml").write_text(hotplug_xml("hp", f"<disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>"))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "hp.xml"))
-    run("virsh", "-c", daemon.uri, "start", "hp", "--paused")
-    console = Terminal(["virsh", "-c", daemon.uri, "console", "hp"])
-    console.expect("Escape character")
-    run("virsh", "-c", daemon.uri, "resume", "hp")
-    console.expect("/ # ", timeout=120)
+    console = boot_with_console(daemon, "hp")
     yield daemon, console, tmp_path
     console.close()
     run("virsh", "-c", daemon.uri, "destroy", "hp", check=False)
     run("virsh", "-c", daemon.uri, "undefine", "hp", check=False)
+
+
+def boot_with_console(daemon, name):
+    """Starts the defined domain `name` paused, opens `virsh console` on it, lets it run and waits
+    for its shell; returns the terminal (the caller closes it)."""
+    virsh(daemon, "start", name, "--paused")
+    console = Terminal(["virsh", "-c", daemon.uri, "console", name])
+    console.expect("Escape character")
+    virsh(daemon, "resume", name)
+    console.expect("/ # ", timeout=120)
+    return console
 
 
 def in_guest(console, command, expect, timeout=30):
@@ -201,13 +210,9 @@ def test_interface_link_state_live_and_at_start(guest):
     virsh(daemon, "domif-setlink", "hp", "52:54:00:00:00:43", "down", "--config")
     assert "<link state='down'/>" in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
     virsh(daemon, "destroy", "hp")
-    virsh(daemon, "start", "hp", "--paused")
-    assert "down" in virsh(daemon, "domif-getlink", "hp", "52:54:00:00:00:43").stdout
-    again = Terminal(["virsh", "-c", daemon.uri, "console", "hp"])
+    again = boot_with_console(daemon, "hp")
     try:
-        again.expect("Escape character")
-        virsh(daemon, "resume", "hp")
-        again.expect("/ # ", timeout=120)
+        assert "down" in virsh(daemon, "domif-getlink", "hp", "52:54:00:00:00:43").stdout
         in_guest(again, "ip link set eth0 up; cat /sys/class/net/eth0/carrier", "\n0")
     finally:
         again.close()
@@ -217,12 +222,8 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
     agent = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
     (tmp_path / "ch.xml").write_text(hotplug_xml("ch", agent))
     virsh(daemon, "define", str(tmp_path / "ch.xml"))
-    virsh(daemon, "start", "ch", "--paused")
-    console = Terminal(["virsh", "-c", daemon.uri, "console", "ch"])
+    console = boot_with_console(daemon, "ch")
     try:
-        console.expect("Escape character")
-        virsh(daemon, "resume", "ch")
-        console.expect("/ # ", timeout=120)
         socket_path = str(tmp_path / "test-channel.sock")
         (tmp_path / "channel.xml").write_text(
             f"<channel type='unix'><source mode='bind' path='{socket_path}'/><target type='virtio' name='org.corral.test'/></channel>")
@@ -231,8 +232,7 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
         assert "name='org.corral.test'" in live and "<alias name='channel1'/>" in live and "type='virtio-serial'" in live
         in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.test")
         # Bytes from the guest's port come out of the host's socket.
-        import socket as sockets
-        host = sockets.socket(sockets.AF_UNIX)
+        host = socket.socket(socket.AF_UNIX)
         host.connect(socket_path)
         host.settimeout(20)
         console.type("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.corral.test ] && echo hello-from-guest > /dev/$(basename $p); done\r")
@@ -246,3 +246,23 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
     finally:
         console.close()
         virsh(daemon, "destroy", "ch", check=False)
+
+
+def test_a_scsi_controller_then_a_scsi_disk(guest):
+    daemon, console, tmp = guest
+    disk = image(tmp / "scsi.img")
+    result = virsh(daemon, "attach-disk", "hp", disk, "sdb", "--targetbus", "scsi", "--live", check=False)
+    assert "the guest has no SCSI controller for sdb" in result.stderr
+    (tmp / "scsi.xml").write_text("<controller type='scsi' index='0' model='virtio-scsi'/>")
+    virsh(daemon, "attach-device", "hp", str(tmp / "scsi.xml"), "--live")
+    virsh(daemon, "attach-disk", "hp", disk, "sdb", "--targetbus", "scsi", "--live")
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    assert "<alias name='scsi0'/>" in live and "<alias name='scsi0-0-0-1'/>" in live
+    blocks = json.loads(virsh(daemon, "qemu-monitor-command", "hp", '{"execute":"query-block"}').stdout)["return"]
+    assert any(b.get("qdev") == "scsi0-0-0-1" and b["inserted"]["file"].endswith("scsi.img") for b in blocks if "inserted" in b)
+    # A controller with a disk on it stays; without, it goes.
+    result = virsh(daemon, "detach-device", "hp", str(tmp / "scsi.xml"), "--live", check=False)
+    assert "device cannot be detached: device is busy" in result.stderr
+    virsh(daemon, "detach-disk", "hp", "sdb", "--live")
+    virsh(daemon, "detach-device", "hp", str(tmp / "scsi.xml"), "--live")
+    assert "scsi0" not in virsh(daemon, "dumpxml", "hp").stdout

@@ -1,8 +1,11 @@
 """Tunables and the smaller domain calls: block I/O limits (`blkdeviotune`) live, in the
 definition and at start, checked in QEMU; `domblkerror`, `iothreadinfo`; `domrename` with its
 events; `send-key` read back from the guest's own input device; VNC client events."""
+import glob
 import json
+import os
 import socket
+import struct
 import subprocess
 import time
 
@@ -10,9 +13,7 @@ import libvirt
 import pytest
 
 import rawrpc
-from conftest import run
-from test_console import Terminal
-from test_hotplug import hotplug_xml, image, in_guest, virsh
+from test_hotplug import boot_with_console, hotplug_xml, image, in_guest, virsh
 
 
 @pytest.fixture
@@ -32,13 +33,18 @@ def throttle(daemon, name="tune"):
     return next(b["inserted"] for b in reply["return"] if "virtio-disk0" in b.get("qdev", ""))
 
 
-def iotune(daemon, *extra):
+def table(output):
+    """virsh's `name : value` lines as a dict."""
     values = {}
-    for line in virsh(daemon, "blkdeviotune", "tune", "vda", *extra).stdout.splitlines():
+    for line in output.splitlines():
         if ":" in line:
             key, value = line.split(":", 1)
             values[key.strip()] = value.strip()
     return values
+
+
+def iotune(daemon, *extra):
+    return table(virsh(daemon, "blkdeviotune", "tune", "vda", *extra).stdout)
 
 
 def test_block_io_limits_live_config_and_at_start(guest):
@@ -78,9 +84,8 @@ def test_typed_parameters_are_checked_by_the_daemon(guest):
     domain = rawrpc.xdr_domain("tune", dom.UUID())
 
     def param(name, kind, value):
-        return rawrpc.xdr_string(name) + __import__("struct").pack(">i", kind) + value
+        return rawrpc.xdr_string(name) + struct.pack(">i", kind) + value
 
-    import struct
     for params, message in [
         ([param("total_bytes_sec", 1, struct.pack(">i", 5))], "invalid type 'int' for parameter 'total_bytes_sec', expected 'ullong'"),
         ([param("no_such_limit", 4, struct.pack(">Q", 5))], "parameter 'no_such_limit' not supported"),
@@ -131,7 +136,6 @@ def test_rename_a_shut_off_domain_with_its_events(guest):
     conn = libvirt.open(daemon.uri)
     uuid = conn.lookupByName("renamed").UUID()
     conn.close()
-    import struct
     readonly = rawrpc.RawClient(daemon.socket_ro)
     readonly.open(read_only=True)
     body = rawrpc.xdr_domain("renamed", uuid) + struct.pack(">I", 1) + rawrpc.xdr_string("x") + struct.pack(">I", 0)
@@ -146,12 +150,8 @@ def test_rename_a_shut_off_domain_with_its_events(guest):
 def test_send_key_reaches_the_guest_keyboard(daemon, tmp_path):
     (tmp_path / "k.xml").write_text(hotplug_xml("keys"))
     virsh(daemon, "define", str(tmp_path / "k.xml"))
-    virsh(daemon, "start", "keys", "--paused")
-    console = Terminal(["virsh", "-c", daemon.uri, "console", "keys"])
+    console = boot_with_console(daemon, "keys")
     try:
-        console.expect("Escape character")
-        virsh(daemon, "resume", "keys")
-        console.expect("/ # ", timeout=120)
         # The AT keyboard's event device, read in the guest: each press is an input_event
         # with type EV_KEY (1), the key's code and value 1.
         in_guest(console, "grep -l 'AT Translated' /sys/class/input/event*/device/name", "event")
@@ -185,21 +185,11 @@ def test_vnc_clients_give_graphics_events(guest):
 
 def cgroup_file(controller, name, file):
     """A file of the guest's control group, wherever the controller is mounted (v1 or v2)."""
-    import glob
     for root in (f"/sys/fs/cgroup/{controller}", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
         matches = glob.glob(f"{root}/corral/qemu-*-{name}/{file}")
         if matches:
             return open(matches[0]).read().strip()
     raise AssertionError(f"no control group file {file} for {name}")
-
-
-def table(output):
-    values = {}
-    for line in output.splitlines():
-        if ":" in line:
-            key, value = line.split(":", 1)
-            values[key.strip()] = value.strip()
-    return values
 
 
 def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
@@ -209,7 +199,7 @@ def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     virsh(daemon, "schedinfo", "tune", "--set", "cpu_shares=512", "--live")
     virsh(daemon, "schedinfo", "tune", "--set", "global_quota=50000", "--live")
     assert table(virsh(daemon, "schedinfo", "tune").stdout)["cpu_shares"] == "512"
-    shares_file = "cpu.shares" if __import__("os").path.exists("/sys/fs/cgroup/cpu/cpu.shares") else "cpu.weight"
+    shares_file = "cpu.shares" if os.path.exists("/sys/fs/cgroup/cpu/cpu.shares") else "cpu.weight"
     assert cgroup_file("cpu", "tune", shares_file) == "512"
     assert table(virsh(daemon, "schedinfo", "tune").stdout)["global_quota"] == "50000"
     result = virsh(daemon, "schedinfo", "tune", "--set", "vcpu_quota=20000", "--live", check=False)
@@ -219,7 +209,7 @@ def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     # Memory limits, checked in the group.
     virsh(daemon, "memtune", "tune", "--hard-limit", "1048576", "--live")
     assert table(virsh(daemon, "memtune", "tune").stdout)["hard_limit"] == "1048576"
-    v1 = __import__("os").path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    v1 = os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
     assert cgroup_file("memory", "tune", "memory.limit_in_bytes" if v1 else "memory.max") == str(1048576 * 1024)
     result = virsh(daemon, "memtune", "tune", "--hard-limit", "2097152", "--swap-hard-limit", "1048576", "--live", check=False)
     assert "must be lower than or equal to swap_hard_limit" in result.stderr
@@ -249,5 +239,4 @@ def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     assert table(virsh(daemon, "blkiotune", "tune").stdout)["weight"] == "600"
     virsh(daemon, "destroy", "tune")
     # The group goes with the guest.
-    import glob
     assert not glob.glob("/sys/fs/cgroup/*/corral/qemu-*-tune") and not glob.glob("/sys/fs/cgroup/corral/qemu-*-tune")

@@ -4,18 +4,16 @@ definition's count and maximum (`--config`, `--maximum`); pinning vCPUs and the 
 own view of the threads; the tunable event; and libvirt's refusals."""
 import json
 import os
+import struct
 import subprocess
 import time
 
 import libvirt
 import pytest
-import struct
 
 import rawrpc
 
-from conftest import run
-from test_console import Terminal
-from test_hotplug import hotplug_xml, in_guest, virsh
+from test_hotplug import boot_with_console, hotplug_xml, in_guest, virsh
 
 
 @pytest.fixture
@@ -24,11 +22,7 @@ def guest(daemon, tmp_path):
     xml = hotplug_xml("cpu").replace("<memory unit='MiB'>160</memory>", "<memory unit='MiB'>160</memory><vcpu current='1'>3</vcpu>")
     (tmp_path / "cpu.xml").write_text(xml)
     virsh(daemon, "define", str(tmp_path / "cpu.xml"))
-    virsh(daemon, "start", "cpu", "--paused")
-    console = Terminal(["virsh", "-c", daemon.uri, "console", "cpu"])
-    console.expect("Escape character")
-    virsh(daemon, "resume", "cpu")
-    console.expect("/ # ", timeout=120)
+    console = boot_with_console(daemon, "cpu")
     yield daemon, console, tmp_path
     console.close()
     virsh(daemon, "destroy", "cpu", check=False)

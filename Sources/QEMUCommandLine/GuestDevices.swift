@@ -136,7 +136,7 @@ public struct GuestDevices: Hashable, Sendable {
     }
 
     /// The number the next disk's block nodes get (one more than any in use).
-    public var nextNodeIndex: UInt32 { (disks.map(\.nodeIndex).max() ?? 0) + 1 }
+    public var nextNodeIndex: UInt32 { min(disks.map(\.nodeIndex).max() ?? 0, UInt32.max - 1) + 1 }
 
     /// The first alias `prefix`N (N = 0, 1, …) not in `used`, as libvirt names hot-plugged
     /// devices (`net1`, `rng0`).

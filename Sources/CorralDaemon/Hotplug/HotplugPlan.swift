@@ -69,7 +69,8 @@ struct HotplugPlan {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "target scsi:\(index) already exists")
             }
             alias = given ?? "scsi\(index)"
-            device = .scsiController(definition.devices.controllers.filter { $0.type == .scsi }.count)
+            // The new element is the last controller (positions count every controller).
+            device = .scsiController(definition.devices.controllers.count)
         case "channel":
             guard element.element(named: "target")?[attribute: "type"] == "virtio" else {
                 throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "only virtio channels can be hot plugged")
