@@ -82,3 +82,15 @@ def test_the_daemon_refuses_bad_raw_arguments_as_libvirtd_does(daemon, libvirtd)
         ours.close()
         theirs.close()
     assert daemon.alive()
+
+
+def test_sysinfo_answers_as_libvirtd_does_on_this_host(daemon, libvirtd):
+    """Both read the host's SMBIOS tables with dmidecode: the same document, or (a host without
+    tables, as in virtual machines without SMBIOS) the same refusal."""
+    ours = run("virsh", "-c", daemon.uri, "sysinfo", check=False)
+    theirs = run("virsh", "-c", libvirtd, "sysinfo", check=False)
+    assert ours.returncode == theirs.returncode
+    if theirs.returncode != 0:
+        assert "Host SMBIOS information is not available" in ours.stderr and "unsupported configuration" in ours.stderr
+    else:
+        assert ours.stdout == theirs.stdout

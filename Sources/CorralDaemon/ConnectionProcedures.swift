@@ -54,9 +54,10 @@ enum ConnectionProcedures {
         }
         table.register(Remote.NodeGetSecurityModel.self) { _, _ in .init(model: "", doi: "") }
         table.register(Remote.ConnectIsSecure.self) { _, _ in .init(secure: 1) }  // a local Unix socket
-        table.register(Remote.ConnectGetSysinfo.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.ConnectGetSysinfo.self) { arguments, _ throws(RemoteError) in
             guard arguments.flags == 0 else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(arguments.flags, radix: 16))) in function qemuConnectGetSysinfo") }
-            throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "Host SMBIOS information is not available")
+            // dmidecode runs off the event loops.
+            return .init(sysinfo: try await BlockingWork.run { () throws(RemoteError) in try HostSysinfo.read() })
         }
         table.register(Remote.ConnectRegisterCloseCallback.self) { _, _ in XDRVoid() }
         table.register(Remote.ConnectUnregisterCloseCallback.self) { _, _ in XDRVoid() }
