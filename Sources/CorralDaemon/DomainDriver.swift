@@ -200,9 +200,10 @@ actor DomainDriver {
         qmp = connected
         // Disks' I/O limits: QEMU's throttling, set before the guest runs (libvirt's way with
         // -blockdev).
-        for (index, disk) in definition.devices.disks.enumerated() where disk.ioTune.map({ !$0.isEmpty }) ?? false && disk.source != nil {
+        for (index, disk) in definition.devices.disks.enumerated() where disk.source != nil {
+            guard let tune = disk.ioTune, !tune.isEmpty else { continue }
             do throws(RemoteError) {
-                try await BlockTuningProcedures.apply(disk.ioTune!, to: invocation.devices.disks[index].qomName, qmp: qmp)
+                try await BlockTuningProcedures.apply(tune, to: invocation.devices.disks[index].qomName, qmp: qmp)
             } catch {
                 process.signal(SIGKILL)
                 _ = await process.waitForExit(timeout: .seconds(2))

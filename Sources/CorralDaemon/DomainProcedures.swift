@@ -154,9 +154,7 @@ enum DomainProcedures {
             // count, 8, needs the agent's vCPU calls, which Corral does not make).
             try checkFlags(arguments.flags, allowed: 1 | 2 | 4, function: "qemuDomainGetVcpusFlags")
             let record = try registry.record(for: arguments.dom)
-            guard arguments.flags & 3 != 3 else {
-                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "flags 'affect live' and 'affect config' are mutually exclusive")
-            }
+            try ModificationImpact.checkOneDefinition(arguments.flags)
             let impact = try ModificationImpact(flags: arguments.flags & 3, record: record)
             if impact.live, let guest = record.runtime {
                 return .init(num: Int32(arguments.flags & 4 == 0 ? guest.vcpuCount : guest.vcpuMaximum))

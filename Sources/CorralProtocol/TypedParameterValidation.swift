@@ -19,6 +19,9 @@ public enum TypedParameterProblem: Error, Hashable, Sendable {
     case wrongType(field: String, given: TypedParameter.Kind, expected: TypedParameter.Kind)
     case unsupported(String)
 
+    /// Whether the parameter is unknown (`VIR_ERR_ARGUMENT_UNSUPPORTED`) rather than misused.
+    public var isUnsupported: Bool { if case .unsupported = self { true } else { false } }
+
     /// libvirt's message.
     public var message: String {
         switch self {

@@ -8,6 +8,13 @@ struct ModificationImpact: Sendable, Hashable {
     var live: Bool
     var config: Bool
 
+    /// libvirt's check (`VIR_EXCLUSIVE_FLAGS`) for calls that read one definition: not both.
+    static func checkOneDefinition(_ flags: UInt32, domain: ErrorDomain = .domain) throws(RemoteError) {
+        guard flags & (liveFlag | configFlag) != liveFlag | configFlag else {
+            throw RemoteError(code: .invalidArgument, domain: domain, detail: "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive")
+        }
+    }
+
     /// The definitions `flags` name for `record`: "current" is the running guest, or the
     /// definition of a stopped one; the live one needs a running guest and the persistent one a
     /// persistent domain (libvirt's `virDomainObjGetDefs` rules and messages).

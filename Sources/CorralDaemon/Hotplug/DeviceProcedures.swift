@@ -41,7 +41,8 @@ enum DeviceProcedures {
                             configDocument = try configEdit(change, withAddress, record: record, driver: driver, document: document.original)
                         }
                     case .detach:
-                        let liveDocument = try driver.liveDocument(record.runtime!)
+                        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+                        let liveDocument = try driver.liveDocument(guest)
                         let elements = DeviceXML.devices(named: device.name, in: liveDocument.document)
                         let index = try matched(device, among: elements, live: true)
                         guard let alias = elements[index].element(named: "alias")?[attribute: "name"] else {

@@ -22,10 +22,8 @@ enum BlockTuningProcedures {
     static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, events: EventHub) {
         let jobs = driver.jobs
         table.registerAsync(Remote.DomainGetBlockIoTune.self) { arguments, _ throws(RemoteError) in
-            try DomainProcedures.checkFlags(arguments.flags, allowed: live | config | TypedParameter.stringOkayFlagValue, function: "qemuDomainGetBlockIoTune")
-            guard arguments.flags & (live | config) != live | config else {
-                throw RemoteError(code: .invalidArgument, domain: .domain, detail: "flags 'affect live' and 'affect config' are mutually exclusive")
-            }
+            try DomainProcedures.checkFlags(arguments.flags, allowed: live | config | [TypedParameter].stringOkayFlag, function: "qemuDomainGetBlockIoTune")
+            try ModificationImpact.checkOneDefinition(arguments.flags, domain: .domain)
             guard arguments.nparams >= 0 else { throw RemoteError.invalidArgument("nparams in virDomainGetBlockIoTune must not be negative", domain: .domain) }
             let record = try registry.record(for: arguments.dom)
             let impact = try ModificationImpact(flags: arguments.flags & (live | config), record: record)
@@ -51,11 +49,7 @@ enum BlockTuningProcedures {
 
         table.registerAsync(Remote.DomainSetBlockIoTune.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: live | config, function: "qemuDomainSetBlockIoTune")
-            do throws(TypedParameterProblem) {
-                try arguments.params.validate(against: parameterSchema)
-            } catch {
-                throw RemoteError(code: error.isUnsupported ? .argumentUnsupported : .invalidArgument, domain: .none, detail: error.message)
-            }
+            try TunableProcedures.validate(arguments.params, parameterSchema)
             let changes = try Self.changes(arguments.params)
             let name = try registry.record(for: arguments.dom).name
             try await jobs.run(name, "set block I/O tune") { () async throws(RemoteError) in
@@ -118,9 +112,7 @@ enum BlockTuningProcedures {
 
         table.register(Remote.DomainGetIothreadInfo.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: live | config, function: "qemuDomainGetIOThreadInfo")
-            guard arguments.flags & (live | config) != live | config else {
-                throw RemoteError(code: .invalidArgument, domain: .domain, detail: "flags 'affect live' and 'affect config' are mutually exclusive")
-            }
+            try ModificationImpact.checkOneDefinition(arguments.flags, domain: .domain)
             let record = try registry.record(for: arguments.dom)
             _ = try ModificationImpact(flags: arguments.flags, record: record)
             // Corral starts no I/O threads (`<iothreads>` is not modelled, so refused at start).
@@ -223,13 +215,4 @@ enum BlockTuningProcedures {
             return disk
         }
     }
-}
-
-extension TypedParameterProblem {
-    var isUnsupported: Bool { if case .unsupported = self { true } else { false } }
-}
-
-extension TypedParameter {
-    /// `VIR_TYPED_PARAM_STRING_OKAY` as a flag value.
-    static let stringOkayFlagValue: UInt32 = [TypedParameter].stringOkayFlag
 }

@@ -91,9 +91,7 @@ enum TunableProcedures {
     /// libvirt's checks of a get call's flags and count; the impact.
     static func getImpact(_ handle: RemoteDomain, nparams: Int32, flags: UInt32, function: String, _ context: Context) throws(RemoteError) -> (DomainRecord, ModificationImpact) {
         try DomainProcedures.checkFlags(flags, allowed: live | config | stringOkay, function: function)
-        guard flags & (live | config) != live | config else {
-            throw RemoteError(code: .invalidArgument, domain: .domain, detail: "flags 'affect live' and 'affect config' are mutually exclusive")
-        }
+        try ModificationImpact.checkOneDefinition(flags, domain: .domain)
         guard nparams >= 0 else { throw RemoteError.invalidArgument("nparams in \(function) must not be negative", domain: .domain) }
         let record = try context.registry.record(for: handle)
         return (record, try ModificationImpact(flags: flags & (live | config), record: record))

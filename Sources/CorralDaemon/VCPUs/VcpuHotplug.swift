@@ -165,8 +165,8 @@ enum VcpuDocument {
                 // vCPU pins in order, before the emulator's.
                 let position = tune.children.firstIndex { node in
                     guard case .element(let e) = node else { return false }
-                    if vcpu == nil { return e.name != "vcpupin" }
-                    return e.name != "vcpupin" || (Int(e[attribute: "vcpu"] ?? "") ?? 0) > vcpu!
+                    guard let vcpu else { return e.name != "vcpupin" }
+                    return e.name != "vcpupin" || (Int(e[attribute: "vcpu"] ?? "") ?? 0) > vcpu
                 } ?? tune.children.count
                 tune.children.insert(pin, at: position)
             }

@@ -102,7 +102,7 @@ extension DomainDefinition {
             shares = try number("shares", 2...262_144)
             globalPeriod = try number("global_period", 1000...1_000_000)
             globalQuota = try number("global_quota", -1...17_592_186_044_415)
-            if globalQuota != nil && globalQuota != -1 && globalQuota! < 1000 {
+            if let quota = globalQuota, quota != -1, quota < 1000 {
                 throw DomainXMLError(.invalid, "Value of cputune 'global_quota' must be in range [1000, 17592186044415] or less than 0")
             }
         }
