@@ -142,8 +142,12 @@ def test_domstats_every_group_and_filters(stats_guest, tmp_path):
     stats = values(run("virsh", "-c", uri, "domstats", "st").stdout)
     for key in ("state.state", "cpu.time", "cpu.user", "balloon.current", "balloon.maximum", "vcpu.current", "vcpu.maximum",
                 "vcpu.0.state", "vcpu.1.time", "vcpu.0.wait", "net.count", "block.count", "block.0.name", "block.0.path",
-                "block.0.rd.reqs", "block.2.capacity", "block.1.physical", "block.0.allocation"):
+                "block.0.rd.reqs", "block.2.capacity", "block.1.physical", "block.0.allocation", "cpu.cache.monitor.count",
+                "cpu.haltpoll.success.time", "dirtyrate.calc_status", "dirtyrate.calc_mode"):
         assert key in stats, key
+    # No cache monitors; a TCG guest does not halt-poll; QEMU has not measured its dirty rate.
+    assert stats["cpu.cache.monitor.count"] == "0" and stats["cpu.haltpoll.fail.time"] == "0"
+    assert stats["dirtyrate.calc_status"] == "0" and stats["dirtyrate.calc_mode"] == "page-sampling"
     assert stats["state.state"] == "1" and stats["block.count"] == "3" and stats["block.2.name"] == "vdc"
     assert int(stats["block.2.capacity"]) == 50 << 20 and stats["vcpu.current"] == "2"
     # Groups one at a time; the stopped domain reports its definition.

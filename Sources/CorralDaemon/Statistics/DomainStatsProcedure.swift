@@ -1,3 +1,4 @@
+import CorralJSON
 import CorralProtocol
 import DomainXML
 import QEMUCommandLine
@@ -20,9 +21,9 @@ enum DomainStatsProcedure {
         static let memory = Groups(rawValue: 256)
         static let dirtyRate = Groups(rawValue: 512)
         static let vm = Groups(rawValue: 1024)
-        /// Every group libvirt 9.0 knows. Perf events, I/O threads, memory bandwidth, dirty
-        /// rates and KVM's own statistics have nothing to report for Corral's guests (none are
-        /// configured), as libvirt reports nothing for them then.
+        /// Every group libvirt 9.0 knows. Perf events, I/O threads, memory bandwidth and KVM's
+        /// own statistics have nothing to report for Corral's guests (none are configured), as
+        /// libvirt reports nothing for them then.
         static let known: Groups = [.state, .cpuTotal, .balloon, .vcpu, .interface, .block, .perf, .iothread, .memory, .dirtyRate, .vm]
     }
 
@@ -68,13 +69,18 @@ enum DomainStatsProcedure {
         var vcpuThreads: [Int32]?
         var blockCounters: [String: GuestStatistics.BlockCounters] = [:]
         var virtualSizes: [String: UInt64] = [:]
+        var dirtyRate: JSONValue?
+        var haltPolling: (success: UInt64, fail: UInt64)?
 
         static func gather(_ record: DomainRecord, _ guest: GuestRuntime, groups: Groups) async -> MonitorAnswers {
             async let balloon = groups.contains(.balloon) ? GuestStatistics.balloon(guest, definedKiB: record.definition.currentMemoryKiB) : nil
             async let threads = groups.contains(.vcpu) ? try? GuestStatistics.vcpuThreads(guest) : nil
             async let counters = groups.contains(.block) ? (try? GuestStatistics.blockCounters(guest)) ?? [:] : [:]
             async let sizes = groups.contains(.block) ? (try? GuestStatistics.virtualSizes(guest)) ?? [:] : [:]
-            return await MonitorAnswers(balloon: balloon, vcpuThreads: threads, blockCounters: counters, virtualSizes: sizes)
+            async let dirty = groups.contains(.dirtyRate) ? await GuestStatistics.dirtyRate(guest) : nil
+            async let polling = groups.contains(.cpuTotal) ? await GuestStatistics.haltPolling(guest, kvm: record.definition.type == .kvm) : nil
+            return await MonitorAnswers(
+                balloon: balloon, vcpuThreads: threads, blockCounters: counters, virtualSizes: sizes, dirtyRate: dirty, haltPolling: polling)
         }
     }
 
@@ -91,6 +97,12 @@ enum DomainStatsProcedure {
             parameters.append(.init("cpu.time", .unsignedLongLong(times.total)))
             parameters.append(.init("cpu.user", .unsignedLongLong(times.user)))
             parameters.append(.init("cpu.system", .unsignedLongLong(times.system)))
+            // No cache monitors (resctrl) are configured: libvirt says so with a count of 0.
+            parameters.append(.init("cpu.cache.monitor.count", .uint(0)))
+            if let polling = answers.haltPolling {
+                parameters.append(.init("cpu.haltpoll.success.time", .unsignedLongLong(polling.success)))
+                parameters.append(.init("cpu.haltpoll.fail.time", .unsignedLongLong(polling.fail)))
+            }
         }
         if groups.contains(.balloon) {
             let definition = record.definition
@@ -138,6 +150,21 @@ enum DomainStatsProcedure {
         }
         if groups.contains(.block) {
             parameters += blockParameters(record, counters: answers.blockCounters, capacities: answers.virtualSizes)
+        }
+        if groups.contains(.dirtyRate), let rate = answers.dirtyRate {
+            // VIR_DOMAIN_DIRTYRATE_UNSTARTED 0, _MEASURING 1, _MEASURED 2.
+            let status: Int32 = switch rate["status"]?.stringValue { case "measuring": 1; case "measured": 2; default: 0 }
+            parameters.append(.init("dirtyrate.calc_status", .int(status)))
+            parameters.append(.init("dirtyrate.calc_start_time", .longLong(rate["start-time"]?.intValue ?? 0)))
+            parameters.append(.init("dirtyrate.calc_period", .int(Int32(clamping: rate["calc-time"]?.intValue ?? 0))))
+            parameters.append(.init("dirtyrate.calc_mode", .string(rate["mode"]?.stringValue ?? "page-sampling")))
+            if status == 2 {
+                parameters.append(.init("dirtyrate.megabytes_per_second", .longLong(rate["dirty-rate"]?.intValue ?? 0)))
+                for vcpu in rate["vcpu-dirty-rate"]?.arrayValue ?? [] {
+                    guard let id = vcpu["id"]?.intValue, let value = vcpu["dirty-rate"]?.intValue, value >= 0 else { continue }
+                    parameters.append(.init("dirtyrate.vcpu.\(id).megabytes_per_second", .unsignedLongLong(UInt64(value))))
+                }
+            }
         }
         return parameters
     }

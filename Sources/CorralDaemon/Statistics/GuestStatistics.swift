@@ -80,6 +80,33 @@ enum GuestStatistics {
         RemoteError(code: .operationFailed, domain: .qemu, detail: "monitor error: \(error)")
     }
 
+    // MARK: - CPU and memory extras
+
+    /// QEMU's last dirty-rate calculation (`query-dirty-rate`); `nil` if it cannot say.
+    static func dirtyRate(_ guest: GuestRuntime) async -> JSONValue? {
+        try? await guest.qmp.execute("query-dirty-rate")
+    }
+
+    /// Time the vCPUs spent polling before halting, successfully and not (ns, summed over
+    /// vCPUs), from KVM's statistics (`query-stats`); a TCG guest does not poll: zeros.
+    static func haltPolling(_ guest: GuestRuntime, kvm: Bool) async -> (success: UInt64, fail: UInt64)? {
+        guard kvm else { return (0, 0) }
+        let request: JSONValue = .object([
+            ("target", .string("vcpu")),
+            ("providers", .array([.object([("provider", .string("kvm")), ("names", .array([.string("halt_poll_success_ns"), .string("halt_poll_fail_ns")]))])])),
+        ])
+        guard let reply = try? await guest.qmp.execute("query-stats", arguments: request), case .array(let vcpus) = reply else { return nil }
+        var success: UInt64 = 0, fail: UInt64 = 0
+        for vcpu in vcpus {
+            for provider in vcpu["stats"]?.arrayValue ?? [] {
+                guard let name = provider["name"]?.stringValue, let value = provider["value"]?.uint64Value else { continue }
+                if name == "halt_poll_success_ns" { success = success &+ value }
+                if name == "halt_poll_fail_ns" { fail = fail &+ value }
+            }
+        }
+        return (success, fail)
+    }
+
     // MARK: - Block devices
 
     /// Every disk's counters, keyed by target (`vda`).
