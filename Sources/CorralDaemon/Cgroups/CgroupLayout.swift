@@ -15,16 +15,14 @@ struct CgroupLayout: Sendable, Hashable {
         case v1, v2
     }
 
-    /// Each available controller's mount point and version.
-    var mounts: [Controller: (path: String, version: Version)] = [:]
-
-    static func == (a: Self, b: Self) -> Bool {
-        Controller.allCases.allSatisfy { a.mounts[$0]?.path == b.mounts[$0]?.path && a.mounts[$0]?.version == b.mounts[$0]?.version }
+    /// Where a controller is mounted, and in which hierarchy.
+    struct Mount: Sendable, Hashable {
+        var path: String
+        var version: Version
     }
 
-    func hash(into hasher: inout Hasher) {
-        for controller in Controller.allCases { hasher.combine(mounts[controller]?.path) }
-    }
+    /// Each available controller's mount.
+    var mounts: [Controller: Mount] = [:]
 
     /// The layout `mountinfo` describes; `unifiedControllers` lists the controllers of a unified
     /// hierarchy's root (its `cgroup.controllers`) when given its mount point.
@@ -43,14 +41,14 @@ struct CgroupLayout: Sendable, Hashable {
             } else if type == "cgroup" {
                 let options = Set(tail[2].split(separator: ",").map(String.init))
                 for controller in Controller.allCases where options.contains(controller.rawValue) && layout.mounts[controller] == nil {
-                    layout.mounts[controller] = (mountPoint, .v1)
+                    layout.mounts[controller] = Mount(path: mountPoint, version: .v1)
                 }
             }
         }
         if let unified {
             let available = unifiedControllers(unified)
             for controller in Controller.allCases where layout.mounts[controller] == nil && available.contains(controller.unifiedName) {
-                layout.mounts[controller] = (unified, .v2)
+                layout.mounts[controller] = Mount(path: unified, version: .v2)
             }
         }
         return layout

@@ -60,17 +60,20 @@ struct GuestCgroup: Sendable, Hashable {
     static let unlimitedKiB: UInt64 = 9_007_199_254_740_991
 
     func directory(_ controller: CgroupLayout.Controller) throws(RemoteError) -> String {
-        guard let directory = directories[controller] else {
-            let message: String
-            switch controller {
-            case .cpu: message = "cgroup CPU controller is not mounted"
-            case .cpuset: message = "cgroup cpuset controller is not mounted"
-            case .memory: message = "cgroup memory controller is not mounted"
-            case .blkio: message = "blkio cgroup isn't mounted"
-            }
-            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: message)
-        }
+        guard let directory = directories[controller] else { throw Self.unavailable(controller) }
         return directory
+    }
+
+    /// libvirt's error for a guest without the controller.
+    static func unavailable(_ controller: CgroupLayout.Controller) -> RemoteError {
+        let message: String
+        switch controller {
+        case .cpu: message = "cgroup CPU controller is not mounted"
+        case .cpuset: message = "cgroup cpuset controller is not mounted"
+        case .memory: message = "cgroup memory controller is not mounted"
+        case .blkio: message = "blkio cgroup isn't mounted"
+        }
+        return RemoteError(code: .operationInvalid, domain: .qemu, detail: message)
     }
 
     func value(_ controller: CgroupLayout.Controller, _ file: String) throws(RemoteError) -> String {
@@ -178,9 +181,7 @@ struct GuestCgroup: Sendable, Hashable {
         try set(.blkio, file, version(.blkio) == .v2 && file == "io.weight" ? "default \(weight)" : String(weight))
     }
 
-    /// The host memory nodes the guest's memory may come from (`cpuset.mems`).
-    func memoryNodes() throws(RemoteError) -> String { try value(.cpuset, "cpuset.mems") }
-
+    /// Sets the host memory nodes the guest's memory may come from (`cpuset.mems`).
     func setMemoryNodes(_ nodes: String) throws(RemoteError) { try set(.cpuset, "cpuset.mems", nodes) }
 
     // MARK: - Files

@@ -66,8 +66,7 @@ enum TunableProcedures {
 
         /// The running guest's control group, or libvirt's error for the missing controller.
         func cgroup(_ guest: GuestRuntime, _ controller: CgroupLayout.Controller) throws(RemoteError) -> GuestCgroup {
-            let group = guest.cgroup ?? GuestCgroup(layout: CgroupLayout(), name: "", id: 0)
-            _ = try group.directory(controller)
+            guard let group = guest.cgroup, group.directories[controller] != nil else { throw GuestCgroup.unavailable(controller) }
             return group
         }
 

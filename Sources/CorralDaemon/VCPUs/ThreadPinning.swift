@@ -34,11 +34,6 @@ enum ThreadPinning {
         }
     }
 
-    /// The CPUs of this host (the ones a cpumap may name usefully).
-    static func hostCPUs() -> Set<Int> {
-        Set(HostStatistics.cpuMap().online)
-    }
-
     /// Applies a definition's pins to a guest that has just started: each vCPU's own pin, else
     /// `<vcpu cpuset>`; the emulator's pin, else `<vcpu cpuset>`.
     static func applyDefinition(_ definition: DomainDefinition, pid: Int32, vcpuThreads: [Int32]) throws(RemoteError) {
