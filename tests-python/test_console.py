@@ -267,22 +267,34 @@ def test_screenshot_streams_the_display_as_png(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "destroy", "sc", check=False)
 
 
-def test_a_virtio_console_is_the_first_console(daemon, tmp_path):
+def test_with_a_serial_port_the_default_console_is_serial_and_a_virtio_console_opens_by_alias(daemon, tmp_path):
+    """libvirt's console rule: a serial port makes the first console the serial one, so
+    `virsh console DOM` opens ttyS0 as it does on libvirtd; the virtio console is `console1`."""
     (tmp_path / "vc.xml").write_text(console_xml("vc", "<serial type='pty'/><console type='pty'><target type='virtio'/></console>"))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "vc.xml"))
+    inactive = run("virsh", "-c", daemon.uri, "dumpxml", "vc").stdout
+    assert inactive.index("<target type='serial' port='0'/>") < inactive.index("<target type='virtio' port='0'/>")
     run("virsh", "-c", daemon.uri, "start", "vc", "--paused")
-    console = Terminal(["virsh", "-c", daemon.uri, "console", "vc"])
+    serial = Terminal(["virsh", "-c", daemon.uri, "console", "vc"])
+    virtio = Terminal(["virsh", "-c", daemon.uri, "console", "vc", "console1"])
     try:
-        console.expect("Escape character is ^] (Ctrl + ])")
+        serial.expect("Escape character is ^] (Ctrl + ])")
+        virtio.expect("Escape character is ^] (Ctrl + ])")
         run("virsh", "-c", daemon.uri, "resume", "vc")
-        console.expect("CORRAL-GUEST-BOOTED on hvc0")
-        console.type("\r")
-        console.expect("/ # ")
-        console.type("echo hvc-$((3*5))\r")
-        console.expect("hvc-15")
+        serial.expect("CORRAL-GUEST-BOOTED kernel=")
+        virtio.expect("CORRAL-GUEST-BOOTED on hvc0")
+        virtio.type("\r")
+        virtio.expect("/ # ")
+        virtio.type("echo hvc-$((3*5)) $(tty)\r")
+        virtio.expect("hvc-15 /dev/hvc0")
+        serial.type("\r")
+        serial.expect("/ # ")
+        serial.type("echo ser-$((2*7)) $(tty)\r")
+        serial.expect("ser-14 /dev/ttyS0")
         xml = run("virsh", "-c", daemon.uri, "dumpxml", "vc").stdout
-        assert "<target type='virtio' port='0'/>" in xml or "<target type='virtio'" in xml
-        assert "<alias name='console0'/>" in xml
+        assert "<target type='serial' port='0'/>\n      <alias name='serial0'/>" in xml
+        assert "<target type='virtio' port='0'/>\n      <alias name='console1'/>" in xml
     finally:
-        console.close()
+        serial.close()
+        virtio.close()
         run("virsh", "-c", daemon.uri, "destroy", "vc", check=False)

@@ -174,12 +174,10 @@ enum DomainNormalizer {
                 let model = machine.contains("q35") ? "pcie-root" : "pci-root"
                 devices.children.append(.element(element("controller", [("type", "pci"), ("index", "0"), ("model", model)])))
             }
-            let serials = elements.filter { $0.name == "serial" }
-            if let first = serials.first, !elements.contains(where: { $0.name == "console" }) {
-                var console = element("console", [("type", first[attribute: "type"] ?? "pty")])
-                if let source = first.element(named: "source") { console.children.append(.element(source)) }
-                console.children.append(.element(element("target", [("type", "serial"), ("port", "0")])))
-                devices.children.append(.element(console))
+            do throws(DomainXMLError) {
+                try normalizeCharacterDevices(&devices)
+            } catch {
+                failure = failure ?? error
             }
             for kind in ["mouse", "keyboard"] where !elements.contains(where: { $0.name == "input" && $0[attribute: "type"] == kind && $0[attribute: "bus"] == "ps2" }) {
                 devices.children.append(.element(element("input", [("type", kind), ("bus", "ps2")])))

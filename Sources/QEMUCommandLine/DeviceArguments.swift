@@ -9,6 +9,7 @@ extension Builder {
         try addInterfaces()
         try addSerialPorts()
         try addChannels()
+        try addVirtioConsoles()
         try addInputs()
         try addGraphics()
         try addVideos()

@@ -39,6 +39,11 @@ struct BenchLibvirtd {
         return BenchLibvirtd(started: output.contains("started"))
     }
 
+    /// The running libvirtd's process id.
+    var pid: Int32? {
+        (try? Self.shell(["/bin/pidof", "-s", "libvirtd"])).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     func stop() {
         if started { _ = try? Self.shell(["/bin/bash", Self.script, "stop"]) }
     }

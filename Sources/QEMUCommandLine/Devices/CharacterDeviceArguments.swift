@@ -3,8 +3,7 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// Serial ports as `isa-serial` devices (a console on serial port 0 shares it) and virtio
-    /// consoles.
+    /// Serial ports as `isa-serial` devices (a console on serial port 0 shares it).
     mutating func addSerialPorts() throws(CommandLineError) {
         for (index, serial) in domain.devices.serials.enumerated() {
             guard let names = devices.characterDevice(.serial, index: index) else { continue }
@@ -16,18 +15,19 @@ extension Builder {
                 ("index", .integer(Int64(serial.targetPort ?? index))),
             ])
         }
-        // virtio consoles: `virtconsole` ports on the virtio-serial controller (port 0 is the
-        // console's, as libvirt numbers them).
+    }
+
+    /// virtio consoles: `virtconsole` ports, after the channels as libvirt orders them, so each
+    /// takes the port QEMU gives it (the first console port 0, the console's; later ones the
+    /// lowest port no channel holds).
+    mutating func addVirtioConsoles() throws(CommandLineError) {
         for (index, console) in domain.devices.consoles.enumerated() where console.targetType == "virtio" {
             guard let names = devices.characterDevice(.console, index: index) else { continue }
             var backend = console
             if backend.type == .unix && backend.path == nil { backend.mode = "bind" }
             backend.path = names.path
             add("-chardev", try Self.chardev(backend, id: names.chardev, name: "console\(index)"))
-            addDevice([
-                ("driver", .string("virtconsole")), ("bus", .string("virtio-serial0.0")), ("nr", .integer(0)), ("chardev", .string(names.chardev)),
-                ("id", .string(names.alias)),
-            ])
+            addDevice([("driver", .string("virtconsole")), ("chardev", .string(names.chardev)), ("id", .string(names.alias))])
         }
     }
 

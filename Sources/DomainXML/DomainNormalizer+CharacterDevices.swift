@@ -1,0 +1,107 @@
+import XMLTree
+
+extension DomainNormalizer {
+    /// libvirt's limit on ISA serial ports (`VIR_MAX_ISA_SERIAL_PORTS`).
+    static let maximumISASerialPorts = 4
+
+    /// Serial ports and consoles as libvirt fills them in: an ISA serial port's target type,
+    /// port and model; a console's target port; and libvirt's console compatibility rule — when
+    /// the guest has a serial port and its first `<console>` is not the serial console, a
+    /// `<console><target type='serial'/>` aliasing serial port 0 is put first, so the guest's
+    /// default console (what `virsh console DOM` opens) is its serial port, and the other
+    /// consoles are numbered after it (`console1`, …), as libvirt names them.
+    static func normalizeCharacterDevices(_ devices: inout XMLElement) throws(DomainXMLError) {
+        try assignSerialTargets(&devices)
+        assignConsolePorts(&devices)
+        insertSerialConsole(&devices)
+    }
+
+    /// Each serial port without a target type is an `isa-serial` (with its model); ports are
+    /// taken lowest-free first, as libvirt assigns them.
+    static func assignSerialTargets(_ devices: inout XMLElement) throws(DomainXMLError) {
+        var used = Set<Int>()
+        for serial in devices.elements(named: "serial") {
+            guard let text = serial.element(named: "target")?[attribute: "port"] else { continue }
+            guard let port = Int(text), port >= 0 else {
+                throw DomainXMLError(.invalid, line: serial.line, "Invalid port number: \(text)")
+            }
+            let type = serial.element(named: "target")?[attribute: "type"] ?? "isa-serial"
+            if type == "isa-serial" {
+                guard port < maximumISASerialPorts else {
+                    throw DomainXMLError(.invalid, line: serial.line, "Maximum supported number of ISA serial ports is '\(maximumISASerialPorts)'")
+                }
+                guard used.insert(port).inserted else {
+                    throw DomainXMLError(.invalid, line: serial.line, "target port '\(port)' already allocated")
+                }
+            }
+        }
+        var failure: DomainXMLError?
+        devices.updateElements { serial in
+            guard serial.name == "serial", serial.namespace == nil, failure == nil else { return }
+            var target = serial.element(named: "target") ?? element("target")
+            let type = target[attribute: "type"] ?? "isa-serial"
+            guard type == "isa-serial" else { return }
+            target[attribute: "type"] = type
+            if target[attribute: "port"] == nil {
+                guard let free = (0..<maximumISASerialPorts).first(where: { !used.contains($0) }) else {
+                    failure = DomainXMLError(.invalid, line: serial.line, "Maximum supported number of ISA serial ports is '\(maximumISASerialPorts)'")
+                    return
+                }
+                used.insert(free)
+                target[attribute: "port"] = String(free)
+            }
+            if target.element(named: "model") == nil { target.children.append(.element(element("model", [("name", "isa-serial")]))) }
+            if serial.element(named: "target") == nil {
+                serial.children.append(.element(target))
+            } else {
+                serial.updateElements { if $0.name == "target" && $0.namespace == nil { $0 = target } }
+            }
+            serial.children = ordered(serial.children, by: ["source", "log", "protocol", "target", "alias", "address"])
+        }
+        if let failure { throw failure }
+    }
+
+    /// A console without a target port takes one past the highest port any console names
+    /// (libvirt numbers each target type's consoles from 0 this way).
+    static func assignConsolePorts(_ devices: inout XMLElement) {
+        var highest = devices.elements(named: "console").compactMap { $0.element(named: "target")?[attribute: "port"].flatMap { Int($0) } }.max() ?? -1
+        devices.updateElements { console in
+            guard console.name == "console", console.namespace == nil else { return }
+            let isSerial = (console.element(named: "target")?[attribute: "type"] ?? "serial") == "serial"
+            if console.element(named: "target") == nil { console.children.append(.element(element("target", [("type", "serial")]))) }
+            console.updateElements { target in
+                guard target.name == "target", target.namespace == nil else { return }
+                if target[attribute: "type"] == nil { target.attributes.insert(XMLAttribute(name: "type", value: "serial"), at: 0) }
+                guard target[attribute: "port"] == nil else { return }
+                if isSerial {
+                    target[attribute: "port"] = "0"
+                } else {
+                    highest += 1
+                    target[attribute: "port"] = String(highest)
+                }
+            }
+        }
+    }
+
+    /// libvirt's `virDomainDefAddConsoleCompat`: a serial console first when the guest has an
+    /// ISA serial port and no console, or a first console that is not serial.
+    static func insertSerialConsole(_ devices: inout XMLElement) {
+        let elements = devices.elements
+        guard let serial = elements.first(where: { $0.name == "serial" && $0.namespace == nil }),
+            serial.element(named: "target")?[attribute: "type"] == "isa-serial"
+        else { return }
+        if let first = elements.first(where: { $0.name == "console" && $0.namespace == nil }),
+            first.element(named: "target")?[attribute: "type"] == "serial" {
+            return
+        }
+        var console = element("console", [("type", serial[attribute: "type"] ?? "pty")])
+        if let source = serial.element(named: "source") { console.children.append(.element(source)) }
+        console.children.append(.element(element("target", [("type", "serial"), ("port", "0")])))
+        if let alias = serial.element(named: "alias") { console.children.append(.element(alias)) }
+        let position = devices.children.firstIndex {
+            if case .element(let e) = $0, e.name == "console", e.namespace == nil { return true }
+            return false
+        } ?? devices.children.count
+        devices.children.insert(.element(console), at: position)
+    }
+}
