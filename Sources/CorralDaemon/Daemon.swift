@@ -42,9 +42,10 @@ public final class Daemon: Sendable {
             registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger,
             volumes: VolumeResolver(registry: storage.registry))
         self.driver = driver
+        driver.findManagedSaveImages()
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
-        DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options)
+        DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options) { name in driver.managedSavePath(for: name) }
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         NetworkAndPoolListings.register(in: &table)
@@ -64,6 +65,7 @@ public final class Daemon: Sendable {
         RenameProcedure.register(in: &table, registry: registry, driver: driver, events: events)
         GuestInfoProcedure.register(in: &table, registry: registry)
         TunableProcedures.register(in: &table, registry: registry, driver: driver, events: events)
+        SaveRestoreProcedures.register(in: &table, driver: driver, registry: registry, options: options)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

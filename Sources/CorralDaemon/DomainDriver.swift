@@ -95,7 +95,13 @@ actor DomainDriver {
     /// Starts a defined domain. `paused` leaves the vCPUs stopped; `autodestroy` ties the guest
     /// to the connection that started it; `live` is a definition for this run only (a create over
     /// an inactive persistent domain), the persistent one staying for the next.
-    func start(_ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil) async throws(RemoteError) -> RemoteDomain {
+    ///
+    /// With `incoming`, QEMU starts waiting for a migration stream (`-incoming defer`) and loads
+    /// the guest's state from the descriptor before its vCPUs may run (a restore); the guest is
+    /// then reported started as restored.
+    func start(
+        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingStream? = nil
+    ) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
         }
@@ -114,6 +120,7 @@ actor DomainDriver {
         nextID = nextID == Int32.max ? 1 : nextID + 1
         let directory = runDirectory(for: record.name)
         var context = makeContext(id: id, directory: directory, definition: definition)
+        context.incomingMigration = incoming != nil
         if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.autoport }) {
             // Probing ports binds sockets: off the event loops.
             context.vncDisplay = (try? await BlockingWork.run { Self.freeVNCDisplay() }) ?? 0
@@ -215,6 +222,21 @@ actor DomainDriver {
         for (index, interface) in definition.devices.interfaces.enumerated() where !interface.linkUp {
             _ = try? await qmp.execute("set_link", arguments: .object([("name", .string(invocation.devices.interfaces[index].alias)), ("up", .bool(false))]))
         }
+        if let incoming {
+            do throws(RemoteError) {
+                try await Self.loadIncoming(incoming, qmp: qmp, process: process)
+            } catch {
+                process.signal(SIGKILL)
+                _ = await process.waitForExit(timeout: .seconds(2))
+                let output = (try? await runtimeFiles.run { () -> String in
+                    defer { Self.removeRuntimeFiles(directory) }
+                    return Self.logTail(logPath, from: logStart)
+                }) ?? ""
+                await qmp.close()
+                if let cgroup { runtimeFiles.enqueue { cgroup.remove() } }
+                throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
+            }
+        }
         if !paused {
             do throws(QMPError) {
                 try await qmp.cont()
@@ -234,7 +256,7 @@ actor DomainDriver {
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
             id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
-            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(.booted)),
+            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(incoming == nil ? .booted : .restored)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
             liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
         var started = runtime
@@ -254,8 +276,8 @@ actor DomainDriver {
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
-        events.lifecycle(handle, .started)
-        if paused { events.lifecycle(handle, .suspended()) }
+        events.lifecycle(handle, .started(incoming == nil ? .booted : .restored))
+        if paused { events.lifecycle(handle, incoming?.reportsRestoredPause == true ? .suspendedAfterRestore : .suspended()) }
         supervise(uuid, qmp: qmp)
         logger.info("started domain", metadata: ["name": "\(record.name)", "id": "\(id)", "pid": "\(pid)"])
         return handle
@@ -417,7 +439,7 @@ actor DomainDriver {
     }
 
     /// Gives `event` to the guest's lifecycle and carries out its actions in order.
-    private func apply(_ event: GuestLifecycle.Event, to uuid: RemoteUUID) async {
+    func apply(_ event: GuestLifecycle.Event, to uuid: RemoteUUID) async {
         var actions: [GuestLifecycle.Action] = []
         guard let record = registry.updateRuntime(uuid, { r in actions = r.runtime?.lifecycle.handle(event) ?? [] }), let guest = record.runtime
         else { return }
@@ -491,7 +513,7 @@ actor DomainDriver {
 
     // MARK: - Operations on running guests
 
-    private func running(_ uuid: RemoteUUID) throws(RemoteError) -> GuestRuntime {
+    func running(_ uuid: RemoteUUID) throws(RemoteError) -> GuestRuntime {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
         }
@@ -501,7 +523,7 @@ actor DomainDriver {
         return guest
     }
 
-    private static func monitorError(_ error: QMPError) -> RemoteError {
+    static func monitorError(_ error: QMPError) -> RemoteError {
         RemoteError(code: .operationFailed, domain: .qemu, detail: "monitor error: \(error)")
     }
 
@@ -736,7 +758,7 @@ actor DomainDriver {
         for record in registry.records(where: { $0.autostart && !$0.isActive }) {
             do throws(RemoteError) {
                 _ = try await jobs.run(record.name, "autostart") { () async throws(RemoteError) -> RemoteDomain in
-                    try await self.start(record.uuid, paused: false, autodestroyConnection: nil)
+                    try await self.startDefined(record.uuid, paused: false, autodestroyConnection: nil)
                 }
             } catch {
                 logger.error("autostart failed", metadata: ["name": "\(record.name)", "error": "\(error)"])

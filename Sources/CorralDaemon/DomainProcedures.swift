@@ -1,6 +1,7 @@
 import CorralProtocol
 import QEMUCommandLine
 import DomainXML
+import Glibc
 import XDR
 
 /// Handlers for defining, looking up, listing and describing domains.
@@ -8,7 +9,12 @@ enum DomainProcedures {
     /// The `virConnectListAllDomainsFlags` bits (all of libvirt 9.0's).
     static let knownListFlags: UInt32 = 0xFFFF
 
-    static func register(in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions) {
+    /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE`.
+    static let undefineManagedSaveFlag: UInt32 = 1
+
+    static func register(
+        in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions, managedSavePath: @escaping @Sendable (String) -> String
+    ) {
         // MARK: Defining (each change in the domain's job; parsing and the disk off the event loop)
         @Sendable func define(_ xml: String, _ operation: String) async throws(RemoteError) -> RemoteDomain {
             let parsed = try await BlockingWork.run { () throws(RemoteError) -> ParsedDomain in
@@ -25,7 +31,17 @@ enum DomainProcedures {
         @Sendable func undefine(_ handle: RemoteDomain, flags: UInt32, _ operation: String) async throws(RemoteError) {
             let name = try registry.record(for: handle).name
             try await jobs.run(name, operation) { () async throws(RemoteError) in
-                try await BlockingWork.run { () throws(RemoteError) in try registry.undefine(handle, flags: flags) }
+                let record = try registry.record(for: handle)
+                if record.hasManagedSave && flags & undefineManagedSaveFlag == 0 {
+                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "Refusing to undefine while domain managed save image exists")
+                }
+                let image = record.hasManagedSave ? managedSavePath(record.name) : nil
+                try await BlockingWork.run { () throws(RemoteError) in
+                    try registry.undefine(handle, flags: flags)
+                    if let image, unlink(image) != 0 && errno != ENOENT {
+                        throw SaveImageFile.systemError("Failed to remove managed save file '\(image)'")
+                    }
+                }
             }
         }
         table.registerAsync(Remote.DomainDefineXML.self) { arguments, _ throws(RemoteError) in
@@ -136,8 +152,7 @@ enum DomainProcedures {
         }
         table.register(Remote.DomainHasManagedSaveImage.self) { arguments, _ throws(RemoteError) in
             try checkFlags(arguments.flags, allowed: 0, function: "qemuDomainHasManagedSaveImage")
-            _ = try registry.record(for: arguments.dom)
-            return .init(result: 0)  // Corral has no managed save.
+            return .init(result: try registry.record(for: arguments.dom).hasManagedSave ? 1 : 0)
         }
         table.register(Remote.DomainSnapshotNum.self) { arguments, _ throws(RemoteError) in
             _ = try registry.record(for: arguments.dom)
@@ -182,8 +197,9 @@ enum DomainProcedures {
             if hasA == hasB { return true }
             return hasA ? isA : !isA
         }
-        guard filter(1, 2, record.isActive), filter(4, 8, record.persistent), filter(1024, 2048, record.autostart) else { return false }
-        if flags & (256 | 4096 | 16384) != 0 && flags & (512 | 8192 | 32768) == 0 { return false }  // no managed save, snapshots or checkpoints
+        guard filter(1, 2, record.isActive), filter(4, 8, record.persistent), filter(1024, 2048, record.autostart), filter(256, 512, record.hasManagedSave)
+        else { return false }
+        if flags & (4096 | 16384) != 0 && flags & (8192 | 32768) == 0 { return false }  // no snapshots or checkpoints
         let stateBits = flags & (16 | 32 | 64 | 128)
         if stateBits != 0 {
             let bit: UInt32

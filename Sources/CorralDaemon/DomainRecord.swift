@@ -25,6 +25,8 @@ struct DomainRecord: Sendable {
     /// Whether the persistent definition was replaced while the domain ran (it applies at the
     /// next start; `virDomainIsUpdated`).
     var updated = false
+    /// A managed save image waits for the next start (`virsh managedsave`).
+    var hasManagedSave = false
     /// Why the last run ended: the reason reported while the domain is shut off.
     var shutoffReason = DomainStatus.ShutoffReason.unknown
     /// The running guest (QEMU, its monitors, its lifecycle); `nil` while shut off.

@@ -9,13 +9,16 @@ public enum LifecycleEvent: Sendable, Hashable {
     case undefined
     /// A rename: the old name is undefined (`renamed`), the new one defined (`renamed`).
     case renamed(isNewName: Bool)
-    case started
+    case started(StartedDetail = .booted)
     case suspended(ioError: Bool = false)
+    /// Suspended after a restore that leaves the guest paused (`SUSPENDED_RESTORED`).
+    case suspendedAfterRestore
     case resumed
     case stopped(StoppedDetail)
     case shutdown(ShutdownDetail)
 
-    public enum StoppedDetail: Int32, Sendable { case shutdown = 0, destroyed = 1, crashed = 2, failed = 5 }
+    public enum StartedDetail: Int32, Sendable { case booted = 0, migrated = 1, restored = 2, fromSnapshot = 3, wakeup = 4 }
+    public enum StoppedDetail: Int32, Sendable { case shutdown = 0, destroyed = 1, crashed = 2, migrated = 3, saved = 4, failed = 5, fromSnapshot = 6 }
     public enum ShutdownDetail: Int32, Sendable { case finished = 0, guest = 1, host = 2 }
 
     /// (event, detail) as the wire carries them.
@@ -24,8 +27,9 @@ public enum LifecycleEvent: Sendable, Hashable {
         case .defined(let added): return (0, added ? 0 : 1)
         case .undefined: return (1, 0)
         case .renamed(let isNewName): return isNewName ? (0, 2) : (1, 1)
-        case .started: return (2, 0)
+        case .started(let detail): return (2, detail.rawValue)
         case .suspended(let io): return (3, io ? 2 : 0)
+        case .suspendedAfterRestore: return (3, 4)
         case .resumed: return (4, 0)
         case .stopped(let detail): return (5, detail.rawValue)
         case .shutdown(let detail): return (6, detail.rawValue)

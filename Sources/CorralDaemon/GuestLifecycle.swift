@@ -46,6 +46,8 @@ struct GuestLifecycle: Sendable, Equatable {
         case rebootRequested
         /// A client asked for the guest to be destroyed.
         case destroyRequested
+        /// The guest's state is in a save image: its QEMU is being stopped.
+        case saved
     }
 
     /// What the driver must do, in order.
@@ -67,6 +69,8 @@ struct GuestLifecycle: Sendable, Equatable {
     /// A reboot was asked for and its power-off has not come yet.
     private(set) var rebootPending = false
     private(set) var destroyRequested = false
+    /// The run ends because its state was saved.
+    private(set) var savedToImage = false
     /// The guest has shut down (QEMU is about to exit, or is kept for `preserve`).
     private(set) var shutdownSeen = false
     /// Why the next `STOP` happens, when a client asked for it.
@@ -136,7 +140,7 @@ struct GuestLifecycle: Sendable, Equatable {
             switch policy.onCrash {
             case .restart, .renameRestart, .coredumpRestart:
                 status = .running(.crashed)
-                actions += [.resetAndContinue, .setStatus(status), .report(.started)]
+                actions += [.resetAndContinue, .setStatus(status), .report(.started())]
             case .preserve:
                 break
             case .destroy, .coredumpDestroy:
@@ -150,11 +154,15 @@ struct GuestLifecycle: Sendable, Equatable {
         case .destroyRequested:
             destroyRequested = true
             return []
+        case .saved:
+            savedToImage = true
+            return []
         }
     }
 
     /// How the run ended, once QEMU has exited: the stopped event's detail and the shut-off reason.
     var exitOutcome: (detail: LifecycleEvent.StoppedDetail, reason: DomainStatus.ShutoffReason) {
+        if savedToImage { return (.saved, .saved) }
         if destroyRequested { return (.destroyed, .destroyed) }
         if shutdownSeen { return (.shutdown, .shutdown) }
         if case .crashed = status { return (.crashed, .crashed) }

@@ -19,7 +19,7 @@ enum LifecycleProcedures {
         }
         table.registerAsync(Remote.DomainCreate.self) { arguments, context throws(RemoteError) in
             _ = try await inJob(arguments.dom, "remoteDispatchDomainCreate") { uuid throws(RemoteError) in
-                try await driver.start(uuid, paused: false, autodestroyConnection: nil)
+                try await driver.startDefined(uuid, paused: false, autodestroyConnection: nil)
             }
             return XDRVoid()
         }
@@ -28,7 +28,7 @@ enum LifecycleProcedures {
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1 | 2 | 4 | 8 | 32, function: "qemuDomainCreateWithFlags")
             let autodestroy = arguments.flags & 2 != 0 ? context.connectionID : nil
             let handle = try await inJob(arguments.dom, "remoteDispatchDomainCreateWithFlags") { uuid throws(RemoteError) in
-                try await driver.start(uuid, paused: arguments.flags & 1 != 0, autodestroyConnection: autodestroy)
+                try await driver.startDefined(uuid, paused: arguments.flags & 1 != 0, autodestroyConnection: autodestroy, forceBoot: arguments.flags & 8 != 0)
             }
             return .init(dom: handle)
         }

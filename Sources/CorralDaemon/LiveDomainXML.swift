@@ -67,4 +67,34 @@ enum LiveDomainXML {
             device.children.insert(.element(XMLElement(name: "source", attributes: [XMLAttribute(name: "path", value: path)])), at: 0)
         }
     }
+
+    /// A running guest's document without what the run added (generated aliases, pseudo-terminal
+    /// paths, an autoport VNC server's port): the definition it runs by, as a save image keeps
+    /// it (libvirt's inactive, migratable form). User aliases (`ua-`) stay.
+    static func inactiveForm(_ document: XMLElement) -> XMLElement {
+        var document = document
+        document[attribute: "id"] = nil
+        document.updateElements { devicesElement in
+            guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
+            devicesElement.updateElements { device in
+                guard device.namespace == nil else { return }
+                device.children.removeAll {
+                    if case .element(let e) = $0, e.name == "alias", e.namespace == nil, !(e[attribute: "name"] ?? "").hasPrefix("ua-") { true } else { false }
+                }
+                switch device.name {
+                case "serial", "console", "channel":
+                    guard (device[attribute: "type"] ?? "pty") == "pty" else { return }
+                    device[attribute: "tty"] = nil
+                    device.children.removeAll {
+                        if case .element(let e) = $0, e.name == "source", e.namespace == nil, e.attributes.allSatisfy({ $0.name == "path" }) { true } else { false }
+                    }
+                case "graphics" where device[attribute: "autoport"] == "yes":
+                    device[attribute: "port"] = "-1"
+                default:
+                    break
+                }
+            }
+        }
+        return document
+    }
 }

@@ -42,6 +42,11 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var usesControlGroup: Bool {
         cpuTune.usesCPUController || !memoryTune.isEmpty || blockIOTune.weight != nil || numaTune?.nodeset != nil
     }
+    /// `<resource><partition>`: the control group partition libvirt would place the guest in.
+    /// Corral places every guest in its own group under `corral/`; libvirt's default partition
+    /// (`/machine`, which libvirtd writes into every QEMU guest) means the same, any other is
+    /// refused at start.
+    public var resourcePartition: String?
     public var os: OperatingSystem
     /// Names of the elements under `<features>` (acpi, apic, pae, …).
     public var features: [String]
@@ -62,6 +67,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
         .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
+        ElementSchema("resource", children: [.text("partition")]),
         OperatingSystem.schema, ElementSchema("features", children: [.text("acpi"), .text("apic"), .text("pae")]), CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
     ])
@@ -85,6 +91,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         numaTune = try root.element(named: "numatune").map { tune throws(DomainXMLError) in try NUMATune(tune) }
         let maximum = vcpus
         cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
+        resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
         features = root.element(named: "features")?.elements.map(\.name) ?? []
         cpu = try root.element(named: "cpu").map { cpu throws(DomainXMLError) in try CPU(cpu) }

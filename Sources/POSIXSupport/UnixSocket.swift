@@ -1,3 +1,4 @@
+import CProcessDescriptors
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,5 +51,42 @@ public enum UnixSocket {
             remaining = remaining.dropFirst(written)
         }
         return true
+    }
+
+    /// Writes all of `bytes` on the connected stream socket `socket` with the descriptor `fd`
+    /// attached to the first byte (`SCM_RIGHTS`); the rest, if the kernel takes only part, is
+    /// written after. A non-blocking socket is waited on (`poll`) when full. False when the peer
+    /// is gone or the socket fails.
+    public static func send(_ socket: Int32, _ bytes: [UInt8], passing fd: Int32) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        var sent = 0
+        while sent == 0 {
+            let result = bytes.withUnsafeBytes { corral_send_with_descriptor(socket, $0.baseAddress, UInt($0.count), fd) }
+            if result > 0 {
+                sent = result
+            } else if result < 0 && (errno == EINTR || errno == EAGAIN) {
+                if errno == EAGAIN && !waitWritable(socket) { return false }
+            } else {
+                return false
+            }
+        }
+        var remaining = bytes[sent...]
+        while !remaining.isEmpty {
+            let written = remaining.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written > 0 {
+                remaining = remaining.dropFirst(written)
+            } else if written < 0 && (errno == EINTR || errno == EAGAIN) {
+                if errno == EAGAIN && !waitWritable(socket) { return false }
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Waits (up to a second) until `socket` takes more bytes.
+    private static func waitWritable(_ socket: Int32) -> Bool {
+        var poller = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+        return poll(&poller, 1, 1000) == 1
     }
 }

@@ -19,6 +19,9 @@ public struct CommandLineContext: Sendable {
     public var privileged: Bool
     /// Variables passed through from the daemon's environment when set (libvirt's list).
     public var passthroughEnvironment: [String: String]
+    /// QEMU waits for a migration stream (`-incoming defer`): a restore. The daemon hands it
+    /// the stream over the monitor (`migrate-incoming`).
+    public var incomingMigration = false
 
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
     public var passthroughSocket: String { runDirectory + "/passthrough.sock" }

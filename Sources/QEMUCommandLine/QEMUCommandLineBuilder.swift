@@ -46,6 +46,9 @@ struct Builder {
 
     mutating func build() throws(CommandLineError) {
         try applyCapabilityOverrides()
+        if let partition = domain.resourcePartition, partition != "/machine" {
+            throw CommandLineError(.unsupported, "resource partition '\(partition)' is not supported: Corral places each guest in its own control group")
+        }
         if domain.type == .kvm && !context.kvmUsable {
             throw CommandLineError(.unsupported, "Domain requires KVM, but it is not available. Check that virtualization is enabled in the host BIOS, and host configuration is setup to load the kvm modules.")
         }
@@ -105,6 +108,8 @@ struct Builder {
             if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
         }
         try addDevices()
+        // Where libvirt puts it: after the devices.
+        if context.incomingMigration { add("-incoming", "defer") }
         if !domain.qemu.configSections.sections.isEmpty { add("-readconfig", context.configFilePath) }
         try applyOverrides()
         try applyAlterations()

@@ -2,6 +2,7 @@ public import CorralJSON
 import Foundation
 public import NIOCore
 public import NIOPosix
+import POSIXSupport
 
 /// A QMP client over a Unix socket: negotiates, pipelines commands, delivers events.
 ///
@@ -37,14 +38,18 @@ public final class QMPClient: Sendable {
         let ready = eventLoopGroup.any().makePromise(of: JSONValue.self)
         let channel: any Channel
         do {
+            // The socket is connected here, not by NIO, so that its descriptor is known: a file
+            // handed to QEMU (`getfd`) travels on it as ancillary data.
+            let socket = try UnixSocket.connect(path)
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: maximumMessageLength)))
-                        try channel.pipeline.syncOperations.addHandler(QMPChannelHandler(ready: ready, events: continuation, capabilities: capabilities))
+                        try channel.pipeline.syncOperations.addHandler(
+                            QMPChannelHandler(ready: ready, events: continuation, capabilities: capabilities, socket: socket))
                     }
                 }
-                .connect(unixDomainSocketPath: path)
+                .withConnectedSocket(socket)
                 .get()
         } catch {
             continuation.finish()
@@ -66,6 +71,13 @@ public final class QMPClient: Sendable {
     ///   when QEMU refuses it, or a session error.
     public func execute(_ command: String, arguments: JSONValue? = nil) async throws(QMPError) -> JSONValue {
         try await send { QMPCommand(name: command, arguments: arguments, promise: $0) }
+    }
+
+    /// Runs `command` with the open file `descriptor` attached (`SCM_RIGHTS`), as `getfd` and
+    /// `add-fd` take files; the caller keeps its descriptor and closes it when it likes (QEMU has
+    /// its own copy once the command is read).
+    public func execute(_ command: String, arguments: JSONValue? = nil, passing descriptor: Int32) async throws(QMPError) -> JSONValue {
+        try await send { QMPCommand(name: command, arguments: arguments, promise: $0, descriptor: descriptor) }
     }
 
     /// Sends a whole QMP message of the caller's and returns QEMU's whole reply, error replies
@@ -121,6 +133,8 @@ struct QMPCommand: @unchecked Sendable {  // the promise is thread-safe; the res
     var arguments: JSONValue?
     var promise: EventLoopPromise<JSONValue>
     var raw = false
+    /// A file to send with the command (`SCM_RIGHTS`).
+    var descriptor: Int32?
 }
 
 /// Drives ``QMPSessionStateMachine`` from channel events.
@@ -133,9 +147,15 @@ final class QMPChannelHandler: ChannelDuplexHandler {
     private var ready: EventLoopPromise<JSONValue>?
     private let events: AsyncStream<QMPEvent>.Continuation
 
-    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation, capabilities: [String]) {
+    /// The connection's socket, for the commands that carry a file.
+    private let socket: Int32
+    /// The file the command being written carries, until its message is sent.
+    private var attachedDescriptor: Int32?
+
+    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation, capabilities: [String], socket: Int32) {
         self.ready = ready
         self.events = events
+        self.socket = socket
         self.session = QMPSessionStateMachine(capabilities: capabilities)
     }
 
@@ -153,6 +173,10 @@ final class QMPChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let command = unwrapOutboundIn(data)
+        // The command's message is sent in this same call when the session is ready (a command
+        // queued before then goes without its file, and QEMU's refusal completes it).
+        attachedDescriptor = command.descriptor
+        defer { attachedDescriptor = nil }
         if command.raw {
             run(session.rawCommandRequested(command.arguments ?? .null, pending: command.promise), context: context)
         } else {
@@ -164,6 +188,16 @@ final class QMPChannelHandler: ChannelDuplexHandler {
     private func run(_ actions: [QMPSessionStateMachine<EventLoopPromise<JSONValue>>.Action], context: ChannelHandlerContext) {
         for action in actions {
             switch action {
+            case .send(let message) where attachedDescriptor != nil:
+                // Written past NIO, on this event loop, after whatever NIO still holds: a message
+                // with a file goes out only when nothing is queued ahead of it.
+                let descriptor = attachedDescriptor ?? -1
+                attachedDescriptor = nil
+                let queued = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+                guard queued == 0, context.channel.isActive, UnixSocket.send(socket, Array((message.description + "\n").utf8), passing: descriptor) else {
+                    run([.failAndClose(session.connectionClosed(), QMPError(code: .connectionClosed, message: "cannot send a file to the QMP monitor"))], context: context)
+                    return
+                }
             case .send(let message):
                 var buffer = context.channel.allocator.buffer(capacity: 128)
                 buffer.writeString(message.description)

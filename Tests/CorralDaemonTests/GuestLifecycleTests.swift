@@ -21,6 +21,19 @@ struct GuestLifecycleTests {
         }
     }
 
+    @Test("a saved guest's run ends as saved, even though its QEMU is then destroyed")
+    func savedOutcome() {
+        var machine = Machine(policy: .init(), status: .running(.booted))
+        #expect(machine.handle(.pauseRequested(.save)) == [])
+        #expect(machine.handle(.stopped) == [.setStatus(.paused(.save)), .report(.suspended(ioError: false))])
+        #expect(machine.handle(.saved) == [])
+        #expect(machine.handle(.destroyRequested) == [])
+        #expect(machine.exitOutcome == (.saved, .saved))
+        var destroyed = Machine(policy: .init(), status: .running(.booted))
+        _ = destroyed.handle(.destroyRequested)
+        #expect(destroyed.exitOutcome == (.destroyed, .destroyed))
+    }
+
     @Test("a STOP nobody asked for pauses with reason unknown; the start's own cont is not a resume")
     func unrequestedStop() {
         var machine = Machine(policy: .init(), status: .running(.booted))
@@ -73,7 +86,7 @@ struct GuestLifecycleTests {
         #expect(destroy.exitOutcome == (.shutdown, .shutdown))
         var restart = Machine(policy: .init(onCrash: .restart), status: .running(.booted))
         #expect(restart.handle(.panicked) == [
-            .setStatus(.crashed(.panicked)), .report(.stopped(.crashed)), .resetAndContinue, .setStatus(.running(.crashed)), .report(.started),
+            .setStatus(.crashed(.panicked)), .report(.stopped(.crashed)), .resetAndContinue, .setStatus(.running(.crashed)), .report(.started()),
         ])
         var preserve = Machine(policy: .init(onCrash: .preserve), status: .running(.booted))
         _ = preserve.handle(.panicked)

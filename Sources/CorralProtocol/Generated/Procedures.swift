@@ -447,6 +447,30 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainSetAutostart = 29
     /// `REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE`
     case domainHasManagedSaveImage = 183
+    /// `REMOTE_PROC_DOMAIN_SAVE`
+    case domainSave = 55
+    /// `REMOTE_PROC_DOMAIN_SAVE_FLAGS`
+    case domainSaveFlags = 232
+    /// `REMOTE_PROC_DOMAIN_SAVE_PARAMS`
+    case domainSaveParams = 440
+    /// `REMOTE_PROC_DOMAIN_RESTORE`
+    case domainRestore = 54
+    /// `REMOTE_PROC_DOMAIN_RESTORE_FLAGS`
+    case domainRestoreFlags = 233
+    /// `REMOTE_PROC_DOMAIN_RESTORE_PARAMS`
+    case domainRestoreParams = 441
+    /// `REMOTE_PROC_DOMAIN_SAVE_IMAGE_GET_XMLDESC`
+    case domainSaveImageGetXMLDesc = 235
+    /// `REMOTE_PROC_DOMAIN_SAVE_IMAGE_DEFINE_XML`
+    case domainSaveImageDefineXML = 236
+    /// `REMOTE_PROC_DOMAIN_MANAGED_SAVE`
+    case domainManagedSave = 182
+    /// `REMOTE_PROC_DOMAIN_MANAGED_SAVE_REMOVE`
+    case domainManagedSaveRemove = 184
+    /// `REMOTE_PROC_DOMAIN_MANAGED_SAVE_GET_XMLDESC`
+    case domainManagedSaveGetXMLDesc = 388
+    /// `REMOTE_PROC_DOMAIN_MANAGED_SAVE_DEFINE_XML`
+    case domainManagedSaveDefineXML = 389
     /// `REMOTE_PROC_DOMAIN_SNAPSHOT_NUM`
     case domainSnapshotNum = 187
     /// `REMOTE_PROC_DOMAIN_GET_OSTYPE`
@@ -793,6 +817,18 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetAutostart: return .read
         case .domainSetAutostart: return .write(api: "virDomainSetAutostart")
         case .domainHasManagedSaveImage: return .read
+        case .domainSave: return .write(api: "virDomainSave")
+        case .domainSaveFlags: return .write(api: "virDomainSaveFlags")
+        case .domainSaveParams: return .write(api: "virDomainSaveParams")
+        case .domainRestore: return .write(api: "virDomainRestore")
+        case .domainRestoreFlags: return .write(api: "virDomainRestoreFlags")
+        case .domainRestoreParams: return .write(api: "virDomainRestoreParams")
+        case .domainSaveImageGetXMLDesc: return .write(api: "virDomainSaveImageGetXMLDesc")
+        case .domainSaveImageDefineXML: return .write(api: "virDomainSaveImageDefineXML")
+        case .domainManagedSave: return .write(api: "virDomainManagedSave")
+        case .domainManagedSaveRemove: return .write(api: "virDomainManagedSaveRemove")
+        case .domainManagedSaveGetXMLDesc: return .read
+        case .domainManagedSaveDefineXML: return .write(api: "virDomainManagedSaveDefineXML")
         case .domainSnapshotNum: return .read
         case .domainGetOSType: return .read
         case .domainGetMaxMemory: return .read
@@ -989,6 +1025,18 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetAutostart: return Remote.DomainGetAutostart.self
         case .domainSetAutostart: return Remote.DomainSetAutostart.self
         case .domainHasManagedSaveImage: return Remote.DomainHasManagedSaveImage.self
+        case .domainSave: return Remote.DomainSave.self
+        case .domainSaveFlags: return Remote.DomainSaveFlags.self
+        case .domainSaveParams: return Remote.DomainSaveParams.self
+        case .domainRestore: return Remote.DomainRestore.self
+        case .domainRestoreFlags: return Remote.DomainRestoreFlags.self
+        case .domainRestoreParams: return Remote.DomainRestoreParams.self
+        case .domainSaveImageGetXMLDesc: return Remote.DomainSaveImageGetXMLDesc.self
+        case .domainSaveImageDefineXML: return Remote.DomainSaveImageDefineXML.self
+        case .domainManagedSave: return Remote.DomainManagedSave.self
+        case .domainManagedSaveRemove: return Remote.DomainManagedSaveRemove.self
+        case .domainManagedSaveGetXMLDesc: return Remote.DomainManagedSaveGetXMLDesc.self
+        case .domainManagedSaveDefineXML: return Remote.DomainManagedSaveDefineXML.self
         case .domainSnapshotNum: return Remote.DomainSnapshotNum.self
         case .domainGetOSType: return Remote.DomainGetOSType.self
         case .domainGetMaxMemory: return Remote.DomainGetMaxMemory.self
@@ -2455,6 +2503,408 @@ public enum Remote {
                 buffer.writeXDRInt32(self.result)
             }
         }
+    }
+
+    /// Procedure 55, `DomainSave`.
+    public enum DomainSave: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 55
+
+        /// The arguments of `DomainSave`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var to: String
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, to: String) {
+                self.dom = dom
+                self.to = to
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.to = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.to)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 232, `DomainSaveFlags`.
+    public enum DomainSaveFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 232
+
+        /// The arguments of `DomainSaveFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var to: String
+            public var dxml: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, to: String, dxml: String?, flags: UInt32) {
+                self.dom = dom
+                self.to = to
+                self.dxml = dxml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.to = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.dxml = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.to)
+                buffer.writeXDROptional(self.dxml) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 440, `DomainSaveParams`.
+    public enum DomainSaveParams: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 440
+
+        /// The arguments of `DomainSaveParams`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 54, `DomainRestore`.
+    public enum DomainRestore: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 54
+
+        /// The arguments of `DomainRestore`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var from: String
+
+            /// Creates the value from its fields.
+            public init(from: String) {
+                self.from = from
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.from = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.from)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 233, `DomainRestoreFlags`.
+    public enum DomainRestoreFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 233
+
+        /// The arguments of `DomainRestoreFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var from: String
+            public var dxml: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(from: String, dxml: String?, flags: UInt32) {
+                self.from = from
+                self.dxml = dxml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.from = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.dxml = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.from)
+                buffer.writeXDROptional(self.dxml) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 441, `DomainRestoreParams`.
+    public enum DomainRestoreParams: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 441
+
+        /// The arguments of `DomainRestoreParams`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], flags: UInt32) {
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 235, `DomainSaveImageGetXMLDesc`.
+    public enum DomainSaveImageGetXMLDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 235
+
+        /// The arguments of `DomainSaveImageGetXMLDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var file: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(file: String, flags: UInt32) {
+                self.file = file
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.file = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.file)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSaveImageGetXMLDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 236, `DomainSaveImageDefineXML`.
+    public enum DomainSaveImageDefineXML: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 236
+
+        /// The arguments of `DomainSaveImageDefineXML`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var file: String
+            public var dxml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(file: String, dxml: String, flags: UInt32) {
+                self.file = file
+                self.dxml = dxml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.file = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.dxml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.file)
+                buffer.writeXDRString(self.dxml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 182, `DomainManagedSave`.
+    public enum DomainManagedSave: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 182
+
+        /// The arguments of `DomainManagedSave`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 184, `DomainManagedSaveRemove`.
+    public enum DomainManagedSaveRemove: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 184
+
+        /// The arguments of `DomainManagedSaveRemove`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 388, `DomainManagedSaveGetXMLDesc`.
+    public enum DomainManagedSaveGetXMLDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 388
+
+        /// The arguments of `DomainManagedSaveGetXMLDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainManagedSaveGetXMLDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 389, `DomainManagedSaveDefineXML`.
+    public enum DomainManagedSaveDefineXML: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 389
+
+        /// The arguments of `DomainManagedSaveDefineXML`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var dxml: String?
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, dxml: String?, flags: UInt32) {
+                self.dom = dom
+                self.dxml = dxml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.dxml = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.dxml) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 
     /// Procedure 187, `DomainSnapshotNum`.

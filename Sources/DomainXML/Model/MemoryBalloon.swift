@@ -10,12 +10,15 @@ extension DomainDefinition {
 
         public var model: Model
         public var alias: String?
+        /// `<address type='pci'>`, when given.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("memballoon", attributes: ["model"], children: [.alias, .address])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             model = try Model.attribute("model", of: element, default: .virtio)
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
         }
     }
 }

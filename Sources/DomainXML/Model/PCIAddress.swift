@@ -9,12 +9,15 @@ extension DomainDefinition {
         public var bus: UInt32
         public var slot: UInt32
         public var function: UInt32
+        /// `multifunction='on'`: the slot's other functions hold devices too.
+        public var multifunction: Bool
 
-        public init(domain: UInt32 = 0, bus: UInt32, slot: UInt32, function: UInt32 = 0) {
+        public init(domain: UInt32 = 0, bus: UInt32, slot: UInt32, function: UInt32 = 0, multifunction: Bool = false) {
             self.domain = domain
             self.bus = bus
             self.slot = slot
             self.function = function
+            self.multifunction = multifunction
         }
 
         /// libvirt's limits: bus ≤ 0xff, slot ≤ 0x1f, function ≤ 7, domain ≤ 0xffff.
@@ -34,7 +37,7 @@ extension DomainDefinition {
                 }
                 values.append(value)
             }
-            self.init(domain: values[0], bus: values[1], slot: values[2], function: values[3])
+            self.init(domain: values[0], bus: values[1], slot: values[2], function: values[3], multifunction: address[attribute: "multifunction"] == "on")
         }
 
         /// A number as libvirt reads it: `0x` hexadecimal, or decimal.
@@ -56,7 +59,7 @@ extension DomainDefinition {
                 XMLAttribute(name: "type", value: "pci"), XMLAttribute(name: "domain", value: "0x" + Self.hex(domain, 4)),
                 XMLAttribute(name: "bus", value: "0x" + Self.hex(bus, 2)), XMLAttribute(name: "slot", value: "0x" + Self.hex(slot, 2)),
                 XMLAttribute(name: "function", value: "0x" + Self.hex(function, 1)),
-            ])
+            ] + (multifunction ? [XMLAttribute(name: "multifunction", value: "on")] : []))
         }
     }
 }

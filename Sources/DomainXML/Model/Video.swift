@@ -12,6 +12,8 @@ extension DomainDefinition {
         public var vram: Int?
         public var heads: Int?
         public var alias: String?
+        /// `<address type='pci'>`, when given.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("video", children: [ElementSchema("model", attributes: ["type", "vram", "heads", "primary"]), .alias, .address])
 
@@ -21,6 +23,7 @@ extension DomainDefinition {
             vram = model?[attribute: "vram"].flatMap { Int($0) }
             heads = model?[attribute: "heads"].flatMap { Int($0) }
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
         }
     }
 }

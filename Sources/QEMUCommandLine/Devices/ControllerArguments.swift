@@ -13,7 +13,8 @@ extension Builder {
         }
         for index in devices.controllers.indices where devices.controllers[index].type == .scsi { try addSCSIController(at: index) }
         if devices.channels.contains(where: { $0.targetType == "virtio" }) || devices.consoles.contains(where: { $0.targetType == "virtio" }) {
-            addDevice([("driver", .string("virtio-serial-pci")), ("id", .string("virtio-serial0"))])
+            let controller = devices.controllers.first { $0.type == .virtioSerial && $0.index == 0 }
+            addDevice([("driver", .string("virtio-serial-pci")), ("id", .string(controller?.alias ?? "virtio-serial0"))] + pciPlacement(controller?.pciAddress))
         }
         if devices.inputs.contains(where: { $0.bus == .usb }) && !devices.controllers.contains(where: { $0.type == .usb }) {
             addDevice([("driver", .string("qemu-xhci")), ("id", .string("usb"))])
@@ -29,10 +30,11 @@ extension Builder {
         }
         guard (1...255).contains(controller.index) else { throw CommandLineError(.unsupported, "invalid PCI controller index \(controller.index)") }
         let number = UInt32(controller.index)
+        let placement = controller.pciAddress.map { pciPlacement($0) } ?? [("bus", .string("pcie.0"))]
         addDevice([
             ("driver", .string("pcie-root-port")), ("port", .unsigned(UInt64(controller.port ?? (0x10 + number - 1) % 256))),
-            ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(controller.alias ?? "pci.\(number)")), ("bus", .string("pcie.0")),
-        ])
+            ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(controller.alias ?? "pci.\(number)")),
+        ] + placement)
     }
 
     /// A SCSI controller (`virtio-scsi` or libvirt's default for it) of index N: `scsiN`.
@@ -44,11 +46,20 @@ extension Builder {
         addDevice([("driver", .string("virtio-scsi-pci")), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
     }
 
-    /// The `bus` and `addr` of a device on a root port (`<address type='pci' bus='0x01'>`, as
-    /// hotplug writes it); devices on the root bus are placed by QEMU.
+    /// The `bus`, `addr` and `multifunction` of a device with an `<address type='pci'>`, as
+    /// libvirt places it: bus 0 is the machine's root bus (`pcie.0` on q35, `pci.0` otherwise),
+    /// bus N the controller of index N (`pci.N`); the slot and function as `0xS` or `0xS.0xF`.
+    /// A device without an address is placed by QEMU.
     func pciPlacement(_ address: DomainDefinition.PCIAddress?) -> [(String, JSONValue)] {
-        guard let address, address.bus > 0 else { return [] }
-        return [("bus", .string("pci.\(address.bus)")), ("addr", .string("0x\(String(address.slot, radix: 16))"))]
+        guard let address else { return [] }
+        let rootBus = (domain.os.machine ?? "").contains("q35") ? "pcie.0" : "pci.0"
+        let slot = "0x" + String(address.slot, radix: 16)
+        var members: [(String, JSONValue)] = [
+            ("bus", .string(address.bus == 0 ? rootBus : "pci.\(address.bus)")),
+            ("addr", .string(address.function == 0 ? slot : slot + ".0x" + String(address.function, radix: 16))),
+        ]
+        if address.multifunction { members.append(("multifunction", .bool(true))) }
+        return members
     }
 
     /// libvirt's USB controller models and the QEMU devices they are.
@@ -72,7 +83,7 @@ extension Builder {
             if let port = controller.masterStartPort {
                 addDevice([("driver", .string(device)), ("masterbus", .string(alias + ".0")), ("firstport", .integer(Int64(port)))])
             } else {
-                addDevice([("driver", .string(device)), ("id", .string(alias))])
+                addDevice([("driver", .string(device)), ("id", .string(alias))] + pciPlacement(controller.pciAddress))
             }
         }
     }

@@ -12,7 +12,7 @@ extension Builder {
             guard let primary = CommandLineSupport.videoDevice(video.model) else { continue }
             // Secondary virtio and QXL cards are not VGA-compatible.
             let driver = index == 0 ? primary : video.model == .virtio ? "virtio-gpu-pci" : video.model == .qxl ? "qxl" : primary
-            addDevice([("driver", .string(driver)), ("id", .string(video.alias ?? "video\(index)"))])
+            addDevice([("driver", .string(driver)), ("id", .string(video.alias ?? "video\(index)"))] + pciPlacement(video.pciAddress))
         }
     }
 }

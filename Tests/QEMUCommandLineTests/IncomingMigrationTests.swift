@@ -1,0 +1,41 @@
+import DomainXML
+import QEMUCommandLine
+import QEMUProbe
+import Testing
+
+/// A restore's QEMU: the same command line as a boot, waiting for its state (`-incoming defer`,
+/// after the devices as libvirt puts it); and `<resource>` as libvirtd writes it into every
+/// guest.
+@Suite("Incoming migration and resource partition")
+struct IncomingMigrationTests {
+    static func build(_ extra: String = "", incoming: Bool) throws(CommandLineError) -> [String] {
+        let xml = "<domain type='qemu'><name>s</name><uuid>8add7347-1a0e-4230-a072-bec9fc3df426</uuid><memory>65536</memory>\(extra)<os><type>hvm</type></os><devices><memballoon model='virtio'/></devices></domain>"
+        let parsed = try! DomainXMLParser.parse(xml)
+        var context = CommandLineContext(
+            emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: false, id: 1, runDirectory: "/run/corral/domains/s")
+        context.incomingMigration = incoming
+        return try QEMUCommandLineBuilder.build(parsed.definition, context: context).arguments
+    }
+
+    @Test("a restore adds -incoming defer after the devices, and nothing else changes")
+    func incoming() throws {
+        let booting = try Self.build(incoming: false)
+        let restoring = try Self.build(incoming: true)
+        let at = try #require(restoring.firstIndex(of: "-incoming"))
+        #expect(restoring[at + 1] == "defer")
+        #expect(restoring.lastIndex(of: "-device").map { $0 < at } == true)
+        var without = restoring
+        without.removeSubrange(at...at + 1)
+        #expect(without == booting && !booting.contains("-incoming"))
+    }
+
+    @Test("libvirt's default partition is accepted; another one is refused")
+    func partition() throws {
+        #expect(try Self.build("<resource><partition>/machine</partition></resource>", incoming: false) == Self.build(incoming: false))
+        #expect {
+            _ = try Self.build("<resource><partition>/elsewhere</partition></resource>", incoming: false)
+        } throws: { error in
+            (error as? CommandLineError)?.message.contains("resource partition '/elsewhere' is not supported") == true
+        }
+    }
+}
