@@ -293,3 +293,78 @@ def test_raw_frames_relative_paths_and_bad_params_are_refused(daemon):
     header, payload = client.call(rawrpc.REMOTE, 235, rawrpc.xdr_string("/nosuch.img") + struct.pack(">I", 0x80))
     assert header["status"] == rawrpc.ERROR and "unsupported flags (0x80)" in rawrpc.parse_error(payload)[2]
     client.close()
+
+
+def test_a_save_in_progress_is_reported_and_can_be_aborted(counting, tmp_path):
+    """The save's job: `domjobinfo` shows its progress while QEMU writes (here into a pipe read
+    slowly), `domjobabort` stops it, and the guest runs on as before; `--completed` tells how
+    it ended."""
+    import subprocess
+    import threading
+    daemon, serial = counting
+    fifo = str(tmp_path / "slow.img")
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def slow_reader():
+        with open(fifo, "rb") as pipe:
+            while not stop.is_set():
+                if not pipe.read(64 * 1024):
+                    break
+                stop.wait(0.05)
+    reader = threading.Thread(target=slow_reader, daemon=True)
+    reader.start()
+    save = subprocess.Popen(["virsh", "-c", daemon.uri, "save", "sr", fifo], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = ""
+
+        def saving():
+            nonlocal info
+            info = run("virsh", "-c", daemon.uri, "domjobinfo", "sr", check=False).stdout
+            return "Operation:        Save" in info and re.search(r"Data processed:\s+[1-9]", info) is not None
+        wait_for(saving, timeout=30, what="the save's progress")
+        assert "Job type:         Bounded" in info, info
+        conn = libvirt.open(daemon.uri)
+        stats = conn.lookupByName("sr").jobStats()
+        assert stats["type"] == libvirt.VIR_DOMAIN_JOB_BOUNDED and stats["operation"] == libvirt.VIR_DOMAIN_JOB_OPERATION_SAVE
+        assert stats["memory_total"] >= 128 << 20 and stats["memory_processed"] > 0
+        conn.close()
+        run("virsh", "-c", daemon.uri, "domjobabort", "sr")
+        _, err = save.communicate(timeout=30)
+        assert save.returncode != 0 and "operation aborted: job 'domain save' canceled by client" in err, err
+    finally:
+        stop.set()
+        if save.poll() is None:
+            save.kill()
+    assert run("virsh", "-c", daemon.uri, "domstate", "sr").stdout.strip() == "running"
+    before = max(counts(log_text(serial)))
+    wait_for(lambda: max(counts(log_text(serial))) > before, timeout=20, what="counting after the abort")
+    completed = run("virsh", "-c", daemon.uri, "domjobinfo", "sr", "--completed").stdout
+    assert "Job type:         Cancelled" in completed and "Operation:        Save" in completed, completed
+    # Nothing runs now: there is nothing to abort.
+    result = run("virsh", "-c", daemon.uri, "domjobabort", "sr", check=False)
+    assert result.returncode != 0 and "no job is active on the domain" in result.stderr
+
+
+def test_corral_save_restore_and_managedsave_with_progress(counting, tmp_path):
+    from conftest import binary
+    daemon, serial = counting
+    corral = [binary("corral"), "-c", daemon.uri]
+    image = str(tmp_path / "c.img")
+    # Not a terminal: --verbose prints plain progress lines on standard error.
+    result = run(*corral, "save", "sr", image, "--verbose")
+    assert "Domain 'sr' saved to" in result.stdout and "save: 100%" in result.stderr, result.stderr
+    completed = run(*corral, "domjobinfo", "sr", "--completed").stdout
+    assert "Job type:         Completed" in completed and "Operation:        Save" in completed
+    saved_at = max(counts(log_text(serial)))
+    offset = len(log_text(serial))
+    result = run(*corral, "restore", image, "--verbose")
+    assert "Domain restored from" in result.stdout and "restore: 100%" in result.stderr, result.stderr
+    assert_counting_resumes(serial, saved_at, offset)
+    assert "Job type:         None" in run(*corral, "domjobinfo", "sr").stdout
+    result = run(*corral, "managedsave", "sr")
+    assert "state saved" in result.stdout
+    assert "Removed managedsave image for domain 'sr'" in run(*corral, "managedsave-remove", "sr").stdout
+    assert "has no manage save image" in run(*corral, "managedsave-remove", "sr").stdout
+    result = run(*corral, "domjobabort", "sr", check=False)
+    assert result.returncode != 0 and "domain is not running" in result.stderr

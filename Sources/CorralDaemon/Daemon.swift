@@ -66,6 +66,7 @@ public final class Daemon: Sendable {
         GuestInfoProcedure.register(in: &table, registry: registry)
         TunableProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         SaveRestoreProcedures.register(in: &table, driver: driver, registry: registry, options: options)
+        JobProcedures.register(in: &table, registry: registry, jobs: driver.longJobs)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -32,6 +32,8 @@ actor DomainDriver {
     nonisolated let jobs = DomainJobs()
     /// Detaches waiting for QEMU to let a device go.
     nonisolated let removals = DeviceRemovals()
+    /// Long jobs (save, restore): their progress for `domjobinfo`, and their cancel.
+    nonisolated let longJobs = LongJobs()
     /// Every file operation on run directories, in order and off the event loops.
     nonisolated let runtimeFiles = RuntimeFileQueue()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
@@ -224,7 +226,7 @@ actor DomainDriver {
         }
         if let incoming {
             do throws(RemoteError) {
-                try await Self.loadIncoming(incoming, qmp: qmp, process: process)
+                try await Self.loadIncoming(incoming, qmp: qmp, process: process, tracking: (longJobs, uuid))
             } catch {
                 process.signal(SIGKILL)
                 _ = await process.waitForExit(timeout: .seconds(2))

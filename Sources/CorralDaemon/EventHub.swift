@@ -44,7 +44,8 @@ public enum LifecycleEvent: Sendable, Hashable {
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
     static let lifecycle: Int32 = 0, reboot: Int32 = 1, graphics: Int32 = 5, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
-    static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, deviceRemovalFailed: Int32 = 22, metadataChange: Int32 = 23
+    static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, jobCompleted: Int32 = 21, deviceRemovalFailed: Int32 = 22
+    static let metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
 
@@ -171,6 +172,13 @@ final class EventHub: Sendable {
     func tunableChanged(_ domain: RemoteDomain, parameters: [TypedParameter]) {
         send(targets(eventID: Self.tunable, domain: domain.uuid), procedure: Remote.DomainEventCallbackTunable.procedure) { id, out in
             Remote.DomainEventCallbackTunable.Arguments(callbackID: id, dom: domain, params: parameters).encode(into: &out)
+        }
+    }
+
+    /// A long job (save, restore, dump) finished; `parameters` are its final statistics.
+    func jobCompleted(_ domain: RemoteDomain, parameters: [TypedParameter]) {
+        send(targets(eventID: Self.jobCompleted, domain: domain.uuid), procedure: Remote.DomainEventCallbackJobCompleted.procedure) { id, out in
+            Remote.DomainEventCallbackJobCompleted.Arguments(callbackID: id, dom: domain, params: parameters).encode(into: &out)
         }
     }
 

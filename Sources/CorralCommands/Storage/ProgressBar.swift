@@ -2,22 +2,37 @@ import Foundation
 import Synchronization
 
 /// A progress bar on standard error, drawn only when it is a terminal (never in pipes or logs):
-/// `[#######.......]  48%  123.4 MiB/s`, redrawn at most ten times a second.
+/// `[#######.......]  48%  123.4 MiB/s`, redrawn at most ten times a second. With `lines`, a
+/// standard error that is not a terminal gets a plain line at each tenth instead
+/// (`save: 40%`), as `virsh … --verbose` prints its progress.
 final class ProgressBar: Sendable {
     private let total: UInt64
     private let label: String
     private let enabled: Bool
+    private let lines: Bool
     private let started = Date()
     private let lastDrawn = Mutex(Date.distantPast)
+    private let lastTenth = Mutex(-1)
 
-    init(label: String, total: UInt64, enabled: Bool = isatty(STDERR_FILENO) != 0) {
+    init(label: String, total: UInt64, enabled: Bool = isatty(STDERR_FILENO) != 0, lines: Bool = false) {
         self.label = label
         self.total = total
         self.enabled = enabled
+        self.lines = lines && !enabled
     }
 
     /// Shows `done` bytes of the total.
     func update(_ done: UInt64, force: Bool = false) {
+        if lines {
+            let tenth = total == 0 ? 10 : Int(min(1, Double(done) / Double(total)) * 10)
+            let changed = lastTenth.withLock { last in
+                guard tenth > last else { return false }
+                last = tenth
+                return true
+            }
+            if changed { FileHandleOutput.standardError("\(label): \(tenth * 10)%\n") }
+            return
+        }
         guard enabled else { return }
         let now = Date()
         let draw = lastDrawn.withLock { last in
@@ -31,6 +46,10 @@ final class ProgressBar: Sendable {
 
     /// Draws the final state and ends the line.
     func finish(_ done: UInt64) {
+        if lines {
+            update(total)
+            return
+        }
         guard enabled else { return }
         update(done, force: true)
         FileHandleOutput.standardError("\n")

@@ -10,6 +10,12 @@ import QMP
 /// A migration stream a starting QEMU loads (a restore): the descriptor it reads from.
 struct IncomingStream: Sendable {
     var descriptor: Int32
+    /// The image file QEMU's stream is read from (directly or through a decompressor): it
+    /// shares its offset with what QEMU (or the decompressor) has read, which is the restore's
+    /// progress; and where the stream starts and ends in it.
+    var imageDescriptor: Int32
+    var streamStart: Int64
+    var imageSize: Int64
     /// A guest restored paused because it was paused when saved is reported suspended as
     /// restored (libvirt's `SUSPENDED_RESTORED`); one paused on request, as paused.
     var reportsRestoredPause: Bool
@@ -65,32 +71,39 @@ extension DomainDriver {
             await apply(.pauseRequested(.save), to: uuid)
             do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
         }
-        let target: SaveImageFile.Target
+        longJobs.begin(uuid, .save, qmp: guest.qmp)
+        var target: SaveImageFile.Target?
         do throws(RemoteError) {
-            target = try await BlockingWork.run { () throws(RemoteError) -> SaveImageFile.Target in
+            let made = try await BlockingWork.run { () throws(RemoteError) -> SaveImageFile.Target in
                 try SaveImageFile.create(path, data: SaveImageData(xml: xml), wasRunning: wasRunning)
             }
-            try await Self.migrateToDescriptor(target.descriptor, qmp: guest.qmp)
+            target = made
+            try await Self.migrateToDescriptor(made.descriptor, qmp: guest.qmp, job: "domain save", tracking: (longJobs, uuid))
+            try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.finish(path, header: made.header) }
         } catch {
+            if let target { _ = try? await BlockingWork.run { SaveImageFile.discard(target, path: path) } }
             await resumeAfterFailedSave(uuid, guest: guest, wasRunning: wasRunning)
-            throw error
-        }
-        do throws(RemoteError) {
-            try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.finish(path, header: target.header) }
-        } catch {
-            _ = try? await BlockingWork.run { SaveImageFile.discard(target, path: path) }
-            await resumeAfterFailedSave(uuid, guest: guest, wasRunning: wasRunning)
+            endJob(uuid, handle: record.handle, error: error)
             throw error
         }
         // The state is on disk: the guest stops, reported as saved.
         await apply(.saved, to: uuid)
+        endJob(uuid, handle: record.handle, error: nil)
         try await destroy(uuid, graceful: false)
         logger.info("saved domain", metadata: ["name": "\(record.name)", "path": "\(path)"])
     }
 
+    /// Ends the long job on `uuid` (completed, or failed or cancelled by `error`) and sends the
+    /// job-completed event with its statistics.
+    func endJob(_ uuid: RemoteUUID, handle: RemoteDomain, error: RemoteError?) {
+        let outcome: LongJobs.JobType = error == nil ? .completed : error?.code == .operationAborted ? .cancelled : .failed
+        guard let record = longJobs.end(uuid, outcome: outcome, error: error?.message) else { return }
+        events.jobCompleted(handle, parameters: LongJobs.parameters(record))
+    }
+
     /// Hands QEMU `descriptor` and has it write its migration stream there; returns once QEMU
     /// reports the migration completed. The descriptor is closed here.
-    static func migrateToDescriptor(_ descriptor: Int32, qmp: QMPClient) async throws(RemoteError) {
+    static func migrateToDescriptor(_ descriptor: Int32, qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)?) async throws(RemoteError) {
         defer { close(descriptor) }
         do throws(QMPError) {
             _ = try await qmp.execute("migrate-set-parameters", arguments: .object([("max-bandwidth", .integer(unlimitedMigrationBandwidth))]))
@@ -99,15 +112,27 @@ extension DomainDriver {
         } catch {
             throw monitorError(error)
         }
-        try await waitForMigration(qmp: qmp, job: "migration out")
+        try await waitForMigration(qmp: qmp, job: job, tracking: tracking)
     }
 
     /// Polls `query-migrate` until the migration completes; QEMU's failure (its own words) or a
     /// cancel throws.
-    static func waitForMigration(qmp: QMPClient, job: String) async throws(RemoteError) {
+    /// With `tracking`, each poll's figures are the long job's progress.
+    /// `progress`, when given, measures the job instead of QEMU's figures (an incoming stream
+    /// has none).
+    static func waitForMigration(
+        qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)? = nil, progress: (@Sendable () -> LongJobs.Progress)? = nil
+    ) async throws(RemoteError) {
         while true {
             let info: JSONValue
             do throws(QMPError) { info = try await qmp.execute("query-migrate") } catch { throw monitorError(error) }
+            if let (jobs, uuid) = tracking {
+                if let progress {
+                    jobs.update(uuid, progress())
+                } else if info["ram"] != nil {
+                    jobs.update(uuid, LongJobs.Progress(queryMigrate: info))
+                }
+            }
             switch info["status"]?.stringValue {
             case "completed":
                 return
@@ -130,7 +155,7 @@ extension DomainDriver {
     }
 
     /// The migration stream QEMU loads from `descriptor` once it has started waiting for one.
-    static func loadIncoming(_ incoming: IncomingStream, qmp: QMPClient, process: WatchedProcess) async throws(RemoteError) {
+    static func loadIncoming(_ incoming: IncomingStream, qmp: QMPClient, process: WatchedProcess, tracking: (LongJobs, RemoteUUID)? = nil) async throws(RemoteError) {
         do throws(QMPError) {
             _ = try await qmp.execute("getfd", arguments: .object([("fdname", .string(migrationDescriptorName))]), passing: incoming.descriptor)
             _ = try await qmp.execute("migrate-incoming", arguments: .object([("uri", .string("fd:" + migrationDescriptorName))]))
@@ -138,7 +163,17 @@ extension DomainDriver {
             throw monitorError(error)
         }
         do throws(RemoteError) {
-            try await waitForMigration(qmp: qmp, job: "migration in")
+            try await waitForMigration(qmp: qmp, job: "migration in", tracking: tracking) {
+                // How far QEMU has read the image: the offset it shares with the daemon's descriptor.
+                let position = Int64(lseek(incoming.imageDescriptor, 0, SEEK_CUR))
+                let total = UInt64(max(0, incoming.imageSize - incoming.streamStart))
+                let done = UInt64(max(0, min(position, incoming.imageSize) - incoming.streamStart))
+                var progress = LongJobs.Progress()
+                progress.memoryTotal = total
+                progress.memoryProcessed = done
+                progress.memoryRemaining = total - min(done, total)
+                return progress
+            }
         } catch {
             // A stream QEMU cannot load ends QEMU itself: its log says why.
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "failed to restore the domain's state: \(error.str2 ?? "")")
@@ -173,18 +208,33 @@ extension DomainDriver {
             }
         }
         let paused = flags.contains(.paused) || (!image.wasRunning && !flags.contains(.running))
-        let incoming = IncomingStream(descriptor: stream, reportsRestoredPause: !flags.contains(.paused))
-        if let uuid = RemoteUUID(parsed.definition.uuid), let existing = registry.record(uuid: uuid), existing.name == parsed.definition.name {
-            guard !existing.isActive else {
-                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain '\(existing.name)' is already active")
-            }
-            return try await start(uuid, paused: paused, autodestroyConnection: nil, live: parsed, incoming: incoming)
-        }
-        let record = try registry.addTransient(parsed)
+        var status = stat()
+        let imageSize = fstat(descriptor, &status) == 0 ? Int64(status.st_size) : 0
+        let incoming = IncomingStream(
+            descriptor: stream, imageDescriptor: descriptor, streamStart: Int64(image.streamOffset), imageSize: imageSize,
+            reportsRestoredPause: !flags.contains(.paused))
+        let handle = RemoteDomain(name: parsed.definition.name, uuid: RemoteUUID(parsed.definition.uuid) ?? RemoteUUID(high: 0, low: 0), id: -1)
+        longJobs.begin(handle.uuid, .restore, qmp: nil)
         do throws(RemoteError) {
-            return try await start(record.uuid, paused: paused, autodestroyConnection: nil, incoming: incoming)
+            let started: RemoteDomain
+            if let existing = registry.record(uuid: handle.uuid), existing.name == parsed.definition.name {
+                guard !existing.isActive else {
+                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain '\(existing.name)' is already active")
+                }
+                started = try await start(handle.uuid, paused: paused, autodestroyConnection: nil, live: parsed, incoming: incoming)
+            } else {
+                let record = try registry.addTransient(parsed)
+                do throws(RemoteError) {
+                    started = try await start(record.uuid, paused: paused, autodestroyConnection: nil, incoming: incoming)
+                } catch {
+                    registry.removeIfTransient(record.uuid)
+                    throw error
+                }
+            }
+            endJob(handle.uuid, handle: started, error: nil)
+            return started
         } catch {
-            registry.removeIfTransient(record.uuid)
+            endJob(handle.uuid, handle: handle, error: error)
             throw error
         }
     }

@@ -228,22 +228,6 @@ enum StatisticsProcedures {
             // VIR_DOMAIN_CONTROL_OK 0, or JOB 1 while a job holds the domain.
             return .init(state: jobs.isBusy(record.name) ? 1 : 0, details: 0, stateTime: 0)
         }
-        table.register(Remote.DomainGetJobInfo.self) { arguments, _ throws(RemoteError) in
-            _ = try running(arguments.dom)
-            // VIR_DOMAIN_JOB_NONE: no long job (save, migration, dump) is running.
-            return .init(
-                type: 0, timeElapsed: 0, timeRemaining: 0, dataTotal: 0, dataProcessed: 0, dataRemaining: 0, memTotal: 0, memProcessed: 0,
-                memRemaining: 0, fileTotal: 0, fileProcessed: 0, fileRemaining: 0)
-        }
-        table.register(Remote.DomainGetJobStats.self) { arguments, _ throws(RemoteError) in
-            try DomainProcedures.checkFlags(arguments.flags, allowed: 1 | 2, function: "qemuDomainGetJobStats")
-            let record = try registry.record(for: arguments.dom)
-            if arguments.flags & 1 == 0, !record.isActive {
-                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
-            }
-            return .init(type: 0, params: [])
-        }
-
         DomainStatsProcedure.register(in: &table, registry: registry)
     }
 

@@ -679,6 +679,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainGetJobInfo = 163
     /// `REMOTE_PROC_DOMAIN_GET_JOB_STATS`
     case domainGetJobStats = 298
+    /// `REMOTE_PROC_DOMAIN_ABORT_JOB`
+    case domainAbortJob = 164
+    /// `REMOTE_PROC_DOMAIN_ABORT_JOB_FLAGS`
+    case domainAbortJobFlags = 442
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_JOB_COMPLETED`
+    case domainEventCallbackJobCompleted = 363
     /// `REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS`
     case connectGetAllDomainStats = 344
     /// `REMOTE_PROC_DOMAIN_BLOCK_RESIZE`
@@ -933,6 +939,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetControlInfo: return .read
         case .domainGetJobInfo: return .read
         case .domainGetJobStats: return .read
+        case .domainAbortJob: return .write(api: "virDomainAbortJob")
+        case .domainAbortJobFlags: return .write(api: "virDomainAbortJobFlags")
+        case .domainEventCallbackJobCompleted: return .read
         case .connectGetAllDomainStats: return .read
         case .domainBlockResize: return .write(api: "virDomainBlockResize")
         case .domainBlockPeek: return .write(api: "virDomainBlockPeek")
@@ -1141,6 +1150,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetControlInfo: return Remote.DomainGetControlInfo.self
         case .domainGetJobInfo: return Remote.DomainGetJobInfo.self
         case .domainGetJobStats: return Remote.DomainGetJobStats.self
+        case .domainAbortJob: return Remote.DomainAbortJob.self
+        case .domainAbortJobFlags: return Remote.DomainAbortJobFlags.self
+        case .domainEventCallbackJobCompleted: return Remote.DomainEventCallbackJobCompleted.self
         case .connectGetAllDomainStats: return Remote.ConnectGetAllDomainStats.self
         case .domainBlockResize: return Remote.DomainBlockResize.self
         case .domainBlockPeek: return Remote.DomainBlockPeek.self
@@ -7177,6 +7189,93 @@ public enum Remote {
                 buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
             }
         }
+    }
+
+    /// Procedure 164, `DomainAbortJob`.
+    public enum DomainAbortJob: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 164
+
+        /// The arguments of `DomainAbortJob`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain) {
+                self.dom = dom
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 442, `DomainAbortJobFlags`.
+    public enum DomainAbortJobFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 442
+
+        /// The arguments of `DomainAbortJobFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 363, `DomainEventCallbackJobCompleted`.
+    public enum DomainEventCallbackJobCompleted: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 363
+
+        /// The arguments of `DomainEventCallbackJobCompleted`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, params: [TypedParameter]) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 
     /// Procedure 344, `ConnectGetAllDomainStats`.
