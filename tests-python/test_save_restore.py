@@ -195,6 +195,9 @@ def test_managed_save_restores_at_the_next_start(counting, tmp_path):
     assert "sr" in run("virsh", "-c", uri, "list", "--all", "--with-managed-save", "--name").stdout
     assert "sr" not in run("virsh", "-c", uri, "list", "--all", "--without-managed-save", "--name").stdout
     assert "<name>sr</name>" in run("virsh", "-c", uri, "managedsave-dumpxml", "sr").stdout
+    # Rename refuses while the image exists (it is found by the domain's name).
+    result = run("virsh", "-c", uri, "domrename", "sr", "sr2", check=False)
+    assert result.returncode != 0 and "domain with a managed saved state can't be renamed" in result.stderr
     # Undefine refuses while the image exists.
     result = run("virsh", "-c", uri, "undefine", "sr", check=False)
     assert result.returncode != 0 and "Refusing to undefine while domain managed save image exists" in result.stderr
@@ -368,3 +371,32 @@ def test_corral_save_restore_and_managedsave_with_progress(counting, tmp_path):
     assert "has no manage save image" in run(*corral, "managedsave-remove", "sr").stdout
     result = run(*corral, "domjobabort", "sr", check=False)
     assert result.returncode != 0 and "domain is not running" in result.stderr
+
+
+def test_a_compressed_image_restores_through_its_program(counting, tmp_path):
+    """An image as libvirtd writes it with save_image_format = "gzip": the header says format 1
+    and the stream after the XML is gzip's; corrald restores it through `gzip -dc`."""
+    import gzip
+    daemon, serial = counting
+    raw = str(tmp_path / "raw.img")
+    run("virsh", "-c", daemon.uri, "save", "sr", raw)
+    saved_at = max(counts(log_text(serial)))
+    offset = len(log_text(serial))
+    with open(raw, "rb") as f:
+        data = f.read()
+    data_len = struct.unpack("<I", data[20:24])[0]
+    start = 92 + data_len
+    header = data[:28] + struct.pack("<I", 1) + data[32:92]
+    compressed = str(tmp_path / "gz.img")
+    with open(compressed, "wb") as f:
+        f.write(header + data[92:start] + gzip.compress(data[start:], compresslevel=1))
+    assert os.path.getsize(compressed) < len(data)
+    run("virsh", "-c", daemon.uri, "restore", compressed)
+    assert_counting_resumes(serial, saved_at, offset)
+    # A format no program exists for here is refused before QEMU starts.
+    bad = str(tmp_path / "bad.img")
+    with open(bad, "wb") as f:
+        f.write(data[:28] + struct.pack("<I", 7) + data[32:start])
+    run("virsh", "-c", daemon.uri, "destroy", "sr")
+    result = run("virsh", "-c", daemon.uri, "restore", bad, check=False)
+    assert result.returncode != 0 and "Invalid compressed save format 7" in result.stderr

@@ -53,21 +53,31 @@ public enum UnixSocket {
         return true
     }
 
-    /// Writes all of `bytes` on the connected stream socket `socket` with the descriptor `fd`
-    /// attached to the first byte (`SCM_RIGHTS`); the rest, if the kernel takes only part, is
-    /// written after. A non-blocking socket is waited on (`poll`) when full. False when the peer
-    /// is gone or the socket fails.
-    public static func send(_ socket: Int32, _ bytes: [UInt8], passing fd: Int32) -> Bool {
-        guard !bytes.isEmpty else { return false }
+    /// What became of a message sent with a descriptor.
+    public enum DescriptorSendOutcome: Equatable, Sendable {
+        /// All of it went, the descriptor with its first byte.
+        case sent
+        /// None of it went (the socket was full, or failed): the stream is as it was.
+        case notSent
+        /// Part went and the rest would not: the stream is broken mid-message.
+        case partlySent
+    }
+
+    /// Writes `bytes` on the connected stream socket `socket` with the descriptor `fd` attached
+    /// to the first byte (`SCM_RIGHTS`), never waiting for a full socket before the first byte
+    /// (a caller on an event loop must not block); once part is out, the rest is written,
+    /// waiting at most 100 ms for room.
+    public static func send(_ socket: Int32, _ bytes: [UInt8], passing fd: Int32) -> DescriptorSendOutcome {
+        guard !bytes.isEmpty else { return .notSent }
         var sent = 0
         while sent == 0 {
             let result = bytes.withUnsafeBytes { corral_send_with_descriptor(socket, $0.baseAddress, UInt($0.count), fd) }
             if result > 0 {
                 sent = result
-            } else if result < 0 && (errno == EINTR || errno == EAGAIN) {
-                if errno == EAGAIN && !waitWritable(socket) { return false }
+            } else if result < 0 && errno == EINTR {
+                continue
             } else {
-                return false
+                return .notSent
             }
         }
         var remaining = bytes[sent...]
@@ -75,18 +85,15 @@ public enum UnixSocket {
             let written = remaining.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written > 0 {
                 remaining = remaining.dropFirst(written)
-            } else if written < 0 && (errno == EINTR || errno == EAGAIN) {
-                if errno == EAGAIN && !waitWritable(socket) { return false }
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else if written < 0 && errno == EAGAIN {
+                var poller = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+                guard poll(&poller, 1, 100) == 1 else { return .partlySent }
             } else {
-                return false
+                return .partlySent
             }
         }
-        return true
-    }
-
-    /// Waits (up to a second) until `socket` takes more bytes.
-    private static func waitWritable(_ socket: Int32) -> Bool {
-        var poller = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
-        return poll(&poller, 1, 1000) == 1
+        return .sent
     }
 }

@@ -194,8 +194,16 @@ final class QMPChannelHandler: ChannelDuplexHandler {
                 let descriptor = attachedDescriptor ?? -1
                 attachedDescriptor = nil
                 let queued = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-                guard queued == 0, context.channel.isActive, UnixSocket.send(socket, Array((message.description + "\n").utf8), passing: descriptor) else {
-                    run([.failAndClose(session.connectionClosed(), QMPError(code: .connectionClosed, message: "cannot send a file to the QMP monitor"))], context: context)
+                let outcome: UnixSocket.DescriptorSendOutcome =
+                    queued == 0 && context.channel.isActive ? UnixSocket.send(socket, Array((message.description + "\n").utf8), passing: descriptor) : .notSent
+                switch outcome {
+                case .sent:
+                    break
+                case .notSent:
+                    // The session goes on; only this command fails.
+                    session.messageNotSent(message)?.fail(QMPError(code: .commandFailed, message: "cannot hand the file to QEMU's monitor now; try again"))
+                case .partlySent:
+                    run([.failAndClose(session.connectionClosed(), QMPError(code: .connectionClosed, message: "the QMP monitor's stream broke while sending a file"))], context: context)
                     return
                 }
             case .send(let message):

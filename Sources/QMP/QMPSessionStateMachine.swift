@@ -99,6 +99,14 @@ public struct QMPSessionStateMachine<Pending> {
         }
     }
 
+    /// A message the session asked to send could not be (a file that would not go with it):
+    /// its command is no longer waited for; returns its call, for the caller to fail.
+    public mutating func messageNotSent(_ message: JSONValue) -> Pending? {
+        guard let id = message["id"]?.stringValue else { return nil }
+        rawIDs[id] = nil
+        return pending.removeValue(forKey: id)
+    }
+
     /// A message arrived.
     public mutating func messageReceived(_ message: JSONValue) -> [Action] {
         switch state {

@@ -83,7 +83,7 @@ struct SaveImageTests {
         #expect {
             _ = try SaveImageFile.read(path)
         } throws: { ($0 as? RemoteError)?.str2 == "save image is incomplete" }
-        try SaveImageFile.finish(path, header: target.header)
+        try SaveImageFile.finish(path, header: target.header, durable: true)
         let (header, data, _) = try SaveImageFile.read(path)
         #expect(header.isComplete && header.wasRunning && data.xml == "<domain><name>a</name></domain>")
         try SaveImageFile.replaceXML(path, with: "<domain><name>a</name><title>t</title></domain>", wasRunning: false)

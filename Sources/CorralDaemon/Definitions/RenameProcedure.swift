@@ -17,6 +17,9 @@ enum RenameProcedure {
                 let record = try registry.record(for: arguments.dom)
                 guard !record.isActive else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot rename active domain") }
                 guard record.persistent else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot rename a transient domain") }
+                guard !record.hasManagedSave else {
+                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain with a managed saved state can't be renamed")
+                }
                 guard newName != record.name else { throw RemoteError(code: .operationInvalid, domain: .domain, detail: "Can't rename domain to itself") }
                 if newName.contains("/") { throw RemoteError(code: .xmlError, domain: .qemu, detail: "name \(newName) cannot contain '/'") }
                 let options = driver.options

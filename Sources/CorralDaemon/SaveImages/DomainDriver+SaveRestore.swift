@@ -79,7 +79,8 @@ extension DomainDriver {
             }
             target = made
             try await Self.migrateToDescriptor(made.descriptor, qmp: guest.qmp, job: "domain save", tracking: (longJobs, uuid))
-            try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.finish(path, header: made.header) }
+            let durable = flags.contains(.bypassCache)
+            try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.finish(path, header: made.header, durable: durable) }
         } catch {
             if let target { _ = try? await BlockingWork.run { SaveImageFile.discard(target, path: path) } }
             await resumeAfterFailedSave(uuid, guest: guest, wasRunning: wasRunning)

@@ -36,16 +36,20 @@ enum SaveImageFile {
         return Target(descriptor: fd, header: header, createdFile: !isBlockDevice)
     }
 
-    /// Marks the image complete once QEMU's stream is in it, and makes it durable.
-    static func finish(_ path: String, header: SaveImageHeader) throws(RemoteError) {
+    /// Marks the image complete once QEMU's stream is in it. With `durable` (the caller's
+    /// "bypass cache"), the stream reaches the disk before the mark does, the mark after it, and
+    /// the file's pages leave the page cache; otherwise the page cache writes it back, as
+    /// libvirt's save does without that flag.
+    static func finish(_ path: String, header: SaveImageHeader, durable: Bool) throws(RemoteError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw systemError("failed to write header to domain save file '\(path)'") }
         defer { close(fd) }
         var complete = header
         complete.isComplete = true
-        guard pwriteAll(fd, complete.bytes, at: 0), fsync(fd) == 0 else {
+        guard !durable || fdatasync(fd) == 0, pwriteAll(fd, complete.bytes, at: 0), !durable || fdatasync(fd) == 0 else {
             throw systemError("failed to write header to domain save file '\(path)'")
         }
+        if durable { _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED)) }
     }
 
     /// The header and data of the image at `path`, and (when `keepOpen`) its descriptor
