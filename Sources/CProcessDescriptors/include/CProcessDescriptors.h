@@ -18,57 +18,9 @@
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
-/// Sends `length` bytes of `data` on the stream socket `socket` with the descriptor `fd`
-/// attached (`SCM_RIGHTS`): how QEMU's monitor takes a file (`getfd`). The `CMSG_*` macros are
-/// not visible to Swift. Returns what `sendmsg` returns (bytes sent, or -1 with errno).
-static inline long corral_send_with_descriptor(int socket, const void *data, unsigned long length, int fd) {
-    struct iovec vector = { .iov_base = (void *)data, .iov_len = length };
-    union {
-        char bytes[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr alignment;
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr message;
-    memset(&message, 0, sizeof(message));
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    message.msg_control = control.bytes;
-    message.msg_controllen = sizeof(control.bytes);
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    return (long)sendmsg(socket, &message, MSG_NOSIGNAL);
-}
-
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
-/// Sends `length` bytes of `data` on the stream socket `socket` with the descriptor `fd`
-/// attached (`SCM_RIGHTS`): how QEMU's monitor takes a file (`getfd`). The `CMSG_*` macros are
-/// not visible to Swift. Returns what `sendmsg` returns (bytes sent, or -1 with errno).
-static inline long corral_send_with_descriptor(int socket, const void *data, unsigned long length, int fd) {
-    struct iovec vector = { .iov_base = (void *)data, .iov_len = length };
-    union {
-        char bytes[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr alignment;
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr message;
-    memset(&message, 0, sizeof(message));
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    message.msg_control = control.bytes;
-    message.msg_controllen = sizeof(control.bytes);
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    return (long)sendmsg(socket, &message, MSG_NOSIGNAL);
-}
-
 #endif
 
 /// The CPUs thread `tid` may run on, as a byte bitmap of `length` bytes (CPU n is bit n % 8 of
@@ -103,6 +55,7 @@ static inline void corral_name_current_thread(const char *name) {
 static inline int corral_wake_descriptor(void) {
     return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
+
 
 /// Sends `length` bytes of `data` on the stream socket `socket` with the descriptor `fd`
 /// attached (`SCM_RIGHTS`): how QEMU's monitor takes a file (`getfd`). The `CMSG_*` macros are

@@ -61,6 +61,17 @@ enum JobProgress {
     }
 }
 
+/// The save, restore and managed save options every such command takes, as the call's flags.
+struct SaveModeOptions: ParsableArguments {
+    @Flag(help: "Run the guest after its restore.") var running = false
+    @Flag(help: "Leave the guest paused after its restore.") var paused = false
+    @Flag(name: .customLong("bypass-cache"), help: "Keep the image out of the page cache (durable on disk).") var bypassCache = false
+    @Flag(help: "Show progress as lines when not on a terminal.") var verbose = false
+
+    /// `VIR_DOMAIN_SAVE_BYPASS_CACHE`, `_RUNNING`, `_PAUSED`.
+    var flags: UInt32 { (bypassCache ? 1 : 0) | (running ? 2 : 0) | (paused ? 4 : 0) }
+}
+
 extension Corral {
     /// `corral save DOMAIN FILE [--running|--paused] [--xml FILE] [--bypass-cache] [--verbose]`.
     struct Save: AsyncParsableCommand {
@@ -69,18 +80,15 @@ extension Corral {
         @Argument(help: "Domain name, id or UUID.") var domain: String
         @Argument(help: "The file to save to.") var file: String
         @Option(help: "A replacement domain XML for the image.") var xml: String?
-        @Flag(help: "Restore it running.") var running = false
-        @Flag(help: "Restore it paused.") var paused = false
-        @Flag(name: .customLong("bypass-cache"), help: "Avoid the file system cache (accepted).") var bypassCache = false
-        @Flag(help: "Show progress as lines when not on a terminal.") var verbose = false
+        @OptionGroup var mode: SaveModeOptions
 
         func run() async throws {
             let path = URL(fileURLWithPath: file).standardizedFileURL.path
             let replacement = try xml.map { try ConfigInput.read($0) }
-            let flags: UInt32 = (bypassCache ? 1 : 0) | (running ? 2 : 0) | (paused ? 4 : 0)
+            let flags = mode.flags
             try await connection.withConnection { connection in
                 let handle = try await connection.lookupDomain(domain)
-                try await JobProgress.following(connection, domain: handle.name, label: "save", verbose: verbose) {
+                try await JobProgress.following(connection, domain: handle.name, label: "save", verbose: mode.verbose) {
                     _ = try await connection.call(Remote.DomainSaveFlags.self, .init(dom: handle, to: path, dxml: replacement, flags: flags))
                 }
                 print("\nDomain '\(handle.name)' saved to \(file)\n")
@@ -94,19 +102,16 @@ extension Corral {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The saved state file.") var file: String
         @Option(help: "A replacement domain XML.") var xml: String?
-        @Flag(help: "Run it after the restore.") var running = false
-        @Flag(help: "Leave it paused after the restore.") var paused = false
-        @Flag(name: .customLong("bypass-cache"), help: "Avoid the file system cache (accepted).") var bypassCache = false
-        @Flag(help: "Show progress as lines when not on a terminal.") var verbose = false
+        @OptionGroup var mode: SaveModeOptions
 
         func run() async throws {
             let path = URL(fileURLWithPath: file).standardizedFileURL.path
             let replacement = try xml.map { try ConfigInput.read($0) }
-            let flags: UInt32 = (bypassCache ? 1 : 0) | (running ? 2 : 0) | (paused ? 4 : 0)
+            let flags = mode.flags
             try await connection.withConnection { connection in
                 let imageXML = try await connection.call(Remote.DomainSaveImageGetXMLDesc.self, .init(file: path, flags: 0)).xml
                 let name = Self.name(in: imageXML) ?? ""
-                try await JobProgress.following(connection, domain: name, label: "restore", verbose: verbose) {
+                try await JobProgress.following(connection, domain: name, label: "restore", verbose: mode.verbose) {
                     _ = try await connection.call(Remote.DomainRestoreFlags.self, .init(from: path, dxml: replacement, flags: flags))
                 }
                 print("\nDomain restored from \(file)\n")
@@ -125,16 +130,13 @@ extension Corral {
         static let configuration = CommandConfiguration(commandName: "managedsave", abstract: "Save a domain's state for its next start, and stop it.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Domain name, id or UUID.") var domain: String
-        @Flag(help: "Start it running next time.") var running = false
-        @Flag(help: "Start it paused next time.") var paused = false
-        @Flag(name: .customLong("bypass-cache"), help: "Avoid the file system cache (accepted).") var bypassCache = false
-        @Flag(help: "Show progress as lines when not on a terminal.") var verbose = false
+        @OptionGroup var mode: SaveModeOptions
 
         func run() async throws {
-            let flags: UInt32 = (bypassCache ? 1 : 0) | (running ? 2 : 0) | (paused ? 4 : 0)
+            let flags = mode.flags
             try await connection.withConnection { connection in
                 let handle = try await connection.lookupDomain(domain)
-                try await JobProgress.following(connection, domain: handle.name, label: "managedsave", verbose: verbose) {
+                try await JobProgress.following(connection, domain: handle.name, label: "managedsave", verbose: mode.verbose) {
                     _ = try await connection.call(Remote.DomainManagedSave.self, .init(dom: handle, flags: flags))
                 }
                 print("\nDomain '\(handle.name)' state saved by libvirt\n")

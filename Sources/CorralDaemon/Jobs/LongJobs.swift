@@ -64,6 +64,9 @@ final class LongJobs: Sendable {
     }
 
     private let state = Mutex<(running: [RemoteUUID: Record], completed: [RemoteUUID: Record])>(([:], [:]))
+    /// At most this many finished jobs are kept (transient guests come and go with new UUIDs);
+    /// the oldest goes first.
+    static let completedLimit = 1024
 
     /// A job begins on `uuid`.
     func begin(_ uuid: RemoteUUID, _ operation: Operation, qmp: QMPClient?) {
@@ -90,6 +93,9 @@ final class LongJobs: Sendable {
             record.error = error
             record.qmp = nil
             state.completed[uuid] = record
+            if state.completed.count > Self.completedLimit, let oldest = state.completed.min(by: { $0.value.started < $1.value.started })?.key {
+                state.completed[oldest] = nil
+            }
             return record
         }
     }

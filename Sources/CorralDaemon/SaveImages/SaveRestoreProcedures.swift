@@ -9,6 +9,8 @@ enum SaveRestoreProcedures {
     /// The save flags each call takes (`VIR_DOMAIN_SAVE_*`; `RESET_NVRAM` only when restoring).
     static let saveFlags: UInt32 = SaveFlags.bypassCache.rawValue | SaveFlags.running.rawValue | SaveFlags.paused.rawValue
     static let restoreFlags: UInt32 = saveFlags | SaveFlags.resetNVRAM.rawValue
+    /// What an image's XML replacement takes: whether it restores running or paused.
+    static let defineFlags: UInt32 = SaveFlags.running.rawValue | SaveFlags.paused.rawValue
     /// `VIR_DOMAIN_SAVE_IMAGE_XML_SECURE`.
     static let secureXMLFlag: UInt32 = 1
     /// The typed parameters of `SAVE_PARAMS` and `RESTORE_PARAMS` in libvirt 9.0.
@@ -73,13 +75,10 @@ enum SaveRestoreProcedures {
         }
         table.registerAsync(Remote.DomainSaveImageGetXMLDesc.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: secureXMLFlag, function: "qemuDomainSaveImageGetXMLDesc")
-            let path = try absolute(arguments.file)
-            let image = try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.read(path) }
-            let xml = try await parse(image.data.xml, options: options).xml
-            return .init(xml: arguments.flags & secureXMLFlag != 0 ? xml : DomainSecrets.stripped(xml))
+            return .init(xml: try await imageXML(try absolute(arguments.file), secure: arguments.flags & secureXMLFlag != 0, options: options))
         }
         table.registerAsync(Remote.DomainSaveImageDefineXML.self) { arguments, _ throws(RemoteError) in
-            try DomainProcedures.checkFlags(arguments.flags, allowed: SaveFlags.running.rawValue | SaveFlags.paused.rawValue, function: "qemuDomainSaveImageDefineXML")
+            try DomainProcedures.checkFlags(arguments.flags, allowed: defineFlags, function: "qemuDomainSaveImageDefineXML")
             _ = try checked(SaveFlags(rawValue: arguments.flags))
             let path = try absolute(arguments.file)
             try await defineImageXML(path, xml: arguments.dxml, flags: SaveFlags(rawValue: arguments.flags), options: options)
@@ -105,13 +104,10 @@ enum SaveRestoreProcedures {
         table.registerAsync(Remote.DomainManagedSaveGetXMLDesc.self) { arguments, context throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: secureXMLFlag, function: "qemuDomainManagedSaveGetXMLDesc")
             if arguments.flags & secureXMLFlag != 0 && context.isReadOnly { throw RemoteError.readOnly(api: "virDomainManagedSaveGetXMLDesc") }
-            let path = try managedImage(arguments.dom)
-            let image = try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.read(path) }
-            let xml = try await parse(image.data.xml, options: options).xml
-            return .init(xml: arguments.flags & secureXMLFlag != 0 ? xml : DomainSecrets.stripped(xml))
+            return .init(xml: try await imageXML(try managedImage(arguments.dom), secure: arguments.flags & secureXMLFlag != 0, options: options))
         }
         table.registerAsync(Remote.DomainManagedSaveDefineXML.self) { arguments, _ throws(RemoteError) in
-            try DomainProcedures.checkFlags(arguments.flags, allowed: SaveFlags.running.rawValue | SaveFlags.paused.rawValue, function: "qemuDomainManagedSaveDefineXML")
+            try DomainProcedures.checkFlags(arguments.flags, allowed: defineFlags, function: "qemuDomainManagedSaveDefineXML")
             _ = try checked(SaveFlags(rawValue: arguments.flags))
             let path = try managedImage(arguments.dom)
             let name = try registry.record(for: arguments.dom).name
@@ -147,6 +143,14 @@ enum SaveRestoreProcedures {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "the path '\(path)' is not absolute")
         }
         return path
+    }
+
+    /// The domain XML of the image at `path`, as libvirt normalises it; without secrets unless
+    /// `secure`.
+    static func imageXML(_ path: String, secure: Bool, options: DomainXMLOptions) async throws(RemoteError) -> String {
+        let image = try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.read(path) }
+        let xml = try await parse(image.data.xml, options: options).xml
+        return secure ? xml : DomainSecrets.stripped(xml)
     }
 
     static func parse(_ xml: String, options: DomainXMLOptions) async throws(RemoteError) -> ParsedDomain {
