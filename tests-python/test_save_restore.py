@@ -400,3 +400,51 @@ def test_a_compressed_image_restores_through_its_program(counting, tmp_path):
     run("virsh", "-c", daemon.uri, "destroy", "sr")
     result = run("virsh", "-c", daemon.uri, "restore", bad, check=False)
     assert result.returncode != 0 and "Invalid compressed save format 7" in result.stderr
+
+
+def test_core_dumps(counting, tmp_path):
+    """`virsh dump`: QEMU's migration stream, or with --memory-only an ELF or kdump core of the
+    guest's memory; the guest runs on, is reset, or ends crashed; the job is reported."""
+    from conftest import binary
+    daemon, serial = counting
+    uri = daemon.uri
+    stream = str(tmp_path / "stream.dump")
+    run("virsh", "-c", uri, "dump", "sr", stream)
+    with open(stream, "rb") as f:
+        assert f.read(4) == b"QEVM"  # QEMU's migration stream
+    assert run("virsh", "-c", uri, "domstate", "sr").stdout.strip() == "running"
+    before = max(counts(log_text(serial)))
+    wait_for(lambda: max(counts(log_text(serial))) > before, timeout=20, what="counting after the dump")
+    elf = str(tmp_path / "core.elf")
+    run("virsh", "-c", uri, "dump", "sr", elf, "--memory-only", "--live")
+    with open(elf, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    assert os.path.getsize(elf) > 128 << 20  # the guest's 128 MiB and the notes
+    completed = run("virsh", "-c", uri, "domjobinfo", "sr", "--completed").stdout
+    assert "Job type:         Completed" in completed and "Operation:        Dump" in completed, completed
+    # kdump-compressed, through corral with its progress lines.
+    kdump = str(tmp_path / "core.kdump")
+    result = run(binary("corral"), "-c", uri, "dump", "sr", kdump, "--memory-only", "--format", "kdump-zlib", "--verbose")
+    assert "dumped to" in result.stdout and "dump: 100%" in result.stderr, result.stderr
+    with open(kdump, "rb") as f:
+        # QEMU 7.2 writes kdump in makedumpfile's flattened format.
+        assert f.read(12) == b"makedumpfile"
+    assert os.path.getsize(kdump) < os.path.getsize(elf)
+    # libvirt's refusals, from the daemon itself (virsh refuses some before sending).
+    client = rawrpc.RawClient(daemon.socket)
+    client.open()
+    conn = libvirt.open(uri)
+    handle = rawrpc.xdr_domain("sr", conn.lookupByName("sr").UUID())
+    conn.close()
+    header, payload = client.call(rawrpc.REMOTE, 334, handle + rawrpc.xdr_string("/tmp/x.core") + struct.pack(">II", 0, 1 | 8))
+    assert header["status"] == rawrpc.ERROR and "Flags 'VIR_DUMP_CRASH' and 'VIR_DUMP_RESET' are mutually exclusive" in rawrpc.parse_error(payload)[2]
+    header, payload = client.call(rawrpc.REMOTE, 334, handle + rawrpc.xdr_string("/tmp/x.core") + struct.pack(">II", 1, 0))
+    assert header["status"] == rawrpc.ERROR and "kdump-compressed format is only supported with memory-only dump" in rawrpc.parse_error(payload)[2]
+    header, payload = client.call(rawrpc.REMOTE, 334, handle + rawrpc.xdr_string("/tmp/x.core") + struct.pack(">II", 9, 16))
+    assert header["status"] == rawrpc.ERROR and "unknown dumpformat '9'" in rawrpc.parse_error(payload)[2]
+    client.close()
+    # --reset reboots the guest; --crash leaves it shut off as crashed.
+    run("virsh", "-c", uri, "dump", "sr", str(tmp_path / "r.elf"), "--memory-only", "--reset")
+    wait_for(lambda: log_text(serial).count("CORRAL-GUEST-BOOTED") >= 2, timeout=120, what="the reset guest's boot")
+    run("virsh", "-c", uri, "dump", "sr", str(tmp_path / "c.elf"), "--memory-only", "--crash")
+    assert run("virsh", "-c", uri, "domstate", "sr", "--reason").stdout.strip() == "shut off (crashed)"

@@ -15,7 +15,7 @@ public struct Corral: AsyncParsableCommand {
             Define.self, Undefine.self, DumpXML.self, DomInfo.self, DomState.self, DomUUID.self, DomName.self, DomID.self, Autostart.self,
             QEMUConfigToXML.self, QEMUConfigFromXML.self, QEMUConfigCheck.self, DefineFromQEMUConfig.self,
             PoolList.self, VolList.self, VolUpload.self, VolDownload.self, VolClone.self, Console.self,
-            Save.self, Restore.self, ManagedSave.self, ManagedSaveRemove.self, DomJobInfo.self, DomJobAbort.self,
+            Save.self, Restore.self, ManagedSave.self, Dump.self, ManagedSaveRemove.self, DomJobInfo.self, DomJobAbort.self,
         ]
     )
 

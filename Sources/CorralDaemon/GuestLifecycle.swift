@@ -48,6 +48,8 @@ struct GuestLifecycle: Sendable, Equatable {
         case destroyRequested
         /// The guest's state is in a save image: its QEMU is being stopped.
         case saved
+        /// A core dump asked for the guest to end as crashed (`virsh dump --crash`).
+        case dumpedForCrash
     }
 
     /// What the driver must do, in order.
@@ -71,6 +73,8 @@ struct GuestLifecycle: Sendable, Equatable {
     private(set) var destroyRequested = false
     /// The run ends because its state was saved.
     private(set) var savedToImage = false
+    /// The run ends as crashed after a core dump.
+    private(set) var endsAsCrashed = false
     /// The guest has shut down (QEMU is about to exit, or is kept for `preserve`).
     private(set) var shutdownSeen = false
     /// Why the next `STOP` happens, when a client asked for it.
@@ -157,12 +161,16 @@ struct GuestLifecycle: Sendable, Equatable {
         case .saved:
             savedToImage = true
             return []
+        case .dumpedForCrash:
+            endsAsCrashed = true
+            return []
         }
     }
 
     /// How the run ended, once QEMU has exited: the stopped event's detail and the shut-off reason.
     var exitOutcome: (detail: LifecycleEvent.StoppedDetail, reason: DomainStatus.ShutoffReason) {
         if savedToImage { return (.saved, .saved) }
+        if endsAsCrashed { return (.crashed, .crashed) }
         if destroyRequested { return (.destroyed, .destroyed) }
         if shutdownSeen { return (.shutdown, .shutdown) }
         if case .crashed = status { return (.crashed, .crashed) }

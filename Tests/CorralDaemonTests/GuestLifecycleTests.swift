@@ -21,7 +21,7 @@ struct GuestLifecycleTests {
         }
     }
 
-    @Test("a saved guest's run ends as saved, even though its QEMU is then destroyed")
+    @Test("a saved guest's run ends as saved, a crash-dumped one as crashed, though their QEMUs are then destroyed")
     func savedOutcome() {
         var machine = Machine(policy: .init(), status: .running(.booted))
         #expect(machine.handle(.pauseRequested(.save)) == [])
@@ -32,6 +32,10 @@ struct GuestLifecycleTests {
         var destroyed = Machine(policy: .init(), status: .running(.booted))
         _ = destroyed.handle(.destroyRequested)
         #expect(destroyed.exitOutcome == (.destroyed, .destroyed))
+        var dumped = Machine(policy: .init(), status: .running(.booted))
+        _ = dumped.handle(.dumpedForCrash)
+        _ = dumped.handle(.destroyRequested)
+        #expect(dumped.exitOutcome == (.crashed, .crashed))
     }
 
     @Test("a STOP nobody asked for pauses with reason unknown; the start's own cont is not a resume")

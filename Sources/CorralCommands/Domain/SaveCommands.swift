@@ -144,6 +144,36 @@ extension Corral {
         }
     }
 
+    /// `corral dump DOMAIN FILE [--memory-only [--format F]] [--live|--crash|--reset] [--bypass-cache] [--verbose]`.
+    struct Dump: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Dump a running domain's memory (core dump) to a file.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Domain name, id or UUID.") var domain: String
+        @Argument(help: "The file to dump to.") var file: String
+        @Flag(name: .customLong("memory-only"), help: "An ELF (or --format) core of the guest's memory.") var memoryOnly = false
+        @Option(help: "With --memory-only: elf, kdump-zlib, kdump-lzo, kdump-snappy or win-dmp.") var format: String = "elf"
+        @Flag(help: "Do not pause the guest meanwhile.") var live = false
+        @Flag(help: "Leave the guest shut off as crashed afterwards.") var crash = false
+        @Flag(help: "Reset the guest afterwards.") var reset = false
+        @Flag(name: .customLong("bypass-cache"), help: "Keep the file out of the page cache (durable on disk).") var bypassCache = false
+        @Flag(help: "Show progress as lines when not on a terminal.") var verbose = false
+
+        static let formats = ["elf": UInt32(0), "kdump-zlib": 1, "kdump-lzo": 2, "kdump-snappy": 3, "win-dmp": 4]
+
+        func run() async throws {
+            guard let dumpFormat = Self.formats[format] else { throw CLIError(message: "unknown dump format '\(format)'") }
+            let path = URL(fileURLWithPath: file).standardizedFileURL.path
+            let flags: UInt32 = (crash ? 1 : 0) | (live ? 2 : 0) | (bypassCache ? 4 : 0) | (reset ? 8 : 0) | (memoryOnly ? 16 : 0)
+            try await connection.withConnection { connection in
+                let handle = try await connection.lookupDomain(domain)
+                try await JobProgress.following(connection, domain: handle.name, label: "dump", verbose: verbose) {
+                    _ = try await connection.call(Remote.DomainCoreDumpWithFormat.self, .init(dom: handle, to: path, dumpformat: dumpFormat, flags: flags))
+                }
+                print("\nDomain '\(handle.name)' dumped to \(file)\n")
+            }
+        }
+    }
+
     /// `corral managedsave-remove DOMAIN`.
     struct ManagedSaveRemove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "managedsave-remove", abstract: "Remove a domain's managed save image.")

@@ -36,6 +36,28 @@ enum SaveImageFile {
         return Target(descriptor: fd, header: header, createdFile: !isBlockDevice)
     }
 
+    /// A file for QEMU to write from its start (a core dump): made or emptied; a block device is
+    /// written in place.
+    static func createPlain(_ path: String) throws(RemoteError) -> Target {
+        var status = stat()
+        let isBlockDevice = stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFBLK
+        let fd = open(path, isBlockDevice ? O_WRONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw systemError("Failed to create file '\(path)'") }
+        return Target(descriptor: fd, header: SaveImageHeader(isComplete: true, dataLength: 0, wasRunning: false), createdFile: !isBlockDevice)
+    }
+
+    /// Syncs a written file to disk and drops it from the page cache (a "bypass cache" dump).
+    static func makeDurable(_ path: String) throws(RemoteError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0, fdatasync(fd) == 0 else {
+            let error = systemError("unable to sync '\(path)'")
+            if fd >= 0 { close(fd) }
+            throw error
+        }
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        close(fd)
+    }
+
     /// Marks the image complete once QEMU's stream is in it. With `durable` (the caller's
     /// "bypass cache"), the stream reaches the disk before the mark does, the mark after it, and
     /// the file's pages leave the page cache; otherwise the page cache writes it back, as

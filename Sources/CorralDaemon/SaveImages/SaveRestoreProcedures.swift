@@ -85,6 +85,32 @@ enum SaveRestoreProcedures {
             return XDRVoid()
         }
 
+        // MARK: Core dumps
+        @Sendable func dump(_ handle: RemoteDomain, to path: String, format: UInt32, flags: UInt32, _ function: String) async throws(RemoteError) {
+            try DomainProcedures.checkFlags(flags, allowed: 0x1F, function: function)
+            let flags = DumpFlags(rawValue: flags)
+            for (a, b, names) in [(DumpFlags.crash, DumpFlags.live, ("VIR_DUMP_CRASH", "VIR_DUMP_LIVE")), (.crash, .reset, ("VIR_DUMP_CRASH", "VIR_DUMP_RESET")),
+                                  (.live, .reset, ("VIR_DUMP_LIVE", "VIR_DUMP_RESET"))] where flags.contains(a) && flags.contains(b) {
+                throw RemoteError(code: .invalidArgument, domain: .domain, detail: "Flags '\(names.0)' and '\(names.1)' are mutually exclusive")
+            }
+            guard let format = CoreDumpFormat(rawValue: format) else {
+                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unknown dumpformat '\(Int32(bitPattern: format))'")
+            }
+            let path = try absolute(path)
+            let name = try registry.record(for: handle).name
+            try await driver.jobs.run(name, function) { () async throws(RemoteError) in
+                try await driver.coreDump(try registry.record(for: handle).uuid, to: path, format: format, flags: flags)
+            }
+        }
+        table.registerAsync(Remote.DomainCoreDump.self) { arguments, _ throws(RemoteError) in
+            try await dump(arguments.dom, to: arguments.to, format: CoreDumpFormat.raw.rawValue, flags: arguments.flags, "qemuDomainCoreDump")
+            return XDRVoid()
+        }
+        table.registerAsync(Remote.DomainCoreDumpWithFormat.self) { arguments, _ throws(RemoteError) in
+            try await dump(arguments.dom, to: arguments.to, format: arguments.dumpformat, flags: arguments.flags, "qemuDomainCoreDumpWithFormat")
+            return XDRVoid()
+        }
+
         // MARK: Managed save
         @Sendable func inJob(_ handle: RemoteDomain, _ function: String, _ body: @escaping @Sendable (RemoteUUID) async throws(RemoteError) -> Void) async throws(RemoteError) {
             let name = try registry.record(for: handle).name
@@ -131,7 +157,7 @@ enum SaveRestoreProcedures {
     /// libvirt's rule for the running/paused pair.
     static func checked(_ flags: SaveFlags) throws(RemoteError) -> SaveFlags {
         if flags.contains(.running) && flags.contains(.paused) {
-            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "Flags 'running' and 'paused' are mutually exclusive")
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "Flags 'VIR_DOMAIN_SAVE_RUNNING' and 'VIR_DOMAIN_SAVE_PAUSED' are mutually exclusive")
         }
         return flags
     }

@@ -471,6 +471,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainManagedSaveGetXMLDesc = 388
     /// `REMOTE_PROC_DOMAIN_MANAGED_SAVE_DEFINE_XML`
     case domainManagedSaveDefineXML = 389
+    /// `REMOTE_PROC_DOMAIN_CORE_DUMP`
+    case domainCoreDump = 53
+    /// `REMOTE_PROC_DOMAIN_CORE_DUMP_WITH_FORMAT`
+    case domainCoreDumpWithFormat = 334
     /// `REMOTE_PROC_DOMAIN_SNAPSHOT_NUM`
     case domainSnapshotNum = 187
     /// `REMOTE_PROC_DOMAIN_GET_OSTYPE`
@@ -835,6 +839,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainManagedSaveRemove: return .write(api: "virDomainManagedSaveRemove")
         case .domainManagedSaveGetXMLDesc: return .read
         case .domainManagedSaveDefineXML: return .write(api: "virDomainManagedSaveDefineXML")
+        case .domainCoreDump: return .write(api: "virDomainCoreDump")
+        case .domainCoreDumpWithFormat: return .write(api: "virDomainCoreDumpWithFormat")
         case .domainSnapshotNum: return .read
         case .domainGetOSType: return .read
         case .domainGetMaxMemory: return .read
@@ -1046,6 +1052,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainManagedSaveRemove: return Remote.DomainManagedSaveRemove.self
         case .domainManagedSaveGetXMLDesc: return Remote.DomainManagedSaveGetXMLDesc.self
         case .domainManagedSaveDefineXML: return Remote.DomainManagedSaveDefineXML.self
+        case .domainCoreDump: return Remote.DomainCoreDump.self
+        case .domainCoreDumpWithFormat: return Remote.DomainCoreDumpWithFormat.self
         case .domainSnapshotNum: return Remote.DomainSnapshotNum.self
         case .domainGetOSType: return Remote.DomainGetOSType.self
         case .domainGetMaxMemory: return Remote.DomainGetMaxMemory.self
@@ -2913,6 +2921,76 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 self.dom.encode(into: &buffer)
                 buffer.writeXDROptional(self.dxml) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 53, `DomainCoreDump`.
+    public enum DomainCoreDump: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 53
+
+        /// The arguments of `DomainCoreDump`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var to: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, to: String, flags: UInt32) {
+                self.dom = dom
+                self.to = to
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.to = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.to)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 334, `DomainCoreDumpWithFormat`.
+    public enum DomainCoreDumpWithFormat: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 334
+
+        /// The arguments of `DomainCoreDumpWithFormat`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var to: String
+            public var dumpformat: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, to: String, dumpformat: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.to = to
+                self.dumpformat = dumpformat
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.to = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.dumpformat = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.to)
+                buffer.writeXDRUInt32(self.dumpformat)
                 buffer.writeXDRUInt32(self.flags)
             }
         }
