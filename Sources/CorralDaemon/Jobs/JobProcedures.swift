@@ -50,6 +50,9 @@ enum JobProcedures {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot abort incoming migration; use virDomainDestroy instead")
             }
             guard record.isActive else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+            if let job = jobs.running(record.uuid), !job.cancellable {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot abort memory-only dump")
+            }
             guard let job = jobs.requestAbort(record.uuid), let qmp = job.qmp else {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "no job is active on the domain")
             }

@@ -56,6 +56,8 @@ final class LongJobs: Sendable {
         var progress = Progress()
         /// The monitor to cancel it on.
         var qmp: QMPClient?
+        /// Whether `migrate_cancel` stops it (QEMU 7.2 cannot cancel `dump-guest-memory`).
+        var cancellable = true
         var abortRequested = false
         /// Set when it ended: completed, failed or cancelled, after how long, and why it failed.
         var outcome: JobType?
@@ -69,8 +71,8 @@ final class LongJobs: Sendable {
     static let completedLimit = 1024
 
     /// A job begins on `uuid`.
-    func begin(_ uuid: RemoteUUID, _ operation: Operation, qmp: QMPClient?) {
-        state.withLock { $0.running[uuid] = Record(operation: operation, started: Date(), qmp: qmp) }
+    func begin(_ uuid: RemoteUUID, _ operation: Operation, qmp: QMPClient?, cancellable: Bool = true) {
+        state.withLock { $0.running[uuid] = Record(operation: operation, started: Date(), qmp: qmp, cancellable: cancellable) }
     }
 
     /// The job on `uuid` reports progress; true when someone asked to abort it.

@@ -51,7 +51,7 @@ extension DomainDriver {
             await apply(.pauseRequested(.dump), to: uuid)
             do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
         }
-        longJobs.begin(uuid, .dump, qmp: guest.qmp)
+        longJobs.begin(uuid, .dump, qmp: guest.qmp, cancellable: !flags.contains(.memoryOnly))
         var target: SaveImageFile.Target?
         do throws(RemoteError) {
             let made = try await BlockingWork.run { () throws(RemoteError) in try SaveImageFile.createPlain(path) }
