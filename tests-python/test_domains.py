@@ -360,3 +360,20 @@ def test_round_trip_means_the_same_as_libvirtd(daemon, libvirtd, tmp_path):
     ours = run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", name).stdout
     a, b = meaning(ours), meaning(theirs)
     assert a == b, {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+def test_a_qemu_that_dies_at_start_is_reported_and_leaves_nothing(daemon, tmp_path):
+    """QEMU exits before its monitor opens (an option it does not know, passed through the qemu
+    namespace): the start fails with QEMU's own words, and no run directory or domain state is
+    left behind."""
+    from guest import domain_xml
+    xml = domain_xml("dies", str(tmp_path / "s.log"),
+                     namespace="<qemu:commandline><qemu:arg value='-corral-no-such-option'/></qemu:commandline>")
+    (tmp_path / "d.xml").write_text(xml)
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "d.xml"))
+    result = run("virsh", "-c", daemon.uri, "start", "dies", check=False)
+    assert result.returncode != 0 and "qemu unexpectedly closed the monitor" in result.stderr, result.stderr
+    assert "-corral-no-such-option" in result.stderr
+    assert run("virsh", "-c", daemon.uri, "domstate", "dies").stdout.strip() == "shut off"
+    assert not os.path.exists(os.path.join(daemon.dir, "run", "domains", "dies", "qmp.sock"))
+    run("virsh", "-c", daemon.uri, "undefine", "dies")

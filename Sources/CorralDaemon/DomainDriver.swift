@@ -173,11 +173,7 @@ actor DomainDriver {
                 try GuestTunables.setUp(layout: layout, name: name, id: id, pid: pid, definition: tuned)
             }
         } catch {
-            process.signal(SIGKILL)
-            _ = await process.waitForExit(timeout: .seconds(2))
-            runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
-            let stale = GuestCgroup(layout: layout, name: name, id: id)
-            runtimeFiles.enqueue { stale.remove() }
+            _ = await abandonStart(process, directory: directory, cgroup: GuestCgroup(layout: layout, name: name, id: id), logPath: logPath, logStart: logStart)
             throw error
         }
 
@@ -197,12 +193,7 @@ actor DomainDriver {
             if connected == nil { try? await Task.sleep(for: .milliseconds(1)) }
         }
         guard let connected else {
-            process.signal(SIGKILL)
-            _ = await process.waitForExit(timeout: .seconds(2))
-            let output = (try? await runtimeFiles.run { () -> String in
-                defer { Self.removeRuntimeFiles(directory) }
-                return Self.logTail(logPath, from: logStart)
-            }) ?? ""
+            let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
             let why = output.isEmpty ? (lastError.isEmpty ? "QEMU did not open its monitor in time" : lastError) : output
             throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: \(why)")
         }
@@ -214,9 +205,7 @@ actor DomainDriver {
             do throws(RemoteError) {
                 try await BlockTuningProcedures.apply(tune, to: invocation.devices.disks[index].qomName, qmp: qmp)
             } catch {
-                process.signal(SIGKILL)
-                _ = await process.waitForExit(timeout: .seconds(2))
-                runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
+                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
                 throw error
             }
         }
@@ -226,16 +215,10 @@ actor DomainDriver {
         }
         if let incoming {
             do throws(RemoteError) {
-                try await Self.loadIncoming(incoming, qmp: qmp, process: process, tracking: (longJobs, uuid))
+                try await Self.loadIncoming(incoming, qmp: qmp, tracking: (longJobs, uuid))
             } catch {
-                process.signal(SIGKILL)
-                _ = await process.waitForExit(timeout: .seconds(2))
-                let output = (try? await runtimeFiles.run { () -> String in
-                    defer { Self.removeRuntimeFiles(directory) }
-                    return Self.logTail(logPath, from: logStart)
-                }) ?? ""
+                let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
                 await qmp.close()
-                if let cgroup { runtimeFiles.enqueue { cgroup.remove() } }
                 throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
             }
         }
@@ -243,9 +226,7 @@ actor DomainDriver {
             do throws(QMPError) {
                 try await qmp.cont()
             } catch {
-                process.signal(SIGKILL)
-                _ = await process.waitForExit(timeout: .seconds(2))
-                runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
+                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
@@ -283,6 +264,18 @@ actor DomainDriver {
         supervise(uuid, qmp: qmp)
         logger.info("started domain", metadata: ["name": "\(record.name)", "id": "\(id)", "pid": "\(pid)"])
         return handle
+    }
+
+    /// A start that failed once QEMU was spawned: QEMU is killed, its run directory and control
+    /// group removed; returns what QEMU logged since this start (its reason, when it gave one).
+    private func abandonStart(_ process: WatchedProcess, directory: String, cgroup: GuestCgroup?, logPath: String, logStart: off_t) async -> String {
+        process.signal(SIGKILL)
+        _ = await process.waitForExit(timeout: .seconds(2))
+        if let cgroup { runtimeFiles.enqueue { cgroup.remove() } }
+        return (try? await runtimeFiles.run { () -> String in
+            defer { Self.removeRuntimeFiles(directory) }
+            return Self.logTail(logPath, from: logStart)
+        }) ?? ""
     }
 
     /// `DOMAIN_CREATE_XML`: a transient domain, gone when it stops.

@@ -156,7 +156,7 @@ extension DomainDriver {
     }
 
     /// The migration stream QEMU loads from `descriptor` once it has started waiting for one.
-    static func loadIncoming(_ incoming: IncomingStream, qmp: QMPClient, process: WatchedProcess, tracking: (LongJobs, RemoteUUID)? = nil) async throws(RemoteError) {
+    static func loadIncoming(_ incoming: IncomingStream, qmp: QMPClient, tracking: (LongJobs, RemoteUUID)? = nil) async throws(RemoteError) {
         do throws(QMPError) {
             _ = try await qmp.execute("getfd", arguments: .object([("fdname", .string(migrationDescriptorName))]), passing: incoming.descriptor)
             _ = try await qmp.execute("migrate-incoming", arguments: .object([("uri", .string("fd:" + migrationDescriptorName))]))
