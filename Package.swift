@@ -74,7 +74,10 @@ let package = Package(
         .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON", "XDR"], swiftSettings: swiftSettings),
         .target(
             name: "CorralCommands",
-            dependencies: ["CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "QMP", "CorralJSON", "XDR", "POSIXSupport", "CFileExtents", nioCore, argumentParser],
+            dependencies: [
+                "CorralClient", "CorralQEMU", "CorralProtocol", "QEMUConfig", "QEMUProbe", "QMP", "CorralJSON", "XDR", "XMLTree", "POSIXSupport", "CFileExtents", nioCore,
+                argumentParser,
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -100,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CorralDaemonTests",
-            dependencies: ["CorralDaemon", "CorralProtocol", "QEMUProbe", "XDR", nioCore],
+            dependencies: ["CorralDaemon", "CorralProtocol", "DomainXML", "XMLTree", "QEMUProbe", "XDR", nioCore],
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),

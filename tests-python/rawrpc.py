@@ -39,6 +39,8 @@ def encode_default(field_type):
         return b"\0" * 16
     if field_type == "RemoteDomain":
         return xdr_domain()
+    if field_type == "RemoteDomainSnapshot":
+        return xdr_string("corral-no-such-snapshot") + xdr_domain()
     if field_type in ("RemoteStoragePool", "RemoteNetwork"):
         return xdr_string("corral-no-such-object") + b"\0" * 16
     if field_type == "GraphicsAddress":

@@ -26,7 +26,8 @@ public final class Daemon: Sendable {
         let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, cacheDirectory: configuration.stateDirectory + "/cache", logger: logger)
         let host = HostInformation.current()
         let options = Self.domainOptions(emulator: emulator)
-        registry = DomainRegistry(store: try DefinitionStore(stateDirectory: configuration.stateDirectory))
+        registry = DomainRegistry(
+            store: try DefinitionStore(stateDirectory: configuration.stateDirectory), snapshotStore: try SnapshotStore(stateDirectory: configuration.stateDirectory))
         registry.load(options: options, logger: logger)
         logger.info("loaded definitions", metadata: ["domains": "\(registry.count)"])
         let events = EventHub()
@@ -67,6 +68,7 @@ public final class Daemon: Sendable {
         TunableProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         SaveRestoreProcedures.register(in: &table, driver: driver, registry: registry, options: options)
         JobProcedures.register(in: &table, registry: registry, jobs: driver.longJobs)
+        SnapshotProcedures.register(in: &table, driver: driver, registry: registry)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

@@ -100,9 +100,11 @@ actor DomainDriver {
     ///
     /// With `incoming`, QEMU starts waiting for a migration stream (`-incoming defer`) and loads
     /// the guest's state from the descriptor before its vCPUs may run (a restore); the guest is
-    /// then reported started as restored.
+    /// then reported started as restored. With `loadSnapshot`, QEMU loads that internal snapshot
+    /// of the guest's images before it runs (a revert), reported started from the snapshot.
     func start(
-        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingStream? = nil
+        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingStream? = nil,
+        loadSnapshot: String? = nil
     ) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
@@ -111,6 +113,9 @@ actor DomainDriver {
         guard !record.isActive else {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is already running")
         }
+        // How the run is reported: booted, restored or from a snapshot.
+        let origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason) =
+            incoming != nil ? (.restored, .restored) : loadSnapshot != nil ? (.fromSnapshot, .fromSnapshot) : (.booted, .booted)
         var definition = live?.definition ?? record.definition
         let unmodelled = live?.unmodelled ?? record.unmodelled
         if !unmodelled.isEmpty {
@@ -123,6 +128,7 @@ actor DomainDriver {
         let directory = runDirectory(for: record.name)
         var context = makeContext(id: id, directory: directory, definition: definition)
         context.incomingMigration = incoming != nil
+        context.loadSnapshot = loadSnapshot
         if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.autoport }) {
             // Probing ports binds sockets: off the event loops.
             context.vncDisplay = (try? await BlockingWork.run { Self.freeVNCDisplay() }) ?? 0
@@ -239,7 +245,7 @@ actor DomainDriver {
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
             id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
-            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(.user) : .running(incoming == nil ? .booted : .restored)),
+            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(loadSnapshot == nil ? .user : .fromSnapshot) : .running(origin.running)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
             liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
         var started = runtime
@@ -259,8 +265,10 @@ actor DomainDriver {
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
-        events.lifecycle(handle, .started(incoming == nil ? .booted : .restored))
-        if paused { events.lifecycle(handle, incoming?.reportsRestoredPause == true ? .suspendedAfterRestore : .suspended()) }
+        events.lifecycle(handle, .started(origin.started))
+        if paused {
+            events.lifecycle(handle, loadSnapshot != nil ? .suspendedFromSnapshot : incoming?.reportsRestoredPause == true ? .suspendedAfterRestore : .suspended())
+        }
         supervise(uuid, qmp: qmp)
         logger.info("started domain", metadata: ["name": "\(record.name)", "id": "\(id)", "pid": "\(pid)"])
         return handle

@@ -154,10 +154,6 @@ enum DomainProcedures {
             try checkFlags(arguments.flags, allowed: 0, function: "qemuDomainHasManagedSaveImage")
             return .init(result: try registry.record(for: arguments.dom).hasManagedSave ? 1 : 0)
         }
-        table.register(Remote.DomainSnapshotNum.self) { arguments, _ throws(RemoteError) in
-            _ = try registry.record(for: arguments.dom)
-            return .init(num: 0)  // Corral has no snapshots.
-        }
         table.register(Remote.DomainGetOSType.self) { arguments, _ throws(RemoteError) in
             .init(type: try registry.record(for: arguments.dom).definition.os.type)
         }

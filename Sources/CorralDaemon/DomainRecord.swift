@@ -27,6 +27,8 @@ struct DomainRecord: Sendable {
     var updated = false
     /// A managed save image waits for the next start (`virsh managedsave`).
     var hasManagedSave = false
+    /// The domain's snapshots (stored by ``SnapshotStore``).
+    var snapshots = SnapshotTree()
     /// Why the last run ended: the reason reported while the domain is shut off.
     var shutoffReason = DomainStatus.ShutoffReason.unknown
     /// The running guest (QEMU, its monitors, its lifecycle); `nil` while shut off.

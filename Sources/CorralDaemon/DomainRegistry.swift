@@ -19,9 +19,11 @@ final class DomainRegistry: Sendable {
     private let state = Mutex(State())
     private let writer = Mutex(())
     private let store: DefinitionStore
+    private let snapshotStore: SnapshotStore
 
-    init(store: DefinitionStore) {
+    init(store: DefinitionStore, snapshotStore: SnapshotStore) {
         self.store = store
+        self.snapshotStore = snapshotStore
     }
 
     // MARK: - Loading
@@ -41,9 +43,16 @@ final class DomainRegistry: Sendable {
                     continue
                 }
                 guard let uuid = RemoteUUID(parsed.definition.uuid) else { continue }
-                let record = DomainRecord(
+                var record = DomainRecord(
                     uuid: uuid, name: parsed.definition.name, xml: parsed.xml, definition: parsed.definition, unmodelled: parsed.unmodelled,
                     autostart: store.isAutostart(name: parsed.definition.name))
+                switch snapshotStore.read(domain: record.name) {
+                case .success(let tree):
+                    record.snapshots = tree
+                case .failure(let error):
+                    logger.error("setting aside unreadable snapshot metadata", metadata: ["name": "\(record.name)", "error": "\(error)"])
+                    snapshotStore.setAside(domain: record.name)
+                }
                 let duplicate = state.withLock { state -> Bool in
                     if state.byUUID[uuid] != nil || state.uuidByName[record.name] != nil { return true }
                     state.byUUID[uuid] = record
@@ -165,7 +174,16 @@ final class DomainRegistry: Sendable {
             guard record.persistent else {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine transient domain")
             }
-            let nvramFlag: UInt32 = 4, keepNVRAMFlag: UInt32 = 8
+            let snapshotsMetadataFlag: UInt32 = 2, nvramFlag: UInt32 = 4, keepNVRAMFlag: UInt32 = 8
+            if !record.isActive && !record.snapshots.isEmpty {
+                guard flags & snapshotsMetadataFlag != 0 else {
+                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot delete inactive domain with \(record.snapshots.count) snapshots")
+                }
+                do throws(StoreError) { try snapshotStore.remove(domain: record.name) } catch {
+                    throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot remove the snapshot metadata of '\(record.name)': \(error.message)")
+                }
+                state.withLock { $0.byUUID[record.uuid]?.snapshots = SnapshotTree() }
+            }
             if record.definition.os.nvram != nil || record.definition.os.loader != nil, flags & (nvramFlag | keepNVRAMFlag) == 0 {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine domain with nvram")
             }
@@ -259,6 +277,22 @@ final class DomainRegistry: Sendable {
             guard let record = state.byUUID[uuid], !record.persistent, !record.isActive else { return }
             state.byUUID[uuid] = nil
             state.uuidByName[record.name] = nil
+            // A transient domain's snapshots go with it, as libvirt's do.
+            if !record.snapshots.isEmpty { try? snapshotStore.remove(domain: record.name) }
+        }
+    }
+
+    /// Replaces a domain's snapshot tree: on disk first (atomically), then in memory. The caller
+    /// holds the domain's job.
+    func replaceSnapshots(_ uuid: RemoteUUID, with tree: SnapshotTree) throws(RemoteError) {
+        try writer.withLock { _ throws(RemoteError) in
+            guard let record = state.withLock({ $0.byUUID[uuid] }) else {
+                throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
+            }
+            do throws(StoreError) { try snapshotStore.write(tree, domain: record.name) } catch {
+                throw RemoteError(code: .operationFailed, domain: .domainSnapshot, detail: "unable to save metadata for snapshots of '\(record.name)': \(error.message)")
+            }
+            state.withLock { $0.byUUID[uuid]?.snapshots = tree }
         }
     }
 

@@ -6,6 +6,8 @@ import XDR
 /// libvirt's lifecycle event and detail numbers (`virDomainEventType` and its details).
 public enum LifecycleEvent: Sendable, Hashable {
     case defined(added: Bool)
+    /// The definition was replaced by a snapshot's (a revert; `DEFINED_FROM_SNAPSHOT`).
+    case definedFromSnapshot
     case undefined
     /// A rename: the old name is undefined (`renamed`), the new one defined (`renamed`).
     case renamed(isNewName: Bool)
@@ -13,6 +15,8 @@ public enum LifecycleEvent: Sendable, Hashable {
     case suspended(ioError: Bool = false)
     /// Suspended after a restore that leaves the guest paused (`SUSPENDED_RESTORED`).
     case suspendedAfterRestore
+    /// Suspended after a revert to a snapshot that leaves the guest paused (`SUSPENDED_FROM_SNAPSHOT`).
+    case suspendedFromSnapshot
     case resumed
     case stopped(StoppedDetail)
     case shutdown(ShutdownDetail)
@@ -25,11 +29,13 @@ public enum LifecycleEvent: Sendable, Hashable {
     var numbers: (Int32, Int32) {
         switch self {
         case .defined(let added): return (0, added ? 0 : 1)
+        case .definedFromSnapshot: return (0, 3)
         case .undefined: return (1, 0)
         case .renamed(let isNewName): return isNewName ? (0, 2) : (1, 1)
         case .started(let detail): return (2, detail.rawValue)
         case .suspended(let io): return (3, io ? 2 : 0)
         case .suspendedAfterRestore: return (3, 4)
+        case .suspendedFromSnapshot: return (3, 5)
         case .resumed: return (4, 0)
         case .stopped(let detail): return (5, detail.rawValue)
         case .shutdown(let detail): return (6, detail.rawValue)

@@ -50,6 +50,9 @@ struct GuestLifecycle: Sendable, Equatable {
         case saved
         /// A core dump asked for the guest to end as crashed (`virsh dump --crash`).
         case dumpedForCrash
+        /// The guest stops for a snapshot: a revert (it starts again from the snapshot) or a
+        /// snapshot taken with `--halt`.
+        case stoppingForSnapshot
     }
 
     /// What the driver must do, in order.
@@ -75,6 +78,8 @@ struct GuestLifecycle: Sendable, Equatable {
     private(set) var savedToImage = false
     /// The run ends as crashed after a core dump.
     private(set) var endsAsCrashed = false
+    /// The run ends for a snapshot (a revert, or `--halt`).
+    private(set) var endsForSnapshot = false
     /// The guest has shut down (QEMU is about to exit, or is kept for `preserve`).
     private(set) var shutdownSeen = false
     /// Why the next `STOP` happens, when a client asked for it.
@@ -164,12 +169,16 @@ struct GuestLifecycle: Sendable, Equatable {
         case .dumpedForCrash:
             endsAsCrashed = true
             return []
+        case .stoppingForSnapshot:
+            endsForSnapshot = true
+            return []
         }
     }
 
     /// How the run ended, once QEMU has exited: the stopped event's detail and the shut-off reason.
     var exitOutcome: (detail: LifecycleEvent.StoppedDetail, reason: DomainStatus.ShutoffReason) {
         if savedToImage { return (.saved, .saved) }
+        if endsForSnapshot { return (.fromSnapshot, .fromSnapshot) }
         if endsAsCrashed { return (.crashed, .crashed) }
         if destroyRequested { return (.destroyed, .destroyed) }
         if shutdownSeen { return (.shutdown, .shutdown) }

@@ -59,6 +59,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let noDomainMetadata = ErrorCode(rawValue: 80)
     /// `VIR_ERR_NO_HOSTNAME`.
     public static let noHostname = ErrorCode(rawValue: 108)
+    /// `VIR_ERR_NO_DOMAIN_SNAPSHOT`.
+    public static let noDomainSnapshot = ErrorCode(rawValue: 72)
+    /// `VIR_ERR_SNAPSHOT_REVERT_RISKY`: a revert that needs `--force`.
+    public static let snapshotRevertRisky = ErrorCode(rawValue: 77)
     /// `VIR_ERR_DEVICE_MISSING`: no device matches.
     public static let deviceMissing = ErrorCode(rawValue: 99)
 
@@ -91,6 +95,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .noHostname: return "no hostname found: %s"
         case .noDomainMetadata: return "metadata not found: %s"
         case .deviceMissing: return "device not found: %s"
+        case .noDomainSnapshot: return "Domain snapshot not found: %s"
+        case .snapshotRevertRisky: return "revert requires force: %s"
         default: return "%s"
         }
     }
@@ -130,6 +136,8 @@ public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
     public static let network = ErrorDomain(rawValue: 19)
     /// `VIR_FROM_DOMAIN`.
     public static let domain = ErrorDomain(rawValue: 20)
+    /// `VIR_FROM_DOMAIN_SNAPSHOT`.
+    public static let domainSnapshot = ErrorDomain(rawValue: 35)
     /// `VIR_FROM_STREAMS`.
     public static let streams = ErrorDomain(rawValue: 38)
     /// `VIR_FROM_CGROUP`.

@@ -22,6 +22,8 @@ public struct CommandLineContext: Sendable {
     /// QEMU waits for a migration stream (`-incoming defer`): a restore. The daemon hands it
     /// the stream over the monitor (`migrate-incoming`).
     public var incomingMigration = false
+    /// The internal snapshot QEMU loads before the guest runs (`-loadvm NAME`): a revert.
+    public var loadSnapshot: String?
 
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
     public var passthroughSocket: String { runDirectory + "/passthrough.sock" }

@@ -110,6 +110,8 @@ struct Builder {
         try addDevices()
         // Where libvirt puts it: after the devices.
         if context.incomingMigration { add("-incoming", "defer") }
+        // A snapshot's name is one argument of its own, taken whole (no option syntax to escape).
+        if let snapshot = context.loadSnapshot { add("-loadvm", snapshot) }
         if !domain.qemu.configSections.sections.isEmpty { add("-readconfig", context.configFilePath) }
         try applyOverrides()
         try applyAlterations()

@@ -8,12 +8,13 @@ import Testing
 /// guest.
 @Suite("Incoming migration and resource partition")
 struct IncomingMigrationTests {
-    static func build(_ extra: String = "", incoming: Bool) throws(CommandLineError) -> [String] {
+    static func build(_ extra: String = "", incoming: Bool, loadSnapshot: String? = nil) throws(CommandLineError) -> [String] {
         let xml = "<domain type='qemu'><name>s</name><uuid>8add7347-1a0e-4230-a072-bec9fc3df426</uuid><memory>65536</memory>\(extra)<os><type>hvm</type></os><devices><memballoon model='virtio'/></devices></domain>"
         let parsed = try! DomainXMLParser.parse(xml)
         var context = CommandLineContext(
             emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: false, id: 1, runDirectory: "/run/corral/domains/s")
         context.incomingMigration = incoming
+        context.loadSnapshot = loadSnapshot
         return try QEMUCommandLineBuilder.build(parsed.definition, context: context).arguments
     }
 
@@ -27,6 +28,19 @@ struct IncomingMigrationTests {
         var without = restoring
         without.removeSubrange(at...at + 1)
         #expect(without == booting && !booting.contains("-incoming"))
+    }
+
+    @Test("a revert loads its snapshot with -loadvm after the devices, the name one whole argument")
+    func loadSnapshot() throws {
+        let booting = try Self.build(incoming: false)
+        let name = "before, upgrade=1 \"x\""
+        let reverting = try Self.build(incoming: false, loadSnapshot: name)
+        let at = try #require(reverting.firstIndex(of: "-loadvm"))
+        #expect(reverting[at + 1] == name)
+        #expect(reverting.lastIndex(of: "-device").map { $0 < at } == true)
+        var without = reverting
+        without.removeSubrange(at...at + 1)
+        #expect(without == booting)
     }
 
     @Test("libvirt's default partition is accepted; another one is refused")

@@ -20,6 +20,9 @@ enum RenameProcedure {
                 guard !record.hasManagedSave else {
                     throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain with a managed saved state can't be renamed")
                 }
+                guard record.snapshots.isEmpty else {
+                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot rename domain with snapshots")
+                }
                 guard newName != record.name else { throw RemoteError(code: .operationInvalid, domain: .domain, detail: "Can't rename domain to itself") }
                 if newName.contains("/") { throw RemoteError(code: .xmlError, domain: .qemu, detail: "name \(newName) cannot contain '/'") }
                 let options = driver.options

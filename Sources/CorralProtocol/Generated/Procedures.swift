@@ -247,6 +247,28 @@ public struct DomainInterface: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_nonnull_domain_snapshot` wire struct.
+public struct RemoteDomainSnapshot: XDRCodable, Hashable {
+    public var name: String
+    public var dom: RemoteDomain
+
+    /// Creates the value from its fields.
+    public init(name: String, dom: RemoteDomain) {
+        self.name = name
+        self.dom = dom
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.dom = try RemoteDomain(xdr: &buffer)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.name)
+        self.dom.encode(into: &buffer)
+    }
+}
+
 /// The `remote_domain_fsinfo` wire struct.
 public struct DomainFilesystemInfo: XDRCodable, Hashable {
     public var mountpoint: String
@@ -475,8 +497,38 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainCoreDump = 53
     /// `REMOTE_PROC_DOMAIN_CORE_DUMP_WITH_FORMAT`
     case domainCoreDumpWithFormat = 334
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML`
+    case domainSnapshotCreateXML = 185
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_GET_XMLDESC`
+    case domainSnapshotGetXMLDesc = 186
     /// `REMOTE_PROC_DOMAIN_SNAPSHOT_NUM`
     case domainSnapshotNum = 187
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_LIST_NAMES`
+    case domainSnapshotListNames = 188
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_LOOKUP_BY_NAME`
+    case domainSnapshotLookupByName = 189
+    /// `REMOTE_PROC_DOMAIN_HAS_CURRENT_SNAPSHOT`
+    case domainHasCurrentSnapshot = 190
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_CURRENT`
+    case domainSnapshotCurrent = 191
+    /// `REMOTE_PROC_DOMAIN_REVERT_TO_SNAPSHOT`
+    case domainRevertToSnapshot = 192
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_DELETE`
+    case domainSnapshotDelete = 193
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_GET_PARENT`
+    case domainSnapshotGetParent = 244
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_NUM_CHILDREN`
+    case domainSnapshotNumChildren = 246
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_LIST_CHILDREN_NAMES`
+    case domainSnapshotListChildrenNames = 247
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_IS_CURRENT`
+    case domainSnapshotIsCurrent = 271
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_HAS_METADATA`
+    case domainSnapshotHasMetadata = 272
+    /// `REMOTE_PROC_DOMAIN_LIST_ALL_SNAPSHOTS`
+    case domainListAllSnapshots = 274
+    /// `REMOTE_PROC_DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN`
+    case domainSnapshotListAllChildren = 275
     /// `REMOTE_PROC_DOMAIN_GET_OSTYPE`
     case domainGetOSType = 19
     /// `REMOTE_PROC_DOMAIN_GET_MAX_MEMORY`
@@ -841,7 +893,22 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainManagedSaveDefineXML: return .write(api: "virDomainManagedSaveDefineXML")
         case .domainCoreDump: return .write(api: "virDomainCoreDump")
         case .domainCoreDumpWithFormat: return .write(api: "virDomainCoreDumpWithFormat")
+        case .domainSnapshotCreateXML: return .write(api: "virDomainSnapshotCreateXML")
+        case .domainSnapshotGetXMLDesc: return .read
         case .domainSnapshotNum: return .read
+        case .domainSnapshotListNames: return .read
+        case .domainSnapshotLookupByName: return .read
+        case .domainHasCurrentSnapshot: return .read
+        case .domainSnapshotCurrent: return .read
+        case .domainRevertToSnapshot: return .write(api: "virDomainRevertToSnapshot")
+        case .domainSnapshotDelete: return .write(api: "virDomainSnapshotDelete")
+        case .domainSnapshotGetParent: return .read
+        case .domainSnapshotNumChildren: return .read
+        case .domainSnapshotListChildrenNames: return .read
+        case .domainSnapshotIsCurrent: return .read
+        case .domainSnapshotHasMetadata: return .read
+        case .domainListAllSnapshots: return .read
+        case .domainSnapshotListAllChildren: return .read
         case .domainGetOSType: return .read
         case .domainGetMaxMemory: return .read
         case .domainGetVcpusFlags: return .read
@@ -1054,7 +1121,22 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainManagedSaveDefineXML: return Remote.DomainManagedSaveDefineXML.self
         case .domainCoreDump: return Remote.DomainCoreDump.self
         case .domainCoreDumpWithFormat: return Remote.DomainCoreDumpWithFormat.self
+        case .domainSnapshotCreateXML: return Remote.DomainSnapshotCreateXML.self
+        case .domainSnapshotGetXMLDesc: return Remote.DomainSnapshotGetXMLDesc.self
         case .domainSnapshotNum: return Remote.DomainSnapshotNum.self
+        case .domainSnapshotListNames: return Remote.DomainSnapshotListNames.self
+        case .domainSnapshotLookupByName: return Remote.DomainSnapshotLookupByName.self
+        case .domainHasCurrentSnapshot: return Remote.DomainHasCurrentSnapshot.self
+        case .domainSnapshotCurrent: return Remote.DomainSnapshotCurrent.self
+        case .domainRevertToSnapshot: return Remote.DomainRevertToSnapshot.self
+        case .domainSnapshotDelete: return Remote.DomainSnapshotDelete.self
+        case .domainSnapshotGetParent: return Remote.DomainSnapshotGetParent.self
+        case .domainSnapshotNumChildren: return Remote.DomainSnapshotNumChildren.self
+        case .domainSnapshotListChildrenNames: return Remote.DomainSnapshotListChildrenNames.self
+        case .domainSnapshotIsCurrent: return Remote.DomainSnapshotIsCurrent.self
+        case .domainSnapshotHasMetadata: return Remote.DomainSnapshotHasMetadata.self
+        case .domainListAllSnapshots: return Remote.DomainListAllSnapshots.self
+        case .domainSnapshotListAllChildren: return Remote.DomainSnapshotListAllChildren.self
         case .domainGetOSType: return Remote.DomainGetOSType.self
         case .domainGetMaxMemory: return Remote.DomainGetMaxMemory.self
         case .domainGetVcpusFlags: return Remote.DomainGetVcpusFlags.self
@@ -2997,6 +3079,102 @@ public enum Remote {
         public typealias Reply = XDRVoid
     }
 
+    /// Procedure 185, `DomainSnapshotCreateXML`.
+    public enum DomainSnapshotCreateXML: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 185
+
+        /// The arguments of `DomainSnapshotCreateXML`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xmlDesc: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xmlDesc: String, flags: UInt32) {
+                self.dom = dom
+                self.xmlDesc = xmlDesc
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xmlDesc = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.xmlDesc)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotCreateXML`.
+        public struct Reply: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot) {
+                self.snap = snap
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 186, `DomainSnapshotGetXMLDesc`.
+    public enum DomainSnapshotGetXMLDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 186
+
+        /// The arguments of `DomainSnapshotGetXMLDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotGetXMLDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
     /// Procedure 187, `DomainSnapshotNum`.
     public enum DomainSnapshotNum: RPCProcedure {
         public static let program: RPCProgram = .remote
@@ -3039,6 +3217,598 @@ public enum Remote {
 
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 188, `DomainSnapshotListNames`.
+    public enum DomainSnapshotListNames: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 188
+
+        /// The arguments of `DomainSnapshotListNames`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var maxnames: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, maxnames: Int32, flags: UInt32) {
+                self.dom = dom
+                self.maxnames = maxnames
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.maxnames = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.maxnames)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotListNames`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 189, `DomainSnapshotLookupByName`.
+    public enum DomainSnapshotLookupByName: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 189
+
+        /// The arguments of `DomainSnapshotLookupByName`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var name: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, name: String, flags: UInt32) {
+                self.dom = dom
+                self.name = name
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.name)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotLookupByName`.
+        public struct Reply: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot) {
+                self.snap = snap
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 190, `DomainHasCurrentSnapshot`.
+    public enum DomainHasCurrentSnapshot: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 190
+
+        /// The arguments of `DomainHasCurrentSnapshot`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainHasCurrentSnapshot`.
+        public struct Reply: XDRCodable, Hashable {
+            public var result: Int32
+
+            /// Creates the value from its fields.
+            public init(result: Int32) {
+                self.result = result
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.result = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.result)
+            }
+        }
+    }
+
+    /// Procedure 191, `DomainSnapshotCurrent`.
+    public enum DomainSnapshotCurrent: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 191
+
+        /// The arguments of `DomainSnapshotCurrent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotCurrent`.
+        public struct Reply: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot) {
+                self.snap = snap
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 192, `DomainRevertToSnapshot`.
+    public enum DomainRevertToSnapshot: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 192
+
+        /// The arguments of `DomainRevertToSnapshot`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 193, `DomainSnapshotDelete`.
+    public enum DomainSnapshotDelete: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 193
+
+        /// The arguments of `DomainSnapshotDelete`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 244, `DomainSnapshotGetParent`.
+    public enum DomainSnapshotGetParent: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 244
+
+        /// The arguments of `DomainSnapshotGetParent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotGetParent`.
+        public struct Reply: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot) {
+                self.snap = snap
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 246, `DomainSnapshotNumChildren`.
+    public enum DomainSnapshotNumChildren: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 246
+
+        /// The arguments of `DomainSnapshotNumChildren`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotNumChildren`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 247, `DomainSnapshotListChildrenNames`.
+    public enum DomainSnapshotListChildrenNames: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 247
+
+        /// The arguments of `DomainSnapshotListChildrenNames`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var maxnames: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, maxnames: Int32, flags: UInt32) {
+                self.snap = snap
+                self.maxnames = maxnames
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.maxnames = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRInt32(self.maxnames)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotListChildrenNames`.
+        public struct Reply: XDRCodable, Hashable {
+            public var names: [String]
+
+            /// Creates the value from its fields.
+            public init(names: [String]) {
+                self.names = names
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.names = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.names) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 271, `DomainSnapshotIsCurrent`.
+    public enum DomainSnapshotIsCurrent: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 271
+
+        /// The arguments of `DomainSnapshotIsCurrent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotIsCurrent`.
+        public struct Reply: XDRCodable, Hashable {
+            public var current: Int32
+
+            /// Creates the value from its fields.
+            public init(current: Int32) {
+                self.current = current
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.current = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.current)
+            }
+        }
+    }
+
+    /// Procedure 272, `DomainSnapshotHasMetadata`.
+    public enum DomainSnapshotHasMetadata: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 272
+
+        /// The arguments of `DomainSnapshotHasMetadata`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snap: RemoteDomainSnapshot
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snap: RemoteDomainSnapshot, flags: UInt32) {
+                self.snap = snap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snap = try RemoteDomainSnapshot(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snap.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotHasMetadata`.
+        public struct Reply: XDRCodable, Hashable {
+            public var metadata: Int32
+
+            /// Creates the value from its fields.
+            public init(metadata: Int32) {
+                self.metadata = metadata
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.metadata = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.metadata)
+            }
+        }
+    }
+
+    /// Procedure 274, `DomainListAllSnapshots`.
+    public enum DomainListAllSnapshots: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 274
+
+        /// The arguments of `DomainListAllSnapshots`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, needResults: Int32, flags: UInt32) {
+                self.dom = dom
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainListAllSnapshots`.
+        public struct Reply: XDRCodable, Hashable {
+            public var snapshots: [RemoteDomainSnapshot]
+            public var ret: Int32
+
+            /// Creates the value from its fields.
+            public init(snapshots: [RemoteDomainSnapshot], ret: Int32) {
+                self.snapshots = snapshots
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snapshots = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteDomainSnapshot(xdr: &b) }
+                self.ret = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.snapshots) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 275, `DomainSnapshotListAllChildren`.
+    public enum DomainSnapshotListAllChildren: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 275
+
+        /// The arguments of `DomainSnapshotListAllChildren`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var snapshot: RemoteDomainSnapshot
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(snapshot: RemoteDomainSnapshot, needResults: Int32, flags: UInt32) {
+                self.snapshot = snapshot
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snapshot = try RemoteDomainSnapshot(xdr: &buffer)
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.snapshot.encode(into: &buffer)
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainSnapshotListAllChildren`.
+        public struct Reply: XDRCodable, Hashable {
+            public var snapshots: [RemoteDomainSnapshot]
+            public var ret: Int32
+
+            /// Creates the value from its fields.
+            public init(snapshots: [RemoteDomainSnapshot], ret: Int32) {
+                self.snapshots = snapshots
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.snapshots = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteDomainSnapshot(xdr: &b) }
+                self.ret = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.snapshots) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.ret)
             }
         }
     }

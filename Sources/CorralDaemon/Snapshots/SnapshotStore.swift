@@ -1,0 +1,60 @@
+import DomainXML
+import Foundation
+import XMLTree
+
+/// Snapshot metadata, one file per domain: `state-dir/snapshots/NAME.xml` holds the domain's
+/// whole ``SnapshotTree`` (every snapshot and which is current).
+///
+/// One file, written atomically (``DefinitionStore/atomicWrite(path:contents:durable:)``), rather
+/// than libvirt's file per snapshot: a change touches several snapshots at once (a new current,
+/// children moved to a deleted snapshot's parent, a subtree deleted), and a daemon killed in the
+/// middle must leave the old tree or the new one, never a mix of both.
+struct SnapshotStore: Sendable {
+    let directory: String
+
+    /// How large a tree's file may be read (each snapshot holds a domain definition).
+    static let limits = XMLParseLimits(maximumBytes: 256 << 20, maximumDepth: 66, maximumAttributes: 64)
+
+    init(stateDirectory: String) throws {
+        directory = stateDirectory + "/snapshots"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    func path(for domain: String) -> String { directory + "/" + domain + ".xml" }
+
+    /// Writes `tree` for `domain` (an empty tree removes the file).
+    func write(_ tree: SnapshotTree, domain: String) throws(StoreError) {
+        if tree.isEmpty {
+            try remove(domain: domain)
+            return
+        }
+        try DefinitionStore.atomicWrite(path: path(for: domain), contents: Array(tree.storedDocument().utf8))
+    }
+
+    /// Moves an unreadable file aside (`NAME.xml.unreadable`), so that the next write does not
+    /// destroy what an operator may still recover.
+    func setAside(domain: String) {
+        rename(path(for: domain), path(for: domain) + ".unreadable")
+    }
+
+    func remove(domain: String) throws(StoreError) {
+        guard unlink(path(for: domain)) == 0 || errno == ENOENT else {
+            throw StoreError(message: "cannot remove \(path(for: domain)): \(String(cString: strerror(errno)))")
+        }
+        DefinitionStore.syncDirectory(directory)
+    }
+
+    /// The tree stored for `domain`: empty when there is none; a failure when the file cannot
+    /// be read or parsed.
+    func read(domain: String) -> Result<SnapshotTree, StoreError> {
+        let path = path(for: domain)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return access(path, F_OK) == 0 ? .failure(StoreError(message: "cannot read \(path)")) : .success(SnapshotTree())
+        }
+        do throws(DomainXMLError) {
+            return .success(try SnapshotTree(storedDocument: String(decoding: data, as: UTF8.self), limits: Self.limits))
+        } catch {
+            return .failure(StoreError(message: "\(path): \(error)"))
+        }
+    }
+}
