@@ -6,19 +6,26 @@ surviving a daemon killed and started again."""
 import json
 import os
 import re
+import signal
 import struct
+import subprocess
+import time
 
 import libvirt
 import pytest
 
 import rawrpc
-from conftest import run
+from conftest import binary, run
 from guest import domain_xml, wait_for
 from test_save_restore import AGENT, FEATURES, counts, log_text, start_counting
 
 
 def disk(path, target="vda", fmt="qcow2"):
     return f"<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{path}'/><target dev='{target}' bus='virtio'/></disk>"
+
+
+def corral():
+    return binary("corral")
 
 
 def virsh(daemon, *args, check=True):
@@ -78,15 +85,26 @@ def test_running_snapshots_keep_memory_and_build_a_tree(counting_with_disk, tmp_
 
     # Back to s1: a new QEMU loads it and the counter goes on from s1's moment, not from later.
     offset = len(log_text(serial))
-    virsh(daemon, "snapshot-revert", "sn", "s1")
+    events = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "sn", "--all", "--loop"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    try:
+        virsh(daemon, "snapshot-revert", "sn", "s1")
+        time.sleep(0.5)
+    finally:
+        events.send_signal(signal.SIGINT)
+        seen = [line for line in events.communicate(timeout=10)[0].splitlines() if "'lifecycle'" in line]
+    # libvirt's details and order: stopped and started from the snapshot, then defined from it.
+    assert [line.split(": ", 1)[1] for line in seen] == ["Stopped Snapshot", "Started Snapshot", "Defined Snapshot"], seen
     assert virsh(daemon, "snapshot-current", "sn", "--name").stdout.strip() == "s1"
     assert virsh(daemon, "domstate", "--reason", "sn").stdout.strip() == "running (from snapshot)"
 
-    def since():
-        text = log_text(serial)
-        return counts(text[offset:] if len(text) >= offset else text)
-    wait_for(lambda: len(since()) >= 2, timeout=30, what="counts after the revert")
-    assert since()[0] <= after_s1 + 2 < before_revert, (since()[:3], after_s1, before_revert)
+    def resumed():
+        """The counts since the last restart of the counter (the serial file is appended to)."""
+        values = counts(log_text(serial)[offset:])
+        drops = [i for i in range(1, len(values)) if values[i] < values[i - 1]]
+        return values[drops[-1]:] if drops else []
+    wait_for(lambda: len(resumed()) >= 2, timeout=30, what="counts after the revert")
+    assert resumed()[0] <= after_s1 + 2 < before_revert, (resumed()[:3], after_s1, before_revert)
 
     # A new snapshot is a child of s1, beside s2.
     virsh(daemon, "snapshot-create-as", "sn", "s3")
@@ -94,12 +112,16 @@ def test_running_snapshots_keep_memory_and_build_a_tree(counting_with_disk, tmp_
     assert virsh(daemon, "snapshot-list", "sn", "--name", "--roots").stdout.split() == ["s1"]
     tree = virsh(daemon, "snapshot-list", "sn", "--tree").stdout
     assert tree.index("s1") < tree.index("s2") and "+- s3" in tree
+    assert run(corral(), "-c", daemon.uri, "snapshot-list", "sn", "--tree").stdout == tree
 
     conn = libvirt.open(daemon.uri)
     dom = conn.lookupByName("sn")
     assert sorted(s.getName() for s in dom.listAllSnapshots()) == ["s1", "s2", "s3"]
     s1 = dom.snapshotLookupByName("s1")
     assert sorted(c.getName() for c in s1.listAllChildren()) == ["s2", "s3"] and s1.numChildren() == 2
+    assert sorted(s1.listChildrenNames()) == ["s2", "s3"] and sorted(dom.snapshotListNames()) == ["s1", "s2", "s3"]
+    assert s1.getParent is not None and s1.isCurrent() == 0 and s1.hasMetadata() == 1
+    assert dom.snapshotLookupByName("s3").isCurrent() == 1 and dom.snapshotLookupByName("s3").getParent().getName() == "s1"
     assert dom.snapshotCurrent().getName() == "s3" and dom.hasCurrentSnapshot() == 1
     assert dom.snapshotNum(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE) == 0
     assert dom.snapshotNum(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE) == 3
@@ -110,6 +132,14 @@ def test_running_snapshots_keep_memory_and_build_a_tree(counting_with_disk, tmp_
     # Revert paused: the guest waits, as the snapshot had it running but the caller asked.
     virsh(daemon, "snapshot-revert", "sn", "s2", "--paused")
     assert virsh(daemon, "domstate", "--reason", "sn").stdout.strip() == "paused (from snapshot)"
+    virsh(daemon, "snapshot-revert", "sn", "s2", "--running")
+    assert virsh(daemon, "domstate", "--reason", "sn").stdout.strip() == "running (from snapshot)"
+    # corral's own commands: the list and a snapshot's XML, as virsh prints them.
+    listed = run(corral(), "-c", daemon.uri, "snapshot-list", "sn").stdout
+    assert re.search(r"^ s1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\s+running$", listed, re.M), listed
+    assert listed == virsh(daemon, "snapshot-list", "sn").stdout
+    # (corral leaves out virsh's blank line after a document, as its dumpxml does.)
+    assert run(corral(), "-c", daemon.uri, "snapshot-dumpxml", "sn", "s2").stdout == virsh(daemon, "snapshot-dumpxml", "sn", "s2").stdout.rstrip("\n") + "\n"
 
     # Deleting s1 moves its children up; they leave the images too.
     virsh(daemon, "snapshot-delete", "sn", "s1")

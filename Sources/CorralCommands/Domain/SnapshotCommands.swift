@@ -87,7 +87,7 @@ extension Corral {
                         snapshot.name, Int64(document.element(named: "creationTime")?.text ?? "") ?? 0, document.element(named: "state")?.text ?? "",
                         document.element(named: "parent")?.element(named: "name")?.text))
                 }
-                entries.sort { ($0.time, $0.name) < ($1.time, $1.name) }
+                entries.sort { $0.name < $1.name }  // virsh's order
                 if tree {
                     print(Self.tree(entries.map { ($0.name, $0.parent) }), terminator: "")
                 } else if name {
@@ -103,22 +103,25 @@ extension Corral {
             }
         }
 
-        /// virsh's `--tree` drawing: each root, its children indented under `+- `.
+        /// virsh's `--tree` drawing (its `vshTreePrint`): each root, then its children under
+        /// `+- `, with `|` joining siblings still to come.
         static func tree(_ entries: [(name: String, parent: String?)]) -> String {
-            let names = Set(entries.map(\.name))
             var output = ""
-            func draw(_ name: String, prefix: String, last: Bool, root: Bool) {
-                output += root ? name + "\n" : prefix + "+- " + name + "\n"
-                let children = entries.filter { $0.parent == name }.map(\.name)
-                let next = root ? "  " : prefix + (last ? "    " : "|   ")
-                for (index, child) in children.enumerated() {
-                    if index == 0 { output += next.isEmpty ? "|\n" : next + "|\n" }
-                    draw(child, prefix: next, last: index == children.count - 1, root: false)
-                }
+            func draw(_ index: Int, last: Int, root: Bool, indent: inout String) {
+                output += indent + (root ? "" : "+- ") + entries[index].name + "\n"
+                if !root { indent += index == last ? "  " : "| " }
+                let children = entries.indices.filter { entries[$0].parent == entries[index].name }
+                if !children.isEmpty { output += indent + "  |\n" }
+                indent += "  "
+                for child in children { draw(child, last: children.last ?? -1, root: false, indent: &indent) }
+                indent.removeLast(2)
+                if children.isEmpty && index == last { output += indent + "\n" }
+                if !root { indent.removeLast(2) }
             }
-            for entry in entries where entry.parent == nil || !names.contains(entry.parent!) {
-                draw(entry.name, prefix: "", last: true, root: true)
-                output += "\n"
+            let names = Set(entries.map(\.name))
+            for index in entries.indices where entries[index].parent.map({ !names.contains($0) }) ?? true {
+                var indent = ""
+                draw(index, last: index, root: true, indent: &indent)
             }
             return output
         }

@@ -320,7 +320,6 @@ extension DomainDriver {
         }
         if record.persistent {
             _ = try await BlockingWork.run { () throws(RemoteError) in try self.registry.define(parsedInactive) }
-            events.lifecycle(record.handle, .definedFromSnapshot)
         }
         if online {
             let paused = !flags.contains(.running) && (state == .paused || flags.contains(.paused))
@@ -335,6 +334,8 @@ extension DomainDriver {
         var tree = registry.record(uuid: uuid)?.snapshots ?? record.snapshots
         tree.setCurrent(name)
         try await storeSnapshots(uuid, tree)
+        // Last, as libvirt reports it: the definition the domain now has.
+        if record.persistent { events.lifecycle(registry.record(uuid: uuid)?.handle ?? record.handle, .definedFromSnapshot) }
         logger.info("reverted to snapshot", metadata: ["name": "\(record.name)", "snapshot": "\(name)"])
     }
 
