@@ -256,7 +256,7 @@ extension DomainDriver {
                 }
                 return
             }
-            try? await Task.sleep(for: .milliseconds(20))
+            try? await Task.sleep(for: .milliseconds(5))
         }
         throw RemoteError(code: .operationTimeout, domain: .qemu, detail: "\(command) did not finish")
     }
