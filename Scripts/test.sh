@@ -19,7 +19,7 @@ if ! grep -qE '^✔ Test run with [0-9]+ tests? .*passed' .build/swift-test.log;
   cat .build/swift-test.log >&2
   exit 1
 fi
-echo "== fuzzing (each libFuzzer target for 20 s on its seed corpus)"
-timeout -k 30 900 bash Scripts/fuzz.sh 20
+echo "== fuzzing (each libFuzzer target for 15 s on its seed corpus)"
+timeout -k 30 900 bash Scripts/fuzz.sh 15
 echo "== acceptance tests (virsh, libvirt-python, libvirtd)"
 timeout -k 30 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests-python

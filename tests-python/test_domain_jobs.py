@@ -54,7 +54,7 @@ def check_consistent(daemon):
 
 def test_racing_clients_keep_one_qemu_per_guest(daemon, tmp_path):
     xml = {name: domain_xml(name, str(tmp_path / f"{name}.log")) for name in NAMES}
-    deadline = time.time() + 30
+    deadline = time.time() + 20
     durations, unexpected, done = [], [], []
     lock = threading.Lock()
 
