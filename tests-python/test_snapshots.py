@@ -263,6 +263,29 @@ def test_redefine_restart_and_libvirtd_layout(daemon, libvirtd, tmp_path):
             run("virsh", "-c", uri, "undefine", "rd", "--snapshots-metadata", check=False)
 
 
+def test_a_transient_guest_reverts_and_keeps_its_snapshots(daemon, tmp_path):
+    image = str(tmp_path / "tr.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", image, "16M")
+    (tmp_path / "g.xml").write_text(domain_xml("trs", str(tmp_path / "serial.log"), devices=disk(image)))
+    virsh(daemon, "create", str(tmp_path / "g.xml"))
+    try:
+        virsh(daemon, "snapshot-create-as", "trs", "t1")
+        refused = virsh(daemon, "snapshot-create-as", "trs", "t2", "--halt", check=False)
+        assert refused.returncode != 0 and "cannot halt after transient domain snapshot" in refused.stderr
+        refused = virsh(daemon, "snapshot-create-as", "trs", "t1", check=False)
+        assert refused.returncode != 0 and "domain moment t1 already exists" in refused.stderr
+        # The revert stops its QEMU and starts another: the domain is the same transient one.
+        virsh(daemon, "snapshot-revert", "trs", "t1")
+        assert virsh(daemon, "domstate", "--reason", "trs").stdout.strip() == "running (from snapshot)"
+        assert "Persistent:     no" in virsh(daemon, "dominfo", "trs").stdout
+        assert virsh(daemon, "snapshot-list", "trs", "--name").stdout.split() == ["t1"]
+    finally:
+        virsh(daemon, "destroy", "trs", check=False)
+    # Stopped, it is gone with its snapshots.
+    assert virsh(daemon, "dominfo", "trs", check=False).returncode != 0
+    assert not os.path.exists(os.path.join(daemon.dir, "state", "snapshots", "trs.xml"))
+
+
 def test_raw_frames_bad_snapshot_calls_are_refused(daemon, tmp_path):
     image = str(tmp_path / "raw.qcow2")
     run("qemu-img", "create", "-q", "-f", "qcow2", image, "16M")

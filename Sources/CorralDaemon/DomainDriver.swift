@@ -490,7 +490,9 @@ actor DomainDriver {
         }
         let name = record?.name ?? ""
         events.lifecycle(RemoteDomain(name: name, uuid: uuid, id: -1), .stopped(outcome.detail))
-        registry.removeIfTransient(uuid)
+        // A transient domain goes when it stops, except when it stops for a revert to a
+        // snapshot, which starts it again (a transient domain cannot halt for a snapshot).
+        if outcome.detail != .fromSnapshot { registry.removeIfTransient(uuid) }
         appendLog(guest.runDirectory, "\(Self.timestamp()): shutting down, reason=\(outcome.reason)\n")
         logger.info("domain stopped", metadata: ["name": "\(name)", "reason": "\(outcome.detail)"])
     }

@@ -58,19 +58,7 @@ enum SaveBenchmark {
         return try await CorralConnection.withConnection(to: uri) { connection in
             let handle = try await connection.defineDomain(xml: xml(name: name, kernel: kernel, initrd: initrd, serial: serial))
             do {
-                _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
-                try await waitFor("agent=/dev/vport", in: serial, seconds: 120)
-                var pinged = false
-                for _ in 0..<100 where !pinged {
-                    pinged = (try? await connection.call(Qemu.DomainAgentCommand.self, .init(dom: handle, cmd: #"{"execute":"guest-ping"}"#, timeout: 5, flags: 0))) != nil
-                    if !pinged { try await Task.sleep(for: .milliseconds(200)) }
-                }
-                let exec = JSONValue.object([
-                    ("execute", .string("guest-exec")),
-                    ("arguments", .object([("path", .string("/bin/sh")), ("arg", .array([.string("-c"), .string(fillCommand)]))])),
-                ])
-                _ = try await connection.call(Qemu.DomainAgentCommand.self, .init(dom: handle, cmd: exec.description, timeout: 10, flags: 0))
-                try await waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+                try await startAndFill(handle, connection: connection, serial: serial)
                 var saves: [Double] = [], restores: [Double] = []
                 var imageBytes = 0
                 for cycle in 0..<cycles {
@@ -97,8 +85,63 @@ enum SaveBenchmark {
         }
     }
 
+    /// The guest-agent command that fills the guest's memory.
+    static var fill: JSONValue {
+        .object([
+            ("execute", .string("guest-exec")),
+            ("arguments", .object([("path", .string("/bin/sh")), ("arg", .array([.string("-c"), .string(fillCommand)]))])),
+        ])
+    }
+
+    /// Starts a defined guest through a daemon and waits until it has filled its memory.
+    static func startAndFill(_ handle: RemoteDomain, connection: CorralConnection, serial: String) async throws {
+        _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
+        try await waitFor("agent=/dev/vport", in: serial, seconds: 120)
+        var pinged = false
+        for _ in 0..<100 where !pinged {
+            pinged = (try? await connection.call(Qemu.DomainAgentCommand.self, .init(dom: handle, cmd: #"{"execute":"guest-ping"}"#, timeout: 5, flags: 0))) != nil
+            if !pinged { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        _ = try await connection.call(Qemu.DomainAgentCommand.self, .init(dom: handle, cmd: fill.description, timeout: 10, flags: 0))
+        try await waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+    }
+
+    /// Runs a bare QEMU's guest (started paused) and waits until it has filled its memory.
+    static func runAndFill(_ qmp: QMPClient, serial: String, agentSocket: String) async throws {
+        _ = try await qmp.execute("cont")
+        try await waitFor("agent=/dev/vport", in: serial, seconds: 120)
+        var ran = false
+        for _ in 0..<100 where !ran {
+            ran = (try? agent(fill, socket: agentSocket)) != nil
+            if !ran { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        try await waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+    }
+
+    /// A working directory with the test guest's kernel and initramfs (readable by libvirtd's
+    /// QEMU), and a directory for images; `nil` (said on the output) when the guest is missing.
+    /// The caller removes both.
+    static func workspace(_ tag: String, directory: String, images: String) throws -> (work: String, kernel: String, initrd: String, images: String)? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let work = directory + "/corral-bench-\(tag)-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        for file in ["vmlinuz", "initramfs.gz"] {
+            let source = root.appendingPathComponent(".test-guest/\(file)").path
+            guard FileManager.default.fileExists(atPath: source) else {
+                print("  the test guest is missing: run Scripts/build-test-guest.sh")
+                try? FileManager.default.removeItem(atPath: work)
+                return nil
+            }
+            try FileManager.default.copyItem(atPath: source, toPath: work + "/" + file)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: work + "/" + file)
+        }
+        let imageDirectory = images + "/corral-bench-\(tag)-images-\(getpid())"
+        try FileManager.default.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        return (work, work + "/vmlinuz", work + "/initramfs.gz", imageDirectory)
+    }
+
     /// The same guest on a QEMU the benchmark starts itself; returns its process and monitor.
-    static func bareQEMU(kernel: String, initrd: String, directory: String, serial: String, incoming: Bool) async throws -> (ChildProcess, QMPClient) {
+    static func bareQEMU(kernel: String, initrd: String, directory: String, serial: String, incoming: Bool, extra: [String] = []) async throws -> (ChildProcess, QMPClient) {
         let qmp = directory + "/bare-qmp.sock", agent = directory + "/bare-agent.sock"
         unlink(qmp)
         unlink(agent)
@@ -108,7 +151,7 @@ enum SaveBenchmark {
              "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1", "-serial", "file:" + serial,
              "-chardev", "socket,id=agent,path=\(agent),server=on,wait=off", "-device", "virtio-serial-pci,id=virtio-serial0",
              "-device", "virtserialport,chardev=agent,name=\(agentName)", "-qmp", "unix:\(qmp),server=on,wait=off", "-S"]
-                + (incoming ? ["-incoming", "defer"] : []),
+                + (incoming ? ["-incoming", "defer"] : []) + extra,
             standardError: .null)
         var client: QMPClient?
         for _ in 0..<3000 where client == nil {
@@ -139,18 +182,7 @@ enum SaveBenchmark {
         unlink(serial)
         var (qemu, qmp) = try await bareQEMU(kernel: kernel, initrd: initrd, directory: directory, serial: serial, incoming: false)
         defer { qemu.stop() }
-        _ = try await qmp.execute("cont")
-        try await waitFor("agent=/dev/vport", in: serial, seconds: 120)
-        let exec = JSONValue.object([
-            ("execute", .string("guest-exec")),
-            ("arguments", .object([("path", .string("/bin/sh")), ("arg", .array([.string("-c"), .string(fillCommand)]))])),
-        ])
-        var ran = false
-        for _ in 0..<100 where !ran {
-            ran = (try? agent(exec, socket: directory + "/bare-agent.sock")) != nil
-            if !ran { try await Task.sleep(for: .milliseconds(200)) }
-        }
-        try await waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+        try await runAndFill(qmp, serial: serial, agentSocket: directory + "/bare-agent.sock")
         var saves: [Double] = [], restores: [Double] = []
         for cycle in 0..<cycles {
             let image = images + "/bare-\(cycle).img"
@@ -194,23 +226,11 @@ enum SaveBenchmark {
     ///   write-back does not decide the figures).
     static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, directory: String, images: String) async throws {
         print("Save and restore: a \(memoryMiB) MiB guest with \(fillBytes / 1_000_000) MB of its memory written (TCG), median of \(cycles) cycles, images in \(images)")
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let work = directory + "/corral-bench-save-\(getpid())"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        for file in ["vmlinuz", "initramfs.gz"] {
-            let source = root.appendingPathComponent(".test-guest/\(file)").path
-            guard FileManager.default.fileExists(atPath: source) else {
-                print("  the test guest is missing: run Scripts/build-test-guest.sh")
-                return
-            }
-            try FileManager.default.copyItem(atPath: source, toPath: work + "/" + file)
-            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: work + "/" + file)
+        guard let (work, kernel, initrd, imageDirectory) = try workspace("save", directory: directory, images: images) else { return }
+        defer {
+            try? FileManager.default.removeItem(atPath: work)
+            try? FileManager.default.removeItem(atPath: imageDirectory)
         }
-        let kernel = work + "/vmlinuz", initrd = work + "/initramfs.gz"
-        let imageDirectory = images + "/corral-bench-save-images-\(getpid())"
-        try FileManager.default.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        defer { try? FileManager.default.removeItem(atPath: imageDirectory) }
         let qemu = try await bare(kernel: kernel, initrd: initrd, directory: work, images: imageDirectory)
         print(String(format: "  QEMU alone (descriptor, no daemon): save %6.3f s, restore %6.3f s", qemu.save, qemu.restore))
         let ours = try await throughDaemon(uri: daemon.uri, name: "corral-bench-save", kernel: kernel, initrd: initrd, directory: work, images: imageDirectory)

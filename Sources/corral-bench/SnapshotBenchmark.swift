@@ -35,15 +35,7 @@ enum SnapshotBenchmark {
             let handle = try await connection.defineDomain(xml: xml(name: name, kernel: kernel, initrd: initrd, serial: serial, image: image))
             defer { unlink(serial) }
             do {
-                _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
-                try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
-                var pinged = false
-                for _ in 0..<100 where !pinged {
-                    pinged = (try? await connection.call(Qemu.DomainAgentCommand.self, .init(dom: handle, cmd: #"{"execute":"guest-ping"}"#, timeout: 5, flags: 0))) != nil
-                    if !pinged { try await Task.sleep(for: .milliseconds(200)) }
-                }
-                _ = try await connection.call(Qemu.DomainAgentCommand.self, .init(dom: handle, cmd: fill.description, timeout: 10, flags: 0))
-                try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+                try await SaveBenchmark.startAndFill(handle, connection: connection, serial: serial)
                 var takes: [Double] = [], reverts: [Double] = []
                 for cycle in 0..<cycles {
                     let snapshot = RemoteDomainSnapshot(name: "bench-\(cycle)", dom: handle)
@@ -67,38 +59,12 @@ enum SnapshotBenchmark {
         }
     }
 
-    static var fill: JSONValue {
-        .object([
-            ("execute", .string("guest-exec")),
-            ("arguments", .object([("path", .string("/bin/sh")), ("arg", .array([.string("-c"), .string(SaveBenchmark.fillCommand)]))])),
-        ])
-    }
-
-    /// The guest on a QEMU the benchmark starts itself, with the disk (and `-loadvm` when given).
+    /// The guest on a bare QEMU, with the disk (and `-loadvm` when given).
     static func bareQEMU(kernel: String, initrd: String, directory: String, serial: String, image: String, load: String?) async throws -> (ChildProcess, QMPClient) {
-        let qmp = directory + "/snap-qmp.sock", agent = directory + "/snap-agent.sock"
-        unlink(qmp)
-        unlink(agent)
-        let qemu = try ChildProcess.spawn(
-            "/usr/bin/qemu-system-x86_64",
-            ["-machine", "pc-q35-7.2", "-accel", "tcg", "-m", "\(SaveBenchmark.memoryMiB)", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-             "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1", "-serial", "file:" + serial,
-             "-chardev", "socket,id=agent,path=\(agent),server=on,wait=off", "-device", "virtio-serial-pci,id=virtio-serial0",
-             "-device", "virtserialport,chardev=agent,name=\(SaveBenchmark.agentName)",
-             "-blockdev", #"{"driver":"file","filename":"\#(image)","node-name":"storage"}"#, "-blockdev", #"{"driver":"qcow2","file":"storage","node-name":"disk"}"#,
-             "-device", "virtio-blk-pci,drive=disk", "-qmp", "unix:\(qmp),server=on,wait=off", "-S"]
-                + (load.map { ["-loadvm", $0] } ?? []),
-            standardError: .null)
-        var client: QMPClient?
-        for _ in 0..<3000 where client == nil {
-            client = try? await QMPClient.connect(unixSocket: qmp)
-            if client == nil { try await Task.sleep(for: .milliseconds(2)) }
-        }
-        guard let client else {
-            qemu.stop()
-            throw BenchError("bare QEMU did not open its monitor")
-        }
-        return (qemu, client)
+        try await SaveBenchmark.bareQEMU(
+            kernel: kernel, initrd: initrd, directory: directory, serial: serial, incoming: false,
+            extra: ["-blockdev", #"{"driver":"file","filename":"\#(image)","node-name":"storage"}"#, "-blockdev", #"{"driver":"qcow2","file":"storage","node-name":"disk"}"#,
+                    "-device", "virtio-blk-pci,drive=disk"] + (load.map { ["-loadvm", $0] } ?? []))
     }
 
     /// QEMU's own times: `snapshot-save` of the running guest (vCPUs stopped around it, as the
@@ -110,14 +76,7 @@ enum SnapshotBenchmark {
         defer { unlink(image) }
         var (qemu, qmp) = try await bareQEMU(kernel: kernel, initrd: initrd, directory: directory, serial: serial, image: image, load: nil)
         defer { qemu.stop() }
-        _ = try await qmp.execute("cont")
-        try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
-        var ran = false
-        for _ in 0..<100 where !ran {
-            ran = (try? SaveBenchmark.agent(fill, socket: directory + "/snap-agent.sock")) != nil
-            if !ran { try await Task.sleep(for: .milliseconds(200)) }
-        }
-        try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+        try await SaveBenchmark.runAndFill(qmp, serial: serial, agentSocket: directory + "/bare-agent.sock")
         var takes: [Double] = [], reverts: [Double] = []
         for cycle in 0..<cycles {
             let name = "bench-\(cycle)"
@@ -157,23 +116,11 @@ enum SnapshotBenchmark {
 
     static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, directory: String, images: String) async throws {
         print("Snapshots: a \(SaveBenchmark.memoryMiB) MiB guest with \(SaveBenchmark.fillBytes / 1_000_000) MB of its memory written (TCG), internal snapshot with memory and revert, qcow2 in \(images), median of \(cycles) cycles")
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let work = directory + "/corral-bench-snapshot-\(getpid())"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        for file in ["vmlinuz", "initramfs.gz"] {
-            let source = root.appendingPathComponent(".test-guest/\(file)").path
-            guard FileManager.default.fileExists(atPath: source) else {
-                print("  the test guest is missing: run Scripts/build-test-guest.sh")
-                return
-            }
-            try FileManager.default.copyItem(atPath: source, toPath: work + "/" + file)
-            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: work + "/" + file)
+        guard let (work, kernel, initrd, imageDirectory) = try SaveBenchmark.workspace("snapshot", directory: directory, images: images) else { return }
+        defer {
+            try? FileManager.default.removeItem(atPath: work)
+            try? FileManager.default.removeItem(atPath: imageDirectory)
         }
-        let kernel = work + "/vmlinuz", initrd = work + "/initramfs.gz"
-        let imageDirectory = images + "/corral-bench-snapshot-images-\(getpid())"
-        try FileManager.default.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        defer { try? FileManager.default.removeItem(atPath: imageDirectory) }
         let qemu = try await bare(kernel: kernel, initrd: initrd, directory: work, images: imageDirectory)
         print(String(format: "  QEMU alone (snapshot-save; -loadvm): snapshot %6.3f s, revert %6.3f s", qemu.take, qemu.revert))
         let ours = try await throughDaemon(uri: daemon.uri, name: "corral-bench-snapshot", kernel: kernel, initrd: initrd, directory: work, images: imageDirectory)

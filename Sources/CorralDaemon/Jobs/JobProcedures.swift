@@ -51,7 +51,9 @@ enum JobProcedures {
             }
             guard record.isActive else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
             if let job = jobs.running(record.uuid), !job.cancellable {
-                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot abort memory-only dump")
+                // QEMU 7.2 cannot cancel dump-guest-memory nor its snapshot-save job.
+                let what = job.operation == .snapshot ? "an internal snapshot" : "memory-only dump"
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot abort \(what)")
             }
             guard let job = jobs.requestAbort(record.uuid), let qmp = job.qmp else {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "no job is active on the domain")

@@ -162,7 +162,7 @@ extension DomainDriver {
         snapshot.domain = current.document
         snapshot.inactiveDomain = inactive
         if record.snapshots[snapshot.name] != nil && !flags.contains(.noMetadata) {
-            throw RemoteError(code: .operationInvalid, domain: .domainSnapshot, detail: "domain snapshot '\(snapshot.name)' already exists")
+            throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain moment \(snapshot.name) already exists")
         }
         if !flags.contains(.noMetadata) { snapshot.parent = record.snapshots.current }
 
@@ -315,21 +315,28 @@ extension DomainDriver {
             throw RemoteError(domainXMLError: error)
         }
         if record.isActive {
+            // A transient domain stopped for a revert stays known (see `guestExited`).
             await apply(.stoppingForSnapshot, to: uuid)
             try await destroy(uuid, graceful: false)
         }
-        if record.persistent {
-            _ = try await BlockingWork.run { () throws(RemoteError) in try self.registry.define(parsedInactive) }
-        }
-        if online {
-            let paused = !flags.contains(.running) && (state == .paused || flags.contains(.paused))
-            _ = try await start(uuid, paused: paused, autodestroyConnection: nil, live: record.persistent ? parsedConfig : nil, loadSnapshot: name)
-        } else {
-            let images = Self.internalImages(snapshot, try resolveVolumeDisks(parsedConfig.definition))
-            try await Self.qemuImgSnapshots("-a", name, disks: images)
-            if !flags.isDisjoint(with: [.running, .paused]) {
-                _ = try await start(uuid, paused: flags.contains(.paused), autodestroyConnection: nil, live: record.persistent ? parsedConfig : nil)
+        do throws(RemoteError) {
+            if record.persistent {
+                _ = try await BlockingWork.run { () throws(RemoteError) in try self.registry.define(parsedInactive) }
             }
+            if online {
+                let paused = !flags.contains(.running) && (state == .paused || flags.contains(.paused))
+                _ = try await start(uuid, paused: paused, autodestroyConnection: nil, live: parsedConfig, loadSnapshot: name)
+            } else {
+                let images = Self.internalImages(snapshot, try resolveVolumeDisks(parsedConfig.definition))
+                try await Self.qemuImgSnapshots("-a", name, disks: images)
+                if !flags.isDisjoint(with: [.running, .paused]) {
+                    _ = try await start(uuid, paused: flags.contains(.paused), autodestroyConnection: nil, live: parsedConfig)
+                }
+            }
+        } catch {
+            // A transient domain that did not start again is gone, as any stopped one is.
+            registry.removeIfTransient(uuid)
+            throw error
         }
         var tree = registry.record(uuid: uuid)?.snapshots ?? record.snapshots
         tree.setCurrent(name)

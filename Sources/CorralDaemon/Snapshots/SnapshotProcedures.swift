@@ -92,12 +92,16 @@ enum SnapshotProcedures {
             let flags = try listFlags(arguments.flags, "qemuDomainSnapshotListNames")
             return .init(names: Array(try registry.record(for: arguments.dom).snapshots.list(from: nil, flags: flags).prefix(limit)))
         }
+        /// The handles (when `needResults`) and count a list-all call returns.
+        @Sendable func listAll(_ record: DomainRecord, from start: String?, needResults: Int32, flags: SnapshotListFlags) throws(RemoteError) -> ([RemoteDomainSnapshot], Int32) {
+            let names = record.snapshots.list(from: start, flags: flags)
+            guard names.count <= Int(listLimit) else { throw tooMany(names.count) }
+            return (needResults != 0 ? names.map { handle($0, of: record) } : [], Int32(names.count))
+        }
         table.register(Remote.DomainListAllSnapshots.self) { arguments, _ throws(RemoteError) in
             let flags = try listFlags(arguments.flags, "qemuDomainListAllSnapshots")
-            let record = try registry.record(for: arguments.dom)
-            let names = record.snapshots.list(from: nil, flags: flags)
-            guard names.count <= Int(listLimit) else { throw tooMany(names.count) }
-            return .init(snapshots: arguments.needResults != 0 ? names.map { handle($0, of: record) } : [], ret: Int32(names.count))
+            let (snapshots, count) = try listAll(try registry.record(for: arguments.dom), from: nil, needResults: arguments.needResults, flags: flags)
+            return .init(snapshots: snapshots, ret: count)
         }
         table.register(Remote.DomainSnapshotNumChildren.self) { arguments, _ throws(RemoteError) in
             let flags = try listFlags(arguments.flags, "qemuDomainSnapshotNumChildren")
@@ -113,9 +117,8 @@ enum SnapshotProcedures {
         table.register(Remote.DomainSnapshotListAllChildren.self) { arguments, _ throws(RemoteError) in
             let flags = try listFlags(arguments.flags, "qemuDomainSnapshotListAllChildren")
             let (record, snapshot) = try snapshotOf(arguments.snapshot)
-            let names = record.snapshots.list(from: snapshot.name, flags: flags)
-            guard names.count <= Int(listLimit) else { throw tooMany(names.count) }
-            return .init(snapshots: arguments.needResults != 0 ? names.map { handle($0, of: record) } : [], ret: Int32(names.count))
+            let (snapshots, count) = try listAll(record, from: snapshot.name, needResults: arguments.needResults, flags: flags)
+            return .init(snapshots: snapshots, ret: count)
         }
         table.register(Remote.DomainHasCurrentSnapshot.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainHasCurrentSnapshot")
