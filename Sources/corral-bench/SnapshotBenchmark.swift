@@ -10,9 +10,9 @@ import QMP
 /// (`snapshot-create-as`) and reverting to it (`snapshot-revert`: a new QEMU loads it) through
 /// corrald and libvirtd, against the same QEMU doing the same with no daemon (`snapshot-save`
 /// on its monitor; a QEMU started with `-loadvm` until it runs), measured in the same run.
-/// Median of three cycles; each snapshot is deleted outside the timing.
+/// Median of five cycles; each snapshot is deleted outside the timing.
 enum SnapshotBenchmark {
-    static let cycles = 3
+    static let cycles = 5
 
     static func xml(name: String, kernel: String, initrd: String, serial: String, image: String) -> String {
         SaveBenchmark.xml(name: name, kernel: kernel, initrd: initrd, serial: serial).replacingOccurrences(
