@@ -31,13 +31,9 @@ enum SnapshotProcedures {
                 throw RemoteError.invalidArgument(
                     "Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY' is required by flag 'VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE'", domain: .domain)
             }
-            for (first, second, names) in [
-                (SnapshotCreateFlags.live, SnapshotCreateFlags.redefine, ("VIR_DOMAIN_SNAPSHOT_CREATE_LIVE", "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE")),
-                (.redefine, .noMetadata, ("VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE", "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA")),
-                (.redefine, .halt, ("VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE", "VIR_DOMAIN_SNAPSHOT_CREATE_HALT")),
-            ] where flags.contains(first) && flags.contains(second) {
-                throw RemoteError.invalidArgument("Flags '\(names.0)' and '\(names.1)' are mutually exclusive", domain: .domain)
-            }
+            try refuseTogether(arguments.flags, (SnapshotCreateFlags.live.rawValue, "VIR_DOMAIN_SNAPSHOT_CREATE_LIVE"), (SnapshotCreateFlags.redefine.rawValue, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE"))
+            try refuseTogether(arguments.flags, (SnapshotCreateFlags.redefine.rawValue, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE"), (SnapshotCreateFlags.noMetadata.rawValue, "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA"))
+            try refuseTogether(arguments.flags, (SnapshotCreateFlags.redefine.rawValue, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE"), (SnapshotCreateFlags.halt.rawValue, "VIR_DOMAIN_SNAPSHOT_CREATE_HALT"))
             if flags.contains(.current) && !flags.contains(.redefine) {
                 throw RemoteError.invalidArgument("Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag 'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'", domain: .domain)
             }
@@ -49,10 +45,7 @@ enum SnapshotProcedures {
         table.registerAsync(Remote.DomainRevertToSnapshot.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: SnapshotRevertFlags.all.rawValue, function: "qemuDomainRevertToSnapshot")
             let flags = SnapshotRevertFlags(rawValue: arguments.flags)
-            if flags.contains(.running) && flags.contains(.paused) {
-                throw RemoteError.invalidArgument(
-                    "Flags 'VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING' and 'VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED' are mutually exclusive", domain: .domain)
-            }
+            try refuseTogether(arguments.flags, (SnapshotRevertFlags.running.rawValue, "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING"), (SnapshotRevertFlags.paused.rawValue, "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"))
             try await inJob(arguments.snap.dom, "qemuDomainRevertToSnapshot") { uuid throws(RemoteError) in
                 try await driver.revertToSnapshot(uuid, name: arguments.snap.name, flags: flags)
             }
@@ -61,10 +54,7 @@ enum SnapshotProcedures {
         table.registerAsync(Remote.DomainSnapshotDelete.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: SnapshotDeleteFlags.all.rawValue, function: "qemuDomainSnapshotDelete")
             let flags = SnapshotDeleteFlags(rawValue: arguments.flags)
-            if flags.contains(.children) && flags.contains(.childrenOnly) {
-                throw RemoteError.invalidArgument(
-                    "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive", domain: .domain)
-            }
+            try refuseTogether(arguments.flags, (SnapshotDeleteFlags.children.rawValue, "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN"), (SnapshotDeleteFlags.childrenOnly.rawValue, "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY"))
             try await inJob(arguments.snap.dom, "qemuDomainSnapshotDelete") { uuid throws(RemoteError) in
                 try await driver.deleteSnapshot(uuid, name: arguments.snap.name, flags: flags)
             }
@@ -150,6 +140,12 @@ enum SnapshotProcedures {
             _ = try snapshotOf(arguments.snap)
             return .init(metadata: 1)  // Every snapshot Corral knows has metadata.
         }
+    }
+
+    /// libvirt's refusal of two flags given together (`VIR_EXCLUSIVE_FLAGS`).
+    static func refuseTogether(_ flags: UInt32, _ first: (bit: UInt32, name: String), _ second: (bit: UInt32, name: String)) throws(RemoteError) {
+        guard flags & first.bit != 0 && flags & second.bit != 0 else { return }
+        throw RemoteError.invalidArgument("Flags '\(first.name)' and '\(second.name)' are mutually exclusive", domain: .domain)
     }
 
     /// The list flags of a list or count call, refusing unknown bits.
