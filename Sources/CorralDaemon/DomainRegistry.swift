@@ -117,6 +117,8 @@ final class DomainRegistry: Sendable {
             let xml = parsed.xml
             do throws(StoreError) {
                 try store.write(name: name, xml: xml)
+                // A new domain starts without snapshots, whatever a vanished namesake left.
+                if existing == nil { try snapshotStore.remove(domain: name) }
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot save the definition of '\(name)': \(error.message)")
             }

@@ -113,6 +113,19 @@ struct SnapshotTests {
         #expect(tree.list(from: nil, flags: .external).isEmpty && tree.list(from: nil, flags: .internal).count == 5)
     }
 
+    @Test("a cycle in a stored tree (a hand-edited file) does not loop")
+    func cycle() throws {
+        let text = """
+            <snapshots current='a'>
+            <domainsnapshot><name>a</name><state>running</state><parent><name>b</name></parent><creationTime>1</creationTime></domainsnapshot>
+            <domainsnapshot><name>b</name><state>running</state><parent><name>a</name></parent><creationTime>2</creationTime></domainsnapshot>
+            </snapshots>
+            """
+        let tree = try SnapshotTree(storedDocument: text, limits: .init())
+        #expect(tree.list(from: nil, flags: .roots).isEmpty && tree.descendants(of: "a") == ["b"])
+        #expect(tree.list(from: nil, flags: .topological).isEmpty && tree.list(from: nil, flags: []) == ["a", "b"])
+    }
+
     @Test("removing a snapshot moves its children to its parent, and current to its parent")
     func removal() throws {
         var tree = Self.tree([("a", nil), ("b", "a"), ("c", "b"), ("d", "b")])

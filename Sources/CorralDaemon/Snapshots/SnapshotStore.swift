@@ -37,11 +37,13 @@ struct SnapshotStore: Sendable {
         rename(path(for: domain), path(for: domain) + ".unreadable")
     }
 
+    /// Removes `domain`'s file; nothing to do (and nothing flushed) when there is none.
     func remove(domain: String) throws(StoreError) {
-        guard unlink(path(for: domain)) == 0 || errno == ENOENT else {
+        if unlink(path(for: domain)) == 0 {
+            DefinitionStore.syncDirectory(directory)
+        } else if errno != ENOENT {
             throw StoreError(message: "cannot remove \(path(for: domain)): \(String(cString: strerror(errno)))")
         }
-        DefinitionStore.syncDirectory(directory)
     }
 
     /// The tree stored for `domain`: empty when there is none; a failure when the file cannot

@@ -65,8 +65,11 @@ public struct SnapshotTree: Hashable, Sendable {
 
     private func descendants(of name: String?, index: [String?: [String]]) -> [String] {
         var result: [String] = []
+        // A cycle cannot be made through the API, but a hand-edited file could hold one.
+        var seen: Set<String> = name.map { [$0] } ?? []
         var stack = Array((index[name] ?? []).reversed())
         while let next = stack.popLast() {
+            guard seen.insert(next).inserted else { continue }
             result.append(next)
             stack.append(contentsOf: (index[next] ?? []).reversed())
         }
