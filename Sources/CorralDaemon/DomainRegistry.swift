@@ -177,14 +177,9 @@ final class DomainRegistry: Sendable {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine transient domain")
             }
             let snapshotsMetadataFlag: UInt32 = 2, nvramFlag: UInt32 = 4, keepNVRAMFlag: UInt32 = 8
-            if !record.isActive && !record.snapshots.isEmpty {
-                guard flags & snapshotsMetadataFlag != 0 else {
-                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot delete inactive domain with \(record.snapshots.count) snapshots")
-                }
-                do throws(StoreError) { try snapshotStore.remove(domain: record.name) } catch {
-                    throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot remove the snapshot metadata of '\(record.name)': \(error.message)")
-                }
-                state.withLock { $0.byUUID[record.uuid]?.snapshots = SnapshotTree() }
+            let dropsSnapshots = !record.isActive && !record.snapshots.isEmpty
+            if dropsSnapshots && flags & snapshotsMetadataFlag == 0 {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot delete inactive domain with \(record.snapshots.count) snapshots")
             }
             if record.definition.os.nvram != nil || record.definition.os.loader != nil, flags & (nvramFlag | keepNVRAMFlag) == 0 {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine domain with nvram")
@@ -194,6 +189,9 @@ final class DomainRegistry: Sendable {
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot remove the definition of '\(record.name)': \(error.message)")
             }
+            // Then the snapshots' metadata: a file left by a failure here is harmless (a new
+            // domain of that name starts without it).
+            if dropsSnapshots { try? snapshotStore.remove(domain: record.name) }
             state.withLock { state in
                 if record.isActive {
                     state.byUUID[record.uuid]?.persistent = false
@@ -275,13 +273,14 @@ final class DomainRegistry: Sendable {
 
     /// Forgets a domain that is neither running nor persistent.
     func removeIfTransient(_ uuid: RemoteUUID) {
-        state.withLock { state in
-            guard let record = state.byUUID[uuid], !record.persistent, !record.isActive else { return }
+        let removed = state.withLock { state -> DomainRecord? in
+            guard let record = state.byUUID[uuid], !record.persistent, !record.isActive else { return nil }
             state.byUUID[uuid] = nil
             state.uuidByName[record.name] = nil
-            // A transient domain's snapshots go with it, as libvirt's do.
-            if !record.snapshots.isEmpty { try? snapshotStore.remove(domain: record.name) }
+            return record
         }
+        // A transient domain's snapshots go with it, as libvirt's do.
+        if let removed, !removed.snapshots.isEmpty { try? snapshotStore.remove(domain: removed.name) }
     }
 
     /// Replaces a domain's snapshot tree: on disk first (atomically), then in memory. The caller
