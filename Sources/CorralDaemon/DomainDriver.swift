@@ -518,6 +518,15 @@ actor DomainDriver {
 
     // MARK: - Operations on running guests
 
+    /// Runs `body` in the job of the domain a client's `handle` names, with the domain's UUID as
+    /// it is once the job is held (the domain may have changed while the call waited).
+    nonisolated func inJob<T: Sendable>(
+        _ handle: RemoteDomain, _ operation: String, _ body: @escaping @Sendable (RemoteUUID) async throws(RemoteError) -> T
+    ) async throws(RemoteError) -> T {
+        let name = try registry.record(for: handle).name
+        return try await jobs.run(name, operation) { () async throws(RemoteError) -> T in try await body(try registry.record(for: handle).uuid) }
+    }
+
     func running(_ uuid: RemoteUUID) throws(RemoteError) -> GuestRuntime {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")

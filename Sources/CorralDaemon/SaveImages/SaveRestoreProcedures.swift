@@ -112,19 +112,15 @@ enum SaveRestoreProcedures {
         }
 
         // MARK: Managed save
-        @Sendable func inJob(_ handle: RemoteDomain, _ function: String, _ body: @escaping @Sendable (RemoteUUID) async throws(RemoteError) -> Void) async throws(RemoteError) {
-            let name = try registry.record(for: handle).name
-            try await driver.jobs.run(name, function) { () async throws(RemoteError) in try await body(try registry.record(for: handle).uuid) }
-        }
         table.registerAsync(Remote.DomainManagedSave.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: saveFlags, function: "qemuDomainManagedSave")
             let flags = try checked(SaveFlags(rawValue: arguments.flags))
-            try await inJob(arguments.dom, "qemuDomainManagedSave") { uuid throws(RemoteError) in try await driver.managedSave(uuid, flags: flags) }
+            try await driver.inJob(arguments.dom, "qemuDomainManagedSave") { uuid throws(RemoteError) in try await driver.managedSave(uuid, flags: flags) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainManagedSaveRemove.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainManagedSaveRemove")
-            try await inJob(arguments.dom, "qemuDomainManagedSaveRemove") { uuid throws(RemoteError) in try await driver.removeManagedSave(uuid) }
+            try await driver.inJob(arguments.dom, "qemuDomainManagedSaveRemove") { uuid throws(RemoteError) in try await driver.removeManagedSave(uuid) }
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainManagedSaveGetXMLDesc.self) { arguments, context throws(RemoteError) in

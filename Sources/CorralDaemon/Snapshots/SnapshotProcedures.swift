@@ -11,10 +11,6 @@ enum SnapshotProcedures {
     static let secureXMLFlag: UInt32 = 1
 
     static func register(in table: inout ProcedureTable, driver: DomainDriver, registry: DomainRegistry) {
-        @Sendable func inJob<T: Sendable>(_ handle: RemoteDomain, _ function: String, _ body: @escaping @Sendable (RemoteUUID) async throws(RemoteError) -> T) async throws(RemoteError) -> T {
-            let name = try registry.record(for: handle).name
-            return try await driver.jobs.run(name, function) { () async throws(RemoteError) -> T in try await body(try registry.record(for: handle).uuid) }
-        }
         @Sendable func snapshotOf(_ handle: RemoteDomainSnapshot) throws(RemoteError) -> (DomainRecord, DomainSnapshot) {
             let record = try registry.record(for: handle.dom)
             return (record, try DomainDriver.snapshot(handle.name, in: record))
@@ -37,7 +33,7 @@ enum SnapshotProcedures {
             if flags.contains(.current) && !flags.contains(.redefine) {
                 throw RemoteError.invalidArgument("Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag 'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'", domain: .domain)
             }
-            let name = try await inJob(arguments.dom, "qemuDomainSnapshotCreateXML") { uuid throws(RemoteError) in
+            let name = try await driver.inJob(arguments.dom, "qemuDomainSnapshotCreateXML") { uuid throws(RemoteError) in
                 try await driver.createSnapshot(uuid, xml: arguments.xmlDesc, flags: flags)
             }
             return .init(snap: RemoteDomainSnapshot(name: name, dom: try registry.record(for: arguments.dom).handle))
@@ -46,7 +42,7 @@ enum SnapshotProcedures {
             try DomainProcedures.checkFlags(arguments.flags, allowed: SnapshotRevertFlags.all.rawValue, function: "qemuDomainRevertToSnapshot")
             let flags = SnapshotRevertFlags(rawValue: arguments.flags)
             try refuseTogether(arguments.flags, (SnapshotRevertFlags.running.rawValue, "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING"), (SnapshotRevertFlags.paused.rawValue, "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"))
-            try await inJob(arguments.snap.dom, "qemuDomainRevertToSnapshot") { uuid throws(RemoteError) in
+            try await driver.inJob(arguments.snap.dom, "qemuDomainRevertToSnapshot") { uuid throws(RemoteError) in
                 try await driver.revertToSnapshot(uuid, name: arguments.snap.name, flags: flags)
             }
             return XDRVoid()
@@ -55,7 +51,7 @@ enum SnapshotProcedures {
             try DomainProcedures.checkFlags(arguments.flags, allowed: SnapshotDeleteFlags.all.rawValue, function: "qemuDomainSnapshotDelete")
             let flags = SnapshotDeleteFlags(rawValue: arguments.flags)
             try refuseTogether(arguments.flags, (SnapshotDeleteFlags.children.rawValue, "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN"), (SnapshotDeleteFlags.childrenOnly.rawValue, "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY"))
-            try await inJob(arguments.snap.dom, "qemuDomainSnapshotDelete") { uuid throws(RemoteError) in
+            try await driver.inJob(arguments.snap.dom, "qemuDomainSnapshotDelete") { uuid throws(RemoteError) in
                 try await driver.deleteSnapshot(uuid, name: arguments.snap.name, flags: flags)
             }
             return XDRVoid()

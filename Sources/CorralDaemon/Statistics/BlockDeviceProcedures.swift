@@ -29,9 +29,7 @@ enum BlockDeviceProcedures {
                 guard let guest = registry.record(uuid: record.uuid)?.runtime else {
                     throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
                 }
-                guard let disk = guest.devices.disk(named: arguments.disk),
-                    let index = guest.devices.disks.firstIndex(of: disk)
-                else {
+                guard let disk = guest.devices.disk(named: arguments.disk) else {
                     throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "disk '\(arguments.disk)' was not found in the domain config")
                 }
                 let format = disk.format

@@ -256,7 +256,7 @@ enum StatisticsProcedures {
     static func blockInfo(_ record: DomainRecord, path: String) async throws(RemoteError) -> GuestStatistics.BlockLimits {
         let definition = record.definition
         let devices = record.runtime?.devices ?? GuestDevices(definition, runDirectory: "")
-        guard let disk = devices.disk(named: path), let index = devices.disks.firstIndex(of: disk) else {
+        guard let disk = devices.disk(named: path) else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "invalid path \(path) not assigned to domain")
         }
         guard let source = disk.source else {

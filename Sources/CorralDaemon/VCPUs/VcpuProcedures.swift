@@ -28,8 +28,7 @@ enum VcpuProcedures {
                 if flags & maximum != 0 {
                     guard !impact.live else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "maximum vcpu count of a live domain can't be modified") }
                     if let topology = record.definition.cpu?.topology {
-                        let product = (topology.sockets ?? 1) * (topology.dies ?? 1) * (topology.cores ?? 1) * (topology.threads ?? 1)
-                        guard product == wanted else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "CPU topology doesn't match the desired vcpu count") }
+                        guard topology.vcpuCount == wanted else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "CPU topology doesn't match the desired vcpu count") }
                     }
                     try await DomainDocumentEdits.redefine(record, registry: registry, options: driver.options) { VcpuDocument.setMaximum(&$0, maximum: wanted) }
                     return

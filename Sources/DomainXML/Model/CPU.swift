@@ -42,6 +42,9 @@ extension DomainDefinition {
             threads = number("threads")
         }
 
+        /// The vCPUs the topology describes (bounded by the definition's checks).
+        public var vcpuCount: Int { sockets * dies * cores * threads }
+
         public init(sockets: Int, dies: Int, cores: Int, threads: Int) {
             self.sockets = sockets
             self.dies = dies
