@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "CorralJSON", swiftSettings: swiftSettings),
         // Storage pools and volumes: libvirt's XML, names, sizes and image headers (no I/O).
         .target(name: "CorralStorage", dependencies: ["XMLTree", "CorralJSON"], swiftSettings: swiftSettings),
+        // Virtual networks: libvirt's network XML, dnsmasq configuration, firewall rules, leases (no I/O).
+        .target(name: "CorralNetwork", dependencies: ["XMLTree"], swiftSettings: swiftSettings),
         // Child processes and blocking Unix sockets, shared by the daemon, probe, tests and benchmark.
         .target(name: "POSIXSupport", dependencies: ["CProcessDescriptors"], swiftSettings: swiftSettings),
         // pidfd_open and pidfd_send_signal, which Swift's Glibc module does not show.
@@ -62,7 +64,7 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CFileExtents", "CProcessDescriptors", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CProcessDescriptors", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),
@@ -110,6 +112,7 @@ let package = Package(
         .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: swiftSettings),
         .testTarget(name: "CorralJSONTests", dependencies: ["CorralJSON", "SeededRandom"], swiftSettings: swiftSettings),
         .testTarget(name: "CorralStorageTests", dependencies: ["CorralStorage"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "CorralNetworkTests", dependencies: ["CorralNetwork", "XMLTree"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "POSIXSupportTests", dependencies: ["POSIXSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QEMUConfigTests", dependencies: ["QEMUConfig"], swiftSettings: swiftSettings),
         .testTarget(

@@ -2,7 +2,7 @@
 # Builds the tiny Linux guest the tests and the demo boot: the kernel from Debian's
 # linux-image-cloud-amd64 and an initramfs made from busybox-static. Output: .test-guest/
 #   vmlinuz          the kernel
-#   initramfs.gz     busybox, the ACPI button and virtio modules (console, disk, balloon, net), the QEMU guest agent (qemu-ga,
+#   initramfs.gz     busybox (with a DHCP client script), the ACPI button and virtio modules (console, disk, balloon, net), the QEMU guest agent (qemu-ga,
 #                    with the libraries it links), and an init that starts the agent on the
 #                    org.qemu.guest_agent.0 port when the guest has one, prints CORRAL-GUEST-BOOTED
 #                    on the serial console, keeps a shell on it and on a virtio console (hvc0) when
@@ -46,6 +46,22 @@ if ldd "$root/bin/qemu-ga" | grep -q 'not found'; then
 fi
 for lib in $(ldd "$root/bin/qemu-ga" | awk '/=> \//{print $3}'); do cp -L "$lib" "$root/lib/x86_64-linux-gnu/"; done
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+# A DHCP client script for busybox's udhcpc: configures the leased address and default route.
+mkdir -p "$root/etc"
+cat > "$root/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    if [ -n "$router" ]; then
+      route del default 2>/dev/null
+      for r in $router; do route add default gw "$r" dev "$interface"; break; done
+    fi
+    echo "CORRAL-GUEST-DHCP $interface $ip" > /dev/ttyS0 ;;
+  deconfig) ifconfig "$interface" 0.0.0.0 ;;
+esac
+DHCP
+chmod +x "$root/etc/udhcpc.script"
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -54,6 +70,11 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for module in $(cat /lib/modules/order); do insmod /lib/modules/$module 2>/dev/null; done
 ifconfig lo 127.0.0.1 up
+# Each network interface asks for an address by DHCP, in the background (guests without one,
+# or on networks without DHCP, boot as before).
+for dev in /sys/class/net/eth*; do
+  [ -e "$dev" ] && udhcpc -i "$(basename "$dev")" -s /etc/udhcpc.script -b -x hostname:corral-guest >/dev/null 2>&1
+done
 sleep 0.2
 agent=none
 for port in /sys/class/virtio-ports/*; do

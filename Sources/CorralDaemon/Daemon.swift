@@ -14,6 +14,7 @@ public final class Daemon: Sendable {
     private let registry: DomainRegistry
     private let driver: DomainDriver
     private let storage: StorageDriver
+    private let networks: NetworkDriver
     private let logger: Logger
 
     /// Prepares a daemon: probes the emulator and the host (once) and builds the handlers.
@@ -39,9 +40,12 @@ public final class Daemon: Sendable {
             }?.name
         }
         storage.load()
+        let networkEvents = NetworkEvents()
+        networks = try NetworkDriver(stateDirectory: configuration.stateDirectory, runDirectory: configuration.runDirectory, events: networkEvents, logger: logger)
+        networks.load()
         let driver = DomainDriver(
             registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger,
-            volumes: VolumeResolver(registry: storage.registry))
+            volumes: VolumeResolver(registry: storage.registry), networks: networks)
         self.driver = driver
         driver.findManagedSaveImages()
         var table = ProcedureTable()
@@ -49,13 +53,13 @@ public final class Daemon: Sendable {
         DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options) { name in driver.managedSavePath(for: name) }
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
-        NetworkAndPoolListings.register(in: &table)
+        NetworkProcedures.register(in: &table, driver: networks)
         StorageProcedures.register(in: &table, driver: storage)
         HostStatisticsProcedures.register(in: &table, emulator: emulator)
         ConsoleProcedures.register(in: &table, registry: registry, sessions: ConsoleSessions())
         StatisticsProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
         BlockDeviceProcedures.register(in: &table, registry: registry, jobs: driver.jobs)
-        GuestAgentProcedures.register(in: &table, registry: registry)
+        GuestAgentProcedures.register(in: &table, registry: registry, networks: networks)
         MemoryProcedures.register(in: &table, registry: registry, driver: driver, options: options)
         ScreenshotProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
         MetadataProcedures.register(in: &table, registry: registry, driver: driver, events: events, options: options)
@@ -72,6 +76,7 @@ public final class Daemon: Sendable {
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)
+            networkEvents.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }
         }
     }
@@ -92,6 +97,8 @@ public final class Daemon: Sendable {
         let openFiles = OpenFileLimit.raiseToMaximum()
         logger.debug("open file limit", metadata: ["limit": "\(openFiles)"])
         try FileManager.default.createDirectory(atPath: configuration.runDirectory + "/domains", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        await networks.autostartAll()
+        if configuration.createsDefaultNetwork { await networks.createDefaultNetworkIfNone() }
         await driver.reattachAll()
         await storage.autostartAll()
         await storage.createDefaultPoolIfNone(path: configuration.stateDirectory + "/images")

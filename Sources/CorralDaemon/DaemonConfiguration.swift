@@ -19,6 +19,10 @@ public struct DaemonConfiguration: Sendable {
     public var maximumPacketLength: Int = 4 + 33_554_432
     /// Bounds on clients and their calls.
     public var limits = ConnectionLimits()
+    /// Whether a daemon with no networks defines and starts libvirt's `default` NAT network
+    /// (`virbr0`, 192.168.122.0/24 or the next free /24), as libvirt's packaging does. Tests that
+    /// must not touch the host's network turn it off (`--no-default-network`).
+    public var createsDefaultNetwork = true
 
     /// Creates a configuration from explicit paths.
     public init(socketPath: String, readOnlySocketPath: String, stateDirectory: String, runDirectory: String, emulatorPath: String) {

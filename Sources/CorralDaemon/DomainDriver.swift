@@ -43,14 +43,19 @@ actor DomainDriver {
 
     /// Turns a `volume` disk's pool and volume into the volume's path (the storage driver).
     nonisolated let volumes: VolumeResolver?
+    /// The network driver, which gives `network` interfaces their bridge and port.
+    nonisolated let networks: NetworkDriver?
+    /// The tap names guests hold.
+    nonisolated let tapNames = TapNames()
     /// This host's control groups (empty when the daemon may not use them: not root).
     nonisolated let cgroups: CgroupLayout
 
     init(
         registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions,
-        logger: Logger, volumes: VolumeResolver? = nil
+        logger: Logger, volumes: VolumeResolver? = nil, networks: NetworkDriver? = nil
     ) {
         self.volumes = volumes
+        self.networks = networks
         self.registry = registry
         self.events = events
         self.configuration = configuration
@@ -136,6 +141,33 @@ actor DomainDriver {
         guard context.passthroughSocket.utf8.count < 108 else {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the monitor socket path \(context.passthroughSocket) is longer than a Unix socket path may be; use a shorter --run-dir or domain name")
         }
+        // The interfaces' taps and network ports; undone if anything fails before QEMU runs.
+        context.interfaceConnections = try await connectInterfaces(definition)
+        let connections = Array(context.interfaceConnections.values)
+        let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
+        do throws(RemoteError) {
+            (pid, logStart, invocation) = try await prepareAndLaunch(definition, context: context, name: record.name, id: id, directory: directory)
+        } catch {
+            await disconnectInterfaces(connections)
+            throw error
+        }
+        let process: WatchedProcess
+        do throws(SystemError) {
+            process = try ProcessReaper.shared.watch(pid, isChild: true)
+        } catch {
+            kill(pid, SIGKILL)
+            await disconnectInterfaces(connections)
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot watch the QEMU process: \(error)")
+        }
+        return try await finishStart(
+            uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
+            paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin)
+    }
+
+    /// Builds QEMU's command line for `definition`, checks it against the emulator, and spawns QEMU.
+    private func prepareAndLaunch(
+        _ definition: DomainDefinition, context: CommandLineContext, name: String, id: Int32, directory: String
+    ) async throws(RemoteError) -> (pid_t, off_t, QEMUInvocation) {
         let invocation: QEMUInvocation
         do throws(CommandLineError) {
             invocation = try QEMUCommandLineBuilder.build(definition, context: context)
@@ -157,19 +189,22 @@ actor DomainDriver {
             }
         }
         // Files and the spawn block (disk, fork): off the event loops.
-        let name = record.name
         let configFilePath = context.configFilePath
         let (pid, logStart) = try await runtimeFiles.run { () throws(RemoteError) -> (pid_t, off_t) in
             try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: configFilePath)
         }
-        let logPath = directory + "/qemu.log"
-        let process: WatchedProcess
-        do throws(SystemError) {
-            process = try ProcessReaper.shared.watch(pid, isChild: true)
-        } catch {
-            kill(pid, SIGKILL)
-            throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot watch the QEMU process: \(error)")
-        }
+        return (pid, logStart, invocation)
+    }
+
+    /// A start once QEMU runs: its control group, monitor, the definition's settings, vCPUs,
+    /// and the guest's record and events. A failure kills QEMU and undoes the interfaces.
+    private func finishStart(
+        _ uuid: RemoteUUID, record: DomainRecord, definition: DomainDefinition, context: CommandLineContext, invocation: QEMUInvocation, id: Int32,
+        pid: pid_t, logStart: off_t, process: WatchedProcess, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain?,
+        incoming: IncomingStream?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason)
+    ) async throws(RemoteError) -> RemoteDomain {
+        let name = record.name, directory = runDirectory(for: record.name), logPath = directory + "/qemu.log"
+        let connections = Array(context.interfaceConnections.values)
 
         // The guest's control group, and the definition's tunables in it, before it runs.
         let layout = cgroups, tuned = definition
@@ -179,7 +214,7 @@ actor DomainDriver {
                 try GuestTunables.setUp(layout: layout, name: name, id: id, pid: pid, definition: tuned)
             }
         } catch {
-            _ = await abandonStart(process, directory: directory, cgroup: GuestCgroup(layout: layout, name: name, id: id), logPath: logPath, logStart: logStart)
+            _ = await abandonStart(process, directory: directory, cgroup: GuestCgroup(layout: layout, name: name, id: id), logPath: logPath, logStart: logStart, connections: connections)
             throw error
         }
 
@@ -199,7 +234,7 @@ actor DomainDriver {
             if connected == nil { try? await Task.sleep(for: .milliseconds(1)) }
         }
         guard let connected else {
-            let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
+            let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
             let why = output.isEmpty ? (lastError.isEmpty ? "QEMU did not open its monitor in time" : lastError) : output
             throw RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: \(why)")
         }
@@ -211,7 +246,7 @@ actor DomainDriver {
             do throws(RemoteError) {
                 try await BlockTuningProcedures.apply(tune, to: invocation.devices.disks[index].qomName, qmp: qmp)
             } catch {
-                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
+                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
                 throw error
             }
         }
@@ -223,7 +258,7 @@ actor DomainDriver {
             do throws(RemoteError) {
                 try await Self.loadIncoming(incoming, qmp: qmp, tracking: (longJobs, uuid))
             } catch {
-                let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
+                let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
                 await qmp.close()
                 throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
             }
@@ -232,7 +267,7 @@ actor DomainDriver {
             do throws(QMPError) {
                 try await qmp.cont()
             } catch {
-                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart)
+                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
@@ -276,9 +311,13 @@ actor DomainDriver {
 
     /// A start that failed once QEMU was spawned: QEMU is killed, its run directory and control
     /// group removed; returns what QEMU logged since this start (its reason, when it gave one).
-    private func abandonStart(_ process: WatchedProcess, directory: String, cgroup: GuestCgroup?, logPath: String, logStart: off_t) async -> String {
+    private func abandonStart(
+        _ process: WatchedProcess, directory: String, cgroup: GuestCgroup?, logPath: String, logStart: off_t,
+        connections: [CommandLineContext.InterfaceConnection] = []
+    ) async -> String {
         process.signal(SIGKILL)
         _ = await process.waitForExit(timeout: .seconds(2))
+        await disconnectInterfaces(connections)
         if let cgroup { runtimeFiles.enqueue { cgroup.remove() } }
         return (try? await runtimeFiles.run { () -> String in
             defer { Self.removeRuntimeFiles(directory) }
@@ -483,6 +522,7 @@ actor DomainDriver {
         let directory = guest.runDirectory
         runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
         if let cgroup = guest.cgroup { runtimeFiles.enqueue { cgroup.remove() } }
+        await disconnectInterfaces(guest.devices.interfaces.compactMap(\.connection))
         let record = registry.updateRuntime(uuid) { r in
             r.runtime = nil
             r.shutoffReason = outcome.reason
@@ -760,6 +800,7 @@ actor DomainDriver {
                 devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus,
                 vcpuMaximum: definition.vcpus, cgroup: GuestTunables.existing(layout: cgroups, name: definition.name, id: status.id))
             guard let record = registry.updateRuntime(uuid, { r in r.runtime = runtime }) else { continue }
+            await adoptInterfaces(definition, devices: runtime.devices)
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }
             writeStatus(uuid)
             supervise(uuid, qmp: qmp)

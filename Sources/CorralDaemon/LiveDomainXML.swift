@@ -27,7 +27,9 @@ enum LiveDomainXML {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
                     }
                 case "interface":
-                    if index < devices.interfaces.count { setAlias(&device, devices.interfaces[index].alias) }
+                    guard index < devices.interfaces.count else { return }
+                    if let connection = devices.interfaces[index].connection { setConnection(&device, connection) }
+                    setAlias(&device, devices.interfaces[index].alias)
                 case "serial", "console", "channel":
                     let role: GuestDevices.CharacterRole = device.name == "serial" ? .serial : device.name == "console" ? .console : .channel
                     guard let names = devices.characterDevice(role, index: index) else { return }
@@ -46,6 +48,27 @@ enum LiveDomainXML {
             }
         }
         return document
+    }
+
+    /// A running interface's host side as libvirt shows it: `<source network portid bridge>` for a
+    /// network interface, and `<target dev>` naming the tap, after the source.
+    static func setConnection(_ device: inout XMLElement, _ connection: CommandLineContext.InterfaceConnection) {
+        if device[attribute: "type"] == "network" {
+            device.updateElements { source in
+                guard source.name == "source", source.namespace == nil else { return }
+                source[attribute: "portid"] = connection.portID
+                source[attribute: "bridge"] = connection.bridge
+            }
+        }
+        device.children.removeAll { if case .element(let e) = $0, e.name == "target", e.namespace == nil { true } else { false } }
+        let target = XMLNode.element(XMLElement(name: "target", attributes: [XMLAttribute(name: "dev", value: connection.tap)]))
+        if let source = device.children.firstIndex(where: { if case .element(let e) = $0, e.name == "source" { true } else { false } }) {
+            device.children.insert(target, at: source + 1)
+        } else if let mac = device.children.firstIndex(where: { if case .element(let e) = $0, e.name == "mac" { true } else { false } }) {
+            device.children.insert(target, at: mac + 1)
+        } else {
+            device.children.insert(target, at: 0)
+        }
     }
 
     /// Puts `<alias name>` where libvirt does: after the target and driver details, before the

@@ -65,6 +65,16 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let snapshotRevertRisky = ErrorCode(rawValue: 77)
     /// `VIR_ERR_DEVICE_MISSING`: no device matches.
     public static let deviceMissing = ErrorCode(rawValue: 99)
+    /// `VIR_ERR_NO_NAME`: a definition without a name.
+    public static let noName = ErrorCode(rawValue: 21)
+    /// `VIR_ERR_NETWORK_EXIST`.
+    public static let networkExists = ErrorCode(rawValue: 37)
+    /// `VIR_ERR_NO_NETWORK`.
+    public static let noNetwork = ErrorCode(rawValue: 43)
+    /// `VIR_ERR_NETWORK_PORT_EXIST`.
+    public static let networkPortExists = ErrorCode(rawValue: 106)
+    /// `VIR_ERR_NO_NETWORK_PORT`.
+    public static let noNetworkPort = ErrorCode(rawValue: 107)
 
     /// libvirt's printf template for the code, as sent in `str1`.
     public var template: String {
@@ -94,6 +104,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .storageVolumeExists: return "storage volume %s exists already"
         case .noHostname: return "no hostname found: %s"
         case .noDomainMetadata: return "metadata not found: %s"
+        case .noName: return "missing name information in %s"
+        case .networkExists: return "network %s exists already"
+        case .noNetwork: return "Network not found: %s"
+        case .networkPortExists: return "network port %s exists already"
+        case .noNetworkPort: return "network port not found: %s"
         case .deviceMissing: return "device not found: %s"
         case .noDomainSnapshot: return "Domain snapshot not found: %s"
         case .snapshotRevertRisky: return "revert requires force: %s"

@@ -219,7 +219,22 @@ enum DomainNormalizer {
             if device.element(named: "mac") == nil {
                 device.children.insert(.element(element("mac", [("address", randomMAC(options.random))])), at: 0)
             }
-            device.children = ordered(device.children, by: ["mac", "source", "model", "link", "boot", "alias", "address"])
+            if !options.keepsLiveState {
+                // What only a running guest has: the port and bridge of a `network` interface, and
+                // a tap the daemon named (libvirt drops `vnet*` and `macvtap*` names, which it makes).
+                if device[attribute: "type"] == "network" {
+                    device.updateElements { source in
+                        guard source.name == "source", source.namespace == nil else { return }
+                        source[attribute: "portid"] = nil
+                        source[attribute: "bridge"] = nil
+                    }
+                }
+                device.children.removeAll { node in
+                    guard case .element(let target) = node, target.name == "target", target.namespace == nil, let dev = target[attribute: "dev"] else { return false }
+                    return dev.hasPrefix("vnet") || dev.hasPrefix("macvtap") || dev.hasPrefix("macvlan")
+                }
+            }
+            device.children = ordered(device.children, by: ["mac", "source", "target", "model", "link", "boot", "alias", "address"])
         case "graphics":
             if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
                 device[attribute: "port"] = "-1"

@@ -24,6 +24,27 @@ public struct CommandLineContext: Sendable {
     public var incomingMigration = false
     /// The internal snapshot QEMU loads before the guest runs (`-loadvm NAME`): a revert.
     public var loadSnapshot: String?
+    /// The host side the daemon made for interfaces, by their index in the definition: a tap
+    /// QEMU opens by name (`-netdev tap,ifname=…`).
+    public var interfaceConnections: [Int: InterfaceConnection] = [:]
+
+    /// A guest interface's host side: its tap, and the bridge and network port it is on.
+    public struct InterfaceConnection: Hashable, Sendable {
+        /// The tap device (`vnet0`).
+        public var tap: String
+        /// The bridge the tap joined, if any.
+        public var bridge: String?
+        /// The network (`<source network>`) and the port it gave, for `network` interfaces.
+        public var network: String?
+        public var portID: String?
+
+        public init(tap: String, bridge: String?, network: String? = nil, portID: String? = nil) {
+            self.tap = tap
+            self.bridge = bridge
+            self.network = network
+            self.portID = portID
+        }
+    }
 
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
     public var passthroughSocket: String { runDirectory + "/passthrough.sock" }

@@ -39,6 +39,8 @@ public struct GuestDevices: Hashable, Sendable {
         public var netdev: String
         public var type: DomainDefinition.Interface.Kind
         public var mac: String?
+        /// The host side the daemon made for it (a tap on a bridge), if any.
+        public var connection: CommandLineContext.InterfaceConnection?
     }
 
     /// Which list a character device comes from.
@@ -84,7 +86,14 @@ public struct GuestDevices: Hashable, Sendable {
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).
             let alias = interface.alias ?? "net\(index)"
-            interfaces.append(Interface(alias: alias, netdev: "host" + alias, type: interface.type, mac: interface.mac))
+            // A running guest's document names the tap the daemon made (`<target dev>`), and a
+            // network interface's bridge and port.
+            let connection = interface.targetDevice.map { tap in
+                CommandLineContext.InterfaceConnection(
+                    tap: tap, bridge: interface.type == .network ? interface.networkBridge : interface.type == .bridge ? interface.source : nil,
+                    network: interface.type == .network ? interface.source : nil, portID: interface.portID)
+            }
+            interfaces.append(Interface(alias: alias, netdev: "host" + alias, type: interface.type, mac: interface.mac, connection: connection))
         }
         for (index, serial) in domain.devices.serials.enumerated() {
             characterDevices.append(CharacterDevice(

@@ -34,7 +34,11 @@ struct Builder {
     init(domain: DomainDefinition, context: CommandLineContext, devices: GuestDevices? = nil) {
         self.domain = domain
         self.context = context
-        self.devices = devices ?? GuestDevices(domain, runDirectory: context.runDirectory)
+        var names = devices ?? GuestDevices(domain, runDirectory: context.runDirectory)
+        for (index, connection) in context.interfaceConnections where names.interfaces.indices.contains(index) {
+            names.interfaces[index].connection = connection
+        }
+        self.devices = names
         self.capabilities = context.capabilities
         // A hot-plugged device boots only by its own <boot order>.
         self.bootIndexes = BootIndexAssigner(order: devices == nil ? domain.os.bootDevices : [])

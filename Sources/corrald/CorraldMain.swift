@@ -50,6 +50,9 @@ struct CorraldMain: AsyncParsableCommand {
     @Option(name: .customLong("max-client-requests"), help: "Calls of one connection worked on at once, as libvirtd's max_client_requests (default 5).")
     var maximumClientRequests: Int?
 
+    @Flag(name: .customLong("no-default-network"), help: "Do not define and start the default NAT network when no network exists.")
+    var noDefaultNetwork = false
+
     @Option(name: .customLong("open-timeout"), help: "Seconds a connection may stay without CONNECT_OPEN (default 30).")
     var openTimeout: Int?
 
@@ -80,6 +83,7 @@ struct CorraldMain: AsyncParsableCommand {
         if let maximumClients { configuration.limits.maximumClients = maximumClients }
         if let maximumClientRequests { configuration.limits.maximumRequestsPerClient = maximumClientRequests }
         if let openTimeout { configuration.limits.openTimeout = .seconds(Int64(openTimeout)) }
+        configuration.createsDefaultNetwork = !noDefaultNetwork
 
         let group = MultiThreadedEventLoopGroup.singleton
         let daemon = try Daemon(configuration: configuration, group: group, logger: logger)

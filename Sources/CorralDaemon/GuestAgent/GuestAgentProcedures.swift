@@ -1,4 +1,5 @@
 import CorralJSON
+import CorralNetwork
 import CorralProtocol
 import Foundation
 import QEMUCommandLine
@@ -12,7 +13,19 @@ enum GuestAgentProcedures {
         case lease = 0, agent = 1, arp = 2
     }
 
-    static func register(in table: inout ProcedureTable, registry: DomainRegistry) {
+    /// The current leases of a guest's interfaces on virtual networks, with each interface.
+    static func leases(_ devices: GuestDevices, networks: NetworkDriver?) async -> [(GuestDevices.Interface, DHCPLease)] {
+        guard let networks else { return [] }
+        var found: [(GuestDevices.Interface, DHCPLease)] = []
+        for interface in devices.interfaces {
+            guard let network = interface.connection?.network, let mac = interface.mac,
+                let record = networks.registry.network(named: network), record.isActive else { continue }
+            for lease in (try? await networks.leases(record.handle, mac: mac)) ?? [] { found.append((interface, lease)) }
+        }
+        return found
+    }
+
+    static func register(in table: inout ProcedureTable, registry: DomainRegistry, networks: NetworkDriver?) {
         table.registerAsync(Remote.DomainGetTime.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainGetTime")
             let value = try await GuestAgentCalls.run(arguments.dom, "guest-get-time", registry: registry)
@@ -46,7 +59,11 @@ enum GuestAgentProcedures {
             }
             let record = try registry.record(for: arguments.dom)
             if arguments.flags == 1 {
-                // Leases come from libvirt networks' DHCP servers; Corral manages none yet.
+                // The first hostname a DHCP lease of one of the guest's network interfaces has.
+                guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+                for lease in await leases(guest.devices, networks: networks) {
+                    if let hostname = lease.1.hostname { return .init(hostname: hostname) }
+                }
                 throw RemoteError(code: .noHostname, domain: .qemu, detail: "no hostname found for domain \(record.name)")
             }
             let value = try await GuestAgentCalls.run(arguments.dom, "guest-get-host-name", registry: registry)
@@ -65,8 +82,18 @@ enum GuestAgentProcedures {
             }
             switch source {
             case .lease:
-                // Only interfaces on libvirt networks have leases; Corral manages no networks yet.
-                return .init(ifaces: [])
+                // The DHCP leases of the guest's interfaces on virtual networks, by tap.
+                var interfaces: [DomainInterface] = []
+                for (names, lease) in await leases(guest.devices, networks: networks) {
+                    let address = DomainIPAddress(type: lease.family == .ipv4 ? 0 : 1, addr: "\(lease.address)", prefix: lease.prefix)
+                    let name = names.connection?.tap ?? names.alias
+                    if let index = interfaces.firstIndex(where: { $0.name == name }) {
+                        interfaces[index].addrs.append(address)
+                    } else {
+                        interfaces.append(DomainInterface(name: name, hwaddr: names.mac, addrs: [address]))
+                    }
+                }
+                return .init(ifaces: interfaces)
             case .agent:
                 return .init(ifaces: try GuestAgentCalls.interfaces(try await GuestAgentCalls.run(arguments.dom, "guest-network-get-interfaces", registry: registry)))
             case .arp:

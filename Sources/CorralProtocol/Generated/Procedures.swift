@@ -347,6 +347,78 @@ public struct GraphicsIdentity: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_nonnull_network_port` wire struct.
+public struct RemoteNetworkPort: XDRCodable, Hashable {
+    public var net: RemoteNetwork
+    public var uuid: RemoteUUID
+
+    /// Creates the value from its fields.
+    public init(net: RemoteNetwork, uuid: RemoteUUID) {
+        self.net = net
+        self.uuid = uuid
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.net = try RemoteNetwork(xdr: &buffer)
+        self.uuid = try RemoteUUID(xdr: &buffer)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        self.net.encode(into: &buffer)
+        self.uuid.encode(into: &buffer)
+    }
+}
+
+/// The `remote_network_dhcp_lease` wire struct.
+public struct NetworkDHCPLease: XDRCodable, Hashable {
+    public var iface: String
+    public var expirytime: Int64
+    public var type: Int32
+    public var mac: String?
+    public var iaid: String?
+    public var ipaddr: String
+    public var prefix: UInt32
+    public var hostname: String?
+    public var clientid: String?
+
+    /// Creates the value from its fields.
+    public init(iface: String, expirytime: Int64, type: Int32, mac: String?, iaid: String?, ipaddr: String, prefix: UInt32, hostname: String?, clientid: String?) {
+        self.iface = iface
+        self.expirytime = expirytime
+        self.type = type
+        self.mac = mac
+        self.iaid = iaid
+        self.ipaddr = ipaddr
+        self.prefix = prefix
+        self.hostname = hostname
+        self.clientid = clientid
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.iface = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.expirytime = try buffer.readXDRInt64()
+        self.type = try buffer.readXDRInt32()
+        self.mac = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+        self.iaid = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+        self.ipaddr = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+        self.prefix = try buffer.readXDRUInt32()
+        self.hostname = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+        self.clientid = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeXDRString(self.iface)
+        buffer.writeXDRInt64(self.expirytime)
+        buffer.writeXDRInt32(self.type)
+        buffer.writeXDROptional(self.mac) { $0.writeXDRString($1) }
+        buffer.writeXDROptional(self.iaid) { $0.writeXDRString($1) }
+        buffer.writeXDRString(self.ipaddr)
+        buffer.writeXDRUInt32(self.prefix)
+        buffer.writeXDROptional(self.hostname) { $0.writeXDRString($1) }
+        buffer.writeXDROptional(self.clientid) { $0.writeXDRString($1) }
+    }
+}
+
 /// The `remote_domain_iothread_info` wire struct.
 public struct IOThreadInformation: XDRCodable, Hashable {
     public var iothreadID: UInt32
@@ -589,6 +661,60 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackTunable = 346
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TRAY_CHANGE`
     case domainEventCallbackTrayChange = 328
+    /// `REMOTE_PROC_NETWORK_CREATE`
+    case networkCreate = 39
+    /// `REMOTE_PROC_NETWORK_CREATE_XML`
+    case networkCreateXml = 40
+    /// `REMOTE_PROC_NETWORK_DEFINE_XML`
+    case networkDefineXml = 41
+    /// `REMOTE_PROC_NETWORK_DESTROY`
+    case networkDestroy = 42
+    /// `REMOTE_PROC_NETWORK_GET_XML_DESC`
+    case networkGetXmlDesc = 43
+    /// `REMOTE_PROC_NETWORK_GET_AUTOSTART`
+    case networkGetAutostart = 44
+    /// `REMOTE_PROC_NETWORK_GET_BRIDGE_NAME`
+    case networkGetBridgeName = 45
+    /// `REMOTE_PROC_NETWORK_LOOKUP_BY_NAME`
+    case networkLookupByName = 46
+    /// `REMOTE_PROC_NETWORK_LOOKUP_BY_UUID`
+    case networkLookupByUuid = 47
+    /// `REMOTE_PROC_NETWORK_SET_AUTOSTART`
+    case networkSetAutostart = 48
+    /// `REMOTE_PROC_NETWORK_UNDEFINE`
+    case networkUndefine = 49
+    /// `REMOTE_PROC_NETWORK_IS_ACTIVE`
+    case networkIsActive = 152
+    /// `REMOTE_PROC_NETWORK_IS_PERSISTENT`
+    case networkIsPersistent = 153
+    /// `REMOTE_PROC_NETWORK_UPDATE`
+    case networkUpdate = 291
+    /// `REMOTE_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY`
+    case connectNetworkEventRegisterAny = 313
+    /// `REMOTE_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY`
+    case connectNetworkEventDeregisterAny = 314
+    /// `REMOTE_PROC_NETWORK_EVENT_LIFECYCLE`
+    case networkEventLifecycle = 315
+    /// `REMOTE_PROC_NETWORK_GET_DHCP_LEASES`
+    case networkGetDhcpLeases = 341
+    /// `REMOTE_PROC_NETWORK_LIST_ALL_PORTS`
+    case networkListAllPorts = 404
+    /// `REMOTE_PROC_NETWORK_PORT_LOOKUP_BY_UUID`
+    case networkPortLookupByUuid = 405
+    /// `REMOTE_PROC_NETWORK_PORT_CREATE_XML`
+    case networkPortCreateXml = 406
+    /// `REMOTE_PROC_NETWORK_PORT_GET_PARAMETERS`
+    case networkPortGetParameters = 407
+    /// `REMOTE_PROC_NETWORK_PORT_SET_PARAMETERS`
+    case networkPortSetParameters = 408
+    /// `REMOTE_PROC_NETWORK_PORT_GET_XML_DESC`
+    case networkPortGetXmlDesc = 409
+    /// `REMOTE_PROC_NETWORK_PORT_DELETE`
+    case networkPortDelete = 410
+    /// `REMOTE_PROC_NETWORK_DEFINE_XML_FLAGS`
+    case networkDefineXmlFlags = 432
+    /// `REMOTE_PROC_NETWORK_CREATE_XML_FLAGS`
+    case networkCreateXmlFlags = 437
     /// `REMOTE_PROC_CONNECT_NUM_OF_NETWORKS`
     case connectNumOfNetworks = 52
     /// `REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS`
@@ -939,6 +1065,33 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackAgentLifecycle: return .read
         case .domainEventCallbackTunable: return .read
         case .domainEventCallbackTrayChange: return .read
+        case .networkCreate: return .write(api: "virNetworkCreate")
+        case .networkCreateXml: return .write(api: "virNetworkCreateXML")
+        case .networkDefineXml: return .write(api: "virNetworkDefineXML")
+        case .networkDestroy: return .write(api: "virNetworkDestroy")
+        case .networkGetXmlDesc: return .read
+        case .networkGetAutostart: return .read
+        case .networkGetBridgeName: return .read
+        case .networkLookupByName: return .read
+        case .networkLookupByUuid: return .read
+        case .networkSetAutostart: return .write(api: "virNetworkSetAutostart")
+        case .networkUndefine: return .write(api: "virNetworkUndefine")
+        case .networkIsActive: return .read
+        case .networkIsPersistent: return .read
+        case .networkUpdate: return .write(api: "virNetworkUpdate")
+        case .connectNetworkEventRegisterAny: return .read
+        case .connectNetworkEventDeregisterAny: return .read
+        case .networkEventLifecycle: return .read
+        case .networkGetDhcpLeases: return .read
+        case .networkListAllPorts: return .read
+        case .networkPortLookupByUuid: return .read
+        case .networkPortCreateXml: return .write(api: "virNetworkPortCreateXML")
+        case .networkPortGetParameters: return .read
+        case .networkPortSetParameters: return .write(api: "virNetworkPortSetParameters")
+        case .networkPortGetXmlDesc: return .read
+        case .networkPortDelete: return .write(api: "virNetworkPortDelete")
+        case .networkDefineXmlFlags: return .write(api: "virNetworkDefineXMLFlags")
+        case .networkCreateXmlFlags: return .write(api: "virNetworkCreateXMLFlags")
         case .connectNumOfNetworks: return .read
         case .connectNumOfDefinedNetworks: return .read
         case .connectListNetworks: return .read
@@ -1167,6 +1320,33 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackAgentLifecycle: return Remote.DomainEventCallbackAgentLifecycle.self
         case .domainEventCallbackTunable: return Remote.DomainEventCallbackTunable.self
         case .domainEventCallbackTrayChange: return Remote.DomainEventCallbackTrayChange.self
+        case .networkCreate: return Remote.NetworkCreate.self
+        case .networkCreateXml: return Remote.NetworkCreateXml.self
+        case .networkDefineXml: return Remote.NetworkDefineXml.self
+        case .networkDestroy: return Remote.NetworkDestroy.self
+        case .networkGetXmlDesc: return Remote.NetworkGetXmlDesc.self
+        case .networkGetAutostart: return Remote.NetworkGetAutostart.self
+        case .networkGetBridgeName: return Remote.NetworkGetBridgeName.self
+        case .networkLookupByName: return Remote.NetworkLookupByName.self
+        case .networkLookupByUuid: return Remote.NetworkLookupByUuid.self
+        case .networkSetAutostart: return Remote.NetworkSetAutostart.self
+        case .networkUndefine: return Remote.NetworkUndefine.self
+        case .networkIsActive: return Remote.NetworkIsActive.self
+        case .networkIsPersistent: return Remote.NetworkIsPersistent.self
+        case .networkUpdate: return Remote.NetworkUpdate.self
+        case .connectNetworkEventRegisterAny: return Remote.ConnectNetworkEventRegisterAny.self
+        case .connectNetworkEventDeregisterAny: return Remote.ConnectNetworkEventDeregisterAny.self
+        case .networkEventLifecycle: return Remote.NetworkEventLifecycle.self
+        case .networkGetDhcpLeases: return Remote.NetworkGetDhcpLeases.self
+        case .networkListAllPorts: return Remote.NetworkListAllPorts.self
+        case .networkPortLookupByUuid: return Remote.NetworkPortLookupByUuid.self
+        case .networkPortCreateXml: return Remote.NetworkPortCreateXml.self
+        case .networkPortGetParameters: return Remote.NetworkPortGetParameters.self
+        case .networkPortSetParameters: return Remote.NetworkPortSetParameters.self
+        case .networkPortGetXmlDesc: return Remote.NetworkPortGetXmlDesc.self
+        case .networkPortDelete: return Remote.NetworkPortDelete.self
+        case .networkDefineXmlFlags: return Remote.NetworkDefineXmlFlags.self
+        case .networkCreateXmlFlags: return Remote.NetworkCreateXmlFlags.self
         case .connectNumOfNetworks: return Remote.ConnectNumOfNetworks.self
         case .connectNumOfDefinedNetworks: return Remote.ConnectNumOfDefinedNetworks.self
         case .connectListNetworks: return Remote.ConnectListNetworks.self
@@ -4883,6 +5063,1107 @@ public enum Remote {
             }
         }
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 39, `NetworkCreate`.
+    public enum NetworkCreate: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 39
+
+        /// The arguments of `NetworkCreate`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 40, `NetworkCreateXml`.
+    public enum NetworkCreateXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 40
+
+        /// The arguments of `NetworkCreateXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+
+        /// The reply of `NetworkCreateXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 41, `NetworkDefineXml`.
+    public enum NetworkDefineXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 41
+
+        /// The arguments of `NetworkDefineXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+
+        /// The reply of `NetworkDefineXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 42, `NetworkDestroy`.
+    public enum NetworkDestroy: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 42
+
+        /// The arguments of `NetworkDestroy`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 43, `NetworkGetXmlDesc`.
+    public enum NetworkGetXmlDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 43
+
+        /// The arguments of `NetworkGetXmlDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork, flags: UInt32) {
+                self.net = net
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkGetXmlDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 44, `NetworkGetAutostart`.
+    public enum NetworkGetAutostart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 44
+
+        /// The arguments of `NetworkGetAutostart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `NetworkGetAutostart`.
+        public struct Reply: XDRCodable, Hashable {
+            public var autostart: Int32
+
+            /// Creates the value from its fields.
+            public init(autostart: Int32) {
+                self.autostart = autostart
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.autostart = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.autostart)
+            }
+        }
+    }
+
+    /// Procedure 45, `NetworkGetBridgeName`.
+    public enum NetworkGetBridgeName: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 45
+
+        /// The arguments of `NetworkGetBridgeName`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `NetworkGetBridgeName`.
+        public struct Reply: XDRCodable, Hashable {
+            public var name: String
+
+            /// Creates the value from its fields.
+            public init(name: String) {
+                self.name = name
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.name)
+            }
+        }
+    }
+
+    /// Procedure 46, `NetworkLookupByName`.
+    public enum NetworkLookupByName: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 46
+
+        /// The arguments of `NetworkLookupByName`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var name: String
+
+            /// Creates the value from its fields.
+            public init(name: String) {
+                self.name = name
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.name = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.name)
+            }
+        }
+
+        /// The reply of `NetworkLookupByName`.
+        public struct Reply: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 47, `NetworkLookupByUuid`.
+    public enum NetworkLookupByUuid: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 47
+
+        /// The arguments of `NetworkLookupByUuid`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var uuid: RemoteUUID
+
+            /// Creates the value from its fields.
+            public init(uuid: RemoteUUID) {
+                self.uuid = uuid
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.uuid = try RemoteUUID(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.uuid.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `NetworkLookupByUuid`.
+        public struct Reply: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 48, `NetworkSetAutostart`.
+    public enum NetworkSetAutostart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 48
+
+        /// The arguments of `NetworkSetAutostart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+            public var autostart: Int32
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork, autostart: Int32) {
+                self.net = net
+                self.autostart = autostart
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+                self.autostart = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+                buffer.writeXDRInt32(self.autostart)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 49, `NetworkUndefine`.
+    public enum NetworkUndefine: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 49
+
+        /// The arguments of `NetworkUndefine`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 152, `NetworkIsActive`.
+    public enum NetworkIsActive: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 152
+
+        /// The arguments of `NetworkIsActive`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `NetworkIsActive`.
+        public struct Reply: XDRCodable, Hashable {
+            public var active: Int32
+
+            /// Creates the value from its fields.
+            public init(active: Int32) {
+                self.active = active
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.active = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.active)
+            }
+        }
+    }
+
+    /// Procedure 153, `NetworkIsPersistent`.
+    public enum NetworkIsPersistent: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 153
+
+        /// The arguments of `NetworkIsPersistent`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `NetworkIsPersistent`.
+        public struct Reply: XDRCodable, Hashable {
+            public var persistent: Int32
+
+            /// Creates the value from its fields.
+            public init(persistent: Int32) {
+                self.persistent = persistent
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.persistent = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.persistent)
+            }
+        }
+    }
+
+    /// Procedure 291, `NetworkUpdate`.
+    public enum NetworkUpdate: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 291
+
+        /// The arguments of `NetworkUpdate`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+            public var command: UInt32
+            public var section: UInt32
+            public var parentIndex: Int32
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork, command: UInt32, section: UInt32, parentIndex: Int32, xml: String, flags: UInt32) {
+                self.net = net
+                self.command = command
+                self.section = section
+                self.parentIndex = parentIndex
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+                self.command = try buffer.readXDRUInt32()
+                self.section = try buffer.readXDRUInt32()
+                self.parentIndex = try buffer.readXDRInt32()
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.command)
+                buffer.writeXDRUInt32(self.section)
+                buffer.writeXDRInt32(self.parentIndex)
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 313, `ConnectNetworkEventRegisterAny`.
+    public enum ConnectNetworkEventRegisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 313
+
+        /// The arguments of `ConnectNetworkEventRegisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var eventID: Int32
+            public var net: RemoteNetwork?
+
+            /// Creates the value from its fields.
+            public init(eventID: Int32, net: RemoteNetwork?) {
+                self.eventID = eventID
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.eventID = try buffer.readXDRInt32()
+                self.net = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteNetwork(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.eventID)
+                buffer.writeXDROptional(self.net) { $1.encode(into: &$0) }
+            }
+        }
+
+        /// The reply of `ConnectNetworkEventRegisterAny`.
+        public struct Reply: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+    }
+
+    /// Procedure 314, `ConnectNetworkEventDeregisterAny`.
+    public enum ConnectNetworkEventDeregisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 314
+
+        /// The arguments of `ConnectNetworkEventDeregisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 315, `NetworkEventLifecycle`.
+    public enum NetworkEventLifecycle: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 315
+
+        /// The arguments of `NetworkEventLifecycle`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var net: RemoteNetwork
+            public var event: Int32
+            public var detail: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, net: RemoteNetwork, event: Int32, detail: Int32) {
+                self.callbackID = callbackID
+                self.net = net
+                self.event = event
+                self.detail = detail
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.net = try RemoteNetwork(xdr: &buffer)
+                self.event = try buffer.readXDRInt32()
+                self.detail = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.net.encode(into: &buffer)
+                buffer.writeXDRInt32(self.event)
+                buffer.writeXDRInt32(self.detail)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 341, `NetworkGetDhcpLeases`.
+    public enum NetworkGetDhcpLeases: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 341
+
+        /// The arguments of `NetworkGetDhcpLeases`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+            public var mac: String?
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork, mac: String?, needResults: Int32, flags: UInt32) {
+                self.net = net
+                self.mac = mac
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+                self.mac = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+                buffer.writeXDROptional(self.mac) { $0.writeXDRString($1) }
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkGetDhcpLeases`.
+        public struct Reply: XDRCodable, Hashable {
+            public var leases: [NetworkDHCPLease]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(leases: [NetworkDHCPLease], ret: UInt32) {
+                self.leases = leases
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.leases = try buffer.readXDRArray(maximumCount: 65536) { (b: inout ByteBuffer) throws(XDRDecodingError) in try NetworkDHCPLease(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.leases) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 404, `NetworkListAllPorts`.
+    public enum NetworkListAllPorts: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 404
+
+        /// The arguments of `NetworkListAllPorts`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var network: RemoteNetwork
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(network: RemoteNetwork, needResults: Int32, flags: UInt32) {
+                self.network = network
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.network = try RemoteNetwork(xdr: &buffer)
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.network.encode(into: &buffer)
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkListAllPorts`.
+        public struct Reply: XDRCodable, Hashable {
+            public var ports: [RemoteNetworkPort]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(ports: [RemoteNetworkPort], ret: UInt32) {
+                self.ports = ports
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.ports = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteNetworkPort(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.ports) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 405, `NetworkPortLookupByUuid`.
+    public enum NetworkPortLookupByUuid: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 405
+
+        /// The arguments of `NetworkPortLookupByUuid`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var network: RemoteNetwork
+            public var uuid: RemoteUUID
+
+            /// Creates the value from its fields.
+            public init(network: RemoteNetwork, uuid: RemoteUUID) {
+                self.network = network
+                self.uuid = uuid
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.network = try RemoteNetwork(xdr: &buffer)
+                self.uuid = try RemoteUUID(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.network.encode(into: &buffer)
+                self.uuid.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `NetworkPortLookupByUuid`.
+        public struct Reply: XDRCodable, Hashable {
+            public var port: RemoteNetworkPort
+
+            /// Creates the value from its fields.
+            public init(port: RemoteNetworkPort) {
+                self.port = port
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.port = try RemoteNetworkPort(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.port.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 406, `NetworkPortCreateXml`.
+    public enum NetworkPortCreateXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 406
+
+        /// The arguments of `NetworkPortCreateXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var network: RemoteNetwork
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(network: RemoteNetwork, xml: String, flags: UInt32) {
+                self.network = network
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.network = try RemoteNetwork(xdr: &buffer)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.network.encode(into: &buffer)
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkPortCreateXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var port: RemoteNetworkPort
+
+            /// Creates the value from its fields.
+            public init(port: RemoteNetworkPort) {
+                self.port = port
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.port = try RemoteNetworkPort(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.port.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 407, `NetworkPortGetParameters`.
+    public enum NetworkPortGetParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 407
+
+        /// The arguments of `NetworkPortGetParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var port: RemoteNetworkPort
+            public var nparams: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(port: RemoteNetworkPort, nparams: Int32, flags: UInt32) {
+                self.port = port
+                self.nparams = nparams
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.port = try RemoteNetworkPort(xdr: &buffer)
+                self.nparams = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.port.encode(into: &buffer)
+                buffer.writeXDRInt32(self.nparams)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkPortGetParameters`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var nparams: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], nparams: Int32) {
+                self.params = params
+                self.nparams = nparams
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.nparams = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRInt32(self.nparams)
+            }
+        }
+    }
+
+    /// Procedure 408, `NetworkPortSetParameters`.
+    public enum NetworkPortSetParameters: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 408
+
+        /// The arguments of `NetworkPortSetParameters`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var port: RemoteNetworkPort
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(port: RemoteNetworkPort, params: [TypedParameter], flags: UInt32) {
+                self.port = port
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.port = try RemoteNetworkPort(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.port.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 409, `NetworkPortGetXmlDesc`.
+    public enum NetworkPortGetXmlDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 409
+
+        /// The arguments of `NetworkPortGetXmlDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var port: RemoteNetworkPort
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(port: RemoteNetworkPort, flags: UInt32) {
+                self.port = port
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.port = try RemoteNetworkPort(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.port.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkPortGetXmlDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 410, `NetworkPortDelete`.
+    public enum NetworkPortDelete: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 410
+
+        /// The arguments of `NetworkPortDelete`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var port: RemoteNetworkPort
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(port: RemoteNetworkPort, flags: UInt32) {
+                self.port = port
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.port = try RemoteNetworkPort(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.port.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 432, `NetworkDefineXmlFlags`.
+    public enum NetworkDefineXmlFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 432
+
+        /// The arguments of `NetworkDefineXmlFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xml: String, flags: UInt32) {
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkDefineXmlFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 437, `NetworkCreateXmlFlags`.
+    public enum NetworkCreateXmlFlags: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 437
+
+        /// The arguments of `NetworkCreateXmlFlags`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xml: String, flags: UInt32) {
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `NetworkCreateXmlFlags`.
+        public struct Reply: XDRCodable, Hashable {
+            public var net: RemoteNetwork
+
+            /// Creates the value from its fields.
+            public init(net: RemoteNetwork) {
+                self.net = net
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.net = try RemoteNetwork(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.net.encode(into: &buffer)
+            }
+        }
     }
 
     /// Procedure 52, `ConnectNumOfNetworks`.

@@ -34,6 +34,14 @@ extension DomainDefinition {
         public var type: Kind
         /// The network, bridge or host device, by type.
         public var source: String?
+        /// `<source portgroup>`: the network's port group to use.
+        public var portGroup: String?
+        /// `<source portid>` (live): the network port the interface holds.
+        public var portID: String?
+        /// `<source bridge>` of a `network` interface (live): the bridge its tap joined.
+        public var networkBridge: String?
+        /// `<target dev>`: the host-side device (a tap the daemon made, `vnetN`).
+        public var targetDevice: String?
         /// `<source mode>` for `direct`.
         public var sourceMode: String?
         public var model: Model?
@@ -46,7 +54,8 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode"]), ElementSchema("model", attributes: ["type"]),
+            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid"]), ElementSchema("target", attributes: ["dev"]),
+            ElementSchema("model", attributes: ["type"]),
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
         ])
 
@@ -54,6 +63,10 @@ extension DomainDefinition {
             let source = element.element(named: "source")
             type = try Kind.attribute("type", of: element, default: .user)
             self.source = source?[attribute: "network"] ?? source?[attribute: "bridge"] ?? source?[attribute: "dev"]
+            portGroup = source?[attribute: "portgroup"]
+            portID = source?[attribute: "portid"]
+            networkBridge = type == .network ? source?[attribute: "bridge"] : nil
+            targetDevice = element.element(named: "target")?[attribute: "dev"]
             sourceMode = source?[attribute: "mode"]
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]

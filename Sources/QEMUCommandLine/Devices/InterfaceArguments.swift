@@ -3,7 +3,8 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// Each interface as a `-netdev` (user or bridge) and its NIC `-device`.
+    /// Each interface as a `-netdev` (the daemon's tap, user networking, or QEMU's bridge helper)
+    /// and its NIC `-device`.
     mutating func addInterfaces() throws(CommandLineError) {
         for index in domain.devices.interfaces.indices { try addInterface(at: index) }
     }
@@ -12,14 +13,13 @@ extension Builder {
     mutating func addInterface(at index: Int) throws(CommandLineError) {
         let interface = domain.devices.interfaces[index]
         let netdev = devices.interfaces[index].netdev
-        switch interface.type {
-        case .user:
-            add("-netdev", json: .object([("type", .string("user")), ("id", .string(netdev))]))
-        case .bridge:
-            guard let bridge = interface.source else { throw CommandLineError(.unsupported, "bridge interface \(index) has no source bridge") }
-            add("-netdev", json: .object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]))
-        default:
-            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user' or 'bridge'")
+        if let connection = context.interfaceConnections[index], [.network, .bridge, .ethernet].contains(interface.type) {
+            // The daemon made the tap and put it on its bridge: QEMU opens it by name.
+            add("-netdev", json: .object([
+                ("type", .string("tap")), ("ifname", .string(connection.tap)), ("script", .string("no")), ("downscript", .string("no")), ("id", .string(netdev)),
+            ]))
+        } else {
+            try addUnmanagedNetdev(interface, index: index, netdev: netdev)
         }
         let model = interface.model ?? .virtio
         var members: [(String, JSONValue)] = [
@@ -29,6 +29,22 @@ extension Builder {
         members += pciPlacement(interface.pciAddress)
         if let boot = bootIndexes.index(for: .network, explicit: interface.bootOrder) { members.append(("bootindex", .integer(Int64(boot)))) }
         addDevice(members)
+    }
+
+    /// The netdev of an interface without a tap from the daemon: user networking, or a bridge
+    /// through QEMU's bridge helper (a daemon that is not root cannot make taps).
+    private mutating func addUnmanagedNetdev(_ interface: DomainDefinition.Interface, index: Int, netdev: String) throws(CommandLineError) {
+        switch interface.type {
+        case .user:
+            add("-netdev", json: .object([("type", .string("user")), ("id", .string(netdev))]))
+        case .bridge:
+            guard let bridge = interface.source else { throw CommandLineError(.unsupported, "bridge interface \(index) has no source bridge") }
+            add("-netdev", json: .object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]))
+        case .network, .ethernet:
+            throw CommandLineError(.unsupported, "interface \(index) of type '\(interface.type.rawValue)' has no host side: the daemon makes its tap")
+        default:
+            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge' or 'ethernet'")
+        }
     }
 
     /// The QEMU device of a NIC model (libvirt's names; an unknown model is a device type name).

@@ -1,0 +1,150 @@
+import CorralNetwork
+import CorralProtocol
+import DomainXML
+import Foundation
+import QEMUCommandLine
+import Synchronization
+
+extension DomainDriver {
+    /// Makes the host side of a guest's `network`, `bridge` and `ethernet` interfaces, as
+    /// libvirt's QEMU driver does before it starts QEMU: a network port from the network driver
+    /// (which names the bridge), then a tap with the guest's MAC on that bridge. Returns them by
+    /// interface index; on failure what was made is undone. A daemon that is not root makes no
+    /// taps: `bridge` interfaces then use QEMU's bridge helper, and the others are refused.
+    func connectInterfaces(_ definition: DomainDefinition) async throws(RemoteError) -> [Int: CommandLineContext.InterfaceConnection] {
+        var connections: [Int: CommandLineContext.InterfaceConnection] = [:]
+        for (index, interface) in definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
+            if getuid() != 0 {
+                if interface.type == .bridge { continue }
+                await disconnectInterfaces(Array(connections.values))
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "interface type '\(interface.type.rawValue)' needs a daemon running as root, which makes its tap")
+            }
+            do throws(RemoteError) {
+                connections[index] = try await connectInterface(interface, owner: definition)
+            } catch {
+                await disconnectInterfaces(Array(connections.values))
+                throw error
+            }
+        }
+        return connections
+    }
+
+    /// One interface's port and tap.
+    func connectInterface(_ interface: DomainDefinition.Interface, owner: DomainDefinition) async throws(RemoteError) -> CommandLineContext.InterfaceConnection {
+        guard let macText = interface.mac, let mac = MACAddress(macText) else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "interface has no MAC address")
+        }
+        var bridge: String?
+        var network: String?
+        var portID: String?
+        switch interface.type {
+        case .network:
+            guard let networks, let name = interface.source else {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "interface of type 'network' names no network")
+            }
+            var port = NetworkPortDefinition(uuid: NetworkDriver.newUUID(), ownerName: owner.name, ownerUUID: owner.uuid, mac: mac)
+            port.portGroup = interface.portGroup
+            let plugged = try await networks.plug(network: name, port: port)
+            bridge = plugged.bridge
+            network = name
+            portID = plugged.uuid
+        case .bridge:
+            guard let name = interface.source, NetworkHost.isBridge(name) else {
+                throw RemoteError(code: .systemError, domain: .none, detail: "Cannot get interface MTU on '\(interface.source ?? "")': No such device")
+            }
+            bridge = name
+        default:
+            break
+        }
+        let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge
+        do throws(RemoteError) {
+            let tap = try await NetworkWork.run { () throws(NetworkError) -> String in
+                let tap = try tapNames.reserve(requested)
+                do throws(NetworkError) {
+                    try NetworkHost.createTap(tap, bridge: tapBridge, guestMAC: mac, multiQueue: false)
+                } catch {
+                    tapNames.release(tap)
+                    throw error
+                }
+                return tap
+            }
+            return CommandLineContext.InterfaceConnection(tap: tap, bridge: bridge, network: network, portID: portID)
+        } catch {
+            if let network, let portID { await networks?.unplug(network: network, portUUID: portID) }
+            throw error
+        }
+    }
+
+    /// After a daemon restart: a running guest's taps stay reserved, and its network ports are
+    /// recorded again in their networks.
+    func adoptInterfaces(_ definition: DomainDefinition, devices: GuestDevices) async {
+        tapNames.adopt(devices.interfaces.compactMap { $0.connection?.tap })
+        for (index, names) in devices.interfaces.enumerated() {
+            guard let connection = names.connection, let network = connection.network, let portID = connection.portID,
+                index < definition.devices.interfaces.count, let mac = definition.devices.interfaces[index].mac.flatMap(MACAddress.init)
+            else { continue }
+            var port = NetworkPortDefinition(uuid: portID, ownerName: definition.name, ownerUUID: definition.uuid, mac: mac)
+            port.portGroup = definition.devices.interfaces[index].portGroup
+            _ = try? await networks?.plug(network: network, port: port, reclaim: true)
+        }
+    }
+
+    /// Removes taps and gives back network ports (a guest stopped, or its start failed).
+    nonisolated func disconnectInterfaces(_ connections: [CommandLineContext.InterfaceConnection]) async {
+        guard !connections.isEmpty else { return }
+        let tapNames = self.tapNames
+        _ = try? await NetworkWork.run { () throws(NetworkError) in
+            for connection in connections {
+                NetworkHost.removeTap(connection.tap)
+                tapNames.release(connection.tap)
+            }
+        }
+        for connection in connections {
+            if let network = connection.network, let portID = connection.portID { await networks?.unplug(network: network, portUUID: portID) }
+        }
+    }
+}
+
+/// The tap names in use: `vnetN` names are chosen here, lowest free first, so two guests starting
+/// at once never pick the same.
+final class TapNames: Sendable {
+    private let reserved = Mutex<Set<String>>([])
+
+    /// Reserves `requested`, or the first `vnetN` that is neither reserved nor a host device.
+    func reserve(_ requested: String?) throws(NetworkError) -> String {
+        if let requested {
+            guard FirewallRuleset.isSafeName(requested) else { throw NetworkError(.configUnsupported, "invalid interface target device name '\(requested)'") }
+            let taken = reserved.withLock { set -> Bool in
+                if set.contains(requested) { return true }
+                set.insert(requested)
+                return false
+            }
+            if taken || NetworkHost.deviceExists(requested) {
+                if !taken { release(requested) }
+                throw NetworkError(.operationFailed, "Unable to create tap device \(requested): Device or resource busy")
+            }
+            return requested
+        }
+        for number in 0..<65536 {
+            let name = "vnet\(number)"
+            let free = reserved.withLock { set -> Bool in
+                guard !set.contains(name) else { return false }
+                set.insert(name)
+                return true
+            }
+            guard free else { continue }
+            if !NetworkHost.deviceExists(name) { return name }
+            release(name)
+        }
+        throw NetworkError(.operationFailed, "no free tap device name")
+    }
+
+    func release(_ name: String) {
+        _ = reserved.withLock { $0.remove(name) }
+    }
+
+    /// Marks names that running guests hold (after a restart).
+    func adopt(_ names: [String]) {
+        reserved.withLock { $0.formUnion(names) }
+    }
+}

@@ -1,0 +1,197 @@
+import CorralNetwork
+import Foundation
+import POSIXSupport
+
+/// The host side of virtual networks: bridges, taps and addresses through iproute2's `ip`
+/// (several changes in one `ip -batch` run), forwarding sysctls, the network's nftables table
+/// through `nft -f`, and dnsmasq. Every program runs with an argument vector, never a shell.
+/// Blocking: callers run it on ``NetworkWork``.
+enum NetworkHost {
+    static let ipTool = "/usr/sbin/ip"
+    static let nftTool = "/usr/sbin/nft"
+    static let dnsmasqTool = "/usr/sbin/dnsmasq"
+
+    /// Runs a tool; its standard error is the error when it fails.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 30) throws(NetworkError) -> String {
+        let output: ChildProcess.Output
+        do {
+            output = try ChildProcess.run(executable, arguments, input: input, timeout: timeout)
+        } catch {
+            throw NetworkError(.operationFailed, "cannot run \(executable): \(error)")
+        }
+        guard output.status == 0 else {
+            let message = output.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
+            let command = ([executable] + arguments).joined(separator: " ")
+            throw NetworkError(.operationFailed, "\(command) failed: \(message.isEmpty ? "status \(output.status)" : message)")
+        }
+        return output.standardOutput
+    }
+
+    /// Runs `ip` commands in one process (`ip -batch -`), stopping at the first that fails.
+    static func ipBatch(_ commands: [[String]]) throws(NetworkError) {
+        guard !commands.isEmpty else { return }
+        try run(ipTool, ["-batch", "-"], input: commands.map { $0.joined(separator: " ") }.joined(separator: "\n") + "\n")
+    }
+
+    /// Whether the host has a network device called `name`.
+    static func deviceExists(_ name: String) -> Bool {
+        FirewallRuleset.isSafeName(name) && FileManager.default.fileExists(atPath: "/sys/class/net/\(name)")
+    }
+
+    /// Whether `name` is a bridge.
+    static func isBridge(_ name: String) -> Bool {
+        FirewallRuleset.isSafeName(name) && FileManager.default.fileExists(atPath: "/sys/class/net/\(name)/bridge")
+    }
+
+    // MARK: Bridges
+
+    /// Creates the bridge of a network with its MAC, MTU, STP and addresses, and brings it up.
+    static func createBridge(_ definition: NetworkDefinition) throws(NetworkError) {
+        guard let bridge = definition.bridge.name, FirewallRuleset.isSafeName(bridge) else {
+            throw NetworkError(.internalError, "invalid bridge name '\(definition.bridge.name ?? "")'")
+        }
+        if deviceExists(bridge) { throw NetworkError(.operationFailed, "Unable to create bridge \(bridge): File exists") }
+        // (`ip -batch` takes no options per line: the family follows from each address.)
+        // The forward delay is set before STP is enabled: the kernel refuses a delay under 2 s on
+        // a bridge that runs STP, and libvirt's default is 0.
+        var link = ["link", "add", "name", bridge]
+        if let mac = definition.mac { link += ["address", "\(mac)"] }
+        if let mtu = definition.mtu { link += ["mtu", "\(mtu)"] }
+        link += ["type", "bridge", "forward_delay", "\(min(definition.bridge.delay, 1_000_000) * 100)"]
+        var commands = [link]
+        if definition.bridge.stp { commands.append(["link", "set", "dev", bridge, "type", "bridge", "stp_state", "1"]) }
+        try ipBatch(commands)
+        do throws(NetworkError) {
+            try configureIPv6(definition, bridge: bridge)
+            var addresses: [[String]] = []
+            for ip in definition.ips {
+                guard let prefix = ip.effectivePrefix else { throw NetworkError(.internalError, "bridge '\(bridge)' has an invalid prefix") }
+                if ip.address.family == .ipv4 {
+                    addresses.append(["address", "add", "\(ip.address)/\(prefix)", "broadcast", "\(ip.address.broadcast(prefix: prefix))", "dev", bridge])
+                } else {
+                    addresses.append(["address", "add", "\(ip.address)/\(prefix)", "dev", bridge, "nodad"])
+                }
+            }
+            addresses.append(["link", "set", "dev", bridge, "up"])
+            for route in definition.routes {
+                addresses.append(["route", "add", "\(route.address.masked(prefix: route.effectivePrefix))/\(route.effectivePrefix)", "via", "\(route.gateway)", "dev", bridge, "proto", "static", "metric", "\(route.metric ?? 1)"])
+            }
+            try ipBatch(addresses)
+        } catch {
+            removeBridge(bridge)
+            throw error
+        }
+    }
+
+    /// libvirt's IPv6 settings for a bridge: disabled without IPv6 addresses; with them, no
+    /// router advertisements accepted and no autoconfiguration on the bridge.
+    private static func configureIPv6(_ definition: NetworkDefinition, bridge: String) throws(NetworkError) {
+        let hasIPv6 = !definition.ips(of: .ipv6).isEmpty
+        let base = "/proc/sys/net/ipv6/conf/\(bridge)/"
+        guard FileManager.default.fileExists(atPath: base) else { return }
+        try writeSysctl(base + "disable_ipv6", hasIPv6 ? "0" : "1")
+        if hasIPv6 {
+            try writeSysctl(base + "accept_ra", "0")
+            try writeSysctl(base + "autoconf", "0")
+        }
+    }
+
+    /// Removes a bridge (and so its addresses); a missing one is not an error.
+    static func removeBridge(_ bridge: String) {
+        guard deviceExists(bridge) else { return }
+        _ = try? run(ipTool, ["link", "del", "dev", bridge])
+    }
+
+    // MARK: Forwarding
+
+    /// libvirt's `networkEnableIPForwarding`: IPv4 and (when the network has IPv6) IPv6 forwarding on.
+    static func enableForwarding(ipv4: Bool, ipv6: Bool) throws(NetworkError) {
+        if ipv4 { try writeSysctl("/proc/sys/net/ipv4/ip_forward", "1") }
+        if ipv6 { try writeSysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1") }
+    }
+
+    static func writeSysctl(_ path: String, _ value: String) throws(NetworkError) {
+        if let current = try? String(contentsOfFile: path, encoding: .utf8), current.trimmingCharacters(in: .whitespacesAndNewlines) == value { return }
+        do {
+            try (value + "\n").write(toFile: path, atomically: false, encoding: .utf8)
+        } catch {
+            throw NetworkError(.operationFailed, "cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    // MARK: Firewall
+
+    /// Replaces the network's table with its rules (one transaction).
+    static func applyFirewall(_ rules: FirewallRuleset) throws(NetworkError) {
+        guard !rules.script.isEmpty else { return }
+        try run(nftTool, ["-f", "-"], input: rules.script)
+    }
+
+    /// Deletes a network's table; a missing one (or a host without nft) is not an error.
+    static func removeFirewall(tableName: String) {
+        guard FileManager.default.isExecutableFile(atPath: nftTool) else { return }
+        _ = try? run(nftTool, ["-f", "-"], input: FirewallRuleset.deleteScript(tableName: tableName))
+    }
+
+    // MARK: Taps
+
+    /// Creates a persistent tap, gives it the host side of the guest's MAC (first byte 0xFE, as
+    /// libvirt), the bridge's MTU, attaches it to `bridge` and brings it up. QEMU opens it by name.
+    static func createTap(_ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool) throws(NetworkError) {
+        guard FirewallRuleset.isSafeName(name) else { throw NetworkError(.internalError, "invalid tap name '\(name)'") }
+        var hostMAC = guestMAC.bytes
+        hostMAC[0] = 0xFE
+        var commands = [["tuntap", "add", "dev", name, "mode", "tap"] + (multiQueue ? ["multi_queue"] : [])]
+        commands.append(["link", "set", "dev", name, "address", "\(MACAddress(bytes: hostMAC))"])
+        if let bridge {
+            if let mtu = try? String(contentsOfFile: "/sys/class/net/\(bridge)/mtu", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), UInt32(mtu) != nil {
+                commands.append(["link", "set", "dev", name, "mtu", mtu])
+            }
+            commands.append(["link", "set", "dev", name, "master", bridge])
+        }
+        commands.append(["link", "set", "dev", name, "up"])
+        do throws(NetworkError) {
+            try ipBatch(commands)
+        } catch {
+            removeTap(name)
+            throw error
+        }
+    }
+
+    /// Deletes a tap; a missing one is not an error.
+    static func removeTap(_ name: String) {
+        guard deviceExists(name) else { return }
+        _ = try? run(ipTool, ["tuntap", "del", "dev", name, "mode", "tap"])
+        if deviceExists(name) { _ = try? run(ipTool, ["link", "del", "dev", name]) }
+    }
+
+    // MARK: dnsmasq
+
+    /// Starts dnsmasq for a network: it daemonizes and writes its pid file.
+    static func startDnsmasq(configurationPath: String, pidFile: String) throws(NetworkError) -> pid_t {
+        try? FileManager.default.removeItem(atPath: pidFile)
+        try run(dnsmasqTool, ["--conf-file=\(configurationPath)"])
+        guard let pid = readPid(pidFile) else { throw NetworkError(.operationFailed, "dnsmasq did not write its pid file \(pidFile)") }
+        return pid
+    }
+
+    /// The pid in a pid file, if it names a running dnsmasq.
+    static func readPid(_ path: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
+        guard let command = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8), command.hasPrefix("dnsmasq") else { return nil }
+        return pid
+    }
+
+    /// Stops dnsmasq: SIGTERM, then SIGKILL after a second.
+    static func stopDnsmasq(pidFile: String) {
+        guard let pid = readPid(pidFile) else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<100 {
+            if kill(pid, 0) != 0 { break }
+            usleep(10_000)
+        }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: pidFile)
+    }
+}
