@@ -33,7 +33,7 @@ class Daemon:
     def launch(self):
         self.process = subprocess.Popen(
             [binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket_ro,
-             "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run")] + self.extra_args,
+             "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run"), "--no-default-network"] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while not (os.path.exists(self.socket) and os.path.exists(self.socket_ro)):

@@ -98,7 +98,7 @@ def test_virsh_define_dumpxml_namespace_and_restart(tmp_path):
         again.log = open(os.path.join(daemon.dir, "corrald2.log"), "w")
         again.process = subprocess.Popen(
             [binary("corrald"), "--socket", daemon.socket, "--socket-ro", daemon.socket_ro,
-             "--state-dir", state_dir, "--run-dir", os.path.join(daemon.dir, "run")],
+             "--state-dir", state_dir, "--run-dir", os.path.join(daemon.dir, "run"), "--no-default-network"],
             stdout=again.log, stderr=subprocess.STDOUT)
         import time
         deadline = time.time() + 20
@@ -219,7 +219,7 @@ def test_corrupt_definition_is_skipped_and_the_rest_load(tmp_path):
     log = tmp_path / "log"
     sock = str(tmp_path / "sock")
     proc = subprocess.Popen([binary("corrald"), "--socket", sock, "--socket-ro", sock + "-ro", "--state-dir", str(state),
-                             "--run-dir", str(tmp_path / "run")], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+                             "--run-dir", str(tmp_path / "run"), "--no-default-network"], stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         import time
         deadline = time.time() + 20
@@ -246,7 +246,7 @@ def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
     proc = None
     try:
         proc = subprocess.Popen([binary("corrald"), "--socket", sock, "--socket-ro", sock + "-ro",
-                                 "--state-dir", str(mnt / "state"), "--run-dir", str(tmp_path / "run")],
+                                 "--state-dir", str(mnt / "state"), "--run-dir", str(tmp_path / "run"), "--no-default-network"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import time
         deadline = time.time() + 20

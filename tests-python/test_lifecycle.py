@@ -162,7 +162,7 @@ def test_daemon_killed_and_restarted_finds_its_guests(tmp_path):
         os.unlink(daemon.socket_ro)
         restarted = subprocess.Popen(
             [binary("corrald"), "--socket", daemon.socket, "--socket-ro", daemon.socket_ro,
-             "--state-dir", os.path.join(daemon.dir, "state"), "--run-dir", os.path.join(daemon.dir, "run")],
+             "--state-dir", os.path.join(daemon.dir, "state"), "--run-dir", os.path.join(daemon.dir, "run"), "--no-default-network"],
             stdout=daemon.log, stderr=subprocess.STDOUT)
         daemon.process = restarted
         wait_for(lambda: os.path.exists(daemon.socket), what="the daemon to restart")
@@ -235,7 +235,7 @@ def test_autostart_domains_start_with_the_daemon(tmp_path):
         daemon.process.wait(10)
         restarted = subprocess.Popen(
             [binary("corrald"), "--socket", daemon.socket, "--socket-ro", daemon.socket_ro,
-             "--state-dir", os.path.join(daemon.dir, "state"), "--run-dir", os.path.join(daemon.dir, "run")],
+             "--state-dir", os.path.join(daemon.dir, "state"), "--run-dir", os.path.join(daemon.dir, "run"), "--no-default-network"],
             stdout=daemon.log, stderr=subprocess.STDOUT)
         daemon.process = restarted
         wait_for(lambda: os.path.exists(daemon.socket), what="the daemon to restart")

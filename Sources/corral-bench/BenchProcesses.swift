@@ -13,7 +13,7 @@ final class BenchDaemon {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         process = try ChildProcess.spawn(
             binary, ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
-                     "--run-dir", directory + "/run", "--log-level", "warning"])
+                     "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"])
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: directory + "/sock") {
             guard process.isRunning, Date() < deadline else { throw BenchError("corrald did not start") }

@@ -56,7 +56,7 @@ final class DaemonUnderTest: @unchecked Sendable {  // immutable after init but 
             try BuiltProducts.path("corrald"),
             [
                 "--socket", socket, "--socket-ro", readOnlySocket, "--state-dir", directory + "/state", "--run-dir", directory + "/run",
-                "--log-level", "warning",
+                "--log-level", "warning", "--no-default-network",
             ],
             standardOutput: .descriptor(log), standardError: .descriptor(log))
         let deadline = Date().addingTimeInterval(20)
