@@ -16,7 +16,8 @@ enum ConnectionProcedures {
             switch ConnectionFeature(rawValue: arguments.feature) {
             // String typed parameters: every call that returns them filters them for clients
             // that do not say they take them.
-            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback, .typedParameterString: return .init(supported: 1)
+            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback, .typedParameterString, .networkUpdateHasCorrectOrder:
+                return .init(supported: 1)
             case .fileDescriptorPassing, nil: return .init(supported: 0)
             }
         }

@@ -235,7 +235,7 @@ public enum NetworkXMLFormatter {
 
         /// A kept element, written with libvirt's indentation at the current depth.
         mutating func addElement(_ element: XMLElement) {
-            for line in XMLTreeWriter().write(element).split(separator: "\n", omittingEmptySubsequences: true) {
+            for line in XMLTreeWriter(libxml2Style: true).write(element).split(separator: "\n", omittingEmptySubsequences: true) {
                 add(String(line))
             }
         }

@@ -59,6 +59,10 @@ public enum ConnectionFeature: Int32, Sendable {
     case remoteEventCallback = 14
     /// `VIR_DRV_FEATURE_REMOTE_CLOSE_CALLBACK`: the server implements close-callback registration.
     case remoteCloseCallback = 15
+    /// `VIR_DRV_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER`: `NETWORK_UPDATE`'s command and section
+    /// arrive in the order the protocol names them (older servers had them swapped, and clients
+    /// swap them for a server that does not answer yes).
+    case networkUpdateHasCorrectOrder = 16
 }
 
 /// Flags of `CONNECT_OPEN` as the remote driver sends them (`REMOTE_DRIVER_OPEN_*`).

@@ -8,10 +8,14 @@
 public struct XMLTreeWriter: Sendable {
     /// Prefixes to use for these namespace URIs, whatever the input used.
     public var preferredPrefixes: [String: String]
+    /// Writes as libxml2's serializer does, as libvirt does for elements it keeps opaque
+    /// (`<metadata>` of networks): double-quoted attributes, namespace declarations first.
+    public var libxml2Style: Bool
 
     /// Creates a writer.
-    public init(preferredPrefixes: [String: String] = [:]) {
+    public init(preferredPrefixes: [String: String] = [:], libxml2Style: Bool = false) {
         self.preferredPrefixes = preferredPrefixes
+        self.libxml2Style = libxml2Style
     }
 
     /// The document text for `root`, ending with a newline.
@@ -64,14 +68,15 @@ public struct XMLTreeWriter: Sendable {
                     }
                 }
             }
-            attributeTexts.append(" " + name + "='" + Self.escape(attribute.value, attribute: true) + "'")
+            attributeTexts.append(" " + name + "=" + quoted(attribute.value))
         }
         out += String(repeating: " ", count: indent)
         out += "<" + qualified
-        for text in attributeTexts { out += text }
+        if !libxml2Style { for text in attributeTexts { out += text } }
         for (p, uri) in declarations {
-            out += (p.isEmpty ? " xmlns='" : " xmlns:" + p + "='") + Self.escape(uri, attribute: true) + "'"
+            out += (p.isEmpty ? " xmlns=" : " xmlns:" + p + "=") + quoted(uri)
         }
+        if libxml2Style { for text in attributeTexts { out += text } }
         let childElements = element.children.contains { if case .element = $0 { return true } else { return false } }
         if element.children.isEmpty || (!childElements && element.text.isEmpty) {
             out += "/>\n"
@@ -102,6 +107,13 @@ public struct XMLTreeWriter: Sendable {
             append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
         }
         out += String(repeating: " ", count: indent) + "</" + qualified + ">\n"
+    }
+
+    /// An attribute value in the writer's quotes.
+    func quoted(_ value: String) -> String {
+        guard libxml2Style else { return "'" + Self.escape(value, attribute: true) + "'" }
+        // libxml2 escapes the double quote it uses and leaves the single one.
+        return "\"" + Self.escape(value, attribute: true).replacingAll("&apos;", with: "'") + "\""
     }
 
     /// Whether `text` holds only characters XML 1.0 can carry (no NUL or other C0 control but
@@ -152,5 +164,20 @@ public struct XMLTreeWriter: Sendable {
             }
         }
         return out
+    }
+}
+
+extension String {
+    /// The string with every `target` replaced by `replacement` (without Foundation).
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty, contains(target) else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: target) {
+            out += rest[..<range.lowerBound]
+            out += replacement
+            rest = rest[range.upperBound...]
+        }
+        return out + rest
     }
 }

@@ -180,6 +180,8 @@ enum NetworkHost {
     static func readPid(_ path: String) -> pid_t? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
         guard let command = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8), command.hasPrefix("dnsmasq") else { return nil }
+        // A killed dnsmasq stays a zombie until its parent reaps it: not running.
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z ") { return nil }
         return pid
     }
 
