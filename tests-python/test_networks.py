@@ -51,7 +51,12 @@ class NamespacedDaemon:
         in_ns(self.world, "ip", "addr", "add", WORLD_PEER + "/24", "dev", "in0")
         in_ns(self.world, "ip", "link", "set", "in0", "up")
         self.log = open(os.path.join(self.dir, "corrald.log"), "a")
-        self.launch()
+        self.process = None
+        try:
+            self.launch()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def uri(self):
@@ -83,7 +88,6 @@ class NamespacedDaemon:
         return in_ns(self.ns, "nft", "list", "tables").stdout
 
     def dnsmasq_pids(self):
-        pids = in_ns(self.ns, "ip", "netns", "pids", self.ns, check=False).stdout.split()
         found = []
         for pid in run("ip", "netns", "pids", self.ns).stdout.split():
             try:
@@ -104,7 +108,7 @@ class NamespacedDaemon:
         finally:
             if conn:
                 conn.close()
-        if self.process.poll() is None:
+        if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
         for pid in run("ip", "netns", "pids", self.ns, check=False).stdout.split():

@@ -28,7 +28,7 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot.") var only: String = "all"
+    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, network.") var only: String = "all"
     @Option(help: "Running guests for the domain statistics benchmark.") var statsGuests: Int = 50
     @Option(help: "Size of the storage benchmark's images, MiB.") var storageMib: Int = 2048
     @Option(help: "Where the storage benchmark's images and pools live (default: the temporary directory).") var storageDir: String = NSTemporaryDirectory()
@@ -86,6 +86,10 @@ struct BenchMain: AsyncParsableCommand {
         }
         if only == "all" || only == "snapshot" {
             try await SnapshotBenchmark.run(daemon: daemon, libvirtd: libvirtd, directory: storageDir, images: saveImageDir)
+            print("")
+        }
+        if only == "all" || only == "network" {
+            try await NetworkBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, runs: 5)
         }
     }
 

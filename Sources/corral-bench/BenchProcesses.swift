@@ -8,12 +8,17 @@ final class BenchDaemon {
     var uri: String { "qemu+unix:///system?socket=\(directory)/sock" }
     var socketPath: String { directory + "/sock" }
 
-    init(binary: String) throws {
-        directory = NSTemporaryDirectory() + "corral-bench-\(getpid())"
+    /// - Parameter namespace: a network namespace to run it in (`ip netns exec`).
+    init(binary: String, namespace: String? = nil) throws {
+        directory = NSTemporaryDirectory() + "corral-bench-\(getpid())" + (namespace.map { "-" + String($0.suffix(6)) } ?? "")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        process = try ChildProcess.spawn(
-            binary, ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
-                     "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"])
+        let arguments = ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
+                         "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"]
+        if let namespace {
+            process = try ChildProcess.spawn("/usr/sbin/ip", ["netns", "exec", namespace, binary] + arguments)
+        } else {
+            process = try ChildProcess.spawn(binary, arguments)
+        }
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: directory + "/sock") {
             guard process.isRunning, Date() < deadline else { throw BenchError("corrald did not start") }

@@ -4,12 +4,21 @@ import CorralProtocol
 import Foundation
 
 extension NetworkDriver {
-    /// Where a network's dnsmasq files are.
+    /// Where a network's dnsmasq files are: `run-dir/networks/NAME/`, removed when it stops, and
+    /// the leases beside it in `NAME.leases`, kept while the network is defined (as libvirt keeps
+    /// its status file), so a guest that comes back gets its address at once — dnsmasq checks
+    /// an address nobody holds with a ping first, which takes seconds.
     func dnsmasqPaths(_ name: String) -> DnsmasqConfiguration.Paths {
         let directory = runDirectory + "/" + name
         return DnsmasqConfiguration.Paths(
             pidFile: directory + "/dnsmasq.pid", hostsFile: directory + "/dnsmasq.hostsfile", additionalHostsFile: directory + "/dnsmasq.addnhosts",
-            leaseFile: directory + "/dnsmasq.leases")
+            leaseFile: runDirectory + "/" + name + ".leases")
+    }
+
+    /// Forgets a network's leases (it is no longer defined).
+    func removeLeases(_ name: String) async {
+        let path = dnsmasqPaths(name).leaseFile
+        _ = try? await NetworkWork.run { () throws(NetworkError) in try? FileManager.default.removeItem(atPath: path) }
     }
 
     func dnsmasqConfigurationPath(_ name: String) -> String { runDirectory + "/" + name + "/dnsmasq.conf" }

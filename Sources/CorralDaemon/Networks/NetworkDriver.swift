@@ -162,6 +162,7 @@ final class NetworkDriver: Sendable {
         try await withNetworkJob(handle, "networkDestroy", .active) { record throws(RemoteError) in
             await bringDown(record.definition)
             finishStop(record)
+            if !record.isPersistent { await removeLeases(record.definition.name) }
         }
     }
 
@@ -202,6 +203,7 @@ final class NetworkDriver: Sendable {
                 }
             } else {
                 registry.remove(named: name)
+                await removeLeases(name)
             }
             events.emit(.undefined, network: record.handle)
         }
