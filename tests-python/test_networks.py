@@ -454,3 +454,32 @@ def test_the_daemon_refuses_bad_network_calls_itself(bare_netns_daemon):
     finally:
         client.close()
     assert d.process.poll() is None and "corral_" not in d.tables()
+
+
+def test_network_interfaces_hotplug_and_unplug(netns_daemon, tmp_path):
+    d = netns_daemon
+    guest_on(d, "hot", tmp_path, "<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:31'/></interface>"
+             "<controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='2' model='pcie-root-port'/>")
+    wait_for(lambda: booted_enough(d, "hot"), timeout=90, what="the guest to boot")
+    (tmp_path / "nic.xml").write_text("<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:32'/><model type='virtio'/></interface>")
+    d.virsh("attach-device", "hot", str(tmp_path / "nic.xml"), "--live")
+    assert "master virbr0" in in_ns(d.ns, "ip", "-o", "link", "show", "vnet1").stdout
+    assert "connections='2'" in d.virsh("net-dumpxml", "default").stdout
+    live = d.virsh("dumpxml", "hot").stdout
+    assert "<target dev='vnet1'/>" in live and live.count("portid=") == 2
+    # The new interface (the guest's eth1) gets its own lease.
+    code, _ = guest_exec(d, "hot", "/bin/udhcpc", "-i", "eth1", "-n", "-q", "-t", "10", "-s", "/etc/udhcpc.script")
+    assert code == 0
+    leased_address(d, "default", "52:54:00:ab:cd:32", timeout=10)
+    d.virsh("detach-interface", "hot", "network", "--mac", "52:54:00:ab:cd:32", "--live")
+    wait_for(lambda: "vnet1" not in d.links(), timeout=15, what="the unplugged interface's tap to go")
+    assert "connections='1'" in d.virsh("net-dumpxml", "default").stdout and "vnet0" in d.links()
+    # A network that does not run cannot take a new interface.
+    (tmp_path / "nic2.xml").write_text("<interface type='network'><source network='nowhere'/></interface>")
+    refused = d.virsh("attach-device", "hot", str(tmp_path / "nic2.xml"), "--live", check=False)
+    assert refused.returncode != 0 and "no network with matching name 'nowhere'" in refused.stderr
+    assert "vnet1" not in d.links()
+
+
+def booted_enough(daemon, name):
+    return daemon.virsh("qemu-agent-command", name, '{"execute":"guest-ping"}', check=False).returncode == 0

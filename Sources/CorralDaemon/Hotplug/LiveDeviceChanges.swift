@@ -42,15 +42,31 @@ extension DomainDriver {
         guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
         let plan = try HotplugPlan(element, live: try liveDocument(guest), devices: guest.devices, options: liveOptions)
         let resolved = try resolveVolumeDisks(plan.live.definition)
-        let names = try deviceNames(plan.live.definition, guest: guest)
+        var names = try deviceNames(plan.live.definition, guest: guest)
+        var context = makeContext(id: guest.id, directory: guest.runDirectory, definition: resolved)
+        // A network, bridge or ethernet interface gets its port and tap first, as at start.
+        var connection: CommandLineContext.InterfaceConnection?
+        if case .interface(let index) = plan.device, [.network, .bridge, .ethernet].contains(resolved.devices.interfaces[index].type) {
+            let made = try await connectInterfaces(DomainDefinition.with(interface: resolved.devices.interfaces[index], of: resolved))
+            connection = made[0]
+            if let connection {
+                context.interfaceConnections[index] = connection
+                names.interfaces[index].connection = connection
+            }
+        }
         let options: [QEMUOption]
         do throws(CommandLineError) {
-            options = try QEMUHotplug.options(
-                for: plan.device, of: resolved, devices: names, context: makeContext(id: guest.id, directory: guest.runDirectory, definition: resolved))
+            options = try QEMUHotplug.options(for: plan.device, of: resolved, devices: names, context: context)
         } catch {
+            if let connection { await disconnectInterfaces([connection]) }
             throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
         }
-        try await Self.plug(options, qmp: guest.qmp)
+        do throws(RemoteError) {
+            try await Self.plug(options, qmp: guest.qmp)
+        } catch {
+            if let connection { await disconnectInterfaces([connection]) }
+            throw error
+        }
         if plan.element.name == "interface", plan.element.element(named: "link")?[attribute: "state"] == "down" {
             _ = try? await guest.qmp.execute("set_link", arguments: .object([("name", .string(plan.alias)), ("up", .bool(false))]))
         }
@@ -191,6 +207,10 @@ extension DomainDriver {
         }
         for (command, arguments) in Self.backendRemovals(of: name, at: index, live: live.definition, devices: guest.devices) {
             _ = try? await guest.qmp.execute(command, arguments: arguments)
+        }
+        // An interface's tap and network port go with it.
+        if name == "interface", index < guest.devices.interfaces.count, let connection = guest.devices.interfaces[index].connection {
+            await disconnectInterfaces([connection])
         }
         let document = DeviceXML.removing(name, at: index, from: live.document)
         guard let remaining = try? DomainXMLParser.parse(document, options: liveOptions), let names = try? deviceNames(remaining.definition, guest: guest) else { return }

@@ -30,6 +30,8 @@ extension DomainDriver {
     }
 
     /// One interface's port and tap.
+    ///
+    /// (Hot-plug uses ``connectInterfaces(_:)`` with a definition holding just that interface.)
     func connectInterface(_ interface: DomainDefinition.Interface, owner: DomainDefinition) async throws(RemoteError) -> CommandLineContext.InterfaceConnection {
         guard let macText = interface.mac, let mac = MACAddress(macText) else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "interface has no MAC address")
@@ -146,5 +148,14 @@ final class TapNames: Sendable {
     /// Marks names that running guests hold (after a restart).
     func adopt(_ names: [String]) {
         reserved.withLock { $0.formUnion(names) }
+    }
+}
+
+extension DomainDefinition {
+    /// `owner` with only `interface` among its interfaces (to connect one hot-plugged interface).
+    static func with(interface: DomainDefinition.Interface, of owner: DomainDefinition) -> DomainDefinition {
+        var single = owner
+        single.devices.interfaces = [interface]
+        return single
     }
 }
