@@ -325,7 +325,8 @@ def test_forward_modes_bridges_tables_and_refusals(bare_netns_daemon, tmp_path):
     # Isolated: DHCP for guests, nothing forwarded.
     for name, xml, has_table in [
         ("iso", network_xml("iso", ip="<ip address='10.60.0.1' prefix='24'><dhcp><range start='10.60.0.2' end='10.60.0.9'/></dhcp></ip>"), True),
-        ("open", network_xml("open", "<forward mode='open'/>", "<ip address='10.61.0.1' prefix='24'/>"), False),
+        ("open", network_xml("open", "<forward mode='open'/>", "<ip address='10.61.0.1' prefix='24'/>",
+                             extra="<bandwidth><inbound average='2000'/></bandwidth>"), False),
     ]:
         (tmp_path / f"{name}.xml").write_text(xml)
         d.virsh("net-create", str(tmp_path / f"{name}.xml"))
@@ -348,7 +349,8 @@ def test_forward_modes_bridges_tables_and_refusals(bare_netns_daemon, tmp_path):
     # Guests on the isolated, open and bridge networks: each tap on its bridge.
     mac_iso, mac_br = "52:54:00:ab:cd:11", "52:54:00:ab:cd:12"
     guest_on(d, "multi", tmp_path,
-             f"<interface type='network'><source network='iso'/><mac address='{mac_iso}'/></interface>"
+             f"<interface type='network'><source network='iso'/><mac address='{mac_iso}'/>"
+             "<bandwidth><inbound average='1000' peak='2000' burst='64'/></bandwidth></interface>"
              "<interface type='network'><source network='open'/><mac address='52:54:00:ab:cd:13'/></interface>"
              f"<interface type='bridge'><source bridge='hostbr'/><mac address='{mac_br}'/></interface>")
     bridges = {line.split()[1].rstrip(":"): line for line in d.links().splitlines()}
@@ -359,6 +361,31 @@ def test_forward_modes_bridges_tables_and_refusals(bare_netns_daemon, tmp_path):
                               d.virsh("net-info", "open").stdout.split("Bridge:")[1].split()[0], "hostbr"])
     ip, _ = leased_address(d, "iso", mac_iso)
     reaches(d, ip)
+    # <bandwidth> as traffic control: the interface's on its tap, the open network's on its bridge
+    # (kilobytes per second: 1000 → 8 Mbit).
+    iso_tap = [n for n, line in bridges.items() if n.startswith("vnet") and "master " + d.virsh("net-info", "iso").stdout.split("Bridge:")[1].split()[0] in line][0]
+    assert "rate 8Mbit ceil 16Mbit" in in_ns(d.ns, "tc", "class", "show", "dev", iso_tap).stdout
+    open_bridge = d.virsh("net-info", "open").stdout.split("Bridge:")[1].split()[0]
+    assert "rate 16Mbit" in in_ns(d.ns, "tc", "class", "show", "dev", open_bridge).stdout
+    # Outbound traffic is policed where the kernel has tc's u32 classifier and police action;
+    # where it has not (this kind of minimal kernel), the network is refused with that reason.
+    in_ns(d.ns, "ip", "link", "add", "probebr", "type", "bridge")
+    in_ns(d.ns, "tc", "qdisc", "add", "dev", "probebr", "ingress")
+    police = in_ns(d.ns, "tc", "filter", "add", "dev", "probebr", "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0",
+                   "police", "rate", "100kbps", "burst", "10kb", "drop", check=False).returncode == 0
+    in_ns(d.ns, "ip", "link", "del", "probebr")
+    (tmp_path / "out.xml").write_text(network_xml("out", ip="<ip address='10.62.0.1' prefix='24'/>",
+                                                  extra="<bandwidth><outbound average='1000' burst='256'/></bandwidth>"))
+    outbound = d.virsh("net-create", str(tmp_path / "out.xml"), check=False)
+    if police:
+        assert outbound.returncode == 0
+        out_bridge = d.virsh("net-info", "out").stdout.split("Bridge:")[1].split()[0]
+        assert "police" in in_ns(d.ns, "tc", "filter", "show", "dev", out_bridge, "parent", "ffff:").stdout
+        d.virsh("net-destroy", "out")
+    else:
+        assert outbound.returncode != 0 and "outbound bandwidth cannot be applied" in outbound.stderr
+        assert "out" not in d.virsh("net-list", "--all", "--name").stdout.split()
+    assert "<bandwidth>\n        <inbound average='1000' peak='2000' burst='64'/>" in d.virsh("dumpxml", "--inactive", "multi").stdout
     # Isolated: the outside world stays out of reach.
     code, _ = guest_exec(d, "multi", "/bin/wget", "-q", "-T", "3", "-O-", f"http://{WORLD_PEER}:8080/")
     assert code != 0

@@ -234,7 +234,7 @@ enum DomainNormalizer {
                     return dev.hasPrefix("vnet") || dev.hasPrefix("macvtap") || dev.hasPrefix("macvlan")
                 }
             }
-            device.children = ordered(device.children, by: ["mac", "source", "target", "model", "link", "boot", "alias", "address"])
+            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "model", "link", "boot", "alias", "address"])
         case "graphics":
             if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
                 device[attribute: "port"] = "-1"

@@ -63,3 +63,25 @@ struct HostConfigurationTests {
         #expect(leases[2].family == .ipv6 && leases[2].iaid == "1234567" && leases[2].mac == nil && leases[2].prefix == 64)
     }
 }
+
+@Suite("traffic control")
+struct TrafficShapingTests {
+    @Test("<bandwidth> becomes libvirt's tc lines: an HTB class for inbound, a u32 police filter for outbound")
+    func lines() {
+        var inbound = NetworkDefinition.Rate()
+        inbound.average = 1000
+        inbound.peak = 2000
+        inbound.burst = 64
+        var outbound = NetworkDefinition.Rate()
+        outbound.average = 500
+        #expect(TrafficShaping.inboundCommands(device: "vnet0", inbound) == [
+            "qdisc add dev vnet0 root handle 1: htb default 1", "class add dev vnet0 parent 1: classid 1:1 htb rate 1000kbps ceil 2000kbps burst 64kb",
+        ])
+        #expect(TrafficShaping.outboundCommands(device: "vnet0", outbound) == [
+            "qdisc add dev vnet0 ingress",
+            "filter add dev vnet0 parent ffff: protocol all u32 match u32 0 0 police rate 500kbps burst 500kb mtu 64kb drop flowid :1",
+        ])
+        #expect(TrafficShaping.inboundCommands(device: "vnet0", NetworkDefinition.Rate()).isEmpty)
+        #expect(TrafficShaping.outboundCommands(device: "vnet0", nil).isEmpty)
+    }
+}

@@ -39,6 +39,8 @@ extension DomainDriver {
         var bridge: String?
         var network: String?
         var portID: String?
+        // The interface's own bandwidth, else its port group's (libvirt's order).
+        var inbound = interface.bandwidth?.inbound.map(Self.rate), outbound = interface.bandwidth?.outbound.map(Self.rate)
         switch interface.type {
         case .network:
             guard let networks, let name = interface.source else {
@@ -47,6 +49,10 @@ extension DomainDriver {
             var port = NetworkPortDefinition(uuid: NetworkDriver.newUUID(), ownerName: owner.name, ownerUUID: owner.uuid, mac: mac)
             port.portGroup = interface.portGroup
             let plugged = try await networks.plug(network: name, port: port)
+            if interface.bandwidth == nil, let group = networks.registry.network(named: name)?.definition.portGroup(named: plugged.portGroup) {
+                inbound = group.bandwidth?.inbound
+                outbound = group.bandwidth?.outbound
+            }
             bridge = plugged.bridge
             network = name
             portID = plugged.uuid
@@ -58,12 +64,18 @@ extension DomainDriver {
         default:
             break
         }
-        let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge
+        let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge, shapedIn = inbound, shapedOut = outbound
         do throws(RemoteError) {
             let tap = try await NetworkWork.run { () throws(NetworkError) -> String in
                 let tap = try tapNames.reserve(requested)
                 do throws(NetworkError) {
                     try NetworkHost.createTap(tap, bridge: tapBridge, guestMAC: mac, multiQueue: false)
+                    do throws(NetworkError) {
+                        try NetworkHost.shape(tap, inbound: shapedIn, outbound: shapedOut)
+                    } catch {
+                        NetworkHost.removeTap(tap)
+                        throw error
+                    }
                 } catch {
                     tapNames.release(tap)
                     throw error
@@ -89,6 +101,16 @@ extension DomainDriver {
             port.portGroup = definition.devices.interfaces[index].portGroup
             _ = try? await networks?.plug(network: network, port: port, reclaim: true)
         }
+    }
+
+    /// A domain `<bandwidth>` rate as the network model's.
+    nonisolated static func rate(_ rate: DomainDefinition.Interface.Bandwidth.Rate) -> NetworkDefinition.Rate {
+        var converted = NetworkDefinition.Rate()
+        converted.average = rate.average
+        converted.peak = rate.peak
+        converted.burst = rate.burst
+        converted.floor = rate.floor
+        return converted
     }
 
     /// Removes taps and gives back network ports (a guest stopped, or its start failed).

@@ -48,6 +48,9 @@ extension NetworkDriver {
             }
             do throws(NetworkError) {
                 try NetworkHost.createBridge(definition)
+                if let bandwidth = definition.bandwidth, let bridge = definition.bridge.name {
+                    try NetworkHost.shape(bridge, inbound: bandwidth.inbound, outbound: bandwidth.outbound)
+                }
                 if let mode = definition.forward?.mode, mode == .nat || mode == .route {
                     try NetworkHost.enableForwarding(ipv4: !definition.ips(of: .ipv4).isEmpty, ipv6: !definition.ips(of: .ipv6).isEmpty)
                 }

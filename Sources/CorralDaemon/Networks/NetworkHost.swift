@@ -134,6 +134,42 @@ enum NetworkHost {
         _ = try? run(nftTool, ["-f", "-"], input: FirewallRuleset.deleteScript(tableName: tableName))
     }
 
+    // MARK: Bandwidth
+
+    static let tcTool = "/usr/sbin/tc"
+
+    /// Shapes `device`'s traffic as `<bandwidth>` says (``TrafficShaping``); nothing to set is
+    /// not an error.
+    static func shape(_ device: String, inbound: NetworkDefinition.Rate?, outbound: NetworkDefinition.Rate?) throws(NetworkError) {
+        guard FirewallRuleset.isSafeName(device) else { throw NetworkError(.internalError, "invalid device name '\(device)'") }
+        guard (inbound?.average ?? 0) > 0 || (outbound?.average ?? 0) > 0 else { return }
+        if (inbound?.floor ?? 0) > 0 {
+            throw NetworkError(.configUnsupported, "bandwidth 'floor' (a share of the network's inbound rate) is not supported by Corral")
+        }
+        let clear = TrafficShaping.clearCommands(device: device).joined(separator: "\n") + "\n"
+        _ = try? run(tcTool, ["-force", "-batch", "-"], input: clear)
+        do throws(NetworkError) {
+            let inboundLines = TrafficShaping.inboundCommands(device: device, inbound)
+            if !inboundLines.isEmpty {
+                try run(tcTool, ["-batch", "-"], input: inboundLines.joined(separator: "\n") + "\n")
+                _ = try? run(tcTool, ["-batch", "-"], input: TrafficShaping.fairQueueCommand(device: device) + "\n")
+            }
+            let outboundLines = TrafficShaping.outboundCommands(device: device, outbound)
+            if !outboundLines.isEmpty {
+                do throws(NetworkError) {
+                    try run(tcTool, ["-batch", "-"], input: outboundLines.joined(separator: "\n") + "\n")
+                } catch {
+                    throw NetworkError(
+                        .configUnsupported,
+                        "outbound bandwidth cannot be applied on \(device): this kernel lacks tc's u32 classifier or police action (\(error.message))")
+                }
+            }
+        } catch {
+            _ = try? run(tcTool, ["-force", "-batch", "-"], input: clear)
+            throw error
+        }
+    }
+
     // MARK: Taps
 
     /// Creates a persistent tap, gives it the host side of the guest's MAC (first byte 0xFE, as

@@ -42,6 +42,44 @@ extension DomainDefinition {
         public var networkBridge: String?
         /// `<target dev>`: the host-side device (a tap the daemon made, `vnetN`).
         public var targetDevice: String?
+        /// `<bandwidth>`: traffic to the guest (`inbound`) and from it (`outbound`), shaped on its tap.
+        public var bandwidth: Bandwidth?
+
+        /// `<bandwidth><inbound|outbound average peak burst floor>`: kilobytes per second and
+        /// kibibytes, as libvirt's `virNetDevBandwidth`.
+        public struct Bandwidth: Hashable, Sendable {
+            public struct Rate: Hashable, Sendable {
+                public var average: UInt64 = 0
+                public var peak: UInt64 = 0
+                public var burst: UInt64 = 0
+                public var floor: UInt64 = 0
+            }
+            public var inbound: Rate?
+            public var outbound: Rate?
+
+            init(_ element: XMLElement) throws(DomainXMLError) {
+                func rate(_ name: String) throws(DomainXMLError) -> Rate? {
+                    guard let child = element.element(named: name) else { return nil }
+                    var rate = Rate()
+                    for (attribute, keyPath) in [("average", \Rate.average), ("peak", \Rate.peak), ("burst", \Rate.burst), ("floor", \Rate.floor)] {
+                        guard let text = child[attribute: attribute] else { continue }
+                        guard let value = UInt64(text) else {
+                            throw DomainXMLError(.invalid, line: child.line, "could not convert bandwidth \(attribute) value '\(text)'")
+                        }
+                        rate[keyPath: keyPath] = value
+                    }
+                    if child[attribute: "average"] == nil && child[attribute: "floor"] == nil {
+                        throw DomainXMLError(.invalid, line: child.line, "Missing mandatory average or floor attributes")
+                    }
+                    if name == "outbound" && rate.floor != 0 {
+                        throw DomainXMLError(.invalid, line: child.line, "'floor' attribute allowed only in <inbound> element")
+                    }
+                    return rate
+                }
+                inbound = try rate("inbound")
+                outbound = try rate("outbound")
+            }
+        }
         /// `<source mode>` for `direct`.
         public var sourceMode: String?
         public var model: Model?
@@ -55,6 +93,9 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid"]), ElementSchema("target", attributes: ["dev"]),
+            ElementSchema("bandwidth", children: [
+                ElementSchema("inbound", attributes: ["average", "peak", "burst", "floor"]), ElementSchema("outbound", attributes: ["average", "peak", "burst"]),
+            ]),
             ElementSchema("model", attributes: ["type"]),
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
         ])
@@ -67,6 +108,7 @@ extension DomainDefinition {
             portID = source?[attribute: "portid"]
             networkBridge = type == .network ? source?[attribute: "bridge"] : nil
             targetDevice = element.element(named: "target")?[attribute: "dev"]
+            bandwidth = try element.element(named: "bandwidth").map(Bandwidth.init)
             sourceMode = source?[attribute: "mode"]
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]
