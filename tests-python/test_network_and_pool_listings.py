@@ -1,5 +1,5 @@
-"""Corral has no networks yet: the listing calls say so (empty lists) instead of failing, so
-virsh, libvirt-python and libvirt-tck's harness get past them. A fresh daemon has exactly one
+"""The listings of a fresh daemon started with --no-default-network (as the test daemons are, so
+they never touch the host's network): no networks (test_networks.py covers them), and exactly one
 storage pool, `default`. Bad arguments are refused by the daemon itself."""
 import struct
 
