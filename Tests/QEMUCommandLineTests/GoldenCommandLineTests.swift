@@ -28,12 +28,19 @@ struct GoldenCommandLineTests {
     }
 
     /// The invocation for a golden case, in `runDirectory`; a case whose XML says
-    /// `corral-golden: no-kvm` is built for a host without usable KVM.
+    /// `corral-golden: no-kvm` is built for a host without usable KVM, and one that says
+    /// `corral-golden: taps` gets a tap from the daemon (`vnetN`) for each network, bridge and
+    /// ethernet interface.
     static func invocation(_ xml: String, runDirectory: (String) -> String) throws -> QEMUInvocation {
         let parsed = try DomainXMLParser.parse(xml, options: options)
-        let context = CommandLineContext(
+        var context = CommandLineContext(
             emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: !xml.contains("corral-golden: no-kvm"), id: 1,
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
+        if xml.contains("corral-golden: taps") {
+            for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
+                context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")
+            }
+        }
         return try QEMUCommandLineBuilder.build(parsed.definition, context: context)
     }
 
