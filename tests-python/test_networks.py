@@ -203,7 +203,8 @@ def test_default_network_gives_a_guest_a_lease_and_nat_to_the_world(netns_daemon
     assert len(d.dnsmasq_pids()) == 1
 
     mac = "52:54:00:ab:cd:01"
-    guest_on(d, "natguest", tmp_path, f"<interface type='network'><source network='default'/><mac address='{mac}'/><model type='virtio'/></interface>")
+    guest_on(d, "natguest", tmp_path, f"<interface type='network'><source network='default'/><mac address='{mac}'/><model type='virtio'/>"
+                                      "<bandwidth><inbound average='500'/></bandwidth></interface>")
     live = d.virsh("dumpxml", "natguest").stdout
     assert "<target dev='vnet0'/>" in live and "bridge='virbr0'" in live and "portid=" in live
     assert "master virbr0" in in_ns(d.ns, "ip", "-o", "link", "show", "vnet0").stdout
@@ -229,6 +230,30 @@ def test_default_network_gives_a_guest_a_lease_and_nat_to_the_world(netns_daemon
     port_xml = d.virsh("net-port-dumpxml", "default", port_uuid[0]).stdout
     assert "<name>natguest</name>" in port_xml and f"<mac address='{mac}'/>" in port_xml and "bridge='virbr0'" in port_xml
     assert "connections='1'" in d.virsh("net-dumpxml", "default").stdout
+    # A port made by a client, as libvirt's other drivers make them; its parameters; its removal.
+    (tmp_path / "port.xml").write_text("<networkport><owner><name>other</name><uuid>7b06a4c4-4d2a-4bd6-a5a8-6ab1e0f0c1d2</uuid></owner>"
+                                       "<mac address='52:54:00:ab:cd:99'/></networkport>")
+    made = d.virsh("net-port-create", "default", str(tmp_path / "port.xml")).stdout
+    made_uuid = made.split()[2] if "created" in made else made.split()[-1]
+    assert made_uuid.count("-") == 4 and "connections='2'" in d.virsh("net-dumpxml", "default").stdout
+    conn = libvirt.open(d.uri)
+    try:
+        port = conn.networkLookupByName("default").portLookupByUUIDString(made_uuid)
+        assert port.parameters() == {} and "<name>other</name>" in port.XMLDesc()
+        # The guest's port: bandwidth set through its parameters reaches its tap at once.
+        guest_port = conn.networkLookupByName("default").portLookupByUUIDString(port_uuid[0])
+        assert guest_port.parameters()["inbound.average"] == 500 and "rate 4Mbit" in in_ns(d.ns, "tc", "class", "show", "dev", "vnet0").stdout
+        guest_port.setParameters({"inbound.average": 1000, "inbound.peak": 3000})
+        assert guest_port.parameters()["inbound.average"] == 1000 and "<inbound average='1000' peak='3000'/>" in guest_port.XMLDesc()
+        assert "rate 8Mbit ceil 24Mbit" in in_ns(d.ns, "tc", "class", "show", "dev", "vnet0").stdout
+        guest_port.setParameters({"inbound.average": 0})
+        assert "htb" not in in_ns(d.ns, "tc", "qdisc", "show", "dev", "vnet0").stdout
+        port.delete()
+        with pytest.raises(libvirt.libvirtError) as gone:
+            conn.networkLookupByName("default").portLookupByUUIDString(made_uuid)
+        assert gone.value.get_error_code() == libvirt.VIR_ERR_NO_NETWORK_PORT
+    finally:
+        conn.close()
     # Its tap and port go with the guest.
     d.virsh("destroy", "natguest")
     wait_for(lambda: "vnet0" not in d.links(), timeout=10, what="the tap to go")
@@ -293,6 +318,8 @@ def test_procedures_from_libvirt_python_with_events(bare_netns_daemon):
             net.create()
         with pytest.raises(libvirt.libvirtError, match="network 'p1' is already defined with uuid"):
             conn.networkDefineXML(network_xml("p1"))
+        with pytest.raises(libvirt.libvirtError, match="Extra element bogus"):
+            conn.networkDefineXMLFlags(network_xml("p3", extra="<bogus/>"), libvirt.VIR_NETWORK_DEFINE_VALIDATE)
         with pytest.raises(libvirt.libvirtError, match="bridge name 'virbr0' already in use"):
             conn.networkDefineXML(network_xml("p2", bridge="<bridge name='virbr0'/>"))
         # Undefining a running network makes it transient; stopping it then removes it.

@@ -14,6 +14,25 @@ extension NetworkDefinition {
         return try read(root, newUUID: newUUID)
     }
 
+    /// The children `<network>` may have (libvirt's network.rng); ``parse(_:newUUID:validate:)``
+    /// with `validate` refuses others, as `virNetworkDefineXMLFlags(VALIDATE)` does.
+    public static let knownChildren: Set<String> = [
+        "name", "uuid", "title", "description", "metadata", "forward", "bridge", "mtu", "mac", "domain", "dns", "vlan", "bandwidth", "port", "ip",
+        "route", "virtualport", "portgroup",
+    ]
+
+    /// Reads network XML; with `validate`, an element libvirt's schema does not allow is refused
+    /// instead of ignored.
+    public static func parse(_ text: String, newUUID: () -> String, validate: Bool) throws(NetworkError) -> NetworkDefinition {
+        let definition = try parse(text, newUUID: newUUID)
+        if validate, let root = try? XMLTreeParser.parse(text),
+            let extra = root.elements.first(where: { !knownChildren.contains($0.name) || $0.namespace != nil })
+        {
+            throw NetworkError(.xmlDetail, "XML document failed to validate against schema: Unable to validate doc against network.rng\nExtra element \(extra.name) in interleave")
+        }
+        return definition
+    }
+
     /// Reads a parsed `<network>` element.
     public static func read(_ root: XMLElement, newUUID: () -> String) throws(NetworkError) -> NetworkDefinition {
         guard root.name == "network", root.namespace == nil else {

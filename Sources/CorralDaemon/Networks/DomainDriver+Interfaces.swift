@@ -48,11 +48,16 @@ extension DomainDriver {
             }
             var port = NetworkPortDefinition(uuid: NetworkDriver.newUUID(), ownerName: owner.name, ownerUUID: owner.uuid, mac: mac)
             port.portGroup = interface.portGroup
-            let plugged = try await networks.plug(network: name, port: port)
-            if interface.bandwidth == nil, let group = networks.registry.network(named: name)?.definition.portGroup(named: plugged.portGroup) {
-                inbound = group.bandwidth?.inbound
-                outbound = group.bandwidth?.outbound
+            if inbound != nil || outbound != nil {
+                var bandwidth = NetworkDefinition.Bandwidth()
+                bandwidth.inbound = inbound
+                bandwidth.outbound = outbound
+                port.bandwidth = bandwidth
             }
+            // The port carries the interface's bandwidth, else its port group's.
+            let plugged = try await networks.plug(network: name, port: port)
+            inbound = plugged.bandwidth?.inbound
+            outbound = plugged.bandwidth?.outbound
             bridge = plugged.bridge
             network = name
             portID = plugged.uuid
@@ -82,6 +87,7 @@ extension DomainDriver {
                 }
                 return tap
             }
+            if let network, let portID { networks?.attach(device: tap, network: network, portUUID: portID) }
             return CommandLineContext.InterfaceConnection(tap: tap, bridge: bridge, network: network, portID: portID)
         } catch {
             if let network, let portID { await networks?.unplug(network: network, portUUID: portID) }

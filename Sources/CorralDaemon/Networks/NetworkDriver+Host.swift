@@ -51,7 +51,8 @@ extension NetworkDriver {
                 if let bandwidth = definition.bandwidth, let bridge = definition.bridge.name {
                     try NetworkHost.shape(bridge, inbound: bandwidth.inbound, outbound: bandwidth.outbound)
                 }
-                if let mode = definition.forward?.mode, mode == .nat || mode == .route {
+                // libvirt turns forwarding on for every mode with a <forward> (open included).
+                if definition.forward != nil {
                     try NetworkHost.enableForwarding(ipv4: !definition.ips(of: .ipv4).isEmpty, ipv6: !definition.ips(of: .ipv6).isEmpty)
                 }
                 try NetworkHost.applyFirewall(rules)
@@ -158,9 +159,14 @@ extension NetworkDriver {
         }
     }
 
-    /// Defines the `default` NAT network, autostarted, when no network exists yet (as libvirt's
-    /// packaging does): `192.168.122.0/24` unless the host already uses it, else the next free /24.
+    /// Defines the `default` NAT network, autostarted, at the daemon's first start when no network
+    /// exists (as libvirt's packaging does at installation): `192.168.122.0/24` unless the host
+    /// already uses it, else the next free /24. A marker in the definitions' directory records that
+    /// the first start is past, so a user who undefines `default` does not get it back.
     func createDefaultNetworkIfNone() async {
+        let marker = store.directory + "/.default-network-offered"
+        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        defer { _ = FileManager.default.createFile(atPath: marker, contents: Data()) }
         guard registry.all().isEmpty else { return }
         let used = (try? await NetworkWork.run { () throws(NetworkError) in try Self.hostIPv4Networks() }) ?? []
         var third = 122

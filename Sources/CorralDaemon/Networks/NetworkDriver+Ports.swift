@@ -26,6 +26,8 @@ extension NetworkDriver {
             var plugged = port
             plugged.portGroup = port.portGroup ?? definition.portGroup(named: nil)?.name
             plugged.macTableManager = definition.bridge.macTableManager
+            // The interface's bandwidth, else its port group's.
+            if plugged.bandwidth == nil { plugged.bandwidth = definition.portGroup(named: plugged.portGroup)?.bandwidth }
             switch definition.forward?.mode {
             case nil, .nat?, .route?, .open?:
                 plugged.plugType = .network
@@ -49,6 +51,33 @@ extension NetworkDriver {
         guard registry.network(named: name) != nil else { return }
         _ = try? await jobs.run(name, "networkPortDelete") { () throws(RemoteError) in
             registry.update(name) { _ = $0.ports.removeValue(forKey: portUUID) }
+        }
+    }
+
+    /// Records the host device (tap) a port's guest side made for it.
+    func attach(device: String, network name: String, portUUID: String) {
+        registry.update(name) { $0.ports[portUUID]?.device = device }
+    }
+
+    /// `virNetworkPortSetParameters`: new bandwidth for a port, applied to its tap at once.
+    func setBandwidth(_ handle: RemoteNetworkPort, _ values: [String: UInt64]) async throws(RemoteError) {
+        let (record, _) = try port(handle)
+        let name = record.definition.name, uuid = handle.uuid.description
+        try await jobs.run(name, "networkPortSetParameters") { () throws(RemoteError) in
+            guard let current = registry.network(named: name)?.ports[uuid] else {
+                throw RemoteError(code: .noNetworkPort, domain: .network, detail: "Network port with UUID \(uuid) does not exist")
+            }
+            let updated = (current.bandwidth ?? NetworkDefinition.Bandwidth()).setting(values)
+            if let device = current.device {
+                try await NetworkWork.run { () throws(NetworkError) in
+                    if updated == nil {
+                        _ = try? NetworkHost.run(NetworkHost.tcTool, ["-force", "-batch", "-"], input: TrafficShaping.clearCommands(device: device).joined(separator: "\n") + "\n")
+                    } else {
+                        try NetworkHost.shape(device, inbound: updated?.inbound, outbound: updated?.outbound)
+                    }
+                }
+            }
+            registry.update(name) { $0.ports[uuid]?.bandwidth = updated }
         }
     }
 
@@ -107,17 +136,26 @@ enum NetworkPortProcedures {
         }
         table.register(Remote.NetworkPortGetParameters.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, domain: .network, function: "networkPortGetParameters")
-            let (record, _) = try driver.port(arguments.port)
+            let (record, port) = try driver.port(arguments.port)
             guard record.isActive else {
                 throw RemoteError(code: .operationInvalid, domain: .network, detail: "network '\(record.definition.name)' is not active")
             }
-            // Ports carry no bandwidth of their own yet: no parameters, as libvirt for such a port.
-            return .init(params: [], nparams: 0)
+            let parameters = (port.bandwidth?.parameters ?? []).map { TypedParameter($0.0, .uint(UInt32(clamping: $0.1))) }
+            // nparams 0 asks how many there are (libvirt's convention).
+            if arguments.nparams == 0 { return .init(params: [], nparams: Int32(parameters.count)) }
+            let given = Array(parameters.prefix(Int(max(0, arguments.nparams))))
+            return .init(params: given, nparams: Int32(given.count))
         }
-        table.register(Remote.NetworkPortSetParameters.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.NetworkPortSetParameters.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, domain: .network, function: "networkPortSetParameters")
-            _ = try driver.port(arguments.port)
-            throw RemoteError(code: .operationUnsupported, domain: .network, detail: "bandwidth of network ports is not supported by Corral yet")
+            let schema = Dictionary(uniqueKeysWithValues: NetworkDefinition.Bandwidth.parameterNames.map { ($0, TypedParameter.Kind.uint) })
+            try TunableProcedures.validate(arguments.params, schema)
+            var values: [String: UInt64] = [:]
+            for parameter in arguments.params {
+                if case .uint(let value) = parameter.value { values[parameter.field] = UInt64(value) }
+            }
+            try await driver.setBandwidth(arguments.port, values)
+            return .init()
         }
     }
 }

@@ -50,10 +50,10 @@ final class NetworkDriver: Sendable {
     // MARK: Defining
 
     /// Parses and validates a definition as libvirt's define and create do.
-    func parseAndValidate(_ xml: String) throws(RemoteError) -> NetworkDefinition {
+    func parseAndValidate(_ xml: String, schema: Bool = false) throws(RemoteError) -> NetworkDefinition {
         var definition: NetworkDefinition
         do throws(NetworkError) {
-            definition = try NetworkDefinition.parse(xml, newUUID: Self.newUUID)
+            definition = try NetworkDefinition.parse(xml, newUUID: Self.newUUID, validate: schema)
             var random = SystemRandomNumberGenerator()
             let registry = self.registry, name = definition.name
             try NetworkValidation.validate(
@@ -81,7 +81,7 @@ final class NetworkDriver: Sendable {
     /// `virNetworkDefineXML(Flags)`.
     func define(xml: String, flags: UInt32) async throws(RemoteError) -> RemoteNetwork {
         try DomainProcedures.checkFlags(flags, allowed: 1, domain: .network, function: "networkDefineXMLFlags")
-        let definition = try parseAndValidate(xml)
+        let definition = try parseAndValidate(xml, schema: flags & 1 != 0)
         return try await jobs.run(definition.name, "networkDefineXML") { () throws(RemoteError) -> RemoteNetwork in
             try checkDuplicates(definition, mustNotBeActive: false)
             let text = NetworkXMLFormatter.format(definition)
@@ -106,7 +106,7 @@ final class NetworkDriver: Sendable {
     /// `virNetworkCreateXML(Flags)`: a transient network, started.
     func create(xml: String, flags: UInt32) async throws(RemoteError) -> RemoteNetwork {
         try DomainProcedures.checkFlags(flags, allowed: 1, domain: .network, function: "networkCreateXMLFlags")
-        let definition = try parseAndValidate(xml)
+        let definition = try parseAndValidate(xml, schema: flags & 1 != 0)
         return try await jobs.run(definition.name, "networkCreateXML") { () throws(RemoteError) -> RemoteNetwork in
             try checkDuplicates(definition, mustNotBeActive: true)
             var record = NetworkRecord(definition: definition, isPersistent: false)

@@ -15,7 +15,7 @@ final class NetworkEvents: Sendable {
 
     func register(connectionID: UInt64, channel: any Channel, eventID: Int32, network: RemoteUUID?) throws(RemoteError) -> Int32 {
         guard eventID == Self.lifecycleID else {
-            throw RemoteError(code: .invalidArgument, domain: .none, detail: "eventID in virConnectNetworkEventRegisterAny must be less than 1, but is \(eventID)")
+            throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported network event ID \(eventID)")
         }
         return registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: network)
     }
