@@ -19,7 +19,7 @@ import time
 import libvirt
 import pytest
 
-from conftest import binary, run
+from conftest import binary, run, seed_probe_cache
 from guest import domain_xml, wait_for
 from rawrpc import ERROR, OK, REMOTE, RawClient, parse_error, xdr_string
 
@@ -63,6 +63,7 @@ class NamespacedDaemon:
         return f"qemu+unix:///system?socket={self.socket}"
 
     def launch(self):
+        seed_probe_cache(os.path.join(self.dir, "state"))
         args = ["ip", "netns", "exec", self.ns, binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket + "-ro",
                 "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run")]
         if not self.default_network:
