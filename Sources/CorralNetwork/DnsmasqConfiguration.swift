@@ -128,6 +128,14 @@ public struct DnsmasqConfiguration: Hashable, Sendable {
         } else {
             for ip in definition.ips(of: .ipv6) where !ip.hasDHCP { lines.append("dhcp-range=\(ip.address),ra-only") }
         }
+        // Every value is one line of dnsmasq's files: a line break in one (XML can carry `&#10;`)
+        // would add an option of the writer's choosing, such as a script dnsmasq runs as root.
+        for line in lines + hostLines where line.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" || $0.value == 0 }) {
+            throw NetworkError(.configUnsupported, "network '\(definition.name)' has a value with a line break, which dnsmasq's configuration cannot hold: \(line.debugDescription)")
+        }
+        for host in definition.dns.hosts where host.hostnames.contains(where: { $0.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 } }) {
+            throw NetworkError(.configUnsupported, "network '\(definition.name)' has a DNS host name with white space, which dnsmasq's hosts file cannot hold")
+        }
         configuration = lines.joined(separator: "\n") + "\n"
         hosts = hostLines.map { $0 + "\n" }.joined()
         additionalHosts = definition.dns.hosts.compactMap { host in

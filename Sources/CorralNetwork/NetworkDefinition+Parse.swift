@@ -42,6 +42,11 @@ extension NetworkDefinition {
             throw NetworkError(.noName, "(null)")
         }
         if name.contains("/") { throw NetworkError(.xmlDetail, "invalid char in name: /") }
+        // The name becomes file and directory names (`NAME.xml`, `NAME/`): nothing that points
+        // elsewhere or that the loader skips as a temporary file.
+        if name == "." || name == ".." || name.hasPrefix(".") || name.unicodeScalars.contains(where: { $0.value == 0 }) {
+            throw NetworkError(.xmlDetail, "network name '\(name)' is not allowed")
+        }
         let uuid: String
         if let text = root.element(named: "uuid")?.text {
             guard let canonical = NetworkXMLReading.canonicalUUID(text) else { throw NetworkError(.internalError, "malformed uuid element") }

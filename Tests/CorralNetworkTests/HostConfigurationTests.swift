@@ -15,6 +15,19 @@ struct HostConfigurationTests {
         try NetworkGolden.check(files.configuration + "## hostsfile\n" + files.hosts + "## addnhosts\n" + files.additionalHosts, name + ".dnsmasq")
     }
 
+    @Test("a value with a line break cannot add a line (an option) to dnsmasq's files")
+    func injection() throws {
+        for extra in [
+            "<dns><txt name='t' value='a&#10;dhcp-script=/bin/evil'/></dns>", "<domain name='x&#10;conf-file=/etc/shadow'/>",
+            "<ip address='10.0.0.1' prefix='24'><dhcp><host mac='52:54:00:00:00:01' name='a&#10;b' ip='10.0.0.5'/></dhcp></ip>",
+            "<dns><host ip='10.0.0.9'><hostname>a b</hostname></host></dns>",
+        ] {
+            var definition = try NetworkDefinitionTests.parse("<network><name>n</name><bridge name='virbr5'/><ip address='10.9.0.1' prefix='24'/>\(extra)</network>")
+            definition.bridge.name = "virbr5"
+            #expect(throws: NetworkError.self) { try DnsmasqConfiguration(definition, paths: Self.paths) }
+        }
+    }
+
     @Test("networks without a bridge of the daemon's need no dnsmasq and no rules")
     func unmanaged() throws {
         for name in ["bridge", "hostdev", "private"] {

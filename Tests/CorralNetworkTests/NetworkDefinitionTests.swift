@@ -26,6 +26,8 @@ struct NetworkDefinitionTests {
     @Test("mistakes are refused with libvirt's messages", arguments: [
         ("<network/>", "(null)"),
         ("<network><name>a/b</name></network>", "invalid char in name: /"),
+        ("<network><name>..</name></network>", "network name '..' is not allowed"),
+        ("<network><name>.hidden</name></network>", "network name '.hidden' is not allowed"),
         ("<network><name>n</name><uuid>xyz</uuid></network>", "malformed uuid element"),
         ("<network><name>n</name><forward mode='nat'/></network>", "nat forwarding requested, but no IP address provided for network 'n'"),
         ("<network><name>n</name><forward mode='bogus'/></network>", "unknown forwarding type 'bogus'"),

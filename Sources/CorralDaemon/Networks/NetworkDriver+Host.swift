@@ -118,10 +118,7 @@ extension NetworkDriver {
                 continue
             }
             var record = registry.network(named: live.name) ?? NetworkRecord(definition: live, isPersistent: false)
-            if record.definition != live {
-                record.pendingDefinition = record.inactiveDefinition
-                record.definition = live
-            }
+            if record.definition != live { record.runOnce(live) }
             let paths = dnsmasqPaths(live.name), configurationPath = dnsmasqConfigurationPath(live.name), liveStore = self.liveStore
             do throws(RemoteError) {
                 try await NetworkWork.run { () throws(NetworkError) in
@@ -142,10 +139,7 @@ extension NetworkDriver {
                 _ = try? await NetworkWork.run { () throws(NetworkError) in Self.tearDown(live, paths: paths, liveStore: liveStore) }
                 if record.isPersistent {
                     record.isActive = false
-                    if let pending = record.pendingDefinition {
-                        record.definition = pending
-                        record.pendingDefinition = nil
-                    }
+                    record.applyPendingDefinition()
                     registry.store(record)
                 }
             }

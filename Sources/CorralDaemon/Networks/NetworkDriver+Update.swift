@@ -57,7 +57,7 @@ extension NetworkDriver {
             registry.update(name) { record in
                 if impact.contains(.live) { record.definition = live }
                 if impact.contains(.config) {
-                    if record.isActive { record.pendingDefinition = persistent } else { record.definition = persistent }
+                    record.assignPersistent(persistent)
                 }
             }
         }

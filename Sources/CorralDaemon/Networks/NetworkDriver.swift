@@ -90,12 +90,7 @@ final class NetworkDriver: Sendable {
                 do throws(StoreError) { try store.write(name: definition.name, xml: text) } catch { throw NetworkError(.operationFailed, error.message) }
             }
             var record = registry.network(named: definition.name) ?? NetworkRecord(definition: definition, isPersistent: true)
-            if record.isActive {
-                record.pendingDefinition = definition
-            } else {
-                record.definition = definition
-            }
-            record.isPersistent = true
+            record.assignPersistent(definition)
             registry.store(record)
             logger.info("defined network", metadata: ["network": "\(definition.name)"])
             events.emit(.defined, network: record.handle)
@@ -113,8 +108,7 @@ final class NetworkDriver: Sendable {
             if let existing = registry.network(named: definition.name) {
                 // Over an inactive persistent network: this definition runs once.
                 record = existing
-                record.pendingDefinition = existing.inactiveDefinition
-                record.definition = definition
+                record.runOnce(definition)
             }
             try await bringUp(definition)
             record.isActive = true
@@ -175,10 +169,7 @@ final class NetworkDriver: Sendable {
             registry.update(name) { record in
                 record.isActive = false
                 record.ports = [:]
-                if let pending = record.pendingDefinition {
-                    record.definition = pending
-                    record.pendingDefinition = nil
-                }
+                record.applyPendingDefinition()
             }
         }
         logger.info("stopped network", metadata: ["network": "\(name)"])

@@ -3,7 +3,7 @@ import CorralProtocol
 
 /// One virtual network, as libvirt's `virNetworkObj`: its definition, state, and the ports
 /// (guest interfaces) plugged into it. A value held in ``NetworkRegistry``.
-struct NetworkRecord: Sendable {
+struct NetworkRecord: Sendable, DefinedObjectRecord {
     /// The definition in use (the running one while active).
     var definition: NetworkDefinition
     /// A definition given while the network ran (libvirt's `newDef`): it takes over at the next stop.
@@ -16,7 +16,4 @@ struct NetworkRecord: Sendable {
 
     /// The RPC handle.
     var handle: RemoteNetwork { RemoteNetwork(name: definition.name, uuid: RemoteUUID(definition.uuid)!) }
-
-    /// The definition a stop leaves (what `--inactive` shows).
-    var inactiveDefinition: NetworkDefinition { pendingDefinition ?? definition }
 }

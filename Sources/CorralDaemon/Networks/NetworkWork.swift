@@ -1,26 +1,15 @@
 import CorralNetwork
 import CorralProtocol
-import NIOPosix
 
 /// Runs the network driver's blocking work — `ip`, `nft`, dnsmasq, files — on threads of its
 /// own, so a slow tool never delays the domain driver or blocks an event loop.
 enum NetworkWork {
     /// Two threads: network changes are short, and each network's job keeps its own in order.
-    static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        return pool
-    }()
+    static let work = DriverWork<NetworkError>(threads: 2, domain: .network) { RemoteError($0) }
 
     /// Runs `body` on the network threads.
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws(NetworkError) -> T) async throws(RemoteError) -> T {
-        do {
-            return try await pool.runIfActive { () throws -> T in try body() }
-        } catch let error as NetworkError {
-            throw RemoteError(error)
-        } catch {
-            throw RemoteError.internalError("\(error)", domain: .network)
-        }
+        try await work.run(body)
     }
 }
 

@@ -3,7 +3,7 @@ import CorralStorage
 
 /// One storage pool, as libvirt's `virStoragePoolObj`: its definition, state, and the volumes its
 /// last refresh found. A value held in ``StorageRegistry``.
-struct PoolRecord: Sendable {
+struct PoolRecord: Sendable, DefinedObjectRecord {
     /// The definition in use (the running one while active).
     var definition: PoolDefinition
     /// A definition given while the pool ran (libvirt's `newDef`): it takes over at the next stop.
@@ -27,8 +27,6 @@ struct PoolRecord: Sendable {
     /// The RPC handle.
     var handle: RemoteStoragePool { RemoteStoragePool(name: definition.name, uuid: RemoteUUID(definition.uuid)!) }
 
-    /// The definition a stop leaves (what `--inactive` shows).
-    var inactiveDefinition: PoolDefinition { pendingDefinition ?? definition }
 
     /// `virStoragePoolGetInfo`'s state.
     var state: PoolState { isActive ? .running : .inactive }

@@ -61,10 +61,7 @@ final class StorageDriver: Sendable {
                 continue
             }
             var record = registry.pool(named: live.name) ?? PoolRecord(definition: live, isPersistent: false)
-            if record.definition != live {
-                record.pendingDefinition = record.inactiveDefinition
-                record.definition = live
-            }
+            if record.definition != live { record.runOnce(live) }
             do throws(RemoteError) {
                 let scan = try await StorageWork.run { () throws(StorageError) in try PoolBackends.start(live) }
                 record.apply(scan)
@@ -147,12 +144,7 @@ final class StorageDriver: Sendable {
             }
             let existing = registry.pool(named: definition.name)
             var record = existing ?? PoolRecord(definition: definition, isPersistent: true)
-            if record.isActive {
-                record.pendingDefinition = definition
-            } else {
-                record.definition = definition
-            }
-            record.isPersistent = true
+            record.assignPersistent(definition)
             registry.store(record)
             events.emit(.defined, pool: record.handle)
             return record.handle
@@ -171,8 +163,7 @@ final class StorageDriver: Sendable {
             var record = PoolRecord(definition: definition, isPersistent: false)
             if let existing = registry.pool(named: definition.name) {
                 record = existing
-                record.pendingDefinition = existing.inactiveDefinition
-                record.definition = definition
+                record.runOnce(definition)
             }
             let buildFlags = Self.buildFlags(ofCreate: flags)
             if flags & 1 != 0 {
@@ -278,10 +269,7 @@ final class StorageDriver: Sendable {
                 record.volumes = []
                 record.sizes = PoolXMLFormatter.Sizes()
                 record.livePermissions = nil
-                if let pending = record.pendingDefinition {
-                    record.definition = pending
-                    record.pendingDefinition = nil
-                }
+                record.applyPendingDefinition()
             }
         } else {
             registry.remove(named: name)
