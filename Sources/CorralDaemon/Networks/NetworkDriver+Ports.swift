@@ -140,11 +140,10 @@ enum NetworkPortProcedures {
             guard record.isActive else {
                 throw RemoteError(code: .operationInvalid, domain: .network, detail: "network '\(record.definition.name)' is not active")
             }
+            // Every parameter, whatever `nparams` says: libvirt's client leaves that field
+            // uninitialised for this call, and libvirtd ignores it.
             let parameters = (port.bandwidth?.parameters ?? []).map { TypedParameter($0.0, .uint(UInt32(clamping: $0.1))) }
-            // nparams 0 asks how many there are (libvirt's convention).
-            if arguments.nparams == 0 { return .init(params: [], nparams: Int32(parameters.count)) }
-            let given = Array(parameters.prefix(Int(max(0, arguments.nparams))))
-            return .init(params: given, nparams: Int32(given.count))
+            return .init(params: parameters, nparams: Int32(parameters.count))
         }
         table.registerAsync(Remote.NetworkPortSetParameters.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, domain: .network, function: "networkPortSetParameters")
