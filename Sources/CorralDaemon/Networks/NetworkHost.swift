@@ -53,8 +53,8 @@ enum NetworkHost {
         }
         if deviceExists(bridge) { throw NetworkError(.operationFailed, "Unable to create bridge \(bridge): File exists") }
         // (`ip -batch` takes no options per line: the family follows from each address.)
-        // The forward delay is set before STP is enabled: the kernel refuses a delay under 2 s on
-        // a bridge that runs STP, and libvirt's default is 0.
+        // The forward delay is set before STP is enabled, as libvirt does: the kernel refuses a
+        // delay under 2 s while STP runs (and raises it to 2 s when STP starts).
         var link = ["link", "add", "name", bridge]
         if let mac = definition.mac { link += ["address", "\(mac)"] }
         if let mtu = definition.mtu { link += ["mtu", "\(mtu)"] }
