@@ -1,5 +1,6 @@
 """Monitor passthrough through the QEMU program: virsh qemu-monitor-command and libvirt_qemu."""
 import json
+import os
 import re
 
 import libvirt
@@ -102,3 +103,102 @@ def test_libvirt_qemu_monitor_event_register(running):
     finally:
         loop_running = False
         conn.close()
+
+
+def connected_monitor_clients(run_dir):
+    """How many clients each passthrough socket of a guest has now, from /proc/net/unix: QEMU's
+    accepted sockets carry the listening socket's path and the connected state (03)."""
+    counts = {}
+    with open("/proc/net/unix") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 8 and fields[5] == "03" and fields[7].startswith(run_dir + "/passthrough"):
+                counts[os.path.basename(fields[7])] = counts.get(os.path.basename(fields[7]), 0) + 1
+    return counts
+
+
+def test_passthrough_monitor_pool(daemon, tmp_path):
+    """Clients are spread over the guest's passthrough monitors, each connection always on the
+    same one (its commands in order), the pool's size from <qemu:passthrough monitors>; events
+    reach each subscriber once; a restarted daemon finds the pool again."""
+    import threading
+    import time
+    (tmp_path / "g.xml").write_text(domain_xml("pool", str(tmp_path / "serial.log"), namespace="<qemu:passthrough monitors='3'/>"))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+    assert "<qemu:passthrough monitors='3'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "pool", "--inactive").stdout
+    run("virsh", "-c", daemon.uri, "start", "pool")
+    run_dir = os.path.join(daemon.dir, "run", "domains", "pool")
+    sockets = sorted(f for f in os.listdir(run_dir) if f.startswith("passthrough"))
+    assert sockets == ["passthrough-1.sock", "passthrough-2.sock", "passthrough.sock"]
+    connections = [libvirt.open(daemon.uri) for _ in range(6)]
+    try:
+        domains = [c.lookupByName("pool") for c in connections]
+        for dom in domains:
+            assert json.loads(libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-status"}', 0))["return"]["running"]
+        # Six connections on three monitors: the daemon holds one session on each (and its own
+        # monitor is another socket).
+        assert connected_monitor_clients(run_dir) == {"passthrough.sock": 1, "passthrough-1.sock": 1, "passthrough-2.sock": 1}
+        # One connection's commands stay in order while others run on other monitors.
+        failures = []
+
+        def ordered(index, dom):
+            try:
+                for n in range(40):
+                    reply = json.loads(libvirt_qemu.qemuMonitorCommand(dom, json.dumps({"execute": "query-status", "id": f"c{index}-{n}"}), 0))
+                    if reply.get("id") != f"c{index}-{n}":
+                        failures.append(reply)
+            except libvirt.libvirtError as error:
+                failures.append(str(error))
+        threads = [threading.Thread(target=ordered, args=(i, d)) for i, d in enumerate(domains)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+        # Events: two subscribers on two connections, a stop and a cont issued on two monitors;
+        # each subscriber sees each event once.
+        libvirt.virEventRegisterDefaultImpl()
+        seen = {0: [], 1: []}
+        loop_running = True
+
+        def loop():
+            while loop_running:
+                libvirt.virEventRunDefaultImpl()
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        subscribers = [libvirt.open(daemon.uri) for _ in range(2)]
+        try:
+            for i, c in enumerate(subscribers):
+                libvirt_qemu.qemuMonitorEventRegister(c, None, None, lambda c, d, e, s, m, details, o: seen[o].append(e), i, 0)
+            libvirt_qemu.qemuMonitorCommand(domains[1], '{"execute":"stop"}', 0)
+            libvirt_qemu.qemuMonitorCommand(domains[2], '{"execute":"cont"}', 0)
+            deadline = time.time() + 10
+            while (seen[0].count("RESUME") < 1 or seen[1].count("RESUME") < 1) and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            for i in (0, 1):
+                assert [e for e in seen[i] if e in ("STOP", "RESUME")] == ["STOP", "RESUME"], seen
+        finally:
+            loop_running = False
+            for c in subscribers:
+                c.close()
+    finally:
+        for c in connections:
+            c.close()
+    # A daemon killed and started again finds the three monitors from the guest's sockets.
+    daemon.restart(kill=True)
+    connections = [libvirt.open(daemon.uri) for _ in range(4)]
+    try:
+        for c in connections:
+            reply = json.loads(libvirt_qemu.qemuMonitorCommand(c.lookupByName("pool"), '{"execute":"query-status"}', 0))
+            assert reply["return"]["running"]
+        assert connected_monitor_clients(run_dir) == {"passthrough.sock": 1, "passthrough-1.sock": 1, "passthrough-2.sock": 1}
+    finally:
+        for c in connections:
+            c.close()
+    run("virsh", "-c", daemon.uri, "destroy", "pool")
+
+
+def test_default_passthrough_pool(running):
+    run_dir = os.path.join(running.dir, "run", "domains", "mon")
+    assert sum(1 for f in os.listdir(run_dir) if f.startswith("passthrough")) == 4

@@ -38,7 +38,7 @@ actor DomainDriver {
     nonisolated let runtimeFiles = RuntimeFileQueue()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
     /// takes one client at a time, so a second connection would wait for the first to close).
-    private var openingSessions: [RemoteUUID: Task<Result<QMPClient, RemoteError>, Never>] = [:]
+    private var openingSessions: [PassthroughMonitorKey: Task<Result<QMPClient, RemoteError>, Never>] = [:]
     private var nextID: Int32 = 1
 
     /// Turns a `volume` disk's pool and volume into the volume's path (the storage driver).
@@ -138,8 +138,9 @@ actor DomainDriver {
             // Probing ports binds sockets: off the event loops.
             context.vncDisplay = (try? await BlockingWork.run { Self.freeVNCDisplay() }) ?? 0
         }
-        guard context.passthroughSocket.utf8.count < 108 else {
-            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the monitor socket path \(context.passthroughSocket) is longer than a Unix socket path may be; use a shorter --run-dir or domain name")
+        let longestSocket = PassthroughMonitor.socketPath(runDirectory: directory, index: definition.qemu.passthroughMonitorCount - 1)
+        guard longestSocket.utf8.count < 108 else {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the monitor socket path \(longestSocket) is longer than a Unix socket path may be; use a shorter --run-dir or domain name")
         }
         // The interfaces' taps and network ports; undone if anything fails before QEMU runs.
         context.interfaceConnections = try await connectInterfaces(definition)
@@ -279,7 +280,8 @@ actor DomainDriver {
         } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
-            id: id, pid: pid, process: process, qmp: qmp, runDirectory: directory,
+            id: id, pid: pid, process: process, qmp: qmp,
+            passthroughSessions: Array(repeating: nil, count: definition.qemu.passthroughMonitorCount), runDirectory: directory,
             lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(loadSnapshot == nil ? .user : .fromSnapshot) : .running(origin.running)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
             liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
@@ -514,7 +516,7 @@ actor DomainDriver {
             runtime.exiting = true
             return runtime
         }) ?? nil else { return }
-        if let session = guest.passthrough { await session.close() }
+        for case let session? in guest.passthroughSessions { await session.close() }
         // Make sure the process is really gone before its files are removed.
         await Self.ensureEnded(guest, uuid: uuid, within: .seconds(3))
         // The lifecycle as it is now: a destroy may have been asked for meanwhile.
@@ -668,10 +670,12 @@ actor DomainDriver {
     ///
     /// The session is opened on `eventLoop` (the calling connection's) when given: a client that
     /// then keeps calling is served without a thread hop.
-    func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool, eventLoop: (any EventLoop)? = nil) async throws(RemoteError) -> String {
+    func monitorCommand(_ uuid: RemoteUUID, command: String, hmp: Bool, monitor: Int = 0, eventLoop: (any EventLoop)? = nil) async throws(RemoteError) -> String {
         let guest = try running(uuid)
         taint(uuid, .customMonitor)
-        let session = try await passthroughSession(uuid, socket: guest.passthroughSocket, eventLoop: eventLoop)
+        // The pool may be smaller than when the caller looked (the guest restarted meanwhile).
+        let index = monitor < guest.passthroughSessions.count ? monitor : 0
+        let session = try await passthroughSession(uuid, monitor: index, socket: PassthroughMonitor.socketPath(runDirectory: guest.runDirectory, index: index), eventLoop: eventLoop)
         do {
             return try await passthrough.run(command, hmp: hmp, on: session).get()
         } catch {
@@ -679,11 +683,12 @@ actor DomainDriver {
         }
     }
 
-    /// The guest's open passthrough session, opened (once, however many callers ask at the same
-    /// time) when there is none.
-    private func passthroughSession(_ uuid: RemoteUUID, socket: String, eventLoop: (any EventLoop)?) async throws(RemoteError) -> QMPClient {
-        if let open = registry.guest(uuid)?.passthrough, open.isOpen { return open }
-        if let pending = openingSessions[uuid] { return try await pending.value.get() }
+    /// The open session on the guest's passthrough monitor `monitor`, opened (once, however many
+    /// callers ask at the same time) when there is none.
+    private func passthroughSession(_ uuid: RemoteUUID, monitor: Int, socket: String, eventLoop: (any EventLoop)?) async throws(RemoteError) -> QMPClient {
+        let key = PassthroughMonitorKey(domain: uuid, monitor: monitor)
+        if let open = registry.guest(uuid)?.passthroughSessions[monitor], open.isOpen { return open }
+        if let pending = openingSessions[key] { return try await pending.value.get() }
         let opening = Task { () -> Result<QMPClient, RemoteError> in
             do throws(QMPError) {
                 // With `oob` QEMU queues the clients' commands instead of reading one at a time,
@@ -697,11 +702,16 @@ actor DomainDriver {
                 return .failure(RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open the passthrough monitor: \(error)"))
             }
         }
-        openingSessions[uuid] = opening
+        openingSessions[key] = opening
         let result = await opening.value
-        openingSessions[uuid] = nil
+        openingSessions[key] = nil
         let session = try result.get()
-        guard registry.updateGuest(uuid, { $0.passthrough = session }) != nil else {
+        let stored = registry.updateGuest(uuid) { guest -> Bool in
+            guard monitor < guest.passthroughSessions.count else { return false }
+            guest.passthroughSessions[monitor] = session
+            return true
+        }
+        guard stored == true else {
             await session.close()
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
         }
@@ -794,7 +804,8 @@ actor DomainDriver {
                 : state == .running ? .running(.booted) : state == .shutdown ? .shutdown(.unknown) : .paused(.unknown)
             let definition = parsed.definition
             let runtime = GuestRuntime(
-                id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp, runDirectory: directory,
+                id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp,
+                passthroughSessions: Array(repeating: nil, count: GuestRuntime.existingPassthroughMonitors(runDirectory: directory)), runDirectory: directory,
                 lifecycle: GuestLifecycle(policy: .init(definition), status: guestStatus), agentSocket: Self.agentSocket(definition, runDirectory: directory),
                 taints: status.taints, liveXML: status.domainXML,
                 devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus,

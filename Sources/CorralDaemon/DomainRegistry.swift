@@ -230,17 +230,19 @@ final class DomainRegistry: Sendable {
         state.withLock { $0.byUUID[uuid]?.runtime }
     }
 
-    /// For the passthrough fast path: the domain of `handle` and its open passthrough session,
-    /// in one lookup.
-    func passthroughTarget(for handle: RemoteDomain) throws(RemoteError) -> (uuid: RemoteUUID, session: QMPClient?) {
-        let found = state.withLock { state -> (RemoteUUID, QMPClient?)? in
+    /// For the passthrough fast path: the domain of `handle`, the passthrough monitor the
+    /// connection is pinned to, and that monitor's session when it is open, in one lookup.
+    func passthroughTarget(for handle: RemoteDomain, connectionID: UInt64) throws(RemoteError) -> (uuid: RemoteUUID, monitor: Int, session: QMPClient?) {
+        let found = state.withLock { state -> (RemoteUUID, Int, QMPClient?)? in
             guard let record = state.byUUID[handle.uuid] else { return nil }
-            return (record.uuid, record.runtime?.passthrough)
+            guard let sessions = record.runtime?.passthroughSessions else { return (record.uuid, 0, nil) }
+            let monitor = GuestRuntime.passthroughMonitor(connectionID: connectionID, monitors: sessions.count)
+            return (record.uuid, monitor, sessions[monitor])
         }
-        guard let (uuid, session) = found else {
+        guard let (uuid, monitor, session) = found else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(handle.uuid)' (\(handle.name))")
         }
-        return (uuid, session.flatMap { $0.isOpen ? $0 : nil })
+        return (uuid, monitor, session.flatMap { $0.isOpen ? $0 : nil })
     }
 
     /// Every running domain.

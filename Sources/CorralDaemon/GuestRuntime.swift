@@ -1,3 +1,6 @@
+import CorralProtocol
+import DomainXML
+import Glibc
 import POSIXSupport
 import QMP
 import QEMUCommandLine
@@ -12,9 +15,10 @@ struct GuestRuntime: Sendable {
     var process: WatchedProcess?
     /// The daemon's own monitor session.
     var qmp: QMPClient
-    /// The dedicated passthrough monitor session, opened on the first client call; never the
-    /// daemon's own. Read from event loops by the passthrough fast path.
-    var passthrough: QMPClient?
+    /// The sessions on the guest's dedicated passthrough monitors (never the daemon's own), one
+    /// slot per monitor QEMU has, each opened on the first call of a client pinned to it. Read
+    /// from event loops by the passthrough fast path.
+    var passthroughSessions: [QMPClient?]
     /// `run-dir/domains/NAME`.
     var runDirectory: String
     var lifecycle: GuestLifecycle
@@ -43,5 +47,30 @@ struct GuestRuntime: Sendable {
     var exiting = false
 
     var qmpSocket: String { runDirectory + "/qmp.sock" }
-    var passthroughSocket: String { runDirectory + "/passthrough.sock" }
+    /// The first passthrough monitor's socket.
+    var passthroughSocket: String { PassthroughMonitor.socketPath(runDirectory: runDirectory, index: 0) }
+
+    /// The passthrough monitor a client connection uses: always the same for one connection, so
+    /// its commands stay in order; consecutive connections on different monitors.
+    static func passthroughMonitor(connectionID: UInt64, monitors: Int) -> Int {
+        monitors > 1 ? Int(connectionID % UInt64(monitors)) : 0
+    }
+
+    /// How many passthrough monitors a guest started earlier has: the sockets in its run
+    /// directory (a guest started before the pool existed has one).
+    static func existingPassthroughMonitors(runDirectory: String) -> Int {
+        var count = 1
+        while count < QEMUNamespace.passthroughMonitorRange.upperBound,
+            access(PassthroughMonitor.socketPath(runDirectory: runDirectory, index: count), F_OK) == 0
+        {
+            count += 1
+        }
+        return count
+    }
+}
+
+/// One passthrough monitor of one guest.
+struct PassthroughMonitorKey: Hashable, Sendable {
+    var domain: RemoteUUID
+    var monitor: Int
 }

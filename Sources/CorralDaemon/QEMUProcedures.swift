@@ -16,13 +16,14 @@ enum QEMUProcedures {
             try events.deregisterMonitor(connectionID: context.connectionID, callbackID: arguments.callbackID)
             return XDRVoid()
         }
-        table.registerDeferred(Qemu.DomainMonitorCommand.self) { arguments, _, eventLoop in
+        table.registerDeferred(Qemu.DomainMonitorCommand.self) { arguments, context, eventLoop in
             let uuid: RemoteUUID
+            let monitor: Int
             let open: QMPClient?
             do throws(RemoteError) {
                 // VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1
                 try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommand")
-                (uuid, open) = try registry.passthroughTarget(for: arguments.dom)
+                (uuid, monitor, open) = try registry.passthroughTarget(for: arguments.dom, connectionID: context.connectionID)
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }
@@ -33,7 +34,7 @@ enum QEMUProcedures {
                 return driver.passthrough.run(arguments.cmd, hmp: hmp, on: session).map { .init(result: $0) }
             }
             return eventLoop.makeFutureWithTask { () async throws -> Qemu.DomainMonitorCommand.Reply in
-                .init(result: try await driver.monitorCommand(uuid, command: arguments.cmd, hmp: hmp, eventLoop: eventLoop))
+                .init(result: try await driver.monitorCommand(uuid, command: arguments.cmd, hmp: hmp, monitor: monitor, eventLoop: eventLoop))
             }
         }
         // The same call with file descriptors. Corral's server does not receive descriptors

@@ -43,6 +43,8 @@ extension QEMUNamespace {
                 }
             case "deprecation":
                 ns.deprecationBehavior = element[attribute: "behavior"]
+            case "passthrough":
+                ns.passthroughMonitors = try parsePassthrough(element)
             case "override":
                 for device in element.elements where device.namespace == qemuNamespaceURI && device.name == "device" {
                     guard let alias = device[attribute: "alias"] else {
@@ -61,6 +63,22 @@ extension QEMUNamespace {
             }
         }
         return ns
+    }
+
+    /// `<qemu:passthrough monitors='N'/>`: the size of the guest's passthrough monitor pool.
+    static func parsePassthrough(_ element: XMLElement) throws(DomainXMLError) -> Int? {
+        for attribute in element.attributes where attribute.name != "monitors" || attribute.namespace != nil {
+            throw DomainXMLError(.invalid, line: element.line, "unknown attribute '\(attribute.name)' of <qemu:passthrough> (expected monitors)")
+        }
+        guard element.elements.isEmpty, element.hasOnlyWhitespaceText else {
+            throw DomainXMLError(.invalid, line: element.line, "<qemu:passthrough> has no content")
+        }
+        guard let text = element[attribute: "monitors"] else { return nil }
+        let range = QEMUNamespace.passthroughMonitorRange
+        guard let count = Int(text), range.contains(count) else {
+            throw DomainXMLError(.invalid, line: element.line, "invalid passthrough monitors '\(text)': expected a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return count
     }
 
     static func validateEnvironmentName(_ name: String, line: Int) throws(DomainXMLError) {
@@ -134,6 +152,7 @@ extension QEMUNamespace {
             }))
         }
         if let deprecationBehavior { result.append(q("deprecation", [("behavior", deprecationBehavior)])) }
+        if let passthroughMonitors { result.append(q("passthrough", [("monitors", String(passthroughMonitors))])) }
         for section in configSections.sections {
             var element = q(section.group, section.id.map { [("id", $0)] } ?? [])
             element.children = section.entries.map { entry in .element(XMLElement(name: entry.key, children: entry.value.isEmpty ? [] : [.text(entry.value)])) }

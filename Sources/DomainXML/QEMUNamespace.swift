@@ -97,6 +97,19 @@ public struct QEMUNamespace: Hashable, Sendable {
     public var overrides: [DeviceOverride] = []
     /// QEMU configuration-file sections (Corral's addition).
     public var configSections = QEMUConfigFile()
+    /// How many dedicated passthrough monitors the guest gets (`<qemu:passthrough monitors='N'/>`,
+    /// Corral's addition); `nil`: ``defaultPassthroughMonitors``.
+    public var passthroughMonitors: Int?
+
+    /// The passthrough monitors a guest gets when its definition does not say: clients of
+    /// `DOMAIN_MONITOR_COMMAND` are spread over them (one connection always on the same one, so
+    /// its commands stay ordered), because QEMU runs one monitor's commands one after another.
+    public static let defaultPassthroughMonitors = 4
+    /// The most a definition may ask for.
+    public static let passthroughMonitorRange = 1...32
+
+    /// The passthrough monitors the guest gets.
+    public var passthroughMonitorCount: Int { passthroughMonitors ?? Self.defaultPassthroughMonitors }
 
     /// Creates an empty namespace.
     public init() {}
@@ -104,6 +117,6 @@ public struct QEMUNamespace: Hashable, Sendable {
     /// Whether there is nothing in it.
     public var isEmpty: Bool {
         arguments.isEmpty && environment.isEmpty && alterations.isEmpty && capabilitiesAdded.isEmpty && capabilitiesRemoved.isEmpty
-            && deprecationBehavior == nil && overrides.isEmpty && configSections.sections.isEmpty
+            && deprecationBehavior == nil && overrides.isEmpty && configSections.sections.isEmpty && passthroughMonitors == nil
     }
 }

@@ -93,8 +93,11 @@ struct Builder {
         add("-nodefaults")
         add("-chardev", try QEMUKeyValue.render("socket", [("id", "charmonitor"), ("path", context.qmpSocket), ("server", "on"), ("wait", "off")]))
         add("-mon", "chardev=charmonitor,id=monitor,mode=control")
-        add("-chardev", try QEMUKeyValue.render("socket", [("id", "charpassthrough"), ("path", context.passthroughSocket), ("server", "on"), ("wait", "off")]))
-        add("-mon", "chardev=charpassthrough,id=passthrough,mode=control")
+        for index in 0..<domain.qemu.passthroughMonitorCount {
+            let path = PassthroughMonitor.socketPath(runDirectory: context.runDirectory, index: index)
+            add("-chardev", try QEMUKeyValue.render("socket", [("id", PassthroughMonitor.chardevID(index)), ("path", path), ("server", "on"), ("wait", "off")]))
+            add("-mon", "chardev=\(PassthroughMonitor.chardevID(index)),id=\(PassthroughMonitor.monitorID(index)),mode=control")
+        }
         add("-rtc", "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")")
         add("-no-shutdown")
         if let pm = domain.powerManagement {

@@ -24,17 +24,42 @@ struct DomainXMLTests {
         #expect(ns.environment == [QEMUEnvironmentVariable(name: "FOO", value: "bar")])
         #expect(ns.capabilitiesAdded == ["vnc-colon"] && ns.capabilitiesRemoved == ["name"])
         #expect(ns.deprecationBehavior == "crash")
+        #expect(ns.passthroughMonitors == 2 && ns.passthroughMonitorCount == 2)
         #expect(ns.overrides == [DeviceOverride(alias: "ua-disk", frontend: [.init(name: "prop1", type: .string, value: "v")])])
         #expect(ns.alterations == [OptionAlteration(option: "-device", match: "virtio-net", modify: ["romfile="])])
         #expect(ns.configSections.sections == [QEMUConfigSection(group: "object", id: "rng0", entries: [.init(key: "qom-type", value: "rng-random"), .init(key: "filename", value: "/dev/urandom")])])
         let xml = parsed.xml
         #expect(xml.hasPrefix("<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"))
         #expect(!xml.contains("ns0:"))
-        let order = ["<qemu:commandline>", "<qemu:capabilities>", "<qemu:override>", "<qemu:deprecation", "<qemu:object id='rng0'>"]
+        let order = ["<qemu:commandline>", "<qemu:capabilities>", "<qemu:override>", "<qemu:deprecation", "<qemu:passthrough monitors='2'/>", "<qemu:object id='rng0'>"]
         let positions = order.map { xml.range(of: $0)?.lowerBound }
         #expect(positions.allSatisfy { $0 != nil })
         #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
         #expect(xml.range(of: "</devices>")!.lowerBound < positions[0]!)
+    }
+
+    static let badPassthrough: [(String, String)] = [
+        ("<qemu:passthrough monitors='0'/>", "invalid passthrough monitors '0': expected a number from 1 to 32"),
+        ("<qemu:passthrough monitors='33'/>", "invalid passthrough monitors '33': expected a number from 1 to 32"),
+        ("<qemu:passthrough monitors='99999999999999999999999'/>", "invalid passthrough monitors '99999999999999999999999'"),
+        ("<qemu:passthrough monitors=' 4'/>", "invalid passthrough monitors ' 4'"),
+        ("<qemu:passthrough size='4'/>", "unknown attribute 'size' of <qemu:passthrough>"),
+        ("<qemu:passthrough monitors='4'>x</qemu:passthrough>", "<qemu:passthrough> has no content"),
+    ]
+
+    @Test("the passthrough monitor pool's size is refused out of range or malformed", arguments: badPassthrough)
+    func passthroughRefusals(element: String, message: String) throws {
+        let xml = "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>v</name><memory>1024</memory><os><type>hvm</type></os>\(element)</domain>"
+        let error = #expect(throws: DomainXMLError.self) { try DomainXMLParser.parse(xml, options: options) }
+        #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+    }
+
+    @Test("without <qemu:passthrough> a guest gets the default pool, and nothing is written back")
+    func passthroughDefault() throws {
+        let parsed = try DomainXMLParser.parse("<domain type='qemu'><name>v</name><memory>1024</memory><os><type>hvm</type></os></domain>", options: options)
+        #expect(parsed.definition.qemu.passthroughMonitors == nil)
+        #expect(parsed.definition.qemu.passthroughMonitorCount == QEMUNamespace.defaultPassthroughMonitors)
+        #expect(!parsed.xml.contains("passthrough"))
     }
 
     @Test("parsing the written XML again gives the same XML (a fixed point)")
