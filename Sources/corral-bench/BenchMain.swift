@@ -28,11 +28,12 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, network.") var only: String = "all"
+    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network.") var only: String = "all"
     @Option(help: "Running guests for the domain statistics benchmark.") var statsGuests: Int = 50
+    @Option(help: "Running guests for the memory benchmark.") var memoryGuests: Int = 20
     @Option(help: "Size of the storage benchmark's images, MiB.") var storageMib: Int = 2048
     @Option(help: "Where the storage benchmark's images and pools live (default: the temporary directory).") var storageDir: String = NSTemporaryDirectory()
-    @Option(help: "Concurrent passthrough clients to measure, comma-separated.") var passthroughClients: String = "1,8"
+    @Option(help: "Concurrent passthrough clients to measure, comma-separated.") var passthroughClients: String = "1,8,32"
     @Option(help: "Guest starts to time for each target.") var starts: Int = 7
     @Option(help: "Where the save and snapshot benchmarks' images go (default: /dev/shm when it is there).")
     var saveImageDir: String = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
@@ -60,7 +61,7 @@ struct BenchMain: AsyncParsableCommand {
             print("")
         }
         if only == "all" || only == "passthrough" {
-            try PassthroughBenchmark.run(
+            try await PassthroughBenchmark.run(
                 daemon: daemon, libvirtd: libvirtd, seconds: seconds, clients: passthroughClients.split(separator: ",").compactMap { Int($0) })
             print("")
         }
@@ -86,6 +87,10 @@ struct BenchMain: AsyncParsableCommand {
         }
         if only == "all" || only == "snapshot" {
             try await SnapshotBenchmark.run(daemon: daemon, libvirtd: libvirtd, directory: storageDir, images: saveImageDir)
+            print("")
+        }
+        if only == "all" || only == "memory" {
+            try await MemoryBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, guests: memoryGuests)
             print("")
         }
         if only == "all" || only == "network" {

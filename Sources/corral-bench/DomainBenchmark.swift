@@ -162,6 +162,25 @@ enum DomainBenchmark {
             row("DOMAIN_GET_XML_DESC (dumpxml)", ours.dumps.throughput, theirs?.dumps.throughput, unit: "calls/s")
             row("  p99", ours.dumps.p99 * 1e6, theirs.map { $0.dumps.p99 * 1e6 }, unit: "µs")
         }
+        if PythonClient.available {
+            print("  measured with libvirt-python, one connection (goal: corrald ≥ 3x libvirtd):")
+            let sequences: [(String, [String])] = [
+                ("virsh list --all's calls", ["list", "SECONDS", "corral-bench-"]),
+                ("virsh dominfo for every domain", ["dominfo", "SECONDS", "corral-bench-"]),
+                ("LIST_ALL_DOMAINS, each of 15 flags", ["listall", "SECONDS"]),
+            ]
+            for (what, arguments) in sequences {
+                func run(_ uri: String) throws -> LoadResult {
+                    var full = arguments.map { $0 == "SECONDS" ? String(seconds) : $0 }
+                    full.insert(uri, at: 1)
+                    return try PythonClient.measure(full)
+                }
+                let ours = try run(daemon.uri)
+                let theirs = try libvirtd.map { try run($0.uri) }
+                row(what, ours.p50 * 1000, theirs.map { $0.p50 * 1000 }, unit: "ms")
+                if let theirs { print(String(format: "    corrald %.2fx faster (p50)", theirs.p50 / ours.p50)) }
+            }
+        }
         if let libvirtd { await undefineAll(uri: libvirtd.uri) }
     }
 }

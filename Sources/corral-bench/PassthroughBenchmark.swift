@@ -1,4 +1,6 @@
+import CorralClient
 import CorralProtocol
+import CorralQEMU
 import Foundation
 import POSIXSupport
 import XDR
@@ -11,18 +13,20 @@ enum PassthroughBenchmark {
     static let command = #"{"execute":"query-status"}"#
     static let guestName = "corral-bench-passthrough"
     static var guestXML: String {
-        "<domain type='qemu'><name>\(guestName)</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os>"
-            + "<devices><memballoon model='none'/></devices></domain>"
+        let pool = ProcessInfo.processInfo.environment["CORRAL_BENCH_PASSTHROUGH_MONITORS"].map { "<qemu:passthrough monitors='\($0)'/>" } ?? ""
+        return "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>\(guestName)</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+            + "<devices><memballoon model='none'/></devices>\(pool)</domain>"
     }
 
-    static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double, clients: [Int]) throws {
+    static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double, clients: [Int]) async throws {
         print("Monitor passthrough: query-status round trips (\(seconds) s each; guests paused, TCG)")
         print("target                          clients    calls/s     p50 µs    p99 µs")
-        let direct = try BareQEMU(monitors: clients.max() ?? 1, name: "bare")
+        let monitors = clients.max() ?? 1
+        let direct = try BareQEMU(monitors: monitors, name: "bare")
         defer { direct.stop() }
         // The same QEMU with the seccomp sandbox and message timestamps every guest of corrald's
         // (and libvirtd's) has: the sandbox filters each of QEMU's system calls.
-        let sandboxed = try BareQEMU(monitors: clients.max() ?? 1, name: "sandboxed", extra: [
+        let sandboxed = try BareQEMU(monitors: monitors, name: "sandboxed", extra: [
             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", "-msg", "timestamp=on",
         ])
         defer { sandboxed.stop() }
@@ -42,16 +46,66 @@ enum PassthroughBenchmark {
             print(floor.row("corrald RPC floor (GET_HOSTNAME)", count))
             let corral = try measure(clients: count, seconds: seconds) { _ in try ours.client() }
             print(corral.row("corrald DOMAIN_MONITOR_COMMAND", count))
-            var line = String(
-                format: "  corrald p50 vs direct: %.2fx (goal ≤ 1.3x), vs sandboxed QEMU %.2fx; throughput vs direct %.2fx",
-                corral.p50 / bare.p50, corral.p50 / fenced.p50, corral.throughput / bare.throughput)
+            var line: String
+            if count == 1 {
+                line = String(
+                    format: "  corrald p50 vs direct: %.2fx (goal ≤ 1.2x), vs sandboxed QEMU %.2fx; p50 over direct %.0f µs (goal ≤ 2 floors, %.0f µs)",
+                    corral.p50 / bare.p50, corral.p50 / fenced.p50, (corral.p50 - bare.p50) * 1e6, 2 * floor.p50 * 1e6)
+            } else {
+                line = String(
+                    format: "  corrald throughput vs %d direct monitors: %.2fx (goal ≥ 0.9x), vs sandboxed QEMU %.2fx",
+                    count, corral.throughput / bare.throughput, corral.throughput / fenced.throughput)
+            }
             if let theirs {
                 let anchor = try measure(clients: count, seconds: seconds) { _ in try theirs.client() }
                 print(anchor.row("libvirtd qemu-monitor-command", count))
-                line += String(format: "; corrald vs libvirtd throughput %.2fx (goal ≥ 3x), p50 %.2fx lower", corral.throughput / anchor.throughput, anchor.p50 / corral.p50)
+                line += String(format: "; vs libvirtd throughput %.2fx (goal ≥ 3x), p50 %.2fx lower", corral.throughput / anchor.throughput, anchor.p50 / corral.p50)
             }
             print(line)
+            if count == 1 {
+                let client = try await corralClient(daemon: daemon, seconds: seconds)
+                print(client.row("corrald via CorralClient (async)", 1))
+                var line = String(format: "  CorralClient p50 vs direct: %.2fx", client.p50 / bare.p50)
+                if libvirtd != nil, theirs != nil {
+                    let anchor = try await corralClient(uri: "qemu:///system", seconds: seconds)
+                    print(anchor.row("libvirtd via CorralClient (async)", 1))
+                    line += String(format: "; vs libvirtd throughput %.2fx (goal ≥ 3x)", client.throughput / anchor.throughput)
+                }
+                print(line)
+                try python(daemon: daemon, libvirtd: theirs == nil ? nil : libvirtd, direct: direct, seconds: seconds)
+            }
         }
+    }
+
+    /// One client through Corral's own library (`CorralQEMU`'s `qemuMonitorCommand`).
+    static func corralClient(daemon: BenchDaemon? = nil, uri: String? = nil, seconds: Double) async throws -> LoadResult {
+        try await CorralConnection.withConnection(to: uri ?? daemon!.uri) { connection in
+            let domain = try await connection.lookupDomain(guestName)
+            for _ in 0..<50 { _ = try await connection.qemuMonitorCommand(domain, command) }
+            return try await DomainBenchmark.timed(seconds: seconds) { _ in
+                let reply = try await connection.qemuMonitorCommand(domain, command)
+                guard reply.contains("\"return\"") else { throw BenchError(reply) }
+            }
+        }
+    }
+
+    /// One libvirt-python client on each daemon, and a plain Python client on a direct socket.
+    static func python(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, direct: BareQEMU, seconds: Double) throws {
+        guard PythonClient.available else {
+            print("  libvirt-python is not installed: no Python figures")
+            return
+        }
+        let bare = try PythonClient.measure(["direct", direct.socketPath(0), String(seconds)])
+        print(bare.row("Python: direct QMP socket", 1))
+        let corral = try PythonClient.measure(["monitor", daemon.uri, guestName, String(seconds)])
+        print(corral.row("libvirt-python → corrald", 1))
+        var line = String(format: "  libvirt-python: corrald p50 vs direct %.2fx", corral.p50 / bare.p50)
+        if let libvirtd {
+            let anchor = try PythonClient.measure(["monitor", libvirtd.uri, guestName, String(seconds)])
+            print(anchor.row("libvirt-python → libvirtd", 1))
+            line += String(format: "; vs libvirtd throughput %.2fx (goal ≥ 3x), p50 %.2fx lower", corral.throughput / anchor.throughput, anchor.p50 / corral.p50)
+        }
+        print(line)
     }
 
     /// Runs `clients` threads, each making round trips one after another for `seconds`.
@@ -121,8 +175,10 @@ final class BareQEMU {
             standardOutput: .null, standardError: .null)
     }
 
+    func socketPath(_ index: Int) -> String { "\(directory)/qmp\(index).sock" }
+
     func client(_ index: Int) throws -> any RoundTripClient {
-        let path = "\(directory)/qmp\(index).sock"
+        let path = socketPath(index)
         for _ in 0..<500 {
             if let client = try? DirectQMPClient(path: path) { return client }
             usleep(10_000)

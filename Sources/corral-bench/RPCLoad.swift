@@ -21,15 +21,26 @@ enum RPCCall: String, CaseIterable {
 struct LoadResult {
     var calls: Int
     var seconds: Double
-    var latencies: [Double]  // seconds, sorted
+    /// Median and 99th percentile latency, in seconds.
+    var p50: Double
+    var p99: Double
+
+    /// From every call's latency (seconds, sorted).
+    init(calls: Int, seconds: Double, latencies: [Double]) {
+        func percentile(_ p: Double) -> Double {
+            latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+        }
+        self.init(calls: calls, seconds: seconds, p50: percentile(0.50), p99: percentile(0.99))
+    }
+
+    init(calls: Int, seconds: Double, p50: Double, p99: Double) {
+        self.calls = calls
+        self.seconds = seconds
+        self.p50 = p50
+        self.p99 = p99
+    }
 
     var throughput: Double { Double(calls) / seconds }
-    func percentile(_ p: Double) -> Double {
-        guard !latencies.isEmpty else { return .nan }
-        return latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
-    }
-    var p50: Double { percentile(0.50) }
-    var p99: Double { percentile(0.99) }
 
     func row(call: RPCCall, connections: Int, target: String) -> String {
         let name = call.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)

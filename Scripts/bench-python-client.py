@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""corral-bench's Python client: the calls libvirt-python users make, timed the same way for
+every target, printed as one JSON line (calls, seconds, p50 and p99 in seconds).
+
+  bench-python-client.py monitor URI DOMAIN SECONDS   qemuMonitorCommand(query-status) in a loop
+  bench-python-client.py direct SOCKET SECONDS         query-status on a QMP socket, no daemon
+  bench-python-client.py list URI SECONDS PREFIX       what `virsh list --all` calls, repeated
+  bench-python-client.py dominfo URI SECONDS PREFIX    what `virsh dominfo` calls, for every domain
+  bench-python-client.py listall URI SECONDS           listAllDomains with every flag, one by one
+
+`list` and `dominfo` report one "call" per sequence over all the domains whose names start with
+PREFIX (the sequences virsh runs, from tools/virsh-domain-monitor.c).
+"""
+import json
+import socket
+import sys
+import time
+
+QUERY = '{"execute":"query-status"}'
+
+
+def timed(seconds, body):
+    latencies = []
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        t0 = time.perf_counter()
+        body()
+        t1 = time.perf_counter()
+        latencies.append(t1 - t0)
+        if t1 >= deadline:
+            break
+    latencies.sort()
+    return {
+        "calls": len(latencies),
+        "seconds": time.perf_counter() - start,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)],
+    }
+
+
+def monitor(uri, name, seconds):
+    import libvirt
+    import libvirt_qemu
+    connection = libvirt.open(uri)
+    domain = connection.lookupByName(name)
+    for _ in range(50):
+        libvirt_qemu.qemuMonitorCommand(domain, QUERY, 0)
+    return timed(seconds, lambda: libvirt_qemu.qemuMonitorCommand(domain, QUERY, 0))
+
+
+def direct(path, seconds):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    stream = sock.makefile("rwb", buffering=0)
+    stream.readline()
+    sock.sendall(b'{"execute":"qmp_capabilities"}\n')
+    stream.readline()
+    request = (QUERY + "\n").encode()
+
+    def call():
+        sock.sendall(request)
+        while True:
+            line = stream.readline()
+            if not line:
+                raise SystemExit("QEMU closed the monitor")
+            if b'"return"' in line:
+                return
+
+    for _ in range(50):
+        call()
+    return timed(seconds, call)
+
+
+def virsh_list(uri, seconds, prefix):
+    import libvirt
+    connection = libvirt.open(uri)
+
+    def sequence():
+        # virsh list --all: every domain, then for each its id, name and state.
+        for domain in connection.listAllDomains(0):
+            if domain.name().startswith(prefix):
+                domain.ID()
+                domain.state()
+    sequence()
+    return timed(seconds, sequence)
+
+
+def virsh_dominfo(uri, seconds, prefix):
+    import libvirt
+    connection = libvirt.open(uri)
+    domains = [d for d in connection.listAllDomains(0) if d.name().startswith(prefix)]
+
+    def sequence():
+        # virsh dominfo NAME for every domain: the lookup, then cmdDominfo's calls.
+        for listed in domains:
+            domain = connection.lookupByName(listed.name())
+            domain.ID()
+            domain.UUIDString()
+            domain.OSType()
+            domain.info()
+            domain.isPersistent()
+            domain.autostart()
+            domain.hasManagedSaveImage(0)
+            if connection.getSecurityModel()[0]:
+                domain.securityLabel()
+            domain.getMessages(0)
+    return timed(seconds, sequence)
+
+
+# Every filter flag of virConnectListAllDomains, alone (and none).
+LIST_FLAGS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+
+
+def list_all_flags(uri, seconds):
+    import libvirt
+    connection = libvirt.open(uri)
+
+    def sequence():
+        for flags in LIST_FLAGS:
+            connection.listAllDomains(flags)
+    sequence()
+    return timed(seconds, sequence)
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "monitor":
+        result = monitor(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif mode == "direct":
+        result = direct(sys.argv[2], float(sys.argv[3]))
+    elif mode == "list":
+        result = virsh_list(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+    elif mode == "dominfo":
+        result = virsh_dominfo(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+    elif mode == "listall":
+        result = list_all_flags(sys.argv[2], float(sys.argv[3]))
+    else:
+        raise SystemExit(__doc__)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
