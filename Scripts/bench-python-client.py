@@ -104,7 +104,7 @@ def virsh_dominfo(uri, seconds, prefix):
             domain.hasManagedSaveImage(0)
             if connection.getSecurityModel()[0]:
                 domain.securityLabel()
-            domain.getMessages(0)
+            domain.messages(0)
     return timed(seconds, sequence)
 
 

@@ -10,8 +10,8 @@ once=no
 bash Scripts/install-dependencies.sh
 bash Scripts/build-test-guest.sh
 echo "== building (release)"
-swift build -c release 2>&1 | tail -n 1
-bin=$(swift build -c release --show-bin-path)
+swift build -c release --static-swift-stdlib 2>&1 | tail -n 1
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 if [ "$(id -u)" -eq 0 ]; then run_dir=/run/corral; uri=corral:///system; else run_dir="${XDG_RUNTIME_DIR:-$HOME/.cache}/corral"; uri=corral:///session; fi
 sock="$run_dir/corrald-sock"

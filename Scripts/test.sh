@@ -21,5 +21,9 @@ if ! grep -qE '^✔ Test run with [0-9]+ tests? .*passed' .build/swift-test.log;
 fi
 echo "== fuzzing (each libFuzzer target for 15 s on its seed corpus)"
 timeout -k 30 900 bash Scripts/fuzz.sh 15
+echo "== benchmark smoke (every figure's code path with tiny counts; the figures mean nothing here)"
+timeout -k 30 900 .build/debug/corral-bench --only rpc,domains,passthrough,memory --seconds 0.2 --connections 1,2 \
+  --passthrough-clients 1,2 --memory-guests 2 --domains 40 > .build/bench-smoke.log 2>&1 \
+  || { echo "the benchmark smoke failed; its log follows" >&2; cat .build/bench-smoke.log >&2; exit 1; }
 echo "== acceptance tests (virsh, libvirt-python, libvirtd)"
 timeout -k 30 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests-python

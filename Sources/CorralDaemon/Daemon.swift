@@ -103,6 +103,8 @@ public final class Daemon: Sendable {
         await storage.autostartAll()
         await storage.createDefaultPoolIfNone(path: configuration.stateDirectory + "/images")
         try await server.start()
+        // What the probe and the recovery above allocated and freed goes back to the kernel.
+        HeapTuning.returnFreeMemory()
         Task { await driver.autostartAll() }
     }
 

@@ -31,27 +31,48 @@ final class PassthroughSessions: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        return session.executeRawFuture(message).flatMapThrowing { reply in
-            guard hmp else { return reply.description }
-            if let error = reply["error"] {
-                if error["class"]?.stringValue == "CommandNotFound" {
-                    throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "Human monitor command is not available to run \(command)")
+        // One callback, not a chain of future transformations: each link would cost a promise,
+        // a future and a closure on every call.
+        let output = eventLoop.makePromise(of: String.self)
+        session.executeRawFuture(message).whenComplete { [logger] result in
+            switch result {
+            case .success(let reply):
+                do throws(RemoteError) {
+                    output.succeed(try Self.output(of: reply, hmp: hmp, command: command))
+                } catch {
+                    output.fail(error)
                 }
-                throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'human-monitor-command': \(error["desc"]?.stringValue ?? "")")
+            case .failure(let error):
+                output.fail(Self.remoteError(error, logger: logger))
             }
-            return reply["return"]?.stringValue ?? ""
-        }.flatMapErrorThrowing { [logger] error in
-            if let error = error as? RemoteError { throw error }
-            if let error = error as? QMPError, error.code == .protocolViolation {
-                // A guest can influence what QEMU sends: one line per broken reply (the session
-                // closes with it, and the next call opens a new one).
-                logger.warning("a guest's passthrough monitor sent a malformed reply; its session is closed", metadata: ["error": "\(error.message.prefix(200))"])
-            }
-            if let error = error as? QMPError, error.code == .connectionClosed {
-                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
-            }
-            throw RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
         }
+        return output.futureResult
+    }
+
+    /// What the client gets for QEMU's reply: the whole reply for QMP, the output for HMP.
+    static func output(of reply: JSONValue, hmp: Bool, command: String) throws(RemoteError) -> String {
+        guard hmp else { return reply.description }
+        if let error = reply["error"] {
+            if error["class"]?.stringValue == "CommandNotFound" {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "Human monitor command is not available to run \(command)")
+            }
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'human-monitor-command': \(error["desc"]?.stringValue ?? "")")
+        }
+        return reply["return"]?.stringValue ?? ""
+    }
+
+    /// libvirt's error for a session that failed.
+    static func remoteError(_ error: any Error, logger: Logger) -> RemoteError {
+        if let error = error as? RemoteError { return error }
+        if let error = error as? QMPError, error.code == .protocolViolation {
+            // A guest can influence what QEMU sends: one line per broken reply (the session
+            // closes with it, and the next call opens a new one).
+            logger.warning("a guest's passthrough monitor sent a malformed reply; its session is closed", metadata: ["error": "\(error.message.prefix(200))"])
+        }
+        if let error = error as? QMPError, error.code == .connectionClosed {
+            return RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
+        }
+        return RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
     }
 
     /// The client's QMP message, with libvirt's `libvirt-N` id when it has none.

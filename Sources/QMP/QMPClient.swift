@@ -208,7 +208,7 @@ final class QMPChannelHandler: ChannelDuplexHandler {
                 }
             case .send(let message):
                 var buffer = context.channel.allocator.buffer(capacity: 128)
-                buffer.writeString(message.description)
+                buffer.writeBytes(message.utf8)
                 buffer.writeInteger(UInt8(ascii: "\n"))
                 context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             case .complete(let promise, let result):

@@ -28,9 +28,10 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks: all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network.") var only: String = "all"
+    @Option(help: "Which benchmarks (comma-separated): all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network.") var only: String = "all"
     @Option(help: "Running guests for the domain statistics benchmark.") var statsGuests: Int = 50
     @Option(help: "Running guests for the memory benchmark.") var memoryGuests: Int = 20
+    @Option(help: "Domains the domain and memory benchmarks define.") var domains: Int = 1000
     @Option(help: "Size of the storage benchmark's images, MiB.") var storageMib: Int = 2048
     @Option(help: "Where the storage benchmark's images and pools live (default: the temporary directory).") var storageDir: String = NSTemporaryDirectory()
     @Option(help: "Concurrent passthrough clients to measure, comma-separated.") var passthroughClients: String = "1,8,32"
@@ -38,8 +39,19 @@ struct BenchMain: AsyncParsableCommand {
     @Option(help: "Where the save and snapshot benchmarks' images go (default: /dev/shm when it is there).")
     var saveImageDir: String = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 
+    func validate() throws {
+        guard (1...100_000).contains(domains) else { throw ValidationError("--domains must be from 1 to 100000") }
+    }
+
+    /// Whether `--only` selects `benchmark`.
+    func selected(_ benchmark: String) -> Bool {
+        let chosen = only.split(separator: ",").map(String.init)
+        return chosen.contains("all") || chosen.contains(benchmark)
+    }
+
     func run() async throws {
-        if only == "all" || only == "qemu-config" {
+        DomainBenchmark.count = domains
+        if selected("qemu-config") {
             try ConfigBenchmark.run()
             print("")
         }
@@ -52,48 +64,48 @@ struct BenchMain: AsyncParsableCommand {
             if libvirtd == nil { print("libvirtd: not available; measuring corrald alone") }
         }
         defer { libvirtd?.stop() }
-        if only == "all" || only == "rpc" {
+        if selected("rpc") {
             try await runRPC(daemon: daemon, libvirtd: libvirtd)
             print("")
         }
-        if only == "all" || only == "domains" {
+        if selected("domains") {
             try await DomainBenchmark.run(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
             print("")
         }
-        if only == "all" || only == "passthrough" {
+        if selected("passthrough") {
             try await PassthroughBenchmark.run(
                 daemon: daemon, libvirtd: libvirtd, seconds: seconds, clients: passthroughClients.split(separator: ",").compactMap { Int($0) })
             print("")
         }
-        if only == "all" || only == "start" {
+        if selected("start") {
             try await StartBenchmark.run(daemon: daemon, libvirtd: libvirtd, runs: starts)
             print("")
         }
-        if only == "all" || only == "storage" {
+        if selected("storage") {
             try await StorageBenchmark.run(daemon: daemon, libvirtd: libvirtd, sizeMiB: storageMib, directory: storageDir)
             print("")
         }
-        if only == "all" || only == "stats" {
+        if selected("stats") {
             try await DomainStatsBenchmark.run(daemon: daemon, libvirtd: libvirtd, guests: statsGuests, seconds: seconds, directory: storageDir)
             print("")
         }
-        if only == "all" || only == "console" {
+        if selected("console") {
             try await ConsoleBenchmark.run(daemon: daemon, libvirtd: libvirtd, directory: storageDir)
             print("")
         }
-        if only == "all" || only == "save" {
+        if selected("save") {
             try await SaveBenchmark.run(daemon: daemon, libvirtd: libvirtd, directory: storageDir, images: saveImageDir)
             print("")
         }
-        if only == "all" || only == "snapshot" {
+        if selected("snapshot") {
             try await SnapshotBenchmark.run(daemon: daemon, libvirtd: libvirtd, directory: storageDir, images: saveImageDir)
             print("")
         }
-        if only == "all" || only == "memory" {
+        if selected("memory") {
             try await MemoryBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, guests: memoryGuests)
             print("")
         }
-        if only == "all" || only == "network" {
+        if selected("network") {
             try await NetworkBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, runs: 5)
         }
     }

@@ -1,8 +1,11 @@
 import Foundation
+import Synchronization
 import POSIXSupport
 
 /// A `corrald` started for the benchmark in a temporary directory.
 final class BenchDaemon {
+    /// Daemons started by this run, so each gets a directory of its own.
+    private static let started = Atomic<Int>(0)
     let directory: String
     let process: ChildProcess
     var uri: String { "qemu+unix:///system?socket=\(directory)/sock" }
@@ -10,7 +13,8 @@ final class BenchDaemon {
 
     /// - Parameter namespace: a network namespace to run it in (`ip netns exec`).
     init(binary: String, namespace: String? = nil) throws {
-        directory = NSTemporaryDirectory() + "corral-bench-\(getpid())" + (namespace.map { "-" + String($0.suffix(6)) } ?? "")
+        directory = NSTemporaryDirectory() + "corral-bench-\(getpid())-\(Self.started.add(1, ordering: .relaxed).newValue)"
+            + (namespace.map { "-" + String($0.suffix(6)) } ?? "")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let arguments = ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
                          "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"]

@@ -6,7 +6,8 @@ import POSIXSupport
 /// 1,000 defined domains: `virsh list --all`'s calls, lookups by name, dumpxml, and the daemon's
 /// memory per definition.
 enum DomainBenchmark {
-    static let count = 1000
+    /// How many domains (`--domains`; set once, before any benchmark runs).
+    nonisolated(unsafe) static var count = 1000
 
     static func xml(_ index: Int) -> String {
         """

@@ -14,6 +14,9 @@ import UnixSignals
 @main
 enum CorraldEntry {
     static func main() async {
+        // Two arenas serve two event loops and the occasional worker thread without contention
+        // worth the memory of more.
+        HeapTuning.limitArenas(to: 2)
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         await CorraldMain.main()
     }

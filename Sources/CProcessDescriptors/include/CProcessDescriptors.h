@@ -5,8 +5,9 @@
 // Swift's Glibc module and `syscall` is variadic, so these two thin inline calls are the
 // whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread,
 // a thread's CPU affinity for the statistics and for pinning, and a descriptor sent over a
-// socket (QEMU's `getfd`).
+// socket (QEMU's `getfd`), and glibc's heap controls (`malloc.h` is not in Swift's Glibc module).
 
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -22,6 +23,16 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+
+/// Caps glibc's malloc arenas (`mallopt(M_ARENA_MAX, count)`); 1 on success.
+static inline int corral_limit_malloc_arenas(int count) {
+    return mallopt(M_ARENA_MAX, count);
+}
+
+/// Returns the free pages of every malloc arena to the kernel (`malloc_trim(0)`).
+static inline int corral_trim_heap(void) {
+    return malloc_trim(0);
+}
 
 /// The CPUs thread `tid` may run on, as a byte bitmap of `length` bytes (CPU n is bit n % 8 of
 /// byte n / 8); the number of bytes the kernel filled, or -1 with errno. `sched_getaffinity` is
