@@ -3,7 +3,7 @@
 
 corrald starts it as a domain's <emulator>. It reads the monitor and channel socket paths from
 the argv corrald gives QEMU, serves well-behaved QMP on the daemon's own monitor (plus a flood of
-events when asked), and answers the passthrough monitor and the guest agent channel with broken
+events when asked), and answers the passthrough monitors and the guest agent channel with broken
 replies chosen by the command's name:
 
   hostile-surrogate   a string with a lone UTF-16 surrogate escape
@@ -157,7 +157,7 @@ def main():
     for ident, path in paths.items():
         if ident == "charmonitor":
             continue
-        elif ident == "charpassthrough":
+        elif ident and ident.startswith("charpassthrough"):
             listen(path, lambda c: serve_monitor(c, hostile=True))
         elif ident and ident.startswith("charchannel"):
             listen(path, serve_agent)

@@ -40,10 +40,10 @@ enum QEMUProcedures {
         // The same call with file descriptors. Corral's server does not receive descriptors
         // (feature FD_PASSING is answered false, so libvirt's client refuses `--pass-fds` before
         // sending); without descriptors the call is DOMAIN_MONITOR_COMMAND.
-        table.registerAsync(Qemu.DomainMonitorCommandWithFiles.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Qemu.DomainMonitorCommandWithFiles.self) { arguments, context throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1, function: "qemuDomainQemuMonitorCommandWithFiles")
-            let record = try registry.record(for: arguments.dom)
-            let result = try await driver.monitorCommand(record.uuid, command: arguments.cmd, hmp: arguments.flags & 1 != 0)
+            let (uuid, monitor, _) = try registry.passthroughTarget(for: arguments.dom, connectionID: context.connectionID)
+            let result = try await driver.monitorCommand(uuid, command: arguments.cmd, hmp: arguments.flags & 1 != 0, monitor: monitor)
             return .init(result: result)
         }
         table.registerAsync(Qemu.DomainAgentCommand.self) { arguments, _ throws(RemoteError) in

@@ -14,9 +14,9 @@ import UnixSignals
 @main
 enum CorraldEntry {
     static func main() async {
-        // Two arenas serve two event loops and the occasional worker thread without contention
-        // worth the memory of more.
-        HeapTuning.limitArenas(to: 2)
+        // One arena per core (at least two) serves the event loops, one per core, and the
+        // occasional worker thread without contention worth the memory of glibc's 8 per core.
+        HeapTuning.limitArenas(to: Int32(max(2, min(System.coreCount, 64))))
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         await CorraldMain.main()
     }
