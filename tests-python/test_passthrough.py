@@ -11,6 +11,23 @@ from conftest import binary, run
 from guest import domain_xml
 
 
+def run_libvirt_event_loop():
+    """Runs libvirt's default event loop on a thread (event callbacks need it); returns the
+    function that stops it."""
+    import threading
+    libvirt.virEventRegisterDefaultImpl()
+    running = [True]
+
+    def loop():
+        while running[0]:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+
+    def stop():
+        running[0] = False
+    return stop
+
+
 def test_qmp_and_hmp_through_virsh(running):
     daemon = running
     out = run("virsh", "-c", daemon.uri, "qemu-monitor-command", "mon", '{"execute":"query-status"}').stdout
@@ -77,19 +94,10 @@ def test_monitor_events_follow_passthrough(running):
 
 
 def test_libvirt_qemu_monitor_event_register(running):
-    import threading
     import time
-    libvirt.virEventRegisterDefaultImpl()
+    stop_events = run_libvirt_event_loop()
     conn = libvirt.open(running.uri)
     seen = []
-    loop_running = True
-
-    def loop():
-        while loop_running:
-            libvirt.virEventRunDefaultImpl()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
     try:
         callback = libvirt_qemu.qemuMonitorEventRegister(conn, None, "STOP", lambda c, d, e, s, m, details, o: seen.append((d.name(), e)), None, 0)
         dom = conn.lookupByName("mon")
@@ -101,7 +109,7 @@ def test_libvirt_qemu_monitor_event_register(running):
         libvirt_qemu.qemuMonitorEventDeregister(conn, callback)
         dom.resume()
     finally:
-        loop_running = False
+        stop_events()
         conn.close()
 
 
@@ -157,15 +165,8 @@ def test_passthrough_monitor_pool(daemon, tmp_path):
         assert failures == []
         # Events: two subscribers on two connections, a stop and a cont issued on two monitors;
         # each subscriber sees each event once.
-        libvirt.virEventRegisterDefaultImpl()
+        stop_events = run_libvirt_event_loop()
         seen = {0: [], 1: []}
-        loop_running = True
-
-        def loop():
-            while loop_running:
-                libvirt.virEventRunDefaultImpl()
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
         subscribers = [libvirt.open(daemon.uri) for _ in range(2)]
         try:
             for i, c in enumerate(subscribers):
@@ -179,7 +180,7 @@ def test_passthrough_monitor_pool(daemon, tmp_path):
             for i in (0, 1):
                 assert [e for e in seen[i] if e in ("STOP", "RESUME")] == ["STOP", "RESUME"], seen
         finally:
-            loop_running = False
+            stop_events()
             for c in subscribers:
                 c.close()
     finally:
