@@ -687,7 +687,9 @@ actor DomainDriver {
     /// callers ask at the same time) when there is none.
     private func passthroughSession(_ uuid: RemoteUUID, monitor: Int, socket: String, eventLoop: (any EventLoop)?) async throws(RemoteError) -> QMPClient {
         let key = PassthroughMonitorKey(domain: uuid, monitor: monitor)
-        if let open = registry.guest(uuid)?.passthroughSessions[monitor], open.isOpen { return open }
+        if let sessions = registry.guest(uuid)?.passthroughSessions, sessions.indices.contains(monitor), let open = sessions[monitor], open.isOpen {
+            return open
+        }
         if let pending = openingSessions[key] { return try await pending.value.get() }
         let opening = Task { () -> Result<QMPClient, RemoteError> in
             do throws(QMPError) {

@@ -47,8 +47,6 @@ public struct CommandLineContext: Sendable {
     }
 
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
-    /// The first passthrough monitor's socket.
-    public var passthroughSocket: String { PassthroughMonitor.socketPath(runDirectory: runDirectory, index: 0) }
     public var configFilePath: String { runDirectory + "/qemu.cfg" }
     public var pidFile: String { runDirectory + "/qemu.pid" }
 

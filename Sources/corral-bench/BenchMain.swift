@@ -35,6 +35,8 @@ struct BenchMain: AsyncParsableCommand {
     @Option(help: "Size of the storage benchmark's images, MiB.") var storageMib: Int = 2048
     @Option(help: "Where the storage benchmark's images and pools live (default: the temporary directory).") var storageDir: String = NSTemporaryDirectory()
     @Option(help: "Concurrent passthrough clients to measure, comma-separated.") var passthroughClients: String = "1,8,32"
+    @Option(help: "Passthrough monitors of the passthrough benchmark's guest in corrald (default: the daemon's default).")
+    var passthroughMonitors: Int?
     @Option(help: "Guest starts to time for each target.") var starts: Int = 7
     @Option(help: "Where the save and snapshot benchmarks' images go (default: /dev/shm when it is there).")
     var saveImageDir: String = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
@@ -74,7 +76,8 @@ struct BenchMain: AsyncParsableCommand {
         }
         if selected("passthrough") {
             try await PassthroughBenchmark.run(
-                daemon: daemon, libvirtd: libvirtd, seconds: seconds, clients: passthroughClients.split(separator: ",").compactMap { Int($0) })
+                daemon: daemon, libvirtd: libvirtd, seconds: seconds, clients: passthroughClients.split(separator: ",").compactMap { Int($0) },
+                monitors: passthroughMonitors)
             print("")
         }
         if selected("start") {

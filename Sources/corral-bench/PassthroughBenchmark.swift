@@ -12,13 +12,14 @@ import XDR
 enum PassthroughBenchmark {
     static let command = #"{"execute":"query-status"}"#
     static let guestName = "corral-bench-passthrough"
-    static var guestXML: String {
-        let pool = ProcessInfo.processInfo.environment["CORRAL_BENCH_PASSTHROUGH_MONITORS"].map { "<qemu:passthrough monitors='\($0)'/>" } ?? ""
+    /// The benchmark's guest; `monitors` sets its passthrough pool (`nil`: the default).
+    static func guestXML(monitors: Int?) -> String {
+        let pool = monitors.map { "<qemu:passthrough monitors='\($0)'/>" } ?? ""
         return "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>\(guestName)</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os>"
             + "<devices><memballoon model='none'/></devices>\(pool)</domain>"
     }
 
-    static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double, clients: [Int]) async throws {
+    static func run(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double, clients: [Int], monitors: Int?) async throws {
         print("Monitor passthrough: query-status round trips (\(seconds) s each; guests paused, TCG)")
         print("target                          clients    calls/s     p50 µs    p99 µs")
         let monitors = clients.max() ?? 1
@@ -30,11 +31,11 @@ enum PassthroughBenchmark {
             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", "-msg", "timestamp=on",
         ])
         defer { sandboxed.stop() }
-        let ours = try DaemonGuest(socketPath: daemon.socketPath)
+        let ours = try DaemonGuest(socketPath: daemon.socketPath, xml: guestXML(monitors: monitors))
         defer { ours.destroy() }
         var theirs: DaemonGuest?
         if libvirtd != nil {
-            do { theirs = try DaemonGuest(socketPath: "/run/libvirt/libvirt-sock") } catch { print("libvirtd: \(error); measuring without it") }
+            do { theirs = try DaemonGuest(socketPath: "/run/libvirt/libvirt-sock", xml: guestXML(monitors: nil)) } catch { print("libvirtd: \(error); measuring without it") }
         }
         defer { theirs?.destroy() }
         for count in clients {
@@ -223,14 +224,14 @@ final class DaemonGuest: @unchecked Sendable {  // immutable after init
     let socketPath: String
     let domain: RemoteDomain
 
-    init(socketPath: String) throws {
+    init(socketPath: String, xml: String) throws {
         self.socketPath = socketPath
         let client = try BlockingRPCClient(socketPath: socketPath)
         if let stale = try? client.call(Remote.DomainLookupByName.self, .init(name: PassthroughBenchmark.guestName)).dom {
             _ = try? client.call(Remote.DomainDestroy.self, .init(dom: stale))
         }
         // VIR_DOMAIN_START_PAUSED: nothing runs, so the guest costs no CPU during the measurement.
-        domain = try client.call(Remote.DomainCreateXML.self, .init(xmlDesc: PassthroughBenchmark.guestXML, flags: 1)).dom
+        domain = try client.call(Remote.DomainCreateXML.self, .init(xmlDesc: xml, flags: 1)).dom
     }
 
     func client() throws -> any RoundTripClient { try MonitorCommandClient(socketPath: socketPath, domain: domain) }
