@@ -48,8 +48,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// refused at start.
     public var resourcePartition: String?
     public var os: OperatingSystem
-    /// Names of the elements under `<features>` (acpi, apic, pae, …).
-    public var features: [String]
+    /// `<features>`.
+    public var features: Features
     public var cpu: CPU?
     /// `<clock offset>`.
     public var clockOffset: ClockOffset
@@ -68,7 +68,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
         .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
         ElementSchema("resource", children: [.text("partition")]),
-        OperatingSystem.schema, ElementSchema("features", children: [.text("acpi"), .text("apic"), .text("pae")]), CPU.schema, clockSchema,
+        OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
     ])
 
@@ -93,7 +93,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
         resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
-        features = root.element(named: "features")?.elements.map(\.name) ?? []
+        features = try root.element(named: "features").map { features throws(DomainXMLError) in try Features(features) } ?? Features()
         cpu = try root.element(named: "cpu").map { cpu throws(DomainXMLError) in try CPU(cpu) }
         let clock = root.element(named: "clock")
         clockOffset = try ClockOffset.attribute("offset", of: clock, default: .utc)

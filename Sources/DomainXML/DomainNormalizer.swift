@@ -169,6 +169,7 @@ enum DomainNormalizer {
                     failure = error
                 }
             }
+            assignControllerIndexes(&devices)
             let elements = devices.elements
             if !elements.contains(where: { $0.name == "controller" && $0[attribute: "type"] == "pci" && ($0[attribute: "index"] ?? "0") == "0" }) {
                 let model = machine.contains("q35") ? "pcie-root" : "pci-root"
@@ -305,13 +306,14 @@ enum DomainNormalizer {
     }
 
     /// libvirt's scaled integers (`virScaleInteger`): bytes, KB/MB/… (powers of 1000) and
-    /// k/KiB/M/MiB/… (powers of 1024); the default unit is KiB. Rounded up to whole KiB.
-    static func kibibytes(_ element: XMLElement) throws(DomainXMLError) -> UInt64 {
+    /// k/KiB/M/MiB/… (powers of 1024); the default unit is KiB unless `defaultUnit` says
+    /// otherwise. Rounded up to whole KiB.
+    static func kibibytes(_ element: XMLElement, defaultUnit: String = "KiB") throws(DomainXMLError) -> UInt64 {
         let text = element.text.trimmingWhitespace()
         guard let value = UInt64(text) else {
             throw DomainXMLError(.invalid, line: element.line, "invalid value '\(text)' for <\(element.name)>: expected a non-negative integer")
         }
-        let unit = (element[attribute: "unit"] ?? "KiB").lowercased()
+        let unit = (element[attribute: "unit"] ?? defaultUnit).lowercased()
         let factor: UInt64
         switch unit {
         case "b", "bytes": factor = 1

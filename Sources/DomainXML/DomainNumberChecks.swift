@@ -26,6 +26,8 @@ enum DomainNumberChecks {
                 }
             case "controller":
                 _ = try integer(device, "index", in: DomainLimits.smallCount)
+                _ = try integer(device, "ports", in: DomainLimits.smallCount)
+                _ = try integer(device, "vectors", in: DomainLimits.smallCount)
             case "serial", "console", "channel", "parallel":
                 if let target = device.element(named: "target") { _ = try integer(target, "port", in: DomainLimits.smallCount) }
                 if device[attribute: "type"] == "tcp", let source = device.element(named: "source") {

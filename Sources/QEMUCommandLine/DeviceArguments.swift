@@ -1,3 +1,6 @@
+import CorralJSON
+import DomainXML
+
 extension Builder {
     /// The devices of a domain as `-blockdev`, `-netdev`, `-chardev`, `-object` and `-device`
     /// options, with libvirt's alias names as ids (or the user's `ua-…` alias), in libvirt's
@@ -17,5 +20,6 @@ extension Builder {
         try addWatchdogs()
         addMemoryBalloon()
         try addRNGs()
+        if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }
     }
 }

@@ -68,19 +68,8 @@ struct Builder {
             if !compat.isEmpty { add("-compat", compat) }
         }
         add("-S")
-        var machineProperties = [("usb", "off"), ("dump-guest-core", "off")]
-        if domain.features.contains("acpi") == false && domain.features.isEmpty == false { machineProperties.append(("acpi", "off")) }
-        add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", machineProperties))
-        add("-accel", domain.type == .kvm ? "kvm" : "tcg")
-        if let cpu = domain.cpu {
-            switch cpu.mode {
-            case .hostPassthrough?, .hostModel?:
-                guard domain.type == .kvm else { throw CommandLineError(.unsupported, "CPU mode '\(cpu.mode?.rawValue ?? "")' needs KVM (domain type 'kvm')") }
-                add("-cpu", "host")
-            case .maximum?: add("-cpu", "max")
-            case .custom?, nil: if let model = cpu.model { add("-cpu", try QEMUKeyValue.implied(model)) }
-            }
-        }
+        try addMachine()
+        try addCPU()
         add("-m", "size=\(domain.memoryKiB)k")
         add("-overcommit", "mem-lock=off")
         let topology = domain.cpu?.topology
@@ -98,7 +87,7 @@ struct Builder {
             add("-chardev", try QEMUKeyValue.render("socket", [("id", PassthroughMonitor.chardevID(index)), ("path", path), ("server", "on"), ("wait", "off")]))
             add("-mon", "chardev=\(PassthroughMonitor.chardevID(index)),id=\(PassthroughMonitor.monitorID(index)),mode=control")
         }
-        add("-rtc", "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")")
+        try addClock()
         add("-no-shutdown")
         if let pm = domain.powerManagement {
             // libvirt's switches: the power-management device of the chipset.

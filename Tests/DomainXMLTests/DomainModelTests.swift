@@ -1,3 +1,4 @@
+import Foundation
 @testable import DomainXML
 import Testing
 
@@ -56,9 +57,57 @@ struct DomainModelTests {
         // Every device the model reads is in the schema, and nothing else is.
         let devices = Set(DomainDefinition.Devices.schema.children.map(\.name))
         #expect(devices == ["emulator", "disk", "controller", "interface", "serial", "console", "channel", "input", "graphics", "video", "sound", "memballoon", "rng", "watchdog"])
-        let parsed = try DomainXMLParser.parse(Self.domain(devices: "<controller type='usb' index='0' ports='8'/>", extra: "<pm><suspend-to-mem enabled='no'/><suspend-to-ram/></pm>"))
+        let parsed = try DomainXMLParser.parse(Self.domain(devices: "<controller type='usb' index='0' ports='8' hotplug='on'/>", extra: "<pm><suspend-to-mem enabled='no'/><suspend-to-ram/></pm>"))
         #expect(parsed.unmodelled.contains { $0.hasPrefix("element <pm/suspend-to-ram>") })
         #expect(!parsed.unmodelled.contains { $0.hasPrefix("element <pm>") })
-        #expect(parsed.unmodelled.contains { $0.hasPrefix("attribute 'ports' of <devices/controller>") })
+        #expect(parsed.unmodelled.contains { $0.hasPrefix("attribute 'hotplug' of <devices/controller>") })
+        #expect(!parsed.unmodelled.contains { $0.hasPrefix("attribute 'ports' of <devices/controller>") })
+    }
+
+    /// libvirtd 9.0 numbers the same controllers this way (virsh define, then dumpxml).
+    @Test("controllers without an index get libvirt's: lowest unused per type, USB 2 companions share their EHCI's")
+    func controllerIndexes() throws {
+        let devices = """
+            <controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/><controller type='usb' model='ich9-uhci2'/>
+            <controller type='usb' model='qemu-xhci' ports='15'/><controller type='pci' model='pcie-root'/>
+            <controller type='pci' index='2' model='pcie-root-port'/><controller type='pci' model='pcie-root-port'/>
+            <controller type='pci' model='pcie-root-port'/><controller type='virtio-serial' ports='4'/>
+            """
+        let parsed = try DomainXMLParser.parse(Self.domain(devices: devices).replacingOccurrences(of: "<type>hvm", with: "<type machine='q35'>hvm"))
+        let controllers = parsed.definition.devices.controllers
+        #expect(controllers.map(\.index) == [0, 0, 0, 1, 0, 2, 1, 3, 0])
+        #expect(controllers[3].ports == 15 && controllers[8].ports == 4)
+        #expect(parsed.xml.contains("<controller type='usb' index='1' model='qemu-xhci' ports='15'/>"))
+        #expect(parsed.unmodelled.isEmpty)
+    }
+
+    @Test("<features> and timers are modelled: Hyper-V, KVM, SMM, vmport; unknown names refused as libvirt refuses them")
+    func features() throws {
+        let extra = """
+            <features><acpi/><apic eoi='on'/><hyperv mode='custom'><relaxed state='on'/><spinlocks state='on' retries='8191'/>\
+            <vendor_id state='on' value='Corral'/></hyperv><kvm><hidden state='on'/></kvm><vmport state='off'/><smm state='on'><tseg unit='MiB'>48</tseg></smm></features>\
+            <clock offset='utc'><timer name='rtc' tickpolicy='catchup' track='wall'/><timer name='tsc' frequency='1000'/></clock>
+            """
+        let parsed = try DomainXMLParser.parse(Self.domain(extra: extra))
+        let features = parsed.definition.features
+        #expect(features.acpi && features.apic && features.apicEOI == .on && features.vmport == .off && features.smm == .on && features.tsegMiB == 48)
+        #expect(features.hyperV?.isOn(.relaxed) == true && features.hyperV?.spinlockRetries == 8191 && features.hyperV?.vendorID == "Corral")
+        #expect(features.kvm?.states[.hidden] == .on)
+        #expect(parsed.definition.timers.map(\.track) == [.wall, nil] && parsed.definition.timers[1].frequency == 1000)
+        #expect(parsed.unmodelled.isEmpty)
+        for (xml, message) in [
+            ("<features><turbo/></features>", "unexpected feature 'turbo'"),
+            ("<features><hyperv><vendor_id state='on' value='thirteen-char'/></hyperv></features>", "HyperV vendor_id value must not be more than 12 characters."),
+            ("<features><hyperv><vendor_id state='on' value='a,b'/></hyperv></features>", "HyperV vendor_id value is invalid"),
+            ("<features><kvm><dirty-ring state='on' size='1000'/></kvm></features>", "dirty ring must be power of 2 and ranges [1024, 65536]"),
+            ("<features><vmport state='maybe'/></features>", "Invalid value for attribute 'state' in element 'vmport': 'maybe'."),
+        ] {
+            #expect(throws: DomainXMLError.self) { try DomainXMLParser.parse(Self.domain(extra: xml)) }
+            do {
+                _ = try DomainXMLParser.parse(Self.domain(extra: xml))
+            } catch {
+                #expect(error.message == message)
+            }
+        }
     }
 }

@@ -20,11 +20,16 @@ extension DomainDefinition {
         public var chassis: UInt32?
         /// `<target port>` of a PCIe root port.
         public var port: UInt32?
+        /// `ports`: the root-hub ports of an xHCI controller (QEMU's `p2` and `p3`), the ports of
+        /// a virtio-serial controller (`max_ports`).
+        public var ports: Int?
+        /// `vectors` of a virtio-serial controller (MSI-X vectors).
+        public var vectors: Int?
 
         /// A PCIe root port: a slot on a q35 guest that takes one hot-plugged device.
         public var isRootPort: Bool { type == .pci && model == "pcie-root-port" }
 
-        static let schema = ElementSchema("controller", attributes: ["type", "index", "model"], children: [
+        static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
             ElementSchema("target", attributes: ["chassis", "port"]),
         ])
@@ -35,6 +40,9 @@ extension DomainDefinition {
             model = element[attribute: "model"]
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
+            // Range-checked at define (DomainNumberChecks).
+            ports = element[attribute: "ports"].flatMap { Int($0) }
+            vectors = type == .virtioSerial ? element[attribute: "vectors"].flatMap { Int($0) } : nil
             if let target = element.element(named: "target") {
                 chassis = target[attribute: "chassis"].flatMap(PCIAddress.number)
                 port = target[attribute: "port"].flatMap(PCIAddress.number)

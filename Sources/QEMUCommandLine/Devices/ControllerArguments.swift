@@ -14,7 +14,10 @@ extension Builder {
         for index in devices.controllers.indices where devices.controllers[index].type == .scsi { try addSCSIController(at: index) }
         if devices.channels.contains(where: { $0.targetType == "virtio" }) || devices.consoles.contains(where: { $0.targetType == "virtio" }) {
             let controller = devices.controllers.first { $0.type == .virtioSerial && $0.index == 0 }
-            addDevice([("driver", .string("virtio-serial-pci")), ("id", .string(controller?.alias ?? "virtio-serial0"))] + pciPlacement(controller?.pciAddress))
+            var members: [(String, JSONValue)] = [("driver", .string("virtio-serial-pci")), ("id", .string(controller?.alias ?? "virtio-serial0"))]
+            if let ports = controller?.ports { members.append(("max_ports", .unsigned(UInt64(ports)))) }
+            if let vectors = controller?.vectors { members.append(("vectors", .unsigned(UInt64(vectors)))) }
+            addDevice(members + pciPlacement(controller?.pciAddress))
         }
         if devices.inputs.contains(where: { $0.bus == .usb }) && !devices.controllers.contains(where: { $0.type == .usb }) {
             addDevice([("driver", .string("qemu-xhci")), ("id", .string("usb"))])
@@ -80,10 +83,17 @@ extension Builder {
                 throw CommandLineError(.unsupported, "USB controller model '\(model)' is not supported")
             }
             let alias = controller.alias ?? (controller.index == 0 ? "usb" : "usb\(controller.index)")
+            var rootHubPorts: [(String, JSONValue)] = []
+            if let ports = controller.ports {
+                guard model == "qemu-xhci" || model == "nec-xhci" else {
+                    throw CommandLineError(.unsupported, "usb controller type '\(model)' doesn't support 'ports' with this QEMU binary")
+                }
+                rootHubPorts = [("p2", .unsigned(UInt64(ports))), ("p3", .unsigned(UInt64(ports)))]
+            }
             if let port = controller.masterStartPort {
                 addDevice([("driver", .string(device)), ("masterbus", .string(alias + ".0")), ("firstport", .integer(Int64(port)))])
             } else {
-                addDevice([("driver", .string(device)), ("id", .string(alias))] + pciPlacement(controller.pciAddress))
+                addDevice([("driver", .string(device))] + rootHubPorts + [("id", .string(alias))] + pciPlacement(controller.pciAddress))
             }
         }
     }

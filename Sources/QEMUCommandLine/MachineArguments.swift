@@ -1,0 +1,125 @@
+import DomainXML
+
+/// `-machine`, `-accel`, `-cpu` and the clock options, from `<os>`, `<features>`, `<cpu>` and
+/// `<clock>`, as libvirt writes them.
+extension Builder {
+    /// `-machine TYPE,usb=off,vmport=…,smm=…,kernel_irqchip=…,dump-guest-core=off[,acpi=off]`.
+    mutating func addMachine() throws(CommandLineError) {
+        let features = domain.features
+        var properties = [("usb", "off")]
+        if let vmport = features.vmport { properties.append(("vmport", vmport.rawValue)) }
+        if let smm = features.smm { properties.append(("smm", smm.rawValue)) }
+        switch features.ioapic {
+        case .qemu?: properties.append(("kernel_irqchip", "split"))
+        case .kvm?: properties.append(("kernel_irqchip", "on"))
+        case nil: break
+        }
+        properties.append(("dump-guest-core", "off"))
+        if !features.acpi && !features.isEmpty { properties.append(("acpi", "off")) }
+        add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", properties))
+        if let cache = features.translationBlockCacheKiB {
+            guard domain.type == .qemu else { throw CommandLineError(.unsupported, "TCG features are incompatible with domain type '\(domain.type.rawValue)'") }
+            guard cache % 1024 == 0 else { throw CommandLineError(.unsupported, "tb-cache size must be an integer multiple of MiB") }
+            add("-accel", "tcg,tb-size=\(cache / 1024)")
+        } else {
+            add("-accel", domain.type == .kvm ? "kvm" : "tcg")
+        }
+        if features.smm == .on, let tseg = features.tsegMiB { add("-global", "mch.extended-tseg-mbytes=\(tseg)") }
+    }
+
+    /// `-cpu MODEL[,flags]`: the model from `<cpu>`, then the flags the timers and features ask
+    /// for (kvmclock, Hyper-V, KVM's paravirtual features, the PMU). Flags without a model go
+    /// on QEMU's default model, `qemu64`, as libvirt does.
+    mutating func addCPU() throws(CommandLineError) {
+        var model: String?
+        if let cpu = domain.cpu {
+            switch cpu.mode {
+            case .hostPassthrough?, .hostModel?:
+                guard domain.type == .kvm else { throw CommandLineError(.unsupported, "CPU mode '\(cpu.mode?.rawValue ?? "")' needs KVM (domain type 'kvm')") }
+                model = "host"
+            case .maximum?: model = "max"
+            case .custom?, nil: model = cpu.model
+            }
+        }
+        let flags = cpuFlags()
+        guard let model = model ?? (flags.isEmpty ? nil : "qemu64") else { return }
+        add("-cpu", try QEMUKeyValue.implied(model) + flags.map { ",\($0)" }.joined())
+    }
+
+    /// The `-cpu` flags, in libvirt's order.
+    func cpuFlags() -> [String] {
+        var flags: [String] = []
+        for timer in domain.timers {
+            switch timer.name {
+            case .kvmclock: if let present = timer.present { flags.append("kvmclock=\(present ? "on" : "off")") }
+            case .hypervclock: if timer.present == true { flags.append("hv-time=on") }
+            case .tsc: if let hertz = timer.frequency, hertz > 0 { flags.append("tsc-frequency=\(hertz)") }
+            default: break
+            }
+        }
+        let features = domain.features
+        if let eoi = features.apicEOI { flags.append("kvm-pv-eoi=\(eoi.rawValue)") }
+        if let pvspinlock = features.pvspinlock { flags.append("kvm-pv-unhalt=\(pvspinlock.rawValue)") }
+        if let hyperV = features.hyperV {
+            if hyperV.mode == .passthrough { flags.append("hv-passthrough=on") }
+            for enlightenment in DomainDefinition.HyperV.Enlightenment.allCases where hyperV.isOn(enlightenment) {
+                switch enlightenment {
+                case .spinlocks: flags.append("hv-spinlocks=0x" + String(hyperV.spinlockRetries ?? 0xFFF, radix: 16))
+                case .vendorID: flags.append("hv-vendor-id=\(hyperV.vendorID ?? "")")
+                default:
+                    flags.append("hv-\(enlightenment.rawValue)=on")
+                    if enlightenment == .stimer && hyperV.stimerDirect == .on { flags.append("hv-stimer-direct=on") }
+                }
+            }
+        }
+        if let kvm = features.kvm {
+            if kvm.states[.hidden] == .on { flags.append("kvm=off") }
+            if kvm.states[.hintDedicated] == .on { flags.append("kvm-hint-dedicated=on") }
+            if kvm.states[.pollControl] == .on { flags.append("kvm-poll-control=on") }
+            if kvm.states[.pvIPI] == .off { flags.append("kvm-pv-ipi=off") }
+        }
+        if let pmu = features.pmu { flags.append("pmu=\(pmu.rawValue)") }
+        return flags
+    }
+
+    /// `-rtc base=…[,clock=…][,driftfix=slew]`, then the PIT's tick policy and `-no-hpet`; the
+    /// timer settings QEMU cannot honour are refused with libvirt's messages.
+    mutating func addClock() throws(CommandLineError) {
+        var rtc = "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")"
+        for timer in domain.timers {
+            switch timer.name {
+            case .platform: throw CommandLineError(.unsupported, "unsupported timer type (name) 'platform'")
+            case .armvtimer: throw CommandLineError(.unsupported, "Configuring the 'armvtimer' timer is not supported for virtType=\(domain.type.rawValue) arch=x86_64 machine=\(domain.os.machine ?? "")")
+            case .rtc:
+                switch timer.track {
+                case .boot?: throw CommandLineError(.unsupported, "unsupported rtc timer track 'boot'")
+                case .guest?: rtc += ",clock=vm"
+                case .wall?: rtc += ",clock=host"
+                case .realtime?: rtc += ",clock=rt"
+                case nil: break
+                }
+                switch timer.tickpolicy {
+                case .catchup?: rtc += ",driftfix=slew"
+                case .merge?, .discard?: throw CommandLineError(.unsupported, "unsupported rtc timer tickpolicy '\(timer.tickpolicy?.rawValue ?? "")'")
+                case .delay?, nil: break
+                }
+            default: break
+            }
+        }
+        add("-rtc", rtc)
+        for timer in domain.timers {
+            switch timer.name {
+            case .pit:
+                switch timer.tickpolicy {
+                case .delay?, nil: add("-global", "kvm-pit.lost_tick_policy=delay")
+                case .discard?: add("-global", "kvm-pit.lost_tick_policy=discard")
+                case .catchup?: break
+                case .merge?: throw CommandLineError(.unsupported, "unsupported pit tickpolicy 'merge'")
+                }
+            case .hpet:
+                if timer.present == false { add("-no-hpet") }
+            default: break
+            }
+        }
+    }
+}
