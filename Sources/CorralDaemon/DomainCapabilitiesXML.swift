@@ -108,10 +108,10 @@ enum DomainCapabilitiesXML {
                 ]),
                 supported("filesystem", false),
                 supported("tpm", false),
-                supported("redirdev", false),
+                supported("redirdev", true, [enumeration("bus", DomainDefinition.RedirectedDevice.Bus.allCases.map(\.rawValue))]),
                 supported("channel", true, [enumeration("type", CommandLineSupport.characterDeviceTypes.map(\.rawValue))]),
             ]),
-            element("features", children: ["gic", "vmcoreinfo", "genid", "backingStoreInput", "backup", "sev", "sgx"].map { supported($0, false) }),
+            element("features", children: [supported("gic", false), supported("vmcoreinfo", true)] + ["genid", "backingStoreInput", "backup", "sev", "sgx"].map { supported($0, false) }),
         ])
     }
 

@@ -134,9 +134,13 @@ actor DomainDriver {
         var context = makeContext(id: id, directory: directory, definition: definition)
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot
-        if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.autoport }) {
+        let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport }
+        let needsSPICE = definition.devices.graphics.contains { $0.type == .spice && ($0.autoport || ($0.port ?? -1) <= 0) && !$0.listensNowhere }
+        if needsVNC || needsSPICE {
             // Probing ports binds sockets: off the event loops.
-            context.vncDisplay = (try? await BlockingWork.run { Self.freeVNCDisplay() }) ?? 0
+            var ports = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: (needsVNC ? 1 : 0) + (needsSPICE ? 1 : 0)) }) ?? []
+            if needsVNC { context.vncDisplay = ports.isEmpty ? 0 : ports.removeFirst() - Self.firstGraphicsPort }
+            if needsSPICE { context.spicePort = ports.first ?? Self.firstGraphicsPort }
         }
         let longestSocket = PassthroughMonitor.socketPath(runDirectory: directory, index: definition.qemu.passthroughMonitorCount - 1)
         guard longestSocket.utf8.count < 108 else {
@@ -276,7 +280,7 @@ actor DomainDriver {
         if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
         let xml = live?.xml ?? record.xml
         let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
-            DomainXMLFormatter.format(LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay), id: Int(id))
+            DomainXMLFormatter.format(LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort), id: Int(id))
         } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
@@ -920,17 +924,24 @@ actor DomainDriver {
         return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%03d+0000", time.tm_year + 1900, time.tm_mon + 1, time.tm_mday, time.tm_hour, time.tm_min, time.tm_sec, now.tv_nsec / 1_000_000)
     }
 
-    static func freeVNCDisplay() -> Int {
-        for display in 0..<100 {
+    /// The first port of the range VNC and SPICE servers take ports from (libvirt's
+    /// `remote_display_port_min`).
+    static let firstGraphicsPort = 5900
+
+    /// `count` ports from 5900 up that nothing on 127.0.0.1 listens on (fewer if the range of
+    /// 100 is full).
+    static func freeGraphicsPorts(count: Int) -> [Int] {
+        var free: [Int] = []
+        for port in firstGraphicsPort..<(firstGraphicsPort + 100) where free.count < count {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(5900 + display).bigEndian)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
             let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if result == 0 { return display }
+            if result == 0 { free.append(port) }
         }
-        return 0
+        return free
     }
 }

@@ -8,8 +8,9 @@ import XMLTree
 /// (`<source index>`).
 enum LiveDomainXML {
     /// `document` (a normalised domain) with the aliases and paths of `devices`.
-    /// `vncDisplay`: the display an autoport VNC server got (its port is 5900 + it).
-    static func decorate(_ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil) -> XMLElement {
+    /// `vncDisplay`: the display an autoport VNC server got (its port is 5900 + it);
+    /// `spicePort`: the port an autoport SPICE server got.
+    static func decorate(_ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil) -> XMLElement {
         var document = document
         var counters: [String: Int] = [:]
         document.updateElements { devicesElement in
@@ -41,6 +42,9 @@ enum LiveDomainXML {
                 case "graphics":
                     if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
                         device[attribute: "port"] = String(5900 + vncDisplay)
+                    }
+                    if device[attribute: "type"] == "spice", device[attribute: "autoport"] == "yes" || (device[attribute: "port"] ?? "-1") == "-1", let spicePort {
+                        device[attribute: "port"] = String(spicePort)
                     }
                 default:
                     break

@@ -241,6 +241,20 @@ enum DomainNormalizer {
                 device[attribute: "port"] = "-1"
                 device[attribute: "autoport"] = "yes"
             }
+            if device[attribute: "type"] == "spice" {
+                // libvirt's form: an autoport SPICE server has no port attributes.
+                let unset: Set<String?> = [nil, "-1"]
+                if device[attribute: "autoport"] == "yes" || (unset.contains(device[attribute: "port"]) && unset.contains(device[attribute: "tlsPort"])) {
+                    device[attribute: "port"] = nil
+                    device[attribute: "tlsPort"] = nil
+                    device[attribute: "autoport"] = "yes"
+                }
+            }
+            if ["vnc", "spice"].contains(device[attribute: "type"]), device.element(named: "listen") == nil {
+                // The listen address as an element (libvirt writes one, empty when the default).
+                let listen = element("listen", [("type", "address")] + (device[attribute: "listen"].map { [("address", $0)] } ?? []))
+                device.children.insert(.element(listen), at: 0)
+            }
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "video":

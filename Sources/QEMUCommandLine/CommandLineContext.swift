@@ -15,6 +15,8 @@ public struct CommandLineContext: Sendable {
     public var runDirectory: String
     /// The VNC display to use for an autoport VNC server (port − 5900).
     public var vncDisplay: Int?
+    /// The port for an autoport SPICE server.
+    public var spicePort: Int?
     /// Whether the daemon runs as root (`HOME` and `XDG_*` then point into the domain's directory).
     public var privileged: Bool
     /// Variables passed through from the daemon's environment when set (libvirt's list).

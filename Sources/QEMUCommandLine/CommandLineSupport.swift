@@ -6,12 +6,12 @@ public import DomainXML
 public enum CommandLineSupport {
     public static let diskDevices: [DomainDefinition.Disk.Device] = [.disk, .cdrom]
     public static let diskBuses: [DomainDefinition.Disk.Bus] = [.ide, .scsi, .virtio, .sata]
-    public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.vnc]
+    public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.vnc, .spice]
     public static let videoModels: [DomainDefinition.Video.Model] = [.vga, .cirrus, .qxl, .virtio, .none, .bochs]
     public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio]
     public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random]
     /// Host sides of serial ports and channels.
-    public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .file, .tcp, .unix]
+    public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .file, .tcp, .unix, .spicevmc]
     public static let loaderTypes: [DomainDefinition.Loader.Kind] = [.rom, .pflash]
 
     /// The QEMU device a video model needs (`none` needs none).

@@ -18,6 +18,7 @@ extension Builder {
         try addVideos()
         try addSounds()
         try addWatchdogs()
+        try addRedirectedDevices()
         addMemoryBalloon()
         try addRNGs()
         if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }

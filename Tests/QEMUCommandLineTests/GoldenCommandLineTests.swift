@@ -36,6 +36,7 @@ struct GoldenCommandLineTests {
         var context = CommandLineContext(
             emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: !xml.contains("corral-golden: no-kvm"), id: 1,
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
+        context.spicePort = 5901
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")

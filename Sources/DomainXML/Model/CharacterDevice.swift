@@ -35,6 +35,11 @@ extension DomainDefinition {
             ElementSchema("source", attributes: ["path", "mode"]), ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
         ])
 
+        /// A character device of `type` with nothing else set.
+        public init(type: Kind) {
+            self.type = type
+        }
+
         init(_ element: XMLElement) throws(DomainXMLError) {
             let source = element.element(named: "source"), target = element.element(named: "target")
             type = try Kind.attribute("type", of: element, default: .pty)

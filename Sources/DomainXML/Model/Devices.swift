@@ -17,11 +17,12 @@ extension DomainDefinition {
         public var memballoon: MemoryBalloon?
         public var rngs: [RandomNumberGenerator] = []
         public var watchdogs: [Watchdog] = []
+        public var redirectedDevices: [RedirectedDevice] = []
 
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
-            RandomNumberGenerator.schema, Watchdog.schema,
+            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema,
         ])
 
         public init() {}
@@ -44,6 +45,7 @@ extension DomainDefinition {
                 case "memballoon": memballoon = try MemoryBalloon(device)
                 case "rng": rngs.append(try RandomNumberGenerator(device))
                 case "watchdog": watchdogs.append(try Watchdog(device))
+                case "redirdev": redirectedDevices.append(try RedirectedDevice(device))
                 default: continue
                 }
             }
@@ -55,7 +57,7 @@ extension DomainDefinition {
             disks.compactMap(\.alias) + controllers.compactMap(\.alias) + interfaces.compactMap(\.alias) + serials.compactMap(\.alias)
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
-                + watchdogs.compactMap(\.alias)
+                + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias)
         }
     }
 }

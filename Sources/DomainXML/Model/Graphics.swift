@@ -11,19 +11,94 @@ extension DomainDefinition {
         public var type: Kind
         public var port: Int?
         public var autoport: Bool
+        /// The address to listen on: `<listen type='address' address>` or the `listen` attribute.
         public var listen: String?
+        /// `<listen type='none'>`: a SPICE server no client reaches over the network.
+        public var listensNowhere = false
         public var alias: String?
+        /// `keymap`.
+        public var keymap: String?
+        /// SPICE's settings (`<image compression>`, `<mouse mode>`, …).
+        public var spice = SpiceSettings()
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen"], children: [
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap"], children: [
             ElementSchema("listen", attributes: ["type", "address"]),
-        ])
+        ] + SpiceSettings.schemas)
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             type = try Kind.requiredAttribute("type", of: element)
             port = element[attribute: "port"].flatMap { Int($0) }
             autoport = element[attribute: "autoport"] == "yes"
             listen = element[attribute: "listen"]
+            if let first = element.element(named: "listen") {
+                switch first[attribute: "type"] ?? "address" {
+                case "address": listen = first[attribute: "address"] ?? listen
+                case "none": listensNowhere = true
+                default: break  // network and socket listens are refused at start
+                }
+            }
             alias = DeviceCommon.alias(element)
+            keymap = element[attribute: "keymap"]
+            if type == .spice { spice = try SpiceSettings(element) }
+        }
+    }
+
+    /// A SPICE server's settings, libvirt's children of `<graphics type='spice'>`.
+    public struct SpiceSettings: Hashable, Sendable {
+        /// `<image compression>`.
+        public enum ImageCompression: String, ModelledValue {
+            case autoGLZ = "auto_glz", autoLZ = "auto_lz", quic, glz, lz, off
+        }
+
+        /// `<jpeg compression>` and `<zlib compression>`.
+        public enum WANCompression: String, ModelledValue {
+            case auto, never, always
+        }
+
+        /// `<streaming mode>`.
+        public enum StreamingMode: String, ModelledValue {
+            case filter, all, off
+        }
+
+        /// `<mouse mode>`.
+        public enum MouseMode: String, ModelledValue {
+            case server, client
+        }
+
+        /// `yes`/`no` of `<clipboard copypaste>` and `<filetransfer enable>`.
+        public enum YesNo: String, ModelledValue {
+            case yes, no
+        }
+
+        public var tlsPort: Int?
+        public var imageCompression: ImageCompression?
+        public var jpegCompression: WANCompression?
+        public var zlibCompression: WANCompression?
+        public var playbackCompression: FeatureSwitch?
+        public var streaming: StreamingMode?
+        public var mouse: MouseMode?
+        public var copyPaste: YesNo?
+        public var fileTransfer: YesNo?
+
+        static let schemas = [
+            ElementSchema("image", attributes: ["compression"]), ElementSchema("jpeg", attributes: ["compression"]),
+            ElementSchema("zlib", attributes: ["compression"]), ElementSchema("playback", attributes: ["compression"]),
+            ElementSchema("streaming", attributes: ["mode"]), ElementSchema("mouse", attributes: ["mode"]),
+            ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("filetransfer", attributes: ["enable"]),
+        ]
+
+        public init() {}
+
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            tlsPort = element[attribute: "tlsPort"].flatMap { Int($0) }
+            imageCompression = try ImageCompression.optionalAttribute("compression", of: element.element(named: "image"))
+            jpegCompression = try WANCompression.optionalAttribute("compression", of: element.element(named: "jpeg"))
+            zlibCompression = try WANCompression.optionalAttribute("compression", of: element.element(named: "zlib"))
+            playbackCompression = try FeatureSwitch.optionalAttribute("compression", of: element.element(named: "playback"))
+            streaming = try StreamingMode.optionalAttribute("mode", of: element.element(named: "streaming"))
+            mouse = try MouseMode.optionalAttribute("mode", of: element.element(named: "mouse"))
+            copyPaste = try YesNo.optionalAttribute("copypaste", of: element.element(named: "clipboard"))
+            fileTransfer = try YesNo.optionalAttribute("enable", of: element.element(named: "filetransfer"))
         }
     }
 }

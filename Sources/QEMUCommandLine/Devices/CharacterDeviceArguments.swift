@@ -80,15 +80,17 @@ extension Builder {
                 ("type", .string("inet")), ("data", .object([("host", .string(device.host ?? "127.0.0.1")), ("port", .string(service))])),
             ])
             backend = ("socket", [("addr", address), ("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
-        case .vc, .dev, .pipe, .stdio, .udp, .spicevmc, .spiceport, .nmdm, .qemuVDAgent, .dbus:
+        case .spicevmc: backend = ("spicevmc", [("type", .string("vdagent"))])
+        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         return .object([("id", .string(id)), ("backend", .object([("type", .string(backend.0)), ("data", .object(backend.1))]))])
     }
 
     /// The `-chardev` value of a character device's host side.
-    /// A unix device's `path` is already chosen (``GuestDevices``).
-    static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String) throws(CommandLineError) -> String {
+    /// A unix device's `path` is already chosen (``GuestDevices``); a `spicevmc` device is the
+    /// SPICE channel `spiceChannel` (`vdagent` for a channel, `usbredir` for a redirected USB port).
+    static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String = "vdagent") throws(CommandLineError) -> String {
         let listening: [(String, String)] = device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]
         switch device.type {
         case .pty: return try QEMUKeyValue.render("pty", [("id", id)])
@@ -101,7 +103,9 @@ extension Builder {
         case .tcp:
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
             return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + listening)
-        case .vc, .dev, .pipe, .stdio, .udp, .spicevmc, .spiceport, .nmdm, .qemuVDAgent, .dbus:
+        case .spicevmc:
+            return try QEMUKeyValue.render("spicevmc", [("id", id), ("name", spiceChannel)])
+        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
     }

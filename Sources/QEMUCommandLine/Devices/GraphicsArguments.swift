@@ -3,15 +3,53 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// VNC servers (`-display none` without graphics).
+    /// VNC and SPICE servers (`-display none` without graphics).
     mutating func addGraphics() throws(CommandLineError) {
         let graphics = domain.devices.graphics
         if graphics.isEmpty { add("-display", "none") }
         for server in graphics {
-            guard server.type == .vnc else { throw CommandLineError(.unsupported, "graphics type '\(server.type.rawValue)' is not supported (only vnc)") }
-            let display: Int
-            if let port = server.port, port >= 5900, !server.autoport { display = port - 5900 } else { display = context.vncDisplay ?? 0 }
-            add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)"))
+            switch server.type {
+            case .vnc:
+                let display: Int
+                if let port = server.port, port >= 5900, !server.autoport { display = port - 5900 } else { display = context.vncDisplay ?? 0 }
+                add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)"))
+            case .spice:
+                add("-spice", try spiceOptions(server))
+            default:
+                throw CommandLineError(.unsupported, "graphics type '\(server.type.rawValue)' is not supported (only vnc and spice)")
+            }
+            if let keymap = server.keymap { add("-k", keymap) }
         }
+    }
+
+    /// `-spice`'s value, in libvirt's order. Corral runs SPICE without TLS (libvirt's default,
+    /// `spice_tls = 0`): a TLS port in the XML is refused, `-1` ignored.
+    func spiceOptions(_ server: DomainDefinition.Graphics) throws(CommandLineError) -> String {
+        let spice = server.spice
+        if let tlsPort = spice.tlsPort, tlsPort > 0 {
+            throw CommandLineError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
+        }
+        var options: [(String, String)] = []
+        if server.listensNowhere {
+            options.append(("port", "0"))
+        } else {
+            let port = server.autoport || (server.port ?? -1) <= 0 ? (context.spicePort ?? 5900) : (server.port ?? 5900)
+            options += [("port", String(port)), ("addr", server.listen ?? "127.0.0.1")]
+        }
+        switch spice.mouse {
+        case .server?: options.append(("agent-mouse", "off"))
+        case .client?: options.append(("agent-mouse", "on"))
+        case nil: break
+        }
+        options.append(("disable-ticketing", "on"))
+        if let image = spice.imageCompression { options.append(("image-compression", image.rawValue)) }
+        if let jpeg = spice.jpegCompression { options.append(("jpeg-wan-compression", jpeg.rawValue)) }
+        if let zlib = spice.zlibCompression { options.append(("zlib-glz-wan-compression", zlib.rawValue)) }
+        if let playback = spice.playbackCompression { options.append(("playback-compression", playback.rawValue)) }
+        if let streaming = spice.streaming { options.append(("streaming-video", streaming.rawValue)) }
+        if spice.copyPaste == .no { options.append(("disable-copy-paste", "on")) }
+        if spice.fileTransfer == .no { options.append(("disable-agent-file-xfer", "on")) }
+        options.append(("seamless-migration", "on"))
+        return QEMUKeyValue.render(options)
     }
 }

@@ -3,12 +3,14 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// Sound cards, all on one silent audio backend (`-audiodev none`) when the emulator has
-    /// audiodev.
+    /// Sound cards, all on one audio backend when the emulator has audiodev: SPICE's, which
+    /// carries the sound to the SPICE client, when the guest has SPICE graphics (libvirt's
+    /// default `<audio type='spice'>`), else a silent one (`none`).
     mutating func addSounds() throws(CommandLineError) {
         let sounds = domain.devices.sounds
         if !sounds.isEmpty, capabilities.contains(.audiodev) {
-            add("-audiodev", json: .object([("id", .string("audio1")), ("driver", .string("none"))]))
+            let driver = domain.devices.graphics.contains { $0.type == .spice } ? "spice" : "none"
+            add("-audiodev", json: .object([("id", .string("audio1")), ("driver", .string(driver))]))
         }
         for (index, sound) in sounds.enumerated() {
             let id = sound.alias ?? "sound\(index)"
