@@ -106,7 +106,7 @@ enum DomainCapabilitiesXML {
                     enumeration("model", CommandLineSupport.rngModels.map(\.rawValue)),
                     enumeration("backendModel", CommandLineSupport.rngBackends.map(\.rawValue)),
                 ]),
-                supported("filesystem", false),
+                supported("filesystem", true, [enumeration("driverType", CommandLineSupport.filesystemDrivers.map(\.rawValue))]),
                 supported("tpm", false),
                 supported("redirdev", true, [enumeration("bus", DomainDefinition.RedirectedDevice.Bus.allCases.map(\.rawValue))]),
                 supported("channel", true, [enumeration("type", CommandLineSupport.characterDeviceTypes.map(\.rawValue))]),

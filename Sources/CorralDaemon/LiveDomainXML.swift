@@ -39,6 +39,10 @@ enum LiveDomainXML {
                         if role == .console { device[attribute: "tty"] = path }
                     }
                     setAlias(&device, names.alias)
+                case "filesystem":
+                    if !hasUserAlias(device) { setAlias(&device, "fs\(index)") }
+                case "redirdev":
+                    if !hasUserAlias(device) { setAlias(&device, "redir\(index)") }
                 case "graphics":
                     if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
                         device[attribute: "port"] = String(5900 + vncDisplay)
@@ -85,6 +89,11 @@ enum LiveDomainXML {
         } else {
             device.children.append(element)
         }
+    }
+
+    /// Whether the device carries a user alias (`ua-…`), which QEMU knows it by.
+    private static func hasUserAlias(_ device: XMLElement) -> Bool {
+        (device.element(named: "alias")?[attribute: "name"] ?? "").hasPrefix("ua-")
     }
 
     private static func setSourcePath(_ device: inout XMLElement, _ path: String) {

@@ -255,6 +255,14 @@ enum DomainNormalizer {
                 let listen = element("listen", [("type", "address")] + (device[attribute: "listen"].map { [("address", $0)] } ?? []))
                 device.children.insert(.element(listen), at: 0)
             }
+        case "filesystem":
+            // libvirt's defaults, written out: a mount with 9p's passthrough security model.
+            if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "mount"), at: 0) }
+            if device[attribute: "accessmode"] == nil {
+                let position = device.attributes.firstIndex { $0.name == "type" }.map { $0 + 1 } ?? 0
+                device.attributes.insert(XMLAttribute(name: "accessmode", value: "passthrough"), at: position)
+            }
+            device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "alias", "address"])
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "video":

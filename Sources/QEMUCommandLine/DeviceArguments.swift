@@ -9,6 +9,7 @@ extension Builder {
         try addImplicitControllers()
         try addUSBControllers()
         try addDisks()
+        try addFilesystems()
         try addInterfaces()
         try addSerialPorts()
         try addChannels()
