@@ -50,7 +50,9 @@ public final class Daemon: Sendable {
         driver.findManagedSaveImages()
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
-        DomainProcedures.register(in: &table, registry: registry, jobs: driver.jobs, options: options) { name in driver.managedSavePath(for: name) }
+        DomainProcedures.register(
+            in: &table, registry: registry, jobs: driver.jobs, options: options, stateDirectory: configuration.stateDirectory
+        ) { name in driver.managedSavePath(for: name) }
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)
         NetworkProcedures.register(in: &table, driver: networks)

@@ -107,7 +107,10 @@ enum DomainCapabilitiesXML {
                     enumeration("backendModel", CommandLineSupport.rngBackends.map(\.rawValue)),
                 ]),
                 supported("filesystem", true, [enumeration("driverType", CommandLineSupport.filesystemDrivers.map(\.rawValue))]),
-                supported("tpm", false),
+                supported("tpm", true, [
+                    enumeration("model", ["tpm-tis", "tpm-crb"]), enumeration("backendModel", DomainDefinition.TPM.Backend.allCases.map(\.rawValue)),
+                    enumeration("backendVersion", DomainDefinition.TPM.Version.allCases.map(\.rawValue)),
+                ]),
                 supported("redirdev", true, [enumeration("bus", DomainDefinition.RedirectedDevice.Bus.allCases.map(\.rawValue))]),
                 supported("channel", true, [enumeration("type", CommandLineSupport.characterDeviceTypes.map(\.rawValue))]),
             ]),

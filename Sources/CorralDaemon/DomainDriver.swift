@@ -149,10 +149,20 @@ actor DomainDriver {
         // The interfaces' taps and network ports; undone if anything fails before QEMU runs.
         context.interfaceConnections = try await connectInterfaces(definition)
         let connections = Array(context.interfaceConnections.values)
+        // An emulated TPM's swtpm, before QEMU connects to it; it ends when QEMU closes its socket.
+        let tpmEmulator: pid_t?
+        do throws(RemoteError) {
+            tpmEmulator = try await startTPMEmulator(definition, context: context)
+        } catch {
+            await disconnectInterfaces(connections)
+            throw error
+        }
+        func stopTPMEmulator() { if let tpmEmulator { kill(tpmEmulator, SIGTERM) } }
         let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
         do throws(RemoteError) {
             (pid, logStart, invocation) = try await prepareAndLaunch(definition, context: context, name: record.name, id: id, directory: directory)
         } catch {
+            stopTPMEmulator()
             await disconnectInterfaces(connections)
             throw error
         }
@@ -161,12 +171,39 @@ actor DomainDriver {
             process = try ProcessReaper.shared.watch(pid, isChild: true)
         } catch {
             kill(pid, SIGKILL)
+            stopTPMEmulator()
             await disconnectInterfaces(connections)
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot watch the QEMU process: \(error)")
         }
-        return try await finishStart(
-            uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
-            paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin)
+        do throws(RemoteError) {
+            return try await finishStart(
+                uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
+                paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin)
+        } catch {
+            stopTPMEmulator()
+            throw error
+        }
+    }
+
+    /// Starts the swtpm of the definition's emulated TPM, if it has one (off the event loops);
+    /// its pid.
+    private func startTPMEmulator(_ definition: DomainDefinition, context: CommandLineContext) async throws(RemoteError) -> pid_t? {
+        for tpm in definition.devices.tpms where tpm.backend == .passthrough {
+            let path = tpm.path ?? "/dev/tpm0"
+            guard access(path, R_OK | W_OK) == 0 else {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "Could not open TPM device \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        guard let tpm = definition.devices.tpms.first(where: { $0.backend == .emulator }) else { return nil }
+        let name = definition.name, uuid = definition.uuid, state = configuration.stateDirectory
+        let socket = context.tpmEmulatorSocket, directory = context.runDirectory
+        return try await BlockingWork.run { () throws(RemoteError) -> pid_t in
+            do throws(TPMEmulator.Failure) {
+                return try TPMEmulator.start(tpm, name: name, uuid: uuid, stateDirectory: state, socket: socket, runDirectory: directory)
+            } catch {
+                throw RemoteError(code: .internalError, domain: .qemu, detail: error.message)
+            }
+        }
     }
 
     /// Builds QEMU's command line for `definition`, checks it against the emulator, and spawns QEMU.
@@ -890,7 +927,8 @@ actor DomainDriver {
         for file in ["qmp.sock", "passthrough.sock", "status.xml", "qemu.cfg", "qemu.pid"] { unlink(directory + "/" + file) }
         unlink(libvirtPidFile(directory))
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
-            for entry in entries where entry.hasSuffix(".sock") { unlink(directory + "/" + entry) }
+            // The emulated TPM's socket is the swtpm's, started just before QEMU.
+            for entry in entries where entry.hasSuffix(".sock") && entry != "swtpm.sock" { unlink(directory + "/" + entry) }
         }
     }
 

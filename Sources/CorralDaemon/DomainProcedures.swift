@@ -11,9 +11,14 @@ enum DomainProcedures {
 
     /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE`.
     static let undefineManagedSaveFlag: UInt32 = 1
+    /// `VIR_DOMAIN_UNDEFINE_TPM`: remove an emulated TPM's state even when it is persistent.
+    static let undefineTPMFlag: UInt32 = 32
+    /// `VIR_DOMAIN_UNDEFINE_KEEP_TPM`: keep an emulated TPM's state.
+    static let undefineKeepTPMFlag: UInt32 = 64
 
     static func register(
-        in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions, managedSavePath: @escaping @Sendable (String) -> String
+        in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions, stateDirectory: String,
+        managedSavePath: @escaping @Sendable (String) -> String
     ) {
         // MARK: Defining (each change in the domain's job; parsing and the disk off the event loop)
         @Sendable func define(_ xml: String, _ operation: String) async throws(RemoteError) -> RemoteDomain {
@@ -36,11 +41,20 @@ enum DomainProcedures {
                     throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "Refusing to undefine while domain managed save image exists")
                 }
                 let image = record.hasManagedSave ? managedSavePath(record.name) : nil
+                guard flags & undefineTPMFlag == 0 || flags & undefineKeepTPMFlag == 0 else {
+                    throw RemoteError(code: .invalidArgument, domain: .domain, detail: "Flags 'VIR_DOMAIN_UNDEFINE_TPM' and 'VIR_DOMAIN_UNDEFINE_KEEP_TPM' are mutually exclusive")
+                }
+                // An emulated TPM's state goes with the definition (a running guest keeps it
+                // until it stops: the swtpm has it open), unless kept.
+                let emulated = record.definition.devices.tpms.first { $0.backend == .emulator }
+                let removesTPM = emulated.map { flags & undefineTPMFlag != 0 || (!$0.persistentState && flags & undefineKeepTPMFlag == 0) } ?? false
+                let uuid = record.definition.uuid
                 try await BlockingWork.run { () throws(RemoteError) in
                     try registry.undefine(handle, flags: flags)
                     if let image, unlink(image) != 0 && errno != ENOENT {
                         throw SaveImageFile.systemError("Failed to remove managed save file '\(image)'")
                     }
+                    if removesTPM && !record.isActive { TPMEmulator.removeState(stateDirectory: stateDirectory, uuid: uuid) }
                 }
             }
         }

@@ -263,6 +263,15 @@ enum DomainNormalizer {
                 device.attributes.insert(XMLAttribute(name: "accessmode", value: "passthrough"), at: position)
             }
             device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "alias", "address"])
+        case "tpm":
+            // libvirt's choices, written out: TIS on x86, and for an emulator TPM 2.0 with CRB,
+            // TPM 1.2 with TIS.
+            if device[attribute: "model"] == nil { device[attribute: "model"] = "tpm-tis" }
+            let model = device[attribute: "model"]
+            device.updateElements { backend in
+                guard backend.name == "backend", backend.namespace == nil, backend[attribute: "type"] == "emulator", backend[attribute: "version"] == nil else { return }
+                backend[attribute: "version"] = model == "tpm-tis" ? "1.2" : "2.0"
+            }
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "video":

@@ -51,6 +51,8 @@ public struct CommandLineContext: Sendable {
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
     public var configFilePath: String { runDirectory + "/qemu.cfg" }
     public var pidFile: String { runDirectory + "/qemu.pid" }
+    /// The control socket of the domain's emulated TPM (`swtpm`).
+    public var tpmEmulatorSocket: String { runDirectory + "/swtpm.sock" }
 
     public init(
         emulator: String, capabilities: Set<QEMUCapability>, kvmUsable: Bool, id: Int32, runDirectory: String, vncDisplay: Int? = nil,

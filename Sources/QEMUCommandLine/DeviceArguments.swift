@@ -14,6 +14,7 @@ extension Builder {
         try addSerialPorts()
         try addChannels()
         try addVirtioConsoles()
+        try addTPMs()
         try addInputs()
         try addGraphics()
         try addVideos()

@@ -19,11 +19,12 @@ extension DomainDefinition {
         public var watchdogs: [Watchdog] = []
         public var redirectedDevices: [RedirectedDevice] = []
         public var filesystems: [Filesystem] = []
+        public var tpms: [TPM] = []
 
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
-            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema,
+            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema,
         ])
 
         public init() {}
@@ -48,6 +49,7 @@ extension DomainDefinition {
                 case "watchdog": watchdogs.append(try Watchdog(device))
                 case "redirdev": redirectedDevices.append(try RedirectedDevice(device))
                 case "filesystem": filesystems.append(try Filesystem(device))
+                case "tpm": tpms.append(try TPM(device))
                 default: continue
                 }
             }
@@ -59,7 +61,7 @@ extension DomainDefinition {
             disks.compactMap(\.alias) + controllers.compactMap(\.alias) + interfaces.compactMap(\.alias) + serials.compactMap(\.alias)
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
-                + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias)
+                + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias)
         }
     }
 }

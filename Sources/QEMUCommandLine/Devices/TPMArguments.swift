@@ -1,0 +1,28 @@
+import CorralJSON
+import DomainXML
+
+extension Builder {
+    /// TPMs: a `-tpmdev` (`tpm-tpmN`) on the emulator's or an external socket (`chrtpm`), or on
+    /// the host's TPM, and the guest's interface (`tpmN`).
+    mutating func addTPMs() throws(CommandLineError) {
+        for (index, tpm) in domain.devices.tpms.enumerated() {
+            switch tpm.model {
+            case .tis, .crb: break
+            case .spapr, .spaprProxy: throw CommandLineError(.unsupported, "The QEMU executable \(domain.devices.emulator ?? context.emulator) does not support TPM model \(tpm.model.rawValue)")
+            }
+            if tpm.backend == .emulator && tpm.version == .v1_2 && tpm.model == .crb {
+                throw CommandLineError(.unsupported, "Unsupported interface '\(tpm.model.rawValue)' for TPM 1.2")
+            }
+            let alias = tpm.alias ?? "tpm\(index)"
+            switch tpm.backend {
+            case .emulator, .external:
+                let socket = tpm.backend == .emulator ? context.tpmEmulatorSocket : (tpm.path ?? "")
+                add("-chardev", try QEMUKeyValue.render("socket", [("id", "chrtpm"), ("path", socket)]))
+                add("-tpmdev", try QEMUKeyValue.render("emulator", [("id", "tpm-\(alias)"), ("chardev", "chrtpm")]))
+            case .passthrough:
+                add("-tpmdev", try QEMUKeyValue.render("passthrough", [("id", "tpm-\(alias)"), ("path", tpm.path ?? "/dev/tpm0")]))
+            }
+            addDevice([("driver", .string(tpm.model.rawValue)), ("tpmdev", .string("tpm-\(alias)")), ("id", .string(alias))])
+        }
+    }
+}
