@@ -32,11 +32,13 @@ enum ConnectionProcedures {
         table.register(Remote.ConnectGetHostname.self) { _, _ in .init(hostname: host.hostname) }
         table.register(Remote.ConnectGetURI.self) { _, context in .init(uri: context.openURI ?? "qemu:///system") }
         table.register(Remote.ConnectGetCapabilities.self) { _, _ in .init(capabilities: capabilities) }
-        table.register(Remote.ConnectGetDomainCapabilities.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.ConnectGetDomainCapabilities.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuConnectGetDomainCapabilities")
             let request = DomainCapabilitiesXML.Request(
                 emulator: arguments.emulatorbin, arch: arguments.arch, machine: arguments.machine, virtType: arguments.virttype)
-            return .init(capabilities: try DomainCapabilitiesXML.format(request, emulator: emulator))
+            // The host's firmware descriptors (a few small files): off the event loops.
+            let firmware = try await BlockingWork.run { () throws(RemoteError) in FirmwareDescriptor.installed() }
+            return .init(capabilities: try DomainCapabilitiesXML.format(request, emulator: emulator, firmware: firmware))
         }
         table.register(Remote.ConnectGetMaxVcpus.self) { _, _ in
             .init(maxVcpus: Int32(emulator.machines.map(\.maximumCPUs).max() ?? 1))

@@ -29,7 +29,7 @@ enum DomainCapabilitiesXML {
     ]
 
     /// The document, or libvirt's error for what cannot be served.
-    static func format(_ request: Request, emulator: EmulatorCapabilities) throws(RemoteError) -> String {
+    static func format(_ request: Request, emulator: EmulatorCapabilities, firmware: [FirmwareDescriptor] = []) throws(RemoteError) -> String {
         let virtType = request.virtType ?? (emulator.kvmUsable ? "kvm" : "qemu")
         guard knownVirtTypes.contains(virtType) else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unknown virttype: \(virtType)")
@@ -62,10 +62,15 @@ enum DomainCapabilitiesXML {
         } else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' reported no machine types")
         }
-        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm"))
+        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm", firmware: firmware))
     }
 
-    static func document(emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool) -> XMLElement {
+    /// The document; `firmware` are the host's firmware descriptors, of which those for the
+    /// machine give the UEFI loaders and `firmware='efi'`.
+    static func document(emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool, firmware: [FirmwareDescriptor] = []) -> XMLElement {
+        let uefi = firmware.filter { $0.interfaceTypes.contains("uefi") && $0.supports(architecture: "x86_64", machine: machine.canonical ?? machine.name) }
+        var loaders: [String] = []
+        for descriptor in uefi where !loaders.contains(descriptor.executable) { loaders.append(descriptor.executable) }
         let videoModels = CommandLineSupport.videoModels.filter { model in
             guard let device = CommandLineSupport.videoDevice(model), !emulator.deviceTypes.isEmpty else { return true }
             return emulator.deviceTypes.contains(device)
@@ -78,11 +83,11 @@ enum DomainCapabilitiesXML {
             element("vcpu", ["max": "\(machine.maximumCPUs)"]),
             supported("iothreads", false),
             supported("os", true, [
-                enumeration("firmware", []),
-                supported("loader", true, [
+                enumeration("firmware", uefi.isEmpty ? [] : ["efi"]),
+                supported("loader", true, loaders.map { element("value", text: $0) } + [
                     enumeration("type", CommandLineSupport.loaderTypes.map(\.rawValue)),
                     enumeration("readonly", ["yes", "no"]),
-                    enumeration("secure", ["no"]),
+                    enumeration("secure", ["yes", "no"]),
                 ]),
             ]),
             element("cpu", children: [

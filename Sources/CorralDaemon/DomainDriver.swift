@@ -109,7 +109,7 @@ actor DomainDriver {
     /// of the guest's images before it runs (a revert), reported started from the snapshot.
     func start(
         _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingStream? = nil,
-        loadSnapshot: String? = nil
+        loadSnapshot: String? = nil, resetNVRAM: Bool = false
     ) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
@@ -127,6 +127,10 @@ actor DomainDriver {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(unmodelled.joined(separator: "; "))")
         }
         definition = try resolveVolumeDisks(definition)
+        let unresolved = definition
+        definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
+            try self.resolveFirmware(unresolved, resetNVRAM: resetNVRAM)
+        }
         let id = nextID
         // Ids wrap rather than trap after 2^31 - 1 starts.
         nextID = nextID == Int32.max ? 1 : nextID + 1

@@ -11,6 +11,8 @@ enum DomainProcedures {
 
     /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE`.
     static let undefineManagedSaveFlag: UInt32 = 1
+    /// `VIR_DOMAIN_UNDEFINE_NVRAM`.
+    static let undefineNVRAMFlag: UInt32 = 4
     /// `VIR_DOMAIN_UNDEFINE_TPM`: remove an emulated TPM's state even when it is persistent.
     static let undefineTPMFlag: UInt32 = 32
     /// `VIR_DOMAIN_UNDEFINE_KEEP_TPM`: keep an emulated TPM's state.
@@ -49,12 +51,19 @@ enum DomainProcedures {
                 let emulated = record.definition.devices.tpms.first { $0.backend == .emulator }
                 let removesTPM = emulated.map { flags & undefineTPMFlag != 0 || (!$0.persistentState && flags & undefineKeepTPMFlag == 0) } ?? false
                 let uuid = record.definition.uuid
+                // VIR_DOMAIN_UNDEFINE_NVRAM: the UEFI variable store goes too (the one the
+                // definition names, or the one the daemon made for firmware='efi').
+                let os = record.definition.os
+                let nvram = flags & undefineNVRAMFlag == 0 ? nil : os.nvram ?? (os.firmware == .efi ? stateDirectory + "/nvram/" + record.name + "_VARS.fd" : nil)
                 try await BlockingWork.run { () throws(RemoteError) in
                     try registry.undefine(handle, flags: flags)
                     if let image, unlink(image) != 0 && errno != ENOENT {
                         throw SaveImageFile.systemError("Failed to remove managed save file '\(image)'")
                     }
                     if removesTPM && !record.isActive { TPMEmulator.removeState(stateDirectory: stateDirectory, uuid: uuid) }
+                    if let nvram, unlink(nvram) != 0 && errno != ENOENT {
+                        throw RemoteError(code: .systemError, domain: .qemu, detail: "failed to remove nvram: \(nvram): \(String(cString: strerror(errno)))")
+                    }
                 }
             }
         }

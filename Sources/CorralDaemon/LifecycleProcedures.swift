@@ -28,7 +28,8 @@ enum LifecycleProcedures {
             try DomainProcedures.checkFlags(arguments.flags, allowed: 1 | 2 | 4 | 8 | 32, function: "qemuDomainCreateWithFlags")
             let autodestroy = arguments.flags & 2 != 0 ? context.connectionID : nil
             let handle = try await inJob(arguments.dom, "remoteDispatchDomainCreateWithFlags") { uuid throws(RemoteError) in
-                try await driver.startDefined(uuid, paused: arguments.flags & 1 != 0, autodestroyConnection: autodestroy, forceBoot: arguments.flags & 8 != 0)
+                try await driver.startDefined(
+                    uuid, paused: arguments.flags & 1 != 0, autodestroyConnection: autodestroy, forceBoot: arguments.flags & 8 != 0, resetNVRAM: arguments.flags & 32 != 0)
             }
             return .init(dom: handle)
         }
@@ -93,7 +94,7 @@ enum LifecycleProcedures {
         }
 
         // MARK: domxml-to-native
-        table.register(Remote.ConnectDomainXMLToNative.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.ConnectDomainXMLToNative.self) { arguments, _ throws(RemoteError) in
             guard arguments.nativeFormat == "qemu-argv" else {
                 throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported config type \(arguments.nativeFormat)")
             }
@@ -104,9 +105,12 @@ enum LifecycleProcedures {
             } catch {
                 throw RemoteError(domainXMLError: error)
             }
-            let context = driver.previewContext(definition: parsed.definition)
+            let definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
+                try driver.resolveFirmware(parsed.definition, resetNVRAM: false, writesFiles: false)
+            }
+            let context = driver.previewContext(definition: definition)
             do throws(CommandLineError) {
-                return .init(nativeConfig: try QEMUCommandLineBuilder.build(parsed.definition, context: context).shellCommandLine)
+                return .init(nativeConfig: try QEMUCommandLineBuilder.build(definition, context: context).shellCommandLine)
             } catch {
                 throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
             }

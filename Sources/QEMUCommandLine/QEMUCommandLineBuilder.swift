@@ -100,8 +100,19 @@ struct Builder {
         if let initrd = domain.os.initrd { add("-initrd", initrd) }
         if let cmdline = domain.os.cmdline { add("-append", cmdline) }
         if let loader = domain.os.loader {
-            add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "0"), ("file", loader.path), ("readonly", loader.readonly ? "on" : "off")]))
-            if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
+            if loader.type == .rom {
+                add("-bios", loader.path)
+            } else {
+                add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "0"), ("file", loader.path), ("readonly", loader.readonly ? "on" : "off")]))
+                if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
+                if loader.secure {
+                    // A Secure Boot build: its flash is writable only in SMM.
+                    guard domain.features.smm != .off else { throw CommandLineError(.unsupported, "Secure boot requires SMM feature enabled") }
+                    add("-global", "driver=cfi.pflash01,property=secure,value=on")
+                }
+            }
+        } else if domain.os.firmware == .efi {
+            throw CommandLineError(.unsupported, "firmware 'efi' has not been resolved to a loader")
         }
         try addDevices()
         // Where libvirt puts it: after the devices.

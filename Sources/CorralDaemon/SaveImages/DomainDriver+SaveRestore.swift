@@ -304,14 +304,16 @@ extension DomainDriver {
     /// `qemuDomainObjStart`): `forceBoot` discards the image and boots; an image left
     /// incomplete is discarded with a warning and the guest boots; a good image is removed once
     /// the guest runs from it. The caller holds the domain's job.
-    func startDefined(_ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, forceBoot: Bool = false) async throws(RemoteError) -> RemoteDomain {
+    func startDefined(
+        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, forceBoot: Bool = false, resetNVRAM: Bool = false
+    ) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid), record.hasManagedSave, !record.isActive else {
-            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection)
+            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection, resetNVRAM: resetNVRAM)
         }
         let path = managedSavePath(for: record.name)
         if forceBoot {
             try await removeManagedSave(uuid)
-            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection)
+            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection, resetNVRAM: resetNVRAM)
         }
         let image: (header: SaveImageHeader, data: SaveImageData, descriptor: Int32?)
         do throws(RemoteError) {
@@ -319,7 +321,7 @@ extension DomainDriver {
         } catch where error.str2 == "save image is incomplete" {
             logger.warning("ignoring incomplete managed state", metadata: ["path": "\(path)"])
             try await removeManagedSave(uuid)
-            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection)
+            return try await start(uuid, paused: paused, autodestroyConnection: autodestroyConnection, resetNVRAM: resetNVRAM)
         }
         guard let descriptor = image.descriptor else { throw SaveImageHeader.failure("failed to read qemu header") }
         defer { close(descriptor) }

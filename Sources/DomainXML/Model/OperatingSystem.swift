@@ -19,10 +19,27 @@ extension DomainDefinition {
         public var cmdline: String?
         public var loader: Loader?
         public var nvram: String?
+        /// `<nvram template>`: the variable store a new `nvram` file is copied from.
+        public var nvramTemplate: String?
+        /// `<os firmware>`: firmware the daemon picks from the host's descriptors at start.
+        public var firmware: Firmware?
+        /// `<firmware><feature enabled name>`: what the picked firmware must (`true`) or must not have.
+        public var firmwareFeatures: [String: Bool] = [:]
 
-        static let schema = ElementSchema("os", children: [
+        /// `<os firmware>`.
+        public enum Firmware: String, ModelledValue {
+            case efi, bios
+        }
+
+        /// `<firmware><feature name>`.
+        public enum FirmwareFeature: String, ModelledValue {
+            case secureBoot = "secure-boot", enrolledKeys = "enrolled-keys"
+        }
+
+        static let schema = ElementSchema("os", attributes: ["firmware"], children: [
             .text("type", attributes: ["arch", "machine"]), ElementSchema("boot", attributes: ["dev"]), .text("kernel"), .text("initrd"),
-            .text("cmdline"), Loader.schema, .text("nvram"),
+            .text("cmdline"), Loader.schema, .text("nvram", attributes: ["template"]),
+            ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
         ])
 
         /// Reads a normalised `<os>` (its type, arch and machine are filled in).
@@ -40,7 +57,19 @@ extension DomainDefinition {
             initrd = element.element(named: "initrd")?.text
             cmdline = element.element(named: "cmdline")?.text
             loader = try element.element(named: "loader").map { loader throws(DomainXMLError) in try Loader(loader) }
-            nvram = element.element(named: "nvram")?.text
+            let nvramElement = element.element(named: "nvram")
+            nvram = nvramElement.map(\.text).flatMap { $0.isEmpty ? nil : $0 }
+            nvramTemplate = nvramElement?[attribute: "template"]
+            firmware = try Firmware.optionalAttribute("firmware", of: element)
+            for feature in element.element(named: "firmware")?.elements(named: "feature") ?? [] {
+                let name = try FirmwareFeature.requiredAttribute("name", of: feature)
+                firmwareFeatures[name.rawValue] = try YesNo.requiredAttribute("enabled", of: feature) == .yes
+            }
+        }
+
+        /// `yes`/`no`.
+        enum YesNo: String, ModelledValue {
+            case yes, no
         }
     }
 
@@ -54,13 +83,23 @@ extension DomainDefinition {
         public var path: String
         public var readonly: Bool
         public var type: Kind?
+        /// `<loader secure>`: the firmware is a Secure Boot build (its flash is protected by SMM).
+        public var secure: Bool
 
-        static let schema = ElementSchema.text("loader", attributes: ["readonly", "type"])
+        static let schema = ElementSchema.text("loader", attributes: ["readonly", "type", "secure"])
+
+        public init(path: String, readonly: Bool, type: Kind?, secure: Bool) {
+            self.path = path
+            self.readonly = readonly
+            self.type = type
+            self.secure = secure
+        }
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             path = element.text
             readonly = element[attribute: "readonly"] == "yes"
             type = try Kind.optionalAttribute("type", of: element)
+            secure = element[attribute: "secure"] == "yes"
         }
     }
 }
