@@ -343,6 +343,15 @@ actor DomainDriver {
         }
         started.balloonKiB = runtime.devices.balloon == nil ? nil : definition.memoryKiB
         started.balloonStatisticsPeriod = 0
+        if let balloon = runtime.devices.balloon, let period = definition.devices.memballoon?.statisticsPeriod, period > 0 {
+            // `<stats period>`: the guest starts reporting (libvirt sets it as the guest starts).
+            let path = "/machine/peripheral/\(balloon)"
+            if (try? await qmp.execute("qom-set", arguments: .object([
+                ("path", .string(path)), ("property", .string("guest-stats-polling-interval")), ("value", .number(JSONNumber(Int64(period)))),
+            ]))) != nil {
+                started.balloonStatisticsPeriod = Int32(period)
+            }
+        }
         let updated = registry.updateRuntime(uuid) { r in r.runtime = started }
         let handle = updated?.handle ?? RemoteDomain(name: record.name, uuid: uuid, id: id)
         writeStatus(uuid)

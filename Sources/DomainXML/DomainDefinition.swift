@@ -50,6 +50,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var os: OperatingSystem
     /// `<features>`.
     public var features: Features
+    /// `<iothreads>` and `<iothreadids>`: the ids of the domain's I/O threads (`iothreadN`).
+    public var ioThreadIDs: [Int] = []
     public var cpu: CPU?
     /// `<clock offset>`.
     public var clockOffset: ClockOffset
@@ -66,7 +68,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// The whole of what Corral models, from which ``DomainSchema`` finds the rest.
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
-        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
+        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), .text("iothreads"),
+        ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
         ElementSchema("resource", children: [.text("partition")]),
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
@@ -93,6 +96,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
         resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
+        ioThreadIDs = try Self.ioThreads(root)
         features = try root.element(named: "features").map { features throws(DomainXMLError) in try Features(features) } ?? Features()
         cpu = try root.element(named: "cpu").map { cpu throws(DomainXMLError) in try CPU(cpu) }
         let clock = root.element(named: "clock")
@@ -110,5 +114,35 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         powerManagement = try root.element(named: "pm").map { pm throws(DomainXMLError) in try PowerManagement(pm) }
         self.qemu = qemu
         devices = try root.element(named: "devices").map { devices throws(DomainXMLError) in try Devices(devices) } ?? Devices()
+    }
+}
+
+extension DomainDefinition {
+    /// The I/O thread ids as libvirt numbers them: those `<iothreadids>` lists, then the lowest
+    /// unused ids up to the `<iothreads>` count; every disk's `iothread` must be one of them.
+    static func ioThreads(_ root: XMLElement) throws(DomainXMLError) -> [Int] {
+        var ids: [Int] = []
+        for thread in root.element(named: "iothreadids")?.elements(named: "iothread") ?? [] {
+            guard let text = thread[attribute: "id"], let id = Int(text), (1...DomainLimits.maximumIOThreads).contains(id) else {
+                throw DomainXMLError(.invalid, line: thread.line, "invalid iothread 'id' value '\(thread[attribute: "id"] ?? "")'")
+            }
+            guard !ids.contains(id) else { throw DomainXMLError(.invalid, line: thread.line, "Duplicate iothread id '\(id)' found") }
+            ids.append(id)
+        }
+        if let element = root.element(named: "iothreads") {
+            guard let count = Int(element.text.trimmingWhitespace()), (0...DomainLimits.maximumIOThreads).contains(count) else {
+                throw DomainXMLError(.invalid, line: element.line, "invalid iothreads count '\(element.text)'")
+            }
+            var next = 1
+            while ids.count < count {
+                while ids.contains(next) { next += 1 }
+                ids.append(next)
+            }
+        }
+        for disk in root.element(named: "devices")?.elements(named: "disk") ?? [] {
+            guard let text = disk.element(named: "driver")?[attribute: "iothread"], let id = Int(text) else { continue }
+            guard ids.contains(id) else { throw DomainXMLError(.invalid, line: disk.line, "Disk iothread '\(id)' not defined in iothreadid") }
+        }
+        return ids
     }
 }

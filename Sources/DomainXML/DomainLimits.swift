@@ -14,4 +14,6 @@ public enum DomainLimits {
     public static let videoMemoryKiB = 0...Int(UInt32.max)
     /// Disk target letters: `vda` … `vdzzz` (18,278 disks per bus).
     public static let maximumDiskTargetLetters = 3
+    /// The most I/O threads a domain may have (a bound against absurd counts, far above use).
+    public static let maximumIOThreads = 1024
 }

@@ -12,6 +12,7 @@ extension Builder {
         try addFilesystems()
         try addInterfaces()
         try addSerialPorts()
+        try addParallelPorts()
         try addChannels()
         try addVirtioConsoles()
         try addTPMs()
@@ -24,5 +25,6 @@ extension Builder {
         addMemoryBalloon()
         try addRNGs()
         if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }
+        try addPanics()
     }
 }

@@ -32,6 +32,7 @@ extension Builder {
     /// on QEMU's default model, `qemu64`, as libvirt does.
     mutating func addCPU() throws(CommandLineError) {
         var model: String?
+        var modelFlags: [String] = []
         if let cpu = domain.cpu {
             switch cpu.mode {
             case .hostPassthrough?, .hostModel?:
@@ -40,8 +41,20 @@ extension Builder {
             case .maximum?: model = "max"
             case .custom?, nil: model = cpu.model
             }
+            if cpu.mode == .hostPassthrough || cpu.mode == .maximum, let migratable = cpu.migratable { modelFlags.append("migratable=\(migratable.rawValue)") }
+            if let vendor = cpu.vendor { modelFlags.append("vendor=\(vendor)") }
+            for feature in cpu.features {
+                switch feature.policy {
+                case .force, .require: modelFlags.append("\(feature.name)=on")
+                case .disable, .forbid: modelFlags.append("\(feature.name)=off")
+                case .optional: break
+                }
+            }
+            if !modelFlags.isEmpty && model == nil {
+                throw CommandLineError(.unsupported, "CPU features or vendor need a CPU model")
+            }
         }
-        let flags = cpuFlags()
+        let flags = modelFlags + cpuFlags()
         guard let model = model ?? (flags.isEmpty ? nil : "qemu64") else { return }
         add("-cpu", try QEMUKeyValue.implied(model) + flags.map { ",\($0)" }.joined())
     }
@@ -72,6 +85,7 @@ extension Builder {
                 }
             }
         }
+        if domain.devices.panics.contains(where: { $0.model == .hyperv }) { flags.append("hv-crash") }
         if let kvm = features.kvm {
             if kvm.states[.hidden] == .on { flags.append("kvm=off") }
             if kvm.states[.hintDedicated] == .on { flags.append("kvm-hint-dedicated=on") }
@@ -79,6 +93,20 @@ extension Builder {
             if kvm.states[.pvIPI] == .off { flags.append("kvm-pv-ipi=off") }
         }
         if let pmu = features.pmu { flags.append("pmu=\(pmu.rawValue)") }
+        if let cpu = domain.cpu, let cache = cpu.cache {
+            let hostsCache = cpu.mode == .hostPassthrough || cpu.mode == .maximum
+            switch cache {
+            case .emulate:
+                flags.append("l3-cache=on")
+                if hostsCache { flags.append("host-cache-info=off") }
+            case .passthrough:
+                flags.append("host-cache-info=on")
+                flags.append("l3-cache=off")
+            case .disable:
+                if hostsCache { flags.append("host-cache-info=off") }
+                flags.append("l3-cache=off")
+            }
+        }
         return flags
     }
 

@@ -28,6 +28,9 @@ extension DomainDefinition {
             ElementSchema("source", attributes: ["path", "mode", "host", "service"]),
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
+        static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), ElementSchema("target", attributes: ["port"]), .alias, .address,
+        ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["path", "mode", "host", "service"]), ElementSchema("target", attributes: ["type", "port"]), .alias,
         ])

@@ -20,11 +20,13 @@ extension DomainDefinition {
         public var redirectedDevices: [RedirectedDevice] = []
         public var filesystems: [Filesystem] = []
         public var tpms: [TPM] = []
+        public var panics: [Panic] = []
+        public var parallels: [CharacterDevice] = []
 
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
-            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema,
+            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
         ])
 
         public init() {}
@@ -50,6 +52,8 @@ extension DomainDefinition {
                 case "redirdev": redirectedDevices.append(try RedirectedDevice(device))
                 case "filesystem": filesystems.append(try Filesystem(device))
                 case "tpm": tpms.append(try TPM(device))
+                case "panic": panics.append(try Panic(device))
+                case "parallel": parallels.append(try CharacterDevice(device))
                 default: continue
                 }
             }
@@ -61,7 +65,7 @@ extension DomainDefinition {
             disks.compactMap(\.alias) + controllers.compactMap(\.alias) + interfaces.compactMap(\.alias) + serials.compactMap(\.alias)
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
-                + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias)
+                + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias) + parallels.compactMap(\.alias)
         }
     }
 }

@@ -49,6 +49,8 @@ extension DomainDefinition {
         /// `<driver type>`: the image format (`raw`, `qcow2`, …).
         public var format: String?
         public var cache: CacheMode?
+        /// `<driver iothread>`: the I/O thread (by id) a virtio disk's requests run in.
+        public var ioThread: Int?
         /// The file or block device; `nil` for an empty CD-ROM (and, until resolved at start,
         /// for a `volume` disk).
         public var source: String?
@@ -72,7 +74,7 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache", "discard"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
         ])
 
@@ -84,6 +86,12 @@ extension DomainDefinition {
             format = element.element(named: "driver")?[attribute: "type"]
             cache = try CacheMode.optionalAttribute("cache", of: element.element(named: "driver"))
             discard = try DiscardMode.optionalAttribute("discard", of: element.element(named: "driver"))
+            if let text = element.element(named: "driver")?[attribute: "iothread"] {
+                guard let id = Int(text), (1...DomainLimits.maximumIOThreads).contains(id) else {
+                    throw DomainXMLError(.invalid, line: element.line, "Invalid iothread attribute in disk driver element: \(text)")
+                }
+                ioThread = id
+            }
             self.source = source?[attribute: "file"] ?? source?[attribute: "dev"]
             sourcePool = source?[attribute: "pool"]
             sourceVolume = source?[attribute: "volume"]

@@ -12,11 +12,27 @@ extension DomainDefinition {
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
+        /// `autodeflate`: the guest gives ballooned memory back when it runs out (QEMU's `deflate-on-oom`).
+        public var autodeflate: FeatureSwitch?
+        /// `freePageReporting`: the guest reports free pages, which the host reclaims.
+        public var freePageReporting: FeatureSwitch?
+        /// `<stats period>`: seconds between the guest's memory statistics (0: none).
+        public var statisticsPeriod: Int?
 
-        static let schema = ElementSchema("memballoon", attributes: ["model"], children: [.alias, .address])
+        static let schema = ElementSchema("memballoon", attributes: ["model", "autodeflate", "freePageReporting"], children: [
+            .alias, .address, ElementSchema("stats", attributes: ["period"]),
+        ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             model = try Model.attribute("model", of: element, default: .virtio)
+            autodeflate = try FeatureSwitch.optionalAttribute("autodeflate", of: element)
+            freePageReporting = try FeatureSwitch.optionalAttribute("freePageReporting", of: element)
+            if let stats = element.element(named: "stats") {
+                guard let text = stats[attribute: "period"], let period = Int(text), (0...Int(Int32.max)).contains(period) else {
+                    throw DomainXMLError(.invalid, line: stats.line, "invalid statistics collection period")
+                }
+                statisticsPeriod = period
+            }
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
         }

@@ -20,10 +20,15 @@ extension Builder {
         guard CommandLineSupport.diskDevices.contains(disk.device) else {
             throw CommandLineError(.unsupported, "disk device '\(disk.device.rawValue)' of \(disk.targetDevice) is not supported")
         }
+        if disk.ioThread != nil && disk.targetBus != .virtio {
+            throw CommandLineError(.unsupported, "IOThreads are only available for virtio disks, not '\(disk.targetBus.rawValue)'")
+        }
         var members: [(String, JSONValue)]
         switch disk.targetBus {
         case .virtio:
-            members = [("driver", .string("virtio-blk-pci"))] + pciPlacement(disk.pciAddress)
+            members = [("driver", .string("virtio-blk-pci"))]
+            if let thread = disk.ioThread { members.append(("iothread", .string("iothread\(thread)"))) }
+            members += pciPlacement(disk.pciAddress)
         case .sata, .ide:
             let oneUnitPerBus = q35 || disk.targetBus == .sata
             let bus = oneUnitPerBus ? "ide.\(unit)" : "ide.\(unit / 2)"

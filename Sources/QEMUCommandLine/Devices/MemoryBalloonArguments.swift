@@ -6,7 +6,11 @@ extension Builder {
     /// The virtio memory balloon.
     mutating func addMemoryBalloon() {
         if let id = devices.balloon {
-            addDevice([("driver", .string("virtio-balloon-pci")), ("id", .string(id))] + pciPlacement(domain.devices.memballoon?.pciAddress))
+            let balloon = domain.devices.memballoon
+            var members: [(String, JSONValue)] = [("driver", .string("virtio-balloon-pci")), ("id", .string(id))] + pciPlacement(balloon?.pciAddress)
+            if let autodeflate = balloon?.autodeflate { members.append(("deflate-on-oom", .bool(autodeflate == .on))) }
+            if let reporting = balloon?.freePageReporting { members.append(("free-page-reporting", .bool(reporting == .on))) }
+            addDevice(members)
         }
     }
 }

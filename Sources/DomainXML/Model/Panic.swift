@@ -1,0 +1,28 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<panic>`: a device the guest kernel signals a crash through, which `on_crash` acts on.
+    public struct Panic: Hashable, Sendable, ModelledElement {
+        /// `<panic model>`.
+        public enum Model: String, ModelledValue {
+            case isa, pseries, hyperv, s390, pvpanic
+        }
+
+        public var model: Model
+        /// `<address type='isa' iobase>` of an ISA panic device.
+        public var ioPort: UInt16?
+
+        static let schema = ElementSchema("panic", attributes: ["model"], children: [.alias, .address])
+
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            model = try Model.attribute("model", of: element, default: .isa)
+            if let address = element.element(named: "address"), address[attribute: "type"] == "isa", let text = address[attribute: "iobase"] {
+                let digits = text.hasPrefix("0x") ? String(text.dropFirst(2)) : text
+                guard let port = UInt16(digits, radix: text.hasPrefix("0x") ? 16 : 10) else {
+                    throw DomainXMLError(.invalid, line: address.line, "Cannot parse <address> 'iobase' attribute")
+                }
+                ioPort = port
+            }
+        }
+    }
+}
