@@ -3,6 +3,7 @@ import CorralProtocol
 import DomainXML
 import Foundation
 import QEMUProbe
+import XMLTree
 
 extension DomainDriver {
     /// Where the guests' UEFI variable stores live (`NAME_VARS.fd`, libvirt's naming).
@@ -62,5 +63,22 @@ extension DomainDriver {
         } catch {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Failed to create NVRAM file '\(nvram)' from template '\(template)': \(error.localizedDescription)")
         }
+    }
+
+    /// `<smbios mode='host'>`: the host's SMBIOS tables, read now (blocking: runs dmidecode),
+    /// become the guest's, without the host's UUID.
+    nonisolated static func resolveHostSMBIOS(_ definition: DomainDefinition) throws(RemoteError) -> DomainDefinition {
+        guard definition.os.smbiosMode == .host else { return definition }
+        let text = try HostSysinfo.read()
+        var resolved = definition
+        guard let document = try? XMLTreeParser.parse(text) else {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "Host SMBIOS information is not available")
+        }
+        do throws(DomainXMLError) {
+            resolved.sysinfo = try DomainDefinition.Sysinfo.host(document)
+        } catch {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "Host SMBIOS information is not available: \(error.message)")
+        }
+        return resolved
     }
 }

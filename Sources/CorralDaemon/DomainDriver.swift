@@ -129,7 +129,7 @@ actor DomainDriver {
         definition = try resolveVolumeDisks(definition)
         let unresolved = definition
         definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
-            try self.resolveFirmware(unresolved, resetNVRAM: resetNVRAM)
+            try Self.resolveHostSMBIOS(self.resolveFirmware(unresolved, resetNVRAM: resetNVRAM))
         }
         let id = nextID
         // Ids wrap rather than trap after 2^31 - 1 starts.

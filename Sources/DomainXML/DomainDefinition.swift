@@ -50,6 +50,10 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var os: OperatingSystem
     /// `<features>`.
     public var features: Features
+    /// `<genid>`: the VM generation ID the guest sees (a UUID; written at define when empty).
+    public var generationID: String?
+    /// `<sysinfo type='smbios'>`.
+    public var sysinfo: Sysinfo?
     /// `<iothreads>` and `<iothreadids>`: the ids of the domain's I/O threads (`iothreadN`).
     public var ioThreadIDs: [Int] = []
     public var cpu: CPU?
@@ -67,10 +71,10 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
 
     /// The whole of what Corral models, from which ``DomainSchema`` finds the rest.
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
-        .text("name"), .text("uuid"), .text("title"), .text("description"), ElementSchema("metadata"),
+        .text("name"), .text("uuid"), .text("genid"), .text("title"), .text("description"), ElementSchema("metadata"),
         .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), .text("iothreads"),
         ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
-        ElementSchema("resource", children: [.text("partition")]),
+        ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
     ])
@@ -97,6 +101,11 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
         ioThreadIDs = try Self.ioThreads(root)
+        generationID = text("genid")
+        sysinfo = try root.element(named: "sysinfo").map { element throws(DomainXMLError) in try Sysinfo(element) }
+        if let systemUUID = sysinfo?.systemUUID, DomainNormalizer.canonicalUUID(systemUUID) != uuid {
+            throw DomainXMLError(.invalid, line: root.element(named: "sysinfo")?.line, "UUID mismatch between <uuid> and <sysinfo>")
+        }
         features = try root.element(named: "features").map { features throws(DomainXMLError) in try Features(features) } ?? Features()
         cpu = try root.element(named: "cpu").map { cpu throws(DomainXMLError) in try CPU(cpu) }
         let clock = root.element(named: "clock")

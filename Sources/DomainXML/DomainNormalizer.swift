@@ -48,6 +48,17 @@ enum DomainNormalizer {
             root.children.append(.element(element("uuid", text: randomUUID(options.random))))
         }
 
+        // <genid>: an empty one gets its ID now, as libvirt gives it.
+        if let genid = root.element(named: "genid") {
+            let text = genid.text.trimmingWhitespace()
+            if text.isEmpty {
+                set(&root, "genid", text: randomUUID(options.random))
+            } else {
+                guard let canonical = canonicalUUID(text) else { throw DomainXMLError(.invalid, line: genid.line, "malformed genid element") }
+                set(&root, "genid", text: canonical)
+            }
+        }
+
         // <memory>, <currentMemory>
         guard let memoryElement = root.element(named: "memory") else {
             throw DomainXMLError(.invalid, line: root.line, "Memory size must be specified via <memory> or in the <numa> configuration")

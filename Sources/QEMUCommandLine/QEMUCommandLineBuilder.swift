@@ -79,6 +79,10 @@ struct Builder {
         add("-smp", "\(domain.currentVcpus)\(maximum),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
         for id in domain.ioThreadIDs { add("-object", json: .object([("qom-type", .string("iothread")), ("id", .string("iothread\(id)"))])) }
         add("-uuid", domain.uuid)
+        try addSMBIOS()
+        if let genid = domain.generationID {
+            add("-device", json: .object([("driver", .string("vmgenid")), ("guid", .string(genid)), ("id", .string("vmgenid0"))]))
+        }
         add("-no-user-config")
         add("-nodefaults")
         add("-chardev", try QEMUKeyValue.render("socket", [("id", "charmonitor"), ("path", context.qmpSocket), ("server", "on"), ("wait", "off")]))

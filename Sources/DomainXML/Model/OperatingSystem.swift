@@ -25,6 +25,8 @@ extension DomainDefinition {
         public var firmware: Firmware?
         /// `<firmware><feature enabled name>`: what the picked firmware must (`true`) or must not have.
         public var firmwareFeatures: [String: Bool] = [:]
+        /// `<smbios mode>`: where the guest's SMBIOS tables come from.
+        public var smbiosMode: Sysinfo.Mode?
 
         /// `<os firmware>`.
         public enum Firmware: String, ModelledValue {
@@ -40,6 +42,7 @@ extension DomainDefinition {
             .text("type", attributes: ["arch", "machine"]), ElementSchema("boot", attributes: ["dev"]), .text("kernel"), .text("initrd"),
             .text("cmdline"), Loader.schema, .text("nvram", attributes: ["template"]),
             ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
+            ElementSchema("smbios", attributes: ["mode"]),
         ])
 
         /// Reads a normalised `<os>` (its type, arch and machine are filled in).
@@ -61,6 +64,7 @@ extension DomainDefinition {
             nvram = nvramElement.map(\.text).flatMap { $0.isEmpty ? nil : $0 }
             nvramTemplate = nvramElement?[attribute: "template"]
             firmware = try Firmware.optionalAttribute("firmware", of: element)
+            smbiosMode = try Sysinfo.Mode.optionalAttribute("mode", of: element.element(named: "smbios"))
             for feature in element.element(named: "firmware")?.elements(named: "feature") ?? [] {
                 let name = try FirmwareFeature.requiredAttribute("name", of: feature)
                 firmwareFeatures[name.rawValue] = try YesNo.requiredAttribute("enabled", of: feature) == .yes
