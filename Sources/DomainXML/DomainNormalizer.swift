@@ -59,6 +59,9 @@ enum DomainNormalizer {
             }
         }
 
+        // <cpu><numa>: the cells' memory is the domain's.
+        try normalizeNUMA(&root)
+
         // <memory>, <currentMemory>
         guard let memoryElement = root.element(named: "memory") else {
             throw DomainXMLError(.invalid, line: root.line, "Memory size must be specified via <memory> or in the <numa> configuration")

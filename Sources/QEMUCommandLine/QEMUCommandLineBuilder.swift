@@ -77,6 +77,7 @@ struct Builder {
         // `maxcpus` only when some vCPUs start unplugged (libvirt's form).
         let maximum = domain.currentVcpus == domain.vcpus ? "" : ",maxcpus=\(domain.vcpus)"
         add("-smp", "\(domain.currentVcpus)\(maximum),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
+        try addNUMANodes()
         for id in domain.ioThreadIDs { add("-object", json: .object([("qom-type", .string("iothread")), ("id", .string("iothread\(id)"))])) }
         add("-uuid", domain.uuid)
         try addSMBIOS()

@@ -35,8 +35,12 @@ extension DomainDefinition {
         public var migratable: FeatureSwitch?
         /// `<topology>`: sockets, dies, cores, threads.
         public var topology: Topology?
+        /// `<numa><cell>`s: the guest's NUMA nodes (normalised: ids 0…n-1, memory in KiB,
+        /// distances filled both ways).
+        public var numaCells: [NUMACell] = []
 
         static let schema = ElementSchema("cpu", attributes: ["mode", "match", "check", "migratable"], children: [
+            ElementSchema("numa", children: [NUMACell.schema]),
             .text("model", attributes: ["fallback", "vendor_id"]), .text("vendor"), Topology.schema,
             ElementSchema("feature", attributes: ["policy", "name"]), ElementSchema("cache", attributes: ["mode", "level"]),
         ])
@@ -63,6 +67,7 @@ extension DomainDefinition {
                 }
                 features.append(Feature(name: checked, policy: policy))
             }
+            for cell in element.element(named: "numa")?.elements(named: "cell") ?? [] { numaCells.append(try NUMACell(cell)) }
             if let cacheElement = element.element(named: "cache") {
                 if let level = cacheElement[attribute: "level"], level != "3" {
                     throw DomainXMLError(.unsupported, line: cacheElement.line, "CPU cache level \(level) is not supported")
@@ -106,6 +111,36 @@ extension DomainDefinition {
             self.dies = dies
             self.cores = cores
             self.threads = threads
+        }
+    }
+
+    /// `<cpu><numa><cell>`: one guest NUMA node.
+    public struct NUMACell: Hashable, Sendable {
+        /// `<cell memAccess>`: whether the node's memory is shared with other processes.
+        public enum MemoryAccess: String, ModelledValue {
+            case shared, `private`
+        }
+
+        public var id: Int
+        public var cpus: CPUSet
+        public var memoryKiB: UInt64
+        public var memoryAccess: MemoryAccess?
+        /// `<distances><sibling id value>`: the distance to each other node.
+        public var distances: [Int: Int] = [:]
+
+        static let schema = ElementSchema("cell", attributes: ["id", "cpus", "memory", "unit", "memAccess"], children: [
+            ElementSchema("distances", children: [ElementSchema("sibling", attributes: ["id", "value"])]),
+        ])
+
+        /// Reads a normalised cell (``DomainNormalizer/normalizeNUMA(_:)`` checked it).
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            id = Int(element[attribute: "id"] ?? "") ?? 0
+            cpus = try CPUTune.cpuset(XMLElement(name: "cell", attributes: [XMLAttribute(name: "cpuset", value: element[attribute: "cpus"] ?? "")]))
+            memoryKiB = UInt64(element[attribute: "memory"] ?? "") ?? 0
+            memoryAccess = try MemoryAccess.optionalAttribute("memAccess", of: element)
+            for sibling in element.element(named: "distances")?.elements(named: "sibling") ?? [] {
+                if let node = sibling[attribute: "id"].flatMap({ Int($0) }), let value = sibling[attribute: "value"].flatMap({ Int($0) }) { distances[node] = value }
+            }
         }
     }
 }
