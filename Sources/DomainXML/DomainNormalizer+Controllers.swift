@@ -39,4 +39,28 @@ extension DomainNormalizer {
             element = numbered
         }
     }
+
+    /// The controllers libvirt adds to an x86 definition that lacks them, in its order: a USB
+    /// controller (qemu-xhci on q35, piix3-uhci otherwise), q35's built-in SATA controller, the
+    /// PCI root, an IDE controller for IDE disks (i440fx), and a virtio-serial controller for
+    /// virtio channels and consoles.
+    static func addImplicitControllers(_ devices: inout XMLElement, machine: String) {
+        let chipset = PCIAddressAssignment.Chipset(machine: machine)
+        let q35 = chipset == .q35, x86Chipset = chipset != nil
+        func has(_ type: String, index: String = "0") -> Bool {
+            devices.elements(named: "controller").contains { $0[attribute: "type"] == type && ($0[attribute: "index"] ?? "0") == index }
+        }
+        func append(_ attributes: [(String, String)]) {
+            devices.children.append(.element(element("controller", attributes)))
+        }
+        if x86Chipset && !devices.elements(named: "controller").contains(where: { $0[attribute: "type"] == "usb" }) {
+            append([("type", "usb"), ("index", "0"), ("model", q35 ? "qemu-xhci" : "piix3-uhci")])
+        }
+        if q35 && !has("sata") { append([("type", "sata"), ("index", "0")]) }
+        if !has("pci") { append([("type", "pci"), ("index", "0"), ("model", q35 || machine.contains("q35") ? "pcie-root" : "pci-root")]) }
+        let ideDisks = devices.elements(named: "disk").contains { $0.element(named: "target")?[attribute: "bus"] == "ide" }
+        if !q35 && x86Chipset && ideDisks && !has("ide") { append([("type", "ide"), ("index", "0")]) }
+        let virtioSerial = (devices.elements(named: "channel") + devices.elements(named: "console")).contains { $0.element(named: "target")?[attribute: "type"] == "virtio" }
+        if virtioSerial && !has("virtio-serial") { append([("type", "virtio-serial"), ("index", "0")]) }
+    }
 }

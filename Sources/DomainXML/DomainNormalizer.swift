@@ -184,11 +184,8 @@ enum DomainNormalizer {
                 }
             }
             assignControllerIndexes(&devices)
+            addImplicitControllers(&devices, machine: machine)
             let elements = devices.elements
-            if !elements.contains(where: { $0.name == "controller" && $0[attribute: "type"] == "pci" && ($0[attribute: "index"] ?? "0") == "0" }) {
-                let model = machine.contains("q35") ? "pcie-root" : "pci-root"
-                devices.children.append(.element(element("controller", [("type", "pci"), ("index", "0"), ("model", model)])))
-            }
             do throws(DomainXMLError) {
                 try normalizeCharacterDevices(&devices)
             } catch {
@@ -199,6 +196,12 @@ enum DomainNormalizer {
             }
             if !elements.contains(where: { $0.name == "memballoon" }) {
                 devices.children.append(.element(element("memballoon", [("model", "virtio")])))
+            }
+            devices.children = ordered(devices.children, by: deviceOrder)
+            do throws(DomainXMLError) {
+                if failure == nil { try PCIAddressAssignment.assign(&devices, machine: machine) }
+            } catch {
+                failure = error
             }
         }
         if let failure { throw failure }
@@ -225,6 +228,22 @@ enum DomainNormalizer {
             }
             if !options.keepsLiveState {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
+            }
+            if device.element(named: "address") == nil, let bus = device.element(named: "target")?[attribute: "bus"], let index = DiskTarget.index(of: dev) {
+                // libvirt's drive address from the target's index: IDE 2 units a bus, 2 buses a
+                // controller; SATA 6 units a controller; floppy 2 units a controller.
+                let drive: (controller: Int, bus: Int, unit: Int)?
+                switch bus {
+                case "ide": drive = (index / 4, (index % 4) / 2, index % 2)
+                case "sata": drive = (index / 6, 0, index % 6)
+                case "fdc": drive = (index / 2, 0, index % 2)
+                default: drive = nil
+                }
+                if let drive {
+                    device.children.append(.element(element("address", [
+                        ("type", "drive"), ("controller", String(drive.controller)), ("bus", String(drive.bus)), ("target", "0"), ("unit", String(drive.unit)),
+                    ])))
+                }
             }
             if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
                 device.children.append(.element(element("readonly")))

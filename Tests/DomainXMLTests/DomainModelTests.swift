@@ -75,9 +75,10 @@ struct DomainModelTests {
             """
         let parsed = try DomainXMLParser.parse(Self.domain(devices: devices).replacingOccurrences(of: "<type>hvm", with: "<type machine='q35'>hvm"))
         let controllers = parsed.definition.devices.controllers
-        #expect(controllers.map(\.index) == [0, 0, 0, 1, 0, 2, 1, 3, 0])
+        // q35's built-in SATA controller is added after them, as libvirt adds it.
+        #expect(controllers.map(\.index) == [0, 0, 0, 1, 0, 2, 1, 3, 0, 0] && controllers.last?.type == .sata)
         #expect(controllers[3].ports == 15 && controllers[8].ports == 4)
-        #expect(parsed.xml.contains("<controller type='usb' index='1' model='qemu-xhci' ports='15'/>"))
+        #expect(parsed.xml.contains("<controller type='usb' index='1' model='qemu-xhci' ports='15'>"))
         #expect(parsed.unmodelled.isEmpty)
     }
 

@@ -21,7 +21,7 @@ struct InjectionTests {
         return """
         <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
           <name>n\(a)</name><memory>65536</memory><vcpu>1</vcpu>
-          <os><type arch='x86_64' machine='pc\(i)'>hvm</type><loader readonly='yes' type='pflash'>/l\(a)</loader><nvram>/n\(a)</nvram>
+          <os><type arch='x86_64' machine='pc-i440fx-7.2\(i)'>hvm</type><loader readonly='yes' type='pflash'>/l\(a)</loader><nvram>/n\(a)</nvram>
             <kernel>/k\(a)</kernel><initrd>/i\(a)</initrd><cmdline>c\(a)</cmdline></os>
           <cpu mode='custom'><model>m\(i)</model></cpu>
           <devices>
@@ -87,7 +87,7 @@ struct InjectionTests {
         }
         // The payload did reach the argv, escaped, so the check above is not vacuous.
         #expect(hostile.arguments.contains { $0.contains("p,,id=injected,,readonly=off -option ,,,,x") })
-        #expect(hostile.arguments.contains { $0.hasPrefix("pcp,,readonly,,nodefaults -option ,,,,x,") })
+        #expect(hostile.arguments.contains { $0.hasPrefix("pc-i440fx-7.2p,,readonly,,nodefaults -option ,,,,x,") })
         #expect(hostile.arguments.contains { $0.contains(#"p,id=injected,readonly=off -option ,,x"#) })
     }
 

@@ -29,6 +29,11 @@ struct HotplugPlan {
         guard var element = DeviceXML.devices(named: kind, in: trial.document).last else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the new \(kind) device is not in the document")
         }
+        // The address the define-time assignment gave it is a cold-plug one (it may name a root
+        // port it would add): a running guest's device goes where a free slot is, decided below.
+        if requested.element(named: "address") == nil {
+            element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
+        }
         let usedAliases = Set(definition.devices.aliases)
         let given = element.element(named: "alias")?[attribute: "name"]
         var needsPCISlot = true
@@ -100,7 +105,7 @@ struct HotplugPlan {
         }
         if given == nil { LiveDomainXML.setAlias(&element, alias) }
         if needsPCISlot, (definition.os.machine ?? "").contains("q35"), element.element(named: "address") == nil {
-            guard let port = Self.freeRootPort(in: definition) else {
+            guard let port = Self.freeRootPort(in: live.document, definition: definition) else {
                 throw RemoteError(
                     code: .operationFailed, domain: .qemu,
                     detail: "No more available PCI slots: a q35 guest takes hot-plugged devices on free PCIe root ports; add <controller type='pci' model='pcie-root-port'/> to its definition")
@@ -119,11 +124,13 @@ struct HotplugPlan {
         }
     }
 
-    /// A root port no device sits on (devices the command line places go on the root bus).
-    static func freeRootPort(in definition: DomainDefinition) -> UInt32? {
-        let devices = definition.devices
-        let used = Set((devices.disks.compactMap(\.pciAddress) + devices.interfaces.compactMap(\.pciAddress) + devices.rngs.compactMap(\.pciAddress)
-            + devices.controllers.compactMap(\.pciAddress)).map(\.bus))
-        return devices.controllers.filter(\.isRootPort).map { UInt32($0.index) }.sorted().first { !used.contains($0) }
+    /// A root port no device sits on: every PCI address in the live document counts (the
+    /// addresses assigned at define included).
+    static func freeRootPort(in document: XMLElement, definition: DomainDefinition) -> UInt32? {
+        var used = Set<UInt32>()
+        for device in document.element(named: "devices")?.elements ?? [] {
+            if let address = try? DomainDefinition.PCIAddress(device: device) { used.insert(address.bus) }
+        }
+        return definition.devices.controllers.filter(\.isRootPort).map { UInt32($0.index) }.sorted().first { !used.contains($0) }
     }
 }

@@ -10,10 +10,13 @@ extension DomainDefinition {
 
         public var model: Model
         public var alias: String?
+        /// `<address type='pci'>`, when given (or assigned at define).
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("sound", attributes: ["model"], children: [.alias, .address])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
+            pciAddress = try PCIAddress(device: element)
             model = try Model.requiredAttribute("model", of: element)
             alias = DeviceCommon.alias(element)
         }

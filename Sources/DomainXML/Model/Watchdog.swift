@@ -16,10 +16,13 @@ extension DomainDefinition {
         public var model: Model
         public var action: Action
         public var alias: String?
+        /// `<address type='pci'>`, when given (or assigned at define).
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("watchdog", attributes: ["model", "action"], children: [.alias, .address])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
+            pciAddress = try PCIAddress(device: element)
             model = try Model.requiredAttribute("model", of: element)
             action = try Action.attribute("action", of: element, default: .reset)
             alias = DeviceCommon.alias(element)

@@ -7,7 +7,22 @@ extension Builder {
     /// channels and consoles, an xHCI controller for USB input.
     mutating func addImplicitControllers() throws(CommandLineError) {
         let devices = domain.devices
-        for index in devices.controllers.indices where devices.controllers[index].isRootPort { try addRootPort(at: index) }
+        // PCI controllers first, by index, so each bus exists before what plugs into it.
+        for index in devices.controllers.indices.sorted(by: { devices.controllers[$0].index < devices.controllers[$1].index }) {
+            let controller = devices.controllers[index]
+            guard controller.type == .pci else { continue }
+            switch controller.model {
+            case "pcie-root-port": try addRootPort(at: index)
+            case "pcie-to-pci-bridge":
+                addDevice([("driver", .string("pcie-pci-bridge")), ("id", .string(controller.alias ?? "pci.\(controller.index)"))] + pciPlacement(controller.pciAddress))
+            case "pci-bridge":
+                addDevice([
+                    ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.index))), ("id", .string(controller.alias ?? "pci.\(controller.index)")),
+                ] + pciPlacement(controller.pciAddress))
+            case "pci-root", "pcie-root", nil: break
+            default: throw CommandLineError(.unsupported, "PCI controller model '\(controller.model ?? "")' is not supported")
+            }
+        }
         if devices.disks.contains(where: { $0.targetBus == .scsi }) && !devices.controllers.contains(where: { $0.type == .scsi && $0.index == 0 }) {
             addDevice([("driver", .string("virtio-scsi-pci")), ("id", .string("scsi0"))])
         }

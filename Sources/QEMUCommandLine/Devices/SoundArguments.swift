@@ -16,14 +16,14 @@ extension Builder {
             let id = sound.alias ?? "sound\(index)"
             switch sound.model {
             case .ich6, .ich9:
-                addDevice([("driver", .string(sound.model == .ich9 ? "ich9-intel-hda" : "intel-hda")), ("id", .string(id))])
+                addDevice([("driver", .string(sound.model == .ich9 ? "ich9-intel-hda" : "intel-hda")), ("id", .string(id))] + pciPlacement(sound.pciAddress))
                 addDevice([
                     ("driver", .string("hda-duplex")), ("id", .string("\(id)-codec0")), ("bus", .string("\(id).0")), ("cad", .integer(0)),
                     ("audiodev", .string("audio1")),
                 ])
             case .ac97, .es1370, .sb16:
                 let driver = sound.model == .ac97 ? "AC97" : sound.model == .es1370 ? "ES1370" : "sb16"
-                addDevice([("driver", .string(driver)), ("id", .string(id)), ("audiodev", .string("audio1"))])
+                addDevice([("driver", .string(driver)), ("id", .string(id)), ("audiodev", .string("audio1"))] + pciPlacement(sound.pciAddress))
             case .pcspk, .ich7, .usb:
                 throw CommandLineError(.unsupported, "sound model '\(sound.model.rawValue)' is not supported")
             }

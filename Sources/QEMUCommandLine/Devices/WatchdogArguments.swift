@@ -7,7 +7,8 @@ extension Builder {
     mutating func addWatchdogs() throws(CommandLineError) {
         for (index, watchdog) in domain.devices.watchdogs.enumerated() {
             switch watchdog.model {
-            case .i6300esb, .ib700: addDevice([("driver", .string(watchdog.model.rawValue)), ("id", .string(watchdog.alias ?? "watchdog\(index)"))])
+            case .i6300esb, .ib700:
+                addDevice([("driver", .string(watchdog.model.rawValue)), ("id", .string(watchdog.alias ?? "watchdog\(index)"))] + pciPlacement(watchdog.pciAddress))
             case .itco: break  // built into q35
             case .diag288: throw CommandLineError(.unsupported, "watchdog model '\(watchdog.model.rawValue)' is not supported")
             }

@@ -1,0 +1,450 @@
+import XMLTree
+
+/// libvirt's PCI address assignment for x86 guests (`qemuDomainAssignPCIAddresses`), done at
+/// define so that `dumpxml` shows the addresses and QEMU gets the same ones on every start:
+///
+/// - the chipset's fixed functions are reserved — on i440fx the PIIX3 at 00:01 (ISA, IDE at
+///   .1, the first UHCI at .2, power management at .3) and the primary video at 00:02.0; on
+///   q35 the LPC, SATA (00:1f.2) and SMBus functions, ICH9 USB 2 at 00:1d, ICH9 audio at
+///   00:1b.0 and the primary video at 00:01.0;
+/// - PCI controllers without an address come first: PCIe root ports fill the functions of a
+///   slot of the root bus before taking the next slot (libvirt's aggregation);
+/// - then the devices, in libvirt's order (filesystems, interfaces, sound, controllers, virtio
+///   disks, balloon, RNGs, watchdog, other videos, virtio inputs), each at the first free place
+///   its kind may go: on q35 a PCIe device takes a free root port, a conventional PCI device a
+///   slot of a PCIe-to-PCI bridge; on i440fx every device takes a slot of the root bus;
+/// - when nothing fits, controllers are added as libvirt adds them (a root port, or a root port
+///   with a PCIe-to-PCI bridge behind it), and a q35 guest whose definition named no PCI
+///   controller of its own gets one spare root port for hot-plug;
+/// - function 0 of a slot with more functions in use is marked multifunction, and root ports
+///   get their model name, chassis and port.
+///
+/// Addresses given in the XML are kept (two devices at one address are refused, with
+/// libvirt's message). Other machine types are left to QEMU.
+enum PCIAddressAssignment {
+    /// The x86 chipsets, recognised by machine type as libvirt recognises them.
+    enum Chipset {
+        case i440fx, q35
+
+        init?(machine: String) {
+            if machine == "q35" || machine.hasPrefix("pc-q35") {
+                self = .q35
+            } else if machine == "pc" || machine.hasPrefix("pc-i440fx-") || machine.hasPrefix("pc-0.") || machine.hasPrefix("pc-1.") {
+                self = .i440fx
+            } else {
+                return nil
+            }
+        }
+    }
+
+    /// What a device may plug into.
+    enum Connection {
+        /// A PCI Express endpoint: a root port's slot (on q35).
+        case pcie
+        /// A conventional PCI device: the i440fx root bus, a PCI bridge or a PCIe-to-PCI bridge.
+        case pci
+        /// A PCIe root port: a function of a root-bus slot.
+        case rootPort
+        /// A PCIe-to-PCI bridge: a root port's slot.
+        case pcieToPCIBridge
+        /// A PCI bridge: a conventional slot.
+        case pciBridge
+    }
+
+    /// A bus the guest has: the root bus or one a PCI controller provides.
+    struct Bus {
+        enum Kind { case pciRoot, pcieRoot, rootPort, pcieToPCIBridge, pciBridge, other }
+        var kind: Kind
+        /// Used functions by slot (bit N: function N).
+        var functions = [UInt8](repeating: 0, count: 32)
+        /// Slots whose functions hold root ports (more may join).
+        var aggregate = [Bool](repeating: false, count: 32)
+
+        var slots: ClosedRange<Int> {
+            switch kind {
+            case .rootPort: 0...0
+            case .pcieToPCIBridge, .pciRoot, .pcieRoot, .pciBridge: 1...31
+            case .other: 0...31
+            }
+        }
+
+        func accepts(_ connection: Connection) -> Bool {
+            switch (kind, connection) {
+            case (.pcieRoot, .rootPort), (.rootPort, .pcie), (.rootPort, .pcieToPCIBridge), (.pcieToPCIBridge, .pci), (.pciRoot, .pci),
+                (.pciRoot, .pciBridge), (.pciBridge, .pci), (.pciBridge, .pciBridge):
+                true
+            default: false
+            }
+        }
+    }
+
+    static func busKind(model: String?) -> Bus.Kind {
+        switch model {
+        case "pci-root": .pciRoot
+        case "pcie-root": .pcieRoot
+        case "pcie-root-port": .rootPort
+        case "pcie-to-pci-bridge": .pcieToPCIBridge
+        case "pci-bridge": .pciBridge
+        default: .other
+        }
+    }
+
+    /// The working state: the buses (by controller index) and the devices' elements.
+    struct State {
+        var buses: [Int: Bus] = [:]
+        var devices: XMLElement
+        let q35: Bool
+        /// The slot the USB 2 companions of each controller index share.
+        var usb2Slots: [Int: DomainDefinition.PCIAddress] = [:]
+        /// Positions in `devices` where controllers were inserted (callers holding positions shift them).
+        var insertions: [Int] = []
+
+        /// `position` after the insertions since `mark`.
+        func shifted(_ position: Int, since mark: Int) -> Int {
+            var position = position
+            for inserted in insertions[mark...] where inserted <= position { position += 1 }
+            return position
+        }
+
+        mutating func isUsed(_ address: DomainDefinition.PCIAddress) -> Bool {
+            guard let bus = buses[Int(address.bus)], address.slot < 32, address.function < 8 else { return false }
+            return bus.functions[Int(address.slot)] & (1 << UInt8(address.function)) != 0
+        }
+
+        mutating func reserve(_ address: DomainDefinition.PCIAddress, aggregate: Bool = false) {
+            guard buses[Int(address.bus)] != nil, address.slot < 32, address.function < 8 else { return }
+            buses[Int(address.bus)]!.functions[Int(address.slot)] |= 1 << UInt8(address.function)
+            if aggregate { buses[Int(address.bus)]!.aggregate[Int(address.slot)] = true }
+        }
+
+        /// The first free place for `connection`, bus by bus in index order.
+        func findFree(_ connection: Connection) -> DomainDefinition.PCIAddress? {
+            for index in buses.keys.sorted() {
+                let bus = buses[index]!
+                guard bus.accepts(connection) else { continue }
+                for slot in bus.slots {
+                    if bus.functions[slot] == 0 { return .init(bus: UInt32(index), slot: UInt32(slot)) }
+                    if connection == .rootPort && bus.aggregate[slot], let function = (0..<8).first(where: { bus.functions[slot] & (1 << UInt8($0)) == 0 }) {
+                        return .init(bus: UInt32(index), slot: UInt32(slot), function: UInt32(function))
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Assigns the addresses in `devices` (a normalised `<devices>`) for `machine`.
+    static func assign(_ devices: inout XMLElement, machine: String) throws(DomainXMLError) {
+        guard let chipset = Chipset(machine: machine) else { return }
+        let q35 = chipset == .q35
+        var state = State(devices: devices, q35: q35)
+        let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }.count
+        for controller in controllers(in: devices) where controller.element[attribute: "type"] == "pci" {
+            state.buses[controller.index] = Bus(kind: busKind(model: controller.element[attribute: "model"]))
+        }
+        guard state.buses[0] != nil else { return }
+        try reserveGiven(&state)
+        reserveChipset(&state)
+
+        // PCI controllers without an address, in index order, then the devices in libvirt's order.
+        let pending = controllers(in: state.devices).sorted(by: { $0.index < $1.index })
+            .filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !hasAddress($0.element) }.map(\.position)
+            + devicePositions(in: state.devices)
+        let mark = state.insertions.count
+        for original in pending {
+            let position = state.shifted(original, since: mark)
+            guard case .element(let element) = state.devices.children[position], !hasAddress(element) else { continue }
+            let isPCIController = element.name == "controller" && element[attribute: "type"] == "pci"
+            guard let connection = isPCIController ? connection(ofController: element) : connection(of: element, q35: q35) else { continue }
+            let before = state.insertions.count
+            let address: DomainDefinition.PCIAddress
+            if let function = usb2Function(element) {
+                // USB 2 companions of one index share a slot, each at its model's function.
+                let index = Int(element[attribute: "index"] ?? "0") ?? 0
+                if let slot = state.usb2Slots[index] {
+                    address = .init(bus: slot.bus, slot: slot.slot, function: function)
+                    state.reserve(address)
+                } else {
+                    address = try place(&state, connection, device: element.name)
+                    state.usb2Slots[index] = address
+                    state.reserve(.init(bus: address.bus, slot: address.slot, function: function))
+                }
+                setAddress(&state, position: state.shifted(position, since: before), .init(bus: address.bus, slot: address.slot, function: function))
+                continue
+            }
+            address = try place(&state, connection, device: element.name)
+            setAddress(&state, position: state.shifted(position, since: before), address)
+        }
+        // A spare root port for hot-plug when libvirt added controllers to a definition that named none.
+        if q35 && originalPCIControllers == 0 && state.buses.count > 1 && state.findFree(.pcie) == nil {
+            try addRootPort(&state)
+        }
+        finish(&state)
+        devices = state.devices
+    }
+
+    // MARK: - Reading the devices
+
+    struct ControllerEntry {
+        var position: Int
+        var index: Int
+        var element: XMLElement
+    }
+
+    static func controllers(in devices: XMLElement) -> [ControllerEntry] {
+        devices.children.indices.compactMap { position in
+            guard case .element(let element) = devices.children[position], element.name == "controller", element.namespace == nil else { return nil }
+            return ControllerEntry(position: position, index: Int(element[attribute: "index"] ?? "0") ?? 0, element: element)
+        }
+    }
+
+    static func hasAddress(_ element: XMLElement) -> Bool { element.element(named: "address") != nil }
+
+    /// The positions of the devices to place, in libvirt's order.
+    static func devicePositions(in devices: XMLElement) -> [Int] {
+        let order = ["filesystem", "interface", "sound", "controller", "disk", "memballoon", "rng", "watchdog", "video", "input"]
+        var positions: [Int] = []
+        for name in order {
+            for position in devices.children.indices {
+                guard case .element(let element) = devices.children[position], element.name == name, element.namespace == nil else { continue }
+                if name == "controller" && element[attribute: "type"] == "pci" { continue }
+                positions.append(position)
+            }
+        }
+        return positions
+    }
+
+    /// Where a PCI controller plugs in.
+    static func connection(ofController element: XMLElement) -> Connection? {
+        switch element[attribute: "model"] {
+        case "pcie-root-port": .rootPort
+        case "pcie-to-pci-bridge": .pcieToPCIBridge
+        case "pci-bridge": .pciBridge
+        default: nil
+        }
+    }
+
+    /// Where a device plugs in, or `nil` when it is no PCI device (or not one Corral places).
+    static func connection(of element: XMLElement, q35: Bool) -> Connection? {
+        func kind(_ pcie: Bool) -> Connection { q35 && pcie ? .pcie : .pci }
+        switch element.name {
+        case "filesystem":
+            return kind(true)
+        case "interface":
+            guard element[attribute: "type"] != "hostdev" else { return nil }
+            let model = element.element(named: "model")?[attribute: "type"] ?? "virtio"
+            return kind(model.hasPrefix("virtio") || model == "e1000e" || model == "igb")
+        case "sound":
+            switch element[attribute: "model"] {
+            case "ich9": return kind(true)
+            case "ich6", "ac97", "es1370": return kind(false)
+            default: return nil
+            }
+        case "controller":
+            let model = element[attribute: "model"]
+            switch element[attribute: "type"] {
+            case "usb":
+                switch model {
+                case "none"?: return nil
+                case "qemu-xhci"?, "nec-xhci"?: return kind(true)
+                default: return kind(false)
+                }
+            case "scsi": return model == nil || model == "virtio-scsi" ? kind(true) : nil
+            case "virtio-serial": return kind(true)
+            default: return nil
+            }
+        case "disk":
+            return element.element(named: "target")?[attribute: "bus"] == "virtio" ? kind(true) : nil
+        case "memballoon", "rng":
+            return element[attribute: "model"]?.hasPrefix("virtio") == true ? kind(true) : nil
+        case "watchdog":
+            return element[attribute: "model"] == "i6300esb" ? kind(false) : nil
+        case "video":
+            switch element.element(named: "model")?[attribute: "type"] {
+            case "none"?, "ramfb"?: return nil
+            case "virtio"?: return kind(true)
+            default: return kind(false)
+            }
+        case "input":
+            return element[attribute: "bus"] == "virtio" ? kind(true) : nil
+        default:
+            return nil
+        }
+    }
+
+    /// libvirt's function for each USB 2 companion model: UHCI1-3 at 0-2, EHCI1 at 7.
+    static let usb2Functions: [String: UInt32] = ["ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7]
+
+    /// The function of a USB 2 companion controller, `nil` for other devices.
+    static func usb2Function(_ element: XMLElement) -> UInt32? {
+        guard element.name == "controller", element[attribute: "type"] == "usb", let model = element[attribute: "model"] else { return nil }
+        return usb2Functions[model]
+    }
+
+    // MARK: - Reservations
+
+    /// Addresses the XML gives: kept, and refused when two devices name one.
+    static func reserveGiven(_ state: inout State) throws(DomainXMLError) {
+        var seen: Set<String> = []
+        for position in state.devices.children.indices {
+            guard case .element(let element) = state.devices.children[position], element.namespace == nil,
+                let address = try DomainDefinition.PCIAddress(device: element)
+            else { continue }
+            guard seen.insert(address.description).inserted else {
+                throw DomainXMLError(.invalid, line: element.line, "Attempted double use of PCI Address \(address)")
+            }
+            state.reserve(address, aggregate: element.name == "controller" && element[attribute: "model"] == "pcie-root-port")
+        }
+    }
+
+    /// The chipset's own functions and the places libvirt gives its integrated devices.
+    static func reserveChipset(_ state: inout State) {
+        let primaryVideo = state.devices.children.indices.first { position in
+            guard case .element(let e) = state.devices.children[position], e.name == "video", e.namespace == nil else { return false }
+            return true
+        }
+        func assignFixed(_ position: Int, _ address: DomainDefinition.PCIAddress) {
+            state.reserve(address)
+            setAddress(&state, position: position, address)
+        }
+        if state.q35 {
+            for entry in controllers(in: state.devices) where !hasAddress(entry.element) {
+                if entry.element[attribute: "type"] == "sata" && entry.index == 0 { assignFixed(entry.position, .init(bus: 0, slot: 0x1f, function: 2)) }
+            }
+            // ICH9 USB 2 companions at 00:1d (or 00:1a): UHCI1-3 at functions 0-2, EHCI1 at 7.
+            var usb2Slots: [Int: UInt32] = [:]
+            for entry in controllers(in: state.devices) where entry.element[attribute: "type"] == "usb" && !hasAddress(entry.element) {
+                guard let model = entry.element[attribute: "model"], let function = usb2Functions[model] else { continue }
+                if usb2Slots[entry.index] == nil {
+                    guard let slot = ([0x1d, 0x1a] as [UInt32]).first(where: { slot in (0..<8).allSatisfy { !state.isUsed(.init(bus: 0, slot: slot, function: $0)) } }) else { continue }
+                    usb2Slots[entry.index] = slot
+                }
+                assignFixed(entry.position, .init(bus: 0, slot: usb2Slots[entry.index]!, function: function))
+            }
+            state.reserve(.init(bus: 0, slot: 0x1f, function: 0))
+            state.reserve(.init(bus: 0, slot: 0x1f, function: 3))
+            if let position = primaryVideo, case .element(let video) = state.devices.children[position], !hasAddress(video),
+                connection(of: video, q35: true) != nil, !state.isUsed(.init(bus: 0, slot: 1)) {
+                assignFixed(position, .init(bus: 0, slot: 1))
+            }
+            if let position = state.devices.children.indices.first(where: { position in
+                guard case .element(let e) = state.devices.children[position], e.name == "sound", e.namespace == nil else { return false }
+                return true
+            }), case .element(let sound) = state.devices.children[position], sound[attribute: "model"] == "ich9", !hasAddress(sound),
+                !state.isUsed(.init(bus: 0, slot: 0x1b)) {
+                assignFixed(position, .init(bus: 0, slot: 0x1b))
+            }
+        } else {
+            for entry in controllers(in: state.devices) where entry.index == 0 && !hasAddress(entry.element) {
+                let type = entry.element[attribute: "type"], model = entry.element[attribute: "model"]
+                if type == "ide" { assignFixed(entry.position, .init(bus: 0, slot: 1, function: 1)) }
+                if type == "usb" && (model == nil || model == "piix3-uhci") { assignFixed(entry.position, .init(bus: 0, slot: 1, function: 2)) }
+            }
+            state.reserve(.init(bus: 0, slot: 1, function: 0))
+            state.reserve(.init(bus: 0, slot: 1, function: 3))
+            if let position = primaryVideo, case .element(let video) = state.devices.children[position], !hasAddress(video),
+                connection(of: video, q35: false) != nil, !state.isUsed(.init(bus: 0, slot: 2)) {
+                assignFixed(position, .init(bus: 0, slot: 2))
+            }
+        }
+    }
+
+    // MARK: - Placing
+
+    /// The first free place for `connection`, adding controllers as libvirt adds them.
+    static func place(_ state: inout State, _ connection: Connection, device: String) throws(DomainXMLError) -> DomainDefinition.PCIAddress {
+        if let address = state.findFree(connection) {
+            state.reserve(address, aggregate: connection == .rootPort)
+            return address
+        }
+        switch (state.q35, connection) {
+        case (true, .pcie), (true, .pcieToPCIBridge):
+            let port = try addRootPort(&state)
+            let address = DomainDefinition.PCIAddress(bus: UInt32(port), slot: 0)
+            state.reserve(address)
+            return address
+        case (true, .pci):
+            let bridgeAddress = try place(&state, .pcieToPCIBridge, device: "controller")
+            let bridge = addController(&state, model: "pcie-to-pci-bridge", kind: .pcieToPCIBridge, at: bridgeAddress)
+            let address = DomainDefinition.PCIAddress(bus: UInt32(bridge), slot: 1)
+            state.reserve(address)
+            return address
+        default:
+            throw DomainXMLError(.unsupported, "No more available PCI slots for the \(device)")
+        }
+    }
+
+    /// A new PCIe root port, placed on the root bus; its index.
+    @discardableResult
+    static func addRootPort(_ state: inout State) throws(DomainXMLError) -> Int {
+        guard let address = state.findFree(.rootPort) else { throw DomainXMLError(.unsupported, "No more available PCI slots for a pcie-root-port") }
+        state.reserve(address, aggregate: true)
+        return addController(&state, model: "pcie-root-port", kind: .rootPort, at: address)
+    }
+
+    /// A new PCI controller at `address`, after the last PCI controller; its index.
+    static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress) -> Int {
+        let index = (state.buses.keys.max() ?? 0) + 1
+        state.buses[index] = Bus(kind: kind)
+        var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model)])
+        element.children.append(.element(address.element))
+        let last = controllers(in: state.devices).last { $0.element[attribute: "type"] == "pci" }?.position ?? state.devices.children.count - 1
+        state.devices.children.insert(.element(element), at: last + 1)
+        state.insertions.append(last + 1)
+        return index
+    }
+
+    static func setAddress(_ state: inout State, position: Int, _ address: DomainDefinition.PCIAddress) {
+        guard case .element(var element) = state.devices.children[position] else { return }
+        element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
+        element.children.append(.element(address.element))
+        state.devices.children[position] = .element(element)
+    }
+
+    // MARK: - Finishing
+
+    /// Multifunction on function 0 of shared slots; root ports' and bridges' model names and
+    /// targets.
+    static func finish(_ state: inout State) {
+        for position in state.devices.children.indices {
+            guard case .element(var element) = state.devices.children[position], element.namespace == nil,
+                let address = try? DomainDefinition.PCIAddress(device: element)
+            else { continue }
+            var changed = false
+            if address.function == 0, !address.multifunction, let bus = state.buses[Int(address.bus)], address.slot < 32,
+                bus.functions[Int(address.slot)] & ~UInt8(1) != 0 {
+                var multi = address
+                multi.multifunction = true
+                element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
+                element.children.append(.element(multi.element))
+                changed = true
+            }
+            if element.name == "controller", element[attribute: "type"] == "pci" {
+                let index = Int(element[attribute: "index"] ?? "0") ?? 0
+                let modelName: String? = switch element[attribute: "model"] {
+                case "pcie-root-port": "pcie-root-port"
+                case "pcie-to-pci-bridge": "pcie-pci-bridge"
+                case "pci-bridge": "pci-bridge"
+                default: nil
+                }
+                if let modelName, element.element(named: "model") == nil {
+                    element.children.insert(.element(DomainNormalizer.element("model", [("name", modelName)])), at: 0)
+                    changed = true
+                }
+                if element[attribute: "model"] == "pcie-root-port" {
+                    var target = element.element(named: "target") ?? DomainNormalizer.element("target")
+                    if target[attribute: "chassis"] == nil { target[attribute: "chassis"] = String(index) }
+                    if target[attribute: "port"] == nil { target[attribute: "port"] = "0x" + String(address.slot << 3 + address.function, radix: 16) }
+                    element.children.removeAll { if case .element(let e) = $0, e.name == "target", e.namespace == nil { true } else { false } }
+                    let after = element.children.firstIndex { if case .element(let e) = $0, e.name == "model" { true } else { false } }.map { $0 + 1 } ?? 0
+                    element.children.insert(.element(target), at: after)
+                    changed = true
+                }
+            }
+            if changed {
+                element.children = DomainNormalizer.ordered(element.children, by: ["driver", "source", "model", "target", "alias", "address"])
+                state.devices.children[position] = .element(element)
+            }
+        }
+    }
+}
