@@ -13,7 +13,9 @@ from conftest import run
 from guest import guest_files
 from test_console import Terminal
 
-ROOT_PORTS = "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in (1, 2, 3))
+# Five root ports: the USB controller and the memory balloon libvirt adds take two at define
+# (as they would under libvirtd), three stay free for hot-plug.
+ROOT_PORTS = "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in range(1, 6))
 
 
 def hotplug_xml(name, devices=""):

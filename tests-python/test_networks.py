@@ -514,7 +514,7 @@ def test_the_daemon_refuses_bad_network_calls_itself(bare_netns_daemon):
 def test_network_interfaces_hotplug_and_unplug(netns_daemon, tmp_path):
     d = netns_daemon
     guest_on(d, "hot", tmp_path, "<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:31'/></interface>"
-             "<controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='2' model='pcie-root-port'/>")
+             + "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in range(1, 7)))
     wait_for(lambda: booted_enough(d, "hot"), timeout=90, what="the guest to boot")
     (tmp_path / "nic.xml").write_text("<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:32'/><model type='virtio'/></interface>")
     d.virsh("attach-device", "hot", str(tmp_path / "nic.xml"), "--live")

@@ -109,3 +109,37 @@ def test_virt_install_profile_defines_and_starts(corrald, tmp_path, name, osinfo
     # undefine took the variable store and the TPM's state with it.
     assert not os.path.exists(os.path.join(corrald.dir, "state", "nvram", f"{name}_VARS.fd"))
     assert not os.listdir(os.path.join(corrald.dir, "state", "swtpm")) if os.path.isdir(os.path.join(corrald.dir, "state", "swtpm")) else True
+
+
+def device_addresses(uri, xml_path, name):
+    """(device, PCI or drive address) for every device of the defined domain, as dumpxml --inactive shows them."""
+    import xml.etree.ElementTree as ET
+    run("virsh", "-c", uri, "define", str(xml_path))
+    try:
+        root = ET.fromstring(run("virsh", "-c", uri, "dumpxml", "--inactive", name).stdout)
+    finally:
+        run("virsh", "-c", uri, "undefine", "--nvram", name, check=False)
+    found = []
+    for device in root.find("devices"):
+        address = device.find("address")
+        if address is None or address.get("type") not in ("pci", "drive"):
+            continue
+        key = [device.tag, device.get("type") or "", device.get("model") or "", device.get("index") or ""]
+        if device.tag == "controller" and device.find("target") is not None:
+            key.append(str(sorted(device.find("target").attrib.items())))
+        found.append((" ".join(key), sorted(address.attrib.items())))
+    return found
+
+
+@pytest.mark.parametrize("name,osinfo,extra", [(p[0], p[1], p[2]) for p in PROFILES if "--vcpus" not in p[2]], ids=[p[0] for p in PROFILES if "--vcpus" not in p[2]])
+def test_profile_addresses_equal_libvirtds(corrald, libvirtd, tmp_path, name, osinfo, extra):
+    """Every controller and device gets the PCI (and drive) address libvirtd 9.0 gives it."""
+    image = tmp_path / "disk.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M")
+    extra = [arg.replace("{tmp}", str(tmp_path)) for arg in extra]
+    xml = run("virt-install", "--connect", corrald.uri, "--print-xml", "--name", f"addr-{name}", "--memory", "256", "--osinfo", osinfo,
+              "--import", "--disk", str(image), "--network", "user", "--noautoconsole", *extra).stdout
+    (tmp_path / "domain.xml").write_text(xml)
+    ours = device_addresses(corrald.uri, tmp_path / "domain.xml", f"addr-{name}")
+    theirs = device_addresses(libvirtd, tmp_path / "domain.xml", f"addr-{name}")
+    assert ours == theirs

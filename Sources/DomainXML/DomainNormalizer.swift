@@ -198,6 +198,7 @@ enum DomainNormalizer {
                 devices.children.append(.element(element("memballoon", [("model", "virtio")])))
             }
             devices.children = ordered(devices.children, by: deviceOrder)
+            assignBusAddresses(&devices)
             do throws(DomainXMLError) {
                 if failure == nil { try PCIAddressAssignment.assign(&devices, machine: machine) }
             } catch {

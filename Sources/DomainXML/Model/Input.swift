@@ -16,6 +16,10 @@ extension DomainDefinition {
         public var type: Kind
         public var bus: Bus?
         public var alias: String?
+        /// `<address type='usb'>`, when given (or assigned at define).
+        public var usbAddress: USBAddress?
+        /// `<address type='pci'>` of a virtio input device.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("input", attributes: ["type", "bus"], children: [.alias, .address])
 
@@ -23,6 +27,8 @@ extension DomainDefinition {
             type = try Kind.requiredAttribute("type", of: element)
             bus = try Bus.optionalAttribute("bus", of: element)
             alias = DeviceCommon.alias(element)
+            usbAddress = DeviceCommon.usbAddress(element)
+            pciAddress = try PCIAddress(device: element)
         }
     }
 }

@@ -20,6 +20,8 @@ extension DomainDefinition {
         public var host: String?
         public var service: String?
         public var alias: String?
+        /// `<address type='usb'>`, when given (or assigned at define).
+        public var usbAddress: USBAddress?
 
         static let schema = ElementSchema("redirdev", attributes: ["bus", "type"], children: [
             ElementSchema("source", attributes: ["mode", "host", "service"]), .alias, .address, .boot,
@@ -35,6 +37,7 @@ extension DomainDefinition {
                 throw DomainXMLError(.invalid, line: element.line, "Missing source service attribute for char device")
             }
             alias = DeviceCommon.alias(element)
+            usbAddress = DeviceCommon.usbAddress(element)
         }
 
         /// As a character device (its host side).

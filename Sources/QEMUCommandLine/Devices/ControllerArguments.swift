@@ -106,7 +106,7 @@ extension Builder {
                 rootHubPorts = [("p2", .unsigned(UInt64(ports))), ("p3", .unsigned(UInt64(ports)))]
             }
             if let port = controller.masterStartPort {
-                addDevice([("driver", .string(device)), ("masterbus", .string(alias + ".0")), ("firstport", .integer(Int64(port)))])
+                addDevice([("driver", .string(device)), ("masterbus", .string(alias + ".0")), ("firstport", .integer(Int64(port)))] + pciPlacement(controller.pciAddress))
             } else {
                 addDevice([("driver", .string(device))] + rootHubPorts + [("id", .string(alias))] + pciPlacement(controller.pciAddress))
             }

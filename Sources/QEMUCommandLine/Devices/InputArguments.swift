@@ -17,8 +17,21 @@ extension Builder {
             default: throw CommandLineError(.unsupported, "input \(input.type.rawValue) on bus \(input.bus?.rawValue ?? "") is not supported")
             }
             var members: [(String, JSONValue)] = [("driver", .string(driver)), ("id", .string(input.alias ?? "input\(index)"))]
-            if input.bus == .usb || input.bus == nil { members.append(("bus", .string("usb.0"))) }
+            if input.bus == .usb || input.bus == nil {
+                members += usbPlacement(input.usbAddress)
+            } else {
+                members += pciPlacement(input.pciAddress)
+            }
             addDevice(members)
         }
+    }
+
+    /// A USB device's `bus` (`usb.0`, or the bus of the controller its address names) and,
+    /// when the address gives one, its `port`, as libvirt writes them.
+    func usbPlacement(_ address: DomainDefinition.USBAddress?) -> [(String, JSONValue)] {
+        guard let address else { return [("bus", .string("usb.0"))] }
+        let alias = domain.devices.controllers.first { $0.type == .usb && $0.index == address.bus && $0.masterStartPort == nil }?.alias
+            ?? (address.bus == 0 ? "usb" : "usb\(address.bus)")
+        return [("bus", .string(alias + ".0")), ("port", .string(address.port))]
     }
 }

@@ -16,7 +16,7 @@ extension Builder {
         for (index, device) in redirected.enumerated() {
             let chardev = "charredir\(index)"
             add("-chardev", try Self.chardev(device.characterDevice, id: chardev, name: "redir\(index)", spiceChannel: "usbredir"))
-            addDevice([("driver", .string("usb-redir")), ("chardev", .string(chardev)), ("id", .string(device.alias ?? "redir\(index)")), ("bus", .string("usb.0"))])
+            addDevice([("driver", .string("usb-redir")), ("chardev", .string(chardev)), ("id", .string(device.alias ?? "redir\(index)"))] + usbPlacement(device.usbAddress))
         }
     }
 }

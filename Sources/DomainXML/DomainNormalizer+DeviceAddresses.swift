@@ -1,0 +1,62 @@
+import XMLTree
+
+extension DomainNormalizer {
+    /// libvirt's ports of a USB controller model (`ports` overrides it for xHCI).
+    static func usbPorts(of controller: XMLElement) -> Int {
+        switch controller[attribute: "model"] ?? "piix3-uhci" {
+        case "piix3-uhci", "piix4-uhci", "vt82c686b-uhci": 2
+        case "ehci", "ich9-ehci1": 6
+        case "pci-ohci": 3
+        case "qemu-xhci", "nec-xhci": controller[attribute: "ports"].flatMap { Int($0) } ?? 4
+        case "qusb1", "qusb2": controller[attribute: "ports"].flatMap { Int($0) } ?? 8
+        default: 0
+        }
+    }
+
+    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB input devices
+    /// and redirected ports take the first free port of the first USB controller, in libvirt's
+    /// order (inputs, then redirected ports); virtio channels the first free port from 1 of the
+    /// virtio-serial controller 0. Given addresses are kept; a device finds no free port is
+    /// left to QEMU (libvirt would add a USB hub).
+    static func assignBusAddresses(_ devices: inout XMLElement) {
+        let controllers = devices.elements(named: "controller").filter { $0.namespace == nil }
+        // USB: the controllers of index 0 with ports of their own (companions have none).
+        if let usb = controllers.first(where: { $0[attribute: "type"] == "usb" && ($0[attribute: "index"] ?? "0") == "0" && usbPorts(of: $0) > 0 }) {
+            let ports = usbPorts(of: usb)
+            var used = Set<String>()
+            for device in devices.elements where device.namespace == nil {
+                if let address = device.element(named: "address"), address[attribute: "type"] == "usb", address[attribute: "bus"] == "0", let port = address[attribute: "port"] {
+                    used.insert(port)
+                }
+            }
+            for kind in ["input", "redirdev"] {
+                devices.updateElements { device in
+                    guard device.name == kind, device.namespace == nil, device.element(named: "address") == nil else { return }
+                    if kind == "input" && device[attribute: "bus"] != "usb" { return }
+                    if kind == "redirdev" && (device[attribute: "bus"] ?? "usb") != "usb" { return }
+                    guard let port = (1...max(1, ports)).map(String.init).first(where: { !used.contains($0) }), ports > 0 else { return }
+                    used.insert(port)
+                    device.children.append(.element(element("address", [("type", "usb"), ("bus", "0"), ("port", port)])))
+                    device.children = ordered(device.children, by: ["source", "target", "boot", "alias", "address"])
+                }
+            }
+        }
+        // virtio-serial: channels on controller 0, bus 0.
+        guard controllers.contains(where: { $0[attribute: "type"] == "virtio-serial" && ($0[attribute: "index"] ?? "0") == "0" }) else { return }
+        var usedPorts = Set<Int>()
+        for channel in devices.elements(named: "channel") {
+            if let address = channel.element(named: "address"), address[attribute: "type"] == "virtio-serial",
+                (address[attribute: "controller"] ?? "0") == "0", let port = address[attribute: "port"].flatMap({ Int($0) }) {
+                usedPorts.insert(port)
+            }
+        }
+        devices.updateElements { channel in
+            guard channel.name == "channel", channel.namespace == nil, channel.element(named: "address") == nil,
+                channel.element(named: "target")?[attribute: "type"] == "virtio"
+            else { return }
+            guard let port = (1...30).first(where: { !usedPorts.contains($0) }) else { return }
+            usedPorts.insert(port)
+            channel.children.append(.element(element("address", [("type", "virtio-serial"), ("controller", "0"), ("bus", "0"), ("port", String(port))])))
+        }
+    }
+}
