@@ -22,7 +22,8 @@ extension DomainNormalizer {
         let controllers = devices.elements(named: "controller").filter { $0.namespace == nil }
         // USB: the controllers of index 0 with ports of their own (companions have none).
         if let usb = controllers.first(where: { $0[attribute: "type"] == "usb" && ($0[attribute: "index"] ?? "0") == "0" && usbPorts(of: $0) > 0 }) {
-            let ports = usbPorts(of: usb)
+            // The attribute is range-checked after normalisation: bound it here (a USB hub has at most 255 ports).
+            let ports = min(max(usbPorts(of: usb), 0), 255)
             var used = Set<String>()
             for device in devices.elements where device.namespace == nil {
                 if let address = device.element(named: "address"), address[attribute: "type"] == "usb", address[attribute: "bus"] == "0", let port = address[attribute: "port"] {

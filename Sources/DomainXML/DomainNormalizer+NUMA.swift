@@ -44,7 +44,12 @@ extension DomainNormalizer {
                 distances[id][node] = value
             }
         }
-        let total = memories.reduce(0, +)
+        var total: UInt64 = 0
+        for memory in memories {
+            let (sum, overflow) = total.addingReportingOverflow(memory)
+            guard !overflow else { throw DomainXMLError(.invalid, line: numa.line, "the NUMA cells' memory is too large") }
+            total = sum
+        }
         guard total <= DomainLimits.maximumMemoryKiB else { throw DomainXMLError(.invalid, line: numa.line, "the NUMA cells' memory is too large") }
         let anyDistance = distances.contains { $0.contains { $0 != nil } }
         if anyDistance {

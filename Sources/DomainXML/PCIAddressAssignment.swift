@@ -140,6 +140,8 @@ enum PCIAddressAssignment {
         var state = State(devices: devices, q35: q35)
         let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }.count
         for controller in controllers(in: devices) where controller.element[attribute: "type"] == "pci" {
+            // A PCI bus number is 0-255; another index is refused by the range checks, not used here.
+            guard (0...255).contains(controller.index) else { continue }
             state.buses[controller.index] = Bus(kind: busKind(model: controller.element[attribute: "model"]))
         }
         guard state.buses[0] != nil else { return }
@@ -365,7 +367,7 @@ enum PCIAddressAssignment {
             return address
         case (true, .pci):
             let bridgeAddress = try place(&state, .pcieToPCIBridge, device: "controller")
-            let bridge = addController(&state, model: "pcie-to-pci-bridge", kind: .pcieToPCIBridge, at: bridgeAddress)
+            let bridge = try addController(&state, model: "pcie-to-pci-bridge", kind: .pcieToPCIBridge, at: bridgeAddress)
             let address = DomainDefinition.PCIAddress(bus: UInt32(bridge), slot: 1)
             state.reserve(address)
             return address
@@ -379,12 +381,13 @@ enum PCIAddressAssignment {
     static func addRootPort(_ state: inout State) throws(DomainXMLError) -> Int {
         guard let address = state.findFree(.rootPort) else { throw DomainXMLError(.unsupported, "No more available PCI slots for a pcie-root-port") }
         state.reserve(address, aggregate: true)
-        return addController(&state, model: "pcie-root-port", kind: .rootPort, at: address)
+        return try addController(&state, model: "pcie-root-port", kind: .rootPort, at: address)
     }
 
     /// A new PCI controller at `address`, after the last PCI controller; its index.
-    static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress) -> Int {
+    static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress) throws(DomainXMLError) -> Int {
         let index = (state.buses.keys.max() ?? 0) + 1
+        guard index <= 255 else { throw DomainXMLError(.unsupported, "No more available PCI slots: every PCI bus number is in use") }
         state.buses[index] = Bus(kind: kind)
         var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model)])
         element.children.append(.element(address.element))
