@@ -3,6 +3,8 @@ import XMLTree
 extension DomainNormalizer {
     /// libvirt's local NUMA distance; remote distances are above it, up to 255.
     static let localNUMADistance = 10
+    /// QEMU's most NUMA nodes.
+    static let maximumNUMACells = 128
 
     /// `<cpu><numa>` as libvirt keeps it: each cell's memory in KiB, `<memory>` the sum of the
     /// cells', ids 0…n-1 in order, vCPUs within `<vcpu>` and in one cell each, distances
@@ -11,6 +13,10 @@ extension DomainNormalizer {
         guard let numa = root.element(named: "cpu")?.element(named: "numa") else { return }
         let cells = numa.elements(named: "cell")
         guard !cells.isEmpty else { throw DomainXMLError(.invalid, line: numa.line, "NUMA topology defined without NUMA cells") }
+        // QEMU's limit (MAX_NODES); it also bounds the distance matrix built below.
+        guard cells.count <= maximumNUMACells else {
+            throw DomainXMLError(.unsupported, line: numa.line, "at most \(maximumNUMACells) NUMA cells are supported, not \(cells.count)")
+        }
         let vcpus = Int(root.element(named: "vcpu")?.text.trimmingWhitespace() ?? "1") ?? 1
         var memories: [UInt64] = []
         var owner: [Int: Int] = [:]

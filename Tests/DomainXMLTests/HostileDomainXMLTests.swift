@@ -31,6 +31,7 @@ struct HostileDomainXMLTests {
         (domain(cpu: "<cpu><numa>" + (0..<3).map { "<cell id='\($0)' cpus='0' memory='8' unit='EiB'/>" }.joined() + "</numa></cpu>"), "memory"),
         (domain(devices: "<disk type='file' device='disk'><driver iothread='99999999999999999999'/><source file='/x'/><target dev='vda'/></disk>"), "iothread"),
         (domain(devices: "<memballoon model='virtio'><stats period='-1'/></memballoon>"), "period"),
+        (domain(vcpu: "200", cpu: "<cpu><numa>" + (0..<200).map { "<cell id='\($0)' cpus='\($0)' memory='1024'/>" }.joined() + "</numa></cpu>"), "NUMA cells"),
         (domain(devices: "<interface type='user'><boot order='0'/></interface>"), "order"),
         (domain(devices: "<serial type='tcp'><source mode='bind' host='127.0.0.1' service='99999'/></serial>"), "service"),
         (domain(devices: "<video><model type='vga' vram='99999999999999' heads='1'/></video>"), "vram"),
