@@ -1,8 +1,7 @@
-import CorralJSON
 import DomainXML
 
 /// `-machine`, `-accel`, `-cpu` and the clock options, from `<os>`, `<features>`, `<cpu>` and
-/// `<clock>`, as libvirt writes them.
+/// `<clock>`, as libvirt writes them (NUMA nodes and SMBIOS tables have files of their own).
 extension Builder {
     /// `-machine TYPE,usb=off,vmport=…,smm=…,kernel_irqchip=…,dump-guest-core=off[,acpi=off]`.
     mutating func addMachine() throws(CommandLineError) {
@@ -150,66 +149,5 @@ extension Builder {
             default: break
             }
         }
-    }
-
-    /// `-smbios type=N,…` for each SMBIOS table, from `<sysinfo>` (`<smbios mode='sysinfo'>`)
-    /// or the host's tables (`mode='host'`, which the daemon puts in ``DomainDefinition/sysinfo``
-    /// without the host's UUID).
-    mutating func addSMBIOS() throws(CommandLineError) {
-        switch domain.os.smbiosMode {
-        case nil, .emulate?: return
-        case .host?, .sysinfo?: break
-        }
-        guard let sysinfo = domain.sysinfo else {
-            throw CommandLineError(.unsupported, domain.os.smbiosMode == .host ? "Host SMBIOS information is not available" : "Domain '\(domain.name)' sysinfo are not available")
-        }
-        for table in sysinfo.tables {
-            add("-smbios", QEMUKeyValue.render([("type", String(table.type))] + table.pairs))
-        }
-        if !sysinfo.oemStrings.isEmpty {
-            add("-smbios", QEMUKeyValue.render([("type", "11")] + sysinfo.oemStrings.map { ("value", $0) }))
-        }
-    }
-
-    /// The guest's NUMA nodes: a memory backend each (`ram-nodeN`; shared memory from memfd
-    /// when the cell's `memAccess` is shared) and `-numa node` with its vCPUs, then every
-    /// distance when the XML gives any.
-    mutating func addNUMANodes() throws(CommandLineError) {
-        guard let cells = domain.cpu?.numaCells, !cells.isEmpty else { return }
-        for cell in cells {
-            let (bytes, overflow) = cell.memoryKiB.multipliedReportingOverflow(by: 1024)
-            guard !overflow else { throw CommandLineError(.unsupported, "NUMA cell \(cell.id) has too much memory") }
-            let shared = cell.memoryAccess == .shared
-            var backend: [(String, JSONValue)] = [("qom-type", .string(shared ? "memory-backend-memfd" : "memory-backend-ram")), ("id", .string("ram-node\(cell.id)"))]
-            if shared { backend.append(("share", .bool(true))) }
-            backend.append(("size", .unsigned(bytes)))
-            add("-object", json: .object(backend))
-            var node = [("nodeid", String(cell.id))]
-            for range in Self.ranges(cell.cpus.cpus) { node.append(("cpus", range)) }
-            node.append(("memdev", "ram-node\(cell.id)"))
-            add("-numa", try QEMUKeyValue.render("node", node))
-        }
-        guard cells.contains(where: { !$0.distances.isEmpty }) else { return }
-        for source in cells {
-            for destination in cells {
-                guard let value = source.distances[destination.id] else { continue }
-                add("-numa", "dist,src=\(source.id),dst=\(destination.id),val=\(value)")
-            }
-        }
-    }
-
-    /// `0-1`, `4`: the runs of consecutive CPUs, as QEMU's repeated `cpus=` takes them.
-    static func ranges(_ cpus: Set<Int>) -> [String] {
-        var result: [String] = []
-        var start: Int?, previous = -2
-        for cpu in cpus.sorted() {
-            if cpu != previous + 1 {
-                if let start { result.append(start == previous ? "\(start)" : "\(start)-\(previous)") }
-                start = cpu
-            }
-            previous = cpu
-        }
-        if let start { result.append(start == previous ? "\(start)" : "\(start)-\(previous)") }
-        return result
     }
 }

@@ -20,7 +20,7 @@ extension DomainDefinition {
             public var pairs: [(String, String)] { order.compactMap { name in fields[name].map { (name, $0) } } }
         }
 
-        static let tables: [(element: String, type: Int, names: [String])] = [
+        static let layouts: [(element: String, type: Int, names: [String])] = [
             ("bios", 0, ["vendor", "version", "date", "release"]),
             ("system", 1, ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"]),
             ("baseBoard", 2, ["manufacturer", "product", "version", "serial", "asset", "location"]),
@@ -31,7 +31,7 @@ extension DomainDefinition {
         /// `<oemStrings><entry>`s (SMBIOS type 11).
         public var oemStrings: [String] = []
 
-        static let schema = ElementSchema("sysinfo", attributes: ["type"], children: tables.map { table in
+        static let schema = ElementSchema("sysinfo", attributes: ["type"], children: layouts.map { table in
             ElementSchema(table.element, children: [.text("entry", attributes: ["name"])])
         } + [ElementSchema("oemStrings", children: [.text("entry")])])
 
@@ -39,7 +39,7 @@ extension DomainDefinition {
             guard element[attribute: "type"] == "smbios" else {
                 throw DomainXMLError(.unsupported, line: element.line, "sysinfo type '\(element[attribute: "type"] ?? "")' is not supported (only smbios)")
             }
-            for table in Self.tables {
+            for table in Self.layouts {
                 let sections = element.elements(named: table.element)
                 if table.type == 2 && sections.count > 1 {
                     throw DomainXMLError(.unsupported, line: sections[1].line, "qemu does not support more than one entry to Type 2 in SMBIOS table")
