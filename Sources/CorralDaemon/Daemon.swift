@@ -89,6 +89,7 @@ public final class Daemon: Sendable {
         options.defaultEmulator = emulator.path
         for machine in emulator.machines {
             if let canonical = machine.canonical { options.machineAliases[machine.name] = canonical }
+            if machine.canonical == nil, let model = machine.defaultCPUModel { options.defaultCPUModels[machine.name] = model }
         }
         options.defaultMachine = emulator.machines.first { $0.isDefault }?.name
         return options

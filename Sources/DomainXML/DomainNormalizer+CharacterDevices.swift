@@ -14,6 +14,39 @@ extension DomainNormalizer {
         try assignSerialTargets(&devices)
         assignConsolePorts(&devices)
         insertSerialConsole(&devices)
+        completeCharacterDevices(&devices)
+    }
+
+    /// What libvirt writes of every character device: a TCP source's `<protocol type='raw'/>`,
+    /// a parallel port's `<target port>` (lowest free first), and the target's attributes in
+    /// libvirt's order.
+    static func completeCharacterDevices(_ devices: inout XMLElement) {
+        var usedParallelPorts = Set(devices.elements(named: "parallel").compactMap { $0.element(named: "target")?[attribute: "port"].flatMap { Int($0) } })
+        devices.updateElements { device in
+            guard device.namespace == nil, ["serial", "parallel", "console", "channel", "redirdev"].contains(device.name) else { return }
+            if device[attribute: "type"] == "tcp" && device.element(named: "protocol") == nil {
+                let position = device.children.lastIndex {
+                    if case .element(let e) = $0 { return e.name == "source" || e.name == "log" }
+                    return false
+                }.map { $0 + 1 } ?? 0
+                device.children.insert(.element(element("protocol", [("type", "raw")])), at: position)
+            }
+            if device.name == "parallel" && device.element(named: "target")?[attribute: "port"] == nil {
+                var free = 0
+                while usedParallelPorts.contains(free) { free += 1 }
+                usedParallelPorts.insert(free)
+                if device.element(named: "target") == nil {
+                    let position = device.children.lastIndex {
+                        if case .element(let e) = $0 { return ["source", "log", "protocol"].contains(e.name) }
+                        return false
+                    }.map { $0 + 1 } ?? 0
+                    device.children.insert(.element(element("target", [("port", String(free))])), at: position)
+                } else {
+                    device.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "port"] = String(free) } }
+                }
+            }
+            device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["type", "name", "state", "port"]) } }
+        }
     }
 
     /// Each serial port without a target type is an `isa-serial` (with its model); ports are

@@ -42,7 +42,7 @@ extension DomainNormalizer {
 
     /// The controllers libvirt adds to an x86 definition that lacks them, in its order: a USB
     /// controller (qemu-xhci on q35, piix3-uhci otherwise), q35's built-in SATA controller, the
-    /// PCI root, an IDE controller for IDE disks (i440fx), and a virtio-serial controller for
+    /// PCI root, an IDE controller for IDE disks (i440fx), a floppy controller for floppies, and a virtio-serial controller for
     /// virtio channels and consoles.
     static func addImplicitControllers(_ devices: inout XMLElement, machine: String) {
         let chipset = PCIAddressAssignment.Chipset(machine: machine)
@@ -60,6 +60,8 @@ extension DomainNormalizer {
         if !has("pci") { append([("type", "pci"), ("index", "0"), ("model", q35 || machine.contains("q35") ? "pcie-root" : "pci-root")]) }
         let ideDisks = devices.elements(named: "disk").contains { $0.element(named: "target")?[attribute: "bus"] == "ide" }
         if !q35 && x86Chipset && ideDisks && !has("ide") { append([("type", "ide"), ("index", "0")]) }
+        let floppies = devices.elements(named: "disk").contains { $0.element(named: "target")?[attribute: "bus"] == "fdc" }
+        if x86Chipset && floppies && !has("fdc") { append([("type", "fdc"), ("index", "0")]) }
         let virtioSerial = (devices.elements(named: "channel") + devices.elements(named: "console")).contains { $0.element(named: "target")?[attribute: "type"] == "virtio" }
         if virtioSerial && !has("virtio-serial") { append([("type", "virtio-serial"), ("index", "0")]) }
     }

@@ -4,7 +4,7 @@ import XMLTree
 enum DomainNormalizer {
     static let topLevelOrder = [
         "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory", "blkiotune", "memtune",
-        "memoryBacking", "vcpu", "vcpus", "iothreads", "cputune", "numatune", "resource", "sysinfo", "bootloader", "bootloader_args",
+        "memoryBacking", "vcpu", "vcpus", "iothreads", "iothreadids", "cputune", "numatune", "resource", "sysinfo", "bootloader", "bootloader_args",
         "os", "idmap", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "devices",
         "seclabel", "keywrap", "launchSecurity",
     ]
@@ -96,13 +96,17 @@ enum DomainNormalizer {
                     e[attribute: "current"] = current == count ? nil : String(current)
                 }
                 if e[attribute: "placement"] == nil { e.attributes.insert(XMLAttribute(name: "placement", value: "static"), at: 0) }
+                orderAttributes(&e, ["placement", "cpuset", "current"])
             }
         } else {
             root.children.append(.element(element("vcpu", [("placement", "static")], text: "1")))
         }
 
         try normalizeTunes(&root)
+        normalizeIOThreadIDs(&root)
+        try normalizeFeatures(&root)
         try normalizeOS(&root, options: options)
+        normalizeCPU(&root, options: options)
         if root.element(named: "clock") == nil { root.children.append(.element(element("clock", [("offset", "utc")]))) }
         for (event, value) in [(LifecycleAction.Event.poweroff, "destroy"), (.reboot, "restart"), (.crash, "destroy")] {
             if let given = root.element(named: event.rawValue) {
@@ -162,10 +166,10 @@ enum DomainNormalizer {
                 if let machine { attributes.append(XMLAttribute(name: "machine", value: machine)) }
                 e.attributes = attributes + e.attributes.filter { $0.name != "arch" && $0.name != "machine" }
             }
-            if os.element(named: "boot") == nil && os.element(named: "kernel") == nil && !hasDeviceBoot {
+            if os.element(named: "boot") == nil && !hasDeviceBoot {
                 os.children.append(.element(element("boot", [("dev", "hd")])))
             }
-            os.children = ordered(os.children, by: ["type", "loader", "nvram", "kernel", "initrd", "cmdline", "boot"])
+            os.children = ordered(os.children, by: ["type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb", "root", "acpi", "boot", "bootmenu", "bios", "smbios"])
         }
     }
 
@@ -197,6 +201,8 @@ enum DomainNormalizer {
             if !elements.contains(where: { $0.name == "memballoon" }) {
                 devices.children.append(.element(element("memballoon", [("model", "virtio")])))
             }
+            addDefaultAudio(&devices)
+            addDefaultVideo(&devices)
             devices.children = ordered(devices.children, by: deviceOrder)
             assignBusAddresses(&devices)
             do throws(DomainXMLError) {
@@ -246,6 +252,14 @@ enum DomainNormalizer {
                     ])))
                 }
             }
+            // libvirt's default format for every disk but a storage volume: raw (it never probes).
+            if device[attribute: "type"] != "volume" {
+                device.updateElements { driver in
+                    guard driver.name == "driver", driver.namespace == nil, driver[attribute: "type"] == nil else { return }
+                    driver[attribute: "type"] = "raw"
+                    orderAttributes(&driver, ["name", "type"])
+                }
+            }
             if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
                 device.children.append(.element(element("readonly")))
             }
@@ -289,6 +303,11 @@ enum DomainNormalizer {
                 let listen = element("listen", [("type", "address")] + (device[attribute: "listen"].map { [("address", $0)] } ?? []))
                 device.children.insert(.element(listen), at: 0)
             }
+            // …and the first listen address as the `listen` attribute, for older clients.
+            if let first = device.element(named: "listen"), (first[attribute: "type"] ?? "address") == "address", let address = first[attribute: "address"] {
+                device[attribute: "listen"] = address
+            }
+            orderAttributes(&device, ["type", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "defaultMode", "passwd", "passwdValidTo", "connected", "sharePolicy"])
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "mount"), at: 0) }
@@ -309,9 +328,7 @@ enum DomainNormalizer {
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "video":
-            if device.element(named: "model") == nil {
-                device.children.insert(.element(element("model", [("type", "vga"), ("heads", "1"), ("primary", "yes")])), at: 0)
-            }
+            normalizeVideo(&device)
         case "rng":
             if device.element(named: "backend") == nil {
                 device.children.append(.element(element("backend", [("model", "random")], text: "/dev/urandom")))

@@ -8,6 +8,9 @@ public struct DomainXMLOptions: Sendable {
     public var machineAliases: [String: String] = [:]
     /// The machine used when `<type>` names none (canonical name), from the emulator.
     public var defaultMachine: String?
+    /// Each machine's default CPU model (canonical machine name → `qemu64`), from the emulator's
+    /// `default-cpu-type`: written into a definition that names no CPU model, as libvirt does.
+    public var defaultCPUModels: [String: String] = [:]
     /// Where generated UUIDs and MAC addresses come from.
     public var random = RandomSource.system
     /// Parsing limits (size, depth).

@@ -133,12 +133,35 @@ enum PCIAddressAssignment {
         }
     }
 
-    /// Assigns the addresses in `devices` (a normalised `<devices>`) for `machine`.
+    /// Assigns the addresses in `devices` (a normalised `<devices>`) for `machine`, in libvirt's
+    /// two passes: a first one finds the buses the devices need (root ports, bridges); they are
+    /// added, and the second pass places the PCI controllers first, in index order, then the
+    /// devices — so a PCIe-to-PCI bridge takes the first root port, as in libvirt.
     static func assign(_ devices: inout XMLElement, machine: String) throws(DomainXMLError) {
         guard let chipset = Chipset(machine: machine) else { return }
         let q35 = chipset == .q35
+        let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }
+        var firstPass = devices
+        try assignPass(&firstPass, q35: q35, addsSpare: false)
+        let known = Set(originalPCIControllers.map(\.index))
+        let added = controllers(in: firstPass).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !known.contains($0.index) }
+        guard !added.isEmpty else {
+            devices = firstPass
+            return
+        }
+        var second = devices
+        for controller in added {
+            let position = (controllers(in: second).last?.position ?? second.children.count - 1) + 1
+            let attributes: [(String, String)] = [("type", "pci"), ("index", String(controller.index)), ("model", controller.element[attribute: "model"] ?? "")]
+            second.children.insert(.element(DomainNormalizer.element("controller", attributes)), at: position)
+        }
+        try assignPass(&second, q35: q35, addsSpare: originalPCIControllers.isEmpty)
+        devices = second
+    }
+
+    /// One pass of the assignment; `addsSpare`: add libvirt's spare root port when it is full.
+    static func assignPass(_ devices: inout XMLElement, q35: Bool, addsSpare: Bool) throws(DomainXMLError) {
         var state = State(devices: devices, q35: q35)
-        let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }.count
         for controller in controllers(in: devices) where controller.element[attribute: "type"] == "pci" {
             // A PCI bus number is 0-255; another index is refused by the range checks, not used here.
             guard (0...255).contains(controller.index) else { continue }
@@ -178,7 +201,7 @@ enum PCIAddressAssignment {
             setAddress(&state, position: state.shifted(position, since: before), address)
         }
         // A spare root port for hot-plug when libvirt added controllers to a definition that named none.
-        if q35 && originalPCIControllers == 0 && state.buses.count > 1 && state.findFree(.pcie) == nil {
+        if q35 && addsSpare && state.buses.count > 1 && state.findFree(.pcie) == nil {
             try addRootPort(&state)
         }
         finish(&state)
@@ -384,14 +407,15 @@ enum PCIAddressAssignment {
         return try addController(&state, model: "pcie-root-port", kind: .rootPort, at: address)
     }
 
-    /// A new PCI controller at `address`, after the last PCI controller; its index.
+    /// A new PCI controller at `address`, after the last controller (libvirt appends the
+    /// controllers it adds); its index.
     static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress) throws(DomainXMLError) -> Int {
         let index = (state.buses.keys.max() ?? 0) + 1
         guard index <= 255 else { throw DomainXMLError(.unsupported, "No more available PCI slots: every PCI bus number is in use") }
         state.buses[index] = Bus(kind: kind)
         var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model)])
         element.children.append(.element(address.element))
-        let last = controllers(in: state.devices).last { $0.element[attribute: "type"] == "pci" }?.position ?? state.devices.children.count - 1
+        let last = controllers(in: state.devices).last?.position ?? state.devices.children.count - 1
         state.devices.children.insert(.element(element), at: last + 1)
         state.insertions.append(last + 1)
         return index

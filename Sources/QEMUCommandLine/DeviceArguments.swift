@@ -17,6 +17,7 @@ extension Builder {
         try addVirtioConsoles()
         try addTPMs()
         try addInputs()
+        try addAudioBackends()
         try addGraphics()
         try addVideos()
         try addSounds()

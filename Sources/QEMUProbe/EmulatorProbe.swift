@@ -14,6 +14,8 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
         public var maximumCPUs: Int
         /// Whether this is the default machine.
         public var isDefault: Bool
+        /// The CPU model QEMU gives it when `-cpu` says none (`qemu64`), from `default-cpu-type`.
+        public var defaultCPUModel: String? = nil
     }
 
     /// The emulator's path.
@@ -86,10 +88,14 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
 /// configuration-file groups. Results can be cached by the binary's identity (path, inode, size,
 /// modification time), so a changed binary is probed again.
 public enum EmulatorProbe {
+    /// The cache's format, in its file names: a daemon that records more of the probe (such as
+    /// the machines' default CPU models) does not take an older daemon's cache for complete.
+    static let cacheFormat = 2
+
     /// Probes `path`, using and refreshing a cache in `cacheDirectory` when given; on any failure
     /// logs why and returns ``EmulatorCapabilities/unknown(path:)``.
     public static func probe(path: String, cacheDirectory: String? = nil, logger: Logger) -> EmulatorCapabilities {
-        let cacheFile = cacheDirectory.flatMap { directory in identity(of: path).map { "\(directory)/emulator-\($0).json" } }
+        let cacheFile = cacheDirectory.flatMap { directory in identity(of: path).map { "\(directory)/emulator-v\(cacheFormat)-\($0).json" } }
         if let cacheFile, let data = FileManager.default.contents(atPath: cacheFile),
             let cached = try? JSONDecoder().decode(EmulatorCapabilities.self, from: data), cached.path == path
         {
@@ -168,9 +174,11 @@ public enum EmulatorProbe {
             guard let name = entry["name"] as? String, name != "none" else { return [] }
             let maxCPUs = entry["cpu-max"] as? Int ?? 1
             let isDefault = entry["is-default"] as? Bool ?? false
-            var result = [EmulatorCapabilities.Machine(name: name, canonical: nil, maximumCPUs: maxCPUs, isDefault: isDefault)]
+            // QEMU names the type (`qemu64-x86_64-cpu`); libvirt and -cpu use the model.
+            let cpuModel = (entry["default-cpu-type"] as? String).map { $0.hasSuffix("-x86_64-cpu") ? String($0.dropLast("-x86_64-cpu".count)) : $0 }
+            var result = [EmulatorCapabilities.Machine(name: name, canonical: nil, maximumCPUs: maxCPUs, isDefault: isDefault, defaultCPUModel: cpuModel)]
             if let alias = entry["alias"] as? String {
-                result.append(.init(name: alias, canonical: name, maximumCPUs: maxCPUs, isDefault: false))
+                result.append(.init(name: alias, canonical: name, maximumCPUs: maxCPUs, isDefault: false, defaultCPUModel: cpuModel))
             }
             return result
         }.sorted { $0.name < $1.name }

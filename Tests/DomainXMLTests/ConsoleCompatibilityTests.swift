@@ -8,6 +8,7 @@ struct ConsoleCompatibilityTests {
     var options: DomainXMLOptions {
         var options = DomainXMLOptions()
         options.defaultMachine = "pc-i440fx-7.2"
+        options.defaultCPUModels = ["pc-q35-7.2": "qemu64", "pc-i440fx-7.2": "qemu64"]
         return options
     }
 

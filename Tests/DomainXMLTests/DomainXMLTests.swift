@@ -13,6 +13,7 @@ struct DomainXMLTests {
         var options = DomainXMLOptions()
         options.machineAliases = ["q35": "pc-q35-7.2", "pc": "pc-i440fx-7.2"]
         options.defaultMachine = "pc-i440fx-7.2"
+        options.defaultCPUModels = ["pc-q35-7.2": "qemu64", "pc-i440fx-7.2": "qemu64"]
         return options
     }
 

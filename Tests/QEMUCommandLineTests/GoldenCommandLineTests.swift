@@ -23,6 +23,7 @@ struct GoldenCommandLineTests {
         options.defaultEmulator = "/usr/bin/qemu-system-x86_64"
         options.machineAliases = ["q35": "pc-q35-7.2", "pc": "pc-i440fx-7.2"]
         options.defaultMachine = "pc-i440fx-7.2"
+        options.defaultCPUModels = ["pc-q35-7.2": "qemu64", "pc-i440fx-7.2": "qemu64"]
         options.random = .seeded(1)
         return options
     }

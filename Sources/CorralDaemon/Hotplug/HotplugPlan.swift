@@ -26,7 +26,9 @@ struct HotplugPlan {
         // The device as a definition holds it (defaults filled in): the last of its kind once
         // inserted.
         let trial = try Self.parse(DeviceXML.inserting(requested, into: live.document), options: options)
-        guard var element = DeviceXML.devices(named: kind, in: trial.document).last else {
+        // (A controller is the last of its type: the assignment appends any bus it adds after it.)
+        let candidates = DeviceXML.devices(named: kind, in: trial.document)
+        guard var element = kind == "controller" ? candidates.last(where: { $0[attribute: "type"] == requested[attribute: "type"] }) : candidates.last else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the new \(kind) device is not in the document")
         }
         // The address the define-time assignment gave it is a cold-plug one (it may name a root

@@ -22,11 +22,13 @@ extension DomainDefinition {
         public var tpms: [TPM] = []
         public var panics: [Panic] = []
         public var parallels: [CharacterDevice] = []
+        public var audios: [Audio] = []
 
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
+            Audio.schema,
         ])
 
         public init() {}
@@ -54,7 +56,22 @@ extension DomainDefinition {
                 case "tpm": tpms.append(try TPM(device))
                 case "panic": panics.append(try Panic(device))
                 case "parallel": parallels.append(try CharacterDevice(device))
+                case "audio": audios.append(try Audio(device))
                 default: continue
+                }
+            }
+            try checkAudioReferences(element)
+        }
+
+        /// Every audio id is used once, and every `<audio id>` of a device names a backend.
+        func checkAudioReferences(_ element: XMLElement) throws(DomainXMLError) {
+            var ids = Set<Int>()
+            for audio in audios where !ids.insert(audio.id).inserted {
+                throw DomainXMLError(.invalid, line: element.line, "Audio ID \(audio.id) is used multiple times")
+            }
+            for device in element.elements where device.namespace == nil && (device.name == "sound" || device.name == "graphics") {
+                if let id = try Audio.reference(in: device), !ids.contains(id) {
+                    throw DomainXMLError(.invalid, line: device.line, "no audio device for audio ID '\(id)'")
                 }
             }
         }

@@ -20,9 +20,11 @@ extension DomainDefinition {
         public var keymap: String?
         /// SPICE's settings (`<image compression>`, `<mouse mode>`, …).
         public var spice = SpiceSettings()
+        /// `<audio id>` of a VNC server: the backend its clients hear (none: the first).
+        public var audioID: Int?
 
         static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap"], children: [
-            ElementSchema("listen", attributes: ["type", "address"]),
+            ElementSchema("listen", attributes: ["type", "address"]), ElementSchema("audio", attributes: ["id"]),
         ] + SpiceSettings.schemas)
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -40,6 +42,7 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             keymap = element[attribute: "keymap"]
             if type == .spice { spice = try SpiceSettings(element) }
+            audioID = try Audio.reference(in: element)
         }
     }
 

@@ -12,7 +12,8 @@ extension Builder {
             case .vnc:
                 let display: Int
                 if let port = server.port, port >= 5900, !server.autoport { display = port - 5900 } else { display = context.vncDisplay ?? 0 }
-                add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)"))
+                let audio = audioDeviceID(server.audioID).map { ",audiodev=\($0)" } ?? ""
+                add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)") + audio)
             case .spice:
                 add("-spice", try spiceOptions(server))
             default:

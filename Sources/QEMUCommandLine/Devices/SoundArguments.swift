@@ -3,27 +3,23 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// Sound cards, all on one audio backend when the emulator has audiodev: SPICE's, which
-    /// carries the sound to the SPICE client, when the guest has SPICE graphics (libvirt's
-    /// default `<audio type='spice'>`), else a silent one (`none`).
+    /// Sound cards, each playing through its `<audio>` backend (``addAudioBackends()``); an
+    /// HDA card gets its codecs at `cad` 0, 1, … (one duplex codec when none are given).
     mutating func addSounds() throws(CommandLineError) {
-        let sounds = domain.devices.sounds
-        if !sounds.isEmpty, capabilities.contains(.audiodev) {
-            let driver = domain.devices.graphics.contains { $0.type == .spice } ? "spice" : "none"
-            add("-audiodev", json: .object([("id", .string("audio1")), ("driver", .string(driver))]))
-        }
-        for (index, sound) in sounds.enumerated() {
+        for (index, sound) in domain.devices.sounds.enumerated() {
             let id = sound.alias ?? "sound\(index)"
+            let audiodev: [(String, JSONValue)] = audioDeviceID(sound.audioID).map { [("audiodev", .string($0))] } ?? []
             switch sound.model {
             case .ich6, .ich9:
                 addDevice([("driver", .string(sound.model == .ich9 ? "ich9-intel-hda" : "intel-hda")), ("id", .string(id))] + pciPlacement(sound.pciAddress))
-                addDevice([
-                    ("driver", .string("hda-duplex")), ("id", .string("\(id)-codec0")), ("bus", .string("\(id).0")), ("cad", .integer(0)),
-                    ("audiodev", .string("audio1")),
-                ])
+                for (cad, codec) in (sound.codecs.isEmpty ? [.duplex] : sound.codecs).enumerated() {
+                    addDevice([
+                        ("driver", .string("hda-\(codec.rawValue)")), ("id", .string("\(id)-codec\(cad)")), ("bus", .string("\(id).0")), ("cad", .integer(Int64(cad))),
+                    ] + audiodev)
+                }
             case .ac97, .es1370, .sb16:
                 let driver = sound.model == .ac97 ? "AC97" : sound.model == .es1370 ? "ES1370" : "sb16"
-                addDevice([("driver", .string(driver)), ("id", .string(id)), ("audiodev", .string("audio1"))] + pciPlacement(sound.pciAddress))
+                addDevice([("driver", .string(driver)), ("id", .string(id))] + audiodev + pciPlacement(sound.pciAddress))
             case .pcspk, .ich7, .usb:
                 throw CommandLineError(.unsupported, "sound model '\(sound.model.rawValue)' is not supported")
             }
