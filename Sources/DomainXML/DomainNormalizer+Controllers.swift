@@ -42,8 +42,11 @@ extension DomainNormalizer {
 
     /// The controllers libvirt adds to an x86 definition that lacks them, in its order: a USB
     /// controller (qemu-xhci on q35, piix3-uhci otherwise), q35's built-in SATA controller, the
-    /// PCI root, an IDE controller for IDE disks (i440fx), a floppy controller for floppies, and a virtio-serial controller for
+    /// PCI root, an IDE controller for IDE disks (i440fx), a floppy controller for floppies, SCSI controllers for SCSI disks, and a virtio-serial controller for
     /// virtio channels and consoles.
+    /// The most SCSI controllers added for disks' addresses (a hostile address adds no more).
+    static let maximumImplicitSCSIControllers = 32
+
     static func addImplicitControllers(_ devices: inout XMLElement, machine: String) {
         let chipset = PCIAddressAssignment.Chipset(machine: machine)
         let q35 = chipset == .q35, x86Chipset = chipset != nil
@@ -62,6 +65,17 @@ extension DomainNormalizer {
         if !q35 && x86Chipset && ideDisks && !has("ide") { append([("type", "ide"), ("index", "0")]) }
         let floppies = devices.elements(named: "disk").contains { $0.element(named: "target")?[attribute: "bus"] == "fdc" }
         if x86Chipset && floppies && !has("fdc") { append([("type", "fdc"), ("index", "0")]) }
+        // SCSI: a controller for every index up to the highest a SCSI disk's address names,
+        // libvirt's default model (lsilogic) on those it adds and those that name none.
+        let scsiControllers = devices.elements(named: "disk").filter { $0.element(named: "target")?[attribute: "bus"] == "scsi" }
+            .compactMap { $0.element(named: "address").flatMap { $0[attribute: "type"] == "drive" ? Int($0[attribute: "controller"] ?? "0") : nil } }
+        if let highest = scsiControllers.max(), highest <= maximumImplicitSCSIControllers {
+            for index in 0...highest where !has("scsi", index: String(index)) { append([("type", "scsi"), ("index", String(index))]) }
+        }
+        devices.updateElements { controller in
+            guard controller.name == "controller", controller.namespace == nil, controller[attribute: "type"] == "scsi", controller[attribute: "model"] == nil else { return }
+            controller[attribute: "model"] = "lsilogic"
+        }
         let virtioSerial = (devices.elements(named: "channel") + devices.elements(named: "console")).contains { $0.element(named: "target")?[attribute: "type"] == "virtio" }
         if virtioSerial && !has("virtio-serial") { append([("type", "virtio-serial"), ("index", "0")]) }
     }

@@ -13,9 +13,9 @@ extension DomainNormalizer {
         }
     }
 
-    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB input devices
-    /// and redirected ports take the first free port of the first USB controller, in libvirt's
-    /// order (inputs, then redirected ports); virtio channels the first free port from 1 of the
+    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB disks, input
+    /// devices and redirected ports take the first free port of the first USB controller, in libvirt's
+    /// order (disks, inputs, then redirected ports); virtio channels the first free port from 1 of the
     /// virtio-serial controller 0. Given addresses are kept; a device finds no free port is
     /// left to QEMU (libvirt would add a USB hub).
     static func assignBusAddresses(_ devices: inout XMLElement) {
@@ -30,15 +30,16 @@ extension DomainNormalizer {
                     used.insert(port)
                 }
             }
-            for kind in ["input", "redirdev"] {
+            for kind in ["disk", "input", "redirdev"] {
                 devices.updateElements { device in
                     guard device.name == kind, device.namespace == nil, device.element(named: "address") == nil else { return }
+                    if kind == "disk" && device.element(named: "target")?[attribute: "bus"] != "usb" { return }
                     if kind == "input" && device[attribute: "bus"] != "usb" { return }
                     if kind == "redirdev" && (device[attribute: "bus"] ?? "usb") != "usb" { return }
                     guard let port = (1...max(1, ports)).map(String.init).first(where: { !used.contains($0) }), ports > 0 else { return }
                     used.insert(port)
                     device.children.append(.element(element("address", [("type", "usb"), ("bus", "0"), ("port", port)])))
-                    device.children = ordered(device.children, by: ["source", "target", "boot", "alias", "address"])
+                    device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : ["source", "target", "boot", "alias", "address"])
                 }
             }
         }

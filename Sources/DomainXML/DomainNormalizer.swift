@@ -14,6 +14,9 @@ enum DomainNormalizer {
         "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
     ]
 
+    /// libvirt's order of a `<disk>`'s children.
+    static let diskChildOrder = ["driver", "source", "backingStore", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "boot", "alias", "address"]
+
     static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
         XMLElement(
             name: name, attributes: attributes.map { XMLAttribute(name: $0.0, value: $0.1) },
@@ -238,12 +241,14 @@ enum DomainNormalizer {
             }
             if device.element(named: "address") == nil, let bus = device.element(named: "target")?[attribute: "bus"], let index = DiskTarget.index(of: dev) {
                 // libvirt's drive address from the target's index: IDE 2 units a bus, 2 buses a
-                // controller; SATA 6 units a controller; floppy 2 units a controller.
+                // controller; SATA 6 units a controller; floppy 2 units a controller; SCSI 7.
                 let drive: (controller: Int, bus: Int, unit: Int)?
                 switch bus {
                 case "ide": drive = (index / 4, (index % 4) / 2, index % 2)
                 case "sata": drive = (index / 6, 0, index % 6)
                 case "fdc": drive = (index / 2, 0, index % 2)
+                // A narrow SCSI bus: 7 units a controller (libvirt's mapping for QEMU).
+                case "scsi": drive = (index / 7, 0, index % 7)
                 default: drive = nil
                 }
                 if let drive {
@@ -263,7 +268,7 @@ enum DomainNormalizer {
             if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
                 device.children.append(.element(element("readonly")))
             }
-            device.children = ordered(device.children, by: ["driver", "source", "target", "iotune", "readonly", "shareable", "boot", "alias", "address"])
+            device.children = ordered(device.children, by: diskChildOrder)
         case "interface":
             if device.element(named: "mac") == nil {
                 device.children.insert(.element(element("mac", [("address", randomMAC(options.random))])), at: 0)
@@ -283,7 +288,11 @@ enum DomainNormalizer {
                     return dev.hasPrefix("vnet") || dev.hasPrefix("macvtap") || dev.hasPrefix("macvlan")
                 }
             }
-            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "model", "link", "boot", "alias", "address"])
+            // Corral's default model, written out (libvirt 9.0's is rtl8139): see docs/decisions.md.
+            if device.element(named: "model") == nil && device[attribute: "type"] != "hostdev" {
+                device.children.append(.element(element("model", [("type", "virtio")])))
+            }
+            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
         case "graphics":
             if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
                 device[attribute: "port"] = "-1"

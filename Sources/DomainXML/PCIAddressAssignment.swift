@@ -274,7 +274,12 @@ enum PCIAddressAssignment {
                 case "qemu-xhci"?, "nec-xhci"?: return kind(true)
                 default: return kind(false)
                 }
-            case "scsi": return model == nil || model == "virtio-scsi" ? kind(true) : nil
+            case "scsi":
+                switch model {
+                case nil, "virtio-scsi"?: return kind(true)
+                case "lsilogic"?, "lsisas1068"?, "lsisas1078"?, "vmpvscsi"?, "am53c974"?, "dc390"?: return kind(false)
+                default: return nil
+                }
             case "virtio-serial": return kind(true)
             default: return nil
             }
@@ -336,9 +341,12 @@ enum PCIAddressAssignment {
             for entry in controllers(in: state.devices) where !hasAddress(entry.element) {
                 if entry.element[attribute: "type"] == "sata" && entry.index == 0 { assignFixed(entry.position, .init(bus: 0, slot: 0x1f, function: 2)) }
             }
-            // ICH9 USB 2 companions at 00:1d (or 00:1a): UHCI1-3 at functions 0-2, EHCI1 at 7.
+            // ICH9 USB 2 companions at 00:1d (or 00:1a): UHCI1-3 at functions 0-2, EHCI1 at 7 —
+            // for an index with a UHCI1 (libvirt's rule; a lone EHCI1 is placed like any device).
             var usb2Slots: [Int: UInt32] = [:]
-            for entry in controllers(in: state.devices) where entry.element[attribute: "type"] == "usb" && !hasAddress(entry.element) {
+            let usbControllers = controllers(in: state.devices).filter { $0.element[attribute: "type"] == "usb" && !hasAddress($0.element) }
+            let withUHCI1 = Set(usbControllers.filter { $0.element[attribute: "model"] == "ich9-uhci1" }.map(\.index))
+            for entry in usbControllers where withUHCI1.contains(entry.index) {
                 guard let model = entry.element[attribute: "model"], let function = usb2Functions[model] else { continue }
                 if usb2Slots[entry.index] == nil {
                     guard let slot = ([0x1d, 0x1a] as [UInt32]).first(where: { slot in (0..<8).allSatisfy { !state.isUsed(.init(bus: 0, slot: slot, function: $0)) } }) else { continue }

@@ -78,10 +78,10 @@ public struct GuestDevices: Hashable, Sendable {
             // definition being started gets libvirt's numbering, counting down.
             let node = disk.sourceIndex ?? UInt32(diskCount - index)
             disks.append(Disk(
-                target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index), formatNode: "libvirt-\(node)-format",
+                target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)), formatNode: "libvirt-\(node)-format",
                 storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, format: disk.format,
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
-                    : disk.alias ?? Self.generatedAlias(of: disk, position: index)))
+                    : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk))))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).
@@ -131,13 +131,16 @@ public struct GuestDevices: Hashable, Sendable {
 
     /// libvirt's alias of a disk from its bus and target (`virtio-disk1` for `vdb`); `position`
     /// stands in for a target that names no unit.
-    public static func generatedAlias(of disk: DomainDefinition.Disk, position: Int) -> String {
+    /// `lsiController`: the disk's SCSI controller is an LSI one (its disks are named without a target).
+    public static func generatedAlias(of disk: DomainDefinition.Disk, position: Int, lsiController: Bool = false) -> String {
         let unit = DiskTarget.index(of: disk.targetDevice) ?? position
         switch disk.targetBus {
         case .virtio: return "virtio-disk\(unit)"
         case .sata: return "sata0-0-\(unit)"
         case .ide: return "ide0-\(unit / 2)-\(unit % 2)"
-        case .scsi: return "scsi0-0-0-\(unit)"
+        case .scsi:
+            let address = disk.driveAddress ?? .init(controller: unit / 7, unit: unit % 7)
+            return lsiController ? "scsi\(address.controller)-\(address.bus)-\(address.unit)" : "scsi\(address.controller)-\(address.bus)-\(address.target)-\(address.unit)"
         case .usb: return "usb-disk\(unit)"
         case .fdc: return "fdc0-0-\(unit)"
         case .xen, .uml, .sd: return "\(disk.targetBus.rawValue)-disk\(unit)"

@@ -6,13 +6,14 @@ final class QMPTestClient {
     private var buffer: [UInt8] = []
     private(set) var greeting: [String: Any] = [:]
 
-    init(path: String, timeout: TimeInterval = 20) throws {
+    /// Connects to `path`, waiting up to `timeout` while `alive()` holds (the process serving it runs).
+    init(path: String, timeout: TimeInterval = 20, while alive: () -> Bool = { true }) throws {
         let deadline = Date().addingTimeInterval(timeout)
         var connected: RawSocket?
         while connected == nil {
             connected = try? RawSocket(path: path)
             if connected == nil {
-                guard Date() < deadline else { throw TestSetupError("QMP socket \(path) never accepted a connection") }
+                guard Date() < deadline, alive() else { throw TestSetupError("QMP socket \(path) never accepted a connection") }
                 usleep(20_000)
             }
         }

@@ -4,10 +4,14 @@ import QEMUCommandLine
 import QEMUProbe
 import Testing
 
-/// Golden files in the style of libvirt's `qemuxmlconftest`: `Golden/NAME.xml` is a domain,
-/// `Golden/NAME.args` the exact environment and argv Corral gives QEMU for it (one per line), or
-/// `Golden/NAME.err` the error it refuses it with. `Scripts/regenerate-golden.sh` rewrites them
-/// on purpose (`CORRAL_REGENERATE_GOLDEN=1`); a diff shows what a change did to QEMU's argv.
+/// The domain XML corpus, golden files in the style of libvirt's `qemuxmlconftest`:
+/// `Golden/NAME.xml` is a domain; `Golden/NAME.dumpxml` what `dumpxml --inactive` gives after
+/// it is defined (absent when define refuses it); `Golden/NAME.args` the exact environment and
+/// argv Corral gives QEMU for it (one per line), or `Golden/NAME.err` the error it refuses it
+/// with, at define or at start. `Scripts/regenerate-golden.sh` rewrites them on purpose
+/// (`CORRAL_REGENERATE_GOLDEN=1`); a diff shows what a change did to the definition and argv.
+/// QEMU starts every argv (`GoldenArgvAcceptanceTests`), corrald gives every dumpxml, and
+/// libvirtd's dumpxml is compared (`tests-python/test_domain_corpus.py`).
 @Suite("Golden command lines")
 struct GoldenCommandLineTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
@@ -78,10 +82,33 @@ struct GoldenCommandLineTests {
         #expect(text == expected, "\(name) differs from \(file); if that is intended, run Scripts/regenerate-golden.sh")
     }
 
-    @Test("the corpus covers at least 60 cases, errors included")
+    /// The expected `dumpxml --inactive` after define, or `nil` when define refuses the case.
+    static func renderDefinition(_ name: String) throws -> String? {
+        let xml = try String(contentsOf: directory.appendingPathComponent(name + ".xml"), encoding: .utf8)
+        guard let parsed = try? DomainXMLParser.parse(xml, options: options) else { return nil }
+        return parsed.xml + "\n"
+    }
+
+    @Test("every case defines to exactly its golden dumpxml, or is refused at define", arguments: cases)
+    func goldenDefinition(_ name: String) throws {
+        let text = try Self.renderDefinition(name)
+        let path = Self.directory.appendingPathComponent(name + ".dumpxml")
+        if Self.regenerate {
+            if let text { try text.write(to: path, atomically: true, encoding: .utf8) } else { try? FileManager.default.removeItem(at: path) }
+            return
+        }
+        let expected = try? String(contentsOf: path, encoding: .utf8)
+        #expect(text == expected, "\(name): its definition differs from \(name).dumpxml; if that is intended, run Scripts/regenerate-golden.sh")
+        // The document Corral keeps defines to itself: dumpxml output fed back is unchanged.
+        if let text {
+            #expect(try DomainXMLParser.parse(text, options: Self.options).xml + "\n" == text, "\(name): its dumpxml does not define to itself")
+        }
+    }
+
+    @Test("the corpus holds at least 200 cases, errors included")
     func corpusSize() {
         let errors = Self.cases.filter { FileManager.default.fileExists(atPath: Self.directory.appendingPathComponent($0 + ".err").path) }
-        #expect(Self.cases.count >= 60)
+        #expect(Self.cases.count >= 200)
         #expect(errors.count >= 8)
     }
 }

@@ -50,7 +50,7 @@ struct HotplugPlan {
             if disk.device == .cdrom && disk.targetBus != .scsi {
                 throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "cdrom device with bus '\(disk.targetBus.rawValue)' cannot be hotplugged.")
             }
-            alias = given ?? GuestDevices.generatedAlias(of: disk, position: definition.devices.disks.count)
+            alias = given ?? GuestDevices.generatedAlias(of: disk, position: definition.devices.disks.count, lsiController: trial.definition.devices.isLSIController(of: disk))
             if disk.targetBus == .scsi, !definition.devices.disks.contains(where: { $0.targetBus == .scsi }),
                 !definition.devices.controllers.contains(where: { $0.type == .scsi }) {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "the guest has no SCSI controller for \(disk.targetDevice): attach a <controller type='scsi' model='virtio-scsi'/> first")

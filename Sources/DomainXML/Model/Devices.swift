@@ -63,6 +63,18 @@ extension DomainDefinition {
             try checkAudioReferences(element)
         }
 
+        /// Whether the SCSI controller of `index` is an LSI one (libvirt's default model).
+        public func isLSIController(_ index: Int) -> Bool {
+            controllers.first { $0.type == .scsi && $0.index == index }?.model == "lsilogic"
+        }
+
+        /// Whether `disk` sits on an LSI SCSI controller.
+        public func isLSIController(of disk: Disk) -> Bool {
+            guard disk.targetBus == .scsi else { return false }
+            let unit = DiskTarget.index(of: disk.targetDevice) ?? 0
+            return isLSIController((disk.driveAddress ?? .init(controller: unit / 7, unit: unit % 7)).controller)
+        }
+
         /// Every audio id is used once, and every `<audio id>` of a device names a backend.
         func checkAudioReferences(_ element: XMLElement) throws(DomainXMLError) {
             var ids = Set<Int>()

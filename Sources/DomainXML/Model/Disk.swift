@@ -44,6 +44,9 @@ extension DomainDefinition {
 
         public var type: SourceType
         public var device: Device
+        /// `<address type='drive'>` of a disk on an IDE, SATA, SCSI or floppy controller
+        /// (written at define from the target).
+        public var driveAddress: DriveAddress?
         /// `<driver discard>`; `nil`: QEMU's default (ignore).
         public var discard: DiscardMode?
         /// `<driver type>`: the image format (`raw`, `qcow2`, …).
@@ -103,10 +106,18 @@ extension DomainDefinition {
             targetBus = try Bus.attribute("bus", of: target, default: .virtio)
             readonly = element.element(named: "readonly") != nil
             shareable = element.element(named: "shareable") != nil
+            // libvirt's define-time checks of the two flags.
+            if readonly && device == .disk && (targetBus == .ide || targetBus == .sata) {
+                throw DomainXMLError(.unsupported, line: element.line, "readonly \(targetBus.rawValue) disks are not supported")
+            }
+            if shareable && !readonly && (format ?? "raw") != "raw" && type != .volume {
+                throw DomainXMLError(.unsupported, line: element.line, "shared access for disk '\(targetDevice)' requires use of supported storage format")
+            }
             bootOrder = DeviceCommon.bootOrder(element)
             ioTune = try element.element(named: "iotune").map { tune throws(DomainXMLError) in try IOTune(tune) }
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
+            driveAddress = try DriveAddress(device: element)
         }
     }
 }

@@ -55,13 +55,16 @@ extension Builder {
         ] + placement)
     }
 
-    /// A SCSI controller (`virtio-scsi` or libvirt's default for it) of index N: `scsiN`.
+    /// A SCSI controller (`virtio-scsi`, or `lsilogic`, libvirt's default) of index N: `scsiN`.
     mutating func addSCSIController(at index: Int) throws(CommandLineError) {
         let controller = domain.devices.controllers[index]
-        guard controller.model == nil || controller.model == "virtio-scsi" else {
-            throw CommandLineError(.unsupported, "SCSI controller model '\(controller.model ?? "")' is not supported")
+        let driver: String
+        switch controller.model {
+        case nil, "virtio-scsi"?: driver = "virtio-scsi-pci"
+        case "lsilogic"?: driver = "lsi"
+        default: throw CommandLineError(.unsupported, "SCSI controller model '\(controller.model ?? "")' is not supported")
         }
-        addDevice([("driver", .string("virtio-scsi-pci")), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
+        addDevice([("driver", .string(driver)), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
     }
 
     /// The `bus`, `addr` and `multifunction` of a device with an `<address type='pci'>`, as

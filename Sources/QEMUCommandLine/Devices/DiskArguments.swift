@@ -35,10 +35,14 @@ extension Builder {
             members = [("driver", .string(disk.device == .cdrom ? "ide-cd" : "ide-hd")), ("bus", .string(bus))]
             if !oneUnitPerBus { members.append(("unit", .integer(Int64(unit % 2)))) }
         case .scsi:
-            members = [
-                ("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi0.0")), ("channel", .integer(0)),
-                ("scsi-id", .integer(0)), ("lun", .integer(Int64(unit))),
-            ]
+            // On an LSI controller a disk is a SCSI id; on virtio-scsi a channel, target and LUN.
+            let address = disk.driveAddress ?? .init(controller: unit / 7, unit: unit % 7)
+            members = [("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi\(address.controller).0"))]
+            if domain.devices.isLSIController(address.controller) {
+                members.append(("scsi-id", .integer(Int64(address.unit))))
+            } else {
+                members += [("channel", .integer(Int64(address.bus))), ("scsi-id", .integer(Int64(address.target))), ("lun", .integer(Int64(address.unit)))]
+            }
         case .fdc, .xen, .usb, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }

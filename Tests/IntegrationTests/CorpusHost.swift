@@ -1,0 +1,169 @@
+import DomainXML
+import Foundation
+import POSIXSupport
+import XMLTree
+
+/// A stand-in host for one case of the domain XML corpus, so that QEMU can be started with the
+/// case's command line: every host path the case names (disk images, shared directories, socket
+/// and log paths, the kernel, the variable store) is moved under a scratch directory and made
+/// there (an image of the case's format, a loop device for a block disk, a directory, the test
+/// kernel, a copy of the OVMF variables), TPM emulators are started, and TCP peers the guest
+/// connects to are listened for. Only paths differ from the golden argv.
+final class CorpusHost {
+    let scratch: String
+    private var loopDevices: [String] = []
+    private var helpers: [ChildProcess] = []
+    private var listeners: [Int32] = []
+
+    init(scratch: String) {
+        self.scratch = scratch
+    }
+
+    deinit {
+        for helper in helpers { helper.stop(grace: 2) }
+        for descriptor in listeners { close(descriptor) }
+        for device in loopDevices { _ = try? runProgram("/usr/sbin/losetup", ["-d", device]) }
+    }
+
+    /// The case's document with its host paths moved under the scratch directory, each made;
+    /// a KVM guest runs under TCG when this machine has no usable KVM.
+    func prepare(_ document: XMLElement, kvmUsable: Bool) throws -> XMLElement {
+        var document = document
+        if !kvmUsable && document[attribute: "type"] == "kvm" { document[attribute: "type"] = "qemu" }
+        try rewrite(&document, path: [])
+        return document
+    }
+
+    /// Starts what the guest connects to at start: swtpm for an emulated TPM at `tpmSocket`.
+    func startHelpers(for definition: DomainDefinition, tpmSocket: String) throws {
+        for tpm in definition.devices.tpms where tpm.backend == .emulator {
+            try startTPM(at: tpmSocket, version2: tpm.version != .v1_2)
+        }
+    }
+
+    private func scratchPath(for path: String) -> String {
+        scratch + "/host" + path
+    }
+
+    private func makeParent(of path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    }
+
+    private func rewrite(_ element: inout XMLElement, path: [String]) throws {
+        let here = path + [element.name]
+        let device = path.count >= 2 && path[1] == "devices" ? (here.count > 2 ? here[2] : nil) : nil
+        switch (device, element.name) {
+        case ("disk"?, "source") where here.count == 4:
+            if let file = element[attribute: "file"] {
+                let moved = scratchPath(for: file)
+                try makeParent(of: moved)
+                try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", moved, "16M"])
+                element[attribute: "file"] = moved
+            }
+            if let dev = element[attribute: "dev"] {
+                let backing = scratchPath(for: dev) + ".img"
+                try makeParent(of: backing)
+                try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", "raw", backing, "16M"])
+                let result = try runProgram("/usr/sbin/losetup", ["-f", "--show", backing])
+                guard result.status == 0 else { throw TestSetupError("losetup: \(result.error)") }
+                let loop = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                loopDevices.append(loop)
+                element[attribute: "dev"] = loop
+            }
+        case ("filesystem"?, "source"):
+            if let dir = element[attribute: "dir"] {
+                let moved = scratchPath(for: dir)
+                try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+                element[attribute: "dir"] = moved
+            }
+        case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"):
+            if let socketPath = element[attribute: "path"] {
+                let moved = scratchPath(for: socketPath)
+                try makeParent(of: moved)
+                element[attribute: "path"] = moved
+                if device == "tpm" { try startTPM(at: moved, version2: true) }
+            }
+            if element[attribute: "mode"] == "connect", let host = element[attribute: "host"], let service = element[attribute: "service"].flatMap({ UInt16($0) }) {
+                try listen(host: host, port: service)
+            }
+        case ("redirdev"?, "source"):
+            if element[attribute: "mode"] == "connect", let host = element[attribute: "host"], let service = element[attribute: "service"].flatMap({ UInt16($0) }) {
+                try listen(host: host, port: service)
+            }
+        case (nil, "kernel") where path == ["domain", "os"]:
+            element.setText(try testGuestFile("vmlinuz"))
+        case (nil, "initrd") where path == ["domain", "os"]:
+            element.setText(try testGuestFile("initramfs.gz"))
+        case (nil, "nvram") where path == ["domain", "os"]:
+            let moved = scratchPath(for: element.text)
+            try makeParent(of: moved)
+            let template = element[attribute: "template"] ?? "/usr/share/OVMF/OVMF_VARS_4M.fd"
+            try FileManager.default.copyItem(atPath: template, toPath: moved)
+            element.setText(moved)
+        default:
+            break
+        }
+        if element.name == "disk" {
+            diskFormat = element.element(named: "driver")?[attribute: "type"]
+        }
+        for index in element.children.indices {
+            guard case .element(var child) = element.children[index] else { continue }
+            try rewrite(&child, path: here)
+            element.children[index] = .element(child)
+        }
+    }
+
+    /// The format of the disk being rewritten (its `<driver type>`).
+    private var diskFormat: String?
+
+    private func testGuestFile(_ name: String) throws -> String {
+        let path = BuiltProducts.packageRoot.appendingPathComponent(".test-guest/" + name).path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TestSetupError("\(path) is missing: Scripts/build-test-guest.sh makes it (Scripts/test.sh runs it)")
+        }
+        return path
+    }
+
+    private func startTPM(at socket: String, version2: Bool) throws {
+        let state = scratch + "/tpm-\(helpers.count)"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try makeParent(of: socket)
+        let helper = try ChildProcess.spawn(
+            "/usr/bin/swtpm", ["socket", "--tpmstate", "dir=\(state)", "--ctrl", "type=unixio,path=\(socket)"] + (version2 ? ["--tpm2"] : []),
+            standardOutput: .null, standardError: .null)
+        helpers.append(helper)
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
+    }
+
+    /// A VNC display (port 5900 + N) nothing listens on now.
+    static func freeVNCDisplay() -> Int {
+        for display in 50..<100 {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(5900 + display).bigEndian
+            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if bound == 0 { return display }
+        }
+        return 99
+    }
+
+    private func listen(host: String, port: UInt16) throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var reuse: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, Glibc.listen(descriptor, 4) == 0 else {
+            close(descriptor)
+            throw TestSetupError("cannot listen on \(host):\(port) for the guest to connect to")
+        }
+        listeners.append(descriptor)
+    }
+}
