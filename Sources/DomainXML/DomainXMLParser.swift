@@ -18,6 +18,9 @@ public struct DomainXMLOptions: Sendable {
     /// Whether the document is a running guest's (a status file): its run-time details, such as
     /// a disk's `<source index>`, are kept. A definition loses them, as libvirt's do.
     public var keepsLiveState = false
+    /// Whether the document is checked as a new definition (``DefinitionChecks``), as libvirt
+    /// validates at define; stored definitions are loaded without (start checks them).
+    public var checksNewDefinitions = true
 
     /// Default options.
     public init() {}
@@ -68,6 +71,7 @@ public enum DomainXMLParser {
         root.children += qemu.elements().map { .element($0) }
         let definition = try DomainDefinition(normalized: root, qemu: qemu)
         try validate(definition, document: root)
+        if options.checksNewDefinitions && !options.keepsLiveState { try DefinitionChecks.check(definition) }
         return ParsedDomain(definition: definition, document: root, unmodelled: DomainSchema.unmodelled(in: root))
     }
 

@@ -19,7 +19,6 @@ extension Builder {
         add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", properties))
         if let cache = features.translationBlockCacheKiB {
             guard domain.type == .qemu else { throw CommandLineError(.unsupported, "TCG features are incompatible with domain type '\(domain.type.rawValue)'") }
-            guard cache % 1024 == 0 else { throw CommandLineError(.unsupported, "tb-cache size must be an integer multiple of MiB") }
             add("-accel", "tcg,tb-size=\(cache / 1024)")
         } else {
             add("-accel", domain.type == .kvm ? "kvm" : "tcg")
@@ -123,7 +122,7 @@ extension Builder {
         var rtc = "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")"
         for timer in domain.timers {
             switch timer.name {
-            case .platform: throw CommandLineError(.unsupported, "unsupported timer type (name) 'platform'")
+            case .platform: break  // refused by DefinitionChecks
             case .armvtimer: throw CommandLineError(.unsupported, "Configuring the 'armvtimer' timer is not supported for virtType=\(domain.type.rawValue) arch=x86_64 machine=\(domain.os.machine ?? "")")
             case .rtc:
                 switch timer.track {
@@ -135,8 +134,7 @@ extension Builder {
                 }
                 switch timer.tickpolicy {
                 case .catchup?: rtc += ",driftfix=slew"
-                case .merge?, .discard?: throw CommandLineError(.unsupported, "unsupported rtc timer tickpolicy '\(timer.tickpolicy?.rawValue ?? "")'")
-                case .delay?, nil: break
+                case .merge?, .discard?, .delay?, nil: break  // merge and discard: refused by DefinitionChecks
                 }
             default: break
             }

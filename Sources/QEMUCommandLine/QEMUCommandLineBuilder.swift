@@ -14,6 +14,11 @@ public enum QEMUCommandLineBuilder {
     /// - Throws: ``CommandLineError`` for what cannot be run (unsupported devices, KVM without
     ///   KVM, passthrough rules that match nothing).
     public static func build(_ domain: DomainDefinition, context: CommandLineContext) throws(CommandLineError) -> QEMUInvocation {
+        do throws(DomainXMLError) {
+            try DefinitionChecks.check(domain)
+        } catch {
+            throw CommandLineError(.unsupported, error.message)
+        }
         var builder = Builder(domain: domain, context: context)
         try builder.build()
         return builder.invocation()
@@ -113,7 +118,6 @@ struct Builder {
                 if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
                 if loader.secure {
                     // A Secure Boot build: its flash is writable only in SMM.
-                    guard domain.features.smm != .off else { throw CommandLineError(.unsupported, "Secure boot requires SMM feature enabled") }
                     add("-global", "driver=cfi.pflash01,property=secure,value=on")
                 }
             }

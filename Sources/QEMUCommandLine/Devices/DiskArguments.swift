@@ -20,9 +20,6 @@ extension Builder {
         guard CommandLineSupport.diskDevices.contains(disk.device) else {
             throw CommandLineError(.unsupported, "disk device '\(disk.device.rawValue)' of \(disk.targetDevice) is not supported")
         }
-        if disk.ioThread != nil && disk.targetBus != .virtio {
-            throw CommandLineError(.unsupported, "IOThreads are only available for virtio disks, not '\(disk.targetBus.rawValue)'")
-        }
         var members: [(String, JSONValue)]
         switch disk.targetBus {
         case .virtio:

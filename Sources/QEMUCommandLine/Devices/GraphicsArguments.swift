@@ -27,9 +27,6 @@ extension Builder {
     /// `spice_tls = 0`): a TLS port in the XML is refused, `-1` ignored.
     func spiceOptions(_ server: DomainDefinition.Graphics) throws(CommandLineError) -> String {
         let spice = server.spice
-        if let tlsPort = spice.tlsPort, tlsPort > 0 {
-            throw CommandLineError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
-        }
         var options: [(String, String)] = []
         if server.listensNowhere {
             options.append(("port", "0"))

@@ -6,13 +6,7 @@ extension Builder {
     /// the host's TPM, and the guest's interface (`tpmN`).
     mutating func addTPMs() throws(CommandLineError) {
         for (index, tpm) in domain.devices.tpms.enumerated() {
-            switch tpm.model {
-            case .tis, .crb: break
-            case .spapr, .spaprProxy: throw CommandLineError(.unsupported, "The QEMU executable \(domain.devices.emulator ?? context.emulator) does not support TPM model \(tpm.model.rawValue)")
-            }
-            if tpm.backend == .emulator && tpm.version == .v1_2 && tpm.model == .crb {
-                throw CommandLineError(.unsupported, "Unsupported interface '\(tpm.model.rawValue)' for TPM 1.2")
-            }
+            // The spapr models and TPM 1.2 over CRB are refused by DefinitionChecks.
             let alias = tpm.alias ?? "tpm\(index)"
             switch tpm.backend {
             case .emulator, .external:

@@ -1,0 +1,50 @@
+/// The checks libvirt makes of a definition when it is defined (its validation), with libvirt's
+/// messages: define refuses a definition that fails one, and so does start, for a definition
+/// stored before a check existed (``DomainXMLOptions/checksNewDefinitions``).
+public enum DefinitionChecks {
+    /// Throws the first check `definition` fails.
+    public static func check(_ definition: DomainDefinition) throws(DomainXMLError) {
+        for timer in definition.timers {
+            switch timer.name {
+            case .platform: throw DomainXMLError(.unsupported, "unsupported timer type (name) 'platform'")
+            case .rtc where timer.tickpolicy == .merge || timer.tickpolicy == .discard:
+                throw DomainXMLError(.unsupported, "unsupported rtc timer tickpolicy '\(timer.tickpolicy?.rawValue ?? "")'")
+            default: break
+            }
+        }
+        if let cache = definition.features.translationBlockCacheKiB, cache % 1024 != 0 {
+            throw DomainXMLError(.unsupported, "tb-cache size must be an integer multiple of MiB")
+        }
+        let os = definition.os
+        if (os.firmware == .efi || os.loader?.type == .pflash) && !definition.features.acpi {
+            throw DomainXMLError(.unsupported, "UEFI requires ACPI on this architecture")
+        }
+        if os.loader?.secure == true && definition.features.smm == .off {
+            throw DomainXMLError(.unsupported, "Secure boot requires SMM feature enabled")
+        }
+        for disk in definition.devices.disks {
+            if disk.source == nil && (disk.type == .file || disk.type == .block) && disk.device != .cdrom && disk.device != .floppy {
+                throw DomainXMLError(.invalid, "missing source information for device \(disk.targetDevice)")
+            }
+            if disk.ioThread != nil && disk.targetBus != .virtio {
+                throw DomainXMLError(.unsupported, "IOThreads not available for bus \(disk.targetBus.rawValue) target \(disk.targetDevice)")
+            }
+        }
+        for server in definition.devices.graphics where server.type == .spice {
+            if let port = server.spice.tlsPort, port > 0 {
+                throw DomainXMLError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
+            }
+        }
+        for filesystem in definition.devices.filesystems where filesystem.driver == .virtiofs {
+            throw DomainXMLError(.unsupported, "'virtiofs' requires shared memory")
+        }
+        for tpm in definition.devices.tpms {
+            if tpm.model == .spapr || tpm.model == .spaprProxy {
+                throw DomainXMLError(.unsupported, "The QEMU executable \(definition.devices.emulator ?? "") does not support TPM model \(tpm.model.rawValue)")
+            }
+            if tpm.backend == .emulator && tpm.version == .v1_2 && tpm.model == .crb {
+                throw DomainXMLError(.unsupported, "Unsupported interface '\(tpm.model.rawValue)' for TPM 1.2")
+            }
+        }
+    }
+}

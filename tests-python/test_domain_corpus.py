@@ -1,0 +1,115 @@
+"""The domain XML corpus (Tests/QEMUCommandLineTests/Golden/NAME.xml) through the daemons:
+
+- corrald defines every case its golden files say it defines, and `dumpxml --inactive` gives
+  exactly NAME.dumpxml (generated UUIDs, MACs and generation IDs aside);
+- libvirtd 9.0 defines each case too, and its `dumpxml --inactive` equals corrald's, or every
+  differing line is allowed by an entry of Tests/QEMUCommandLineTests/libvirtd-differences.json,
+  which says why; an entry that allows nothing any more fails the test, so the list stays true.
+"""
+import difflib
+import fnmatch
+import json
+import pathlib
+import re
+
+import libvirt
+import pytest
+
+from conftest import ROOT, Daemon
+
+GOLDEN = ROOT / "Tests" / "QEMUCommandLineTests" / "Golden"
+ALLOWED = json.loads((ROOT / "Tests" / "QEMUCommandLineTests" / "libvirtd-differences.json").read_text())
+CASES = sorted(path.stem for path in GOLDEN.glob("*.xml"))
+
+
+def normalised(xml, source):
+    """The document with what the daemon generates (UUID, MACs, an empty genid's ID) replaced,
+    where the case's own XML does not give it."""
+    if "<uuid>" not in source:
+        xml = re.sub(r"<uuid>[^<]*</uuid>", "<uuid>UUID</uuid>", xml)
+    if not re.search(r"<genid>\s*[0-9a-f]", source):
+        xml = re.sub(r"<genid>[^<]*</genid>", "<genid>GENID</genid>", xml)
+    given = set(re.findall(r"mac address='([^']*)'", source))
+    return re.sub(r"mac address='([^']*)'", lambda m: m.group(0) if m.group(1) in given else "mac address='MAC'", xml)
+
+
+def define_and_dump(connection, xml):
+    """`dumpxml --inactive` of `xml` once defined on `connection` (the domain undefined again),
+    or the daemon's refusal."""
+    try:
+        domain = connection.defineXML(xml)
+    except libvirt.libvirtError as error:
+        return None, str(error)
+    try:
+        return domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), None
+    finally:
+        domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
+@pytest.fixture(scope="module")
+def corrald():
+    daemon = Daemon()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def both(corrald, libvirtd):
+    """Each case defined on corrald and on libvirtd: name → (ours, our error, theirs, their error)."""
+    ours, theirs = libvirt.open(corrald.uri), libvirt.open(libvirtd)
+    results = {}
+    for name in CASES:
+        xml = (GOLDEN / f"{name}.xml").read_text()
+        results[name] = define_and_dump(ours, xml) + define_and_dump(theirs, xml)
+    ours.close()
+    theirs.close()
+    return results
+
+
+def test_the_corpus_is_large_and_varied():
+    assert len(CASES) >= 200
+    assert sum((GOLDEN / f"{name}.args").exists() for name in CASES) >= 150
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_corrald_dumpxml_equals_the_expected_file(both, name):
+    ours, our_error, _, _ = both[name]
+    expected = GOLDEN / f"{name}.dumpxml"
+    source = (GOLDEN / f"{name}.xml").read_text()
+    if not expected.exists():
+        assert our_error, f"{name}: corrald defined a case the golden files say define refuses"
+        assert (GOLDEN / f"{name}.err").read_text().strip() in our_error
+        return
+    assert our_error is None, our_error
+    assert normalised(ours, source).rstrip("\n") == normalised(expected.read_text(), source).rstrip("\n")
+
+
+def entries_for(name):
+    return [entry for entry in ALLOWED if any(fnmatch.fnmatch(name, pattern) for pattern in entry["cases"])]
+
+
+def differences(name, result):
+    """The lines by which corrald's dumpxml differs from libvirtd's, and whether either refused."""
+    ours, our_error, theirs, their_error = result
+    source = (GOLDEN / f"{name}.xml").read_text()
+    if our_error or their_error:
+        if our_error and their_error:
+            return []
+        return [f"refused by {'corrald' if our_error else 'libvirtd'}"]
+    diff = difflib.unified_diff(normalised(theirs, source).splitlines(), normalised(ours, source).splitlines(), lineterm="", n=0)
+    return [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_libvirtd_dumpxml_equals_corralds_or_the_difference_is_allowed(both, name):
+    entries = entries_for(name)
+    unexplained = [line for line in differences(name, both[name]) if not any(re.search(entry["lines"], line) for entry in entries)]
+    assert not unexplained, f"{name}: differs from libvirtd 9.0 without an entry in libvirtd-differences.json:\n" + "\n".join(unexplained)
+
+
+def test_every_allowed_difference_still_occurs(both):
+    for entry in ALLOWED:
+        assert entry["reason"].strip(), entry
+        used = [name for name in CASES if any(fnmatch.fnmatch(name, p) for p in entry["cases"])
+                and any(re.search(entry["lines"], line) for line in differences(name, both[name]))]
+        assert used, f"the allowed difference {entry['cases']} / {entry['lines']!r} no longer occurs: remove it"
