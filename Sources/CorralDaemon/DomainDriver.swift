@@ -123,8 +123,8 @@ actor DomainDriver {
             incoming != nil ? (.restored, .restored) : loadSnapshot != nil ? (.fromSnapshot, .fromSnapshot) : (.booted, .booted)
         var definition = live?.definition ?? record.definition
         let unmodelled = live?.unmodelled ?? record.unmodelled
-        if !unmodelled.isEmpty {
-            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "domain '\(record.name)' uses XML that Corral does not model, so it cannot be started faithfully: \(unmodelled.joined(separator: "; "))")
+        if let refusal = ParsedDomain.startRefusal(name: record.name, unmodelled: unmodelled) {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: refusal)
         }
         definition = try resolveVolumeDisks(definition)
         let unresolved = definition

@@ -4,6 +4,18 @@
 public enum DefinitionChecks {
     /// Throws the first check `definition` fails.
     public static func check(_ definition: DomainDefinition) throws(DomainXMLError) {
+        if let topology = definition.cpu?.topology {
+            var product = 1
+            var overflow = false
+            for factor in [topology.sockets, topology.dies, topology.cores, topology.threads] {
+                let (next, overflowed) = product.multipliedReportingOverflow(by: factor)
+                product = next
+                overflow = overflow || overflowed
+            }
+            guard !overflow, product == definition.vcpus else {
+                throw DomainXMLError(.unsupported, "CPU topology doesn't match maximum vcpu count")
+            }
+        }
         for timer in definition.timers {
             switch timer.name {
             case .platform: throw DomainXMLError(.unsupported, "unsupported timer type (name) 'platform'")
@@ -14,6 +26,9 @@ public enum DefinitionChecks {
         }
         if let cache = definition.features.translationBlockCacheKiB, cache % 1024 != 0 {
             throw DomainXMLError(.unsupported, "tb-cache size must be an integer multiple of MiB")
+        }
+        if definition.onReboot == .destroy && definition.onPoweroff == .restart {
+            throw DomainXMLError(.unsupported, "qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' set to 'reboot'")
         }
         let os = definition.os
         if (os.firmware == .efi || os.loader?.type == .pflash) && !definition.features.acpi {

@@ -11,6 +11,7 @@ extension DomainNormalizer {
     /// default console (what `virsh console DOM` opens) is its serial port, and the other
     /// consoles are numbered after it (`console1`, …), as libvirt names them.
     static func normalizeCharacterDevices(_ devices: inout XMLElement) throws(DomainXMLError) {
+        addSerialForConsole(&devices)
         try assignSerialTargets(&devices)
         assignConsolePorts(&devices)
         insertSerialConsole(&devices)
@@ -45,12 +46,29 @@ extension DomainNormalizer {
                     device.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "port"] = String(free) } }
                 }
             }
-            device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["type", "name", "state", "port"]) } }
+            device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["type", "name", "state", "address", "port"]) } }
         }
     }
 
+    /// libvirt's other half of the console compatibility rule: a guest whose first console is a
+    /// serial console and that has no serial port gets one, on the console's host side.
+    static func addSerialForConsole(_ devices: inout XMLElement) {
+        let elements = devices.elements.filter { $0.namespace == nil }
+        guard !elements.contains(where: { $0.name == "serial" }), let console = elements.first(where: { $0.name == "console" }),
+            (console.element(named: "target")?[attribute: "type"] ?? "serial") == "serial"
+        else { return }
+        var serial = element("serial", [("type", console[attribute: "type"] ?? "pty")])
+        serial.children = console.children.filter { node in
+            if case .element(let e) = node { return e.namespace == nil && ["source", "log", "protocol"].contains(e.name) }
+            return false
+        }
+        serial.children.append(.element(element("target", [("type", "isa-serial"), ("port", "0")], children: [element("model", [("name", "isa-serial")])])))
+        devices.children.append(.element(serial))
+    }
+
     /// Each serial port without a target type is an `isa-serial` (with its model); ports are
-    /// taken lowest-free first, as libvirt assigns them.
+    /// taken lowest-free first, as libvirt assigns them; a serial port of another type (PCI,
+    /// USB) without a port takes one past the highest any serial port names.
     static func assignSerialTargets(_ devices: inout XMLElement) throws(DomainXMLError) {
         var used = Set<Int>()
         for serial in devices.elements(named: "serial") {
@@ -73,7 +91,14 @@ extension DomainNormalizer {
             guard serial.name == "serial", serial.namespace == nil, failure == nil else { return }
             var target = serial.element(named: "target") ?? element("target")
             let type = target[attribute: "type"] ?? "isa-serial"
-            guard type == "isa-serial" else { return }
+            guard type == "isa-serial" else {
+                if target[attribute: "port"] == nil, serial.element(named: "target") != nil {
+                    let next = (used.max() ?? -1) + 1
+                    used.insert(next)
+                    serial.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "port"] = String(next) } }
+                }
+                return
+            }
             target[attribute: "type"] = type
             if target[attribute: "port"] == nil {
                 guard let free = (0..<maximumISASerialPorts).first(where: { !used.contains($0) }) else {
@@ -128,7 +153,7 @@ extension DomainNormalizer {
             return
         }
         var console = element("console", [("type", serial[attribute: "type"] ?? "pty")])
-        if let source = serial.element(named: "source") { console.children.append(.element(source)) }
+        for child in serial.elements where child.namespace == nil && ["source", "log", "protocol"].contains(child.name) { console.children.append(.element(child)) }
         console.children.append(.element(element("target", [("type", "serial"), ("port", "0")])))
         if let alias = serial.element(named: "alias") { console.children.append(.element(alias)) }
         let position = devices.children.firstIndex {

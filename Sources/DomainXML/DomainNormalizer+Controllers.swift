@@ -76,6 +76,7 @@ extension DomainNormalizer {
             guard controller.name == "controller", controller.namespace == nil, controller[attribute: "type"] == "scsi", controller[attribute: "model"] == nil else { return }
             controller[attribute: "model"] = "lsilogic"
         }
+        if devices.elements(named: "smartcard").contains(where: { $0.namespace == nil }) && !has("ccid") { append([("type", "ccid"), ("index", "0")]) }
         let virtioSerial = (devices.elements(named: "channel") + devices.elements(named: "console")).contains { $0.element(named: "target")?[attribute: "type"] == "virtio" }
         if virtioSerial && !has("virtio-serial") { append([("type", "virtio-serial"), ("index", "0")]) }
     }

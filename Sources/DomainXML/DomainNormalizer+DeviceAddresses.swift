@@ -13,9 +13,10 @@ extension DomainNormalizer {
         }
     }
 
-    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB disks, input
-    /// devices and redirected ports take the first free port of the first USB controller, in libvirt's
-    /// order (disks, inputs, then redirected ports); virtio channels the first free port from 1 of the
+    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB hubs, disks,
+    /// sound cards, smartcard (CCID) controllers, serial ports, input devices and redirected
+    /// ports take the first free port of the first USB controller, in libvirt's
+    /// order (hubs first); virtio channels the first free port from 1 of the
     /// virtio-serial controller 0. Given addresses are kept; a device finds no free port is
     /// left to QEMU (libvirt would add a USB hub).
     static func assignBusAddresses(_ devices: inout XMLElement) {
@@ -30,10 +31,14 @@ extension DomainNormalizer {
                     used.insert(port)
                 }
             }
-            for kind in ["disk", "input", "redirdev"] {
+            for kind in ["hub", "disk", "sound", "controller", "serial", "input", "redirdev"] {
                 devices.updateElements { device in
                     guard device.name == kind, device.namespace == nil, device.element(named: "address") == nil else { return }
+                    if kind == "hub" && device[attribute: "type"] != "usb" { return }
                     if kind == "disk" && device.element(named: "target")?[attribute: "bus"] != "usb" { return }
+                    if kind == "sound" && device[attribute: "model"] != "usb" { return }
+                    if kind == "controller" && device[attribute: "type"] != "ccid" { return }
+                    if kind == "serial" && device.element(named: "target")?[attribute: "type"] != "usb-serial" { return }
                     if kind == "input" && device[attribute: "bus"] != "usb" { return }
                     if kind == "redirdev" && (device[attribute: "bus"] ?? "usb") != "usb" { return }
                     guard let port = (1...max(1, ports)).map(String.init).first(where: { !used.contains($0) }), ports > 0 else { return }
@@ -42,6 +47,13 @@ extension DomainNormalizer {
                     device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : ["source", "target", "boot", "alias", "address"])
                 }
             }
+        }
+        // Smartcards: slot N of CCID controller 0 (added at define).
+        var smartcardSlot = 0
+        devices.updateElements { card in
+            guard card.name == "smartcard", card.namespace == nil, card.element(named: "address") == nil else { return }
+            card.children.append(.element(element("address", [("type", "ccid"), ("controller", "0"), ("slot", String(smartcardSlot))])))
+            smartcardSlot += 1
         }
         // virtio-serial: channels on controller 0, bus 0.
         guard controllers.contains(where: { $0[attribute: "type"] == "virtio-serial" && ($0[attribute: "index"] ?? "0") == "0" }) else { return }

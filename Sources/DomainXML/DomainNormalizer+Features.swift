@@ -26,9 +26,11 @@ extension DomainNormalizer {
         }
     }
 
-    /// `<iothreadids>` written out for every I/O thread `<iothreads>` counts: those listed,
-    /// then the lowest free ids, as libvirt numbers them.
+    /// `<iothreadids>`, when the definition lists some, completed to every I/O thread
+    /// `<iothreads>` counts: those listed, then the lowest free ids, as libvirt numbers them
+    /// (it writes no list the definition did not start).
     static func normalizeIOThreadIDs(_ root: inout XMLElement) {
+        guard root.element(named: "iothreadids") != nil else { return }
         guard let count = root.element(named: "iothreads").flatMap({ Int($0.text.trimmingWhitespace()) }), count > 0, count <= DomainLimits.maximumIOThreads else { return }
         var ids = root.element(named: "iothreadids")?.elements(named: "iothread").compactMap { $0[attribute: "id"].flatMap { Int($0) } } ?? []
         guard ids.count < count else { return }

@@ -15,7 +15,7 @@ enum DomainNormalizer {
     ]
 
     /// libvirt's order of a `<disk>`'s children.
-    static let diskChildOrder = ["driver", "source", "backingStore", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "boot", "alias", "address"]
+    static let diskChildOrder = ["driver", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "boot", "alias", "address"]
 
     static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
         XMLElement(
@@ -73,6 +73,13 @@ enum DomainNormalizer {
         guard memory > 0 else { throw DomainXMLError(.invalid, line: memoryElement.line, "Memory size must be greater than zero") }
         var current = try root.element(named: "currentMemory").map { e throws(DomainXMLError) in try kibibytes(e) } ?? memory
         if current == 0 || current > memory { current = memory }
+        if let maxMemory = root.element(named: "maxMemory") {
+            let kib = try kibibytes(maxMemory)
+            update(&root, "maxMemory") { e in
+                e.attributes = e.attributes.filter { $0.name != "unit" } + [XMLAttribute(name: "unit", value: "KiB")]
+                e.setText(String(kib))
+            }
+        }
         setMemory(&root, "memory", memory)
         setMemory(&root, "currentMemory", current)
 
@@ -288,13 +295,18 @@ enum DomainNormalizer {
                     return dev.hasPrefix("vnet") || dev.hasPrefix("macvtap") || dev.hasPrefix("macvlan")
                 }
             }
+            device.updateElements { if $0.name == "ip" && $0.namespace == nil { orderAttributes(&$0, ["address", "family", "prefix", "peer"]) } }
             // Corral's default model, written out (libvirt 9.0's is rtl8139): see docs/decisions.md.
             if device.element(named: "model") == nil && device[attribute: "type"] != "hostdev" {
                 device.children.append(.element(element("model", [("type", "virtio")])))
             }
             device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
         case "graphics":
-            if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
+            let firstListen = device.element(named: "listen")?[attribute: "type"]
+            if device[attribute: "type"] == "vnc", firstListen == "socket" || firstListen == "none" {
+                // A VNC server on a socket, or on none, has no port (libvirt writes the socket).
+                if firstListen == "socket", let socket = device.element(named: "listen")?[attribute: "socket"] { device[attribute: "socket"] = socket }
+            } else if device[attribute: "type"] == "vnc" && (device[attribute: "port"] == nil || device[attribute: "port"] == "-1") {
                 device[attribute: "port"] = "-1"
                 device[attribute: "autoport"] = "yes"
             }
@@ -316,7 +328,7 @@ enum DomainNormalizer {
             if let first = device.element(named: "listen"), (first[attribute: "type"] ?? "address") == "address", let address = first[attribute: "address"] {
                 device[attribute: "listen"] = address
             }
-            orderAttributes(&device, ["type", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "defaultMode", "passwd", "passwdValidTo", "connected", "sharePolicy"])
+            orderAttributes(&device, ["type", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "defaultMode", "passwd", "passwdValidTo", "connected", "sharePolicy"])
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "mount"), at: 0) }
@@ -336,11 +348,29 @@ enum DomainNormalizer {
             }
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
+        case "redirfilter":
+            // libvirt writes USB ids as 0xXXXX, upper-case.
+            device.updateElements { usbdev in
+                guard usbdev.name == "usbdev", usbdev.namespace == nil else { return }
+                for name in ["vendor", "product"] {
+                    guard let text = usbdev[attribute: name], text.hasPrefix("0x"), let value = UInt16(text.dropFirst(2), radix: 16) else { continue }
+                    let digits = String(value, radix: 16, uppercase: true)
+                    usbdev[attribute: name] = "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+                }
+            }
         case "video":
             normalizeVideo(&device)
         case "rng":
             if device.element(named: "backend") == nil {
                 device.children.append(.element(element("backend", [("model", "random")], text: "/dev/urandom")))
+            }
+            device.updateElements { child in
+                guard child.namespace == nil else { return }
+                if child.name == "rate" { orderAttributes(&child, ["bytes", "period"]) }
+                // An EGD backend over TCP: libvirt writes the raw protocol.
+                if child.name == "backend", child[attribute: "type"] == "tcp", child.element(named: "protocol") == nil {
+                    child.children.append(.element(element("protocol", [("type", "raw")])))
+                }
             }
         default:
             break

@@ -38,6 +38,12 @@ public struct ParsedDomain: Sendable, Hashable {
 
     /// The document as text, as `dumpxml --inactive` returns it.
     public var xml: String { DomainXMLFormatter.format(document) }
+
+    /// Why a definition named `name` that holds `unmodelled` XML is not started, if it is not.
+    public static func startRefusal(name: String, unmodelled: [String]) -> String? {
+        guard !unmodelled.isEmpty else { return nil }
+        return "domain '\(name)' uses XML that Corral does not model, so it cannot be started faithfully: \(unmodelled.joined(separator: "; "))"
+    }
 }
 
 /// Parses libvirt domain XML into a ``ParsedDomain``.
@@ -71,7 +77,11 @@ public enum DomainXMLParser {
         root.children += qemu.elements().map { .element($0) }
         let definition = try DomainDefinition(normalized: root, qemu: qemu)
         try validate(definition, document: root)
-        if options.checksNewDefinitions && !options.keepsLiveState { try DefinitionChecks.check(definition) }
+        if options.checksNewDefinitions && !options.keepsLiveState {
+            // (A <bootloader> is XML Corral does not model, so start refuses a stored one.)
+            if root.element(named: "bootloader") != nil { throw DomainXMLError(.unsupported, "bootloader is not supported by QEMU") }
+            try DefinitionChecks.check(definition)
+        }
         return ParsedDomain(definition: definition, document: root, unmodelled: DomainSchema.unmodelled(in: root))
     }
 

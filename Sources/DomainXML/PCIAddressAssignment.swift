@@ -227,7 +227,7 @@ enum PCIAddressAssignment {
 
     /// The positions of the devices to place, in libvirt's order.
     static func devicePositions(in devices: XMLElement) -> [Int] {
-        let order = ["filesystem", "interface", "sound", "controller", "disk", "memballoon", "rng", "watchdog", "video", "input"]
+        let order = ["filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "vsock"]
         var positions: [Int] = []
         for name in order {
             for position in devices.children.indices {
@@ -297,6 +297,14 @@ enum PCIAddressAssignment {
             }
         case "input":
             return element[attribute: "bus"] == "virtio" ? kind(true) : nil
+        case "hostdev":
+            return element[attribute: "type"] == "pci" ? kind(true) : nil
+        case "shmem":
+            return kind(false)
+        case "vsock":
+            return kind(true)
+        case "serial":
+            return element.element(named: "target")?[attribute: "type"] == "pci-serial" ? kind(false) : nil
         default:
             return nil
         }
@@ -464,6 +472,10 @@ enum PCIAddressAssignment {
                 }
                 if let modelName, element.element(named: "model") == nil {
                     element.children.insert(.element(DomainNormalizer.element("model", [("name", modelName)])), at: 0)
+                    changed = true
+                }
+                if element[attribute: "model"] == "pci-bridge" && element.element(named: "target") == nil {
+                    element.children.append(.element(DomainNormalizer.element("target", [("chassisNr", String(index))])))
                     changed = true
                 }
                 if element[attribute: "model"] == "pcie-root-port" {

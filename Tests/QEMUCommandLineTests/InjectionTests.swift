@@ -22,7 +22,7 @@ struct InjectionTests {
         <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
           <name>n\(a)</name><memory>65536</memory><vcpu>1</vcpu>
           <os><type arch='x86_64' machine='pc-i440fx-7.2\(i)'>hvm</type><loader readonly='yes' type='pflash'>/l\(a)</loader><nvram>/n\(a)</nvram>
-            <kernel>/k\(a)</kernel><initrd>/i\(a)</initrd><cmdline>c\(a)</cmdline></os>
+            <kernel>/k\(a)</kernel><initrd>/i\(a)</initrd><cmdline>c\(a)</cmdline></os><features><acpi/></features>
           <cpu mode='custom'><model>m\(i)</model></cpu>
           <devices>
             <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/d\(a)'/><target dev='vda' bus='virtio'/><alias name='ua-d'/></disk>

@@ -21,18 +21,23 @@ extension DomainDefinition {
         /// `<target name>` for virtio channels (`org.qemu.guest_agent.0`).
         public var targetName: String?
         public var alias: String?
+        /// `<protocol type>` of a TCP device: `raw` (nil) or `telnet`; TLS forms are refused at start.
+        public var tcpProtocol: String?
         /// `<address type='virtio-serial' port>`: a channel's port on the virtio-serial bus.
         public var port: Int?
 
+        /// `<protocol type>` of a TCP device (libvirt writes `raw`, its default).
+        static let protocolSchema = ElementSchema("protocol", attributes: ["type"])
+
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]),
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema,
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
         static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), ElementSchema("target", attributes: ["port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), ElementSchema("target", attributes: ["type", "port"]), .alias,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["path", "mode"]), ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
@@ -54,6 +59,7 @@ extension DomainDefinition {
             targetPort = target?[attribute: "port"].flatMap { Int($0) }
             targetName = target?[attribute: "name"]
             alias = DeviceCommon.alias(element)
+            tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
             if let address = element.element(named: "address"), address[attribute: "type"] == "virtio-serial" {
                 guard let text = address[attribute: "port"], let value = Int(text), (1...30).contains(value) else {
                     throw DomainXMLError(.invalid, line: address.line, "Cannot parse <address> 'port' attribute")

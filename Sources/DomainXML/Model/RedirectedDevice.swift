@@ -24,7 +24,7 @@ extension DomainDefinition {
         public var usbAddress: USBAddress?
 
         static let schema = ElementSchema("redirdev", attributes: ["bus", "type"], children: [
-            ElementSchema("source", attributes: ["mode", "host", "service"]), .alias, .address, .boot,
+            ElementSchema("source", attributes: ["mode", "host", "service"]), CharacterDevice.protocolSchema, .alias, .address, .boot,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {

@@ -79,12 +79,23 @@ extension Builder {
             let address: JSONValue = .object([
                 ("type", .string("inet")), ("data", .object([("host", .string(device.host ?? "127.0.0.1")), ("port", .string(service))])),
             ])
-            backend = ("socket", [("addr", address), ("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
+            let telnet: [(String, JSONValue)] = try Self.isTelnet(device, name: name) ? [("telnet", .bool(true))] : []
+            backend = ("socket", [("addr", address)] + telnet + [("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
         case .spicevmc: backend = ("spicevmc", [("type", .string("vdagent"))])
         case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         return .object([("id", .string(id)), ("backend", .object([("type", .string(backend.0)), ("data", .object(backend.1))]))])
+    }
+
+    /// Whether a TCP device speaks telnet (`<protocol type='telnet'>`); TLS needs certificates
+    /// Corral does not manage for character devices.
+    static func isTelnet(_ device: DomainDefinition.CharacterDevice, name: String) throws(CommandLineError) -> Bool {
+        switch device.tcpProtocol {
+        case nil: return false
+        case "telnet"?: return true
+        case let other?: throw CommandLineError(.unsupported, "\(name): TCP protocol '\(other)' is not supported (only raw and telnet)")
+        }
     }
 
     /// The `-chardev` value of a character device's host side.
@@ -102,7 +113,8 @@ extension Builder {
             return try QEMUKeyValue.render("socket", [("id", id), ("path", device.path ?? "\(name).sock")] + listening)
         case .tcp:
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
-            return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + listening)
+            let telnet: [(String, String)] = try isTelnet(device, name: name) ? [("telnet", "on")] : []
+            return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + telnet + listening)
         case .spicevmc:
             return try QEMUKeyValue.render("spicevmc", [("id", id), ("name", spiceChannel)])
         case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
