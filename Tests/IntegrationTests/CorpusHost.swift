@@ -136,21 +136,6 @@ final class CorpusHost {
         while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
     }
 
-    /// A VNC display (port 5900 + N) nothing listens on now.
-    static func freeVNCDisplay() -> Int {
-        for display in 50..<100 {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(descriptor) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(5900 + display).bigEndian
-            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if bound == 0 { return display }
-        }
-        return 99
-    }
-
     private func listen(host: String, port: UInt16) throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var reuse: Int32 = 1

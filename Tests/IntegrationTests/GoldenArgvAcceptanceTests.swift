@@ -62,7 +62,10 @@ struct GoldenArgvAcceptanceTests {
         var context = CommandLineContext(
             emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: false, id: 1, runDirectory: directory,
             privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
-        context.vncDisplay = CorpusHost.freeVNCDisplay()
+        // Cases run in parallel: each gets ports of its own (VNC display 100 + N, SPICE 7000 + N).
+        let number = Self.cases.firstIndex(of: name) ?? 0
+        context.vncDisplay = 100 + number
+        context.spicePort = 7000 + number
         var taps: [String] = []
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
