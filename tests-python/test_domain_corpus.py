@@ -113,3 +113,40 @@ def test_every_allowed_difference_still_occurs(both):
         used = [name for name in CASES if any(fnmatch.fnmatch(name, p) for p in entry["cases"])
                 and any(re.search(entry["lines"], line) for line in differences(name, both[name]))]
         assert used, f"the allowed difference {entry['cases']} / {entry['lines']!r} no longer occurs: remove it"
+
+
+def rfb_security_types(port):
+    """The security types a VNC server offers (1: none, 2: VNC password), from its handshake."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        version = connection.recv(12)
+        assert version.startswith(b"RFB 003."), version
+        connection.sendall(b"RFB 003.008\n")
+        count = connection.recv(1)[0]
+        return set(connection.recv(count))
+
+
+def test_a_vnc_password_and_websocket_reach_the_running_guest(corrald, tmp_path):
+    """passwd is set over QMP before the guest runs: a VNC client is asked for it (never let in
+    without), and the WebSocket listener runs on its port; dumpxml hides the password."""
+    import json
+    import subprocess
+    from guest import domain_xml
+    xml = domain_xml("vncpw", str(tmp_path / "serial.log"),
+                     devices="<graphics type='vnc' port='5987' autoport='no' websocket='5787' passwd='s3cret'/>")
+    (tmp_path / "g.xml").write_text(xml)
+    uri = corrald.uri
+    subprocess.run(["virsh", "-c", uri, "define", str(tmp_path / "g.xml")], check=True, capture_output=True)
+    try:
+        subprocess.run(["virsh", "-c", uri, "start", "vncpw"], check=True, capture_output=True)
+        vnc = json.loads(subprocess.run(["virsh", "-c", uri, "qemu-monitor-command", "vncpw", '{"execute":"query-vnc"}'],
+                                        check=True, capture_output=True, text=True).stdout)["return"]
+        assert vnc["auth"] == "vnc" and vnc["service"] == "5987"
+        assert rfb_security_types(5987) == {2}
+        import socket
+        socket.create_connection(("127.0.0.1", 5787), timeout=5).close()
+        dumped = subprocess.run(["virsh", "-c", uri, "dumpxml", "vncpw"], check=True, capture_output=True, text=True).stdout
+        assert "s3cret" not in dumped and "websocket='5787'" in dumped
+    finally:
+        subprocess.run(["virsh", "-c", uri, "destroy", "vncpw"], capture_output=True)
+        subprocess.run(["virsh", "-c", uri, "undefine", "vncpw"], capture_output=True)

@@ -296,6 +296,17 @@ actor DomainDriver {
                 throw error
             }
         }
+        // Graphics passwords, set before the guest runs (as libvirt does); a guest whose
+        // password cannot be set is not run without it.
+        for server in definition.devices.graphics where server.type == .vnc || server.type == .spice {
+            guard let password = server.password else { continue }
+            do throws(QMPError) {
+                _ = try await qmp.execute("set_password", arguments: .object([("protocol", .string(server.type.rawValue)), ("password", .string(password))]))
+            } catch {
+                _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot set the \(server.type.rawValue) password: \(error)")
+            }
+        }
         // Interfaces whose link starts down (libvirt sets them before the guest runs).
         for (index, interface) in definition.devices.interfaces.enumerated() where !interface.linkUp {
             _ = try? await qmp.execute("set_link", arguments: .object([("name", .string(invocation.devices.interfaces[index].alias)), ("up", .bool(false))]))

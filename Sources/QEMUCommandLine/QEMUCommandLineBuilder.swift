@@ -106,7 +106,14 @@ struct Builder {
             if let s3 = pm.suspendToMemory { add("-global", "\(device).disable_s3=\(s3 ? 0 : 1)") }
             if let s4 = pm.suspendToDisk { add("-global", "\(device).disable_s4=\(s4 ? 0 : 1)") }
         }
-        add("-boot", "strict=on")
+        // libvirt's -boot: the menu and its splash time, the reboot timeout, then strict.
+        var boot: [String] = []
+        if let menu = domain.os.bootMenu {
+            boot.append("menu=\(menu ? "on" : "off")")
+            if menu, let timeout = domain.os.bootMenuTimeout { boot.append("splash-time=\(timeout)") }
+        }
+        if let timeout = domain.os.rebootTimeout { boot.append("reboot-timeout=\(timeout)") }
+        add("-boot", (boot + ["strict=on"]).joined(separator: ","))
         if let kernel = domain.os.kernel { add("-kernel", kernel) }
         if let initrd = domain.os.initrd { add("-initrd", initrd) }
         if let cmdline = domain.os.cmdline { add("-append", cmdline) }

@@ -42,8 +42,34 @@ extension DomainDefinition {
             case unmap, ignore
         }
 
+        /// `<driver io>`: how QEMU submits the image's I/O (its `aio`).
+        public enum IOMode: String, ModelledValue {
+            case threads, native, ioUring = "io_uring"
+        }
+
+        /// `<driver detect_zeroes>`.
+        public enum DetectZeroes: String, ModelledValue {
+            case off, on, unmap
+        }
+
+        /// `<driver error_policy>` and `rerror_policy`: what a failed write (read) does.
+        public enum ErrorPolicy: String, ModelledValue {
+            case stop, report, ignore, enospace
+        }
+
         public var type: SourceType
         public var device: Device
+        /// `<driver io>`, `detect_zeroes`, `error_policy`, `rerror_policy`.
+        public var io: IOMode?
+        public var detectZeroes: DetectZeroes?
+        public var errorPolicy: ErrorPolicy?
+        public var readErrorPolicy: ErrorPolicy?
+        /// `<serial>`, `<wwn>` (16 hex digits), `<vendor>`, `<product>`: what the guest reads
+        /// from the disk's identity.
+        public var serial: String?
+        public var wwn: UInt64?
+        public var vendor: String?
+        public var product: String?
         /// `<address type='drive'>` of a disk on an IDE, SATA, SCSI or floppy controller
         /// (written at define from the target).
         public var driveAddress: DriveAddress?
@@ -77,7 +103,8 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread"]), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
         ])
 
@@ -89,6 +116,22 @@ extension DomainDefinition {
             format = element.element(named: "driver")?[attribute: "type"]
             cache = try CacheMode.optionalAttribute("cache", of: element.element(named: "driver"))
             discard = try DiscardMode.optionalAttribute("discard", of: element.element(named: "driver"))
+            let driver = element.element(named: "driver")
+            io = try IOMode.optionalAttribute("io", of: driver)
+            detectZeroes = try DetectZeroes.optionalAttribute("detect_zeroes", of: driver)
+            errorPolicy = try ErrorPolicy.optionalAttribute("error_policy", of: driver)
+            readErrorPolicy = try ErrorPolicy.optionalAttribute("rerror_policy", of: driver)
+            if readErrorPolicy == .enospace { throw DomainXMLError(.invalid, line: driver?.line, "Invalid value for attribute 'rerror_policy' in element 'driver': 'enospace'.") }
+            // libvirt's limits on the identity strings: serial 20+ printable, vendor 8, product 16.
+            serial = try Self.identity(element, "serial", maximum: 4096)
+            vendor = try Self.identity(element, "vendor", maximum: 8)
+            product = try Self.identity(element, "product", maximum: 16)
+            if let text = element.element(named: "wwn")?.text {
+                guard text.count == 16, let value = UInt64(text, radix: 16) else {
+                    throw DomainXMLError(.invalid, line: element.line, "Malformed wwn: \(text)")
+                }
+                wwn = value
+            }
             if let text = element.element(named: "driver")?[attribute: "iothread"] {
                 guard let id = Int(text), (1...DomainLimits.maximumIOThreads).contains(id) else {
                     throw DomainXMLError(.invalid, line: element.line, "Invalid iothread attribute in disk driver element: \(text)")
@@ -119,5 +162,18 @@ extension DomainDefinition {
             pciAddress = try PCIAddress(device: element)
             driveAddress = try DriveAddress(device: element)
         }
+    }
+}
+
+extension DomainDefinition.Disk {
+    /// The text of an identity child (`serial`, `vendor`, `product`): printable ASCII of at most
+    /// `maximum` characters, as libvirt accepts it.
+    static func identity(_ element: XMLElement, _ name: String, maximum: Int) throws(DomainXMLError) -> String? {
+        guard let child = element.element(named: name) else { return nil }
+        let text = child.text
+        guard !text.isEmpty, text.count <= maximum, text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7f }) else {
+            throw DomainXMLError(.invalid, line: child.line, "disk \(name) '\(text)' must be 1 to \(maximum) printable ASCII characters")
+        }
+        return text
     }
 }

@@ -20,10 +20,14 @@ extension DomainDefinition {
         public var keymap: String?
         /// SPICE's settings (`<image compression>`, `<mouse mode>`, …).
         public var spice = SpiceSettings()
+        /// `passwd`: the password a VNC or SPICE client must give (set over QMP at start).
+        public var password: String?
+        /// `websocket` of a VNC server: the port of its WebSocket listener.
+        public var websocket: Int?
         /// `<audio id>` of a VNC server: the backend its clients hear (none: the first).
         public var audioID: Int?
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap"], children: [
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket"], children: [
             ElementSchema("listen", attributes: ["type", "address"]), ElementSchema("audio", attributes: ["id"]),
         ] + SpiceSettings.schemas)
 
@@ -41,6 +45,14 @@ extension DomainDefinition {
             }
             alias = DeviceCommon.alias(element)
             keymap = element[attribute: "keymap"]
+            password = element[attribute: "passwd"]
+            if let text = element[attribute: "websocket"] {
+                // -1 asks for a port chosen at start, which Corral does not do yet (start refuses it).
+                guard let port = Int(text), port == -1 || (1...65535).contains(port) else {
+                    throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'websocket' in element 'graphics': '\(text)'.")
+                }
+                websocket = port
+            }
             if type == .spice { spice = try SpiceSettings(element) }
             audioID = try Audio.reference(in: element)
         }

@@ -27,6 +27,12 @@ extension DomainDefinition {
         public var firmwareFeatures: [String: Bool] = [:]
         /// `<smbios mode>`: where the guest's SMBIOS tables come from.
         public var smbiosMode: Sysinfo.Mode?
+        /// `<bootmenu enable>`: whether the firmware offers its boot menu.
+        public var bootMenu: Bool?
+        /// `<bootmenu timeout>`: how long it waits, in milliseconds (0 to 65535).
+        public var bootMenuTimeout: Int?
+        /// `<bios rebootTimeout>`: milliseconds before a failed boot retries (-1: never, up to 65535).
+        public var rebootTimeout: Int?
 
         /// `<os firmware>`.
         public enum Firmware: String, ModelledValue {
@@ -42,7 +48,8 @@ extension DomainDefinition {
             .text("type", attributes: ["arch", "machine"]), ElementSchema("boot", attributes: ["dev"]), .text("kernel"), .text("initrd"),
             .text("cmdline"), Loader.schema, .text("nvram", attributes: ["template"]),
             ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
-            ElementSchema("smbios", attributes: ["mode"]),
+            ElementSchema("smbios", attributes: ["mode"]), ElementSchema("bootmenu", attributes: ["enable", "timeout"]),
+            ElementSchema("bios", attributes: ["rebootTimeout"]),
         ])
 
         /// Reads a normalised `<os>` (its type, arch and machine are filled in).
@@ -51,6 +58,24 @@ extension DomainDefinition {
             type = typeElement?.text ?? "hvm"
             arch = typeElement?[attribute: "arch"] ?? "x86_64"
             machine = typeElement?[attribute: "machine"]
+            if let menu = element.element(named: "bootmenu") {
+                guard let enable = menu[attribute: "enable"], enable == "yes" || enable == "no" else {
+                    throw DomainXMLError(.invalid, line: menu.line, "Invalid value for attribute 'enable' in element 'bootmenu': '\(menu[attribute: "enable"] ?? "")'.")
+                }
+                bootMenu = enable == "yes"
+                if let text = menu[attribute: "timeout"] {
+                    guard let timeout = Int(text), (0...65535).contains(timeout) else {
+                        throw DomainXMLError(.invalid, line: menu.line, "invalid value for boot menu timeout, must be in range [0,65535]")
+                    }
+                    bootMenuTimeout = timeout
+                }
+            }
+            if let bios = element.element(named: "bios"), let text = bios[attribute: "rebootTimeout"] {
+                guard let timeout = Int(text), (-1...65535).contains(timeout) else {
+                    throw DomainXMLError(.invalid, line: bios.line, "invalid value for rebootTimeout, must be in range [-1,65535]")
+                }
+                rebootTimeout = timeout
+            }
             var boot: [BootDevice] = []
             for device in element.elements(named: "boot") {
                 if let value = try BootDevice.optionalAttribute("dev", of: device) { boot.append(value) }

@@ -40,6 +40,7 @@ extension Builder {
             } else {
                 members += [("channel", .integer(Int64(address.bus))), ("scsi-id", .integer(Int64(address.target))), ("lun", .integer(Int64(address.unit)))]
             }
+            if let serial = disk.serial { members.append(("device_id", .string(serial))) }
         case .fdc, .xen, .usb, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }
@@ -52,13 +53,15 @@ extension Builder {
         let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
         if let source = disk.source {
             add("-blockdev", json: .object(
-                [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source)), ("node-name", .string(names.storageNode))]
+                [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source))]
+                    + (disk.io.map { [("aio", .string($0.rawValue))] } ?? []) + [("node-name", .string(names.storageNode))]
                     + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             // The storage node always passes discards down (libvirt's rule); the format node
             // decides, from <driver discard>.
             let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
             add("-blockdev", json: .object(
-                [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard + cache
+                [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard
+                    + (disk.detectZeroes.map { [("detect-zeroes", .string($0.rawValue))] } ?? []) + cache
                     + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]))
             members.append(("drive", .string(names.formatNode)))
         } else if disk.device != .cdrom {
@@ -69,6 +72,15 @@ extension Builder {
             members.append(("bootindex", .integer(Int64(boot))))
         }
         if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
+        // The disk's identity and error policies, in libvirt's order.
+        if disk.targetBus == .scsi {
+            if let wwn = disk.wwn { members.append(("wwn", .unsigned(wwn))) }
+            if let vendor = disk.vendor { members.append(("vendor", .string(vendor))) }
+            if let product = disk.product { members.append(("product", .string(product))) }
+        }
+        if let serial = disk.serial { members.append(("serial", .string(serial))) }
+        if let policy = disk.errorPolicy { members.append(("werror", .string(policy == .enospace ? "enospc" : policy.rawValue))) }
+        if let policy = disk.readErrorPolicy ?? (disk.errorPolicy == .enospace ? nil : disk.errorPolicy) { members.append(("rerror", .string(policy.rawValue))) }
         addDevice(members)
     }
 }

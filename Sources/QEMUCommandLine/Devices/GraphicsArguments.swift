@@ -12,8 +12,14 @@ extension Builder {
             case .vnc:
                 let display: Int
                 if let port = server.port, port >= 5900, !server.autoport { display = port - 5900 } else { display = context.vncDisplay ?? 0 }
-                let audio = audioDeviceID(server.audioID).map { ",audiodev=\($0)" } ?? ""
-                add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)") + audio)
+                var options: [String] = []
+                if let websocket = server.websocket {
+                    guard websocket > 0 else { throw CommandLineError(.unsupported, "a VNC websocket port chosen at start (websocket='-1') is not supported; give the port") }
+                    options.append("websocket=\(websocket)")
+                }
+                if server.password != nil { options.append("password=on") }
+                if let audio = audioDeviceID(server.audioID) { options.append("audiodev=\(audio)") }
+                add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)") + options.map { "," + $0 }.joined())
             case .spice:
                 add("-spice", try spiceOptions(server))
             default:
@@ -39,7 +45,8 @@ extension Builder {
         case .client?: options.append(("agent-mouse", "on"))
         case nil: break
         }
-        options.append(("disable-ticketing", "on"))
+        // A password is set over QMP at start; without one, clients need no ticket.
+        if server.password == nil { options.append(("disable-ticketing", "on")) }
         if let image = spice.imageCompression { options.append(("image-compression", image.rawValue)) }
         if let jpeg = spice.jpegCompression { options.append(("jpeg-wan-compression", jpeg.rawValue)) }
         if let zlib = spice.zlibCompression { options.append(("zlib-glz-wan-compression", zlib.rawValue)) }
