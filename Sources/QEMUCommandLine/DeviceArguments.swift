@@ -8,6 +8,7 @@ extension Builder {
     mutating func addDevices() throws(CommandLineError) {
         try addImplicitControllers()
         try addUSBControllers()
+        addHubs()
         try addDisks()
         try addFilesystems()
         try addInterfaces()
@@ -27,5 +28,6 @@ extension Builder {
         try addRNGs()
         if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }
         try addPanics()
+        try addSharedMemory()
     }
 }

@@ -23,12 +23,14 @@ extension DomainDefinition {
         public var panics: [Panic] = []
         public var parallels: [CharacterDevice] = []
         public var audios: [Audio] = []
+        public var hubs: [Hub] = []
+        public var sharedMemory: [SharedMemory] = []
 
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema,
         ])
 
         public init() {}
@@ -57,6 +59,8 @@ extension DomainDefinition {
                 case "panic": panics.append(try Panic(device))
                 case "parallel": parallels.append(try CharacterDevice(device))
                 case "audio": audios.append(try Audio(device))
+                case "hub": hubs.append(try Hub(device))
+                case "shmem": sharedMemory.append(try SharedMemory(device))
                 default: continue
                 }
             }
@@ -95,6 +99,7 @@ extension DomainDefinition {
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
                 + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias) + parallels.compactMap(\.alias)
+                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias)
         }
     }
 }

@@ -87,6 +87,10 @@ extension DomainDefinition {
         public var bootOrder: Int?
         /// `<link state>`: whether the guest sees a carrier.
         public var linkUp: Bool
+        /// `<rom bar>`: whether the NIC's option ROM is visible in its BAR.
+        public var romBar: Bool?
+        /// `<rom file>`: the option ROM image; `<rom enabled='no'>` loads none (an empty file).
+        public var romFile: String?
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
@@ -98,6 +102,7 @@ extension DomainDefinition {
             ]),
             ElementSchema("model", attributes: ["type"]),
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
+            ElementSchema("rom", attributes: ["bar", "file", "enabled"]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -122,6 +127,22 @@ extension DomainDefinition {
                 linkUp = true
             }
             alias = DeviceCommon.alias(element)
+            if let rom = element.element(named: "rom") {
+                if let bar = rom[attribute: "bar"] {
+                    guard bar == "on" || bar == "off" else { throw DomainXMLError(.invalid, line: rom.line, "unknown rom bar value '\(bar)'") }
+                    romBar = bar == "on"
+                }
+                if let enabled = rom[attribute: "enabled"] {
+                    guard enabled == "yes" || enabled == "no" else { throw DomainXMLError(.invalid, line: rom.line, "Invalid value for attribute 'enabled' in element 'rom': '\(enabled)'.") }
+                    if enabled == "no" {
+                        guard rom[attribute: "bar"] == nil && rom[attribute: "file"] == nil else {
+                            throw DomainXMLError(.invalid, line: rom.line, "ROM tuning is not supported when ROM is disabled")
+                        }
+                        romFile = ""
+                    }
+                }
+                if let file = rom[attribute: "file"] { romFile = file }
+            }
             pciAddress = try PCIAddress(device: element)
         }
     }

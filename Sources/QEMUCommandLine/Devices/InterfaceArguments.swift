@@ -28,6 +28,9 @@ extension Builder {
         if let mac = interface.mac { members.append(("mac", .string(mac))) }
         members += pciPlacement(interface.pciAddress)
         if let boot = bootIndexes.index(for: .network, explicit: interface.bootOrder) { members.append(("bootindex", .integer(Int64(boot)))) }
+        // The option ROM as libvirt passes it: its BAR, then its file ("" loads none).
+        if let bar = interface.romBar { members.append(("rombar", .integer(bar ? 1 : 0))) }
+        if let file = interface.romFile { members.append(("romfile", .string(file))) }
         addDevice(members)
     }
 
