@@ -136,16 +136,18 @@ enum PCIAddressAssignment {
     /// Assigns the addresses in `devices` (a normalised `<devices>`) for `machine`, in libvirt's
     /// two passes: a first one finds the buses the devices need (root ports, bridges); they are
     /// added, and the second pass places the PCI controllers first, in index order, then the
-    /// devices — so a PCIe-to-PCI bridge takes the first root port, as in libvirt.
+    /// devices — so a PCIe-to-PCI bridge takes the first root port, as in libvirt. When the
+    /// first pass added only root ports, the second would give the same result (root ports are
+    /// the only devices of the root bus, placed in the same order either way), so it is skipped.
     static func assign(_ devices: inout XMLElement, machine: String) throws(DomainXMLError) {
         guard let chipset = Chipset(machine: machine) else { return }
         let q35 = chipset == .q35
         let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }
         var firstPass = devices
-        try assignPass(&firstPass, q35: q35, addsSpare: false)
+        let spare = try assignPass(&firstPass, q35: q35, addsSpare: originalPCIControllers.isEmpty)
         let known = Set(originalPCIControllers.map(\.index))
-        let added = controllers(in: firstPass).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !known.contains($0.index) }
-        guard !added.isEmpty else {
+        let added = controllers(in: firstPass).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !known.contains($0.index) && $0.index != spare }
+        guard added.contains(where: { $0.element[attribute: "model"] != "pcie-root-port" }) else {
             devices = firstPass
             return
         }
@@ -160,14 +162,16 @@ enum PCIAddressAssignment {
     }
 
     /// One pass of the assignment; `addsSpare`: add libvirt's spare root port when it is full.
-    static func assignPass(_ devices: inout XMLElement, q35: Bool, addsSpare: Bool) throws(DomainXMLError) {
+    /// Returns the spare root port's index, if it added one.
+    @discardableResult
+    static func assignPass(_ devices: inout XMLElement, q35: Bool, addsSpare: Bool) throws(DomainXMLError) -> Int? {
         var state = State(devices: devices, q35: q35)
         for controller in controllers(in: devices) where controller.element[attribute: "type"] == "pci" {
             // A PCI bus number is 0-255; another index is refused by the range checks, not used here.
             guard (0...255).contains(controller.index) else { continue }
             state.buses[controller.index] = Bus(kind: busKind(model: controller.element[attribute: "model"]))
         }
-        guard state.buses[0] != nil else { return }
+        guard state.buses[0] != nil else { return nil }
         try reserveGiven(&state)
         reserveChipset(&state)
 
@@ -201,11 +205,13 @@ enum PCIAddressAssignment {
             setAddress(&state, position: state.shifted(position, since: before), address)
         }
         // A spare root port for hot-plug when libvirt added controllers to a definition that named none.
+        var spare: Int?
         if q35 && addsSpare && state.buses.count > 1 && state.findFree(.pcie) == nil {
-            try addRootPort(&state)
+            spare = try addRootPort(&state)
         }
         finish(&state)
         devices = state.devices
+        return spare
     }
 
     // MARK: - Reading the devices
