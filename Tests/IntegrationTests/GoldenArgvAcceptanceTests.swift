@@ -82,8 +82,12 @@ struct GoldenArgvAcceptanceTests {
         var executable = invocation.executable, arguments = invocation.arguments
         let namespace = "corral-accept-\(UUID().uuidString.prefix(8))"
         if !taps.isEmpty {
-            try runProgram("/usr/sbin/ip", ["netns", "add", namespace])
-            for tap in taps { try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/sbin/ip", "tuntap", "add", "dev", tap, "mode", "tap"]) }
+            let made = try runProgram("/usr/sbin/ip", ["netns", "add", namespace])
+            guard made.status == 0 else { throw TestSetupError("ip netns add: \(made.error)") }
+            for tap in taps {
+                let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/sbin/ip", "tuntap", "add", "dev", tap, "mode", "tap"])
+                guard result.status == 0 else { throw TestSetupError("ip tuntap add \(tap): \(result.error)") }
+            }
             arguments = ["netns", "exec", namespace, executable] + arguments
             executable = "/usr/sbin/ip"
         }
