@@ -53,6 +53,17 @@ public enum DefinitionChecks {
         for filesystem in definition.devices.filesystems where filesystem.driver == .virtiofs {
             throw DomainXMLError(.unsupported, "'virtiofs' requires shared memory")
         }
+        if let iommu = definition.devices.iommu, iommu.model == .intel {
+            guard (definition.os.machine ?? "").contains("q35") else {
+                throw DomainXMLError(.unsupported, "IOMMU device: 'intel' is only supported with Q35 machines")
+            }
+            if iommu.interruptRemapping == .on && definition.features.ioapic != .qemu {
+                throw DomainXMLError(.unsupported, "IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')")
+            }
+            if iommu.extendedInterruptMode == .on && iommu.interruptRemapping != .on {
+                throw DomainXMLError(.unsupported, "iommu: eim requires interrupt remapping to be enabled")
+            }
+        }
         for tpm in definition.devices.tpms {
             if tpm.model == .spapr || tpm.model == .spaprProxy {
                 throw DomainXMLError(.unsupported, "The QEMU executable \(definition.devices.emulator ?? "") does not support TPM model \(tpm.model.rawValue)")

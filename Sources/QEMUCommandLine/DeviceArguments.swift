@@ -6,6 +6,7 @@ extension Builder {
     /// options, with libvirt's alias names as ids (or the user's `ua-…` alias), in libvirt's
     /// order. Each device class has its own file under `Devices/`.
     mutating func addDevices() throws(CommandLineError) {
+        try addIOMMU()
         try addImplicitControllers()
         try addUSBControllers()
         addHubs()

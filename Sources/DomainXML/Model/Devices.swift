@@ -25,12 +25,14 @@ extension DomainDefinition {
         public var audios: [Audio] = []
         public var hubs: [Hub] = []
         public var sharedMemory: [SharedMemory] = []
+        /// `<iommu>` (a guest has at most one).
+        public var iommu: IOMMU?
 
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema, Hub.schema, SharedMemory.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema,
         ])
 
         public init() {}
@@ -61,6 +63,9 @@ extension DomainDefinition {
                 case "audio": audios.append(try Audio(device))
                 case "hub": hubs.append(try Hub(device))
                 case "shmem": sharedMemory.append(try SharedMemory(device))
+                case "iommu":
+                    guard iommu == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single IOMMU device is supported") }
+                    iommu = try IOMMU(device)
                 default: continue
                 }
             }
@@ -99,7 +104,7 @@ extension DomainDefinition {
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
                 + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias) + parallels.compactMap(\.alias)
-                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias)
+                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias) + [iommu?.alias].compactMap { $0 }
         }
     }
 }
