@@ -1,6 +1,9 @@
 import XMLTree
 
 extension DomainNormalizer {
+    /// libvirt's order of a video `<model>`'s attributes.
+    static let videoModelAttributeOrder = ["type", "ram", "vram", "vram64", "vgamem", "heads", "primary", "blob"]
+
     /// libvirt's video memory defaults in KiB (`virDomainVideoDefaultRAM`): VGA-like cards
     /// 16 MiB, QXL 64 MiB; others none.
     static func defaultVideoMemory(_ type: String) -> Int? {
@@ -28,7 +31,7 @@ extension DomainNormalizer {
                 }
             }
             if model[attribute: "heads"] == nil { model[attribute: "heads"] = "1" }
-            orderAttributes(&model, ["type", "ram", "vram", "vram64", "vgamem", "heads", "primary", "blob"])
+            orderAttributes(&model, videoModelAttributeOrder)
         }
     }
 
@@ -49,7 +52,7 @@ extension DomainNormalizer {
             video.updateElements { model in
                 guard model.name == "model", model.namespace == nil, model[attribute: "type"] != "none", model[attribute: "primary"] == nil else { return }
                 model[attribute: "primary"] = "yes"
-                orderAttributes(&model, ["type", "ram", "vram", "vram64", "vgamem", "heads", "primary", "blob"])
+                orderAttributes(&model, videoModelAttributeOrder)
             }
         }
     }

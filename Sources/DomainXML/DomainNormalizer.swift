@@ -254,8 +254,9 @@ enum DomainNormalizer {
                 case "ide": drive = (index / 4, (index % 4) / 2, index % 2)
                 case "sata": drive = (index / 6, 0, index % 6)
                 case "fdc": drive = (index / 2, 0, index % 2)
-                // A narrow SCSI bus: 7 units a controller (libvirt's mapping for QEMU).
-                case "scsi": drive = (index / 7, 0, index % 7)
+                case "scsi":
+                    let address = DomainDefinition.DriveAddress.scsi(targetIndex: index)
+                    drive = (address.controller, 0, address.unit)
                 default: drive = nil
                 }
                 if let drive {

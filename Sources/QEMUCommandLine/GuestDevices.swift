@@ -139,7 +139,7 @@ public struct GuestDevices: Hashable, Sendable {
         case .sata: return "sata0-0-\(unit)"
         case .ide: return "ide0-\(unit / 2)-\(unit % 2)"
         case .scsi:
-            let address = disk.driveAddress ?? .init(controller: unit / 7, unit: unit % 7)
+            let address = disk.scsiAddress
             return lsiController ? "scsi\(address.controller)-\(address.bus)-\(address.unit)" : "scsi\(address.controller)-\(address.bus)-\(address.target)-\(address.unit)"
         case .usb: return "usb-disk\(unit)"
         case .fdc: return "fdc0-0-\(unit)"

@@ -79,9 +79,7 @@ extension DomainDefinition {
 
         /// Whether `disk` sits on an LSI SCSI controller.
         public func isLSIController(of disk: Disk) -> Bool {
-            guard disk.targetBus == .scsi else { return false }
-            let unit = DiskTarget.index(of: disk.targetDevice) ?? 0
-            return isLSIController((disk.driveAddress ?? .init(controller: unit / 7, unit: unit % 7)).controller)
+            disk.targetBus == .scsi && isLSIController(disk.scsiAddress.controller)
         }
 
         /// Every audio id is used once, and every `<audio id>` of a device names a backend.

@@ -166,6 +166,12 @@ extension DomainDefinition {
 }
 
 extension DomainDefinition.Disk {
+    /// Where a SCSI disk sits: its drive address, or libvirt's from its target (for a
+    /// definition stored without one).
+    public var scsiAddress: DomainDefinition.DriveAddress {
+        driveAddress ?? .scsi(targetIndex: DiskTarget.index(of: targetDevice) ?? 0)
+    }
+
     /// The text of an identity child (`serial`, `vendor`, `product`): printable ASCII of at most
     /// `maximum` characters, as libvirt accepts it.
     static func identity(_ element: XMLElement, _ name: String, maximum: Int) throws(DomainXMLError) -> String? {

@@ -20,6 +20,14 @@ extension DomainDefinition {
         /// reaches 16383).
         static let maximum = 65535
 
+        /// Units on a SCSI controller in libvirt's mapping for QEMU (a narrow bus).
+        static let unitsPerSCSIController = 7
+
+        /// libvirt's address of the SCSI disk whose target has index `index` (`sda` = 0).
+        public static func scsi(targetIndex index: Int) -> DriveAddress {
+            DriveAddress(controller: index / unitsPerSCSIController, unit: index % unitsPerSCSIController)
+        }
+
         /// The `<address type='drive'>` of `device`, if it has one.
         public init?(device: XMLElement) throws(DomainXMLError) {
             guard let address = device.element(named: "address"), address[attribute: "type"] == "drive" else { return nil }

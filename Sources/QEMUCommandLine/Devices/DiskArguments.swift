@@ -33,7 +33,7 @@ extension Builder {
             if !oneUnitPerBus { members.append(("unit", .integer(Int64(unit % 2)))) }
         case .scsi:
             // On an LSI controller a disk is a SCSI id; on virtio-scsi a channel, target and LUN.
-            let address = disk.driveAddress ?? .init(controller: unit / 7, unit: unit % 7)
+            let address = disk.scsiAddress
             members = [("driver", .string(disk.device == .cdrom ? "scsi-cd" : "scsi-hd")), ("bus", .string("scsi\(address.controller).0"))]
             if domain.devices.isLSIController(address.controller) {
                 members.append(("scsi-id", .integer(Int64(address.unit))))
