@@ -13,6 +13,9 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
+let swiftASN1 = Target.Dependency.product(name: "SwiftASN1", package: "swift-asn1")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
@@ -34,6 +37,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.88.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -53,6 +58,8 @@ let package = Package(
         .target(name: "POSIXSupport", dependencies: ["CProcessDescriptors"], swiftSettings: swiftSettings),
         // pidfd_open and pidfd_send_signal, which Swift's Glibc module does not show.
         .target(name: "CProcessDescriptors"),
+        // Cyrus SASL (libsasl2), for SASL authentication on the network listeners.
+        .systemLibrary(name: "CSASL", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
         // fallocate's hole punching and lseek's SEEK_DATA/SEEK_HOLE, which Swift's Glibc module does not show.
         .target(name: "CFileExtents"),
         .target(name: "QMP", dependencies: ["CorralJSON", "POSIXSupport", nioCore, nioPosix], swiftSettings: swiftSettings),
@@ -64,13 +71,13 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CProcessDescriptors", "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, logging, serviceLifecycle,
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CProcessDescriptors", "CSASL", swiftASN1, "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, nioSSL, nioTLS, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CorralClient",
-            dependencies: ["CorralProtocol", "XDR", "CFileExtents", nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
+            dependencies: ["CorralProtocol", "XDR", "CFileExtents", nioCore, nioPosix, nioSSL, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
             swiftSettings: swiftSettings
         ),
         .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON", "XDR"], swiftSettings: swiftSettings),

@@ -60,6 +60,10 @@ class Type:
         if m:
             self.kind, self.maximum, self.swift = "varchars", m.group(1), "String"
             return
+        m = re.fullmatch(r"chars<(\d+)>", spec)
+        if m:
+            self.kind, self.maximum, self.swift = "charbytes", m.group(1), "[UInt8]"
+            return
         if spec == "String?":
             self.kind, self.swift = "optstring", "String?"
             return
@@ -107,6 +111,8 @@ class Type:
             return f"try {buf}.readXDRFixedCharString(count: {self.count})"
         if k == "varchars":
             return f"try {buf}.readXDRCharString(maximumCount: {self.maximum})"
+        if k == "charbytes":
+            return f"try {buf}.readXDRCharBytes(maximumCount: {self.maximum})"
         if k == "array":
             return (f"try {buf}.readXDRArray(maximumCount: {self.maximum}) "
                     f"{{ (b: inout ByteBuffer) throws(XDRDecodingError) in {self.element.decode('b')} }}")
@@ -130,6 +136,8 @@ class Type:
             return f"{buf}.writeXDRFixedCharString({value}, count: {self.count})"
         if k == "varchars":
             return f"{buf}.writeXDRCharString({value})"
+        if k == "charbytes":
+            return f"{buf}.writeXDRCharBytes({value})"
         if k == "array":
             return f"{buf}.writeXDRArray({value}) {{ {self.element.encode('$0', '$1')} }}"
         raise AssertionError(k)

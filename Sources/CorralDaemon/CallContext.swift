@@ -8,6 +8,8 @@ public struct CallContext: Sendable {
     public var isReadOnly: Bool
     /// The URI the connection was opened with (`nil` before `CONNECT_OPEN`).
     public var openURI: String?
+    /// How the connection reached the daemon (Unix socket, TCP, TLS) and how it authenticated.
+    public var transport = ConnectionTransport(kind: .unix, socketIsReadOnly: false, authentication: .none)
     /// The connection's channel, for messages the daemon sends on its own (events).
     var channel: (any Channel)?
 }

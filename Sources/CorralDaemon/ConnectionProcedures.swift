@@ -11,7 +11,8 @@ enum ConnectionProcedures {
     static func register(in table: inout ProcedureTable, host: HostInformation, emulator: EmulatorCapabilities) {
         let capabilities = CapabilitiesXML.format(host: host, emulator: emulator)
 
-        table.register(Remote.AuthList.self) { _, _ in .init(types: [0]) }
+        // The listener's scheme until the client has authenticated, then none, as libvirtd answers.
+        table.register(Remote.AuthList.self) { _, context in .init(types: [context.transport.authentication.wireValue]) }
         table.register(Remote.ConnectSupportsFeature.self) { arguments, _ in
             switch ConnectionFeature(rawValue: arguments.feature) {
             // String typed parameters: every call that returns them filters them for clients
@@ -56,7 +57,7 @@ enum ConnectionProcedures {
             )
         }
         table.register(Remote.NodeGetSecurityModel.self) { _, _ in .init(model: "", doi: "") }
-        table.register(Remote.ConnectIsSecure.self) { _, _ in .init(secure: 1) }  // a local Unix socket
+        table.register(Remote.ConnectIsSecure.self) { _, context in .init(secure: context.transport.isSecure ? 1 : 0) }
         table.registerAsync(Remote.ConnectGetSysinfo.self) { arguments, _ throws(RemoteError) in
             guard arguments.flags == 0 else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(arguments.flags, radix: 16))) in function qemuConnectGetSysinfo") }
             // dmidecode runs off the event loops.

@@ -95,7 +95,7 @@ public final class Daemon: Sendable {
         return options
     }
 
-    /// Starts listening on both sockets.
+    /// Recovers guests and networks, then starts listening (and tells systemd it is ready).
     public func start() async throws {
         let openFiles = OpenFileLimit.raiseToMaximum()
         logger.debug("open file limit", metadata: ["limit": "\(openFiles)"])
@@ -106,6 +106,7 @@ public final class Daemon: Sendable {
         await storage.autostartAll()
         await storage.createDefaultPoolIfNone(path: configuration.stateDirectory + "/images")
         try await server.start()
+        SystemdNotify.ready()
         // What the probe and the recovery above allocated and freed goes back to the kernel.
         HeapTuning.returnFreeMemory()
         Task { await driver.autostartAll() }

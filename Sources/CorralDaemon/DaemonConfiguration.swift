@@ -19,6 +19,14 @@ public struct DaemonConfiguration: Sendable {
     public var maximumPacketLength: Int = 4 + 33_554_432
     /// Bounds on clients and their calls.
     public var limits = ConnectionLimits()
+    /// The network listeners (TLS, TCP), off unless asked for.
+    public var remoteAccess = RemoteAccess()
+    /// Ownership and permissions of the Unix sockets.
+    public var unixSockets = UnixSocketAccess()
+    /// Keepalive towards clients.
+    public var keepalive = KeepaliveSettings()
+    /// Listening sockets handed over by systemd (`LISTEN_FDS`), used instead of binding.
+    public var activatedSockets: [ActivatedSocket] = []
     /// Whether a daemon with no networks defines and starts libvirt's `default` NAT network
     /// (`virbr0`, 192.168.122.0/24 or the next free /24), as libvirt's packaging does. Tests that
     /// must not touch the host's network turn it off (`--no-default-network`).

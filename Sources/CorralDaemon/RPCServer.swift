@@ -4,13 +4,16 @@ import POSIXSupport
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
-/// The daemon's RPC listener: a read-write and a read-only Unix socket.
+/// The daemon's RPC listeners: a read-write and a read-only Unix socket, optionally libvirt's
+/// socket paths too, and with `--listen` TLS and TCP; or the sockets systemd handed over.
 ///
-/// Each socket is bound under a temporary name, given its permissions, and only then renamed into
-/// place, so the socket file appears exactly when it accepts calls. The read-write socket is
-/// `0600` (owner only); the read-only socket is `0666`, as libvirtd's are by default.
+/// Each Unix socket is bound under a temporary name, given its permissions, and only then renamed
+/// into place, so the socket file appears exactly when it accepts calls. By default the read-write
+/// socket is `0600` (owner only) and the read-only socket `0666` (`unix_sock_rw_perms`,
+/// `unix_sock_ro_perms` and `unix_sock_group` change that).
 public final class RPCServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channels: Mutex<[any Channel]> = Mutex([])
@@ -38,13 +41,83 @@ public final class RPCServer: Sendable {
         self.logger = logger
     }
 
-    /// Binds both sockets. Throws if a socket cannot be bound (for example, another daemon has it).
+    /// Starts listening: on the sockets systemd handed over, or else on the Unix sockets (and
+    /// libvirt's, when asked) and, with `--listen`, on TLS and TCP. Throws if one cannot be
+    /// bound (another daemon has it, a port is taken, a certificate is missing).
     public func start() async throws {
-        try await bind(path: configuration.socketPath, readOnly: false, permissions: 0o600)
-        try await bind(path: configuration.readOnlySocketPath, readOnly: true, permissions: 0o666)
+        let access = configuration.remoteAccess
+        let sockets = configuration.unixSockets
+        let group = try sockets.group.map { name in
+            guard let id = UnixGroup.id(named: name) else { throw ServerStartError(description: "no group '\(name)' on this host") }
+            return id
+        }
+        if !configuration.activatedSockets.isEmpty {
+            for socket in configuration.activatedSockets {
+                let kind: ListenerKind
+                switch socket.role {
+                case .readWrite: kind = .unix(readOnly: false)
+                case .readOnly: kind = .unix(readOnly: true)
+                case .tls: kind = .tls(try tlsCredentials(), authentication: access.tlsAuthentication)
+                case .tcp: kind = try tcpListenerKind()
+                }
+                let channel = try await bootstrap(kind).withBoundSocket(socket.descriptor).get()
+                channels.withLock { $0.append(channel) }
+                logger.info("listening on a socket from systemd", metadata: ["role": "\(socket.role.rawValue)"])
+            }
+            return
+        }
+        try await bind(path: configuration.socketPath, readOnly: false, permissions: sockets.readWritePermissions, group: group)
+        try await bind(path: configuration.readOnlySocketPath, readOnly: true, permissions: sockets.readOnlyPermissions, group: group)
+        if sockets.servesLibvirtSockets {
+            let libvirt = LibvirtSocketPaths(environment: ProcessInfo.processInfo.environment)
+            try await bind(path: libvirt.readWrite, readOnly: false, permissions: sockets.readWritePermissions, group: group)
+            try await bind(path: libvirt.readOnly, readOnly: true, permissions: sockets.readOnlyPermissions, group: group)
+        }
+        guard access.listen else { return }
+        if access.listenTLS {
+            try await listen(port: access.tlsPort, kind: .tls(try tlsCredentials(), authentication: access.tlsAuthentication))
+        }
+        if access.listenTCP {
+            try await listen(port: access.tcpPort, kind: try tcpListenerKind())
+        }
     }
 
-    private func bind(path: String, readOnly: Bool, permissions: Int) async throws {
+    private func tlsCredentials() throws -> TLSServerCredentials {
+        do throws(TLSServerCredentials.LoadError) {
+            return try TLSServerCredentials(
+                files: configuration.remoteAccess.tlsFiles, allowedSubjects: configuration.remoteAccess.allowedDistinguishedNames)
+        } catch {
+            throw ServerStartError(description: error.description)
+        }
+    }
+
+    private func tcpListenerKind() throws -> ListenerKind {
+        let scheme = configuration.remoteAccess.tcpAuthentication
+        if scheme == .none {
+            logger.warning("TCP listener without authentication (auth_tcp = \"none\"): anyone who reaches the port controls every guest; use it only for tests")
+        }
+        return .tcp(authentication: scheme)
+    }
+
+    /// Listens on a TCP port: on `listen_addr`, or on every address (IPv6 with IPv4 mapped, or
+    /// IPv4 alone where the host has no IPv6).
+    private func listen(port: Int, kind: ListenerKind) async throws {
+        let addresses = configuration.remoteAccess.listenAddress.map { [$0] } ?? ["::", "0.0.0.0"]
+        var lastError: (any Error)?
+        for address in addresses {
+            do {
+                let channel = try await bootstrap(kind).bind(host: address, port: port).get()
+                channels.withLock { $0.append(channel) }
+                logger.info("listening", metadata: ["address": "\(address)", "port": "\(port)", "transport": "\(kind.name)"])
+                return
+            } catch {
+                lastError = error
+            }
+        }
+        throw ServerStartError(description: "cannot listen on port \(port) (\(kind.name)): \(lastError.map { "\($0)" } ?? "no address")")
+    }
+
+    private func bind(path: String, readOnly: Bool, permissions: UInt32, group: gid_t?) async throws {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         if Self.socketIsLive(path: path) {
@@ -57,11 +130,30 @@ public final class RPCServer: Sendable {
         }
         let temporary = UnixSocket.temporaryPath(for: path)
         unlink(temporary)
+        let channel = try await bootstrap(.unix(readOnly: readOnly))
+            .bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true)
+            .get()
+        do throws(SystemError) {
+            try UnixSocket.publish(temporary, as: path, permissions: permissions, group: group)
+        } catch {
+            try? await channel.close()
+            throw ServerStartError(description: error.description)
+        }
+        channels.withLock { $0.append(channel) }
+        let identity = FileIdentity(path: path)
+        published.withLock { $0[path] = identity }
+        logger.info("listening", metadata: ["socket": "\(path)", "readOnly": "\(readOnly)"])
+    }
+
+    /// The bootstrap of one listener: options, then per connection the admission check, TLS
+    /// where it applies, framing and the RPC handler.
+    private func bootstrap(_ kind: ListenerKind) -> ServerBootstrap {
         let procedures = self.procedures
         let logger = self.logger
         let maximumPacketLength = configuration.maximumPacketLength
         let limits = configuration.limits
-        let channel = try await ServerBootstrap(group: group)
+        let keepalive = configuration.keepalive
+        return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.maxMessagesPerRead, value: 64)
             .childChannelOption(.autoRead, value: true)
@@ -72,26 +164,30 @@ public final class RPCServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard self.admit(channel, limit: limits.maximumClients) else { return }
                     let id = self.nextConnectionID()
-                    try channel.pipeline.syncOperations.addHandler(RPCFrameAssembler(maximumPacketLength: maximumPacketLength))
-                    try channel.pipeline.syncOperations.addHandler(
-                        RPCServerHandler(
-                            procedures: procedures, socketIsReadOnly: readOnly, connectionID: id, limits: limits, logger: logger,
-                            callsInFlight: self.callsInFlight, connectionClosed: self.connectionClosed)
-                    )
+                    let addRPCHandlers = { (channel: any Channel, transport: ConnectionTransport) throws in
+                        try channel.pipeline.syncOperations.addHandler(RPCFrameAssembler(maximumPacketLength: maximumPacketLength))
+                        try channel.pipeline.syncOperations.addHandler(
+                            RPCServerHandler(
+                                procedures: procedures, transport: transport, connectionID: id, limits: limits, keepalive: keepalive,
+                                logger: logger, callsInFlight: self.callsInFlight, connectionClosed: self.connectionClosed)
+                        )
+                    }
+                    switch kind {
+                    case .unix(let readOnly):
+                        try addRPCHandlers(channel, ConnectionTransport(kind: .unix, socketIsReadOnly: readOnly, authentication: .none))
+                    case .tcp(let authentication):
+                        try addRPCHandlers(channel, ConnectionTransport(kind: .tcp, socketIsReadOnly: false, authentication: authentication))
+                    case .tls(let credentials, let authentication):
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: credentials.context))
+                        try channel.pipeline.syncOperations.addHandler(
+                            TLSClientGate(credentials: credentials, logger: logger) { channel, subject in
+                                var transport = ConnectionTransport(kind: .tls, socketIsReadOnly: false, authentication: authentication)
+                                transport.peerSubject = subject
+                                try addRPCHandlers(channel, transport)
+                            })
+                    }
                 }
             }
-            .bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true)
-            .get()
-        do throws(SystemError) {
-            try UnixSocket.publish(temporary, as: path, permissions: UInt32(permissions))
-        } catch {
-            try? await channel.close()
-            throw ServerStartError(description: error.description)
-        }
-        channels.withLock { $0.append(channel) }
-        let identity = FileIdentity(path: path)
-        published.withLock { $0[path] = identity }
-        logger.info("listening", metadata: ["socket": "\(path)", "readOnly": "\(readOnly)"])
     }
 
     /// Counts a new connection in, or closes it when ``ConnectionLimits/maximumClients`` are
@@ -132,4 +228,36 @@ public final class RPCServer: Sendable {
 /// The daemon could not start listening.
 public struct ServerStartError: Error, CustomStringConvertible {
     public var description: String
+}
+
+/// What a listener serves.
+enum ListenerKind {
+    case unix(readOnly: Bool)
+    case tcp(authentication: AuthenticationScheme)
+    case tls(TLSServerCredentials, authentication: AuthenticationScheme)
+
+    var name: String {
+        switch self {
+        case .unix: return "unix"
+        case .tcp: return "tcp"
+        case .tls: return "tls"
+        }
+    }
+}
+
+/// libvirt's own socket paths, served when corrald stands in for libvirtd.
+struct LibvirtSocketPaths {
+    var readWrite: String
+    var readOnly: String
+
+    init(environment: [String: String]) {
+        let directory: String
+        if getuid() == 0 {
+            directory = "/run/libvirt"
+        } else {
+            directory = (environment["XDG_RUNTIME_DIR"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.cache")) + "/libvirt"
+        }
+        readWrite = directory + "/libvirt-sock"
+        readOnly = directory + "/libvirt-sock-ro"
+    }
 }

@@ -25,6 +25,9 @@ public struct ServerConnectionStateMachine: Sendable {
         case dispatchQEMU(QemuProcedure)
         /// Decode `CONNECT_OPEN`'s arguments and call ``openRequested(name:flags:)``.
         case dispatchOpen
+        /// Run this authentication step (`AUTH_SASL_*`, `AUTH_POLKIT`) on the connection's own
+        /// authentication session.
+        case dispatchAuthentication(RemoteProcedure)
         /// Reply OK to `CONNECT_CLOSE`, then close the connection.
         case replyAndClose
         /// Reply with this error (status ERROR, echoing the call's header).
@@ -43,12 +46,30 @@ public struct ServerConnectionStateMachine: Sendable {
     public let socketIsReadOnly: Bool
     /// Whether the connection is read-only: the socket is, or the client opened it read-only.
     public private(set) var isReadOnly: Bool
+    /// What the client must do before its calls are served.
+    public let authentication: AuthenticationScheme
+    /// Whether it has (always, when ``authentication`` is `none`).
+    public private(set) var isAuthenticated: Bool
+
+    /// The procedures a client may call before it has authenticated (libvirt's list).
+    static let allowedBeforeAuthentication: Set<RemoteProcedure> = [.authList, .authSaslInit, .authSaslStart, .authSaslStep, .authPolkit]
 
     /// Creates the machine for a new connection.
-    public init(socketIsReadOnly: Bool) {
+    public init(socketIsReadOnly: Bool, authentication: AuthenticationScheme = .none) {
         self.socketIsReadOnly = socketIsReadOnly
         self.isReadOnly = socketIsReadOnly
+        self.authentication = authentication
+        self.isAuthenticated = authentication == .none
     }
+
+    /// The authentication step the client ran has succeeded.
+    public mutating func authenticationSucceeded() {
+        isAuthenticated = true
+    }
+
+    /// libvirt's refusal of a call before authentication (error code VIR_ERR_RPC, kept for old
+    /// clients that do not know VIR_ERR_AUTH_FAILED).
+    static let authenticationRequired = RemoteError(code: .rpc, domain: .rpc, detail: "authentication required")
 
     /// A packet arrived from the client.
     public mutating func packetReceived(_ header: RPCHeader) -> Action {
@@ -71,11 +92,16 @@ public struct ServerConnectionStateMachine: Sendable {
             guard let procedure = RemoteProcedure(rawValue: header.procedure) else {
                 return .replyError(.unknownProcedure(header.procedure))
             }
+            if procedure != .authList && Self.allowedBeforeAuthentication.contains(procedure) {
+                return state == .closed ? .replyError(.internalError("connection not open", domain: .rpc)) : .dispatchAuthentication(procedure)
+            }
+            guard isAuthenticated || procedure == .authList else { return .replyError(Self.authenticationRequired) }
             return remoteCallReceived(procedure)
         case .qemu:
             guard let procedure = QemuProcedure(rawValue: header.procedure) else {
                 return .replyError(.unknownProcedure(header.procedure))
             }
+            guard isAuthenticated else { return .replyError(Self.authenticationRequired) }
             guard case .open = state else { return .replyError(.internalError("connection not open", domain: .rpc)) }
             if case .write(let api) = procedure.access, isReadOnly { return .replyError(.readOnly(api: api)) }
             return .dispatchQEMU(procedure)

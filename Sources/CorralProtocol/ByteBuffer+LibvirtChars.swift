@@ -34,4 +34,14 @@ extension ByteBuffer {
         let bytes = Array(value.utf8) + [0]
         writeXDRArray(bytes) { $0.writeXDRChar(Int8(bitPattern: $1)) }
     }
+
+    /// Reads a variable `char<maximumCount>` array as bytes (SASL's data: binary, no NUL added).
+    public mutating func readXDRCharBytes(maximumCount: Int) throws(XDRDecodingError) -> [UInt8] {
+        try readXDRArray(maximumCount: maximumCount) { (b: inout ByteBuffer) throws(XDRDecodingError) in UInt8(bitPattern: try b.readXDRChar()) }
+    }
+
+    /// Writes bytes as a variable char array, four bytes per char.
+    public mutating func writeXDRCharBytes(_ bytes: [UInt8]) {
+        writeXDRArray(bytes) { $0.writeXDRChar(Int8(bitPattern: $1)) }
+    }
 }

@@ -16,13 +16,15 @@ extension UnixSocket {
         unlink(path)
     }
 
-    /// The name to bind a socket to before ``publish(_:as:permissions:)`` gives it its own.
+    /// The name to bind a socket to before ``publish(_:as:permissions:group:)`` gives it its own.
     public static func temporaryPath(for path: String) -> String { path + ".binding.\(getpid())" }
 
-    /// Gives a socket bound at `temporary` its permissions, then its name: clients never see it
-    /// at `path` with looser permissions, nor before it accepts connections.
-    public static func publish(_ temporary: String, as path: String, permissions: UInt32) throws(SystemError) {
-        guard chmod(temporary, mode_t(permissions)) == 0, rename(temporary, path) == 0 else {
+    /// Gives a socket bound at `temporary` its permissions (and group, when given), then its name:
+    /// clients never see it at `path` with looser permissions, nor before it accepts connections.
+    public static func publish(_ temporary: String, as path: String, permissions: UInt32, group: UInt32? = nil) throws(SystemError) {
+        guard chmod(temporary, mode_t(permissions)) == 0, group.map({ chown(temporary, uid_t.max, $0) == 0 }) ?? true,
+            rename(temporary, path) == 0
+        else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw SystemError("cannot publish the socket \(path): \(reason)")

@@ -59,6 +59,15 @@ struct CorraldMain: AsyncParsableCommand {
     @Option(name: .customLong("open-timeout"), help: "Seconds a connection may stay without CONNECT_OPEN (default 30).")
     var openTimeout: Int?
 
+    @Option(name: .customLong("config"), help: "The configuration file (libvirtd.conf's syntax; default /etc/corral/corrald.conf when it exists).")
+    var configFile: String?
+
+    @Flag(name: .customLong("listen"), help: "Listen on the network: TLS (listen_tls, on by default) and TCP (listen_tcp), as libvirtd --listen.")
+    var listen = false
+
+    @Flag(name: .customLong("libvirt-sockets"), help: "Also serve libvirt's socket paths (/run/libvirt/libvirt-sock and -ro), for qemu:///system clients.")
+    var libvirtSockets = false
+
     func validate() throws {
         for (name, value) in [("--max-clients", maximumClients), ("--max-client-requests", maximumClientRequests), ("--open-timeout", openTimeout)] {
             if let value, !(1...1_000_000).contains(value) { throw ValidationError("\(name) must be from 1 to 1000000") }
@@ -74,6 +83,17 @@ struct CorraldMain: AsyncParsableCommand {
         }
         let logger = Logger(label: "corrald")
         var configuration = DaemonConfiguration.defaults()
+        // The file first, then the command line over it.
+        let file = configFile ?? (FileManager.default.fileExists(atPath: DaemonConfigFile.defaultPath) ? DaemonConfigFile.defaultPath : nil)
+        if let file {
+            do throws(ConfigFileError) {
+                try DaemonConfigFile.load(path: file, into: &configuration)
+            } catch {
+                logger.critical("bad configuration: \(error.description)")
+                throw ExitCode(2)
+            }
+            logger.info("read configuration", metadata: ["file": "\(file)"])
+        }
         if let runDirectory {
             configuration.runDirectory = runDirectory
             configuration.socketPath = runDirectory + "/corrald-sock"
@@ -87,6 +107,17 @@ struct CorraldMain: AsyncParsableCommand {
         if let maximumClientRequests { configuration.limits.maximumRequestsPerClient = maximumClientRequests }
         if let openTimeout { configuration.limits.openTimeout = .seconds(Int64(openTimeout)) }
         configuration.createsDefaultNetwork = !noDefaultNetwork
+        if listen { configuration.remoteAccess.listen = true }
+        if libvirtSockets { configuration.unixSockets.servesLibvirtSockets = true }
+        do throws(SocketActivation.Problem) {
+            configuration.activatedSockets = try SocketActivation.sockets(environment: ProcessInfo.processInfo.environment, processID: getpid())
+        } catch {
+            logger.critical("socket activation: \(error.description)")
+            throw ExitCode(2)
+        }
+        // The sockets are the daemon's alone: QEMU and helpers must not see them or the variables.
+        for variable in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(variable) }
+        for socket in configuration.activatedSockets { _ = fcntl(socket.descriptor, F_SETFD, FD_CLOEXEC) }
 
         let group = MultiThreadedEventLoopGroup.singleton
         let daemon = try Daemon(configuration: configuration, group: group, logger: logger)

@@ -87,3 +87,34 @@ struct ServerConnectionStateMachineTests {
         #expect(!readWrite.isReadOnly)
     }
 }
+
+@Suite("Server connection state machine: authentication")
+struct ServerAuthenticationTests {
+    func call(_ procedure: Int32, program: RPCProgram = .remote) -> RPCHeader {
+        RPCHeader(program: program, procedure: procedure, type: .call, serial: 1)
+    }
+
+    @Test("a SASL listener serves only AUTH_* until the client authenticated, as libvirtd")
+    func saslGate() {
+        var machine = ServerConnectionStateMachine(socketIsReadOnly: false, authentication: .sasl)
+        let required = RemoteError(code: .rpc, domain: .rpc, detail: "authentication required")
+        #expect(machine.packetReceived(call(66)) == .dispatchRemote(.authList))
+        #expect(machine.packetReceived(call(60)) == .replyError(required))
+        #expect(machine.packetReceived(call(1)) == .replyError(required))
+        #expect(machine.packetReceived(call(1, program: .qemu)) == .replyError(required))
+        #expect(machine.packetReceived(call(67)) == .dispatchAuthentication(.authSaslInit))
+        #expect(machine.packetReceived(call(68)) == .dispatchAuthentication(.authSaslStart))
+        #expect(machine.packetReceived(call(69)) == .dispatchAuthentication(.authSaslStep))
+        #expect(machine.packetReceived(call(70)) == .dispatchAuthentication(.authPolkit))
+        machine.authenticationSucceeded()
+        #expect(machine.packetReceived(call(60)) == .dispatchRemote(.connectSupportsFeature))
+        #expect(machine.packetReceived(call(1)) == .dispatchOpen)
+    }
+
+    @Test("without authentication AUTH_SASL_* still reach the handler, which refuses them")
+    func noneScheme() {
+        var machine = ServerConnectionStateMachine(socketIsReadOnly: false)
+        #expect(machine.isAuthenticated)
+        #expect(machine.packetReceived(call(67)) == .dispatchAuthentication(.authSaslInit))
+    }
+}

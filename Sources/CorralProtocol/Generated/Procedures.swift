@@ -485,6 +485,14 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case connectSupportsFeature = 60
     /// `REMOTE_PROC_AUTH_LIST`
     case authList = 66
+    /// `REMOTE_PROC_AUTH_SASL_INIT`
+    case authSaslInit = 67
+    /// `REMOTE_PROC_AUTH_SASL_START`
+    case authSaslStart = 68
+    /// `REMOTE_PROC_AUTH_SASL_STEP`
+    case authSaslStep = 69
+    /// `REMOTE_PROC_AUTH_POLKIT`
+    case authPolkit = 70
     /// `REMOTE_PROC_CONNECT_GET_URI`
     case connectGetURI = 110
     /// `REMOTE_PROC_NODE_GET_SECURITY_MODEL`
@@ -977,6 +985,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectGetHostname: return .read
         case .connectSupportsFeature: return .beforeOpen
         case .authList: return .beforeOpen
+        case .authSaslInit: return .beforeOpen
+        case .authSaslStart: return .beforeOpen
+        case .authSaslStep: return .beforeOpen
+        case .authPolkit: return .beforeOpen
         case .connectGetURI: return .read
         case .nodeGetSecurityModel: return .read
         case .connectIsSecure: return .read
@@ -1232,6 +1244,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .connectGetHostname: return Remote.ConnectGetHostname.self
         case .connectSupportsFeature: return Remote.ConnectSupportsFeature.self
         case .authList: return Remote.AuthList.self
+        case .authSaslInit: return Remote.AuthSaslInit.self
+        case .authSaslStart: return Remote.AuthSaslStart.self
+        case .authSaslStep: return Remote.AuthSaslStep.self
+        case .authPolkit: return Remote.AuthPolkit.self
         case .connectGetURI: return Remote.ConnectGetURI.self
         case .nodeGetSecurityModel: return Remote.NodeGetSecurityModel.self
         case .connectIsSecure: return Remote.ConnectIsSecure.self
@@ -1772,6 +1788,168 @@ public enum Remote {
 
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRArray(self.types) { $0.writeXDRInt32($1) }
+            }
+        }
+    }
+
+    /// Procedure 67, `AuthSaslInit`.
+    public enum AuthSaslInit: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 67
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `AuthSaslInit`.
+        public struct Reply: XDRCodable, Hashable {
+            public var mechlist: String
+
+            /// Creates the value from its fields.
+            public init(mechlist: String) {
+                self.mechlist = mechlist
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.mechlist = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.mechlist)
+            }
+        }
+    }
+
+    /// Procedure 68, `AuthSaslStart`.
+    public enum AuthSaslStart: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 68
+
+        /// The arguments of `AuthSaslStart`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var mech: String
+            public var isNil: Int32
+            public var data: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(mech: String, isNil: Int32, data: [UInt8]) {
+                self.mech = mech
+                self.isNil = isNil
+                self.data = data
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.mech = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.isNil = try buffer.readXDRInt32()
+                self.data = try buffer.readXDRCharBytes(maximumCount: 65536)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.mech)
+                buffer.writeXDRInt32(self.isNil)
+                buffer.writeXDRCharBytes(self.data)
+            }
+        }
+
+        /// The reply of `AuthSaslStart`.
+        public struct Reply: XDRCodable, Hashable {
+            public var complete: Int32
+            public var isNil: Int32
+            public var data: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(complete: Int32, isNil: Int32, data: [UInt8]) {
+                self.complete = complete
+                self.isNil = isNil
+                self.data = data
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.complete = try buffer.readXDRInt32()
+                self.isNil = try buffer.readXDRInt32()
+                self.data = try buffer.readXDRCharBytes(maximumCount: 65536)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.complete)
+                buffer.writeXDRInt32(self.isNil)
+                buffer.writeXDRCharBytes(self.data)
+            }
+        }
+    }
+
+    /// Procedure 69, `AuthSaslStep`.
+    public enum AuthSaslStep: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 69
+
+        /// The arguments of `AuthSaslStep`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var isNil: Int32
+            public var data: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(isNil: Int32, data: [UInt8]) {
+                self.isNil = isNil
+                self.data = data
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.isNil = try buffer.readXDRInt32()
+                self.data = try buffer.readXDRCharBytes(maximumCount: 65536)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.isNil)
+                buffer.writeXDRCharBytes(self.data)
+            }
+        }
+
+        /// The reply of `AuthSaslStep`.
+        public struct Reply: XDRCodable, Hashable {
+            public var complete: Int32
+            public var isNil: Int32
+            public var data: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(complete: Int32, isNil: Int32, data: [UInt8]) {
+                self.complete = complete
+                self.isNil = isNil
+                self.data = data
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.complete = try buffer.readXDRInt32()
+                self.isNil = try buffer.readXDRInt32()
+                self.data = try buffer.readXDRCharBytes(maximumCount: 65536)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.complete)
+                buffer.writeXDRInt32(self.isNil)
+                buffer.writeXDRCharBytes(self.data)
+            }
+        }
+    }
+
+    /// Procedure 70, `AuthPolkit`.
+    public enum AuthPolkit: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 70
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `AuthPolkit`.
+        public struct Reply: XDRCodable, Hashable {
+            public var complete: Int32
+
+            /// Creates the value from its fields.
+            public init(complete: Int32) {
+                self.complete = complete
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.complete = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.complete)
             }
         }
     }
