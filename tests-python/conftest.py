@@ -46,8 +46,9 @@ def seed_probe_cache(state_dir):
 class Daemon:
     """A corrald in its own temporary directory."""
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), env=None):
         self.dir = tempfile.mkdtemp(prefix="corral-pytest-")
+        self.env = env
         self.socket = os.path.join(self.dir, "sock")
         self.socket_ro = os.path.join(self.dir, "sock-ro")
         self.log = open(os.path.join(self.dir, "corrald.log"), "a")
@@ -59,7 +60,7 @@ class Daemon:
         self.process = subprocess.Popen(
             [binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket_ro,
              "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run"), "--no-default-network"] + self.extra_args,
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + 20
         while not (os.path.exists(self.socket) and os.path.exists(self.socket_ro)):
             if self.process.poll() is not None or time.time() > deadline:

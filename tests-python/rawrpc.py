@@ -72,7 +72,9 @@ def default_body(args):
 
 class RawClient:
     def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        """`path` is a Unix socket's path, or a (host, port) pair for TCP."""
+        family = socket.AF_INET if isinstance(path, tuple) else socket.AF_UNIX
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         for attempt in range(200):
             try:
