@@ -77,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "CorralClient",
-            dependencies: ["CorralProtocol", "XDR", "CFileExtents", nioCore, nioPosix, nioSSL, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
+            dependencies: ["CorralProtocol", "XDR", "CFileExtents", "POSIXSupport", nioCore, nioPosix, nioSSL, nioTLS, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging],
             swiftSettings: swiftSettings
         ),
         .target(name: "CorralQEMU", dependencies: ["CorralClient", "CorralProtocol", "QMP", "CorralJSON", "XDR"], swiftSettings: swiftSettings),

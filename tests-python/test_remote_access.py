@@ -11,7 +11,7 @@ import time
 import libvirt
 import pytest
 
-from conftest import Daemon, binary, run
+from conftest import ROOT, Daemon, binary, run
 from rawrpc import REMOTE, RawClient, parse_error
 from remote_pki import PKI, SASLUsers, SSHServer, free_port
 
@@ -356,3 +356,32 @@ def test_ssh_through_nc_to_corralds_socket(daemon, sshd, tmp_path, monkeypatch):
     ro = f"qemu+ssh://{user}@127.0.0.1:{sshd.port}/system?socket={daemon.socket_ro}&keyfile={sshd.key}&no_verify=1"
     refused = run("virsh", "-c", ro, "undefine", "over-ssh", env=env, check=False)
     assert refused.returncode != 0 and "read only access prevents" in refused.stderr
+
+
+def test_corral_client_over_tls_tcp_and_ssh(remote, pki, daemon, sshd, tmp_path):
+    corral = binary("corral")
+    tls = run(corral, "-c", remote.tls_uri(pki.allowed), "hostname")
+    assert tls.stdout.strip() != ""
+    refused = run(corral, "-c", remote.tls_uri(pki.stranger), "hostname", check=False)
+    assert refused.returncode != 0 and "the server refused the certificate" in refused.stderr
+    sasl_only = run(corral, "-c", remote.tcp_uri, "hostname", check=False)
+    assert sasl_only.returncode != 0 and "requires SASL authentication" in sasl_only.stderr
+    user = os.environ.get("USER") or "root"
+    (tmp_path / "d.xml").write_text("<domain type='qemu'><name>corral-ssh</name><memory>65536</memory><os><type>hvm</type></os></domain>")
+    ssh_uri = f"qemu+ssh://{user}@127.0.0.1:{sshd.port}/system?socket={daemon.socket}&keyfile={sshd.key}&no_verify=1"
+    env = dict(os.environ, HOME=str(tmp_path))
+    run(corral, "-c", ssh_uri, "define", str(tmp_path / "d.xml"), env=env)
+    assert "corral-ssh" in run(corral, "-c", ssh_uri, "list", "--all", env=env).stdout
+    assert "corral-ssh" in run("virsh", "-c", daemon.uri, "list", "--all", "--name").stdout
+
+
+def test_shipped_systemd_units_verify(tmp_path):
+    """systemd's own checker on the repository's units, with ExecStart pointing at this build."""
+    units = sorted((ROOT / "systemd").glob("corrald*"))
+    assert {u.name for u in units} >= {"corrald.service", "corrald.socket", "corrald-ro.socket", "corrald-tls.socket", "corrald-tcp.socket"}
+    for unit in units:
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/local/bin/corrald", binary("corrald")))
+    result = run("systemd-analyze", "verify", "--man=no", *[str(tmp_path / u.name) for u in units], check=False)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    service = (ROOT / "systemd" / "corrald.service").read_text()
+    assert "Type=notify" in service and "KillMode=process" in service  # guests outlive the daemon

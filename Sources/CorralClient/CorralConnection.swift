@@ -55,32 +55,21 @@ public final class CorralConnection: Sendable {
         eventLoopGroup: any EventLoopGroup = CorralConnection.defaultEventLoopGroup
     ) async throws(CorralClientError) -> CorralConnection {
         let (events, continuation) = AsyncStream<RPCFrame>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
-        let path = readOnly ? uri.readOnlySocketPath : uri.socketPath
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: eventLoopGroup)
-                // Reads of up to 1 MiB when the daemon sends much (stream data, large listings).
-                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RPCFrameAssembler())
-                        try channel.pipeline.syncOperations.addHandler(
-                            RPCClientHandler(keepalive: nil, eventSink: { continuation.yield($0) }, closedSink: { _ in continuation.finish() })
-                        )
-                    }
-                }
-                .connect(unixDomainSocketPath: path)
-                .get()
-        } catch {
-            continuation.finish()
-            throw CorralClientError(code: .connectionFailed, message: "Failed to connect socket to '\(path)': \(Self.describe(error))")
+        let channel = try await ClientTransports.open(uri, readOnly: readOnly, group: eventLoopGroup) { channel in
+            try channel.pipeline.syncOperations.addHandler(RPCFrameAssembler())
+            try channel.pipeline.syncOperations.addHandler(
+                RPCClientHandler(keepalive: nil, eventSink: { continuation.yield($0) }, closedSink: { _ in continuation.finish() })
+            )
         }
         let raw = RawChannel(channel: channel)
         do throws(CorralClientError) {
             do throws(CorralClientError) {
                 let auth = try await raw.call(Remote.AuthList.self, XDRVoid())
                 if !auth.types.isEmpty && !auth.types.contains(0) {
-                    throw CorralClientError(code: .connectionFailed, message: "the daemon requires an authentication method Corral does not support (\(auth.types))")
+                    let method = auth.types.contains(1) ? "SASL" : auth.types.contains(2) ? "polkit" : "\(auth.types)"
+                    throw CorralClientError(
+                        code: .connectionFailed,
+                        message: "the daemon requires \(method) authentication, which Corral's client does not support (use a Unix socket, ssh, or TLS with auth_tls = \"none\")")
                 }
             } catch where error.isNotSupported {
                 // An old server without AUTH_LIST: no authentication.

@@ -69,7 +69,7 @@ public enum SocketActivation {
 
     /// The sockets the environment hands over, or none when it hands over nothing for this
     /// process. Unnamed sockets are taken in order read-write, read-only, as for a unit without
-    /// names.
+    /// names. Several sockets may serve one role (corrald's own paths and libvirt's).
     public static func sockets(environment: [String: String], processID: Int32) throws(Problem) -> [ActivatedSocket] {
         guard let pidText = environment["LISTEN_PID"], let pid = Int32(pidText), pid == processID,
             let countText = environment["LISTEN_FDS"]
@@ -92,9 +92,6 @@ public enum SocketActivation {
                 role = fallbackRoles[index]
             } else {
                 throw Problem(description: "socket \(firstDescriptor + offset) from systemd has no name to tell what it is for")
-            }
-            if sockets.contains(where: { $0.role == role }) {
-                throw Problem(description: "systemd passed two \(role.rawValue) sockets")
             }
             sockets.append(ActivatedSocket(descriptor: firstDescriptor + offset, role: role))
         }
