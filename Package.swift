@@ -71,7 +71,7 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CProcessDescriptors", "CSASL", swiftASN1, "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, nioSSL, nioTLS, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging, serviceLifecycle,
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CProcessDescriptors", "CSASL", "CorralClient", swiftASN1, "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, nioSSL, nioTLS, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),

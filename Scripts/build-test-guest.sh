@@ -89,6 +89,11 @@ for e in /sys/class/input/event*; do
   if grep -q "Power Button" "$e/device/name" 2>/dev/null; then button=/dev/input/$(basename "$e"); fi
 done
 echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) agent=$agent button=${button:-none}" > /dev/ttyS0
+# With corral.counter on the kernel command line, a counter on the serial console ten times a
+# second: the migration tests check it goes on without a gap or a restart on the destination.
+if grep -q corral.counter /proc/cmdline; then
+  (i=0; while true; do echo "COUNTER $i" > /dev/ttyS0; i=$((i+1)); sleep 0.1; done) &
+fi
 # A shell on the serial console, started again whenever it exits.
 (while true; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done) &
 # And on the virtio console, when the guest has one.

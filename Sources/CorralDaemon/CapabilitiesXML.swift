@@ -10,7 +10,9 @@ public enum CapabilitiesXML {
         xml += "      <topology sockets='\(host.sockets)' dies='1' cores='\(host.cores)' threads='\(host.threads)'/>\n"
         xml += "    </cpu>\n"
         xml += "    <power_management/>\n    <iommu support='no'/>\n"
-        // No <migration_features>: Corral does not migrate guests (yet), so it does not say it can.
+        // Live migration over TCP (libvirt writes its transports the same way).
+        xml += "    <migration_features>\n      <live/>\n      <uri_transports>\n        <uri_transport>tcp</uri_transport>\n"
+        xml += "      </uri_transports>\n    </migration_features>\n"
         xml += "    <topology>\n      <cells num='1'>\n        <cell id='0'>\n"
         xml += "          <memory unit='KiB'>\(host.memoryKiB)</memory>\n"
         xml += "          <cpus num='\(host.cpus)'>\n"

@@ -17,9 +17,10 @@ enum ConnectionProcedures {
             switch ConnectionFeature(rawValue: arguments.feature) {
             // String typed parameters: every call that returns them filters them for clients
             // that do not say they take them.
-            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback, .typedParameterString, .networkUpdateHasCorrectOrder:
+            case .programKeepalive, .remoteCloseCallback, .remoteEventCallback, .typedParameterString, .networkUpdateHasCorrectOrder,
+                .migrationV3, .migrationParams, .migrationPeerToPeer:
                 return .init(supported: 1)
-            case .fileDescriptorPassing, nil: return .init(supported: 0)
+            case .fileDescriptorPassing, .migrateChangeProtection, .migrationOffline, nil: return .init(supported: 0)
             }
         }
         table.register(Remote.ConnectGetType.self) { _, _ in .init(type: "QEMU") }

@@ -25,7 +25,8 @@ public final class Daemon: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, cacheDirectory: configuration.stateDirectory + "/cache", logger: logger)
-        let host = HostInformation.current()
+        var host = HostInformation.current()
+        if let uuid = configuration.hostUUID { host.uuid = uuid }
         let options = Self.domainOptions(emulator: emulator)
         registry = DomainRegistry(
             store: try DefinitionStore(stateDirectory: configuration.stateDirectory), snapshotStore: try SnapshotStore(stateDirectory: configuration.stateDirectory))
@@ -75,6 +76,7 @@ public final class Daemon: Sendable {
         SaveRestoreProcedures.register(in: &table, driver: driver, registry: registry, options: options)
         JobProcedures.register(in: &table, registry: registry, jobs: driver.longJobs)
         SnapshotProcedures.register(in: &table, driver: driver, registry: registry)
+        MigrationProcedures.register(in: &table, driver: driver, registry: registry)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)

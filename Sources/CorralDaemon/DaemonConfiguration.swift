@@ -25,6 +25,15 @@ public struct DaemonConfiguration: Sendable {
     public var unixSockets = UnixSocketAccess()
     /// Keepalive towards clients.
     public var keepalive = KeepaliveSettings()
+    /// This host's UUID as the daemon reports it (`host_uuid`); the machine's own when `nil`.
+    /// Two daemons on one machine (tests) need different ones to migrate between them.
+    public var hostUUID: String?
+    /// The host name or address a destination gives the source's QEMU to send a migration to
+    /// (`migration_host`); else the address the migration's client reached this daemon at, else
+    /// the host name.
+    public var migrationHost: String?
+    /// The ports incoming migrations listen on (`migration_port_min`, `migration_port_max`).
+    public var migrationPorts: ClosedRange<Int> = 49152...49215
     /// Listening sockets handed over by systemd (`LISTEN_FDS`), used instead of binding.
     public var activatedSockets: [ActivatedSocket] = []
     /// Whether a daemon with no networks defines and starts libvirt's `default` NAT network

@@ -34,6 +34,9 @@ actor DomainDriver {
     nonisolated let removals = DeviceRemovals()
     /// Long jobs (save, restore): their progress for `domjobinfo`, and their cancel.
     nonisolated let longJobs = LongJobs()
+    /// Migrations between their phases, and the per-domain speed and downtime limits.
+    nonisolated let migrations = MigrationStates()
+    nonisolated let migrationLimits = MigrationLimits()
     /// Every file operation on run directories, in order and off the event loops.
     nonisolated let runtimeFiles = RuntimeFileQueue()
     /// Passthrough sessions being opened: later callers wait for the same one (QEMU's monitor
@@ -108,7 +111,7 @@ actor DomainDriver {
     /// then reported started as restored. With `loadSnapshot`, QEMU loads that internal snapshot
     /// of the guest's images before it runs (a revert), reported started from the snapshot.
     func start(
-        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingStream? = nil,
+        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingMigration? = nil,
         loadSnapshot: String? = nil, resetNVRAM: Bool = false
     ) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid) else {
@@ -119,8 +122,12 @@ actor DomainDriver {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is already running")
         }
         // How the run is reported: booted, restored or from a snapshot.
-        let origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason) =
-            incoming != nil ? (.restored, .restored) : loadSnapshot != nil ? (.fromSnapshot, .fromSnapshot) : (.booted, .booted)
+        let origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason)
+        switch incoming {
+        case .stream?: origin = (.restored, .restored)
+        case .network?: origin = (.migrated, .migrated)
+        case nil: origin = loadSnapshot != nil ? (.fromSnapshot, .fromSnapshot) : (.booted, .booted)
+        }
         var definition = live?.definition ?? record.definition
         let unmodelled = live?.unmodelled ?? record.unmodelled
         if let refusal = ParsedDomain.startRefusal(name: record.name, unmodelled: unmodelled) {
@@ -247,7 +254,7 @@ actor DomainDriver {
     private func finishStart(
         _ uuid: RemoteUUID, record: DomainRecord, definition: DomainDefinition, context: CommandLineContext, invocation: QEMUInvocation, id: Int32,
         pid: pid_t, logStart: off_t, process: WatchedProcess, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain?,
-        incoming: IncomingStream?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason)
+        incoming: IncomingMigration?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason)
     ) async throws(RemoteError) -> RemoteDomain {
         let name = record.name, directory = runDirectory(for: record.name), logPath = directory + "/qemu.log"
         let connections = Array(context.interfaceConnections.values)
@@ -313,7 +320,10 @@ actor DomainDriver {
         }
         if let incoming {
             do throws(RemoteError) {
-                try await Self.loadIncoming(incoming, qmp: qmp, tracking: (longJobs, uuid))
+                switch incoming {
+                case .stream(let stream): try await Self.loadIncoming(stream, qmp: qmp, tracking: (longJobs, uuid))
+                case .network(let setup): try await Self.listenForMigration(setup, qmp: qmp)
+                }
             } catch {
                 let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
                 await qmp.close()
@@ -328,6 +338,11 @@ actor DomainDriver {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs: \(error)")
             }
         }
+        let pausedReason: DomainStatus.PausedReason
+        switch incoming {
+        case .network?: pausedReason = .migration
+        default: pausedReason = loadSnapshot == nil ? .user : .fromSnapshot
+        }
         var devices = invocation.devices
         if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
         let xml = live?.xml ?? record.xml
@@ -338,7 +353,7 @@ actor DomainDriver {
         let runtime = GuestRuntime(
             id: id, pid: pid, process: process, qmp: qmp,
             passthroughSessions: Array(repeating: nil, count: definition.qemu.passthroughMonitorCount), runDirectory: directory,
-            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(loadSnapshot == nil ? .user : .fromSnapshot) : .running(origin.running)),
+            lifecycle: GuestLifecycle(policy: .init(definition), status: paused ? .paused(pausedReason) : .running(origin.running)),
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
             liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
         var started = runtime
@@ -368,7 +383,7 @@ actor DomainDriver {
         writeStatus(uuid)
         for taint in taints { logger.warning("Domain id=\(id) name='\(record.name)' uuid=\(uuid) is tainted: \(taint)") }
         events.lifecycle(handle, .started(origin.started))
-        if paused {
+        if paused, !incoming.isNetwork {
             events.lifecycle(handle, loadSnapshot != nil ? .suspendedFromSnapshot : incoming?.reportsRestoredPause == true ? .suspendedAfterRestore : .suspended())
         }
         supervise(uuid, qmp: qmp)

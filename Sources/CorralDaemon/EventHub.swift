@@ -18,6 +18,11 @@ public enum LifecycleEvent: Sendable, Hashable {
     /// Suspended after a revert to a snapshot that leaves the guest paused (`SUSPENDED_FROM_SNAPSHOT`).
     case suspendedFromSnapshot
     case resumed
+    /// Suspended at the end of an outgoing migration (`SUSPENDED_MIGRATED`).
+    case suspendedMigrated
+    /// Resumed once a migration ended: on the destination, or on the source after a cancel
+    /// (`RESUMED_MIGRATED`).
+    case resumedMigrated
     case stopped(StoppedDetail)
     case shutdown(ShutdownDetail)
 
@@ -37,6 +42,8 @@ public enum LifecycleEvent: Sendable, Hashable {
         case .suspendedAfterRestore: return (3, 4)
         case .suspendedFromSnapshot: return (3, 5)
         case .resumed: return (4, 0)
+        case .suspendedMigrated: return (3, 1)
+        case .resumedMigrated: return (4, 1)
         case .stopped(let detail): return (5, detail.rawValue)
         case .shutdown(let detail): return (6, detail.rawValue)
         }

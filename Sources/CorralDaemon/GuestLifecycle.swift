@@ -53,6 +53,15 @@ struct GuestLifecycle: Sendable, Equatable {
         /// The guest stops for a snapshot: a revert (it starts again from the snapshot) or a
         /// snapshot taken with `--halt`.
         case stoppingForSnapshot
+        /// An outgoing migration did not stop the vCPUs after all (it failed or was cancelled).
+        case pauseAbandoned
+        /// The daemon is about to resume the vCPUs after a migration: on the destination, or on
+        /// the source when the migration was cancelled.
+        case migrationResumeRequested(cancelled: Bool)
+        /// That `cont` succeeded.
+        case resumedAfterMigration
+        /// The guest now runs on another host: its QEMU here is being stopped.
+        case migratedAway
     }
 
     /// What the driver must do, in order.
@@ -80,10 +89,14 @@ struct GuestLifecycle: Sendable, Equatable {
     private(set) var endsAsCrashed = false
     /// The run ends for a snapshot (a revert, or `--halt`).
     private(set) var endsForSnapshot = false
+    /// The run ends because the guest migrated to another host.
+    private(set) var migratedAway = false
     /// The guest has shut down (QEMU is about to exit, or is kept for `preserve`).
     private(set) var shutdownSeen = false
     /// Why the next `STOP` happens, when a client asked for it.
     private var pauseReason: DomainStatus.PausedReason?
+    /// The next `RESUME` ends a migration (cancelled on this source, or not).
+    private var migrationResume: Bool?
 
     /// A guest that has just started, running or paused.
     init(policy: Policy, status: DomainStatus) {
@@ -100,10 +113,14 @@ struct GuestLifecycle: Sendable, Equatable {
             guard !shutdownSeen, status.state != .paused else { return [] }
             let reason = pauseReason ?? .unknown
             pauseReason = nil
-            return transition(to: .paused(reason), report: .suspended(ioError: reason == .ioError))
+            return transition(to: .paused(reason), report: reason == .migration ? .suspendedMigrated : .suspended(ioError: reason == .ioError))
         case .resumed:
             // The `cont` that starts a guest is not a resume.
             guard !shutdownSeen, status.state == .paused else { return [] }
+            if let cancelled = migrationResume {
+                migrationResume = nil
+                return transition(to: .running(cancelled ? .migrationCanceled : .migrated), report: .resumedMigrated)
+            }
             return transition(to: .running(.unpaused), report: .resumed)
         case .pauseRequested(let reason):
             pauseReason = reason
@@ -172,12 +189,27 @@ struct GuestLifecycle: Sendable, Equatable {
         case .stoppingForSnapshot:
             endsForSnapshot = true
             return []
+        case .pauseAbandoned:
+            pauseReason = nil
+            return []
+        case .migrationResumeRequested(let cancelled):
+            migrationResume = cancelled
+            return []
+        case .resumedAfterMigration:
+            let cancelled = migrationResume ?? false
+            migrationResume = nil
+            guard status.state == .paused else { return [] }
+            return transition(to: .running(cancelled ? .migrationCanceled : .migrated), report: .resumedMigrated)
+        case .migratedAway:
+            migratedAway = true
+            return []
         }
     }
 
     /// How the run ended, once QEMU has exited: the stopped event's detail and the shut-off reason.
     var exitOutcome: (detail: LifecycleEvent.StoppedDetail, reason: DomainStatus.ShutoffReason) {
         if savedToImage { return (.saved, .saved) }
+        if migratedAway { return (.migrated, .migrated) }
         if endsForSnapshot { return (.fromSnapshot, .fromSnapshot) }
         if endsAsCrashed { return (.crashed, .crashed) }
         if destroyRequested { return (.destroyed, .destroyed) }

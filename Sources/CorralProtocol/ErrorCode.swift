@@ -75,6 +75,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let networkPortExists = ErrorCode(rawValue: 106)
     /// `VIR_ERR_NO_NETWORK_PORT`.
     public static let noNetworkPort = ErrorCode(rawValue: 107)
+    /// `VIR_ERR_MIGRATE_UNSAFE`.
+    public static let migrateUnsafe = ErrorCode(rawValue: 83)
+    /// `VIR_ERR_MIGRATE_FINISH_OK`: a Finish told that the migration was cancelled cleaned up.
+    public static let migrateFinishOK = ErrorCode(rawValue: 93)
 
     /// libvirt's printf template for the code, as sent in `str1`.
     public var template: String {
@@ -95,6 +99,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .operationUnsupported: return "Operation not supported: %s"
         case .agentUnresponsive: return "Guest agent is not responding: %s"
         case .argumentUnsupported: return "argument unsupported: %s"
+        case .migrateFinishOK: return "migration successfully aborted: %s"
+        case .migrateUnsafe: return "Unsafe migration: %s"
         case .noStoragePool: return "Storage pool not found: %s"
         case .noStorageVolume: return "Storage volume not found: %s"
         case .invalidStream: return "invalid stream pointer in %s"

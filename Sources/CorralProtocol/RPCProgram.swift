@@ -49,6 +49,16 @@ public enum RPCMessageStatus: Int32, Sendable, Hashable {
 
 /// Features a client asks about with `CONNECT_SUPPORTS_FEATURE` (`VIR_DRV_FEATURE_*`).
 public enum ConnectionFeature: Int32, Sendable {
+    /// `VIR_DRV_FEATURE_MIGRATION_P2P`: the source daemon can drive a migration itself.
+    case migrationPeerToPeer = 4
+    /// `VIR_DRV_FEATURE_MIGRATION_V3`: the five-phase migration protocol.
+    case migrationV3 = 6
+    /// `VIR_DRV_FEATURE_MIGRATE_CHANGE_PROTECTION`.
+    case migrateChangeProtection = 7
+    /// `VIR_DRV_FEATURE_MIGRATION_OFFLINE`.
+    case migrationOffline = 12
+    /// `VIR_DRV_FEATURE_MIGRATION_PARAMS`: the migration calls with typed parameters.
+    case migrationParams = 13
     /// `VIR_DRV_FEATURE_FD_PASSING`.
     case fileDescriptorPassing = 8
     /// `VIR_DRV_FEATURE_TYPED_PARAM_STRING`.

@@ -1,6 +1,7 @@
 import Foundation
 
-/// The settings `corrald.conf` may hold: libvirtd.conf's names for what Corral supports, and
+/// The settings `corrald.conf` may hold: libvirtd.conf's names for what Corral supports,
+/// qemu.conf's for migration (`migration_host`, `migration_port_min`/`max`), and
 /// `serve_libvirt_sockets` of its own. Any other name stops the daemon with the line named.
 public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case listenTLS = "listen_tls"
@@ -24,6 +25,10 @@ public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case unixSocketReadWritePermissions = "unix_sock_rw_perms"
     case unixSocketDirectory = "unix_sock_dir"
     case serveLibvirtSockets = "serve_libvirt_sockets"
+    case hostUUID = "host_uuid"
+    case migrationHost = "migration_host"
+    case migrationPortMinimum = "migration_port_min"
+    case migrationPortMaximum = "migration_port_max"
 }
 
 /// Reads `corrald.conf` (libvirtd.conf's syntax) into a ``DaemonConfiguration``.
@@ -49,6 +54,7 @@ public enum DaemonConfigFile {
     /// Applies parsed settings; a later setting of the same name wins, as in libvirt.
     public static func apply(_ entries: [ConfigFileEntry], file: String, to configuration: inout DaemonConfiguration) throws(ConfigFileError) {
         var tlsFilesNamed: [DaemonConfigKey: Int] = [:]
+        var migrationPorts: (minimum: (Int, Int)?, maximum: (Int, Int)?) = (nil, nil)
         for entry in entries {
             guard let key = DaemonConfigKey(rawValue: entry.name) else {
                 throw ConfigFileError(file: file, line: entry.line, reason: "unknown setting '\(entry.name)'")
@@ -90,8 +96,21 @@ public enum DaemonConfigFile {
                 configuration.socketPath = directory + "/corrald-sock"
                 configuration.readOnlySocketPath = directory + "/corrald-sock-ro"
             case .serveLibvirtSockets: configuration.unixSockets.servesLibvirtSockets = try reader.boolean()
+            case .hostUUID:
+                let text = try reader.string(maximumLength: 64)
+                guard UUID(uuidString: text) != nil else { throw reader.invalid("'\(text)' is not a UUID") }
+                configuration.hostUUID = text.lowercased()
+            case .migrationHost: configuration.migrationHost = try reader.string(maximumLength: 255)
+            case .migrationPortMinimum: migrationPorts.minimum = (try reader.integer(in: 1024...65535), entry.line)
+            case .migrationPortMaximum: migrationPorts.maximum = (try reader.integer(in: 1024...65535), entry.line)
             }
         }
+        let minimum = migrationPorts.minimum?.0 ?? configuration.migrationPorts.lowerBound
+        let maximum = migrationPorts.maximum?.0 ?? configuration.migrationPorts.upperBound
+        guard minimum <= maximum else {
+            throw ConfigFileError(file: file, line: max(migrationPorts.minimum?.1 ?? 0, migrationPorts.maximum?.1 ?? 0), reason: "migration_port_min must not be above migration_port_max")
+        }
+        configuration.migrationPorts = minimum...maximum
         // libvirt's rule: naming one of the three x509 files means naming all three.
         if let line = tlsFilesNamed.values.min(), tlsFilesNamed.count < 3 {
             let missing = [DaemonConfigKey.caFile, .certFile, .keyFile].filter { tlsFilesNamed[$0] == nil }.map(\.rawValue)

@@ -7,6 +7,27 @@ import Logging
 import POSIXSupport
 import QMP
 
+/// What a starting QEMU waits for (`-incoming defer`): a save image's stream (a restore), or a
+/// migration from another host.
+enum IncomingMigration: Sendable {
+    case stream(IncomingStream)
+    case network(IncomingNetworkMigration)
+
+    /// The stream's restore-specific setting, when it is one.
+    var reportsRestoredPause: Bool {
+        if case .stream(let stream) = self { return stream.reportsRestoredPause }
+        return false
+    }
+}
+
+extension Optional where Wrapped == IncomingMigration {
+    /// Whether this is an incoming migration from another host.
+    var isNetwork: Bool {
+        if case .network? = self { return true }
+        return false
+    }
+}
+
 /// A migration stream a starting QEMU loads (a restore): the descriptor it reads from.
 struct IncomingStream: Sendable {
     var descriptor: Int32
@@ -39,11 +60,11 @@ extension DomainDriver {
     /// The save image's XML of a running guest: the definition it runs by (hot-plugged devices
     /// included), without what this run added; or the caller's replacement, which must be the
     /// same domain.
-    func saveImageXML(_ guest: GuestRuntime, record: DomainRecord, replacement: String?) throws(RemoteError) -> String {
+    func saveImageXML(_ guest: GuestRuntime, record: DomainRecord, replacement: String?, allowingName newName: String? = nil) throws(RemoteError) -> String {
         if let replacement {
             let parsed: ParsedDomain
             do throws(DomainXMLError) { parsed = try DomainXMLParser.parse(replacement, options: options) } catch { throw RemoteError(domainXMLError: error) }
-            guard parsed.definition.name == record.name else {
+            guard parsed.definition.name == record.name || parsed.definition.name == newName else {
                 throw RemoteError(code: .invalidArgument, domain: .domain, detail: "Target domain name '\(parsed.definition.name)' does not match source '\(record.name)'")
             }
             guard RemoteUUID(parsed.definition.uuid) == record.uuid else {
@@ -222,11 +243,11 @@ extension DomainDriver {
                 guard !existing.isActive else {
                     throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain '\(existing.name)' is already active")
                 }
-                started = try await start(handle.uuid, paused: paused, autodestroyConnection: nil, live: parsed, incoming: incoming)
+                started = try await start(handle.uuid, paused: paused, autodestroyConnection: nil, live: parsed, incoming: .stream(incoming))
             } else {
                 let record = try registry.addTransient(parsed)
                 do throws(RemoteError) {
-                    started = try await start(record.uuid, paused: paused, autodestroyConnection: nil, incoming: incoming)
+                    started = try await start(record.uuid, paused: paused, autodestroyConnection: nil, incoming: .stream(incoming))
                 } catch {
                     registry.removeIfTransient(record.uuid)
                     throw error

@@ -971,6 +971,36 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainSendKey = 226
     /// `REMOTE_PROC_DOMAIN_GET_GUEST_INFO`
     case domainGetGuestInfo = 418
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_BEGIN3_PARAMS`
+    case domainMigrateBegin3Params = 302
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3_PARAMS`
+    case domainMigratePrepare3Params = 303
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS`
+    case domainMigratePerform3Params = 305
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS`
+    case domainMigrateFinish3Params = 306
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_CONFIRM3_PARAMS`
+    case domainMigrateConfirm3Params = 307
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_BEGIN3`
+    case domainMigrateBegin3 = 213
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3`
+    case domainMigratePrepare3 = 214
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3`
+    case domainMigratePerform3 = 216
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_FINISH3`
+    case domainMigrateFinish3 = 217
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_CONFIRM3`
+    case domainMigrateConfirm3 = 218
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_SPEED`
+    case domainMigrateSetMaxSpeed = 207
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_SPEED`
+    case domainMigrateGetMaxSpeed = 242
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_DOWNTIME`
+    case domainMigrateSetMaxDowntime = 166
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_DOWNTIME`
+    case domainMigrateGetMaxDowntime = 387
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_START_POST_COPY`
+    case domainMigrateStartPostCopy = 364
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -1228,6 +1258,21 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainRename: return .read
         case .domainSendKey: return .write(api: "virDomainSendKey")
         case .domainGetGuestInfo: return .write(api: "virDomainGetGuestInfo")
+        case .domainMigrateBegin3Params: return .write(api: "virDomainMigrateBegin3Params")
+        case .domainMigratePrepare3Params: return .write(api: "virDomainMigratePrepare3Params")
+        case .domainMigratePerform3Params: return .write(api: "virDomainMigratePerform3Params")
+        case .domainMigrateFinish3Params: return .write(api: "virDomainMigrateFinish3Params")
+        case .domainMigrateConfirm3Params: return .write(api: "virDomainMigrateConfirm3Params")
+        case .domainMigrateBegin3: return .write(api: "virDomainMigrateBegin3")
+        case .domainMigratePrepare3: return .write(api: "virDomainMigratePrepare3")
+        case .domainMigratePerform3: return .write(api: "virDomainMigratePerform3")
+        case .domainMigrateFinish3: return .write(api: "virDomainMigrateFinish3")
+        case .domainMigrateConfirm3: return .write(api: "virDomainMigrateConfirm3")
+        case .domainMigrateSetMaxSpeed: return .write(api: "virDomainMigrateSetMaxSpeed")
+        case .domainMigrateGetMaxSpeed: return .read
+        case .domainMigrateSetMaxDowntime: return .write(api: "virDomainMigrateSetMaxDowntime")
+        case .domainMigrateGetMaxDowntime: return .read
+        case .domainMigrateStartPostCopy: return .write(api: "virDomainMigrateStartPostCopy")
         }
     }
 
@@ -1487,6 +1532,21 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainRename: return Remote.DomainRename.self
         case .domainSendKey: return Remote.DomainSendKey.self
         case .domainGetGuestInfo: return Remote.DomainGetGuestInfo.self
+        case .domainMigrateBegin3Params: return Remote.DomainMigrateBegin3Params.self
+        case .domainMigratePrepare3Params: return Remote.DomainMigratePrepare3Params.self
+        case .domainMigratePerform3Params: return Remote.DomainMigratePerform3Params.self
+        case .domainMigrateFinish3Params: return Remote.DomainMigrateFinish3Params.self
+        case .domainMigrateConfirm3Params: return Remote.DomainMigrateConfirm3Params.self
+        case .domainMigrateBegin3: return Remote.DomainMigrateBegin3.self
+        case .domainMigratePrepare3: return Remote.DomainMigratePrepare3.self
+        case .domainMigratePerform3: return Remote.DomainMigratePerform3.self
+        case .domainMigrateFinish3: return Remote.DomainMigrateFinish3.self
+        case .domainMigrateConfirm3: return Remote.DomainMigrateConfirm3.self
+        case .domainMigrateSetMaxSpeed: return Remote.DomainMigrateSetMaxSpeed.self
+        case .domainMigrateGetMaxSpeed: return Remote.DomainMigrateGetMaxSpeed.self
+        case .domainMigrateSetMaxDowntime: return Remote.DomainMigrateSetMaxDowntime.self
+        case .domainMigrateGetMaxDowntime: return Remote.DomainMigrateGetMaxDowntime.self
+        case .domainMigrateStartPostCopy: return Remote.DomainMigrateStartPostCopy.self
         }
     }
 }
@@ -11593,6 +11653,759 @@ public enum Remote {
                 buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
             }
         }
+    }
+
+    /// Procedure 302, `DomainMigrateBegin3Params`.
+    public enum DomainMigrateBegin3Params: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 302
+
+        /// The arguments of `DomainMigrateBegin3Params`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMigrateBegin3Params`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8], xml: String) {
+                self.cookieOut = cookieOut
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 303, `DomainMigratePrepare3Params`.
+    public enum DomainMigratePrepare3Params: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 303
+
+        /// The arguments of `DomainMigratePrepare3Params`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var cookieIn: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], cookieIn: [UInt8], flags: UInt32) {
+                self.params = params
+                self.cookieIn = cookieIn
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMigratePrepare3Params`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+            public var uriOut: String?
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8], uriOut: String?) {
+                self.cookieOut = cookieOut
+                self.uriOut = uriOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.uriOut = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+                buffer.writeXDROptional(self.uriOut) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 305, `DomainMigratePerform3Params`.
+    public enum DomainMigratePerform3Params: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 305
+
+        /// The arguments of `DomainMigratePerform3Params`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var dconnuri: String?
+            public var params: [TypedParameter]
+            public var cookieIn: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, dconnuri: String?, params: [TypedParameter], cookieIn: [UInt8], flags: UInt32) {
+                self.dom = dom
+                self.dconnuri = dconnuri
+                self.params = params
+                self.cookieIn = cookieIn
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.dconnuri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.dconnuri) { $0.writeXDRString($1) }
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMigratePerform3Params`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8]) {
+                self.cookieOut = cookieOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+            }
+        }
+    }
+
+    /// Procedure 306, `DomainMigrateFinish3Params`.
+    public enum DomainMigrateFinish3Params: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 306
+
+        /// The arguments of `DomainMigrateFinish3Params`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var cookieIn: [UInt8]
+            public var flags: UInt32
+            public var cancelled: Int32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], cookieIn: [UInt8], flags: UInt32, cancelled: Int32) {
+                self.params = params
+                self.cookieIn = cookieIn
+                self.flags = flags
+                self.cancelled = cancelled
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+                self.cancelled = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDRUInt32(self.flags)
+                buffer.writeXDRInt32(self.cancelled)
+            }
+        }
+
+        /// The reply of `DomainMigrateFinish3Params`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cookieOut: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cookieOut: [UInt8]) {
+                self.dom = dom
+                self.cookieOut = cookieOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+            }
+        }
+    }
+
+    /// Procedure 307, `DomainMigrateConfirm3Params`.
+    public enum DomainMigrateConfirm3Params: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 307
+
+        /// The arguments of `DomainMigrateConfirm3Params`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var cookieIn: [UInt8]
+            public var flags: UInt32
+            public var cancelled: Int32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], cookieIn: [UInt8], flags: UInt32, cancelled: Int32) {
+                self.dom = dom
+                self.params = params
+                self.cookieIn = cookieIn
+                self.flags = flags
+                self.cancelled = cancelled
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+                self.cancelled = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDRUInt32(self.flags)
+                buffer.writeXDRInt32(self.cancelled)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 213, `DomainMigrateBegin3`.
+    public enum DomainMigrateBegin3: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 213
+
+        /// The arguments of `DomainMigrateBegin3`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xmlin: String?
+            public var flags: UInt64
+            public var dname: String?
+            public var resource: UInt64
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xmlin: String?, flags: UInt64, dname: String?, resource: UInt64) {
+                self.dom = dom
+                self.xmlin = xmlin
+                self.flags = flags
+                self.dname = dname
+                self.resource = resource
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xmlin = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt64()
+                self.dname = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.resource = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.xmlin) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.flags)
+                buffer.writeXDROptional(self.dname) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.resource)
+            }
+        }
+
+        /// The reply of `DomainMigrateBegin3`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8], xml: String) {
+                self.cookieOut = cookieOut
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 214, `DomainMigratePrepare3`.
+    public enum DomainMigratePrepare3: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 214
+
+        /// The arguments of `DomainMigratePrepare3`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var cookieIn: [UInt8]
+            public var uriIn: String?
+            public var flags: UInt64
+            public var dname: String?
+            public var resource: UInt64
+            public var domXML: String
+
+            /// Creates the value from its fields.
+            public init(cookieIn: [UInt8], uriIn: String?, flags: UInt64, dname: String?, resource: UInt64, domXML: String) {
+                self.cookieIn = cookieIn
+                self.uriIn = uriIn
+                self.flags = flags
+                self.dname = dname
+                self.resource = resource
+                self.domXML = domXML
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.uriIn = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt64()
+                self.dname = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.resource = try buffer.readXDRUInt64()
+                self.domXML = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDROptional(self.uriIn) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.flags)
+                buffer.writeXDROptional(self.dname) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.resource)
+                buffer.writeXDRString(self.domXML)
+            }
+        }
+
+        /// The reply of `DomainMigratePrepare3`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+            public var uriOut: String?
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8], uriOut: String?) {
+                self.cookieOut = cookieOut
+                self.uriOut = uriOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.uriOut = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+                buffer.writeXDROptional(self.uriOut) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 216, `DomainMigratePerform3`.
+    public enum DomainMigratePerform3: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 216
+
+        /// The arguments of `DomainMigratePerform3`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var xmlin: String?
+            public var cookieIn: [UInt8]
+            public var dconnuri: String?
+            public var uri: String?
+            public var flags: UInt64
+            public var dname: String?
+            public var resource: UInt64
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, xmlin: String?, cookieIn: [UInt8], dconnuri: String?, uri: String?, flags: UInt64, dname: String?, resource: UInt64) {
+                self.dom = dom
+                self.xmlin = xmlin
+                self.cookieIn = cookieIn
+                self.dconnuri = dconnuri
+                self.uri = uri
+                self.flags = flags
+                self.dname = dname
+                self.resource = resource
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.xmlin = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.dconnuri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.uri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt64()
+                self.dname = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.resource = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.xmlin) { $0.writeXDRString($1) }
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDROptional(self.dconnuri) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.uri) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.flags)
+                buffer.writeXDROptional(self.dname) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.resource)
+            }
+        }
+
+        /// The reply of `DomainMigratePerform3`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8]) {
+                self.cookieOut = cookieOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+            }
+        }
+    }
+
+    /// Procedure 217, `DomainMigrateFinish3`.
+    public enum DomainMigrateFinish3: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 217
+
+        /// The arguments of `DomainMigrateFinish3`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dname: String
+            public var cookieIn: [UInt8]
+            public var dconnuri: String?
+            public var uri: String?
+            public var flags: UInt64
+            public var cancelled: Int32
+
+            /// Creates the value from its fields.
+            public init(dname: String, cookieIn: [UInt8], dconnuri: String?, uri: String?, flags: UInt64, cancelled: Int32) {
+                self.dname = dname
+                self.cookieIn = cookieIn
+                self.dconnuri = dconnuri
+                self.uri = uri
+                self.flags = flags
+                self.cancelled = cancelled
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dname = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.dconnuri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.uri = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.flags = try buffer.readXDRUInt64()
+                self.cancelled = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.dname)
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDROptional(self.dconnuri) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.uri) { $0.writeXDRString($1) }
+                buffer.writeXDRUInt64(self.flags)
+                buffer.writeXDRInt32(self.cancelled)
+            }
+        }
+
+        /// The reply of `DomainMigrateFinish3`.
+        public struct Reply: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cookieOut: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cookieOut: [UInt8]) {
+                self.dom = dom
+                self.cookieOut = cookieOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+            }
+        }
+    }
+
+    /// Procedure 218, `DomainMigrateConfirm3`.
+    public enum DomainMigrateConfirm3: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 218
+
+        /// The arguments of `DomainMigrateConfirm3`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var cookieIn: [UInt8]
+            public var flags: UInt64
+            public var cancelled: Int32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, cookieIn: [UInt8], flags: UInt64, cancelled: Int32) {
+                self.dom = dom
+                self.cookieIn = cookieIn
+                self.flags = flags
+                self.cancelled = cancelled
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.flags = try buffer.readXDRUInt64()
+                self.cancelled = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDRUInt64(self.flags)
+                buffer.writeXDRInt32(self.cancelled)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 207, `DomainMigrateSetMaxSpeed`.
+    public enum DomainMigrateSetMaxSpeed: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 207
+
+        /// The arguments of `DomainMigrateSetMaxSpeed`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var bandwidth: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, bandwidth: UInt64, flags: UInt32) {
+                self.dom = dom
+                self.bandwidth = bandwidth
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.bandwidth = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.bandwidth)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 242, `DomainMigrateGetMaxSpeed`.
+    public enum DomainMigrateGetMaxSpeed: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 242
+
+        /// The arguments of `DomainMigrateGetMaxSpeed`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMigrateGetMaxSpeed`.
+        public struct Reply: XDRCodable, Hashable {
+            public var bandwidth: UInt64
+
+            /// Creates the value from its fields.
+            public init(bandwidth: UInt64) {
+                self.bandwidth = bandwidth
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.bandwidth = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt64(self.bandwidth)
+            }
+        }
+    }
+
+    /// Procedure 166, `DomainMigrateSetMaxDowntime`.
+    public enum DomainMigrateSetMaxDowntime: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 166
+
+        /// The arguments of `DomainMigrateSetMaxDowntime`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var downtime: UInt64
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, downtime: UInt64, flags: UInt32) {
+                self.dom = dom
+                self.downtime = downtime
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.downtime = try buffer.readXDRUInt64()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt64(self.downtime)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 387, `DomainMigrateGetMaxDowntime`.
+    public enum DomainMigrateGetMaxDowntime: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 387
+
+        /// The arguments of `DomainMigrateGetMaxDowntime`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMigrateGetMaxDowntime`.
+        public struct Reply: XDRCodable, Hashable {
+            public var downtime: UInt64
+
+            /// Creates the value from its fields.
+            public init(downtime: UInt64) {
+                self.downtime = downtime
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.downtime = try buffer.readXDRUInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRUInt64(self.downtime)
+            }
+        }
+    }
+
+    /// Procedure 364, `DomainMigrateStartPostCopy`.
+    public enum DomainMigrateStartPostCopy: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 364
+
+        /// The arguments of `DomainMigrateStartPostCopy`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 }
 
