@@ -43,7 +43,7 @@ extension DomainDriver {
     /// Perform: QEMU sends the guest to `uri`; returns once the destination has it all (the
     /// guest is paused here then). A failure or a cancel leaves it running here.
     func migrationPerform(
-        _ uuid: RemoteUUID, uri: String, parameters: MigrationParameters, flags: MigrationFlags, cookie: [UInt8]
+        _ uuid: RemoteUUID, uri: String?, parameters: MigrationParameters, flags: MigrationFlags, cookie: [UInt8], tunnel: Int32? = nil
     ) async throws(RemoteError) -> [UInt8] {
         try flags.check()
         guard let record = registry.record(uuid: uuid) else {
@@ -55,8 +55,16 @@ extension DomainDriver {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: "Attempt to migrate guest to the same host \(theirs.hostUUID)")
             }
         }
-        let target = try MigrationURI(uri)
-        guard target.port != nil else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "migration URI \(uri) has no port") }
+        // Where QEMU sends the stream: the destination's port, or the tunnel's socket.
+        let qemuURI: String
+        if tunnel != nil {
+            qemuURI = "fd:" + Self.migrationDescriptorName
+        } else {
+            guard let uri else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "no migration URI given") }
+            let target = try MigrationURI(uri)
+            guard target.port != nil else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "migration URI \(uri) has no port") }
+            qemuURI = target.qemuURI
+        }
         var outgoing = migrations.outgoing(uuid) ?? .init(flags: flags, wasRunning: guest.lifecycle.status.state == .running)
         outgoing.flags = flags
         let wasRunning = guest.lifecycle.status.state == .running
@@ -92,7 +100,10 @@ extension DomainDriver {
         longJobs.begin(uuid, .migrationOut, qmp: guest.qmp)
         do throws(RemoteError) {
             do throws(QMPError) {
-                _ = try await guest.qmp.execute("migrate", arguments: .object([("uri", .string(target.qemuURI))]))
+                if let tunnel {
+                    _ = try await guest.qmp.execute("getfd", arguments: .object([("fdname", .string(Self.migrationDescriptorName))]), passing: tunnel)
+                }
+                _ = try await guest.qmp.execute("migrate", arguments: .object([("uri", .string(qemuURI))]))
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "migration failed: \(error)")
             }
@@ -157,7 +168,7 @@ extension DomainDriver {
     /// Prepare: starts QEMU waiting for the guest on a port of this host; returns the cookie and
     /// the URI the source's QEMU is to send to.
     func migrationPrepare(
-        parameters: MigrationParameters, cookie: [UInt8], flags: MigrationFlags, reachedAt localAddress: String?
+        parameters: MigrationParameters, cookie: [UInt8], flags: MigrationFlags, reachedAt localAddress: String?, tunnel: Int32? = nil
     ) async throws(RemoteError) -> (cookie: [UInt8], uri: String, domain: RemoteDomain) {
         try flags.check()
         guard var xml = parameters.destinationXML else {
@@ -171,10 +182,12 @@ extension DomainDriver {
             try theirs.check(uuid: parsed.definition.uuid, localHostUUID: identity.hostUUID)
         }
         var requested: MigrationURI?
-        if let uri = parameters.uri { requested = try MigrationURI(uri) }
+        if let uri = parameters.uri, tunnel == nil { requested = try MigrationURI(uri) }
         let listenHost = parameters.listenAddress ?? requested?.listenHost ?? (Self.hostHasIPv6 ? "[::]" : "0.0.0.0")
         let port: Int
-        if let given = requested?.port {
+        if tunnel != nil {
+            port = 0
+        } else if let given = requested?.port {
             port = given
         } else {
             let range = configuration.migrationPorts
@@ -190,7 +203,7 @@ extension DomainDriver {
                 detail: "hostname on destination resolved to localhost, but migration requires an FQDN")
         }
         let setup = IncomingNetworkMigration(
-            listenURI: "tcp:\(listenHost):\(port)",
+            listenURI: "tcp:\(listenHost):\(port)", tunnelDescriptor: tunnel,
             capabilities: [("multifd", flags.contains(.parallel)), ("postcopy-ram", flags.contains(.postcopy)), ("xbzrle", flags.contains(.compressed))],
             parallelConnections: flags.contains(.parallel) ? (parameters.parallelConnections ?? 2) : nil)
         let uuid = RemoteUUID(parsed.definition.uuid) ?? RemoteUUID(high: 0, low: 0)
@@ -225,7 +238,7 @@ extension DomainDriver {
         migrations.setIncoming(uuid, .init(flags: flags, addedTransient: addedTransient, persistentXML: parameters.persistentXML))
         let reply = MigrationCookie(name: parsed.definition.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
         let host = advertisedHost.contains(":") && !advertisedHost.hasPrefix("[") ? "[\(advertisedHost)]" : advertisedHost
-        logger.info("waiting for an incoming migration", metadata: ["name": "\(parsed.definition.name)", "uri": "tcp:\(host):\(port)"])
+        logger.info("waiting for an incoming migration", metadata: ["name": "\(parsed.definition.name)", "uri": "\(tunnel == nil ? "tcp:\(host):\(port)" : "tunnel")"])
         return (reply.encoded, "tcp:\(host):\(port)", started)
     }
 
@@ -288,7 +301,12 @@ extension DomainDriver {
             if let channels = setup.parallelConnections {
                 _ = try await qmp.execute("migrate-set-parameters", arguments: .object([("multifd-channels", .integer(Int64(channels)))]))
             }
-            _ = try await qmp.execute("migrate-incoming", arguments: .object([("uri", .string(setup.listenURI))]))
+            if let descriptor = setup.tunnelDescriptor {
+                _ = try await qmp.execute("getfd", arguments: .object([("fdname", .string(migrationDescriptorName))]), passing: descriptor)
+                _ = try await qmp.execute("migrate-incoming", arguments: .object([("uri", .string("fd:" + migrationDescriptorName))]))
+            } else {
+                _ = try await qmp.execute("migrate-incoming", arguments: .object([("uri", .string(setup.listenURI))]))
+            }
         } catch {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot listen for the migration on \(setup.listenURI): \(error)")
         }

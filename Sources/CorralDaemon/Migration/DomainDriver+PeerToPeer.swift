@@ -1,6 +1,36 @@
 import CorralClient
 import CorralProtocol
 import Foundation
+import Glibc
+import NIOCore
+import Synchronization
+
+extension DomainDriver {
+    /// Copies what QEMU writes into the tunnel's socket to the stream until QEMU closes its end.
+    /// Blocks (reads, and waits for each send): call it on a thread of its own.
+    nonisolated static func pumpTunnel(from descriptor: Int32, into stream: CorralStream) -> RemoteError? {
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, chunk) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return nil }
+            let bytes = ByteBuffer(bytes: buffer[0..<count])
+            let semaphore = DispatchSemaphore(value: 0)
+            let failure = Mutex<RemoteError?>(nil)
+            Task {
+                do throws(CorralClientError) {
+                    try await stream.send(bytes)
+                } catch {
+                    failure.withLock { $0 = RemoteError(code: .operationFailed, domain: .qemu, detail: "tunnelled migration: \(error.message)") }
+                }
+                semaphore.signal()
+            }
+            semaphore.wait()
+            if let error = failure.withLock({ $0 }) { return error }
+        }
+    }
+}
 
 /// Peer-to-peer migration (`virsh migrate --p2p`): the source daemon connects to the destination
 /// daemon itself — over a Unix socket, TLS, TCP or ssh, with Corral's client — and runs the five
@@ -32,33 +62,70 @@ extension DomainDriver {
             }
         }
         // What the destination is told: the client's flags without the source-side ones.
-        let remoteFlags = UInt32(truncatingIfNeeded: flags.subtracting([.peerToPeer, .changeProtection, .abortOnError, .autoConverge]).rawValue)
+        let sentFlags = flags.subtracting([.changeProtection, .abortOnError, .autoConverge])
         let name = try registry.record(for: handle).name
         try await jobs.run(name, "qemuMigrationSrcPerformPeer2Peer") { () async throws(RemoteError) in
             let uuid = try registry.record(for: handle).uuid
+            // A paused guest stays paused on the destination (what libvirt's client adds itself
+            // when it drives the migration).
+            let paused = registry.guest(uuid)?.lifecycle.status.state == .paused
+            let remoteFlags = UInt32(truncatingIfNeeded: (paused ? sentFlags.union(.paused) : sentFlags).rawValue)
             let (beginCookie, xml) = try await migrationBegin(uuid, parameters: parameters, flags: flags)
             var prepareParameters = parameters
             prepareParameters.destinationXML = xml
-            let prepared = try await remote { () async throws(CorralClientError) in
-                try await connection.call(
-                    Remote.DomainMigratePrepare3Params.self,
-                    .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
-            }
-            var performParameters = parameters
-            if let given = prepared.uriOut { performParameters.uri = given }
             var cancelled = false
             var performError: RemoteError?
             var performCookie: [UInt8] = []
-            if let target = performParameters.uri {
+            if flags.contains(.tunnelled) {
+                // The stream goes through this connection: QEMU writes it into a socket, the
+                // daemon reads it and sends it as the stream of PREPARE_TUNNEL3_PARAMS.
+                let (prepared, stream) = try await remote { () async throws(CorralClientError) in
+                    try await connection.openStream(
+                        Remote.DomainMigratePrepareTunnel3Params.self,
+                        .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
+                }
+                let (daemonEnd, qemuEnd) = try MigrationSocketPair.make()
+                // The pump blocks in read(2): on a thread of its own, never on an event loop.
+                let pump = Task { () -> RemoteError? in
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread { continuation.resume(returning: Self.pumpTunnel(from: daemonEnd, into: stream)) }
+                    }
+                }
                 do throws(RemoteError) {
-                    performCookie = try await migrationPerform(uuid, uri: target, parameters: performParameters, flags: flags, cookie: prepared.cookieOut)
+                    defer { close(qemuEnd) }
+                    performCookie = try await migrationPerform(uuid, uri: nil, parameters: parameters, flags: flags, cookie: prepared.cookieOut, tunnel: qemuEnd)
                 } catch {
                     cancelled = true
                     performError = error
                 }
+                // On success QEMU has closed its end and the pump reads to the end of the stream;
+                // on failure it is stopped here.
+                if cancelled { Glibc.shutdown(daemonEnd, Int32(SHUT_RDWR)) }
+                if let pumpError = await pump.value, performError == nil {
+                    cancelled = true
+                    performError = pumpError
+                }
+                close(daemonEnd)
+                if cancelled { await stream.abort() } else { try? await stream.finish() }
             } else {
-                cancelled = true
-                performError = RemoteError(code: .internalError, domain: .qemu, detail: "domainMigratePrepare3 did not set uri")
+                let prepared = try await remote { () async throws(CorralClientError) in
+                    try await connection.call(
+                        Remote.DomainMigratePrepare3Params.self,
+                        .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
+                }
+                var performParameters = parameters
+                if let given = prepared.uriOut { performParameters.uri = given }
+                if let target = performParameters.uri {
+                    do throws(RemoteError) {
+                        performCookie = try await migrationPerform(uuid, uri: target, parameters: performParameters, flags: flags, cookie: prepared.cookieOut)
+                    } catch {
+                        cancelled = true
+                        performError = error
+                    }
+                } else {
+                    cancelled = true
+                    performError = RemoteError(code: .internalError, domain: .qemu, detail: "domainMigratePrepare3 did not set uri")
+                }
             }
             var finishParameters = parameters
             finishParameters.destinationName = parameters.destinationName ?? name

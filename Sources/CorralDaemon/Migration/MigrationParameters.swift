@@ -121,6 +121,12 @@ extension MigrationFlags {
         for (flag, name) in Self.names where contains(flag) {
             throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "migration flag \(name) is not supported by Corral")
         }
+        if contains(.tunnelled) && !contains(.peerToPeer) {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "migration flag VIR_MIGRATE_TUNNELLED requires VIR_MIGRATE_PEER2PEER")
+        }
+        if contains(.tunnelled) && contains(.parallel) {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "parallel migration is not supported with tunnelled migration")
+        }
         if contains(.postcopy) && contains(.parallel) {
             throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "post-copy migration is not supported with parallel migration")
         }

@@ -2,6 +2,7 @@ import CorralJSON
 import CorralProtocol
 import DomainXML
 import Foundation
+import Glibc
 import NIOCore
 import QMP
 import XDR
@@ -85,6 +86,20 @@ enum MigrationProcedures {
             let parameters = try MigrationParameters(uri: arguments.uriIn, destinationName: arguments.dname, destinationXML: arguments.domXML, bandwidth: arguments.resource)
             let (cookie, uri) = try await prepare(parameters, cookie: arguments.cookieIn, arguments.flags, context: context)
             return .init(cookieOut: cookie, uriOut: uri)
+        }
+        table.registerStream(Remote.DomainMigratePrepareTunnel3Params.self) { arguments, context throws(RemoteError) in
+            let parameters = try MigrationParameters(arguments.params)
+            let flags = try flags(UInt64(arguments.flags))
+            guard let xml = parameters.destinationXML else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "no domain XML passed") }
+            var name = parameters.destinationName ?? ""
+            if name.isEmpty { name = try domainName(xml) }
+            let (daemonEnd, qemuEnd) = try MigrationSocketPair.make()
+            let sink = TunnelSink(descriptor: daemonEnd)
+            defer { close(qemuEnd) }
+            let cookie = try await driver.jobs.run(name, "remoteDispatchDomainMigratePrepareTunnel3Params") { () async throws(RemoteError) in
+                try await driver.migrationPrepare(parameters: parameters, cookie: arguments.cookieIn, flags: flags, reachedAt: nil, tunnel: qemuEnd).cookie
+            }
+            return (.init(cookieOut: cookie), sink)
         }
         table.registerAsync(Remote.DomainMigratePerform3Params.self) { arguments, _ throws(RemoteError) in
             let cookie = try await perform(arguments.dom, dconnuri: arguments.dconnuri, try MigrationParameters(arguments.params), cookie: arguments.cookieIn, UInt64(arguments.flags))

@@ -4,8 +4,11 @@ import Synchronization
 /// What a migration setup hands the starting QEMU on the destination: where to listen, and the
 /// capabilities and parameters both sides must agree on.
 struct IncomingNetworkMigration: Sendable {
-    /// `tcp:ADDRESS:PORT` for `migrate-incoming`.
+    /// `tcp:ADDRESS:PORT` for `migrate-incoming`; unused for a tunnel.
     var listenURI: String
+    /// For a tunnelled migration: QEMU's end of the socket the daemon writes the stream into
+    /// (handed over with `getfd`, then closed here).
+    var tunnelDescriptor: Int32?
     /// `migrate-set-capabilities` before listening.
     var capabilities: [(String, Bool)]
     /// Multifd channels, when parallel.

@@ -1001,6 +1001,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainMigrateGetMaxDowntime = 387
     /// `REMOTE_PROC_DOMAIN_MIGRATE_START_POST_COPY`
     case domainMigrateStartPostCopy = 364
+    /// `REMOTE_PROC_DOMAIN_MIGRATE_PREPARE_TUNNEL3_PARAMS`
+    case domainMigratePrepareTunnel3Params = 304
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -1273,6 +1275,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainMigrateSetMaxDowntime: return .write(api: "virDomainMigrateSetMaxDowntime")
         case .domainMigrateGetMaxDowntime: return .read
         case .domainMigrateStartPostCopy: return .write(api: "virDomainMigrateStartPostCopy")
+        case .domainMigratePrepareTunnel3Params: return .write(api: "virDomainMigratePrepareTunnel3Params")
         }
     }
 
@@ -1547,6 +1550,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainMigrateSetMaxDowntime: return Remote.DomainMigrateSetMaxDowntime.self
         case .domainMigrateGetMaxDowntime: return Remote.DomainMigrateGetMaxDowntime.self
         case .domainMigrateStartPostCopy: return Remote.DomainMigrateStartPostCopy.self
+        case .domainMigratePrepareTunnel3Params: return Remote.DomainMigratePrepareTunnel3Params.self
         }
     }
 }
@@ -12406,6 +12410,56 @@ public enum Remote {
             }
         }
         public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 304, `DomainMigratePrepareTunnel3Params`.
+    public enum DomainMigratePrepareTunnel3Params: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 304
+
+        /// The arguments of `DomainMigratePrepareTunnel3Params`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+            public var cookieIn: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter], cookieIn: [UInt8], flags: UInt32) {
+                self.params = params
+                self.cookieIn = cookieIn
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.cookieIn = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRVariableOpaque(self.cookieIn)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainMigratePrepareTunnel3Params`.
+        public struct Reply: XDRCodable, Hashable {
+            public var cookieOut: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(cookieOut: [UInt8]) {
+                self.cookieOut = cookieOut
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.cookieOut = Array(try buffer.readXDRVariableOpaque(maximumLength: 4194304).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.cookieOut)
+            }
+        }
     }
 }
 
