@@ -46,9 +46,11 @@ def seed_probe_cache(state_dir):
 class Daemon:
     """A corrald in its own temporary directory."""
 
-    def __init__(self, extra_args=(), env=None):
+    def __init__(self, extra_args=(), env=None, prefix=()):
+        """`prefix` runs the daemon under another command (`ip netns exec NS`)."""
         self.dir = tempfile.mkdtemp(prefix="corral-pytest-")
         self.env = env
+        self.prefix = list(prefix)
         self.socket = os.path.join(self.dir, "sock")
         self.socket_ro = os.path.join(self.dir, "sock-ro")
         self.log = open(os.path.join(self.dir, "corrald.log"), "a")
@@ -58,7 +60,7 @@ class Daemon:
     def launch(self):
         seed_probe_cache(os.path.join(self.dir, "state"))
         self.process = subprocess.Popen(
-            [binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket_ro,
+            self.prefix + [binary("corrald"), "--socket", self.socket, "--socket-ro", self.socket_ro,
              "--state-dir", os.path.join(self.dir, "state"), "--run-dir", os.path.join(self.dir, "run"), "--no-default-network"] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + 20

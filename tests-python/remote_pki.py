@@ -24,14 +24,15 @@ class PKI:
     """A CA with a server certificate for localhost/127.0.0.1 and client certificates, each
     client in a directory of its own laid out as libvirt's `pkipath=` expects."""
 
-    def __init__(self, directory, ca_name="Corral Test CA"):
+    def __init__(self, directory, ca_name="Corral Test CA", server_ips=()):
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         _write(f"{directory}/ca.info", f"cn = {ca_name}\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 2\n")
         _certtool(directory, "--generate-privkey", "--outfile", "cakey.pem")
         _certtool(directory, "--generate-self-signed", "--load-privkey", "cakey.pem", "--template", "ca.info", "--outfile", "cacert.pem")
+        ips = "".join(f"ip_address = {ip}\n" for ip in ("127.0.0.1",) + tuple(server_ips))
         _write(f"{directory}/server.info",
-               "organization = Corral Test\ncn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\n"
+               "organization = Corral Test\ncn = localhost\ndns_name = localhost\n" + ips +
                "tls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n")
         _certtool(directory, "--generate-privkey", "--outfile", "serverkey.pem")
         _certtool(directory, "--generate-certificate", "--load-privkey", "serverkey.pem", "--load-ca-certificate", "cacert.pem",

@@ -145,9 +145,17 @@ enum MigrationProcedures {
             }
             return .init()
         }
-        table.register(Remote.DomainMigrateGetMaxSpeed.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.DomainMigrateGetMaxSpeed.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: 0, function: "qemuDomainMigrateGetMaxSpeed")
             let uuid = try registry.record(for: arguments.dom).uuid
+            // During a migration, what QEMU uses now (the migration's own bandwidth, or a
+            // setspeed since); otherwise what the next migration will use.
+            if let job = driver.longJobs.running(uuid), job.operation == .migrationOut, let qmp = job.qmp,
+                let reply = try? await qmp.execute("query-migrate-parameters"), let bytes = reply["max-bandwidth"]?.intValue, bytes > 0
+            {
+                let mebibytes = UInt64(bytes) / (1 << 20)
+                return .init(bandwidth: mebibytes >= MigrationParameters.maximumBandwidth ? MigrationParameters.maximumBandwidth : mebibytes)
+            }
             let bandwidth = driver.migrationLimits.get(uuid).bandwidth
             // libvirt reports "unlimited" as its largest value.
             return .init(bandwidth: bandwidth == 0 ? MigrationParameters.maximumBandwidth : bandwidth)
