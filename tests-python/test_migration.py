@@ -309,3 +309,22 @@ def test_migration_with_libvirtd_both_ways(libvirtd, corrald_beside_libvirtd, ss
     finally:
         run("virsh", "-c", libvirtd, "destroy", name, check=False)
         run("virsh", "-c", ours.uri, "destroy", name, check=False)
+
+
+def test_corral_migrate_with_progress(pair, tmp_path):
+    from conftest import binary
+    a, b = pair
+    first, second, third = (str(tmp_path / f"{n}.log") for n in ("a", "b", "c"))
+    (tmp_path / "g.xml").write_text(migrating_guest_xml("cli", first))
+    run("virsh", "-c", a.uri, "create", str(tmp_path / "g.xml"))
+    wait_for_count(first, 5)
+    dest = destination_xml(a.uri, "cli", second, tmp_path, "cli")
+    result = netns(NS_A, binary("corral"), "-c", a.tls, "migrate", "--live", "--verbose", "cli", b.tls, "--xml", dest)
+    assert "migrate: 100%" in result.stderr and "Domain 'cli' migrated to" in result.stdout
+    wait_for_count(second, counts(first)[-1] + 5)
+    back = destination_xml(b.uri, "cli", third, tmp_path, "cli-back")
+    netns(NS_B, binary("corral"), "-c", b.tls, "migrate", "--live", "--p2p", "--tunnelled", "cli", a.tls, "--xml", back)
+    assert run("virsh", "-c", a.uri, "domstate", "--reason", "cli").stdout.strip() == "running (migrated)"
+    wait_for_count(third, counts(second)[-1] + 5)
+    assert_unbroken(first, second, third)
+    run("virsh", "-c", a.uri, "destroy", "cli")

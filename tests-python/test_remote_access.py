@@ -288,6 +288,7 @@ virsh -r -c qemu:///system hostname > /dev/null && echo read-only ok
 kill $daemon; wait $daemon || true
 """
     result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    subprocess.run(["pkill", "-f", f"--state-dir {tmp_path}/st"], check=False)
     assert result.returncode == 0, result.stderr + open(f"{tmp_path}/log").read()
     lines = result.stdout.split("\n")
     assert "600 /run/libvirt/libvirt-sock" in lines and "666 /run/libvirt/libvirt-sock-ro" in lines

@@ -17,6 +17,7 @@ public struct Corral: AsyncParsableCommand {
             PoolList.self, VolList.self, VolUpload.self, VolDownload.self, VolClone.self, Console.self,
             Save.self, Restore.self, ManagedSave.self, Dump.self, ManagedSaveRemove.self, DomJobInfo.self, DomJobAbort.self,
             SnapshotCreateAs.self, SnapshotList.self, SnapshotRevert.self, SnapshotDelete.self, SnapshotDumpXML.self,
+            Migrate.self,
         ]
     )
 

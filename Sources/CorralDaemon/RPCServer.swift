@@ -106,7 +106,8 @@ public final class RPCServer: Sendable {
         var lastError: (any Error)?
         for address in addresses {
             do {
-                let channel = try await bootstrap(kind).bind(host: address, port: port).get()
+                // As libvirtd: a restarted daemon binds its port despite connections in TIME_WAIT.
+                let channel = try await bootstrap(kind).serverChannelOption(.socketOption(.so_reuseaddr), value: 1).bind(host: address, port: port).get()
                 channels.withLock { $0.append(channel) }
                 logger.info("listening", metadata: ["address": "\(address)", "port": "\(port)", "transport": "\(kind.name)"])
                 return

@@ -64,6 +64,18 @@ final class RPCServerHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        setUp(context: context)
+        context.fireChannelActive()
+    }
+
+    /// A TLS connection gets this handler only after its handshake, when the channel is long
+    /// active: set up now, as channelActive will not come.
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { setUp(context: context) }
+    }
+
+    private func setUp(context: ChannelHandlerContext) {
+        guard streams == nil else { return }
         logger.debug("client connected")
         let channel = context.channel
         streams = ConnectionStreams(channel: channel)
@@ -72,7 +84,6 @@ final class RPCServerHandler: ChannelInboundHandler {
             logger.info("closing a connection that did not open within the time allowed")
             channel.close(promise: nil)
         }
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
