@@ -28,7 +28,7 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks (comma-separated): all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network.") var only: String = "all"
+    @Option(help: "Which benchmarks (comma-separated): all, rpc, domains, start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network, migration, tls.") var only: String = "all"
     @Option(help: "Running guests for the domain statistics benchmark.") var statsGuests: Int = 50
     @Option(help: "Running guests for the memory benchmark.") var memoryGuests: Int = 20
     @Option(help: "Domains the domain and memory benchmarks define.") var domains: Int = 1000
@@ -110,6 +110,14 @@ struct BenchMain: AsyncParsableCommand {
         }
         if selected("network") {
             try await NetworkBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, runs: 5)
+            print("")
+        }
+        if selected("migration") {
+            try await MigrationBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, directory: storageDir)
+            print("")
+        }
+        if selected("tls") {
+            try await TLSRPCBenchmark.run(corrald: corrald ?? Self.sibling("corrald"), libvirtd: libvirtd, seconds: seconds, connections: 16)
         }
     }
 

@@ -12,12 +12,13 @@ final class BenchDaemon {
     var socketPath: String { directory + "/sock" }
 
     /// - Parameter namespace: a network namespace to run it in (`ip netns exec`).
-    init(binary: String, namespace: String? = nil) throws {
+    /// - Parameter extraArguments: more options (`--config`, `--listen`).
+    init(binary: String, namespace: String? = nil, extraArguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "corral-bench-\(getpid())-\(Self.started.add(1, ordering: .relaxed).newValue)"
             + (namespace.map { "-" + String($0.suffix(6)) } ?? "")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let arguments = ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
-                         "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"]
+                         "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"] + extraArguments
         if let namespace {
             process = try ChildProcess.spawn("/usr/sbin/ip", ["netns", "exec", namespace, binary] + arguments)
         } else {

@@ -28,6 +28,8 @@ final class LongJobs: Sendable {
         var iteration: UInt64 = 0
         var constantPages: UInt64 = 0
         var normalPages: UInt64 = 0
+        /// How long the guest was stopped at the end of a migration, ms (QEMU's `downtime`).
+        var downtime: UInt64 = 0
 
         /// The figures of a `query-migrate` reply.
         init(queryMigrate reply: JSONValue) {
@@ -44,6 +46,7 @@ final class LongJobs: Sendable {
             iteration = number("dirty-sync-count")
             constantPages = number("duplicate")
             normalPages = number("normal")
+            downtime = reply["downtime"]?.intValue.map { UInt64(max(0, $0)) } ?? 0
         }
 
         init() {}
@@ -138,6 +141,7 @@ final class LongJobs: Sendable {
             TypedParameter("memory_dirty_rate", .unsignedLongLong(progress.dirtyRate)),
             TypedParameter("memory_iteration", .unsignedLongLong(progress.iteration)),
         ]
+        if record.outcome != nil && progress.downtime > 0 { parameters.append(TypedParameter("downtime", .unsignedLongLong(progress.downtime))) }
         if record.outcome != nil { parameters.append(TypedParameter("success", .boolean(record.outcome == .completed))) }
         if let error = record.error { parameters.append(TypedParameter("errmsg", .string(error))) }
         return parameters
