@@ -299,13 +299,20 @@ def test_migration_with_libvirtd_both_ways(libvirtd, corrald_beside_libvirtd, ss
         run("virsh", "-c", libvirtd, "migrate", "--live", "--p2p", name, ours.uri, "--xml", again)
         wait_for_count(files[3], counts(files[2])[-1] + 5)
         user = os.environ.get("USER") or "root"
-        ssh_uri = f"qemu+ssh://{user}@127.0.0.1:{sshd.port}/system?socket=/run/libvirt/libvirt-sock&keyfile={sshd.key}&no_verify=1"
+        ssh_options = f"keyfile={sshd.key}&no_verify=1"
         home = dict(os.environ, HOME=str(tmp_path))
         final = str(tmp_path / "lv3.log")
         last = destination_xml(ours.uri, name, final, tmp_path, "p2p-to-libvirtd")
-        run("virsh", "-c", ours.uri, "migrate", "--live", "--p2p", name, ssh_uri, "--xml", last, env=home)
+        to_libvirtd = f"qemu+ssh://{user}@127.0.0.1:{sshd.port}/system?socket=/run/libvirt/libvirt-sock&{ssh_options}"
+        run("virsh", "-c", ours.uri, "migrate", "--live", "--p2p", name, to_libvirtd, "--xml", last, env=home)
         wait_for_count(final, counts(files[3])[-1] + 5)
-        assert_unbroken(*files, final)
+        # OpenNebula's shape: virsh on the source's qemu:///system, the destination over ssh.
+        opennebula = str(tmp_path / "corral3.log")
+        shaped = destination_xml(libvirtd, name, opennebula, tmp_path, "opennebula")
+        to_corral = f"qemu+ssh://{user}@127.0.0.1:{sshd.port}/system?socket={ours.socket}&{ssh_options}"
+        run("virsh", "--connect", "qemu:///system", "migrate", "--live", name, to_corral, "--xml", shaped, env=home)
+        wait_for_count(opennebula, counts(final)[-1] + 5)
+        assert_unbroken(*files, final, opennebula)
     finally:
         run("virsh", "-c", libvirtd, "destroy", name, check=False)
         run("virsh", "-c", ours.uri, "destroy", name, check=False)

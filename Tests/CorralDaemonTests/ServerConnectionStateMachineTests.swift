@@ -91,7 +91,7 @@ struct ServerConnectionStateMachineTests {
 @Suite("Server connection state machine: authentication")
 struct ServerAuthenticationTests {
     func call(_ procedure: Int32, program: RPCProgram = .remote) -> RPCHeader {
-        RPCHeader(program: program, procedure: procedure, type: .call, serial: 1)
+        ServerConnectionStateMachineTests().call(procedure, program: program)
     }
 
     @Test("a SASL listener serves only AUTH_* until the client authenticated, as libvirtd")
