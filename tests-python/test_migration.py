@@ -100,13 +100,20 @@ host_uuid = "{host_uuid}"
     return daemon
 
 
+def destroy_all(daemon):
+    """Guests outlive their daemon by design: a test that fails half-way leaves none behind."""
+    for name in run("virsh", "-c", daemon.uri, "list", "--name", check=False).stdout.split():
+        run("virsh", "-c", daemon.uri, "destroy", name, check=False)
+
+
 @pytest.fixture(scope="module")
 def pair(namespaces, pki, tmp_path_factory):
     a = tls_daemon(NS_A, IP_A, "aaaaaaaa-0000-4000-8000-000000000001", pki, tmp_path_factory)
     b = tls_daemon(NS_B, IP_B, "bbbbbbbb-0000-4000-8000-000000000002", pki, tmp_path_factory)
     yield a, b
-    a.stop()
-    b.stop()
+    for daemon in (a, b):
+        destroy_all(daemon)
+        daemon.stop()
 
 
 def destination_xml(source_uri, name, serial, tmp_path, label):
@@ -274,6 +281,7 @@ def corrald_beside_libvirtd(tmp_path_factory):
     conf.write_text('host_uuid = "cccccccc-0000-4000-8000-000000000003"\nmigration_host = "127.0.0.1"\n')
     daemon = Daemon(["--config", str(conf)])
     yield daemon
+    destroy_all(daemon)
     daemon.stop()
 
 

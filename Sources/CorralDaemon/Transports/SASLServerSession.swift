@@ -123,22 +123,25 @@ final class SASLServerSession: @unchecked Sendable {
 
     /// Wraps outgoing bytes in the security layer (at most ``maximumOutputChunk()`` at once).
     func encode(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> [UInt8] {
-        try withConnection { conn throws(Failure) in
-            var out: UnsafePointer<CChar>?
-            var outLength: UInt32 = 0
-            let rc = sasl_encode(conn, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count), &out, &outLength)
-            guard rc == SASL_OK else { throw detail(conn, rc, "cannot encode SASL data") }
-            return Self.copy(out, outLength) ?? []
-        }
+        try transform(bytes, with: sasl_encode, "cannot encode SASL data")
     }
 
     /// Unwraps incoming bytes; partial packets are kept by the library until complete.
     func decode(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> [UInt8] {
+        try transform(bytes, with: sasl_decode, "cannot decode SASL data")
+    }
+
+    /// `sasl_encode` or `sasl_decode` on `bytes`; the library's output copied out.
+    private func transform(
+        _ bytes: UnsafeRawBufferPointer,
+        with function: (OpaquePointer?, UnsafePointer<CChar>?, UInt32, UnsafeMutablePointer<UnsafePointer<CChar>?>?, UnsafeMutablePointer<UInt32>?) -> Int32,
+        _ what: String
+    ) throws(Failure) -> [UInt8] {
         try withConnection { conn throws(Failure) in
             var out: UnsafePointer<CChar>?
             var outLength: UInt32 = 0
-            let rc = sasl_decode(conn, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count), &out, &outLength)
-            guard rc == SASL_OK else { throw detail(conn, rc, "cannot decode SASL data") }
+            let rc = function(conn, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count), &out, &outLength)
+            guard rc == SASL_OK else { throw detail(conn, rc, what) }
             return Self.copy(out, outLength) ?? []
         }
     }

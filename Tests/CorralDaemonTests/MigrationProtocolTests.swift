@@ -1,0 +1,108 @@
+@testable import CorralDaemon
+import CorralProtocol
+import Testing
+
+@Suite("Migration: cookie, parameters, flags and URIs")
+struct MigrationProtocolTests {
+    let cookie = MigrationCookie(name: "g", uuid: "5a8ba36e-4d2f-4c3a-9f65-3f1d5b3b0a11", hostname: "h1", hostUUID: "11111111-1111-4111-8111-111111111111")
+
+    @Test("the cookie libvirt expects: the identity elements, and a NUL counted in the length")
+    func cookieEncoding() throws {
+        var withDomain = cookie
+        withDomain.persistentXML = "<domain type='qemu'>\n  <name>g</name>\n</domain>"
+        let text = String(decoding: withDomain.encoded.dropLast(), as: UTF8.self)
+        #expect(withDomain.encoded.last == 0)
+        #expect(text == """
+            <qemu-migration>
+              <name>g</name>
+              <uuid>5a8ba36e-4d2f-4c3a-9f65-3f1d5b3b0a11</uuid>
+              <hostname>h1</hostname>
+              <hostuuid>11111111-1111-4111-8111-111111111111</hostuuid>
+              <feature name='persistent'/>
+              <domain type='qemu'>
+                <name>g</name>
+              </domain>
+            </qemu-migration>
+
+            """)
+        let decoded = try #require(try MigrationCookie.decode(withDomain.encoded))
+        #expect(decoded.name == "g" && decoded.mandatoryFeatures == ["persistent"])
+        #expect(decoded.persistentXML?.contains("<name>g</name>") == true)
+        #expect(try MigrationCookie.decode([]) == nil)
+    }
+
+    @Test("cookies libvirt refuses are refused", arguments: [
+        (Array("<qemu-migration/>".utf8), "internal error: Migration cookie was not NULL terminated"),
+        (Array("<qemu-migration><name>g</name></qemu-migration>".utf8) + [0], "internal error: missing uuid element in migration data"),
+        (Array("<qemu-migration><name>g</name><uuid>u</uuid><hostname>h</hostname><hostuuid>x</hostuuid><feature name='nbd-magic'/></qemu-migration>".utf8) + [0],
+         "internal error: Unsupported migration cookie feature nbd-magic"),
+        (Array("<other/>".utf8) + [0], "internal error: cannot parse migration cookie: its root is <other>"),
+    ])
+    func cookieRefusals(bytes: [UInt8], message: String) {
+        #expect(throws: RemoteError.self) { try MigrationCookie.decode(bytes) }
+        do { _ = try MigrationCookie.decode(bytes) } catch { #expect(error.message == message) }
+    }
+
+    @Test("the same host and another domain's UUID are refused")
+    func cookieChecks() {
+        #expect(throws: RemoteError.self) { try cookie.check(uuid: cookie.uuid, localHostUUID: cookie.hostUUID) }
+        #expect(throws: RemoteError.self) { try cookie.check(uuid: "00000000-0000-4000-8000-000000000000", localHostUUID: "other") }
+        #expect(throws: Never.self) { try cookie.check(uuid: cookie.uuid.uppercased(), localHostUUID: "22222222-2222-4222-8222-222222222222") }
+    }
+
+    @Test("typed parameters: libvirt's names and types, repeats only where allowed")
+    func parameters() throws {
+        let parsed = try MigrationParameters([
+            TypedParameter("migrate_uri", .string("tcp:10.0.0.2")), TypedParameter("bandwidth", .unsignedLongLong(100)),
+            TypedParameter("compression", .string("xbzrle")), TypedParameter("compression", .string("xbzrle")),
+            TypedParameter("parallel.connections", .int(4)),
+        ])
+        #expect(parsed.uri == "tcp:10.0.0.2" && parsed.bandwidth == 100 && parsed.compression.count == 2 && parsed.parallelConnections == 4)
+        #expect(try MigrationParameters(parsed.typedParameters) == parsed)
+        for (list, message) in [
+            ([TypedParameter("bandwidth", .string("x"))], "invalid argument: invalid type 'string' for parameter 'bandwidth', expected 'ullong'"),
+            ([TypedParameter("migrate_uri", .string("a")), TypedParameter("migrate_uri", .string("b"))], "invalid argument: parameter 'migrate_uri' occurs multiple times"),
+            ([TypedParameter("nope", .int(1))], "argument unsupported: parameter 'nope' not supported"),
+            ([TypedParameter("tls.destination", .string("x"))], "argument unsupported: migration parameter 'tls.destination' is not supported by Corral"),
+            ([TypedParameter("bandwidth", .unsignedLongLong(UInt64.max))], "numerical overflow: bandwidth must be less than 8796093022208"),
+        ] {
+            do {
+                _ = try MigrationParameters(list)
+                Issue.record("accepted \(list)")
+            } catch {
+                #expect(error.message == message)
+            }
+        }
+    }
+
+    @Test("flags: what Corral does not carry out is refused by name")
+    func flags() {
+        #expect(throws: Never.self) { try MigrationFlags([.live, .peerToPeer, .tunnelled, .persistDestination]).check() }
+        for (flags, message) in [
+            (MigrationFlags.nonSharedDisk, "argument unsupported: migration flag VIR_MIGRATE_NON_SHARED_DISK is not supported by Corral"),
+            (MigrationFlags.tunnelled, "invalid argument: migration flag VIR_MIGRATE_TUNNELLED requires VIR_MIGRATE_PEER2PEER"),
+            (MigrationFlags(rawValue: 1 << 40), "invalid argument: unsupported flags (0x10000000000) in function qemuDomainMigrateBegin3Params"),
+        ] {
+            do {
+                try flags.check()
+                Issue.record("accepted \(flags)")
+            } catch {
+                #expect(error.message == message)
+            }
+        }
+    }
+
+    @Test("migration URIs", arguments: [
+        ("tcp:10.0.0.2:49152", "10.0.0.2", 49152), ("tcp://host.example:50000/", "host.example", 50000), ("tcp:[fe80::1]:49153", "fe80::1", 49153),
+        ("tcp:host", "host", nil),
+    ])
+    func uris(text: String, host: String, port: Int?) throws {
+        let uri = try MigrationURI(text)
+        #expect(uri.host == host && uri.port == port)
+    }
+
+    @Test("URIs QEMU must not be given are refused", arguments: ["exec:rm -rf /", "unix:/tmp/x", "tcp:", "tcp:h:0", "tcp:h:99999", "tcp:a,b:1", "tcp:[::1"])
+    func badURIs(text: String) {
+        #expect(throws: RemoteError.self) { try MigrationURI(text) }
+    }
+}
