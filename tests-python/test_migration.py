@@ -343,3 +343,20 @@ def test_corral_migrate_with_progress(pair, tmp_path):
     wait_for_count(third, counts(second)[-1] + 5)
     assert_unbroken(first, second, third)
     run("virsh", "-c", a.uri, "destroy", "cli")
+
+
+def test_a_client_that_goes_away_mid_migration_leaves_nothing_waiting(daemon, tmp_path):
+    """A client-managed migration's client dies after Prepare: the destination's waiting QEMU
+    goes with its connection, as libvirtd's does."""
+    client = RawClient(daemon.socket)
+    client.open()
+    xml = migrating_guest_xml("orphan", str(tmp_path / "o.log"))
+    params = struct.pack(">I", 1) + typed_string("destination_xml", xml)
+    header, payload = client.call(REMOTE, 303, params + struct.pack(">I", 0) + struct.pack(">I", 1))  # LIVE
+    assert header["status"] == 0, parse_error(payload)
+    assert run("virsh", "-c", daemon.uri, "domstate", "--reason", "orphan").stdout.strip() == "paused (migrating)"
+    assert "Incoming migration" in run("virsh", "-c", daemon.uri, "domjobinfo", "orphan").stdout
+    client.close()
+    wait_for(lambda: "orphan" not in run("virsh", "-c", daemon.uri, "list", "--all", "--name").stdout, timeout=20, what="the abandoned guest to go")
+    assert "incoming migration abandoned" in daemon.log_text()
+    assert daemon.alive()

@@ -717,7 +717,8 @@ actor DomainDriver {
         await apply(.resumedByRequest, to: uuid)
     }
 
-    /// Destroys the guests started with autodestroy by a connection that just closed.
+    /// Destroys the guests started with autodestroy by a connection that just closed, and
+    /// cancels the migrations it was driving.
     func connectionClosed(_ connectionID: UInt64) async {
         let owned = registry.records { $0.runtime?.autodestroyConnection == connectionID }
         for record in owned {
@@ -725,6 +726,7 @@ actor DomainDriver {
                 try await self.destroy(record.uuid, graceful: false)
             }
         }
+        await abandonMigrations(of: connectionID)
     }
 
     /// Adds a taint to a running guest (monitor passthrough).

@@ -21,7 +21,9 @@ extension DomainDriver {
 
     /// Begin: checks the guest can go, and returns the definition the destination is to run and
     /// the first cookie.
-    func migrationBegin(_ uuid: RemoteUUID, parameters: MigrationParameters, flags: MigrationFlags) throws(RemoteError) -> (cookie: [UInt8], xml: String) {
+    func migrationBegin(
+        _ uuid: RemoteUUID, parameters: MigrationParameters, flags: MigrationFlags, connectionID: UInt64? = nil
+    ) throws(RemoteError) -> (cookie: [UInt8], xml: String) {
         try flags.check()
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
@@ -34,7 +36,7 @@ extension DomainDriver {
         if let name = parameters.destinationName, name != record.name, parameters.destinationXML == nil {
             xml = Self.renamedXML(xml, to: name)
         }
-        migrations.setOutgoing(uuid, .init(flags: flags, wasRunning: guest.lifecycle.status.state == .running))
+        migrations.setOutgoing(uuid, .init(flags: flags, wasRunning: guest.lifecycle.status.state == .running, connectionID: connectionID))
         let identity = migrationIdentity
         let cookie = MigrationCookie(name: record.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
         return (cookie.encoded, xml)
@@ -168,7 +170,8 @@ extension DomainDriver {
     /// Prepare: starts QEMU waiting for the guest on a port of this host; returns the cookie and
     /// the URI the source's QEMU is to send to.
     func migrationPrepare(
-        parameters: MigrationParameters, cookie: [UInt8], flags: MigrationFlags, reachedAt localAddress: String?, tunnel: Int32? = nil
+        parameters: MigrationParameters, cookie: [UInt8], flags: MigrationFlags, reachedAt localAddress: String?, tunnel: Int32? = nil,
+        connectionID: UInt64? = nil
     ) async throws(RemoteError) -> (cookie: [UInt8], uri: String, domain: RemoteDomain) {
         try flags.check()
         guard var xml = parameters.destinationXML else {
@@ -197,7 +200,7 @@ extension DomainDriver {
             port = free
         }
         let advertisedHost = requested?.host ?? configuration.migrationHost ?? localAddress ?? identity.hostname
-        guard !advertisedHost.hasPrefix("localhost") || requested != nil else {
+        guard tunnel != nil || !advertisedHost.hasPrefix("localhost") || requested != nil else {
             throw RemoteError(
                 code: .operationFailed, domain: .qemu,
                 detail: "hostname on destination resolved to localhost, but migration requires an FQDN")
@@ -235,7 +238,8 @@ extension DomainDriver {
                 throw error
             }
         }
-        migrations.setIncoming(uuid, .init(flags: flags, addedTransient: addedTransient, persistentXML: parameters.persistentXML))
+        migrations.setIncoming(
+            uuid, .init(flags: flags, addedTransient: addedTransient, persistentXML: parameters.persistentXML, connectionID: connectionID))
         let reply = MigrationCookie(name: parsed.definition.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
         let host = advertisedHost.contains(":") && !advertisedHost.hasPrefix("[") ? "[\(advertisedHost)]" : advertisedHost
         logger.info("waiting for an incoming migration", metadata: ["name": "\(parsed.definition.name)", "uri": "\(tunnel == nil ? "tcp:\(host):\(port)" : "tunnel")"])
@@ -333,6 +337,36 @@ extension DomainDriver {
                     throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' did not complete")
                 }
                 try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// The client that drove migrations phase by phase has gone: an incoming migration it
+    /// prepared stops its waiting QEMU, an outgoing one it began is cancelled (the guest, if
+    /// paused for it, runs again here), so the guest ends up running on exactly one host.
+    func abandonMigrations(of connectionID: UInt64) async {
+        let (outgoing, incoming) = migrations.driven(by: connectionID)
+        for uuid in incoming {
+            guard let record = registry.record(uuid: uuid), let state = migrations.incoming(uuid) else { continue }
+            try? await jobs.run(record.name, "migration cleanup") { () async throws(RemoteError) in
+                guard self.migrations.incoming(uuid) != nil else { return }
+                self.migrations.setIncoming(uuid, nil)
+                _ = self.longJobs.end(uuid, outcome: .cancelled, error: "the client that prepared the migration went away")
+                if self.registry.guest(uuid) != nil { try? await self.destroy(uuid, graceful: false) }
+                if state.addedTransient { self.registry.removeIfTransient(uuid) }
+                self.logger.warning("incoming migration abandoned: its client went away", metadata: ["name": "\(record.name)"])
+            }
+        }
+        for uuid in outgoing {
+            guard let record = registry.record(uuid: uuid), let state = migrations.outgoing(uuid) else { continue }
+            try? await jobs.run(record.name, "migration cleanup") { () async throws(RemoteError) in
+                guard self.migrations.outgoing(uuid)?.connectionID == connectionID else { return }
+                if state.performed, self.registry.guest(uuid) != nil {
+                    try? await self.migrationConfirm(uuid, flags: state.flags, cancelled: true)
+                } else {
+                    self.migrations.setOutgoing(uuid, nil)
+                }
+                self.logger.warning("outgoing migration abandoned: its client went away", metadata: ["name": "\(record.name)"])
             }
         }
     }

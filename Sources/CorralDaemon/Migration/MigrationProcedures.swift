@@ -17,10 +17,10 @@ enum MigrationProcedures {
             try flags.check()
             return flags
         }
-        @Sendable func begin(_ handle: RemoteDomain, _ parameters: MigrationParameters, _ raw: UInt64) async throws(RemoteError) -> ([UInt8], String) {
+        @Sendable func begin(_ handle: RemoteDomain, _ parameters: MigrationParameters, _ raw: UInt64, context: CallContext) async throws(RemoteError) -> ([UInt8], String) {
             let flags = try flags(raw)
             return try await driver.inJob(handle, "remoteDispatchDomainMigrateBegin3Params") { uuid throws(RemoteError) in
-                let (cookie, xml) = try await driver.migrationBegin(uuid, parameters: parameters, flags: flags)
+                let (cookie, xml) = try await driver.migrationBegin(uuid, parameters: parameters, flags: flags, connectionID: context.connectionID)
                 return (cookie, xml)
             }
         }
@@ -31,7 +31,8 @@ enum MigrationProcedures {
             if name.isEmpty { name = try domainName(xml) }
             let local = context.transport.kind == .unix ? nil : context.channel?.localAddress?.ipAddress
             return try await driver.jobs.run(name, "remoteDispatchDomainMigratePrepare3Params") { () async throws(RemoteError) in
-                let (cookie, uri, _) = try await driver.migrationPrepare(parameters: parameters, cookie: cookie, flags: flags, reachedAt: local)
+                let (cookie, uri, _) = try await driver.migrationPrepare(
+                    parameters: parameters, cookie: cookie, flags: flags, reachedAt: local, connectionID: context.connectionID)
                 return (cookie, uri)
             }
         }
@@ -69,13 +70,13 @@ enum MigrationProcedures {
             }
         }
 
-        table.registerAsync(Remote.DomainMigrateBegin3Params.self) { arguments, _ throws(RemoteError) in
-            let (cookie, xml) = try await begin(arguments.dom, try MigrationParameters(arguments.params), UInt64(arguments.flags))
+        table.registerAsync(Remote.DomainMigrateBegin3Params.self) { arguments, context throws(RemoteError) in
+            let (cookie, xml) = try await begin(arguments.dom, try MigrationParameters(arguments.params), UInt64(arguments.flags), context: context)
             return .init(cookieOut: cookie, xml: xml)
         }
-        table.registerAsync(Remote.DomainMigrateBegin3.self) { arguments, _ throws(RemoteError) in
+        table.registerAsync(Remote.DomainMigrateBegin3.self) { arguments, context throws(RemoteError) in
             let parameters = try MigrationParameters(uri: nil, destinationName: arguments.dname, destinationXML: arguments.xmlin, bandwidth: arguments.resource)
-            let (cookie, xml) = try await begin(arguments.dom, parameters, arguments.flags)
+            let (cookie, xml) = try await begin(arguments.dom, parameters, arguments.flags, context: context)
             return .init(cookieOut: cookie, xml: xml)
         }
         table.registerAsync(Remote.DomainMigratePrepare3Params.self) { arguments, context throws(RemoteError) in
@@ -97,7 +98,9 @@ enum MigrationProcedures {
             let sink = TunnelSink(descriptor: daemonEnd)
             defer { close(qemuEnd) }
             let cookie = try await driver.jobs.run(name, "remoteDispatchDomainMigratePrepareTunnel3Params") { () async throws(RemoteError) in
-                try await driver.migrationPrepare(parameters: parameters, cookie: arguments.cookieIn, flags: flags, reachedAt: nil, tunnel: qemuEnd).cookie
+                try await driver.migrationPrepare(
+                    parameters: parameters, cookie: arguments.cookieIn, flags: flags, reachedAt: nil, tunnel: qemuEnd, connectionID: context.connectionID
+                ).cookie
             }
             return (.init(cookieOut: cookie), sink)
         }

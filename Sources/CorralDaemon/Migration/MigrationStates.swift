@@ -24,6 +24,9 @@ final class MigrationStates: Sendable {
         /// Whether the guest ran when the migration began (so a cancel resumes it).
         var wasRunning: Bool
         var performed = false
+        /// The client connection driving it, phase by phase; if it closes before Confirm, the
+        /// migration is cancelled here (`nil` for a peer-to-peer migration, driven in one call).
+        var connectionID: UInt64?
     }
 
     /// An incoming migration, from Prepare to Finish.
@@ -33,6 +36,8 @@ final class MigrationStates: Sendable {
         var addedTransient: Bool
         /// `persistent_xml` from the client, for `PERSIST_DEST`.
         var persistentXML: String?
+        /// The connection that prepared it; if it closes before Finish, the waiting QEMU goes.
+        var connectionID: UInt64?
     }
 
     private let state = Mutex<(outgoing: [RemoteUUID: Outgoing], incoming: [RemoteUUID: Incoming])>(([:], [:]))
@@ -41,6 +46,14 @@ final class MigrationStates: Sendable {
     func outgoing(_ uuid: RemoteUUID) -> Outgoing? { state.withLock { $0.outgoing[uuid] } }
     func setIncoming(_ uuid: RemoteUUID, _ value: Incoming?) { state.withLock { $0.incoming[uuid] = value } }
     func incoming(_ uuid: RemoteUUID) -> Incoming? { state.withLock { $0.incoming[uuid] } }
+
+    /// The migrations `connectionID` was driving, which its closing leaves unfinished.
+    func driven(by connectionID: UInt64) -> (outgoing: [RemoteUUID], incoming: [RemoteUUID]) {
+        state.withLock { state in
+            (state.outgoing.filter { $0.value.connectionID == connectionID }.map(\.key),
+             state.incoming.filter { $0.value.connectionID == connectionID }.map(\.key))
+        }
+    }
 }
 
 /// The speed and downtime limits set on a domain with `migrate-setspeed` and
