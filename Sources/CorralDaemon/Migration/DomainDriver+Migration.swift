@@ -12,10 +12,16 @@ import XMLTree
 /// state straight from the source QEMU to the destination QEMU over TCP; the daemons only set
 /// up, watch and finish.
 extension DomainDriver {
-    /// This host's identity in cookies.
+    /// This host's identity in cookies: its name (`gethostname`, no resolver lookup on the
+    /// event loop) and UUID.
     nonisolated var migrationIdentity: (hostname: String, hostUUID: String) {
-        (ProcessInfo.processInfo.hostName, configuration.hostUUID ?? HostInformation.hostUUID())
+        var name = [CChar](repeating: 0, count: 256)
+        let hostname = gethostname(&name, name.count - 1) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
+        return (hostname, configuration.hostUUID ?? Self.machineUUID)
     }
+
+    /// The machine's UUID, read once.
+    private static let machineUUID = HostInformation.hostUUID()
 
     // MARK: - Source
 
