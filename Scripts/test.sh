@@ -26,4 +26,4 @@ timeout -k 30 900 .build/debug/corral-bench --only rpc,domains,passthrough,memor
   --passthrough-clients 1,2 --memory-guests 2 --domains 40 > .build/bench-smoke.log 2>&1 \
   || { echo "the benchmark smoke failed; its log follows" >&2; cat .build/bench-smoke.log >&2; exit 1; }
 echo "== acceptance tests (virsh, libvirt-python, libvirtd)"
-timeout -k 30 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests-python
+timeout -k 30 1500 /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=15 tests-python

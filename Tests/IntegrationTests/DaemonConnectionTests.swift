@@ -26,8 +26,8 @@ struct DaemonConnectionTests {
             #expect(capabilities.contains("<arch name='x86_64'>"))
             #expect(capabilities.contains("pc-q35-"))
             #expect(capabilities.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"))
-            // Corral does not migrate guests, so it does not advertise live migration.
-            #expect(!capabilities.contains("migration_features") && !capabilities.contains("<live/>"))
+            // Live migration over TCP, as libvirtd advertises it.
+            #expect(capabilities.contains("<migration_features>\n      <live/>\n      <uri_transports>\n        <uri_transport>tcp</uri_transport>"))
             let info = try await connection.nodeInfo()
             #expect(info.cpus == ProcessInfo.processInfo.activeProcessorCount)
             #expect(info.memoryKiB > 0 && info.memoryKiB * 1024 <= ProcessInfo.processInfo.physicalMemory + 1024)
