@@ -27,7 +27,7 @@ def encode_default(field_type):
     """Harmless bytes for one field of the given procedures.def type."""
     if field_type.endswith("?"):
         return struct.pack(">I", 0)
-    if field_type.startswith("[") or field_type.startswith("opaque<"):
+    if field_type.startswith("[") or field_type.startswith("opaque<") or field_type.startswith("chars<"):
         return struct.pack(">I", 0)
     if field_type in ("Int32", "UInt32", "UInt8", "UInt16"):
         return struct.pack(">I", 0)

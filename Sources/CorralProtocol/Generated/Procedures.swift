@@ -1271,7 +1271,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainMigrateFinish3: return .write(api: "virDomainMigrateFinish3")
         case .domainMigrateConfirm3: return .write(api: "virDomainMigrateConfirm3")
         case .domainMigrateSetMaxSpeed: return .write(api: "virDomainMigrateSetMaxSpeed")
-        case .domainMigrateGetMaxSpeed: return .read
+        case .domainMigrateGetMaxSpeed: return .write(api: "virDomainMigrateGetMaxSpeed")
         case .domainMigrateSetMaxDowntime: return .write(api: "virDomainMigrateSetMaxDowntime")
         case .domainMigrateGetMaxDowntime: return .read
         case .domainMigrateStartPostCopy: return .write(api: "virDomainMigrateStartPostCopy")
