@@ -192,7 +192,7 @@ extension DomainDriver {
         }
         var requested: MigrationURI?
         if let uri = parameters.uri, tunnel == nil { requested = try MigrationURI(uri) }
-        let listenHost = parameters.listenAddress ?? requested?.listenHost ?? (Self.hostHasIPv6 ? "[::]" : "0.0.0.0")
+        let listenHost = parameters.listenAddress ?? (Self.hostHasIPv6 ? "[::]" : "0.0.0.0")
         let port: Int
         if tunnel != nil {
             port = 0
@@ -477,8 +477,4 @@ struct MigrationURI: Sendable, Equatable {
 
     /// The URI QEMU's `migrate` takes.
     var qemuURI: String { host.contains(":") ? "tcp:[\(host)]:\(port ?? 0)" : "tcp:\(host):\(port ?? 0)" }
-
-    /// Where the destination listens for this URI: every address (the host named may be a name
-    /// for this machine).
-    var listenHost: String? { nil }
 }
