@@ -8,7 +8,8 @@
 #                    on the serial console, keeps a shell on it and on a virtio console (hvc0) when
 #                    there is one (for console tests), brings up the
 #                    loopback interface (which the agent then reports), and powers off
-#                    when the ACPI power button is pressed
+#                    when the ACPI power button is pressed; with corral.counter, a counter on
+#                    the serial console and in the sectors of the first virtio disk
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,8 +92,14 @@ done
 echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) agent=$agent button=${button:-none}" > /dev/ttyS0
 # With corral.counter on the kernel command line, a counter on the serial console ten times a
 # second: the migration tests check it goes on without a gap or a restart on the destination.
+# With a first virtio disk, each count is also written to its own 512-byte sector (sector N
+# holds "COUNTER N"), synced: storage-copy tests read the destination's image.
 if grep -q corral.counter /proc/cmdline; then
-  (i=0; while true; do echo "COUNTER $i" > /dev/ttyS0; i=$((i+1)); sleep 0.1; done) &
+  (i=0; while true; do
+     echo "COUNTER $i" > /dev/ttyS0
+     [ -b /dev/vda ] && echo "COUNTER $i" | dd of=/dev/vda bs=512 seek=$i count=1 conv=sync,fsync 2>/dev/null
+     i=$((i+1)); sleep 0.1
+   done) &
 fi
 # A shell on the serial console, started again whenever it exits.
 (while true; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done) &

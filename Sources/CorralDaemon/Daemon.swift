@@ -1,3 +1,4 @@
+import CorralProtocol
 import CorralStorage
 import DomainXML
 import Foundation
@@ -46,7 +47,9 @@ public final class Daemon: Sendable {
         networks.load()
         let driver = DomainDriver(
             registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger,
-            volumes: VolumeResolver(registry: storage.registry), networks: networks)
+            volumes: VolumeResolver(registry: storage.registry) { [storage] pool, xml, flags throws(RemoteError) in
+                _ = try await storage.createVolume(in: pool, xml: xml, flags: flags)
+            }, networks: networks)
         self.driver = driver
         driver.findManagedSaveImages()
         var table = ProcedureTable()

@@ -87,8 +87,11 @@ struct MigrationProtocolTests {
     @Test("flags: what Corral does not carry out is refused by name")
     func flags() {
         #expect(throws: Never.self) { try MigrationFlags([.live, .peerToPeer, .tunnelled, .persistDestination]).check() }
+        #expect(throws: Never.self) { try MigrationFlags([.live, .nonSharedDisk]).check() }
         for (flags, message) in [
-            (MigrationFlags.nonSharedDisk, "argument unsupported: migration flag VIR_MIGRATE_NON_SHARED_DISK is not supported by Corral"),
+            (MigrationFlags.offline, "argument unsupported: migration flag VIR_MIGRATE_OFFLINE is not supported by Corral"),
+            ([.nonSharedDisk, .nonSharedIncremental], "invalid argument: Flags 'VIR_MIGRATE_NON_SHARED_DISK' and 'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive"),
+            ([.peerToPeer, .tunnelled, .nonSharedIncremental], "Operation not supported: migration of non-shared storage is not supported with tunnelled migration"),
             (MigrationFlags.tunnelled, "invalid argument: migration flag VIR_MIGRATE_TUNNELLED requires VIR_MIGRATE_PEER2PEER"),
             (MigrationFlags(rawValue: 1 << 40), "invalid argument: unsupported flags (0x10000000000) in function qemuDomainMigrateBegin3Params"),
         ] {
@@ -98,6 +101,36 @@ struct MigrationProtocolTests {
             } catch {
                 #expect(error.message == message)
             }
+        }
+    }
+
+    @Test("migrate_disks needs a storage-copy flag")
+    func disksNeedAFlag() throws {
+        var parameters = MigrationParameters()
+        parameters.disks = ["vda"]
+        #expect(throws: Never.self) { try MigrationFlags.nonSharedIncremental.check(parameters) }
+        do {
+            try MigrationFlags.live.check(parameters)
+            Issue.record("accepted migrate_disks without a copy")
+        } catch {
+            #expect(error.message?.contains("requires use of 'VIR_MIGRATE_NON_SHARED_DISK' or 'VIR_MIGRATE_NON_SHARED_INC' flag") == true)
+        }
+    }
+
+    @Test("the cookie's <nbd>: disks and sizes one way, the server's port the other")
+    func nbdCookie() throws {
+        var withDisks = cookie
+        withDisks.nbd = MigrationNBD(disks: [.init(target: "vda", capacity: 67_108_864), .init(target: "sdb", capacity: 1)])
+        let text = String(decoding: withDisks.encoded.dropLast(), as: UTF8.self)
+        #expect(text.contains("  <nbd>\n    <disk target='vda' capacity='67108864'/>\n    <disk target='sdb' capacity='1'/>\n  </nbd>\n"))
+        #expect(try MigrationCookie.decode(withDisks.encoded)?.nbd == withDisks.nbd)
+        var withPort = cookie
+        withPort.nbd = MigrationNBD(port: 49153)
+        #expect(String(decoding: withPort.encoded, as: UTF8.self).contains("<nbd port='49153'/>"))
+        #expect(try MigrationCookie.decode(withPort.encoded)?.nbd?.port == 49153)
+        for bad in ["<nbd port='70000'/>", "<nbd port='x'/>", "<nbd><disk target='vda' capacity='-1'/></nbd>", "<nbd><disk capacity='1'/></nbd>"] {
+            let bytes = Array("<qemu-migration><name>g</name><uuid>u</uuid><hostname>h</hostname><hostuuid>x</hostuuid>\(bad)</qemu-migration>".utf8) + [0]
+            #expect(throws: RemoteError.self) { try MigrationCookie.decode(bytes) }
         }
     }
 

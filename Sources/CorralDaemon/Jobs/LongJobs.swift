@@ -62,6 +62,8 @@ final class LongJobs: Sendable {
         /// Whether `migrate_cancel` stops it (QEMU 7.2 cannot cancel `dump-guest-memory`).
         var cancellable = true
         var abortRequested = false
+        /// A migration's storage copy: bytes copied and to copy, over every disk.
+        var storage: (processed: UInt64, total: UInt64)?
         /// Set when it ended: completed, failed or cancelled, after how long, and why it failed.
         var outcome: JobType?
         var elapsed: TimeInterval?
@@ -83,6 +85,16 @@ final class LongJobs: Sendable {
     func update(_ uuid: RemoteUUID, _ progress: Progress) -> Bool {
         state.withLock { state in
             state.running[uuid]?.progress = progress
+            return state.running[uuid]?.abortRequested ?? false
+        }
+    }
+
+    /// The storage copy of the migration on `uuid` has copied `processed` of `total` bytes;
+    /// true when someone asked to abort it.
+    @discardableResult
+    func updateStorage(_ uuid: RemoteUUID, processed: UInt64, total: UInt64) -> Bool {
+        state.withLock { state in
+            state.running[uuid]?.storage = (processed, total)
             return state.running[uuid]?.abortRequested ?? false
         }
     }
@@ -127,10 +139,12 @@ final class LongJobs: Sendable {
             TypedParameter("time_elapsed", .unsignedLongLong(elapsed)),
         ]
         if record.outcome == nil { parameters.append(TypedParameter("time_remaining", .unsignedLongLong(0))) }
+        let storage = record.storage ?? (0, 0)
+        let storageRemaining = storage.total - min(storage.processed, storage.total)
         parameters += [
-            TypedParameter("data_total", .unsignedLongLong(progress.memoryTotal)),
-            TypedParameter("data_processed", .unsignedLongLong(progress.memoryProcessed)),
-            TypedParameter("data_remaining", .unsignedLongLong(progress.memoryRemaining)),
+            TypedParameter("data_total", .unsignedLongLong(progress.memoryTotal &+ storage.total)),
+            TypedParameter("data_processed", .unsignedLongLong(progress.memoryProcessed &+ storage.processed)),
+            TypedParameter("data_remaining", .unsignedLongLong(progress.memoryRemaining &+ storageRemaining)),
             TypedParameter("memory_total", .unsignedLongLong(progress.memoryTotal)),
             TypedParameter("memory_processed", .unsignedLongLong(progress.memoryProcessed)),
             TypedParameter("memory_remaining", .unsignedLongLong(progress.memoryRemaining)),
@@ -141,6 +155,13 @@ final class LongJobs: Sendable {
             TypedParameter("memory_dirty_rate", .unsignedLongLong(progress.dirtyRate)),
             TypedParameter("memory_iteration", .unsignedLongLong(progress.iteration)),
         ]
+        if record.storage != nil {
+            parameters += [
+                TypedParameter("disk_total", .unsignedLongLong(storage.total)),
+                TypedParameter("disk_processed", .unsignedLongLong(storage.processed)),
+                TypedParameter("disk_remaining", .unsignedLongLong(storageRemaining)),
+            ]
+        }
         if record.outcome != nil && progress.downtime > 0 { parameters.append(TypedParameter("downtime", .unsignedLongLong(progress.downtime))) }
         if record.outcome != nil { parameters.append(TypedParameter("success", .boolean(record.outcome == .completed))) }
         if let error = record.error { parameters.append(TypedParameter("errmsg", .string(error))) }

@@ -29,8 +29,8 @@ extension DomainDriver {
     /// the first cookie.
     func migrationBegin(
         _ uuid: RemoteUUID, parameters: MigrationParameters, flags: MigrationFlags, connectionID: UInt64? = nil
-    ) throws(RemoteError) -> (cookie: [UInt8], xml: String) {
-        try flags.check()
+    ) async throws(RemoteError) -> (cookie: [UInt8], xml: String) {
+        try flags.check(parameters)
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
         }
@@ -42,9 +42,12 @@ extension DomainDriver {
         if let name = parameters.destinationName, name != record.name, parameters.destinationXML == nil {
             xml = Self.renamedXML(xml, to: name)
         }
-        migrations.setOutgoing(uuid, .init(flags: flags, wasRunning: guest.lifecycle.status.state == .running, connectionID: connectionID))
         let identity = migrationIdentity
-        let cookie = MigrationCookie(name: record.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
+        var cookie = MigrationCookie(name: record.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
+        if flags.copiesStorage {
+            cookie.nbd = try await storageCopyCookie(guest, definition: try liveDefinition(guest), parameters: parameters)
+        }
+        migrations.setOutgoing(uuid, .init(flags: flags, wasRunning: guest.lifecycle.status.state == .running, connectionID: connectionID))
         return (cookie.encoded, xml)
     }
 
@@ -53,18 +56,20 @@ extension DomainDriver {
     func migrationPerform(
         _ uuid: RemoteUUID, uri: String?, parameters: MigrationParameters, flags: MigrationFlags, cookie: [UInt8], tunnel: Int32? = nil
     ) async throws(RemoteError) -> [UInt8] {
-        try flags.check()
+        try flags.check(parameters)
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
         }
         let guest = try running(uuid)
-        if let theirs = try MigrationCookie.decode(cookie) {
+        let theirs = try MigrationCookie.decode(cookie)
+        if let theirs {
             guard theirs.hostUUID.lowercased() != migrationIdentity.hostUUID.lowercased() else {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: "Attempt to migrate guest to the same host \(theirs.hostUUID)")
             }
         }
         // Where QEMU sends the stream: the destination's port, or the tunnel's socket.
         let qemuURI: String
+        var destinationHost: String?
         if tunnel != nil {
             qemuURI = "fd:" + Self.migrationDescriptorName
         } else {
@@ -72,6 +77,15 @@ extension DomainDriver {
             let target = try MigrationURI(uri)
             guard target.port != nil else { throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "migration URI \(uri) has no port") }
             qemuURI = target.qemuURI
+            destinationHost = target.host
+        }
+        // A storage copy goes to the NBD server the destination started (its cookie's port).
+        var storageTarget: (host: String, port: Int)?
+        if flags.copiesStorage {
+            guard let host = destinationHost, let port = theirs?.nbd?.port else {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the destination did not start an NBD server for the storage copy")
+            }
+            storageTarget = (host, port)
         }
         var outgoing = migrations.outgoing(uuid) ?? .init(flags: flags, wasRunning: guest.lifecycle.status.state == .running)
         outgoing.flags = flags
@@ -82,7 +96,8 @@ extension DomainDriver {
             ("xbzrle", flags.contains(.compressed) || parameters.compression.contains("xbzrle")), ("auto-converge", flags.contains(.autoConverge)),
             ("multifd", flags.contains(.parallel)), ("postcopy-ram", flags.contains(.postcopy)),
         ]
-        capabilities.append(("pause-before-switchover", false))
+        // With a storage copy, QEMU pauses before the switch-over so the mirrors can end first.
+        capabilities.append(("pause-before-switchover", storageTarget != nil))
         var settings: [(String, JSONValue)] = [
             ("max-bandwidth", .integer(Self.bandwidthBytes(parameters.bandwidth ?? limits.bandwidth))),
             ("downtime-limit", .integer(Int64(clamping: limits.downtime))),
@@ -106,7 +121,13 @@ extension DomainDriver {
             do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
         }
         longJobs.begin(uuid, .migrationOut, qmp: guest.qmp)
+        var mirrored: [StorageCopyDisk] = []
         do throws(RemoteError) {
+            if let storageTarget {
+                mirrored = try await startStorageMirrors(
+                    uuid, guest: guest, definition: try liveDefinition(guest), parameters: parameters, flags: flags,
+                    host: storageTarget.host, port: storageTarget.port, bandwidth: parameters.bandwidth ?? limits.bandwidth)
+            }
             do throws(QMPError) {
                 if let tunnel {
                     _ = try await guest.qmp.execute("getfd", arguments: .object([("fdname", .string(Self.migrationDescriptorName))]), passing: tunnel)
@@ -116,9 +137,22 @@ extension DomainDriver {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "migration failed: \(error)")
             }
             // With POSTCOPY, `virsh migrate-postcopy` (DOMAIN_MIGRATE_START_POST_COPY) switches.
+            if storageTarget != nil {
+                // Paused before the switch-over: the mirrors end with the images consistent,
+                // then the device state goes.
+                try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: "pre-switchover")
+                try await completeStorageMirrors(uuid, guest: guest, disks: mirrored)
+                mirrored = []
+                do throws(QMPError) {
+                    _ = try await guest.qmp.execute("migrate-continue", arguments: .object([("state", .string("pre-switchover"))]))
+                } catch {
+                    throw RemoteError(code: .operationFailed, domain: .qemu, detail: "migration failed: \(error)")
+                }
+            }
             try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid))
         } catch {
             _ = try? await guest.qmp.execute("migrate_cancel")
+            if !mirrored.isEmpty { await abandonStorageMirrors(guest: guest, disks: mirrored) }
             await apply(.pauseAbandoned, to: uuid)
             if !flags.contains(.live) && wasRunning {
                 await apply(.migrationResumeRequested(cancelled: true), to: uuid)
@@ -179,7 +213,7 @@ extension DomainDriver {
         parameters: MigrationParameters, cookie: [UInt8], flags: MigrationFlags, reachedAt localAddress: String?, tunnel: Int32? = nil,
         connectionID: UInt64? = nil
     ) async throws(RemoteError) -> (cookie: [UInt8], uri: String, domain: RemoteDomain) {
-        try flags.check()
+        try flags.check(parameters)
         guard var xml = parameters.destinationXML else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "no domain XML passed")
         }
@@ -187,8 +221,13 @@ extension DomainDriver {
         let parsed: ParsedDomain
         do throws(DomainXMLError) { parsed = try DomainXMLParser.parse(xml, options: options) } catch { throw RemoteError(domainXMLError: error) }
         let identity = migrationIdentity
-        if let theirs = try MigrationCookie.decode(cookie) {
+        let theirs = try MigrationCookie.decode(cookie)
+        if let theirs {
             try theirs.check(uuid: parsed.definition.uuid, localHostUUID: identity.hostUUID)
+        }
+        let copiesStorage = flags.copiesStorage && theirs?.nbd != nil
+        if copiesStorage {
+            try await precreateMigratedStorage(parsed.definition, nbd: theirs?.nbd, parameters: parameters, flags: flags)
         }
         var requested: MigrationURI?
         if let uri = parameters.uri, tunnel == nil { requested = try MigrationURI(uri) }
@@ -244,9 +283,22 @@ extension DomainDriver {
                 throw error
             }
         }
+        var reply = MigrationCookie(name: parsed.definition.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
+        if copiesStorage {
+            do throws(RemoteError) {
+                let port = try await startStorageExports(try running(uuid), definition: parsed.definition, parameters: parameters, listenHost: listenHost)
+                reply.nbd = MigrationNBD(port: port)
+            } catch {
+                _ = longJobs.end(uuid, outcome: .failed, error: error.message)
+                try? await destroy(uuid, graceful: false)
+                if addedTransient { registry.removeIfTransient(uuid) }
+                throw error
+            }
+        }
         migrations.setIncoming(
-            uuid, .init(flags: flags, addedTransient: addedTransient, persistentXML: parameters.persistentXML, connectionID: connectionID))
-        let reply = MigrationCookie(name: parsed.definition.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
+            uuid, .init(
+                flags: flags, addedTransient: addedTransient, persistentXML: parameters.persistentXML, connectionID: connectionID,
+                servesStorage: copiesStorage))
         let host = advertisedHost.contains(":") && !advertisedHost.hasPrefix("[") ? "[\(advertisedHost)]" : advertisedHost
         logger.info("waiting for an incoming migration", metadata: ["name": "\(parsed.definition.name)", "uri": "\(tunnel == nil ? "tcp:\(host):\(port)" : "tunnel")"])
         return (reply.encoded, "tcp:\(host):\(port)", started)
@@ -273,6 +325,9 @@ extension DomainDriver {
         do throws(RemoteError) {
             theirs = try MigrationCookie.decode(cookie)
             try await Self.waitForIncomingMigration(qmp: guest.qmp)
+            if incoming?.servesStorage == true {
+                do throws(QMPError) { _ = try await guest.qmp.execute("nbd-server-stop") } catch { throw Self.monitorError(error) }
+            }
         } catch {
             throw await abandon(error)
         }

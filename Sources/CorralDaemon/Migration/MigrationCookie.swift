@@ -18,6 +18,9 @@ struct MigrationCookie: Sendable, Equatable {
     var persistentXML: String?
     /// Mandatory features the sender named (`<feature name=…/>`).
     var mandatoryFeatures: [String] = []
+    /// The storage copy (`<nbd>`): from the source, the disks and their sizes (so the
+    /// destination can create missing images); from the destination, its NBD server's port.
+    var nbd: MigrationNBD?
 
     /// The features Corral understands when the other side says they are mandatory.
     static let understoodFeatures: Set<String> = ["persistent", "lockstate", "memory-hotplug", "cpu-hotplug"]
@@ -34,6 +37,7 @@ struct MigrationCookie: Sendable, Equatable {
         var features = mandatoryFeatures
         if persistentXML != nil && !features.contains("persistent") { features.append("persistent") }
         for feature in features { text += "  <feature name='\(XMLTreeWriter.escape(feature, attribute: true))'/>\n" }
+        if let nbd { text += nbd.element }
         if let persistentXML {
             for line in persistentXML.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
                 text += "  " + line + "\n"
@@ -72,6 +76,7 @@ struct MigrationCookie: Sendable, Equatable {
             }
             cookie.mandatoryFeatures.append(name)
         }
+        if let nbd = root.element(named: "nbd") { cookie.nbd = try MigrationNBD(nbd) }
         if let domain = root.element(named: "domain") {
             cookie.persistentXML = XMLTreeWriter(libxml2Style: true).write(domain)
         }

@@ -25,8 +25,11 @@ struct MigrationParameters: Sendable, Equatable {
     var autoConvergeIncrement: Int32?
     /// `parallel.connections`.
     var parallelConnections: Int32?
-    /// `migrate_disks` (storage copy, which Corral does not do yet).
+    /// `migrate_disks`: the targets of the disks a storage copy takes (default: every disk with
+    /// a source that is neither read-only nor shareable).
     var disks: [String] = []
+    /// `disks_port`: the port of the destination's NBD server for the storage copy.
+    var disksPort: Int32?
 
 
     /// Names libvirt 9.0 knows, with their types; Corral uses those above and refuses the
@@ -41,7 +44,7 @@ struct MigrationParameters: Sendable, Equatable {
     static let repeatable: Set<String> = ["migrate_disks", "compression"]
     /// Known, but not carried out: refused rather than ignored.
     static let notCarriedOut: Set<String> = [
-        "bandwidth.postcopy", "graphics_uri", "disks_port", "disks_uri", "compression.mt.level", "compression.mt.threads",
+        "bandwidth.postcopy", "graphics_uri", "disks_uri", "compression.mt.level", "compression.mt.threads",
         "compression.mt.dthreads", "tls.destination",
     ]
 
@@ -85,6 +88,11 @@ struct MigrationParameters: Sendable, Equatable {
                 }
                 parallelConnections = value
             case ("migrate_disks", .string(let value)): disks.append(value)
+            case ("disks_port", .int(let value)):
+                guard (0...65535).contains(value) else {
+                    throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "nbd port must be in range 0-65535")
+                }
+                disksPort = value == 0 ? nil : value
             default: break
             }
         }
@@ -112,8 +120,9 @@ struct MigrationParameters: Sendable, Equatable {
 }
 
 extension MigrationFlags {
-    /// libvirt's refusal of a flag Corral does not carry out, or of a combination it forbids.
-    func check() throws(RemoteError) {
+    /// libvirt's refusal of a flag Corral does not carry out, or of a combination it forbids
+    /// (with `parameters`, also of parameters the flags do not allow).
+    func check(_ parameters: MigrationParameters = MigrationParameters()) throws(RemoteError) {
         let unknown = subtracting(.known)
         guard unknown.isEmpty else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unsupported flags (0x\(String(unknown.rawValue, radix: 16))) in function qemuDomainMigrateBegin3Params")
@@ -126,6 +135,20 @@ extension MigrationFlags {
         }
         if contains(.tunnelled) && contains(.parallel) {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "parallel migration is not supported with tunnelled migration")
+        }
+        if contains(.nonSharedDisk) && contains(.nonSharedIncremental) {
+            throw RemoteError(
+                code: .invalidArgument, domain: .none,
+                detail: "Flags 'VIR_MIGRATE_NON_SHARED_DISK' and 'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive")
+        }
+        if copiesStorage && contains(.tunnelled) {
+            throw RemoteError(
+                code: .operationUnsupported, domain: .qemu, detail: "migration of non-shared storage is not supported with tunnelled migration")
+        }
+        if !copiesStorage && !parameters.disks.isEmpty {
+            throw RemoteError(
+                code: .invalidArgument, domain: .qemu,
+                detail: "use of 'VIR_MIGRATE_PARAM_MIGRATE_DISKS' requires use of 'VIR_MIGRATE_NON_SHARED_DISK' or 'VIR_MIGRATE_NON_SHARED_INC' flag")
         }
         if contains(.postcopy) && contains(.parallel) {
             throw RemoteError(code: .argumentUnsupported, domain: .qemu, detail: "post-copy migration is not supported with parallel migration")
@@ -149,6 +172,7 @@ extension MigrationParameters {
         if let autoConvergeIncrement { list.append(TypedParameter("auto_converge.increment", .int(autoConvergeIncrement))) }
         if let parallelConnections { list.append(TypedParameter("parallel.connections", .int(parallelConnections))) }
         for disk in disks { list.append(TypedParameter("migrate_disks", .string(disk))) }
+        if let disksPort { list.append(TypedParameter("disks_port", .int(disksPort))) }
         return list
     }
 }

@@ -38,6 +38,8 @@ final class MigrationStates: Sendable {
         var persistentXML: String?
         /// The connection that prepared it; if it closes before Finish, the waiting QEMU goes.
         var connectionID: UInt64?
+        /// Its QEMU serves the disks over NBD for a storage copy (stopped at Finish).
+        var servesStorage = false
     }
 
     private let state = Mutex<(outgoing: [RemoteUUID: Outgoing], incoming: [RemoteUUID: Incoming])>(([:], [:]))

@@ -143,7 +143,8 @@ extension DomainDriver {
     /// `progress`, when given, measures the job instead of QEMU's figures (an incoming stream
     /// has none).
     static func waitForMigration(
-        qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)? = nil, progress: (@Sendable () -> LongJobs.Progress)? = nil
+        qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)? = nil, returningAt pausedStatus: String? = nil,
+        progress: (@Sendable () -> LongJobs.Progress)? = nil
     ) async throws(RemoteError) {
         while true {
             let info: JSONValue
@@ -155,7 +156,9 @@ extension DomainDriver {
                     jobs.update(uuid, LongJobs.Progress(queryMigrate: info))
                 }
             }
-            switch info["status"]?.stringValue {
+            let status = info["status"]?.stringValue
+            if let pausedStatus, status == pausedStatus { return }
+            switch status {
             case "completed":
                 return
             case "failed":

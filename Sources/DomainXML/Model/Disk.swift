@@ -95,6 +95,8 @@ extension DomainDefinition {
         public var readonly: Bool
         /// `<shareable/>`: other guests may write the same image at the same time.
         public var shareable: Bool
+        /// An empty `<backingStore/>`: the image is the whole chain (QEMU opens no backing file).
+        public var endsChain = false
         public var bootOrder: Int?
         /// `<iotune>`.
         public var ioTune: IOTune?
@@ -106,6 +108,9 @@ extension DomainDefinition {
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"]),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
+            // Only the empty element (the image has no backing chain), which libvirt's migratable
+            // XML carries; a described chain is not modelled.
+            .text("backingStore"),
         ])
 
         /// Reads a normalised `<disk>` (its bus is filled in from the target's prefix).
@@ -149,6 +154,7 @@ extension DomainDefinition {
             targetBus = try Bus.attribute("bus", of: target, default: .virtio)
             readonly = element.element(named: "readonly") != nil
             shareable = element.element(named: "shareable") != nil
+            endsChain = element.element(named: "backingStore") != nil
             // libvirt's define-time checks of the two flags.
             if readonly && device == .disk && (targetBus == .ide || targetBus == .sata) {
                 throw DomainXMLError(.unsupported, line: element.line, "readonly \(targetBus.rawValue) disks are not supported")

@@ -62,7 +62,8 @@ extension Builder {
             add("-blockdev", json: .object(
                 [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard
                     + (disk.detectZeroes.map { [("detect-zeroes", .string($0.rawValue))] } ?? []) + cache
-                    + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]))
+                    + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]
+                    + (disk.endsChain && disk.format.map(Self.formatsWithBacking.contains) == true ? [("backing", .null)] : [])))
             members.append(("drive", .string(names.formatNode)))
         } else if disk.device != .cdrom {
             throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
@@ -83,4 +84,7 @@ extension Builder {
         if let policy = disk.readErrorPolicy ?? (disk.errorPolicy == .enospace ? nil : disk.errorPolicy) { members.append(("rerror", .string(policy.rawValue))) }
         addDevice(members)
     }
+
+    /// Image formats that can name a backing file (and so take QEMU's `backing` option).
+    static let formatsWithBacking: Set<String> = ["qcow2", "qcow", "qed", "vmdk"]
 }
