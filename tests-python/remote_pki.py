@@ -51,6 +51,17 @@ class PKI:
         subprocess.run(["cp", f"{self.dir}/cacert.pem", path], check=True)
         return path
 
+    def qemu_dir(self, client_dir):
+        """The directory QEMU's tls-creds-x509 reads for migration TLS (qemu.conf's
+        migrate_tls_x509_cert_dir): this CA, the server's and one client's certificate and key."""
+        path = f"{self.dir}/qemu"
+        os.makedirs(path, exist_ok=True)
+        for source, name in ((f"{self.dir}/cacert.pem", "ca-cert.pem"), (f"{self.dir}/servercert.pem", "server-cert.pem"),
+                             (f"{self.dir}/serverkey.pem", "server-key.pem"), (f"{client_dir}/clientcert.pem", "client-cert.pem"),
+                             (f"{client_dir}/clientkey.pem", "client-key.pem")):
+            subprocess.run(["cp", source, f"{path}/{name}"], check=True)
+        return path
+
     def revocation_list(self, *clients):
         """A CRL revoking the given clients' certificates."""
         _write(f"{self.dir}/crl.info", "expiration_days = 2\n")

@@ -3,6 +3,7 @@ by a veth pair, TLS between them; libvirtd as either side; the command shapes Op
 use; aborts and failures. The test guest keeps a counter on its serial console, and the source's
 and destination's console files together must hold every count, in order: the guest went on
 without a gap or a restart."""
+import json
 import os
 import re
 import struct
@@ -94,6 +95,7 @@ ca_file = "{pki.dir}/cacert.pem"
 cert_file = "{pki.dir}/servercert.pem"
 key_file = "{pki.dir}/serverkey.pem"
 host_uuid = "{host_uuid}"
+migrate_tls_x509_cert_dir = "{pki.qemu_dir(pki.client_dir)}"
 """)
     daemon = Daemon(["--listen", "--config", str(conf)], prefix=["ip", "netns", "exec", ns])
     daemon.tls = f"qemu+tls://{ip}/system?pkipath={pki.client_dir}"
@@ -192,7 +194,7 @@ def test_domjobinfo_progress_and_domjobabort_keep_the_guest_on_the_source(pair, 
     wait_for_count(log, 3)
     dest = destination_xml(a.uri, "slow", str(tmp_path / "b.log"), tmp_path, "slow")
     # 1 MiB/s: the 128 MiB guest would take minutes.
-    migration = subprocess.Popen(["ip", "netns", "exec", NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--bandwidth", "1", "slow", b.tls, "--xml", dest],
+    migration = subprocess.Popen(["ip", "netns", "exec", NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--tls", "--bandwidth", "1", "slow", b.tls, "--xml", dest],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def progressing():
@@ -201,10 +203,17 @@ def test_domjobinfo_progress_and_domjobabort_keep_the_guest_on_the_source(pair, 
         return "Outgoing migration" in info and processed is not None and float(processed.group(1)) > 0
     wait_for(progressing, timeout=30, what="an outgoing migration with progress")
     assert run("virsh", "-c", a.uri, "migrate-getspeed", "slow").stdout.strip() == "1"
+    # --tls: QEMU's stream runs through the credentials object libvirt names.
+    def tls_parameters():
+        out = run("virsh", "-c", a.uri, "qemu-monitor-command", "slow", '{"execute":"query-migrate-parameters"}').stdout
+        reply = json.loads(out)["return"]
+        return reply.get("tls-creds"), reply.get("tls-hostname")
+    assert tls_parameters() == ("objlibvirt_migrate_tls0", "")
     run("virsh", "-c", a.uri, "domjobabort", "slow")
     _, stderr = migration.communicate(timeout=60)
     assert migration.returncode != 0 and "canceled by client" in stderr
     assert run("virsh", "-c", a.uri, "domstate", "slow").stdout.strip() == "running"
+    assert tls_parameters() == ("", "")
     assert "slow" not in run("virsh", "-c", b.uri, "list", "--all", "--name").stdout
     completed = run("virsh", "-c", a.uri, "domjobinfo", "--completed", "slow").stdout
     assert "Cancelled" in completed or "Failed" in completed
@@ -273,7 +282,8 @@ def test_copy_storage_all_and_inc_carry_the_disk_while_the_guest_writes(pair, tm
         target = str(there / "disk.qcow2")
         xml = open(dest).read().replace(source, target)
         open(dest, "w").write(xml)
-        result = netns(NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--verbose", "--copy-storage-all", "copier", b.tls, "--xml", dest)
+        # QEMU's own TLS too: the memory stream and the NBD connection both.
+        result = netns(NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--verbose", "--copy-storage-all", "--tls", "copier", b.tls, "--xml", dest)
         assert "Migration: [100 %]" in result.stdout + result.stderr
         assert run("virsh", "-c", b.uri, "domstate", "--reason", "copier").stdout.strip() == "running (migrated)"
         # libvirt's pool made the volume, with the source's size.

@@ -34,6 +34,8 @@ public struct DaemonConfiguration: Sendable {
     public var migrationHost: String?
     /// The ports incoming migrations listen on (`migration_port_min`, `migration_port_max`).
     public var migrationPorts: ClosedRange<Int> = 49152...49215
+    /// QEMU's own TLS for migration streams (`virsh migrate --tls`).
+    public var migrationTLS = MigrationTLSSettings()
     /// Listening sockets handed over by systemd (`LISTEN_FDS`), used instead of binding.
     public var activatedSockets: [ActivatedSocket] = []
     /// Whether a daemon with no networks defines and starts libvirt's `default` NAT network

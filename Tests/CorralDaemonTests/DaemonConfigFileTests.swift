@@ -61,6 +61,8 @@ struct DaemonConfigFileTests {
             unix_sock_rw_perms = "0770"
             unix_sock_dir = "/run/elsewhere"
             serve_libvirt_sockets = 1
+            migrate_tls_x509_cert_dir = "/etc/pki/qemu-migration"
+            migrate_tls_x509_verify = 0
             """)
         let access = configuration.remoteAccess
         #expect(!access.listenTLS && access.listenTCP && access.tlsPort == 26514 && access.tcpPort == 26509)
@@ -73,6 +75,12 @@ struct DaemonConfigFileTests {
         #expect(configuration.unixSockets.group == "root" && configuration.unixSockets.readOnlyPermissions == 0o660)
         #expect(configuration.unixSockets.readWritePermissions == 0o770 && configuration.unixSockets.servesLibvirtSockets)
         #expect(configuration.socketPath == "/run/elsewhere/corrald-sock" && configuration.readOnlySocketPath == "/run/elsewhere/corrald-sock-ro")
+        #expect(configuration.migrationTLS == {
+            var settings = MigrationTLSSettings()
+            settings.directory = "/etc/pki/qemu-migration"
+            settings.verifyPeer = false
+            return settings
+        }())
     }
 
     @Test("libvirt's defaults without a file")
@@ -83,6 +91,7 @@ struct DaemonConfigFileTests {
         #expect(configuration.remoteAccess.tcpAuthentication == .sasl && configuration.remoteAccess.tlsAuthentication == .none)
         #expect(configuration.remoteAccess.tlsFiles.certificate == "/etc/pki/libvirt/servercert.pem")
         #expect(configuration.keepalive.interval == 5 && configuration.keepalive.count == 5)
+        #expect(configuration.migrationTLS.directory == "/etc/pki/qemu" && configuration.migrationTLS.verifyPeer)
     }
 
     @Test("bad files stop the daemon with the line named", arguments: [
@@ -101,6 +110,7 @@ struct DaemonConfigFileTests {
         ("listen_tls = 1 2", 1, "expected the end of the line after the value of 'listen_tls'"),
         ("keepalive_interval = 0", 1, "keepalive_interval: must be -1 (off) or from 1 to 86400 seconds"),
         ("ca_file = \"relative.pem\"", 1, "ca_file: expected an absolute path"),
+        ("migrate_tls_x509_cert_dir = \"pki\"", 1, "migrate_tls_x509_cert_dir: expected an absolute path"),
     ])
     func refusals(text: String, line: Int, reason: String) {
         let error = failure(text)

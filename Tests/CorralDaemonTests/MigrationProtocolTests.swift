@@ -1,4 +1,5 @@
 @testable import CorralDaemon
+import CorralJSON
 import CorralProtocol
 import Testing
 
@@ -64,15 +65,18 @@ struct MigrationProtocolTests {
         let parsed = try MigrationParameters([
             TypedParameter("migrate_uri", .string("tcp:10.0.0.2")), TypedParameter("bandwidth", .unsignedLongLong(100)),
             TypedParameter("compression", .string("xbzrle")), TypedParameter("compression", .string("xbzrle")),
-            TypedParameter("parallel.connections", .int(4)),
+            TypedParameter("parallel.connections", .int(4)), TypedParameter("migrate_disks", .string("vda")),
+            TypedParameter("migrate_disks", .string("vdb")), TypedParameter("disks_port", .int(49200)), TypedParameter("tls.destination", .string("b.example")),
         ])
+        #expect(parsed.disks == ["vda", "vdb"] && parsed.disksPort == 49200 && parsed.tlsDestination == "b.example")
         #expect(parsed.uri == "tcp:10.0.0.2" && parsed.bandwidth == 100 && parsed.compression.count == 2 && parsed.parallelConnections == 4)
         #expect(try MigrationParameters(parsed.typedParameters) == parsed)
         for (list, message) in [
             ([TypedParameter("bandwidth", .string("x"))], "invalid argument: invalid type 'string' for parameter 'bandwidth', expected 'ullong'"),
             ([TypedParameter("migrate_uri", .string("a")), TypedParameter("migrate_uri", .string("b"))], "invalid argument: parameter 'migrate_uri' occurs multiple times"),
             ([TypedParameter("nope", .int(1))], "argument unsupported: parameter 'nope' not supported"),
-            ([TypedParameter("tls.destination", .string("x"))], "argument unsupported: migration parameter 'tls.destination' is not supported by Corral"),
+            ([TypedParameter("disks_uri", .string("unix:/x"))], "argument unsupported: migration parameter 'disks_uri' is not supported by Corral"),
+            ([TypedParameter("disks_port", .int(70000))], "invalid argument: nbd port must be in range 0-65535"),
             ([TypedParameter("bandwidth", .unsignedLongLong(UInt64.max))], "numerical overflow: bandwidth must be less than 8796093022208"),
         ] {
             do {
@@ -132,6 +136,25 @@ struct MigrationProtocolTests {
             let bytes = Array("<qemu-migration><name>g</name><uuid>u</uuid><hostname>h</hostname><hostuuid>x</hostuuid>\(bad)</qemu-migration>".utf8) + [0]
             #expect(throws: RemoteError.self) { try MigrationCookie.decode(bytes) }
         }
+    }
+
+    @Test("TLS: the files each end needs, named when missing; no TLS through a tunnel")
+    func tlsFiles() throws {
+        var settings = MigrationTLSSettings()
+        settings.directory = "/nonexistent-corral-pki"
+        do {
+            try DomainDriver.checkMigrationTLSFiles(settings, server: true)
+            Issue.record("accepted a missing directory")
+        } catch {
+            #expect(error.message == "Requested operation is not valid: cannot migrate with TLS: /nonexistent-corral-pki/ca-cert.pem is missing (migrate_tls_x509_cert_dir)")
+        }
+        #expect(MigrationTLSSettings.files(server: false) == ["ca-cert.pem", "client-cert.pem", "client-key.pem"])
+        #expect(throws: RemoteError.self) { try MigrationFlags([.peerToPeer, .tunnelled, .tls]).check() }
+        var parameters = MigrationParameters()
+        parameters.tlsDestination = "dest.example"
+        #expect(throws: RemoteError.self) { try MigrationFlags.live.check(parameters) }
+        #expect(throws: Never.self) { try MigrationFlags([.live, .tls]).check(parameters) }
+        #expect(DomainDriver.migrationTLSParameters(enabled: true, hostname: "dest.example").map(\.1) == [.string("objlibvirt_migrate_tls0"), .string("dest.example")])
     }
 
     @Test("migration URIs", arguments: [

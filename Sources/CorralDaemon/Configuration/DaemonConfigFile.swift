@@ -1,7 +1,8 @@
 import Foundation
 
 /// The settings `corrald.conf` may hold: libvirtd.conf's names for what Corral supports,
-/// qemu.conf's for migration (`migration_host`, `migration_port_min`/`max`), and
+/// qemu.conf's for migration (`migration_host`, `migration_port_min`/`max`,
+/// `migrate_tls_x509_cert_dir`, `migrate_tls_x509_verify`), and
 /// `serve_libvirt_sockets` of its own. Any other name stops the daemon with the line named.
 public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case listenTLS = "listen_tls"
@@ -29,6 +30,8 @@ public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case migrationHost = "migration_host"
     case migrationPortMinimum = "migration_port_min"
     case migrationPortMaximum = "migration_port_max"
+    case migrationTLSDirectory = "migrate_tls_x509_cert_dir"
+    case migrationTLSVerify = "migrate_tls_x509_verify"
 }
 
 /// Reads `corrald.conf` (libvirtd.conf's syntax) into a ``DaemonConfiguration``.
@@ -103,6 +106,8 @@ public enum DaemonConfigFile {
             case .migrationHost: configuration.migrationHost = try reader.string(maximumLength: 255)
             case .migrationPortMinimum: migrationPorts.minimum = (try reader.integer(in: 1024...65535), entry.line)
             case .migrationPortMaximum: migrationPorts.maximum = (try reader.integer(in: 1024...65535), entry.line)
+            case .migrationTLSDirectory: configuration.migrationTLS.directory = try reader.path()
+            case .migrationTLSVerify: configuration.migrationTLS.verifyPeer = try reader.boolean()
             }
         }
         let minimum = migrationPorts.minimum?.0 ?? configuration.migrationPorts.lowerBound

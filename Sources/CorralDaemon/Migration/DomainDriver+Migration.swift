@@ -106,12 +106,18 @@ extension DomainDriver {
         if let initial = parameters.autoConvergeInitial { settings.append(("cpu-throttle-initial", .integer(Int64(initial)))) }
         if let increment = parameters.autoConvergeIncrement { settings.append(("cpu-throttle-increment", .integer(Int64(increment)))) }
         if let cache = parameters.xbzrleCache { settings.append(("xbzrle-cache-size", .integer(Int64(clamping: cache)))) }
+        // TLS on (QEMU checks the destination's certificate against the URI's host, or
+        // `tls.destination`) or explicitly off, so an earlier TLS attempt leaves nothing set.
+        let tls = flags.contains(.tls)
+        if tls { try await Self.addMigrationTLS(configuration.migrationTLS, server: false, qmp: guest.qmp) }
+        settings += Self.migrationTLSParameters(enabled: tls, hostname: parameters.tlsDestination)
         do throws(QMPError) {
             _ = try await guest.qmp.execute("migrate-set-capabilities", arguments: .object([
                 ("capabilities", .array(capabilities.map { .object([("capability", .string($0.0)), ("state", .bool($0.1))]) })),
             ]))
             _ = try await guest.qmp.execute("migrate-set-parameters", arguments: .object(settings))
         } catch {
+            if tls { await Self.removeMigrationTLS(qmp: guest.qmp) }
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot set up the migration: \(error)")
         }
         // The vCPUs stop at the end (or now, for an offline-style non-live migration): the
@@ -126,7 +132,8 @@ extension DomainDriver {
             if let storageTarget {
                 mirrored = try await startStorageMirrors(
                     uuid, guest: guest, definition: try liveDefinition(guest), parameters: parameters, flags: flags,
-                    host: storageTarget.host, port: storageTarget.port, bandwidth: parameters.bandwidth ?? limits.bandwidth)
+                    host: storageTarget.host, port: storageTarget.port, bandwidth: parameters.bandwidth ?? limits.bandwidth,
+                    tls: tls ? Self.migrationTLSAlias : nil)
             }
             do throws(QMPError) {
                 if let tunnel {
@@ -153,6 +160,7 @@ extension DomainDriver {
         } catch {
             _ = try? await guest.qmp.execute("migrate_cancel")
             if !mirrored.isEmpty { await abandonStorageMirrors(guest: guest, disks: mirrored) }
+            if tls { await Self.removeMigrationTLS(qmp: guest.qmp) }
             await apply(.pauseAbandoned, to: uuid)
             if !flags.contains(.live) && wasRunning {
                 await apply(.migrationResumeRequested(cancelled: true), to: uuid)
@@ -253,7 +261,9 @@ extension DomainDriver {
         let setup = IncomingNetworkMigration(
             listenURI: "tcp:\(listenHost):\(port)", tunnelDescriptor: tunnel,
             capabilities: [("multifd", flags.contains(.parallel)), ("postcopy-ram", flags.contains(.postcopy)), ("xbzrle", flags.contains(.compressed))],
-            parallelConnections: flags.contains(.parallel) ? (parameters.parallelConnections ?? 2) : nil)
+            parallelConnections: flags.contains(.parallel) ? (parameters.parallelConnections ?? 2) : nil,
+            tls: flags.contains(.tls) ? configuration.migrationTLS : nil)
+        if flags.contains(.tls) { try Self.checkMigrationTLSFiles(configuration.migrationTLS, server: true) }
         let uuid = RemoteUUID(parsed.definition.uuid) ?? RemoteUUID(high: 0, low: 0)
         var addedTransient = false
         let started: RemoteDomain
@@ -286,7 +296,9 @@ extension DomainDriver {
         var reply = MigrationCookie(name: parsed.definition.name, uuid: "\(uuid)", hostname: identity.hostname, hostUUID: identity.hostUUID)
         if copiesStorage {
             do throws(RemoteError) {
-                let port = try await startStorageExports(try running(uuid), definition: parsed.definition, parameters: parameters, listenHost: listenHost)
+                let port = try await startStorageExports(
+                    try running(uuid), definition: parsed.definition, parameters: parameters, listenHost: listenHost,
+                    tls: flags.contains(.tls) ? Self.migrationTLSAlias : nil)
                 reply.nbd = MigrationNBD(port: port)
             } catch {
                 _ = longJobs.end(uuid, outcome: .failed, error: error.message)
@@ -328,6 +340,7 @@ extension DomainDriver {
             if incoming?.servesStorage == true {
                 do throws(QMPError) { _ = try await guest.qmp.execute("nbd-server-stop") } catch { throw Self.monitorError(error) }
             }
+            if flags.contains(.tls) { await Self.removeMigrationTLS(qmp: guest.qmp) }
         } catch {
             throw await abandon(error)
         }
@@ -359,12 +372,16 @@ extension DomainDriver {
 
     /// Sets the agreed capabilities on the waiting QEMU and has it listen.
     static func listenForMigration(_ setup: IncomingNetworkMigration, qmp: QMPClient) async throws(RemoteError) {
+        if let tls = setup.tls { try await addMigrationTLS(tls, server: true, qmp: qmp) }
         do throws(QMPError) {
             _ = try await qmp.execute("migrate-set-capabilities", arguments: .object([
                 ("capabilities", .array(setup.capabilities.map { .object([("capability", .string($0.0)), ("state", .bool($0.1))]) })),
             ]))
             if let channels = setup.parallelConnections {
                 _ = try await qmp.execute("migrate-set-parameters", arguments: .object([("multifd-channels", .integer(Int64(channels)))]))
+            }
+            if setup.tls != nil {
+                _ = try await qmp.execute("migrate-set-parameters", arguments: .object(migrationTLSParameters(enabled: true)))
             }
             if let descriptor = setup.tunnelDescriptor {
                 _ = try await qmp.execute("getfd", arguments: .object([("fdname", .string(migrationDescriptorName))]), passing: descriptor)

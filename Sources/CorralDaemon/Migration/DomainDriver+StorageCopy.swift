@@ -35,14 +35,14 @@ extension DomainDriver {
     /// on failure nothing is left behind.
     func startStorageMirrors(
         _ uuid: RemoteUUID, guest: GuestRuntime, definition: DomainDefinition, parameters: MigrationParameters, flags: MigrationFlags,
-        host: String, port: Int, bandwidth: UInt64
+        host: String, port: Int, bandwidth: UInt64, tls: String?
     ) async throws(RemoteError) -> [StorageCopyDisk] {
         let disks = try StorageCopyDisk.selection(definition: definition, devices: guest.devices, requested: parameters.disks)
         var started: [StorageCopyDisk] = []
         do throws(RemoteError) {
             for disk in disks {
                 do throws(QMPError) {
-                    for node in disk.mirrorTargetArguments(host: host, port: port) {
+                    for node in disk.mirrorTargetArguments(host: host, port: port, tlsCredentials: tls) {
                         _ = try await guest.qmp.execute("blockdev-add", arguments: node)
                     }
                     started.append(disk)
@@ -207,7 +207,9 @@ extension DomainDriver {
 
     /// Prepare, once QEMU waits for the guest: an NBD server on a port of the migration range,
     /// exporting every copied disk writable. Returns the port.
-    func startStorageExports(_ guest: GuestRuntime, definition: DomainDefinition, parameters: MigrationParameters, listenHost: String) async throws(RemoteError) -> Int {
+    func startStorageExports(
+        _ guest: GuestRuntime, definition: DomainDefinition, parameters: MigrationParameters, listenHost: String, tls: String?
+    ) async throws(RemoteError) -> Int {
         let disks = try StorageCopyDisk.selection(definition: definition, devices: guest.devices, requested: parameters.disks)
         let range = configuration.migrationPorts
         let port: Int
@@ -220,7 +222,7 @@ extension DomainDriver {
         }
         let host = listenHost.hasPrefix("[") ? String(listenHost.dropFirst().dropLast()) : listenHost
         do throws(QMPError) {
-            _ = try await guest.qmp.execute("nbd-server-start", arguments: StorageCopyDisk.serverStartArguments(host: host, port: port))
+            _ = try await guest.qmp.execute("nbd-server-start", arguments: StorageCopyDisk.serverStartArguments(host: host, port: port, tlsCredentials: tls))
             for disk in disks {
                 _ = try await guest.qmp.execute("block-export-add", arguments: disk.exportArguments)
             }

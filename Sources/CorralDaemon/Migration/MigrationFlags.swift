@@ -30,7 +30,7 @@ struct MigrationFlags: OptionSet, Sendable, Hashable {
     /// The flags Corral carries out; the others are refused by name, never ignored.
     static let supported: MigrationFlags = [
         .live, .peerToPeer, .tunnelled, .persistDestination, .undefineSource, .paused, .unsafe, .compressed, .abortOnError, .autoConverge, .parallel,
-        .changeProtection, .postcopy, .nonSharedDisk, .nonSharedIncremental,
+        .changeProtection, .postcopy, .nonSharedDisk, .nonSharedIncremental, .tls,
     ]
 
     /// The migration copies the guest's disks (`--copy-storage-all` or `--copy-storage-inc`).
@@ -39,7 +39,7 @@ struct MigrationFlags: OptionSet, Sendable, Hashable {
     /// libvirt's names of the flags, for refusals.
     static let names: [(MigrationFlags, String)] = [
         (.offline, "VIR_MIGRATE_OFFLINE"), (.rdmaPinAll, "VIR_MIGRATE_RDMA_PIN_ALL"),
-        (.tls, "VIR_MIGRATE_TLS"), (.nonSharedSynchronousWrites, "VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES"),
+        (.nonSharedSynchronousWrites, "VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES"),
         (.postcopyResume, "VIR_MIGRATE_POSTCOPY_RESUME"), (.zeroCopy, "VIR_MIGRATE_ZEROCOPY"),
     ]
 }

@@ -30,6 +30,9 @@ struct MigrationParameters: Sendable, Equatable {
     var disks: [String] = []
     /// `disks_port`: the port of the destination's NBD server for the storage copy.
     var disksPort: Int32?
+    /// `tls.destination`: the host name the destination's certificate must carry (with
+    /// `VIR_MIGRATE_TLS`), when not the migration URI's host.
+    var tlsDestination: String?
 
 
     /// Names libvirt 9.0 knows, with their types; Corral uses those above and refuses the
@@ -45,7 +48,7 @@ struct MigrationParameters: Sendable, Equatable {
     /// Known, but not carried out: refused rather than ignored.
     static let notCarriedOut: Set<String> = [
         "bandwidth.postcopy", "graphics_uri", "disks_uri", "compression.mt.level", "compression.mt.threads",
-        "compression.mt.dthreads", "tls.destination",
+        "compression.mt.dthreads",
     ]
 
     init() {}
@@ -88,6 +91,11 @@ struct MigrationParameters: Sendable, Equatable {
                 }
                 parallelConnections = value
             case ("migrate_disks", .string(let value)): disks.append(value)
+            case ("tls.destination", .string(let value)):
+                guard !value.isEmpty, value.utf8.count <= 255, !value.contains(where: { $0 == "\0" }) else {
+                    throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "invalid tls.destination '\(value)'")
+                }
+                tlsDestination = value
             case ("disks_port", .int(let value)):
                 guard (0...65535).contains(value) else {
                     throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "nbd port must be in range 0-65535")
@@ -141,6 +149,14 @@ extension MigrationFlags {
                 code: .invalidArgument, domain: .none,
                 detail: "Flags 'VIR_MIGRATE_NON_SHARED_DISK' and 'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive")
         }
+        if contains(.tls) && contains(.tunnelled) {
+            throw RemoteError(
+                code: .operationUnsupported, domain: .qemu,
+                detail: "migration with VIR_MIGRATE_TLS is not supported with tunnelled migration by Corral (the daemons' connection carries the stream)")
+        }
+        if parameters.tlsDestination != nil && !contains(.tls) {
+            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "tls.destination requires VIR_MIGRATE_TLS")
+        }
         if copiesStorage && contains(.tunnelled) {
             throw RemoteError(
                 code: .operationUnsupported, domain: .qemu, detail: "migration of non-shared storage is not supported with tunnelled migration")
@@ -173,6 +189,7 @@ extension MigrationParameters {
         if let parallelConnections { list.append(TypedParameter("parallel.connections", .int(parallelConnections))) }
         for disk in disks { list.append(TypedParameter("migrate_disks", .string(disk))) }
         if let disksPort { list.append(TypedParameter("disks_port", .int(disksPort))) }
+        if let tlsDestination { list.append(TypedParameter("tls.destination", .string(tlsDestination))) }
         return list
     }
 }

@@ -13,6 +13,8 @@ struct IncomingNetworkMigration: Sendable {
     var capabilities: [(String, Bool)]
     /// Multifd channels, when parallel.
     var parallelConnections: Int32?
+    /// QEMU's own TLS for the stream (`VIR_MIGRATE_TLS`): the x509 files of the server end.
+    var tls: MigrationTLSSettings?
 }
 
 /// The migrations in progress on this daemon, between the protocol's phases (each phase is its

@@ -48,11 +48,11 @@ struct StorageCopyDisk: Sendable, Equatable {
     // MARK: - QMP arguments
 
     /// `nbd-server-start` on the destination: TCP on `host` (no brackets) and `port` (QEMU's
-    /// legacy socket address, with its `data` wrapper).
-    static func serverStartArguments(host: String, port: Int) -> JSONValue {
+    /// legacy socket address, with its `data` wrapper), under TLS with `tlsCredentials`.
+    static func serverStartArguments(host: String, port: Int, tlsCredentials: String? = nil) -> JSONValue {
         .object([("addr", .object([
             ("type", .string("inet")), ("data", .object([("host", .string(host)), ("port", .string(String(port)))])),
-        ]))])
+        ]))] + (tlsCredentials.map { [("tls-creds", .string($0))] } ?? []))
     }
 
     /// `block-export-add` on the destination: the disk, writable, under its export name.
@@ -65,13 +65,13 @@ struct StorageCopyDisk: Sendable, Equatable {
 
     /// The two `blockdev-add`s on the source: the destination's export as an NBD client node,
     /// and a raw format node on it.
-    func mirrorTargetArguments(host: String, port: Int) -> [JSONValue] {
+    func mirrorTargetArguments(host: String, port: Int, tlsCredentials: String? = nil) -> [JSONValue] {
         [
             .object([
                 ("driver", .string("nbd")),
                 ("server", .object([("type", .string("inet")), ("host", .string(host)), ("port", .string(String(port)))])),
                 ("export", .string(exportName)), ("node-name", .string(mirrorStorageNode)),
-            ]),
+            ] + (tlsCredentials.map { [("tls-creds", .string($0))] } ?? [])),
             .object([
                 ("node-name", .string(mirrorFormatNode)), ("read-only", .bool(false)), ("driver", .string("raw")),
                 ("file", .string(mirrorStorageNode)),
