@@ -12,6 +12,20 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN_DIR = pathlib.Path(os.environ.get("CORRAL_BIN_DIR", ROOT / ".build" / "debug"))
 
 
+# Modules whose guests listen on VNC or SPICE ports: daemons choose free ports from 5900 up by
+# probing, so two such modules running at once (pytest -n, Scripts/test.sh) could race for one
+# port. They share one xdist group, which runs on one worker, one module after another; every
+# other module is a group of its own (so each module's fixtures are set up once).
+GRAPHICS_MODULES = {"test_domain_corpus", "test_domains", "test_hostile_input", "test_tuning", "test_virt_install",
+                    "test_virt_install_profiles"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.xdist_group("graphics" if module in GRAPHICS_MODULES else module))
+
+
 def binary(name):
     path = BIN_DIR / name
     if not path.exists():

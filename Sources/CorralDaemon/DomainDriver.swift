@@ -603,7 +603,9 @@ actor DomainDriver {
         let outcome = (registry.guest(uuid)?.lifecycle ?? guest.lifecycle).exitOutcome
         let directory = guest.runDirectory
         runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
-        if let cgroup = guest.cgroup { runtimeFiles.enqueue { cgroup.remove() } }
+        // The control group is gone before the guest is reported stopped (as with libvirt): a
+        // destroy that has returned leaves none behind, even on a loaded host.
+        if let cgroup = guest.cgroup { _ = try? await runtimeFiles.run { cgroup.remove() } }
         await disconnectInterfaces(guest.devices.interfaces.compactMap(\.connection))
         let record = registry.updateRuntime(uuid) { r in
             r.runtime = nil
