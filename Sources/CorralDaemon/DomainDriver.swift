@@ -666,10 +666,16 @@ actor DomainDriver {
     }
 
     /// Stops QEMU: SIGTERM, then (unless graceful) SIGKILL if it lingers; returns once it is gone.
-    func destroy(_ uuid: RemoteUUID, graceful: Bool) async throws(RemoteError) {
+    /// `killAtOnce` sends SIGKILL straight away, for a QEMU whose guest state no longer matters
+    /// (a guest that has migrated away: its images were flushed and handed over at the end of
+    /// the migration).
+    func destroy(_ uuid: RemoteUUID, graceful: Bool, killAtOnce: Bool = false) async throws(RemoteError) {
         let guest = try running(uuid)
         await apply(.destroyRequested, to: uuid)
-        if let process = guest.process {
+        if killAtOnce, let process = guest.process {
+            process.signal(SIGKILL)
+            _ = await process.waitForExit(timeout: .seconds(5))
+        } else if let process = guest.process {
             // libvirt's timings: 10 s for SIGTERM when graceful, 3 s before SIGKILL otherwise.
             process.signal(SIGTERM)
             let ended = await process.waitForExit(timeout: graceful ? .seconds(10) : .seconds(3))
@@ -684,9 +690,10 @@ actor DomainDriver {
             await Self.ensureEnded(guest, uuid: uuid, within: graceful ? .seconds(10) : .seconds(3), terminate: true)
         }
         await guest.qmp.close()
-        // The supervisor notices the closed session and cleans up; wait for it (bounded).
-        for _ in 0..<500 where registry.guest(uuid) != nil { try? await Task.sleep(for: .milliseconds(10)) }
-        if registry.guest(uuid) != nil { await guestExited(uuid) }
+        // The clean-up, here and now; if the supervisor (which notices the closed session) has
+        // begun it already, wait for it to finish (bounded).
+        await guestExited(uuid)
+        for _ in 0..<5000 where registry.guest(uuid) != nil { try? await Task.sleep(for: .milliseconds(1)) }
     }
 
     func shutdown(_ uuid: RemoteUUID) async throws(RemoteError) {

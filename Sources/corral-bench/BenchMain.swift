@@ -59,7 +59,10 @@ struct BenchMain: AsyncParsableCommand {
         }
         guard only != "qemu-config" else { return }
         let daemon = try BenchDaemon(binary: corrald ?? Self.sibling("corrald"))
-        defer { daemon.stop() }
+        defer {
+            daemon.stop()
+            BenchDaemon.removeProbeCache()
+        }
         var libvirtd: BenchLibvirtd?
         if !skipLibvirtd {
             libvirtd = BenchLibvirtd.start()

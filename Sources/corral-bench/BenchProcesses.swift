@@ -11,12 +11,19 @@ final class BenchDaemon {
     var uri: String { "qemu+unix:///system?socket=\(directory)/sock" }
     var socketPath: String { directory + "/sock" }
 
+    /// The emulator probe the first daemon of this run made (its state's `cache`), given to
+    /// every later daemon: a daemon that probes QEMU itself runs QEMU in the background for
+    /// seconds after it starts serving, which would load the machine during a measurement.
+    private static let probeCache = NSTemporaryDirectory() + "corral-bench-\(getpid())-probe-cache"
+
     /// - Parameter namespace: a network namespace to run it in (`ip netns exec`).
     /// - Parameter extraArguments: more options (`--config`, `--listen`).
     init(binary: String, namespace: String? = nil, extraArguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "corral-bench-\(getpid())-\(Self.started.add(1, ordering: .relaxed).newValue)"
             + (namespace.map { "-" + String($0.suffix(6)) } ?? "")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+        let seeded = FileManager.default.fileExists(atPath: Self.probeCache)
+        if seeded { try FileManager.default.copyItem(atPath: Self.probeCache, toPath: directory + "/state/cache") }
         let arguments = ["--socket", directory + "/sock", "--socket-ro", directory + "/sock-ro", "--state-dir", directory + "/state",
                          "--run-dir", directory + "/run", "--log-level", "warning", "--no-default-network"] + extraArguments
         if let namespace {
@@ -29,7 +36,18 @@ final class BenchDaemon {
             guard process.isRunning, Date() < deadline else { throw BenchError("corrald did not start") }
             usleep(20_000)
         }
+        // The first daemon's probe, once written, seeds the others (and no QEMU of its probe
+        // is left running when this returns).
+        if !seeded {
+            let cache = directory + "/state/cache"
+            let probed = Date().addingTimeInterval(30)
+            while ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).isEmpty && Date() < probed { usleep(20_000) }
+            try? FileManager.default.copyItem(atPath: cache, toPath: Self.probeCache)
+        }
     }
+
+    /// Removes the seeded probe (at the end of the run).
+    static func removeProbeCache() { try? FileManager.default.removeItem(atPath: probeCache) }
 
     func stop() {
         process.stop()

@@ -23,44 +23,130 @@ enum MigrationBenchmark {
     struct Figures {
         var seconds: Double
         var downtimeMilliseconds: UInt64
+        /// A daemon-driven migration's phases (Begin, Prepare, Perform, Finish, Confirm), seconds.
+        var phases: [Double] = []
         /// For the bare migration: from the destination listening to the end.
         var withoutDestinationStart: Double = 0
     }
 
-    /// QEMU to QEMU: a filled, writing guest on one bare QEMU sent to another waiting on a port.
-    static func bare(kernel: String, initrd: String, directory: String) async throws -> Figures {
-        let sourceDirectory = directory + "/bare-src", destinationDirectory = directory + "/bare-dst"
-        for path in [sourceDirectory, destinationDirectory] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    /// Migrations of each kind measured; the figures are their medians (one migration of a
+    /// guest that keeps writing varies by tens of percent from the next).
+    static let rounds = 5
+
+    /// The median figures of several migrations (by time; the downtime is its own median).
+    static func median(_ figures: [Figures]) -> Figures {
+        let times = figures.map(\.seconds).sorted(), downtimes = figures.map(\.downtimeMilliseconds).sorted()
+        let starts = figures.map(\.withoutDestinationStart).sorted()
+        return Figures(seconds: times[times.count / 2], downtimeMilliseconds: downtimes[downtimes.count / 2], withoutDestinationStart: starts[starts.count / 2])
+    }
+
+    /// The guest as corrald runs it: its QEMU's environment and argv (read from the process of a
+    /// paused start, then destroyed), with the run directory and serial file it names, so the
+    /// bare anchor runs the very same guest (the same devices, monitors and options).
+    struct GuestCommandLine {
+        var environment: [(String, String)]
+        var arguments: [String]
+        var runDirectory: String
+        var serial: String
+
+        /// The command line for a bare QEMU in `directory`, writing its console to `serial`.
+        func relocated(to directory: String, serial newSerial: String, incoming: Bool) -> (environment: [(String, String)], arguments: [String]) {
+            func move(_ text: String) -> String { text.replacingOccurrences(of: runDirectory, with: directory).replacingOccurrences(of: serial, with: newSerial) }
+            return (environment.map { ($0.0, move($0.1)) }, arguments.dropFirst().map(move) + (incoming ? ["-incoming", "defer"] : []))
+        }
+
+        /// The agent channel's socket in `directory` (its `-chardev` names it).
+        func agentSocket(in directory: String) -> String? {
+            for (index, argument) in arguments.enumerated() where argument == "-chardev" && index + 1 < arguments.count {
+                let value = arguments[index + 1]
+                guard value.contains("id=charchannel0"), let path = value.split(separator: ",").first(where: { $0.hasPrefix("path=") }) else { continue }
+                return String(path.dropFirst(5)).replacingOccurrences(of: runDirectory, with: directory)
+            }
+            return nil
+        }
+    }
+
+    static func commandLine(of name: String, daemon: BenchDaemon, xml: String, serial: String) async throws -> GuestCommandLine {
+        try await CorralConnection.withConnection(to: daemon.uri) { connection in
+            let handle = try await connection.defineDomain(xml: xml)
+            _ = try await connection.startDomain(handle, flags: 1)  // paused
+            let runDirectory = daemon.directory + "/run/domains/" + name
+            func fields(_ pid: String, _ file: String) -> [String] {
+                (FileManager.default.contents(atPath: "/proc/\(pid)/\(file)") ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            }
+            // Its QEMU: the process whose argv names the guest's run directory.
+            let pid = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).first { entry in
+                entry.allSatisfy(\.isNumber) && fields(entry, "cmdline").first?.hasSuffix("qemu-system-x86_64") == true
+                    && fields(entry, "cmdline").contains { $0.contains(runDirectory + "/") }
+            } ?? "0"
+            func fields(_ file: String) -> [String] { fields(pid, file) }
+            let arguments = fields("cmdline"), environment = fields("environ").compactMap { entry -> (String, String)? in
+                guard let equals = entry.firstIndex(of: "=") else { return nil }
+                return (String(entry[..<equals]), String(entry[entry.index(after: equals)...]))
+            }
+            _ = try await connection.call(Remote.DomainDestroy.self, .init(dom: handle))
+            guard arguments.count > 1 else { throw BenchError("cannot read the command line of corrald's QEMU (pid \(pid))") }
+            return GuestCommandLine(environment: environment, arguments: arguments, runDirectory: runDirectory, serial: serial)
+        }
+    }
+
+    /// A bare QEMU running `guest` in `directory`, and its monitor.
+    static func bareQEMU(_ guest: GuestCommandLine, directory: String, serial: String, incoming: Bool) async throws -> (ChildProcess, QMPClient) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (environment, arguments) = guest.relocated(to: directory, serial: serial, incoming: incoming)
+        let qemu = try ChildProcess.spawn(guest.arguments[0], arguments, environment: environment, standardError: .null)
+        var client: QMPClient?
+        for _ in 0..<3000 where client == nil {
+            client = try? await QMPClient.connect(unixSocket: directory + "/qmp.sock")
+            if client == nil { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        guard let client else {
+            qemu.stop()
+            throw BenchError("bare QEMU did not open its monitor")
+        }
+        return (qemu, client)
+    }
+
+    /// QEMU to QEMU: a filled, writing guest on one bare QEMU sent to another waiting on a port,
+    /// then on to a third, and so on (`rounds` migrations); each QEMU runs corrald's command line.
+    static func bare(_ guest: GuestCommandLine, directory: String) async throws -> [Figures] {
+        let sourceDirectory = directory + "/bare-0"
         let serial = directory + "/bare.serial"
-        let (source, sourceQMP) = try await SaveBenchmark.bareQEMU(kernel: kernel, initrd: initrd, directory: sourceDirectory, serial: serial, incoming: false)
+        var (source, sourceQMP) = try await bareQEMU(guest, directory: sourceDirectory, serial: serial, incoming: false)
         defer { source.stop() }
         _ = try await sourceQMP.execute("cont")
         try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
+        guard let agentSocket = guest.agentSocket(in: sourceDirectory) else { throw BenchError("corrald's guest has no agent channel") }
         var ran = false
         for _ in 0..<100 where !ran {
-            ran = (try? SaveBenchmark.agent(fillAndWrite, socket: sourceDirectory + "/bare-agent.sock")) != nil
+            ran = (try? SaveBenchmark.agent(fillAndWrite, socket: agentSocket)) != nil
             if !ran { try await Task.sleep(for: .milliseconds(200)) }
         }
         try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
-        // A migration starts the destination's QEMU: the clock runs from its spawn, as it does
-        // for a daemon's Prepare (the figure without it is printed too).
-        let t0 = ContinuousClock.now
-        let (destination, destinationQMP) = try await SaveBenchmark.bareQEMU(
-            kernel: kernel, initrd: initrd, directory: destinationDirectory, serial: directory + "/bare-dst.serial", incoming: true)
-        defer { destination.stop() }
-        let port = 49300 + Int(getpid() % 100)
-        _ = try await destinationQMP.execute("migrate-incoming", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
-        let listening = ContinuousClock.now
-        _ = try await sourceQMP.execute("migrate-set-parameters", arguments: .object([("max-bandwidth", .integer((Int64.max / (1 << 20)) * (1 << 20)))]))
-        _ = try await sourceQMP.execute("migrate", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
-        try await SaveBenchmark.completed(sourceQMP)
-        try await SaveBenchmark.completed(destinationQMP)
-        _ = try await destinationQMP.execute("cont")
-        let end = ContinuousClock.now
-        let downtime = try await sourceQMP.execute("query-migrate")["downtime"]?.intValue ?? 0
+        var figures: [Figures] = []
+        for round in 1...rounds {
+            let destinationDirectory = directory + "/bare-\(round)"
+            // A migration starts the destination's QEMU: the clock runs from its spawn, as it does
+            // for a daemon's Prepare (the figure without it is printed too).
+            let t0 = ContinuousClock.now
+            let (destination, destinationQMP) = try await bareQEMU(guest, directory: destinationDirectory, serial: directory + "/bare-\(round).serial", incoming: true)
+            let port = 49300 + Int(getpid() % 100)
+            _ = try await destinationQMP.execute("migrate-incoming", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
+            let listening = ContinuousClock.now
+            _ = try await sourceQMP.execute("migrate-set-parameters", arguments: .object([("max-bandwidth", .integer((Int64.max / (1 << 20)) * (1 << 20)))]))
+            _ = try await sourceQMP.execute("migrate", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
+            try await SaveBenchmark.completed(sourceQMP)
+            try await SaveBenchmark.completed(destinationQMP)
+            _ = try await destinationQMP.execute("cont")
+            let end = ContinuousClock.now
+            let downtime = try await sourceQMP.execute("query-migrate")["downtime"]?.intValue ?? 0
+            figures.append(Figures(seconds: (end - t0).seconds, downtimeMilliseconds: UInt64(max(0, downtime)), withoutDestinationStart: (end - listening).seconds))
+            await sourceQMP.close()
+            source.stop()
+            (source, sourceQMP) = (destination, destinationQMP)
+        }
         await sourceQMP.close()
-        await destinationQMP.close()
-        return Figures(seconds: (end - t0).seconds, downtimeMilliseconds: UInt64(max(0, downtime)), withoutDestinationStart: (end - listening).seconds)
+        return figures
     }
 
     /// One client-managed migration of `name` from `source` to `destination`, timed; its
@@ -71,7 +157,7 @@ enum MigrationBenchmark {
                 let handle = try await from.lookupDomain(name)
                 let flags: UInt32 = 1 | 8  // LIVE | PERSIST_DEST: the source keeps its definition and job statistics
                 let t0 = ContinuousClock.now
-                _ = try await from.migrate(handle, to: to, parameters: [], flags: flags)
+                let phases = try await timedPhases(handle, from: from, to: to, flags: flags)
                 let seconds = (ContinuousClock.now - t0).seconds
                 var downtime: UInt64 = 0
                 if let stats = try? await from.call(Remote.DomainGetJobStats.self, .init(dom: handle, flags: 1)) {
@@ -80,21 +166,18 @@ enum MigrationBenchmark {
                     }
                 }
                 _ = try? await from.call(Remote.DomainUndefineFlags.self, .init(dom: handle, flags: 0))
-                return Figures(seconds: seconds, downtimeMilliseconds: downtime)
+                return Figures(seconds: seconds, downtimeMilliseconds: downtime, phases: phases)
             }
         }
     }
 
     static func run(corrald: String, libvirtd: BenchLibvirtd?, directory: String) async throws {
-        print("Live migration: a \(SaveBenchmark.memoryMiB) MiB guest with \(SaveBenchmark.fillBytes / 1_000_000) MB written and 16 MB rewritten all the time (TCG), over TCP on this host, one migration each")
+        print("Live migration: a \(SaveBenchmark.memoryMiB) MiB guest with \(SaveBenchmark.fillBytes / 1_000_000) MB written and 16 MB rewritten all the time (TCG), over TCP on this host")
         guard let (work, kernel, initrd, images) = try SaveBenchmark.workspace("migration", directory: directory, images: directory) else { return }
         defer {
             try? FileManager.default.removeItem(atPath: work)
             try? FileManager.default.removeItem(atPath: images)
         }
-        let qemu = try await bare(kernel: kernel, initrd: initrd, directory: work)
-        print(String(format: "  QEMU to QEMU (no daemon):        %6.3f s, downtime %4d ms  (destination QEMU started, then the stream; %.3f s without the start)",
-                     qemu.seconds, qemu.downtimeMilliseconds, qemu.withoutDestinationStart))
         let configurations = ["aaaaaaaa-1111-4111-8111-00000000000a", "bbbbbbbb-1111-4111-8111-00000000000b"].map { uuid in
             let path = work + "/\(uuid).conf"
             FileManager.default.createFile(atPath: path, contents: Data("host_uuid = \"\(uuid)\"\nmigration_host = \"127.0.0.1\"\n".utf8))
@@ -106,8 +189,15 @@ enum MigrationBenchmark {
         defer { second.stop() }
         let name = "corral-bench-migration"
         let serial = work + "/guest.serial"
+        let xml = SaveBenchmark.xml(name: name, kernel: kernel, initrd: initrd, serial: serial)
+        // The anchor runs the same guest: the command line corrald gives QEMU for it.
+        let guest = try await commandLine(of: name, daemon: first, xml: xml, serial: serial)
+        let bareRuns = try await bare(guest, directory: work)
+        let qemu = median(bareRuns)
+        print(String(format: "  QEMU to QEMU (no daemon):        %6.3f s, downtime %4d ms  (median of %d; corrald's command line; destination QEMU started, then the stream; %.3f s without the start)",
+                     qemu.seconds, qemu.downtimeMilliseconds, rounds, qemu.withoutDestinationStart) + "\n      each: " + Self.list(bareRuns))
         try await CorralConnection.withConnection(to: first.uri) { connection in
-            let handle = try await connection.defineDomain(xml: SaveBenchmark.xml(name: name, kernel: kernel, initrd: initrd, serial: serial))
+            let handle = try await connection.lookupDomain(name)
             _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
             try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
             var ran = false
@@ -117,10 +207,18 @@ enum MigrationBenchmark {
             }
             try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
         }
-        let ours = try await migrate(name, from: first.uri, to: second.uri)
+        // Back and forth between the two corralds: an odd count leaves the guest on the second.
+        var ourRuns: [Figures] = []
+        for round in 0..<rounds {
+            let (from, to) = round % 2 == 0 ? (first.uri, second.uri) : (second.uri, first.uri)
+            ourRuns.append(try await migrate(name, from: from, to: to))
+        }
+        let ours = median(ourRuns)
         let ourShare = ours.seconds - qemu.seconds
-        print(String(format: "  corrald to corrald:              %6.3f s, downtime %4d ms  (%.2fx QEMU's time, goal ≤ 1.1x; daemons' share %+.3f s)",
-                     ours.seconds, ours.downtimeMilliseconds, ours.seconds / qemu.seconds, ourShare))
+        print(String(format: "  corrald to corrald:              %6.3f s, downtime %4d ms  (median of %d; %.2fx QEMU's time, goal ≤ 1.1x; downtime %.2fx; daemons' share %+.3f s)",
+                     ours.seconds, ours.downtimeMilliseconds, rounds, ours.seconds / qemu.seconds,
+                     qemu.downtimeMilliseconds > 0 ? Double(ours.downtimeMilliseconds) / Double(qemu.downtimeMilliseconds) : 0, ourShare)
+                  + "\n      each (Begin/Prepare/Perform/Finish/Confirm): " + Self.list(ourRuns))
         guard let libvirtd else {
             try? await cleanUp(name, on: second.uri)
             return
@@ -143,6 +241,43 @@ enum MigrationBenchmark {
             try? await cleanUp(name, on: second.uri)
             try? await cleanUp(name, on: libvirtd.uri)
         }
+    }
+
+    /// A client-managed migration call by call, as `CorralConnection.migrate` makes it (which
+    /// the tests check), each phase timed: where the daemons' share goes.
+    static func timedPhases(_ domain: DomainHandle, from: CorralConnection, to: CorralConnection, flags: UInt32) async throws -> [Double] {
+        var phases: [Double] = []
+        var mark = ContinuousClock.now
+        func lap() {
+            let now = ContinuousClock.now
+            phases.append((now - mark).seconds)
+            mark = now
+        }
+        let begun = try await from.call(Remote.DomainMigrateBegin3Params.self, .init(dom: domain, params: [], flags: flags))
+        lap()
+        let prepared = try await to.call(
+            Remote.DomainMigratePrepare3Params.self,
+            .init(params: [TypedParameter("destination_xml", .string(begun.xml))], cookieIn: begun.cookieOut, flags: flags))
+        lap()
+        let performed = try await from.call(
+            Remote.DomainMigratePerform3Params.self,
+            .init(dom: domain, dconnuri: nil, params: [TypedParameter("migrate_uri", .string(prepared.uriOut ?? ""))], cookieIn: prepared.cookieOut, flags: flags))
+        lap()
+        let finished = try await to.call(
+            Remote.DomainMigrateFinish3Params.self,
+            .init(params: [TypedParameter("destination_name", .string(domain.name))], cookieIn: performed.cookieOut, flags: flags, cancelled: 0))
+        lap()
+        _ = try await from.call(Remote.DomainMigrateConfirm3Params.self, .init(dom: domain, params: [], cookieIn: finished.cookieOut, flags: flags, cancelled: 0))
+        lap()
+        return phases
+    }
+
+    /// "1.234/1.345/…" for the printed rows.
+    static func list(_ figures: [Figures]) -> String {
+        figures.map { figure in
+            String(format: "%.3f s %d ms", figure.seconds, figure.downtimeMilliseconds)
+                + (figure.phases.isEmpty ? "" : " (" + figure.phases.map { String(format: "%.0f", $0 * 1000) }.joined(separator: "/") + " ms)")
+        }.joined(separator: ", ")
     }
 
     static func cleanUp(_ name: String, on uri: String) async throws {

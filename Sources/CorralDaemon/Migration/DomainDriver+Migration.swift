@@ -205,7 +205,7 @@ extension DomainDriver {
             return
         }
         await apply(.migratedAway, to: uuid)
-        try await destroy(uuid, graceful: false)
+        try await destroy(uuid, graceful: false, killAtOnce: true)
         if flags.contains(.undefineSource), registry.record(uuid: uuid)?.persistent == true {
             try registry.undefine(record.handle, flags: 0)
             events.lifecycle(record.handle, .undefined)
@@ -414,7 +414,7 @@ extension DomainDriver {
                 guard ContinuousClock.now < deadline else {
                     throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' did not complete")
                 }
-                try? await Task.sleep(for: .milliseconds(5))
+                try? await Task.sleep(for: .milliseconds(1))
             }
         }
     }

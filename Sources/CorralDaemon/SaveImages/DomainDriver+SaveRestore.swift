@@ -167,7 +167,11 @@ extension DomainDriver {
             case "cancelled", "cancelling":
                 throw RemoteError(code: .operationAborted, domain: .qemu, detail: "job '\(job)' canceled by client")
             default:
-                try? await Task.sleep(for: .milliseconds(10))
+                // Every 10 ms while memory streams; every millisecond near the end (the device
+                // state, or little memory left), so the completion is seen at once.
+                let remaining = info["ram"]?["remaining"]?.intValue ?? Int64.max
+                let nearTheEnd = status == "device" || status == "pre-switchover" || remaining < 32 << 20
+                try? await Task.sleep(for: .milliseconds(nearTheEnd ? 1 : 10))
             }
         }
     }
