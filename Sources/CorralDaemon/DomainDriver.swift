@@ -496,7 +496,9 @@ actor DomainDriver {
     private func supervise(_ uuid: RemoteUUID, qmp: QMPClient) {
         Task {
             for await event in qmp.events { await self.handle(event, for: uuid) }
-            await self.guestExited(uuid)
+            // Only the run this session belonged to: a destroy may have cleaned it up already
+            // and a new run begun.
+            await self.guestExited(uuid, session: qmp)
         }
     }
 
@@ -588,11 +590,12 @@ actor DomainDriver {
     }
 
     /// The daemon's monitor closed: QEMU has exited (or is about to). Clean up and report.
-    func guestExited(_ uuid: RemoteUUID) async {
+    /// With `session`, only if the guest still runs with that monitor session (not a later run).
+    func guestExited(_ uuid: RemoteUUID, session: QMPClient? = nil) async {
         // The guest stays in its record until the clean-up is done, so a destroy waiting for it
         // to go cannot return (and a start cannot begin) half-way through.
         guard let guest = registry.updateGuest(uuid, { runtime -> GuestRuntime? in
-            guard !runtime.exiting else { return nil }
+            guard !runtime.exiting, session.map({ $0 === runtime.qmp }) ?? true else { return nil }
             runtime.exiting = true
             return runtime
         }) ?? nil else { return }
