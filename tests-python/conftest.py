@@ -20,6 +20,7 @@ GRAPHICS_MODULES = {"test_domain_corpus", "test_domains", "test_hostile_input", 
                     "test_virt_install_profiles"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]

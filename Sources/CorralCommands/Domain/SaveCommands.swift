@@ -23,8 +23,11 @@ enum JobProgress {
             var bar: ProgressBar?
             var last: UInt64 = 0
             var first = true
+            let started = ContinuousClock.now
             while !Task.isCancelled {
-                if !first { try? await Task.sleep(for: .milliseconds(200)) }
+                // Often at first (a short job may be over in a fraction of a second), then five
+                // times a second.
+                if !first { try? await Task.sleep(for: .milliseconds(ContinuousClock.now - started < .seconds(1) ? 25 : 200)) }
                 first = false
                 guard let handle = try? await connection.lookupDomain(name, byID: false, byUUID: false),
                     let stats = try? await connection.call(Remote.DomainGetJobStats.self, .init(dom: handle, flags: 0)),
@@ -52,6 +55,10 @@ enum JobProgress {
                 let total = total(of: stats.params), total > 0 {
                 // Over before the first look: the finished job's figures (kept for `--completed`).
                 ProgressBar(label: label, total: total, lines: verbose).finish(total)
+            } else {
+                // Over before the first look, and its statistics gone with the domain (a
+                // transient guest that migrated away): it finished all the same.
+                ProgressBar(label: label, total: 1, lines: verbose).finish(1)
             }
             return result
         } catch {
