@@ -41,11 +41,12 @@ extension DomainDriver {
         var started: [StorageCopyDisk] = []
         do throws(RemoteError) {
             for disk in disks {
+                // Counted before its nodes are added: a half-added disk is taken away too.
+                started.append(disk)
                 do throws(QMPError) {
                     for node in disk.mirrorTargetArguments(host: host, port: port, tlsCredentials: tls) {
                         _ = try await guest.qmp.execute("blockdev-add", arguments: node)
                     }
-                    started.append(disk)
                     // The migration's bandwidth limits each mirror too (libvirt's rule); 0 is unlimited.
                     let speed = bandwidth > 0 && bandwidth <= MigrationParameters.maximumBandwidth ? Int64(bandwidth) << 20 : 0
                     _ = try await guest.qmp.execute(
