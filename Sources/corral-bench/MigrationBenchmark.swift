@@ -35,9 +35,10 @@ enum MigrationBenchmark {
 
     /// The median figures of several migrations (by time; the downtime is its own median).
     static func median(_ figures: [Figures]) -> Figures {
-        let times = figures.map(\.seconds).sorted(), downtimes = figures.map(\.downtimeMilliseconds).sorted()
-        let starts = figures.map(\.withoutDestinationStart).sorted()
-        return Figures(seconds: times[times.count / 2], downtimeMilliseconds: downtimes[downtimes.count / 2], withoutDestinationStart: starts[starts.count / 2])
+        Figures(
+            seconds: SaveBenchmark.median(figures.map(\.seconds)),
+            downtimeMilliseconds: UInt64(SaveBenchmark.median(figures.map { Double($0.downtimeMilliseconds) })),
+            withoutDestinationStart: SaveBenchmark.median(figures.map(\.withoutDestinationStart)))
     }
 
     /// The guest as corrald runs it: its QEMU's environment and argv (read from the process of a

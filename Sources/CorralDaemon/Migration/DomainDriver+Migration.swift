@@ -246,11 +246,7 @@ extension DomainDriver {
         } else if let given = requested?.port {
             port = given
         } else {
-            let range = configuration.migrationPorts
-            guard let free = try await BlockingWork.run({ Self.freePort(in: range, host: listenHost) }) else {
-                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Unable to find an unused port in range 'migration' (\(range.lowerBound)-\(range.upperBound))")
-            }
-            port = free
+            port = try await freeMigrationPort(host: listenHost)
         }
         let advertisedHost = requested?.host ?? configuration.migrationHost ?? localAddress ?? identity.hostname
         guard tunnel != nil || !advertisedHost.hasPrefix("localhost") || requested != nil else {
@@ -475,6 +471,16 @@ extension DomainDriver {
         return withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
         }
+    }
+
+    /// A port of the migration range (`migration_port_min`…`max`) nothing listens on, for a
+    /// migration stream or a storage copy's NBD server; probed off the actor's thread.
+    func freeMigrationPort(host: String) async throws(RemoteError) -> Int {
+        let range = configuration.migrationPorts
+        guard let free = try await BlockingWork.run({ Self.freePort(in: range, host: host) }) else {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Unable to find an unused port in range 'migration' (\(range.lowerBound)-\(range.upperBound))")
+        }
+        return free
     }
 
     /// The first port of `range` nothing listens on (bound and released to find out).

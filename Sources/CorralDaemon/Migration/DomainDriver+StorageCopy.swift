@@ -93,9 +93,10 @@ extension DomainDriver {
         while ContinuousClock.now < deadline {
             guard let jobs = try? await guest.qmp.execute("query-jobs") else { break }
             let open = disks.contains { disk in
-                if case .concluded = MirrorJobState.of(disk.exportName, jobs: jobs, blockJobs: .array([])) { return false }
-                if case .missing = MirrorJobState.of(disk.exportName, jobs: jobs, blockJobs: .array([])) { return false }
-                return true
+                switch MirrorJobState.of(disk.exportName, jobs: jobs, blockJobs: .array([])) {
+                case .concluded, .missing: false
+                case .copying, .ready: true
+                }
             }
             if !open { break }
             try? await Task.sleep(for: .milliseconds(10))
@@ -178,8 +179,7 @@ extension DomainDriver {
             guard let disk = definition.devices.disks.first(where: { $0.targetDevice == announced.target }) else {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to find disk by target: \(announced.target)")
             }
-            let copied = parameters.disks.isEmpty ? (!disk.shareable && !disk.readonly && disk.source != nil) : parameters.disks.contains(disk.targetDevice)
-            guard copied else { continue }
+            guard StorageCopyDisk.isCopied(disk, requested: parameters.disks) else { continue }
             let path: String
             switch disk.type {
             case .file:
@@ -212,15 +212,8 @@ extension DomainDriver {
         _ guest: GuestRuntime, definition: DomainDefinition, parameters: MigrationParameters, listenHost: String, tls: String?
     ) async throws(RemoteError) -> Int {
         let disks = try StorageCopyDisk.selection(definition: definition, devices: guest.devices, requested: parameters.disks)
-        let range = configuration.migrationPorts
         let port: Int
-        if let given = parameters.disksPort {
-            port = Int(given)
-        } else if let free = try await BlockingWork.run({ Self.freePort(in: range, host: listenHost) }) {
-            port = free
-        } else {
-            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Unable to find an unused port in range 'migration' (\(range.lowerBound)-\(range.upperBound))")
-        }
+        if let given = parameters.disksPort { port = Int(given) } else { port = try await freeMigrationPort(host: listenHost) }
         let host = listenHost.hasPrefix("[") ? String(listenHost.dropFirst().dropLast()) : listenHost
         do throws(QMPError) {
             _ = try await guest.qmp.execute("nbd-server-start", arguments: StorageCopyDisk.serverStartArguments(host: host, port: port, tlsCredentials: tls))

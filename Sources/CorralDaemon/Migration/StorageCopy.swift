@@ -31,9 +31,7 @@ struct StorageCopyDisk: Sendable, Equatable {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "disk target \(target) not found")
         }
         var selected: [StorageCopyDisk] = []
-        for (index, disk) in definition.devices.disks.enumerated() where index < devices.disks.count {
-            let copied = requested.isEmpty ? (!disk.shareable && !disk.readonly && disk.source != nil) : requested.contains(disk.targetDevice)
-            guard copied else { continue }
+        for (index, disk) in definition.devices.disks.enumerated() where index < devices.disks.count && isCopied(disk, requested: requested) {
             let names = devices.disks[index]
             guard !disk.readonly, let source = names.source else {
                 throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "Cannot migrate empty or read-only disk \(disk.targetDevice)")
@@ -43,6 +41,12 @@ struct StorageCopyDisk: Sendable, Equatable {
                 exportName: "drive-" + names.alias))
         }
         return selected
+    }
+
+    /// Whether a migration copies `disk`: named by `migrate_disks`, or by default every disk
+    /// with a source that is neither read-only nor shareable (libvirt's rule).
+    static func isCopied(_ disk: DomainDefinition.Disk, requested: [String]) -> Bool {
+        requested.isEmpty ? (!disk.shareable && !disk.readonly && disk.source != nil) : requested.contains(disk.targetDevice)
     }
 
     // MARK: - QMP arguments

@@ -91,8 +91,7 @@ enum StorageProcedures {
             return .init(pool: record.handle)
         }
         table.register(Remote.StoragePoolLookupByTargetPath.self) { arguments, _ throws(RemoteError) in
-            let path = StoragePath.clean(arguments.path)
-            guard let record = registry.all().first(where: { $0.isActive && $0.definition.targetPath == path }) else {
+            guard let record = registry.activePool(targetPath: arguments.path) else {
                 throw RemoteError(code: .noStoragePool, domain: .storage, detail: "no storage pool with matching target path '\(arguments.path)'")
             }
             return .init(pool: record.handle)

@@ -13,6 +13,11 @@ final class StorageRegistry: Sendable {
     }
 
     func pool(named name: String) -> PoolRecord? { pools.withLock { $0[name] } }
+    /// The active pool whose directory is `path` (`virStoragePoolLookupByTargetPath`).
+    func activePool(targetPath path: String) -> PoolRecord? {
+        let path = StoragePath.clean(path)
+        return all().first { $0.isActive && $0.definition.targetPath == path }
+    }
 
     func pool(uuid: String) -> PoolRecord? {
         pools.withLock { pools in pools.values.first { $0.definition.uuid == uuid } }

@@ -48,7 +48,7 @@ struct VolumeResolver: Sendable {
         }
         let directory = slash == path.startIndex ? "/" : String(path[..<slash])
         let name = String(path[path.index(after: slash)...])
-        guard let pool = registry.all().first(where: { $0.isActive && $0.definition.targetPath == directory }) else {
+        guard let pool = registry.activePool(targetPath: directory) else {
             throw RemoteError(code: .noStoragePool, domain: .storage, detail: "no storage pool with matching target path '\(directory)'")
         }
         guard let createVolume else {
