@@ -16,6 +16,7 @@ import libvirt
 import pytest
 
 from conftest import Daemon, run
+from event_recorder import EventRecorder, in_order, lifecycle
 from guest import guest_files, wait_for
 from rawrpc import REMOTE, RawClient, parse_error, xdr_domain, xdr_string
 from remote_pki import PKI, SSHServer, free_port
@@ -222,6 +223,95 @@ def test_domjobinfo_progress_and_domjobabort_keep_the_guest_on_the_source(pair, 
     wait_for_count(log, now + 5)
     assert_unbroken(log)
     run("virsh", "-c", a.uri, "destroy", "slow")
+
+
+# libvirt's lifecycle numbers: (event, detail).
+SUSPENDED_MIGRATED, SUSPENDED_POSTCOPY, STOPPED_MIGRATED = (3, 1), (3, 7), (5, 3)
+STARTED_MIGRATED, RESUMED_MIGRATED, RESUMED_POSTCOPY = (2, 1), (4, 1), (4, 3)
+
+
+def test_postcopy_after_a_timeout_with_the_events_on_both_sides(pair, tmp_path):
+    """virsh's --timeout-postcopy: pre-copy at 1 MiB/s would take minutes, so after 2 s virsh
+    switches to post-copy. The source's part ends at the switch, the guest runs on the
+    destination while the rest of its memory arrives, and each side reports libvirt's events."""
+    a, b = pair
+    first, second = str(tmp_path / "a.log"), str(tmp_path / "b.log")
+    (tmp_path / "g.xml").write_text(migrating_guest_xml("postcopy", first))
+    run("virsh", "-c", a.uri, "create", str(tmp_path / "g.xml"))
+    wait_for_count(first, 5)
+    dest = destination_xml(a.uri, "postcopy", second, tmp_path, "postcopy")
+    recorder = EventRecorder(a.uri, b.uri)
+    try:
+        started = time.monotonic()
+        netns(NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--postcopy", "--timeout", "2", "--timeout-postcopy",
+              "--bandwidth", "1", "postcopy", b.tls, "--xml", dest)
+        assert time.monotonic() - started < 60
+    finally:
+        events = recorder.stop()
+    assert run("virsh", "-c", b.uri, "domstate", "--reason", "postcopy").stdout.strip() == "running (migrated)"
+    assert "postcopy" not in run("virsh", "-c", a.uri, "list", "--all", "--name").stdout
+    wait_for_count(second, counts(first)[-1] + 5)
+    assert_unbroken(first, second)
+    source, destination = lifecycle(events, 0, "postcopy"), lifecycle(events, 1, "postcopy")
+    assert in_order(source, SUSPENDED_POSTCOPY, STOPPED_MIGRATED), source
+    assert in_order(destination, STARTED_MIGRATED, RESUMED_POSTCOPY, RESUMED_MIGRATED), destination
+    # QEMU's passes over the memory, as libvirt's migration-iteration events, on the source.
+    iterations = [e["value"] for e in events if e["kind"] == "iteration" and e["side"] == 0]
+    assert iterations and iterations[0] >= 1, events
+    assert any(e["kind"] == "job-completed" and e["side"] == 0 and e["domain"] == "postcopy" for e in events), events
+    run("virsh", "-c", b.uri, "destroy", "postcopy")
+
+
+def test_compression_auto_converge_parallel_downtime_and_a_suspend_on_timeout(pair, tmp_path):
+    """The tuning options reach QEMU; maximum downtime changes while it runs; post-copy is
+    refused for a migration not started with it; virsh's --timeout suspends the guest on the
+    source (through the migration's job) and the migration then ends under a new name."""
+    a, b = pair
+    first, second = str(tmp_path / "a.log"), str(tmp_path / "b.log")
+    (tmp_path / "g.xml").write_text(migrating_guest_xml("tuned", first))
+    run("virsh", "-c", a.uri, "create", str(tmp_path / "g.xml"))
+    wait_for_count(first, 5)
+    dest = destination_xml(a.uri, "tuned", second, tmp_path, "tuned")
+    renamed = open(dest).read().replace("<name>tuned</name>", "<name>tuned-there</name>")
+    open(dest, "w").write(renamed)
+    migration = subprocess.Popen(
+        ["ip", "netns", "exec", NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--compressed", "--auto-converge", "--parallel",
+         "--parallel-connections", "3", "--bandwidth", "1", "--timeout", "8", "--dname", "tuned-there", "tuned", b.tls, "--xml", dest],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def outgoing():
+            assert migration.poll() is None, migration.communicate()
+            return "Outgoing migration" in run("virsh", "-c", a.uri, "domjobinfo", "tuned", check=False).stdout
+        wait_for(outgoing, timeout=30, what="an outgoing migration")
+
+        def monitor(command):
+            out = run("virsh", "-c", a.uri, "qemu-monitor-command", "tuned", json.dumps({"execute": command})).stdout
+            return json.loads(out)["return"]
+        capabilities = {c["capability"]: c["state"] for c in monitor("query-migrate-capabilities")}
+        assert capabilities["xbzrle"] and capabilities["auto-converge"] and capabilities["multifd"] and capabilities["events"]
+        assert not capabilities["postcopy-ram"]
+        assert monitor("query-migrate-parameters")["multifd-channels"] == 3
+        run("virsh", "-c", a.uri, "migrate-setmaxdowntime", "tuned", "400")
+        assert run("virsh", "-c", a.uri, "migrate-getmaxdowntime", "tuned").stdout.strip() == "400"
+        assert monitor("query-migrate-parameters")["downtime-limit"] == 400
+        refused = run("virsh", "-c", a.uri, "migrate-postcopy", "tuned", check=False)
+        assert refused.returncode != 0 and "requires migration to be started with VIR_MIGRATE_POSTCOPY flag" in refused.stderr
+        # virsh suspends the guest after 8 s; the suspend passes the migration's job.
+        wait_for(lambda: run("virsh", "-c", a.uri, "domstate", "--reason", "tuned").stdout.strip() == "paused (migrating)",
+                 timeout=30, what="virsh's timeout to suspend the guest")
+        assert migration.poll() is None
+        paused_at = counts(first)[-1]
+        run("virsh", "-c", a.uri, "migrate-setspeed", "tuned", "1000")
+        _, stderr = migration.communicate(timeout=120)
+        assert migration.returncode == 0, stderr
+    finally:
+        if migration.poll() is None:
+            migration.kill()
+    assert "tuned" not in run("virsh", "-c", a.uri, "list", "--all", "--name").stdout
+    assert run("virsh", "-c", b.uri, "domstate", "--reason", "tuned-there").stdout.strip() == "running (migrated)"
+    wait_for_count(second, paused_at + 5)
+    assert_unbroken(first, second)
+    run("virsh", "-c", b.uri, "destroy", "tuned-there")
 
 
 def test_a_destination_that_refuses_leaves_the_guest_running_on_the_source(pair, tmp_path):

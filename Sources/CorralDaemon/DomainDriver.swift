@@ -545,6 +545,12 @@ actor DomainDriver {
         case "VNC_CONNECTED", "VNC_INITIALIZED", "VNC_DISCONNECTED":
             GraphicsEvents.forward(event, domain: handle, events: events)
             return
+        case "MIGRATION_PASS":
+            // Only while a migration runs (libvirt's rule); `pass` counts from 1.
+            if longJobs.running(uuid)?.operation == .migrationOut, let pass = event.data["pass"]?.intValue {
+                events.migrationIteration(handle, iteration: Int32(clamping: pass))
+            }
+            return
         case "DEVICE_TRAY_MOVED":
             if let alias = event.data["id"]?.stringValue, !alias.isEmpty, let open = event.data["tray-open"]?.boolValue {
                 events.trayChanged(handle, alias: alias, opened: open)
@@ -719,6 +725,16 @@ actor DomainDriver {
         let guest = try running(uuid)
         guard guest.lifecycle.status.state != .paused else { return }
         await apply(.pauseRequested(.user), to: uuid)
+        do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
+        await apply(.pausedByRequest, to: uuid)
+    }
+
+    /// A suspend while the guest migrates away: paused "for the migration" (libvirt's reason),
+    /// so the migration ends with the vCPUs stopped and a cancel runs them again.
+    func suspendDuringMigration(_ uuid: RemoteUUID) async throws(RemoteError) {
+        let guest = try running(uuid)
+        guard guest.lifecycle.status.state != .paused else { return }
+        await apply(.pauseRequested(.migration), to: uuid)
         do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
         await apply(.pausedByRequest, to: uuid)
     }

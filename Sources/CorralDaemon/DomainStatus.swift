@@ -10,7 +10,7 @@ public enum DomainStatus: Sendable, Hashable {
 
     /// `virDomainRunningReason`.
     public enum RunningReason: Int32, Sendable {
-        case unknown = 0, booted, migrated, restored, fromSnapshot, unpaused, migrationCanceled, saveCanceled, wakeup, crashed, postcopy
+        case unknown = 0, booted, migrated, restored, fromSnapshot, unpaused, migrationCanceled, saveCanceled, wakeup, crashed, postcopy, postcopyFailed
     }
 
     /// `virDomainPausedReason`.

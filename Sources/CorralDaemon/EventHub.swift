@@ -23,6 +23,16 @@ public enum LifecycleEvent: Sendable, Hashable {
     /// Resumed once a migration ended: on the destination, or on the source after a cancel
     /// (`RESUMED_MIGRATED`).
     case resumedMigrated
+    /// The source's vCPUs stopped for good as a migration switched to post-copy
+    /// (`SUSPENDED_POSTCOPY`).
+    case suspendedPostcopy
+    /// The destination's vCPUs run while the rest of the memory arrives (`RESUMED_POSTCOPY`).
+    case resumedPostcopy
+    /// A post-copy migration failed after the switch: the guest cannot run on either host alone
+    /// (`SUSPENDED_POSTCOPY_FAILED`).
+    case suspendedPostcopyFailed
+    /// The same, on a destination whose vCPUs already ran (`RESUMED_POSTCOPY_FAILED`).
+    case resumedPostcopyFailed
     case stopped(StoppedDetail)
     case shutdown(ShutdownDetail)
 
@@ -44,6 +54,10 @@ public enum LifecycleEvent: Sendable, Hashable {
         case .resumed: return (4, 0)
         case .suspendedMigrated: return (3, 1)
         case .resumedMigrated: return (4, 1)
+        case .suspendedPostcopy: return (3, 7)
+        case .resumedPostcopy: return (4, 3)
+        case .suspendedPostcopyFailed: return (3, 8)
+        case .resumedPostcopyFailed: return (4, 4)
         case .stopped(let detail): return (5, detail.rawValue)
         case .shutdown(let detail): return (6, detail.rawValue)
         }
@@ -57,7 +71,7 @@ public enum LifecycleEvent: Sendable, Hashable {
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
     static let lifecycle: Int32 = 0, reboot: Int32 = 1, graphics: Int32 = 5, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
-    static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, jobCompleted: Int32 = 21, deviceRemovalFailed: Int32 = 22
+    static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, migrationIteration: Int32 = 20, jobCompleted: Int32 = 21, deviceRemovalFailed: Int32 = 22
     static let metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
     static let eventIDLimit: Int32 = 27
@@ -185,6 +199,14 @@ final class EventHub: Sendable {
     func tunableChanged(_ domain: RemoteDomain, parameters: [TypedParameter]) {
         send(targets(eventID: Self.tunable, domain: domain.uuid), procedure: Remote.DomainEventCallbackTunable.procedure) { id, out in
             Remote.DomainEventCallbackTunable.Arguments(callbackID: id, dom: domain, params: parameters).encode(into: &out)
+        }
+    }
+
+    /// An outgoing migration began its `iteration`th pass over the guest's memory (QEMU's
+    /// `MIGRATION_PASS`).
+    func migrationIteration(_ domain: RemoteDomain, iteration: Int32) {
+        send(targets(eventID: Self.migrationIteration, domain: domain.uuid), procedure: Remote.DomainEventCallbackMigrationIteration.procedure) { id, out in
+            Remote.DomainEventCallbackMigrationIteration.Arguments(callbackID: id, dom: domain, iteration: iteration).encode(into: &out)
         }
     }
 

@@ -58,8 +58,17 @@ struct GuestLifecycle: Sendable, Equatable {
         /// The daemon is about to resume the vCPUs after a migration: on the destination, or on
         /// the source when the migration was cancelled.
         case migrationResumeRequested(cancelled: Bool)
+        /// The destination is about to resume the vCPUs while a post-copy migration still
+        /// brings memory in.
+        case postcopyResumeRequested
         /// That `cont` succeeded.
         case resumedAfterMigration
+        /// The outgoing migration switched to post-copy: the vCPUs here stopped for good.
+        case postcopyStarted
+        /// The incoming post-copy migration brought the last of the memory.
+        case postcopyCompleted
+        /// A post-copy migration failed after the switch.
+        case postcopyFailed
         /// The guest now runs on another host: its QEMU here is being stopped.
         case migratedAway
     }
@@ -97,6 +106,8 @@ struct GuestLifecycle: Sendable, Equatable {
     private var pauseReason: DomainStatus.PausedReason?
     /// The next `RESUME` ends a migration (cancelled on this source, or not).
     private var migrationResume: Bool?
+    /// The next `RESUME` starts the guest on this destination while post-copy runs.
+    private var postcopyResume = false
 
     /// A guest that has just started, running or paused.
     init(policy: Policy, status: DomainStatus) {
@@ -113,10 +124,14 @@ struct GuestLifecycle: Sendable, Equatable {
             guard !shutdownSeen, status.state != .paused else { return [] }
             let reason = pauseReason ?? .unknown
             pauseReason = nil
-            return transition(to: .paused(reason), report: reason == .migration ? .suspendedMigrated : .suspended(ioError: reason == .ioError))
+            return transition(to: .paused(reason), report: Self.suspendedEvent(reason))
         case .resumed:
             // The `cont` that starts a guest is not a resume.
             guard !shutdownSeen, status.state == .paused else { return [] }
+            if postcopyResume {
+                postcopyResume = false
+                return transition(to: .running(.postcopy), report: .resumedPostcopy)
+            }
             if let cancelled = migrationResume {
                 migrationResume = nil
                 return transition(to: .running(cancelled ? .migrationCanceled : .migrated), report: .resumedMigrated)
@@ -129,7 +144,7 @@ struct GuestLifecycle: Sendable, Equatable {
             guard status.state != .paused else { return [] }
             let reason = pauseReason ?? .user
             pauseReason = nil
-            return transition(to: .paused(reason), report: .suspended(ioError: false))
+            return transition(to: .paused(reason), report: Self.suspendedEvent(reason))
         case .resumedByRequest:
             guard status.state == .paused else { return [] }
             return transition(to: .running(.unpaused), report: .resumed)
@@ -195,11 +210,39 @@ struct GuestLifecycle: Sendable, Equatable {
         case .migrationResumeRequested(let cancelled):
             migrationResume = cancelled
             return []
+        case .postcopyResumeRequested:
+            postcopyResume = true
+            return []
         case .resumedAfterMigration:
+            if postcopyResume {
+                postcopyResume = false
+                guard status.state == .paused else { return [] }
+                return transition(to: .running(.postcopy), report: .resumedPostcopy)
+            }
             let cancelled = migrationResume ?? false
             migrationResume = nil
             guard status.state == .paused else { return [] }
             return transition(to: .running(cancelled ? .migrationCanceled : .migrated), report: .resumedMigrated)
+        case .postcopyStarted:
+            // libvirt corrects the reason once QEMU reports post-copy; a STOP not seen yet
+            // will carry it.
+            if status == .paused(.migration) { return transition(to: .paused(.postcopy), report: .suspendedPostcopy) }
+            if status.state != .paused { pauseReason = .postcopy }
+            return []
+        case .postcopyCompleted:
+            // libvirt's second RESUMED event, at the very end of the migration.
+            guard status == .running(.postcopy) else { return [] }
+            return transition(to: .running(.migrated), report: .resumedMigrated)
+        case .postcopyFailed:
+            switch status {
+            case .paused(.postcopy), .paused(.migration):
+                return transition(to: .paused(.postcopyFailed), report: .suspendedPostcopyFailed)
+            case .running(.postcopy):
+                status = .running(.postcopyFailed)
+                return [.setStatus(status), .report(.resumedPostcopyFailed)]
+            default:
+                return []
+            }
         case .migratedAway:
             migratedAway = true
             return []
@@ -216,6 +259,16 @@ struct GuestLifecycle: Sendable, Equatable {
         if shutdownSeen { return (.shutdown, .shutdown) }
         if case .crashed = status { return (.crashed, .crashed) }
         return (.failed, .crashed)  // QEMU went away by itself
+    }
+
+    /// The suspended event's detail for a pause `reason` (libvirt's mapping).
+    static func suspendedEvent(_ reason: DomainStatus.PausedReason) -> LifecycleEvent {
+        switch reason {
+        case .migration: return .suspendedMigrated
+        case .postcopy: return .suspendedPostcopy
+        case .postcopyFailed: return .suspendedPostcopyFailed
+        default: return .suspended(ioError: reason == .ioError)
+        }
     }
 
     private mutating func transition(to new: DomainStatus, report event: LifecycleEvent) -> [Action] {

@@ -80,6 +80,13 @@ enum LifecycleProcedures {
             return XDRVoid()
         }
         table.registerAsync(Remote.DomainSuspend.self) { arguments, _ throws(RemoteError) in
+            // An outgoing migration lets a suspend through its job (libvirt's async-job mask),
+            // so `virsh migrate --timeout` can pause a guest whose migration does not converge.
+            let uuid = try registry.record(for: arguments.dom).uuid
+            if driver.longJobs.running(uuid)?.operation == .migrationOut {
+                try await driver.suspendDuringMigration(uuid)
+                return XDRVoid()
+            }
             try await inJob(arguments.dom, "remoteDispatchDomainSuspend") { uuid throws(RemoteError) in try await driver.suspend(uuid) }
             return XDRVoid()
         }

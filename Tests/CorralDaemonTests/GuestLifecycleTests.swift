@@ -108,6 +108,48 @@ struct GuestLifecycleTests {
         #expect(vanished.exitOutcome == (.failed, .crashed))
     }
 
+    @Test("post-copy on the source: paused for the migration, then for post-copy (whether QEMU's STOP or the switch is seen first); a failure after the switch keeps it paused")
+    func postcopySource() {
+        for stopFirst in [true, false] {
+            var machine = Machine(policy: .init(), status: .running(.booted))
+            _ = machine.handle(.pauseRequested(.migration))
+            if stopFirst {
+                #expect(machine.handle(.stopped) == [.setStatus(.paused(.migration)), .report(.suspendedMigrated)])
+                #expect(machine.handle(.postcopyStarted) == [.setStatus(.paused(.postcopy)), .report(.suspendedPostcopy)])
+            } else {
+                #expect(machine.handle(.postcopyStarted) == [])
+                #expect(machine.handle(.stopped) == [.setStatus(.paused(.postcopy)), .report(.suspendedPostcopy)])
+            }
+            #expect(machine.handle(.postcopyFailed) == [.setStatus(.paused(.postcopyFailed)), .report(.suspendedPostcopyFailed)])
+        }
+    }
+
+    @Test("post-copy on the destination: running for post-copy, then migrated at the end with libvirt's second resumed event")
+    func postcopyDestination() {
+        for eventFirst in [true, false] {
+            var machine = Machine(policy: .init(), status: .paused(.migration))
+            _ = machine.handle(.postcopyResumeRequested)
+            let first = machine.handle(eventFirst ? .resumed : .resumedAfterMigration)
+            #expect(first == [.setStatus(.running(.postcopy)), .report(.resumedPostcopy)])
+            #expect(machine.handle(eventFirst ? .resumedAfterMigration : .resumed) == [])
+            #expect(machine.handle(.postcopyCompleted) == [.setStatus(.running(.migrated)), .report(.resumedMigrated)])
+            #expect(machine.handle(.postcopyCompleted) == [])
+        }
+        var failed = Machine(policy: .init(), status: .paused(.migration))
+        _ = failed.handle(.postcopyResumeRequested)
+        _ = failed.handle(.resumed)
+        #expect(failed.handle(.postcopyFailed) == [.setStatus(.running(.postcopyFailed)), .report(.resumedPostcopyFailed)])
+    }
+
+    @Test("a suspend while the guest migrates away pauses it for the migration, reported once")
+    func suspendDuringMigration() {
+        var machine = Machine(policy: .init(), status: .running(.booted))
+        _ = machine.handle(.pauseRequested(.migration))
+        _ = machine.handle(.pauseRequested(.migration))
+        #expect(machine.handle(.pausedByRequest) == [.setStatus(.paused(.migration)), .report(.suspendedMigrated)])
+        #expect(machine.handle(.stopped) == [])
+    }
+
     @Test("the policy comes from the definition's on_* elements")
     func policyFromDefinition() throws {
         let xml = "<domain type='qemu'><name>p</name><memory>65536</memory><on_poweroff>preserve</on_poweroff><on_reboot>destroy</on_reboot><on_crash>restart</on_crash><os><type>hvm</type></os></domain>"

@@ -91,10 +91,13 @@ extension DomainDriver {
         outgoing.flags = flags
         let wasRunning = guest.lifecycle.status.state == .running
         outgoing.wasRunning = wasRunning
+        migrations.setOutgoing(uuid, outgoing)
         let limits = migrationLimits.get(uuid)
         var capabilities: [(String, Bool)] = [
             ("xbzrle", flags.contains(.compressed) || parameters.compression.contains("xbzrle")), ("auto-converge", flags.contains(.autoConverge)),
             ("multifd", flags.contains(.parallel)), ("postcopy-ram", flags.contains(.postcopy)),
+            // MIGRATION_PASS events become libvirt's migration-iteration events.
+            ("events", true),
         ]
         // With a storage copy, QEMU pauses before the switch-over so the mirrors can end first.
         capabilities.append(("pause-before-switchover", storageTarget != nil))
@@ -156,13 +159,18 @@ extension DomainDriver {
                     throw RemoteError(code: .operationFailed, domain: .qemu, detail: "migration failed: \(error)")
                 }
             }
-            try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid))
+            // With POSTCOPY the source's part ends at the switch (libvirt's rule): the
+            // destination's Finish waits for the rest of the memory.
+            let ended = try await Self.waitForMigration(
+                qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: flags.contains(.postcopy) ? "postcopy-active" : nil)
+            if ended == "postcopy-active" { await apply(.postcopyStarted, to: uuid) }
         } catch {
             _ = try? await guest.qmp.execute("migrate_cancel")
             if !mirrored.isEmpty { await abandonStorageMirrors(guest: guest, disks: mirrored) }
             if tls { await Self.removeMigrationTLS(qmp: guest.qmp) }
             await apply(.pauseAbandoned, to: uuid)
-            if !flags.contains(.live) && wasRunning {
+            // Paused for the migration (non-live, or a suspend while it ran): runs again.
+            if wasRunning, registry.guest(uuid)?.lifecycle.status == .paused(.migration) {
                 await apply(.migrationResumeRequested(cancelled: true), to: uuid)
                 if (try? await guest.qmp.cont()) != nil { await apply(.resumedAfterMigration, to: uuid) }
             }
@@ -193,6 +201,14 @@ extension DomainDriver {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running")
         }
         if cancelled {
+            if guest.lifecycle.status == .paused(.postcopy) {
+                // Part of the guest's memory is on the destination already: neither QEMU can
+                // go on alone, so both are kept (libvirt's post-copy failure) for the
+                // administrator to destroy.
+                await apply(.postcopyFailed, to: uuid)
+                logger.error("post-copy migration failed after the switch; the guest is kept paused", metadata: ["name": "\(record.name)"])
+                return
+            }
             _ = try? await guest.qmp.execute("migrate_cancel")
             await apply(.pauseAbandoned, to: uuid)
             let wasRunning = outgoing?.wasRunning ?? true
@@ -330,24 +346,39 @@ extension DomainDriver {
             throw await abandon(RemoteError(code: .migrateFinishOK, domain: .qemu, detail: "the source cancelled it"))
         }
         let theirs: MigrationCookie?
+        let inPostcopy: Bool
         do throws(RemoteError) {
             theirs = try MigrationCookie.decode(cookie)
-            try await Self.waitForIncomingMigration(qmp: guest.qmp)
+            inPostcopy = try await Self.waitForIncomingMigration(qmp: guest.qmp) == .postcopy
             if incoming?.servesStorage == true {
                 do throws(QMPError) { _ = try await guest.qmp.execute("nbd-server-stop") } catch { throw Self.monitorError(error) }
             }
-            if flags.contains(.tls) { await Self.removeMigrationTLS(qmp: guest.qmp) }
+            if flags.contains(.tls) && !inPostcopy { await Self.removeMigrationTLS(qmp: guest.qmp) }
         } catch {
             throw await abandon(error)
         }
         if !flags.contains(.paused) {
-            await apply(.migrationResumeRequested(cancelled: false), to: uuid)
+            // In post-copy the guest runs here while its remaining memory comes on demand.
+            await apply(inPostcopy ? .postcopyResumeRequested : .migrationResumeRequested(cancelled: false), to: uuid)
             do throws(QMPError) {
                 try await guest.qmp.cont()
             } catch {
                 throw await abandon(RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot start the vCPUs after the migration: \(error)"))
             }
             await apply(.resumedAfterMigration, to: uuid)
+        }
+        if inPostcopy {
+            // The source keeps serving pages until the last one is here; only then may it go.
+            // A failure now leaves the guest split between the hosts: kept, not destroyed.
+            do throws(RemoteError) {
+                _ = try await Self.waitForIncomingMigration(qmp: guest.qmp, throughPostcopy: true)
+            } catch {
+                await apply(.postcopyFailed, to: uuid)
+                _ = longJobs.end(uuid, outcome: .failed, error: error.message)
+                throw error
+            }
+            if flags.contains(.tls) { await Self.removeMigrationTLS(qmp: guest.qmp) }
+            await apply(.postcopyCompleted, to: uuid)
         }
         _ = longJobs.end(uuid, outcome: .completed)
         if flags.contains(.persistDestination) {
@@ -390,24 +421,33 @@ extension DomainDriver {
         }
     }
 
-    /// Polls the destination QEMU until the incoming migration completes (its `query-migrate`).
-    static func waitForIncomingMigration(qmp: QMPClient) async throws(RemoteError) {
+    /// Where an incoming migration stands once its device state is in.
+    enum IncomingEnd: Sendable { case completed, postcopy }
+
+    /// Polls the destination QEMU until the incoming migration completes (its `query-migrate`)
+    /// or, unless `throughPostcopy`, switches to post-copy (the guest may run here then).
+    /// Through post-copy there is no deadline (the rest of the memory comes at the source's
+    /// pace); a post-copy that QEMU pauses (the source went away) fails.
+    static func waitForIncomingMigration(qmp: QMPClient, throughPostcopy: Bool = false) async throws(RemoteError) -> IncomingEnd {
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             let info: JSONValue
             do throws(QMPError) { info = try await qmp.execute("query-migrate") } catch { throw monitorError(error) }
-            switch info["status"]?.stringValue {
+            let status = info["status"]?.stringValue
+            switch status {
             case "completed":
-                return
+                return .completed
             case "failed", "cancelled":
                 let reason = info["error-desc"]?.stringValue.map { ": \($0)" } ?? ""
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' failed\(reason)")
+            case "postcopy-paused" where throughPostcopy:
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' failed: post-copy migration paused (the source is unreachable)")
             case "postcopy-active", "postcopy-paused", "postcopy-recover":
-                // Post-copy: the guest runs here while the rest of its memory arrives.
-                return
+                if !throughPostcopy { return .postcopy }
+                try? await Task.sleep(for: .milliseconds(5))
             default:
                 // A Finish comes after the source's Perform returned, so the stream is (nearly) in.
-                guard ContinuousClock.now < deadline else {
+                guard throughPostcopy || ContinuousClock.now < deadline else {
                     throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' did not complete")
                 }
                 try? await Task.sleep(for: .milliseconds(1))

@@ -186,6 +186,9 @@ enum MigrationProcedures {
             guard let job = driver.longJobs.running(uuid), job.operation == .migrationOut, let qmp = job.qmp else {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "post-copy can only be started while outgoing migration is in progress")
             }
+            guard driver.migrations.outgoing(uuid)?.flags.contains(.postcopy) == true else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "switching to post-copy requires migration to be started with VIR_MIGRATE_POSTCOPY flag")
+            }
             do throws(QMPError) {
                 _ = try await qmp.execute("migrate-start-postcopy")
             } catch {

@@ -137,15 +137,17 @@ extension DomainDriver {
         try await waitForMigration(qmp: qmp, job: job, tracking: tracking)
     }
 
-    /// Polls `query-migrate` until the migration completes; QEMU's failure (its own words) or a
-    /// cancel throws.
+    /// Polls `query-migrate` until the migration completes (or reaches `returningAt`: a pause
+    /// before the switch-over, or the switch to post-copy); returns the status it ended at.
+    /// QEMU's failure (its own words) or a cancel throws.
     /// With `tracking`, each poll's figures are the long job's progress.
     /// `progress`, when given, measures the job instead of QEMU's figures (an incoming stream
     /// has none).
+    @discardableResult
     static func waitForMigration(
         qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)? = nil, returningAt pausedStatus: String? = nil,
         progress: (@Sendable () -> LongJobs.Progress)? = nil
-    ) async throws(RemoteError) {
+    ) async throws(RemoteError) -> String {
         while true {
             let info: JSONValue
             do throws(QMPError) { info = try await qmp.execute("query-migrate") } catch { throw monitorError(error) }
@@ -157,10 +159,10 @@ extension DomainDriver {
                 }
             }
             let status = info["status"]?.stringValue
-            if let pausedStatus, status == pausedStatus { return }
+            if let pausedStatus, status == pausedStatus { return pausedStatus }
             switch status {
             case "completed":
-                return
+                return "completed"
             case "failed":
                 let reason = info["error-desc"]?.stringValue.map { ": \($0)" } ?? ""
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job '\(job)' unexpectedly failed\(reason)")

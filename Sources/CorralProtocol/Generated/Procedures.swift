@@ -873,6 +873,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainAbortJob = 164
     /// `REMOTE_PROC_DOMAIN_ABORT_JOB_FLAGS`
     case domainAbortJobFlags = 442
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION`
+    case domainEventCallbackMigrationIteration = 359
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_JOB_COMPLETED`
     case domainEventCallbackJobCompleted = 363
     /// `REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS`
@@ -1211,6 +1213,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetJobStats: return .read
         case .domainAbortJob: return .write(api: "virDomainAbortJob")
         case .domainAbortJobFlags: return .write(api: "virDomainAbortJobFlags")
+        case .domainEventCallbackMigrationIteration: return .read
         case .domainEventCallbackJobCompleted: return .read
         case .connectGetAllDomainStats: return .read
         case .domainBlockResize: return .write(api: "virDomainBlockResize")
@@ -1486,6 +1489,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetJobStats: return Remote.DomainGetJobStats.self
         case .domainAbortJob: return Remote.DomainAbortJob.self
         case .domainAbortJobFlags: return Remote.DomainAbortJobFlags.self
+        case .domainEventCallbackMigrationIteration: return Remote.DomainEventCallbackMigrationIteration.self
         case .domainEventCallbackJobCompleted: return Remote.DomainEventCallbackJobCompleted.self
         case .connectGetAllDomainStats: return Remote.ConnectGetAllDomainStats.self
         case .domainBlockResize: return Remote.DomainBlockResize.self
@@ -9611,6 +9615,39 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 359, `DomainEventCallbackMigrationIteration`.
+    public enum DomainEventCallbackMigrationIteration: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 359
+
+        /// The arguments of `DomainEventCallbackMigrationIteration`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var iteration: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, iteration: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.iteration = iteration
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.iteration = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.iteration)
             }
         }
         public typealias Reply = XDRVoid

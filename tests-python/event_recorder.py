@@ -1,0 +1,62 @@
+"""Records libvirt domain events from one or more daemons in a child process (libvirt-python's
+default event loop, as real clients run it), so a test can check what each side reported in
+which order without installing an event loop in pytest's own process."""
+import json
+import subprocess
+import sys
+
+SCRIPT = r"""
+import json, sys, threading, libvirt
+libvirt.virEventRegisterDefaultImpl()
+connections = [libvirt.open(uri) for uri in sys.argv[1:]]
+
+def emit(side, kind, dom, value):
+    print(json.dumps({"side": side, "kind": kind, "domain": dom.name(), "value": value}), flush=True)
+
+for side, conn in enumerate(connections):
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                lambda c, d, event, detail, side: emit(side, "lifecycle", d, [event, detail]), side)
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+                                lambda c, d, iteration, side: emit(side, "iteration", d, iteration), side)
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                lambda c, d, params, side: emit(side, "job-completed", d, params.get("type")), side)
+stopped = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stopped.set()), daemon=True).start()
+libvirt.virEventAddTimeout(50, lambda timer, opaque: None, None)
+print("ready", flush=True)
+while not stopped.is_set():
+    libvirt.virEventRunDefaultImpl()
+"""
+
+
+class EventRecorder:
+    """Listens on every URI given until ``stop``, which returns the events, each a dict with
+    ``side`` (the URI's index), ``kind`` (lifecycle, iteration, job-completed), ``domain`` and
+    ``value`` ([event, detail] for lifecycle events)."""
+
+    def __init__(self, *uris):
+        self.process = subprocess.Popen([sys.executable, "-c", SCRIPT, *uris], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.process.stdout.readline().strip()
+        if first != "ready":
+            self.process.kill()
+            raise RuntimeError(f"event recorder did not start: {first} {self.process.stderr.read()}")
+
+    def stop(self):
+        out, err = self.process.communicate(input="", timeout=30)
+        assert self.process.returncode == 0, err
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def lifecycle(events, side, domain):
+    """The (event, detail) pairs one side reported for one domain, in order."""
+    return [tuple(e["value"]) for e in events if e["side"] == side and e["kind"] == "lifecycle" and e["domain"] == domain]
+
+
+def in_order(sequence, *wanted):
+    """Whether `wanted` occur in `sequence` in that order (others may come between)."""
+    position = 0
+    for item in sequence:
+        if position < len(wanted) and item == wanted[position]:
+            position += 1
+    return position == len(wanted)
