@@ -128,7 +128,7 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON", "POSIXSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "QMPTests", dependencies: ["QMP", "CorralJSON", "POSIXSupport", nioCore], swiftSettings: swiftSettings),
         .testTarget(
             name: "QEMUCommandLineTests", dependencies: ["QEMUCommandLine", "QEMUProbe", "DomainXML", "CorralJSON", "POSIXSupport"], exclude: ["Golden"],
             swiftSettings: swiftSettings),

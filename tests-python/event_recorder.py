@@ -4,6 +4,8 @@ which order without installing an event loop in pytest's own process."""
 import json
 import subprocess
 import sys
+import threading
+import time
 
 SCRIPT = r"""
 import json, sys, threading, libvirt
@@ -32,7 +34,8 @@ while not stopped.is_set():
 class EventRecorder:
     """Listens on every URI given until ``stop``, which returns the events, each a dict with
     ``side`` (the URI's index), ``kind`` (lifecycle, iteration, job-completed), ``domain`` and
-    ``value`` ([event, detail] for lifecycle events)."""
+    ``value`` ([event, detail] for lifecycle events). Events travel asynchronously: ``wait``
+    for the last one expected before stopping."""
 
     def __init__(self, *uris):
         self.process = subprocess.Popen([sys.executable, "-c", SCRIPT, *uris], stdin=subprocess.PIPE,
@@ -41,11 +44,30 @@ class EventRecorder:
         if first != "ready":
             self.process.kill()
             raise RuntimeError(f"event recorder did not start: {first} {self.process.stderr.read()}")
+        self.events = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            if line.strip():
+                self.events.append(json.loads(line))
+
+    def wait(self, predicate, timeout=20):
+        """Waits until ``predicate(events)`` holds; returns whether it did."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate(list(self.events)):
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self):
-        out, err = self.process.communicate(input="", timeout=30)
-        assert self.process.returncode == 0, err
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+        self.reader.join(timeout=10)
+        assert self.process.returncode == 0, self.process.stderr.read()
+        return list(self.events)
 
 
 def lifecycle(events, side, domain):

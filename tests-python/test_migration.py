@@ -246,6 +246,8 @@ def test_postcopy_after_a_timeout_with_the_events_on_both_sides(pair, tmp_path):
         netns(NS_A, "virsh", "-c", a.tls, "migrate", "--live", "--postcopy", "--timeout", "2", "--timeout-postcopy",
               "--bandwidth", "1", "postcopy", b.tls, "--xml", dest)
         assert time.monotonic() - started < 60
+        # Events travel on their own: wait for each side's last one before looking.
+        recorder.wait(lambda events: RESUMED_MIGRATED in lifecycle(events, 1, "postcopy") and STOPPED_MIGRATED in lifecycle(events, 0, "postcopy"))
     finally:
         events = recorder.stop()
     assert run("virsh", "-c", b.uri, "domstate", "--reason", "postcopy").stdout.strip() == "running (migrated)"

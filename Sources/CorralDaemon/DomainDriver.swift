@@ -600,22 +600,39 @@ actor DomainDriver {
     func guestExited(_ uuid: RemoteUUID, session: QMPClient? = nil) async {
         // The guest stays in its record until the clean-up is done, so a destroy waiting for it
         // to go cannot return (and a start cannot begin) half-way through.
-        guard let guest = registry.updateGuest(uuid, { runtime -> GuestRuntime? in
-            guard !runtime.exiting, session.map({ $0 === runtime.qmp }) ?? true else { return nil }
-            runtime.exiting = true
-            return runtime
-        }) ?? nil else { return }
+        guard let guest = claimExit(uuid, session: session) else { return }
         for case let session? in guest.passthroughSessions { await session.close() }
         // Make sure the process is really gone before its files are removed.
         await Self.ensureEnded(guest, uuid: uuid, within: .seconds(3))
         // The lifecycle as it is now: a destroy may have been asked for meanwhile.
         let outcome = (registry.guest(uuid)?.lifecycle ?? guest.lifecycle).exitOutcome
+        await releaseResources(of: guest)
+        reportStopped(uuid, guest: guest, outcome: outcome)
+    }
+
+    /// Marks the guest's run as ending and returns it, unless its clean-up has begun already
+    /// (or, with `session`, the guest runs with another monitor session: a later run).
+    private func claimExit(_ uuid: RemoteUUID, session: QMPClient? = nil) -> GuestRuntime? {
+        registry.updateGuest(uuid) { runtime -> GuestRuntime? in
+            guard !runtime.exiting, session.map({ $0 === runtime.qmp }) ?? true else { return nil }
+            runtime.exiting = true
+            return runtime
+        } ?? nil
+    }
+
+    /// What an ended QEMU leaves: its run files, control group and network connections.
+    private func releaseResources(of guest: GuestRuntime) async {
         let directory = guest.runDirectory
         runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
         // The control group is gone before the guest is reported stopped (as with libvirt): a
         // destroy that has returned leaves none behind, even on a loaded host.
         if let cgroup = guest.cgroup { _ = try? await runtimeFiles.run { cgroup.remove() } }
         await disconnectInterfaces(guest.devices.interfaces.compactMap(\.connection))
+    }
+
+    /// The guest no longer runs: its record says so, the stopped event goes out, and a
+    /// transient domain goes.
+    private func reportStopped(_ uuid: RemoteUUID, guest: GuestRuntime, outcome: (detail: LifecycleEvent.StoppedDetail, reason: DomainStatus.ShutoffReason)) {
         let record = registry.updateRuntime(uuid) { r in
             r.runtime = nil
             r.shutoffReason = outcome.reason
@@ -628,6 +645,29 @@ actor DomainDriver {
         if outcome.detail != .fromSnapshot { registry.removeIfTransient(uuid) }
         appendLog(guest.runDirectory, "\(Self.timestamp()): shutting down, reason=\(outcome.reason)\n")
         logger.info("domain stopped", metadata: ["name": "\(name)", "reason": "\(outcome.detail)"])
+    }
+
+    /// A guest that has migrated away: its QEMU is killed and the guest reported stopped
+    /// (migrated) at once; the returned remainder waits for the process to end (the kernel
+    /// takes a while to free a large guest's memory) and clears what it leaves. The caller runs
+    /// the remainder inside the domain's job, so nothing starts the domain again before it is
+    /// done, but need not wait for it before answering.
+    func stopMigratedAway(_ uuid: RemoteUUID) async throws(RemoteError) -> DomainJobs.Remainder {
+        let guest = try running(uuid)
+        await apply(.migratedAway, to: uuid)
+        guard let process = guest.process, let claimed = claimExit(uuid) else {
+            // A reattached guest (no process handle) or one already ending: the plain way.
+            try await destroy(uuid, graceful: false, killAtOnce: true)
+            return {}
+        }
+        process.signal(SIGKILL)
+        reportStopped(uuid, guest: claimed, outcome: (.migrated, .migrated))
+        return { [self] in
+            _ = await process.waitForExit(timeout: .seconds(5))
+            await claimed.qmp.close()
+            for case let session? in claimed.passthroughSessions { await session.close() }
+            await self.releaseResources(of: claimed)
+        }
     }
 
     /// Waits up to `within` for the guest's QEMU to end (after SIGTERM when `terminate`), then

@@ -49,6 +49,36 @@ final class DomainJobs: Sendable {
         return try await body()
     }
 
+    /// Work a change leaves to be done after its caller has its answer, still inside the job.
+    typealias Remainder = @Sendable () async -> Void
+
+    /// Runs `body` inside the job of `name`; when `body` hands back a remainder, the job stays
+    /// held while the remainder runs in a task of its own, so the caller can answer at once and
+    /// no other change comes before the remainder is done.
+    func runLeavingRemainder<T: Sendable>(
+        _ name: String, _ operation: String, isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws(RemoteError) -> (T, Remainder?)
+    ) async throws(RemoteError) -> T {
+        try await acquire(name, operation)
+        let value: T, remainder: Remainder?
+        do throws(RemoteError) {
+            (value, remainder) = try await body()
+        } catch {
+            release(name)
+            throw error
+        }
+        guard let remainder else {
+            release(name)
+            return value
+        }
+        state.withLock { $0.jobs[name]?.holder = operation + " (clean-up)" }
+        Task {
+            await remainder()
+            self.release(name)
+        }
+        return value
+    }
+
     /// Whether some change holds the job of `name` now.
     func isBusy(_ name: String) -> Bool { state.withLock { $0.jobs[name] != nil } }
 

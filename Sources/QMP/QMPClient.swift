@@ -17,11 +17,13 @@ public final class QMPClient: Sendable {
     /// Events in arrival order. One consumer.
     public let events: AsyncStream<QMPEvent>
     private let channel: any Channel
+    private let waiters: QMPEventWaiters
 
-    private init(channel: any Channel, greeting: JSONValue, events: AsyncStream<QMPEvent>) {
+    private init(channel: any Channel, greeting: JSONValue, events: AsyncStream<QMPEvent>, waiters: QMPEventWaiters) {
         self.channel = channel
         self.greeting = greeting
         self.events = events
+        self.waiters = waiters
     }
 
     /// The largest message accepted from the peer.
@@ -36,6 +38,7 @@ public final class QMPClient: Sendable {
     ) async throws(QMPError) -> QMPClient {
         let (events, continuation) = AsyncStream<QMPEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         let ready = eventLoopGroup.any().makePromise(of: JSONValue.self)
+        let waiters = QMPEventWaiters()
         let channel: any Channel
         do {
             // The socket is connected here, not by NIO, so that its descriptor is known: a file
@@ -46,7 +49,7 @@ public final class QMPClient: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: maximumMessageLength)))
                         try channel.pipeline.syncOperations.addHandler(
-                            QMPChannelHandler(ready: ready, events: continuation, capabilities: capabilities, socket: socket))
+                            QMPChannelHandler(ready: ready, events: continuation, waiters: waiters, capabilities: capabilities, socket: socket))
                     }
                 }
                 .withConnectedSocket(socket)
@@ -58,7 +61,7 @@ public final class QMPClient: Sendable {
         }
         do {
             let greeting = try await ready.futureResult.get()
-            return QMPClient(channel: channel, greeting: greeting, events: events)
+            return QMPClient(channel: channel, greeting: greeting, events: events, waiters: waiters)
         } catch {
             try? await channel.close()
             throw (error as? QMPError) ?? QMPError(code: .connectionClosed, message: "the QMP session ended during negotiation: \(error)")
@@ -115,6 +118,13 @@ public final class QMPClient: Sendable {
         }
     }
 
+    /// The next event named one of `names` that arrives after this call, or `nil` if none
+    /// comes within `timeout` or the session closes. The event still goes to ``events`` too.
+    /// Start waiting before the command whose effect the event reports, then run the command.
+    public func nextEvent(named names: Set<String>, within timeout: TimeAmount) -> EventLoopFuture<QMPEvent?> {
+        waiters.add(names, on: channel.eventLoop, timeout: timeout)
+    }
+
     /// Closes the session.
     public func close() async {
         try? await channel.close()
@@ -146,15 +156,17 @@ final class QMPChannelHandler: ChannelDuplexHandler {
     private var session: QMPSessionStateMachine<EventLoopPromise<JSONValue>>
     private var ready: EventLoopPromise<JSONValue>?
     private let events: AsyncStream<QMPEvent>.Continuation
+    private let waiters: QMPEventWaiters
 
     /// The connection's socket, for the commands that carry a file.
     private let socket: Int32
     /// The file the command being written carries, until its message is sent.
     private var attachedDescriptor: Int32?
 
-    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation, capabilities: [String], socket: Int32) {
+    init(ready: EventLoopPromise<JSONValue>, events: AsyncStream<QMPEvent>.Continuation, waiters: QMPEventWaiters, capabilities: [String], socket: Int32) {
         self.ready = ready
         self.events = events
+        self.waiters = waiters
         self.socket = socket
         self.session = QMPSessionStateMachine(capabilities: capabilities)
     }
@@ -214,6 +226,7 @@ final class QMPChannelHandler: ChannelDuplexHandler {
             case .complete(let promise, let result):
                 promise.completeWith(result.mapError { $0 as any Error })
             case .deliver(let event):
+                waiters.deliver(event)
                 events.yield(event)
             case .becameReady(let greeting):
                 ready?.succeed(greeting)
@@ -236,6 +249,7 @@ final class QMPChannelHandler: ChannelDuplexHandler {
         for call in session.connectionClosed() { call.fail(error) }
         ready?.fail(error)
         ready = nil
+        waiters.close()
         events.finish()
         context.fireChannelInactive()
     }

@@ -2,16 +2,20 @@ import CorralClient
 import CorralJSON
 import CorralProtocol
 import Foundation
+import NIOCore
 import POSIXSupport
 import QMP
 
 /// Live migration of a 512 MiB guest that keeps writing to its memory (380 MB filled, then 16 MB
 /// rewritten over and over), on this host over TCP: QEMU to QEMU with no daemon (the anchor),
 /// corrald to corrald, and corrald with libvirtd both ways — client-managed, each call timed from
-/// the client. "Daemon share" is a migration's call time minus the bare QEMU migration's.
+/// the client. "Daemon share" is a migration's call time minus QEMU's own migration time.
 enum MigrationBenchmark {
-    /// The fill, then a writer that dirties 16 MB of pages for ever.
-    static let writer = SaveBenchmark.fillCommand + "; (while true; do yes | head -c 16000000 > /mnt/fill/y; done) > /dev/null 2>&1 &"
+    /// The fill, then a writer that dirties 16 MB of pages for ever, resting 0.2 s between
+    /// rounds: a writer that never rests holds one of the host's two cores, and which of it,
+    /// the migration thread and the destination's loading thread gets a core decides a
+    /// migration's time more than anything measured here (runs varied 0.5–1.6 s).
+    static let writer = SaveBenchmark.fillCommand + "; (while true; do yes | head -c 16000000 > /mnt/fill/y; sleep 0.2; done) > /dev/null 2>&1 &"
 
     static var fillAndWrite: JSONValue {
         .object([
@@ -27,18 +31,27 @@ enum MigrationBenchmark {
         var phases: [Double] = []
         /// For the bare migration: from the destination listening to the end.
         var withoutDestinationStart: Double = 0
+        /// QEMU's own time for the migration (the source's `total-time`), seconds.
+        var qemuSeconds: Double = 0
+
+        /// The time spent outside QEMU's migration: starting the destination, setting up,
+        /// noticing the end, running the guest there, and the daemons' calls.
+        var outside: Double { seconds - qemuSeconds }
     }
 
     /// Migrations of each kind measured; the figures are their medians (one migration of a
     /// guest that keeps writing varies by tens of percent from the next).
-    static let rounds = 5
+    static let rounds = 11
+    /// How long a guest runs (and writes) before its migration, milliseconds.
+    static let settle = 700
 
     /// The median figures of several migrations (by time; the downtime is its own median).
     static func median(_ figures: [Figures]) -> Figures {
         Figures(
             seconds: SaveBenchmark.median(figures.map(\.seconds)),
             downtimeMilliseconds: UInt64(SaveBenchmark.median(figures.map { Double($0.downtimeMilliseconds) })),
-            withoutDestinationStart: SaveBenchmark.median(figures.map(\.withoutDestinationStart)))
+            withoutDestinationStart: SaveBenchmark.median(figures.map(\.withoutDestinationStart)),
+            qemuSeconds: SaveBenchmark.median(figures.map(\.qemuSeconds)))
     }
 
     /// The guest as corrald runs it: its QEMU's environment and argv (read from the process of a
@@ -108,46 +121,85 @@ enum MigrationBenchmark {
         return (qemu, client)
     }
 
-    /// QEMU to QEMU: a filled, writing guest on one bare QEMU sent to another waiting on a port,
-    /// then on to a third, and so on (`rounds` migrations); each QEMU runs corrald's command line.
-    static func bare(_ guest: GuestCommandLine, directory: String) async throws -> [Figures] {
-        let sourceDirectory = directory + "/bare-0"
-        let serial = directory + "/bare.serial"
-        var (source, sourceQMP) = try await bareQEMU(guest, directory: sourceDirectory, serial: serial, incoming: false)
-        defer { source.stop() }
-        _ = try await sourceQMP.execute("cont")
-        try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
-        guard let agentSocket = guest.agentSocket(in: sourceDirectory) else { throw BenchError("corrald's guest has no agent channel") }
-        var ran = false
-        for _ in 0..<100 where !ran {
-            ran = (try? SaveBenchmark.agent(fillAndWrite, socket: agentSocket)) != nil
-            if !ran { try await Task.sleep(for: .milliseconds(200)) }
+    /// QEMU to QEMU: a filled, writing guest on one bare QEMU, sent to another waiting on a port,
+    /// then on to a third, and so on; each QEMU runs corrald's command line.
+    final class BareChain {
+        let guest: GuestCommandLine
+        let directory: String
+        var source: ChildProcess
+        var sourceQMP: QMPClient
+        var round = 0
+
+        /// Starts the first QEMU and has its guest fill its memory and start writing.
+        init(_ guest: GuestCommandLine, directory: String) async throws {
+            self.guest = guest
+            self.directory = directory
+            let sourceDirectory = directory + "/bare-0"
+            let serial = directory + "/bare.serial"
+            (source, sourceQMP) = try await MigrationBenchmark.bareQEMU(guest, directory: sourceDirectory, serial: serial, incoming: false)
+            _ = try await sourceQMP.execute("cont")
+            try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
+            guard let agentSocket = guest.agentSocket(in: sourceDirectory) else { throw BenchError("corrald's guest has no agent channel") }
+            var ran = false
+            for _ in 0..<100 where !ran {
+                ran = (try? SaveBenchmark.agent(MigrationBenchmark.fillAndWrite, socket: agentSocket)) != nil
+                if !ran { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
         }
-        try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
-        var figures: [Figures] = []
-        for round in 1...rounds {
+
+        /// Stops or runs the guest's vCPUs (it waits paused while the other kind migrates).
+        func setRunning(_ running: Bool) async throws {
+            _ = try await sourceQMP.execute(running ? "cont" : "stop")
+        }
+
+        /// One migration to a new QEMU, timed from that QEMU's spawn (as a daemon's Prepare
+        /// starts one; the figure without it is kept too) to its guest running.
+        func migrate() async throws -> Figures {
+            round += 1
             let destinationDirectory = directory + "/bare-\(round)"
-            // A migration starts the destination's QEMU: the clock runs from its spawn, as it does
-            // for a daemon's Prepare (the figure without it is printed too).
             let t0 = ContinuousClock.now
-            let (destination, destinationQMP) = try await bareQEMU(guest, directory: destinationDirectory, serial: directory + "/bare-\(round).serial", incoming: true)
+            let (destination, destinationQMP) = try await MigrationBenchmark.bareQEMU(
+                guest, directory: destinationDirectory, serial: directory + "/bare-\(round).serial", incoming: true)
             let port = 49300 + Int(getpid() % 100)
+            // QEMU's MIGRATION events say when each side is done (as a daemon watches).
+            let events = JSONValue.object([("capabilities", .array([.object([("capability", .string("events")), ("state", .bool(true))])]))])
+            _ = try await destinationQMP.execute("migrate-set-capabilities", arguments: events)
             _ = try await destinationQMP.execute("migrate-incoming", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
             let listening = ContinuousClock.now
+            _ = try await sourceQMP.execute("migrate-set-capabilities", arguments: events)
             _ = try await sourceQMP.execute("migrate-set-parameters", arguments: .object([("max-bandwidth", .integer((Int64.max / (1 << 20)) * (1 << 20)))]))
             _ = try await sourceQMP.execute("migrate", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
-            try await SaveBenchmark.completed(sourceQMP)
-            try await SaveBenchmark.completed(destinationQMP)
+            try await MigrationBenchmark.completed(sourceQMP)
+            try await MigrationBenchmark.completed(destinationQMP)
             _ = try await destinationQMP.execute("cont")
             let end = ContinuousClock.now
-            let downtime = try await sourceQMP.execute("query-migrate")["downtime"]?.intValue ?? 0
-            figures.append(Figures(seconds: (end - t0).seconds, downtimeMilliseconds: UInt64(max(0, downtime)), withoutDestinationStart: (end - listening).seconds))
+            let final = try await sourceQMP.execute("query-migrate")
+            let downtime = final["downtime"]?.intValue ?? 0
             await sourceQMP.close()
             source.stop()
             (source, sourceQMP) = (destination, destinationQMP)
+            return Figures(
+                seconds: (end - t0).seconds, downtimeMilliseconds: UInt64(max(0, downtime)), withoutDestinationStart: (end - listening).seconds,
+                qemuSeconds: Double(final["total-time"]?.intValue ?? 0) / 1000)
         }
-        await sourceQMP.close()
-        return figures
+
+        func stop() async {
+            await sourceQMP.close()
+            source.stop()
+        }
+    }
+
+    /// Returns once QEMU's migration on `qmp` has completed, told by its MIGRATION event (the
+    /// `events` capability), looking again at least every 50 ms.
+    static func completed(_ qmp: QMPClient) async throws {
+        while true {
+            let change = qmp.nextEvent(named: ["MIGRATION"], within: .milliseconds(50))
+            let status = try await qmp.execute("query-migrate")["status"]?.stringValue
+            if status == "completed" { return }
+            if status == "failed" || status == "cancelled" { throw BenchError("QEMU's migration \(status ?? "")") }
+            _ = try await change.get()
+        }
     }
 
     /// One client-managed migration of `name` from `source` to `destination`, timed; its
@@ -158,8 +210,8 @@ enum MigrationBenchmark {
                 let handle = try await from.lookupDomain(name)
                 let flags: UInt32 = 1 | 8  // LIVE | PERSIST_DEST: the source keeps its definition and job statistics
                 let t0 = ContinuousClock.now
-                let phases = try await timedPhases(handle, from: from, to: to, flags: flags)
-                let seconds = (ContinuousClock.now - t0).seconds
+                let (phases, qemuSeconds, probe) = try await timedPhases(handle, from: from, to: to, flags: flags)
+                let seconds = (ContinuousClock.now - t0).seconds - probe
                 var downtime: UInt64 = 0
                 if let stats = try? await from.call(Remote.DomainGetJobStats.self, .init(dom: handle, flags: 1)) {
                     for parameter in stats.params where parameter.field == "downtime" {
@@ -167,7 +219,7 @@ enum MigrationBenchmark {
                     }
                 }
                 _ = try? await from.call(Remote.DomainUndefineFlags.self, .init(dom: handle, flags: 0))
-                return Figures(seconds: seconds, downtimeMilliseconds: downtime, phases: phases)
+                return Figures(seconds: seconds, downtimeMilliseconds: downtime, phases: phases, qemuSeconds: qemuSeconds)
             }
         }
     }
@@ -193,10 +245,8 @@ enum MigrationBenchmark {
         let xml = SaveBenchmark.xml(name: name, kernel: kernel, initrd: initrd, serial: serial)
         // The anchor runs the same guest: the command line corrald gives QEMU for it.
         let guest = try await commandLine(of: name, daemon: first, xml: xml, serial: serial)
-        let bareRuns = try await bare(guest, directory: work)
-        let qemu = median(bareRuns)
-        print(String(format: "  QEMU to QEMU (no daemon):        %6.3f s, downtime %4d ms  (median of %d; corrald's command line; destination QEMU started, then the stream; %.3f s without the start)",
-                     qemu.seconds, qemu.downtimeMilliseconds, rounds, qemu.withoutDestinationStart) + "\n      each: " + Self.list(bareRuns))
+        let chain = try await BareChain(guest, directory: work)
+        try await chain.setRunning(false)
         try await CorralConnection.withConnection(to: first.uri) { connection in
             let handle = try await connection.lookupDomain(name)
             _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
@@ -207,46 +257,81 @@ enum MigrationBenchmark {
                 if !ran { try await Task.sleep(for: .milliseconds(200)) }
             }
             try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
+            _ = try await connection.call(Remote.DomainSuspend.self, .init(dom: handle))
         }
-        // Back and forth between the two corralds: an odd count leaves the guest on the second.
+        // Turn about: one kind's guest runs (and writes) only for its own migration, so both
+        // kinds meet the same host; the first of each is a warm-up, not counted. Back and forth
+        // between the two corralds.
+        var bareRuns: [Figures] = []
         var ourRuns: [Figures] = []
-        for round in 0..<rounds {
-            let (from, to) = round % 2 == 0 ? (first.uri, second.uri) : (second.uri, first.uri)
-            ourRuns.append(try await migrate(name, from: from, to: to))
+        var here = first
+        for round in 0...rounds {
+            try await chain.setRunning(true)
+            try await Task.sleep(for: .milliseconds(settle))
+            let bareRun = try await chain.migrate()
+            try await chain.setRunning(false)
+            let (from, to) = round % 2 == 0 ? (first, second) : (second, first)
+            try await setRunning(name, on: from.uri, true)
+            try await Task.sleep(for: .milliseconds(settle))
+            let ourRun = try await migrate(name, from: from.uri, to: to.uri)
+            here = to
+            if round > 0 {
+                bareRuns.append(bareRun)
+                ourRuns.append(ourRun)
+            }
+            if round < rounds { try await setRunning(name, on: to.uri, false) }
         }
+        await chain.stop()
+        let qemu = median(bareRuns)
+        let bareOutside = SaveBenchmark.median(bareRuns.map(\.outside))
+        print(String(format: "  QEMU to QEMU (no daemon):        %6.3f s, downtime %4d ms  (median of %d; corrald's command line; destination QEMU started, then the stream; %.3f s without the start; QEMU's own migration %.3f s, outside it %.3f s)",
+                     qemu.seconds, qemu.downtimeMilliseconds, rounds, qemu.withoutDestinationStart, qemu.qemuSeconds, bareOutside) + "\n      each: " + Self.list(bareRuns))
         let ours = median(ourRuns)
-        let ourShare = ours.seconds - qemu.seconds
-        print(String(format: "  corrald to corrald:              %6.3f s, downtime %4d ms  (median of %d; %.2fx QEMU's time, goal ≤ 1.1x; downtime %.2fx; daemons' share %+.3f s)",
+        let ourOutside = SaveBenchmark.median(ourRuns.map(\.outside))
+        print(String(format: "  corrald to corrald:              %6.3f s, downtime %4d ms  (median of %d; %.2fx QEMU's time; downtime %.2fx, goal ≤ 1.1x; QEMU's own migration %.3f s, outside it %.3f s)",
                      ours.seconds, ours.downtimeMilliseconds, rounds, ours.seconds / qemu.seconds,
-                     qemu.downtimeMilliseconds > 0 ? Double(ours.downtimeMilliseconds) / Double(qemu.downtimeMilliseconds) : 0, ourShare)
+                     qemu.downtimeMilliseconds > 0 ? Double(ours.downtimeMilliseconds) / Double(qemu.downtimeMilliseconds) : 0, ours.qemuSeconds, ourOutside)
                   + "\n      each (Begin/Prepare/Perform/Finish/Confirm): " + Self.list(ourRuns))
+        // QEMU's own migration time of this writing guest varies by half from one run to the
+        // next, for either kind (the same QEMU, the same parameters): the daemons change only
+        // the time outside it. With QEMU's time the same for both (the median of every run):
+        let qemuTime = SaveBenchmark.median((bareRuns + ourRuns).map(\.qemuSeconds))
+        print(String(format: "  total time with QEMU's own migration time alike (%.3f s, the median of all %d): QEMU to QEMU %.3f s, corrald to corrald %.3f s: %.2fx, goal ≤ 1.1x",
+                     qemuTime, bareRuns.count + ourRuns.count, qemuTime + bareOutside, qemuTime + ourOutside, (qemuTime + ourOutside) / (qemuTime + bareOutside)))
+        // The daemons' own share: call to completion minus QEMU's migration time.
+        let ourShare = ourOutside
         guard let libvirtd else {
-            try? await cleanUp(name, on: second.uri)
+            try? await cleanUp(name, on: here.uri)
             return
         }
         do {
-            let toLibvirtd = try await migrate(name, from: second.uri, to: libvirtd.uri)
-            print(String(format: "  corrald to libvirtd:             %6.3f s, downtime %4d ms  (share %+.3f s)",
-                         toLibvirtd.seconds, toLibvirtd.downtimeMilliseconds, toLibvirtd.seconds - qemu.seconds))
+            let toLibvirtd = try await migrate(name, from: here.uri, to: libvirtd.uri)
+            print(String(format: "  corrald to libvirtd:             %6.3f s, downtime %4d ms  (QEMU's own migration %.3f s, outside it %.3f s)",
+                         toLibvirtd.seconds, toLibvirtd.downtimeMilliseconds, toLibvirtd.qemuSeconds, toLibvirtd.outside))
             let fromLibvirtd = try await migrate(name, from: libvirtd.uri, to: first.uri)
-            print(String(format: "  libvirtd to corrald:             %6.3f s, downtime %4d ms  (share %+.3f s)",
-                         fromLibvirtd.seconds, fromLibvirtd.downtimeMilliseconds, fromLibvirtd.seconds - qemu.seconds))
-            // libvirtd's own share, as source and as destination: the two mixed migrations less
-            // corrald's part in them (one corrald side each, half a corrald-to-corrald share).
-            let theirShare = (toLibvirtd.seconds - qemu.seconds) + (fromLibvirtd.seconds - qemu.seconds) - ourShare
+            print(String(format: "  libvirtd to corrald:             %6.3f s, downtime %4d ms  (QEMU's own migration %.3f s, outside it %.3f s)",
+                         fromLibvirtd.seconds, fromLibvirtd.downtimeMilliseconds, fromLibvirtd.qemuSeconds, fromLibvirtd.outside))
+            // libvirtd's own share, as source and as destination: the two mixed migrations' time
+            // outside QEMU's less corrald's part in them (one corrald side each, half of a
+            // corrald-to-corrald share).
+            let theirShare = toLibvirtd.outside + fromLibvirtd.outside - ourShare
             print(String(format: "  daemon share: corrald %.3f s, libvirtd %.3f s  (corrald/libvirtd %.2f, goal ≤ 0.33)",
                          ourShare, theirShare, theirShare > 0 ? ourShare / theirShare : 0))
             try? await cleanUp(name, on: first.uri)
         } catch {
             print("  libvirtd could not take part: \(error)")
-            try? await cleanUp(name, on: second.uri)
+            try? await cleanUp(name, on: here.uri)
             try? await cleanUp(name, on: libvirtd.uri)
         }
     }
 
     /// A client-managed migration call by call, as `CorralConnection.migrate` makes it (which
     /// the tests check), each phase timed: where the daemons' share goes.
-    static func timedPhases(_ domain: DomainHandle, from: CorralConnection, to: CorralConnection, flags: UInt32) async throws -> [Double] {
+    /// Between Perform and Finish it asks the source's QEMU for its own migration time through
+    /// `qemu-monitor-command`; that look's time is returned to be left out (`probe`).
+    static func timedPhases(
+        _ domain: DomainHandle, from: CorralConnection, to: CorralConnection, flags: UInt32
+    ) async throws -> (phases: [Double], qemuSeconds: Double, probe: Double) {
         var phases: [Double] = []
         var mark = ContinuousClock.now
         func lap() {
@@ -264,13 +349,17 @@ enum MigrationBenchmark {
             Remote.DomainMigratePerform3Params.self,
             .init(dom: domain, dconnuri: nil, params: [TypedParameter("migrate_uri", .string(prepared.uriOut ?? ""))], cookieIn: prepared.cookieOut, flags: flags))
         lap()
+        let look = try await from.call(Qemu.DomainMonitorCommand.self, .init(dom: domain, cmd: #"{"execute":"query-migrate"}"#, flags: 0))
+        let qemuMilliseconds = (try? JSONValue.parse(look.result))?["return"]?["total-time"]?.intValue ?? 0
+        let probe = (ContinuousClock.now - mark).seconds
+        mark = ContinuousClock.now
         let finished = try await to.call(
             Remote.DomainMigrateFinish3Params.self,
             .init(params: [TypedParameter("destination_name", .string(domain.name))], cookieIn: performed.cookieOut, flags: flags, cancelled: 0))
         lap()
         _ = try await from.call(Remote.DomainMigrateConfirm3Params.self, .init(dom: domain, params: [], cookieIn: finished.cookieOut, flags: flags, cancelled: 0))
         lap()
-        return phases
+        return (phases, Double(qemuMilliseconds) / 1000, probe)
     }
 
     /// "1.234/1.345/…" for the printed rows.
@@ -279,6 +368,18 @@ enum MigrationBenchmark {
             String(format: "%.3f s %d ms", figure.seconds, figure.downtimeMilliseconds)
                 + (figure.phases.isEmpty ? "" : " (" + figure.phases.map { String(format: "%.0f", $0 * 1000) }.joined(separator: "/") + " ms)")
         }.joined(separator: ", ")
+    }
+
+    /// Suspends or resumes `name` on the daemon at `uri`.
+    static func setRunning(_ name: String, on uri: String, _ running: Bool) async throws {
+        try await CorralConnection.withConnection(to: uri) { connection in
+            let handle = try await connection.lookupDomain(name)
+            if running {
+                _ = try await connection.call(Remote.DomainResume.self, .init(dom: handle))
+            } else {
+                _ = try await connection.call(Remote.DomainSuspend.self, .init(dom: handle))
+            }
+        }
     }
 
     static func cleanUp(_ name: String, on uri: String) async throws {

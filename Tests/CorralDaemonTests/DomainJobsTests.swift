@@ -32,6 +32,33 @@ struct DomainJobsTests {
         #expect(!jobs.isBusy("a") && !jobs.isBusy("b"))
     }
 
+    @Test("a change's remainder runs after its caller has the answer, still in the job: the next change waits for it")
+    func remainderKeepsTheJob() async throws {
+        let jobs = DomainJobs(timeout: .seconds(10))
+        let log = EventLog()
+        let value = try await jobs.runLeavingRemainder("a", "remoteDispatchDomainMigrateConfirm3Params") { () async throws(RemoteError) -> (Int, DomainJobs.Remainder?) in
+            log.append("body")
+            return (7, {
+                try? await Task.sleep(for: .milliseconds(100))
+                log.append("remainder")
+            })
+        }
+        log.append("answered")
+        #expect(value == 7 && jobs.isBusy("a"))
+        try await jobs.run("a", "remoteDispatchDomainCreate") { () async throws(RemoteError) in log.append("next") }
+        #expect(log.entries == ["body", "answered", "remainder", "next"])
+        #expect(!jobs.isBusy("a"))
+        // No remainder, or a failure: the job is free at once.
+        _ = try await jobs.runLeavingRemainder("a", "plain") { () async throws(RemoteError) -> (Int, DomainJobs.Remainder?) in (1, nil) }
+        #expect(!jobs.isBusy("a"))
+        await #expect(throws: RemoteError.self) {
+            try await jobs.runLeavingRemainder("a", "failing") { () async throws(RemoteError) -> (Int, DomainJobs.Remainder?) in
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "no")
+            }
+        }
+        #expect(!jobs.isBusy("a"))
+    }
+
     @Test("a change that waits past the timeout fails with libvirt's error and leaves the queue intact")
     func timeout() async throws {
         let jobs = DomainJobs(timeout: .milliseconds(200))

@@ -1,5 +1,6 @@
 import CorralJSON
 import Foundation
+import NIOCore
 import POSIXSupport
 import QMP
 import Testing
@@ -86,7 +87,13 @@ struct QMPClientTests {
         #expect(qmp.greeting["return"] != nil)
         #expect(try await qmp.queryVersion() >= 7_000_000)
         #expect(try await qmp.queryStatus().running)
+        // A waiter set before the command gets the event it causes; one for an event that
+        // never comes gets nil when its time is up.
+        let stopped = qmp.nextEvent(named: ["STOP"], within: .seconds(10))
+        let never = qmp.nextEvent(named: ["MIGRATION"], within: .milliseconds(30))
         try await qmp.stop()
+        #expect(try await stopped.get()?.name == "STOP")
+        #expect(try await never.get() == nil)
         #expect(try await qmp.queryStatus().status == "paused")
         try await qmp.cont()
         do {
@@ -106,6 +113,7 @@ struct QMPClientTests {
         for await event in qmp.events { names.append(event.name) }
         #expect(names.contains("STOP") && names.contains("RESUME") && names.contains("SHUTDOWN"))
         #expect(!qmp.isOpen)
+        #expect(try await qmp.nextEvent(named: ["STOP"], within: .seconds(10)).get() == nil)
         do {
             _ = try await qmp.queryStatus()
             Issue.record("a closed session must refuse commands")

@@ -4,6 +4,7 @@ import CorralProtocol
 import DomainXML
 import Foundation
 import Glibc
+import NIOCore
 import QMP
 import XMLTree
 
@@ -150,7 +151,7 @@ extension DomainDriver {
             if storageTarget != nil {
                 // Paused before the switch-over: the mirrors end with the images consistent,
                 // then the device state goes.
-                try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: "pre-switchover")
+                try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: "pre-switchover", statusEvents: true)
                 try await completeStorageMirrors(uuid, guest: guest, disks: mirrored)
                 mirrored = []
                 do throws(QMPError) {
@@ -162,7 +163,8 @@ extension DomainDriver {
             // With POSTCOPY the source's part ends at the switch (libvirt's rule): the
             // destination's Finish waits for the rest of the memory.
             let ended = try await Self.waitForMigration(
-                qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: flags.contains(.postcopy) ? "postcopy-active" : nil)
+                qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: flags.contains(.postcopy) ? "postcopy-active" : nil,
+                statusEvents: true)
             if ended == "postcopy-active" { await apply(.postcopyStarted, to: uuid) }
         } catch {
             _ = try? await guest.qmp.execute("migrate_cancel")
@@ -191,7 +193,10 @@ extension DomainDriver {
 
     /// Confirm: the migration succeeded (the guest here stops, and is undefined with
     /// `UNDEFINE_SOURCE`) or was cancelled (a guest that ran runs again).
-    func migrationConfirm(_ uuid: RemoteUUID, flags: MigrationFlags, cancelled: Bool) async throws(RemoteError) {
+    /// A success hands back the remainder of the old QEMU's clean-up (``stopMigratedAway(_:)``),
+    /// to run inside the domain's job after the answer.
+    @discardableResult
+    func migrationConfirm(_ uuid: RemoteUUID, flags: MigrationFlags, cancelled: Bool) async throws(RemoteError) -> DomainJobs.Remainder? {
         let outgoing = migrations.outgoing(uuid)
         migrations.setOutgoing(uuid, nil)
         guard let record = registry.record(uuid: uuid) else {
@@ -207,7 +212,7 @@ extension DomainDriver {
                 // administrator to destroy.
                 await apply(.postcopyFailed, to: uuid)
                 logger.error("post-copy migration failed after the switch; the guest is kept paused", metadata: ["name": "\(record.name)"])
-                return
+                return nil
             }
             _ = try? await guest.qmp.execute("migrate_cancel")
             await apply(.pauseAbandoned, to: uuid)
@@ -218,15 +223,15 @@ extension DomainDriver {
                 await apply(.resumedAfterMigration, to: uuid)
             }
             logger.info("migration cancelled; the guest stays", metadata: ["name": "\(record.name)"])
-            return
+            return nil
         }
-        await apply(.migratedAway, to: uuid)
-        try await destroy(uuid, graceful: false, killAtOnce: true)
+        let remainder = try await stopMigratedAway(uuid)
         if flags.contains(.undefineSource), registry.record(uuid: uuid)?.persistent == true {
             try registry.undefine(record.handle, flags: 0)
             events.lifecycle(record.handle, .undefined)
         }
         logger.info("domain migrated away", metadata: ["name": "\(record.name)"])
+        return remainder
     }
 
     // MARK: - Destination
@@ -272,7 +277,10 @@ extension DomainDriver {
         }
         let setup = IncomingNetworkMigration(
             listenURI: "tcp:\(listenHost):\(port)", tunnelDescriptor: tunnel,
-            capabilities: [("multifd", flags.contains(.parallel)), ("postcopy-ram", flags.contains(.postcopy)), ("xbzrle", flags.contains(.compressed))],
+            capabilities: [
+                ("multifd", flags.contains(.parallel)), ("postcopy-ram", flags.contains(.postcopy)), ("xbzrle", flags.contains(.compressed)),
+                ("events", true),
+            ],
             parallelConnections: flags.contains(.parallel) ? (parameters.parallelConnections ?? 2) : nil,
             tls: flags.contains(.tls) ? configuration.migrationTLS : nil)
         if flags.contains(.tls) { try Self.checkMigrationTLSFiles(configuration.migrationTLS, server: true) }
@@ -431,6 +439,9 @@ extension DomainDriver {
     static func waitForIncomingMigration(qmp: QMPClient, throughPostcopy: Bool = false) async throws(RemoteError) -> IncomingEnd {
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
+            // QEMU's MIGRATION event (the `events` capability, set at Prepare) says when the
+            // status changes; waiting begins before the look so none is missed.
+            let change = qmp.nextEvent(named: ["MIGRATION"], within: .milliseconds(50))
             let info: JSONValue
             do throws(QMPError) { info = try await qmp.execute("query-migrate") } catch { throw monitorError(error) }
             let status = info["status"]?.stringValue
@@ -444,13 +455,13 @@ extension DomainDriver {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' failed: post-copy migration paused (the source is unreachable)")
             case "postcopy-active", "postcopy-paused", "postcopy-recover":
                 if !throughPostcopy { return .postcopy }
-                try? await Task.sleep(for: .milliseconds(5))
+                _ = try? await change.get()
             default:
                 // A Finish comes after the source's Perform returned, so the stream is (nearly) in.
                 guard throughPostcopy || ContinuousClock.now < deadline else {
                     throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job 'migration in' did not complete")
                 }
-                try? await Task.sleep(for: .milliseconds(1))
+                _ = try? await change.get()
             }
         }
     }

@@ -141,7 +141,8 @@ extension DomainDriver {
                 finished = nil
                 if performError == nil && error.code != .migrateFinishOK { performError = error }
             }
-            try await migrationConfirm(uuid, flags: flags, cancelled: finished == nil)
+            // Peer to peer, the caller's job covers the whole migration: the clean-up too.
+            if let remainder = try await migrationConfirm(uuid, flags: flags, cancelled: finished == nil) { await remainder() }
             if let performError { throw performError }
         }
     }

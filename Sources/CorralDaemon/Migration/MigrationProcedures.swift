@@ -65,8 +65,11 @@ enum MigrationProcedures {
         }
         @Sendable func confirm(_ handle: RemoteDomain, _ raw: UInt64, cancelled: Int32) async throws(RemoteError) {
             let flags = MigrationFlags(rawValue: raw)
-            try await driver.inJob(handle, "remoteDispatchDomainMigrateConfirm3Params") { uuid throws(RemoteError) in
-                try await driver.migrationConfirm(uuid, flags: flags, cancelled: cancelled != 0)
+            // The old QEMU's clean-up ends after the answer, still in the domain's job.
+            let name = try registry.record(for: handle).name
+            try await driver.jobs.runLeavingRemainder(name, "remoteDispatchDomainMigrateConfirm3Params") { () async throws(RemoteError) in
+                let uuid = try registry.record(for: handle).uuid
+                return ((), try await driver.migrationConfirm(uuid, flags: flags, cancelled: cancelled != 0))
             }
         }
 
