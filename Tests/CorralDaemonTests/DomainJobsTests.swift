@@ -34,7 +34,9 @@ struct DomainJobsTests {
 
     @Test("a change's remainder runs after its caller has the answer, still in the job: the next change waits for it")
     func remainderKeepsTheJob() async throws {
-        let jobs = DomainJobs(timeout: .seconds(10))
+        // A long timeout: with the whole suite running, the remainder's task can wait seconds
+        // for a thread of the shared pool.
+        let jobs = DomainJobs(timeout: .seconds(120))
         let log = EventLog()
         let value = try await jobs.runLeavingRemainder("a", "remoteDispatchDomainMigrateConfirm3Params") { () async throws(RemoteError) -> (Int, DomainJobs.Remainder?) in
             log.append("body")
