@@ -41,7 +41,7 @@ enum MigrationBenchmark {
 
     /// Migrations of each kind measured; the figures are their medians (one migration of a
     /// guest that keeps writing varies by tens of percent from the next).
-    static let rounds = 11
+    static let rounds = 21
     /// How long a guest runs (and writes) before its migration, milliseconds.
     static let settle = 700
 

@@ -79,12 +79,20 @@ extension DomainDriver {
             if flags.contains(.tunnelled) {
                 // The stream goes through this connection: QEMU writes it into a socket, the
                 // daemon reads it and sends it as the stream of PREPARE_TUNNEL3_PARAMS.
-                let (prepared, stream) = try await remote { () async throws(CorralClientError) in
-                    try await connection.openStream(
-                        Remote.DomainMigratePrepareTunnel3Params.self,
-                        .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
+                let (prepared, stream) = try await beforePerform(uuid) { () async throws(RemoteError) in
+                    try await remote { () async throws(CorralClientError) in
+                        try await connection.openStream(
+                            Remote.DomainMigratePrepareTunnel3Params.self,
+                            .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
+                    }
                 }
-                let (daemonEnd, qemuEnd) = try MigrationSocketPair.make()
+                let (daemonEnd, qemuEnd): (Int32, Int32)
+                do throws(RemoteError) {
+                    (daemonEnd, qemuEnd) = try await beforePerform(uuid) { () throws(RemoteError) in try MigrationSocketPair.make() }
+                } catch {
+                    await stream.abort()
+                    throw error
+                }
                 // The pump blocks in read(2): on a thread of its own, never on an event loop.
                 let pump = Task { () -> RemoteError? in
                     await withCheckedContinuation { continuation in
@@ -108,10 +116,12 @@ extension DomainDriver {
                 close(daemonEnd)
                 if cancelled { await stream.abort() } else { try? await stream.finish() }
             } else {
-                let prepared = try await remote { () async throws(CorralClientError) in
-                    try await connection.call(
-                        Remote.DomainMigratePrepare3Params.self,
-                        .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
+                let prepared = try await beforePerform(uuid) { () async throws(RemoteError) in
+                    try await remote { () async throws(CorralClientError) in
+                        try await connection.call(
+                            Remote.DomainMigratePrepare3Params.self,
+                            .init(params: prepareParameters.typedParameters, cookieIn: beginCookie, flags: remoteFlags))
+                    }
                 }
                 var performParameters = parameters
                 if let given = prepared.uriOut { performParameters.uri = given }
@@ -144,6 +154,16 @@ extension DomainDriver {
             // Peer to peer, the caller's job covers the whole migration: the clean-up too.
             if let remainder = try await migrationConfirm(uuid, flags: flags, cancelled: finished == nil) { await remainder() }
             if let performError { throw performError }
+        }
+    }
+
+    /// A step between Begin and Perform: if it fails, the migration Begin recorded is over.
+    private func beforePerform<T>(_ uuid: RemoteUUID, _ step: () async throws(RemoteError) -> T) async throws(RemoteError) -> T {
+        do throws(RemoteError) {
+            return try await step()
+        } catch {
+            migrations.setOutgoing(uuid, nil)
+            throw error
         }
     }
 }
