@@ -225,6 +225,16 @@ def test_domjobinfo_progress_and_domjobabort_keep_the_guest_on_the_source(pair, 
     run("virsh", "-c", a.uri, "destroy", "slow")
 
 
+def counting_guest_on(daemon, name, tmp_path):
+    """A counting guest created on `daemon`: its console file here, the one it is to have on the
+    destination, and its migratable XML naming that one."""
+    first, second = str(tmp_path / "a.log"), str(tmp_path / "b.log")
+    (tmp_path / "g.xml").write_text(migrating_guest_xml(name, first))
+    run("virsh", "-c", daemon.uri, "create", str(tmp_path / "g.xml"))
+    wait_for_count(first, 5)
+    return first, second, destination_xml(daemon.uri, name, second, tmp_path, name)
+
+
 # libvirt's lifecycle numbers: (event, detail).
 SUSPENDED_MIGRATED, SUSPENDED_POSTCOPY, STOPPED_MIGRATED = (3, 1), (3, 7), (5, 3)
 STARTED_MIGRATED, RESUMED_MIGRATED, RESUMED_POSTCOPY = (2, 1), (4, 1), (4, 3)
@@ -235,11 +245,7 @@ def test_postcopy_after_a_timeout_with_the_events_on_both_sides(pair, tmp_path):
     switches to post-copy. The source's part ends at the switch, the guest runs on the
     destination while the rest of its memory arrives, and each side reports libvirt's events."""
     a, b = pair
-    first, second = str(tmp_path / "a.log"), str(tmp_path / "b.log")
-    (tmp_path / "g.xml").write_text(migrating_guest_xml("postcopy", first))
-    run("virsh", "-c", a.uri, "create", str(tmp_path / "g.xml"))
-    wait_for_count(first, 5)
-    dest = destination_xml(a.uri, "postcopy", second, tmp_path, "postcopy")
+    first, second, dest = counting_guest_on(a, "postcopy", tmp_path)
     recorder = EventRecorder(a.uri, b.uri)
     try:
         started = time.monotonic()
@@ -269,11 +275,7 @@ def test_compression_auto_converge_parallel_downtime_and_a_suspend_on_timeout(pa
     refused for a migration not started with it; virsh's --timeout suspends the guest on the
     source (through the migration's job) and the migration then ends under a new name."""
     a, b = pair
-    first, second = str(tmp_path / "a.log"), str(tmp_path / "b.log")
-    (tmp_path / "g.xml").write_text(migrating_guest_xml("tuned", first))
-    run("virsh", "-c", a.uri, "create", str(tmp_path / "g.xml"))
-    wait_for_count(first, 5)
-    dest = destination_xml(a.uri, "tuned", second, tmp_path, "tuned")
+    first, second, dest = counting_guest_on(a, "tuned", tmp_path)
     renamed = open(dest).read().replace("<name>tuned</name>", "<name>tuned-there</name>")
     open(dest, "w").write(renamed)
     migration = subprocess.Popen(

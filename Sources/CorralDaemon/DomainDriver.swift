@@ -761,20 +761,13 @@ actor DomainDriver {
         do throws(QMPError) { try await guest.qmp.systemReset() } catch { throw Self.monitorError(error) }
     }
 
-    func suspend(_ uuid: RemoteUUID) async throws(RemoteError) {
+    /// Stops the vCPUs. `reason` is `.migration` for a suspend while the guest migrates away
+    /// (libvirt's reason then): the migration ends with the vCPUs stopped and a cancel runs them
+    /// again.
+    func suspend(_ uuid: RemoteUUID, reason: DomainStatus.PausedReason = .user) async throws(RemoteError) {
         let guest = try running(uuid)
         guard guest.lifecycle.status.state != .paused else { return }
-        await apply(.pauseRequested(.user), to: uuid)
-        do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
-        await apply(.pausedByRequest, to: uuid)
-    }
-
-    /// A suspend while the guest migrates away: paused "for the migration" (libvirt's reason),
-    /// so the migration ends with the vCPUs stopped and a cancel runs them again.
-    func suspendDuringMigration(_ uuid: RemoteUUID) async throws(RemoteError) {
-        let guest = try running(uuid)
-        guard guest.lifecycle.status.state != .paused else { return }
-        await apply(.pauseRequested(.migration), to: uuid)
+        await apply(.pauseRequested(reason), to: uuid)
         do throws(QMPError) { try await guest.qmp.stop() } catch { throw Self.monitorError(error) }
         await apply(.pausedByRequest, to: uuid)
     }

@@ -84,7 +84,7 @@ enum LifecycleProcedures {
             // so `virsh migrate --timeout` can pause a guest whose migration does not converge.
             let uuid = try registry.record(for: arguments.dom).uuid
             if driver.longJobs.running(uuid)?.operation == .migrationOut {
-                try await driver.suspendDuringMigration(uuid)
+                try await driver.suspend(uuid, reason: .migration)
                 return XDRVoid()
             }
             try await inJob(arguments.dom, "remoteDispatchDomainSuspend") { uuid throws(RemoteError) in try await driver.suspend(uuid) }
