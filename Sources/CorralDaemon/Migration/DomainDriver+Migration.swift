@@ -151,11 +151,11 @@ extension DomainDriver {
             if storageTarget != nil {
                 // Paused before the switch-over: the mirrors end with the images consistent,
                 // then the device state goes.
-                try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: "pre-switchover", statusEvents: true)
+                try await Self.waitForMigration(qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: .beforeSwitchover, statusEvents: true)
                 try await completeStorageMirrors(uuid, guest: guest, disks: mirrored)
                 mirrored = []
                 do throws(QMPError) {
-                    _ = try await guest.qmp.execute("migrate-continue", arguments: .object([("state", .string("pre-switchover"))]))
+                    _ = try await guest.qmp.execute("migrate-continue", arguments: .object([("state", .string(MigrationStop.beforeSwitchover.rawValue))]))
                 } catch {
                     throw RemoteError(code: .operationFailed, domain: .qemu, detail: "migration failed: \(error)")
                 }
@@ -163,9 +163,9 @@ extension DomainDriver {
             // With POSTCOPY the source's part ends at the switch (libvirt's rule): the
             // destination's Finish waits for the rest of the memory.
             let ended = try await Self.waitForMigration(
-                qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: flags.contains(.postcopy) ? "postcopy-active" : nil,
+                qmp: guest.qmp, job: "migration out", tracking: (longJobs, uuid), returningAt: flags.contains(.postcopy) ? .postcopy : nil,
                 statusEvents: true)
-            if ended == "postcopy-active" { await apply(.postcopyStarted, to: uuid) }
+            if ended == .postcopy { await apply(.postcopyStarted, to: uuid) }
         } catch {
             _ = try? await guest.qmp.execute("migrate_cancel")
             if !mirrored.isEmpty { await abandonStorageMirrors(guest: guest, disks: mirrored) }

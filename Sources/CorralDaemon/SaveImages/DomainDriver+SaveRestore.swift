@@ -138,6 +138,15 @@ extension DomainDriver {
         try await waitForMigration(qmp: qmp, job: job, tracking: tracking)
     }
 
+    /// Where a watched migration stops being watched: QEMU's status names.
+    enum MigrationStop: String, Sendable {
+        case completed
+        /// Paused before the device state goes (`pause-before-switchover`).
+        case beforeSwitchover = "pre-switchover"
+        /// Switched to post-copy.
+        case postcopy = "postcopy-active"
+    }
+
     /// Watches `query-migrate` until the migration completes (or reaches `returningAt`: a pause
     /// before the switch-over, or the switch to post-copy); returns the status it ended at.
     /// QEMU's failure (its own words) or a cancel throws.
@@ -151,9 +160,9 @@ extension DomainDriver {
     /// migration watched by events goes faster.
     @discardableResult
     static func waitForMigration(
-        qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)? = nil, returningAt pausedStatus: String? = nil,
+        qmp: QMPClient, job: String, tracking: (LongJobs, RemoteUUID)? = nil, returningAt stop: MigrationStop? = nil,
         statusEvents: Bool = false, progress: (@Sendable () -> LongJobs.Progress)? = nil
-    ) async throws(RemoteError) -> String {
+    ) async throws(RemoteError) -> MigrationStop {
         var finalLooks = 0
         while true {
             // Waiting begins before the look, so a change between the two is not missed.
@@ -169,7 +178,7 @@ extension DomainDriver {
                 }
             }
             let status = info["status"]?.stringValue
-            if let pausedStatus, status == pausedStatus { return pausedStatus }
+            if let stop, status == stop.rawValue { return stop }
             switch status {
             case "completed" where info["ram"] != nil && (info["total-time"]?.intValue ?? 0) == 0 && finalLooks < 20:
                 // QEMU reports the state a moment before its final figures (total time and
@@ -177,7 +186,7 @@ extension DomainDriver {
                 finalLooks += 1
                 try? await Task.sleep(for: .milliseconds(1))
             case "completed":
-                return "completed"
+                return .completed
             case "failed":
                 let reason = info["error-desc"]?.stringValue.map { ": \($0)" } ?? ""
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "job '\(job)' unexpectedly failed\(reason)")
@@ -190,7 +199,7 @@ extension DomainDriver {
                     // Every 10 ms while memory streams; every millisecond near the end (the
                     // device state, or little memory left), so the completion is seen at once.
                     let remaining = info["ram"]?["remaining"]?.intValue ?? Int64.max
-                    let nearTheEnd = status == "device" || status == "pre-switchover" || remaining < 32 << 20
+                    let nearTheEnd = status == "device" || status == MigrationStop.beforeSwitchover.rawValue || remaining < 32 << 20
                     try? await Task.sleep(for: .milliseconds(nearTheEnd ? 1 : 10))
                 }
             }
