@@ -89,6 +89,9 @@ button=
 for e in /sys/class/input/event*; do
   if grep -q "Power Button" "$e/device/name" 2>/dev/null; then button=/dev/input/$(basename "$e"); fi
 done
+# The button's device is opened before the boot is announced: evdev gives a reader only the
+# presses made after it opened, and a test presses the button as soon as it reads the line.
+[ -n "$button" ] && exec 3< "$button"
 echo "CORRAL-GUEST-BOOTED kernel=$(uname -r) agent=$agent button=${button:-none}" > /dev/ttyS0
 # With corral.counter on the kernel command line, a counter on the serial console ten times a
 # second: the migration tests check it goes on without a gap or a restart on the destination.
@@ -109,7 +112,7 @@ if [ -e /dev/hvc0 ]; then
   (while true; do setsid sh -c 'exec sh </dev/hvc0 >/dev/hvc0 2>&1'; sleep 1; done) &
 fi
 if [ -n "$button" ]; then
-  head -c 1 "$button" > /dev/null
+  head -c 1 <&3 > /dev/null
   echo "CORRAL-GUEST-POWEROFF" > /dev/ttyS0
   poweroff -f
 fi
