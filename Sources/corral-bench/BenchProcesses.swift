@@ -51,7 +51,21 @@ final class BenchDaemon {
 
     func stop() {
         process.stop()
+        killGuestsLeftRunning()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Guests outlive their daemon, as libvirtd's do; a benchmark that failed half-way may leave
+    /// one running (busy, loading every later measurement). Its QEMU names this daemon's run
+    /// directory on its command line.
+    private func killGuestsLeftRunning() {
+        let marker = Array((directory + "/run/").utf8)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.allSatisfy(\.isNumber) {
+            guard let pid = Int32(entry), let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  Array(commandLine).firstRange(of: marker) != nil
+            else { continue }
+            kill(pid, SIGKILL)
+        }
     }
 }
 

@@ -10,6 +10,8 @@ import QMP
 /// rewritten over and over), on this host over TCP: QEMU to QEMU with no daemon (the anchor),
 /// corrald to corrald, and corrald with libvirtd both ways — client-managed, each call timed from
 /// the client. "Daemon share" is a migration's call time minus QEMU's own migration time.
+/// QEMU to QEMU and corrald to corrald move the very same running guest, in turns
+/// (`BareChain`), and the bare QEMUs get control groups laid out as corrald's (`BenchCgroup`).
 enum MigrationBenchmark {
     /// The fill, then a writer that dirties 16 MB of pages for ever, resting 0.2 s between
     /// rounds: a writer that never rests holds one of the host's two cores, and which of it,
@@ -68,16 +70,6 @@ enum MigrationBenchmark {
             func move(_ text: String) -> String { text.replacingOccurrences(of: runDirectory, with: directory).replacingOccurrences(of: serial, with: newSerial) }
             return (environment.map { ($0.0, move($0.1)) }, arguments.dropFirst().map(move) + (incoming ? ["-incoming", "defer"] : []))
         }
-
-        /// The agent channel's socket in `directory` (its `-chardev` names it).
-        func agentSocket(in directory: String) -> String? {
-            for (index, argument) in arguments.enumerated() where argument == "-chardev" && index + 1 < arguments.count {
-                let value = arguments[index + 1]
-                guard value.contains("id=charchannel0"), let path = value.split(separator: ",").first(where: { $0.hasPrefix("path=") }) else { continue }
-                return String(path.dropFirst(5)).replacingOccurrences(of: runDirectory, with: directory)
-            }
-            return nil
-        }
     }
 
     static func commandLine(of name: String, daemon: BenchDaemon, xml: String, serial: String) async throws -> GuestCommandLine {
@@ -119,75 +111,6 @@ enum MigrationBenchmark {
             throw BenchError("bare QEMU did not open its monitor")
         }
         return (qemu, client)
-    }
-
-    /// QEMU to QEMU: a filled, writing guest on one bare QEMU, sent to another waiting on a port,
-    /// then on to a third, and so on; each QEMU runs corrald's command line.
-    final class BareChain {
-        let guest: GuestCommandLine
-        let directory: String
-        var source: ChildProcess
-        var sourceQMP: QMPClient
-        var round = 0
-
-        /// Starts the first QEMU and has its guest fill its memory and start writing.
-        init(_ guest: GuestCommandLine, directory: String) async throws {
-            self.guest = guest
-            self.directory = directory
-            let sourceDirectory = directory + "/bare-0"
-            let serial = directory + "/bare.serial"
-            (source, sourceQMP) = try await MigrationBenchmark.bareQEMU(guest, directory: sourceDirectory, serial: serial, incoming: false)
-            _ = try await sourceQMP.execute("cont")
-            try await SaveBenchmark.waitFor("agent=/dev/vport", in: serial, seconds: 120)
-            guard let agentSocket = guest.agentSocket(in: sourceDirectory) else { throw BenchError("corrald's guest has no agent channel") }
-            var ran = false
-            for _ in 0..<100 where !ran {
-                ran = (try? SaveBenchmark.agent(MigrationBenchmark.fillAndWrite, socket: agentSocket)) != nil
-                if !ran { try await Task.sleep(for: .milliseconds(200)) }
-            }
-            try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
-        }
-
-        /// Stops or runs the guest's vCPUs (it waits paused while the other kind migrates).
-        func setRunning(_ running: Bool) async throws {
-            _ = try await sourceQMP.execute(running ? "cont" : "stop")
-        }
-
-        /// One migration to a new QEMU, timed from that QEMU's spawn (as a daemon's Prepare
-        /// starts one; the figure without it is kept too) to its guest running.
-        func migrate() async throws -> Figures {
-            round += 1
-            let destinationDirectory = directory + "/bare-\(round)"
-            let t0 = ContinuousClock.now
-            let (destination, destinationQMP) = try await MigrationBenchmark.bareQEMU(
-                guest, directory: destinationDirectory, serial: directory + "/bare-\(round).serial", incoming: true)
-            let port = 49300 + Int(getpid() % 100)
-            // QEMU's MIGRATION events say when each side is done (as a daemon watches).
-            let events = JSONValue.object([("capabilities", .array([.object([("capability", .string("events")), ("state", .bool(true))])]))])
-            _ = try await destinationQMP.execute("migrate-set-capabilities", arguments: events)
-            _ = try await destinationQMP.execute("migrate-incoming", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
-            let listening = ContinuousClock.now
-            _ = try await sourceQMP.execute("migrate-set-capabilities", arguments: events)
-            _ = try await sourceQMP.execute("migrate-set-parameters", arguments: .object([("max-bandwidth", .integer((Int64.max / (1 << 20)) * (1 << 20)))]))
-            _ = try await sourceQMP.execute("migrate", arguments: .object([("uri", .string("tcp:127.0.0.1:\(port)"))]))
-            try await MigrationBenchmark.completed(sourceQMP)
-            try await MigrationBenchmark.completed(destinationQMP)
-            _ = try await destinationQMP.execute("cont")
-            let end = ContinuousClock.now
-            let final = try await sourceQMP.execute("query-migrate")
-            let downtime = final["downtime"]?.intValue ?? 0
-            await sourceQMP.close()
-            source.stop()
-            (source, sourceQMP) = (destination, destinationQMP)
-            return Figures(
-                seconds: (end - t0).seconds, downtimeMilliseconds: UInt64(max(0, downtime)), withoutDestinationStart: (end - listening).seconds,
-                qemuSeconds: Double(final["total-time"]?.intValue ?? 0) / 1000)
-        }
-
-        func stop() async {
-            await sourceQMP.close()
-            source.stop()
-        }
     }
 
     /// Returns once QEMU's migration on `qmp` has completed, told by its MIGRATION event (the
@@ -245,8 +168,7 @@ enum MigrationBenchmark {
         let xml = SaveBenchmark.xml(name: name, kernel: kernel, initrd: initrd, serial: serial)
         // The anchor runs the same guest: the command line corrald gives QEMU for it.
         let guest = try await commandLine(of: name, daemon: first, xml: xml, serial: serial)
-        let chain = try await BareChain(guest, directory: work)
-        try await chain.setRunning(false)
+        let chain = BareChain(guest, directory: work)
         try await CorralConnection.withConnection(to: first.uri) { connection in
             let handle = try await connection.lookupDomain(name)
             _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
@@ -257,34 +179,31 @@ enum MigrationBenchmark {
                 if !ran { try await Task.sleep(for: .milliseconds(200)) }
             }
             try await SaveBenchmark.waitFor("CORRAL-FILLED", in: serial, seconds: 600)
-            _ = try await connection.call(Remote.DomainSuspend.self, .init(dom: handle))
         }
-        // Turn about: one kind's guest runs (and writes) only for its own migration, so both
-        // kinds meet the same host; the first of each is a warm-up, not counted. Back and forth
-        // between the two corralds.
+        // One guest, both kinds, a round at a time: corrald to corrald (timed), handed to a bare
+        // QEMU, QEMU to QEMU (timed), handed back. The first round is a warm-up, not counted.
         var bareRuns: [Figures] = []
         var ourRuns: [Figures] = []
-        var here = first
-        for round in 0...rounds {
-            try await chain.setRunning(true)
-            try await Task.sleep(for: .milliseconds(settle))
-            let bareRun = try await chain.migrate()
-            try await chain.setRunning(false)
-            let (from, to) = round % 2 == 0 ? (first, second) : (second, first)
-            try await setRunning(name, on: from.uri, true)
-            try await Task.sleep(for: .milliseconds(settle))
-            let ourRun = try await migrate(name, from: from.uri, to: to.uri)
-            here = to
-            if round > 0 {
-                bareRuns.append(bareRun)
-                ourRuns.append(ourRun)
+        do {
+            for round in 0...rounds {
+                try await Task.sleep(for: .milliseconds(settle))
+                let ourRun = try await migrate(name, from: first.uri, to: second.uri)
+                try await chain.take(name, from: second.uri)
+                try await Task.sleep(for: .milliseconds(settle))
+                let bareRun = try await chain.migrate()
+                try await chain.give(name, to: first.uri)
+                if round > 0 {
+                    bareRuns.append(bareRun)
+                    ourRuns.append(ourRun)
+                }
             }
-            if round < rounds { try await setRunning(name, on: to.uri, false) }
+        } catch {
+            await chain.stop()
+            throw error
         }
-        await chain.stop()
         let qemu = median(bareRuns)
         let bareOutside = SaveBenchmark.median(bareRuns.map(\.outside))
-        print(String(format: "  QEMU to QEMU (no daemon):        %6.3f s, downtime %4d ms  (median of %d; corrald's command line; destination QEMU started, then the stream; %.3f s without the start; QEMU's own migration %.3f s, outside it %.3f s)",
+        print(String(format: "  QEMU to QEMU (no daemon):        %6.3f s, downtime %4d ms  (median of %d; the same guest, corrald's command line and control groups; destination QEMU started, then the stream; %.3f s without the start; QEMU's own migration %.3f s, outside it %.3f s)",
                      qemu.seconds, qemu.downtimeMilliseconds, rounds, qemu.withoutDestinationStart, qemu.qemuSeconds, bareOutside) + "\n      each: " + Self.list(bareRuns))
         let ours = median(ourRuns)
         let ourOutside = SaveBenchmark.median(ourRuns.map(\.outside))
@@ -301,11 +220,11 @@ enum MigrationBenchmark {
         // The daemons' own share: call to completion minus QEMU's migration time.
         let ourShare = ourOutside
         guard let libvirtd else {
-            try? await cleanUp(name, on: here.uri)
+            try? await cleanUp(name, on: first.uri)
             return
         }
         do {
-            let toLibvirtd = try await migrate(name, from: here.uri, to: libvirtd.uri)
+            let toLibvirtd = try await migrate(name, from: first.uri, to: libvirtd.uri)
             print(String(format: "  corrald to libvirtd:             %6.3f s, downtime %4d ms  (QEMU's own migration %.3f s, outside it %.3f s)",
                          toLibvirtd.seconds, toLibvirtd.downtimeMilliseconds, toLibvirtd.qemuSeconds, toLibvirtd.outside))
             let fromLibvirtd = try await migrate(name, from: libvirtd.uri, to: first.uri)
@@ -320,7 +239,7 @@ enum MigrationBenchmark {
             try? await cleanUp(name, on: first.uri)
         } catch {
             print("  libvirtd could not take part: \(error)")
-            try? await cleanUp(name, on: here.uri)
+            try? await cleanUp(name, on: first.uri)
             try? await cleanUp(name, on: libvirtd.uri)
         }
     }
@@ -368,18 +287,6 @@ enum MigrationBenchmark {
             String(format: "%.3f s %d ms", figure.seconds, figure.downtimeMilliseconds)
                 + (figure.phases.isEmpty ? "" : " (" + figure.phases.map { String(format: "%.0f", $0 * 1000) }.joined(separator: "/") + " ms)")
         }.joined(separator: ", ")
-    }
-
-    /// Suspends or resumes `name` on the daemon at `uri`.
-    static func setRunning(_ name: String, on uri: String, _ running: Bool) async throws {
-        try await CorralConnection.withConnection(to: uri) { connection in
-            let handle = try await connection.lookupDomain(name)
-            if running {
-                _ = try await connection.call(Remote.DomainResume.self, .init(dom: handle))
-            } else {
-                _ = try await connection.call(Remote.DomainSuspend.self, .init(dom: handle))
-            }
-        }
     }
 
     static func cleanUp(_ name: String, on uri: String) async throws {
