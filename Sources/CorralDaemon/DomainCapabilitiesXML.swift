@@ -98,7 +98,7 @@ enum DomainCapabilitiesXML {
                     element("model", ["usable": $0.usable ? "yes" : "no"], text: $0.name)
                 }),
             ]),
-            supported("memoryBacking", false),
+            supported("memoryBacking", true, [enumeration("sourceType", DomainDefinition.MemoryBacking.Source.allCases.map(\.rawValue))]),
             element("devices", children: [
                 supported("disk", true, [
                     enumeration("diskDevice", CommandLineSupport.diskDevices.map(\.rawValue)),

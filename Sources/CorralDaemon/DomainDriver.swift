@@ -143,6 +143,7 @@ actor DomainDriver {
         nextID = nextID == Int32.max ? 1 : nextID + 1
         let directory = runDirectory(for: record.name)
         var context = makeContext(id: id, directory: directory, definition: definition)
+        if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot
         let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport }
@@ -1031,6 +1032,8 @@ actor DomainDriver {
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
             // The emulated TPM's socket is the swtpm's, started just before QEMU.
             for entry in entries where entry.hasSuffix(".sock") && entry != "swtpm.sock" { unlink(directory + "/" + entry) }
+            // The files of file-backed guest memory (`<memoryBacking><source type='file'>`).
+            for entry in entries where entry == "pc.ram" || entry.hasPrefix("ram-node") { unlink(directory + "/" + entry) }
         }
     }
 

@@ -115,7 +115,8 @@ enum LifecycleProcedures {
             let definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
                 try driver.resolveFirmware(parsed.definition, resetNVRAM: false, writesFiles: false)
             }
-            let context = driver.previewContext(definition: definition)
+            var context = driver.previewContext(definition: definition)
+            if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
             do throws(CommandLineError) {
                 return .init(nativeConfig: try QEMUCommandLineBuilder.build(definition, context: context).shellCommandLine)
             } catch {

@@ -50,9 +50,10 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
             }
         }
-        for filesystem in definition.devices.filesystems where filesystem.driver == .virtiofs {
+        for filesystem in definition.devices.filesystems where filesystem.driver == .virtiofs && !hasSharedMemory(definition) {
             throw DomainXMLError(.unsupported, "'virtiofs' requires shared memory")
         }
+        try checkMemoryBacking(definition)
         if let iommu = definition.devices.iommu, iommu.model == .intel {
             guard (definition.os.machine ?? "").contains("q35") else {
                 throw DomainXMLError(.unsupported, "IOMMU device: 'intel' is only supported with Q35 machines")
@@ -71,6 +72,46 @@ public enum DefinitionChecks {
             if tpm.backend == .emulator && tpm.version == .v1_2 && tpm.model == .crb {
                 throw DomainXMLError(.unsupported, "Unsupported interface '\(tpm.model.rawValue)' for TPM 1.2")
             }
+        }
+    }
+
+    /// Whether every part of the guest's memory is shared (vhost-user devices and virtiofs
+    /// need it): `<access mode='shared'>`, or each NUMA cell's own access.
+    static func hasSharedMemory(_ definition: DomainDefinition) -> Bool {
+        let cells = definition.cpu?.numaCells ?? []
+        guard !cells.isEmpty else { return definition.memoryBacking.access == .shared }
+        return cells.allSatisfy { cell in
+            switch cell.memoryAccess {
+            case .shared?: true
+            case .private?: false
+            case nil: definition.memoryBacking.access == .shared
+            }
+        }
+    }
+
+    /// libvirt's checks of `<memoryBacking>`'s huge pages.
+    static func checkMemoryBacking(_ definition: DomainDefinition) throws(DomainXMLError) {
+        let backing = definition.memoryBacking, pages = backing.hugePages
+        guard !pages.isEmpty else { return }
+        let cellCount = definition.cpu?.numaCells.count ?? 0
+        for (index, page) in pages.enumerated() {
+            for earlier in pages[..<index] {
+                if let mine = page.nodeset, let theirs = earlier.nodeset, !mine.cpus.isDisjoint(with: theirs.cpus) {
+                    throw DomainXMLError(.invalid, "nodeset attribute of hugepages of sizes \(page.sizeKiB) and \(earlier.sizeKiB) intersect")
+                }
+                if page.nodeset == nil && earlier.nodeset == nil {
+                    throw DomainXMLError(.invalid, "two master hugepages detected: \(page.sizeKiB) and \(earlier.sizeKiB)")
+                }
+            }
+            if let nodes = page.nodeset, let missing = nodes.cpus.sorted().first(where: { $0 >= cellCount }) {
+                throw DomainXMLError(.invalid, "hugepages: node \(missing) not found")
+            }
+        }
+        if backing.allocation == .ondemand {
+            throw DomainXMLError(.unsupported, "hugepages are not allowed with memory allocation ondemand")
+        }
+        if backing.source == .anonymous {
+            throw DomainXMLError(.unsupported, "hugepages are not allowed with anonymous memory source")
         }
     }
 }

@@ -37,6 +37,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var blockIOTune: BlockIOTune
     /// `<numatune>`.
     public var numaTune: NUMATune?
+    /// `<memoryBacking>`.
+    public var memoryBacking: MemoryBacking
 
     /// Whether the definition asks for anything the guest's control group carries out.
     public var usesControlGroup: Bool {
@@ -73,7 +75,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("genid"), .text("title"), .text("description"), ElementSchema("metadata"),
         .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), .text("iothreads"),
-        ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema,
+        ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema, MemoryBacking.schema,
         ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
@@ -96,6 +98,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         memoryTune = try root.element(named: "memtune").map { tune throws(DomainXMLError) in try MemoryTune(tune) } ?? MemoryTune()
         blockIOTune = try root.element(named: "blkiotune").map { tune throws(DomainXMLError) in try BlockIOTune(tune) } ?? BlockIOTune()
         numaTune = try root.element(named: "numatune").map { tune throws(DomainXMLError) in try NUMATune(tune) }
+        memoryBacking = try root.element(named: "memoryBacking").map { backing throws(DomainXMLError) in try MemoryBacking(backing) } ?? MemoryBacking()
         let maximum = vcpus
         cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
         resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text

@@ -149,11 +149,49 @@ enum DomainNormalizer {
             tune.children = ordered(tune.children, by: ["hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit"])
         }
         if let failure { throw failure }
+        try normalizeMemoryBacking(&root)
         update(&root, "cputune") { tune in
             tune.children = ordered(tune.children, by: [
                 "shares", "period", "quota", "global_period", "global_quota", "emulator_period", "emulator_quota", "iothread_period",
                 "iothread_quota", "vcpupin", "emulatorpin", "iothreadpin",
             ])
+        }
+    }
+
+    /// `<memoryBacking>` as libvirt writes it: its children in libvirt's order, huge page sizes
+    /// in KiB, `<allocation>` only with an attribute, and nothing when it holds nothing.
+    static func normalizeMemoryBacking(_ root: inout XMLElement) throws(DomainXMLError) {
+        var failure: DomainXMLError?
+        update(&root, "memoryBacking") { backing in
+            backing.updateElements { child in
+                guard failure == nil, child.namespace == nil, child.name == "hugepages" else { return }
+                child.updateElements { page in
+                    guard failure == nil, page.name == "page", page.namespace == nil else { return }
+                    guard let size = page[attribute: "size"] else {
+                        failure = DomainXMLError(.invalid, line: page.line, "missing element or attribute './@size'")
+                        return
+                    }
+                    var sized = XMLElement(name: "size", line: page.line)
+                    sized.setText(size)
+                    if let unit = page[attribute: "unit"] { sized.attributes = [XMLAttribute(name: "unit", value: unit)] }
+                    do throws(DomainXMLError) {
+                        let kib = try kibibytes(sized)
+                        guard kib > 0 else { throw DomainXMLError(.invalid, line: page.line, "hugepage size can't be zero") }
+                        let rest = page.attributes.filter { $0.name != "size" && $0.name != "unit" }
+                        page.attributes = [XMLAttribute(name: "size", value: String(kib)), XMLAttribute(name: "unit", value: "KiB")] + rest
+                    } catch {
+                        failure = error
+                    }
+                }
+            }
+            backing.children = ordered(backing.children, by: ["hugepages", "nosharepages", "locked", "source", "access", "allocation", "discard"])
+            backing.children.removeAll { node in
+                if case .element(let e) = node, e.name == "allocation", e.namespace == nil, e.attributes.isEmpty { true } else { false }
+            }
+        }
+        if let failure { throw failure }
+        root.children.removeAll { node in
+            if case .element(let e) = node, e.name == "memoryBacking", e.namespace == nil, e.elements.isEmpty, e.attributes.isEmpty { true } else { false }
         }
     }
 

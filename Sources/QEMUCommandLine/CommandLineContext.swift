@@ -48,6 +48,8 @@ public struct CommandLineContext: Sendable {
         }
     }
 
+    /// The host's huge page sizes, for `<memoryBacking><hugepages>`.
+    public var hugePages = HostHugePages()
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
     public var configFilePath: String { runDirectory + "/qemu.cfg" }
     public var pidFile: String { runDirectory + "/qemu.pid" }
@@ -66,5 +68,19 @@ public struct CommandLineContext: Sendable {
         self.vncDisplay = vncDisplay
         self.privileged = privileged
         self.passthroughEnvironment = passthroughEnvironment
+    }
+}
+
+/// The huge page sizes the host's kernel offers (`/sys/kernel/mm/hugepages`), its default one
+/// (`Hugepagesize` in `/proc/meminfo`) and its base page size, in KiB.
+public struct HostHugePages: Sendable, Hashable {
+    public var sizesKiB: Set<UInt64>
+    public var defaultSizeKiB: UInt64?
+    public var systemPageSizeKiB: UInt64
+
+    public init(sizesKiB: Set<UInt64> = [], defaultSizeKiB: UInt64? = nil, systemPageSizeKiB: UInt64 = 4) {
+        self.sizesKiB = sizesKiB
+        self.defaultSizeKiB = defaultSizeKiB
+        self.systemPageSizeKiB = systemPageSizeKiB
     }
 }

@@ -15,6 +15,8 @@ extension Builder {
         case nil: break
         }
         properties.append(("dump-guest-core", "off"))
+        if domain.memoryBacking.noSharePages { properties.append(("mem-merge", "off")) }
+        if usesSystemMemoryBackend { properties.append(("memory-backend", Self.systemMemoryID)) }
         if !features.acpi && !features.isEmpty { properties.append(("acpi", "off")) }
         add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", properties))
         if let cache = features.translationBlockCacheKiB {

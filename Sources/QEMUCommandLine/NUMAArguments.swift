@@ -10,11 +10,9 @@ extension Builder {
         for cell in cells {
             let (bytes, overflow) = cell.memoryKiB.multipliedReportingOverflow(by: 1024)
             guard !overflow else { throw CommandLineError(.unsupported, "NUMA cell \(cell.id) has too much memory") }
-            let shared = cell.memoryAccess == .shared
-            var backend: [(String, JSONValue)] = [("qom-type", .string(shared ? "memory-backend-memfd" : "memory-backend-ram")), ("id", .string("ram-node\(cell.id)"))]
-            if shared { backend.append(("share", .bool(true))) }
-            backend.append(("size", .unsigned(bytes)))
-            add("-object", json: .object(backend))
+            // The cell's own access, else the guest's (`<memoryBacking><access>`), as libvirt.
+            let access: DomainDefinition.MemoryBacking.Access? = cell.memoryAccess.map { $0 == .shared ? .shared : .private } ?? domain.memoryBacking.access
+            add("-object", json: try memoryBackend(id: "ram-node\(cell.id)", bytes: bytes, node: cell.id, access: access))
             var node = [("nodeid", String(cell.id))]
             for range in Self.ranges(cell.cpus.cpus) { node.append(("cpus", range)) }
             node.append(("memdev", "ram-node\(cell.id)"))

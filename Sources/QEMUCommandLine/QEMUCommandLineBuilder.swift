@@ -75,8 +75,7 @@ struct Builder {
         add("-S")
         try addMachine()
         try addCPU()
-        add("-m", "size=\(domain.memoryKiB)k")
-        add("-overcommit", "mem-lock=off")
+        try addMemory()
         let topology = domain.cpu?.topology
         let sockets = topology?.sockets ?? domain.vcpus, cores = topology?.cores ?? 1, threads = topology?.threads ?? 1, dies = topology?.dies ?? 1
         // `maxcpus` only when some vCPUs start unplugged (libvirt's form).

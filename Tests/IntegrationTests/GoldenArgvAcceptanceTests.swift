@@ -22,16 +22,36 @@ struct GoldenArgvAcceptanceTests {
         "tpm-passthrough": "needs a host TPM (/dev/tpm0)",
         "interface-bridge": "qemu-bridge-helper needs the bridge allowed in /etc/qemu/bridge.conf, which a test does not edit",
         "interfaces-two": "qemu-bridge-helper needs the bridge allowed in /etc/qemu/bridge.conf, which a test does not edit",
+        "memory-backing-hugepages": "needs 128 free 2 MiB huge pages (vm.nr_hugepages); tests-python/test_memory_backing.py reserves them",
+        "memory-backing-hugepages-numa-nodeset": "needs 64 free 2 MiB huge pages (vm.nr_hugepages)",
+        "memory-backing-hugepages-1g-memfd": "needs two free 1 GiB huge pages",
     ]
+
+    /// Free huge pages the host has of `sizeKiB`, for the huge page cases.
+    static func freeHugePages(sizeKiB: Int) -> Int {
+        let path = "/sys/kernel/mm/hugepages/hugepages-\(sizeKiB)kB/free_hugepages"
+        return Int(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Whether this host can run a case of ``needsMoreThanThisHost`` after all.
+    static func hostHasWhatItNeeds(_ name: String) -> Bool {
+        switch name {
+        case "tpm-passthrough": FileManager.default.fileExists(atPath: "/dev/tpm0")
+        case "memory-backing-hugepages": freeHugePages(sizeKiB: 2048) >= 128
+        case "memory-backing-hugepages-numa-nodeset": freeHugePages(sizeKiB: 2048) >= 64
+        case "memory-backing-hugepages-1g-memfd": freeHugePages(sizeKiB: 1_048_576) >= 2
+        default: false
+        }
+    }
 
     static var argvCases: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: golden.path)) ?? []).filter { $0.hasSuffix(".args") }.map { String($0.dropLast(5)) }.sorted()
     }
 
     /// The cases started here: every argv case but those this machine cannot run (a host TPM
-    /// makes `tpm-passthrough` one of them).
+    /// makes `tpm-passthrough` one of them, free huge pages the huge page cases).
     static var cases: [String] {
-        argvCases.filter { needsMoreThanThisHost[$0] == nil || ($0 == "tpm-passthrough" && FileManager.default.fileExists(atPath: "/dev/tpm0")) }
+        argvCases.filter { needsMoreThanThisHost[$0] == nil || hostHasWhatItNeeds($0) }
     }
 
     static var options: DomainXMLOptions {
@@ -66,6 +86,7 @@ struct GoldenArgvAcceptanceTests {
         let number = Self.cases.firstIndex(of: name) ?? 0
         context.vncDisplay = 100 + number
         context.spicePort = 7000 + number
+        context.hugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
         var taps: [String] = []
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {

@@ -32,6 +32,9 @@ struct GoldenCommandLineTests {
         return options
     }
 
+    /// The host's huge pages for every case: 2 MiB (the default) and 1 GiB pages.
+    static let goldenHugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
+
     /// The invocation for a golden case, in `runDirectory`; a case whose XML says
     /// `corral-golden: no-kvm` is built for a host without usable KVM, and one that says
     /// `corral-golden: taps` gets a tap from the daemon (`vnetN`) for each network, bridge and
@@ -42,6 +45,7 @@ struct GoldenCommandLineTests {
             emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: !xml.contains("corral-golden: no-kvm"), id: 1,
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
         context.spicePort = 5901
+        context.hugePages = goldenHugePages
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")

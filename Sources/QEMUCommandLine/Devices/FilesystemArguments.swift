@@ -9,7 +9,9 @@ extension Builder {
             let alias = filesystem.alias ?? "fs\(index)"
             switch filesystem.driver {
             case .path?, nil: break
-            case .virtiofs?: break  // refused by DefinitionChecks until Corral runs virtiofsd
+            case .virtiofs?:
+                // DefinitionChecks refuses it without shared memory, as libvirt does.
+                throw CommandLineError(.unsupported, "filesystem driver type 'virtiofs' needs virtiofsd, which Corral does not run yet")
             case .handle?, .loop?, .nbd?, .ploop?:
                 throw CommandLineError(.unsupported, "filesystem driver type '\(filesystem.driver?.rawValue ?? "")' is not supported")
             }

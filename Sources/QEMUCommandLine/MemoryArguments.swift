@@ -1,0 +1,81 @@
+import CorralJSON
+import DomainXML
+
+/// The guest's RAM: `-m`, a backend object when `<memoryBacking>` asks for one, and
+/// `-overcommit`. The backend's properties follow libvirt's `qemuBuildMemoryBackendProps`, with
+/// one difference: huge pages come from a memfd (`hugetlb`), never from a file on a hugetlbfs
+/// mount, so no mount or per-guest directory has to exist (docs/decisions.md).
+extension Builder {
+    /// The id QEMU gives the RAM of a guest without NUMA nodes; its own backend takes the same
+    /// id, so the migration stream names the same RAM block.
+    static let systemMemoryID = "pc.ram"
+
+    /// Whether the RAM of a guest without NUMA nodes gets a backend of its own
+    /// (`-machine memory-backend=pc.ram`).
+    var usesSystemMemoryBackend: Bool {
+        domain.memoryBacking.needsBackend && (domain.cpu?.numaCells ?? []).isEmpty
+    }
+
+    mutating func addMemory() throws(CommandLineError) {
+        add("-m", "size=\(domain.memoryKiB)k")
+        if usesSystemMemoryBackend {
+            let (bytes, overflow) = domain.memoryKiB.multipliedReportingOverflow(by: 1024)
+            guard !overflow else { throw CommandLineError(.unsupported, "the guest has too much memory") }
+            add("-object", json: try memoryBackend(id: Self.systemMemoryID, bytes: bytes, node: nil, access: domain.memoryBacking.access))
+        }
+        add("-overcommit", "mem-lock=\(domain.memoryBacking.locked ? "on" : "off")")
+    }
+
+    /// The backend of the guest's RAM (`node` nil) or of NUMA cell `node`, `bytes` large, with
+    /// `access` (the cell's own, else `<memoryBacking><access>`):
+    /// - huge pages, a memfd source or shared access: `memory-backend-memfd` (`hugetlb`,
+    ///   `hugetlbsize`, `share`);
+    /// - a file source: `memory-backend-file` on a file in the guest's run directory
+    ///   (`discard-data`, `share`);
+    /// - else `memory-backend-ram`.
+    /// Huge pages and `<allocation mode='immediate'>` allocate it all at start (`prealloc`).
+    func memoryBackend(id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?) throws(CommandLineError) -> JSONValue {
+        let backing = domain.memoryBacking
+        let pageKiB = try hugePageSizeKiB(node: node)
+        var properties: [(String, JSONValue)] = []
+        let type: String
+        if backing.source == .file && pageKiB == nil {
+            type = "memory-backend-file"
+            properties.append(("mem-path", .string(context.runDirectory + "/" + id)))
+            if backing.discard { properties.append(("discard-data", .bool(true))) }
+            if let access { properties.append(("share", .bool(access == .shared))) }
+        } else if pageKiB != nil || backing.source == .memfd || access == .shared {
+            type = "memory-backend-memfd"
+            if let pageKiB {
+                properties.append(("hugetlb", .bool(true)))
+                properties.append(("hugetlbsize", .unsigned(pageKiB * 1024)))
+            }
+            if let access { properties.append(("share", .bool(access == .shared))) }
+        } else {
+            type = "memory-backend-ram"
+        }
+        // Only the guest's own RAM: a backend QEMU made from `-m` names its block without the
+        // canonical path, and a migration between the two kinds must find the same block.
+        if node == nil && type != "memory-backend-ram" { properties.append(("x-use-canonical-path-for-ramblock-id", .bool(false))) }
+        if backing.allocation == .immediate || pageKiB != nil { properties.append(("prealloc", .bool(true))) }
+        if let threads = backing.allocationThreads { properties.append(("prealloc-threads", .unsigned(UInt64(threads)))) }
+        properties.append(("size", .unsigned(bytes)))
+        return .object([("qom-type", .string(type)), ("id", .string(id))] + properties)
+    }
+
+    /// The huge page size for the RAM outside NUMA nodes or of NUMA node `node`, in KiB; nil
+    /// for none (or for pages of the base size, which libvirt takes as none).
+    func hugePageSizeKiB(node: Int?) throws(CommandLineError) -> UInt64? {
+        guard var size = domain.memoryBacking.hugePageSizeKiB(node: node) else { return nil }
+        let host = context.hugePages
+        if size == 0 {
+            guard let fallback = host.defaultSizeKiB else { throw CommandLineError(.unsupported, "Unable to find any usable huge pages on this host") }
+            size = fallback
+        }
+        if size == host.systemPageSizeKiB { return nil }
+        guard host.sizesKiB.contains(size) else {
+            throw CommandLineError(.unsupported, "Unable to find any usable huge pages of \(size) KiB on this host")
+        }
+        return size
+    }
+}
