@@ -92,6 +92,9 @@ extension MigrationBenchmark {
             let t0 = ContinuousClock.now
             let destination = try await receiver()
             let sourceQMP = source.qmp, destinationQMP = destination.qmp
+            let placing = ContinuousClock.now
+            try MigrationCores.separate(source: source.process.pid, destination: destination.process.pid)
+            let placed = ContinuousClock.now - placing
             let listening = ContinuousClock.now
             try await BareChain.send(sourceQMP, to: "tcp:127.0.0.1:\(port)")
             try await MigrationBenchmark.completed(destinationQMP)
@@ -101,8 +104,9 @@ extension MigrationBenchmark {
             await source.stop()
             holder = destination
             return Figures(
-                seconds: (end - t0).seconds, downtimeMilliseconds: UInt64(max(0, final["downtime"]?.intValue ?? 0)),
-                withoutDestinationStart: (end - listening).seconds, qemuSeconds: Double(final["total-time"]?.intValue ?? 0) / 1000)
+                seconds: (end - t0 - placed).seconds, downtimeMilliseconds: UInt64(max(0, final["downtime"]?.intValue ?? 0)),
+                withoutDestinationStart: (end - listening).seconds, qemuSeconds: Double(final["total-time"]?.intValue ?? 0) / 1000,
+                downtimeBytes: UInt64(max(0, final["ram"]?["downtime-bytes"]?.intValue ?? 0)))
         }
 
         /// Hands the guest back to corrald at `uri`: Prepare there, the bare QEMU sends to the
