@@ -6,10 +6,10 @@ import POSIXSupport
 /// before the stream starts, for the daemons' migrations and the bare ones alike. The daemons
 /// and the benchmark itself stay free to run on either core, so what they cost still shows.
 ///
-/// Why: left to the scheduler, the source's migration thread and the destination's loading
-/// thread sometimes shared a core. The last piece of memory then went at about a third of the
-/// speed (0.6–0.85 ms per MB in some runs, 1.4–3 in others, for either kind), and which runs
-/// did was chance, so one run's medians of 21 swung the downtime ratio from 0.84× to 1.74×.
+/// Why: on one 2-core host the two QEMUs compete for the cores in ways two hosts never would,
+/// and the benchmark compares daemons, not scheduler placements. It did not remove the largest
+/// variation: how fast the last piece of memory goes is bimodal (0.6–0.85 ms per MB in some
+/// runs, 1.4–3 in others, in stretches of consecutive runs, for either kind).
 enum MigrationCores {
     /// Places the QEMU `source` on CPU 0 and `destination` on CPU 1; on a host with one CPU,
     /// nothing.
