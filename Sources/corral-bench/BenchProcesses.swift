@@ -56,15 +56,21 @@ final class BenchDaemon {
     }
 
     /// Guests outlive their daemon, as libvirtd's do; a benchmark that failed half-way may leave
-    /// one running (busy, loading every later measurement). Its QEMU names this daemon's run
-    /// directory on its command line.
+    /// one running (busy, loading every later measurement).
     private func killGuestsLeftRunning() {
-        let marker = Array((directory + "/run/").utf8)
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.allSatisfy(\.isNumber) {
-            guard let pid = Int32(entry), let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-                  Array(commandLine).firstRange(of: marker) != nil
-            else { continue }
-            kill(pid, SIGKILL)
+        for pid in Self.qemuProcesses(naming: directory + "/run") { kill(pid, SIGKILL) }
+    }
+
+    /// The QEMU processes whose command line names a path under `directory` (a daemon's run
+    /// directory, or one guest's).
+    static func qemuProcesses(naming directory: String) -> [Int32] {
+        let marker = Array((directory + "/").utf8), program = Array("/usr/bin/qemu-system".utf8)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard entry.allSatisfy(\.isNumber), let pid = Int32(entry),
+                  let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline").map(Array.init),
+                  commandLine.starts(with: program), commandLine.firstRange(of: marker) != nil
+            else { return nil }
+            return pid
         }
     }
 }

@@ -87,10 +87,7 @@ enum MigrationBenchmark {
                 (FileManager.default.contents(atPath: "/proc/\(pid)/\(file)") ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             }
             // Its QEMU: the process whose argv names the guest's run directory.
-            let pid = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).first { entry in
-                entry.allSatisfy(\.isNumber) && fields(entry, "cmdline").first?.hasSuffix("qemu-system-x86_64") == true
-                    && fields(entry, "cmdline").contains { $0.contains(runDirectory + "/") }
-            } ?? "0"
+            let pid = BenchDaemon.qemuProcesses(naming: runDirectory).first.map(String.init) ?? "0"
             func fields(_ file: String) -> [String] { fields(pid, file) }
             let arguments = fields("cmdline"), environment = fields("environ").compactMap { entry -> (String, String)? in
                 guard let equals = entry.firstIndex(of: "=") else { return nil }

@@ -29,15 +29,9 @@ enum MigrationCores {
         guard result.status == 0 else { throw BenchError("taskset could not place QEMU \(pid) on CPU \(cpus): \(result.standardError)") }
     }
 
-    /// The QEMU running the guest in `runDirectory` (its command line names that directory).
+    /// The QEMU running the guest in `runDirectory`.
     static func qemu(runningIn runDirectory: String) throws -> Int32 {
-        let marker = Array((runDirectory + "/").utf8)
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.allSatisfy(\.isNumber) {
-            guard let pid = Int32(entry), let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-                  Array(commandLine).starts(with: Array("/usr/bin/qemu-system".utf8)), Array(commandLine).firstRange(of: marker) != nil
-            else { continue }
-            return pid
-        }
-        throw BenchError("no QEMU runs the guest in \(runDirectory)")
+        guard let pid = BenchDaemon.qemuProcesses(naming: runDirectory).first else { throw BenchError("no QEMU runs the guest in \(runDirectory)") }
+        return pid
     }
 }
