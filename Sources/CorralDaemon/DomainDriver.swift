@@ -295,7 +295,7 @@ actor DomainDriver {
         qmp = connected
         // Disks' I/O limits: QEMU's throttling, set before the guest runs (libvirt's way with
         // -blockdev).
-        for (index, disk) in definition.devices.disks.enumerated() where disk.source != nil {
+        for (index, disk) in definition.devices.disks.enumerated() where disk.hasMedium {
             guard let tune = disk.ioTune, !tune.isEmpty else { continue }
             do throws(RemoteError) {
                 try await BlockTuningProcedures.apply(tune, to: invocation.devices.disks[index].qomName, qmp: qmp)
@@ -467,6 +467,13 @@ actor DomainDriver {
             }
         }
 
+        for secret in invocation.secretFiles {
+            do throws(StoreError) {
+                try DefinitionStore.atomicWrite(path: secret.path, contents: Array(secret.contents.utf8), durable: false)
+            } catch {
+                throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write a secret for QEMU: \(error.message)")
+            }
+        }
         let logPath = directory + "/qemu.log"
         let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
@@ -1034,6 +1041,8 @@ actor DomainDriver {
             for entry in entries where entry.hasSuffix(".sock") && entry != "swtpm.sock" { unlink(directory + "/" + entry) }
             // The files of file-backed guest memory (`<memoryBacking><source type='file'>`).
             for entry in entries where entry == "pc.ram" || entry.hasPrefix("ram-node") { unlink(directory + "/" + entry) }
+            // Secrets QEMU read at start (HTTP cookies of network disks).
+            for entry in entries where entry.hasSuffix(".secret") { unlink(directory + "/" + entry) }
         }
     }
 

@@ -24,7 +24,7 @@ enum LiveDomainXML {
                     guard index < devices.disks.count else { return }
                     setAlias(&device, devices.disks[index].alias)
                     // libvirt's `<source index>`: the number of the disk's block nodes.
-                    if devices.disks[index].source != nil {
+                    if devices.disks[index].hasMedium {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
                     }
                 case "interface":

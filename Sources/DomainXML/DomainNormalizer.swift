@@ -284,6 +284,11 @@ enum DomainNormalizer {
             if !options.keepsLiveState {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
             }
+            let network = device[attribute: "type"] == "network"
+            device.updateElements { source in
+                guard source.name == "source", source.namespace == nil else { return }
+                if network { normalizeNetworkDiskSource(&source) } else { dropNetworkSourceParts(&source) }
+            }
             if device.element(named: "address") == nil, let bus = device.element(named: "target")?[attribute: "bus"], let index = DiskTarget.index(of: dev) {
                 // libvirt's drive address from the target's index: IDE 2 units a bus, 2 buses a
                 // controller; SATA 6 units a controller; floppy 2 units a controller; SCSI 7.

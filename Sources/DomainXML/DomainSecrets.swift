@@ -1,10 +1,15 @@
 import XMLTree
 
 /// What `virDomainGetXMLDesc` hides unless asked for with `VIR_DOMAIN_XML_SECURE`: the
-/// passwords of graphics devices (VNC and SPICE `passwd`), as libvirt leaves them out.
+/// passwords of graphics devices (VNC and SPICE `passwd`) and the HTTP cookies of network
+/// disks (`<source><cookies>`), as libvirt leaves them out.
 public enum DomainSecrets {
     /// The attributes that hold secrets, by element.
     static let secretAttributes: [String: Set<String>] = ["graphics": ["passwd"]]
+    /// The child elements that hold secrets, by parent element.
+    static let secretChildren: [String: Set<String>] = ["source": ["cookies"]]
+    /// Words one of which a document with a secret contains.
+    static let secretWords: [[UInt8]] = [Array("passwd".utf8), Array("cookies".utf8)]
 
     /// `xml` without its secrets. Cheap when there are none (no parse).
     public static func stripped(_ xml: String) -> String {
@@ -14,19 +19,17 @@ public enum DomainSecrets {
         return DomainXMLFormatter.format(root)
     }
 
-    /// Whether `xml` contains `passwd`: a byte scan (a `String.contains` compares Characters,
-    /// which costs more than the whole dumpxml call).
+    /// Whether `xml` contains one of ``secretWords``: a byte scan (a `String.contains` compares
+    /// Characters, which costs more than the whole dumpxml call).
     static func mentionsSecret(_ xml: String) -> Bool {
-        let word = Array("passwd".utf8)
         var xml = xml
         return xml.withUTF8 { bytes in
-            guard bytes.count >= word.count else { return false }
             var i = 0
-            let last = bytes.count - word.count
-            while i <= last {
-                if bytes[i] == word[0] && bytes[i + 1] == word[1] && bytes[i + 2] == word[2] && bytes[i + 3] == word[3]
-                    && bytes[i + 4] == word[4] && bytes[i + 5] == word[5] {
-                    return true
+            while i < bytes.count {
+                for word in secretWords where bytes[i] == word[0] && i + word.count <= bytes.count {
+                    var matched = 1
+                    while matched < word.count && bytes[i + matched] == word[matched] { matched += 1 }
+                    if matched == word.count { return true }
                 }
                 i += 1
             }
@@ -37,6 +40,12 @@ public enum DomainSecrets {
     static func strip(_ element: inout XMLElement) {
         if element.namespace == nil, let names = secretAttributes[element.name] {
             element.attributes.removeAll { $0.namespace == nil && names.contains($0.name) }
+        }
+        if element.namespace == nil, let names = secretChildren[element.name] {
+            element.children.removeAll { node in
+                guard case .element(let child) = node else { return false }
+                return child.namespace == nil && names.contains(child.name)
+            }
         }
         element.updateElements { strip(&$0) }
     }

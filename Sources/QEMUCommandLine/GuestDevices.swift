@@ -22,8 +22,12 @@ public struct GuestDevices: Hashable, Sendable {
         public var storageNode: String
         /// N: libvirt's index of the disk's source (`<source index>`, `block.N.backingIndex`).
         public var nodeIndex: UInt32
-        /// The image file or block device (after volumes are resolved); `nil` for an empty CD-ROM.
+        /// The image file or block device (after volumes are resolved); `nil` for an empty CD-ROM
+        /// and for a network disk.
         public var source: String?
+        /// Whether QEMU has block nodes for the disk: it has a file, a block device or a network
+        /// source (an empty CD-ROM has none).
+        public var hasMedium: Bool
         /// The image format (`<driver type>`); `nil`: raw.
         public var format: String?
         /// The QOM path of the device that holds the disk's block backend, which throttling and
@@ -79,7 +83,7 @@ public struct GuestDevices: Hashable, Sendable {
             let node = disk.sourceIndex ?? UInt32(diskCount - index)
             disks.append(Disk(
                 target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)), formatNode: "libvirt-\(node)-format",
-                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, format: disk.format,
+                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: disk.format,
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
                     : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk))))
         }

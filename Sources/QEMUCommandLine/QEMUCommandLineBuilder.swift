@@ -33,6 +33,10 @@ struct Builder {
     var bootIndexes: BootIndexAssigner
     /// Every device's QEMU names.
     let devices: GuestDevices
+    /// Whether the options are for a device plugged into a running guest.
+    let forHotplug: Bool
+    /// Secrets QEMU reads from files (``addSecret(id:value:)``).
+    var secretFiles: [QEMUSecretFile] = []
 
     /// A builder for `domain`; `devices` are the names a running guest's devices already have
     /// (hotplug), else they are decided from the definition.
@@ -44,6 +48,7 @@ struct Builder {
             names.interfaces[index].connection = connection
         }
         self.devices = names
+        self.forHotplug = devices != nil
         self.capabilities = context.capabilities
         // A hot-plugged device boots only by its own <boot order>.
         self.bootIndexes = BootIndexAssigner(order: devices == nil ? domain.os.bootDevices : [])
@@ -171,7 +176,7 @@ struct Builder {
         if !ns.overrides.isEmpty { taints.append(.customDevice) }
         return QEMUInvocation(
             executable: domain.devices.emulator ?? context.emulator, options: options, environment: environment,
-            configFile: ns.configSections.sections.isEmpty ? nil : ns.configSections, taints: taints, devices: devices)
+            configFile: ns.configSections.sections.isEmpty ? nil : ns.configSections, taints: taints, devices: devices, secretFiles: secretFiles)
     }
 
     // MARK: - Passthrough

@@ -92,6 +92,13 @@ public enum DomainTaint: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+/// A secret QEMU reads from a file (a `secret` object's `file`): the daemon writes it, mode
+/// 0600, in the guest's run directory before starting QEMU, so it is never on the command line.
+public struct QEMUSecretFile: Sendable, Hashable {
+    public var path: String
+    public var contents: String
+}
+
 /// Everything needed to run QEMU for a domain.
 public struct QEMUInvocation: Sendable, Hashable {
     /// The emulator.
@@ -106,6 +113,8 @@ public struct QEMUInvocation: Sendable, Hashable {
     public var taints: [DomainTaint]
     /// The QEMU names of the guest's devices.
     public var devices: GuestDevices
+    /// The secrets to write before starting.
+    public var secretFiles: [QEMUSecretFile] = []
 
     /// The argv after the executable.
     public var arguments: [String] {
@@ -120,7 +129,7 @@ public struct QEMUInvocation: Sendable, Hashable {
 
     public static func == (a: QEMUInvocation, b: QEMUInvocation) -> Bool {
         a.executable == b.executable && a.options == b.options && a.environment.elementsEqual(b.environment, by: { $0 == $1 })
-            && a.configFile == b.configFile && a.taints == b.taints && a.devices == b.devices
+            && a.configFile == b.configFile && a.taints == b.taints && a.devices == b.devices && a.secretFiles == b.secretFiles
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -53,6 +53,8 @@ final class CorpusHost {
         let here = path + [element.name]
         let device = path.count >= 2 && path[1] == "devices" ? (here.count > 2 ? here[2] : nil) : nil
         switch (device, element.name) {
+        case ("disk"?, "source") where here.count == 4 && element[attribute: "protocol"] != nil:
+            try serveNetworkDisk(&element)
         case ("disk"?, "source") where here.count == 4:
             if let file = element[attribute: "file"] {
                 let moved = scratchPath(for: file)
@@ -134,6 +136,88 @@ final class CorpusHost {
         helpers.append(helper)
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
+    }
+
+    /// A server for a network disk the case names, where this machine has one: `qemu-nbd`
+    /// for NBD (on a free port of 127.0.0.1, or on a socket moved under the scratch directory),
+    /// `Scripts/range-http-server.py` for HTTP; each serves a stand-in image of the disk's
+    /// format. The servers of other protocols are moved to a free port of the loopback address,
+    /// where nothing answers (so no test traffic leaves the machine; the test checks QEMU
+    /// parses their nodes).
+    private func serveNetworkDisk(_ source: inout XMLElement) throws {
+        let networkProtocol = source[attribute: "protocol"]
+        guard networkProtocol == "nbd" || networkProtocol == "http" else {
+            let port = try Self.freePort()
+            source.updateElements { host in
+                guard host.name == "host", let name = host[attribute: "name"] else { return }
+                host[attribute: "name"] = name.contains(":") ? "::1" : "127.0.0.1"
+                if host[attribute: "port"] != nil { host[attribute: "port"] = String(port) }
+            }
+            return
+        }
+        let image = scratch + "/network-disk-\(helpers.count).img"
+        try makeParent(of: image)
+        try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", image, "16M"])
+        let port = try Self.freePort()
+        var socketPath: String?
+        source.updateElements { host in
+            guard host.name == "host" else { return }
+            if let socket = host[attribute: "socket"] {
+                socketPath = scratchPath(for: socket)
+                host[attribute: "socket"] = socketPath
+            } else {
+                host[attribute: "name"] = "127.0.0.1"
+                host[attribute: "port"] = String(port)
+            }
+        }
+        if networkProtocol == "nbd" {
+            var arguments = ["--persistent", "--shared=4", "-f", "raw", "-x", source[attribute: "name"] ?? ""]
+            if let socketPath {
+                try makeParent(of: socketPath)
+                arguments += ["-k", socketPath]
+            } else {
+                arguments += ["-b", "127.0.0.1", "-p", String(port)]
+            }
+            helpers.append(try ChildProcess.spawn("/usr/bin/qemu-nbd", arguments + [image], standardOutput: .null, standardError: .null))
+        } else {
+            let served = scratch + "/http/" + (source[attribute: "name"] ?? "disk.img")
+            try makeParent(of: served)
+            try FileManager.default.moveItem(atPath: image, toPath: served)
+            let script = BuiltProducts.packageRoot.appendingPathComponent("Scripts/range-http-server.py").path
+            helpers.append(try ChildProcess.spawn("/usr/bin/python3", [script, scratch + "/http", String(port)], standardOutput: .null, standardError: .null))
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let socketPath { if FileManager.default.fileExists(atPath: socketPath) { return } } else if Self.accepts(port: port) { return }
+            usleep(20_000)
+        }
+        throw TestSetupError("the \(networkProtocol ?? "") server for the disk did not start listening")
+    }
+
+    /// A TCP port of 127.0.0.1 nothing listens on now.
+    static func freePort() throws -> UInt16 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw TestSetupError("cannot find a free port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// Whether something accepts connections on `port` of 127.0.0.1.
+    static func accepts(port: UInt16) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
     }
 
     private func listen(host: String, port: UInt16) throws {

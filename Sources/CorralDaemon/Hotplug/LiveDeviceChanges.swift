@@ -122,11 +122,16 @@ extension DomainDriver {
     nonisolated static func backendRemovals(of name: String, at index: Int, live: DomainDefinition, devices: GuestDevices) -> [(String, JSONValue)] {
         switch name {
         case "disk":
-            guard index < devices.disks.count, devices.disks[index].source != nil else { return [] }
-            return [
+            guard index < devices.disks.count, devices.disks[index].hasMedium else { return [] }
+            var removals: [(String, JSONValue)] = [
                 ("blockdev-del", .object([("node-name", .string(devices.disks[index].formatNode))])),
                 ("blockdev-del", .object([("node-name", .string(devices.disks[index].storageNode))])),
             ]
+            // The secret holding a network disk's HTTP cookies.
+            if index < live.devices.disks.count, live.devices.disks[index].network?.cookies.isEmpty == false {
+                removals.append(("object-del", .object([("id", .string(devices.disks[index].storageNode + "-httpcookie-secret0"))])))
+            }
+            return removals
         case "interface":
             guard index < devices.interfaces.count else { return [] }
             return [("netdev_del", .object([("id", .string(devices.interfaces[index].netdev))]))]

@@ -83,6 +83,8 @@ extension DomainDefinition {
         /// The file or block device; `nil` for an empty CD-ROM (and, until resolved at start,
         /// for a `volume` disk).
         public var source: String?
+        /// The `<source>` of a `network` disk: protocol, servers and options.
+        public var network: NetworkSource?
         /// `<source pool>` of a `volume` disk: the storage pool.
         public var sourcePool: String?
         /// `<source volume>` of a `volume` disk: the volume's name in its pool.
@@ -106,7 +108,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"]),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
             // Only the empty element (the image has no backing chain), which libvirt's migratable
             // XML carries; a described chain is not modelled.
@@ -143,7 +145,8 @@ extension DomainDefinition {
                 }
                 ioThread = id
             }
-            self.source = source?[attribute: "file"] ?? source?[attribute: "dev"]
+            self.source = type == .network ? nil : source?[attribute: "file"] ?? source?[attribute: "dev"]
+            if type == .network, let source { network = try NetworkSource(source) }
             sourcePool = source?[attribute: "pool"]
             sourceVolume = source?[attribute: "volume"]
             sourceIndex = source?[attribute: "index"].flatMap { UInt32($0) }
@@ -172,6 +175,10 @@ extension DomainDefinition {
 }
 
 extension DomainDefinition.Disk {
+    /// Whether the disk has a medium: an image file, a block device or a network source (an
+    /// empty CD-ROM has none).
+    public var hasMedium: Bool { source != nil || network != nil }
+
     /// Where a SCSI disk sits: its drive address, or libvirt's from its target (for a
     /// definition stored without one).
     public var scsiAddress: DomainDefinition.DriveAddress {

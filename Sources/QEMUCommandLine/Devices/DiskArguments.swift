@@ -44,18 +44,24 @@ extension Builder {
         case .fdc, .xen, .usb, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }
-        guard disk.type == .file || disk.type == .block else {
+        guard [.file, .block, .network].contains(disk.type) else {
             throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
         }
         // A shareable image is opened without QEMU's write lock (libvirt's `share-rw`).
         if disk.shareable { members.append(("share-rw", .bool(true))) }
         let cacheFlags = disk.cache?.flags
         let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
-        if let source = disk.source {
-            add("-blockdev", json: .object(
-                [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source))]
-                    + (disk.io.map { [("aio", .string($0.rawValue))] } ?? []) + [("node-name", .string(names.storageNode))]
-                    + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+        let storage: [(String, JSONValue)]?
+        if let network = disk.network {
+            storage = try networkStorageMembers(network, disk: disk, storageNode: names.storageNode)
+        } else if let source = disk.source {
+            storage = [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source))]
+                + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
+        } else {
+            storage = nil
+        }
+        if let storage {
+            add("-blockdev", json: .object(storage + [("node-name", .string(names.storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             // The storage node always passes discards down (libvirt's rule); the format node
             // decides, from <driver discard>.
             let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []

@@ -1,0 +1,68 @@
+import XMLTree
+
+extension DomainNormalizer {
+    /// libvirt's order of a network disk `<source>`'s children.
+    static let networkSourceChildOrder = [
+        "host", "identity", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout", "auth", "encryption", "reservations",
+    ]
+
+    /// A network disk's `<source>` as libvirt writes it back: each TCP host with its port (the
+    /// protocol's default when absent), `transport` only when not TCP, and only what the
+    /// protocol takes (`query` and cookies for HTTP(S), `<ssl>` for HTTPS and FTPS, read-ahead
+    /// and timeout for the curl protocols, when not zero).
+    static func normalizeNetworkDiskSource(_ source: inout XMLElement) {
+        let networkProtocol = source[attribute: "protocol"].flatMap(DomainDefinition.Disk.NetworkSource.NetworkProtocol.init(rawValue:))
+        let sourceAttributes = DomainDefinition.Disk.NetworkSource.schema.attributes
+        source.attributes.removeAll { $0.namespace == nil && !sourceAttributes.contains($0.name) }
+        if source[attribute: "name"] == "" { source[attribute: "name"] = nil }
+        if networkProtocol?.isHTTP != true { source[attribute: "query"] = nil }
+        // An iSCSI target without a LUN names LUN 0 (libvirt's `virDomainPostParseCheckISCSIPath`).
+        if networkProtocol == .iscsi, let name = source[attribute: "name"], !name.contains("/") { source[attribute: "name"] = name + "/0" }
+        orderAttributes(&source, sourceAttributes)
+        source.children = source.children.compactMap { node in
+            guard case .element(var child) = node, child.namespace == nil else { return node }
+            switch child.name {
+            case "host":
+                normalizeHost(&child, networkProtocol)
+            case "ssl":
+                guard networkProtocol == .https || networkProtocol == .ftps, child[attribute: "verify"] != nil else { return nil }
+                child.attributes.removeAll { $0.name != "verify" }
+            case "cookies":
+                guard networkProtocol?.isHTTP == true, !child.elements(named: "cookie").isEmpty else { return nil }
+            case "readahead", "timeout":
+                let attribute = child.name == "readahead" ? "size" : "seconds"
+                guard networkProtocol?.isCURL == true, let value = child[attribute: attribute].flatMap({ UInt64($0) }), value > 0 else { return nil }
+                child.attributes = [XMLAttribute(name: attribute, value: String(value))]
+            default:
+                break
+            }
+            return .element(child)
+        }
+        source.children = ordered(source.children, by: networkSourceChildOrder)
+    }
+
+    static func normalizeHost(_ host: inout XMLElement, _ networkProtocol: DomainDefinition.Disk.NetworkSource.NetworkProtocol?) {
+        let transport = host[attribute: "transport"] ?? "tcp"
+        if transport == "unix" {
+            host[attribute: "name"] = nil
+            host[attribute: "port"] = nil
+        } else if let port = host[attribute: "port"].flatMap({ Int($0) }), port != 0 {
+            host[attribute: "port"] = String(port)
+        } else if host[attribute: "port"].map({ Int($0) == 0 }) ?? true {
+            host[attribute: "port"] = transport == "tcp" ? networkProtocol?.defaultPort.map(String.init) : nil
+        }
+        if transport == "tcp" { host[attribute: "transport"] = nil }
+        orderAttributes(&host, ["name", "port", "transport", "socket"])
+    }
+
+    /// What libvirt does not read from the `<source>` of a disk that is not a network disk.
+    static func dropNetworkSourceParts(_ source: inout XMLElement) {
+        let networkOnly = ["protocol", "name", "query", "tls", "tlsHostname"]
+        source.attributes.removeAll { $0.namespace == nil && networkOnly.contains($0.name) }
+        let networkChildren: Set = ["host", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout"]
+        source.children.removeAll { node in
+            guard case .element(let child) = node else { return false }
+            return child.namespace == nil && networkChildren.contains(child.name)
+        }
+    }
+}

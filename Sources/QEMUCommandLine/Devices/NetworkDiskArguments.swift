@@ -1,0 +1,156 @@
+import CorralJSON
+import DomainXML
+
+extension Builder {
+    typealias NetworkSource = DomainDefinition.Disk.NetworkSource
+
+    /// The protocol members of a network disk's storage node (after its `driver`), as libvirt's
+    /// `qemuBlockStorageSourceGetBackendProps` writes them for each of QEMU's network block
+    /// drivers. Cookies travel in a `secret` object, added here before the node.
+    mutating func networkStorageMembers(_ source: NetworkSource, disk: DomainDefinition.Disk, storageNode: String) throws(CommandLineError) -> [(String, JSONValue)] {
+        let target = disk.targetDevice
+        if source.authentication != nil {
+            throw CommandLineError(.unsupported, "disk \(target) authenticates with a libvirt secret, and Corral has no secret driver yet")
+        }
+        if source.tls == true {
+            throw CommandLineError(.unsupported, "disk \(target) asks for TLS, and Corral has no TLS configuration for network disks yet")
+        }
+        let driver: [(String, JSONValue)] = [("driver", .string(source.networkProtocol.rawValue))]
+        switch source.networkProtocol {
+        case .nbd:
+            let host = try onlyHost(source)
+            return driver + [("server", try socketAddress(host, source))]
+                + optional("export", source.name) + optional("tls-hostname", source.tlsHostname)
+        case .http, .https, .ftp, .ftps:
+            var members = driver + [("url", .string(try url(source)))]
+            if let verify = source.sslVerify { members.append(("sslverify", .bool(verify))) }
+            if !source.cookies.isEmpty {
+                let secret = storageNode + "-httpcookie-secret0"
+                let cookies = source.cookies.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+                addSecret(id: secret, value: cookies)
+                members.append(("cookie-secret", .string(secret)))
+            }
+            if let timeout = source.timeout { members.append(("timeout", .unsigned(timeout))) }
+            if let readahead = source.readahead { members.append(("readahead", .unsigned(readahead))) }
+            return members
+        case .iscsi:
+            let host = try onlyHost(source)
+            let name = source.name ?? ""
+            var target = Substring(name), lun: UInt64 = 0
+            if let slash = name.firstIndex(of: "/") {
+                target = name[..<slash]
+                guard let value = UInt64(name[name.index(after: slash)...]), value <= UInt64(UInt32.max) else {
+                    throw CommandLineError(.unsupported, "cannot parse target for lunStr '\(name)'")
+                }
+                lun = value
+            }
+            let hostName = host.name ?? ""
+            let portal = (hostName.contains(":") ? "[\(hostName)]" : hostName) + ":\(host.port ?? 0)"
+            return driver + [("portal", .string(portal)), ("target", .string(String(target))), ("lun", .unsigned(lun)), ("transport", .string("tcp"))]
+                + optional("initiator-name", source.initiatorIQN)
+        case .rbd:
+            let (pool, image) = Self.splitVolume(source.name ?? "")
+            var members = driver + [("pool", .string(pool)), ("image", .string(image))] + optional("snapshot", source.snapshot) + optional("conf", source.configFile)
+            if !source.hosts.isEmpty {
+                members.append(("server", .array(try source.hosts.map { host throws(CommandLineError) in try inetAddress(host, source) })))
+            }
+            return members
+        case .ssh:
+            let host = try onlyHost(source)
+            return driver + [("path", .string(source.name ?? "")), ("server", try inetAddress(host, source))]
+        case .gluster:
+            let (volume, path) = Self.splitVolume(source.name ?? "")
+            guard !source.hosts.isEmpty else { throw CommandLineError(.unsupported, "missing remote server specification of disk \(target)") }
+            return driver + [("volume", .string(volume)), ("path", .string(path)),
+                ("server", .array(try source.hosts.map { host throws(CommandLineError) in try socketAddress(host, source) }))]
+        case .nfs:
+            let host = try onlyHost(source)
+            return driver + [("server", .object([("host", .string(host.name ?? "")), ("type", .string("inet"))]))] + optional("path", source.name)
+        case .sheepdog, .vxhs, .tftp:
+            throw CommandLineError(.unsupported, "protocol '\(source.networkProtocol.rawValue)' of disk \(target) is not supported by this QEMU")
+        }
+    }
+
+    func optional(_ key: String, _ value: String?) -> [(String, JSONValue)] {
+        value.map { [(key, .string($0))] } ?? []
+    }
+
+    /// The single server of a protocol that takes one.
+    func onlyHost(_ source: NetworkSource) throws(CommandLineError) -> NetworkSource.Host {
+        guard source.hosts.count == 1 else {
+            throw CommandLineError(.unsupported, "protocol '\(source.networkProtocol.rawValue)' accepts only one host")
+        }
+        return source.hosts[0]
+    }
+
+    /// QEMU's `SocketAddress` of a host: `inet` with the port as a string, or `unix`.
+    func socketAddress(_ host: NetworkSource.Host, _ source: NetworkSource) throws(CommandLineError) -> JSONValue {
+        switch host.transport {
+        case .tcp: .object([("type", .string("inet")), ("host", .string(host.name ?? "")), ("port", .string(String(host.port ?? 0)))])
+        case .unix: .object([("type", .string("unix")), ("path", .string(host.socket ?? ""))])
+        case .rdma: throw CommandLineError(.unsupported, "transport protocol 'rdma' is not yet supported")
+        }
+    }
+
+    /// QEMU's `InetSocketAddress` of a host (TCP only).
+    func inetAddress(_ host: NetworkSource.Host, _ source: NetworkSource) throws(CommandLineError) -> JSONValue {
+        guard host.transport == .tcp else {
+            throw CommandLineError(.unsupported, "only TCP protocol can be converted to InetSocketAddress")
+        }
+        return .object([("host", .string(host.name ?? "")), ("port", .string(String(host.port ?? 0)))])
+    }
+
+    /// The URL QEMU's curl driver fetches: `scheme://host:port/path?query`.
+    func url(_ source: NetworkSource) throws(CommandLineError) -> String {
+        let host = try onlyHost(source)
+        guard host.transport == .tcp else {
+            throw CommandLineError(.unsupported, "transport '\(host.transport.rawValue)' is not supported with protocol '\(source.networkProtocol.rawValue)'")
+        }
+        let name = host.name ?? ""
+        var url = "\(source.networkProtocol.rawValue)://" + (name.contains(":") ? "[\(name)]" : name)
+        if let port = host.port { url += ":\(port)" }
+        if let path = source.name { url += (path.hasPrefix("/") ? "" : "/") + Self.percentEncodedPath(path) }
+        if let query = source.query { url += "?" + query }
+        return url
+    }
+
+    /// A URL path with what may not stand in one percent-encoded (RFC 3986's `pchar` and `/`
+    /// stay).
+    static func percentEncodedPath(_ path: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/%".utf8)
+        var encoded = ""
+        for byte in path.utf8 {
+            if allowed.contains(byte) {
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                encoded += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return encoded
+    }
+
+    /// `pool/image` (RBD) or `volume/path` (Gluster), split at the first slash.
+    static func splitVolume(_ name: String) -> (String, String) {
+        guard let slash = name.firstIndex(of: "/") else { return (name, "") }
+        return (String(name[..<slash]), String(name[name.index(after: slash)...]))
+    }
+
+    /// A QEMU `secret` object holding `value`: read from a file of the guest's run directory
+    /// (mode 0600, written by the daemon before QEMU starts) so it never shows on the command
+    /// line, or, for a device plugged into a running guest, sent over the monitor.
+    mutating func addSecret(id: String, value: String) {
+        if forHotplug {
+            add("-object", json: .object([("qom-type", .string("secret")), ("id", .string(id)), ("data", .string(value)), ("format", .string("raw"))]))
+        } else {
+            let path = context.runDirectory + "/\(id).secret"
+            secretFiles.append(QEMUSecretFile(path: path, contents: value))
+            add("-object", json: .object([("qom-type", .string("secret")), ("id", .string(id)), ("file", .string(path)), ("format", .string("raw"))]))
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
