@@ -284,6 +284,7 @@ enum DomainNormalizer {
             if !options.keepsLiveState {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
             }
+            normalizeBlockGeometry(&device)
             let network = device[attribute: "type"] == "network"
             device.updateElements { source in
                 guard source.name == "source", source.namespace == nil else { return }

@@ -52,6 +52,19 @@ extension DomainDefinition {
             case off, on, unmap
         }
 
+        /// `<geometry trans>`: the BIOS's CHS translation of an IDE disk.
+        public enum GeometryTranslation: String, ModelledValue {
+            case none, auto, lba
+        }
+
+        /// `<geometry cyls heads secs trans>`: the disk's CHS geometry as the guest sees it.
+        public struct Geometry: Hashable, Sendable {
+            public var cylinders: UInt32
+            public var heads: UInt32
+            public var sectors: UInt32
+            public var translation: GeometryTranslation?
+        }
+
         /// `<driver error_policy>` and `rerror_policy`: what a failed write (read) does.
         public enum ErrorPolicy: String, ModelledValue {
             case stop, report, ignore, enospace
@@ -102,6 +115,11 @@ extension DomainDefinition {
         public var bootOrder: Int?
         /// `<iotune>`.
         public var ioTune: IOTune?
+        /// `<blockio logical_block_size physical_block_size>` (bytes; `nil`: QEMU's default).
+        public var logicalBlockSize: UInt32?
+        public var physicalBlockSize: UInt32?
+        /// `<geometry>`, when it gives all three of cylinders, heads and sectors.
+        public var geometry: Geometry?
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
@@ -109,6 +127,8 @@ extension DomainDefinition {
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"]),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children),
+            ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
+            ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
             // Only the empty element (the image has no backing chain), which libvirt's migratable
             // XML carries; a described chain is not modelled.
@@ -165,6 +185,24 @@ extension DomainDefinition {
             if shareable && !readonly && (format ?? "raw") != "raw" && type != .volume {
                 throw DomainXMLError(.unsupported, line: element.line, "shared access for disk '\(targetDevice)' requires use of supported storage format")
             }
+            if let blockio = element.element(named: "blockio") {
+                logicalBlockSize = try Self.positiveSize(blockio, "logical_block_size")
+                physicalBlockSize = try Self.positiveSize(blockio, "physical_block_size")
+            }
+            if let geometry = element.element(named: "geometry") {
+                let translation = try GeometryTranslation.optionalAttribute("trans", of: geometry)
+                if let cylinders = try Self.positiveSize(geometry, "cyls"), let heads = try Self.positiveSize(geometry, "heads"),
+                    let sectors = try Self.positiveSize(geometry, "secs") {
+                    self.geometry = Geometry(cylinders: cylinders, heads: heads, sectors: sectors, translation: translation)
+                    // The QEMU driver's checks of a whole geometry (qemuValidateDomainDeviceDefDiskFrontend).
+                    if targetBus == .usb || targetBus == .sd {
+                        throw DomainXMLError(.unsupported, line: geometry.line, "CHS geometry can not be set for '\(targetBus.rawValue)' bus")
+                    }
+                    if translation != nil && targetBus != .ide {
+                        throw DomainXMLError(.unsupported, line: geometry.line, "CHS translation mode can only be set for 'ide' bus not '\(targetBus.rawValue)'")
+                    }
+                }
+            }
             bootOrder = DeviceCommon.bootOrder(element)
             ioTune = try element.element(named: "iotune").map { tune throws(DomainXMLError) in try IOTune(tune) }
             alias = DeviceCommon.alias(element)
@@ -183,6 +221,15 @@ extension DomainDefinition.Disk {
     /// definition stored without one).
     public var scsiAddress: DomainDefinition.DriveAddress {
         driveAddress ?? .scsi(targetIndex: DiskTarget.index(of: targetDevice) ?? 0)
+    }
+
+    /// An unsigned 32-bit attribute of `element`; `nil` when absent or zero (libvirt's unset).
+    static func positiveSize(_ element: XMLElement, _ attribute: String) throws(DomainXMLError) -> UInt32? {
+        guard let text = element[attribute: attribute] else { return nil }
+        guard let value = UInt32(text) else {
+            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'. Expected non-negative integer value")
+        }
+        return value == 0 ? nil : value
     }
 
     /// The text of an identity child (`serial`, `vendor`, `product`): printable ASCII of at most

@@ -78,12 +78,18 @@ extension Builder {
         if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
             members.append(("bootindex", .integer(Int64(boot))))
         }
+        if let size = disk.logicalBlockSize { members.append(("logical_block_size", .unsigned(UInt64(size)))) }
+        if let size = disk.physicalBlockSize { members.append(("physical_block_size", .unsigned(UInt64(size)))) }
         if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
         // The disk's identity and error policies, in libvirt's order.
         if disk.targetBus == .scsi {
             if let wwn = disk.wwn { members.append(("wwn", .unsigned(wwn))) }
             if let vendor = disk.vendor { members.append(("vendor", .string(vendor))) }
             if let product = disk.product { members.append(("product", .string(product))) }
+        }
+        if let geometry = disk.geometry {
+            members += [("cyls", .unsigned(UInt64(geometry.cylinders))), ("heads", .unsigned(UInt64(geometry.heads))), ("secs", .unsigned(UInt64(geometry.sectors)))]
+            if let translation = geometry.translation { members.append(("bios-chs-trans", .string(translation.rawValue))) }
         }
         if let serial = disk.serial { members.append(("serial", .string(serial))) }
         if let policy = disk.errorPolicy { members.append(("werror", .string(policy == .enospace ? "enospc" : policy.rawValue))) }

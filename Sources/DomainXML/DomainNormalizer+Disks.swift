@@ -66,3 +66,27 @@ extension DomainNormalizer {
         }
     }
 }
+
+extension DomainNormalizer {
+    /// `<geometry>` and `<blockio>` as libvirt writes them back: a geometry only when it gives
+    /// cylinders, heads and sectors (its `trans` after them), block sizes only when not zero.
+    static func normalizeBlockGeometry(_ disk: inout XMLElement) {
+        disk.children = disk.children.compactMap { node in
+            guard case .element(var child) = node, child.namespace == nil, child.name == "geometry" || child.name == "blockio" else { return node }
+            let names = child.name == "geometry" ? ["cyls", "heads", "secs", "trans"] : ["logical_block_size", "physical_block_size"]
+            let sizes = names.filter { $0 != "trans" }
+            let values = sizes.map { child[attribute: $0].flatMap { UInt32($0) } }
+            // A value that does not parse stays, for the model's error.
+            if values.contains(where: { $0 == nil }) && sizes.contains(where: { child[attribute: $0] != nil && UInt32(child[attribute: $0]!) == nil }) { return node }
+            if child.name == "geometry" {
+                guard values.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+            } else {
+                for (name, value) in zip(sizes, values) where value == 0 { child[attribute: name] = nil }
+                guard sizes.contains(where: { child[attribute: $0] != nil }) else { return nil }
+            }
+            for (name, value) in zip(sizes, values) { if let value, value > 0 { child[attribute: name] = String(value) } }
+            orderAttributes(&child, names)
+            return .element(child)
+        }
+    }
+}
