@@ -45,6 +45,8 @@ def encode_default(field_type):
         return xdr_string("corral-no-such-object") + b"\0" * 16
     if field_type == "RemoteNetworkPort":
         return xdr_string("corral-no-such-object") + b"\0" * 16 + b"\0" * 16
+    if field_type == "RemoteSecret":
+        return b"\0" * 16 + struct.pack(">i", 0) + xdr_string("x")
     if field_type == "GraphicsAddress":
         return struct.pack(">I", 0) + xdr_string("x") + xdr_string("x")
     if field_type == "RemoteStorageVolume":

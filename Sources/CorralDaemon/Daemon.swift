@@ -45,11 +45,14 @@ public final class Daemon: Sendable {
         let networkEvents = NetworkEvents()
         networks = try NetworkDriver(stateDirectory: configuration.stateDirectory, runDirectory: configuration.runDirectory, events: networkEvents, logger: logger)
         networks.load()
+        let secretEvents = SecretEvents()
+        let secrets = try SecretDriver(stateDirectory: configuration.stateDirectory, events: secretEvents, logger: logger)
+        secrets.load()
         let driver = DomainDriver(
             registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger,
             volumes: VolumeResolver(registry: storage.registry) { [storage] pool, xml, flags throws(RemoteError) in
                 _ = try await storage.createVolume(in: pool, xml: xml, flags: flags)
-            }, networks: networks)
+            }, networks: networks, secrets: secrets)
         self.driver = driver
         driver.findManagedSaveImages()
         var table = ProcedureTable()
@@ -80,10 +83,12 @@ public final class Daemon: Sendable {
         JobProcedures.register(in: &table, registry: registry, jobs: driver.longJobs)
         SnapshotProcedures.register(in: &table, driver: driver, registry: registry)
         MigrationProcedures.register(in: &table, driver: driver, registry: registry)
+        SecretProcedures.register(in: &table, driver: secrets)
         server = RPCServer(configuration: configuration, procedures: table, group: group, logger: logger) { connection in
             events.connectionClosed(connection)
             storageEvents.connectionClosed(connection)
             networkEvents.connectionClosed(connection)
+            secretEvents.connectionClosed(connection)
             Task { await driver.connectionClosed(connection) }
         }
     }

@@ -48,6 +48,8 @@ actor DomainDriver {
     nonisolated let volumes: VolumeResolver?
     /// The network driver, which gives `network` interfaces their bridge and port.
     nonisolated let networks: NetworkDriver?
+    /// The secrets disks authenticate and decrypt with.
+    nonisolated let secrets: SecretDriver?
     /// The tap names guests hold.
     nonisolated let tapNames = TapNames()
     /// This host's control groups (empty when the daemon may not use them: not root).
@@ -55,10 +57,11 @@ actor DomainDriver {
 
     init(
         registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions,
-        logger: Logger, volumes: VolumeResolver? = nil, networks: NetworkDriver? = nil
+        logger: Logger, volumes: VolumeResolver? = nil, networks: NetworkDriver? = nil, secrets: SecretDriver? = nil
     ) {
         self.volumes = volumes
         self.networks = networks
+        self.secrets = secrets
         self.registry = registry
         self.events = events
         self.configuration = configuration

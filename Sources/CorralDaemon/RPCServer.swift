@@ -175,7 +175,9 @@ public final class RPCServer: Sendable {
                     }
                     switch kind {
                     case .unix(let readOnly):
-                        try addRPCHandlers(channel, ConnectionTransport(kind: .unix, socketIsReadOnly: readOnly, authentication: .none))
+                        var transport = ConnectionTransport(kind: .unix, socketIsReadOnly: readOnly, authentication: .none)
+                        transport.peerUserID = PeerCredentials.userID(of: channel)
+                        try addRPCHandlers(channel, transport)
                     case .tcp(let authentication):
                         try addRPCHandlers(channel, ConnectionTransport(kind: .tcp, socketIsReadOnly: false, authentication: authentication))
                     case .tls(let credentials, let authentication):

@@ -75,6 +75,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let networkPortExists = ErrorCode(rawValue: 106)
     /// `VIR_ERR_NO_NETWORK_PORT`.
     public static let noNetworkPort = ErrorCode(rawValue: 107)
+    /// `VIR_ERR_INVALID_SECRET`.
+    public static let invalidSecret = ErrorCode(rawValue: 65)
+    /// `VIR_ERR_NO_SECRET`.
+    public static let noSecret = ErrorCode(rawValue: 66)
     /// `VIR_ERR_MIGRATE_UNSAFE`.
     public static let migrateUnsafe = ErrorCode(rawValue: 83)
     /// `VIR_ERR_MIGRATE_FINISH_OK`: a Finish told that the migration was cancelled cleaned up.
@@ -115,6 +119,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .noNetwork: return "Network not found: %s"
         case .networkPortExists: return "network port %s exists already"
         case .noNetworkPort: return "network port not found: %s"
+        case .invalidSecret: return "Invalid secret: %s"
+        case .noSecret: return "Secret not found: %s"
         case .deviceMissing: return "device not found: %s"
         case .noDomainSnapshot: return "Domain snapshot not found: %s"
         case .snapshotRevertRisky: return "revert requires force: %s"
@@ -157,6 +163,8 @@ public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
     public static let network = ErrorDomain(rawValue: 19)
     /// `VIR_FROM_DOMAIN`.
     public static let domain = ErrorDomain(rawValue: 20)
+    /// `VIR_FROM_SECRET`.
+    public static let secret = ErrorDomain(rawValue: 30)
     /// `VIR_FROM_DOMAIN_SNAPSHOT`.
     public static let domainSnapshot = ErrorDomain(rawValue: 35)
     /// `VIR_FROM_STREAMS`.

@@ -17,6 +17,9 @@ public struct ConnectionTransport: Sendable, Hashable {
     public var peerSubject: String?
     /// The user a SASL client authenticated as.
     public var saslUsername: String?
+    /// The user of the process at the other end of a Unix socket (`SO_PEERCRED`); `nil` over
+    /// the network.
+    public var peerUserID: UInt32?
     /// Whether SASL negotiated a security layer (encryption) on a plain TCP connection.
     public var hasSASLSecurityLayer = false
 

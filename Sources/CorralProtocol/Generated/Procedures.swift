@@ -463,6 +463,32 @@ public struct DiskError: XDRCodable, Hashable {
     }
 }
 
+/// The `remote_nonnull_secret` wire struct.
+public struct RemoteSecret: XDRCodable, Hashable {
+    public var uuid: RemoteUUID
+    public var usageType: Int32
+    public var usageID: String
+
+    /// Creates the value from its fields.
+    public init(uuid: RemoteUUID, usageType: Int32, usageID: String) {
+        self.uuid = uuid
+        self.usageType = usageType
+        self.usageID = usageID
+    }
+
+    public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+        self.uuid = try RemoteUUID(xdr: &buffer)
+        self.usageType = try buffer.readXDRInt32()
+        self.usageID = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        self.uuid.encode(into: &buffer)
+        buffer.writeXDRInt32(self.usageType)
+        buffer.writeXDRString(self.usageID)
+    }
+}
+
 /// The procedures of the REMOTE program that Corral implements.
 public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     /// `REMOTE_PROC_CONNECT_OPEN`
@@ -1005,6 +1031,34 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainMigrateStartPostCopy = 364
     /// `REMOTE_PROC_DOMAIN_MIGRATE_PREPARE_TUNNEL3_PARAMS`
     case domainMigratePrepareTunnel3Params = 304
+    /// `REMOTE_PROC_CONNECT_NUM_OF_SECRETS`
+    case connectNumOfSecrets = 139
+    /// `REMOTE_PROC_CONNECT_LIST_SECRETS`
+    case connectListSecrets = 140
+    /// `REMOTE_PROC_SECRET_LOOKUP_BY_UUID`
+    case secretLookupByUuid = 141
+    /// `REMOTE_PROC_SECRET_DEFINE_XML`
+    case secretDefineXml = 142
+    /// `REMOTE_PROC_SECRET_GET_XML_DESC`
+    case secretGetXmlDesc = 143
+    /// `REMOTE_PROC_SECRET_SET_VALUE`
+    case secretSetValue = 144
+    /// `REMOTE_PROC_SECRET_GET_VALUE`
+    case secretGetValue = 145
+    /// `REMOTE_PROC_SECRET_UNDEFINE`
+    case secretUndefine = 146
+    /// `REMOTE_PROC_SECRET_LOOKUP_BY_USAGE`
+    case secretLookupByUsage = 147
+    /// `REMOTE_PROC_CONNECT_LIST_ALL_SECRETS`
+    case connectListAllSecrets = 287
+    /// `REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY`
+    case connectSecretEventRegisterAny = 380
+    /// `REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY`
+    case connectSecretEventDeregisterAny = 381
+    /// `REMOTE_PROC_SECRET_EVENT_LIFECYCLE`
+    case secretEventLifecycle = 382
+    /// `REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED`
+    case secretEventValueChanged = 383
 
     /// Who may call the procedure.
     public var access: ProcedureAccess {
@@ -1279,6 +1333,20 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainMigrateGetMaxDowntime: return .read
         case .domainMigrateStartPostCopy: return .write(api: "virDomainMigrateStartPostCopy")
         case .domainMigratePrepareTunnel3Params: return .write(api: "virDomainMigratePrepareTunnel3Params")
+        case .connectNumOfSecrets: return .read
+        case .connectListSecrets: return .read
+        case .secretLookupByUuid: return .read
+        case .secretDefineXml: return .write(api: "virSecretDefineXML")
+        case .secretGetXmlDesc: return .read
+        case .secretSetValue: return .write(api: "virSecretSetValue")
+        case .secretGetValue: return .write(api: "virSecretGetValue")
+        case .secretUndefine: return .write(api: "virSecretUndefine")
+        case .secretLookupByUsage: return .read
+        case .connectListAllSecrets: return .read
+        case .connectSecretEventRegisterAny: return .read
+        case .connectSecretEventDeregisterAny: return .read
+        case .secretEventLifecycle: return .read
+        case .secretEventValueChanged: return .read
         }
     }
 
@@ -1555,6 +1623,20 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainMigrateGetMaxDowntime: return Remote.DomainMigrateGetMaxDowntime.self
         case .domainMigrateStartPostCopy: return Remote.DomainMigrateStartPostCopy.self
         case .domainMigratePrepareTunnel3Params: return Remote.DomainMigratePrepareTunnel3Params.self
+        case .connectNumOfSecrets: return Remote.ConnectNumOfSecrets.self
+        case .connectListSecrets: return Remote.ConnectListSecrets.self
+        case .secretLookupByUuid: return Remote.SecretLookupByUuid.self
+        case .secretDefineXml: return Remote.SecretDefineXml.self
+        case .secretGetXmlDesc: return Remote.SecretGetXmlDesc.self
+        case .secretSetValue: return Remote.SecretSetValue.self
+        case .secretGetValue: return Remote.SecretGetValue.self
+        case .secretUndefine: return Remote.SecretUndefine.self
+        case .secretLookupByUsage: return Remote.SecretLookupByUsage.self
+        case .connectListAllSecrets: return Remote.ConnectListAllSecrets.self
+        case .connectSecretEventRegisterAny: return Remote.ConnectSecretEventRegisterAny.self
+        case .connectSecretEventDeregisterAny: return Remote.ConnectSecretEventDeregisterAny.self
+        case .secretEventLifecycle: return Remote.SecretEventLifecycle.self
+        case .secretEventValueChanged: return Remote.SecretEventValueChanged.self
         }
     }
 }
@@ -12497,6 +12579,544 @@ public enum Remote {
                 buffer.writeXDRVariableOpaque(self.cookieOut)
             }
         }
+    }
+
+    /// Procedure 139, `ConnectNumOfSecrets`.
+    public enum ConnectNumOfSecrets: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 139
+        public typealias Arguments = XDRVoid
+
+        /// The reply of `ConnectNumOfSecrets`.
+        public struct Reply: XDRCodable, Hashable {
+            public var num: Int32
+
+            /// Creates the value from its fields.
+            public init(num: Int32) {
+                self.num = num
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.num = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.num)
+            }
+        }
+    }
+
+    /// Procedure 140, `ConnectListSecrets`.
+    public enum ConnectListSecrets: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 140
+
+        /// The arguments of `ConnectListSecrets`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var maxuuids: Int32
+
+            /// Creates the value from its fields.
+            public init(maxuuids: Int32) {
+                self.maxuuids = maxuuids
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.maxuuids = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.maxuuids)
+            }
+        }
+
+        /// The reply of `ConnectListSecrets`.
+        public struct Reply: XDRCodable, Hashable {
+            public var uuids: [String]
+
+            /// Creates the value from its fields.
+            public init(uuids: [String]) {
+                self.uuids = uuids
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.uuids = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.uuids) { $0.writeXDRString($1) }
+            }
+        }
+    }
+
+    /// Procedure 141, `SecretLookupByUuid`.
+    public enum SecretLookupByUuid: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 141
+
+        /// The arguments of `SecretLookupByUuid`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var uuid: RemoteUUID
+
+            /// Creates the value from its fields.
+            public init(uuid: RemoteUUID) {
+                self.uuid = uuid
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.uuid = try RemoteUUID(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.uuid.encode(into: &buffer)
+            }
+        }
+
+        /// The reply of `SecretLookupByUuid`.
+        public struct Reply: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret) {
+                self.secret = secret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 142, `SecretDefineXml`.
+    public enum SecretDefineXml: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 142
+
+        /// The arguments of `SecretDefineXml`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var xml: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(xml: String, flags: UInt32) {
+                self.xml = xml
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `SecretDefineXml`.
+        public struct Reply: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret) {
+                self.secret = secret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 143, `SecretGetXmlDesc`.
+    public enum SecretGetXmlDesc: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 143
+
+        /// The arguments of `SecretGetXmlDesc`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret, flags: UInt32) {
+                self.secret = secret
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `SecretGetXmlDesc`.
+        public struct Reply: XDRCodable, Hashable {
+            public var xml: String
+
+            /// Creates the value from its fields.
+            public init(xml: String) {
+                self.xml = xml
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.xml = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRString(self.xml)
+            }
+        }
+    }
+
+    /// Procedure 144, `SecretSetValue`.
+    public enum SecretSetValue: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 144
+
+        /// The arguments of `SecretSetValue`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+            public var value: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret, value: [UInt8], flags: UInt32) {
+                self.secret = secret
+                self.value = value
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+                self.value = Array(try buffer.readXDRVariableOpaque(maximumLength: 65536).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+                buffer.writeXDRVariableOpaque(self.value)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 145, `SecretGetValue`.
+    public enum SecretGetValue: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 145
+
+        /// The arguments of `SecretGetValue`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret, flags: UInt32) {
+                self.secret = secret
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `SecretGetValue`.
+        public struct Reply: XDRCodable, Hashable {
+            public var value: [UInt8]
+
+            /// Creates the value from its fields.
+            public init(value: [UInt8]) {
+                self.value = value
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.value = Array(try buffer.readXDRVariableOpaque(maximumLength: 65536).readableBytesView)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRVariableOpaque(self.value)
+            }
+        }
+    }
+
+    /// Procedure 146, `SecretUndefine`.
+    public enum SecretUndefine: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 146
+
+        /// The arguments of `SecretUndefine`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret) {
+                self.secret = secret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 147, `SecretLookupByUsage`.
+    public enum SecretLookupByUsage: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 147
+
+        /// The arguments of `SecretLookupByUsage`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var usageType: Int32
+            public var usageID: String
+
+            /// Creates the value from its fields.
+            public init(usageType: Int32, usageID: String) {
+                self.usageType = usageType
+                self.usageID = usageID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.usageType = try buffer.readXDRInt32()
+                self.usageID = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.usageType)
+                buffer.writeXDRString(self.usageID)
+            }
+        }
+
+        /// The reply of `SecretLookupByUsage`.
+        public struct Reply: XDRCodable, Hashable {
+            public var secret: RemoteSecret
+
+            /// Creates the value from its fields.
+            public init(secret: RemoteSecret) {
+                self.secret = secret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secret = try RemoteSecret(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.secret.encode(into: &buffer)
+            }
+        }
+    }
+
+    /// Procedure 287, `ConnectListAllSecrets`.
+    public enum ConnectListAllSecrets: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 287
+
+        /// The arguments of `ConnectListAllSecrets`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var needResults: Int32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(needResults: Int32, flags: UInt32) {
+                self.needResults = needResults
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.needResults = try buffer.readXDRInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.needResults)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectListAllSecrets`.
+        public struct Reply: XDRCodable, Hashable {
+            public var secrets: [RemoteSecret]
+            public var ret: UInt32
+
+            /// Creates the value from its fields.
+            public init(secrets: [RemoteSecret], ret: UInt32) {
+                self.secrets = secrets
+                self.ret = ret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.secrets = try buffer.readXDRArray(maximumCount: 16384) { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteSecret(xdr: &b) }
+                self.ret = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.secrets) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 380, `ConnectSecretEventRegisterAny`.
+    public enum ConnectSecretEventRegisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 380
+
+        /// The arguments of `ConnectSecretEventRegisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var eventID: Int32
+            public var secret: RemoteSecret?
+
+            /// Creates the value from its fields.
+            public init(eventID: Int32, secret: RemoteSecret?) {
+                self.eventID = eventID
+                self.secret = secret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.eventID = try buffer.readXDRInt32()
+                self.secret = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try RemoteSecret(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.eventID)
+                buffer.writeXDROptional(self.secret) { $1.encode(into: &$0) }
+            }
+        }
+
+        /// The reply of `ConnectSecretEventRegisterAny`.
+        public struct Reply: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+    }
+
+    /// Procedure 381, `ConnectSecretEventDeregisterAny`.
+    public enum ConnectSecretEventDeregisterAny: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 381
+
+        /// The arguments of `ConnectSecretEventDeregisterAny`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32) {
+                self.callbackID = callbackID
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 382, `SecretEventLifecycle`.
+    public enum SecretEventLifecycle: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 382
+
+        /// The arguments of `SecretEventLifecycle`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var secret: RemoteSecret
+            public var event: Int32
+            public var detail: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, secret: RemoteSecret, event: Int32, detail: Int32) {
+                self.callbackID = callbackID
+                self.secret = secret
+                self.event = event
+                self.detail = detail
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.secret = try RemoteSecret(xdr: &buffer)
+                self.event = try buffer.readXDRInt32()
+                self.detail = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.secret.encode(into: &buffer)
+                buffer.writeXDRInt32(self.event)
+                buffer.writeXDRInt32(self.detail)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 383, `SecretEventValueChanged`.
+    public enum SecretEventValueChanged: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 383
+
+        /// The arguments of `SecretEventValueChanged`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var secret: RemoteSecret
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, secret: RemoteSecret) {
+                self.callbackID = callbackID
+                self.secret = secret
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.secret = try RemoteSecret(xdr: &buffer)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.secret.encode(into: &buffer)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 }
 
