@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """A small HTTP server for test disks: serves the files under ROOT on 127.0.0.1:PORT with the
 byte ranges QEMU's curl block driver asks for (HEAD for the size, GET with Range), and appends
-each request's method, path and Cookie header to ROOT/requests.log.
+each request's method, path and Cookie header to ROOT/requests.log. With USER:PASSWORD, every
+request must carry them (HTTP Basic authentication) or gets 401.
 
-Usage: range-http-server.py ROOT PORT
+Usage: range-http-server.py ROOT PORT [USER:PASSWORD]
 """
+import base64
 import os
 import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT, PORT = sys.argv[1], int(sys.argv[2])
+CREDENTIALS = sys.argv[3] if len(sys.argv) > 3 else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -20,6 +23,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def file(self):
+        if CREDENTIALS is not None:
+            expected = "Basic " + base64.b64encode(CREDENTIALS.encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                with open(os.path.join(ROOT, "requests.log"), "a") as log:
+                    log.write(f"{self.command} {self.path} refused\n")
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="disks"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
         path = os.path.normpath(os.path.join(ROOT, self.path.split("?", 1)[0].lstrip("/")))
         if not path.startswith(os.path.abspath(ROOT) + os.sep) or not os.path.isfile(path):
             return None
@@ -29,6 +42,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         path = self.file()
+        if path is False:
+            return
         if path is None:
             self.send_error(404)
             return
@@ -39,6 +54,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.file()
+        if path is False:
+            return
         if path is None:
             self.send_error(404)
             return

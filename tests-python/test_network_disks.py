@@ -153,7 +153,7 @@ def test_http_disk_hot_plugged_with_a_cookie(daemon, tmp_path, http_server):
 
 @pytest.mark.parametrize("source, message", [
     ("<source protocol='iscsi' name='iqn.2013-07.com.example:t/1'><host name='127.0.0.1'/>"
-     "<auth username='u'><secret type='iscsi' usage='x'/></auth></source>", "Corral has no secret driver"),
+     "<auth username='u'><secret type='iscsi' usage='x'/></auth></source>", "no secret with matching usage 'x'"),
     ("<source protocol='nbd' name='e' tls='yes'><host name='127.0.0.1'/></source>", "no TLS configuration for network disks"),
     ("<source protocol='nbd' name='e'><host name='127.0.0.1'/><host name='127.0.0.2'/></source>", "protocol 'nbd' accepts only one host"),
     ("<source protocol='nbd' name='e'><host name='127.0.0.1' port='1'/></source>", "Failed to connect"),

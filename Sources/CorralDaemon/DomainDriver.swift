@@ -146,6 +146,7 @@ actor DomainDriver {
         nextID = nextID == Int32.max ? 1 : nextID + 1
         let directory = runDirectory(for: record.name)
         var context = makeContext(id: id, directory: directory, definition: definition)
+        context.diskSecrets = try diskSecrets(definition)
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot
@@ -472,7 +473,7 @@ actor DomainDriver {
 
         for secret in invocation.secretFiles {
             do throws(StoreError) {
-                try DefinitionStore.atomicWrite(path: secret.path, contents: Array(secret.contents.utf8), durable: false)
+                try DefinitionStore.atomicWrite(path: secret.path, contents: secret.contents, durable: false)
             } catch {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot write a secret for QEMU: \(error.message)")
             }

@@ -116,6 +116,7 @@ enum LifecycleProcedures {
                 try driver.resolveFirmware(parsed.definition, resetNVRAM: false, writesFiles: false)
             }
             var context = driver.previewContext(definition: definition)
+            context.diskSecrets = try driver.diskSecrets(definition)
             if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
             do throws(CommandLineError) {
                 return .init(nativeConfig: try QEMUCommandLineBuilder.build(definition, context: context).shellCommandLine)

@@ -90,3 +90,18 @@ extension DomainNormalizer {
         }
     }
 }
+
+extension DomainNormalizer {
+    /// `<encryption>` (in the disk or its source) with the engine libvirt fills in: `qemu`.
+    static func normalizeEncryption(_ disk: inout XMLElement) {
+        func fill(_ element: inout XMLElement) {
+            guard element.name == "encryption", element.namespace == nil, element[attribute: "engine"] == nil, element[attribute: "format"] != nil else { return }
+            element[attribute: "engine"] = "qemu"
+            orderAttributes(&element, ["format", "engine"])
+        }
+        disk.updateElements { child in
+            fill(&child)
+            if child.name == "source" && child.namespace == nil { child.updateElements { fill(&$0) } }
+        }
+    }
+}

@@ -15,7 +15,7 @@ enum DomainNormalizer {
     ]
 
     /// libvirt's order of a `<disk>`'s children.
-    static let diskChildOrder = ["driver", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "boot", "alias", "address"]
+    static let diskChildOrder = ["driver", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "encryption", "boot", "alias", "address"]
 
     static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
         XMLElement(
@@ -285,6 +285,7 @@ enum DomainNormalizer {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
             }
             normalizeBlockGeometry(&device)
+            normalizeEncryption(&device)
             let network = device[attribute: "type"] == "network"
             device.updateElements { source in
                 guard source.name == "source", source.namespace == nil else { return }

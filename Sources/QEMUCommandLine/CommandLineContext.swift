@@ -48,6 +48,23 @@ public struct CommandLineContext: Sendable {
         }
     }
 
+    /// The secrets disks name (`<auth>`, `<encryption>`), read from the secret driver at start,
+    /// by the disk's index in the definition.
+    public var diskSecrets: [Int: DiskSecrets] = [:]
+
+    /// A disk's secret values.
+    public struct DiskSecrets: Hashable, Sendable {
+        /// The password or key of a network disk's `<auth>`.
+        public var authentication: [UInt8]?
+        /// The passphrase of its `<encryption>`.
+        public var encryption: [UInt8]?
+
+        public init(authentication: [UInt8]? = nil, encryption: [UInt8]? = nil) {
+            self.authentication = authentication
+            self.encryption = encryption
+        }
+    }
+
     /// The host's huge page sizes, for `<memoryBacking><hugepages>`.
     public var hugePages = HostHugePages()
     public var qmpSocket: String { runDirectory + "/qmp.sock" }

@@ -96,7 +96,7 @@ public enum DomainTaint: String, Sendable, Hashable, CaseIterable {
 /// 0600, in the guest's run directory before starting QEMU, so it is never on the command line.
 public struct QEMUSecretFile: Sendable, Hashable {
     public var path: String
-    public var contents: String
+    public var contents: [UInt8]
 }
 
 /// Everything needed to run QEMU for a domain.

@@ -59,7 +59,16 @@ final class CorpusHost {
             if let file = element[attribute: "file"] {
                 let moved = scratchPath(for: file)
                 try makeParent(of: moved)
-                try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", moved, "16M"])
+                if let target = encryptedDiskTarget {
+                    // A LUKS image (raw) or a qcow2 image with LUKS inside, under the passphrase
+                    // the test hands QEMU for the disk.
+                    let secret = "secret,id=sec0,data=\(Self.passphrase(for: target))"
+                    // A short key derivation: QEMU repeats it on every open.
+                    let options = diskFormat == "qcow2" ? ["-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"] : ["-o", "key-secret=sec0,iter-time=10"]
+                    try runProgram("/usr/bin/qemu-img", ["create", "-q", "--object", secret, "-f", diskFormat == "qcow2" ? "qcow2" : "luks"] + options + [moved, "16M"])
+                } else {
+                    try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", moved, "16M"])
+                }
                 element[attribute: "file"] = moved
             }
             if let dev = element[attribute: "dev"] {
@@ -107,6 +116,8 @@ final class CorpusHost {
         }
         if element.name == "disk" {
             diskFormat = element.element(named: "driver")?[attribute: "type"]
+            let encrypted = element.element(named: "encryption") != nil || element.element(named: "source")?.element(named: "encryption") != nil
+            encryptedDiskTarget = encrypted ? element.element(named: "target")?[attribute: "dev"] : nil
         }
         for index in element.children.indices {
             guard case .element(var child) = element.children[index] else { continue }
@@ -117,6 +128,11 @@ final class CorpusHost {
 
     /// The format of the disk being rewritten (its `<driver type>`).
     private var diskFormat: String?
+    /// The target of the disk being rewritten when it is encrypted.
+    private var encryptedDiskTarget: String?
+
+    /// The passphrase of an encrypted stand-in image, by the disk's target.
+    static func passphrase(for target: String) -> String { "passphrase-\(target)" }
 
     private func testGuestFile(_ name: String) throws -> String {
         let path = BuiltProducts.packageRoot.appendingPathComponent(".test-guest/" + name).path

@@ -111,6 +111,12 @@ struct GoldenArgvAcceptanceTests {
         context.vncDisplay = 100 + number
         context.spicePort = 7000 + number
         context.hugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
+        // The secret driver's values: what CorpusHost encrypted the stand-in images with.
+        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil {
+            context.diskSecrets[index] = .init(
+                authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
+                encryption: disk.encryption.map { _ in Array(CorpusHost.passphrase(for: disk.targetDevice).utf8) })
+        }
         var taps: [String] = []
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
@@ -123,7 +129,7 @@ struct GoldenArgvAcceptanceTests {
         // HTTPS, FTP) is left out of the start; QEMU must then parse its storage node over QMP
         // and fail only at reaching the server.
         let unreachable = xml.contains("corral-golden: storage-unreachable") ? Self.takeNetworkDisks(from: &invocation) : []
-        for secret in invocation.secretFiles { try secret.contents.write(toFile: secret.path, atomically: true, encoding: .utf8) }
+        for secret in invocation.secretFiles { try Data(secret.contents).write(to: URL(fileURLWithPath: secret.path)) }
         if let sections = invocation.configFile {
             try QEMUConfigWriter.write(sections).write(toFile: context.configFilePath, atomically: true, encoding: .utf8)
         }

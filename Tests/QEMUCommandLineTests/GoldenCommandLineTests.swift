@@ -46,6 +46,12 @@ struct GoldenCommandLineTests {
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
         context.spicePort = 5901
         context.hugePages = goldenHugePages
+        // Stand-ins for the secret driver's values (the argv names only their files).
+        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil {
+            context.diskSecrets[index] = .init(
+                authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
+                encryption: disk.encryption.map { _ in Array("passphrase-\(disk.targetDevice)".utf8) })
+        }
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")

@@ -44,6 +44,7 @@ extension DomainDriver {
         let resolved = try resolveVolumeDisks(plan.live.definition)
         var names = try deviceNames(plan.live.definition, guest: guest)
         var context = makeContext(id: guest.id, directory: guest.runDirectory, definition: resolved)
+        if case .disk(let index) = plan.device { context.diskSecrets = try diskSecrets(resolved, only: index) }
         // A network, bridge or ethernet interface gets its port and tap first, as at start.
         var connection: CommandLineContext.InterfaceConnection?
         if case .interface(let index) = plan.device, [.network, .bridge, .ethernet].contains(resolved.devices.interfaces[index].type) {

@@ -54,7 +54,7 @@ final class SecretDriver: Sendable {
                 }
                 secrets.withLock { $0[definition.uuid] = Record(definition: definition, value: value) }
             } catch {
-                logger.error("ignoring a secret that does not read", metadata: ["file": "\(path)", "error": "\(error.message)"])
+                logger.error("ignoring a secret that does not read", metadata: ["file": "\(path)", "error": "\(error)"])
             }
         }
     }

@@ -98,6 +98,8 @@ extension DomainDefinition {
         public var source: String?
         /// The `<source>` of a `network` disk: protocol, servers and options.
         public var network: NetworkSource?
+        /// `<encryption>` (in `<source>`, or in `<disk>` as older XML has it).
+        public var encryption: Encryption?
         /// `<source pool>` of a `volume` disk: the storage pool.
         public var sourcePool: String?
         /// `<source volume>` of a `volume` disk: the volume's name in its pool.
@@ -126,7 +128,8 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"]),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema]),
+            Encryption.schema,
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
             ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
@@ -167,6 +170,14 @@ extension DomainDefinition {
             }
             self.source = type == .network ? nil : source?[attribute: "file"] ?? source?[attribute: "dev"]
             if type == .network, let source { network = try NetworkSource(source) }
+            let encryptions = [source?.element(named: "encryption"), element.element(named: "encryption")].compactMap { $0 }
+            if encryptions.count > 1 {
+                throw DomainXMLError(.invalid, line: element.line, "an <encryption> definition already found for disk source")
+            }
+            encryption = try encryptions.first.map { encryption throws(DomainXMLError) in try Encryption(encryption) }
+            if let encryption, encryption.engine == .qemu, encryption.format == .luks2 {
+                throw DomainXMLError(.unsupported, line: element.line, "luks2 is currently not supported by the qemu encryption engine")
+            }
             sourcePool = source?[attribute: "pool"]
             sourceVolume = source?[attribute: "volume"]
             sourceIndex = source?[attribute: "index"].flatMap { UInt32($0) }

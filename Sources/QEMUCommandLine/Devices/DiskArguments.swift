@@ -51,9 +51,24 @@ extension Builder {
         if disk.shareable { members.append(("share-rw", .bool(true))) }
         let cacheFlags = disk.cache?.flags
         let cache: [(String, JSONValue)] = cacheFlags.map { [("cache", .object([("direct", .bool($0.direct)), ("no-flush", .bool($0.noFlush))]))] } ?? []
+        // Secrets from the secret driver, each in a secret object before the disk's nodes:
+        // `<auth>`'s password or key, then `<encryption>`'s passphrase.
+        let secrets = context.diskSecrets[index]
+        var authSecret: String?
+        if disk.network?.authentication != nil && disk.network?.networkProtocol != .ssh {
+            guard let value = secrets?.authentication else { throw CommandLineError(.unsupported, "the secret of disk \(disk.targetDevice)'s <auth> was not read") }
+            authSecret = names.storageNode + "-auth-secret0"
+            addSecret(id: names.storageNode + "-auth-secret0", value: value)
+        }
+        var encryption: [(String, JSONValue)] = []
+        if let encrypted = disk.encryption {
+            encryption = try encryptionMembers(encrypted, disk: disk, secret: names.formatNode + "-encryption-secret0")
+            guard let value = secrets?.encryption else { throw CommandLineError(.unsupported, "the secret of disk \(disk.targetDevice)'s <encryption> was not read") }
+            addSecret(id: names.formatNode + "-encryption-secret0", value: value)
+        }
         let storage: [(String, JSONValue)]?
         if let network = disk.network {
-            storage = try networkStorageMembers(network, disk: disk, storageNode: names.storageNode)
+            storage = try networkStorageMembers(network, disk: disk, storageNode: names.storageNode, authSecret: authSecret)
         } else if let source = disk.source {
             storage = [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source))]
                 + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
@@ -68,7 +83,7 @@ extension Builder {
             add("-blockdev", json: .object(
                 [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard
                     + (disk.detectZeroes.map { [("detect-zeroes", .string($0.rawValue))] } ?? []) + cache
-                    + [("driver", .string(disk.format ?? "raw")), ("file", .string(names.storageNode))]
+                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + [("file", .string(names.storageNode))]
                     + (disk.endsChain && disk.format.map(Self.formatsWithBacking.contains) == true ? [("backing", .null)] : [])))
             members.append(("drive", .string(names.formatNode)))
         } else if disk.device != .cdrom {
@@ -95,6 +110,28 @@ extension Builder {
         if let policy = disk.errorPolicy { members.append(("werror", .string(policy == .enospace ? "enospc" : policy.rawValue))) }
         if let policy = disk.readErrorPolicy ?? (disk.errorPolicy == .enospace ? nil : disk.errorPolicy) { members.append(("rerror", .string(policy.rawValue))) }
         addDevice(members)
+    }
+
+    /// The format node's driver and crypto members for an encrypted image (libvirt's
+    /// `qemuBlockStorageSourceGetBlockdevFormatProps`): a raw LUKS image is QEMU's `luks`
+    /// driver with the passphrase's secret; a qcow2 image carries its `encrypt` options.
+    func encryptionMembers(_ encryption: DomainDefinition.Disk.Encryption, disk: DomainDefinition.Disk, secret: String) throws(CommandLineError) -> [(String, JSONValue)] {
+        let target = disk.targetDevice
+        guard encryption.engine == .qemu else {
+            throw CommandLineError(.unsupported, "disk \(target): the 'librbd' encryption engine is not supported")
+        }
+        switch (encryption.format, disk.format ?? "raw") {
+        case (.luks, "raw"):
+            return [("driver", .string("luks")), ("key-secret", .string(secret))]
+        case (.luks, "qcow2"):
+            return [("driver", .string("qcow2")), ("encrypt", .object([("format", .string("luks")), ("key-secret", .string(secret))]))]
+        case (.luks2, _):
+            throw CommandLineError(.unsupported, "luks2 is currently not supported by the qemu encryption engine")
+        case (.qcow, _):
+            throw CommandLineError(.unsupported, "disk \(target): qcow's AES encryption is insecure and QEMU no longer opens it for guests")
+        default:
+            throw CommandLineError(.unsupported, "disk \(target): '\(encryption.format.rawValue)' encryption of a '\(disk.format ?? "raw")' image is not supported")
+        }
     }
 
     /// Image formats that can name a backing file (and so take QEMU's `backing` option).

@@ -6,12 +6,16 @@ extension Builder {
 
     /// The protocol members of a network disk's storage node (after its `driver`), as libvirt's
     /// `qemuBlockStorageSourceGetBackendProps` writes them for each of QEMU's network block
-    /// drivers. Cookies travel in a `secret` object, added here before the node.
-    mutating func networkStorageMembers(_ source: NetworkSource, disk: DomainDefinition.Disk, storageNode: String) throws(CommandLineError) -> [(String, JSONValue)] {
+    /// drivers, with `<auth>`'s user and the secret object holding its password or key
+    /// (`authSecret`). Cookies travel in a `secret` object, added here before the node.
+    mutating func networkStorageMembers(
+        _ source: NetworkSource, disk: DomainDefinition.Disk, storageNode: String, authSecret: String?
+    ) throws(CommandLineError) -> [(String, JSONValue)] {
         let target = disk.targetDevice
-        if source.authentication != nil {
-            throw CommandLineError(.unsupported, "disk \(target) authenticates with a libvirt secret, and Corral has no secret driver yet")
+        if source.authentication != nil && source.networkProtocol == .ssh {
+            throw CommandLineError(.unsupported, "disk \(target): QEMU's ssh driver takes no password; it authenticates with ssh-agent")
         }
+        let user = source.authentication?.username
         if source.tls == true {
             throw CommandLineError(.unsupported, "disk \(target) asks for TLS, and Corral has no TLS configuration for network disks yet")
         }
@@ -22,12 +26,12 @@ extension Builder {
             return driver + [("server", try socketAddress(host, source))]
                 + optional("export", source.name) + optional("tls-hostname", source.tlsHostname)
         case .http, .https, .ftp, .ftps:
-            var members = driver + [("url", .string(try url(source)))]
+            var members = driver + [("url", .string(try url(source)))] + optional("username", user) + optional("password-secret", authSecret)
             if let verify = source.sslVerify { members.append(("sslverify", .bool(verify))) }
             if !source.cookies.isEmpty {
                 let secret = storageNode + "-httpcookie-secret0"
                 let cookies = source.cookies.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
-                addSecret(id: secret, value: cookies)
+                addSecret(id: secret, value: Array(cookies.utf8))
                 members.append(("cookie-secret", .string(secret)))
             }
             if let timeout = source.timeout { members.append(("timeout", .unsigned(timeout))) }
@@ -47,12 +51,15 @@ extension Builder {
             let hostName = host.name ?? ""
             let portal = (hostName.contains(":") ? "[\(hostName)]" : hostName) + ":\(host.port ?? 0)"
             return driver + [("portal", .string(portal)), ("target", .string(String(target))), ("lun", .unsigned(lun)), ("transport", .string("tcp"))]
-                + optional("initiator-name", source.initiatorIQN)
+                + optional("user", user) + optional("password-secret", authSecret) + optional("initiator-name", source.initiatorIQN)
         case .rbd:
             let (pool, image) = Self.splitVolume(source.name ?? "")
             var members = driver + [("pool", .string(pool)), ("image", .string(image))] + optional("snapshot", source.snapshot) + optional("conf", source.configFile)
             if !source.hosts.isEmpty {
                 members.append(("server", .array(try source.hosts.map { host throws(CommandLineError) in try inetAddress(host, source) })))
+            }
+            if let authSecret {
+                members += optional("user", user) + [("auth-client-required", .array([.string("cephx"), .string("none")])), ("key-secret", .string(authSecret))]
             }
             return members
         case .ssh:
@@ -137,10 +144,10 @@ extension Builder {
 
     /// A QEMU `secret` object holding `value`: read from a file of the guest's run directory
     /// (mode 0600, written by the daemon before QEMU starts) so it never shows on the command
-    /// line, or, for a device plugged into a running guest, sent over the monitor.
-    mutating func addSecret(id: String, value: String) {
+    /// line, or, for a device plugged into a running guest, sent over the monitor (in base64).
+    mutating func addSecret(id: String, value: [UInt8]) {
         if forHotplug {
-            add("-object", json: .object([("qom-type", .string("secret")), ("id", .string(id)), ("data", .string(value)), ("format", .string("raw"))]))
+            add("-object", json: .object([("qom-type", .string("secret")), ("id", .string(id)), ("data", .string(Base64.encode(value))), ("format", .string("base64"))]))
         } else {
             let path = context.runDirectory + "/\(id).secret"
             secretFiles.append(QEMUSecretFile(path: path, contents: value))
@@ -152,5 +159,26 @@ extension Builder {
 extension String {
     func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// Base64 (RFC 4648, with padding), for secrets sent over the monitor; this module does without
+/// Foundation.
+enum Base64 {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let chunk = bytes[index..<min(index + 3, bytes.count)]
+            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (16 - 8 * UInt32($1.offset)) }
+            for position in 0..<4 {
+                out.append(position <= chunk.count ? alphabet[Int((value >> (18 - 6 * UInt32(position))) & 63)] : UInt8(ascii: "="))
+            }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,0 +1,143 @@
+"""Disks that use the secret driver, on real guests: a LUKS image QEMU opens with a passphrase
+secret (the guest writes through the decryption), an HTTP disk behind Basic authentication with
+the password in a secret, and the refusals when a secret or its value is missing."""
+import os
+import re
+import socket
+import subprocess
+
+import libvirt
+import pytest
+
+from conftest import ROOT, run
+from guest import booted, domain_xml, wait_for
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def qemu_pid(daemon, name):
+    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
+    return int(re.search(r"pid='(\d+)'", status).group(1))
+
+
+def luks_read(image, passphrase, offset, length):
+    """Bytes of the decrypted LUKS image, read with qemu-img dd."""
+    out = image + ".plain"
+    subprocess.run(["qemu-img", "convert", "-U", "--object", f"secret,id=s0,data={passphrase}", "--image-opts",
+                    f"driver=luks,key-secret=s0,file.filename={image}", "-O", "raw", out], check=True, capture_output=True)
+    with open(out, "rb") as plain:
+        plain.seek(offset)
+        return plain.read(length)
+
+
+def test_guest_writes_through_a_luks_image(daemon, tmp_path):
+    image = str(tmp_path / "secure.luks")
+    run("qemu-img", "create", "-q", "--object", "secret,id=s0,data=correct horse", "-f", "luks",
+        "-o", "key-secret=s0,iter-time=10", image, "8M")
+    conn = libvirt.open(daemon.uri)
+    secret = conn.secretDefineXML(f"<secret private='yes'><usage type='volume'><volume>{image}</volume></usage></secret>")
+    serial = str(tmp_path / "luks.log")
+    disk = (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{image}'>"
+            f"<encryption format='luks'><secret type='passphrase' usage='{image}'/></encryption></source>"
+            f"<target dev='vda' bus='virtio'/></disk>")
+    xml = domain_xml("luksguest", serial, devices=disk).replace("quiet panic=-1", "quiet panic=-1 corral.counter")
+    (tmp_path / "luks.xml").write_text(xml)
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "luks.xml"))
+        # No value yet: the start names what is missing, and nothing runs.
+        result = run("virsh", "-c", daemon.uri, "start", "luksguest", check=False)
+        assert result.returncode != 0 and f"secret '{secret.UUIDString()}' does not have a value" in result.stderr, result.stderr
+        secret.setValue(b"correct horse")
+        run("virsh", "-c", daemon.uri, "start", "luksguest")
+        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        run_dir = os.path.join(daemon.dir, "run", "domains", "luksguest")
+        assert "correct horse" not in open(f"/proc/{qemu_pid(daemon, 'luksguest')}/cmdline", "rb").read().decode()
+        assert os.stat(os.path.join(run_dir, "libvirt-1-format-encryption-secret0.secret")).st_mode & 0o777 == 0o600
+        dumped = run("virsh", "-c", daemon.uri, "dumpxml", "luksguest").stdout
+        assert "<encryption format='luks' engine='qemu'>" in dumped
+        # The guest's counter, written through QEMU's decryption, is in the plain image.
+        wait_for(lambda: os.path.getsize(image) > 0 and luks_read(image, "correct horse", 4 * 512, 9) == b"COUNTER 4", timeout=60,
+                 what="the guest's writes through the LUKS layer")
+        with open(image, "rb") as raw:
+            assert b"COUNTER 4" not in raw.read(), "the image on disk is not encrypted"
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "luksguest", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "luksguest", check=False)
+        secret.undefine()
+        conn.close()
+
+
+def test_http_disk_with_basic_authentication(daemon, tmp_path):
+    root = tmp_path / "http"
+    (root / "images").mkdir(parents=True)
+    run("qemu-img", "create", "-q", "-f", "raw", str(root / "images" / "private.img"), "4M")
+    port = free_port()
+    server = subprocess.Popen(["python3", str(ROOT / "Scripts" / "range-http-server.py"), str(root), str(port), "mirror:hunter2"])
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, what="the HTTP server")
+    conn = libvirt.open(daemon.uri)
+    secret = conn.secretDefineXML("<secret><usage type='iscsi'><target>mirror-password</target></usage></secret>")
+    serial = str(tmp_path / "auth.log")
+    disk = (f"<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source protocol='http' name='/images/private.img'><host name='127.0.0.1' port='{port}'/>"
+            f"<auth username='mirror'><secret type='iscsi' usage='mirror-password'/></auth></source>"
+            f"<target dev='vda' bus='virtio'/><readonly/></disk>")
+    (tmp_path / "auth.xml").write_text(domain_xml("authguest", serial, devices=disk))
+    log = root / "requests.log"
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "auth.xml"))
+        # A wrong password: the server refuses it and QEMU cannot open the disk.
+        secret.setValue(b"wrong")
+        result = run("virsh", "-c", daemon.uri, "start", "authguest", check=False)
+        assert result.returncode != 0 and "401" in result.stderr, result.stderr
+        assert "refused" in log.read_text()
+        secret.setValue(b"hunter2")
+        run("virsh", "-c", daemon.uri, "start", "authguest")
+        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for(lambda: "GET /images/private.img" in log.read_text(), what="an authenticated GET")
+        assert "hunter2" not in open(f"/proc/{qemu_pid(daemon, 'authguest')}/cmdline", "rb").read().decode()
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "authguest", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "authguest", check=False)
+        secret.undefine()
+        conn.close()
+        server.terminate()
+        server.wait()
+
+
+@pytest.mark.parametrize("auth, message", [
+    ("<secret type='iscsi' usage='nobody-defined-this'/>", "no secret with matching usage 'nobody-defined-this'"),
+    ("<secret type='iscsi' uuid='7c4f1a6e-1b0a-4d7e-9d4e-000000000001'/>", "no secret with matching uuid"),
+])
+def test_missing_secrets_refuse_the_start(daemon, tmp_path, auth, message):
+    disk = (f"<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source protocol='iscsi' name='iqn.2013-07.com.example:t/1'><host name='127.0.0.1'/>"
+            f"<auth username='u'>{auth}</auth></source><target dev='vda' bus='virtio'/></disk>")
+    (tmp_path / "g.xml").write_text(domain_xml("nosecret", str(tmp_path / "s.log"), devices=disk))
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+        result = run("virsh", "-c", daemon.uri, "start", "nosecret", check=False)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+    finally:
+        run("virsh", "-c", daemon.uri, "undefine", "nosecret", check=False)
+
+
+def test_a_secret_of_the_wrong_type_is_refused(daemon, tmp_path):
+    conn = libvirt.open(daemon.uri)
+    secret = conn.secretDefineXML("<secret><usage type='tls'><name>not-for-disks</name></usage></secret>")
+    secret.setValue(b"x")
+    disk = (f"<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source protocol='rbd' name='pool/image'><host name='127.0.0.1'/>"
+            f"<auth username='admin'><secret type='ceph' uuid='{secret.UUIDString()}'/></auth></source><target dev='vda' bus='virtio'/></disk>")
+    (tmp_path / "g.xml").write_text(domain_xml("wrongtype", str(tmp_path / "s.log"), devices=disk))
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+        result = run("virsh", "-c", daemon.uri, "start", "wrongtype", check=False)
+        assert result.returncode != 0 and "is of type 'tls' not expected 'ceph' type" in result.stderr, result.stderr
+    finally:
+        run("virsh", "-c", daemon.uri, "undefine", "wrongtype", check=False)
+        secret.undefine()
+        conn.close()
