@@ -538,3 +538,31 @@ def test_network_interfaces_hotplug_and_unplug(netns_daemon, tmp_path):
 
 def booted_enough(daemon, name):
     return daemon.virsh("qemu-agent-command", name, '{"execute":"guest-ping"}', check=False).returncode == 0
+
+
+def test_multiqueue_nic_with_its_own_mtu(netns_daemon, tmp_path):
+    """<driver queues='2'> and <mtu size='1400'>: the daemon makes a multi-queue tap with that
+    MTU, QEMU's virtio NIC gets two queue pairs and host_mtu, the guest's NIC comes up with both
+    and the MTU, and still gets its lease."""
+    d = netns_daemon
+    # Two vCPUs: Linux's virtio-net uses as many queue pairs as it has CPUs.
+    nic = ("<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:41'/>"
+           "<model type='virtio'/><driver queues='2' rx_queue_size='512'/><mtu size='1400'/></interface>")
+    (tmp_path / "mq.xml").write_text(domain_xml("mq", str(tmp_path / "mq.serial"), extra="<vcpu>2</vcpu>", devices=nic + AGENT))
+    d.virsh("define", str(tmp_path / "mq.xml"))
+    d.virsh("start", "mq")
+    wait_for(lambda: booted_enough(d, "mq"), timeout=90, what="the guest to boot")
+    tap = in_ns(d.ns, "ip", "-d", "link", "show", "vnet0").stdout
+    assert "mtu 1400" in tap and "multi_queue" in tap and "master virbr0" in tap, tap
+
+    def qom(prop):
+        message = {"execute": "qom-get", "arguments": {"path": "/machine/peripheral/net0", "property": prop}}
+        return json.loads(d.virsh("qemu-monitor-command", "mq", json.dumps(message)).stdout)["return"]
+    assert qom("mq") is True and qom("host_mtu") == 1400 and qom("rx_queue_size") == 512 and qom("vectors") == 6
+    code, out = guest_exec(d, "mq", "/bin/cat", "/sys/class/net/eth0/mtu")
+    assert code == 0 and out.strip() == "1400"
+    code, out = guest_exec(d, "mq", "/bin/ls", "/sys/class/net/eth0/queues")
+    assert code == 0 and {"rx-0", "rx-1", "tx-0", "tx-1"} <= set(out.split()), out
+    leased_address(d, "default", "52:54:00:ab:cd:41")
+    xml = d.virsh("dumpxml", "mq").stdout
+    assert "<driver queues='2' rx_queue_size='512'/>" in xml and "<mtu size='1400'/>" in xml

@@ -498,9 +498,11 @@ actor DomainDriver {
     }
 
     nonisolated func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
-        CommandLineContext(
+        var context = CommandLineContext(
             emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
             privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)
+        context.vhostNetAvailable = emulator.kvmUsable && access("/dev/vhost-net", R_OK | W_OK) == 0
+        return context
     }
 
     // MARK: - Supervision

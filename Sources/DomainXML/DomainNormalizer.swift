@@ -346,6 +346,7 @@ enum DomainNormalizer {
             if device.element(named: "model") == nil && device[attribute: "type"] != "hostdev" {
                 device.children.append(.element(element("model", [("type", "virtio")])))
             }
+            normalizeInterfaceDriver(&device)
             device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
         case "graphics":
             let firstListen = device.element(named: "listen")?[attribute: "type"]

@@ -48,6 +48,9 @@ public struct CommandLineContext: Sendable {
         }
     }
 
+    /// Whether `/dev/vhost-net` can be opened: virtio NICs of KVM guests on taps then use the
+    /// kernel's vhost-net, as libvirt's do.
+    public var vhostNetAvailable = false
     /// The secrets disks name (`<auth>`, `<encryption>`), read from the secret driver at start,
     /// by the disk's index in the definition.
     public var diskSecrets: [Int: DiskSecrets] = [:]

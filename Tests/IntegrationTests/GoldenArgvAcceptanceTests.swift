@@ -117,11 +117,11 @@ struct GoldenArgvAcceptanceTests {
                 authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
                 encryption: disk.encryption.map { _ in Array(CorpusHost.passphrase(for: disk.targetDevice).utf8) })
         }
-        var taps: [String] = []
+        var taps: [(name: String, multiQueue: Bool)] = []
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: nil)
-                taps.append("vnet\(index)")
+                taps.append((name: "vnet\(index)", multiQueue: (interface.driver?.queues ?? 0) > 1))
             }
         }
         var invocation = try QEMUCommandLineBuilder.build(parsed.definition, context: context)
@@ -141,8 +141,9 @@ struct GoldenArgvAcceptanceTests {
             let made = try runProgram("/usr/sbin/ip", ["netns", "add", namespace])
             guard made.status == 0 else { throw TestSetupError("ip netns add: \(made.error)") }
             for tap in taps {
-                let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/sbin/ip", "tuntap", "add", "dev", tap, "mode", "tap"])
-                guard result.status == 0 else { throw TestSetupError("ip tuntap add \(tap): \(result.error)") }
+                let result = try runProgram(
+                    "/usr/sbin/ip", ["netns", "exec", namespace, "/usr/sbin/ip", "tuntap", "add", "dev", tap.name, "mode", "tap"] + (tap.multiQueue ? ["multi_queue"] : []))
+                guard result.status == 0 else { throw TestSetupError("ip tuntap add \(tap.name): \(result.error)") }
             }
             arguments = ["netns", "exec", namespace, executable] + arguments
             executable = "/usr/sbin/ip"
@@ -155,7 +156,7 @@ struct GoldenArgvAcceptanceTests {
         defer { qemu.stop(grace: 5) }
         let client: QMPTestClient
         do {
-            client = try QMPTestClient(path: context.qmpSocket, timeout: 20, while: { qemu.isRunning })
+            client = try QMPTestClient(path: context.qmpSocket, timeout: 60, while: { qemu.isRunning })
         } catch {
             Issue.record("QEMU refused \(name): \((try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? "")")
             return

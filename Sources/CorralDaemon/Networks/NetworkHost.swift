@@ -173,15 +173,19 @@ enum NetworkHost {
     // MARK: Taps
 
     /// Creates a persistent tap, gives it the host side of the guest's MAC (first byte 0xFE, as
-    /// libvirt), the bridge's MTU, attaches it to `bridge` and brings it up. QEMU opens it by name.
-    static func createTap(_ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool) throws(NetworkError) {
+    /// libvirt), the interface's `<mtu>` or else the bridge's MTU, attaches it to `bridge` and
+    /// brings it up. QEMU opens it by name (once per queue of a multi-queue tap).
+    static func createTap(_ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool, mtu: Int? = nil) throws(NetworkError) {
         guard FirewallRuleset.isSafeName(name) else { throw NetworkError(.internalError, "invalid tap name '\(name)'") }
         var hostMAC = guestMAC.bytes
         hostMAC[0] = 0xFE
         var commands = [["tuntap", "add", "dev", name, "mode", "tap"] + (multiQueue ? ["multi_queue"] : [])]
         commands.append(["link", "set", "dev", name, "address", "\(MACAddress(bytes: hostMAC))"])
+        if let mtu {
+            commands.append(["link", "set", "dev", name, "mtu", String(mtu)])
+        }
         if let bridge {
-            if let mtu = try? String(contentsOfFile: "/sys/class/net/\(bridge)/mtu", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), UInt32(mtu) != nil {
+            if mtu == nil, let mtu = try? String(contentsOfFile: "/sys/class/net/\(bridge)/mtu", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), UInt32(mtu) != nil {
                 commands.append(["link", "set", "dev", name, "mtu", mtu])
             }
             commands.append(["link", "set", "dev", name, "master", bridge])

@@ -94,6 +94,13 @@ extension DomainDefinition {
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
+        /// `<driver>` of a virtio NIC.
+        public var driver: Driver?
+        /// `<mtu size>`: the MTU of the tap and of the guest's virtio NIC.
+        public var mtu: Int?
+
+        /// Whether the NIC is one of the virtio models.
+        public var isVirtio: Bool { [.virtio, .virtioTransitional, .virtioNonTransitional].contains(model ?? .virtio) }
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid"]), ElementSchema("target", attributes: ["dev"]),
@@ -102,7 +109,7 @@ extension DomainDefinition {
             ]),
             ElementSchema("model", attributes: ["type"]),
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
-            ElementSchema("rom", attributes: ["bar", "file", "enabled"]),
+            ElementSchema("rom", attributes: ["bar", "file", "enabled"]), Driver.schema, ElementSchema("mtu", attributes: ["size"]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -144,6 +151,15 @@ extension DomainDefinition {
                 if let file = rom[attribute: "file"] { romFile = file }
             }
             pciAddress = try PCIAddress(device: element)
+            if isVirtio, let driver = element.element(named: "driver") { self.driver = try Driver(driver) }
+            if let text = element.element(named: "mtu")?[attribute: "size"] {
+                guard let size = UInt32(text) else { throw DomainXMLError(.invalid, line: element.line, "malformed mtu size") }
+                mtu = size == 0 ? nil : Int(size)
+                // The QEMU driver's check (qemuDomainNetSupportsMTU).
+                guard mtu == nil || [.network, .bridge, .ethernet, .vhostuser].contains(type) else {
+                    throw DomainXMLError(.unsupported, line: element.line, "setting MTU on interface type \(type.rawValue) is not supported yet")
+                }
+            }
         }
     }
 }

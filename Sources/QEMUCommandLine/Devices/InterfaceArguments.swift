@@ -13,18 +13,27 @@ extension Builder {
     mutating func addInterface(at index: Int) throws(CommandLineError) {
         let interface = domain.devices.interfaces[index]
         let netdev = devices.interfaces[index].netdev
+        let queues = interface.driver?.queues ?? 0
         if let connection = context.interfaceConnections[index], [.network, .bridge, .ethernet].contains(interface.type) {
-            // The daemon made the tap and put it on its bridge: QEMU opens it by name.
-            add("-netdev", json: .object([
-                ("type", .string("tap")), ("ifname", .string(connection.tap)), ("script", .string("no")), ("downscript", .string("no")), ("id", .string(netdev)),
-            ]))
+            // The daemon made the tap (multi-queue when asked) and put it on its bridge: QEMU
+            // opens it by name, once per queue.
+            var tap: [(String, JSONValue)] = [
+                ("type", .string("tap")), ("ifname", .string(connection.tap)), ("script", .string("no")), ("downscript", .string("no")),
+            ]
+            if queues > 1 { tap.append(("queues", .integer(Int64(queues)))) }
+            if try usesVhostNet(interface) { tap.append(("vhost", .bool(true))) }
+            add("-netdev", json: .object(tap + [("id", .string(netdev))]))
         } else {
+            if queues > 1 {
+                throw CommandLineError(
+                    .unsupported, "interface \(interface.mac ?? "") - multiqueue is not supported for network interfaces of type \(interface.type.rawValue)")
+            }
             try addUnmanagedNetdev(interface, index: index, netdev: netdev)
         }
         let model = interface.model ?? .virtio
-        var members: [(String, JSONValue)] = [
-            ("driver", .string(Self.nicDevice(model))), ("netdev", .string(netdev)), ("id", .string(devices.interfaces[index].alias)),
-        ]
+        var members: [(String, JSONValue)] = [("driver", .string(Self.nicDevice(model)))]
+        if interface.isVirtio { members += virtioNetMembers(interface) }
+        members += [("netdev", .string(netdev)), ("id", .string(devices.interfaces[index].alias))]
         if let mac = interface.mac { members.append(("mac", .string(mac))) }
         members += pciPlacement(interface.pciAddress)
         if let boot = bootIndexes.index(for: .network, explicit: interface.bootOrder) { members.append(("bootindex", .integer(Int64(boot)))) }
@@ -32,6 +41,41 @@ extension Builder {
         if let bar = interface.romBar { members.append(("rombar", .integer(bar ? 1 : 0))) }
         if let file = interface.romFile { members.append(("romfile", .string(file))) }
         addDevice(members)
+    }
+
+    /// Whether a tap interface uses vhost-net (libvirt's `qemuInterfaceOpenVhostNet`): for a
+    /// virtio NIC of a KVM guest, unless `<driver name='qemu'>`, when `/dev/vhost-net` opens;
+    /// `<driver name='vhost'>` without it is an error.
+    func usesVhostNet(_ interface: DomainDefinition.Interface) throws(CommandLineError) -> Bool {
+        guard domain.type == .kvm, interface.driver?.backend != .qemu else { return false }
+        guard interface.isVirtio else {
+            if interface.driver?.backend == .vhost { throw CommandLineError(.unsupported, "vhost-net is only supported for virtio network interfaces") }
+            return false
+        }
+        guard context.vhostNetAvailable else {
+            if interface.driver?.backend == .vhost { throw CommandLineError(.unsupported, "vhost-net was requested for an interface, but is unavailable") }
+            return false
+        }
+        return true
+    }
+
+    /// A virtio NIC's driver settings as device properties, in libvirt's order
+    /// (`qemuBuildNicDevProps`): transmit mode, ioeventfd, event index, host and guest
+    /// offloads, multi-queue with its MSI-X vectors (2 per queue pair + 2), queue sizes, MTU.
+    func virtioNetMembers(_ interface: DomainDefinition.Interface) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = []
+        guard let driver = interface.driver else { return interface.mtu.map { [("host_mtu", .integer(Int64($0)))] } ?? [] }
+        if let mode = driver.transmitMode { members.append(("tx", .string(mode == .iothread ? "bh" : "timer"))) }
+        if let on = driver.ioeventfd { members.append(("ioeventfd", .bool(on))) }
+        if let on = driver.eventIndex { members.append(("event_idx", .bool(on))) }
+        let hostNames = ["csum": "csum", "gso": "gso", "tso4": "host_tso4", "tso6": "host_tso6", "ecn": "host_ecn", "ufo": "host_ufo", "mrg_rxbuf": "mrg_rxbuf"]
+        for name in DomainDefinition.Interface.Driver.hostOffloads { if let on = driver.host[name], let property = hostNames[name] { members.append((property, .bool(on))) } }
+        for name in DomainDefinition.Interface.Driver.guestOffloads { if let on = driver.guest[name] { members.append(("guest_" + name, .bool(on))) } }
+        if let queues = driver.queues, queues > 1 { members += [("mq", .bool(true)), ("vectors", .integer(Int64(2 * queues + 2)))] }
+        if let size = driver.rxQueueSize { members.append(("rx_queue_size", .integer(Int64(size)))) }
+        if let size = driver.txQueueSize { members.append(("tx_queue_size", .integer(Int64(size)))) }
+        if let mtu = interface.mtu { members.append(("host_mtu", .integer(Int64(mtu)))) }
+        return members
     }
 
     /// The netdev of an interface without a tap from the daemon: user networking, or a bridge
