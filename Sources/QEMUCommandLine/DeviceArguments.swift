@@ -10,6 +10,7 @@ extension Builder {
         try addImplicitControllers()
         try addUSBControllers()
         addHubs()
+        try addSmartcards()
         try addDisks()
         try addFilesystems()
         try addInterfaces()

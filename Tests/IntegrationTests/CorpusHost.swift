@@ -87,7 +87,9 @@ final class CorpusHost {
                 try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
                 element[attribute: "dir"] = moved
             }
-        case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"):
+        case ("smartcard"?, "smartcard") where here.count == 3 && element[attribute: "mode"] == "host-certificates":
+            try makeCertificateDatabase(for: &element)
+        case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"), ("smartcard"?, "source"):
             if let socketPath = element[attribute: "path"] {
                 let moved = scratchPath(for: socketPath)
                 try makeParent(of: moved)
@@ -208,6 +210,26 @@ final class CorpusHost {
             usleep(20_000)
         }
         throw TestSetupError("the \(networkProtocol ?? "") server for the disk did not start listening")
+    }
+
+    /// An NSS database holding a self-signed certificate for each `<certificate>` name of a
+    /// host-certificates smartcard, in the scratch directory; the card's `<database>` names it.
+    private func makeCertificateDatabase(for card: inout XMLElement) throws {
+        let database = scratch + "/nssdb-\(helpers.count)"
+        try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
+        let noise = database + "/noise"
+        FileManager.default.createFile(atPath: noise, contents: Data((0..<64).map { _ in UInt8.random(in: 0...255) }))
+        guard try runProgram("/usr/bin/certutil", ["-N", "-d", "sql:" + database, "--empty-password"]).status == 0 else {
+            throw TestSetupError("certutil could not make an NSS database (libnss3-tools)")
+        }
+        for certificate in card.elements(named: "certificate") {
+            let made = try runProgram("/usr/bin/certutil", [
+                "-S", "-d", "sql:" + database, "-n", certificate.text, "-s", "CN=\(certificate.text)", "-x", "-t", "CT,C,C", "-k", "rsa", "-g", "2048", "-z", noise,
+            ])
+            guard made.status == 0 else { throw TestSetupError("certutil -S \(certificate.text): \(made.error)") }
+        }
+        card.children.removeAll { if case .element(let e) = $0 { e.name == "database" } else { false } }
+        card.children.append(.element(XMLElement(name: "database", children: [.text(database)])))
     }
 
     /// A TCP port of 127.0.0.1 nothing listens on now.

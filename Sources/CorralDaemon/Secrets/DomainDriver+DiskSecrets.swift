@@ -15,7 +15,10 @@ extension DomainDriver {
                 let type: SecretDefinition.UsageType = network.networkProtocol == .rbd ? .ceph : .iscsi
                 values.authentication = try secretDriver().valueForGuest(uuid: auth.secretUUID, usage: auth.secretUsage, usageType: type)
             }
-            if let encryption = disk.encryption, encryption.secretUUID != nil || encryption.secretUsage != nil {
+            if let encryption = disk.encryption, disk.hasMedium {
+                guard encryption.secretUUID != nil || encryption.secretUsage != nil else {
+                    throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "the <encryption> of disk \(disk.targetDevice) names no secret")
+                }
                 values.encryption = try secretDriver().valueForGuest(uuid: encryption.secretUUID, usage: encryption.secretUsage, usageType: .volume)
             }
             if values.authentication != nil || values.encryption != nil { found[index] = values }

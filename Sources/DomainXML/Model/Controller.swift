@@ -28,6 +28,8 @@ extension DomainDefinition {
 
         /// A PCIe root port: a slot on a q35 guest that takes one hot-plugged device.
         public var isRootPort: Bool { type == .pci && model == "pcie-root-port" }
+        /// `<address type='usb'>` of a USB device controller (CCID).
+        public var usbAddress: USBAddress?
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
@@ -40,6 +42,7 @@ extension DomainDefinition {
             model = element[attribute: "model"]
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
+            usbAddress = DeviceCommon.usbAddress(element)
             // Range-checked at define (DomainNumberChecks).
             ports = element[attribute: "ports"].flatMap { Int($0) }
             vectors = type == .virtioSerial ? element[attribute: "vectors"].flatMap { Int($0) } : nil

@@ -25,6 +25,7 @@ extension DomainDefinition {
         public var audios: [Audio] = []
         public var hubs: [Hub] = []
         public var sharedMemory: [SharedMemory] = []
+        public var smartcards: [Smartcard] = []
         /// `<iommu>` (a guest has at most one).
         public var iommu: IOMMU?
 
@@ -32,7 +33,7 @@ extension DomainDefinition {
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema,
         ])
 
         public init() {}
@@ -56,6 +57,7 @@ extension DomainDefinition {
                 case "rng": rngs.append(try RandomNumberGenerator(device))
                 case "watchdog": watchdogs.append(try Watchdog(device))
                 case "redirdev": redirectedDevices.append(try RedirectedDevice(device))
+                case "smartcard": smartcards.append(try Smartcard(device))
                 case "filesystem": filesystems.append(try Filesystem(device))
                 case "tpm": tpms.append(try TPM(device))
                 case "panic": panics.append(try Panic(device))
@@ -70,6 +72,11 @@ extension DomainDefinition {
                 }
             }
             try checkAudioReferences(element)
+            // The QEMU driver's check (qemuValidateDomainSmartcardDef): one card, in slot 0 of
+            // CCID controller 0.
+            if smartcards.count > 1 || smartcards.contains(where: { $0.controller != 0 || $0.slot != 0 }) {
+                throw DomainXMLError(.unsupported, line: element.line, "this QEMU binary lacks multiple smartcard support")
+            }
         }
 
         /// Whether the SCSI controller of `index` is an LSI one (libvirt's default model).
@@ -102,7 +109,7 @@ extension DomainDefinition {
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
                 + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias) + parallels.compactMap(\.alias)
-                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias) + [iommu?.alias].compactMap { $0 }
+                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias) + [iommu?.alias].compactMap { $0 } + smartcards.compactMap(\.alias)
         }
     }
 }

@@ -57,11 +57,12 @@ extension Builder {
         var authSecret: String?
         if disk.network?.authentication != nil && disk.network?.networkProtocol != .ssh {
             guard let value = secrets?.authentication else { throw CommandLineError(.unsupported, "the secret of disk \(disk.targetDevice)'s <auth> was not read") }
-            authSecret = names.storageNode + "-auth-secret0"
-            addSecret(id: names.storageNode + "-auth-secret0", value: value)
+            let id = names.storageNode + "-auth-secret0"
+            addSecret(id: id, value: value)
+            authSecret = id
         }
         var encryption: [(String, JSONValue)] = []
-        if let encrypted = disk.encryption {
+        if let encrypted = disk.encryption, disk.hasMedium {
             encryption = try encryptionMembers(encrypted, disk: disk, secret: names.formatNode + "-encryption-secret0")
             guard let value = secrets?.encryption else { throw CommandLineError(.unsupported, "the secret of disk \(disk.targetDevice)'s <encryption> was not read") }
             addSecret(id: names.formatNode + "-encryption-secret0", value: value)

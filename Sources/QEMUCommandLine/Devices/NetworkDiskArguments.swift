@@ -12,9 +12,7 @@ extension Builder {
         _ source: NetworkSource, disk: DomainDefinition.Disk, storageNode: String, authSecret: String?
     ) throws(CommandLineError) -> [(String, JSONValue)] {
         let target = disk.targetDevice
-        if source.authentication != nil && source.networkProtocol == .ssh {
-            throw CommandLineError(.unsupported, "disk \(target): QEMU's ssh driver takes no password; it authenticates with ssh-agent")
-        }
+        // QEMU's ssh driver takes a user but no password (it authenticates with ssh-agent).
         let user = source.authentication?.username
         if source.tls == true {
             throw CommandLineError(.unsupported, "disk \(target) asks for TLS, and Corral has no TLS configuration for network disks yet")
@@ -40,9 +38,9 @@ extension Builder {
         case .iscsi:
             let host = try onlyHost(source)
             let name = source.name ?? ""
-            var target = Substring(name), lun: UInt64 = 0
+            var iqn = Substring(name), lun: UInt64 = 0
             if let slash = name.firstIndex(of: "/") {
-                target = name[..<slash]
+                iqn = name[..<slash]
                 guard let value = UInt64(name[name.index(after: slash)...]), value <= UInt64(UInt32.max) else {
                     throw CommandLineError(.unsupported, "cannot parse target for lunStr '\(name)'")
                 }
@@ -50,7 +48,7 @@ extension Builder {
             }
             let hostName = host.name ?? ""
             let portal = (hostName.contains(":") ? "[\(hostName)]" : hostName) + ":\(host.port ?? 0)"
-            return driver + [("portal", .string(portal)), ("target", .string(String(target))), ("lun", .unsigned(lun)), ("transport", .string("tcp"))]
+            return driver + [("portal", .string(portal)), ("target", .string(String(iqn))), ("lun", .unsigned(lun)), ("transport", .string("tcp"))]
                 + optional("user", user) + optional("password-secret", authSecret) + optional("initiator-name", source.initiatorIQN)
         case .rbd:
             let (pool, image) = Self.splitVolume(source.name ?? "")
@@ -64,7 +62,7 @@ extension Builder {
             return members
         case .ssh:
             let host = try onlyHost(source)
-            return driver + [("path", .string(source.name ?? "")), ("server", try inetAddress(host, source))]
+            return driver + [("path", .string(source.name ?? "")), ("server", try inetAddress(host, source))] + optional("user", user)
         case .gluster:
             let (volume, path) = Self.splitVolume(source.name ?? "")
             guard !source.hosts.isEmpty else { throw CommandLineError(.unsupported, "missing remote server specification of disk \(target)") }
