@@ -40,12 +40,16 @@ class Handler(BaseHTTPRequestHandler):
             log.write(f"{self.command} {self.path} cookie={self.headers.get('Cookie', '')}\n")
         return path
 
-    def do_HEAD(self):
+    def served_path(self):
+        """The file asked for, or None once an error has been answered (401, 404)."""
         path = self.file()
-        if path is False:
-            return
         if path is None:
             self.send_error(404)
+        return path or None
+
+    def do_HEAD(self):
+        path = self.served_path()
+        if path is None:
             return
         self.send_response(200)
         self.send_header("Content-Length", str(os.path.getsize(path)))
@@ -53,11 +57,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self):
-        path = self.file()
-        if path is False:
-            return
+        path = self.served_path()
         if path is None:
-            self.send_error(404)
             return
         size = os.path.getsize(path)
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))

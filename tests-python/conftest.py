@@ -156,3 +156,11 @@ def run(*args, check=True, **kwargs):
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}): {result.stderr}")
     return result
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 nothing listens on now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

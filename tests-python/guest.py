@@ -1,5 +1,6 @@
 """The test guest (Scripts/build-test-guest.sh) and domain XML for it."""
 import os
+import re
 import pathlib
 import subprocess
 import time
@@ -44,3 +45,9 @@ def wait_for(predicate, timeout=30, what="condition"):
 
 def booted(serial):
     return os.path.exists(serial) and "button=/dev/input" in open(serial, errors="replace").read()
+
+
+def qemu_pid(daemon, name):
+    """The pid of a running guest's QEMU, from its status file in the daemon's run directory."""
+    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
+    return int(re.search(r"pid='(\d+)'", status).group(1))

@@ -4,11 +4,8 @@ import os
 import socket
 import subprocess
 
+from conftest import free_port
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _certtool(directory, *args):

@@ -9,19 +9,10 @@ import subprocess
 import libvirt
 import pytest
 
-from conftest import ROOT, run
-from guest import booted, domain_xml, wait_for
+from conftest import ROOT, run, free_port
+from guest import booted, domain_xml, wait_for, qemu_pid
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def qemu_pid(daemon, name):
-    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
-    return int(re.search(r"pid='(\d+)'", status).group(1))
 
 
 def luks_read(image, passphrase, offset, length):

@@ -9,12 +9,8 @@ import time
 import libvirt
 
 from conftest import Daemon, run
-from guest import domain_xml, wait_for
+from guest import domain_xml, wait_for, qemu_pid
 
-
-def qemu_pid(daemon, name):
-    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
-    return int(re.search(r"pid='(\d+)'", status).group(1))
 
 
 def alive(pid):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import run
-from guest import booted, domain_xml, wait_for
+from guest import booted, domain_xml, wait_for, qemu_pid
 
 
 def monitor(daemon, name, command, **arguments):
@@ -21,10 +21,6 @@ def backend_type(daemon, name):
     objects = monitor(daemon, name, "qom-list", path="/objects")
     return next(o["type"] for o in objects if o["name"] == "pc.ram")
 
-
-def qemu_pid(daemon, name):
-    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
-    return int(re.search(r"pid='(\d+)'", status).group(1))
 
 
 def status_field(pid, field):

@@ -11,14 +11,9 @@ import time
 
 import pytest
 
-from conftest import ROOT, run
-from guest import booted, domain_xml, wait_for
+from conftest import ROOT, run, free_port
+from guest import booted, domain_xml, wait_for, qemu_pid
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port=None, path=None):
@@ -37,10 +32,6 @@ def monitor(daemon, name, command, **arguments):
     message = {"execute": command} | ({"arguments": arguments} if arguments else {})
     return json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", name, json.dumps(message)).stdout)["return"]
 
-
-def qemu_pid(daemon, name):
-    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
-    return int(re.search(r"pid='(\d+)'", status).group(1))
 
 
 @pytest.fixture

@@ -27,6 +27,20 @@ final class CallbackRegistrations: Sendable {
         }
     }
 
+    /// Registers a callback for `eventID` when `known`, else libvirt's error naming the `kind`
+    /// of object ("network", "secret"…).
+    func register(connectionID: UInt64, channel: any Channel, eventID: Int32, object: RemoteUUID?, known: Bool, kind: String) throws(RemoteError) -> Int32 {
+        guard known else { throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported \(kind) event ID \(eventID)") }
+        return register(connectionID: connectionID, channel: channel, eventID: eventID, object: object)
+    }
+
+    /// Removes a connection's registration, or gives libvirt's error naming the `kind` of object.
+    func deregister(connectionID: UInt64, callbackID: Int32, kind: String) throws(RemoteError) {
+        if !deregister(connectionID: connectionID, callbackID: callbackID) {
+            throw RemoteError(code: .internalError, domain: .remote, detail: "\(kind) event callback \(callbackID) not registered")
+        }
+    }
+
     /// Removes a connection's registration; returns whether it existed.
     func deregister(connectionID: UInt64, callbackID: Int32) -> Bool {
         state.withLock { state -> Bool in

@@ -153,9 +153,7 @@ final class EventHub: Sendable {
     }
 
     func deregister(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
-        if !registrations.deregister(connectionID: connectionID, callbackID: callbackID) {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "domain event callback \(callbackID) not registered")
-        }
+        try registrations.deregister(connectionID: connectionID, callbackID: callbackID, kind: "domain")
     }
 
     func connectionClosed(_ connectionID: UInt64) {

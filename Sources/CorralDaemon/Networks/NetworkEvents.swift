@@ -14,16 +14,11 @@ final class NetworkEvents: Sendable {
     private let registrations = CallbackRegistrations()
 
     func register(connectionID: UInt64, channel: any Channel, eventID: Int32, network: RemoteUUID?) throws(RemoteError) -> Int32 {
-        guard eventID == Self.lifecycleID else {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported network event ID \(eventID)")
-        }
-        return registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: network)
+        try registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: network, known: eventID == Self.lifecycleID, kind: "network")
     }
 
     func deregister(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
-        if !registrations.deregister(connectionID: connectionID, callbackID: callbackID) {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "network event callback \(callbackID) not registered")
-        }
+        try registrations.deregister(connectionID: connectionID, callbackID: callbackID, kind: "network")
     }
 
     func connectionClosed(_ connectionID: UInt64) {

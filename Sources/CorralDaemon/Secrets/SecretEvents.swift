@@ -16,16 +16,11 @@ final class SecretEvents: Sendable {
     private let registrations = CallbackRegistrations()
 
     func register(connectionID: UInt64, channel: any Channel, eventID: Int32, secret: RemoteUUID?) throws(RemoteError) -> Int32 {
-        guard EventID(rawValue: eventID) != nil else {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported secret event ID \(eventID)")
-        }
-        return registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: secret)
+        try registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: secret, known: EventID(rawValue: eventID) != nil, kind: "secret")
     }
 
     func deregister(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
-        if !registrations.deregister(connectionID: connectionID, callbackID: callbackID) {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "secret event callback \(callbackID) not registered")
-        }
+        try registrations.deregister(connectionID: connectionID, callbackID: callbackID, kind: "secret")
     }
 
     func connectionClosed(_ connectionID: UInt64) {

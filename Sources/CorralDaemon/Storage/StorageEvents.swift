@@ -26,16 +26,13 @@ final class StorageEvents: Sendable {
     private let registrations = CallbackRegistrations()
 
     func register(connectionID: UInt64, channel: any Channel, eventID: Int32, pool: RemoteUUID?) throws(RemoteError) -> Int32 {
-        guard eventID == Self.lifecycleID || eventID == Self.refreshID else {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "unsupported storage pool event ID \(eventID)")
-        }
-        return registrations.register(connectionID: connectionID, channel: channel, eventID: eventID, object: pool)
+        try registrations.register(
+            connectionID: connectionID, channel: channel, eventID: eventID, object: pool, known: eventID == Self.lifecycleID || eventID == Self.refreshID,
+            kind: "storage pool")
     }
 
     func deregister(connectionID: UInt64, callbackID: Int32) throws(RemoteError) {
-        if !registrations.deregister(connectionID: connectionID, callbackID: callbackID) {
-            throw RemoteError(code: .internalError, domain: .remote, detail: "storage pool event callback \(callbackID) not registered")
-        }
+        try registrations.deregister(connectionID: connectionID, callbackID: callbackID, kind: "storage pool")
     }
 
     func connectionClosed(_ connectionID: UInt64) {
