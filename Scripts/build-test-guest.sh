@@ -9,7 +9,8 @@
 #                    there is one (for console tests), brings up the
 #                    loopback interface (which the agent then reports), and powers off
 #                    when the ACPI power button is pressed; with corral.counter, a counter on
-#                    the serial console and in the sectors of the first virtio disk
+#                    the serial console and in the sectors of the first virtio disk; with
+#                    corral.virtiofs=TAG, the virtiofs share TAG mounted, read and written
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ cp "$work/root/bin/busybox" "$root/bin/busybox"
 modules="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
   drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko
   drivers/char/virtio_console.ko drivers/block/virtio_blk.ko drivers/virtio/virtio_balloon.ko
-  net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko"
+  net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko fs/fuse/fuse.ko fs/fuse/virtiofs.ko"
 for module in $modules; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done
@@ -103,6 +104,19 @@ if grep -q corral.counter /proc/cmdline; then
      [ -b /dev/vda ] && echo "COUNTER $i" | dd of=/dev/vda bs=512 seek=$i count=1 conv=sync,fsync 2>/dev/null
      i=$((i+1)); sleep 0.1
    done) &
+fi
+# With corral.virtiofs=TAG on the kernel command line, the virtiofs share TAG is mounted on
+# /mnt: the guest prints its file hello.txt and writes from-guest.txt into it.
+tag=$(sed -n 's/.*corral\.virtiofs=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$tag" ]; then
+  mkdir -p /mnt
+  if mount -t virtiofs "$tag" /mnt; then
+    echo "CORRAL-VIRTIOFS-READ $(cat /mnt/hello.txt)" > /dev/ttyS0
+    echo "written by the guest" > /mnt/from-guest.txt && sync
+    echo "CORRAL-VIRTIOFS-WROTE" > /dev/ttyS0
+  else
+    echo "CORRAL-VIRTIOFS-FAILED" > /dev/ttyS0
+  fi
 fi
 # A shell on the serial console, started again whenever it exits.
 (while true; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done) &

@@ -173,7 +173,20 @@ actor DomainDriver {
             await disconnectInterfaces(connections)
             throw error
         }
-        func stopTPMEmulator() { if let tpmEmulator { kill(tpmEmulator, SIGTERM) } }
+        // virtiofsd for each virtiofs share, listening before QEMU connects; each ends when QEMU
+        // closes its socket.
+        let shareDaemons: [WatchedProcess]
+        do throws(RemoteError) {
+            shareDaemons = try await startVirtioFSDaemons(definition, context: context)
+        } catch {
+            if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
+            await disconnectInterfaces(connections)
+            throw error
+        }
+        func stopTPMEmulator() {
+            if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
+            for process in shareDaemons { process.signal(SIGTERM) }
+        }
         let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
         do throws(RemoteError) {
             (pid, logStart, invocation) = try await prepareAndLaunch(definition, context: context, name: record.name, id: id, directory: directory)
@@ -216,6 +229,18 @@ actor DomainDriver {
         return try await BlockingWork.run { () throws(RemoteError) -> pid_t in
             do throws(TPMEmulator.Failure) {
                 return try TPMEmulator.start(tpm, name: name, uuid: uuid, stateDirectory: state, socket: socket, runDirectory: directory)
+            } catch {
+                throw RemoteError(code: .internalError, domain: .qemu, detail: error.message)
+            }
+        }
+    }
+
+    /// Starts the virtiofsd of each virtiofs share the daemon serves (off the event loops).
+    private func startVirtioFSDaemons(_ definition: DomainDefinition, context: CommandLineContext) async throws(RemoteError) -> [WatchedProcess] {
+        guard !VirtioFSDaemons.shares(of: definition).isEmpty else { return [] }
+        return try await BlockingWork.run { () throws(RemoteError) -> [WatchedProcess] in
+            do throws(VirtioFSDaemons.Failure) {
+                return try VirtioFSDaemons.start(for: definition, context: context)
             } catch {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: error.message)
             }
@@ -456,7 +481,7 @@ actor DomainDriver {
         } catch {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot create \(directory): \(error)")
         }
-        Self.removeRuntimeFiles(directory)
+        Self.removeRuntimeFiles(directory, keepingHelpers: true)
         if let sections = invocation.configFile {
             do throws(StoreError) {
                 let text: String
@@ -1039,12 +1064,19 @@ actor DomainDriver {
         try? DefinitionStore.atomicWrite(path: path, contents: Array("\(pid)\n".utf8), durable: false)
     }
 
-    nonisolated private static func removeRuntimeFiles(_ directory: String) {
+    /// Removes what a run leaves in its directory. `keepingHelpers`: the sockets of the helpers
+    /// started just before QEMU (swtpm, virtiofsd) stay, and so do they; otherwise any virtiofsd
+    /// still running is stopped.
+    nonisolated private static func removeRuntimeFiles(_ directory: String, keepingHelpers: Bool = false) {
+        if !keepingHelpers { VirtioFSDaemons.stopAll(in: directory) }
         for file in ["qmp.sock", "passthrough.sock", "status.xml", "qemu.cfg", "qemu.pid"] { unlink(directory + "/" + file) }
         unlink(libvirtPidFile(directory))
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
-            // The emulated TPM's socket is the swtpm's, started just before QEMU.
-            for entry in entries where entry.hasSuffix(".sock") && entry != "swtpm.sock" { unlink(directory + "/" + entry) }
+            // The emulated TPM's socket is the swtpm's, started just before QEMU, and virtiofsd's
+            // are theirs.
+            for entry in entries where entry.hasSuffix(".sock") && !(keepingHelpers && (entry == "swtpm.sock" || entry.hasSuffix("-fs.sock"))) {
+                unlink(directory + "/" + entry)
+            }
             // The files of file-backed guest memory (`<memoryBacking><source type='file'>`).
             for entry in entries where entry == "pc.ram" || entry.hasPrefix("ram-node") { unlink(directory + "/" + entry) }
             // Secrets QEMU read at start (HTTP cookies of network disks).

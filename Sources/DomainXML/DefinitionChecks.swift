@@ -50,9 +50,7 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
             }
         }
-        for filesystem in definition.devices.filesystems where filesystem.driver == .virtiofs && !hasSharedMemory(definition) {
-            throw DomainXMLError(.unsupported, "'virtiofs' requires shared memory")
-        }
+        for filesystem in definition.devices.filesystems { try check(filesystem, of: definition) }
         try checkMemoryBacking(definition)
         if let iommu = definition.devices.iommu, iommu.model == .intel {
             guard (definition.os.machine ?? "").contains("q35") else {

@@ -379,11 +379,18 @@ enum DomainNormalizer {
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "mount"), at: 0) }
-            if device[attribute: "accessmode"] == nil {
+            let virtiofs = device.element(named: "driver")?[attribute: "type"] == "virtiofs"
+            let onSocket = device.element(named: "source")?[attribute: "socket"] != nil
+            if device[attribute: "accessmode"] == nil && !onSocket {
                 let position = device.attributes.firstIndex { $0.name == "type" }.map { $0 + 1 } ?? 0
                 device.attributes.insert(XMLAttribute(name: "accessmode", value: "passthrough"), at: position)
             }
-            device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "alias", "address"])
+            if !virtiofs {
+                // libvirt reads the virtiofsd settings of virtiofs shares only.
+                device.children.removeAll { if case .element(let e) = $0 { e.name == "binary" && e.namespace == nil } else { false } }
+                device.updateElements { driver in if driver.name == "driver" { driver.attributes.removeAll { $0.name == "queue" } } }
+            }
+            device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "boot", "alias", "address"])
         case "tpm":
             // libvirt's choices, written out: TIS on x86, and for an emulator TPM 2.0 with CRB,
             // TPM 1.2 with TIS.

@@ -74,7 +74,8 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
     ///   - environment: exactly these variables, or the parent's when `nil`.
     ///   - newSession: run the child in a session of its own (it outlives the parent's terminal
     ///     and process group).
-    ///   - closeOtherDescriptors: close every descriptor above 2 in the child.
+    ///   - closeOtherDescriptors: close every descriptor above 2 in the child, but those passed.
+    ///   - passing: open descriptors of the parent the child gets as 3, 4, … (in this order).
     public static func spawn(
         _ executable: String,
         _ arguments: [String],
@@ -83,7 +84,8 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
         standardOutput stdoutMode: Stream = .inherit,
         standardError stderrMode: Stream = .inherit,
         newSession: Bool = false,
-        closeOtherDescriptors: Bool = true
+        closeOtherDescriptors: Bool = true,
+        passing passed: [Int32] = []
     ) throws(SystemError) -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -114,7 +116,12 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
                 posix_spawn_file_actions_adddup2(&actions, childEnd, target)
             }
         }
-        if closeOtherDescriptors { closeFrom(3, in: &actions) }
+        // Each passed descriptor is first copied above every target, so that putting one in place
+        // never overwrites another still to be placed; dup2 onto a target clears close-on-exec.
+        let staging = Int32(3 + passed.count) + (passed.max() ?? 0) + 1
+        for (offset, fd) in passed.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, staging + Int32(offset)) }
+        for offset in passed.indices { posix_spawn_file_actions_adddup2(&actions, staging + Int32(offset), 3 + Int32(offset)) }
+        if closeOtherDescriptors { closeFrom(3 + Int32(passed.count), in: &actions) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

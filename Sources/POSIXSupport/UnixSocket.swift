@@ -8,16 +8,7 @@ import Glibc
 public enum UnixSocket {
     /// Connects to `path` and returns the descriptor (close-on-exec).
     public static func connect(_ path: String) throws(SystemError) -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw SystemError("the socket path \(path) is longer than a Unix socket path may be")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
+        var address = try socketAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket: \(String(cString: strerror(errno)))") }
         let result = withUnsafePointer(to: &address) {
@@ -29,6 +20,40 @@ public enum UnixSocket {
             throw SystemError("cannot connect to \(path): \(reason)")
         }
         return fd
+    }
+
+    /// A socket listening on `path` (close-on-exec), for a helper process that is handed it:
+    /// whatever was at `path` is replaced. Connections wait in the backlog until the helper
+    /// accepts them, so a peer may connect as soon as this returns.
+    public static func listen(_ path: String, permissions: UInt32 = 0o600) throws(SystemError) -> Int32 {
+        var address = try socketAddress(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket: \(String(cString: strerror(errno)))") }
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, chmod(path, mode_t(permissions)) == 0, Glibc.listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            unlink(path)
+            throw SystemError("cannot listen on \(path): \(reason)")
+        }
+        return fd
+    }
+
+    private static func socketAddress(_ path: String) throws(SystemError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemError("the socket path \(path) is longer than a Unix socket path may be")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
     }
 
     /// Whether something accepts connections on `path`.

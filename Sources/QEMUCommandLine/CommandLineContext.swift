@@ -75,6 +75,9 @@ public struct CommandLineContext: Sendable {
     public var pidFile: String { runDirectory + "/qemu.pid" }
     /// The control socket of the domain's emulated TPM (`swtpm`).
     public var tpmEmulatorSocket: String { runDirectory + "/swtpm.sock" }
+    /// The vhost-user socket of the virtiofsd the daemon starts for the virtiofs share `alias`
+    /// (libvirt's `ALIAS-fs.sock`).
+    public func virtioFSSocket(alias: String) -> String { runDirectory + "/\(alias)-fs.sock" }
 
     public init(
         emulator: String, capabilities: Set<QEMUCapability>, kvmUsable: Bool, id: Int32, runDirectory: String, vncDisplay: Int? = nil,

@@ -12,7 +12,7 @@ public enum CommandLineSupport {
     public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random]
     /// Host sides of serial ports and channels.
     public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .file, .tcp, .unix, .spicevmc]
-    public static let filesystemDrivers: [DomainDefinition.Filesystem.DriverType] = [.path]
+    public static let filesystemDrivers: [DomainDefinition.Filesystem.DriverType] = [.path, .virtiofs]
     public static let loaderTypes: [DomainDefinition.Loader.Kind] = [.rom, .pflash]
 
     /// The QEMU device a video model needs (`none` needs none).

@@ -1,6 +1,7 @@
 import DomainXML
 import Foundation
 import POSIXSupport
+import QEMUCommandLine
 import XMLTree
 
 /// A stand-in host for one case of the domain XML corpus, so that QEMU can be started with the
@@ -34,10 +35,26 @@ final class CorpusHost {
         return document
     }
 
-    /// Starts what the guest connects to at start: swtpm for an emulated TPM at `tpmSocket`.
-    func startHelpers(for definition: DomainDefinition, tpmSocket: String) throws {
+    /// Starts what the guest connects to at start: swtpm for an emulated TPM, and virtiofsd
+    /// for each virtiofs share (on the socket the daemon would make, or the case's own), handed
+    /// its listening socket as the daemon hands it.
+    func startHelpers(for definition: DomainDefinition, context: CommandLineContext) throws {
         for tpm in definition.devices.tpms where tpm.backend == .emulator {
-            try startTPM(at: tpmSocket, version2: tpm.version != .v1_2)
+            try startTPM(at: context.tpmEmulatorSocket, version2: tpm.version != .v1_2)
+        }
+        for (index, filesystem) in definition.devices.filesystems.enumerated() where filesystem.driver == .virtiofs {
+            var served = filesystem
+            if served.source.isEmpty {
+                served.source = scratch + "/virtiofs-\(index)"
+                try FileManager.default.createDirectory(atPath: served.source, withIntermediateDirectories: true)
+            }
+            let socket = filesystem.sourceSocket ?? context.virtioFSSocket(alias: filesystem.alias ?? "fs\(index)")
+            try makeParent(of: socket)
+            let listening = try UnixSocket.listen(socket)
+            defer { close(listening) }
+            helpers.append(try ChildProcess.spawn(
+                "/usr/lib/qemu/virtiofsd", VirtioFSDaemonCommandLine.arguments(served, descriptor: 3), standardOutput: .null, standardError: .null,
+                passing: [listening]))
         }
     }
 
@@ -82,6 +99,9 @@ final class CorpusHost {
                 element[attribute: "dev"] = loop
             }
         case ("filesystem"?, "source"):
+            if let socket = element[attribute: "socket"] {
+                element[attribute: "socket"] = scratchPath(for: socket)
+            }
             if let dir = element[attribute: "dir"] {
                 let moved = scratchPath(for: dir)
                 try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)

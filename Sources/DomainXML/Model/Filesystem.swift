@@ -37,13 +37,72 @@ extension DomainDefinition {
             case `default`, remap, forbid, warn
         }
 
+        /// `<binary><cache mode>`: how virtiofsd caches file data and metadata.
+        public enum CacheMode: String, ModelledValue {
+            case none, always
+        }
+
+        /// `<binary><sandbox mode>`: how virtiofsd confines itself to the shared directory.
+        public enum SandboxMode: String, ModelledValue {
+            case namespace, chroot
+        }
+
+        /// `<binary>`: how the daemon runs virtiofsd for a virtiofs share it starts.
+        public struct VirtioFSDaemon: Hashable, Sendable {
+            /// `<binary path>`: the virtiofsd to run; absent, the host's vhost-user descriptor picks it.
+            public var path: String?
+            /// `<binary xattr>`: extended attributes on or off (absent: virtiofsd's default).
+            public var xattr: Bool?
+            public var cache: CacheMode?
+            public var sandbox: SandboxMode?
+            /// `<lock posix>` and `<lock flock>`: remote POSIX locks and flock() (absent: the default).
+            public var posixLock: Bool?
+            public var flock: Bool?
+            /// `<thread_pool size>`: virtiofsd's worker threads (absent or negative: its default).
+            public var threadPoolSize: Int32?
+
+            static let schema = ElementSchema("binary", attributes: ["path", "xattr"], children: [
+                ElementSchema("cache", attributes: ["mode"]), ElementSchema("sandbox", attributes: ["mode"]),
+                ElementSchema("lock", attributes: ["posix", "flock"]), ElementSchema("thread_pool", attributes: ["size"]),
+            ])
+
+            public init() {}
+
+            init(_ element: XMLElement?) throws(DomainXMLError) {
+                guard let element else { return }
+                path = element[attribute: "path"]
+                xattr = try Interface.Driver.onOff("xattr", of: element)
+                cache = try CacheMode.optionalAttribute("mode", of: element.element(named: "cache"))
+                sandbox = try SandboxMode.optionalAttribute("mode", of: element.element(named: "sandbox"))
+                if let lock = element.element(named: "lock") {
+                    posixLock = try Interface.Driver.onOff("posix", of: lock)
+                    flock = try Interface.Driver.onOff("flock", of: lock)
+                }
+                if let pool = element.element(named: "thread_pool"), let text = pool[attribute: "size"] {
+                    guard let size = Int32(text) else {
+                        throw DomainXMLError(.invalid, line: pool.line, "cannot parse thread pool size '\(text)' for virtiofs")
+                    }
+                    threadPoolSize = size < 0 ? nil : size
+                }
+            }
+        }
+
         public var type: Kind
-        public var accessMode: AccessMode
+        /// `<filesystem accessmode>`; `nil` for a virtiofs share served by someone else's
+        /// virtiofsd (`<source socket>`), which has none.
+        public var accessMode: AccessMode?
         public var driver: DriverType?
         public var writePolicy: WritePolicy?
         public var multipleDevices: MultipleDevices?
-        /// `<source dir>`: the host directory.
+        /// `<source dir>`: the host directory ("" when only a socket is given).
         public var source: String
+        /// `<source socket>`: the vhost-user socket of a virtiofsd started by someone else.
+        public var sourceSocket: String?
+        /// `<driver queue>`: the virtiofs request queue's size.
+        public var queueSize: UInt64?
+        /// `<binary>`, for a virtiofs share whose virtiofsd the daemon starts.
+        public var virtioFSDaemon = VirtioFSDaemon()
+        public var bootOrder: Int?
         /// `<target dir>`: the mount tag the guest mounts by.
         public var target: String
         public var readonly: Bool
@@ -51,25 +110,38 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("filesystem", attributes: ["type", "accessmode", "multidevs"], children: [
-            ElementSchema("driver", attributes: ["type", "wrpolicy"]), ElementSchema("source", attributes: ["dir"]),
-            ElementSchema("target", attributes: ["dir"]), .text("readonly"), .alias, .address,
+            ElementSchema("driver", attributes: ["type", "wrpolicy", "queue"]), VirtioFSDaemon.schema, ElementSchema("source", attributes: ["dir", "socket"]),
+            ElementSchema("target", attributes: ["dir"]), .text("readonly"), .boot, .alias, .address,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             type = try Kind.attribute("type", of: element, default: .mount)
-            accessMode = try AccessMode.attribute("accessmode", of: element, default: .passthrough)
+            let sourceElement = element.element(named: "source")
+            sourceSocket = sourceElement?[attribute: "socket"]
+            // libvirt's post-parse default, for every share but one on someone else's socket.
+            accessMode = try AccessMode.optionalAttribute("accessmode", of: element) ?? (sourceSocket == nil ? .passthrough : nil)
             multipleDevices = try MultipleDevices.optionalAttribute("multidevs", of: element)
             let driverElement = element.element(named: "driver")
             driver = try DriverType.optionalAttribute("type", of: driverElement)
             writePolicy = try WritePolicy.optionalAttribute("wrpolicy", of: driverElement)
-            let source = element.element(named: "source").flatMap { $0[attribute: "dir"] ?? $0[attribute: "dev"] ?? $0[attribute: "file"] ?? $0[attribute: "name"] }
+            if driver == .virtiofs {
+                if let text = driverElement?[attribute: "queue"] {
+                    guard let size = UInt64(text) else { throw DomainXMLError(.invalid, line: element.line, "cannot parse queue size '\(text)' for virtiofs") }
+                    queueSize = size == 0 ? nil : size
+                }
+                virtioFSDaemon = try VirtioFSDaemon(element.element(named: "binary"))
+            }
+            let source = sourceElement.flatMap { $0[attribute: "dir"] ?? $0[attribute: "dev"] ?? $0[attribute: "file"] ?? $0[attribute: "name"] }
             let target = element.element(named: "target")?[attribute: "dir"]
-            guard let source else { throw DomainXMLError(.invalid, line: element.line, "missing source information for device \(target ?? "")") }
+            guard let source = source ?? (sourceSocket != nil ? "" : nil) else {
+                throw DomainXMLError(.invalid, line: element.line, "missing source information for device \(target ?? "")")
+            }
             guard let target else { throw DomainXMLError(.invalid, line: element.line, "missing target information for device \(source)") }
             self.source = source
             self.target = target
             guard type == .mount else { throw DomainXMLError(.unsupported, line: element.line, "only supports mount filesystem type") }
             readonly = element.element(named: "readonly") != nil
+            bootOrder = DeviceCommon.bootOrder(element)
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
         }

@@ -2,8 +2,9 @@ import CorralJSON
 import DomainXML
 
 extension Builder {
-    /// Shared host directories over 9p: `-fsdev local` with the access mode's security model
-    /// (`fsdev-fsN`) and a `virtio-9p-pci` device (`fsN`) with the mount tag.
+    /// Shared host directories: over 9p, `-fsdev local` with the access mode's security model
+    /// (`fsdev-fsN`) and a `virtio-9p-pci` device (`fsN`) with the mount tag; over virtiofs, a
+    /// `chr-vu-fsN` chardev on virtiofsd's vhost-user socket and a `vhost-user-fs-pci` device.
     mutating func addFilesystems() throws(CommandLineError) {
         for (index, filesystem) in domain.devices.filesystems.enumerated() {
             let alias = filesystem.alias ?? "fs\(index)"
@@ -11,11 +12,15 @@ extension Builder {
             case .path?, nil: break
             case .virtiofs?:
                 // DefinitionChecks refuses it without shared memory, as libvirt does.
-                throw CommandLineError(.unsupported, "filesystem driver type 'virtiofs' needs virtiofsd, which Corral does not run yet")
+                try addVirtioFS(filesystem, alias: alias)
+                continue
             case .handle?, .loop?, .nbd?, .ploop?:
                 throw CommandLineError(.unsupported, "filesystem driver type '\(filesystem.driver?.rawValue ?? "")' is not supported")
             }
-            var options = [("security_model", filesystem.accessMode.securityModel)]
+            guard filesystem.sourceSocket == nil, let accessMode = filesystem.accessMode else {
+                throw CommandLineError(.unsupported, "a 9p share needs a source directory, not a socket")
+            }
+            var options = [("security_model", accessMode.securityModel)]
             if let multidevs = filesystem.multipleDevices, multidevs != .default { options.append(("multidevs", multidevs.rawValue)) }
             if let policy = filesystem.writePolicy { options.append(("writeout", policy.rawValue)) }
             options += [("id", "fsdev-\(alias)"), ("path", filesystem.source)]
@@ -25,5 +30,21 @@ extension Builder {
                 ("driver", .string("virtio-9p-pci")), ("id", .string(alias)), ("fsdev", .string("fsdev-\(alias)")), ("mount_tag", .string(filesystem.target)),
             ] + pciPlacement(filesystem.pciAddress))
         }
+    }
+
+    /// A virtiofs share: QEMU connects to the vhost-user socket of the share's virtiofsd (the
+    /// one the daemon starts just before QEMU, or the `<source socket>` someone else serves).
+    private mutating func addVirtioFS(_ filesystem: DomainDefinition.Filesystem, alias: String) throws(CommandLineError) {
+        let chardev = "chr-vu-\(alias)"
+        let socket = filesystem.sourceSocket ?? context.virtioFSSocket(alias: alias)
+        add("-chardev", try QEMUKeyValue.render("socket", [("id", chardev), ("path", socket)]))
+        var members: [(String, JSONValue)] = [("driver", .string("vhost-user-fs-pci")), ("id", .string(alias)), ("chardev", .string(chardev))]
+        if let size = filesystem.queueSize {
+            guard let value = Int64(exactly: size) else { throw CommandLineError(.unsupported, "the virtiofs queue size \(size) is out of range") }
+            members.append(("queue-size", .integer(value)))
+        }
+        members.append(("tag", .string(filesystem.target)))
+        if let order = filesystem.bootOrder { members.append(("bootindex", .integer(Int64(order)))) }
+        addDevice(members + pciPlacement(filesystem.pciAddress))
     }
 }
