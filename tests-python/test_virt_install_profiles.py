@@ -1,5 +1,5 @@
 """The domain XML virt-install writes for real operating systems (its --osinfo profiles, with
-UEFI, Secure Boot, a TPM, SPICE and shared folders) is defined and started by corrald, with the
+UEFI, Secure Boot, a TPM, SPICE and shared folders over 9p and virtiofs) is defined and started by corrald, with the
 test kernel as the boot source; what each profile asks for is checked in the running QEMU. Two
 guests are followed until their kernel has booted (SeaBIOS; UEFI Secure Boot with a TPM)."""
 import json
@@ -25,6 +25,8 @@ PROFILES = [
     ("almalinux9", "almalinux9", [], ["driftfix=slew"]),
     ("debian11", "debian11", ["--filesystem", "{tmp},shared"], ["virtio-9p-pci", "mount_tag"]),
     ("debian10", "debian10", [], ["virtio-net-pci"]),
+    ("debian11-virtiofs", "debian11", ["--filesystem", "{tmp},hostshare,driver.type=virtiofs", "--memorybacking", "source.type=memfd,access.mode=shared"],
+     ["vhost-user-fs-pci", "hostshare", "memory-backend-memfd"]),
     ("ubuntu22.04", "ubuntu22.04", ["--graphics", "spice"], ["-spice", "spicevmc", "usb-redir"]),
     ("ubuntu20.04", "ubuntu20.04", [], ["virtio-balloon-pci"]),
     ("fedora37", "fedora37", ["--boot", "uefi", "--tpm", "emulator"], ["OVMF_CODE", "tpm"]),
