@@ -1077,8 +1077,11 @@ actor DomainDriver {
             for entry in entries where entry.hasSuffix(".sock") && !(keepingHelpers && (entry == "swtpm.sock" || entry.hasSuffix("-fs.sock"))) {
                 unlink(directory + "/" + entry)
             }
-            // The files of file-backed guest memory (`<memoryBacking><source type='file'>`).
-            for entry in entries where entry == "pc.ram" || entry.hasPrefix("ram-node") { unlink(directory + "/" + entry) }
+            // The files of file-backed guest memory (`<memoryBacking><source type='file'>`),
+            // and of memory devices (`memALIAS`).
+            for entry in entries where entry == "pc.ram" || entry.hasPrefix("ram-node") || (entry.hasPrefix("mem") && !entry.contains(".")) {
+                unlink(directory + "/" + entry)
+            }
             // Secrets QEMU read at start (HTTP cookies of network disks).
             for entry in entries where entry.hasSuffix(".secret") { unlink(directory + "/" + entry) }
         }

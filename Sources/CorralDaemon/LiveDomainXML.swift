@@ -43,6 +43,14 @@ enum LiveDomainXML {
                     if !hasUserAlias(device) { setAlias(&device, "fs\(index)") }
                 case "redirdev":
                     if !hasUserAlias(device) { setAlias(&device, "redir\(index)") }
+                case "memory":
+                    // The command line's names: DIMMs by slot, virtio devices by their number.
+                    guard let model = device[attribute: "model"].flatMap(DomainDefinition.MemoryDevice.Model.init(rawValue:)) else { return }
+                    let number = counters["memory:" + model.rawValue, default: 0]
+                    counters["memory:" + model.rawValue] = number + 1
+                    guard !hasUserAlias(device), device.element(named: "alias") == nil else { return }
+                    let slot = device.element(named: "address").flatMap { $0[attribute: "type"] == "dimm" ? $0[attribute: "slot"] : nil }
+                    setAlias(&device, model.aliasStem + (model.takesSlot ? slot ?? String(number) : String(number)))
                 case "graphics":
                     if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
                         device[attribute: "port"] = String(5900 + vncDisplay)

@@ -51,6 +51,7 @@ public enum DefinitionChecks {
             }
         }
         for filesystem in definition.devices.filesystems { try check(filesystem, of: definition) }
+        try checkMemoryDevices(definition)
         try checkMemoryBacking(definition)
         if let iommu = definition.devices.iommu, iommu.model == .intel {
             guard (definition.os.machine ?? "").contains("q35") else {

@@ -151,6 +151,19 @@ public enum DeviceXML {
             let name = device.element(named: "target")?[attribute: "name"]
             return unique(indices.filter { existing[$0].element(named: "target")?[attribute: "name"] == name && aliasAgrees(existing[$0]) },
                           missing: "device not present in domain configuration", ambiguous: "multiple matching devices found")
+        case "memory":
+            // libvirt's virDomainMemoryFindByDef: the model, and the size, node and slot given.
+            let model = device[attribute: "model"] ?? ""
+            func size(_ e: XMLElement) -> UInt64? { e.element(named: "target")?.element(named: "size").flatMap { try? DomainNormalizer.kibibytes($0) } }
+            func node(_ e: XMLElement) -> String? { e.element(named: "target")?.element(named: "node")?.text.trimmingWhitespace() }
+            func slot(_ e: XMLElement) -> String? { e.element(named: "address").flatMap { $0[attribute: "type"] == "dimm" ? $0[attribute: "slot"] : nil } }
+            let wantedSize = size(device), wantedNode = node(device), wantedSlot = slot(device)
+            let candidates = indices.filter { index in
+                let e = existing[index]
+                return e[attribute: "model"] == model && (wantedSize == nil || size(e) == wantedSize) && (wantedNode == nil || node(e) == wantedNode)
+                    && (wantedSlot == nil || slot(e) == wantedSlot) && aliasAgrees(e)
+            }
+            return unique(candidates, missing: "model '\(model)' memory device not present in the domain configuration", ambiguous: "multiple matching devices found")
         case "serial", "console":
             let port = device.element(named: "target")?[attribute: "port"] ?? "0"
             return unique(indices.filter { (existing[$0].element(named: "target")?[attribute: "port"] ?? "0") == port && aliasAgrees(existing[$0]) },

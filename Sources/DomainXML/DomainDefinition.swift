@@ -19,8 +19,11 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var uuid: String
     public var title: String?
     public var description: String?
-    /// Maximum memory in KiB.
+    /// The guest's memory in KiB (`<memory>`): its initial RAM and its memory devices.
     public var memoryKiB: UInt64
+    /// `<maxMemory>` in KiB and its `slots`: how far memory devices may take the guest.
+    public var maxMemoryKiB: UInt64?
+    public var memorySlots: Int?
     /// Current memory in KiB.
     public var currentMemoryKiB: UInt64
     /// The maximum number of vCPUs (`<vcpu>`).
@@ -39,6 +42,15 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var numaTune: NUMATune?
     /// `<memoryBacking>`.
     public var memoryBacking: MemoryBacking
+
+    /// The RAM the guest starts with, in KiB: `<memory>` less its memory devices (QEMU's `-m size`).
+    public var initialMemoryKiB: UInt64 {
+        let devices = devices.memoryDevices.reduce(UInt64(0)) { $0 &+ $1.sizeKiB }
+        return memoryKiB > devices ? memoryKiB - devices : 0
+    }
+
+    /// Whether memory devices can be plugged in: `<maxMemory>` with its slots.
+    public var hasMemoryHotplug: Bool { (maxMemoryKiB ?? 0) > 0 && (memorySlots ?? 0) > 0 }
 
     /// Whether the definition asks for anything the guest's control group carries out.
     public var usesControlGroup: Bool {
@@ -74,7 +86,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// The whole of what Corral models, from which ``DomainSchema`` finds the rest.
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("genid"), .text("title"), .text("description"), ElementSchema("metadata"),
-        .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), .text("iothreads"),
+        .text("maxMemory", attributes: ["slots", "unit"]), .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), .text("iothreads"),
         ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema, MemoryBacking.schema,
         ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
@@ -91,6 +103,9 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         description = text("description")
         memoryKiB = UInt64(text("memory") ?? "") ?? 0
         currentMemoryKiB = UInt64(text("currentMemory") ?? "") ?? memoryKiB
+        // Checked by the normaliser: both or neither.
+        maxMemoryKiB = text("maxMemory").flatMap { UInt64($0) }
+        memorySlots = root.element(named: "maxMemory")?[attribute: "slots"].flatMap { Int($0) }
         vcpus = Int(text("vcpu") ?? "") ?? 1
         // Checked by the normaliser (current ≤ maximum, at least 1).
         currentVcpus = root.element(named: "vcpu")?[attribute: "current"].flatMap { Int($0) } ?? vcpus

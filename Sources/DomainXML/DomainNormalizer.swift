@@ -62,6 +62,8 @@ enum DomainNormalizer {
             }
         }
 
+        // <devices><memory>: sizes the domain's memory includes.
+        let memoryDevicesKiB = try normalizeMemoryDevices(&root)
         // <cpu><numa>: the cells' memory is the domain's.
         try normalizeNUMA(&root)
 
@@ -69,17 +71,15 @@ enum DomainNormalizer {
         guard let memoryElement = root.element(named: "memory") else {
             throw DomainXMLError(.invalid, line: root.line, "Memory size must be specified via <memory> or in the <numa> configuration")
         }
-        let memory = try kibibytes(memoryElement)
-        guard memory > 0 else { throw DomainXMLError(.invalid, line: memoryElement.line, "Memory size must be greater than zero") }
+        let given = try kibibytes(memoryElement)
+        guard given > 0 else { throw DomainXMLError(.invalid, line: memoryElement.line, "Memory size must be greater than zero") }
+        let memory = try totalMemory(root, memory: given, devicesKiB: memoryDevicesKiB, line: memoryElement.line)
+        guard memory > memoryDevicesKiB else {
+            throw DomainXMLError(.invalid, line: memoryElement.line, "Memory size must be specified via <memory> or in the <numa> configuration")
+        }
         var current = try root.element(named: "currentMemory").map { e throws(DomainXMLError) in try kibibytes(e) } ?? memory
         if current == 0 || current > memory { current = memory }
-        if let maxMemory = root.element(named: "maxMemory") {
-            let kib = try kibibytes(maxMemory)
-            update(&root, "maxMemory") { e in
-                e.attributes = e.attributes.filter { $0.name != "unit" } + [XMLAttribute(name: "unit", value: "KiB")]
-                e.setText(String(kib))
-            }
-        }
+        try normalizeMaxMemory(&root, total: memory)
         setMemory(&root, "memory", memory)
         setMemory(&root, "currentMemory", current)
 

@@ -233,7 +233,7 @@ enum PCIAddressAssignment {
 
     /// The positions of the devices to place, in libvirt's order.
     static func devicePositions(in devices: XMLElement) -> [Int] {
-        let order = ["filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "vsock"]
+        let order = ["filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "vsock", "memory"]
         var positions: [Int] = []
         for name in order {
             for position in devices.children.indices {
@@ -309,6 +309,8 @@ enum PCIAddressAssignment {
             return kind(false)
         case "vsock":
             return kind(true)
+        case "memory":
+            return element[attribute: "model"] == "virtio-mem" || element[attribute: "model"] == "virtio-pmem" ? kind(true) : nil
         case "serial":
             return element.element(named: "target")?[attribute: "type"] == "pci-serial" ? kind(false) : nil
         default:

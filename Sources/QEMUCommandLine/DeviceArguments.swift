@@ -9,6 +9,7 @@ extension Builder {
         try addIOMMU()
         try addImplicitControllers()
         try addUSBControllers()
+        try addMemoryDevices()
         addHubs()
         try addSmartcards()
         try addDisks()

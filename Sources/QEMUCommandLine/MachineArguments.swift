@@ -3,7 +3,7 @@ import DomainXML
 /// `-machine`, `-accel`, `-cpu` and the clock options, from `<os>`, `<features>`, `<cpu>` and
 /// `<clock>`, as libvirt writes them (NUMA nodes and SMBIOS tables have files of their own).
 extension Builder {
-    /// `-machine TYPE,usb=off,vmport=…,smm=…,kernel_irqchip=…,dump-guest-core=off[,acpi=off]`.
+    /// `-machine TYPE,usb=off,vmport=…,smm=…,kernel_irqchip=…,dump-guest-core=off[,nvdimm=on][,acpi=off]`.
     mutating func addMachine() throws(CommandLineError) {
         let features = domain.features
         var properties = [("usb", "off")]
@@ -16,6 +16,7 @@ extension Builder {
         }
         properties.append(("dump-guest-core", "off"))
         if domain.memoryBacking.noSharePages { properties.append(("mem-merge", "off")) }
+        if domain.devices.memoryDevices.contains(where: { $0.model == .nvdimm }) { properties.append(("nvdimm", "on")) }
         if usesSystemMemoryBackend { properties.append(("memory-backend", Self.systemMemoryID)) }
         if !features.acpi && !features.isEmpty { properties.append(("acpi", "off")) }
         add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", properties))

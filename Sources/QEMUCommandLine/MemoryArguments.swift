@@ -17,9 +17,15 @@ extension Builder {
     }
 
     mutating func addMemory() throws(CommandLineError) {
-        add("-m", "size=\(domain.memoryKiB)k")
+        // The initial RAM; memory devices come on top, up to `maxmem`, in `slots` DIMM slots.
+        let initial = domain.initialMemoryKiB
+        if domain.hasMemoryHotplug, let slots = domain.memorySlots, let maximum = domain.maxMemoryKiB {
+            add("-m", "size=\(initial)k,slots=\(slots),maxmem=\(maximum)k")
+        } else {
+            add("-m", "size=\(initial)k")
+        }
         if usesSystemMemoryBackend {
-            let (bytes, overflow) = domain.memoryKiB.multipliedReportingOverflow(by: 1024)
+            let (bytes, overflow) = initial.multipliedReportingOverflow(by: 1024)
             guard !overflow else { throw CommandLineError(.unsupported, "the guest has too much memory") }
             add("-object", json: try memoryBackend(id: Self.systemMemoryID, bytes: bytes, node: nil, access: domain.memoryBacking.access))
         }
@@ -34,9 +40,13 @@ extension Builder {
     ///   (`discard-data`, `share`);
     /// - else `memory-backend-ram`.
     /// Huge pages and `<allocation mode='immediate'>` allocate it all at start (`prealloc`).
-    func memoryBackend(id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?) throws(CommandLineError) -> JSONValue {
+    func memoryBackend(
+        id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?, pageSizeKiB: UInt64? = nil
+    ) throws(CommandLineError) -> JSONValue {
         let backing = domain.memoryBacking
-        let pageKiB = try hugePageSizeKiB(node: node)
+        // A memory device's own page size wins over `<memoryBacking>`'s.
+        let pageKiB: UInt64?
+        if let pageSizeKiB { pageKiB = try hostHugePageSizeKiB(pageSizeKiB) } else { pageKiB = try hugePageSizeKiB(node: node) }
         var properties: [(String, JSONValue)] = []
         let type: String
         if backing.source == .file && pageKiB == nil {
@@ -66,7 +76,14 @@ extension Builder {
     /// The huge page size for the RAM outside NUMA nodes or of NUMA node `node`, in KiB; nil
     /// for none (or for pages of the base size, which libvirt takes as none).
     func hugePageSizeKiB(node: Int?) throws(CommandLineError) -> UInt64? {
-        guard var size = domain.memoryBacking.hugePageSizeKiB(node: node) else { return nil }
+        guard let size = domain.memoryBacking.hugePageSizeKiB(node: node) else { return nil }
+        return try hostHugePageSizeKiB(size)
+    }
+
+    /// `size` (0: the host's default huge page size) as a huge page size of this host; nil for
+    /// the base page size.
+    func hostHugePageSizeKiB(_ requested: UInt64) throws(CommandLineError) -> UInt64? {
+        var size = requested
         let host = context.hugePages
         if size == 0 {
             guard let fallback = host.defaultSizeKiB else { throw CommandLineError(.unsupported, "Unable to find any usable huge pages on this host") }

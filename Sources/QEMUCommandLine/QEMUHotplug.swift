@@ -13,6 +13,7 @@ public enum QEMUHotplug {
         case rng(Int)
         case scsiController(Int)
         case channel(Int)
+        case memory(Int)
     }
 
     /// The `-blockdev`, `-netdev`, `-object`, `-chardev` and `-device` options of `device` (in
@@ -35,6 +36,7 @@ public enum QEMUHotplug {
         case .rng(let index): try builder.addRNG(at: index)
         case .scsiController(let index): try builder.addSCSIController(at: index)
         case .channel(let index): try builder.addChannel(at: index, forHotplug: true)
+        case .memory(let index): try builder.addMemoryDevice(at: index)
         }
         try builder.applyOverrides(requireAll: false)
         try builder.applyAlterations(requireMatches: false)

@@ -107,6 +107,11 @@ final class CorpusHost {
                 try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
                 element[attribute: "dir"] = moved
             }
+        case ("memory"?, "path") where here.count == 5:
+            // The file of an NVDIMM or virtio-pmem device: QEMU makes it the device's size.
+            let moved = scratchPath(for: element.text)
+            try makeParent(of: moved)
+            element.setText(moved)
         case ("smartcard"?, "smartcard") where here.count == 3 && element[attribute: "mode"] == "host-certificates":
             try makeCertificateDatabase(for: &element)
         case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"), ("smartcard"?, "source"):

@@ -34,7 +34,8 @@ struct HotplugPlan {
         // The address the define-time assignment gave it is a cold-plug one (it may name a root
         // port it would add): a running guest's device goes where a free slot is, decided below.
         if requested.element(named: "address") == nil {
-            element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
+            // (A DIMM's slot is no PCI address: the define-time assignment's lowest free one stays.)
+            element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil, e[attribute: "type"] != "dimm" { true } else { false } }
         }
         let usedAliases = Set(definition.devices.aliases)
         let given = element.element(named: "alias")?[attribute: "name"]
@@ -96,6 +97,24 @@ struct HotplugPlan {
             ])))
             needsPCISlot = false
             device = .channel(definition.devices.channels.count)
+        case "memory":
+            guard let memory = trial.definition.devices.memoryDevices.last else { throw RemoteError(code: .internalError, domain: .qemu, detail: "no memory device") }
+            // libvirt's qemuDomainDefValidateMemoryHotplug: the slots, the room under <maxMemory>.
+            do throws(DomainXMLError) {
+                try DefinitionChecks.check(trial.definition)
+            } catch {
+                throw RemoteError(domainXMLError: error)
+            }
+            // DIMMs are named by their slot, virtio devices by the first free number.
+            if let given {
+                alias = given
+            } else if memory.model.takesSlot, let slot = memory.slot {
+                alias = memory.model.aliasStem + String(slot)
+            } else {
+                alias = GuestDevices.firstFreeAlias(memory.model.aliasStem, used: usedAliases)
+            }
+            needsPCISlot = !memory.model.takesSlot
+            device = .memory(definition.devices.memoryDevices.count)
         case "hostdev":
             throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "host device assignment (<hostdev>) is not supported by Corral")
         default:

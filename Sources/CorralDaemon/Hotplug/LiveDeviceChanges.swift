@@ -139,6 +139,9 @@ extension DomainDriver {
         case "channel":
             guard let channel = devices.characterDevice(.channel, index: index) else { return [] }
             return [("chardev-remove", .object([("id", .string(channel.chardev))]))]
+        case "memory":
+            guard index < live.devices.memoryDevices.count, let alias = live.devices.memoryDevices[index].alias else { return [] }
+            return [("object-del", .object([("id", .string("mem" + alias))]))]
         case "rng":
             guard index < live.devices.rngs.count else { return [] }
             return [("object-del", .object([("id", .string("obj" + (live.devices.rngs[index].alias ?? "rng\(index)")))]))]
@@ -187,6 +190,11 @@ extension DomainDriver {
             }
         case "interface", "rng", "channel":
             break
+        case "memory":
+            // QEMU cannot unplug a virtio-mem device; its requested size goes to 0 instead.
+            if element?[attribute: "model"] == "virtio-mem" {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "virtio-mem devices cannot be hot unplugged; set their requested size to 0 instead")
+            }
         case "controller":
             let type = element?[attribute: "type"] ?? ""
             guard type == "scsi" else { throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "'\(type)' controller cannot be hot unplugged.") }

@@ -8,6 +8,11 @@ enum DeviceCommon {
     /// `<boot order>`.
     static func bootOrder(_ device: XMLElement) -> Int? { device.element(named: "boot")?[attribute: "order"].flatMap { Int($0) } }
 
+    /// An unsigned number as libvirt reads addresses: decimal, or hexadecimal after `0x`.
+    static func unsigned(_ text: String) -> UInt64? {
+        text.hasPrefix("0x") || text.hasPrefix("0X") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+    }
+
     /// `<address type='usb' bus port>`: the USB bus (the controller's index) and the port path
     /// (`1`, or `1.2` behind a hub), when the device has one that is well formed.
     static func usbAddress(_ device: XMLElement) -> DomainDefinition.USBAddress? {
