@@ -147,6 +147,17 @@ actor DomainDriver {
         let directory = runDirectory(for: record.name)
         var context = makeContext(id: id, directory: directory, definition: definition)
         context.diskSecrets = try diskSecrets(definition)
+        if !definition.devices.hostDevices.isEmpty {
+            // The host's side of each <hostdev>, found in sysfs (off the event loops).
+            let wanted = definition
+            context.hostDeviceBindings = try await BlockingWork.run { () throws(RemoteError) -> [Int: CommandLineContext.HostDeviceBinding] in
+                do throws(HostDeviceLookup.Failure) {
+                    return try HostDeviceLookup().bindings(for: wanted)
+                } catch {
+                    throw RemoteError(code: .configUnsupported, domain: .qemu, detail: error.message)
+                }
+            }
+        }
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot

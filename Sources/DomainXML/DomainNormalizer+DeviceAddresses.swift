@@ -13,10 +13,10 @@ extension DomainNormalizer {
         }
     }
 
-    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB hubs, disks,
-    /// sound cards, smartcard (CCID) controllers, serial ports, input devices and redirected
-    /// ports take the first free port of the first USB controller, in libvirt's
-    /// order (hubs first); virtio channels the first free port from 1 of the
+    /// The addresses libvirt gives devices on the USB and virtio-serial buses: USB hubs, host
+    /// devices, disks, smartcard (CCID) controllers, input devices, serial ports, sound cards and
+    /// redirected ports take the first free port of the first USB controller, in libvirt's
+    /// order (`virDomainUSBDeviceDefForeach`); virtio channels the first free port from 1 of the
     /// virtio-serial controller 0. Given addresses are kept; a device finds no free port is
     /// left to QEMU (libvirt would add a USB hub).
     static func assignBusAddresses(_ devices: inout XMLElement) {
@@ -31,10 +31,11 @@ extension DomainNormalizer {
                     used.insert(port)
                 }
             }
-            for kind in ["hub", "disk", "sound", "controller", "serial", "input", "redirdev"] {
+            for kind in ["hub", "hostdev", "disk", "controller", "input", "serial", "sound", "redirdev"] {
                 devices.updateElements { device in
                     guard device.name == kind, device.namespace == nil, device.element(named: "address") == nil else { return }
                     if kind == "hub" && device[attribute: "type"] != "usb" { return }
+                    if kind == "hostdev" && device[attribute: "type"] != "usb" { return }
                     if kind == "disk" && device.element(named: "target")?[attribute: "bus"] != "usb" { return }
                     if kind == "sound" && device[attribute: "model"] != "usb" { return }
                     if kind == "controller" && device[attribute: "type"] != "ccid" { return }
@@ -44,7 +45,7 @@ extension DomainNormalizer {
                     guard let port = (1...max(1, ports)).map(String.init).first(where: { !used.contains($0) }), ports > 0 else { return }
                     used.insert(port)
                     device.children.append(.element(element("address", [("type", "usb"), ("bus", "0"), ("port", port)])))
-                    device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : ["source", "target", "boot", "alias", "address"])
+                    device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : kind == "hostdev" ? ["driver", "source", "boot", "alias", "rom", "address"] : ["source", "target", "boot", "alias", "address"])
                 }
             }
         }

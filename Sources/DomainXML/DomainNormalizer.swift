@@ -391,6 +391,13 @@ enum DomainNormalizer {
                 device.updateElements { driver in if driver.name == "driver" { driver.attributes.removeAll { $0.name == "queue" } } }
             }
             device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "boot", "alias", "address"])
+        case "hostdev":
+            // libvirt writes `managed` of USB and PCI devices, 'no' unless said.
+            let type = device[attribute: "type"]
+            if (type == "usb" || type == "pci") && device[attribute: "managed"] == nil { device[attribute: "managed"] = "no" }
+            orderAttributes(&device, ["mode", "type", "managed"])
+            device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["vendor", "product", "address"]) } }
+            device.children = ordered(device.children, by: ["driver", "source", "boot", "alias", "rom", "address"])
         case "tpm":
             // libvirt's choices, written out: TIS on x86, and for an emulator TPM 2.0 with CRB,
             // TPM 1.2 with TIS.

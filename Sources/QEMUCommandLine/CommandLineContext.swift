@@ -68,6 +68,20 @@ public struct CommandLineContext: Sendable {
         }
     }
 
+    /// What the host has of a `<hostdev>`, as the daemon found it before the start.
+    public enum HostDeviceBinding: Hashable, Sendable {
+        /// The USB device at this bus and device number.
+        case usb(bus: Int, device: Int)
+        /// A USB device the host lacks, whose `startupPolicy='optional'` lets the guest start
+        /// with an empty port that waits for it.
+        case usbMissing
+        /// A PCI function bound to vfio-pci, ready to be given to the guest.
+        case pci
+    }
+
+    /// The bindings of the definition's `<hostdev>` elements, by position.
+    public var hostDeviceBindings: [Int: HostDeviceBinding] = [:]
+
     /// The host's huge page sizes, for `<memoryBacking><hugepages>`.
     public var hugePages = HostHugePages()
     public var qmpSocket: String { runDirectory + "/qmp.sock" }

@@ -27,6 +27,7 @@ extension Builder {
         try addSounds()
         try addWatchdogs()
         try addRedirectedDevices()
+        try addHostDevices()
         addMemoryBalloon()
         try addRNGs()
         if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }

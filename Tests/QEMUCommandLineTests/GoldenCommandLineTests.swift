@@ -52,6 +52,17 @@ struct GoldenCommandLineTests {
                 authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
                 encryption: disk.encryption.map { _ in Array("passphrase-\(disk.targetDevice)".utf8) })
         }
+        // Stand-ins for what the daemon finds on the host: USB devices at bus 1 from device 2 on
+        // (a missing one when the case says so), PCI functions bound to vfio-pci.
+        for (index, hostDevice) in parsed.definition.devices.hostDevices.enumerated() {
+            switch hostDevice.type {
+            case .usb:
+                context.hostDeviceBindings[index] = xml.contains("corral-golden: usb-missing")
+                    ? .usbMissing : .usb(bus: hostDevice.usb?.bus ?? 1, device: hostDevice.usb?.device ?? 2 + index)
+            case .pci: context.hostDeviceBindings[index] = .pci
+            default: break
+            }
+        }
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")

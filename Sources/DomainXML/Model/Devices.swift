@@ -26,6 +26,8 @@ extension DomainDefinition {
         public var hubs: [Hub] = []
         public var sharedMemory: [SharedMemory] = []
         public var smartcards: [Smartcard] = []
+        /// `<hostdev>`: devices of the host given to the guest.
+        public var hostDevices: [HostDevice] = []
         /// `<memory>` devices: DIMMs, NVDIMMs, virtio-mem and virtio-pmem.
         public var memoryDevices: [MemoryDevice] = []
         /// `<iommu>` (a guest has at most one).
@@ -35,7 +37,7 @@ extension DomainDefinition {
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema,
         ])
 
         public init() {}
@@ -68,6 +70,7 @@ extension DomainDefinition {
                 case "hub": hubs.append(try Hub(device))
                 case "shmem": sharedMemory.append(try SharedMemory(device))
                 case "memory": memoryDevices.append(try MemoryDevice(device))
+                case "hostdev": hostDevices.append(try HostDevice(device))
                 case "iommu":
                     guard iommu == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single IOMMU device is supported") }
                     iommu = try IOMMU(device)

@@ -1,0 +1,128 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<hostdev mode='subsystem'>`: a device of the host given to the guest (libvirt's
+    /// `virDomainHostdevDef`), a USB device (by vendor and product, or by bus and device number)
+    /// or a PCI function.
+    public struct HostDevice: Hashable, Sendable, ModelledElement {
+        /// `<hostdev type>`.
+        public enum Kind: String, ModelledValue {
+            case usb, pci, scsi, scsiHost = "scsi_host", mdev
+        }
+
+        /// `<source startupPolicy>`: what a missing USB device does to the start.
+        public enum StartupPolicy: String, ModelledValue {
+            case mandatory, requisite, optional
+        }
+
+        /// `<driver name>` of a PCI device.
+        public enum Backend: String, ModelledValue {
+            case `default`, kvm, vfio, xen
+        }
+
+        /// Where a USB device is on the host: by its ids, or by bus and device number, or both.
+        public struct USBSource: Hashable, Sendable {
+            public var vendor: UInt16?
+            public var product: UInt16?
+            public var bus: Int?
+            public var device: Int?
+        }
+
+        public var type: Kind
+        /// `<hostdev managed>`: whether the host driver is detached and reattached for the guest.
+        public var managed: Bool
+        public var startupPolicy: StartupPolicy?
+        public var usb: USBSource?
+        /// The PCI function on the host (`<source><address domain bus slot function>`).
+        public var hostPCIAddress: PCIAddress?
+        public var backend: Backend?
+        /// `<rom bar file enabled>`.
+        public var romBar: Bool?
+        public var romFile: String?
+        public var romEnabled: Bool?
+        public var bootOrder: Int?
+        public var alias: String?
+        public var pciAddress: PCIAddress?
+        public var usbAddress: USBAddress?
+
+        static let schema = ElementSchema("hostdev", attributes: ["mode", "type", "managed"], children: [
+            ElementSchema("driver", attributes: ["name"]),
+            ElementSchema("source", attributes: ["startupPolicy"], children: [
+                ElementSchema("vendor", attributes: ["id"]), ElementSchema("product", attributes: ["id"]),
+                ElementSchema("address", attributes: ["domain", "bus", "slot", "function", "device"]),
+            ]),
+            ElementSchema("rom", attributes: ["bar", "file", "enabled"]), .boot, .alias, .address,
+        ])
+
+        /// Reads a normalised `<hostdev>`.
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            let mode = element[attribute: "mode"] ?? "subsystem"
+            guard mode == "subsystem" else {
+                throw DomainXMLError(.unsupported, line: element.line, "hostdev mode '\(mode)' is not supported: only subsystem devices can be given to a QEMU guest")
+            }
+            type = try Kind.requiredAttribute("type", of: element)
+            managed = element[attribute: "managed"] == "yes"
+            let source = element.element(named: "source")
+            startupPolicy = try StartupPolicy.optionalAttribute("startupPolicy", of: source)
+            backend = try Backend.optionalAttribute("name", of: element.element(named: "driver"))
+            switch type {
+            case .usb:
+                var found = USBSource()
+                found.vendor = try Self.identifier("vendor", in: source)
+                found.product = try Self.identifier("product", in: source)
+                if let address = source?.element(named: "address") {
+                    found.bus = try Self.number("bus", of: address)
+                    found.device = try Self.number("device", of: address)
+                }
+                // libvirt's words (virDomainHostdevSubsysUSBDefParseXML).
+                if found.vendor != nil && found.product == nil { throw DomainXMLError(.invalid, line: element.line, "missing product") }
+                if found.vendor == nil && found.product != nil { throw DomainXMLError(.invalid, line: element.line, "missing vendor") }
+                guard found.vendor != nil || (found.bus != nil && found.device != nil) else {
+                    throw DomainXMLError(.invalid, line: element.line, "usb device needs a vendor and product id or a bus and device number")
+                }
+                usb = found
+            case .pci:
+                guard let address = source?.element(named: "address") else {
+                    throw DomainXMLError(.invalid, line: element.line, "PCI host devices must use 'pci' or 'unassigned' address type")
+                }
+                var withType = address
+                withType[attribute: "type"] = "pci"
+                hostPCIAddress = try PCIAddress(device: XMLElement(name: "source", children: [.element(withType)]))
+            case .scsi, .scsiHost, .mdev:
+                break
+            }
+            if let rom = element.element(named: "rom") {
+                romBar = try Interface.Driver.onOff("bar", of: rom)
+                romFile = rom[attribute: "file"]
+                if let enabled = rom[attribute: "enabled"] {
+                    guard enabled == "yes" || enabled == "no" else {
+                        throw DomainXMLError(.invalid, line: rom.line, "Invalid value for attribute 'enabled' in element 'rom': '\(enabled)'.")
+                    }
+                    romEnabled = enabled == "yes"
+                }
+            }
+            bootOrder = DeviceCommon.bootOrder(element)
+            alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
+            usbAddress = DeviceCommon.usbAddress(element)
+        }
+
+        /// A USB id: `0x` and up to four hex digits, as libvirt reads it.
+        static func identifier(_ name: String, in source: XMLElement?) throws(DomainXMLError) -> UInt16? {
+            guard let element = source?.element(named: name) else { return nil }
+            guard let text = element[attribute: "id"] else { throw DomainXMLError(.invalid, line: element.line, "usb \(name) needs id") }
+            guard let value = DeviceCommon.unsigned(text), let id = UInt16(exactly: value) else {
+                throw DomainXMLError(.invalid, line: element.line, "cannot parse \(name) id \(text)")
+            }
+            return id
+        }
+
+        static func number(_ name: String, of address: XMLElement) throws(DomainXMLError) -> Int? {
+            guard let text = address[attribute: name] else { return nil }
+            guard let value = DeviceCommon.unsigned(text), value <= 999 else {
+                throw DomainXMLError(.invalid, line: address.line, "cannot parse \(name) attribute")
+            }
+            return Int(value)
+        }
+    }
+}
