@@ -74,6 +74,7 @@ public final class Daemon: Sendable {
         MetadataProcedures.register(in: &table, registry: registry, driver: driver, events: events, options: options)
         DeviceProcedures.register(in: &table, registry: registry, driver: driver)
         VcpuProcedures.register(in: &table, registry: registry, driver: driver, events: events)
+        IOThreadProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         SendKeyProcedure.register(in: &table, registry: registry, jobs: driver.jobs)
         BlockTuningProcedures.register(in: &table, registry: registry, driver: driver, events: events)
         RenameProcedure.register(in: &table, registry: registry, driver: driver, events: events)

@@ -403,7 +403,8 @@ actor DomainDriver {
         started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
         if let threads = started.vcpuThreads {
             do throws(RemoteError) {
-                try ThreadPinning.applyDefinition(definition, pid: pid, vcpuThreads: threads)
+                let ioThreads = definition.ioThreadIDs.isEmpty ? [:] : try await GuestStatistics.ioThreads(runtime)
+                try ThreadPinning.applyDefinition(definition, pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
             } catch {
                 logger.warning("cannot pin the guest's threads as its definition says", metadata: ["name": "\(record.name)", "error": "\(error)"])
             }

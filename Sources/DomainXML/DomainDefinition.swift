@@ -115,10 +115,11 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         numaTune = try root.element(named: "numatune").map { tune throws(DomainXMLError) in try NUMATune(tune) }
         memoryBacking = try root.element(named: "memoryBacking").map { backing throws(DomainXMLError) in try MemoryBacking(backing) } ?? MemoryBacking()
         let maximum = vcpus
-        cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum) } ?? CPUTune()
+        let ioThreads = try Self.ioThreads(root)
+        cpuTune = try root.element(named: "cputune").map { tune throws(DomainXMLError) in try CPUTune(tune, maximumVcpus: maximum, ioThreads: ioThreads) } ?? CPUTune()
         resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
-        ioThreadIDs = try Self.ioThreads(root)
+        ioThreadIDs = ioThreads
         generationID = text("genid")
         sysinfo = try root.element(named: "sysinfo").map { element throws(DomainXMLError) in try Sysinfo(element) }
         if let systemUUID = sysinfo?.systemUUID, DomainNormalizer.canonicalUUID(systemUUID) != uuid {

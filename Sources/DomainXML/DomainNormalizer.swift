@@ -156,6 +156,26 @@ enum DomainNormalizer {
                 "iothread_quota", "vcpupin", "emulatorpin", "iothreadpin",
             ])
         }
+        // libvirt keeps pins with what they pin: vCPU pins by vCPU, I/O thread pins in the order
+        // of the I/O threads (`<iothreadids>`, else by id).
+        let threadOrder = (root.element(named: "iothreadids")?.elements(named: "iothread") ?? []).compactMap { $0[attribute: "id"].flatMap { Int($0) } }
+        update(&root, "cputune") { tune in
+            func key(_ node: XMLNode) -> Int? {
+                guard case .element(let e) = node, e.namespace == nil else { return nil }
+                switch e.name {
+                case "vcpupin": return e[attribute: "vcpu"].flatMap { Int($0) }
+                case "iothreadpin":
+                    let id = e[attribute: "iothread"].flatMap { Int($0) } ?? 0
+                    return threadOrder.firstIndex(of: id).map { $0 - threadOrder.count } ?? id
+                default: return nil
+                }
+            }
+            for name in ["vcpupin", "iothreadpin"] {
+                let positions = tune.children.indices.filter { if case .element(let e) = tune.children[$0], e.name == name, e.namespace == nil { true } else { false } }
+                let sorted = positions.map { tune.children[$0] }.enumerated().sorted { (key($0.element) ?? 0, $0.offset) < (key($1.element) ?? 0, $1.offset) }.map(\.element)
+                for (position, node) in zip(positions, sorted) { tune.children[position] = node }
+            }
+        }
     }
 
     /// `<memoryBacking>` as libvirt writes it: its children in libvirt's order, huge page sizes

@@ -109,15 +109,6 @@ enum BlockTuningProcedures {
             let given = Array(errors.prefix(Int(arguments.maxerrors)))
             return .init(errors: given, nerrors: Int32(given.count))
         }
-
-        table.register(Remote.DomainGetIothreadInfo.self) { arguments, _ throws(RemoteError) in
-            try DomainProcedures.checkFlags(arguments.flags, allowed: live | config, function: "qemuDomainGetIOThreadInfo")
-            try ModificationImpact.checkOneDefinition(arguments.flags, domain: .domain)
-            let record = try registry.record(for: arguments.dom)
-            _ = try ModificationImpact(flags: arguments.flags, record: record)
-            // Corral starts no I/O threads (`<iothreads>` is not modelled, so refused at start).
-            return .init(info: [], ret: 0)
-        }
     }
 
     /// What a set call changes: each limit given (0 clears it), and the group.

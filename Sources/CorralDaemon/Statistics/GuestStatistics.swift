@@ -247,4 +247,23 @@ enum GuestStatistics {
             return (index, tid)
         }.sorted { $0.0 < $1.0 }.map(\.1)
     }
+
+    /// The host thread of each I/O thread of the running guest, by its id (`iothreadN`).
+    static func ioThreads(_ guest: GuestRuntime) async throws(RemoteError) -> [Int: Int32] {
+        let reply: JSONValue
+        do throws(QMPError) {
+            reply = try await guest.qmp.execute("query-iothreads")
+        } catch {
+            throw monitorFailure(error)
+        }
+        guard case .array(let threads) = reply else { return [:] }
+        var byID: [Int: Int32] = [:]
+        for thread in threads {
+            guard let name = thread["id"]?.stringValue, name.hasPrefix("iothread"), let id = Int(name.dropFirst("iothread".count)),
+                let tid = thread["thread-id"]?.intValue.flatMap({ Int32(exactly: $0) })
+            else { continue }
+            byID[id] = tid
+        }
+        return byID
+    }
 }

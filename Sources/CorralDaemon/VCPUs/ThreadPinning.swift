@@ -21,9 +21,9 @@ enum ThreadPinning {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }.sorted()
     }
 
-    /// Pins every thread of `pid` but `vcpuThreads` to `cpus`.
-    static func pinEmulator(pid: Int32, vcpuThreads: [Int32], to cpus: DomainDefinition.CPUSet) throws(RemoteError) {
-        let skipped = Set(vcpuThreads)
+    /// Pins every thread of `pid` but `vcpuThreads` and `ioThreads` (libvirt's "emulator") to `cpus`.
+    static func pinEmulator(pid: Int32, vcpuThreads: [Int32], ioThreads: [Int32] = [], to cpus: DomainDefinition.CPUSet) throws(RemoteError) {
+        let skipped = Set(vcpuThreads + ioThreads)
         for thread in threads(of: pid) where !skipped.contains(thread) {
             do throws(RemoteError) {
                 try pin(thread: thread, to: cpus)
@@ -35,11 +35,17 @@ enum ThreadPinning {
     }
 
     /// Applies a definition's pins to a guest that has just started: each vCPU's own pin, else
+    /// `<vcpu cpuset>`; each I/O thread's own pin (`ioThreads`: their threads by id), else
     /// `<vcpu cpuset>`; the emulator's pin, else `<vcpu cpuset>`.
-    static func applyDefinition(_ definition: DomainDefinition, pid: Int32, vcpuThreads: [Int32]) throws(RemoteError) {
+    static func applyDefinition(_ definition: DomainDefinition, pid: Int32, vcpuThreads: [Int32], ioThreads: [Int: Int32] = [:]) throws(RemoteError) {
         for (vcpu, thread) in vcpuThreads.enumerated() {
             if let cpus = definition.cpuTune.vcpuPins[vcpu] ?? definition.vcpuCPUSet { try pin(thread: thread, to: cpus) }
         }
-        if let cpus = definition.cpuTune.emulatorPin ?? definition.vcpuCPUSet { try pinEmulator(pid: pid, vcpuThreads: vcpuThreads, to: cpus) }
+        for (id, thread) in ioThreads.sorted(by: { $0.key < $1.key }) {
+            if let cpus = definition.cpuTune.ioThreadPins[id] ?? definition.vcpuCPUSet { try pin(thread: thread, to: cpus) }
+        }
+        if let cpus = definition.cpuTune.emulatorPin ?? definition.vcpuCPUSet {
+            try pinEmulator(pid: pid, vcpuThreads: vcpuThreads, ioThreads: Array(ioThreads.values), to: cpus)
+        }
     }
 }

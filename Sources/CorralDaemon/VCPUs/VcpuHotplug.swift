@@ -105,7 +105,8 @@ extension DomainDriver {
         let threads = try await GuestStatistics.vcpuThreads(guest)
         if let live = try? liveDocument(guest).definition {
             // A new vCPU runs where the domain's pins say.
-            try? ThreadPinning.applyDefinition(live, pid: guest.pid, vcpuThreads: threads)
+            let ioThreads = live.ioThreadIDs.isEmpty ? [:] : ((try? await GuestStatistics.ioThreads(guest)) ?? [:])
+            try? ThreadPinning.applyDefinition(live, pid: guest.pid, vcpuThreads: threads, ioThreads: ioThreads)
         }
         registry.updateGuest(uuid) { guest in
             guest.vcpuThreads = threads
@@ -142,10 +143,20 @@ enum VcpuDocument {
 
     /// Sets (or, with `nil`, removes) a `<cputune>` pin: `<vcpupin vcpu=N>` or `<emulatorpin>`.
     static func setPin(_ document: inout XMLElement, vcpu: Int?, cpus: DomainDefinition.CPUSet?) {
-        let name = vcpu == nil ? "emulatorpin" : "vcpupin"
+        setPin(&document, name: vcpu == nil ? "emulatorpin" : "vcpupin", key: vcpu.map { ("vcpu", $0) }, cpus: cpus)
+    }
+
+    /// Sets (or, with `nil`, removes) `<iothreadpin iothread=N>`.
+    static func setIOThreadPin(_ document: inout XMLElement, ioThread: Int, cpus: DomainDefinition.CPUSet?) {
+        setPin(&document, name: "iothreadpin", key: ("iothread", ioThread), cpus: cpus)
+    }
+
+    /// A `<cputune>` pin named `name`, told apart from its siblings by `key` (an attribute and
+    /// its number), kept in libvirt's order: vCPU pins by vCPU, the emulator's, I/O threads' by id.
+    private static func setPin(_ document: inout XMLElement, name: String, key: (attribute: String, value: Int)?, cpus: DomainDefinition.CPUSet?) {
         func isThePin(_ node: XMLNode) -> Bool {
             guard case .element(let e) = node, e.name == name, e.namespace == nil else { return false }
-            return vcpu.map { e[attribute: "vcpu"] == String($0) } ?? true
+            return key.map { e[attribute: $0.attribute] == String($0.value) } ?? true
         }
         if document.element(named: "cputune") == nil, cpus != nil {
             let tune = XMLNode.element(XMLElement(name: "cputune"))
@@ -160,14 +171,19 @@ enum VcpuDocument {
             tune.children.removeAll(where: isThePin)
             if let cpus {
                 var attributes = [XMLAttribute(name: "cpuset", value: cpus.description)]
-                if let vcpu { attributes.insert(XMLAttribute(name: "vcpu", value: String(vcpu)), at: 0) }
+                if let key { attributes.insert(XMLAttribute(name: key.attribute, value: String(key.value)), at: 0) }
                 let pin = XMLNode.element(XMLElement(name: name, attributes: attributes))
-                // vCPU pins in order, before the emulator's.
+                let order = ["vcpupin", "emulatorpin", "iothreadpin"]
+                let rank = order.firstIndex(of: name) ?? order.count
+                // Before the first pin that comes later: of a later kind, or of this kind with a higher number.
                 let position = tune.children.firstIndex { node in
-                    guard case .element(let e) = node else { return false }
-                    guard let vcpu else { return e.name != "vcpupin" }
-                    return e.name != "vcpupin" || (Int(e[attribute: "vcpu"] ?? "") ?? 0) > vcpu
-                } ?? tune.children.count
+                    guard case .element(let e) = node, let theirs = order.firstIndex(of: e.name) else { return false }
+                    if theirs != rank { return theirs > rank }
+                    guard let key else { return false }
+                    return (Int(e[attribute: key.attribute] ?? "") ?? 0) > key.value
+                } ?? tune.children.lastIndex { node in
+                    if case .element(let e) = node, let theirs = order.firstIndex(of: e.name) { theirs <= rank } else { false }
+                }.map { $0 + 1 } ?? tune.children.count
                 tune.children.insert(pin, at: position)
             }
         }

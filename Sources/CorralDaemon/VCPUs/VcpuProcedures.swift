@@ -75,7 +75,8 @@ enum VcpuProcedures {
                         // An unplugged vCPU takes its pin when it is plugged in.
                         if vcpu < threads.count { try ThreadPinning.pin(thread: threads[vcpu], to: cpus) }
                     } else {
-                        try ThreadPinning.pinEmulator(pid: guest.pid, vcpuThreads: threads, to: cpus)
+                        let ioThreads = record.definition.ioThreadIDs.isEmpty ? [:] : try await GuestStatistics.ioThreads(guest)
+                        try ThreadPinning.pinEmulator(pid: guest.pid, vcpuThreads: threads, ioThreads: Array(ioThreads.values), to: cpus)
                     }
                     registry.updateGuest(record.uuid) { guest in
                         guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { VcpuDocument.setPin(&$0, vcpu: vcpu, cpus: cpus) }

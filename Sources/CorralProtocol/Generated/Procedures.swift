@@ -987,6 +987,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainSetNumaParameters = 254
     /// `REMOTE_PROC_DOMAIN_GET_IOTHREAD_INFO`
     case domainGetIothreadInfo = 351
+    /// `REMOTE_PROC_DOMAIN_PIN_IOTHREAD`
+    case domainPinIothread = 352
     /// `REMOTE_PROC_DOMAIN_GET_DISK_ERRORS`
     case domainGetDiskErrors = 263
     /// `REMOTE_PROC_DOMAIN_GET_BLOCK_IO_TUNE`
@@ -1311,6 +1313,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetNumaParameters: return .read
         case .domainSetNumaParameters: return .write(api: "virDomainSetNumaParameters")
         case .domainGetIothreadInfo: return .read
+        case .domainPinIothread: return .write(api: "virDomainPinIOThread")
         case .domainGetDiskErrors: return .read
         case .domainGetBlockIoTune: return .read
         case .domainSetBlockIoTune: return .write(api: "virDomainSetBlockIoTune")
@@ -1601,6 +1604,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainGetNumaParameters: return Remote.DomainGetNumaParameters.self
         case .domainSetNumaParameters: return Remote.DomainSetNumaParameters.self
         case .domainGetIothreadInfo: return Remote.DomainGetIothreadInfo.self
+        case .domainPinIothread: return Remote.DomainPinIothread.self
         case .domainGetDiskErrors: return Remote.DomainGetDiskErrors.self
         case .domainGetBlockIoTune: return Remote.DomainGetBlockIoTune.self
         case .domainSetBlockIoTune: return Remote.DomainSetBlockIoTune.self
@@ -11486,6 +11490,43 @@ public enum Remote {
                 buffer.writeXDRUInt32(self.ret)
             }
         }
+    }
+
+    /// Procedure 352, `DomainPinIothread`.
+    public enum DomainPinIothread: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 352
+
+        /// The arguments of `DomainPinIothread`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var iothreadsID: UInt32
+            public var cpumap: [UInt8]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, iothreadsID: UInt32, cpumap: [UInt8], flags: UInt32) {
+                self.dom = dom
+                self.iothreadsID = iothreadsID
+                self.cpumap = cpumap
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.iothreadsID = try buffer.readXDRUInt32()
+                self.cpumap = Array(try buffer.readXDRVariableOpaque(maximumLength: 2048).readableBytesView)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.iothreadsID)
+                buffer.writeXDRVariableOpaque(self.cpumap)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
     }
 
     /// Procedure 263, `DomainGetDiskErrors`.

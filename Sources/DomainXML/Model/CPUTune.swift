@@ -64,6 +64,8 @@ extension DomainDefinition {
         public var vcpuPins: [Int: CPUSet] = [:]
         /// `<emulatorpin cpuset>`.
         public var emulatorPin: CPUSet?
+        /// `<iothreadpin iothread cpuset>`, by I/O thread id.
+        public var ioThreadPins: [Int: CPUSet] = [:]
         /// `<shares>`: the guest's CPU weight against other processes.
         public var shares: UInt64?
         /// `<global_period>` (µs) and `<global_quota>` (µs, -1 none): the whole guest's CPU
@@ -74,6 +76,7 @@ extension DomainDefinition {
         static let schema = ElementSchema("cputune", children: [
             .text("shares"), .text("global_period"), .text("global_quota"),
             ElementSchema("vcpupin", attributes: ["vcpu", "cpuset"]), ElementSchema("emulatorpin", attributes: ["cpuset"]),
+            ElementSchema("iothreadpin", attributes: ["iothread", "cpuset"]),
         ])
 
         /// Whether it asks for anything of the cpu controller.
@@ -81,7 +84,7 @@ extension DomainDefinition {
 
         public init() {}
 
-        init(_ element: XMLElement, maximumVcpus: Int) throws(DomainXMLError) {
+        init(_ element: XMLElement, maximumVcpus: Int, ioThreads: [Int] = []) throws(DomainXMLError) {
             for pin in element.elements(named: "vcpupin") {
                 guard let text = pin[attribute: "vcpu"], let vcpu = Int(text), vcpu >= 0 else {
                     throw DomainXMLError(.invalid, line: pin.line, "Missing required attribute 'vcpu' in element 'vcpupin'")
@@ -92,6 +95,19 @@ extension DomainDefinition {
                 vcpuPins[vcpu] = try Self.cpuset(pin)
             }
             if let pin = element.element(named: "emulatorpin") { emulatorPin = try Self.cpuset(pin) }
+            // libvirt's virDomainIOThreadPinDefParseXML, with its messages.
+            for pin in element.elements(named: "iothreadpin") {
+                guard let text = pin[attribute: "iothread"] else {
+                    throw DomainXMLError(.invalid, line: pin.line, "Missing required attribute 'iothread' in element 'iothreadpin'")
+                }
+                guard let id = Int(text), id > 0 else {
+                    throw DomainXMLError(.invalid, line: pin.line, "Invalid value for attribute 'iothread' in element 'iothreadpin': '\(text)'. Expected non-zero value")
+                }
+                guard ioThreads.contains(id) else { throw DomainXMLError(.unsupported, line: pin.line, "Cannot find 'iothread' : \(id)") }
+                guard pin[attribute: "cpuset"] != nil else { throw DomainXMLError(.invalid, line: pin.line, "missing cpuset for iothreadpin") }
+                guard ioThreadPins[id] == nil else { throw DomainXMLError(.invalid, line: pin.line, "duplicate iothreadpin for same iothread '\(id)'") }
+                ioThreadPins[id] = try Self.cpuset(pin)
+            }
             func number<T: FixedWidthInteger>(_ name: String, _ range: ClosedRange<T>) throws(DomainXMLError) -> T? {
                 guard let child = element.element(named: name) else { return nil }
                 guard let value = T(child.text.trimmingWhitespace()), range.contains(value) else {
