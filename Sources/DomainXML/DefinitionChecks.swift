@@ -34,6 +34,9 @@ public enum DefinitionChecks {
         if (os.firmware == .efi || os.loader?.type == .pflash) && !definition.features.acpi {
             throw DomainXMLError(.unsupported, "UEFI requires ACPI on this architecture")
         }
+        if os.biosUseSerial == true && definition.devices.serials.isEmpty {
+            throw DomainXMLError(.invalid, "need at least one serial port to use BIOS serial output")
+        }
         if os.loader?.secure == true && definition.features.smm == .off {
             throw DomainXMLError(.unsupported, "Secure boot requires SMM feature enabled")
         }

@@ -237,6 +237,7 @@ enum DomainNormalizer {
             if os.element(named: "boot") == nil && !hasDeviceBoot {
                 os.children.append(.element(element("boot", [("dev", "hd")])))
             }
+            os.updateElements { if $0.name == "bios" && $0.namespace == nil { orderAttributes(&$0, ["useserial", "rebootTimeout"]) } }
             os.children = ordered(os.children, by: ["type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb", "root", "acpi", "boot", "bootmenu", "bios", "smbios"])
         }
     }

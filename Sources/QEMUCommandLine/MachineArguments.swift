@@ -18,6 +18,8 @@ extension Builder {
         if domain.memoryBacking.noSharePages { properties.append(("mem-merge", "off")) }
         if domain.devices.memoryDevices.contains(where: { $0.model == .nvdimm }) { properties.append(("nvdimm", "on")) }
         if usesSystemMemoryBackend { properties.append(("memory-backend", Self.systemMemoryID)) }
+        // On x86 this turns SeaBIOS's output to the serial console (libvirt's `<bios useserial>`).
+        if domain.os.biosUseSerial == true { properties.append(("graphics", "off")) }
         if !features.acpi && !features.isEmpty { properties.append(("acpi", "off")) }
         add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", properties))
         if let cache = features.translationBlockCacheKiB {

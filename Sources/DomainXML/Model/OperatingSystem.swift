@@ -33,6 +33,8 @@ extension DomainDefinition {
         public var bootMenuTimeout: Int?
         /// `<bios rebootTimeout>`: milliseconds before a failed boot retries (-1: never, up to 65535).
         public var rebootTimeout: Int?
+        /// `<bios useserial>`: the firmware writes to the first serial port.
+        public var biosUseSerial: Bool?
 
         /// `<os firmware>`.
         public enum Firmware: String, ModelledValue {
@@ -49,7 +51,7 @@ extension DomainDefinition {
             .text("cmdline"), Loader.schema, .text("nvram", attributes: ["template"]),
             ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
             ElementSchema("smbios", attributes: ["mode"]), ElementSchema("bootmenu", attributes: ["enable", "timeout"]),
-            ElementSchema("bios", attributes: ["rebootTimeout"]),
+            ElementSchema("bios", attributes: ["useserial", "rebootTimeout"]),
         ])
 
         /// Reads a normalised `<os>` (its type, arch and machine are filled in).
@@ -69,6 +71,12 @@ extension DomainDefinition {
                     }
                     bootMenuTimeout = timeout
                 }
+            }
+            if let bios = element.element(named: "bios"), let text = bios[attribute: "useserial"] {
+                guard text == "yes" || text == "no" else {
+                    throw DomainXMLError(.invalid, line: bios.line, "Invalid value for attribute 'useserial' in element 'bios': '\(text)'.")
+                }
+                biosUseSerial = text == "yes"
             }
             if let bios = element.element(named: "bios"), let text = bios[attribute: "rebootTimeout"] {
                 guard let timeout = Int(text), (-1...65535).contains(timeout) else {
