@@ -176,6 +176,25 @@ actor DomainDriver {
         // The interfaces' taps and network ports; undone if anything fails before QEMU runs.
         context.interfaceConnections = try await connectInterfaces(definition)
         let connections = Array(context.interfaceConnections.values)
+        // The vsock's vhost device with its context ID bound, which QEMU takes over as fd 3.
+        var vsockDescriptor: Int32?
+        if let vsock = definition.devices.vsock {
+            do throws(RemoteError) {
+                let acquired = try await BlockingWork.run { () throws(RemoteError) -> (descriptor: Int32, cid: UInt32) in
+                    do throws(VhostVsock.Failure) {
+                        return try VhostVsock.acquire(vsock)
+                    } catch {
+                        throw RemoteError(code: .configUnsupported, domain: .qemu, detail: error.message)
+                    }
+                }
+                vsockDescriptor = acquired.descriptor
+                context.vsock = (cid: acquired.cid, descriptor: 3)
+            } catch {
+                await disconnectInterfaces(connections)
+                throw error
+            }
+        }
+        defer { if let vsockDescriptor { close(vsockDescriptor) } }
         // An emulated TPM's swtpm, before QEMU connects to it; it ends when QEMU closes its socket.
         let tpmEmulator: pid_t?
         do throws(RemoteError) {
@@ -200,7 +219,8 @@ actor DomainDriver {
         }
         let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
         do throws(RemoteError) {
-            (pid, logStart, invocation) = try await prepareAndLaunch(definition, context: context, name: record.name, id: id, directory: directory)
+            (pid, logStart, invocation) = try await prepareAndLaunch(
+                definition, context: context, name: record.name, id: id, directory: directory, passing: vsockDescriptor.map { [$0] } ?? [])
         } catch {
             stopTPMEmulator()
             await disconnectInterfaces(connections)
@@ -260,7 +280,7 @@ actor DomainDriver {
 
     /// Builds QEMU's command line for `definition`, checks it against the emulator, and spawns QEMU.
     private func prepareAndLaunch(
-        _ definition: DomainDefinition, context: CommandLineContext, name: String, id: Int32, directory: String
+        _ definition: DomainDefinition, context: CommandLineContext, name: String, id: Int32, directory: String, passing: [Int32] = []
     ) async throws(RemoteError) -> (pid_t, off_t, QEMUInvocation) {
         let invocation: QEMUInvocation
         do throws(CommandLineError) {
@@ -285,7 +305,7 @@ actor DomainDriver {
         // Files and the spawn block (disk, fork): off the event loops.
         let configFilePath = context.configFilePath
         let (pid, logStart) = try await runtimeFiles.run { () throws(RemoteError) -> (pid_t, off_t) in
-            try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: configFilePath)
+            try Self.launch(invocation, name: name, id: id, directory: directory, configFilePath: configFilePath, passing: passing)
         }
         return (pid, logStart, invocation)
     }
@@ -388,7 +408,8 @@ actor DomainDriver {
         if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
         let xml = live?.xml ?? record.xml
         let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
-            DomainXMLFormatter.format(LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort), id: Int(id))
+            DomainXMLFormatter.format(
+                LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid), id: Int(id))
         } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
@@ -487,7 +508,10 @@ actor DomainDriver {
 
     /// Prepares the domain's run directory (configuration file, log header) and spawns QEMU;
     /// returns its pid and where this run's lines start in the log. Blocking: call off the loops.
-    nonisolated static func launch(_ invocation: QEMUInvocation, name: String, id: Int32, directory: String, configFilePath: String) throws(RemoteError) -> (pid_t, off_t) {
+    /// `passing`: descriptors QEMU gets as 3, 4, … (the vsock's vhost device).
+    nonisolated static func launch(
+        _ invocation: QEMUInvocation, name: String, id: Int32, directory: String, configFilePath: String, passing: [Int32] = []
+    ) throws(RemoteError) -> (pid_t, off_t) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -525,7 +549,8 @@ actor DomainDriver {
         _ = header.withCString { write(log, $0, strlen($0)) }
 
         do throws(ProcessLauncher.LaunchError) {
-            let pid = try ProcessLauncher.spawn(executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log)
+            let pid = try ProcessLauncher.spawn(
+                executable: invocation.executable, arguments: invocation.arguments, environment: invocation.environment, log: log, passing: passing)
             Self.writeLibvirtPidFile(directory, pid: pid)
             return (pid, logStart)
         } catch {

@@ -10,7 +10,8 @@ enum LiveDomainXML {
     /// `document` (a normalised domain) with the aliases and paths of `devices`.
     /// `vncDisplay`: the display an autoport VNC server got (its port is 5900 + it);
     /// `spicePort`: the port an autoport SPICE server got.
-    static func decorate(_ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil) -> XMLElement {
+    /// `vsockCID`: the context ID the guest's vsock got (written as `<cid address>`).
+    static func decorate(_ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, vsockCID: UInt32? = nil) -> XMLElement {
         var document = document
         var counters: [String: Int] = [:]
         document.updateElements { devicesElement in
@@ -43,6 +44,11 @@ enum LiveDomainXML {
                     if !hasUserAlias(device) { setAlias(&device, "fs\(index)") }
                 case "redirdev":
                     if !hasUserAlias(device) { setAlias(&device, "redir\(index)") }
+                case "vsock":
+                    if let vsockCID {
+                        device.updateElements { if $0.name == "cid" && $0.namespace == nil { $0[attribute: "address"] = String(vsockCID) } }
+                    }
+                    if !hasUserAlias(device) { setAlias(&device, "vsock0") }
                 case "memory":
                     // The command line's names: DIMMs by slot, virtio devices by their number.
                     guard let model = device[attribute: "model"].flatMap(DomainDefinition.MemoryDevice.Model.init(rawValue:)) else { return }

@@ -12,11 +12,12 @@ enum ProcessLauncher {
     /// stdin is /dev/null, stdout and stderr go to the file descriptor `log`, and nothing else of
     /// the daemon's leaks into QEMU (in particular not its monitor connections to other guests,
     /// which would keep those sessions open after the daemon dies). Returns the pid.
-    static func spawn(executable: String, arguments: [String], environment: [(String, String)], log: Int32) throws(LaunchError) -> pid_t {
+    /// `passing`: descriptors QEMU gets as 3, 4, … (its command line names them).
+    static func spawn(executable: String, arguments: [String], environment: [(String, String)], log: Int32, passing: [Int32] = []) throws(LaunchError) -> pid_t {
         do throws(SystemError) {
             return try ChildProcess.spawn(
                 executable, arguments, environment: environment, standardInput: .null, standardOutput: .descriptor(log),
-                standardError: .descriptor(log), newSession: true
+                standardError: .descriptor(log), newSession: true, passing: passing
             ).pid
         } catch {
             throw LaunchError(description: error.description)

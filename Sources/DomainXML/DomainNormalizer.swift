@@ -412,6 +412,17 @@ enum DomainNormalizer {
                 device.updateElements { driver in if driver.name == "driver" { driver.attributes.removeAll { $0.name == "queue" } } }
             }
             device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "boot", "alias", "address"])
+        case "vsock":
+            // libvirt's defaults, written out: the virtio model, and an automatic context ID
+            // unless one is given.
+            if device[attribute: "model"] == nil { device[attribute: "model"] = "virtio" }
+            if device.element(named: "cid") == nil { device.children.insert(.element(element("cid", [("auto", "yes")])), at: 0) }
+            device.updateElements { cid in
+                guard cid.name == "cid", cid.namespace == nil else { return }
+                if cid[attribute: "auto"] == nil { cid[attribute: "auto"] = cid[attribute: "address"] == nil ? "yes" : "no" }
+                orderAttributes(&cid, ["auto", "address"])
+            }
+            device.children = ordered(device.children, by: ["cid", "alias", "address", "driver"])
         case "hostdev":
             // libvirt writes `managed` of USB and PCI devices, 'no' unless said.
             let type = device[attribute: "type"]

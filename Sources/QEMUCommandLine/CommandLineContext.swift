@@ -79,6 +79,10 @@ public struct CommandLineContext: Sendable {
         case pci
     }
 
+    /// The guest's vsock as the daemon set it up: its context ID, and the number QEMU gets the
+    /// open `/dev/vhost-vsock` as (the daemon passes the descriptor at start).
+    public var vsock: (cid: UInt32, descriptor: Int32)?
+
     /// The bindings of the definition's `<hostdev>` elements, by position.
     public var hostDeviceBindings: [Int: HostDeviceBinding] = [:]
 

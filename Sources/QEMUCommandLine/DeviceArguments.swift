@@ -33,5 +33,6 @@ extension Builder {
         if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }
         try addPanics()
         try addSharedMemory()
+        try addVsock()
     }
 }

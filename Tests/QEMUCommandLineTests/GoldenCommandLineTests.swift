@@ -63,6 +63,9 @@ struct GoldenCommandLineTests {
             default: break
             }
         }
+        // The context ID the daemon would bind on /dev/vhost-vsock (the given one, else 3), and
+        // the descriptor QEMU gets it as.
+        if let vsock = parsed.definition.devices.vsock { context.vsock = (cid: vsock.cid ?? 3, descriptor: 3) }
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")

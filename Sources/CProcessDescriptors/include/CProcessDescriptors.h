@@ -5,12 +5,14 @@
 // Swift's Glibc module and `syscall` is variadic, so these two thin inline calls are the
 // whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread,
 // a thread's CPU affinity for the statistics and for pinning, and a descriptor sent over a
-// socket (QEMU's `getfd`), and glibc's heap controls (`malloc.h` is not in Swift's Glibc module).
+// socket (QEMU's `getfd`), glibc's heap controls (`malloc.h` is not in Swift's Glibc module),
+// and vhost-vsock's context-ID ioctl (`ioctl` is variadic).
 
 #include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -90,6 +92,13 @@ static inline long corral_send_with_descriptor(int socket, const void *data, uns
     header->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(header), &fd, sizeof(int));
     return (long)sendmsg(socket, &message, MSG_NOSIGNAL);
+}
+
+/// Binds the guest context ID `cid` to an open /dev/vhost-vsock (VHOST_VSOCK_SET_GUEST_CID,
+/// _IOW(0xAF, 0x60, __u64)); 0 on success, -1 with errno (EADDRINUSE: another guest has it).
+static inline int corral_vhost_vsock_set_guest_cid(int fd, unsigned long long cid) {
+    unsigned long long value = cid;
+    return ioctl(fd, _IOW(0xAF, 0x60, unsigned long long), &value);
 }
 
 #endif

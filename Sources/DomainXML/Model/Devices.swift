@@ -30,6 +30,8 @@ extension DomainDefinition {
         public var hostDevices: [HostDevice] = []
         /// `<memory>` devices: DIMMs, NVDIMMs, virtio-mem and virtio-pmem.
         public var memoryDevices: [MemoryDevice] = []
+        /// `<vsock>` (a guest has at most one).
+        public var vsock: Vsock?
         /// `<iommu>` (a guest has at most one).
         public var iommu: IOMMU?
 
@@ -37,7 +39,7 @@ extension DomainDefinition {
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema,
         ])
 
         public init() {}
@@ -71,6 +73,9 @@ extension DomainDefinition {
                 case "shmem": sharedMemory.append(try SharedMemory(device))
                 case "memory": memoryDevices.append(try MemoryDevice(device))
                 case "hostdev": hostDevices.append(try HostDevice(device))
+                case "vsock":
+                    guard vsock == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single vsock device is supported") }
+                    vsock = try Vsock(device)
                 case "iommu":
                     guard iommu == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single IOMMU device is supported") }
                     iommu = try IOMMU(device)

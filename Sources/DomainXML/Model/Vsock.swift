@@ -1,0 +1,33 @@
+import XMLTree
+
+extension DomainDefinition {
+    /// `<vsock>`: a virtio socket between host and guest (AF_VSOCK), addressed by the guest's
+    /// context ID (libvirt's `virDomainVsockDef`).
+    public struct Vsock: Hashable, Sendable, ModelledElement {
+        /// `<cid auto>`: the daemon picks the lowest free context ID at start.
+        public var autoCID: Bool
+        /// `<cid address>`: the guest's context ID when not automatic (3 and up).
+        public var cid: UInt32?
+        public var alias: String?
+        public var pciAddress: PCIAddress?
+
+        static let schema = ElementSchema("vsock", attributes: ["model"], children: [ElementSchema("cid", attributes: ["auto", "address"]), .alias, .address])
+
+        /// Reads a normalised `<vsock>` (model `virtio`, `<cid auto>` written).
+        init(_ element: XMLElement) throws(DomainXMLError) {
+            if let model = element[attribute: "model"], model != "virtio" {
+                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'model' in element 'vsock': '\(model)'.")
+            }
+            let cidElement = element.element(named: "cid")
+            autoCID = cidElement?[attribute: "auto"] != "no"
+            if let text = cidElement?[attribute: "address"] {
+                guard let value = UInt32(text), value > 0 else {
+                    throw DomainXMLError(.invalid, line: cidElement?.line, "Invalid value for attribute 'address' in element 'cid': '\(text)'. Expected non-zero value")
+                }
+                cid = value
+            }
+            alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
+        }
+    }
+}
