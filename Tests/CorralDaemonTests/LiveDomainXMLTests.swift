@@ -116,7 +116,7 @@ struct HotplugPlanTests {
         ("<disk type='file'><source file='/b'/><target dev='vda'/></disk>", "target vda already exists"),
         ("<disk type='file'><source file='/b'/><target dev='sdb' bus='sata'/></disk>", "disk bus 'sata' cannot be hotplugged."),
         ("<controller type='usb' index='1'/>", "'usb' controller cannot be hot plugged."),
-        ("<hostdev mode='subsystem' type='pci'/>", "host device assignment (<hostdev>) is not supported by Corral"),
+        ("<hostdev mode='subsystem' type='pci'><source><address domain='0x0000' bus='0x06' slot='0x02' function='0x0'/></source></hostdev>", "host device assignment (<hostdev>) is not supported by Corral"),
         ("<sound model='ich9'/>", "live attach of device 'sound' is not supported"),
         ("<interface type='user'/>", "No more available PCI slots"),
     ])

@@ -82,7 +82,8 @@ final class CorpusHost {
                     let secret = "secret,id=sec0,data=\(Self.passphrase(for: target))"
                     // A short key derivation: QEMU repeats it on every open.
                     let options = diskFormat == "qcow2" ? ["-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"] : ["-o", "key-secret=sec0,iter-time=10"]
-                    try runProgram("/usr/bin/qemu-img", ["create", "-q", "--object", secret, "-f", diskFormat == "qcow2" ? "qcow2" : "luks"] + options + [moved, "16M"])
+                    let made = try runProgram("/usr/bin/qemu-img", ["create", "-q", "--object", secret, "-f", diskFormat == "qcow2" ? "qcow2" : "luks"] + options + [moved, "16M"])
+                    guard made.status == 0 else { throw TestSetupError("qemu-img create \(moved): \(made.error)") }
                 } else {
                     try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", moved, "16M"])
                 }
