@@ -7,6 +7,7 @@ daemon killed and restarted, and clean-up after destroy."""
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -541,19 +542,22 @@ def booted_enough(daemon, name):
 
 
 def test_multiqueue_nic_with_its_own_mtu(netns_daemon, tmp_path):
-    """<driver queues='2'> and <mtu size='1400'>: the daemon makes a multi-queue tap with that
-    MTU, QEMU's virtio NIC gets two queue pairs and host_mtu, the guest's NIC comes up with both
-    and the MTU, and still gets its lease."""
+    """<driver queues='2'>, <mtu size='1400'> and <coalesce>: the daemon makes a multi-queue tap
+    with that MTU and batching 7 received frames, QEMU's virtio NIC gets two queue pairs and
+    host_mtu, the guest's NIC comes up with both and the MTU, and still gets its lease."""
     d = netns_daemon
     # Two vCPUs: Linux's virtio-net uses as many queue pairs as it has CPUs.
     nic = ("<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:41'/>"
-           "<model type='virtio'/><driver queues='2' rx_queue_size='512'/><mtu size='1400'/></interface>")
+           "<model type='virtio'/><driver queues='2' rx_queue_size='512'/><mtu size='1400'/>"
+           "<coalesce><rx><frames max='7'/></rx></coalesce></interface>")
     (tmp_path / "mq.xml").write_text(domain_xml("mq", str(tmp_path / "mq.serial"), extra="<vcpu>2</vcpu>", devices=nic + AGENT))
     d.virsh("define", str(tmp_path / "mq.xml"))
     d.virsh("start", "mq")
     wait_for(lambda: booted_enough(d, "mq"), timeout=90, what="the guest to boot")
     tap = in_ns(d.ns, "ip", "-d", "link", "show", "vnet0").stdout
     assert "mtu 1400" in tap and "multi_queue" in tap and "master virbr0" in tap, tap
+    coalescing = in_ns(d.ns, "ethtool", "-c", "vnet0").stdout
+    assert re.search(r"^rx-frames:\s+7$", coalescing, re.M), coalescing
 
     def qom(prop):
         message = {"execute": "qom-get", "arguments": {"path": "/machine/peripheral/net0", "property": prop}}
@@ -566,3 +570,4 @@ def test_multiqueue_nic_with_its_own_mtu(netns_daemon, tmp_path):
     leased_address(d, "default", "52:54:00:ab:cd:41")
     xml = d.virsh("dumpxml", "mq").stdout
     assert "<driver queues='2' rx_queue_size='512'/>" in xml and "<mtu size='1400'/>" in xml
+    assert re.search(r"<coalesce>\s*<rx>\s*<frames max='7'/>", xml), xml

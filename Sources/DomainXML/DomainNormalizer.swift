@@ -368,6 +368,12 @@ enum DomainNormalizer {
                 device.children.append(.element(element("model", [("type", "virtio")])))
             }
             normalizeInterfaceDriver(&device)
+            // libvirt writes <coalesce> only with a number of frames.
+            device.children.removeAll { node in
+                guard case .element(let e) = node, e.name == "coalesce", e.namespace == nil else { return false }
+                let max = e.element(named: "rx")?.element(named: "frames")?[attribute: "max"]
+                return max == nil || UInt64(max ?? "") == 0
+            }
             device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
         case "graphics":
             let firstListen = device.element(named: "listen")?[attribute: "type"]

@@ -6,13 +6,17 @@
 // whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread,
 // a thread's CPU affinity for the statistics and for pinning, and a descriptor sent over a
 // socket (QEMU's `getfd`), glibc's heap controls (`malloc.h` is not in Swift's Glibc module),
-// and vhost-vsock's context-ID ioctl (`ioctl` is variadic).
+// and the vhost-vsock and ethtool ioctls (`ioctl` is variadic).
 
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -99,6 +103,26 @@ static inline long corral_send_with_descriptor(int socket, const void *data, uns
 static inline int corral_vhost_vsock_set_guest_cid(int fd, unsigned long long cid) {
     unsigned long long value = cid;
     return ioctl(fd, _IOW(0xAF, 0x60, unsigned long long), &value);
+}
+
+/// Sets a network device's interrupt coalescing to `frames` received frames and nothing else
+/// (ETHTOOL_SCOALESCE, as libvirt's virNetDevSetCoalesce sets it); 0 on success, -1 with errno.
+static inline int corral_set_rx_coalesced_frames(const char *ifname, unsigned int frames) {
+    struct ethtool_coalesce coalesce;
+    memset(&coalesce, 0, sizeof(coalesce));
+    coalesce.cmd = ETHTOOL_SCOALESCE;
+    coalesce.rx_max_coalesced_frames = frames;
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    strncpy(request.ifr_name, ifname, IFNAMSIZ - 1);
+    request.ifr_data = (void *)&coalesce;
+    int control = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (control < 0) return -1;
+    int result = ioctl(control, SIOCETHTOOL, &request);
+    int saved = errno;
+    close(control);
+    errno = saved;
+    return result;
 }
 
 #endif

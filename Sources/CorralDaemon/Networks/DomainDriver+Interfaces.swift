@@ -70,12 +70,12 @@ extension DomainDriver {
             break
         }
         let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge, shapedIn = inbound, shapedOut = outbound
-        let multiQueue = (interface.driver?.queues ?? 0) > 1, mtu = interface.mtu
+        let multiQueue = (interface.driver?.queues ?? 0) > 1, mtu = interface.mtu, coalesce = interface.coalesceRxFrames
         do throws(RemoteError) {
             let tap = try await NetworkWork.run { () throws(NetworkError) -> String in
                 let tap = try tapNames.reserve(requested)
                 do throws(NetworkError) {
-                    try NetworkHost.createTap(tap, bridge: tapBridge, guestMAC: mac, multiQueue: multiQueue, mtu: mtu)
+                    try NetworkHost.createTap(tap, bridge: tapBridge, guestMAC: mac, multiQueue: multiQueue, mtu: mtu, coalesceRxFrames: coalesce)
                     do throws(NetworkError) {
                         try NetworkHost.shape(tap, inbound: shapedIn, outbound: shapedOut)
                     } catch {

@@ -1,4 +1,5 @@
 import CorralNetwork
+import CProcessDescriptors
 import Foundation
 import POSIXSupport
 
@@ -175,7 +176,7 @@ enum NetworkHost {
     /// Creates a persistent tap, gives it the host side of the guest's MAC (first byte 0xFE, as
     /// libvirt), the interface's `<mtu>` or else the bridge's MTU, attaches it to `bridge` and
     /// brings it up. QEMU opens it by name (once per queue of a multi-queue tap).
-    static func createTap(_ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool, mtu: Int? = nil) throws(NetworkError) {
+    static func createTap(_ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool, mtu: Int? = nil, coalesceRxFrames: UInt32? = nil) throws(NetworkError) {
         guard FirewallRuleset.isSafeName(name) else { throw NetworkError(.internalError, "invalid tap name '\(name)'") }
         var hostMAC = guestMAC.bytes
         hostMAC[0] = 0xFE
@@ -193,6 +194,10 @@ enum NetworkHost {
         commands.append(["link", "set", "dev", name, "up"])
         do throws(NetworkError) {
             try ipBatch(commands)
+            // `<coalesce>`: the tap batches this many received frames (tun's rx_batched).
+            if let frames = coalesceRxFrames, corral_set_rx_coalesced_frames(name, frames) != 0 {
+                throw NetworkError(.operationFailed, "Cannot set coalesce info on '\(name)': \(String(cString: strerror(errno)))")
+            }
         } catch {
             removeTap(name)
             throw error

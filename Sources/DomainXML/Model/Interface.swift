@@ -98,6 +98,8 @@ extension DomainDefinition {
         public var driver: Driver?
         /// `<mtu size>`: the MTU of the tap and of the guest's virtio NIC.
         public var mtu: Int?
+        /// `<coalesce><rx><frames max>`: how many frames the tap batches before waking its reader.
+        public var coalesceRxFrames: UInt32?
 
         /// Whether the NIC is one of the virtio models.
         public var isVirtio: Bool { [.virtio, .virtioTransitional, .virtioNonTransitional].contains(model ?? .virtio) }
@@ -110,6 +112,7 @@ extension DomainDefinition {
             ElementSchema("model", attributes: ["type"]),
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
             ElementSchema("rom", attributes: ["bar", "file", "enabled"]), Driver.schema, ElementSchema("mtu", attributes: ["size"]),
+            ElementSchema("coalesce", children: [ElementSchema("rx", children: [ElementSchema("frames", attributes: ["max"])])]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -152,6 +155,17 @@ extension DomainDefinition {
             }
             pciAddress = try PCIAddress(device: element)
             if isVirtio, let driver = element.element(named: "driver") { self.driver = try Driver(driver) }
+            // libvirt's virDomainNetDefCoalesceParseXML and the QEMU driver's check.
+            if let frames = element.element(named: "coalesce")?.element(named: "rx")?.element(named: "frames"), let text = frames[attribute: "max"] {
+                guard let value = UInt64(text) else { throw DomainXMLError(.invalid, line: frames.line, "cannot parse value '\(text)' for coalesce parameter") }
+                guard let count = UInt32(exactly: value) else {
+                    throw DomainXMLError(.invalid, line: frames.line, "value '\(value)' is too big for coalesce parameter, maximum is '\(UInt32.max)'")
+                }
+                coalesceRxFrames = count == 0 ? nil : count
+                guard coalesceRxFrames == nil || type == .network || type == .bridge else {
+                    throw DomainXMLError(.unsupported, line: element.line, "coalesce settings on interface type \(type.rawValue) are not supported")
+                }
+            }
             if let text = element.element(named: "mtu")?[attribute: "size"] {
                 guard let size = UInt32(text) else { throw DomainXMLError(.invalid, line: element.line, "malformed mtu size") }
                 mtu = size == 0 ? nil : Int(size)
