@@ -213,7 +213,8 @@ actor DomainDriver {
             await disconnectInterfaces(connections)
             throw error
         }
-        func stopTPMEmulator() {
+        // The helpers started for QEMU, should QEMU not run after all.
+        func stopHelpers() {
             if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
             for process in shareDaemons { process.signal(SIGTERM) }
         }
@@ -222,7 +223,7 @@ actor DomainDriver {
             (pid, logStart, invocation) = try await prepareAndLaunch(
                 definition, context: context, name: record.name, id: id, directory: directory, passing: vsockDescriptor.map { [$0] } ?? [])
         } catch {
-            stopTPMEmulator()
+            stopHelpers()
             await disconnectInterfaces(connections)
             throw error
         }
@@ -231,7 +232,7 @@ actor DomainDriver {
             process = try ProcessReaper.shared.watch(pid, isChild: true)
         } catch {
             kill(pid, SIGKILL)
-            stopTPMEmulator()
+            stopHelpers()
             await disconnectInterfaces(connections)
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot watch the QEMU process: \(error)")
         }
@@ -240,7 +241,7 @@ actor DomainDriver {
                 uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
                 paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin)
         } catch {
-            stopTPMEmulator()
+            stopHelpers()
             throw error
         }
     }

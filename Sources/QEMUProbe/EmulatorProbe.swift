@@ -90,7 +90,8 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
 public enum EmulatorProbe {
     /// The cache's format, in its file names: a daemon that records more of the probe (such as
     /// the machines' default CPU models) does not take an older daemon's cache for complete.
-    static let cacheFormat = 2
+    /// Format 3: KVM also needs the host CPU to advertise hardware virtualization.
+    static let cacheFormat = 3
 
     /// Probes `path`, using and refreshing a cache in `cacheDirectory` when given; on any failure
     /// logs why and returns ``EmulatorCapabilities/unknown(path:)``.
@@ -184,7 +185,7 @@ public enum EmulatorProbe {
         }.sorted { $0.name < $1.name }
         let kvm = replies[3] as? [String: Any]
         let kvmReported = (kvm?["enabled"] as? Bool ?? false) && (kvm?["present"] as? Bool ?? false)
-        let kvmUsable = kvmReported && kvmRunsGuestCode(emulator: path)
+        let kvmUsable = kvmReported && hostAdvertisesHardwareVirtualization() && kvmRunsGuestCode(emulator: path)
         let groups = Set((replies[4] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }.filter { !$0.isEmpty })
         var capabilities = EmulatorCapabilities(
             path: path,
@@ -213,6 +214,23 @@ extension EmulatorProbe {
     /// Whether a KVM guest really executes: boots a 512-byte boot sector that writes "K" to the
     /// serial port. Some hosts (nested virtualisation) offer `/dev/kvm` and accept KVM guests
     /// that then barely run; those fall back to TCG.
+    /// Whether the host's CPU flags include Intel VT-x (`vmx`) or AMD-V (`svm`). Some nested
+    /// hosts offer a `/dev/kvm` without them: it runs a boot sector (and long mode) yet hangs
+    /// a Linux kernel right after its real-mode setup, so such a KVM is not used.
+    public static func hostAdvertisesHardwareVirtualization() -> Bool {
+        hostAdvertisesHardwareVirtualization(cpuinfo: try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
+    }
+
+    /// The same test on the text of `/proc/cpuinfo`.
+    public static func hostAdvertisesHardwareVirtualization(cpuinfo: String?) -> Bool {
+        guard let cpuinfo else { return false }
+        for line in cpuinfo.split(separator: "\n") where line.hasPrefix("flags") {
+            let flags = line.split(separator: ":", maxSplits: 1).last?.split(separator: " ") ?? []
+            return flags.contains("vmx") || flags.contains("svm")
+        }
+        return false
+    }
+
     static func kvmRunsGuestCode(emulator: String, timeout: Double = 3) -> Bool {
         let directory = NSTemporaryDirectory() + "corral-kvm-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return false }

@@ -48,4 +48,15 @@ struct EmulatorProbeTests {
         let probed = EmulatorProbe.probe(path: "/nonexistent/qemu", logger: Logger(label: "test"))
         #expect(probed == .unknown(path: "/nonexistent/qemu"))
     }
+
+    @Test("KVM needs the host CPU to advertise VT-x or AMD-V (a nested /dev/kvm without them hangs Linux guests)")
+    func hardwareVirtualization() {
+        let intel = "processor\t: 0\nflags\t\t: fpu vme de pse vmx sse3 ssse3\nbugs\t\t:\n"
+        let amd = "processor\t: 0\nflags\t\t: fpu svm lm\n"
+        let nested = "processor\t: 0\nflags\t\t: fpu pni ssse3 sse4_1 hypervisor\nbugs\t\t: vmx_bug\n"
+        #expect(EmulatorProbe.hostAdvertisesHardwareVirtualization(cpuinfo: intel))
+        #expect(EmulatorProbe.hostAdvertisesHardwareVirtualization(cpuinfo: amd))
+        #expect(!EmulatorProbe.hostAdvertisesHardwareVirtualization(cpuinfo: nested))
+        #expect(!EmulatorProbe.hostAdvertisesHardwareVirtualization(cpuinfo: nil))
+    }
 }
