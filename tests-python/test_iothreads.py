@@ -3,7 +3,11 @@
 affinity and the live XML) and in the definition, with libvirt's refusals."""
 import json
 import re
+import struct
 
+import libvirt
+
+import rawrpc
 from conftest import run
 from guest import domain_xml
 
@@ -52,6 +56,23 @@ def test_io_threads_are_pinned_at_start_and_repinned_live_and_in_the_definition(
         assert refused.returncode != 0 and "iothread 5 not found" in refused.stderr
         refused = virsh(daemon, "iothreadpin", "io", "5", "0", "--config", check=False)
         assert refused.returncode != 0 and "iothreadid 5 not found" in refused.stderr
+
+        # The daemon's own refusals of DOMAIN_PIN_IOTHREAD (352), as raw frames.
+        handle = rawrpc.xdr_domain("io", libvirt.open(daemon.uri).lookupByName("io").UUID())
+        def pin_frame(iothread, cpumap, flags):
+            return handle + struct.pack(">I", iothread) + struct.pack(">I", len(cpumap)) + cpumap + b"\0" * (-len(cpumap) % 4) + struct.pack(">I", flags)
+        client = rawrpc.RawClient(daemon.socket_ro).open()
+        header, payload = client.call(rawrpc.REMOTE, 352, pin_frame(1, b"\1", 1))
+        assert header["status"] == rawrpc.ERROR and "read only access prevents virDomainPinIOThread" in rawrpc.parse_error(payload)[2]
+        client = rawrpc.RawClient(daemon.socket).open()
+        for frame, message in [
+            (pin_frame(0xFFFFFFFF, b"\1", 1), "iothread 4294967295 not found"),
+            (pin_frame(1, b"\0", 1), "Empty iothread cpumap list for pinning"),
+            (pin_frame(1, b"\1", 0x100), "unsupported flags (0x100)"),
+        ]:
+            header, payload = client.call(rawrpc.REMOTE, 352, frame)
+            assert header["status"] == rawrpc.ERROR and message in rawrpc.parse_error(payload)[2], (message, rawrpc.parse_error(payload))
+        assert affinity(daemon, 1) == "1" and daemon.alive()
     finally:
         virsh(daemon, "destroy", "io", check=False)
     # A pin of an I/O thread the domain does not have is refused at define, as libvirt does.

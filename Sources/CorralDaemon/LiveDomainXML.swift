@@ -55,8 +55,8 @@ enum LiveDomainXML {
                     let number = counters["memory:" + model.rawValue, default: 0]
                     counters["memory:" + model.rawValue] = number + 1
                     guard !hasUserAlias(device), device.element(named: "alias") == nil else { return }
-                    let slot = device.element(named: "address").flatMap { $0[attribute: "type"] == "dimm" ? $0[attribute: "slot"] : nil }
-                    setAlias(&device, model.aliasStem + (model.takesSlot ? slot ?? String(number) : String(number)))
+                    let slot = device.element(named: "address").flatMap { $0[attribute: "type"] == "dimm" ? $0[attribute: "slot"].flatMap { Int($0) } : nil }
+                    setAlias(&device, model.alias(slot: slot, number: number))
                 case "graphics":
                     if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
                         device[attribute: "port"] = String(5900 + vncDisplay)

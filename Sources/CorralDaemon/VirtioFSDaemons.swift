@@ -123,10 +123,9 @@ enum VirtioFSDaemons {
 
     /// The start time of `pid` in clock ticks since boot (`/proc/PID/stat`, field 22).
     static func startTime(of pid: pid_t) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // Fields after the command: state is field 3, start time field 22.
-        guard fields.count > 19 else { return nil }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let fields = ProcessStatistics.statFields(stat), fields.count > 19 else {
+            return nil
+        }
         return UInt64(fields[19])
     }
 }

@@ -109,7 +109,7 @@ struct HotplugPlan {
             if let given {
                 alias = given
             } else if memory.model.takesSlot, let slot = memory.slot {
-                alias = memory.model.aliasStem + String(slot)
+                alias = memory.model.alias(slot: slot, number: 0)
             } else {
                 alias = GuestDevices.firstFreeAlias(memory.model.aliasStem, used: usedAliases)
             }

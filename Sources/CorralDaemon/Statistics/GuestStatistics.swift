@@ -80,6 +80,15 @@ enum GuestStatistics {
         RemoteError(code: .operationFailed, domain: .qemu, detail: "monitor error: \(error)")
     }
 
+    /// The reply to the argument-less QMP `command` on the daemon's monitor of `guest`.
+    static func query(_ guest: GuestRuntime, _ command: String) async throws(RemoteError) -> JSONValue {
+        do throws(QMPError) {
+            return try await guest.qmp.execute(command)
+        } catch {
+            throw monitorFailure(error)
+        }
+    }
+
     // MARK: - CPU and memory extras
 
     /// QEMU's last dirty-rate calculation (`query-dirty-rate`); `nil` if it cannot say.
@@ -146,12 +155,7 @@ enum GuestStatistics {
 
     /// The virtual sizes QEMU reports for the disks' images, keyed by target.
     static func virtualSizes(_ guest: GuestRuntime) async throws(RemoteError) -> [String: UInt64] {
-        let reply: JSONValue
-        do throws(QMPError) {
-            reply = try await guest.qmp.execute("query-block")
-        } catch {
-            throw monitorFailure(error)
-        }
+        let reply = try await query(guest, "query-block")
         guard case .array(let entries) = reply else { return [:] }
         var sizes: [String: UInt64] = [:]
         for entry in entries {
@@ -235,12 +239,7 @@ enum GuestStatistics {
     /// The host thread of each vCPU, in vCPU order (`query-cpus-fast`).
     static func vcpuThreads(_ guest: GuestRuntime) async throws(RemoteError) -> [Int32] {
         if let known = guest.vcpuThreads { return known }
-        let reply: JSONValue
-        do throws(QMPError) {
-            reply = try await guest.qmp.execute("query-cpus-fast")
-        } catch {
-            throw monitorFailure(error)
-        }
+        let reply = try await query(guest, "query-cpus-fast")
         guard case .array(let cpus) = reply else { return [] }
         return cpus.compactMap { cpu -> (Int64, Int32)? in
             guard let index = cpu["cpu-index"]?.intValue, let thread = cpu["thread-id"]?.intValue, let tid = Int32(exactly: thread) else { return nil }
@@ -250,12 +249,7 @@ enum GuestStatistics {
 
     /// The host thread of each I/O thread of the running guest, by its id (`iothreadN`).
     static func ioThreads(_ guest: GuestRuntime) async throws(RemoteError) -> [Int: Int32] {
-        let reply: JSONValue
-        do throws(QMPError) {
-            reply = try await guest.qmp.execute("query-iothreads")
-        } catch {
-            throw monitorFailure(error)
-        }
+        let reply = try await query(guest, "query-iothreads")
         guard case .array(let threads) = reply else { return [:] }
         var byID: [Int: Int32] = [:]
         for thread in threads {

@@ -34,13 +34,16 @@ enum ProcessStatistics {
     /// parentheses, so the split starts after the last `)`): utime is field 14, stime 15,
     /// processor 39.
     static func parseStat(_ text: String) -> CPUTimes? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // fields[0] is field 3 (state).
-        guard fields.count > 36, let user = UInt64(fields[11]), let system = UInt64(fields[12]), let processor = Int32(fields[36]) else { return nil }
+        guard let fields = statFields(text), fields.count > 36, let user = UInt64(fields[11]), let system = UInt64(fields[12]), let processor = Int32(fields[36]) else { return nil }
         let (userNanoseconds, o1) = user.multipliedReportingOverflow(by: nanosecondsPerTick)
         let (systemNanoseconds, o2) = system.multipliedReportingOverflow(by: nanosecondsPerTick)
         return CPUTimes(user: o1 ? .max : userNanoseconds, system: o2 ? .max : systemNanoseconds, processor: processor)
+    }
+
+    /// The fields of a `/proc/…/stat` line after the command name: `[0]` is field 3 (state).
+    static func statFields(_ text: String) -> [Substring]? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        return text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
     }
 
     /// Parses a `schedstat` line: running and waiting nanoseconds.

@@ -25,15 +25,15 @@ extension DomainDefinition {
 
             /// Whether the device sits in a DIMM slot (the others are PCI devices).
             public var takesSlot: Bool { self == .dimm || self == .nvdimm }
-        }
 
-        /// `<memory access>`.
-        public enum Access: String, ModelledValue {
-            case shared, `private`
+            /// libvirt's alias of a device of this model: a DIMM or NVDIMM by its slot (`dimm4`),
+            /// else by `number`, its place among the devices of its model (`virtiomem0`).
+            public func alias(slot: Int?, number: Int) -> String { aliasStem + String(takesSlot ? slot ?? number : number) }
         }
 
         public var model: Model
-        public var access: Access?
+        /// `<memory access>`.
+        public var access: MemoryBacking.Access?
         /// `<memory discard>` (yes/no; absent: the domain's).
         public var discard: Bool?
         /// `<source><pagesize>` in KiB.
@@ -77,7 +77,7 @@ extension DomainDefinition {
         /// Reads a normalised `<memory>` device.
         init(_ element: XMLElement) throws(DomainXMLError) {
             model = try Model.requiredAttribute("model", of: element)
-            access = try Access.optionalAttribute("access", of: element)
+            access = try MemoryBacking.Access.optionalAttribute("access", of: element)
             if let text = element[attribute: "discard"] {
                 guard text == "yes" || text == "no" else {
                     throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'discard' in element 'memory': '\(text)'.")

@@ -42,7 +42,7 @@ extension DomainDefinition {
 
         /// A number as libvirt reads it: `0x` hexadecimal, or decimal.
         static func number(_ text: String) -> UInt32? {
-            text.hasPrefix("0x") || text.hasPrefix("0X") ? UInt32(text.dropFirst(2), radix: 16) : UInt32(text)
+            DeviceCommon.unsigned(text).flatMap { UInt32(exactly: $0) }
         }
 
         static func hex(_ value: UInt32, _ width: Int) -> String {

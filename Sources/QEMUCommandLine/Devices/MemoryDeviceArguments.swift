@@ -7,10 +7,7 @@ extension Builder {
     func memoryDeviceAlias(_ index: Int) -> String {
         let devices = domain.devices.memoryDevices
         let device = devices[index]
-        if let alias = device.alias { return alias }
-        if device.model.takesSlot, let slot = device.slot { return device.model.aliasStem + String(slot) }
-        let earlier = devices[..<index].filter { $0.model == device.model }.count
-        return device.model.aliasStem + String(earlier)
+        return device.alias ?? device.model.alias(slot: device.slot, number: devices[..<index].filter { $0.model == device.model }.count)
     }
 
     /// Memory devices, after the controllers as libvirt puts them: each a backend object
@@ -52,8 +49,7 @@ extension Builder {
     func memoryDeviceBackend(_ device: DomainDefinition.MemoryDevice, id: String) throws(CommandLineError) -> JSONValue {
         let size = try bytes(device.sizeKiB)
         guard let path = device.path, device.model == .nvdimm || device.model == .virtioPMEM else {
-            let access = device.access.map { $0 == .shared ? DomainDefinition.MemoryBacking.Access.shared : .private } ?? domain.memoryBacking.access
-            var backend = try memoryBackend(id: id, bytes: size, node: device.node, access: access, pageSizeKiB: device.pageSizeKiB)
+            var backend = try memoryBackend(id: id, bytes: size, node: device.node, access: device.access ?? domain.memoryBacking.access, pageSizeKiB: device.pageSizeKiB)
             if device.model == .virtioMEM, case .object(var members) = backend {
                 members.removeAll { $0.0 == "prealloc" }
                 members.insert(("reserve", .bool(false)), at: members.count - 1)
