@@ -82,7 +82,14 @@ final class CorpusHost {
                     let secret = "secret,id=sec0,data=\(Self.passphrase(for: target))"
                     // A short key derivation: QEMU repeats it on every open.
                     let options = diskFormat == "qcow2" ? ["-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"] : ["-o", "key-secret=sec0,iter-time=10"]
-                    let made = try runProgram("/usr/bin/qemu-img", ["create", "-q", "--object", secret, "-f", diskFormat == "qcow2" ? "qcow2" : "luks"] + options + [moved, "16M"])
+                    // QEMU times its key derivation in thread CPU milliseconds; on a busy machine a
+                    // round can measure 0 ms and the create fails ("Unable to get accurate CPU
+                    // usage"): that is tried again.
+                    let arguments = ["create", "-q", "--object", secret, "-f", diskFormat == "qcow2" ? "qcow2" : "luks"] + options + [moved, "16M"]
+                    var made = try runProgram("/usr/bin/qemu-img", arguments)
+                    for _ in 0..<4 where made.status != 0 && made.error.contains("Unable to get accurate CPU usage") {
+                        made = try runProgram("/usr/bin/qemu-img", arguments)
+                    }
                     guard made.status == 0 else { throw TestSetupError("qemu-img create \(moved): \(made.error)") }
                 } else {
                     try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", moved, "16M"])
