@@ -21,11 +21,30 @@ def alive(pid):
     return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
 
 
+def qemu_running(daemon, name):
+    """Whether a QEMU process of the daemon's guest `name` exists."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = open(f"/proc/{entry}/cmdline", "rb").read()
+                if f"guest={name},".encode() in argv and daemon.dir.encode() in argv:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def test_sigterm_answers_calls_in_flight_and_leaves_guests_running(tmp_path):
     daemon = Daemon()
     try:
         for name in ("calm", "late"):
-            (tmp_path / f"{name}.xml").write_text(domain_xml(name, str(tmp_path / f"{name}.log")))
+            xml = domain_xml(name, str(tmp_path / f"{name}.log"))
+            if name == "late":
+                # QEMU preallocates 512 MiB before it answers its monitor, so the start is still in
+                # flight when the test sees the QEMU process (a plain start can end within 50 ms).
+                xml = xml.replace("<memory unit='MiB'>128</memory>",
+                                  "<memory unit='MiB'>512</memory><memoryBacking><allocation mode='immediate'/></memoryBacking>")
+            (tmp_path / f"{name}.xml").write_text(xml)
             run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
         run("virsh", "-c", daemon.uri, "start", "calm")
         calm_pid = qemu_pid(daemon, "calm")
@@ -45,7 +64,7 @@ def test_sigterm_answers_calls_in_flight_and_leaves_guests_running(tmp_path):
 
         caller = threading.Thread(target=start_late)
         caller.start()
-        time.sleep(0.05)
+        wait_for(lambda: qemu_running(daemon, "late") or "result" in outcome, timeout=10, what="the late guest's QEMU")
         began = time.monotonic()
         daemon.process.send_signal(signal.SIGTERM)
         code = daemon.process.wait(10)
