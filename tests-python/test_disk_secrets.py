@@ -34,6 +34,7 @@ def test_guest_writes_through_a_luks_image(daemon, tmp_path):
                    "-o", "key-secret=s0,iter-time=10", image, "8M", check=attempt == 4)
         if made.returncode == 0 or "Unable to get accurate CPU usage" not in made.stderr:
             break
+    assert made.returncode == 0, made.stderr
     conn = libvirt.open(daemon.uri)
     secret = conn.secretDefineXML(f"<secret private='yes'><usage type='volume'><volume>{image}</volume></usage></secret>")
     serial = str(tmp_path / "luks.log")
