@@ -104,20 +104,29 @@ public final class CorralConnection: Sendable {
     }
 
     /// Connects, runs `body`, and closes the connection however `body` ends.
+    ///
+    /// `body`'s non-isolated code runs on the connection's event-loop thread (a task executor
+    /// preference, ``EventLoopTaskExecutor``), so a call is written and its reply handled on
+    /// one thread, without waking another per call. Keep blocking work out of `body` (or move
+    /// it to a task of its own): while it runs, the connection's loop reads nothing.
     public static func withConnection<Result>(
         to uri: String,
         readOnly: Bool = false,
         keepalive: KeepaliveConfiguration? = nil,
         _ body: (CorralConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await connect(to: uri, readOnly: readOnly, keepalive: keepalive)
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
+        let parsed = try ConnectionURI(uri)
+        let eventLoop = defaultEventLoopGroup.next()
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop)) {
+            let connection = try await connect(to: parsed, readOnly: readOnly, keepalive: keepalive, eventLoopGroup: eventLoop)
+            do {
+                let result = try await body(connection)
+                await connection.close()
+                return result
+            } catch {
+                await connection.close()
+                throw error
+            }
         }
     }
 
