@@ -16,8 +16,11 @@ public struct ProcedureTable: Sendable {
     enum Handler {
         /// On the connection's event loop: cheap, never blocks.
         case immediate(ErasedHandler)
-        /// In a task: it awaits (QEMU, QMP) without holding a thread.
-        case asynchronous(AsyncErasedHandler)
+        /// In a task: it awaits (QEMU, QMP) without holding a thread. With `onEventLoop` the
+        /// task prefers the connection's event loop (``EventLoopTaskExecutor``): for short
+        /// handlers that hand anything slow to ``BlockingWork`` and call no actor, it saves the
+        /// wake-ups of a pool thread at the start and of the loop for the reply.
+        case asynchronous(AsyncErasedHandler, onEventLoop: Bool)
         /// Started on the connection's event loop, completed by a future (no task, no hop
         /// through the concurrency pool): for the hottest waiting calls.
         case deferred(FutureErasedHandler)
@@ -54,8 +57,12 @@ public struct ProcedureTable: Sendable {
     }
 
     /// Registers the handler of procedure `P`, run in a task (it may take long: starting QEMU).
+    ///
+    /// - Parameter onEventLoop: Run the task on the connection's event loop: only for handlers
+    ///   whose own work is short and that leave blocking work to ``BlockingWork``.
     public mutating func registerAsync<P: RPCProcedure>(
         _: P.Type,
+        onEventLoop: Bool = false,
         _ handler: @escaping @Sendable (P.Arguments, CallContext) async throws(RemoteError) -> P.Reply
     ) {
         handlers[Self.key(P.program, P.procedure)] = .asynchronous({ header, body, context in
@@ -74,7 +81,7 @@ public struct ProcedureTable: Sendable {
                 out.writeRPCPacket(header: header.reply(status: .error), payload: error)
             }
             return out
-        })
+        }, onEventLoop: onEventLoop)
     }
 
     /// Registers the handler of a procedure `P` that opens a stream: it returns the reply and

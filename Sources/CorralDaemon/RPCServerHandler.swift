@@ -46,6 +46,8 @@ final class RPCServerHandler: ChannelInboundHandler {
     private var sasl: SASLServerSession?
     /// Whether a SASL step is running on a worker thread (a second one is refused meanwhile).
     private var saslStepRunning = false
+    /// The executor of on-loop asynchronous handlers (made on the first such call).
+    private var eventLoopExecutor: EventLoopTaskExecutor?
 
     init(
         procedures: ProcedureTable, transport: ConnectionTransport, connectionID: UInt64, limits: ConnectionLimits,
@@ -352,6 +354,13 @@ final class RPCServerHandler: ChannelInboundHandler {
         }
     }
 
+    private func loopExecutor(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let eventLoopExecutor { return eventLoopExecutor }
+        let executor = EventLoopTaskExecutor(eventLoop)
+        eventLoopExecutor = executor
+        return executor
+    }
+
     private func dispatch(_ frame: RPCFrame, context: ChannelHandlerContext, out: inout ByteBuffer) {
         let header = frame.header
         let callContext = CallContext(
@@ -391,14 +400,14 @@ final class RPCServerHandler: ChannelInboundHandler {
                     finished()
                 }
             }
-        case .asynchronous(let handler):
+        case .asynchronous(let handler, let onEventLoop):
             callsInFlight += 1
             let channel = context.channel
             let body = frame.body
             let finished = onLoop(context)
-            Task {
-                // One task per long call (start, destroy…): replies are matched by serial, so
-                // they may finish in any order; the connection keeps serving meanwhile.
+            // One task per long call (start, destroy…): replies are matched by serial, so they
+            // may finish in any order; the connection keeps serving meanwhile.
+            Task(executorPreference: onEventLoop ? loopExecutor(context.eventLoop) : nil) {
                 let reply = await handler(header, body, callContext)
                 channel.writeAndFlush(reply, promise: nil)
                 finished()

@@ -447,6 +447,7 @@ enum PCIAddressAssignment {
 
     static func setAddress(_ state: inout State, position: Int, _ address: DomainDefinition.PCIAddress) {
         guard case .element(var element) = state.devices.children[position] else { return }
+        state.devices.children[position] = .text("")  // so `element` changes in place
         element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
         element.children.append(.element(address.element))
         state.devices.children[position] = .element(element)

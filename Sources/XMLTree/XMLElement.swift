@@ -101,12 +101,19 @@ public struct XMLElement: Hashable, Sendable {
     }
 
     /// Calls `body` on each child element, allowing it to change it.
+    ///
+    /// Each child is moved out of `children` while `body` runs, so it is the only reference to
+    /// its attributes and children and changes them in place (a copy left in the array would
+    /// make every change copy them: the normalizer's nested updates were a tenth of a define).
     public mutating func updateElements(_ body: (inout XMLElement) throws -> Void) rethrows {
         for index in children.indices {
-            if case .element(var e) = children[index] {
-                try body(&e)
-                children[index] = .element(e)
-            }
+            guard case .element(var e) = children[index] else { continue }
+            children[index] = Self.placeholder
+            defer { children[index] = .element(e) }
+            try body(&e)
         }
     }
+
+    /// What stands in a child's place while it is moved out (no allocation).
+    private static let placeholder = XMLNode.text("")
 }
