@@ -1,4 +1,4 @@
-import XMLTree
+public import XMLTree
 
 /// A domain definition: the parts of libvirt's domain XML that Corral models, as value types,
 /// one per element (in `Model/`), each with its schema and its reading; closed sets of values
@@ -148,7 +148,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
 extension DomainDefinition {
     /// The I/O thread ids as libvirt numbers them: those `<iothreadids>` lists, then the lowest
     /// unused ids up to the `<iothreads>` count; every disk's `iothread` must be one of them.
-    static func ioThreads(_ root: XMLElement) throws(DomainXMLError) -> [Int] {
+    public static func ioThreads(_ root: XMLElement) throws(DomainXMLError) -> [Int] {
         var ids: [Int] = []
         for thread in root.element(named: "iothreadids")?.elements(named: "iothread") ?? [] {
             guard let text = thread[attribute: "id"], let id = Int(text), (1...DomainLimits.maximumIOThreads).contains(id) else {

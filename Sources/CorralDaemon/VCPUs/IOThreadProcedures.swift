@@ -13,6 +13,7 @@ enum IOThreadProcedures {
     static var hostMapLength: Int { (max(1, Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))) + 7) / 8 }
 
     static func register(in table: inout ProcedureTable, registry: DomainRegistry, driver: DomainDriver, events: EventHub) {
+        IOThreadChanges.register(in: &table, registry: registry, driver: driver)
         table.registerAsync(Remote.DomainGetIothreadInfo.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: live | config, function: "qemuDomainGetIOThreadInfo")
             try ModificationImpact.checkOneDefinition(arguments.flags, domain: .domain)

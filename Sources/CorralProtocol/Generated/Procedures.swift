@@ -989,6 +989,12 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainGetIothreadInfo = 351
     /// `REMOTE_PROC_DOMAIN_PIN_IOTHREAD`
     case domainPinIothread = 352
+    /// `REMOTE_PROC_DOMAIN_ADD_IOTHREAD`
+    case domainAddIothread = 355
+    /// `REMOTE_PROC_DOMAIN_DEL_IOTHREAD`
+    case domainDelIothread = 356
+    /// `REMOTE_PROC_DOMAIN_SET_IOTHREAD_PARAMS`
+    case domainSetIothreadParams = 402
     /// `REMOTE_PROC_DOMAIN_GET_DISK_ERRORS`
     case domainGetDiskErrors = 263
     /// `REMOTE_PROC_DOMAIN_GET_BLOCK_IO_TUNE`
@@ -1314,6 +1320,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainSetNumaParameters: return .write(api: "virDomainSetNumaParameters")
         case .domainGetIothreadInfo: return .read
         case .domainPinIothread: return .write(api: "virDomainPinIOThread")
+        case .domainAddIothread: return .write(api: "virDomainAddIOThread")
+        case .domainDelIothread: return .write(api: "virDomainDelIOThread")
+        case .domainSetIothreadParams: return .write(api: "virDomainSetIOThreadParams")
         case .domainGetDiskErrors: return .read
         case .domainGetBlockIoTune: return .read
         case .domainSetBlockIoTune: return .write(api: "virDomainSetBlockIoTune")
@@ -1605,6 +1614,9 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainSetNumaParameters: return Remote.DomainSetNumaParameters.self
         case .domainGetIothreadInfo: return Remote.DomainGetIothreadInfo.self
         case .domainPinIothread: return Remote.DomainPinIothread.self
+        case .domainAddIothread: return Remote.DomainAddIothread.self
+        case .domainDelIothread: return Remote.DomainDelIothread.self
+        case .domainSetIothreadParams: return Remote.DomainSetIothreadParams.self
         case .domainGetDiskErrors: return Remote.DomainGetDiskErrors.self
         case .domainGetBlockIoTune: return Remote.DomainGetBlockIoTune.self
         case .domainSetBlockIoTune: return Remote.DomainSetBlockIoTune.self
@@ -11523,6 +11535,109 @@ public enum Remote {
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRUInt32(self.iothreadsID)
                 buffer.writeXDRVariableOpaque(self.cpumap)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 355, `DomainAddIothread`.
+    public enum DomainAddIothread: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 355
+
+        /// The arguments of `DomainAddIothread`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var iothreadID: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, iothreadID: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.iothreadID = iothreadID
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.iothreadID = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.iothreadID)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 356, `DomainDelIothread`.
+    public enum DomainDelIothread: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 356
+
+        /// The arguments of `DomainDelIothread`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var iothreadID: UInt32
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, iothreadID: UInt32, flags: UInt32) {
+                self.dom = dom
+                self.iothreadID = iothreadID
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.iothreadID = try buffer.readXDRUInt32()
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.iothreadID)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 402, `DomainSetIothreadParams`.
+    public enum DomainSetIothreadParams: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 402
+
+        /// The arguments of `DomainSetIothreadParams`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var iothreadID: UInt32
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, iothreadID: UInt32, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.iothreadID = iothreadID
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.iothreadID = try buffer.readXDRUInt32()
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.iothreadID)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
                 buffer.writeXDRUInt32(self.flags)
             }
         }
