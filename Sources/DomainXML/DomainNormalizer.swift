@@ -302,6 +302,7 @@ enum DomainNormalizer {
             } else {
                 device.children.insert(.element(element("driver", [("name", "qemu")])), at: 0)
             }
+            device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, diskDriverAttributeOrder) } }
             if !options.keepsLiveState {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
             }
@@ -459,10 +460,14 @@ enum DomainNormalizer {
             }
         case "video":
             normalizeVideo(&device)
+        case "memballoon":
+            // libvirt writes the virtio options' <driver> last, and none without attributes.
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["stats", "alias", "address", "driver"])
         case "rng":
             if device.element(named: "backend") == nil {
                 device.children.append(.element(element("backend", [("model", "random")], text: "/dev/urandom")))
             }
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["rate", "backend", "driver", "alias", "address"])
             device.updateElements { child in
                 guard child.namespace == nil else { return }
                 if child.name == "rate" { orderAttributes(&child, ["bytes", "period"]) }
@@ -477,6 +482,21 @@ enum DomainNormalizer {
     }
 
     // MARK: - Helpers
+
+    /// libvirt's order of a disk's `<driver>` attributes (`virDomainDiskDefFormatDriver`), the
+    /// virtio options last.
+    static let diskDriverAttributeOrder = [
+        "name", "type", "cache", "error_policy", "rerror_policy", "io", "ioeventfd", "event_idx", "copy_on_read", "discard", "iothread",
+        "detect_zeroes", "queues", "queue_size",
+    ] + DomainDefinition.VirtioOptions.attributes
+
+    /// `children` without `<driver>` elements that have no attributes and no children (libvirt
+    /// writes none for a device whose virtio options are all unset).
+    static func dropEmptyDrivers(_ children: [XMLNode]) -> [XMLNode] {
+        children.filter { node in
+            if case .element(let e) = node, e.name == "driver", e.namespace == nil, e.attributes.isEmpty, e.elements.isEmpty { false } else { true }
+        }
+    }
 
     /// Children sorted by `order` (stable); elements not in it keep their place after the element
     /// they followed. Whitespace-only text is dropped (the writer indents).

@@ -449,7 +449,10 @@ enum PCIAddressAssignment {
         guard case .element(var element) = state.devices.children[position] else { return }
         state.devices.children[position] = .text("")  // so `element` changes in place
         element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
-        element.children.append(.element(address.element))
+        // libvirt writes the virtio options' <driver> of a balloon and a vsock after the address.
+        let driverLast = ["memballoon", "vsock"].contains(element.name)
+            ? element.children.lastIndex { if case .element(let e) = $0, e.name == "driver", e.namespace == nil { true } else { false } } : nil
+        element.children.insert(.element(address.element), at: driverLast ?? element.children.count)
         state.devices.children[position] = .element(element)
     }
 

@@ -93,6 +93,8 @@ extension DomainDefinition {
         public var cache: CacheMode?
         /// `<driver iothread>`: the I/O thread (by id) a virtio disk's requests run in.
         public var ioThread: Int?
+        /// `<driver iommu ats packed page_per_vq>` of a virtio disk.
+        public var virtio = VirtioOptions()
         /// The file or block device; `nil` for an empty CD-ROM (and, until resolved at start,
         /// for a `volume` disk).
         public var source: String?
@@ -127,7 +129,7 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"]),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"] + VirtioOptions.attributes),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema]),
             Encryption.schema,
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
@@ -186,6 +188,8 @@ extension DomainDefinition {
             }
             targetDevice = target?[attribute: "dev"] ?? ""
             targetBus = try Bus.attribute("bus", of: target, default: .virtio)
+            virtio = try VirtioOptions(driver)
+            if targetBus != .virtio { try virtio.checkAbsent(line: driver?.line) }
             readonly = element.element(named: "readonly") != nil
             shareable = element.element(named: "shareable") != nil
             endsChain = element.element(named: "backingStore") != nil

@@ -154,7 +154,11 @@ extension DomainDefinition {
                 if let file = rom[attribute: "file"] { romFile = file }
             }
             pciAddress = try PCIAddress(device: element)
-            if isVirtio, let driver = element.element(named: "driver") { self.driver = try Driver(driver) }
+            if isVirtio, let driver = element.element(named: "driver") {
+                self.driver = try Driver(driver)
+            } else if let driver = element.element(named: "driver") {
+                try VirtioOptions(driver).checkAbsent(line: driver.line)
+            }
             // libvirt's virDomainNetDefCoalesceParseXML and the QEMU driver's check.
             if let frames = element.element(named: "coalesce")?.element(named: "rx")?.element(named: "frames"), let text = frames[attribute: "max"] {
                 guard let value = UInt64(text) else { throw DomainXMLError(.invalid, line: frames.line, "cannot parse value '\(text)' for coalesce parameter") }

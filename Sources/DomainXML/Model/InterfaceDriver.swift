@@ -29,9 +29,16 @@ extension DomainDefinition.Interface {
         /// default).
         public var host: [String: Bool] = [:]
         public var guest: [String: Bool] = [:]
+        /// `<driver rss>`: receive-side scaling in QEMU (eBPF steering when the host has it).
+        public var receiveSideScaling: Bool?
+        /// `<driver rss_hash_report>`: the hash of each packet reported to the guest.
+        public var hashReport: Bool?
+        /// `<driver iommu ats packed page_per_vq>`.
+        public var virtio = DomainDefinition.VirtioOptions()
 
         static let schema = ElementSchema(
-            "driver", attributes: ["name", "txmode", "ioeventfd", "event_idx", "queues", "rx_queue_size", "tx_queue_size"],
+            "driver", attributes: ["name", "txmode", "ioeventfd", "event_idx", "queues", "rx_queue_size", "tx_queue_size", "rss", "rss_hash_report"]
+                + DomainDefinition.VirtioOptions.attributes,
             children: [ElementSchema("host", attributes: hostOffloads), ElementSchema("guest", attributes: guestOffloads)])
 
         /// Reads `<driver>` as libvirt's `virDomainNetDefParseXMLDriver` does for a virtio NIC,
@@ -44,6 +51,9 @@ extension DomainDefinition.Interface {
             queues = try Self.count("queues", of: element).flatMap { $0 > 1 ? $0 : nil }
             rxQueueSize = try Self.count("rx_queue_size", of: element)
             txQueueSize = try Self.count("tx_queue_size", of: element)
+            receiveSideScaling = try Self.onOff("rss", of: element)
+            hashReport = try Self.onOff("rss_hash_report", of: element)
+            virtio = try DomainDefinition.VirtioOptions(element)
             for (name, size) in [("rx_queue_size", rxQueueSize), ("tx_queue_size", txQueueSize)] {
                 if let size, size & (size - 1) != 0 {
                     throw DomainXMLError(.unsupported, line: element.line, "\(name) has to be a power of two")

@@ -18,9 +18,11 @@ extension DomainDefinition {
         public var freePageReporting: FeatureSwitch?
         /// `<stats period>`: seconds between the guest's memory statistics (0: none).
         public var statisticsPeriod: Int?
+        /// `<driver iommu ats packed page_per_vq>`.
+        public var virtio = VirtioOptions()
 
         static let schema = ElementSchema("memballoon", attributes: ["model", "autodeflate", "freePageReporting"], children: [
-            .alias, .address, ElementSchema("stats", attributes: ["period"]),
+            .alias, .address, ElementSchema("stats", attributes: ["period"]), ElementSchema("driver", attributes: VirtioOptions.attributes),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -33,6 +35,7 @@ extension DomainDefinition {
                 }
                 statisticsPeriod = period
             }
+            virtio = try VirtioOptions(element.element(named: "driver"))
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
         }

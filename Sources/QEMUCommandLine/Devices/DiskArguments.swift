@@ -23,7 +23,7 @@ extension Builder {
         var members: [(String, JSONValue)]
         switch disk.targetBus {
         case .virtio:
-            members = [("driver", .string("virtio-blk-pci"))]
+            members = [("driver", .string("virtio-blk-pci"))] + Self.virtioOptionMembers(disk.virtio)
             if let thread = disk.ioThread { members.append(("iothread", .string("iothread\(thread)"))) }
             members += pciPlacement(disk.pciAddress)
         case .sata, .ide:

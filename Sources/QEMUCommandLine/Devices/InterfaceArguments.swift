@@ -33,6 +33,7 @@ extension Builder {
         let model = interface.model ?? .virtio
         var members: [(String, JSONValue)] = [("driver", .string(Self.nicDevice(model)))]
         if interface.isVirtio { members += virtioNetMembers(interface) }
+        if let virtio = interface.driver?.virtio { members.insert(contentsOf: Self.virtioOptionMembers(virtio), at: 1) }
         members += [("netdev", .string(netdev)), ("id", .string(devices.interfaces[index].alias))]
         if let mac = interface.mac { members.append(("mac", .string(mac))) }
         members += pciPlacement(interface.pciAddress)
@@ -61,7 +62,8 @@ extension Builder {
 
     /// A virtio NIC's driver settings as device properties, in libvirt's order
     /// (`qemuBuildNicDevProps`): transmit mode, ioeventfd, event index, host and guest
-    /// offloads, multi-queue with its MSI-X vectors (2 per queue pair + 2), queue sizes, MTU.
+    /// offloads, multi-queue with its MSI-X vectors (2 per queue pair + 2), queue sizes, receive-side
+    /// scaling and hash reports, MTU.
     func virtioNetMembers(_ interface: DomainDefinition.Interface) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = []
         guard let driver = interface.driver else { return interface.mtu.map { [("host_mtu", .integer(Int64($0)))] } ?? [] }
@@ -74,6 +76,8 @@ extension Builder {
         if let queues = driver.queues, queues > 1 { members += [("mq", .bool(true)), ("vectors", .integer(Int64(2 * queues + 2)))] }
         if let size = driver.rxQueueSize { members.append(("rx_queue_size", .integer(Int64(size)))) }
         if let size = driver.txQueueSize { members.append(("tx_queue_size", .integer(Int64(size)))) }
+        if let on = driver.receiveSideScaling { members.append(("rss", .bool(on))) }
+        if let on = driver.hashReport { members.append(("hash", .bool(on))) }
         if let mtu = interface.mtu { members.append(("host_mtu", .integer(Int64(mtu)))) }
         return members
     }

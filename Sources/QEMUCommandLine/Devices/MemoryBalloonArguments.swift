@@ -7,7 +7,7 @@ extension Builder {
     mutating func addMemoryBalloon() {
         if let id = devices.balloon {
             let balloon = domain.devices.memballoon
-            var members: [(String, JSONValue)] = [("driver", .string("virtio-balloon-pci")), ("id", .string(id))] + pciPlacement(balloon?.pciAddress)
+            var members: [(String, JSONValue)] = [("driver", .string("virtio-balloon-pci"))] + Self.virtioOptionMembers(balloon?.virtio ?? .init()) + [("id", .string(id))] + pciPlacement(balloon?.pciAddress)
             if let autodeflate = balloon?.autodeflate { members.append(("deflate-on-oom", .bool(autodeflate == .on))) }
             if let reporting = balloon?.freePageReporting { members.append(("free-page-reporting", .bool(reporting == .on))) }
             addDevice(members)

@@ -16,6 +16,6 @@ extension Builder {
         }
         let alias = rng.alias ?? "rng\(index)", object = "obj" + alias
         add("-object", json: .object([("qom-type", .string("rng-random")), ("id", .string(object)), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]))
-        addDevice([("driver", .string("virtio-rng-pci")), ("rng", .string(object)), ("id", .string(alias))] + pciPlacement(rng.pciAddress))
+        addDevice([("driver", .string("virtio-rng-pci"))] + Self.virtioOptionMembers(rng.virtio) + [("rng", .string(object)), ("id", .string(alias))] + pciPlacement(rng.pciAddress))
     }
 }
