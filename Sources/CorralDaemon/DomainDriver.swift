@@ -380,6 +380,14 @@ actor DomainDriver {
         for (index, interface) in definition.devices.interfaces.enumerated() where !interface.linkUp {
             _ = try? await qmp.execute("set_link", arguments: .object([("name", .string(invocation.devices.interfaces[index].alias)), ("up", .bool(false))]))
         }
+        // Enabled hotpluggable vCPUs of <vcpus>, plugged in before the guest runs (and before
+        // an incoming migration, whose source has them).
+        do throws(RemoteError) {
+            try await Self.plugStartupVcpus(definition, qmp: qmp)
+        } catch {
+            _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+            throw error
+        }
         if let incoming {
             do throws(RemoteError) {
                 switch incoming {

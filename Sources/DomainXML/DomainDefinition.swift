@@ -30,6 +30,12 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var vcpus: Int
     /// How many of them are plugged in at start (`<vcpu current>`).
     public var currentVcpus: Int
+    /// `<vcpus>`: each vCPU's state, when the definition gives them (`nil`: the first
+    /// `currentVcpus` start with QEMU, the rest are unplugged).
+    public var vcpuStates: [VcpuState]?
+    /// How many vCPUs QEMU starts with (`-smp`); the other enabled ones are plugged in before
+    /// the guest runs.
+    public var vcpusAtLaunch: Int { vcpuStates.map { $0.filter(\.startsWithQEMU).count } ?? currentVcpus }
     /// `<vcpu cpuset>`: where vCPUs without a pin of their own (and the emulator) may run.
     public var vcpuCPUSet: CPUSet?
     /// `<cputune>`.
@@ -86,7 +92,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// The whole of what Corral models, from which ``DomainSchema`` finds the rest.
     static let schema = ElementSchema("domain", attributes: ["type", "id"], children: [
         .text("name"), .text("uuid"), .text("genid"), .text("title"), .text("description"), ElementSchema("metadata"),
-        .text("maxMemory", attributes: ["slots", "unit"]), .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]), .text("iothreads"),
+        .text("maxMemory", attributes: ["slots", "unit"]), .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]),
+        ElementSchema("vcpus", children: [ElementSchema("vcpu", attributes: ["id", "enabled", "hotpluggable", "order"])]), .text("iothreads"),
         ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema, MemoryBacking.schema,
         ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
@@ -110,6 +117,14 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         // Checked by the normaliser (current ≤ maximum, at least 1).
         currentVcpus = root.element(named: "vcpu")?[attribute: "current"].flatMap { Int($0) } ?? vcpus
         if let vcpu = root.element(named: "vcpu"), vcpu[attribute: "cpuset"] != nil { vcpuCPUSet = try CPUTune.cpuset(vcpu) }
+        // Checked and completed by the normaliser: one entry per vCPU, in id order.
+        if let list = root.element(named: "vcpus")?.elements(named: "vcpu"), list.count == vcpus {
+            vcpuStates = list.map { entry in
+                VcpuState(
+                    enabled: entry[attribute: "enabled"] == "yes", hotpluggable: entry[attribute: "hotpluggable"].map { $0 == "yes" },
+                    order: entry[attribute: "order"].flatMap { Int($0) } ?? 0)
+            }
+        }
         memoryTune = try root.element(named: "memtune").map { tune throws(DomainXMLError) in try MemoryTune(tune) } ?? MemoryTune()
         blockIOTune = try root.element(named: "blkiotune").map { tune throws(DomainXMLError) in try BlockIOTune(tune) } ?? BlockIOTune()
         numaTune = try root.element(named: "numatune").map { tune throws(DomainXMLError) in try NUMATune(tune) }

@@ -111,6 +111,7 @@ enum DomainNormalizer {
         } else {
             root.children.append(.element(element("vcpu", [("placement", "static")], text: "1")))
         }
+        try normalizeIndividualVcpus(&root)
 
         try normalizeTunes(&root)
         normalizeIOThreadIDs(&root)

@@ -83,9 +83,11 @@ struct Builder {
         try addMemory()
         let topology = domain.cpu?.topology
         let sockets = topology?.sockets ?? domain.vcpus, cores = topology?.cores ?? 1, threads = topology?.threads ?? 1, dies = topology?.dies ?? 1
-        // `maxcpus` only when some vCPUs start unplugged (libvirt's form).
-        let maximum = domain.currentVcpus == domain.vcpus ? "" : ",maxcpus=\(domain.vcpus)"
-        add("-smp", "\(domain.currentVcpus)\(maximum),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
+        // `maxcpus` only when some vCPUs start unplugged (libvirt's form); enabled hotpluggable
+        // vCPUs of `<vcpus>` are plugged in after QEMU starts.
+        try checkVcpuOrders()
+        let maximum = domain.vcpusAtLaunch == domain.vcpus ? "" : ",maxcpus=\(domain.vcpus)"
+        add("-smp", "\(domain.vcpusAtLaunch)\(maximum),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
         try addNUMANodes()
         for id in domain.ioThreadIDs { add("-object", json: .object([("qom-type", .string("iothread")), ("id", .string("iothread\(id)"))])) }
         add("-uuid", domain.uuid)
@@ -255,6 +257,18 @@ struct Builder {
                 throw CommandLineError(.passthrough, "\(label) matches no generated option")
             }
             options = result
+        }
+    }
+}
+
+extension Builder {
+    /// The start-time checks of `<vcpus>` orders (libvirt's `qemuProcessValidateHotpluggableVcpus`):
+    /// each order once, none beyond the vCPU count.
+    func checkVcpuOrders() throws(CommandLineError) {
+        var seen = Set<Int>()
+        for state in domain.vcpuStates ?? [] where state.order != 0 {
+            guard state.order <= domain.vcpus else { throw CommandLineError(.unsupported, "vcpu order '\(state.order)' exceeds vcpu count") }
+            guard seen.insert(state.order).inserted else { throw CommandLineError(.unsupported, "duplicate vcpu order '\(state.order)'") }
         }
     }
 }

@@ -42,6 +42,27 @@ extension DomainDriver {
         return slots.sorted { $0.index < $1.index }
     }
 
+    /// Plugs in the enabled hotpluggable vCPUs of `<vcpus>` of a guest QEMU has just started
+    /// (paused), by their order, then id, as libvirt's `qemuProcessSetupHotpluggableVcpus`.
+    nonisolated static func plugStartupVcpus(_ definition: DomainDefinition, qmp: QMPClient) async throws(RemoteError) {
+        guard let states = definition.vcpuStates else { return }
+        let plugged = states.enumerated().filter { $0.element.enabled && $0.element.hotpluggable == true }
+            .sorted { ($0.element.order, $0.offset) < ($1.element.order, $1.offset) }.map(\.offset)
+        guard !plugged.isEmpty else { return }
+        let topology = definition.cpu?.topology
+        let slots = try await cpuSlots(qmp, topology: (topology?.dies ?? 1, topology?.cores ?? 1, topology?.threads ?? 1))
+        for id in plugged {
+            guard let slot = slots.first(where: { $0.index == id && !$0.isPlugged }) else {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "vcpu '\(id)' is missing hotplug data")
+            }
+            do throws(QMPError) {
+                _ = try await qmp.execute("device_add", arguments: .object([("driver", .string(slot.type)), ("id", .string("vcpu\(id)"))] + slot.properties))
+            } catch {
+                throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'device_add': \(error.message)")
+            }
+        }
+    }
+
     /// Brings the guest to `count` vCPUs; returns the new count.
     nonisolated func setLiveVcpus(_ count: Int, of record: DomainRecord) async throws(RemoteError) {
         guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
@@ -103,7 +124,15 @@ extension DomainDriver {
         guard var guest = registry.record(uuid: uuid)?.runtime else { return }
         guest.vcpuThreads = nil
         let threads = try await GuestStatistics.vcpuThreads(guest)
-        if let live = try? liveDocument(guest).definition {
+        let live = try? liveDocument(guest).definition
+        // A live document with <vcpus> says which vCPUs are plugged in: QEMU's slots tell.
+        var plugged: Set<Int>?
+        if let live, live.vcpuStates != nil {
+            let topology = live.cpu?.topology
+            let slots = try? await Self.cpuSlots(guest.qmp, topology: (topology?.dies ?? 1, topology?.cores ?? 1, topology?.threads ?? 1))
+            plugged = slots.map { Set($0.filter(\.isPlugged).map(\.index)) }
+        }
+        if let live {
             // A new vCPU runs where the domain's pins say.
             let ioThreads = live.ioThreadIDs.isEmpty ? [:] : ((try? await GuestStatistics.ioThreads(guest)) ?? [:])
             try? ThreadPinning.applyDefinition(live, pid: guest.pid, vcpuThreads: threads, ioThreads: ioThreads)
@@ -113,6 +142,7 @@ extension DomainDriver {
             guest.vcpuCount = count
             guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { document in
                 VcpuDocument.setCount(&document, current: count)
+                if let plugged { VcpuDocument.setEnabled(&document, plugged) }
             }
         }
         await liveXMLChanged(uuid)
@@ -144,6 +174,28 @@ enum VcpuDocument {
     /// Sets (or, with `nil`, removes) a `<cputune>` pin: `<vcpupin vcpu=N>` or `<emulatorpin>`.
     static func setPin(_ document: inout XMLElement, vcpu: Int?, cpus: DomainDefinition.CPUSet?) {
         setPin(&document, name: vcpu == nil ? "emulatorpin" : "vcpupin", key: vcpu.map { ("vcpu", $0) }, cpus: cpus)
+    }
+
+    /// Marks the vCPUs of `<vcpus>` in `plugged` enabled and the others disabled. A disabled
+    /// vCPU has no order; a newly enabled one comes after the others when they have orders (as
+    /// libvirt numbers them by the order QEMU enabled them).
+    static func setEnabled(_ document: inout XMLElement, _ plugged: Set<Int>) {
+        document.updateElements { list in
+            guard list.name == "vcpus", list.namespace == nil else { return }
+            var next = (list.elements(named: "vcpu").compactMap { $0[attribute: "order"].flatMap { Int($0) } }.max() ?? 0) + 1
+            let ordered = list.elements(named: "vcpu").contains { $0[attribute: "order"] != nil }
+            list.updateElements { vcpu in
+                guard vcpu.name == "vcpu", let id = vcpu[attribute: "id"].flatMap({ Int($0) }) else { return }
+                let enabled = plugged.contains(id)
+                if !enabled {
+                    vcpu[attribute: "order"] = nil
+                } else if vcpu[attribute: "enabled"] != "yes" && ordered {
+                    vcpu[attribute: "order"] = String(next)
+                    next += 1
+                }
+                vcpu[attribute: "enabled"] = enabled ? "yes" : "no"
+            }
+        }
     }
 
     /// Sets (or, with `nil`, removes) `<iothreadpin iothread=N>`.
