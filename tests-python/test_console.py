@@ -50,8 +50,23 @@ class Terminal:
                 break
         assert needle in self.output, f"{text!r} not seen; output: {self.output.decode(errors='replace')[-1500:]}"
 
-    def type(self, text):
-        os.write(self.fd, text.encode() if isinstance(text, str) else text)
+    def type(self, text, timeout=10):
+        """Types `text`; fails (never blocks) when the program has ended or stopped reading."""
+        data = text.encode() if isinstance(text, str) else text
+        end = time.time() + timeout
+        while data:
+            assert not self.exited(), f"the program ended (status {self.status}); output: {self.output.decode(errors='replace')[-800:]}"
+            _, writable, _ = select.select([], [self.fd], [], 0.1)
+            if writable:
+                # A non-blocking write: a full terminal buffer must not hang the test.
+                os.set_blocking(self.fd, False)
+                try:
+                    data = data[os.write(self.fd, data):]
+                except BlockingIOError:
+                    pass
+                finally:
+                    os.set_blocking(self.fd, True)
+            assert time.time() < end, f"the program stopped reading its terminal; output: {self.output.decode(errors='replace')[-800:]}"
 
     def exited(self):
         if self.status is None:
