@@ -118,8 +118,10 @@ public final class Daemon: Sendable {
         await storage.createDefaultPoolIfNone(path: configuration.stateDirectory + "/images")
         try await server.start()
         SystemdNotify.ready()
-        // What the probe and the recovery above allocated and freed goes back to the kernel.
+        // What the probe and the recovery above allocated and freed goes back to the kernel, and
+        // so do the pages of the executable they ran (serving faults its own back in).
         HeapTuning.returnFreeMemory()
+        ResidentCode.releaseExecutablePages()
         Task { await driver.autostartAll() }
     }
 

@@ -400,6 +400,15 @@ actor DomainDriver {
                 throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
             }
         }
+        // <perf>'s host counters on QEMU, opened before the vCPUs run (libvirt: at start, a
+        // counter that cannot be opened fails the start).
+        let perfCounters: PerfCounters
+        do throws(RemoteError) {
+            perfCounters = try PerfCounters.open(definition.perf.enabled, pid: pid)
+        } catch {
+            _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+            throw error
+        }
         if !paused {
             do throws(QMPError) {
                 try await qmp.cont()
@@ -428,6 +437,7 @@ actor DomainDriver {
             autodestroyConnection: autodestroyConnection, agentSocket: Self.agentSocket(definition, runDirectory: directory), taints: taints,
             liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
         var started = runtime
+        started.perfCounters = perfCounters
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
@@ -1033,13 +1043,21 @@ actor DomainDriver {
             let guestStatus = state == status.state ? (DomainStatus(state: status.state, reason: status.reason) ?? .running(.unknown))
                 : state == .running ? .running(.booted) : state == .shutdown ? .shutdown(.unknown) : .paused(.unknown)
             let definition = parsed.definition
-            let runtime = GuestRuntime(
+            var runtime = GuestRuntime(
                 id: status.id, pid: status.pid, process: try? ProcessReaper.shared.watch(status.pid, isChild: false), qmp: qmp,
                 passthroughSessions: Array(repeating: nil, count: GuestRuntime.existingPassthroughMonitors(runDirectory: directory)), runDirectory: directory,
                 lifecycle: GuestLifecycle(policy: .init(definition), status: guestStatus), agentSocket: Self.agentSocket(definition, runDirectory: directory),
                 taints: status.taints, liveXML: status.domainXML,
                 devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus,
                 vcpuMaximum: definition.vcpus, cgroup: GuestTunables.existing(layout: cgroups, name: definition.name, id: status.id))
+            // The live <perf> counters, opened again as libvirt opens them on reconnect (they
+            // count from now on).
+            do throws(RemoteError) {
+                runtime.perfCounters = try PerfCounters.open(definition.perf.enabled, pid: status.pid)
+            } catch {
+                runtime.perfCounters = PerfCounters(pid: status.pid)
+                logger.warning("cannot count the guest's perf events again", metadata: ["name": "\(name)", "error": "\(error)"])
+            }
             guard let record = registry.updateRuntime(uuid, { r in r.runtime = runtime }) else { continue }
             await adoptInterfaces(definition, devices: runtime.devices)
             if status.id > 0 && status.id < Int32.max { nextID = max(nextID, status.id + 1) }

@@ -43,6 +43,8 @@ struct GuestRuntime: Sendable {
     var balloonKiB: UInt64?
     /// How often QEMU asks the balloon driver for statistics, in seconds (`nil`: unknown).
     var balloonStatisticsPeriod: Int32?
+    /// The host counters of `<perf>` on its QEMU process.
+    var perfCounters: PerfCounters?
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

@@ -86,6 +86,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var onCrash: LifecycleAction
     /// `<pm>`.
     public var powerManagement: PowerManagement?
+    /// `<perf>`: the host counters kept for the guest's QEMU process.
+    public var perf: PerfEvents
     public var devices: Devices
     public var qemu: QEMUNamespace
 
@@ -97,7 +99,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema, MemoryBacking.schema,
         ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
-        .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, Devices.schema,
+        .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, PerfEvents.schema, Devices.schema,
     ])
 
     /// Reads the typed view of a normalised `<domain>` element.
@@ -155,6 +157,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         onReboot = action("on_reboot", .restart)
         onCrash = action("on_crash", .destroy)
         powerManagement = try root.element(named: "pm").map { pm throws(DomainXMLError) in try PowerManagement(pm) }
+        perf = try root.element(named: "perf").map { perf throws(DomainXMLError) in try PerfEvents(perf) } ?? PerfEvents()
         self.qemu = qemu
         devices = try root.element(named: "devices").map { devices throws(DomainXMLError) in try Devices(devices) } ?? Devices()
     }

@@ -126,6 +126,11 @@ enum DomainNormalizer {
                 root.children.append(.element(element(event.rawValue, text: value)))
             }
         }
+        // <perf>: events in libvirt's order; none named, no element.
+        if let perf = root.element(named: "perf") {
+            let events = try DomainDefinition.PerfEvents(perf)
+            if let element = events.element { update(&root, "perf") { $0 = element } } else { root.children.removeAll { if case .element(let e) = $0 { e.name == "perf" && e.namespace == nil } else { false } } }
+        }
         try normalizeDevices(&root, options: options)
 
         try DomainNumberChecks.check(root)

@@ -6,7 +6,8 @@
 // whole of this target, with an eventfd and prctl (also hidden from Swift) for the reaper thread,
 // a thread's CPU affinity for the statistics and for pinning, and a descriptor sent over a
 // socket (QEMU's `getfd`), glibc's heap controls (`malloc.h` is not in Swift's Glibc module),
-// and the vhost-vsock and ethtool ioctls (`ioctl` is variadic).
+// the vhost-vsock, ethtool and perf ioctls (`ioctl` is variadic), perf_event_open, and madvise's
+// MADV_PAGEOUT.
 
 #include <errno.h>
 #include <malloc.h>
@@ -14,8 +15,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <net/if.h>
 #include <linux/ethtool.h>
+#include <linux/perf_event.h>
 #include <linux/sockios.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -38,6 +41,34 @@ static inline int corral_limit_malloc_arenas(int count) {
 /// Returns the free pages of every malloc arena to the kernel (`malloc_trim(0)`).
 static inline int corral_trim_heap(void) {
     return malloc_trim(0);
+}
+
+/// Asks the kernel to reclaim the pages of [start, start + length) now (`MADV_PAGEOUT`, Linux
+/// 5.4+; the constant is missing from older headers); 0 on success, -1 with errno.
+static inline int corral_page_out(void *start, unsigned long length) {
+    return madvise(start, length, 21 /* MADV_PAGEOUT */);
+}
+
+/// Opens and enables a host counter (`perf_event_open` of `type`/`config`) on process `pid`,
+/// counting the threads it starts from now on too (`inherit`), as libvirt opens its perf events;
+/// the descriptor, or -1 with errno.
+static inline int corral_perf_counter_open(unsigned int type, unsigned long long config, pid_t pid) {
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = type;
+    attr.config = config;
+    attr.inherit = 1;
+    attr.disabled = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0);
+    if (fd < 0) return -1;
+    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }
 
 /// The CPUs thread `tid` may run on, as a byte bitmap of `length` bytes (CPU n is bit n % 8 of

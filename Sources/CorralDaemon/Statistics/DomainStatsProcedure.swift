@@ -21,9 +21,9 @@ enum DomainStatsProcedure {
         static let memory = Groups(rawValue: 256)
         static let dirtyRate = Groups(rawValue: 512)
         static let vm = Groups(rawValue: 1024)
-        /// Every group libvirt 9.0 knows. Perf events, I/O threads, memory bandwidth and KVM's
-        /// own statistics have nothing to report for Corral's guests (none are configured), as
-        /// libvirt reports nothing for them then.
+        /// Every group libvirt 9.0 knows. I/O threads, memory bandwidth and KVM's own
+        /// statistics have nothing to report for Corral's guests (none are configured), as
+        /// libvirt reports nothing for them then; perf reports the `<perf>` events counted.
         static let known: Groups = [.state, .cpuTotal, .balloon, .vcpu, .interface, .block, .perf, .iothread, .memory, .dirtyRate, .vm]
     }
 
@@ -150,6 +150,9 @@ enum DomainStatsProcedure {
         }
         if groups.contains(.block) {
             parameters += blockParameters(record, counters: answers.blockCounters, capacities: answers.virtualSizes)
+        }
+        if groups.contains(.perf), let counters = guest?.perfCounters {
+            for (event, value) in counters.values() { parameters.append(.init("perf.\(event.rawValue)", .unsignedLongLong(value))) }
         }
         if groups.contains(.dirtyRate), let rate = answers.dirtyRate {
             // VIR_DOMAIN_DIRTYRATE_UNSTARTED 0, _MEASURING 1, _MEASURED 2.

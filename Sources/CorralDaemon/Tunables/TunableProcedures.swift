@@ -3,7 +3,7 @@ import DomainXML
 import XDR
 import XMLTree
 
-/// `schedinfo`, `memtune`, `blkiotune` and `numatune`: a running guest's values from its control
+/// `schedinfo`, `memtune`, `blkiotune`, `numatune` (and `perf`, in its own file): a running guest's values from its control
 /// group (changed there), a definition's from its `<cputune>`, `<memtune>`, `<blkiotune>` and
 /// `<numatune>`, with libvirt's parameter names, types, limits and messages. Each change takes
 /// the domain's job.
@@ -54,6 +54,13 @@ enum TunableProcedures {
         }
         table.registerAsync(Remote.DomainSetNumaParameters.self) { arguments, _ throws(RemoteError) in
             try await NUMAParameters.set(arguments.dom, arguments.params, flags: arguments.flags, context)
+            return XDRVoid()
+        }
+        table.register(Remote.DomainGetPerfEvents.self) { arguments, _ throws(RemoteError) in
+            .init(params: try PerfEventParameters.get(arguments.dom, flags: arguments.flags, context))
+        }
+        table.registerAsync(Remote.DomainSetPerfEvents.self) { arguments, _ throws(RemoteError) in
+            try await PerfEventParameters.set(arguments.dom, arguments.params, flags: arguments.flags, context)
             return XDRVoid()
         }
     }

@@ -981,6 +981,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainGetBlkioParameters = 206
     /// `REMOTE_PROC_DOMAIN_SET_BLKIO_PARAMETERS`
     case domainSetBlkioParameters = 205
+    /// `REMOTE_PROC_DOMAIN_GET_PERF_EVENTS`
+    case domainGetPerfEvents = 365
+    /// `REMOTE_PROC_DOMAIN_SET_PERF_EVENTS`
+    case domainSetPerfEvents = 366
     /// `REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS`
     case domainGetNumaParameters = 255
     /// `REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS`
@@ -1316,6 +1320,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainSetMemoryParameters: return .write(api: "virDomainSetMemoryParameters")
         case .domainGetBlkioParameters: return .read
         case .domainSetBlkioParameters: return .write(api: "virDomainSetBlkioParameters")
+        case .domainGetPerfEvents: return .read
+        case .domainSetPerfEvents: return .write(api: "virDomainSetPerfEvents")
         case .domainGetNumaParameters: return .read
         case .domainSetNumaParameters: return .write(api: "virDomainSetNumaParameters")
         case .domainGetIothreadInfo: return .read
@@ -1610,6 +1616,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainSetMemoryParameters: return Remote.DomainSetMemoryParameters.self
         case .domainGetBlkioParameters: return Remote.DomainGetBlkioParameters.self
         case .domainSetBlkioParameters: return Remote.DomainSetBlkioParameters.self
+        case .domainGetPerfEvents: return Remote.DomainGetPerfEvents.self
+        case .domainSetPerfEvents: return Remote.DomainSetPerfEvents.self
         case .domainGetNumaParameters: return Remote.DomainGetNumaParameters.self
         case .domainSetNumaParameters: return Remote.DomainSetNumaParameters.self
         case .domainGetIothreadInfo: return Remote.DomainGetIothreadInfo.self
@@ -11355,6 +11363,85 @@ public enum Remote {
             public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
                 self.dom = try RemoteDomain(xdr: &buffer)
                 self.params = try buffer.readXDRArray(maximumCount: 16) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 365, `DomainGetPerfEvents`.
+    public enum DomainGetPerfEvents: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 365
+
+        /// The arguments of `DomainGetPerfEvents`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, flags: UInt32) {
+                self.dom = dom
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `DomainGetPerfEvents`.
+        public struct Reply: XDRCodable, Hashable {
+            public var params: [TypedParameter]
+
+            /// Creates the value from its fields.
+            public init(params: [TypedParameter]) {
+                self.params = params
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+    }
+
+    /// Procedure 366, `DomainSetPerfEvents`.
+    public enum DomainSetPerfEvents: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 366
+
+        /// The arguments of `DomainSetPerfEvents`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var dom: RemoteDomain
+            public var params: [TypedParameter]
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(dom: RemoteDomain, params: [TypedParameter], flags: UInt32) {
+                self.dom = dom
+                self.params = params
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.params = try buffer.readXDRArray(maximumCount: 64) { (b: inout ByteBuffer) throws(XDRDecodingError) in try TypedParameter(xdr: &b) }
                 self.flags = try buffer.readXDRUInt32()
             }
 
