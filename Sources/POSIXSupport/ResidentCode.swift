@@ -15,6 +15,8 @@ public enum ResidentCode {
         var advised = 0
         for mapping in ExecutableMapping.parse(maps) where mapping.path == executable && !mapping.isWritable {
             guard let start = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
+            // No read-ahead when a page comes back: only what serving touches returns.
+            _ = corral_advise_random(start, UInt(mapping.length))
             if corral_page_out(start, UInt(mapping.length)) == 0 { advised += mapping.length }
         }
         return advised

@@ -49,6 +49,12 @@ static inline int corral_page_out(void *start, unsigned long length) {
     return madvise(start, length, 21 /* MADV_PAGEOUT */);
 }
 
+/// Tells the kernel the pages of [start, start + length) are used in no particular order
+/// (`MADV_RANDOM`): a fault reads that page alone, without read-ahead around it.
+static inline int corral_advise_random(void *start, unsigned long length) {
+    return madvise(start, length, MADV_RANDOM);
+}
+
 /// Opens and enables a host counter (`perf_event_open` of `type`/`config`) on process `pid`,
 /// counting the threads it starts from now on too (`inherit`), as libvirt opens its perf events;
 /// the descriptor, or -1 with errno.
