@@ -26,6 +26,11 @@ def affinity(daemon, ioThread):
     return re.search(r"Cpus_allowed_list:\s*(\S+)", status).group(1)
 
 
+def qom_get(daemon, thread, prop):
+    command = {"execute": "qom-get", "arguments": {"path": f"/objects/{thread}", "property": prop}}
+    return json.loads(virsh(daemon, "qemu-monitor-command", "io", json.dumps(command)).stdout)["return"]
+
+
 def info(daemon, *flags):
     """`virsh iothreadinfo` as {id: affinity}."""
     lines = virsh(daemon, "iothreadinfo", "io", *flags).stdout.splitlines()
@@ -125,6 +130,18 @@ def test_io_threads_are_added_removed_and_tuned_live_and_in_the_definition(daemo
         stats = {t["id"]: t for t in json.loads(virsh(daemon, "qemu-monitor-command", "io", '{"execute":"query-iothreads"}').stdout)["return"]}
         assert (stats["iothread2"]["poll-max-ns"], stats["iothread2"]["poll-grow"], stats["iothread2"]["poll-shrink"]) == (12345, 3, 4)
 
+        # The worker pool tuned live (maximum first: QEMU's maximum is below the new minimum).
+        virsh(daemon, "iothreadset", "io", "1", "--thread-pool-min", "70", "--thread-pool-max", "80", "--live")
+        assert (qom_get(daemon, "iothread1", "thread-pool-min"), qom_get(daemon, "iothread1", "thread-pool-max")) == (70, 80)
+        assert "<iothread id='1' thread_pool_min='70' thread_pool_max='80'/>" in virsh(daemon, "dumpxml", "io").stdout
+        for args, message in [
+            (("--thread-pool-max", "-1", "--live"), "thread_pool_max (-1) must be equal to or greater than 0 for live change"),
+            (("--thread-pool-min", "90", "--live"), "thread_pool_min (90) can't be greater than thread_pool_max (80)"),
+            (("--thread-pool-min", "3", "--config"), "thread_pool_min (3) can't be greater than thread_pool_max (-1)"),
+        ]:
+            refused = virsh(daemon, "iothreadset", "io", "1", *args, check=False)
+            assert refused.returncode != 0 and message in refused.stderr, (args, refused.stderr)
+
         # Removed live: QEMU drops it and the live ids are kept as they are (1 and 5, not renumbered).
         virsh(daemon, "iothreaddel", "io", "2", "--live")
         threads = {t["id"] for t in json.loads(virsh(daemon, "qemu-monitor-command", "io", '{"execute":"query-iothreads"}').stdout)["return"]}
@@ -143,17 +160,20 @@ def test_io_threads_are_added_removed_and_tuned_live_and_in_the_definition(daemo
         header, payload = client.call(rawrpc.REMOTE, 355, handle + struct.pack(">II", 3, 1))
         assert header["status"] == rawrpc.ERROR and "read only access prevents virDomainAddIOThread" in rawrpc.parse_error(payload)[2]
         client = rawrpc.RawClient(daemon.socket).open()
-        field = b"thread_pool_min"
-        param = struct.pack(">I", len(field)) + field + b"\0" * (-len(field) % 4) + struct.pack(">Ii", 1, 2)
+        field = b"thread_pool_max"
+        param = struct.pack(">I", len(field)) + field + b"\0" * (-len(field) % 4) + struct.pack(">Ii", 1, -5)
         for procedure, frame, message in [
             (355, handle + struct.pack(">II", 0xFFFFFFFF, 1), "iothread_id 4294967295 is larger than"),
             (355, handle + struct.pack(">II", 0, 1), "invalid value of 0 for iothread_id"),  # virsh refuses 0 itself
             (356, handle + struct.pack(">II", 1, 0x100), "unsupported flags (0x100)"),
-            (402, handle + struct.pack(">II", 1, 1) + param + struct.pack(">I", 1), "thread-pool sizes"),
+            (402, handle + struct.pack(">II", 1, 1) + param + struct.pack(">I", 1), "thread_pool_max (-5) must be a positive number or -1"),
         ]:
             header, payload = client.call(rawrpc.REMOTE, procedure, frame)
             assert header["status"] == rawrpc.ERROR and message in rawrpc.parse_error(payload)[2], (message, rawrpc.parse_error(payload))
         assert daemon.alive()
+        # A pool set in the definition: the attribute on its <iothread>, QEMU's property at the next start.
+        virsh(daemon, "iothreadset", "io", "7", "--thread-pool-max", "4", "--config")
+        assert "<iothread id='7' thread_pool_max='4'/>" in virsh(daemon, "dumpxml", "--inactive", "io").stdout
     finally:
         virsh(daemon, "destroy", "io", check=False)
     # The next start has the definition's threads.
@@ -161,5 +181,6 @@ def test_io_threads_are_added_removed_and_tuned_live_and_in_the_definition(daemo
     try:
         threads = {t["id"] for t in json.loads(virsh(daemon, "qemu-monitor-command", "io", '{"execute":"query-iothreads"}').stdout)["return"]}
         assert threads == {"iothread1", "iothread7"}
+        assert qom_get(daemon, "iothread7", "thread-pool-max") == 4
     finally:
         virsh(daemon, "destroy", "io", check=False)

@@ -76,6 +76,10 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var sysinfo: Sysinfo?
     /// `<iothreads>` and `<iothreadids>`: the ids of the domain's I/O threads (`iothreadN`).
     public var ioThreadIDs: [Int] = []
+    /// The worker pools of the I/O threads that set one (`<iothread thread_pool_min/max>`).
+    public var ioThreadPools: [Int: ThreadPoolSize] = [:]
+    /// `<defaultiothread>`: the pool of QEMU's main loop.
+    public var mainLoopThreadPool: ThreadPoolSize?
     public var cpu: CPU?
     /// `<clock offset>`.
     public var clockOffset: ClockOffset
@@ -96,7 +100,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         .text("name"), .text("uuid"), .text("genid"), .text("title"), .text("description"), ElementSchema("metadata"),
         .text("maxMemory", attributes: ["slots", "unit"]), .text("memory", attributes: ["unit"]), .text("currentMemory", attributes: ["unit"]), .text("vcpu", attributes: ["placement", "current", "cpuset"]),
         ElementSchema("vcpus", children: [ElementSchema("vcpu", attributes: ["id", "enabled", "hotpluggable", "order"])]), .text("iothreads"),
-        ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id"])]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema, MemoryBacking.schema,
+        ElementSchema("iothreadids", children: [ElementSchema("iothread", attributes: ["id", "thread_pool_min", "thread_pool_max"])]),
+        ElementSchema("defaultiothread", attributes: ["thread_pool_min", "thread_pool_max"]), CPUTune.schema, MemoryTune.schema, BlockIOTune.schema, NUMATune.schema, MemoryBacking.schema,
         ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, PerfEvents.schema, Devices.schema,
@@ -137,6 +142,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         resourcePartition = root.element(named: "resource")?.element(named: "partition")?.text
         os = try OperatingSystem(root.element(named: "os") ?? XMLElement(name: "os"))
         ioThreadIDs = ioThreads
+        (ioThreadPools, mainLoopThreadPool) = try Self.ioThreadPools(root)
         generationID = text("genid")
         sysinfo = try root.element(named: "sysinfo").map { element throws(DomainXMLError) in try Sysinfo(element) }
         if let systemUUID = sysinfo?.systemUUID, DomainNormalizer.canonicalUUID(systemUUID) != uuid {

@@ -30,6 +30,7 @@ extension DomainNormalizer {
     /// `<iothreads>` counts: those listed, then the lowest free ids, as libvirt numbers them
     /// (it writes no list the definition did not start).
     static func normalizeIOThreadIDs(_ root: inout XMLElement) {
+        normalizeThreadPools(&root)
         guard root.element(named: "iothreadids") != nil else { return }
         guard let count = root.element(named: "iothreads").flatMap({ Int($0.text.trimmingWhitespace()) }), count > 0, count <= DomainLimits.maximumIOThreads else { return }
         var ids = root.element(named: "iothreadids")?.elements(named: "iothread").compactMap { $0[attribute: "id"].flatMap { Int($0) } } ?? []
@@ -45,6 +46,28 @@ extension DomainNormalizer {
             root.children.append(.element(element("iothreadids", children: added)))
         } else {
             update(&root, "iothreadids") { list in list.children += added.map { .element($0) } }
+        }
+    }
+
+    /// `thread_pool_min`/`max` as libvirt writes them (after `id`, in decimal); a
+    /// `<defaultiothread>` that sets neither goes. Values that do not parse are left for the
+    /// definition's checks to refuse.
+    static func normalizeThreadPools(_ root: inout XMLElement) {
+        func canonical(_ element: inout XMLElement) {
+            for name in ["thread_pool_min", "thread_pool_max"] {
+                if let text = element[attribute: name], let value = Int32(text.trimmingWhitespace()) { element[attribute: name] = String(value) }
+            }
+            orderAttributes(&element, ["id", "thread_pool_min", "thread_pool_max"])
+        }
+        if root.element(named: "iothreadids") != nil {
+            update(&root, "iothreadids") { list in list.updateElements { if $0.name == "iothread" { canonical(&$0) } } }
+        }
+        if let main = root.element(named: "defaultiothread") {
+            if main[attribute: "thread_pool_min"] == nil && main[attribute: "thread_pool_max"] == nil {
+                root.children.removeAll { if case .element(let e) = $0 { e.name == "defaultiothread" && e.namespace == nil } else { false } }
+            } else {
+                update(&root, "defaultiothread") { canonical(&$0) }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ import XMLTree
 enum DomainNormalizer {
     static let topLevelOrder = [
         "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory", "blkiotune", "memtune",
-        "memoryBacking", "vcpu", "vcpus", "iothreads", "iothreadids", "cputune", "numatune", "resource", "sysinfo", "bootloader", "bootloader_args",
+        "memoryBacking", "vcpu", "vcpus", "iothreads", "iothreadids", "defaultiothread", "cputune", "numatune", "resource", "sysinfo", "bootloader", "bootloader_args",
         "os", "idmap", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "devices",
         "seclabel", "keywrap", "launchSecurity",
     ]

@@ -89,7 +89,14 @@ struct Builder {
         let maximum = domain.vcpusAtLaunch == domain.vcpus ? "" : ",maxcpus=\(domain.vcpus)"
         add("-smp", "\(domain.vcpusAtLaunch)\(maximum),sockets=\(sockets),dies=\(dies),cores=\(cores),threads=\(threads)")
         try addNUMANodes()
-        for id in domain.ioThreadIDs { add("-object", json: .object([("qom-type", .string("iothread")), ("id", .string("iothread\(id)"))])) }
+        for id in domain.ioThreadIDs {
+            let pool = (domain.ioThreadPools[id]?.qemuProperties ?? []).map { ($0.0, JSONValue.integer(Int64($0.1))) }
+            add("-object", json: .object([("qom-type", .string("iothread")), ("id", .string("iothread\(id)"))] + pool))
+        }
+        // <defaultiothread>: the pool of QEMU's main loop, as libvirt sets it.
+        if let pool = domain.mainLoopThreadPool {
+            add("-object", json: .object([("qom-type", .string("main-loop")), ("id", .string("main-loop"))] + pool.qemuProperties.map { ($0.0, JSONValue.integer(Int64($0.1))) }))
+        }
         add("-uuid", domain.uuid)
         try addSMBIOS()
         if let genid = domain.generationID {

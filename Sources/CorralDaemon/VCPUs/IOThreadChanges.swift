@@ -17,8 +17,18 @@ enum IOThreadChanges {
     enum Action: Sendable {
         case add
         case delete
-        /// `iothreadset`: QEMU's polling properties (`poll-max-ns`, `poll-grow`, `poll-shrink`).
-        case tune([(property: PollingProperty, value: UInt64)])
+        /// `iothreadset`: QEMU's polling properties (`poll-max-ns`, `poll-grow`, `poll-shrink`)
+        /// and the worker pool's sizes.
+        case tune(IOThreadTuning)
+    }
+
+    /// What `iothreadset` changes on one I/O thread.
+    struct IOThreadTuning: Sendable {
+        var polling: [(property: PollingProperty, value: UInt64)] = []
+        /// `thread_pool_min`/`thread_pool_max` when given (-1: QEMU's default).
+        var poolMinimum: Int32?
+        var poolMaximum: Int32?
+        var changesPool: Bool { poolMinimum != nil || poolMaximum != nil }
     }
 
     /// The polling properties of QEMU's `iothread` objects `iothreadset` changes, by the name of
@@ -57,8 +67,8 @@ enum IOThreadChanges {
         table.registerAsync(Remote.DomainSetIothreadParams.self) { arguments, _ throws(RemoteError) in
             try DomainProcedures.checkFlags(arguments.flags, allowed: live | config, function: "qemuDomainSetIOThreadParams")
             let id = try checkedID(arguments.iothreadID)
-            let properties = try pollingProperties(arguments.params)
-            try await change(arguments.dom, id: id, .tune(properties), flags: arguments.flags, registry: registry, driver: driver)
+            let tuning = try tuning(arguments.params)
+            try await change(arguments.dom, id: id, .tune(tuning), flags: arguments.flags, registry: registry, driver: driver)
             return XDRVoid()
         }
     }
@@ -73,23 +83,34 @@ enum IOThreadChanges {
         return Int(id)
     }
 
-    /// `iothreadset`'s parameters as QEMU properties, with libvirt's checks. The thread-pool
-    /// sizes (`<iothread thread_pool_min/max>`) are not modelled by Corral and are refused.
-    static func pollingProperties(_ parameters: [TypedParameter]) throws(RemoteError) -> [(property: PollingProperty, value: UInt64)] {
+    /// `iothreadset`'s parameters, with libvirt's checks (`qemuDomainIOThreadParseParams`).
+    static func tuning(_ parameters: [TypedParameter]) throws(RemoteError) -> IOThreadTuning {
         try TunableProcedures.validate(parameters, parameterKinds)
-        var properties: [(property: PollingProperty, value: UInt64)] = []
+        var tuning = IOThreadTuning()
         for parameter in parameters {
-            guard let property = PollingProperty(parameter: parameter.field) else {
-                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "Corral does not support the thread-pool sizes of I/O threads ('\(parameter.field)') yet")
+            if case .int(let size) = parameter.value {
+                if parameter.field == "thread_pool_min" {
+                    guard size >= -1 else {
+                        throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "thread_pool_min (\(size)) must be equal to or greater than -1")
+                    }
+                    tuning.poolMinimum = size
+                } else {
+                    guard size >= -1, size != 0 else {
+                        throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "thread_pool_max (\(size)) must be a positive number or -1")
+                    }
+                    tuning.poolMaximum = size
+                }
+                continue
             }
+            guard let property = PollingProperty(parameter: parameter.field) else { continue }
             let value = parameter.value.unsignedValue ?? 0
             guard value <= UInt64(Int32.max) else {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "\(property.rawValue) (\(value)) must be less than or equal to \(Int32.max)")
             }
-            properties.removeAll { $0.property == property }
-            properties.append((property, value))
+            tuning.polling.removeAll { $0.property == property }
+            tuning.polling.append((property, value))
         }
-        return properties
+        return tuning
     }
 
     static func change(
@@ -110,7 +131,16 @@ enum IOThreadChanges {
                 var document = try driver.liveDocument(guest).document
                 try apply(action, id: id, to: &document, live: true)
                 try await changeQEMU(guest, id: id, action)
-                if case .tune = action {} else {
+                if case .tune(let tuning) = action {
+                    if tuning.changesPool {
+                        registry.updateGuest(record.uuid) { guest in
+                            guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { live in
+                                IOThreadDocument.setPool(&live, id: id, minimum: tuning.poolMinimum, maximum: tuning.poolMaximum)
+                            }
+                        }
+                        await driver.liveXMLChanged(record.uuid)
+                    }
+                } else {
                     registry.updateGuest(record.uuid) { guest in
                         guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { live in
                             if case .add = action { IOThreadDocument.add(&live, id: id) } else { IOThreadDocument.remove(&live, id: id) }
@@ -146,13 +176,26 @@ enum IOThreadChanges {
             }
             if let user = IOThreadDocument.user(of: id, in: document) { throw RemoteError(code: .invalidArgument, domain: .domain, detail: user) }
             IOThreadDocument.remove(&document, id: id)
-        case .tune:
+        case .tune(let tuning):
             guard ids.contains(id) else {
                 throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "cannot find IOThread '\(id)' in iothreadids")
             }
-            guard live else {
+            // libvirt's qemuDomainIOThreadValidate: QEMU has no way back to its default live,
+            // and the minimum may not end above the maximum (-1 when unset).
+            let current = IOThreadDocument.pool(of: id, in: document)
+            for (name, value) in [("thread_pool_min", tuning.poolMinimum), ("thread_pool_max", tuning.poolMaximum)] {
+                if live, let value, value < 0 {
+                    throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "\(name) (\(value)) must be equal to or greater than 0 for live change")
+                }
+            }
+            let minimum = tuning.poolMinimum ?? current.minimum ?? -1, maximum = tuning.poolMaximum ?? current.maximum ?? -1
+            guard minimum <= maximum else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "thread_pool_min (\(minimum)) can't be greater than thread_pool_max (\(maximum))")
+            }
+            guard live || tuning.polling.isEmpty else {
                 throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "configuring persistent polling values is not supported")
             }
+            if tuning.changesPool { IOThreadDocument.setPool(&document, id: id, minimum: tuning.poolMinimum, maximum: tuning.poolMaximum) }
         }
     }
 
@@ -168,9 +211,20 @@ enum IOThreadChanges {
             }
         case .delete:
             try await execute(guest, "object-del", .object([("id", .string(object))]))
-        case .tune(let properties):
-            for (property, value) in properties {
-                try await execute(guest, "qom-set", .object([("path", .string("/objects/" + object)), ("property", .string(property.rawValue)), ("value", .unsigned(value))]))
+        case .tune(let tuning):
+            let path = JSONValue.string("/objects/" + object)
+            for (property, value) in tuning.polling {
+                try await execute(guest, "qom-set", .object([("path", path), ("property", .string(property.rawValue)), ("value", .unsigned(value))]))
+            }
+            // The pool's minimum first, unless the maximum QEMU has now is below the new
+            // minimum (QEMU refuses a minimum above the maximum), as libvirt orders them.
+            var sizes: [(String, Int32)] = [("thread-pool-min", tuning.poolMinimum), ("thread-pool-max", tuning.poolMaximum)].compactMap { name, value in value.map { (name, $0) } }
+            if let minimum = tuning.poolMinimum, tuning.poolMaximum != nil {
+                let reply = try? await guest.qmp.execute("qom-get", arguments: .object([("path", path), ("property", .string("thread-pool-max"))]))
+                if let current = reply?.intValue, current < Int64(minimum) { sizes.reverse() }
+            }
+            for (property, value) in sizes {
+                try await execute(guest, "qom-set", .object([("path", path), ("property", .string(property)), ("value", .integer(Int64(value)))]))
             }
         }
     }

@@ -38,6 +38,32 @@ enum IOThreadDocument {
         return nil
     }
 
+    /// I/O thread `id`'s worker pool in `document` (`nil` for a size it does not set).
+    static func pool(of id: Int, in document: XMLElement) -> (minimum: Int32?, maximum: Int32?) {
+        let thread = document.element(named: "iothreadids")?.elements(named: "iothread").first { $0[attribute: "id"] == String(id) }
+        return (thread?[attribute: "thread_pool_min"].flatMap { Int32($0) }, thread?[attribute: "thread_pool_max"].flatMap { Int32($0) })
+    }
+
+    /// Sets I/O thread `id`'s pool sizes (-1: QEMU's default, the attribute goes); the list of
+    /// ids is written so that the sizes have an `<iothread>` to sit on.
+    static func setPool(_ document: inout XMLElement, id: Int, minimum: Int32?, maximum: Int32?) {
+        setThreads(&document, ids(document), listed: true)
+        let given: [(String, Int32?)] = [("thread_pool_min", minimum), ("thread_pool_max", maximum)]
+        guard let index = document.children.firstIndex(where: { if case .element(let e) = $0, e.name == "iothreadids", e.namespace == nil { true } else { false } }),
+            case .element(var list) = document.children[index]
+        else { return }
+        list.updateElements { thread in
+            guard thread.name == "iothread", thread[attribute: "id"] == String(id) else { return }
+            for (name, value) in given {
+                guard let value else { continue }
+                thread[attribute: name] = value < 0 ? nil : String(value)
+            }
+            let order = ["id", "thread_pool_min", "thread_pool_max"]
+            thread.attributes.sort { (order.firstIndex(of: $0.name) ?? order.count) < (order.firstIndex(of: $1.name) ?? order.count) }
+        }
+        document.children[index] = .element(list)
+    }
+
     /// The top-level elements libvirt writes before `<iothreads>`.
     private static let elementsBefore: Set<String> = [
         "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory", "blkiotune", "memtune",
@@ -47,13 +73,19 @@ enum IOThreadDocument {
     /// Replaces `<iothreads>` (and `<iothreadids>`) with `ids`, after `<vcpu>`/`<vcpus>` (and what
     /// libvirt writes before them); with no ids, neither element stays.
     private static func setThreads(_ document: inout XMLElement, _ ids: [Int], listed: Bool) {
+        // The <iothread> elements kept keep their attributes (their pool sizes).
+        var existing: [String: XMLElement] = [:]
+        for thread in document.element(named: "iothreadids")?.elements(named: "iothread") ?? [] {
+            if let id = thread[attribute: "id"] { existing[id] = thread }
+        }
+        let listed = listed || ids.contains { existing[String($0)].map { $0.attributes.count > 1 } ?? false }
         document.children.removeAll { node in
             if case .element(let e) = node, e.namespace == nil, e.name == "iothreads" || e.name == "iothreadids" { true } else { false }
         }
         guard !ids.isEmpty else { return }
         var added: [XMLNode] = [.element(XMLElement(name: "iothreads", children: [.text(String(ids.count))]))]
         if listed {
-            let threads = ids.map { XMLNode.element(XMLElement(name: "iothread", attributes: [XMLAttribute(name: "id", value: String($0))])) }
+            let threads = ids.map { XMLNode.element(existing[String($0)] ?? XMLElement(name: "iothread", attributes: [XMLAttribute(name: "id", value: String($0))])) }
             added.append(.element(XMLElement(name: "iothreadids", children: threads)))
         }
         let anchor = document.children.lastIndex { node in
