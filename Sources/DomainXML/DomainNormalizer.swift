@@ -435,7 +435,7 @@ enum DomainNormalizer {
                 if cid[attribute: "auto"] == nil { cid[attribute: "auto"] = cid[attribute: "address"] == nil ? "yes" : "no" }
                 orderAttributes(&cid, ["auto", "address"])
             }
-            device.children = ordered(device.children, by: ["cid", "alias", "address", "driver"])
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["cid", "alias", "address", "driver"])
         case "hostdev":
             // libvirt writes `managed` of USB and PCI devices, 'no' unless said.
             let type = device[attribute: "type"]
@@ -466,6 +466,10 @@ enum DomainNormalizer {
             }
         case "video":
             normalizeVideo(&device)
+            // libvirt writes the virtio options' <driver> first, and none without attributes.
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "model", "alias", "address"])
+        case "input":
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "source", "alias", "address"])
         case "memballoon":
             // libvirt writes the virtio options' <driver> last, and none without attributes.
             device.children = ordered(dropEmptyDrivers(device.children), by: ["stats", "alias", "address", "driver"])
@@ -497,10 +501,14 @@ enum DomainNormalizer {
     ] + DomainDefinition.VirtioOptions.attributes
 
     /// `children` without `<driver>` elements that have no attributes and no children (libvirt
-    /// writes none for a device whose virtio options are all unset).
+    /// writes none for a device whose virtio options are all unset); the `<driver>` left has
+    /// its virtio options in libvirt's order.
     static func dropEmptyDrivers(_ children: [XMLNode]) -> [XMLNode] {
-        children.filter { node in
-            if case .element(let e) = node, e.name == "driver", e.namespace == nil, e.attributes.isEmpty, e.elements.isEmpty { false } else { true }
+        children.compactMap { node in
+            guard case .element(var e) = node, e.name == "driver", e.namespace == nil else { return node }
+            if e.attributes.isEmpty && e.elements.isEmpty { return nil }
+            orderAttributes(&e, DomainDefinition.VirtioOptions.attributes)
+            return .element(e)
         }
     }
 

@@ -20,8 +20,11 @@ extension DomainDefinition {
         public var usbAddress: USBAddress?
         /// `<address type='pci'>` of a virtio input device.
         public var pciAddress: PCIAddress?
+        /// `<driver iommu ats packed page_per_vq>` (used on the virtio bus; libvirt keeps and
+        /// ignores them on others).
+        public var virtio = VirtioOptions()
 
-        static let schema = ElementSchema("input", attributes: ["type", "bus"], children: [.alias, .address])
+        static let schema = ElementSchema("input", attributes: ["type", "bus"], children: [ElementSchema("driver", attributes: VirtioOptions.attributes), .alias, .address])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             type = try Kind.requiredAttribute("type", of: element)
@@ -29,6 +32,7 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             usbAddress = DeviceCommon.usbAddress(element)
             pciAddress = try PCIAddress(device: element)
+            virtio = try VirtioOptions(element.element(named: "driver"))
         }
     }
 }

@@ -19,8 +19,13 @@ extension DomainDefinition {
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
+        /// `<driver iommu ats packed page_per_vq>` (virtio cards only).
+        public var virtio = VirtioOptions()
 
-        static let schema = ElementSchema("video", children: [ElementSchema("model", attributes: ["type", "vram", "ram", "vgamem", "vram64", "heads", "primary"]), .alias, .address])
+        static let schema = ElementSchema("video", children: [
+            ElementSchema("driver", attributes: VirtioOptions.attributes),
+            ElementSchema("model", attributes: ["type", "vram", "ram", "vgamem", "vram64", "heads", "primary"]), .alias, .address,
+        ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             let model = element.element(named: "model")
@@ -40,6 +45,9 @@ extension DomainDefinition {
             heads = try size("heads")
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
+            let driver = element.element(named: "driver")
+            virtio = try VirtioOptions(driver)
+            if self.model != .virtio { try virtio.checkAbsent(line: driver?.line) }
         }
     }
 }

@@ -10,8 +10,12 @@ extension DomainDefinition {
         public var cid: UInt32?
         public var alias: String?
         public var pciAddress: PCIAddress?
+        /// `<driver iommu ats packed page_per_vq>`.
+        public var virtio = VirtioOptions()
 
-        static let schema = ElementSchema("vsock", attributes: ["model"], children: [ElementSchema("cid", attributes: ["auto", "address"]), .alias, .address])
+        static let schema = ElementSchema("vsock", attributes: ["model"], children: [
+            ElementSchema("cid", attributes: ["auto", "address"]), .alias, .address, ElementSchema("driver", attributes: VirtioOptions.attributes),
+        ])
 
         /// Reads a normalised `<vsock>` (model `virtio`, `<cid auto>` written).
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -28,6 +32,7 @@ extension DomainDefinition {
             }
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
+            virtio = try VirtioOptions(element.element(named: "driver"))
         }
     }
 }

@@ -16,7 +16,8 @@ extension Builder {
             case (.keyboard, .virtio): driver = "virtio-keyboard-pci"
             default: throw CommandLineError(.unsupported, "input \(input.type.rawValue) on bus \(input.bus?.rawValue ?? "") is not supported")
             }
-            var members: [(String, JSONValue)] = [("driver", .string(driver)), ("id", .string(input.alias ?? "input\(index)"))]
+            let virtio = input.bus == .virtio ? Self.virtioOptionMembers(input.virtio) : []
+            var members: [(String, JSONValue)] = [("driver", .string(driver))] + virtio + [("id", .string(input.alias ?? "input\(index)"))]
             if input.bus == .usb || input.bus == nil {
                 members += usbPlacement(input.usbAddress)
             } else {

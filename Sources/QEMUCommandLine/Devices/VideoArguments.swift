@@ -35,7 +35,8 @@ extension Builder {
             guard let primary = CommandLineSupport.videoDevice(video.model) else { continue }
             // Secondary virtio and QXL cards are not VGA-compatible.
             let driver = index == 0 ? primary : video.model == .virtio ? "virtio-gpu-pci" : video.model == .qxl ? "qxl" : primary
-            addDevice([("driver", .string(driver)), ("id", .string(video.alias ?? "video\(index)"))] + Self.videoProperties(video) + pciPlacement(video.pciAddress))
+            let virtio = video.model == .virtio ? Self.virtioOptionMembers(video.virtio) : []
+            addDevice([("driver", .string(driver))] + virtio + [("id", .string(video.alias ?? "video\(index)"))] + Self.videoProperties(video) + pciPlacement(video.pciAddress))
         }
     }
 }

@@ -8,8 +8,8 @@ extension Builder {
         guard let vsock = domain.devices.vsock else { return }
         guard let acquired = context.vsock else { throw CommandLineError(.unsupported, "unable to open vhost-vsock device") }
         addDevice([
-            ("driver", .string("vhost-vsock-pci")), ("id", .string(vsock.alias ?? "vsock0")), ("guest-cid", .integer(Int64(acquired.cid))),
-            ("vhostfd", .string(String(acquired.descriptor))),
+            ("driver", .string("vhost-vsock-pci"))] + Self.virtioOptionMembers(vsock.virtio) + [("id", .string(vsock.alias ?? "vsock0")),
+            ("guest-cid", .integer(Int64(acquired.cid))), ("vhostfd", .string(String(acquired.descriptor))),
         ] + pciPlacement(vsock.pciAddress))
     }
 }
