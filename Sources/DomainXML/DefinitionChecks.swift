@@ -48,6 +48,15 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "IOThreads not available for bus \(disk.targetBus.rawValue) target \(disk.targetDevice)")
             }
         }
+        for controller in definition.devices.controllers {
+            if controller.type == .scsi && (controller.model == nil || controller.model == "virtio-scsi") {
+                if let thread = controller.driver.ioThread, !definition.ioThreadIDs.contains(Int(thread)) {
+                    throw DomainXMLError(.unsupported, "controller iothread '\(thread)' not defined in iothreadid")
+                }
+            } else {
+                try controller.driver.checkVirtioSCSIOnly()
+            }
+        }
         for server in definition.devices.graphics where server.type == .spice {
             if let port = server.spice.tlsPort, port > 0 {
                 throw DomainXMLError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")

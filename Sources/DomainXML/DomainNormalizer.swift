@@ -470,6 +470,15 @@ enum DomainNormalizer {
             device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "model", "alias", "address"])
         case "input":
             device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "source", "alias", "address"])
+        case "controller" where device.element(named: "driver") != nil:
+            // libvirt writes <driver> after <model>/<target> and before the device's info; unset
+            // (zero) numbers are not written, nor is an empty <driver>.
+            device.updateElements { driver in
+                guard driver.name == "driver", driver.namespace == nil else { return }
+                driver.attributes.removeAll { ["queues", "cmd_per_lun", "max_sectors", "iothread"].contains($0.name) && UInt32($0.value) == 0 }
+            }
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["model", "target", "driver", "alias", "master", "address"])
+            device.updateElements { driver in if driver.name == "driver" && driver.namespace == nil { orderAttributes(&driver, DomainDefinition.ControllerDriver.attributes) } }
         case "memballoon":
             // libvirt writes the virtio options' <driver> last, and none without attributes.
             device.children = ordered(dropEmptyDrivers(device.children), by: ["stats", "alias", "address", "driver"])

@@ -31,9 +31,14 @@ extension DomainDefinition {
         /// `<address type='usb'>` of a USB device controller (CCID).
         public var usbAddress: USBAddress?
 
+        /// `<driver>`.
+        public var driver = ControllerDriver()
+        /// Whether QEMU's device for it is a virtio one (virtio-scsi, virtio-serial).
+        public var isVirtio: Bool { (type == .scsi && (model == nil || model == "virtio-scsi")) || type == .virtioSerial }
+
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
-            ElementSchema("target", attributes: ["chassis", "port"]),
+            ElementSchema("target", attributes: ["chassis", "port"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -43,6 +48,7 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
             usbAddress = DeviceCommon.usbAddress(element)
+            driver = try ControllerDriver(element.element(named: "driver"))
             // Range-checked at define (DomainNumberChecks).
             ports = element[attribute: "ports"].flatMap { Int($0) }
             vectors = type == .virtioSerial ? element[attribute: "vectors"].flatMap { Int($0) } : nil

@@ -29,7 +29,8 @@ extension Builder {
         for index in devices.controllers.indices where devices.controllers[index].type == .scsi { try addSCSIController(at: index) }
         if devices.channels.contains(where: { $0.targetType == "virtio" }) || devices.consoles.contains(where: { $0.targetType == "virtio" }) {
             let controller = devices.controllers.first { $0.type == .virtioSerial && $0.index == 0 }
-            var members: [(String, JSONValue)] = [("driver", .string("virtio-serial-pci")), ("id", .string(controller?.alias ?? "virtio-serial0"))]
+            var members: [(String, JSONValue)] = [("driver", .string("virtio-serial-pci"))] + Self.virtioOptionMembers(controller?.driver.virtio ?? .init())
+                + [("id", .string(controller?.alias ?? "virtio-serial0"))]
             if let ports = controller?.ports { members.append(("max_ports", .unsigned(UInt64(ports)))) }
             if let vectors = controller?.vectors { members.append(("vectors", .unsigned(UInt64(vectors)))) }
             addDevice(members + pciPlacement(controller?.pciAddress))
@@ -64,7 +65,21 @@ extension Builder {
         case "lsilogic"?: driver = "lsi"
         default: throw CommandLineError(.unsupported, "SCSI controller model '\(controller.model ?? "")' is not supported")
         }
-        addDevice([("driver", .string(driver)), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
+        guard driver == "virtio-scsi-pci" else {
+            addDevice([("driver", .string(driver)), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
+            return
+        }
+        // libvirt's order (qemuBuildControllerSCSIDevProps): the virtio options, the I/O thread,
+        // the id, then the queue settings.
+        let settings = controller.driver
+        var members: [(String, JSONValue)] = [("driver", .string(driver))] + Self.virtioOptionMembers(settings.virtio)
+        if let thread = settings.ioThread { members.append(("iothread", .string("iothread\(thread)"))) }
+        members.append(("id", .string(controller.alias ?? "scsi\(controller.index)")))
+        for (name, value) in [("num_queues", settings.queues), ("cmd_per_lun", settings.commandsPerLUN), ("max_sectors", settings.maximumSectors)] {
+            if let value { members.append((name, .unsigned(UInt64(value)))) }
+        }
+        if let ioeventfd = settings.ioeventfd { members.append(("ioeventfd", .bool(ioeventfd))) }
+        addDevice(members + pciPlacement(controller.pciAddress))
     }
 
     /// The `bus`, `addr` and `multifunction` of a device with an `<address type='pci'>`, as
