@@ -424,7 +424,8 @@ enum DomainNormalizer {
                 device.children.removeAll { if case .element(let e) = $0 { e.name == "binary" && e.namespace == nil } else { false } }
                 device.updateElements { driver in if driver.name == "driver" { driver.attributes.removeAll { $0.name == "queue" } } }
             }
-            device.children = ordered(device.children, by: ["driver", "binary", "source", "target", "readonly", "boot", "alias", "address"])
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "binary", "source", "target", "readonly", "boot", "alias", "address"])
+            device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, DomainDefinition.Filesystem.driverAttributes) } }
         case "vsock":
             // libvirt's defaults, written out: the virtio model, and an automatic context ID
             // unless one is given.

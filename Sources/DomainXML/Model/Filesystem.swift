@@ -108,9 +108,14 @@ extension DomainDefinition {
         public var readonly: Bool
         public var alias: String?
         public var pciAddress: PCIAddress?
+        /// `<driver iommu ats packed page_per_vq>`.
+        public var virtio = VirtioOptions()
+
+        /// `<driver>`'s attributes in libvirt's order.
+        public static let driverAttributes = ["type", "format", "wrpolicy", "queue"] + VirtioOptions.attributes
 
         static let schema = ElementSchema("filesystem", attributes: ["type", "accessmode", "multidevs"], children: [
-            ElementSchema("driver", attributes: ["type", "wrpolicy", "queue"]), VirtioFSDaemon.schema, ElementSchema("source", attributes: ["dir", "socket"]),
+            ElementSchema("driver", attributes: ["type", "wrpolicy", "queue"] + VirtioOptions.attributes), VirtioFSDaemon.schema, ElementSchema("source", attributes: ["dir", "socket"]),
             ElementSchema("target", attributes: ["dir"]), .text("readonly"), .boot, .alias, .address,
         ])
 
@@ -124,6 +129,7 @@ extension DomainDefinition {
             let driverElement = element.element(named: "driver")
             driver = try DriverType.optionalAttribute("type", of: driverElement)
             writePolicy = try WritePolicy.optionalAttribute("wrpolicy", of: driverElement)
+            virtio = try VirtioOptions(driverElement)
             if driver == .virtiofs {
                 if let text = driverElement?[attribute: "queue"] {
                     guard let size = UInt64(text) else { throw DomainXMLError(.invalid, line: element.line, "cannot parse queue size '\(text)' for virtiofs") }

@@ -27,7 +27,7 @@ extension Builder {
             if filesystem.readonly { options.append(("readonly", "on")) }
             add("-fsdev", try QEMUKeyValue.render("local", options))
             addDevice([
-                ("driver", .string("virtio-9p-pci")), ("id", .string(alias)), ("fsdev", .string("fsdev-\(alias)")), ("mount_tag", .string(filesystem.target)),
+                ("driver", .string("virtio-9p-pci"))] + Self.virtioOptionMembers(filesystem.virtio) + [("id", .string(alias)), ("fsdev", .string("fsdev-\(alias)")), ("mount_tag", .string(filesystem.target)),
             ] + pciPlacement(filesystem.pciAddress))
         }
     }
@@ -38,7 +38,8 @@ extension Builder {
         let chardev = "chr-vu-\(alias)"
         let socket = filesystem.sourceSocket ?? context.virtioFSSocket(alias: alias)
         add("-chardev", try QEMUKeyValue.render("socket", [("id", chardev), ("path", socket)]))
-        var members: [(String, JSONValue)] = [("driver", .string("vhost-user-fs-pci")), ("id", .string(alias)), ("chardev", .string(chardev))]
+        var members: [(String, JSONValue)] = [("driver", .string("vhost-user-fs-pci"))] + Self.virtioOptionMembers(filesystem.virtio)
+            + [("id", .string(alias)), ("chardev", .string(chardev))]
         if let size = filesystem.queueSize {
             guard let value = Int64(exactly: size) else { throw CommandLineError(.unsupported, "the virtiofs queue size \(size) is out of range") }
             members.append(("queue-size", .integer(value)))
