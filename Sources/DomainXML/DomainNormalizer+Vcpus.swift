@@ -67,19 +67,11 @@ extension DomainNormalizer {
     }
 
     static func yesNo(_ attribute: String, of element: XMLElement) throws(DomainXMLError) -> Bool? {
-        guard let text = element[attribute: attribute] else { return nil }
-        guard text == "yes" || text == "no" else {
-            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'.")
-        }
-        return text == "yes"
+        try AttributeValues.yesNo(attribute, of: element)
     }
 
     static func optionalUnsigned(_ attribute: String, of element: XMLElement) throws(DomainXMLError) -> Int? {
-        guard let text = element[attribute: attribute] else { return nil }
-        guard let value = UInt32(text) else {
-            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'. Expected non-negative integer value")
-        }
-        return Int(value)
+        try AttributeValues.unsigned(attribute, of: element).map { Int($0) }
     }
 
     static func requiredUnsigned(_ attribute: String, of element: XMLElement) throws(DomainXMLError) -> Int {

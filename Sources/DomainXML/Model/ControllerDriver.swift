@@ -21,11 +21,7 @@ extension DomainDefinition {
         init(_ element: XMLElement?) throws(DomainXMLError) {
             guard let element else { return }
             func number(_ attribute: String) throws(DomainXMLError) -> UInt32? {
-                guard let text = element[attribute: attribute] else { return nil }
-                guard let value = UInt32(text.trimmingWhitespace()) else {
-                    throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element 'driver': '\(text)'. Expected non-negative integer value")
-                }
-                return value == 0 ? nil : value
+                try AttributeValues.unsigned(attribute, of: element).flatMap { $0 == 0 ? nil : $0 }
             }
             queues = try number("queues")
             commandsPerLUN = try number("cmd_per_lun")

@@ -68,20 +68,12 @@ extension DomainDefinition.Interface {
         }
 
         static func onOff(_ attribute: String, of element: XMLElement) throws(DomainXMLError) -> Bool? {
-            guard let text = element[attribute: attribute] else { return nil }
-            guard text == "on" || text == "off" else {
-                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'.")
-            }
-            return text == "on"
+            try AttributeValues.onOff(attribute, of: element)
         }
 
         /// An unsigned attribute; zero is unset, as libvirt reads it.
         static func count(_ attribute: String, of element: XMLElement) throws(DomainXMLError) -> Int? {
-            guard let text = element[attribute: attribute] else { return nil }
-            guard let value = UInt32(text) else {
-                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'. Expected non-negative integer value")
-            }
-            return value == 0 ? nil : Int(value)
+            try AttributeValues.unsigned(attribute, of: element).flatMap { $0 == 0 ? nil : Int($0) }
         }
     }
 }

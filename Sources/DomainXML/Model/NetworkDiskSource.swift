@@ -242,12 +242,7 @@ extension DomainDefinition.Disk {
 
         /// A `yes`/`no` attribute.
         static func yesNo(_ attribute: String, of element: XMLElement?) throws(DomainXMLError) -> Bool? {
-            guard let element, let text = element[attribute: attribute] else { return nil }
-            switch text {
-            case "yes": return true
-            case "no": return false
-            default: throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'.")
-            }
+            try AttributeValues.yesNo(attribute, of: element)
         }
     }
 }

@@ -48,11 +48,7 @@ extension DomainDefinition {
 
         /// A tristate switch attribute (libvirt's `virXMLPropTristateSwitch`).
         static func onOff(_ attribute: String, of element: XMLElement) throws(DomainXMLError) -> Bool? {
-            guard let text = element[attribute: attribute] else { return nil }
-            guard text == "on" || text == "off" else {
-                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'.")
-            }
-            return text == "on"
+            try AttributeValues.onOff(attribute, of: element)
         }
     }
 }

@@ -1,0 +1,33 @@
+import XMLTree
+
+/// Readers of the attribute spellings libvirt reads everywhere (`virXMLPropTristateBool`,
+/// `virXMLPropTristateSwitch`, `virXMLPropUInt`), with libvirt's messages.
+enum AttributeValues {
+    /// A two-word switch (`yes`/`no`, `on`/`off`); `nil` when absent.
+    static func flag(_ attribute: String, of element: XMLElement?, on: String, off: String) throws(DomainXMLError) -> Bool? {
+        guard let element, let text = element[attribute: attribute] else { return nil }
+        guard text == on || text == off else {
+            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'.")
+        }
+        return text == on
+    }
+
+    /// A `yes`/`no` attribute.
+    static func yesNo(_ attribute: String, of element: XMLElement?) throws(DomainXMLError) -> Bool? {
+        try flag(attribute, of: element, on: "yes", off: "no")
+    }
+
+    /// An `on`/`off` attribute.
+    static func onOff(_ attribute: String, of element: XMLElement?) throws(DomainXMLError) -> Bool? {
+        try flag(attribute, of: element, on: "on", off: "off")
+    }
+
+    /// An unsigned 32-bit attribute; `nil` when absent.
+    static func unsigned(_ attribute: String, of element: XMLElement?) throws(DomainXMLError) -> UInt32? {
+        guard let element, let text = element[attribute: attribute] else { return nil }
+        guard let value = UInt32(text) else {
+            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(attribute)' in element '\(element.name)': '\(text)'. Expected non-negative integer value")
+        }
+        return value
+    }
+}
