@@ -22,6 +22,14 @@ for side, conn in enumerate(connections):
                                 lambda c, d, iteration, side: emit(side, "iteration", d, iteration), side)
     conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
                                 lambda c, d, params, side: emit(side, "job-completed", d, params.get("type")), side)
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_RTC_CHANGE,
+                                lambda c, d, offset, side: emit(side, "rtc-change", d, offset), side)
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG,
+                                lambda c, d, action, side: emit(side, "watchdog", d, action), side)
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_IO_ERROR,
+                                lambda c, d, path, alias, action, side: emit(side, "io-error", d, [path, alias, action]), side)
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
+                                lambda c, d, path, alias, action, reason, side: emit(side, "io-error-reason", d, [path, alias, action, reason]), side)
 stopped = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stopped.set()), daemon=True).start()
 libvirt.virEventAddTimeout(50, lambda timer, opaque: None, None)
@@ -33,8 +41,9 @@ while not stopped.is_set():
 
 class EventRecorder:
     """Listens on every URI given until ``stop``, which returns the events, each a dict with
-    ``side`` (the URI's index), ``kind`` (lifecycle, iteration, job-completed), ``domain`` and
-    ``value`` ([event, detail] for lifecycle events). Events travel asynchronously: ``wait``
+    ``side`` (the URI's index), ``kind`` (lifecycle, iteration, job-completed, rtc-change,
+    watchdog, io-error, io-error-reason), ``domain`` and ``value`` ([event, detail] for
+    lifecycle events). Events travel asynchronously: ``wait``
     for the last one expected before stopping."""
 
     def __init__(self, *uris):

@@ -425,9 +425,12 @@ actor DomainDriver {
         var devices = invocation.devices
         if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
         let xml = live?.xml ?? record.xml
+        // A variable clock's live adjustment is from UTC (libvirt converts one from local time).
+        let clockAdjustment = context.clockReference.adjustmentFromUTC(of: definition.clock)
         let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
-            DomainXMLFormatter.format(
-                LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid), id: Int(id))
+            var document = LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid)
+            if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
+            return DomainXMLFormatter.format(document, id: Int(id))
         } ?? xml
         let taints = invocation.taints.map(\.rawValue)
         let runtime = GuestRuntime(
@@ -438,6 +441,7 @@ actor DomainDriver {
             liveXML: liveXML, devices: devices, vcpuCount: definition.currentVcpus, vcpuMaximum: definition.vcpus, cgroup: cgroup)
         var started = runtime
         started.perfCounters = perfCounters
+        started.clockAdjustmentAtStart = clockAdjustment
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
@@ -645,6 +649,15 @@ actor DomainDriver {
             if longJobs.running(uuid)?.operation == .migrationOut, let pass = event.data["pass"]?.intValue {
                 events.migrationIteration(handle, iteration: Int32(clamping: pass))
             }
+            return
+        case "RTC_CHANGE":
+            rtcChanged(offset: event.data["offset"]?.intValue ?? 0, of: record)
+            return
+        case "WATCHDOG":
+            await watchdogFired(action: WatchdogEventAction(qemuName: event.data["action"]?.stringValue), of: record)
+            return
+        case "BLOCK_IO_ERROR":
+            await ioErrorReported(event, of: record)
             return
         case "DEVICE_TRAY_MOVED":
             if let alias = event.data["id"]?.stringValue, !alias.isEmpty, let open = event.data["tray-open"]?.boolValue {
@@ -1050,6 +1063,7 @@ actor DomainDriver {
                 taints: status.taints, liveXML: status.domainXML,
                 devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus,
                 vcpuMaximum: definition.vcpus, cgroup: GuestTunables.existing(layout: cgroups, name: definition.name, id: status.id))
+            runtime.clockAdjustmentAtStart = status.clockAdjustmentAtStart
             // The live <perf> counters, opened again as libvirt opens them on reconnect (they
             // count from now on).
             do throws(RemoteError) {
@@ -1100,12 +1114,13 @@ actor DomainDriver {
 
     private func writeStatus(_ record: DomainRecord) {
         guard let guest = record.runtime else { return }
-        let status = GuestStatus(
+        var status = GuestStatus(
             pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: guest.taints,
             qmpSocket: guest.qmpSocket, passthroughSocket: guest.passthroughSocket, domainXML: guest.liveXML)
+        status.clockAdjustmentAtStart = guest.clockAdjustmentAtStart
         let path = guest.runDirectory + "/status.xml"
         let logger = self.logger
-        runtimeFiles.enqueue {
+        runtimeFiles.enqueue { [status] in
             do throws(StoreError) {
                 try status.write(to: path)
             } catch {

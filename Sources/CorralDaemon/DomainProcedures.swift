@@ -261,6 +261,8 @@ extension RemoteError {
             self.init(code: .configUnsupported, domain: .qemu, detail: error.description)
         case .namespace:
             self.init(code: .internalError, domain: .qemu, detail: error.description)
+        case .internalError:
+            self.init(code: .internalError, domain: .domain, detail: error.description)
         }
     }
 }

@@ -13,6 +13,8 @@ public enum LifecycleEvent: Sendable, Hashable {
     case renamed(isNewName: Bool)
     case started(StartedDetail = .booted)
     case suspended(ioError: Bool = false)
+    /// Suspended because a watchdog fired with action `pause` (`SUSPENDED_WATCHDOG`).
+    case suspendedWatchdog
     /// Suspended after a restore that leaves the guest paused (`SUSPENDED_RESTORED`).
     case suspendedAfterRestore
     /// Suspended after a revert to a snapshot that leaves the guest paused (`SUSPENDED_FROM_SNAPSHOT`).
@@ -49,6 +51,7 @@ public enum LifecycleEvent: Sendable, Hashable {
         case .renamed(let isNewName): return isNewName ? (0, 2) : (1, 1)
         case .started(let detail): return (2, detail.rawValue)
         case .suspended(let io): return (3, io ? 2 : 0)
+        case .suspendedWatchdog: return (3, 3)
         case .suspendedAfterRestore: return (3, 4)
         case .suspendedFromSnapshot: return (3, 5)
         case .resumed: return (4, 0)
@@ -70,7 +73,7 @@ public enum LifecycleEvent: Sendable, Hashable {
 /// event message goes only to that connection, with that id (libvirt's rule).
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
-    static let lifecycle: Int32 = 0, reboot: Int32 = 1, graphics: Int32 = 5, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
+    static let lifecycle: Int32 = 0, reboot: Int32 = 1, rtcChange: Int32 = 2, watchdog: Int32 = 3, ioError: Int32 = 4, graphics: Int32 = 5, ioErrorReason: Int32 = 6, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
     static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, migrationIteration: Int32 = 20, jobCompleted: Int32 = 21, deviceRemovalFailed: Int32 = 22
     static let metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
@@ -243,6 +246,34 @@ final class EventHub: Sendable {
     func deviceRemovalFailed(_ domain: RemoteDomain, alias: String) {
         send(targets(eventID: Self.deviceRemovalFailed, domain: domain.uuid), procedure: Remote.DomainEventCallbackDeviceRemovalFailed.procedure) { id, out in
             Remote.DomainEventCallbackDeviceRemovalFailed.Arguments(callbackID: id, dom: domain, devAlias: alias).encode(into: &out)
+        }
+    }
+
+    /// The guest set its real-time clock: `offset` seconds from the host's UTC now (from the
+    /// start's base for other clocks than a variable one, as QEMU reports it).
+    func rtcChanged(_ domain: RemoteDomain, offset: Int64) {
+        send(targets(eventID: Self.rtcChange, domain: domain.uuid), procedure: Remote.DomainEventCallbackRtcChange.procedure) { id, out in
+            Remote.DomainEventCallbackRtcChange.Arguments(callbackID: id, dom: domain, offset: offset).encode(into: &out)
+        }
+    }
+
+    /// A watchdog fired and QEMU took `action`.
+    func watchdogFired(_ domain: RemoteDomain, action: WatchdogEventAction) {
+        send(targets(eventID: Self.watchdog, domain: domain.uuid), procedure: Remote.DomainEventCallbackWatchdog.procedure) { id, out in
+            Remote.DomainEventCallbackWatchdog.Arguments(callbackID: id, dom: domain, action: action.rawValue).encode(into: &out)
+        }
+    }
+
+    /// A disk's I/O failed: both of libvirt's events (`IO_ERROR`, and `IO_ERROR_REASON` with
+    /// `enospc` when the host ran out of space, else an empty reason).
+    func ioError(_ domain: RemoteDomain, sourcePath: String, alias: String, action: IOErrorEventAction, reason: String) {
+        send(targets(eventID: Self.ioError, domain: domain.uuid), procedure: Remote.DomainEventCallbackIoError.procedure) { id, out in
+            Remote.DomainEventCallbackIoError.Arguments(callbackID: id, dom: domain, srcPath: sourcePath, devAlias: alias, action: action.rawValue).encode(into: &out)
+        }
+        send(targets(eventID: Self.ioErrorReason, domain: domain.uuid), procedure: Remote.DomainEventCallbackIoErrorReason.procedure) { id, out in
+            Remote.DomainEventCallbackIoErrorReason.Arguments(
+                callbackID: id, dom: domain, srcPath: sourcePath, devAlias: alias, action: action.rawValue, reason: reason
+            ).encode(into: &out)
         }
     }
 

@@ -267,6 +267,7 @@ struct GuestLifecycle: Sendable, Equatable {
         case .migration: return .suspendedMigrated
         case .postcopy: return .suspendedPostcopy
         case .postcopyFailed: return .suspendedPostcopyFailed
+        case .watchdog: return .suspendedWatchdog
         default: return .suspended(ioError: reason == .ioError)
         }
     }

@@ -45,6 +45,9 @@ struct GuestRuntime: Sendable {
     var balloonStatisticsPeriod: Int32?
     /// The host counters of `<perf>` on its QEMU process.
     var perfCounters: PerfCounters?
+    /// A variable `<clock>`'s adjustment from UTC when QEMU started (libvirt's `adjustment0`):
+    /// QEMU's `RTC_CHANGE` offsets count from it.
+    var clockAdjustmentAtStart: Int64?
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

@@ -14,6 +14,8 @@ struct GuestStatus: Sendable {
     var passthroughSocket: String
     /// The live domain XML.
     var domainXML: String
+    /// A variable clock's adjustment at start (``GuestRuntime/clockAdjustmentAtStart``).
+    var clockAdjustmentAtStart: Int64?
 
     func xml() -> String {
         var root = XMLElement(name: "domstatus", attributes: [
@@ -24,6 +26,9 @@ struct GuestStatus: Sendable {
         root.children.append(.element(XMLElement(name: "monitor", attributes: [
             XMLAttribute(name: "path", value: qmpSocket), XMLAttribute(name: "passthrough", value: passthroughSocket),
         ])))
+        if let clockAdjustmentAtStart {
+            root.children.append(.element(XMLElement(name: "clock", attributes: [XMLAttribute(name: "adjustment0", value: String(clockAdjustmentAtStart))])))
+        }
         for taint in taints { root.children.append(.element(XMLElement(name: "taint", attributes: [XMLAttribute(name: "flag", value: taint)]))) }
         root.children.append(.element(XMLElement(name: "domainxml", children: [.text(domainXML)])))
         return XMLTreeWriter().write(root)
@@ -57,6 +62,7 @@ struct GuestStatus: Sendable {
         self.qmpSocket = qmp
         self.passthroughSocket = monitor[attribute: "passthrough"] ?? ""
         self.domainXML = xml
+        self.clockAdjustmentAtStart = root.element(named: "clock")?[attribute: "adjustment0"].flatMap { Int64($0) }
     }
 
     func write(to path: String) throws(StoreError) {

@@ -95,6 +95,15 @@ enum LiveDomainXML {
 
     /// Puts `<alias name>` where libvirt does: after the target and driver details, before the
     /// address.
+    /// A variable `<clock>`'s live adjustment, from UTC (`basis='utc'`).
+    static func setClockAdjustment(_ document: inout XMLElement, _ adjustment: Int64) {
+        document.updateElements { clock in
+            guard clock.name == "clock", clock.namespace == nil, clock[attribute: "offset"] == "variable" else { return }
+            clock[attribute: "adjustment"] = String(adjustment)
+            clock[attribute: "basis"] = "utc"
+        }
+    }
+
     static func setAlias(_ device: inout XMLElement, _ alias: String) {
         device.children.removeAll { if case .element(let e) = $0, e.name == "alias", e.namespace == nil { true } else { false } }
         let element = XMLNode.element(XMLElement(name: "alias", attributes: [XMLAttribute(name: "name", value: alias)]))

@@ -81,8 +81,10 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     /// `<defaultiothread>`: the pool of QEMU's main loop.
     public var mainLoopThreadPool: ThreadPoolSize?
     public var cpu: CPU?
+    /// `<clock>`: where the guest's real-time clock starts.
+    public var clock: ClockStart
     /// `<clock offset>`.
-    public var clockOffset: ClockOffset
+    public var clockOffset: ClockOffset { clock.offset }
     /// `<clock><timer>`s.
     public var timers: [Timer]
     public var onPoweroff: LifecycleAction
@@ -151,7 +153,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         features = try root.element(named: "features").map { features throws(DomainXMLError) in try Features(features) } ?? Features()
         cpu = try root.element(named: "cpu").map { cpu throws(DomainXMLError) in try CPU(cpu) }
         let clock = root.element(named: "clock")
-        clockOffset = try ClockOffset.attribute("offset", of: clock, default: .utc)
+        self.clock = try ClockStart(clock)
         var timers: [Timer] = []
         for timer in clock?.elements(named: "timer") ?? [] { timers.append(try Timer(timer)) }
         self.timers = timers

@@ -118,7 +118,7 @@ enum DomainNormalizer {
         try normalizeFeatures(&root)
         try normalizeOS(&root, options: options)
         normalizeCPU(&root, options: options)
-        if root.element(named: "clock") == nil { root.children.append(.element(element("clock", [("offset", "utc")]))) }
+        try normalizeClock(&root)
         for (event, value) in [(LifecycleAction.Event.poweroff, "destroy"), (.reboot, "restart"), (.crash, "destroy")] {
             if let given = root.element(named: event.rawValue) {
                 try LifecycleAction.validate(given.text.trimmingWhitespace(), for: event, line: given.line)
@@ -484,13 +484,26 @@ enum DomainNormalizer {
             // libvirt writes the virtio options' <driver> last, and none without attributes.
             device.children = ordered(dropEmptyDrivers(device.children), by: ["stats", "alias", "address", "driver"])
         case "rng":
-            if device.element(named: "backend") == nil {
-                device.children.append(.element(element("backend", [("model", "random")], text: "/dev/urandom")))
+            // libvirt's checks: exactly one backend, with a known model.
+            let backends = device.elements(named: "backend")
+            guard backends.count == 1 else { throw DomainXMLError(.invalid, line: device.line, "only one RNG backend is supported") }
+            guard let backendModel = backends[0][attribute: "model"] else {
+                throw DomainXMLError(.invalid, line: backends[0].line, "missing RNG device backend model")
+            }
+            guard DomainDefinition.RandomNumberGenerator.Backend(rawValue: backendModel) != nil else {
+                throw DomainXMLError(.unsupported, line: backends[0].line, "unknown RNG backend model '\(backendModel)'")
+            }
+            // <rate> as libvirt writes it: none without a rate, no zero period, decimal numbers.
+            if let rate = device.element(named: "rate") {
+                let (bytes, period) = try DomainDefinition.RandomNumberGenerator.rate(rate)
+                device.children.removeAll { if case .element(let e) = $0 { e.name == "rate" && e.namespace == nil } else { false } }
+                if bytes > 0 {
+                    device.children.append(.element(element("rate", [("bytes", String(bytes))] + (period > 0 ? [("period", String(period))] : []))))
+                }
             }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["rate", "backend", "driver", "alias", "address"])
             device.updateElements { child in
                 guard child.namespace == nil else { return }
-                if child.name == "rate" { orderAttributes(&child, ["bytes", "period"]) }
                 // An EGD backend over TCP: libvirt writes the raw protocol.
                 if child.name == "backend", child[attribute: "type"] == "tcp", child.element(named: "protocol") == nil {
                     child.children.append(.element(element("protocol", [("type", "raw")])))

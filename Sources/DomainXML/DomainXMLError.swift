@@ -10,6 +10,8 @@ public struct DomainXMLError: Error, Hashable, Sendable, CustomStringConvertible
         case unsupported
         /// A qemu-namespace error libvirt reports as an internal error of the QEMU driver.
         case namespace
+        /// A missing value libvirt's parser reports as an internal error (`VIR_ERR_INTERNAL_ERROR`).
+        case internalError
     }
 
     /// The kind of problem.

@@ -292,7 +292,9 @@ enum PCIAddressAssignment {
         case "disk":
             return element.element(named: "target")?[attribute: "bus"] == "virtio" ? kind(true) : nil
         case "memballoon", "rng":
-            return element[attribute: "model"]?.hasPrefix("virtio") == true ? kind(true) : nil
+            // Transitional virtio devices work in conventional PCI slots only.
+            guard let model = element[attribute: "model"], model.hasPrefix("virtio") else { return nil }
+            return kind(model != "virtio-transitional")
         case "watchdog":
             return element[attribute: "model"] == "i6300esb" ? kind(false) : nil
         case "video":

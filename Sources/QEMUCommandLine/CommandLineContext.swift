@@ -88,6 +88,8 @@ public struct CommandLineContext: Sendable {
 
     /// The host's huge page sizes, for `<memoryBacking><hugepages>`.
     public var hugePages = HostHugePages()
+    /// The moment the guest starts, for a variable or absolute `<clock>`.
+    public var clockReference = ClockReference.current()
     public var qmpSocket: String { runDirectory + "/qmp.sock" }
     public var configFilePath: String { runDirectory + "/qemu.cfg" }
     public var pidFile: String { runDirectory + "/qemu.pid" }

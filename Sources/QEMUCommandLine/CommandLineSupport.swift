@@ -8,8 +8,8 @@ public enum CommandLineSupport {
     public static let diskBuses: [DomainDefinition.Disk.Bus] = [.ide, .scsi, .virtio, .sata]
     public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.vnc, .spice]
     public static let videoModels: [DomainDefinition.Video.Model] = [.vga, .cirrus, .qxl, .virtio, .none, .bochs]
-    public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio]
-    public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random]
+    public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio, .virtioTransitional, .virtioNonTransitional]
+    public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random, .egd, .builtin]
     /// Host sides of serial ports and channels.
     public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .file, .tcp, .unix, .spicevmc]
     public static let filesystemDrivers: [DomainDefinition.Filesystem.DriverType] = [.path, .virtiofs]

@@ -121,10 +121,26 @@ extension Builder {
         return flags
     }
 
+    /// Where `-rtc` starts the guest's clock: `utc`, `localtime` (also for a time zone, which
+    /// QEMU gets as `TZ`), or the date a variable or absolute clock gives at `reference`.
+    static func clockBase(_ clock: DomainDefinition.ClockStart, at reference: ClockReference) throws(CommandLineError) -> String {
+        let seconds: Int64?
+        switch clock {
+        case .utc: return "utc"
+        case .localtime, .timezone: return "localtime"
+        case .variable: seconds = reference.adjustmentFromUTC(of: clock).map { reference.utcSeconds + $0 }
+        case .absolute(let start): seconds = Int64(clamping: start)
+        }
+        guard let seconds, let date = ClockReference.date(seconds) else {
+            throw CommandLineError(.unsupported, "the clock's adjustment puts the guest's clock outside the years 1 to 9999")
+        }
+        return date
+    }
+
     /// `-rtc base=…[,clock=…][,driftfix=slew]`, then the PIT's tick policy and `-no-hpet`; the
     /// timer settings QEMU cannot honour are refused with libvirt's messages.
     mutating func addClock() throws(CommandLineError) {
-        var rtc = "base=\(domain.clockOffset == .localtime ? "localtime" : "utc")"
+        var rtc = "base=" + (try Self.clockBase(domain.clock, at: context.clockReference))
         for timer in domain.timers {
             switch timer.name {
             case .platform: break  // refused by DefinitionChecks

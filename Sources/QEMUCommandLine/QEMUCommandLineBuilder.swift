@@ -175,6 +175,7 @@ struct Builder {
         } else {
             set("XDG_CACHE_HOME", context.runDirectory + "/.cache")
         }
+        if case .timezone(let zone) = domain.clock { set("TZ", zone) }
         for variable in domain.qemu.environment { set(variable.name, variable.value ?? "") }
         var taints: [DomainTaint] = []
         let ns = domain.qemu

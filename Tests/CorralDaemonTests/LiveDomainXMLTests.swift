@@ -109,7 +109,7 @@ struct HotplugPlanTests {
         let address = try DomainDefinition.PCIAddress(device: nic.live.document.element(named: "devices")!.elements(named: "interface")[1])
         #expect(nic.alias == "net0" && address?.bus == 0 && address?.slot == 4)
         #expect(GuestDevices(nic.live.definition, runDirectory: "").interfaces.map(\.netdev) == ["hostnet1", "hostnet0"])
-        #expect(try Self.plan("<rng model='virtio'><alias name='ua-r'/></rng>", in: live).alias == "ua-r")
+        #expect(try Self.plan("<rng model='virtio'><backend model='random'>/dev/urandom</backend><alias name='ua-r'/></rng>", in: live).alias == "ua-r")
     }
 
     @Test("refusals: a target in use, buses that do not hotplug, no free port, host devices", arguments: [

@@ -25,7 +25,7 @@ struct HostileDomainXMLTests {
         (domain(devices: "<graphics type='vnc' port='-5' autoport='no'/>"), "range"),
         (domain(devices: "<serial type='pty'><target port='4294967296'/></serial>"), "port"),
         (domain(devices: "<controller type='usb' index='99999999999'/>"), "index"),
-        (domain(devices: "<controller type='pci' index='-5' model='pcie-root-port'/><rng model='virtio'/>").replacingOccurrences(of: "<type arch", with: "<type machine='q35' arch"), "index"),
+        (domain(devices: "<controller type='pci' index='-5' model='pcie-root-port'/><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>").replacingOccurrences(of: "<type arch", with: "<type machine='q35' arch"), "index"),
         (domain(devices: "<controller type='usb' index='0' model='qemu-xhci' ports='9223372036854775807'/><input type='tablet' bus='usb'/>"), "ports"),
         (domain(devices: "<controller type='usb' index='0' model='qemu-xhci' ports='-3'/><input type='tablet' bus='usb'/>"), "ports"),
         (domain(cpu: "<cpu><numa>" + (0..<3).map { "<cell id='\($0)' cpus='0' memory='8' unit='EiB'/>" }.joined() + "</numa></cpu>"), "memory"),

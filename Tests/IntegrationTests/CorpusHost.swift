@@ -122,7 +122,8 @@ final class CorpusHost {
             element.setText(moved)
         case ("smartcard"?, "smartcard") where here.count == 3 && element[attribute: "mode"] == "host-certificates":
             try makeCertificateDatabase(for: &element)
-        case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"), ("smartcard"?, "source"):
+        case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"), ("smartcard"?, "source"),
+            ("rng"?, "source"):
             if let socketPath = element[attribute: "path"] {
                 let moved = scratchPath(for: socketPath)
                 try makeParent(of: moved)

@@ -46,6 +46,9 @@ struct GoldenCommandLineTests {
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
         context.spicePort = 5901
         context.hugePages = goldenHugePages
+        // A fixed start for variable and absolute clocks: 2026-01-01T00:00:00Z, on a host an
+        // hour ahead of UTC.
+        context.clockReference = ClockReference(utcSeconds: 1_767_225_600, localOffsetSeconds: 3600)
         // Stand-ins for the secret driver's values (the argv names only their files).
         for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil {
             context.diskSecrets[index] = .init(

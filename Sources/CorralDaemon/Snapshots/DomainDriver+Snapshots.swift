@@ -442,7 +442,7 @@ extension DomainDriver {
         case .malformed: RemoteError(code: .xmlDetail, domain: .xml, detail: "(domain_snapshot):\(error.line ?? 0): \(error.message)")
         case .invalid: RemoteError(code: .xmlError, domain: .domainSnapshot, detail: error.message)
         case .unsupported: RemoteError(code: .configUnsupported, domain: .domainSnapshot, detail: error.message)
-        case .namespace: RemoteError(code: .internalError, domain: .domainSnapshot, detail: error.message)
+        case .namespace, .internalError: RemoteError(code: .internalError, domain: .domainSnapshot, detail: error.message)
         }
     }
 }

@@ -695,6 +695,14 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackTunable = 346
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TRAY_CHANGE`
     case domainEventCallbackTrayChange = 328
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_RTC_CHANGE`
+    case domainEventCallbackRtcChange = 320
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_WATCHDOG`
+    case domainEventCallbackWatchdog = 321
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_IO_ERROR`
+    case domainEventCallbackIoError = 322
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_IO_ERROR_REASON`
+    case domainEventCallbackIoErrorReason = 324
     /// `REMOTE_PROC_NETWORK_CREATE`
     case networkCreate = 39
     /// `REMOTE_PROC_NETWORK_CREATE_XML`
@@ -1177,6 +1185,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackAgentLifecycle: return .read
         case .domainEventCallbackTunable: return .read
         case .domainEventCallbackTrayChange: return .read
+        case .domainEventCallbackRtcChange: return .read
+        case .domainEventCallbackWatchdog: return .read
+        case .domainEventCallbackIoError: return .read
+        case .domainEventCallbackIoErrorReason: return .read
         case .networkCreate: return .write(api: "virNetworkCreate")
         case .networkCreateXml: return .write(api: "virNetworkCreateXML")
         case .networkDefineXml: return .write(api: "virNetworkDefineXML")
@@ -1473,6 +1485,10 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackAgentLifecycle: return Remote.DomainEventCallbackAgentLifecycle.self
         case .domainEventCallbackTunable: return Remote.DomainEventCallbackTunable.self
         case .domainEventCallbackTrayChange: return Remote.DomainEventCallbackTrayChange.self
+        case .domainEventCallbackRtcChange: return Remote.DomainEventCallbackRtcChange.self
+        case .domainEventCallbackWatchdog: return Remote.DomainEventCallbackWatchdog.self
+        case .domainEventCallbackIoError: return Remote.DomainEventCallbackIoError.self
+        case .domainEventCallbackIoErrorReason: return Remote.DomainEventCallbackIoErrorReason.self
         case .networkCreate: return Remote.NetworkCreate.self
         case .networkCreateXml: return Remote.NetworkCreateXml.self
         case .networkDefineXml: return Remote.NetworkDefineXml.self
@@ -5412,6 +5428,158 @@ public enum Remote {
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRString(self.devAlias)
                 buffer.writeXDRInt32(self.reason)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 320, `DomainEventCallbackRtcChange`.
+    public enum DomainEventCallbackRtcChange: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 320
+
+        /// The arguments of `DomainEventCallbackRtcChange`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var offset: Int64
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, offset: Int64) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.offset = offset
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.offset = try buffer.readXDRInt64()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt64(self.offset)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 321, `DomainEventCallbackWatchdog`.
+    public enum DomainEventCallbackWatchdog: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 321
+
+        /// The arguments of `DomainEventCallbackWatchdog`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var action: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, action: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.action = action
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.action = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRInt32(self.action)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 322, `DomainEventCallbackIoError`.
+    public enum DomainEventCallbackIoError: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 322
+
+        /// The arguments of `DomainEventCallbackIoError`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var srcPath: String
+            public var devAlias: String
+            public var action: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, srcPath: String, devAlias: String, action: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.srcPath = srcPath
+                self.devAlias = devAlias
+                self.action = action
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.srcPath = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.action = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.srcPath)
+                buffer.writeXDRString(self.devAlias)
+                buffer.writeXDRInt32(self.action)
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 324, `DomainEventCallbackIoErrorReason`.
+    public enum DomainEventCallbackIoErrorReason: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 324
+
+        /// The arguments of `DomainEventCallbackIoErrorReason`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var srcPath: String
+            public var devAlias: String
+            public var action: Int32
+            public var reason: String
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, srcPath: String, devAlias: String, action: Int32, reason: String) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.srcPath = srcPath
+                self.devAlias = devAlias
+                self.action = action
+                self.reason = reason
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.srcPath = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.action = try buffer.readXDRInt32()
+                self.reason = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDRString(self.srcPath)
+                buffer.writeXDRString(self.devAlias)
+                buffer.writeXDRInt32(self.action)
+                buffer.writeXDRString(self.reason)
             }
         }
         public typealias Reply = XDRVoid

@@ -30,4 +30,11 @@ enum AttributeValues {
         }
         return value
     }
+
+    /// A number as libvirt's `virXPathUInt` reads it (`virStrToLong_uip`): leading blanks and a
+    /// `+` allowed, no minus sign; `nil` when it is not one.
+    static func libvirtUInt32(_ text: String) -> UInt32? {
+        let trimmed = text.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" }
+        return UInt32(trimmed)
+    }
 }

@@ -3,7 +3,8 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// virtio RNGs backed by a host random device (`rng-random` objects).
+    /// virtio RNGs backed by a host random device (`rng-random` objects), an EGD daemon
+    /// (`rng-egd` on a character device) or QEMU's own generator (`rng-builtin`).
     mutating func addRNGs() throws(CommandLineError) {
         for index in domain.devices.rngs.indices { try addRNG(at: index) }
     }
@@ -11,11 +12,27 @@ extension Builder {
     /// The RNG at `index`: its backend object (libvirt's `obj` + alias) and its device.
     mutating func addRNG(at index: Int) throws(CommandLineError) {
         let rng = domain.devices.rngs[index]
-        guard rng.model == .virtio, rng.backendModel == .random else {
-            throw CommandLineError(.unsupported, "rng model '\(rng.model.rawValue)' with backend '\(rng.backendModel.rawValue)' is not supported")
-        }
         let alias = rng.alias ?? "rng\(index)", object = "obj" + alias
-        add("-object", json: .object([("qom-type", .string("rng-random")), ("id", .string(object)), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]))
-        addDevice([("driver", .string("virtio-rng-pci"))] + Self.virtioOptionMembers(rng.virtio) + [("rng", .string(object)), ("id", .string(alias))] + pciPlacement(rng.pciAddress))
+        switch rng.backendModel {
+        case .random:
+            add("-object", json: .object([("qom-type", .string("rng-random")), ("id", .string(object)), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]))
+        case .egd:
+            guard let source = rng.egdSource else { throw CommandLineError(.unsupported, "missing EGD backend type") }
+            let chardevID = "char" + alias
+            add("-chardev", try Self.chardev(source, id: chardevID, name: alias))
+            add("-object", json: .object([("qom-type", .string("rng-egd")), ("id", .string(object)), ("chardev", .string(chardevID))]))
+        case .builtin:
+            add("-object", json: .object([("qom-type", .string("rng-builtin")), ("id", .string(object))]))
+        }
+        let driver = switch rng.model {
+        case .virtio: "virtio-rng-pci"
+        case .virtioTransitional: "virtio-rng-pci-transitional"
+        case .virtioNonTransitional: "virtio-rng-pci-non-transitional"
+        }
+        // libvirt's limit: `max-bytes` per `period` ms (1000 when unset).
+        let rate: [(String, JSONValue)] = rng.rateBytes.map { [("max-bytes", .integer(Int64($0))), ("period", .integer(Int64(rng.ratePeriod ?? 1000)))] } ?? []
+        addDevice(
+            [("driver", .string(driver))] + Self.virtioOptionMembers(rng.virtio) + [("rng", .string(object)), ("id", .string(alias))] + rate
+                + pciPlacement(rng.pciAddress))
     }
 }
