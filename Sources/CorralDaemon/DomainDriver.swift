@@ -161,7 +161,7 @@ actor DomainDriver {
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot
-        let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport }
+        let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport && $0.listenSocket == nil }
         let needsSPICE = definition.devices.graphics.contains { $0.type == .spice && ($0.autoport || ($0.port ?? -1) <= 0) && !$0.listensNowhere }
         if needsVNC || needsSPICE {
             // Probing ports binds sockets: off the event loops.

@@ -244,6 +244,11 @@ enum DomainNormalizer {
                 os.children.append(.element(element("boot", [("dev", "hd")])))
             }
             os.updateElements { if $0.name == "bios" && $0.namespace == nil { orderAttributes(&$0, ["useserial", "rebootTimeout"]) } }
+            // The SLIC table's path as libvirt writes it.
+            os.updateElements { acpi in
+                guard acpi.name == "acpi", acpi.namespace == nil else { return }
+                acpi.updateElements { if $0.name == "table" && $0.namespace == nil { $0.setText(DomainDefinition.OperatingSystem.sanitizedPath($0.text)) } }
+            }
             os.children = ordered(os.children, by: ["type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb", "root", "acpi", "boot", "bootmenu", "bios", "smbios"])
         }
     }
@@ -381,8 +386,24 @@ enum DomainNormalizer {
                 let max = e.element(named: "rx")?.element(named: "frames")?[attribute: "max"]
                 return max == nil || UInt64(max ?? "") == 0
             }
-            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
+            // The guest's addresses as libvirt writes them (inet_ntop's form, the family said).
+            var addressFailure: DomainXMLError?
+            device.children = device.children.map { node in
+                guard case .element(let ip) = node, ip.name == "ip", ip.namespace == nil else { return node }
+                do throws(DomainXMLError) {
+                    return .element(try DomainDefinition.GuestIPAddress(ip).element)
+                } catch {
+                    addressFailure = addressFailure ?? error
+                    return node
+                }
+            }
+            if let addressFailure { throw addressFailure }
+            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "ip", "route", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
         case "graphics":
+            // A VNC server's `socket` attribute without a listen element: libvirt's socket listen.
+            if device[attribute: "type"] == "vnc", device.element(named: "listen") == nil, let socket = device[attribute: "socket"] {
+                device.children.insert(.element(element("listen", [("type", "socket"), ("socket", socket)])), at: 0)
+            }
             let firstListen = device.element(named: "listen")?[attribute: "type"]
             if device[attribute: "type"] == "vnc", firstListen == "socket" || firstListen == "none" {
                 // A VNC server on a socket, or on none, has no port (libvirt writes the socket).

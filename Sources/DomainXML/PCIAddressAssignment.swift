@@ -488,8 +488,13 @@ enum PCIAddressAssignment {
                     element.children.insert(.element(DomainNormalizer.element("model", [("name", modelName)])), at: 0)
                     changed = true
                 }
-                if element[attribute: "model"] == "pci-bridge" && element.element(named: "target") == nil {
-                    element.children.append(.element(DomainNormalizer.element("target", [("chassisNr", String(index))])))
+                // A PCI bridge's chassis number: its index unless given (libvirt's default).
+                if element[attribute: "model"] == "pci-bridge" && element.element(named: "target")?[attribute: "chassisNr"] == nil {
+                    if element.element(named: "target") == nil {
+                        element.children.append(.element(DomainNormalizer.element("target", [("chassisNr", String(index))])))
+                    } else {
+                        element.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "chassisNr"] = String(index) } }
+                    }
                     changed = true
                 }
                 if element[attribute: "model"] == "pcie-root-port" {

@@ -130,6 +130,7 @@ struct Builder {
         if let kernel = domain.os.kernel { add("-kernel", kernel) }
         if let initrd = domain.os.initrd { add("-initrd", initrd) }
         if let cmdline = domain.os.cmdline { add("-append", cmdline) }
+        if let table = domain.os.slicTable { add("-acpitable", QEMUKeyValue.render([("sig", "SLIC"), ("file", table)])) }
         if let loader = domain.os.loader {
             if loader.type == .rom {
                 add("-bios", loader.path)

@@ -137,6 +137,27 @@ final class CorpusHost {
             if element[attribute: "mode"] == "connect", let host = element[attribute: "host"], let service = element[attribute: "service"].flatMap({ UInt16($0) }) {
                 try listen(host: host, port: service)
             }
+        case ("graphics"?, "graphics"), ("graphics"?, "listen"):
+            // A VNC server's Unix socket.
+            if let socket = element[attribute: "socket"] {
+                let moved = scratchPath(for: socket)
+                try makeParent(of: moved)
+                element[attribute: "socket"] = moved
+            }
+        case ("serial"?, "log"), ("console"?, "log"), ("channel"?, "log"), ("parallel"?, "log"):
+            if let file = element[attribute: "file"] {
+                let moved = scratchPath(for: file)
+                try makeParent(of: moved)
+                element[attribute: "file"] = moved
+            }
+        case (nil, "table") where path == ["domain", "os", "acpi"]:
+            // A SLIC table QEMU accepts: a bare 36-byte ACPI header whose length says 36.
+            let moved = scratchPath(for: element.text)
+            try makeParent(of: moved)
+            var header = Array("SLIC".utf8) + [36, 0, 0, 0, 1, 0] + Array("CORRAL".utf8) + Array("CORRALTB".utf8) + [1, 0, 0, 0]
+            header += Array("CRRL".utf8) + [1, 0, 0, 0]
+            FileManager.default.createFile(atPath: moved, contents: Data(header))
+            element.setText(moved)
         case (nil, "kernel") where path == ["domain", "os"]:
             element.setText(try testGuestFile("vmlinuz"))
         case (nil, "initrd") where path == ["domain", "os"]:

@@ -25,22 +25,29 @@ extension DomainDefinition {
         public var tcpProtocol: String?
         /// `<address type='virtio-serial' port>`: a channel's port on the virtio-serial bus.
         public var port: Int?
+        /// `<log file>`: where QEMU copies what the device carries.
+        public var logFile: String?
+        /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
+        public var logAppend: Bool?
+
+        /// `<log file append>`.
+        static let logSchema = ElementSchema("log", attributes: ["file", "append"])
 
         /// `<protocol type>` of a TCP device (libvirt writes `raw`, its default).
         static let protocolSchema = ElementSchema("protocol", attributes: ["type"])
 
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema,
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
         static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode"]), ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode"]), logSchema, ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
         ])
 
         /// A character device of `type` with nothing else set.
@@ -60,6 +67,10 @@ extension DomainDefinition {
             targetName = target?[attribute: "name"]
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
+            if let log = element.element(named: "log") {
+                logFile = log[attribute: "file"]
+                logAppend = try AttributeValues.onOff("append", of: log)
+            }
             if let address = element.element(named: "address"), address[attribute: "type"] == "virtio-serial" {
                 guard let text = address[attribute: "port"], let value = Int(text), (1...30).contains(value) else {
                     throw DomainXMLError(.invalid, line: address.line, "Cannot parse <address> 'port' attribute")

@@ -20,6 +20,8 @@ extension DomainDefinition {
         public var chassis: UInt32?
         /// `<target port>` of a PCIe root port.
         public var port: UInt32?
+        /// `<target chassisNr>` of a PCI bridge (1–255): its chassis number (QEMU's `chassis_nr`).
+        public var chassisNumber: Int?
         /// `ports`: the root-hub ports of an xHCI controller (QEMU's `p2` and `p3`), the ports of
         /// a virtio-serial controller (`max_ports`).
         public var ports: Int?
@@ -38,7 +40,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
-            ElementSchema("target", attributes: ["chassis", "port"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
+            ElementSchema("target", attributes: ["chassis", "port", "chassisNr"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -55,6 +57,20 @@ extension DomainDefinition {
             if let target = element.element(named: "target") {
                 chassis = target[attribute: "chassis"].flatMap(PCIAddress.number)
                 port = target[attribute: "port"].flatMap(PCIAddress.number)
+                if type == .pci, let text = target[attribute: "chassisNr"] {
+                    guard let number = Int(text), number >= 0 else {
+                        throw DomainXMLError(.invalid, line: target.line, "Invalid value for attribute 'chassisNr' in element 'target': '\(text)'. Expected non-negative integer value")
+                    }
+                    guard (1...255).contains(number) else {
+                        throw DomainXMLError(.unsupported, line: target.line, "PCI controller chassisNr '\(number)' out of range - must be 1-255")
+                    }
+                    guard model == "pci-bridge" else {
+                        let modelName = element.element(named: "model")?[attribute: "name"] ?? "none"
+                        throw DomainXMLError(.unsupported, line: target.line,
+                            "Option 'chassisNr' is not valid for PCI controller with index '\(index)', model '\(model ?? "")' and modelName '\(modelName)'")
+                    }
+                    chassisNumber = number
+                }
             }
             if let master = element.element(named: "master") {
                 guard let text = master[attribute: "startport"], let port = Int(text), (0...255).contains(port) else {

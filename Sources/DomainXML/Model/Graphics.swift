@@ -15,6 +15,9 @@ extension DomainDefinition {
         public var listen: String?
         /// `<listen type='none'>`: a SPICE server no client reaches over the network.
         public var listensNowhere = false
+        /// `<listen type='socket' socket>` (or the `socket` attribute) of a VNC server: the Unix
+        /// socket it listens on; empty: one in the guest's run directory (`vnc.sock`).
+        public var listenSocket: String?
         public var alias: String?
         /// `keymap`.
         public var keymap: String?
@@ -27,8 +30,8 @@ extension DomainDefinition {
         /// `<audio id>` of a VNC server: the backend its clients hear (none: the first).
         public var audioID: Int?
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket"], children: [
-            ElementSchema("listen", attributes: ["type", "address"]), ElementSchema("audio", attributes: ["id"]),
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket", "socket"], children: [
+            ElementSchema("listen", attributes: ["type", "address", "socket"]), ElementSchema("audio", attributes: ["id"]),
         ] + SpiceSettings.schemas)
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -40,8 +43,11 @@ extension DomainDefinition {
                 switch first[attribute: "type"] ?? "address" {
                 case "address": listen = first[attribute: "address"] ?? listen
                 case "none": listensNowhere = true
-                default: break  // network and socket listens are refused at start
+                case "socket": listenSocket = first[attribute: "socket"] ?? element[attribute: "socket"] ?? ""
+                default: break  // network listens are refused at start
                 }
+            } else if let socket = element[attribute: "socket"] {
+                listenSocket = socket
             }
             alias = DeviceCommon.alias(element)
             keymap = element[attribute: "keymap"]

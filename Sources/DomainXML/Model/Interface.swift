@@ -32,6 +32,8 @@ extension DomainDefinition {
         }
 
         public var type: Kind
+        /// `<ip>`: the guest side's addresses (for user-mode networking: QEMU's network).
+        public var guestIPAddresses: [GuestIPAddress] = []
         /// The network, bridge or host device, by type.
         public var source: String?
         /// `<source portgroup>`: the network's port group to use.
@@ -113,11 +115,16 @@ extension DomainDefinition {
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
             ElementSchema("rom", attributes: ["bar", "file", "enabled"]), Driver.schema, ElementSchema("mtu", attributes: ["size"]),
             ElementSchema("coalesce", children: [ElementSchema("rx", children: [ElementSchema("frames", attributes: ["max"])])]),
+            GuestIPAddress.schema,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             let source = element.element(named: "source")
             type = try Kind.attribute("type", of: element, default: .user)
+            var addresses: [GuestIPAddress] = []
+            for ip in element.elements(named: "ip") { addresses.append(try GuestIPAddress(ip)) }
+            guestIPAddresses = addresses
+            if type == .user { try Self.checkUserModeAddresses(addresses, line: element.line) }
             self.source = source?[attribute: "network"] ?? source?[attribute: "bridge"] ?? source?[attribute: "dev"]
             portGroup = source?[attribute: "portgroup"]
             portID = source?[attribute: "portid"]
@@ -177,6 +184,26 @@ extension DomainDefinition {
                 guard mtu == nil || [.network, .bridge, .ethernet, .vhostuser].contains(type) else {
                     throw DomainXMLError(.unsupported, line: element.line, "setting MTU on interface type \(type.rawValue) is not supported yet")
                 }
+            }
+        }
+    }
+}
+
+extension DomainDefinition.Interface {
+    /// libvirt's checks of a user-mode interface's `<ip>`s (`qemuValidateDomainDeviceDefNetwork`):
+    /// no peer, one address of each family, an IPv4 prefix of 4–27, an IPv6 prefix of 64.
+    static func checkUserModeAddresses(_ addresses: [DomainDefinition.GuestIPAddress], line: Int) throws(DomainXMLError) {
+        var seen: Set<DomainDefinition.GuestIPAddress.Family> = []
+        for ip in addresses {
+            if ip.peer != nil { throw DomainXMLError(.unsupported, line: line, "Invalid attempt to set peer IP for guest") }
+            guard seen.insert(ip.family).inserted else {
+                throw DomainXMLError(.unsupported, line: line, "Only one \(ip.family == .ipv4 ? "IPv4" : "IPv6") address per interface is allowed")
+            }
+            switch ip.family {
+            case .ipv4:
+                if let prefix = ip.prefix, !(4...27).contains(prefix) { throw DomainXMLError(.invalid, line: line, "invalid prefix, must be in range of 4-27") }
+            case .ipv6:
+                if let prefix = ip.prefix, prefix != 64 { throw DomainXMLError(.unsupported, line: line, "unsupported IPv6 address prefix='\(prefix)' - must be 64") }
             }
         }
     }

@@ -15,6 +15,8 @@ extension DomainDefinition {
         /// `<boot dev>` in order.
         public var bootDevices: [BootDevice]
         public var kernel: String?
+        /// `<acpi><table type='slic'>`: an ACPI SLIC table's file (`-acpitable sig=SLIC`).
+        public var slicTable: String?
         public var initrd: String?
         public var cmdline: String?
         public var loader: Loader?
@@ -52,7 +54,33 @@ extension DomainDefinition {
             ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
             ElementSchema("smbios", attributes: ["mode"]), ElementSchema("bootmenu", attributes: ["enable", "timeout"]),
             ElementSchema("bios", attributes: ["useserial", "rebootTimeout"]),
+            ElementSchema("acpi", children: [.text("table", attributes: ["type"])]),
         ])
+
+        /// `<acpi><table type='slic'>`: the file of a software licensing table the guest's ACPI
+        /// tables carry, as libvirt reads it (one table, of type `slic`).
+        static func slicTable(_ os: XMLElement) throws(DomainXMLError) -> String? {
+            let tables = os.element(named: "acpi")?.elements(named: "table") ?? []
+            guard tables.count <= 1 else { throw DomainXMLError(.invalid, line: tables[1].line, "Only one acpi table is supported") }
+            guard let table = tables.first else { return nil }
+            guard let type = table[attribute: "type"] else { throw DomainXMLError(.invalid, line: table.line, "Missing acpi table type") }
+            guard type == "slic" else { throw DomainXMLError(.invalid, line: table.line, "Unknown acpi table type: \(type)") }
+            return sanitizedPath(table.text)
+        }
+
+        /// A path as libvirt's `virFileSanitizePath` writes it: runs of `/` made one (a leading
+        /// `//` kept), no trailing `/`.
+        static func sanitizedPath(_ path: String) -> String {
+            var result = ""
+            var previousSlash = false
+            for (index, character) in path.enumerated() {
+                if character == "/" && previousSlash && index != 1 { continue }
+                result.append(character)
+                previousSlash = character == "/"
+            }
+            while result.count > 1 && result.hasSuffix("/") { result.removeLast() }
+            return result
+        }
 
         /// Reads a normalised `<os>` (its type, arch and machine are filled in).
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -92,6 +120,7 @@ extension DomainDefinition {
             kernel = element.element(named: "kernel")?.text
             initrd = element.element(named: "initrd")?.text
             cmdline = element.element(named: "cmdline")?.text
+            slicTable = try Self.slicTable(element)
             loader = try element.element(named: "loader").map { loader throws(DomainXMLError) in try Loader(loader) }
             let nvramElement = element.element(named: "nvram")
             nvram = nvramElement.map(\.text).flatMap { $0.isEmpty ? nil : $0 }

@@ -85,7 +85,8 @@ extension Builder {
         case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
-        return .object([("id", .string(id)), ("backend", .object([("type", .string(backend.0)), ("data", .object(backend.1))]))])
+        let log: [(String, JSONValue)] = device.logFile.map { [("logfile", .string($0))] + (device.logAppend.map { [("logappend", .bool($0))] } ?? []) } ?? []
+        return .object([("id", .string(id)), ("backend", .object([("type", .string(backend.0)), ("data", .object(backend.1 + log))]))])
     }
 
     /// Whether a TCP device speaks telnet (`<protocol type='telnet'>`); TLS needs certificates
@@ -102,6 +103,15 @@ extension Builder {
     /// A unix device's `path` is already chosen (``GuestDevices``); a `spicevmc` device is the
     /// SPICE channel `spiceChannel` (`vdagent` for a channel, `usbredir` for a redirected USB port).
     static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String = "vdagent") throws(CommandLineError) -> String {
+        let backend = try chardevBackend(device, id: id, name: name, spiceChannel: spiceChannel)
+        // `<log>`: QEMU copies the device's traffic into the file (libvirt's order, last).
+        guard let logFile = device.logFile else { return backend }
+        let log = [("logfile", logFile)] + (device.logAppend.map { [("logappend", $0 ? "on" : "off")] } ?? [])
+        return backend + "," + QEMUKeyValue.render(log)
+    }
+
+    /// The `-chardev` value of a character device's host side without its log.
+    static func chardevBackend(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String) throws(CommandLineError) -> String {
         let listening: [(String, String)] = device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]
         switch device.type {
         case .pty: return try QEMUKeyValue.render("pty", [("id", id)])

@@ -17,7 +17,7 @@ extension Builder {
                 addDevice([("driver", .string("pcie-pci-bridge")), ("id", .string(controller.alias ?? "pci.\(controller.index)"))] + pciPlacement(controller.pciAddress))
             case "pci-bridge":
                 addDevice([
-                    ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.index))), ("id", .string(controller.alias ?? "pci.\(controller.index)")),
+                    ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.chassisNumber ?? controller.index))), ("id", .string(controller.alias ?? "pci.\(controller.index)")),
                 ] + pciPlacement(controller.pciAddress))
             case "pci-root", "pcie-root", nil: break
             default: throw CommandLineError(.unsupported, "PCI controller model '\(controller.model ?? "")' is not supported")

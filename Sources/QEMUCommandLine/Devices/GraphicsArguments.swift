@@ -19,7 +19,15 @@ extension Builder {
                 }
                 if server.password != nil { options.append("password=on") }
                 if let audio = audioDeviceID(server.audioID) { options.append("audiodev=\(audio)") }
-                add("-vnc", try QEMUKeyValue.implied("\(server.listen ?? "127.0.0.1"):\(display)") + options.map { "," + $0 }.joined())
+                if let socket = server.listenSocket {
+                    // A Unix socket (libvirt's `vnc=unix:PATH`); no TCP port, no websocket.
+                    let path = socket.isEmpty ? context.runDirectory + "/vnc.sock" : socket
+                    add("-vnc", QEMUKeyValue.render([("vnc", "unix:" + path)]) + options.filter { !$0.hasPrefix("websocket=") }.map { "," + $0 }.joined())
+                    continue
+                }
+                // An IPv6 address in brackets, as libvirt writes it.
+                let address = server.listen.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"
+                add("-vnc", try QEMUKeyValue.implied("\(address):\(display)") + options.map { "," + $0 }.joined())
             case .spice:
                 add("-spice", try spiceOptions(server))
             default:

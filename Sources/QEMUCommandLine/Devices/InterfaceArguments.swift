@@ -87,7 +87,17 @@ extension Builder {
     private mutating func addUnmanagedNetdev(_ interface: DomainDefinition.Interface, index: Int, netdev: String) throws(CommandLineError) {
         switch interface.type {
         case .user:
-            add("-netdev", json: .object([("type", .string("user")), ("id", .string(netdev))]))
+            // The guest's network (`<ip>`): QEMU's `net` (IPv4 with its prefix) and `ipv6-prefix`.
+            var members: [(String, JSONValue)] = [("type", .string("user"))]
+            for ip in interface.guestIPAddresses {
+                switch ip.family {
+                case .ipv4: members.append(("net", .string(ip.address + (ip.prefix.map { "/\($0)" } ?? ""))))
+                case .ipv6:
+                    members.append(("ipv6-prefix", .string(ip.address)))
+                    if let prefix = ip.prefix { members.append(("ipv6-prefixlen", .integer(Int64(prefix)))) }
+                }
+            }
+            add("-netdev", json: .object(members + [("id", .string(netdev))]))
         case .bridge:
             guard let bridge = interface.source else { throw CommandLineError(.unsupported, "bridge interface \(index) has no source bridge") }
             add("-netdev", json: .object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]))
