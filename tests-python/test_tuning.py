@@ -192,6 +192,14 @@ def cgroup_file(controller, name, file):
     raise AssertionError(f"no control group file {file} for {name}")
 
 
+def quota_of(name, group):
+    """The CFS quota (µs, -1 for none) of one of a guest's per-thread groups."""
+    if os.path.exists("/sys/fs/cgroup/cpu/cpu.shares"):
+        return int(cgroup_file("cpu", name, f"{group}/cpu.cfs_quota_us"))
+    quota = cgroup_file("cpu", name, f"{group}/cpu.max").split()[0]
+    return -1 if quota == "max" else int(quota)
+
+
 def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     daemon, tmp = guest
     live = table(virsh(daemon, "schedinfo", "tune").stdout)
@@ -202,8 +210,23 @@ def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     shares_file = "cpu.shares" if os.path.exists("/sys/fs/cgroup/cpu/cpu.shares") else "cpu.weight"
     assert cgroup_file("cpu", "tune", shares_file) == "512"
     assert table(virsh(daemon, "schedinfo", "tune").stdout)["global_quota"] == "50000"
-    result = virsh(daemon, "schedinfo", "tune", "--set", "vcpu_quota=20000", "--live", check=False)
-    assert "needs a control group per thread" in result.stderr
+    # Per-vCPU and emulator bandwidth, on libvirt's per-thread groups: each vCPU thread is in
+    # its own group, every other thread of QEMU in the emulator's.
+    virsh(daemon, "schedinfo", "tune", "--set", "vcpu_quota=20000", "--live")
+    virsh(daemon, "schedinfo", "tune", "--set", "emulator_period=50000", "--set", "emulator_quota=10000", "--live")
+    live = table(virsh(daemon, "schedinfo", "tune").stdout)
+    assert (live["vcpu_quota"], live["emulator_period"], live["emulator_quota"]) == ("20000", "50000", "10000"), live
+    v1cpu = os.path.exists("/sys/fs/cgroup/cpu/cpu.shares")
+    assert quota_of("tune", "vcpu0") == 20000 and quota_of("tune", "emulator") == 10000
+    vcpus = json.loads(virsh(daemon, "qemu-monitor-command", "tune", '{"execute":"query-cpus-fast"}').stdout)["return"]
+    threads_file = "tasks" if v1cpu else "cgroup.threads"
+    for cpu in vcpus:
+        assert str(cpu["thread-id"]) in cgroup_file("cpu", "tune", f"vcpu{cpu['cpu-index']}/{threads_file}").split()
+    emulator_threads = cgroup_file("cpu", "tune", f"emulator/{threads_file}").split()
+    assert emulator_threads and not {str(cpu["thread-id"]) for cpu in vcpus} & set(emulator_threads)
+    assert "<quota>20000</quota>" in virsh(daemon, "dumpxml", "tune").stdout
+    result = virsh(daemon, "schedinfo", "tune", "--set", "vcpu_quota=5", "--live", check=False)
+    assert "value of 'vcpu_quota' is out of range [1000, 17592186044415]" in result.stderr
     result = virsh(daemon, "schedinfo", "tune", "--set", "global_period=10", "--live", check=False)
     assert "value of 'global_period' is out of range [1000, 1000000]" in result.stderr
     # Memory limits, checked in the group.
@@ -225,16 +248,18 @@ def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     assert "NUMA node 7 is unavailable" in result.stderr
     # In the definition; a start applies it to the new group.
     virsh(daemon, "schedinfo", "tune", "--set", "cpu_shares=777", "--config")
+    virsh(daemon, "schedinfo", "tune", "--set", "vcpu_period=200000", "--set", "vcpu_quota=30000", "--config")
     virsh(daemon, "memtune", "tune", "--soft-limit", "524288", "--config")
     virsh(daemon, "blkiotune", "tune", "--weight", "600", "--config")
     virsh(daemon, "numatune", "tune", "--mode", "strict", "--nodeset", "0", "--config")
     inactive = virsh(daemon, "dumpxml", "tune", "--inactive").stdout
-    for piece in ["<shares>777</shares>", "<soft_limit unit='KiB'>524288</soft_limit>", "<weight>600</weight>", "<memory mode='strict' nodeset='0'/>"]:
+    for piece in ["<shares>777</shares>", "<period>200000</period>", "<quota>30000</quota>", "<soft_limit unit='KiB'>524288</soft_limit>", "<weight>600</weight>", "<memory mode='strict' nodeset='0'/>"]:
         assert piece in inactive, piece
     assert table(virsh(daemon, "schedinfo", "tune", "--config").stdout)["cpu_shares"] == "777"
     virsh(daemon, "destroy", "tune")
     virsh(daemon, "start", "tune")
     assert table(virsh(daemon, "schedinfo", "tune").stdout)["cpu_shares"] == "777"
+    assert quota_of("tune", "vcpu0") == 30000 and table(virsh(daemon, "schedinfo", "tune").stdout)["vcpu_period"] == "200000"
     assert table(virsh(daemon, "memtune", "tune").stdout)["soft_limit"] == "524288"
     assert table(virsh(daemon, "blkiotune", "tune").stdout)["weight"] == "600"
     virsh(daemon, "destroy", "tune")

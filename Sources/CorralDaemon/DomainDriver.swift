@@ -446,11 +446,28 @@ actor DomainDriver {
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
         if let threads = started.vcpuThreads {
+            let ioThreads = definition.ioThreadIDs.isEmpty ? [:] : (try? await GuestStatistics.ioThreads(runtime)) ?? [:]
             do throws(RemoteError) {
-                let ioThreads = definition.ioThreadIDs.isEmpty ? [:] : try await GuestStatistics.ioThreads(runtime)
                 try ThreadPinning.applyDefinition(definition, pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
             } catch {
                 logger.warning("cannot pin the guest's threads as its definition says", metadata: ["name": "\(record.name)", "error": "\(error)"])
+            }
+            // libvirt's per-thread groups, with the definition's per-thread bandwidths; a guest
+            // whose bandwidth cannot be set is not left running without it.
+            if let cgroup, cgroup.directories[.cpu] != nil {
+                let tune = definition.cpuTune
+                do throws(RemoteError) {
+                    try await BlockingWork.run { () throws(RemoteError) in
+                        try cgroup.makeThreadGroups(pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
+                        try GuestTunables.applyThreadBandwidths(tune, to: cgroup)
+                    }
+                } catch {
+                    guard tune.vcpuBandwidth.isEmpty && tune.emulatorBandwidth.isEmpty && tune.ioThreadBandwidth.isEmpty else {
+                        _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                        throw error
+                    }
+                    logger.warning("cannot make the guest's per-thread control groups", metadata: ["name": "\(record.name)", "error": "\(error)"])
+                }
             }
         }
         started.balloonKiB = runtime.devices.balloon == nil ? nil : definition.memoryKiB

@@ -156,6 +156,24 @@ enum DomainNormalizer {
         }
         if let failure { throw failure }
         try normalizeMemoryBacking(&root)
+        // Per-thread periods and quotas as libvirt writes them: decimal, none when 0.
+        if let tune = root.element(named: "cputune") {
+            var values: [String: String?] = [:]
+            for (periodName, quotaName) in DomainDefinition.CPUTune.threadBandwidthElements {
+                let bandwidth = try DomainDefinition.CPUTune.bandwidth(tune, period: periodName, quota: quotaName)
+                // `updateValue`: a nil value is kept (it removes the element), not the key dropped.
+                values.updateValue(bandwidth.period.map { String($0) }, forKey: periodName)
+                values.updateValue(bandwidth.quota.map { String($0) }, forKey: quotaName)
+            }
+            update(&root, "cputune") { tune in
+                tune.children = tune.children.compactMap { node in
+                    guard case .element(var e) = node, e.namespace == nil, let value = values[e.name] else { return node }
+                    guard let value else { return nil }
+                    e.setText(value)
+                    return .element(e)
+                }
+            }
+        }
         update(&root, "cputune") { tune in
             tune.children = ordered(tune.children, by: [
                 "shares", "period", "quota", "global_period", "global_quota", "emulator_period", "emulator_quota", "iothread_period",

@@ -51,6 +51,7 @@ struct GuestCgroup: Sendable, Hashable {
 
     /// Removes the group (its process has ended).
     func remove() {
+        removeThreadGroups()
         for directory in directories.values { rmdir(directory) }
     }
 
@@ -98,25 +99,28 @@ struct GuestCgroup: Sendable, Hashable {
         try set(.cpu, version(.cpu) == .v2 ? "cpu.weight" : "cpu.shares", String(shares))
     }
 
-    /// The whole guest's CFS bandwidth: (period µs, quota µs or -1 for none).
-    func cpuBandwidth() throws(RemoteError) -> (period: UInt64, quota: Int64) {
+    /// The CFS bandwidth of the whole guest, or of one of its per-thread groups: (period µs,
+    /// quota µs or -1 for none).
+    func cpuBandwidth(of group: ThreadGroup? = nil) throws(RemoteError) -> (period: UInt64, quota: Int64) {
+        let prefix = group.map { $0.name + "/" } ?? ""
         if version(.cpu) == .v2 {
-            let parts = try value(.cpu, "cpu.max").split(separator: " ")
+            let parts = try value(.cpu, prefix + "cpu.max").split(separator: " ")
             let period = parts.count > 1 ? UInt64(parts[1]) ?? 100_000 : 100_000
             return (period, parts.first == "max" ? -1 : Int64(parts.first ?? "") ?? -1)
         }
-        return (UInt64(try value(.cpu, "cpu.cfs_period_us")) ?? 100_000, Int64(try value(.cpu, "cpu.cfs_quota_us")) ?? -1)
+        return (UInt64(try value(.cpu, prefix + "cpu.cfs_period_us")) ?? 100_000, Int64(try value(.cpu, prefix + "cpu.cfs_quota_us")) ?? -1)
     }
 
-    func setCPUBandwidth(period: UInt64?, quota: Int64?) throws(RemoteError) {
-        let current = try cpuBandwidth()
+    func setCPUBandwidth(period: UInt64?, quota: Int64?, of group: ThreadGroup? = nil) throws(RemoteError) {
+        let prefix = group.map { $0.name + "/" } ?? ""
+        let current = try cpuBandwidth(of: group)
         let period = period ?? current.period, quota = quota ?? current.quota
         if version(.cpu) == .v2 {
-            try set(.cpu, "cpu.max", "\(quota < 0 ? "max" : String(quota)) \(period)")
+            try set(.cpu, prefix + "cpu.max", "\(quota < 0 ? "max" : String(quota)) \(period)")
         } else {
             // The period first when the quota would not fit the old one.
-            try set(.cpu, "cpu.cfs_period_us", String(period))
-            try set(.cpu, "cpu.cfs_quota_us", String(quota < 0 ? -1 : quota))
+            try set(.cpu, prefix + "cpu.cfs_period_us", String(period))
+            try set(.cpu, prefix + "cpu.cfs_quota_us", String(quota < 0 ? -1 : quota))
         }
     }
 

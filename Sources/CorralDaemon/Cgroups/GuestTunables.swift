@@ -31,6 +31,18 @@ enum GuestTunables {
         return group
     }
 
+    /// `<cputune>`'s per-thread bandwidths on the per-thread groups that exist: each vCPU's,
+    /// the emulator's and each I/O thread's.
+    static func applyThreadBandwidths(_ tune: DomainDefinition.CPUTune, to group: GuestCgroup) throws(RemoteError) {
+        func apply(_ bandwidth: DomainDefinition.CPUTune.Bandwidth, _ target: GuestCgroup.ThreadGroup) throws(RemoteError) {
+            guard !bandwidth.isEmpty else { return }
+            try group.setCPUBandwidth(period: bandwidth.period, quota: bandwidth.quota, of: target)
+        }
+        for index in group.vcpuGroupIndexes() { try apply(tune.vcpuBandwidth, .vcpu(index)) }
+        try apply(tune.emulatorBandwidth, .emulator)
+        for id in group.ioThreadGroupIDs() { try apply(tune.ioThreadBandwidth, .ioThread(id)) }
+    }
+
     /// The group a guest the daemon finds running again was put in, if it has one.
     static func existing(layout: CgroupLayout, name: String, id: Int32) -> GuestCgroup? {
         var group = GuestCgroup(layout: layout, name: name, id: id)

@@ -136,6 +136,14 @@ extension DomainDriver {
             // A new vCPU runs where the domain's pins say.
             let ioThreads = live.ioThreadIDs.isEmpty ? [:] : ((try? await GuestStatistics.ioThreads(guest)) ?? [:])
             try? ThreadPinning.applyDefinition(live, pid: guest.pid, vcpuThreads: threads, ioThreads: ioThreads)
+            // …in its own control group, with the vCPUs' bandwidth (libvirt's per-vCPU group).
+            if let cgroup = guest.cgroup, cgroup.hasThreadGroups {
+                let tune = live.cpuTune
+                try? await BlockingWork.run { () throws(RemoteError) in
+                    for (index, tid) in threads.enumerated() { try cgroup.moveThread(tid, to: .vcpu(index)) }
+                    try GuestTunables.applyThreadBandwidths(tune, to: cgroup)
+                }
+            }
         }
         registry.updateGuest(uuid) { guest in
             guest.vcpuThreads = threads

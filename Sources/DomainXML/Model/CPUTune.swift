@@ -72,15 +72,66 @@ extension DomainDefinition {
         /// bandwidth.
         public var globalPeriod: UInt64?
         public var globalQuota: Int64?
+        /// `<period>`/`<quota>` (each vCPU's bandwidth), `<emulator_period>`/`<emulator_quota>`
+        /// (the emulator threads') and `<iothread_period>`/`<iothread_quota>` (each I/O
+        /// thread's), in µs; a quota below 0 is no limit.
+        public var vcpuBandwidth = Bandwidth()
+        public var emulatorBandwidth = Bandwidth()
+        public var ioThreadBandwidth = Bandwidth()
+
+        /// A CFS bandwidth: `period` µs, of which the group may run `quota` µs (below 0: no limit).
+        public struct Bandwidth: Hashable, Sendable {
+            public var period: UInt64?
+            public var quota: Int64?
+            public var isEmpty: Bool { period == nil && quota == nil }
+            public init(period: UInt64? = nil, quota: Int64? = nil) {
+                self.period = period
+                self.quota = quota
+            }
+        }
+
+        /// The period and quota elements of the per-thread groups, by what they limit.
+        static let threadBandwidthElements = [("period", "quota"), ("emulator_period", "emulator_quota"), ("iothread_period", "iothread_quota")]
+
+        /// libvirt's reading of a period or quota element (`virXPathULongLong`/`LongLong`: 0 is
+        /// unset) and its ranges (`CPUTUNE_VALIDATE_PERIOD`/`_QUOTA`).
+        static func bandwidth(_ tune: XMLElement, period periodName: String, quota quotaName: String) throws(DomainXMLError) -> Bandwidth {
+            var result = Bandwidth()
+            // An empty element is no value (libvirt's XPath reading).
+            if let element = tune.element(named: periodName), !element.text.trimmingWhitespace().isEmpty {
+                let label = String(periodName.map { $0 == "_" ? " " : $0 })
+                guard let value = UInt64(element.text.trimmingWhitespace()) else {
+                    throw DomainXMLError(.invalid, line: element.line, "can't parse cputune \(label) value")
+                }
+                guard value == 0 || (1000...1_000_000).contains(value) else {
+                    throw DomainXMLError(.unsupported, line: element.line, "Value of cputune '\(periodName)' must be in range [1000, 1000000]")
+                }
+                result.period = value == 0 ? nil : value
+            }
+            if let element = tune.element(named: quotaName), !element.text.trimmingWhitespace().isEmpty {
+                let label = String(quotaName.map { $0 == "_" ? " " : $0 })
+                guard let value = Int64(element.text.trimmingWhitespace()) else {
+                    throw DomainXMLError(.invalid, line: element.line, "can't parse cputune \(label) value")
+                }
+                guard value <= 0 || (1000...17_592_186_044_415).contains(value) else {
+                    throw DomainXMLError(.unsupported, line: element.line, "Value of cputune '\(quotaName)' must be in range [1000, 17592186044415]")
+                }
+                result.quota = value == 0 ? nil : value
+            }
+            return result
+        }
 
         static let schema = ElementSchema("cputune", children: [
-            .text("shares"), .text("global_period"), .text("global_quota"),
+            .text("shares"), .text("global_period"), .text("global_quota"), .text("period"), .text("quota"), .text("emulator_period"),
+            .text("emulator_quota"), .text("iothread_period"), .text("iothread_quota"),
             ElementSchema("vcpupin", attributes: ["vcpu", "cpuset"]), ElementSchema("emulatorpin", attributes: ["cpuset"]),
             ElementSchema("iothreadpin", attributes: ["iothread", "cpuset"]),
         ])
 
         /// Whether it asks for anything of the cpu controller.
-        public var usesCPUController: Bool { shares != nil || globalPeriod != nil || globalQuota != nil }
+        public var usesCPUController: Bool {
+            shares != nil || globalPeriod != nil || globalQuota != nil || !vcpuBandwidth.isEmpty || !emulatorBandwidth.isEmpty || !ioThreadBandwidth.isEmpty
+        }
 
         public init() {}
 
@@ -121,6 +172,9 @@ extension DomainDefinition {
             if let quota = globalQuota, quota != -1, quota < 1000 {
                 throw DomainXMLError(.invalid, "Value of cputune 'global_quota' must be in range [1000, 17592186044415] or less than 0")
             }
+            vcpuBandwidth = try Self.bandwidth(element, period: "period", quota: "quota")
+            emulatorBandwidth = try Self.bandwidth(element, period: "emulator_period", quota: "emulator_quota")
+            ioThreadBandwidth = try Self.bandwidth(element, period: "iothread_period", quota: "iothread_quota")
         }
 
         static func cpuset(_ element: XMLElement) throws(DomainXMLError) -> CPUSet {
