@@ -25,6 +25,10 @@ extension DomainNormalizer {
         var usedParallelPorts = Set(devices.elements(named: "parallel").compactMap { $0.element(named: "target")?[attribute: "port"].flatMap { Int($0) } })
         devices.updateElements { device in
             guard device.namespace == nil, ["serial", "parallel", "console", "channel", "redirdev"].contains(device.name) else { return }
+            if device[attribute: "type"] == "qemu-vdagent" {
+                // QEMU's agent's settings in libvirt's order.
+                device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["clipboard", "mouse"]) } }
+            }
             if device[attribute: "type"] == "tcp" && device.element(named: "protocol") == nil {
                 let position = device.children.lastIndex {
                     if case .element(let e) = $0 { return e.name == "source" || e.name == "log" }

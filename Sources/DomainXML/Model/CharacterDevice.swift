@@ -25,6 +25,11 @@ extension DomainDefinition {
         public var tcpProtocol: String?
         /// `<address type='virtio-serial' port>`: a channel's port on the virtio-serial bus.
         public var port: Int?
+        /// A `qemu-vdagent` channel's `<source><clipboard copypaste>`: whether QEMU's agent
+        /// shares the clipboard (`nil`: QEMU's default).
+        public var vdagentClipboard: Bool?
+        /// A `qemu-vdagent` channel's `<source><mouse mode>`: `client` (true) or `server`.
+        public var vdagentClientMouse: Bool?
         /// `<log file>`: where QEMU copies what the device carries.
         public var logFile: String?
         /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
@@ -47,7 +52,10 @@ extension DomainDefinition {
             ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode"]), logSchema, ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode"], children: [
+                ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]),
+            ]),
+            logSchema, ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
         ])
 
         /// A character device of `type` with nothing else set.
@@ -67,6 +75,24 @@ extension DomainDefinition {
             targetName = target?[attribute: "name"]
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
+            if type == .qemuVDAgent, let source {
+                // libvirt's reading: each attribute required when its element is there.
+                if let clipboard = source.element(named: "clipboard") {
+                    guard clipboard[attribute: "copypaste"] != nil else {
+                        throw DomainXMLError(.invalid, line: clipboard.line, "Missing required attribute 'copypaste' in element 'clipboard'")
+                    }
+                    vdagentClipboard = try AttributeValues.yesNo("copypaste", of: clipboard)
+                }
+                if let mouse = source.element(named: "mouse") {
+                    guard let mode = mouse[attribute: "mode"] else {
+                        throw DomainXMLError(.invalid, line: mouse.line, "Missing required attribute 'mode' in element 'mouse'")
+                    }
+                    guard mode == "client" || mode == "server" else {
+                        throw DomainXMLError(.invalid, line: mouse.line, "Invalid value for attribute 'mode' in element 'mouse': '\(mode)'.")
+                    }
+                    vdagentClientMouse = mode == "client"
+                }
+            }
             if let log = element.element(named: "log") {
                 logFile = log[attribute: "file"]
                 logAppend = try AttributeValues.onOff("append", of: log)

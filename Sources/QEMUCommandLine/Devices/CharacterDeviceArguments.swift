@@ -82,7 +82,10 @@ extension Builder {
             let telnet: [(String, JSONValue)] = try Self.isTelnet(device, name: name) ? [("telnet", .bool(true))] : []
             backend = ("socket", [("addr", address)] + telnet + [("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
         case .spicevmc: backend = ("spicevmc", [("type", .string("vdagent"))])
-        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
+        case .qemuVDAgent:
+            // QAPI's ChardevQemuVDAgent has no name (the command line's is unused).
+            backend = ("qemu-vdagent", (device.vdagentClipboard.map { [("clipboard", .bool($0))] } ?? []) + (device.vdagentClientMouse.map { [("mouse", .bool($0))] } ?? []))
+        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         let log: [(String, JSONValue)] = device.logFile.map { [("logfile", .string($0))] + (device.logAppend.map { [("logappend", .bool($0))] } ?? []) } ?? []
@@ -127,7 +130,11 @@ extension Builder {
             return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + telnet + listening)
         case .spicevmc:
             return try QEMUKeyValue.render("spicevmc", [("id", id), ("name", spiceChannel)])
-        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .qemuVDAgent, .dbus:
+        case .qemuVDAgent:
+            // QEMU's own SPICE agent (clipboard sharing and mouse mode for VNC clients).
+            let options = (device.vdagentClipboard.map { [("clipboard", $0 ? "on" : "off")] } ?? []) + (device.vdagentClientMouse.map { [("mouse", $0 ? "on" : "off")] } ?? [])
+            return try QEMUKeyValue.render("qemu-vdagent", [("id", id), ("name", "vdagent")] + options)
+        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
     }
