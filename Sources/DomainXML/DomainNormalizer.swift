@@ -285,6 +285,11 @@ enum DomainNormalizer {
                     failure = error
                 }
             }
+            // A <redirfilter> without rules is not written (libvirt's rule).
+            devices.children.removeAll { node in
+                guard case .element(let e) = node, e.name == "redirfilter", e.namespace == nil else { return false }
+                return e.elements(named: "usbdev").isEmpty
+            }
             assignControllerIndexes(&devices)
             addImplicitControllers(&devices, machine: machine)
             let elements = devices.elements
@@ -495,15 +500,13 @@ enum DomainNormalizer {
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "redirfilter":
-            // libvirt writes USB ids as 0xXXXX, upper-case.
-            device.updateElements { usbdev in
-                guard usbdev.name == "usbdev", usbdev.namespace == nil else { return }
-                for name in ["vendor", "product"] {
-                    guard let text = usbdev[attribute: name], text.hasPrefix("0x"), let value = UInt16(text.dropFirst(2), radix: 16) else { continue }
-                    let digits = String(value, radix: 16, uppercase: true)
-                    usbdev[attribute: name] = "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-                }
+            // Each rule as libvirt writes it (ids upper-case hexadecimal, the version JJ.MN).
+            var rules: [XMLNode] = []
+            for node in device.children {
+                guard case .element(let usbdev) = node, usbdev.name == "usbdev", usbdev.namespace == nil else { rules.append(node); continue }
+                rules.append(.element(try DomainDefinition.USBRedirectionRule(usbdev).element))
             }
+            device.children = rules
         case "video":
             normalizeVideo(&device)
             // libvirt writes the virtio options' <driver> first, and none without attributes.

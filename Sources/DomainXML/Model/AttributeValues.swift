@@ -37,4 +37,28 @@ enum AttributeValues {
         let trimmed = text.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" }
         return UInt32(trimmed)
     }
+
+    /// A number as C's `strtol` with base 0 reads it, and libvirt's `virStrToLong_i` keeps it:
+    /// leading blanks, a sign, `0x` for hexadecimal, a leading `0` for octal, the whole text a
+    /// 32-bit number; `nil` otherwise.
+    static func cInteger(_ text: String) -> Int32? {
+        var rest = Substring(text.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" })
+        var negative = false
+        if let sign = rest.first, sign == "+" || sign == "-" {
+            negative = sign == "-"
+            rest = rest.dropFirst()
+        }
+        let radix: Int
+        if rest.hasPrefix("0x") || rest.hasPrefix("0X") {
+            radix = 16
+            rest = rest.dropFirst(2)
+        } else if rest.hasPrefix("0") && rest.count > 1 {
+            radix = 8
+            rest = rest.dropFirst()
+        } else {
+            radix = 10
+        }
+        guard !rest.isEmpty, rest.first != "+", rest.first != "-", let magnitude = Int64(rest, radix: radix) else { return nil }
+        return Int32(exactly: negative ? -magnitude : magnitude)
+    }
 }

@@ -18,6 +18,8 @@ extension DomainDefinition {
         public var rngs: [RandomNumberGenerator] = []
         public var watchdogs: [Watchdog] = []
         public var redirectedDevices: [RedirectedDevice] = []
+        /// `<redirfilter>`: the rules every USB redirection port follows, in order.
+        public var redirectionRules: [USBRedirectionRule] = []
         public var filesystems: [Filesystem] = []
         public var tpms: [TPM] = []
         public var panics: [Panic] = []
@@ -38,7 +40,7 @@ extension DomainDefinition {
         static let schema = ElementSchema("devices", children: [
             .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
-            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
+            RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, USBRedirectionRule.filterSchema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
             Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema,
         ])
 
@@ -63,6 +65,9 @@ extension DomainDefinition {
                 case "rng": rngs.append(try RandomNumberGenerator(device))
                 case "watchdog": watchdogs.append(try Watchdog(device))
                 case "redirdev": redirectedDevices.append(try RedirectedDevice(device))
+                case "redirfilter":
+                    guard redirectionRules.isEmpty else { throw DomainXMLError(.invalid, line: device.line, "Only one set of redirect filter rules is supported") }
+                    for rule in device.elements(named: "usbdev") { redirectionRules.append(try USBRedirectionRule(rule)) }
                 case "smartcard": smartcards.append(try Smartcard(device))
                 case "filesystem": filesystems.append(try Filesystem(device))
                 case "tpm": tpms.append(try TPM(device))

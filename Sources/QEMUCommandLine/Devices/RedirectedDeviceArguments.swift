@@ -16,7 +16,12 @@ extension Builder {
         for (index, device) in redirected.enumerated() {
             let chardev = "charredir\(index)"
             add("-chardev", try Self.chardev(device.characterDevice, id: chardev, name: "redir\(index)", spiceChannel: "usbredir"))
-            addDevice([("driver", .string("usb-redir")), ("chardev", .string(chardev)), ("id", .string(device.alias ?? "redir\(index)"))] + usbPlacement(device.usbAddress))
+            // `<redirfilter>`'s rules, for every port (libvirt's `filter`).
+            let filter: [(String, JSONValue)] = domain.devices.redirectionRules.isEmpty
+                ? [] : [("filter", .string(domain.devices.redirectionRules.map(\.qemuFilter).joined(separator: "|")))]
+            addDevice(
+                [("driver", .string("usb-redir")), ("chardev", .string(chardev)), ("id", .string(device.alias ?? "redir\(index)"))] + filter
+                    + usbPlacement(device.usbAddress))
         }
     }
 }
