@@ -453,20 +453,19 @@ actor DomainDriver {
                 logger.warning("cannot pin the guest's threads as its definition says", metadata: ["name": "\(record.name)", "error": "\(error)"])
             }
             // libvirt's per-thread groups, with the definition's per-thread bandwidths; a guest
-            // whose bandwidth cannot be set is not left running without it.
-            if let cgroup, cgroup.directories[.cpu] != nil {
-                let tune = definition.cpuTune
+            // whose bandwidth cannot be set is not left running without it. Made only when the
+            // definition asks for a per-thread bandwidth (else on the first `schedinfo` that
+            // does): each group costs the start a few writes and the end an RCU-slow rmdir.
+            let tune = definition.cpuTune
+            if let cgroup, cgroup.directories[.cpu] != nil, !(tune.vcpuBandwidth.isEmpty && tune.emulatorBandwidth.isEmpty && tune.ioThreadBandwidth.isEmpty) {
                 do throws(RemoteError) {
                     try await BlockingWork.run { () throws(RemoteError) in
                         try cgroup.makeThreadGroups(pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
                         try GuestTunables.applyThreadBandwidths(tune, to: cgroup)
                     }
                 } catch {
-                    guard tune.vcpuBandwidth.isEmpty && tune.emulatorBandwidth.isEmpty && tune.ioThreadBandwidth.isEmpty else {
-                        _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
-                        throw error
-                    }
-                    logger.warning("cannot make the guest's per-thread control groups", metadata: ["name": "\(record.name)", "error": "\(error)"])
+                    _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                    throw error
                 }
             }
         }

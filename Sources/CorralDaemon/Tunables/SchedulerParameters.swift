@@ -130,7 +130,12 @@ enum SchedulerParameters {
             let impact = try ModificationImpact(flags: flags, record: record)
             if impact.live, let guest = record.runtime {
                 let group = try context.cgroup(guest, .cpu)
+                // The per-thread groups, made on the first change that needs them.
+                let needsThreadGroups = changes.bandwidths.keys.contains { $0 != .global }
+                let threads: (vcpus: [Int32], ioThreads: [Int: Int32])? =
+                    needsThreadGroups && !group.hasThreadGroups ? (try await GuestStatistics.vcpuThreads(guest), try await GuestStatistics.ioThreads(guest)) : nil
                 try await BlockingWork.run { () throws(RemoteError) in
+                    if let threads { try group.makeThreadGroups(pid: guest.pid, vcpuThreads: threads.vcpus, ioThreads: threads.ioThreads) }
                     if let shares = changes.shares { try group.setCPUShares(shares) }
                     for (scope, bandwidth) in changes.bandwidths {
                         // A period of 0 changes nothing live; a quota below 0 is no limit.
