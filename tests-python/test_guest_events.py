@@ -13,7 +13,7 @@ import libvirt
 import pytest
 
 from conftest import run
-from event_recorder import EventRecorder, lifecycle
+from event_recorder import EventRecorder, in_order, lifecycle
 from guest import domain_xml, wait_for
 
 AGENT = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
@@ -119,7 +119,7 @@ def test_watchdog_dump_dumps_and_runs_on(daemon, tmp_path):
         boot_with_agent(daemon.uri, "wdd", serial, tmp_path, devices="<watchdog model='i6300esb' action='dump'/>")
         guest_shell(daemon.uri, "wdd", ARM_WATCHDOG)
         # QEMU pauses; the daemon dumps the memory and resumes the guest.
-        assert recorder.wait(lambda events: in_sequence(lifecycle(events, 0, "wdd"), (SUSPENDED, SUSPENDED_WATCHDOG), (RESUMED, 0)), timeout=60), recorder.events
+        assert recorder.wait(lambda events: in_order(lifecycle(events, 0, "wdd"), (SUSPENDED, SUSPENDED_WATCHDOG), (RESUMED, 0)), timeout=60), recorder.events
         assert [e["value"] for e in recorder.events if e["kind"] == "watchdog"] == [WATCHDOG_PAUSE]
         files = os.listdir(dumps)
         assert len(files) == 1 and re.fullmatch(r"\d+-wdd-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d", files[0]), files
@@ -131,14 +131,6 @@ def test_watchdog_dump_dumps_and_runs_on(daemon, tmp_path):
     finally:
         recorder.stop()
         run("virsh", "-c", daemon.uri, "destroy", "wdd", check=False)
-
-
-def in_sequence(sequence, *wanted):
-    position = 0
-    for item in sequence:
-        if position < len(wanted) and item == wanted[position]:
-            position += 1
-    return position == len(wanted)
 
 
 @pytest.fixture
