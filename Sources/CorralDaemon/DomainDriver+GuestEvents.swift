@@ -30,7 +30,8 @@ extension DomainDriver {
     /// the guest runs on (libvirt's auto-dump).
     func watchdogFired(action: WatchdogEventAction, of record: DomainRecord) async {
         events.watchdogFired(record.handle, action: action)
-        guard action == .pause else { return }
+        // Only a running guest is paused by it: a reason left for a later pause would be wrong.
+        guard action == .pause, record.runtime?.lifecycle.status.state == .running else { return }
         await apply(.pauseRequested(.watchdog), to: record.uuid)
         guard let guest = record.runtime, let definition = try? DomainXMLParser.parse(guest.liveXML, options: liveOptions).definition,
             definition.devices.watchdogs.contains(where: { $0.action == .dump })
@@ -80,7 +81,8 @@ extension DomainDriver {
             return false
         }
         let reason = event.data["nospace"]?.boolValue == true ? "enospc" : ""
-        if action == .pause { await apply(.pauseRequested(.ioError), to: record.uuid) }
+        // QEMU reports every failed request; only the first, while the guest runs, is its pause.
+        if action == .pause, record.runtime?.lifecycle.status.state == .running { await apply(.pauseRequested(.ioError), to: record.uuid) }
         events.ioError(record.handle, sourcePath: disk?.source ?? "", alias: disk?.alias ?? "", action: action, reason: reason)
     }
 }
