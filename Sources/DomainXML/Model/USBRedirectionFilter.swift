@@ -57,16 +57,18 @@ extension DomainDefinition {
             return (major / 10) << 12 | (major % 10) << 8 | (minor / 10) << 4 | (minor % 10)
         }
 
+        /// `value` as `0x` and at least `digits` upper-case hexadecimal digits (libvirt's `%0NX`).
+        static func hex(_ value: Int32, digits: Int) -> String {
+            let text = String(value, radix: 16, uppercase: true)
+            return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
+
         /// `<usbdev>` as libvirt writes it.
         var element: XMLElement {
-            func hex(_ value: Int32, digits: Int) -> String {
-                let text = String(value, radix: 16, uppercase: true)
-                return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
-            }
             var attributes: [XMLAttribute] = []
-            if let usbClass { attributes.append(XMLAttribute(name: "class", value: hex(usbClass, digits: 2))) }
-            if let vendor { attributes.append(XMLAttribute(name: "vendor", value: hex(vendor, digits: 4))) }
-            if let product { attributes.append(XMLAttribute(name: "product", value: hex(product, digits: 4))) }
+            if let usbClass { attributes.append(XMLAttribute(name: "class", value: Self.hex(usbClass, digits: 2))) }
+            if let vendor { attributes.append(XMLAttribute(name: "vendor", value: Self.hex(vendor, digits: 4))) }
+            if let product { attributes.append(XMLAttribute(name: "product", value: Self.hex(product, digits: 4))) }
             if let version {
                 let major = ((version & 0xF000) >> 12) * 10 + ((version & 0x0F00) >> 8)
                 let minor = ((version & 0x00F0) >> 4) * 10 + (version & 0x000F)
@@ -78,11 +80,7 @@ extension DomainDefinition {
 
         /// The rule in `usb-redir`'s `filter` syntax (`class:vendor:product:version:allow`, -1 for any).
         public var qemuFilter: String {
-            func hex(_ value: Int32?, digits: Int) -> String {
-                guard let value else { return "-1" }
-                let text = String(value, radix: 16, uppercase: true)
-                return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
-            }
+            func hex(_ value: Int32?, digits: Int) -> String { value.map { Self.hex($0, digits: digits) } ?? "-1" }
             return [hex(usbClass, digits: 2), hex(vendor, digits: 4), hex(product, digits: 4), hex(version, digits: 4), allow ? "1" : "0"].joined(separator: ":")
         }
     }
