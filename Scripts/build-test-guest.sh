@@ -15,7 +15,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.test-guest
-if [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.gz" ] && [ "$out/initramfs.gz" -nt "$0" ]; then exit 0; fi
+built() { [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.gz" ] && [ "$out/initramfs.gz" -nt "$0" ]; }
+if built; then exit 0; fi
+# Test workers may run this at once: one builds, the others wait for it and find it built.
+mkdir -p "$out"
+exec 9>"$out/.build-lock"
+flock 9
+if built; then exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -133,8 +139,8 @@ fi
 while true; do sleep 3600; done
 INIT
 chmod +x "$root/init"
-mkdir -p "$out"
-cp "$work/root/boot/vmlinuz-$release" "$out/vmlinuz"
+cp "$work/root/boot/vmlinuz-$release" "$out/vmlinuz.tmp"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out/initramfs.gz.tmp"
 mv "$out/initramfs.gz.tmp" "$out/initramfs.gz"
 echo "test guest: $out/vmlinuz ($release), $out/initramfs.gz"

@@ -321,16 +321,18 @@ actor DomainDriver {
         let name = record.name, directory = runDirectory(for: record.name), logPath = directory + "/qemu.log"
         let connections = Array(context.interfaceConnections.values)
 
-        // The guest's control group, and the definition's tunables in it, before it runs.
+        // The guest's control group, and the definition's tunables in it, before it runs. Set up
+        // while QEMU initialises and the monitor is awaited: on cgroup v1 the first move into a
+        // group waits for an RCU grace period (~10 ms here), time QEMU spends starting anyway.
         let layout = cgroups, tuned = definition
-        let cgroup: GuestCgroup?
-        do throws(RemoteError) {
-            cgroup = try await BlockingWork.run { () throws(RemoteError) -> GuestCgroup? in
-                try GuestTunables.setUp(layout: layout, name: name, id: id, pid: pid, definition: tuned)
+        let cgroupSetUp = Task { () -> Result<GuestCgroup?, RemoteError> in
+            do throws(RemoteError) {
+                return .success(try await BlockingWork.run { () throws(RemoteError) -> GuestCgroup? in
+                    try GuestTunables.setUp(layout: layout, name: name, id: id, pid: pid, definition: tuned)
+                })
+            } catch {
+                return .failure(error)
             }
-        } catch {
-            _ = await abandonStart(process, directory: directory, cgroup: GuestCgroup(layout: layout, name: name, id: id), logPath: logPath, logStart: logStart, connections: connections)
-            throw error
         }
 
         // Wait for the daemon's monitor: QEMU creates the socket once its command line is parsed.
@@ -347,6 +349,15 @@ actor DomainDriver {
                 lastError = error.message
             }
             if connected == nil { try? await Task.sleep(for: .milliseconds(1)) }
+        }
+        let cgroup: GuestCgroup?
+        switch await cgroupSetUp.value {
+        case .success(let group):
+            cgroup = group
+        case .failure(let error):
+            await connected?.close()
+            _ = await abandonStart(process, directory: directory, cgroup: GuestCgroup(layout: layout, name: name, id: id), logPath: logPath, logStart: logStart, connections: connections)
+            throw error
         }
         guard let connected else {
             let output = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
@@ -400,6 +411,34 @@ actor DomainDriver {
                 throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
             }
         }
+        // The vCPU and I/O threads, asked for while the guest is still paused (QEMU answers at
+        // once; a running TCG vCPU holds QEMU's lock and slows the answer by milliseconds), then
+        // pinned and grouped as the definition says before they run (libvirt's order).
+        let vcpuThreads = try? await GuestStatistics.vcpuThreads(qmp)
+        if let threads = vcpuThreads {
+            let ioThreads = definition.ioThreadIDs.isEmpty ? [:] : (try? await GuestStatistics.ioThreads(qmp)) ?? [:]
+            do throws(RemoteError) {
+                try ThreadPinning.applyDefinition(definition, pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
+            } catch {
+                logger.warning("cannot pin the guest's threads as its definition says", metadata: ["name": "\(record.name)", "error": "\(error)"])
+            }
+            // libvirt's per-thread groups, with the definition's per-thread bandwidths; a guest
+            // whose bandwidth cannot be set is not left running without it. Made only when the
+            // definition asks for a per-thread bandwidth (else on the first `schedinfo` that
+            // does): each group costs the start a few writes and the end an RCU-slow rmdir.
+            let tune = definition.cpuTune
+            if let cgroup, cgroup.directories[.cpu] != nil, !(tune.vcpuBandwidth.isEmpty && tune.emulatorBandwidth.isEmpty && tune.ioThreadBandwidth.isEmpty) {
+                do throws(RemoteError) {
+                    try await BlockingWork.run { () throws(RemoteError) in
+                        try cgroup.makeThreadGroups(pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
+                        try GuestTunables.applyThreadBandwidths(tune, to: cgroup)
+                    }
+                } catch {
+                    _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                    throw error
+                }
+            }
+        }
         // <perf>'s host counters on QEMU, opened before the vCPUs run (libvirt: at start, a
         // counter that cannot be opened fails the start).
         let perfCounters: PerfCounters
@@ -444,31 +483,7 @@ actor DomainDriver {
         started.clockAdjustmentAtStart = clockAdjustment
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
-        started.vcpuThreads = try? await GuestStatistics.vcpuThreads(runtime)
-        if let threads = started.vcpuThreads {
-            let ioThreads = definition.ioThreadIDs.isEmpty ? [:] : (try? await GuestStatistics.ioThreads(runtime)) ?? [:]
-            do throws(RemoteError) {
-                try ThreadPinning.applyDefinition(definition, pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
-            } catch {
-                logger.warning("cannot pin the guest's threads as its definition says", metadata: ["name": "\(record.name)", "error": "\(error)"])
-            }
-            // libvirt's per-thread groups, with the definition's per-thread bandwidths; a guest
-            // whose bandwidth cannot be set is not left running without it. Made only when the
-            // definition asks for a per-thread bandwidth (else on the first `schedinfo` that
-            // does): each group costs the start a few writes and the end an RCU-slow rmdir.
-            let tune = definition.cpuTune
-            if let cgroup, cgroup.directories[.cpu] != nil, !(tune.vcpuBandwidth.isEmpty && tune.emulatorBandwidth.isEmpty && tune.ioThreadBandwidth.isEmpty) {
-                do throws(RemoteError) {
-                    try await BlockingWork.run { () throws(RemoteError) in
-                        try cgroup.makeThreadGroups(pid: pid, vcpuThreads: threads, ioThreads: ioThreads)
-                        try GuestTunables.applyThreadBandwidths(tune, to: cgroup)
-                    }
-                } catch {
-                    _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
-                    throw error
-                }
-            }
-        }
+        started.vcpuThreads = vcpuThreads
         started.balloonKiB = runtime.devices.balloon == nil ? nil : definition.memoryKiB
         started.balloonStatisticsPeriod = 0
         if let balloon = runtime.devices.balloon, let period = definition.devices.memballoon?.statisticsPeriod, period > 0 {

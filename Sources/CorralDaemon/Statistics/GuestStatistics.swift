@@ -239,7 +239,13 @@ enum GuestStatistics {
     /// The host thread of each vCPU, in vCPU order (`query-cpus-fast`).
     static func vcpuThreads(_ guest: GuestRuntime) async throws(RemoteError) -> [Int32] {
         if let known = guest.vcpuThreads { return known }
-        let reply = try await query(guest, "query-cpus-fast")
+        return try await vcpuThreads(guest.qmp)
+    }
+
+    /// The host thread of each vCPU of the QEMU behind `qmp`, in vCPU order.
+    static func vcpuThreads(_ qmp: QMPClient) async throws(RemoteError) -> [Int32] {
+        let reply: JSONValue
+        do throws(QMPError) { reply = try await qmp.execute("query-cpus-fast") } catch { throw monitorFailure(error) }
         guard case .array(let cpus) = reply else { return [] }
         return cpus.compactMap { cpu -> (Int64, Int32)? in
             guard let index = cpu["cpu-index"]?.intValue, let thread = cpu["thread-id"]?.intValue, let tid = Int32(exactly: thread) else { return nil }
@@ -249,7 +255,13 @@ enum GuestStatistics {
 
     /// The host thread of each I/O thread of the running guest, by its id (`iothreadN`).
     static func ioThreads(_ guest: GuestRuntime) async throws(RemoteError) -> [Int: Int32] {
-        let reply = try await query(guest, "query-iothreads")
+        try await ioThreads(guest.qmp)
+    }
+
+    /// The host thread of each I/O thread of the QEMU behind `qmp`, by its id.
+    static func ioThreads(_ qmp: QMPClient) async throws(RemoteError) -> [Int: Int32] {
+        let reply: JSONValue
+        do throws(QMPError) { reply = try await qmp.execute("query-iothreads") } catch { throw monitorFailure(error) }
         guard case .array(let threads) = reply else { return [:] }
         var byID: [Int: Int32] = [:]
         for thread in threads {
