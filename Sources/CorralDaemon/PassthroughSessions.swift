@@ -26,8 +26,13 @@ final class PassthroughSessions: Sendable {
     func run(_ command: String, hmp: Bool, on session: QMPClient) -> EventLoopFuture<String> {
         let eventLoop = session.eventLoop
         let message: JSONValue
+        var replyID: String?
         do throws(RemoteError) {
-            message = try hmp ? Self.hmpMessage(command) : prepare(command)
+            if hmp {
+                message = Self.hmpMessage(command)
+            } else {
+                (message, replyID) = try prepare(command)
+            }
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
@@ -38,7 +43,7 @@ final class PassthroughSessions: Sendable {
             switch result {
             case .success(let reply):
                 do throws(RemoteError) {
-                    output.succeed(try Self.output(of: reply, hmp: hmp, command: command))
+                    output.succeed(try Self.output(of: Self.withID(reply, replyID), hmp: hmp, command: command))
                 } catch {
                     output.fail(error)
                 }
@@ -75,8 +80,10 @@ final class PassthroughSessions: Sendable {
         return RemoteError(code: .internalError, domain: .qemu, detail: "\(error)")
     }
 
-    /// The client's QMP message, with libvirt's `libvirt-N` id when it has none.
-    func prepare(_ command: String) throws(RemoteError) -> JSONValue {
+    /// The client's QMP message, and the id its reply gets when it has none (libvirt's
+    /// `libvirt-N`). The id is not sent: QEMU reads a monitor a byte at a time, and the session
+    /// matches in-band replies by order (``QMPSessionStateMachine``).
+    func prepare(_ command: String) throws(RemoteError) -> (message: JSONValue, replyID: String?) {
         let message: JSONValue
         do throws(JSONParseError) {
             message = try JSONValue.parse(command)
@@ -86,10 +93,21 @@ final class PassthroughSessions: Sendable {
         guard case .object(var members) = message else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "cannot parse json \(command): not a JSON object")
         }
-        if !members.contains(where: { $0.0 == "id" }) {
-            let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
-            members.append(("id", .string("libvirt-\(number)")))
+        guard !members.contains(where: { $0.0 == "id" }) else { return (message, nil) }
+        let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let id = "libvirt-\(number)"
+        if members.contains(where: { $0.0 == "exec-oob" }) {
+            // An out-of-band command needs its id in QEMU's reply to be told apart.
+            members.append(("id", .string(id)))
+            return (.object(members), nil)
         }
+        return (message, id)
+    }
+
+    /// `reply` with member `id` appended, as QEMU would have (an object without one only).
+    static func withID(_ reply: JSONValue, _ id: String?) -> JSONValue {
+        guard let id, case .object(var members) = reply, !members.contains(where: { $0.0 == "id" }) else { return reply }
+        members.append(("id", .string(id)))
         return .object(members)
     }
 

@@ -2,9 +2,13 @@ public import CorralJSON
 /// A QMP session as a pure state machine: greeting → capabilities negotiation → ready → closed.
 ///
 /// Commands are given ids and may be pipelined; replies are matched by id (events and replies
-/// interleave: for `stop`, `cont` and others the event comes first). Commands issued before the
-/// session is ready wait until negotiation finishes. Generic over the pending-call token so it is
-/// tested without channels or promises.
+/// interleave: for `stop`, `cont` and others the event comes first). A client's in-band command
+/// (passthrough) goes as the client wrote it, without an id of the session's: QEMU answers
+/// in-band commands in the order it got them, so such a reply is the oldest such command's.
+/// QEMU 7.2 reads a monitor one byte per main-loop turn, ~4 µs a byte here, so an id of
+/// `"id":"libvirt-123"` cost each passthrough call ~80 µs. Commands issued before the session is
+/// ready wait until negotiation finishes. Generic over the pending-call token so it is tested
+/// without channels or promises.
 public struct QMPSessionStateMachine<Pending> {
     /// Where the session is.
     public enum State: Sendable, Hashable {
@@ -31,7 +35,13 @@ public struct QMPSessionStateMachine<Pending> {
     public private(set) var state: State = .awaitingGreeting
     private var nextID: UInt64 = 0
     private var pending: [String: Pending] = [:]
-    private var waiting: [(JSONValue, String, Pending)] = []
+    /// Clients' in-band commands sent without a session id, oldest first: QEMU answers them in
+    /// order.
+    private var inBand: [Pending] = []
+    private var inBandStart = 0
+    /// Commands waiting for the session to be ready: with the session's id, or `nil` for an
+    /// in-band command matched by order.
+    private var waiting: [(JSONValue, String?, Pending)] = []
     /// For raw commands: the id the caller gave (or `nil`), to restore in the reply.
     private var rawIDs: [String: JSONValue?] = [:]
     private let idPrefix: String
@@ -50,7 +60,20 @@ public struct QMPSessionStateMachine<Pending> {
     }
 
     /// The number of commands waiting for replies.
-    public var pendingCount: Int { pending.count + waiting.count }
+    public var pendingCount: Int { pending.count + (inBand.count - inBandStart) + waiting.count }
+
+    private mutating func pushInBand(_ call: Pending) { inBand.append(call) }
+
+    private mutating func popInBand() -> Pending? {
+        guard inBandStart < inBand.count else { return nil }
+        let call = inBand[inBandStart]
+        inBandStart += 1
+        if inBandStart == inBand.count {
+            inBand.removeAll(keepingCapacity: true)
+            inBandStart = 0
+        }
+        return call
+    }
 
     /// The caller wants to run `command`; returns what to send now (nothing if not yet ready).
     public mutating func commandRequested(_ command: String, arguments: JSONValue?, pending call: Pending) -> [Action] {
@@ -72,12 +95,29 @@ public struct QMPSessionStateMachine<Pending> {
         }
     }
 
-    /// The caller wants to send a whole QMP message of its own (passthrough). Its `id`, if any, is
-    /// replaced by one of the session's and restored in the reply, which is completed whole
-    /// (QEMU's error replies included) rather than as a return value.
+    /// The caller wants to send a whole QMP message of its own (passthrough); the reply is
+    /// completed whole (QEMU's error replies included) rather than as a return value.
+    ///
+    /// An in-band command (`execute`) goes as it is, matched to its reply by order. An
+    /// out-of-band one (`exec-oob`, answered as soon as QEMU can), or one whose id could be
+    /// taken for the session's, travels with an id of the session's instead of its own, which is
+    /// restored in the reply.
     public mutating func rawCommandRequested(_ message: JSONValue, pending call: Pending) -> [Action] {
         guard case .object(var members) = message, (message["execute"] ?? message["exec-oob"])?.stringValue != nil else {
             return [.complete(call, .failure(QMPError(code: .commandFailed, errorClass: "GenericError", message: "the command must be a JSON object with an \"execute\" member")))]
+        }
+        let callerID = message["id"]
+        if message["execute"] != nil, !(callerID?.stringValue?.hasPrefix(idPrefix + "-") ?? false) {
+            switch state {
+            case .closed:
+                return [.complete(call, .failure(QMPError(code: .connectionClosed, message: "the QMP session is closed")))]
+            case .awaitingGreeting, .negotiating:
+                waiting.append((message, nil, call))
+                return []
+            case .ready:
+                pushInBand(call)
+                return [.send(message)]
+            }
         }
         let id = "\(idPrefix)-\(nextID)"
         nextID += 1
@@ -102,9 +142,18 @@ public struct QMPSessionStateMachine<Pending> {
     /// A message the session asked to send could not be (a file that would not go with it):
     /// its command is no longer waited for; returns its call, for the caller to fail.
     public mutating func messageNotSent(_ message: JSONValue) -> Pending? {
-        guard let id = message["id"]?.stringValue else { return nil }
-        rawIDs[id] = nil
-        return pending.removeValue(forKey: id)
+        if let id = message["id"]?.stringValue, let call = pending.removeValue(forKey: id) {
+            rawIDs[id] = nil
+            return call
+        }
+        // An in-band command, the newest: the message is refused as it is asked for.
+        guard inBandStart < inBand.count else { return nil }
+        let call = inBand.removeLast()
+        if inBandStart == inBand.count {
+            inBand.removeAll(keepingCapacity: true)
+            inBandStart = 0
+        }
+        return call
     }
 
     /// A message arrived.
@@ -136,7 +185,7 @@ public struct QMPSessionStateMachine<Pending> {
             state = .ready
             var actions: [Action] = [.becameReady(message)]
             for (command, id, call) in waiting {
-                pending[id] = call
+                if let id { pending[id] = call } else { pushInBand(call) }
                 actions.append(.send(command))
             }
             waiting.removeAll()
@@ -150,6 +199,9 @@ public struct QMPSessionStateMachine<Pending> {
                 return [.complete(call, .success(.object(members)))]
             }
             guard let id = message["id"]?.stringValue, let call = pending.removeValue(forKey: id) else {
+                // Not one of the session's ids: the reply to the oldest in-band command sent
+                // without one.
+                if let call = popInBand() { return [.complete(call, .success(message))] }
                 if message["error"] != nil && message["id"] == nil {
                     // QEMU's reply to input it could not parse as a command carries no id.
                     return fail(QMPError(code: .protocolViolation, errorClass: message["error"]?["class"]?.stringValue, message: message["error"]?["desc"]?.stringValue ?? "error without id"))
@@ -171,8 +223,10 @@ public struct QMPSessionStateMachine<Pending> {
     /// The connection closed.
     public mutating func connectionClosed() -> [Pending] {
         state = .closed
-        let all = Array(pending.values) + waiting.map(\.2)
+        let all = Array(pending.values) + inBand[inBandStart...] + waiting.map(\.2)
         pending.removeAll()
+        inBand.removeAll()
+        inBandStart = 0
         waiting.removeAll()
         return all
     }

@@ -125,22 +125,90 @@ struct QMPClientTests {
 
 @Suite("QMP raw passthrough")
 struct QMPRawTests {
-    @Test("a raw command travels with the session's id and comes back whole, with the caller's id restored")
-    func rawIDs() {
-        var machine = QMPSessionStateMachine<Int>(idPrefix: "p")
-        _ = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"QMP": {}}"#))
+    static func ready() -> QMPSessionStateMachine<Int> {
+        var machine = QMPSessionStateMachine<Int>(idPrefix: "p", capabilities: ["oob"])
+        _ = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"QMP": {"capabilities": ["oob"]}}"#))
         _ = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}, "id": "p-negotiate"}"#))
-        guard case .send(let sent) = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-status","id":"client-7"}"#), pending: 1).first else {
-            Issue.record("send"); return
+        return machine
+    }
+
+    static func sent(_ actions: [QMPSessionStateMachine<Int>.Action]) -> JSONValue? {
+        guard case .send(let message) = actions.first else { return nil }
+        return message
+    }
+
+    @Test("an in-band command goes as the caller wrote it, and replies are matched by order")
+    func inBandByOrder() {
+        var machine = Self.ready()
+        let first = Self.sent(machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-status"}"#), pending: 1))
+        #expect(first?.description == #"{"execute":"query-status"}"#)
+        let second = Self.sent(machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-name","id":"client-7"}"#), pending: 2))
+        #expect(second?["id"]?.stringValue == "client-7")
+        #expect(machine.pendingCount == 2)
+        // An event between the replies is delivered, not taken for a reply.
+        guard case .deliver = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}"#)).first else {
+            Issue.record("event"); return
         }
-        #expect(sent["id"]?.stringValue == "p-0")
-        guard case .complete(1, .success(let reply)) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"error": {"class": "GenericError", "desc": "x"}, "id": "p-0"}"#)).first else {
+        guard case .complete(1, .success(let reply)) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"error": {"class": "GenericError", "desc": "x"}}"#)).first else {
+            Issue.record("the first reply, an error without an id, completes the first command"); return
+        }
+        #expect(reply["error"]?["class"]?.stringValue == "GenericError")
+        guard case .complete(2, .success(let named)) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}, "id": "client-7"}"#)).first else {
+            Issue.record("the second reply completes the second command"); return
+        }
+        #expect(named["id"]?.stringValue == "client-7")
+        #expect(machine.pendingCount == 0)
+    }
+
+    @Test("an out-of-band command travels with the session's id and comes back with the caller's")
+    func outOfBandIDs() {
+        var machine = Self.ready()
+        _ = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-status"}"#), pending: 1)
+        let oob = Self.sent(machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"exec-oob":"migrate-pause","id":"client-9"}"#), pending: 2))
+        #expect(oob?["id"]?.stringValue == "p-0")
+        // The out-of-band reply overtakes the in-band one.
+        guard case .complete(2, .success(let reply)) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"error": {"class": "GenericError", "desc": "x"}, "id": "p-0"}"#)).first else {
+            Issue.record("oob reply"); return
+        }
+        #expect(reply["id"]?.stringValue == "client-9")
+        guard case .complete(1, .success) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}}"#)).first else {
+            Issue.record("in-band reply"); return
+        }
+    }
+
+    @Test("a caller's id that looks like the session's is replaced, so that it cannot be taken for one")
+    func collidingID() {
+        var machine = Self.ready()
+        let sent = Self.sent(machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-status","id":"p-5"}"#), pending: 1))
+        #expect(sent?["id"]?.stringValue == "p-0")
+        guard case .complete(1, .success(let reply)) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}, "id": "p-0"}"#)).first else {
             Issue.record("complete"); return
         }
-        #expect(reply["id"]?.stringValue == "client-7")
-        #expect(reply["error"]?["class"]?.stringValue == "GenericError")
-        guard case .complete(2, .failure) = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"[1]"#), pending: 2).first else {
+        #expect(reply["id"]?.stringValue == "p-5")
+    }
+
+    @Test("commands asked for before negotiation go after it, in order; a closed session fails them")
+    func beforeReadyAndClose() {
+        var machine = QMPSessionStateMachine<Int>(idPrefix: "p")
+        #expect(machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-status"}"#), pending: 1).isEmpty)
+        _ = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"QMP": {}}"#))
+        let actions = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}, "id": "p-negotiate"}"#))
+        #expect(actions.count == 2)
+        _ = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"{"execute":"query-name"}"#), pending: 2)
+        guard case .complete(1, .success) = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}}"#)).first else {
+            Issue.record("first"); return
+        }
+        #expect(machine.connectionClosed() == [2])
+        guard case .complete(3, .failure) = machine.rawCommandRequested(QMPSessionStateMachineTests.json(#"[1]"#), pending: 3).first else {
             Issue.record("not an object must fail"); return
+        }
+    }
+
+    @Test("a reply with nothing waiting for it is a protocol violation")
+    func unexpectedReply() {
+        var machine = Self.ready()
+        guard case .failAndClose = machine.messageReceived(QMPSessionStateMachineTests.json(#"{"return": {}}"#)).first else {
+            Issue.record("must fail"); return
         }
     }
 }
