@@ -82,15 +82,21 @@ public struct QMPSessionStateMachine<Pending> {
         var members: [(String, JSONValue)] = [("execute", .string(command))]
         if let arguments { members.append(("arguments", arguments)) }
         members.append(("id", .string(id)))
-        let message = JSONValue.object(members)
+        return dispatch(.object(members), id: id, call: call)
+    }
+
+    /// Sends `message` now if the session is ready, else keeps it for after negotiation. `id`:
+    /// the session's id its reply carries, or `nil` for an in-band command matched by order.
+    private mutating func dispatch(_ message: JSONValue, id: String?, call: Pending) -> [Action] {
         switch state {
         case .closed:
+            if let id { rawIDs[id] = nil }
             return [.complete(call, .failure(QMPError(code: .connectionClosed, message: "the QMP session is closed")))]
         case .awaitingGreeting, .negotiating:
             waiting.append((message, id, call))
             return []
         case .ready:
-            pending[id] = call
+            if let id { pending[id] = call } else { pushInBand(call) }
             return [.send(message)]
         }
     }
@@ -108,16 +114,7 @@ public struct QMPSessionStateMachine<Pending> {
         }
         let callerID = message["id"]
         if message["execute"] != nil, !(callerID?.stringValue?.hasPrefix(idPrefix + "-") ?? false) {
-            switch state {
-            case .closed:
-                return [.complete(call, .failure(QMPError(code: .connectionClosed, message: "the QMP session is closed")))]
-            case .awaitingGreeting, .negotiating:
-                waiting.append((message, nil, call))
-                return []
-            case .ready:
-                pushInBand(call)
-                return [.send(message)]
-            }
+            return dispatch(message, id: nil, call: call)
         }
         let id = "\(idPrefix)-\(nextID)"
         nextID += 1
@@ -125,18 +122,7 @@ public struct QMPSessionStateMachine<Pending> {
         members.removeAll { $0.0 == "id" }
         members.append(("id", .string(id)))
         rawIDs[id] = .some(original)
-        let rewritten = JSONValue.object(members)
-        switch state {
-        case .closed:
-            rawIDs[id] = nil
-            return [.complete(call, .failure(QMPError(code: .connectionClosed, message: "the QMP session is closed")))]
-        case .awaitingGreeting, .negotiating:
-            waiting.append((rewritten, id, call))
-            return []
-        case .ready:
-            pending[id] = call
-            return [.send(rewritten)]
-        }
+        return dispatch(.object(members), id: id, call: call)
     }
 
     /// A message the session asked to send could not be (a file that would not go with it):
