@@ -36,9 +36,9 @@ public struct QMPSessionStateMachine<Pending> {
     private var nextID: UInt64 = 0
     private var pending: [String: Pending] = [:]
     /// Clients' in-band commands sent without a session id, oldest first: QEMU answers them in
-    /// order.
+    /// order. A few at most (a session's clients wait for their replies), so the oldest is
+    /// removed from the front of a plain array.
     private var inBand: [Pending] = []
-    private var inBandStart = 0
     /// Commands waiting for the session to be ready: with the session's id, or `nil` for an
     /// in-band command matched by order.
     private var waiting: [(JSONValue, String?, Pending)] = []
@@ -60,20 +60,7 @@ public struct QMPSessionStateMachine<Pending> {
     }
 
     /// The number of commands waiting for replies.
-    public var pendingCount: Int { pending.count + (inBand.count - inBandStart) + waiting.count }
-
-    private mutating func pushInBand(_ call: Pending) { inBand.append(call) }
-
-    private mutating func popInBand() -> Pending? {
-        guard inBandStart < inBand.count else { return nil }
-        let call = inBand[inBandStart]
-        inBandStart += 1
-        if inBandStart == inBand.count {
-            inBand.removeAll(keepingCapacity: true)
-            inBandStart = 0
-        }
-        return call
-    }
+    public var pendingCount: Int { pending.count + inBand.count + waiting.count }
 
     /// The caller wants to run `command`; returns what to send now (nothing if not yet ready).
     public mutating func commandRequested(_ command: String, arguments: JSONValue?, pending call: Pending) -> [Action] {
@@ -96,7 +83,7 @@ public struct QMPSessionStateMachine<Pending> {
             waiting.append((message, id, call))
             return []
         case .ready:
-            if let id { pending[id] = call } else { pushInBand(call) }
+            if let id { pending[id] = call } else { inBand.append(call) }
             return [.send(message)]
         }
     }
@@ -133,13 +120,7 @@ public struct QMPSessionStateMachine<Pending> {
             return call
         }
         // An in-band command, the newest: the message is refused as it is asked for.
-        guard inBandStart < inBand.count else { return nil }
-        let call = inBand.removeLast()
-        if inBandStart == inBand.count {
-            inBand.removeAll(keepingCapacity: true)
-            inBandStart = 0
-        }
-        return call
+        return inBand.popLast()
     }
 
     /// A message arrived.
@@ -171,7 +152,7 @@ public struct QMPSessionStateMachine<Pending> {
             state = .ready
             var actions: [Action] = [.becameReady(message)]
             for (command, id, call) in waiting {
-                if let id { pending[id] = call } else { pushInBand(call) }
+                if let id { pending[id] = call } else { inBand.append(call) }
                 actions.append(.send(command))
             }
             waiting.removeAll()
@@ -187,7 +168,7 @@ public struct QMPSessionStateMachine<Pending> {
             guard let id = message["id"]?.stringValue, let call = pending.removeValue(forKey: id) else {
                 // Not one of the session's ids: the reply to the oldest in-band command sent
                 // without one.
-                if let call = popInBand() { return [.complete(call, .success(message))] }
+                if !inBand.isEmpty { return [.complete(inBand.removeFirst(), .success(message))] }
                 if message["error"] != nil && message["id"] == nil {
                     // QEMU's reply to input it could not parse as a command carries no id.
                     return fail(QMPError(code: .protocolViolation, errorClass: message["error"]?["class"]?.stringValue, message: message["error"]?["desc"]?.stringValue ?? "error without id"))
@@ -209,10 +190,9 @@ public struct QMPSessionStateMachine<Pending> {
     /// The connection closed.
     public mutating func connectionClosed() -> [Pending] {
         state = .closed
-        let all = Array(pending.values) + inBand[inBandStart...] + waiting.map(\.2)
+        let all = Array(pending.values) + inBand + waiting.map(\.2)
         pending.removeAll()
         inBand.removeAll()
-        inBandStart = 0
         waiting.removeAll()
         return all
     }

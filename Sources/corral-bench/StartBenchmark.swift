@@ -50,15 +50,16 @@ enum StartBenchmark {
 
     /// corrald's own command line for the guest (read from the running QEMU), with its run
     /// directory swapped for `directory`: what QEMU costs with the same sandbox and monitors.
-    static func daemonArguments(uri: String, name: String, directory: String) async throws -> (arguments: [String], monitor: String) {
-        try await CorralConnection.withConnection(to: uri) { connection in
+    static func daemonArguments(daemon: BenchDaemon, name: String, directory: String) async throws -> (arguments: [String], monitor: String) {
+        let uri = daemon.uri, guestDirectory = daemon.directory + "/run/domains/" + name
+        return try await CorralConnection.withConnection(to: uri) { connection in
             let handle = try await connection.defineDomain(xml: xml(name))
             _ = try await connection.call(Remote.DomainCreate.self, .init(dom: handle))
             defer { Task { try? await CorralConnection.withConnection(to: uri) { connection in
                 _ = try? await connection.call(Remote.DomainDestroy.self, .init(dom: handle))
                 try await connection.undefineDomain(handle)
             } } }
-            guard let pid = qemuProcess(guest: name),
+            guard let pid = BenchDaemon.qemuProcesses(naming: guestDirectory).first,
                 let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
             else { throw BenchError("cannot read the command line of corrald's QEMU") }
             var arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.dropFirst().map { $0 }
@@ -69,15 +70,6 @@ enum StartBenchmark {
             arguments = arguments.map { $0.replacingOccurrences(of: runDirectory, with: directory) }
             return (arguments, directory + "/qmp.sock")
         }
-    }
-
-    /// The QEMU process of guest `name` (`-name guest=NAME,…`).
-    static func qemuProcess(guest name: String) -> Int32? {
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
-            if data.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self) == "guest=\(name),debug-threads=on" }) { return pid }
-        }
-        return nil
     }
 
     /// Bare QEMU: launch with `arguments` until QMP on `monitor` is negotiated and `cont`
@@ -124,7 +116,7 @@ enum StartBenchmark {
         let directory = NSTemporaryDirectory() + "corral-bench-bare-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let same = try await daemonArguments(uri: daemon.uri, name: "corral-bench-start-argv", directory: directory)
+        let same = try await daemonArguments(daemon: daemon, name: "corral-bench-start-argv", directory: directory)
         let minimalMonitor = directory + "/minimal.sock"
         var bareMinimal: [Double] = [], bareSame: [Double] = []
         let ours = median(try await startTimes(uri: daemon.uri, name: "corral-bench-start", runs: runs) {
@@ -135,7 +127,7 @@ enum StartBenchmark {
         var line = String(
             format: """
                   bare QEMU, minimal command line (launch → QMP negotiated → cont answered): %.1f ms
-                  bare QEMU, corrald's command line (sandbox, 5 monitors):                   %.1f ms
+                  bare QEMU, corrald's command line (sandbox, all its monitors):             %.1f ms
                   corrald (DOMAIN_CREATE call → reply):                                      %.1f ms   ratio %.2fx to the same command line (goal ≤ 1.2x), %.2fx to the minimal one
                 """, minimal * 1000, sameArgv * 1000, ours * 1000, ours / sameArgv, ours / minimal)
         if let libvirtd {

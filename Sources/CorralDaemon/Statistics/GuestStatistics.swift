@@ -82,8 +82,13 @@ enum GuestStatistics {
 
     /// The reply to the argument-less QMP `command` on the daemon's monitor of `guest`.
     static func query(_ guest: GuestRuntime, _ command: String) async throws(RemoteError) -> JSONValue {
+        try await query(guest.qmp, command)
+    }
+
+    /// `command`'s return value on the daemon's session `qmp`, with libvirt's errors.
+    static func query(_ qmp: QMPClient, _ command: String) async throws(RemoteError) -> JSONValue {
         do throws(QMPError) {
-            return try await guest.qmp.execute(command)
+            return try await qmp.execute(command)
         } catch {
             throw monitorFailure(error)
         }
@@ -244,8 +249,7 @@ enum GuestStatistics {
 
     /// The host thread of each vCPU of the QEMU behind `qmp`, in vCPU order.
     static func vcpuThreads(_ qmp: QMPClient) async throws(RemoteError) -> [Int32] {
-        let reply: JSONValue
-        do throws(QMPError) { reply = try await qmp.execute("query-cpus-fast") } catch { throw monitorFailure(error) }
+        let reply = try await query(qmp, "query-cpus-fast")
         guard case .array(let cpus) = reply else { return [] }
         return cpus.compactMap { cpu -> (Int64, Int32)? in
             guard let index = cpu["cpu-index"]?.intValue, let thread = cpu["thread-id"]?.intValue, let tid = Int32(exactly: thread) else { return nil }
@@ -260,8 +264,7 @@ enum GuestStatistics {
 
     /// The host thread of each I/O thread of the QEMU behind `qmp`, by its id.
     static func ioThreads(_ qmp: QMPClient) async throws(RemoteError) -> [Int: Int32] {
-        let reply: JSONValue
-        do throws(QMPError) { reply = try await qmp.execute("query-iothreads") } catch { throw monitorFailure(error) }
+        let reply = try await query(qmp, "query-iothreads")
         guard case .array(let threads) = reply else { return [:] }
         var byID: [Int: Int32] = [:]
         for thread in threads {
