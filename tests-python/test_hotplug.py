@@ -3,6 +3,7 @@ from running guests with the real virsh and libvirt-python, seen from inside the
 its console; the persistent definition follows `--config`; events as libvirt sends them; and
 libvirt's refusals."""
 import json
+import os
 import socket
 import subprocess
 import time
@@ -93,6 +94,34 @@ def test_a_disk_attached_live_is_seen_by_the_guest_and_detached_again(guest):
     # The block nodes went with the device: the same image attaches again.
     virsh(daemon, "attach-disk", "hp", disk, "vdc", "--live")
     in_guest(console, "cat /sys/block/vda/size", "32768")
+
+
+def test_a_transient_disk_attached_live_takes_the_guests_writes_in_its_overlay(guest):
+    """The overlay (IMAGE.TRANSIENT-hp) is made before QEMU opens the disk; the guest's own
+    writes land in it; it goes with the detached disk, and the image is untouched."""
+    daemon, console, tmp = guest
+    disk = image(tmp / "transient.qcow2", fmt="qcow2")
+    run("qemu-io", "-f", "qcow2", "-c", "write -P 0x77 0 1M", disk)
+    overlay = disk + ".TRANSIENT-hp"
+    (tmp / "transient.xml").write_text(
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/>"
+        "<target dev='vdb' bus='virtio'/><transient/></disk>")
+    virsh(daemon, "attach-device", "hp", str(tmp / "transient.xml"), "--live")
+    assert os.path.exists(overlay)
+    assert "<transient/>" in virsh(daemon, "dumpxml", "hp").stdout
+    in_guest(console, "cat /sys/block/vda/size", "32768")
+    # The guest overwrites the first MiB, and reads its own writes back.
+    in_guest(console, "dd if=/dev/zero of=/dev/vda bs=1M count=1 conv=fsync && echo written-$((6*7))", "written-42")
+    in_guest(console, "echo 3 > /proc/sys/vm/drop_caches; head -c 1048576 /dev/vda | tr -d '\\000' | wc -c", "\n0")
+    assert os.path.getsize(overlay) > 1024 * 1024
+    virsh(daemon, "detach-disk", "hp", "vdb", "--live")
+    in_guest(console, "ls /sys/block/ | grep -c vda || true", "\n0")
+    deadline = time.time() + 10
+    while os.path.exists(overlay) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(overlay)
+    check = run("qemu-io", "-f", "qcow2", "-r", "-c", "read -P 0x77 0 1M", disk, check=False)
+    assert check.returncode == 0 and "Pattern verification failed" not in check.stdout, check.stdout
 
 
 def test_live_and_config_together_keep_the_root_port_across_a_restart(guest):

@@ -213,10 +213,24 @@ actor DomainDriver {
             await disconnectInterfaces(connections)
             throw error
         }
-        // The helpers started for QEMU, should QEMU not run after all.
+        // Transient disks' overlays, which QEMU opens on top of their images.
+        let overlays: [TransientOverlays.Planned]
+        do throws(RemoteError) {
+            overlays = try TransientOverlays.plan(definition.devices.disks, domainName: definition.name)
+            if !overlays.isEmpty {
+                try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(overlays) }
+            }
+        } catch {
+            if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
+            for process in shareDaemons { process.signal(SIGTERM) }
+            await disconnectInterfaces(connections)
+            throw error
+        }
+        // The helpers and files made for QEMU, should QEMU not run after all.
         func stopHelpers() {
             if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
             for process in shareDaemons { process.signal(SIGTERM) }
+            if !overlays.isEmpty { TransientOverlays.remove(overlays.map(\.overlay)) }
         }
         let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
         do throws(RemoteError) {
@@ -762,7 +776,12 @@ actor DomainDriver {
     /// What an ended QEMU leaves: its run files, control group and network connections.
     private func releaseResources(of guest: GuestRuntime) async {
         let directory = guest.runDirectory
-        runtimeFiles.enqueue { Self.removeRuntimeFiles(directory) }
+        // Transient disks' overlays: the guest's writes go with it.
+        let overlays = guest.devices.disks.compactMap(\.transientOverlay)
+        runtimeFiles.enqueue {
+            Self.removeRuntimeFiles(directory)
+            TransientOverlays.remove(overlays)
+        }
         // The control group is gone before the guest is reported stopped (as with libvirt): a
         // destroy that has returned leaves none behind, even on a loaded host.
         if let cgroup = guest.cgroup { _ = try? await runtimeFiles.run { cgroup.remove() } }

@@ -47,6 +47,7 @@ public enum DefinitionChecks {
             if disk.ioThread != nil && disk.targetBus != .virtio {
                 throw DomainXMLError(.unsupported, "IOThreads not available for bus \(disk.targetBus.rawValue) target \(disk.targetDevice)")
             }
+            try checkTransient(disk, definition)
         }
         for controller in definition.devices.controllers {
             if controller.type == .scsi && (controller.model == nil || controller.model == "virtio-scsi") {
@@ -88,6 +89,21 @@ public enum DefinitionChecks {
 
     /// Whether every part of the guest's memory is shared (vhost-user devices and virtiofs
     /// need it): `<access mode='shared'>`, or each NUMA cell's own access.
+    /// libvirt's checks of a `<transient/>` disk: an image file that the guest writes, of a
+    /// disk device; with a shared backing image, a disk that can be plugged in after start and a
+    /// guest whose reboot is a reset (libvirt plugs the disk in, then resets).
+    static func checkTransient(_ disk: DomainDefinition.Disk, _ definition: DomainDefinition) throws(DomainXMLError) {
+        guard disk.transient else { return }
+        let target = disk.targetDevice
+        if !disk.hasMedium { throw DomainXMLError(.unsupported, "transient disk '\(target)' must not be empty") }
+        if disk.readonly { throw DomainXMLError(.unsupported, "transient disk '\(target)' must not be read-only") }
+        if disk.type != .file { throw DomainXMLError(.unsupported, "transient disk supported only with 'file' type (\(target))") }
+        if disk.device != .disk { throw DomainXMLError(.unsupported, "transient disk supported only with 'disk' device (\(target))") }
+        if disk.transientSharesBacking && ![.virtio, .scsi, .usb].contains(disk.targetBus) {
+            throw DomainXMLError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' doesn't support transient disks with shared backing image")
+        }
+    }
+
     static func hasSharedMemory(_ definition: DomainDefinition) -> Bool {
         let cells = definition.cpu?.numaCells ?? []
         guard !cells.isEmpty else { return definition.memoryBacking.access == .shared }

@@ -377,6 +377,8 @@ enum DomainNormalizer {
             if device[attribute: "device"] == "cdrom" && device.element(named: "readonly") == nil {
                 device.children.append(.element(element("readonly")))
             }
+            // libvirt writes `shareBacking` only when it is `yes`.
+            device.updateElements { if $0.name == "transient", $0.namespace == nil, $0[attribute: "shareBacking"] == "no" { $0[attribute: "shareBacking"] = nil } }
             device.children = ordered(device.children, by: diskChildOrder)
         case "interface":
             if device.element(named: "mac") == nil {

@@ -33,6 +33,15 @@ public struct GuestDevices: Hashable, Sendable {
         /// The QOM path of the device that holds the disk's block backend, which throttling and
         /// tray commands name: a virtio disk's is its `virtio-backend` child.
         public var qomName: String
+        /// A `<transient/>` disk's overlay (`IMAGE.TRANSIENT-DOMAIN`), which the guest writes and
+        /// the daemon deletes when the guest stops; the nodes above are the overlay's, and the
+        /// image's (read-only) are ``baseStorageNode`` and ``baseFormatNode``.
+        public var transientOverlay: String?
+
+        /// A transient disk's image's storage node under its overlay (`libvirt-N-base-storage`).
+        public var baseStorageNode: String { "libvirt-\(nodeIndex)-base-storage" }
+        /// A transient disk's image's format node, the overlay's backing (`libvirt-N-base-format`).
+        public var baseFormatNode: String { "libvirt-\(nodeIndex)-base-format" }
     }
 
     /// A network interface as QEMU knows it.
@@ -81,11 +90,13 @@ public struct GuestDevices: Hashable, Sendable {
             // A running guest's document says each disk's node number (`<source index>`); a
             // definition being started gets libvirt's numbering, counting down.
             let node = disk.sourceIndex ?? UInt32(diskCount - index)
+            let overlay = disk.transientOverlayPath(domainName: domain.name)
             disks.append(Disk(
                 target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)), formatNode: "libvirt-\(node)-format",
-                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: disk.format,
+                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
-                    : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk))))
+                    : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)),
+                transientOverlay: overlay))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).

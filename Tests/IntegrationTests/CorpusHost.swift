@@ -37,8 +37,14 @@ final class CorpusHost {
 
     /// Starts what the guest connects to at start: swtpm for an emulated TPM, and virtiofsd
     /// for each virtiofs share (on the socket the daemon would make, or the case's own), handed
-    /// its listening socket as the daemon hands it.
+    /// its listening socket as the daemon hands it; and makes each transient disk's overlay, as
+    /// the daemon does.
     func startHelpers(for definition: DomainDefinition, context: CommandLineContext) throws {
+        for disk in definition.devices.disks {
+            guard let overlay = disk.transientOverlayPath(domainName: definition.name), let image = disk.source else { continue }
+            let made = try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-F", disk.format ?? "raw", "-b", image, overlay])
+            guard made.status == 0 else { throw TestSetupError("qemu-img create \(overlay): \(made.error)") }
+        }
         for tpm in definition.devices.tpms where tpm.backend == .emulator {
             try startTPM(at: context.tpmEmulatorSocket, version2: tpm.version != .v1_2)
         }

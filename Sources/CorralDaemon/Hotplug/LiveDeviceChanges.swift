@@ -62,10 +62,19 @@ extension DomainDriver {
             if let connection { await disconnectInterfaces([connection]) }
             throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
         }
+        // A transient disk's overlay, made before QEMU opens it.
+        var overlays: [TransientOverlays.Planned] = []
+        if case .disk(let index) = plan.device {
+            overlays = try TransientOverlays.plan([resolved.devices.disks[index]], domainName: resolved.name)
+            let planned = overlays
+            if !planned.isEmpty { try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(planned) } }
+        }
         do throws(RemoteError) {
             try await Self.plug(options, qmp: guest.qmp)
         } catch {
             if let connection { await disconnectInterfaces([connection]) }
+            let made = overlays.map(\.overlay)
+            if !made.isEmpty { _ = try? await BlockingWork.run { TransientOverlays.remove(made) } }
             throw error
         }
         if plan.element.name == "interface", plan.element.element(named: "link")?[attribute: "state"] == "down" {
@@ -124,10 +133,18 @@ extension DomainDriver {
         switch name {
         case "disk":
             guard index < devices.disks.count, devices.disks[index].hasMedium else { return [] }
+            let disk = devices.disks[index]
             var removals: [(String, JSONValue)] = [
-                ("blockdev-del", .object([("node-name", .string(devices.disks[index].formatNode))])),
-                ("blockdev-del", .object([("node-name", .string(devices.disks[index].storageNode))])),
+                ("blockdev-del", .object([("node-name", .string(disk.formatNode))])),
+                ("blockdev-del", .object([("node-name", .string(disk.storageNode))])),
             ]
+            // A transient disk's image under its overlay.
+            if disk.transientOverlay != nil {
+                removals += [
+                    ("blockdev-del", .object([("node-name", .string(disk.baseFormatNode))])),
+                    ("blockdev-del", .object([("node-name", .string(disk.baseStorageNode))])),
+                ]
+            }
             // The secret holding a network disk's HTTP cookies.
             if index < live.devices.disks.count, live.devices.disks[index].network?.cookies.isEmpty == false {
                 removals.append(("object-del", .object([("id", .string(devices.disks[index].storageNode + "-httpcookie-secret0"))])))
@@ -222,9 +239,12 @@ extension DomainDriver {
         for (command, arguments) in Self.backendRemovals(of: name, at: index, live: live.definition, devices: guest.devices) {
             _ = try? await guest.qmp.execute(command, arguments: arguments)
         }
-        // An interface's tap and network port go with it.
+        // An interface's tap and network port go with it, and a transient disk's overlay.
         if name == "interface", index < guest.devices.interfaces.count, let connection = guest.devices.interfaces[index].connection {
             await disconnectInterfaces([connection])
+        }
+        if name == "disk", index < guest.devices.disks.count, let overlay = guest.devices.disks[index].transientOverlay {
+            _ = try? await BlockingWork.run { TransientOverlays.remove([overlay]) }
         }
         let document = DeviceXML.removing(name, at: index, from: live.document)
         guard let remaining = try? DomainXMLParser.parse(document, options: liveOptions), let names = try? deviceNames(remaining.definition, guest: guest) else { return }

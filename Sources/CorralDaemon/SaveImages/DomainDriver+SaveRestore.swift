@@ -6,6 +6,7 @@ import Glibc
 import Logging
 import NIOCore
 import POSIXSupport
+import QEMUCommandLine
 import QMP
 
 /// What a starting QEMU waits for (`-incoming defer`): a save image's stream (a restore), or a
@@ -61,7 +62,13 @@ extension DomainDriver {
     /// The save image's XML of a running guest: the definition it runs by (hot-plugged devices
     /// included), without what this run added; or the caller's replacement, which must be the
     /// same domain.
+    ///
+    /// A guest with a transient disk is neither saved nor migrated: its writes are in an overlay
+    /// that goes when this QEMU ends, and a restored guest would write to the image itself.
     func saveImageXML(_ guest: GuestRuntime, record: DomainRecord, replacement: String?, allowingName newName: String? = nil) throws(RemoteError) -> String {
+        if guest.devices.disks.contains(where: { $0.transientOverlay != nil }) {
+            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "migration with transient disk is not supported")
+        }
         if let replacement {
             let parsed: ParsedDomain
             do throws(DomainXMLError) { parsed = try DomainXMLParser.parse(replacement, options: options) } catch { throw RemoteError(domainXMLError: error) }

@@ -137,6 +137,10 @@ struct SnapshotPlan: Sendable {
         var foundInternal = false, forbidInternal = false, external = 0
         for (index, disk) in snapshot.disks.enumerated() {
             let domainDisk = definition.devices.disks[index]
+            // A running guest's transient disk writes to an overlay that goes when it stops.
+            if active && domainDisk.transient && (disk.location ?? .no) != .no {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "snapshots are not supported on transient disk '\(disk.name)'")
+            }
             switch disk.location ?? .no {
             case .internal:
                 foundInternal = true

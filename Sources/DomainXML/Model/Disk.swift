@@ -114,6 +114,12 @@ extension DomainDefinition {
         public var readonly: Bool
         /// `<shareable/>`: other guests may write the same image at the same time.
         public var shareable: Bool
+        /// `<transient/>`: the guest's writes go to an overlay made at start and deleted when the
+        /// guest stops, so the image is as it was after every run.
+        public var transient = false
+        /// `<transient shareBacking='yes'/>`: the image is opened read-only, so several guests
+        /// may start from it at once.
+        public var transientSharesBacking = false
         /// An empty `<backingStore/>`: the image is the whole chain (QEMU opens no backing file).
         public var endsChain = false
         public var bootOrder: Int?
@@ -134,7 +140,8 @@ extension DomainDefinition {
             Encryption.schema,
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
-            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"), .boot, .alias, .address, IOTune.schema,
+            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"),
+            ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .address, IOTune.schema,
             // Only the empty element (the image has no backing chain), which libvirt's migratable
             // XML carries; a described chain is not modelled.
             .text("backingStore"),
@@ -193,6 +200,10 @@ extension DomainDefinition {
             readonly = element.element(named: "readonly") != nil
             shareable = element.element(named: "shareable") != nil
             endsChain = element.element(named: "backingStore") != nil
+            if let transientElement = element.element(named: "transient") {
+                transient = true
+                transientSharesBacking = try AttributeValues.yesNo("shareBacking", of: transientElement) ?? false
+            }
             // libvirt's define-time checks of the two flags.
             if readonly && device == .disk && (targetBus == .ide || targetBus == .sata) {
                 throw DomainXMLError(.unsupported, line: element.line, "readonly \(targetBus.rawValue) disks are not supported")
@@ -231,6 +242,13 @@ extension DomainDefinition.Disk {
     /// Whether the disk has a medium: an image file, a block device or a network source (an
     /// empty CD-ROM has none).
     public var hasMedium: Bool { source != nil || network != nil }
+
+    /// Where a `<transient/>` disk's overlay is made for a guest named `domainName`: next to the
+    /// image, `IMAGE.TRANSIENT-DOMAIN` (libvirt's name); `nil` for any other disk.
+    public func transientOverlayPath(domainName: String) -> String? {
+        guard transient, let source else { return nil }
+        return source + ".TRANSIENT-" + domainName
+    }
 
     /// Where a SCSI disk sits: its drive address, or libvirt's from its target (for a
     /// definition stored without one).

@@ -77,15 +77,26 @@ extension Builder {
             storage = nil
         }
         if let storage {
-            add("-blockdev", json: .object(storage + [("node-name", .string(names.storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             // The storage node always passes discards down (libvirt's rule); the format node
             // decides, from <driver discard>.
             let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
+            let zeroes: [(String, JSONValue)] = disk.detectZeroes.map { [("detect-zeroes", .string($0.rawValue))] } ?? []
+            // A transient disk: the image read-only under a qcow2 overlay that the daemon made
+            // before QEMU starts, which the guest writes.
+            let overlay = names.transientOverlay
+            let imageNodes = overlay == nil ? (names.storageNode, names.formatNode) : (names.baseStorageNode, names.baseFormatNode)
+            add("-blockdev", json: .object(storage + [("node-name", .string(imageNodes.0))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             add("-blockdev", json: .object(
-                [("node-name", .string(names.formatNode)), ("read-only", .bool(disk.readonly))] + discard
-                    + (disk.detectZeroes.map { [("detect-zeroes", .string($0.rawValue))] } ?? []) + cache
-                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + [("file", .string(names.storageNode))]
+                [("node-name", .string(imageNodes.1)), ("read-only", .bool(disk.readonly || overlay != nil))] + discard + zeroes + cache
+                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + [("file", .string(imageNodes.0))]
                     + (disk.endsChain && disk.format.map(Self.formatsWithBacking.contains) == true ? [("backing", .null)] : [])))
+            if let overlay {
+                add("-blockdev", json: .object([("driver", .string("file")), ("filename", .string(overlay)), ("node-name", .string(names.storageNode))] + cache
+                    + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+                add("-blockdev", json: .object(
+                    [("node-name", .string(names.formatNode)), ("read-only", .bool(false))] + discard + zeroes + cache
+                        + [("driver", .string("qcow2")), ("file", .string(names.storageNode)), ("backing", .string(imageNodes.1))]))
+            }
             members.append(("drive", .string(names.formatNode)))
         } else if disk.device != .cdrom {
             throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
