@@ -272,6 +272,20 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
         virsh(daemon, "detach-device", "ch", str(tmp_path / "channel.xml"), "--live")
         in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.test", "\n0")
         assert "org.corral.test" not in virsh(daemon, "dumpxml", "ch").stdout
+        # A UDP channel plugs in (QMP's `udp` chardev with its remote end) and unplugs. QEMU's
+        # udp chardev never reports its host side open, so the guest's port waits to write, as
+        # under libvirtd; test_udp_serial.py sends a serial port's bytes over UDP.
+        (tmp_path / "udp.xml").write_text(
+            "<channel type='udp'><source mode='connect' host='127.0.0.1' service='4599'/>"
+            "<source mode='bind' host='127.0.0.1' service='4598'/><target type='virtio' name='org.corral.udp'/></channel>")
+        virsh(daemon, "attach-device", "ch", str(tmp_path / "udp.xml"), "--live")
+        in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.udp")
+        chardevs = json.loads(virsh(daemon, "qemu-monitor-command", "ch", '{"execute":"query-chardev"}').stdout)["return"]
+        assert {"label": "charchannel1", "filename": "udp"} in [{k: c[k] for k in ("label", "filename")} for c in chardevs], chardevs
+        live = virsh(daemon, "dumpxml", "ch").stdout
+        assert "<source mode='bind' host='127.0.0.1' service='4598'/>\n      <source mode='connect' host='127.0.0.1' service='4599'/>" in live
+        virsh(daemon, "detach-device", "ch", str(tmp_path / "udp.xml"), "--live")
+        in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.udp", "\n0")
         # The guest agent's channel is untouched.
         assert virsh(daemon, "qemu-agent-command", "ch", '{"execute":"guest-ping"}').returncode == 0
     finally:

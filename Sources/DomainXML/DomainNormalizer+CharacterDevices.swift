@@ -29,6 +29,7 @@ extension DomainNormalizer {
                 // QEMU's agent's settings in libvirt's order.
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["clipboard", "mouse"]) } }
             }
+            if device[attribute: "type"] == "udp" { normalizeUDPSources(&device) }
             if device[attribute: "type"] == "tcp" && device.element(named: "protocol") == nil {
                 let position = device.children.lastIndex {
                     if case .element(let e) = $0 { return e.name == "source" || e.name == "log" }
@@ -52,6 +53,24 @@ extension DomainNormalizer {
             }
             device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["type", "name", "state", "address", "port"]) } }
         }
+    }
+
+    /// A `udp` device's sources as libvirt writes them: the first of each mode (`connect` when
+    /// none is given), the bind side first, each with its mode and only when it has a host or
+    /// service.
+    static func normalizeUDPSources(_ device: inout XMLElement) {
+        var bind: XMLElement?, connect: XMLElement?
+        for source in device.elements(named: "source").prefix(2) where source.namespace == nil {
+            let mode = source[attribute: "mode"] ?? "connect"
+            let host = source[attribute: "host"], service = source[attribute: "service"]
+            let written = element("source", [("mode", mode)] + (host.map { [("host", $0)] } ?? []) + (service.map { [("service", $0)] } ?? []))
+            if mode == "connect", connect == nil { connect = written }
+            if mode == "bind", bind == nil { bind = written }
+        }
+        let kept = [bind, connect].compactMap { $0 }.filter { $0[attribute: "host"] != nil || $0[attribute: "service"] != nil }
+        guard let first = device.children.firstIndex(where: { if case .element(let e) = $0 { return e.name == "source" && e.namespace == nil } else { return false } }) else { return }
+        device.children.removeAll { if case .element(let e) = $0 { return e.name == "source" && e.namespace == nil } else { return false } }
+        device.children.insert(contentsOf: kept.map { .element($0) }, at: min(first, device.children.count))
     }
 
     /// libvirt's other half of the console compatibility rule: a guest whose first console is a

@@ -15,6 +15,8 @@ final class CorpusHost {
     private var loopDevices: [String] = []
     private var helpers: [ChildProcess] = []
     private var listeners: [Int32] = []
+    /// The ports listened on, once each (a serial's `<console>` repeats its source).
+    private var listenedPorts: Set<UInt16> = []
 
     init(scratch: String) {
         self.scratch = scratch
@@ -320,6 +322,7 @@ final class CorpusHost {
     }
 
     private func listen(host: String, port: UInt16) throws {
+        guard listenedPorts.insert(port).inserted else { return }
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var reuse: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))

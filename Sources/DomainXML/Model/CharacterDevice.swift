@@ -30,6 +30,13 @@ extension DomainDefinition {
         public var vdagentClipboard: Bool?
         /// A `qemu-vdagent` channel's `<source><mouse mode>`: `client` (true) or `server`.
         public var vdagentClientMouse: Bool?
+        /// A `udp` device's `<source mode='bind' host service>`: the local address QEMU sends
+        /// from and receives on (`nil`: any address, a port the kernel picks).
+        public var udpBindHost: String?
+        public var udpBindService: String?
+        /// A `udp` device's `<source mode='connect' host service>`: where QEMU sends.
+        public var udpConnectHost: String?
+        public var udpConnectService: String?
         /// `<log file>`: where QEMU copies what the device carries.
         public var logFile: String?
         /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
@@ -51,8 +58,8 @@ extension DomainDefinition {
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
             ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
         ])
-        static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode"], children: [
+        static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [protocolSchema,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service"], children: [
                 ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]),
             ]),
             logSchema, ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
@@ -75,6 +82,7 @@ extension DomainDefinition {
             targetName = target?[attribute: "name"]
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
+            if type == .udp { try readUDPSources(element) }
             if type == .qemuVDAgent, let source {
                 // libvirt's reading: each attribute required when its element is there.
                 if let clipboard = source.element(named: "clipboard") {
@@ -103,6 +111,30 @@ extension DomainDefinition {
                 }
                 port = value
             }
+        }
+    }
+}
+
+extension DomainDefinition.CharacterDevice {
+    /// A `udp` device's two `<source>`s (libvirt's `virDomainChrSourceDefParseUDP`): the first
+    /// of each mode counts, `connect` when the mode is not given; the connect side's service
+    /// (the port QEMU sends to) is required.
+    mutating func readUDPSources(_ element: XMLElement) throws(DomainXMLError) {
+        for source in element.elements(named: "source").prefix(2) {
+            let mode = source[attribute: "mode"] ?? "connect"
+            guard mode == "connect" || mode == "bind" else {
+                throw DomainXMLError(.invalid, line: source.line, "Invalid value for attribute 'mode' in element 'source': '\(mode)'.")
+            }
+            if mode == "connect", udpConnectHost == nil, udpConnectService == nil {
+                udpConnectHost = source[attribute: "host"]
+                udpConnectService = source[attribute: "service"]
+            } else if mode == "bind", udpBindHost == nil, udpBindService == nil {
+                udpBindHost = source[attribute: "host"]
+                udpBindService = source[attribute: "service"]
+            }
+        }
+        guard udpConnectService != nil else {
+            throw DomainXMLError(.internalError, line: element.line, "Missing source service attribute for char device")
         }
     }
 }

@@ -81,11 +81,18 @@ extension Builder {
             ])
             let telnet: [(String, JSONValue)] = try Self.isTelnet(device, name: name) ? [("telnet", .bool(true))] : []
             backend = ("socket", [("addr", address)] + telnet + [("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
+        case .udp:
+            let remote = UDPEnds(device)
+            let inet = { (host: String, port: String) -> JSONValue in
+                .object([("type", .string("inet")), ("data", .object([("host", .string(host)), ("port", .string(port))]))])
+            }
+            backend = ("udp", [("remote", inet(remote.connectHost, remote.connectPort))]
+                + (remote.hasLocal ? [("local", inet(remote.bindHost, remote.bindPort))] : []))
         case .spicevmc: backend = ("spicevmc", [("type", .string("vdagent"))])
         case .qemuVDAgent:
             // QAPI's ChardevQemuVDAgent has no name (the command line's is unused).
             backend = ("qemu-vdagent", (device.vdagentClipboard.map { [("clipboard", .bool($0))] } ?? []) + (device.vdagentClientMouse.map { [("mouse", .bool($0))] } ?? []))
-        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .dbus:
+        case .vc, .dev, .pipe, .stdio, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         let log: [(String, JSONValue)] = device.logFile.map { [("logfile", .string($0))] + (device.logAppend.map { [("logappend", .bool($0))] } ?? []) } ?? []
@@ -128,14 +135,40 @@ extension Builder {
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
             let telnet: [(String, String)] = try isTelnet(device, name: name) ? [("telnet", "on")] : []
             return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + telnet + listening)
+        case .udp:
+            // libvirt's form: every key, empty when the XML does not give it.
+            let ends = UDPEnds(device)
+            return try QEMUKeyValue.render("udp", [
+                ("id", id), ("host", device.udpConnectHost ?? ""), ("port", ends.connectPort), ("localaddr", device.udpBindHost ?? ""), ("localport", ends.bindPort),
+            ])
         case .spicevmc:
             return try QEMUKeyValue.render("spicevmc", [("id", id), ("name", spiceChannel)])
         case .qemuVDAgent:
             // QEMU's own SPICE agent (clipboard sharing and mouse mode for VNC clients).
             let options = (device.vdagentClipboard.map { [("clipboard", $0 ? "on" : "off")] } ?? []) + (device.vdagentClientMouse.map { [("mouse", $0 ? "on" : "off")] } ?? [])
             return try QEMUKeyValue.render("qemu-vdagent", [("id", id), ("name", "vdagent")] + options)
-        case .vc, .dev, .pipe, .stdio, .udp, .spiceport, .nmdm, .dbus:
+        case .vc, .dev, .pipe, .stdio, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
+    }
+}
+
+/// A `udp` character device's two ends with QEMU's defaults filled in: it sends to the connect
+/// side (`localhost` when no host is given) from the bind side (any address, a port the kernel
+/// picks, when not given).
+struct UDPEnds {
+    var connectHost: String
+    var connectPort: String
+    var bindHost: String
+    var bindPort: String
+    /// Whether the XML gives a bind side (QMP's `local`).
+    var hasLocal: Bool
+
+    init(_ device: DomainDefinition.CharacterDevice) {
+        connectHost = device.udpConnectHost.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+        connectPort = device.udpConnectService ?? ""
+        bindHost = device.udpBindHost ?? ""
+        bindPort = device.udpBindService ?? "0"
+        hasLocal = device.udpBindHost != nil || device.udpBindService != nil
     }
 }
