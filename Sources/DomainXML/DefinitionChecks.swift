@@ -49,6 +49,9 @@ public enum DefinitionChecks {
             }
             try checkTransient(disk, definition)
         }
+        for video in definition.devices.videos where video.model == .ramfb && video.pciAddress != nil {
+            throw DomainXMLError(.unsupported, "'address' is not supported for 'ramfb' video devices")
+        }
         for controller in definition.devices.controllers {
             if controller.type == .scsi && (controller.model == nil || controller.model == "virtio-scsi") {
                 if let thread = controller.driver.ioThread, !definition.ioThreadIDs.contains(Int(thread)) {

@@ -7,11 +7,11 @@ public enum CommandLineSupport {
     public static let diskDevices: [DomainDefinition.Disk.Device] = [.disk, .cdrom]
     public static let diskBuses: [DomainDefinition.Disk.Bus] = [.ide, .scsi, .virtio, .sata]
     public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.vnc, .spice]
-    public static let videoModels: [DomainDefinition.Video.Model] = [.vga, .cirrus, .qxl, .virtio, .none, .bochs]
+    public static let videoModels: [DomainDefinition.Video.Model] = [.vga, .cirrus, .qxl, .virtio, .none, .bochs, .ramfb]
     public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio, .virtioTransitional, .virtioNonTransitional]
     public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random, .egd, .builtin]
     /// Host sides of serial ports and channels.
-    public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .file, .tcp, .unix, .spicevmc, .qemuVDAgent]
+    public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .file, .tcp, .udp, .unix, .spicevmc, .qemuVDAgent]
     public static let filesystemDrivers: [DomainDefinition.Filesystem.DriverType] = [.path, .virtiofs]
     public static let loaderTypes: [DomainDefinition.Loader.Kind] = [.rom, .pflash]
 
@@ -23,7 +23,9 @@ public enum CommandLineSupport {
         case .qxl: "qxl-vga"
         case .virtio: "virtio-vga"
         case .bochs: "bochs-display"
-        case .none, .vmvga, .xen, .vbox, .parallels, .gop, .ramfb: nil
+        // A framebuffer in guest RAM that firmware finds through fw_cfg: no PCI device.
+        case .ramfb: "ramfb"
+        case .none, .vmvga, .xen, .vbox, .parallels, .gop: nil
         }
     }
 }

@@ -21,6 +21,8 @@ extension DomainDefinition {
         public var alias: String?
         /// `<address type='pci'>`, when given (or assigned at define).
         public var pciAddress: PCIAddress?
+        /// `<address type='usb'>` of a USB sound device (written at define).
+        public var usbAddress: USBAddress?
 
         static let schema = ElementSchema("sound", attributes: ["model"], children: [
             .alias, .address, ElementSchema("codec", attributes: ["type"]), ElementSchema("audio", attributes: ["id"]),
@@ -28,6 +30,7 @@ extension DomainDefinition {
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             pciAddress = try PCIAddress(device: element)
+            usbAddress = DeviceCommon.usbAddress(element)
             model = try Model.requiredAttribute("model", of: element)
             alias = DeviceCommon.alias(element)
             for codec in element.elements(named: "codec") { codecs.append(try Codec.requiredAttribute("type", of: codec)) }

@@ -20,7 +20,10 @@ extension Builder {
             case .ac97, .es1370, .sb16:
                 let driver = sound.model == .ac97 ? "AC97" : sound.model == .es1370 ? "ES1370" : "sb16"
                 addDevice([("driver", .string(driver)), ("id", .string(id))] + audiodev + pciPlacement(sound.pciAddress))
-            case .pcspk, .ich7, .usb:
+            case .usb:
+                // USB Audio Class 1 on the USB bus, at its port.
+                addDevice([("driver", .string("usb-audio")), ("id", .string(id))] + audiodev + usbPlacement(sound.usbAddress))
+            case .pcspk, .ich7:
                 throw CommandLineError(.unsupported, "sound model '\(sound.model.rawValue)' is not supported")
             }
         }

@@ -36,7 +36,9 @@ extension Builder {
             // Secondary virtio and QXL cards are not VGA-compatible.
             let driver = index == 0 ? primary : video.model == .virtio ? "virtio-gpu-pci" : video.model == .qxl ? "qxl" : primary
             let virtio = video.model == .virtio ? Self.virtioOptionMembers(video.virtio) : []
-            addDevice([("driver", .string(driver))] + virtio + [("id", .string(video.alias ?? "video\(index)"))] + Self.videoProperties(video) + pciPlacement(video.pciAddress))
+            // ramfb is a system device: no bus, no address (libvirt refuses one).
+            let placement = video.model == .ramfb ? [] : pciPlacement(video.pciAddress)
+            addDevice([("driver", .string(driver))] + virtio + [("id", .string(video.alias ?? "video\(index)"))] + Self.videoProperties(video) + placement)
         }
     }
 }
