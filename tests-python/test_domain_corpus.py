@@ -152,3 +152,32 @@ def test_a_vnc_password_and_websocket_reach_the_running_guest(corrald, tmp_path)
     finally:
         subprocess.run(["virsh", "-c", uri, "destroy", "vncpw"], capture_output=True)
         subprocess.run(["virsh", "-c", uri, "undefine", "vncpw"], capture_output=True)
+
+
+def test_a_vnc_socket_the_daemon_chooses_is_named_in_the_live_xml(corrald, tmp_path):
+    """<listen type='socket'/> without a path: QEMU's VNC server listens on vnc.sock in the
+    guest's run directory, which the live XML names on <graphics> and <listen> (as libvirt's
+    does, for virt-manager to connect to); the inactive and saved XML leave it out."""
+    import socket
+    import subprocess
+    from guest import domain_xml
+    xml = domain_xml("vncsock", str(tmp_path / "serial.log"), devices="<graphics type='vnc'><listen type='socket'/></graphics>")
+    (tmp_path / "g.xml").write_text(xml)
+    uri = corrald.uri
+    subprocess.run(["virsh", "-c", uri, "define", str(tmp_path / "g.xml")], check=True, capture_output=True)
+    try:
+        subprocess.run(["virsh", "-c", uri, "start", "--paused", "vncsock"], check=True, capture_output=True)
+        path = f"{corrald.dir}/run/domains/vncsock/vnc.sock"
+        live = subprocess.run(["virsh", "-c", uri, "dumpxml", "vncsock"], check=True, capture_output=True, text=True).stdout
+        assert f"<graphics type='vnc' socket='{path}'>\n      <listen type='socket' socket='{path}'/>" in live, live
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
+            assert client.recv(12) == b"RFB 003.008\n"
+        inactive = subprocess.run(["virsh", "-c", uri, "dumpxml", "--inactive", "vncsock"], check=True, capture_output=True, text=True).stdout
+        assert "vnc.sock" not in inactive and "<listen type='socket'/>" in inactive
+        subprocess.run(["virsh", "-c", uri, "save", "vncsock", str(tmp_path / "v.save")], check=True, capture_output=True)
+        saved = subprocess.run(["virsh", "-c", uri, "save-image-dumpxml", str(tmp_path / "v.save")], check=True, capture_output=True, text=True).stdout
+        assert "vnc.sock" not in saved and "<listen type='socket'/>" in saved
+    finally:
+        subprocess.run(["virsh", "-c", uri, "destroy", "vncsock"], capture_output=True)
+        subprocess.run(["virsh", "-c", uri, "undefine", "vncsock"], capture_output=True)

@@ -481,7 +481,8 @@ actor DomainDriver {
         // A variable clock's live adjustment is from UTC (libvirt converts one from local time).
         let clockAdjustment = context.clockReference.adjustmentFromUTC(of: definition.clock)
         let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
-            var document = LiveDomainXML.decorate($0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid)
+            var document = LiveDomainXML.decorate(
+                $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket)
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
             return DomainXMLFormatter.format(document, id: Int(id))
         } ?? xml

@@ -11,7 +11,11 @@ enum LiveDomainXML {
     /// `vncDisplay`: the display an autoport VNC server got (its port is 5900 + it);
     /// `spicePort`: the port an autoport SPICE server got.
     /// `vsockCID`: the context ID the guest's vsock got (written as `<cid address>`).
-    static func decorate(_ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, vsockCID: UInt32? = nil) -> XMLElement {
+    /// `vncSocket`: the socket of a VNC server listening on one the daemon chose (libvirt names
+    /// it on `<graphics socket>` and `<listen socket>` while the guest runs).
+    static func decorate(
+        _ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, vsockCID: UInt32? = nil, vncSocket: String? = nil
+    ) -> XMLElement {
         var document = document
         var counters: [String: Int] = [:]
         document.updateElements { devicesElement in
@@ -60,6 +64,10 @@ enum LiveDomainXML {
                 case "graphics":
                     if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
                         device[attribute: "port"] = String(5900 + vncDisplay)
+                    }
+                    if device[attribute: "type"] == "vnc", let vncSocket, device[attribute: "socket"] == nil,
+                        let listen = device.element(named: "listen"), listen[attribute: "type"] == "socket", listen[attribute: "socket"] == nil {
+                        setVNCSocket(&device, vncSocket)
                     }
                     if device[attribute: "type"] == "spice", device[attribute: "autoport"] == "yes" || (device[attribute: "port"] ?? "-1") == "-1", let spicePort {
                         device[attribute: "port"] = String(spicePort)
@@ -130,7 +138,25 @@ enum LiveDomainXML {
     /// A running guest's document without what the run added (generated aliases, pseudo-terminal
     /// paths, an autoport VNC server's port): the definition it runs by, as a save image keeps
     /// it (libvirt's inactive, migratable form). User aliases (`ua-`) stay.
-    static func inactiveForm(_ document: XMLElement) -> XMLElement {
+    /// A VNC server's socket on `<graphics>` (after `type`) and on its first `<listen>`, or
+    /// taken off both when `path` is nil.
+    static func setVNCSocket(_ device: inout XMLElement, _ path: String?) {
+        device[attribute: "socket"] = path
+        if path != nil, let socket = device.attributes.firstIndex(where: { $0.name == "socket" && $0.namespace == nil }) {
+            let attribute = device.attributes.remove(at: socket)
+            device.attributes.insert(attribute, at: min(1, device.attributes.count))
+        }
+        var first = true
+        device.updateElements { listen in
+            guard first, listen.name == "listen", listen.namespace == nil else { return }
+            first = false
+            listen[attribute: "socket"] = path
+        }
+    }
+
+    /// `document` without what this run added. `vncSocket`: the socket the daemon chose for a
+    /// VNC server, which the next run chooses again (libvirt leaves it out of migratable XML).
+    static func inactiveForm(_ document: XMLElement, vncSocket: String? = nil) -> XMLElement {
         var document = document
         document[attribute: "id"] = nil
         document.updateElements { devicesElement in
@@ -147,8 +173,9 @@ enum LiveDomainXML {
                     device.children.removeAll {
                         if case .element(let e) = $0, e.name == "source", e.namespace == nil, e.attributes.allSatisfy({ $0.name == "path" }) { true } else { false }
                     }
-                case "graphics" where device[attribute: "autoport"] == "yes":
-                    device[attribute: "port"] = "-1"
+                case "graphics":
+                    if device[attribute: "autoport"] == "yes" { device[attribute: "port"] = "-1" }
+                    if let vncSocket, device[attribute: "type"] == "vnc", device[attribute: "socket"] == vncSocket { setVNCSocket(&device, nil) }
                 default:
                     break
                 }

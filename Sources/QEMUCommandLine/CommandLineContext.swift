@@ -95,6 +95,11 @@ public struct CommandLineContext: Sendable {
     public var pidFile: String { runDirectory + "/qemu.pid" }
     /// The control socket of the domain's emulated TPM (`swtpm`).
     public var tpmEmulatorSocket: String { runDirectory + "/swtpm.sock" }
+    /// The socket of a VNC server that listens on a socket the XML does not name (libvirt's
+    /// `vnc.sock` in the domain's directory).
+    public var vncSocket: String { Self.vncSocket(runDirectory: runDirectory) }
+    /// ``vncSocket`` of the domain whose run directory is `runDirectory`.
+    public static func vncSocket(runDirectory: String) -> String { runDirectory + "/vnc.sock" }
     /// The vhost-user socket of the virtiofsd the daemon starts for the virtiofs share `alias`
     /// (libvirt's `ALIAS-fs.sock`).
     public func virtioFSSocket(alias: String) -> String { runDirectory + "/\(alias)-fs.sock" }

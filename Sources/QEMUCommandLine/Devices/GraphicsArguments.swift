@@ -21,7 +21,7 @@ extension Builder {
                 if let audio = audioDeviceID(server.audioID) { options.append("audiodev=\(audio)") }
                 if let socket = server.listenSocket {
                     // A Unix socket (libvirt's `vnc=unix:PATH`); no TCP port, no websocket.
-                    let path = socket.isEmpty ? context.runDirectory + "/vnc.sock" : socket
+                    let path = socket.isEmpty ? context.vncSocket : socket
                     add("-vnc", QEMUKeyValue.render([("vnc", "unix:" + path)]) + options.filter { !$0.hasPrefix("websocket=") }.map { "," + $0 }.joined())
                     continue
                 }
