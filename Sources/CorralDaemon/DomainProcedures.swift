@@ -161,7 +161,9 @@ enum DomainProcedures {
             let record = try registry.record(for: arguments.dom)
             return .init(state: record.state.rawValue, reason: record.reason)
         }
-        table.registerAsync(Remote.DomainGetInfo.self) { arguments, _ throws(RemoteError) in
+        // On the connection's event loop: an inactive domain's answer needs no other thread (a
+        // task elsewhere costs each call two thread hops, ~40 µs of CPU here).
+        table.registerAsync(Remote.DomainGetInfo.self, onEventLoop: true) { arguments, _ throws(RemoteError) in
             let record = try registry.record(for: arguments.dom)
             // The CPU time is read from /proc: on the thread pool, not the event loop.
             let pid = record.pid
