@@ -7,9 +7,13 @@ every target, printed as one JSON line (calls, seconds, p50 and p99 in seconds).
   bench-python-client.py list URI SECONDS PREFIX       what `virsh list --all` calls, repeated
   bench-python-client.py dominfo URI SECONDS PREFIX    what `virsh dominfo` calls, for every domain
   bench-python-client.py listall URI SECONDS           listAllDomains with every flag, one by one
+  bench-python-client.py hostname URI SECONDS          getHostname in a loop: the RPC floor as
+                                                       libvirt-python sees it
 
 `list` and `dominfo` report one "call" per sequence over all the domains whose names start with
-PREFIX (the sequences virsh runs, from tools/virsh-domain-monitor.c).
+PREFIX (the sequences virsh runs, from tools/virsh-domain-monitor.c), and with `listall` the
+number of RPCs a sequence makes ("rpcs"): times the `hostname` floor, the least any daemon could
+take.
 """
 import json
 import socket
@@ -20,22 +24,27 @@ QUERY = '{"execute":"query-status"}'
 
 
 def timed(seconds, body):
-    latencies = []
+    """Wall-clock latencies of `body`, and the client's own CPU time per call (`cpu_p50`: what
+    libvirt-python and this script spend, which no daemon can take away)."""
+    latencies, cpu = [], []
     start = time.perf_counter()
     deadline = start + seconds
     while True:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         body()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         latencies.append(t1 - t0)
+        cpu.append(c1 - c0)
         if t1 >= deadline:
             break
     latencies.sort()
+    cpu.sort()
     return {
         "calls": len(latencies),
         "seconds": time.perf_counter() - start,
         "p50": latencies[len(latencies) // 2],
         "p99": latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)],
+        "cpu_p50": cpu[len(cpu) // 2],
     }
 
 
@@ -72,18 +81,29 @@ def direct(path, seconds):
     return timed(seconds, call)
 
 
+def hostname(uri, seconds):
+    import libvirt
+    connection = libvirt.open(uri)
+    for _ in range(50):
+        connection.getHostname()
+    return timed(seconds, connection.getHostname)
+
+
 def virsh_list(uri, seconds, prefix):
     import libvirt
     connection = libvirt.open(uri)
 
     def sequence():
-        # virsh list --all: every domain, then for each its id, name and state.
+        # virsh list --all: every domain, then for each its id, name and state (the id and
+        # name are the client's; the state is an RPC).
         for domain in connection.listAllDomains(0):
             if domain.name().startswith(prefix):
                 domain.ID()
                 domain.state()
     sequence()
-    return timed(seconds, sequence)
+    result = timed(seconds, sequence)
+    result["rpcs"] = 1 + sum(1 for d in connection.listAllDomains(0) if d.name().startswith(prefix))
+    return result
 
 
 def virsh_dominfo(uri, seconds, prefix):
@@ -105,7 +125,12 @@ def virsh_dominfo(uri, seconds, prefix):
             if connection.getSecurityModel()[0]:
                 domain.securityLabel()
             domain.messages(0)
-    return timed(seconds, sequence)
+    result = timed(seconds, sequence)
+    # Each domain: lookup, OS type, info, persistent, autostart, managed save, security
+    # model (and label when there is a model), messages; the id and UUID are the client's.
+    labelled = 1 if connection.getSecurityModel()[0] else 0
+    result["rpcs"] = len(domains) * (8 + labelled)
+    return result
 
 
 # Every filter flag of virConnectListAllDomains, alone (and none).
@@ -120,7 +145,9 @@ def list_all_flags(uri, seconds):
         for flags in LIST_FLAGS:
             connection.listAllDomains(flags)
     sequence()
-    return timed(seconds, sequence)
+    result = timed(seconds, sequence)
+    result["rpcs"] = len(LIST_FLAGS)
+    return result
 
 
 def main():
@@ -133,6 +160,8 @@ def main():
         result = virsh_list(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     elif mode == "dominfo":
         result = virsh_dominfo(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+    elif mode == "hostname":
+        result = hostname(sys.argv[2], float(sys.argv[3]))
     elif mode == "listall":
         result = list_all_flags(sys.argv[2], float(sys.argv[3]))
     else:

@@ -170,6 +170,10 @@ enum DomainBenchmark {
                 ("virsh dominfo for every domain", ["dominfo", "SECONDS", "corral-bench-"]),
                 ("LIST_ALL_DOMAINS, each of 15 flags", ["listall", "SECONDS"]),
             ]
+            // The floor: libvirt-python's cheapest round trip to corrald (GET_HOSTNAME), which
+            // each RPC of a sequence costs at the least, client and transport included.
+            let floor = try PythonClient.measure(["hostname", daemon.uri, String(seconds)])
+            print(String(format: "  libvirt-python's RPC floor to corrald (getHostname): p50 %.1f µs", floor.p50 * 1e6))
             for (what, arguments) in sequences {
                 func run(_ uri: String) throws -> LoadResult {
                     var full = arguments.map { $0 == "SECONDS" ? String(seconds) : $0 }
@@ -180,6 +184,16 @@ enum DomainBenchmark {
                 let theirs = try libvirtd.map { try run($0.uri) }
                 row(what, ours.p50 * 1000, theirs.map { $0.p50 * 1000 }, unit: "ms")
                 if let theirs { print(String(format: "    corrald %.2fx faster (p50)", theirs.p50 / ours.p50)) }
+                // The ceilings: libvirt-python's own CPU time per sequence, which a daemon that
+                // answered in no time at all would still cost; and the sequence's RPCs each at
+                // the floor, the best corrald can do for this client.
+                if let theirs, let client = ours.clientCPU, client > 0 {
+                    print(String(format: "    client CPU %.1f ms of it: a daemon taking no time would be at most %.2fx libvirtd", client * 1000, theirs.p50 / client))
+                }
+                if let theirs, let rpcs = ours.rpcsPerCall, rpcs > 0 {
+                    let best = Double(rpcs) * floor.p50
+                    print(String(format: "    %d RPCs at the floor: %.1f ms, at most %.2fx libvirtd; corrald takes %.2fx its floor", rpcs, best * 1000, theirs.p50 / best, ours.p50 / best))
+                }
             }
         }
         if let libvirtd { await undefineAll(uri: libvirtd.uri) }

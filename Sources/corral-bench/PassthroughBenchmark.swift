@@ -73,7 +73,7 @@ enum PassthroughBenchmark {
                     line += String(format: "; vs libvirtd throughput %.2fx (goal ≥ 3x)", client.throughput / anchor.throughput)
                 }
                 print(line)
-                try python(daemon: daemon, libvirtd: theirs == nil ? nil : libvirtd, direct: direct, seconds: seconds)
+                try python(daemon: daemon, libvirtd: theirs == nil ? nil : libvirtd, direct: direct, directP50: bare.p50, seconds: seconds)
             }
         }
     }
@@ -91,7 +91,8 @@ enum PassthroughBenchmark {
     }
 
     /// One libvirt-python client on each daemon, and a plain Python client on a direct socket.
-    static func python(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, direct: BareQEMU, seconds: Double) throws {
+    /// `directP50`: QEMU's answer on a direct socket from the Swift client, for the ceiling.
+    static func python(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, direct: BareQEMU, directP50: Double, seconds: Double) throws {
         guard PythonClient.available else {
             print("  libvirt-python is not installed: no Python figures")
             return
@@ -105,6 +106,13 @@ enum PassthroughBenchmark {
             let anchor = try PythonClient.measure(["monitor", libvirtd.uri, guestName, String(seconds)])
             print(anchor.row("libvirt-python → libvirtd", 1))
             line += String(format: "; vs libvirtd throughput %.2fx (goal ≥ 3x), p50 %.2fx lower", corral.throughput / anchor.throughput, anchor.p50 / corral.p50)
+            // The ceiling: QEMU's own answer (the direct socket) plus libvirt-python's CPU time,
+            // which any daemon in between still costs.
+            if let client = corral.clientCPU {
+                let qemu = min(directP50, bare.p50)
+                line += String(format: "\n  ceiling: QEMU's answer on a direct socket + libvirt-python's CPU (%.0f µs) = %.0f µs, at most %.2fx libvirtd",
+                               client * 1e6, (qemu + client) * 1e6, anchor.p50 / (qemu + client))
+            }
         }
         print(line)
     }

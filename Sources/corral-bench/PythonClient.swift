@@ -22,6 +22,9 @@ enum PythonClient {
         else {
             throw BenchError("the Python client (\(arguments.first ?? "")) failed: \(output.standardError.suffix(400))")
         }
-        return LoadResult(calls: calls, seconds: seconds, p50: p50, p99: p99)
+        var result = LoadResult(calls: calls, seconds: seconds, p50: p50, p99: p99)
+        result.clientCPU = object["cpu_p50"] as? Double
+        result.rpcsPerCall = object["rpcs"] as? Int
+        return result
     }
 }

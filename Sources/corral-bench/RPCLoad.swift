@@ -24,6 +24,11 @@ struct LoadResult {
     /// Median and 99th percentile latency, in seconds.
     var p50: Double
     var p99: Double
+    /// The client's own CPU time per call (median, seconds), when the client measures it: the
+    /// part of each call no daemon can make faster.
+    var clientCPU: Double?
+    /// The RPCs one call (a sequence) makes, when the client counts them.
+    var rpcsPerCall: Int?
 
     /// From every call's latency (seconds, sorted).
     init(calls: Int, seconds: Double, latencies: [Double]) {
