@@ -48,6 +48,9 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "IOThreads not available for bus \(disk.targetBus.rawValue) target \(disk.targetDevice)")
             }
             try checkTransient(disk, definition)
+            if disk.removable != nil && disk.targetBus != .usb {
+                throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
+            }
         }
         for video in definition.devices.videos where video.model == .ramfb && video.pciAddress != nil {
             throw DomainXMLError(.unsupported, "'address' is not supported for 'ramfb' video devices")

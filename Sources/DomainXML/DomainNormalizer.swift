@@ -337,6 +337,7 @@ enum DomainNormalizer {
                 device.children.insert(.element(element("driver", [("name", "qemu")])), at: 0)
             }
             device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, diskDriverAttributeOrder) } }
+            device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["dev", "bus", "tray", "removable", "rotation_rate"]) } }
             if !options.keepsLiveState {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
             }

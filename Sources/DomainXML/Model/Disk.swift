@@ -133,6 +133,11 @@ extension DomainDefinition {
         public var alias: String?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
+        /// `<address type='usb'>` of a USB disk (written at define).
+        public var usbAddress: USBAddress?
+        /// `<target removable>` of a USB disk: whether the guest sees removable media
+        /// (`nil`: not given; libvirt then tells QEMU it is not).
+        public var removable: Bool?
 
         static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"] + VirtioOptions.attributes),
@@ -140,7 +145,7 @@ extension DomainDefinition {
             Encryption.schema,
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
-            ElementSchema("target", attributes: ["dev", "bus"]), .text("readonly"), .text("shareable"),
+            ElementSchema("target", attributes: ["dev", "bus", "removable"]), .text("readonly"), .text("shareable"),
             ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .address, IOTune.schema,
             // Only the empty element (the image has no backing chain), which libvirt's migratable
             // XML carries; a described chain is not modelled.
@@ -234,6 +239,8 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
             driveAddress = try DriveAddress(device: element)
+            usbAddress = DeviceCommon.usbAddress(element)
+            removable = try AttributeValues.onOff("removable", of: target)
         }
     }
 }

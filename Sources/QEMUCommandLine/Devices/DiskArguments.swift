@@ -41,7 +41,10 @@ extension Builder {
                 members += [("channel", .integer(Int64(address.bus))), ("scsi-id", .integer(Int64(address.target))), ("lun", .integer(Int64(address.unit)))]
             }
             if let serial = disk.serial { members.append(("device_id", .string(serial))) }
-        case .fdc, .xen, .usb, .uml, .sd:
+        case .usb:
+            // USB mass storage at the port define gave it.
+            members = [("driver", .string("usb-storage"))] + usbPlacement(disk.usbAddress)
+        case .fdc, .xen, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }
         guard [.file, .block, .network].contains(disk.type) else {
@@ -107,6 +110,8 @@ extension Builder {
         }
         if let size = disk.logicalBlockSize { members.append(("logical_block_size", .unsigned(UInt64(size)))) }
         if let size = disk.physicalBlockSize { members.append(("physical_block_size", .unsigned(UInt64(size)))) }
+        // A USB disk's media are fixed unless `<target removable='on'>` (libvirt's default).
+        if disk.targetBus == .usb { members.append(("removable", .bool(disk.removable ?? false))) }
         if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
         // The disk's identity and error policies, in libvirt's order.
         if disk.targetBus == .scsi {
