@@ -326,7 +326,9 @@ enum DomainNormalizer {
                 throw DomainXMLError(.invalid, line: device.line, "missing target information for device \(device.element(named: "source")?[attribute: "file"] ?? "disk")")
             }
             if target[attribute: "bus"] == nil {
-                let bus = dev.hasPrefix("vd") ? "virtio" : dev.hasPrefix("sd") ? "scsi" : dev.hasPrefix("hd") ? "ide" : "virtio"
+                // libvirt's default: a floppy is on the floppy controller, else by the target's prefix.
+                let bus = device[attribute: "device"] == "floppy" ? "fdc"
+                    : dev.hasPrefix("vd") ? "virtio" : dev.hasPrefix("sd") ? "scsi" : dev.hasPrefix("hd") ? "ide" : "virtio"
                 device.updateElements { if $0.name == "target" { $0[attribute: "bus"] = bus } }
             }
             if let driver = device.element(named: "driver") {

@@ -4,8 +4,8 @@ public import DomainXML
 /// options; the rest are refused at start. Domain capabilities report these (a test checks each
 /// list against the builder, value by value).
 public enum CommandLineSupport {
-    public static let diskDevices: [DomainDefinition.Disk.Device] = [.disk, .cdrom]
-    public static let diskBuses: [DomainDefinition.Disk.Bus] = [.ide, .scsi, .virtio, .usb, .sata]
+    public static let diskDevices: [DomainDefinition.Disk.Device] = [.disk, .cdrom, .floppy]
+    public static let diskBuses: [DomainDefinition.Disk.Bus] = [.ide, .fdc, .scsi, .virtio, .usb, .sata]
     public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.vnc, .spice]
     public static let videoModels: [DomainDefinition.Video.Model] = [.vga, .cirrus, .qxl, .virtio, .none, .bochs, .ramfb]
     public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio, .virtioTransitional, .virtioNonTransitional]

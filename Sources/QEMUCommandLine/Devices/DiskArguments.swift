@@ -6,7 +6,28 @@ extension Builder {
     /// Each disk as a `file`/`host_device` storage node, a format node and a `-device`, with
     /// libvirt's node names (`libvirt-N-storage`, `libvirt-N-format`) and aliases.
     mutating func addDisks() throws(CommandLineError) {
+        addFloppyController()
         for index in domain.devices.disks.indices { try addDisk(at: index) }
+    }
+
+    /// The floppy controller's boot indexes (libvirt's: a floppy boots through its controller,
+    /// drive A or B by unit): on q35 an explicit `isa-fdc` device, on i440fx the built-in
+    /// controller's `-global` properties. Nothing without a floppy disk.
+    mutating func addFloppyController() {
+        let floppies = domain.devices.disks.filter { $0.targetBus == .fdc }
+        guard !floppies.isEmpty else { return }
+        var driveA: Int?, driveB: Int?
+        for floppy in floppies {
+            let boot = bootIndexes.index(for: .fd, explicit: floppy.bootOrder)
+            if (floppy.driveAddress?.unit ?? 0) != 0 { driveB = boot ?? driveB } else { driveA = boot ?? driveA }
+        }
+        if (domain.os.machine ?? "").contains("q35") {
+            addDevice([("driver", .string("isa-fdc"))] + (driveA.map { [("bootindexA", .integer(Int64($0)))] } ?? [])
+                + (driveB.map { [("bootindexB", .integer(Int64($0)))] } ?? []))
+        } else {
+            if let driveA { add("-global", "isa-fdc.bootindexA=\(driveA)") }
+            if let driveB { add("-global", "isa-fdc.bootindexB=\(driveB)") }
+        }
     }
 
     /// The disk at `index` of the definition: its nodes and its device.
@@ -44,7 +65,10 @@ extension Builder {
         case .usb:
             // USB mass storage at the port define gave it.
             members = [("driver", .string("usb-storage"))] + usbPlacement(disk.usbAddress)
-        case .fdc, .xen, .uml, .sd:
+        case .fdc:
+            // A drive on the floppy controller, by unit (its boot index is the controller's).
+            members = [("driver", .string("floppy")), ("unit", .integer(Int64(disk.driveAddress?.unit ?? unit % 2)))]
+        case .xen, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }
         guard [.file, .block, .network].contains(disk.type) else {
@@ -101,11 +125,11 @@ extension Builder {
                         + [("driver", .string("qcow2")), ("file", .string(names.storageNode)), ("backing", .string(imageNodes.1))]))
             }
             members.append(("drive", .string(names.formatNode)))
-        } else if disk.device != .cdrom {
+        } else if disk.device != .cdrom && disk.device != .floppy {
             throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
         }
         members.append(("id", .string(names.alias)))
-        if let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
+        if disk.targetBus != .fdc, let boot = bootIndexes.index(for: disk.device == .cdrom ? .cdrom : .hd, explicit: disk.bootOrder) {
             members.append(("bootindex", .integer(Int64(boot))))
         }
         if let size = disk.logicalBlockSize { members.append(("logical_block_size", .unsigned(UInt64(size)))) }
