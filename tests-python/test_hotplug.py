@@ -168,6 +168,25 @@ def test_cdrom_media_change_and_eject(guest):
     assert iso in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
 
 
+def test_floppy_media_change_on_a_q35_guest(daemon, tmp_path):
+    """A floppy drive (on q35's explicit isa-fdc) starts empty, takes a medium and gives it up."""
+    (tmp_path / "fd.xml").write_text(hotplug_xml("fd", "<disk type='file' device='floppy'><target dev='fda'/></disk>"))
+    virsh(daemon, "define", str(tmp_path / "fd.xml"))
+    try:
+        virsh(daemon, "start", "fd", "--paused")
+        assert "<target dev='fda' bus='fdc'/>" in virsh(daemon, "dumpxml", "fd").stdout
+        disk = image(tmp_path / "floppy.img", size="1440K")
+        virsh(daemon, "change-media", "fd", "fda", disk, "--insert", "--live")
+        blocks = json.loads(virsh(daemon, "qemu-monitor-command", "fd", '{"execute":"query-block"}').stdout)["return"]
+        assert any(b.get("qdev", "").endswith("fdc0-0-0") and b.get("inserted", {}).get("file") == disk for b in blocks), blocks
+        assert "1474560" in virsh(daemon, "domblkinfo", "fd", "fda").stdout
+        virsh(daemon, "change-media", "fd", "fda", "--eject", "--live")
+        assert disk not in virsh(daemon, "dumpxml", "fd").stdout
+    finally:
+        virsh(daemon, "destroy", "fd", check=False)
+        virsh(daemon, "undefine", "fd", check=False)
+
+
 def test_interfaces_and_rngs_plug_and_unplug_with_events(guest):
     daemon, console, tmp = guest
     # Events through a second virsh process: `virsh event --all` prints them as they come.
