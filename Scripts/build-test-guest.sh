@@ -10,7 +10,8 @@
 #                    loopback interface (which the agent then reports), and powers off
 #                    when the ACPI power button is pressed; with corral.counter, a counter on
 #                    the serial console and in the sectors of the first virtio disk; with
-#                    corral.virtiofs=TAG, the virtiofs share TAG mounted, read and written
+#                    corral.virtiofs=TAG, the virtiofs share TAG mounted, read and written;
+#                    with corral.noload=NAME, the module NAME not loaded
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +77,11 @@ cat > "$root/init" <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for module in $(cat /lib/modules/order); do insmod /lib/modules/$module 2>/dev/null; done
+# corral.noload=NAME leaves the module NAME out (a device the guest must not drive).
+for module in $(cat /lib/modules/order); do
+  case " $(cat /proc/cmdline) " in *" corral.noload=$(basename "$module" .ko) "*) continue;; esac
+  insmod /lib/modules/$module 2>/dev/null
+done
 ifconfig lo 127.0.0.1 up
 # Each network interface asks for an address by DHCP, in the background (guests without one,
 # or on networks without DHCP, boot as before).

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(qemu-system-x86 qemu-utils qemu-block-extra libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
           python3-libvirt python3-pytest python3-pytest-xdist python3-pip cpio gzip virtinst e2fsprogs util-linux libnss3-tools
           dnsmasq-base nftables iproute2 iptables iputils-ping ethtool busybox swtpm swtpm-tools ovmf
-          gnutls-bin libsasl2-dev libsasl2-modules sasl2-bin openssh-server openssh-client netcat-openbsd)
+          gnutls-bin libsasl2-dev libsasl2-modules sasl2-bin openssh-server openssh-client netcat-openbsd
+          dpdk-dev)  # dpdk-dev: dpdk-testpmd, the vhost-user backend of the tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

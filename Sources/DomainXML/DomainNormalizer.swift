@@ -403,6 +403,20 @@ enum DomainNormalizer {
                 }
             }
             device.updateElements { if $0.name == "ip" && $0.namespace == nil { orderAttributes(&$0, ["address", "family", "prefix", "peer"]) } }
+            if device[attribute: "type"] == "vhostuser" {
+                // libvirt's vhost-user source: type, path, mode, then its <reconnect> (a
+                // timeout only when enabled).
+                device.updateElements { source in
+                    guard source.name == "source", source.namespace == nil else { return }
+                    orderAttributes(&source, ["type", "path", "mode"])
+                    source.updateElements { reconnect in
+                        guard reconnect.name == "reconnect", reconnect.namespace == nil else { return }
+                        if reconnect[attribute: "enabled"] != "yes" { reconnect[attribute: "timeout"] = nil }
+                        orderAttributes(&reconnect, ["enabled", "timeout"])
+                    }
+                    source.children.removeAll { if case .element(let e) = $0, e.name == "reconnect", e[attribute: "enabled"] == nil { true } else { false } }
+                }
+            }
             // Corral's default model, written out (libvirt 9.0's is rtl8139): see docs/decisions.md.
             if device.element(named: "model") == nil && device[attribute: "type"] != "hostdev" {
                 device.children.append(.element(element("model", [("type", "virtio")])))

@@ -17,6 +17,8 @@ final class CorpusHost {
     private var listeners: [Int32] = []
     /// The ports listened on, once each (a serial's `<console>` repeats its source).
     private var listenedPorts: Set<UInt16> = []
+    /// Whether testpmd ran, leaving its runtime directory.
+    private var dpdkRuntime = false
 
     init(scratch: String) {
         self.scratch = scratch
@@ -24,6 +26,8 @@ final class CorpusHost {
 
     deinit {
         for helper in helpers { helper.stop(grace: 2) }
+        // testpmd's runtime directory (its `--file-prefix`).
+        if dpdkRuntime { try? FileManager.default.removeItem(atPath: "/var/run/dpdk/" + (scratch as NSString).lastPathComponent) }
         for descriptor in listeners { close(descriptor) }
         for device in loopDevices { _ = try? runProgram("/usr/sbin/losetup", ["-d", device]) }
     }
@@ -42,6 +46,7 @@ final class CorpusHost {
     /// its listening socket as the daemon hands it; and makes each transient disk's overlay, as
     /// the daemon does.
     func startHelpers(for definition: DomainDefinition, context: CommandLineContext) throws {
+        try startVhostUserBackend(for: definition.devices.interfaces.compactMap { nic in nic.vhostUser.map { ($0, nic.driver?.queues ?? 1) } })
         for disk in definition.devices.disks {
             guard let overlay = disk.transientOverlayPath(domainName: definition.name), let image = disk.source else { continue }
             let made = try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-F", disk.format ?? "raw", "-b", image, overlay])
@@ -131,7 +136,7 @@ final class CorpusHost {
         case ("smartcard"?, "smartcard") where here.count == 3 && element[attribute: "mode"] == "host-certificates":
             try makeCertificateDatabase(for: &element)
         case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"), ("smartcard"?, "source"),
-            ("rng"?, "source"):
+            ("rng"?, "source"), ("interface"?, "source"):
             if let socketPath = element[attribute: "path"] {
                 let moved = scratchPath(for: socketPath)
                 try makeParent(of: moved)
@@ -205,6 +210,30 @@ final class CorpusHost {
             throw TestSetupError("\(path) is missing: Scripts/build-test-guest.sh makes it (Scripts/test.sh runs it)")
         }
         return path
+    }
+
+    /// DPDK's testpmd as the vhost-user backend of the case's vhost-user interfaces (one port
+    /// each, echoing what the guest sends), without huge pages: listening where QEMU connects,
+    /// connecting where QEMU listens. Returns once the sockets QEMU connects to exist.
+    private func startVhostUserBackend(for interfaces: [(source: DomainDefinition.Interface.VhostUserSource, queues: Int)]) throws {
+        guard !interfaces.isEmpty else { return }
+        let sources = interfaces.map(\.source)
+        var arguments = ["--no-huge", "-m", "128", "--no-pci", "--file-prefix=" + (scratch as NSString).lastPathComponent, "--log-level=lib.eal:error"]
+        // Every port with the most queues any interface asks for (testpmd's queue counts are
+        // per run); a guest uses as many as it has.
+        let queues = max(interfaces.map(\.queues).max() ?? 1, 1)
+        for (index, source) in sources.enumerated() {
+            try makeParent(of: source.path)
+            arguments += ["--vdev", "net_vhost\(index),iface=\(source.path),queues=\(queues)" + (source.qemuListens ? ",client=1" : "")]
+        }
+        // A stats period keeps it running (without one it exits when its input ends).
+        arguments += ["--", "--total-num-mbufs=4096", "--rxq=\(queues)", "--txq=\(queues)", "--forward-mode=io", "--auto-start", "--stats-period=3600"]
+        helpers.append(try ChildProcess.spawn("/usr/bin/dpdk-testpmd", arguments, standardOutput: .null, standardError: .null))
+        dpdkRuntime = true
+        let deadline = Date().addingTimeInterval(20)
+        for source in sources where !source.qemuListens {
+            while !FileManager.default.fileExists(atPath: source.path) && Date() < deadline { usleep(10_000) }
+        }
     }
 
     private func startTPM(at socket: String, version2: Bool) throws {

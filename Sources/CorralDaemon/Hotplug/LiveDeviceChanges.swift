@@ -152,7 +152,12 @@ extension DomainDriver {
             return removals
         case "interface":
             guard index < devices.interfaces.count else { return [] }
-            return [("netdev_del", .object([("id", .string(devices.interfaces[index].netdev))]))]
+            var removals: [(String, JSONValue)] = [("netdev_del", .object([("id", .string(devices.interfaces[index].netdev))]))]
+            // A vhost-user interface's socket chardev goes after its netdev.
+            if index < live.devices.interfaces.count, live.devices.interfaces[index].type == .vhostuser {
+                removals.append(("chardev-remove", .object([("id", .string("char" + devices.interfaces[index].alias))])))
+            }
+            return removals
         case "channel":
             guard let channel = devices.characterDevice(.channel, index: index) else { return [] }
             return [("chardev-remove", .object([("id", .string(channel.chardev))]))]

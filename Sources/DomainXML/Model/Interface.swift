@@ -84,6 +84,19 @@ extension DomainDefinition {
         }
         /// `<source mode>` for `direct`.
         public var sourceMode: String?
+        /// A `vhostuser` interface's socket: `<source type='unix' path mode>` and its
+        /// `<reconnect>`.
+        public var vhostUser: VhostUserSource?
+
+        /// Where a vhost-user backend (OVS-DPDK, a DPDK application) and QEMU meet.
+        public struct VhostUserSource: Hashable, Sendable {
+            public var path: String
+            /// `mode='server'`: QEMU listens and the backend connects (`client`: the other way).
+            public var qemuListens: Bool
+            /// `<reconnect enabled='yes' timeout>`: seconds QEMU waits before connecting again
+            /// to a backend that went away (a client only).
+            public var reconnectSeconds: UInt32?
+        }
         public var model: Model?
         public var mac: String?
         public var bootOrder: Int?
@@ -107,7 +120,10 @@ extension DomainDefinition {
         public var isVirtio: Bool { [.virtio, .virtioTransitional, .virtioNonTransitional].contains(model ?? .virtio) }
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid"]), ElementSchema("target", attributes: ["dev"]),
+            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid", "type", "path"], children: [
+                ElementSchema("reconnect", attributes: ["enabled", "timeout"]),
+            ]),
+            ElementSchema("target", attributes: ["dev"]),
             ElementSchema("bandwidth", children: [
                 ElementSchema("inbound", attributes: ["average", "peak", "burst", "floor"]), ElementSchema("outbound", attributes: ["average", "peak", "burst"]),
             ]),
@@ -132,6 +148,7 @@ extension DomainDefinition {
             targetDevice = element.element(named: "target")?[attribute: "dev"]
             bandwidth = try element.element(named: "bandwidth").map(Bandwidth.init)
             sourceMode = source?[attribute: "mode"]
+            if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]
             bootOrder = DeviceCommon.bootOrder(element)
@@ -190,6 +207,37 @@ extension DomainDefinition {
 }
 
 extension DomainDefinition.Interface {
+    /// A `vhostuser` interface's `<source>`, read as libvirt reads it, with its messages.
+    static func vhostUserSource(_ source: XMLElement?, line: Int) throws(DomainXMLError) -> VhostUserSource {
+        guard let source else { throw DomainXMLError(.internalError, line: line, "Missing source element for interface type 'vhostuser'") }
+        guard let type = source[attribute: "type"] else {
+            throw DomainXMLError(.invalid, line: source.line, "Missing required attribute 'type' in element 'source'")
+        }
+        guard type == "unix" else { throw DomainXMLError(.unsupported, line: source.line, "Type='\(type)' unsupported for <interface type='vhostuser'>") }
+        guard let path = source[attribute: "path"] else {
+            throw DomainXMLError(.invalid, line: source.line, "Missing required attribute 'path' in element 'source'")
+        }
+        guard let mode = source[attribute: "mode"] else {
+            throw DomainXMLError(.invalid, line: source.line, "Missing required attribute 'mode' in element 'source'")
+        }
+        guard mode == "server" || mode == "client" else {
+            throw DomainXMLError(.invalid, line: source.line, "Invalid value for attribute 'mode' in element 'source': '\(mode)'.")
+        }
+        var reconnect: UInt32?
+        if let element = source.element(named: "reconnect"), try AttributeValues.yesNo("enabled", of: element) == true {
+            guard let text = element[attribute: "timeout"] else {
+                throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'timeout' in element 'reconnect'")
+            }
+            guard let seconds = AttributeValues.libvirtUInt32(text) else {
+                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'timeout' in element 'reconnect': '\(text)'. Expected non-negative integer value")
+            }
+            // libvirt's check (virDomainChrSourceDefValidate).
+            if mode == "server" { throw DomainXMLError(.internalError, line: element.line, "chardev reconnect is possible only for connect mode") }
+            reconnect = seconds
+        }
+        return VhostUserSource(path: path, qemuListens: mode == "server", reconnectSeconds: reconnect)
+    }
+
     /// libvirt's checks of a user-mode interface's `<ip>`s (`qemuValidateDomainDeviceDefNetwork`):
     /// no peer, one address of each family, an IPv4 prefix of 4–27, an IPv6 prefix of 64.
     static func checkUserModeAddresses(_ addresses: [DomainDefinition.GuestIPAddress], line: Int) throws(DomainXMLError) {

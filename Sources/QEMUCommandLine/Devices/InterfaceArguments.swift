@@ -23,6 +23,8 @@ extension Builder {
             if queues > 1 { tap.append(("queues", .integer(Int64(queues)))) }
             if try usesVhostNet(interface) { tap.append(("vhost", .bool(true))) }
             add("-netdev", json: .object(tap + [("id", .string(netdev))]))
+        } else if interface.type == .vhostuser, let source = interface.vhostUser {
+            try addVhostUserNetdev(source, netdev: netdev, alias: devices.interfaces[index].alias, queues: queues)
         } else {
             if queues > 1 {
                 throw CommandLineError(
@@ -80,6 +82,29 @@ extension Builder {
         if let on = driver.hashReport { members.append(("hash", .bool(on))) }
         if let mtu = interface.mtu { members.append(("host_mtu", .integer(Int64(mtu)))) }
         return members
+    }
+
+    /// A vhost-user interface's socket chardev (`char` + its alias) and netdev: QEMU connects to
+    /// the backend's socket (`mode='client'`, with `reconnect` seconds when asked), or listens on
+    /// it and waits at start for the backend to connect (libvirt's `server=on`). A hot-plugged
+    /// one's chardev is QMP's structure and does not wait.
+    mutating func addVhostUserNetdev(_ source: DomainDefinition.Interface.VhostUserSource, netdev: String, alias: String, queues: Int) throws(CommandLineError) {
+        let chardev = "char" + alias
+        if forHotplug {
+            let address: JSONValue = .object([("type", .string("unix")), ("data", .object([("path", .string(source.path))]))])
+            var data: [(String, JSONValue)] = [("addr", address), ("server", .bool(source.qemuListens))]
+            if source.qemuListens { data.append(("wait", .bool(false))) }
+            if let seconds = source.reconnectSeconds { data.append(("reconnect", .integer(Int64(seconds)))) }
+            add("-chardev", json: .object([("id", .string(chardev)), ("backend", .object([("type", .string("socket")), ("data", .object(data))]))]))
+        } else {
+            var options: [(String, String)] = [("id", chardev), ("path", source.path)]
+            if source.qemuListens { options.append(("server", "on")) }
+            if let seconds = source.reconnectSeconds { options.append(("reconnect", String(seconds))) }
+            add("-chardev", try QEMUKeyValue.render("socket", options))
+        }
+        var members: [(String, JSONValue)] = [("type", .string("vhost-user")), ("chardev", .string(chardev))]
+        if queues > 1 { members.append(("queues", .integer(Int64(queues)))) }
+        add("-netdev", json: .object(members + [("id", .string(netdev))]))
     }
 
     /// The netdev of an interface without a tap from the daemon: user networking, or a bridge
