@@ -129,7 +129,7 @@ extension Builder {
         case .network, .ethernet:
             throw CommandLineError(.unsupported, "interface \(index) of type '\(interface.type.rawValue)' has no host side: the daemon makes its tap")
         default:
-            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge' or 'ethernet'")
+            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge', 'ethernet' or 'vhostuser'")
         }
     }
 
