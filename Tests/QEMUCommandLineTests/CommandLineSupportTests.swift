@@ -53,7 +53,12 @@ struct CommandLineSupportTests {
     @Test("host sides of channels")
     func characterDevices() throws {
         for type in DomainDefinition.CharacterDevice.Kind.allCases {
-            let source = type == .file ? "<source path='/tmp/c.log'/>" : type == .tcp ? "<source mode='bind' host='127.0.0.1' service='4555'/>" : ""
+            let source = switch type {
+            case .file: "<source path='/tmp/c.log'/>"
+            case .tcp: "<source mode='bind' host='127.0.0.1' service='4555'/>"
+            case .udp: "<source mode='connect' host='127.0.0.1' service='4556'/>"
+            default: ""
+            }
             let xml = "<channel type='\(type.rawValue)'>\(source)<target type='virtio' name='org.example.0'/></channel>"
             #expect(try Self.builds(xml) == CommandLineSupport.characterDeviceTypes.contains(type), "channel \(type.rawValue)")
         }
