@@ -181,3 +181,35 @@ def test_a_vnc_socket_the_daemon_chooses_is_named_in_the_live_xml(corrald, tmp_p
     finally:
         subprocess.run(["virsh", "-c", uri, "destroy", "vncsock"], capture_output=True)
         subprocess.run(["virsh", "-c", uri, "undefine", "vncsock"], capture_output=True)
+
+
+def test_a_websocket_port_chosen_at_start(daemon, tmp_path):
+    """websocket='-1': QEMU's VNC WebSocket listener gets a free port from 5700 up, which the
+    live XML names; the inactive and saved XML say -1 again, also after the daemon restarted and
+    found the guest (the status file remembers the port was chosen)."""
+    import socket
+    import subprocess
+    from guest import domain_xml
+    xml = domain_xml("wsauto", str(tmp_path / "serial.log"), devices="<graphics type='vnc' autoport='yes' websocket='-1'/>")
+    (tmp_path / "g.xml").write_text(xml)
+    uri = daemon.uri
+
+    def virsh(*args):
+        return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True).stdout
+
+    virsh("define", str(tmp_path / "g.xml"))
+    try:
+        virsh("start", "--paused", "wsauto")
+        live = virsh("dumpxml", "wsauto")
+        port = int(re.search(r"<graphics type='vnc' port='\d+' autoport='yes' websocket='(\d+)'", live).group(1))
+        assert 5700 <= port < 5800, live
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        assert "websocket='-1'" in virsh("dumpxml", "--inactive", "wsauto")
+        daemon.restart()
+        assert f"websocket='{port}'" in virsh("dumpxml", "wsauto")
+        virsh("save", "wsauto", str(tmp_path / "w.save"))
+        saved = virsh("save-image-dumpxml", str(tmp_path / "w.save"))
+        assert "websocket='-1'" in saved and f"websocket='{port}'" not in saved, saved
+    finally:
+        subprocess.run(["virsh", "-c", uri, "destroy", "wsauto"], capture_output=True)
+        subprocess.run(["virsh", "-c", uri, "undefine", "wsauto"], capture_output=True)

@@ -169,6 +169,11 @@ actor DomainDriver {
             if needsVNC { context.vncDisplay = ports.isEmpty ? 0 : ports.removeFirst() - Self.firstGraphicsPort }
             if needsSPICE { context.spicePort = ports.first ?? Self.firstGraphicsPort }
         }
+        // A VNC WebSocket listener on a port chosen now (`websocket='-1'`), from 5700 up.
+        if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.websocket == -1 && $0.listenSocket == nil }) {
+            context.vncWebsocketPort = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: 1, from: Self.firstWebsocketPort) })?.first
+                ?? Self.firstWebsocketPort
+        }
         let longestSocket = PassthroughMonitor.socketPath(runDirectory: directory, index: definition.qemu.passthroughMonitorCount - 1)
         guard longestSocket.utf8.count < 108 else {
             throw RemoteError(code: .operationFailed, domain: .qemu, detail: "the monitor socket path \(longestSocket) is longer than a Unix socket path may be; use a shorter --run-dir or domain name")
@@ -482,7 +487,8 @@ actor DomainDriver {
         let clockAdjustment = context.clockReference.adjustmentFromUTC(of: definition.clock)
         let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
             var document = LiveDomainXML.decorate(
-                $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket)
+                $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket,
+                vncWebsocket: context.vncWebsocketPort)
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
             return DomainXMLFormatter.format(document, id: Int(id))
         } ?? xml
@@ -496,6 +502,7 @@ actor DomainDriver {
         var started = runtime
         started.perfCounters = perfCounters
         started.clockAdjustmentAtStart = clockAdjustment
+        started.chosenWebsocketPort = context.vncWebsocketPort
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = vcpuThreads
@@ -1115,6 +1122,7 @@ actor DomainDriver {
                 devices: GuestDevices((try? resolveVolumeDisks(definition)) ?? definition, runDirectory: directory), vcpuCount: definition.currentVcpus,
                 vcpuMaximum: definition.vcpus, cgroup: GuestTunables.existing(layout: cgroups, name: definition.name, id: status.id))
             runtime.clockAdjustmentAtStart = status.clockAdjustmentAtStart
+            runtime.chosenWebsocketPort = status.chosenWebsocketPort
             // The live <perf> counters, opened again as libvirt opens them on reconnect (they
             // count from now on).
             do throws(RemoteError) {
@@ -1169,6 +1177,7 @@ actor DomainDriver {
             pid: guest.pid, id: guest.id, state: record.state, reason: record.reason, persistent: record.persistent, taints: guest.taints,
             qmpSocket: guest.qmpSocket, passthroughSocket: guest.passthroughSocket, domainXML: guest.liveXML)
         status.clockAdjustmentAtStart = guest.clockAdjustmentAtStart
+        status.chosenWebsocketPort = guest.chosenWebsocketPort
         let path = guest.runDirectory + "/status.xml"
         let logger = self.logger
         runtimeFiles.enqueue { [status] in
@@ -1251,11 +1260,15 @@ actor DomainDriver {
     /// `remote_display_port_min`).
     static let firstGraphicsPort = 5900
 
-    /// `count` ports from 5900 up that nothing on 127.0.0.1 listens on (fewer if the range of
-    /// 100 is full).
-    static func freeGraphicsPorts(count: Int) -> [Int] {
+    /// The first port of the range VNC WebSocket listeners take ports from (libvirt's
+    /// `remote_websocket_port_min`).
+    static let firstWebsocketPort = 5700
+
+    /// `count` ports from `first` (5900) up that nothing on 127.0.0.1 listens on (fewer if the
+    /// range of 100 is full).
+    static func freeGraphicsPorts(count: Int, from first: Int = firstGraphicsPort) -> [Int] {
         var free: [Int] = []
-        for port in firstGraphicsPort..<(firstGraphicsPort + 100) where free.count < count {
+        for port in first..<(first + 100) where free.count < count {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()

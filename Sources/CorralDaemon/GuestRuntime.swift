@@ -48,6 +48,9 @@ struct GuestRuntime: Sendable {
     /// A variable `<clock>`'s adjustment from UTC when QEMU started (libvirt's `adjustment0`):
     /// QEMU's `RTC_CHANGE` offsets count from it.
     var clockAdjustmentAtStart: Int64?
+    /// The port chosen at start for a VNC WebSocket listener asked for with `websocket='-1'`
+    /// (the live XML names it; saved and migrated XML say -1 again).
+    var chosenWebsocketPort: Int?
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

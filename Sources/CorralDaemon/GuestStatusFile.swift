@@ -16,6 +16,8 @@ struct GuestStatus: Sendable {
     var domainXML: String
     /// A variable clock's adjustment at start (``GuestRuntime/clockAdjustmentAtStart``).
     var clockAdjustmentAtStart: Int64?
+    /// ``GuestRuntime/chosenWebsocketPort``.
+    var chosenWebsocketPort: Int?
 
     func xml() -> String {
         var root = XMLElement(name: "domstatus", attributes: [
@@ -28,6 +30,9 @@ struct GuestStatus: Sendable {
         ])))
         if let clockAdjustmentAtStart {
             root.children.append(.element(XMLElement(name: "clock", attributes: [XMLAttribute(name: "adjustment0", value: String(clockAdjustmentAtStart))])))
+        }
+        if let chosenWebsocketPort {
+            root.children.append(.element(XMLElement(name: "graphics", attributes: [XMLAttribute(name: "websocketGenerated", value: String(chosenWebsocketPort))])))
         }
         for taint in taints { root.children.append(.element(XMLElement(name: "taint", attributes: [XMLAttribute(name: "flag", value: taint)]))) }
         root.children.append(.element(XMLElement(name: "domainxml", children: [.text(domainXML)])))
@@ -63,6 +68,7 @@ struct GuestStatus: Sendable {
         self.passthroughSocket = monitor[attribute: "passthrough"] ?? ""
         self.domainXML = xml
         self.clockAdjustmentAtStart = root.element(named: "clock")?[attribute: "adjustment0"].flatMap { Int64($0) }
+        self.chosenWebsocketPort = root.element(named: "graphics")?[attribute: "websocketGenerated"].flatMap { Int($0) }.flatMap { (1...65535).contains($0) ? $0 : nil }
     }
 
     func write(to path: String) throws(StoreError) {

@@ -13,8 +13,10 @@ enum LiveDomainXML {
     /// `vsockCID`: the context ID the guest's vsock got (written as `<cid address>`).
     /// `vncSocket`: the socket of a VNC server listening on one the daemon chose (libvirt names
     /// it on `<graphics socket>` and `<listen socket>` while the guest runs).
+    /// `vncWebsocket`: the port a VNC WebSocket listener asked for with `websocket='-1'` got.
     static func decorate(
-        _ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, vsockCID: UInt32? = nil, vncSocket: String? = nil
+        _ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, vsockCID: UInt32? = nil, vncSocket: String? = nil,
+        vncWebsocket: Int? = nil
     ) -> XMLElement {
         var document = document
         var counters: [String: Int] = [:]
@@ -64,6 +66,9 @@ enum LiveDomainXML {
                 case "graphics":
                     if device[attribute: "type"] == "vnc", device[attribute: "autoport"] == "yes", let vncDisplay {
                         device[attribute: "port"] = String(5900 + vncDisplay)
+                    }
+                    if device[attribute: "type"] == "vnc", device[attribute: "websocket"] == "-1", let vncWebsocket {
+                        device[attribute: "websocket"] = String(vncWebsocket)
                     }
                     if device[attribute: "type"] == "vnc", let vncSocket, device[attribute: "socket"] == nil,
                         let listen = device.element(named: "listen"), listen[attribute: "type"] == "socket", listen[attribute: "socket"] == nil {
@@ -156,7 +161,9 @@ enum LiveDomainXML {
 
     /// `document` without what this run added. `vncSocket`: the socket the daemon chose for a
     /// VNC server, which the next run chooses again (libvirt leaves it out of migratable XML).
-    static func inactiveForm(_ document: XMLElement, vncSocket: String? = nil) -> XMLElement {
+    /// `chosenWebsocket`: the port chosen at start for a VNC WebSocket listener, which says -1
+    /// again (libvirt's `websocketGenerated`).
+    static func inactiveForm(_ document: XMLElement, vncSocket: String? = nil, chosenWebsocket: Int? = nil) -> XMLElement {
         var document = document
         document[attribute: "id"] = nil
         document.updateElements { devicesElement in
@@ -176,6 +183,7 @@ enum LiveDomainXML {
                 case "graphics":
                     if device[attribute: "autoport"] == "yes" { device[attribute: "port"] = "-1" }
                     if let vncSocket, device[attribute: "type"] == "vnc", device[attribute: "socket"] == vncSocket { setVNCSocket(&device, nil) }
+                    if let chosenWebsocket, device[attribute: "type"] == "vnc", device[attribute: "websocket"] == String(chosenWebsocket) { device[attribute: "websocket"] = "-1" }
                 default:
                     break
                 }

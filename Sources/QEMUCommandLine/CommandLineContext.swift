@@ -17,6 +17,8 @@ public struct CommandLineContext: Sendable {
     public var vncDisplay: Int?
     /// The port for an autoport SPICE server.
     public var spicePort: Int?
+    /// The port a VNC WebSocket listener asked for with `websocket='-1'` got (5700 when not set).
+    public var vncWebsocketPort: Int?
     /// Whether the daemon runs as root (`HOME` and `XDG_*` then point into the domain's directory).
     public var privileged: Bool
     /// Variables passed through from the daemon's environment when set (libvirt's list).

@@ -100,7 +100,9 @@ final class CorpusHost {
                     // usage"): that is tried again.
                     let arguments = ["create", "-q", "--object", secret, "-f", diskFormat == "qcow2" ? "qcow2" : "luks"] + options + [moved, "16M"]
                     var made = try runProgram("/usr/bin/qemu-img", arguments)
-                    for _ in 0..<4 where made.status != 0 && made.error.contains("Unable to get accurate CPU usage") {
+                    // (Thread CPU time is counted in scheduler ticks here, so a short round often
+                    // measures 0: each try fails more often than not, hence many tries.)
+                    for _ in 0..<40 where made.status != 0 && made.error.contains("Unable to get accurate CPU usage") {
                         made = try runProgram("/usr/bin/qemu-img", arguments)
                     }
                     guard made.status == 0 else { throw TestSetupError("qemu-img create \(moved): \(made.error)") }

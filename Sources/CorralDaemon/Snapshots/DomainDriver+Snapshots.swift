@@ -139,7 +139,9 @@ extension DomainDriver {
         let liveDocument = try record.runtime.map { guest throws(RemoteError) in try self.liveDocument(guest) }
         do throws(DomainXMLError) {
             if let liveDocument {
-                current = try DomainXMLParser.parse(DomainXMLFormatter.format(LiveDomainXML.inactiveForm(liveDocument.document, vncSocket: record.runtime.map { CommandLineContext.vncSocket(runDirectory: $0.runDirectory) })), options: options)
+                current = try DomainXMLParser.parse(DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
+                    liveDocument.document, vncSocket: record.runtime.map { CommandLineContext.vncSocket(runDirectory: $0.runDirectory) },
+                    chosenWebsocket: record.runtime?.chosenWebsocketPort)), options: options)
                 if record.persistent && record.updated {
                     var document = try DomainXMLParser.parse(record.xml, options: options).document
                     document.name = "inactiveDomain"

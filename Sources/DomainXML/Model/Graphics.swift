@@ -53,7 +53,7 @@ extension DomainDefinition {
             keymap = element[attribute: "keymap"]
             password = element[attribute: "passwd"]
             if let text = element[attribute: "websocket"] {
-                // -1 asks for a port chosen at start, which Corral does not do yet (start refuses it).
+                // -1 asks for a port chosen at start (from 5700 up, libvirt's range).
                 guard let port = Int(text), port == -1 || (1...65535).contains(port) else {
                     throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'websocket' in element 'graphics': '\(text)'.")
                 }

@@ -14,8 +14,8 @@ extension Builder {
                 if let port = server.port, port >= 5900, !server.autoport { display = port - 5900 } else { display = context.vncDisplay ?? 0 }
                 var options: [String] = []
                 if let websocket = server.websocket {
-                    guard websocket > 0 else { throw CommandLineError(.unsupported, "a VNC websocket port chosen at start (websocket='-1') is not supported; give the port") }
-                    options.append("websocket=\(websocket)")
+                    // -1: the port the daemon chose at start (libvirt's range starts at 5700).
+                    options.append("websocket=\(websocket > 0 ? websocket : context.vncWebsocketPort ?? 5700)")
                 }
                 if server.password != nil { options.append("password=on") }
                 if let audio = audioDeviceID(server.audioID) { options.append("audiodev=\(audio)") }
