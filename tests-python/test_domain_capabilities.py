@@ -35,7 +35,7 @@ def test_domain_capabilities_follow_libvirts_layout_and_corrals_support(daemon, 
                        ("devices/graphics", "type"), ("devices/rng", "backendModel"), ("os/loader", "type")):
         assert enum_values(ours, path, name) <= enum_values(theirs, path, name) or path == "devices/channel", (path, name)
         assert enum_values(ours, path, name), (path, name)
-    assert {"virtio", "sata", "scsi", "ide"} == enum_values(ours, "devices/disk", "bus")
+    assert {"virtio", "sata", "scsi", "ide", "usb", "fdc"} == enum_values(ours, "devices/disk", "bus")
     assert enum_values(ours, "devices/graphics", "type") == {"vnc", "spice"}
     # The named CPU models are the emulator's own: every one libvirtd lists (Corral also lists
     # the few QEMU has and libvirt's CPU map lacks, such as Denverton).

@@ -22,7 +22,7 @@ from test_hotplug import ROOT_PORTS, boot_with_console, in_guest, virsh
 TESTPMD = "/usr/bin/dpdk-testpmd"
 
 
-class Testpmd:
+class DPDKBackend:
     """testpmd with one vhost-user port on `path` (connecting to it when `client`), its log
     holding the vhost-user messages it reads (a stats period keeps it running without input)."""
 
@@ -96,7 +96,7 @@ def test_qemu_and_the_backend_meet_on_the_socket(daemon, tmp_path, mode):
     try:
         if mode == "client":
             # The backend listens; QEMU connects at start.
-            backend = Testpmd(tmp_path, path)
+            backend = DPDKBackend(tmp_path, path)
             virsh(daemon, "start", name)
         else:
             # QEMU listens and waits at start for the backend, which connects once the socket is
@@ -110,7 +110,7 @@ def test_qemu_and_the_backend_meet_on_the_socket(daemon, tmp_path, mode):
                 time.sleep(0.05)
             time.sleep(1)
             assert starter.is_alive(), "the start returned before the backend connected"
-            backend = Testpmd(tmp_path, path, client=True)
+            backend = DPDKBackend(tmp_path, path, client=True)
             starter.join(60)
             assert started["result"].returncode == 0, started["result"].stderr
         negotiated(backend)
@@ -129,7 +129,7 @@ def test_qemu_and_the_backend_meet_on_the_socket(daemon, tmp_path, mode):
 
 def test_a_vhost_user_nic_plugs_in_and_out(daemon, tmp_path):
     path = str(tmp_path / "hot.sock")
-    backend = Testpmd(tmp_path, path)
+    backend = DPDKBackend(tmp_path, path)
     (tmp_path / "g.xml").write_text(vhost_xml("vhuhot", ""))
     virsh(daemon, "define", str(tmp_path / "g.xml"))
     console = boot_with_console(daemon, "vhuhot")
