@@ -293,7 +293,7 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
         assert "org.corral.test" not in virsh(daemon, "dumpxml", "ch").stdout
         # A UDP channel plugs in (QMP's `udp` chardev with its remote end) and unplugs. QEMU's
         # udp chardev never reports its host side open, so the guest's port waits to write, as
-        # under libvirtd; test_udp_serial.py sends a serial port's bytes over UDP.
+        # under libvirtd; test_serial_transports.py sends a serial port's bytes over UDP.
         (tmp_path / "udp.xml").write_text(
             "<channel type='udp'><source mode='connect' host='127.0.0.1' service='4599'/>"
             "<source mode='bind' host='127.0.0.1' service='4598'/><target type='virtio' name='org.corral.udp'/></channel>")
@@ -305,6 +305,29 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
         assert "<source mode='bind' host='127.0.0.1' service='4598'/>\n      <source mode='connect' host='127.0.0.1' service='4599'/>" in live
         virsh(daemon, "detach-device", "ch", str(tmp_path / "udp.xml"), "--live")
         in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.udp", "\n0")
+        # A pipe channel (QMP's `pipe` backend): the guest's bytes come out of PATH.out (with
+        # one FIFO for both ways QEMU would read its own output back).
+        fifo = str(tmp_path / "channel-pipe")
+        os.mkfifo(fifo + ".in")
+        os.mkfifo(fifo + ".out")
+        reader = os.open(fifo + ".out", os.O_RDWR | os.O_NONBLOCK)
+        feeder = os.open(fifo + ".in", os.O_RDWR | os.O_NONBLOCK)
+        (tmp_path / "pipe.xml").write_text(
+            f"<channel type='pipe'><source path='{fifo}'/><target type='virtio' name='org.corral.pipe'/></channel>")
+        virsh(daemon, "attach-device", "ch", str(tmp_path / "pipe.xml"), "--live")
+        in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.pipe")
+        console.type("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.corral.pipe ] && echo pipe-from-guest > /dev/$(basename $p); done\r")
+        import select
+        piped = b""
+        deadline = time.time() + 20
+        while b"pipe-from-guest" not in piped:
+            assert time.time() < deadline, piped
+            if select.select([reader], [], [], 1)[0]:
+                piped += os.read(reader, 4096)
+        os.close(reader)
+        os.close(feeder)
+        virsh(daemon, "detach-device", "ch", str(tmp_path / "pipe.xml"), "--live")
+        in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.pipe", "\n0")
         # The guest agent's channel is untouched.
         assert virsh(daemon, "qemu-agent-command", "ch", '{"execute":"guest-ping"}').returncode == 0
     finally:

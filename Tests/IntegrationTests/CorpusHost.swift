@@ -47,6 +47,12 @@ final class CorpusHost {
     /// the daemon does.
     func startHelpers(for definition: DomainDefinition, context: CommandLineContext) throws {
         try startVhostUserBackend(for: definition.devices.interfaces.compactMap { nic in nic.vhostUser.map { ($0, nic.driver?.queues ?? 1) } })
+        // A named pipe for each pipe character device (QEMU opens it read-write).
+        for device in definition.devices.serials + definition.devices.consoles + definition.devices.channels where device.type == .pipe {
+            guard let path = device.path, !FileManager.default.fileExists(atPath: path) else { continue }
+            try makeParent(of: path)
+            guard mkfifo(path, 0o600) == 0 else { throw TestSetupError("mkfifo \(path): \(String(cString: strerror(errno)))") }
+        }
         for disk in definition.devices.disks {
             guard let overlay = disk.transientOverlayPath(domainName: definition.name), let image = disk.source else { continue }
             let made = try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-F", disk.format ?? "raw", "-b", image, overlay])

@@ -82,17 +82,20 @@ extension Builder {
             let telnet: [(String, JSONValue)] = try Self.isTelnet(device, name: name) ? [("telnet", .bool(true))] : []
             backend = ("socket", [("addr", address)] + telnet + [("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
         case .udp:
-            let remote = UDPEnds(device)
+            let ends = UDPEnds(device)
             let inet = { (host: String, port: String) -> JSONValue in
                 .object([("type", .string("inet")), ("data", .object([("host", .string(host)), ("port", .string(port))]))])
             }
-            backend = ("udp", [("remote", inet(remote.connectHost, remote.connectPort))]
-                + (remote.hasLocal ? [("local", inet(remote.bindHost, remote.bindPort))] : []))
+            backend = ("udp", [("remote", inet(ends.connectHost, ends.connectPort))]
+                + (ends.hasLocal ? [("local", inet(ends.bindHost, ends.bindPort))] : []))
+        case .pipe:
+            guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a pipe character device needs a source path") }
+            backend = ("pipe", [("device", .string(path))])
         case .spicevmc: backend = ("spicevmc", [("type", .string("vdagent"))])
         case .qemuVDAgent:
             // QAPI's ChardevQemuVDAgent has no name (the command line's is unused).
             backend = ("qemu-vdagent", (device.vdagentClipboard.map { [("clipboard", .bool($0))] } ?? []) + (device.vdagentClientMouse.map { [("mouse", .bool($0))] } ?? []))
-        case .vc, .dev, .pipe, .stdio, .spiceport, .nmdm, .dbus:
+        case .vc, .dev, .stdio, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         let log: [(String, JSONValue)] = device.logFile.map { [("logfile", .string($0))] + (device.logAppend.map { [("logappend", .bool($0))] } ?? []) } ?? []
@@ -141,13 +144,17 @@ extension Builder {
             return try QEMUKeyValue.render("udp", [
                 ("id", id), ("host", device.udpConnectHost ?? ""), ("port", ends.connectPort), ("localaddr", device.udpBindHost ?? ""), ("localport", ends.bindPort),
             ])
+        case .pipe:
+            // A named pipe (QEMU opens PATH.in and PATH.out, else PATH itself).
+            guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a pipe character device needs a source path") }
+            return try QEMUKeyValue.render("pipe", [("id", id), ("path", path)])
         case .spicevmc:
             return try QEMUKeyValue.render("spicevmc", [("id", id), ("name", spiceChannel)])
         case .qemuVDAgent:
             // QEMU's own SPICE agent (clipboard sharing and mouse mode for VNC clients).
             let options = (device.vdagentClipboard.map { [("clipboard", $0 ? "on" : "off")] } ?? []) + (device.vdagentClientMouse.map { [("mouse", $0 ? "on" : "off")] } ?? [])
             return try QEMUKeyValue.render("qemu-vdagent", [("id", id), ("name", "vdagent")] + options)
-        case .vc, .dev, .pipe, .stdio, .spiceport, .nmdm, .dbus:
+        case .vc, .dev, .stdio, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
     }

@@ -1,0 +1,92 @@
+"""Serial ports over UDP and named pipes on a real guest: the guest's console reaches a UDP
+socket of the test's (the connect side) from the port of the bind side, and dumpxml writes both
+sides as libvirt does; a `pipe` serial port's console comes out of a named pipe and takes
+keystrokes from the other."""
+import socket
+
+from conftest import run
+from guest import guest_files
+
+
+def test_the_guest_console_arrives_as_udp_datagrams(daemon, tmp_path):
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(60)
+    port = receiver.getsockname()[1]
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    local_port = sender.getsockname()[1]
+    sender.close()  # the port QEMU binds: free a moment ago
+    kernel, initrd = guest_files()
+    (tmp_path / "udp.xml").write_text(f"""<domain type='qemu'>
+  <name>udpserial</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 panic=-1</cmdline></os>
+  <devices>
+    <serial type='udp'>
+      <source mode='connect' host='127.0.0.1' service='{port}'/>
+      <source mode='bind' host='127.0.0.1' service='{local_port}'/>
+    </serial>
+  </devices>
+</domain>""")
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "udp.xml"))
+    try:
+        dumped = run("virsh", "-c", daemon.uri, "dumpxml", "udpserial").stdout
+        assert (f"<source mode='bind' host='127.0.0.1' service='{local_port}'/>\n"
+                f"      <source mode='connect' host='127.0.0.1' service='{port}'/>") in dumped, dumped
+        run("virsh", "-c", daemon.uri, "start", "udpserial")
+        received = b""
+        while b"Linux version" not in received:
+            data, sender_address = receiver.recvfrom(65536)
+            assert sender_address == ("127.0.0.1", local_port)
+            received += data
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "udpserial", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "udpserial", check=False)
+        receiver.close()
+
+
+def test_the_guest_console_comes_out_of_a_named_pipe(daemon, tmp_path):
+    """A `pipe` serial port: QEMU opens the named pipe (PATH.in and PATH.out when both exist,
+    else PATH itself); the guest's console comes out of PATH.out and its input goes in at PATH.in."""
+    import os
+    import select
+    base = str(tmp_path / "console")
+    os.mkfifo(base + ".in")
+    os.mkfifo(base + ".out")
+    # Opened read-write so neither open waits for QEMU.
+    out = os.open(base + ".out", os.O_RDWR | os.O_NONBLOCK)
+    keep_in = os.open(base + ".in", os.O_RDWR | os.O_NONBLOCK)
+    kernel, initrd = guest_files()
+    (tmp_path / "pipe.xml").write_text(f"""<domain type='qemu'>
+  <name>pipeserial</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 panic=-1</cmdline></os>
+  <devices><serial type='pipe'><source path='{base}'/></serial></devices>
+</domain>""")
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "pipe.xml"))
+    try:
+        assert f"<serial type='pipe'>\n      <source path='{base}'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "pipeserial").stdout
+        run("virsh", "-c", daemon.uri, "start", "pipeserial")
+        received = b""
+        import time
+        deadline = time.time() + 60
+        while b"/ # " not in received:
+            assert time.time() < deadline, received[-500:]
+            if select.select([out], [], [], 1)[0]:
+                received += os.read(out, 65536)
+        assert b"Linux version" in received
+        # Keystrokes in at PATH.in: the guest's shell answers out of PATH.out.
+        os.write(keep_in, b"echo piped-$((6*7))\r")
+        answer = b""
+        while b"piped-42" not in answer:
+            assert time.time() < deadline + 30, answer[-500:]
+            if select.select([out], [], [], 1)[0]:
+                answer += os.read(out, 65536)
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "pipeserial", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "pipeserial", check=False)
+        os.close(out)
+        os.close(keep_in)
