@@ -8,6 +8,20 @@ from conftest import run
 from guest import guest_files
 
 
+def guest_with_serial(name, serial):
+    """The test guest with `serial` as its only serial port (its console, with kernel messages)."""
+    kernel, initrd = guest_files()
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 panic=-1</cmdline></os>
+  <devices>
+    {serial}
+  </devices>
+</domain>"""
+
+
 def test_the_guest_console_arrives_as_udp_datagrams(daemon, tmp_path):
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
@@ -17,19 +31,10 @@ def test_the_guest_console_arrives_as_udp_datagrams(daemon, tmp_path):
     sender.bind(("127.0.0.1", 0))
     local_port = sender.getsockname()[1]
     sender.close()  # the port QEMU binds: free a moment ago
-    kernel, initrd = guest_files()
-    (tmp_path / "udp.xml").write_text(f"""<domain type='qemu'>
-  <name>udpserial</name>
-  <memory unit='MiB'>128</memory>
-  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1</cmdline></os>
-  <devices>
-    <serial type='udp'>
+    (tmp_path / "udp.xml").write_text(guest_with_serial("udpserial", f"""<serial type='udp'>
       <source mode='connect' host='127.0.0.1' service='{port}'/>
       <source mode='bind' host='127.0.0.1' service='{local_port}'/>
-    </serial>
-  </devices>
-</domain>""")
+    </serial>"""))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "udp.xml"))
     try:
         dumped = run("virsh", "-c", daemon.uri, "dumpxml", "udpserial").stdout
@@ -58,14 +63,7 @@ def test_the_guest_console_comes_out_of_a_named_pipe(daemon, tmp_path):
     # Opened read-write so neither open waits for QEMU.
     out = os.open(base + ".out", os.O_RDWR | os.O_NONBLOCK)
     keep_in = os.open(base + ".in", os.O_RDWR | os.O_NONBLOCK)
-    kernel, initrd = guest_files()
-    (tmp_path / "pipe.xml").write_text(f"""<domain type='qemu'>
-  <name>pipeserial</name>
-  <memory unit='MiB'>128</memory>
-  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1</cmdline></os>
-  <devices><serial type='pipe'><source path='{base}'/></serial></devices>
-</domain>""")
+    (tmp_path / "pipe.xml").write_text(guest_with_serial("pipeserial", f"<serial type='pipe'><source path='{base}'/></serial>"))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "pipe.xml"))
     try:
         assert f"<serial type='pipe'>\n      <source path='{base}'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "pipeserial").stdout
