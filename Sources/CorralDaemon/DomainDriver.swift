@@ -218,24 +218,25 @@ actor DomainDriver {
             await disconnectInterfaces(connections)
             throw error
         }
-        // Transient disks' overlays, which QEMU opens on top of their images.
-        let overlays: [TransientOverlays.Planned]
-        do throws(RemoteError) {
-            overlays = try TransientOverlays.plan(definition.devices.disks, domainName: definition.name)
-            if !overlays.isEmpty {
-                try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(overlays) }
-            }
-        } catch {
-            if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
-            for process in shareDaemons { process.signal(SIGTERM) }
-            await disconnectInterfaces(connections)
-            throw error
-        }
         // The helpers and files made for QEMU, should QEMU not run after all.
+        var overlays: [TransientOverlays.Planned] = []
         func stopHelpers() {
             if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
             for process in shareDaemons { process.signal(SIGTERM) }
             if !overlays.isEmpty { TransientOverlays.remove(overlays.map(\.overlay)) }
+        }
+        // Transient disks' overlays, which QEMU opens on top of their images (none is left
+        // when making one fails).
+        do throws(RemoteError) {
+            let planned = try TransientOverlays.plan(definition.devices.disks, domainName: definition.name)
+            if !planned.isEmpty {
+                try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(planned) }
+            }
+            overlays = planned
+        } catch {
+            stopHelpers()
+            await disconnectInterfaces(connections)
+            throw error
         }
         let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
         do throws(RemoteError) {

@@ -18,7 +18,7 @@ enum TransientOverlays {
     struct Planned: Sendable {
         var target: String
         var image: String
-        var format: String
+        var format: VolumeFormat
         var overlay: String
     }
 
@@ -31,7 +31,10 @@ enum TransientOverlays {
             if disk.encryption != nil {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "transient disk '\(disk.targetDevice)' with <encryption> is not supported")
             }
-            planned.append(Planned(target: disk.targetDevice, image: image, format: disk.format ?? "raw", overlay: overlay))
+            guard let format = VolumeFormat(rawValue: disk.format ?? "raw") else {
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "transient disk '\(disk.targetDevice)' has image format '\(disk.format ?? "")', which qemu-img does not know")
+            }
+            planned.append(Planned(target: disk.targetDevice, image: image, format: format, overlay: overlay))
         }
         return planned
     }
@@ -49,7 +52,7 @@ enum TransientOverlays {
                     detail: "Overlay file '\(planned.overlay)' for transient disk '\(planned.target)' already exists")
             }
             do throws(StorageError) {
-                try QemuImg.run(["create", "-q", "-f", "qcow2", "-F", planned.format, "-b", planned.image, "--", planned.overlay])
+                try QemuImg.create(path: planned.overlay, format: .qcow2, capacity: nil, backing: (planned.image, planned.format), options: [])
             } catch {
                 remove(made)
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot create the overlay of transient disk '\(planned.target)': \(error.message)")

@@ -116,21 +116,17 @@ extension DomainDefinition {
 }
 
 extension DomainDefinition.CharacterDevice {
-    /// A `udp` device's two `<source>`s (libvirt's `virDomainChrSourceDefParseUDP`): the first
-    /// of each mode counts, `connect` when the mode is not given; the connect side's service
-    /// (the port QEMU sends to) is required.
+    /// A `udp` device's `<source>`s, as the normaliser leaves them (at most one of each mode,
+    /// each with its mode: ``DomainNormalizer/normalizeUDPSources(_:)``, libvirt's
+    /// `virDomainChrSourceDefParseUDP`); the connect side's service (the port QEMU sends to) is
+    /// required.
     mutating func readUDPSources(_ element: XMLElement) throws(DomainXMLError) {
-        for source in element.elements(named: "source").prefix(2) {
-            let mode = source[attribute: "mode"] ?? "connect"
-            guard mode == "connect" || mode == "bind" else {
-                throw DomainXMLError(.invalid, line: source.line, "Invalid value for attribute 'mode' in element 'source': '\(mode)'.")
-            }
-            if mode == "connect", udpConnectHost == nil, udpConnectService == nil {
-                udpConnectHost = source[attribute: "host"]
-                udpConnectService = source[attribute: "service"]
-            } else if mode == "bind", udpBindHost == nil, udpBindService == nil {
-                udpBindHost = source[attribute: "host"]
-                udpBindService = source[attribute: "service"]
+        for source in element.elements(named: "source") {
+            switch source[attribute: "mode"] {
+            case "connect": (udpConnectHost, udpConnectService) = (source[attribute: "host"], source[attribute: "service"])
+            case "bind": (udpBindHost, udpBindService) = (source[attribute: "host"], source[attribute: "service"])
+            case let mode:
+                throw DomainXMLError(.invalid, line: source.line, "Invalid value for attribute 'mode' in element 'source': '\(mode ?? "")'.")
             }
         }
         guard udpConnectService != nil else {
