@@ -21,29 +21,29 @@ def alive(pid):
     return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
 
 
-def qemu_running(daemon, name):
-    """Whether a QEMU process of the daemon's guest `name` exists."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = open(f"/proc/{entry}/cmdline", "rb").read()
-                if f"guest={name},".encode() in argv and daemon.dir.encode() in argv:
-                    return True
-            except OSError:
-                continue
-    return False
+def gated_emulator(tmp_path):
+    """An <emulator> that runs the real QEMU, except that a start of the guest "late" first
+    announces itself in `waiting` and then waits until the test creates `gate`: a start that is
+    surely still in flight when SIGTERM arrives, and that the test lets finish when it chooses."""
+    waiting, gate = tmp_path / "late-waiting", tmp_path / "late-gate"
+    script = tmp_path / "gated-qemu"
+    script.write_text(f"""#!/bin/sh
+case "$*" in
+  *guest=late,*) touch '{waiting}'; while [ ! -e '{gate}' ]; do sleep 0.01; done ;;
+esac
+exec qemu-system-x86_64 "$@"
+""")
+    script.chmod(0o755)
+    return str(script), waiting, gate
 
 
 def test_sigterm_answers_calls_in_flight_and_leaves_guests_running(tmp_path):
     daemon = Daemon()
     try:
+        emulator, waiting, gate = gated_emulator(tmp_path)
         for name in ("calm", "late"):
-            xml = domain_xml(name, str(tmp_path / f"{name}.log"))
-            if name == "late":
-                # QEMU preallocates 256 MiB before it answers its monitor, so the start is still in
-                # flight when the test sees the QEMU process (a plain start can end within 50 ms).
-                xml = xml.replace("<memory unit='MiB'>128</memory>",
-                                  "<memory unit='MiB'>256</memory><memoryBacking><allocation mode='immediate'/></memoryBacking>")
+            devices = f"<emulator>{emulator}</emulator>" if name == "late" else ""
+            xml = domain_xml(name, str(tmp_path / f"{name}.log"), devices=devices)
             (tmp_path / f"{name}.xml").write_text(xml)
             run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
         run("virsh", "-c", daemon.uri, "start", "calm")
@@ -64,9 +64,13 @@ def test_sigterm_answers_calls_in_flight_and_leaves_guests_running(tmp_path):
 
         caller = threading.Thread(target=start_late)
         caller.start()
-        wait_for(lambda: qemu_running(daemon, "late") or "result" in outcome, timeout=10, what="the late guest's QEMU")
+        wait_for(lambda: waiting.exists() or "result" in outcome, timeout=10, what="the late guest's QEMU")
+        assert "result" not in outcome, outcome
         began = time.monotonic()
         daemon.process.send_signal(signal.SIGTERM)
+        # The daemon waits for the start; QEMU goes on once the wait has begun.
+        wait_for(lambda: "waiting for calls in flight" in daemon.log_text(), timeout=2, what="the stop to wait for the start")
+        gate.touch()
         code = daemon.process.wait(10)
         elapsed = time.monotonic() - began
         caller.join(10)
@@ -78,7 +82,7 @@ def test_sigterm_answers_calls_in_flight_and_leaves_guests_running(tmp_path):
         assert os.path.exists(status_path), "the stop did not write the running guest's status file"
         assert alive(calm_pid) and alive(qemu_pid(daemon, "late"))
         log = daemon.log_text()
-        assert "waiting for calls in flight" in log, "the start was not in flight at SIGTERM"
+        assert "calls still in flight" not in log
         assert "stopped" in log and "guests=2" in log
 
         daemon.launch()

@@ -119,12 +119,14 @@ final class RPCServerHandler: ChannelInboundHandler {
     }
 
     /// A call handed elsewhere has been answered: take the calls that waited for its place.
-    private func callFinished(context: ChannelHandlerContext) {
+    /// `written` runs once the answer has reached the socket (or the channel has failed), so a
+    /// graceful stop that waits for calls in flight does not end the process before it is sent.
+    private func callFinished(context: ChannelHandlerContext, written: @escaping @Sendable () -> Void) {
         callsInFlight -= 1
         while callsInFlight < limits.maximumRequestsPerClient, let frame = waitingCalls.popFirst() {
             process(frame, context: context)
         }
-        flushPending(context: context)
+        flushPending(context: context, written: written)
         updateReading(context: context)
     }
 
@@ -147,15 +149,15 @@ final class RPCServerHandler: ChannelInboundHandler {
         let eventLoop = context.eventLoop
         let daemonCalls = daemonCallsInFlight
         daemonCalls.begin()
+        let answered: @Sendable () -> Void = { daemonCalls.end() }
         return {
-            daemonCalls.end()
             if eventLoop.inEventLoop {
                 let (handler, context) = bound.value
-                handler.callFinished(context: context)
+                handler.callFinished(context: context, written: answered)
             } else {
                 eventLoop.execute {
                     let (handler, context) = bound.value
-                    handler.callFinished(context: context)
+                    handler.callFinished(context: context, written: answered)
                 }
             }
         }
@@ -420,12 +422,20 @@ final class RPCServerHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    private func flushPending(context: ChannelHandlerContext) {
-        guard let buffer = pending, buffer.readableBytes > 0 else { return }
+    private func flushPending(context: ChannelHandlerContext, written: (@Sendable () -> Void)? = nil) {
+        guard let buffer = pending, buffer.readableBytes > 0 else {
+            written?()
+            return
+        }
         pending = nil
         if closeAfterFlush {
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in
+                written?()
+                channel.close(promise: nil)
+            }
+        } else if let written {
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in written() }
         } else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
