@@ -2,6 +2,7 @@
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -118,7 +119,22 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        self.kill_leftover_processes()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill_leftover_processes(self):
+        """Kills what still uses the daemon's directory (guests a failed test left running), so
+        one failure does not leave QEMUs slowing the tests after it."""
+        marker = self.dir.encode() + b"/"
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker in f.read():
+                        os.kill(int(entry), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue
 
 
 @pytest.fixture

@@ -129,16 +129,15 @@ public final class Daemon: Sendable {
     public static let drainTimeout: Duration = .milliseconds(1500)
 
     /// Stops gracefully: stops accepting connections and removes the sockets, lets calls in
-    /// flight finish (up to ``drainTimeout``), and writes every running guest's status file.
+    /// flight finish and answers the calls their answers bring (up to ``drainTimeout``), and
+    /// writes every running guest's status file.
     /// Guests keep running.
     public func stop() async {
         await server.stop()
         let pending = server.callsInFlight.current
-        if pending > 0 {
-            logger.info("waiting for calls in flight", metadata: ["calls": "\(pending)"])
-            if await !server.callsInFlight.waitUntilIdle(timeout: Self.drainTimeout) {
-                logger.warning("calls still in flight at stop", metadata: ["calls": "\(server.callsInFlight.current)"])
-            }
+        if pending > 0 { logger.info("waiting for calls in flight", metadata: ["calls": "\(pending)"]) }
+        if await !server.callsInFlight.waitUntilQuiet(timeout: Self.drainTimeout) {
+            logger.warning("calls still in flight at stop", metadata: ["calls": "\(server.callsInFlight.current)"])
         }
         let written = await driver.writeAllStatusFiles()
         logger.info("stopped", metadata: ["guests": "\(written)"])

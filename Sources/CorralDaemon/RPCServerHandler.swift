@@ -102,6 +102,7 @@ final class RPCServerHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         keepalive.messageReceived()
+        daemonCallsInFlight.callReceived()
         guard callsInFlight < limits.maximumRequestsPerClient, waitingCalls.isEmpty else {
             waitingCalls.append(frame)
             updateReading(context: context)
