@@ -181,6 +181,10 @@ actor DomainDriver {
         // The interfaces' taps and network ports; undone if anything fails before QEMU runs.
         context.interfaceConnections = try await connectInterfaces(definition)
         let connections = Array(context.interfaceConnections.values)
+        // The macvtaps' tap descriptors, which QEMU inherits after the vsock's (3, then 4, …);
+        // the daemon's copies close once QEMU has been spawned, or the start failed.
+        let tapDescriptors = Self.handOverTapDescriptors(&context, firstNumber: definition.devices.vsock == nil ? 3 : 4)
+        defer { for descriptor in tapDescriptors { close(descriptor) } }
         // The vsock's vhost device with its context ID bound, which QEMU takes over as fd 3.
         var vsockDescriptor: Int32?
         if let vsock = definition.devices.vsock {
@@ -241,7 +245,7 @@ actor DomainDriver {
         let (pid, logStart, invocation): (pid_t, off_t, QEMUInvocation)
         do throws(RemoteError) {
             (pid, logStart, invocation) = try await prepareAndLaunch(
-                definition, context: context, name: record.name, id: id, directory: directory, passing: vsockDescriptor.map { [$0] } ?? [])
+                definition, context: context, name: record.name, id: id, directory: directory, passing: (vsockDescriptor.map { [$0] } ?? []) + tapDescriptors)
         } catch {
             stopHelpers()
             await disconnectInterfaces(connections)

@@ -403,6 +403,14 @@ enum DomainNormalizer {
                 }
             }
             device.updateElements { if $0.name == "ip" && $0.namespace == nil { orderAttributes(&$0, ["address", "family", "prefix", "peer"]) } }
+            if device[attribute: "type"] == "direct" {
+                // libvirt writes a macvtap's mode, `vepa` when none is given, after the device.
+                device.updateElements { source in
+                    guard source.name == "source", source.namespace == nil else { return }
+                    if source[attribute: "mode"] == nil { source[attribute: "mode"] = DomainDefinition.Interface.DirectMode.vepa.rawValue }
+                    orderAttributes(&source, ["dev", "mode"])
+                }
+            }
             if device[attribute: "type"] == "vhostuser" {
                 // libvirt's vhost-user source: type, path, mode, then its <reconnect> (a
                 // timeout only when enabled).

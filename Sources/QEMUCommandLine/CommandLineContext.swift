@@ -34,13 +34,19 @@ public struct CommandLineContext: Sendable {
 
     /// A guest interface's host side: its tap, and the bridge and network port it is on.
     public struct InterfaceConnection: Hashable, Sendable {
-        /// The tap device (`vnet0`).
+        /// The tap device (`vnet0`), or a `direct` interface's macvtap device (`macvtap0`).
         public var tap: String
         /// The bridge the tap joined, if any.
         public var bridge: String?
         /// The network (`<source network>`) and the port it gave, for `network` interfaces.
         public var network: String?
         public var portID: String?
+        /// A `direct` interface's macvtap: the daemon's open descriptors of its tap device (one
+        /// per queue), handed to QEMU and then closed.
+        public var openDescriptors: [Int32] = []
+        /// How QEMU names those descriptors: numbers it inherited at start, or names given with
+        /// `getfd` for a hot-plugged interface.
+        public var qemuDescriptors: [String] = []
 
         public init(tap: String, bridge: String?, network: String? = nil, portID: String? = nil) {
             self.tap = tap

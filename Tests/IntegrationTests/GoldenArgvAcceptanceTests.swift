@@ -133,10 +133,21 @@ struct GoldenArgvAcceptanceTests {
             context.hostDeviceBindings[index] = .usbMissing
         }
         var taps: [(name: String, multiQueue: Bool)] = []
+        // Macvtaps on a veth of the namespace, and the descriptors QEMU inherits of each (from 3).
+        var macvtaps: [(name: String, descriptors: [Int32])] = []
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: nil)
                 taps.append((name: "vnet\(index)", multiQueue: (interface.driver?.queues ?? 0) > 1))
+            }
+            var descriptor: Int32 = 3
+            for (index, interface) in parsed.definition.devices.interfaces.enumerated() where interface.type == .direct {
+                var connection = CommandLineContext.InterfaceConnection(tap: "macvtap\(index)", bridge: nil)
+                let numbers = (0..<Int32(max(interface.driver?.queues ?? 1, 1))).map { descriptor + $0 }
+                descriptor += Int32(numbers.count)
+                connection.qemuDescriptors = numbers.map(String.init)
+                context.interfaceConnections[index] = connection
+                macvtaps.append((name: "macvtap\(index)", descriptors: numbers))
             }
         }
         var invocation = try QEMUCommandLineBuilder.build(parsed.definition, context: context)
@@ -152,18 +163,43 @@ struct GoldenArgvAcceptanceTests {
         // Taps live in a network namespace of the test's, where QEMU runs.
         var executable = invocation.executable, arguments = invocation.arguments
         let namespace = "corral-accept-\(UUID().uuidString.prefix(8))"
-        if !taps.isEmpty {
+        let needsNamespace = !taps.isEmpty || !macvtaps.isEmpty
+        if needsNamespace {
             let made = try runProgram("/usr/sbin/ip", ["netns", "add", namespace])
             guard made.status == 0 else { throw TestSetupError("ip netns add: \(made.error)") }
-            for tap in taps {
-                let result = try runProgram(
-                    "/usr/sbin/ip", ["netns", "exec", namespace, "/usr/sbin/ip", "tuntap", "add", "dev", tap.name, "mode", "tap"] + (tap.multiQueue ? ["multi_queue"] : []))
-                guard result.status == 0 else { throw TestSetupError("ip tuntap add \(tap.name): \(result.error)") }
+            func inNamespace(_ command: [String]) throws -> String {
+                let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace] + command)
+                guard result.status == 0 else { throw TestSetupError("\(command.joined(separator: " ")): \(result.error)") }
+                return result.output
             }
-            arguments = ["netns", "exec", namespace, executable] + arguments
+            for tap in taps {
+                _ = try inNamespace(["/usr/sbin/ip", "tuntap", "add", "dev", tap.name, "mode", "tap"] + (tap.multiQueue ? ["multi_queue"] : []))
+            }
+            // QEMU inherits each macvtap's tap device as the daemon hands it over: a shell opens
+            // it on the numbered descriptors, then becomes QEMU. The device node is made here from
+            // sysfs's numbers: cases run in parallel namespaces, whose interface indexes (and so
+            // /dev/tapN names) repeat.
+            var redirections: [String] = []
+            if !macvtaps.isEmpty {
+                _ = try inNamespace(["/usr/sbin/ip", "link", "add", "mvlink0", "type", "veth", "peer", "name", "mvpeer0"])
+                _ = try inNamespace(["/usr/sbin/ip", "link", "set", "mvlink0", "up"])
+                for macvtap in macvtaps {
+                    _ = try inNamespace(["/usr/sbin/ip", "link", "add", "link", "mvlink0", "name", macvtap.name, "type", "macvtap", "mode", "bridge"])
+                    _ = try inNamespace(["/usr/sbin/ip", "link", "set", macvtap.name, "up"])
+                    let numbers = try inNamespace(["/bin/sh", "-c", "cat /sys/class/net/\(macvtap.name)/macvtap/*/dev"])
+                        .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").map(String.init)
+                    guard numbers.count == 2 else { throw TestSetupError("no tap device numbers for \(macvtap.name)") }
+                    let node = base + "/" + macvtap.name + ".dev"
+                    let made = try runProgram("/usr/bin/mknod", [node, "c", numbers[0], numbers[1]])
+                    guard made.status == 0 else { throw TestSetupError("mknod \(node): \(made.error)") }
+                    redirections += macvtap.descriptors.map { "\($0)<>\(node)" }
+                }
+            }
+            let prefix = redirections.isEmpty ? [executable] : ["/bin/sh", "-c", "exec \(redirections.joined(separator: " ")); exec \"$0\" \"$@\"", executable]
+            arguments = ["netns", "exec", namespace] + prefix + arguments
             executable = "/usr/sbin/ip"
         }
-        defer { if !taps.isEmpty { _ = try? runProgram("/usr/sbin/ip", ["netns", "delete", namespace]) } }
+        defer { if needsNamespace { _ = try? runProgram("/usr/sbin/ip", ["netns", "delete", namespace]) } }
         let errorLog = base + "/qemu.err"
         let errors = open(errorLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(errors) }

@@ -38,7 +38,7 @@ struct GoldenCommandLineTests {
     /// The invocation for a golden case, in `runDirectory`; a case whose XML says
     /// `corral-golden: no-kvm` is built for a host without usable KVM, and one that says
     /// `corral-golden: taps` gets a tap from the daemon (`vnetN`) for each network, bridge and
-    /// ethernet interface.
+    /// ethernet interface, and a macvtap (`macvtapN`, its tap descriptors from 3) for each direct one.
     static func invocation(_ xml: String, runDirectory: (String) -> String) throws -> QEMUInvocation {
         let parsed = try DomainXMLParser.parse(xml, options: options)
         var context = CommandLineContext(
@@ -72,6 +72,17 @@ struct GoldenCommandLineTests {
         if xml.contains("corral-golden: taps") {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")
+            }
+            // A direct interface's macvtap, whose tap descriptors (one per queue) QEMU inherits
+            // after the vsock's, as the daemon numbers them.
+            var descriptor: Int32 = parsed.definition.devices.vsock == nil ? 3 : 4
+            for (index, interface) in parsed.definition.devices.interfaces.enumerated() where interface.type == .direct {
+                var connection = CommandLineContext.InterfaceConnection(tap: "macvtap\(index)", bridge: nil)
+                for _ in 0..<max(interface.driver?.queues ?? 1, 1) {
+                    connection.qemuDescriptors.append(String(descriptor))
+                    descriptor += 1
+                }
+                context.interfaceConnections[index] = connection
             }
         }
         return try QEMUCommandLineBuilder.build(parsed.definition, context: context)

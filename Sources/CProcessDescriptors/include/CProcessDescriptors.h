@@ -18,9 +18,12 @@
 #include <sys/mman.h>
 #include <net/if.h>
 #include <linux/ethtool.h>
+#include <linux/if_tun.h>
 #include <linux/perf_event.h>
 #include <linux/sockios.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -160,6 +163,35 @@ static inline int corral_set_rx_coalesced_frames(const char *ifname, unsigned in
     close(control);
     errno = saved;
     return result;
+}
+
+/// Prepares an open macvtap tap device (`/dev/tapN`) as libvirt's virNetDevMacVLanTapSetup
+/// does: the virtio-net header on when `vnet_header` is set and the device offers it, off
+/// otherwise; multi-queue on exactly when `multi_queue` is set. 0 on success, -1 with errno.
+static inline int corral_macvtap_prepare(int fd, int vnet_header, int multi_queue) {
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    if (ioctl(fd, TUNGETIFF, &request) < 0) return -1;
+    short flags = request.ifr_flags;
+    if (vnet_header) {
+        unsigned int features = 0;
+        if (ioctl(fd, TUNGETFEATURES, &features) < 0) return -1;
+        if (features & IFF_VNET_HDR) flags |= IFF_VNET_HDR;
+    } else {
+        flags &= ~IFF_VNET_HDR;
+    }
+    if (multi_queue) flags |= IFF_MULTI_QUEUE; else flags &= ~IFF_MULTI_QUEUE;
+    if (flags == request.ifr_flags) return 0;
+    request.ifr_flags = flags;
+    return ioctl(fd, TUNSETIFF, &request);
+}
+
+/// Whether `fd` is the character device `major`:`minor` (a macvtap's tap device as sysfs
+/// names it, and not another network namespace's device of the same name in /dev).
+static inline int corral_is_character_device(int fd, unsigned int major_number, unsigned int minor_number) {
+    struct stat status;
+    if (fstat(fd, &status) != 0) return 0;
+    return S_ISCHR(status.st_mode) && major(status.st_rdev) == major_number && minor(status.st_rdev) == minor_number;
 }
 
 #endif

@@ -1,6 +1,7 @@
 import CorralJSON
 import CorralProtocol
 import DomainXML
+import Glibc
 import Logging
 import QEMUCommandLine
 import QMP
@@ -45,11 +46,29 @@ extension DomainDriver {
         var names = try deviceNames(plan.live.definition, guest: guest)
         var context = makeContext(id: guest.id, directory: guest.runDirectory, definition: resolved)
         if case .disk(let index) = plan.device { context.diskSecrets = try diskSecrets(resolved, only: index) }
-        // A network, bridge or ethernet interface gets its port and tap first, as at start.
+        // A network, bridge or ethernet interface gets its port and tap first, as at start; a
+        // direct one its macvtap, whose tap descriptors QEMU's monitor takes by name (`getfd`).
         var connection: CommandLineContext.InterfaceConnection?
-        if case .interface(let index) = plan.device, [.network, .bridge, .ethernet].contains(resolved.devices.interfaces[index].type) {
+        if case .interface(let index) = plan.device, Self.daemonConnects(resolved.devices.interfaces[index]) {
             let made = try await connectInterfaces(DomainDefinition.with(interface: resolved.devices.interfaces[index], of: resolved))
             connection = made[0]
+            if var made = connection, !made.openDescriptors.isEmpty {
+                let descriptors = made.openDescriptors
+                defer { for descriptor in descriptors { close(descriptor) } }
+                made.openDescriptors = []
+                do throws(QMPError) {
+                    for (number, descriptor) in descriptors.enumerated() {
+                        let name = "tap-\(names.interfaces[index].alias)-\(number)"
+                        _ = try await guest.qmp.execute("getfd", arguments: .object([("fdname", .string(name))]), passing: descriptor)
+                        made.qemuDescriptors.append(name)
+                    }
+                } catch {
+                    for name in made.qemuDescriptors { _ = try? await guest.qmp.execute("closefd", arguments: .object([("fdname", .string(name))])) }
+                    await disconnectInterfaces([made])
+                    throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'getfd': \(error.message)")
+                }
+                connection = made
+            }
             if let connection {
                 context.interfaceConnections[index] = connection
                 names.interfaces[index].connection = connection
@@ -72,7 +91,11 @@ extension DomainDriver {
         do throws(RemoteError) {
             try await Self.plug(options, qmp: guest.qmp)
         } catch {
-            if let connection { await disconnectInterfaces([connection]) }
+            if let connection {
+                // Descriptors QEMU took by name but no netdev consumed.
+                for name in connection.qemuDescriptors { _ = try? await guest.qmp.execute("closefd", arguments: .object([("fdname", .string(name))])) }
+                await disconnectInterfaces([connection])
+            }
             let made = overlays.map(\.overlay)
             if !made.isEmpty { _ = try? await BlockingWork.run { TransientOverlays.remove(made) } }
             throw error

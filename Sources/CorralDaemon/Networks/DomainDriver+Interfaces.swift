@@ -13,20 +13,28 @@ extension DomainDriver {
     /// taps: `bridge` interfaces then use QEMU's bridge helper, and the others are refused.
     func connectInterfaces(_ definition: DomainDefinition) async throws(RemoteError) -> [Int: CommandLineContext.InterfaceConnection] {
         var connections: [Int: CommandLineContext.InterfaceConnection] = [:]
-        for (index, interface) in definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
+        for (index, interface) in definition.devices.interfaces.enumerated() where Self.daemonConnects(interface) {
             if getuid() != 0 {
                 if interface.type == .bridge { continue }
+                Self.closeOpenDescriptors(connections.values)
                 await disconnectInterfaces(Array(connections.values))
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "interface type '\(interface.type.rawValue)' needs a daemon running as root, which makes its tap")
             }
             do throws(RemoteError) {
                 connections[index] = try await connectInterface(interface, owner: definition)
             } catch {
+                Self.closeOpenDescriptors(connections.values)
                 await disconnectInterfaces(Array(connections.values))
                 throw error
             }
         }
         return connections
+    }
+
+    /// Whether the daemon makes the interface's host side: a tap (on a network's or a named
+    /// bridge, or alone) or a macvtap on a host device.
+    nonisolated static func daemonConnects(_ interface: DomainDefinition.Interface) -> Bool {
+        [.network, .bridge, .ethernet, .direct].contains(interface.type)
     }
 
     /// One interface's port and tap.
@@ -69,6 +77,9 @@ extension DomainDriver {
         default:
             break
         }
+        if interface.type == .direct {
+            return try await connectMacvtap(interface, mac: mac, inbound: inbound, outbound: outbound)
+        }
         let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge, shapedIn = inbound, shapedOut = outbound
         let multiQueue = (interface.driver?.queues ?? 0) > 1, mtu = interface.mtu, coalesce = interface.coalesceRxFrames
         do throws(RemoteError) {
@@ -94,6 +105,61 @@ extension DomainDriver {
             if let network, let portID { await networks?.unplug(network: network, portUUID: portID) }
             throw error
         }
+    }
+
+    /// A `direct` interface's macvtap on its host device, with its tap device opened once per
+    /// queue (the descriptors travel in the connection until QEMU has them) and its bandwidth
+    /// shaped as a tap's.
+    private func connectMacvtap(
+        _ interface: DomainDefinition.Interface, mac: MACAddress, inbound: NetworkDefinition.Rate?, outbound: NetworkDefinition.Rate?
+    ) async throws(RemoteError) -> CommandLineContext.InterfaceConnection {
+        guard let link = interface.source, let mode = interface.directMode else {
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "interface type='direct' requires a 'source' element")
+        }
+        // libvirt saves the host device's MAC address and VLAN, gives it the guest's and puts
+        // them back at the end; Corral does not change host devices, so it refuses the mode.
+        guard mode != .passthrough else {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "macvtap mode 'passthrough' is not supported: it would change the MAC address of host device '\(link)'; use mode 'vepa', 'bridge' or 'private', or a <hostdev>")
+        }
+        let tapNames = self.tapNames, requested = interface.targetDevice
+        let queues = max(interface.driver?.queues ?? 1, 1), virtioHeader = interface.isVirtio
+        return try await NetworkWork.run { () throws(NetworkError) -> CommandLineContext.InterfaceConnection in
+            let name = try tapNames.reserve(requested, prefix: "macvtap")
+            var descriptors: [Int32] = []
+            do throws(NetworkError) {
+                descriptors = try NetworkHost.createMacvtap(name, link: link, mode: mode, guestMAC: mac, queues: queues, virtioHeader: virtioHeader)
+                // A macvtap shares the host's view: what it receives goes to the guest, what it
+                // sends came from the guest, the reverse of a tap (libvirt swaps the same way).
+                try NetworkHost.shape(name, inbound: outbound, outbound: inbound)
+            } catch {
+                for descriptor in descriptors { close(descriptor) }
+                NetworkHost.removeTap(name)
+                tapNames.release(name)
+                throw error
+            }
+            var connection = CommandLineContext.InterfaceConnection(tap: name, bridge: nil)
+            connection.openDescriptors = descriptors
+            return connection
+        }
+    }
+
+    /// Takes the open tap descriptors out of `context`'s connections, in interface order, and
+    /// names them as QEMU will inherit them (`firstNumber`, then up); returns them for spawning.
+    nonisolated static func handOverTapDescriptors(_ context: inout CommandLineContext, firstNumber: Int32) -> [Int32] {
+        var descriptors: [Int32] = []
+        for index in context.interfaceConnections.keys.sorted() {
+            guard var connection = context.interfaceConnections[index], !connection.openDescriptors.isEmpty else { continue }
+            connection.qemuDescriptors = connection.openDescriptors.indices.map { String(firstNumber + Int32(descriptors.count + $0)) }
+            descriptors += connection.openDescriptors
+            connection.openDescriptors = []
+            context.interfaceConnections[index] = connection
+        }
+        return descriptors
+    }
+
+    /// Closes descriptors that connections made and nobody took (a start that failed early).
+    nonisolated static func closeOpenDescriptors(_ connections: some Sequence<CommandLineContext.InterfaceConnection>) {
+        for connection in connections { for descriptor in connection.openDescriptors { close(descriptor) } }
     }
 
     /// After a daemon restart: a running guest's taps stay reserved, and its network ports are
@@ -141,8 +207,9 @@ extension DomainDriver {
 final class TapNames: Sendable {
     private let reserved = Mutex<Set<String>>([])
 
-    /// Reserves `requested`, or the first `vnetN` that is neither reserved nor a host device.
-    func reserve(_ requested: String?) throws(NetworkError) -> String {
+    /// Reserves `requested`, or the first `vnetN` (`macvtapN` for a macvtap) that is neither
+    /// reserved nor a host device.
+    func reserve(_ requested: String?, prefix: String = "vnet") throws(NetworkError) -> String {
         if let requested {
             guard FirewallRuleset.isSafeName(requested) else { throw NetworkError(.configUnsupported, "invalid interface target device name '\(requested)'") }
             let taken = reserved.withLock { set -> Bool in
@@ -157,7 +224,7 @@ final class TapNames: Sendable {
             return requested
         }
         for number in 0..<65536 {
-            let name = "vnet\(number)"
+            let name = "\(prefix)\(number)"
             let free = reserved.withLock { set -> Bool in
                 guard !set.contains(name) else { return false }
                 set.insert(name)

@@ -1,4 +1,5 @@
 import CorralNetwork
+import DomainXML
 import CProcessDescriptors
 import Foundation
 import POSIXSupport
@@ -209,6 +210,61 @@ enum NetworkHost {
         guard deviceExists(name) else { return }
         _ = try? run(ipTool, ["tuntap", "del", "dev", name, "mode", "tap"])
         if deviceExists(name) { _ = try? run(ipTool, ["link", "del", "dev", name]) }
+    }
+
+    // MARK: macvtap
+
+    /// Makes a guest's macvtap device `name` on the host device `link` (libvirt's
+    /// virNetDevMacVLanCreateWithVPortProfile): the guest's own MAC address, the mode, up; then
+    /// opens its tap device (`/dev/tapIFINDEX`, once per queue, waiting for it as libvirt waits
+    /// for udev) and prepares each descriptor. Returns the descriptors (close-on-exec); on
+    /// failure nothing is left.
+    static func createMacvtap(
+        _ name: String, link: String, mode: DomainDefinition.Interface.DirectMode, guestMAC: MACAddress, queues: Int, virtioHeader: Bool
+    ) throws(NetworkError) -> [Int32] {
+        guard FirewallRuleset.isSafeName(name) else { throw NetworkError(.internalError, "invalid macvtap name '\(name)'") }
+        guard FirewallRuleset.isSafeName(link), deviceExists(link) else {
+            throw NetworkError(.operationFailed, "error creating macvtap interface \(name)@\(link) (\(guestMAC)): No such device")
+        }
+        try ipBatch([
+            ["link", "add", "link", link, "name", name, "address", "\(guestMAC)", "type", "macvtap", "mode", mode.kernelName],
+            ["link", "set", "dev", name, "up"],
+        ])
+        var descriptors: [Int32] = []
+        do throws(NetworkError) {
+            let indexText = (try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let index = indexText.flatMap({ Int32($0) }) else { throw NetworkError(.operationFailed, "cannot read the interface index of \(name)") }
+            let device = "/dev/tap\(index)"
+            // The device's numbers as sysfs gives them: /dev is shared by all network
+            // namespaces, where interface indexes repeat, so the node is checked before use.
+            let numbers = (try? String(contentsOfFile: "/sys/class/net/\(name)/macvtap/tap\(index)/dev", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").compactMap { UInt32($0) } ?? []
+            guard numbers.count == 2 else { throw NetworkError(.operationFailed, "cannot read the tap device numbers of macvtap \(name)") }
+            for _ in 0..<max(queues, 1) {
+                var descriptor = open(device, O_RDWR | O_CLOEXEC)
+                var retries = 10
+                while descriptor < 0 && retries > 0 {
+                    usleep(20_000)
+                    retries -= 1
+                    descriptor = open(device, O_RDWR | O_CLOEXEC)
+                }
+                guard descriptor >= 0 else { throw NetworkError(.operationFailed, "cannot open macvtap tap device \(device): \(String(cString: strerror(errno)))") }
+                descriptors.append(descriptor)
+                guard corral_is_character_device(descriptor, numbers[0], numbers[1]) != 0 else {
+                    throw NetworkError(
+                        .operationFailed,
+                        "\(device) is not the tap device of macvtap \(name) (\(numbers[0]):\(numbers[1])): another network namespace's interface has the same index")
+                }
+                guard corral_macvtap_prepare(descriptor, virtioHeader ? 1 : 0, queues > 1 ? 1 : 0) == 0 else {
+                    throw NetworkError(.operationFailed, "unable to set vnet or multiqueue flags on macvtap: \(String(cString: strerror(errno)))")
+                }
+            }
+            return descriptors
+        } catch {
+            for descriptor in descriptors { close(descriptor) }
+            removeTap(name)
+            throw error
+        }
     }
 
     // MARK: dnsmasq

@@ -80,16 +80,18 @@ enum ProcessStatistics {
     }
 
     /// Parses `/proc/net/dev` for `interface`, swapped to the guest's view as libvirt reports
-    /// taps.
-    static func parseInterfaceCounters(_ text: String, interface: String) -> InterfaceCounters? {
+    /// taps; a macvtap shares the host's view (what it receives, the guest receives), so it is
+    /// not swapped (libvirt's `virDomainNetTypeSharesHostView`).
+    static func parseInterfaceCounters(_ text: String, interface: String, sharesHostView: Bool = false) -> InterfaceCounters? {
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":"), line[..<colon].trimmingCharacters(in: .whitespaces) == interface else { continue }
             let values = line[line.index(after: colon)...].split(separator: " ").map { Int64($0) ?? 0 }
             guard values.count >= 12 else { return nil }
             // Host view: rx bytes, packets, errs, drop (0-3) … tx bytes, packets, errs, drop (8-11).
+            let (received, sent) = sharesHostView ? (0, 8) : (8, 0)
             return InterfaceCounters(
-                rxBytes: values[8], rxPackets: values[9], rxErrors: values[10], rxDrops: values[11],
-                txBytes: values[0], txPackets: values[1], txErrors: values[2], txDrops: values[3])
+                rxBytes: values[received], rxPackets: values[received + 1], rxErrors: values[received + 2], rxDrops: values[received + 3],
+                txBytes: values[sent], txPackets: values[sent + 1], txErrors: values[sent + 2], txDrops: values[sent + 3])
         }
         return nil
     }
@@ -114,8 +116,8 @@ enum ProcessStatistics {
 
     static func residentKiB(pid: Int32) -> UInt64? { read("/proc/\(pid)/status").flatMap(parseResidentKiB) }
 
-    static func interfaceCounters(_ interface: String) -> InterfaceCounters? {
-        read("/proc/net/dev").flatMap { parseInterfaceCounters($0, interface: interface) }
+    static func interfaceCounters(_ interface: String, sharesHostView: Bool = false) -> InterfaceCounters? {
+        read("/proc/net/dev").flatMap { parseInterfaceCounters($0, interface: interface, sharesHostView: sharesHostView) }
     }
 
     /// The host CPUs a thread may run on, as libvirt's cpumap: `length` bytes, bit `n % 8` of

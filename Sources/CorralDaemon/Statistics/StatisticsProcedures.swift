@@ -85,7 +85,8 @@ enum StatisticsProcedures {
                     code: .operationUnsupported, domain: .qemu,
                     detail: "interface '\(guest.devices.interfaces[index].alias)' has no host network device to count (type '\(guest.devices.interfaces[index].type.rawValue)')")
             }
-            guard let c = ProcessStatistics.interfaceCounters(tap) else {
+            let sharesHostView = guest.devices.interfaces[index].type == .direct
+            guard let c = ProcessStatistics.interfaceCounters(tap, sharesHostView: sharesHostView) else {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Interface not found: \(tap)")
             }
             return .init(
@@ -241,13 +242,16 @@ enum StatisticsProcedures {
 
     /// The tap of each interface, in interface order (`nil`: none, as for user networking):
     /// the taps QEMU holds, in the order it opened them, go to the interfaces that have one.
+    /// A `direct` interface's device is its macvtap, which the live XML names.
     static func tapAssignment(_ guest: GuestRuntime) -> [String?] {
         func hasTap(_ type: DomainDefinition.Interface.Kind) -> Bool { type == .bridge || type == .network || type == .ethernet }
         // Reading the descriptors of QEMU costs: only when some interface has a tap.
-        guard guest.devices.interfaces.contains(where: { hasTap($0.type) }) else { return guest.devices.interfaces.map { _ in nil } }
+        guard guest.devices.interfaces.contains(where: { hasTap($0.type) }) else {
+            return guest.devices.interfaces.map { $0.type == .direct ? $0.connection?.tap : nil }
+        }
         var taps = ProcessStatistics.tapNames(pid: guest.pid)[...]
         return guest.devices.interfaces.map { interface in
-            hasTap(interface.type) ? taps.popFirst() : nil
+            interface.type == .direct ? interface.connection?.tap : hasTap(interface.type) ? taps.popFirst() : nil
         }
     }
 

@@ -82,8 +82,23 @@ extension DomainDefinition {
                 outbound = try rate("outbound")
             }
         }
-        /// `<source mode>` for `direct`.
-        public var sourceMode: String?
+        /// `<source mode>` of a `direct` interface: how its macvtap device passes traffic.
+        public var directMode: DirectMode?
+
+        /// libvirt's macvtap modes (`virNetDevMacVLanMode`), in its order.
+        public enum DirectMode: String, ModelledValue {
+            /// Guests on one host device reach each other only through the external switch (the default).
+            case vepa
+            /// Guests on one host device never reach each other.
+            case `private`
+            /// Guests on one host device reach each other directly.
+            case bridge
+            /// The guest owns the host device (an SR-IOV function), with its MAC address.
+            case passthrough
+
+            /// The kernel's name of the mode (`ip link … type macvtap mode NAME`).
+            public var kernelName: String { self == .passthrough ? "passthru" : rawValue }
+        }
         /// A `vhostuser` interface's socket: `<source type='unix' path mode>` and its
         /// `<reconnect>`.
         public var vhostUser: VhostUserSource?
@@ -147,7 +162,14 @@ extension DomainDefinition {
             networkBridge = type == .network ? source?[attribute: "bridge"] : nil
             targetDevice = element.element(named: "target")?[attribute: "dev"]
             bandwidth = try element.element(named: "bandwidth").map(Bandwidth.init)
-            sourceMode = source?[attribute: "mode"]
+            if type == .direct {
+                // libvirt's reading (virDomainNetDefParseXML): a source with a device, `vepa` by default.
+                guard let source else { throw DomainXMLError(.invalid, line: element.line, "interface type='direct' requires a 'source' element") }
+                guard source[attribute: "dev"] != nil else {
+                    throw DomainXMLError(.invalid, line: source.line, "Missing required attribute 'dev' in element 'source'")
+                }
+                directMode = try DirectMode.attribute("mode", of: source, default: .vepa)
+            }
             if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]

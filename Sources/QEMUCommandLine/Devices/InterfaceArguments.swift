@@ -23,6 +23,14 @@ extension Builder {
             if queues > 1 { tap.append(("queues", .integer(Int64(queues)))) }
             if try usesVhostNet(interface) { tap.append(("vhost", .bool(true))) }
             add("-netdev", json: .object(tap + [("id", .string(netdev))]))
+        } else if interface.type == .direct, let connection = context.interfaceConnections[index], !connection.qemuDescriptors.isEmpty {
+            // The daemon made the macvtap and opened its tap device, once per queue: QEMU takes
+            // the descriptors (libvirt's `fd`, or `fds` for several).
+            let descriptors = connection.qemuDescriptors
+            var tap: [(String, JSONValue)] = [("type", .string("tap"))]
+            tap.append(descriptors.count > 1 ? ("fds", .string(descriptors.joined(separator: ":"))) : ("fd", .string(descriptors[0])))
+            if try usesVhostNet(interface) { tap.append(("vhost", .bool(true))) }
+            add("-netdev", json: .object(tap + [("id", .string(netdev))]))
         } else if interface.type == .vhostuser, let source = interface.vhostUser {
             try addVhostUserNetdev(source, netdev: netdev, alias: devices.interfaces[index].alias, queues: queues)
         } else {
@@ -126,10 +134,10 @@ extension Builder {
         case .bridge:
             guard let bridge = interface.source else { throw CommandLineError(.unsupported, "bridge interface \(index) has no source bridge") }
             add("-netdev", json: .object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]))
-        case .network, .ethernet:
+        case .network, .ethernet, .direct:
             throw CommandLineError(.unsupported, "interface \(index) of type '\(interface.type.rawValue)' has no host side: the daemon makes its tap")
         default:
-            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge', 'ethernet' or 'vhostuser'")
+            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge', 'ethernet', 'direct' or 'vhostuser'")
         }
     }
 
