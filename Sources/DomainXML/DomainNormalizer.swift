@@ -411,6 +411,25 @@ enum DomainNormalizer {
                     orderAttributes(&source, ["dev", "mode"])
                 }
             }
+            if let type = device[attribute: "type"], ["server", "client", "mcast", "udp"].contains(type) {
+                // libvirt keeps a socket's address and port (a number as it reads one), and for
+                // `udp` the <local> end.
+                func socketEnd(_ end: inout XMLElement) {
+                    end.attributes.removeAll { $0.namespace == nil && $0.name != "address" && $0.name != "port" }
+                    if let port = end[attribute: "port"].flatMap({ Int32($0) }) { end[attribute: "port"] = String(port) }
+                    orderAttributes(&end, ["address", "port"])
+                }
+                device.updateElements { source in
+                    guard source.name == "source", source.namespace == nil else { return }
+                    socketEnd(&source)
+                    source.children = source.children.compactMap { node in
+                        guard case .element(var local) = node, local.namespace == nil else { return nil }
+                        guard type == "udp", local.name == "local" else { return nil }
+                        socketEnd(&local)
+                        return .element(local)
+                    }
+                }
+            }
             if device[attribute: "type"] == "vhostuser" {
                 // libvirt's vhost-user source: type, path, mode, then its <reconnect> (a
                 // timeout only when enabled).

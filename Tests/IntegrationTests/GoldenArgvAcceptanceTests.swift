@@ -163,7 +163,10 @@ struct GoldenArgvAcceptanceTests {
         // Taps live in a network namespace of the test's, where QEMU runs.
         var executable = invocation.executable, arguments = invocation.arguments
         let namespace = "corral-accept-\(UUID().uuidString.prefix(8))"
-        let needsNamespace = !taps.isEmpty || !macvtaps.isEmpty
+        // `corral-golden: netns`: QEMU's sockets (a multicast group's membership reports among
+        // them) stay on the loopback device of a namespace of the test's.
+        let ownLoopback = xml.contains("corral-golden: netns")
+        let needsNamespace = !taps.isEmpty || !macvtaps.isEmpty || ownLoopback
         if needsNamespace {
             let made = try runProgram("/usr/sbin/ip", ["netns", "add", namespace])
             guard made.status == 0 else { throw TestSetupError("ip netns add: \(made.error)") }
@@ -171,6 +174,10 @@ struct GoldenArgvAcceptanceTests {
                 let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace] + command)
                 guard result.status == 0 else { throw TestSetupError("\(command.joined(separator: " ")): \(result.error)") }
                 return result.output
+            }
+            if ownLoopback {
+                _ = try inNamespace(["/usr/sbin/ip", "link", "set", "lo", "up", "multicast", "on"])
+                _ = try inNamespace(["/usr/sbin/ip", "route", "add", "224.0.0.0/4", "dev", "lo"])
             }
             for tap in taps {
                 _ = try inNamespace(["/usr/sbin/ip", "tuntap", "add", "dev", tap.name, "mode", "tap"] + (tap.multiQueue ? ["multi_queue"] : []))

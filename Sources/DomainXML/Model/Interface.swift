@@ -99,6 +99,19 @@ extension DomainDefinition {
             /// The kernel's name of the mode (`ip link … type macvtap mode NAME`).
             public var kernelName: String { self == .passthrough ? "passthru" : rawValue }
         }
+        /// A `server`, `client`, `mcast` or `udp` interface's socket: QEMU's `socket` netdev,
+        /// which carries the guest's frames to another QEMU without any host networking.
+        public var socket: SocketSource?
+
+        /// `<source address port>` (and `<local address port>` for `udp`).
+        public struct SocketSource: Hashable, Sendable {
+            /// The address to connect to, listen on (none: every address) or the multicast group.
+            public var address: String?
+            public var port: Int32
+            /// `udp`: the local end the datagrams leave from.
+            public var localAddress: String?
+            public var localPort: Int32?
+        }
         /// A `vhostuser` interface's socket: `<source type='unix' path mode>` and its
         /// `<reconnect>`.
         public var vhostUser: VhostUserSource?
@@ -135,8 +148,8 @@ extension DomainDefinition {
         public var isVirtio: Bool { [.virtio, .virtioTransitional, .virtioNonTransitional].contains(model ?? .virtio) }
 
         static let schema = ElementSchema("interface", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid", "type", "path"], children: [
-                ElementSchema("reconnect", attributes: ["enabled", "timeout"]),
+            ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid", "type", "path", "address", "port"], children: [
+                ElementSchema("reconnect", attributes: ["enabled", "timeout"]), ElementSchema("local", attributes: ["address", "port"]),
             ]),
             ElementSchema("target", attributes: ["dev"]),
             ElementSchema("bandwidth", children: [
@@ -171,6 +184,7 @@ extension DomainDefinition {
                 directMode = try DirectMode.attribute("mode", of: source, default: .vepa)
             }
             if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
+            if [.server, .client, .mcast, .udp].contains(type) { socket = try Self.socketSource(source, type: type, line: element.line) }
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]
             bootOrder = DeviceCommon.bootOrder(element)
@@ -258,6 +272,36 @@ extension DomainDefinition.Interface {
             reconnect = seconds
         }
         return VhostUserSource(path: path, qemuListens: mode == "server", reconnectSeconds: reconnect)
+    }
+
+    /// A socket interface's `<source>`, read as libvirt reads it (virDomainNetDefParseXML), with
+    /// its messages: an address except for `server`, a port, and for `udp` a `<local>` end.
+    static func socketSource(_ source: XMLElement?, type: Kind, line: Int) throws(DomainXMLError) -> SocketSource {
+        guard let source else { throw DomainXMLError(.invalid, line: line, "interface type='\(type.rawValue)' requires a 'source' element") }
+        func port(of element: XMLElement) throws(DomainXMLError) -> Int32 {
+            guard let text = element[attribute: "port"] else {
+                throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'port' in element '\(element.name)'")
+            }
+            guard let value = Int32(text) else {
+                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'port' in element '\(element.name)': '\(text)'. Expected integer value")
+            }
+            return value
+        }
+        func address(of element: XMLElement) throws(DomainXMLError) -> String {
+            guard let address = element[attribute: "address"] else {
+                throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'address' in element '\(element.name)'")
+            }
+            return address
+        }
+        var socket = SocketSource(address: type == .server ? source[attribute: "address"] : try address(of: source), port: try port(of: source))
+        if type == .udp {
+            guard let local = source.element(named: "local") else {
+                throw DomainXMLError(.invalid, line: source.line, "'<local>' element missing for 'udp' socket interface")
+            }
+            socket.localAddress = try address(of: local)
+            socket.localPort = try port(of: local)
+        }
+        return socket
     }
 
     /// libvirt's checks of a user-mode interface's `<ip>`s (`qemuValidateDomainDeviceDefNetwork`):

@@ -134,10 +134,24 @@ extension Builder {
         case .bridge:
             guard let bridge = interface.source else { throw CommandLineError(.unsupported, "bridge interface \(index) has no source bridge") }
             add("-netdev", json: .object([("type", .string("bridge")), ("br", .string(bridge)), ("id", .string(netdev))]))
+        case .server, .client, .mcast, .udp:
+            // QEMU's socket netdev, as libvirt writes it (`qemuBuildHostNetProps`).
+            guard let socket = interface.socket else { throw CommandLineError(.unsupported, "interface \(index) of type '\(interface.type.rawValue)' has no socket") }
+            let endpoint = "\(socket.address ?? ""):\(socket.port)"
+            var members: [(String, JSONValue)] = [("type", .string("socket"))]
+            switch interface.type {
+            case .server: members.append(("listen", .string(endpoint)))
+            case .client: members.append(("connect", .string(endpoint)))
+            case .mcast: members.append(("mcast", .string(endpoint)))
+            default:
+                members.append(("udp", .string(endpoint)))
+                members.append(("localaddr", .string("\(socket.localAddress ?? ""):\(socket.localPort ?? 0)")))
+            }
+            add("-netdev", json: .object(members + [("id", .string(netdev))]))
         case .network, .ethernet, .direct:
             throw CommandLineError(.unsupported, "interface \(index) of type '\(interface.type.rawValue)' has no host side: the daemon makes its tap")
         default:
-            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge', 'ethernet', 'direct' or 'vhostuser'")
+            throw CommandLineError(.unsupported, "interface type '\(interface.type.rawValue)' needs host networking that Corral does not manage; use type 'user', 'network', 'bridge', 'ethernet', 'direct', 'vhostuser' or a socket type")
         }
     }
 
