@@ -112,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CorralDaemonTests",
-            dependencies: ["CorralDaemon", "CorralProtocol", "DomainXML", "XMLTree", "QEMUProbe", "XDR", nioCore],
+            dependencies: ["CorralDaemon", "CorralProtocol", "DomainXML", "XMLTree", "QEMUProbe", "XDR", "POSIXSupport", nioCore],
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),

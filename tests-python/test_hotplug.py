@@ -328,6 +328,25 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
         os.close(feeder)
         virsh(daemon, "detach-device", "ch", str(tmp_path / "pipe.xml"), "--live")
         in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.pipe", "\n0")
+        # A channel on a host serial line (QMP's `serial` backend; a pseudo-terminal here).
+        controller, line = os.openpty()
+        try:
+            (tmp_path / "dev.xml").write_text(
+                f"<channel type='dev'><source path='{os.ttyname(line)}'/><target type='virtio' name='org.corral.dev'/></channel>")
+            virsh(daemon, "attach-device", "ch", str(tmp_path / "dev.xml"), "--live")
+            in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.dev")
+            console.type("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.corral.dev ] && echo dev-from-guest > /dev/$(basename $p); done\r")
+            received = b""
+            deadline = time.time() + 20
+            while b"dev-from-guest" not in received:
+                assert time.time() < deadline, received
+                if select.select([controller], [], [], 1)[0]:
+                    received += os.read(controller, 4096)
+            virsh(daemon, "detach-device", "ch", str(tmp_path / "dev.xml"), "--live")
+            in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.dev", "\n0")
+        finally:
+            os.close(controller)
+            os.close(line)
         # The guest agent's channel is untouched.
         assert virsh(daemon, "qemu-agent-command", "ch", '{"execute":"guest-ping"}').returncode == 0
     finally:

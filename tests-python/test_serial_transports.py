@@ -1,7 +1,8 @@
 """Serial ports over UDP and named pipes on a real guest: the guest's console reaches a UDP
 socket of the test's (the connect side) from the port of the bind side, and dumpxml writes both
 sides as libvirt does; a `pipe` serial port's console comes out of a named pipe and takes
-keystrokes from the other."""
+keystrokes from the other; a `dev` serial port drives a host serial line (a pseudo-terminal
+here) both ways."""
 import socket
 
 from conftest import run
@@ -88,3 +89,40 @@ def test_the_guest_console_comes_out_of_a_named_pipe(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "undefine", "pipeserial", check=False)
         os.close(out)
         os.close(keep_in)
+
+
+def test_the_guest_console_on_a_host_serial_port(daemon, tmp_path):
+    """A `dev` serial port: QEMU drives a host serial line (here a pseudo-terminal the test holds
+    the other side of, as a null-modem cable would): the guest's console comes out of it, and its
+    shell answers what is typed into it."""
+    import os
+    import select
+    import time
+    controller, line = os.openpty()
+    try:
+        os.set_blocking(controller, False)
+        device = os.ttyname(line)
+        (tmp_path / "dev.xml").write_text(guest_with_serial("devserial", f"<serial type='dev'><source path='{device}'/></serial>"))
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "dev.xml"))
+        assert f"<serial type='dev'>\n      <source path='{device}'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "devserial").stdout
+        run("virsh", "-c", daemon.uri, "start", "devserial")
+        live = run("virsh", "-c", daemon.uri, "dumpxml", "devserial").stdout
+        assert f"<console type='dev'>\n      <source path='{device}'/>" in live, live
+        received = b""
+        deadline = time.time() + 60
+        while b"/ # " not in received:
+            assert time.time() < deadline, received[-500:]
+            if select.select([controller], [], [], 1)[0]:
+                received += os.read(controller, 65536)
+        assert b"Linux version" in received
+        os.write(controller, b"echo serial-$((6*7))\r")
+        answer = b""
+        while b"serial-42" not in answer:
+            assert time.time() < deadline + 30, answer[-500:]
+            if select.select([controller], [], [], 1)[0]:
+                answer += os.read(controller, 65536)
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "devserial", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "devserial", check=False)
+        os.close(controller)
+        os.close(line)

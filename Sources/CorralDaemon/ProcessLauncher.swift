@@ -2,13 +2,16 @@ import Foundation
 import POSIXSupport
 
 /// Starts QEMU as libvirt does: a clean environment, its output appended to the domain's log,
-/// in a session of its own so it outlives the daemon. ``ProcessReaper`` reaps it.
+/// in a process group of its own so a terminal's signals for the daemon pass it by. It is no
+/// session leader (libvirt's double fork achieves the same): a session leader takes a host serial
+/// port it opens (`<serial type='dev'>`) as its controlling terminal, and the line's hang-up would
+/// end the guest with SIGHUP. ``ProcessReaper`` reaps it.
 enum ProcessLauncher {
     struct LaunchError: Error, CustomStringConvertible {
         var description: String
     }
 
-    /// Spawns `executable` with `arguments` and exactly `environment`, in a session of its own;
+    /// Spawns `executable` with `arguments` and exactly `environment`, in a process group of its own;
     /// stdin is /dev/null, stdout and stderr go to the file descriptor `log`, and nothing else of
     /// the daemon's leaks into QEMU (in particular not its monitor connections to other guests,
     /// which would keep those sessions open after the daemon dies). Returns the pid.
@@ -17,7 +20,7 @@ enum ProcessLauncher {
         do throws(SystemError) {
             return try ChildProcess.spawn(
                 executable, arguments, environment: environment, standardInput: .null, standardOutput: .descriptor(log),
-                standardError: .descriptor(log), newSession: true, passing: passing
+                standardError: .descriptor(log), newProcessGroup: true, passing: passing
             ).pid
         } catch {
             throw LaunchError(description: error.description)

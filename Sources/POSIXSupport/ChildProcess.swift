@@ -74,6 +74,10 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
     ///   - environment: exactly these variables, or the parent's when `nil`.
     ///   - newSession: run the child in a session of its own (it outlives the parent's terminal
     ///     and process group).
+    ///   - newProcessGroup: run the child in a process group of its own within the parent's
+    ///     session: signals for the parent's group (a terminal's Ctrl-C) pass it by, and, not
+    ///     being a session leader, it never takes a terminal it opens as its controlling one
+    ///     (whose hang-up would send it SIGHUP).
     ///   - closeOtherDescriptors: close every descriptor above 2 in the child, but those passed.
     ///   - passing: open descriptors of the parent the child gets as 3, 4, … (in this order).
     public static func spawn(
@@ -84,6 +88,7 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
         standardOutput stdoutMode: Stream = .inherit,
         standardError stderrMode: Stream = .inherit,
         newSession: Bool = false,
+        newProcessGroup: Bool = false,
         closeOtherDescriptors: Bool = true,
         passing passed: [Int32] = []
     ) throws(SystemError) -> ChildProcess {
@@ -133,7 +138,9 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state guarded
         posix_spawnattr_setsigmask(&attributes, &noSignals)
         // POSIX_SPAWN_SETSID (0x80 in glibc) is not imported into Swift; its value is stable ABI.
         let setsid: Int32 = newSession ? 0x80 : 0
-        posix_spawnattr_setflags(&attributes, Int16(setsid | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let setProcessGroup: Int32 = newProcessGroup ? Int32(POSIX_SPAWN_SETPGROUP) : 0
+        if newProcessGroup { posix_spawnattr_setpgroup(&attributes, 0) }
+        posix_spawnattr_setflags(&attributes, Int16(setsid | setProcessGroup | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
         let result = withCStrings([executable] + arguments) { argv in
             if let environment {

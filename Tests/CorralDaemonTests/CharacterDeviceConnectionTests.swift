@@ -3,24 +3,16 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOPosix
+import POSIXSupport
 import Testing
 
 /// The daemon's end of a pseudo-terminal, driven through a real pty pair.
 @Suite("Character device connection")
 struct CharacterDeviceConnectionTests {
-    /// `<asm-generic/ioctls.h>`'s `TIOCSPTLCK` and `TIOCGPTN` (function-like macros Swift does
-    /// not import).
-    static let unlockRequest: UInt = 0x4004_5431
-    static let numberRequest: UInt = 0x8004_5430
-
     /// A pty pair: the master (QEMU's side) and the slave's path (the daemon's side).
     static func pseudoTerminal() throws -> (master: Int32, path: String) {
-        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
-        try #require(master >= 0)
-        var unlock: Int32 = 0
-        var number: UInt32 = 0
-        try #require(ioctl(master, Self.unlockRequest, &unlock) == 0 && ioctl(master, Self.numberRequest, &number) == 0)
-        return (master, "/dev/pts/\(number)")
+        let (controller, path) = try PseudoTerminal.open()
+        return (controller, path)
     }
 
     @Test("bytes written one at a time arrive whole, gathered into far fewer reads than writes")

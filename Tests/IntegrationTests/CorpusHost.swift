@@ -145,7 +145,10 @@ final class CorpusHost {
             try makeCertificateDatabase(for: &element)
         case ("serial"?, "source"), ("parallel"?, "source"), ("console"?, "source"), ("channel"?, "source"), ("tpm"?, "source"), ("smartcard"?, "source"),
             ("rng"?, "source"), ("interface"?, "source"):
-            if let socketPath = element[attribute: "path"] {
+            if characterDeviceType == "dev", here.count == 4 {
+                // A host serial port: a pseudo-terminal of the test's stands in for it.
+                element[attribute: "path"] = try openPseudoTerminal()
+            } else if let socketPath = element[attribute: "path"] {
                 let moved = scratchPath(for: socketPath)
                 try makeParent(of: moved)
                 element[attribute: "path"] = moved
@@ -192,6 +195,7 @@ final class CorpusHost {
         default:
             break
         }
+        if here.count == 3, ["serial", "parallel", "console", "channel"].contains(element.name) { characterDeviceType = element[attribute: "type"] }
         if element.name == "disk" {
             diskFormat = element.element(named: "driver")?[attribute: "type"]
             let encrypted = element.element(named: "encryption") != nil || element.element(named: "source")?.element(named: "encryption") != nil
@@ -206,6 +210,16 @@ final class CorpusHost {
 
     /// The format of the disk being rewritten (its `<driver type>`).
     private var diskFormat: String?
+    /// The type of the character device being rewritten.
+    private var characterDeviceType: String?
+
+    /// Opens a pseudo-terminal (its controlling side stays open until cleanup); the path of its
+    /// terminal side.
+    private func openPseudoTerminal() throws -> String {
+        let (controller, path) = try PseudoTerminal.open()
+        listeners.append(controller)
+        return path
+    }
     /// The target of the disk being rewritten when it is encrypted.
     private var encryptedDiskTarget: String?
 

@@ -54,7 +54,7 @@ struct CommandLineSupportTests {
     func characterDevices() throws {
         for type in DomainDefinition.CharacterDevice.Kind.allCases {
             let source = switch type {
-            case .file, .pipe: "<source path='/tmp/c.log'/>"
+            case .file, .pipe, .dev: "<source path='/tmp/c.log'/>"
             case .tcp: "<source mode='bind' host='127.0.0.1' service='4555'/>"
             case .udp: "<source mode='connect' host='127.0.0.1' service='4556'/>"
             default: ""

@@ -10,11 +10,14 @@
 // MADV_PAGEOUT.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mman.h>
 #include <net/if.h>
 #include <linux/ethtool.h>
@@ -22,8 +25,6 @@
 #include <linux/perf_event.h>
 #include <linux/sockios.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -186,12 +187,21 @@ static inline int corral_macvtap_prepare(int fd, int vnet_header, int multi_queu
     return ioctl(fd, TUNSETIFF, &request);
 }
 
-/// Whether `fd` is the character device `major`:`minor` (a macvtap's tap device as sysfs
-/// names it, and not another network namespace's device of the same name in /dev).
-static inline int corral_is_character_device(int fd, unsigned int major_number, unsigned int minor_number) {
-    struct stat status;
-    if (fstat(fd, &status) != 0) return 0;
-    return S_ISCHR(status.st_mode) && major(status.st_rdev) == major_number && minor(status.st_rdev) == minor_number;
+/// Opens a new pseudo-terminal's controlling side (close-on-exec) and writes its terminal
+/// side's path into `path`; the descriptor, or -1 with errno.
+static inline int corral_open_pseudo_terminal(char *path, size_t length) {
+    int controller = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (controller < 0) return -1;
+    int unlock = 0;
+    unsigned int number = 0;
+    if (ioctl(controller, TIOCSPTLCK, &unlock) != 0 || ioctl(controller, TIOCGPTN, &number) != 0) {
+        int saved = errno;
+        close(controller);
+        errno = saved;
+        return -1;
+    }
+    snprintf(path, length, "/dev/pts/%u", number);
+    return controller;
 }
 
 #endif

@@ -234,27 +234,14 @@ enum NetworkHost {
         do throws(NetworkError) {
             let indexText = (try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let index = indexText.flatMap({ Int32($0) }) else { throw NetworkError(.operationFailed, "cannot read the interface index of \(name)") }
-            let device = "/dev/tap\(index)"
             // The device's numbers as sysfs gives them: /dev is shared by all network
-            // namespaces, where interface indexes repeat, so the node is checked before use.
+            // namespaces, where interface indexes repeat, so /dev/tapN may be another's.
             let numbers = (try? String(contentsOfFile: "/sys/class/net/\(name)/macvtap/tap\(index)/dev", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").compactMap { UInt32($0) } ?? []
             guard numbers.count == 2 else { throw NetworkError(.operationFailed, "cannot read the tap device numbers of macvtap \(name)") }
             for _ in 0..<max(queues, 1) {
-                var descriptor = open(device, O_RDWR | O_CLOEXEC)
-                var retries = 10
-                while descriptor < 0 && retries > 0 {
-                    usleep(20_000)
-                    retries -= 1
-                    descriptor = open(device, O_RDWR | O_CLOEXEC)
-                }
-                guard descriptor >= 0 else { throw NetworkError(.operationFailed, "cannot open macvtap tap device \(device): \(String(cString: strerror(errno)))") }
+                let descriptor = try openTapDevice(of: name, index: index, major: numbers[0], minor: numbers[1])
                 descriptors.append(descriptor)
-                guard corral_is_character_device(descriptor, numbers[0], numbers[1]) != 0 else {
-                    throw NetworkError(
-                        .operationFailed,
-                        "\(device) is not the tap device of macvtap \(name) (\(numbers[0]):\(numbers[1])): another network namespace's interface has the same index")
-                }
                 guard corral_macvtap_prepare(descriptor, virtioHeader ? 1 : 0, queues > 1 ? 1 : 0) == 0 else {
                     throw NetworkError(.operationFailed, "unable to set vnet or multiqueue flags on macvtap: \(String(cString: strerror(errno)))")
                 }
@@ -265,6 +252,49 @@ enum NetworkHost {
             removeTap(name)
             throw error
         }
+    }
+
+    /// Opens a macvtap's tap device: `/dev/tapIFINDEX` when it is that device (checked against
+    /// sysfs's numbers), else a node of the right numbers made for the moment in /dev and
+    /// removed once open (another namespace's interface may hold the name), else
+    /// `/dev/tapIFINDEX` again for a while, as libvirt waits for udev to make it.
+    static func openTapDevice(of name: String, index: Int32, major: UInt32, minor: UInt32) throws(NetworkError) -> Int32 {
+        let device = "/dev/tap\(index)"
+        func openIfRight(_ path: String) -> Int32? {
+            let descriptor = open(path, O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { return nil }
+            var status = stat()
+            if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFCHR, deviceNumbers(UInt64(status.st_rdev)) == (major, minor) { return descriptor }
+            close(descriptor)
+            return nil
+        }
+        if let descriptor = openIfRight(device) { return descriptor }
+        let privateNode = "/dev/.corral-tap-\(major)-\(minor)-\(getpid())"
+        unlink(privateNode)
+        if mknod(privateNode, S_IFCHR | 0o600, deviceNumber(major: major, minor: minor)) == 0 {
+            let descriptor = openIfRight(privateNode)
+            unlink(privateNode)
+            if let descriptor { return descriptor }
+        }
+        for _ in 0..<10 {
+            usleep(20_000)
+            if let descriptor = openIfRight(device) { return descriptor }
+        }
+        throw NetworkError(.operationFailed, "cannot open macvtap tap device \(device) of \(name) (\(major):\(minor)): it is missing or another network namespace's, and no node of its own could be made")
+    }
+
+    /// glibc's `makedev()` (a macro Swift does not import).
+    static func deviceNumber(major: UInt32, minor: UInt32) -> dev_t {
+        let major = UInt64(major), minor = UInt64(minor)
+        return dev_t(((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12))
+    }
+
+    /// glibc's split of a device number into major and minor (`major()`/`minor()`, macros Swift
+    /// does not import).
+    static func deviceNumbers(_ device: UInt64) -> (UInt32, UInt32) {
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        return (UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor))
     }
 
     // MARK: dnsmasq

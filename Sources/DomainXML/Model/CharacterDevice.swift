@@ -83,6 +83,10 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
             if type == .udp { try readUDPSources(element) }
+            // libvirt's check (virDomainChrSourceDefValidate): these name a host file.
+            if [.file, .dev, .pipe].contains(type) && path == nil {
+                throw DomainXMLError(.internalError, line: element.line, "Missing source path attribute for char device")
+            }
             if type == .qemuVDAgent, let source {
                 // libvirt's reading: each attribute required when its element is there.
                 if let clipboard = source.element(named: "clipboard") {

@@ -91,11 +91,15 @@ extension Builder {
         case .pipe:
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a pipe character device needs a source path") }
             backend = ("pipe", [("device", .string(path))])
+        case .dev:
+            // A host serial or parallel port (QMP's `serial` and `parallel` backends).
+            guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a host device character device needs a source path") }
+            backend = (id.hasPrefix("charparallel") ? "parallel" : "serial", [("device", .string(path))])
         case .spicevmc: backend = ("spicevmc", [("type", .string("vdagent"))])
         case .qemuVDAgent:
             // QAPI's ChardevQemuVDAgent has no name (the command line's is unused).
             backend = ("qemu-vdagent", (device.vdagentClipboard.map { [("clipboard", .bool($0))] } ?? []) + (device.vdagentClientMouse.map { [("mouse", .bool($0))] } ?? []))
-        case .vc, .dev, .stdio, .spiceport, .nmdm, .dbus:
+        case .vc, .stdio, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         let log: [(String, JSONValue)] = device.logFile.map { [("logfile", .string($0))] + (device.logAppend.map { [("logappend", .bool($0))] } ?? []) } ?? []
@@ -148,13 +152,18 @@ extension Builder {
             // A named pipe (QEMU opens PATH.in and PATH.out, else PATH itself).
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a pipe character device needs a source path") }
             return try QEMUKeyValue.render("pipe", [("id", id), ("path", path)])
+        case .dev:
+            // A host serial or parallel port, as libvirt passes it (`serial`, `parallel`: QEMU's
+            // names for its tty and parport backends).
+            guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a host device character device needs a source path") }
+            return try QEMUKeyValue.render(id.hasPrefix("charparallel") ? "parallel" : "serial", [("id", id), ("path", path)])
         case .spicevmc:
             return try QEMUKeyValue.render("spicevmc", [("id", id), ("name", spiceChannel)])
         case .qemuVDAgent:
             // QEMU's own SPICE agent (clipboard sharing and mouse mode for VNC clients).
             let options = (device.vdagentClipboard.map { [("clipboard", $0 ? "on" : "off")] } ?? []) + (device.vdagentClientMouse.map { [("mouse", $0 ? "on" : "off")] } ?? [])
             return try QEMUKeyValue.render("qemu-vdagent", [("id", id), ("name", "vdagent")] + options)
-        case .vc, .dev, .stdio, .spiceport, .nmdm, .dbus:
+        case .vc, .stdio, .spiceport, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
     }
