@@ -377,3 +377,23 @@ def test_a_qemu_that_dies_at_start_is_reported_and_leaves_nothing(daemon, tmp_pa
     assert run("virsh", "-c", daemon.uri, "domstate", "dies").stdout.strip() == "shut off"
     assert not os.path.exists(os.path.join(daemon.dir, "run", "domains", "dies", "qmp.sock"))
     run("virsh", "-c", daemon.uri, "undefine", "dies")
+
+
+def test_a_guest_with_leases_starts_as_under_libvirts_default_lock_manager(daemon, tmp_path):
+    """`<lease>`s are kept and acquired by no lock manager (libvirt's default `nop` manager):
+    the guest starts, and the live and inactive XML keep them as libvirt writes them."""
+    from guest import domain_xml
+    lease = ("<lease><target path='/var/lib/sanlock/area' offset='0'/><key>k1</key><lockspace>area</lockspace></lease>"
+             "<lease><lockspace>area</lockspace><key>k2</key><target path='/var/lib/sanlock/area' offset='1048576'/></lease>")
+    (tmp_path / "leased.xml").write_text(domain_xml("leased", str(tmp_path / "serial.log"), devices=lease))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "leased.xml"))
+    run("virsh", "-c", daemon.uri, "start", "leased")
+    try:
+        expected = ("<lease>\n      <lockspace>area</lockspace>\n      <key>k1</key>\n      <target path='/var/lib/sanlock/area'/>\n    </lease>\n"
+                    "    <lease>\n      <lockspace>area</lockspace>\n      <key>k2</key>\n"
+                    "      <target path='/var/lib/sanlock/area' offset='1048576'/>\n    </lease>")
+        for flags in ([], ["--inactive"]):
+            assert expected in run("virsh", "-c", daemon.uri, "dumpxml", "leased", *flags).stdout
+        assert run("virsh", "-c", daemon.uri, "domstate", "leased").stdout.strip() == "running"
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "leased", check=False)

@@ -383,6 +383,14 @@ enum DomainNormalizer {
             // libvirt writes `shareBacking` only when it is `yes`.
             device.updateElements { if $0.name == "transient", $0.namespace == nil, $0[attribute: "shareBacking"] == "no" { $0[attribute: "shareBacking"] = nil } }
             device.children = ordered(device.children, by: diskChildOrder)
+        case "lease":
+            // libvirt's form: lockspace, key, target with its offset when not zero.
+            device.updateElements { target in
+                guard target.name == "target", target.namespace == nil else { return }
+                if let offset = target[attribute: "offset"].flatMap(AttributeValues.libvirtUInt64) { target[attribute: "offset"] = offset == 0 ? nil : String(offset) }
+                orderAttributes(&target, ["path", "offset"])
+            }
+            device.children = ordered(device.children, by: ["lockspace", "key", "target"])
         case "interface":
             if device.element(named: "mac") == nil {
                 device.children.insert(.element(element("mac", [("address", randomMAC(options.random))])), at: 0)

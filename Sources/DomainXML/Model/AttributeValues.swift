@@ -38,6 +38,12 @@ enum AttributeValues {
         return UInt32(trimmed)
     }
 
+    /// The 64-bit form of ``libvirtUInt32(_:)`` (`virStrToLong_ullp`).
+    static func libvirtUInt64(_ text: String) -> UInt64? {
+        let trimmed = text.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" }
+        return UInt64(trimmed)
+    }
+
     /// A number as C's `strtol` with base 0 reads it, and libvirt's `virStrToLong_i` keeps it:
     /// leading blanks, a sign, `0x` for hexadecimal, a leading `0` for octal, the whole text a
     /// 32-bit number; `nil` otherwise.

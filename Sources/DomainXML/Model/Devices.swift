@@ -36,9 +36,11 @@ extension DomainDefinition {
         public var vsock: Vsock?
         /// `<iommu>` (a guest has at most one).
         public var iommu: IOMMU?
+        /// `<lease>`: kept, acquired by no lock manager (libvirt's default `nop` manager).
+        public var leases: [Lease] = []
 
         static let schema = ElementSchema("devices", children: [
-            .text("emulator"), Disk.schema, Controller.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
+            .text("emulator"), Disk.schema, Controller.schema, Lease.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, USBRedirectionRule.filterSchema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
             Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema,
@@ -75,6 +77,7 @@ extension DomainDefinition {
                 case "parallel": parallels.append(try CharacterDevice(device))
                 case "audio": audios.append(try Audio(device))
                 case "hub": hubs.append(try Hub(device))
+                case "lease": leases.append(try Lease(device))
                 case "shmem": sharedMemory.append(try SharedMemory(device))
                 case "memory": memoryDevices.append(try MemoryDevice(device))
                 case "hostdev": hostDevices.append(try HostDevice(device))
