@@ -383,6 +383,14 @@ enum DomainNormalizer {
             // libvirt writes `shareBacking` only when it is `yes`.
             device.updateElements { if $0.name == "transient", $0.namespace == nil, $0[attribute: "shareBacking"] == "no" { $0[attribute: "shareBacking"] = nil } }
             device.children = ordered(device.children, by: diskChildOrder)
+        case "audio":
+            // libvirt's form, rebuilt from what it reads (what does not belong to the backend
+            // goes, as in libvirt); one it refuses stays for the model to refuse with its line.
+            if let audio = try? DomainDefinition.Audio(device) {
+                var rendered = audio.element
+                rendered.line = device.line
+                device = rendered
+            }
         case "lease":
             // libvirt's form: lockspace, key, target with its offset when not zero.
             device.updateElements { target in

@@ -177,6 +177,8 @@ struct Builder {
             set("XDG_CACHE_HOME", context.runDirectory + "/.cache")
         }
         if case .timezone(let zone) = domain.clock { set("TZ", zone) }
+        // An SDL audio backend's driver (libvirt's `SDL_AUDIODRIVER`).
+        if let driver = domain.devices.audios.compactMap({ $0.backend == .sdl ? $0.sdlDriver : nil }).first { set("SDL_AUDIODRIVER", driver.rawValue) }
         for variable in domain.qemu.environment { set(variable.name, variable.value ?? "") }
         var taints: [DomainTaint] = []
         let ns = domain.qemu

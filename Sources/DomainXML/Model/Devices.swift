@@ -114,6 +114,10 @@ extension DomainDefinition {
             for audio in audios where !ids.insert(audio.id).inserted {
                 throw DomainXMLError(.invalid, line: element.line, "Audio ID \(audio.id) is used multiple times")
             }
+            // The QEMU driver's check (qemuValidateDomainDeviceDefAudio).
+            if audios.contains(where: { $0.backend == .spice }) && !graphics.contains(where: { $0.type == .spice }) {
+                throw DomainXMLError(.unsupported, line: element.line, "Spice audio is not supported without spice graphics")
+            }
             for device in element.elements where device.namespace == nil && (device.name == "sound" || device.name == "graphics") {
                 if let id = try Audio.reference(in: device), !ids.contains(id) {
                     throw DomainXMLError(.invalid, line: device.line, "no audio device for audio ID '\(id)'")
