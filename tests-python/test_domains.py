@@ -381,7 +381,8 @@ def test_a_qemu_that_dies_at_start_is_reported_and_leaves_nothing(daemon, tmp_pa
 
 def test_a_guest_with_leases_starts_as_under_libvirts_default_lock_manager(daemon, tmp_path):
     """`<lease>`s are kept and acquired by no lock manager (libvirt's default `nop` manager):
-    the guest starts, and the live and inactive XML keep them as libvirt writes them."""
+    the guest starts, the live and inactive XML keep them as libvirt writes them, and they
+    attach and detach live and in the definition with libvirt's messages."""
     from guest import domain_xml
     lease = ("<lease><target path='/var/lib/sanlock/area' offset='0'/><key>k1</key><lockspace>area</lockspace></lease>"
              "<lease><lockspace>area</lockspace><key>k2</key><target path='/var/lib/sanlock/area' offset='1048576'/></lease>")
@@ -395,5 +396,20 @@ def test_a_guest_with_leases_starts_as_under_libvirts_default_lock_manager(daemo
         for flags in ([], ["--inactive"]):
             assert expected in run("virsh", "-c", daemon.uri, "dumpxml", "leased", *flags).stdout
         assert run("virsh", "-c", daemon.uri, "domstate", "leased").stdout.strip() == "running"
+        # Leases attach and detach, live and in the definition, named by key and lock space.
+        third = tmp_path / "third.xml"
+        third.write_text("<lease><lockspace>area</lockspace><key>k3</key><target path='/var/lib/sanlock/area' offset='2097152'/></lease>")
+        run("virsh", "-c", daemon.uri, "attach-device", "leased", str(third), "--live", "--config")
+        for flags in ([], ["--inactive"]):
+            assert "<key>k3</key>" in run("virsh", "-c", daemon.uri, "dumpxml", "leased", *flags).stdout
+        again = run("virsh", "-c", daemon.uri, "attach-device", "leased", str(third), "--live", check=False)
+        assert again.returncode != 0 and "Lease k3 in lockspace area already exists" in again.stderr
+        first = tmp_path / "first.xml"
+        first.write_text("<lease><lockspace>area</lockspace><key>k1</key><target path='/var/lib/sanlock/area'/></lease>")
+        run("virsh", "-c", daemon.uri, "detach-device", "leased", str(first), "--live")
+        assert "<key>k1</key>" not in run("virsh", "-c", daemon.uri, "dumpxml", "leased").stdout
+        assert "<key>k1</key>" in run("virsh", "-c", daemon.uri, "dumpxml", "leased", "--inactive").stdout
+        missing = run("virsh", "-c", daemon.uri, "detach-device", "leased", str(first), "--live", check=False)
+        assert missing.returncode != 0 and "Lease k1 in lockspace area does not exist" in missing.stderr
     finally:
         run("virsh", "-c", daemon.uri, "destroy", "leased", check=False)

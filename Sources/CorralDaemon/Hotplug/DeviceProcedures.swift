@@ -30,7 +30,9 @@ enum DeviceProcedures {
                 }
                 // The definition's side is checked before the guest is touched, and stored after.
                 var configDocument = impact.config ? try configEdit(change, device, record: record, driver: driver) : nil
-                if impact.live {
+                if impact.live && device.name == "lease" {
+                    try await driver.changeLeaseLive(change, device, of: record)
+                } else if impact.live {
                     switch change {
                     case .attach:
                         let plugged = try await driver.attachLive(device, to: record)
@@ -134,7 +136,10 @@ enum DeviceProcedures {
                 existing.contains(where: { $0.element(named: "target")?[attribute: "dev"] == target }) {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "target \(target) already exists")
             }
+            if device.name == "lease" { try DomainDriver.checkLeaseIsNew(device, in: original) }
             edited = DeviceXML.inserting(device, into: original)
+        case .detach where device.name == "lease":
+            edited = DeviceXML.removing(device.name, at: try DomainDriver.leaseIndex(device, in: original), from: original)
         case .detach:
             edited = DeviceXML.removing(device.name, at: try matched(device, among: existing, live: false), from: original)
         case .update:
