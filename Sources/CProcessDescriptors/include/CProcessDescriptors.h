@@ -10,18 +10,14 @@
 // MADV_PAGEOUT.
 
 #include <errno.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <termios.h>
 #include <sys/mman.h>
 #include <net/if.h>
 #include <linux/ethtool.h>
-#include <linux/if_tun.h>
 #include <linux/perf_event.h>
 #include <linux/sockios.h>
 #include <sys/socket.h>
@@ -169,39 +165,10 @@ static inline int corral_set_rx_coalesced_frames(const char *ifname, unsigned in
 /// Prepares an open macvtap tap device (`/dev/tapN`) as libvirt's virNetDevMacVLanTapSetup
 /// does: the virtio-net header on when `vnet_header` is set and the device offers it, off
 /// otherwise; multi-queue on exactly when `multi_queue` is set. 0 on success, -1 with errno.
-static inline int corral_macvtap_prepare(int fd, int vnet_header, int multi_queue) {
-    struct ifreq request;
-    memset(&request, 0, sizeof(request));
-    if (ioctl(fd, TUNGETIFF, &request) < 0) return -1;
-    short flags = request.ifr_flags;
-    if (vnet_header) {
-        unsigned int features = 0;
-        if (ioctl(fd, TUNGETFEATURES, &features) < 0) return -1;
-        if (features & IFF_VNET_HDR) flags |= IFF_VNET_HDR;
-    } else {
-        flags &= ~IFF_VNET_HDR;
-    }
-    if (multi_queue) flags |= IFF_MULTI_QUEUE; else flags &= ~IFF_MULTI_QUEUE;
-    if (flags == request.ifr_flags) return 0;
-    request.ifr_flags = flags;
-    return ioctl(fd, TUNSETIFF, &request);
-}
+int corral_macvtap_prepare(int fd, int vnet_header, int multi_queue);
 
 /// Opens a new pseudo-terminal's controlling side (close-on-exec) and writes its terminal
 /// side's path into `path`; the descriptor, or -1 with errno.
-static inline int corral_open_pseudo_terminal(char *path, size_t length) {
-    int controller = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (controller < 0) return -1;
-    int unlock = 0;
-    unsigned int number = 0;
-    if (ioctl(controller, TIOCSPTLCK, &unlock) != 0 || ioctl(controller, TIOCGPTN, &number) != 0) {
-        int saved = errno;
-        close(controller);
-        errno = saved;
-        return -1;
-    }
-    snprintf(path, length, "/dev/pts/%u", number);
-    return controller;
-}
+int corral_open_pseudo_terminal(char *path, size_t length);
 
 #endif

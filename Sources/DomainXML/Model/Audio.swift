@@ -66,8 +66,20 @@ extension DomainDefinition {
         public var path: String?
         /// `timerPeriod` in microseconds.
         public var timerPeriod: UInt32?
-        public var input: Stream?
-        public var output: Stream?
+        /// `<input>`: the guest's recording side.
+        public var input: Stream? {
+            get { streams[.input] }
+            set { streams[.input] = newValue }
+        }
+        /// `<output>`: the guest's playing side.
+        public var output: Stream? {
+            get { streams[.output] }
+            set { streams[.output] = newValue }
+        }
+        /// The directions that have settings; kept out of line, since most backends have none
+        /// and every definition has a backend.
+        private var streams: [Direction: Stream] = [:]
+        enum Direction: Hashable, Sendable { case input, output }
         /// `serverName` of a PulseAudio backend.
         public var serverName: String?
         /// `tryMMap`, `exclusive`, `dspPolicy` of an OSS backend.
