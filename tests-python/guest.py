@@ -2,6 +2,7 @@
 import os
 import re
 import pathlib
+import select
 import subprocess
 import time
 
@@ -41,6 +42,18 @@ def wait_for(predicate, timeout=30, what="condition"):
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_until(fd, marker, timeout=60):
+    """Reads the descriptor `fd` (a pipe or terminal) until `marker` has come, within `timeout`
+    seconds; returns everything read."""
+    received = b""
+    deadline = time.time() + timeout
+    while marker not in received:
+        assert time.time() < deadline, received[-500:]
+        if select.select([fd], [], [], 1)[0]:
+            received += os.read(fd, 65536)
+    return received
 
 
 def booted(serial):

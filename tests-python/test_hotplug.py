@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import run
-from guest import guest_files
+from guest import guest_files, read_until
 from test_console import Terminal
 
 # Five root ports: the USB controller and the memory balloon libvirt adds take two at define
@@ -312,38 +312,25 @@ def test_a_channel_plugs_in_carries_bytes_and_unplugs(daemon, tmp_path):
         os.mkfifo(fifo + ".out")
         reader = os.open(fifo + ".out", os.O_RDWR | os.O_NONBLOCK)
         feeder = os.open(fifo + ".in", os.O_RDWR | os.O_NONBLOCK)
-        (tmp_path / "pipe.xml").write_text(
-            f"<channel type='pipe'><source path='{fifo}'/><target type='virtio' name='org.corral.pipe'/></channel>")
-        virsh(daemon, "attach-device", "ch", str(tmp_path / "pipe.xml"), "--live")
-        in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.pipe")
-        console.type("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.corral.pipe ] && echo pipe-from-guest > /dev/$(basename $p); done\r")
-        import select
-        piped = b""
-        deadline = time.time() + 20
-        while b"pipe-from-guest" not in piped:
-            assert time.time() < deadline, piped
-            if select.select([reader], [], [], 1)[0]:
-                piped += os.read(reader, 4096)
+        def plugged_channel_carries(kind, source, received):
+            """A `kind` channel on `source` plugs in, the guest's bytes come out of the
+            descriptor `received`, and it unplugs."""
+            port = f"org.corral.{kind}"
+            (tmp_path / f"{kind}.xml").write_text(f"<channel type='{kind}'>{source}<target type='virtio' name='{port}'/></channel>")
+            virsh(daemon, "attach-device", "ch", str(tmp_path / f"{kind}.xml"), "--live")
+            in_guest(console, "cat /sys/class/virtio-ports/*/name", port)
+            console.type(f"for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = {port} ] && echo {kind}-from-guest > /dev/$(basename $p); done\r")
+            read_until(received, f"{kind}-from-guest".encode(), timeout=20)
+            virsh(daemon, "detach-device", "ch", str(tmp_path / f"{kind}.xml"), "--live")
+            in_guest(console, f"cat /sys/class/virtio-ports/*/name | grep -c {port}", "\n0")
+
+        plugged_channel_carries("pipe", f"<source path='{fifo}'/>", reader)
         os.close(reader)
         os.close(feeder)
-        virsh(daemon, "detach-device", "ch", str(tmp_path / "pipe.xml"), "--live")
-        in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.pipe", "\n0")
         # A channel on a host serial line (QMP's `serial` backend; a pseudo-terminal here).
         controller, line = os.openpty()
         try:
-            (tmp_path / "dev.xml").write_text(
-                f"<channel type='dev'><source path='{os.ttyname(line)}'/><target type='virtio' name='org.corral.dev'/></channel>")
-            virsh(daemon, "attach-device", "ch", str(tmp_path / "dev.xml"), "--live")
-            in_guest(console, "cat /sys/class/virtio-ports/*/name", "org.corral.dev")
-            console.type("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.corral.dev ] && echo dev-from-guest > /dev/$(basename $p); done\r")
-            received = b""
-            deadline = time.time() + 20
-            while b"dev-from-guest" not in received:
-                assert time.time() < deadline, received
-                if select.select([controller], [], [], 1)[0]:
-                    received += os.read(controller, 4096)
-            virsh(daemon, "detach-device", "ch", str(tmp_path / "dev.xml"), "--live")
-            in_guest(console, "cat /sys/class/virtio-ports/*/name | grep -c org.corral.dev", "\n0")
+            plugged_channel_carries("dev", f"<source path='{os.ttyname(line)}'/>", controller)
         finally:
             os.close(controller)
             os.close(line)

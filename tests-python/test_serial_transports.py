@@ -3,10 +3,11 @@ socket of the test's (the connect side) from the port of the bind side, and dump
 sides as libvirt does; a `pipe` serial port's console comes out of a named pipe and takes
 keystrokes from the other; a `dev` serial port drives a host serial line (a pseudo-terminal
 here) both ways."""
+import os
 import socket
 
 from conftest import run
-from guest import guest_files
+from guest import guest_files, read_until
 
 
 def guest_with_serial(name, serial):
@@ -53,37 +54,32 @@ def test_the_guest_console_arrives_as_udp_datagrams(daemon, tmp_path):
         receiver.close()
 
 
+def console_answers(daemon, tmp_path, name, serial, output, keyboard, word):
+    """Defines and starts the test guest with `serial` as its console; checks that its boot
+    comes out of `output` and that its shell answers a command typed into `keyboard` with
+    `word`-42; returns the live XML."""
+    (tmp_path / f"{name}.xml").write_text(guest_with_serial(name, serial))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
+    run("virsh", "-c", daemon.uri, "start", name)
+    live = run("virsh", "-c", daemon.uri, "dumpxml", name).stdout
+    assert b"Linux version" in read_until(output, b"/ # ")
+    os.write(keyboard, f"echo {word}-$((6*7))\r".encode())
+    read_until(output, f"{word}-42".encode(), timeout=30)
+    return live
+
+
 def test_the_guest_console_comes_out_of_a_named_pipe(daemon, tmp_path):
     """A `pipe` serial port: QEMU opens the named pipe (PATH.in and PATH.out when both exist,
     else PATH itself); the guest's console comes out of PATH.out and its input goes in at PATH.in."""
-    import os
-    import select
     base = str(tmp_path / "console")
     os.mkfifo(base + ".in")
     os.mkfifo(base + ".out")
     # Opened read-write so neither open waits for QEMU.
     out = os.open(base + ".out", os.O_RDWR | os.O_NONBLOCK)
     keep_in = os.open(base + ".in", os.O_RDWR | os.O_NONBLOCK)
-    (tmp_path / "pipe.xml").write_text(guest_with_serial("pipeserial", f"<serial type='pipe'><source path='{base}'/></serial>"))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "pipe.xml"))
     try:
-        assert f"<serial type='pipe'>\n      <source path='{base}'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "pipeserial").stdout
-        run("virsh", "-c", daemon.uri, "start", "pipeserial")
-        received = b""
-        import time
-        deadline = time.time() + 60
-        while b"/ # " not in received:
-            assert time.time() < deadline, received[-500:]
-            if select.select([out], [], [], 1)[0]:
-                received += os.read(out, 65536)
-        assert b"Linux version" in received
-        # Keystrokes in at PATH.in: the guest's shell answers out of PATH.out.
-        os.write(keep_in, b"echo piped-$((6*7))\r")
-        answer = b""
-        while b"piped-42" not in answer:
-            assert time.time() < deadline + 30, answer[-500:]
-            if select.select([out], [], [], 1)[0]:
-                answer += os.read(out, 65536)
+        live = console_answers(daemon, tmp_path, "pipeserial", f"<serial type='pipe'><source path='{base}'/></serial>", out, keep_in, "piped")
+        assert f"<serial type='pipe'>\n      <source path='{base}'/>" in live
     finally:
         run("virsh", "-c", daemon.uri, "destroy", "pipeserial", check=False)
         run("virsh", "-c", daemon.uri, "undefine", "pipeserial", check=False)
@@ -95,32 +91,12 @@ def test_the_guest_console_on_a_host_serial_port(daemon, tmp_path):
     """A `dev` serial port: QEMU drives a host serial line (here a pseudo-terminal the test holds
     the other side of, as a null-modem cable would): the guest's console comes out of it, and its
     shell answers what is typed into it."""
-    import os
-    import select
-    import time
     controller, line = os.openpty()
     try:
         os.set_blocking(controller, False)
         device = os.ttyname(line)
-        (tmp_path / "dev.xml").write_text(guest_with_serial("devserial", f"<serial type='dev'><source path='{device}'/></serial>"))
-        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "dev.xml"))
-        assert f"<serial type='dev'>\n      <source path='{device}'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "devserial").stdout
-        run("virsh", "-c", daemon.uri, "start", "devserial")
-        live = run("virsh", "-c", daemon.uri, "dumpxml", "devserial").stdout
-        assert f"<console type='dev'>\n      <source path='{device}'/>" in live, live
-        received = b""
-        deadline = time.time() + 60
-        while b"/ # " not in received:
-            assert time.time() < deadline, received[-500:]
-            if select.select([controller], [], [], 1)[0]:
-                received += os.read(controller, 65536)
-        assert b"Linux version" in received
-        os.write(controller, b"echo serial-$((6*7))\r")
-        answer = b""
-        while b"serial-42" not in answer:
-            assert time.time() < deadline + 30, answer[-500:]
-            if select.select([controller], [], [], 1)[0]:
-                answer += os.read(controller, 65536)
+        live = console_answers(daemon, tmp_path, "devserial", f"<serial type='dev'><source path='{device}'/></serial>", controller, controller, "serial")
+        assert f"<serial type='dev'>\n      <source path='{device}'/>" in live and f"<console type='dev'>\n      <source path='{device}'/>" in live, live
     finally:
         run("virsh", "-c", daemon.uri, "destroy", "devserial", check=False)
         run("virsh", "-c", daemon.uri, "undefine", "devserial", check=False)
