@@ -6,6 +6,9 @@ import Synchronization
 final class InFlightCalls: Sendable {
     private let count = Atomic<Int>(0)
     private let received = Atomic<UInt64>(0)
+    /// Set once a stop waits: until then arrivals are not counted, so the RPC path writes no
+    /// counter that every event loop shares.
+    private let draining = Atomic<Bool>(false)
 
     /// A call has been handed off.
     func begin() { count.wrappingAdd(1, ordering: .relaxed) }
@@ -13,8 +16,10 @@ final class InFlightCalls: Sendable {
     /// A handed-off call has been answered.
     func end() { count.wrappingSubtract(1, ordering: .relaxed) }
 
-    /// A call has arrived on some connection.
-    func callReceived() { received.wrappingAdd(1, ordering: .relaxed) }
+    /// A call has arrived on some connection (counted only while a stop waits).
+    func callReceived() {
+        if draining.load(ordering: .relaxed) { received.wrappingAdd(1, ordering: .relaxed) }
+    }
 
     /// The calls not answered yet.
     var current: Int { count.load(ordering: .relaxed) }
@@ -25,6 +30,7 @@ final class InFlightCalls: Sendable {
     /// with a lookup of the domain's new id, and a daemon that exits with that call unread
     /// makes the client see its connection reset instead of the start's success.
     func waitUntilQuiet(timeout: Duration, quietPeriod: Duration = .milliseconds(40)) async -> Bool {
+        draining.store(true, ordering: .relaxed)
         let deadline = ContinuousClock.now + timeout
         var quietSince = ContinuousClock.now
         var seen = received.load(ordering: .relaxed)

@@ -164,6 +164,11 @@ public enum DeviceXML {
                     && (wantedSlot == nil || slot(e) == wantedSlot) && aliasAgrees(e)
             }
             return unique(candidates, missing: "model '\(model)' memory device not present in the domain configuration", ambiguous: "multiple matching devices found")
+        case "lease":
+            // libvirt's virDomainLeaseIndex: the same key in the same lock space.
+            let (key, lockspace) = leaseName(device)
+            return unique(indices.filter { leaseName(existing[$0]) == (key, lockspace) },
+                          missing: "Lease \(key) in lockspace \(lockspace) does not exist", ambiguous: "multiple matching devices found")
         case "serial", "console":
             let port = device.element(named: "target")?[attribute: "port"] ?? "0"
             return unique(indices.filter { (existing[$0].element(named: "target")?[attribute: "port"] ?? "0") == port && aliasAgrees(existing[$0]) },
@@ -177,6 +182,11 @@ public enum DeviceXML {
             return unique(indices.filter { comparable(existing[$0]) == wanted },
                           missing: "matching \(device.name) device not found", ambiguous: "multiple matching devices found")
         }
+    }
+
+    /// What names a `<lease>`: its key and lock space.
+    public static func leaseName(_ lease: XMLElement) -> (key: String, lockspace: String) {
+        (lease.element(named: "key")?.text ?? "", lease.element(named: "lockspace")?.text ?? "")
     }
 
     /// A device without what the daemon adds (alias, address, whitespace), for comparison.

@@ -138,8 +138,6 @@ enum DeviceProcedures {
             }
             if device.name == "lease" { try DomainDriver.checkLeaseIsNew(device, in: original) }
             edited = DeviceXML.inserting(device, into: original)
-        case .detach where device.name == "lease":
-            edited = DeviceXML.removing(device.name, at: try DomainDriver.leaseIndex(device, in: original), from: original)
         case .detach:
             edited = DeviceXML.removing(device.name, at: try matched(device, among: existing, live: false), from: original)
         case .update:

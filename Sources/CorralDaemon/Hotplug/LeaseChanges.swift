@@ -14,7 +14,7 @@ extension DomainDriver {
             try Self.checkLeaseIsNew(lease, in: live)
             document = DeviceXML.inserting(lease, into: live)
         case .detach:
-            document = DeviceXML.removing("lease", at: try Self.leaseIndex(lease, in: live), from: live)
+            document = DeviceXML.removing("lease", at: try DeviceProcedures.matched(lease, among: DeviceXML.devices(named: "lease", in: live), live: true), from: live)
         case .update:
             throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "live update of device 'lease' is not supported")
         }
@@ -30,23 +30,9 @@ extension DomainDriver {
 
     /// libvirt's refusal of a lease the document already has (the same key in the same lock space).
     nonisolated static func checkLeaseIsNew(_ lease: XMLElement, in document: XMLElement) throws(RemoteError) {
-        let (key, lockspace) = leaseName(lease)
-        if DeviceXML.devices(named: "lease", in: document).contains(where: { leaseName($0) == (key, lockspace) }) {
+        if case .found = DeviceXML.match(lease, among: DeviceXML.devices(named: "lease", in: document), live: false) {
+            let (key, lockspace) = DeviceXML.leaseName(lease)
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "Lease \(key) in lockspace \(lockspace) already exists")
         }
-    }
-
-    /// The position among the document's leases of the one `lease` names, or libvirt's error.
-    nonisolated static func leaseIndex(_ lease: XMLElement, in document: XMLElement) throws(RemoteError) -> Int {
-        let (key, lockspace) = leaseName(lease)
-        guard let index = DeviceXML.devices(named: "lease", in: document).firstIndex(where: { leaseName($0) == (key, lockspace) }) else {
-            throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "Lease \(key) in lockspace \(lockspace) does not exist")
-        }
-        return index
-    }
-
-    /// What names a lease: its key and lock space.
-    nonisolated static func leaseName(_ lease: XMLElement) -> (key: String, lockspace: String) {
-        (lease.element(named: "key")?.text ?? "", lease.element(named: "lockspace")?.text ?? "")
     }
 }

@@ -52,22 +52,8 @@ extension DomainDriver {
         if case .interface(let index) = plan.device, Self.daemonConnects(resolved.devices.interfaces[index]) {
             let made = try await connectInterfaces(DomainDefinition.with(interface: resolved.devices.interfaces[index], of: resolved))
             connection = made[0]
-            if var made = connection, !made.openDescriptors.isEmpty {
-                let descriptors = made.openDescriptors
-                defer { for descriptor in descriptors { close(descriptor) } }
-                made.openDescriptors = []
-                do throws(QMPError) {
-                    for (number, descriptor) in descriptors.enumerated() {
-                        let name = "tap-\(names.interfaces[index].alias)-\(number)"
-                        _ = try await guest.qmp.execute("getfd", arguments: .object([("fdname", .string(name))]), passing: descriptor)
-                        made.qemuDescriptors.append(name)
-                    }
-                } catch {
-                    for name in made.qemuDescriptors { _ = try? await guest.qmp.execute("closefd", arguments: .object([("fdname", .string(name))])) }
-                    await disconnectInterfaces([made])
-                    throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'getfd': \(error.message)")
-                }
-                connection = made
+            if let made = connection, !made.openDescriptors.isEmpty {
+                connection = try await handOverTapDescriptors(made, alias: names.interfaces[index].alias, qmp: guest.qmp)
             }
             if let connection {
                 context.interfaceConnections[index] = connection
@@ -92,8 +78,7 @@ extension DomainDriver {
             try await Self.plug(options, qmp: guest.qmp)
         } catch {
             if let connection {
-                // Descriptors QEMU took by name but no netdev consumed.
-                for name in connection.qemuDescriptors { _ = try? await guest.qmp.execute("closefd", arguments: .object([("fdname", .string(name))])) }
+                await Self.closeNamedDescriptors(connection.qemuDescriptors, qmp: guest.qmp)
                 await disconnectInterfaces([connection])
             }
             let made = overlays.map(\.overlay)
@@ -113,6 +98,34 @@ extension DomainDriver {
         await liveXMLChanged(record.uuid)
         events.deviceAdded(record.handle, alias: plan.alias)
         return plan.element
+    }
+
+    /// Gives QEMU's monitor a hot-plugged macvtap's tap descriptors by name (`getfd`) and
+    /// closes the daemon's copies; returns the connection naming them for the netdev. On a
+    /// failure the names QEMU took are closed and the macvtap goes.
+    private func handOverTapDescriptors(
+        _ connection: CommandLineContext.InterfaceConnection, alias: String, qmp: QMPClient
+    ) async throws(RemoteError) -> CommandLineContext.InterfaceConnection {
+        var named = connection
+        named.openDescriptors = []
+        defer { for descriptor in connection.openDescriptors { close(descriptor) } }
+        do throws(QMPError) {
+            for (number, descriptor) in connection.openDescriptors.enumerated() {
+                let name = "tap-\(alias)-\(number)"
+                _ = try await qmp.execute("getfd", arguments: .object([("fdname", .string(name))]), passing: descriptor)
+                named.qemuDescriptors.append(name)
+            }
+        } catch {
+            await Self.closeNamedDescriptors(named.qemuDescriptors, qmp: qmp)
+            await disconnectInterfaces([named])
+            throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'getfd': \(error.message)")
+        }
+        return named
+    }
+
+    /// Closes descriptors QEMU's monitor holds by name that no netdev took.
+    nonisolated static func closeNamedDescriptors(_ names: [String], qmp: QMPClient) async {
+        for name in names { _ = try? await qmp.execute("closefd", arguments: .object([("fdname", .string(name))])) }
     }
 
     /// Runs the QMP commands of `options` in order; on a failure, takes back what was added.

@@ -128,9 +128,10 @@ extension DomainDriver {
             var descriptors: [Int32] = []
             do throws(NetworkError) {
                 descriptors = try NetworkHost.createMacvtap(name, link: link, mode: mode, guestMAC: mac, queues: queues, virtioHeader: virtioHeader)
-                // A macvtap shares the host's view: what it receives goes to the guest, what it
-                // sends came from the guest, the reverse of a tap (libvirt swaps the same way).
-                try NetworkHost.shape(name, inbound: outbound, outbound: inbound)
+                // A macvtap shares the host's view (what it receives goes to the guest), the
+                // reverse of a tap: libvirt swaps the directions the same way.
+                let swapped = interface.type.sharesHostView
+                try NetworkHost.shape(name, inbound: swapped ? outbound : inbound, outbound: swapped ? inbound : outbound)
             } catch {
                 for descriptor in descriptors { close(descriptor) }
                 NetworkHost.removeTap(name)

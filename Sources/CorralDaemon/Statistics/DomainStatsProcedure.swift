@@ -139,7 +139,7 @@ enum DomainStatsProcedure {
             for (index, tap) in StatisticsProcedures.tapAssignment(guest).enumerated() {
                 guard let tap else { continue }
                 parameters.append(.init("net.\(index).name", .string(tap)))
-                let sharesHostView = index < guest.devices.interfaces.count && guest.devices.interfaces[index].type == .direct
+                let sharesHostView = index < guest.devices.interfaces.count && guest.devices.interfaces[index].type.sharesHostView
                 guard let c = ProcessStatistics.interfaceCounters(tap, sharesHostView: sharesHostView) else { continue }
                 for (name, value) in [
                     ("rx.bytes", c.rxBytes), ("rx.pkts", c.rxPackets), ("rx.errs", c.rxErrors), ("rx.drop", c.rxDrops),

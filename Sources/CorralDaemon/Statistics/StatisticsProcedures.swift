@@ -85,8 +85,7 @@ enum StatisticsProcedures {
                     code: .operationUnsupported, domain: .qemu,
                     detail: "interface '\(guest.devices.interfaces[index].alias)' has no host network device to count (type '\(guest.devices.interfaces[index].type.rawValue)')")
             }
-            let sharesHostView = guest.devices.interfaces[index].type == .direct
-            guard let c = ProcessStatistics.interfaceCounters(tap, sharesHostView: sharesHostView) else {
+            guard let c = ProcessStatistics.interfaceCounters(tap, sharesHostView: guest.devices.interfaces[index].type.sharesHostView) else {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Interface not found: \(tap)")
             }
             return .init(
@@ -246,10 +245,7 @@ enum StatisticsProcedures {
     static func tapAssignment(_ guest: GuestRuntime) -> [String?] {
         func hasTap(_ type: DomainDefinition.Interface.Kind) -> Bool { type == .bridge || type == .network || type == .ethernet }
         // Reading the descriptors of QEMU costs: only when some interface has a tap.
-        guard guest.devices.interfaces.contains(where: { hasTap($0.type) }) else {
-            return guest.devices.interfaces.map { $0.type == .direct ? $0.connection?.tap : nil }
-        }
-        var taps = ProcessStatistics.tapNames(pid: guest.pid)[...]
+        var taps = guest.devices.interfaces.contains(where: { hasTap($0.type) }) ? ProcessStatistics.tapNames(pid: guest.pid)[...] : []
         return guest.devices.interfaces.map { interface in
             interface.type == .direct ? interface.connection?.tap : hasTap(interface.type) ? taps.popFirst() : nil
         }

@@ -6,6 +6,11 @@ extension DomainDefinition {
         /// `<interface type>`.
         public enum Kind: String, ModelledValue {
             case user, ethernet, vhostuser, server, client, mcast, network, bridge, `internal`, direct, hostdev, udp, vdpa, null, vds
+
+            /// Whether the host device shares the guest's view of traffic (libvirt's
+            /// `virDomainNetTypeSharesHostView`): what a macvtap receives, the guest receives,
+            /// the reverse of a tap.
+            public var sharesHostView: Bool { self == .direct }
         }
 
         /// `<model type>`: the NIC QEMU emulates. libvirt knows these by name and passes any

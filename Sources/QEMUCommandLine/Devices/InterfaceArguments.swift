@@ -14,21 +14,19 @@ extension Builder {
         let interface = domain.devices.interfaces[index]
         let netdev = devices.interfaces[index].netdev
         let queues = interface.driver?.queues ?? 0
-        if let connection = context.interfaceConnections[index], [.network, .bridge, .ethernet].contains(interface.type) {
-            // The daemon made the tap (multi-queue when asked) and put it on its bridge: QEMU
-            // opens it by name, once per queue.
-            var tap: [(String, JSONValue)] = [
-                ("type", .string("tap")), ("ifname", .string(connection.tap)), ("script", .string("no")), ("downscript", .string("no")),
-            ]
-            if queues > 1 { tap.append(("queues", .integer(Int64(queues)))) }
-            if try usesVhostNet(interface) { tap.append(("vhost", .bool(true))) }
-            add("-netdev", json: .object(tap + [("id", .string(netdev))]))
-        } else if interface.type == .direct, let connection = context.interfaceConnections[index], !connection.qemuDescriptors.isEmpty {
-            // The daemon made the macvtap and opened its tap device, once per queue: QEMU takes
-            // the descriptors (libvirt's `fd`, or `fds` for several).
-            let descriptors = connection.qemuDescriptors
+        if let connection = context.interfaceConnections[index], [.network, .bridge, .ethernet, .direct].contains(interface.type),
+            interface.type != .direct || !connection.qemuDescriptors.isEmpty {
+            // The daemon made the host side. A tap (multi-queue when asked, on its bridge): QEMU
+            // opens it by name, once per queue. A macvtap, whose tap device the daemon opened
+            // once per queue: QEMU takes the descriptors (libvirt's `fd`, or `fds` for several).
             var tap: [(String, JSONValue)] = [("type", .string("tap"))]
-            tap.append(descriptors.count > 1 ? ("fds", .string(descriptors.joined(separator: ":"))) : ("fd", .string(descriptors[0])))
+            let descriptors = connection.qemuDescriptors
+            if descriptors.isEmpty {
+                tap += [("ifname", .string(connection.tap)), ("script", .string("no")), ("downscript", .string("no"))]
+                if queues > 1 { tap.append(("queues", .integer(Int64(queues)))) }
+            } else {
+                tap.append(descriptors.count > 1 ? ("fds", .string(descriptors.joined(separator: ":"))) : ("fd", .string(descriptors[0])))
+            }
             if try usesVhostNet(interface) { tap.append(("vhost", .bool(true))) }
             add("-netdev", json: .object(tap + [("id", .string(netdev))]))
         } else if interface.type == .vhostuser, let source = interface.vhostUser {
