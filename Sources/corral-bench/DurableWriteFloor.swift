@@ -1,0 +1,45 @@
+import Foundation
+
+/// What storing one definition durably costs on this machine's disk, without any daemon: the
+/// floor under every define. Measured in the same run as the defines, in a scratch directory
+/// on the daemon's state filesystem, with files of the definition's size.
+enum DurableWriteFloor {
+    /// How a daemon makes a definition durable.
+    enum Pattern {
+        /// libvirt's `virFileRewrite`: a new file, written, flushed, renamed over the old one.
+        case fileFlush
+        /// corrald's `DefinitionStore.atomicWrite`: the same, then the directory flushed too,
+        /// so the new name survives a crash as well.
+        case fileAndDirectoryFlush
+    }
+
+    /// The median seconds per definition stored with `pattern`: `count` files of `size` bytes
+    /// written in a fresh directory under `parent`, which is removed again.
+    static func measure(_ pattern: Pattern, parent: String, size: Int, count: Int) -> Double {
+        let directory = parent + "/durable-write-floor-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        guard mkdir(directory, 0o700) == 0 else { return 0 }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bytes = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+        var times: [Double] = []
+        for index in 0..<count {
+            let path = directory + "/domain-\(index).xml", temporary = path + ".new"
+            let start = ContinuousClock.now
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return 0 }
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fsync(fd)
+            close(fd)
+            rename(temporary, path)
+            if pattern == .fileAndDirectoryFlush {
+                let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if directoryFD >= 0 {
+                    fsync(directoryFD)
+                    close(directoryFD)
+                }
+            }
+            times.append((ContinuousClock.now - start).seconds)
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
