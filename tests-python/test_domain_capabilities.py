@@ -37,6 +37,10 @@ def test_domain_capabilities_follow_libvirts_layout_and_corrals_support(daemon, 
         assert enum_values(ours, path, name), (path, name)
     assert {"virtio", "sata", "scsi", "ide", "usb", "fdc"} == enum_values(ours, "devices/disk", "bus")
     assert enum_values(ours, "devices/graphics", "type") == {"vnc", "spice"}
+    # The features Corral has, as libvirtd reports them: the vmgenid device, and backing
+    # chains the XML describes.
+    for feature in ("vmcoreinfo", "genid", "backingStoreInput"):
+        assert ours.find(f"features/{feature}").get("supported") == theirs.find(f"features/{feature}").get("supported") == "yes", feature
     # The named CPU models are the emulator's own: every one libvirtd lists (Corral also lists
     # the few QEMU has and libvirt's CPU map lacks, such as Denverton).
     ours_models = {m.text for m in ours.findall("cpu/mode[@name='custom']/model")}

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from block_io import block_nodes, chained_disk, make_chain
 from conftest import run
-from guest import guest_files, read_until
+from guest import guest_files, read_until, wait_for
 from test_console import Terminal
 
 # Five root ports: the USB controller and the memory balloon libvirt adds take two at define
@@ -94,6 +95,31 @@ def test_a_disk_attached_live_is_seen_by_the_guest_and_detached_again(guest):
     # The block nodes went with the device: the same image attaches again.
     virsh(daemon, "attach-disk", "hp", disk, "vdc", "--live")
     in_guest(console, "cat /sys/block/vda/size", "32768")
+
+
+def test_a_disk_attached_live_brings_its_described_backing_chain(guest):
+    """A disk whose <backingStore> chain names images the headers do not: the guest reads each
+    layer's bytes, so QEMU opened the layers the XML names; unplugged (after a daemon restart),
+    every layer's node goes."""
+    daemon, console, tmp = guest
+    base, middle, top = make_chain(tmp)
+    (tmp / "chain.xml").write_text(chained_disk(base, middle, top, target="vdb"))
+    virsh(daemon, "attach-device", "hp", str(tmp / "chain.xml"), "--live")
+    live = virsh(daemon, "dumpxml", "hp").stdout
+    # The empty CD-ROM has node 1, so the image and its layers take 2, 3 and 4.
+    assert f"<source file='{top}' index='2'/>" in live and "<backingStore type='file' index='4'>" in live
+    # The raw base's 0x11 (octal 021), the middle's 0x22 ('"') and the top's 0x33 ('3').
+    for skip, byte in ((0, "\\021"), (1, '"'), (2, "3")):
+        in_guest(console, f"dd if=/dev/vda bs=65536 skip={skip} count=1 2>/dev/null | tr -d '{byte}' | wc -c; echo checked-$((6*7))", "\n0\r\nchecked-42")
+    # A restarted daemon reads the layers' numbers back from the guest's status, so the unplug
+    # below still frees every node.
+    daemon.restart()
+    assert virsh(daemon, "dumpxml", "hp").stdout == live
+    # (The console went with the daemon it ran through: the guest is watched from QEMU's side.)
+    virsh(daemon, "detach-device", "hp", str(tmp / "chain.xml"), "--live")
+    chain_nodes = {f"libvirt-{number}-{kind}" for number in (2, 3, 4) for kind in ("format", "storage")}
+    wait_for(lambda: not set(block_nodes(daemon, "hp")) & chain_nodes, what="the chain's block nodes to go")
+    assert "vdb" not in virsh(daemon, "dumpxml", "hp").stdout
 
 
 def test_a_transient_disk_attached_live_takes_the_guests_writes_in_its_overlay(guest):

@@ -11,38 +11,9 @@ import re
 
 import pytest
 
+from block_io import image_holds, make_image, qemu_io, reads
 from conftest import run
 from guest import domain_xml
-
-
-def make_image(path, pattern):
-    run("qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M")
-    run("qemu-io", "-f", "qcow2", "-c", f"write -P {pattern} 0 64k", str(path))
-
-
-def image_holds(path, pattern):
-    """Whether the first 64 KiB of the image (read with no guest running) are all `pattern`."""
-    result = run("qemu-io", "-f", "qcow2", "-r", "-c", f"read -P {pattern} 0 64k", str(path), check=False)
-    return result.returncode == 0 and "Pattern verification failed" not in result.stdout
-
-
-def qemu_io(daemon, name, device, command):
-    """`command` run by QEMU's block layer on the guest's virtio disk `device`; its output
-    (HMP's qemu-io prints to QEMU's standard output: the guest's log), or HMP's error."""
-    log = os.path.join(daemon.dir, "run", "domains", name, "qemu.log")
-    start = os.path.getsize(log)
-    path = f"/machine/peripheral/{device}/virtio-backend"
-    reply = run("virsh", "-c", daemon.uri, "qemu-monitor-command", name, "--hmp", f'qemu-io -d {path} "{command}"').stdout
-    with open(log, errors="replace") as handle:
-        handle.seek(start)
-        return reply.strip() + handle.read()
-
-
-def reads(daemon, name, device, pattern):
-    """Whether the guest's disk reads `pattern` over its first 64 KiB."""
-    output = qemu_io(daemon, name, device, f"read -P {pattern} 0 64k")
-    assert "Error" not in output, output
-    return "read 65536/65536" in output and "Pattern verification failed" not in output
 
 
 def transient_disk(image, target="vda", share=False):

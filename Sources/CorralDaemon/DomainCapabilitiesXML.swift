@@ -119,7 +119,12 @@ enum DomainCapabilitiesXML {
                 supported("redirdev", true, [enumeration("bus", DomainDefinition.RedirectedDevice.Bus.allCases.map(\.rawValue))]),
                 supported("channel", true, [enumeration("type", CommandLineSupport.characterDeviceTypes.map(\.rawValue))]),
             ]),
-            element("features", children: [supported("gic", false), supported("vmcoreinfo", true)] + ["genid", "backingStoreInput", "backup", "sev", "sgx"].map { supported($0, false) }),
+            // genid: QEMU's vmgenid device; backingStoreInput: <backingStore> chains the XML
+            // describes are what QEMU opens.
+            element("features", children: [
+                supported("gic", false), supported("vmcoreinfo", true),
+                supported("genid", emulator.deviceTypes.isEmpty || emulator.deviceTypes.contains("vmgenid")), supported("backingStoreInput", true),
+            ] + ["backup", "sev", "sgx"].map { supported($0, false) }),
         ])
     }
 

@@ -139,7 +139,8 @@ actor DomainDriver {
         definition = try resolveVolumeDisks(definition)
         let unresolved = definition
         definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
-            try Self.resolveHostSMBIOS(self.resolveFirmware(unresolved, resetNVRAM: resetNVRAM))
+            try Self.checkBackingChains(unresolved.devices.disks)
+            return try Self.resolveHostSMBIOS(self.resolveFirmware(unresolved, resetNVRAM: resetNVRAM))
         }
         let id = nextID
         // Ids wrap rather than trap after 2^31 - 1 starts.

@@ -33,6 +33,7 @@ enum LiveDomainXML {
                     // libvirt's `<source index>`: the number of the disk's block nodes.
                     if devices.disks[index].hasMedium {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
+                        numberBackingChain(&device, devices.disks[index].backingNodeIndexes[...])
                     }
                 case "interface":
                     guard index < devices.interfaces.count else { return }
@@ -115,6 +116,23 @@ enum LiveDomainXML {
             clock[attribute: "adjustment"] = String(adjustment)
             clock[attribute: "basis"] = "utc"
         }
+    }
+
+    /// libvirt's `<backingStore index>` on each described layer below `element`: the number of
+    /// its block nodes, top down.
+    static func numberBackingChain(_ element: inout XMLElement, _ numbers: ArraySlice<UInt32>) {
+        guard let number = numbers.first else { return }
+        element.updateElements { layer in
+            guard layer.name == "backingStore", layer.namespace == nil, layer[attribute: "type"] != nil else { return }
+            layer[attribute: "index"] = String(number)
+            numberBackingChain(&layer, numbers.dropFirst())
+        }
+    }
+
+    /// The same for a disk being plugged: its layers numbered `first`, `first + 1`, … (a chain is
+    /// at most as deep as a definition's elements may nest).
+    static func numberBackingChain(_ element: inout XMLElement, from first: UInt32) {
+        numberBackingChain(&element, ArraySlice((0..<UInt32(DomainXMLOptions().limits.maximumDepth)).map { first &+ $0 }))
     }
 
     static func setAlias(_ device: inout XMLElement, _ alias: String) {

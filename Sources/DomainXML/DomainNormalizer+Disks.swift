@@ -105,3 +105,30 @@ extension DomainNormalizer {
         }
     }
 }
+
+extension DomainNormalizer {
+    /// A described backing chain as libvirt writes it back (`virDomainDiskBackingStoreFormat`):
+    /// each layer's `type` (and `index` only in live documents), then `<format>`, `<source>` and
+    /// the next layer; a layer without `type` ends the chain and is written empty, whatever it
+    /// held. A `<source>` never carries an `index` there, and one that names nothing is left out.
+    static func normalizeBackingChain(_ disk: inout XMLElement, options: DomainXMLOptions) {
+        disk.updateElements { layer in
+            guard layer.name == "backingStore", layer.namespace == nil else { return }
+            guard let type = layer[attribute: "type"] else {
+                layer.attributes.removeAll { $0.namespace == nil }
+                layer.children = []
+                return
+            }
+            if !options.keepsLiveState { layer[attribute: "index"] = nil }
+            orderAttributes(&layer, ["type", "index"])
+            layer.children = layer.children.compactMap { node in
+                guard case .element(var source) = node, source.name == "source", source.namespace == nil else { return node }
+                source[attribute: "index"] = nil
+                if type == "network" { normalizeNetworkDiskSource(&source) }
+                return source.attributes.isEmpty && source.elements.isEmpty ? nil : .element(source)
+            }
+            normalizeBackingChain(&layer, options: options)
+            layer.children = ordered(layer.children, by: ["format", "source", "backingStore"])
+        }
+    }
+}

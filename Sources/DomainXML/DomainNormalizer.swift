@@ -350,6 +350,7 @@ enum DomainNormalizer {
                 guard source.name == "source", source.namespace == nil else { return }
                 if network { normalizeNetworkDiskSource(&source) } else { dropNetworkSourceParts(&source) }
             }
+            normalizeBackingChain(&device, options: options)
             if device.element(named: "address") == nil, let bus = device.element(named: "target")?[attribute: "bus"], let index = DiskTarget.index(of: dev) {
                 // libvirt's drive address from the target's index: IDE 2 units a bus, 2 buses a
                 // controller; SATA 6 units a controller; floppy 2 units a controller; SCSI 7.

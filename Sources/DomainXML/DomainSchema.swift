@@ -20,6 +20,8 @@ enum DomainSchema {
         }
         add(DomainDefinition.schema, path: "domain")
         for shared in [ElementSchema.alias, .address, .boot] { add(shared, path: "domain/devices/*/" + shared.name) }
+        // A nested layer is read as the first (``node(for:)``), not as an empty element.
+        table["domain/devices/disk/backingStore/backingStore"] = nil
         return table
     }()
 
@@ -32,9 +34,15 @@ enum DomainSchema {
 
     static func node(for path: String) -> Node? {
         if let node = table[path] { return node }
+        // A backing chain nests `<backingStore>` in `<backingStore>`: every layer is read as the first.
+        let components = path.split(separator: "/")
+        if zip(components, components.dropFirst()).contains(where: { $0 == "backingStore" && $1 == "backingStore" }) {
+            var collapsed: [Substring] = []
+            for component in components where !(component == "backingStore" && collapsed.last == "backingStore") { collapsed.append(component) }
+            return node(for: collapsed.joined(separator: "/"))
+        }
         // domain/devices/<device>/<child> → domain/devices/*/<child>
-        let parts = path.split(separator: "/")
-        if parts.count == 4, parts[1] == "devices" { return table["domain/devices/*/\(parts[3])"] }
+        if components.count == 4, components[1] == "devices" { return table["domain/devices/*/\(components[3])"] }
         return nil
     }
 

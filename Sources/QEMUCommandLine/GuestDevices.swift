@@ -5,7 +5,7 @@ public import DomainXML
 /// later QMP call (statistics, consoles, hotplug).
 ///
 /// libvirt's naming: `virtio-disk0`, `sata0-0-1`, `ide0-0-1`, `scsi0-0-0-2` for disks with
-/// `libvirt-N-storage`/`libvirt-N-format` nodes (N counting down from the number of disks);
+/// `libvirt-N-storage`/`libvirt-N-format` nodes (numbered from the last disk to the first, a described backing chain's layers after their disk's image);
 /// `net0` with `hostnet0`; `serial0` with `charserial0` (a serial console shares its serial's
 /// alias); `channel0` with `charchannel0`. A user alias (`ua-…`) given in the XML replaces the
 /// device id.
@@ -37,6 +37,10 @@ public struct GuestDevices: Hashable, Sendable {
         /// the daemon deletes when the guest stops; the nodes above are the overlay's, and the
         /// image's (read-only) are ``baseStorageNode`` and ``baseFormatNode``.
         public var transientOverlay: String?
+
+        /// The node numbers of the backing chain the XML describes, top down (one per
+        /// ``DomainDefinition/Disk/backingChain`` layer): `libvirt-N-storage`/`libvirt-N-format`.
+        public var backingNodeIndexes: [UInt32] = []
 
         /// A transient disk's image's storage node under its overlay (`libvirt-N-base-storage`).
         public var baseStorageNode: String { "libvirt-\(nodeIndex)-base-storage" }
@@ -85,18 +89,16 @@ public struct GuestDevices: Hashable, Sendable {
 
     /// The names of `domain`'s devices; `runDirectory` holds the sockets Corral chooses.
     public init(_ domain: DomainDefinition, runDirectory: String) {
-        let diskCount = domain.devices.disks.count
+        let numbers = Self.blockNodeNumbers(domain.devices.disks)
         for (index, disk) in domain.devices.disks.enumerated() {
-            // A running guest's document says each disk's node number (`<source index>`); a
-            // definition being started gets libvirt's numbering, counting down.
-            let node = disk.sourceIndex ?? UInt32(diskCount - index)
+            let node = numbers[index].top
             let overlay = disk.transientOverlayPath(domainName: domain.name)
             disks.append(Disk(
                 target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)), formatNode: "libvirt-\(node)-format",
                 storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
                     : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)),
-                transientOverlay: overlay))
+                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).
@@ -163,7 +165,29 @@ public struct GuestDevices: Hashable, Sendable {
     }
 
     /// The number the next disk's block nodes get (one more than any in use).
-    public var nextNodeIndex: UInt32 { min(disks.map(\.nodeIndex).max() ?? 0, UInt32.max - 1) + 1 }
+    public var nextNodeIndex: UInt32 { min(disks.flatMap { [$0.nodeIndex] + $0.backingNodeIndexes }.max() ?? 0, UInt32.max - 1) + 1 }
+
+    /// Each disk's block node numbers, its image's and its described backing layers'. A running
+    /// guest's document says them (`<source index>`, `<backingStore index>`); a definition being
+    /// started gets libvirt's numbering (`qemuProcessPrepareDomainStorage`): the disks from the
+    /// last to the first, each its image and then its layers top down, counting from 1.
+    static func blockNodeNumbers(_ disks: [DomainDefinition.Disk]) -> [(top: UInt32, backing: [UInt32])] {
+        var numbers = [(top: UInt32, backing: [UInt32])](repeating: (0, []), count: disks.count)
+        var next: UInt32 = 1
+        for index in disks.indices.reversed() {
+            let disk = disks[index]
+            let top = disk.sourceIndex ?? next
+            next = max(next, min(top, UInt32.max - 1) + 1)
+            var backing: [UInt32] = []
+            for layer in disk.backingChain {
+                let number = layer.index ?? next
+                next = max(next, min(number, UInt32.max - 1) + 1)
+                backing.append(number)
+            }
+            numbers[index] = (top, backing)
+        }
+        return numbers
+    }
 
     /// The first alias `prefix`N (N = 0, 1, …) not in `used`, as libvirt names hot-plugged
     /// devices (`net1`, `rng0`).

@@ -91,7 +91,7 @@ final class CorpusHost {
         switch (device, element.name) {
         case ("disk"?, "source") where here.count == 4 && element[attribute: "protocol"] != nil:
             try serveNetworkDisk(&element)
-        case ("disk"?, "source") where here.count == 4:
+        case ("disk"?, "source") where here.count == 4 || (here.count > 4 && here[3..<(here.count - 1)].allSatisfy { $0 == "backingStore" }):
             if let file = element[attribute: "file"] {
                 let moved = scratchPath(for: file)
                 try makeParent(of: moved)
@@ -201,11 +201,18 @@ final class CorpusHost {
             let encrypted = element.element(named: "encryption") != nil || element.element(named: "source")?.element(named: "encryption") != nil
             encryptedDiskTarget = encrypted ? element.element(named: "target")?[attribute: "dev"] : nil
         }
+        // A described backing layer's image has the layer's format.
+        let (enclosingFormat, enclosingEncryption) = (diskFormat, encryptedDiskTarget)
+        if element.name == "backingStore" && device == "disk" {
+            diskFormat = element.element(named: "format")?[attribute: "type"]
+            encryptedDiskTarget = nil
+        }
         for index in element.children.indices {
             guard case .element(var child) = element.children[index] else { continue }
             try rewrite(&child, path: here)
             element.children[index] = .element(child)
         }
+        if element.name == "backingStore" { (diskFormat, encryptedDiskTarget) = (enclosingFormat, enclosingEncryption) }
     }
 
     /// The format of the disk being rewritten (its `<driver type>`).

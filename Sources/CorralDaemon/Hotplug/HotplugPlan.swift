@@ -57,8 +57,10 @@ struct HotplugPlan {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "the guest has no SCSI controller for \(disk.targetDevice): attach a <controller type='scsi' model='virtio-scsi'/> first")
             }
             if element.element(named: "source") != nil {
-                let index = String(devices.nextNodeIndex)
-                element.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = index } }
+                let index = devices.nextNodeIndex
+                element.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(index) } }
+                // A described backing chain's layers take the numbers after the image's.
+                LiveDomainXML.numberBackingChain(&element, from: index &+ 1)
             }
             device = .disk(definition.devices.disks.count)
         case "interface":

@@ -70,6 +70,13 @@ extension DomainDriver {
         // A transient disk's overlay, made before QEMU opens it.
         var overlays: [TransientOverlays.Planned] = []
         if case .disk(let index) = plan.device {
+            let plugged = [resolved.devices.disks[index]]
+            do throws(RemoteError) {
+                try await BlockingWork.run { () throws(RemoteError) in try DomainDriver.checkBackingChains(plugged) }
+            } catch {
+                if let connection { await disconnectInterfaces([connection]) }
+                throw error
+            }
             overlays = try TransientOverlays.plan([resolved.devices.disks[index]], domainName: resolved.name)
             let planned = overlays
             if !planned.isEmpty { try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(planned) } }
@@ -179,6 +186,13 @@ extension DomainDriver {
                 removals += [
                     ("blockdev-del", .object([("node-name", .string(disk.baseFormatNode))])),
                     ("blockdev-del", .object([("node-name", .string(disk.baseStorageNode))])),
+                ]
+            }
+            // A described backing chain's layers, top down, once nothing above them is left.
+            for number in disk.backingNodeIndexes {
+                removals += [
+                    ("blockdev-del", .object([("node-name", .string("libvirt-\(number)-format"))])),
+                    ("blockdev-del", .object([("node-name", .string("libvirt-\(number)-storage"))])),
                 ]
             }
             // The secret holding a network disk's HTTP cookies.

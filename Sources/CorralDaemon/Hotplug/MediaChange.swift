@@ -33,10 +33,15 @@ extension DomainDriver {
         let oldNames = guest.devices.disks[index]
         // The new medium: the old element with the new <source> (and image format).
         var changed = old
-        changed.children.removeAll { if case .element(let e) = $0, e.namespace == nil, e.name == "source" { true } else { false } }
+        changed.children.removeAll { if case .element(let e) = $0, e.namespace == nil, e.name == "source" || e.name == "backingStore" { true } else { false } }
         if var source = element.element(named: "source") {
-            source[attribute: "index"] = String(guest.devices.nextNodeIndex)
-            changed.children.insert(.element(source), at: changed.children.firstIndex { if case .element(let e) = $0, e.name == "target" { true } else { false } } ?? 0)
+            let number = guest.devices.nextNodeIndex
+            source[attribute: "index"] = String(number)
+            // The medium's own described backing chain, if any, numbered after it.
+            var medium = XMLElement(name: "disk", children: [.element(source)] + (element.element(named: "backingStore").map { [.element($0)] } ?? []))
+            LiveDomainXML.numberBackingChain(&medium, from: number &+ 1)
+            let at = changed.children.firstIndex { if case .element(let e) = $0, e.name == "target" { true } else { false } } ?? 0
+            changed.children.insert(contentsOf: medium.children, at: at)
         }
         if let format = element.element(named: "driver")?[attribute: "type"] {
             changed.updateElements { if $0.name == "driver" && $0.namespace == nil { $0[attribute: "type"] = format } }
@@ -81,7 +86,8 @@ extension DomainDriver {
             try await run("blockdev-close-tray", [("id", .string(alias))])
         }
         if oldNames.source != nil {
-            for node in [oldNames.formatNode, oldNames.storageNode] { _ = try? await qmp.execute("blockdev-del", arguments: .object([("node-name", .string(node))])) }
+            let layers = oldNames.backingNodeIndexes.flatMap { ["libvirt-\($0)-format", "libvirt-\($0)-storage"] }
+            for node in [oldNames.formatNode, oldNames.storageNode] + layers { _ = try? await qmp.execute("blockdev-del", arguments: .object([("node-name", .string(node))])) }
         }
         registry.updateGuest(record.uuid) { guest in
             guest.liveXML = DomainXMLFormatter.format(updated.document, id: Int(guest.id))

@@ -162,6 +162,20 @@ extension DomainDriver {
             guard devices.name == "devices", devices.namespace == nil else { return }
             devices.updateElements { disk in
                 guard disk.name == "disk", disk.namespace == nil, disk.element(named: "target")?[attribute: "dev"] == target else { return }
+                // A chain the document describes (or ends with `<backingStore/>`) now starts
+                // with the old image: kept as it was, the overlay would lose what is below it.
+                if let chain = disk.element(named: "backingStore"), var oldSource = disk.element(named: "source") {
+                    var layer = XMLElement(name: "backingStore", attributes: [XMLAttribute(name: "type", value: disk[attribute: "type"] ?? "file")])
+                    if let number = oldSource[attribute: "index"] { layer[attribute: "index"] = number }
+                    oldSource[attribute: "index"] = nil
+                    oldSource[attribute: "startupPolicy"] = nil
+                    let format = disk.element(named: "driver")?[attribute: "type"] ?? "raw"
+                    layer.children = [.element(XMLElement(name: "format", attributes: [XMLAttribute(name: "type", value: format)])), .element(oldSource), .element(chain)]
+                    disk.children = disk.children.map { node in
+                        if case .element(let e) = node, e.namespace == nil, e.name == "backingStore" { return .element(layer) }
+                        return node
+                    }
+                }
                 disk[attribute: "type"] = block ? "block" : "file"
                 var source = XMLElement(name: "source", attributes: [XMLAttribute(name: block ? "dev" : "file", value: path)])
                 if let index { source[attribute: "index"] = String(index) }

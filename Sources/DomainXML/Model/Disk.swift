@@ -120,7 +120,10 @@ extension DomainDefinition {
         /// `<transient shareBacking='yes'/>`: the image is opened read-only, so several guests
         /// may start from it at once.
         public var transientSharesBacking = false
-        /// An empty `<backingStore/>`: the image is the whole chain (QEMU opens no backing file).
+        /// The backing chain the XML describes below the image, top down (``BackingStore``).
+        public var backingChain: [BackingStore] = []
+        /// The chain described (the image alone, or with ``backingChain``) ends with an empty
+        /// `<backingStore/>`: QEMU opens no backing file below it.
         public var endsChain = false
         public var bootOrder: Int?
         /// `<iotune>`.
@@ -147,9 +150,7 @@ extension DomainDefinition {
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
             ElementSchema("target", attributes: ["dev", "bus", "removable"]), .text("readonly"), .text("shareable"),
             ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .address, IOTune.schema,
-            // Only the empty element (the image has no backing chain), which libvirt's migratable
-            // XML carries; a described chain is not modelled.
-            .text("backingStore"),
+            BackingStore.schema,
         ])
 
         /// Reads a normalised `<disk>` (its bus is filled in from the target's prefix).
@@ -204,7 +205,7 @@ extension DomainDefinition {
             if targetBus != .virtio { try virtio.checkAbsent(line: driver?.line) }
             readonly = element.element(named: "readonly") != nil
             shareable = element.element(named: "shareable") != nil
-            endsChain = element.element(named: "backingStore") != nil
+            (backingChain, endsChain) = try BackingStore.chain(of: element)
             if let transientElement = element.element(named: "transient") {
                 transient = true
                 transientSharesBacking = try AttributeValues.yesNo("shareBacking", of: transientElement) ?? false

@@ -112,11 +112,13 @@ extension Builder {
             // before QEMU starts, which the guest writes.
             let overlay = names.transientOverlay
             let imageNodes = overlay == nil ? (names.storageNode, names.formatNode) : (names.baseStorageNode, names.baseFormatNode)
+            // A described backing chain: its layers first, bottom up, each read-only on the one below.
+            let backing = try backingChainNodes(disk, names: names, cache: cache, discard: discard)
             add("-blockdev", json: .object(storage + [("node-name", .string(imageNodes.0))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             add("-blockdev", json: .object(
                 [("node-name", .string(imageNodes.1)), ("read-only", .bool(disk.readonly || overlay != nil))] + discard + zeroes + cache
                     + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + [("file", .string(imageNodes.0))]
-                    + (disk.endsChain && disk.format.map(Self.formatsWithBacking.contains) == true ? [("backing", .null)] : [])))
+                    + Self.backingMember(format: disk.format, below: backing, endsChain: disk.endsChain)))
             if let overlay {
                 add("-blockdev", json: .object([("driver", .string("file")), ("filename", .string(overlay)), ("node-name", .string(names.storageNode))] + cache
                     + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
@@ -151,6 +153,41 @@ extension Builder {
         if let policy = disk.errorPolicy { members.append(("werror", .string(policy == .enospace ? "enospc" : policy.rawValue))) }
         if let policy = disk.readErrorPolicy ?? (disk.errorPolicy == .enospace ? nil : disk.errorPolicy) { members.append(("rerror", .string(policy.rawValue))) }
         addDevice(members)
+    }
+
+    /// The nodes of `disk`'s described backing chain, added bottom up (libvirt's
+    /// `qemuBuildStorageSourceChainAttachPrepareBlockdev`): each layer's storage node with the
+    /// disk's I/O mode and cache, and its format node read-only on the next layer. Returns the
+    /// top layer's format node, the image's backing; `nil` when no chain is described.
+    mutating func backingChainNodes(_ disk: DomainDefinition.Disk, names: GuestDevices.Disk, cache: [(String, JSONValue)], discard: [(String, JSONValue)]) throws(CommandLineError) -> String? {
+        var below: String?
+        for (layer, number) in zip(disk.backingChain, names.backingNodeIndexes).reversed() {
+            guard layer.type == .file || layer.type == .block else {
+                throw CommandLineError(.unsupported, "backing store type '\(layer.type.rawValue)' of disk \(disk.targetDevice) is not supported")
+            }
+            guard let path = layer.path else {
+                throw CommandLineError(.unsupported, "a backing store of disk \(disk.targetDevice) names no \(layer.type == .block ? "device" : "file")")
+            }
+            let storageNode = "libvirt-\(number)-storage", formatNode = "libvirt-\(number)-format"
+            add("-blockdev", json: .object(
+                [("driver", .string(layer.type == .block ? "host_device" : "file")), ("filename", .string(path))] + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
+                    + [("node-name", .string(storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+            let isBottom = below == nil
+            add("-blockdev", json: .object(
+                [("node-name", .string(formatNode)), ("read-only", .bool(true))] + discard + cache
+                    + [("driver", .string(layer.format)), ("file", .string(storageNode))]
+                    + Self.backingMember(format: layer.format, below: below, endsChain: isBottom && disk.endsChain)))
+            below = formatNode
+        }
+        return below
+    }
+
+    /// A format node's `backing`: the next layer's format node; none (`null`) when the
+    /// described chain ends there and the format has backing files at all; else absent, so
+    /// QEMU follows the image's header.
+    static func backingMember(format: String?, below: String?, endsChain: Bool) -> [(String, JSONValue)] {
+        if let below { return [("backing", .string(below))] }
+        return endsChain && format.map(formatsWithBacking.contains) == true ? [("backing", .null)] : []
     }
 
     /// The format node's driver and crypto members for an encrypted image (libvirt's

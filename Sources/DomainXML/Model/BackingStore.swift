@@ -1,0 +1,67 @@
+import XMLTree
+
+extension DomainDefinition.Disk {
+    /// One image of a backing chain the XML describes (`<backingStore type>`), below the disk's
+    /// own image: QEMU opens exactly these, read-only, instead of following the image headers.
+    /// A chain that stops with an empty `<backingStore/>` ends there (``endsChain``); one that
+    /// stops without it goes on as the last image's header says.
+    public struct BackingStore: Hashable, Sendable {
+        /// libvirt's storage source types (`virStorageType`, without `none`).
+        public enum SourceType: String, ModelledValue {
+            case file, block, dir, network, volume, nvme, vhostuser
+        }
+
+        public var type: SourceType
+        /// The image format (`<format type>`), one of libvirt's (`virStorageFileFormat`).
+        public var format: String
+        /// `<source file>` or `<source dev>`; `nil` when the source names none.
+        public var path: String?
+        /// The layer's block node number (`index`), kept only in live documents.
+        public var index: UInt32?
+
+        public init(type: SourceType, format: String, path: String?, index: UInt32? = nil) {
+            self.type = type
+            self.format = format
+            self.path = path
+            self.index = index
+        }
+
+        /// What Corral models of a `<backingStore>`; its own `<backingStore>` child is the next
+        /// layer (``DomainSchema`` reads nested layers with this schema).
+        static let schema = ElementSchema("backingStore", attributes: ["type", "index"], children: [
+            ElementSchema("format", attributes: ["type"]), ElementSchema("source", attributes: ["file", "dev"]), ElementSchema("backingStore"),
+        ])
+
+        /// The image formats libvirt knows (`virStorageFileFormat`, without `none`).
+        static let formats: Set<String> = [
+            "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop", "cow", "qcow", "qcow2", "qed", "vmdk",
+        ]
+
+        /// Reads the chain under `disk`, top down, with libvirt's checks in libvirt's order
+        /// (`virDomainDiskBackingStoreParse`); `endsChain` tells whether it ends with an empty
+        /// `<backingStore/>` (a layer without `type` is one, whatever it holds).
+        static func chain(of disk: XMLElement) throws(DomainXMLError) -> (layers: [BackingStore], endsChain: Bool) {
+            var layers: [BackingStore] = []
+            var next = disk.element(named: "backingStore")
+            while let layer = next {
+                guard let typeText = layer[attribute: "type"] else { return (layers, true) }
+                guard let format = layer.element(named: "format")?[attribute: "type"], !format.isEmpty else {
+                    throw DomainXMLError(.invalid, line: layer.line, "missing disk backing store format")
+                }
+                guard let source = layer.element(named: "source") else {
+                    throw DomainXMLError(.invalid, line: layer.line, "missing disk backing store source")
+                }
+                guard let type = SourceType(rawValue: typeText) else {
+                    throw DomainXMLError(.invalid, line: layer.line, "unknown storage source type '\(typeText)'")
+                }
+                guard formats.contains(format) else {
+                    throw DomainXMLError(.invalid, line: layer.line, "unknown storage source format '\(format)'")
+                }
+                let path = type == .block ? source[attribute: "dev"] : type == .file ? source[attribute: "file"] : type == .dir ? source[attribute: "dir"] : nil
+                layers.append(BackingStore(type: type, format: format, path: path?.isEmpty == true ? nil : path, index: layer[attribute: "index"].flatMap { UInt32($0) }))
+                next = layer.element(named: "backingStore")
+            }
+            return (layers, false)
+        }
+    }
+}

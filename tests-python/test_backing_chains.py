@@ -1,0 +1,120 @@
+"""Backing chains the domain XML describes (<backingStore type>), on a real QEMU: QEMU opens the
+images the XML names, read-only below the guest's own image, whatever the images' headers say;
+the live XML numbers each layer (<backingStore index>) as libvirt does; a missing layer is named
+before QEMU starts; and a disk-only snapshot of such a disk keeps what is below it. (A
+hot-plugged disk with its chain, read by a booted guest: test_hotplug.py.)
+
+Every image here is made with a backing file name in its header that does not exist, so a guest
+that reads the lower layers' data can only have found them through the XML. Reads go through
+QEMU's own block layer (HMP `qemu-io` on the guest's disk device)."""
+import os
+
+from block_io import BASE_BYTE, MIDDLE_BYTE, TOP_BYTE, block_nodes, chained_disk, make_chain, qemu_io
+from conftest import run
+from guest import domain_xml
+
+def sees_whole_chain(daemon, name, device):
+    """Whether the guest's disk reads each layer's bytes where that layer wrote them."""
+    for pattern, offset in ((BASE_BYTE, "0"), (MIDDLE_BYTE, "64k"), (TOP_BYTE, "128k")):
+        output = qemu_io(daemon, name, device, f"read -P {pattern} {offset} 64k")
+        if "read 65536/65536" not in output or "Pattern verification failed" in output:
+            return False
+    return True
+
+
+def define(daemon, tmp_path, name, devices):
+    path = tmp_path / f"{name}.xml"
+    path.write_text(domain_xml(name, str(tmp_path / f"{name}.log"), devices=devices))
+    run("virsh", "-c", daemon.uri, "define", str(path))
+
+
+def cleanup(daemon, *names):
+    for name in names:
+        run("virsh", "-c", daemon.uri, "destroy", name, check=False)
+        run("virsh", "-c", daemon.uri, "undefine", name, "--snapshots-metadata", check=False)
+
+
+def test_qemu_opens_the_chain_the_xml_describes(daemon, tmp_path):
+    base, middle, top = make_chain(tmp_path)
+    define(daemon, tmp_path, "chain", chained_disk(base, middle, top))
+    try:
+        run("virsh", "-c", daemon.uri, "start", "--paused", "chain")
+        assert sees_whole_chain(daemon, "chain", "virtio-disk0")
+        # One image, two layers: libvirt's numbers, the layers read-only on each other.
+        nodes = block_nodes(daemon, "chain")
+        assert nodes["libvirt-1-format"][0] == top and not nodes["libvirt-1-format"][1]
+        assert nodes["libvirt-2-format"][0] == middle and nodes["libvirt-2-format"][1]
+        assert nodes["libvirt-3-format"][0] == base and nodes["libvirt-3-format"][1]
+        assert nodes["libvirt-1-format"][2] == [middle, base] and nodes["libvirt-2-format"][2] == [base]
+        live = run("virsh", "-c", daemon.uri, "dumpxml", "chain").stdout
+        assert f"<source file='{top}' index='1'/>" in live
+        assert "<backingStore type='file' index='2'>" in live and "<backingStore type='file' index='3'>" in live
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", "chain").stdout
+        assert "<backingStore type='file' index" not in inactive and "<backingStore type='file'>" in inactive
+        assert f"<source file='{top}'/>" in inactive
+        # The guest writes to its own image only.
+        assert "wrote 65536/65536" in qemu_io(daemon, "chain", "virtio-disk0", "write -P 0x44 0 64k")
+        run("virsh", "-c", daemon.uri, "destroy", "chain")
+        assert run("qemu-io", "-f", "raw", "-r", "-c", f"read -P {BASE_BYTE} 0 64k", base).stdout.count("Pattern verification failed") == 0
+    finally:
+        cleanup(daemon, "chain")
+
+
+def test_a_missing_layer_is_named_before_qemu_starts(daemon, tmp_path):
+    base, middle, top = make_chain(tmp_path)
+    os.rename(middle, middle + ".moved")
+    define(daemon, tmp_path, "broken", chained_disk(base, middle, top))
+    try:
+        start = run("virsh", "-c", daemon.uri, "start", "broken", check=False)
+        assert start.returncode != 0
+        assert f"Cannot access backing file '{middle}' of storage file '{top}'" in start.stderr, start.stderr
+        assert "No such file or directory" in start.stderr
+        assert run("virsh", "-c", daemon.uri, "domstate", "broken").stdout.strip() == "shut off"
+        os.rename(middle + ".moved", middle)
+        run("virsh", "-c", daemon.uri, "start", "--paused", "broken")
+        assert sees_whole_chain(daemon, "broken", "virtio-disk0")
+    finally:
+        cleanup(daemon, "broken")
+
+
+def test_a_disk_only_snapshot_keeps_what_is_below_the_image(daemon, tmp_path):
+    base, middle, top = make_chain(tmp_path)
+    define(daemon, tmp_path, "snapchain", chained_disk(base, middle, top))
+    overlay = str(tmp_path / "after-snapshot.qcow2")
+    try:
+        run("virsh", "-c", daemon.uri, "start", "--paused", "snapchain")
+        run("virsh", "-c", daemon.uri, "snapshot-create-as", "snapchain", "s1", "--disk-only", "--diskspec", f"vda,file={overlay}")
+        assert sees_whole_chain(daemon, "snapchain", "virtio-disk0")
+        # The definition now starts at the overlay, with the old image on top of the old chain.
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", "snapchain").stdout
+        assert f"<source file='{overlay}'/>" in inactive
+        assert inactive.index(f"<source file='{top}'/>") < inactive.index(f"<source file='{middle}'/>") < inactive.index(f"<source file='{base}'/>")
+        # The next run opens the same chain.
+        run("virsh", "-c", daemon.uri, "destroy", "snapchain")
+        run("virsh", "-c", daemon.uri, "start", "--paused", "snapchain")
+        assert sees_whole_chain(daemon, "snapchain", "virtio-disk0")
+        assert block_nodes(daemon, "snapchain")["libvirt-1-format"][0] == overlay
+    finally:
+        cleanup(daemon, "snapchain")
+
+
+def test_a_snapshot_of_a_disk_that_ends_its_chain_keeps_the_image(daemon, tmp_path):
+    """`<backingStore/>` says the image has nothing below it; after a snapshot the image is
+    below the overlay, so the empty element must move down with it, not end the chain at the
+    overlay (which would hide the image's data from the guest)."""
+    image = str(tmp_path / "alone.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", image, "4M")
+    run("qemu-io", "-f", "qcow2", "-c", f"write -P {BASE_BYTE} 0 64k", image)
+    disk = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/><backingStore/>"
+            "<target dev='vda' bus='virtio'/></disk>")
+    define(daemon, tmp_path, "snapend", disk)
+    overlay = str(tmp_path / "alone-overlay.qcow2")
+    try:
+        run("virsh", "-c", daemon.uri, "snapshot-create-as", "snapend", "s1", "--disk-only", "--diskspec", f"vda,file={overlay}")
+        run("virsh", "-c", daemon.uri, "start", "--paused", "snapend")
+        output = qemu_io(daemon, "snapend", "virtio-disk0", f"read -P {BASE_BYTE} 0 64k")
+        assert "read 65536/65536" in output and "Pattern verification failed" not in output, output
+        nodes = block_nodes(daemon, "snapend")
+        assert nodes["libvirt-1-format"][0] == overlay and nodes["libvirt-2-format"][0] == image
+    finally:
+        cleanup(daemon, "snapend")
