@@ -4,6 +4,12 @@ the live XML numbers each layer (<backingStore index>) as libvirt does; a missin
 before QEMU starts; and a disk-only snapshot of such a disk keeps what is below it. (A
 hot-plugged disk with its chain, read by a booted guest: test_hotplug.py.)
 
+Chains the XML does not describe are checked from the images' headers before QEMU follows
+them, as libvirt checks them: a missing image or backing file is named, and a backing file
+whose header records no format is refused when probing it finds a backing file of its own (the
+way a guest could otherwise have QEMU open any host file); each refusal is compared with
+libvirtd's.
+
 Every image here is made with a backing file name in its header that does not exist, so a guest
 that reads the lower layers' data can only have found them through the XML. Reads go through
 QEMU's own block layer (HMP `qemu-io` on the guest's disk device)."""
@@ -118,3 +124,71 @@ def test_a_snapshot_of_a_disk_that_ends_its_chain_keeps_the_image(daemon, tmp_pa
         assert nodes["libvirt-1-format"][0] == overlay and nodes["libvirt-2-format"][0] == image
     finally:
         cleanup(daemon, "snapend")
+
+
+def header_without_backing_format(image, backing, backing_format):
+    """A qcow2 `image` whose header names `backing` but records no format for it (what old
+    qemu-img versions wrote): the backing-format header extension is renamed to one QEMU skips."""
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", backing_format, "-b", backing, "-u", image, "1M")
+    data = bytearray(open(image, "rb").read())
+    extension = data.find(bytes.fromhex("E2792ACA"))
+    assert 0 < extension < 4096
+    data[extension:extension + 4] = bytes.fromhex("12345678")
+    open(image, "wb").write(data)
+    assert "backing file format" not in run("qemu-img", "info", "-U", image).stdout
+
+
+def start_error(uri, tmp_path, name, image):
+    """Defines `name` with the qcow2 `image` as its disk and starts it; the start's error, or ""."""
+    path = tmp_path / f"{name}.xml"
+    path.write_text(f"""<domain type='qemu'><name>{name}</name><uuid>6d6a1800-1dee-4f21-a541-1e8fe71d55cd</uuid>
+<memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/><target dev='vda' bus='virtio'/></disk>
+</devices></domain>""")
+    run("virsh", "-c", uri, "define", str(path))
+    try:
+        start = run("virsh", "-c", uri, "start", "--paused", name, check=False)
+        return "" if start.returncode == 0 else start.stderr.strip()
+    finally:
+        run("virsh", "-c", uri, "destroy", name, check=False)
+        run("virsh", "-c", uri, "undefine", name, check=False)
+
+
+def test_chains_from_image_headers_are_checked_as_libvirt_checks_them(daemon, libvirtd, tmp_path):
+    # A probed backing image that has a backing file of its own: refused.
+    secret = tmp_path / "host-file.img"
+    run("qemu-img", "create", "-q", "-f", "raw", str(secret), "1M")
+    disguised = tmp_path / "disguised.img"
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(secret), str(disguised), "1M")
+    probed = str(tmp_path / "probed.qcow2")
+    header_without_backing_format(probed, str(disguised), "qcow2")
+    # A probed backing image without one (raw): allowed, as libvirt allows it.
+    plain = tmp_path / "plain.img"
+    run("qemu-img", "create", "-q", "-f", "raw", str(plain), "1M")
+    allowed = str(tmp_path / "allowed.qcow2")
+    header_without_backing_format(allowed, str(plain), "raw")
+    # A backing file that is gone, and an image that is gone.
+    orphan = str(tmp_path / "orphan.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u", "-b", str(tmp_path / "gone.qcow2"), orphan, "1M")
+    missing = str(tmp_path / "missing.qcow2")
+    # Two images that are each other's backing file.
+    ping, pong = str(tmp_path / "ping.qcow2"), str(tmp_path / "pong.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u", "-b", pong, ping, "1M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u", "-b", ping, pong, "1M")
+
+    cases = {
+        probed: f"format of backing image '{disguised}' of image '{probed}' was not specified in the image metadata "
+                "(See https://libvirt.org/kbase/backing_chains.html for troubleshooting)",
+        allowed: "",
+        orphan: f"Cannot access backing file '{tmp_path / 'gone.qcow2'}' of storage file '{orphan}' (as uid:0, gid:0): No such file or directory",
+        missing: f"Cannot access storage file '{missing}' (as uid:0, gid:0): No such file or directory",
+        ping: f"backing store for {ping} is self-referential or too deeply nested",
+    }
+    for image, expected in cases.items():
+        ours = start_error(daemon.uri, tmp_path, "headerchain", image)
+        theirs = start_error(libvirtd, tmp_path, "headerchain", image)
+        if expected:
+            assert expected in ours, (image, ours)
+            assert expected in theirs, (image, theirs)
+        else:
+            assert ours == "" and theirs == "", (image, ours, theirs)

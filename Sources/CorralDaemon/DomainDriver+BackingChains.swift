@@ -1,22 +1,114 @@
 import CorralProtocol
+import CorralStorage
 import DomainXML
 import Foundation
 
 extension DomainDriver {
-    /// Before QEMU starts: every local image of each disk's described backing chain must be
-    /// there (libvirt's `qemuDomainDetermineDiskChain`, in its words), so a moved or missing
-    /// layer is named instead of reported by QEMU as a node that failed to open. Blocks (a
-    /// `stat` per layer): runs on the thread pool.
+    /// Before QEMU opens a guest's disks (at start and hot-plug): libvirt's checks of each local
+    /// disk's backing chain (`qemuDomainDetermineDiskChain`), in libvirt's words. Reads image
+    /// headers: runs on the thread pool.
     nonisolated static func checkBackingChains(_ disks: [DomainDefinition.Disk]) throws(RemoteError) {
-        for disk in disks {
-            let top = disk.source ?? disk.network?.name ?? disk.targetDevice
-            for layer in disk.backingChain where layer.type == .file || layer.type == .block {
-                guard let path = layer.path, access(path, F_OK) != 0 else { continue }
-                let reason = String(cString: strerror(errno))
-                throw RemoteError(
-                    code: .systemError, domain: .qemu,
-                    detail: "Cannot access backing file '\(path)' of storage file '\(top)' (as uid:\(getuid()), gid:\(getgid())): \(reason)")
-            }
+        for disk in disks { try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader) }
+    }
+}
+
+/// One disk's backing chain as its images' headers and its XML describe it, checked before QEMU
+/// follows it:
+///
+/// - the image and every layer the XML describes must be there;
+/// - below the last described layer (unless the XML ends the chain with `<backingStore/>`), each
+///   backing file the headers name must be there, at most 200 deep;
+/// - **a backing file whose header records no format is probed, and refused when the probe finds
+///   a backing file of its own** (libvirt's rule): otherwise a guest that can write a raw image
+///   used as another's backing could write a qcow2 header naming any host file as its backing,
+///   and QEMU, probing, would open that file for the guest.
+enum BackingChainCheck {
+    /// libvirt's limit (`QEMU_DOMAIN_STORAGE_SOURCE_CHAIN_MAX_DEPTH`).
+    static let maximumDepth = 200
+    /// The formats whose images can have a backing file.
+    static let formatsWithBacking: Set<String> = ["qcow2", "qcow", "qed", "vmdk"]
+
+    /// Reads the first bytes of an image (``ImageHeader/probeLength``); a failure gives `errno`.
+    typealias HeaderReader = (String) -> Result<[UInt8], Errno>
+
+    /// An `errno` value.
+    struct Errno: Error, Equatable {
+        var code: Int32
+        var message: String { String(cString: strerror(code)) }
+    }
+
+    static func check(_ disk: DomainDefinition.Disk, read: HeaderReader) throws(RemoteError) {
+        guard disk.type != .network, disk.type != .dir, let image = disk.source else { return }
+        let ids = "(as uid:\(getuid()), gid:\(getgid()))"
+        func brokenChain(_ path: String, _ error: Errno) -> RemoteError {
+            let what = path == image ? "Cannot access storage file '\(image)'" : "Cannot access backing file '\(path)' of storage file '\(image)'"
+            return RemoteError(code: .systemError, domain: .qemu, detail: "\(what) \(ids): \(error.message)")
         }
+        let format = disk.format ?? "raw"
+        // The image, and the layers the XML describes.
+        var layers: [(path: String, format: String)] = [(image, format)]
+        for layer in disk.backingChain where layer.type == .file || layer.type == .block {
+            guard let path = layer.path else { continue }
+            layers.append((path, layer.format))
+        }
+        for (path, _) in layers where access(path, F_OK) != 0 {
+            throw brokenChain(path, Errno(code: errno))
+        }
+        guard !disk.endsChain, layers.count == disk.backingChain.count + 1, var current = layers.last else { return }
+        // Below them: what the headers say, from the last one down (libvirt counts these
+        // from the last described layer, and then the whole chain).
+        var depth = 0
+        while formatsWithBacking.contains(current.format) {
+            let bytes: [UInt8]
+            switch read(current.path) {
+            case .success(let read): bytes = read
+            case .failure(let error): throw brokenChain(current.path, error)
+            }
+            let header = ImageHeader.probe(bytes)
+            guard header.format.rawValue == current.format, let named = header.backingPath, !named.isEmpty else { return }
+            // A backing file given as a URI or a JSON description is QEMU's to open.
+            if named.hasPrefix("json:") || named.contains("://") { return }
+            let path = named.hasPrefix("/") ? named : (current.path as NSString).deletingLastPathComponent + "/" + named
+            depth += 1
+            guard depth < maximumDepth else {
+                throw RemoteError(code: .internalError, domain: .qemu, detail: "backing store for \(path) is self-referential or too deeply nested")
+            }
+            guard depth + layers.count <= maximumDepth else {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "backing chains more than \(maximumDepth) layers deep are not supported for disk '\(disk.targetDevice)'")
+            }
+            if let recorded = header.backingFormat, recorded != .none {
+                current = (path, recorded == .iso ? "raw" : recorded.rawValue)
+                continue
+            }
+            // No format recorded: probed, and trusted only when it has no backing file itself.
+            let probed: ImageHeader
+            switch read(path) {
+            case .success(let read): probed = ImageHeader.probe(read)
+            case .failure(let error): throw brokenChain(path, error)
+            }
+            if probed.backingPath?.isEmpty == false {
+                throw RemoteError(
+                    code: .operationInvalid, domain: .qemu,
+                    detail: "format of backing image '\(named)' of image '\(current.path)' was not specified in the image metadata "
+                        + "(See https://libvirt.org/kbase/backing_chains.html for troubleshooting)")
+            }
+            return
+        }
+    }
+
+    /// The first ``ImageHeader/probeLength`` bytes of the file or block device at `path`.
+    static func readHeader(_ path: String) -> Result<[UInt8], Errno> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(Errno(code: errno)) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: ImageHeader.probeLength)
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            filled += count
+        }
+        return .success(Array(bytes[..<filled]))
     }
 }

@@ -2,6 +2,7 @@ import CorralClient
 import CorralProtocol
 import Foundation
 import POSIXSupport
+import XDR
 
 /// 1,000 defined domains: `virsh list --all`'s calls, lookups by name, dumpxml, and the daemon's
 /// memory per definition.
@@ -79,6 +80,8 @@ enum DomainBenchmark {
         var listP99: Double
         var lookups: LoadResult
         var dumps: LoadResult
+        /// The client's cheapest round trip (GET_HOSTNAME): what every call costs at least.
+        var floor: LoadResult
     }
 
     /// The same measurement with the minimal blocking client.
@@ -100,9 +103,10 @@ enum DomainBenchmark {
         let dumps = try await timed(seconds: seconds) { i in
             _ = try client.call(Remote.DomainGetXMLDesc.self, .init(dom: handles[i % handles.count], flags: 0))
         }
+        let floor = try await timed(seconds: seconds / 2) { _ in _ = try client.call(Remote.ConnectGetHostname.self, XDRVoid()) }
         return Figures(
             listsPerSecond: Double(listTimes.count) / listTimes.reduce(0, +), listP99: listTimes[min(listTimes.count - 1, listTimes.count * 99 / 100)],
-            lookups: lookups, dumps: dumps)
+            lookups: lookups, dumps: dumps, floor: floor)
     }
 
     static func measure(uri: String, seconds: Double) async throws -> Figures {
@@ -125,9 +129,10 @@ enum DomainBenchmark {
             let dumps = try await timed(seconds: seconds) { i in
                 _ = try await connection.domainXML(handles[i % handles.count])
             }
+            let floor = try await timed(seconds: seconds / 2) { _ in _ = try await connection.hostname() }
             return Figures(
                 listsPerSecond: Double(listTimes.count) / total, listP99: listTimes[min(listTimes.count - 1, listTimes.count * 99 / 100)],
-                lookups: lookups, dumps: dumps)
+                lookups: lookups, dumps: dumps, floor: floor)
         }
     }
 
@@ -213,6 +218,12 @@ enum DomainBenchmark {
             row("  p99", ours.lookups.p99 * 1e6, theirs.map { $0.lookups.p99 * 1e6 }, unit: "µs")
             row("DOMAIN_GET_XML_DESC (dumpxml)", ours.dumps.throughput, theirs?.dumps.throughput, unit: "calls/s")
             row("  p99", ours.dumps.p99 * 1e6, theirs.map { $0.dumps.p99 * 1e6 }, unit: "µs")
+            // The ceiling: a daemon answering in no time still costs this client's round trip.
+            if let theirs {
+                print(String(format: "    RPC floor (GET_HOSTNAME) p50 %.1f µs: at best %.2fx libvirtd for lookups, %.2fx for dumpxml (p50); corrald takes %.2fx, %.2fx its floor",
+                             ours.floor.p50 * 1e6, theirs.lookups.p50 / ours.floor.p50, theirs.dumps.p50 / ours.floor.p50,
+                             ours.lookups.p50 / ours.floor.p50, ours.dumps.p50 / ours.floor.p50))
+            }
         }
         if PythonClient.available {
             print("  measured with libvirt-python, one connection (goal: corrald ≥ 3x libvirtd):")
