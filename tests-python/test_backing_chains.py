@@ -13,7 +13,9 @@ libvirtd's.
 Every image here is made with a backing file name in its header that does not exist, so a guest
 that reads the lower layers' data can only have found them through the XML. Reads go through
 QEMU's own block layer (HMP `qemu-io` on the guest's disk device)."""
+import json
 import os
+import re
 
 from block_io import BASE_BYTE, MIDDLE_BYTE, TOP_BYTE, block_nodes, chained_disk, make_chain, qemu_io
 from conftest import run
@@ -192,3 +194,46 @@ def test_chains_from_image_headers_are_checked_as_libvirt_checks_them(daemon, li
             assert expected in theirs, (image, theirs)
         else:
             assert ours == "" and theirs == "", (image, ours, theirs)
+
+
+def live_disks(uri, tmp_path, name, devices):
+    """Starts `name` (paused) with `devices` on the daemon at `uri`; its live `<disk>` elements
+    as text, and QEMU's block nodes; the guest is destroyed again."""
+    path = tmp_path / f"{name}.xml"
+    path.write_text(f"""<domain type='qemu'><name>{name}</name><uuid>5e4c4a52-3d0c-4bd6-9e62-8f1d2a0c7b11</uuid>
+<memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>{devices}</devices></domain>""")
+    run("virsh", "-c", uri, "create", str(path), "--paused")
+    try:
+        live = run("virsh", "-c", uri, "dumpxml", name).stdout
+        reply = run("virsh", "-c", uri, "qemu-monitor-command", name, json.dumps({"execute": "query-named-block-nodes", "arguments": {"flat": True}})).stdout
+        nodes = {node["node-name"]: (node["ro"], node["drv"]) for node in json.loads(reply)["return"]}
+    finally:
+        run("virsh", "-c", uri, "destroy", name, check=False)
+    return re.findall(r"<disk .*?</disk>", live, re.S), nodes
+
+
+def test_a_chain_in_the_headers_is_opened_and_listed_as_libvirt_does(daemon, libvirtd, tmp_path):
+    """A chain only the headers describe (top → middle → raw base, formats recorded): QEMU is
+    told every layer with the format checked, numbered after every disk's image as libvirt
+    numbers them; the live XML lists the layers and `<backingStore/>` where each chain ends, the
+    same as libvirtd's live XML; the definition stays as written."""
+    base, middle, top = (str(tmp_path / name) for name in ("hbase.img", "hmiddle.qcow2", "htop.qcow2"))
+    run("qemu-img", "create", "-q", "-f", "raw", base, "4M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, middle, "4M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", middle, top, "4M")
+    raw, plain = str(tmp_path / "plain.img"), str(tmp_path / "plain.qcow2")
+    run("qemu-img", "create", "-q", "-f", "raw", raw, "1M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", plain, "1M")
+    devices = "".join(
+        f"<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{image}'/><target dev='{dev}' bus='virtio'/></disk>"
+        for fmt, image, dev in (("qcow2", top, "vda"), ("raw", raw, "vdb"), ("qcow2", plain, "vdc")))
+    ours, our_nodes = live_disks(daemon.uri, tmp_path, "headerlive", devices)
+    theirs, their_nodes = live_disks(libvirtd, tmp_path, "headerlive", devices)
+    assert ours == theirs
+    assert f"<source file='{top}' index='3'/>" in ours[0] and "<backingStore type='file' index='5'>" in ours[0], ours[0]
+    assert all("<backingStore/>" in disk for disk in ours)
+    # The same nodes, read-only below the images, each with the format checked.
+    expected = {"libvirt-3-format": (False, "qcow2"), "libvirt-4-format": (True, "qcow2"), "libvirt-5-format": (True, "raw"),
+                "libvirt-2-format": (False, "raw"), "libvirt-1-format": (False, "qcow2")}
+    assert {name: our_nodes[name] for name in expected} == expected
+    assert {name: their_nodes[name] for name in expected} == expected

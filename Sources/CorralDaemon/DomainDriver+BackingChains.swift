@@ -8,7 +8,21 @@ extension DomainDriver {
     /// disk's backing chain (`qemuDomainDetermineDiskChain`), in libvirt's words. Reads image
     /// headers: runs on the thread pool.
     nonisolated static func checkBackingChains(_ disks: [DomainDefinition.Disk]) throws(RemoteError) {
-        for disk in disks { try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader) }
+        for disk in disks { _ = try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader) }
+    }
+
+    /// The same checks at start, and the layers found in the headers added to each disk's chain
+    /// (``DomainDefinition/Disk/BackingStore/detected``), as libvirt adds them: QEMU then opens
+    /// exactly the images checked, each with the format checked, and the live XML lists them.
+    nonisolated static func detectBackingChains(_ definition: DomainDefinition) throws(RemoteError) -> DomainDefinition {
+        var detected = definition
+        for index in detected.devices.disks.indices {
+            guard let found = try BackingChainCheck.check(detected.devices.disks[index], read: BackingChainCheck.readHeader) else { continue }
+            detected.devices.disks[index].backingChain += found.layers
+            detected.devices.disks[index].endsChain = found.ends
+            detected.devices.disks[index].chainEndFound = found.ends
+        }
+        return detected
     }
 }
 
@@ -37,8 +51,20 @@ enum BackingChainCheck {
         var message: String { String(cString: strerror(code)) }
     }
 
-    static func check(_ disk: DomainDefinition.Disk, read: HeaderReader) throws(RemoteError) {
-        guard disk.type != .network, disk.type != .dir, let image = disk.source else { return }
+    /// What the headers add below the chain the XML describes.
+    struct Detected {
+        /// The layers, top down.
+        var layers: [DomainDefinition.Disk.BackingStore]
+        /// Whether the last layer has no backing file (else its header names one QEMU opens
+        /// itself: a URI or a JSON description).
+        var ends: Bool
+    }
+
+    /// Checks `disk`'s chain; returns what its images' headers add to it, when they were read
+    /// (`nil`: a disk that is not local, or whose described chain ends, or has a layer that is
+    /// not a local image).
+    static func check(_ disk: DomainDefinition.Disk, read: HeaderReader) throws(RemoteError) -> Detected? {
+        guard disk.type != .network, disk.type != .dir, let image = disk.source else { return nil }
         let ids = "(as uid:\(getuid()), gid:\(getgid()))"
         func brokenChain(_ path: String, _ error: Errno) -> RemoteError {
             let what = path == image ? "Cannot access storage file '\(image)'" : "Cannot access backing file '\(path)' of storage file '\(image)'"
@@ -54,9 +80,10 @@ enum BackingChainCheck {
         for (path, _) in layers where access(path, F_OK) != 0 {
             throw brokenChain(path, Errno(code: errno))
         }
-        guard !disk.endsChain, layers.count == disk.backingChain.count + 1, var current = layers.last else { return }
+        guard !disk.endsChain, layers.count == disk.backingChain.count + 1, var current = layers.last else { return nil }
         // Below them: what the headers say, from the last one down (libvirt counts these
         // from the last described layer, and then the whole chain).
+        var found = Detected(layers: [], ends: true)
         var depth = 0
         while formatsWithBacking.contains(current.format) {
             let bytes: [UInt8]
@@ -65,9 +92,12 @@ enum BackingChainCheck {
             case .failure(let error): throw brokenChain(current.path, error)
             }
             let header = ImageHeader.probe(bytes)
-            guard header.format.rawValue == current.format, let named = header.backingPath, !named.isEmpty else { return }
+            guard header.format.rawValue == current.format, let named = header.backingPath, !named.isEmpty else { return found }
             // A backing file given as a URI or a JSON description is QEMU's to open.
-            if named.hasPrefix("json:") || named.contains("://") { return }
+            if named.hasPrefix("json:") || named.contains("://") {
+                found.ends = false
+                return found
+            }
             let path = named.hasPrefix("/") ? named : (current.path as NSString).deletingLastPathComponent + "/" + named
             depth += 1
             guard depth < maximumDepth else {
@@ -78,6 +108,7 @@ enum BackingChainCheck {
             }
             if let recorded = header.backingFormat, recorded != .none {
                 current = (path, recorded == .iso ? "raw" : recorded.rawValue)
+                found.layers.append(layer(path, format: current.format))
                 continue
             }
             // No format recorded: probed, and trusted only when it has no backing file itself.
@@ -92,8 +123,20 @@ enum BackingChainCheck {
                     detail: "format of backing image '\(named)' of image '\(current.path)' was not specified in the image metadata "
                         + "(See https://libvirt.org/kbase/backing_chains.html for troubleshooting)")
             }
-            return
+            // The probed format is the one QEMU is told (ISO as raw, which QEMU knows it as).
+            found.layers.append(layer(path, format: probed.format == .iso ? "raw" : probed.format.rawValue))
+            return found
         }
+        return found
+    }
+
+    /// A layer found in a header: a block device or a file.
+    static func layer(_ path: String, format: String) -> DomainDefinition.Disk.BackingStore {
+        var status = stat()
+        let block = stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFBLK
+        var layer = DomainDefinition.Disk.BackingStore(type: block ? .block : .file, format: format, path: path)
+        layer.detected = true
+        return layer
     }
 
     /// The first ``ImageHeader/probeLength`` bytes of the file or block device at `path`.

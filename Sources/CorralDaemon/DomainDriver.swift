@@ -139,8 +139,7 @@ actor DomainDriver {
         definition = try resolveVolumeDisks(definition)
         let unresolved = definition
         definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
-            try Self.checkBackingChains(unresolved.devices.disks)
-            return try Self.resolveHostSMBIOS(self.resolveFirmware(unresolved, resetNVRAM: resetNVRAM))
+            try Self.resolveHostSMBIOS(self.resolveFirmware(Self.detectBackingChains(unresolved), resetNVRAM: resetNVRAM))
         }
         let id = nextID
         // Ids wrap rather than trap after 2^31 - 1 starts.

@@ -33,6 +33,7 @@ enum LiveDomainXML {
                     // libvirt's `<source index>`: the number of the disk's block nodes.
                     if devices.disks[index].hasMedium {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
+                        appendDetectedLayers(&device, devices.disks[index])
                         numberBackingChain(&device, devices.disks[index].backingNodeIndexes[...])
                     }
                 case "interface":
@@ -126,6 +127,36 @@ enum LiveDomainXML {
             guard layer.name == "backingStore", layer.namespace == nil, layer[attribute: "type"] != nil else { return }
             layer[attribute: "index"] = String(number)
             numberBackingChain(&layer, numbers.dropFirst())
+        }
+    }
+
+    /// The layers found in the image headers at start, below the chain the document describes,
+    /// and `<backingStore/>` where the headers ended it (libvirt's live XML lists its detected
+    /// chain the same way).
+    static func appendDetectedLayers(_ disk: inout XMLElement, _ names: GuestDevices.Disk) {
+        guard !names.detectedLayers.isEmpty || names.detectedChainEnds else { return }
+        var chain: XMLElement? = names.detectedChainEnds ? XMLElement(name: "backingStore") : nil
+        for layer in names.detectedLayers.reversed() {
+            let source = XMLElement(name: "source", attributes: [XMLAttribute(name: layer.type == .block ? "dev" : "file", value: layer.path ?? "")])
+            let format = XMLElement(name: "format", attributes: [XMLAttribute(name: "type", value: layer.format)])
+            chain = XMLElement(
+                name: "backingStore", attributes: [XMLAttribute(name: "type", value: layer.type.rawValue)],
+                children: [.element(format), .element(source)] + (chain.map { [.element($0)] } ?? []))
+        }
+        guard let chain else { return }
+        // Below the last layer the document describes, or under the disk after its source.
+        func append(_ element: inout XMLElement) -> Bool {
+            var appended = false
+            element.updateElements { layer in
+                guard !appended, layer.name == "backingStore", layer.namespace == nil, layer[attribute: "type"] != nil else { return }
+                if !append(&layer) { layer.children.append(.element(chain)) }
+                appended = true
+            }
+            return appended
+        }
+        if !append(&disk) {
+            let at = disk.children.firstIndex { if case .element(let e) = $0, e.namespace == nil, e.name == "source" { true } else { false } }
+            disk.children.insert(.element(chain), at: at.map { $0 + 1 } ?? disk.children.count)
         }
     }
 

@@ -41,6 +41,11 @@ public struct GuestDevices: Hashable, Sendable {
         /// The node numbers of the backing chain the XML describes, top down (one per
         /// ``DomainDefinition/Disk/backingChain`` layer): `libvirt-N-storage`/`libvirt-N-format`.
         public var backingNodeIndexes: [UInt32] = []
+        /// The layers found in the image headers at start (the last of ``backingNodeIndexes``'s),
+        /// and whether the headers ended the chain (``DomainDefinition/Disk/chainEndFound``): the
+        /// live XML lists them, and `<backingStore/>` where the chain ends.
+        public var detectedLayers: [DomainDefinition.Disk.BackingStore] = []
+        public var detectedChainEnds = false
 
         /// A transient disk's image's storage node under its overlay (`libvirt-N-base-storage`).
         public var baseStorageNode: String { "libvirt-\(nodeIndex)-base-storage" }
@@ -98,7 +103,8 @@ public struct GuestDevices: Hashable, Sendable {
                 storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
                     : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)),
-                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing))
+                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing,
+                detectedLayers: disk.backingChain.filter(\.detected), detectedChainEnds: disk.chainEndFound))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).
@@ -171,20 +177,24 @@ public struct GuestDevices: Hashable, Sendable {
     /// guest's document says them (`<source index>`, `<backingStore index>`); a definition being
     /// started gets libvirt's numbering (`qemuProcessPrepareDomainStorage`): the disks from the
     /// last to the first, each its image and then its layers top down, counting from 1.
+    /// Layers found in the image headers at start come after all of those, numbered the same
+    /// way (`qemuProcessPrepareHostStorage`).
     static func blockNodeNumbers(_ disks: [DomainDefinition.Disk]) -> [(top: UInt32, backing: [UInt32])] {
         var numbers = [(top: UInt32, backing: [UInt32])](repeating: (0, []), count: disks.count)
         var next: UInt32 = 1
+        func number(_ given: UInt32?) -> UInt32 {
+            let number = given ?? next
+            next = max(next, min(number, UInt32.max - 1) + 1)
+            return number
+        }
         for index in disks.indices.reversed() {
-            let disk = disks[index]
-            let top = disk.sourceIndex ?? next
-            next = max(next, min(top, UInt32.max - 1) + 1)
-            var backing: [UInt32] = []
-            for layer in disk.backingChain {
-                let number = layer.index ?? next
-                next = max(next, min(number, UInt32.max - 1) + 1)
-                backing.append(number)
+            numbers[index].top = number(disks[index].sourceIndex)
+            numbers[index].backing = disks[index].backingChain.map { $0.detected ? 0 : number($0.index) }
+        }
+        for index in disks.indices.reversed() {
+            for (position, layer) in disks[index].backingChain.enumerated() where layer.detected {
+                numbers[index].backing[position] = number(layer.index)
             }
-            numbers[index] = (top, backing)
         }
         return numbers
     }

@@ -18,6 +18,9 @@ extension DomainDefinition.Disk {
         public var path: String?
         /// The layer's block node number (`index`), kept only in live documents.
         public var index: UInt32?
+        /// Found by the daemon in the image headers at start, not written in the XML: numbered
+        /// after every layer the XML describes (libvirt's order), and listed in the live XML.
+        public var detected = false
 
         public init(type: SourceType, format: String, path: String?, index: UInt32? = nil) {
             self.type = type
