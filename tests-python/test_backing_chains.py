@@ -237,3 +237,34 @@ def test_a_chain_in_the_headers_is_opened_and_listed_as_libvirt_does(daemon, lib
                 "libvirt-2-format": (False, "raw"), "libvirt-1-format": (False, "qcow2")}
     assert {name: our_nodes[name] for name in expected} == expected
     assert {name: their_nodes[name] for name in expected} == expected
+
+
+def test_a_hot_plugged_disk_gets_the_chain_in_its_headers_as_libvirt_does(daemon, libvirtd, tmp_path):
+    base, middle, top = (str(tmp_path / name) for name in ("pbase.img", "pmiddle.qcow2", "ptop.qcow2"))
+    run("qemu-img", "create", "-q", "-f", "raw", base, "4M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, middle, "4M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", middle, top, "4M")
+    disk = tmp_path / "plugged.xml"
+    disk.write_text(f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/><target dev='vdb' bus='virtio'/></disk>")
+    results = []
+    for uri in (daemon.uri, libvirtd):
+        path = tmp_path / "plugged-domain.xml"
+        path.write_text("""<domain type='qemu'><name>plugheaders</name><uuid>0b0f3c1e-2f5a-4d8e-9a61-3c7d2e4f5a60</uuid>
+<memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os><devices/></domain>""")
+        run("virsh", "-c", uri, "create", str(path), "--paused")
+        try:
+            run("virsh", "-c", uri, "attach-device", "plugheaders", str(disk), "--live")
+            live = run("virsh", "-c", uri, "dumpxml", "plugheaders").stdout
+            reply = run("virsh", "-c", uri, "qemu-monitor-command", "plugheaders", json.dumps({"execute": "query-named-block-nodes", "arguments": {"flat": True}})).stdout
+            nodes = {node["node-name"]: (node["ro"], node["drv"]) for node in json.loads(reply)["return"] if node["node-name"].startswith("libvirt-")}
+            results.append((re.findall(r"<disk .*?</disk>", live, re.S), nodes))
+        finally:
+            run("virsh", "-c", uri, "destroy", "plugheaders", check=False)
+    (ours, our_nodes), (theirs, their_nodes) = results
+    assert ours == theirs, "\n".join(ours + theirs)
+    # libvirt numbers the two layers it finds once, then the whole chain after them: 3, 4, 5.
+    assert f"<source file='{top}' index='3'/>" in ours[0] and "<backingStore type='file' index='5'>" in ours[0], ours[0]
+    assert "<backingStore/>" in ours[0]
+    assert {name: flags for name, flags in our_nodes.items() if name.endswith("-format")} == {
+        "libvirt-3-format": (False, "qcow2"), "libvirt-4-format": (True, "qcow2"), "libvirt-5-format": (True, "raw")}
+    assert our_nodes == their_nodes

@@ -33,7 +33,7 @@ enum LiveDomainXML {
                     // libvirt's `<source index>`: the number of the disk's block nodes.
                     if devices.disks[index].hasMedium {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
-                        appendDetectedLayers(&device, devices.disks[index])
+                        appendDetectedLayers(&device, devices.disks[index].detectedLayers, ends: devices.disks[index].detectedChainEnds)
                         numberBackingChain(&device, devices.disks[index].backingNodeIndexes[...])
                     }
                 case "interface":
@@ -133,10 +133,10 @@ enum LiveDomainXML {
     /// The layers found in the image headers at start, below the chain the document describes,
     /// and `<backingStore/>` where the headers ended it (libvirt's live XML lists its detected
     /// chain the same way).
-    static func appendDetectedLayers(_ disk: inout XMLElement, _ names: GuestDevices.Disk) {
-        guard !names.detectedLayers.isEmpty || names.detectedChainEnds else { return }
-        var chain: XMLElement? = names.detectedChainEnds ? XMLElement(name: "backingStore") : nil
-        for layer in names.detectedLayers.reversed() {
+    static func appendDetectedLayers(_ disk: inout XMLElement, _ layers: [DomainDefinition.Disk.BackingStore], ends: Bool) {
+        guard !layers.isEmpty || ends else { return }
+        var chain: XMLElement? = ends ? XMLElement(name: "backingStore") : nil
+        for layer in layers.reversed() {
             let source = XMLElement(name: "source", attributes: [XMLAttribute(name: layer.type == .block ? "dev" : "file", value: layer.path ?? "")])
             let format = XMLElement(name: "format", attributes: [XMLAttribute(name: "type", value: layer.format)])
             chain = XMLElement(

@@ -17,7 +17,10 @@ struct HotplugPlan {
     var alias: String
 
     /// Plans `device` (a parsed device element) for the guest whose live document is `live`.
-    init(_ requested: XMLElement, live: ParsedDomain, devices: GuestDevices, options: DomainXMLOptions) throws(RemoteError) {
+    /// `usedNodeNumbers`: block node numbers used up before the disk's are given (libvirt
+    /// numbers the layers it finds in a plugged disk's headers once, then the disk's whole chain
+    /// again after them).
+    init(_ requested: XMLElement, live: ParsedDomain, devices: GuestDevices, options: DomainXMLOptions, usedNodeNumbers: UInt32 = 0) throws(RemoteError) {
         let definition = live.definition
         let kind = requested.name
         if kind == "disk", let target = requested.element(named: "target")?[attribute: "dev"], definition.devices.disks.contains(where: { $0.targetDevice == target }) {
@@ -57,7 +60,7 @@ struct HotplugPlan {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "the guest has no SCSI controller for \(disk.targetDevice): attach a <controller type='scsi' model='virtio-scsi'/> first")
             }
             if element.element(named: "source") != nil {
-                let index = devices.nextNodeIndex
+                let index = devices.nextNodeIndex &+ min(usedNodeNumbers, 256)
                 element.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(index) } }
                 // A described backing chain's layers take the numbers after the image's.
                 LiveDomainXML.numberBackingChain(&element, from: index &+ 1)

@@ -41,7 +41,24 @@ extension DomainDriver {
     /// the live document now holds it.
     nonisolated func attachLive(_ element: XMLElement, to record: DomainRecord) async throws(RemoteError) -> XMLElement {
         guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
-        let plan = try HotplugPlan(element, live: try liveDocument(guest), devices: guest.devices, options: liveOptions)
+        var element = element
+        var usedNodeNumbers: UInt32 = 0
+        if element.name == "disk", element.namespace == nil {
+            // The chain in the disk's image headers, checked, becomes part of the element, as at
+            // start: QEMU is told each layer and its format, and the live XML lists them.
+            let preliminary = try HotplugPlan(element, live: try liveDocument(guest), devices: guest.devices, options: liveOptions)
+            if case .disk(let index) = preliminary.device {
+                let disk = try resolveVolumeDisks(preliminary.live.definition).devices.disks[index]
+                let found = try await BlockingWork.run { () throws(RemoteError) -> BackingChainCheck.Detected? in
+                    try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader)
+                }
+                if let found {
+                    LiveDomainXML.appendDetectedLayers(&element, found.layers, ends: found.ends)
+                    usedNodeNumbers = UInt32(found.layers.count)
+                }
+            }
+        }
+        let plan = try HotplugPlan(element, live: try liveDocument(guest), devices: guest.devices, options: liveOptions, usedNodeNumbers: usedNodeNumbers)
         let resolved = try resolveVolumeDisks(plan.live.definition)
         var names = try deviceNames(plan.live.definition, guest: guest)
         var context = makeContext(id: guest.id, directory: guest.runDirectory, definition: resolved)
