@@ -207,9 +207,14 @@ def live_disks(uri, tmp_path, name, devices):
         live = run("virsh", "-c", uri, "dumpxml", name).stdout
         reply = run("virsh", "-c", uri, "qemu-monitor-command", name, json.dumps({"execute": "query-named-block-nodes", "arguments": {"flat": True}})).stdout
         nodes = {node["node-name"]: (node["ro"], node["drv"]) for node in json.loads(reply)["return"]}
+        # `domstats --backing`: an entry per layer, without the timings (they differ by nature).
+        # An image QEMU opened for writing grows on the host by a block or so at each open, so
+        # `physical` is compared by its presence (the second daemon opens the same files).
+        stats = [re.sub(r"(physical)=\d+", r"\1", line.strip()) for line in run("virsh", "-c", uri, "domstats", "--block", "--backing", name).stdout.splitlines()
+                 if line.strip().startswith("block.") and ".times=" not in line]
     finally:
         run("virsh", "-c", uri, "destroy", name, check=False)
-    return re.findall(r"<disk .*?</disk>", live, re.S), nodes
+    return re.findall(r"<disk .*?</disk>", live, re.S), nodes, stats
 
 
 def test_a_chain_in_the_headers_is_opened_and_listed_as_libvirt_does(daemon, libvirtd, tmp_path):
@@ -219,7 +224,8 @@ def test_a_chain_in_the_headers_is_opened_and_listed_as_libvirt_does(daemon, lib
     same as libvirtd's live XML; the definition stays as written."""
     base, middle, top = (str(tmp_path / name) for name in ("hbase.img", "hmiddle.qcow2", "htop.qcow2"))
     run("qemu-img", "create", "-q", "-f", "raw", base, "4M")
-    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, middle, "4M")
+    # The middle names its base relative to its own directory.
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "hbase.img", middle, "4M")
     run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", middle, top, "4M")
     raw, plain = str(tmp_path / "plain.img"), str(tmp_path / "plain.qcow2")
     run("qemu-img", "create", "-q", "-f", "raw", raw, "1M")
@@ -227,9 +233,12 @@ def test_a_chain_in_the_headers_is_opened_and_listed_as_libvirt_does(daemon, lib
     devices = "".join(
         f"<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{image}'/><target dev='{dev}' bus='virtio'/></disk>"
         for fmt, image, dev in (("qcow2", top, "vda"), ("raw", raw, "vdb"), ("qcow2", plain, "vdc")))
-    ours, our_nodes = live_disks(daemon.uri, tmp_path, "headerlive", devices)
-    theirs, their_nodes = live_disks(libvirtd, tmp_path, "headerlive", devices)
+    ours, our_nodes, our_stats = live_disks(daemon.uri, tmp_path, "headerlive", devices)
+    theirs, their_nodes, their_stats = live_disks(libvirtd, tmp_path, "headerlive", devices)
     assert ours == theirs
+    # Five entries: vda, its two layers, vdb, vdc; each as libvirtd gives it.
+    assert "block.count=5" in our_stats and f"block.1.path={middle}" in our_stats and "block.2.backingIndex=5" in our_stats, our_stats
+    assert our_stats == their_stats, "\n".join(f"{a:70} {b}" for a, b in zip(our_stats, their_stats))
     assert f"<source file='{top}' index='3'/>" in ours[0] and "<backingStore type='file' index='5'>" in ours[0], ours[0]
     assert all("<backingStore/>" in disk for disk in ours)
     # The same nodes, read-only below the images, each with the format checked.
@@ -268,3 +277,27 @@ def test_a_hot_plugged_disk_gets_the_chain_in_its_headers_as_libvirt_does(daemon
     assert {name: flags for name, flags in our_nodes.items() if name.endswith("-format")} == {
         "libvirt-3-format": (False, "qcow2"), "libvirt-4-format": (True, "qcow2"), "libvirt-5-format": (True, "raw")}
     assert our_nodes == their_nodes
+
+
+def test_a_new_cd_rom_medium_gets_the_chain_in_its_headers_as_libvirt_does(daemon, libvirtd, tmp_path):
+    base, medium = str(tmp_path / "media-base.iso"), str(tmp_path / "medium.qcow2")
+    run("qemu-img", "create", "-q", "-f", "raw", base, "1M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, medium, "1M")
+    results = []
+    for uri in (daemon.uri, libvirtd):
+        path = tmp_path / "media-domain.xml"
+        path.write_text("""<domain type='qemu'><name>mediaheaders</name><uuid>7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f</uuid>
+<memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os>
+<devices><disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk></devices></domain>""")
+        run("virsh", "-c", uri, "create", str(path), "--paused")
+        try:
+            cdrom = tmp_path / "medium.xml"
+            cdrom.write_text(f"<disk type='file' device='cdrom'><driver name='qemu' type='qcow2'/><source file='{medium}'/><target dev='sda' bus='sata'/></disk>")
+            run("virsh", "-c", uri, "update-device", "mediaheaders", str(cdrom), "--live")
+            live = run("virsh", "-c", uri, "dumpxml", "mediaheaders").stdout
+            results.append(re.findall(r"<disk .*?</disk>", live, re.S))
+        finally:
+            run("virsh", "-c", uri, "destroy", "mediaheaders", check=False)
+    ours, theirs = results
+    assert ours == theirs, "\n".join(ours + theirs)
+    assert "<backingStore type='file' index='" in ours[0] and "<backingStore/>" in ours[0], ours[0]

@@ -139,11 +139,16 @@ enum BackingChainCheck {
         return layer
     }
 
-    /// The first ``ImageHeader/probeLength`` bytes of the file or block device at `path`.
+    /// The first ``ImageHeader/probeLength`` bytes of the file or block device at `path`;
+    /// nothing of anything else (a FIFO or a character device would block the read, or never
+    /// end it), which then reads as a raw image with no backing file.
     static func readHeader(_ path: String) -> Result<[UInt8], Errno> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .failure(Errno(code: errno)) }
         defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return .failure(Errno(code: errno)) }
+        guard (status.st_mode & S_IFMT) == S_IFREG || (status.st_mode & S_IFMT) == S_IFBLK else { return .success([]) }
         var bytes = [UInt8](repeating: 0, count: ImageHeader.probeLength)
         var filled = 0
         while filled < bytes.count {

@@ -41,6 +41,8 @@ public struct GuestDevices: Hashable, Sendable {
         /// The node numbers of the backing chain the XML describes, top down (one per
         /// ``DomainDefinition/Disk/backingChain`` layer): `libvirt-N-storage`/`libvirt-N-format`.
         public var backingNodeIndexes: [UInt32] = []
+        /// The layers themselves (as ``backingNodeIndexes``, top down).
+        public var backingLayers: [DomainDefinition.Disk.BackingStore] = []
         /// The layers found in the image headers at start (the last of ``backingNodeIndexes``'s),
         /// and whether the headers ended the chain (``DomainDefinition/Disk/chainEndFound``): the
         /// live XML lists them, and `<backingStore/>` where the chain ends.
@@ -103,7 +105,7 @@ public struct GuestDevices: Hashable, Sendable {
                 storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
                     : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)),
-                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing,
+                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing, backingLayers: disk.backingChain,
                 detectedLayers: disk.backingChain.filter(\.detected), detectedChainEnds: disk.chainEndFound))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {

@@ -31,24 +31,43 @@ extension DomainDriver {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the disk has no alias")
         }
         let oldNames = guest.devices.disks[index]
-        // The new medium: the old element with the new <source> (and image format).
-        var changed = old
-        changed.children.removeAll { if case .element(let e) = $0, e.namespace == nil, e.name == "source" || e.name == "backingStore" { true } else { false } }
-        if var source = element.element(named: "source") {
-            let number = guest.devices.nextNodeIndex
-            source[attribute: "index"] = String(number)
-            // The medium's own described backing chain, if any, numbered after it.
-            var medium = XMLElement(name: "disk", children: [.element(source)] + (element.element(named: "backingStore").map { [.element($0)] } ?? []))
-            LiveDomainXML.numberBackingChain(&medium, from: number &+ 1)
-            let at = changed.children.firstIndex { if case .element(let e) = $0, e.name == "target" { true } else { false } } ?? 0
-            changed.children.insert(contentsOf: medium.children, at: at)
+        // The new medium: the old element with the new <source> (and image format), and the
+        // chain found in its headers below what the element describes, numbered as libvirt
+        // numbers it (the layers found once, then the whole chain after them).
+        func medium(_ found: BackingChainCheck.Detected?) -> XMLElement {
+            var changed = old
+            changed.children.removeAll { if case .element(let e) = $0, e.namespace == nil, e.name == "source" || e.name == "backingStore" { true } else { false } }
+            if var source = element.element(named: "source") {
+                let number = guest.devices.nextNodeIndex &+ UInt32(min(found?.layers.count ?? 0, 256))
+                source[attribute: "index"] = String(number)
+                var medium = XMLElement(name: "disk", children: [.element(source)] + (element.element(named: "backingStore").map { [.element($0)] } ?? []))
+                if let found { LiveDomainXML.appendDetectedLayers(&medium, found.layers, ends: found.ends) }
+                LiveDomainXML.numberBackingChain(&medium, from: number &+ 1)
+                let at = changed.children.firstIndex { if case .element(let e) = $0, e.name == "target" { true } else { false } } ?? 0
+                changed.children.insert(contentsOf: medium.children, at: at)
+            }
+            if let format = element.element(named: "driver")?[attribute: "type"] {
+                changed.updateElements { if $0.name == "driver" && $0.namespace == nil { $0[attribute: "type"] = format } }
+            }
+            return changed
         }
-        if let format = element.element(named: "driver")?[attribute: "type"] {
-            changed.updateElements { if $0.name == "driver" && $0.namespace == nil { $0[attribute: "type"] = format } }
+        var changed = medium(nil)
+        var document = DeviceXML.replacing("disk", at: index, with: changed, in: live.document)
+        var updated = try HotplugPlan.parse(document, options: liveOptions)
+        var resolved = try resolveVolumeDisks(updated.definition)
+        if element.element(named: "source") != nil {
+            // The new medium's chain, checked as at start.
+            let disk = resolved.devices.disks[index]
+            let found = try await BlockingWork.run { () throws(RemoteError) -> BackingChainCheck.Detected? in
+                try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader)
+            }
+            if let found {
+                changed = medium(found)
+                document = DeviceXML.replacing("disk", at: index, with: changed, in: live.document)
+                updated = try HotplugPlan.parse(document, options: liveOptions)
+                resolved = try resolveVolumeDisks(updated.definition)
+            }
         }
-        let document = DeviceXML.replacing("disk", at: index, with: changed, in: live.document)
-        let updated = try HotplugPlan.parse(document, options: liveOptions)
-        let resolved = try resolveVolumeDisks(updated.definition)
         let names = try deviceNames(updated.definition, guest: guest)
         var blockdevs: [QEMUOption] = []
         if element.element(named: "source") != nil {

@@ -43,6 +43,8 @@ enum DomainStatsProcedure {
                     detail: "Stats types bits 0x\(String(asked.subtracting(.known).rawValue, radix: 16)) are not supported by this daemon")
             }
             let groups = asked.isEmpty ? Groups.known : asked.intersection(.known)
+            // VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING: a block entry for each backing layer too.
+            let withBacking = arguments.flags & backing != 0
             let records: [DomainRecord]
             if arguments.doms.isEmpty {
                 records = registry.records { DomainProcedures.matches($0, flags: arguments.flags) }
@@ -52,7 +54,7 @@ enum DomainStatsProcedure {
             }
             let reports = await withTaskGroup(of: (Int, DomainStatsRecord).self) { group in
                 for (index, record) in records.enumerated() {
-                    group.addTask { (index, DomainStatsRecord(dom: record.handle, params: await parameters(record, groups: groups))) }
+                    group.addTask { (index, DomainStatsRecord(dom: record.handle, params: await parameters(record, groups: groups, backing: withBacking))) }
                 }
                 var collected: [(Int, DomainStatsRecord)] = []
                 for await report in group { collected.append(report) }
@@ -71,24 +73,28 @@ enum DomainStatsProcedure {
         var virtualSizes: [String: UInt64] = [:]
         var dirtyRate: JSONValue?
         var haltPolling: (success: UInt64, fail: UInt64)?
+        /// Every block node's sizes, when backing layers are reported.
+        var nodeSizes: [String: (highestWritten: UInt64?, virtualSize: UInt64?)] = [:]
 
-        static func gather(_ record: DomainRecord, _ guest: GuestRuntime, groups: Groups) async -> MonitorAnswers {
+        static func gather(_ record: DomainRecord, _ guest: GuestRuntime, groups: Groups, backing: Bool = false) async -> MonitorAnswers {
             async let balloon = groups.contains(.balloon) ? GuestStatistics.balloon(guest, definedKiB: record.definition.currentMemoryKiB) : nil
             async let threads = groups.contains(.vcpu) ? try? GuestStatistics.vcpuThreads(guest) : nil
             async let counters = groups.contains(.block) ? (try? GuestStatistics.blockCounters(guest)) ?? [:] : [:]
             async let sizes = groups.contains(.block) ? (try? GuestStatistics.virtualSizes(guest)) ?? [:] : [:]
             async let dirty = groups.contains(.dirtyRate) ? await GuestStatistics.dirtyRate(guest) : nil
             async let polling = groups.contains(.cpuTotal) ? await GuestStatistics.haltPolling(guest, kvm: record.definition.type == .kvm) : nil
+            async let nodes = groups.contains(.block) && backing ? (try? GuestStatistics.nodeSizes(guest)) ?? [:] : [:]
             return await MonitorAnswers(
-                balloon: balloon, vcpuThreads: threads, blockCounters: counters, virtualSizes: sizes, dirtyRate: dirty, haltPolling: polling)
+                balloon: balloon, vcpuThreads: threads, blockCounters: counters, virtualSizes: sizes, dirtyRate: dirty, haltPolling: polling, nodeSizes: nodes)
         }
     }
 
     /// One domain's parameters for `groups`, in libvirt's order and names.
-    static func parameters(_ record: DomainRecord, groups: Groups) async -> [TypedParameter] {
+    /// With `backing`, each disk's backing layers get block entries of their own.
+    static func parameters(_ record: DomainRecord, groups: Groups, backing: Bool = false) async -> [TypedParameter] {
         var parameters: [TypedParameter] = []
         let guest = record.runtime
-        let answers = if let guest { await MonitorAnswers.gather(record, guest, groups: groups) } else { MonitorAnswers() }
+        let answers = if let guest { await MonitorAnswers.gather(record, guest, groups: groups, backing: backing) } else { MonitorAnswers() }
         if groups.contains(.state) {
             parameters.append(.init("state.state", .int(record.state.rawValue)))
             parameters.append(.init("state.reason", .int(record.reason)))
@@ -150,7 +156,7 @@ enum DomainStatsProcedure {
             }
         }
         if groups.contains(.block) {
-            parameters += blockParameters(record, counters: answers.blockCounters, capacities: answers.virtualSizes)
+            parameters += blockParameters(record, counters: answers.blockCounters, capacities: answers.virtualSizes, backing: backing ? answers.nodeSizes : nil)
         }
         if groups.contains(.perf), let counters = guest?.perfCounters {
             for (event, value) in counters.values() { parameters.append(.init("perf.\(event.rawValue)", .unsignedLongLong(value))) }
@@ -173,18 +179,36 @@ enum DomainStatsProcedure {
         return parameters
     }
 
-    /// The block group: every disk's name, path, counters and sizes.
+    /// The block group: every disk's name, path, counters and sizes; with `backing` (every
+    /// block node's sizes, or none for a shut-off guest), an entry for each layer of each
+    /// disk's chain after the disk's own, as libvirt's `--backing` gives them: name, path, node
+    /// number and sizes (the counters are the device's, reported on its image only).
     static func blockParameters(
-        _ record: DomainRecord, counters: [String: GuestStatistics.BlockCounters], capacities: [String: UInt64]
+        _ record: DomainRecord, counters: [String: GuestStatistics.BlockCounters], capacities: [String: UInt64],
+        backing: [String: (highestWritten: UInt64?, virtualSize: UInt64?)]? = nil
     ) -> [TypedParameter] {
         let devices = record.runtime?.devices ?? GuestDevices(record.definition, runDirectory: "")
-        var parameters: [TypedParameter] = [.init("block.count", .uint(UInt32(clamping: devices.disks.count)))]
-        for (index, disk) in devices.disks.enumerated() {
-            let prefix = "block.\(index)."
-            parameters.append(.init(prefix + "name", .string(disk.target)))
+        let running = record.runtime != nil
+        var entries: [TypedParameter] = []
+        var count: UInt32 = 0
+        func sizes(_ path: String, format: String?, allocation: UInt64?, capacity: UInt64?) {
+            guard let host = GuestStatistics.hostSizes(path) else { return }
+            // libvirt's meanings here (not block info's): allocation is the highest offset
+            // written (a running guest) or what the image takes (a stopped one); physical is
+            // what the image takes on the host.
+            let prefix = "block.\(count)."
+            entries.append(.init(prefix + "allocation", .unsignedLongLong(running ? allocation ?? 0 : host.allocated)))
+            if let capacity = capacity ?? (format == nil || format == "raw" ? host.length : nil) {
+                entries.append(.init(prefix + "capacity", .unsignedLongLong(capacity)))
+            }
+            entries.append(.init(prefix + "physical", .unsignedLongLong(running ? host.allocated : host.length)))
+        }
+        for disk in devices.disks {
+            let prefix = "block.\(count)."
+            entries.append(.init(prefix + "name", .string(disk.target)))
             if let source = disk.source {
-                parameters.append(.init(prefix + "path", .string(source)))
-                parameters.append(.init(prefix + "backingIndex", .uint(disk.nodeIndex)))
+                entries.append(.init(prefix + "path", .string(source)))
+                entries.append(.init(prefix + "backingIndex", .uint(disk.nodeIndex)))
             }
             if let c = counters[disk.target] {
                 for (name, value) in [
@@ -192,22 +216,27 @@ enum DomainStatsProcedure {
                     ("wr.reqs", c.writeRequests), ("wr.bytes", c.writeBytes), ("wr.times", c.writeNanoseconds),
                     ("fl.reqs", c.flushRequests), ("fl.times", c.flushNanoseconds),
                 ] {
-                    parameters.append(.init(prefix + name, .unsignedLongLong(UInt64(clamping: value))))
+                    entries.append(.init(prefix + name, .unsignedLongLong(UInt64(clamping: value))))
                 }
             }
-            if let source = disk.source, let host = GuestStatistics.hostSizes(source) {
-                let format = disk.format
-                // libvirt's meanings here (not block info's): allocation is the highest offset
-                // written (a running guest) or what the image takes (a stopped one); physical is
-                // what the image takes on the host.
-                let running = record.runtime != nil
-                let allocation = running ? counters[disk.target]?.highestWrittenOffset ?? 0 : host.allocated
-                let capacity = capacities[disk.target] ?? (format == nil || format == "raw" ? host.length : nil)
-                parameters.append(.init(prefix + "allocation", .unsignedLongLong(allocation)))
-                if let capacity { parameters.append(.init(prefix + "capacity", .unsignedLongLong(capacity))) }
-                parameters.append(.init(prefix + "physical", .unsignedLongLong(running ? host.allocated : host.length)))
+            if let source = disk.source {
+                sizes(source, format: disk.format, allocation: counters[disk.target]?.highestWrittenOffset, capacity: capacities[disk.target])
+            }
+            count &+= 1
+            guard let backing, disk.source != nil else { continue }
+            for (layer, number) in zip(disk.backingLayers, disk.backingNodeIndexes) {
+                let prefix = "block.\(count)."
+                entries.append(.init(prefix + "name", .string(disk.target)))
+                if let path = layer.path { entries.append(.init(prefix + "path", .string(path))) }
+                entries.append(.init(prefix + "backingIndex", .uint(number)))
+                let node = backing["libvirt-\(number)-format"]
+                if let path = layer.path, layer.type == .file || layer.type == .block {
+                    sizes(path, format: layer.format, allocation: node?.highestWritten, capacity: node?.virtualSize)
+                }
+                count &+= 1
             }
         }
-        return parameters
+        return [.init("block.count", .uint(count))] + entries
     }
 }
+

@@ -170,6 +170,33 @@ enum GuestStatistics {
         return sizes
     }
 
+    /// Every block node's highest offset written and virtual size, keyed by node name
+    /// (`libvirt-N-format`): what a backing layer's statistics report.
+    static func nodeSizes(_ guest: GuestRuntime) async throws(RemoteError) -> [String: (highestWritten: UInt64?, virtualSize: UInt64?)] {
+        let statistics: JSONValue
+        do throws(QMPError) {
+            statistics = try await guest.qmp.execute("query-blockstats", arguments: .object([("query-nodes", .bool(true))]))
+        } catch {
+            throw monitorFailure(error)
+        }
+        let nodes: JSONValue
+        do throws(QMPError) {
+            nodes = try await guest.qmp.execute("query-named-block-nodes", arguments: .object([("flat", .bool(true))]))
+        } catch {
+            throw monitorFailure(error)
+        }
+        var sizes: [String: (highestWritten: UInt64?, virtualSize: UInt64?)] = [:]
+        for entry in statistics.arrayValue ?? [] {
+            guard let name = entry["node-name"]?.stringValue else { continue }
+            sizes[name, default: (nil, nil)].highestWritten = entry["stats"]?["wr_highest_offset"]?.uint64Value
+        }
+        for node in nodes.arrayValue ?? [] {
+            guard let name = node["node-name"]?.stringValue else { continue }
+            sizes[name, default: (nil, nil)].virtualSize = node["image"]?["virtual-size"]?.uint64Value
+        }
+        return sizes
+    }
+
     /// The sizes of an image file or block device on the host: its length and the bytes it
     /// takes on disk.
     static func hostSizes(_ path: String) -> (length: UInt64, allocated: UInt64)? {
