@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from conftest import run
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GUEST = ROOT / ".test-guest"
 
@@ -64,3 +66,18 @@ def qemu_pid(daemon, name):
     """The pid of a running guest's QEMU, from its status file in the daemon's run directory."""
     status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
     return int(re.search(r"pid='(\d+)'", status).group(1))
+
+
+def define_guest(daemon, tmp_path, name, devices):
+    """Defines the test guest `name` (domain_xml) with `devices` on `daemon`."""
+    path = tmp_path / f"{name}.xml"
+    path.write_text(domain_xml(name, str(tmp_path / f"{name}.log"), devices=devices))
+    run("virsh", "-c", daemon.uri, "define", str(path))
+
+
+def remove_guests(daemon, *names):
+    """Destroys and undefines the guests `names` (with their snapshots' metadata), whatever state
+    they are in."""
+    for name in names:
+        run("virsh", "-c", daemon.uri, "destroy", name, check=False)
+        run("virsh", "-c", daemon.uri, "undefine", name, "--snapshots-metadata", check=False)

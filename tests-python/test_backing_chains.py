@@ -19,7 +19,7 @@ import re
 
 from block_io import BASE_BYTE, MIDDLE_BYTE, TOP_BYTE, block_nodes, chained_disk, make_chain, qemu_io
 from conftest import run
-from guest import domain_xml
+from guest import define_guest, remove_guests
 
 def sees_whole_chain(daemon, name, device):
     """Whether the guest's disk reads each layer's bytes where that layer wrote them."""
@@ -30,21 +30,9 @@ def sees_whole_chain(daemon, name, device):
     return True
 
 
-def define(daemon, tmp_path, name, devices):
-    path = tmp_path / f"{name}.xml"
-    path.write_text(domain_xml(name, str(tmp_path / f"{name}.log"), devices=devices))
-    run("virsh", "-c", daemon.uri, "define", str(path))
-
-
-def cleanup(daemon, *names):
-    for name in names:
-        run("virsh", "-c", daemon.uri, "destroy", name, check=False)
-        run("virsh", "-c", daemon.uri, "undefine", name, "--snapshots-metadata", check=False)
-
-
 def test_qemu_opens_the_chain_the_xml_describes(daemon, tmp_path):
     base, middle, top = make_chain(tmp_path)
-    define(daemon, tmp_path, "chain", chained_disk(base, middle, top))
+    define_guest(daemon, tmp_path, "chain", chained_disk(base, middle, top))
     try:
         run("virsh", "-c", daemon.uri, "start", "--paused", "chain")
         assert sees_whole_chain(daemon, "chain", "virtio-disk0")
@@ -65,13 +53,13 @@ def test_qemu_opens_the_chain_the_xml_describes(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "destroy", "chain")
         assert run("qemu-io", "-f", "raw", "-r", "-c", f"read -P {BASE_BYTE} 0 64k", base).stdout.count("Pattern verification failed") == 0
     finally:
-        cleanup(daemon, "chain")
+        remove_guests(daemon, "chain")
 
 
 def test_a_missing_layer_is_named_before_qemu_starts(daemon, tmp_path):
     base, middle, top = make_chain(tmp_path)
     os.rename(middle, middle + ".moved")
-    define(daemon, tmp_path, "broken", chained_disk(base, middle, top))
+    define_guest(daemon, tmp_path, "broken", chained_disk(base, middle, top))
     try:
         start = run("virsh", "-c", daemon.uri, "start", "broken", check=False)
         assert start.returncode != 0
@@ -82,12 +70,12 @@ def test_a_missing_layer_is_named_before_qemu_starts(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "start", "--paused", "broken")
         assert sees_whole_chain(daemon, "broken", "virtio-disk0")
     finally:
-        cleanup(daemon, "broken")
+        remove_guests(daemon, "broken")
 
 
 def test_a_disk_only_snapshot_keeps_what_is_below_the_image(daemon, tmp_path):
     base, middle, top = make_chain(tmp_path)
-    define(daemon, tmp_path, "snapchain", chained_disk(base, middle, top))
+    define_guest(daemon, tmp_path, "snapchain", chained_disk(base, middle, top))
     overlay = str(tmp_path / "after-snapshot.qcow2")
     try:
         run("virsh", "-c", daemon.uri, "start", "--paused", "snapchain")
@@ -103,7 +91,7 @@ def test_a_disk_only_snapshot_keeps_what_is_below_the_image(daemon, tmp_path):
         assert sees_whole_chain(daemon, "snapchain", "virtio-disk0")
         assert block_nodes(daemon, "snapchain")["libvirt-1-format"][0] == overlay
     finally:
-        cleanup(daemon, "snapchain")
+        remove_guests(daemon, "snapchain")
 
 
 def test_a_snapshot_of_a_disk_that_ends_its_chain_keeps_the_image(daemon, tmp_path):
@@ -115,7 +103,7 @@ def test_a_snapshot_of_a_disk_that_ends_its_chain_keeps_the_image(daemon, tmp_pa
     run("qemu-io", "-f", "qcow2", "-c", f"write -P {BASE_BYTE} 0 64k", image)
     disk = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/><backingStore/>"
             "<target dev='vda' bus='virtio'/></disk>")
-    define(daemon, tmp_path, "snapend", disk)
+    define_guest(daemon, tmp_path, "snapend", disk)
     overlay = str(tmp_path / "alone-overlay.qcow2")
     try:
         run("virsh", "-c", daemon.uri, "snapshot-create-as", "snapend", "s1", "--disk-only", "--diskspec", f"vda,file={overlay}")
@@ -125,7 +113,7 @@ def test_a_snapshot_of_a_disk_that_ends_its_chain_keeps_the_image(daemon, tmp_pa
         nodes = block_nodes(daemon, "snapend")
         assert nodes["libvirt-1-format"][0] == overlay and nodes["libvirt-2-format"][0] == image
     finally:
-        cleanup(daemon, "snapend")
+        remove_guests(daemon, "snapend")
 
 
 def header_without_backing_format(image, backing, backing_format):

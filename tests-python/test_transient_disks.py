@@ -13,7 +13,7 @@ import pytest
 
 from block_io import image_holds, make_image, qemu_io, reads
 from conftest import run
-from guest import domain_xml
+from guest import define_guest, domain_xml, remove_guests
 
 
 def transient_disk(image, target="vda", share=False):
@@ -22,23 +22,11 @@ def transient_disk(image, target="vda", share=False):
             f"<target dev='{target}' bus='virtio'/>{transient}</disk>")
 
 
-def define(daemon, tmp_path, name, devices):
-    path = tmp_path / f"{name}.xml"
-    path.write_text(domain_xml(name, str(tmp_path / f"{name}.log"), devices=devices))
-    run("virsh", "-c", daemon.uri, "define", str(path))
-
-
-def cleanup(daemon, *names):
-    for name in names:
-        run("virsh", "-c", daemon.uri, "destroy", name, check=False)
-        run("virsh", "-c", daemon.uri, "undefine", name, check=False)
-
-
 def test_the_guest_writes_an_overlay_that_goes_when_it_stops(daemon, tmp_path):
     image = tmp_path / "base.qcow2"
     make_image(image, "0xab")
     overlay = f"{image}.TRANSIENT-tdisk"
-    define(daemon, tmp_path, "tdisk", transient_disk(image))
+    define_guest(daemon, tmp_path, "tdisk", transient_disk(image))
     try:
         run("virsh", "-c", daemon.uri, "start", "--paused", "tdisk")
         assert os.path.exists(overlay)
@@ -72,7 +60,7 @@ def test_the_guest_writes_an_overlay_that_goes_when_it_stops(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "destroy", "tdisk")
         assert not os.path.exists(overlay)
     finally:
-        cleanup(daemon, "tdisk")
+        remove_guests(daemon, "tdisk")
 
 
 def test_a_stale_overlay_is_never_overwritten(daemon, tmp_path):
@@ -80,7 +68,7 @@ def test_a_stale_overlay_is_never_overwritten(daemon, tmp_path):
     make_image(image, "0xab")
     overlay = tmp_path / "base.qcow2.TRANSIENT-tstale"
     overlay.write_bytes(b"a crashed run's writes")
-    define(daemon, tmp_path, "tstale", transient_disk(image))
+    define_guest(daemon, tmp_path, "tstale", transient_disk(image))
     try:
         start = run("virsh", "-c", daemon.uri, "start", "tstale", check=False)
         assert start.returncode != 0
@@ -91,7 +79,7 @@ def test_a_stale_overlay_is_never_overwritten(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "start", "--paused", "tstale")
         assert overlay.exists()
     finally:
-        cleanup(daemon, "tstale")
+        remove_guests(daemon, "tstale")
     assert not overlay.exists()
 
 
@@ -99,7 +87,7 @@ def test_two_guests_share_one_image_with_share_backing(daemon, tmp_path):
     image = tmp_path / "shared.qcow2"
     make_image(image, "0x5a")
     for name in ("tshare1", "tshare2"):
-        define(daemon, tmp_path, name, transient_disk(image, share=True))
+        define_guest(daemon, tmp_path, name, transient_disk(image, share=True))
     try:
         run("virsh", "-c", daemon.uri, "start", "--paused", "tshare1")
         run("virsh", "-c", daemon.uri, "start", "--paused", "tshare2")
@@ -108,7 +96,7 @@ def test_two_guests_share_one_image_with_share_backing(daemon, tmp_path):
         assert reads(daemon, "tshare2", "virtio-disk0", "0x5a")
         assert "<transient shareBacking='yes'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "tshare1").stdout
     finally:
-        cleanup(daemon, "tshare1", "tshare2")
+        remove_guests(daemon, "tshare1", "tshare2")
     assert image_holds(image, "0x5a")
     assert not [f for f in os.listdir(tmp_path) if ".TRANSIENT-" in f]
 
