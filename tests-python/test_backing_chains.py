@@ -289,3 +289,41 @@ def test_a_new_cd_rom_medium_gets_the_chain_in_its_headers_as_libvirt_does(daemo
     ours, theirs = results
     assert ours == theirs, "\n".join(ours + theirs)
     assert "<backingStore type='file' index='" in ours[0] and "<backingStore/>" in ours[0], ours[0]
+
+
+def test_saved_xml_leaves_the_chain_from_the_headers_out_as_libvirt_does(daemon, libvirtd, tmp_path):
+    """What a run found in the headers is not part of the definition: a save image's XML (and
+    a migration's) leaves it out, also after a daemon restart, while a described layer stays."""
+    base, middle, top = (str(tmp_path / name) for name in ("sbase.img", "smiddle.qcow2", "stop.qcow2"))
+    run("qemu-img", "create", "-q", "-f", "raw", base, "1M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, middle, "1M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", middle, top, "1M")
+    plain = str(tmp_path / "splain.img")
+    run("qemu-img", "create", "-q", "-f", "raw", plain, "1M")
+    # vda describes its middle layer (the base is found below it); vdb is raw.
+    devices = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/>"
+               f"<backingStore type='file'><format type='qcow2'/><source file='{middle}'/></backingStore><target dev='vda' bus='virtio'/></disk>"
+               f"<disk type='file' device='disk'><driver name='raw' type='raw'/><source file='{plain}'/><target dev='vdb' bus='virtio'/></disk>").replace("name='raw'", "name='qemu'")
+    saved = []
+    for uri, restart in ((daemon.uri, daemon.restart), (libvirtd, None)):
+        path = tmp_path / "saved-domain.xml"
+        path.write_text(f"""<domain type='qemu'><name>savedchain</name><uuid>9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d</uuid>
+<memory unit='MiB'>64</memory><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>{devices}</devices></domain>""")
+        run("virsh", "-c", uri, "create", str(path), "--paused")
+        image = tmp_path / "saved.img"
+        try:
+            live = run("virsh", "-c", uri, "dumpxml", "savedchain").stdout
+            assert f"<source file='{base}'/>" in live
+            if restart:
+                restart()
+            run("virsh", "-c", uri, "save", "savedchain", str(image))
+            xml = run("virsh", "-c", uri, "save-image-dumpxml", str(image)).stdout
+            saved.append(re.findall(r"<disk .*?</disk>", xml, re.S))
+        finally:
+            run("virsh", "-c", uri, "destroy", "savedchain", check=False)
+            if image.exists():
+                image.unlink()
+    ours, theirs = saved
+    assert ours == theirs, "\n".join(ours + theirs)
+    # The layer found goes with the end below it; the raw disk keeps its end, as in libvirt.
+    assert f"<source file='{middle}'/>" in ours[0] and base not in ours[0] and "<backingStore/>" not in ours[0] and "<backingStore/>" in ours[1]

@@ -51,6 +51,12 @@ enum BackingChainCheck {
         var message: String { String(cString: strerror(code)) }
     }
 
+    /// What a run found below a disk's described chain, remembered (and kept in the status
+    /// file) so that saved and migrated XML leave it out, as libvirt's do: how many layers.
+    struct Remembered: Sendable, Hashable {
+        var layers: Int
+    }
+
     /// What the headers add below the chain the XML describes.
     struct Detected {
         /// The layers, top down.
@@ -58,6 +64,17 @@ enum BackingChainCheck {
         /// Whether the last layer has no backing file (else its header names one QEMU opens
         /// itself: a URI or a JSON description).
         var ends: Bool
+
+        var remembered: Remembered? { layers.isEmpty ? nil : Remembered(layers: layers.count) }
+    }
+
+    /// What a started definition's disks found, by target.
+    static func remembered(_ definition: DomainDefinition) -> [String: Remembered] {
+        var found: [String: Remembered] = [:]
+        for disk in definition.devices.disks where disk.backingChain.contains(where: \.detected) {
+            found[disk.targetDevice] = Remembered(layers: disk.backingChain.filter(\.detected).count)
+        }
+        return found
     }
 
     /// Checks `disk`'s chain; returns what its images' headers add to it, when they were read

@@ -508,6 +508,7 @@ actor DomainDriver {
         started.perfCounters = perfCounters
         started.clockAdjustmentAtStart = clockAdjustment
         started.chosenWebsocketPort = context.vncWebsocketPort
+        started.detectedChains = BackingChainCheck.remembered(definition)
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = vcpuThreads
@@ -1128,6 +1129,7 @@ actor DomainDriver {
                 vcpuMaximum: definition.vcpus, cgroup: GuestTunables.existing(layout: cgroups, name: definition.name, id: status.id))
             runtime.clockAdjustmentAtStart = status.clockAdjustmentAtStart
             runtime.chosenWebsocketPort = status.chosenWebsocketPort
+            runtime.detectedChains = status.detectedChains
             // The live <perf> counters, opened again as libvirt opens them on reconnect (they
             // count from now on).
             do throws(RemoteError) {
@@ -1183,6 +1185,7 @@ actor DomainDriver {
             qmpSocket: guest.qmpSocket, passthroughSocket: guest.passthroughSocket, domainXML: guest.liveXML)
         status.clockAdjustmentAtStart = guest.clockAdjustmentAtStart
         status.chosenWebsocketPort = guest.chosenWebsocketPort
+        status.detectedChains = guest.detectedChains
         let path = guest.runDirectory + "/status.xml"
         let logger = self.logger
         runtimeFiles.enqueue { [status] in

@@ -51,6 +51,9 @@ struct GuestRuntime: Sendable {
     /// The port chosen at start for a VNC WebSocket listener asked for with `websocket='-1'`
     /// (the live XML names it; saved and migrated XML say -1 again).
     var chosenWebsocketPort: Int?
+    /// The backing layers (and chain ends) found in image headers, by disk target: the live
+    /// XML lists them, saved and migrated XML do not.
+    var detectedChains: [String: BackingChainCheck.Remembered] = [:]
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

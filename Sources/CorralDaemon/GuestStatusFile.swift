@@ -18,6 +18,8 @@ struct GuestStatus: Sendable {
     var clockAdjustmentAtStart: Int64?
     /// ``GuestRuntime/chosenWebsocketPort``.
     var chosenWebsocketPort: Int?
+    /// ``GuestRuntime/detectedChains``.
+    var detectedChains: [String: BackingChainCheck.Remembered] = [:]
 
     func xml() -> String {
         var root = XMLElement(name: "domstatus", attributes: [
@@ -33,6 +35,11 @@ struct GuestStatus: Sendable {
         }
         if let chosenWebsocketPort {
             root.children.append(.element(XMLElement(name: "graphics", attributes: [XMLAttribute(name: "websocketGenerated", value: String(chosenWebsocketPort))])))
+        }
+        for (target, chain) in detectedChains.sorted(by: { $0.key < $1.key }) {
+            root.children.append(.element(XMLElement(name: "backingchain", attributes: [
+                XMLAttribute(name: "target", value: target), XMLAttribute(name: "detected", value: String(chain.layers)),
+            ])))
         }
         for taint in taints { root.children.append(.element(XMLElement(name: "taint", attributes: [XMLAttribute(name: "flag", value: taint)]))) }
         root.children.append(.element(XMLElement(name: "domainxml", children: [.text(domainXML)])))
@@ -69,6 +76,10 @@ struct GuestStatus: Sendable {
         self.domainXML = xml
         self.clockAdjustmentAtStart = root.element(named: "clock")?[attribute: "adjustment0"].flatMap { Int64($0) }
         self.chosenWebsocketPort = root.element(named: "graphics")?[attribute: "websocketGenerated"].flatMap { Int($0) }.flatMap { (1...65535).contains($0) ? $0 : nil }
+        for chain in root.elements(named: "backingchain") {
+            guard let target = chain[attribute: "target"], let layers = chain[attribute: "detected"].flatMap({ Int($0) }), (0...BackingChainCheck.maximumDepth).contains(layers) else { continue }
+            detectedChains[target] = BackingChainCheck.Remembered(layers: layers)
+        }
     }
 
     func write(to path: String) throws(StoreError) {

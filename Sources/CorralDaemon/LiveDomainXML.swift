@@ -160,6 +160,33 @@ enum LiveDomainXML {
         }
     }
 
+    /// `disk` without the bottom `chain.layers` layers of its chain, and what is below them.
+    /// An empty end right below the image or a described layer stays: libvirt marks the layers
+    /// it finds as detected, not the end it puts below a raw image or a layer whose header names
+    /// no backing file, so its saved and migratable XML keep that one.
+    static func removeDetectedLayers(_ disk: inout XMLElement, _ chain: BackingChainCheck.Remembered) {
+        guard chain.layers > 0 else { return }
+        // How deep the typed layers go.
+        var depth = 0
+        var probe: XMLElement? = disk.element(named: "backingStore")
+        while let layer = probe, layer[attribute: "type"] != nil {
+            depth += 1
+            probe = layer.element(named: "backingStore")
+        }
+        let keep = max(0, depth - chain.layers)
+        func trim(_ element: inout XMLElement, level: Int) {
+            if level >= keep {
+                element.children.removeAll { node in
+                    guard case .element(let child) = node else { return false }
+                    return child.name == "backingStore" && child.namespace == nil
+                }
+                return
+            }
+            element.updateElements { if $0.name == "backingStore" && $0.namespace == nil { trim(&$0, level: level + 1) } }
+        }
+        trim(&disk, level: 0)
+    }
+
     /// The same for a disk being plugged: its layers numbered `first`, `first + 1`, … (a chain is
     /// at most as deep as a definition's elements may nest).
     static func numberBackingChain(_ element: inout XMLElement, from first: UInt32) {
@@ -212,7 +239,11 @@ enum LiveDomainXML {
     /// VNC server, which the next run chooses again (libvirt leaves it out of migratable XML).
     /// `chosenWebsocket`: the port chosen at start for a VNC WebSocket listener, which says -1
     /// again (libvirt's `websocketGenerated`).
-    static func inactiveForm(_ document: XMLElement, vncSocket: String? = nil, chosenWebsocket: Int? = nil) -> XMLElement {
+    /// `detectedChains`: the layers found in image headers, by disk target, which go (libvirt
+    /// leaves its detected chain out of saved and migratable XML).
+    static func inactiveForm(
+        _ document: XMLElement, vncSocket: String? = nil, chosenWebsocket: Int? = nil, detectedChains: [String: BackingChainCheck.Remembered] = [:]
+    ) -> XMLElement {
         var document = document
         document[attribute: "id"] = nil
         document.updateElements { devicesElement in
@@ -223,6 +254,8 @@ enum LiveDomainXML {
                     if case .element(let e) = $0, e.name == "alias", e.namespace == nil, !(e[attribute: "name"] ?? "").hasPrefix("ua-") { true } else { false }
                 }
                 switch device.name {
+                case "disk":
+                    if let target = device.element(named: "target")?[attribute: "dev"], let chain = detectedChains[target] { removeDetectedLayers(&device, chain) }
                 case "serial", "console", "channel":
                     guard (device[attribute: "type"] ?? "pty") == "pty" else { return }
                     device[attribute: "tty"] = nil

@@ -43,6 +43,7 @@ extension DomainDriver {
         guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
         var element = element
         var usedNodeNumbers: UInt32 = 0
+        var detectedChain: (target: String, chain: BackingChainCheck.Remembered?)?
         if element.name == "disk", element.namespace == nil {
             // The chain in the disk's image headers, checked, becomes part of the element, as at
             // start: QEMU is told each layer and its format, and the live XML lists them.
@@ -56,6 +57,7 @@ extension DomainDriver {
                     LiveDomainXML.appendDetectedLayers(&element, found.layers, ends: found.ends)
                     usedNodeNumbers = UInt32(found.layers.count)
                 }
+                detectedChain = (disk.targetDevice, found?.remembered ?? nil)
             }
         }
         let plan = try HotplugPlan(element, live: try liveDocument(guest), devices: guest.devices, options: liveOptions, usedNodeNumbers: usedNodeNumbers)
@@ -118,6 +120,7 @@ extension DomainDriver {
         registry.updateGuest(record.uuid) { guest in
             guest.liveXML = DomainXMLFormatter.format(document, id: Int(guest.id))
             guest.devices = plugged
+            if let detectedChain { guest.detectedChains[detectedChain.target] = detectedChain.chain }
         }
         await liveXMLChanged(record.uuid)
         events.deviceAdded(record.handle, alias: plan.alias)

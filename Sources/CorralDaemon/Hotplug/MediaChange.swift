@@ -55,12 +55,14 @@ extension DomainDriver {
         var document = DeviceXML.replacing("disk", at: index, with: changed, in: live.document)
         var updated = try HotplugPlan.parse(document, options: liveOptions)
         var resolved = try resolveVolumeDisks(updated.definition)
+        var detectedChain: BackingChainCheck.Remembered?
         if element.element(named: "source") != nil {
             // The new medium's chain, checked as at start.
             let disk = resolved.devices.disks[index]
             let found = try await BlockingWork.run { () throws(RemoteError) -> BackingChainCheck.Detected? in
                 try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader)
             }
+            detectedChain = found?.remembered ?? nil
             if let found {
                 changed = medium(found)
                 document = DeviceXML.replacing("disk", at: index, with: changed, in: live.document)
@@ -111,6 +113,8 @@ extension DomainDriver {
         registry.updateGuest(record.uuid) { guest in
             guest.liveXML = DomainXMLFormatter.format(updated.document, id: Int(guest.id))
             guest.devices = names
+            // The new medium's chain (none when ejected) replaces the old one's.
+            if let target = old.element(named: "target")?[attribute: "dev"] { guest.detectedChains[target] = detectedChain }
         }
         await liveXMLChanged(record.uuid)
         return changed

@@ -81,7 +81,9 @@ extension DomainDriver {
             return parsed.xml
         }
         guard let live = try? DomainXMLParser.parse(guest.liveXML, options: options) else { return record.xml }
-        return DomainXMLFormatter.format(LiveDomainXML.inactiveForm(live.document, vncSocket: CommandLineContext.vncSocket(runDirectory: guest.runDirectory), chosenWebsocket: guest.chosenWebsocketPort))
+        return DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
+            live.document, vncSocket: CommandLineContext.vncSocket(runDirectory: guest.runDirectory), chosenWebsocket: guest.chosenWebsocketPort,
+            detectedChains: guest.detectedChains))
     }
 
     /// Saves a running guest's state to `path` in libvirt's image format and stops it: the

@@ -141,7 +141,7 @@ extension DomainDriver {
             if let liveDocument {
                 current = try DomainXMLParser.parse(DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
                     liveDocument.document, vncSocket: record.runtime.map { CommandLineContext.vncSocket(runDirectory: $0.runDirectory) },
-                    chosenWebsocket: record.runtime?.chosenWebsocketPort)), options: options)
+                    chosenWebsocket: record.runtime?.chosenWebsocketPort, detectedChains: record.runtime?.detectedChains ?? [:])), options: options)
                 if record.persistent && record.updated {
                     var document = try DomainXMLParser.parse(record.xml, options: options).document
                     document.name = "inactiveDomain"
