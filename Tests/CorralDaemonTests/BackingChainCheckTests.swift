@@ -35,7 +35,8 @@ struct BackingChainCheckTests {
 
     /// A disk whose image is a real (empty) file in a scratch directory; `headers` by path.
     static func check(_ headers: [String: [UInt8]], image name: String = "top.qcow2") throws(RemoteError) -> (BackingChainCheck.Detected?, String) {
-        let directory = NSTemporaryDirectory() + "backing-chain-check-\(getpid())"
+        // A directory of its own per check: the suite's tests run at once.
+        let directory = NSTemporaryDirectory() + "backing-chain-check-\(getpid())-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let image = directory + "/" + name
         FileManager.default.createFile(atPath: image, contents: Data())
