@@ -4,14 +4,9 @@ import DomainXML
 import Foundation
 
 extension DomainDriver {
-    /// Before QEMU opens a guest's disks (at start and hot-plug): libvirt's checks of each local
-    /// disk's backing chain (`qemuDomainDetermineDiskChain`), in libvirt's words. Reads image
-    /// headers: runs on the thread pool.
-    nonisolated static func checkBackingChains(_ disks: [DomainDefinition.Disk]) throws(RemoteError) {
-        for disk in disks { _ = try BackingChainCheck.check(disk, read: BackingChainCheck.readHeader) }
-    }
-
-    /// The same checks at start, and the layers found in the headers added to each disk's chain
+    /// Before QEMU opens a guest's disks at start: libvirt's checks of each local disk's backing
+    /// chain (`qemuDomainDetermineDiskChain`, ``BackingChainCheck``), and the layers found in
+    /// the headers added to each disk's chain
     /// (``DomainDefinition/Disk/BackingStore/detected``), as libvirt adds them: QEMU then opens
     /// exactly the images checked, each with the format checked, and the live XML lists them.
     nonisolated static func detectBackingChains(_ definition: DomainDefinition) throws(RemoteError) -> DomainDefinition {
@@ -20,7 +15,6 @@ extension DomainDriver {
             guard let found = try BackingChainCheck.check(detected.devices.disks[index], read: BackingChainCheck.readHeader) else { continue }
             detected.devices.disks[index].backingChain += found.layers
             detected.devices.disks[index].endsChain = found.ends
-            detected.devices.disks[index].chainEndFound = found.ends
         }
         return detected
     }

@@ -33,7 +33,7 @@ enum LiveDomainXML {
                     // libvirt's `<source index>`: the number of the disk's block nodes.
                     if devices.disks[index].hasMedium {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
-                        appendDetectedLayers(&device, devices.disks[index].detectedLayers, ends: devices.disks[index].detectedChainEnds)
+                        appendDetectedLayers(&device, devices.disks[index].detectedLayers, ends: devices.disks[index].endsChain)
                         numberBackingChain(&device, devices.disks[index].backingNodeIndexes[...])
                     }
                 case "interface":
@@ -133,8 +133,9 @@ enum LiveDomainXML {
     /// The layers found in the image headers at start, below the chain the document describes,
     /// and `<backingStore/>` where the headers ended it (libvirt's live XML lists its detected
     /// chain the same way).
+    /// An end the document already has is not written again.
     static func appendDetectedLayers(_ disk: inout XMLElement, _ layers: [DomainDefinition.Disk.BackingStore], ends: Bool) {
-        guard !layers.isEmpty || ends else { return }
+        guard !layers.isEmpty || (ends && !hasChainEnd(disk)) else { return }
         var chain: XMLElement? = ends ? XMLElement(name: "backingStore") : nil
         for layer in layers.reversed() {
             let source = XMLElement(name: "source", attributes: [XMLAttribute(name: layer.type == .block ? "dev" : "file", value: layer.path ?? "")])
@@ -187,10 +188,20 @@ enum LiveDomainXML {
         trim(&disk, level: 0)
     }
 
-    /// The same for a disk being plugged: its layers numbered `first`, `first + 1`, … (a chain is
-    /// at most as deep as a definition's elements may nest).
+    /// Whether the chain under `disk` ends with an empty `<backingStore/>`.
+    static func hasChainEnd(_ disk: XMLElement) -> Bool {
+        var layer = disk.element(named: "backingStore")
+        while let current = layer, current[attribute: "type"] != nil { layer = current.element(named: "backingStore") }
+        return layer != nil
+    }
+
+    /// The same for a disk being plugged: its layers numbered `first`, `first + 1`, ….
     static func numberBackingChain(_ element: inout XMLElement, from first: UInt32) {
-        numberBackingChain(&element, ArraySlice((0..<UInt32(DomainXMLOptions().limits.maximumDepth)).map { first &+ $0 }))
+        element.updateElements { layer in
+            guard layer.name == "backingStore", layer.namespace == nil, layer[attribute: "type"] != nil else { return }
+            layer[attribute: "index"] = String(first)
+            numberBackingChain(&layer, from: first &+ 1)
+        }
     }
 
     static func setAlias(_ device: inout XMLElement, _ alias: String) {

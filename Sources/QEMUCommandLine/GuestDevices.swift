@@ -43,11 +43,14 @@ public struct GuestDevices: Hashable, Sendable {
         public var backingNodeIndexes: [UInt32] = []
         /// The layers themselves (as ``backingNodeIndexes``, top down).
         public var backingLayers: [DomainDefinition.Disk.BackingStore] = []
-        /// The layers found in the image headers at start (the last of ``backingNodeIndexes``'s),
-        /// and whether the headers ended the chain (``DomainDefinition/Disk/chainEndFound``): the
-        /// live XML lists them, and `<backingStore/>` where the chain ends.
-        public var detectedLayers: [DomainDefinition.Disk.BackingStore] = []
-        public var detectedChainEnds = false
+        /// Whether the chain ends (``DomainDefinition/Disk/endsChain``): the live XML has
+        /// `<backingStore/>` there.
+        public var endsChain = false
+        /// The layers found in the image headers at start (the last of ``backingLayers``): the
+        /// live XML lists them.
+        public var detectedLayers: [DomainDefinition.Disk.BackingStore] { backingLayers.filter(\.detected) }
+        /// The block nodes of each backing layer, top down: storage then format.
+        public var backingNodes: [String] { backingNodeIndexes.flatMap { [GuestDevices.storageNode($0), GuestDevices.formatNode($0)] } }
 
         /// A transient disk's image's storage node under its overlay (`libvirt-N-base-storage`).
         public var baseStorageNode: String { "libvirt-\(nodeIndex)-base-storage" }
@@ -101,12 +104,11 @@ public struct GuestDevices: Hashable, Sendable {
             let node = numbers[index].top
             let overlay = disk.transientOverlayPath(domainName: domain.name)
             disks.append(Disk(
-                target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)), formatNode: "libvirt-\(node)-format",
-                storageNode: "libvirt-\(node)-storage", nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
+                target: disk.targetDevice, alias: disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)), formatNode: Self.formatNode(node),
+                storageNode: Self.storageNode(node), nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
                     : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)),
-                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing, backingLayers: disk.backingChain,
-                detectedLayers: disk.backingChain.filter(\.detected), detectedChainEnds: disk.chainEndFound))
+                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing, backingLayers: disk.backingChain, endsChain: disk.endsChain))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).
@@ -171,6 +173,11 @@ public struct GuestDevices: Hashable, Sendable {
         case .xen, .uml, .sd: return "\(disk.targetBus.rawValue)-disk\(unit)"
         }
     }
+
+    /// Block node N's storage node (`libvirt-N-storage`), which opens the file or device.
+    public static func storageNode(_ number: UInt32) -> String { "libvirt-\(number)-storage" }
+    /// Block node N's format node (`libvirt-N-format`), which a device or the layer above names.
+    public static func formatNode(_ number: UInt32) -> String { "libvirt-\(number)-format" }
 
     /// The number the next disk's block nodes get (one more than any in use).
     public var nextNodeIndex: UInt32 { min(disks.flatMap { [$0.nodeIndex] + $0.backingNodeIndexes }.max() ?? 0, UInt32.max - 1) + 1 }

@@ -89,13 +89,6 @@ extension DomainDriver {
         // A transient disk's overlay, made before QEMU opens it.
         var overlays: [TransientOverlays.Planned] = []
         if case .disk(let index) = plan.device {
-            let plugged = [resolved.devices.disks[index]]
-            do throws(RemoteError) {
-                try await BlockingWork.run { () throws(RemoteError) in try DomainDriver.checkBackingChains(plugged) }
-            } catch {
-                if let connection { await disconnectInterfaces([connection]) }
-                throw error
-            }
             overlays = try TransientOverlays.plan([resolved.devices.disks[index]], domainName: resolved.name)
             let planned = overlays
             if !planned.isEmpty { try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(planned) } }
@@ -208,12 +201,12 @@ extension DomainDriver {
                     ("blockdev-del", .object([("node-name", .string(disk.baseStorageNode))])),
                 ]
             }
-            // A described backing chain's layers, top down, once nothing above them is left.
+            // A backing chain's layers, top down, once nothing above them is left (each format
+            // node before its storage node).
             for number in disk.backingNodeIndexes {
-                removals += [
-                    ("blockdev-del", .object([("node-name", .string("libvirt-\(number)-format"))])),
-                    ("blockdev-del", .object([("node-name", .string("libvirt-\(number)-storage"))])),
-                ]
+                for node in [GuestDevices.formatNode(number), GuestDevices.storageNode(number)] {
+                    removals.append(("blockdev-del", .object([("node-name", .string(node))])))
+                }
             }
             // The secret holding a network disk's HTTP cookies.
             if index < live.devices.disks.count, live.devices.disks[index].network?.cookies.isEmpty == false {

@@ -107,7 +107,7 @@ extension DomainDriver {
             try await run("blockdev-close-tray", [("id", .string(alias))])
         }
         if oldNames.source != nil {
-            let layers = oldNames.backingNodeIndexes.flatMap { ["libvirt-\($0)-format", "libvirt-\($0)-storage"] }
+            let layers = oldNames.backingNodeIndexes.flatMap { [GuestDevices.formatNode($0), GuestDevices.storageNode($0)] }
             for node in [oldNames.formatNode, oldNames.storageNode] + layers { _ = try? await qmp.execute("blockdev-del", arguments: .object([("node-name", .string(node))])) }
         }
         registry.updateGuest(record.uuid) { guest in

@@ -229,7 +229,7 @@ enum DomainStatsProcedure {
                 entries.append(.init(prefix + "name", .string(disk.target)))
                 if let path = layer.path { entries.append(.init(prefix + "path", .string(path))) }
                 entries.append(.init(prefix + "backingIndex", .uint(number)))
-                let node = backing["libvirt-\(number)-format"]
+                let node = backing[GuestDevices.formatNode(number)]
                 if let path = layer.path, layer.type == .file || layer.type == .block {
                     sizes(path, format: layer.format, allocation: node?.highestWritten, capacity: node?.virtualSize)
                 }

@@ -125,9 +125,6 @@ extension DomainDefinition {
         /// The chain described (the image alone, or with ``backingChain``) ends with an empty
         /// `<backingStore/>`: QEMU opens no backing file below it.
         public var endsChain = false
-        /// The daemon found where the chain ends in the image headers at start (``endsChain``
-        /// was set then, not by the XML): the live XML writes `<backingStore/>` there.
-        public var chainEndFound = false
         public var bootOrder: Int?
         /// `<iotune>`.
         public var ioTune: IOTune?

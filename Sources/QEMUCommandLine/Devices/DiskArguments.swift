@@ -168,7 +168,7 @@ extension Builder {
             guard let path = layer.path else {
                 throw CommandLineError(.unsupported, "a backing store of disk \(disk.targetDevice) names no \(layer.type == .block ? "device" : "file")")
             }
-            let storageNode = "libvirt-\(number)-storage", formatNode = "libvirt-\(number)-format"
+            let storageNode = GuestDevices.storageNode(number), formatNode = GuestDevices.formatNode(number)
             add("-blockdev", json: .object(
                 [("driver", .string(layer.type == .block ? "host_device" : "file")), ("filename", .string(path))] + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
                     + [("node-name", .string(storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
