@@ -486,15 +486,25 @@ actor DomainDriver {
         default: pausedReason = loadSnapshot == nil ? .user : .fromSnapshot
         }
         var devices = invocation.devices
-        if devices.characterDevices.contains(where: { $0.type == .pty }) { await Self.assignPseudoTerminals(&devices, qmp: qmp) }
+        // Pseudo-terminals' paths, and which virtio channels the guest has open (none yet for a
+        // fresh start; a restored or migrated guest's may be).
+        let chardevs = devices.characterDevices.contains(where: { $0.type == .pty || $0.role == .channel }) ? await Self.queryChardevs(qmp) : [:]
+        Self.assignPseudoTerminals(&devices, chardevs)
         let xml = live?.xml ?? record.xml
         // A variable clock's live adjustment is from UTC (libvirt converts one from local time).
         let clockAdjustment = context.clockReference.adjustmentFromUTC(of: definition.clock)
-        let liveXML = (try? DomainXMLParser.parse(xml, options: options)).map {
+        var defaultListenGraphics: Set<Int> = []
+        // Read back in the order the run's devices were named by (the definition's own).
+        var ownDocument = options
+        ownDocument.keepsControllerOrder = true
+        let liveXML = (try? DomainXMLParser.parse(xml, options: ownDocument)).map {
             var document = LiveDomainXML.decorate(
                 $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket,
                 vncWebsocket: context.vncWebsocketPort)
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
+            defaultListenGraphics = LiveDomainXML.fillDefaultListenAddresses(&document)
+            LiveDomainXML.forbidCPUFallback(&document)
+            LiveDomainXML.setChannelStates(&document, devices: devices, open: chardevs.compactMapValues(\.frontendOpen))
             return DomainXMLFormatter.format(document, id: Int(id))
         } ?? xml
         let taints = invocation.taints.map(\.rawValue)
@@ -509,6 +519,7 @@ actor DomainDriver {
         started.clockAdjustmentAtStart = clockAdjustment
         started.chosenWebsocketPort = context.vncWebsocketPort
         started.detectedChains = BackingChainCheck.remembered(definition)
+        started.defaultListenGraphics = defaultListenGraphics
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = vcpuThreads
@@ -577,14 +588,26 @@ actor DomainDriver {
     /// Fills in the pseudo-terminal QEMU opened for each `pty` character device
     /// (`query-chardev` reports `pty:/dev/pts/N` under the chardev's id).
     static func assignPseudoTerminals(_ devices: inout GuestDevices, qmp: QMPClient) async {
-        guard let reply = try? await qmp.execute("query-chardev"), case .array(let chardevs) = reply else { return }
-        var paths: [String: String] = [:]
+        assignPseudoTerminals(&devices, await queryChardevs(qmp))
+    }
+
+    /// What `query-chardev` says of each chardev, by id: a pseudo-terminal's path, and whether
+    /// the guest has its side open (`frontend-open`).
+    static func queryChardevs(_ qmp: QMPClient) async -> [String: (ptyPath: String?, frontendOpen: Bool?)] {
+        guard let reply = try? await qmp.execute("query-chardev"), case .array(let chardevs) = reply else { return [:] }
+        var reports: [String: (ptyPath: String?, frontendOpen: Bool?)] = [:]
         for chardev in chardevs {
-            guard let label = chardev["label"]?.stringValue, let filename = chardev["filename"]?.stringValue, filename.hasPrefix("pty:") else { continue }
-            paths[label] = String(filename.dropFirst(4))
+            guard let label = chardev["label"]?.stringValue else { continue }
+            let filename = chardev["filename"]?.stringValue
+            let open: Bool? = if case .bool(let value)? = chardev["frontend-open"] { value } else { nil }
+            reports[label] = (filename.flatMap { $0.hasPrefix("pty:") ? String($0.dropFirst(4)) : nil }, open)
         }
+        return reports
+    }
+
+    static func assignPseudoTerminals(_ devices: inout GuestDevices, _ chardevs: [String: (ptyPath: String?, frontendOpen: Bool?)]) {
         for index in devices.characterDevices.indices where devices.characterDevices[index].type == .pty {
-            devices.characterDevices[index].path = paths[devices.characterDevices[index].chardev]
+            devices.characterDevices[index].path = chardevs[devices.characterDevices[index].chardev]?.ptyPath
         }
     }
 
@@ -1130,6 +1153,7 @@ actor DomainDriver {
             runtime.clockAdjustmentAtStart = status.clockAdjustmentAtStart
             runtime.chosenWebsocketPort = status.chosenWebsocketPort
             runtime.detectedChains = status.detectedChains
+            runtime.defaultListenGraphics = status.defaultListenGraphics
             // The live <perf> counters, opened again as libvirt opens them on reconnect (they
             // count from now on).
             do throws(RemoteError) {
@@ -1186,6 +1210,7 @@ actor DomainDriver {
         status.clockAdjustmentAtStart = guest.clockAdjustmentAtStart
         status.chosenWebsocketPort = guest.chosenWebsocketPort
         status.detectedChains = guest.detectedChains
+        status.defaultListenGraphics = guest.defaultListenGraphics
         let path = guest.runDirectory + "/status.xml"
         let logger = self.logger
         runtimeFiles.enqueue { [status] in

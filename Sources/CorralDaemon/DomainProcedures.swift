@@ -146,12 +146,17 @@ enum DomainProcedures {
 
         // MARK: Per-domain facts
         table.register(Remote.DomainGetXMLDesc.self) { arguments, context throws(RemoteError) in
-            let secureFlag: UInt32 = 1, inactiveFlag: UInt32 = 2
-            if arguments.flags & secureFlag != 0 && context.isReadOnly {
+            // VIR_DOMAIN_XML_SECURE, _INACTIVE, _UPDATE_CPU (the CPU is as QEMU was asked
+            // for it; Corral does not expand it), _MIGRATABLE (which implies SECURE).
+            let secureFlag: UInt32 = 1, inactiveFlag: UInt32 = 2, migratableFlag: UInt32 = 8
+            if arguments.flags & (secureFlag | migratableFlag) != 0 && context.isReadOnly {
                 throw RemoteError(code: .operationDenied, domain: .domain, detail: "virDomainGetXMLDesc with secure flag")
             }
             try checkFlags(arguments.flags, allowed: 0xF, function: "qemuDomainGetXMLDesc")
             let record = try registry.record(for: arguments.dom)
+            if arguments.flags & migratableFlag != 0 {
+                return .init(xml: try MigratableXML.describe(record, inactive: arguments.flags & inactiveFlag != 0, options: options))
+            }
             // The live XML for a running domain, unless the inactive definition is asked for.
             let xml = arguments.flags & inactiveFlag == 0 ? (record.liveXML ?? record.xml) : record.xml
             return .init(xml: arguments.flags & secureFlag != 0 ? xml : DomainSecrets.stripped(xml))

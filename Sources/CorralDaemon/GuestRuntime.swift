@@ -54,6 +54,17 @@ struct GuestRuntime: Sendable {
     /// The backing layers (and chain ends) found in image headers, by disk target: the live
     /// XML lists them, saved and migrated XML do not.
     var detectedChains: [String: BackingChainCheck.Remembered] = [:]
+    /// The `<graphics>` (by position) whose listen address the daemon filled in at start (its
+    /// default, 127.0.0.1; libvirt's `fromConfig`): the live XML names it, saved and migrated
+    /// XML do not.
+    var defaultListenGraphics: Set<Int> = []
+
+    /// What this run added to the document, which saved, migrated and snapshot XML leave out.
+    var runAdditions: LiveDomainXML.RunAdditions {
+        LiveDomainXML.RunAdditions(
+            runDirectory: runDirectory, vncSocket: CommandLineContext.vncSocket(runDirectory: runDirectory), chosenWebsocket: chosenWebsocketPort,
+            detectedChains: detectedChains, defaultListenGraphics: defaultListenGraphics)
+    }
     /// QEMU has exited and its clean-up is under way.
     var exiting = false
 

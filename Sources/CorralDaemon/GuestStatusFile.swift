@@ -20,6 +20,8 @@ struct GuestStatus: Sendable {
     var chosenWebsocketPort: Int?
     /// ``GuestRuntime/detectedChains``.
     var detectedChains: [String: BackingChainCheck.Remembered] = [:]
+    /// ``GuestRuntime/defaultListenGraphics``.
+    var defaultListenGraphics: Set<Int> = []
 
     func xml() -> String {
         var root = XMLElement(name: "domstatus", attributes: [
@@ -40,6 +42,9 @@ struct GuestStatus: Sendable {
             root.children.append(.element(XMLElement(name: "backingchain", attributes: [
                 XMLAttribute(name: "target", value: target), XMLAttribute(name: "detected", value: String(chain.layers)),
             ])))
+        }
+        for graphics in defaultListenGraphics.sorted() {
+            root.children.append(.element(XMLElement(name: "defaultlisten", attributes: [XMLAttribute(name: "graphics", value: String(graphics))])))
         }
         for taint in taints { root.children.append(.element(XMLElement(name: "taint", attributes: [XMLAttribute(name: "flag", value: taint)]))) }
         root.children.append(.element(XMLElement(name: "domainxml", children: [.text(domainXML)])))
@@ -79,6 +84,10 @@ struct GuestStatus: Sendable {
         for chain in root.elements(named: "backingchain") {
             guard let target = chain[attribute: "target"], let layers = chain[attribute: "detected"].flatMap({ Int($0) }), (0...BackingChainCheck.maximumDepth).contains(layers) else { continue }
             detectedChains[target] = BackingChainCheck.Remembered(layers: layers)
+        }
+        for listen in root.elements(named: "defaultlisten") {
+            guard let graphics = listen[attribute: "graphics"].flatMap({ Int($0) }), graphics >= 0 else { continue }
+            defaultListenGraphics.insert(graphics)
         }
     }
 

@@ -20,6 +20,7 @@ enum LiveDomainXML {
     ) -> XMLElement {
         var document = document
         var counters: [String: Int] = [:]
+        let machine = document.element(named: "os")?.element(named: "type")?[attribute: "machine"]
         document.updateElements { devicesElement in
             guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
             devicesElement.updateElements { device in
@@ -47,16 +48,23 @@ enum LiveDomainXML {
                         setSourcePath(&device, path)
                         if role == .console { device[attribute: "tty"] = path }
                     }
+                    // A unix channel's socket the daemon chose (libvirt's is under its channel
+                    // directory), named as libvirt names it.
+                    if role == .channel, names.type == .unix, device.element(named: "source") == nil, let path = names.path {
+                        let source = XMLElement(name: "source", attributes: [XMLAttribute(name: "mode", value: "bind"), XMLAttribute(name: "path", value: path)])
+                        device.children.insert(.element(source), at: 0)
+                    }
                     setAlias(&device, names.alias)
-                case "filesystem":
-                    if !hasUserAlias(device) { setAlias(&device, "fs\(index)") }
-                case "redirdev":
-                    if !hasUserAlias(device) { setAlias(&device, "redir\(index)") }
+                case "controller":
+                    guard device.element(named: "alias") == nil, let type = device[attribute: "type"].flatMap(DomainDefinition.Controller.Kind.init(rawValue:)),
+                        let number = device[attribute: "index"].flatMap({ Int($0) })
+                    else { return }
+                    setAlias(&device, DeviceAliases.controller(type: type, index: number, model: device[attribute: "model"], given: nil, machine: machine))
                 case "vsock":
                     if let vsockCID {
                         device.updateElements { if $0.name == "cid" && $0.namespace == nil { $0[attribute: "address"] = String(vsockCID) } }
                     }
-                    if !hasUserAlias(device) { setAlias(&device, "vsock0") }
+                    if device.element(named: "alias") == nil { setAlias(&device, "vsock0") }
                 case "memory":
                     // The command line's names: DIMMs by slot, virtio devices by their number.
                     guard let model = device[attribute: "model"].flatMap(DomainDefinition.MemoryDevice.Model.init(rawValue:)) else { return }
@@ -80,11 +88,85 @@ enum LiveDomainXML {
                         device[attribute: "port"] = String(spicePort)
                     }
                 default:
-                    break
+                    // Controllers, inputs, sounds, videos and the rest: the ids the command line gave them.
+                    guard device.element(named: "alias") == nil, let aliases = devices.elementAliases[device.name], index < aliases.count,
+                        let alias = aliases[index]
+                    else { return }
+                    setAlias(&device, alias)
                 }
             }
         }
         return document
+    }
+
+    /// A named CPU model runs as asked or not at all: libvirt's live XML (and the migratable
+    /// XML a destination starts by) says `fallback='forbid'` on it
+    /// (`qemuProcessUpdateGuestCPU`).
+    static func forbidCPUFallback(_ document: inout XMLElement) {
+        document.updateElements { cpu in
+            guard cpu.name == "cpu", cpu.namespace == nil, (cpu[attribute: "mode"] ?? "custom") == "custom" else { return }
+            cpu.updateElements { if $0.name == "model" && $0.namespace == nil && !$0.text.isEmpty { $0[attribute: "fallback"] = "forbid" } }
+        }
+    }
+
+    /// The listen address a VNC or SPICE server gets when the XML gives none (libvirt's
+    /// `vnc_listen`/`spice_listen` default).
+    static let defaultListenAddress = "127.0.0.1"
+
+    /// Names the address each VNC and SPICE server listening on an address the XML leaves open
+    /// listens on (`listen` on `<graphics>` and `address` on its `<listen>`), as libvirt's live
+    /// XML does; returns which `<graphics>` (by position) got it.
+    static func fillDefaultListenAddresses(_ document: inout XMLElement) -> Set<Int> {
+        var filled: Set<Int> = []
+        var position = 0
+        document.updateElements { devicesElement in
+            guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
+            devicesElement.updateElements { graphics in
+                guard graphics.name == "graphics", graphics.namespace == nil else { return }
+                defer { position += 1 }
+                guard ["vnc", "spice"].contains(graphics[attribute: "type"] ?? ""), graphics[attribute: "listen"] == nil,
+                    let listen = graphics.element(named: "listen"), listen[attribute: "type"] == "address", listen[attribute: "address"] == nil
+                else { return }
+                filled.insert(position)
+                setListenAddress(&graphics, defaultListenAddress)
+            }
+        }
+        return filled
+    }
+
+    /// `<graphics listen>` (after the port, autoport and websocket attributes, where libvirt
+    /// writes it) and the first `<listen>`'s `address`; taken off both when `address` is nil.
+    static func setListenAddress(_ graphics: inout XMLElement, _ address: String?) {
+        graphics[attribute: "listen"] = nil
+        if let address {
+            let before: Set<String> = ["type", "socket", "port", "autoport", "websocket", "tlsPort"]
+            let at = (graphics.attributes.lastIndex { $0.namespace == nil && before.contains($0.name) }).map { $0 + 1 } ?? graphics.attributes.count
+            graphics.attributes.insert(XMLAttribute(name: "listen", value: address), at: at)
+        }
+        var first = true
+        graphics.updateElements { listen in
+            guard first, listen.name == "listen", listen.namespace == nil else { return }
+            first = false
+            listen[attribute: "address"] = address
+        }
+    }
+
+    /// Each virtio channel's `<target state>` from whether the guest has its side open
+    /// (`open`, by the channel's chardev id), as libvirt's live XML says it from `query-chardev`.
+    static func setChannelStates(_ document: inout XMLElement, devices: GuestDevices, open: [String: Bool]) {
+        var index = 0
+        document.updateElements { devicesElement in
+            guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
+            devicesElement.updateElements { channel in
+                guard channel.name == "channel", channel.namespace == nil else { return }
+                defer { index += 1 }
+                guard let names = devices.characterDevice(.channel, index: index), let isOpen = open[names.chardev] else { return }
+                channel.updateElements { target in
+                    guard target.name == "target", target.namespace == nil, target[attribute: "type"] == "virtio" else { return }
+                    target[attribute: "state"] = isOpen ? "connected" : "disconnected"
+                }
+            }
+        }
     }
 
     /// A running interface's host side as libvirt shows it: `<source network portid bridge>` for a
@@ -177,10 +259,7 @@ enum LiveDomainXML {
         let keep = max(0, depth - chain.layers)
         func trim(_ element: inout XMLElement, level: Int) {
             if level >= keep {
-                element.children.removeAll { node in
-                    guard case .element(let child) = node else { return false }
-                    return child.name == "backingStore" && child.namespace == nil
-                }
+                element.removeElements { $0.name == "backingStore" && $0.namespace == nil }
                 return
             }
             element.updateElements { if $0.name == "backingStore" && $0.namespace == nil { trim(&$0, level: level + 1) } }
@@ -246,37 +325,57 @@ enum LiveDomainXML {
         }
     }
 
-    /// `document` without what this run added. `vncSocket`: the socket the daemon chose for a
-    /// VNC server, which the next run chooses again (libvirt leaves it out of migratable XML).
-    /// `chosenWebsocket`: the port chosen at start for a VNC WebSocket listener, which says -1
-    /// again (libvirt's `websocketGenerated`).
-    /// `detectedChains`: the layers found in image headers, by disk target, which go (libvirt
-    /// leaves its detected chain out of saved and migratable XML).
-    static func inactiveForm(
-        _ document: XMLElement, vncSocket: String? = nil, chosenWebsocket: Int? = nil, detectedChains: [String: BackingChainCheck.Remembered] = [:]
-    ) -> XMLElement {
+    /// What a run added to its guest's document beyond aliases, pseudo-terminals and ports,
+    /// which its saved, migrated and snapshot XML leave out.
+    struct RunAdditions: Sendable {
+        /// The guest's run directory, which holds the sockets the daemon chose (a unix
+        /// channel's, which libvirt leaves out of migratable XML).
+        var runDirectory: String?
+        /// The socket the daemon chose for a VNC server, which the next run chooses again.
+        var vncSocket: String?
+        /// The port chosen at start for a VNC WebSocket listener, which says -1 again (libvirt's
+        /// `websocketGenerated`).
+        var chosenWebsocket: Int?
+        /// The layers found in image headers, by disk target (libvirt leaves its detected chain
+        /// out).
+        var detectedChains: [String: BackingChainCheck.Remembered] = [:]
+        /// The `<graphics>` (by position) whose listen address is the daemon's default (libvirt's
+        /// `fromConfig`, which migratable XML leaves out).
+        var defaultListenGraphics: Set<Int> = []
+    }
+
+    /// `document` without what this run added (libvirt's inactive, migratable form of a running
+    /// guest): generated aliases (user aliases, `ua-`, stay), the id, pseudo-terminal paths,
+    /// autoport ports, channel states and `added`.
+    static func inactiveForm(_ document: XMLElement, added: RunAdditions = RunAdditions()) -> XMLElement {
         var document = document
         document[attribute: "id"] = nil
+        var graphicsPosition = 0
+        let channelSockets = added.runDirectory.map { $0 + "/channel-" }
         document.updateElements { devicesElement in
             guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
             devicesElement.updateElements { device in
                 guard device.namespace == nil else { return }
-                device.children.removeAll {
-                    if case .element(let e) = $0, e.name == "alias", e.namespace == nil, !(e[attribute: "name"] ?? "").hasPrefix("ua-") { true } else { false }
-                }
+                device.removeElements { $0.name == "alias" && $0.namespace == nil && !($0[attribute: "name"] ?? "").hasPrefix("ua-") }
                 switch device.name {
                 case "disk":
-                    if let target = device.element(named: "target")?[attribute: "dev"], let chain = detectedChains[target] { removeDetectedLayers(&device, chain) }
+                    if let target = device.element(named: "target")?[attribute: "dev"], let chain = added.detectedChains[target] { removeDetectedLayers(&device, chain) }
                 case "serial", "console", "channel":
+                    if device.name == "channel" {
+                        device.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "state"] = nil } }
+                        if device[attribute: "type"] == "unix", let channelSockets {
+                            device.removeElements { $0.name == "source" && $0.namespace == nil && ($0[attribute: "path"] ?? "").hasPrefix(channelSockets) }
+                        }
+                    }
                     guard (device[attribute: "type"] ?? "pty") == "pty" else { return }
                     device[attribute: "tty"] = nil
-                    device.children.removeAll {
-                        if case .element(let e) = $0, e.name == "source", e.namespace == nil, e.attributes.allSatisfy({ $0.name == "path" }) { true } else { false }
-                    }
+                    device.removeElements { $0.name == "source" && $0.namespace == nil && $0.attributes.allSatisfy({ $0.name == "path" }) }
                 case "graphics":
+                    defer { graphicsPosition += 1 }
                     if device[attribute: "autoport"] == "yes" { device[attribute: "port"] = "-1" }
-                    if let vncSocket, device[attribute: "type"] == "vnc", device[attribute: "socket"] == vncSocket { setVNCSocket(&device, nil) }
-                    if let chosenWebsocket, device[attribute: "type"] == "vnc", device[attribute: "websocket"] == String(chosenWebsocket) { device[attribute: "websocket"] = "-1" }
+                    if let vncSocket = added.vncSocket, device[attribute: "type"] == "vnc", device[attribute: "socket"] == vncSocket { setVNCSocket(&device, nil) }
+                    if let chosen = added.chosenWebsocket, device[attribute: "type"] == "vnc", device[attribute: "websocket"] == String(chosen) { device[attribute: "websocket"] = "-1" }
+                    if added.defaultListenGraphics.contains(graphicsPosition) { setListenAddress(&device, nil) }
                 default:
                     break
                 }

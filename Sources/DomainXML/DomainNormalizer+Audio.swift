@@ -2,14 +2,18 @@ import XMLTree
 
 extension DomainNormalizer {
     /// libvirt's default audio backend for a definition without `<audio>` (with qemu.conf's
-    /// defaults: no host audio for VNC or for guests without graphics): the last VNC or SPICE
-    /// server decides, `none` for VNC and `spice` for SPICE; a guest without graphics gets
-    /// `none`; an SDL display plays on the host, which libvirt only does when `QEMU_AUDIO_DRV`
-    /// names a driver, so it gets none written.
+    /// defaults: no host audio for VNC or for guests without graphics).
     static func addDefaultAudio(_ devices: inout XMLElement) {
         let elements = devices.elements.filter { $0.namespace == nil }
-        guard !elements.contains(where: { $0.name == "audio" }) else { return }
-        let graphics = elements.filter { $0.name == "graphics" }
+        guard !elements.contains(where: { $0.name == "audio" }), let backend = defaultAudioBackend(graphics: elements.filter { $0.name == "graphics" }) else { return }
+        devices.children.append(.element(element("audio", [("id", "1"), ("type", backend)])))
+    }
+
+    /// The backend of the audio libvirt adds by default (`qemuDomainDefCreateDefaultAudioBackend`):
+    /// the last VNC or SPICE server decides, `none` for VNC and `spice` for SPICE; a guest
+    /// without graphics gets `none`; an SDL display plays on the host, which libvirt only does
+    /// when `QEMU_AUDIO_DRV` names a driver, so it gets none written.
+    static func defaultAudioBackend(graphics: [XMLElement]) -> String? {
         var backend: String? = graphics.isEmpty ? "none" : nil
         for server in graphics {
             switch server[attribute: "type"] {
@@ -19,7 +23,6 @@ extension DomainNormalizer {
             default: break
             }
         }
-        guard let backend else { return }
-        devices.children.append(.element(element("audio", [("id", "1"), ("type", backend)])))
+        return backend
     }
 }

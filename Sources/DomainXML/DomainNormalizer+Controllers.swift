@@ -4,6 +4,60 @@ extension DomainNormalizer {
     /// The USB 2 controller models that form a companion group (an EHCI and its UHCIs).
     static let usb2Models: Set<String> = ["ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"]
 
+    /// The most controllers of one type put in libvirt's order: each one placed costs a look
+    /// at those before it, so a hostile document with more keeps its own order (no definition
+    /// that runs has nearly as many).
+    static let maximumControllersOrdered = 1024
+
+    /// The controllers in the order libvirt's parser keeps them (`virDomainControllerInsertPreAlloced`):
+    /// each one read joins the others of its type, before the first with a higher index (a USB
+    /// controller that is no companion also before a companion of its own index), or after the
+    /// last of its type; one without an index goes after the last of its type; the first of a
+    /// type goes last. So the controllers of a type end up together, where the first of them
+    /// was, and a `virsh edit` of libvirt's XML reads back as libvirt reads it.
+    static func orderControllersAsParsed(_ devices: inout XMLElement) {
+        let controllers = devices.elements(named: "controller").filter { $0.namespace == nil }
+        guard controllers.count > 1 else { return }
+        struct Entry {
+            var index: Int
+            var isCompanion: Bool
+            var element: XMLElement
+        }
+        var groups: [String: [Entry]] = [:]
+        var typeOrder: [String] = []
+        for controller in controllers {
+            let type = controller[attribute: "type"] ?? ""
+            let entry = Entry(
+                index: controller[attribute: "index"].flatMap { Int($0) } ?? -1, isCompanion: controller.element(named: "master") != nil, element: controller)
+            guard var group = groups[type] else {
+                groups[type] = [entry]
+                typeOrder.append(type)
+                continue
+            }
+            groups[type] = nil
+            if entry.index < 0 || group.count >= maximumControllersOrdered {
+                group.append(entry)
+            } else {
+                var insertAt: Int?
+                for position in group.indices.reversed() {
+                    let current = group[position]
+                    if current.index > entry.index || (!entry.isCompanion && current.isCompanion && current.index == entry.index) {
+                        insertAt = position
+                    } else if insertAt == nil {
+                        insertAt = position + 1
+                    }
+                }
+                group.insert(entry, at: insertAt ?? group.count)
+            }
+            groups[type] = group
+        }
+        var next = typeOrder.lazy.flatMap { groups[$0] ?? [] }.makeIterator()
+        devices.updateElements { element in
+            guard element.name == "controller", element.namespace == nil, let placed = next.next() else { return }
+            element = placed.element
+        }
+    }
+
     /// A controller without an `index` gets one as libvirt gives it: the lowest index no other
     /// controller of its type has, except that a USB 2 controller right after another USB 2
     /// controller joins that controller's index, when no controller of its own model is there

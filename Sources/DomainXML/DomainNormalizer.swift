@@ -290,6 +290,7 @@ enum DomainNormalizer {
                 guard case .element(let e) = node, e.name == "redirfilter", e.namespace == nil else { return false }
                 return e.elements(named: "usbdev").isEmpty
             }
+            if !options.keepsControllerOrder && !options.keepsLiveState { orderControllersAsParsed(&devices) }
             assignControllerIndexes(&devices)
             addImplicitControllers(&devices, machine: machine)
             let elements = devices.elements

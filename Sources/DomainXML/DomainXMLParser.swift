@@ -21,6 +21,11 @@ public struct DomainXMLOptions: Sendable {
     /// Whether the document is checked as a new definition (``DefinitionChecks``), as libvirt
     /// validates at define; stored definitions are loaded without (start checks them).
     public var checksNewDefinitions = true
+    /// Whether the controllers stay in the document's order: for a document the daemon itself
+    /// keeps (a definition being started, a running guest's), whose order its devices were
+    /// named by. Otherwise they are put in the order libvirt's parser keeps
+    /// (``DomainNormalizer/orderControllersAsParsed(_:)``).
+    public var keepsControllerOrder = false
 
     /// Default options.
     public init() {}

@@ -22,20 +22,7 @@ import XMLTree
 /// Addresses given in the XML are kept (two devices at one address are refused, with
 /// libvirt's message). Other machine types are left to QEMU.
 enum PCIAddressAssignment {
-    /// The x86 chipsets, recognised by machine type as libvirt recognises them.
-    enum Chipset {
-        case i440fx, q35
-
-        init?(machine: String) {
-            if machine == "q35" || machine.hasPrefix("pc-q35") {
-                self = .q35
-            } else if machine == "pc" || machine.hasPrefix("pc-i440fx-") || machine.hasPrefix("pc-0.") || machine.hasPrefix("pc-1.") {
-                self = .i440fx
-            } else {
-                return nil
-            }
-        }
-    }
+    typealias Chipset = X86Chipset
 
     /// What a device may plug into.
     enum Connection {

@@ -96,6 +96,9 @@ public struct GuestDevices: Hashable, Sendable {
     public var characterDevices: [CharacterDevice] = []
     /// The virtio memory balloon's device id, when the guest has one.
     public var balloon: String?
+    /// The aliases of the other devices, by element name in document order
+    /// (``DeviceAliases/elementAliases(_:)``).
+    public var elementAliases: [String: [String?]] = [:]
 
     /// The names of `domain`'s devices; `runDirectory` holds the sockets Corral chooses.
     public init(_ domain: DomainDefinition, runDirectory: String) {
@@ -146,6 +149,7 @@ public struct GuestDevices: Hashable, Sendable {
             characterDevices.append(shared)
         }
         if let balloon = domain.devices.memballoon, balloon.model == .virtio { self.balloon = balloon.alias ?? "balloon0" }
+        elementAliases = DeviceAliases.elementAliases(domain)
         for (index, channel) in domain.devices.channels.enumerated() {
             let path = channel.type == .unix ? channel.path ?? runDirectory + "/channel-\(channel.targetName ?? String(index)).sock" : channel.path
             // libvirt's chardev is "char" + the alias (`charchannel0`, `charua-agent`).

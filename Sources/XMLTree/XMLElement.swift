@@ -100,6 +100,14 @@ public struct XMLElement: Hashable, Sendable {
         children = text.isEmpty ? [] : [.text(text)]
     }
 
+    /// Removes the child elements `shouldRemove` picks. When none is left, the indentation
+    /// around them goes too, so that the element is written empty (`<pci-root/>`), not with
+    /// the whitespace that stood between its children.
+    public mutating func removeElements(where shouldRemove: (XMLElement) -> Bool) {
+        children.removeAll { if case .element(let e) = $0 { shouldRemove(e) } else { false } }
+        if !children.contains(where: { if case .element = $0 { true } else { false } }), hasOnlyWhitespaceText { children = [] }
+    }
+
     /// Calls `body` on each child element, allowing it to change it.
     ///
     /// Each child is moved out of `children` while `body` runs, so it is the only reference to

@@ -62,7 +62,7 @@ public enum DaemonConfigFile {
             guard let key = DaemonConfigKey(rawValue: entry.name) else {
                 throw ConfigFileError(file: file, line: entry.line, reason: "unknown setting '\(entry.name)'")
             }
-            var reader = ValueReader(entry: entry, file: file)
+            let reader = ValueReader(entry: entry, file: file)
             switch key {
             case .listenTLS: configuration.remoteAccess.listenTLS = try reader.boolean()
             case .listenTCP: configuration.remoteAccess.listenTCP = try reader.boolean()

@@ -61,7 +61,8 @@ extension DomainDriver {
 
     /// The save image's XML of a running guest: the definition it runs by (hot-plugged devices
     /// included), without what this run added; or the caller's replacement, which must be the
-    /// same domain.
+    /// same domain. Both in libvirt's migratable form (``DomainMigratableForm``), as libvirt's
+    /// save images and migrations carry it.
     ///
     /// A guest with a transient disk is neither saved nor migrated: its writes are in an overlay
     /// that goes when this QEMU ends, and a restored guest would write to the image itself.
@@ -78,12 +79,10 @@ extension DomainDriver {
             guard RemoteUUID(parsed.definition.uuid) == record.uuid else {
                 throw RemoteError(code: .invalidArgument, domain: .domain, detail: "Target domain uuid '\(parsed.definition.uuid)' does not match source '\(record.uuid)'")
             }
-            return parsed.xml
+            return DomainXMLFormatter.format(DomainMigratableForm.of(parsed.document))
         }
         guard let live = try? DomainXMLParser.parse(guest.liveXML, options: options) else { return record.xml }
-        return DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
-            live.document, vncSocket: CommandLineContext.vncSocket(runDirectory: guest.runDirectory), chosenWebsocket: guest.chosenWebsocketPort,
-            detectedChains: guest.detectedChains))
+        return DomainXMLFormatter.format(DomainMigratableForm.of(LiveDomainXML.inactiveForm(live.document, added: guest.runAdditions)))
     }
 
     /// Saves a running guest's state to `path` in libvirt's image format and stops it: the

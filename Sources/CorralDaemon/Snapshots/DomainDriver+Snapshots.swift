@@ -140,8 +140,7 @@ extension DomainDriver {
         do throws(DomainXMLError) {
             if let liveDocument {
                 current = try DomainXMLParser.parse(DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
-                    liveDocument.document, vncSocket: record.runtime.map { CommandLineContext.vncSocket(runDirectory: $0.runDirectory) },
-                    chosenWebsocket: record.runtime?.chosenWebsocketPort, detectedChains: record.runtime?.detectedChains ?? [:])), options: options)
+                    liveDocument.document, added: record.runtime?.runAdditions ?? .init())), options: options)
                 if record.persistent && record.updated {
                     var document = try DomainXMLParser.parse(record.xml, options: options).document
                     document.name = "inactiveDomain"

@@ -14,10 +14,10 @@ extension Builder {
             switch controller.model {
             case "pcie-root-port": try addRootPort(at: index)
             case "pcie-to-pci-bridge":
-                addDevice([("driver", .string("pcie-pci-bridge")), ("id", .string(controller.alias ?? "pci.\(controller.index)"))] + pciPlacement(controller.pciAddress))
+                addDevice([("driver", .string("pcie-pci-bridge")), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine)))] + pciPlacement(controller.pciAddress))
             case "pci-bridge":
                 addDevice([
-                    ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.chassisNumber ?? controller.index))), ("id", .string(controller.alias ?? "pci.\(controller.index)")),
+                    ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.chassisNumber ?? controller.index))), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))),
                 ] + pciPlacement(controller.pciAddress))
             case "pci-root", "pcie-root", nil: break
             default: throw CommandLineError(.unsupported, "PCI controller model '\(controller.model ?? "")' is not supported")
@@ -30,7 +30,7 @@ extension Builder {
         if devices.channels.contains(where: { $0.targetType == "virtio" }) || devices.consoles.contains(where: { $0.targetType == "virtio" }) {
             let controller = devices.controllers.first { $0.type == .virtioSerial && $0.index == 0 }
             var members: [(String, JSONValue)] = [("driver", .string("virtio-serial-pci"))] + Self.virtioOptionMembers(controller?.driver.virtio ?? .init())
-                + [("id", .string(controller?.alias ?? "virtio-serial0"))]
+                + [("id", .string(controller.map { DeviceAliases.controller($0, machine: domain.os.machine) } ?? "virtio-serial0"))]
             if let ports = controller?.ports { members.append(("max_ports", .unsigned(UInt64(ports)))) }
             if let vectors = controller?.vectors { members.append(("vectors", .unsigned(UInt64(vectors)))) }
             addDevice(members + pciPlacement(controller?.pciAddress))
@@ -52,7 +52,7 @@ extension Builder {
         let placement = controller.pciAddress.map { pciPlacement($0) } ?? [("bus", .string("pcie.0"))]
         addDevice([
             ("driver", .string("pcie-root-port")), ("port", .unsigned(UInt64(controller.port ?? (0x10 + number - 1) % 256))),
-            ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(controller.alias ?? "pci.\(number)")),
+            ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))),
         ] + placement)
     }
 
@@ -66,7 +66,7 @@ extension Builder {
         default: throw CommandLineError(.unsupported, "SCSI controller model '\(controller.model ?? "")' is not supported")
         }
         guard driver == "virtio-scsi-pci" else {
-            addDevice([("driver", .string(driver)), ("id", .string(controller.alias ?? "scsi\(controller.index)"))] + pciPlacement(controller.pciAddress))
+            addDevice([("driver", .string(driver)), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine)))] + pciPlacement(controller.pciAddress))
             return
         }
         // libvirt's order (qemuBuildControllerSCSIDevProps): the virtio options, the I/O thread,
@@ -74,7 +74,7 @@ extension Builder {
         let settings = controller.driver
         var members: [(String, JSONValue)] = [("driver", .string(driver))] + Self.virtioOptionMembers(settings.virtio)
         if let thread = settings.ioThread { members.append(("iothread", .string("iothread\(thread)"))) }
-        members.append(("id", .string(controller.alias ?? "scsi\(controller.index)")))
+        members.append(("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))))
         for (name, value) in [("num_queues", settings.queues), ("cmd_per_lun", settings.commandsPerLUN), ("max_sectors", settings.maximumSectors)] {
             if let value { members.append((name, .unsigned(UInt64(value)))) }
         }
@@ -115,7 +115,7 @@ extension Builder {
             guard let device = Self.usbControllerDevices[model] else {
                 throw CommandLineError(.unsupported, "USB controller model '\(model)' is not supported")
             }
-            let alias = controller.alias ?? (controller.index == 0 ? "usb" : "usb\(controller.index)")
+            let alias = DeviceAliases.controller(controller, machine: domain.os.machine)
             var rootHubPorts: [(String, JSONValue)] = []
             if let ports = controller.ports {
                 guard model == "qemu-xhci" || model == "nec-xhci" else {

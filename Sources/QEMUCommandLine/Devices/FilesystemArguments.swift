@@ -6,8 +6,9 @@ extension Builder {
     /// (`fsdev-fsN`) and a `virtio-9p-pci` device (`fsN`) with the mount tag; over virtiofs, a
     /// `chr-vu-fsN` chardev on virtiofsd's vhost-user socket and a `vhost-user-fs-pci` device.
     mutating func addFilesystems() throws(CommandLineError) {
+        let aliases = DeviceAliases.counted("fs", given: domain.devices.filesystems.map(\.alias))
         for (index, filesystem) in domain.devices.filesystems.enumerated() {
-            let alias = filesystem.alias ?? "fs\(index)"
+            let alias = aliases[index]
             switch filesystem.driver {
             case .path?, nil: break
             case .virtiofs?:

@@ -6,8 +6,9 @@ extension Builder {
     /// device (`hostdevice` naming its node under `/dev/bus/usb`, or none for a missing optional
     /// one) and `vfio-pci` for a PCI function, each `hostdevN` unless the user named it.
     mutating func addHostDevices() throws(CommandLineError) {
+        let aliases = DeviceAliases.counted("hostdev", given: domain.devices.hostDevices.map(\.alias))
         for (index, hostDevice) in domain.devices.hostDevices.enumerated() {
-            let alias = hostDevice.alias ?? "hostdev\(index)"
+            let alias = aliases[index]
             var members: [(String, JSONValue)]
             switch (hostDevice.type, context.hostDeviceBindings[index]) {
             case (.usb, .usb(let bus, let device)?):

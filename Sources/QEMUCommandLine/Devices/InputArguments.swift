@@ -17,7 +17,7 @@ extension Builder {
             default: throw CommandLineError(.unsupported, "input \(input.type.rawValue) on bus \(input.bus?.rawValue ?? "") is not supported")
             }
             let virtio = input.bus == .virtio ? Self.virtioOptionMembers(input.virtio) : []
-            var members: [(String, JSONValue)] = [("driver", .string(driver))] + virtio + [("id", .string(input.alias ?? "input\(index)"))]
+            var members: [(String, JSONValue)] = [("driver", .string(driver))] + virtio + [("id", .string(DeviceAliases.positional("input", given: input.alias, position: index)))]
             if input.bus == .usb || input.bus == nil {
                 members += usbPlacement(input.usbAddress)
             } else {

@@ -6,13 +6,15 @@ extension Builder {
     /// virtio RNGs backed by a host random device (`rng-random` objects), an EGD daemon
     /// (`rng-egd` on a character device) or QEMU's own generator (`rng-builtin`).
     mutating func addRNGs() throws(CommandLineError) {
-        for index in domain.devices.rngs.indices { try addRNG(at: index) }
+        let aliases = DeviceAliases.counted("rng", given: domain.devices.rngs.map(\.alias))
+        for index in domain.devices.rngs.indices { try addRNG(at: index, alias: aliases[index]) }
     }
 
-    /// The RNG at `index`: its backend object (libvirt's `obj` + alias) and its device.
-    mutating func addRNG(at index: Int) throws(CommandLineError) {
+    /// The RNG at `index`: its backend object (libvirt's `obj` + alias) and its device. A
+    /// hot-plugged one has its alias already.
+    mutating func addRNG(at index: Int, alias given: String? = nil) throws(CommandLineError) {
         let rng = domain.devices.rngs[index]
-        let alias = rng.alias ?? "rng\(index)", object = "obj" + alias
+        let alias = given ?? rng.alias ?? "rng\(index)", object = "obj" + alias
         switch rng.backendModel {
         case .random:
             add("-object", json: .object([("qom-type", .string("rng-random")), ("id", .string(object)), ("filename", .string(rng.backendPath ?? "/dev/urandom"))]))

@@ -20,7 +20,7 @@ extension Builder {
             let filter: [(String, JSONValue)] = domain.devices.redirectionRules.isEmpty
                 ? [] : [("filter", .string(domain.devices.redirectionRules.map(\.qemuFilter).joined(separator: "|")))]
             addDevice(
-                [("driver", .string("usb-redir")), ("chardev", .string(chardev)), ("id", .string(device.alias ?? "redir\(index)"))] + filter
+                [("driver", .string("usb-redir")), ("chardev", .string(chardev)), ("id", .string(DeviceAliases.positional("redir", given: device.alias, position: index)))] + filter
                     + usbPlacement(device.usbAddress))
         }
     }

@@ -9,7 +9,7 @@ extension Builder {
             guard region.model == .ivshmemPlain else {
                 throw CommandLineError(.unsupported, "shmem model '\(region.model.rawValue)' is not supported (only ivshmem-plain)")
             }
-            let alias = region.alias ?? "shmem\(index)"
+            let alias = DeviceAliases.positional("shmem", given: region.alias, position: index)
             add("-object", json: .object([
                 ("qom-type", .string("memory-backend-file")), ("id", .string("shmmem-\(alias)")), ("mem-path", .string("/dev/shm/\(region.name)")),
                 ("size", .unsigned(region.sizeBytes)), ("share", .bool(true)),

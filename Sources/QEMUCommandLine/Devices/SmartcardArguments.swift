@@ -12,7 +12,7 @@ extension Builder {
             guard devices.controllers.contains(where: { $0.type == .usb && $0.model != "none" }) else {
                 throw CommandLineError(.unsupported, "a CCID controller needs a USB controller")
             }
-            addDevice([("driver", .string("usb-ccid")), ("id", .string(controller.alias ?? "ccid\(controller.index)"))] + usbPlacement(devices.controllers[index].usbAddress))
+            addDevice([("driver", .string("usb-ccid")), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine)))] + usbPlacement(devices.controllers[index].usbAddress))
         }
         guard let card = devices.smartcards.first else { return }
         guard let controller = devices.controllers.first(where: { $0.type == .ccid && $0.index == card.controller }) else {
@@ -36,6 +36,6 @@ extension Builder {
             add("-chardev", try Self.chardev(device, id: chardev, name: alias, spiceChannel: "smartcard"))
             members = [("driver", .string("ccid-card-passthru")), ("chardev", .string(chardev))]
         }
-        addDevice(members + [("id", .string(alias)), ("bus", .string((controller.alias ?? "ccid\(controller.index)") + ".0"))])
+        addDevice(members + [("id", .string(alias)), ("bus", .string((DeviceAliases.controller(controller, machine: domain.os.machine)) + ".0"))])
     }
 }

@@ -7,7 +7,7 @@ extension Builder {
     /// HDA card gets its codecs at `cad` 0, 1, … (one duplex codec when none are given).
     mutating func addSounds() throws(CommandLineError) {
         for (index, sound) in domain.devices.sounds.enumerated() {
-            let id = sound.alias ?? "sound\(index)"
+            let id = DeviceAliases.positional("sound", given: sound.alias, position: index)
             let audiodev: [(String, JSONValue)] = audioDeviceID(sound.audioID).map { [("audiodev", .string($0))] } ?? []
             switch sound.model {
             case .ich6, .ich9:

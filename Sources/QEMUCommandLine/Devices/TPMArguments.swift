@@ -7,7 +7,7 @@ extension Builder {
     mutating func addTPMs() throws(CommandLineError) {
         for (index, tpm) in domain.devices.tpms.enumerated() {
             // The spapr models and TPM 1.2 over CRB are refused by DefinitionChecks.
-            let alias = tpm.alias ?? "tpm\(index)"
+            let alias = DeviceAliases.positional("tpm", given: tpm.alias, position: index)
             switch tpm.backend {
             case .emulator, .external:
                 let socket = tpm.backend == .emulator ? context.tpmEmulatorSocket : (tpm.path ?? "")

@@ -38,7 +38,7 @@ extension Builder {
             let virtio = video.model == .virtio ? Self.virtioOptionMembers(video.virtio) : []
             // ramfb is a system device: no bus, no address (libvirt refuses one).
             let placement = video.model == .ramfb ? [] : pciPlacement(video.pciAddress)
-            addDevice([("driver", .string(driver))] + virtio + [("id", .string(video.alias ?? "video\(index)"))] + Self.videoProperties(video) + placement)
+            addDevice([("driver", .string(driver))] + virtio + [("id", .string(DeviceAliases.positional("video", given: video.alias, position: index)))] + Self.videoProperties(video) + placement)
         }
     }
 }

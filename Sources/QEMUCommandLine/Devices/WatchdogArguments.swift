@@ -8,7 +8,7 @@ extension Builder {
         for (index, watchdog) in domain.devices.watchdogs.enumerated() {
             switch watchdog.model {
             case .i6300esb, .ib700:
-                addDevice([("driver", .string(watchdog.model.rawValue)), ("id", .string(watchdog.alias ?? "watchdog\(index)"))] + pciPlacement(watchdog.pciAddress))
+                addDevice([("driver", .string(watchdog.model.rawValue)), ("id", .string(DeviceAliases.positional("watchdog", given: watchdog.alias, position: index)))] + pciPlacement(watchdog.pciAddress))
             case .itco: break  // built into q35
             case .diag288: throw CommandLineError(.unsupported, "watchdog model '\(watchdog.model.rawValue)' is not supported")
             }
