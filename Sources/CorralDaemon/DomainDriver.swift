@@ -43,6 +43,9 @@ actor DomainDriver {
     /// takes one client at a time, so a second connection would wait for the first to close).
     private var openingSessions: [PassthroughMonitorKey: Task<Result<QMPClient, RemoteError>, Never>] = [:]
     private var nextID: Int32 = 1
+    /// VNC, SPICE and WebSocket ports chosen for guests whose QEMU has not bound them yet: two
+    /// starts at once do not choose the same one.
+    private var graphicsPortsStarting: Set<Int> = []
 
     /// Turns a `volume` disk's pool and volume into the volume's path (the storage driver).
     nonisolated let volumes: VolumeResolver?
@@ -113,9 +116,39 @@ actor DomainDriver {
     /// the guest's state from the descriptor before its vCPUs may run (a restore); the guest is
     /// then reported started as restored. With `loadSnapshot`, QEMU loads that internal snapshot
     /// of the guest's images before it runs (a revert), reported started from the snapshot.
+    ///
+    /// A port the daemon chose for a VNC or SPICE server (or a VNC WebSocket) that another
+    /// process took before QEMU bound it fails QEMU's start; the daemon then chooses again, up to
+    /// three times in all (not for a restore or an incoming migration, whose stream QEMU was given).
     func start(
         _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain? = nil, incoming: IncomingMigration? = nil,
         loadSnapshot: String? = nil, resetNVRAM: Bool = false
+    ) async throws(RemoteError) -> RemoteDomain {
+        var attempt = 1
+        while true {
+            do throws(RemoteError) {
+                return try await startOnce(
+                    uuid, paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot,
+                    resetNVRAM: resetNVRAM)
+            } catch {
+                let graphics = (live?.definition ?? registry.record(uuid: uuid)?.definition)?.devices.graphics ?? []
+                let choosesPorts = graphics.contains { $0.autoport || ($0.port ?? -1) <= 0 || $0.websocket == -1 }
+                guard attempt < 3, incoming == nil, choosesPorts, Self.lostGraphicsPort(error) else { throw error }
+                attempt += 1
+                logger.info("a display port was taken before QEMU bound it; choosing again", metadata: ["uuid": "\(uuid)", "attempt": "\(attempt)"])
+            }
+        }
+    }
+
+    /// Whether QEMU failed to start because a VNC or SPICE port it was given was taken.
+    static func lostGraphicsPort(_ error: RemoteError) -> Bool {
+        let message = error.message ?? ""
+        return message.contains("Failed to find an available port") || message.contains("Failed to open SPICE sockets")
+    }
+
+    private func startOnce(
+        _ uuid: RemoteUUID, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain?, incoming: IncomingMigration?,
+        loadSnapshot: String?, resetNVRAM: Bool
     ) async throws(RemoteError) -> RemoteDomain {
         guard let record = registry.record(uuid: uuid) else {
             throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
@@ -163,16 +196,25 @@ actor DomainDriver {
         context.loadSnapshot = loadSnapshot
         let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport && $0.listenSocket == nil }
         let needsSPICE = definition.devices.graphics.contains { $0.type == .spice && ($0.autoport || ($0.port ?? -1) <= 0) && !$0.listensNowhere }
+        // Ports chosen here are the daemon's until this start ends (QEMU has bound them by then).
+        var chosenPorts: Set<Int> = []
+        defer { graphicsPortsStarting.subtract(chosenPorts) }
         if needsVNC || needsSPICE {
             // Probing ports binds sockets: off the event loops.
-            var ports = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: (needsVNC ? 1 : 0) + (needsSPICE ? 1 : 0)) }) ?? []
+            let taken = graphicsPortsStarting
+            var ports = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: (needsVNC ? 1 : 0) + (needsSPICE ? 1 : 0), excluding: taken) }) ?? []
+            chosenPorts.formUnion(ports)
+            graphicsPortsStarting.formUnion(ports)
             if needsVNC { context.vncDisplay = ports.isEmpty ? 0 : ports.removeFirst() - Self.firstGraphicsPort }
             if needsSPICE { context.spicePort = ports.first ?? Self.firstGraphicsPort }
         }
         // A VNC WebSocket listener on a port chosen now (`websocket='-1'`), from 5700 up.
         if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.websocket == -1 && $0.listenSocket == nil }) {
-            context.vncWebsocketPort = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: 1, from: Self.firstWebsocketPort) })?.first
-                ?? Self.firstWebsocketPort
+            let taken = graphicsPortsStarting
+            let port = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: 1, from: Self.firstWebsocketPort, excluding: taken) })?.first
+            chosenPorts.formUnion(port.map { [$0] } ?? [])
+            graphicsPortsStarting.formUnion(port.map { [$0] } ?? [])
+            context.vncWebsocketPort = port ?? Self.firstWebsocketPort
         }
         let longestSocket = PassthroughMonitor.socketPath(runDirectory: directory, index: definition.qemu.passthroughMonitorCount - 1)
         guard longestSocket.utf8.count < 108 else {
@@ -214,9 +256,10 @@ actor DomainDriver {
         }
         // virtiofsd for each virtiofs share, listening before QEMU connects; each ends when QEMU
         // closes its socket.
-        let shareDaemons: [WatchedProcess]
+        let shareDaemons: [WatchedProcess], virtioFSBinary: String?
         do throws(RemoteError) {
-            shareDaemons = try await startVirtioFSDaemons(definition, context: context)
+            (shareDaemons, virtioFSBinary) = try await startVirtioFSDaemons(definition, context: context)
+            context.virtioFSBinary = virtioFSBinary
         } catch {
             if let tpmEmulator { kill(tpmEmulator, SIGTERM) }
             await disconnectInterfaces(connections)
@@ -292,9 +335,9 @@ actor DomainDriver {
     }
 
     /// Starts the virtiofsd of each virtiofs share the daemon serves (off the event loops).
-    private func startVirtioFSDaemons(_ definition: DomainDefinition, context: CommandLineContext) async throws(RemoteError) -> [WatchedProcess] {
-        guard !VirtioFSDaemons.shares(of: definition).isEmpty else { return [] }
-        return try await BlockingWork.run { () throws(RemoteError) -> [WatchedProcess] in
+    private func startVirtioFSDaemons(_ definition: DomainDefinition, context: CommandLineContext) async throws(RemoteError) -> ([WatchedProcess], String?) {
+        guard !VirtioFSDaemons.shares(of: definition).isEmpty else { return ([], nil) }
+        return try await BlockingWork.run { () throws(RemoteError) -> ([WatchedProcess], String?) in
             do throws(VirtioFSDaemons.Failure) {
                 return try VirtioFSDaemons.start(for: definition, context: context)
             } catch {
@@ -504,6 +547,7 @@ actor DomainDriver {
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
             defaultListenGraphics = LiveDomainXML.fillDefaultListenAddresses(&document)
             LiveDomainXML.forbidCPUFallback(&document)
+            if let binary = context.virtioFSBinary { LiveDomainXML.nameVirtioFSBinary(&document, binary) }
             LiveDomainXML.setChannelStates(&document, devices: devices, open: chardevs.compactMapValues(\.frontendOpen))
             return DomainXMLFormatter.format(document, id: Int(id))
         } ?? xml
@@ -1297,11 +1341,11 @@ actor DomainDriver {
     /// `remote_websocket_port_min`).
     static let firstWebsocketPort = 5700
 
-    /// `count` ports from `first` (5900) up that nothing on 127.0.0.1 listens on (fewer if the
-    /// range of 100 is full).
-    static func freeGraphicsPorts(count: Int, from first: Int = firstGraphicsPort) -> [Int] {
+    /// `count` ports from `first` (5900) up that nothing on 127.0.0.1 listens on and that are
+    /// not `excluding` (fewer if the range of 100 is full).
+    static func freeGraphicsPorts(count: Int, from first: Int = firstGraphicsPort, excluding: Set<Int> = []) -> [Int] {
         var free: [Int] = []
-        for port in first..<(first + 100) where free.count < count {
+        for port in first..<(first + 100) where free.count < count && !excluding.contains(port) {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()

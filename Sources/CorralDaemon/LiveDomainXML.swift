@@ -85,7 +85,9 @@ enum LiveDomainXML {
                         setVNCSocket(&device, vncSocket)
                     }
                     if device[attribute: "type"] == "spice", device[attribute: "autoport"] == "yes" || (device[attribute: "port"] ?? "-1") == "-1", let spicePort {
-                        device[attribute: "port"] = String(spicePort)
+                        // Right after `type`, where libvirt writes it.
+                        device[attribute: "port"] = nil
+                        device.attributes.insert(XMLAttribute(name: "port", value: String(spicePort)), at: min(1, device.attributes.count))
                     }
                 default:
                     // Controllers, inputs, sounds, videos and the rest: the ids the command line gave them.
@@ -106,6 +108,23 @@ enum LiveDomainXML {
         document.updateElements { cpu in
             guard cpu.name == "cpu", cpu.namespace == nil, (cpu[attribute: "mode"] ?? "custom") == "custom" else { return }
             cpu.updateElements { if $0.name == "model" && $0.namespace == nil && !$0.text.isEmpty { $0[attribute: "fallback"] = "forbid" } }
+        }
+    }
+
+    /// The virtiofsd a share without `<binary path>` runs, named on it (`<binary path>` after
+    /// `<driver>`), as libvirt's live XML names the one it chose. A share served by a daemon the
+    /// user runs (`<source socket>`) has none.
+    static func nameVirtioFSBinary(_ document: inout XMLElement, _ binary: String) {
+        document.updateElements { devices in
+            guard devices.name == "devices", devices.namespace == nil else { return }
+            devices.updateElements { filesystem in
+                guard filesystem.name == "filesystem", filesystem.namespace == nil, filesystem.element(named: "driver")?[attribute: "type"] == "virtiofs",
+                    filesystem.element(named: "binary") == nil, filesystem.element(named: "source")?[attribute: "socket"] == nil
+                else { return }
+                let driver = filesystem.children.firstIndex { if case .element(let e) = $0, e.name == "driver", e.namespace == nil { true } else { false } }
+                let element = XMLElement(name: "binary", attributes: [XMLAttribute(name: "path", value: binary)])
+                filesystem.children.insert(.element(element), at: driver.map { $0 + 1 } ?? 0)
+            }
         }
     }
 
@@ -190,8 +209,6 @@ enum LiveDomainXML {
         }
     }
 
-    /// Puts `<alias name>` where libvirt does: after the target and driver details, before the
-    /// address.
     /// A variable `<clock>`'s live adjustment, from UTC (`basis='utc'`).
     static func setClockAdjustment(_ document: inout XMLElement, _ adjustment: Int64) {
         document.updateElements { clock in
@@ -283,10 +300,14 @@ enum LiveDomainXML {
         }
     }
 
+    /// Puts `<alias name>` where libvirt does: after the device's own details and boot order,
+    /// before a USB companion's `<master>`, a `<rom>`, an `<acpi>` and the address.
     static func setAlias(_ device: inout XMLElement, _ alias: String) {
         device.children.removeAll { if case .element(let e) = $0, e.name == "alias", e.namespace == nil { true } else { false } }
         let element = XMLNode.element(XMLElement(name: "alias", attributes: [XMLAttribute(name: "name", value: alias)]))
-        if let address = device.children.firstIndex(where: { if case .element(let e) = $0, e.name == "address" { true } else { false } }) {
+        // libvirt's device information order: boot, alias, master, rom, acpi, address.
+        let after: Set<String> = ["master", "rom", "acpi", "address"]
+        if let address = device.children.firstIndex(where: { if case .element(let e) = $0, e.namespace == nil, after.contains(e.name) { true } else { false } }) {
             device.children.insert(element, at: address)
         } else {
             device.children.append(element)
@@ -372,7 +393,8 @@ enum LiveDomainXML {
                     device.removeElements { $0.name == "source" && $0.namespace == nil && $0.attributes.allSatisfy({ $0.name == "path" }) }
                 case "graphics":
                     defer { graphicsPosition += 1 }
-                    if device[attribute: "autoport"] == "yes" { device[attribute: "port"] = "-1" }
+                    // An autoport VNC server's port is -1 again; a SPICE server's is not written.
+                    if device[attribute: "autoport"] == "yes" { device[attribute: "port"] = device[attribute: "type"] == "spice" ? nil : "-1" }
                     if let vncSocket = added.vncSocket, device[attribute: "type"] == "vnc", device[attribute: "socket"] == vncSocket { setVNCSocket(&device, nil) }
                     if let chosen = added.chosenWebsocket, device[attribute: "type"] == "vnc", device[attribute: "websocket"] == String(chosen) { device[attribute: "websocket"] = "-1" }
                     if added.defaultListenGraphics.contains(graphicsPosition) { setListenAddress(&device, nil) }

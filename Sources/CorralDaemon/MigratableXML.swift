@@ -11,9 +11,8 @@ enum MigratableXML {
         var document: XMLElement
         do throws(DomainXMLError) {
             if !inactive, let guest = record.runtime {
-                var live = options
-                live.keepsLiveState = true
-                document = LiveDomainXML.inactiveForm(try DomainXMLParser.parse(guest.liveXML, options: live).document, added: guest.runAdditions)
+                // Read as a definition, as a save image's is: the run's node numbers go.
+                document = LiveDomainXML.inactiveForm(try DomainXMLParser.parse(guest.liveXML, options: options).document, added: guest.runAdditions)
             } else {
                 document = try DomainXMLParser.parse(record.xml, options: options).document
             }

@@ -39,29 +39,33 @@ enum VirtioFSDaemons {
 
     /// The shares of `definition` whose virtiofsd the daemon starts, with their aliases.
     static func shares(of definition: DomainDefinition) -> [(alias: String, filesystem: DomainDefinition.Filesystem)] {
-        definition.devices.filesystems.enumerated().compactMap { index, filesystem in
+        let aliases = DeviceAliases.counted("fs", given: definition.devices.filesystems.map(\.alias))
+        return definition.devices.filesystems.enumerated().compactMap { index, filesystem in
             guard filesystem.driver == .virtiofs, filesystem.sourceSocket == nil else { return nil }
-            return (filesystem.alias ?? "fs\(index)", filesystem)
+            return (aliases[index], filesystem)
         }
     }
 
     /// Starts a virtiofsd for each share (blocking: run it off the event loops); stops those it
     /// started when one fails.
-    static func start(for definition: DomainDefinition, context: CommandLineContext) throws(Failure) -> [WatchedProcess] {
+    /// Returns them, and the virtiofsd the shares without `<binary path>` run (the live XML
+    /// names it, as libvirt's does).
+    static func start(for definition: DomainDefinition, context: CommandLineContext) throws(Failure) -> (processes: [WatchedProcess], defaultBinary: String?) {
         var started: [WatchedProcess] = []
+        let defaultBinary = shares(of: definition).contains { $0.filesystem.virtioFSDaemon.path == nil } ? defaultBinary() : nil
         for share in shares(of: definition) {
             do throws(Failure) {
-                started.append(try start(share.filesystem, alias: share.alias, socket: context.virtioFSSocket(alias: share.alias), directory: context.runDirectory))
+                started.append(try start(share.filesystem, alias: share.alias, socket: context.virtioFSSocket(alias: share.alias), directory: context.runDirectory, defaultBinary: defaultBinary))
             } catch {
                 for process in started { process.signal(SIGTERM) }
                 throw error
             }
         }
-        return started
+        return (started, defaultBinary)
     }
 
-    static func start(_ filesystem: DomainDefinition.Filesystem, alias: String, socket: String, directory: String) throws(Failure) -> WatchedProcess {
-        guard let binary = filesystem.virtioFSDaemon.path ?? defaultBinary() else {
+    static func start(_ filesystem: DomainDefinition.Filesystem, alias: String, socket: String, directory: String, defaultBinary: String?) throws(Failure) -> WatchedProcess {
+        guard let binary = filesystem.virtioFSDaemon.path ?? defaultBinary else {
             throw Failure(message: "Unable to find a satisfying virtiofsd")
         }
         guard access(binary, X_OK) == 0 else { throw Failure(message: "virtiofsd binary '\(binary)' is not executable") }

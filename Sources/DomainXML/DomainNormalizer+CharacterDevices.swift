@@ -19,8 +19,9 @@ extension DomainNormalizer {
     }
 
     /// What libvirt writes of every character device: a TCP source's `<protocol type='raw'/>`,
-    /// a parallel port's `<target port>` (lowest free first), and the target's attributes in
-    /// libvirt's order.
+    /// a parallel port's `<target port>` (lowest free first), the target's attributes in
+    /// libvirt's order, and a unix device's `<source>` only when it names a path (virt-install
+    /// writes `<source mode='bind'/>` for the guest agent's channel, whose socket libvirt picks).
     static func completeCharacterDevices(_ devices: inout XMLElement) {
         var usedParallelPorts = Set(devices.elements(named: "parallel").compactMap { $0.element(named: "target")?[attribute: "port"].flatMap { Int($0) } })
         devices.updateElements { device in
@@ -30,6 +31,7 @@ extension DomainNormalizer {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["clipboard", "mouse"]) } }
             }
             if device[attribute: "type"] == "udp" { normalizeUDPSources(&device) }
+            if device[attribute: "type"] == "unix" { device.removeElements { $0.name == "source" && $0.namespace == nil && $0[attribute: "path"] == nil } }
             if device[attribute: "type"] == "tcp" && device.element(named: "protocol") == nil {
                 let position = device.children.lastIndex {
                     if case .element(let e) = $0 { return e.name == "source" || e.name == "log" }

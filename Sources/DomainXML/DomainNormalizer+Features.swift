@@ -7,13 +7,18 @@ extension DomainNormalizer {
         "ioapic", "hpt", "vmcoreinfo", "htm", "nested-hv", "msrs", "ccf-assist", "xen", "cfpc", "sbbc", "ibs", "tcg", "async-teardown",
     ]
 
-    /// `<features>` in libvirt's order, with TCG's translation-block cache in KiB.
+    /// `<features>` in libvirt's order, with TCG's translation-block cache in KiB and
+    /// `<hyperv>`'s mode written (`custom` unless given, as libvirt writes it).
     static func normalizeFeatures(_ root: inout XMLElement) throws(DomainXMLError) {
         guard let features = root.element(named: "features") else { return }
         var tbCache: UInt64?
         if let cache = features.element(named: "tcg")?.element(named: "tb-cache") { tbCache = try kibibytes(cache) }
         update(&root, "features") { features in
             features.children = ordered(features.children, by: featureOrder)
+            features.updateElements { hyperv in
+                guard hyperv.name == "hyperv", hyperv.namespace == nil, hyperv[attribute: "mode"] == nil else { return }
+                hyperv.attributes.insert(XMLAttribute(name: "mode", value: "custom"), at: 0)
+            }
             guard let tbCache else { return }
             features.updateElements { tcg in
                 guard tcg.name == "tcg", tcg.namespace == nil else { return }

@@ -1,12 +1,15 @@
 public import XMLTree
 
 /// Writes a normalised `<domain>` as libvirt does: `xmlns:qemu` declared on the root right after
-/// its attributes (when the namespace is used), two-space indentation, single quotes.
+/// its attributes (when the namespace is used), two-space indentation, single quotes; the
+/// contents of `<metadata>` as libxml2 writes them (double quotes), since libvirt copies them out
+/// with it.
 public enum DomainXMLFormatter {
     /// The document text.
     public static func format(_ document: XMLElement) -> String {
         let usesQEMU = document.elements.contains { $0.namespace == qemuNamespaceURI }
-        let writer = XMLTreeWriter(preferredPrefixes: [qemuNamespaceURI: "qemu"])
+        var writer = XMLTreeWriter(preferredPrefixes: [qemuNamespaceURI: "qemu"])
+        writer.opaqueElements = ["metadata"]
         return writer.write(document, rootDeclarations: usesQEMU ? [("qemu", qemuNamespaceURI)] : [])
     }
 

@@ -93,7 +93,9 @@ public enum DomainXMLParser {
     static func validate(_ definition: DomainDefinition, document: XMLElement) throws(DomainXMLError) {
         var aliases = Set<String>()
         for alias in definition.devices.aliases {
-            guard aliases.insert(alias).inserted else {
+            // Only user aliases must be unique, as in libvirt: the ones libvirt gives may repeat
+            // (a USB controller and its companions are all `usb`).
+            guard !alias.hasPrefix("ua-") || aliases.insert(alias).inserted else {
                 throw DomainXMLError(.invalid, "non unique alias detected: \(alias)")
             }
             // Aliases become QEMU ids: a letter first, then letters, digits, '-', '.' and '_'.
@@ -101,10 +103,6 @@ public enum DomainXMLParser {
                 alias.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "." || $0 == "_") })
             else {
                 throw DomainXMLError(.invalid, "alias '\(alias)' must start with a letter and hold only letters, digits, '-', '.' and '_'")
-            }
-            if !alias.hasPrefix("ua-") {
-                // libvirt ignores non-user aliases in an inactive definition; keep them but say so.
-                continue
             }
         }
         for disk in definition.devices.disks where disk.targetDevice.isEmpty {

@@ -19,6 +19,8 @@ public struct CommandLineContext: Sendable {
     public var spicePort: Int?
     /// The port a VNC WebSocket listener asked for with `websocket='-1'` got (5700 when not set).
     public var vncWebsocketPort: Int?
+    /// The virtiofsd the daemon runs for shares that name none (the live XML names it).
+    public var virtioFSBinary: String?
     /// Whether the daemon runs as root (`HOME` and `XDG_*` then point into the domain's directory).
     public var privileged: Bool
     /// Variables passed through from the daemon's environment when set (libvirt's list).

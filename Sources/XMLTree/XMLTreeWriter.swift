@@ -11,6 +11,9 @@ public struct XMLTreeWriter: Sendable {
     /// Writes as libxml2's serializer does, as libvirt does for elements it keeps opaque
     /// (`<metadata>` of networks): double-quoted attributes, namespace declarations first.
     public var libxml2Style: Bool
+    /// Elements (without a namespace) whose contents are written in ``libxml2Style``: those
+    /// libvirt keeps as opaque trees and copies out with libxml2 (a domain's `<metadata>`).
+    public var opaqueElements: Set<String> = []
 
     /// Creates a writer.
     public init(preferredPrefixes: [String: String] = [:], libxml2Style: Bool = false) {
@@ -103,8 +106,16 @@ public struct XMLTreeWriter: Sendable {
             return
         }
         out += ">\n"
-        for case .element(let child) in element.children {
-            append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
+        if !libxml2Style && element.namespace == nil && opaqueElements.contains(element.name) {
+            var contents = self
+            contents.libxml2Style = true
+            for case .element(let child) in element.children {
+                contents.append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
+            }
+        } else {
+            for case .element(let child) in element.children {
+                append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
+            }
         }
         out += String(repeating: " ", count: indent) + "</" + qualified + ">\n"
     }

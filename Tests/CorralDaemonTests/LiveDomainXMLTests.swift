@@ -51,6 +51,33 @@ struct LiveDomainXMLTests {
         #expect(GuestDevices(again.definition, runDirectory: "/run/g").characterDevice(.console, index: 0)?.path == "/dev/pts/7")
     }
 
+    @Test("the run's additions go from the inactive form: aliases (no empty element left), channel states and sockets, default listen addresses, autoport ports")
+    func inactiveForm() throws {
+        let parsed = try Self.parsed(
+            "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel><graphics type='vnc' autoport='yes'/><graphics type='spice' autoport='yes'/>")
+        var document = LiveDomainXML.decorate(parsed.document, devices: GuestDevices(parsed.definition, runDirectory: "/run/h"), vncDisplay: 3, spicePort: 5904)
+        let filled = LiveDomainXML.fillDefaultListenAddresses(&document)
+        #expect(filled == [0, 1])
+        let live = DomainXMLFormatter.format(document, id: 1)
+        #expect(live.contains("<source mode='bind' path='/run/h/channel-org.qemu.guest_agent.0.sock'/>"))
+        #expect(live.contains("<graphics type='vnc' port='5903' autoport='yes' listen='127.0.0.1'>") && live.contains("<graphics type='spice' port='5904' autoport='yes' listen='127.0.0.1'>"))
+        #expect(live.contains("<controller type='pci' index='0' model='pci-root'>\n      <alias name='pci.0'/>"))
+        let inactive = DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
+            document, added: .init(runDirectory: "/run/h", defaultListenGraphics: filled)))
+        #expect(inactive.contains("<controller type='pci' index='0' model='pci-root'/>"))
+        #expect(!inactive.contains("<alias") && !inactive.contains("127.0.0.1") && !inactive.contains("mode='bind'"))
+        #expect(inactive.contains("<graphics type='vnc' port='-1' autoport='yes'>") && inactive.contains("<graphics type='spice' autoport='yes'>"))
+    }
+
+    @Test("a start QEMU failed because its display port was taken is tried again; other failures are not")
+    func lostDisplayPort() {
+        // QEMU 7.2's own words, for a VNC server and a SPICE server whose port was taken.
+        let vnc = RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: -vnc 127.0.0.1:1,audiodev=audio1: Failed to find an available port: Address already in use")
+        let spice = RemoteError(code: .internalError, domain: .qemu, detail: "Spice: reds.cpp:3442:do_spice_init: Failed to open SPICE sockets")
+        let other = RemoteError(code: .internalError, domain: .qemu, detail: "qemu unexpectedly closed the monitor: Could not open '/x': No such file or directory")
+        #expect(DomainDriver.lostGraphicsPort(vnc) && DomainDriver.lostGraphicsPort(spice) && !DomainDriver.lostGraphicsPort(other))
+    }
+
     @Test("console and channel choice and refusals follow libvirt")
     func choice() throws {
         let devices = GuestDevices(try Self.parsed().definition, runDirectory: "/run/g")
