@@ -220,6 +220,13 @@ public struct GuestDevices: Hashable, Sendable {
         return prefix + String(number)
     }
 
+    /// `prefix` and one more than the highest `prefix`N in `used`, as libvirt names a
+    /// hot-plugged input (`input3` after the implicit PS/2 devices' `input1` and `input2`).
+    public static func nextAlias(_ prefix: String, after used: Set<String>) -> String {
+        let numbers = used.compactMap { $0.hasPrefix(prefix) ? Int32($0.dropFirst(prefix.count)) : nil }.filter { $0 >= 0 && $0 < Int32.max }
+        return prefix + String((numbers.max() ?? -1) + 1)
+    }
+
     /// The disk a client names by target (`vda`) or by its image's path, as libvirt accepts both.
     public func disk(named name: String) -> Disk? {
         disks.first { $0.target == name } ?? disks.first { $0.source == name }

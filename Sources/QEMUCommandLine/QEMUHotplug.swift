@@ -14,6 +14,8 @@ public enum QEMUHotplug {
         case scsiController(Int)
         case channel(Int)
         case memory(Int)
+        case input(Int)
+        case watchdog(Int)
     }
 
     /// The `-blockdev`, `-netdev`, `-object`, `-chardev` and `-device` options of `device` (in
@@ -37,6 +39,8 @@ public enum QEMUHotplug {
         case .scsiController(let index): try builder.addSCSIController(at: index)
         case .channel(let index): try builder.addChannel(at: index, forHotplug: true)
         case .memory(let index): try builder.addMemoryDevice(at: index)
+        case .input(let index): try builder.addInput(at: index)
+        case .watchdog(let index): try builder.addWatchdog(at: index)
         }
         try builder.applyOverrides(requireAll: false)
         try builder.applyAlterations(requireMatches: false)

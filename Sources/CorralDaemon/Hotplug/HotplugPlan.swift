@@ -37,8 +37,11 @@ struct HotplugPlan {
         // The address the define-time assignment gave it is a cold-plug one (it may name a root
         // port it would add): a running guest's device goes where a free slot is, decided below.
         if requested.element(named: "address") == nil {
-            // (A DIMM's slot is no PCI address: the define-time assignment's lowest free one stays.)
-            element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil, e[attribute: "type"] != "dimm" { true } else { false } }
+            // (A DIMM's slot and a USB device's port are no PCI addresses: the define-time
+            // assignment's lowest free ones stay.)
+            element.children.removeAll {
+                if case .element(let e) = $0, e.name == "address", e.namespace == nil, !["dimm", "usb"].contains(e[attribute: "type"] ?? "") { true } else { false }
+            }
         }
         let usedAliases = Set(definition.devices.aliases)
         let given = element.element(named: "alias")?[attribute: "name"]
@@ -120,6 +123,28 @@ struct HotplugPlan {
             }
             needsPCISlot = !memory.model.takesSlot
             device = .memory(definition.devices.memoryDevices.count)
+        case "input":
+            // libvirt's qemuDomainAttachInputDevice: USB (on a free port) and virtio inputs.
+            guard let input = trial.definition.devices.inputs.last, input.bus == .usb || input.bus == .virtio else {
+                let bus = element[attribute: "bus"] ?? "ps2"
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "input device on bus '\(bus)' cannot be hot plugged.")
+            }
+            alias = given ?? GuestDevices.nextAlias("input", after: usedAliases)
+            needsPCISlot = input.bus == .virtio
+            device = .input(definition.devices.inputs.count)
+        case "watchdog":
+            // libvirt's qemuDomainAttachWatchdog: one watchdog, an i6300esb.
+            guard definition.devices.watchdogs.isEmpty else {
+                throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain already has a watchdog")
+            }
+            guard let watchdog = trial.definition.devices.watchdogs.last, watchdog.model == .i6300esb else {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "hotplug of watchdog of model \(element[attribute: "model"] ?? "") is not supported")
+            }
+            alias = given ?? "watchdog0"
+            // A conventional PCI device: on q35 a free slot of a PCIe-to-PCI bridge the guest
+            // has (the address assignment below finds it), as libvirt places it.
+            needsPCISlot = false
+            device = .watchdog(definition.devices.watchdogs.count)
         case "hostdev":
             throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "host device assignment (<hostdev>) is not supported by Corral")
         default:
@@ -140,6 +165,15 @@ struct HotplugPlan {
         }
         self.element = element
         self.live = try Self.parse(DeviceXML.inserting(element, into: live.document), options: options)
+        // A bus the assignment would add for the device cannot be plugged in with it.
+        if self.live.definition.devices.controllers.count > definition.devices.controllers.count + (kind == "controller" ? 1 : 0) {
+            throw RemoteError(code: .operationFailed, domain: .qemu, detail: "No more available PCI slots")
+        }
+        // The element as placed, when the assignment gave it its address.
+        if element.element(named: "address") == nil,
+            let placed = DeviceXML.devices(named: kind, in: self.live.document).last(where: { $0.element(named: "alias")?[attribute: "name"] == alias }) {
+            self.element = placed
+        }
     }
 
     static func parse(_ document: XMLElement, options: DomainXMLOptions) throws(RemoteError) -> ParsedDomain {

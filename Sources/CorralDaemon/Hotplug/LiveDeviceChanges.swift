@@ -94,6 +94,15 @@ extension DomainDriver {
             if !planned.isEmpty { try await BlockingWork.run { () throws(RemoteError) in try TransientOverlays.create(planned) } }
         }
         do throws(RemoteError) {
+            // A watchdog's action is QEMU's, set before the device comes (libvirt's order).
+            if case .watchdog(let index) = plan.device {
+                let action = resolved.devices.watchdogs[index].action.qemuAction
+                do throws(QMPError) {
+                    _ = try await guest.qmp.execute("set-action", arguments: .object([("watchdog", .string(action))]))
+                } catch {
+                    throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'set-action': \(error.message)")
+                }
+            }
             try await Self.plug(options, qmp: guest.qmp)
         } catch {
             if let connection {
@@ -275,6 +284,16 @@ extension DomainDriver {
             }
         case "interface", "rng", "channel":
             break
+        case "input":
+            let bus = element?[attribute: "bus"] ?? "ps2"
+            guard bus == "usb" || bus == "virtio" else {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "input device on bus '\(bus)' cannot be detached")
+            }
+        case "watchdog":
+            let model = element?[attribute: "model"] ?? ""
+            guard model == "i6300esb" else {
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "hot unplug of watchdog of model \(model) is not supported")
+            }
         case "memory":
             // QEMU cannot unplug a virtio-mem device; its requested size goes to 0 instead.
             if element?[attribute: "model"] == "virtio-mem" {

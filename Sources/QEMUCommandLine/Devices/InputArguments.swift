@@ -5,26 +5,30 @@ import QEMUProbe
 extension Builder {
     /// USB and virtio input devices (PS/2 devices are built into x86 machines).
     mutating func addInputs() throws(CommandLineError) {
-        for (index, input) in domain.devices.inputs.enumerated() where input.bus != .ps2 {
-            let driver: String
-            switch (input.type, input.bus ?? .usb) {
-            case (.tablet, .usb): driver = "usb-tablet"
-            case (.mouse, .usb): driver = "usb-mouse"
-            case (.keyboard, .usb): driver = "usb-kbd"
-            case (.tablet, .virtio): driver = "virtio-tablet-pci"
-            case (.mouse, .virtio): driver = "virtio-mouse-pci"
-            case (.keyboard, .virtio): driver = "virtio-keyboard-pci"
-            default: throw CommandLineError(.unsupported, "input \(input.type.rawValue) on bus \(input.bus?.rawValue ?? "") is not supported")
-            }
-            let virtio = input.bus == .virtio ? Self.virtioOptionMembers(input.virtio) : []
-            var members: [(String, JSONValue)] = [("driver", .string(driver))] + virtio + [("id", .string(DeviceAliases.positional("input", given: input.alias, position: index)))]
-            if input.bus == .usb || input.bus == nil {
-                members += usbPlacement(input.usbAddress)
-            } else {
-                members += pciPlacement(input.pciAddress)
-            }
-            addDevice(members)
+        for (index, input) in domain.devices.inputs.enumerated() where input.bus != .ps2 { try addInput(at: index) }
+    }
+
+    /// The USB or virtio input device at `index` (libvirt's `inputN`).
+    mutating func addInput(at index: Int) throws(CommandLineError) {
+        let input = domain.devices.inputs[index]
+        let driver: String
+        switch (input.type, input.bus ?? .usb) {
+        case (.tablet, .usb): driver = "usb-tablet"
+        case (.mouse, .usb): driver = "usb-mouse"
+        case (.keyboard, .usb): driver = "usb-kbd"
+        case (.tablet, .virtio): driver = "virtio-tablet-pci"
+        case (.mouse, .virtio): driver = "virtio-mouse-pci"
+        case (.keyboard, .virtio): driver = "virtio-keyboard-pci"
+        default: throw CommandLineError(.unsupported, "input \(input.type.rawValue) on bus \(input.bus?.rawValue ?? "") is not supported")
         }
+        let virtio = input.bus == .virtio ? Self.virtioOptionMembers(input.virtio) : []
+        var members: [(String, JSONValue)] = [("driver", .string(driver))] + virtio + [("id", .string(DeviceAliases.positional("input", given: input.alias, position: index)))]
+        if input.bus == .usb || input.bus == nil {
+            members += usbPlacement(input.usbAddress)
+        } else {
+            members += pciPlacement(input.pciAddress)
+        }
+        addDevice(members)
     }
 
     /// A USB device's `bus` (`usb.0`, or the bus of the controller its address names) and,
