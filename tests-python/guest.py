@@ -20,16 +20,19 @@ def guest_files():
     return str(GUEST / "vmlinuz"), str(GUEST / "initramfs.gz")
 
 
-def domain_xml(name, serial, extra="", namespace="", devices=""):
+def domain_xml(name, serial, extra="", namespace="", devices="", machine="q35"):
+    """The test guest's domain XML; `serial`: the file its serial console writes, or None for
+    no serial port of that kind (`devices` may give one)."""
     kernel, initrd = guest_files()
+    serial_port = f"<serial type='file'><source path='{serial}'/></serial>" if serial is not None else ""
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>128</memory>
-  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+  <os><type arch='x86_64' machine='{machine}'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
   {extra}
   <devices>
-    <serial type='file'><source path='{serial}'/></serial>
+    {serial_port}
     {devices}
   </devices>
   {namespace}

@@ -17,7 +17,7 @@ import struct
 import pytest
 
 from conftest import run
-from guest import guest_files, wait_for
+from guest import domain_xml, guest_files, wait_for
 from rawrpc import ERROR, OK, REMOTE, RawClient, parse_error, read_string, xdr_domain
 
 READ_ONLY_DENIED = 29  # VIR_ERR_OPERATION_DENIED
@@ -46,24 +46,16 @@ RUN_DETAILS = [
 
 
 def guest(name, machine):
-    kernel, initrd = guest_files()
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>128</memory>
-  <os><type arch='x86_64' machine='{machine}'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
-  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model><feature policy='require' name='x2apic'/></cpu>
-  <devices>
-    <serial type='pty'/>
+    return domain_xml(
+        name, None, machine=machine,
+        extra="<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model><feature policy='require' name='x2apic'/></cpu>",
+        devices="""<serial type='pty'/>
     <console type='pty'/>
     <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
     <input type='tablet' bus='usb'/>
     <graphics type='vnc' autoport='yes' passwd='s3cret'/>
     <sound model='ich6'/>
-    <video><model type='cirrus'/></video>
-  </devices>
-</domain>
-"""
+    <video><model type='cirrus'/></video>""")
 
 
 def normalised(xml, *patterns):

@@ -101,6 +101,19 @@ enum LiveDomainXML {
         return document
     }
 
+    /// Calls `body` on each `<devices>` child named `name`, with its position among them.
+    static func updateDevices(_ document: inout XMLElement, named name: String, _ body: (inout XMLElement, Int) -> Void) {
+        var position = 0
+        document.updateElements { devices in
+            guard devices.name == "devices", devices.namespace == nil else { return }
+            devices.updateElements { device in
+                guard device.name == name, device.namespace == nil else { return }
+                body(&device, position)
+                position += 1
+            }
+        }
+    }
+
     /// A named CPU model runs as asked or not at all: libvirt's live XML (and the migratable
     /// XML a destination starts by) says `fallback='forbid'` on it
     /// (`qemuProcessUpdateGuestCPU`).
@@ -115,16 +128,13 @@ enum LiveDomainXML {
     /// `<driver>`), as libvirt's live XML names the one it chose. A share served by a daemon the
     /// user runs (`<source socket>`) has none.
     static func nameVirtioFSBinary(_ document: inout XMLElement, _ binary: String) {
-        document.updateElements { devices in
-            guard devices.name == "devices", devices.namespace == nil else { return }
-            devices.updateElements { filesystem in
-                guard filesystem.name == "filesystem", filesystem.namespace == nil, filesystem.element(named: "driver")?[attribute: "type"] == "virtiofs",
-                    filesystem.element(named: "binary") == nil, filesystem.element(named: "source")?[attribute: "socket"] == nil
-                else { return }
-                let driver = filesystem.children.firstIndex { if case .element(let e) = $0, e.name == "driver", e.namespace == nil { true } else { false } }
-                let element = XMLElement(name: "binary", attributes: [XMLAttribute(name: "path", value: binary)])
-                filesystem.children.insert(.element(element), at: driver.map { $0 + 1 } ?? 0)
-            }
+        updateDevices(&document, named: "filesystem") { filesystem, _ in
+            guard filesystem.element(named: "driver")?[attribute: "type"] == "virtiofs", filesystem.element(named: "binary") == nil,
+                filesystem.element(named: "source")?[attribute: "socket"] == nil
+            else { return }
+            let driver = filesystem.children.firstIndex { if case .element(let e) = $0, e.name == "driver", e.namespace == nil { true } else { false } }
+            let element = XMLElement(name: "binary", attributes: [XMLAttribute(name: "path", value: binary)])
+            filesystem.children.insert(.element(element), at: driver.map { $0 + 1 } ?? 0)
         }
     }
 
@@ -137,18 +147,12 @@ enum LiveDomainXML {
     /// XML does; returns which `<graphics>` (by position) got it.
     static func fillDefaultListenAddresses(_ document: inout XMLElement) -> Set<Int> {
         var filled: Set<Int> = []
-        var position = 0
-        document.updateElements { devicesElement in
-            guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
-            devicesElement.updateElements { graphics in
-                guard graphics.name == "graphics", graphics.namespace == nil else { return }
-                defer { position += 1 }
-                guard ["vnc", "spice"].contains(graphics[attribute: "type"] ?? ""), graphics[attribute: "listen"] == nil,
-                    let listen = graphics.element(named: "listen"), listen[attribute: "type"] == "address", listen[attribute: "address"] == nil
-                else { return }
-                filled.insert(position)
-                setListenAddress(&graphics, defaultListenAddress)
-            }
+        updateDevices(&document, named: "graphics") { graphics, position in
+            guard ["vnc", "spice"].contains(graphics[attribute: "type"] ?? ""), graphics[attribute: "listen"] == nil,
+                let listen = graphics.element(named: "listen"), listen[attribute: "type"] == "address", listen[attribute: "address"] == nil
+            else { return }
+            filled.insert(position)
+            setListenAddress(&graphics, defaultListenAddress)
         }
         return filled
     }
@@ -173,17 +177,11 @@ enum LiveDomainXML {
     /// Each virtio channel's `<target state>` from whether the guest has its side open
     /// (`open`, by the channel's chardev id), as libvirt's live XML says it from `query-chardev`.
     static func setChannelStates(_ document: inout XMLElement, devices: GuestDevices, open: [String: Bool]) {
-        var index = 0
-        document.updateElements { devicesElement in
-            guard devicesElement.name == "devices", devicesElement.namespace == nil else { return }
-            devicesElement.updateElements { channel in
-                guard channel.name == "channel", channel.namespace == nil else { return }
-                defer { index += 1 }
-                guard let names = devices.characterDevice(.channel, index: index), let isOpen = open[names.chardev] else { return }
-                channel.updateElements { target in
-                    guard target.name == "target", target.namespace == nil, target[attribute: "type"] == "virtio" else { return }
-                    target[attribute: "state"] = isOpen ? "connected" : "disconnected"
-                }
+        updateDevices(&document, named: "channel") { channel, index in
+            guard let names = devices.characterDevice(.channel, index: index), let isOpen = open[names.chardev] else { return }
+            channel.updateElements { target in
+                guard target.name == "target", target.namespace == nil, target[attribute: "type"] == "virtio" else { return }
+                target[attribute: "state"] = isOpen ? "connected" : "disconnected"
             }
         }
     }
