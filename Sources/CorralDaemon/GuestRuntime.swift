@@ -62,7 +62,7 @@ struct GuestRuntime: Sendable {
     /// What this run added to the document, which saved, migrated and snapshot XML leave out.
     var runAdditions: LiveDomainXML.RunAdditions {
         LiveDomainXML.RunAdditions(
-            runDirectory: runDirectory, vncSocket: CommandLineContext.vncSocket(runDirectory: runDirectory), chosenWebsocket: chosenWebsocketPort,
+            runDirectory: runDirectory, chosenWebsocket: chosenWebsocketPort,
             detectedChains: detectedChains, defaultListenGraphics: defaultListenGraphics)
     }
     /// QEMU has exited and its clean-up is under way.

@@ -350,8 +350,9 @@ enum LiveDomainXML {
         /// The guest's run directory, which holds the sockets the daemon chose (a unix
         /// channel's, which libvirt leaves out of migratable XML).
         var runDirectory: String?
-        /// The socket the daemon chose for a VNC server, which the next run chooses again.
-        var vncSocket: String?
+        /// The socket the daemon chose for a VNC server (in the run directory), which the next
+        /// run chooses again.
+        var vncSocket: String? { runDirectory.map { CommandLineContext.vncSocket(runDirectory: $0) } }
         /// The port chosen at start for a VNC WebSocket listener, which says -1 again (libvirt's
         /// `websocketGenerated`).
         var chosenWebsocket: Int?

@@ -81,8 +81,7 @@ extension DomainDriver {
             }
             return DomainXMLFormatter.format(DomainMigratableForm.of(parsed.document))
         }
-        guard let live = try? DomainXMLParser.parse(guest.liveXML, options: options) else { return record.xml }
-        return DomainXMLFormatter.format(DomainMigratableForm.of(LiveDomainXML.inactiveForm(live.document, added: guest.runAdditions)))
+        return (try? MigratableXML.running(guest, options: options)) ?? record.xml
     }
 
     /// Saves a running guest's state to `path` in libvirt's image format and stops it: the
