@@ -3,7 +3,9 @@ both machine types (i440fx and q35):
 
 - the live XML (`dumpxml`): every device's alias (controllers, inputs, sound, video, balloon…,
   as QEMU knows them), a unix channel's socket and its `state`, the VNC server's listen address,
-  a named CPU model's `fallback='forbid'`;
+  the CPU as QEMU made it (`check='full'`, each feature QEMU enabled beyond the model or left out
+  of it, the model's removed features disabled; libvirt's CPU map), and a `check='full'` CPU not
+  made as asked refused at start in libvirt's words;
 - the migratable XML (`dumpxml --migratable`, running and `--inactive`): without what libvirt
   adds on its own (the i440fx USB controller, the PCI root, PS/2 keyboards, the default audio),
   controllers in the order libvirt's parser keeps, secrets included, refused on a read-only
@@ -26,9 +28,7 @@ MIGRATABLE = 8  # VIR_DOMAIN_XML_MIGRATABLE
 # Where corrald's XML differs from libvirtd's on purpose:
 # - <resource><partition>/machine: corrald keeps its guests' control groups under corral/,
 #   not in machine partitions;
-# - <seclabel>: corrald runs QEMU without a DAC or SELinux security driver;
-# - the live <cpu>'s check='full' and its features as QEMU enabled them (libvirt reads them back
-#   from QEMU after start; corrald reports the CPU as asked for, with fallback='forbid').
+# - <seclabel>: corrald runs QEMU without a DAC or SELinux security driver.
 UNMODELLED = [
     (re.compile(r"\s*<resource>\s*<partition>/machine</partition>\s*</resource>"), ""),
     (re.compile(r"\s*<seclabel .*?</seclabel>", re.S), ""),
@@ -39,7 +39,6 @@ RUN_DETAILS = [
     (re.compile(r"port='59\d\d'"), "port='59NN'"),
     (re.compile(r" id='\d+'"), " id='N'"),
     (re.compile(r"<source mode='bind' path='[^']*'/>"), "<source mode='bind' path='SOCKET'/>"),
-    (re.compile(r"<cpu .*?</cpu>", re.S), "<cpu/>"),
     # The test guest opens its agent channel once booted: when depends on the moment.
     (re.compile(r" state='(dis)?connected'"), " state='STATE'"),
 ]
@@ -115,6 +114,9 @@ def test_live_and_migratable_xml_equal_libvirtds(daemon, libvirtd, both, machine
     assert re.search(r"<channel type='unix'>\s*<source mode='bind' path='/[^']*\.sock'/>", ours["live"])
     assert "listen='127.0.0.1'" in live and "<listen type='address' address='127.0.0.1'/>" in live
     assert "<model fallback='forbid'>qemu64</model>" in ours["live"]
+    # QEMU's qemu64 under TCG: x2apic filtered out, and two features beyond libvirt's model.
+    assert re.search(r"<cpu mode='custom' match='exact' check='full'>\s*<model fallback='forbid'>qemu64</model>\s*"
+                     r"<feature policy='disable' name='x2apic'/>\s*<feature policy='require' name='hypervisor'/>", ours["live"])
     for view in ("migratable", "inactive-migratable"):
         mine = normalised(ours[view], [RUN_DETAILS[0]])
         assert mine == normalised(theirs[view], UNMODELLED, [RUN_DETAILS[0]]), view
@@ -181,7 +183,6 @@ VIRT_INSTALL = [
     ("debian11", ["--filesystem", "{tmp},hostshare,driver.type=virtiofs", "--memorybacking", "source.type=memfd,access.mode=shared"]),
     ("win10", []),
 ]
-LIVE_CPU = [(re.compile(r"<cpu .*?</cpu>", re.S), "<cpu/>")]
 
 
 @pytest.mark.parametrize("osinfo,extra", VIRT_INSTALL, ids=[v[0] for v in VIRT_INSTALL])
@@ -209,7 +210,7 @@ def test_virt_install_guests_run_with_libvirtds_live_xml(daemon, libvirtd, tmp_p
             run("virsh", "-c", uri, "destroy", name, check=False)
             run("virsh", "-c", uri, "undefine", "--nvram", name, check=False)
     (ours_live, ours_migratable), (theirs_live, theirs_migratable) = views
-    assert normalised(ours_live, RUN_DETAILS, LIVE_CPU) == normalised(theirs_live, UNMODELLED, RUN_DETAILS, LIVE_CPU)
+    assert normalised(ours_live, RUN_DETAILS) == normalised(theirs_live, UNMODELLED, RUN_DETAILS)
     assert normalised(ours_migratable, [RUN_DETAILS[0]]) == normalised(theirs_migratable, UNMODELLED, [RUN_DETAILS[0]])
 
 
@@ -258,3 +259,71 @@ def test_hot_plugged_inputs_and_watchdogs_as_libvirtd_plugs_them(daemon, libvirt
     # (libvirtd still has its watchdog, so it refuses the second for that.)
     assert refusals[0][0] == refusals[1][0] and "input device on bus 'ps2' cannot be hot plugged." in refusals[0][0]
     assert "hotplug of watchdog of model ib700 is not supported" in refusals[0][1]
+
+
+# CPU models as libvirt's CPU map knows them, started on both daemons (TCG): a model QEMU removed
+# a feature from (EPYC's monitor, Icelake-Server's intel-pt, and pconfig in migratable XML), a
+# feature disabled by the definition, a topology and NUMA cell beside the features, no <cpu> at
+# all (QEMU's default model), and a CPU mode libvirt leaves as asked for.
+CPU_MODELS = {
+    "default": "",
+    "nehalem": "<cpu mode='custom' match='exact'><model>Nehalem</model></cpu>",
+    "epyc": "<cpu mode='custom' match='exact'><model>EPYC</model></cpu>",
+    "haswell": "<cpu mode='custom' match='exact'><model>Haswell-noTSX</model><feature policy='disable' name='avx2'/></cpu>",
+    "core2duo": "<cpu mode='custom' match='exact'><model>core2duo</model><topology sockets='1' dies='1' cores='2' threads='1'/></cpu>",
+    "icelake": "<cpu mode='custom' match='exact'><model>Icelake-Server</model>"
+               "<numa><cell id='0' cpus='0-1' memory='262144' unit='KiB'/></numa></cpu>",
+    "maximum": "<cpu mode='maximum'/>",
+}
+
+
+def cpu_guest(name, cpu):
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>2</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  {cpu}
+  <devices><graphics type='vnc' autoport='yes'/></devices>
+</domain>"""
+
+
+def cpu_element(xml):
+    found = re.search(r"\s*<cpu\b[^>]*?(/>|>.*?</cpu>)", xml, re.S)
+    return found.group(0) if found else ""
+
+
+def test_cpu_models_run_as_libvirtd_reports_them(daemon, libvirtd, tmp_path):
+    views = {}
+    try:
+        for uri in (daemon.uri, libvirtd):
+            for key, cpu in CPU_MODELS.items():
+                name = f"livecpu-{key}"
+                (tmp_path / f"{name}.xml").write_text(cpu_guest(name, cpu))
+                run("virsh", "-c", uri, "create", str(tmp_path / f"{name}.xml"))
+                views[uri, key] = tuple(cpu_element(virsh(uri, "dumpxml", *flags, name)) for flags in ([], ["--migratable"]))
+                run("virsh", "-c", uri, "destroy", name, check=False)
+    finally:
+        for uri in (daemon.uri, libvirtd):
+            for key in CPU_MODELS:
+                run("virsh", "-c", uri, "destroy", f"livecpu-{key}", check=False)
+    for key in CPU_MODELS:
+        assert views[daemon.uri, key] == views[libvirtd, key], key
+    assert "check='full'" in views[daemon.uri, "nehalem"][0] and "check='full'" not in views[daemon.uri, "nehalem"][1]
+    assert "<feature policy='disable' name='monitor'/>" in views[daemon.uri, "epyc"][1]
+    assert "<feature policy='disable' name='pconfig'/>" in views[daemon.uri, "icelake"][1]
+    assert "pconfig" not in views[daemon.uri, "icelake"][0]
+
+
+def test_a_fully_checked_cpu_not_made_as_asked_fails_to_start_as_under_libvirtd(daemon, libvirtd, tmp_path):
+    cpu = "<cpu mode='custom' match='exact' check='full'><model>qemu64</model><feature policy='require' name='x2apic'/></cpu>"
+    (tmp_path / "full.xml").write_text(cpu_guest("livecpu-full", cpu))
+    errors = []
+    for uri in (daemon.uri, libvirtd):
+        result = run("virsh", "-c", uri, "create", str(tmp_path / "full.xml"), check=False)
+        run("virsh", "-c", uri, "destroy", "livecpu-full", check=False)
+        errors.append(result.stderr.strip())
+    assert errors[0] == errors[1]
+    assert "guest CPU doesn't match specification: extra features: hypervisor,lahf_lm, missing features: x2apic" in errors[0]
+    # Nothing is left running.
+    assert "livecpu-full" not in virsh(daemon.uri, "list", "--all")

@@ -10,6 +10,7 @@ import QEMUCommandLine
 import QEMUConfig
 import QEMUProbe
 import QMP
+import XMLTree
 
 /// Starts, stops and supervises guests: the QEMU processes, their daemon QMP sessions, the
 /// runtime files, the states and reasons libvirt reports, and the lifecycle events.
@@ -170,6 +171,8 @@ actor DomainDriver {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: refusal)
         }
         definition = try resolveVolumeDisks(definition)
+        // A custom model's features QEMU removed from it are asked off (libvirt's virCPUUpdate).
+        if let map = GuestCPUFeatures.map { definition.cpu = definition.cpu?.disablingRemovedFeatures(map: map) }
         let unresolved = definition
         definition = try await BlockingWork.run { () throws(RemoteError) -> DomainDefinition in
             try Self.resolveHostSMBIOS(self.resolveFirmware(Self.detectBackingChains(unresolved), resetNVRAM: resetNVRAM))
@@ -478,6 +481,30 @@ actor DomainDriver {
                 throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
             }
         }
+        // The live <cpu>: what QEMU made of the vCPU, read before it runs (libvirt's
+        // qemuProcessUpdateAndVerifyCPU); a `check='full'` CPU not made as asked fails the start.
+        let xml = live?.xml ?? record.xml
+        // Read back in the order the run's devices were named by (the definition's own).
+        var ownDocument = options
+        ownDocument.keepsControllerOrder = true
+        let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
+        var liveCPU: (asked: XMLTree.XMLElement, made: XMLTree.XMLElement)?
+        if let map = GuestCPUFeatures.map, var document = startDocument?.document, document.element(named: "cpu") != nil {
+            LiveDomainXML.forbidCPUFallback(&document)
+            if let asked = document.element(named: "cpu").map({ LiveCPUUpdate.disablingRemovedFeatures($0, map: map) }) {
+                var made = asked
+                if let vcpu = await GuestCPUFeatures.fetch(qmp) {
+                    do throws(LiveCPUUpdate.Mismatch) {
+                        made = try LiveCPUUpdate.updated(asked, enabled: vcpu.enabled, disabled: vcpu.disabled, map: map) ?? asked
+                    } catch {
+                        _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                        await qmp.close()
+                        throw RemoteError(code: .operationFailed, domain: .cpu, detail: error.description)
+                    }
+                }
+                liveCPU = (asked, made)
+            }
+        }
         // The vCPU and I/O threads, asked for while the guest is still paused (QEMU answers at
         // once; a running TCG vCPU holds QEMU's lock and slows the answer by milliseconds), then
         // pinned and grouped as the definition says before they run (libvirt's order).
@@ -533,20 +560,17 @@ actor DomainDriver {
         // fresh start; a restored or migrated guest's may be).
         let chardevs = devices.characterDevices.contains(where: { $0.type == .pty || $0.role == .channel }) ? await Self.queryChardevs(qmp) : [:]
         Self.assignPseudoTerminals(&devices, chardevs)
-        let xml = live?.xml ?? record.xml
         // A variable clock's live adjustment is from UTC (libvirt converts one from local time).
         let clockAdjustment = context.clockReference.adjustmentFromUTC(of: definition.clock)
         var defaultListenGraphics: Set<Int> = []
-        // Read back in the order the run's devices were named by (the definition's own).
-        var ownDocument = options
-        ownDocument.keepsControllerOrder = true
-        let liveXML = (try? DomainXMLParser.parse(xml, options: ownDocument)).map {
+        let liveXML = startDocument.map {
             var document = LiveDomainXML.decorate(
                 $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket,
                 vncWebsocket: context.vncWebsocketPort)
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
             defaultListenGraphics = LiveDomainXML.fillDefaultListenAddresses(&document)
             LiveDomainXML.forbidCPUFallback(&document)
+            if let liveCPU { LiveDomainXML.replaceCPU(&document, with: liveCPU.made) }
             if let binary = context.virtioFSBinary { LiveDomainXML.nameVirtioFSBinary(&document, binary) }
             LiveDomainXML.setChannelStates(&document, devices: devices, open: chardevs.compactMapValues(\.frontendOpen))
             return DomainXMLFormatter.format(document, id: Int(id))
@@ -564,6 +588,7 @@ actor DomainDriver {
         started.chosenWebsocketPort = context.vncWebsocketPort
         started.detectedChains = BackingChainCheck.remembered(definition)
         started.defaultListenGraphics = defaultListenGraphics
+        started.askedCPU = liveCPU?.asked
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = vcpuThreads
@@ -1198,6 +1223,7 @@ actor DomainDriver {
             runtime.chosenWebsocketPort = status.chosenWebsocketPort
             runtime.detectedChains = status.detectedChains
             runtime.defaultListenGraphics = status.defaultListenGraphics
+            runtime.askedCPU = status.askedCPU
             // The live <perf> counters, opened again as libvirt opens them on reconnect (they
             // count from now on).
             do throws(RemoteError) {
@@ -1255,6 +1281,7 @@ actor DomainDriver {
         status.chosenWebsocketPort = guest.chosenWebsocketPort
         status.detectedChains = guest.detectedChains
         status.defaultListenGraphics = guest.defaultListenGraphics
+        status.askedCPU = guest.askedCPU
         let path = guest.runDirectory + "/status.xml"
         let logger = self.logger
         runtimeFiles.enqueue { [status] in

@@ -4,6 +4,7 @@ import Glibc
 import POSIXSupport
 import QMP
 import QEMUCommandLine
+import XMLTree
 
 /// What a domain has while its QEMU runs: the process, the daemon's monitor session, the
 /// passthrough session clients share, its lifecycle state machine and its runtime files.
@@ -58,12 +59,15 @@ struct GuestRuntime: Sendable {
     /// default, 127.0.0.1; libvirt's `fromConfig`): the live XML names it, saved and migrated
     /// XML do not.
     var defaultListenGraphics: Set<Int> = []
+    /// The `<cpu>` as the definition asked for it, when the live XML says what QEMU made of it
+    /// instead (libvirt's `origCPU`): saved and migrated XML carry the one asked for.
+    var askedCPU: XMLElement?
 
     /// What this run added to the document, which saved, migrated and snapshot XML leave out.
     var runAdditions: LiveDomainXML.RunAdditions {
         LiveDomainXML.RunAdditions(
             runDirectory: runDirectory, chosenWebsocket: chosenWebsocketPort,
-            detectedChains: detectedChains, defaultListenGraphics: defaultListenGraphics)
+            detectedChains: detectedChains, defaultListenGraphics: defaultListenGraphics, askedCPU: askedCPU)
     }
     /// QEMU has exited and its clean-up is under way.
     var exiting = false

@@ -22,6 +22,8 @@ struct GuestStatus: Sendable {
     var detectedChains: [String: BackingChainCheck.Remembered] = [:]
     /// ``GuestRuntime/defaultListenGraphics``.
     var defaultListenGraphics: Set<Int> = []
+    /// ``GuestRuntime/askedCPU``, as `<askedcpu><cpu …/></askedcpu>`.
+    var askedCPU: XMLElement?
 
     func xml() -> String {
         var root = XMLElement(name: "domstatus", attributes: [
@@ -46,6 +48,7 @@ struct GuestStatus: Sendable {
         for graphics in defaultListenGraphics.sorted() {
             root.children.append(.element(XMLElement(name: "defaultlisten", attributes: [XMLAttribute(name: "graphics", value: String(graphics))])))
         }
+        if let askedCPU { root.children.append(.element(XMLElement(name: "askedcpu", children: [.element(askedCPU)]))) }
         for taint in taints { root.children.append(.element(XMLElement(name: "taint", attributes: [XMLAttribute(name: "flag", value: taint)]))) }
         root.children.append(.element(XMLElement(name: "domainxml", children: [.text(domainXML)])))
         return XMLTreeWriter().write(root)
@@ -89,6 +92,7 @@ struct GuestStatus: Sendable {
             guard let graphics = listen[attribute: "graphics"].flatMap({ Int($0) }), graphics >= 0 else { continue }
             defaultListenGraphics.insert(graphics)
         }
+        askedCPU = root.element(named: "askedcpu")?.element(named: "cpu")
     }
 
     func write(to path: String) throws(StoreError) {

@@ -124,6 +124,11 @@ enum LiveDomainXML {
         }
     }
 
+    /// Puts `cpu` in place of the document's `<cpu>`.
+    static func replaceCPU(_ document: inout XMLElement, with cpu: XMLElement) {
+        document.updateElements { if $0.name == "cpu" && $0.namespace == nil { $0 = cpu } }
+    }
+
     /// The virtiofsd a share without `<binary path>` runs, named on it (`<binary path>` after
     /// `<driver>`), as libvirt's live XML names the one it chose. A share served by a daemon the
     /// user runs (`<source socket>`) has none.
@@ -362,6 +367,8 @@ enum LiveDomainXML {
         /// The `<graphics>` (by position) whose listen address is the daemon's default (libvirt's
         /// `fromConfig`, which migratable XML leaves out).
         var defaultListenGraphics: Set<Int> = []
+        /// The `<cpu>` as asked for, where the live XML says what QEMU made of it.
+        var askedCPU: XMLElement?
     }
 
     /// `document` without what this run added (libvirt's inactive, migratable form of a running
@@ -370,6 +377,7 @@ enum LiveDomainXML {
     static func inactiveForm(_ document: XMLElement, added: RunAdditions = RunAdditions()) -> XMLElement {
         var document = document
         document[attribute: "id"] = nil
+        if let asked = added.askedCPU { replaceCPU(&document, with: asked) }
         var graphicsPosition = 0
         let channelSockets = added.runDirectory.map { $0 + "/channel-" }
         document.updateElements { devicesElement in

@@ -165,6 +165,8 @@ public struct ErrorDomain: RawRepresentable, Hashable, Sendable {
     public static let domain = ErrorDomain(rawValue: 20)
     /// `VIR_FROM_SECRET`.
     public static let secret = ErrorDomain(rawValue: 30)
+    /// `VIR_FROM_CPU`: CPU models and features.
+    public static let cpu = ErrorDomain(rawValue: 31)
     /// `VIR_FROM_DOMAIN_SNAPSHOT`.
     public static let domainSnapshot = ErrorDomain(rawValue: 35)
     /// `VIR_FROM_STREAMS`.

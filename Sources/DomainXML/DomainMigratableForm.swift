@@ -12,6 +12,8 @@ public import XMLTree
 /// - PS/2 keyboards;
 /// - the only `<audio>`, when it is the one libvirt would add by default.
 ///
+/// An Icelake-Server CPU gains `pconfig` disabled.
+///
 /// libvirt makes it from a copy of the definition read back, so its controllers are in the
 /// order libvirt's parser keeps (``DomainNormalizer/orderControllersAsParsed(_:)``).
 ///
@@ -20,6 +22,14 @@ public enum DomainMigratableForm {
     /// `document` in its migratable form.
     public static func of(_ document: XMLElement) -> XMLElement {
         var document = document
+        // An Icelake-Server CPU says pconfig is off: QEMU once listed it in the model
+        // (qemuDomainMakeCPUMigratable).
+        document.updateElements { cpu in
+            guard cpu.name == "cpu", cpu.namespace == nil, (cpu[attribute: "mode"] ?? "custom") == "custom",
+                cpu.element(named: "model")?.text.filter({ !$0.isWhitespace }) == "Icelake-Server"
+            else { return }
+            LiveCPUUpdate.setFeature(&cpu, "pconfig", policy: "disable")
+        }
         let machine = document.element(named: "os")?.element(named: "type")?[attribute: "machine"]
         let i440fx = machine.flatMap(X86Chipset.init(machine:)) == .i440fx
         document.updateElements { devices in
