@@ -481,34 +481,11 @@ actor DomainDriver {
                 throw output.isEmpty ? error : RemoteError(code: error.code, domain: error.domain, detail: "\(error.str2 ?? ""): \(output)")
             }
         }
-        // The live <cpu>: what QEMU made of the vCPU, read before it runs (libvirt's
-        // qemuProcessUpdateAndVerifyCPU); a `check='full'` CPU not made as asked fails the start.
-        let xml = live?.xml ?? record.xml
-        // Read back in the order the run's devices were named by (the definition's own).
-        var ownDocument = options
-        ownDocument.keepsControllerOrder = true
-        let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
-        var liveCPU: (asked: XMLTree.XMLElement, made: XMLTree.XMLElement)?
-        if let map = GuestCPUFeatures.map, var document = startDocument?.document, document.element(named: "cpu") != nil {
-            LiveDomainXML.forbidCPUFallback(&document)
-            if let asked = document.element(named: "cpu").map({ LiveCPUUpdate.disablingRemovedFeatures($0, map: map) }) {
-                var made = asked
-                if let vcpu = await GuestCPUFeatures.fetch(qmp) {
-                    do throws(LiveCPUUpdate.Mismatch) {
-                        made = try LiveCPUUpdate.updated(asked, enabled: vcpu.enabled, disabled: vcpu.disabled, map: map) ?? asked
-                    } catch {
-                        _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
-                        await qmp.close()
-                        throw RemoteError(code: .operationFailed, domain: .cpu, detail: error.description)
-                    }
-                }
-                liveCPU = (asked, made)
-            }
-        }
         // The vCPU and I/O threads, asked for while the guest is still paused (QEMU answers at
         // once; a running TCG vCPU holds QEMU's lock and slows the answer by milliseconds), then
         // pinned and grouped as the definition says before they run (libvirt's order).
-        let vcpuThreads = try? await GuestStatistics.vcpuThreads(qmp)
+        let vcpus = try? await GuestStatistics.query(qmp, "query-cpus-fast")
+        let vcpuThreads = vcpus.map(GuestStatistics.vcpuThreads(queryCPUsFast:))
         if let threads = vcpuThreads {
             let ioThreads = definition.ioThreadIDs.isEmpty ? [:] : (try? await GuestStatistics.ioThreads(qmp)) ?? [:]
             do throws(RemoteError) {
@@ -531,6 +508,30 @@ actor DomainDriver {
                     _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
                     throw error
                 }
+            }
+        }
+        // The live <cpu>: what QEMU made of the vCPU, read before it runs (libvirt's
+        // qemuProcessUpdateAndVerifyCPU); a `check='full'` CPU not made as asked fails the start.
+        let xml = live?.xml ?? record.xml
+        // Read back in the order the run's devices were named by (the definition's own).
+        var ownDocument = options
+        ownDocument.keepsControllerOrder = true
+        let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
+        var liveCPU: (asked: XMLTree.XMLElement, made: XMLTree.XMLElement)?
+        if let map = GuestCPUFeatures.map, var document = startDocument?.document, document.element(named: "cpu") != nil {
+            LiveDomainXML.forbidCPUFallback(&document)
+            if let asked = document.element(named: "cpu").map({ LiveCPUUpdate.disablingRemovedFeatures($0, map: map) }) {
+                var made = asked
+                if let vcpu = await GuestCPUFeatures.vcpu(of: invocation, qmp, cpus: vcpus) {
+                    do throws(LiveCPUUpdate.Mismatch) {
+                        made = try LiveCPUUpdate.updated(asked, enabled: vcpu.enabled, disabled: vcpu.disabled, map: map) ?? asked
+                    } catch {
+                        _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                        await qmp.close()
+                        throw RemoteError(code: .operationFailed, domain: .cpu, detail: error.description)
+                    }
+                }
+                liveCPU = (asked, made)
             }
         }
         // <perf>'s host counters on QEMU, opened before the vCPUs run (libvirt: at start, a

@@ -1,6 +1,8 @@
 @testable import CorralDaemon
 import CorralJSON
 import DomainXML
+import QEMUCommandLine
+import QEMUProbe
 import Testing
 import XMLTree
 
@@ -37,5 +39,28 @@ struct GuestCPUFeaturesTests {
         var added = LiveDomainXML.RunAdditions()
         added.askedCPU = asked
         #expect(LiveDomainXML.inactiveForm(live, added: added).element(named: "cpu") == asked)
+    }
+
+    static func invocation(name: String, _ extra: String, vcpus: Int = 1) throws -> QEMUInvocation {
+        let xml = """
+            <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>\(name)</name><memory>65536</memory>
+            <vcpu>\(vcpus)</vcpu><os><type>hvm</type></os>\(extra)</domain>
+            """
+        let context = CommandLineContext(
+            emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: false, id: 1, runDirectory: "/run/corral/domains/\(name)")
+        return try QEMUCommandLineBuilder.build(try DomainXMLParser.parse(xml).definition, context: context)
+    }
+
+    @Test("what QEMU made of a vCPU is remembered for the same emulator and CPU options only; a command line the QEMU namespace changed is read each time")
+    func cacheKey() throws {
+        let plain = try GuestCPUFeatures.cacheKey(Self.invocation(name: "a", ""))
+        #expect(plain != nil)
+        #expect(try GuestCPUFeatures.cacheKey(Self.invocation(name: "other-name", "")) == plain)
+        #expect(try GuestCPUFeatures.cacheKey(Self.invocation(name: "a", "<cpu mode='custom'><model>Nehalem</model></cpu>")) != plain)
+        #expect(try GuestCPUFeatures.cacheKey(Self.invocation(name: "a", "", vcpus: 2)) != plain)
+        #expect(try GuestCPUFeatures.cacheKey(Self.invocation(name: "a", "<qemu:commandline><qemu:arg value='-global'/><qemu:arg value='cpu.x=on'/></qemu:commandline>")) == nil)
+        var missing = try Self.invocation(name: "a", "")
+        missing.executable = "/nonexistent/qemu"
+        #expect(GuestCPUFeatures.cacheKey(missing) == nil)
     }
 }

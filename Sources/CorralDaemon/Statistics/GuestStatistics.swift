@@ -276,7 +276,11 @@ enum GuestStatistics {
 
     /// The host thread of each vCPU of the QEMU behind `qmp`, in vCPU order.
     static func vcpuThreads(_ qmp: QMPClient) async throws(RemoteError) -> [Int32] {
-        let reply = try await query(qmp, "query-cpus-fast")
+        vcpuThreads(queryCPUsFast: try await query(qmp, "query-cpus-fast"))
+    }
+
+    /// The host thread of each vCPU, in vCPU order, from a `query-cpus-fast` reply.
+    static func vcpuThreads(queryCPUsFast reply: JSONValue) -> [Int32] {
         guard case .array(let cpus) = reply else { return [] }
         return cpus.compactMap { cpu -> (Int64, Int32)? in
             guard let index = cpu["cpu-index"]?.intValue, let thread = cpu["thread-id"]?.intValue, let tid = Int32(exactly: thread) else { return nil }
