@@ -327,3 +327,35 @@ def test_a_fully_checked_cpu_not_made_as_asked_fails_to_start_as_under_libvirtd(
     assert "guest CPU doesn't match specification: extra features: hypervisor,lahf_lm, missing features: x2apic" in errors[0]
     # Nothing is left running.
     assert "livecpu-full" not in virsh(daemon.uri, "list", "--all")
+
+
+def test_a_running_guests_snapshot_xml_equals_libvirtds(daemon, libvirtd, tmp_path):
+    """A running guest's snapshot records the definition it runs by (the CPU as asked for), the
+    persistent definition (`<inactiveDomain>`, always, as libvirt's newDef), and libvirt's save
+    cookie (the CPU as QEMU made it, `<slirpHelper/>` without user networking); redefined from
+    its own XML, it is the same snapshot."""
+    dumps = []
+    try:
+        for uri, side in ((daemon.uri, "ours"), (libvirtd, "theirs")):
+            image = tmp_path / f"{side}.qcow2"
+            run("qemu-img", "create", "-q", "-f", "qcow2", str(image), "32M")
+            (tmp_path / f"{side}.xml").write_text(cpu_guest("livecpu-snap", "").replace(
+                "<devices>", f"<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/>"
+                             "<target dev='vda' bus='virtio'/></disk>"))
+            virsh(uri, "define", str(tmp_path / f"{side}.xml"))
+            start_guest(uri, "livecpu-snap")
+            virsh(uri, "snapshot-create-as", "livecpu-snap", "s1")
+            dumps.append(virsh(uri, "snapshot-dumpxml", "--security-info", "livecpu-snap", "s1").replace(str(tmp_path / "theirs.qcow2"), str(tmp_path / "ours.qcow2")))
+        ours, theirs = dumps
+        details = RUN_DETAILS + [(re.compile(r"<creationTime>\d+</creationTime>"), "<creationTime/>")]
+        assert normalised(ours, details) == normalised(theirs, UNMODELLED, details)
+        assert re.search(r"<cookie>\s*<cpu mode='custom' match='exact' check='full'>.*<feature policy='require' name='hypervisor'/>.*</cpu>\s*<slirpHelper/>\s*</cookie>", ours, re.S)
+        assert "<inactiveDomain type='qemu'>" in ours
+        (tmp_path / "s1.xml").write_text(ours)
+        virsh(daemon.uri, "snapshot-delete", "livecpu-snap", "s1", "--metadata")
+        virsh(daemon.uri, "snapshot-create", "livecpu-snap", str(tmp_path / "s1.xml"), "--redefine")
+        assert virsh(daemon.uri, "snapshot-dumpxml", "--security-info", "livecpu-snap", "s1") == ours
+    finally:
+        for uri in (daemon.uri, libvirtd):
+            run("virsh", "-c", uri, "destroy", "livecpu-snap", check=False)
+            run("virsh", "-c", uri, "undefine", "livecpu-snap", "--snapshots-metadata", check=False)

@@ -141,7 +141,9 @@ extension DomainDriver {
             if let liveDocument {
                 current = try DomainXMLParser.parse(DomainXMLFormatter.format(LiveDomainXML.inactiveForm(
                     liveDocument.document, added: record.runtime?.runAdditions ?? .init())), options: options)
-                if record.persistent && record.updated {
+                // libvirt records a running domain's persistent definition whether or not it
+                // differs (its newDef).
+                if record.persistent {
                     var document = try DomainXMLParser.parse(record.xml, options: options).document
                     document.name = "inactiveDomain"
                     inactive = document
@@ -162,6 +164,7 @@ extension DomainDriver {
         var snapshot = plan.snapshot
         snapshot.domain = current.document
         snapshot.inactiveDomain = inactive
+        if let liveDocument, let guest = record.runtime { snapshot.cookie = SnapshotCookie.of(liveDocument, asked: guest.askedCPU) }
         if record.snapshots[snapshot.name] != nil && !flags.contains(.noMetadata) {
             throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain moment \(snapshot.name) already exists")
         }

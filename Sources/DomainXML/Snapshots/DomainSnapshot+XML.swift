@@ -34,6 +34,7 @@ extension DomainSnapshot {
             offline = state.isOffline
             domain = root.element(named: "domain")
             inactiveDomain = root.element(named: "inactiveDomain")
+            if !offline { cookie = root.element(named: "cookie") }
         } else {
             self.init(name: givenName ?? String(now), creationTime: now)
         }
@@ -130,6 +131,7 @@ extension DomainSnapshot {
             if !secure { DomainSecrets.strip(&document) }
             children.append(.element(document))
         }
+        if let cookie { children.append(.element(cookie)) }
         return XMLElement(name: "domainsnapshot", children: children)
     }
 

@@ -69,8 +69,11 @@ public struct DomainSnapshot: Hashable, Sendable {
     public var disks: [Disk]
     /// `<domain>`: the definition the domain had (its running form for a running domain).
     public var domain: XMLElement?
-    /// `<inactiveDomain>`: a running domain's persistent definition, when it differed.
+    /// `<inactiveDomain>`: a running domain's persistent definition.
     public var inactiveDomain: XMLElement?
+    /// `<cookie>` of a running domain's snapshot, kept as written: libvirt's save cookie, with
+    /// the CPU as QEMU made it and `<slirpHelper/>`.
+    public var cookie: XMLElement?
 
     /// A snapshot description.
     public init(

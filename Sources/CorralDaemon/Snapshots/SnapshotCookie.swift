@@ -1,0 +1,31 @@
+import DomainXML
+import XMLTree
+
+/// The `<cookie>` libvirt writes into a running domain's snapshot (`qemuDomainSaveCookie`): the
+/// CPU as QEMU made it, when that differs from the one asked for (which the snapshot's
+/// `<domain>` carries), and `<slirpHelper/>` when no interface uses QEMU's built-in user
+/// networking.
+enum SnapshotCookie {
+    static func of(_ live: ParsedDomain, asked: XMLElement?) -> XMLElement {
+        var children: [XMLNode] = []
+        if let asked, var made = live.document.element(named: "cpu") {
+            // libvirt keeps the CPU asked for only when QEMU changed more than `check`.
+            let madeCheck = made[attribute: "check"]
+            made[attribute: "check"] = asked[attribute: "check"]
+            if !sameElement(made, asked) {
+                made[attribute: "check"] = madeCheck
+                children.append(.element(made))
+            }
+        }
+        if !live.definition.devices.interfaces.contains(where: { $0.type == .user }) {
+            children.append(.element(XMLElement(name: "slirpHelper")))
+        }
+        return XMLElement(name: "cookie", children: children)
+    }
+
+    /// Equal as XML: names, attributes and element children, whitespace and lines aside.
+    static func sameElement(_ a: XMLElement, _ b: XMLElement) -> Bool {
+        a.name == b.name && a.namespace == b.namespace && a.attributes == b.attributes && (a.elements.isEmpty ? a.text == b.text : true)
+            && a.elements.count == b.elements.count && zip(a.elements, b.elements).allSatisfy(sameElement)
+    }
+}
