@@ -46,6 +46,7 @@ cat > "$demo_dir/demo.xml" <<XML
     <initrd>$PWD/.test-guest/initramfs.gz</initrd>
     <cmdline>console=ttyS0 quiet panic=-1</cmdline>
   </os>
+  <features><acpi/></features>
   <devices>
     <serial type='file'><source path='$demo_dir/serial.log'/></serial>
     <interface type='user'><model type='virtio'/><alias name='ua-net0'/></interface>

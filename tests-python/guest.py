@@ -30,6 +30,7 @@ def domain_xml(name, serial, extra="", namespace="", devices="", machine="q35"):
   <memory unit='MiB'>128</memory>
   <os><type arch='x86_64' machine='{machine}'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  {"" if "<features>" in extra else "<features><acpi/></features>"}
   {extra}
   <devices>
     {serial_port}

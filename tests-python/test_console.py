@@ -97,6 +97,7 @@ def console_xml(name, devices="<serial type='pty'/>"):
   <memory unit='MiB'>128</memory>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  <features><acpi/></features>
   <devices>{devices}</devices>
 </domain>"""
 

@@ -27,6 +27,7 @@ def hotplug_xml(name, devices=""):
   <memory unit='MiB'>160</memory>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  <features><acpi/></features>
   <devices><serial type='pty'/>{ROOT_PORTS}{devices}</devices>
 </domain>"""
 

@@ -18,6 +18,7 @@ def guest_with_serial(name, serial):
   <memory unit='MiB'>128</memory>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 panic=-1</cmdline></os>
+  <features><acpi/></features>
   <devices>
     {serial}
   </devices>

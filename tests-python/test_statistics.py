@@ -22,6 +22,7 @@ def stats_xml(name, directory, serial):
   <vcpu>2</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  <features><acpi/></features>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{directory}/full.img'/><target dev='vda' bus='virtio'/></disk>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{directory}/sparse.img'/><target dev='vdb' bus='virtio'/></disk>

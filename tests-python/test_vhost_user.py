@@ -65,6 +65,7 @@ def vhost_xml(name, interface):
   <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1 corral.noload=virtio_net</cmdline></os>
+  <features><acpi/></features>
   <devices><serial type='pty'/>{ROOT_PORTS}{interface}</devices>
 </domain>"""
 

@@ -20,7 +20,8 @@ extension Builder {
         if usesSystemMemoryBackend { properties.append(("memory-backend", Self.systemMemoryID)) }
         // On x86 this turns SeaBIOS's output to the serial console (libvirt's `<bios useserial>`).
         if domain.os.biosUseSerial == true { properties.append(("graphics", "off")) }
-        if !features.acpi && !features.isEmpty { properties.append(("acpi", "off")) }
+        // Without <acpi/> an x86 guest has no ACPI (libvirt's -no-acpi), <features> or not.
+        if !features.acpi { properties.append(("acpi", "off")) }
         add("-machine", try QEMUKeyValue.render(domain.os.machine ?? "pc", properties))
         if let cache = features.translationBlockCacheKiB {
             guard domain.type == .qemu else { throw CommandLineError(.unsupported, "TCG features are incompatible with domain type '\(domain.type.rawValue)'") }

@@ -95,6 +95,8 @@ extension DomainDriver {
         }
         let guest = try running(uuid)
         let xml = try saveImageXML(guest, record: record, replacement: replacementXML)
+        // libvirt's save cookie follows the XML (what QEMU made of the CPU, <slirpHelper/>).
+        let cookie = (try? liveDocument(guest)).map { SaveCookie.text($0, asked: guest.askedCPU) }
         let wasRunning = guest.lifecycle.status.state == .running
         if wasRunning {
             await apply(.pauseRequested(.save), to: uuid)
@@ -104,7 +106,7 @@ extension DomainDriver {
         var target: SaveImageFile.Target?
         do throws(RemoteError) {
             let made = try await BlockingWork.run { () throws(RemoteError) -> SaveImageFile.Target in
-                try SaveImageFile.create(path, data: SaveImageData(xml: xml), wasRunning: wasRunning)
+                try SaveImageFile.create(path, data: SaveImageData(xml: xml, cookie: cookie), wasRunning: wasRunning)
             }
             target = made
             try await Self.migrateToDescriptor(made.descriptor, qmp: guest.qmp, job: "domain save", tracking: (longJobs, uuid))

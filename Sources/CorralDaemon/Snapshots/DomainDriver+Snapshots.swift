@@ -164,7 +164,7 @@ extension DomainDriver {
         var snapshot = plan.snapshot
         snapshot.domain = current.document
         snapshot.inactiveDomain = inactive
-        if let liveDocument, let guest = record.runtime { snapshot.cookie = SnapshotCookie.of(liveDocument, asked: guest.askedCPU) }
+        if let liveDocument, let guest = record.runtime { snapshot.cookie = SaveCookie.of(liveDocument, asked: guest.askedCPU) }
         if record.snapshots[snapshot.name] != nil && !flags.contains(.noMetadata) {
             throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain moment \(snapshot.name) already exists")
         }

@@ -1,11 +1,11 @@
 import DomainXML
 import XMLTree
 
-/// The `<cookie>` libvirt writes into a running domain's snapshot (`qemuDomainSaveCookie`): the
-/// CPU as QEMU made it, when that differs from the one asked for (which the snapshot's
-/// `<domain>` carries), and `<slirpHelper/>` when no interface uses QEMU's built-in user
-/// networking.
-enum SnapshotCookie {
+/// The `<cookie>` libvirt writes into a running domain's snapshot and save image
+/// (`qemuDomainSaveCookie`): the CPU as QEMU made it, when that differs from the one asked for
+/// (which the snapshot's `<domain>` and the image's XML carry), and `<slirpHelper/>` when no
+/// interface uses QEMU's built-in user networking.
+enum SaveCookie {
     static func of(_ live: ParsedDomain, asked: XMLElement?) -> XMLElement {
         var children: [XMLNode] = []
         if let asked, var made = live.document.element(named: "cpu") {
@@ -21,6 +21,11 @@ enum SnapshotCookie {
             children.append(.element(XMLElement(name: "slirpHelper")))
         }
         return XMLElement(name: "cookie", children: children)
+    }
+
+    /// The cookie as a save image holds it, after the domain XML.
+    static func text(_ live: ParsedDomain, asked: XMLElement?) -> String {
+        XMLTreeWriter().write(of(live, asked: asked))
     }
 
     /// Equal as XML: names, attributes and element children, whitespace and lines aside.
