@@ -72,6 +72,16 @@ public enum DefinitionChecks {
         for filesystem in definition.devices.filesystems { try check(filesystem, of: definition) }
         try checkMemoryDevices(definition)
         try checkMemoryBacking(definition)
+        if let iommu = definition.devices.iommu, iommu.model == .smmuv3 {
+            throw DomainXMLError(.unsupported, "IOMMU device: 'smmuv3' is only supported with ARM Virt machines")
+        }
+        if let iommu = definition.devices.iommu, iommu.model == .virtio {
+            guard (definition.os.machine ?? "").contains("q35") else {
+                throw DomainXMLError(.unsupported, "IOMMU device: 'virtio' is only supported with Q35 and ARM Virt machines")
+            }
+            guard definition.features.acpi else { throw DomainXMLError(.unsupported, "IOMMU device: 'virtio' requires ACPI") }
+            guard iommu.otherAddressType == nil else { throw DomainXMLError(.unsupported, "IOMMU device: 'virtio' needs a PCI address") }
+        }
         if let iommu = definition.devices.iommu, iommu.model == .intel {
             guard (definition.os.machine ?? "").contains("q35") else {
                 throw DomainXMLError(.unsupported, "IOMMU device: 'intel' is only supported with Q35 machines")

@@ -28,6 +28,10 @@ enum PCIAddressAssignment {
     enum Connection {
         /// A PCI Express endpoint: a root port's slot (on q35).
         case pcie
+        /// A PCI Express endpoint that may also sit on the root complex itself, as an
+        /// integrated endpoint (libvirt's `VIR_PCI_CONNECT_INTEGRATED`): a virtio IOMMU takes
+        /// the root bus's first free slot.
+        case pcieIntegrated
         /// A conventional PCI device: the i440fx root bus, a PCI bridge or a PCIe-to-PCI bridge.
         case pci
         /// A PCIe root port: a function of a root-bus slot.
@@ -57,7 +61,7 @@ enum PCIAddressAssignment {
 
         func accepts(_ connection: Connection) -> Bool {
             switch (kind, connection) {
-            case (.pcieRoot, .rootPort), (.rootPort, .pcie), (.rootPort, .pcieToPCIBridge), (.pcieToPCIBridge, .pci), (.pciRoot, .pci),
+            case (.pcieRoot, .rootPort), (.rootPort, .pcie), (.pcieRoot, .pcieIntegrated), (.rootPort, .pcieIntegrated), (.rootPort, .pcieToPCIBridge), (.pcieToPCIBridge, .pci), (.pciRoot, .pci),
                 (.pciRoot, .pciBridge), (.pciBridge, .pci), (.pciBridge, .pciBridge):
                 true
             default: false
@@ -134,7 +138,10 @@ enum PCIAddressAssignment {
         let spare = try assignPass(&firstPass, q35: q35, addsSpare: originalPCIControllers.isEmpty)
         let known = Set(originalPCIControllers.map(\.index))
         let added = controllers(in: firstPass).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !known.contains($0.index) && $0.index != spare }
-        guard added.contains(where: { $0.element[attribute: "model"] != "pcie-root-port" }) else {
+        // An integrated endpoint shares the root bus with the root ports, so the order they are
+        // placed in matters: then the second pass runs too.
+        let integrated = devices.elements.contains { $0.name == "iommu" && $0.namespace == nil && connection(of: $0, q35: q35) == .pcieIntegrated }
+        guard added.contains(where: { $0.element[attribute: "model"] != "pcie-root-port" }) || (integrated && !added.isEmpty) else {
             devices = firstPass
             return
         }
@@ -220,7 +227,7 @@ enum PCIAddressAssignment {
 
     /// The positions of the devices to place, in libvirt's order.
     static func devicePositions(in devices: XMLElement) -> [Int] {
-        let order = ["filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "vsock", "memory"]
+        let order = ["filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory"]
         var positions: [Int] = []
         for name in order {
             for position in devices.children.indices {
@@ -298,6 +305,8 @@ enum PCIAddressAssignment {
             return kind(false)
         case "vsock":
             return kind(true)
+        case "iommu":
+            return q35 && element[attribute: "model"] == "virtio" ? .pcieIntegrated : nil
         case "memory":
             return element[attribute: "model"] == "virtio-mem" || element[attribute: "model"] == "virtio-pmem" ? kind(true) : nil
         case "serial":
@@ -396,7 +405,7 @@ enum PCIAddressAssignment {
             return address
         }
         switch (state.q35, connection) {
-        case (true, .pcie), (true, .pcieToPCIBridge):
+        case (true, .pcie), (true, .pcieIntegrated), (true, .pcieToPCIBridge):
             let port = try addRootPort(&state)
             let address = DomainDefinition.PCIAddress(bus: UInt32(port), slot: 0)
             state.reserve(address)

@@ -7,7 +7,7 @@ public enum X86CPUIDRegister: String, Sendable, CaseIterable, Hashable {
 /// register, a mask (libvirt's `virCPUx86Data`, without MSRs).
 public struct X86CPUIDData: Sendable, Equatable {
     /// Where a mask lives in CPUID.
-    public struct Location: Sendable, Hashable, Comparable {
+    public struct Location: Sendable, Hashable {
         public var leaf: UInt32
         public var subleaf: UInt32
         public var register: X86CPUIDRegister
@@ -16,10 +16,6 @@ public struct X86CPUIDData: Sendable, Equatable {
             self.leaf = leaf
             self.subleaf = subleaf
             self.register = register
-        }
-
-        public static func < (a: Location, b: Location) -> Bool {
-            (a.leaf, a.subleaf, a.register.rawValue) < (b.leaf, b.subleaf, b.register.rawValue)
         }
     }
 

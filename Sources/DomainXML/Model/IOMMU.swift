@@ -1,7 +1,8 @@
 import XMLTree
 
 extension DomainDefinition {
-    /// `<iommu model>`: the guest's IOMMU (Intel VT-d on q35), with its `<driver>` options.
+    /// `<iommu model>`: the guest's IOMMU (Intel VT-d, or virtio-iommu on a PCI slot, on q35),
+    /// with its `<driver>` options.
     public struct IOMMU: Hashable, Sendable, ModelledElement {
         /// `<iommu model>`.
         public enum Model: String, ModelledValue {
@@ -18,6 +19,10 @@ extension DomainDefinition {
         /// `<driver aw_bits>`: the address width (39 or 48).
         public var addressWidth: Int?
         public var alias: String?
+        /// A virtio IOMMU's PCI address.
+        public var pciAddress: PCIAddress?
+        /// The `<address type>` given, when it is not a PCI one.
+        public var otherAddressType: String?
 
         static let schema = ElementSchema("iommu", attributes: ["model"], children: [
             ElementSchema("driver", attributes: ["intremap", "caching_mode", "eim", "iotlb", "aw_bits"]), .alias, .address,
@@ -37,6 +42,8 @@ extension DomainDefinition {
                 addressWidth = bits
             }
             alias = DeviceCommon.alias(element)
+            pciAddress = try PCIAddress(device: element)
+            if let type = element.element(named: "address")?[attribute: "type"], type != "pci" { otherAddressType = type }
         }
     }
 }

@@ -17,8 +17,12 @@ extension Builder {
             if let value = iommu.deviceIOTLB { properties.append(("device-iotlb", .bool(value == .on))) }
             if let bits = iommu.addressWidth { properties.append(("aw-bits", .integer(Int64(bits)))) }
             addDevice(properties)
-        case .smmuv3, .virtio:
-            throw CommandLineError(.unsupported, "IOMMU model '\(iommu.model.rawValue)' is not supported (only intel)")
+        case .virtio:
+            // On the root complex or a root port, where the address assignment put it (libvirt's
+            // `virtio-iommu`, the PCI device's alias).
+            addDevice([("driver", .string("virtio-iommu")), ("id", .string(alias))] + pciPlacement(iommu.pciAddress))
+        case .smmuv3:
+            throw CommandLineError(.unsupported, "IOMMU model '\(iommu.model.rawValue)' is not supported (only intel and virtio)")
         }
     }
 }
