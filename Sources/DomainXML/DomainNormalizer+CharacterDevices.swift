@@ -15,6 +15,7 @@ extension DomainNormalizer {
         try assignSerialTargets(&devices)
         assignConsolePorts(&devices)
         insertSerialConsole(&devices)
+        try normalizeGuestForwards(&devices)
         completeCharacterDevices(&devices)
     }
 

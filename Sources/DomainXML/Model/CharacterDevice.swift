@@ -37,6 +37,13 @@ extension DomainDefinition {
         /// A `udp` device's `<source mode='connect' host service>`: where QEMU sends.
         public var udpConnectHost: String?
         public var udpConnectService: String?
+        /// A guestfwd channel's `<target address port>` (normalised: dotted IPv4, 0-65535): what
+        /// QEMU's user-mode network forwards to the channel.
+        public var guestForward: (address: String, port: Int)? {
+            get { guestForwardAddress.flatMap { address in guestForwardPort.map { (address, $0) } } }
+        }
+        var guestForwardAddress: String?
+        var guestForwardPort: Int?
         /// `<log file>`: where QEMU copies what the device carries.
         public var logFile: String?
         /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
@@ -62,7 +69,7 @@ extension DomainDefinition {
             ElementSchema("source", attributes: ["path", "mode", "host", "service"], children: [
                 ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]),
             ]),
-            logSchema, ElementSchema("target", attributes: ["type", "name", "state"]), .alias, .address,
+            logSchema, ElementSchema("target", attributes: ["type", "name", "state", "address", "port"]), .alias, .address,
         ])
 
         /// A character device of `type` with nothing else set.
@@ -80,6 +87,10 @@ extension DomainDefinition {
             targetType = target?[attribute: "type"]
             targetPort = target?[attribute: "port"].flatMap { Int($0) }
             targetName = target?[attribute: "name"]
+            if element.name == "channel", targetType == "guestfwd" {
+                guestForwardAddress = target?[attribute: "address"]
+                guestForwardPort = target?[attribute: "port"].flatMap { Int($0) }
+            }
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
             if type == .udp { try readUDPSources(element) }

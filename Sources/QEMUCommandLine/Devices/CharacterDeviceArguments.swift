@@ -41,6 +41,19 @@ extension Builder {
     /// else the position after the console's port 0).
     mutating func addChannel(at index: Int, forHotplug: Bool = false) throws(CommandLineError) {
         let channel = domain.devices.channels[index]
+        if let forward = channel.guestForward {
+            // A guestfwd channel is a user-mode network of its own whose guestfwd rule ends in
+            // the channel's chardev (libvirt's qemuBuildChannelGuestfwdNetdevProps).
+            guard !forHotplug else { throw CommandLineError(.unsupported, "live attach of a guestfwd channel is not supported") }
+            guard let names = devices.characterDevice(.channel, index: index) else { return }
+            add("-chardev", try Self.chardev(channel, id: names.chardev, name: "channel\(index)"))
+            add("-netdev", json: .object([
+                ("type", .string("user")),
+                ("guestfwd", .array([.object([("str", .string("tcp:\(forward.address):\(forward.port)-chardev:\(names.chardev)"))])])),
+                ("id", .string(names.alias)),
+            ]))
+            return
+        }
         guard channel.targetType == "virtio" else { throw CommandLineError(.unsupported, "channel target '\(channel.targetType ?? "")' is not supported") }
         guard let names = devices.characterDevice(.channel, index: index) else { return }
         let id = names.chardev
