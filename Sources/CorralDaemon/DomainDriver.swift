@@ -518,21 +518,19 @@ actor DomainDriver {
         ownDocument.keepsControllerOrder = true
         let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
         var liveCPU: (asked: XMLTree.XMLElement, made: XMLTree.XMLElement)?
-        if let map = GuestCPUFeatures.map, var document = startDocument?.document, document.element(named: "cpu") != nil {
-            LiveDomainXML.forbidCPUFallback(&document)
-            if let asked = document.element(named: "cpu").map({ LiveCPUUpdate.disablingRemovedFeatures($0, map: map) }) {
-                var made = asked
-                if let vcpu = await GuestCPUFeatures.vcpu(of: invocation, qmp, cpus: vcpus) {
-                    do throws(LiveCPUUpdate.Mismatch) {
-                        made = try LiveCPUUpdate.updated(asked, enabled: vcpu.enabled, disabled: vcpu.disabled, map: map) ?? asked
-                    } catch {
-                        _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
-                        await qmp.close()
-                        throw RemoteError(code: .operationFailed, domain: .cpu, detail: error.description)
-                    }
+        if let map = GuestCPUFeatures.map, let cpu = startDocument?.document.element(named: "cpu") {
+            let asked = LiveCPUUpdate.disablingRemovedFeatures(LiveDomainXML.forbiddingFallback(cpu), map: map)
+            var made = asked
+            if let vcpu = await GuestCPUFeatures.vcpu(of: invocation, qmp, cpus: vcpus) {
+                do throws(LiveCPUUpdate.Mismatch) {
+                    made = try LiveCPUUpdate.updated(asked, enabled: vcpu.enabled, disabled: vcpu.disabled, map: map) ?? asked
+                } catch {
+                    _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
+                    await qmp.close()
+                    throw RemoteError(code: .operationFailed, domain: .cpu, detail: error.description)
                 }
-                liveCPU = (asked, made)
             }
+            liveCPU = (asked, made)
         }
         // <perf>'s host counters on QEMU, opened before the vCPUs run (libvirt: at start, a
         // counter that cannot be opened fails the start).
@@ -570,8 +568,7 @@ actor DomainDriver {
                 vncWebsocket: context.vncWebsocketPort)
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
             defaultListenGraphics = LiveDomainXML.fillDefaultListenAddresses(&document)
-            LiveDomainXML.forbidCPUFallback(&document)
-            if let liveCPU { LiveDomainXML.replaceCPU(&document, with: liveCPU.made) }
+            if let liveCPU { LiveDomainXML.replaceCPU(&document, with: liveCPU.made) } else { LiveDomainXML.forbidCPUFallback(&document) }
             if let binary = context.virtioFSBinary { LiveDomainXML.nameVirtioFSBinary(&document, binary) }
             LiveDomainXML.setChannelStates(&document, devices: devices, open: chardevs.compactMapValues(\.frontendOpen))
             return DomainXMLFormatter.format(document, id: Int(id))

@@ -118,10 +118,15 @@ enum LiveDomainXML {
     /// XML a destination starts by) says `fallback='forbid'` on it
     /// (`qemuProcessUpdateGuestCPU`).
     static func forbidCPUFallback(_ document: inout XMLElement) {
-        document.updateElements { cpu in
-            guard cpu.name == "cpu", cpu.namespace == nil, (cpu[attribute: "mode"] ?? "custom") == "custom" else { return }
-            cpu.updateElements { if $0.name == "model" && $0.namespace == nil && !$0.text.isEmpty { $0[attribute: "fallback"] = "forbid" } }
-        }
+        document.updateElements { if $0.name == "cpu" && $0.namespace == nil { $0 = forbiddingFallback($0) } }
+    }
+
+    /// `cpu` with ``forbidCPUFallback(_:)``'s rule applied.
+    static func forbiddingFallback(_ cpu: XMLElement) -> XMLElement {
+        guard (cpu[attribute: "mode"] ?? "custom") == "custom" else { return cpu }
+        var cpu = cpu
+        cpu.updateElements { if $0.name == "model" && $0.namespace == nil && !$0.text.isEmpty { $0[attribute: "fallback"] = "forbid" } }
+        return cpu
     }
 
     /// Puts `cpu` in place of the document's `<cpu>`.

@@ -26,7 +26,7 @@ public enum DomainMigratableForm {
         // (qemuDomainMakeCPUMigratable).
         document.updateElements { cpu in
             guard cpu.name == "cpu", cpu.namespace == nil, (cpu[attribute: "mode"] ?? "custom") == "custom",
-                cpu.element(named: "model")?.text.filter({ !$0.isWhitespace }) == "Icelake-Server"
+                cpu.element(named: "model").map({ X86CPUMap.modelName($0.text) }) == "Icelake-Server"
             else { return }
             LiveCPUUpdate.setFeature(&cpu, "pconfig", policy: "disable")
         }

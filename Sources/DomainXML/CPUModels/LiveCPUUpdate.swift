@@ -25,12 +25,12 @@ public enum LiveCPUUpdate {
         // libvirt's virCPUUpdateLive: a custom CPU, or one that asks to be checked fully.
         guard mode != "host-model", mode == "custom" || cpu[attribute: "check"] == "full" else { return nil }
         let hostPassthrough = mode == "host-passthrough" || mode == "maximum"
-        let modelName = String((cpu.element(named: "model")?.text ?? "").filter { !$0.isWhitespace })
+        let modelName = X86CPUMap.modelName(cpu.element(named: "model")?.text ?? "")
         if mode == "custom" && modelName.isEmpty { return nil }
         var model = X86CPUIDData(), modelDisabled = X86CPUIDData()
         var removedFeatures: [String] = []
         if !hostPassthrough {
-            guard let known = map.models[modelName] else { return nil }
+            guard let known = map.model(named: modelName) else { return nil }
             model = known.cpuid
             removedFeatures = known.removedFeatures
         }
@@ -75,9 +75,7 @@ public enum LiveCPUUpdate {
     /// listed as disabled, as libvirt lists them when it starts the guest (`virCPUx86Update`);
     /// `cpu` itself when there is nothing to add.
     public static func disablingRemovedFeatures(_ cpu: XMLElement, map: X86CPUMap) -> XMLElement {
-        guard (cpu[attribute: "mode"] ?? "custom") == "custom", let name = cpu.element(named: "model")?.text,
-            let model = map.models[String(name.filter { !$0.isWhitespace })]
-        else { return cpu }
+        guard (cpu[attribute: "mode"] ?? "custom") == "custom", let model = cpu.element(named: "model").flatMap({ map.model(named: $0.text) }) else { return cpu }
         var updated = cpu
         for removed in model.removedFeatures where !updated.elements(named: "feature").contains(where: { $0[attribute: "name"] == removed }) {
             setFeature(&updated, removed, policy: "disable")

@@ -37,6 +37,13 @@ public struct X86CPUMap: Sendable {
 
     public func feature(named name: String) -> Feature? { featureIndex[name].map { features[$0] } }
 
+    /// The model a `<model>` text names (whitespace around or inside the name aside, as the
+    /// names have none).
+    public func model(named text: String) -> Model? { models[Self.modelName(text)] }
+
+    /// A `<model>` text as a model name.
+    public static func modelName(_ text: String) -> String { String(text.filter { !$0.isWhitespace }) }
+
     /// Reads the map from `directory`'s `index.xml` and the x86 files it includes; `nil` when
     /// there is no map there or it does not read.
     public static func load(directory: String = defaultDirectory) -> X86CPUMap? {

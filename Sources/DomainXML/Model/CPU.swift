@@ -150,7 +150,7 @@ extension DomainDefinition.CPU {
     /// (``LiveCPUUpdate/disablingRemovedFeatures(_:map:)``), so QEMU is asked for the model
     /// without them, as libvirt asks.
     public func disablingRemovedFeatures(map: X86CPUMap) -> DomainDefinition.CPU {
-        guard (mode ?? .custom) == .custom, let model, let known = map.models[String(model.filter { !$0.isWhitespace })] else { return self }
+        guard (mode ?? .custom) == .custom, let model, let known = map.model(named: model) else { return self }
         var updated = self
         for removed in known.removedFeatures where !updated.features.contains(where: { $0.name == removed }) {
             updated.features.append(Feature(name: removed, policy: .disable))

@@ -37,13 +37,16 @@ extension DomainDefinition {
         /// A `udp` device's `<source mode='connect' host service>`: where QEMU sends.
         public var udpConnectHost: String?
         public var udpConnectService: String?
-        /// A guestfwd channel's `<target address port>` (normalised: dotted IPv4, 0-65535): what
-        /// QEMU's user-mode network forwards to the channel.
-        public var guestForward: (address: String, port: Int)? {
-            get { guestForwardAddress.flatMap { address in guestForwardPort.map { (address, $0) } } }
+        /// A guestfwd channel's `<target address port>`: what QEMU's user-mode network forwards
+        /// to the channel.
+        public struct GuestForward: Hashable, Sendable {
+            /// Dotted IPv4 (normalised).
+            public var address: String
+            /// 0-65535 (normalised).
+            public var port: Int
         }
-        var guestForwardAddress: String?
-        var guestForwardPort: Int?
+
+        public var guestForward: GuestForward?
         /// `<log file>`: where QEMU copies what the device carries.
         public var logFile: String?
         /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
@@ -87,9 +90,10 @@ extension DomainDefinition {
             targetType = target?[attribute: "type"]
             targetPort = target?[attribute: "port"].flatMap { Int($0) }
             targetName = target?[attribute: "name"]
-            if element.name == "channel", targetType == "guestfwd" {
-                guestForwardAddress = target?[attribute: "address"]
-                guestForwardPort = target?[attribute: "port"].flatMap { Int($0) }
+            if element.name == "channel", targetType == "guestfwd", let address = target?[attribute: "address"],
+                let port = target?[attribute: "port"].flatMap({ Int($0) })
+            {
+                guestForward = GuestForward(address: address, port: port)
             }
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
