@@ -50,6 +50,14 @@ def wait_for(predicate, timeout=30, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def definition_files(state_dir):
+    """The names of the domain definitions' files in a daemon's state directory. corrald answers
+    a define once its journal holds the definition, and writes the file when the journal is
+    idle, a moment later: a test that reads the files waits for them (`wait_for`)."""
+    directory = os.path.join(state_dir, "domains")
+    return sorted(f for f in os.listdir(directory) if f.endswith(".xml") and not f.startswith("."))
+
+
 def read_until(fd, marker, timeout=60):
     """Reads the descriptor `fd` (a pipe or terminal) until `marker` has come, within `timeout`
     seconds; returns everything read."""

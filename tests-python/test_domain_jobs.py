@@ -8,7 +8,7 @@ import time
 
 import libvirt
 
-from guest import domain_xml
+from guest import definition_files, domain_xml, wait_for
 
 NAMES = [f"storm{i}" for i in range(4)]
 JOB_TIMEOUT = 30
@@ -39,7 +39,12 @@ def state_of(daemon):
         persistent = sorted(d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT))
     finally:
         conn.close()
-    on_disk = sorted(f[:-4] for f in os.listdir(os.path.join(daemon.dir, "state", "domains")) if f.endswith(".xml"))
+    # The files follow the answers a moment later (the daemon's journal holds them first).
+    try:
+        wait_for(lambda: [f[:-4] for f in definition_files(os.path.join(daemon.dir, "state"))] == persistent, 5, "the definitions' files")
+    except AssertionError:
+        pass
+    on_disk = [f[:-4] for f in definition_files(os.path.join(daemon.dir, "state"))]
     return active, persistent, on_disk
 
 

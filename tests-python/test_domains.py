@@ -8,6 +8,7 @@ import libvirt
 import pytest
 
 from conftest import Daemon, binary, run
+from guest import definition_files, wait_for
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
@@ -87,7 +88,7 @@ def test_virsh_define_dumpxml_namespace_and_restart(tmp_path):
         assert "<memory unit='KiB'>131072</memory>" in first
         assert re.search(r"<type arch='x86_64' machine='pc-q35-[0-9.]+'>hvm</type>", first)
         state_dir = os.path.join(daemon.dir, "state")
-        assert os.path.exists(os.path.join(state_dir, "domains", "nsdemo.xml"))
+        wait_for(lambda: definition_files(state_dir) == ["nsdemo.xml"], 10, "the definition's file")
         # Restart the daemon on the same directories: the definition is still there, unchanged.
         daemon.process.terminate()
         daemon.process.wait(10)
@@ -118,7 +119,7 @@ def test_virsh_define_dumpxml_namespace_and_restart(tmp_path):
         assert re.search(r"^Autostart:\s+enable$", run("virsh", "-c", daemon.uri, "dominfo", "nsdemo").stdout, re.M)
         assert "has been undefined" in run("virsh", "-c", daemon.uri, "undefine", "nsdemo").stdout
         assert run("virsh", "-c", daemon.uri, "list", "--all", "--name").stdout.strip() == ""
-        assert not os.path.exists(os.path.join(state_dir, "domains", "nsdemo.xml"))
+        wait_for(lambda: definition_files(state_dir) == [], 10, "the definition's file to go")
     finally:
         daemon.stop()
 
@@ -183,14 +184,18 @@ def test_hostile_and_malformed_xml_change_nothing(daemon, tmp_path, xml, words):
     good = tmp_path / "good.xml"
     good.write_text(NAMESPACED.format(name="keeper"))
     run("virsh", "-c", daemon.uri, "define", str(good))
-    domains = os.path.join(daemon.dir, "state", "domains")
-    before = {n: open(os.path.join(domains, n)).read() for n in os.listdir(domains)}
+    state = os.path.join(daemon.dir, "state")
+    domains = os.path.join(state, "domains")
+    wait_for(lambda: definition_files(state) == ["keeper.xml"], 10, "the definition's file")
+    # Nothing changes: not the definitions' files, nor the journal in front of them.
+    before = {n: open(os.path.join(domains, n), "rb").read() for n in os.listdir(domains)}
+    assert ".journal-0" in before
     bad = tmp_path / "bad.xml"
     bad.write_text(xml)
     result = run("virsh", "-c", daemon.uri, "define", str(bad), check=False)
     assert result.returncode != 0
     assert words in result.stderr, result.stderr
-    after = {n: open(os.path.join(domains, n)).read() for n in os.listdir(domains)}
+    after = {n: open(os.path.join(domains, n), "rb").read() for n in os.listdir(domains)}
     assert after == before
     assert run("virsh", "-c", daemon.uri, "list", "--all", "--name").stdout.split() == ["keeper"]
 
@@ -257,6 +262,7 @@ def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
         small = tmp_path / "small.xml"
         small.write_text("<domain type='qemu'><name>first</name><memory>1024</memory><os><type>hvm</type></os></domain>")
         run("virsh", "-c", uri, "define", str(small))
+        wait_for(lambda: definition_files(str(mnt / "state")) == ["first.xml"], 10, "the definition's file")
         with open(mnt / "filler", "wb") as f:
             try:
                 f.write(b"\0" * (1 << 20))
@@ -269,7 +275,8 @@ def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
         assert result.returncode != 0
         assert "No space left on device" in result.stderr, result.stderr
         assert run("virsh", "-c", uri, "list", "--all", "--name").stdout.split() == ["first"]
-        assert sorted(os.listdir(mnt / "state" / "domains")) == ["first.xml"]  # no temporary file left
+        # No temporary file left, and the journal holds nothing of the refused definition.
+        assert sorted(os.listdir(mnt / "state" / "domains")) == [".journal-0", ".journal-1", "first.xml"]
         os.remove(mnt / "filler")
         run("virsh", "-c", uri, "define", str(big))
         assert run("virsh", "-c", uri, "list", "--all", "--name").stdout.split() == ["first", "second"]
@@ -413,3 +420,33 @@ def test_a_guest_with_leases_starts_as_under_libvirts_default_lock_manager(daemo
         assert missing.returncode != 0 and "Lease k1 in lockspace area does not exist" in missing.stderr
     finally:
         run("virsh", "-c", daemon.uri, "destroy", "leased", check=False)
+
+
+def test_definitions_answered_survive_a_killed_daemon(daemon):
+    """A define answers once the daemon's journal holds the definition; the file follows when the
+    journal is idle. A daemon killed at once (SIGKILL) before writing any file finds every
+    answered definition at its next start, as it was, and writes the files then."""
+    conn = libvirt.open(daemon.uri)
+    dumped = {}
+    for index in range(40):
+        name = f"kept{index:02d}"
+        dom = conn.defineXML(NAMESPACED.format(name=name))
+        dumped[name] = dom.XMLDesc(0)
+    conn.lookupByName("kept07").undefine()
+    del dumped["kept07"]
+    # Redefined with a change after the first define: the later one counts.
+    changed = dumped["kept03"].replace("<memory unit='KiB'>131072</memory>", "<memory unit='KiB'>262144</memory>")
+    assert changed != dumped["kept03"]
+    dumped["kept03"] = conn.defineXML(changed).XMLDesc(0)
+    assert "262144" in dumped["kept03"]
+    conn.close()
+    daemon.restart(kill=True)
+    conn = libvirt.open(daemon.uri)
+    try:
+        assert sorted(d.name() for d in conn.listAllDomains()) == sorted(dumped)
+        for name, xml in dumped.items():
+            assert conn.lookupByName(name).XMLDesc(0) == xml, name
+    finally:
+        conn.close()
+    state = os.path.join(daemon.dir, "state")
+    assert definition_files(state) == sorted(n + ".xml" for n in dumped)

@@ -10,7 +10,7 @@ import libvirt
 import pytest
 
 from conftest import Daemon, run
-from guest import booted, domain_xml, wait_for
+from guest import booted, definition_files, domain_xml, wait_for
 from rawrpc import (ERROR, OK, QEMU, REMOTE, PROGRAMS, RawClient, default_body, parse_error,
                     procedures, read_string, xdr_domain, xdr_string)
 
@@ -123,13 +123,14 @@ def test_a_nul_in_a_name_cannot_overwrite_another_definition(daemon, tmp_path):
     conn = libvirt.open(daemon.uri)
     conn.defineXML(domain_xml("victim", str(tmp_path / "s")))
     path = os.path.join(daemon.dir, "state", "domains", "victim.xml")
+    wait_for(lambda: os.path.exists(path), 10, "the definition's file")
     before = open(path).read()
     for name in ["victim.xml\0evil", "victim.xml&#0;evil", "..", ".", "a/b", "x\x01y"]:
         xml = domain_xml(name, str(tmp_path / "s")).replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>64</memory>")
         result = answer(daemon.socket, REMOTE, 11, xdr_string(xml))
         assert result[0] == ERROR, name
     assert open(path).read() == before
-    assert sorted(os.listdir(os.path.join(daemon.dir, "state", "domains"))) == ["victim.xml"]
+    assert definition_files(os.path.join(daemon.dir, "state")) == ["victim.xml"]
     assert daemon.alive()
     conn.close()
 

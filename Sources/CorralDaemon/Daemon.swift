@@ -140,6 +140,10 @@ public final class Daemon: Sendable {
             logger.warning("calls still in flight at stop", metadata: ["calls": "\(server.callsInFlight.current)"])
         }
         let written = await driver.writeAllStatusFiles()
+        let registry = self.registry
+        if (try? await BlockingWork.run { registry.writeDefinitionFiles(timeout: 5) }) != true {
+            logger.warning("definitions not all written to their files at stop; the journal keeps them for the next start")
+        }
         logger.info("stopped", metadata: ["guests": "\(written)"])
     }
 }

@@ -6,34 +6,57 @@ import Foundation
 ///
 /// Every write is atomic: the text goes to a temporary file in the same directory, which is
 /// flushed to disk, renamed over the old file, and the directory flushed, so a crash leaves
-/// either the old definition or the new one, never half of one.
+/// either the old definition or the new one, never half of one. The domains' store puts a
+/// ``DefinitionJournal`` in front of its files instead: a change is durable once journaled,
+/// and reaches its file in the background.
 struct DefinitionStore: Sendable {
     let directory: String
     let autostartDirectory: String
+    /// The write-ahead journal definitions go through, when the store has one (the domains'):
+    /// a change is durable once journaled, and its file follows in the background.
+    let journal: DefinitionJournal?
 
-    /// The store of domain definitions.
+    /// The store of domain definitions, journaled.
     init(stateDirectory: String) throws {
-        try self.init(directory: stateDirectory + "/domains", autostartDirectory: stateDirectory + "/autostart")
+        try self.init(directory: stateDirectory + "/domains", autostartDirectory: stateDirectory + "/autostart", journaled: true)
     }
 
-    /// A store in `directory`, with autostart markers in `autostartDirectory`.
-    init(directory: String, autostartDirectory: String) throws {
+    /// A store in `directory`, with autostart markers in `autostartDirectory`; with `journaled`,
+    /// changes go through a ``DefinitionJournal`` in `directory` (replayed here first; see it
+    /// for `journalCapacity` and `materializes`).
+    init(
+        directory: String, autostartDirectory: String, journaled: Bool = false, journalCapacity: Int = DefinitionJournal.defaultCapacity,
+        materializes: Bool = true
+    ) throws {
         self.directory = directory
         self.autostartDirectory = autostartDirectory
         for path in [directory, autostartDirectory] {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        journal = journaled
+            ? try DefinitionJournal(
+                directory: directory, capacity: journalCapacity, path: { [directory] name in directory + "/" + name + ".xml" }, materializes: materializes)
+            : nil
     }
 
     func path(for name: String) -> String { directory + "/" + name + ".xml" }
 
     /// Writes a definition atomically.
     func write(name: String, xml: String) throws(StoreError) {
-        try Self.atomicWrite(path: path(for: name), contents: Array(xml.utf8))
+        if let journal {
+            try journal.record(.write(name: name, contents: Array(xml.utf8)))
+        } else {
+            try Self.atomicWrite(path: path(for: name), contents: Array(xml.utf8))
+        }
     }
 
     /// Removes a definition (and its autostart marker).
     func remove(name: String) throws(StoreError) {
+        if let journal {
+            try journal.record(.remove(name: name))
+            unlink(autostartDirectory + "/" + name)
+            return
+        }
         if unlink(path(for: name)) != 0 && errno != ENOENT {
             throw StoreError(message: "cannot remove \(path(for: name)): \(String(cString: strerror(errno)))")
         }
@@ -68,6 +91,13 @@ struct DefinitionStore: Sendable {
     /// default, for definitions) the file and its directory are flushed to disk too; runtime
     /// files in the run directory (a tmpfs in production) skip that.
     static func atomicWrite(path: String, contents: [UInt8], durable: Bool = true) throws(StoreError) {
+        try replaceFile(path: path, contents: contents, flush: durable)
+        if durable { syncDirectory((path as NSString).deletingLastPathComponent) }
+    }
+
+    /// Replaces `path` with `contents` through a temporary file in the same directory, renamed
+    /// over it; with `flush` the file is flushed before the rename (its directory is not).
+    static func replaceFile(path: String, contents: [UInt8], flush: Bool) throws(StoreError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = directory + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -84,7 +114,7 @@ struct DefinitionStore: Sendable {
             }
             written += n
         }
-        if durable && fsync(fd) != 0 {
+        if flush && fsync(fd) != 0 {
             let message = String(cString: strerror(errno))
             close(fd)
             unlink(temporary)
@@ -96,7 +126,6 @@ struct DefinitionStore: Sendable {
             unlink(temporary)
             throw StoreError(message: "cannot write \(path): \(message)")
         }
-        if durable { syncDirectory(directory) }
     }
 
     static func syncDirectory(_ directory: String) {

@@ -26,6 +26,13 @@ final class DomainRegistry: Sendable {
         self.snapshotStore = snapshotStore
     }
 
+    /// Waits (at most `timeout` seconds) until every definition is in its own file, so that an
+    /// orderly stop leaves the state directory as a reader expects it (the journal would
+    /// replay them at the next start anyway).
+    func writeDefinitionFiles(timeout: Double) -> Bool {
+        store.journal?.waitUntilWritten(timeout: timeout) ?? true
+    }
+
     // MARK: - Loading
 
     /// Loads every stored definition; a file that does not parse is reported and skipped.

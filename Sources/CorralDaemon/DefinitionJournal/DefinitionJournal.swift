@@ -1,0 +1,338 @@
+import Foundation
+import Glibc
+
+/// A write-ahead journal in front of a ``DefinitionStore``'s files: a change is durable once its
+/// record is flushed to the journal, and reaches its file in the background.
+///
+/// Why: storing a definition in its own file durably costs a new inode, two flushes (file and
+/// directory) and a rename before the define can answer; one record appended to a
+/// preallocated file costs one `fdatasync` of a block or two. The definition is as safe — more
+/// than libvirt's, which does not flush the directory — and its file appears a moment later.
+/// At start the journal's changes are replayed into the files (idempotently: each is the whole
+/// definition) before anything reads them.
+///
+/// Two segments (`.journal-0`, `.journal-1`) take turns (see ``JournalSegments``). The
+/// materializer writes each change to its file without flushing it; when the active segment
+/// fills and the other is to be reused, the files written since the last time are flushed
+/// (and the directory once), so a segment is reused only once its changes are durable in
+/// their files.
+///
+/// Thread safety: all state is guarded by `condition`; appends block the calling thread (a
+/// thread-pool thread) on the disk, as the direct writes did.
+final class DefinitionJournal: @unchecked Sendable {
+    /// Bytes per segment: room for about a thousand usual definitions between turns.
+    static let defaultCapacity = 4 << 20
+    /// How much a segment's file grows by (with written zeros) as records reach its end.
+    static let growth = 64 << 10
+    /// How long the journal is to be idle before the materializer writes files, unless a
+    /// writer waits for it or a segment is to be freed: a burst of defines is answered first.
+    static let idleDelay: TimeInterval = 0.05
+    /// How long a change waits for the materializer to free a segment before it fails.
+    static let materializerPatience: TimeInterval = 30
+
+    let directory: String
+    private let path: @Sendable (String) -> String
+    private let descriptors: [Int32]
+    private let capacity: Int
+    private let condition = NSCondition()
+    private var segments: JournalSegments
+    private var queue: [(sequence: UInt64, change: JournalChange)] = []
+    /// Each segment file's size: written zeros up to there.
+    private var fileSizes: [Int]
+    /// Threads waiting for the materializer (it then does not wait for the journal to be idle).
+    private var waiters = 0
+    /// When the last record was appended.
+    private var lastRecord = Date()
+    private var failure: String?
+    /// When the materializer tries again after a failure.
+    private var retryAt: Date?
+    private var closed = false
+    /// Definitions written to their files since the last flush of them.
+    private var unflushed: Set<String> = []
+
+    /// Opens the journal in `directory` (creating its segments), after replaying what an earlier
+    /// run left in it into the files `path` names, and starts its materializer thread (unless
+    /// `materializes` is false: tests, as a daemon killed before it wrote any file).
+    init(directory: String, capacity: Int = defaultCapacity, path: @escaping @Sendable (String) -> String, materializes: Bool = true) throws(StoreError) {
+        self.directory = directory
+        self.path = path
+        self.capacity = capacity
+        let files = [0, 1].map { directory + "/.journal-\($0)" }
+        // Replay: the segments in epoch order, so a later change to a definition wins.
+        let found = files.compactMap { file in FileManager.default.contents(atPath: file).flatMap { JournalFormat.changes(segment: Array($0)) } }
+        let ordered = found.sorted { $0.epoch < $1.epoch }
+        try Self.apply(ordered.flatMap(\.changes), path: path, directory: directory)
+        let epoch = (ordered.last?.epoch ?? 0) + 1
+        var descriptors: [Int32] = [], sizes: [Int] = []
+        do throws(StoreError) {
+            for (index, file) in files.enumerated() {
+                let (fd, size) = try Self.openSegment(file, initialSize: min(capacity, Self.growth), directory: directory)
+                descriptors.append(fd)
+                sizes.append(size)
+                // The first segment starts the new epoch; the second's header is cleared, so
+                // nothing from before this start is replayed again.
+                let header = index == 0 ? JournalFormat.header(epoch: epoch) : [UInt8](repeating: 0, count: JournalFormat.headerSize)
+                try Self.write(header, to: fd, at: 0, file: file)
+                try Self.flush(fd, file: file)
+            }
+        } catch {
+            descriptors.forEach { Glibc.close($0) }
+            throw error
+        }
+        self.descriptors = descriptors
+        fileSizes = sizes
+        segments = JournalSegments(capacity: capacity, epoch: epoch)
+        if materializes { startMaterializer() }
+    }
+
+    deinit { descriptors.forEach { Glibc.close($0) } }
+
+    /// Records `change` durably; its file follows in the background.
+    func record(_ change: JournalChange) throws(StoreError) {
+        let size = JournalFormat.record(change, epoch: 0).count
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: Self.materializerPatience)
+        while true {
+            let placement = segments.placement(size: size)
+            switch placement {
+            case .append(let segment, let offset, let epoch, let header, let sequence):
+                var bytes = header ? JournalFormat.header(epoch: epoch) : []
+                bytes += JournalFormat.record(change, epoch: epoch)
+                let file = directory + "/.journal-\(segment)"
+                let end = (header ? 0 : offset) + bytes.count
+                if end > fileSizes[segment] {
+                    // Grown with written zeros ahead of the records, so that most appends
+                    // change neither the file's size nor its allocation.
+                    let size = max(end, min(capacity, fileSizes[segment] + Self.growth))
+                    try Self.write([UInt8](repeating: 0, count: size - fileSizes[segment]), to: descriptors[segment], at: fileSizes[segment], file: file)
+                    fileSizes[segment] = size
+                }
+                try Self.write(bytes, to: descriptors[segment], at: header ? 0 : offset, file: file)
+                try Self.flush(descriptors[segment], file: file)
+                segments.recorded(placement, size: size)
+                queue.append((sequence, change))
+                lastRecord = Date()
+                condition.broadcast()
+                return
+            case .waitForMaterializer:
+                try waitLocked(until: deadline) { $0.placement(size: size) != .waitForMaterializer }
+            case .tooLarge:
+                // Written directly once every earlier change is in its file (the materializer
+                // would otherwise write an older one over it); the journal then says that
+                // file is not to be replayed over.
+                try waitLocked(until: deadline) { $0.isWritten }
+                try Self.apply([change], path: path, directory: directory)
+                condition.unlock()
+                defer { condition.lock() }
+                try record(.keep(name: change.name))
+                return
+            }
+        }
+    }
+
+    /// Waits (with `condition` held) until `ready` holds, or fails at `deadline`.
+    private func waitLocked(until deadline: Date, _ ready: (JournalSegments) -> Bool) throws(StoreError) {
+        waiters += 1
+        defer { waiters -= 1 }
+        condition.broadcast()
+        while !ready(segments) {
+            if !condition.wait(until: deadline) && !ready(segments) {
+                throw StoreError(message: "the definitions journal is full and its changes cannot reach their files: \(failure ?? "timed out")")
+            }
+        }
+    }
+
+    /// Blocks until every change recorded so far is in its file (at most `timeout` seconds).
+    @discardableResult
+    func waitUntilWritten(timeout: TimeInterval = 10) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        waiters += 1
+        defer { waiters -= 1 }
+        condition.broadcast()
+        while !segments.isWritten {
+            guard condition.wait(until: deadline) else { return segments.isWritten }
+        }
+        return true
+    }
+
+    /// Stops the materializer thread (what is not yet in its file stays journaled).
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The materializer runs on a thread of its own at a lower priority (nice 10), so that
+    /// making files — a new inode each, costly on some filesystems — takes the CPU the
+    /// daemon's calls leave, yet is never starved by them.
+    private func startMaterializer() {
+        let thread = Thread { [self] in
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.materializerNice)
+            materialize()
+        }
+        thread.name = "corrald-journal"
+        thread.start()
+    }
+
+    /// The materializer's nice value (Linux's is per thread).
+    static let materializerNice: Int32 = 10
+
+    /// The materializer: writes queued changes to their files once the journal has been idle
+    /// for ``idleDelay`` (at once when a writer waits or a segment is to be freed), and
+    /// flushes the files written so far when a segment is to be freed. Files are not flushed one by one:
+    /// the journal holds each change until its segment is reused. A failure (a full disk)
+    /// leaves the changes queued, and the journal keeps them; it is retried a second later.
+    private func materialize() {
+        condition.lock()
+        defer { condition.unlock() }
+        while !closed {
+            if queue.isEmpty && !segments.retiringSegmentNeedsFlush {
+                condition.wait()
+                continue
+            }
+            if let retryAt, Date() < retryAt {
+                _ = condition.wait(until: retryAt)
+                continue
+            }
+            if !queue.isEmpty && waiters == 0 && !segments.retiringSegmentIsPending {
+                let due = lastRecord.addingTimeInterval(Self.idleDelay)
+                if Date() < due {
+                    _ = condition.wait(until: due)
+                    continue
+                }
+            }
+            let batch = queue
+            queue.removeAll()
+            if let last = batch.last?.sequence {
+                condition.unlock()
+                let result = Result { () throws(StoreError) in try Self.write(batch.map(\.change), path: path) }
+                condition.lock()
+                if case .failure(let error) = result {
+                    queue.insert(contentsOf: batch, at: 0)
+                    fail(error)
+                    continue
+                }
+                for (_, change) in batch where change.touchesFile { unflushed.insert(change.name) }
+                segments.written(through: last)
+                condition.broadcast()
+            }
+            if segments.retiringSegmentNeedsFlush {
+                let names = unflushed, target = segments.written
+                unflushed.removeAll()
+                condition.unlock()
+                let result = Result { () throws(StoreError) in try Self.flush(names, path: path, directory: directory) }
+                condition.lock()
+                if case .failure(let error) = result {
+                    unflushed.formUnion(names)
+                    fail(error)
+                    continue
+                }
+                segments.flushed(through: target)
+            }
+            failure = nil
+            retryAt = nil
+            condition.broadcast()
+        }
+    }
+
+    /// A write or flush failed (with `condition` held): told to waiting writers, retried later.
+    private func fail(_ error: StoreError) {
+        failure = error.message
+        retryAt = Date(timeIntervalSinceNow: 1)
+        condition.broadcast()
+    }
+
+    /// Writes each definition's last change among `changes` to its file, unflushed.
+    private static func write(_ changes: [JournalChange], path: (String) -> String) throws(StoreError) {
+        for change in lastChanges(changes) {
+            switch change {
+            case .write(let name, let contents):
+                let file = path(name)
+                let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))") }
+                defer { Glibc.close(fd) }
+                try write(contents, to: fd, at: 0, file: file)
+            case .remove(let name):
+                if unlink(path(name)) != 0 && errno != ENOENT {
+                    throw StoreError(message: "cannot remove \(path(name)): \(String(cString: strerror(errno)))")
+                }
+            case .keep:
+                break
+            }
+        }
+    }
+
+    /// Flushes the files of `names` (those still there), then their directory.
+    private static func flush(_ names: Set<String>, path: (String) -> String, directory: String) throws(StoreError) {
+        for name in names.sorted() {
+            let fd = open(path(name), O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT { continue }
+                throw StoreError(message: "cannot flush \(path(name)): \(String(cString: strerror(errno)))")
+            }
+            defer { Glibc.close(fd) }
+            try flush(fd, file: path(name))
+        }
+        DefinitionStore.syncDirectory(directory)
+    }
+
+    /// Each definition's last change among `changes`, in the order they were made.
+    static func lastChanges(_ changes: [JournalChange]) -> [JournalChange] {
+        var last: [String: Int] = [:]
+        for (index, change) in changes.enumerated() { last[change.name] = index }
+        return changes.enumerated().filter { last[$0.element.name] == $0.offset }.map(\.element)
+    }
+
+    /// Brings the files to the state `changes` leave them in, durably: each definition's last
+    /// change only, each file flushed, then the directory once.
+    static func apply(_ changes: [JournalChange], path: (String) -> String, directory: String) throws(StoreError) {
+        guard !changes.isEmpty else { return }
+        for change in lastChanges(changes) {
+            switch change {
+            case .write(let name, let contents):
+                try DefinitionStore.replaceFile(path: path(name), contents: contents, flush: true)
+            case .remove(let name):
+                if unlink(path(name)) != 0 && errno != ENOENT {
+                    throw StoreError(message: "cannot remove \(path(name)): \(String(cString: strerror(errno)))")
+                }
+            case .keep:
+                break
+            }
+        }
+        DefinitionStore.syncDirectory(directory)
+    }
+
+    /// Opens a segment, creating it as `initialSize` bytes of written zeros when it is missing
+    /// or shorter than a header; returns it and its size.
+    private static func openSegment(_ file: String, initialSize: Int, directory: String) throws(StoreError) -> (Int32, Int) {
+        var status = stat()
+        if stat(file, &status) != 0 || status.st_size < JournalFormat.headerSize {
+            try DefinitionStore.replaceFile(path: file, contents: [UInt8](repeating: 0, count: initialSize), flush: true)
+            DefinitionStore.syncDirectory(directory)
+            status.st_size = off_t(initialSize)
+        }
+        let fd = open(file, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(message: "cannot open \(file): \(String(cString: strerror(errno)))") }
+        return (fd, Int(status.st_size))
+    }
+
+    private static func write(_ bytes: [UInt8], to fd: Int32, at offset: Int, file: String) throws(StoreError) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset + written)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))")
+            }
+            written += n
+        }
+    }
+
+    private static func flush(_ fd: Int32, file: String) throws(StoreError) {
+        guard fdatasync(fd) == 0 else { throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))") }
+    }
+}

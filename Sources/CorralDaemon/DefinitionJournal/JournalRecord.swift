@@ -1,0 +1,131 @@
+/// One change to a ``DefinitionStore`` as its journal keeps it.
+enum JournalChange: Equatable, Sendable {
+    /// The definition `name` now has these contents.
+    case write(name: String, contents: [UInt8])
+    /// The definition `name` is gone.
+    case remove(name: String)
+    /// The file for `name` was written durably without the journal (a definition too large for
+    /// it): earlier changes to `name` in the journal must not be replayed over it.
+    case keep(name: String)
+
+    var name: String {
+        switch self {
+        case .write(let name, _), .remove(let name), .keep(let name): name
+        }
+    }
+
+    /// Whether the change touches its file (a ``keep(name:)`` does not).
+    var touchesFile: Bool {
+        if case .keep = self { return false }
+        return true
+    }
+
+    /// The record's kind byte.
+    var kind: UInt8 {
+        switch self {
+        case .write: 1
+        case .remove: 2
+        case .keep: 3
+        }
+    }
+}
+
+/// The journal's on-disk format: a segment is a header then records, each checksummed together
+/// with the segment's epoch, so a record left from an earlier use of the segment, or torn by a
+/// crash while it was written, ends the segment when it is read back.
+///
+/// ```
+/// header (64 bytes): "CORRALJ1", epoch (UInt64 LE), CRC-32 of the 16 bytes before it, zeros
+/// record:            body length (UInt32 LE), CRC-32 of epoch and body (UInt32 LE), body
+/// body:              kind (1 write, 2 remove, 3 keep), name length (UInt32 LE), name, contents
+/// ```
+enum JournalFormat {
+    static let magic = Array("CORRALJ1".utf8)
+    /// Where the first record starts.
+    static let headerSize = 64
+    /// Bytes a record takes besides its name and contents.
+    static let recordOverhead = 8 + 1 + 4
+
+    /// A segment's header for `epoch`.
+    static func header(epoch: UInt64) -> [UInt8] {
+        var bytes = magic
+        append(epoch, to: &bytes)
+        append(CRC32.checksum(bytes), to: &bytes)
+        bytes += [UInt8](repeating: 0, count: headerSize - bytes.count)
+        return bytes
+    }
+
+    /// The epoch a segment's header names; nil when it is not a valid header.
+    static func epoch(header bytes: ArraySlice<UInt8>) -> UInt64? {
+        guard bytes.count >= headerSize, bytes.prefix(8).elementsEqual(magic) else { return nil }
+        let start = bytes.startIndex
+        let epoch = read(UInt64.self, bytes, at: start + 8)
+        guard read(UInt32.self, bytes, at: start + 16) == CRC32.checksum(bytes[start..<start + 16]) else { return nil }
+        return epoch
+    }
+
+    /// The bytes of `change` as a record of a segment with `epoch`.
+    static func record(_ change: JournalChange, epoch: UInt64) -> [UInt8] {
+        var body: [UInt8] = [change.kind]
+        let name = Array(change.name.utf8)
+        append(UInt32(name.count), to: &body)
+        body += name
+        if case .write(_, let contents) = change { body += contents }
+        var epochBytes: [UInt8] = []
+        append(epoch, to: &epochBytes)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(body.count + 8)
+        append(UInt32(body.count), to: &bytes)
+        append(CRC32.checksum(body, continuing: CRC32.checksum(epochBytes)), to: &bytes)
+        return bytes + body
+    }
+
+    /// The records of a segment, in order: the valid records after a valid header, up to the
+    /// first that is not one (end of the written part, a torn write, an earlier epoch's
+    /// record). A segment without a valid header has none.
+    static func changes(segment bytes: [UInt8]) -> (epoch: UInt64, changes: [JournalChange])? {
+        guard let epoch = epoch(header: bytes[...]) else { return nil }
+        var epochBytes: [UInt8] = []
+        append(epoch, to: &epochBytes)
+        let epochCRC = CRC32.checksum(epochBytes)
+        var changes: [JournalChange] = []
+        var offset = headerSize
+        while bytes.count - offset >= 8 {
+            let length = Int(read(UInt32.self, bytes[...], at: offset))
+            let crc = read(UInt32.self, bytes[...], at: offset + 4)
+            let bodyStart = offset + 8
+            // Bounds first: the length is read from the disk.
+            guard length >= 5, length <= bytes.count - bodyStart else { break }
+            let body = bytes[bodyStart..<bodyStart + length]
+            guard CRC32.checksum(body, continuing: epochCRC) == crc, let change = change(body) else { break }
+            changes.append(change)
+            offset = bodyStart + length
+        }
+        return (epoch, changes)
+    }
+
+    private static func change(_ body: ArraySlice<UInt8>) -> JournalChange? {
+        let start = body.startIndex
+        let nameLength = Int(read(UInt32.self, body, at: start + 1))
+        guard nameLength >= 1, nameLength <= body.count - 5 else { return nil }
+        let nameBytes = body[start + 5..<start + 5 + nameLength]
+        guard let name = String(validating: nameBytes, as: UTF8.self), !name.contains("/") else { return nil }
+        let contents = body[(start + 5 + nameLength)...]
+        switch body[start] {
+        case 1: return .write(name: name, contents: Array(contents))
+        case 2 where contents.isEmpty: return .remove(name: name)
+        case 3 where contents.isEmpty: return .keep(name: name)
+        default: return nil
+        }
+    }
+
+    private static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    private static func read<Integer: FixedWidthInteger>(_: Integer.Type, _ bytes: ArraySlice<UInt8>, at offset: Int) -> Integer {
+        var value: Integer = 0
+        for index in 0..<MemoryLayout<Integer>.size { value |= Integer(bytes[offset + index]) << (8 * index) }
+        return value
+    }
+}
