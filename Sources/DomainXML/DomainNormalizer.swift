@@ -644,8 +644,9 @@ enum DomainNormalizer {
     /// Children sorted by `order` (stable); elements not in it keep their place after the element
     /// they followed. Whitespace-only text is dropped (the writer indents).
     static func ordered(_ children: [XMLNode], by order: [String]) -> [XMLNode] {
-        var rank: [String: Int] = [:]
-        for (i, name) in order.enumerated() { rank[name] = i * 2 }
+        // A linear search: the orders are a few dozen short names, cheaper to scan than to hash
+        // into a table on every call.
+        func rank(_ name: String) -> Int? { order.firstIndex(of: name).map { $0 * 2 } }
         var last = -1
         var keyed: [(Double, Int, XMLNode)] = []
         var offset = 0.0
@@ -656,7 +657,7 @@ enum DomainNormalizer {
             case .text:
                 keyed.append((Double(last) + 0.5, index, node))
             case .element(let e):
-                if e.namespace == nil, let r = rank[e.name] {
+                if e.namespace == nil, let r = rank(e.name) {
                     last = r
                     offset = 0
                     keyed.append((Double(r), index, node))
@@ -723,19 +724,39 @@ enum DomainNormalizer {
         return kib
     }
 
+    /// A UUID in libvirt's canonical form (lower-case, dashed 8-4-4-4-12) from text with 32 ASCII
+    /// hex digits, dashes anywhere and whitespace around; nil otherwise.
     static func canonicalUUID(_ text: String) -> String? {
-        let hex = text.trimmingWhitespace().lowercased().filter { $0 != "-" }
-        guard hex.count == 32, hex.allSatisfy(\.isHexDigit) else { return nil }
-        let c = Array(hex)
-        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
+        var digits: [UInt8] = []
+        digits.reserveCapacity(32)
+        for byte in text.trimmingWhitespace().utf8 where byte != UInt8(ascii: "-") {
+            let lower = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(lower) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(lower), digits.count < 32 else {
+                return nil
+            }
+            digits.append(lower)
+        }
+        guard digits.count == 32 else { return nil }
+        return dashedUUID(digits)
     }
 
     static func randomUUID(_ random: RandomSource) -> String {
         var bytes = random.bytes(16)
         bytes[6] = bytes[6] & 0x0F | 0x40
         bytes[8] = bytes[8] & 0x3F | 0x80
-        let hex = bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
-        return canonicalUUID(hex)!
+        let hex = Array("0123456789abcdef".utf8)
+        return dashedUUID(bytes.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]] })
+    }
+
+    /// 32 hex digits as 8-4-4-4-12.
+    private static func dashedUUID(_ digits: [UInt8]) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        for (index, digit) in digits.enumerated() {
+            if index == 8 || index == 12 || index == 16 || index == 20 { text.append(UInt8(ascii: "-")) }
+            text.append(digit)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     static func randomMAC(_ random: RandomSource) -> String {

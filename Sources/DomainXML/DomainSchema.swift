@@ -48,20 +48,21 @@ enum DomainSchema {
 
     static func walk(_ element: XMLElement, path: String, found: inout [String]) {
         guard let node = node(for: path) else { return }
-        let shown = path.dropFirst("domain".count).isEmpty ? "<domain>" : "<\(path.dropFirst("domain/".count))>"
+        // How the element is named in a finding: made only when there is one.
+        func shown() -> String { path.dropFirst("domain".count).isEmpty ? "<domain>" : "<\(path.dropFirst("domain/".count))>" }
         for attribute in element.attributes where attribute.namespace != nil || !node.attributes.contains(attribute.name) {
-            found.append("attribute '\(attribute.name)' of \(shown) (line \(element.line))")
+            found.append("attribute '\(attribute.name)' of \(shown()) (line \(element.line))")
         }
-        for child in element.elements {
-            if path == "domain" && child.namespace == qemuNamespaceURI { continue }  // the namespace, handled itself
-            if path == "domain" && child.name == "metadata" && child.namespace == nil { continue }  // opaque by design
-            let childPath = path + "/" + child.name
+        let isRoot = path == "domain"
+        for case .element(let child) in element.children {
+            if isRoot && child.namespace == qemuNamespaceURI { continue }  // the namespace, handled itself
+            if isRoot && child.name == "metadata" && child.namespace == nil { continue }  // opaque by design
             if child.namespace != nil || !node.children.contains(child.name) {
                 let name = child.prefix.map { "\($0):\(child.name)" } ?? child.name
-                found.append("element <\(path == "domain" ? "" : String(path.dropFirst("domain/".count)) + "/")\(name)> (line \(child.line))")
+                found.append("element <\(isRoot ? "" : String(path.dropFirst("domain/".count)) + "/")\(name)> (line \(child.line))")
                 continue
             }
-            walk(child, path: childPath, found: &found)
+            walk(child, path: path + "/" + child.name, found: &found)
         }
     }
 }
