@@ -196,14 +196,14 @@ enum DomainBenchmark {
         // without a daemon, on the state directory's filesystem, with files of the stored size.
         let stored = (try? FileManager.default.attributesOfItem(atPath: daemon.directory + "/state/domains/\(name(0)).xml")[.size] as? Int) ?? 2048
         let libvirtWrite = DurableWriteFloor.measure(.fileFlush, parent: daemon.directory, size: stored, count: 200)
-        let corralWrite = DurableWriteFloor.measure(.fileAndDirectoryFlush, parent: daemon.directory, size: stored, count: 200)
+        let corralWrite = DurableWriteFloor.measure(.journalAppend, parent: daemon.directory, size: stored, count: 200)
         let rpc = try await rpcFloor(uri: daemon.uri)
         print(String(format: "    define p50: corrald %.0f µs", ours.p50 * 1e6), terminator: "")
         if let theirDefines { print(String(format: ", libvirtd %.0f µs, ratio %.2fx", theirDefines.p50 * 1e6, theirDefines.p50 / ours.p50), terminator: "") }
         print("")
         let parse = DefineParseCost.measure(count: 2000)
         print(String(format: "    parsing, checking and normalising the definition (in this process): %.0f µs", parse * 1e6))
-        print(String(format: "    storing %d bytes durably, no daemon: libvirtd's way (file flushed) %.0f µs, corrald's (file and directory flushed) %.0f µs; RPC floor %.0f µs",
+        print(String(format: "    storing %d bytes durably, no daemon: libvirtd's way (a new file, flushed, renamed) %.0f µs, corrald's (a record appended to its journal, flushed) %.0f µs; RPC floor %.0f µs",
                      stored, libvirtWrite * 1e6, corralWrite * 1e6, rpc * 1e6))
         if let theirDefines {
             print(String(format: "    a daemon doing nothing else would be at most %.2fx libvirtd (libvirtd's way), %.2fx (corrald's); corrald takes %.2fx its floor",

@@ -8,9 +8,12 @@ enum DurableWriteFloor {
     enum Pattern {
         /// libvirt's `virFileRewrite`: a new file, written, flushed, renamed over the old one.
         case fileFlush
-        /// corrald's `DefinitionStore.atomicWrite`: the same, then the directory flushed too,
-        /// so the new name survives a crash as well.
+        /// `DefinitionStore.atomicWrite`: the same, then the directory flushed too, so the new
+        /// name survives a crash as well (corrald's pools and networks; its domains before the
+        /// journal).
         case fileAndDirectoryFlush
+        /// corrald's domain journal: a record appended to a preallocated file, `fdatasync`.
+        case journalAppend
     }
 
     /// The median seconds per definition stored with `pattern`: `count` files of `size` bytes
@@ -22,6 +25,21 @@ enum DurableWriteFloor {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bytes = [UInt8](repeating: UInt8(ascii: "x"), count: size)
         var times: [Double] = []
+        if pattern == .journalAppend {
+            let fd = open(directory + "/journal", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return 0 }
+            defer { close(fd) }
+            let zeros = [UInt8](repeating: 0, count: size * (count + 1))
+            _ = zeros.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fsync(fd)
+            for index in 0..<count {
+                let start = ContinuousClock.now
+                _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(index * size)) }
+                fdatasync(fd)
+                times.append((ContinuousClock.now - start).seconds)
+            }
+            return times.sorted()[times.count / 2]
+        }
         for index in 0..<count {
             let path = directory + "/domain-\(index).xml", temporary = path + ".new"
             let start = ContinuousClock.now
