@@ -141,7 +141,7 @@ public final class Daemon: Sendable {
         }
         let written = await driver.writeAllStatusFiles()
         let registry = self.registry
-        if (try? await BlockingWork.run { registry.writeDefinitionFiles(timeout: 5) }) != true {
+        if (try? await BlockingWork.run { registry.finishDefinitionStore(timeout: 5) }) != true {
             logger.warning("definitions not all written to their files at stop; the journal keeps them for the next start")
         }
         logger.info("stopped", metadata: ["guests": "\(written)"])

@@ -35,11 +35,14 @@ struct DefinitionStore: Sendable {
         }
         journal = journaled
             ? try DefinitionJournal(
-                directory: directory, capacity: journalCapacity, path: { [directory] name in directory + "/" + name + ".xml" }, materializes: materializes)
+                directory: directory, capacity: journalCapacity, path: { [directory] name in Self.path(in: directory, for: name) }, materializes: materializes)
             : nil
     }
 
-    func path(for name: String) -> String { directory + "/" + name + ".xml" }
+    func path(for name: String) -> String { Self.path(in: directory, for: name) }
+
+    /// Where the definition `name` of a store in `directory` lives.
+    static func path(in directory: String, for name: String) -> String { directory + "/" + name + ".xml" }
 
     /// Writes a definition atomically.
     func write(name: String, xml: String) throws(StoreError) {
@@ -102,17 +105,12 @@ struct DefinitionStore: Sendable {
         let temporary = directory + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError(message: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var written = 0
-        while written < contents.count {
-            let n = contents[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let message = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                throw StoreError(message: "cannot write \(path): \(message)")
-            }
-            written += n
+        do throws(StoreError) {
+            try writeAll(contents, to: fd, at: 0, file: path)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
         }
         if flush && fsync(fd) != 0 {
             let message = String(cString: strerror(errno))
@@ -125,6 +123,19 @@ struct DefinitionStore: Sendable {
             let message = String(cString: strerror(errno))
             unlink(temporary)
             throw StoreError(message: "cannot write \(path): \(message)")
+        }
+    }
+
+    /// Writes all of `bytes` at `offset` of `fd` (the file `file`, for the error).
+    static func writeAll(_ bytes: [UInt8], to fd: Int32, at offset: Int, file: String) throws(StoreError) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset + written)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))")
+            }
+            written += n
         }
     }
 

@@ -26,11 +26,11 @@ final class DomainRegistry: Sendable {
         self.snapshotStore = snapshotStore
     }
 
-    /// Waits (at most `timeout` seconds) until every definition is in its own file, so that an
-    /// orderly stop leaves the state directory as a reader expects it (the journal would
-    /// replay them at the next start anyway).
-    func writeDefinitionFiles(timeout: Double) -> Bool {
-        store.journal?.waitUntilWritten(timeout: timeout) ?? true
+    /// At an orderly stop: waits (at most `timeout` seconds) until every definition is in its
+    /// own file, flushed, and empties the journal, so that the state directory is as a reader
+    /// expects it and the next start replays nothing (when this fails, it replays the journal).
+    func finishDefinitionStore(timeout: Double) -> Bool {
+        store.journal?.finish(timeout: timeout) ?? true
     }
 
     // MARK: - Loading

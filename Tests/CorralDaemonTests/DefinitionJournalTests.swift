@@ -193,4 +193,25 @@ struct DefinitionJournalTests {
         #expect(store.loadAll().count == 200)
         #expect(store.loadAll().first { $0.path.hasSuffix("/g7.xml") }?.xml == "<domain>7\(body)</domain>")
     }
+
+    @Test("an orderly stop leaves every file written and flushed and the journal empty: the next start replays nothing")
+    func finishEmptiesTheJournal() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try DefinitionStore(directory: directory, autostartDirectory: directory + "/autostart", journaled: true)
+        for index in 0..<20 { try store.write(name: "f\(index)", xml: "<domain>\(index)</domain>") }
+        try store.remove(name: "f3")
+        #expect(store.journal?.finish(timeout: 10) == true)
+        #expect(store.loadAll().count == 19)
+        #expect(Self.contents(directory + "/f7.xml") == "<domain>7</domain>")
+        for segment in 0..<2 {
+            let bytes = try #require(FileManager.default.contents(atPath: directory + "/.journal-\(segment)"))
+            #expect(JournalFormat.changes(segment: Array(bytes)) == nil)
+        }
+        #expect(throws: StoreError.self) { try store.write(name: "late", xml: "<domain/>") }
+        // Nothing replayed: a file removed behind the daemon's back stays removed.
+        unlink(directory + "/f7.xml")
+        _ = try DefinitionStore(directory: directory, autostartDirectory: directory + "/autostart", journaled: true, materializes: false)
+        #expect(Self.contents(directory + "/f7.xml") == nil)
+    }
 }

@@ -47,6 +47,10 @@ final class DefinitionJournal: @unchecked Sendable {
     /// When the materializer tries again after a failure.
     private var retryAt: Date?
     private var closed = false
+    /// Whether ``finish(timeout:)`` emptied the segments: nothing more is recorded.
+    private var finished = false
+    /// Whether the materializer is writing or flushing files (without `condition`).
+    private var materializerBusy = false
     /// Definitions written to their files since the last flush of them.
     private var unflushed: Set<String> = []
 
@@ -61,7 +65,7 @@ final class DefinitionJournal: @unchecked Sendable {
         // Replay: the segments in epoch order, so a later change to a definition wins.
         let found = files.compactMap { file in FileManager.default.contents(atPath: file).flatMap { JournalFormat.changes(segment: Array($0)) } }
         let ordered = found.sorted { $0.epoch < $1.epoch }
-        try Self.apply(ordered.flatMap(\.changes), path: path, directory: directory)
+        try Self.apply(ordered.flatMap(\.changes), path: path, directory: directory, durable: true)
         let epoch = (ordered.last?.epoch ?? 0) + 1
         var descriptors: [Int32] = [], sizes: [Int] = []
         do throws(StoreError) {
@@ -72,7 +76,7 @@ final class DefinitionJournal: @unchecked Sendable {
                 // The first segment starts the new epoch; the second's header is cleared, so
                 // nothing from before this start is replayed again.
                 let header = index == 0 ? JournalFormat.header(epoch: epoch) : [UInt8](repeating: 0, count: JournalFormat.headerSize)
-                try Self.write(header, to: fd, at: 0, file: file)
+                try DefinitionStore.writeAll(header, to: fd, at: 0, file: file)
                 try Self.flush(fd, file: file)
             }
         } catch {
@@ -89,9 +93,10 @@ final class DefinitionJournal: @unchecked Sendable {
 
     /// Records `change` durably; its file follows in the background.
     func record(_ change: JournalChange) throws(StoreError) {
-        let size = JournalFormat.record(change, epoch: 0).count
+        let size = JournalFormat.recordSize(change)
         condition.lock()
         defer { condition.unlock() }
+        guard !finished else { throw StoreError(message: "the definitions journal is closed: the daemon is stopping") }
         let deadline = Date(timeIntervalSinceNow: Self.materializerPatience)
         while true {
             let placement = segments.placement(size: size)
@@ -105,10 +110,10 @@ final class DefinitionJournal: @unchecked Sendable {
                     // Grown with written zeros ahead of the records, so that most appends
                     // change neither the file's size nor its allocation.
                     let size = max(end, min(capacity, fileSizes[segment] + Self.growth))
-                    try Self.write([UInt8](repeating: 0, count: size - fileSizes[segment]), to: descriptors[segment], at: fileSizes[segment], file: file)
+                    try DefinitionStore.writeAll([UInt8](repeating: 0, count: size - fileSizes[segment]), to: descriptors[segment], at: fileSizes[segment], file: file)
                     fileSizes[segment] = size
                 }
-                try Self.write(bytes, to: descriptors[segment], at: header ? 0 : offset, file: file)
+                try DefinitionStore.writeAll(bytes, to: descriptors[segment], at: header ? 0 : offset, file: file)
                 try Self.flush(descriptors[segment], file: file)
                 segments.recorded(placement, size: size)
                 queue.append((sequence, change))
@@ -122,7 +127,7 @@ final class DefinitionJournal: @unchecked Sendable {
                 // would otherwise write an older one over it); the journal then says that
                 // file is not to be replayed over.
                 try waitLocked(until: deadline) { $0.isWritten }
-                try Self.apply([change], path: path, directory: directory)
+                try Self.apply([change], path: path, directory: directory, durable: true)
                 condition.unlock()
                 defer { condition.lock() }
                 try record(.keep(name: change.name))
@@ -155,6 +160,36 @@ final class DefinitionJournal: @unchecked Sendable {
         while !segments.isWritten {
             guard condition.wait(until: deadline) else { return segments.isWritten }
         }
+        return true
+    }
+
+    /// An orderly stop: every change in its file and flushed, the materializer stopped, and both
+    /// segments emptied, so that the next start has nothing to replay. False, with the journal
+    /// left for the next start to replay, when that does not come within `timeout` seconds or
+    /// fails.
+    func finish(timeout: TimeInterval) -> Bool {
+        guard waitUntilWritten(timeout: timeout) else {
+            close()
+            return false
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        closed = true
+        condition.broadcast()
+        while materializerBusy { condition.wait() }
+        guard segments.isWritten else { return false }
+        do throws(StoreError) {
+            try Self.flush(unflushed, path: path, directory: directory)
+            unflushed.removeAll()
+            for (index, fd) in descriptors.enumerated() {
+                let file = directory + "/.journal-\(index)"
+                try DefinitionStore.writeAll([UInt8](repeating: 0, count: JournalFormat.headerSize), to: fd, at: 0, file: file)
+                try Self.flush(fd, file: file)
+            }
+        } catch {
+            return false
+        }
+        finished = true
         return true
     }
 
@@ -208,9 +243,12 @@ final class DefinitionJournal: @unchecked Sendable {
             let batch = queue
             queue.removeAll()
             if let last = batch.last?.sequence {
+                materializerBusy = true
                 condition.unlock()
-                let result = Result { () throws(StoreError) in try Self.write(batch.map(\.change), path: path) }
+                let result = Result { () throws(StoreError) in try Self.apply(batch.map(\.change), path: path, directory: directory, durable: false) }
                 condition.lock()
+                materializerBusy = false
+                condition.broadcast()
                 if case .failure(let error) = result {
                     queue.insert(contentsOf: batch, at: 0)
                     fail(error)
@@ -223,9 +261,12 @@ final class DefinitionJournal: @unchecked Sendable {
             if segments.retiringSegmentNeedsFlush {
                 let names = unflushed, target = segments.written
                 unflushed.removeAll()
+                materializerBusy = true
                 condition.unlock()
                 let result = Result { () throws(StoreError) in try Self.flush(names, path: path, directory: directory) }
                 condition.lock()
+                materializerBusy = false
+                condition.broadcast()
                 if case .failure(let error) = result {
                     unflushed.formUnion(names)
                     fail(error)
@@ -244,26 +285,6 @@ final class DefinitionJournal: @unchecked Sendable {
         failure = error.message
         retryAt = Date(timeIntervalSinceNow: 1)
         condition.broadcast()
-    }
-
-    /// Writes each definition's last change among `changes` to its file, unflushed.
-    private static func write(_ changes: [JournalChange], path: (String) -> String) throws(StoreError) {
-        for change in lastChanges(changes) {
-            switch change {
-            case .write(let name, let contents):
-                let file = path(name)
-                let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))") }
-                defer { Glibc.close(fd) }
-                try write(contents, to: fd, at: 0, file: file)
-            case .remove(let name):
-                if unlink(path(name)) != 0 && errno != ENOENT {
-                    throw StoreError(message: "cannot remove \(path(name)): \(String(cString: strerror(errno)))")
-                }
-            case .keep:
-                break
-            }
-        }
     }
 
     /// Flushes the files of `names` (those still there), then their directory.
@@ -287,14 +308,22 @@ final class DefinitionJournal: @unchecked Sendable {
         return changes.enumerated().filter { last[$0.element.name] == $0.offset }.map(\.element)
     }
 
-    /// Brings the files to the state `changes` leave them in, durably: each definition's last
-    /// change only, each file flushed, then the directory once.
-    static func apply(_ changes: [JournalChange], path: (String) -> String, directory: String) throws(StoreError) {
+    /// Brings the files to the state `changes` leave them in (each definition's last change
+    /// only). `durable`: each file replaced atomically and flushed, then the directory once
+    /// (the replay at start, a definition too large for the journal); otherwise written in
+    /// place, unflushed (the materializer: the journal still holds the change).
+    static func apply(_ changes: [JournalChange], path: (String) -> String, directory: String, durable: Bool) throws(StoreError) {
         guard !changes.isEmpty else { return }
         for change in lastChanges(changes) {
             switch change {
-            case .write(let name, let contents):
+            case .write(let name, let contents) where durable:
                 try DefinitionStore.replaceFile(path: path(name), contents: contents, flush: true)
+            case .write(let name, let contents):
+                let file = path(name)
+                let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))") }
+                defer { Glibc.close(fd) }
+                try DefinitionStore.writeAll(contents, to: fd, at: 0, file: file)
             case .remove(let name):
                 if unlink(path(name)) != 0 && errno != ENOENT {
                     throw StoreError(message: "cannot remove \(path(name)): \(String(cString: strerror(errno)))")
@@ -303,7 +332,7 @@ final class DefinitionJournal: @unchecked Sendable {
                 break
             }
         }
-        DefinitionStore.syncDirectory(directory)
+        if durable { DefinitionStore.syncDirectory(directory) }
     }
 
     /// Opens a segment, creating it as `initialSize` bytes of written zeros when it is missing
@@ -318,18 +347,6 @@ final class DefinitionJournal: @unchecked Sendable {
         let fd = open(file, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError(message: "cannot open \(file): \(String(cString: strerror(errno)))") }
         return (fd, Int(status.st_size))
-    }
-
-    private static func write(_ bytes: [UInt8], to fd: Int32, at offset: Int, file: String) throws(StoreError) {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset + written)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))")
-            }
-            written += n
-        }
     }
 
     private static func flush(_ fd: Int32, file: String) throws(StoreError) {

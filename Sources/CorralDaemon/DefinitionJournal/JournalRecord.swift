@@ -77,7 +77,15 @@ enum JournalFormat {
         bytes.reserveCapacity(body.count + 8)
         append(UInt32(body.count), to: &bytes)
         append(CRC32.checksum(body, continuing: CRC32.checksum(epochBytes)), to: &bytes)
-        return bytes + body
+        bytes += body
+        return bytes
+    }
+
+    /// How many bytes ``record(_:epoch:)`` makes of `change` (under any epoch).
+    static func recordSize(_ change: JournalChange) -> Int {
+        var size = recordOverhead + change.name.utf8.count
+        if case .write(_, let contents) = change { size += contents.count }
+        return size
     }
 
     /// The records of a segment, in order: the valid records after a valid header, up to the
