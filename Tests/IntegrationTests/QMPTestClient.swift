@@ -18,6 +18,9 @@ final class QMPTestClient {
             }
         }
         socket = connected!
+        // A QEMU that locks its memory (`mem-lock=on`) or preallocates it answers once every
+        // page is in, seconds on a slow host: its replies get the whole timeout, not 5 s.
+        socket.setReceiveTimeout(seconds: Int(timeout.rounded(.up)))
         greeting = try readMessage()
         _ = try execute("qmp_capabilities")
     }
