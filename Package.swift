@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "corral-bench",
-            dependencies: ["CorralClient", "CorralProtocol", "CorralQEMU", "DomainXML", "QEMUConfig", "QMP", "CorralJSON", "POSIXSupport", argumentParser, nioCore, nioPosix],
+            dependencies: ["CorralClient", "CorralProtocol", "CorralQEMU", "DomainXML", "QEMUConfig", "QMP", "CorralJSON", "POSIXSupport", "CFileExtents", argumentParser, nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
 

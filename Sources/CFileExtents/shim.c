@@ -10,3 +10,5 @@ int corral_punch_hole(int fd, off_t offset, off_t length) {
 off_t corral_seek_data(int fd, off_t offset) { return lseek(fd, offset, SEEK_DATA); }
 
 off_t corral_seek_hole(int fd, off_t offset) { return lseek(fd, offset, SEEK_HOLE); }
+
+int corral_o_direct(void) { return O_DIRECT; }

@@ -26,105 +26,162 @@ public struct XMLTreeWriter: Sendable {
     /// - Parameter rootDeclarations: Namespace declarations to write on the root, in order
     ///   (prefix, URI), after its own attributes.
     public func write(_ root: XMLElement, rootDeclarations: [(String, String)] = []) -> String {
-        var out = ""
-        var scope: [String: String] = [:]  // prefix -> uri in effect
-        append(root, indent: 0, declared: &scope, extraDeclarations: rootDeclarations, to: &out)
-        return out
+        // Written as UTF-8 bytes into one buffer: no string is built per element or attribute
+        // (the daemon formats every definition it stores, on a define's path).
+        var out = Output()
+        out.bytes.reserveCapacity(4096)
+        var scope: [(prefix: String, uri: String)] = []  // innermost last
+        append(root, indent: 0, libxml2: libxml2Style, scope: &scope, extraDeclarations: rootDeclarations, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     func prefix(for namespace: String, original: String?) -> String {
         preferredPrefixes[namespace] ?? original ?? "ns0"
     }
 
-    func append(_ element: XMLElement, indent: Int, declared scope: inout [String: String], extraDeclarations: [(String, String)], to out: inout String) {
-        let saved = scope
-        defer { scope = saved }
-        var declarations: [(String, String)] = []
-        for (p, uri) in extraDeclarations where scope[p] != uri {
-            declarations.append((p, uri))
-            scope[p] = uri
-        }
-        var qualified = element.name
-        if let namespace = element.namespace {
-            let p = prefix(for: namespace, original: element.prefix)
-            qualified = p + ":" + element.name
-            if scope[p] != namespace {
-                declarations.append((p, namespace))
-                scope[p] = namespace
+    /// The bytes written so far.
+    struct Output {
+        var bytes: [UInt8] = []
+
+        mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+        mutating func append(_ byte: UInt8) { bytes.append(byte) }
+        mutating func indent(_ count: Int) { bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) }
+        mutating func qualified(_ prefix: String?, _ name: String) {
+            if let prefix {
+                append(prefix)
+                append(UInt8(ascii: ":"))
             }
-        } else if let defaultNamespace = scope[""], !defaultNamespace.isEmpty {
-            declarations.append(("", ""))
-            scope[""] = ""
+            append(name)
         }
-        var attributeTexts: [String] = []
-        for attribute in element.attributes {
-            var name = attribute.name
-            if let namespace = attribute.namespace {
-                if namespace == "http://www.w3.org/XML/1998/namespace" {
-                    name = "xml:" + attribute.name
-                } else {
-                    let p = prefix(for: namespace, original: attribute.prefix)
-                    name = p + ":" + attribute.name
-                    if scope[p] != namespace {
-                        declarations.append((p, namespace))
-                        scope[p] = namespace
-                    }
+
+        /// `text` escaped as ``XMLTreeWriter/escape(_:attribute:)`` does; in libxml2's style an
+        /// attribute's single quote is left as it is (its values are double-quoted).
+        mutating func escaped(_ text: String, attribute: Bool, libxml2: Bool = false) {
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "&"): append("&amp;")
+                case UInt8(ascii: "<"): append("&lt;")
+                case UInt8(ascii: ">"): append("&gt;")
+                case UInt8(ascii: "\r"): append("&#13;")
+                case UInt8(ascii: "'") where attribute && !libxml2: append("&apos;")
+                case UInt8(ascii: "\"") where attribute: append("&quot;")
+                case UInt8(ascii: "\t") where attribute: append("&#9;")
+                case UInt8(ascii: "\n") where attribute: append("&#10;")
+                default: bytes.append(byte)
                 }
             }
-            attributeTexts.append(" " + name + "=" + quoted(attribute.value))
         }
-        out += String(repeating: " ", count: indent)
-        out += "<" + qualified
-        if !libxml2Style { for text in attributeTexts { out += text } }
+
+        /// An attribute value in the style's quotes.
+        mutating func quoted(_ value: String, libxml2: Bool) {
+            let quote = libxml2 ? UInt8(ascii: "\"") : UInt8(ascii: "'")
+            append(quote)
+            escaped(value, attribute: true, libxml2: libxml2)
+            append(quote)
+        }
+    }
+
+    private static func uri(of prefix: String, in scope: [(prefix: String, uri: String)]) -> String? {
+        scope.last { $0.prefix == prefix }?.uri
+    }
+
+    func append(
+        _ element: XMLElement, indent: Int, libxml2: Bool, scope: inout [(prefix: String, uri: String)], extraDeclarations: [(String, String)],
+        to out: inout Output
+    ) {
+        let saved = scope.count
+        defer { scope.removeSubrange(saved...) }
+        var declarations: [(String, String)] = []
+        func declare(_ prefix: String, _ uri: String) {
+            guard Self.uri(of: prefix, in: scope) != uri else { return }
+            declarations.append((prefix, uri))
+            scope.append((prefix, uri))
+        }
+        for (p, uri) in extraDeclarations { declare(p, uri) }
+        var elementPrefix: String?
+        if let namespace = element.namespace {
+            let p = prefix(for: namespace, original: element.prefix)
+            elementPrefix = p
+            declare(p, namespace)
+        } else if let defaultNamespace = Self.uri(of: "", in: scope), !defaultNamespace.isEmpty {
+            declarations.append(("", ""))
+            scope.append(("", ""))
+        }
+        // An attribute's prefix: "xml", a declared one, or none.
+        var attributePrefixes: [String?] = []
+        if element.attributes.contains(where: { $0.namespace != nil }) {
+            for attribute in element.attributes {
+                guard let namespace = attribute.namespace else {
+                    attributePrefixes.append(nil)
+                    continue
+                }
+                if namespace == "http://www.w3.org/XML/1998/namespace" {
+                    attributePrefixes.append("xml")
+                } else {
+                    let p = prefix(for: namespace, original: attribute.prefix)
+                    attributePrefixes.append(p)
+                    declare(p, namespace)
+                }
+            }
+        }
+        func writeAttributes() {
+            for (index, attribute) in element.attributes.enumerated() {
+                out.append(UInt8(ascii: " "))
+                out.qualified(attributePrefixes.isEmpty ? nil : attributePrefixes[index], attribute.name)
+                out.append(UInt8(ascii: "="))
+                out.quoted(attribute.value, libxml2: libxml2)
+            }
+        }
+        out.indent(indent)
+        out.append(UInt8(ascii: "<"))
+        out.qualified(elementPrefix, element.name)
+        if !libxml2 { writeAttributes() }
         for (p, uri) in declarations {
-            out += (p.isEmpty ? " xmlns=" : " xmlns:" + p + "=") + quoted(uri)
+            out.append(p.isEmpty ? " xmlns=" : " xmlns:")
+            if !p.isEmpty {
+                out.append(p)
+                out.append(UInt8(ascii: "="))
+            }
+            out.quoted(uri, libxml2: libxml2)
         }
-        if libxml2Style { for text in attributeTexts { out += text } }
+        if libxml2 { writeAttributes() }
         let childElements = element.children.contains { if case .element = $0 { return true } else { return false } }
-        if element.children.isEmpty || (!childElements && element.text.isEmpty) {
-            out += "/>\n"
+        if element.children.isEmpty || (!childElements && element.children.allSatisfy { if case .text(let t) = $0 { t.isEmpty } else { false } }) {
+            out.append("/>\n")
             return
         }
+        func closingTag() {
+            out.append("</")
+            out.qualified(elementPrefix, element.name)
+            out.append(">\n")
+        }
         if !childElements {
-            out += ">" + Self.escape(element.text, attribute: false) + "</" + qualified + ">\n"
+            out.append(UInt8(ascii: ">"))
+            for case .text(let t) in element.children { out.escaped(t, attribute: false) }
+            closingTag()
             return
         }
         if !element.hasOnlyWhitespaceText {
             // Mixed content: keep it exactly, on one line.
-            out += ">"
+            out.append(UInt8(ascii: ">"))
             for child in element.children {
                 switch child {
-                case .text(let t): out += Self.escape(t, attribute: false)
+                case .text(let t): out.escaped(t, attribute: false)
                 case .element(let e):
-                    var inline = ""
-                    append(e, indent: 0, declared: &scope, extraDeclarations: [], to: &inline)
-                    if inline.hasSuffix("\n") { inline.removeLast() }
-                    out += inline
+                    append(e, indent: 0, libxml2: libxml2, scope: &scope, extraDeclarations: [], to: &out)
+                    if out.bytes.last == UInt8(ascii: "\n") { out.bytes.removeLast() }
                 }
             }
-            out += "</" + qualified + ">\n"
+            closingTag()
             return
         }
-        out += ">\n"
-        if !libxml2Style && element.namespace == nil && opaqueElements.contains(element.name) {
-            var contents = self
-            contents.libxml2Style = true
-            for case .element(let child) in element.children {
-                contents.append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
-            }
-        } else {
-            for case .element(let child) in element.children {
-                append(child, indent: indent + 2, declared: &scope, extraDeclarations: [], to: &out)
-            }
+        out.append(">\n")
+        let childrenInLibxml2Style = libxml2 || (element.namespace == nil && opaqueElements.contains(element.name))
+        for case .element(let child) in element.children {
+            append(child, indent: indent + 2, libxml2: childrenInLibxml2Style, scope: &scope, extraDeclarations: [], to: &out)
         }
-        out += String(repeating: " ", count: indent) + "</" + qualified + ">\n"
-    }
-
-    /// An attribute value in the writer's quotes.
-    func quoted(_ value: String) -> String {
-        guard libxml2Style else { return "'" + Self.escape(value, attribute: true) + "'" }
-        // libxml2 escapes the double quote it uses and leaves the single one.
-        return "\"" + Self.escape(value, attribute: true).replacingAll("&apos;", with: "'") + "\""
+        out.indent(indent)
+        closingTag()
     }
 
     /// Whether `text` holds only characters XML 1.0 can carry (no NUL or other C0 control but
@@ -175,20 +232,5 @@ public struct XMLTreeWriter: Sendable {
             }
         }
         return out
-    }
-}
-
-extension String {
-    /// The string with every `target` replaced by `replacement` (without Foundation).
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty, contains(target) else { return self }
-        var out = ""
-        var rest = Substring(self)
-        while let range = rest.firstRange(of: target) {
-            out += rest[..<range.lowerBound]
-            out += replacement
-            rest = rest[range.upperBound...]
-        }
-        return out + rest
     }
 }

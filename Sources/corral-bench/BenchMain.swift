@@ -58,7 +58,7 @@ struct BenchMain: AsyncParsableCommand {
             print("")
         }
         if only == "define-parse" {
-            print(String(format: "Parsing, checking and normalising the define benchmark's definition: %.0f µs", DefineParseCost.measure(count: 5000) * 1e6))
+            print(String(format: "Parsing, checking, normalising and formatting the define benchmark's definition: %.0f µs", DefineParseCost.measure(count: 5000) * 1e6))
             return
         }
         guard only != "qemu-config" else { return }

@@ -202,7 +202,7 @@ enum DomainBenchmark {
         if let theirDefines { print(String(format: ", libvirtd %.0f µs, ratio %.2fx", theirDefines.p50 * 1e6, theirDefines.p50 / ours.p50), terminator: "") }
         print("")
         let parse = DefineParseCost.measure(count: 2000)
-        print(String(format: "    parsing, checking and normalising the definition (in this process): %.0f µs", parse * 1e6))
+        print(String(format: "    parsing, checking, normalising and formatting the definition (in this process): %.0f µs", parse * 1e6))
         print(String(format: "    storing %d bytes durably, no daemon: libvirtd's way (a new file, flushed, renamed) %.0f µs, corrald's (a record appended to its journal, flushed) %.0f µs; RPC floor %.0f µs",
                      stored, libvirtWrite * 1e6, corralWrite * 1e6, rpc * 1e6))
         if let theirDefines {

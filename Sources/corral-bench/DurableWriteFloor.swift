@@ -1,3 +1,4 @@
+import CFileExtents
 import Foundation
 
 /// What storing one definition durably costs on this machine's disk, without any daemon: the
@@ -12,7 +13,8 @@ enum DurableWriteFloor {
         /// name survives a crash as well (corrald's pools and networks; its domains before the
         /// journal).
         case fileAndDirectoryFlush
-        /// corrald's domain journal: a record appended to a preallocated file, `fdatasync`.
+        /// corrald's domain journal: a record appended to a preallocated file with direct I/O,
+        /// `fdatasync`.
         case journalAppend
     }
 
@@ -26,15 +28,28 @@ enum DurableWriteFloor {
         let bytes = [UInt8](repeating: UInt8(ascii: "x"), count: size)
         var times: [Double] = []
         if pattern == .journalAppend {
-            let fd = open(directory + "/journal", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            // As `JournalSegmentFile` writes: direct I/O (where the filesystem takes it), each
+            // record in whole blocks from a block boundary, into written zeros.
+            let block = 4096, span = (size + block - 1) / block * block
+            var fd = open(directory + "/journal", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else { return 0 }
-            defer { close(fd) }
-            let zeros = [UInt8](repeating: 0, count: size * (count + 1))
+            let zeros = [UInt8](repeating: 0, count: span * (count + 1))
             _ = zeros.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             fsync(fd)
+            let direct = open(directory + "/journal", O_RDWR | O_CLOEXEC | corral_o_direct())
+            if direct >= 0 {
+                close(fd)
+                fd = direct
+            }
+            defer { close(fd) }
+            var memory: UnsafeMutableRawPointer?
+            guard posix_memalign(&memory, block, span) == 0, let memory else { return 0 }
+            defer { free(memory) }
+            memory.initializeMemory(as: UInt8.self, repeating: 0, count: span)
+            bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             for index in 0..<count {
                 let start = ContinuousClock.now
-                _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(index * size)) }
+                _ = pwrite(fd, memory, span, off_t(index * span))
                 fdatasync(fd)
                 times.append((ContinuousClock.now - start).seconds)
             }

@@ -15,21 +15,40 @@ struct DefinitionJournalTests {
     }
 
 
+    /// `record` appended to `segment` where the journal writes it: right after the header, or
+    /// at the next block boundary.
+    static func append(_ record: [UInt8], to segment: inout [UInt8]) {
+        if segment.count > JournalFormat.headerSize {
+            segment += [UInt8](repeating: 0, count: JournalFormat.aligned(segment.count) - segment.count)
+        }
+        segment += record
+    }
+
     @Test("records read back in order; a torn, corrupted or earlier-epoch record ends the segment")
     func format() throws {
         let changes: [JournalChange] = [
             .write(name: "a", contents: Array("<domain>ä</domain>".utf8)), .remove(name: "b"), .keep(name: "c"), .write(name: "d", contents: []),
         ]
         var segment = JournalFormat.header(epoch: 7)
-        for change in changes { segment += JournalFormat.record(change, epoch: 7) }
+        for change in changes { Self.append(JournalFormat.record(change, epoch: 7), to: &segment) }
+        // Each record after the first starts a block.
+        #expect(segment.count > 3 * JournalFormat.blockSize && segment.count < 4 * JournalFormat.blockSize)
         let padded = segment + [UInt8](repeating: 0, count: 100)
         #expect(JournalFormat.changes(segment: padded)?.epoch == 7)
         #expect(JournalFormat.changes(segment: padded)?.changes == changes)
         // Torn: the last record cut short.
         #expect(JournalFormat.changes(segment: Array(segment.dropLast()))?.changes == Array(changes.dropLast()))
         // A record written under another epoch (a segment's earlier use) ends it.
-        let stale = JournalFormat.header(epoch: 7) + JournalFormat.record(changes[0], epoch: 7) + JournalFormat.record(changes[1], epoch: 6)
+        var stale = JournalFormat.header(epoch: 7) + JournalFormat.record(changes[0], epoch: 7)
+        Self.append(JournalFormat.record(changes[1], epoch: 6), to: &stale)
         #expect(JournalFormat.changes(segment: stale)?.changes == [changes[0]])
+        // Back to back, the second record is not where the journal puts it: not read.
+        #expect(JournalFormat.changes(segment: JournalFormat.header(epoch: 7) + changes.flatMap { JournalFormat.record($0, epoch: 7) })?.changes == [changes[0]])
+        // An older daemon's segment ("CORRALJ1": records back to back) is still read.
+        var unaligned = JournalFormat.unalignedMagic + withUnsafeBytes(of: UInt64(7).littleEndian, Array.init)
+        unaligned += withUnsafeBytes(of: CRC32.checksum(unaligned).littleEndian, Array.init)
+        unaligned += [UInt8](repeating: 0, count: JournalFormat.headerSize - unaligned.count) + changes.flatMap { JournalFormat.record($0, epoch: 7) }
+        #expect(JournalFormat.changes(segment: unaligned)?.changes == changes)
         // One flipped bit in a body.
         var flipped = segment
         flipped[JournalFormat.headerSize + 12] ^= 1
@@ -52,7 +71,7 @@ struct DefinitionJournalTests {
 
     @Test("the segments take turns, and a turn waits until the other segment's changes are in their files")
     func segments() {
-        var segments = JournalSegments(capacity: 1000, epoch: 5)
+        var segments = JournalSegments(capacity: 1000, epoch: 5, alignment: 1)
         let first = segments.placement(size: 400)
         #expect(first == .append(segment: 0, offset: 64, epoch: 5, header: false, sequence: 1))
         segments.recorded(first, size: 400)
@@ -83,6 +102,15 @@ struct DefinitionJournalTests {
         #expect(segments.isWritten)
         #expect(segments.placement(size: 937) == .tooLarge)
         #expect(segments.placement(size: 936) != .tooLarge)
+        // Block-aligned: a record after the first starts at the next block boundary.
+        var aligned = JournalSegments(capacity: 3 * 4096, epoch: 1)
+        aligned.recorded(aligned.placement(size: 100), size: 100)
+        #expect(aligned.placement(size: 4096) == .append(segment: 0, offset: 4096, epoch: 1, header: false, sequence: 2))
+        aligned.recorded(aligned.placement(size: 4096), size: 4096)
+        #expect(aligned.placement(size: 1) == .append(segment: 0, offset: 8192, epoch: 1, header: false, sequence: 3))
+        // 4,097 bytes do not fit in the last block: the other segment begins.
+        #expect(aligned.placement(size: 4096) == .append(segment: 0, offset: 8192, epoch: 1, header: false, sequence: 3))
+        #expect(aligned.placement(size: 4097) == .append(segment: 1, offset: 64, epoch: 2, header: true, sequence: 3))
     }
 
     @Test("what a killed daemon journaled but never wrote to its files is there after a restart")
@@ -183,7 +211,7 @@ struct DefinitionJournalTests {
         for index in 0..<200 {
             let xml = "<domain>\(index)\(body)</domain>"
             try store.write(name: "g\(index)", xml: xml)
-            end += JournalFormat.record(.write(name: "g\(index)", contents: Array(xml.utf8)), epoch: 1).count
+            end = (index == 0 ? end : JournalFormat.aligned(end)) + JournalFormat.record(.write(name: "g\(index)", contents: Array(xml.utf8)), epoch: 1).count
         }
         // Whole steps of growth, the last one covering the last record.
         #expect(size() % DefinitionJournal.growth == 0 && size() >= end && size() - end < DefinitionJournal.growth)

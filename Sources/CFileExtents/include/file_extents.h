@@ -11,4 +11,7 @@ int corral_punch_hole(int fd, off_t offset, off_t length);
 off_t corral_seek_data(int fd, off_t offset);
 off_t corral_seek_hole(int fd, off_t offset);
 
+/// O_DIRECT, which Swift's Glibc module does not export (its value differs by architecture).
+int corral_o_direct(void);
+
 #endif

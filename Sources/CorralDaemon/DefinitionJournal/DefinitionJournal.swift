@@ -32,13 +32,11 @@ final class DefinitionJournal: @unchecked Sendable {
 
     let directory: String
     private let path: @Sendable (String) -> String
-    private let descriptors: [Int32]
+    private let files: [JournalSegmentFile]
     private let capacity: Int
     private let condition = NSCondition()
     private var segments: JournalSegments
     private var queue: [(sequence: UInt64, change: JournalChange)] = []
-    /// Each segment file's size: written zeros up to there.
-    private var fileSizes: [Int]
     /// Threads waiting for the materializer (it then does not wait for the journal to be idle).
     private var waiters = 0
     /// When the last record was appended.
@@ -60,36 +58,28 @@ final class DefinitionJournal: @unchecked Sendable {
     init(directory: String, capacity: Int = defaultCapacity, path: @escaping @Sendable (String) -> String, materializes: Bool = true) throws(StoreError) {
         self.directory = directory
         self.path = path
+        // Whole blocks: the segments are written block by block.
+        let capacity = JournalFormat.aligned(max(capacity, JournalFormat.blockSize))
         self.capacity = capacity
-        let files = [0, 1].map { directory + "/.journal-\($0)" }
+        let paths = [0, 1].map { directory + "/.journal-\($0)" }
         // Replay: the segments in epoch order, so a later change to a definition wins.
-        let found = files.compactMap { file in FileManager.default.contents(atPath: file).flatMap { JournalFormat.changes(segment: Array($0)) } }
+        let found = paths.compactMap { file in FileManager.default.contents(atPath: file).flatMap { JournalFormat.changes(segment: Array($0)) } }
         let ordered = found.sorted { $0.epoch < $1.epoch }
         try Self.apply(ordered.flatMap(\.changes), path: path, directory: directory, durable: true)
         let epoch = (ordered.last?.epoch ?? 0) + 1
-        var descriptors: [Int32] = [], sizes: [Int] = []
-        do throws(StoreError) {
-            for (index, file) in files.enumerated() {
-                let (fd, size) = try Self.openSegment(file, initialSize: min(capacity, Self.growth), directory: directory)
-                descriptors.append(fd)
-                sizes.append(size)
-                // The first segment starts the new epoch; the second's header is cleared, so
-                // nothing from before this start is replayed again.
-                let header = index == 0 ? JournalFormat.header(epoch: epoch) : [UInt8](repeating: 0, count: JournalFormat.headerSize)
-                try DefinitionStore.writeAll(header, to: fd, at: 0, file: file)
-                try Self.flush(fd, file: file)
-            }
-        } catch {
-            descriptors.forEach { Glibc.close($0) }
-            throw error
+        var files: [JournalSegmentFile] = []
+        for (index, path) in paths.enumerated() {
+            let file = try JournalSegmentFile(path: path, initialSize: min(capacity, Self.growth), directory: directory)
+            files.append(file)
+            // The first segment starts the new epoch; the second's header is cleared, so
+            // nothing from before this start is replayed again.
+            try file.write(index == 0 ? JournalFormat.header(epoch: epoch) : [UInt8](repeating: 0, count: JournalFormat.headerSize), at: 0)
+            try file.flush()
         }
-        self.descriptors = descriptors
-        fileSizes = sizes
+        self.files = files
         segments = JournalSegments(capacity: capacity, epoch: epoch)
         if materializes { startMaterializer() }
     }
-
-    deinit { descriptors.forEach { Glibc.close($0) } }
 
     /// Records `change` durably; its file follows in the background.
     func record(_ change: JournalChange) throws(StoreError) {
@@ -102,23 +92,29 @@ final class DefinitionJournal: @unchecked Sendable {
             let placement = segments.placement(size: size)
             switch placement {
             case .append(let segment, let offset, let epoch, let header, let sequence):
-                var bytes = header ? JournalFormat.header(epoch: epoch) : []
+                // The first record of a segment shares its first block with the header: they
+                // are written together (the header again, unchanged, when it is there already).
+                let withHeader = header || offset == JournalFormat.headerSize
+                var bytes = withHeader ? JournalFormat.header(epoch: epoch) : []
                 bytes += JournalFormat.record(change, epoch: epoch)
-                let file = directory + "/.journal-\(segment)"
-                let end = (header ? 0 : offset) + bytes.count
-                if end > fileSizes[segment] {
+                let file = files[segment]
+                let start = withHeader ? 0 : offset
+                let end = JournalFormat.aligned(start + bytes.count)
+                if end > file.size {
                     // Grown with written zeros ahead of the records, so that most appends
                     // change neither the file's size nor its allocation.
-                    let size = max(end, min(capacity, fileSizes[segment] + Self.growth))
-                    try DefinitionStore.writeAll([UInt8](repeating: 0, count: size - fileSizes[segment]), to: descriptors[segment], at: fileSizes[segment], file: file)
-                    fileSizes[segment] = size
+                    try file.grow(to: max(end, min(capacity, file.size + Self.growth)))
                 }
-                try DefinitionStore.writeAll(bytes, to: descriptors[segment], at: header ? 0 : offset, file: file)
-                try Self.flush(descriptors[segment], file: file)
+                try file.write(bytes, at: start)
+                try file.flush()
                 segments.recorded(placement, size: size)
                 queue.append((sequence, change))
                 lastRecord = Date()
-                condition.broadcast()
+                // Only the materializer waits for a record, and it needs waking only when it
+                // waits without a deadline (its queue was empty) or a segment is to be freed;
+                // otherwise it comes back when the journal has been idle (a wake-up per
+                // record would cost every define a context switch).
+                if queue.count == 1 || segments.retiringSegmentIsPending { condition.broadcast() }
                 return
             case .waitForMaterializer:
                 try waitLocked(until: deadline) { $0.placement(size: size) != .waitForMaterializer }
@@ -181,10 +177,9 @@ final class DefinitionJournal: @unchecked Sendable {
         do throws(StoreError) {
             try Self.flush(unflushed, path: path, directory: directory)
             unflushed.removeAll()
-            for (index, fd) in descriptors.enumerated() {
-                let file = directory + "/.journal-\(index)"
-                try DefinitionStore.writeAll([UInt8](repeating: 0, count: JournalFormat.headerSize), to: fd, at: 0, file: file)
-                try Self.flush(fd, file: file)
+            for file in files {
+                try file.write([UInt8](repeating: 0, count: JournalFormat.headerSize), at: 0)
+                try file.flush()
             }
         } catch {
             return false
@@ -335,20 +330,7 @@ final class DefinitionJournal: @unchecked Sendable {
         if durable { DefinitionStore.syncDirectory(directory) }
     }
 
-    /// Opens a segment, creating it as `initialSize` bytes of written zeros when it is missing
-    /// or shorter than a header; returns it and its size.
-    private static func openSegment(_ file: String, initialSize: Int, directory: String) throws(StoreError) -> (Int32, Int) {
-        var status = stat()
-        if stat(file, &status) != 0 || status.st_size < JournalFormat.headerSize {
-            try DefinitionStore.replaceFile(path: file, contents: [UInt8](repeating: 0, count: initialSize), flush: true)
-            DefinitionStore.syncDirectory(directory)
-            status.st_size = off_t(initialSize)
-        }
-        let fd = open(file, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError(message: "cannot open \(file): \(String(cString: strerror(errno)))") }
-        return (fd, Int(status.st_size))
-    }
-
+    /// Makes a file's written data durable.
     private static func flush(_ fd: Int32, file: String) throws(StoreError) {
         guard fdatasync(fd) == 0 else { throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))") }
     }

@@ -35,14 +35,27 @@ enum JournalChange: Equatable, Sendable {
 /// crash while it was written, ends the segment when it is read back.
 ///
 /// ```
-/// header (64 bytes): "CORRALJ1", epoch (UInt64 LE), CRC-32 of the 16 bytes before it, zeros
+/// header (64 bytes): "CORRALJ2", epoch (UInt64 LE), CRC-32 of the 16 bytes before it, zeros
 /// record:            body length (UInt32 LE), CRC-32 of epoch and body (UInt32 LE), body
 /// body:              kind (1 write, 2 remove, 3 keep), name length (UInt32 LE), name, contents
 /// ```
+///
+/// The first record follows the header; each later one starts at the next block boundary
+/// (``blockSize``) after the record before it, zeros between, so that appending one writes
+/// only blocks no earlier record is in (see ``JournalSegmentFile``). A segment an older daemon
+/// wrote ("CORRALJ1") has its records back to back; it is still read, at the first start of a
+/// newer daemon after a crash.
 enum JournalFormat {
-    static let magic = Array("CORRALJ1".utf8)
+    static let magic = Array("CORRALJ2".utf8)
+    /// The header of segments whose records are back to back, not block-aligned.
+    static let unalignedMagic = Array("CORRALJ1".utf8)
     /// Where the first record starts.
     static let headerSize = 64
+    /// The unit of the journal's writes: records after the first start at a multiple of it.
+    static let blockSize = 4096
+
+    /// `offset` rounded up to a block boundary.
+    static func aligned(_ offset: Int) -> Int { (offset + blockSize - 1) / blockSize * blockSize }
     /// Bytes a record takes besides its name and contents.
     static let recordOverhead = 8 + 1 + 4
 
@@ -56,12 +69,17 @@ enum JournalFormat {
     }
 
     /// The epoch a segment's header names; nil when it is not a valid header.
-    static func epoch(header bytes: ArraySlice<UInt8>) -> UInt64? {
-        guard bytes.count >= headerSize, bytes.prefix(8).elementsEqual(magic) else { return nil }
+    static func epoch(header bytes: ArraySlice<UInt8>) -> UInt64? { headerFields(bytes)?.epoch }
+
+    /// The epoch a valid header names, and whether the segment's records are block-aligned.
+    private static func headerFields(_ bytes: ArraySlice<UInt8>) -> (epoch: UInt64, aligned: Bool)? {
+        guard bytes.count >= headerSize else { return nil }
+        let aligned = bytes.prefix(8).elementsEqual(magic)
+        guard aligned || bytes.prefix(8).elementsEqual(unalignedMagic) else { return nil }
         let start = bytes.startIndex
         let epoch = read(UInt64.self, bytes, at: start + 8)
         guard read(UInt32.self, bytes, at: start + 16) == CRC32.checksum(bytes[start..<start + 16]) else { return nil }
-        return epoch
+        return (epoch, aligned)
     }
 
     /// The bytes of `change` as a record of a segment with `epoch`.
@@ -88,11 +106,11 @@ enum JournalFormat {
         return size
     }
 
-    /// The records of a segment, in order: the valid records after a valid header, up to the
-    /// first that is not one (end of the written part, a torn write, an earlier epoch's
+    /// The records of a segment, in order: the valid records after a valid header, each where
+    /// the one before it places it, up to the first that is not one (end of the written part, a torn write, an earlier epoch's
     /// record). A segment without a valid header has none.
     static func changes(segment bytes: [UInt8]) -> (epoch: UInt64, changes: [JournalChange])? {
-        guard let epoch = epoch(header: bytes[...]) else { return nil }
+        guard let (epoch, aligned) = headerFields(bytes[...]) else { return nil }
         var epochBytes: [UInt8] = []
         append(epoch, to: &epochBytes)
         let epochCRC = CRC32.checksum(epochBytes)
@@ -107,7 +125,7 @@ enum JournalFormat {
             let body = bytes[bodyStart..<bodyStart + length]
             guard CRC32.checksum(body, continuing: epochCRC) == crc, let change = change(body) else { break }
             changes.append(change)
-            offset = bodyStart + length
+            offset = aligned ? Self.aligned(bodyStart + length) : bodyStart + length
         }
         return (epoch, changes)
     }

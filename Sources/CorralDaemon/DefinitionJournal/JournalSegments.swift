@@ -1,6 +1,7 @@
 /// Where the journal's next record goes: the pure bookkeeping of its two segments.
 ///
-/// Records are appended to the active segment. When it is full the other segment becomes
+/// Records are appended to the active segment, each after the first at the next multiple of
+/// `alignment`. When it is full the other segment becomes
 /// active under a new epoch (its header and the record written together), which is allowed
 /// only once every change recorded in it before has reached its file and been flushed there —
 /// until then the writer waits for the materializer. A change larger than a segment cannot be
@@ -8,6 +9,8 @@
 struct JournalSegments: Equatable, Sendable {
     /// Bytes per segment, header included.
     let capacity: Int
+    /// Where a record after the first may start: at a multiple of this (see ``JournalFormat``).
+    let alignment: Int
     /// The segment records go to.
     private(set) var active = 0
     /// Each segment's epoch (0: not in use).
@@ -24,8 +27,9 @@ struct JournalSegments: Equatable, Sendable {
     private(set) var flushed: UInt64 = 0
 
     /// Segments whose active one (0) has just been given `epoch`'s header.
-    init(capacity: Int, epoch: UInt64) {
+    init(capacity: Int, epoch: UInt64, alignment: Int = JournalFormat.blockSize) {
         self.capacity = capacity
+        self.alignment = alignment
         epochs = [epoch, 0]
     }
 
@@ -56,7 +60,7 @@ struct JournalSegments: Equatable, Sendable {
         guard case .append(let segment, let offset, let epoch, _, let sequence) = placement else { return }
         active = segment
         epochs[segment] = epoch
-        self.offset = offset + size
+        self.offset = (offset + size + alignment - 1) / alignment * alignment
         lastSequence[segment] = sequence
         nextSequence = sequence + 1
     }
