@@ -113,6 +113,32 @@ struct DefinitionJournalTests {
         #expect(aligned.placement(size: 4097) == .append(segment: 1, offset: 64, epoch: 2, header: true, sequence: 3))
     }
 
+    @Test("a segment file is written in whole zero-padded blocks, the same with direct I/O and through the page cache")
+    func segmentFileModes() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var images: [[UInt8]] = []
+        for direct in [true, false] {
+            let path = directory + "/segment-\(direct)"
+            do {
+                let file = try JournalSegmentFile(path: path, initialSize: 8192, directory: directory, direct: direct)
+                // The scratch directory is on a filesystem that takes direct I/O (ext4 or tmpfs here).
+                #expect(file.isDirect == direct)
+                #expect(file.size == 8192)
+                try file.write(JournalFormat.header(epoch: 3) + JournalFormat.record(.remove(name: "a"), epoch: 3), at: 0)
+                try file.grow(to: 3 * 4096 + 1)
+                #expect(file.size == 4 * 4096)
+                try file.write(JournalFormat.record(.write(name: "b", contents: Array(repeating: 0x41, count: 5000)), epoch: 3), at: 4096)
+                try file.flush()
+                #expect(file.size == 4 * 4096)
+            }
+            let bytes = try #require(FileManager.default.contents(atPath: path))
+            images.append(Array(bytes))
+            #expect(JournalFormat.changes(segment: Array(bytes))?.changes == [.remove(name: "a"), .write(name: "b", contents: Array(repeating: 0x41, count: 5000))])
+        }
+        #expect(images[0] == images[1])
+    }
+
     @Test("what a killed daemon journaled but never wrote to its files is there after a restart")
     func replayAfterKill() throws {
         let directory = Self.scratch()

@@ -29,8 +29,9 @@ final class JournalSegmentFile {
     private var bufferCapacity = 0
 
     /// Opens the segment at `path`, creating it durably (`initialSize` zero bytes) when it is
-    /// missing or shorter than a header.
-    init(path: String, initialSize: Int, directory: String) throws(StoreError) {
+    /// missing or shorter than a header; with direct I/O when `direct` and the filesystem
+    /// allows it.
+    init(path: String, initialSize: Int, directory: String, direct: Bool = true) throws(StoreError) {
         self.path = path
         var status = stat()
         if stat(path, &status) != 0 || status.st_size < JournalFormat.headerSize {
@@ -41,7 +42,7 @@ final class JournalSegmentFile {
         // What lies past the last whole block (a segment an older daemon grew unaligned) is
         // treated as not yet written: it is written over with zeros when the file grows.
         size = Int(status.st_size) / JournalFormat.blockSize * JournalFormat.blockSize
-        (descriptor, isDirect) = try Self.open(path, direct: true)
+        (descriptor, isDirect) = try Self.open(path, direct: direct)
     }
 
     deinit {
