@@ -31,30 +31,43 @@ extension DomainNormalizer {
                     used.insert(port)
                 }
             }
-            for kind in ["hub", "hostdev", "disk", "controller", "input", "serial", "sound", "redirdev"] {
-                devices.updateElements { device in
-                    guard device.name == kind, device.namespace == nil, device.element(named: "address") == nil else { return }
-                    if kind == "hub" && device[attribute: "type"] != "usb" { return }
-                    if kind == "hostdev" && device[attribute: "type"] != "usb" { return }
-                    if kind == "disk" && device.element(named: "target")?[attribute: "bus"] != "usb" { return }
-                    if kind == "sound" && device[attribute: "model"] != "usb" { return }
-                    if kind == "controller" && device[attribute: "type"] != "ccid" { return }
-                    if kind == "serial" && device.element(named: "target")?[attribute: "type"] != "usb-serial" { return }
-                    if kind == "input" && device[attribute: "bus"] != "usb" { return }
-                    if kind == "redirdev" && (device[attribute: "bus"] ?? "usb") != "usb" { return }
-                    guard let port = (1...max(1, ports)).map(String.init).first(where: { !used.contains($0) }), ports > 0 else { return }
-                    used.insert(port)
-                    device.children.append(.element(element("address", [("type", "usb"), ("bus", "0"), ("port", port)])))
-                    device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : kind == "hostdev" ? ["driver", "source", "boot", "alias", "rom", "address"] : ["source", "target", "boot", "alias", "address"])
-                }
+            // Kind by kind in this order, each in document order: the devices without an
+            // address found in one look at each, then given their ports.
+            let kinds = ["hub", "hostdev", "disk", "controller", "input", "serial", "sound", "redirdev"]
+            var candidates: [(rank: Int, position: Int)] = []
+            for position in devices.children.indices {
+                guard case .element(let device) = devices.children[position], device.namespace == nil, let rank = kinds.firstIndex(of: device.name),
+                    device.element(named: "address") == nil
+                else { continue }
+                candidates.append((rank, position))
+            }
+            for (_, position) in candidates.sorted(by: { ($0.rank, $0.position) < ($1.rank, $1.position) }) {
+                guard case .element(var device) = devices.children[position] else { continue }
+                let kind = device.name
+                if kind == "hub" && device[attribute: "type"] != "usb" { continue }
+                if kind == "hostdev" && device[attribute: "type"] != "usb" { continue }
+                if kind == "disk" && device.element(named: "target")?[attribute: "bus"] != "usb" { continue }
+                if kind == "sound" && device[attribute: "model"] != "usb" { continue }
+                if kind == "controller" && device[attribute: "type"] != "ccid" { continue }
+                if kind == "serial" && device.element(named: "target")?[attribute: "type"] != "usb-serial" { continue }
+                if kind == "input" && device[attribute: "bus"] != "usb" { continue }
+                if kind == "redirdev" && (device[attribute: "bus"] ?? "usb") != "usb" { continue }
+                guard let port = (1...max(1, ports)).map(String.init).first(where: { !used.contains($0) }), ports > 0 else { continue }
+                used.insert(port)
+                devices.children[position] = .text("")  // so `device` changes in place
+                device.children.append(.element(element("address", [("type", "usb"), ("bus", "0"), ("port", port)])))
+                device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : kind == "hostdev" ? ["driver", "source", "boot", "alias", "rom", "address"] : ["source", "target", "boot", "alias", "address"])
+                devices.children[position] = .element(device)
             }
         }
         // Smartcards: slot N of CCID controller 0 (added at define).
         var smartcardSlot = 0
-        devices.updateElements { card in
-            guard card.name == "smartcard", card.namespace == nil, card.element(named: "address") == nil else { return }
-            card.children.append(.element(element("address", [("type", "ccid"), ("controller", "0"), ("slot", String(smartcardSlot))])))
-            smartcardSlot += 1
+        if devices.element(named: "smartcard") != nil {
+            devices.updateElements { card in
+                guard card.name == "smartcard", card.namespace == nil, card.element(named: "address") == nil else { return }
+                card.children.append(.element(element("address", [("type", "ccid"), ("controller", "0"), ("slot", String(smartcardSlot))])))
+                smartcardSlot += 1
+            }
         }
         // virtio-serial: channels on controller 0, bus 0.
         guard controllers.contains(where: { $0[attribute: "type"] == "virtio-serial" && ($0[attribute: "index"] ?? "0") == "0" }) else { return }

@@ -227,17 +227,22 @@ enum PCIAddressAssignment {
 
     /// The positions of the devices to place, in libvirt's order.
     static func devicePositions(in devices: XMLElement) -> [Int] {
-        let order = ["filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory"]
-        var positions: [Int] = []
-        for name in order {
-            for position in devices.children.indices {
-                guard case .element(let element) = devices.children[position], element.name == name, element.namespace == nil else { continue }
-                if name == "controller" && element[attribute: "type"] == "pci" { continue }
-                positions.append(position)
-            }
+        // One look at each device (not one pass per kind), then a stable sort by kind.
+        var ranked: [(rank: Int, position: Int)] = []
+        for position in devices.children.indices {
+            guard case .element(let element) = devices.children[position], element.namespace == nil,
+                let rank = placementOrder.firstIndex(of: element.name)
+            else { continue }
+            if element.name == "controller" && element[attribute: "type"] == "pci" { continue }
+            ranked.append((rank, position))
         }
-        return positions
+        return ranked.sorted { ($0.rank, $0.position) < ($1.rank, $1.position) }.map(\.position)
     }
+
+    /// The kinds of device in the order libvirt places them.
+    static let placementOrder = [
+        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory",
+    ]
 
     /// Where a PCI controller plugs in.
     static func connection(ofController element: XMLElement) -> Connection? {
@@ -444,14 +449,13 @@ enum PCIAddressAssignment {
     }
 
     static func setAddress(_ state: inout State, position: Int, _ address: DomainDefinition.PCIAddress) {
-        guard case .element(var element) = state.devices.children[position] else { return }
-        state.devices.children[position] = .text("")  // so `element` changes in place
-        element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
-        // libvirt writes the virtio options' <driver> of a balloon and a vsock after the address.
-        let driverLast = ["memballoon", "vsock"].contains(element.name)
-            ? element.children.lastIndex { if case .element(let e) = $0, e.name == "driver", e.namespace == nil { true } else { false } } : nil
-        element.children.insert(.element(address.element), at: driverLast ?? element.children.count)
-        state.devices.children[position] = .element(element)
+        state.devices.updateElement(at: position) { element in
+            element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
+            // libvirt writes the virtio options' <driver> of a balloon and a vsock after the address.
+            let driverLast = ["memballoon", "vsock"].contains(element.name)
+                ? element.children.lastIndex { if case .element(let e) = $0, e.name == "driver", e.namespace == nil { true } else { false } } : nil
+            element.children.insert(.element(address.element), at: driverLast ?? element.children.count)
+        }
     }
 
     // MARK: - Finishing
@@ -459,53 +463,53 @@ enum PCIAddressAssignment {
     /// Multifunction on function 0 of shared slots; root ports' and bridges' model names and
     /// targets.
     static func finish(_ state: inout State) {
+        let buses = state.buses
         for position in state.devices.children.indices {
-            guard case .element(var element) = state.devices.children[position], element.namespace == nil,
-                let address = try? DomainDefinition.PCIAddress(device: element)
-            else { continue }
-            var changed = false
-            if address.function == 0, !address.multifunction, let bus = state.buses[Int(address.bus)], address.slot < 32,
-                bus.functions[Int(address.slot)] & ~UInt8(1) != 0 {
-                var multi = address
-                multi.multifunction = true
-                element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
-                element.children.append(.element(multi.element))
-                changed = true
-            }
-            if element.name == "controller", element[attribute: "type"] == "pci" {
-                let index = Int(element[attribute: "index"] ?? "0") ?? 0
-                let modelName: String? = switch element[attribute: "model"] {
-                case "pcie-root-port": "pcie-root-port"
-                case "pcie-to-pci-bridge": "pcie-pci-bridge"
-                case "pci-bridge": "pci-bridge"
-                default: nil
-                }
-                if let modelName, element.element(named: "model") == nil {
-                    element.children.insert(.element(DomainNormalizer.element("model", [("name", modelName)])), at: 0)
+            state.devices.updateElement(at: position) { element in
+                guard element.namespace == nil, let address = try? DomainDefinition.PCIAddress(device: element) else { return }
+                var changed = false
+                if address.function == 0, !address.multifunction, let bus = buses[Int(address.bus)], address.slot < 32,
+                    bus.functions[Int(address.slot)] & ~UInt8(1) != 0 {
+                    var multi = address
+                    multi.multifunction = true
+                    element.children.removeAll { if case .element(let e) = $0, e.name == "address", e.namespace == nil { true } else { false } }
+                    element.children.append(.element(multi.element))
                     changed = true
                 }
-                // A PCI bridge's chassis number: its index unless given (libvirt's default).
-                if element[attribute: "model"] == "pci-bridge" && element.element(named: "target")?[attribute: "chassisNr"] == nil {
-                    if element.element(named: "target") == nil {
-                        element.children.append(.element(DomainNormalizer.element("target", [("chassisNr", String(index))])))
-                    } else {
-                        element.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "chassisNr"] = String(index) } }
+                if element.name == "controller", element[attribute: "type"] == "pci" {
+                    let index = Int(element[attribute: "index"] ?? "0") ?? 0
+                    let modelName: String? = switch element[attribute: "model"] {
+                    case "pcie-root-port": "pcie-root-port"
+                    case "pcie-to-pci-bridge": "pcie-pci-bridge"
+                    case "pci-bridge": "pci-bridge"
+                    default: nil
                     }
-                    changed = true
+                    if let modelName, element.element(named: "model") == nil {
+                        element.children.insert(.element(DomainNormalizer.element("model", [("name", modelName)])), at: 0)
+                        changed = true
+                    }
+                    // A PCI bridge's chassis number: its index unless given (libvirt's default).
+                    if element[attribute: "model"] == "pci-bridge" && element.element(named: "target")?[attribute: "chassisNr"] == nil {
+                        if element.element(named: "target") == nil {
+                            element.children.append(.element(DomainNormalizer.element("target", [("chassisNr", String(index))])))
+                        } else {
+                            element.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "chassisNr"] = String(index) } }
+                        }
+                        changed = true
+                    }
+                    if element[attribute: "model"] == "pcie-root-port" {
+                        var target = element.element(named: "target") ?? DomainNormalizer.element("target")
+                        if target[attribute: "chassis"] == nil { target[attribute: "chassis"] = String(index) }
+                        if target[attribute: "port"] == nil { target[attribute: "port"] = "0x" + String(address.slot << 3 + address.function, radix: 16) }
+                        element.children.removeAll { if case .element(let e) = $0, e.name == "target", e.namespace == nil { true } else { false } }
+                        let after = element.children.firstIndex { if case .element(let e) = $0, e.name == "model" { true } else { false } }.map { $0 + 1 } ?? 0
+                        element.children.insert(.element(target), at: after)
+                        changed = true
+                    }
                 }
-                if element[attribute: "model"] == "pcie-root-port" {
-                    var target = element.element(named: "target") ?? DomainNormalizer.element("target")
-                    if target[attribute: "chassis"] == nil { target[attribute: "chassis"] = String(index) }
-                    if target[attribute: "port"] == nil { target[attribute: "port"] = "0x" + String(address.slot << 3 + address.function, radix: 16) }
-                    element.children.removeAll { if case .element(let e) = $0, e.name == "target", e.namespace == nil { true } else { false } }
-                    let after = element.children.firstIndex { if case .element(let e) = $0, e.name == "model" { true } else { false } }.map { $0 + 1 } ?? 0
-                    element.children.insert(.element(target), at: after)
-                    changed = true
+                if changed {
+                    element.children = DomainNormalizer.ordered(element.children, by: ["driver", "source", "model", "target", "alias", "address"])
                 }
-            }
-            if changed {
-                element.children = DomainNormalizer.ordered(element.children, by: ["driver", "source", "model", "target", "alias", "address"])
-                state.devices.children[position] = .element(element)
             }
         }
     }

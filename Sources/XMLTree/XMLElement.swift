@@ -114,11 +114,21 @@ public struct XMLElement: Hashable, Sendable {
     /// its attributes and children and changes them in place (a copy left in the array would
     /// make every change copy them: the normalizer's nested updates were a tenth of a define).
     public mutating func updateElements(_ body: (inout XMLElement) throws -> Void) rethrows {
-        for index in children.indices {
-            guard case .element(var e) = children[index] else { continue }
-            children[index] = Self.placeholder
+        for index in children.indices { try updateElement(at: index, body) }
+    }
+
+    /// Calls `body` on the child at `index` when it is an element, allowing it to change it in
+    /// place (moved out while `body` runs, as in ``updateElements(_:)``).
+    public mutating func updateElement(at index: Int, _ body: (inout XMLElement) throws -> Void) rethrows {
+        // Swapped out and consumed: moved, not copied (no reference counting per child).
+        var node = Self.placeholder
+        swap(&node, &children[index])
+        switch consume node {
+        case .element(var e):
             defer { children[index] = .element(e) }
             try body(&e)
+        case let text:
+            children[index] = text
         }
     }
 
