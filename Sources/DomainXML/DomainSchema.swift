@@ -27,42 +27,82 @@ enum DomainSchema {
 
     /// Everything under `root` that Corral does not model, as "what (line N)" strings.
     static func unmodelled(in root: XMLElement) -> [String] {
-        var found: [String] = []
-        walk(root, path: "domain", found: &found)
+        var found: [String] = [], names: [String] = []
+        walk(root, node: 0, names: &names, found: &found)
         return found
     }
 
-    static func node(for path: String) -> Node? {
-        if let node = table[path] { return node }
+    static func node(for path: String) -> Node? { resolvedPath(for: path).flatMap { table[$0] } }
+
+    /// The key of ``table`` that describes the element at `path`, if any.
+    static func resolvedPath(for path: String) -> String? {
+        if table[path] != nil { return path }
         // A backing chain nests `<backingStore>` in `<backingStore>`: every layer is read as the first.
         let components = path.split(separator: "/")
         if zip(components, components.dropFirst()).contains(where: { $0 == "backingStore" && $1 == "backingStore" }) {
             var collapsed: [Substring] = []
             for component in components where !(component == "backingStore" && collapsed.last == "backingStore") { collapsed.append(component) }
-            return node(for: collapsed.joined(separator: "/"))
+            return resolvedPath(for: collapsed.joined(separator: "/"))
         }
         // domain/devices/<device>/<child> → domain/devices/*/<child>
-        if components.count == 4, components[1] == "devices" { return table["domain/devices/*/\(components[3])"] }
+        if components.count == 4, components[1] == "devices" {
+            let shared = "domain/devices/*/\(components[3])"
+            return table[shared] != nil ? shared : nil
+        }
         return nil
     }
 
-    static func walk(_ element: XMLElement, path: String, found: inout [String]) {
-        guard let node = node(for: path) else { return }
+    /// ``table`` as a graph the walk follows without building or hashing paths: each node with
+    /// its child elements' nodes by name (resolved once, with ``resolvedPath(for:)``, so a
+    /// nested backing store leads back to the first layer's node). The root is at 0.
+    struct WalkNode: Sendable {
+        var attributes: Set<String>
+        var childNames: Set<String>
+        var children: [String: Int]
+    }
+
+    static let walkNodes: [WalkNode] = {
+        var indexes: [String: Int] = [:]
+        var nodes: [WalkNode] = []
+        func intern(_ key: String) -> Int {
+            if let index = indexes[key] { return index }
+            let node = table[key]!
+            let index = nodes.count
+            indexes[key] = index
+            nodes.append(WalkNode(attributes: node.attributes, childNames: node.children, children: [:]))
+            var children: [String: Int] = [:]
+            for name in node.children {
+                if let child = resolvedPath(for: key + "/" + name) { children[name] = intern(child) }
+            }
+            nodes[index].children = children
+            return index
+        }
+        _ = intern("domain")
+        return nodes
+    }()
+
+    /// Appends what `element` (at node `index`, named by `names` below `<domain>`) holds that
+    /// Corral does not model.
+    static func walk(_ element: XMLElement, node index: Int, names: inout [String], found: inout [String]) {
+        let node = walkNodes[index]
         // How the element is named in a finding: made only when there is one.
-        func shown() -> String { path.dropFirst("domain".count).isEmpty ? "<domain>" : "<\(path.dropFirst("domain/".count))>" }
+        func shown() -> String { names.isEmpty ? "<domain>" : "<\(names.joined(separator: "/"))>" }
         for attribute in element.attributes where attribute.namespace != nil || !node.attributes.contains(attribute.name) {
             found.append("attribute '\(attribute.name)' of \(shown()) (line \(element.line))")
         }
-        let isRoot = path == "domain"
+        let isRoot = names.isEmpty
         for case .element(let child) in element.children {
             if isRoot && child.namespace == qemuNamespaceURI { continue }  // the namespace, handled itself
             if isRoot && child.name == "metadata" && child.namespace == nil { continue }  // opaque by design
-            if child.namespace != nil || !node.children.contains(child.name) {
+            if child.namespace != nil || !node.childNames.contains(child.name) {
                 let name = child.prefix.map { "\($0):\(child.name)" } ?? child.name
-                found.append("element <\(isRoot ? "" : String(path.dropFirst("domain/".count)) + "/")\(name)> (line \(child.line))")
+                found.append("element <\(isRoot ? "" : names.joined(separator: "/") + "/")\(name)> (line \(child.line))")
                 continue
             }
-            walk(child, path: path + "/" + child.name, found: &found)
+            guard let childIndex = node.children[child.name] else { continue }
+            names.append(child.name)
+            walk(child, node: childIndex, names: &names, found: &found)
+            names.removeLast()
         }
     }
 }
