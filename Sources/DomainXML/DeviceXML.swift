@@ -148,8 +148,15 @@ public enum DeviceXML {
             return unique(indices.filter { model == nil || existing[$0][attribute: "model"] == model }.filter { aliasAgrees(existing[$0]) },
                           missing: "domain has no watchdog", ambiguous: "multiple matching devices found")
         case "channel":
-            let name = device.element(named: "target")?[attribute: "name"]
-            return unique(indices.filter { existing[$0].element(named: "target")?[attribute: "name"] == name && aliasAgrees(existing[$0]) },
+            // libvirt's virDomainChrEquals: a guestfwd channel by its forwarded address and
+            // port, any other by its target's name; the target's type always.
+            let target = device.element(named: "target")
+            let keys = target?[attribute: "type"] == "guestfwd" ? ["type", "address", "port"] : ["type", "name"]
+            func agrees(_ e: XMLElement) -> Bool {
+                let other = e.element(named: "target")
+                return keys.allSatisfy { key in key == "type" && target?[attribute: key] == nil || other?[attribute: key] == target?[attribute: key] }
+            }
+            return unique(indices.filter { agrees(existing[$0]) && aliasAgrees(existing[$0]) },
                           missing: "device not present in domain configuration", ambiguous: "multiple matching devices found")
         case "memory":
             // libvirt's virDomainMemoryFindByDef: the model, and the size, node and slot given.

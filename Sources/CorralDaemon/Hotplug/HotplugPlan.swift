@@ -87,9 +87,14 @@ struct HotplugPlan {
             alias = given ?? "scsi\(index)"
             // The new element is the last controller (positions count every controller).
             device = .scsiController(definition.devices.controllers.count)
+        case "channel" where element.element(named: "target")?[attribute: "type"] == "guestfwd":
+            // A user-mode network of its own ending in the channel's chardev: no bus, no address.
+            alias = given ?? GuestDevices.firstFreeAlias("channel", used: usedAliases)
+            needsPCISlot = false
+            device = .channel(definition.devices.channels.count)
         case "channel":
             guard element.element(named: "target")?[attribute: "type"] == "virtio" else {
-                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "only virtio channels can be hot plugged")
+                throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "only virtio and guestfwd channels can be hot plugged")
             }
             guard definition.devices.channels.contains(where: { $0.targetType == "virtio" }) || definition.devices.consoles.contains(where: { $0.targetType == "virtio" })
             else {

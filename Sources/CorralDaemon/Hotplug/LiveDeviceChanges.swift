@@ -252,6 +252,17 @@ extension DomainDriver {
         let live = try liveDocument(guest)
         let element = DeviceXML.devices(named: name, in: live.document).first { $0.element(named: "alias")?[attribute: "name"] == alias }
         try Self.checkUnpluggable(name: name, element: element, live: live.definition)
+        // A guestfwd channel is no device: its network goes (`netdev_del`), then its chardev,
+        // at once, with or without a waiter (libvirt's qemuDomainDetachDeviceChr).
+        if name == "channel", element?.element(named: "target")?[attribute: "type"] == "guestfwd" {
+            do throws(QMPError) {
+                _ = try await guest.qmp.execute("netdev_del", arguments: .object([("id", .string(alias))]))
+            } catch {
+                throw RemoteError(code: .internalError, domain: .qemu, detail: "unable to execute QEMU command 'netdev_del': \(error.message)")
+            }
+            await finishRemoval(alias: alias, of: record.uuid)
+            return
+        }
         // A waiting detach marks the device first: QEMU may report it gone before it answers.
         // Without a waiter, the report finishes the removal in the domain's next job.
         if waits { removals.mark(alias, of: record.uuid) }

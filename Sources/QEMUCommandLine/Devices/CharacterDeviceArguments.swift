@@ -43,10 +43,14 @@ extension Builder {
         let channel = domain.devices.channels[index]
         if let forward = channel.guestForward {
             // A guestfwd channel is a user-mode network of its own whose guestfwd rule ends in
-            // the channel's chardev (libvirt's qemuBuildChannelGuestfwdNetdevProps).
-            guard !forHotplug else { throw CommandLineError(.unsupported, "live attach of a guestfwd channel is not supported") }
+            // the channel's chardev (libvirt's qemuBuildChannelGuestfwdNetdevProps); plugged
+            // live, the same two by `chardev-add` and `netdev_add`, and no device.
             guard let names = devices.characterDevice(.channel, index: index) else { return }
-            add("-chardev", try Self.chardev(channel, id: names.chardev, name: "channel\(index)"))
+            if forHotplug {
+                add("-chardev", json: try Self.chardevForMonitor(channel, id: names.chardev, name: "channel\(index)"))
+            } else {
+                add("-chardev", try Self.chardev(channel, id: names.chardev, name: "channel\(index)"))
+            }
             add("-netdev", json: .object([
                 ("type", .string("user")),
                 ("guestfwd", .array([.object([("str", .string("tcp:\(forward.address):\(forward.port)-chardev:\(names.chardev)"))])])),
