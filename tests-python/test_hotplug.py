@@ -391,7 +391,7 @@ def test_a_scsi_controller_then_a_scsi_disk(guest):
 def test_a_guestfwd_channel_plugs_in_as_a_network_and_unplugs(guest):
     """libvirt's hot-plug of a guestfwd channel: its chardev (`chardev-add`), then a user-mode
     network whose guestfwd rule ends in it (`netdev_add`), no device; unplugged with
-    `netdev_del` and `chardev-remove` at once, with the events."""
+    `netdev_del` and `chardev-remove` at once, with the events; in the definition too."""
     daemon, console, tmp = guest
     watcher = subprocess.Popen(["virsh", "-c", daemon.uri, "event", "hp", "--all", "--loop", "--timeout", "60"],
                                stdout=subprocess.PIPE, text=True)
@@ -410,8 +410,9 @@ def test_a_guestfwd_channel_plugs_in_as_a_network_and_unplugs(guest):
     assert any(c["label"] == "charchannel0" and socket_path in c["filename"] for c in chardevs), chardevs
     # A second forward to another port is another channel; the first is found by its port.
     (tmp / "fwd2.xml").write_text(fwd.replace("4600", "4601").replace("fwd.sock", "fwd2.sock"))
-    virsh(daemon, "attach-device", "hp", str(tmp / "fwd2.xml"), "--live")
+    virsh(daemon, "attach-device", "hp", str(tmp / "fwd2.xml"), "--live", "--config")
     assert "<alias name='channel1'/>" in virsh(daemon, "dumpxml", "hp").stdout
+    assert "port='4601'" in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
     virsh(daemon, "detach-device", "hp", str(tmp / "fwd.xml"), "--live")
     live = virsh(daemon, "dumpxml", "hp").stdout
     assert "port='4600'" not in live and "port='4601'" in live
@@ -419,8 +420,9 @@ def test_a_guestfwd_channel_plugs_in_as_a_network_and_unplugs(guest):
     assert "channel0:" not in network and "channel1:" in network, network
     chardevs = json.loads(virsh(daemon, "qemu-monitor-command", "hp", '{"execute":"query-chardev"}').stdout)["return"]
     assert not any(c["label"] == "charchannel0" for c in chardevs)
-    virsh(daemon, "detach-device-alias", "hp", "channel1", "--live")
+    virsh(daemon, "detach-device", "hp", str(tmp / "fwd2.xml"), "--live", "--config")
     assert "guestfwd" not in virsh(daemon, "dumpxml", "hp").stdout
+    assert "guestfwd" not in virsh(daemon, "dumpxml", "hp", "--inactive").stdout
     watcher.terminate()
     events = watcher.communicate(timeout=20)[0]
     assert events.count("device-added") == 2 and events.count("device-removed") == 2, events
