@@ -69,6 +69,23 @@ struct DefinitionJournalTests {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
     }
 
+    @Test("the CRC eight bytes a step equals the CRC a byte a step, for every length, start and continuation")
+    func crcSlicing() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        // Not contiguous (a lazy map): the byte-at-a-time path.
+        #expect(CRC32.checksum(Array("123456789".utf8).lazy.map { $0 }) == 0xCBF4_3926)
+        for start in 0..<9 {
+            for end in stride(from: start, through: bytes.count, by: 7) {
+                let slice = bytes[start..<end]
+                #expect(CRC32.checksum(slice) == CRC32.bytewise(slice))
+                #expect(CRC32.checksum(slice, continuing: 0x1234_5678) == CRC32.bytewise(slice, continuing: 0x1234_5678))
+            }
+        }
+        // In two pieces, continued, equals in one.
+        #expect(CRC32.checksum(bytes[100...], continuing: CRC32.checksum(bytes[..<100])) == CRC32.checksum(bytes))
+    }
+
     @Test("the segments take turns, and a turn waits until the other segment's changes are in their files")
     func segments() {
         var segments = JournalSegments(capacity: 1000, epoch: 5, alignment: 1)
