@@ -195,14 +195,15 @@ def cgroup_file(controller, name, file):
 NO_BLOCK_WEIGHT = "blkio device weight is valid only for bfq or cfq scheduler"
 
 
-def block_weight_file(name):
-    """The block I/O weight file of the guest's group (BFQ's or the generic one), if the kernel has one."""
-    for root in ("/sys/fs/cgroup/blkio", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        for file in ("blkio.bfq.weight", "blkio.weight", "io.bfq.weight", "io.weight"):
-            matches = glob.glob(f"{root}/corral/qemu-*-{name}/{file}")
-            if matches:
-                return matches[0]
-    return None
+def has_block_weight(name):
+    """Whether the guest's group has a block I/O weight file (BFQ's or the generic one, v1 or v2)."""
+    for file in ("blkio.bfq.weight", "blkio.weight", "io.bfq.weight", "io.weight"):
+        try:
+            cgroup_file("blkio", name, file)
+            return True
+        except AssertionError:
+            pass
+    return False
 
 
 def quota_of(name, group):
@@ -251,7 +252,7 @@ def test_tunables_live_through_the_control_group_and_in_the_definition(guest):
     assert "must be lower than or equal to swap_hard_limit" in result.stderr
     # Block I/O weight and NUMA nodes. The weight needs BFQ's (or the generic) weight file in
     # the block I/O controller; a kernel without BFQ has neither, and then libvirt refuses.
-    weighable = block_weight_file("tune") is not None
+    weighable = has_block_weight("tune")
     result = virsh(daemon, "blkiotune", "tune", "--weight", "300", "--live", check=weighable)
     if weighable:
         assert table(virsh(daemon, "blkiotune", "tune").stdout)["weight"] == "300"

@@ -154,7 +154,8 @@ public enum DeviceXML {
             let keys = target?[attribute: "type"] == "guestfwd" ? ["type", "address", "port"] : ["type", "name"]
             func agrees(_ e: XMLElement) -> Bool {
                 let other = e.element(named: "target")
-                return keys.allSatisfy { key in key == "type" && target?[attribute: key] == nil || other?[attribute: key] == target?[attribute: key] }
+                // (A request without a target type matches any type.)
+                return keys.allSatisfy { key in (key == "type" && target?[attribute: key] == nil) || other?[attribute: key] == target?[attribute: key] }
             }
             return unique(indices.filter { agrees(existing[$0]) && aliasAgrees(existing[$0]) },
                           missing: "device not present in domain configuration", ambiguous: "multiple matching devices found")

@@ -46,11 +46,7 @@ extension Builder {
             // the channel's chardev (libvirt's qemuBuildChannelGuestfwdNetdevProps); plugged
             // live, the same two by `chardev-add` and `netdev_add`, and no device.
             guard let names = devices.characterDevice(.channel, index: index) else { return }
-            if forHotplug {
-                add("-chardev", json: try Self.chardevForMonitor(channel, id: names.chardev, name: "channel\(index)"))
-            } else {
-                add("-chardev", try Self.chardev(channel, id: names.chardev, name: "channel\(index)"))
-            }
+            try addChardev(channel, id: names.chardev, name: "channel\(index)", forHotplug: forHotplug)
             add("-netdev", json: .object([
                 ("type", .string("user")),
                 ("guestfwd", .array([.object([("str", .string("tcp:\(forward.address):\(forward.port)-chardev:\(names.chardev)"))])])),
@@ -64,17 +60,22 @@ extension Builder {
         var backend = channel
         if backend.type == .unix && backend.path == nil { backend.mode = "bind" }
         backend.path = names.path
-        if forHotplug {
-            add("-chardev", json: try Self.chardevForMonitor(backend, id: id, name: "channel\(index)"))
-        } else {
-            add("-chardev", try Self.chardev(backend, id: id, name: "channel\(index)"))
-        }
+        try addChardev(backend, id: id, name: "channel\(index)", forHotplug: forHotplug)
         var members: [(String, JSONValue)] = [
             ("driver", .string("virtserialport")), ("bus", .string("virtio-serial0.0")), ("nr", .integer(Int64(channel.port ?? index + 1))), ("chardev", .string(id)),
             ("id", .string(names.alias)),
         ]
         if let name = channel.targetName { members.append(("name", .string(name))) }
         addDevice(members)
+    }
+
+    /// A channel's `-chardev`: the command line's form, or for hotplug the monitor's.
+    private mutating func addChardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String, forHotplug: Bool) throws(CommandLineError) {
+        if forHotplug {
+            add("-chardev", json: try Self.chardevForMonitor(device, id: id, name: name))
+        } else {
+            add("-chardev", try Self.chardev(device, id: id, name: name))
+        }
     }
 
     /// A character device's host side as QMP `chardev-add` takes it (hotplug): the same choices
