@@ -293,16 +293,24 @@ enum DomainNormalizer {
             if !options.keepsControllerOrder && !options.keepsLiveState { orderControllersAsParsed(&devices) }
             assignControllerIndexes(&devices)
             addImplicitControllers(&devices, machine: machine)
-            let elements = devices.elements
+            // What is there before the character devices are completed, read now: a copy of
+            // the devices kept meanwhile would make each change below copy what it changes.
+            var hasPS2 = (mouse: false, keyboard: false), hasBalloon = false
+            for case .element(let e) in devices.children {
+                if e.name == "memballoon" { hasBalloon = true }
+                guard e.name == "input", e[attribute: "bus"] == "ps2" else { continue }
+                if e[attribute: "type"] == "mouse" { hasPS2.mouse = true }
+                if e[attribute: "type"] == "keyboard" { hasPS2.keyboard = true }
+            }
             do throws(DomainXMLError) {
                 try normalizeCharacterDevices(&devices)
             } catch {
                 failure = failure ?? error
             }
-            for kind in ["mouse", "keyboard"] where !elements.contains(where: { $0.name == "input" && $0[attribute: "type"] == kind && $0[attribute: "bus"] == "ps2" }) {
+            for (kind, present) in [("mouse", hasPS2.mouse), ("keyboard", hasPS2.keyboard)] where !present {
                 devices.children.append(.element(element("input", [("type", kind), ("bus", "ps2")])))
             }
-            if !elements.contains(where: { $0.name == "memballoon" }) {
+            if !hasBalloon {
                 devices.children.append(.element(element("memballoon", [("model", "virtio")])))
             }
             addDefaultAudio(&devices)
@@ -648,26 +656,35 @@ enum DomainNormalizer {
         // into a table on every call.
         func rank(_ name: String) -> Int? { order.firstIndex(of: name).map { $0 * 2 } }
         var last = -1
-        var keyed: [(Double, Int, XMLNode)] = []
+        // Sort keys and positions only: the nodes are copied once, into the result.
+        var keyed: [(key: Double, position: Int)] = []
+        keyed.reserveCapacity(children.count)
         var offset = 0.0
+        var sorted = true
         for (index, node) in children.enumerated() {
+            let key: Double
             switch node {
             case .text(let t) where t.allSatisfy(\.isWhitespace):
+                sorted = false
                 continue
             case .text:
-                keyed.append((Double(last) + 0.5, index, node))
+                key = Double(last) + 0.5
             case .element(let e):
                 if e.namespace == nil, let r = rank(e.name) {
                     last = r
                     offset = 0
-                    keyed.append((Double(r), index, node))
+                    key = Double(r)
                 } else {
                     offset += 0.001
-                    keyed.append((Double(last) + 0.5 + offset, index, node))
+                    key = Double(last) + 0.5 + offset
                 }
             }
+            if let previous = keyed.last?.key, previous > key { sorted = false }
+            keyed.append((key, index))
         }
-        return keyed.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
+        if sorted { return children }
+        keyed.sort { ($0.key, $0.position) < ($1.key, $1.position) }
+        return keyed.map { children[$0.position] }
     }
 
     static func update(_ root: inout XMLElement, _ name: String, _ body: (inout XMLElement) -> Void) {

@@ -57,9 +57,13 @@ enum DomainSchema {
     /// nested backing store leads back to the first layer's node). The root is at 0.
     struct WalkNode: Sendable {
         var attributes: Set<String>
-        var childNames: Set<String>
+        /// Every child element the schema knows, with its node; ``leaf`` for one whose
+        /// content is not walked (one hash per child, not a set and then a table).
         var children: [String: Int]
     }
+
+    /// A known child element without a node of its own.
+    static let leaf = -1
 
     static let walkNodes: [WalkNode] = {
         var indexes: [String: Int] = [:]
@@ -69,10 +73,10 @@ enum DomainSchema {
             let node = table[key]!
             let index = nodes.count
             indexes[key] = index
-            nodes.append(WalkNode(attributes: node.attributes, childNames: node.children, children: [:]))
+            nodes.append(WalkNode(attributes: node.attributes, children: [:]))
             var children: [String: Int] = [:]
             for name in node.children {
-                if let child = resolvedPath(for: key + "/" + name) { children[name] = intern(child) }
+                children[name] = resolvedPath(for: key + "/" + name).map { intern($0) } ?? leaf
             }
             nodes[index].children = children
             return index
@@ -84,22 +88,21 @@ enum DomainSchema {
     /// Appends what `element` (at node `index`, named by `names` below `<domain>`) holds that
     /// Corral does not model.
     static func walk(_ element: XMLElement, node index: Int, names: inout [String], found: inout [String]) {
-        let node = walkNodes[index]
         // How the element is named in a finding: made only when there is one.
         func shown() -> String { names.isEmpty ? "<domain>" : "<\(names.joined(separator: "/"))>" }
-        for attribute in element.attributes where attribute.namespace != nil || !node.attributes.contains(attribute.name) {
+        for attribute in element.attributes where attribute.namespace != nil || !walkNodes[index].attributes.contains(attribute.name) {
             found.append("attribute '\(attribute.name)' of \(shown()) (line \(element.line))")
         }
         let isRoot = names.isEmpty
         for case .element(let child) in element.children {
             if isRoot && child.namespace == qemuNamespaceURI { continue }  // the namespace, handled itself
             if isRoot && child.name == "metadata" && child.namespace == nil { continue }  // opaque by design
-            if child.namespace != nil || !node.childNames.contains(child.name) {
+            guard child.namespace == nil, let childIndex = walkNodes[index].children[child.name] else {
                 let name = child.prefix.map { "\($0):\(child.name)" } ?? child.name
                 found.append("element <\(isRoot ? "" : names.joined(separator: "/") + "/")\(name)> (line \(child.line))")
                 continue
             }
-            guard let childIndex = node.children[child.name] else { continue }
+            guard childIndex != leaf else { continue }
             names.append(child.name)
             walk(child, node: childIndex, names: &names, found: &found)
             names.removeLast()

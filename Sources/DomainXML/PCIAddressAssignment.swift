@@ -147,7 +147,7 @@ enum PCIAddressAssignment {
         }
         var second = devices
         for controller in added {
-            let position = (controllers(in: second).last?.position ?? second.children.count - 1) + 1
+            let position = (lastControllerPosition(in: second) ?? second.children.count - 1) + 1
             let attributes: [(String, String)] = [("type", "pci"), ("index", String(controller.index)), ("model", controller.element[attribute: "model"] ?? "")]
             second.children.insert(.element(DomainNormalizer.element("controller", attributes)), at: position)
         }
@@ -221,6 +221,12 @@ enum PCIAddressAssignment {
             guard case .element(let element) = devices.children[position], element.name == "controller", element.namespace == nil else { return nil }
             return ControllerEntry(position: position, index: Int(element[attribute: "index"] ?? "0") ?? 0, element: element)
         }
+    }
+
+    /// Where the last `<controller>` is (without copying the controllers, as
+    /// ``controllers(in:)`` does).
+    static func lastControllerPosition(in devices: XMLElement) -> Int? {
+        devices.children.lastIndex { if case .element(let e) = $0, e.name == "controller", e.namespace == nil { true } else { false } }
     }
 
     static func hasAddress(_ element: XMLElement) -> Bool { element.element(named: "address") != nil }
@@ -442,7 +448,7 @@ enum PCIAddressAssignment {
         state.buses[index] = Bus(kind: kind)
         var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model)])
         element.children.append(.element(address.element))
-        let last = controllers(in: state.devices).last?.position ?? state.devices.children.count - 1
+        let last = lastControllerPosition(in: state.devices) ?? state.devices.children.count - 1
         state.devices.children.insert(.element(element), at: last + 1)
         state.insertions.append(last + 1)
         return index
