@@ -251,17 +251,20 @@ struct DefinitionJournalTests {
         #expect(size() == DefinitionJournal.growth)
         let body = String(repeating: "x", count: 2000)
         var end = JournalFormat.headerSize
-        for index in 0..<200 {
+        // A record a block: more records than one step of growth holds.
+        let count = DefinitionJournal.growth / JournalFormat.blockSize + 40
+        for index in 0..<count {
             let xml = "<domain>\(index)\(body)</domain>"
             try store.write(name: "g\(index)", xml: xml)
             end = (index == 0 ? end : JournalFormat.aligned(end)) + JournalFormat.record(.write(name: "g\(index)", contents: Array(xml.utf8)), epoch: 1).count
         }
         // Whole steps of growth, the last one covering the last record.
         #expect(size() % DefinitionJournal.growth == 0 && size() >= end && size() - end < DefinitionJournal.growth)
+        #expect(size() > DefinitionJournal.growth)
         // Nobody waits: the files come once the journal has been idle a moment.
         let deadline = Date(timeIntervalSinceNow: 10)
-        while store.loadAll().count < 200 && Date() < deadline { usleep(20_000) }
-        #expect(store.loadAll().count == 200)
+        while store.loadAll().count < count && Date() < deadline { usleep(20_000) }
+        #expect(store.loadAll().count == count)
         #expect(store.loadAll().first { $0.path.hasSuffix("/g7.xml") }?.xml == "<domain>7\(body)</domain>")
     }
 

@@ -23,7 +23,12 @@ final class DefinitionJournal: @unchecked Sendable {
     /// Bytes per segment: room for about a thousand usual definitions between turns.
     static let defaultCapacity = 4 << 20
     /// How much a segment's file grows by (with written zeros) as records reach its end.
-    static let growth = 64 << 10
+    ///
+    /// An extending direct write costs about 150 µs whatever its length, plus ~1.3 µs per KiB
+    /// (measured here: 64 KiB 250 µs, 256 KiB 540 µs, 1 MiB 1,450 µs). With a usual definition
+    /// taking one 4 KiB block, 64 KiB steps added ~225 µs to every sixteenth define (~15 µs a
+    /// define on average); 1 MiB steps cost ~6 µs a define, as one pause of ~1.5 ms in 256.
+    static let growth = 1 << 20
     /// How long the journal is to be idle before the materializer writes files, unless a
     /// writer waits for it or a segment is to be freed: a burst of defines is answered first.
     static let idleDelay: TimeInterval = 0.05
