@@ -251,16 +251,17 @@ struct DefinitionJournalTests {
         #expect(size() == DefinitionJournal.growth)
         let body = String(repeating: "x", count: 2000)
         var end = JournalFormat.headerSize
-        // A record a block: more records than one step of growth holds.
-        let count = DefinitionJournal.growth / JournalFormat.blockSize + 40
+        // A record a block: enough records for the steps to double up to the largest.
+        let count = 3 * DefinitionJournal.largestGrowth / JournalFormat.blockSize / 2
         for index in 0..<count {
             let xml = "<domain>\(index)\(body)</domain>"
             try store.write(name: "g\(index)", xml: xml)
             end = (index == 0 ? end : JournalFormat.aligned(end)) + JournalFormat.record(.write(name: "g\(index)", contents: Array(xml.utf8)), epoch: 1).count
         }
-        // Whole steps of growth, the last one covering the last record.
-        #expect(size() % DefinitionJournal.growth == 0 && size() >= end && size() - end < DefinitionJournal.growth)
-        #expect(size() > DefinitionJournal.growth)
+        // Steps that doubled the file (64 KiB, 128 KiB, … 1 MiB), then whole largest steps; the
+        // last one covering the last record.
+        #expect(size() % DefinitionJournal.growth == 0 && size() >= end && size() - end < DefinitionJournal.largestGrowth)
+        #expect(size() == 2 * DefinitionJournal.largestGrowth)
         // Nobody waits: the files come once the journal has been idle a moment.
         let deadline = Date(timeIntervalSinceNow: 10)
         while store.loadAll().count < count && Date() < deadline { usleep(20_000) }
