@@ -295,19 +295,17 @@ enum DomainNormalizer {
             addImplicitControllers(&devices, machine: machine)
             // What is there before the character devices are completed, read now: a copy of
             // the devices kept meanwhile would make each change below copy what it changes.
-            var hasPS2 = (mouse: false, keyboard: false), hasBalloon = false
+            var ps2Inputs = Set<String>(), hasBalloon = false
             for case .element(let e) in devices.children {
                 if e.name == "memballoon" { hasBalloon = true }
-                guard e.name == "input", e[attribute: "bus"] == "ps2" else { continue }
-                if e[attribute: "type"] == "mouse" { hasPS2.mouse = true }
-                if e[attribute: "type"] == "keyboard" { hasPS2.keyboard = true }
+                if e.name == "input", e[attribute: "bus"] == "ps2", let type = e[attribute: "type"] { ps2Inputs.insert(type) }
             }
             do throws(DomainXMLError) {
                 try normalizeCharacterDevices(&devices)
             } catch {
                 failure = failure ?? error
             }
-            for (kind, present) in [("mouse", hasPS2.mouse), ("keyboard", hasPS2.keyboard)] where !present {
+            for kind in ["mouse", "keyboard"] where !ps2Inputs.contains(kind) {
                 devices.children.append(.element(element("input", [("type", kind), ("bus", "ps2")])))
             }
             if !hasBalloon {
