@@ -368,6 +368,13 @@ actor DomainDriver {
                 }
             }
         }
+        if !emulator.objectTypes.isEmpty {
+            // So must every object type (some, such as cryptodev-backend-lkcf, depend on the build).
+            for option in invocation.options where option.name == "-object" {
+                guard let type = option.argument?.objectType, !emulator.objectTypes.contains(type) else { continue }
+                throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "the emulator \(emulator.path) has no object type '\(type)'")
+            }
+        }
         if let sections = invocation.configFile, !emulator.configGroups.isEmpty {
             for problem in sections.problems(knownGroups: emulator.configGroups) {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "configuration section \(problem)")

@@ -592,6 +592,8 @@ enum DomainNormalizer {
             }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["model", "target", "driver", "alias", "master", "address"])
             device.updateElements { driver in if driver.name == "driver" && driver.namespace == nil { orderAttributes(&driver, DomainDefinition.ControllerDriver.attributes) } }
+        case "crypto":
+            device.children = ordered(dropEmptyDrivers(device.children), by: DomainDefinition.Crypto.childOrder)
         case "memballoon":
             // libvirt writes the virtio options' <driver> last, and none without attributes.
             device.children = ordered(dropEmptyDrivers(device.children), by: ["stats", "alias", "address", "driver"])

@@ -247,7 +247,7 @@ enum PCIAddressAssignment {
 
     /// The kinds of device in the order libvirt places them.
     static let placementOrder = [
-        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory",
+        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory", "crypto",
     ]
 
     /// Where a PCI controller plugs in.
@@ -314,7 +314,7 @@ enum PCIAddressAssignment {
             return element[attribute: "type"] == "pci" ? kind(true) : nil
         case "shmem":
             return kind(false)
-        case "vsock":
+        case "vsock", "crypto":
             return kind(true)
         case "iommu":
             return q35 && element[attribute: "model"] == "virtio" ? .pcieIntegrated : nil

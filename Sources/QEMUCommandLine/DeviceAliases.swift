@@ -37,7 +37,7 @@ public enum DeviceAliases {
     }
 
     /// Each device's alias where libvirt counts on from the highest `prefix`N in use (RNGs,
-    /// filesystems, host devices): one without an alias gets one more than the highest so far, so
+    /// filesystems, host devices, crypto devices): one without an alias gets one more than the highest so far, so
     /// the first RNG without a user alias is `rng0` even after one with a user alias.
     public static func counted(_ prefix: String, given: [String?]) -> [String] {
         var next: Int32 = 0
@@ -73,6 +73,7 @@ public enum DeviceAliases {
         aliases["rng"] = counted("rng", given: devices.rngs.map(\.alias))
         aliases["filesystem"] = counted("fs", given: devices.filesystems.map(\.alias))
         aliases["hostdev"] = counted("hostdev", given: devices.hostDevices.map(\.alias))
+        aliases["crypto"] = counted("crypto", given: devices.cryptos.map(\.alias))
         if let balloon = devices.memballoon { aliases["memballoon"] = [balloon.model == .virtio ? balloon.alias ?? "balloon0" : nil] }
         if let vsock = devices.vsock { aliases["vsock"] = [vsock.alias ?? "vsock0"] }
         if let iommu = devices.iommu { aliases["iommu"] = [iommu.alias ?? "iommu0"] }

@@ -34,5 +34,6 @@ extension Builder {
         try addPanics()
         try addSharedMemory()
         try addVsock()
+        addCryptos()
     }
 }

@@ -28,6 +28,12 @@ public enum QEMUOptionValue: Hashable, Sendable {
         }
     }
 
+    /// The `qom-type` of a JSON `-object`.
+    public var objectType: String? {
+        guard case .json(let value) = self else { return nil }
+        return value["qom-type"]?.stringValue
+    }
+
     func property(_ key: String) -> String? {
         switch self {
         case .json(let value): return value[key]?.stringValue

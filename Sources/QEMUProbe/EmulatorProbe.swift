@@ -40,6 +40,9 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
     public var acceptsCompatOption = false
     /// Its named CPU models (`query-cpu-definitions`), in the order QEMU listed them.
     public var cpuModels: [CPUModel] = []
+    /// The object types `-object` accepts (`qom-list-types` implementing `user-creatable`):
+    /// optional ones such as `cryptodev-backend-lkcf` depend on how QEMU was built.
+    public var objectTypes: Set<String> = []
 
     /// A named CPU model.
     public struct CPUModel: Sendable, Equatable, Codable {
@@ -91,7 +94,8 @@ public enum EmulatorProbe {
     /// The cache's format, in its file names: a daemon that records more of the probe (such as
     /// the machines' default CPU models) does not take an older daemon's cache for complete.
     /// Format 3: KVM also needs the host CPU to advertise hardware virtualization.
-    static let cacheFormat = 3
+    /// Format 4: the object types.
+    static let cacheFormat = 4
 
     /// Probes `path`, using and refreshing a cache in `cacheDirectory` when given; on any failure
     /// logs why and returns ``EmulatorCapabilities/unknown(path:)``.
@@ -152,7 +156,8 @@ public enum EmulatorProbe {
         let commands = [
             #""qmp_capabilities""#, #""query-version""#, #""query-machines""#, #""query-kvm""#, #""query-command-line-options""#,
             #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""query-qmp-schema""#,
-            #""device-list-properties","arguments":{"typename":"hda-duplex"}"#, #""query-cpu-definitions""#, #""quit""#,
+            #""device-list-properties","arguments":{"typename":"hda-duplex"}"#, #""query-cpu-definitions""#,
+            #""qom-list-types","arguments":{"implements":"user-creatable","abstract":false}"#, #""quit""#,
         ]
         let script = commands.enumerated().map { #"{"execute":\#($1),"id":\#($0)}"# }.joined(separator: "\n") + "\n"
         let result = try ChildProcess.run(
@@ -206,6 +211,7 @@ public enum EmulatorProbe {
             let unavailable = entry["unavailable-features"] as? [Any] ?? []
             return EmulatorCapabilities.CPUModel(name: name, usable: unavailable.isEmpty, deprecated: entry["deprecated"] as? Bool ?? false)
         }
+        capabilities.objectTypes = Set((replies[10] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
         return capabilities
     }
 }

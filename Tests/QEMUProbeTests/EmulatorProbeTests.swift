@@ -18,6 +18,8 @@ struct EmulatorProbeTests {
         #expect(probed.machines.contains { $0.isDefault })
         #expect(probed.configGroups.isSuperset(of: ["device", "object", "chardev", "machine", "drive", "netdev"]))
         #expect(probed.deviceTypes.isSuperset(of: ["virtio-net-pci", "virtio-blk-pci", "isa-serial", "pvpanic"]))
+        #expect(probed.objectTypes.isSuperset(of: ["memory-backend-ram", "rng-random", "cryptodev-backend-builtin", "iothread"]))
+        #expect(!probed.objectTypes.contains("virtio-net-pci"))
         #expect(probed.commands.isSuperset(of: ["query-status", "cont", "stop", "system_powerdown", "human-monitor-command"]))
         // QEMU 7.2 offers every feature Corral chooses syntax by, each found in its own answers.
         #expect(probed.deviceAddFeatures.contains("json-cli") && probed.soundCodecProperties.contains("audiodev") && probed.acceptsCompatOption)

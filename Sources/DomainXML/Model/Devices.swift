@@ -36,6 +36,8 @@ extension DomainDefinition {
         public var vsock: Vsock?
         /// `<iommu>` (a guest has at most one).
         public var iommu: IOMMU?
+        /// `<crypto>`: virtio-crypto devices.
+        public var cryptos: [Crypto] = []
         /// `<lease>`: kept, acquired by no lock manager (libvirt's default `nop` manager).
         public var leases: [Lease] = []
 
@@ -43,7 +45,7 @@ extension DomainDefinition {
             .text("emulator"), Disk.schema, Controller.schema, Lease.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, USBRedirectionRule.filterSchema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema, Crypto.schema,
         ])
 
         public init() {}
@@ -87,6 +89,7 @@ extension DomainDefinition {
                 case "iommu":
                     guard iommu == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single IOMMU device is supported") }
                     iommu = try IOMMU(device)
+                case "crypto": cryptos.append(try Crypto(device))
                 default: continue
                 }
             }
@@ -132,7 +135,7 @@ extension DomainDefinition {
                 + consoles.filter { $0.targetType != nil && $0.targetType != "serial" }.compactMap(\.alias) + channels.compactMap(\.alias) + inputs.compactMap(\.alias) + graphics.compactMap(\.alias)
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
                 + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias) + parallels.compactMap(\.alias)
-                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias) + [iommu?.alias].compactMap { $0 } + smartcards.compactMap(\.alias)
+                + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias) + [iommu?.alias].compactMap { $0 } + smartcards.compactMap(\.alias) + cryptos.compactMap(\.alias)
         }
     }
 }
