@@ -4,7 +4,8 @@ import DomainXML
 extension Builder {
     /// The devices of a domain as `-blockdev`, `-netdev`, `-chardev`, `-object` and `-device`
     /// options, with libvirt's alias names as ids (or the user's `ua-…` alias), in libvirt's
-    /// order. Each device class has its own file under `Devices/`.
+    /// order (`qemuBuildCommandLine`), up to the host devices: `-incoming` follows them. Each
+    /// device class has its own file under `Devices/`.
     mutating func addDevices() throws(CommandLineError) {
         try addIOMMU()
         try addImplicitControllers()
@@ -28,9 +29,18 @@ extension Builder {
         try addWatchdogs()
         try addRedirectedDevices()
         try addHostDevices()
+    }
+
+    /// The devices libvirt adds after `-incoming`: the balloon, RNGs and vmcoreinfo.
+    mutating func addDevicesAfterIncoming() throws(CommandLineError) {
         addMemoryBalloon()
         try addRNGs()
         if domain.features.vmcoreinfo == .on { addDevice([("driver", .string("vmcoreinfo"))]) }
+    }
+
+    /// The devices libvirt adds last, after the extra arguments and `-sandbox`: panic devices,
+    /// shared memory, the vsock and crypto devices.
+    mutating func addDevicesAfterSandbox() throws(CommandLineError) {
         try addPanics()
         try addSharedMemory()
         try addVsock()

@@ -6,7 +6,8 @@ import QEMUProbe
 /// Turns a domain definition into QEMU's argv and environment, in libvirt's order, with the
 /// qemu namespace applied: `-compat` right after `-name`; device overrides in the `-device`
 /// JSON; configuration sections with `-readconfig`; extra arguments after the generated devices
-/// and before `-sandbox`; alteration rules on the generated options; `qemu:env` after the
+/// and before `-sandbox`, which panic, shared memory, vsock and crypto devices follow (as in
+/// libvirt's `qemuBuildCommandLine`); alteration rules on the generated options; `qemu:env` after the
 /// generated environment.
 public enum QEMUCommandLineBuilder {
     /// Builds the invocation.
@@ -29,6 +30,9 @@ struct Builder {
     let domain: DomainDefinition
     let context: CommandLineContext
     var options: [QEMUOption] = []
+    /// The options libvirt puts after the extra arguments and `-sandbox`
+    /// (``addDevicesAfterSandbox()``); overrides and alteration rules apply to them too.
+    var trailingOptions: [QEMUOption] = []
     var capabilities: Set<QEMUCapability>
     var bootIndexes: BootIndexAssigner
     /// Every device's QEMU names.
@@ -146,17 +150,25 @@ struct Builder {
             throw CommandLineError(.unsupported, "firmware 'efi' has not been resolved to a loader")
         }
         try addDevices()
-        // Where libvirt puts it: after the devices.
+        // Where libvirt puts it: after the host devices, before the balloon.
         if context.incomingMigration { add("-incoming", "defer") }
+        try addDevicesAfterIncoming()
         // A snapshot's name is one argument of its own, taken whole (no option syntax to escape).
         if let snapshot = context.loadSnapshot { add("-loadvm", snapshot) }
         if !domain.qemu.configSections.sections.isEmpty { add("-readconfig", context.configFilePath) }
+        let leading = options
+        options = []
+        try addDevicesAfterSandbox()
+        trailingOptions = options
+        options = leading
         try applyOverrides()
         try applyAlterations()
         for argument in domain.qemu.arguments { options.append(QEMUOption(argument)) }
         if capabilities.contains(.seccompSandbox) {
             add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
         }
+        options += trailingOptions
+        trailingOptions = []
         add("-msg", "timestamp=on")
     }
 
@@ -215,11 +227,18 @@ struct Builder {
     /// the alias.
     mutating func applyOverrides(requireAll: Bool = true) throws(CommandLineError) {
         for override in domain.qemu.overrides {
-            guard let index = options.firstIndex(where: { $0.name == "-device" && $0.argument?.id == override.alias }) else {
+            func isDevice(_ option: QEMUOption) -> Bool { option.name == "-device" && option.argument?.id == override.alias }
+            let list: WritableKeyPath<Builder, [QEMUOption]>
+            let index: Int
+            if let found = options.firstIndex(where: isDevice) {
+                (list, index) = (\.options, found)
+            } else if let found = trailingOptions.firstIndex(where: isDevice) {
+                (list, index) = (\.trailingOptions, found)
+            } else {
                 if !requireAll { continue }
                 throw CommandLineError(.passthrough, "qemu:override: no device has the alias '\(override.alias)'")
             }
-            guard case .json(.object(var members))? = options[index].argument else {
+            guard case .json(.object(var members))? = self[keyPath: list][index].argument else {
                 throw CommandLineError(.passthrough, "qemu:override: the device '\(override.alias)' is not in JSON form (the device-json capability was removed)")
             }
             for property in override.frontend {
@@ -234,7 +253,7 @@ struct Builder {
                 }
                 if let json { members.append((property.name, json)) }
             }
-            options[index].argument = .json(.object(members))
+            self[keyPath: list][index].argument = .json(.object(members))
         }
     }
 
@@ -248,26 +267,31 @@ struct Builder {
             } catch {
                 throw CommandLineError(.passthrough, "\(label): the match does not compile: \(error)")
             }
-            var result: [QEMUOption] = []
             var matched = 0
-            for option in options {
-                guard option.name == rule.option, regex.map({ (option.value ?? "").contains($0) }) ?? true else {
-                    result.append(option)
-                    continue
+            // An option's extras stay beside it, among the leading or the trailing options.
+            func altered(_ list: [QEMUOption]) throws(CommandLineError) -> [QEMUOption] {
+                var result: [QEMUOption] = []
+                for option in list {
+                    guard option.name == rule.option, regex.map({ (option.value ?? "").contains($0) }) ?? true else {
+                        result.append(option)
+                        continue
+                    }
+                    matched += 1
+                    var altered = option
+                    if let rename = rule.rename { altered.name = rename }
+                    for modification in rule.modify {
+                        altered.argument = try OptionValueEditor.set(modification, in: altered.argument ?? .text(""), label: label)
+                    }
+                    if !rule.remove { result.append(altered) }
+                    result += rule.extra.map { QEMUOption($0) }
                 }
-                matched += 1
-                var altered = option
-                if let rename = rule.rename { altered.name = rename }
-                for modification in rule.modify {
-                    altered.argument = try OptionValueEditor.set(modification, in: altered.argument ?? .text(""), label: label)
-                }
-                if !rule.remove { result.append(altered) }
-                result += rule.extra.map { QEMUOption($0) }
+                return result
             }
+            options = try altered(options)
+            trailingOptions = try altered(trailingOptions)
             guard matched > 0 || !requireMatches else {
                 throw CommandLineError(.passthrough, "\(label) matches no generated option")
             }
-            options = result
         }
     }
 }

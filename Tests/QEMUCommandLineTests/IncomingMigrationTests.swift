@@ -4,7 +4,7 @@ import QEMUProbe
 import Testing
 
 /// A restore's QEMU: the same command line as a boot, waiting for its state (`-incoming defer`,
-/// after the devices as libvirt puts it); and `<resource>` as libvirtd writes it into every
+/// where libvirt puts it: after the host devices, before the balloon); and `<resource>` as libvirtd writes it into every
 /// guest.
 @Suite("Incoming migration and resource partition")
 struct IncomingMigrationTests {
@@ -18,13 +18,14 @@ struct IncomingMigrationTests {
         return try QEMUCommandLineBuilder.build(parsed.definition, context: context).arguments
     }
 
-    @Test("a restore adds -incoming defer after the devices, and nothing else changes")
+    @Test("a restore adds -incoming defer after the host devices and before the balloon, and nothing else changes")
     func incoming() throws {
         let booting = try Self.build(incoming: false)
         let restoring = try Self.build(incoming: true)
         let at = try #require(restoring.firstIndex(of: "-incoming"))
         #expect(restoring[at + 1] == "defer")
-        #expect(restoring.lastIndex(of: "-device").map { $0 < at } == true)
+        #expect(restoring[at + 2] == "-device" && restoring[at + 3].contains("virtio-balloon-pci"))
+        #expect(restoring[..<at].contains("-chardev") && restoring[..<at].contains("-machine"))
         var without = restoring
         without.removeSubrange(at...at + 1)
         #expect(without == booting && !booting.contains("-incoming"))
