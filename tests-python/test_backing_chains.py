@@ -327,3 +327,45 @@ def test_saved_xml_leaves_the_chain_from_the_headers_out_as_libvirt_does(daemon,
     assert ours == theirs, "\n".join(ours + theirs)
     # The layer found goes with the end below it; the raw disk keeps its end, as in libvirt.
     assert f"<source file='{middle}'/>" in ours[0] and base not in ours[0] and "<backingStore/>" not in ours[0] and "<backingStore/>" in ours[1]
+
+
+def test_a_layer_on_an_nbd_server_is_opened_from_the_server(daemon, libvirtd, tmp_path):
+    """<backingStore type='network'>: the base of the chain is an NBD export (qemu-nbd) that
+    QEMU opens read-only under the guest's own image; the live XML numbers it; the guest's
+    writes stay in its own image; libvirtd's inactive XML of the same definition is the same."""
+    import subprocess
+    from test_network_disks import wait_listening
+    base, middle, top = make_chain(tmp_path)
+    socket_path = str(tmp_path / "base.sock")
+    server = subprocess.Popen(["qemu-nbd", "--persistent", "--shared=2", "-r", "-f", "raw", "-x", "base", "-k", socket_path, base])
+    disk = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/>"
+            f"<backingStore type='file'><format type='qcow2'/><source file='{middle}'/>"
+            f"<backingStore type='network'><format type='raw'/><source protocol='nbd' name='base'>"
+            f"<host transport='unix' socket='{socket_path}'/></source><backingStore/></backingStore>"
+            f"</backingStore><target dev='vda' bus='virtio'/></disk>")
+    try:
+        wait_listening(path=socket_path)
+        define_guest(daemon, tmp_path, "netchain", disk)
+        run("virsh", "-c", daemon.uri, "start", "--paused", "netchain")
+        assert sees_whole_chain(daemon, "netchain", "virtio-disk0")
+        reply = run("virsh", "-c", daemon.uri, "qemu-monitor-command", "netchain",
+                    json.dumps({"execute": "query-named-block-nodes", "arguments": {"flat": True}})).stdout
+        nodes = {node["node-name"]: node for node in json.loads(reply)["return"]}
+        assert nodes["libvirt-3-storage"]["drv"] == "nbd" and "base" in nodes["libvirt-3-storage"]["file"]
+        assert nodes["libvirt-3-format"]["ro"] and nodes["libvirt-3-format"]["drv"] == "raw"
+        live = run("virsh", "-c", daemon.uri, "dumpxml", "netchain").stdout
+        assert re.search(r"<backingStore type='network' index='3'>\s*<format type='raw'/>\s*<source protocol='nbd' name='base'>", live), live
+        assert "wrote 65536/65536" in qemu_io(daemon, "netchain", "virtio-disk0", "write -P 0x44 0 64k")
+        run("virsh", "-c", daemon.uri, "destroy", "netchain")
+        assert run("qemu-io", "-f", "raw", "-r", "-c", f"read -P {BASE_BYTE} 0 64k", base).stdout.count("Pattern verification failed") == 0
+        ours = run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", "netchain").stdout
+        (tmp_path / "netchain-theirs.xml").write_text(ours)
+        run("virsh", "-c", libvirtd, "define", str(tmp_path / "netchain-theirs.xml"))
+        theirs = run("virsh", "-c", libvirtd, "dumpxml", "--inactive", "netchain").stdout
+        chain = lambda xml: re.search(r"<backingStore type='network'>.*?</backingStore>\s*</backingStore>", xml, re.S).group(0)
+        assert chain(ours) == chain(theirs)
+    finally:
+        remove_guests(daemon, "netchain")
+        run("virsh", "-c", libvirtd, "undefine", "netchain", check=False)
+        server.terminate()
+        server.wait()

@@ -139,3 +139,45 @@ def test_a_secret_of_the_wrong_type_is_refused(daemon, tmp_path):
         run("virsh", "-c", daemon.uri, "undefine", "wrongtype", check=False)
         secret.undefine()
         conn.close()
+
+
+def test_a_backing_layer_on_an_http_server_with_basic_authentication(daemon, tmp_path):
+    """A network layer of a described backing chain with its own <auth>: the secret driver's
+    value reaches QEMU in a secret object of that layer's (never on the command line), and the
+    guest's disk reads the layer's bytes from the server; a missing secret refuses the start."""
+    from block_io import BASE_BYTE, make_chain, qemu_io
+    base, middle, top = make_chain(tmp_path)
+    root = tmp_path / "http"
+    (root / "images").mkdir(parents=True)
+    os.rename(base, root / "images" / "base.img")
+    port = free_port()
+    server = subprocess.Popen(["python3", str(ROOT / "Scripts" / "range-http-server.py"), str(root), str(port), "mirror:s3cret-layer"])
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, what="the HTTP server")
+    conn = libvirt.open(daemon.uri)
+    disk = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{top}'/>"
+            f"<backingStore type='file'><format type='qcow2'/><source file='{middle}'/>"
+            f"<backingStore type='network'><format type='raw'/><source protocol='http' name='/images/base.img'>"
+            f"<host name='127.0.0.1' port='{port}'/><auth username='mirror'><secret type='iscsi' usage='layer-password'/></auth>"
+            f"</source><backingStore/></backingStore></backingStore><target dev='vda' bus='virtio'/></disk>")
+    (tmp_path / "layer.xml").write_text(domain_xml("layerauth", str(tmp_path / "layer.log"), devices=disk))
+    secret = None
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "layer.xml"))
+        refused = run("virsh", "-c", daemon.uri, "start", "layerauth", check=False)
+        assert refused.returncode != 0 and "no secret with matching usage 'layer-password'" in refused.stderr, refused.stderr
+        secret = conn.secretDefineXML("<secret><usage type='iscsi'><target>layer-password</target></usage></secret>")
+        secret.setValue(b"s3cret-layer")
+        run("virsh", "-c", daemon.uri, "start", "--paused", "layerauth")
+        output = qemu_io(daemon, "layerauth", "virtio-disk0", f"read -P {BASE_BYTE} 0 64k")
+        assert "read 65536/65536" in output and "Pattern verification failed" not in output, output
+        assert "GET /images/base.img" in (root / "requests.log").read_text()
+        assert "s3cret-layer" not in open(f"/proc/{qemu_pid(daemon, 'layerauth')}/cmdline", "rb").read().decode()
+        assert "libvirt-3-storage-auth-secret0" in open(f"/proc/{qemu_pid(daemon, 'layerauth')}/cmdline", "rb").read().decode()
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "layerauth", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "layerauth", check=False)
+        if secret is not None:
+            secret.undefine()
+        conn.close()
+        server.terminate()
+        server.wait()

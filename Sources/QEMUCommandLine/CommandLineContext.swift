@@ -71,10 +71,14 @@ public struct CommandLineContext: Sendable {
         public var authentication: [UInt8]?
         /// The passphrase of its `<encryption>`.
         public var encryption: [UInt8]?
+        /// The password or key of each network layer's `<auth>` in its described backing chain,
+        /// by the layer's position in ``DomainDefinition/Disk/backingChain``.
+        public var backingAuthentication: [Int: [UInt8]]
 
-        public init(authentication: [UInt8]? = nil, encryption: [UInt8]? = nil) {
+        public init(authentication: [UInt8]? = nil, encryption: [UInt8]? = nil, backingAuthentication: [Int: [UInt8]] = [:]) {
             self.authentication = authentication
             self.encryption = encryption
+            self.backingAuthentication = backingAuthentication
         }
     }
 

@@ -89,7 +89,8 @@ final class CorpusHost {
         let here = path + [element.name]
         let device = path.count >= 2 && path[1] == "devices" ? (here.count > 2 ? here[2] : nil) : nil
         switch (device, element.name) {
-        case ("disk"?, "source") where here.count == 4 && element[attribute: "protocol"] != nil:
+        case ("disk"?, "source") where element[attribute: "protocol"] != nil && (here.count == 4 || here[3..<(here.count - 1)].allSatisfy { $0 == "backingStore" }):
+            // A network disk's image, or a network layer of a described backing chain.
             try serveNetworkDisk(&element)
         case ("disk"?, "source") where here.count == 4 || (here.count > 4 && here[3..<(here.count - 1)].allSatisfy { $0 == "backingStore" }):
             if let file = element[attribute: "file"] {

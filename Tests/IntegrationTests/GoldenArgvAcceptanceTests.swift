@@ -74,26 +74,29 @@ struct GoldenArgvAcceptanceTests {
         return options
     }
 
-    /// Removes the storage nodes of network disks, the format nodes on them and their devices
-    /// from `invocation`; returns the storage nodes' options (QMP arguments of `blockdev-add`).
+    /// Removes the storage nodes of network disks and network backing layers, every node above
+    /// them (the format nodes on them, the layers they back) and the devices on those, from
+    /// `invocation`; returns the storage nodes' options (QMP arguments of `blockdev-add`).
     static func takeNetworkDisks(from invocation: inout QEMUInvocation) -> [[String: Any]] {
         let networkDrivers: Set = ["iscsi", "rbd", "gluster", "ssh", "nfs", "http", "https", "ftp", "ftps", "nbd"]
-        var storage: [[String: Any]] = [], formats: Set<String> = []
         let json = { (option: QEMUOption) -> [String: Any]? in
             option.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         }
-        for option in invocation.options where option.name == "-blockdev" {
-            guard let node = json(option), let driver = node["driver"] as? String, networkDrivers.contains(driver), let name = node["node-name"] as? String else { continue }
-            storage.append(node)
-            if let format = invocation.options.compactMap({ $0.name == "-blockdev" ? json($0) : nil }).first(where: { $0["file"] as? String == name }) {
-                formats.insert(format["node-name"] as? String ?? "")
+        let nodes = invocation.options.compactMap { $0.name == "-blockdev" ? json($0) : nil }
+        let storage = nodes.filter { ($0["driver"] as? String).map(networkDrivers.contains) == true }
+        var removed = Set(storage.compactMap { $0["node-name"] as? String })
+        // Every node whose file or backing is a removed node, until none is left.
+        while true {
+            let above = nodes.filter { node in
+                guard let name = node["node-name"] as? String, !removed.contains(name) else { return false }
+                return removed.contains(node["file"] as? String ?? "") || removed.contains(node["backing"] as? String ?? "")
             }
+            if above.isEmpty { break }
+            for node in above { removed.insert(node["node-name"] as? String ?? "") }
         }
-        let storageNames = Set(storage.compactMap { $0["node-name"] as? String })
         invocation.options.removeAll { option in
             guard option.name == "-blockdev" || option.name == "-device", let value = json(option) else { return false }
-            return storageNames.contains(value["node-name"] as? String ?? "") || formats.contains(value["node-name"] as? String ?? "")
-                || formats.contains(value["drive"] as? String ?? "")
+            return removed.contains(value["node-name"] as? String ?? "") || removed.contains(value["drive"] as? String ?? "")
         }
         return storage
     }
@@ -126,10 +129,13 @@ struct GoldenArgvAcceptanceTests {
         context.spicePort = 7000 + number
         context.hugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
         // The secret driver's values: what CorpusHost encrypted the stand-in images with.
-        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil {
+        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil }) {
             context.diskSecrets[index] = .init(
                 authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
-                encryption: disk.encryption.map { _ in Array(CorpusHost.passphrase(for: disk.targetDevice).utf8) })
+                encryption: disk.encryption.map { _ in Array(CorpusHost.passphrase(for: disk.targetDevice).utf8) },
+                backingAuthentication: Dictionary(uniqueKeysWithValues: disk.backingChain.enumerated().compactMap { position, layer in
+                    layer.network?.authentication.map { _ in (position, Array("auth-\(disk.targetDevice)-\(position)".utf8)) }
+                }))
         }
         // Host USB devices this machine has none of: each an empty usb-host port, as a missing
         // optional device starts (QEMU refuses a device node that does not exist).

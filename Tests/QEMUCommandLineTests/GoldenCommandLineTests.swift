@@ -50,10 +50,13 @@ struct GoldenCommandLineTests {
         // hour ahead of UTC.
         context.clockReference = ClockReference(utcSeconds: 1_767_225_600, localOffsetSeconds: 3600)
         // Stand-ins for the secret driver's values (the argv names only their files).
-        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil {
+        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil }) {
             context.diskSecrets[index] = .init(
                 authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
-                encryption: disk.encryption.map { _ in Array("passphrase-\(disk.targetDevice)".utf8) })
+                encryption: disk.encryption.map { _ in Array("passphrase-\(disk.targetDevice)".utf8) },
+                backingAuthentication: Dictionary(uniqueKeysWithValues: disk.backingChain.enumerated().compactMap { position, layer in
+                    layer.network?.authentication.map { _ in (position, Array("auth-\(disk.targetDevice)-\(position)".utf8)) }
+                }))
         }
         // Stand-ins for what the daemon finds on the host: USB devices at bus 1 from device 2 on
         // (a missing one when the case says so), PCI functions bound to vfio-pci.

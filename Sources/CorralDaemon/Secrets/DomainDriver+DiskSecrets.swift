@@ -4,16 +4,20 @@ import QEMUCommandLine
 
 extension DomainDriver {
     /// The secret values `definition`'s disks name, by disk index: a network disk's `<auth>`
-    /// (a Ceph secret for RBD, else an iSCSI one, as libvirt looks them up by usage) and an
+    /// and those of the network layers of its described backing chain (a Ceph secret for RBD,
+    /// else an iSCSI one, as libvirt looks them up by usage) and an
     /// `<encryption>` passphrase (a volume secret). A missing secret or value is libvirt's error.
     /// `only`: the one disk being plugged in.
     nonisolated func diskSecrets(_ definition: DomainDefinition, only: Int? = nil) throws(RemoteError) -> [Int: CommandLineContext.DiskSecrets] {
         var found: [Int: CommandLineContext.DiskSecrets] = [:]
         for (index, disk) in definition.devices.disks.enumerated() where only == nil || only == index {
             var values = CommandLineContext.DiskSecrets()
-            if let network = disk.network, let auth = network.authentication, network.networkProtocol != .ssh {
-                let type: SecretDefinition.UsageType = network.networkProtocol == .rbd ? .ceph : .iscsi
-                values.authentication = try secretDriver().valueForGuest(uuid: auth.secretUUID, usage: auth.secretUsage, usageType: type)
+            if let network = disk.network, network.authentication != nil {
+                values.authentication = try authenticationValue(network)
+            }
+            for (position, layer) in disk.backingChain.enumerated() {
+                guard let network = layer.network, network.authentication != nil else { continue }
+                values.backingAuthentication[position] = try authenticationValue(network)
             }
             if let encryption = disk.encryption, disk.hasMedium {
                 guard encryption.secretUUID != nil || encryption.secretUsage != nil else {
@@ -21,9 +25,18 @@ extension DomainDriver {
                 }
                 values.encryption = try secretDriver().valueForGuest(uuid: encryption.secretUUID, usage: encryption.secretUsage, usageType: .volume)
             }
-            if values.authentication != nil || values.encryption != nil { found[index] = values }
+            if values != CommandLineContext.DiskSecrets() { found[index] = values }
         }
         return found
+    }
+
+    /// The secret value of a network source's `<auth>`: a Ceph secret for RBD, else an iSCSI
+    /// one (libvirt looks them up by usage); `nil` for SSH, which QEMU authenticates with the
+    /// agent.
+    private nonisolated func authenticationValue(_ network: DomainDefinition.Disk.NetworkSource) throws(RemoteError) -> [UInt8]? {
+        guard let auth = network.authentication, network.networkProtocol != .ssh else { return nil }
+        let type: SecretDefinition.UsageType = network.networkProtocol == .rbd ? .ceph : .iscsi
+        return try secretDriver().valueForGuest(uuid: auth.secretUUID, usage: auth.secretUsage, usageType: type)
     }
 
     private nonisolated func secretDriver() throws(RemoteError) -> SecretDriver {

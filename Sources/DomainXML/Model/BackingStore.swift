@@ -16,6 +16,9 @@ extension DomainDefinition.Disk {
         public var format: String
         /// `<source file>` or `<source dev>`; `nil` when the source names none.
         public var path: String?
+        /// A network layer's source (`<backingStore type='network'>`: protocol, name, hosts), read
+        /// as a network disk's.
+        public var network: DomainDefinition.Disk.NetworkSource?
         /// The layer's block node number (`index`), kept only in live documents.
         public var index: UInt32?
         /// Found by the daemon in the image headers at start, not written in the XML: numbered
@@ -32,7 +35,9 @@ extension DomainDefinition.Disk {
         /// What Corral models of a `<backingStore>`; its own `<backingStore>` child is the next
         /// layer (``DomainSchema`` reads nested layers with this schema).
         static let schema = ElementSchema("backingStore", attributes: ["type", "index"], children: [
-            ElementSchema("format", attributes: ["type"]), ElementSchema("source", attributes: ["file", "dev"]), ElementSchema("backingStore"),
+            ElementSchema("format", attributes: ["type"]),
+            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children),
+            ElementSchema("backingStore"),
         ])
 
         /// The image formats libvirt knows (`virStorageFileFormat`, without `none`).
@@ -61,7 +66,9 @@ extension DomainDefinition.Disk {
                     throw DomainXMLError(.invalid, line: layer.line, "unknown storage source format '\(format)'")
                 }
                 let path = type == .block ? source[attribute: "dev"] : type == .file ? source[attribute: "file"] : type == .dir ? source[attribute: "dir"] : nil
-                layers.append(BackingStore(type: type, format: format, path: path?.isEmpty == true ? nil : path, index: layer[attribute: "index"].flatMap { UInt32($0) }))
+                var store = BackingStore(type: type, format: format, path: path?.isEmpty == true ? nil : path, index: layer[attribute: "index"].flatMap { UInt32($0) })
+                if type == .network { store.network = try NetworkSource(source) }
+                layers.append(store)
                 next = layer.element(named: "backingStore")
             }
             return (layers, false)

@@ -113,7 +113,7 @@ extension Builder {
             let overlay = names.transientOverlay
             let imageNodes = overlay == nil ? (names.storageNode, names.formatNode) : (names.baseStorageNode, names.baseFormatNode)
             // A described backing chain: its layers first, bottom up, each read-only on the one below.
-            let backing = try backingChainNodes(disk, names: names, cache: cache, discard: discard)
+            let backing = try backingChainNodes(disk, names: names, secrets: secrets, cache: cache, discard: discard)
             add("-blockdev", json: .object(storage + [("node-name", .string(imageNodes.0))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             add("-blockdev", json: .object(
                 [("node-name", .string(imageNodes.1)), ("read-only", .bool(disk.readonly || overlay != nil))] + discard + zeroes + cache
@@ -159,19 +159,39 @@ extension Builder {
     /// `qemuBuildStorageSourceChainAttachPrepareBlockdev`): each layer's storage node with the
     /// disk's I/O mode and cache, and its format node read-only on the next layer. Returns the
     /// top layer's format node, the image's backing; `nil` when no chain is described.
-    mutating func backingChainNodes(_ disk: DomainDefinition.Disk, names: GuestDevices.Disk, cache: [(String, JSONValue)], discard: [(String, JSONValue)]) throws(CommandLineError) -> String? {
+    mutating func backingChainNodes(
+        _ disk: DomainDefinition.Disk, names: GuestDevices.Disk, secrets: CommandLineContext.DiskSecrets?, cache: [(String, JSONValue)], discard: [(String, JSONValue)]
+    ) throws(CommandLineError) -> String? {
         var below: String?
-        for (layer, number) in zip(disk.backingChain, names.backingNodeIndexes).reversed() {
-            guard layer.type == .file || layer.type == .block else {
+        for (position, (layer, number)) in zip(disk.backingChain, names.backingNodeIndexes).enumerated().reversed() {
+            let storageNode = GuestDevices.storageNode(number), formatNode = GuestDevices.formatNode(number)
+            let storage: [(String, JSONValue)]
+            switch layer.type {
+            case .file, .block:
+                guard let path = layer.path else {
+                    throw CommandLineError(.unsupported, "a backing store of disk \(disk.targetDevice) names no \(layer.type == .block ? "device" : "file")")
+                }
+                storage = [("driver", .string(layer.type == .block ? "host_device" : "file")), ("filename", .string(path))]
+                    + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
+            case .network:
+                // A layer on a network server, opened by QEMU's driver for its protocol as a
+                // network disk's image is, with its credentials in a secret object of its own.
+                guard let network = layer.network else {
+                    throw CommandLineError(.unsupported, "a backing store of disk \(disk.targetDevice) names no network source")
+                }
+                var authSecret: String?
+                if network.authentication != nil && network.networkProtocol != .ssh {
+                    guard let value = secrets?.backingAuthentication[position] else {
+                        throw CommandLineError(.unsupported, "the secret of the <auth> of a backing store of disk \(disk.targetDevice) was not read")
+                    }
+                    authSecret = storageNode + "-auth-secret0"
+                    addSecret(id: storageNode + "-auth-secret0", value: value)
+                }
+                storage = try networkStorageMembers(network, disk: disk, storageNode: storageNode, authSecret: authSecret)
+            case .dir, .volume, .nvme, .vhostuser:
                 throw CommandLineError(.unsupported, "backing store type '\(layer.type.rawValue)' of disk \(disk.targetDevice) is not supported")
             }
-            guard let path = layer.path else {
-                throw CommandLineError(.unsupported, "a backing store of disk \(disk.targetDevice) names no \(layer.type == .block ? "device" : "file")")
-            }
-            let storageNode = GuestDevices.storageNode(number), formatNode = GuestDevices.formatNode(number)
-            add("-blockdev", json: .object(
-                [("driver", .string(layer.type == .block ? "host_device" : "file")), ("filename", .string(path))] + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
-                    + [("node-name", .string(storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+            add("-blockdev", json: .object(storage + [("node-name", .string(storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             let isBottom = below == nil
             add("-blockdev", json: .object(
                 [("node-name", .string(formatNode)), ("read-only", .bool(true))] + discard + cache
