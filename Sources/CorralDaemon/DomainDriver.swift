@@ -195,6 +195,13 @@ actor DomainDriver {
             }
         }
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
+        if definition.devices.graphics.contains(where: { $0.rendersWithOpenGL && $0.renderNode == nil }) {
+            // An OpenGL display without a render node renders on the host's first, as libvirt's.
+            guard let node = try await BlockingWork.run({ HostRenderNodes.first() }) else {
+                throw RemoteError(code: .internalError, domain: .none, detail: "No DRM render nodes available")
+            }
+            context.renderNode = node
+        }
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot
         let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport && $0.listenSocket == nil }
@@ -577,6 +584,7 @@ actor DomainDriver {
             defaultListenGraphics = LiveDomainXML.fillDefaultListenAddresses(&document)
             if let liveCPU { LiveDomainXML.replaceCPU(&document, with: liveCPU.made) } else { LiveDomainXML.forbidCPUFallback(&document) }
             if let binary = context.virtioFSBinary { LiveDomainXML.nameVirtioFSBinary(&document, binary) }
+            if let node = context.renderNode { LiveDomainXML.nameRenderNode(&document, node) }
             LiveDomainXML.setChannelStates(&document, devices: devices, open: chardevs.compactMapValues(\.frontendOpen))
             return DomainXMLFormatter.format(document, id: Int(id))
         } ?? xml

@@ -148,6 +148,26 @@ enum LiveDomainXML {
         }
     }
 
+    /// Names the render node the daemon chose on each OpenGL display whose XML names none, as
+    /// libvirt's live XML does: `rendernode` on a SPICE server's `<gl enable='yes'>`, a
+    /// `<gl rendernode>` of an egl-headless display.
+    static func nameRenderNode(_ document: inout XMLElement, _ node: String) {
+        updateDevices(&document, named: "graphics") { graphics, _ in
+            let glPosition = graphics.children.firstIndex { if case .element(let e) = $0, e.name == "gl", e.namespace == nil { true } else { false } }
+            switch graphics[attribute: "type"] {
+            case "spice":
+                guard let glPosition, case .element(var gl) = graphics.children[glPosition], gl[attribute: "enable"] == "yes", gl[attribute: "rendernode"] == nil else { return }
+                gl[attribute: "rendernode"] = node
+                graphics.children[glPosition] = .element(gl)
+            case "egl-headless":
+                guard glPosition == nil else { return }
+                graphics.children.append(.element(XMLElement(name: "gl", attributes: [XMLAttribute(name: "rendernode", value: node)])))
+            default:
+                return
+            }
+        }
+    }
+
     /// The listen address a VNC or SPICE server gets when the XML gives none (libvirt's
     /// `vnc_listen`/`spice_listen` default).
     static let defaultListenAddress = "127.0.0.1"

@@ -32,6 +32,7 @@ extension DomainNormalizer {
             }
             if model[attribute: "heads"] == nil { model[attribute: "heads"] = "1" }
             orderAttributes(&model, videoModelAttributeOrder)
+            model.updateElements { if $0.name == "acceleration" && $0.namespace == nil { orderAttributes(&$0, ["accel3d", "accel2d", "rendernode"]) } }
         }
     }
 

@@ -505,15 +505,7 @@ enum DomainNormalizer {
                 device[attribute: "port"] = "-1"
                 device[attribute: "autoport"] = "yes"
             }
-            if device[attribute: "type"] == "spice" {
-                // libvirt's form: an autoport SPICE server has no port attributes.
-                let unset: Set<String?> = [nil, "-1"]
-                if device[attribute: "autoport"] == "yes" || (unset.contains(device[attribute: "port"]) && unset.contains(device[attribute: "tlsPort"])) {
-                    device[attribute: "port"] = nil
-                    device[attribute: "tlsPort"] = nil
-                    device[attribute: "autoport"] = "yes"
-                }
-            }
+            if device[attribute: "type"] == "spice" { normalizeSPICEPorts(&device) }
             if ["vnc", "spice"].contains(device[attribute: "type"]), device.element(named: "listen") == nil {
                 // The listen address as an element (libvirt writes one, empty when the default).
                 let listen = element("listen", [("type", "address")] + (device[attribute: "listen"].map { [("address", $0)] } ?? []))
@@ -524,6 +516,7 @@ enum DomainNormalizer {
                 device[attribute: "listen"] = address
             }
             orderAttributes(&device, ["type", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "defaultMode", "passwd", "passwdValidTo", "connected", "sharePolicy"])
+            normalizeOpenGL(&device)
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "mount"), at: 0) }

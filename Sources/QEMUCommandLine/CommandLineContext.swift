@@ -93,6 +93,9 @@ public struct CommandLineContext: Sendable {
         case pci
     }
 
+    /// The DRM render node the daemon chose for the OpenGL displays whose XML names none
+    /// (libvirt's `virHostGetDRMRenderNode`: the host's first).
+    public var renderNode: String?
     /// The guest's vsock as the daemon set it up: its context ID, and the number QEMU gets the
     /// open `/dev/vhost-vsock` as (the daemon passes the descriptor at start).
     public var vsock: (cid: UInt32, descriptor: Int32)?

@@ -49,6 +49,10 @@ struct GoldenCommandLineTests {
         // A fixed start for variable and absolute clocks: 2026-01-01T00:00:00Z, on a host an
         // hour ahead of UTC.
         context.clockReference = ClockReference(utcSeconds: 1_767_225_600, localOffsetSeconds: 3600)
+        // A stand-in for the render node the daemon chooses for OpenGL displays that name none.
+        if parsed.definition.devices.graphics.contains(where: { $0.rendersWithOpenGL && $0.renderNode == nil }) {
+            context.renderNode = "/dev/dri/renderD128"
+        }
         // Stand-ins for the secret driver's values (the argv names only their files).
         for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil }) {
             context.diskSecrets[index] = .init(

@@ -94,6 +94,7 @@ extension DomainDefinition {
                 }
             }
             try checkAudioReferences(element)
+            try checkOpenGLDisplays(element)
             // The QEMU driver's check (qemuValidateDomainSmartcardDef): one card, in slot 0 of
             // CCID controller 0.
             if smartcards.count > 1 || smartcards.contains(where: { $0.controller != 0 || $0.slot != 0 }) {
@@ -109,6 +110,19 @@ extension DomainDefinition {
         /// Whether `disk` sits on an LSI SCSI controller.
         public func isLSIController(of disk: Disk) -> Bool {
             disk.targetBus == .scsi && isLSIController(disk.scsiAddress.controller)
+        }
+
+        /// The QEMU driver's checks of OpenGL displays (qemuValidateDomainDeviceDefGraphics): an
+        /// egl-headless display goes with VNC and SPICE servers only, and not with SPICE's own
+        /// OpenGL.
+        func checkOpenGLDisplays(_ element: XMLElement) throws(DomainXMLError) {
+            guard graphics.contains(where: { $0.type == .eglHeadless }) else { return }
+            if graphics.contains(where: { ![.eglHeadless, .vnc, .spice].contains($0.type) }) {
+                throw DomainXMLError(.unsupported, line: element.line, "graphics type 'egl-headless' is only supported with one of: 'vnc', 'spice' graphics types")
+            }
+            if graphics.contains(where: { $0.type == .spice && $0.openGL == true }) {
+                throw DomainXMLError(.unsupported, line: element.line, "multiple OpenGL displays are not supported by QEMU")
+            }
         }
 
         /// Every audio id is used once, and every `<audio id>` of a device names a backend.

@@ -29,9 +29,20 @@ extension DomainDefinition {
         public var websocket: Int?
         /// `<audio id>` of a VNC server: the backend its clients hear (none: the first).
         public var audioID: Int?
+        /// `<gl enable>` of a SPICE server: OpenGL rendering in QEMU (`gl=on`), for virtio cards
+        /// with 3D acceleration; `nil` when not said.
+        public var openGL: Bool?
+        /// `<gl rendernode>` of a SPICE server with OpenGL or of an egl-headless display: the DRM
+        /// render node QEMU renders on; `nil`: the host's first, chosen at start.
+        public var renderNode: String?
+
+        /// Whether QEMU renders with OpenGL for this display (an egl-headless display, or SPICE
+        /// with `<gl enable='yes'>`), and so needs a render node.
+        public var rendersWithOpenGL: Bool { type == .eglHeadless || (type == .spice && openGL == true) }
 
         static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket", "socket"], children: [
             ElementSchema("listen", attributes: ["type", "address", "socket"]), ElementSchema("audio", attributes: ["id"]),
+            ElementSchema("gl", attributes: ["enable", "rendernode"]),
         ] + SpiceSettings.schemas)
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -61,6 +72,17 @@ extension DomainDefinition {
             }
             if type == .spice { spice = try SpiceSettings(element) }
             audioID = try Audio.reference(in: element)
+            if let gl = element.element(named: "gl") {
+                // libvirt reads `<gl>` of SPICE (`enable` required) and egl-headless (the render
+                // node only); the normaliser drops it from other displays, as libvirt does.
+                if type == .spice {
+                    guard let enabled = try AttributeValues.yesNo("enable", of: gl) else {
+                        throw DomainXMLError(.invalid, line: gl.line, "Missing required attribute 'enable' in element 'gl'")
+                    }
+                    openGL = enabled
+                }
+                if type == .spice || type == .eglHeadless { renderNode = gl[attribute: "rendernode"] }
+            }
         }
     }
 

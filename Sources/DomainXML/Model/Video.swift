@@ -21,10 +21,18 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
         /// `<driver iommu ats packed page_per_vq>` (virtio cards only).
         public var virtio = VirtioOptions()
+        /// `<model><acceleration accel3d>`: a virtio card with OpenGL (virgl) rendering, which
+        /// needs an OpenGL display (SPICE with `<gl enable='yes'>`, or egl-headless).
+        public var accelerated3D: Bool?
+        /// `<acceleration rendernode>`: a vhost-user card's render node; libvirt refuses it on
+        /// any other card, and Corral has no vhost-user cards.
+        public var accelerationRenderNode: String?
 
         static let schema = ElementSchema("video", children: [
             ElementSchema("driver", attributes: VirtioOptions.attributes),
-            ElementSchema("model", attributes: ["type", "vram", "ram", "vgamem", "vram64", "heads", "primary"]), .alias, .address,
+            ElementSchema("model", attributes: ["type", "vram", "ram", "vgamem", "vram64", "heads", "primary"], children: [
+                ElementSchema("acceleration", attributes: ["accel3d", "accel2d", "rendernode"]),
+            ]), .alias, .address,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -48,6 +56,23 @@ extension DomainDefinition {
             let driver = element.element(named: "driver")
             virtio = try VirtioOptions(driver)
             if self.model != .virtio { try virtio.checkAbsent(line: driver?.line) }
+            if let acceleration = model?.element(named: "acceleration") {
+                // libvirt's reading (virDomainVideoAccelDefParseXML) and the QEMU driver's checks.
+                accelerated3D = try AttributeValues.yesNo("accel3d", of: acceleration)
+                let accelerated2D = try AttributeValues.yesNo("accel2d", of: acceleration)
+                accelerationRenderNode = acceleration[attribute: "rendernode"]
+                if accelerated3D == nil && accelerated2D == nil && accelerationRenderNode == nil {
+                    throw DomainXMLError(.unsupported, line: acceleration.line, "missing values for acceleration")
+                }
+                // A render node is for a vhost-user card's backend, which Corral does not model.
+                if accelerationRenderNode != nil {
+                    throw DomainXMLError(.unsupported, line: acceleration.line, "unsupported rendernode accel attribute without 'vhostuser'")
+                }
+                if accelerated2D == true { throw DomainXMLError(.unsupported, line: acceleration.line, "qemu does not support the accel2d setting") }
+                if accelerated3D == true && self.model != .virtio {
+                    throw DomainXMLError(.unsupported, line: acceleration.line, "3d acceleration is supported only with 'virtio' video device")
+                }
+            }
         }
     }
 }

@@ -3,10 +3,14 @@ import DomainXML
 import QEMUProbe
 
 extension Builder {
-    /// VNC and SPICE servers (`-display none` without graphics).
+    /// VNC and SPICE servers and egl-headless displays (`-display none` without graphics).
     mutating func addGraphics() throws(CommandLineError) {
         let graphics = domain.devices.graphics
         if graphics.isEmpty { add("-display", "none") }
+        // libvirt's rule (qemuBuildGraphicsCommandLine's count).
+        for kind in Set(graphics.map(\.type)) where graphics.filter({ $0.type == kind }).count > 1 {
+            throw CommandLineError(.unsupported, "only 1 graphics device of each type (sdl, vnc, spice, headless, dbus) is supported")
+        }
         for server in graphics {
             switch server.type {
             case .vnc:
@@ -30,8 +34,12 @@ extension Builder {
                 add("-vnc", try QEMUKeyValue.implied("\(address):\(display)") + options.map { "," + $0 }.joined())
             case .spice:
                 add("-spice", try spiceOptions(server))
+            case .eglHeadless:
+                // QEMU renders on the render node, for a VNC or SPICE server to show.
+                let node = renderNode(for: server)
+                add("-display", "egl-headless" + (node.map { "," + QEMUKeyValue.render([("rendernode", $0)]) } ?? ""))
             default:
-                throw CommandLineError(.unsupported, "graphics type '\(server.type.rawValue)' is not supported (only vnc and spice)")
+                throw CommandLineError(.unsupported, "graphics type '\(server.type.rawValue)' is not supported (only vnc, spice and egl-headless)")
             }
             if let keymap = server.keymap { add("-k", keymap) }
         }
@@ -62,7 +70,17 @@ extension Builder {
         if let streaming = spice.streaming { options.append(("streaming-video", streaming.rawValue)) }
         if spice.copyPaste == .no { options.append(("disable-copy-paste", "on")) }
         if spice.fileTransfer == .no { options.append(("disable-agent-file-xfer", "on")) }
+        if server.openGL == true {
+            options.append(("gl", "on"))
+            if let node = renderNode(for: server) { options.append(("rendernode", node)) }
+        }
         options.append(("seamless-migration", "on"))
         return QEMUKeyValue.render(options)
+    }
+
+    /// The render node an OpenGL display uses: the one the XML names, else the one the daemon
+    /// chose at start (``CommandLineContext/renderNode``).
+    func renderNode(for server: DomainDefinition.Graphics) -> String? {
+        server.renderNode ?? context.renderNode
     }
 }

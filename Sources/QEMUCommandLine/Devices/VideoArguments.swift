@@ -34,7 +34,9 @@ extension Builder {
             }
             guard let primary = CommandLineSupport.videoDevice(video.model) else { continue }
             // Secondary virtio and QXL cards are not VGA-compatible.
-            let driver = index == 0 ? primary : video.model == .virtio ? "virtio-gpu-pci" : video.model == .qxl ? "qxl" : primary
+            var driver = index == 0 ? primary : video.model == .virtio ? "virtio-gpu-pci" : video.model == .qxl ? "qxl" : primary
+            // A virtio card with 3D acceleration: QEMU's OpenGL (virgl) variant of the same card.
+            if video.model == .virtio && video.accelerated3D == true { driver = index == 0 ? "virtio-vga-gl" : "virtio-gpu-gl-pci" }
             let virtio = video.model == .virtio ? Self.virtioOptionMembers(video.virtio) : []
             // ramfb is a system device: no bus, no address (libvirt refuses one).
             let placement = video.model == .ramfb ? [] : pciPlacement(video.pciAddress)

@@ -1,0 +1,53 @@
+import XMLTree
+
+extension DomainNormalizer {
+    /// A SPICE server's ports and listen as libvirt writes them: an autoport server (or one
+    /// with the legacy `port='-1' tlsPort='-1'`) has no port attributes; one with neither a
+    /// port nor autoport listens nowhere (`<listen type='none'>`, libvirt's post-parse
+    /// conversion); one that listens nowhere has no port, TLS port or autoport attributes.
+    static func normalizeSPICEPorts(_ device: inout XMLElement) {
+        let port = device[attribute: "port"], tlsPort = device[attribute: "tlsPort"]
+        if device[attribute: "autoport"] == "yes" || (port == "-1" && tlsPort == "-1") {
+            device[attribute: "port"] = nil
+            device[attribute: "tlsPort"] = nil
+            device[attribute: "autoport"] = "yes"
+        } else if [nil, "0"].contains(port) && [nil, "0"].contains(tlsPort) {
+            let firstListen = device.children.firstIndex { if case .element(let e) = $0, e.name == "listen", e.namespace == nil { true } else { false } }
+            let listenType = firstListen.flatMap { position -> String? in
+                if case .element(let listen) = device.children[position] { listen[attribute: "type"] ?? "address" } else { nil }
+            }
+            if listenType == nil || listenType == "address" {
+                // No port and no autoport: the server listens nowhere (its address is dropped).
+                let none = XMLNode.element(element("listen", [("type", "none")]))
+                if let firstListen { device.children[firstListen] = none } else { device.children.insert(none, at: 0) }
+                device[attribute: "listen"] = nil
+            }
+        }
+        if device.element(named: "listen")?[attribute: "type"] == "none" {
+            device[attribute: "port"] = nil
+            device[attribute: "tlsPort"] = nil
+            device[attribute: "autoport"] = nil
+        }
+    }
+
+    /// A display's `<gl>` as libvirt writes it: SPICE's last among its children, `enable` then
+    /// `rendernode`; an egl-headless display's with its render node only, and none without one;
+    /// dropped from the other displays, which libvirt does not read it of.
+    static func normalizeOpenGL(_ device: inout XMLElement) {
+        func isGL(_ node: XMLNode) -> Bool { if case .element(let e) = node { e.name == "gl" && e.namespace == nil } else { false } }
+        guard let position = device.children.firstIndex(where: isGL), case .element(var gl) = device.children[position] else { return }
+        device.children.removeAll(where: isGL)
+        switch device[attribute: "type"] {
+        case "spice":
+            orderAttributes(&gl, ["enable", "rendernode"])
+        case "egl-headless":
+            gl.attributes.removeAll { $0.name != "rendernode" }
+            guard gl[attribute: "rendernode"] != nil else { return }
+        default:
+            return
+        }
+        // After the last element child, before any trailing text.
+        let last = device.children.lastIndex { if case .element = $0 { true } else { false } }
+        device.children.insert(.element(gl), at: last.map { $0 + 1 } ?? device.children.count)
+    }
+}
