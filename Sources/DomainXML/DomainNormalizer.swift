@@ -11,7 +11,7 @@ enum DomainNormalizer {
     static let deviceOrder = [
         "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial", "parallel", "console", "channel",
         "input", "tpm", "graphics", "sound", "audio", "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon",
-        "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+        "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto", "pstore",
     ]
 
     /// libvirt's order of a `<disk>`'s children.
@@ -587,6 +587,13 @@ enum DomainNormalizer {
             device.updateElements { driver in if driver.name == "driver" && driver.namespace == nil { orderAttributes(&driver, DomainDefinition.ControllerDriver.attributes) } }
         case "crypto":
             device.children = ordered(dropEmptyDrivers(device.children), by: DomainDefinition.Crypto.childOrder)
+        case "pstore":
+            // The size in KiB, as libvirt writes memory sizes.
+            if let size = device.element(named: "size") {
+                let kib = try kibibytes(size)
+                device.updateElements { if $0.name == "size" && $0.namespace == nil { $0 = element("size", [("unit", "KiB")], text: String(kib)) } }
+            }
+            device.children = ordered(device.children, by: DomainDefinition.Pstore.childOrder)
         case "memballoon":
             // libvirt writes the virtio options' <driver> last, and none without attributes.
             device.children = ordered(dropEmptyDrivers(device.children), by: ["stats", "alias", "address", "driver"])

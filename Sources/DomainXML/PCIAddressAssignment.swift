@@ -247,7 +247,7 @@ enum PCIAddressAssignment {
 
     /// The kinds of device in the order libvirt places them.
     static let placementOrder = [
-        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory", "crypto",
+        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory", "crypto", "pstore",
     ]
 
     /// Where a PCI controller plugs in.
@@ -312,7 +312,7 @@ enum PCIAddressAssignment {
             return element[attribute: "bus"] == "virtio" ? kind(true) : nil
         case "hostdev":
             return element[attribute: "type"] == "pci" ? kind(true) : nil
-        case "shmem":
+        case "shmem", "pstore":
             return kind(false)
         case "vsock", "crypto":
             return kind(true)

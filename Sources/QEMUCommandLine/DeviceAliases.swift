@@ -77,6 +77,7 @@ public enum DeviceAliases {
         if let balloon = devices.memballoon { aliases["memballoon"] = [balloon.model == .virtio ? balloon.alias ?? "balloon0" : nil] }
         if let vsock = devices.vsock { aliases["vsock"] = [vsock.alias ?? "vsock0"] }
         if let iommu = devices.iommu { aliases["iommu"] = [iommu.alias ?? "iommu0"] }
+        if let pstore = devices.pstore { aliases["pstore"] = [pstore.alias ?? "pstore0"] }
         return aliases
     }
 }

@@ -39,11 +39,12 @@ extension Builder {
     }
 
     /// The devices libvirt adds last, after the extra arguments and `-sandbox`: panic devices,
-    /// shared memory, the vsock and crypto devices.
+    /// shared memory, the vsock, crypto devices and the pstore.
     mutating func addDevicesAfterSandbox() throws(CommandLineError) {
         try addPanics()
         try addSharedMemory()
         try addVsock()
         addCryptos()
+        addPstore()
     }
 }

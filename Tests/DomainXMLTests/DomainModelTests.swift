@@ -56,7 +56,7 @@ struct DomainModelTests {
         #expect(DomainSchema.table["domain/devices/*/alias"]?.attributes == ["name"])
         // Every device the model reads is in the schema, and nothing else is.
         let devices = Set(DomainDefinition.Devices.schema.children.map(\.name))
-        #expect(devices == ["emulator", "disk", "controller", "lease", "interface", "serial", "console", "channel", "input", "graphics", "video", "sound", "memballoon", "rng", "watchdog", "redirdev", "filesystem", "tpm", "panic", "parallel", "audio", "hub", "shmem", "iommu", "smartcard", "memory", "hostdev", "vsock", "redirfilter", "crypto"])
+        #expect(devices == ["emulator", "disk", "controller", "lease", "interface", "serial", "console", "channel", "input", "graphics", "video", "sound", "memballoon", "rng", "watchdog", "redirdev", "filesystem", "tpm", "panic", "parallel", "audio", "hub", "shmem", "iommu", "smartcard", "memory", "hostdev", "vsock", "redirfilter", "crypto", "pstore"])
         let parsed = try DomainXMLParser.parse(Self.domain(devices: "<controller type='usb' index='0' ports='8' hotplug='on'/>", extra: "<pm><suspend-to-mem enabled='no'/><suspend-to-ram/></pm>"))
         #expect(parsed.unmodelled.contains { $0.hasPrefix("element <pm/suspend-to-ram>") })
         #expect(!parsed.unmodelled.contains { $0.hasPrefix("element <pm>") })

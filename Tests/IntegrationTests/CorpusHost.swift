@@ -137,8 +137,8 @@ final class CorpusHost {
                 try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
                 element[attribute: "dir"] = moved
             }
-        case ("memory"?, "path") where here.count == 5:
-            // The file of an NVDIMM or virtio-pmem device: QEMU makes it the device's size.
+        case ("memory"?, "path") where here.count == 5, ("pstore"?, "path") where here.count == 4:
+            // The file of an NVDIMM, virtio-pmem or pstore device: QEMU makes it the device's size.
             let moved = scratchPath(for: element.text)
             try makeParent(of: moved)
             element.setText(moved)

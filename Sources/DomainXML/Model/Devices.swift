@@ -38,6 +38,8 @@ extension DomainDefinition {
         public var iommu: IOMMU?
         /// `<crypto>`: virtio-crypto devices.
         public var cryptos: [Crypto] = []
+        /// `<pstore>` (a guest has at most one).
+        public var pstore: Pstore?
         /// `<lease>`: kept, acquired by no lock manager (libvirt's default `nop` manager).
         public var leases: [Lease] = []
 
@@ -45,7 +47,7 @@ extension DomainDefinition {
             .text("emulator"), Disk.schema, Controller.schema, Lease.schema, Interface.schema, CharacterDevice.serialSchema, CharacterDevice.consoleSchema,
             CharacterDevice.channelSchema, Input.schema, Graphics.schema, Video.schema, Sound.schema, MemoryBalloon.schema,
             RandomNumberGenerator.schema, Watchdog.schema, RedirectedDevice.schema, USBRedirectionRule.filterSchema, Filesystem.schema, TPM.schema, Panic.schema, CharacterDevice.parallelSchema,
-            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema, Crypto.schema,
+            Audio.schema, Hub.schema, SharedMemory.schema, IOMMU.schema, Smartcard.schema, MemoryDevice.schema, HostDevice.schema, Vsock.schema, Crypto.schema, Pstore.schema,
         ])
 
         public init() {}
@@ -90,6 +92,9 @@ extension DomainDefinition {
                     guard iommu == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single IOMMU device is supported") }
                     iommu = try IOMMU(device)
                 case "crypto": cryptos.append(try Crypto(device))
+                case "pstore":
+                    guard pstore == nil else { throw DomainXMLError(.invalid, line: device.line, "only a single pstore device is supported") }
+                    pstore = try Pstore(device)
                 default: continue
                 }
             }
@@ -150,6 +155,7 @@ extension DomainDefinition {
                 + videos.compactMap(\.alias) + sounds.compactMap(\.alias) + [memballoon?.alias].compactMap { $0 } + rngs.compactMap(\.alias)
                 + watchdogs.compactMap(\.alias) + redirectedDevices.compactMap(\.alias) + filesystems.compactMap(\.alias) + tpms.compactMap(\.alias) + parallels.compactMap(\.alias)
                 + hubs.compactMap(\.alias) + sharedMemory.compactMap(\.alias) + [iommu?.alias].compactMap { $0 } + smartcards.compactMap(\.alias) + cryptos.compactMap(\.alias)
+                + [pstore?.alias].compactMap { $0 }
         }
     }
 }
