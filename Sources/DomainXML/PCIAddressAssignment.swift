@@ -247,7 +247,7 @@ enum PCIAddressAssignment {
 
     /// The kinds of device in the order libvirt places them.
     static let placementOrder = [
-        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory", "crypto", "pstore",
+        "filesystem", "interface", "sound", "controller", "disk", "hostdev", "memballoon", "rng", "watchdog", "video", "shmem", "serial", "input", "iommu", "vsock", "memory", "crypto", "panic", "pstore",
     ]
 
     /// Where a PCI controller plugs in.
@@ -314,6 +314,9 @@ enum PCIAddressAssignment {
             return element[attribute: "type"] == "pci" ? kind(true) : nil
         case "shmem", "pstore":
             return kind(false)
+        case "panic":
+            // pvpanic-pci is a conventional PCI device; the other models are not PCI devices.
+            return element[attribute: "model"] == "pvpanic" ? kind(false) : nil
         case "vsock", "crypto":
             return kind(true)
         case "iommu":

@@ -11,6 +11,8 @@ extension DomainDefinition {
         public var model: Model
         /// `<address type='isa' iobase>` of an ISA panic device.
         public var ioPort: UInt16?
+        /// The PCI address of a `pvpanic` device (`pvpanic-pci`), given or assigned at define.
+        public var pciAddress: PCIAddress?
 
         static let schema = ElementSchema("panic", attributes: ["model"], children: [.alias, .address])
 
@@ -23,6 +25,7 @@ extension DomainDefinition {
                 }
                 ioPort = port
             }
+            if model == .pvpanic { pciAddress = try PCIAddress(device: element) }
         }
     }
 }

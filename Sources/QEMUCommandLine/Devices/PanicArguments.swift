@@ -12,7 +12,7 @@ extension Builder {
                 if let port = panic.ioPort { members.append(("ioport", .unsigned(UInt64(port)))) }
                 addDevice(members)
             case .pvpanic:
-                addDevice([("driver", .string("pvpanic-pci")), ("id", .string("panic\(index)"))])
+                addDevice([("driver", .string("pvpanic-pci")), ("id", .string("panic\(index)"))] + pciPlacement(panic.pciAddress))
             case .hyperv:
                 break
             case .pseries, .s390:
