@@ -48,6 +48,7 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "IOThreads not available for bus \(disk.targetBus.rawValue) target \(disk.targetDevice)")
             }
             try checkTransient(disk, definition)
+            try checkVhostUser(disk, of: definition)
             if disk.removable != nil && disk.targetBus != .usb {
                 throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
             }

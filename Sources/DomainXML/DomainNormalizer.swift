@@ -277,6 +277,9 @@ enum DomainNormalizer {
         var failure: DomainXMLError?
         update(&root, "devices") { devices in
             if devices.element(named: "emulator") == nil { devices.children.insert(.element(element("emulator", text: options.defaultEmulator)), at: 0) }
+            // Before the buses are filled in: libvirt sorts disks as it reads them, by the buses
+            // as written. A running guest's document keeps its order (its devices are numbered).
+            if !options.keepsLiveState { orderDisksAsInserted(&devices) }
             devices.updateElements { device in
                 guard device.namespace == nil, failure == nil else { return }
                 do throws(DomainXMLError) {
@@ -347,6 +350,11 @@ enum DomainNormalizer {
             }
             device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, diskDriverAttributeOrder) } }
             device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["dev", "bus", "tray", "removable", "rotation_rate"]) } }
+            // libvirt's post-parse: a vhost-user disk takes no snapshots; its format: a read-only
+            // disk's 'no' goes without saying.
+            if device[attribute: "type"] == "vhostuser" && device[attribute: "snapshot"] == nil { device[attribute: "snapshot"] = "no" }
+            if device[attribute: "snapshot"] == "no" && device.element(named: "readonly") != nil { device[attribute: "snapshot"] = nil }
+            orderAttributes(&device, ["type", "device", "model", "rawio", "sgio", "snapshot"])
             if !options.keepsLiveState {
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = nil } }
             }

@@ -200,7 +200,8 @@ public struct GuestDevices: Hashable, Sendable {
             next = max(next, min(number, UInt32.max - 1) + 1)
             return number
         }
-        for index in disks.indices.reversed() {
+        // A vhost-user disk has no block nodes (libvirt prepares none for it).
+        for index in disks.indices.reversed() where disks[index].type != .vhostuser {
             numbers[index].top = number(disks[index].sourceIndex)
             numbers[index].backing = disks[index].backingChain.map { $0.detected ? 0 : number($0.index) }
         }

@@ -89,6 +89,9 @@ final class CorpusHost {
         let here = path + [element.name]
         let device = path.count >= 2 && path[1] == "devices" ? (here.count > 2 ? here[2] : nil) : nil
         switch (device, element.name) {
+        case ("disk"?, "source") where here.count == 4 && element[attribute: "type"] == "unix" && element[attribute: "path"] != nil:
+            // A vhost-user disk: qemu-storage-daemon exports a stand-in image on the socket.
+            try serveVhostUserDisk(&element)
         case ("disk"?, "source") where element[attribute: "protocol"] != nil && (here.count == 4 || here[3..<(here.count - 1)].allSatisfy { $0 == "backingStore" }):
             // A network disk's image, or a network layer of a described backing chain.
             try serveNetworkDisk(&element)
@@ -274,6 +277,22 @@ final class CorpusHost {
             "/usr/bin/swtpm", ["socket", "--tpmstate", "dir=\(state)", "--ctrl", "type=unixio,path=\(socket)"] + (version2 ? ["--tpm2"] : []),
             standardOutput: .null, standardError: .null)
         helpers.append(helper)
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
+    }
+
+    /// qemu-storage-daemon exporting a stand-in raw image as a vhost-user-blk server on the
+    /// disk's socket (moved under the scratch directory); returns once the socket exists.
+    private func serveVhostUserDisk(_ source: inout XMLElement) throws {
+        let socket = scratchPath(for: source[attribute: "path"] ?? "vhost-user-blk.sock")
+        source[attribute: "path"] = socket
+        try makeParent(of: socket)
+        let image = scratch + "/vhost-user-disk-\(helpers.count).img"
+        try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", "raw", image, "16M"])
+        helpers.append(try ChildProcess.spawn("/usr/bin/qemu-storage-daemon", [
+            "--blockdev", "driver=file,node-name=file0,filename=\(image)",
+            "--export", "type=vhost-user-blk,id=export0,node-name=file0,addr.type=unix,addr.path=\(socket),writable=on",
+        ], standardOutput: .null, standardError: .null))
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
     }

@@ -197,6 +197,10 @@ extension DomainDriver {
     nonisolated static func backendRemovals(of name: String, at index: Int, live: DomainDefinition, devices: GuestDevices) -> [(String, JSONValue)] {
         switch name {
         case "disk":
+            // A vhost-user disk's socket chardev (it has no block nodes).
+            if index < live.devices.disks.count, live.devices.disks[index].type == .vhostuser, index < devices.disks.count {
+                return [("chardev-remove", .object([("id", .string("chr-vu-" + devices.disks[index].alias))]))]
+            }
             guard index < devices.disks.count, devices.disks[index].hasMedium else { return [] }
             let disk = devices.disks[index]
             var removals: [(String, JSONValue)] = [

@@ -87,8 +87,10 @@ struct SnapshotPlan: Sendable {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "disk '\(disk.name)' specified twice")
             }
             if disk.location == nil {
-                disk.location = defaultLocation
-            } else if requireMatch, disk.location != defaultLocation {
+                // The domain disk's own `snapshot` setting, unless a uniform internal snapshot
+                // needs it to match (libvirt's virDomainSnapshotAlignDisks).
+                if let own = match.snapshotLocation, !requireMatch || own == .no { disk.location = own } else { disk.location = defaultLocation }
+            } else if requireMatch, disk.location != defaultLocation, !(disk.location == .no && match.snapshotLocation == .no) {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "disk '\(disk.name)' must use snapshot mode '\(defaultLocation.rawValue)'")
             }
             if let path = disk.path, disk.location != .external {
@@ -99,7 +101,8 @@ struct SnapshotPlan: Sendable {
         }
         var aligned: [DomainSnapshot.Disk] = []
         for disk in disks {
-            var entry = requested[disk.targetDevice] ?? DomainSnapshot.Disk(name: disk.targetDevice, location: disk.source == nil ? DomainSnapshot.Location.no : defaultLocation)
+            var entry = requested[disk.targetDevice]
+                ?? DomainSnapshot.Disk(name: disk.targetDevice, location: disk.source == nil ? DomainSnapshot.Location.no : disk.snapshotLocation ?? defaultLocation)
             if entry.location == .external, entry.path == nil {
                 guard disk.type == .file || disk.type == .volume else {
                     throw RemoteError(

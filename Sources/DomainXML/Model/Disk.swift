@@ -141,10 +141,24 @@ extension DomainDefinition {
         /// `<target removable>` of a USB disk: whether the guest sees removable media
         /// (`nil`: not given; libvirt then tells QEMU it is not).
         public var removable: Bool?
+        /// A `vhostuser` disk's backend.
+        public var vhostUser: VhostUserSource?
+        /// `<disk snapshot>`: how the disk takes part in a snapshot that does not say (`no` for
+        /// a vhost-user disk, written at define); `nil`: the snapshot's default.
+        public var snapshotLocation: DomainSnapshot.Location?
 
-        static let schema = ElementSchema("disk", attributes: ["type", "device"], children: [
+        /// A vhost-user-blk server (SPDK, `qemu-storage-daemon`) QEMU connects to.
+        public struct VhostUserSource: Hashable, Sendable {
+            /// Its Unix socket.
+            public var path: String
+            /// `<reconnect enabled='yes' timeout>`: the seconds QEMU waits before connecting again
+            /// to a server that went away.
+            public var reconnectSeconds: UInt32?
+        }
+
+        static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"] + VirtioOptions.attributes),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
             Encryption.schema,
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
@@ -185,6 +199,13 @@ extension DomainDefinition {
             }
             self.source = type == .network ? nil : source?[attribute: "file"] ?? source?[attribute: "dev"]
             if type == .network, let source { network = try NetworkSource(source) }
+            if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
+            if let text = element[attribute: "snapshot"] {
+                guard let location = DomainSnapshot.Location(rawValue: text) else {
+                    throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'snapshot' in element 'disk': '\(text)'.")
+                }
+                snapshotLocation = location
+            }
             let encryptions = [source?.element(named: "encryption"), element.element(named: "encryption")].compactMap { $0 }
             if encryptions.count > 1 {
                 throw DomainXMLError(.invalid, line: element.line, "an <encryption> definition already found for disk source")
@@ -282,5 +303,30 @@ extension DomainDefinition.Disk {
             throw DomainXMLError(.invalid, line: child.line, "disk \(name) '\(text)' must be 1 to \(maximum) printable ASCII characters")
         }
         return text
+    }
+}
+
+extension DomainDefinition.Disk {
+    /// A `vhostuser` disk's `<source type='unix' path>` with its `<reconnect>`, read as libvirt
+    /// reads it (`virDomainDiskSourceVHostUserParse`), with its messages.
+    static func vhostUserSource(_ source: XMLElement?, line: Int) throws(DomainXMLError) -> VhostUserSource {
+        guard let type = source?[attribute: "type"] else {
+            throw DomainXMLError(.invalid, line: source?.line ?? line, "missing 'type' attribute for vhostuser disk source")
+        }
+        guard type == "unix" else { throw DomainXMLError(.invalid, line: source?.line ?? line, "invalid 'type' attribute for vhostuser disk source") }
+        guard let source, let path = source[attribute: "path"] else {
+            throw DomainXMLError(.invalid, line: source?.line ?? line, "missing 'path' attribute for vhostuser disk source")
+        }
+        var reconnect: UInt32?
+        if let element = source.element(named: "reconnect"), try AttributeValues.yesNo("enabled", of: element) == true {
+            guard let text = element[attribute: "timeout"] else {
+                throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'timeout' in element 'reconnect'")
+            }
+            guard let seconds = AttributeValues.libvirtUInt32(text) else {
+                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'timeout' in element 'reconnect': '\(text)'. Expected non-negative integer value")
+            }
+            reconnect = seconds
+        }
+        return VhostUserSource(path: path, reconnectSeconds: reconnect)
     }
 }

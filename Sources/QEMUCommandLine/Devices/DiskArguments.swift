@@ -71,7 +71,7 @@ extension Builder {
         case .xen, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }
-        guard [.file, .block, .network].contains(disk.type) else {
+        guard [.file, .block, .network, .vhostuser].contains(disk.type) else {
             throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
         }
         // A shareable image is opened without QEMU's write lock (libvirt's `share-rw`).
@@ -103,7 +103,11 @@ extension Builder {
         } else {
             storage = nil
         }
-        if let storage {
+        if let vhostUser = disk.vhostUser {
+            // A vhost-user-blk server serves the whole disk: no block nodes, a socket chardev.
+            members[0] = ("driver", .string("vhost-user-blk-pci"))
+            members.append(("chardev", .string(try addVhostUserDiskChardev(vhostUser, alias: names.alias))))
+        } else if let storage {
             // The storage node always passes discards down (libvirt's rule); the format node
             // decides, from <driver discard>.
             let discard: [(String, JSONValue)] = disk.discard.map { [("discard", .string($0.rawValue))] } ?? []
@@ -153,6 +157,25 @@ extension Builder {
         if let policy = disk.errorPolicy { members.append(("werror", .string(policy == .enospace ? "enospc" : policy.rawValue))) }
         if let policy = disk.readErrorPolicy ?? (disk.errorPolicy == .enospace ? nil : disk.errorPolicy) { members.append(("rerror", .string(policy.rawValue))) }
         addDevice(members)
+    }
+
+    /// A vhost-user disk's socket chardev (`chr-vu-` + the disk's alias, libvirt's name): QEMU
+    /// connects to the server's socket, with `reconnect` seconds when asked; a hot-plugged one's
+    /// is QMP's structure. Returns the chardev's id.
+    mutating func addVhostUserDiskChardev(_ source: DomainDefinition.Disk.VhostUserSource, alias: String) throws(CommandLineError) -> String {
+        let chardev = "chr-vu-" + alias
+        if forHotplug {
+            var data: [(String, JSONValue)] = [
+                ("addr", .object([("type", .string("unix")), ("data", .object([("path", .string(source.path))]))])), ("server", .bool(false)),
+            ]
+            if let seconds = source.reconnectSeconds { data.append(("reconnect", .integer(Int64(seconds)))) }
+            add("-chardev", json: .object([("id", .string(chardev)), ("backend", .object([("type", .string("socket")), ("data", .object(data))]))]))
+        } else {
+            var options: [(String, String)] = [("id", chardev), ("path", source.path)]
+            if let seconds = source.reconnectSeconds { options.append(("reconnect", String(seconds))) }
+            add("-chardev", try QEMUKeyValue.render("socket", options))
+        }
+        return chardev
     }
 
     /// The nodes of `disk`'s described backing chain, added bottom up (libvirt's
