@@ -583,6 +583,21 @@ enum DomainNormalizer {
             // libvirt writes the virtio options' <driver> first, and none without attributes.
             device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "model", "alias", "address"])
         case "input":
+            // libvirt's default bus on x86: PS/2 for a mouse and a keyboard, virtio for a
+            // passthrough device, none for evdev, else USB.
+            if device[attribute: "bus"] == nil {
+                let bus: String? = switch device[attribute: "type"] {
+                case "mouse", "keyboard": "ps2"
+                case "passthrough": "virtio"
+                case "evdev": nil
+                default: "usb"
+                }
+                if let bus {
+                    let position = device.attributes.firstIndex { $0.name == "type" }.map { $0 + 1 } ?? 0
+                    device.attributes.insert(XMLAttribute(name: "bus", value: bus), at: position)
+                }
+            }
+            device.updateElements { if $0.name == "source" && $0.namespace == nil { orderAttributes(&$0, ["dev", "evdev", "grab", "grabToggle", "repeat"]) } }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "source", "alias", "address"])
         case "controller" where device.element(named: "driver") != nil:
             // libvirt writes <driver> after <model>/<target> and before the device's info; unset

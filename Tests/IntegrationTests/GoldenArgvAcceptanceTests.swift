@@ -34,6 +34,8 @@ struct GoldenArgvAcceptanceTests {
         "graphics-egl-headless-vnc": "OpenGL rendering needs a DRM render node (/dev/dri/renderD*) and QEMU's OpenGL modules (qemu-system-gui); this machine has neither",
         "graphics-spice-gl": "OpenGL rendering needs a DRM render node (/dev/dri/renderD*) and QEMU's OpenGL modules (qemu-system-gui); this machine has neither",
         "video-virtio-accel3d": "virtio-vga-gl needs QEMU's OpenGL modules (qemu-system-gui) and an OpenGL display",
+        "input-evdev": "input-linux reads host event devices (/dev/input/event2, event3); this machine has no input devices",
+        "input-passthrough": "virtio-input-host-pci reads a host event device (/dev/input/event1); this machine has no input devices",
         "crypto-lkcf": "cryptodev-backend-lkcf is in QEMU builds with the kernel's key utilities (keyutils); Debian's QEMU 7.2 has none",
         "parallel-dev": "QEMU claims a host parallel port through ppdev (/dev/parport0); this machine has none, and a pseudo-terminal is no parallel port",
     ]
@@ -50,6 +52,8 @@ struct GoldenArgvAcceptanceTests {
         case "tpm-passthrough": FileManager.default.fileExists(atPath: "/dev/tpm0")
         case "vsock-virtio", "vsock-auto": FileManager.default.fileExists(atPath: "/dev/vhost-vsock")
         case "parallel-dev": FileManager.default.fileExists(atPath: "/dev/parport0")
+        case "input-evdev": ["/dev/input/event2", "/dev/input/event3"].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        case "input-passthrough": FileManager.default.fileExists(atPath: "/dev/input/event1")
         case "graphics-egl-headless", "graphics-egl-headless-vnc", "graphics-spice-gl", "video-virtio-accel3d":
             FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/qemu/hw-display-virtio-gpu-gl.so")
                 && ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/dri")) ?? []).contains { $0.hasPrefix("renderD") }
@@ -110,7 +114,7 @@ struct GoldenArgvAcceptanceTests {
 
     @Test("the cases this machine cannot run are few and each has a golden argv")
     func exclusions() {
-        #expect(Self.needsMoreThanThisHost.count <= 19)
+        #expect(Self.needsMoreThanThisHost.count <= 21)
         for name in Self.needsMoreThanThisHost.keys { #expect(Self.argvCases.contains(name), "\(name) is no argv case") }
         if ProcessInfo.processInfo.environment["CORRAL_GOLDEN_PREFIX"] == nil {
             #expect(Self.cases.count >= Self.argvCases.count - Self.needsMoreThanThisHost.count)
