@@ -49,6 +49,7 @@ public enum DefinitionChecks {
             }
             try checkTransient(disk, definition)
             try checkVhostUser(disk, of: definition)
+            try checkVirtioOnlySettings(disk)
             if disk.removable != nil && disk.targetBus != .usb {
                 throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
             }

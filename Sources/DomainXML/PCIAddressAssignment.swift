@@ -317,7 +317,10 @@ enum PCIAddressAssignment {
         case "panic":
             // pvpanic-pci is a conventional PCI device; the other models are not PCI devices.
             return element[attribute: "model"] == "pvpanic" ? kind(false) : nil
-        case "vsock", "crypto":
+        case "vsock":
+            // A transitional device works in a conventional PCI slot only.
+            return kind(element[attribute: "model"] != "virtio-transitional")
+        case "crypto":
             return kind(true)
         case "iommu":
             return q35 && element[attribute: "model"] == "virtio" ? .pcieIntegrated : nil

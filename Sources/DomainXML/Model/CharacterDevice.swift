@@ -51,6 +51,9 @@ extension DomainDefinition {
         public var logFile: String?
         /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
         public var logAppend: Bool?
+        /// `<source append>` of a `file` device: `off` truncates the file at start, `on` (and, in
+        /// Corral, when not said) appends to it.
+        public var fileAppend: Bool?
 
         /// `<log file append>`.
         static let logSchema = ElementSchema("log", attributes: ["file", "append"])
@@ -59,14 +62,14 @@ extension DomainDefinition {
         static let protocolSchema = ElementSchema("protocol", attributes: ["type"])
 
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema,
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
         static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [protocolSchema,
             ElementSchema("source", attributes: ["path", "mode", "host", "service"], children: [
@@ -84,6 +87,7 @@ extension DomainDefinition {
             let source = element.element(named: "source"), target = element.element(named: "target")
             type = try Kind.attribute("type", of: element, default: .pty)
             path = source?[attribute: "path"]
+            if type == .file { fileAppend = try AttributeValues.onOff("append", of: source) }
             mode = source?[attribute: "mode"]
             host = source?[attribute: "host"]
             service = source?[attribute: "service"]

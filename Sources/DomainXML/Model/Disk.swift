@@ -141,6 +141,16 @@ extension DomainDefinition {
         /// `<target removable>` of a USB disk: whether the guest sees removable media
         /// (`nil`: not given; libvirt then tells QEMU it is not).
         public var removable: Bool?
+        /// `<driver queues>`: a virtio disk's queues (QEMU's `num-queues`).
+        public var queues: UInt32?
+        /// `<driver queue_size>`: entries per virtqueue of a virtio disk (`queue-size`).
+        public var queueSize: UInt32?
+        /// `<driver ioeventfd>` and `event_idx` of a virtio disk: on, off or QEMU's default.
+        public var ioEventFD: Bool?
+        public var eventIndex: Bool?
+        /// `<target rotation_rate>`: the RPM a SCSI, IDE or SATA disk reports (1: a solid-state
+        /// disk).
+        public var rotationRate: UInt32?
         /// A `vhostuser` disk's backend.
         public var vhostUser: VhostUserSource?
         /// `<disk snapshot>`: how the disk takes part in a snapshot that does not say (`no` for
@@ -157,12 +167,12 @@ extension DomainDefinition {
         }
 
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy"] + VirtioOptions.attributes),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx"] + VirtioOptions.attributes),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
             Encryption.schema,
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
-            ElementSchema("target", attributes: ["dev", "bus", "removable"]), .text("readonly"), .text("shareable"),
+            ElementSchema("target", attributes: ["dev", "bus", "removable", "rotation_rate"]), .text("readonly"), .text("shareable"),
             ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .address, IOTune.schema,
             BackingStore.schema,
         ])
@@ -186,7 +196,9 @@ extension DomainDefinition {
             vendor = try Self.identity(element, "vendor", maximum: 8)
             product = try Self.identity(element, "product", maximum: 16)
             if let text = element.element(named: "wwn")?.text {
-                guard text.count == 16, let value = UInt64(text, radix: 16) else {
+                // libvirt's virValidateWWN: sixteen hexadecimal digits, optionally after `0x`.
+                let digits = text.hasPrefix("0x") ? String(text.dropFirst(2)) : text
+                guard digits.count == 16, let value = UInt64(digits, radix: 16) else {
                     throw DomainXMLError(.invalid, line: element.line, "Malformed wwn: \(text)")
                 }
                 wwn = value
@@ -200,6 +212,18 @@ extension DomainDefinition {
             self.source = type == .network ? nil : source?[attribute: "file"] ?? source?[attribute: "dev"]
             if type == .network, let source { network = try NetworkSource(source) }
             if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
+            func count(_ name: String, of element: XMLElement?) throws(DomainXMLError) -> UInt32? {
+                guard let element, let text = element[attribute: name] else { return nil }
+                guard let value = AttributeValues.libvirtUInt32(text) else {
+                    throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(name)' in element '\(element.name)': '\(text)'. Expected non-negative integer value")
+                }
+                return value == 0 ? nil : value
+            }
+            queues = try count("queues", of: driver)
+            queueSize = try count("queue_size", of: driver)
+            ioEventFD = try AttributeValues.onOff("ioeventfd", of: driver)
+            eventIndex = try AttributeValues.onOff("event_idx", of: driver)
+            rotationRate = try count("rotation_rate", of: target)
             if let text = element[attribute: "snapshot"] {
                 guard let location = DomainSnapshot.Location(rawValue: text) else {
                     throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'snapshot' in element 'disk': '\(text)'.")

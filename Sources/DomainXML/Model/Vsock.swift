@@ -4,6 +4,22 @@ extension DomainDefinition {
     /// `<vsock>`: a virtio socket between host and guest (AF_VSOCK), addressed by the guest's
     /// context ID (libvirt's `virDomainVsockDef`).
     public struct Vsock: Hashable, Sendable, ModelledElement {
+        /// `<vsock model>`: modern virtio, transitional (legacy and modern, in a conventional PCI
+        /// slot) or non-transitional.
+        public enum Model: String, ModelledValue {
+            case virtio, virtioTransitional = "virtio-transitional", virtioNonTransitional = "virtio-non-transitional"
+
+            /// QEMU's device for the model.
+            public var device: String {
+                switch self {
+                case .virtio: "vhost-vsock-pci"
+                case .virtioTransitional: "vhost-vsock-pci-transitional"
+                case .virtioNonTransitional: "vhost-vsock-pci-non-transitional"
+                }
+            }
+        }
+
+        public var model: Model
         /// `<cid auto>`: the daemon picks the lowest free context ID at start.
         public var autoCID: Bool
         /// `<cid address>`: the guest's context ID when not automatic (3 and up).
@@ -19,9 +35,7 @@ extension DomainDefinition {
 
         /// Reads a normalised `<vsock>` (model `virtio`, `<cid auto>` written).
         init(_ element: XMLElement) throws(DomainXMLError) {
-            if let model = element[attribute: "model"], model != "virtio" {
-                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'model' in element 'vsock': '\(model)'.")
-            }
+            model = try Model.attribute("model", of: element, default: .virtio)
             let cidElement = element.element(named: "cid")
             autoCID = cidElement?[attribute: "auto"] != "no"
             if let text = cidElement?[attribute: "address"] {

@@ -46,6 +46,11 @@ extension Builder {
         case .virtio:
             members = [("driver", .string("virtio-blk-pci"))] + Self.virtioOptionMembers(disk.virtio)
             if let thread = disk.ioThread { members.append(("iothread", .string("iothread\(thread)"))) }
+            // libvirt's order: ioeventfd, event_idx, num-queues, queue-size.
+            if let on = disk.ioEventFD { members.append(("ioeventfd", .bool(on))) }
+            if let on = disk.eventIndex { members.append(("event_idx", .bool(on))) }
+            if let queues = disk.queues { members.append(("num-queues", .unsigned(UInt64(queues)))) }
+            if let size = disk.queueSize { members.append(("queue-size", .unsigned(UInt64(size)))) }
             members += pciPlacement(disk.pciAddress)
         case .sata, .ide:
             let oneUnitPerBus = q35 || disk.targetBus == .sata
@@ -140,15 +145,17 @@ extension Builder {
         }
         if let size = disk.logicalBlockSize { members.append(("logical_block_size", .unsigned(UInt64(size)))) }
         if let size = disk.physicalBlockSize { members.append(("physical_block_size", .unsigned(UInt64(size)))) }
-        // A USB disk's media are fixed unless `<target removable='on'>` (libvirt's default).
-        if disk.targetBus == .usb { members.append(("removable", .bool(disk.removable ?? false))) }
-        if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
-        // The disk's identity and error policies, in libvirt's order.
+        // The disk's identity, media, cache and error policies, in libvirt's order
+        // (qemuBuildDiskDeviceProps).
+        if disk.targetBus == .scsi, let wwn = disk.wwn { members.append(("wwn", .unsigned(wwn))) }
+        if let rate = disk.rotationRate { members.append(("rotation_rate", .unsigned(UInt64(rate)))) }
         if disk.targetBus == .scsi {
-            if let wwn = disk.wwn { members.append(("wwn", .unsigned(wwn))) }
             if let vendor = disk.vendor { members.append(("vendor", .string(vendor))) }
             if let product = disk.product { members.append(("product", .string(product))) }
         }
+        // A USB disk's media are fixed unless `<target removable='on'>` (libvirt's default).
+        if disk.targetBus == .usb { members.append(("removable", .bool(disk.removable ?? false))) }
+        if let cacheFlags { members.append(("write-cache", .string(cacheFlags.writeback ? "on" : "off"))) }
         if let geometry = disk.geometry {
             members += [("cyls", .unsigned(UInt64(geometry.cylinders))), ("heads", .unsigned(UInt64(geometry.heads))), ("secs", .unsigned(UInt64(geometry.sectors)))]
             if let translation = geometry.translation { members.append(("bios-chs-trans", .string(translation.rawValue))) }
