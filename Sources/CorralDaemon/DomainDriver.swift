@@ -195,6 +195,13 @@ actor DomainDriver {
             }
         }
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
+        // Every host NUMA node the memory is bound to must exist (libvirt's
+        // virNumaNodesetIsAvailable), checked before QEMU or the control group is asked.
+        let boundNodes = (definition.numaTune.map { [$0.nodeset].compactMap { $0 } + $0.cellNodes.values.map(\.nodeset) } ?? [])
+            .reduce(into: Set<Int>()) { $0.formUnion($1.cpus) }
+        if !boundNodes.isEmpty, let missing = boundNodes.subtracting(NUMAParameters.hostNUMANodes()).min() {
+            throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "NUMA node \(missing) is unavailable")
+        }
         if definition.devices.graphics.contains(where: { $0.rendersWithOpenGL && $0.renderNode == nil }) {
             // An OpenGL display without a render node renders on the host's first, as libvirt's.
             guard let node = try await BlockingWork.run({ HostRenderNodes.first() }) else {

@@ -16,6 +16,14 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "CPU topology doesn't match maximum vcpu count")
             }
         }
+        if let tune = definition.numaTune, !tune.cellNodes.isEmpty {
+            // libvirt's checks of <memnode> against the guest's cells.
+            let cells = definition.cpu?.numaCells.count ?? 0
+            if cells == 0 { throw DomainXMLError(.invalid, "Element 'memnode' is invalid without any guest NUMA cells") }
+            if tune.cellNodes.keys.contains(where: { $0 >= cells }) {
+                throw DomainXMLError(.invalid, "Argument 'cellid' in memnode element must correspond to existing guest's NUMA cell")
+            }
+        }
         for timer in definition.timers {
             switch timer.name {
             case .platform: throw DomainXMLError(.unsupported, "unsupported timer type (name) 'platform'")

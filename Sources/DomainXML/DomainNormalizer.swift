@@ -141,6 +141,19 @@ enum DomainNormalizer {
     /// `<memtune>` limits in KiB, and `<cputune>`'s children in libvirt's order.
     static func normalizeTunes(_ root: inout XMLElement) throws(DomainXMLError) {
         var failure: DomainXMLError?
+        // <numatune>: <memory> first, then each <memnode> by cell id with its mode written
+        // (libvirt's virDomainNumatuneFormatXML).
+        update(&root, "numatune") { tune in
+            guard tune.element(named: "memnode") != nil else { return }
+            var memnodes: [(cell: UInt32, node: XMLElement)] = [], others: [XMLNode] = []
+            for node in tune.children {
+                guard case .element(var memnode) = node, memnode.name == "memnode", memnode.namespace == nil else { others.append(node); continue }
+                if memnode[attribute: "mode"] == nil { memnode[attribute: "mode"] = "strict" }
+                orderAttributes(&memnode, ["cellid", "mode", "nodeset"])
+                memnodes.append((memnode[attribute: "cellid"].flatMap { AttributeValues.libvirtUInt32($0) } ?? UInt32.max, memnode))
+            }
+            tune.children = others + memnodes.sorted { $0.cell < $1.cell }.map { .element($0.node) }
+        }
         update(&root, "memtune") { tune in
             tune.updateElements { limit in
                 guard failure == nil, limit.namespace == nil else { return }

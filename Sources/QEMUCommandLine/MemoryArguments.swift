@@ -41,7 +41,7 @@ extension Builder {
     /// - else `memory-backend-ram`.
     /// Huge pages and `<allocation mode='immediate'>` allocate it all at start (`prealloc`).
     func memoryBackend(
-        id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?, pageSizeKiB: UInt64? = nil
+        id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?, pageSizeKiB: UInt64? = nil, sourceNodes: String? = nil
     ) throws(CommandLineError) -> JSONValue {
         let backing = domain.memoryBacking
         // A memory device's own page size wins over `<memoryBacking>`'s.
@@ -70,6 +70,22 @@ extension Builder {
         if backing.allocation == .immediate || pageKiB != nil { properties.append(("prealloc", .bool(true))) }
         if let threads = backing.allocationThreads { properties.append(("prealloc-threads", .unsigned(UInt64(threads)))) }
         properties.append(("size", .unsigned(bytes)))
+        // The host NUMA nodes it comes from (its cell's <memnode>, else <numatune><memory>), but
+        // for `restrictive`, which only the control group's cpuset applies (libvirt's rule).
+        // A memory device's own `<source><nodemask>` wins, with the mode its cell's would have.
+        let tuned = domain.numaTune?.hostNodes(cell: node)
+        var nodes = tuned?.nodeset
+        if let sourceNodes {
+            guard let set = DomainDefinition.CPUSet(parsing: sourceNodes), !set.cpus.isEmpty else {
+                throw CommandLineError(.unsupported, "Invalid value of 'nodemask': \(sourceNodes)")
+            }
+            nodes = set
+        }
+        let mode = tuned?.mode ?? domain.numaTune?.mode ?? .strict
+        if let nodes, mode != .restrictive {
+            properties.append(("host-nodes", .array(nodes.cpus.sorted().map { .unsigned(UInt64($0)) })))
+            properties.append(("policy", .string(mode == .strict ? "bind" : mode.rawValue)))
+        }
         return .object([("qom-type", .string(type)), ("id", .string(id))] + properties)
     }
 

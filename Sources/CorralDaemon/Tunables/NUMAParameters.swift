@@ -70,7 +70,9 @@ enum NUMAParameters {
     static func edited(_ document: XMLElement, mode: DomainDefinition.NUMATune.Mode, nodes: DomainDefinition.CPUSet?) -> XMLElement {
         var attributes = [XMLAttribute(name: "mode", value: mode.rawValue)]
         if let nodes { attributes.append(XMLAttribute(name: "nodeset", value: nodes.description)) }
-        let tune = XMLElement(name: "numatune", children: [.element(XMLElement(name: "memory", attributes: attributes))])
+        // The cells' own bindings (<memnode>) stay as they are.
+        let cellNodes = document.element(named: "numatune")?.children.filter { if case .element(let e) = $0 { e.name == "memnode" } else { false } } ?? []
+        let tune = XMLElement(name: "numatune", children: [.element(XMLElement(name: "memory", attributes: attributes))] + cellNodes)
         return TopLevelElements.setting("numatune", to: tune, in: document)
     }
 

@@ -67,12 +67,54 @@ extension DomainDefinition {
 
         public var mode: Mode = .strict
         public var nodeset: CPUSet?
+        /// `<memnode cellid mode nodeset>`: the host nodes one guest NUMA cell's memory comes
+        /// from, by cell id.
+        public var cellNodes: [Int: CellNodes] = [:]
 
-        static let schema = ElementSchema("numatune", children: [ElementSchema("memory", attributes: ["mode", "nodeset", "placement"])])
+        /// One `<memnode>`.
+        public struct CellNodes: Hashable, Sendable {
+            public var mode: Mode
+            public var nodeset: CPUSet
+        }
+
+        /// The host nodes and policy of guest NUMA cell `cell`'s memory (nil: the guest's RAM
+        /// outside cells): its `<memnode>`, else `<memory>`'s nodeset (libvirt's
+        /// `virDomainNumatuneMaybeGetNodeset`); nil when none is given.
+        public func hostNodes(cell: Int?) -> (mode: Mode, nodeset: CPUSet)? {
+            if let cell, let nodes = cellNodes[cell] { return (nodes.mode, nodes.nodeset) }
+            return nodeset.map { (mode, $0) }
+        }
+
+        static let schema = ElementSchema("numatune", children: [
+            ElementSchema("memory", attributes: ["mode", "nodeset", "placement"]), ElementSchema("memnode", attributes: ["cellid", "mode", "nodeset"]),
+        ])
 
         public init() {}
 
         init(_ element: XMLElement) throws(DomainXMLError) {
+            // libvirt's reading of each <memnode> (virDomainNumatuneNodeParseXML); that its cell
+            // exists is checked with the cells (DefinitionChecks).
+            let restrictive = try Mode.attribute("mode", of: element.element(named: "memory"), default: .strict) == .restrictive
+            for memnode in element.elements(named: "memnode") {
+                guard let text = memnode[attribute: "cellid"] else {
+                    throw DomainXMLError(.invalid, line: memnode.line, "Missing required attribute 'cellid' in element 'memnode'")
+                }
+                guard let cell = AttributeValues.libvirtUInt32(text).map(Int.init) else {
+                    throw DomainXMLError(.invalid, line: memnode.line, "Invalid value for attribute 'cellid' in element 'memnode': '\(text)'. Expected non-negative integer value")
+                }
+                guard cellNodes[cell] == nil else { throw DomainXMLError(.invalid, line: memnode.line, "Multiple memnode elements with cellid \(cell)") }
+                let mode = try Mode.attribute("mode", of: memnode, default: .strict)
+                if restrictive && mode != .restrictive {
+                    throw DomainXMLError(.invalid, line: memnode.line, "'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element")
+                }
+                guard let nodesetText = memnode[attribute: "nodeset"] else {
+                    throw DomainXMLError(.invalid, line: memnode.line, "Missing required nodeset attribute in memnode element")
+                }
+                guard let set = CPUSet(parsing: nodesetText), !set.cpus.isEmpty else {
+                    throw DomainXMLError(.unsupported, line: memnode.line, "Invalid value of 'nodeset': \(nodesetText)")
+                }
+                cellNodes[cell] = CellNodes(mode: mode, nodeset: set)
+            }
             guard let memory = element.element(named: "memory") else { return }
             mode = try Mode.attribute("mode", of: memory, default: .strict)
             if let text = memory[attribute: "nodeset"] {
@@ -80,6 +122,7 @@ extension DomainDefinition {
                 nodeset = set
             }
             if memory[attribute: "placement"] == "auto" {
+                if !cellNodes.isEmpty { throw DomainXMLError(.unsupported, line: memory.line, "Per-node binding is not compatible with automatic NUMA placement.") }
                 throw DomainXMLError(.unsupported, line: memory.line, "numatune placement 'auto' needs numad, which Corral does not use")
             }
         }

@@ -49,10 +49,12 @@ extension Builder {
     func memoryDeviceBackend(_ device: DomainDefinition.MemoryDevice, id: String) throws(CommandLineError) -> JSONValue {
         let size = try bytes(device.sizeKiB)
         guard let path = device.path, device.model == .nvdimm || device.model == .virtioPMEM else {
-            var backend = try memoryBackend(id: id, bytes: size, node: device.node, access: device.access ?? domain.memoryBacking.access, pageSizeKiB: device.pageSizeKiB)
+            var backend = try memoryBackend(
+                id: id, bytes: size, node: device.node, access: device.access ?? domain.memoryBacking.access, pageSizeKiB: device.pageSizeKiB,
+                sourceNodes: device.hostNodes)
             if device.model == .virtioMEM, case .object(var members) = backend {
                 members.removeAll { $0.0 == "prealloc" }
-                members.insert(("reserve", .bool(false)), at: members.count - 1)
+                members.insert(("reserve", .bool(false)), at: members.firstIndex { $0.0 == "size" } ?? members.count)
                 backend = .object(members)
             }
             return backend
