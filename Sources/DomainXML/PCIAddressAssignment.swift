@@ -513,6 +513,7 @@ enum PCIAddressAssignment {
                         var target = element.element(named: "target") ?? DomainNormalizer.element("target")
                         if target[attribute: "chassis"] == nil { target[attribute: "chassis"] = String(index) }
                         if target[attribute: "port"] == nil { target[attribute: "port"] = "0x" + String(address.slot << 3 + address.function, radix: 16) }
+                        DomainNormalizer.orderAttributes(&target, ["chassisNr", "chassis", "port", "busNr", "hotplug"])
                         element.children.removeAll { if case .element(let e) = $0, e.name == "target", e.namespace == nil { true } else { false } }
                         let after = element.children.firstIndex { if case .element(let e) = $0, e.name == "model" { true } else { false } }.map { $0 + 1 } ?? 0
                         element.children.insert(.element(target), at: after)

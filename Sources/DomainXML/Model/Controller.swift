@@ -22,6 +22,9 @@ extension DomainDefinition {
         public var port: UInt32?
         /// `<target chassisNr>` of a PCI bridge (1–255): its chassis number (QEMU's `chassis_nr`).
         public var chassisNumber: Int?
+        /// `<target hotplug>` of a PCI root bus (ACPI hot-plug on i440fx) or a PCIe root port:
+        /// whether devices can be plugged in and out; nil: QEMU's default (they can).
+        public var hotplug: Bool?
         /// `ports`: the root-hub ports of an xHCI controller (QEMU's `p2` and `p3`), the ports of
         /// a virtio-serial controller (`max_ports`).
         public var ports: Int?
@@ -40,7 +43,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
-            ElementSchema("target", attributes: ["chassis", "port", "chassisNr"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
+            ElementSchema("target", attributes: ["chassis", "port", "chassisNr", "hotplug"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -70,6 +73,15 @@ extension DomainDefinition {
                             "Option 'chassisNr' is not valid for PCI controller with index '\(index)', model '\(model ?? "")' and modelName '\(modelName)'")
                     }
                     chassisNumber = number
+                }
+                if type == .pci, let value = try AttributeValues.onOff("hotplug", of: target) {
+                    // libvirt's check (qemuValidateDomainDeviceDefControllerPCI).
+                    guard ["pci-root", "pcie-root-port", "pcie-switch-downstream-port"].contains(model ?? "") else {
+                        let modelName = element.element(named: "model")?[attribute: "name"] ?? "none"
+                        throw DomainXMLError(.unsupported, line: target.line,
+                            "Option 'hotplug' is not valid for PCI controller with index '\(index)', model '\(model ?? "")' and modelName '\(modelName)'")
+                    }
+                    hotplug = value
                 }
             }
             if let master = element.element(named: "master") {

@@ -19,7 +19,10 @@ extension Builder {
                 addDevice([
                     ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.chassisNumber ?? controller.index))), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))),
                 ] + pciPlacement(controller.pciAddress))
-            case "pci-root", "pcie-root", nil: break
+            case "pci-root":
+                // ACPI hot-plug on the i440fx root bus (libvirt's qemuBuildPMPCIRootHotplugCommandLine).
+                if controller.index == 0, let hotplug = controller.hotplug { add("-global", "PIIX4_PM.acpi-root-pci-hotplug=\(hotplug ? "on" : "off")") }
+            case "pcie-root", nil: break
             default: throw CommandLineError(.unsupported, "PCI controller model '\(controller.model ?? "")' is not supported")
             }
         }
@@ -53,7 +56,7 @@ extension Builder {
         addDevice([
             ("driver", .string("pcie-root-port")), ("port", .unsigned(UInt64(controller.port ?? (0x10 + number - 1) % 256))),
             ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))),
-        ] + placement)
+        ] + (controller.hotplug.map { [("hotplug", .bool($0))] } ?? []) + placement)
     }
 
     /// A SCSI controller (`virtio-scsi`, or `lsilogic`, libvirt's default) of index N: `scsiN`.
@@ -90,11 +93,10 @@ extension Builder {
         guard let address else { return [] }
         let rootBus = (domain.os.machine ?? "").contains("q35") ? "pcie.0" : "pci.0"
         let slot = "0x" + String(address.slot, radix: 16)
-        var members: [(String, JSONValue)] = [
-            ("bus", .string(address.bus == 0 ? rootBus : "pci.\(address.bus)")),
-            ("addr", .string(address.function == 0 ? slot : slot + ".0x" + String(address.function, radix: 16))),
-        ]
+        // libvirt's order (qemuBuildDeviceAddressProps): bus, multifunction, addr.
+        var members: [(String, JSONValue)] = [("bus", .string(address.bus == 0 ? rootBus : "pci.\(address.bus)"))]
         if address.multifunction { members.append(("multifunction", .bool(true))) }
+        members.append(("addr", .string(address.function == 0 ? slot : slot + ".0x" + String(address.function, radix: 16))))
         return members
     }
 
