@@ -16,6 +16,16 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "CPU topology doesn't match maximum vcpu count")
             }
         }
+        if let address = definition.cpu?.maxPhysicalAddress {
+            // The QEMU driver's checks (qemuValidateDomainDefCpu).
+            switch address.mode {
+            case .passthrough where address.bits != nil:
+                throw DomainXMLError(.unsupported, "CPU maximum physical address bits number specification cannot be used with mode='passthrough'")
+            case .emulate where address.bits == nil:
+                throw DomainXMLError(.unsupported, "if using CPU maximum physical address mode='emulate', bits= must be specified too")
+            default: break
+            }
+        }
         if let tune = definition.numaTune, !tune.cellNodes.isEmpty {
             // libvirt's checks of <memnode> against the guest's cells.
             let cells = definition.cpu?.numaCells.count ?? 0

@@ -49,6 +49,7 @@ extension DomainNormalizer {
                 switch child.name {
                 case "model": orderAttributes(&child, ["fallback", "vendor_id"])
                 case "cache": orderAttributes(&child, ["level", "mode"])
+                case "maxphysaddr": orderAttributes(&child, ["mode", "bits"])
                 case "topology": orderAttributes(&child, ["sockets", "dies", "clusters", "cores", "threads"])
                 case "feature": orderAttributes(&child, ["policy", "name"])
                 case "numa":

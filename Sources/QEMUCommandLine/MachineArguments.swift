@@ -119,6 +119,12 @@ extension Builder {
                 flags.append("l3-cache=off")
             }
         }
+        if let address = domain.cpu?.maxPhysicalAddress {
+            switch address.mode {
+            case .passthrough: flags.append("host-phys-bits=on")
+            case .emulate: if let bits = address.bits { flags.append("phys-bits=\(bits)") }
+            }
+        }
         return flags
     }
 

@@ -38,11 +38,27 @@ extension DomainDefinition {
         /// `<numa><cell>`s: the guest's NUMA nodes (normalised: ids 0…n-1, memory in KiB,
         /// distances filled both ways).
         public var numaCells: [NUMACell] = []
+        /// `<maxphysaddr mode bits>`: the guest's physical address width, the host's
+        /// (`passthrough`) or a given number of bits (`emulate`).
+        public var maxPhysicalAddress: MaxPhysicalAddress?
+
+        /// `<maxphysaddr>`.
+        public struct MaxPhysicalAddress: Hashable, Sendable {
+            /// `mode`.
+            public enum Mode: String, ModelledValue {
+                case passthrough, emulate
+            }
+
+            public var mode: Mode
+            /// `bits`; nil when not given.
+            public var bits: Int32?
+        }
 
         static let schema = ElementSchema("cpu", attributes: ["mode", "match", "check", "migratable"], children: [
             ElementSchema("numa", children: [NUMACell.schema]),
             .text("model", attributes: ["fallback", "vendor_id"]), .text("vendor"), Topology.schema,
             ElementSchema("feature", attributes: ["policy", "name"]), ElementSchema("cache", attributes: ["mode", "level"]),
+            ElementSchema("maxphysaddr", attributes: ["mode", "bits"]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -73,6 +89,18 @@ extension DomainDefinition {
                     throw DomainXMLError(.unsupported, line: cacheElement.line, "CPU cache level \(level) is not supported")
                 }
                 cache = try CacheMode.requiredAttribute("mode", of: cacheElement)
+            }
+            if let address = element.element(named: "maxphysaddr") {
+                // libvirt's reading (virCPUDefParseXML): a mode, and a non-negative bits.
+                let mode = try MaxPhysicalAddress.Mode.requiredAttribute("mode", of: address)
+                var bits: Int32?
+                if let text = address[attribute: "bits"] {
+                    guard let value = AttributeValues.cInteger(text), value >= 0 else {
+                        throw DomainXMLError(.invalid, line: address.line, "Invalid value for attribute 'bits' in element 'maxphysaddr': '\(text)'. Expected non-negative integer value")
+                    }
+                    bits = value
+                }
+                maxPhysicalAddress = MaxPhysicalAddress(mode: mode, bits: bits)
             }
         }
 
