@@ -68,6 +68,9 @@ public enum DefinitionChecks {
             try checkTransient(disk, definition)
             try checkVhostUser(disk, of: definition)
             try checkVirtioOnlySettings(disk)
+            if disk.acpiIndex != nil && disk.targetBus != .virtio {
+                throw DomainXMLError(.unsupported, "ACPI index is only supported for PCI devices")
+            }
             if disk.removable != nil && disk.targetBus != .usb {
                 throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
             }

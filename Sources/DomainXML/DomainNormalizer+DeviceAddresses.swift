@@ -56,7 +56,7 @@ extension DomainNormalizer {
                 used.insert(port)
                 devices.children[position] = .text("")  // so `device` changes in place
                 device.children.append(.element(element("address", [("type", "usb"), ("bus", "0"), ("port", port)])))
-                device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : kind == "hostdev" ? ["driver", "source", "boot", "alias", "rom", "address"] : ["source", "target", "boot", "alias", "address"])
+                device.children = ordered(device.children, by: kind == "disk" ? diskChildOrder : kind == "hostdev" ? ["driver", "source", "boot", "alias", "rom", "acpi", "address"] : ["source", "target", "boot", "alias", "address"])
                 devices.children[position] = .element(device)
             }
         }

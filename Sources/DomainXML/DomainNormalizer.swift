@@ -15,7 +15,7 @@ enum DomainNormalizer {
     ]
 
     /// libvirt's order of a `<disk>`'s children.
-    static let diskChildOrder = ["driver", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "encryption", "boot", "alias", "address"]
+    static let diskChildOrder = ["driver", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "encryption", "boot", "alias", "acpi", "address"]
 
     static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
         XMLElement(
@@ -512,7 +512,7 @@ enum DomainNormalizer {
                 }
             }
             if let addressFailure { throw addressFailure }
-            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "ip", "route", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "address"])
+            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "ip", "route", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "acpi", "address"])
         case "graphics":
             // A VNC server's `socket` attribute without a listen element: libvirt's socket listen.
             if device[attribute: "type"] == "vnc", device.element(named: "listen") == nil, let socket = device[attribute: "socket"] {
@@ -571,7 +571,7 @@ enum DomainNormalizer {
             if (type == "usb" || type == "pci") && device[attribute: "managed"] == nil { device[attribute: "managed"] = "no" }
             orderAttributes(&device, ["mode", "type", "managed"])
             device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["vendor", "product", "address"]) } }
-            device.children = ordered(device.children, by: ["driver", "source", "boot", "alias", "rom", "address"])
+            device.children = ordered(device.children, by: ["driver", "source", "boot", "alias", "rom", "acpi", "address"])
         case "tpm":
             // libvirt's choices, written out: TIS on x86, and for an emulator TPM 2.0 with CRB,
             // TPM 1.2 with TIS.
@@ -594,7 +594,7 @@ enum DomainNormalizer {
         case "video":
             normalizeVideo(&device)
             // libvirt writes the virtio options' <driver> first, and none without attributes.
-            device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "model", "alias", "address"])
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "model", "alias", "acpi", "address"])
         case "input":
             // libvirt's default bus on x86: PS/2 for a mouse and a keyboard, virtio for a
             // passthrough device, none for evdev, else USB.

@@ -5,6 +5,16 @@ enum DeviceCommon {
     /// `<alias name>`.
     static func alias(_ device: XMLElement) -> String? { device.element(named: "alias")?[attribute: "name"] }
 
+    /// `<acpi index>`: the index the guest's firmware gives a PCI device (for predictable
+    /// names such as `eno1`), as libvirt reads it (a non-zero unsigned number).
+    static func acpiIndex(_ device: XMLElement) throws(DomainXMLError) -> UInt32? {
+        guard let acpi = device.element(named: "acpi"), let text = acpi[attribute: "index"] else { return nil }
+        guard let value = AttributeValues.libvirtUInt32(text), value > 0 else {
+            throw DomainXMLError(.invalid, line: acpi.line, "Invalid value for attribute 'index' in element 'acpi': '\(text)'. Expected non-zero value")
+        }
+        return value
+    }
+
     /// `<boot order>`.
     static func bootOrder(_ device: XMLElement) -> Int? { device.element(named: "boot")?[attribute: "order"].flatMap { Int($0) } }
 

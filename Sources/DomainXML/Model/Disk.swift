@@ -134,6 +134,8 @@ extension DomainDefinition {
         /// `<geometry>`, when it gives all three of cylinders, heads and sectors.
         public var geometry: Geometry?
         public var alias: String?
+        /// `<acpi index>` (a PCI device's; QEMU's `acpi-index`).
+        public var acpiIndex: UInt32?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
         /// `<address type='usb'>` of a USB disk (written at define).
@@ -173,7 +175,7 @@ extension DomainDefinition {
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
             ElementSchema("target", attributes: ["dev", "bus", "removable", "rotation_rate"]), .text("readonly"), .text("shareable"),
-            ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .address, IOTune.schema,
+            ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .acpi, .address, IOTune.schema,
             BackingStore.schema,
         ])
 
@@ -283,6 +285,7 @@ extension DomainDefinition {
             bootOrder = DeviceCommon.bootOrder(element)
             ioTune = try element.element(named: "iotune").map { tune throws(DomainXMLError) in try IOTune(tune) }
             alias = DeviceCommon.alias(element)
+            acpiIndex = try DeviceCommon.acpiIndex(element)
             pciAddress = try PCIAddress(device: element)
             driveAddress = try DriveAddress(device: element)
             usbAddress = DeviceCommon.usbAddress(element)

@@ -23,6 +23,8 @@ struct ElementSchema: Sendable {
     static let address = ElementSchema("address", attributes: ["type", "domain", "bus", "slot", "function", "multifunction", "controller", "target", "unit", "port", "iobase", "base"])
     /// `<boot order>` of a bootable device.
     static let boot = ElementSchema("boot", attributes: ["order"])
+    /// `<acpi index>` of a PCI device (modelled where the device's type reads it).
+    static let acpi = ElementSchema("acpi", attributes: ["index"])
 
     /// The child named `name`.
     func child(_ name: String) -> ElementSchema? { children.first { $0.name == name } }

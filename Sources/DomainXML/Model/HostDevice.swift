@@ -42,6 +42,8 @@ extension DomainDefinition {
         public var romEnabled: Bool?
         public var bootOrder: Int?
         public var alias: String?
+        /// `<acpi index>` (a PCI device's; QEMU's `acpi-index`).
+        public var acpiIndex: UInt32?
         public var pciAddress: PCIAddress?
         public var usbAddress: USBAddress?
 
@@ -51,7 +53,7 @@ extension DomainDefinition {
                 ElementSchema("vendor", attributes: ["id"]), ElementSchema("product", attributes: ["id"]),
                 ElementSchema("address", attributes: ["domain", "bus", "slot", "function", "device"]),
             ]),
-            ElementSchema("rom", attributes: ["bar", "file", "enabled"]), .boot, .alias, .address,
+            ElementSchema("rom", attributes: ["bar", "file", "enabled"]), .boot, .alias, .acpi, .address,
         ])
 
         /// Reads a normalised `<hostdev>`.
@@ -103,6 +105,7 @@ extension DomainDefinition {
             }
             bootOrder = DeviceCommon.bootOrder(element)
             alias = DeviceCommon.alias(element)
+            acpiIndex = try DeviceCommon.acpiIndex(element)
             pciAddress = try PCIAddress(device: element)
             usbAddress = DeviceCommon.usbAddress(element)
         }

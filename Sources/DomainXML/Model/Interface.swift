@@ -140,6 +140,8 @@ extension DomainDefinition {
         /// `<rom file>`: the option ROM image; `<rom enabled='no'>` loads none (an empty file).
         public var romFile: String?
         public var alias: String?
+        /// `<acpi index>` (a PCI device's; QEMU's `acpi-index`).
+        public var acpiIndex: UInt32?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
         /// `<driver>` of a virtio NIC.
@@ -161,7 +163,7 @@ extension DomainDefinition {
                 ElementSchema("inbound", attributes: ["average", "peak", "burst", "floor"]), ElementSchema("outbound", attributes: ["average", "peak", "burst"]),
             ]),
             ElementSchema("model", attributes: ["type"]),
-            ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .address,
+            ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .acpi, .address,
             ElementSchema("rom", attributes: ["bar", "file", "enabled"]), Driver.schema, ElementSchema("mtu", attributes: ["size"]),
             ElementSchema("coalesce", children: [ElementSchema("rx", children: [ElementSchema("frames", attributes: ["max"])])]),
             GuestIPAddress.schema,
@@ -208,6 +210,7 @@ extension DomainDefinition {
                 linkUp = true
             }
             alias = DeviceCommon.alias(element)
+            acpiIndex = try DeviceCommon.acpiIndex(element)
             if let rom = element.element(named: "rom") {
                 if let bar = rom[attribute: "bar"] {
                     guard bar == "on" || bar == "off" else { throw DomainXMLError(.invalid, line: rom.line, "unknown rom bar value '\(bar)'") }

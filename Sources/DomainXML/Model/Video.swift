@@ -17,6 +17,8 @@ extension DomainDefinition {
         public var vram64: Int?
         public var heads: Int?
         public var alias: String?
+        /// `<acpi index>` (a PCI device's; QEMU's `acpi-index`).
+        public var acpiIndex: UInt32?
         /// `<address type='pci'>`, when given.
         public var pciAddress: PCIAddress?
         /// `<driver iommu ats packed page_per_vq>` (virtio cards only).
@@ -32,7 +34,7 @@ extension DomainDefinition {
             ElementSchema("driver", attributes: VirtioOptions.attributes),
             ElementSchema("model", attributes: ["type", "vram", "ram", "vgamem", "vram64", "heads", "primary"], children: [
                 ElementSchema("acceleration", attributes: ["accel3d", "accel2d", "rendernode"]),
-            ]), .alias, .address,
+            ]), .alias, .acpi, .address,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -52,6 +54,7 @@ extension DomainDefinition {
             vram64 = try size("vram64")
             heads = try size("heads")
             alias = DeviceCommon.alias(element)
+            acpiIndex = try DeviceCommon.acpiIndex(element)
             pciAddress = try PCIAddress(device: element)
             let driver = element.element(named: "driver")
             virtio = try VirtioOptions(driver)

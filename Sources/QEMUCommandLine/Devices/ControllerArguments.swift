@@ -89,14 +89,15 @@ extension Builder {
     /// libvirt places it: bus 0 is the machine's root bus (`pcie.0` on q35, `pci.0` otherwise),
     /// bus N the controller of index N (`pci.N`); the slot and function as `0xS` or `0xS.0xF`.
     /// A device without an address is placed by QEMU.
-    func pciPlacement(_ address: DomainDefinition.PCIAddress?) -> [(String, JSONValue)] {
-        guard let address else { return [] }
+    func pciPlacement(_ address: DomainDefinition.PCIAddress?, acpiIndex: UInt32? = nil) -> [(String, JSONValue)] {
+        guard let address else { return acpiIndex.map { [("acpi-index", .unsigned(UInt64($0)))] } ?? [] }
         let rootBus = (domain.os.machine ?? "").contains("q35") ? "pcie.0" : "pci.0"
         let slot = "0x" + String(address.slot, radix: 16)
-        // libvirt's order (qemuBuildDeviceAddressProps): bus, multifunction, addr.
+        // libvirt's order (qemuBuildDeviceAddressProps): bus, multifunction, addr, acpi-index.
         var members: [(String, JSONValue)] = [("bus", .string(address.bus == 0 ? rootBus : "pci.\(address.bus)"))]
         if address.multifunction { members.append(("multifunction", .bool(true))) }
         members.append(("addr", .string(address.function == 0 ? slot : slot + ".0x" + String(address.function, radix: 16))))
+        if let acpiIndex { members.append(("acpi-index", .unsigned(UInt64(acpiIndex)))) }
         return members
     }
 

@@ -51,7 +51,7 @@ extension Builder {
             if let on = disk.eventIndex { members.append(("event_idx", .bool(on))) }
             if let queues = disk.queues { members.append(("num-queues", .unsigned(UInt64(queues)))) }
             if let size = disk.queueSize { members.append(("queue-size", .unsigned(UInt64(size)))) }
-            members += pciPlacement(disk.pciAddress)
+            members += pciPlacement(disk.pciAddress, acpiIndex: disk.acpiIndex)
         case .sata, .ide:
             let oneUnitPerBus = q35 || disk.targetBus == .sata
             let bus = oneUnitPerBus ? "ide.\(unit)" : "ide.\(unit / 2)"

@@ -25,7 +25,7 @@ extension Builder {
             if hostDevice.type == .usb {
                 members += usbPlacement(hostDevice.usbAddress)
             } else {
-                members += pciPlacement(hostDevice.pciAddress)
+                members += pciPlacement(hostDevice.pciAddress, acpiIndex: hostDevice.acpiIndex)
                 // The option ROM as libvirt passes it: its BAR, then its file ("" loads none).
                 if let bar = hostDevice.romBar { members.append(("rombar", .integer(bar ? 1 : 0))) }
                 if hostDevice.romEnabled == false {

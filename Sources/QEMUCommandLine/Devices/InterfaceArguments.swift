@@ -44,7 +44,7 @@ extension Builder {
         if let virtio = interface.driver?.virtio { members.insert(contentsOf: Self.virtioOptionMembers(virtio), at: 1) }
         members += [("netdev", .string(netdev)), ("id", .string(devices.interfaces[index].alias))]
         if let mac = interface.mac { members.append(("mac", .string(mac))) }
-        members += pciPlacement(interface.pciAddress)
+        members += pciPlacement(interface.pciAddress, acpiIndex: interface.acpiIndex)
         if let boot = bootIndexes.index(for: .network, explicit: interface.bootOrder) { members.append(("bootindex", .integer(Int64(boot)))) }
         // The option ROM as libvirt passes it: its BAR, then its file ("" loads none).
         if let bar = interface.romBar { members.append(("rombar", .integer(bar ? 1 : 0))) }

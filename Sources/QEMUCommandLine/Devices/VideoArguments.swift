@@ -39,7 +39,7 @@ extension Builder {
             if video.model == .virtio && video.accelerated3D == true { driver = index == 0 ? "virtio-vga-gl" : "virtio-gpu-gl-pci" }
             let virtio = video.model == .virtio ? Self.virtioOptionMembers(video.virtio) : []
             // ramfb is a system device: no bus, no address (libvirt refuses one).
-            let placement = video.model == .ramfb ? [] : pciPlacement(video.pciAddress)
+            let placement = video.model == .ramfb ? [] : pciPlacement(video.pciAddress, acpiIndex: video.acpiIndex)
             addDevice([("driver", .string(driver))] + virtio + [("id", .string(DeviceAliases.positional("video", given: video.alias, position: index)))] + Self.videoProperties(video) + placement)
         }
     }
