@@ -541,6 +541,12 @@ enum DomainNormalizer {
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "mount"), at: 0) }
+            // Modes as libvirt writes them (`%04o`; zero is none); the model reads them again.
+            for name in ["fmode", "dmode"] {
+                guard let text = device[attribute: name], let mode = UInt32(text, radix: 8), mode <= 0o777 else { continue }
+                let digits = String(mode, radix: 8)
+                device[attribute: name] = mode == 0 ? nil : String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+            }
             let virtiofs = device.element(named: "driver")?[attribute: "type"] == "virtiofs"
             let onSocket = device.element(named: "source")?[attribute: "socket"] != nil
             if device[attribute: "accessmode"] == nil && !onSocket {
@@ -554,6 +560,9 @@ enum DomainNormalizer {
             }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "binary", "source", "target", "readonly", "boot", "alias", "address"])
             device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, DomainDefinition.Filesystem.driverAttributes) } }
+            if device[attribute: "fmode"] != nil || device[attribute: "dmode"] != nil {
+                orderAttributes(&device, ["type", "accessmode", "model", "multidevs", "fmode", "dmode"])
+            }
         case "vsock":
             // libvirt's defaults, written out: the virtio model, and an automatic context ID
             // unless one is given.

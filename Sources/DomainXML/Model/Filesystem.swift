@@ -94,6 +94,10 @@ extension DomainDefinition {
         public var driver: DriverType?
         public var writePolicy: WritePolicy?
         public var multipleDevices: MultipleDevices?
+        /// `fmode` and `dmode`: the permissions a mapped 9p share gives the files and
+        /// directories the guest makes (octal, at most 0777).
+        public var fileMode: UInt32?
+        public var directoryMode: UInt32?
         /// `<source dir>`: the host directory ("" when only a socket is given).
         public var source: String
         /// `<source socket>`: the vhost-user socket of a virtiofsd started by someone else.
@@ -114,7 +118,7 @@ extension DomainDefinition {
         /// `<driver>`'s attributes in libvirt's order.
         public static let driverAttributes = ["type", "format", "wrpolicy", "queue"] + VirtioOptions.attributes
 
-        static let schema = ElementSchema("filesystem", attributes: ["type", "accessmode", "multidevs"], children: [
+        static let schema = ElementSchema("filesystem", attributes: ["type", "accessmode", "multidevs", "fmode", "dmode"], children: [
             ElementSchema("driver", attributes: ["type", "wrpolicy", "queue"] + VirtioOptions.attributes), VirtioFSDaemon.schema, ElementSchema("source", attributes: ["dir", "socket"]),
             ElementSchema("target", attributes: ["dir"]), .text("readonly"), .boot, .alias, .address,
         ])
@@ -126,6 +130,8 @@ extension DomainDefinition {
             // libvirt's post-parse default, for every share but one on someone else's socket.
             accessMode = try AccessMode.optionalAttribute("accessmode", of: element) ?? (sourceSocket == nil ? .passthrough : nil)
             multipleDevices = try MultipleDevices.optionalAttribute("multidevs", of: element)
+            fileMode = try Self.mode("fmode", of: element)
+            directoryMode = try Self.mode("dmode", of: element)
             let driverElement = element.element(named: "driver")
             driver = try DriverType.optionalAttribute("type", of: driverElement)
             writePolicy = try WritePolicy.optionalAttribute("wrpolicy", of: driverElement)
@@ -151,5 +157,17 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             pciAddress = try PCIAddress(device: element)
         }
+    }
+}
+
+extension DomainDefinition.Filesystem {
+    /// `fmode` or `dmode` as libvirt reads them: octal, at most 0777; zero is none.
+    static func mode(_ name: String, of element: XMLElement) throws(DomainXMLError) -> UInt32? {
+        guard let text = element[attribute: name] else { return nil }
+        guard let mode = UInt32(text, radix: 8) else {
+            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute '\(name)' in element 'filesystem': '\(text)'. Expected integer value")
+        }
+        guard mode <= 0o777 else { throw DomainXMLError(.invalid, line: element.line, "invalid \(name): '0\(String(mode, radix: 8))'") }
+        return mode == 0 ? nil : mode
     }
 }

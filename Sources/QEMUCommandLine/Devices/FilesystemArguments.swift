@@ -23,6 +23,8 @@ extension Builder {
             }
             var options = [("security_model", accessMode.securityModel)]
             if let multidevs = filesystem.multipleDevices, multidevs != .default { options.append(("multidevs", multidevs.rawValue)) }
+            if let mode = filesystem.fileMode { options.append(("fmode", Self.octal(mode))) }
+            if let mode = filesystem.directoryMode { options.append(("dmode", Self.octal(mode))) }
             if let policy = filesystem.writePolicy { options.append(("writeout", policy.rawValue)) }
             options += [("id", "fsdev-\(alias)"), ("path", filesystem.source)]
             if filesystem.readonly { options.append(("readonly", "on")) }
@@ -31,6 +33,12 @@ extension Builder {
                 ("driver", .string("virtio-9p-pci"))] + Self.virtioOptionMembers(filesystem.virtio) + [("id", .string(alias)), ("fsdev", .string("fsdev-\(alias)")), ("mount_tag", .string(filesystem.target)),
             ] + pciPlacement(filesystem.pciAddress))
         }
+    }
+
+    /// A mode as libvirt writes it (`%04o`): `0644`.
+    static func octal(_ mode: UInt32) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
     /// A virtiofs share: QEMU connects to the vhost-user socket of the share's virtiofsd (the
