@@ -15,7 +15,7 @@ enum DomainNormalizer {
     ]
 
     /// libvirt's order of a `<disk>`'s children.
-    static let diskChildOrder = ["driver", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "encryption", "boot", "alias", "acpi", "address"]
+    static let diskChildOrder = ["driver", "auth", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "encryption", "boot", "alias", "acpi", "address"]
 
     static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
         XMLElement(

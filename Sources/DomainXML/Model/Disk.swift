@@ -171,7 +171,7 @@ extension DomainDefinition {
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx"] + VirtioOptions.attributes),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
-            Encryption.schema,
+            Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
             ElementSchema("target", attributes: ["dev", "bus", "removable", "rotation_rate"]), .text("readonly"), .text("shareable"),
@@ -213,6 +213,16 @@ extension DomainDefinition {
             }
             self.source = type == .network ? nil : source?[attribute: "file"] ?? source?[attribute: "dev"]
             if type == .network, let source { network = try NetworkSource(source) }
+            if let auth = element.element(named: "auth") {
+                // The older place of <auth>, a child of <disk> (libvirt reads it as the source's,
+                // and writes it back where it was).
+                if network?.authentication != nil {
+                    throw DomainXMLError(.unsupported, line: auth.line, "an <auth> definition already found for disk source")
+                }
+                if let networkProtocol = network?.networkProtocol {
+                    network?.authentication = try NetworkSource.authentication(auth, networkProtocol)
+                }
+            }
             if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
             func count(_ name: String, of element: XMLElement?) throws(DomainXMLError) -> UInt32? {
                 guard let element, let text = element[attribute: name] else { return nil }
