@@ -536,7 +536,7 @@ enum DomainNormalizer {
             if let first = device.element(named: "listen"), (first[attribute: "type"] ?? "address") == "address", let address = first[attribute: "address"] {
                 device[attribute: "listen"] = address
             }
-            orderAttributes(&device, ["type", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "defaultMode", "passwd", "passwdValidTo", "connected", "sharePolicy"])
+            orderAttributes(&device, ["type", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "sharePolicy", "powerControl", "defaultMode", "passwd", "passwdValidTo", "connected"])
             normalizeOpenGL(&device)
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.

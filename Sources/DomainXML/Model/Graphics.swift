@@ -29,6 +29,17 @@ extension DomainDefinition {
         public var websocket: Int?
         /// `<audio id>` of a VNC server: the backend its clients hear (none: the first).
         public var audioID: Int?
+        /// `sharePolicy` of a VNC server: how clients share the display.
+        public var vncSharePolicy: VNCSharePolicy?
+        /// `powerControl` of a VNC server: whether a client may power the guest off, reset or
+        /// reboot it (QEMU's `power-control`).
+        public var vncPowerControl: Bool?
+
+        /// `<graphics sharePolicy>`.
+        public enum VNCSharePolicy: String, ModelledValue {
+            case allowExclusive = "allow-exclusive", forceShared = "force-shared", ignore
+        }
+
         /// `<gl enable>` of a SPICE server: OpenGL rendering in QEMU (`gl=on`), for virtio cards
         /// with 3D acceleration; `nil` when not said.
         public var openGL: Bool?
@@ -40,7 +51,7 @@ extension DomainDefinition {
         /// with `<gl enable='yes'>`), and so needs a render node.
         public var rendersWithOpenGL: Bool { type == .eglHeadless || (type == .spice && openGL == true) }
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket", "socket"], children: [
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket", "socket", "sharePolicy", "powerControl"], children: [
             ElementSchema("listen", attributes: ["type", "address", "socket"]), ElementSchema("audio", attributes: ["id"]),
             ElementSchema("gl", attributes: ["enable", "rendernode"]),
         ] + SpiceSettings.schemas)
@@ -71,6 +82,10 @@ extension DomainDefinition {
                 websocket = port
             }
             if type == .spice { spice = try SpiceSettings(element) }
+            if type == .vnc {
+                vncSharePolicy = try VNCSharePolicy.optionalAttribute("sharePolicy", of: element)
+                vncPowerControl = try AttributeValues.yesNo("powerControl", of: element)
+            }
             audioID = try Audio.reference(in: element)
             if let gl = element.element(named: "gl") {
                 // libvirt reads `<gl>` of SPICE (`enable` required) and egl-headless (the render

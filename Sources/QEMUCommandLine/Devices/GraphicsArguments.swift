@@ -21,7 +21,9 @@ extension Builder {
                     // -1: the port the daemon chose at start (libvirt's range starts at 5700).
                     options.append("websocket=\(websocket > 0 ? websocket : context.vncWebsocketPort ?? 5700)")
                 }
+                if let policy = server.vncSharePolicy { options.append("share=\(policy.rawValue)") }
                 if server.password != nil { options.append("password=on") }
+                if let power = server.vncPowerControl { options.append("power-control=\(power ? "on" : "off")") }
                 if let audio = audioDeviceID(server.audioID) { options.append("audiodev=\(audio)") }
                 if let socket = server.listenSocket {
                     // A Unix socket (libvirt's `vnc=unix:PATH`); no TCP port, no websocket.
