@@ -199,7 +199,7 @@ actor DomainDriver {
         // virNumaNodesetIsAvailable), checked before QEMU or the control group is asked.
         let boundNodes = (definition.numaTune.map { [$0.nodeset].compactMap { $0 } + $0.cellNodes.values.map(\.nodeset) } ?? [])
             .reduce(into: Set<Int>()) { $0.formUnion($1.cpus) }
-        if !boundNodes.isEmpty, let missing = boundNodes.subtracting(NUMAParameters.hostNUMANodes()).min() {
+        if !boundNodes.isEmpty, let missing = boundNodes.subtracting(try await BlockingWork.run { NUMAParameters.hostNUMANodes() }).min() {
             throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "NUMA node \(missing) is unavailable")
         }
         if definition.devices.graphics.contains(where: { $0.rendersWithOpenGL && $0.renderNode == nil }) {
