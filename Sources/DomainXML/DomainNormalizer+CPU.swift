@@ -64,10 +64,21 @@ extension DomainNormalizer {
     }
 
     /// The attributes of `element` in `order` (stable); others keep their order after them.
+    /// Attributes already in order are left as they are (no copy of the element): this runs on
+    /// most elements of every define, and `order` is a handful of names, so a linear search
+    /// beats building a dictionary.
     static func orderAttributes(_ element: inout XMLElement, _ order: [String]) {
-        let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
-        element.attributes = element.attributes.enumerated()
-            .sorted { (rank[$0.element.name] ?? order.count, $0.offset) < (rank[$1.element.name] ?? order.count, $1.offset) }
-            .map(\.element)
+        guard element.attributes.count > 1 else { return }
+        func rank(_ name: String) -> Int { order.firstIndex(of: name) ?? order.count }
+        var previous = -1, inOrder = true
+        for attribute in element.attributes {
+            let current = rank(attribute.name)
+            if current < previous { inOrder = false; break }
+            previous = current
+        }
+        guard !inOrder else { return }
+        element.attributes = element.attributes.enumerated().map { (rank: rank($1.name), offset: $0, attribute: $1) }
+            .sorted { ($0.rank, $0.offset) < ($1.rank, $1.offset) }
+            .map(\.attribute)
     }
 }
