@@ -41,14 +41,20 @@ def test_a_crypto_device_reaches_the_guest(daemon, tmp_path):
     assert daemon.alive()
 
 
-def test_a_backend_this_qemu_lacks_is_refused_before_qemu_runs(daemon, tmp_path):
+def define_and_start(daemon, tmp_path, name, backend):
+    """Defines the test guest `name` with a crypto device on `backend` and starts it; returns
+    virsh's result of the start."""
     from guest import domain_xml
-    (tmp_path / "lk.xml").write_text(domain_xml("lk", str(tmp_path / "lk.log"),
-                                                devices="<crypto model='virtio' type='qemu'><backend model='lkcf'/></crypto>"))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "lk.xml"))
+    device = f"<crypto model='virtio' type='qemu'>{backend}</crypto>"
+    (tmp_path / f"{name}.xml").write_text(domain_xml(name, str(tmp_path / f"{name}.log"), devices=device))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
+    return run("virsh", "-c", daemon.uri, "start", name, check=False)
+
+
+def test_a_backend_this_qemu_lacks_is_refused_before_qemu_runs(daemon, tmp_path):
     objects = run("qemu-system-x86_64", "-object", "help").stdout
     try:
-        started = run("virsh", "-c", daemon.uri, "start", "lk", check=False)
+        started = define_and_start(daemon, tmp_path, "lk", "<backend model='lkcf'/>")
         if "cryptodev-backend-lkcf" in objects:
             assert started.returncode == 0, started.stderr
         else:
@@ -62,12 +68,8 @@ def test_a_backend_this_qemu_lacks_is_refused_before_qemu_runs(daemon, tmp_path)
 
 
 def test_queues_qemu_refuses_fail_the_start_with_its_words(daemon, tmp_path):
-    from guest import domain_xml
-    (tmp_path / "q2.xml").write_text(domain_xml("q2", str(tmp_path / "q2.log"),
-                                                devices="<crypto model='virtio' type='qemu'><backend model='builtin' queues='2'/></crypto>"))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "q2.xml"))
     try:
-        started = run("virsh", "-c", daemon.uri, "start", "q2", check=False)
+        started = define_and_start(daemon, tmp_path, "q2", "<backend model='builtin' queues='2'/>")
         # QEMU 7.2's builtin backend has one queue.
         assert started.returncode != 0
         assert "Only support one queue in cryptdov-builtin backend" in started.stderr, started.stderr

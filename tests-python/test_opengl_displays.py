@@ -13,11 +13,15 @@ def render_nodes():
     return sorted(name for name in (os.listdir("/dev/dri") if os.path.isdir("/dev/dri") else []) if name.startswith("renderD"))
 
 
+def define_with_a_virtio_card(daemon, tmp_path, name, graphics, accelerated):
+    """Defines the test guest `name` with `graphics` and a virtio card with or without 3D."""
+    devices = graphics + f"<video><model type='virtio'><acceleration accel3d='{'yes' if accelerated else 'no'}'/></model></video>"
+    (tmp_path / f"{name}.xml").write_text(domain_xml(name, str(tmp_path / f"{name}.log"), devices=devices))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
+
+
 def test_an_opengl_display_without_a_render_node_takes_the_hosts_first(daemon, tmp_path):
-    devices = ("<graphics type='vnc' autoport='yes'/><graphics type='egl-headless'/>"
-               "<video><model type='virtio'><acceleration accel3d='yes'/></model></video>")
-    (tmp_path / "gl.xml").write_text(domain_xml("gl", str(tmp_path / "gl.log"), devices=devices))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "gl.xml"))
+    define_with_a_virtio_card(daemon, tmp_path, "gl", "<graphics type='vnc' autoport='yes'/><graphics type='egl-headless'/>", accelerated=True)
     try:
         started = run("virsh", "-c", daemon.uri, "start", "gl", check=False)
         nodes = render_nodes()
@@ -40,10 +44,7 @@ def test_an_opengl_display_without_a_render_node_takes_the_hosts_first(daemon, t
 
 
 def test_spice_without_opengl_runs_as_plain_spice(daemon, tmp_path):
-    devices = ("<graphics type='spice'><gl enable='no'/></graphics>"
-               "<video><model type='virtio'><acceleration accel3d='no'/></model></video>")
-    (tmp_path / "nogl.xml").write_text(domain_xml("nogl", str(tmp_path / "nogl.log"), devices=devices))
-    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "nogl.xml"))
+    define_with_a_virtio_card(daemon, tmp_path, "nogl", "<graphics type='spice'><gl enable='no'/></graphics>", accelerated=False)
     try:
         run("virsh", "-c", daemon.uri, "start", "nogl")
         # No port and no autoport: libvirt's SPICE server that listens nowhere.

@@ -67,4 +67,18 @@ enum AttributeValues {
         guard !rest.isEmpty, rest.first != "+", rest.first != "-", let magnitude = Int64(rest, radix: radix) else { return nil }
         return Int32(exactly: negative ? -magnitude : magnitude)
     }
+
+    /// `<reconnect enabled='yes' timeout>` of a socket `source` as libvirt reads it
+    /// (`virDomainChrSourceReconnectDefParseXML`): the seconds before connecting again, or nil
+    /// when not enabled; the element itself, for a caller's own checks.
+    static func reconnect(of source: XMLElement) throws(DomainXMLError) -> (seconds: UInt32, element: XMLElement)? {
+        guard let element = source.element(named: "reconnect"), try yesNo("enabled", of: element) == true else { return nil }
+        guard let text = element[attribute: "timeout"] else {
+            throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'timeout' in element 'reconnect'")
+        }
+        guard let seconds = libvirtUInt32(text) else {
+            throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'timeout' in element 'reconnect': '\(text)'. Expected non-negative integer value")
+        }
+        return (seconds, element)
+    }
 }

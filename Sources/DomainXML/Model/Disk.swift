@@ -354,16 +354,6 @@ extension DomainDefinition.Disk {
         guard let source, let path = source[attribute: "path"] else {
             throw DomainXMLError(.invalid, line: source?.line ?? line, "missing 'path' attribute for vhostuser disk source")
         }
-        var reconnect: UInt32?
-        if let element = source.element(named: "reconnect"), try AttributeValues.yesNo("enabled", of: element) == true {
-            guard let text = element[attribute: "timeout"] else {
-                throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'timeout' in element 'reconnect'")
-            }
-            guard let seconds = AttributeValues.libvirtUInt32(text) else {
-                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'timeout' in element 'reconnect': '\(text)'. Expected non-negative integer value")
-            }
-            reconnect = seconds
-        }
-        return VhostUserSource(path: path, reconnectSeconds: reconnect)
+        return VhostUserSource(path: path, reconnectSeconds: try AttributeValues.reconnect(of: source)?.seconds)
     }
 }

@@ -273,19 +273,12 @@ extension DomainDefinition.Interface {
         guard mode == "server" || mode == "client" else {
             throw DomainXMLError(.invalid, line: source.line, "Invalid value for attribute 'mode' in element 'source': '\(mode)'.")
         }
-        var reconnect: UInt32?
-        if let element = source.element(named: "reconnect"), try AttributeValues.yesNo("enabled", of: element) == true {
-            guard let text = element[attribute: "timeout"] else {
-                throw DomainXMLError(.invalid, line: element.line, "Missing required attribute 'timeout' in element 'reconnect'")
-            }
-            guard let seconds = AttributeValues.libvirtUInt32(text) else {
-                throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'timeout' in element 'reconnect': '\(text)'. Expected non-negative integer value")
-            }
-            // libvirt's check (virDomainChrSourceDefValidate).
-            if mode == "server" { throw DomainXMLError(.internalError, line: element.line, "chardev reconnect is possible only for connect mode") }
-            reconnect = seconds
+        let reconnect = try AttributeValues.reconnect(of: source)
+        // libvirt's check (virDomainChrSourceDefValidate).
+        if let reconnect, mode == "server" {
+            throw DomainXMLError(.internalError, line: reconnect.element.line, "chardev reconnect is possible only for connect mode")
         }
-        return VhostUserSource(path: path, qemuListens: mode == "server", reconnectSeconds: reconnect)
+        return VhostUserSource(path: path, qemuListens: mode == "server", reconnectSeconds: reconnect?.seconds)
     }
 
     /// A socket interface's `<source>`, read as libvirt reads it (virDomainNetDefParseXML), with
