@@ -544,8 +544,7 @@ enum DomainNormalizer {
             // Modes as libvirt writes them (`%04o`; zero is none); the model reads them again.
             for name in ["fmode", "dmode"] {
                 guard let text = device[attribute: name], let mode = UInt32(text, radix: 8), mode <= 0o777 else { continue }
-                let digits = String(mode, radix: 8)
-                device[attribute: name] = mode == 0 ? nil : String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+                device[attribute: name] = mode == 0 ? nil : DomainDefinition.Filesystem.modeText(mode)
             }
             let virtiofs = device.element(named: "driver")?[attribute: "type"] == "virtiofs"
             let onSocket = device.element(named: "source")?[attribute: "socket"] != nil

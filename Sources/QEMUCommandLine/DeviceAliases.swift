@@ -29,6 +29,10 @@ public enum DeviceAliases {
         }
     }
 
+    /// The socket chardev of a vhost-user device (a disk, a virtiofs share) whose alias is
+    /// `alias`: libvirt's `chr-vu-` + alias (`qemuDomainGetVhostUserChrAlias`).
+    public static func vhostUserChardev(_ alias: String) -> String { "chr-vu-" + alias }
+
     /// `prefix` and the device's position in its list (`sound1`, `input2`, `video0`), as libvirt
     /// names sounds, videos, inputs, TPMs, hubs, smartcards, shared memory, redirected devices,
     /// parallel ports and watchdogs at start.

@@ -199,7 +199,7 @@ extension DomainDriver {
         case "disk":
             // A vhost-user disk's socket chardev (it has no block nodes).
             if index < live.devices.disks.count, live.devices.disks[index].type == .vhostuser, index < devices.disks.count {
-                return [("chardev-remove", .object([("id", .string("chr-vu-" + devices.disks[index].alias))]))]
+                return [("chardev-remove", .object([("id", .string(DeviceAliases.vhostUserChardev(devices.disks[index].alias)))]))]
             }
             guard index < devices.disks.count, devices.disks[index].hasMedium else { return [] }
             let disk = devices.disks[index]

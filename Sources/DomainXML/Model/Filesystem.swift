@@ -161,6 +161,12 @@ extension DomainDefinition {
 }
 
 extension DomainDefinition.Filesystem {
+    /// A mode as libvirt writes `fmode` and `dmode` (`%04o`): `0644`.
+    public static func modeText(_ mode: UInt32) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
     /// `fmode` or `dmode` as libvirt reads them: octal, at most 0777; zero is none.
     static func mode(_ name: String, of element: XMLElement) throws(DomainXMLError) -> UInt32? {
         guard let text = element[attribute: name] else { return nil }

@@ -170,7 +170,7 @@ extension Builder {
     /// connects to the server's socket, with `reconnect` seconds when asked; a hot-plugged one's
     /// is QMP's structure. Returns the chardev's id.
     mutating func addVhostUserDiskChardev(_ source: DomainDefinition.Disk.VhostUserSource, alias: String) throws(CommandLineError) -> String {
-        let chardev = "chr-vu-" + alias
+        let chardev = DeviceAliases.vhostUserChardev(alias)
         if forHotplug {
             var data: [(String, JSONValue)] = [
                 ("addr", .object([("type", .string("unix")), ("data", .object([("path", .string(source.path))]))])), ("server", .bool(false)),

@@ -23,8 +23,8 @@ extension Builder {
             }
             var options = [("security_model", accessMode.securityModel)]
             if let multidevs = filesystem.multipleDevices, multidevs != .default { options.append(("multidevs", multidevs.rawValue)) }
-            if let mode = filesystem.fileMode { options.append(("fmode", Self.octal(mode))) }
-            if let mode = filesystem.directoryMode { options.append(("dmode", Self.octal(mode))) }
+            if let mode = filesystem.fileMode { options.append(("fmode", DomainDefinition.Filesystem.modeText(mode))) }
+            if let mode = filesystem.directoryMode { options.append(("dmode", DomainDefinition.Filesystem.modeText(mode))) }
             if let policy = filesystem.writePolicy { options.append(("writeout", policy.rawValue)) }
             options += [("id", "fsdev-\(alias)"), ("path", filesystem.source)]
             if filesystem.readonly { options.append(("readonly", "on")) }
@@ -35,16 +35,10 @@ extension Builder {
         }
     }
 
-    /// A mode as libvirt writes it (`%04o`): `0644`.
-    static func octal(_ mode: UInt32) -> String {
-        let digits = String(mode, radix: 8)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-    }
-
     /// A virtiofs share: QEMU connects to the vhost-user socket of the share's virtiofsd (the
     /// one the daemon starts just before QEMU, or the `<source socket>` someone else serves).
     private mutating func addVirtioFS(_ filesystem: DomainDefinition.Filesystem, alias: String) throws(CommandLineError) {
-        let chardev = "chr-vu-\(alias)"
+        let chardev = DeviceAliases.vhostUserChardev(alias)
         let socket = filesystem.sourceSocket ?? context.virtioFSSocket(alias: alias)
         add("-chardev", try QEMUKeyValue.render("socket", [("id", chardev), ("path", socket)]))
         var members: [(String, JSONValue)] = [("driver", .string("vhost-user-fs-pci"))] + Self.virtioOptionMembers(filesystem.virtio)
