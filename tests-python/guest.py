@@ -74,6 +74,16 @@ def booted(serial):
     return os.path.exists(serial) and "button=/dev/input" in open(serial, errors="replace").read()
 
 
+def wait_for_boot(serial, timeout=60, what="the guest to boot"):
+    """Waits for the test guest's boot line on `serial`; on a timeout the assertion carries the
+    end of what the guest printed there, so a hung or half-booted guest can be told apart."""
+    try:
+        wait_for(lambda: booted(serial), timeout=timeout, what=what)
+    except AssertionError as error:
+        printed = open(serial, errors="replace").read()[-3000:] if os.path.exists(serial) else "(no serial file)"
+        raise AssertionError(f"{error}; the serial console's last output:\n{printed}") from None
+
+
 def qemu_pid(daemon, name):
     """The pid of a running guest's QEMU, from its status file in the daemon's run directory."""
     status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()

@@ -1,7 +1,7 @@
 """<bios useserial='yes'>: SeaBIOS writes its own messages to the guest's first serial port
 (QEMU's `-machine graphics=off`), which a guest without it keeps silent until the kernel."""
 from conftest import run
-from guest import booted, domain_xml, wait_for
+from guest import domain_xml, wait_for_boot
 
 
 def boot(daemon, tmp_path, name, bios):
@@ -10,7 +10,7 @@ def boot(daemon, tmp_path, name, bios):
     (tmp_path / f"{name}.xml").write_text(xml)
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
     run("virsh", "-c", daemon.uri, "start", name)
-    wait_for(lambda: booted(str(serial)), timeout=60, what=f"{name} to boot")
+    wait_for_boot(str(serial), timeout=60, what=f"{name} to boot")
     run("virsh", "-c", daemon.uri, "destroy", name)
     return serial.read_text(errors="replace")
 

@@ -4,7 +4,7 @@ import json
 import re
 
 from conftest import run
-from guest import booted, domain_xml, wait_for
+from guest import domain_xml, wait_for_boot
 
 
 def qom_get(daemon, name, path, prop):
@@ -26,7 +26,7 @@ def test_block_sizes_and_geometry_reach_the_device(daemon, tmp_path):
         assert re.search(r"<source file='[^']*'/>\s*<geometry cyls='520' heads='16' secs='4'/>\s*"
                          r"<blockio logical_block_size='512' physical_block_size='4096'/>\s*<target dev='vda'", inactive), inactive
         run("virsh", "-c", daemon.uri, "start", "frontend")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         device = "/machine/peripheral/virtio-disk0"
         assert qom_get(daemon, "frontend", device, "logical_block_size") == 512
         assert qom_get(daemon, "frontend", device, "physical_block_size") == 4096

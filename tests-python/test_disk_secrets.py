@@ -10,7 +10,7 @@ import libvirt
 import pytest
 
 from conftest import ROOT, run, free_port
-from guest import booted, domain_xml, wait_for, qemu_pid
+from guest import domain_xml, wait_for, qemu_pid, wait_for_boot
 
 
 
@@ -51,7 +51,7 @@ def test_guest_writes_through_a_luks_image(daemon, tmp_path):
         assert result.returncode != 0 and f"secret '{secret.UUIDString()}' does not have a value" in result.stderr, result.stderr
         secret.setValue(b"correct horse")
         run("virsh", "-c", daemon.uri, "start", "luksguest")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         run_dir = os.path.join(daemon.dir, "run", "domains", "luksguest")
         assert "correct horse" not in open(f"/proc/{qemu_pid(daemon, 'luksguest')}/cmdline", "rb").read().decode()
         assert os.stat(os.path.join(run_dir, "libvirt-1-format-encryption-secret0.secret")).st_mode & 0o777 == 0o600
@@ -94,7 +94,7 @@ def test_http_disk_with_basic_authentication(daemon, tmp_path):
         assert "refused" in log.read_text()
         secret.setValue(b"hunter2")
         run("virsh", "-c", daemon.uri, "start", "authguest")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         wait_for(lambda: "GET /images/private.img" in log.read_text(), what="an authenticated GET")
         assert "hunter2" not in open(f"/proc/{qemu_pid(daemon, 'authguest')}/cmdline", "rb").read().decode()
     finally:

@@ -10,7 +10,7 @@ import libvirt
 import pytest
 
 from conftest import Daemon, run
-from guest import booted, definition_files, domain_xml, wait_for
+from guest import definition_files, domain_xml, wait_for, wait_for_boot
 from rawrpc import (ERROR, OK, QEMU, REMOTE, PROGRAMS, RawClient, default_body, parse_error,
                     procedures, read_string, xdr_domain, xdr_string)
 
@@ -142,7 +142,7 @@ def test_names_libvirt_accepts_run_and_survive_a_restart(daemon, tmp_path):
         conn.defineXML(domain_xml(name, str(tmp_path / f"serial{i}.log")))
         conn.lookupByName(name).create()
     for i, name in enumerate(names):
-        wait_for(lambda: booted(str(tmp_path / f"serial{i}.log")), timeout=120, what=f"{name} to boot")
+        wait_for_boot(str(tmp_path / f"serial{i}.log"), timeout=120, what=f"{name} to boot")
     conn.close()
     daemon.restart(kill=True)
     conn = libvirt.open(daemon.uri)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import Daemon, binary, run
-from guest import booted, domain_xml, wait_for
+from guest import booted, domain_xml, wait_for, wait_for_boot
 
 NS = """
   <qemu:commandline>
@@ -107,7 +107,7 @@ def test_lifecycle_states_and_events(daemon, tmp_path):
         state = lambda: run("virsh", "-c", daemon.uri, "domstate", "life", "--reason").stdout.strip()
         run("virsh", "-c", daemon.uri, "start", "life")
         assert state() == "running (booted)"
-        wait_for(lambda: booted(serial), what="the guest to boot")
+        wait_for_boot(serial, what="the guest to boot")
         run("virsh", "-c", daemon.uri, "suspend", "life")
         assert state() == "paused (user)"
         run("virsh", "-c", daemon.uri, "resume", "life")

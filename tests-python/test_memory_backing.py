@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import run
-from guest import booted, domain_xml, wait_for, qemu_pid
+from guest import domain_xml, wait_for, qemu_pid, wait_for_boot
 
 
 def monitor(daemon, name, command, **arguments):
@@ -39,7 +39,7 @@ def start(daemon, tmp_path, name, backing):
     (tmp_path / f"{name}.xml").write_text(domain_xml(name, serial, extra=f"<memoryBacking>{backing}</memoryBacking>"))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / f"{name}.xml"))
     run("virsh", "-c", daemon.uri, "start", name)
-    wait_for(lambda: booted(serial), timeout=60, what=f"{name} to boot")
+    wait_for_boot(serial, timeout=60, what=f"{name} to boot")
 
 
 def test_shared_memfd_locked_preallocated_without_merging(daemon, tmp_path):

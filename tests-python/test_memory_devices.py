@@ -5,7 +5,7 @@ import json
 import re
 
 from conftest import run
-from guest import booted, domain_xml, wait_for
+from guest import domain_xml, wait_for, wait_for_boot
 
 NUMA = """<maxMemory slots='4' unit='MiB'>1024</maxMemory>
   <cpu><numa><cell id='0' cpus='0' memory='256' unit='MiB'/></numa></cpu>
@@ -50,7 +50,7 @@ def test_dimm_and_virtio_mem_start_and_a_dimm_is_plugged_and_unplugged(daemon, t
         assert summary["base-memory"] == 256 << 20
         live = run("virsh", "-c", daemon.uri, "dumpxml", "mem").stdout
         assert "<alias name='dimm0'/>" in live and "<alias name='virtiomem0'/>" in live
-        wait_for(lambda: booted(serial), timeout=90, what="the guest to boot")
+        wait_for_boot(serial, timeout=90, what="the guest to boot")
 
         # A DIMM plugged in takes the lowest free slot, and the guest's memory grows with it.
         dimm = tmp_path / "dimm.xml"

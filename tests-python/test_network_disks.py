@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import ROOT, run, free_port
-from guest import booted, domain_xml, wait_for, qemu_pid
+from guest import domain_xml, wait_for, qemu_pid, wait_for_boot
 
 
 
@@ -61,7 +61,7 @@ def test_guest_writes_through_an_nbd_export(daemon, tmp_path):
         wait_listening(path=str(sock))
         run("virsh", "-c", daemon.uri, "define", str(tmp_path / "nbd.xml"))
         run("virsh", "-c", daemon.uri, "start", "nbdguest")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         blocks = monitor(daemon, "nbdguest", "query-named-block-nodes")
         storage = next(b for b in blocks if b["node-name"] == "libvirt-1-storage")
         assert storage["drv"] == "nbd" and "guestdisk" in storage["file"], storage
@@ -94,7 +94,7 @@ def test_http_disk_is_read_with_cookies_kept_secret(daemon, tmp_path, http_serve
         assert "s3cr3t-cookie" not in run("virsh", "-c", daemon.uri, "dumpxml", "httpguest").stdout
         assert "<cookie name='session'>s3cr3t-cookie</cookie>" in run("virsh", "-c", daemon.uri, "dumpxml", "--security-info", "httpguest").stdout
         run("virsh", "-c", daemon.uri, "start", "httpguest")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         # The guest's kernel read the disk (its partition table) through QEMU's curl driver,
         # which sent the cookies with each request.
         log = root / "requests.log"
@@ -125,7 +125,7 @@ def test_http_disk_hot_plugged_with_a_cookie(daemon, tmp_path, http_server):
     try:
         run("virsh", "-c", daemon.uri, "define", str(tmp_path / "plug.xml"))
         run("virsh", "-c", daemon.uri, "start", "plugguest")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         run("virsh", "-c", daemon.uri, "attach-device", "plugguest", str(tmp_path / "disk.xml"))
         log = root / "requests.log"
         wait_for(lambda: log.exists() and "/images/extra.img cookie=token=tok-9f3e" in log.read_text(), what="QEMU to open the plugged disk")

@@ -12,7 +12,7 @@ import libvirt_qemu
 import pytest
 
 from conftest import binary, run
-from guest import booted, domain_xml, wait_for
+from guest import domain_xml, wait_for, wait_for_boot
 
 try:
     from qemu.qmp import QMPClient
@@ -199,7 +199,7 @@ def test_corral_qemu_monitor_event(guest):
 
 
 def test_guest_agent_command(guest):
-    wait_for(lambda: booted(guest.serial), timeout=90, what="the guest to boot")
+    wait_for_boot(guest.serial, timeout=90, what="the guest to boot")
     assert "agent=/dev/vport" in open(guest.serial).read()
     out = run("virsh", "-c", guest.uri, "qemu-agent-command", "px", '{"execute":"guest-ping"}').stdout
     assert json.loads(out) == {"return": {}}

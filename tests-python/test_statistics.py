@@ -11,7 +11,7 @@ import pytest
 
 import rawrpc
 from conftest import run
-from guest import booted, guest_files, wait_for
+from guest import guest_files, wait_for, wait_for_boot
 
 
 def stats_xml(name, directory, serial):
@@ -43,7 +43,7 @@ def stats_guest(daemon, tmp_path):
     (tmp_path / "st.xml").write_text(stats_xml("st", tmp_path, serial))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "st.xml"))
     run("virsh", "-c", daemon.uri, "start", "st")
-    wait_for(lambda: booted(serial), timeout=90, what="the guest to boot")
+    wait_for_boot(serial, timeout=90, what="the guest to boot")
     yield daemon, tmp_path
     run("virsh", "-c", daemon.uri, "destroy", "st", check=False)
 

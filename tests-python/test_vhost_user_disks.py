@@ -7,7 +7,7 @@ import re
 import subprocess
 
 from conftest import run
-from guest import booted, domain_xml, remove_guests, wait_for
+from guest import domain_xml, remove_guests, wait_for, wait_for_boot
 from test_network_disks import wait_listening
 
 SHARED_MEMORY = "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
@@ -37,7 +37,7 @@ def test_a_guest_writes_through_a_vhost_user_blk_server(daemon, tmp_path):
         inactive = run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", "vub").stdout
         assert "<disk type='vhostuser' device='disk' snapshot='no'>" in inactive
         run("virsh", "-c", daemon.uri, "start", "vub")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         # The guest's counter lands in the server's image, one sector per count.
         wait_for(lambda: b"COUNTER 5" in image.read_bytes()[5 * 512:6 * 512], timeout=60, what="the guest's writes through vhost-user-blk")
         nodes = json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "vub", '{"execute":"query-named-block-nodes"}').stdout)["return"]
@@ -75,7 +75,7 @@ def test_a_vhost_user_disk_plugs_in_and_out(daemon, tmp_path):
         wait_listening(path=str(socket))
         run("virsh", "-c", daemon.uri, "define", str(tmp_path / "hot.xml"))
         run("virsh", "-c", daemon.uri, "start", "vubhot")
-        wait_for(lambda: booted(serial), timeout=60, what="the guest to boot")
+        wait_for_boot(serial, timeout=60, what="the guest to boot")
         run("virsh", "-c", daemon.uri, "attach-device", "vubhot", str(tmp_path / "disk.xml"))
         pci = json.dumps(json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "vubhot", '{"execute":"query-pci"}').stdout))
         assert '"qdev_id": "virtio-disk2"' in pci
