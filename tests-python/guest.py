@@ -74,14 +74,19 @@ def booted(serial):
     return os.path.exists(serial) and "button=/dev/input" in open(serial, errors="replace").read()
 
 
-def wait_for_boot(serial, timeout=60, what="the guest to boot"):
+def wait_for_boot(serial, timeout=60, what="the guest to boot", uri=None, name=None):
     """Waits for the test guest's boot line on `serial`; on a timeout the assertion carries the
-    end of what the guest printed there, so a hung or half-booted guest can be told apart."""
+    end of what the guest printed there (and, given `uri` and `name`, the domain's state and
+    reason), so a paused, hung or half-booted guest can be told apart."""
     try:
         wait_for(lambda: booted(serial), timeout=timeout, what=what)
     except AssertionError as error:
         printed = open(serial, errors="replace").read()[-3000:] if os.path.exists(serial) else "(no serial file)"
-        raise AssertionError(f"{error}; the serial console's last output:\n{printed}") from None
+        state = ""
+        if uri and name:
+            result = subprocess.run(["virsh", "-c", uri, "domstate", "--reason", name], capture_output=True, text=True, timeout=30)
+            state = f"; domstate: {result.stdout.strip() or result.stderr.strip()}"
+        raise AssertionError(f"{error}{state}; the serial console's last output:\n{printed}") from None
 
 
 def qemu_pid(daemon, name):

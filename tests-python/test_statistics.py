@@ -43,7 +43,7 @@ def stats_guest(daemon, tmp_path):
     (tmp_path / "st.xml").write_text(stats_xml("st", tmp_path, serial))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "st.xml"))
     run("virsh", "-c", daemon.uri, "start", "st")
-    wait_for_boot(serial, timeout=90, what="the guest to boot")
+    wait_for_boot(serial, timeout=90, what="the guest to boot", uri=daemon.uri, name="st")
     yield daemon, tmp_path
     run("virsh", "-c", daemon.uri, "destroy", "st", check=False)
 
