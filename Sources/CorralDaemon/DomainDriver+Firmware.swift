@@ -17,24 +17,27 @@ extension DomainDriver {
     ///   `<firmware><feature>`s and its SMM setting; a Secure Boot build switches SMM on.
     /// - A pflash loader gets its variable store: `nvram` defaults to
     ///   `STATE/nvram/NAME_VARS.fd`, made from the template (the definition's, else the
-    ///   descriptor's of that loader) when missing, or anew when `resetNVRAM`; a preview
+    ///   descriptor's of that loader) when missing, or anew when `resetNVRAM`; a stateless
+    ///   loader (`<loader stateless='yes'>`) gets none, and takes only a stateless flash; a preview
     ///   (`writesFiles` false, for `domxml-to-native`) decides the same without copying.
     nonisolated func resolveFirmware(_ definition: DomainDefinition, resetNVRAM: Bool, writesFiles: Bool = true) throws(RemoteError) -> DomainDefinition {
         var resolved = definition
         var os = definition.os
         let descriptors = os.firmware == .efi || os.loader?.type == .pflash ? FirmwareDescriptor.installed() : []
+        let stateless = os.loader?.stateless == true
         if os.firmware == .efi && (os.loader?.path ?? "").isEmpty {
             let required = Set(os.firmwareFeatures.filter(\.value).keys), excluded = Set(os.firmwareFeatures.filter { !$0.value }.keys)
             guard let chosen = FirmwareDescriptor.selectUEFI(
-                from: descriptors, architecture: os.arch, machine: os.machine ?? "", required: required, excluded: excluded, smmOff: definition.features.smm == .off)
+                from: descriptors, architecture: os.arch, machine: os.machine ?? "", required: required, excluded: excluded, smmOff: definition.features.smm == .off,
+                stateless: stateless)
             else {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "Unable to find any firmware to satisfy 'efi'")
             }
-            os.loader = DomainDefinition.Loader(path: chosen.executable, readonly: true, type: .pflash, secure: chosen.requiresSMM)
-            if os.nvramTemplate == nil { os.nvramTemplate = chosen.nvramTemplate }
+            os.loader = DomainDefinition.Loader(path: chosen.executable, readonly: true, type: .pflash, secure: chosen.requiresSMM, stateless: os.loader?.stateless)
+            if os.nvramTemplate == nil && !stateless { os.nvramTemplate = chosen.nvramTemplate }
             if chosen.requiresSMM { resolved.features.smm = .on }
         }
-        if let loader = os.loader, loader.type == .pflash || os.firmware == .efi, loader.readonly {
+        if let loader = os.loader, loader.type == .pflash || os.firmware == .efi, loader.readonly, !stateless {
             if os.nvram == nil { os.nvram = nvramDirectory + "/" + definition.name + "_VARS.fd" }
             if os.nvramTemplate == nil { os.nvramTemplate = descriptors.first { $0.executable == loader.path }?.nvramTemplate }
         }

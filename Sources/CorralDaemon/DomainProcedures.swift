@@ -270,6 +270,8 @@ extension RemoteError {
             self.init(code: .internalError, domain: .qemu, detail: error.description)
         case .internalError:
             self.init(code: .internalError, domain: .domain, detail: error.description)
+        case .detail:
+            self.init(code: .xmlDetail, domain: .domain, detail: error.message)
         }
     }
 }

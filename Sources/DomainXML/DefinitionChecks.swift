@@ -58,6 +58,7 @@ public enum DefinitionChecks {
         if os.loader?.secure == true && definition.features.smm == .off {
             throw DomainXMLError(.unsupported, "Secure boot requires SMM feature enabled")
         }
+        try checkStateless(os)
         for disk in definition.devices.disks {
             if disk.source == nil && (disk.type == .file || disk.type == .block) && disk.device != .cdrom && disk.device != .floppy {
                 throw DomainXMLError(.invalid, "missing source information for device \(disk.targetDevice)")

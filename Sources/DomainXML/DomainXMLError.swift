@@ -12,6 +12,8 @@ public struct DomainXMLError: Error, Hashable, Sendable, CustomStringConvertible
         case namespace
         /// A missing value libvirt's parser reports as an internal error (`VIR_ERR_INTERNAL_ERROR`).
         case internalError
+        /// A validation libvirt reports as the parser's detail, with no line (`VIR_ERR_XML_DETAIL`).
+        case detail
     }
 
     /// The kind of problem.

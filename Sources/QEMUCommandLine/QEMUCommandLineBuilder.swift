@@ -135,7 +135,8 @@ struct Builder {
         if let initrd = domain.os.initrd { add("-initrd", initrd) }
         if let cmdline = domain.os.cmdline { add("-append", cmdline) }
         if let table = domain.os.slicTable { add("-acpitable", QEMUKeyValue.render([("sig", "SLIC"), ("file", table)])) }
-        if let loader = domain.os.loader {
+        // A loader without a path (`<loader stateless='yes'/>` of a BIOS guest) leaves QEMU's own firmware.
+        if let loader = domain.os.loader, !loader.path.isEmpty {
             if loader.type == .rom {
                 add("-bios", loader.path)
             } else {

@@ -17,6 +17,18 @@ public struct FirmwareDescriptor: Hashable, Sendable {
     public var targets: [(architecture: String, machines: [String])]
     /// `features`: `secure-boot`, `enrolled-keys`, `requires-smm`, `acpi-s3`, …
     public var features: Set<String>
+    /// `mapping.mode`: how the flash holds the variable store.
+    public var mode: FlashMode = .split
+
+    /// `mapping.mode` of a flash mapping (the specification's `FirmwareFlashMode`).
+    public enum FlashMode: String, Hashable, Sendable {
+        /// Code and variable store in two images (the default).
+        case split
+        /// One image holds both.
+        case combined
+        /// Code only: the firmware keeps no variables (`<loader stateless='yes'>`).
+        case stateless
+    }
 
     public static func == (lhs: FirmwareDescriptor, rhs: FirmwareDescriptor) -> Bool { lhs.file == rhs.file }
     public func hash(into hasher: inout Hasher) { hasher.combine(file) }
@@ -39,13 +51,14 @@ public struct FirmwareDescriptor: Hashable, Sendable {
             let executable = (mapping["executable"] as? [String: Any])?["filename"] as? String
         else { return nil }
         let template = (mapping["nvram-template"] as? [String: Any])?["filename"] as? String
+        guard let mode = FlashMode(rawValue: mapping["mode"] as? String ?? FlashMode.split.rawValue) else { return nil }
         let targets = (object["targets"] as? [[String: Any]] ?? []).compactMap { target -> (String, [String])? in
             guard let architecture = target["architecture"] as? String else { return nil }
             return (architecture, target["machines"] as? [String] ?? [])
         }
         return FirmwareDescriptor(
             file: file, interfaceTypes: object["interface-types"] as? [String] ?? [], executable: executable, nvramTemplate: template,
-            targets: targets.map { (architecture: $0.0, machines: $0.1) }, features: Set(object["features"] as? [String] ?? []))
+            targets: targets.map { (architecture: $0.0, machines: $0.1) }, features: Set(object["features"] as? [String] ?? []), mode: mode)
     }
 
     /// The directories searched, most important first: a file in an earlier directory hides
@@ -71,12 +84,15 @@ public struct FirmwareDescriptor: Hashable, Sendable {
 
     /// The first descriptor (in order) that gives a `uefi` firmware for the guest, honouring
     /// `<firmware><feature>` requirements (`required`: must have; `excluded`: must not have) and
-    /// a guest whose SMM is switched off (no firmware that needs it).
+    /// a guest whose SMM is switched off (no firmware that needs it); a `stateless` guest takes
+    /// only a stateless flash, any other only a split one (libvirt's rule).
     public static func selectUEFI(
-        from descriptors: [FirmwareDescriptor], architecture: String, machine: String, required: Set<String>, excluded: Set<String>, smmOff: Bool
+        from descriptors: [FirmwareDescriptor], architecture: String, machine: String, required: Set<String>, excluded: Set<String>, smmOff: Bool,
+        stateless: Bool = false
     ) -> FirmwareDescriptor? {
         descriptors.first { descriptor in
             descriptor.interfaceTypes.contains("uefi") && descriptor.supports(architecture: architecture, machine: machine)
+                && descriptor.mode == (stateless ? .stateless : .split)
                 && required.isSubset(of: descriptor.features) && excluded.isDisjoint(with: descriptor.features) && !(smmOff && descriptor.requiresSMM)
         }
     }

@@ -54,4 +54,25 @@ struct FirmwareDescriptorTests {
         #expect(masked.map(\.executable) == ["/local/CODE.fd", "/ovmf/CODE.fd"])
         #expect(masked.first?.nvramTemplate == nil)
     }
+
+    @Test("a stateless guest takes only a stateless flash, any other only a split one; an unknown mode is not a usable descriptor")
+    func statelessSelection() throws {
+        func read(_ mode: String?, executable: String) throws -> FirmwareDescriptor {
+            var json = Self.descriptor(executable, template: mode == "stateless" ? nil : "/ovmf/VARS.fd", machines: ["pc-q35-*"], features: [])
+            if let mode { json = json.replacingOccurrences(of: #""device": "flash","#, with: #""device": "flash", "mode": "\#(mode)","#) }
+            return try #require(FirmwareDescriptor.parse(Data(json.utf8), file: executable))
+        }
+        let split = try read(nil, executable: "/ovmf/CODE.fd"), combined = try read("combined", executable: "/ovmf/COMBINED.fd")
+        let stateless = try read("stateless", executable: "/ovmf/STATELESS.fd")
+        #expect(split.mode == .split && combined.mode == .combined && stateless.mode == .stateless)
+        let all = [combined, split, stateless]
+        func pick(stateless: Bool) -> String? {
+            FirmwareDescriptor.selectUEFI(from: all, architecture: "x86_64", machine: "pc-q35-7.2", required: [], excluded: [], smmOff: false, stateless: stateless)?.executable
+        }
+        #expect(pick(stateless: false) == "/ovmf/CODE.fd")
+        #expect(pick(stateless: true) == "/ovmf/STATELESS.fd")
+        #expect(FirmwareDescriptor.selectUEFI(from: [split], architecture: "x86_64", machine: "pc-q35-7.2", required: [], excluded: [], smmOff: false, stateless: true) == nil)
+        let unknown = Self.descriptor("/x.fd", template: nil, machines: [], features: []).replacingOccurrences(of: #""device": "flash","#, with: #""device": "flash", "mode": "other","#)
+        #expect(FirmwareDescriptor.parse(Data(unknown.utf8), file: "/x.json") == nil)
+    }
 }

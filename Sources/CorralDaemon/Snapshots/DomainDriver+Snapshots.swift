@@ -446,6 +446,7 @@ extension DomainDriver {
         case .malformed: RemoteError(code: .xmlDetail, domain: .xml, detail: "(domain_snapshot):\(error.line ?? 0): \(error.message)")
         case .invalid: RemoteError(code: .xmlError, domain: .domainSnapshot, detail: error.message)
         case .unsupported: RemoteError(code: .configUnsupported, domain: .domainSnapshot, detail: error.message)
+        case .detail: RemoteError(code: .xmlDetail, domain: .domainSnapshot, detail: error.message)
         case .namespace, .internalError: RemoteError(code: .internalError, domain: .domainSnapshot, detail: error.message)
         }
     }

@@ -151,14 +151,18 @@ extension DomainDefinition {
         public var type: Kind?
         /// `<loader secure>`: the firmware is a Secure Boot build (its flash is protected by SMM).
         public var secure: Bool
+        /// `<loader stateless>`: `true`, the firmware keeps no variable store (no `<nvram>`);
+        /// `false`, it does (allowed only for EFI and pflash loaders); `nil`, not said.
+        public var stateless: Bool?
 
-        static let schema = ElementSchema.text("loader", attributes: ["readonly", "type", "secure"])
+        static let schema = ElementSchema.text("loader", attributes: ["readonly", "type", "secure", "stateless"])
 
-        public init(path: String, readonly: Bool, type: Kind?, secure: Bool) {
+        public init(path: String, readonly: Bool, type: Kind?, secure: Bool, stateless: Bool? = nil) {
             self.path = path
             self.readonly = readonly
             self.type = type
             self.secure = secure
+            self.stateless = stateless
         }
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -166,6 +170,7 @@ extension DomainDefinition {
             readonly = element[attribute: "readonly"] == "yes"
             type = try Kind.optionalAttribute("type", of: element)
             secure = element[attribute: "secure"] == "yes"
+            stateless = try OperatingSystem.YesNo.optionalAttribute("stateless", of: element).map { $0 == .yes }
         }
     }
 }
