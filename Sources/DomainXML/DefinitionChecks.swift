@@ -76,6 +76,13 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
             }
         }
+        for controller in definition.devices.controllers where controller.pciHole64KiB != nil {
+            // qemuValidateDomainDeviceDefControllerPCI: the window belongs to the chipset's host bridge.
+            let machine = definition.os.machine ?? ""
+            guard X86Chipset(machine: machine) == (controller.model == "pcie-root" ? .q35 : .i440fx) else {
+                throw DomainXMLError(.unsupported, "Setting the 64-bit PCI hole size is not supported for machine '\(machine)'")
+            }
+        }
         for video in definition.devices.videos where video.model == .ramfb && video.pciAddress != nil {
             throw DomainXMLError(.unsupported, "'address' is not supported for 'ramfb' video devices")
         }

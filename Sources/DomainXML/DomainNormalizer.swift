@@ -621,14 +621,15 @@ enum DomainNormalizer {
             }
             device.updateElements { if $0.name == "source" && $0.namespace == nil { orderAttributes(&$0, ["dev", "evdev", "grab", "grabToggle", "repeat"]) } }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["driver", "source", "alias", "address"])
-        case "controller" where device.element(named: "driver") != nil:
+        case "controller" where device.element(named: "driver") != nil || device.element(named: "pcihole64") != nil:
+            try normalizePCIHole64(&device)
             // libvirt writes <driver> after <model>/<target> and before the device's info; unset
             // (zero) numbers are not written, nor is an empty <driver>.
             device.updateElements { driver in
                 guard driver.name == "driver", driver.namespace == nil else { return }
                 driver.attributes.removeAll { ["queues", "cmd_per_lun", "max_sectors", "iothread"].contains($0.name) && UInt32($0.value) == 0 }
             }
-            device.children = ordered(dropEmptyDrivers(device.children), by: ["model", "target", "driver", "alias", "master", "address"])
+            device.children = ordered(dropEmptyDrivers(device.children), by: ["model", "target", "driver", "alias", "master", "address", "pcihole64"])
             device.updateElements { driver in if driver.name == "driver" && driver.namespace == nil { orderAttributes(&driver, DomainDefinition.ControllerDriver.attributes) } }
         case "crypto":
             device.children = ordered(dropEmptyDrivers(device.children), by: DomainDefinition.Crypto.childOrder)

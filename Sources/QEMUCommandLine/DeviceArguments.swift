@@ -8,6 +8,7 @@ extension Builder {
     /// device class has its own file under `Devices/`.
     mutating func addDevices() throws(CommandLineError) {
         try addIOMMU()
+        addPCIHole64()
         try addImplicitControllers()
         try addUSBControllers()
         try addMemoryDevices()

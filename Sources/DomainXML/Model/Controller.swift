@@ -30,6 +30,9 @@ extension DomainDefinition {
         public var ports: Int?
         /// `vectors` of a virtio-serial controller (MSI-X vectors).
         public var vectors: Int?
+        /// `<pcihole64>` of a PCI root bus, in KiB: the size of the 64-bit PCI window (QEMU's
+        /// `pci-hole64-size` of the host bridge).
+        public var pciHole64KiB: UInt64?
 
         /// A PCIe root port: a slot on a q35 guest that takes one hot-plugged device.
         public var isRootPort: Bool { type == .pci && model == "pcie-root-port" }
@@ -44,6 +47,7 @@ extension DomainDefinition {
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
             ElementSchema("target", attributes: ["chassis", "port", "chassisNr", "hotplug"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
+            .text("pcihole64", attributes: ["unit"]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -57,6 +61,8 @@ extension DomainDefinition {
             // Range-checked at define (DomainNumberChecks).
             ports = element[attribute: "ports"].flatMap { Int($0) }
             vectors = type == .virtioSerial ? element[attribute: "vectors"].flatMap { Int($0) } : nil
+            // In KiB once normalised (DomainNormalizer.normalizePCIHole64).
+            pciHole64KiB = element.element(named: "pcihole64").flatMap { UInt64($0.text) }
             if let target = element.element(named: "target") {
                 chassis = target[attribute: "chassis"].flatMap(PCIAddress.number)
                 port = target[attribute: "port"].flatMap(PCIAddress.number)
