@@ -74,6 +74,24 @@ def test_file_backed_memory_lives_and_goes_with_the_guest(daemon, tmp_path):
     assert not os.path.exists(memory_file)
 
 
+def test_numa_cells_decide_their_own_discard(daemon, tmp_path):
+    """A file-backed guest's NUMA cells: `discard` of a cell wins over <memoryBacking><discard/>,
+    as QEMU's memory backends show."""
+    cells = ("<cpu><numa><cell id='0' cpus='0' memory='64' unit='MiB' discard='no'/>"
+             "<cell id='1' cpus='1' memory='64' unit='MiB'/></numa></cpu><vcpu>2</vcpu>")
+    xml = domain_xml("cells", str(tmp_path / "cells.log"), extra=f"<memoryBacking><source type='file'/><discard/></memoryBacking>{cells}")
+    (tmp_path / "cells.xml").write_text(xml)
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "cells.xml"))
+        assert "discard='no'/>" in run("virsh", "-c", daemon.uri, "dumpxml", "cells").stdout
+        run("virsh", "-c", daemon.uri, "start", "cells")
+        discard = {node: monitor(daemon, "cells", "qom-get", path=f"/objects/{node}", property="discard-data") for node in ("ram-node0", "ram-node1")}
+        assert discard == {"ram-node0": False, "ram-node1": True}
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "cells", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "cells", check=False)
+
+
 @pytest.fixture
 def reserved_hugepages():
     """Reserves 80 more 2 MiB huge pages for the test (a 128 MiB guest takes 64), then gives them back."""

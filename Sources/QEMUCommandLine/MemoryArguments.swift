@@ -37,11 +37,12 @@ extension Builder {
     /// - huge pages, a memfd source or shared access: `memory-backend-memfd` (`hugetlb`,
     ///   `hugetlbsize`, `share`);
     /// - a file source: `memory-backend-file` on a file in the guest's run directory
-    ///   (`discard-data`, `share`);
+    ///   (`discard-data`: `discard`, a NUMA cell's own, else `<memoryBacking><discard>`; `share`);
     /// - else `memory-backend-ram`.
     /// Huge pages and `<allocation mode='immediate'>` allocate it all at start (`prealloc`).
     func memoryBackend(
-        id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?, pageSizeKiB: UInt64? = nil, sourceNodes: String? = nil
+        id: String, bytes: UInt64, node: Int?, access: DomainDefinition.MemoryBacking.Access?, pageSizeKiB: UInt64? = nil, sourceNodes: String? = nil,
+        discard: Bool? = nil
     ) throws(CommandLineError) -> JSONValue {
         let backing = domain.memoryBacking
         // A memory device's own page size wins over `<memoryBacking>`'s.
@@ -52,7 +53,7 @@ extension Builder {
         if backing.source == .file && pageKiB == nil {
             type = "memory-backend-file"
             properties.append(("mem-path", .string(context.runDirectory + "/" + id)))
-            if backing.discard { properties.append(("discard-data", .bool(true))) }
+            if let discardData = discard ?? (backing.discard ? true : nil) { properties.append(("discard-data", .bool(discardData))) }
             if let access { properties.append(("share", .bool(access == .shared))) }
         } else if pageKiB != nil || backing.source == .memfd || access == .shared {
             type = "memory-backend-memfd"

@@ -12,7 +12,7 @@ extension Builder {
             guard !overflow else { throw CommandLineError(.unsupported, "NUMA cell \(cell.id) has too much memory") }
             // The cell's own access, else the guest's (`<memoryBacking><access>`), as libvirt.
             let access: DomainDefinition.MemoryBacking.Access? = cell.memoryAccess.map { $0 == .shared ? .shared : .private } ?? domain.memoryBacking.access
-            add("-object", json: try memoryBackend(id: "ram-node\(cell.id)", bytes: bytes, node: cell.id, access: access))
+            add("-object", json: try memoryBackend(id: "ram-node\(cell.id)", bytes: bytes, node: cell.id, access: access, discard: cell.discard))
             var node = [("nodeid", String(cell.id))]
             for range in Self.ranges(cell.cpus.cpus) { node.append(("cpus", range)) }
             node.append(("memdev", "ram-node\(cell.id)"))

@@ -153,10 +153,13 @@ extension DomainDefinition {
         public var cpus: CPUSet
         public var memoryKiB: UInt64
         public var memoryAccess: MemoryAccess?
+        /// `<cell discard>`: whether a file-backed node's memory is discarded when the guest
+        /// stops (nil: `<memoryBacking><discard>` decides).
+        public var discard: Bool?
         /// `<distances><sibling id value>`: the distance to each other node.
         public var distances: [Int: Int] = [:]
 
-        static let schema = ElementSchema("cell", attributes: ["id", "cpus", "memory", "unit", "memAccess"], children: [
+        static let schema = ElementSchema("cell", attributes: ["id", "cpus", "memory", "unit", "memAccess", "discard"], children: [
             ElementSchema("distances", children: [ElementSchema("sibling", attributes: ["id", "value"])]),
         ])
 
@@ -166,6 +169,7 @@ extension DomainDefinition {
             cpus = try CPUTune.cpuset(XMLElement(name: "cell", attributes: [XMLAttribute(name: "cpuset", value: element[attribute: "cpus"] ?? "")]))
             memoryKiB = UInt64(element[attribute: "memory"] ?? "") ?? 0
             memoryAccess = try MemoryAccess.optionalAttribute("memAccess", of: element)
+            discard = try DomainDefinition.OperatingSystem.YesNo.optionalAttribute("discard", of: element).map { $0 == .yes }
             for sibling in element.element(named: "distances")?.elements(named: "sibling") ?? [] {
                 if let node = sibling[attribute: "id"].flatMap({ Int($0) }), let value = sibling[attribute: "value"].flatMap({ Int($0) }) { distances[node] = value }
             }
