@@ -45,3 +45,22 @@ def test_a_host_node_the_machine_lacks_refuses_the_start(daemon, tmp_path):
     finally:
         remove_guests(daemon, "nb7")
     assert daemon.alive()
+
+
+def test_cells_written_out_of_order_and_a_cell_of_memory_only(daemon, tmp_path):
+    """Cells are kept in id order whatever order they are written in, and a cell may have no
+    vCPUs: the guest boots with a memory-only NUMA node, as QEMU reports it."""
+    cells = ("<cpu><numa><cell id='1' memory='32' unit='MiB'/>"
+             "<cell id='0' cpus='0-1' memory='96' unit='MiB'/></numa></cpu><vcpu>2</vcpu>")
+    serial = str(tmp_path / "mo.log")
+    (tmp_path / "mo.xml").write_text(domain_xml("mo", serial, extra=cells))
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "mo.xml"))
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", "mo").stdout
+        assert inactive.index("<cell id='0' cpus='0-1'") < inactive.index("<cell id='1' memory='32768' unit='KiB'/>")
+        run("virsh", "-c", daemon.uri, "start", "mo")
+        numa = run("virsh", "-c", daemon.uri, "qemu-monitor-command", "mo", "--hmp", "info numa").stdout
+        assert "2 nodes" in numa and "node 0 cpus: 0 1" in numa and "node 1 size: 32 MB" in numa, numa
+        assert "node 1 cpus: \n" in numa or "node 1 cpus:\n" in numa, numa
+    finally:
+        remove_guests(daemon, "mo")

@@ -150,6 +150,7 @@ extension DomainDefinition {
         }
 
         public var id: Int
+        /// The vCPUs in the cell (empty: a cell of memory only).
         public var cpus: CPUSet
         public var memoryKiB: UInt64
         public var memoryAccess: MemoryAccess?
@@ -166,7 +167,7 @@ extension DomainDefinition {
         /// Reads a normalised cell (``DomainNormalizer/normalizeNUMA(_:)`` checked it).
         init(_ element: XMLElement) throws(DomainXMLError) {
             id = Int(element[attribute: "id"] ?? "") ?? 0
-            cpus = try CPUTune.cpuset(XMLElement(name: "cell", attributes: [XMLAttribute(name: "cpuset", value: element[attribute: "cpus"] ?? "")]))
+            cpus = element[attribute: "cpus"].flatMap(CPUSet.init(parsing:)) ?? CPUSet([])
             memoryKiB = UInt64(element[attribute: "memory"] ?? "") ?? 0
             memoryAccess = try MemoryAccess.optionalAttribute("memAccess", of: element)
             discard = try DomainDefinition.OperatingSystem.YesNo.optionalAttribute("discard", of: element).map { $0 == .yes }
