@@ -24,6 +24,19 @@ extension DomainDriver {
         events.rtcChanged(record.handle, offset: adjusted ?? offset)
     }
 
+    /// `DEVICE_TRAY_MOVED`: a drive's tray opened or closed (the guest ejected it, or a media
+    /// change moved it). The live XML says so, as libvirt's does (`<target tray='open'>`);
+    /// clients get the event.
+    func trayMoved(alias: String, open: Bool, of record: DomainRecord) {
+        let changed = registry.updateGuest(record.uuid) { guest -> Bool in
+            let before = guest.liveXML
+            guest.liveXML = DomainDocumentEdits.editingLive(guest.liveXML, id: guest.id) { LiveDomainXML.setTray(&$0, alias: alias, open: open) }
+            return guest.liveXML != before
+        } ?? false
+        if changed { liveXMLChanged(record.uuid) }
+        events.trayChanged(record.handle, alias: alias, opened: open)
+    }
+
     /// `WATCHDOG`: the guest's watchdog fired. Clients get the event; a pause makes the STOP
     /// that follows a pause for the watchdog; a watchdog whose action is `dump` (which QEMU
     /// takes as a pause) has the guest's memory dumped into the daemon's dump directory, then

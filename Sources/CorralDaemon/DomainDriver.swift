@@ -832,7 +832,7 @@ actor DomainDriver {
             return
         case "DEVICE_TRAY_MOVED":
             if let alias = event.data["id"]?.stringValue, !alias.isEmpty, let open = event.data["tray-open"]?.boolValue {
-                events.trayChanged(handle, alias: alias, opened: open)
+                trayMoved(alias: alias, open: open, of: record)
             }
             return
         default:

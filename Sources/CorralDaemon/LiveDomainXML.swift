@@ -31,6 +31,8 @@ enum LiveDomainXML {
                 case "disk":
                     guard index < devices.disks.count else { return }
                     setAlias(&device, devices.disks[index].alias)
+                    // QEMU starts every drive's tray closed, whatever the definition remembers.
+                    setTray(&device, open: false)
                     // libvirt's `<source index>`: the number of the disk's block nodes.
                     if devices.disks[index].hasMedium {
                         device.updateElements { if $0.name == "source" && $0.namespace == nil { $0[attribute: "index"] = String(devices.disks[index].nodeIndex) } }
@@ -238,6 +240,26 @@ enum LiveDomainXML {
     }
 
     /// A variable `<clock>`'s live adjustment, from UTC (`basis='utc'`).
+    /// The tray of the disk whose alias is `alias` open (`tray='open'`) or closed (no `tray`,
+    /// as libvirt writes a closed one).
+    static func setTray(_ document: inout XMLElement, alias: String, open: Bool) {
+        updateDevices(&document, named: "disk") { disk, _ in
+            guard disk.element(named: "alias")?[attribute: "name"] == alias else { return }
+            setTray(&disk, open: open)
+        }
+    }
+
+    /// `disk`'s `<target tray>`, where libvirt writes it (after `bus`).
+    static func setTray(_ disk: inout XMLElement, open: Bool) {
+        disk.updateElements { target in
+            guard target.name == "target", target.namespace == nil else { return }
+            target[attribute: "tray"] = nil
+            guard open else { return }
+            let position = (target.attributes.firstIndex { $0.name == "bus" }).map { $0 + 1 } ?? target.attributes.count
+            target.attributes.insert(XMLAttribute(name: "tray", value: "open"), at: position)
+        }
+    }
+
     static func setClockAdjustment(_ document: inout XMLElement, _ adjustment: Int64) {
         document.updateElements { clock in
             guard clock.name == "clock", clock.namespace == nil, clock[attribute: "offset"] == "variable" else { return }

@@ -72,6 +72,9 @@ public enum DefinitionChecks {
             if disk.acpiIndex != nil && disk.targetBus != .virtio {
                 throw DomainXMLError(.unsupported, "ACPI index is only supported for PCI devices")
             }
+            if disk.trayOpen && disk.device != .cdrom && disk.device != .floppy {
+                throw DomainXMLError(.unsupported, "tray is only valid for cdrom and floppy")
+            }
             if disk.removable != nil && disk.targetBus != .usb {
                 throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
             }

@@ -363,7 +363,12 @@ enum DomainNormalizer {
                 device.children.insert(.element(element("driver", [("name", "qemu")])), at: 0)
             }
             device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, diskDriverAttributeOrder) } }
-            device.updateElements { if $0.name == "target" && $0.namespace == nil { orderAttributes(&$0, ["dev", "bus", "tray", "removable", "rotation_rate"]) } }
+            device.updateElements { target in
+                guard target.name == "target", target.namespace == nil else { return }
+                // libvirt writes a tray only when open (and refuses an open one on a disk).
+                if target[attribute: "tray"] == "closed" { target[attribute: "tray"] = nil }
+                orderAttributes(&target, ["dev", "bus", "tray", "removable", "rotation_rate"])
+            }
             // libvirt's post-parse: a vhost-user disk takes no snapshots; its format: a read-only
             // disk's 'no' goes without saying.
             if device[attribute: "type"] == "vhostuser" && device[attribute: "snapshot"] == nil { device[attribute: "snapshot"] = "no" }

@@ -104,14 +104,19 @@ extension DomainDriver {
         if !blockdevs.isEmpty {
             try await Self.plug(blockdevs, qmp: qmp)
             try await run("blockdev-insert-medium", [("id", .string(alias)), ("node-name", .string(names.disks[index].formatNode))])
-            try await run("blockdev-close-tray", [("id", .string(alias))])
         }
+        // Closed again, also when left empty, as libvirt leaves it.
+        try await run("blockdev-close-tray", [("id", .string(alias))])
         if oldNames.source != nil {
             let layers = oldNames.backingNodeIndexes.flatMap { [GuestDevices.formatNode($0), GuestDevices.storageNode($0)] }
             for node in [oldNames.formatNode, oldNames.storageNode] + layers { _ = try? await qmp.execute("blockdev-del", arguments: .object([("node-name", .string(node))])) }
         }
+        // The tray is closed again (its events say the same, whichever comes first).
+        var changedDocument = updated.document
+        LiveDomainXML.setTray(&changedDocument, alias: alias, open: false)
+        let finalDocument = changedDocument
         registry.updateGuest(record.uuid) { guest in
-            guest.liveXML = DomainXMLFormatter.format(updated.document, id: Int(guest.id))
+            guest.liveXML = DomainXMLFormatter.format(finalDocument, id: Int(guest.id))
             guest.devices = names
             // The new medium's chain (none when ejected) replaces the old one's.
             if let target = old.element(named: "target")?[attribute: "dev"] { guest.detectedChains[target] = detectedChain }

@@ -143,6 +143,9 @@ extension DomainDefinition {
         /// `<target removable>` of a USB disk: whether the guest sees removable media
         /// (`nil`: not given; libvirt then tells QEMU it is not).
         public var removable: Bool?
+        /// `<target tray>` of a CD-ROM or floppy drive: whether its tray is open (a running
+        /// guest's live XML follows QEMU's tray events; libvirt writes only `open`).
+        public var trayOpen = false
         /// `<driver queues>`: a virtio disk's queues (QEMU's `num-queues`).
         public var queues: UInt32?
         /// `<driver queue_size>`: entries per virtqueue of a virtio disk (`queue-size`).
@@ -174,7 +177,7 @@ extension DomainDefinition {
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
-            ElementSchema("target", attributes: ["dev", "bus", "removable", "rotation_rate"]), .text("readonly"), .text("shareable"),
+            ElementSchema("target", attributes: ["dev", "bus", "tray", "removable", "rotation_rate"]), .text("readonly"), .text("shareable"),
             ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .acpi, .address, IOTune.schema,
             BackingStore.schema,
         ])
@@ -300,6 +303,12 @@ extension DomainDefinition {
             driveAddress = try DriveAddress(device: element)
             usbAddress = DeviceCommon.usbAddress(element)
             removable = try AttributeValues.onOff("removable", of: target)
+            trayOpen = try Tray.optionalAttribute("tray", of: target) == .open
+        }
+
+        /// `<target tray>`.
+        enum Tray: String, ModelledValue {
+            case open, closed
         }
     }
 }
