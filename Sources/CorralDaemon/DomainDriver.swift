@@ -165,6 +165,7 @@ actor DomainDriver {
         case .network?: origin = (.migrated, .migrated)
         case nil: origin = loadSnapshot != nil ? (.fromSnapshot, .fromSnapshot) : (.booted, .booted)
         }
+        let live = try await applyingStartupPolicies(to: live, of: record, coldBoot: incoming == nil && loadSnapshot == nil)
         var definition = live?.definition ?? record.definition
         let unmodelled = live?.unmodelled ?? record.unmodelled
         if let refusal = ParsedDomain.startRefusal(name: record.name, unmodelled: unmodelled) {

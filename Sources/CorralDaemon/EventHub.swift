@@ -73,7 +73,7 @@ public enum LifecycleEvent: Sendable, Hashable {
 /// event message goes only to that connection, with that id (libvirt's rule).
 final class EventHub: Sendable {
     /// Event ids Corral delivers.
-    static let lifecycle: Int32 = 0, reboot: Int32 = 1, rtcChange: Int32 = 2, watchdog: Int32 = 3, ioError: Int32 = 4, graphics: Int32 = 5, ioErrorReason: Int32 = 6, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
+    static let lifecycle: Int32 = 0, reboot: Int32 = 1, rtcChange: Int32 = 2, watchdog: Int32 = 3, ioError: Int32 = 4, graphics: Int32 = 5, ioErrorReason: Int32 = 6, diskChange: Int32 = 9, trayChange: Int32 = 10, balloonChange: Int32 = 13, deviceRemoved: Int32 = 15
     static let tunable: Int32 = 17, agentLifecycle: Int32 = 18, deviceAdded: Int32 = 19, migrationIteration: Int32 = 20, jobCompleted: Int32 = 21, deviceRemovalFailed: Int32 = 22
     static let metadataChange: Int32 = 23
     /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.x.
@@ -273,6 +273,23 @@ final class EventHub: Sendable {
         send(targets(eventID: Self.ioErrorReason, domain: domain.uuid), procedure: Remote.DomainEventCallbackIoErrorReason.procedure) { id, out in
             Remote.DomainEventCallbackIoErrorReason.Arguments(
                 callbackID: id, dom: domain, srcPath: sourcePath, devAlias: alias, action: action.rawValue, reason: reason
+            ).encode(into: &out)
+        }
+    }
+
+    /// Why a disk's medium changed without a client asking (`virConnectDomainEventDiskChangeReason`).
+    enum DiskChangeReason: Int32 {
+        /// A CD-ROM or floppy drive's missing medium was left out at start.
+        case missingOnStart = 0
+        /// A disk whose source was missing was left out of the run.
+        case dropMissingOnStart = 1
+    }
+
+    /// A disk's medium changed from `oldSource` to `newSource` (nil: none) for `reason`.
+    func diskChanged(_ domain: RemoteDomain, oldSource: String?, newSource: String?, alias: String, reason: DiskChangeReason) {
+        send(targets(eventID: Self.diskChange, domain: domain.uuid), procedure: Remote.DomainEventCallbackDiskChange.procedure) { id, out in
+            Remote.DomainEventCallbackDiskChange.Arguments(
+                callbackID: id, dom: domain, oldSrcPath: oldSource, newSrcPath: newSource, devAlias: alias, reason: reason.rawValue
             ).encode(into: &out)
         }
     }

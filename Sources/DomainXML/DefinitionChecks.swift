@@ -72,6 +72,7 @@ public enum DefinitionChecks {
             if disk.acpiIndex != nil && disk.targetBus != .virtio {
                 throw DomainXMLError(.unsupported, "ACPI index is only supported for PCI devices")
             }
+            try checkStartupPolicy(disk)
             if disk.trayOpen && disk.device != .cdrom && disk.device != .floppy {
                 throw DomainXMLError(.unsupported, "tray is only valid for cdrom and floppy")
             }

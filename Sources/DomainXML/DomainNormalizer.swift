@@ -346,6 +346,11 @@ enum DomainNormalizer {
         case "disk":
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "file"), at: 0) }
             if device[attribute: "device"] == nil { device.attributes.append(XMLAttribute(name: "device", value: "disk")) }
+            // libvirt's check, made before a network source is rewritten without the policy.
+            if let type = device[attribute: "type"], ["network", "vhostuser", "nvme"].contains(type),
+                let policy = device.element(named: "source")?[attribute: "startupPolicy"] {
+                throw DomainXMLError(.invalid, "disk startupPolicy '\(policy)' is not allowed for disk of '\(type)' type")
+            }
             guard let target = device.element(named: "target"), let dev = target[attribute: "dev"], !dev.isEmpty else {
                 throw DomainXMLError(.invalid, line: device.line, "missing target information for device \(device.element(named: "source")?[attribute: "file"] ?? "disk")")
             }
@@ -367,6 +372,16 @@ enum DomainNormalizer {
                 guard target.name == "target", target.namespace == nil else { return }
                 // libvirt writes a tray only when open (and refuses an open one on a disk).
                 if target[attribute: "tray"] == "closed" { target[attribute: "tray"] = nil }
+            }
+            // libvirt writes the start-up policy after the source's path.
+            device.updateElements { source in
+                guard source.name == "source", source.namespace == nil, let policy = source.attributes.firstIndex(where: { $0.name == "startupPolicy" }),
+                    policy != source.attributes.count - 1
+                else { return }
+                source.attributes.append(source.attributes.remove(at: policy))
+            }
+            device.updateElements { target in
+                guard target.name == "target", target.namespace == nil else { return }
                 orderAttributes(&target, ["dev", "bus", "tray", "removable", "rotation_rate"])
             }
             // libvirt's post-parse: a vhost-user disk takes no snapshots; its format: a read-only

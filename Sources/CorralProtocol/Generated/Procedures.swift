@@ -693,6 +693,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case domainEventCallbackAgentLifecycle = 348
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TUNABLE`
     case domainEventCallbackTunable = 346
+    /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DISK_CHANGE`
+    case domainEventCallbackDiskChange = 327
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_TRAY_CHANGE`
     case domainEventCallbackTrayChange = 328
     /// `REMOTE_PROC_DOMAIN_EVENT_CALLBACK_RTC_CHANGE`
@@ -1184,6 +1186,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackGraphics: return .read
         case .domainEventCallbackAgentLifecycle: return .read
         case .domainEventCallbackTunable: return .read
+        case .domainEventCallbackDiskChange: return .read
         case .domainEventCallbackTrayChange: return .read
         case .domainEventCallbackRtcChange: return .read
         case .domainEventCallbackWatchdog: return .read
@@ -1484,6 +1487,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .domainEventCallbackGraphics: return Remote.DomainEventCallbackGraphics.self
         case .domainEventCallbackAgentLifecycle: return Remote.DomainEventCallbackAgentLifecycle.self
         case .domainEventCallbackTunable: return Remote.DomainEventCallbackTunable.self
+        case .domainEventCallbackDiskChange: return Remote.DomainEventCallbackDiskChange.self
         case .domainEventCallbackTrayChange: return Remote.DomainEventCallbackTrayChange.self
         case .domainEventCallbackRtcChange: return Remote.DomainEventCallbackRtcChange.self
         case .domainEventCallbackWatchdog: return Remote.DomainEventCallbackWatchdog.self
@@ -5391,6 +5395,51 @@ public enum Remote {
                 buffer.writeXDRInt32(self.callbackID)
                 self.dom.encode(into: &buffer)
                 buffer.writeXDRArray(self.params) { $1.encode(into: &$0) }
+            }
+        }
+        public typealias Reply = XDRVoid
+    }
+
+    /// Procedure 327, `DomainEventCallbackDiskChange`.
+    public enum DomainEventCallbackDiskChange: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 327
+
+        /// The arguments of `DomainEventCallbackDiskChange`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var callbackID: Int32
+            public var dom: RemoteDomain
+            public var oldSrcPath: String?
+            public var newSrcPath: String?
+            public var devAlias: String
+            public var reason: Int32
+
+            /// Creates the value from its fields.
+            public init(callbackID: Int32, dom: RemoteDomain, oldSrcPath: String?, newSrcPath: String?, devAlias: String, reason: Int32) {
+                self.callbackID = callbackID
+                self.dom = dom
+                self.oldSrcPath = oldSrcPath
+                self.newSrcPath = newSrcPath
+                self.devAlias = devAlias
+                self.reason = reason
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.callbackID = try buffer.readXDRInt32()
+                self.dom = try RemoteDomain(xdr: &buffer)
+                self.oldSrcPath = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.newSrcPath = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.devAlias = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.reason = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.callbackID)
+                self.dom.encode(into: &buffer)
+                buffer.writeXDROptional(self.oldSrcPath) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.newSrcPath) { $0.writeXDRString($1) }
+                buffer.writeXDRString(self.devAlias)
+                buffer.writeXDRInt32(self.reason)
             }
         }
         public typealias Reply = XDRVoid

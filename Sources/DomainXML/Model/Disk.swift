@@ -143,6 +143,8 @@ extension DomainDefinition {
         /// `<target removable>` of a USB disk: whether the guest sees removable media
         /// (`nil`: not given; libvirt then tells QEMU it is not).
         public var removable: Bool?
+        /// `<source startupPolicy>`: what a start does when the source is missing (nil: fail).
+        public var startupPolicy: StartupPolicy?
         /// `<target tray>` of a CD-ROM or floppy drive: whether its tray is open (a running
         /// guest's live XML follows QEMU's tray events; libvirt writes only `open`).
         public var trayOpen = false
@@ -173,7 +175,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx"] + VirtioOptions.attributes),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
@@ -304,6 +306,18 @@ extension DomainDefinition {
             usbAddress = DeviceCommon.usbAddress(element)
             removable = try AttributeValues.onOff("removable", of: target)
             trayOpen = try Tray.optionalAttribute("tray", of: target) == .open
+            startupPolicy = try StartupPolicy.optionalAttribute("startupPolicy", of: source)
+        }
+
+        /// `<source startupPolicy>` (libvirt's `virDomainStartupPolicy`).
+        public enum StartupPolicy: String, ModelledValue {
+            /// The start fails (as without a policy).
+            case mandatory
+            /// A fresh start fails; a restore or an incoming migration goes on without the medium.
+            case requisite
+            /// The start goes on without the medium (a disk that is no CD-ROM or floppy: without
+            /// the disk, and only on a fresh start).
+            case optional
         }
 
         /// `<target tray>`.
