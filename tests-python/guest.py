@@ -20,11 +20,13 @@ def guest_files():
     return str(GUEST / "vmlinuz"), str(GUEST / "initramfs.gz")
 
 
-def domain_xml(name, serial, extra="", namespace="", devices="", machine="q35"):
+def domain_xml(name, serial, extra="", namespace="", devices="", machine="q35", serial_append=False):
     """The test guest's domain XML; `serial`: the file its serial console writes, or None for
-    no serial port of that kind (`devices` may give one)."""
+    no serial port of that kind (`devices` may give one). The file is truncated at each start,
+    as libvirt does, unless `serial_append` (a log read across QEMU runs: restores, snapshots)."""
     kernel, initrd = guest_files()
-    serial_port = f"<serial type='file'><source path='{serial}'/></serial>" if serial is not None else ""
+    append = " append='on'" if serial_append else ""
+    serial_port = f"<serial type='file'><source path='{serial}'{append}/></serial>" if serial is not None else ""
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>128</memory>

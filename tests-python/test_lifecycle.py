@@ -243,3 +243,24 @@ def test_autostart_domains_start_with_the_daemon(tmp_path):
         run("virsh", "-c", daemon.uri, "destroy", "auto")
     finally:
         daemon.stop()
+
+
+@pytest.mark.parametrize("append, boots", [(False, 1), (True, 2)])
+def test_a_serial_file_is_truncated_at_each_start_unless_appended_to(daemon, tmp_path, append, boots):
+    """As libvirt opens a file character device: truncated at start, unless `append='on'`."""
+    serial = str(tmp_path / "serial.log")
+    (tmp_path / "g.xml").write_text(domain_xml("trunc", serial, serial_append=append))
+    run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+    try:
+        def boot_lines():
+            return open(serial, errors="replace").read().count("CORRAL-GUEST-BOOTED") if os.path.exists(serial) else 0
+
+        for run_number in (1, 2):
+            run("virsh", "-c", daemon.uri, "start", "trunc")
+            # The first start's line is gone at once when truncated, still there when appended.
+            wait_for(lambda: boot_lines() == (run_number if append else 1), timeout=60, what=f"boot {run_number}")
+            run("virsh", "-c", daemon.uri, "destroy", "trunc")
+        assert boot_lines() == boots
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "trunc", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "trunc", check=False)

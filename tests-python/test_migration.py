@@ -365,7 +365,7 @@ def test_copy_storage_all_and_inc_carry_the_disk_while_the_guest_writes(pair, tm
     there.mkdir()
     source = str(here / "disk.qcow2")
     run("qemu-img", "create", "-q", "-f", "qcow2", source, "64M")
-    logs = [str(tmp_path / f"{n}.log") for n in ("a", "b", "a2")]
+    logs = [str(tmp_path / f"{n}.log") for n in ("a", "b", "a2", "b2")]
     (tmp_path / "g.xml").write_text(migrating_guest_xml("copier", logs[0], disk=source))
     run("virsh", "-c", a.uri, "create", str(tmp_path / "g.xml"))
     # The destination's image lives in a pool of its own, where it does not exist yet.
@@ -397,15 +397,16 @@ def test_copy_storage_all_and_inc_carry_the_disk_while_the_guest_writes(pair, tm
         overlay_b, overlay_a = str(there / "top.qcow2"), str(here / "top.qcow2")
         for overlay in (overlay_b, overlay_a):
             run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, overlay)
-        (tmp_path / "g2.xml").write_text(migrating_guest_xml("copier", logs[1], disk=overlay_b))
+        # A log of its own: a fresh start truncates the file it writes, as libvirt's does.
+        (tmp_path / "g2.xml").write_text(migrating_guest_xml("copier", logs[3], disk=overlay_b))
         run("virsh", "-c", b.uri, "create", str(tmp_path / "g2.xml"))
-        wait_for_count(logs[1], counts(logs[1])[-1] + 20)
+        wait_for_count(logs[3], 20)
         back = destination_xml(b.uri, "copier", logs[2], tmp_path, "to-a")
         text = open(back).read()
         open(back, "w").write(text.replace(overlay_b, overlay_a))
         netns(NS_B, "virsh", "-c", b.tls, "migrate", "--live", "--p2p", "--copy-storage-inc", "copier", a.tls, "--xml", back)
         assert run("virsh", "-c", a.uri, "domstate", "copier").stdout.strip() == "running"
-        wait_for_count(logs[2], counts(logs[1])[-1] + 10)
+        wait_for_count(logs[2], counts(logs[3])[-1] + 10)
         # A missing overlay cannot be made for an incremental copy (libvirt's refusal); disks
         # named by --migrate-disks must exist; the guest stays where it runs.
         again_xml = destination_xml(a.uri, "copier", logs[1], tmp_path, "again")

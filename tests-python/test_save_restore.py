@@ -53,7 +53,7 @@ def assert_counting_resumes(serial, saved_at, offset):
 @pytest.fixture
 def counting(daemon, tmp_path):
     serial = str(tmp_path / "serial.log")
-    (tmp_path / "g.xml").write_text(domain_xml("sr", serial, extra=FEATURES, devices=AGENT))
+    (tmp_path / "g.xml").write_text(domain_xml("sr", serial, extra=FEATURES, devices=AGENT, serial_append=True))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
     run("virsh", "-c", daemon.uri, "start", "sr")
     start_counting(daemon.uri, "sr", serial)
@@ -222,7 +222,7 @@ def test_managed_save_restores_at_the_next_start(counting, tmp_path):
 
 def test_a_transient_guest_saved_is_gone_until_restored(daemon, tmp_path):
     serial = str(tmp_path / "serial.log")
-    (tmp_path / "t.xml").write_text(domain_xml("tr", serial, extra=FEATURES, devices=AGENT))
+    (tmp_path / "t.xml").write_text(domain_xml("tr", serial, extra=FEATURES, devices=AGENT, serial_append=True))
     run("virsh", "-c", daemon.uri, "create", str(tmp_path / "t.xml"))
     try:
         start_counting(daemon.uri, "tr", serial)
@@ -258,7 +258,7 @@ ADDRESSED = """
 def test_images_move_between_corrald_and_libvirtd(daemon, libvirtd, tmp_path):
     serial = str(tmp_path / "serial.log")
     name = "corral-save-cross"
-    (tmp_path / "c.xml").write_text(domain_xml(name, serial, extra=FEATURES, devices=AGENT + ADDRESSED))
+    (tmp_path / "c.xml").write_text(domain_xml(name, serial, extra=FEATURES, devices=AGENT + ADDRESSED, serial_append=True))
     run("virsh", "-c", libvirtd, "destroy", name, check=False)
     run("virsh", "-c", daemon.uri, "create", str(tmp_path / "c.xml"))
     try:

@@ -53,7 +53,7 @@ def counting_with_disk(daemon, tmp_path):
     image = str(tmp_path / "sn.qcow2")
     run("qemu-img", "create", "-q", "-f", "qcow2", image, "64M")
     serial = str(tmp_path / "serial.log")
-    (tmp_path / "g.xml").write_text(domain_xml("sn", serial, extra=FEATURES, devices=AGENT + disk(image)))
+    (tmp_path / "g.xml").write_text(domain_xml("sn", serial, extra=FEATURES, devices=AGENT + disk(image), serial_append=True))
     virsh(daemon, "define", str(tmp_path / "g.xml"))
     virsh(daemon, "start", "sn")
     start_counting(daemon.uri, "sn", serial)
@@ -163,7 +163,7 @@ def test_offline_internal_and_disk_only_snapshots(daemon, tmp_path):
     run("qemu-img", "create", "-q", "-f", "qcow2", image, "64M")
     write_pattern(image, "0x41")
     serial = str(tmp_path / "serial.log")
-    (tmp_path / "g.xml").write_text(domain_xml("off", serial, extra=FEATURES, devices=AGENT + disk(image)))
+    (tmp_path / "g.xml").write_text(domain_xml("off", serial, extra=FEATURES, devices=AGENT + disk(image), serial_append=True))
     virsh(daemon, "define", str(tmp_path / "g.xml"))
     try:
         # Offline internal: qemu-img takes it; a revert puts the data back.
@@ -220,7 +220,7 @@ def test_redefine_restart_and_libvirtd_layout(daemon, libvirtd, tmp_path):
     image = str(tmp_path / "rd.qcow2")
     run("qemu-img", "create", "-q", "-f", "qcow2", image, "16M")
     serial = str(tmp_path / "serial.log")
-    (tmp_path / "g.xml").write_text(domain_xml("rd", serial, devices=disk(image)))
+    (tmp_path / "g.xml").write_text(domain_xml("rd", serial, devices=disk(image), serial_append=True))
     for uri in (daemon.uri, libvirtd):
         run("virsh", "-c", uri, "define", str(tmp_path / "g.xml"))
     try:
@@ -266,7 +266,7 @@ def test_redefine_restart_and_libvirtd_layout(daemon, libvirtd, tmp_path):
 def test_a_transient_guest_reverts_and_keeps_its_snapshots(daemon, tmp_path):
     image = str(tmp_path / "tr.qcow2")
     run("qemu-img", "create", "-q", "-f", "qcow2", image, "16M")
-    (tmp_path / "g.xml").write_text(domain_xml("trs", str(tmp_path / "serial.log"), devices=disk(image)))
+    (tmp_path / "g.xml").write_text(domain_xml("trs", str(tmp_path / "serial.log"), devices=disk(image), serial_append=True))
     virsh(daemon, "create", str(tmp_path / "g.xml"))
     try:
         virsh(daemon, "snapshot-create-as", "trs", "t1")
@@ -289,7 +289,7 @@ def test_a_transient_guest_reverts_and_keeps_its_snapshots(daemon, tmp_path):
 def test_raw_frames_bad_snapshot_calls_are_refused(daemon, tmp_path):
     image = str(tmp_path / "raw.qcow2")
     run("qemu-img", "create", "-q", "-f", "qcow2", image, "16M")
-    (tmp_path / "g.xml").write_text(domain_xml("raw", str(tmp_path / "serial.log"), devices=disk(image)))
+    (tmp_path / "g.xml").write_text(domain_xml("raw", str(tmp_path / "serial.log"), devices=disk(image), serial_append=True))
     run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
     run("virsh", "-c", daemon.uri, "snapshot-create-as", "raw", "x")
     conn = libvirt.open(daemon.uri)

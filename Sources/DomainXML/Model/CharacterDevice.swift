@@ -51,8 +51,8 @@ extension DomainDefinition {
         public var logFile: String?
         /// `<log append>`: whether QEMU appends to the log file (`nil`: QEMU's default, truncate).
         public var logAppend: Bool?
-        /// `<source append>` of a `file` device: `off` truncates the file at start, `on` (and, in
-        /// Corral, when not said) appends to it.
+        /// `<source append>` of a `file` device: `on` appends to the file; `off`, or not said,
+        /// truncates it at start (libvirt's rule).
         public var fileAppend: Bool?
 
         /// `<log file append>`.

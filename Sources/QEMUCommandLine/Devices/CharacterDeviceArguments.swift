@@ -88,7 +88,8 @@ extension Builder {
         case .null: backend = ("null", [])
         case .file:
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
-            backend = ("file", [("out", .string(path)), ("append", .bool(device.fileAppend ?? true))])
+            // Truncated unless `append='on'`, as libvirt opens it.
+            backend = ("file", [("out", .string(path)), ("append", .bool(device.fileAppend ?? false))])
         case .unix:
             let address: JSONValue = .object([("type", .string("unix")), ("data", .object([("path", .string(device.path ?? "\(name).sock"))]))])
             backend = ("socket", [("addr", address), ("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
@@ -153,7 +154,9 @@ extension Builder {
         case .null: return try QEMUKeyValue.render("null", [("id", id)])
         case .file:
             guard let path = device.path else { throw CommandLineError(.unsupported, "\(name): a file character device needs a source path") }
-            return try QEMUKeyValue.render("file", [("id", id), ("path", path), ("append", device.fileAppend == false ? "off" : "on")])
+            // Truncated at start unless `append='on'`, as libvirt opens it (QEMU's default is off).
+            let append = device.fileAppend.map { [("append", $0 ? "on" : "off")] } ?? []
+            return try QEMUKeyValue.render("file", [("id", id), ("path", path)] + append)
         case .unix:
             return try QEMUKeyValue.render("socket", [("id", id), ("path", device.path ?? "\(name).sock")] + listening)
         case .tcp:
