@@ -59,6 +59,7 @@ public enum DefinitionChecks {
             throw DomainXMLError(.unsupported, "Secure boot requires SMM feature enabled")
         }
         try checkStateless(os)
+        try checkVirtioModels(definition)
         for disk in definition.devices.disks {
             if disk.source == nil && (disk.type == .file || disk.type == .block) && disk.device != .cdrom && disk.device != .floppy {
                 throw DomainXMLError(.invalid, "missing source information for device \(disk.targetDevice)")
@@ -91,7 +92,7 @@ public enum DefinitionChecks {
             throw DomainXMLError(.unsupported, "'address' is not supported for 'ramfb' video devices")
         }
         for controller in definition.devices.controllers {
-            if controller.type == .scsi && (controller.model == nil || controller.model == "virtio-scsi") {
+            if controller.type == .scsi && controller.isVirtio {
                 if let thread = controller.driver.ioThread, !definition.ioThreadIDs.contains(Int(thread)) {
                     throw DomainXMLError(.unsupported, "controller iothread '\(thread)' not defined in iothreadid")
                 }

@@ -265,11 +265,12 @@ enum PCIAddressAssignment {
         func kind(_ pcie: Bool) -> Connection { q35 && pcie ? .pcie : .pci }
         switch element.name {
         case "filesystem":
-            return kind(true)
+            return kind(element[attribute: "model"] != "virtio-transitional")
         case "interface":
             guard element[attribute: "type"] != "hostdev" else { return nil }
             let model = element.element(named: "model")?[attribute: "type"] ?? "virtio"
-            return kind(model.hasPrefix("virtio") || model == "e1000e" || model == "igb")
+            // A transitional virtio NIC works in a conventional PCI slot only.
+            return kind((model.hasPrefix("virtio") && model != "virtio-transitional") || model == "e1000e" || model == "igb")
         case "sound":
             switch element[attribute: "model"] {
             case "ich9": return kind(true)
@@ -287,15 +288,16 @@ enum PCIAddressAssignment {
                 }
             case "scsi":
                 switch model {
-                case nil, "virtio-scsi"?: return kind(true)
+                case nil, "virtio-scsi"?, "virtio-non-transitional"?: return kind(true)
+                case "virtio-transitional"?: return kind(false)
                 case "lsilogic"?, "lsisas1068"?, "lsisas1078"?, "vmpvscsi"?, "am53c974"?, "dc390"?: return kind(false)
                 default: return nil
                 }
-            case "virtio-serial": return kind(true)
+            case "virtio-serial": return kind(model != "virtio-transitional")
             default: return nil
             }
         case "disk":
-            return element.element(named: "target")?[attribute: "bus"] == "virtio" ? kind(true) : nil
+            return element.element(named: "target")?[attribute: "bus"] == "virtio" ? kind(element[attribute: "model"] != "virtio-transitional") : nil
         case "memballoon", "rng":
             // Transitional virtio devices work in conventional PCI slots only.
             guard let model = element[attribute: "model"], model.hasPrefix("virtio") else { return nil }

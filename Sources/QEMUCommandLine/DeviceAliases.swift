@@ -78,7 +78,7 @@ public enum DeviceAliases {
         aliases["filesystem"] = counted("fs", given: devices.filesystems.map(\.alias))
         aliases["hostdev"] = counted("hostdev", given: devices.hostDevices.map(\.alias))
         aliases["crypto"] = counted("crypto", given: devices.cryptos.map(\.alias))
-        if let balloon = devices.memballoon { aliases["memballoon"] = [balloon.model == .virtio ? balloon.alias ?? "balloon0" : nil] }
+        if let balloon = devices.memballoon { aliases["memballoon"] = [balloon.model.isVirtio ? balloon.alias ?? "balloon0" : nil] }
         if let vsock = devices.vsock { aliases["vsock"] = [vsock.alias ?? "vsock0"] }
         if let iommu = devices.iommu { aliases["iommu"] = [iommu.alias ?? "iommu0"] }
         if let pstore = devices.pstore { aliases["pstore"] = [pstore.alias ?? "pstore0"] }

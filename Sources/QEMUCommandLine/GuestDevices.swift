@@ -148,7 +148,7 @@ public struct GuestDevices: Hashable, Sendable {
             shared.index = index
             characterDevices.append(shared)
         }
-        if let balloon = domain.devices.memballoon, balloon.model == .virtio { self.balloon = balloon.alias ?? "balloon0" }
+        if let balloon = domain.devices.memballoon, balloon.model.isVirtio { self.balloon = balloon.alias ?? "balloon0" }
         elementAliases = DeviceAliases.elementAliases(domain)
         for (index, channel) in domain.devices.channels.enumerated() {
             let path = channel.type == .unix ? channel.path ?? runDirectory + "/channel-\(channel.targetName ?? String(index)).sock" : channel.path

@@ -42,7 +42,13 @@ extension DomainDefinition {
         /// `<driver>`.
         public var driver = ControllerDriver()
         /// Whether QEMU's device for it is a virtio one (virtio-scsi, virtio-serial).
-        public var isVirtio: Bool { (type == .scsi && (model == nil || model == "virtio-scsi")) || type == .virtioSerial }
+        public var isVirtio: Bool { (type == .scsi && (model == nil || model == "virtio-scsi" || virtioModel != nil)) || type == .virtioSerial }
+        /// The virtio variant a virtio-scsi or virtio-serial controller's `model` names
+        /// (`virtio-transitional`, `virtio-non-transitional`; `virtio` for virtio-serial).
+        public var virtioModel: VirtioModel? {
+            guard type == .scsi || type == .virtioSerial, let model, type == .virtioSerial || model != "virtio" else { return nil }
+            return VirtioModel(rawValue: model)
+        }
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),

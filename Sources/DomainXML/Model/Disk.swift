@@ -143,6 +143,8 @@ extension DomainDefinition {
         /// `<target removable>` of a USB disk: whether the guest sees removable media
         /// (`nil`: not given; libvirt then tells QEMU it is not).
         public var removable: Bool?
+        /// `<disk model>`: a virtio disk's device variant (transitional or not).
+        public var model: VirtioModel?
         /// `<source startupPolicy>`: what a start does when the source is missing (nil: fail).
         public var startupPolicy: StartupPolicy?
         /// `<target tray>` of a CD-ROM or floppy drive: whether its tray is open (a running
@@ -173,7 +175,7 @@ extension DomainDefinition {
             public var reconnectSeconds: UInt32?
         }
 
-        static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot"], children: [
+        static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot", "model"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx"] + VirtioOptions.attributes),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
@@ -307,6 +309,7 @@ extension DomainDefinition {
             removable = try AttributeValues.onOff("removable", of: target)
             trayOpen = try Tray.optionalAttribute("tray", of: target) == .open
             startupPolicy = try StartupPolicy.optionalAttribute("startupPolicy", of: source)
+            model = try VirtioModel.optionalAttribute("model", of: element)
         }
 
         /// `<source startupPolicy>` (libvirt's `virDomainStartupPolicy`).

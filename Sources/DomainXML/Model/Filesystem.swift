@@ -88,6 +88,8 @@ extension DomainDefinition {
         }
 
         public var type: Kind
+        /// `<filesystem model>`: a 9p share's virtio device variant (virtiofs takes none).
+        public var model: VirtioModel?
         /// `<filesystem accessmode>`; `nil` for a virtiofs share served by someone else's
         /// virtiofsd (`<source socket>`), which has none.
         public var accessMode: AccessMode?
@@ -118,13 +120,14 @@ extension DomainDefinition {
         /// `<driver>`'s attributes in libvirt's order.
         public static let driverAttributes = ["type", "format", "wrpolicy", "queue"] + VirtioOptions.attributes
 
-        static let schema = ElementSchema("filesystem", attributes: ["type", "accessmode", "multidevs", "fmode", "dmode"], children: [
+        static let schema = ElementSchema("filesystem", attributes: ["type", "accessmode", "multidevs", "fmode", "dmode", "model"], children: [
             ElementSchema("driver", attributes: ["type", "wrpolicy", "queue"] + VirtioOptions.attributes), VirtioFSDaemon.schema, ElementSchema("source", attributes: ["dir", "socket"]),
             ElementSchema("target", attributes: ["dir"]), .text("readonly"), .boot, .alias, .address,
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             type = try Kind.attribute("type", of: element, default: .mount)
+            model = try VirtioModel.optionalAttribute("model", of: element)
             let sourceElement = element.element(named: "source")
             sourceSocket = sourceElement?[attribute: "socket"]
             // libvirt's post-parse default, for every share but one on someone else's socket.

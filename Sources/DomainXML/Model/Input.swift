@@ -15,6 +15,8 @@ extension DomainDefinition {
 
         public var type: Kind
         public var bus: Bus?
+        /// `<input model>`: only `virtio` is usable (QEMU has no transitional input devices).
+        public var model: VirtioModel?
         public var alias: String?
         /// `<address type='usb'>`, when given (or assigned at define).
         public var usbAddress: USBAddress?
@@ -39,7 +41,7 @@ extension DomainDefinition {
             case ctrlCtrl = "ctrl-ctrl", altAlt = "alt-alt", shiftShift = "shift-shift", metaMeta = "meta-meta", scrolllock, ctrlScrolllock = "ctrl-scrolllock"
         }
 
-        static let schema = ElementSchema("input", attributes: ["type", "bus"], children: [
+        static let schema = ElementSchema("input", attributes: ["type", "bus", "model"], children: [
             ElementSchema("driver", attributes: VirtioOptions.attributes), ElementSchema("source", attributes: ["evdev", "dev", "grab", "grabToggle", "repeat"]),
             .alias, .address,
         ])
@@ -47,6 +49,7 @@ extension DomainDefinition {
         init(_ element: XMLElement) throws(DomainXMLError) {
             type = try Kind.requiredAttribute("type", of: element)
             bus = try Bus.optionalAttribute("bus", of: element)
+            model = try VirtioModel.optionalAttribute("model", of: element)
             alias = DeviceCommon.alias(element)
             usbAddress = DeviceCommon.usbAddress(element)
             pciAddress = try PCIAddress(device: element)

@@ -6,6 +6,9 @@ extension DomainDefinition {
         /// `<memballoon model>`.
         public enum Model: String, ModelledValue {
             case virtio, xen, none, virtioTransitional = "virtio-transitional", virtioNonTransitional = "virtio-non-transitional"
+
+            /// A virtio balloon (of any variant), the kind QEMU runs here.
+            public var isVirtio: Bool { self == .virtio || self == .virtioTransitional || self == .virtioNonTransitional }
         }
 
         public var model: Model

@@ -32,7 +32,8 @@ extension Builder {
         for index in devices.controllers.indices where devices.controllers[index].type == .scsi { try addSCSIController(at: index) }
         if devices.channels.contains(where: { $0.targetType == "virtio" }) || devices.consoles.contains(where: { $0.targetType == "virtio" }) {
             let controller = devices.controllers.first { $0.type == .virtioSerial && $0.index == 0 }
-            var members: [(String, JSONValue)] = [("driver", .string("virtio-serial-pci"))] + Self.virtioOptionMembers(controller?.driver.virtio ?? .init())
+            var members: [(String, JSONValue)] = [("driver", .string((controller?.virtioModel ?? .virtio).device("virtio-serial-pci")))]
+                + Self.virtioOptionMembers(controller?.driver.virtio ?? .init())
                 + [("id", .string(controller.map { DeviceAliases.controller($0, machine: domain.os.machine) } ?? "virtio-serial0"))]
             if let ports = controller?.ports { members.append(("max_ports", .unsigned(UInt64(ports)))) }
             if let vectors = controller?.vectors { members.append(("vectors", .unsigned(UInt64(vectors)))) }
@@ -65,10 +66,11 @@ extension Builder {
         let driver: String
         switch controller.model {
         case nil, "virtio-scsi"?: driver = "virtio-scsi-pci"
+        case "virtio-transitional"?, "virtio-non-transitional"?: driver = (controller.virtioModel ?? .virtio).device("virtio-scsi-pci")
         case "lsilogic"?: driver = "lsi"
         default: throw CommandLineError(.unsupported, "SCSI controller model '\(controller.model ?? "")' is not supported")
         }
-        guard driver == "virtio-scsi-pci" else {
+        guard driver.hasPrefix("virtio-scsi-pci") else {
             addDevice([("driver", .string(driver)), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine)))] + pciPlacement(controller.pciAddress))
             return
         }

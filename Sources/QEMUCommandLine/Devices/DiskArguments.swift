@@ -44,7 +44,7 @@ extension Builder {
         var members: [(String, JSONValue)]
         switch disk.targetBus {
         case .virtio:
-            members = [("driver", .string("virtio-blk-pci"))] + Self.virtioOptionMembers(disk.virtio)
+            members = [("driver", .string((disk.model ?? .virtio).device("virtio-blk-pci")))] + Self.virtioOptionMembers(disk.virtio)
             if let thread = disk.ioThread { members.append(("iothread", .string("iothread\(thread)"))) }
             // libvirt's order: ioeventfd, event_idx, num-queues, queue-size.
             if let on = disk.ioEventFD { members.append(("ioeventfd", .bool(on))) }
@@ -110,7 +110,7 @@ extension Builder {
         }
         if let vhostUser = disk.vhostUser {
             // A vhost-user-blk server serves the whole disk: no block nodes, a socket chardev.
-            members[0] = ("driver", .string("vhost-user-blk-pci"))
+            members[0] = ("driver", .string((disk.model ?? .virtio).device("vhost-user-blk-pci")))
             members.append(("chardev", .string(try addVhostUserDiskChardev(vhostUser, alias: names.alias))))
         } else if let storage {
             // The storage node always passes discards down (libvirt's rule); the format node

@@ -30,7 +30,7 @@ extension Builder {
             if filesystem.readonly { options.append(("readonly", "on")) }
             add("-fsdev", try QEMUKeyValue.render("local", options))
             addDevice([
-                ("driver", .string("virtio-9p-pci"))] + Self.virtioOptionMembers(filesystem.virtio) + [("id", .string(alias)), ("fsdev", .string("fsdev-\(alias)")), ("mount_tag", .string(filesystem.target)),
+                ("driver", .string((filesystem.model ?? .virtio).device("virtio-9p-pci")))] + Self.virtioOptionMembers(filesystem.virtio) + [("id", .string(alias)), ("fsdev", .string("fsdev-\(alias)")), ("mount_tag", .string(filesystem.target)),
             ] + pciPlacement(filesystem.pciAddress))
         }
     }
