@@ -571,3 +571,47 @@ def test_multiqueue_nic_with_its_own_mtu(netns_daemon, tmp_path):
     xml = d.virsh("dumpxml", "mq").stdout
     assert "<driver queues='2' rx_queue_size='512'/>" in xml and "<mtu size='1400'/>" in xml
     assert re.search(r"<coalesce>\s*<rx>\s*<frames max='7'/>", xml), xml
+
+
+def test_ethernet_scripts_run_with_the_tap(bare_netns_daemon, tmp_path):
+    """An ethernet interface's <script> runs with the new tap's name (the tap already there),
+    its <downscript> when the guest lets go of it (at stop and at unplug); a script that fails
+    fails the start, leaving no tap; a script on another interface type is refused."""
+    d = bare_netns_daemon
+    log = tmp_path / "scripts.log"
+    for name, word in (("up.sh", "up"), ("down.sh", "down")):
+        script = tmp_path / name
+        script.write_text(f"#!/bin/sh\nip -o link show \"$1\" >/dev/null && echo \"{word} $1\" >> {log}\n")
+        script.chmod(0o755)
+    failing = tmp_path / "fail.sh"
+    failing.write_text("#!/bin/sh\nexit 3\n")
+    failing.chmod(0o755)
+    nic = (f"<interface type='ethernet'><mac address='52:54:00:ab:cd:61'/><script path='{tmp_path}/up.sh'/>"
+           f"<downscript path='{tmp_path}/down.sh'/><model type='virtio'/></interface>")
+    guest_on(d, "scripted", tmp_path, nic + "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in range(1, 7)))
+    assert log.read_text().splitlines() == ["up vnet0"]
+    inactive = d.virsh("dumpxml", "--inactive", "scripted").stdout
+    assert f"<script path='{tmp_path}/up.sh'/>\n      <downscript path='{tmp_path}/down.sh'/>" in inactive
+    # Plugged and unplugged live: the scripts run for that tap too (the guest, booted, lets go).
+    wait_for(lambda: booted_enough(d, "scripted"), timeout=90, what="the guest to boot")
+    (tmp_path / "nic.xml").write_text(nic.replace("52:54:00:ab:cd:61", "52:54:00:ab:cd:62"))
+    d.virsh("attach-device", "scripted", str(tmp_path / "nic.xml"), "--live")
+    assert log.read_text().splitlines()[-1] == "up vnet1"
+    d.virsh("detach-interface", "scripted", "ethernet", "--mac", "52:54:00:ab:cd:62", "--live")
+    wait_for(lambda: "vnet1" not in d.links(), timeout=20, what="the unplugged tap to go")
+    assert "down vnet1" in log.read_text().splitlines()
+    d.virsh("destroy", "scripted")
+    assert log.read_text().splitlines()[-1] == "down vnet0"
+    assert "vnet0" not in d.links()
+    # A script that fails: the start fails in libvirt's words and leaves no tap behind.
+    (tmp_path / "failing.xml").write_text(domain_xml("failing", None, devices=nic.replace("up.sh", "fail.sh")))
+    d.virsh("define", str(tmp_path / "failing.xml"))
+    refused = d.virsh("start", "failing", check=False)
+    assert refused.returncode != 0 and f"Child process ({tmp_path}/fail.sh vnet0) unexpected exit status 3" in refused.stderr, refused.stderr
+    assert "vnet0" not in d.links()
+    # Only an ethernet interface runs scripts.
+    (tmp_path / "user.xml").write_text(domain_xml("userscript", None, devices=f"<interface type='user'><script path='{tmp_path}/up.sh'/></interface>"))
+    d.virsh("define", str(tmp_path / "user.xml"))
+    refused = d.virsh("start", "userscript", check=False)
+    assert refused.returncode != 0 and "scripts are not supported on interfaces of type user" in refused.stderr
+    assert d.process.poll() is None

@@ -49,6 +49,8 @@ public struct CommandLineContext: Sendable {
         /// How QEMU names those descriptors: numbers it inherited at start, or names given with
         /// `getfd` for a hot-plugged interface.
         public var qemuDescriptors: [String] = []
+        /// An `ethernet` interface's `<downscript>`, run with the tap's name when it goes.
+        public var downscript: String?
 
         public init(tap: String, bridge: String?, network: String? = nil, portID: String? = nil) {
             self.tap = tap

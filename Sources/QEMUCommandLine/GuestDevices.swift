@@ -118,10 +118,13 @@ public struct GuestDevices: Hashable, Sendable {
             let alias = interface.alias ?? "net\(index)"
             // A running guest's document names the tap the daemon made (`<target dev>`), and a
             // network interface's bridge and port.
+            // (An ethernet interface's downscript comes from the document too.)
             let connection = interface.targetDevice.map { tap in
-                CommandLineContext.InterfaceConnection(
+                var connection = CommandLineContext.InterfaceConnection(
                     tap: tap, bridge: interface.type == .network ? interface.networkBridge : interface.type == .bridge ? interface.source : nil,
                     network: interface.type == .network ? interface.source : nil, portID: interface.portID)
+                if interface.type == .ethernet { connection.downscript = interface.downscript }
+                return connection
             }
             interfaces.append(Interface(alias: alias, netdev: "host" + alias, type: interface.type, mac: interface.mac, connection: connection))
         }

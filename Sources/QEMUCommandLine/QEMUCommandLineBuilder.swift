@@ -200,6 +200,8 @@ struct Builder {
         }
         if !ns.capabilitiesAdded.isEmpty || !ns.capabilitiesRemoved.isEmpty { taints.append(.customHypervisorFeature) }
         if !ns.overrides.isEmpty { taints.append(.customDevice) }
+        // libvirt's taint for any interface's script (qemuDomainObjCheckNetTaint).
+        if domain.devices.interfaces.contains(where: { $0.script != nil }) { taints.append(.shellScripts) }
         return QEMUInvocation(
             executable: domain.devices.emulator ?? context.emulator, options: options, environment: environment,
             configFile: ns.configSections.sections.isEmpty ? nil : ns.configSections, taints: taints, devices: devices, secretFiles: secretFiles)

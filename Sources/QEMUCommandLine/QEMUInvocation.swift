@@ -85,6 +85,7 @@ public enum DomainTaint: String, Sendable, Hashable, CaseIterable {
     case customGACommand = "custom-ga-command"
     case customHypervisorFeature = "custom-hypervisor-feature"
     case customDevice = "custom-device"
+    case shellScripts = "shell-scripts"
 
     /// libvirt's message for the flag, as `virsh dominfo` shows it after "tainted: ".
     public var message: String {
@@ -94,6 +95,7 @@ public enum DomainTaint: String, Sendable, Hashable, CaseIterable {
         case .customGACommand: return "custom guest agent control commands issued"
         case .customHypervisorFeature: return "hypervisor feature autodetection override"
         case .customDevice: return "custom device configuration"
+        case .shellScripts: return "network configuration using opaque shell scripts"
         }
     }
 }

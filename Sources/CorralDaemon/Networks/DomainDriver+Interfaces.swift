@@ -2,7 +2,9 @@ import CorralNetwork
 import CorralProtocol
 import DomainXML
 import Foundation
+import Logging
 import QEMUCommandLine
+import POSIXSupport
 import Synchronization
 
 extension DomainDriver {
@@ -100,7 +102,19 @@ extension DomainDriver {
                 return tap
             }
             if let network, let portID { networks?.attach(device: tap, network: network, portUUID: portID) }
-            return CommandLineContext.InterfaceConnection(tap: tap, bridge: bridge, network: network, portID: portID)
+            var connection = CommandLineContext.InterfaceConnection(tap: tap, bridge: bridge, network: network, portID: portID)
+            if interface.type == .ethernet {
+                connection.downscript = interface.downscript
+                if let script = interface.script {
+                    do throws(RemoteError) {
+                        try await Self.runInterfaceScript(script, tap: tap)
+                    } catch {
+                        await disconnectInterfaces([CommandLineContext.InterfaceConnection(tap: tap, bridge: nil)])
+                        throw error
+                    }
+                }
+            }
+            return connection
         } catch {
             if let network, let portID { await networks?.unplug(network: network, portUUID: portID) }
             throw error
@@ -191,6 +205,15 @@ extension DomainDriver {
     nonisolated func disconnectInterfaces(_ connections: [CommandLineContext.InterfaceConnection]) async {
         guard !connections.isEmpty else { return }
         let tapNames = self.tapNames
+        // Each downscript first, while its tap is still there; one that fails is only logged.
+        for connection in connections {
+            guard let downscript = connection.downscript else { continue }
+            do throws(RemoteError) {
+                try await Self.runInterfaceScript(downscript, tap: connection.tap)
+            } catch {
+                logger.warning("the downscript of \(connection.tap) failed: \(error.message ?? "")")
+            }
+        }
         _ = try? await NetworkWork.run { () throws(NetworkError) in
             for connection in connections {
                 NetworkHost.removeTap(connection.tap)
@@ -199,6 +222,25 @@ extension DomainDriver {
         }
         for connection in connections {
             if let network = connection.network, let portID = connection.portID { await networks?.unplug(network: network, portUUID: portID) }
+        }
+    }
+}
+
+extension DomainDriver {
+    /// Runs an `ethernet` interface's `<script>` or `<downscript>` with the tap's name as its
+    /// argument, as libvirt does (an empty path is nothing to run); blocking, off the event loops.
+    nonisolated static func runInterfaceScript(_ script: String, tap: String) async throws(RemoteError) {
+        guard !script.isEmpty else { return }
+        try await NetworkWork.run { () throws(NetworkError) in
+            let output: ChildProcess.Output
+            do {
+                output = try ChildProcess.run(script, [tap], timeout: 60)
+            } catch {
+                throw NetworkError(.operationFailed, "Cannot run \(script) \(tap): \(error)")
+            }
+            guard output.status == 0 else {
+                throw NetworkError(.operationFailed, "Child process (\(script) \(tap)) unexpected exit status \(output.status)")
+            }
         }
     }
 }

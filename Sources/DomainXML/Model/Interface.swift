@@ -49,6 +49,11 @@ extension DomainDefinition {
         public var networkBridge: String?
         /// `<target dev>`: the host-side device (a tap the daemon made, `vnetN`).
         public var targetDevice: String?
+        /// `<script path>`: a program the daemon runs with the tap's name once it is made (an
+        /// `ethernet` interface only; libvirt's `virNetDevRunEthernetScript`).
+        public var script: String?
+        /// `<downscript path>`: run with the tap's name when the guest lets go of it.
+        public var downscript: String?
         /// `<bandwidth>`: traffic to the guest (`inbound`) and from it (`outbound`), shaped on its tap.
         public var bandwidth: Bandwidth?
 
@@ -158,7 +163,7 @@ extension DomainDefinition {
             ElementSchema("source", attributes: ["network", "bridge", "dev", "mode", "portgroup", "portid", "type", "path", "address", "port"], children: [
                 ElementSchema("reconnect", attributes: ["enabled", "timeout"]), ElementSchema("local", attributes: ["address", "port"]),
             ]),
-            ElementSchema("target", attributes: ["dev"]),
+            ElementSchema("target", attributes: ["dev"]), ElementSchema("script", attributes: ["path"]), ElementSchema("downscript", attributes: ["path"]),
             ElementSchema("bandwidth", children: [
                 ElementSchema("inbound", attributes: ["average", "peak", "burst", "floor"]), ElementSchema("outbound", attributes: ["average", "peak", "burst"]),
             ]),
@@ -172,6 +177,8 @@ extension DomainDefinition {
         init(_ element: XMLElement) throws(DomainXMLError) {
             let source = element.element(named: "source")
             type = try Kind.attribute("type", of: element, default: .user)
+            script = element.element(named: "script")?[attribute: "path"]
+            downscript = element.element(named: "downscript")?[attribute: "path"]
             // libvirt 9.0 knows one `<backend type>`, passt, and refuses it at define: its
             // passt support shipped disabled (virDomainNetBackendParseXML). Any other value is
             // not in its list, refused the same way.

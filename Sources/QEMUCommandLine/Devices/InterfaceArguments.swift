@@ -12,6 +12,10 @@ extension Builder {
     /// The interface at `index` of the definition: its netdev and its NIC.
     mutating func addInterface(at index: Int) throws(CommandLineError) {
         let interface = domain.devices.interfaces[index]
+        // libvirt's check (qemuBuildHostNetProps): only the daemon's own taps run scripts.
+        if interface.script != nil && interface.type != .ethernet {
+            throw CommandLineError(.unsupported, "scripts are not supported on interfaces of type \(interface.type.rawValue)")
+        }
         let netdev = devices.interfaces[index].netdev
         let queues = interface.driver?.queues ?? 0
         if let connection = context.interfaceConnections[index], [.network, .bridge, .ethernet, .direct].contains(interface.type),
