@@ -468,12 +468,17 @@ actor DomainDriver {
                 throw error
             }
         }
-        // Graphics passwords, set before the guest runs (as libvirt does); a guest whose
-        // password cannot be set is not run without it.
+        // Graphics passwords, set before the guest runs (as libvirt does), then when they expire
+        // (`passwdValidTo`; an empty or past one at once); a guest whose password cannot be set
+        // is not run without it.
         for server in definition.devices.graphics where server.type == .vnc || server.type == .spice {
             guard let password = server.password else { continue }
+            let expiry = Self.passwordExpiry(password: password, validTo: server.passwordValidTo, now: Int64(Date().timeIntervalSince1970))
             do throws(QMPError) {
-                _ = try await qmp.execute("set_password", arguments: .object([("protocol", .string(server.type.rawValue)), ("password", .string(password))]))
+                var arguments: [(String, JSONValue)] = [("protocol", .string(server.type.rawValue)), ("password", .string(password))]
+                if let connected = server.connectedClients { arguments.append(("connected", .string(connected.rawValue))) }
+                _ = try await qmp.execute("set_password", arguments: .object(arguments))
+                _ = try await qmp.execute("expire_password", arguments: .object([("protocol", .string(server.type.rawValue)), ("time", .string(expiry))]))
             } catch {
                 _ = await abandonStart(process, directory: directory, cgroup: cgroup, logPath: logPath, logStart: logStart, connections: connections)
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "cannot set the \(server.type.rawValue) password: \(error)")

@@ -30,6 +30,26 @@ extension DomainNormalizer {
         }
     }
 
+    /// A VNC or SPICE server's password attributes as libvirt writes them: `passwd`,
+    /// `passwdValidTo` (zero-padded, UTC) and `connected`, after the others; the last two only
+    /// with a password (libvirt reads them only then).
+    static func normalizePasswordAttributes(_ device: inout XMLElement) {
+        guard ["vnc", "spice"].contains(device[attribute: "type"] ?? "") else { return }
+        let names = ["passwd", "passwdValidTo", "connected"]
+        guard device.attributes.contains(where: { names.contains($0.name) }) else { return }
+        var auth = device.attributes.filter { names.contains($0.name) }
+        device.attributes.removeAll { names.contains($0.name) }
+        if !auth.contains(where: { $0.name == "passwd" }) { auth = [] }
+        auth.sort { names.firstIndex(of: $0.name)! < names.firstIndex(of: $1.name)! }
+        for index in auth.indices where auth[index].name == "passwdValidTo" {
+            // Unreadable text is left for the model's check to refuse in libvirt's words.
+            if let seconds = DomainDefinition.Graphics.passwordExpiry(auth[index].value) {
+                auth[index].value = DomainDefinition.Graphics.passwordExpiryText(seconds)
+            }
+        }
+        device.attributes += auth
+    }
+
     /// A display's `<gl>` as libvirt writes it: SPICE's last among its children, `enable` then
     /// `rendernode`; an egl-headless display's with its render node only, and none without one;
     /// dropped from the other displays, which libvirt does not read it of.

@@ -548,6 +548,7 @@ enum DomainNormalizer {
                 device[attribute: "autoport"] = "yes"
             }
             if device[attribute: "type"] == "spice" { normalizeSPICEPorts(&device) }
+            normalizePasswordAttributes(&device)
             if ["vnc", "spice"].contains(device[attribute: "type"]), device.element(named: "listen") == nil {
                 // The listen address as an element (libvirt writes one, empty when the default).
                 let listen = element("listen", [("type", "address")] + (device[attribute: "listen"].map { [("address", $0)] } ?? []))

@@ -25,6 +25,10 @@ extension DomainDefinition {
         public var spice = SpiceSettings()
         /// `passwd`: the password a VNC or SPICE client must give (set over QMP at start).
         public var password: String?
+        /// `passwdValidTo`: when the password stops working, in seconds since the epoch (UTC).
+        public var passwordValidTo: Int64?
+        /// `connected`: what setting the password does to clients already connected.
+        public var connectedClients: ConnectedClients?
         /// `websocket` of a VNC server: the port of its WebSocket listener.
         public var websocket: Int?
         /// `<audio id>` of a VNC server: the backend its clients hear (none: the first).
@@ -51,7 +55,7 @@ extension DomainDefinition {
         /// with `<gl enable='yes'>`), and so needs a render node.
         public var rendersWithOpenGL: Bool { type == .eglHeadless || (type == .spice && openGL == true) }
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "websocket", "socket", "sharePolicy", "powerControl"], children: [
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "passwdValidTo", "connected", "websocket", "socket", "sharePolicy", "powerControl"], children: [
             ElementSchema("listen", attributes: ["type", "address", "socket"]), ElementSchema("audio", attributes: ["id"]),
             ElementSchema("gl", attributes: ["enable", "rendernode"]),
         ] + SpiceSettings.schemas)
@@ -74,6 +78,20 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             keymap = element[attribute: "keymap"]
             password = element[attribute: "passwd"]
+            // Read only with a password, as libvirt reads them (the normaliser drops them otherwise).
+            if password != nil {
+                if let text = element[attribute: "passwdValidTo"] {
+                    guard let expiry = Self.passwordExpiry(text) else {
+                        throw DomainXMLError(.internalError, "cannot parse password validity time '\(text)', expect YYYY-MM-DDTHH:MM:SS")
+                    }
+                    passwordValidTo = expiry
+                }
+                if let text = element[attribute: "connected"] {
+                    guard let connected = ConnectedClients(rawValue: text) else { throw DomainXMLError(.unsupported, "unknown connected value \(text)") }
+                    if type == .vnc && connected != .keep { throw DomainXMLError(.unsupported, "VNC supports connected='keep' only") }
+                    connectedClients = connected
+                }
+            }
             if let text = element[attribute: "websocket"] {
                 // -1 asks for a port chosen at start (from 5700 up, libvirt's range).
                 guard let port = Int(text), port == -1 || (1...65535).contains(port) else {
