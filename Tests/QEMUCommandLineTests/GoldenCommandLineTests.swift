@@ -152,13 +152,20 @@ struct GoldenCommandLineTests {
         // except that libvirt's parser puts controllers of a type together (a controller it
         // added, such as virtio-serial, then moves after the PCI ports it added later, as
         // libvirtd's own dumpxml does when defined again); from then on it is unchanged.
-        if let text {
-            let again = try DomainSecrets.stripped(DomainXMLParser.parse(text, options: Self.options).xml) + "\n"
+        // A display password's expiry and `connected` go with the password, which dumpxml hides
+        // (libvirt reads them only beside one): they are left out of the comparison.
+        if let text = text.map(Self.withoutPasswordCompanions) {
+            let again = try Self.withoutPasswordCompanions(DomainSecrets.stripped(DomainXMLParser.parse(text, options: Self.options).xml) + "\n")
             if again != text {
                 #expect(again.split(separator: "\n").sorted() == text.split(separator: "\n").sorted(), "\(name): its dumpxml defines to other lines than its own")
                 #expect(try DomainSecrets.stripped(DomainXMLParser.parse(again, options: Self.options).xml) + "\n" == again, "\(name): its dumpxml does not settle")
             }
         }
+    }
+
+    /// `text` without `passwdValidTo` and `connected` attributes.
+    static func withoutPasswordCompanions(_ text: String) -> String {
+        text.replacing(#/ (passwdValidTo|connected)='[^']*'/#, with: "")
     }
 
     @Test("the corpus holds at least 200 cases, errors included")
