@@ -94,3 +94,24 @@ def test_a_stateless_loader_with_a_variable_store_is_refused_as_libvirtd_refuses
         finally:
             conn.close()
     assert daemon.alive()
+
+
+def test_a_variable_store_named_by_its_source_is_made_used_and_removed(daemon, tmp_path):
+    """libvirt 9.0's `<nvram type='file'><source file/></nvram>`: the store is made from the
+    template at start, QEMU's second flash is that file, and `undefine --nvram` removes it."""
+    vars_file = tmp_path / "guest_VARS.fd"
+    nvram = f"<nvram type='file' template='/usr/share/OVMF/OVMF_VARS_4M.fd'><source file='{vars_file}'/></nvram>"
+    loader = f"<loader readonly='yes' type='pflash'>{OVMF_CODE}</loader>"
+    (tmp_path / "nf.xml").write_text(firmware_guest("nf", f"<os><type arch='x86_64' machine='q35'>hvm</type>{loader}{nvram}</os>"))
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "nf.xml"))
+        run("virsh", "-c", daemon.uri, "start", "nf", "--paused")
+        assert vars_file.stat().st_size == os.path.getsize("/usr/share/OVMF/OVMF_VARS_4M.fd")
+        blocks = json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "nf", '{"execute":"query-block"}').stdout)["return"]
+        assert [block["inserted"]["file"] for block in blocks if "pflash" in block["device"]] == [OVMF_CODE, str(vars_file)], blocks
+        run("virsh", "-c", daemon.uri, "destroy", "nf")
+        run("virsh", "-c", daemon.uri, "undefine", "--nvram", "nf")
+        assert not vars_file.exists()
+    finally:
+        remove_guests(daemon, "nf")
+    assert daemon.alive()

@@ -276,6 +276,7 @@ enum DomainNormalizer {
             }
             os.updateElements { if $0.name == "bios" && $0.namespace == nil { orderAttributes(&$0, ["useserial", "rebootTimeout"]) } }
             os.updateElements { if $0.name == "loader" && $0.namespace == nil { orderAttributes(&$0, ["readonly", "secure", "type", "stateless"]) } }
+            os.updateElements { if $0.name == "nvram" && $0.namespace == nil { orderAttributes(&$0, ["template", "type"]) } }
             // The SLIC table's path as libvirt writes it.
             os.updateElements { acpi in
                 guard acpi.name == "acpi", acpi.namespace == nil else { return }

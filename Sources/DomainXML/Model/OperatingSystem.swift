@@ -50,7 +50,10 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("os", attributes: ["firmware"], children: [
             .text("type", attributes: ["arch", "machine"]), ElementSchema("boot", attributes: ["dev"]), .text("kernel"), .text("initrd"),
-            .text("cmdline"), Loader.schema, .text("nvram", attributes: ["template"]),
+            .text("cmdline"), Loader.schema,
+            // libvirt 9.0's `<nvram type='file'><source file/></nvram>` beside the path as text;
+            // block and network sources are not modelled (refused at start).
+            ElementSchema("nvram", attributes: ["template", "type"], children: [ElementSchema("source", attributes: ["file"])]),
             ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
             ElementSchema("smbios", attributes: ["mode"]), ElementSchema("bootmenu", attributes: ["enable", "timeout"]),
             ElementSchema("bios", attributes: ["useserial", "rebootTimeout"]),
@@ -123,7 +126,11 @@ extension DomainDefinition {
             slicTable = try Self.slicTable(element)
             loader = try element.element(named: "loader").map { loader throws(DomainXMLError) in try Loader(loader) }
             let nvramElement = element.element(named: "nvram")
-            nvram = nvramElement.map(\.text).flatMap { $0.isEmpty ? nil : $0 }
+            // (The text only of an element without children: around a <source> it is indentation.)
+            nvram = nvramElement.flatMap { $0.elements.isEmpty ? $0.text : nil }.flatMap { $0.isEmpty ? nil : $0 }
+            if nvram == nil, let element = nvramElement, element[attribute: "type"] == "file" {
+                nvram = element.element(named: "source")?[attribute: "file"].flatMap { $0.isEmpty ? nil : $0 }
+            }
             nvramTemplate = nvramElement?[attribute: "template"]
             firmware = try Firmware.optionalAttribute("firmware", of: element)
             smbiosMode = try Sysinfo.Mode.optionalAttribute("mode", of: element.element(named: "smbios"))
