@@ -343,9 +343,11 @@ actor DomainDriver {
         guard let tpm = definition.devices.tpms.first(where: { $0.backend == .emulator }) else { return nil }
         let name = definition.name, uuid = definition.uuid, state = configuration.stateDirectory
         let socket = context.tpmEmulatorSocket, directory = context.runDirectory
+        // An incoming guest's TPM state comes with it, its PCR banks as they were (libvirt's rule).
+        let reconfigures = !context.incomingMigration
         return try await BlockingWork.run { () throws(RemoteError) -> pid_t in
             do throws(TPMEmulator.Failure) {
-                return try TPMEmulator.start(tpm, name: name, uuid: uuid, stateDirectory: state, socket: socket, runDirectory: directory)
+                return try TPMEmulator.start(tpm, name: name, uuid: uuid, stateDirectory: state, socket: socket, runDirectory: directory, reconfigures: reconfigures)
             } catch {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: error.message)
             }

@@ -32,10 +32,11 @@ enum TPMEmulator {
     }
 
     /// Starts the emulator for `tpm` of the domain `name`/`uuid` (blocking: run it off the event
-    /// loops): makes its state on first use, then `swtpm` listening on `socket`. Returns the
-    /// emulator's pid, which the caller kills if QEMU does not start.
+    /// loops): makes its state on first use, activates the PCR banks a TPM 2.0 names (when
+    /// `reconfigures`: not for an incoming migration's state), then `swtpm` listening on
+    /// `socket`. Returns the emulator's pid, which the caller kills if QEMU does not start.
     static func start(
-        _ tpm: DomainDefinition.TPM, name: String, uuid: String, stateDirectory: String, socket: String, runDirectory: String
+        _ tpm: DomainDefinition.TPM, name: String, uuid: String, stateDirectory: String, socket: String, runDirectory: String, reconfigures: Bool = true
     ) throws(Failure) -> pid_t {
         guard let swtpm = program("swtpm") else { throw Failure(message: "Unable to find 'swtpm' binary in $PATH: No such file or directory") }
         guard let setup = program("swtpm_setup") else { throw Failure(message: "Unable to find 'swtpm_setup' binary in $PATH: No such file or directory") }
@@ -67,6 +68,14 @@ enum TPMEmulator {
                 // Made again at the next start rather than left half-made.
                 try? files.removeItem(atPath: state)
                 throw Failure(message: "Could not run '\(setup)'. exitstatus: \(result?.status ?? -1); Check error log '\(log)' for details.")
+            }
+        }
+        if reconfigures && tpm.version == .v2_0 && !tpm.activePCRBanks.isEmpty {
+            // libvirt's qemuTPMEmulatorReconfigure: the banks on the existing state, every start.
+            let arguments = ["--tpm2", "--tpm-state", state, "--logfile", log, "--pcr-banks", tpm.activePCRBanks.map(\.rawValue).joined(separator: ","), "--reconfigure"]
+            let result = try? ChildProcess.run(setup, arguments, timeout: 120)
+            guard let result, result.status == 0 else {
+                throw Failure(message: "Could not run '\(setup) --reconfigure'. exitstatus: \(result?.status ?? -1); Check error log '\(log)' for details.")
             }
         }
         unlink(socket)

@@ -60,6 +60,9 @@ public enum DefinitionChecks {
         }
         try checkStateless(os)
         try checkVirtioModels(definition)
+        for tpm in definition.devices.tpms where !tpm.activePCRBanks.isEmpty && tpm.version != .v2_0 {
+            throw DomainXMLError(.invalid, "<active_pcr_banks/> requires TPM version '2.0'")
+        }
         for disk in definition.devices.disks {
             if disk.source == nil && (disk.type == .file || disk.type == .block) && disk.device != .cdrom && disk.device != .floppy {
                 throw DomainXMLError(.invalid, "missing source information for device \(disk.targetDevice)")

@@ -612,6 +612,7 @@ enum DomainNormalizer {
                 guard backend.name == "backend", backend.namespace == nil, backend[attribute: "type"] == "emulator", backend[attribute: "version"] == nil else { return }
                 backend[attribute: "version"] = model == "tpm-tis" ? "1.2" : "2.0"
             }
+            try normalizePCRBanks(&device)
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "redirfilter":

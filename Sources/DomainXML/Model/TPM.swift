@@ -28,10 +28,19 @@ extension DomainDefinition {
         /// `<device path>` of a passed-through TPM, `<source path>` of an external emulator's socket.
         public var path: String?
         public var alias: String?
+        /// `<active_pcr_banks>` of an emulated TPM 2.0: the PCR banks it has active (none
+        /// given: swtpm's own choice), in libvirt's order.
+        public var activePCRBanks: [PCRBank] = []
+
+        /// A PCR bank (`virDomainTPMPcrBank`), in libvirt's order.
+        public enum PCRBank: String, CaseIterable, Hashable, Sendable {
+            case sha1, sha256, sha384, sha512
+        }
 
         static let schema = ElementSchema("tpm", attributes: ["model"], children: [
             ElementSchema("backend", attributes: ["type", "version", "persistent_state"], children: [
                 ElementSchema("device", attributes: ["path"]), ElementSchema("source", attributes: ["type", "path", "mode"]),
+                ElementSchema("active_pcr_banks", children: PCRBank.allCases.map { ElementSchema($0.rawValue) }),
             ]),
             .alias, .address,
         ])
@@ -50,7 +59,9 @@ extension DomainDefinition {
                     throw DomainXMLError(.invalid, line: backendElement.line, "missing TPM source path for external backend")
                 }
                 path = socket
-            case .emulator: path = nil
+            case .emulator:
+                path = nil
+                activePCRBanks = backendElement.element(named: "active_pcr_banks")?.elements.compactMap { PCRBank(rawValue: $0.name) } ?? []
             }
             alias = DeviceCommon.alias(element)
         }
