@@ -343,6 +343,7 @@ enum DomainNormalizer {
     }
 
     static func normalizeDevice(_ device: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
+        try normalizeISAAddress(&device)
         switch device.name {
         case "disk":
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "file"), at: 0) }

@@ -18,6 +18,8 @@ extension DomainDefinition {
         /// `<target type>` (`isa-serial`, `serial`, `virtio`, …).
         public var targetType: String?
         public var targetPort: Int?
+        /// `<address type='isa'>` of a serial port (and of the console that is serial port 0).
+        public var isaAddress: ISAAddress?
         /// `<target name>` for virtio channels (`org.qemu.guest_agent.0`).
         public var targetName: String?
         public var alias: String?
@@ -69,7 +71,7 @@ extension DomainDefinition {
             ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [protocolSchema,
             ElementSchema("source", attributes: ["path", "mode", "host", "service"], children: [
@@ -88,6 +90,7 @@ extension DomainDefinition {
             type = try Kind.attribute("type", of: element, default: .pty)
             path = source?[attribute: "path"]
             if type == .file { fileAppend = try AttributeValues.onOff("append", of: source) }
+            isaAddress = try ISAAddress(device: element)
             mode = source?[attribute: "mode"]
             host = source?[attribute: "host"]
             service = source?[attribute: "service"]

@@ -20,7 +20,7 @@ struct ElementSchema: Sendable {
     /// `<alias name>`, which every device may carry.
     static let alias = ElementSchema("alias", attributes: ["name"])
     /// `<address>`, which every device may carry.
-    static let address = ElementSchema("address", attributes: ["type", "domain", "bus", "slot", "function", "multifunction", "controller", "target", "unit", "port", "iobase", "base"])
+    static let address = ElementSchema("address", attributes: ["type", "domain", "bus", "slot", "function", "multifunction", "controller", "target", "unit", "port", "iobase", "irq", "base"])
     /// `<boot order>` of a bootable device.
     static let boot = ElementSchema("boot", attributes: ["order"])
     /// `<acpi index>` of a PCI device (modelled where the device's type reads it).

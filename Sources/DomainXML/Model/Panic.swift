@@ -18,10 +18,9 @@ extension DomainDefinition {
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             model = try Model.attribute("model", of: element, default: .isa)
-            if let address = element.element(named: "address"), address[attribute: "type"] == "isa", let text = address[attribute: "iobase"] {
-                let digits = text.hasPrefix("0x") ? String(text.dropFirst(2)) : text
-                guard let port = UInt16(digits, radix: text.hasPrefix("0x") ? 16 : 10) else {
-                    throw DomainXMLError(.invalid, line: address.line, "Cannot parse <address> 'iobase' attribute")
+            if let address = try ISAAddress(device: element), address.ioBase != 0 {
+                guard let port = UInt16(exactly: address.ioBase) else {
+                    throw DomainXMLError(.invalid, "ISA I/O port 0x\(String(address.ioBase, radix: 16)) of a panic device is past 0xffff")
                 }
                 ioPort = port
             }

@@ -10,10 +10,16 @@ extension Builder {
             var backend = serial
             backend.path = names.path
             add("-chardev", try Self.chardev(backend, id: names.chardev, name: "serial\(index)"))
-            addDevice([
+            var members: [(String, JSONValue)] = [
                 ("driver", .string("isa-serial")), ("chardev", .string(names.chardev)), ("id", .string(names.alias)),
                 ("index", .integer(Int64(serial.targetPort ?? index))),
-            ])
+            ]
+            // An ISA address, as libvirt passes it: the I/O base, and the IRQ when given.
+            if let address = serial.isaAddress {
+                members.append(("iobase", .unsigned(UInt64(address.ioBase))))
+                if address.irq > 0 { members.append(("irq", .unsigned(UInt64(address.irq)))) }
+            }
+            addDevice(members)
         }
     }
 
