@@ -27,6 +27,8 @@ extension DomainNormalizer {
         var usedParallelPorts = Set(devices.elements(named: "parallel").compactMap { $0.element(named: "target")?[attribute: "port"].flatMap { Int($0) } })
         devices.updateElements { device in
             guard device.namespace == nil, ["serial", "parallel", "console", "channel", "redirdev"].contains(device.name) else { return }
+            // A serial port's ISA address (and its console's), written as libvirt writes it.
+            if device.name == "serial" || device.name == "console" { normalizeISAAddress(&device) }
             if device[attribute: "type"] == "qemu-vdagent" {
                 // QEMU's agent's settings in libvirt's order.
                 device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["clipboard", "mouse"]) } }

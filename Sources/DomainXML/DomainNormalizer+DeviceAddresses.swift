@@ -89,12 +89,11 @@ extension DomainNormalizer {
     }
 
     /// An ISA address as libvirt writes it: `iobase` and `irq` in hexadecimal with `0x`, left
-    /// out when 0.
-    static func normalizeISAAddress(_ device: inout XMLElement) throws(DomainXMLError) {
-        guard let address = device.element(named: "address"), address[attribute: "type"] == "isa" else { return }
-        let read = try DomainDefinition.ISAAddress(device: device)
+    /// out when 0 (one that does not read is left for the model to refuse in libvirt's words).
+    static func normalizeISAAddress(_ device: inout XMLElement) {
+        guard let read = try? DomainDefinition.ISAAddress(device: device) else { return }
         device.updateElements { element in
-            guard element.name == "address", element.namespace == nil, let read else { return }
+            guard element.name == "address", element.namespace == nil else { return }
             element.attributes.removeAll { $0.name == "iobase" || $0.name == "irq" }
             if read.ioBase != 0 { element.attributes.append(XMLAttribute(name: "iobase", value: "0x" + String(read.ioBase, radix: 16))) }
             if read.irq != 0 { element.attributes.append(XMLAttribute(name: "irq", value: "0x" + String(read.irq, radix: 16))) }

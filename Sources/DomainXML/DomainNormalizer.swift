@@ -343,7 +343,6 @@ enum DomainNormalizer {
     }
 
     static func normalizeDevice(_ device: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
-        try normalizeISAAddress(&device)
         switch device.name {
         case "disk":
             if device[attribute: "type"] == nil { device.attributes.insert(XMLAttribute(name: "type", value: "file"), at: 0) }
@@ -369,22 +368,20 @@ enum DomainNormalizer {
             } else {
                 device.children.insert(.element(element("driver", [("name", "qemu")])), at: 0)
             }
-            device.updateElements { if $0.name == "driver" && $0.namespace == nil { orderAttributes(&$0, diskDriverAttributeOrder) } }
-            device.updateElements { target in
-                guard target.name == "target", target.namespace == nil else { return }
-                // libvirt writes a tray only when open (and refuses an open one on a disk).
-                if target[attribute: "tray"] == "closed" { target[attribute: "tray"] = nil }
-            }
-            // libvirt writes the start-up policy after the source's path.
-            device.updateElements { source in
-                guard source.name == "source", source.namespace == nil, let policy = source.attributes.firstIndex(where: { $0.name == "startupPolicy" }),
-                    policy != source.attributes.count - 1
-                else { return }
-                source.attributes.append(source.attributes.remove(at: policy))
-            }
-            device.updateElements { target in
-                guard target.name == "target", target.namespace == nil else { return }
-                orderAttributes(&target, ["dev", "bus", "tray", "removable", "rotation_rate"])
+            // One pass over the disk's children: the driver's attributes in libvirt's order, a
+            // tray only when open (an open one on a disk is refused later), and the start-up
+            // policy after the source's path.
+            device.updateElements { child in
+                guard child.namespace == nil else { return }
+                if child.name == "driver" {
+                    orderAttributes(&child, diskDriverAttributeOrder)
+                } else if child.name == "target" {
+                    if child[attribute: "tray"] == "closed" { child[attribute: "tray"] = nil }
+                    orderAttributes(&child, ["dev", "bus", "tray", "removable", "rotation_rate"])
+                } else if child.name == "source", let policy = child.attributes.firstIndex(where: { $0.name == "startupPolicy" }),
+                    policy != child.attributes.count - 1 {
+                    child.attributes.append(child.attributes.remove(at: policy))
+                }
             }
             // libvirt's post-parse: a vhost-user disk takes no snapshots; its format: a read-only
             // disk's 'no' goes without saying.
@@ -655,6 +652,8 @@ enum DomainNormalizer {
             }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["model", "target", "driver", "alias", "master", "address", "pcihole64"])
             device.updateElements { driver in if driver.name == "driver" && driver.namespace == nil { orderAttributes(&driver, DomainDefinition.ControllerDriver.attributes) } }
+        case "panic":
+            normalizeISAAddress(&device)
         case "crypto":
             device.children = ordered(dropEmptyDrivers(device.children), by: DomainDefinition.Crypto.childOrder)
         case "pstore":
