@@ -43,9 +43,7 @@ extension DomainNormalizer {
         auth.sort { names.firstIndex(of: $0.name)! < names.firstIndex(of: $1.name)! }
         for index in auth.indices where auth[index].name == "passwdValidTo" {
             // Unreadable text is left for the model's check to refuse in libvirt's words.
-            if let seconds = DomainDefinition.Graphics.passwordExpiry(auth[index].value) {
-                auth[index].value = DomainDefinition.Graphics.passwordExpiryText(seconds)
-            }
+            if let seconds = UTCDateText.parse(auth[index].value), let text = UTCDateText.format(seconds) { auth[index].value = text }
         }
         device.attributes += auth
     }

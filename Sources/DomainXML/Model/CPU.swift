@@ -170,7 +170,7 @@ extension DomainDefinition {
             cpus = element[attribute: "cpus"].flatMap(CPUSet.init(parsing:)) ?? CPUSet([])
             memoryKiB = UInt64(element[attribute: "memory"] ?? "") ?? 0
             memoryAccess = try MemoryAccess.optionalAttribute("memAccess", of: element)
-            discard = try DomainDefinition.OperatingSystem.YesNo.optionalAttribute("discard", of: element).map { $0 == .yes }
+            discard = try AttributeValues.yesNo("discard", of: element)
             for sibling in element.element(named: "distances")?.elements(named: "sibling") ?? [] {
                 if let node = sibling[attribute: "id"].flatMap({ Int($0) }), let value = sibling[attribute: "value"].flatMap({ Int($0) }) { distances[node] = value }
             }

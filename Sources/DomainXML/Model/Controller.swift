@@ -46,8 +46,12 @@ extension DomainDefinition {
         /// The virtio variant a virtio-scsi or virtio-serial controller's `model` names
         /// (`virtio-transitional`, `virtio-non-transitional`; `virtio` for virtio-serial).
         public var virtioModel: VirtioModel? {
-            guard type == .scsi || type == .virtioSerial, let model, type == .virtioSerial || model != "virtio" else { return nil }
-            return VirtioModel(rawValue: model)
+            switch type {
+            case .virtioSerial: model.flatMap(VirtioModel.init(rawValue:))
+            // A SCSI controller's `virtio` is no model of libvirt's (it says `virtio-scsi`).
+            case .scsi where model != "virtio": model.flatMap(VirtioModel.init(rawValue:))
+            default: nil
+            }
         }
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [

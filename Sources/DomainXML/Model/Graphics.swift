@@ -81,7 +81,7 @@ extension DomainDefinition {
             // Read only with a password, as libvirt reads them (the normaliser drops them otherwise).
             if password != nil {
                 if let text = element[attribute: "passwdValidTo"] {
-                    guard let expiry = Self.passwordExpiry(text) else {
+                    guard let expiry = UTCDateText.parse(text) else {
                         throw DomainXMLError(.internalError, "cannot parse password validity time '\(text)', expect YYYY-MM-DDTHH:MM:SS")
                     }
                     passwordValidTo = expiry

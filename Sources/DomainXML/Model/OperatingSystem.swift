@@ -177,7 +177,7 @@ extension DomainDefinition {
             readonly = element[attribute: "readonly"] == "yes"
             type = try Kind.optionalAttribute("type", of: element)
             secure = element[attribute: "secure"] == "yes"
-            stateless = try OperatingSystem.YesNo.optionalAttribute("stateless", of: element).map { $0 == .yes }
+            stateless = try AttributeValues.yesNo("stateless", of: element)
         }
     }
 }
