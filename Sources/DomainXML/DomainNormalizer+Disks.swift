@@ -3,8 +3,10 @@ import XMLTree
 extension DomainNormalizer {
     /// libvirt's order of a network disk `<source>`'s children.
     static let networkSourceChildOrder = [
-        "host", "identity", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout", "auth", "encryption", "reservations",
+        "host", "identity", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout", "slices", "auth", "encryption", "reservations",
     ]
+    /// libvirt's order of the children of a disk `<source>` that is not a network disk's.
+    static let localSourceChildOrder = ["slices", "auth", "encryption", "reservations"]
 
     /// A network disk's `<source>` as libvirt writes it back: each TCP host with its port (the
     /// protocol's default when absent), `transport` only when not TCP, and only what the
@@ -124,7 +126,8 @@ extension DomainNormalizer {
             layer.children = layer.children.compactMap { node in
                 guard case .element(var source) = node, source.name == "source", source.namespace == nil else { return node }
                 source[attribute: "index"] = nil
-                if type == "network" { normalizeNetworkDiskSource(&source) }
+                normalizeSlices(&source)
+                if type == "network" { normalizeNetworkDiskSource(&source) } else { source.children = ordered(source.children, by: localSourceChildOrder) }
                 return source.attributes.isEmpty && source.elements.isEmpty ? nil : .element(source)
             }
             normalizeBackingChain(&layer, options: options)

@@ -396,7 +396,13 @@ enum DomainNormalizer {
             let network = device[attribute: "type"] == "network"
             device.updateElements { source in
                 guard source.name == "source", source.namespace == nil else { return }
-                if network { normalizeNetworkDiskSource(&source) } else { dropNetworkSourceParts(&source) }
+                normalizeSlices(&source)
+                if network {
+                    normalizeNetworkDiskSource(&source)
+                } else {
+                    dropNetworkSourceParts(&source)
+                    source.children = ordered(source.children, by: localSourceChildOrder)
+                }
             }
             normalizeBackingChain(&device, options: options)
             if device.element(named: "address") == nil, let bus = device.element(named: "target")?[attribute: "bus"], let index = DiskTarget.index(of: dev) {

@@ -183,6 +183,11 @@ public struct GuestDevices: Hashable, Sendable {
 
     /// Block node N's storage node (`libvirt-N-storage`), which opens the file or device.
     public static func storageNode(_ number: UInt32) -> String { "libvirt-\(number)-storage" }
+    /// The node that reads a storage slice over `storageNode` (`libvirt-N-slice-sto` over
+    /// `libvirt-N-storage`).
+    public static func sliceNode(ofStorageNode storageNode: String) -> String {
+        storageNode.hasSuffix("-storage") ? String(storageNode.dropLast("storage".count)) + "slice-sto" : storageNode + "-slice-sto"
+    }
     /// Block node N's format node (`libvirt-N-format`), which a device or the layer above names.
     public static func formatNode(_ number: UInt32) -> String { "libvirt-\(number)-format" }
 

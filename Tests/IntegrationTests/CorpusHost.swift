@@ -119,12 +119,14 @@ final class CorpusHost {
                 } else {
                     try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", moved, "16M"])
                 }
+                try Self.placeInStorageSlice(moved, source: element)
                 element[attribute: "file"] = moved
             }
             if let dev = element[attribute: "dev"] {
                 let backing = scratchPath(for: dev) + ".img"
                 try makeParent(of: backing)
                 try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", "raw", backing, "16M"])
+                try Self.placeInStorageSlice(backing, source: element)
                 let result = try runProgram("/usr/sbin/losetup", ["-f", "--show", backing])
                 guard result.status == 0 else { throw TestSetupError("losetup: \(result.error)") }
                 let loop = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -279,6 +281,24 @@ final class CorpusHost {
         helpers.append(helper)
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
+    }
+
+    /// A stand-in image moved to where the source's storage slice (`<slices><slice
+    /// type='storage' offset size>`) says it is: `offset` bytes into its file, which is made
+    /// (sparse) at least `offset + size` bytes long, as QEMU's raw driver requires of a slice.
+    static func placeInStorageSlice(_ path: String, source: XMLElement) throws {
+        guard let slice = source.element(named: "slices")?.elements(named: "slice").first(where: { $0[attribute: "type"] == "storage" }),
+            let offset = slice[attribute: "offset"].flatMap({ UInt64($0.trimmingCharacters(in: .whitespaces)) }),
+            let size = slice[attribute: "size"].flatMap({ UInt64($0.trimmingCharacters(in: .whitespaces)) })
+        else { return }
+        let image = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw TestSetupError("cannot rewrite \(path) for its slice")
+        }
+        defer { try? file.close() }
+        try file.seek(toOffset: offset)
+        try file.write(contentsOf: image)
+        if try file.offset() < offset + size { try file.truncate(atOffset: offset + size) }
     }
 
     /// qemu-storage-daemon exporting a stand-in raw image as a vhost-user-blk server on the

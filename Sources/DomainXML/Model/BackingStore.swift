@@ -19,6 +19,8 @@ extension DomainDefinition.Disk {
         /// A network layer's source (`<backingStore type='network'>`: protocol, name, hosts), read
         /// as a network disk's.
         public var network: DomainDefinition.Disk.NetworkSource?
+        /// `<source><slices>`: the part of the file or device the layer occupies.
+        public var slice: DomainDefinition.Disk.StorageSlice?
         /// The layer's block node number (`index`), kept only in live documents.
         public var index: UInt32?
         /// Found by the daemon in the image headers at start, not written in the XML: numbered
@@ -36,7 +38,7 @@ extension DomainDefinition.Disk {
         /// layer (``DomainSchema`` reads nested layers with this schema).
         static let schema = ElementSchema("backingStore", attributes: ["type", "index"], children: [
             ElementSchema("format", attributes: ["type"]),
-            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children),
+            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [StorageSlice.schema]),
             ElementSchema("backingStore"),
         ])
 
@@ -68,6 +70,7 @@ extension DomainDefinition.Disk {
                 let path = type == .block ? source[attribute: "dev"] : type == .file ? source[attribute: "file"] : type == .dir ? source[attribute: "dir"] : nil
                 var store = BackingStore(type: type, format: format, path: path?.isEmpty == true ? nil : path, index: layer[attribute: "index"].flatMap { UInt32($0) })
                 if type == .network { store.network = try NetworkSource(source) }
+                store.slice = try StorageSlice.storageSlice(of: source)
                 layers.append(store)
                 next = layer.element(named: "backingStore")
             }

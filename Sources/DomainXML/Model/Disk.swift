@@ -145,6 +145,8 @@ extension DomainDefinition {
         public var removable: Bool?
         /// `<disk model>`: a virtio disk's device variant (transitional or not).
         public var model: VirtioModel?
+        /// `<source><slices>`: the part of the file or device the image occupies.
+        public var slice: StorageSlice?
         /// `<source startupPolicy>`: what a start does when the source is missing (nil: fail).
         public var startupPolicy: StartupPolicy?
         /// `<target tray>` of a CD-ROM or floppy drive: whether its tray is open (a running
@@ -177,7 +179,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot", "model"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx"] + VirtioOptions.attributes),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"])]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"]), StorageSlice.schema]),
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
@@ -309,6 +311,7 @@ extension DomainDefinition {
             removable = try AttributeValues.onOff("removable", of: target)
             trayOpen = try Tray.optionalAttribute("tray", of: target) == .open
             startupPolicy = try StartupPolicy.optionalAttribute("startupPolicy", of: source)
+            slice = try StorageSlice.storageSlice(of: source)
             model = try VirtioModel.optionalAttribute("model", of: element)
         }
 

@@ -124,9 +124,10 @@ extension Builder {
             // A described backing chain: its layers first, bottom up, each read-only on the one below.
             let backing = try backingChainNodes(disk, names: names, secrets: secrets, cache: cache, discard: discard)
             add("-blockdev", json: .object(storage + [("node-name", .string(imageNodes.0))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
+            let (file, formatSlice) = addSliceNode(disk.slice, format: disk.format, luksEncrypted: disk.encryption?.format == .luks, storageNode: imageNodes.0, cache: cache)
             add("-blockdev", json: .object(
                 [("node-name", .string(imageNodes.1)), ("read-only", .bool(disk.readonly || overlay != nil))] + discard + zeroes + cache
-                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + [("file", .string(imageNodes.0))]
+                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + formatSlice + [("file", .string(file))]
                     + Self.backingMember(format: disk.format, below: backing, endsChain: disk.endsChain)))
             if let overlay {
                 add("-blockdev", json: .object([("driver", .string("file")), ("filename", .string(overlay)), ("node-name", .string(names.storageNode))] + cache
@@ -223,13 +224,32 @@ extension Builder {
             }
             add("-blockdev", json: .object(storage + [("node-name", .string(storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             let isBottom = below == nil
+            let (file, formatSlice) = addSliceNode(layer.slice, format: layer.format, luksEncrypted: false, storageNode: storageNode, cache: cache)
             add("-blockdev", json: .object(
                 [("node-name", .string(formatNode)), ("read-only", .bool(true))] + discard + cache
-                    + [("driver", .string(layer.format)), ("file", .string(storageNode))]
+                    + [("driver", .string(layer.format))] + formatSlice + [("file", .string(file))]
                     + Self.backingMember(format: layer.format, below: below, endsChain: isBottom && disk.endsChain)))
             below = formatNode
         }
         return below
+    }
+
+    /// The storage slice of an image over `storageNode` (libvirt's
+    /// `qemuBlockStorageSourceGetBlockdevStorageSliceProps`): a raw, unencrypted image's format
+    /// node takes the slice's `offset` and `size` itself (returned, with the storage node as its
+    /// `file`); any other image reads through a `raw` node of its own (`libvirt-N-slice-sto`,
+    /// added here, returned as the format node's `file`).
+    mutating func addSliceNode(
+        _ slice: DomainDefinition.Disk.StorageSlice?, format: String?, luksEncrypted: Bool, storageNode: String, cache: [(String, JSONValue)]
+    ) -> (file: String, formatMembers: [(String, JSONValue)]) {
+        guard let slice else { return (storageNode, []) }
+        let bounds: [(String, JSONValue)] = [("offset", .unsigned(slice.offset)), ("size", .unsigned(slice.size))]
+        guard DomainDefinition.Disk.StorageSlice.needsOwnNode(format: format, luksEncrypted: luksEncrypted) else { return (storageNode, bounds) }
+        let sliceNode = GuestDevices.sliceNode(ofStorageNode: storageNode)
+        add("-blockdev", json: .object(
+            [("driver", .string("raw")), ("node-name", .string(sliceNode))] + bounds
+                + [("file", .string(storageNode)), ("auto-read-only", .bool(true)), ("discard", .string("unmap"))] + cache))
+        return (sliceNode, [])
     }
 
     /// A format node's `backing`: the next layer's format node; none (`null`) when the
