@@ -60,6 +60,14 @@ def chained_disk(base, middle, top, target="vda"):
             f"</backingStore><target dev='{target}' bus='virtio'/></disk>")
 
 
+def innermost_filename(description):
+    """The file a `json:` node description reads in the end, through any nodes between (a raw
+    node of a storage slice)."""
+    while isinstance(description, dict) and "filename" not in description and "file" in description:
+        description = description["file"]
+    return description["filename"] if isinstance(description, dict) else description
+
+
 def block_nodes(daemon, name):
     """QEMU's block nodes: node name → (file name, read-only, the file names below it). A node
     whose backing is not the one its header names has a `json:` file name, which is unfolded."""
@@ -69,9 +77,9 @@ def block_nodes(daemon, name):
         file, below = node["file"], []
         if file.startswith("json:"):
             description = json.loads(file[len("json:"):])
-            file = description["file"]["filename"]
+            file = innermost_filename(description["file"])
             while "backing" in description:
                 description = description["backing"]
-                below.append(description["file"]["filename"])
+                below.append(innermost_filename(description["file"]))
         nodes[node["node-name"]] = (file, node["ro"], below)
     return nodes

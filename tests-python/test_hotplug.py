@@ -4,6 +4,7 @@ its console; the persistent definition follows `--config`; events as libvirt sen
 libvirt's refusals."""
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -427,3 +428,40 @@ def test_a_guestfwd_channel_plugs_in_as_a_network_and_unplugs(guest):
     events = watcher.communicate(timeout=20)[0]
     assert events.count("device-added") == 2 and events.count("device-removed") == 2, events
     assert daemon.alive()
+
+
+def test_copy_on_read_and_sliced_disks_attach_and_leave_no_block_node_behind(guest):
+    """A copy-on-read disk (its `libvirt-CoR-vdb` node above the format node) and a qcow2 image
+    inside a storage slice (its `libvirt-N-slice-sto` node): the guest reads both, what it read
+    through copy-on-read is now in the overlay, and the unplug frees every node of both."""
+    daemon, console, tmp = guest
+    base = image(tmp / "cor-base.qcow2", size="4M", fmt="qcow2")
+    run("qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 64k", base)
+    overlay = str(tmp / "cor-overlay.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, overlay)
+    (tmp / "cor.xml").write_text(
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2' copy_on_read='on'/><source file='{overlay}'/>"
+        "<target dev='vdb' bus='virtio'/></disk>")
+    inner = image(tmp / "inner.qcow2", size="4M", fmt="qcow2")
+    run("qemu-io", "-f", "qcow2", "-c", "write -P 0x33 0 64k", inner)
+    data = open(inner, "rb").read()
+    size = (len(data) + 511) // 512 * 512
+    container = tmp / "container.img"
+    container.write_bytes(b"\0" * 65536 + data + b"\0" * (size - len(data)))
+    (tmp / "sliced.xml").write_text(
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{container}'>"
+        f"<slices><slice type='storage' offset='65536' size='{size}'/></slices></source><target dev='vdc' bus='virtio'/></disk>")
+    before = set(block_nodes(daemon, "hp"))
+    virsh(daemon, "attach-device", "hp", str(tmp / "cor.xml"), "--live")
+    in_guest(console, "dd if=/dev/vda bs=65536 count=1 2>/dev/null | tr -d '\\021' | wc -c; echo checked-$((6*7))", "\n0\r\nchecked-42")
+    virsh(daemon, "attach-device", "hp", str(tmp / "sliced.xml"), "--live")
+    in_guest(console, "dd if=/dev/vdb bs=65536 count=1 2>/dev/null | tr -d '3' | wc -c; echo checked-$((6*7))", "\n0\r\nchecked-42")
+    added = set(block_nodes(daemon, "hp")) - before
+    sliced = int(re.search(rf"<source file='{container}' index='(\d+)'", virsh(daemon, "dumpxml", "hp").stdout).group(1))
+    assert {"libvirt-CoR-vdb", f"libvirt-{sliced}-slice-sto", f"libvirt-{sliced}-storage"} <= added, added
+    for name in ("cor.xml", "sliced.xml"):
+        virsh(daemon, "detach-device", "hp", str(tmp / name), "--live")
+    wait_for(lambda: not set(block_nodes(daemon, "hp")) & added, what="the disks' block nodes to go")
+    # Copy-on-read wrote what the guest read into the overlay itself (depth 0).
+    extents = json.loads(run("qemu-img", "map", "--output=json", "-f", "qcow2", overlay).stdout)
+    assert any(extent["start"] == 0 and extent["depth"] == 0 and extent["data"] for extent in extents), extents

@@ -73,6 +73,7 @@ public enum DefinitionChecks {
             try checkTransient(disk, definition)
             try checkVhostUser(disk, of: definition)
             try checkVirtioOnlySettings(disk)
+            try checkCopyOnReadAndMetadataCache(disk)
             if disk.acpiIndex != nil && disk.targetBus != .virtio {
                 throw DomainXMLError(.unsupported, "ACPI index is only supported for PCI devices")
             }

@@ -124,6 +124,10 @@ extension DomainNormalizer {
             if !options.keepsLiveState { layer[attribute: "index"] = nil }
             orderAttributes(&layer, ["type", "index"])
             layer.children = layer.children.compactMap { node in
+                if case .element(var format) = node, format.name == "format", format.namespace == nil {
+                    normalizeMetadataCache(&format)
+                    return .element(format)
+                }
                 guard case .element(var source) = node, source.name == "source", source.namespace == nil else { return node }
                 source[attribute: "index"] = nil
                 normalizeSlices(&source)

@@ -375,6 +375,7 @@ enum DomainNormalizer {
                 guard child.namespace == nil else { return }
                 if child.name == "driver" {
                     orderAttributes(&child, diskDriverAttributeOrder)
+                    normalizeMetadataCache(&child)
                 } else if child.name == "target" {
                     if child[attribute: "tray"] == "closed" { child[attribute: "tray"] = nil }
                     orderAttributes(&child, ["dev", "bus", "tray", "removable", "rotation_rate"])
@@ -762,6 +763,13 @@ enum DomainNormalizer {
         return keyed.map { children[$0.position] }
     }
 
+    /// Removes `parent`'s child at `position`, and the blank text around it when no other
+    /// element is left (so `<driver>` does not keep the indentation of a removed child).
+    static func removeChild(at position: Int, of parent: inout XMLElement) {
+        parent.children.remove(at: position)
+        if parent.children.allSatisfy({ if case .text(let text) = $0 { text.allSatisfy(\.isWhitespace) } else { false } }) { parent.children = [] }
+    }
+
     static func update(_ root: inout XMLElement, _ name: String, _ body: (inout XMLElement) -> Void) {
         root.updateElements { e in if e.name == name && e.namespace == nil { body(&e) } }
     }
@@ -785,6 +793,16 @@ enum DomainNormalizer {
     /// k/KiB/M/MiB/… (powers of 1024); the default unit is KiB unless `defaultUnit` says
     /// otherwise. Rounded up to whole KiB.
     static func kibibytes(_ element: XMLElement, defaultUnit: String = "KiB") throws(DomainXMLError) -> UInt64 {
+        let bytes = try scaledBytes(element, defaultUnit: defaultUnit)
+        let kib = bytes / 1024 + (bytes % 1024 == 0 ? 0 : 1)
+        guard kib <= DomainLimits.maximumMemoryKiB else {
+            throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>: at most \(DomainLimits.maximumMemoryKiB) KiB")
+        }
+        return kib
+    }
+
+    /// The bytes of a scaled integer (``kibibytes(_:defaultUnit:)``'s units), not rounded.
+    static func scaledBytes(_ element: XMLElement, defaultUnit: String) throws(DomainXMLError) -> UInt64 {
         let text = element.text.trimmingWhitespace()
         guard let value = UInt64(text) else {
             throw DomainXMLError(.invalid, line: element.line, "invalid value '\(text)' for <\(element.name)>: expected a non-negative integer")
@@ -809,11 +827,7 @@ enum DomainNormalizer {
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: factor)
         guard !overflow else { throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>: more than 2^64 bytes") }
-        let kib = bytes / 1024 + (bytes % 1024 == 0 ? 0 : 1)
-        guard kib <= DomainLimits.maximumMemoryKiB else {
-            throw DomainXMLError(.invalid, line: element.line, "value too large for <\(element.name)>: at most \(DomainLimits.maximumMemoryKiB) KiB")
-        }
-        return kib
+        return bytes
     }
 
     /// A UUID in libvirt's canonical form (lower-case, dashed 8-4-4-4-12) from text with 32 ASCII

@@ -52,6 +52,35 @@ public struct GuestDevices: Hashable, Sendable {
         /// The block nodes of each backing layer, top down: storage then format.
         public var backingNodes: [String] { backingNodeIndexes.flatMap { [GuestDevices.storageNode($0), GuestDevices.formatNode($0)] } }
 
+        /// The `copy-on-read` node above the format node of a disk with `<driver
+        /// copy_on_read='on'>` (`libvirt-CoR-vda`), which the device reads through.
+        public var copyOnReadNode: String? = nil
+        /// The node reading the image's storage slice, when the image needs one of its own
+        /// (``DomainDefinition/Disk/StorageSlice/needsOwnNode(format:luksEncrypted:)``).
+        public var imageSliceNode: String? = nil
+        /// The node the guest's device reads and writes through.
+        public var deviceNode: String { copyOnReadNode ?? formatNode }
+
+        /// Every block node of the disk, top down, each before the nodes it reads: the order in
+        /// which they are deleted once the device is gone.
+        public var blockNodesTopDown: [String] {
+            var nodes = copyOnReadNode.map { [$0] } ?? []
+            if transientOverlay != nil {
+                nodes += [formatNode, storageNode, baseFormatNode] + (imageSliceNode.map { [$0] } ?? []) + [baseStorageNode]
+            } else {
+                nodes += [formatNode] + (imageSliceNode.map { [$0] } ?? []) + [storageNode]
+            }
+            for (number, layer) in zip(backingNodeIndexes, backingLayers) {
+                let storage = GuestDevices.storageNode(number)
+                nodes.append(GuestDevices.formatNode(number))
+                if layer.slice != nil && DomainDefinition.Disk.StorageSlice.needsOwnNode(format: layer.format, luksEncrypted: false) {
+                    nodes.append(GuestDevices.sliceNode(ofStorageNode: storage))
+                }
+                nodes.append(storage)
+            }
+            return nodes
+        }
+
         /// A transient disk's image's storage node under its overlay (`libvirt-N-base-storage`).
         public var baseStorageNode: String { "libvirt-\(nodeIndex)-base-storage" }
         /// A transient disk's image's format node, the overlay's backing (`libvirt-N-base-format`).
@@ -111,7 +140,10 @@ public struct GuestDevices: Hashable, Sendable {
                 storageNode: Self.storageNode(node), nodeIndex: node, source: disk.source, hasMedium: disk.hasMedium, format: overlay == nil ? disk.format : "qcow2",
                 qomName: disk.targetBus == .virtio ? "/machine/peripheral/\(disk.alias ?? Self.generatedAlias(of: disk, position: index))/virtio-backend"
                     : disk.alias ?? Self.generatedAlias(of: disk, position: index, lsiController: domain.devices.isLSIController(of: disk)),
-                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing, backingLayers: disk.backingChain, endsChain: disk.endsChain))
+                transientOverlay: overlay, backingNodeIndexes: numbers[index].backing, backingLayers: disk.backingChain, endsChain: disk.endsChain,
+                copyOnReadNode: disk.copyOnRead == true && disk.hasMedium ? "libvirt-CoR-\(disk.targetDevice)" : nil,
+                imageSliceNode: disk.slice != nil && DomainDefinition.Disk.StorageSlice.needsOwnNode(format: disk.format, luksEncrypted: disk.encryption?.format == .luks)
+                    ? Self.sliceNode(ofStorageNode: overlay == nil ? Self.storageNode(node) : "libvirt-\(node)-base-storage") : nil))
         }
         for (index, interface) in domain.devices.interfaces.enumerated() {
             // libvirt's netdev is "host" + the NIC's alias (`hostnet0`, `hostua-lan`).

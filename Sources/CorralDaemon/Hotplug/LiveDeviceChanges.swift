@@ -203,24 +203,9 @@ extension DomainDriver {
             }
             guard index < devices.disks.count, devices.disks[index].hasMedium else { return [] }
             let disk = devices.disks[index]
-            var removals: [(String, JSONValue)] = [
-                ("blockdev-del", .object([("node-name", .string(disk.formatNode))])),
-                ("blockdev-del", .object([("node-name", .string(disk.storageNode))])),
-            ]
-            // A transient disk's image under its overlay.
-            if disk.transientOverlay != nil {
-                removals += [
-                    ("blockdev-del", .object([("node-name", .string(disk.baseFormatNode))])),
-                    ("blockdev-del", .object([("node-name", .string(disk.baseStorageNode))])),
-                ]
-            }
-            // A backing chain's layers, top down, once nothing above them is left (each format
-            // node before its storage node).
-            for number in disk.backingNodeIndexes {
-                for node in [GuestDevices.formatNode(number), GuestDevices.storageNode(number)] {
-                    removals.append(("blockdev-del", .object([("node-name", .string(node))])))
-                }
-            }
+            // Every node, top down (a transient disk's image under its overlay, a backing chain's
+            // layers), each once nothing above it is left.
+            var removals: [(String, JSONValue)] = disk.blockNodesTopDown.map { ("blockdev-del", .object([("node-name", .string($0))])) }
             // The secret holding a network disk's HTTP cookies.
             if index < live.devices.disks.count, live.devices.disks[index].network?.cookies.isEmpty == false {
                 removals.append(("object-del", .object([("id", .string(devices.disks[index].storageNode + "-httpcookie-secret0"))])))

@@ -103,13 +103,12 @@ extension DomainDriver {
         guard removed else { throw RemoteError(code: .operationFailed, domain: .qemu, detail: "timed out waiting to open tray of '\(alias)'") }
         if !blockdevs.isEmpty {
             try await Self.plug(blockdevs, qmp: qmp)
-            try await run("blockdev-insert-medium", [("id", .string(alias)), ("node-name", .string(names.disks[index].formatNode))])
+            try await run("blockdev-insert-medium", [("id", .string(alias)), ("node-name", .string(names.disks[index].deviceNode))])
         }
         // Closed again, also when left empty, as libvirt leaves it.
         try await run("blockdev-close-tray", [("id", .string(alias))])
         if oldNames.source != nil {
-            let layers = oldNames.backingNodeIndexes.flatMap { [GuestDevices.formatNode($0), GuestDevices.storageNode($0)] }
-            for node in [oldNames.formatNode, oldNames.storageNode] + layers { _ = try? await qmp.execute("blockdev-del", arguments: .object([("node-name", .string(node))])) }
+            for node in oldNames.blockNodesTopDown { _ = try? await qmp.execute("blockdev-del", arguments: .object([("node-name", .string(node))])) }
         }
         // The tray is closed again (its events say the same, whichever comes first).
         var changedDocument = updated.document

@@ -21,6 +21,8 @@ extension DomainDefinition.Disk {
         public var network: DomainDefinition.Disk.NetworkSource?
         /// `<source><slices>`: the part of the file or device the layer occupies.
         public var slice: DomainDefinition.Disk.StorageSlice?
+        /// `<format><metadata_cache><max_size>`: the bytes of qcow2 metadata QEMU caches.
+        public var metadataCacheBytes: UInt64?
         /// The layer's block node number (`index`), kept only in live documents.
         public var index: UInt32?
         /// Found by the daemon in the image headers at start, not written in the XML: numbered
@@ -37,7 +39,7 @@ extension DomainDefinition.Disk {
         /// What Corral models of a `<backingStore>`; its own `<backingStore>` child is the next
         /// layer (``DomainSchema`` reads nested layers with this schema).
         static let schema = ElementSchema("backingStore", attributes: ["type", "index"], children: [
-            ElementSchema("format", attributes: ["type"]),
+            ElementSchema("format", attributes: ["type"], children: [MetadataCache.schema]),
             ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [StorageSlice.schema]),
             ElementSchema("backingStore"),
         ])
@@ -71,6 +73,7 @@ extension DomainDefinition.Disk {
                 var store = BackingStore(type: type, format: format, path: path?.isEmpty == true ? nil : path, index: layer[attribute: "index"].flatMap { UInt32($0) })
                 if type == .network { store.network = try NetworkSource(source) }
                 store.slice = try StorageSlice.storageSlice(of: source)
+                store.metadataCacheBytes = try MetadataCache.maximumBytes(in: layer.element(named: "format"), path: "./format/metadata_cache/max_size")
                 layers.append(store)
                 next = layer.element(named: "backingStore")
             }

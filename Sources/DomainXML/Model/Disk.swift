@@ -145,6 +145,11 @@ extension DomainDefinition {
         public var removable: Bool?
         /// `<disk model>`: a virtio disk's device variant (transitional or not).
         public var model: VirtioModel?
+        /// `<driver copy_on_read>`: whether what the guest reads from the backing chain is
+        /// copied into the image (QEMU's `copy-on-read` node above the format node).
+        public var copyOnRead: Bool?
+        /// `<driver><metadata_cache><max_size>`: the bytes of qcow2 metadata QEMU caches.
+        public var metadataCacheBytes: UInt64?
         /// `<source><slices>`: the part of the file or device the image occupies.
         public var slice: StorageSlice?
         /// `<source startupPolicy>`: what a start does when the source is missing (nil: fail).
@@ -178,7 +183,7 @@ extension DomainDefinition {
         }
 
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot", "model"], children: [
-            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx"] + VirtioOptions.attributes),
+            ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx", "copy_on_read"] + VirtioOptions.attributes, children: [MetadataCache.schema]),
             .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"]), StorageSlice.schema]),
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
@@ -312,6 +317,8 @@ extension DomainDefinition {
             trayOpen = try Tray.optionalAttribute("tray", of: target) == .open
             startupPolicy = try StartupPolicy.optionalAttribute("startupPolicy", of: source)
             slice = try StorageSlice.storageSlice(of: source)
+            copyOnRead = try AttributeValues.onOff("copy_on_read", of: driver)
+            metadataCacheBytes = try MetadataCache.maximumBytes(in: driver, path: "./metadata_cache/max_size")
             model = try VirtioModel.optionalAttribute("model", of: element)
         }
 

@@ -56,7 +56,7 @@ extension DomainNormalizer {
             case .element(var slices) = source.children[position]
         else { return }
         guard var slice = slices.elements(named: "slice").first(where: { $0[attribute: "type"] == DomainDefinition.Disk.StorageSlice.storageType }) else {
-            source.children.remove(at: position)
+            removeChild(at: position, of: &source)
             return
         }
         if let offset = slice[attribute: "offset"].flatMap(AttributeValues.libvirtUInt64), let size = slice[attribute: "size"].flatMap(AttributeValues.libvirtUInt64) {

@@ -127,7 +127,8 @@ extension Builder {
             let (file, formatSlice) = addSliceNode(disk.slice, format: disk.format, luksEncrypted: disk.encryption?.format == .luks, storageNode: imageNodes.0, cache: cache)
             add("-blockdev", json: .object(
                 [("node-name", .string(imageNodes.1)), ("read-only", .bool(disk.readonly || overlay != nil))] + discard + zeroes + cache
-                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + formatSlice + [("file", .string(file))]
+                    + (encryption.isEmpty ? [("driver", .string(disk.format ?? "raw"))] : encryption) + Self.metadataCacheMember(disk.metadataCacheBytes)
+                    + formatSlice + [("file", .string(file))]
                     + Self.backingMember(format: disk.format, below: backing, endsChain: disk.endsChain)))
             if let overlay {
                 add("-blockdev", json: .object([("driver", .string("file")), ("filename", .string(overlay)), ("node-name", .string(names.storageNode))] + cache
@@ -136,7 +137,14 @@ extension Builder {
                     [("node-name", .string(names.formatNode)), ("read-only", .bool(false))] + discard + zeroes + cache
                         + [("driver", .string("qcow2")), ("file", .string(names.storageNode)), ("backing", .string(imageNodes.1))]))
             }
-            members.append(("drive", .string(names.formatNode)))
+            if let copyOnRead = names.copyOnReadNode {
+                // Reads from the backing chain are written into the image (libvirt's
+                // `qemuBlockStorageGetCopyOnReadProps`).
+                add("-blockdev", json: .object([
+                    ("driver", .string("copy-on-read")), ("node-name", .string(copyOnRead)), ("file", .string(names.formatNode)), ("discard", .string("unmap")),
+                ]))
+            }
+            members.append(("drive", .string(names.deviceNode)))
         } else if disk.device != .cdrom && disk.device != .floppy {
             throw CommandLineError(.unsupported, "disk \(disk.targetDevice) has no source")
         }
@@ -227,7 +235,7 @@ extension Builder {
             let (file, formatSlice) = addSliceNode(layer.slice, format: layer.format, luksEncrypted: false, storageNode: storageNode, cache: cache)
             add("-blockdev", json: .object(
                 [("node-name", .string(formatNode)), ("read-only", .bool(true))] + discard + cache
-                    + [("driver", .string(layer.format))] + formatSlice + [("file", .string(file))]
+                    + [("driver", .string(layer.format))] + Self.metadataCacheMember(layer.metadataCacheBytes) + formatSlice + [("file", .string(file))]
                     + Self.backingMember(format: layer.format, below: below, endsChain: isBottom && disk.endsChain)))
             below = formatNode
         }
@@ -250,6 +258,11 @@ extension Builder {
             [("driver", .string("raw")), ("node-name", .string(sliceNode))] + bounds
                 + [("file", .string(storageNode)), ("auto-read-only", .bool(true)), ("discard", .string("unmap"))] + cache))
         return (sliceNode, [])
+    }
+
+    /// A qcow2 format node's `cache-size`: the metadata cache's bytes, when the XML gives them.
+    static func metadataCacheMember(_ bytes: UInt64?) -> [(String, JSONValue)] {
+        bytes.map { [("cache-size", .unsigned($0))] } ?? []
     }
 
     /// A format node's `backing`: the next layer's format node; none (`null`) when the
