@@ -49,6 +49,8 @@ def test_cpu_models_are_the_emulators(daemon, libvirtd):
     assert len(set(ours)) == len(ours) and "qemu64" in ours and "Skylake-Client" in ours
     assert not any(name.endswith(("-v1", "-v2")) for name in ours)
     assert len(set(theirs) & set(ours)) >= 0.9 * len(theirs)
+    # A 32-bit guest's choice is the same x86 list, as libvirt gives it.
+    assert run("virsh", "-c", daemon.uri, "cpu-models", "i686").stdout.split() == ours
 
 
 def test_out_of_range_requests_get_libvirtds_errors(daemon, libvirtd):

@@ -2,8 +2,9 @@ public import QEMUProbe
 
 /// Formats libvirt's capabilities XML (`virConnectGetCapabilities`) for this host and emulator.
 public enum CapabilitiesXML {
-    /// The document for `host` and `emulator`.
-    public static func format(host: HostInformation, emulator: EmulatorCapabilities) -> String {
+    /// The document for `host`, `emulator` (64-bit guests) and `i686` (32-bit guests, when the
+    /// host has an emulator for them).
+    public static func format(host: HostInformation, emulator: EmulatorCapabilities, i686: EmulatorCapabilities? = nil) -> String {
         var xml = "<capabilities>\n\n  <host>\n"
         xml += "    <uuid>\(escape(host.uuid))</uuid>\n"
         xml += "    <cpu>\n      <arch>\(escape(host.architecture))</arch>\n"
@@ -22,26 +23,34 @@ public enum CapabilitiesXML {
         xml += "          </cpus>\n        </cell>\n      </cells>\n    </topology>\n"
         xml += "    <secmodel>\n      <model>none</model>\n      <doi>0</doi>\n    </secmodel>\n"
         xml += "  </host>\n\n"
-        if emulator.version != 0 {
-            xml += "  <guest>\n    <os_type>hvm</os_type>\n    <arch name='x86_64'>\n      <wordsize>64</wordsize>\n"
-            xml += "      <emulator>\(escape(emulator.path))</emulator>\n"
-            // The default machine first, then its alias, as libvirt lists them: tools such as
-            // virt-install take the first machine as the default.
-            let defaultName = emulator.machines.first { $0.isDefault }?.name
-            let first = emulator.machines.filter { $0.name == defaultName || ($0.canonical != nil && $0.canonical == defaultName) }
-            let ordered = first.sorted { a, _ in a.canonical == nil } + emulator.machines.filter { m in !first.contains { $0.name == m.name } }
-            for machine in ordered {
-                let canonical = machine.canonical.map { " canonical='\(escape($0))'" } ?? ""
-                xml += "      <machine\(canonical) maxCpus='\(machine.maximumCPUs)'>\(escape(machine.name))</machine>\n"
-            }
-            xml += "      <domain type='qemu'/>\n"
-            if emulator.kvmUsable { xml += "      <domain type='kvm'/>\n" }
-            xml += "    </arch>\n    <features>\n"
-            xml += "      <acpi default='on' toggle='yes'/>\n      <apic default='on' toggle='no'/>\n"
-            xml += "      <cpuselection/>\n      <deviceboot/>\n      <disksnapshot default='on' toggle='no'/>\n"
-            xml += "    </features>\n  </guest>\n\n"
-        }
+        // libvirt's order of architectures: the 32-bit guests first.
+        if let i686, i686.version != 0 { xml += guest(arch: "i686", wordSize: 32, emulator: i686) }
+        if emulator.version != 0 { xml += guest(arch: "x86_64", wordSize: 64, emulator: emulator) }
         xml += "</capabilities>\n"
+        return xml
+    }
+
+    /// One `<guest>`: the architecture, its emulator and machines, and its features (a 32-bit
+    /// guest's PAE and non-PAE first, as libvirt lists them).
+    static func guest(arch: String, wordSize: Int, emulator: EmulatorCapabilities) -> String {
+        var xml = "  <guest>\n    <os_type>hvm</os_type>\n    <arch name='\(arch)'>\n      <wordsize>\(wordSize)</wordsize>\n"
+        xml += "      <emulator>\(escape(emulator.path))</emulator>\n"
+        // The default machine first, then its alias, as libvirt lists them: tools such as
+        // virt-install take the first machine as the default.
+        let defaultName = emulator.machines.first { $0.isDefault }?.name
+        let first = emulator.machines.filter { $0.name == defaultName || ($0.canonical != nil && $0.canonical == defaultName) }
+        let ordered = first.sorted { a, _ in a.canonical == nil } + emulator.machines.filter { m in !first.contains { $0.name == m.name } }
+        for machine in ordered {
+            let canonical = machine.canonical.map { " canonical='\(escape($0))'" } ?? ""
+            xml += "      <machine\(canonical) maxCpus='\(machine.maximumCPUs)'>\(escape(machine.name))</machine>\n"
+        }
+        xml += "      <domain type='qemu'/>\n"
+        if emulator.kvmUsable { xml += "      <domain type='kvm'/>\n" }
+        xml += "    </arch>\n    <features>\n"
+        if wordSize == 32 { xml += "      <pae/>\n      <nonpae/>\n" }
+        xml += "      <acpi default='on' toggle='yes'/>\n      <apic default='on' toggle='no'/>\n"
+        xml += "      <cpuselection/>\n      <deviceboot/>\n      <disksnapshot default='on' toggle='no'/>\n"
+        xml += "    </features>\n  </guest>\n\n"
         return xml
     }
 

@@ -8,8 +8,9 @@ enum ConnectionProcedures {
     /// protocol revision it implements.
     static let libraryVersion: UInt64 = 9_000_000
 
-    static func register(in table: inout ProcedureTable, host: HostInformation, emulator: EmulatorCapabilities) {
-        let capabilities = CapabilitiesXML.format(host: host, emulator: emulator)
+    static func register(in table: inout ProcedureTable, host: HostInformation, emulators: HostEmulators) {
+        let emulator = emulators.primary
+        let capabilities = CapabilitiesXML.format(host: host, emulator: emulator, i686: emulators.i686)
 
         // The listener's scheme until the client has authenticated, then none, as libvirtd answers.
         table.register(Remote.AuthList.self) { _, context in .init(types: [context.transport.authentication.wireValue]) }
@@ -40,7 +41,7 @@ enum ConnectionProcedures {
                 emulator: arguments.emulatorbin, arch: arguments.arch, machine: arguments.machine, virtType: arguments.virttype)
             // The host's firmware descriptors (a few small files): off the event loops.
             let firmware = try await BlockingWork.run { () throws(RemoteError) in FirmwareDescriptor.installed() }
-            return .init(capabilities: try DomainCapabilitiesXML.format(request, emulator: emulator, firmware: firmware))
+            return .init(capabilities: try DomainCapabilitiesXML.format(request, emulator: emulator, i686: emulators.i686, firmware: firmware))
         }
         table.register(Remote.ConnectGetMaxVcpus.self) { _, _ in
             .init(maxVcpus: Int32(emulator.machines.map(\.maximumCPUs).max() ?? 1))

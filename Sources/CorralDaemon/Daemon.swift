@@ -25,10 +25,11 @@ public final class Daemon: Sendable {
         for directory in [configuration.stateDirectory, configuration.runDirectory] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        let emulator = EmulatorProbe.probe(path: configuration.emulatorPath, cacheDirectory: configuration.stateDirectory + "/cache", logger: logger)
+        let emulators = HostEmulators.probe(configuration: configuration, logger: logger)
+        let emulator = emulators.primary
         var host = HostInformation.current()
         if let uuid = configuration.hostUUID { host.uuid = uuid }
-        let options = Self.domainOptions(emulator: emulator)
+        let options = Self.domainOptions(emulator: emulator, i686: emulators.i686)
         registry = DomainRegistry(
             store: try DefinitionStore(stateDirectory: configuration.stateDirectory), snapshotStore: try SnapshotStore(stateDirectory: configuration.stateDirectory))
         registry.load(options: options, logger: logger)
@@ -49,14 +50,14 @@ public final class Daemon: Sendable {
         let secrets = try SecretDriver(stateDirectory: configuration.stateDirectory, events: secretEvents, logger: logger)
         secrets.load()
         let driver = DomainDriver(
-            registry: registry, events: events, configuration: configuration, emulator: emulator, options: options, logger: logger,
+            registry: registry, events: events, configuration: configuration, emulators: emulators, options: options, logger: logger,
             volumes: VolumeResolver(registry: storage.registry) { [storage] pool, xml, flags throws(RemoteError) in
                 _ = try await storage.createVolume(in: pool, xml: xml, flags: flags)
             }, networks: networks, secrets: secrets)
         self.driver = driver
         driver.findManagedSaveImages()
         var table = ProcedureTable()
-        ConnectionProcedures.register(in: &table, host: host, emulator: emulator)
+        ConnectionProcedures.register(in: &table, host: host, emulators: emulators)
         DomainProcedures.register(
             in: &table, registry: registry, jobs: driver.jobs, options: options, stateDirectory: configuration.stateDirectory
         ) { name in driver.managedSavePath(for: name) }
@@ -94,16 +95,28 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// How definitions are completed for this emulator: its machine aliases and default machine.
-    static func domainOptions(emulator: EmulatorCapabilities) -> DomainXMLOptions {
+    /// How definitions are completed for these emulators: their machine aliases, default
+    /// machines and default CPU models (the 32-bit emulator's for 32-bit guests).
+    static func domainOptions(emulator: EmulatorCapabilities, i686: EmulatorCapabilities? = nil) -> DomainXMLOptions {
         var options = DomainXMLOptions()
-        options.defaultEmulator = emulator.path
-        for machine in emulator.machines {
-            if let canonical = machine.canonical { options.machineAliases[machine.name] = canonical }
-            if machine.canonical == nil, let model = machine.defaultCPUModel { options.defaultCPUModels[machine.name] = model }
-        }
-        options.defaultMachine = emulator.machines.first { $0.isDefault }?.name
+        let primary = emulatorDefaults(emulator)
+        options.defaultEmulator = primary.emulator
+        options.machineAliases = primary.machineAliases
+        options.defaultCPUModels = primary.defaultCPUModels
+        options.defaultMachine = primary.defaultMachine
+        options.i686 = i686.map(emulatorDefaults)
         return options
+    }
+
+    /// One emulator's part of the options: what its probe reported.
+    static func emulatorDefaults(_ emulator: EmulatorCapabilities) -> DomainXMLOptions.EmulatorDefaults {
+        var defaults = DomainXMLOptions.EmulatorDefaults(emulator: emulator.path)
+        for machine in emulator.machines {
+            if let canonical = machine.canonical { defaults.machineAliases[machine.name] = canonical }
+            if machine.canonical == nil, let model = machine.defaultCPUModel { defaults.defaultCPUModels[machine.name] = model }
+        }
+        defaults.defaultMachine = emulator.machines.first { $0.isDefault }?.name
+        return defaults
     }
 
     /// Recovers guests and networks, then starts listening (and tells systemd it is ready).

@@ -15,6 +15,20 @@ public struct DaemonConfiguration: Sendable {
     public var runDirectory: String
     /// The QEMU binary.
     public var emulatorPath: String
+    /// The QEMU binary of 32-bit x86 guests (`arch='i686'`): given (`--emulator-i686`,
+    /// `CORRAL_EMULATOR_I686`; empty for none), else `qemu-system-i386` beside a
+    /// `qemu-system-x86_64` ``emulatorPath`` when it is there, as libvirt finds it.
+    public var i686EmulatorPath: String? {
+        get {
+            if let i686EmulatorOverride { return i686EmulatorOverride.isEmpty ? nil : i686EmulatorOverride }
+            guard emulatorPath.hasSuffix("qemu-system-x86_64") else { return nil }
+            let sibling = String(emulatorPath.dropLast("x86_64".count)) + "i386"
+            return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : nil
+        }
+        set { i686EmulatorOverride = newValue ?? "" }
+    }
+    /// ``i686EmulatorPath`` as given (`""`: none), when given.
+    public var i686EmulatorOverride: String?
     /// The largest packet accepted from a client, length word included.
     public var maximumPacketLength: Int = 4 + 33_554_432
     /// Bounds on clients and their calls.
@@ -60,13 +74,15 @@ public struct DaemonConfiguration: Sendable {
     /// The defaults for the current user, given its environment.
     public static func defaults(environment: [String: String]) -> DaemonConfiguration {
         let paths = DefaultPaths(environment: environment)
-        return DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             socketPath: paths.socket,
             readOnlySocketPath: paths.readOnlySocket,
             stateDirectory: paths.stateDirectory,
             runDirectory: paths.runDirectory,
             emulatorPath: paths.emulator
         )
+        configuration.i686EmulatorOverride = environment["CORRAL_EMULATOR_I686"]
+        return configuration
     }
 }
 

@@ -29,7 +29,13 @@ enum DomainCapabilitiesXML {
     ]
 
     /// The document, or libvirt's error for what cannot be served.
-    static func format(_ request: Request, emulator: EmulatorCapabilities, firmware: [FirmwareDescriptor] = []) throws(RemoteError) -> String {
+    static func format(
+        _ request: Request, emulator primary: EmulatorCapabilities, i686: EmulatorCapabilities? = nil, firmware: [FirmwareDescriptor] = []
+    ) throws(RemoteError) -> String {
+        // The emulator asked for by path, else the one of the architecture asked for (a 32-bit
+        // guest's own when the host has it), else the configured one.
+        let emulator = i686.flatMap { request.emulator == $0.path || (request.emulator == nil && request.arch == "i686") ? $0 : nil } ?? primary
+        let arch = request.arch ?? (emulator.path == i686?.path ? "i686" : "x86_64")
         let virtType = request.virtType ?? (emulator.kvmUsable ? "kvm" : "qemu")
         guard knownVirtTypes.contains(virtType) else {
             throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unknown virttype: \(virtType)")
@@ -38,12 +44,18 @@ enum DomainCapabilitiesXML {
             guard knownArchitectures.contains(arch) else {
                 throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "unknown architecture: \(arch)")
             }
-            guard arch == "x86_64" else {
+            guard DomainXMLOptions.architectures.contains(arch) else {
                 throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "unable to find any emulator to serve '\(arch)' architecture")
             }
         }
         if let path = request.emulator, path != emulator.path {
-            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "Corral serves only the emulator '\(emulator.path)' (its --emulator), not '\(path)'")
+            let served = [primary.path] + (i686.map { [$0.path] } ?? [])
+            throw RemoteError(
+                code: .configUnsupported, domain: .qemu,
+                detail: "Corral serves only the emulators \(served.map { "'\($0)'" }.joined(separator: " and ")) (its --emulator and --emulator-i686), not '\(path)'")
+        }
+        if emulator.path == i686?.path && arch != "i686" {
+            throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "emulator '\(emulator.path)' does not support arch '\(arch)'")
         }
         guard emulator.version != 0 else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' could not be probed")
@@ -62,13 +74,18 @@ enum DomainCapabilitiesXML {
         } else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' reported no machine types")
         }
-        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm", firmware: firmware))
+        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm", arch: arch, firmware: firmware))
     }
 
     /// The document; `firmware` are the host's firmware descriptors, of which those for the
     /// machine give the UEFI loaders and `firmware='efi'`.
-    static func document(emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool, firmware: [FirmwareDescriptor] = []) -> XMLElement {
-        let uefi = firmware.filter { $0.interfaceTypes.contains("uefi") && $0.supports(architecture: "x86_64", machine: machine.canonical ?? machine.name) }
+    static func document(
+        emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool, arch: String = "x86_64", firmware: [FirmwareDescriptor] = []
+    ) -> XMLElement {
+        // Firmware descriptors name QEMU's architectures (`i386` for 32-bit guests).
+        let uefi = firmware.filter {
+            $0.interfaceTypes.contains("uefi") && $0.supports(architecture: arch == "i686" ? "i386" : arch, machine: machine.canonical ?? machine.name)
+        }
         var loaders: [String] = []
         for descriptor in uefi where !loaders.contains(descriptor.executable) { loaders.append(descriptor.executable) }
         let videoModels = CommandLineSupport.videoModels.filter { model in
@@ -79,7 +96,7 @@ enum DomainCapabilitiesXML {
             element("path", text: emulator.path),
             element("domain", text: kvm ? "kvm" : "qemu"),
             element("machine", text: machine.canonical ?? machine.name),
-            element("arch", text: "x86_64"),
+            element("arch", text: arch),
             element("vcpu", ["max": "\(machine.maximumCPUs)"]),
             supported("iothreads", false),
             supported("os", true, [

@@ -23,7 +23,10 @@ actor DomainDriver {
     let registry: DomainRegistry
     let events: EventHub
     let configuration: DaemonConfiguration
+    /// The configured emulator (``HostEmulators/primary``).
     let emulator: EmulatorCapabilities
+    /// Every emulator guests run on: the one a guest's `<emulator>` names decides its checks.
+    let emulators: HostEmulators
     let options: DomainXMLOptions
     let logger: Logger
     /// Runs clients' monitor commands on the guests' passthrough sessions (which the domain
@@ -60,7 +63,7 @@ actor DomainDriver {
     nonisolated let cgroups: CgroupLayout
 
     init(
-        registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulator: EmulatorCapabilities, options: DomainXMLOptions,
+        registry: DomainRegistry, events: EventHub, configuration: DaemonConfiguration, emulators: HostEmulators, options: DomainXMLOptions,
         logger: Logger, volumes: VolumeResolver? = nil, networks: NetworkDriver? = nil, secrets: SecretDriver? = nil
     ) {
         self.volumes = volumes
@@ -69,7 +72,8 @@ actor DomainDriver {
         self.registry = registry
         self.events = events
         self.configuration = configuration
-        self.emulator = emulator
+        self.emulator = emulators.primary
+        self.emulators = emulators
         self.options = options
         self.logger = logger
         self.passthrough = PassthroughSessions(logger: logger)
@@ -376,6 +380,7 @@ actor DomainDriver {
         } catch {
             throw RemoteError(code: error.kind == .unsupported ? .configUnsupported : .internalError, domain: .qemu, detail: error.message)
         }
+        let emulator = emulators.serving(definition.devices.emulator)
         if !emulator.deviceTypes.isEmpty {
             // Every device Corral generates must exist in this emulator (the probe listed them).
             for option in invocation.options where option.name == "-device" {
@@ -762,6 +767,7 @@ actor DomainDriver {
     }
 
     nonisolated func makeContext(id: Int32, directory: String, definition: DomainDefinition) -> CommandLineContext {
+        let emulator = emulators.serving(definition.devices.emulator)
         var context = CommandLineContext(
             emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
             privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)

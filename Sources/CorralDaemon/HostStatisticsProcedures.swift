@@ -1,4 +1,5 @@
 import CorralProtocol
+import DomainXML
 import QEMUProbe
 
 /// Handlers of the host statistics calls (`virsh nodecpustats`, `nodememstats`, `freecell`,
@@ -47,9 +48,10 @@ enum HostStatisticsProcedures {
             guard DomainCapabilitiesXML.knownArchitectures.contains(arguments.arch) else {
                 throw RemoteError(code: .invalidArgument, domain: .qemu, detail: "cannot find architecture \(arguments.arch)")
             }
-            // The emulator's named models (as domain capabilities list them); none is known for
-            // other architectures, which Corral does not run.
-            let models = arguments.arch == "x86_64" ? emulator.namedCPUModels.map(\.name) : []
+            // The emulator's named models (as domain capabilities list them), x86's for both x86
+            // architectures as libvirt lists them; none is known for other architectures, which
+            // Corral does not run.
+            let models = DomainXMLOptions.architectures.contains(arguments.arch) ? emulator.namedCPUModels.map(\.name) : []
             return .init(models: arguments.needResults != 0 ? models : [], ret: Int32(models.count))
         }
     }

@@ -11,11 +11,15 @@ extension DomainNormalizer {
     /// - host-passthrough is `migratable='on'` unless it says otherwise;
     /// - attributes and children in libvirt's order.
     static func normalizeCPU(_ root: inout XMLElement, options: DomainXMLOptions) {
-        let machine = root.element(named: "os")?.element(named: "type")?[attribute: "machine"] ?? ""
+        let type = root.element(named: "os")?.element(named: "type")
+        let machine = type?[attribute: "machine"] ?? ""
+        let arch = type?[attribute: "arch"] ?? "x86_64"
         let existing = root.element(named: "cpu")
         let mode = existing?[attribute: "mode"] ?? "custom"
         let hasModel = existing?.element(named: "model").map { !$0.text.trimmingWhitespace().isEmpty } ?? false
-        if mode == "custom", !hasModel, let model = options.defaultCPUModels[machine] {
+        let defaultModels = arch == "x86_64"
+            ? options.defaultCPUModels : options.defaults(arch: arch, emulator: root.element(named: "devices")?.element(named: "emulator")?.text).defaultCPUModels
+        if mode == "custom", !hasModel, let model = defaultModels[machine] {
             if existing == nil { root.children.append(.element(element("cpu"))) }
             update(&root, "cpu") { cpu in
                 cpu[attribute: "mode"] = "custom"

@@ -260,9 +260,17 @@ enum DomainNormalizer {
             throw DomainXMLError(.unsupported, line: type.line, "os type '\(type.text)' is not supported by this emulator (only 'hvm')")
         }
         let arch = type[attribute: "arch"] ?? "x86_64"
-        guard arch == "x86_64" else { throw DomainXMLError(.unsupported, line: type.line, "No guest options available for arch '\(arch)'") }
-        var machine = type[attribute: "machine"] ?? options.defaultMachine
-        if let given = machine, let canonical = options.machineAliases[given] { machine = canonical }
+        guard DomainXMLOptions.architectures.contains(arch) else { throw DomainXMLError(.unsupported, line: type.line, "No guest options available for arch '\(arch)'") }
+        var machine: String?
+        if arch == "x86_64" {
+            machine = type[attribute: "machine"] ?? options.defaultMachine
+            if let given = machine, let canonical = options.machineAliases[given] { machine = canonical }
+        } else {
+            // A 32-bit guest: its own emulator's machines, unless it names another emulator.
+            let defaults = options.defaults(arch: arch, emulator: root.element(named: "devices")?.element(named: "emulator")?.text)
+            machine = type[attribute: "machine"] ?? defaults.defaultMachine
+            if let given = machine, let canonical = defaults.machineAliases[given] { machine = canonical }
+        }
         let hasDeviceBoot = root.element(named: "devices")?.elements.contains { $0.element(named: "boot") != nil } ?? false
         update(&root, "os") { os in
             os.updateElements { e in
@@ -289,9 +297,11 @@ enum DomainNormalizer {
     static func normalizeDevices(_ root: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
         if root.element(named: "devices") == nil { root.children.append(.element(element("devices"))) }
         let machine = root.element(named: "os")?.element(named: "type")?[attribute: "machine"] ?? ""
+        let arch = root.element(named: "os")?.element(named: "type")?[attribute: "arch"] ?? "x86_64"
+        let defaultEmulator = arch == "x86_64" ? options.defaultEmulator : options.defaults(arch: arch, emulator: nil).emulator
         var failure: DomainXMLError?
         update(&root, "devices") { devices in
-            if devices.element(named: "emulator") == nil { devices.children.insert(.element(element("emulator", text: options.defaultEmulator)), at: 0) }
+            if devices.element(named: "emulator") == nil { devices.children.insert(.element(element("emulator", text: defaultEmulator)), at: 0) }
             // Before the buses are filled in: libvirt sorts disks as it reads them, by the buses
             // as written. A running guest's document keeps its order (its devices are numbered).
             if !options.keepsLiveState { orderDisksAsInserted(&devices) }

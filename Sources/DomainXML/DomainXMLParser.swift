@@ -11,6 +11,12 @@ public struct DomainXMLOptions: Sendable {
     /// Each machine's default CPU model (canonical machine name → `qemu64`), from the emulator's
     /// `default-cpu-type`: written into a definition that names no CPU model, as libvirt does.
     public var defaultCPUModels: [String: String] = [:]
+    /// What a 32-bit x86 guest (`arch='i686'`) is completed with when the host has an emulator
+    /// of its own for it (`qemu-system-i386`, which libvirt's capabilities name for i686): a
+    /// definition without `<emulator>`, or naming that one, runs on it and takes its machines and
+    /// default CPU model (`qemu32`). `nil`, or a definition naming another emulator: the fields
+    /// above, as libvirt on a host with the 64-bit emulator only.
+    public var i686: EmulatorDefaults?
     /// Where generated UUIDs and MAC addresses come from.
     public var random = RandomSource.system
     /// Parsing limits (size, depth).
@@ -29,6 +35,29 @@ public struct DomainXMLOptions: Sendable {
 
     /// Default options.
     public init() {}
+
+    /// One emulator's part of the options (``i686``).
+    public struct EmulatorDefaults: Sendable {
+        public var emulator: String
+        public var machineAliases: [String: String] = [:]
+        public var defaultMachine: String?
+        public var defaultCPUModels: [String: String] = [:]
+
+        public init(emulator: String) { self.emulator = emulator }
+    }
+
+    /// The architectures Corral runs guests of (libvirt's names).
+    public static let architectures: Set<String> = ["x86_64", "i686"]
+
+    /// The emulator-specific defaults for a guest of `arch` naming `emulator` (`nil`: none).
+    public func defaults(arch: String, emulator: String?) -> EmulatorDefaults {
+        if arch == "i686", let i686, emulator == nil || emulator == i686.emulator { return i686 }
+        var defaults = EmulatorDefaults(emulator: defaultEmulator)
+        defaults.machineAliases = machineAliases
+        defaults.defaultMachine = defaultMachine
+        defaults.defaultCPUModels = defaultCPUModels
+        return defaults
+    }
 }
 
 /// A parsed, validated and normalised domain definition.

@@ -95,7 +95,7 @@ public enum EmulatorProbe {
     /// the machines' default CPU models) does not take an older daemon's cache for complete.
     /// Format 3: KVM also needs the host CPU to advertise hardware virtualization.
     /// Format 4: the object types.
-    static let cacheFormat = 4
+    static let cacheFormat = 5
 
     /// Probes `path`, using and refreshing a cache in `cacheDirectory` when given; on any failure
     /// logs why and returns ``EmulatorCapabilities/unknown(path:)``.
@@ -180,8 +180,11 @@ public enum EmulatorProbe {
             guard let name = entry["name"] as? String, name != "none" else { return [] }
             let maxCPUs = entry["cpu-max"] as? Int ?? 1
             let isDefault = entry["is-default"] as? Bool ?? false
-            // QEMU names the type (`qemu64-x86_64-cpu`); libvirt and -cpu use the model.
-            let cpuModel = (entry["default-cpu-type"] as? String).map { $0.hasSuffix("-x86_64-cpu") ? String($0.dropLast("-x86_64-cpu".count)) : $0 }
+            // QEMU names the type (`qemu64-x86_64-cpu`, `qemu32-i386-cpu`); libvirt and -cpu
+            // use the model.
+            let cpuModel = (entry["default-cpu-type"] as? String).map { type in
+                ["-x86_64-cpu", "-i386-cpu"].first(where: type.hasSuffix).map { String(type.dropLast($0.count)) } ?? type
+            }
             var result = [EmulatorCapabilities.Machine(name: name, canonical: nil, maximumCPUs: maxCPUs, isDefault: isDefault, defaultCPUModel: cpuModel)]
             if let alias = entry["alias"] as? String {
                 result.append(.init(name: alias, canonical: name, maximumCPUs: maxCPUs, isDefault: false, defaultCPUModel: cpuModel))

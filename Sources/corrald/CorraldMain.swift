@@ -44,6 +44,9 @@ struct CorraldMain: AsyncParsableCommand {
     @Option(help: "The QEMU binary.")
     var emulator: String?
 
+    @Option(name: .customLong("emulator-i686"), help: "The QEMU binary of 32-bit (i686) guests; empty for none (default: qemu-system-i386 beside qemu-system-x86_64).")
+    var i686Emulator: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -103,6 +106,7 @@ struct CorraldMain: AsyncParsableCommand {
         if let socketReadOnly { configuration.readOnlySocketPath = socketReadOnly }
         if let stateDirectory { configuration.stateDirectory = stateDirectory }
         if let emulator { configuration.emulatorPath = emulator }
+        if let i686Emulator { configuration.i686EmulatorOverride = i686Emulator }
         if let maximumClients { configuration.limits.maximumClients = maximumClients }
         if let maximumClientRequests { configuration.limits.maximumRequestsPerClient = maximumClientRequests }
         if let openTimeout { configuration.limits.openTimeout = .seconds(Int64(openTimeout)) }

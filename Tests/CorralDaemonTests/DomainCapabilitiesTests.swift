@@ -57,4 +57,23 @@ struct DomainCapabilitiesTests {
             return error?.code == code && error?.message?.hasSuffix(": " + message) == true
         }
     }
+
+    @Test("a 32-bit guest's document is its own emulator's; that emulator serves no 64-bit guest")
+    func thirtyTwoBit() throws {
+        var i686 = Self.emulator
+        i686.path = "/usr/bin/qemu-system-i386"
+        let byArch = try DomainCapabilitiesXML.format(.init(arch: "i686"), emulator: Self.emulator, i686: i686)
+        #expect(byArch.contains("<path>/usr/bin/qemu-system-i386</path>") && byArch.contains("<arch>i686</arch>"))
+        let byPath = try DomainCapabilitiesXML.format(.init(emulator: "/usr/bin/qemu-system-i386"), emulator: Self.emulator, i686: i686)
+        #expect(byPath.contains("<arch>i686</arch>"))
+        // The 64-bit emulator also runs 32-bit guests, as libvirt's does.
+        let onSixtyFour = try DomainCapabilitiesXML.format(.init(emulator: "/usr/bin/qemu-system-x86_64", arch: "i686"), emulator: Self.emulator, i686: i686)
+        #expect(onSixtyFour.contains("<path>/usr/bin/qemu-system-x86_64</path>") && onSixtyFour.contains("<arch>i686</arch>"))
+        #expect(throws: RemoteError.self) {
+            try DomainCapabilitiesXML.format(.init(emulator: "/usr/bin/qemu-system-i386", arch: "x86_64"), emulator: Self.emulator, i686: i686)
+        }
+        let capabilities = CapabilitiesXML.format(host: HostInformation.current(), emulator: Self.emulator, i686: i686)
+        let guests = capabilities.components(separatedBy: "<guest>").dropFirst()
+        #expect(guests.count == 2 && guests.first?.contains("<arch name='i686'>") == true && guests.first?.contains("<pae/>") == true)
+    }
 }

@@ -28,6 +28,12 @@ struct GoldenCommandLineTests {
         options.machineAliases = ["q35": "pc-q35-7.2", "pc": "pc-i440fx-7.2"]
         options.defaultMachine = "pc-i440fx-7.2"
         options.defaultCPUModels = ["pc-q35-7.2": "qemu64", "pc-i440fx-7.2": "qemu64"]
+        // 32-bit guests' own emulator, qemu-system-i386, with its default CPU model.
+        var i686 = DomainXMLOptions.EmulatorDefaults(emulator: "/usr/bin/qemu-system-i386")
+        i686.machineAliases = options.machineAliases
+        i686.defaultMachine = options.defaultMachine
+        i686.defaultCPUModels = ["pc-q35-7.2": "qemu32", "pc-i440fx-7.2": "qemu32"]
+        options.i686 = i686
         options.random = .seeded(1)
         return options
     }
