@@ -615,3 +615,35 @@ def test_ethernet_scripts_run_with_the_tap(bare_netns_daemon, tmp_path):
     refused = d.virsh("start", "userscript", check=False)
     assert refused.returncode != 0 and "scripts are not supported on interfaces of type user" in refused.stderr
     assert d.process.poll() is None
+
+
+def test_isolated_ports_from_the_interface_or_its_network(bare_netns_daemon, tmp_path):
+    """`<port isolated='yes'/>` makes the guest's tap an isolated port of its bridge (the
+    kernel's brport/isolated), from the interface or, when it does not say, from its network;
+    the network port says so; a hot-plugged interface gets it too."""
+    d = bare_netns_daemon
+    (tmp_path / "iso.xml").write_text(network_xml("iso", bridge="<bridge name='iso0'/>", ip="<ip address='192.168.150.1' prefix='24'/>",
+                                                  extra="<port isolated='yes'/>"))
+    d.virsh("net-define", str(tmp_path / "iso.xml"))
+    d.virsh("net-start", "iso")
+    in_ns(d.ns, "ip", "link", "add", "hostbr0", "type", "bridge")
+    in_ns(d.ns, "ip", "link", "set", "hostbr0", "up")
+    nics = ("<interface type='network'><mac address='52:54:00:15:00:01'/><source network='iso'/><model type='virtio'/></interface>"
+            "<interface type='network'><mac address='52:54:00:15:00:02'/><source network='iso'/><port isolated='no'/><model type='virtio'/></interface>"
+            "<interface type='bridge'><mac address='52:54:00:15:00:03'/><source bridge='hostbr0'/><port isolated='yes'/><model type='virtio'/></interface>"
+            + "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in range(1, 8)))
+    guest_on(d, "isolated", tmp_path, nics)
+
+    def isolation():
+        live = d.virsh("dumpxml", "isolated").stdout
+        taps = re.findall(r"<mac address='(52:54:00:15:00:0\d)'/>.*?<target dev='(vnet\d+)'/>", live, re.S)
+        return {mac: in_ns(d.ns, "cat", f"/sys/class/net/{tap}/brport/isolated").stdout.strip() for mac, tap in taps}
+
+    assert isolation() == {"52:54:00:15:00:01": "1", "52:54:00:15:00:02": "0", "52:54:00:15:00:03": "1"}
+    ports = d.virsh("net-port-list", "iso", "--uuid").stdout.split()
+    described = [d.virsh("net-port-dumpxml", "iso", port).stdout for port in ports]
+    assert sorted(re.search(r"<port isolated='(\w+)'/>", text).group(1) for text in described) == ["no", "yes"], described
+    (tmp_path / "nic.xml").write_text("<interface type='network'><mac address='52:54:00:15:00:04'/><source network='iso'/><model type='virtio'/></interface>")
+    d.virsh("attach-device", "isolated", str(tmp_path / "nic.xml"), "--live")
+    assert isolation()["52:54:00:15:00:04"] == "1"
+    d.virsh("destroy", "isolated")

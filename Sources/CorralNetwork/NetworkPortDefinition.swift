@@ -21,6 +21,8 @@ public struct NetworkPortDefinition: Hashable, Sendable {
     public var macTableManager: String?
     /// `<bandwidth>`: the interface's own, else its port group's.
     public var bandwidth: NetworkDefinition.Bandwidth?
+    /// `<port isolated>`: the interface's, else the network's.
+    public var isolated: Bool?
     /// The host device the guest side made for it (its tap); not part of the XML.
     public var device: String?
 
@@ -58,6 +60,7 @@ public struct NetworkPortDefinition: Hashable, Sendable {
         var port = NetworkPortDefinition(uuid: uuid, ownerName: ownerName, ownerUUID: ownerUUID, mac: mac)
         port.portGroup = NetworkXMLReading.childText(root, "group")
         if let bandwidth = root.element(named: "bandwidth") { port.bandwidth = try NetworkDefinition.readBandwidth(bandwidth, allowFloor: true) }
+        port.isolated = try NetworkXMLReading.tristate(root.element(named: "port"), "isolated")
         if let plug = root.element(named: "plug"), let type = plug[attribute: "type"] {
             guard let parsed = PlugType(rawValue: type) else { throw NetworkError(.configUnsupported, "Unsupported network port plug type '\(type)'") }
             port.plugType = parsed
@@ -79,6 +82,7 @@ public struct NetworkPortDefinition: Hashable, Sendable {
             NetworkXMLFormatter.formatBandwidth(bandwidth, into: &lines)
             out += lines.text
         }
+        if let isolated { out += "  <port isolated='\(isolated ? "yes" : "no")'/>\n" }
         if let plugType, let bridge {
             out += "  <plug type='\(plugType.rawValue)' bridge='\(XMLTreeWriter.escape(bridge, attribute: true))'"
             if let macTableManager { out += " macTableManager='\(macTableManager)'" }

@@ -49,6 +49,9 @@ extension DomainDriver {
         var bridge: String?
         var network: String?
         var portID: String?
+        // Whether the tap is an isolated port of its bridge: the interface's choice, or its
+        // network's (from the plugged port).
+        var isolated = interface.portIsolated ?? false
         // The interface's own bandwidth, else its port group's (libvirt's order).
         var inbound = interface.bandwidth?.inbound.map(Self.rate), outbound = interface.bandwidth?.outbound.map(Self.rate)
         switch interface.type {
@@ -58,6 +61,7 @@ extension DomainDriver {
             }
             var port = NetworkPortDefinition(uuid: NetworkDriver.newUUID(), ownerName: owner.name, ownerUUID: owner.uuid, mac: mac)
             port.portGroup = interface.portGroup
+            port.isolated = interface.portIsolated
             if inbound != nil || outbound != nil {
                 var bandwidth = NetworkDefinition.Bandwidth()
                 bandwidth.inbound = inbound
@@ -66,6 +70,7 @@ extension DomainDriver {
             }
             // The port carries the interface's bandwidth, else its port group's.
             let plugged = try await networks.plug(network: name, port: port)
+            isolated = plugged.isolated ?? false
             inbound = plugged.bandwidth?.inbound
             outbound = plugged.bandwidth?.outbound
             bridge = plugged.bridge
@@ -83,12 +88,13 @@ extension DomainDriver {
             return try await connectMacvtap(interface, mac: mac, inbound: inbound, outbound: outbound)
         }
         let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge, shapedIn = inbound, shapedOut = outbound
-        let multiQueue = (interface.driver?.queues ?? 0) > 1, mtu = interface.mtu, coalesce = interface.coalesceRxFrames
+        let multiQueue = (interface.driver?.queues ?? 0) > 1, mtu = interface.mtu, coalesce = interface.coalesceRxFrames, isolatedPort = isolated
         do throws(RemoteError) {
             let tap = try await NetworkWork.run { () throws(NetworkError) -> String in
                 let tap = try tapNames.reserve(requested)
                 do throws(NetworkError) {
-                    try NetworkHost.createTap(tap, bridge: tapBridge, guestMAC: mac, multiQueue: multiQueue, mtu: mtu, coalesceRxFrames: coalesce)
+                    try NetworkHost.createTap(
+                        tap, bridge: tapBridge, guestMAC: mac, multiQueue: multiQueue, mtu: mtu, coalesceRxFrames: coalesce, isolated: isolatedPort)
                     do throws(NetworkError) {
                         try NetworkHost.shape(tap, inbound: shapedIn, outbound: shapedOut)
                     } catch {

@@ -28,6 +28,8 @@ extension NetworkDriver {
             plugged.macTableManager = definition.bridge.macTableManager
             // The interface's bandwidth, else its port group's.
             if plugged.bandwidth == nil { plugged.bandwidth = definition.portGroup(named: plugged.portGroup)?.bandwidth }
+            // The interface's port isolation, else the network's.
+            if plugged.isolated == nil { plugged.isolated = definition.portIsolated }
             switch definition.forward?.mode {
             case nil, .nat?, .route?, .open?:
                 plugged.plugType = .network

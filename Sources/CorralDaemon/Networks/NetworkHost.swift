@@ -175,9 +175,11 @@ enum NetworkHost {
     // MARK: Taps
 
     /// Creates a persistent tap, gives it the host side of the guest's MAC (first byte 0xFE, as
-    /// libvirt), the interface's `<mtu>` or else the bridge's MTU, attaches it to `bridge` and
-    /// brings it up. QEMU opens it by name (once per queue of a multi-queue tap).
-    static func createTap(_ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool, mtu: Int? = nil, coalesceRxFrames: UInt32? = nil) throws(NetworkError) {
+    /// libvirt), the interface's `<mtu>` or else the bridge's MTU, attaches it to `bridge` (an
+    /// isolated port when asked) and brings it up. QEMU opens it by name (once per queue of a multi-queue tap).
+    static func createTap(
+        _ name: String, bridge: String?, guestMAC: MACAddress, multiQueue: Bool, mtu: Int? = nil, coalesceRxFrames: UInt32? = nil, isolated: Bool = false
+    ) throws(NetworkError) {
         guard FirewallRuleset.isSafeName(name) else { throw NetworkError(.internalError, "invalid tap name '\(name)'") }
         var hostMAC = guestMAC.bytes
         hostMAC[0] = 0xFE
@@ -191,6 +193,9 @@ enum NetworkHost {
                 commands.append(["link", "set", "dev", name, "mtu", mtu])
             }
             commands.append(["link", "set", "dev", name, "master", bridge])
+            // An isolated port (`<port isolated='yes'/>`): it forwards only to the bridge's
+            // ports that are not isolated, as libvirt's virNetDevBridgePortSetIsolated.
+            if isolated { commands.append(["link", "set", "dev", name, "type", "bridge_slave", "isolated", "on"]) }
         }
         commands.append(["link", "set", "dev", name, "up"])
         do throws(NetworkError) {

@@ -54,6 +54,10 @@ extension DomainDefinition {
         public var script: String?
         /// `<downscript path>`: run with the tap's name when the guest lets go of it.
         public var downscript: String?
+        /// `<port isolated>`: whether the tap is an isolated port of its bridge, which reaches
+        /// only the bridge's ports that are not (its uplink), never another isolated guest
+        /// (`nil`: the network's setting).
+        public var portIsolated: Bool?
         /// `<bandwidth>`: traffic to the guest (`inbound`) and from it (`outbound`), shaped on its tap.
         public var bandwidth: Bandwidth?
 
@@ -167,7 +171,7 @@ extension DomainDefinition {
             ElementSchema("bandwidth", children: [
                 ElementSchema("inbound", attributes: ["average", "peak", "burst", "floor"]), ElementSchema("outbound", attributes: ["average", "peak", "burst"]),
             ]),
-            ElementSchema("model", attributes: ["type"]),
+            ElementSchema("model", attributes: ["type"]), ElementSchema("port", attributes: ["isolated"]),
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .acpi, .address,
             ElementSchema("rom", attributes: ["bar", "file", "enabled"]), Driver.schema, ElementSchema("mtu", attributes: ["size"]),
             ElementSchema("coalesce", children: [ElementSchema("rx", children: [ElementSchema("frames", attributes: ["max"])])]),
@@ -195,6 +199,7 @@ extension DomainDefinition {
             networkBridge = type == .network ? source?[attribute: "bridge"] : nil
             targetDevice = element.element(named: "target")?[attribute: "dev"]
             bandwidth = try element.element(named: "bandwidth").map(Bandwidth.init)
+            portIsolated = try AttributeValues.yesNo("isolated", of: element.element(named: "port"))
             if type == .direct {
                 // libvirt's reading (virDomainNetDefParseXML): a source with a device, `vepa` by default.
                 guard let source else { throw DomainXMLError(.invalid, line: element.line, "interface type='direct' requires a 'source' element") }
@@ -207,6 +212,12 @@ extension DomainDefinition {
             if [.server, .client, .mcast, .udp].contains(type) { socket = try Self.socketSource(source, type: type, line: element.line) }
             model = element.element(named: "model")?[attribute: "type"].map(Model.init)
             mac = element.element(named: "mac")?[attribute: "address"]
+            // libvirt's virDomainNetDefValidatePortOptions: only a bridge's port is isolated.
+            if portIsolated == true && type != .network && type != .bridge {
+                throw DomainXMLError(
+                    .unsupported, line: element.line,
+                    "interface \(mac ?? "") - <port isolated='yes'/> is not supported for network interfaces with type='\(type.rawValue)'")
+            }
             bootOrder = DeviceCommon.bootOrder(element)
             if let link = element.element(named: "link") {
                 guard let state = link[attribute: "state"], state == "up" || state == "down" else {
