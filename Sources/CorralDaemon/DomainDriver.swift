@@ -349,9 +349,15 @@ actor DomainDriver {
         let socket = context.tpmEmulatorSocket, directory = context.runDirectory
         // An incoming guest's TPM state comes with it, its PCR banks as they were (libvirt's rule).
         let reconfigures = !context.incomingMigration
+        // The secret that encrypts the state (a vTPM secret, as libvirt looks it up).
+        let secret = try tpm.encryptionSecret.map { uuid throws(RemoteError) in
+            guard let secrets else { throw RemoteError(code: .noSupport, domain: .secret, detail: "no secret driver") }
+            return try secrets.valueForGuest(uuid: uuid, usage: nil, usageType: .vtpm)
+        }
         return try await BlockingWork.run { () throws(RemoteError) -> pid_t in
             do throws(TPMEmulator.Failure) {
-                return try TPMEmulator.start(tpm, name: name, uuid: uuid, stateDirectory: state, socket: socket, runDirectory: directory, reconfigures: reconfigures)
+                return try TPMEmulator.start(
+                    tpm, name: name, uuid: uuid, stateDirectory: state, socket: socket, runDirectory: directory, reconfigures: reconfigures, secret: secret)
             } catch {
                 throw RemoteError(code: .internalError, domain: .qemu, detail: error.message)
             }

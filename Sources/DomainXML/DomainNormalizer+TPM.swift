@@ -26,4 +26,29 @@ extension DomainNormalizer {
         }
         if let failure { throw failure }
     }
+
+    /// An emulated TPM's `<encryption secret>` as libvirt keeps it: the secret's UUID in its
+    /// canonical form, written before the PCR banks; one without a secret, or of another
+    /// backend, is dropped, as libvirt does not read it. A UUID that does not parse is libvirt's
+    /// error.
+    static func normalizeTPMEncryption(_ tpm: inout XMLElement) throws(DomainXMLError) {
+        var failure: DomainXMLError?
+        tpm.updateElements { backend in
+            guard backend.name == "backend", backend.namespace == nil, backend.element(named: "encryption") != nil else { return }
+            let emulator = backend[attribute: "type"] == "emulator"
+            backend.children = backend.children.compactMap { node in
+                guard case .element(var encryption) = node, encryption.name == "encryption", encryption.namespace == nil else { return node }
+                guard emulator, let secret = encryption[attribute: "secret"] else { return nil }
+                guard let uuid = canonicalUUID(secret) else {
+                    failure = DomainXMLError(.internalError, line: encryption.line, "Unable to parse secret uuid '\(secret)'")
+                    return node
+                }
+                encryption.attributes = [XMLAttribute(name: "secret", value: uuid)]
+                encryption.children = []
+                return .element(encryption)
+            }
+            backend.children = ordered(backend.children, by: ["device", "source", "encryption", "active_pcr_banks"])
+        }
+        if let failure { throw failure }
+    }
 }

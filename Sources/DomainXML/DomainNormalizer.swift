@@ -628,6 +628,7 @@ enum DomainNormalizer {
                 backend[attribute: "version"] = model == "tpm-tis" ? "1.2" : "2.0"
             }
             try normalizePCRBanks(&device)
+            try normalizeTPMEncryption(&device)
         case "watchdog":
             if device[attribute: "action"] == nil { device[attribute: "action"] = "reset" }
         case "redirfilter":

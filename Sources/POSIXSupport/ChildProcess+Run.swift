@@ -17,13 +17,14 @@ extension ChildProcess {
 
     /// Runs `executable` to completion: `input` (if any) on its standard input, its output and
     /// errors collected. After `timeout` seconds it is killed and the run reported as signalled.
+    /// `passing`: descriptors the child gets as 3, 4, … (``spawn(_:_:environment:standardInput:standardOutput:standardError:newSession:newProcessGroup:closeOtherDescriptors:passing:)``).
     public static func run(
         _ executable: String, _ arguments: [String], input: String? = nil,
-        environment: [(String, String)]? = nil, timeout: Double = 600
+        environment: [(String, String)]? = nil, timeout: Double = 600, passing: [Int32] = []
     ) throws(SystemError) -> Output {
         let child = try spawn(
             executable, arguments, environment: environment, standardInput: input == nil ? .null : .pipe,
-            standardOutput: .pipe, standardError: .pipe)
+            standardOutput: .pipe, standardError: .pipe, passing: passing)
         if let input, let fd = child.standardInput {
             var bytes = Array(input.utf8)[...]
             while !bytes.isEmpty {

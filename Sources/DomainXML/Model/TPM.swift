@@ -32,6 +32,10 @@ extension DomainDefinition {
         /// given: swtpm's own choice), in libvirt's order.
         public var activePCRBanks: [PCRBank] = []
 
+        /// `<encryption secret>` of an emulated TPM: the secret (usage `vtpm`) whose value
+        /// encrypts the emulator's state.
+        public var encryptionSecret: String?
+
         /// A PCR bank (`virDomainTPMPcrBank`), in libvirt's order.
         public enum PCRBank: String, CaseIterable, Hashable, Sendable {
             case sha1, sha256, sha384, sha512
@@ -41,6 +45,7 @@ extension DomainDefinition {
             ElementSchema("backend", attributes: ["type", "version", "persistent_state"], children: [
                 ElementSchema("device", attributes: ["path"]), ElementSchema("source", attributes: ["type", "path", "mode"]),
                 ElementSchema("active_pcr_banks", children: PCRBank.allCases.map { ElementSchema($0.rawValue) }),
+                ElementSchema("encryption", attributes: ["secret"]),
             ]),
             .alias, .address,
         ])
@@ -62,6 +67,7 @@ extension DomainDefinition {
             case .emulator:
                 path = nil
                 activePCRBanks = backendElement.element(named: "active_pcr_banks")?.elements.compactMap { PCRBank(rawValue: $0.name) } ?? []
+                encryptionSecret = backendElement.element(named: "encryption")?[attribute: "secret"]
             }
             alias = DeviceCommon.alias(element)
         }
