@@ -53,15 +53,31 @@ def corrald():
     daemon.stop()
 
 
+SPICE_TLS_MARKER = "corral-golden: spice-tls"
+
+
 @pytest.fixture(scope="module")
-def both(corrald, libvirtd):
-    """Each case defined on corrald and on libvirtd: name → (ours, our error, theirs, their error)."""
-    ours, theirs = libvirt.open(corrald.uri), libvirt.open(libvirtd)
+def corrald_with_spice_tls(tmp_path_factory):
+    """A corrald with SPICE's TLS on (`spice_tls = 1`), for the cases that say they need it."""
+    config = tmp_path_factory.mktemp("spice-tls") / "corrald.conf"
+    config.write_text("spice_tls = 1\nspice_tls_x509_cert_dir = \"/etc/pki/libvirt-spice\"\n")
+    daemon = Daemon(extra_args=["--config", str(config)])
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def both(corrald, corrald_with_spice_tls, libvirtd):
+    """Each case defined on corrald and on libvirtd: name → (ours, our error, theirs, their error).
+    A case that says `corral-golden: spice-tls` is defined on a corrald with SPICE's TLS on;
+    libvirtd here keeps Debian's qemu.conf (`spice_tls = 0`)."""
+    ours, tls, theirs = libvirt.open(corrald.uri), libvirt.open(corrald_with_spice_tls.uri), libvirt.open(libvirtd)
     results = {}
     for name in CASES:
         xml = (GOLDEN / f"{name}.xml").read_text()
-        results[name] = define_and_dump(ours, xml) + define_and_dump(theirs, xml)
+        results[name] = define_and_dump(tls if SPICE_TLS_MARKER in xml else ours, xml) + define_and_dump(theirs, xml)
     ours.close()
+    tls.close()
     theirs.close()
     return results
 

@@ -29,7 +29,8 @@ public final class Daemon: Sendable {
         let emulator = emulators.primary
         var host = HostInformation.current()
         if let uuid = configuration.hostUUID { host.uuid = uuid }
-        let options = Self.domainOptions(emulator: emulator, i686: emulators.i686)
+        var options = Self.domainOptions(emulator: emulator, i686: emulators.i686)
+        options.spiceTLS = configuration.spiceTLS.enabled
         registry = DomainRegistry(
             store: try DefinitionStore(stateDirectory: configuration.stateDirectory), snapshotStore: try SnapshotStore(stateDirectory: configuration.stateDirectory))
         registry.load(options: options, logger: logger)

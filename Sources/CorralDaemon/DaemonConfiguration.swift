@@ -48,6 +48,8 @@ public struct DaemonConfiguration: Sendable {
     public var migrationHost: String?
     /// The ports incoming migrations listen on (`migration_port_min`, `migration_port_max`).
     public var migrationPorts: ClosedRange<Int> = 49152...49215
+    /// SPICE over TLS (qemu.conf's `spice_tls`, `spice_tls_x509_cert_dir`).
+    public var spiceTLS = SpiceTLSSettings()
     /// QEMU's own TLS for migration streams (`virsh migrate --tls`).
     public var migrationTLS = MigrationTLSSettings()
     /// Listening sockets handed over by systemd (`LISTEN_FDS`), used instead of binding.
@@ -112,4 +114,15 @@ public struct DefaultPaths: Sendable {
         }
         emulator = environment["CORRAL_EMULATOR"] ?? "/usr/bin/qemu-system-x86_64"
     }
+}
+
+/// Whether SPICE servers may listen with TLS, and their certificates (`ca-cert.pem`,
+/// `server-cert.pem`, `server-key.pem`), as qemu.conf says them.
+public struct SpiceTLSSettings: Sendable {
+    /// `spice_tls`: off, as libvirt's default.
+    public var enabled = false
+    /// `spice_tls_x509_cert_dir`, libvirt's default.
+    public var certificateDirectory = "/etc/pki/libvirt-spice"
+
+    public init() {}
 }

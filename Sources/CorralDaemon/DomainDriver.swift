@@ -217,18 +217,25 @@ actor DomainDriver {
         context.incomingMigration = incoming != nil
         context.loadSnapshot = loadSnapshot
         let needsVNC = definition.devices.graphics.contains { $0.type == .vnc && $0.autoport && $0.listenSocket == nil }
-        let needsSPICE = definition.devices.graphics.contains { $0.type == .spice && ($0.autoport || ($0.port ?? -1) <= 0) && !$0.listensNowhere }
+        // A SPICE server's plaintext and TLS ports, as libvirt chooses which it needs (a TLS
+        // port only when SPICE may use TLS: else the command line refuses the server).
+        let spiceTLS = configuration.spiceTLS.enabled
+        let spiceNeeds = definition.devices.graphics.first { $0.type == .spice }?.spicePortsToChoose(tls: spiceTLS) ?? (port: false, tlsPort: false)
+        let needsSPICE = spiceNeeds.port, needsSPICETLS = spiceNeeds.tlsPort && spiceTLS
+        if spiceTLS { context.spiceTLSDirectory = configuration.spiceTLS.certificateDirectory }
         // Ports chosen here are the daemon's until this start ends (QEMU has bound them by then).
         var chosenPorts: Set<Int> = []
         defer { graphicsPortsStarting.subtract(chosenPorts) }
-        if needsVNC || needsSPICE {
+        if needsVNC || needsSPICE || needsSPICETLS {
             // Probing ports binds sockets: off the event loops.
             let taken = graphicsPortsStarting
-            var ports = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: (needsVNC ? 1 : 0) + (needsSPICE ? 1 : 0), excluding: taken) }) ?? []
+            let count = (needsVNC ? 1 : 0) + (needsSPICE ? 1 : 0) + (needsSPICETLS ? 1 : 0)
+            var ports = (try? await BlockingWork.run { Self.freeGraphicsPorts(count: count, excluding: taken) }) ?? []
             chosenPorts.formUnion(ports)
             graphicsPortsStarting.formUnion(ports)
             if needsVNC { context.vncDisplay = ports.isEmpty ? 0 : ports.removeFirst() - Self.firstGraphicsPort }
-            if needsSPICE { context.spicePort = ports.first ?? Self.firstGraphicsPort }
+            if needsSPICE { context.spicePort = ports.isEmpty ? Self.firstGraphicsPort : ports.removeFirst() }
+            if needsSPICETLS { context.spiceTLSPort = ports.first ?? Self.firstGraphicsPort + 1 }
         }
         // A VNC WebSocket listener on a port chosen now (`websocket='-1'`), from 5700 up.
         if definition.devices.graphics.contains(where: { $0.type == .vnc && $0.websocket == -1 && $0.listenSocket == nil }) {
@@ -604,7 +611,7 @@ actor DomainDriver {
         var defaultListenGraphics: Set<Int> = []
         let liveXML = startDocument.map {
             var document = LiveDomainXML.decorate(
-                $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket,
+                $0.document, devices: devices, vncDisplay: context.vncDisplay, spicePort: context.spicePort, spiceTLSPort: context.spiceTLSPort, vsockCID: context.vsock?.cid, vncSocket: context.vncSocket,
                 vncWebsocket: context.vncWebsocketPort)
             if let clockAdjustment { LiveDomainXML.setClockAdjustment(&document, clockAdjustment) }
             defaultListenGraphics = LiveDomainXML.fillDefaultListenAddresses(&document)

@@ -15,7 +15,7 @@ enum LiveDomainXML {
     /// it on `<graphics socket>` and `<listen socket>` while the guest runs).
     /// `vncWebsocket`: the port a VNC WebSocket listener asked for with `websocket='-1'` got.
     static func decorate(
-        _ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, vsockCID: UInt32? = nil, vncSocket: String? = nil,
+        _ document: XMLElement, devices: GuestDevices, vncDisplay: Int? = nil, spicePort: Int? = nil, spiceTLSPort: Int? = nil, vsockCID: UInt32? = nil, vncSocket: String? = nil,
         vncWebsocket: Int? = nil
     ) -> XMLElement {
         var document = document
@@ -90,6 +90,12 @@ enum LiveDomainXML {
                         // Right after `type`, where libvirt writes it.
                         device[attribute: "port"] = nil
                         device.attributes.insert(XMLAttribute(name: "port", value: String(spicePort)), at: min(1, device.attributes.count))
+                    }
+                    if device[attribute: "type"] == "spice", device[attribute: "autoport"] == "yes" || device[attribute: "tlsPort"] == "-1", let spiceTLSPort {
+                        // After the port, where libvirt writes it.
+                        device[attribute: "tlsPort"] = nil
+                        let after = device.attributes.firstIndex { $0.name == "port" }.map { $0 + 1 } ?? min(1, device.attributes.count)
+                        device.attributes.insert(XMLAttribute(name: "tlsPort", value: String(spiceTLSPort)), at: after)
                     }
                 default:
                     // Controllers, inputs, sounds, videos and the rest: the ids the command line gave them.

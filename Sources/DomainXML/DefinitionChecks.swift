@@ -2,8 +2,9 @@
 /// messages: define refuses a definition that fails one, and so does start, for a definition
 /// stored before a check existed (``DomainXMLOptions/checksNewDefinitions``).
 public enum DefinitionChecks {
-    /// Throws the first check `definition` fails.
-    public static func check(_ definition: DomainDefinition) throws(DomainXMLError) {
+    /// Throws the first check `definition` fails; `spiceTLS`: whether SPICE may use TLS
+    /// (``DomainXMLOptions/spiceTLS``).
+    public static func check(_ definition: DomainDefinition, spiceTLS: Bool = false) throws(DomainXMLError) {
         if let topology = definition.cpu?.topology {
             var product = 1
             var overflow = false
@@ -104,7 +105,7 @@ public enum DefinitionChecks {
                 try controller.driver.checkVirtioSCSIOnly()
             }
         }
-        for server in definition.devices.graphics where server.type == .spice {
+        for server in definition.devices.graphics where server.type == .spice && !spiceTLS {
             if let port = server.spice.tlsPort, port > 0 {
                 throw DomainXMLError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
             }

@@ -30,6 +30,31 @@ extension DomainNormalizer {
         }
     }
 
+    /// A SPICE server's `<channel>`s and `defaultMode` as libvirt writes them: each channel
+    /// once (the last said), in libvirt's order of channels, after the listens; none in mode
+    /// `any`, nor a `defaultMode='any'`. Channels that do not read stay, for the model's error.
+    static func normalizeSPICEChannels(_ device: inout XMLElement) {
+        typealias Settings = DomainDefinition.SpiceSettings
+        if device[attribute: "defaultMode"] == Settings.ChannelMode.any.rawValue { device[attribute: "defaultMode"] = nil }
+        func isChannel(_ node: XMLNode) -> Bool { if case .element(let e) = node { e.name == "channel" && e.namespace == nil } else { false } }
+        guard device.children.contains(where: isChannel) else { return }
+        var modes: [Settings.ChannelName: String] = [:]
+        for channel in device.elements(named: "channel") {
+            guard let name = channel[attribute: "name"].flatMap(Settings.ChannelName.init(rawValue:)), let mode = channel[attribute: "mode"],
+                Settings.ChannelMode(rawValue: mode) != nil
+            else { return }
+            modes[name] = mode
+        }
+        let channels = Settings.ChannelName.allCases.compactMap { name -> XMLNode? in
+            guard let mode = modes[name], mode != Settings.ChannelMode.any.rawValue else { return nil }
+            return .element(element("channel", [("name", name.rawValue), ("mode", mode)]))
+        }
+        device.children.removeAll(where: isChannel)
+        let lastListen = device.children.lastIndex { if case .element(let e) = $0 { e.name == "listen" && e.namespace == nil } else { false } }
+        device.children.insert(contentsOf: channels, at: lastListen.map { $0 + 1 } ?? 0)
+        if device.children.allSatisfy({ if case .text(let text) = $0 { text.allSatisfy(\.isWhitespace) } else { false } }) { device.children = [] }
+    }
+
     /// A VNC or SPICE server's password attributes as libvirt writes them: `passwd`,
     /// `passwdValidTo` (zero-padded, UTC) and `connected`, after the others; the last two only
     /// with a password (libvirt reads them only then).

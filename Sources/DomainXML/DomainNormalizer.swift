@@ -575,6 +575,7 @@ enum DomainNormalizer {
                 device[attribute: "listen"] = address
             }
             orderAttributes(&device, ["type", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "sharePolicy", "powerControl", "defaultMode", "passwd", "passwdValidTo", "connected"])
+            if device[attribute: "type"] == "spice" { normalizeSPICEChannels(&device) }
             normalizeOpenGL(&device)
         case "filesystem":
             // libvirt's defaults, written out: a mount with 9p's passthrough security model.

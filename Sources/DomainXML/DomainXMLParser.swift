@@ -17,6 +17,9 @@ public struct DomainXMLOptions: Sendable {
     /// default CPU model (`qemu32`). `nil`, or a definition naming another emulator: the fields
     /// above, as libvirt on a host with the 64-bit emulator only.
     public var i686: EmulatorDefaults?
+    /// Whether SPICE servers may use TLS (qemu.conf's `spice_tls`): without it a definition
+    /// with a SPICE TLS port is refused, as libvirt refuses it.
+    public var spiceTLS = false
     /// Where generated UUIDs and MAC addresses come from.
     public var random = RandomSource.system
     /// Parsing limits (size, depth).
@@ -114,7 +117,7 @@ public enum DomainXMLParser {
         if options.checksNewDefinitions && !options.keepsLiveState {
             // (A <bootloader> is XML Corral does not model, so start refuses a stored one.)
             if root.element(named: "bootloader") != nil { throw DomainXMLError(.unsupported, "bootloader is not supported by QEMU") }
-            try DefinitionChecks.check(definition)
+            try DefinitionChecks.check(definition, spiceTLS: options.spiceTLS)
         }
         return ParsedDomain(definition: definition, document: root, unmodelled: DomainSchema.unmodelled(in: root))
     }

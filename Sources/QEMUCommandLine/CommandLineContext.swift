@@ -17,6 +17,11 @@ public struct CommandLineContext: Sendable {
     public var vncDisplay: Int?
     /// The port for an autoport SPICE server.
     public var spicePort: Int?
+    /// The TLS port chosen for a SPICE server whose channels need one (autoport, or `tlsPort='-1'`).
+    public var spiceTLSPort: Int?
+    /// The directory of SPICE's TLS certificates when SPICE may use TLS (qemu.conf's
+    /// `spice_tls` and `spice_tls_x509_cert_dir`); `nil`: no TLS.
+    public var spiceTLSDirectory: String?
     /// The port a VNC WebSocket listener asked for with `websocket='-1'` got (5700 when not set).
     public var vncWebsocketPort: Int?
     /// The virtiofsd the daemon runs for shares that name none (the live XML names it).

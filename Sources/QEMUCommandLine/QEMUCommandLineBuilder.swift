@@ -16,7 +16,7 @@ public enum QEMUCommandLineBuilder {
     ///   KVM, passthrough rules that match nothing).
     public static func build(_ domain: DomainDefinition, context: CommandLineContext) throws(CommandLineError) -> QEMUInvocation {
         do throws(DomainXMLError) {
-            try DefinitionChecks.check(domain)
+            try DefinitionChecks.check(domain, spiceTLS: context.spiceTLSDirectory != nil)
         } catch {
             throw CommandLineError(.unsupported, error.message)
         }

@@ -301,6 +301,24 @@ final class CorpusHost {
         if try file.offset() < offset + size { try file.truncate(atOffset: offset + size) }
     }
 
+    /// A certificate authority and a server certificate it signed for SPICE's TLS, as QEMU's
+    /// `x509-dir` wants them (`ca-cert.pem`, `server-cert.pem`, `server-key.pem`) in
+    /// `directory`, which is returned.
+    static func makeSpiceCertificates(in directory: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let steps: [[String]] = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Corral test CA", "-keyout", directory + "/ca-key.pem", "-out", directory + "/ca-cert.pem"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", directory + "/server-key.pem", "-out", directory + "/server.csr"],
+            ["x509", "-req", "-in", directory + "/server.csr", "-CA", directory + "/ca-cert.pem", "-CAkey", directory + "/ca-key.pem", "-CAcreateserial",
+             "-days", "2", "-out", directory + "/server-cert.pem"],
+        ]
+        for step in steps {
+            let result = try runProgram("/usr/bin/openssl", step)
+            guard result.status == 0 else { throw TestSetupError("openssl \(step[0]): \(result.error)") }
+        }
+        return directory
+    }
+
     /// qemu-storage-daemon exporting a stand-in raw image as a vhost-user-blk server on the
     /// disk's socket (moved under the scratch directory); returns once the socket exists.
     private func serveVhostUserDisk(_ source: inout XMLElement) throws {

@@ -134,8 +134,10 @@ struct GoldenArgvAcceptanceTests {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("corral-golden-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let host = CorpusHost(scratch: base)
-        let prepared = try host.prepare(DomainXMLParser.parse(xml, options: Self.options).document, kvmUsable: false)
-        let parsed = try DomainXMLParser.parse(DomainXMLFormatter.format(prepared), options: Self.options)
+        var options = Self.options
+        options.spiceTLS = xml.contains("corral-golden: spice-tls")
+        let prepared = try host.prepare(DomainXMLParser.parse(xml, options: options).document, kvmUsable: false)
+        let parsed = try DomainXMLParser.parse(DomainXMLFormatter.format(prepared), options: options)
         let directory = base + "/" + parsed.definition.name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var context = CommandLineContext(
@@ -145,6 +147,11 @@ struct GoldenArgvAcceptanceTests {
         let number = Self.cases.firstIndex(of: name) ?? 0
         context.vncDisplay = 100 + number
         context.spicePort = 7000 + number
+        if options.spiceTLS {
+            // SPICE's TLS on: certificates made for the case, a TLS port of its own (7500 + N).
+            context.spiceTLSDirectory = try CorpusHost.makeSpiceCertificates(in: base + "/spice-pki")
+            context.spiceTLSPort = 7500 + number
+        }
         context.hugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
         // The secret driver's values: what CorpusHost encrypted the stand-in images with.
         for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil }) {

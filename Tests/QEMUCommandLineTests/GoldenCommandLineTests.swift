@@ -38,6 +38,14 @@ struct GoldenCommandLineTests {
         return options
     }
 
+    /// The options for a case: one that says `corral-golden: spice-tls` is defined as under a
+    /// daemon with SPICE's TLS on (`spice_tls = 1`).
+    static func options(for xml: String) -> DomainXMLOptions {
+        var options = options
+        options.spiceTLS = xml.contains("corral-golden: spice-tls")
+        return options
+    }
+
     /// The host's huge pages for every case: 2 MiB (the default) and 1 GiB pages.
     static let goldenHugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
 
@@ -46,11 +54,16 @@ struct GoldenCommandLineTests {
     /// `corral-golden: taps` gets a tap from the daemon (`vnetN`) for each network, bridge and
     /// ethernet interface, and a macvtap (`macvtapN`, its tap descriptors from 3) for each direct one.
     static func invocation(_ xml: String, runDirectory: (String) -> String) throws -> QEMUInvocation {
-        let parsed = try DomainXMLParser.parse(xml, options: options)
+        let parsed = try DomainXMLParser.parse(xml, options: options(for: xml))
         var context = CommandLineContext(
             emulator: "/usr/bin/qemu-system-x86_64", capabilities: Set(QEMUCapability.allCases), kvmUsable: !xml.contains("corral-golden: no-kvm"), id: 1,
             runDirectory: runDirectory(parsed.definition.name), vncDisplay: 0, privileged: true, passthroughEnvironment: ["PATH": "/usr/bin:/bin"])
         context.spicePort = 5901
+        if xml.contains("corral-golden: spice-tls") {
+            // SPICE's TLS on, with libvirt's certificate directory and a TLS port chosen next.
+            context.spiceTLSDirectory = "/etc/pki/libvirt-spice"
+            context.spiceTLSPort = 5902
+        }
         context.hugePages = goldenHugePages
         // A fixed start for variable and absolute clocks: 2026-01-01T00:00:00Z, on a host an
         // hour ahead of UTC.
@@ -106,7 +119,7 @@ struct GoldenCommandLineTests {
         let xml = try String(contentsOf: directory.appendingPathComponent(name + ".xml"), encoding: .utf8)
         do {
             // What the daemon refuses to start: XML Corral does not model.
-            let parsed = try DomainXMLParser.parse(xml, options: options)
+            let parsed = try DomainXMLParser.parse(xml, options: options(for: xml))
             if let refusal = ParsedDomain.startRefusal(name: parsed.definition.name, unmodelled: parsed.unmodelled) { return (name + ".err", refusal + "\n") }
             let invocation = try invocation(xml) { "/run/corral/domains/" + $0 }
             let lines = invocation.environment.map { "\($0.0)=\($0.1)" } + [invocation.executable] + invocation.arguments
@@ -139,7 +152,7 @@ struct GoldenCommandLineTests {
     /// The expected `dumpxml --inactive` after define, or `nil` when define refuses the case.
     static func renderDefinition(_ name: String) throws -> String? {
         let xml = try String(contentsOf: directory.appendingPathComponent(name + ".xml"), encoding: .utf8)
-        guard let parsed = try? DomainXMLParser.parse(xml, options: options) else { return nil }
+        guard let parsed = try? DomainXMLParser.parse(xml, options: options(for: xml)) else { return nil }
         // As dumpxml gives it: without the graphics passwords (VIR_DOMAIN_XML_SECURE shows them).
         return DomainSecrets.stripped(parsed.xml) + "\n"
     }

@@ -2,7 +2,8 @@ import Foundation
 
 /// The settings `corrald.conf` may hold: libvirtd.conf's names for what Corral supports,
 /// qemu.conf's for migration (`migration_host`, `migration_port_min`/`max`,
-/// `migrate_tls_x509_cert_dir`, `migrate_tls_x509_verify`), and
+/// `migrate_tls_x509_cert_dir`, `migrate_tls_x509_verify`) and SPICE's TLS (`spice_tls`,
+/// `spice_tls_x509_cert_dir`), and
 /// `serve_libvirt_sockets` of its own. Any other name stops the daemon with the line named.
 public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case listenTLS = "listen_tls"
@@ -32,6 +33,8 @@ public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case migrationPortMaximum = "migration_port_max"
     case migrationTLSDirectory = "migrate_tls_x509_cert_dir"
     case migrationTLSVerify = "migrate_tls_x509_verify"
+    case spiceTLS = "spice_tls"
+    case spiceTLSDirectory = "spice_tls_x509_cert_dir"
 }
 
 /// Reads `corrald.conf` (libvirtd.conf's syntax) into a ``DaemonConfiguration``.
@@ -108,6 +111,8 @@ public enum DaemonConfigFile {
             case .migrationPortMaximum: migrationPorts.maximum = (try reader.integer(in: 1024...65535), entry.line)
             case .migrationTLSDirectory: configuration.migrationTLS.directory = try reader.path()
             case .migrationTLSVerify: configuration.migrationTLS.verifyPeer = try reader.boolean()
+            case .spiceTLS: configuration.spiceTLS.enabled = try reader.boolean()
+            case .spiceTLSDirectory: configuration.spiceTLS.certificateDirectory = try reader.path()
             }
         }
         let minimum = migrationPorts.minimum?.0 ?? configuration.migrationPorts.lowerBound

@@ -114,7 +114,7 @@ struct HotplugPlan {
             guard let memory = trial.definition.devices.memoryDevices.last else { throw RemoteError(code: .internalError, domain: .qemu, detail: "no memory device") }
             // libvirt's qemuDomainDefValidateMemoryHotplug: the slots, the room under <maxMemory>.
             do throws(DomainXMLError) {
-                try DefinitionChecks.check(trial.definition)
+                try DefinitionChecks.check(trial.definition, spiceTLS: options.spiceTLS)
             } catch {
                 throw RemoteError(domainXMLError: error)
             }

@@ -55,7 +55,7 @@ extension DomainDefinition {
         /// with `<gl enable='yes'>`), and so needs a render node.
         public var rendersWithOpenGL: Bool { type == .eglHeadless || (type == .spice && openGL == true) }
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "passwdValidTo", "connected", "websocket", "socket", "sharePolicy", "powerControl"], children: [
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "passwdValidTo", "connected", "websocket", "socket", "sharePolicy", "powerControl", "defaultMode"], children: [
             ElementSchema("listen", attributes: ["type", "address", "socket"]), ElementSchema("audio", attributes: ["id"]),
             ElementSchema("gl", attributes: ["enable", "rendernode"]),
         ] + SpiceSettings.schemas)
@@ -146,7 +146,21 @@ extension DomainDefinition {
             case yes, no
         }
 
+        /// A SPICE channel (`<channel name>`), in libvirt's order.
+        public enum ChannelName: String, ModelledValue {
+            case main, display, inputs, cursor, playback, record, smartcard, usbredir
+        }
+
+        /// `<channel mode>` and `defaultMode`: whether a channel goes over TLS.
+        public enum ChannelMode: String, ModelledValue {
+            case any, secure, insecure
+        }
+
         public var tlsPort: Int?
+        /// `defaultMode`: the channels' mode unless they say.
+        public var defaultMode: ChannelMode = .any
+        /// `<channel name mode>`: each named channel's mode (the last said wins, as libvirt reads them).
+        public var channels: [ChannelName: ChannelMode] = [:]
         public var imageCompression: ImageCompression?
         public var jpegCompression: WANCompression?
         public var zlibCompression: WANCompression?
@@ -161,12 +175,17 @@ extension DomainDefinition {
             ElementSchema("zlib", attributes: ["compression"]), ElementSchema("playback", attributes: ["compression"]),
             ElementSchema("streaming", attributes: ["mode"]), ElementSchema("mouse", attributes: ["mode"]),
             ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("filetransfer", attributes: ["enable"]),
+            ElementSchema("channel", attributes: ["name", "mode"]),
         ]
 
         public init() {}
 
         init(_ element: XMLElement) throws(DomainXMLError) {
             tlsPort = element[attribute: "tlsPort"].flatMap { Int($0) }
+            defaultMode = try ChannelMode.attribute("defaultMode", of: element, default: .any)
+            for channel in element.elements(named: "channel") {
+                channels[try ChannelName.requiredAttribute("name", of: channel)] = try ChannelMode.requiredAttribute("mode", of: channel)
+            }
             imageCompression = try ImageCompression.optionalAttribute("compression", of: element.element(named: "image"))
             jpegCompression = try WANCompression.optionalAttribute("compression", of: element.element(named: "jpeg"))
             zlibCompression = try WANCompression.optionalAttribute("compression", of: element.element(named: "zlib"))
@@ -176,5 +195,30 @@ extension DomainDefinition {
             copyPaste = try YesNo.optionalAttribute("copypaste", of: element.element(named: "clipboard"))
             fileTransfer = try YesNo.optionalAttribute("enable", of: element.element(named: "filetransfer"))
         }
+    }
+}
+
+extension DomainDefinition.Graphics {
+    /// The ports of a SPICE server chosen at start (libvirt's qemuProcessSPICEAllocatePorts): an
+    /// autoport server's plaintext port when a channel or its default may be plaintext, and its
+    /// TLS port when one must be secure or SPICE may use TLS (`tls`) and its default is any; a
+    /// port given as `-1` in any case. A server that listens nowhere needs none.
+    public func spicePortsToChoose(tls: Bool) -> (port: Bool, tlsPort: Bool) {
+        guard type == .spice, !listensNowhere, listenSocket == nil else { return (false, false) }
+        var port = self.port == -1, tlsPort = spice.tlsPort == -1
+        if autoport {
+            for mode in spice.channels.values {
+                if mode == .secure { tlsPort = true }
+                if mode == .insecure { port = true }
+            }
+            switch spice.defaultMode {
+            case .secure: tlsPort = true
+            case .insecure: port = true
+            case .any:
+                port = true
+                if tls { tlsPort = true }
+            }
+        }
+        return (port, tlsPort)
     }
 }

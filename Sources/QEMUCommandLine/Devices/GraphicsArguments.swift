@@ -47,16 +47,33 @@ extension Builder {
         }
     }
 
-    /// `-spice`'s value, in libvirt's order. Corral runs SPICE without TLS (libvirt's default,
-    /// `spice_tls = 0`): a TLS port in the XML is refused, `-1` ignored.
+    /// `-spice`'s value, in libvirt's order (qemuBuildGraphicsSPICECommandLine): its plaintext
+    /// and TLS ports (those chosen at start for autoport), their address, the certificates'
+    /// directory when there is a TLS port, then each channel's mode, which needs a port of its kind.
     func spiceOptions(_ server: DomainDefinition.Graphics) throws(CommandLineError) -> String {
         let spice = server.spice
         var options: [(String, String)] = []
+        var hasSecure = false, hasInsecure = false
         if server.listensNowhere {
+            // QEMU needs a port or a TLS port when nothing else is said: a dummy port 0.
             options.append(("port", "0"))
+            hasInsecure = true
         } else {
-            let port = server.autoport || (server.port ?? -1) <= 0 ? (context.spicePort ?? 5900) : (server.port ?? 5900)
-            options += [("port", String(port)), ("addr", server.listen ?? "127.0.0.1")]
+            let choose = server.spicePortsToChoose(tls: context.spiceTLSDirectory != nil)
+            if choose.tlsPort && context.spiceTLSDirectory == nil {
+                throw CommandLineError(.unsupported, "Auto allocation of spice TLS port requested but spice TLS is disabled in qemu.conf")
+            }
+            let port = choose.port ? (context.spicePort ?? 5900) : (server.port ?? 0)
+            let tlsPort = choose.tlsPort ? (context.spiceTLSPort ?? 5901) : (spice.tlsPort ?? 0)
+            if port > 0 {
+                options.append(("port", String(port)))
+                hasInsecure = true
+            }
+            if tlsPort > 0 {
+                options.append(("tls-port", String(tlsPort)))
+                hasSecure = true
+            }
+            if port > 0 || tlsPort > 0 { options.append(("addr", server.listen ?? "127.0.0.1")) }
         }
         switch spice.mouse {
         case .server?: options.append(("agent-mouse", "off"))
@@ -65,6 +82,37 @@ extension Builder {
         }
         // A password is set over QMP at start; without one, clients need no ticket.
         if server.password == nil { options.append(("disable-ticketing", "on")) }
+        if hasSecure, let directory = context.spiceTLSDirectory { options.append(("x509-dir", directory)) }
+        switch spice.defaultMode {
+        case .secure:
+            guard hasSecure else {
+                throw CommandLineError(.unsupported, "spice defaultMode secure requested in XML configuration, but TLS connection is not available")
+            }
+            options.append(("tls-channel", "default"))
+        case .insecure:
+            guard hasInsecure else {
+                throw CommandLineError(.unsupported, "spice defaultMode insecure requested in XML configuration, but plaintext connection is not available")
+            }
+            options.append(("plaintext-channel", "default"))
+        case .any:
+            break
+        }
+        for name in DomainDefinition.SpiceSettings.ChannelName.allCases {
+            switch spice.channels[name] {
+            case .secure?:
+                guard hasSecure else {
+                    throw CommandLineError(.unsupported, "spice secure channels set in XML configuration, but TLS connection is not available")
+                }
+                options.append(("tls-channel", name.rawValue))
+            case .insecure?:
+                guard hasInsecure else {
+                    throw CommandLineError(.unsupported, "spice insecure channels set in XML configuration, but plaintext connection is not available")
+                }
+                options.append(("plaintext-channel", name.rawValue))
+            case .any?, nil:
+                break
+            }
+        }
         if let image = spice.imageCompression { options.append(("image-compression", image.rawValue)) }
         if let jpeg = spice.jpegCompression { options.append(("jpeg-wan-compression", jpeg.rawValue)) }
         if let zlib = spice.zlibCompression { options.append(("zlib-glz-wan-compression", zlib.rawValue)) }
