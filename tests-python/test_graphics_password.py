@@ -58,3 +58,48 @@ def test_a_vnc_password_works_until_it_expires(daemon, tmp_path):
     finally:
         remove_guests(daemon, *guests)
     assert daemon.alive()
+
+
+def test_update_device_changes_the_vnc_password_of_a_running_guest(daemon, libvirtd, tmp_path):
+    """`virsh update-device --live` with a new passwd: the VNC server takes the new password and
+    refuses the old one, the live XML names it (the persistent definition keeps the old one); a
+    new expiry in the past locks clients out; a changed port, keymap or listen address is refused
+    in libvirt's words, on both daemons."""
+    graphics = "<graphics type='vnc' port='{port}' autoport='no' listen='127.0.0.1' keymap='en-us' passwd='{password}'{extra}/>"
+    (tmp_path / "g.xml").write_text(domain_xml("rotate", None, devices=graphics.format(port=5977, password="first", extra="")))
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "g.xml"))
+        run("virsh", "-c", daemon.uri, "start", "rotate", "--paused")
+        port = vnc_port(daemon.uri, "rotate")
+        assert vnc_login(port, "first")
+        (tmp_path / "new.xml").write_text(graphics.format(port=5977, password="second", extra=""))
+        run("virsh", "-c", daemon.uri, "update-device", "rotate", str(tmp_path / "new.xml"), "--live")
+        assert vnc_login(port, "second") and not vnc_login(port, "first")
+        assert "passwd='second'" in run("virsh", "-c", daemon.uri, "dumpxml", "--security-info", "rotate").stdout
+        assert "passwd='first'" in run("virsh", "-c", daemon.uri, "dumpxml", "--inactive", "--security-info", "rotate").stdout
+        (tmp_path / "expired.xml").write_text(graphics.format(port=5977, password="third", extra=" passwdValidTo='2001-01-01T00:00:00'"))
+        run("virsh", "-c", daemon.uri, "update-device", "rotate", str(tmp_path / "expired.xml"), "--live")
+        assert not vnc_login(port, "third")
+        assert "passwdValidTo='2001-01-01T00:00:00'" in run("virsh", "-c", daemon.uri, "dumpxml", "--security-info", "rotate").stdout
+    finally:
+        remove_guests(daemon, "rotate")
+    # What cannot change live: the same refusals from libvirtd (with a guest of its own).
+    for uri in (daemon.uri, libvirtd):
+        (tmp_path / "g.xml").write_text(domain_xml("fixed", None, devices=graphics.format(port=5978, password="pw", extra="")))
+        try:
+            run("virsh", "-c", uri, "define", str(tmp_path / "g.xml"))
+            run("virsh", "-c", uri, "start", "fixed", "--paused")
+            for changed, message in ((graphics.format(port=5979, password="pw", extra=""), "cannot change port settings on vnc graphics"),
+                                     (graphics.format(port=5978, password="pw", extra="").replace("en-us", "de"), "cannot change keymap setting on vnc graphics"),
+                                     # The address given at start must be given again.
+                                     (graphics.format(port=5978, password="pw", extra="").replace(" listen='127.0.0.1'", ""),
+                                      "cannot change listen address setting on 'vnc' graphics")):
+                (tmp_path / "changed.xml").write_text(changed)
+                refused = run("virsh", "-c", uri, "update-device", "fixed", str(tmp_path / "changed.xml"), "--live", check=False)
+                assert refused.returncode != 0 and message in refused.stderr, (uri, refused.stderr)
+            (tmp_path / "spice.xml").write_text("<graphics type='spice' autoport='yes'/>")
+            refused = run("virsh", "-c", uri, "update-device", "fixed", str(tmp_path / "spice.xml"), "--live", check=False)
+            assert "cannot find existing graphics device to modify of type 'spice'" in refused.stderr, (uri, refused.stderr)
+        finally:
+            run("virsh", "-c", uri, "destroy", "fixed", check=False)
+            run("virsh", "-c", uri, "undefine", "fixed", check=False)

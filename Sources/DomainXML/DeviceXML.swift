@@ -104,7 +104,7 @@ public enum DeviceXML {
 
     /// Which of `existing` (devices of `device`'s name) `device` names, by libvirt's rules: a
     /// disk by its target; an interface by MAC address, PCI address and alias (each when given);
-    /// a controller by type and index; a watchdog by being the one; a channel by its target
+    /// a controller by type and index; a watchdog by being the one; a display by its type; a channel by its target
     /// name; a serial port or console by its port; any device by its alias when it has one;
     /// otherwise by being equal apart from its alias and address.
     public static func match(_ device: XMLElement, among existing: [XMLElement], live: Bool) -> Match {
@@ -177,6 +177,12 @@ public enum DeviceXML {
             let (key, lockspace) = leaseName(device)
             return unique(indices.filter { leaseName(existing[$0]) == (key, lockspace) },
                           missing: "Lease \(key) in lockspace \(lockspace) does not exist", ambiguous: "multiple matching devices found")
+        case "graphics":
+            // libvirt's qemuDomainFindGraphics: the first display of the type.
+            let type = device[attribute: "type"] ?? ""
+            let first = indices.first { existing[$0][attribute: "type"] == type }
+            return first.map(Match.found) ?? .missing(
+                live ? "cannot find existing graphics device to modify of type '\(type)'" : "cannot find existing graphics type '\(type)' device to modify")
         case "serial", "console":
             let port = device.element(named: "target")?[attribute: "port"] ?? "0"
             return unique(indices.filter { (existing[$0].element(named: "target")?[attribute: "port"] ?? "0") == port && aliasAgrees(existing[$0]) },

@@ -141,6 +141,10 @@ enum DeviceProcedures {
         case .detach:
             edited = DeviceXML.removing(device.name, at: try matched(device, among: existing, live: false), from: original)
         case .update:
+            // (A display that is not there is an invalid argument, as libvirt says it.)
+            if device.name == "graphics", case .missing(let message) = DeviceXML.match(device, among: existing, live: false) {
+                throw RemoteError(code: .invalidArgument, domain: .qemu, detail: message)
+            }
             let index = try matched(device, among: existing, live: false)
             edited = DeviceXML.editing(device.name, at: index, in: original) { old in
                 guard device.name == "disk" else { return device }

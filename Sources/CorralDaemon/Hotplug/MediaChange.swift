@@ -15,6 +15,7 @@ extension DomainDriver {
     nonisolated func updateLive(_ element: XMLElement, of record: DomainRecord, force: Bool) async throws(RemoteError) -> XMLElement {
         guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
         if element.name == "interface" { return try await updateLiveInterface(element, of: record) }
+        if element.name == "graphics" { return try await updateLiveGraphics(element, of: record) }
         guard element.name == "disk" else {
             throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "live update of device '\(element.name)' is not supported")
         }
