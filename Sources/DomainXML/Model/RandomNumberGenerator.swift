@@ -3,10 +3,8 @@ import XMLTree
 extension DomainDefinition {
     /// `<rng>`.
     public struct RandomNumberGenerator: Hashable, Sendable, ModelledElement {
-        /// `<rng model>`.
-        public enum Model: String, ModelledValue {
-            case virtio, virtioTransitional = "virtio-transitional", virtioNonTransitional = "virtio-non-transitional"
-        }
+        /// `<rng model>`: one of the virtio models.
+        public typealias Model = VirtioModel
 
         /// `<backend model>`.
         public enum Backend: String, ModelledValue {

@@ -1,4 +1,5 @@
-/// The virtio models libvirt lets a disk, filesystem, controller or input name: the device
+/// The virtio models libvirt lets a disk, filesystem, controller, input, RNG, vsock device or
+/// balloon name: the device
 /// QEMU picks (modern and legacy on PCIe, legacy on conventional PCI), or one of its two fixed
 /// variants.
 public enum VirtioModel: String, Hashable, Sendable, ModelledValue {

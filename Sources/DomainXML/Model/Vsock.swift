@@ -6,18 +6,7 @@ extension DomainDefinition {
     public struct Vsock: Hashable, Sendable, ModelledElement {
         /// `<vsock model>`: modern virtio, transitional (legacy and modern, in a conventional PCI
         /// slot) or non-transitional.
-        public enum Model: String, ModelledValue {
-            case virtio, virtioTransitional = "virtio-transitional", virtioNonTransitional = "virtio-non-transitional"
-
-            /// QEMU's device for the model.
-            public var device: String {
-                switch self {
-                case .virtio: "vhost-vsock-pci"
-                case .virtioTransitional: "vhost-vsock-pci-transitional"
-                case .virtioNonTransitional: "vhost-vsock-pci-non-transitional"
-                }
-            }
-        }
+        public typealias Model = VirtioModel
 
         public var model: Model
         /// `<cid auto>`: the daemon picks the lowest free context ID at start.

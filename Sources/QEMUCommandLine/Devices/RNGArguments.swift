@@ -26,11 +26,7 @@ extension Builder {
         case .builtin:
             add("-object", json: .object([("qom-type", .string("rng-builtin")), ("id", .string(object))]))
         }
-        let driver = switch rng.model {
-        case .virtio: "virtio-rng-pci"
-        case .virtioTransitional: "virtio-rng-pci-transitional"
-        case .virtioNonTransitional: "virtio-rng-pci-non-transitional"
-        }
+        let driver = rng.model.device("virtio-rng-pci")
         // libvirt's limit: `max-bytes` per `period` ms (1000 when unset).
         let rate: [(String, JSONValue)] = rng.rateBytes.map { [("max-bytes", .integer(Int64($0))), ("period", .integer(Int64(rng.ratePeriod ?? 1000)))] } ?? []
         addDevice(

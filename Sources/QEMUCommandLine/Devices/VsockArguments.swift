@@ -8,7 +8,7 @@ extension Builder {
         guard let vsock = domain.devices.vsock else { return }
         guard let acquired = context.vsock else { throw CommandLineError(.unsupported, "unable to open vhost-vsock device") }
         addDevice([
-            ("driver", .string(vsock.model.device))] + Self.virtioOptionMembers(vsock.virtio) + [("id", .string(vsock.alias ?? "vsock0")),
+            ("driver", .string(vsock.model.device("vhost-vsock-pci")))] + Self.virtioOptionMembers(vsock.virtio) + [("id", .string(vsock.alias ?? "vsock0")),
             ("guest-cid", .integer(Int64(acquired.cid))), ("vhostfd", .string(String(acquired.descriptor))),
         ] + pciPlacement(vsock.pciAddress))
     }
