@@ -94,6 +94,8 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
     public var powerManagement: PowerManagement?
     /// `<perf>`: the host counters kept for the guest's QEMU process.
     public var perf: PerfEvents
+    /// `<seclabel>`s: how security drivers confine the guest.
+    public var securityLabels: [SecurityLabel] = []
     public var devices: Devices
     public var qemu: QEMUNamespace
 
@@ -107,6 +109,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         ElementSchema("resource", children: [.text("partition")]), Sysinfo.schema,
         OperatingSystem.schema, Features.schema, CPU.schema, clockSchema,
         .text("on_poweroff"), .text("on_reboot"), .text("on_crash"), PowerManagement.schema, PerfEvents.schema, Devices.schema,
+        SecurityLabel.schema,
     ])
 
     /// Reads the typed view of a normalised `<domain>` element.
@@ -166,6 +169,7 @@ public struct DomainDefinition: Hashable, Sendable, ModelledElement {
         onCrash = action("on_crash", .destroy)
         powerManagement = try root.element(named: "pm").map { pm throws(DomainXMLError) in try PowerManagement(pm) }
         perf = try root.element(named: "perf").map { perf throws(DomainXMLError) in try PerfEvents(perf) } ?? PerfEvents()
+        for label in root.elements(named: "seclabel") { securityLabels.append(try SecurityLabel(label)) }
         self.qemu = qemu
         devices = try root.element(named: "devices").map { devices throws(DomainXMLError) in try Devices(devices) } ?? Devices()
     }

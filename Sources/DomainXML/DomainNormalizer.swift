@@ -132,6 +132,7 @@ enum DomainNormalizer {
             if let element = events.element { update(&root, "perf") { $0 = element } } else { root.children.removeAll { if case .element(let e) = $0 { e.name == "perf" && e.namespace == nil } else { false } } }
         }
         try normalizeDevices(&root, options: options)
+        try normalizeSecurityLabels(&root, options: options)
 
         try DomainNumberChecks.check(root)
         root.children = ordered(root.children, by: topLevelOrder)

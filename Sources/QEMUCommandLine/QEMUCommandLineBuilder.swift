@@ -20,6 +20,11 @@ public enum QEMUCommandLineBuilder {
         } catch {
             throw CommandLineError(.unsupported, error.message)
         }
+        // Corral's only security model is none: a label of another is refused, as libvirt
+        // refuses a model it has no driver for (virSecurityManagerCheckModel).
+        if let label = domain.securityLabels.first(where: { $0.model != DomainDefinition.SecurityLabel.hostModel }) {
+            throw CommandLineError(.unsupported, "Security driver model '\(label.model)' is not available")
+        }
         var builder = Builder(domain: domain, context: context)
         try builder.build()
         return builder.invocation()
