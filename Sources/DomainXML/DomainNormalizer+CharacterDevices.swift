@@ -10,13 +10,40 @@ extension DomainNormalizer {
     /// `<console><target type='serial'/>` aliasing serial port 0 is put first, so the guest's
     /// default console (what `virsh console DOM` opens) is its serial port, and the other
     /// consoles are numbered after it (`console1`, …), as libvirt names them.
-    static func normalizeCharacterDevices(_ devices: inout XMLElement) throws(DomainXMLError) {
+    static func normalizeCharacterDevices(_ devices: inout XMLElement, live: Bool = false) throws(DomainXMLError) {
         addSerialForConsole(&devices)
         try assignSerialTargets(&devices)
         assignConsolePorts(&devices)
         insertSerialConsole(&devices)
         try normalizeGuestForwards(&devices)
         completeCharacterDevices(&devices)
+        try normalizeCharacterDeviceLabels(&devices, live: live)
+    }
+
+    /// The `<seclabel>`s of character devices' sources (``normalizeDeviceSecurityLabels(_:live:)``):
+    /// libvirt reads them on every device and writes them for the devices whose `<source>`
+    /// names a host file or socket (pty, dev, file, pipe, unix).
+    static func normalizeCharacterDeviceLabels(_ devices: inout XMLElement, live: Bool) throws(DomainXMLError) {
+        var failure: DomainXMLError?
+        devices.updateElements { device in
+            guard failure == nil, device.namespace == nil, ["serial", "parallel", "console", "channel"].contains(device.name) else { return }
+            let writesLabels = ["pty", "dev", "file", "pipe", "unix"].contains(device[attribute: "type"] ?? "pty")
+            var first = true
+            device.updateElements { source in
+                guard source.name == "source", source.namespace == nil, source.element(named: "seclabel") != nil else { return }
+                defer { first = false }
+                guard first && writesLabels else {
+                    source.removeElements { $0.name == "seclabel" && $0.namespace == nil }
+                    return
+                }
+                do throws(DomainXMLError) {
+                    try normalizeDeviceSecurityLabels(&source, live: live)
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// What libvirt writes of every character device: a TCP source's `<protocol type='raw'/>`,

@@ -3,10 +3,10 @@ import XMLTree
 extension DomainNormalizer {
     /// libvirt's order of a network disk `<source>`'s children.
     static let networkSourceChildOrder = [
-        "host", "identity", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout", "slices", "auth", "encryption", "reservations",
+        "host", "identity", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout", "slices", "seclabel", "auth", "encryption", "reservations",
     ]
     /// libvirt's order of the children of a disk `<source>` that is not a network disk's.
-    static let localSourceChildOrder = ["slices", "auth", "encryption", "reservations"]
+    static let localSourceChildOrder = ["slices", "seclabel", "auth", "encryption", "reservations"]
 
     /// A network disk's `<source>` as libvirt writes it back: each TCP host with its port (the
     /// protocol's default when absent), `transport` only when not TCP, and only what the
@@ -113,7 +113,8 @@ extension DomainNormalizer {
     /// each layer's `type` (and `index` only in live documents), then `<format>`, `<source>` and
     /// the next layer; a layer without `type` ends the chain and is written empty, whatever it
     /// held. A `<source>` never carries an `index` there, and one that names nothing is left out.
-    static func normalizeBackingChain(_ disk: inout XMLElement, options: DomainXMLOptions) {
+    static func normalizeBackingChain(_ disk: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
+        var failure: DomainXMLError?
         disk.updateElements { layer in
             guard layer.name == "backingStore", layer.namespace == nil else { return }
             guard let type = layer[attribute: "type"] else {
@@ -131,11 +132,21 @@ extension DomainNormalizer {
                 guard case .element(var source) = node, source.name == "source", source.namespace == nil else { return node }
                 source[attribute: "index"] = nil
                 normalizeSlices(&source)
+                do throws(DomainXMLError) {
+                    try normalizeDeviceSecurityLabels(&source, live: options.keepsLiveState)
+                } catch {
+                    failure = failure ?? error
+                }
                 if type == "network" { normalizeNetworkDiskSource(&source) } else { source.children = ordered(source.children, by: localSourceChildOrder) }
                 return source.attributes.isEmpty && source.elements.isEmpty ? nil : .element(source)
             }
-            normalizeBackingChain(&layer, options: options)
+            do throws(DomainXMLError) {
+                try normalizeBackingChain(&layer, options: options)
+            } catch {
+                failure = failure ?? error
+            }
             layer.children = ordered(layer.children, by: ["format", "source", "backingStore"])
         }
+        if let failure { throw failure }
     }
 }

@@ -330,7 +330,7 @@ enum DomainNormalizer {
                 if e.name == "input", e[attribute: "bus"] == "ps2", let type = e[attribute: "type"] { ps2Inputs.insert(type) }
             }
             do throws(DomainXMLError) {
-                try normalizeCharacterDevices(&devices)
+                try normalizeCharacterDevices(&devices, live: options.keepsLiveState)
             } catch {
                 failure = failure ?? error
             }
@@ -406,9 +406,15 @@ enum DomainNormalizer {
             normalizeBlockGeometry(&device)
             normalizeEncryption(&device)
             let network = device[attribute: "type"] == "network"
+            var labelFailure: DomainXMLError?
             device.updateElements { source in
                 guard source.name == "source", source.namespace == nil else { return }
                 normalizeSlices(&source)
+                do throws(DomainXMLError) {
+                    try normalizeDeviceSecurityLabels(&source, live: options.keepsLiveState)
+                } catch {
+                    labelFailure = error
+                }
                 if network {
                     normalizeNetworkDiskSource(&source)
                 } else {
@@ -416,7 +422,8 @@ enum DomainNormalizer {
                     source.children = ordered(source.children, by: localSourceChildOrder)
                 }
             }
-            normalizeBackingChain(&device, options: options)
+            if let labelFailure { throw labelFailure }
+            try normalizeBackingChain(&device, options: options)
             if device.element(named: "address") == nil, let bus = device.element(named: "target")?[attribute: "bus"], let index = DiskTarget.index(of: dev) {
                 // libvirt's drive address from the target's index: IDE 2 units a bus, 2 buses a
                 // controller; SATA 6 units a controller; floppy 2 units a controller; SCSI 7.

@@ -22,8 +22,11 @@ public enum QEMUCommandLineBuilder {
         }
         // Corral's only security model is none: a label of another is refused, as libvirt
         // refuses a model it has no driver for (virSecurityManagerCheckModel).
-        if let label = domain.securityLabels.first(where: { $0.model != DomainDefinition.SecurityLabel.hostModel }) {
-            throw CommandLineError(.unsupported, "Security driver model '\(label.model)' is not available")
+        let deviceModels = domain.devices.disks.flatMap(\.securityLabelModels)
+            + (domain.devices.serials + domain.devices.parallels + domain.devices.consoles + domain.devices.channels).flatMap(\.securityLabelModels)
+        let hostModel = DomainDefinition.SecurityLabel.hostModel
+        if let model = (domain.securityLabels.map(\.model) + deviceModels).first(where: { $0 != hostModel }) {
+            throw CommandLineError(.unsupported, "Security driver model '\(model)' is not available")
         }
         var builder = Builder(domain: domain, context: context)
         try builder.build()

@@ -21,6 +21,8 @@ extension DomainDefinition.Disk {
         public var network: DomainDefinition.Disk.NetworkSource?
         /// `<source><slices>`: the part of the file or device the layer occupies.
         public var slice: DomainDefinition.Disk.StorageSlice?
+        /// The security models the source's `<seclabel>`s name.
+        public var securityLabelModels: [String] = []
         /// `<format><metadata_cache><max_size>`: the bytes of qcow2 metadata QEMU caches.
         public var metadataCacheBytes: UInt64?
         /// The layer's block node number (`index`), kept only in live documents.
@@ -40,7 +42,7 @@ extension DomainDefinition.Disk {
         /// layer (``DomainSchema`` reads nested layers with this schema).
         static let schema = ElementSchema("backingStore", attributes: ["type", "index"], children: [
             ElementSchema("format", attributes: ["type"], children: [MetadataCache.schema]),
-            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [StorageSlice.schema]),
+            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [StorageSlice.schema, DeviceSecurityLabel.schema]),
             ElementSchema("backingStore"),
         ])
 
@@ -73,6 +75,7 @@ extension DomainDefinition.Disk {
                 var store = BackingStore(type: type, format: format, path: path?.isEmpty == true ? nil : path, index: layer[attribute: "index"].flatMap { UInt32($0) })
                 if type == .network { store.network = try NetworkSource(source) }
                 store.slice = try StorageSlice.storageSlice(of: source)
+                store.securityLabelModels = DeviceSecurityLabel.models(of: source)
                 store.metadataCacheBytes = try MetadataCache.maximumBytes(in: layer.element(named: "format"), path: "./format/metadata_cache/max_size")
                 layers.append(store)
                 next = layer.element(named: "backingStore")

@@ -56,6 +56,8 @@ extension DomainDefinition {
         /// `<source append>` of a `file` device: `on` appends to the file; `off`, or not said,
         /// truncates it at start (libvirt's rule).
         public var fileAppend: Bool?
+        /// The security models the `<seclabel>`s of the source name.
+        public var securityLabelModels: [String] = []
 
         /// `<log file append>`.
         static let logSchema = ElementSchema("log", attributes: ["file", "append"])
@@ -64,18 +66,18 @@ extension DomainDefinition {
         static let protocolSchema = ElementSchema("protocol", attributes: ["type"])
 
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema,
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
         static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [protocolSchema,
             ElementSchema("source", attributes: ["path", "mode", "host", "service"], children: [
-                ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]),
+                ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]), DeviceSecurityLabel.schema,
             ]),
             logSchema, ElementSchema("target", attributes: ["type", "name", "state", "address", "port"]), .alias, .address,
         ])
@@ -89,6 +91,7 @@ extension DomainDefinition {
             let source = element.element(named: "source"), target = element.element(named: "target")
             type = try Kind.attribute("type", of: element, default: .pty)
             path = source?[attribute: "path"]
+            securityLabelModels = DeviceSecurityLabel.models(of: source)
             if type == .file { fileAppend = try AttributeValues.onOff("append", of: source) }
             isaAddress = try ISAAddress(device: element)
             mode = source?[attribute: "mode"]

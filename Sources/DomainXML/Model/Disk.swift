@@ -152,6 +152,9 @@ extension DomainDefinition {
         public var metadataCacheBytes: UInt64?
         /// `<source><slices>`: the part of the file or device the image occupies.
         public var slice: StorageSlice?
+        /// The security models the `<seclabel>`s of the source (and of a described backing
+        /// chain's sources) name.
+        public var securityLabelModels: [String] = []
         /// `<source startupPolicy>`: what a start does when the source is missing (nil: fail).
         public var startupPolicy: StartupPolicy?
         /// `<target tray>` of a CD-ROM or floppy drive: whether its tray is open (a running
@@ -184,7 +187,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot", "model"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx", "copy_on_read"] + VirtioOptions.attributes, children: [MetadataCache.schema]),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"]), StorageSlice.schema]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"]), StorageSlice.schema, DeviceSecurityLabel.schema]),
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
@@ -317,6 +320,7 @@ extension DomainDefinition {
             trayOpen = try Tray.optionalAttribute("tray", of: target) == .open
             startupPolicy = try StartupPolicy.optionalAttribute("startupPolicy", of: source)
             slice = try StorageSlice.storageSlice(of: source)
+            securityLabelModels = DeviceSecurityLabel.models(of: source) + backingChain.flatMap(\.securityLabelModels)
             copyOnRead = try AttributeValues.onOff("copy_on_read", of: driver)
             metadataCacheBytes = try MetadataCache.maximumBytes(in: driver, path: "./metadata_cache/max_size")
             model = try VirtioModel.optionalAttribute("model", of: element)
