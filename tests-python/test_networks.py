@@ -646,4 +646,14 @@ def test_isolated_ports_from_the_interface_or_its_network(bare_netns_daemon, tmp
     (tmp_path / "nic.xml").write_text("<interface type='network'><mac address='52:54:00:15:00:04'/><source network='iso'/><model type='virtio'/></interface>")
     d.virsh("attach-device", "isolated", str(tmp_path / "nic.xml"), "--live")
     assert isolation()["52:54:00:15:00:04"] == "1"
+    # update-device changes a running port's isolation: the bridge interface's off, and the
+    # second network interface's back to its network's (on) once it no longer says.
+    (tmp_path / "bridge.xml").write_text("<interface type='bridge'><mac address='52:54:00:15:00:03'/><source bridge='hostbr0'/>"
+                                         "<port isolated='no'/><model type='virtio'/></interface>")
+    d.virsh("update-device", "isolated", str(tmp_path / "bridge.xml"), "--live")
+    (tmp_path / "second.xml").write_text("<interface type='network'><mac address='52:54:00:15:00:02'/><source network='iso'/><model type='virtio'/></interface>")
+    d.virsh("update-device", "isolated", str(tmp_path / "second.xml"), "--live")
+    assert isolation() == {"52:54:00:15:00:01": "1", "52:54:00:15:00:02": "1", "52:54:00:15:00:03": "0", "52:54:00:15:00:04": "1"}
+    live = d.virsh("dumpxml", "isolated").stdout
+    assert re.search(r"<mac address='52:54:00:15:00:03'/>.*?<port isolated='no'/>", live, re.S), live
     d.virsh("destroy", "isolated")

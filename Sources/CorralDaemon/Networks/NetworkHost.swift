@@ -210,6 +210,13 @@ enum NetworkHost {
         }
     }
 
+    /// Makes `tap` an isolated port of its bridge, or a plain one (libvirt's
+    /// virNetDevBridgePortSetIsolated).
+    static func setPortIsolated(_ tap: String, _ isolated: Bool) throws(NetworkError) {
+        guard FirewallRuleset.isSafeName(tap) else { throw NetworkError(.internalError, "invalid tap name '\(tap)'") }
+        try ipBatch([["link", "set", "dev", tap, "type", "bridge_slave", "isolated", isolated ? "on" : "off"]])
+    }
+
     /// Deletes a tap; a missing one is not an error.
     static func removeTap(_ name: String) {
         guard deviceExists(name) else { return }
