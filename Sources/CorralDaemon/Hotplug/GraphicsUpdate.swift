@@ -11,10 +11,7 @@ import XMLTree
 /// stay, and a change to them is refused in libvirt's words. The caller holds the domain's job.
 extension DomainDriver {
     nonisolated func updateLiveGraphics(_ element: XMLElement, of record: DomainRecord) async throws(RemoteError) -> XMLElement {
-        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
-        let live = try liveDocument(guest)
-        let displays = DeviceXML.devices(named: "graphics", in: live.document)
-        let index = try DeviceProcedures.matched(element, among: displays, live: true)
+        let (guest, live, displays, index) = try liveDevice(element, of: record)
         let type = element[attribute: "type"] ?? ""
         // The new display as a definition reads it (its listens and ports completed), in the
         // old one's place.

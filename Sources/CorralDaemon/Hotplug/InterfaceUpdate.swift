@@ -10,10 +10,7 @@ import XMLTree
 /// The caller holds the domain's job.
 extension DomainDriver {
     nonisolated func updateLiveInterface(_ element: XMLElement, of record: DomainRecord) async throws(RemoteError) -> XMLElement {
-        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
-        let live = try liveDocument(guest)
-        let interfaces = DeviceXML.devices(named: "interface", in: live.document)
-        let index = try DeviceProcedures.matched(element, among: interfaces, live: true)
+        let (guest, live, interfaces, index) = try liveDevice(element, of: record)
         let old = interfaces[index]
         guard let alias = old.element(named: "alias")?[attribute: "name"] else { throw RemoteError(code: .internalError, domain: .qemu, detail: "the interface has no alias") }
         // What may differ: the link state and the port's isolation (and what the daemon adds:
@@ -78,5 +75,18 @@ extension DomainDriver {
         registry.updateGuest(record.uuid) { guest in guest.liveXML = DomainXMLFormatter.format(document, id: Int(guest.id)) }
         await liveXMLChanged(record.uuid)
         return changed
+    }
+}
+
+extension DomainDriver {
+    /// For a live update: the running guest, its live document, its devices of `element`'s
+    /// name, and the index of the one `element` names (libvirt's matching and messages).
+    nonisolated func liveDevice(
+        _ element: XMLElement, of record: DomainRecord
+    ) throws(RemoteError) -> (guest: GuestRuntime, live: ParsedDomain, devices: [XMLElement], index: Int) {
+        guard let guest = record.runtime else { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "domain is not running") }
+        let live = try liveDocument(guest)
+        let devices = DeviceXML.devices(named: element.name, in: live.document)
+        return (guest, live, devices, try DeviceProcedures.matched(element, among: devices, live: true))
     }
 }
