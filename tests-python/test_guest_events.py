@@ -46,8 +46,8 @@ def guest_shell(uri, name, command, attempts=3):
         raise AssertionError(f"{arguments} failed ({result.returncode}): {result.stderr}")
 
 
-def boot_with_agent(uri, name, serial, tmp_path, extra="", devices=""):
-    (tmp_path / f"{name}.xml").write_text(domain_xml(name, serial, extra=extra, devices=AGENT + devices))
+def boot_with_agent(uri, name, serial, tmp_path, extra="", devices="", machine="q35"):
+    (tmp_path / f"{name}.xml").write_text(domain_xml(name, serial, extra=extra, devices=AGENT + devices, machine=machine))
     run("virsh", "-c", uri, "define", str(tmp_path / f"{name}.xml"))
     run("virsh", "-c", uri, "start", name)
     wait_for(lambda: "agent=/dev/vport" in log_text(serial), timeout=120, what="the guest agent")

@@ -86,6 +86,7 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "removable is only valid for usb disks")
             }
         }
+        try checkPCIControllers(definition)
         for controller in definition.devices.controllers where controller.pciHole64KiB != nil {
             // qemuValidateDomainDeviceDefControllerPCI: the window belongs to the chipset's host bridge.
             let machine = definition.os.machine ?? ""

@@ -40,11 +40,41 @@ enum PCIAddressAssignment {
         case pcieToPCIBridge
         /// A PCI bridge: a conventional slot.
         case pciBridge
+        /// A DMI-to-PCI bridge: a slot of the PCIe root bus or a PCIe expander bus.
+        case dmiToPCIBridge
+        /// A PCIe switch's upstream port: a root port's or a downstream port's slot.
+        case switchUpstreamPort
+        /// A PCIe switch's downstream port: a slot of an upstream port.
+        case switchDownstreamPort
+        /// A PCI expander bus: a slot of the i440fx root bus.
+        case pciExpanderBus
+        /// A PCIe expander bus: a slot of the PCIe root bus.
+        case pcieExpanderBus
+
+        /// libvirt's name of what a controller needs, in its message for one placed on a bus
+        /// that does not take it.
+        var requirement: String {
+            switch self {
+            case .pcie, .pcieIntegrated: "PCI Express device"
+            case .pci: "standard PCI device"
+            case .rootPort: "pcie-root-port"
+            case .pcieToPCIBridge: "pcie-to-pci-bridge"
+            case .pciBridge: "pci-bridge"
+            case .dmiToPCIBridge: "dmi-to-pci-bridge"
+            case .switchUpstreamPort: "pcie-switch-upstream-port"
+            case .switchDownstreamPort: "pcie-switch-downstream-port"
+            case .pciExpanderBus: "pci-expander-bus"
+            case .pcieExpanderBus: "pcie-expander-bus"
+            }
+        }
     }
 
-    /// A bus the guest has: the root bus or one a PCI controller provides.
+    /// A bus the guest has: the root bus or one a PCI controller provides, with what libvirt
+    /// lets plug into it (`virDomainPCIAddressBusSetModel`). Only what libvirt places on its own
+    /// counts: a DMI-to-PCI bridge, a PCIe expander bus and the root complex take no device
+    /// that was not given their address.
     struct Bus {
-        enum Kind { case pciRoot, pcieRoot, rootPort, pcieToPCIBridge, pciBridge, other }
+        enum Kind { case pciRoot, pcieRoot, rootPort, pcieToPCIBridge, pciBridge, dmiToPCIBridge, switchUpstreamPort, switchDownstreamPort, pciExpander, pcieExpander, other }
         var kind: Kind
         /// Used functions by slot (bit N: function N).
         var functions = [UInt8](repeating: 0, count: 32)
@@ -53,30 +83,47 @@ enum PCIAddressAssignment {
 
         var slots: ClosedRange<Int> {
             switch kind {
-            case .rootPort: 0...0
+            case .rootPort, .switchDownstreamPort: 0...0
             case .pcieToPCIBridge, .pciRoot, .pcieRoot, .pciBridge: 1...31
-            case .other: 0...31
+            case .dmiToPCIBridge, .switchUpstreamPort, .pciExpander, .pcieExpander, .other: 0...31
             }
         }
 
         func accepts(_ connection: Connection) -> Bool {
             switch (kind, connection) {
-            case (.pcieRoot, .rootPort), (.rootPort, .pcie), (.pcieRoot, .pcieIntegrated), (.rootPort, .pcieIntegrated), (.rootPort, .pcieToPCIBridge), (.pcieToPCIBridge, .pci), (.pciRoot, .pci),
-                (.pciRoot, .pciBridge), (.pciBridge, .pci), (.pciBridge, .pciBridge):
+            case (.pciRoot, .pci), (.pciRoot, .pciBridge), (.pciRoot, .pciExpanderBus),
+                (.pciBridge, .pci), (.pciBridge, .pciBridge), (.pciExpander, .pci), (.pciExpander, .pciBridge),
+                (.pcieToPCIBridge, .pci), (.pcieToPCIBridge, .pciBridge), (.dmiToPCIBridge, .pciBridge),
+                (.pcieRoot, .rootPort), (.pcieRoot, .pcieIntegrated), (.pcieRoot, .dmiToPCIBridge), (.pcieRoot, .pcieExpanderBus),
+                (.rootPort, .pcie), (.rootPort, .pcieIntegrated), (.rootPort, .pcieToPCIBridge), (.rootPort, .switchUpstreamPort),
+                (.switchDownstreamPort, .pcie), (.switchDownstreamPort, .pcieToPCIBridge), (.switchDownstreamPort, .switchUpstreamPort),
+                (.switchUpstreamPort, .switchDownstreamPort), (.pcieExpander, .rootPort), (.pcieExpander, .dmiToPCIBridge):
                 true
             default: false
             }
         }
+
+        /// Whether a controller whose address the XML gives may sit on this bus (libvirt's
+        /// `fromConfig` rule: a PCI bridge may also go where a device may).
+        func acceptsGiven(_ connection: Connection) -> Bool {
+            guard connection == .pciBridge else { return accepts(connection) }
+            return accepts(.pciBridge) || [.pcieRoot, .rootPort, .switchDownstreamPort].contains(kind)
+        }
     }
 
     static func busKind(model: String?) -> Bus.Kind {
-        switch model {
-        case "pci-root": .pciRoot
-        case "pcie-root": .pcieRoot
-        case "pcie-root-port": .rootPort
-        case "pcie-to-pci-bridge": .pcieToPCIBridge
-        case "pci-bridge": .pciBridge
-        default: .other
+        switch model.flatMap(PCIControllerModel.init(rawValue:)) {
+        case .pciRoot: .pciRoot
+        case .pcieRoot: .pcieRoot
+        case .pcieRootPort: .rootPort
+        case .pcieToPCIBridge: .pcieToPCIBridge
+        case .pciBridge: .pciBridge
+        case .dmiToPCIBridge: .dmiToPCIBridge
+        case .pcieSwitchUpstreamPort: .switchUpstreamPort
+        case .pcieSwitchDownstreamPort: .switchDownstreamPort
+        case .pciExpanderBus: .pciExpander
+        case .pcieExpanderBus: .pcieExpander
+        case nil: .other
         }
     }
 
@@ -133,6 +180,16 @@ enum PCIAddressAssignment {
     static func assign(_ devices: inout XMLElement, machine: String) throws(DomainXMLError) {
         guard let chipset = Chipset(machine: machine) else { return }
         let q35 = chipset == .q35
+        // libvirt's post-parse checks, made before its assignment.
+        for entry in controllers(in: devices) where entry.element[attribute: "type"] == "pci" {
+            switch entry.element[attribute: "model"].flatMap(PCIControllerModel.init(rawValue:)) {
+            case .pciExpanderBus? where q35:
+                throw DomainXMLError(.unsupported, "pci-expander-bus controllers are only supported on 440fx-based machinetypes")
+            case .pcieExpanderBus? where !q35:
+                throw DomainXMLError(.unsupported, "pcie-expander-bus controllers are not supported with this machine type")
+            default: break
+            }
+        }
         let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }
         var firstPass = devices
         let spare = try assignPass(&firstPass, q35: q35, addsSpare: originalPCIControllers.isEmpty)
@@ -203,6 +260,7 @@ enum PCIAddressAssignment {
         if q35 && addsSpare && state.buses.count > 1 && state.findFree(.pcie) == nil {
             spare = try addRootPort(&state)
         }
+        try assignExpanderBusNumbers(&state)
         finish(&state)
         devices = state.devices
         return spare
@@ -252,11 +310,16 @@ enum PCIAddressAssignment {
 
     /// Where a PCI controller plugs in.
     static func connection(ofController element: XMLElement) -> Connection? {
-        switch element[attribute: "model"] {
-        case "pcie-root-port": .rootPort
-        case "pcie-to-pci-bridge": .pcieToPCIBridge
-        case "pci-bridge": .pciBridge
-        default: nil
+        switch element[attribute: "model"].flatMap(PCIControllerModel.init(rawValue:)) {
+        case .pcieRootPort: .rootPort
+        case .pcieToPCIBridge: .pcieToPCIBridge
+        case .pciBridge: .pciBridge
+        case .dmiToPCIBridge: .dmiToPCIBridge
+        case .pcieSwitchUpstreamPort: .switchUpstreamPort
+        case .pcieSwitchDownstreamPort: .switchDownstreamPort
+        case .pciExpanderBus: .pciExpanderBus
+        case .pcieExpanderBus: .pcieExpanderBus
+        case .pciRoot, .pcieRoot, nil: nil
         }
     }
 
@@ -356,7 +419,17 @@ enum PCIAddressAssignment {
             guard seen.insert(address.description).inserted else {
                 throw DomainXMLError(.invalid, line: element.line, "Attempted double use of PCI Address \(address)")
             }
+            if element.name == "controller", element[attribute: "type"] == "pci", let connection = connection(ofController: element),
+                let bus = state.buses[Int(address.bus)], !bus.acceptsGiven(connection) {
+                throw DomainXMLError(.invalid, line: element.line,
+                    "The device at PCI address \(address) cannot be plugged into the PCI controller with index='\(address.bus)'. It requires a controller that accepts a \(connection.requirement).")
+            }
             state.reserve(address, aggregate: element.name == "controller" && element[attribute: "model"] == "pcie-root-port")
+            // Written in full, as libvirt writes an address it read (`bus='0x01'` alone included).
+            if let given = element.element(named: "address"), given.attributes.map({ [$0.name, $0.value] }) != address.element.attributes.map({ [$0.name, $0.value] }),
+                given[attribute: "multifunction"] != "off" {
+                setAddress(&state, position: position, address)
+            }
         }
     }
 
@@ -386,6 +459,11 @@ enum PCIAddressAssignment {
                     usb2Slots[entry.index] = slot
                 }
                 assignFixed(entry.position, .init(bus: 0, slot: usb2Slots[entry.index]!, function: function))
+            }
+            // A DMI-to-PCI bridge at 00:1e.0, its place on real hardware, when that slot is free.
+            for entry in controllers(in: state.devices) where entry.element[attribute: "type"] == "pci" && entry.element[attribute: "model"] == "dmi-to-pci-bridge" && !hasAddress(entry.element) {
+                guard (0..<8).allSatisfy({ !state.isUsed(.init(bus: 0, slot: 0x1e, function: $0)) }) else { break }
+                assignFixed(entry.position, .init(bus: 0, slot: 0x1e))
             }
             state.reserve(.init(bus: 0, slot: 0x1f, function: 0))
             state.reserve(.init(bus: 0, slot: 0x1f, function: 3))
@@ -424,11 +502,21 @@ enum PCIAddressAssignment {
             return address
         }
         switch (state.q35, connection) {
-        case (true, .pcie), (true, .pcieIntegrated), (true, .pcieToPCIBridge):
+        case (true, .pcie), (true, .pcieIntegrated), (true, .pcieToPCIBridge), (true, .switchUpstreamPort):
             let port = try addRootPort(&state)
             let address = DomainDefinition.PCIAddress(bus: UInt32(port), slot: 0)
             state.reserve(address)
             return address
+        case (true, .pci) where state.buses.values.contains(where: { $0.accepts(.pciBridge) }):
+            // A guest with a conventional PCI bus already gets one more PCI bridge.
+            let bridgeAddress = try place(&state, .pciBridge, device: "controller")
+            let bridge = try addController(&state, model: "pci-bridge", kind: .pciBridge, at: bridgeAddress)
+            let address = DomainDefinition.PCIAddress(bus: UInt32(bridge), slot: 1)
+            state.reserve(address)
+            return address
+        case (_, .rootPort), (_, .dmiToPCIBridge), (_, .switchDownstreamPort), (_, .pciExpanderBus), (_, .pcieExpanderBus):
+            throw DomainXMLError(.unsupported,
+                "a PCI slot is needed to connect a PCI controller model='\(connection.requirement)', but none is available, and it cannot be automatically added")
         case (true, .pci):
             let bridgeAddress = try place(&state, .pcieToPCIBridge, device: "controller")
             let bridge = try addController(&state, model: "pcie-to-pci-bridge", kind: .pcieToPCIBridge, at: bridgeAddress)
@@ -474,6 +562,33 @@ enum PCIAddressAssignment {
 
     // MARK: - Finishing
 
+    /// libvirt's default `<target busNr>` of an expander bus (`qemuDomainAddressFindNewBusNr`):
+    /// two below the lowest bus number of the guest's PCI controllers so far (one for the
+    /// expander's root bus, one for the bridge inside it), leaving the numbers below for the
+    /// buses of the main root bus; 254 for the first.
+    static func assignExpanderBusNumbers(_ state: inout State) throws(DomainXMLError) {
+        let entries = controllers(in: state.devices).filter { $0.element[attribute: "type"] == "pci" }
+        func busNumber(_ element: XMLElement) -> Int? { element.element(named: "target")?[attribute: "busNr"].flatMap { Int($0) } }
+        var lowest = entries.compactMap { busNumber($0.element) }.min() ?? 256
+        for entry in entries where busNumber(entry.element) == nil {
+            guard entry.element[attribute: "model"].flatMap(PCIControllerModel.init(rawValue:))?.isExpanderBus == true else { continue }
+            guard lowest > 2 else {
+                let bus = (try? DomainDefinition.PCIAddress(device: entry.element))?.bus ?? 0
+                throw DomainXMLError(.unsupported, "No free busNr lower than current lowest busNr is available to auto-assign to bus \(bus). Must be manually assigned")
+            }
+            lowest -= 2
+            let number = String(lowest)
+            state.devices.updateElement(at: entry.position) { element in
+                if element.element(named: "target") != nil {
+                    element.updateElements { if $0.name == "target" && $0.namespace == nil { $0[attribute: "busNr"] = number } }
+                } else {
+                    let after = element.children.firstIndex { if case .element(let e) = $0, e.name == "model", e.namespace == nil { true } else { false } }.map { $0 + 1 } ?? 0
+                    element.children.insert(.element(DomainNormalizer.element("target", [("busNr", number)])), at: after)
+                }
+            }
+        }
+    }
+
     /// Multifunction on function 0 of shared slots; root ports' and bridges' model names and
     /// targets.
     static func finish(_ state: inout State) {
@@ -492,13 +607,8 @@ enum PCIAddressAssignment {
                 }
                 if element.name == "controller", element[attribute: "type"] == "pci" {
                     let index = Int(element[attribute: "index"] ?? "0") ?? 0
-                    let modelName: String? = switch element[attribute: "model"] {
-                    case "pcie-root-port": "pcie-root-port"
-                    case "pcie-to-pci-bridge": "pcie-pci-bridge"
-                    case "pci-bridge": "pci-bridge"
-                    default: nil
-                    }
-                    if let modelName, element.element(named: "model") == nil {
+                    let model = element[attribute: "model"].flatMap(PCIControllerModel.init(rawValue:))
+                    if let modelName = model?.defaultModelName, element.element(named: "model") == nil {
                         element.children.insert(.element(DomainNormalizer.element("model", [("name", modelName)])), at: 0)
                         changed = true
                     }
@@ -511,10 +621,12 @@ enum PCIAddressAssignment {
                         }
                         changed = true
                     }
-                    if element[attribute: "model"] == "pcie-root-port" {
+                    if model?.isPCIePort == true {
                         var target = element.element(named: "target") ?? DomainNormalizer.element("target")
                         if target[attribute: "chassis"] == nil { target[attribute: "chassis"] = String(index) }
-                        if target[attribute: "port"] == nil { target[attribute: "port"] = "0x" + String(address.slot << 3 + address.function, radix: 16) }
+                        // libvirt's default port: a root port's slot and function, a downstream port's slot.
+                        let port = model == .pcieRootPort ? address.slot << 3 + address.function : address.slot
+                        if target[attribute: "port"] == nil { target[attribute: "port"] = "0x" + String(port, radix: 16) }
                         DomainNormalizer.orderAttributes(&target, ["chassisNr", "chassis", "port", "busNr", "hotplug"])
                         element.children.removeAll { if case .element(let e) = $0, e.name == "target", e.namespace == nil { true } else { false } }
                         let after = element.children.firstIndex { if case .element(let e) = $0, e.name == "model" { true } else { false } }.map { $0 + 1 } ?? 0

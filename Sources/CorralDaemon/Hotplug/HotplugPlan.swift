@@ -189,13 +189,14 @@ struct HotplugPlan {
         }
     }
 
-    /// A root port no device sits on: every PCI address in the live document counts (the
-    /// addresses assigned at define included).
+    /// A PCIe port (a root port or a switch's downstream port) no device sits on, the lowest
+    /// index first: every PCI address in the live document counts (the addresses assigned at
+    /// define included).
     static func freeRootPort(in document: XMLElement, definition: DomainDefinition) -> UInt32? {
         var used = Set<UInt32>()
         for device in document.element(named: "devices")?.elements ?? [] {
             if let address = try? DomainDefinition.PCIAddress(device: device) { used.insert(address.bus) }
         }
-        return definition.devices.controllers.filter(\.isRootPort).map { UInt32($0.index) }.sorted().first { !used.contains($0) }
+        return definition.devices.controllers.filter(\.isPCIePort).map { UInt32($0.index) }.sorted().first { !used.contains($0) }
     }
 }

@@ -34,8 +34,18 @@ extension DomainDefinition {
         /// `pci-hole64-size` of the host bridge).
         public var pciHole64KiB: UInt64?
 
-        /// A PCIe root port: a slot on a q35 guest that takes one hot-plugged device.
-        public var isRootPort: Bool { type == .pci && model == "pcie-root-port" }
+        /// `<target busNr>` of an expander bus: the number of its root bus in the guest.
+        public var busNumber: Int?
+        /// `<target><node>` of an expander bus: the guest NUMA node it belongs to.
+        public var numaNode: Int?
+        /// `<model name>`: the QEMU device of a PCI controller, as written.
+        public var modelName: String?
+
+        /// The model of a PCI controller, when it is one libvirt knows.
+        public var pciModel: PCIControllerModel? { type == .pci ? model.flatMap(PCIControllerModel.init(rawValue:)) : nil }
+        /// A PCIe root port or switch downstream port: a slot on a q35 guest that takes one
+        /// hot-plugged device.
+        public var isPCIePort: Bool { pciModel?.isPCIePort ?? false }
         /// `<address type='usb'>` of a USB device controller (CCID).
         public var usbAddress: USBAddress?
 
@@ -56,7 +66,8 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("controller", attributes: ["type", "index", "model", "ports", "vectors"], children: [
             .alias, .address, ElementSchema("master", attributes: ["startport"]), ElementSchema("model", attributes: ["name"]),
-            ElementSchema("target", attributes: ["chassis", "port", "chassisNr", "hotplug"]), ElementSchema("driver", attributes: ControllerDriver.attributes),
+            ElementSchema("target", attributes: ["chassis", "port", "chassisNr", "busNr", "hotplug"], children: [.text("node")]),
+            ElementSchema("driver", attributes: ControllerDriver.attributes),
             .text("pcihole64", attributes: ["unit"]),
         ])
 
@@ -73,7 +84,23 @@ extension DomainDefinition {
             vectors = type == .virtioSerial ? element[attribute: "vectors"].flatMap { Int($0) } : nil
             // In KiB once normalised (DomainNormalizer.normalizePCIHole64).
             pciHole64KiB = element.element(named: "pcihole64").flatMap { UInt64($0.text) }
+            modelName = type == .pci ? element.element(named: "model")?[attribute: "name"] : nil
             if let target = element.element(named: "target") {
+                if type == .pci, let text = target[attribute: "busNr"] {
+                    guard let number = Int(text), number >= 0 else {
+                        throw DomainXMLError(.invalid, line: target.line, "Invalid value for attribute 'busNr' in element 'target': '\(text)'. Expected non-negative integer value")
+                    }
+                    guard (1...254).contains(number) else {
+                        throw DomainXMLError(.unsupported, line: target.line, "PCI controller busNr '\(number)' out of range - must be 1-254")
+                    }
+                    busNumber = number
+                }
+                if let node = target.element(named: "node") {
+                    guard let number = Int(node.text), number >= 0 else {
+                        throw DomainXMLError(.invalid, line: node.line, "invalid NUMA node in target")
+                    }
+                    if type == .pci { numaNode = number }
+                }
                 chassis = target[attribute: "chassis"].flatMap(PCIAddress.number)
                 port = target[attribute: "port"].flatMap(PCIAddress.number)
                 if type == .pci, let text = target[attribute: "chassisNr"] {

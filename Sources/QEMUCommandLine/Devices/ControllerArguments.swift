@@ -11,19 +11,30 @@ extension Builder {
         for index in devices.controllers.indices.sorted(by: { devices.controllers[$0].index < devices.controllers[$1].index }) {
             let controller = devices.controllers[index]
             guard controller.type == .pci else { continue }
-            switch controller.model {
-            case "pcie-root-port": try addRootPort(at: index)
-            case "pcie-to-pci-bridge":
-                addDevice([("driver", .string("pcie-pci-bridge")), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine)))] + pciPlacement(controller.pciAddress))
-            case "pci-bridge":
-                addDevice([
-                    ("driver", .string("pci-bridge")), ("chassis_nr", .unsigned(UInt64(controller.chassisNumber ?? controller.index))), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))),
-                ] + pciPlacement(controller.pciAddress))
-            case "pci-root":
+            guard let model = controller.pciModel else {
+                if controller.model == nil { continue }
+                throw CommandLineError(.unsupported, "PCI controller model '\(controller.model ?? "")' is not supported")
+            }
+            let id: (String, JSONValue) = ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine)))
+            let driver: (String, JSONValue) = ("driver", .string(controller.modelName ?? model.defaultModelName ?? ""))
+            switch model {
+            case .pcieRootPort, .pcieSwitchDownstreamPort: try addPCIePort(at: index)
+            case .pcieToPCIBridge, .dmiToPCIBridge, .pcieSwitchUpstreamPort:
+                addDevice([driver, id] + pciPlacement(controller.pciAddress))
+            case .pciBridge:
+                addDevice([driver, ("chassis_nr", .unsigned(UInt64(controller.chassisNumber ?? controller.index))), id] + pciPlacement(controller.pciAddress))
+            case .pciExpanderBus, .pcieExpanderBus:
+                // libvirt's order (qemuBuildControllerPCIDevProps): bus_nr, id, numa_node.
+                guard let busNumber = controller.busNumber else {
+                    throw CommandLineError(.unsupported, "Required option 'busNr' is not set for PCI controller with index '\(controller.index)', model '\(model.rawValue)'")
+                }
+                var members: [(String, JSONValue)] = [driver, ("bus_nr", .unsigned(UInt64(busNumber))), id]
+                if let node = controller.numaNode { members.append(("numa_node", .unsigned(UInt64(node)))) }
+                addDevice(members + pciPlacement(controller.pciAddress))
+            case .pciRoot:
                 // ACPI hot-plug on the i440fx root bus (libvirt's qemuBuildPMPCIRootHotplugCommandLine).
                 if controller.index == 0, let hotplug = controller.hotplug { add("-global", "PIIX4_PM.acpi-root-pci-hotplug=\(hotplug ? "on" : "off")") }
-            case "pcie-root", nil: break
-            default: throw CommandLineError(.unsupported, "PCI controller model '\(controller.model ?? "")' is not supported")
+            case .pcieRoot: break
             }
         }
         if devices.disks.contains(where: { $0.targetBus == .scsi }) && !devices.controllers.contains(where: { $0.type == .scsi && $0.index == 0 }) {
@@ -44,18 +55,19 @@ extension Builder {
         }
     }
 
-    /// A `pcie-root-port` controller of index N: the bus `pci.N` on `pcie.0` (q35 only), with
-    /// libvirt's default chassis (N) and port (0x10 + N − 1) unless the XML gives them.
-    mutating func addRootPort(at index: Int) throws(CommandLineError) {
+    /// A `pcie-root-port` or `pcie-switch-downstream-port` controller of index N: the bus
+    /// `pci.N` (q35 only), a root port on `pcie.0` unless the XML places it, with libvirt's
+    /// default chassis (N) and port (0x10 + N − 1) unless the XML gives them.
+    mutating func addPCIePort(at index: Int) throws(CommandLineError) {
         let controller = domain.devices.controllers[index]
         guard (domain.os.machine ?? "").contains("q35") else {
-            throw CommandLineError(.unsupported, "a pcie-root-port controller needs a q35 machine")
+            throw CommandLineError(.unsupported, "a \(controller.model ?? "") controller needs a q35 machine")
         }
         guard (1...255).contains(controller.index) else { throw CommandLineError(.unsupported, "invalid PCI controller index \(controller.index)") }
         let number = UInt32(controller.index)
         let placement = controller.pciAddress.map { pciPlacement($0) } ?? [("bus", .string("pcie.0"))]
         addDevice([
-            ("driver", .string("pcie-root-port")), ("port", .unsigned(UInt64(controller.port ?? (0x10 + number - 1) % 256))),
+            ("driver", .string(controller.modelName ?? controller.pciModel?.defaultModelName ?? "pcie-root-port")), ("port", .unsigned(UInt64(controller.port ?? (0x10 + number - 1) % 256))),
             ("chassis", .unsigned(UInt64(controller.chassis ?? number))), ("id", .string(DeviceAliases.controller(controller, machine: domain.os.machine))),
         ] + (controller.hotplug.map { [("hotplug", .bool($0))] } ?? []) + placement)
     }
