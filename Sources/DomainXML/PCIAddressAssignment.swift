@@ -136,6 +136,9 @@ enum PCIAddressAssignment {
         var usb2Slots: [Int: DomainDefinition.PCIAddress] = [:]
         /// Positions in `devices` where controllers were inserted (callers holding positions shift them).
         var insertions: [Int] = []
+        /// The first pass, which finds the buses the devices need: a PCI bridge it adds may
+        /// find no slot yet (the second pass places the controllers first).
+        var findsBuses = false
 
         /// `position` after the insertions since `mark`.
         func shifted(_ position: Int, since mark: Int) -> Int {
@@ -192,7 +195,7 @@ enum PCIAddressAssignment {
         }
         let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }
         var firstPass = devices
-        let spare = try assignPass(&firstPass, q35: q35, addsSpare: originalPCIControllers.isEmpty)
+        let spare = try assignPass(&firstPass, q35: q35, addsSpare: originalPCIControllers.isEmpty, findsBuses: true)
         let known = Set(originalPCIControllers.map(\.index))
         let added = controllers(in: firstPass).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !known.contains($0.index) && $0.index != spare }
         // An integrated endpoint shares the root bus with the root ports, so the order they are
@@ -215,8 +218,9 @@ enum PCIAddressAssignment {
     /// One pass of the assignment; `addsSpare`: add libvirt's spare root port when it is full.
     /// Returns the spare root port's index, if it added one.
     @discardableResult
-    static func assignPass(_ devices: inout XMLElement, q35: Bool, addsSpare: Bool) throws(DomainXMLError) -> Int? {
+    static func assignPass(_ devices: inout XMLElement, q35: Bool, addsSpare: Bool, findsBuses: Bool = false) throws(DomainXMLError) -> Int? {
         var state = State(devices: devices, q35: q35)
+        state.findsBuses = findsBuses
         for controller in controllers(in: devices) where controller.element[attribute: "type"] == "pci" {
             // A PCI bus number is 0-255; another index is refused by the range checks, not used here.
             guard (0...255).contains(controller.index) else { continue }
@@ -507,9 +511,15 @@ enum PCIAddressAssignment {
             let address = DomainDefinition.PCIAddress(bus: UInt32(port), slot: 0)
             state.reserve(address)
             return address
-        case (true, .pci) where state.buses.values.contains(where: { $0.accepts(.pciBridge) }):
-            // A guest with a conventional PCI bus already gets one more PCI bridge.
-            let bridgeAddress = try place(&state, .pciBridge, device: "controller")
+        case (false, .pci), (true, .pci) where state.buses.values.contains(where: { $0.accepts(.pciBridge) }):
+            // A guest with a conventional PCI bus gets one more PCI bridge (libvirt's
+            // virDomainPCIAddressSetGrow); in the first pass it may wait for its own slot.
+            var bridgeAddress = state.findFree(.pciBridge)
+            if let bridgeAddress {
+                state.reserve(bridgeAddress)
+            } else if !state.findsBuses {
+                bridgeAddress = try place(&state, .pciBridge, device: "controller")
+            }
             let bridge = try addController(&state, model: "pci-bridge", kind: .pciBridge, at: bridgeAddress)
             let address = DomainDefinition.PCIAddress(bus: UInt32(bridge), slot: 1)
             state.reserve(address)
@@ -538,12 +548,12 @@ enum PCIAddressAssignment {
 
     /// A new PCI controller at `address`, after the last controller (libvirt appends the
     /// controllers it adds); its index.
-    static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress) throws(DomainXMLError) -> Int {
+    static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress?) throws(DomainXMLError) -> Int {
         let index = (state.buses.keys.max() ?? 0) + 1
         guard index <= 255 else { throw DomainXMLError(.unsupported, "No more available PCI slots: every PCI bus number is in use") }
         state.buses[index] = Bus(kind: kind)
         var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model)])
-        element.children.append(.element(address.element))
+        if let address { element.children.append(.element(address.element)) }
         let last = lastControllerPosition(in: state.devices) ?? state.devices.children.count - 1
         state.devices.children.insert(.element(element), at: last + 1)
         state.insertions.append(last + 1)
