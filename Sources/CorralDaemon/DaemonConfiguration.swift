@@ -1,4 +1,5 @@
 import Foundation
+public import QEMUCommandLine
 
 /// Where `corrald` listens and keeps its files.
 ///
@@ -52,6 +53,18 @@ public struct DaemonConfiguration: Sendable {
     public var spiceTLS = SpiceTLSSettings()
     /// QEMU's own TLS for migration streams (`virsh migrate --tls`).
     public var migrationTLS = MigrationTLSSettings()
+    /// TLS for TCP character devices (qemu.conf's `chardev_tls`, `chardev_tls_x509_cert_dir`,
+    /// `chardev_tls_x509_verify`): off unless a device says `tls='yes'`.
+    public var characterDeviceTLS = TLSEndpointSettings(directory: Self.defaultTLSDirectory("chardev"))
+    /// TLS for NBD disks (qemu.conf's `nbd_tls`, `nbd_tls_x509_cert_dir`).
+    public var networkDiskTLS = TLSEndpointSettings(directory: Self.defaultTLSDirectory("nbd"))
+
+    /// libvirt's default x509 directory of one kind of endpoint: `/etc/pki/libvirt-KIND` when
+    /// it exists, else `/etc/pki/qemu`.
+    public static func defaultTLSDirectory(_ kind: String) -> String {
+        let own = "/etc/pki/libvirt-" + kind
+        return FileManager.default.fileExists(atPath: own) ? own : "/etc/pki/qemu"
+    }
     /// Listening sockets handed over by systemd (`LISTEN_FDS`), used instead of binding.
     public var activatedSockets: [ActivatedSocket] = []
     /// Whether a daemon with no networks defines and starts libvirt's `default` NAT network

@@ -785,6 +785,8 @@ actor DomainDriver {
             emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: id, runDirectory: directory,
             privileged: getuid() == 0, passthroughEnvironment: ProcessInfo.processInfo.environment)
         context.vhostNetAvailable = emulator.kvmUsable && access("/dev/vhost-net", R_OK | W_OK) == 0
+        context.characterDeviceTLS = configuration.characterDeviceTLS
+        context.networkDiskTLS = configuration.networkDiskTLS
         return context
     }
 

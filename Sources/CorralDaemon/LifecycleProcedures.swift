@@ -149,9 +149,12 @@ enum LifecycleProcedures {
 extension DomainDriver {
     /// The context `domxml-to-native` uses: as if the domain started now with id -1.
     nonisolated func previewContext(definition: DomainDefinition) -> CommandLineContext {
-        CommandLineContext(
+        var context = CommandLineContext(
             emulator: emulator.path, capabilities: emulator.qemuCapabilities, kvmUsable: emulator.kvmUsable, id: -1,
             runDirectory: configuration.runDirectory + "/domains/" + definition.name, vncDisplay: 0, privileged: getuid() == 0,
             passthroughEnvironment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+        context.characterDeviceTLS = configuration.characterDeviceTLS
+        context.networkDiskTLS = configuration.networkDiskTLS
+        return context
     }
 }

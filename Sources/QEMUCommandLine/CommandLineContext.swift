@@ -22,6 +22,10 @@ public struct CommandLineContext: Sendable {
     /// The directory of SPICE's TLS certificates when SPICE may use TLS (qemu.conf's
     /// `spice_tls` and `spice_tls_x509_cert_dir`); `nil`: no TLS.
     public var spiceTLSDirectory: String?
+    /// TLS for TCP character devices (qemu.conf's `chardev_tls` and its x509 settings).
+    public var characterDeviceTLS = TLSEndpointSettings()
+    /// TLS for NBD disks (qemu.conf's `nbd_tls` and its x509 directory).
+    public var networkDiskTLS = TLSEndpointSettings()
     /// The port a VNC WebSocket listener asked for with `websocket='-1'` got (5700 when not set).
     public var vncWebsocketPort: Int?
     /// The virtiofsd the daemon runs for shares that name none (the live XML names it).

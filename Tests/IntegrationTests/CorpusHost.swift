@@ -19,6 +19,10 @@ final class CorpusHost {
     private var listenedPorts: Set<UInt16> = []
     /// Whether testpmd ran, leaving its runtime directory.
     private var dpdkRuntime = false
+    /// Whether NBD disks that do not say `tls` speak TLS (the daemon's `nbd_tls`).
+    var networkDiskTLSByDefault = false
+    /// The x509 files (``makeCertificates(in:)``) of the case's TLS endpoints, made when first asked for.
+    private var certificateDirectory: String?
 
     init(scratch: String) {
         self.scratch = scratch
@@ -301,17 +305,30 @@ final class CorpusHost {
         if try file.offset() < offset + size { try file.truncate(atOffset: offset + size) }
     }
 
-    /// A certificate authority and a server certificate it signed for SPICE's TLS, as QEMU's
-    /// `x509-dir` wants them (`ca-cert.pem`, `server-cert.pem`, `server-key.pem`) in
-    /// `directory`, which is returned.
-    static func makeSpiceCertificates(in directory: String) throws -> String {
+    /// A certificate authority with a server and a client certificate it signed, for SPICE's
+    /// and QEMU's TLS endpoints, as QEMU's `x509-dir` and `tls-creds-x509` want them
+    /// (`ca-cert.pem`, `server-cert.pem`, `server-key.pem`, `client-cert.pem`,
+    /// `client-key.pem`) in `directory`, which is returned.
+    /// The case's x509 directory, made the first time.
+    func certificates() throws -> String {
+        if let certificateDirectory { return certificateDirectory }
+        let directory = try Self.makeCertificates(in: scratch + "/qemu-pki")
+        certificateDirectory = directory
+        return directory
+    }
+
+    static func makeCertificates(in directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let steps: [[String]] = [
+        var steps: [[String]] = [
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Corral test CA", "-keyout", directory + "/ca-key.pem", "-out", directory + "/ca-cert.pem"],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", directory + "/server-key.pem", "-out", directory + "/server.csr"],
-            ["x509", "-req", "-in", directory + "/server.csr", "-CA", directory + "/ca-cert.pem", "-CAkey", directory + "/ca-key.pem", "-CAcreateserial",
-             "-days", "2", "-out", directory + "/server-cert.pem"],
         ]
+        for (end, name) in [("server", "localhost"), ("client", "corral-test-client")] {
+            // The server's names for the clients that check them (QEMU's checks the address it reached).
+            let names = end == "server" ? ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"] : []
+            steps.append(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)"] + names + ["-keyout", directory + "/\(end)-key.pem", "-out", directory + "/\(end).csr"])
+            steps.append(["x509", "-req", "-in", directory + "/\(end).csr", "-CA", directory + "/ca-cert.pem", "-CAkey", directory + "/ca-key.pem", "-CAcreateserial",
+                          "-copy_extensions", "copyall", "-days", "2", "-out", directory + "/\(end)-cert.pem"])
+        }
         for step in steps {
             let result = try runProgram("/usr/bin/openssl", step)
             guard result.status == 0 else { throw TestSetupError("openssl \(step[0]): \(result.error)") }
@@ -369,6 +386,10 @@ final class CorpusHost {
         }
         if networkProtocol == "nbd" {
             var arguments = ["--persistent", "--shared=4", "-f", "raw", "-x", source[attribute: "name"] ?? ""]
+            if source[attribute: "tls"].map({ $0 == "yes" }) ?? networkDiskTLSByDefault {
+                // A TLS server, with the certificates QEMU's client end checks it against.
+                arguments += ["--object", "tls-creds-x509,id=tls0,endpoint=server,dir=\(try certificates())", "--tls-creds", "tls0"]
+            }
             if let socketPath {
                 try makeParent(of: socketPath)
                 arguments += ["-k", socketPath]

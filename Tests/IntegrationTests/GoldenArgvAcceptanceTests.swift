@@ -134,6 +134,9 @@ struct GoldenArgvAcceptanceTests {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("corral-golden-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let host = CorpusHost(scratch: base)
+        // qemu.conf's chardev_tls and nbd_tls on, for the cases that say so.
+        let tlsByDefault = xml.contains("corral-golden: tls-endpoints")
+        host.networkDiskTLSByDefault = tlsByDefault
         var options = Self.options
         options.spiceTLS = xml.contains("corral-golden: spice-tls")
         let prepared = try host.prepare(DomainXMLParser.parse(xml, options: options).document, kvmUsable: false)
@@ -149,8 +152,16 @@ struct GoldenArgvAcceptanceTests {
         context.spicePort = 7000 + number
         if options.spiceTLS {
             // SPICE's TLS on: certificates made for the case, a TLS port of its own (7500 + N).
-            context.spiceTLSDirectory = try CorpusHost.makeSpiceCertificates(in: base + "/spice-pki")
+            context.spiceTLSDirectory = try CorpusHost.makeCertificates(in: base + "/spice-pki")
             context.spiceTLSPort = 7500 + number
+        }
+        if xml.contains("tls='yes'") || tlsByDefault {
+            // TLS character devices and NBD disks: QEMU's tls-creds-x509 objects read these.
+            let directory = try host.certificates()
+            context.characterDeviceTLS.directory = directory
+            context.networkDiskTLS.directory = directory
+            context.characterDeviceTLS.byDefault = tlsByDefault
+            context.networkDiskTLS.byDefault = tlsByDefault
         }
         context.hugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
         // The secret driver's values: what CorpusHost encrypted the stand-in images with.

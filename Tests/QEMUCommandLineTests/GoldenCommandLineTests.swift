@@ -50,7 +50,8 @@ struct GoldenCommandLineTests {
     static let goldenHugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
 
     /// The invocation for a golden case, in `runDirectory`; a case whose XML says
-    /// `corral-golden: no-kvm` is built for a host without usable KVM, and one that says
+    /// `corral-golden: no-kvm` is built for a host without usable KVM, one that says
+    /// `corral-golden: tls-endpoints` under `chardev_tls = 1` and `nbd_tls = 1`, and one that says
     /// `corral-golden: taps` gets a tap from the daemon (`vnetN`) for each network, bridge and
     /// ethernet interface, and a macvtap (`macvtapN`, its tap descriptors from 3) for each direct one.
     static func invocation(_ xml: String, runDirectory: (String) -> String) throws -> QEMUInvocation {
@@ -63,6 +64,11 @@ struct GoldenCommandLineTests {
             // SPICE's TLS on, with libvirt's certificate directory and a TLS port chosen next.
             context.spiceTLSDirectory = "/etc/pki/libvirt-spice"
             context.spiceTLSPort = 5902
+        }
+        if xml.contains("corral-golden: tls-endpoints") {
+            // qemu.conf's chardev_tls = 1 and nbd_tls = 1, with libvirt's fallback directory.
+            context.characterDeviceTLS.byDefault = true
+            context.networkDiskTLS.byDefault = true
         }
         context.hugePages = goldenHugePages
         // A fixed start for variable and absolute clocks: 2026-01-01T00:00:00Z, on a host an

@@ -1,9 +1,12 @@
 import Foundation
+import QEMUCommandLine
 
 /// The settings `corrald.conf` may hold: libvirtd.conf's names for what Corral supports,
 /// qemu.conf's for migration (`migration_host`, `migration_port_min`/`max`,
-/// `migrate_tls_x509_cert_dir`, `migrate_tls_x509_verify`) and SPICE's TLS (`spice_tls`,
-/// `spice_tls_x509_cert_dir`), and
+/// `migrate_tls_x509_cert_dir`, `migrate_tls_x509_verify`), SPICE's TLS (`spice_tls`,
+/// `spice_tls_x509_cert_dir`), character devices' TLS (`chardev_tls`,
+/// `chardev_tls_x509_cert_dir`, `chardev_tls_x509_verify`) and NBD disks' (`nbd_tls`,
+/// `nbd_tls_x509_cert_dir`), and
 /// `serve_libvirt_sockets` of its own. Any other name stops the daemon with the line named.
 public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case listenTLS = "listen_tls"
@@ -35,6 +38,11 @@ public enum DaemonConfigKey: String, Sendable, CaseIterable {
     case migrationTLSVerify = "migrate_tls_x509_verify"
     case spiceTLS = "spice_tls"
     case spiceTLSDirectory = "spice_tls_x509_cert_dir"
+    case characterDeviceTLS = "chardev_tls"
+    case characterDeviceTLSDirectory = "chardev_tls_x509_cert_dir"
+    case characterDeviceTLSVerify = "chardev_tls_x509_verify"
+    case networkDiskTLS = "nbd_tls"
+    case networkDiskTLSDirectory = "nbd_tls_x509_cert_dir"
 }
 
 /// Reads `corrald.conf` (libvirtd.conf's syntax) into a ``DaemonConfiguration``.
@@ -113,6 +121,11 @@ public enum DaemonConfigFile {
             case .migrationTLSVerify: configuration.migrationTLS.verifyPeer = try reader.boolean()
             case .spiceTLS: configuration.spiceTLS.enabled = try reader.boolean()
             case .spiceTLSDirectory: configuration.spiceTLS.certificateDirectory = try reader.path()
+            case .characterDeviceTLS: configuration.characterDeviceTLS.byDefault = try reader.boolean()
+            case .characterDeviceTLSDirectory: configuration.characterDeviceTLS.directory = try reader.path()
+            case .characterDeviceTLSVerify: configuration.characterDeviceTLS.verifyPeer = try reader.boolean()
+            case .networkDiskTLS: configuration.networkDiskTLS.byDefault = try reader.boolean()
+            case .networkDiskTLSDirectory: configuration.networkDiskTLS.directory = try reader.path()
             }
         }
         let minimum = migrationPorts.minimum?.0 ?? configuration.migrationPorts.lowerBound

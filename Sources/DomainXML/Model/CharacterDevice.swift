@@ -25,6 +25,9 @@ extension DomainDefinition {
         public var alias: String?
         /// `<protocol type>` of a TCP device: `raw` (nil) or `telnet`; TLS forms are refused at start.
         public var tcpProtocol: String?
+        /// `<source tls>` of a TCP device: whether QEMU speaks TLS on it; `nil`: as the daemon's
+        /// `chardev_tls` says.
+        public var tls: Bool?
         /// `<address type='virtio-serial' port>`: a channel's port on the virtio-serial bus.
         public var port: Int?
         /// A `qemu-vdagent` channel's `<source><clipboard copypaste>`: whether QEMU's agent
@@ -66,17 +69,17 @@ extension DomainDefinition {
         static let protocolSchema = ElementSchema("protocol", attributes: ["type"])
 
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema,
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
         static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [protocolSchema,
-            ElementSchema("source", attributes: ["path", "mode", "host", "service"], children: [
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "tls"], children: [
                 ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]), DeviceSecurityLabel.schema,
             ]),
             logSchema, ElementSchema("target", attributes: ["type", "name", "state", "address", "port"]), .alias, .address,
@@ -97,6 +100,7 @@ extension DomainDefinition {
             mode = source?[attribute: "mode"]
             host = source?[attribute: "host"]
             service = source?[attribute: "service"]
+            if type == .tcp { tls = try AttributeValues.yesNo("tls", of: source) }
             targetType = target?[attribute: "type"]
             targetPort = target?[attribute: "port"].flatMap { Int($0) }
             targetName = target?[attribute: "name"]

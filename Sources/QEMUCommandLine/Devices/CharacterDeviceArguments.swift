@@ -9,7 +9,7 @@ extension Builder {
             guard let names = devices.characterDevice(.serial, index: index) else { continue }
             var backend = serial
             backend.path = names.path
-            add("-chardev", try Self.chardev(backend, id: names.chardev, name: "serial\(index)"))
+            try addChardevOption(backend, id: names.chardev, name: "serial\(index)")
             var members: [(String, JSONValue)] = [
                 ("driver", .string("isa-serial")), ("chardev", .string(names.chardev)), ("id", .string(names.alias)),
                 ("index", .integer(Int64(serial.targetPort ?? index))),
@@ -32,7 +32,7 @@ extension Builder {
             var backend = console
             if backend.type == .unix && backend.path == nil { backend.mode = "bind" }
             backend.path = names.path
-            add("-chardev", try Self.chardev(backend, id: names.chardev, name: "console\(index)"))
+            try addChardevOption(backend, id: names.chardev, name: "console\(index)")
             addDevice([("driver", .string("virtconsole")), ("chardev", .string(names.chardev)), ("id", .string(names.alias))])
         }
     }
@@ -78,15 +78,32 @@ extension Builder {
     /// A channel's `-chardev`: the command line's form, or for hotplug the monitor's.
     private mutating func addChardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String, forHotplug: Bool) throws(CommandLineError) {
         if forHotplug {
-            add("-chardev", json: try Self.chardevForMonitor(device, id: id, name: name))
+            let credentials = addChardevTLSCredentials(device, id: id)
+            add("-chardev", json: try Self.chardevForMonitor(device, id: id, name: name, tlsCredentials: credentials))
         } else {
-            add("-chardev", try Self.chardev(device, id: id, name: name))
+            try addChardevOption(device, id: id, name: name)
         }
+    }
+
+    /// A character device's `-chardev`, after the `tls-creds-x509` object of a TCP device that
+    /// speaks TLS (its `tls`, else the daemon's `chardev_tls`).
+    mutating func addChardevOption(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String = "vdagent") throws(CommandLineError) {
+        let credentials = addChardevTLSCredentials(device, id: id)
+        add("-chardev", try Self.chardev(device, id: id, name: name, spiceChannel: spiceChannel, tlsCredentials: credentials))
+    }
+
+    /// The `tls-creds-x509` object of a TCP character device that speaks TLS (libvirt's
+    /// `obj<chardev>_tls0`: a server end when QEMU listens), added here; its id.
+    private mutating func addChardevTLSCredentials(_ device: DomainDefinition.CharacterDevice, id: String) -> String? {
+        guard device.type == .tcp, context.characterDeviceTLS.uses(device.tls) else { return nil }
+        let object = "obj\(id)_tls0"
+        addTLSCredentials(id: object, settings: context.characterDeviceTLS, listening: device.mode != "connect")
+        return object
     }
 
     /// A character device's host side as QMP `chardev-add` takes it (hotplug): the same choices
     /// as ``chardev(_:id:name:)``, in the monitor's structure.
-    static func chardevForMonitor(_ device: DomainDefinition.CharacterDevice, id: String, name: String) throws(CommandLineError) -> JSONValue {
+    static func chardevForMonitor(_ device: DomainDefinition.CharacterDevice, id: String, name: String, tlsCredentials: String? = nil) throws(CommandLineError) -> JSONValue {
         let listening = device.mode != "connect"
         let backend: (String, [(String, JSONValue)])
         switch device.type {
@@ -105,7 +122,8 @@ extension Builder {
                 ("type", .string("inet")), ("data", .object([("host", .string(device.host ?? "127.0.0.1")), ("port", .string(service))])),
             ])
             let telnet: [(String, JSONValue)] = try Self.isTelnet(device, name: name) ? [("telnet", .bool(true))] : []
-            backend = ("socket", [("addr", address)] + telnet + [("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : []))
+            backend = ("socket", [("addr", address)] + telnet + [("server", .bool(listening))] + (listening ? [("wait", .bool(false))] : [])
+                + (tlsCredentials.map { [("tls-creds", .string($0))] } ?? []))
         case .udp:
             let ends = UDPEnds(device)
             let inet = { (host: String, port: String) -> JSONValue in
@@ -144,8 +162,10 @@ extension Builder {
     /// The `-chardev` value of a character device's host side.
     /// A unix device's `path` is already chosen (``GuestDevices``); a `spicevmc` device is the
     /// SPICE channel `spiceChannel` (`vdagent` for a channel, `usbredir` for a redirected USB port).
-    static func chardev(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String = "vdagent") throws(CommandLineError) -> String {
-        let backend = try chardevBackend(device, id: id, name: name, spiceChannel: spiceChannel)
+    static func chardev(
+        _ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String = "vdagent", tlsCredentials: String? = nil
+    ) throws(CommandLineError) -> String {
+        let backend = try chardevBackend(device, id: id, name: name, spiceChannel: spiceChannel, tlsCredentials: tlsCredentials)
         // `<log>`: QEMU copies the device's traffic into the file (libvirt's order, last).
         guard let logFile = device.logFile else { return backend }
         let log = [("logfile", logFile)] + (device.logAppend.map { [("logappend", $0 ? "on" : "off")] } ?? [])
@@ -153,7 +173,7 @@ extension Builder {
     }
 
     /// The `-chardev` value of a character device's host side without its log.
-    static func chardevBackend(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String) throws(CommandLineError) -> String {
+    static func chardevBackend(_ device: DomainDefinition.CharacterDevice, id: String, name: String, spiceChannel: String, tlsCredentials: String? = nil) throws(CommandLineError) -> String {
         let listening: [(String, String)] = device.mode == "connect" ? [] : [("server", "on"), ("wait", "off")]
         switch device.type {
         case .pty: return try QEMUKeyValue.render("pty", [("id", id)])
@@ -168,7 +188,9 @@ extension Builder {
         case .tcp:
             guard let service = device.service else { throw CommandLineError(.unsupported, "\(name): a tcp character device needs a service (port)") }
             let telnet: [(String, String)] = try isTelnet(device, name: name) ? [("telnet", "on")] : []
-            return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + telnet + listening)
+            // libvirt's order (qemuBuildChardevCommand): the TLS credentials last.
+            return try QEMUKeyValue.render("socket", [("id", id), ("host", device.host ?? "127.0.0.1"), ("port", service)] + telnet + listening
+                + (tlsCredentials.map { [("tls-creds", $0)] } ?? []))
         case .udp:
             // libvirt's form: every key, empty when the XML does not give it.
             let ends = UDPEnds(device)

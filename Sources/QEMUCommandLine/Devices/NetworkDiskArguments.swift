@@ -14,15 +14,23 @@ extension Builder {
         let target = disk.targetDevice
         // QEMU's ssh driver takes a user but no password (it authenticates with ssh-agent).
         let user = source.authentication?.username
-        if source.tls == true {
-            throw CommandLineError(.unsupported, "disk \(target) asks for TLS, and Corral has no TLS configuration for network disks yet")
+        if source.tls == true && source.networkProtocol != .nbd {
+            // libvirt's qemuDomainPrepareStorageSourceTLS: only NBD (and VxHS) speak TLS.
+            throw CommandLineError(.unsupported, "TLS transport is not supported for disk protocol '\(source.networkProtocol.rawValue)'")
         }
         let driver: [(String, JSONValue)] = [("driver", .string(source.networkProtocol.rawValue))]
         switch source.networkProtocol {
         case .nbd:
             let host = try onlyHost(source)
+            var credentials: [(String, JSONValue)] = []
+            if context.networkDiskTLS.uses(source.tls) {
+                // A client end, always checking the server (libvirt's `obj<node>_tls0`).
+                let object = "obj\(storageNode)_tls0"
+                addTLSCredentials(id: object, settings: context.networkDiskTLS, listening: false)
+                credentials = [("tls-creds", .string(object))]
+            }
             return driver + [("server", try socketAddress(host, source))]
-                + optional("export", source.name) + optional("tls-hostname", source.tlsHostname)
+                + optional("export", source.name) + credentials + optional("tls-hostname", source.tlsHostname)
         case .http, .https, .ftp, .ftps:
             var members = driver + [("url", .string(try url(source)))] + optional("username", user) + optional("password-secret", authSecret)
             if let verify = source.sslVerify { members.append(("sslverify", .bool(verify))) }
@@ -138,6 +146,15 @@ extension Builder {
     static func splitVolume(_ name: String) -> (String, String) {
         guard let slash = name.firstIndex(of: "/") else { return (name, "") }
         return (String(name[..<slash]), String(name[name.index(after: slash)...]))
+    }
+
+    /// A QEMU `tls-creds-x509` object (libvirt's `qemuBuildTLSx509BackendProps`): the x509 files
+    /// of `settings`' directory, for a listening (server) or connecting (client) end.
+    mutating func addTLSCredentials(id: String, settings: TLSEndpointSettings, listening: Bool) {
+        add("-object", json: .object([
+            ("qom-type", .string("tls-creds-x509")), ("id", .string(id)), ("dir", .string(settings.directory)),
+            ("endpoint", .string(listening ? "server" : "client")), ("verify-peer", .bool(settings.verifyPeer)),
+        ]))
     }
 
     /// A QEMU `secret` object holding `value`: read from a file of the guest's run directory

@@ -25,7 +25,7 @@ extension Builder {
     mutating func addParallelPorts() throws(CommandLineError) {
         for (index, parallel) in domain.devices.parallels.enumerated() {
             let chardev = "charparallel\(index)"
-            add("-chardev", try Self.chardev(parallel, id: chardev, name: "parallel\(index)"))
+            try addChardevOption(parallel, id: chardev, name: "parallel\(index)")
             addDevice([("driver", .string("isa-parallel")), ("chardev", .string(chardev)), ("id", .string(DeviceAliases.positional("parallel", given: parallel.alias, position: index)))])
         }
     }

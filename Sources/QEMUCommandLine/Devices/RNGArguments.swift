@@ -21,7 +21,7 @@ extension Builder {
         case .egd:
             guard let source = rng.egdSource else { throw CommandLineError(.unsupported, "missing EGD backend type") }
             let chardevID = "char" + alias
-            add("-chardev", try Self.chardev(source, id: chardevID, name: alias))
+            try addChardevOption(source, id: chardevID, name: alias)
             add("-object", json: .object([("qom-type", .string("rng-egd")), ("id", .string(object)), ("chardev", .string(chardevID))]))
         case .builtin:
             add("-object", json: .object([("qom-type", .string("rng-builtin")), ("id", .string(object))]))

@@ -15,7 +15,7 @@ extension Builder {
         }
         for (index, device) in redirected.enumerated() {
             let chardev = "charredir\(index)"
-            add("-chardev", try Self.chardev(device.characterDevice, id: chardev, name: "redir\(index)", spiceChannel: "usbredir"))
+            try addChardevOption(device.characterDevice, id: chardev, name: "redir\(index)", spiceChannel: "usbredir")
             // `<redirfilter>`'s rules, for every port (libvirt's `filter`).
             let filter: [(String, JSONValue)] = domain.devices.redirectionRules.isEmpty
                 ? [] : [("filter", .string(domain.devices.redirectionRules.map(\.qemuFilter).joined(separator: "|")))]

@@ -33,7 +33,7 @@ extension Builder {
                 throw CommandLineError(.unsupported, "a spicevmc smartcard needs SPICE graphics")
             }
             let chardev = "char" + alias
-            add("-chardev", try Self.chardev(device, id: chardev, name: alias, spiceChannel: "smartcard"))
+            try addChardevOption(device, id: chardev, name: alias, spiceChannel: "smartcard")
             members = [("driver", .string("ccid-card-passthru")), ("chardev", .string(chardev))]
         }
         addDevice(members + [("id", .string(alias)), ("bus", .string((DeviceAliases.controller(controller, machine: domain.os.machine)) + ".0"))])
