@@ -94,6 +94,12 @@ def test_nbd_disks_speak_tls_at_start_and_hot_plugged(tls_daemon, pki, tmp_path)
         run("virsh", "-c", uri, "attach-device", "nbd", str(tmp_path / "second.xml"), "--live")
         guest_shell(uri, "nbd", "echo GOT $(head -c 17 /dev/vdb) > /dev/ttyS0")
         wait_for(lambda: "GOT CORRAL-NBD-SECOND" in log_text(serial), timeout=30, what="the guest reading the hot-plugged disk")
+        # Unplugged, its credentials go with it: it plugs in again.
+        run("virsh", "-c", uri, "detach-device", "nbd", str(tmp_path / "second.xml"), "--live")
+        wait_for(lambda: "vdc" not in run("virsh", "-c", uri, "domblklist", "nbd").stdout, timeout=60, what="the unplug")
+        objects = run("virsh", "-c", uri, "qemu-monitor-command", "nbd", '{"execute":"qom-list","arguments":{"path":"/objects"}}').stdout
+        assert "_tls0" in objects and objects.count("_tls0") == 1, objects
+        run("virsh", "-c", uri, "attach-device", "nbd", str(tmp_path / "second.xml"), "--live")
         # tls='no' overrides nbd_tls: the server refuses the plaintext client, so that guest
         # does not start; the first runs on.
         (tmp_path / "plain.xml").write_text(domain_xml("plain", None, devices=nbd_disk("second", second_port, "vda", tls="no")))

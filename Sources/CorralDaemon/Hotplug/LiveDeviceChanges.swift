@@ -210,6 +210,10 @@ extension DomainDriver {
             if index < live.devices.disks.count, live.devices.disks[index].network?.cookies.isEmpty == false {
                 removals.append(("object-del", .object([("id", .string(devices.disks[index].storageNode + "-httpcookie-secret0"))])))
             }
+            // An NBD disk's TLS credentials, when it spoke TLS (else QEMU has no such object).
+            if index < live.devices.disks.count, live.devices.disks[index].network?.networkProtocol == .nbd {
+                removals.append(("object-del", .object([("id", .string("obj" + devices.disks[index].storageNode + "_tls0"))])))
+            }
             return removals
         case "interface":
             guard index < devices.interfaces.count else { return [] }
@@ -221,7 +225,12 @@ extension DomainDriver {
             return removals
         case "channel":
             guard let channel = devices.characterDevice(.channel, index: index) else { return [] }
-            return [("chardev-remove", .object([("id", .string(channel.chardev))]))]
+            var removals: [(String, JSONValue)] = [("chardev-remove", .object([("id", .string(channel.chardev))]))]
+            // A TCP channel's TLS credentials, when it spoke TLS.
+            if index < live.devices.channels.count, live.devices.channels[index].type == .tcp {
+                removals.append(("object-del", .object([("id", .string("obj" + channel.chardev + "_tls0"))])))
+            }
+            return removals
         case "memory":
             guard index < live.devices.memoryDevices.count, let alias = live.devices.memoryDevices[index].alias else { return [] }
             return [("object-del", .object([("id", .string("mem" + alias))]))]
