@@ -7,6 +7,7 @@ packages=(qemu-system-x86 qemu-utils qemu-block-extra libvirt-clients libvirt-da
           python3-libvirt python3-pytest python3-pytest-xdist python3-pip cpio gzip virtinst e2fsprogs util-linux libnss3-tools
           dnsmasq-base nftables iproute2 iptables iputils-ping ethtool busybox swtpm swtpm-tools ovmf
           gnutls-bin libsasl2-dev libsasl2-modules sasl2-bin openssh-server openssh-client netcat-openbsd
+          qemu-system-gui xvfb x11-utils  # SDL displays (QEMU's ui-sdl module), an X server and xwininfo to see them
           dpdk-dev)  # dpdk-dev: dpdk-testpmd, the vhost-user backend of the tests
 missing=()
 for p in "${packages[@]}"; do

@@ -36,7 +36,7 @@ def test_domain_capabilities_follow_libvirts_layout_and_corrals_support(daemon, 
         assert enum_values(ours, path, name) <= enum_values(theirs, path, name) or path == "devices/channel", (path, name)
         assert enum_values(ours, path, name), (path, name)
     assert {"virtio", "sata", "scsi", "ide", "usb", "fdc"} == enum_values(ours, "devices/disk", "bus")
-    assert enum_values(ours, "devices/graphics", "type") == {"vnc", "spice", "egl-headless"}
+    assert enum_values(ours, "devices/graphics", "type") == {"sdl", "vnc", "spice", "egl-headless"}
     # The features Corral has, as libvirtd reports them: the vmgenid device, and backing
     # chains the XML describes.
     for feature in ("vmcoreinfo", "genid", "backingStoreInput"):

@@ -75,7 +75,8 @@ extension DomainNormalizer {
 
     /// A display's `<gl>` as libvirt writes it: SPICE's last among its children, `enable` then
     /// `rendernode`; an egl-headless display's with its render node only, and none without one;
-    /// dropped from the other displays, which libvirt does not read it of.
+    /// an SDL display's with `enable` only; dropped from the other displays, which libvirt does
+    /// not read it of.
     static func normalizeOpenGL(_ device: inout XMLElement) {
         func isGL(_ node: XMLNode) -> Bool { if case .element(let e) = node { e.name == "gl" && e.namespace == nil } else { false } }
         guard let position = device.children.firstIndex(where: isGL), case .element(var gl) = device.children[position] else { return }
@@ -86,6 +87,8 @@ extension DomainNormalizer {
         case "egl-headless":
             gl.attributes.removeAll { $0.name != "rendernode" }
             guard gl[attribute: "rendernode"] != nil else { return }
+        case "sdl":
+            gl.attributes.removeAll { $0.name != "enable" }
         default:
             return
         }

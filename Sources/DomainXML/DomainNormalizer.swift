@@ -572,6 +572,8 @@ enum DomainNormalizer {
                 device[attribute: "autoport"] = "yes"
             }
             if device[attribute: "type"] == "spice" { normalizeSPICEPorts(&device) }
+            // An SDL display's full screen is written only when on (libvirt's bool).
+            if device[attribute: "type"] == "sdl", device[attribute: "fullscreen"] == "no" { device[attribute: "fullscreen"] = nil }
             normalizePasswordAttributes(&device)
             if ["vnc", "spice"].contains(device[attribute: "type"]), device.element(named: "listen") == nil {
                 // The listen address as an element (libvirt writes one, empty when the default).
@@ -582,7 +584,10 @@ enum DomainNormalizer {
             if let first = device.element(named: "listen"), (first[attribute: "type"] ?? "address") == "address", let address = first[attribute: "address"] {
                 device[attribute: "listen"] = address
             }
-            orderAttributes(&device, ["type", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "sharePolicy", "powerControl", "defaultMode", "passwd", "passwdValidTo", "connected"])
+            orderAttributes(&device, [
+                "type", "display", "xauth", "fullscreen", "socket", "port", "tlsPort", "autoport", "websocket", "listen", "keymap", "sharePolicy", "powerControl", "defaultMode", "passwd",
+                "passwdValidTo", "connected",
+            ])
             if device[attribute: "type"] == "spice" { normalizeSPICEChannels(&device) }
             normalizeOpenGL(&device)
         case "filesystem":

@@ -6,7 +6,7 @@ public import DomainXML
 public enum CommandLineSupport {
     public static let diskDevices: [DomainDefinition.Disk.Device] = [.disk, .cdrom, .floppy]
     public static let diskBuses: [DomainDefinition.Disk.Bus] = [.ide, .fdc, .scsi, .virtio, .usb, .sata]
-    public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.vnc, .spice, .eglHeadless]
+    public static let graphicsTypes: [DomainDefinition.Graphics.Kind] = [.sdl, .vnc, .spice, .eglHeadless]
     public static let videoModels: [DomainDefinition.Video.Model] = [.vga, .cirrus, .qxl, .virtio, .none, .bochs, .ramfb]
     public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio, .virtioTransitional, .virtioNonTransitional]
     public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random, .egd, .builtin]

@@ -200,6 +200,14 @@ struct Builder {
         if case .timezone(let zone) = domain.clock { set("TZ", zone) }
         // An SDL audio backend's driver (libvirt's `SDL_AUDIODRIVER`).
         if let driver = domain.devices.audios.compactMap({ $0.backend == .sdl ? $0.sdlDriver : nil }).first { set("SDL_AUDIODRIVER", driver.rawValue) }
+        // An SDL display's X server and authority file, from its XML only (as libvirt's).
+        if let display = domain.devices.graphics.first(where: { $0.type == .sdl }) {
+            if let authority = display.sdlAuthority { set("XAUTHORITY", authority) }
+            if let server = display.sdlDisplay { set("DISPLAY", server) }
+            // No session bus: else libdbus, under SDL, forks `dbus-launch` to start one, which
+            // the sandbox's spawn=deny answers with SIGSYS (libvirt's QEMU dies so).
+            set("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+        }
         for variable in domain.qemu.environment { set(variable.name, variable.value ?? "") }
         var taints: [DomainTaint] = []
         let ns = domain.qemu

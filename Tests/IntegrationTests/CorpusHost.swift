@@ -171,6 +171,10 @@ final class CorpusHost {
             if element[attribute: "mode"] == "connect", let host = element[attribute: "host"], let service = element[attribute: "service"].flatMap({ UInt16($0) }) {
                 try listen(host: host, port: service)
             }
+        case ("graphics"?, "graphics") where element[attribute: "type"] == "sdl":
+            // An SDL window: on an X server of the test's (Xvfb), without an authority file.
+            element[attribute: "display"] = try startXServer()
+            element[attribute: "xauth"] = nil
         case ("graphics"?, "graphics"), ("graphics"?, "listen"):
             // A VNC server's Unix socket.
             if let socket = element[attribute: "socket"] {
@@ -309,6 +313,24 @@ final class CorpusHost {
     /// and QEMU's TLS endpoints, as QEMU's `x509-dir` and `tls-creds-x509` want them
     /// (`ca-cert.pem`, `server-cert.pem`, `server-key.pem`, `client-cert.pem`,
     /// `client-key.pem`) in `directory`, which is returned.
+    /// An X server (Xvfb) on a display number no other server holds; its display (`:N`), once
+    /// it accepts clients.
+    private func startXServer() throws -> String {
+        for _ in 0..<10 {
+            let number = Int.random(in: 100...999)
+            let socket = "/tmp/.X11-unix/X\(number)"
+            guard !FileManager.default.fileExists(atPath: "/tmp/.X\(number)-lock"), !FileManager.default.fileExists(atPath: socket) else { continue }
+            let server = try ChildProcess.spawn("/usr/bin/Xvfb", [":\(number)", "-nolisten", "tcp", "-screen", "0", "1024x768x24"], standardOutput: .null, standardError: .null)
+            helpers.append(server)
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if FileManager.default.fileExists(atPath: socket) { return ":\(number)" }
+                usleep(20_000)
+            }
+        }
+        throw TestSetupError("no X server (Xvfb) started for the SDL display")
+    }
+
     /// The case's x509 directory, made the first time.
     func certificates() throws -> String {
         if let certificateDirectory { return certificateDirectory }

@@ -44,18 +44,26 @@ extension DomainDefinition {
             case allowExclusive = "allow-exclusive", forceShared = "force-shared", ignore
         }
 
-        /// `<gl enable>` of a SPICE server: OpenGL rendering in QEMU (`gl=on`), for virtio cards
-        /// with 3D acceleration; `nil` when not said.
+        /// `<gl enable>` of a SPICE server or an SDL display: OpenGL rendering in QEMU (`gl=on`),
+        /// for virtio cards with 3D acceleration; `nil` when not said.
         public var openGL: Bool?
         /// `<gl rendernode>` of a SPICE server with OpenGL or of an egl-headless display: the DRM
         /// render node QEMU renders on; `nil`: the host's first, chosen at start.
         public var renderNode: String?
 
+        /// An SDL display's X server (`display`, QEMU's `DISPLAY`) and its authority file
+        /// (`xauth`, `XAUTHORITY`); `nil`: the daemon's own environment's.
+        public var sdlDisplay: String?
+        public var sdlAuthority: String?
+        /// `fullscreen='yes'` of an SDL display.
+        public var sdlFullScreen = false
+
         /// Whether QEMU renders with OpenGL for this display (an egl-headless display, or SPICE
         /// with `<gl enable='yes'>`), and so needs a render node.
         public var rendersWithOpenGL: Bool { type == .eglHeadless || (type == .spice && openGL == true) }
 
-        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "passwdValidTo", "connected", "websocket", "socket", "sharePolicy", "powerControl", "defaultMode"], children: [
+        static let schema = ElementSchema("graphics", attributes: ["type", "port", "autoport", "listen", "tlsPort", "keymap", "passwd", "passwdValidTo", "connected", "websocket", "socket", "sharePolicy", "powerControl", "defaultMode",
+            "display", "xauth", "fullscreen"], children: [
             ElementSchema("listen", attributes: ["type", "address", "socket"]), ElementSchema("audio", attributes: ["id"]),
             ElementSchema("gl", attributes: ["enable", "rendernode"]),
         ] + SpiceSettings.schemas)
@@ -100,6 +108,11 @@ extension DomainDefinition {
                 websocket = port
             }
             if type == .spice { spice = try SpiceSettings(element) }
+            if type == .sdl {
+                sdlDisplay = element[attribute: "display"]
+                sdlAuthority = element[attribute: "xauth"]
+                sdlFullScreen = try AttributeValues.yesNo("fullscreen", of: element) ?? false
+            }
             if type == .vnc {
                 vncSharePolicy = try VNCSharePolicy.optionalAttribute("sharePolicy", of: element)
                 vncPowerControl = try AttributeValues.yesNo("powerControl", of: element)
@@ -108,7 +121,7 @@ extension DomainDefinition {
             if let gl = element.element(named: "gl") {
                 // libvirt reads `<gl>` of SPICE (`enable` required) and egl-headless (the render
                 // node only); the normaliser drops it from other displays, as libvirt does.
-                if type == .spice {
+                if type == .spice || type == .sdl {
                     guard let enabled = try AttributeValues.yesNo("enable", of: gl) else {
                         throw DomainXMLError(.invalid, line: gl.line, "Missing required attribute 'enable' in element 'gl'")
                     }

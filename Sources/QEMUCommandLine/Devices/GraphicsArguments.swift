@@ -36,12 +36,18 @@ extension Builder {
                 add("-vnc", try QEMUKeyValue.implied("\(address):\(display)") + options.map { "," + $0 }.joined())
             case .spice:
                 add("-spice", try spiceOptions(server))
+            case .sdl:
+                // A window on the X server the XML names (libvirt's
+                // qemuBuildGraphicsSDLCommandLine; its DISPLAY and XAUTHORITY are set in the
+                // environment).
+                if server.sdlFullScreen { add("-full-screen") }
+                add("-display", "sdl" + (server.openGL.map { ",gl=\($0 ? "on" : "off")" } ?? ""))
             case .eglHeadless:
                 // QEMU renders on the render node, for a VNC or SPICE server to show.
                 let node = renderNode(for: server)
                 add("-display", "egl-headless" + (node.map { "," + QEMUKeyValue.render([("rendernode", $0)]) } ?? ""))
             default:
-                throw CommandLineError(.unsupported, "graphics type '\(server.type.rawValue)' is not supported (only vnc, spice and egl-headless)")
+                throw CommandLineError(.unsupported, "graphics type '\(server.type.rawValue)' is not supported (only vnc, spice, sdl and egl-headless)")
             }
             if let keymap = server.keymap { add("-k", keymap) }
         }
