@@ -15,7 +15,9 @@ struct ProcessReaperTests {
 
     @Test("signals go through the pidfd; a running process is not reported as ended")
     func signalAndTimeout() async throws {
-        let child = try ChildProcess.spawn("/bin/sleep", ["30"], standardOutput: .null, standardError: .null)
+        // Long enough to outlive a test process whose other tests keep its threads busy for a
+        // while (a CI run once saw the 100 ms wait below end after 30 s).
+        let child = try ChildProcess.spawn("/bin/sleep", ["600"], standardOutput: .null, standardError: .null)
         let watched = try ProcessReaper.shared.watch(child.pid, isChild: true)
         #expect(await watched.waitForExit(timeout: .milliseconds(100)) == false)
         #expect(!watched.hasExited)
