@@ -145,7 +145,9 @@ def test_http_disk_hot_plugged_with_a_cookie(daemon, tmp_path, http_server):
 @pytest.mark.parametrize("source, message", [
     ("<source protocol='iscsi' name='iqn.2013-07.com.example:t/1'><host name='127.0.0.1'/>"
      "<auth username='u'><secret type='iscsi' usage='x'/></auth></source>", "no secret with matching usage 'x'"),
-    ("<source protocol='nbd' name='e' tls='yes'><host name='127.0.0.1'/></source>", "no TLS configuration for network disks"),
+    # TLS with no x509 files in the NBD directory (nbd_tls_x509_cert_dir's default): QEMU says so.
+    ("<source protocol='nbd' name='e' tls='yes'><host name='127.0.0.1'/></source>", "Unable to access credentials /etc/pki/qemu/ca-cert.pem"),
+    ("<source protocol='http' name='e' tls='yes'><host name='127.0.0.1'/></source>", "TLS transport is not supported for disk protocol 'http'"),
     ("<source protocol='nbd' name='e'><host name='127.0.0.1'/><host name='127.0.0.2'/></source>", "protocol 'nbd' accepts only one host"),
     ("<source protocol='nbd' name='e'><host name='127.0.0.1' port='1'/></source>", "Failed to connect"),
 ])
