@@ -183,8 +183,9 @@ enum PCIAddressAssignment {
     static func assign(_ devices: inout XMLElement, machine: String) throws(DomainXMLError) {
         guard let chipset = Chipset(machine: machine) else { return }
         let q35 = chipset == .q35
+        let allControllers = controllers(in: devices)
         // libvirt's post-parse checks, made before its assignment.
-        for entry in controllers(in: devices) where entry.element[attribute: "type"] == "pci" {
+        for entry in allControllers where entry.element[attribute: "type"] == "pci" {
             switch entry.element[attribute: "model"].flatMap(PCIControllerModel.init(rawValue:)) {
             case .pciExpanderBus? where q35:
                 throw DomainXMLError(.unsupported, "pci-expander-bus controllers are only supported on 440fx-based machinetypes")
@@ -193,7 +194,7 @@ enum PCIAddressAssignment {
             default: break
             }
         }
-        let originalPCIControllers = controllers(in: devices).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }
+        let originalPCIControllers = allControllers.filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 }
         var firstPass = devices
         let spare = try assignPass(&firstPass, q35: q35, addsSpare: originalPCIControllers.isEmpty, findsBuses: true)
         let known = Set(originalPCIControllers.map(\.index))
@@ -450,6 +451,11 @@ enum PCIAddressAssignment {
         if state.q35 {
             for entry in controllers(in: state.devices) where !hasAddress(entry.element) {
                 if entry.element[attribute: "type"] == "sata" && entry.index == 0 { assignFixed(entry.position, .init(bus: 0, slot: 0x1f, function: 2)) }
+                // A DMI-to-PCI bridge at 00:1e.0, its place on real hardware, when that slot is free.
+                if entry.element[attribute: "type"] == "pci" && entry.element[attribute: "model"] == "dmi-to-pci-bridge",
+                    (0..<8).allSatisfy({ !state.isUsed(.init(bus: 0, slot: 0x1e, function: $0)) }) {
+                    assignFixed(entry.position, .init(bus: 0, slot: 0x1e))
+                }
             }
             // ICH9 USB 2 companions at 00:1d (or 00:1a): UHCI1-3 at functions 0-2, EHCI1 at 7 —
             // for an index with a UHCI1 (libvirt's rule; a lone EHCI1 is placed like any device).
@@ -463,11 +469,6 @@ enum PCIAddressAssignment {
                     usb2Slots[entry.index] = slot
                 }
                 assignFixed(entry.position, .init(bus: 0, slot: usb2Slots[entry.index]!, function: function))
-            }
-            // A DMI-to-PCI bridge at 00:1e.0, its place on real hardware, when that slot is free.
-            for entry in controllers(in: state.devices) where entry.element[attribute: "type"] == "pci" && entry.element[attribute: "model"] == "dmi-to-pci-bridge" && !hasAddress(entry.element) {
-                guard (0..<8).allSatisfy({ !state.isUsed(.init(bus: 0, slot: 0x1e, function: $0)) }) else { break }
-                assignFixed(entry.position, .init(bus: 0, slot: 0x1e))
             }
             state.reserve(.init(bus: 0, slot: 0x1f, function: 0))
             state.reserve(.init(bus: 0, slot: 0x1f, function: 3))
@@ -577,6 +578,7 @@ enum PCIAddressAssignment {
     /// expander's root bus, one for the bridge inside it), leaving the numbers below for the
     /// buses of the main root bus; 254 for the first.
     static func assignExpanderBusNumbers(_ state: inout State) throws(DomainXMLError) {
+        guard state.buses.values.contains(where: { $0.kind == .pciExpander || $0.kind == .pcieExpander }) else { return }
         let entries = controllers(in: state.devices).filter { $0.element[attribute: "type"] == "pci" }
         func busNumber(_ element: XMLElement) -> Int? { element.element(named: "target")?[attribute: "busNr"].flatMap { Int($0) } }
         var lowest = entries.compactMap { busNumber($0.element) }.min() ?? 256
