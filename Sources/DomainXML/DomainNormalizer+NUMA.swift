@@ -83,6 +83,7 @@ extension DomainNormalizer {
         // Each cell rewritten, then all of them put in id order where the cells were.
         var rewritten: [XMLElement] = []
         rewritten.reserveCapacity(cells.count)
+        var performance: [(hasCPUs: Bool, cacheLevels: Set<Int>)] = []
         for id in 0..<cells.count {
             var cell = cells[positionOfCell[id]]
             if cell[attribute: "id"] == nil { cell.attributes.insert(XMLAttribute(name: "id", value: String(id)), at: 0) }
@@ -96,8 +97,18 @@ extension DomainNormalizer {
                 cell.children.removeAll { if case .element(let e) = $0, e.name == "distances" { true } else { false } }
                 cell.children.append(.element(element("distances", children: siblings)))
             }
+            // Memory-side caches (ACPI HMAT), after the distances.
+            if cell.element(named: "cache") != nil {
+                let caches = try normalizedNUMACaches(cell, cell: id)
+                cell.children.removeAll { if case .element(let e) = $0, e.name == "cache", e.namespace == nil { true } else { false } }
+                cell.children += caches.map { .element($0) }
+                performance.append((cell[attribute: "cpus"] != nil, Set(caches.compactMap { $0[attribute: "level"].flatMap { Int($0) } })))
+            } else {
+                performance.append((cell[attribute: "cpus"] != nil, []))
+            }
             rewritten.append(cell)
         }
+        let interconnects = try normalizedNUMAInterconnects(numa, cells: performance)
         update(&root, "cpu") { cpu in
             cpu.updateElements { numa in
                 guard numa.name == "numa", numa.namespace == nil else { return }
@@ -106,6 +117,9 @@ extension DomainNormalizer {
                     guard cell.name == "cell", cell.namespace == nil, let replacement = next.next() else { return }
                     cell = replacement
                 }
+                // The interconnects after the cells, as libvirt writes them (or none).
+                numa.children.removeAll { if case .element(let e) = $0, e.name == "interconnects", e.namespace == nil { true } else { false } }
+                if let interconnects { numa.children.append(.element(interconnects)) }
             }
         }
     }

@@ -17,6 +17,8 @@ extension Builder {
         properties.append(("dump-guest-core", "off"))
         if domain.memoryBacking.noSharePages { properties.append(("mem-merge", "off")) }
         if domain.devices.memoryDevices.contains(where: { $0.model == .nvdimm }) { properties.append(("nvdimm", "on")) }
+        // The ACPI HMAT: memory-side caches or interconnect figures of the NUMA nodes.
+        if domain.cpu?.hasHMAT == true { properties.append(("hmat", "on")) }
         if usesSystemMemoryBackend { properties.append(("memory-backend", Self.systemMemoryID)) }
         // On x86 this turns SeaBIOS's output to the serial console (libvirt's `<bios useserial>`).
         if domain.os.biosUseSerial == true { properties.append(("graphics", "off")) }

@@ -38,6 +38,12 @@ extension DomainDefinition {
         /// `<numa><cell>`s: the guest's NUMA nodes (normalised: ids 0…n-1, memory in KiB,
         /// distances filled both ways).
         public var numaCells: [NUMACell] = []
+        /// `<numa><interconnects>`: latencies and bandwidths between the nodes (ACPI HMAT).
+        public var numaInterconnects: [NUMAInterconnect] = []
+
+        /// Whether the guest gets an ACPI HMAT: its nodes have memory-side caches or
+        /// interconnect figures (libvirt's `virDomainNumaHasHMAT`).
+        public var hasHMAT: Bool { !numaInterconnects.isEmpty || numaCells.contains { !$0.caches.isEmpty } }
         /// `<maxphysaddr mode bits>`: the guest's physical address width, the host's
         /// (`passthrough`) or a given number of bits (`emulate`).
         public var maxPhysicalAddress: MaxPhysicalAddress?
@@ -55,7 +61,7 @@ extension DomainDefinition {
         }
 
         static let schema = ElementSchema("cpu", attributes: ["mode", "match", "check", "migratable"], children: [
-            ElementSchema("numa", children: [NUMACell.schema]),
+            ElementSchema("numa", children: [NUMACell.schema, NUMAInterconnect.schema]),
             .text("model", attributes: ["fallback", "vendor_id"]), .text("vendor"), Topology.schema,
             ElementSchema("feature", attributes: ["policy", "name"]), ElementSchema("cache", attributes: ["mode", "level"]),
             ElementSchema("maxphysaddr", attributes: ["mode", "bits"]),
@@ -84,6 +90,7 @@ extension DomainDefinition {
                 features.append(Feature(name: checked, policy: policy))
             }
             for cell in element.element(named: "numa")?.elements(named: "cell") ?? [] { numaCells.append(try NUMACell(cell)) }
+            numaInterconnects = element.element(named: "numa")?.element(named: "interconnects")?.elements.compactMap(NUMAInterconnect.init) ?? []
             if let cacheElement = element.element(named: "cache") {
                 if let level = cacheElement[attribute: "level"], level != "3" {
                     throw DomainXMLError(.unsupported, line: cacheElement.line, "CPU cache level \(level) is not supported")
@@ -159,9 +166,11 @@ extension DomainDefinition {
         public var discard: Bool?
         /// `<distances><sibling id value>`: the distance to each other node.
         public var distances: [Int: Int] = [:]
+        /// `<cache>`s: the node's memory-side caches (ACPI HMAT).
+        public var caches: [NUMACache] = []
 
         static let schema = ElementSchema("cell", attributes: ["id", "cpus", "memory", "unit", "memAccess", "discard"], children: [
-            ElementSchema("distances", children: [ElementSchema("sibling", attributes: ["id", "value"])]),
+            ElementSchema("distances", children: [ElementSchema("sibling", attributes: ["id", "value"])]), NUMACache.schema,
         ])
 
         /// Reads a normalised cell (``DomainNormalizer/normalizeNUMA(_:)`` checked it).
@@ -174,6 +183,7 @@ extension DomainDefinition {
             for sibling in element.element(named: "distances")?.elements(named: "sibling") ?? [] {
                 if let node = sibling[attribute: "id"].flatMap({ Int($0) }), let value = sibling[attribute: "value"].flatMap({ Int($0) }) { distances[node] = value }
             }
+            caches = element.elements(named: "cache").map(NUMACache.init)
         }
     }
 }
