@@ -64,25 +64,10 @@ extension DomainNormalizer {
             case .bandwidth:
                 value = try kibibytes(element("value", entry[attribute: "unit"].map { [("unit", $0)] } ?? [], text: entry[attribute: "value"] ?? ""))
             }
-            func number(_ name: String, required: Bool) throws(DomainXMLError) -> Int? {
-                guard let text = entry[attribute: name] else {
-                    if required { throw DomainXMLError(.invalid, line: entry.line, "Missing required attribute '\(name)' in element '\(entry.name)'") }
-                    return nil
-                }
-                guard let number = UInt32(text) else {
-                    throw DomainXMLError(.invalid, line: entry.line, "Invalid value for attribute '\(name)' in element '\(entry.name)': '\(text)'. Expected non-negative integer value")
-                }
-                return Int(number)
-            }
-            let initiator = try number("initiator", required: true) ?? 0
-            let target = try number("target", required: true) ?? 0
-            let cache = try number("cache", required: false) ?? 0
-            guard let typeText = entry[attribute: "type"] else {
-                throw DomainXMLError(.invalid, line: entry.line, "Missing required attribute 'type' in element '\(entry.name)'")
-            }
-            guard let type = Interconnect.AccessType(rawValue: typeText) else {
-                throw DomainXMLError(.invalid, line: entry.line, "Invalid value for attribute 'type' in element '\(entry.name)': '\(typeText)'.")
-            }
+            let initiator = try requiredUnsigned("initiator", of: entry)
+            let target = try requiredUnsigned("target", of: entry)
+            let cache = try optionalUnsigned("cache", of: entry) ?? 0
+            let type = try Interconnect.AccessType.requiredAttribute("type", of: entry)
             read.append((kind, initiator, target, cache, type, value, entry.line))
         }
         // libvirt's validation (virDomainNumaDefValidate).

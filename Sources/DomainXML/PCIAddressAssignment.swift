@@ -74,30 +74,31 @@ enum PCIAddressAssignment {
     /// counts: a DMI-to-PCI bridge, a PCIe expander bus and the root complex take no device
     /// that was not given their address.
     struct Bus {
-        enum Kind { case pciRoot, pcieRoot, rootPort, pcieToPCIBridge, pciBridge, dmiToPCIBridge, switchUpstreamPort, switchDownstreamPort, pciExpander, pcieExpander, other }
-        var kind: Kind
+        /// The controller's model; nil for one libvirt does not know (nothing is placed on it).
+        var model: PCIControllerModel?
         /// Used functions by slot (bit N: function N).
         var functions = [UInt8](repeating: 0, count: 32)
         /// Slots whose functions hold root ports (more may join).
         var aggregate = [Bool](repeating: false, count: 32)
 
         var slots: ClosedRange<Int> {
-            switch kind {
-            case .rootPort, .switchDownstreamPort: 0...0
-            case .pcieToPCIBridge, .pciRoot, .pcieRoot, .pciBridge: 1...31
-            case .dmiToPCIBridge, .switchUpstreamPort, .pciExpander, .pcieExpander, .other: 0...31
+            switch model {
+            case .pcieRootPort?, .pcieSwitchDownstreamPort?: 0...0
+            case .pcieToPCIBridge?, .pciRoot?, .pcieRoot?, .pciBridge?: 1...31
+            case .dmiToPCIBridge?, .pcieSwitchUpstreamPort?, .pciExpanderBus?, .pcieExpanderBus?, nil: 0...31
             }
         }
 
         func accepts(_ connection: Connection) -> Bool {
-            switch (kind, connection) {
+            guard let model else { return false }
+            return switch (model, connection) {
             case (.pciRoot, .pci), (.pciRoot, .pciBridge), (.pciRoot, .pciExpanderBus),
-                (.pciBridge, .pci), (.pciBridge, .pciBridge), (.pciExpander, .pci), (.pciExpander, .pciBridge),
+                (.pciBridge, .pci), (.pciBridge, .pciBridge), (.pciExpanderBus, .pci), (.pciExpanderBus, .pciBridge),
                 (.pcieToPCIBridge, .pci), (.pcieToPCIBridge, .pciBridge), (.dmiToPCIBridge, .pciBridge),
                 (.pcieRoot, .rootPort), (.pcieRoot, .pcieIntegrated), (.pcieRoot, .dmiToPCIBridge), (.pcieRoot, .pcieExpanderBus),
-                (.rootPort, .pcie), (.rootPort, .pcieIntegrated), (.rootPort, .pcieToPCIBridge), (.rootPort, .switchUpstreamPort),
-                (.switchDownstreamPort, .pcie), (.switchDownstreamPort, .pcieToPCIBridge), (.switchDownstreamPort, .switchUpstreamPort),
-                (.switchUpstreamPort, .switchDownstreamPort), (.pcieExpander, .rootPort), (.pcieExpander, .dmiToPCIBridge):
+                (.pcieRootPort, .pcie), (.pcieRootPort, .pcieIntegrated), (.pcieRootPort, .pcieToPCIBridge), (.pcieRootPort, .switchUpstreamPort),
+                (.pcieSwitchDownstreamPort, .pcie), (.pcieSwitchDownstreamPort, .pcieToPCIBridge), (.pcieSwitchDownstreamPort, .switchUpstreamPort),
+                (.pcieSwitchUpstreamPort, .switchDownstreamPort), (.pcieExpanderBus, .rootPort), (.pcieExpanderBus, .dmiToPCIBridge):
                 true
             default: false
             }
@@ -107,23 +108,7 @@ enum PCIAddressAssignment {
         /// `fromConfig` rule: a PCI bridge may also go where a device may).
         func acceptsGiven(_ connection: Connection) -> Bool {
             guard connection == .pciBridge else { return accepts(connection) }
-            return accepts(.pciBridge) || [.pcieRoot, .rootPort, .switchDownstreamPort].contains(kind)
-        }
-    }
-
-    static func busKind(model: String?) -> Bus.Kind {
-        switch model.flatMap(PCIControllerModel.init(rawValue:)) {
-        case .pciRoot: .pciRoot
-        case .pcieRoot: .pcieRoot
-        case .pcieRootPort: .rootPort
-        case .pcieToPCIBridge: .pcieToPCIBridge
-        case .pciBridge: .pciBridge
-        case .dmiToPCIBridge: .dmiToPCIBridge
-        case .pcieSwitchUpstreamPort: .switchUpstreamPort
-        case .pcieSwitchDownstreamPort: .switchDownstreamPort
-        case .pciExpanderBus: .pciExpander
-        case .pcieExpanderBus: .pcieExpander
-        case nil: .other
+            return accepts(.pciBridge) || model == .pcieRoot || model?.isPCIePort == true
         }
     }
 
@@ -225,7 +210,7 @@ enum PCIAddressAssignment {
         for controller in controllers(in: devices) where controller.element[attribute: "type"] == "pci" {
             // A PCI bus number is 0-255; another index is refused by the range checks, not used here.
             guard (0...255).contains(controller.index) else { continue }
-            state.buses[controller.index] = Bus(kind: busKind(model: controller.element[attribute: "model"]))
+            state.buses[controller.index] = Bus(model: controller.element[attribute: "model"].flatMap(PCIControllerModel.init(rawValue:)))
         }
         guard state.buses[0] != nil else { return nil }
         try reserveGiven(&state)
@@ -521,7 +506,7 @@ enum PCIAddressAssignment {
             } else if !state.findsBuses {
                 bridgeAddress = try place(&state, .pciBridge, device: "controller")
             }
-            let bridge = try addController(&state, model: "pci-bridge", kind: .pciBridge, at: bridgeAddress)
+            let bridge = try addController(&state, model: .pciBridge, at: bridgeAddress)
             let address = DomainDefinition.PCIAddress(bus: UInt32(bridge), slot: 1)
             state.reserve(address)
             return address
@@ -530,7 +515,7 @@ enum PCIAddressAssignment {
                 "a PCI slot is needed to connect a PCI controller model='\(connection.requirement)', but none is available, and it cannot be automatically added")
         case (true, .pci):
             let bridgeAddress = try place(&state, .pcieToPCIBridge, device: "controller")
-            let bridge = try addController(&state, model: "pcie-to-pci-bridge", kind: .pcieToPCIBridge, at: bridgeAddress)
+            let bridge = try addController(&state, model: .pcieToPCIBridge, at: bridgeAddress)
             let address = DomainDefinition.PCIAddress(bus: UInt32(bridge), slot: 1)
             state.reserve(address)
             return address
@@ -544,16 +529,16 @@ enum PCIAddressAssignment {
     static func addRootPort(_ state: inout State) throws(DomainXMLError) -> Int {
         guard let address = state.findFree(.rootPort) else { throw DomainXMLError(.unsupported, "No more available PCI slots for a pcie-root-port") }
         state.reserve(address, aggregate: true)
-        return try addController(&state, model: "pcie-root-port", kind: .rootPort, at: address)
+        return try addController(&state, model: .pcieRootPort, at: address)
     }
 
     /// A new PCI controller at `address`, after the last controller (libvirt appends the
     /// controllers it adds); its index.
-    static func addController(_ state: inout State, model: String, kind: Bus.Kind, at address: DomainDefinition.PCIAddress?) throws(DomainXMLError) -> Int {
+    static func addController(_ state: inout State, model: PCIControllerModel, at address: DomainDefinition.PCIAddress?) throws(DomainXMLError) -> Int {
         let index = (state.buses.keys.max() ?? 0) + 1
         guard index <= 255 else { throw DomainXMLError(.unsupported, "No more available PCI slots: every PCI bus number is in use") }
-        state.buses[index] = Bus(kind: kind)
-        var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model)])
+        state.buses[index] = Bus(model: model)
+        var element = DomainNormalizer.element("controller", [("type", "pci"), ("index", String(index)), ("model", model.rawValue)])
         if let address { element.children.append(.element(address.element)) }
         let last = lastControllerPosition(in: state.devices) ?? state.devices.children.count - 1
         state.devices.children.insert(.element(element), at: last + 1)
@@ -578,7 +563,7 @@ enum PCIAddressAssignment {
     /// expander's root bus, one for the bridge inside it), leaving the numbers below for the
     /// buses of the main root bus; 254 for the first.
     static func assignExpanderBusNumbers(_ state: inout State) throws(DomainXMLError) {
-        guard state.buses.values.contains(where: { $0.kind == .pciExpander || $0.kind == .pcieExpander }) else { return }
+        guard state.buses.values.contains(where: { $0.model?.isExpanderBus == true }) else { return }
         let entries = controllers(in: state.devices).filter { $0.element[attribute: "type"] == "pci" }
         func busNumber(_ element: XMLElement) -> Int? { element.element(named: "target")?[attribute: "busNr"].flatMap { Int($0) } }
         var lowest = entries.compactMap { busNumber($0.element) }.min() ?? 256
