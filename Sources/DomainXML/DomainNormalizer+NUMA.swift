@@ -98,14 +98,14 @@ extension DomainNormalizer {
                 cell.children.append(.element(element("distances", children: siblings)))
             }
             // Memory-side caches (ACPI HMAT), after the distances.
+            var cacheLevels: Set<Int> = []
             if cell.element(named: "cache") != nil {
                 let caches = try normalizedNUMACaches(cell, cell: id)
                 cell.children.removeAll { if case .element(let e) = $0, e.name == "cache", e.namespace == nil { true } else { false } }
                 cell.children += caches.map { .element($0) }
-                performance.append((cell[attribute: "cpus"] != nil, Set(caches.compactMap { $0[attribute: "level"].flatMap { Int($0) } })))
-            } else {
-                performance.append((cell[attribute: "cpus"] != nil, []))
+                cacheLevels = Set(caches.compactMap { $0[attribute: "level"].flatMap { Int($0) } })
             }
+            performance.append((cell[attribute: "cpus"] != nil, cacheLevels))
             rewritten.append(cell)
         }
         let interconnects = try normalizedNUMAInterconnects(numa, cells: performance)
