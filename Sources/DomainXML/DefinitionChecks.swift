@@ -111,6 +111,7 @@ public enum DefinitionChecks {
                 throw DomainXMLError(.unsupported, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
             }
         }
+        try checkCharacterDeviceSources(definition)
         for filesystem in definition.devices.filesystems { try check(filesystem, of: definition) }
         try checkMemoryDevices(definition)
         try checkMemoryBacking(definition)

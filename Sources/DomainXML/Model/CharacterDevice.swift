@@ -61,6 +61,9 @@ extension DomainDefinition {
         public var fileAppend: Bool?
         /// The security models the `<seclabel>`s of the source name.
         public var securityLabelModels: [String] = []
+        /// A `spiceport` device's `<source channel>`: the SPICE port channel's name
+        /// (`org.qemu.console.serial.0`).
+        public var spicePortChannel: String?
 
         /// `<log file append>`.
         static let logSchema = ElementSchema("log", attributes: ["file", "append"])
@@ -69,17 +72,17 @@ extension DomainDefinition {
         static let protocolSchema = ElementSchema("protocol", attributes: ["type"])
 
         static let serialSchema = ElementSchema("serial", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls", "channel"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema,
             ElementSchema("target", attributes: ["type", "port"], children: [ElementSchema("model", attributes: ["name"])]), .alias, .address,
         ])
         static let parallelSchema = ElementSchema("parallel", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls", "channel"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["port"]), .alias, .address,
         ])
         static let consoleSchema = ElementSchema("console", attributes: ["type"], children: [
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "append", "tls", "channel"], children: [DeviceSecurityLabel.schema]), protocolSchema, logSchema, ElementSchema("target", attributes: ["type", "port"]), .alias, .address,
         ])
         static let channelSchema = ElementSchema("channel", attributes: ["type"], children: [protocolSchema,
-            ElementSchema("source", attributes: ["path", "mode", "host", "service", "tls"], children: [
+            ElementSchema("source", attributes: ["path", "mode", "host", "service", "tls", "channel"], children: [
                 ElementSchema("clipboard", attributes: ["copypaste"]), ElementSchema("mouse", attributes: ["mode"]), DeviceSecurityLabel.schema,
             ]),
             logSchema, ElementSchema("target", attributes: ["type", "name", "state", "address", "port"]), .alias, .address,
@@ -112,6 +115,7 @@ extension DomainDefinition {
             alias = DeviceCommon.alias(element)
             tcpProtocol = element.element(named: "protocol")?[attribute: "type"].flatMap { $0 == "raw" ? nil : $0 }
             if type == .udp { try readUDPSources(element) }
+            if type == .spiceport { spicePortChannel = source?[attribute: "channel"] }
             // libvirt's check (virDomainChrSourceDefValidate): these name a host file.
             if [.file, .dev, .pipe].contains(type) && path == nil {
                 throw DomainXMLError(.internalError, line: element.line, "Missing source path attribute for char device")

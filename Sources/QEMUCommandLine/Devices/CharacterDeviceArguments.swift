@@ -142,7 +142,11 @@ extension Builder {
         case .qemuVDAgent:
             // QAPI's ChardevQemuVDAgent has no name (the command line's is unused).
             backend = ("qemu-vdagent", (device.vdagentClipboard.map { [("clipboard", .bool($0))] } ?? []) + (device.vdagentClientMouse.map { [("mouse", .bool($0))] } ?? []))
-        case .vc, .stdio, .spiceport, .nmdm, .dbus:
+        case .vc: backend = ("vc", [])
+        case .spiceport:
+            // libvirt's words (qemuMonitorJSONAttachCharDevGetProps).
+            throw CommandLineError(.unsupported, "Hotplug unsupported for char device type 'spiceport'")
+        case .stdio, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
         let log: [(String, JSONValue)] = device.logFile.map { [("logfile", .string($0))] + (device.logAppend.map { [("logappend", .bool($0))] } ?? []) } ?? []
@@ -212,7 +216,14 @@ extension Builder {
             // QEMU's own SPICE agent (clipboard sharing and mouse mode for VNC clients).
             let options = (device.vdagentClipboard.map { [("clipboard", $0 ? "on" : "off")] } ?? []) + (device.vdagentClientMouse.map { [("mouse", $0 ? "on" : "off")] } ?? [])
             return try QEMUKeyValue.render("qemu-vdagent", [("id", id), ("name", "vdagent")] + options)
-        case .vc, .stdio, .spiceport, .nmdm, .dbus:
+        case .vc:
+            // A text console of QEMU's own display (VNC, SPICE, SDL), switched to as a console.
+            return try QEMUKeyValue.render("vc", [("id", id)])
+        case .spiceport:
+            // A SPICE port channel of this name (the guest needs SPICE graphics: checked at define).
+            guard let channel = device.spicePortChannel else { throw CommandLineError(.unsupported, "\(name): a spiceport character device needs a source channel") }
+            return try QEMUKeyValue.render("spiceport", [("id", id), ("name", channel)])
+        case .stdio, .nmdm, .dbus:
             throw CommandLineError(.unsupported, "\(name): character device type '\(device.type.rawValue)' is not supported")
         }
     }
