@@ -11,7 +11,7 @@ public enum CommandLineSupport {
     public static let rngModels: [DomainDefinition.RandomNumberGenerator.Model] = [.virtio, .virtioTransitional, .virtioNonTransitional]
     public static let rngBackends: [DomainDefinition.RandomNumberGenerator.Backend] = [.random, .egd, .builtin]
     /// Host sides of serial ports and channels.
-    public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .pty, .dev, .file, .pipe, .tcp, .udp, .unix, .spicevmc, .qemuVDAgent]
+    public static let characterDeviceTypes: [DomainDefinition.CharacterDevice.Kind] = [.null, .vc, .pty, .dev, .file, .pipe, .tcp, .udp, .unix, .spicevmc, .spiceport, .qemuVDAgent]
     public static let filesystemDrivers: [DomainDefinition.Filesystem.DriverType] = [.path, .virtiofs]
     public static let loaderTypes: [DomainDefinition.Loader.Kind] = [.rom, .pflash]
 

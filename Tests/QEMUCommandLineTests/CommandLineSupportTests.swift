@@ -57,9 +57,12 @@ struct CommandLineSupportTests {
             case .file, .pipe, .dev: "<source path='/tmp/c.log'/>"
             case .tcp: "<source mode='bind' host='127.0.0.1' service='4555'/>"
             case .udp: "<source mode='connect' host='127.0.0.1' service='4556'/>"
+            case .spiceport: "<source channel='org.example.port.0'/>"
             default: ""
             }
-            let xml = "<channel type='\(type.rawValue)'>\(source)<target type='virtio' name='org.example.0'/></channel>"
+            // SPICE's channels need SPICE graphics (libvirt's check at define).
+            let graphics = type == .spicevmc || type == .spiceport ? "<graphics type='spice'/>" : ""
+            let xml = "<channel type='\(type.rawValue)'>\(source)<target type='virtio' name='org.example.0'/></channel>\(graphics)"
             #expect(try Self.builds(xml) == CommandLineSupport.characterDeviceTypes.contains(type), "channel \(type.rawValue)")
         }
     }
