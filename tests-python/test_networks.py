@@ -657,3 +657,63 @@ def test_isolated_ports_from_the_interface_or_its_network(bare_netns_daemon, tmp
     live = d.virsh("dumpxml", "isolated").stdout
     assert re.search(r"<mac address='52:54:00:15:00:03'/>.*?<port isolated='no'/>", live, re.S), live
     d.virsh("destroy", "isolated")
+
+
+def test_a_tap_opened_through_another_tun_node(netns_daemon, tmp_path):
+    """`<backend tap='NODE'/>`: the daemon opens the guest's tap through that copy of
+    /dev/net/tun (once per queue) and QEMU takes the descriptors, at start and at hot-plug; the
+    guest's traffic flows and its statistics are read; a node that is not tun's, or is missing,
+    fails the start in libvirt's words and leaves no tap."""
+    d = netns_daemon
+    node = tmp_path / "tun-copy"
+    run("mknod", "-m", "0600", str(node), "c", "10", "200")
+    nic = (f"<interface type='network'><source network='default'/><mac address='52:54:00:ab:cd:71'/><model type='virtio'/>"
+           f"<driver queues='2'/><backend tap='{node}'/></interface>")
+    (tmp_path / "tn.xml").write_text(domain_xml("tn", str(tmp_path / "tn.serial"), extra="<vcpu>2</vcpu>",
+                                                devices=nic + AGENT + "".join(f"<controller type='pci' index='{n}' model='pcie-root-port'/>" for n in range(1, 7))))
+    d.virsh("define", str(tmp_path / "tn.xml"))
+    assert f"<backend tap='{node}'/>" in d.virsh("dumpxml", "--inactive", "tn").stdout
+    d.virsh("start", "tn")
+    status = open(os.path.join(d.dir, "run", "domains", "tn", "status.xml")).read()
+    pid = int(re.search(r"pid='(\d+)'", status).group(1))
+
+    def tun_descriptors():
+        targets = []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass
+        return targets.count(str(node)), targets.count("/dev/net/tun")
+    # Both queues through the copy; QEMU opened no tun device itself.
+    assert tun_descriptors() == (2, 0)
+    assert "multi_queue" in in_ns(d.ns, "ip", "-d", "link", "show", "vnet0").stdout
+    wait_for(lambda: booted_enough(d, "tn"), timeout=90, what="the guest to boot")
+    leased_address(d, "default", "52:54:00:ab:cd:71")
+    stats = d.virsh("domifstat", "tn", "vnet0").stdout
+    assert int(re.search(r"vnet0 rx_bytes (\d+)", stats).group(1)) > 0, stats
+    # Hot-plugged: one descriptor more, by the monitor; the guest's eth1 gets its own lease.
+    (tmp_path / "nic.xml").write_text(nic.replace("52:54:00:ab:cd:71", "52:54:00:ab:cd:72").replace("<driver queues='2'/>", ""))
+    d.virsh("attach-device", "tn", str(tmp_path / "nic.xml"), "--live")
+    assert tun_descriptors() == (3, 0)
+    code, _ = guest_exec(d, "tn", "/bin/udhcpc", "-i", "eth1", "-n", "-q", "-t", "10", "-s", "/etc/udhcpc.script")
+    assert code == 0
+    leased_address(d, "default", "52:54:00:ab:cd:72", timeout=10)
+    d.virsh("detach-interface", "tn", "network", "--mac", "52:54:00:ab:cd:72", "--live")
+    wait_for(lambda: tun_descriptors() == (2, 0), timeout=20, what="QEMU to let go of the unplugged tap")
+    d.virsh("destroy", "tn")
+    assert "vnet0" not in d.links()
+    # Not a tun device, or no node at all: the start fails and leaves no tap.
+    for name, path, message in (("nottun", "/dev/null", "Unable to create tap device vnet0: Inappropriate ioctl for device"),
+                                ("notnode", str(tmp_path / "missing"), f"Unable to open {tmp_path}/missing, is tun module loaded?: No such file or directory")):
+        (tmp_path / "bad.xml").write_text(domain_xml(name, None, devices=nic.replace(str(node), path)))
+        d.virsh("define", str(tmp_path / "bad.xml"))
+        refused = d.virsh("start", name, check=False)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+        assert "vnet0" not in d.links()
+    # Only taps: a user interface with a tap node is refused at start, in libvirt's words.
+    (tmp_path / "user.xml").write_text(domain_xml("usertap", None, devices=f"<interface type='user'><mac address='52:54:00:ab:cd:73'/><backend tap='{node}'/></interface>"))
+    d.virsh("define", str(tmp_path / "user.xml"))
+    refused = d.virsh("start", "usertap", check=False)
+    assert "interface 52:54:00:ab:cd:73 - custom tap device path is not supported for network interfaces of type user" in refused.stderr
+    assert d.process.poll() is None

@@ -25,6 +25,31 @@ int corral_macvtap_prepare(int fd, int vnet_header, int multi_queue) {
     return ioctl(fd, TUNSETIFF, &request);
 }
 
+int corral_tap_attach(const char *device, const char *name, int vnet_header, int multi_queue) {
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    if (strlen(name) >= sizeof(request.ifr_name)) {
+        errno = EINVAL;
+        return -2;
+    }
+    int fd = open(device, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    strcpy(request.ifr_name, name);
+    request.ifr_flags = IFF_TAP | IFF_NO_PI;
+    if (vnet_header) {
+        unsigned int features = 0;
+        if (ioctl(fd, TUNGETFEATURES, &features) == 0 && (features & IFF_VNET_HDR)) request.ifr_flags |= IFF_VNET_HDR;
+    }
+    if (multi_queue) request.ifr_flags |= IFF_MULTI_QUEUE;
+    if (ioctl(fd, TUNSETIFF, &request) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -2;
+    }
+    return fd;
+}
+
 int corral_open_pseudo_terminal(char *path, size_t length) {
     int controller = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (controller < 0) return -1;

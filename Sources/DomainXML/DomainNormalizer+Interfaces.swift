@@ -39,6 +39,13 @@ extension DomainNormalizer {
                 return empty ? nil : .element(child)
             case "mtu":
                 return child[attribute: "size"].flatMap { UInt32($0) } == 0 ? nil : .element(child)
+            case "backend":
+                // libvirt's reading (virDomainNetBackendParseXML): both paths sanitised, the
+                // vhost-net one kept for a virtio NIC only; an empty element is not written.
+                if !virtio { child[attribute: "vhost"] = nil }
+                for name in ["tap", "vhost"] { if let path = child[attribute: name] { child[attribute: name] = DomainDefinition.OperatingSystem.sanitizedPath(path) } }
+                orderAttributes(&child, ["tap", "vhost"])
+                return child.attributes.isEmpty ? nil : .element(child)
             default:
                 return node
             }

@@ -557,7 +557,7 @@ enum DomainNormalizer {
                 }
             }
             if let addressFailure { throw addressFailure }
-            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "ip", "route", "script", "downscript", "target", "guest", "model", "driver", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "acpi", "address"])
+            device.children = ordered(device.children, by: ["mac", "source", "bandwidth", "ip", "route", "script", "downscript", "target", "guest", "model", "driver", "backend", "filterref", "tune", "link", "mtu", "coalesce", "boot", "rom", "alias", "acpi", "address"])
         case "graphics":
             // A VNC server's `socket` attribute without a listen element: libvirt's socket listen.
             if device[attribute: "type"] == "vnc", device.element(named: "listen") == nil, let socket = device[attribute: "socket"] {

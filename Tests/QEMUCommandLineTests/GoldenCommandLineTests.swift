@@ -105,11 +105,13 @@ struct GoldenCommandLineTests {
             for (index, interface) in parsed.definition.devices.interfaces.enumerated() where [.network, .bridge, .ethernet].contains(interface.type) {
                 context.interfaceConnections[index] = .init(tap: "vnet\(index)", bridge: interface.type == .ethernet ? nil : "virbr0")
             }
-            // A direct interface's macvtap, whose tap descriptors (one per queue) QEMU inherits
-            // after the vsock's, as the daemon numbers them.
+            // A direct interface's macvtap, and a tap opened through its `<backend tap>` node,
+            // whose descriptors (one per queue) QEMU inherits after the vsock's, as the daemon
+            // numbers them (in interface order).
             var descriptor: Int32 = parsed.definition.devices.vsock == nil ? 3 : 4
-            for (index, interface) in parsed.definition.devices.interfaces.enumerated() where interface.type == .direct {
-                var connection = CommandLineContext.InterfaceConnection(tap: "macvtap\(index)", bridge: nil)
+            for (index, interface) in parsed.definition.devices.interfaces.enumerated()
+            where interface.type == .direct || (interface.tapDevicePath != nil && context.interfaceConnections[index] != nil) {
+                var connection = context.interfaceConnections[index] ?? CommandLineContext.InterfaceConnection(tap: "macvtap\(index)", bridge: nil)
                 for _ in 0..<max(interface.driver?.queues ?? 1, 1) {
                     connection.qemuDescriptors.append(String(descriptor))
                     descriptor += 1

@@ -88,15 +88,20 @@ extension DomainDriver {
             return try await connectMacvtap(interface, mac: mac, inbound: inbound, outbound: outbound)
         }
         let tapNames = self.tapNames, requested = interface.targetDevice, tapBridge = bridge, shapedIn = inbound, shapedOut = outbound
-        let multiQueue = (interface.driver?.queues ?? 0) > 1, mtu = interface.mtu, coalesce = interface.coalesceRxFrames, isolatedPort = isolated
+        let queues = interface.driver?.queues ?? 0, mtu = interface.mtu, coalesce = interface.coalesceRxFrames, isolatedPort = isolated
+        // `<backend tap>`: the daemon opens the tap through that node and QEMU takes the
+        // descriptors (QEMU itself would open /dev/net/tun).
+        let tunDevice = interface.tapDevicePath, virtioHeader = interface.isVirtio
         do throws(RemoteError) {
-            let tap = try await NetworkWork.run { () throws(NetworkError) -> String in
+            let (tap, descriptors) = try await NetworkWork.run { () throws(NetworkError) -> (String, [Int32]) in
                 let tap = try tapNames.reserve(requested)
+                var descriptors: [Int32] = []
                 do throws(NetworkError) {
                     try NetworkHost.createTap(
-                        tap, bridge: tapBridge, guestMAC: mac, multiQueue: multiQueue, mtu: mtu, coalesceRxFrames: coalesce, isolated: isolatedPort)
+                        tap, bridge: tapBridge, guestMAC: mac, multiQueue: queues > 1, mtu: mtu, coalesceRxFrames: coalesce, isolated: isolatedPort)
                     do throws(NetworkError) {
                         try NetworkHost.shape(tap, inbound: shapedIn, outbound: shapedOut)
+                        if let tunDevice { descriptors = try NetworkHost.openTapQueues(tap, through: tunDevice, queues: queues, virtioHeader: virtioHeader) }
                     } catch {
                         NetworkHost.removeTap(tap)
                         throw error
@@ -105,16 +110,18 @@ extension DomainDriver {
                     tapNames.release(tap)
                     throw error
                 }
-                return tap
+                return (tap, descriptors)
             }
             if let network, let portID { networks?.attach(device: tap, network: network, portUUID: portID) }
             var connection = CommandLineContext.InterfaceConnection(tap: tap, bridge: bridge, network: network, portID: portID)
+            connection.openDescriptors = descriptors
             if interface.type == .ethernet {
                 connection.downscript = interface.downscript
                 if let script = interface.script {
                     do throws(RemoteError) {
                         try await Self.runInterfaceScript(script, tap: tap)
                     } catch {
+                        for descriptor in descriptors { close(descriptor) }
                         await disconnectInterfaces([CommandLineContext.InterfaceConnection(tap: tap, bridge: nil)])
                         throw error
                     }

@@ -210,6 +210,24 @@ enum NetworkHost {
         }
     }
 
+    /// Opens the tap `name` once per queue through the tun device node `device` (an
+    /// interface's `<backend tap>`), as libvirt's `virNetDevTapCreate` opens its taps: QEMU then
+    /// takes the descriptors instead of opening `/dev/net/tun` itself.
+    static func openTapQueues(_ name: String, through device: String, queues: Int, virtioHeader: Bool) throws(NetworkError) -> [Int32] {
+        var descriptors: [Int32] = []
+        for _ in 0..<max(queues, 1) {
+            let descriptor = corral_tap_attach(device, name, virtioHeader ? 1 : 0, queues > 1 ? 1 : 0)
+            guard descriptor >= 0 else {
+                let reason = String(cString: strerror(errno))
+                for descriptor in descriptors { close(descriptor) }
+                throw NetworkError(.operationFailed, descriptor == -1
+                    ? "Unable to open \(device), is tun module loaded?: \(reason)" : "Unable to create tap device \(name): \(reason)")
+            }
+            descriptors.append(descriptor)
+        }
+        return descriptors
+    }
+
     /// Makes `tap` an isolated port of its bridge, or a plain one (libvirt's
     /// virNetDevBridgePortSetIsolated).
     static func setPortIsolated(_ tap: String, _ isolated: Bool) throws(NetworkError) {

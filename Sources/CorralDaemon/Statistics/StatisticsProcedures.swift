@@ -240,14 +240,17 @@ enum StatisticsProcedures {
     }
 
     /// The tap of each interface, in interface order (`nil`: none, as for user networking):
-    /// the taps QEMU holds, in the order it opened them, go to the interfaces that have one.
-    /// A `direct` interface's device is its macvtap, which the live XML names.
+    /// the one the daemon made for it (its connection names it; a `direct` interface's is its
+    /// macvtap); else, for the taps QEMU's bridge helper made (a daemon that is not root), the
+    /// taps QEMU holds, in the order it opened them.
     static func tapAssignment(_ guest: GuestRuntime) -> [String?] {
         func hasTap(_ type: DomainDefinition.Interface.Kind) -> Bool { type == .bridge || type == .network || type == .ethernet }
-        // Reading the descriptors of QEMU costs: only when some interface has a tap.
-        var taps = guest.devices.interfaces.contains(where: { hasTap($0.type) }) ? ProcessStatistics.tapNames(pid: guest.pid)[...] : []
+        // Reading the descriptors of QEMU costs: only when some tap is not the daemon's.
+        let helperTaps = guest.devices.interfaces.contains { hasTap($0.type) && $0.connection == nil }
+        var taps = helperTaps ? ProcessStatistics.tapNames(pid: guest.pid)[...] : []
         return guest.devices.interfaces.map { interface in
-            interface.type == .direct ? interface.connection?.tap : hasTap(interface.type) ? taps.popFirst() : nil
+            if let connection = interface.connection { return connection.tap }
+            return hasTap(interface.type) ? taps.popFirst() : nil
         }
     }
 

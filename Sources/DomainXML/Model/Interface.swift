@@ -54,6 +54,12 @@ extension DomainDefinition {
         public var script: String?
         /// `<downscript path>`: run with the tap's name when the guest lets go of it.
         public var downscript: String?
+        /// `<backend tap>`: the device node the tap is opened through instead of `/dev/net/tun`
+        /// (a copy of it elsewhere), for taps the daemon makes.
+        public var tapDevicePath: String?
+        /// `<backend vhost>`: the device node vhost-net is opened through instead of
+        /// `/dev/vhost-net` (a virtio NIC of a KVM guest).
+        public var vhostDevicePath: String?
         /// `<port isolated>`: whether the tap is an isolated port of its bridge, which reaches
         /// only the bridge's ports that are not (its uplink), never another isolated guest
         /// (`nil`: the network's setting).
@@ -175,7 +181,7 @@ extension DomainDefinition {
             ElementSchema("mac", attributes: ["address"]), ElementSchema("link", attributes: ["state"]), .boot, .alias, .acpi, .address,
             ElementSchema("rom", attributes: ["bar", "file", "enabled"]), Driver.schema, ElementSchema("mtu", attributes: ["size"]),
             ElementSchema("coalesce", children: [ElementSchema("rx", children: [ElementSchema("frames", attributes: ["max"])])]),
-            GuestIPAddress.schema,
+            GuestIPAddress.schema, ElementSchema("backend", attributes: ["tap", "vhost"]),
         ])
 
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -189,6 +195,8 @@ extension DomainDefinition {
             if let backend = element.element(named: "backend"), let kind = backend[attribute: "type"] {
                 throw DomainXMLError(.invalid, line: backend.line, "Invalid value for attribute 'type' in element 'backend': '\(kind)'.")
             }
+            tapDevicePath = element.element(named: "backend")?[attribute: "tap"]
+            vhostDevicePath = element.element(named: "backend")?[attribute: "vhost"]
             var addresses: [GuestIPAddress] = []
             for ip in element.elements(named: "ip") { addresses.append(try GuestIPAddress(ip)) }
             guestIPAddresses = addresses

@@ -16,6 +16,11 @@ extension Builder {
         if interface.script != nil && interface.type != .ethernet {
             throw CommandLineError(.unsupported, "scripts are not supported on interfaces of type \(interface.type.rawValue)")
         }
+        // libvirt's check (qemuDomainValidateActualNetDef): only taps open through another node.
+        if interface.tapDevicePath != nil && ![.network, .bridge, .ethernet].contains(interface.type) {
+            throw CommandLineError(
+                .unsupported, "interface \(interface.mac ?? "") - custom tap device path is not supported for network interfaces of type \(interface.type.rawValue)")
+        }
         let netdev = devices.interfaces[index].netdev
         let queues = interface.driver?.queues ?? 0
         if let connection = context.interfaceConnections[index], [.network, .bridge, .ethernet, .direct].contains(interface.type),
@@ -68,6 +73,11 @@ extension Builder {
         guard context.vhostNetAvailable else {
             if interface.driver?.backend == .vhost { throw CommandLineError(.unsupported, "vhost-net was requested for an interface, but is unavailable") }
             return false
+        }
+        // QEMU opens /dev/vhost-net itself here; another node would need the daemon to open
+        // it and pass the descriptors, which it does not do yet.
+        if let path = interface.vhostDevicePath, path != "/dev/vhost-net" {
+            throw CommandLineError(.unsupported, "interface \(interface.mac ?? "") - a vhost-net device other than /dev/vhost-net ('\(path)') is not supported")
         }
         return true
     }
