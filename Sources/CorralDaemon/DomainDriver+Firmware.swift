@@ -38,10 +38,12 @@ extension DomainDriver {
             if chosen.requiresSMM { resolved.features.smm = .on }
         }
         if let loader = os.loader, loader.type == .pflash || os.firmware == .efi, loader.readonly, !stateless {
-            if os.nvram == nil { os.nvram = nvramDirectory + "/" + definition.name + "_VARS.fd" }
+            if !os.hasNVRAM { os.nvram = nvramDirectory + "/" + definition.name + "_VARS.fd" }
             if os.nvramTemplate == nil { os.nvramTemplate = descriptors.first { $0.executable == loader.path }?.nvramTemplate }
         }
-        if writesFiles, let nvram = os.nvram, resetNVRAM || !FileManager.default.fileExists(atPath: nvram) {
+        // A file store is made from its template (libvirt's qemuPrepareNVRAM); a block device is
+        // there already and a network store is the server's.
+        if writesFiles, os.nvramIsFile, let nvram = os.nvram, resetNVRAM || !FileManager.default.fileExists(atPath: nvram) {
             guard let template = os.nvramTemplate else {
                 if resetNVRAM { throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "unable to find any master var store for loader: \(os.loader?.path ?? "")") }
                 resolved.os = os

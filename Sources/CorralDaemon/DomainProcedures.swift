@@ -63,7 +63,10 @@ enum DomainProcedures {
                 // VIR_DOMAIN_UNDEFINE_NVRAM: the UEFI variable store goes too (the one the
                 // definition names, or the one the daemon made for firmware='efi').
                 let os = record.definition.os
-                let nvram = flags & undefineNVRAMFlag == 0 ? nil : os.nvram ?? (os.firmware == .efi ? stateDirectory + "/nvram/" + record.name + "_VARS.fd" : nil)
+                // (Only a file: a block device or a network store stays, unlike libvirt's, which
+                // would unlink a block device's node.)
+                let nvram = flags & undefineNVRAMFlag == 0 || (os.hasNVRAM && !os.nvramIsFile)
+                    ? nil : os.nvram ?? (os.firmware == .efi ? stateDirectory + "/nvram/" + record.name + "_VARS.fd" : nil)
                 try await BlockingWork.run { () throws(RemoteError) in
                     try registry.undefine(handle, flags: flags)
                     if let image, unlink(image) != 0 && errno != ENOENT {

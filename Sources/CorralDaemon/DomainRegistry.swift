@@ -191,7 +191,7 @@ final class DomainRegistry: Sendable {
             if dropsSnapshots && flags & snapshotsMetadataFlag == 0 {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot delete inactive domain with \(record.snapshots.count) snapshots")
             }
-            if record.definition.os.nvram != nil || record.definition.os.loader != nil, flags & (nvramFlag | keepNVRAMFlag) == 0 {
+            if record.definition.os.hasNVRAM || record.definition.os.loader != nil, flags & (nvramFlag | keepNVRAMFlag) == 0 {
                 throw RemoteError(code: .operationInvalid, domain: .qemu, detail: "cannot undefine domain with nvram")
             }
             do throws(StoreError) {

@@ -60,6 +60,7 @@ public enum DefinitionChecks {
             throw DomainXMLError(.unsupported, "Secure boot requires SMM feature enabled")
         }
         try checkStateless(os)
+        try checkNVRAMType(os)
         try checkVirtioModels(definition)
         for tpm in definition.devices.tpms where !tpm.activePCRBanks.isEmpty && tpm.version != .v2_0 {
             throw DomainXMLError(.invalid, "<active_pcr_banks/> requires TPM version '2.0'")

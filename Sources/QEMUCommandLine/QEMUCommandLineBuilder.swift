@@ -149,7 +149,7 @@ struct Builder {
                 add("-bios", loader.path)
             } else {
                 add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "0"), ("file", loader.path), ("readonly", loader.readonly ? "on" : "off")]))
-                if let nvram = domain.os.nvram { add("-drive", QEMUKeyValue.render([("if", "pflash"), ("format", "raw"), ("unit", "1"), ("file", nvram)])) }
+                try addVariableStore()
                 if loader.secure {
                     // A Secure Boot build: its flash is writable only in SMM.
                     add("-global", "driver=cfi.pflash01,property=secure,value=on")

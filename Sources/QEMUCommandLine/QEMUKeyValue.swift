@@ -1,3 +1,5 @@
+import CorralJSON
+
 /// QEMU's `key=value,…` option syntax (QemuOpts and keyval), written in one place.
 ///
 /// Every value — and a leading implied value such as `-machine TYPE,…` — goes through
@@ -37,6 +39,19 @@ public enum QEMUKeyValue {
 }
 
 extension QEMUKeyValue {
+    /// A JSON option value as QEMU's dotted keys under `prefix` (`file.server.host=…`): objects
+    /// by member, arrays by index, booleans `on`/`off`. The keys are Corral's own constants.
+    static func dotted(_ prefix: String, _ value: JSONValue) -> [(String, String)] {
+        switch value {
+        case .null: return []
+        case .bool(let on): return [(prefix, on ? "on" : "off")]
+        case .number(let number): return [(prefix, number.text)]
+        case .string(let text): return [(prefix, text)]
+        case .array(let items): return items.enumerated().flatMap { dotted(prefix + ".\($0.offset)", $0.element) }
+        case .object(let members): return members.flatMap { dotted(prefix + "." + $0.0, $0.1) }
+        }
+    }
+
     /// `key=value,…` with no leading value, every value escaped.
     public static func render(_ pairs: [(String, String)]) -> String {
         pairs.map { key, value in key + "=" + escape(value) }.joined(separator: ",")

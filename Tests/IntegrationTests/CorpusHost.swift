@@ -200,7 +200,29 @@ final class CorpusHost {
             element.setText(try testGuestFile("vmlinuz"))
         case (nil, "initrd") where path == ["domain", "os"]:
             element.setText(try testGuestFile("initramfs.gz"))
-        case (nil, "nvram") where path == ["domain", "os"]:
+        case (nil, "source") where path == ["domain", "os", "nvram"]:
+            // libvirt 9.0's form of the variable store: a copy of the template as a file, on a
+            // loop device, or served over NBD (the firmware's flash fits below 4 GiB only at
+            // the template's size).
+            let template = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+            if element[attribute: "protocol"] != nil {
+                try serveNetworkDisk(&element, image: template)
+            } else if let file = element[attribute: "file"] {
+                let moved = scratchPath(for: file)
+                try makeParent(of: moved)
+                try FileManager.default.copyItem(atPath: template, toPath: moved)
+                element[attribute: "file"] = moved
+            } else if let dev = element[attribute: "dev"] {
+                let backing = scratchPath(for: dev) + ".img"
+                try makeParent(of: backing)
+                try FileManager.default.copyItem(atPath: template, toPath: backing)
+                let result = try runProgram("/usr/sbin/losetup", ["-f", "--show", backing])
+                guard result.status == 0 else { throw TestSetupError("losetup: \(result.error)") }
+                let loop = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                loopDevices.append(loop)
+                element[attribute: "dev"] = loop
+            }
+        case (nil, "nvram") where path == ["domain", "os"] && element.elements.isEmpty:
             let moved = scratchPath(for: element.text)
             try makeParent(of: moved)
             let template = element[attribute: "template"] ?? "/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -380,7 +402,7 @@ final class CorpusHost {
     /// format. The servers of other protocols are moved to a free port of the loopback address,
     /// where nothing answers (so no test traffic leaves the machine; the test checks QEMU
     /// parses their nodes).
-    private func serveNetworkDisk(_ source: inout XMLElement) throws {
+    private func serveNetworkDisk(_ source: inout XMLElement, image template: String? = nil) throws {
         let networkProtocol = source[attribute: "protocol"]
         guard networkProtocol == "nbd" || networkProtocol == "http" else {
             let port = try Self.freePort()
@@ -393,7 +415,11 @@ final class CorpusHost {
         }
         let image = scratch + "/network-disk-\(helpers.count).img"
         try makeParent(of: image)
-        try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", image, "16M"])
+        if let template {
+            try FileManager.default.copyItem(atPath: template, toPath: image)
+        } else {
+            try runProgram("/usr/bin/qemu-img", ["create", "-q", "-f", diskFormat ?? "raw", image, "16M"])
+        }
         let port = try Self.freePort()
         var socketPath: String?
         source.updateElements { host in

@@ -202,7 +202,7 @@ struct SnapshotPlan: Sendable {
         if (foundInternal && external > 0) || (snapshot.memory == .internal && external > 0) {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "mixing internal and external targets for a snapshot is not yet supported")
         }
-        if foundInternal && definition.os.loader != nil && definition.os.nvram != nil {
+        if foundInternal && definition.os.loader != nil && definition.os.hasNVRAM {
             throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "internal snapshots of a VM with pflash based firmware are not supported")
         }
         return external > 0 ? .external : .internal

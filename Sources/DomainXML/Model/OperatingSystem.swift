@@ -20,7 +20,13 @@ extension DomainDefinition {
         public var initrd: String?
         public var cmdline: String?
         public var loader: Loader?
+        /// The variable store's local path: a file (`<nvram>` text, or `type='file'`'s
+        /// `<source file>`), or a block device (`type='block'`'s `<source dev>`).
         public var nvram: String?
+        /// `<nvram type>` (libvirt 9.0's form, with a `<source>`): what holds the variable store.
+        public var nvramType: NVRAMType?
+        /// A `type='network'` variable store's source (NBD, iSCSI…, read as a network disk's).
+        public var nvramNetwork: Disk.NetworkSource?
         /// `<nvram template>`: the variable store a new `nvram` file is copied from.
         public var nvramTemplate: String?
         /// `<os firmware>`: firmware the daemon picks from the host's descriptors at start.
@@ -38,6 +44,19 @@ extension DomainDefinition {
         /// `<bios useserial>`: the firmware writes to the first serial port.
         public var biosUseSerial: Bool?
 
+        /// `<nvram type>`: libvirt's storage types; the QEMU driver takes a file, a block
+        /// device or a network source (``DefinitionChecks``).
+        public enum NVRAMType: String, ModelledValue {
+            case file, block, dir, network, volume, nvme, vhostuser
+        }
+
+        /// Whether the guest has a variable store (of any type).
+        public var hasNVRAM: Bool { nvram != nil || nvramNetwork != nil }
+
+        /// Whether the variable store is a file, which the daemon creates from its template
+        /// and may remove with the definition.
+        public var nvramIsFile: Bool { nvram != nil && (nvramType ?? .file) == .file }
+
         /// `<os firmware>`.
         public enum Firmware: String, ModelledValue {
             case efi, bios
@@ -51,9 +70,11 @@ extension DomainDefinition {
         static let schema = ElementSchema("os", attributes: ["firmware"], children: [
             .text("type", attributes: ["arch", "machine"]), ElementSchema("boot", attributes: ["dev"]), .text("kernel"), .text("initrd"),
             .text("cmdline"), Loader.schema,
-            // libvirt 9.0's `<nvram type='file'><source file/></nvram>` beside the path as text;
-            // block and network sources are not modelled (refused at start).
-            ElementSchema("nvram", attributes: ["template", "type"], children: [ElementSchema("source", attributes: ["file"])]),
+            // libvirt 9.0's `<nvram type><source …/></nvram>` beside the path as text: a file, a
+            // block device, or a network source as a network disk's.
+            ElementSchema("nvram", attributes: ["template", "type"], children: [
+                ElementSchema("source", attributes: ["file", "dev"] + Disk.NetworkSource.schema.attributes, children: Disk.NetworkSource.schema.children),
+            ]),
             ElementSchema("firmware", children: [ElementSchema("feature", attributes: ["enabled", "name"])]),
             ElementSchema("smbios", attributes: ["mode"]), ElementSchema("bootmenu", attributes: ["enable", "timeout"]),
             ElementSchema("bios", attributes: ["useserial", "rebootTimeout"]),
@@ -128,8 +149,20 @@ extension DomainDefinition {
             let nvramElement = element.element(named: "nvram")
             // (The text only of an element without children: around a <source> it is indentation.)
             nvram = nvramElement.flatMap { $0.elements.isEmpty ? $0.text : nil }.flatMap { $0.isEmpty ? nil : $0 }
-            if nvram == nil, let element = nvramElement, element[attribute: "type"] == "file" {
-                nvram = element.element(named: "source")?[attribute: "file"].flatMap { $0.isEmpty ? nil : $0 }
+            nvramType = try NVRAMType.optionalAttribute("type", of: nvramElement)
+            if let type = nvramType {
+                // That form's path is its source's, never the text (indentation around it).
+                nvram = nil
+                // libvirt fails such a store without saying why (virDomainLoaderDefParseXMLNvram).
+                guard let source = nvramElement?.element(named: "source") else {
+                    throw DomainXMLError(.internalError, line: nvramElement?.line, "An error occurred, but the cause is unknown")
+                }
+                switch type {
+                case .file: nvram = source[attribute: "file"].flatMap { $0.isEmpty ? nil : $0 }
+                case .block: nvram = source[attribute: "dev"].flatMap { $0.isEmpty ? nil : $0 }
+                case .network: nvramNetwork = try Disk.NetworkSource(source)
+                case .dir, .volume, .nvme, .vhostuser: break
+                }
             }
             nvramTemplate = nvramElement?[attribute: "template"]
             firmware = try Firmware.optionalAttribute("firmware", of: element)

@@ -101,7 +101,7 @@ extension Builder {
         }
         let storage: [(String, JSONValue)]?
         if let network = disk.network {
-            storage = try networkStorageMembers(network, disk: disk, storageNode: names.storageNode, authSecret: authSecret)
+            storage = try networkStorageMembers(network, target: disk.targetDevice, storageNode: names.storageNode, authSecret: authSecret)
         } else if let source = disk.source {
             storage = [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source))]
                 + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
@@ -226,7 +226,7 @@ extension Builder {
                     authSecret = storageNode + "-auth-secret0"
                     addSecret(id: storageNode + "-auth-secret0", value: value)
                 }
-                storage = try networkStorageMembers(network, disk: disk, storageNode: storageNode, authSecret: authSecret)
+                storage = try networkStorageMembers(network, target: disk.targetDevice, storageNode: storageNode, authSecret: authSecret)
             case .dir, .volume, .nvme, .vhostuser:
                 throw CommandLineError(.unsupported, "backing store type '\(layer.type.rawValue)' of disk \(disk.targetDevice) is not supported")
             }

@@ -9,9 +9,8 @@ extension Builder {
     /// drivers, with `<auth>`'s user and the secret object holding its password or key
     /// (`authSecret`). Cookies travel in a `secret` object, added here before the node.
     mutating func networkStorageMembers(
-        _ source: NetworkSource, disk: DomainDefinition.Disk, storageNode: String, authSecret: String?
+        _ source: NetworkSource, target: String, storageNode: String, authSecret: String?
     ) throws(CommandLineError) -> [(String, JSONValue)] {
-        let target = disk.targetDevice
         // QEMU's ssh driver takes a user but no password (it authenticates with ssh-agent).
         let user = source.authentication?.username
         if source.tls == true && source.networkProtocol != .nbd {
