@@ -8,6 +8,7 @@ packages=(qemu-system-x86 qemu-utils qemu-block-extra libvirt-clients libvirt-da
           dnsmasq-base nftables iproute2 iptables iputils-ping ethtool busybox swtpm swtpm-tools ovmf
           gnutls-bin libsasl2-dev libsasl2-modules sasl2-bin openssh-server openssh-client netcat-openbsd
           qemu-system-gui xvfb x11-utils  # SDL displays (QEMU's ui-sdl module), an X server and xwininfo to see them
+          tgt  # a user-space iSCSI target (tgtd) for the iSCSI disks tests
           dpdk-dev)  # dpdk-dev: dpdk-testpmd, the vhost-user backend of the tests
 missing=()
 for p in "${packages[@]}"; do
