@@ -11,7 +11,8 @@
 #                    when the ACPI power button is pressed; with corral.counter, a counter on
 #                    the serial console and in the sectors of the first virtio disk; with
 #                    corral.virtiofs=TAG, the virtiofs share TAG mounted, read and written;
-#                    with corral.noload=NAME, the module NAME not loaded
+#                    with corral.noload=NAME, the module NAME not loaded; with corral.scsi,
+#                    the SCSI modules (virtio-scsi, disks, generic devices) loaded
 # Re-running is cheap: nothing is rebuilt when the outputs are newer than this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,12 @@ for module in $modules; do
   cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done
 echo "$modules" | tr ' ' '\n' | sed -n 's|.*/||p' > "$root/lib/modules/order"
+# SCSI (virtio-scsi, disks and generic devices), loaded only with corral.scsi.
+scsi_modules="drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko drivers/scsi/sd_mod.ko drivers/scsi/sg.ko drivers/scsi/virtio_scsi.ko"
+for module in $scsi_modules; do
+  cp "$work/root/lib/modules/$release/kernel/$module" "$root/lib/modules/"
+done
+echo "$scsi_modules" | tr ' ' '\n' | sed -n 's|.*/||p' > "$root/lib/modules/scsi-order"
 
 # The guest agent and the shared libraries it links (resolved by the host's loader: Debian's
 # QEMU packages bring the same libraries to the host).
@@ -82,6 +89,9 @@ for module in $(cat /lib/modules/order); do
   case " $(cat /proc/cmdline) " in *" corral.noload=$(basename "$module" .ko) "*) continue;; esac
   insmod /lib/modules/$module 2>/dev/null
 done
+case " $(cat /proc/cmdline) " in
+  *" corral.scsi "*) for module in $(cat /lib/modules/scsi-order); do insmod /lib/modules/$module 2>/dev/null; done;;
+esac
 ifconfig lo 127.0.0.1 up
 # Each network interface asks for an address by DHCP, in the background (guests without one,
 # or on networks without DHCP, boot as before).

@@ -1,8 +1,9 @@
-"""iSCSI disks on real guests, against a real target: tgtd (the user-space iSCSI target of the
-`tgt` package) on a free port of the loopback address, its LUN backed by a file. QEMU's
+"""iSCSI on real guests, against a real target: tgtd (the user-space iSCSI target of the `tgt`
+package) on a free port of the loopback address, its LUN backed by a file. As a disk: QEMU's
 libiscsi client logs in (with CHAP and the password from a secret, and the initiator name the
 XML gives), the guest writes through the LUN, and a wrong password fails the start in QEMU's
-words; the daemon serves on."""
+words. Given whole (`<hostdev type='scsi'>` with an iSCSI source): the guest's SCSI layer sees
+the target's own device (its vendor, its data) through scsi-generic. The daemon serves on."""
 import os
 import random
 import re
@@ -10,11 +11,14 @@ import socket
 import subprocess
 import time
 
+import json
+
 import libvirt
 import pytest
 
 from conftest import free_port, run
 from guest import domain_xml, remove_guests, wait_for, wait_for_boot
+from test_guest_events import AGENT, guest_shell
 
 TARGET = "iqn.2026-12.org.corral:tests"
 
@@ -122,4 +126,52 @@ def test_an_iscsi_disk_plugged_into_a_running_guest(daemon, tmp_path, lun):
         wait_for(lambda: not target.initiators(), timeout=30, what="QEMU to log out when the disk goes")
     finally:
         remove_guests(daemon, "iscsihot")
+    assert daemon.alive()
+
+
+def test_an_iscsi_lun_given_whole_as_a_scsi_host_device(daemon, tmp_path, lun):
+    target, image = lun
+    with open(image, "r+b") as f:
+        f.write(b"CORRAL-ISCSI-LUN")
+    target.require_chap("corral", "iscsi-secret-2")
+    conn = libvirt.open(daemon.uri)
+    secret = conn.secretDefineXML("<secret private='yes'><usage type='iscsi'><target>whole-lun</target></usage></secret>")
+    secret.setValue(b"iscsi-secret-2")
+    serial = str(tmp_path / "whole.log")
+    devices = ("<controller type='scsi' model='virtio-scsi'/>"
+               f"<hostdev mode='subsystem' type='scsi'><source protocol='iscsi' name='{TARGET}/1'>"
+               f"<host name='127.0.0.1' port='{target.port}'/><auth username='corral'><secret type='iscsi' usage='whole-lun'/></auth>"
+               "</source></hostdev>" + AGENT)
+    xml = domain_xml("wholelun", serial, devices=devices).replace("quiet panic=-1", "quiet panic=-1 corral.scsi")
+    (tmp_path / "whole.xml").write_text(xml)
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "whole.xml"))
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "wholelun").stdout
+        assert "<hostdev mode='subsystem' type='scsi' managed='no'>" in inactive
+        assert "<address type='drive' controller='0' bus='0' target='0' unit='0'/>" in inactive
+        run("virsh", "-c", daemon.uri, "start", "wholelun")
+        assert target.initiators(), "QEMU did not log in to the target"
+        wait_for(lambda: "agent=/dev/vport" in open(serial, errors="replace").read(), timeout=120, what="the guest agent")
+        # The guest's SCSI layer reads the target's inquiry data and the LUN's first sector.
+        guest_shell(daemon.uri, "wholelun",
+                    "for d in /sys/bus/scsi/devices/*/vendor; do echo SCSI-VENDOR $(cat $d); done > /dev/ttyS0; "
+                    "ls /sys/class/scsi_generic > /dev/ttyS0; head -c 16 /dev/sda > /dev/ttyS0; echo > /dev/ttyS0")
+        wait_for(lambda: "CORRAL-ISCSI-LUN" in open(serial, errors="replace").read(), timeout=60, what="the guest to read the LUN")
+        printed = open(serial, errors="replace").read()
+        assert "SCSI-VENDOR IET" in printed and "sg0" in printed, printed[-2000:]
+        nodes = json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "wholelun",
+                               '{"execute":"query-named-block-nodes","arguments":{"flat":true}}').stdout)["return"]
+        assert any(node["node-name"] == "libvirt-1-backend" and node["drv"] == "iscsi" for node in nodes), nodes
+        pid = int(re.search(r"pid='(\d+)'", open(os.path.join(daemon.dir, "run", "domains", "wholelun", "status.xml")).read()).group(1))
+        assert "iscsi-secret-2" not in open(f"/proc/{pid}/cmdline").read()
+        # A SCSI device of a host adapter this host does not have: the start says which.
+        (tmp_path / "local.xml").write_text(domain_xml("locallun", None, devices=(
+            "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host7'/><address bus='0' target='1' unit='2'/></source></hostdev>")))
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "local.xml"))
+        refused = run("virsh", "-c", daemon.uri, "start", "locallun", check=False)
+        assert refused.returncode != 0 and "SCSI device 7:0:1:2 of adapter scsi_host7 was not found on the host" in refused.stderr, refused.stderr
+    finally:
+        remove_guests(daemon, "wholelun", "locallun")
+        secret.undefine()
+        conn.close()
     assert daemon.alive()

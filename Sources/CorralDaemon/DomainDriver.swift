@@ -198,6 +198,7 @@ actor DomainDriver {
                     throw RemoteError(code: .configUnsupported, domain: .qemu, detail: error.message)
                 }
             }
+            context.hostDeviceBindings = try withHostDevicePasswords(context.hostDeviceBindings, of: definition)
         }
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
         // Every host NUMA node the memory is bound to must exist (libvirt's

@@ -30,11 +30,34 @@ struct HostDeviceLookup {
                 guard let address = hostDevice.hostPCIAddress else { throw Failure(message: "PCI host device is missing its address") }
                 try checkPCI(address, managed: hostDevice.managed)
                 bindings[index] = .pci
-            case .scsi, .scsiHost, .mdev:
+            case .scsi:
+                if hostDevice.iscsi != nil {
+                    // QEMU's iSCSI client reaches the LUN itself; its password comes from the secrets.
+                    bindings[index] = .iscsi(password: nil)
+                } else if let source = hostDevice.scsiHost {
+                    bindings[index] = .scsiGeneric(try scsiGenericNode(source))
+                } else {
+                    throw Failure(message: "SCSI host device \(index) has no source")
+                }
+            case .scsiHost, .mdev:
                 throw Failure(message: "host device type '\(hostDevice.type.rawValue)' is not supported by Corral")
             }
         }
         return bindings
+    }
+
+    /// The SCSI generic node (`/dev/sgN`) of the host's SCSI device `source` names, found as
+    /// libvirt finds it (`virSCSIDeviceGetSgName`: the adapter `scsi_hostN`'s device
+    /// `N:bus:target:unit` in sysfs, and its `scsi_generic` entry).
+    func scsiGenericNode(_ source: DomainDefinition.HostDevice.SCSIHostSource) throws(Failure) -> String {
+        guard source.adapter.hasPrefix("scsi_host"), let host = UInt32(source.adapter.dropFirst("scsi_host".count)) else {
+            throw Failure(message: "Cannot parse adapter name '\(source.adapter)'")
+        }
+        let directory = root + "sys/bus/scsi/devices/\(host):\(source.bus):\(source.target):\(source.unit)/scsi_generic"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory), let name = names.sorted().first(where: { $0.hasPrefix("sg") }) else {
+            throw Failure(message: "SCSI device \(host):\(source.bus):\(source.target):\(source.unit) of adapter \(source.adapter) was not found on the host: cannot open directory '\(directory)'")
+        }
+        return root + "dev/" + name
     }
 
     /// libvirt's message for a USB device the host lacks (`virUSBDeviceFind…`).

@@ -110,6 +110,22 @@ extension DomainNormalizer {
         func append(_ attributes: [(String, String)]) {
             devices.children.append(.element(element("controller", attributes)))
         }
+        // SCSI host devices' controllers first: libvirt adds them as it reads the devices
+        // (virDomainDefMaybeAddHostdevSCSIcontroller), before its other implicit controllers,
+        // with the model of the controller the last new highest address named, if it has one.
+        var highestHostDeviceController = -1, hostDeviceModel: String?
+        for hostdev in devices.elements(named: "hostdev") where hostdev[attribute: "type"] == "scsi" {
+            guard let address = hostdev.element(named: "address"), address[attribute: "type"] == "drive",
+                let controller = Int(address[attribute: "controller"] ?? "0"), controller > highestHostDeviceController else { continue }
+            highestHostDeviceController = controller
+            let existing = devices.elements(named: "controller").first { $0[attribute: "type"] == "scsi" && ($0[attribute: "index"] ?? "0") == String(controller) }
+            if let model = existing?[attribute: "model"] { hostDeviceModel = model }
+        }
+        if highestHostDeviceController >= 0, highestHostDeviceController <= maximumImplicitSCSIControllers {
+            for index in 0...highestHostDeviceController where !has("scsi", index: String(index)) {
+                append([("type", "scsi"), ("index", String(index))] + (hostDeviceModel.map { [("model", $0)] } ?? []))
+            }
+        }
         if x86Chipset && !devices.elements(named: "controller").contains(where: { $0[attribute: "type"] == "usb" }) {
             append([("type", "usb"), ("index", "0"), ("model", q35 ? "qemu-xhci" : "piix3-uhci")])
         }
@@ -121,7 +137,9 @@ extension DomainNormalizer {
         if x86Chipset && floppies && !has("fdc") { append([("type", "fdc"), ("index", "0")]) }
         // SCSI: a controller for every index up to the highest a SCSI disk's address names,
         // libvirt's default model (lsilogic) on those it adds and those that name none.
-        let scsiControllers = devices.elements(named: "disk").filter { $0.element(named: "target")?[attribute: "bus"] == "scsi" }
+        // (And SCSI host devices' addresses, as libvirt's virDomainDefMaybeAddHostdevSCSIcontroller.)
+        let scsiControllers = (devices.elements(named: "disk").filter { $0.element(named: "target")?[attribute: "bus"] == "scsi" }
+            + devices.elements(named: "hostdev").filter { $0[attribute: "type"] == "scsi" })
             .compactMap { $0.element(named: "address").flatMap { $0[attribute: "type"] == "drive" ? Int($0[attribute: "controller"] ?? "0") : nil } }
         if let highest = scsiControllers.max(), highest <= maximumImplicitSCSIControllers {
             for index in 0...highest where !has("scsi", index: String(index)) { append([("type", "scsi"), ("index", String(index))]) }

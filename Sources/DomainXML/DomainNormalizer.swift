@@ -306,6 +306,11 @@ enum DomainNormalizer {
             // Before the buses are filled in: libvirt sorts disks as it reads them, by the buses
             // as written. A running guest's document keeps its order (its devices are numbered).
             if !options.keepsLiveState { orderDisksAsInserted(&devices) }
+            do throws(DomainXMLError) {
+                try checkSCSIDiskTargets(against: devices)
+            } catch {
+                failure = error
+            }
             devices.updateElements { device in
                 guard device.namespace == nil, failure == nil else { return }
                 do throws(DomainXMLError) {
@@ -318,6 +323,11 @@ enum DomainNormalizer {
             devices.children.removeAll { node in
                 guard case .element(let e) = node, e.name == "redirfilter", e.namespace == nil else { return false }
                 return e.elements(named: "usbdev").isEmpty
+            }
+            do throws(DomainXMLError) {
+                if failure == nil { try assignSCSIHostDeviceAddresses(&devices) }
+            } catch {
+                failure = error
             }
             if !options.keepsControllerOrder && !options.keepsLiveState { orderControllersAsParsed(&devices) }
             assignControllerIndexes(&devices)
@@ -625,6 +635,8 @@ enum DomainNormalizer {
                 orderAttributes(&cid, ["auto", "address"])
             }
             device.children = ordered(dropEmptyDrivers(device.children), by: ["cid", "alias", "address", "driver"])
+        case "hostdev" where device[attribute: "type"] == "scsi":
+            normalizeSCSIHostDevice(&device)
         case "hostdev":
             // libvirt writes `managed` of USB and PCI devices, 'no' unless said.
             let type = device[attribute: "type"]

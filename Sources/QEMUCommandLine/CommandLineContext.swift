@@ -102,6 +102,10 @@ public struct CommandLineContext: Sendable {
         case usbMissing
         /// A PCI function bound to vfio-pci, ready to be given to the guest.
         case pci
+        /// A SCSI device of the host, by its SCSI generic node (`/dev/sg0`).
+        case scsiGeneric(String)
+        /// An iSCSI LUN, which QEMU reaches itself (with the password of its `<auth>`, if any).
+        case iscsi(password: [UInt8]?)
     }
 
     /// The DRM render node the daemon chose for the OpenGL displays whose XML names none

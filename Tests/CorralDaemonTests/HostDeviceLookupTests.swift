@@ -88,4 +88,20 @@ struct HostDeviceLookupTests {
         let definition = try Self.definition("<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>")
         #expect(Self.failure(HostDeviceLookup(root: "/nonexistent/"), definition) == "host device type 'mdev' is not supported by Corral")
     }
+
+    @Test("a SCSI device of a host adapter is its SCSI generic node in sysfs; an iSCSI LUN needs none")
+    func scsi() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("corral-sysfs-\(UUID().uuidString.prefix(8))").path + "/"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "sys/bus/scsi/devices/3:0:1:2/scsi_generic/sg4", withIntermediateDirectories: true)
+        let lookup = HostDeviceLookup(root: root)
+        func device(_ adapter: String, _ unit: Int) -> String {
+            "<hostdev mode='subsystem' type='scsi'><source><adapter name='\(adapter)'/><address bus='0' target='1' unit='\(unit)'/></source></hostdev>"
+        }
+        let iscsi = "<hostdev mode='subsystem' type='scsi'><source protocol='iscsi' name='iqn.2026-12.org.example:l/1'><host name='127.0.0.1'/></source></hostdev>"
+        #expect(try lookup.bindings(for: try Self.definition(device("scsi_host3", 2) + iscsi)) == [0: .scsiGeneric(root + "dev/sg4"), 1: .iscsi(password: nil)])
+        #expect(Self.failure(lookup, try Self.definition(device("scsi_host3", 5)))
+            == "SCSI device 3:0:1:5 of adapter scsi_host3 was not found on the host: cannot open directory '\(root)sys/bus/scsi/devices/3:0:1:5/scsi_generic'")
+        #expect(Self.failure(lookup, try Self.definition(device("host3", 2))) == "Cannot parse adapter name 'host3'")
+    }
 }

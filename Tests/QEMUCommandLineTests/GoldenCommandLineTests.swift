@@ -95,6 +95,11 @@ struct GoldenCommandLineTests {
                 context.hostDeviceBindings[index] = xml.contains("corral-golden: usb-missing")
                     ? .usbMissing : .usb(bus: hostDevice.usb?.bus ?? 1, device: hostDevice.usb?.device ?? 2 + index)
             case .pci: context.hostDeviceBindings[index] = .pci
+            case .scsi:
+                // An iSCSI LUN QEMU reaches (a stand-in password for its <auth>), or the host's
+                // SCSI generic node of a device on a host adapter.
+                context.hostDeviceBindings[index] = hostDevice.iscsi.map { .iscsi(password: $0.authentication.map { _ in Array("auth-hostdev\(index)".utf8) }) }
+                    ?? .scsiGeneric("/dev/sg\(index)")
             default: break
             }
         }

@@ -30,6 +30,19 @@ extension DomainDriver {
         return found
     }
 
+    /// The iSCSI LUNs given whole (`<hostdev type='scsi'>` with an iSCSI source) with the
+    /// passwords of their `<auth>` from the secret driver, as `bindings` had them without.
+    nonisolated func withHostDevicePasswords(
+        _ bindings: [Int: CommandLineContext.HostDeviceBinding], of definition: DomainDefinition
+    ) throws(RemoteError) -> [Int: CommandLineContext.HostDeviceBinding] {
+        var bindings = bindings
+        for (index, hostDevice) in definition.devices.hostDevices.enumerated() {
+            guard let source = hostDevice.iscsi, source.authentication != nil, case .iscsi? = bindings[index] else { continue }
+            bindings[index] = .iscsi(password: try authenticationValue(source))
+        }
+        return bindings
+    }
+
     /// The secret value of a network source's `<auth>`: a Ceph secret for RBD, else an iSCSI
     /// one (libvirt looks them up by usage); `nil` for SSH, which QEMU authenticates with the
     /// agent.

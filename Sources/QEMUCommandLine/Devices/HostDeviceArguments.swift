@@ -7,9 +7,16 @@ extension Builder {
     /// one) and `vfio-pci` for a PCI function, each `hostdevN` unless the user named it.
     mutating func addHostDevices() throws(CommandLineError) {
         let aliases = DeviceAliases.counted("hostdev", given: domain.devices.hostDevices.map(\.alias))
+        // SCSI devices' block nodes are numbered after the disks' (libvirt's `libvirt-N-backend`).
+        var nextNode = devices.nextNodeIndex
         for (index, hostDevice) in domain.devices.hostDevices.enumerated() {
             let alias = aliases[index]
             var members: [(String, JSONValue)]
+            if hostDevice.type == .scsi {
+                try addSCSIHostDevice(hostDevice, index: index, alias: alias, node: "libvirt-\(nextNode)-backend")
+                nextNode += 1
+                continue
+            }
             switch (hostDevice.type, context.hostDeviceBindings[index]) {
             case (.usb, .usb(let bus, let device)?):
                 members = [("driver", .string("usb-host")), ("hostdevice", .string(Self.usbDeviceNode(bus: bus, device: device))), ("id", .string(alias))]
@@ -36,6 +43,38 @@ extension Builder {
             }
             addDevice(members)
         }
+    }
+
+    /// A SCSI host device as libvirt gives it (`qemuBuildHostdevSCSICommandLine`): its block
+    /// node — the host's SCSI generic node, or QEMU's iSCSI client with the password of its
+    /// `<auth>` in a secret object — then a `scsi-generic` device on its controller (a SCSI id
+    /// on an LSI controller; a channel, target and LUN on virtio-scsi).
+    mutating func addSCSIHostDevice(_ hostDevice: DomainDefinition.HostDevice, index: Int, alias: String, node: String) throws(CommandLineError) {
+        guard let drive = hostDevice.driveAddress else { throw CommandLineError(.unsupported, "SCSI host device \(index) has no drive address") }
+        var storage: [(String, JSONValue)]
+        switch (context.hostDeviceBindings[index], hostDevice.iscsi) {
+        case (.scsiGeneric(let path)?, nil):
+            storage = [("driver", .string("host_device")), ("filename", .string(path))]
+        case (.iscsi(let password)?, let source?):
+            var secret: String?
+            if source.authentication != nil {
+                guard let password else { throw CommandLineError(.unsupported, "the secret of host device \(index)'s <auth> was not read") }
+                secret = node + "-secret0"
+                addSecret(id: node + "-secret0", value: password)
+            }
+            storage = try networkStorageMembers(source, target: alias, storageNode: node, authSecret: secret)
+        default:
+            throw CommandLineError(.unsupported, "host device \(index) (scsi) was not found on the host before the start")
+        }
+        add("-blockdev", json: .object(storage + [("node-name", .string(node)), ("read-only", .bool(hostDevice.readonly))]))
+        var members: [(String, JSONValue)] = [("driver", .string("scsi-generic")), ("drive", .string(node)), ("id", .string(alias)), ("bus", .string("scsi\(drive.controller).0"))]
+        if domain.devices.isLSIController(drive.controller) {
+            members.append(("scsi-id", .integer(Int64(drive.unit))))
+        } else {
+            members += [("channel", .integer(Int64(drive.bus))), ("scsi-id", .integer(Int64(drive.target))), ("lun", .integer(Int64(drive.unit)))]
+        }
+        if let order = hostDevice.bootOrder { members.append(("bootindex", .integer(Int64(order)))) }
+        addDevice(members)
     }
 
     /// The device node of the USB device at `bus`/`device` (`/dev/bus/usb/001/004`).
