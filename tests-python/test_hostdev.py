@@ -1,9 +1,10 @@
 """<hostdev> on this host, which has no USB devices and no IOMMU: a missing USB device refuses the
 start in libvirt's words, unless its startupPolicy is optional (the guest then starts with an
-empty usb-host port waiting for it); a PCI function is refused as libvirt refuses it here; and
-nothing is left running after a refusal."""
+empty usb-host port waiting for it); a PCI function is refused as libvirt refuses it here, and
+so is a mediated device; and nothing is left running after a refusal."""
 import json
 import os
+import re
 
 from conftest import run
 from guest import domain_xml
@@ -47,3 +48,30 @@ def test_pci_function_is_refused_as_this_host_cannot_pass_it_through(daemon, tmp
     else:
         assert "Device 0000:06:02.0 not found" in started.stderr or "Corral does not rebind host drivers" in started.stderr
     assert run("virsh", "-c", daemon.uri, "domstate", "gpu").stdout.strip() == "shut off"
+
+
+def test_a_mediated_device_the_host_lacks_refuses_the_start_in_libvirts_words(daemon, tmp_path):
+    """A vGPU (`type='mdev'`): defined with its address on a root port and its UUID as libvirt
+    writes it; at start the daemon looks for it under /sys/bus/mdev/devices, and this host has
+    none."""
+    uuid = "53764d0e-85a0-42b4-af5c-2046b460b1dc"
+    define(daemon, tmp_path, "vgpu", f"<hostdev mode='subsystem' type='mdev' model='vfio-pci' display='on' ramfb='on'>"
+           f"<source><address uuid='{uuid.upper()}'/></source></hostdev><graphics type='vnc' autoport='yes'/>")
+    try:
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "vgpu").stdout
+        assert "<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='on' ramfb='on'>" in inactive
+        assert f"<address uuid='{uuid}'/>" in inactive
+        assert re.search(r"<address uuid='[^']*'/>\s*</source>\s*<address type='pci' domain='0x0000' bus='0x0\d'", inactive), inactive
+        started = run("virsh", "-c", daemon.uri, "start", "vgpu", check=False)
+        if not os.path.exists(f"/sys/bus/mdev/devices/{uuid}"):
+            assert started.returncode != 0 and f"mediated device '{uuid}' not found" in started.stderr, started.stderr
+            assert run("virsh", "-c", daemon.uri, "domstate", "vgpu").stdout.strip() == "shut off"
+        # A vfio-pci mediated device does not boot (libvirt's check, at define).
+        (tmp_path / "boot.xml").write_text(domain_xml("vgpuboot", None, devices=(
+            f"<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='{uuid}'/></source><boot order='1'/></hostdev>")))
+        refused = run("virsh", "-c", daemon.uri, "define", str(tmp_path / "boot.xml"), check=False)
+        assert refused.returncode != 0
+        assert "booting from assigned devices is not supported by mediated devices of model vfio-pci" in refused.stderr
+    finally:
+        run("virsh", "-c", daemon.uri, "undefine", "vgpu", check=False)
+    assert daemon.alive()

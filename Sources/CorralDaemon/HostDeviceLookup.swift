@@ -39,7 +39,13 @@ struct HostDeviceLookup {
                 } else {
                     throw Failure(message: "SCSI host device \(index) has no source")
                 }
-            case .scsiHost, .mdev:
+            case .mdev:
+                // libvirt's check and words (virMediatedDeviceNew).
+                guard let mediated = hostDevice.mediated, FileManager.default.fileExists(atPath: root + "sys/bus/mdev/devices/" + mediated.uuid) else {
+                    throw Failure(message: "mediated device '\(hostDevice.mediated?.uuid ?? "")' not found")
+                }
+                bindings[index] = .mediated
+            case .scsiHost:
                 throw Failure(message: "host device type '\(hostDevice.type.rawValue)' is not supported by Corral")
             }
         }

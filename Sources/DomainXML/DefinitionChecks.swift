@@ -113,6 +113,7 @@ public enum DefinitionChecks {
             }
         }
         try checkCharacterDeviceSources(definition)
+        try checkMediatedDevices(definition)
         for filesystem in definition.devices.filesystems { try check(filesystem, of: definition) }
         try checkMemoryDevices(definition)
         try checkMemoryBacking(definition)

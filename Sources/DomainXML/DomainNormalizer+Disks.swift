@@ -31,6 +31,10 @@ extension DomainNormalizer {
                 child.attributes.removeAll { $0.name != "verify" }
             case "cookies":
                 guard networkProtocol?.isHTTP == true, !child.elements(named: "cookie").isEmpty else { return nil }
+            case "identity":
+                // libvirt reads and writes it for NFS only, each part when given.
+                guard networkProtocol == .nfs, child[attribute: "user"] != nil || child[attribute: "group"] != nil else { return nil }
+                orderAttributes(&child, ["user", "group"])
             case "readahead", "timeout":
                 let attribute = child.name == "readahead" ? "size" : "seconds"
                 guard networkProtocol?.isCURL == true, let value = child[attribute: attribute].flatMap({ UInt64($0) }), value > 0 else { return nil }

@@ -638,11 +638,22 @@ enum DomainNormalizer {
         case "hostdev" where device[attribute: "type"] == "scsi":
             normalizeSCSIHostDevice(&device)
         case "hostdev":
-            // libvirt writes `managed` of USB and PCI devices, 'no' unless said.
-            let type = device[attribute: "type"]
-            if (type == "usb" || type == "pci") && device[attribute: "managed"] == nil { device[attribute: "managed"] = "no" }
-            orderAttributes(&device, ["mode", "type", "managed"])
-            device.updateElements { if $0.name == "source" && $0.namespace == nil { $0.children = ordered($0.children, by: ["vendor", "product", "address"]) } }
+            // libvirt writes `managed` of every subsystem device, 'no' unless said.
+            if (device[attribute: "mode"] ?? "subsystem") == "subsystem" && device[attribute: "managed"] == nil { device[attribute: "managed"] = "no" }
+            orderAttributes(&device, ["mode", "type", "managed", "model", "display", "ramfb"])
+            let mediated = device[attribute: "type"] == "mdev"
+            device.updateElements { source in
+                guard source.name == "source", source.namespace == nil else { return }
+                orderAttributes(&source, ["startupPolicy", "guestReset"])
+                source.children = ordered(source.children, by: ["vendor", "product", "address"])
+                // A mediated device's UUID as libvirt writes it (lower case, dashed).
+                if mediated {
+                    source.updateElements { address in
+                        guard address.name == "address", let uuid = address[attribute: "uuid"].flatMap(canonicalUUID) else { return }
+                        address[attribute: "uuid"] = uuid
+                    }
+                }
+            }
             device.children = ordered(device.children, by: ["driver", "source", "boot", "alias", "rom", "acpi", "address"])
         case "tpm":
             // libvirt's choices, written out: TIS on x86, and for an emulator TPM 2.0 with CRB,

@@ -366,7 +366,10 @@ enum PCIAddressAssignment {
         case "input":
             return element[attribute: "bus"] == "virtio" ? kind(true) : nil
         case "hostdev":
-            return element[attribute: "type"] == "pci" ? kind(true) : nil
+            // A PCI function, or a mediated device QEMU makes a vfio-pci device of (libvirt
+            // takes every mdev for PCI Express).
+            let type = element[attribute: "type"]
+            return type == "pci" || (type == "mdev" && element[attribute: "model"] == "vfio-pci") ? kind(true) : nil
         case "shmem", "pstore":
             return kind(false)
         case "panic":

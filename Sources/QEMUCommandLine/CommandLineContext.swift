@@ -106,6 +106,8 @@ public struct CommandLineContext: Sendable {
         case scsiGeneric(String)
         /// An iSCSI LUN, which QEMU reaches itself (with the password of its `<auth>`, if any).
         case iscsi(password: [UInt8]?)
+        /// A mediated device the host has (under `/sys/bus/mdev/devices`).
+        case mediated
     }
 
     /// The DRM render node the daemon chose for the OpenGL displays whose XML names none

@@ -83,10 +83,14 @@ struct HostDeviceLookupTests {
         #expect(Self.failure(lookup, try Self.definition(pci("07:00.0", "yes")))?.contains("Corral does not rebind host drivers (managed='yes')") == true)
     }
 
-    @Test("SCSI and mediated host devices are refused by name")
-    func otherTypes() throws {
-        let definition = try Self.definition("<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>")
-        #expect(Self.failure(HostDeviceLookup(root: "/nonexistent/"), definition) == "host device type 'mdev' is not supported by Corral")
+    @Test("a mediated device is found by its UUID in sysfs, or refused in libvirt's words")
+    func mediated() throws {
+        let definition = try Self.definition("<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='C2177883-F1BB-47F0-914D-32A22E3A8804'/></source></hostdev>")
+        #expect(Self.failure(HostDeviceLookup(root: "/nonexistent/"), definition) == "mediated device 'c2177883-f1bb-47f0-914d-32a22e3a8804' not found")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("corral-sysfs-\(UUID().uuidString.prefix(8))").path + "/"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "sys/bus/mdev/devices/c2177883-f1bb-47f0-914d-32a22e3a8804", withIntermediateDirectories: true)
+        #expect(try HostDeviceLookup(root: root).bindings(for: definition) == [0: .mediated])
     }
 
     @Test("a SCSI device of a host adapter is its SCSI generic node in sysfs; an iSCSI LUN needs none")

@@ -95,6 +95,7 @@ struct GoldenCommandLineTests {
                 context.hostDeviceBindings[index] = xml.contains("corral-golden: usb-missing")
                     ? .usbMissing : .usb(bus: hostDevice.usb?.bus ?? 1, device: hostDevice.usb?.device ?? 2 + index)
             case .pci: context.hostDeviceBindings[index] = .pci
+            case .mdev: context.hostDeviceBindings[index] = .mediated
             case .scsi:
                 // An iSCSI LUN QEMU reaches (a stand-in password for its <auth>), or the host's
                 // SCSI generic node of a device on a host adapter.

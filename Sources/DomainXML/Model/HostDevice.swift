@@ -26,6 +26,14 @@ extension DomainDefinition {
             public var product: UInt16?
             public var bus: Int?
             public var device: Int?
+            /// `<source guestReset>`: which resets the guest asks of the device QEMU passes on.
+            public var guestReset: GuestReset?
+        }
+
+        /// `<source guestReset>` of a USB device: none (`off`), only of a device not yet
+        /// configured (`uninitialized`), or all (`on`).
+        public enum GuestReset: String, ModelledValue {
+            case off, uninitialized, on
         }
 
         /// A SCSI device of the host (`<source><adapter name><address bus target unit>`):
@@ -38,7 +46,23 @@ extension DomainDefinition {
             public var unit: UInt64
         }
 
+        /// `<hostdev model>` of a mediated device: the VFIO device QEMU makes of it.
+        public enum MediatedModel: String, ModelledValue {
+            case vfioPCI = "vfio-pci", vfioCCW = "vfio-ccw", vfioAP = "vfio-ap"
+        }
+
+        /// A mediated device (`type='mdev'`): its UUID under `/sys/bus/mdev/devices`, its
+        /// model, and whether its display (`display`) and a ramfb boot display (`ramfb`) are on.
+        public struct MediatedSource: Hashable, Sendable {
+            public var uuid: String
+            public var model: MediatedModel
+            public var display: Bool?
+            public var ramfb: Bool?
+        }
+
         public var type: Kind
+        /// A `type='mdev'` device.
+        public var mediated: MediatedSource?
         /// A `type='scsi'` device on a host adapter.
         public var scsiHost: SCSIHostSource?
         /// A `type='scsi'` device that is an iSCSI LUN (`<source protocol='iscsi' name>` with
@@ -70,11 +94,11 @@ extension DomainDefinition {
         public var pciAddress: PCIAddress?
         public var usbAddress: USBAddress?
 
-        static let schema = ElementSchema("hostdev", attributes: ["mode", "type", "managed", "sgio", "rawio"], children: [
+        static let schema = ElementSchema("hostdev", attributes: ["mode", "type", "managed", "sgio", "rawio", "model", "display", "ramfb"], children: [
             ElementSchema("driver", attributes: ["name"]),
-            ElementSchema("source", attributes: ["startupPolicy", "protocol", "name"], children: [
+            ElementSchema("source", attributes: ["startupPolicy", "protocol", "name", "guestReset"], children: [
                 ElementSchema("vendor", attributes: ["id"]), ElementSchema("product", attributes: ["id"]),
-                ElementSchema("address", attributes: ["domain", "bus", "slot", "function", "device", "target", "unit"]),
+                ElementSchema("address", attributes: ["domain", "bus", "slot", "function", "device", "target", "unit", "uuid"]),
                 ElementSchema("adapter", attributes: ["name"]),
                 Disk.NetworkSource.schema.child("host")!, Disk.NetworkSource.schema.child("auth")!, Disk.NetworkSource.schema.child("initiator")!,
             ]),
@@ -98,6 +122,7 @@ extension DomainDefinition {
                 var found = USBSource()
                 found.vendor = try Self.identifier("vendor", in: source)
                 found.product = try Self.identifier("product", in: source)
+                found.guestReset = try GuestReset.optionalAttribute("guestReset", of: source)
                 if let address = source?.element(named: "address") {
                     found.bus = try Self.number("bus", of: address)
                     found.device = try Self.number("device", of: address)
@@ -128,8 +153,18 @@ extension DomainDefinition {
                     throw DomainXMLError(.unsupported, line: element.line, "unfiltered sgio is no longer supported")
                 }
                 driveAddress = try DriveAddress(device: element)
-            case .scsiHost, .mdev:
+            case .mdev:
+                mediated = try Self.mediatedSource(element, source: source)
+            case .scsiHost:
                 break
+            }
+            // libvirt's words (virDomainHostdevDefParseXMLSubsys).
+            if type != .scsi {
+                if element[attribute: "sgio"] != nil { throw DomainXMLError(.invalid, line: element.line, "sgio is only supported for scsi host device") }
+                if element[attribute: "rawio"] != nil { throw DomainXMLError(.invalid, line: element.line, "rawio is only supported for scsi host device") }
+            }
+            if type != .mdev && type != .scsiHost && element[attribute: "model"] != nil {
+                throw DomainXMLError(.invalid, line: element.line, "'model' attribute in <hostdev> is only supported when type='\(type.rawValue)'")
             }
             if let rom = element.element(named: "rom") {
                 romBar = try Interface.Driver.onOff("bar", of: rom)
@@ -146,6 +181,18 @@ extension DomainDefinition {
             acpiIndex = try DeviceCommon.acpiIndex(element)
             pciAddress = try PCIAddress(device: element)
             usbAddress = DeviceCommon.usbAddress(element)
+        }
+
+        /// A mediated device's model, settings and UUID, with libvirt's checks and words
+        /// (`virDomainHostdevSubsysMediatedDevDefParseXML`).
+        static func mediatedSource(_ element: XMLElement, source: XMLElement?) throws(DomainXMLError) -> MediatedSource {
+            let model = try MediatedModel.requiredAttribute("model", of: element)
+            let display = try AttributeValues.onOff("display", of: element)
+            let ramfb = try AttributeValues.onOff("ramfb", of: element)
+            guard let address = source?.element(named: "address") else { throw DomainXMLError(.unsupported, line: element.line, "Missing <address> element") }
+            guard let text = address[attribute: "uuid"] else { throw DomainXMLError(.unsupported, line: address.line, "Missing 'uuid' attribute for element <address>") }
+            guard let uuid = DomainNormalizer.canonicalUUID(text) else { throw DomainXMLError(.internalError, line: address.line, "Cannot parse uuid attribute of element <address>") }
+            return MediatedSource(uuid: uuid, model: model, display: display, ramfb: ramfb)
         }
 
         /// A SCSI device's `<source>`, with libvirt's checks and words

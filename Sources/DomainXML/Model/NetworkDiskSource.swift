@@ -92,11 +92,15 @@ extension DomainDefinition.Disk {
         public var timeout: UInt64?
         /// `<auth>`.
         public var authentication: Authentication?
+        /// An NFS source's `<identity user group>`: whom QEMU's NFS client says it is (a user or
+        /// group name, or `+N` for the number N), as libvirt passes them.
+        public var nfsUser: String?
+        public var nfsGroup: String?
 
         static let schema = ElementSchema(
             "source", attributes: ["protocol", "name", "query", "tls", "tlsHostname", "index"],
             children: [
-                ElementSchema("host", attributes: ["name", "port", "transport", "socket"]),
+                ElementSchema("host", attributes: ["name", "port", "transport", "socket"]), ElementSchema("identity", attributes: ["user", "group"]),
                 ElementSchema("snapshot", attributes: ["name"]), ElementSchema("config", attributes: ["file"]),
                 ElementSchema("initiator", children: [ElementSchema("iqn", attributes: ["name"])]),
                 ElementSchema("ssl", attributes: ["verify"]), ElementSchema("cookies", children: [.text("cookie", attributes: ["name"])]),
@@ -122,6 +126,10 @@ extension DomainDefinition.Disk {
             tlsHostname = source[attribute: "tlsHostname"]
             query = networkProtocol.isHTTP ? source[attribute: "query"] : nil
             hosts = try source.elements(named: "host").map { host throws(DomainXMLError) in try Self.host(host, networkProtocol) }
+            if networkProtocol == .nfs, let identity = source.element(named: "identity") {
+                nfsUser = identity[attribute: "user"]
+                nfsGroup = identity[attribute: "group"]
+            }
             snapshot = source.element(named: "snapshot")?[attribute: "name"]
             configFile = source.element(named: "config")?[attribute: "file"]
             initiatorIQN = source.element(named: "initiator")?.element(named: "iqn")?[attribute: "name"]

@@ -25,11 +25,30 @@ extension Builder {
             case (.pci, .pci?):
                 guard let host = hostDevice.hostPCIAddress else { throw CommandLineError(.unsupported, "the PCI host device has no address") }
                 members = [("driver", .string("vfio-pci")), ("host", .string(host.description)), ("id", .string(alias))]
+            case (.mdev, .mediated?):
+                // libvirt's form (qemuBuildHostdevMediatedDevProps): a device with a ramfb boot
+                // display cannot be unplugged, hence QEMU's `vfio-pci-nohotplug`.
+                guard let mediated = hostDevice.mediated, mediated.model == .vfioPCI else {
+                    throw CommandLineError(.unsupported, "mediated device \(index) is not a vfio-pci device")
+                }
+                members = [("driver", .string(mediated.ramfb == true ? "vfio-pci-nohotplug" : "vfio-pci")), ("id", .string(alias)),
+                           ("sysfsdev", .string("/sys/bus/mdev/devices/" + mediated.uuid))]
+                if let display = mediated.display { members.append(("display", .string(display ? "on" : "off"))) }
+                if mediated.ramfb == true { members.append(("ramfb", .bool(true))) }
             default:
                 throw CommandLineError(.unsupported, "host device \(index) (\(hostDevice.type.rawValue)) was not found on the host before the start")
             }
             if let order = hostDevice.bootOrder { members.append(("bootindex", .integer(Int64(order)))) }
-            if hostDevice.type == .usb {
+            // libvirt's reading of guestReset (qemuBuildUSBHostdevDevProps).
+            switch hostDevice.usb?.guestReset {
+            case .off?: members.append(("guest-reset", .bool(false)))
+            case .uninitialized?: members += [("guest-reset", .bool(true)), ("guest-resets-all", .bool(false))]
+            case .on?: members += [("guest-reset", .bool(true)), ("guest-resets-all", .bool(true))]
+            case nil: break
+            }
+            if hostDevice.type == .mdev {
+                members += pciPlacement(hostDevice.pciAddress, acpiIndex: hostDevice.acpiIndex)
+            } else if hostDevice.type == .usb {
                 members += usbPlacement(hostDevice.usbAddress)
             } else {
                 members += pciPlacement(hostDevice.pciAddress, acpiIndex: hostDevice.acpiIndex)

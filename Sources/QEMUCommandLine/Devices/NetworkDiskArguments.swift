@@ -77,7 +77,11 @@ extension Builder {
                 ("server", .array(try source.hosts.map { host throws(CommandLineError) in try socketAddress(host, source) }))]
         case .nfs:
             let host = try onlyHost(source)
+            // `<identity>`: the ids QEMU's NFS client claims (libvirt's qemuDomainPrepareStorageSourceNFS).
+            let user = try source.nfsUser.map { name throws(CommandLineError) in try HostIdentity.userID(name) }
+            let group = try source.nfsGroup.map { name throws(CommandLineError) in try HostIdentity.groupID(name) }
             return driver + [("server", .object([("host", .string(host.name ?? "")), ("type", .string("inet"))]))] + optional("path", source.name)
+                + (user.map { [("user", .unsigned(UInt64($0)))] } ?? []) + (group.map { [("group", .unsigned(UInt64($0)))] } ?? [])
         case .sheepdog, .vxhs, .tftp:
             throw CommandLineError(.unsupported, "protocol '\(source.networkProtocol.rawValue)' of disk \(target) is not supported by this QEMU")
         }
