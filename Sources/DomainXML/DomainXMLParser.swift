@@ -117,6 +117,7 @@ public enum DomainXMLParser {
         if options.checksNewDefinitions && !options.keepsLiveState {
             // (A <bootloader> is XML Corral does not model, so start refuses a stored one.)
             if root.element(named: "bootloader") != nil { throw DomainXMLError(.unsupported, "bootloader is not supported by QEMU") }
+            try DefinitionChecks.checkLaunchSecurity(root)
             try DefinitionChecks.check(definition, spiceTLS: options.spiceTLS)
         }
         return ParsedDomain(definition: definition, document: root, unmodelled: DomainSchema.unmodelled(in: root))
