@@ -75,3 +75,23 @@ def test_a_mediated_device_the_host_lacks_refuses_the_start_in_libvirts_words(da
     finally:
         run("virsh", "-c", daemon.uri, "undefine", "vgpu", check=False)
     assert daemon.alive()
+
+
+def test_an_nvme_disk_is_refused_as_this_host_cannot_pass_its_controller_through(daemon, tmp_path):
+    """`<disk type='nvme'>`: QEMU's userspace NVMe driver takes the controller through VFIO, as a
+    PCI host device; defined as libvirt writes it, refused at start for the same reasons."""
+    define(daemon, tmp_path, "nvmeguest", "<disk type='nvme' device='disk'><driver name='qemu' type='raw'/>"
+           "<source type='pci' namespace='1'><address domain='0' bus='1' slot='0' function='0'/></source>"
+           "<target dev='vdb' bus='virtio'/></disk>")
+    try:
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "nvmeguest").stdout
+        assert "<source type='pci' managed='yes' namespace='1'>" in inactive
+        assert "<address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>" in inactive
+        started = run("virsh", "-c", daemon.uri, "start", "nvmeguest", check=False)
+        assert started.returncode != 0
+        if not os.path.exists("/dev/vfio/vfio") or not os.listdir("/sys/kernel/iommu_groups"):
+            assert "host doesn't support passthrough of host PCI devices" in started.stderr, started.stderr
+        assert run("virsh", "-c", daemon.uri, "domstate", "nvmeguest").stdout.strip() == "shut off"
+    finally:
+        run("virsh", "-c", daemon.uri, "undefine", "nvmeguest", check=False)
+    assert daemon.alive()

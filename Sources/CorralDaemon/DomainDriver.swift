@@ -200,6 +200,20 @@ actor DomainDriver {
             }
             context.hostDeviceBindings = try withHostDevicePasswords(context.hostDeviceBindings, of: definition)
         }
+        let nvmeControllers = definition.devices.disks.compactMap(\.nvme)
+        if !nvmeControllers.isEmpty {
+            // An NVMe disk's controller is QEMU's through VFIO, as a PCI host device is (libvirt
+            // prepares it as one): the same checks, off the event loops.
+            try await BlockingWork.run { () throws(RemoteError) in
+                for nvme in nvmeControllers {
+                    do throws(HostDeviceLookup.Failure) {
+                        try HostDeviceLookup().checkPCI(nvme.controller, managed: nvme.managed != false)
+                    } catch {
+                        throw RemoteError(code: .configUnsupported, domain: .qemu, detail: error.message)
+                    }
+                }
+            }
+        }
         if !definition.memoryBacking.hugePages.isEmpty { context.hugePages = try await BlockingWork.run { HostHugePages.read() } }
         // Every host NUMA node the memory is bound to must exist (libvirt's
         // virNumaNodesetIsAvailable), checked before QEMU or the control group is asked.

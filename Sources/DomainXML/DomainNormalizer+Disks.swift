@@ -6,7 +6,7 @@ extension DomainNormalizer {
         "host", "identity", "snapshot", "config", "initiator", "ssl", "cookies", "readahead", "timeout", "slices", "seclabel", "auth", "encryption", "reservations",
     ]
     /// libvirt's order of the children of a disk `<source>` that is not a network disk's.
-    static let localSourceChildOrder = ["slices", "seclabel", "auth", "encryption", "reservations"]
+    static let localSourceChildOrder = ["address", "slices", "seclabel", "auth", "encryption", "reservations"]
 
     /// A network disk's `<source>` as libvirt writes it back: each TCP host with its port (the
     /// protocol's default when absent), `transport` only when not TCP, and only what the
@@ -62,6 +62,25 @@ extension DomainNormalizer {
     }
 
     /// What libvirt does not read from the `<source>` of a disk that is not a network disk.
+    /// An NVMe disk's `<source>` as libvirt writes it (`virDomainDiskSourceNVMeFormat`): managed
+    /// unless said, its attributes in order, the controller's address in canonical hexadecimal
+    /// without a type.
+    static func normalizeNVMeDiskSource(_ source: inout XMLElement) {
+        // libvirt manages the controller unless told not to (its post-parse writes it out).
+        if source[attribute: "managed"] == nil { source[attribute: "managed"] = "yes" }
+        orderAttributes(&source, ["type", "managed", "namespace"])
+        if let namespace = source[attribute: "namespace"].flatMap({ UInt64($0) }) { source[attribute: "namespace"] = String(namespace) }
+        source.updateElements { address in
+            guard address.name == "address", address.namespace == nil else { return }
+            var typed = address
+            typed[attribute: "type"] = "pci"
+            guard let parsed = try? DomainDefinition.PCIAddress(device: XMLElement(name: "source", children: [.element(typed)])) else { return }
+            var canonical = parsed.element
+            canonical.attributes.removeAll { $0.name == "type" || $0.name == "multifunction" }
+            address.attributes = canonical.attributes
+        }
+    }
+
     static func dropNetworkSourceParts(_ source: inout XMLElement) {
         let networkOnly = ["protocol", "name", "query", "tls", "tlsHostname"]
         source.attributes.removeAll { $0.namespace == nil && networkOnly.contains($0.name) }

@@ -416,6 +416,7 @@ enum DomainNormalizer {
             normalizeBlockGeometry(&device)
             normalizeEncryption(&device)
             let network = device[attribute: "type"] == "network"
+            let nvme = device[attribute: "type"] == "nvme"
             var labelFailure: DomainXMLError?
             device.updateElements { source in
                 guard source.name == "source", source.namespace == nil else { return }
@@ -428,6 +429,7 @@ enum DomainNormalizer {
                 if network {
                     normalizeNetworkDiskSource(&source)
                 } else {
+                    if nvme { normalizeNVMeDiskSource(&source) }
                     dropNetworkSourceParts(&source)
                     source.children = ordered(source.children, by: localSourceChildOrder)
                 }

@@ -172,6 +172,18 @@ extension DomainDefinition {
         public var rotationRate: UInt32?
         /// A `vhostuser` disk's backend.
         public var vhostUser: VhostUserSource?
+        /// An `nvme` disk's source: a namespace of the host's NVMe controller, which QEMU's
+        /// userspace NVMe driver drives through VFIO.
+        public var nvme: NVMeSource?
+
+        /// `<source type='pci' managed namespace><address …/>` of an `nvme` disk.
+        public struct NVMeSource: Hashable, Sendable {
+            /// The controller's PCI address on the host.
+            public var controller: PCIAddress
+            public var namespace: UInt64
+            /// `managed`: whether its host driver is to be swapped for vfio-pci (`nil`: not said).
+            public var managed: Bool?
+        }
         /// `<disk snapshot>`: how the disk takes part in a snapshot that does not say (`no` for
         /// a vhost-user disk, written at define); `nil`: the snapshot's default.
         public var snapshotLocation: DomainSnapshot.Location?
@@ -187,7 +199,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("disk", attributes: ["type", "device", "snapshot", "model"], children: [
             ElementSchema("driver", attributes: ["name", "type", "cache", "discard", "iothread", "io", "detect_zeroes", "error_policy", "rerror_policy", "queues", "queue_size", "ioeventfd", "event_idx", "copy_on_read"] + VirtioOptions.attributes, children: [MetadataCache.schema]),
-            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"]), StorageSlice.schema, DeviceSecurityLabel.schema]),
+            .text("serial"), .text("wwn"), .text("vendor"), .text("product"), ElementSchema("source", attributes: ["file", "dev", "pool", "volume", "index", "type", "path", "startupPolicy", "namespace", "managed"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [Encryption.schema, ElementSchema("reconnect", attributes: ["enabled", "timeout"]), StorageSlice.schema, DeviceSecurityLabel.schema, ElementSchema("address", attributes: ["domain", "bus", "slot", "function"])]),
             Encryption.schema, ElementSchema("auth", attributes: ["username"], children: [ElementSchema("secret", attributes: ["type", "usage", "uuid"])]),
             ElementSchema("blockio", attributes: ["logical_block_size", "physical_block_size"]),
             ElementSchema("geometry", attributes: ["cyls", "heads", "secs", "trans"]),
@@ -195,6 +207,21 @@ extension DomainDefinition {
             ElementSchema("transient", attributes: ["shareBacking"]), .boot, .alias, .acpi, .address, IOTune.schema,
             BackingStore.schema,
         ])
+
+        /// An NVMe disk's source, with libvirt's checks and words (`virDomainDiskSourceNVMeParse`).
+        static func nvmeSource(_ source: XMLElement) throws(DomainXMLError) -> NVMeSource {
+            guard let type = source[attribute: "type"] else { throw DomainXMLError(.invalid, line: source.line, "missing 'type' attribute to disk source") }
+            guard type == "pci" else { throw DomainXMLError(.invalid, line: source.line, "unsupported source type '\(type)'") }
+            guard let text = source[attribute: "namespace"] else { throw DomainXMLError(.invalid, line: source.line, "missing 'namespace' attribute to disk source") }
+            guard let namespace = UInt64(text) else { throw DomainXMLError(.invalid, line: source.line, "malformed namespace '\(text)'") }
+            let managed = try AttributeValues.yesNo("managed", of: source)
+            guard var address = source.element(named: "address") else { throw DomainXMLError(.invalid, line: source.line, "NVMe disk source is missing address") }
+            address[attribute: "type"] = "pci"
+            guard let controller = try PCIAddress(device: XMLElement(name: "source", children: [.element(address)])) else {
+                throw DomainXMLError(.invalid, line: source.line, "NVMe disk source is missing address")
+            }
+            return NVMeSource(controller: controller, namespace: namespace, managed: managed)
+        }
 
         /// Reads a normalised `<disk>` (its bus is filled in from the target's prefix).
         init(_ element: XMLElement) throws(DomainXMLError) {
@@ -241,6 +268,7 @@ extension DomainDefinition {
                 }
             }
             if type == .vhostuser { vhostUser = try Self.vhostUserSource(source, line: element.line) }
+            if type == .nvme, let source { nvme = try Self.nvmeSource(source) }
             func count(_ name: String, of element: XMLElement?) throws(DomainXMLError) -> UInt32? {
                 guard let element, let text = element[attribute: name] else { return nil }
                 guard let value = AttributeValues.libvirtUInt32(text) else {
@@ -347,7 +375,7 @@ extension DomainDefinition {
 extension DomainDefinition.Disk {
     /// Whether the disk has a medium: an image file, a block device or a network source (an
     /// empty CD-ROM has none).
-    public var hasMedium: Bool { source != nil || network != nil }
+    public var hasMedium: Bool { source != nil || network != nil || nvme != nil }
 
     /// Where a `<transient/>` disk's overlay is made for a guest named `domainName`: next to the
     /// image, `IMAGE.TRANSIENT-DOMAIN` (libvirt's name); `nil` for any other disk.

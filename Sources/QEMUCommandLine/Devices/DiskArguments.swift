@@ -76,7 +76,7 @@ extension Builder {
         case .xen, .uml, .sd:
             throw CommandLineError(.unsupported, "disk bus '\(disk.targetBus.rawValue)' of \(disk.targetDevice) is not supported")
         }
-        guard [.file, .block, .network, .vhostuser].contains(disk.type) else {
+        guard [.file, .block, .network, .vhostuser, .nvme].contains(disk.type) else {
             throw CommandLineError(.unsupported, "disk type '\(disk.type.rawValue)' of \(disk.targetDevice) is not supported")
         }
         // A shareable image is opened without QEMU's write lock (libvirt's `share-rw`).
@@ -102,6 +102,9 @@ extension Builder {
         let storage: [(String, JSONValue)]?
         if let network = disk.network {
             storage = try networkStorageMembers(network, target: disk.targetDevice, storageNode: names.storageNode, authSecret: authSecret)
+        } else if let nvme = disk.nvme {
+            // QEMU's userspace NVMe driver on the controller, bound to vfio-pci (checked at start).
+            storage = [("driver", .string("nvme")), ("device", .string(nvme.controller.description)), ("namespace", .unsigned(nvme.namespace))]
         } else if let source = disk.source {
             storage = [("driver", .string(disk.type == .block ? "host_device" : "file")), ("filename", .string(source))]
                 + (disk.io.map { [("aio", .string($0.rawValue))] } ?? [])
