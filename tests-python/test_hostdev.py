@@ -95,3 +95,18 @@ def test_an_nvme_disk_is_refused_as_this_host_cannot_pass_its_controller_through
     finally:
         run("virsh", "-c", daemon.uri, "undefine", "nvmeguest", check=False)
     assert daemon.alive()
+
+
+def test_a_vhost_scsi_device_is_refused_when_the_host_kernel_has_none(daemon, tmp_path):
+    define(daemon, tmp_path, "vscsi", "<hostdev mode='subsystem' type='scsi_host'><source protocol='vhost' wwpn='naa.5123456789abcde0'/></hostdev>")
+    try:
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "vscsi").stdout
+        assert "<hostdev mode='subsystem' type='scsi_host' managed='no'>" in inactive
+        assert re.search(r"wwpn='naa.5123456789abcde0'/>\s*<address type='pci'", inactive), inactive
+        started = run("virsh", "-c", daemon.uri, "start", "vscsi", check=False)
+        assert started.returncode != 0
+        if not os.path.exists("/dev/vhost-scsi"):
+            assert "vhost-scsi device file '/dev/vhost-scsi' cannot be found" in started.stderr, started.stderr
+    finally:
+        run("virsh", "-c", daemon.uri, "undefine", "vscsi", check=False)
+    assert daemon.alive()

@@ -46,7 +46,12 @@ struct HostDeviceLookup {
                 }
                 bindings[index] = .mediated
             case .scsiHost:
-                throw Failure(message: "host device type '\(hostDevice.type.rawValue)' is not supported by Corral")
+                // libvirt's check and words (virSCSIVHostOpenVhostSCSI); a host with the kernel's
+                // vhost-scsi still gets Corral's refusal (it does not open and pass the device yet).
+                guard FileManager.default.fileExists(atPath: root + "dev/vhost-scsi") else {
+                    throw Failure(message: "vhost-scsi device file '/dev/vhost-scsi' cannot be found")
+                }
+                throw Failure(message: "vhost-scsi host devices (type 'scsi_host') are not supported by Corral yet")
             }
         }
         return bindings

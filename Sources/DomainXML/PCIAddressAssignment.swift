@@ -369,6 +369,8 @@ enum PCIAddressAssignment {
             // A PCI function, or a mediated device QEMU makes a vfio-pci device of (libvirt
             // takes every mdev for PCI Express).
             let type = element[attribute: "type"]
+            // A vhost-scsi controller follows virtio's rule (a transitional one is conventional PCI).
+            if type == "scsi_host" { return kind(element[attribute: "model"] != "virtio-transitional") }
             return type == "pci" || (type == "mdev" && element[attribute: "model"] == "vfio-pci") ? kind(true) : nil
         case "shmem", "pstore":
             return kind(false)

@@ -60,7 +60,21 @@ extension DomainDefinition {
             public var ramfb: Bool?
         }
 
+        /// A vhost-scsi target of the host's kernel (`type='scsi_host'`, `<source protocol='vhost'
+        /// wwpn>`), and the virtio model of the guest's controller for it.
+        public struct VhostSCSISource: Hashable, Sendable {
+            public var wwpn: String
+            public var model: VhostSCSIModel?
+        }
+
+        /// `<hostdev model>` of a vhost-scsi device.
+        public enum VhostSCSIModel: String, ModelledValue {
+            case virtio, virtioTransitional = "virtio-transitional", virtioNonTransitional = "virtio-non-transitional"
+        }
+
         public var type: Kind
+        /// A `type='scsi_host'` device.
+        public var vhostSCSI: VhostSCSISource?
         /// A `type='mdev'` device.
         public var mediated: MediatedSource?
         /// A `type='scsi'` device on a host adapter.
@@ -96,7 +110,7 @@ extension DomainDefinition {
 
         static let schema = ElementSchema("hostdev", attributes: ["mode", "type", "managed", "sgio", "rawio", "model", "display", "ramfb"], children: [
             ElementSchema("driver", attributes: ["name"]),
-            ElementSchema("source", attributes: ["startupPolicy", "protocol", "name", "guestReset"], children: [
+            ElementSchema("source", attributes: ["startupPolicy", "protocol", "name", "guestReset", "wwpn"], children: [
                 ElementSchema("vendor", attributes: ["id"]), ElementSchema("product", attributes: ["id"]),
                 ElementSchema("address", attributes: ["domain", "bus", "slot", "function", "device", "target", "unit", "uuid"]),
                 ElementSchema("adapter", attributes: ["name"]),
@@ -156,7 +170,8 @@ extension DomainDefinition {
             case .mdev:
                 mediated = try Self.mediatedSource(element, source: source)
             case .scsiHost:
-                break
+                guard let source else { throw DomainXMLError(.invalid, line: element.line, "Missing <source> element in hostdev device") }
+                vhostSCSI = try Self.vhostSCSISource(element, source: source)
             }
             // libvirt's words (virDomainHostdevDefParseXMLSubsys).
             if type != .scsi {
@@ -181,6 +196,20 @@ extension DomainDefinition {
             acpiIndex = try DeviceCommon.acpiIndex(element)
             pciAddress = try PCIAddress(device: element)
             usbAddress = DeviceCommon.usbAddress(element)
+        }
+
+        /// A vhost-scsi device's source, with libvirt's checks and words
+        /// (`virDomainHostdevSubsysSCSIVHostDefParseXML`).
+        static func vhostSCSISource(_ element: XMLElement, source: XMLElement) throws(DomainXMLError) -> VhostSCSISource {
+            let model = try VhostSCSIModel.optionalAttribute("model", of: element)
+            guard let networkProtocol = source[attribute: "protocol"] else { throw DomainXMLError(.invalid, line: source.line, "Missing scsi_host subsystem protocol") }
+            guard networkProtocol == "vhost" else { throw DomainXMLError(.unsupported, line: source.line, "Unknown scsi_host subsystem protocol '\(networkProtocol)'") }
+            guard let wwpn = source[attribute: "wwpn"] else { throw DomainXMLError(.invalid, line: source.line, "missing vhost-scsi hostdev source wwpn") }
+            // libvirt's virValidateWWN after `naa.`: sixteen hexadecimal digits, optionally after `0x`.
+            let digits = wwpn.hasPrefix("naa.") ? String(wwpn.dropFirst(4)) : ""
+            let bare = digits.hasPrefix("0x") ? String(digits.dropFirst(2)) : digits
+            guard bare.count == 16, UInt64(bare, radix: 16) != nil else { throw DomainXMLError(.invalid, line: source.line, "malformed 'wwpn' value") }
+            return VhostSCSISource(wwpn: wwpn, model: model)
         }
 
         /// A mediated device's model, settings and UUID, with libvirt's checks and words
