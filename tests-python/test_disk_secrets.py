@@ -1,6 +1,7 @@
 """Disks that use the secret driver, on real guests: a LUKS image QEMU opens with a passphrase
 secret (the guest writes through the decryption), an HTTP disk behind Basic authentication with
 the password in a secret, and the refusals when a secret or its value is missing."""
+import json
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ import libvirt
 import pytest
 
 from conftest import ROOT, run, free_port
+from block_io import reads
 from guest import domain_xml, wait_for, qemu_pid, wait_for_boot
 
 
@@ -181,3 +183,49 @@ def test_a_backing_layer_on_an_http_server_with_basic_authentication(daemon, tmp
         conn.close()
         server.terminate()
         server.wait()
+
+
+def test_a_described_backing_layer_encrypted_with_luks(daemon, tmp_path):
+    """An overlay over a LUKS-encrypted qcow2 base, the chain described in the XML with the
+    base's <encryption>: QEMU decrypts the base with its passphrase from the secret driver, and
+    the guest's disk reads what was written in it; a wrong passphrase fails the start in QEMU's
+    words."""
+    base, overlay = str(tmp_path / "base.qcow2"), str(tmp_path / "overlay.qcow2")
+    for attempt in range(40):
+        made = run("qemu-img", "create", "-q", "--object", "secret,id=s0,data=layer passphrase", "-f", "qcow2",
+                   "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", base, "8M", check=attempt == 39)
+        if made.returncode == 0 or "Unable to get accurate CPU usage" not in made.stderr:
+            break
+    assert made.returncode == 0, made.stderr
+    run("qemu-io", "--object", "secret,id=s0,data=layer passphrase", "--image-opts",
+        f"driver=qcow2,file.filename={base},encrypt.key-secret=s0", "-c", "write -P 0x5a 0 64k")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", "-u", overlay, "8M")
+    conn = libvirt.open(daemon.uri)
+    secret = conn.secretDefineXML(f"<secret private='yes'><usage type='volume'><volume>{base}</volume></usage></secret>")
+    secret.setValue(b"layer passphrase")
+    disk = (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{overlay}'/>"
+            f"<backingStore type='file'><format type='qcow2'/><source file='{base}'>"
+            f"<encryption format='luks'><secret type='passphrase' usage='{base}'/></encryption></source><backingStore/></backingStore>"
+            f"<target dev='vdb' bus='virtio'/></disk>")
+    (tmp_path / "layer.xml").write_text(domain_xml("lukslayer", str(tmp_path / "layer.log"), devices=disk))
+    try:
+        run("virsh", "-c", daemon.uri, "define", str(tmp_path / "layer.xml"))
+        inactive = run("virsh", "-c", daemon.uri, "dumpxml", "lukslayer").stdout
+        assert f"<source file='{base}'>\n          <encryption format='luks' engine='qemu'>" in inactive, inactive
+        run("virsh", "-c", daemon.uri, "start", "lukslayer")
+        nodes = json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "lukslayer",
+                               '{"execute":"query-named-block-nodes","arguments":{"flat":true}}').stdout)["return"]
+        layer = next(node for node in nodes if node["node-name"] == "libvirt-2-format")
+        assert layer["encrypted"] is True and base in layer["file"], layer
+        # Read through the overlay: the base's decrypted data.
+        assert reads(daemon, "lukslayer", "virtio-disk1", "0x5a")
+        run("virsh", "-c", daemon.uri, "destroy", "lukslayer")
+        secret.setValue(b"not the passphrase")
+        refused = run("virsh", "-c", daemon.uri, "start", "lukslayer", check=False)
+        assert refused.returncode != 0 and "Invalid password, cannot unlock any keyslot" in refused.stderr, refused.stderr
+    finally:
+        run("virsh", "-c", daemon.uri, "destroy", "lukslayer", check=False)
+        run("virsh", "-c", daemon.uri, "undefine", "lukslayer", check=False)
+        secret.undefine()
+        conn.close()
+    assert daemon.alive()

@@ -155,6 +155,8 @@ extension DomainNormalizer {
                 guard case .element(var source) = node, source.name == "source", source.namespace == nil else { return node }
                 source[attribute: "index"] = nil
                 normalizeSlices(&source)
+                // A layer's own <encryption>, with the engine libvirt fills in.
+                normalizeEncryption(&source)
                 do throws(DomainXMLError) {
                     try normalizeDeviceSecurityLabels(&source, live: options.keepsLiveState)
                 } catch {

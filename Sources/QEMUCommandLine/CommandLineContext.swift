@@ -85,11 +85,14 @@ public struct CommandLineContext: Sendable {
         /// The password or key of each network layer's `<auth>` in its described backing chain,
         /// by the layer's position in ``DomainDefinition/Disk/backingChain``.
         public var backingAuthentication: [Int: [UInt8]]
+        /// The passphrase of each encrypted layer of its described backing chain, by position.
+        public var backingEncryption: [Int: [UInt8]]
 
-        public init(authentication: [UInt8]? = nil, encryption: [UInt8]? = nil, backingAuthentication: [Int: [UInt8]] = [:]) {
+        public init(authentication: [UInt8]? = nil, encryption: [UInt8]? = nil, backingAuthentication: [Int: [UInt8]] = [:], backingEncryption: [Int: [UInt8]] = [:]) {
             self.authentication = authentication
             self.encryption = encryption
             self.backingAuthentication = backingAuthentication
+            self.backingEncryption = backingEncryption
         }
     }
 

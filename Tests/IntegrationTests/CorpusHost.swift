@@ -236,12 +236,16 @@ final class CorpusHost {
             diskFormat = element.element(named: "driver")?[attribute: "type"]
             let encrypted = element.element(named: "encryption") != nil || element.element(named: "source")?.element(named: "encryption") != nil
             encryptedDiskTarget = encrypted ? element.element(named: "target")?[attribute: "dev"] : nil
+            diskTarget = element.element(named: "target")?[attribute: "dev"] ?? ""
         }
         // A described backing layer's image has the layer's format.
         let (enclosingFormat, enclosingEncryption) = (diskFormat, encryptedDiskTarget)
         if element.name == "backingStore" && device == "disk" {
             diskFormat = element.element(named: "format")?[attribute: "type"]
-            encryptedDiskTarget = nil
+            // An encrypted layer's image under the passphrase the test hands QEMU for it (the
+            // layer's position in the chain, top down).
+            let position = here.filter { $0 == "backingStore" }.count - 1
+            encryptedDiskTarget = element.element(named: "source")?.element(named: "encryption") != nil ? Self.backingLayerName(diskTarget, position) : nil
         }
         for index in element.children.indices {
             guard case .element(var child) = element.children[index] else { continue }
@@ -268,6 +272,12 @@ final class CorpusHost {
 
     /// The passphrase of an encrypted stand-in image, by the disk's target.
     static func passphrase(for target: String) -> String { "passphrase-\(target)" }
+
+    /// The name an encrypted backing layer's passphrase is made from.
+    static func backingLayerName(_ target: String, _ position: Int) -> String { "\(target)-backing\(position)" }
+
+    /// The target of the disk being rewritten.
+    private var diskTarget = ""
 
     private func testGuestFile(_ name: String) throws -> String {
         let path = BuiltProducts.packageRoot.appendingPathComponent(".test-guest/" + name).path

@@ -177,12 +177,16 @@ struct GoldenArgvAcceptanceTests {
         }
         context.hugePages = HostHugePages(sizesKiB: [2048, 1_048_576], defaultSizeKiB: 2048)
         // The secret driver's values: what CorpusHost encrypted the stand-in images with.
-        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil }) {
+        for (index, disk) in parsed.definition.devices.disks.enumerated()
+        where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil || $0.encryption != nil }) {
             context.diskSecrets[index] = .init(
                 authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
                 encryption: disk.encryption.map { _ in Array(CorpusHost.passphrase(for: disk.targetDevice).utf8) },
                 backingAuthentication: Dictionary(uniqueKeysWithValues: disk.backingChain.enumerated().compactMap { position, layer in
                     layer.network?.authentication.map { _ in (position, Array("auth-\(disk.targetDevice)-\(position)".utf8)) }
+                }),
+                backingEncryption: Dictionary(uniqueKeysWithValues: disk.backingChain.enumerated().compactMap { position, layer in
+                    layer.encryption.map { _ in (position, Array(CorpusHost.passphrase(for: CorpusHost.backingLayerName(disk.targetDevice, position)).utf8)) }
                 }))
         }
         // Host USB devices this machine has none of: each an empty usb-host port, as a missing

@@ -79,12 +79,16 @@ struct GoldenCommandLineTests {
             context.renderNode = "/dev/dri/renderD128"
         }
         // Stand-ins for the secret driver's values (the argv names only their files).
-        for (index, disk) in parsed.definition.devices.disks.enumerated() where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil }) {
+        for (index, disk) in parsed.definition.devices.disks.enumerated()
+        where disk.network?.authentication != nil || disk.encryption != nil || disk.backingChain.contains(where: { $0.network?.authentication != nil || $0.encryption != nil }) {
             context.diskSecrets[index] = .init(
                 authentication: disk.network?.authentication.map { _ in Array("auth-\(disk.targetDevice)".utf8) },
                 encryption: disk.encryption.map { _ in Array("passphrase-\(disk.targetDevice)".utf8) },
                 backingAuthentication: Dictionary(uniqueKeysWithValues: disk.backingChain.enumerated().compactMap { position, layer in
                     layer.network?.authentication.map { _ in (position, Array("auth-\(disk.targetDevice)-\(position)".utf8)) }
+                }),
+                backingEncryption: Dictionary(uniqueKeysWithValues: disk.backingChain.enumerated().compactMap { position, layer in
+                    layer.encryption.map { _ in (position, Array("passphrase-\(disk.targetDevice)-\(position)".utf8)) }
                 }))
         }
         // Stand-ins for what the daemon finds on the host: USB devices at bus 1 from device 2 on

@@ -16,6 +16,12 @@ extension DomainDriver {
                 values.authentication = try authenticationValue(network)
             }
             for (position, layer) in disk.backingChain.enumerated() {
+                if let encryption = layer.encryption {
+                    guard encryption.secretUUID != nil || encryption.secretUsage != nil else {
+                        throw RemoteError(code: .configUnsupported, domain: .qemu, detail: "the <encryption> of a backing store of disk \(disk.targetDevice) names no secret")
+                    }
+                    values.backingEncryption[position] = try secretDriver().valueForGuest(uuid: encryption.secretUUID, usage: encryption.secretUsage, usageType: .volume)
+                }
                 guard let network = layer.network, network.authentication != nil else { continue }
                 values.backingAuthentication[position] = try authenticationValue(network)
             }

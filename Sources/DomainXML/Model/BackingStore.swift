@@ -23,6 +23,8 @@ extension DomainDefinition.Disk {
         public var slice: DomainDefinition.Disk.StorageSlice?
         /// The security models the source's `<seclabel>`s name.
         public var securityLabelModels: [String] = []
+        /// `<source><encryption>`: the layer's LUKS encryption (its passphrase a volume secret).
+        public var encryption: DomainDefinition.Disk.Encryption?
         /// `<format><metadata_cache><max_size>`: the bytes of qcow2 metadata QEMU caches.
         public var metadataCacheBytes: UInt64?
         /// The layer's block node number (`index`), kept only in live documents.
@@ -42,7 +44,7 @@ extension DomainDefinition.Disk {
         /// layer (``DomainSchema`` reads nested layers with this schema).
         static let schema = ElementSchema("backingStore", attributes: ["type", "index"], children: [
             ElementSchema("format", attributes: ["type"], children: [MetadataCache.schema]),
-            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [StorageSlice.schema, DeviceSecurityLabel.schema]),
+            ElementSchema("source", attributes: ["file", "dev"] + NetworkSource.schema.attributes, children: NetworkSource.schema.children + [StorageSlice.schema, DeviceSecurityLabel.schema, Encryption.schema]),
             ElementSchema("backingStore"),
         ])
 
@@ -76,6 +78,7 @@ extension DomainDefinition.Disk {
                 if type == .network { store.network = try NetworkSource(source) }
                 store.slice = try StorageSlice.storageSlice(of: source)
                 store.securityLabelModels = DeviceSecurityLabel.models(of: source)
+                store.encryption = try source.element(named: "encryption").map { element throws(DomainXMLError) in try Encryption(element) }
                 store.metadataCacheBytes = try MetadataCache.maximumBytes(in: layer.element(named: "format"), path: "./format/metadata_cache/max_size")
                 layers.append(store)
                 next = layer.element(named: "backingStore")

@@ -95,7 +95,7 @@ extension Builder {
         }
         var encryption: [(String, JSONValue)] = []
         if let encrypted = disk.encryption, disk.hasMedium {
-            encryption = try encryptionMembers(encrypted, disk: disk, secret: names.formatNode + "-encryption-secret0")
+            encryption = try encryptionMembers(encrypted, format: disk.format ?? "raw", target: disk.targetDevice, secret: names.formatNode + "-encryption-secret0")
             guard let value = secrets?.encryption else { throw CommandLineError(.unsupported, "the secret of disk \(disk.targetDevice)'s <encryption> was not read") }
             addSecret(id: names.formatNode + "-encryption-secret0", value: value)
         }
@@ -235,10 +235,20 @@ extension Builder {
             }
             add("-blockdev", json: .object(storage + [("node-name", .string(storageNode))] + cache + [("auto-read-only", .bool(true)), ("discard", .string("unmap"))]))
             let isBottom = below == nil
-            let (file, formatSlice) = addSliceNode(layer.slice, format: layer.format, luksEncrypted: false, storageNode: storageNode, cache: cache)
+            // An encrypted layer: its passphrase in a secret object, its format node decrypting.
+            var format: [(String, JSONValue)] = [("driver", .string(layer.format))]
+            if let encrypted = layer.encryption {
+                let secret = formatNode + "-encryption-secret0"
+                format = try encryptionMembers(encrypted, format: layer.format, target: disk.targetDevice, secret: secret)
+                guard let value = secrets?.backingEncryption[position] else {
+                    throw CommandLineError(.unsupported, "the secret of the <encryption> of a backing store of disk \(disk.targetDevice) was not read")
+                }
+                addSecret(id: secret, value: value)
+            }
+            let (file, formatSlice) = addSliceNode(layer.slice, format: layer.format, luksEncrypted: layer.encryption?.format == .luks, storageNode: storageNode, cache: cache)
             add("-blockdev", json: .object(
                 [("node-name", .string(formatNode)), ("read-only", .bool(true))] + discard + cache
-                    + [("driver", .string(layer.format))] + Self.metadataCacheMember(layer.metadataCacheBytes) + formatSlice + [("file", .string(file))]
+                    + format + Self.metadataCacheMember(layer.metadataCacheBytes) + formatSlice + [("file", .string(file))]
                     + Self.backingMember(format: layer.format, below: below, endsChain: isBottom && disk.endsChain)))
             below = formatNode
         }
@@ -279,12 +289,11 @@ extension Builder {
     /// The format node's driver and crypto members for an encrypted image (libvirt's
     /// `qemuBlockStorageSourceGetBlockdevFormatProps`): a raw LUKS image is QEMU's `luks`
     /// driver with the passphrase's secret; a qcow2 image carries its `encrypt` options.
-    func encryptionMembers(_ encryption: DomainDefinition.Disk.Encryption, disk: DomainDefinition.Disk, secret: String) throws(CommandLineError) -> [(String, JSONValue)] {
-        let target = disk.targetDevice
+    func encryptionMembers(_ encryption: DomainDefinition.Disk.Encryption, format: String, target: String, secret: String) throws(CommandLineError) -> [(String, JSONValue)] {
         guard encryption.engine == .qemu else {
             throw CommandLineError(.unsupported, "disk \(target): the 'librbd' encryption engine is not supported")
         }
-        switch (encryption.format, disk.format ?? "raw") {
+        switch (encryption.format, format) {
         case (.luks, "raw"):
             return [("driver", .string("luks")), ("key-secret", .string(secret))]
         case (.luks, "qcow2"):
@@ -294,7 +303,7 @@ extension Builder {
         case (.qcow, _):
             throw CommandLineError(.unsupported, "disk \(target): qcow's AES encryption is insecure and QEMU no longer opens it for guests")
         default:
-            throw CommandLineError(.unsupported, "disk \(target): '\(encryption.format.rawValue)' encryption of a '\(disk.format ?? "raw")' image is not supported")
+            throw CommandLineError(.unsupported, "disk \(target): '\(encryption.format.rawValue)' encryption of a '\(format)' image is not supported")
         }
     }
 
