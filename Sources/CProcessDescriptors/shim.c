@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 
 int corral_macvtap_prepare(int fd, int vnet_header, int multi_queue) {
@@ -30,6 +32,15 @@ int corral_tap_attach(const char *device, const char *name, int vnet_header, int
     memset(&request, 0, sizeof(request));
     if (strlen(name) >= sizeof(request.ifr_name)) {
         errno = EINVAL;
+        return -2;
+    }
+    /* Only the tun device (character 10:200) is opened: opening another device node can act
+       (a watchdog's starts its timer), so anything else is refused as TUNSETIFF would refuse
+       it, unopened. */
+    struct stat node;
+    if (stat(device, &node) != 0) return -1;
+    if (!S_ISCHR(node.st_mode) || major(node.st_rdev) != 10 || minor(node.st_rdev) != 200) {
+        errno = ENOTTY;
         return -2;
     }
     int fd = open(device, O_RDWR | O_CLOEXEC);

@@ -167,7 +167,8 @@ static inline int corral_set_rx_coalesced_frames(const char *ifname, unsigned in
 /// otherwise; multi-queue on exactly when `multi_queue` is set. 0 on success, -1 with errno.
 int corral_macvtap_prepare(int fd, int vnet_header, int multi_queue);
 
-/// Opens the tun device node `device` (a copy of `/dev/net/tun`) and attaches the descriptor to
+/// Opens the tun device node `device` (a copy of `/dev/net/tun`: character device 10:200, anything
+/// else is refused unopened, as ENOTTY) and attaches the descriptor to
 /// the tap `name` (`TUNSETIFF`: no packet information, the virtio-net header when the kernel
 /// has it and `vnet_header` asks, a queue of a multi-queue tap with `multi_queue`); the
 /// descriptor (close-on-exec); -1 with errno when the node does not open, -2 with errno when

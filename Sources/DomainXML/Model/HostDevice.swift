@@ -163,8 +163,10 @@ extension DomainDefinition {
                 rawio = try AttributeValues.yesNo("rawio", of: element)
                 // libvirt 9.0 (qemuValidateDomainDeviceDefHostdev… and its parser) keeps only the
                 // filtered default.
-                if element[attribute: "sgio"] == "unfiltered" {
-                    throw DomainXMLError(.unsupported, line: element.line, "unfiltered sgio is no longer supported")
+                switch element[attribute: "sgio"] {
+                case nil, "filtered"?: break
+                case "unfiltered"?: throw DomainXMLError(.unsupported, line: element.line, "unfiltered sgio is no longer supported")
+                case let other?: throw DomainXMLError(.invalid, line: element.line, "Invalid value for attribute 'sgio' in element 'hostdev': '\(other)'.")
                 }
                 driveAddress = try DriveAddress(device: element)
             case .mdev:
