@@ -311,7 +311,7 @@ extension DomainDriver {
         case "controller":
             let type = element?[attribute: "type"] ?? ""
             guard type == "scsi" else { throw RemoteError(code: .operationUnsupported, domain: .qemu, detail: "'\(type)' controller cannot be hot unplugged.") }
-            if live.devices.disks.contains(where: { $0.targetBus == .scsi }) {
+            if live.devices.disks.contains(where: { $0.targetBus == .scsi }) || live.devices.hostDevices.contains(where: { $0.type == .scsi }) {
                 throw RemoteError(code: .operationFailed, domain: .qemu, detail: "device cannot be detached: device is busy")
             }
         default:
