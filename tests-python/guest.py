@@ -91,10 +91,21 @@ def wait_for_boot(serial, timeout=60, what="the guest to boot", uri=None, name=N
         raise AssertionError(f"{error}{state}; the serial console's last output:\n{printed}") from None
 
 
-def qemu_pid(daemon, name):
-    """The pid of a running guest's QEMU, from its status file in the daemon's run directory."""
-    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
-    return int(re.search(r"pid='(\d+)'", status).group(1))
+def qemu_pid(daemon, name, run_dir=None):
+    """The pid of a running guest's QEMU, from its status file in the daemon's run directory
+    (`run_dir`, else the daemon's `run`). The daemon writes that file in the background after
+    the start has answered, so it is waited for a moment."""
+    path = os.path.join(run_dir or os.path.join(daemon.dir, "run"), "domains", name, "status.xml")
+    found = {}
+
+    def status_names_a_pid():
+        try:
+            found["pid"] = re.search(r"pid='(\d+)'", open(path).read())
+        except OSError:
+            return False
+        return found["pid"] is not None
+    wait_for(status_names_a_pid, timeout=15, what=f"{path} to name QEMU's pid")
+    return int(found["pid"].group(1))
 
 
 def define_guest(daemon, tmp_path, name, devices):

@@ -4,20 +4,16 @@ libiscsi client logs in (with CHAP and the password from a secret, and the initi
 XML gives), the guest writes through the LUN, and a wrong password fails the start in QEMU's
 words. Given whole (`<hostdev type='scsi'>` with an iSCSI source): the guest's SCSI layer sees
 the target's own device (its vendor, its data) through scsi-generic. The daemon serves on."""
-import os
+import json
 import random
 import re
-import socket
 import subprocess
-import time
-
-import json
 
 import libvirt
 import pytest
 
 from conftest import free_port, run
-from guest import domain_xml, remove_guests, wait_for, wait_for_boot
+from guest import domain_xml, qemu_pid, remove_guests, wait_for, wait_for_boot
 from test_guest_events import AGENT, guest_shell
 
 TARGET = "iqn.2026-12.org.corral:tests"
@@ -85,7 +81,7 @@ def test_guest_writes_through_an_iscsi_lun_with_chap(daemon, tmp_path, lun):
         run("virsh", "-c", daemon.uri, "start", "iscsiguest")
         # QEMU logged in under the XML's initiator name; the password is in no argument.
         assert initiator in target.initiators()
-        pid = int(re.search(r"pid='(\d+)'", open(os.path.join(daemon.dir, "run", "domains", "iscsiguest", "status.xml")).read()).group(1))
+        pid = qemu_pid(daemon, "iscsiguest")
         assert "iscsi-secret-1" not in open(f"/proc/{pid}/cmdline").read()
         wait_for_boot(serial, timeout=90, what="the guest to boot")
         # The guest's counter lands in the LUN's backing file, one sector per count.
@@ -162,7 +158,7 @@ def test_an_iscsi_lun_given_whole_as_a_scsi_host_device(daemon, tmp_path, lun):
         nodes = json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "wholelun",
                                '{"execute":"query-named-block-nodes","arguments":{"flat":true}}').stdout)["return"]
         assert any(node["node-name"] == "libvirt-1-backend" and node["drv"] == "iscsi" for node in nodes), nodes
-        pid = int(re.search(r"pid='(\d+)'", open(os.path.join(daemon.dir, "run", "domains", "wholelun", "status.xml")).read()).group(1))
+        pid = qemu_pid(daemon, "wholelun")
         assert "iscsi-secret-2" not in open(f"/proc/{pid}/cmdline").read()
         # A SCSI device of a host adapter this host does not have: the start says which.
         (tmp_path / "local.xml").write_text(domain_xml("locallun", None, devices=(

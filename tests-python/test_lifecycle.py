@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import Daemon, binary, run
-from guest import booted, domain_xml, wait_for, wait_for_boot
+from guest import booted, domain_xml, qemu_pid, wait_for, wait_for_boot
 
 NS = """
   <qemu:commandline>
@@ -56,8 +56,7 @@ def qmp(sock_path, *commands):
 
 
 def pid_of(daemon, name):
-    status = open(os.path.join(daemon.dir, "run", "domains", name, "status.xml")).read()
-    return int(re.search(r"pid='(\d+)'", status).group(1))
+    return qemu_pid(daemon, name)
 
 
 def test_start_applies_passthrough_and_taints(daemon, tmp_path):

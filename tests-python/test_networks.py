@@ -21,7 +21,7 @@ import libvirt
 import pytest
 
 from conftest import binary, run, seed_probe_cache
-from guest import domain_xml, wait_for
+from guest import domain_xml, qemu_pid, wait_for
 from rawrpc import ERROR, OK, REMOTE, RawClient, parse_error, xdr_string
 
 AGENT = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
@@ -674,8 +674,7 @@ def test_a_tap_opened_through_another_tun_node(netns_daemon, tmp_path):
     d.virsh("define", str(tmp_path / "tn.xml"))
     assert f"<backend tap='{node}'/>" in d.virsh("dumpxml", "--inactive", "tn").stdout
     d.virsh("start", "tn")
-    status = open(os.path.join(d.dir, "run", "domains", "tn", "status.xml")).read()
-    pid = int(re.search(r"pid='(\d+)'", status).group(1))
+    pid = qemu_pid(d, "tn")
 
     def tun_descriptors():
         targets = []

@@ -7,7 +7,7 @@ import re
 import subprocess
 
 from conftest import run
-from guest import domain_xml, remove_guests, wait_for, wait_for_boot
+from guest import domain_xml, qemu_pid, remove_guests, wait_for, wait_for_boot
 from test_network_disks import wait_listening
 
 SHARED_MEMORY = "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
@@ -42,7 +42,7 @@ def test_a_guest_writes_through_a_vhost_user_blk_server(daemon, tmp_path):
         wait_for(lambda: b"COUNTER 5" in image.read_bytes()[5 * 512:6 * 512], timeout=60, what="the guest's writes through vhost-user-blk")
         nodes = json.loads(run("virsh", "-c", daemon.uri, "qemu-monitor-command", "vub", '{"execute":"query-named-block-nodes"}').stdout)["return"]
         assert sorted(node["node-name"] for node in nodes) == ["libvirt-1-format", "libvirt-1-storage"]
-        pid = int(re.search(r"pid='(\d+)'", open(f"{daemon.dir}/run/domains/vub/status.xml").read()).group(1))
+        pid = qemu_pid(daemon, "vub")
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")
         assert f"socket,id=chr-vu-virtio-disk0,path={socket},reconnect=2" in cmdline
         assert any('"driver":"vhost-user-blk-pci"' in arg and '"chardev":"chr-vu-virtio-disk0"' in arg for arg in cmdline)
