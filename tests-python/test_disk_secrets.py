@@ -27,17 +27,23 @@ def luks_read(image, passphrase, offset, length):
         return plain.read(length)
 
 
-def test_guest_writes_through_a_luks_image(daemon, tmp_path):
-    image = str(tmp_path / "secure.luks")
-    # QEMU times its key derivation in thread CPU milliseconds, which this kernel counts in
-    # scheduler ticks: a short round often measures 0 ms ("Unable to get accurate CPU usage"),
-    # so it is tried many times.
+def create_encrypted_image(path, passphrase, image_format):
+    """An 8 MiB LUKS image (`luks`) or qcow2 image with LUKS inside (`qcow2`) under `passphrase`.
+    QEMU times its key derivation in thread CPU milliseconds, which this kernel counts in
+    scheduler ticks: a short round often measures 0 ms ("Unable to get accurate CPU usage"), so
+    it is tried many times."""
+    options = "key-secret=s0,iter-time=10" if image_format == "luks" else "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10"
     for attempt in range(40):
-        made = run("qemu-img", "create", "-q", "--object", "secret,id=s0,data=correct horse", "-f", "luks",
-                   "-o", "key-secret=s0,iter-time=10", image, "8M", check=attempt == 39)
+        made = run("qemu-img", "create", "-q", "--object", f"secret,id=s0,data={passphrase}", "-f", image_format,
+                   "-o", options, path, "8M", check=attempt == 39)
         if made.returncode == 0 or "Unable to get accurate CPU usage" not in made.stderr:
             break
     assert made.returncode == 0, made.stderr
+
+
+def test_guest_writes_through_a_luks_image(daemon, tmp_path):
+    image = str(tmp_path / "secure.luks")
+    create_encrypted_image(image, "correct horse", "luks")
     conn = libvirt.open(daemon.uri)
     secret = conn.secretDefineXML(f"<secret private='yes'><usage type='volume'><volume>{image}</volume></usage></secret>")
     serial = str(tmp_path / "luks.log")
@@ -191,12 +197,7 @@ def test_a_described_backing_layer_encrypted_with_luks(daemon, tmp_path):
     the guest's disk reads what was written in it; a wrong passphrase fails the start in QEMU's
     words."""
     base, overlay = str(tmp_path / "base.qcow2"), str(tmp_path / "overlay.qcow2")
-    for attempt in range(40):
-        made = run("qemu-img", "create", "-q", "--object", "secret,id=s0,data=layer passphrase", "-f", "qcow2",
-                   "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", base, "8M", check=attempt == 39)
-        if made.returncode == 0 or "Unable to get accurate CPU usage" not in made.stderr:
-            break
-    assert made.returncode == 0, made.stderr
+    create_encrypted_image(base, "layer passphrase", "qcow2")
     run("qemu-io", "--object", "secret,id=s0,data=layer passphrase", "--image-opts",
         f"driver=qcow2,file.filename={base},encrypt.key-secret=s0", "-c", "write -P 0x5a 0 64k")
     run("qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", "-u", overlay, "8M")
