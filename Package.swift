@@ -62,6 +62,9 @@ let package = Package(
         .systemLibrary(name: "CSASL", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
         // fallocate's hole punching and lseek's SEEK_DATA/SEEK_HOLE, which Swift's Glibc module does not show.
         .target(name: "CFileExtents"),
+        // Linux's native asynchronous I/O, which glibc does not wrap: the definitions journal's
+        // durable appends from the event loops.
+        .target(name: "CAsyncIO"),
         .target(name: "QMP", dependencies: ["CorralJSON", "POSIXSupport", nioCore, nioPosix], swiftSettings: swiftSettings),
         .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "QEMUProbe", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
@@ -71,7 +74,7 @@ let package = Package(
         // Runtime.
         .target(
             name: "CorralDaemon",
-            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CProcessDescriptors", "CSASL", "CorralClient", swiftASN1, "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, nioSSL, nioTLS, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging, serviceLifecycle,
+            dependencies: ["CorralProtocol", "XDR", "QEMUProbe", "QEMUConfig", "DomainXML", "CorralStorage", "CorralNetwork", "CFileExtents", "CAsyncIO", "CProcessDescriptors", "CSASL", "CorralClient", swiftASN1, "QEMUCommandLine", "QMP", "CorralJSON", "POSIXSupport", nioCore, nioPosix, nioSSL, nioTLS, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), logging, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),

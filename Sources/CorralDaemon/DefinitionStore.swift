@@ -53,6 +53,14 @@ struct DefinitionStore: Sendable {
         }
     }
 
+    /// Writes a definition durably from the calling event loop, without a thread hop, when its
+    /// journal can (see ``DefinitionJournal/recordFromEventLoop(_:)``); false, with nothing
+    /// written, when it is to be written with ``write(name:xml:)`` on the thread pool.
+    func writeFromEventLoop(name: String, xml: String) async throws(StoreError) -> Bool {
+        guard let journal else { return false }
+        return try await journal.recordFromEventLoop(.write(name: name, contents: Array(xml.utf8)))
+    }
+
     /// Removes a definition (and its autostart marker).
     func remove(name: String) throws(StoreError) {
         if let journal {

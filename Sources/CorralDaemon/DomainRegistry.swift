@@ -7,13 +7,31 @@ import Synchronization
 /// Every domain the daemon knows, with libvirt's define/undefine rules, backed by
 /// ``DefinitionStore``.
 ///
-/// Reads (lookups, lists) take a short lock and never wait for the disk. Changes are serialised
-/// by a second lock and reach the disk before memory, so a failed write (a full disk) changes
-/// nothing.
+/// Reads (lookups, lists) take a short lock and never wait for the disk. Changes reach the disk
+/// before memory, so a failed write (a full disk) changes nothing; while a definition is stored
+/// its name and UUID are claimed (``State/storing``), so that no other change takes them.
+/// Changes made on the thread pool are also serialised by a second lock.
 final class DomainRegistry: Sendable {
     struct State {
         var byUUID: [RemoteUUID: DomainRecord] = [:]
         var uuidByName: [String: RemoteUUID] = [:]
+        /// Definitions being stored, by UUID, with their names (a define waiting for its journal
+        /// record, a rename for its new file): no other change takes that name or UUID
+        /// meanwhile.
+        var storing: [RemoteUUID: String] = [:]
+
+        /// The UUID of a definition of `name` being stored.
+        func storingUUID(named name: String) -> RemoteUUID? {
+            storing.first { $0.value == name }?.key
+        }
+    }
+
+    /// A define's claim on its name and UUID while its definition is stored.
+    struct DefineClaim {
+        let uuid: RemoteUUID
+        let name: String
+        /// Whether no domain had the UUID when it was claimed.
+        let isNew: Bool
     }
 
     private let state = Mutex(State())
@@ -106,44 +124,99 @@ final class DomainRegistry: Sendable {
 
     // MARK: - Changing
 
-    /// Defines or redefines a domain (libvirt's `virDomainObjListAdd` rules).
+    /// Defines or redefines a domain (libvirt's `virDomainObjListAdd` rules), on a thread that
+    /// may wait for the disk.
     ///
     /// - Returns: The domain's handle and whether it is new.
     func define(_ parsed: ParsedDomain) throws(RemoteError) -> (RemoteDomain, isNew: Bool) {
+        try writer.withLock { _ throws(RemoteError) -> (RemoteDomain, isNew: Bool) in
+            let claim = try claim(parsed)
+            let xml = parsed.xml
+            do throws(StoreError) {
+                try store.write(name: claim.name, xml: xml)
+                // A new domain starts without snapshots, whatever a vanished namesake left.
+                if claim.isNew { try snapshotStore.remove(domain: claim.name) }
+            } catch {
+                release(claim)
+                throw Self.saveError(claim, error)
+            }
+            return commit(claim, parsed, xml: xml)
+        }
+    }
+
+    /// Defines or redefines a domain as ``define(_:)`` does, its definition journaled by a write
+    /// the calling event loop submits and is woken by (no thread hop) when the store can; through
+    /// the thread pool otherwise.
+    func defineFromEventLoop(_ parsed: ParsedDomain) async throws(RemoteError) -> (RemoteDomain, isNew: Bool) {
+        let claim = try claim(parsed)
+        // A new domain's stale snapshot file (a vanished namesake's) is removed on the pool.
+        if !(claim.isNew && snapshotStore.mayHaveFile(domain: claim.name)) {
+            let xml = parsed.xml
+            let written: Bool
+            do throws(StoreError) {
+                written = try await store.writeFromEventLoop(name: claim.name, xml: xml)
+            } catch {
+                release(claim)
+                throw Self.saveError(claim, error)
+            }
+            if written { return commit(claim, parsed, xml: xml) }
+        }
+        release(claim)
+        return try await BlockingWork.run { () throws(RemoteError) in try self.define(parsed) }
+    }
+
+    /// Checks `parsed` against the domains defined and being stored, and claims its name and UUID.
+    func claim(_ parsed: ParsedDomain) throws(RemoteError) -> DefineClaim {
         let name = parsed.definition.name
         guard let uuid = RemoteUUID(parsed.definition.uuid) else {
             throw RemoteError(code: .internalError, domain: .domain, detail: "malformed uuid '\(parsed.definition.uuid)'")
         }
-        return try writer.withLock { _ throws(RemoteError) -> (RemoteDomain, isNew: Bool) in
-            let (existing, clash) = state.withLock { state in
-                (state.byUUID[uuid], state.uuidByName[name].flatMap { state.byUUID[$0] })
-            }
+        return try state.withLock { state throws(RemoteError) -> DefineClaim in
+            let existing = state.byUUID[uuid]
             if let existing, existing.name != name {
                 throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(existing.name)' is already defined with uuid \(uuid)")
             }
-            if let clash, clash.uuid != uuid {
+            if let storing = state.storing[uuid], storing != name {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(storing)' is already defined with uuid \(uuid)")
+            }
+            if let clash = state.uuidByName[name].flatMap({ state.byUUID[$0] }), clash.uuid != uuid {
                 throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(name)' already exists with uuid \(clash.uuid)")
             }
-            let xml = parsed.xml
-            do throws(StoreError) {
-                try store.write(name: name, xml: xml)
-                // A new domain starts without snapshots, whatever a vanished namesake left.
-                if existing == nil { try snapshotStore.remove(domain: name) }
-            } catch {
-                throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot save the definition of '\(name)': \(error.message)")
+            if let other = state.storingUUID(named: name), other != uuid {
+                throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(name)' already exists with uuid \(other)")
             }
-            return state.withLock { state in
-                var record = existing ?? DomainRecord(uuid: uuid, name: name, xml: xml, definition: parsed.definition, unmodelled: parsed.unmodelled)
-                record.xml = xml
-                record.definition = parsed.definition
-                record.unmodelled = parsed.unmodelled
-                record.persistent = true
-                if record.isActive { record.updated = true }
-                state.byUUID[uuid] = record
-                state.uuidByName[name] = uuid
-                return (record.handle, existing == nil)
-            }
+            state.storing[uuid] = name
+            return DefineClaim(uuid: uuid, name: name, isNew: existing == nil)
         }
+    }
+
+    /// Gives up a claim whose definition was not stored.
+    func release(_ claim: DefineClaim) {
+        state.withLock { state in
+            if state.storing[claim.uuid] == claim.name { state.storing[claim.uuid] = nil }
+        }
+    }
+
+    /// The definition of `claim` is stored (`xml`, `parsed`'s text): its record takes it (the
+    /// record as it is now, so that a runtime change made meanwhile is kept).
+    private func commit(_ claim: DefineClaim, _ parsed: ParsedDomain, xml: String) -> (RemoteDomain, isNew: Bool) {
+        state.withLock { state in
+            if state.storing[claim.uuid] == claim.name { state.storing[claim.uuid] = nil }
+            var record = state.byUUID[claim.uuid]
+                ?? DomainRecord(uuid: claim.uuid, name: claim.name, xml: xml, definition: parsed.definition, unmodelled: parsed.unmodelled)
+            record.xml = xml
+            record.definition = parsed.definition
+            record.unmodelled = parsed.unmodelled
+            record.persistent = true
+            if record.isActive { record.updated = true }
+            state.byUUID[claim.uuid] = record
+            state.uuidByName[claim.name] = claim.uuid
+            return (record.handle, claim.isNew)
+        }
+    }
+
+    private static func saveError(_ claim: DefineClaim, _ error: StoreError) -> RemoteError {
+        RemoteError(code: .operationFailed, domain: .domain, detail: "cannot save the definition of '\(claim.name)': \(error.message)")
     }
 
     /// Renames an inactive persistent domain to the name `parsed` has (its definition with the
@@ -154,21 +227,29 @@ final class DomainRegistry: Sendable {
             guard let record = state.withLock({ $0.byUUID[uuid] }) else {
                 throw RemoteError(code: .noDomain, domain: .qemu, detail: "no domain with matching uuid '\(uuid)'")
             }
-            guard state.withLock({ $0.uuidByName[name] }) == nil else {
+            let xml = parsed.xml
+            let taken = state.withLock { state -> Bool in
+                guard state.uuidByName[name] == nil, state.storingUUID(named: name) == nil, state.storing[uuid] == nil else { return true }
+                state.storing[uuid] = name
+                return false
+            }
+            guard !taken else {
                 throw RemoteError(code: .operationInvalid, domain: .domain, detail: "domain with name '\(name)' already exists")
             }
             do throws(StoreError) {
-                try store.write(name: name, xml: parsed.xml)
+                try store.write(name: name, xml: xml)
                 if record.autostart { try store.setAutostart(name: name, true) }
                 try store.remove(name: record.name)
             } catch {
                 try? store.remove(name: name)
+                state.withLock { $0.storing[uuid] = nil }
                 throw RemoteError(code: .operationFailed, domain: .domain, detail: "cannot rename the definition of '\(record.name)': \(error.message)")
             }
             return state.withLock { state in
+                state.storing[uuid] = nil
                 var renamed = record
                 renamed.name = name
-                renamed.xml = parsed.xml
+                renamed.xml = xml
                 renamed.definition = parsed.definition
                 renamed.unmodelled = parsed.unmodelled
                 state.byUUID[uuid] = renamed
@@ -271,8 +352,11 @@ final class DomainRegistry: Sendable {
                 if let existing = state.byUUID[uuid] {
                     throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(existing.name)' is already defined with uuid \(uuid)")
                 }
-                if let other = state.uuidByName[name] {
+                if let other = state.uuidByName[name] ?? state.storingUUID(named: name) {
                     throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(name)' already exists with uuid \(other)")
+                }
+                if let storing = state.storing[uuid] {
+                    throw RemoteError(code: .operationFailed, domain: .domain, detail: "domain '\(storing)' is already defined with uuid \(uuid)")
                 }
                 var record = DomainRecord(uuid: uuid, name: name, xml: parsed.xml, definition: parsed.definition, unmodelled: parsed.unmodelled)
                 record.persistent = false

@@ -17,8 +17,10 @@ import Glibc
 /// (and the directory once), so a segment is reused only once its changes are durable in
 /// their files.
 ///
-/// Thread safety: all state is guarded by `condition`; appends block the calling thread (a
-/// thread-pool thread) on the disk, as the direct writes did.
+/// Thread safety: all state is guarded by `condition`. ``record(_:)`` blocks the calling thread
+/// (a thread-pool thread) on the disk; ``recordFromEventLoop(_:)`` has the calling event loop
+/// submit the write and resumes when the disk has it. One write to the segments is under way
+/// at a time, so records land in order.
 final class DefinitionJournal: @unchecked Sendable {
     /// Bytes per segment: room for about a thousand usual definitions between turns.
     static let defaultCapacity = 4 << 20
@@ -37,6 +39,12 @@ final class DefinitionJournal: @unchecked Sendable {
     /// How long the journal is to be idle before the materializer writes files, unless a
     /// writer waits for it or a segment is to be freed: a burst of defines is answered first.
     static let idleDelay: TimeInterval = 0.05
+    /// The longest a record's submission from an event loop may hold the loop: the kernel
+    /// finishes a write inside its submission when the disk is faster than the submission
+    /// (then it waits for the disk's flush there too). This project's machines measured 20–60 µs
+    /// a submission, 160 µs at most; a disk that makes one take longer has every later record
+    /// written on the thread pool, so a loop waits for such a disk once at most.
+    static let defaultLongestSubmission: Duration = .microseconds(500)
     /// How long a change waits for the materializer to free a segment before it fails.
     static let materializerPatience: TimeInterval = 30
 
@@ -57,6 +65,17 @@ final class DefinitionJournal: @unchecked Sendable {
     private var closed = false
     /// Whether ``finish(timeout:)`` emptied the segments: nothing more is recorded.
     private var finished = false
+    /// Whether a record is being written without the lock, from an event loop (see
+    /// ``recordFromEventLoop(_:)``): every other write to the segments waits for it, so records
+    /// reach them in order (a replay stops at the first one missing).
+    private var appendInFlight = false
+    /// The longest a write's submission may hold an event loop before the journal stops
+    /// writing from event loops (see ``recordFromEventLoop(_:)``).
+    private let longestSubmission: Duration
+    /// Threads waiting for the write under way from an event loop.
+    private var appendWaiters = 0
+    /// Whether records may be written from event loops (false once a filesystem refused it).
+    private var appendsFromEventLoops = true
     /// Whether the materializer is writing or flushing files (without `condition`).
     private var materializerBusy = false
     /// Definitions written to their files since the last flush of them.
@@ -65,8 +84,12 @@ final class DefinitionJournal: @unchecked Sendable {
     /// Opens the journal in `directory` (creating its segments), after replaying what an earlier
     /// run left in it into the files `path` names, and starts its materializer thread (unless
     /// `materializes` is false: tests, as a daemon killed before it wrote any file).
-    init(directory: String, capacity: Int = defaultCapacity, path: @escaping @Sendable (String) -> String, materializes: Bool = true) throws(StoreError) {
+    init(
+        directory: String, capacity: Int = defaultCapacity, path: @escaping @Sendable (String) -> String, materializes: Bool = true,
+        longestSubmission: Duration = defaultLongestSubmission
+    ) throws(StoreError) {
         self.directory = directory
+        self.longestSubmission = longestSubmission
         self.path = path
         // Whole blocks: the segments are written block by block.
         let capacity = JournalFormat.aligned(max(capacity, JournalFormat.blockSize))
@@ -99,16 +122,15 @@ final class DefinitionJournal: @unchecked Sendable {
         guard !finished else { throw StoreError(message: "the definitions journal is closed: the daemon is stopping") }
         let deadline = Date(timeIntervalSinceNow: Self.materializerPatience)
         while true {
+            // One write at a time: a record written from an event loop first.
+            guard waitForAppendInFlight(until: deadline) else {
+                throw StoreError(message: "the definitions journal did not finish a write in time")
+            }
             let placement = segments.placement(size: size)
             switch placement {
-            case .append(let segment, let offset, let epoch, let header, let sequence):
-                // The first record of a segment shares its first block with the header: they
-                // are written together (the header again, unchanged, when it is there already).
-                let withHeader = header || offset == JournalFormat.headerSize
-                var bytes = withHeader ? JournalFormat.header(epoch: epoch) : []
-                bytes += JournalFormat.record(change, epoch: epoch)
+            case .append(let segment, let offset, let epoch, let header, _):
+                let (bytes, start) = Self.bytes(of: change, at: offset, epoch: epoch, header: header)
                 let file = files[segment]
-                let start = withHeader ? 0 : offset
                 let end = JournalFormat.aligned(start + bytes.count)
                 if end > file.size {
                     // Grown with written zeros ahead of the records, so that most appends
@@ -125,14 +147,7 @@ final class DefinitionJournal: @unchecked Sendable {
                 }
                 try file.write(bytes, at: start)
                 try file.flush()
-                segments.recorded(placement, size: size)
-                queue.append((sequence, change))
-                lastRecord = Date()
-                // Only the materializer waits for a record, and it needs waking only when it
-                // waits without a deadline (its queue was empty) or a segment is to be freed;
-                // otherwise it comes back when the journal has been idle (a wake-up per
-                // record would cost every define a context switch).
-                if queue.count == 1 || segments.retiringSegmentIsPending { condition.broadcast() }
+                noteRecorded(change, at: placement, size: size)
                 return
             case .waitForMaterializer:
                 try waitLocked(until: deadline) { $0.placement(size: size) != .waitForMaterializer }
@@ -148,6 +163,126 @@ final class DefinitionJournal: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// A record's bytes and where in its segment they are written: the first record of a
+    /// segment shares its first block with the header, and they are written together (the
+    /// header again, unchanged, when it is there already).
+    private static func bytes(of change: JournalChange, at offset: Int, epoch: UInt64, header: Bool) -> (bytes: [UInt8], start: Int) {
+        let withHeader = header || offset == JournalFormat.headerSize
+        var bytes = withHeader ? JournalFormat.header(epoch: epoch) : []
+        bytes += JournalFormat.record(change, epoch: epoch)
+        return (bytes, withHeader ? 0 : offset)
+    }
+
+    /// `change` is durably at `placement` (with `condition` held): it is queued for its file.
+    private func noteRecorded(_ change: JournalChange, at placement: JournalSegments.Placement, size: Int) {
+        guard case .append(_, _, _, _, let sequence) = placement else { return }
+        segments.recorded(placement, size: size)
+        queue.append((sequence, change))
+        lastRecord = Date()
+        // Only the materializer waits for a record, and it needs waking only when it waits
+        // without a deadline (its queue was empty) or a segment is to be freed; otherwise it
+        // comes back when the journal has been idle (a wake-up per record would cost every
+        // define a context switch).
+        if queue.count == 1 || segments.retiringSegmentIsPending { condition.broadcast() }
+    }
+
+    // MARK: Records written from an event loop
+
+    /// Whether both segments are written with direct I/O (which writes from an event loop need).
+    var segmentsUseDirectIO: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return files.allSatisfy(\.isDirect)
+    }
+
+    /// A record staged for a write from an event loop.
+    private struct StagedAppend {
+        let change: JournalChange
+        let placement: JournalSegments.Placement
+        let size: Int
+        let file: JournalSegmentFile
+        let descriptor: Int32
+        let buffer: UnsafeRawPointer
+        let length: Int
+        let offset: Int
+    }
+
+    /// Records `change` durably by a write that the calling event loop submits, and is woken by
+    /// when it is on the disk (``EventLoopDurableWriter``): no thread waits for the disk, and no
+    /// thread hop is taken.
+    ///
+    /// - Returns: false, with nothing recorded, when it cannot be done so: off an event loop,
+    ///   without AIO, while another write is under way, when the segment is to grow or to turn
+    ///   (its other segment's changes first in their files), for a filesystem without direct
+    ///   I/O, or once a submission held its loop longer than ``defaultLongestSubmission``. The
+    ///   caller then records it with ``record(_:)`` on the thread pool.
+    func recordFromEventLoop(_ change: JournalChange) async throws(StoreError) -> Bool {
+        guard let writer = EventLoopDurableWriter.current(), let staged = try stage(change) else { return false }
+        let (result, submission) = await writer.write(descriptor: staged.descriptor, buffer: staged.buffer, length: staged.length, offset: staged.offset)
+        return try complete(staged, result: result, submission: submission)
+    }
+
+    /// Places and stages `change` for a write from an event loop; `nil` when it is to be written
+    /// on the thread pool. Marks the write in flight: every other write waits for it.
+    private func stage(_ change: JournalChange) throws(StoreError) -> StagedAppend? {
+        let size = JournalFormat.recordSize(change)
+        condition.lock()
+        defer { condition.unlock() }
+        guard appendsFromEventLoops, !appendInFlight, !closed, !finished else { return nil }
+        let placement = segments.placement(size: size)
+        guard case .append(let segment, let offset, let epoch, let header, _) = placement else { return nil }
+        let file = files[segment]
+        guard let descriptor = file.directDescriptor else { return nil }
+        let (bytes, start) = Self.bytes(of: change, at: offset, epoch: epoch, header: header)
+        // Within what the file already holds (written zeros): growing it is the thread pool's.
+        guard JournalFormat.aligned(start + bytes.count) <= file.size else { return nil }
+        let (buffer, length) = try file.stage(bytes)
+        appendInFlight = true
+        return StagedAppend(change: change, placement: placement, size: size, file: file, descriptor: descriptor, buffer: buffer, length: length, offset: start)
+    }
+
+    /// The staged write finished with `result` (bytes written, or `-errno`), its submission
+    /// having held the loop for `submission`: the change is recorded, or to be written on the
+    /// thread pool (false), or failed.
+    private func complete(_ staged: StagedAppend, result: Int64, submission: Duration) throws(StoreError) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        appendInFlight = false
+        // A submission that held the loop long waited for the disk inside the kernel: on this
+        // disk, records are written on the thread pool from now on.
+        if submission > longestSubmission { appendsFromEventLoops = false }
+        // Only threads waiting for this write are woken (not the materializer, every define).
+        if appendWaiters > 0 { condition.broadcast() }
+        if result == Int64(staged.length) {
+            staged.file.wrote(through: staged.offset + staged.length)
+            noteRecorded(staged.change, at: staged.placement, size: staged.size)
+            return true
+        }
+        switch result {
+        case -Int64(EINVAL):
+            // This filesystem or kernel takes no such write: the thread pool's from now on.
+            appendsFromEventLoops = false
+            return false
+        case -Int64(ESHUTDOWN):
+            return false
+        case ..<0:
+            throw StoreError(message: "cannot write \(staged.file.path): \(String(cString: strerror(Int32(truncatingIfNeeded: -result))))")
+        default:
+            throw StoreError(message: "cannot write \(staged.file.path): \(result) of \(staged.length) bytes written")
+        }
+    }
+
+    /// Waits (with `condition` held) until no write from an event loop is under way; false when
+    /// one still is at `deadline`.
+    private func waitForAppendInFlight(until deadline: Date) -> Bool {
+        appendWaiters += 1
+        defer { appendWaiters -= 1 }
+        while appendInFlight {
+            if !condition.wait(until: deadline) { return !appendInFlight }
+        }
+        return true
     }
 
     /// Waits (with `condition` held) until `ready` holds, or fails at `deadline`.
@@ -190,6 +325,8 @@ final class DefinitionJournal: @unchecked Sendable {
         defer { condition.unlock() }
         closed = true
         condition.broadcast()
+        // A record under way from an event loop lands first (its loop's writer finishes it).
+        guard waitForAppendInFlight(until: Date(timeIntervalSinceNow: timeout)) else { return false }
         while materializerBusy { condition.wait() }
         guard segments.isWritten else { return false }
         do throws(StoreError) {

@@ -61,13 +61,30 @@ final class JournalSegmentFile {
         return (fd, false)
     }
 
-    /// Writes `bytes` at `offset` (a block boundary), zero-padded to whole blocks; not flushed.
-    func write(_ bytes: [UInt8], at offset: Int) throws(StoreError) {
-        precondition(offset % JournalFormat.blockSize == 0, "journal writes start at a block boundary")
+    /// The descriptor, for a durable write submitted elsewhere (``DefinitionJournal``'s
+    /// appends from an event loop); only while the file is opened with direct I/O.
+    var directDescriptor: Int32? { isDirect ? descriptor : nil }
+
+    /// Copies `bytes`, zero-padded to whole blocks, into the aligned buffer, for a write at a
+    /// block boundary; valid until the next write or staging.
+    func stage(_ bytes: [UInt8]) throws(StoreError) -> (buffer: UnsafeRawPointer, length: Int) {
         let length = JournalFormat.aligned(bytes.count)
         let memory = try scratch(length)
         bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         (memory + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: length - bytes.count)
+        return (UnsafeRawPointer(memory), length)
+    }
+
+    /// A staged write reached the file elsewhere, up to `end`.
+    func wrote(through end: Int) {
+        size = max(size, end)
+    }
+
+    /// Writes `bytes` at `offset` (a block boundary), zero-padded to whole blocks; not flushed.
+    func write(_ bytes: [UInt8], at offset: Int) throws(StoreError) {
+        precondition(offset % JournalFormat.blockSize == 0, "journal writes start at a block boundary")
+        let (staged, length) = try stage(bytes)
+        let memory = UnsafeMutableRawPointer(mutating: staged)
         var written = 0
         while written < length {
             let n = pwrite(descriptor, memory + written, length - written, off_t(offset + written))

@@ -1,4 +1,5 @@
 import DomainXML
+import Synchronization
 import Foundation
 import XMLTree
 
@@ -15,10 +16,19 @@ struct SnapshotStore: Sendable {
     /// How large a tree's file may be read (each snapshot holds a domain definition).
     static let limits = XMLParseLimits(maximumBytes: 256 << 20, maximumDepth: 66, maximumAttributes: 64)
 
+    /// The domains that have a file here, as this store wrote and removed them (listed at
+    /// start): a new definition learns without a system call whether one is to be removed.
+    private let files: SnapshotFileIndex
+
     init(stateDirectory: String) throws {
         directory = stateDirectory + "/snapshots"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".xml") }.map { String($0.dropLast(4)) }
+        files = SnapshotFileIndex(Set(names))
     }
+
+    /// Whether `domain` may have a file here (one this store has not removed).
+    func mayHaveFile(domain: String) -> Bool { files.contains(domain) }
 
     func path(for domain: String) -> String { directory + "/" + domain + ".xml" }
 
@@ -28,13 +38,14 @@ struct SnapshotStore: Sendable {
             try remove(domain: domain)
             return
         }
+        files.insert(domain)
         try DefinitionStore.atomicWrite(path: path(for: domain), contents: Array(tree.storedDocument().utf8))
     }
 
     /// Moves an unreadable file aside (`NAME.xml.unreadable`), so that the next write does not
     /// destroy what an operator may still recover.
     func setAside(domain: String) {
-        rename(path(for: domain), path(for: domain) + ".unreadable")
+        if rename(path(for: domain), path(for: domain) + ".unreadable") == 0 { files.remove(domain) }
     }
 
     /// Removes `domain`'s file; nothing to do (and nothing flushed) when there is none.
@@ -44,6 +55,7 @@ struct SnapshotStore: Sendable {
         } else if errno != ENOENT {
             throw StoreError(message: "cannot remove \(path(for: domain)): \(String(cString: strerror(errno)))")
         }
+        files.remove(domain)
     }
 
     /// The tree stored for `domain`: empty when there is none; a failure when the file cannot
@@ -59,4 +71,15 @@ struct SnapshotStore: Sendable {
             return .failure(StoreError(message: "\(path): \(error)"))
         }
     }
+}
+
+/// The names of a ``SnapshotStore``'s files, shared by its copies.
+final class SnapshotFileIndex: Sendable {
+    private let names: Mutex<Set<String>>
+
+    init(_ names: Set<String>) { self.names = Mutex(names) }
+
+    func contains(_ name: String) -> Bool { names.withLock { $0.contains(name) } }
+    func insert(_ name: String) { names.withLock { _ = $0.insert(name) } }
+    func remove(_ name: String) { names.withLock { _ = $0.remove(name) } }
 }
