@@ -213,9 +213,10 @@ enum DomainBenchmark {
             print(String(format: "    a daemon doing nothing else would be at most %.2fx libvirtd (libvirtd's way), %.2fx (corrald's); corrald takes %.2fx its floor",
                          theirDefines.p50 / (libvirtWrite + rpc), theirDefines.p50 / (corralWrite + rpc), ours.p50 / (corralWrite + rpc)))
             // With corrald's own parse (as measured here, on a warm thread) on top: the rest
-            // of a define is its two thread hops (event loop → thread pool → event loop).
+            // of a define is the call's own work (its frame, its job, its record) and a colder
+            // cache; the journal write is submitted by the event loop itself (no thread hop).
             let floor = parse + corralWrite + rpc
-            print(String(format: "    with the parse too: at most %.2fx libvirtd; corrald takes %.2fx that (%.0f µs more: hops and a colder cache)",
+            print(String(format: "    with the parse too: at most %.2fx libvirtd; corrald takes %.2fx that (%.0f µs more: the call's own work and a colder cache)",
                          theirDefines.p50 / floor, ours.p50 / floor, (ours.p50 - floor) * 1e6))
         }
         var theirs: Figures?
