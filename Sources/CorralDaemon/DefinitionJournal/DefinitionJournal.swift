@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NIOPosix
 
 /// A write-ahead journal in front of a ``DefinitionStore``'s files: a change is durable once its
 /// record is flushed to the journal, and reaches its file in the background.
@@ -116,6 +117,8 @@ final class DefinitionJournal: @unchecked Sendable {
 
     /// Records `change` durably; its file follows in the background.
     func record(_ change: JournalChange) throws(StoreError) {
+        // On an event loop it would block the loop, and wait for a write that loop is to finish.
+        assert(MultiThreadedEventLoopGroup.currentEventLoop == nil, "the journal's blocking write is for the thread pool")
         let size = JournalFormat.recordSize(change)
         condition.lock()
         defer { condition.unlock() }

@@ -35,7 +35,7 @@ enum RenameProcedure {
                         throw RemoteError(domainXMLError: error)
                     }
                 }
-                return try registry.rename(record.uuid, to: parsed)
+                return try await BlockingWork.run { () throws(RemoteError) in try registry.rename(record.uuid, to: parsed) }
             }
             events.lifecycle(handles.old, .renamed(isNewName: false))
             events.lifecycle(handles.new, .renamed(isNewName: true))

@@ -55,7 +55,7 @@ enum DeviceProcedures {
                         _ = try await driver.updateLive(device, of: record, force: flags & DomainDriver.forceFlag != 0)
                     }
                 }
-                if let configDocument { try define(configDocument.edited, registry: registry, options: driver.options) }
+                if let configDocument { try await define(configDocument.edited, registry: registry, options: driver.options) }
             }
         }
         table.registerAsync(Remote.DomainAttachDevice.self) { arguments, _ throws(RemoteError) in
@@ -99,7 +99,7 @@ enum DeviceProcedures {
                     // libvirt's alias detach does not wait: the removal event says when it is done.
                     try await driver.detachLive(alias: arguments.alias, name: element, from: record, waits: false)
                 }
-                if let configDocument { try define(configDocument, registry: registry, options: driver.options) }
+                if let configDocument { try await define(configDocument, registry: registry, options: driver.options) }
             }
             return XDRVoid()
         }
@@ -168,14 +168,15 @@ enum DeviceProcedures {
         return (original, edited)
     }
 
-    /// Stores `document` as the domain's definition.
-    static func define(_ document: XMLElement, registry: DomainRegistry, options: DomainXMLOptions) throws(RemoteError) {
+    /// Stores `document` as the domain's definition (journaled by the calling event loop, as a
+    /// define is).
+    static func define(_ document: XMLElement, registry: DomainRegistry, options: DomainXMLOptions) async throws(RemoteError) {
         let parsed: ParsedDomain
         do throws(DomainXMLError) {
             parsed = try DomainXMLParser.parse(DomainXMLFormatter.format(document), options: options)
         } catch {
             throw RemoteError(domainXMLError: error)
         }
-        _ = try registry.define(parsed)
+        _ = try await registry.defineFromEventLoop(parsed)
     }
 }

@@ -227,7 +227,8 @@ extension DomainDriver {
         }
         let remainder = try await stopMigratedAway(uuid)
         if flags.contains(.undefineSource), registry.record(uuid: uuid)?.persistent == true {
-            try registry.undefine(record.handle, flags: 0)
+            let registry = self.registry
+            try await BlockingWork.run { () throws(RemoteError) in try registry.undefine(record.handle, flags: 0) }
             events.lifecycle(record.handle, .undefined)
         }
         logger.info("domain migrated away", metadata: ["name": "\(record.name)"])
@@ -393,7 +394,7 @@ extension DomainDriver {
             let xml = incoming?.persistentXML ?? theirs?.persistentXML ?? record.xml
             do {
                 let parsed = try DomainXMLParser.parse(xml, options: options)
-                let (handle, isNew) = try registry.define(parsed)
+                let (handle, isNew) = try await registry.defineFromEventLoop(parsed)
                 events.lifecycle(handle, .defined(added: isNew))
             } catch {
                 logger.warning("the migrated guest runs but could not be defined", metadata: ["error": "\(error)"])
