@@ -47,7 +47,7 @@ struct DefinitionStore: Sendable {
     /// Writes a definition atomically.
     func write(name: String, xml: String) throws(StoreError) {
         if let journal {
-            try journal.record(.write(name: name, contents: Array(xml.utf8)))
+            try journal.record(.write(name: name, contents: xml))
         } else {
             try Self.atomicWrite(path: path(for: name), contents: Array(xml.utf8))
         }
@@ -58,7 +58,7 @@ struct DefinitionStore: Sendable {
     /// written, when it is to be written with ``write(name:xml:)`` on the thread pool.
     func writeFromEventLoop(name: String, xml: String) async throws(StoreError) -> Bool {
         guard let journal else { return false }
-        return try await journal.recordFromEventLoop(.write(name: name, contents: Array(xml.utf8)))
+        return try await journal.recordFromEventLoop(.write(name: name, contents: xml))
     }
 
     /// Removes a definition (and its autostart marker).

@@ -27,7 +27,7 @@ struct DefinitionJournalTests {
     @Test("records read back in order; a torn, corrupted or earlier-epoch record ends the segment")
     func format() throws {
         let changes: [JournalChange] = [
-            .write(name: "a", contents: Array("<domain>ä</domain>".utf8)), .remove(name: "b"), .keep(name: "c"), .write(name: "d", contents: []),
+            .write(name: "a", contents: "<domain>ä</domain>"), .remove(name: "b"), .keep(name: "c"), .write(name: "d", contents: ""),
         ]
         var segment = JournalFormat.header(epoch: 7)
         for change in changes { Self.append(JournalFormat.record(change, epoch: 7), to: &segment) }
@@ -64,6 +64,13 @@ struct DefinitionJournalTests {
         var header = segment
         header[9] ^= 0x80
         #expect(JournalFormat.changes(segment: header) == nil)
+        // A definition that is not UTF-8 (the journal writes only text) ends it, even with its
+        // checksum right.
+        let body: [UInt8] = [1] + withUnsafeBytes(of: UInt32(1).littleEndian, Array.init) + Array("a".utf8) + [0xFF, 0xFE]
+        let crc = CRC32.checksum(body, continuing: CRC32.checksum(withUnsafeBytes(of: UInt64(1).littleEndian, Array.init)))
+        let notText = JournalFormat.header(epoch: 1) + withUnsafeBytes(of: UInt32(body.count).littleEndian, Array.init) + withUnsafeBytes(of: crc.littleEndian, Array.init) + body
+        #expect(JournalFormat.changes(segment: notText)?.changes == [])
+        #expect(JournalFormat.changes(segment: JournalFormat.header(epoch: 1) + JournalFormat.record(.write(name: "a", contents: "ok"), epoch: 1))?.changes == [.write(name: "a", contents: "ok")])
         // A name with a slash is not a definition's.
         #expect(JournalFormat.changes(segment: JournalFormat.header(epoch: 1) + JournalFormat.record(.remove(name: "../x"), epoch: 1))?.changes == [])
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
@@ -145,13 +152,13 @@ struct DefinitionJournalTests {
                 try file.write(JournalFormat.header(epoch: 3) + JournalFormat.record(.remove(name: "a"), epoch: 3), at: 0)
                 try file.grow(to: 3 * 4096 + 1)
                 #expect(file.size == 4 * 4096)
-                try file.write(JournalFormat.record(.write(name: "b", contents: Array(repeating: 0x41, count: 5000)), epoch: 3), at: 4096)
+                try file.write(JournalFormat.record(.write(name: "b", contents: String(repeating: "A", count: 5000)), epoch: 3), at: 4096)
                 try file.flush()
                 #expect(file.size == 4 * 4096)
             }
             let bytes = try #require(FileManager.default.contents(atPath: path))
             images.append(Array(bytes))
-            #expect(JournalFormat.changes(segment: Array(bytes))?.changes == [.remove(name: "a"), .write(name: "b", contents: Array(repeating: 0x41, count: 5000))])
+            #expect(JournalFormat.changes(segment: Array(bytes))?.changes == [.remove(name: "a"), .write(name: "b", contents: String(repeating: "A", count: 5000))])
         }
         #expect(images[0] == images[1])
     }
@@ -231,7 +238,7 @@ struct DefinitionJournalTests {
         do {
             let journal = try DefinitionJournal(directory: directory, capacity: 4096, path: path)
             defer { journal.close() }
-            try journal.record(.write(name: "a", contents: Array("<domain/>".utf8)))
+            try journal.record(.write(name: "a", contents: "<domain/>"))
             #expect(!journal.waitUntilWritten(timeout: 0.5))
         }
         // Still there at the next start, which writes it once the directory exists.
@@ -256,7 +263,7 @@ struct DefinitionJournalTests {
         for index in 0..<count {
             let xml = "<domain>\(index)\(body)</domain>"
             try store.write(name: "g\(index)", xml: xml)
-            end = (index == 0 ? end : JournalFormat.aligned(end)) + JournalFormat.record(.write(name: "g\(index)", contents: Array(xml.utf8)), epoch: 1).count
+            end = (index == 0 ? end : JournalFormat.aligned(end)) + JournalFormat.record(.write(name: "g\(index)", contents: xml), epoch: 1).count
         }
         // Steps that doubled the file (64 KiB, 128 KiB, … 1 MiB), then whole largest steps; the
         // last one covering the last record.

@@ -91,7 +91,7 @@ struct DefinitionsFromEventLoopTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let fromLoop = try await Self.onLoop(group) {
             var results: [Bool] = []
-            for index in 0..<3 { results.append(try await journal.recordFromEventLoop(.write(name: "a", contents: Array("<domain>\(index)</domain>".utf8)))) }
+            for index in 0..<3 { results.append(try await journal.recordFromEventLoop(.write(name: "a", contents: "<domain>\(index)</domain>"))) }
             return results
         }
         try await group.shutdownGracefully()

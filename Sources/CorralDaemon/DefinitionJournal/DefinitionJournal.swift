@@ -470,13 +470,13 @@ final class DefinitionJournal: @unchecked Sendable {
         for change in lastChanges(changes) {
             switch change {
             case .write(let name, let contents) where durable:
-                try DefinitionStore.replaceFile(path: path(name), contents: contents, flush: true)
+                try DefinitionStore.replaceFile(path: path(name), contents: Array(contents.utf8), flush: true)
             case .write(let name, let contents):
                 let file = path(name)
                 let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw StoreError(message: "cannot write \(file): \(String(cString: strerror(errno)))") }
                 defer { Glibc.close(fd) }
-                try DefinitionStore.writeAll(contents, to: fd, at: 0, file: file)
+                try DefinitionStore.writeAll(Array(contents.utf8), to: fd, at: 0, file: file)
             case .remove(let name):
                 if unlink(path(name)) != 0 && errno != ENOENT {
                     throw StoreError(message: "cannot remove \(path(name)): \(String(cString: strerror(errno)))")

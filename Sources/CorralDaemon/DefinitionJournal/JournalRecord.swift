@@ -1,7 +1,8 @@
 /// One change to a ``DefinitionStore`` as its journal keeps it.
 enum JournalChange: Equatable, Sendable {
-    /// The definition `name` now has these contents.
-    case write(name: String, contents: [UInt8])
+    /// The definition `name` now has these contents. A string, not bytes: a queued change shares
+    /// its storage with the domain's record (a burst of defines queues a copy of each otherwise).
+    case write(name: String, contents: String)
     /// The definition `name` is gone.
     case remove(name: String)
     /// The file for `name` was written durably without the journal (a definition too large for
@@ -88,7 +89,7 @@ enum JournalFormat {
         let name = Array(change.name.utf8)
         append(UInt32(name.count), to: &body)
         body += name
-        if case .write(_, let contents) = change { body += contents }
+        if case .write(_, let contents) = change { body.append(contentsOf: contents.utf8) }
         var epochBytes: [UInt8] = []
         append(epoch, to: &epochBytes)
         var bytes: [UInt8] = []
@@ -102,7 +103,7 @@ enum JournalFormat {
     /// How many bytes ``record(_:epoch:)`` makes of `change` (under any epoch).
     static func recordSize(_ change: JournalChange) -> Int {
         var size = recordOverhead + change.name.utf8.count
-        if case .write(_, let contents) = change { size += contents.count }
+        if case .write(_, let contents) = change { size += contents.utf8.count }
         return size
     }
 
@@ -138,7 +139,7 @@ enum JournalFormat {
         guard let name = String(validating: nameBytes, as: UTF8.self), !name.contains("/") else { return nil }
         let contents = body[(start + 5 + nameLength)...]
         switch body[start] {
-        case 1: return .write(name: name, contents: Array(contents))
+        case 1: return String(validating: contents, as: UTF8.self).map { .write(name: name, contents: $0) }
         case 2 where contents.isEmpty: return .remove(name: name)
         case 3 where contents.isEmpty: return .keep(name: name)
         default: return nil
