@@ -20,6 +20,11 @@ final class DomainRegistry: Sendable {
         /// meanwhile.
         var storing: [RemoteUUID: String] = [:]
 
+        /// Gives up `claim` (when it is still this define's).
+        mutating func unclaim(_ claim: DefineClaim) {
+            if storing[claim.uuid] == claim.name { storing[claim.uuid] = nil }
+        }
+
         /// The UUID of a definition of `name` being stored.
         func storingUUID(named name: String) -> RemoteUUID? {
             storing.first { $0.value == name }?.key
@@ -192,16 +197,14 @@ final class DomainRegistry: Sendable {
 
     /// Gives up a claim whose definition was not stored.
     func release(_ claim: DefineClaim) {
-        state.withLock { state in
-            if state.storing[claim.uuid] == claim.name { state.storing[claim.uuid] = nil }
-        }
+        state.withLock { $0.unclaim(claim) }
     }
 
     /// The definition of `claim` is stored (`xml`, `parsed`'s text): its record takes it (the
     /// record as it is now, so that a runtime change made meanwhile is kept).
     private func commit(_ claim: DefineClaim, _ parsed: ParsedDomain, xml: String) -> (RemoteDomain, isNew: Bool) {
         state.withLock { state in
-            if state.storing[claim.uuid] == claim.name { state.storing[claim.uuid] = nil }
+            state.unclaim(claim)
             var record = state.byUUID[claim.uuid]
                 ?? DomainRecord(uuid: claim.uuid, name: claim.name, xml: xml, definition: parsed.definition, unmodelled: parsed.unmodelled)
             record.xml = xml

@@ -111,33 +111,40 @@ final class EventLoopDurableWriter: @unchecked Sendable {
 
     /// The eventfd counted finished writes: hands each its result.
     fileprivate func reap() {
-        var completions = [corral_aio_completion](repeating: corral_aio_completion(), count: 16)
-        while true {
-            let count = completions.withUnsafeMutableBufferPointer { corral_aio_reap(context, $0.baseAddress, Int32($0.count), 0, 0) }
-            guard count > 0 else { return }
-            for completion in completions.prefix(Int(count)) {
-                pending.removeValue(forKey: completion.token)?.resume(returning: completion.result)
-            }
-            if count < completions.count { return }
-        }
+        while reapOnce(waitingForOne: false) == Self.reapBatch {}
     }
 
     /// The loop no longer watches the eventfd (it is closing): the writes in flight are waited
-    /// for here (at most 10 s; the disk finishes them) so that each caller learns whether its
-    /// write is durable, and no more are taken.
+    /// for here (at most 10 s each; the disk finishes them) so that each caller learns whether
+    /// its write is durable, no more are taken, and the AIO context is given back.
     fileprivate func channelClosed() {
         closed = true
-        var completions = [corral_aio_completion](repeating: corral_aio_completion(), count: 16)
-        while !pending.isEmpty {
-            let count = completions.withUnsafeMutableBufferPointer { corral_aio_reap(context, $0.baseAddress, Int32($0.count), 1, 10_000) }
-            guard count > 0 else { break }
-            for completion in completions.prefix(Int(count)) {
-                pending.removeValue(forKey: completion.token)?.resume(returning: completion.result)
-            }
+        while !pending.isEmpty, reapOnce(waitingForOne: true) > 0 {}
+        // Any still unfinished: reported as failed, their journal records not counted (the
+        // context stays: destroying it would wait for them).
+        guard pending.isEmpty else {
+            for continuation in pending.values { continuation.resume(returning: -Int64(EIO)) }
+            pending.removeAll()
+            return
         }
-        // Any still unfinished: reported as failed, their journal records not counted.
-        for continuation in pending.values { continuation.resume(returning: -Int64(EIO)) }
-        pending.removeAll()
+        corral_aio_destroy(context)
+    }
+
+    /// How many finished writes one reap collects at most.
+    private static let reapBatch = 16
+
+    /// Collects finished writes (waiting up to 10 s for one when `waitingForOne`) and resumes
+    /// their callers; returns how many.
+    private func reapOnce(waitingForOne: Bool) -> Int {
+        var completions = [corral_aio_completion](repeating: corral_aio_completion(), count: Self.reapBatch)
+        let count = completions.withUnsafeMutableBufferPointer {
+            corral_aio_reap(context, $0.baseAddress, Int32($0.count), waitingForOne ? 1 : 0, waitingForOne ? 10_000 : 0)
+        }
+        guard count > 0 else { return 0 }
+        for completion in completions.prefix(Int(count)) {
+            pending.removeValue(forKey: completion.token)?.resume(returning: completion.result)
+        }
+        return Int(count)
     }
 
     /// Reads the eventfd's counts (their value does not matter) and reaps.
