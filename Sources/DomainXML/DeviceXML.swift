@@ -209,7 +209,7 @@ public enum DeviceXML {
         device.children = device.children.filter { node in
             switch node {
             case .element(let e): return !(e.namespace == nil && (e.name == "alias" || e.name == "address"))
-            case .text(let t): return !t.allSatisfy(\.isWhitespace)
+            case .text(let t): return !t.isAllWhitespace
             }
         }
         return DomainXMLFormatter.format(device)

@@ -4,8 +4,7 @@ extension DomainNormalizer {
     /// libvirt's default audio backend for a definition without `<audio>` (with qemu.conf's
     /// defaults: no host audio for VNC or for guests without graphics).
     static func addDefaultAudio(_ devices: inout XMLElement) {
-        let elements = devices.elements.filter { $0.namespace == nil }
-        guard !elements.contains(where: { $0.name == "audio" }), let backend = defaultAudioBackend(graphics: elements.filter { $0.name == "graphics" }) else { return }
+        guard !devices.hasElement(named: "audio"), let backend = defaultAudioBackend(graphics: devices.elements(named: "graphics")) else { return }
         devices.children.append(.element(element("audio", [("id", "1"), ("type", backend)])))
     }
 

@@ -108,8 +108,7 @@ extension DomainNormalizer {
     /// libvirt's other half of the console compatibility rule: a guest whose first console is a
     /// serial console and that has no serial port gets one, on the console's host side.
     static func addSerialForConsole(_ devices: inout XMLElement) {
-        let elements = devices.elements.filter { $0.namespace == nil }
-        guard !elements.contains(where: { $0.name == "serial" }), let console = elements.first(where: { $0.name == "console" }),
+        guard !devices.hasElement(named: "serial"), let console = devices.element(named: "console"),
             (console.element(named: "target")?[attribute: "type"] ?? "serial") == "serial"
         else { return }
         var serial = element("serial", [("type", console[attribute: "type"] ?? "pty")])
@@ -199,11 +198,8 @@ extension DomainNormalizer {
     /// libvirt's `virDomainDefAddConsoleCompat`: a serial console first when the guest has an
     /// ISA serial port and no console, or a first console that is not serial.
     static func insertSerialConsole(_ devices: inout XMLElement) {
-        let elements = devices.elements
-        guard let serial = elements.first(where: { $0.name == "serial" && $0.namespace == nil }),
-            serial.element(named: "target")?[attribute: "type"] == "isa-serial"
-        else { return }
-        if let first = elements.first(where: { $0.name == "console" && $0.namespace == nil }),
+        guard let serial = devices.element(named: "serial"), serial.element(named: "target")?[attribute: "type"] == "isa-serial" else { return }
+        if let first = devices.element(named: "console"),
             first.element(named: "target")?[attribute: "type"] == "serial" {
             return
         }

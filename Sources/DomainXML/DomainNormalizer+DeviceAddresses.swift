@@ -26,7 +26,8 @@ extension DomainNormalizer {
             // The attribute is range-checked after normalisation: bound it here (a USB hub has at most 255 ports).
             let ports = min(max(usbPorts(of: usb), 0), 255)
             var used = Set<String>()
-            for device in devices.elements where device.namespace == nil {
+            for position in devices.children.indices {
+                guard case .element(let device) = devices.children[position], device.namespace == nil else { continue }
                 if let address = device.element(named: "address"), address[attribute: "type"] == "usb", address[attribute: "bus"] == "0", let port = address[attribute: "port"] {
                     used.insert(port)
                 }

@@ -52,7 +52,7 @@ extension DomainNormalizer {
         device.children.removeAll(where: isChannel)
         let lastListen = device.children.lastIndex { if case .element(let e) = $0 { e.name == "listen" && e.namespace == nil } else { false } }
         device.children.insert(contentsOf: channels, at: lastListen.map { $0 + 1 } ?? 0)
-        if device.children.allSatisfy({ if case .text(let text) = $0 { text.allSatisfy(\.isWhitespace) } else { false } }) { device.children = [] }
+        if device.children.allSatisfy({ if case .text(let text) = $0 { text.isAllWhitespace } else { false } }) { device.children = [] }
     }
 
     /// A VNC or SPICE server's password attributes as libvirt writes them: `passwd`,

@@ -39,8 +39,7 @@ extension DomainNormalizer {
     /// libvirt's implicit video card for a guest with graphics and no `<video>`, and the first
     /// card marked primary.
     static func addDefaultVideo(_ devices: inout XMLElement) {
-        let elements = devices.elements.filter { $0.namespace == nil }
-        if !elements.contains(where: { $0.name == "video" }) && elements.contains(where: { $0.name == "graphics" }) {
+        if !devices.hasElement(named: "video") && devices.hasElement(named: "graphics") {
             var video = element("video")
             normalizeVideo(&video)
             devices.children.append(.element(video))

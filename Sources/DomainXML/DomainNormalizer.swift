@@ -18,9 +18,14 @@ enum DomainNormalizer {
     static let diskChildOrder = ["driver", "auth", "source", "backingStore", "geometry", "blockio", "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product", "encryption", "boot", "alias", "acpi", "address"]
 
     static func element(_ name: String, _ attributes: [(String, String)] = [], text: String? = nil, children: [XMLElement] = []) -> XMLElement {
-        XMLElement(
-            name: name, attributes: attributes.map { XMLAttribute(name: $0.0, value: $0.1) },
-            children: (text.map { [XMLNode.text($0)] } ?? []) + children.map { .element($0) })
+        // Built without intermediate arrays: the normaliser makes dozens of elements per define.
+        var nodes: [XMLNode] = []
+        if text != nil || !children.isEmpty {
+            nodes.reserveCapacity(children.count + 1)
+            if let text { nodes.append(.text(text)) }
+            for child in children { nodes.append(.element(child)) }
+        }
+        return XMLElement(name: name, attributes: attributes.map { XMLAttribute(name: $0.0, value: $0.1) }, children: nodes)
     }
 
     static func normalize(_ root: inout XMLElement, options: DomainXMLOptions) throws(DomainXMLError) {
@@ -790,7 +795,7 @@ enum DomainNormalizer {
         for (index, node) in children.enumerated() {
             let key: Double
             switch node {
-            case .text(let t) where t.allSatisfy(\.isWhitespace):
+            case .text(let t) where t.isAllWhitespace:
                 sorted = false
                 continue
             case .text:
@@ -817,7 +822,7 @@ enum DomainNormalizer {
     /// element is left (so `<driver>` does not keep the indentation of a removed child).
     static func removeChild(at position: Int, of parent: inout XMLElement) {
         parent.children.remove(at: position)
-        if parent.children.allSatisfy({ if case .text(let text) = $0 { text.allSatisfy(\.isWhitespace) } else { false } }) { parent.children = [] }
+        if parent.children.allSatisfy({ if case .text(let text) = $0 { text.isAllWhitespace } else { false } }) { parent.children = [] }
     }
 
     static func update(_ root: inout XMLElement, _ name: String, _ body: (inout XMLElement) -> Void) {
@@ -923,9 +928,13 @@ enum DomainNormalizer {
 
 extension String {
     func trimmingWhitespace() -> String {
+        // Most values start and end with an ASCII character that is not whitespace: kept as
+        // they are, without a walk over characters.
+        if let first = utf8.first, let last = utf8.last, (0x21..<0x80).contains(first), (0x21..<0x80).contains(last) { return self }
         var s = Substring(self)
         while s.first?.isWhitespace == true { s = s.dropFirst() }
         while s.last?.isWhitespace == true { s = s.dropLast() }
         return String(s)
     }
 }
+

@@ -17,7 +17,8 @@ enum DomainNumberChecks {
             }
         }
         guard let devices = root.element(named: "devices") else { return }
-        for device in devices.elements where device.namespace == nil {
+        for position in devices.children.indices {
+            guard case .element(let device) = devices.children[position], device.namespace == nil else { continue }
             if let boot = device.element(named: "boot") { _ = try integer(boot, "order", in: 1...DomainLimits.smallCount.upperBound) }
             switch device.name {
             case "disk":

@@ -90,14 +90,20 @@ enum DomainSchema {
     static func walk(_ element: XMLElement, node index: Int, names: inout [String], found: inout [String]) {
         // How the element is named in a finding: made only when there is one.
         func shown() -> String { names.isEmpty ? "<domain>" : "<\(names.joined(separator: "/"))>" }
-        for attribute in element.attributes where attribute.namespace != nil || !walkNodes[index].attributes.contains(attribute.name) {
+        // The node is read once (each `walkNodes[index]` would copy its set and table), and
+        // the element's arrays by index (a `for` over them copies each item it passes).
+        let node = walkNodes[index]
+        for position in element.attributes.indices {
+            let attribute = element.attributes[position]
+            guard attribute.namespace != nil || !node.attributes.contains(attribute.name) else { continue }
             found.append("attribute '\(attribute.name)' of \(shown()) (line \(element.line))")
         }
         let isRoot = names.isEmpty
-        for case .element(let child) in element.children {
+        for position in element.children.indices {
+            guard case .element(let child) = element.children[position] else { continue }
             if isRoot && child.namespace == qemuNamespaceURI { continue }  // the namespace, handled itself
             if isRoot && child.name == "metadata" && child.namespace == nil { continue }  // opaque by design
-            guard child.namespace == nil, let childIndex = walkNodes[index].children[child.name] else {
+            guard child.namespace == nil, let childIndex = node.children[child.name] else {
                 let name = child.prefix.map { "\($0):\(child.name)" } ?? child.name
                 found.append("element <\(isRoot ? "" : names.joined(separator: "/") + "/")\(name)> (line \(child.line))")
                 continue

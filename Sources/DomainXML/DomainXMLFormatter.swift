@@ -7,11 +7,16 @@ public import XMLTree
 public enum DomainXMLFormatter {
     /// The document text.
     public static func format(_ document: XMLElement) -> String {
-        let usesQEMU = document.elements.contains { $0.namespace == qemuNamespaceURI }
-        var writer = XMLTreeWriter(preferredPrefixes: [qemuNamespaceURI: "qemu"])
-        writer.opaqueElements = ["metadata"]
+        let usesQEMU = document.children.contains { if case .element(let e) = $0 { e.namespace == qemuNamespaceURI } else { false } }
         return writer.write(document, rootDeclarations: usesQEMU ? [("qemu", qemuNamespaceURI)] : [])
     }
+
+    /// The writer for domain documents (made once: every define formats its definition).
+    private static let writer: XMLTreeWriter = {
+        var writer = XMLTreeWriter(preferredPrefixes: [qemuNamespaceURI: "qemu"])
+        writer.opaqueElements = ["metadata"]
+        return writer
+    }()
 
     /// The live form of the document: `id` on the root after `type` (for a running domain).
     public static func format(_ document: XMLElement, id: Int) -> String {

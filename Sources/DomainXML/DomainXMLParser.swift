@@ -104,7 +104,7 @@ public enum DomainXMLParser {
         guard input.name == "domain", input.namespace == nil else {
             throw DomainXMLError(.invalid, line: input.line, "unexpected root element <\(input.name)>, expecting <domain>")
         }
-        let qemu = try QEMUNamespace.parse(input.elements)
+        let qemu = try QEMUNamespace.parse(input.children.compactMap { if case .element(let e) = $0, e.namespace == qemuNamespaceURI { e } else { nil } })
         var root = input
         root.children = root.children.filter { node in
             if case .element(let e) = node { return e.namespace != qemuNamespaceURI }

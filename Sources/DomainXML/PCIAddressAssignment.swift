@@ -186,7 +186,10 @@ enum PCIAddressAssignment {
         let added = controllers(in: firstPass).filter { $0.element[attribute: "type"] == "pci" && $0.index > 0 && !known.contains($0.index) && $0.index != spare }
         // An integrated endpoint shares the root bus with the root ports, so the order they are
         // placed in matters: then the second pass runs too.
-        let integrated = devices.elements.contains { $0.name == "iommu" && $0.namespace == nil && connection(of: $0, q35: q35) == .pcieIntegrated }
+        let integrated = devices.children.contains { node in
+            guard case .element(let e) = node, e.name == "iommu", e.namespace == nil else { return false }
+            return connection(of: e, q35: q35) == .pcieIntegrated
+        }
         guard added.contains(where: { $0.element[attribute: "model"] != "pcie-root-port" }) || (integrated && !added.isEmpty) else {
             devices = firstPass
             return

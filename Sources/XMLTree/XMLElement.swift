@@ -24,6 +24,15 @@ public enum XMLNode: Hashable, Sendable {
     case element(XMLElement)
     /// Character data (entities decoded, CDATA included).
     case text(String)
+
+    /// Whether this is an element named `name` in `namespace` (read in place, not copied out).
+    @inlinable
+    public func isElement(named name: String, namespace: String? = nil) -> Bool {
+        switch self {
+        case .element(let e): e.name == name && e.namespace == namespace
+        case .text: false
+        }
+    }
 }
 
 /// An element of a parsed document, with namespaces resolved.
@@ -55,8 +64,20 @@ public struct XMLElement: Hashable, Sendable {
     }
 
     /// The value of the plain (un-namespaced) attribute `name`.
+    ///
+    /// This and the reads below walk their arrays by index, and the small ones are inlinable:
+    /// a `for case` over `children` or a `first(where:)` copies each element it passes (a
+    /// reference count up and down for its arrays), and the normaliser reads the tree thousands
+    /// of times per define.
     public subscript(attribute name: String) -> String? {
-        get { attributes.first { $0.name == name && $0.namespace == nil }?.value }
+        @inlinable get {
+            var index = attributes.startIndex
+            while index < attributes.endIndex {
+                if attributes[index].name == name && attributes[index].namespace == nil { return attributes[index].value }
+                index += 1
+            }
+            return nil
+        }
         set {
             if let index = attributes.firstIndex(where: { $0.name == name && $0.namespace == nil }) {
                 if let newValue { attributes[index].value = newValue } else { attributes.remove(at: index) }
@@ -68,18 +89,43 @@ public struct XMLElement: Hashable, Sendable {
 
     /// The child elements, in order.
     public var elements: [XMLElement] {
-        children.compactMap { if case .element(let e) = $0 { return e } else { return nil } }
+        var result: [XMLElement] = []
+        result.reserveCapacity(children.count)
+        for index in children.indices {
+            if case .element(let e) = children[index] { result.append(e) }
+        }
+        return result
     }
 
     /// The child elements named `name` in `namespace` (no namespace by default).
     public func elements(named name: String, namespace: String? = nil) -> [XMLElement] {
-        elements.filter { $0.name == name && $0.namespace == namespace }
+        var result: [XMLElement] = []
+        for index in children.indices where children[index].isElement(named: name, namespace: namespace) {
+            if case .element(let e) = children[index] { result.append(e) }
+        }
+        return result
     }
 
     /// The first child element named `name` in `namespace`.
+    @inlinable
     public func element(named name: String, namespace: String? = nil) -> XMLElement? {
-        for case .element(let e) in children where e.name == name && e.namespace == namespace { return e }
+        var index = children.startIndex
+        while index < children.endIndex {
+            if children[index].isElement(named: name, namespace: namespace), case .element(let e) = children[index] { return e }
+            index += 1
+        }
         return nil
+    }
+
+    /// Whether a child element is named `name` in `namespace`.
+    @inlinable
+    public func hasElement(named name: String, namespace: String? = nil) -> Bool {
+        var index = children.startIndex
+        while index < children.endIndex {
+            if children[index].isElement(named: name, namespace: namespace) { return true }
+            index += 1
+        }
+        return false
     }
 
     /// All text directly inside this element, concatenated.
@@ -91,7 +137,7 @@ public struct XMLElement: Hashable, Sendable {
 
     /// Whether every text child is whitespace.
     public var hasOnlyWhitespaceText: Bool {
-        for case .text(let t) in children where t.contains(where: { !$0.isWhitespace }) { return false }
+        for case .text(let t) in children where !t.isAllWhitespace { return false }
         return true
     }
 
@@ -120,18 +166,43 @@ public struct XMLElement: Hashable, Sendable {
     /// Calls `body` on the child at `index` when it is an element, allowing it to change it in
     /// place (moved out while `body` runs, as in ``updateElements(_:)``).
     public mutating func updateElement(at index: Int, _ body: (inout XMLElement) throws -> Void) rethrows {
-        // Swapped out and consumed: moved, not copied (no reference counting per child).
+        // Swapped out and consumed, and put back consumed: moved, not copied (no reference
+        // counting per child; a `defer` writing it back made the compiler copy it).
+        guard case .element = children[index] else { return }
         var node = Self.placeholder
         swap(&node, &children[index])
-        switch consume node {
-        case .element(var e):
-            defer { children[index] = .element(e) }
-            try body(&e)
-        case let text:
-            children[index] = text
+        guard case .element(var element) = consume node else { return }
+        do {
+            try body(&element)
+        } catch {
+            children[index] = .element(consume element)
+            throw error
         }
+        children[index] = .element(consume element)
     }
 
     /// What stands in a child's place while it is moved out (no allocation).
     private static let placeholder = XMLNode.text("")
+}
+
+extension String {
+    /// Whether every character is whitespace (`Character.isWhitespace`); true when empty.
+    ///
+    /// Read from the UTF-8 bytes when they answer (the indentation between elements is ASCII):
+    /// a walk over characters costs their grapheme breaking, and the tree's text is checked
+    /// this way for every element written and every child list ordered.
+    @inlinable
+    public var isAllWhitespace: Bool {
+        var hasNonASCII = false
+        for byte in utf8 {
+            switch byte {
+            case 0x09...0x0D, 0x20: continue
+            // An ASCII character other than those starts a character that is not whitespace
+            // (or follows a non-whitespace scalar in its character).
+            case 0..<0x80: return false
+            default: hasNonASCII = true
+            }
+        }
+        return !hasNonASCII || allSatisfy(\.isWhitespace)
+    }
 }

@@ -28,8 +28,11 @@ private struct Cursor {
     let limits: XMLParseLimits
     var index = 0
     var line = 1
-    /// Namespace scopes: each element pushes the prefixes it declares ("" = default namespace).
-    var scopes: [[String: String]] = [["xml": "http://www.w3.org/XML/1998/namespace"]]
+    /// Namespace scopes: each element that declares prefixes pushes them ("" = default
+    /// namespace); the `xml` prefix is bound without a scope. An element declaring none pushes
+    /// nothing, so that a document without namespaces resolves without a lookup.
+    var scopes: [[String: String]] = []
+    static let xmlNamespace = "http://www.w3.org/XML/1998/namespace"
 
     init(bytes: UnsafeBufferPointer<UInt8>, limits: XMLParseLimits) {
         self.bytes = bytes
@@ -169,13 +172,16 @@ private struct Cursor {
     }
 
     static func split(_ qualified: String) -> (prefix: String?, local: String) {
-        guard let colon = qualified.firstIndex(of: ":") else { return (nil, qualified) }
-        return (String(qualified[..<colon]), String(qualified[qualified.index(after: colon)...]))
+        // Looked for in the UTF-8 bytes (a walk over characters costs their grapheme
+        // breaking, for every name read); an ASCII byte's index is a character boundary.
+        let bytes = qualified.utf8
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return (nil, qualified) }
+        return (String(qualified[..<colon]), String(qualified[bytes.index(after: colon)...]))
     }
 
     func resolve(_ prefix: String) -> String? {
         for scope in scopes.reversed() { if let uri = scope[prefix] { return uri } }
-        return nil
+        return prefix == "xml" ? Self.xmlNamespace : nil
     }
 
     mutating func element(depth: Int) throws(XMLParseError) -> XMLElement {
@@ -200,7 +206,7 @@ private struct Cursor {
             let value = try attributeValue()
             if attribute == "xmlns" {
                 declarations[""] = value
-            } else if attribute.hasPrefix("xmlns:") {
+            } else if attribute.utf8.starts(with: "xmlns:".utf8) {
                 let prefix = String(attribute.dropFirst(6))
                 guard !value.isEmpty else { throw fail("the namespace prefix '\(prefix)' cannot be undeclared") }
                 declarations[prefix] = value
@@ -210,8 +216,9 @@ private struct Cursor {
                 guard rawAttributes.count <= limits.maximumAttributes else { throw fail("more than \(limits.maximumAttributes) attributes on <\(qualified)>") }
             }
         }
-        scopes.append(declarations)
-        defer { scopes.removeLast() }
+        let declares = !declarations.isEmpty
+        if declares { scopes.append(declarations) }
+        defer { if declares { scopes.removeLast() } }
         let (prefix, local) = Self.split(qualified)
         var namespace: String?
         if let prefix {

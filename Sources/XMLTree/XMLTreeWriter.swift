@@ -13,7 +13,11 @@ public struct XMLTreeWriter: Sendable {
     public var libxml2Style: Bool
     /// Elements (without a namespace) whose contents are written in ``libxml2Style``: those
     /// libvirt keeps as opaque trees and copies out with libxml2 (a domain's `<metadata>`).
-    public var opaqueElements: Set<String> = []
+    public var opaqueElements: Set<String> = [] {
+        didSet { opaqueNames = Array(opaqueElements) }
+    }
+    /// ``opaqueElements`` as a list: a few names, compared without hashing for each element.
+    private var opaqueNames: [String] = []
 
     /// Creates a writer.
     public init(preferredPrefixes: [String: String] = [:], libxml2Style: Bool = false) {
@@ -43,7 +47,10 @@ public struct XMLTreeWriter: Sendable {
     struct Output {
         var bytes: [UInt8] = []
 
-        mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+        mutating func append(_ text: String) {
+            var text = text
+            text.withUTF8 { bytes.append(contentsOf: $0) }
+        }
         mutating func append(_ byte: UInt8) { bytes.append(byte) }
         mutating func indent(_ count: Int) { bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) }
         mutating func qualified(_ prefix: String?, _ name: String) {
@@ -57,6 +64,18 @@ public struct XMLTreeWriter: Sendable {
         /// `text` escaped as ``XMLTreeWriter/escape(_:attribute:)`` does; in libxml2's style an
         /// attribute's single quote is left as it is (its values are double-quoted).
         mutating func escaped(_ text: String, attribute: Bool, libxml2: Bool = false) {
+            // Most values need no escaping: copied whole once a look finds nothing to escape.
+            // (Control characters and both quotes take the byte-by-byte way, whatever the context.)
+            var text = text
+            let plain = text.withUTF8 { utf8 in
+                let plain = utf8.allSatisfy { byte in
+                    byte >= UInt8(ascii: " ") && byte != UInt8(ascii: "&") && byte != UInt8(ascii: "<") && byte != UInt8(ascii: ">")
+                        && byte != UInt8(ascii: "'") && byte != UInt8(ascii: "\"")
+                }
+                if plain { bytes.append(contentsOf: utf8) }
+                return plain
+            }
+            if plain { return }
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "&"): append("&amp;")
@@ -176,8 +195,10 @@ public struct XMLTreeWriter: Sendable {
             return
         }
         out.append(">\n")
-        let childrenInLibxml2Style = libxml2 || (element.namespace == nil && opaqueElements.contains(element.name))
-        for case .element(let child) in element.children {
+        let childrenInLibxml2Style = libxml2 || (element.namespace == nil && opaqueNames.contains(element.name))
+        // By index: a `for case` over the array copies each child it passes.
+        for index in element.children.indices {
+            guard case .element(let child) = element.children[index] else { continue }
             append(child, indent: indent + 2, libxml2: childrenInLibxml2Style, scope: &scope, extraDeclarations: [], to: &out)
         }
         out.indent(indent)

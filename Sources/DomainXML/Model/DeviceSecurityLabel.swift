@@ -45,6 +45,6 @@ extension DomainNormalizer {
         let first = source.children.firstIndex(where: isLabel)!
         source.children.removeAll(where: isLabel)
         source.children.insert(contentsOf: labels, at: min(first, source.children.count))
-        if source.children.allSatisfy({ if case .text(let text) = $0 { text.allSatisfy(\.isWhitespace) } else { false } }) { source.children = [] }
+        if source.children.allSatisfy({ if case .text(let text) = $0 { text.isAllWhitespace } else { false } }) { source.children = [] }
     }
 }

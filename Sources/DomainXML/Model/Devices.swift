@@ -55,7 +55,9 @@ extension DomainDefinition {
         /// Reads a normalised `<devices>`; elements of other namespaces are not devices.
         init(_ element: XMLElement) throws(DomainXMLError) {
             emulator = element.element(named: "emulator")?.text
-            for device in element.elements where device.namespace == nil {
+            // By index: `elements` would copy every device into an array first.
+            for position in element.children.indices {
+                guard case .element(let device) = element.children[position], device.namespace == nil else { continue }
                 switch device.name {
                 case "disk": disks.append(try Disk(device))
                 case "controller": controllers.append(try Controller(device))
@@ -140,7 +142,10 @@ extension DomainDefinition {
             if audios.contains(where: { $0.backend == .spice }) && !graphics.contains(where: { $0.type == .spice }) {
                 throw DomainXMLError(.unsupported, line: element.line, "Spice audio is not supported without spice graphics")
             }
-            for device in element.elements where device.namespace == nil && (device.name == "sound" || device.name == "graphics") {
+            for position in element.children.indices {
+                guard case .element(let device) = element.children[position], device.namespace == nil,
+                    device.name == "sound" || device.name == "graphics"
+                else { continue }
                 if let id = try Audio.reference(in: device), !ids.contains(id) {
                     throw DomainXMLError(.invalid, line: device.line, "no audio device for audio ID '\(id)'")
                 }
