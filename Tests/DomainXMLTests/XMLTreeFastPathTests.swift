@@ -77,3 +77,24 @@ struct PCIAddressTextTests {
         #expect(try DomainDefinition.PCIAddress(device: device) == address)
     }
 }
+
+@Suite("Secrets found in a definition's text")
+struct SecretScanTests {
+    @Test("a secret word is found wherever it stands, and only a whole word's bytes count")
+    func scan() {
+        for text in ["passwd", "<graphics passwd='x'/>", "x cookies", "<source><cookies/></source>", "pppasswd", "ccookies"] {
+            #expect(DomainSecrets.mentionsSecret(text), "\(text)")
+        }
+        for text in ["", "p", "passw", "cookie", "<pci/><port/><controller/>", "pass wd", "PASSWD", "é passw"] {
+            #expect(!DomainSecrets.mentionsSecret(text), "\(text)")
+        }
+    }
+
+    @Test("a definition with a VNC password is given out without it")
+    func stripped() {
+        let xml = "<domain><devices><graphics type='vnc' passwd='secret'/></devices></domain>"
+        #expect(!DomainSecrets.stripped(xml).contains("secret"))
+        let plain = "<domain><devices><controller type='pci'/></devices></domain>"
+        #expect(DomainSecrets.stripped(plain) == plain)
+    }
+}
