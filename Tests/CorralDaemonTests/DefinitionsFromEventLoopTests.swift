@@ -81,25 +81,31 @@ struct DefinitionsFromEventLoopTests {
         try await group.shutdownGracefully()
     }
 
-    @Test("once a submission held its loop too long (the disk finished the write inside it), records are written on the thread pool")
-    func slowSubmissionStopsLoopWrites() async throws {
+    @Test("after a submission held its loop too long (the disk finished the write inside it), records go to the thread pool for a pause, then from the loop again")
+    func slowSubmissionPausesLoopWrites() async throws {
         let directory = DefinitionJournalTests.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        // No submission is that quick: the first write from the loop is the last.
-        let journal = try DefinitionJournal(directory: directory, path: { directory + "/" + $0 + ".xml" }, materializes: false, longestSubmission: .zero)
+        // No submission is that quick: each write from the loop pauses the next ones.
+        let journal = try DefinitionJournal(
+            directory: directory, path: { directory + "/" + $0 + ".xml" }, materializes: false, longestSubmission: .zero, slowSubmissionPause: .milliseconds(500))
         let direct = journal.segmentsUseDirectIO
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let fromLoop = try await Self.onLoop(group) {
             var results: [Bool] = []
             for index in 0..<3 { results.append(try await journal.recordFromEventLoop(.write(name: "a", contents: "<domain>\(index)</domain>"))) }
+            try await Task.sleep(for: .milliseconds(600))
+            // The pause is over: one more from the loop, which pauses them again (for twice as long).
+            for index in 3..<5 { results.append(try await journal.recordFromEventLoop(.write(name: "a", contents: "<domain>\(index)</domain>"))) }
+            try await Task.sleep(for: .milliseconds(600))
+            results.append(try await journal.recordFromEventLoop(.write(name: "a", contents: "<domain>5</domain>")))
             return results
         }
         try await group.shutdownGracefully()
         // (A filesystem without direct I/O takes none from the loop.)
-        #expect(fromLoop == (direct ? [true, false, false] : [false, false, false]))
-        // The one it wrote is journaled.
+        #expect(fromLoop == (direct ? [true, false, false, true, false, false] : [false, false, false, false, false, false]))
+        // The ones it wrote are journaled.
         let restarted = try DefinitionStore(directory: directory, autostartDirectory: directory + "/autostart", journaled: true, materializes: false)
-        #expect(Self.files(restarted) == (direct ? ["a.xml": "<domain>0</domain>"] : [:]))
+        #expect(Self.files(restarted) == (direct ? ["a.xml": "<domain>3</domain>"] : [:]))
     }
 
     static func parsed(_ name: String, _ uuid: String) throws -> ParsedDomain {

@@ -43,9 +43,16 @@ final class DefinitionJournal: @unchecked Sendable {
     /// The longest a record's submission from an event loop may hold the loop: the kernel
     /// finishes a write inside its submission when the disk is faster than the submission
     /// (then it waits for the disk's flush there too). This project's machines measured 20–60 µs
-    /// a submission, 160 µs at most; a disk that makes one take longer has every later record
-    /// written on the thread pool, so a loop waits for such a disk once at most.
+    /// a submission, 160 µs at most. After a longer one, records are written on the thread pool
+    /// for ``defaultSlowSubmissionPause``, so a loop waits for a slow disk at most once a pause.
     static let defaultLongestSubmission: Duration = .microseconds(500)
+    /// How long records go to the thread pool after a submission held its loop too long; each
+    /// slow one in a row doubles it, up to ``longestSlowSubmissionPause``, and a quick one
+    /// resets it. (A submission also holds its loop long when the loop's thread is preempted
+    /// during it: a busy host, a virtual machine's CPU descheduled. That alone no longer turns
+    /// the loop's writes off for the daemon's life.)
+    static let defaultSlowSubmissionPause: Duration = .seconds(10)
+    static let longestSlowSubmissionPause: Duration = .seconds(600)
     /// How long a change waits for the materializer to free a segment before it fails.
     static let materializerPatience: TimeInterval = 30
 
@@ -77,6 +84,11 @@ final class DefinitionJournal: @unchecked Sendable {
     private var appendWaiters = 0
     /// Whether records may be written from event loops (false once a filesystem refused it).
     private var appendsFromEventLoops = true
+    /// Until when records go to the thread pool after a slow submission (see
+    /// ``defaultSlowSubmissionPause``), and the pause the next slow one sets.
+    private var loopWritesPausedUntil: ContinuousClock.Instant?
+    private let firstSlowSubmissionPause: Duration
+    private var slowSubmissionPause: Duration
     /// Whether the materializer is writing or flushing files (without `condition`).
     private var materializerBusy = false
     /// Definitions written to their files since the last flush of them.
@@ -87,10 +99,12 @@ final class DefinitionJournal: @unchecked Sendable {
     /// `materializes` is false: tests, as a daemon killed before it wrote any file).
     init(
         directory: String, capacity: Int = defaultCapacity, path: @escaping @Sendable (String) -> String, materializes: Bool = true,
-        longestSubmission: Duration = defaultLongestSubmission
+        longestSubmission: Duration = defaultLongestSubmission, slowSubmissionPause: Duration = defaultSlowSubmissionPause
     ) throws(StoreError) {
         self.directory = directory
         self.longestSubmission = longestSubmission
+        firstSlowSubmissionPause = slowSubmissionPause
+        self.slowSubmissionPause = slowSubmissionPause
         self.path = path
         // Whole blocks: the segments are written block by block.
         let capacity = JournalFormat.aligned(max(capacity, JournalFormat.blockSize))
@@ -234,6 +248,10 @@ final class DefinitionJournal: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard appendsFromEventLoops, !appendInFlight, !closed, !finished else { return nil }
+        if let pausedUntil = loopWritesPausedUntil {
+            guard ContinuousClock.now >= pausedUntil else { return nil }
+            loopWritesPausedUntil = nil
+        }
         let placement = segments.placement(size: size)
         guard case .append(let segment, let offset, let epoch, let header, _) = placement else { return nil }
         let file = files[segment]
@@ -253,9 +271,14 @@ final class DefinitionJournal: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         appendInFlight = false
-        // A submission that held the loop long waited for the disk inside the kernel: on this
-        // disk, records are written on the thread pool from now on.
-        if submission > longestSubmission { appendsFromEventLoops = false }
+        // A submission that held the loop long waited for the disk inside the kernel (or its
+        // thread was preempted): records go to the thread pool for a while, longer each time.
+        if submission > longestSubmission {
+            loopWritesPausedUntil = ContinuousClock.now + slowSubmissionPause
+            slowSubmissionPause = min(slowSubmissionPause * 2, max(Self.longestSlowSubmissionPause, firstSlowSubmissionPause))
+        } else {
+            slowSubmissionPause = firstSlowSubmissionPause
+        }
         // Only threads waiting for this write are woken (not the materializer, every define).
         if appendWaiters > 0 { condition.broadcast() }
         if result == Int64(staged.length) {
