@@ -937,4 +937,3 @@ extension String {
         return String(s)
     }
 }
-

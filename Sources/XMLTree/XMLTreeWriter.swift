@@ -13,11 +13,7 @@ public struct XMLTreeWriter: Sendable {
     public var libxml2Style: Bool
     /// Elements (without a namespace) whose contents are written in ``libxml2Style``: those
     /// libvirt keeps as opaque trees and copies out with libxml2 (a domain's `<metadata>`).
-    public var opaqueElements: Set<String> = [] {
-        didSet { opaqueNames = Array(opaqueElements) }
-    }
-    /// ``opaqueElements`` as a list: a few names, compared without hashing for each element.
-    private var opaqueNames: [String] = []
+    public var opaqueElements: Set<String> = []
 
     /// Creates a writer.
     public init(preferredPrefixes: [String: String] = [:], libxml2Style: Bool = false) {
@@ -195,7 +191,7 @@ public struct XMLTreeWriter: Sendable {
             return
         }
         out.append(">\n")
-        let childrenInLibxml2Style = libxml2 || (element.namespace == nil && opaqueNames.contains(element.name))
+        let childrenInLibxml2Style = libxml2 || (element.namespace == nil && opaqueElements.contains(element.name))
         // By index: a `for case` over the array copies each child it passes.
         for index in element.children.indices {
             guard case .element(let child) = element.children[index] else { continue }
