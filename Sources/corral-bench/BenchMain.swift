@@ -28,7 +28,7 @@ struct BenchMain: AsyncParsableCommand {
     var libvirtdURI: String = "qemu:///system"
     @Flag(help: "Do not measure libvirtd.") var skipLibvirtd = false
     @Option(help: "Concurrent connections to measure, comma-separated.") var connections: String = "1,16"
-    @Option(help: "Which benchmarks (comma-separated): all, rpc, domains, define-parse (no daemon), start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network, migration, tls.") var only: String = "all"
+    @Option(help: "Which benchmarks (comma-separated): all, rpc, domains, domain-rates (the domain benchmark's rates alone), define-parse (no daemon), start, qemu-config, passthrough, storage, stats, console, save, snapshot, memory, network, migration, tls.") var only: String = "all"
     @Option(help: "Running guests for the domain statistics benchmark.") var statsGuests: Int = 50
     @Option(help: "Running guests for the memory benchmark.") var memoryGuests: Int = 20
     @Option(help: "Domains the domain and memory benchmarks define.") var domains: Int = 1000
@@ -79,6 +79,10 @@ struct BenchMain: AsyncParsableCommand {
         }
         if selected("domains") {
             try await DomainBenchmark.run(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
+            print("")
+        }
+        if selected("domain-rates") && !selected("domains") {
+            try await DomainBenchmark.runRates(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
             print("")
         }
         if selected("passthrough") {

@@ -10,10 +10,12 @@ enum DomainBenchmark {
     /// How many domains (`--domains`; set once, before any benchmark runs).
     nonisolated(unsafe) static var count = 1000
 
-    static func xml(_ index: Int) -> String {
+    static func xml(_ index: Int) -> String { xml(name: name(index), index: index) }
+
+    static func xml(name: String, index: Int) -> String {
         """
         <domain type='kvm'>
-          <name>corral-bench-\(String(format: "%04d", index))</name>
+          <name>\(name)</name>
           <memory unit='MiB'>128</memory>
           <vcpu>1</vcpu>
           <os><type arch='x86_64' machine='q35'>hvm</type></os>
@@ -285,7 +287,54 @@ enum DomainBenchmark {
                 }
             }
         }
+        try await measureRates(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
         if let libvirtd { await undefineAll(uri: libvirtd.uri) }
+    }
+
+    /// The rates alone (`--only domain-rates`): the domains defined, then ``measureRates``.
+    static func runRates(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double) async throws {
+        print("Domain rates: \(count) domains defined in each daemon")
+        _ = try await defineAll(uri: daemon.uri)
+        if let libvirtd {
+            await undefineAll(uri: libvirtd.uri)
+            _ = try await defineAll(uri: libvirtd.uri)
+        }
+        try await measureRates(daemon: daemon, libvirtd: libvirtd, seconds: seconds)
+        if let libvirtd { await undefineAll(uri: libvirtd.uri) }
+    }
+
+    /// Connections that call at once in ``measureRates``.
+    static let loadConnections = 16
+
+    /// The daemons' rates: dumpxml and define calls per second with ``loadConnections``
+    /// connections calling at once (CorralClient, one call in flight on each), so that the
+    /// daemon's own cost per call decides the rate rather than one client's round trip.
+    /// Defines make new domains (`corral-bench-load-…`), the same definition as the others'.
+    static func measureRates(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double) async throws {
+        print("  rates with \(loadConnections) connections calling at once (CorralClient), goal ≥ 3x libvirtd:")
+        func handles(_ uri: String) async throws -> [DomainHandle] {
+            try await CorralConnection.withConnection(to: uri) { try await $0.listAllDomains(flags: 3) }.filter { $0.name.hasPrefix("corral-bench-") }
+        }
+        func dumps(_ uri: String) async throws -> LoadResult {
+            let domains = try await handles(uri)
+            return try await RPCLoad.measure(uri: uri, connections: loadConnections, seconds: seconds, warmUpCalls: 20) { connection, index, call in
+                _ = try await connection.domainXML(domains[(index * 61 + call) % domains.count])
+            }
+        }
+        func defines(_ uri: String) async throws -> LoadResult {
+            try await RPCLoad.measure(uri: uri, connections: loadConnections, seconds: seconds, warmUpCalls: 5) { connection, index, call in
+                _ = try await connection.defineDomain(xml: xml(name: "corral-bench-load-\(index)-\(call)", index: call))
+            }
+        }
+        for (what, measure) in [("DOMAIN_GET_XML_DESC (dumpxml)", dumps), ("DOMAIN_DEFINE_XML (new domains)", defines)] as [(String, (String) async throws -> LoadResult)] {
+            let ours = try await measure(daemon.uri)
+            var line = "  " + what.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "corrald %9.1f calls/s (p50 %.0f µs)", ours.throughput, ours.p50 * 1e6)
+            if let libvirtd {
+                let theirs = try await measure(libvirtd.uri)
+                line += String(format: "   libvirtd %9.1f calls/s (p50 %.0f µs)   ratio %.2fx", theirs.throughput, theirs.p50 * 1e6, ours.throughput / theirs.throughput)
+            }
+            print(line)
+        }
     }
 }
 

@@ -57,23 +57,36 @@ struct LoadResult {
 /// Drives `connections` connections, each making one call after another, for `seconds`.
 enum RPCLoad {
     static func measure(uri: String, call: RPCCall, connections: Int, seconds: Double) async throws -> LoadResult {
+        try await measure(uri: uri, connections: connections, seconds: seconds, warmUpCalls: 20) { connection, _, _ in
+            try await call.perform(on: connection)
+        }
+    }
+
+    /// Opens `connections` connections and drives each with `body(connection, its index, the
+    /// call's index on it)`, one call after another, for `seconds`, after `warmUpCalls` calls
+    /// on each (not measured; their call indexes come first).
+    static func measure(
+        uri: String, connections: Int, seconds: Double, warmUpCalls: Int,
+        _ body: @escaping @Sendable (CorralConnection, Int, Int) async throws -> Void
+    ) async throws -> LoadResult {
         var opened: [CorralConnection] = []
         for _ in 0..<connections { opened.append(try await CorralConnection.connect(to: uri)) }
         defer { for c in opened { Task { await c.close() } } }
-        // Warm up each connection.
-        for c in opened { for _ in 0..<20 { try await call.perform(on: c) } }
+        for (index, c) in opened.enumerated() { for call in 0..<warmUpCalls { try await body(c, index, call) } }
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int(seconds * 1000))
         let perConnection = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for connection in opened {
+            for (index, connection) in opened.enumerated() {
                 group.addTask {
                     var latencies: [Double] = []
                     latencies.reserveCapacity(100_000)
+                    var call = warmUpCalls
                     while ContinuousClock.now < deadline {
                         let t0 = ContinuousClock.now
-                        try await call.perform(on: connection)
+                        try await body(connection, index, call)
                         let elapsed = ContinuousClock.now - t0
                         latencies.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+                        call += 1
                     }
                     return latencies
                 }

@@ -67,6 +67,49 @@ struct DefinitionsFromEventLoopTests {
         #expect(Self.files(try Self.store(directory)) == expected)
     }
 
+    @Test("records that come while a write from the loop is under way share the next write (group commit); each caller learns its own is durable, and a restart replays every one")
+    func concurrentRecordsShareWrites() async throws {
+        let directory = DefinitionJournalTests.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try DefinitionJournal(directory: directory, path: { directory + "/" + $0 + ".xml" }, materializes: false)
+        let direct = journal.segmentsUseDirectIO
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        // 16 callers at once on one loop, each rewriting its own name 20 times, one after
+        // another: the first submits; the others queue behind its write and go together.
+        let fromLoop = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for caller in 0..<16 {
+                tasks.addTask(executorPreference: EventLoopTaskExecutor(loop)) {
+                    var journaled = 0
+                    for index in 0..<20 {
+                        let change = JournalChange.write(name: "d\(caller)", contents: "<domain>d\(caller) \(index)</domain>")
+                        if try await journal.recordFromEventLoop(change) {
+                            journaled += 1
+                        } else {
+                            try await Task.detached { try journal.record(change) }.value
+                        }
+                    }
+                    return journaled
+                }
+            }
+            return try await tasks.reduce(0, +)
+        }
+        try await group.shutdownGracefully()
+        let (writes, records) = journal.loopWriteCounts
+        #expect(records == fromLoop)
+        if direct {
+            #expect(fromLoop == 320)
+            // Fewer writes than records: callers shared them.
+            #expect(writes < records / 4)
+        } else {
+            #expect(fromLoop == 0 && writes == 0)
+        }
+        let restarted = try Self.store(directory)
+        var expected: [String: String] = [:]
+        for caller in 0..<16 { expected["d\(caller).xml"] = "<domain>d\(caller) 19</domain>" }
+        #expect(Self.files(restarted) == expected)
+    }
+
     @Test("off an event loop nothing is journaled that way: the caller is told to use the thread pool")
     func offALoop() async throws {
         let directory = DefinitionJournalTests.scratch()

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NIOCore
 import NIOPosix
 
 /// A write-ahead journal in front of a ``DefinitionStore``'s files: a change is durable once its
@@ -152,8 +153,7 @@ final class DefinitionJournal: @unchecked Sendable {
                 if end > file.size {
                     // Grown with written zeros ahead of the records, so that most appends
                     // change neither the file's size nor its allocation.
-                    let step = min(Self.largestGrowth, max(Self.growth, file.size))
-                    let target = max(end, min(capacity, file.size + step))
+                    let target = growthTarget(file, end: end)
                     do throws(StoreError) {
                         try file.grow(to: target)
                     } catch {
@@ -180,6 +180,13 @@ final class DefinitionJournal: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// How far `file` grows when a record is to end at `end`, past what it holds: by a step
+    /// that doubles with the file up to ``largestGrowth``, within the segment's capacity.
+    private func growthTarget(_ file: JournalSegmentFile, end: Int) -> Int {
+        let step = min(Self.largestGrowth, max(Self.growth, file.size))
+        return max(end, min(capacity, file.size + step))
     }
 
     /// A record's bytes and where in its segment they are written: the first record of a
@@ -214,11 +221,33 @@ final class DefinitionJournal: @unchecked Sendable {
         return files.allSatisfy(\.isDirect)
     }
 
-    /// A record staged for a write from an event loop.
-    private struct StagedAppend {
+    /// What became of a record handed to ``recordFromEventLoop(_:)``.
+    enum LoopAppendOutcome: Sendable {
+        /// Durably journaled.
+        case recorded
+        /// Not written: the caller writes it with ``record(_:)`` on the thread pool.
+        case useThreadPool
+        /// The write failed.
+        case failed(StoreError)
+    }
+
+    /// A record waiting for its write from an event loop, and its caller.
+    private struct QueuedAppend {
         let change: JournalChange
-        let placement: JournalSegments.Placement
-        let size: Int
+        let continuation: CheckedContinuation<LoopAppendOutcome, Never>
+    }
+
+    /// Records waiting for the write under way from an event loop to finish: the next write
+    /// takes them all together (group commit).
+    private var queuedAppends: [QueuedAppend] = []
+
+    /// The most records one write from an event loop carries.
+    static let largestBatch = 64
+
+    /// Records staged for one write from an event loop: consecutive in one segment.
+    private struct StagedBatch {
+        let members: [QueuedAppend]
+        let placements: [(change: JournalChange, placement: JournalSegments.Placement, size: Int)]
         let file: JournalSegmentFile
         let descriptor: Int32
         let buffer: UnsafeRawPointer
@@ -226,50 +255,204 @@ final class DefinitionJournal: @unchecked Sendable {
         let offset: Int
     }
 
-    /// Records `change` durably by a write that the calling event loop submits, and is woken by
-    /// when it is on the disk (``EventLoopDurableWriter``): no thread waits for the disk, and no
-    /// thread hop is taken.
+    /// Writes and flushes made from event loops, and the records they carried (for tests and
+    /// figures; under the lock).
+    private(set) var loopWrites = 0
+    private(set) var loopWrittenRecords = 0
+
+    /// How many writes from event loops carried how many records, so far.
+    var loopWriteCounts: (writes: Int, records: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (loopWrites, loopWrittenRecords)
+    }
+
+    /// Records `change` durably by a write that an event loop submits, and is woken by when it
+    /// is on the disk (``EventLoopDurableWriter``): no thread waits for the disk, and no thread
+    /// hop is taken. Records that come while such a write is under way wait for it, and the
+    /// next write carries them all, one flush for all of them (group commit): concurrent
+    /// defines share the disk's latency instead of queueing for it one by one.
     ///
     /// - Returns: false, with nothing recorded, when it cannot be done so: off an event loop,
-    ///   without AIO, while another write is under way, when the segment is to grow or to turn
+    ///   without AIO, while a thread-pool write waits, when the segment is to grow or to turn
     ///   (its other segment's changes first in their files), for a filesystem without direct
-    ///   I/O, or once a submission held its loop longer than ``defaultLongestSubmission``. The
-    ///   caller then records it with ``record(_:)`` on the thread pool.
+    ///   I/O, or for a while after a submission held its loop longer than
+    ///   ``defaultLongestSubmission``. The caller then records it with ``record(_:)`` on the
+    ///   thread pool.
     func recordFromEventLoop(_ change: JournalChange) async throws(StoreError) -> Bool {
-        guard let writer = EventLoopDurableWriter.current(), let staged = try stage(change) else { return false }
-        let (result, submission) = await writer.write(descriptor: staged.descriptor, buffer: staged.buffer, length: staged.length, offset: staged.offset)
-        return try complete(staged, result: result, submission: submission)
+        guard let writer = EventLoopDurableWriter.current() else { return false }
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<LoopAppendOutcome, Never>) in
+            enqueue(QueuedAppend(change: change, continuation: continuation), writer: writer)
+        }
+        switch outcome {
+        case .recorded: return true
+        case .useThreadPool: return false
+        case .failed(let error): throw error
+        }
     }
 
-    /// Places and stages `change` for a write from an event loop; `nil` when it is to be written
-    /// on the thread pool. Marks the write in flight: every other write waits for it.
-    private func stage(_ change: JournalChange) throws(StoreError) -> StagedAppend? {
-        let size = JournalFormat.recordSize(change)
+    /// Queues `append`; when no write from an event loop is under way, `writer` (the calling
+    /// loop's) writes the queue now.
+    private func enqueue(_ append: QueuedAppend, writer: EventLoopDurableWriter) {
         condition.lock()
-        defer { condition.unlock() }
-        guard appendsFromEventLoops, !appendInFlight, !closed, !finished else { return nil }
+        guard loopWritesAllowed() else {
+            condition.unlock()
+            return append.continuation.resume(returning: .useThreadPool)
+        }
+        queuedAppends.append(append)
+        if appendInFlight {
+            // The write under way takes it next.
+            condition.unlock()
+            return
+        }
+        let (next, refused) = stageBatch()
+        condition.unlock()
+        Self.resume(refused, with: .useThreadPool)
+        if let next { start(next, on: writer) }
+    }
+
+    /// Whether records may be written from event loops now (with `condition` held): not while
+    /// a thread-pool write waits for its turn (it goes first).
+    private func loopWritesAllowed() -> Bool {
+        guard appendsFromEventLoops, !closed, !finished, appendWaiters == 0 else { return false }
         if let pausedUntil = loopWritesPausedUntil {
-            guard ContinuousClock.now >= pausedUntil else { return nil }
+            guard ContinuousClock.now >= pausedUntil else { return false }
             loopWritesPausedUntil = nil
         }
-        let placement = segments.placement(size: size)
-        guard case .append(let segment, let offset, let epoch, let header, _) = placement else { return nil }
-        let file = files[segment]
-        guard let descriptor = file.directDescriptor else { return nil }
-        let (bytes, start) = Self.bytes(of: change, at: offset, epoch: epoch, header: header)
-        // Within what the file already holds (written zeros): growing it is the thread pool's.
-        guard JournalFormat.aligned(start + bytes.count) <= file.size else { return nil }
-        let (buffer, length) = try file.stage(bytes)
-        appendInFlight = true
-        return StagedAppend(change: change, placement: placement, size: size, file: file, descriptor: descriptor, buffer: buffer, length: length, offset: start)
+        return true
     }
 
-    /// The staged write finished with `result` (bytes written, or `-errno`), its submission
-    /// having held the loop for `submission`: the change is recorded, or to be written on the
-    /// thread pool (false), or failed.
-    private func complete(_ staged: StagedAppend, result: Int64, submission: Duration) throws(StoreError) -> Bool {
+    /// Places and stages the queued records (with `condition` held, no write under way): as
+    /// many as follow one another in the active segment within what its file already holds,
+    /// up to ``largestBatch``. Marks the write in flight: every other write waits for it.
+    /// Returns the batch, and the records that are to be written on the thread pool instead
+    /// (all of them when the first cannot be written from a loop: the segment is to grow or to
+    /// turn, or takes no direct I/O). Records left queued go with the next write.
+    private func stageBatch() -> (LoopWrite?, refused: [QueuedAppend]) {
+        guard !queuedAppends.isEmpty else { return (nil, []) }
+        guard loopWritesAllowed() else { return (nil, takeQueue()) }
+        var planned = segments
+        var bytes: [UInt8] = []
+        var start = 0
+        var target: (segment: Int, file: JournalSegmentFile, descriptor: Int32)?
+        var placements: [(change: JournalChange, placement: JournalSegments.Placement, size: Int)] = []
+        for append in queuedAppends.prefix(Self.largestBatch) {
+            let size = JournalFormat.recordSize(append.change)
+            let placement = planned.placement(size: size)
+            guard case .append(let segment, let offset, let epoch, let header, _) = placement else { break }
+            if let target {
+                // Only records that follow one another in the same segment share a write.
+                guard segment == target.segment, !header else { break }
+            } else {
+                guard let descriptor = files[segment].directDescriptor else { break }
+                target = (segment, files[segment], descriptor)
+            }
+            let (recordBytes, recordStart) = Self.bytes(of: append.change, at: offset, epoch: epoch, header: header)
+            // Within what the file already holds (written zeros). The first that is not has the
+            // thread pool grow the file first (an extending write waits for the disk inside its
+            // submission), and the queue goes on after it.
+            guard let target else { break }
+            let end = JournalFormat.aligned(recordStart + recordBytes.count)
+            guard end <= target.file.size else {
+                guard placements.isEmpty else { break }
+                appendInFlight = true
+                return (.grow(target.file, to: growthTarget(target.file, end: end)), [])
+            }
+            if placements.isEmpty {
+                start = recordStart
+            } else {
+                // Each record starts at a block boundary: the gap is zeros.
+                bytes.append(contentsOf: repeatElement(0, count: recordStart - start - bytes.count))
+            }
+            bytes += recordBytes
+            planned.recorded(placement, size: size)
+            placements.append((append.change, placement, size))
+        }
+        guard let target, !placements.isEmpty else { return (nil, takeQueue()) }
+        let members = Array(queuedAppends.prefix(placements.count))
+        queuedAppends.removeFirst(placements.count)
+        let staged: (buffer: UnsafeRawPointer, length: Int)
+        do throws(StoreError) {
+            staged = try target.file.stage(bytes)
+        } catch {
+            Self.resume(members, with: .failed(error))
+            return stageBatch()
+        }
+        appendInFlight = true
+        let batch = StagedBatch(
+            members: members, placements: placements, file: target.file, descriptor: target.descriptor, buffer: staged.buffer, length: staged.length, offset: start)
+        return (.batch(batch), [])
+    }
+
+    /// The next step of the writes from event loops.
+    private enum LoopWrite {
+        /// Records to write, from the loop.
+        case batch(StagedBatch)
+        /// A segment's file to grow (with written, flushed zeros) on the thread pool first.
+        case grow(JournalSegmentFile, to: Int)
+    }
+
+    /// Takes `write`'s step: a batch is submitted by `writer`'s loop (call on it), a file grown on
+    /// the thread pool, after which the queue goes on from `writer`'s loop.
+    private func start(_ write: LoopWrite, on writer: EventLoopDurableWriter) {
+        switch write {
+        case .batch(let batch):
+            submit(batch, on: writer)
+        case .grow(let file, let target):
+            NIOThreadPool.singleton.submit { [self] _ in grow(file, to: target, then: writer) }
+        }
+    }
+
+    /// Grows `file` to `target` (on a thread-pool thread; no other write is under way), then
+    /// writes the queue from `writer`'s loop. When it cannot grow that far (a nearly full
+    /// filesystem), the queued records go to the thread pool, whose writes grow the file by
+    /// what each needs.
+    private func grow(_ file: JournalSegmentFile, to target: Int, then writer: EventLoopDurableWriter) {
+        var grown = true
+        do throws(StoreError) {
+            try file.grow(to: target)
+            try file.flush()
+        } catch {
+            grown = false
+        }
         condition.lock()
-        defer { condition.unlock() }
+        appendInFlight = false
+        var next: LoopWrite?
+        var refused: [QueuedAppend] = []
+        if !grown || appendWaiters > 0 {
+            refused = takeQueue()
+            condition.broadcast()
+        } else {
+            (next, refused) = stageBatch()
+        }
+        condition.unlock()
+        Self.resume(refused, with: .useThreadPool)
+        if let next { writer.eventLoop.execute { [self] in start(next, on: writer) } }
+    }
+
+    /// Empties the queue (with `condition` held), returning what it held.
+    private func takeQueue() -> [QueuedAppend] {
+        defer { queuedAppends.removeAll() }
+        return queuedAppends
+    }
+
+    private static func resume(_ appends: [QueuedAppend], with outcome: LoopAppendOutcome) {
+        for append in appends { append.continuation.resume(returning: outcome) }
+    }
+
+    /// Has `writer`'s loop submit `batch` (on that loop).
+    private func submit(_ batch: StagedBatch, on writer: EventLoopDurableWriter) {
+        writer.write(descriptor: batch.descriptor, buffer: batch.buffer, length: batch.length, offset: batch.offset) { [self] result, submission in
+            finish(batch, result: result, submission: submission, writer: writer)
+        }
+    }
+
+    /// `batch`'s write finished with `result` (bytes written, or `-errno`), its submission
+    /// having held the loop for `submission`: its records are journaled, or to be written on
+    /// the thread pool, or failed; and the records queued meanwhile are written next, by the
+    /// same loop.
+    private func finish(_ batch: StagedBatch, result: Int64, submission: Duration, writer: EventLoopDurableWriter) {
+        condition.lock()
         appendInFlight = false
         // A submission that held the loop long waited for the disk inside the kernel (or its
         // thread was preempted): records go to the thread pool for a while, longer each time.
@@ -279,25 +462,40 @@ final class DefinitionJournal: @unchecked Sendable {
         } else {
             slowSubmissionPause = firstSlowSubmissionPause
         }
-        // Only threads waiting for this write are woken (not the materializer, every define).
-        if appendWaiters > 0 { condition.broadcast() }
-        if result == Int64(staged.length) {
-            staged.file.wrote(through: staged.offset + staged.length)
-            noteRecorded(staged.change, at: staged.placement, size: staged.size)
-            return true
+        let outcome: LoopAppendOutcome
+        if result == Int64(batch.length) {
+            batch.file.wrote(through: batch.offset + batch.length)
+            for (change, placement, size) in batch.placements { noteRecorded(change, at: placement, size: size) }
+            loopWrites += 1
+            loopWrittenRecords += batch.placements.count
+            outcome = .recorded
+        } else {
+            switch result {
+            case -Int64(EINVAL):
+                // This filesystem or kernel takes no such write: the thread pool's from now on.
+                appendsFromEventLoops = false
+                outcome = .useThreadPool
+            case -Int64(ESHUTDOWN):
+                outcome = .useThreadPool
+            case ..<0:
+                outcome = .failed(StoreError(message: "cannot write \(batch.file.path): \(String(cString: strerror(Int32(truncatingIfNeeded: -result))))"))
+            default:
+                outcome = .failed(StoreError(message: "cannot write \(batch.file.path): \(result) of \(batch.length) bytes written"))
+            }
         }
-        switch result {
-        case -Int64(EINVAL):
-            // This filesystem or kernel takes no such write: the thread pool's from now on.
-            appendsFromEventLoops = false
-            return false
-        case -Int64(ESHUTDOWN):
-            return false
-        case ..<0:
-            throw StoreError(message: "cannot write \(staged.file.path): \(String(cString: strerror(Int32(truncatingIfNeeded: -result))))")
-        default:
-            throw StoreError(message: "cannot write \(staged.file.path): \(result) of \(staged.length) bytes written")
+        var next: LoopWrite?
+        var refused: [QueuedAppend] = []
+        if appendWaiters > 0 {
+            // A thread-pool write waits: it goes first, and so do the queued ones, after it.
+            refused = takeQueue()
+            condition.broadcast()
+        } else {
+            (next, refused) = stageBatch()
         }
+        condition.unlock()
+        Self.resume(batch.members, with: outcome)
+        Self.resume(refused, with: .useThreadPool)
+        if let next { start(next, on: writer) }
     }
 
     /// Waits (with `condition` held) until no write from an event loop is under way; false when

@@ -25,8 +25,9 @@ final class EventLoopDurableWriter: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let context: UInt64
     private let eventDescriptor: Int32
-    /// Writes submitted and not finished, by token (only on `eventLoop`).
-    private var pending: [UInt64: CheckedContinuation<Int64, Never>] = [:]
+    /// Writes submitted and not finished, by token, with what to call with each one's result
+    /// (only on `eventLoop`).
+    private var pending: [UInt64: (Int64) -> Void] = [:]
     private var nextToken: UInt64 = 1
     /// Whether the eventfd's channel closed: nothing more is submitted.
     private var closed = false
@@ -81,32 +82,30 @@ final class EventLoopDurableWriter: @unchecked Sendable {
     }
 
     /// Writes `length` bytes of `buffer` at `offset` of `descriptor` (opened with `O_DIRECT`;
-    /// `buffer`, `length` and `offset` aligned as it needs), durably: it returns once the data is
-    /// on stable storage. Call on ``eventLoop``; `buffer` must stay valid until it returns.
+    /// `buffer`, `length` and `offset` aligned as it needs), durably, and calls `completion` on
+    /// ``eventLoop`` once the data is on stable storage. Call on ``eventLoop``; `buffer` must stay
+    /// valid until `completion` is called.
     ///
-    /// - Returns: the bytes written, or `-errno` (`-EINVAL`: this file or kernel takes no such
-    ///   write; `-ESHUTDOWN`: the writer is closed; in both, nothing was written); and how long
-    ///   the submission held the loop. The kernel finishes a write inside the submission when the
-    ///   disk has it before the submission returns, and then waits for its flush there too.
-    func write(descriptor: Int32, buffer: UnsafeRawPointer, length: Int, offset: Int) async -> (result: Int64, submission: Duration) {
+    /// `completion` gets the bytes written, or `-errno` (`-EINVAL`: this file or kernel takes no
+    /// such write; `-ESHUTDOWN`: the writer is closed; in both, nothing was written); and how
+    /// long the submission held the loop. The kernel finishes a write inside the submission
+    /// when the disk has it before the submission returns, and then waits for its flush there
+    /// too. A write that could not be submitted calls `completion` before this returns.
+    func write(
+        descriptor: Int32, buffer: UnsafeRawPointer, length: Int, offset: Int,
+        completion: @escaping (_ result: Int64, _ submission: Duration) -> Void
+    ) {
         precondition(eventLoop.inEventLoop, "a durable write is submitted on its writer's event loop")
-        guard !closed else { return (-Int64(ESHUTDOWN), .zero) }
+        guard !closed else { return completion(-Int64(ESHUTDOWN), .zero) }
         let token = nextToken
         nextToken += 1
         let clock = ContinuousClock()
-        var submission = Duration.zero
-        let result = await withCheckedContinuation { continuation in
-            let start = clock.now
-            let submitted = corral_aio_submit_durable_write(context, descriptor, buffer, length, off_t(offset), eventDescriptor, token) == 0
-            let failure = errno
-            submission = clock.now - start
-            if submitted {
-                pending[token] = continuation
-            } else {
-                continuation.resume(returning: -Int64(failure))
-            }
-        }
-        return (result, submission)
+        let start = clock.now
+        let submitted = corral_aio_submit_durable_write(context, descriptor, buffer, length, off_t(offset), eventDescriptor, token) == 0
+        let failure = errno
+        let submission = clock.now - start
+        guard submitted else { return completion(-Int64(failure), submission) }
+        pending[token] = { result in completion(result, submission) }
     }
 
     /// The eventfd counted finished writes: hands each its result.
@@ -123,8 +122,9 @@ final class EventLoopDurableWriter: @unchecked Sendable {
         // Any still unfinished: reported as failed, their journal records not counted (the
         // context stays: destroying it would wait for them).
         guard pending.isEmpty else {
-            for continuation in pending.values { continuation.resume(returning: -Int64(EIO)) }
+            let unfinished = pending.values
             pending.removeAll()
+            for completion in unfinished { completion(-Int64(EIO)) }
             return
         }
         corral_aio_destroy(context)
@@ -142,7 +142,7 @@ final class EventLoopDurableWriter: @unchecked Sendable {
         }
         guard count > 0 else { return 0 }
         for completion in completions.prefix(Int(count)) {
-            pending.removeValue(forKey: completion.token)?.resume(returning: completion.result)
+            pending.removeValue(forKey: completion.token)?(completion.result)
         }
         return Int(count)
     }
