@@ -306,10 +306,18 @@ enum DomainBenchmark {
     /// Connections that call at once in ``measureRates``.
     static let loadConnections = 16
 
+    /// New domains each connection defines in the define burst of ``measureRates``: with 1,000
+    /// domains and 16 connections, 800 definitions, within one segment of corrald's journal
+    /// (fewer with `--domains` below 1,000: the smoke run's).
+    static var burstDefinesPerConnection: Int { max(1, min(50, count / 20)) }
+
     /// The daemons' rates: dumpxml and define calls per second with ``loadConnections``
     /// connections calling at once (CorralClient, one call in flight on each), so that the
     /// daemon's own cost per call decides the rate rather than one client's round trip.
-    /// Defines make new domains (`corral-bench-load-…`), the same definition as the others'.
+    /// Defines make new domains (`corral-bench-load-…`), the same definition as the others':
+    /// a burst (``burstDefinesPerConnection`` on each connection), then for `seconds`. Held that
+    /// long, a define rate is bounded by the filesystem making a file per definition, which
+    /// both daemons do (corrald's journal writer after the answer, libvirtd before it).
     static func measureRates(daemon: BenchDaemon, libvirtd: BenchLibvirtd?, seconds: Double) async throws {
         print("  rates with \(loadConnections) connections calling at once (CorralClient), goal ≥ 3x libvirtd:")
         func handles(_ uri: String) async throws -> [DomainHandle] {
@@ -321,12 +329,19 @@ enum DomainBenchmark {
                 _ = try await connection.domainXML(domains[(index * 61 + call) % domains.count])
             }
         }
-        func defines(_ uri: String) async throws -> LoadResult {
-            try await RPCLoad.measure(uri: uri, connections: loadConnections, seconds: seconds, warmUpCalls: 5) { connection, index, call in
-                _ = try await connection.defineDomain(xml: xml(name: "corral-bench-load-\(index)-\(call)", index: call))
+        func defines(_ prefix: String, callsPerConnection: Int?) -> (String) async throws -> LoadResult {
+            { uri in
+                try await RPCLoad.measure(uri: uri, connections: loadConnections, seconds: seconds, callsPerConnection: callsPerConnection, warmUpCalls: 1) { connection, index, call in
+                    _ = try await connection.defineDomain(xml: xml(name: "corral-bench-\(prefix)-\(index)-\(call)", index: call))
+                }
             }
         }
-        for (what, measure) in [("DOMAIN_GET_XML_DESC (dumpxml)", dumps), ("DOMAIN_DEFINE_XML (new domains)", defines)] as [(String, (String) async throws -> LoadResult)] {
+        let measurements: [(String, (String) async throws -> LoadResult)] = [
+            ("DOMAIN_GET_XML_DESC (dumpxml)", dumps),
+            ("DOMAIN_DEFINE_XML, a burst of \(loadConnections * burstDefinesPerConnection) new", defines("burst", callsPerConnection: burstDefinesPerConnection)),
+            ("DOMAIN_DEFINE_XML, new ones for \(seconds) s", defines("load", callsPerConnection: nil)),
+        ]
+        for (what, measure) in measurements {
             let ours = try await measure(daemon.uri)
             var line = "  " + what.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "corrald %9.1f calls/s (p50 %.0f µs)", ours.throughput, ours.p50 * 1e6)
             if let libvirtd {

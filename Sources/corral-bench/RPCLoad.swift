@@ -63,10 +63,11 @@ enum RPCLoad {
     }
 
     /// Opens `connections` connections and drives each with `body(connection, its index, the
-    /// call's index on it)`, one call after another, for `seconds`, after `warmUpCalls` calls
-    /// on each (not measured; their call indexes come first).
+    /// call's index on it)`, one call after another, for `seconds` (or until each made
+    /// `callsPerConnection`), after `warmUpCalls` calls on each (not measured; their call
+    /// indexes come first).
     static func measure(
-        uri: String, connections: Int, seconds: Double, warmUpCalls: Int,
+        uri: String, connections: Int, seconds: Double, callsPerConnection: Int? = nil, warmUpCalls: Int,
         _ body: @escaping @Sendable (CorralConnection, Int, Int) async throws -> Void
     ) async throws -> LoadResult {
         var opened: [CorralConnection] = []
@@ -81,7 +82,7 @@ enum RPCLoad {
                     var latencies: [Double] = []
                     latencies.reserveCapacity(100_000)
                     var call = warmUpCalls
-                    while ContinuousClock.now < deadline {
+                    while callsPerConnection.map({ call - warmUpCalls < $0 }) ?? (ContinuousClock.now < deadline) {
                         let t0 = ContinuousClock.now
                         try await body(connection, index, call)
                         let elapsed = ContinuousClock.now - t0
