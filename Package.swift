@@ -115,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CorralDaemonTests",
-            dependencies: ["CorralDaemon", "CorralProtocol", "DomainXML", "XMLTree", "QEMUProbe", "XDR", "POSIXSupport", nioCore],
+            dependencies: ["CorralDaemon", "CAsyncIO", "CorralProtocol", "DomainXML", "XMLTree", "QEMUProbe", "XDR", "POSIXSupport", nioCore],
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),

@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,12 @@ int corral_aio_reap(uint64_t context, struct corral_aio_completion *completions,
         }
         return (int)count;
     }
+}
+
+long corral_thread_voluntary_switches(void) {
+    struct rusage usage;
+    if (getrusage(RUSAGE_THREAD, &usage) != 0) return -1;
+    return usage.ru_nvcsw;
 }
 
 void corral_aio_destroy(uint64_t context) {

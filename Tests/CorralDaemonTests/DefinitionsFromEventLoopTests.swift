@@ -1,3 +1,4 @@
+import CAsyncIO
 @testable import CorralDaemon
 import CorralProtocol
 import DomainXML
@@ -130,7 +131,8 @@ struct DefinitionsFromEventLoopTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // No submission is that quick: each write from the loop pauses the next ones.
         let journal = try DefinitionJournal(
-            directory: directory, path: { directory + "/" + $0 + ".xml" }, materializes: false, longestSubmission: .zero, slowSubmissionPause: .milliseconds(500))
+            directory: directory, path: { directory + "/" + $0 + ".xml" }, materializes: false, longestSubmission: .zero, slowSubmissionPause: .milliseconds(500),
+            requiresWaitForSlowSubmission: false)
         let direct = journal.segmentsUseDirectIO
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let fromLoop = try await Self.onLoop(group) {
@@ -149,6 +151,21 @@ struct DefinitionsFromEventLoopTests {
         // The ones it wrote are journaled.
         let restarted = try DefinitionStore(directory: directory, autostartDirectory: directory + "/autostart", journaled: true, materializes: false)
         #expect(Self.files(restarted) == (direct ? ["a.xml": "<domain>3</domain>"] : [:]))
+    }
+
+    @Test("a thread's wait inside the kernel is told apart from its running (what decides whether a long submission was the disk's)")
+    func waitsAreToldApartFromRunning() {
+        let beforeRunning = corral_thread_voluntary_switches()
+        let clock = ContinuousClock()
+        let start = clock.now
+        var spins = 0
+        while clock.now - start < .milliseconds(3) { spins &+= 1 }
+        let afterRunning = corral_thread_voluntary_switches()
+        usleep(2000)
+        let afterWaiting = corral_thread_voluntary_switches()
+        #expect(beforeRunning >= 0 && spins > 0)
+        #expect(afterRunning == beforeRunning)
+        #expect(afterWaiting > afterRunning)
     }
 
     static func parsed(_ name: String, _ uuid: String) throws -> ParsedDomain {

@@ -31,6 +31,12 @@ struct corral_aio_completion {
 /// errno set.
 int corral_aio_reap(uint64_t context, struct corral_aio_completion *completions, int capacity, int minimum, int timeout_ms);
 
+/// How many times the calling thread has given up its CPU to wait (voluntary context switches,
+/// getrusage's RUSAGE_THREAD, which Swift's Glibc module does not show), or -1. A submission
+/// during which it grew waited inside the kernel (for the disk, or a lock); one that only took
+/// long was preempted.
+long corral_thread_voluntary_switches(void);
+
 /// Destroys the context (waiting for writes still in flight).
 void corral_aio_destroy(uint64_t context);
 

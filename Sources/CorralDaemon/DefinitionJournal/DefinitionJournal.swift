@@ -44,8 +44,11 @@ final class DefinitionJournal: @unchecked Sendable {
     /// The longest a record's submission from an event loop may hold the loop: the kernel
     /// finishes a write inside its submission when the disk is faster than the submission
     /// (then it waits for the disk's flush there too). This project's machines measured 20–60 µs
-    /// a submission, 160 µs at most. After a longer one, records are written on the thread pool
-    /// for ``defaultSlowSubmissionPause``, so a loop waits for a slow disk at most once a pause.
+    /// a submission, 160 µs at most. After a longer one during which the loop's thread waited
+    /// in the kernel, records are written on the thread pool for ``defaultSlowSubmissionPause``,
+    /// so a loop waits for a slow disk at most once a pause. (A long one without a wait was
+    /// preempted: on a saturated host every submission may be, and pausing then sent every
+    /// define to the thread pool, one flush each, just when they were most.)
     static let defaultLongestSubmission: Duration = .microseconds(500)
     /// How long records go to the thread pool after a submission held its loop too long; each
     /// slow one in a row doubles it, up to ``longestSlowSubmissionPause``, and a quick one
@@ -79,8 +82,11 @@ final class DefinitionJournal: @unchecked Sendable {
     /// reach them in order (a replay stops at the first one missing).
     private var appendInFlight = false
     /// The longest a write's submission may hold an event loop before the journal stops
-    /// writing from event loops (see ``recordFromEventLoop(_:)``).
+    /// writing from event loops for a while (see ``recordFromEventLoop(_:)``).
     private let longestSubmission: Duration
+    /// Whether a submission counts as slow only when its thread waited inside it (tests turn
+    /// this off, as no test can make the kernel wait on demand).
+    private let requiresWaitForSlowSubmission: Bool
     /// Threads waiting for the write under way from an event loop.
     private var appendWaiters = 0
     /// Whether records may be written from event loops (false once a filesystem refused it).
@@ -100,10 +106,12 @@ final class DefinitionJournal: @unchecked Sendable {
     /// `materializes` is false: tests, as a daemon killed before it wrote any file).
     init(
         directory: String, capacity: Int = defaultCapacity, path: @escaping @Sendable (String) -> String, materializes: Bool = true,
-        longestSubmission: Duration = defaultLongestSubmission, slowSubmissionPause: Duration = defaultSlowSubmissionPause
+        longestSubmission: Duration = defaultLongestSubmission, slowSubmissionPause: Duration = defaultSlowSubmissionPause,
+        requiresWaitForSlowSubmission: Bool = true
     ) throws(StoreError) {
         self.directory = directory
         self.longestSubmission = longestSubmission
+        self.requiresWaitForSlowSubmission = requiresWaitForSlowSubmission
         firstSlowSubmissionPause = slowSubmissionPause
         self.slowSubmissionPause = slowSubmissionPause
         self.path = path
@@ -448,15 +456,16 @@ final class DefinitionJournal: @unchecked Sendable {
     }
 
     /// `batch`'s write finished with `result` (bytes written, or `-errno`), its submission
-    /// having held the loop for `submission`: its records are journaled, or to be written on
+    /// having held the loop as `submission` tells: its records are journaled, or to be written on
     /// the thread pool, or failed; and the records queued meanwhile are written next, by the
     /// same loop.
-    private func finish(_ batch: StagedBatch, result: Int64, submission: Duration, writer: EventLoopDurableWriter) {
+    private func finish(_ batch: StagedBatch, result: Int64, submission: EventLoopDurableWriter.Submission, writer: EventLoopDurableWriter) {
         condition.lock()
         appendInFlight = false
-        // A submission that held the loop long waited for the disk inside the kernel (or its
-        // thread was preempted): records go to the thread pool for a while, longer each time.
-        if submission > longestSubmission {
+        // A submission that held the loop long and waited inside the kernel (for the disk):
+        // records go to the thread pool for a while, longer each time. One that was only
+        // preempted (a busy host) says nothing of the disk.
+        if submission.duration > longestSubmission && (submission.waited || !requiresWaitForSlowSubmission) {
             loopWritesPausedUntil = ContinuousClock.now + slowSubmissionPause
             slowSubmissionPause = min(slowSubmissionPause * 2, max(Self.longestSlowSubmissionPause, firstSlowSubmissionPause))
         } else {

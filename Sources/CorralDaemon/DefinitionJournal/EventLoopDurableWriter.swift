@@ -88,24 +88,34 @@ final class EventLoopDurableWriter: @unchecked Sendable {
     ///
     /// `completion` gets the bytes written, or `-errno` (`-EINVAL`: this file or kernel takes no
     /// such write; `-ESHUTDOWN`: the writer is closed; in both, nothing was written); and how
-    /// long the submission held the loop. The kernel finishes a write inside the submission
-    /// when the disk has it before the submission returns, and then waits for its flush there
-    /// too. A write that could not be submitted calls `completion` before this returns.
+    /// the submission held the loop. The kernel finishes a write inside the submission when the
+    /// disk has it before the submission returns, and then waits for its flush there too. A
+    /// write that could not be submitted calls `completion` before this returns.
     func write(
         descriptor: Int32, buffer: UnsafeRawPointer, length: Int, offset: Int,
-        completion: @escaping (_ result: Int64, _ submission: Duration) -> Void
+        completion: @escaping (_ result: Int64, _ submission: Submission) -> Void
     ) {
         precondition(eventLoop.inEventLoop, "a durable write is submitted on its writer's event loop")
-        guard !closed else { return completion(-Int64(ESHUTDOWN), .zero) }
+        guard !closed else { return completion(-Int64(ESHUTDOWN), Submission(duration: .zero, waited: false)) }
         let token = nextToken
         nextToken += 1
         let clock = ContinuousClock()
+        let switchesBefore = corral_thread_voluntary_switches()
         let start = clock.now
         let submitted = corral_aio_submit_durable_write(context, descriptor, buffer, length, off_t(offset), eventDescriptor, token) == 0
         let failure = errno
-        let submission = clock.now - start
+        let submission = Submission(duration: clock.now - start, waited: corral_thread_voluntary_switches() != switchesBefore)
         guard submitted else { return completion(-Int64(failure), submission) }
         pending[token] = { result in completion(result, submission) }
+    }
+
+    /// How a submission held its loop.
+    struct Submission: Sendable {
+        /// From the call to its return.
+        var duration: Duration
+        /// Whether the loop's thread waited inside it (for the disk, or a lock in the kernel),
+        /// rather than only running, or being preempted by other threads (a busy host).
+        var waited: Bool
     }
 
     /// The eventfd counted finished writes: hands each its result.
