@@ -230,7 +230,7 @@ final class DefinitionJournal: @unchecked Sendable {
     }
 
     /// What became of a record handed to ``recordFromEventLoop(_:)``.
-    enum LoopAppendOutcome: Sendable {
+    private enum LoopAppendOutcome: Sendable {
         /// Durably journaled.
         case recorded
         /// Not written: the caller writes it with ``record(_:)`` on the thread pool.
@@ -265,8 +265,8 @@ final class DefinitionJournal: @unchecked Sendable {
 
     /// Writes and flushes made from event loops, and the records they carried (for tests and
     /// figures; under the lock).
-    private(set) var loopWrites = 0
-    private(set) var loopWrittenRecords = 0
+    private var loopWrites = 0
+    private var loopWrittenRecords = 0
 
     /// How many writes from event loops carried how many records, so far.
     var loopWriteCounts: (writes: Int, records: Int) {
@@ -424,18 +424,20 @@ final class DefinitionJournal: @unchecked Sendable {
             grown = false
         }
         condition.lock()
-        appendInFlight = false
-        var next: LoopWrite?
-        var refused: [QueuedAppend] = []
-        if !grown || appendWaiters > 0 {
-            refused = takeQueue()
-            condition.broadcast()
-        } else {
-            (next, refused) = stageBatch()
-        }
+        let (next, refused) = endLoopStep(refusingQueue: !grown)
         condition.unlock()
         Self.resume(refused, with: .useThreadPool)
         if let next { writer.eventLoop.execute { [self] in start(next, on: writer) } }
+    }
+
+    /// Ends the step under way from an event loop (with `condition` held): a thread-pool write
+    /// that waits for it goes first (woken here; the queue then goes to the thread pool too, as
+    /// ``stageBatch()`` refuses it), otherwise the queue is staged for the next step; all of it
+    /// is refused when `refusingQueue`.
+    private func endLoopStep(refusingQueue: Bool) -> (LoopWrite?, refused: [QueuedAppend]) {
+        appendInFlight = false
+        if appendWaiters > 0 { condition.broadcast() }
+        return refusingQueue ? (nil, takeQueue()) : stageBatch()
     }
 
     /// Empties the queue (with `condition` held), returning what it held.
@@ -461,7 +463,6 @@ final class DefinitionJournal: @unchecked Sendable {
     /// same loop.
     private func finish(_ batch: StagedBatch, result: Int64, submission: EventLoopDurableWriter.Submission, writer: EventLoopDurableWriter) {
         condition.lock()
-        appendInFlight = false
         // A submission that held the loop long and waited inside the kernel (for the disk):
         // records go to the thread pool for a while, longer each time. One that was only
         // preempted (a busy host) says nothing of the disk.
@@ -492,15 +493,7 @@ final class DefinitionJournal: @unchecked Sendable {
                 outcome = .failed(StoreError(message: "cannot write \(batch.file.path): \(result) of \(batch.length) bytes written"))
             }
         }
-        var next: LoopWrite?
-        var refused: [QueuedAppend] = []
-        if appendWaiters > 0 {
-            // A thread-pool write waits: it goes first, and so do the queued ones, after it.
-            refused = takeQueue()
-            condition.broadcast()
-        } else {
-            (next, refused) = stageBatch()
-        }
+        let (next, refused) = endLoopStep(refusingQueue: false)
         condition.unlock()
         Self.resume(batch.members, with: outcome)
         Self.resume(refused, with: .useThreadPool)
