@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "QEMUCommandLine", dependencies: ["DomainXML", "QEMUConfig", "QEMUProbe", "CorralJSON"], swiftSettings: swiftSettings),
         .target(name: "DomainXML", dependencies: ["XMLTree", "QEMUConfig"], swiftSettings: swiftSettings),
         // Asks an emulator what it is (runs it once; results cached by the binary's identity).
-        .target(name: "QEMUProbe", dependencies: ["POSIXSupport", logging], swiftSettings: swiftSettings),
+        .target(name: "QEMUProbe", dependencies: ["POSIXSupport", "CorralJSON", logging], swiftSettings: swiftSettings),
 
         // Runtime.
         .target(

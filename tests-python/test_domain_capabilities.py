@@ -47,6 +47,11 @@ def test_domain_capabilities_follow_libvirts_layout_and_corrals_support(daemon, 
     theirs_models = {m.text for m in theirs.findall("cpu/mode[@name='custom']/model")}
     assert theirs_models and theirs_models <= ours_models, theirs_models - ours_models
     assert not any(name.rsplit("-", 1)[-1][1:].isdigit() and name.rsplit("-", 1)[-1].startswith("v") for name in ours_models)
+    # The host model a host-model guest starts with: the one libvirtd finds for the same QEMU.
+    def host_model(root):
+        mode = root.find("cpu/mode[@name='host-model']")
+        return mode.get("supported"), [(child.tag, sorted(child.attrib.items()), child.text) for child in mode]
+    assert host_model(ours) == host_model(theirs) and host_model(ours)[0] == "yes" and len(host_model(ours)[1]) > 2
     q35 = ET.fromstring(run("virsh", "-c", daemon.uri, "domcapabilities", "--virttype", "qemu", "--machine", "q35").stdout)
     assert q35.findtext("machine").startswith("pc-q35-")
 

@@ -274,6 +274,14 @@ CPU_MODELS = {
     "icelake": "<cpu mode='custom' match='exact'><model>Icelake-Server</model>"
                "<numa><cell id='0' cpus='0-1' memory='262144' unit='KiB'/></numa></cpu>",
     "maximum": "<cpu mode='maximum'/>",
+    # The host model: under TCG, QEMU's max CPU described by the nearest model of libvirt's map.
+    "hostmodel": "<cpu mode='host-model'/>",
+    "hostmodel-features": "<cpu mode='host-model' check='partial'><model vendor_id='AuthenticXYZ'/><feature policy='disable' name='vaes'/>"
+                          "<feature policy='require' name='la57'/><feature policy='optional' name='avx512f'/></cpu>",
+    # Optional features decided by the host model; a feature QEMU never had dropped.
+    "optional": "<cpu mode='custom' match='exact'><model>EPYC</model><vendor>AMD</vendor><feature policy='disable' name='fxsr_opt'/>"
+                "<feature policy='optional' name='vaes'/><feature policy='optional' name='avx512f'/><feature policy='require' name='osxsave'/></cpu>",
+    "minimum": "<cpu mode='custom' match='minimum'><model>qemu64</model><feature policy='disable' name='la57'/></cpu>",
 }
 
 
@@ -327,6 +335,31 @@ def test_a_fully_checked_cpu_not_made_as_asked_fails_to_start_as_under_libvirtd(
     assert "guest CPU doesn't match specification: extra features: hypervisor,lahf_lm, missing features: x2apic" in errors[0]
     # Nothing is left running.
     assert "livecpu-full" not in virsh(daemon.uri, "list", "--all")
+
+
+CPUS_THE_HOST_CANNOT_GIVE = {
+    "missing": ("<cpu mode='host-model'><feature policy='require' name='x2apic'/></cpu>",
+                "Host CPU does not provide required features: x2apic"),
+    "forbidden": ("<cpu mode='host-model'><feature policy='forbid' name='la57'/></cpu>", "Host CPU provides forbidden feature 'la57'"),
+    "vendor": ("<cpu mode='custom' match='exact' check='partial'><model>Nehalem</model><vendor>Intel</vendor></cpu>",
+               "host CPU vendor does not match required CPU vendor Intel"),
+    "model": ("<cpu mode='custom' match='exact' check='partial'><model>Cascadelake-Server</model></cpu>",
+              "Host CPU does not provide required features: "),
+}
+
+
+def test_a_cpu_the_host_model_cannot_give_is_refused_as_under_libvirtd(daemon, libvirtd, tmp_path):
+    for key, (cpu, message) in CPUS_THE_HOST_CANNOT_GIVE.items():
+        name = f"livecpu-refused-{key}"
+        (tmp_path / f"{name}.xml").write_text(cpu_guest(name, cpu))
+        errors = []
+        for uri in (daemon.uri, libvirtd):
+            result = run("virsh", "-c", uri, "create", str(tmp_path / f"{name}.xml"), check=False)
+            run("virsh", "-c", uri, "destroy", name, check=False)
+            errors.append(result.stderr.strip())
+        assert errors[0] == errors[1], key
+        assert "the CPU is incompatible with host CPU: " + message in errors[0], (key, errors[0])
+    assert daemon.alive()
 
 
 def test_a_running_guests_snapshot_xml_equals_libvirtds(daemon, libvirtd, tmp_path):

@@ -74,13 +74,15 @@ enum DomainCapabilitiesXML {
         } else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' reported no machine types")
         }
-        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm", arch: arch, firmware: firmware))
+        let hostModel = HostCPUModels.model(for: emulator, kvm: virtType == "kvm")
+        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm", arch: arch, firmware: firmware, hostModel: hostModel))
     }
 
     /// The document; `firmware` are the host's firmware descriptors, of which those for the
     /// machine give the UEFI loaders and `firmware='efi'`.
     static func document(
-        emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool, arch: String = "x86_64", firmware: [FirmwareDescriptor] = []
+        emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool, arch: String = "x86_64", firmware: [FirmwareDescriptor] = [],
+        hostModel: HostCPUModel? = nil
     ) -> XMLElement {
         // Firmware descriptors name QEMU's architectures (`i386` for 32-bit guests).
         let uefi = firmware.filter {
@@ -110,7 +112,11 @@ enum DomainCapabilitiesXML {
             element("cpu", children: [
                 mode("host-passthrough", kvm),
                 mode("maximum", true),
-                mode("host-model", false),
+                // The host model a host-model guest starts with, as libvirt lists it.
+                mode("host-model", hostModel != nil, hostModel.map { host in
+                    [element("model", ["fallback": "forbid"], text: host.model)] + (host.vendor.map { [element("vendor", text: $0)] } ?? [])
+                        + host.features.map { element("feature", ["policy": $0.required ? "require" : "disable", "name": $0.name]) }
+                } ?? []),
                 mode("custom", true, emulator.namedCPUModels.map {
                     element("model", ["usable": $0.usable ? "yes" : "no"], text: $0.name)
                 }),

@@ -176,6 +176,17 @@ actor DomainDriver {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: refusal)
         }
         definition = try resolveVolumeDisks(definition)
+        // The definition as its own document, in the order its devices were named by (the live
+        // XML is made from it).
+        let xml = live?.xml ?? record.xml
+        var ownDocument = options
+        ownDocument.keepsControllerOrder = true
+        let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
+        // A host-model CPU (or one with optional features) made concrete against the host model,
+        // as libvirt makes it before it builds the command line.
+        if let cpu = startDocument?.document.element(named: "cpu") { try checkHostCPUCompatibility(cpu, definition: definition) }
+        let startCPU = startDocument?.document.element(named: "cpu").map { hostModelCPU($0, definition: definition) }
+        if let startCPU { definition.cpu = Self.takingModel(of: startCPU, into: definition.cpu) }
         // A custom model's features QEMU removed from it are asked off (libvirt's virCPUUpdate).
         if let map = GuestCPUFeatures.map { definition.cpu = definition.cpu?.disablingRemovedFeatures(map: map) }
         let unresolved = definition
@@ -350,7 +361,8 @@ actor DomainDriver {
         do throws(RemoteError) {
             return try await finishStart(
                 uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
-                paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin)
+                paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin,
+                started: (xml, startDocument, startCPU))
         } catch {
             stopHelpers()
             throw error
@@ -443,8 +455,10 @@ actor DomainDriver {
     private func finishStart(
         _ uuid: RemoteUUID, record: DomainRecord, definition: DomainDefinition, context: CommandLineContext, invocation: QEMUInvocation, id: Int32,
         pid: pid_t, logStart: off_t, process: WatchedProcess, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain?,
-        incoming: IncomingMigration?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason)
+        incoming: IncomingMigration?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason),
+        started document: (xml: String, parsed: ParsedDomain?, cpu: XMLTree.XMLElement?)
     ) async throws(RemoteError) -> RemoteDomain {
+        let (xml, startDocument, startCPU) = document
         let name = record.name, directory = runDirectory(for: record.name), logPath = directory + "/qemu.log"
         let connections = Array(context.interfaceConnections.values)
 
@@ -574,13 +588,8 @@ actor DomainDriver {
         }
         // The live <cpu>: what QEMU made of the vCPU, read before it runs (libvirt's
         // qemuProcessUpdateAndVerifyCPU); a `check='full'` CPU not made as asked fails the start.
-        let xml = live?.xml ?? record.xml
-        // Read back in the order the run's devices were named by (the definition's own).
-        var ownDocument = options
-        ownDocument.keepsControllerOrder = true
-        let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
         var liveCPU: (asked: XMLTree.XMLElement, made: XMLTree.XMLElement)?
-        if let map = GuestCPUFeatures.map, let cpu = startDocument?.document.element(named: "cpu") {
+        if let map = GuestCPUFeatures.map, let cpu = startCPU {
             let asked = LiveCPUUpdate.disablingRemovedFeatures(LiveDomainXML.forbiddingFallback(cpu), map: map)
             var made = asked
             if let vcpu = await GuestCPUFeatures.vcpu(of: invocation, qmp, cpus: vcpus) {
@@ -649,7 +658,9 @@ actor DomainDriver {
         started.chosenWebsocketPort = context.vncWebsocketPort
         started.detectedChains = BackingChainCheck.remembered(definition)
         started.defaultListenGraphics = defaultListenGraphics
-        started.askedCPU = liveCPU?.asked
+        // The CPU as asked is kept for what leaves the host only when QEMU made another
+        // (libvirt's origCPU, stored when the live update changed more than `check`).
+        started.askedCPU = liveCPU.flatMap { Self.madeOtherThanAsked($0.made, $0.asked) ? $0.asked : nil }
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = vcpuThreads

@@ -79,6 +79,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidSecret = ErrorCode(rawValue: 65)
     /// `VIR_ERR_NO_SECRET`.
     public static let noSecret = ErrorCode(rawValue: 66)
+    /// `VIR_ERR_CPU_INCOMPATIBLE`: the guest's CPU asks for what the host's cannot give.
+    public static let cpuIncompatible = ErrorCode(rawValue: 91)
     /// `VIR_ERR_MIGRATE_UNSAFE`.
     public static let migrateUnsafe = ErrorCode(rawValue: 83)
     /// `VIR_ERR_MIGRATE_FINISH_OK`: a Finish told that the migration was cancelled cleaned up.
@@ -105,6 +107,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .argumentUnsupported: return "argument unsupported: %s"
         case .migrateFinishOK: return "migration successfully aborted: %s"
         case .migrateUnsafe: return "Unsafe migration: %s"
+        case .cpuIncompatible: return "the CPU is incompatible with host CPU: %s"
         case .noStoragePool: return "Storage pool not found: %s"
         case .noStorageVolume: return "Storage volume not found: %s"
         case .invalidStream: return "invalid stream pointer in %s"

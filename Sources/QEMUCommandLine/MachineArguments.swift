@@ -37,8 +37,6 @@ extension Builder {
     /// `-cpu MODEL[,flags]`: the model from `<cpu>`, then the flags the timers and features ask
     /// for (kvmclock, Hyper-V, KVM's paravirtual features, the PMU). Flags without a model go
     /// on QEMU's default model, `qemu64`, as libvirt does.
-    /// libvirt's x86 CPU vendors (its `x86_vendors.xml`) and their CPUID vendor strings.
-    static let cpuVendorStrings = ["Intel": "GenuineIntel", "AMD": "AuthenticAMD", "Hygon": "HygonGenuine"]
 
     mutating func addCPU() throws(CommandLineError) {
         var model: String?
@@ -52,15 +50,14 @@ extension Builder {
             case .custom?, nil: model = cpu.model
             }
             if cpu.mode == .hostPassthrough || cpu.mode == .maximum, let migratable = cpu.migratable { modelFlags.append("migratable=\(migratable.rawValue)") }
-            if let vendor = cpu.vendor {
-                // libvirt's CPU map names the vendors; QEMU takes their CPUID strings.
-                guard let string = Self.cpuVendorStrings[vendor] else { throw CommandLineError(.unsupported, "Unknown CPU vendor \(vendor)") }
-                modelFlags.append("vendor=\(string)")
-            }
+            // `<vendor>` only names what the model must be; `vendor_id` is what the guest sees.
+            if let vendorID = cpu.vendorID { modelFlags.append("vendor=\(QEMUKeyValue.escape(vendorID))") }
             for feature in cpu.features {
+                // Features in QEMU's spelling (`fxsr_opt` is `fxsr-opt`), as libvirt writes them.
+                let name = X86FeatureNames.qemu(feature.name)
                 switch feature.policy {
-                case .force, .require: modelFlags.append("\(feature.name)=on")
-                case .disable, .forbid: modelFlags.append("\(feature.name)=off")
+                case .force, .require: modelFlags.append("\(name)=on")
+                case .disable, .forbid: modelFlags.append("\(name)=off")
                 case .optional: break
                 }
             }

@@ -1,3 +1,4 @@
+import CorralJSON
 import Foundation
 public import Logging
 import POSIXSupport
@@ -43,6 +44,43 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
     /// The object types `-object` accepts (`qom-list-types` implementing `user-creatable`):
     /// optional ones such as `cryptodev-backend-lkcf` depend on how QEMU was built.
     public var objectTypes: Set<String> = []
+    /// The CPU QEMU can give a guest under the probe's accelerator (its `max` CPU, statically
+    /// expanded), from which the host model is found; `nil` when QEMU did not say.
+    public var hostCPU: HostCPU? = nil
+
+    /// QEMU's static expansion of its `max` CPU (`query-cpu-model-expansion`).
+    public struct HostCPU: Sendable, Equatable, Codable {
+        /// The accelerator the probe ran under, `kvm` or `tcg`: the expansion holds for it only.
+        public var accelerator: String
+        /// The boolean properties that are on, in QEMU's spelling, sorted.
+        public var enabledProperties: [String]
+        /// The CPUID vendor string (`AuthenticAMD`).
+        public var vendor: String?
+        public var family: UInt32
+        public var model: UInt32
+        public var stepping: UInt32
+
+        public init(accelerator: String, enabledProperties: [String], vendor: String?, family: UInt32, model: UInt32, stepping: UInt32) {
+            self.accelerator = accelerator
+            self.enabledProperties = enabledProperties
+            self.vendor = vendor
+            self.family = family
+            self.model = model
+            self.stepping = stepping
+        }
+
+        /// The expansion from a `query-cpu-model-expansion` reply line; `nil` when it is not one.
+        static func parse(replyLine: some Collection<UInt8>, accelerator: String) -> HostCPU? {
+            guard let reply = try? JSONValue.parse(replyLine), case .object(let properties)? = reply["return"]?["model"]?["props"] else { return nil }
+            func number(_ name: String) -> UInt32 { reply["return"]?["model"]?["props"]?[name]?.intValue.flatMap { UInt32(exactly: $0) } ?? 0 }
+            let enabled = properties.compactMap { name, value -> String? in
+                guard case .bool(true) = value else { return nil }
+                return name
+            }.sorted()
+            let vendor = reply["return"]?["model"]?["props"]?["vendor"]?.stringValue
+            return HostCPU(accelerator: accelerator, enabledProperties: enabled, vendor: vendor, family: number("family"), model: number("model"), stepping: number("stepping"))
+        }
+    }
 
     /// A named CPU model.
     public struct CPUModel: Sendable, Equatable, Codable {
@@ -52,11 +90,15 @@ public struct EmulatorCapabilities: Sendable, Equatable, Codable {
         public var usable: Bool
         /// Whether QEMU marks it deprecated.
         public var deprecated: Bool
+        /// The features that keep it from running under the probed accelerator
+        /// (`unavailable-features`), in QEMU's spelling.
+        public var blockers: [String] = []
 
-        public init(name: String, usable: Bool, deprecated: Bool) {
+        public init(name: String, usable: Bool, deprecated: Bool, blockers: [String] = []) {
             self.name = name
             self.usable = usable
             self.deprecated = deprecated
+            self.blockers = blockers
         }
     }
 
@@ -95,7 +137,9 @@ public enum EmulatorProbe {
     /// the machines' default CPU models) does not take an older daemon's cache for complete.
     /// Format 3: KVM also needs the host CPU to advertise hardware virtualization.
     /// Format 4: the object types.
-    static let cacheFormat = 5
+    /// Format 6: the host CPU's expansion and each CPU model's blockers, under KVM only where
+    /// KVM runs guests.
+    static let cacheFormat = 6
 
     /// Probes `path`, using and refreshing a cache in `cacheDirectory` when given; on any failure
     /// logs why and returns ``EmulatorCapabilities/unknown(path:)``.
@@ -151,13 +195,18 @@ public enum EmulatorProbe {
     }
 
     static func run(path: String, compat: Bool) throws -> EmulatorCapabilities {
-        // `-accel kvm -accel tcg`: KVM when usable, TCG otherwise; query-kvm then says which.
-        let accel = FileManager.default.isWritableFile(atPath: "/dev/kvm") ? ["-accel", "kvm", "-accel", "tcg"] : ["-accel", "tcg"]
+        // KVM only where it really runs guests, else TCG: the CPU models' blockers and the
+        // host CPU's expansion are the accelerator's own, and guests run under TCG where KVM
+        // does not work (a nested host may offer a /dev/kvm that accepts guests and barely runs
+        // them). With `-accel kvm -accel tcg` QEMU falls back to TCG; query-kvm says which.
+        let kvmWorks = FileManager.default.isWritableFile(atPath: "/dev/kvm") && hostAdvertisesHardwareVirtualization() && kvmRunsGuestCode(emulator: path)
+        let accel = kvmWorks ? ["-accel", "kvm", "-accel", "tcg"] : ["-accel", "tcg"]
         let commands = [
             #""qmp_capabilities""#, #""query-version""#, #""query-machines""#, #""query-kvm""#, #""query-command-line-options""#,
             #""qom-list-types","arguments":{"implements":"device","abstract":false}"#, #""query-commands""#, #""query-qmp-schema""#,
             #""device-list-properties","arguments":{"typename":"hda-duplex"}"#, #""query-cpu-definitions""#,
-            #""qom-list-types","arguments":{"implements":"user-creatable","abstract":false}"#, #""quit""#,
+            #""qom-list-types","arguments":{"implements":"user-creatable","abstract":false}"#,
+            #""query-cpu-model-expansion","arguments":{"type":"static","model":{"name":"max"}}"#, #""quit""#,
         ]
         let script = commands.enumerated().map { #"{"execute":\#($1),"id":\#($0)}"# }.joined(separator: "\n") + "\n"
         let result = try ChildProcess.run(
@@ -165,9 +214,11 @@ public enum EmulatorProbe {
             input: script, timeout: 60)
         let data = Data(result.standardOutput.utf8)
         var replies: [Int: Any] = [:]
+        var replyLines: [Int: Data] = [:]
         for line in data.split(separator: UInt8(ascii: "\n")) {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let id = object["id"] as? Int else { continue }
             replies[id] = object["return"]
+            replyLines[id] = Data(line)
         }
         guard let version = replies[1] as? [String: Any], let qemu = version["qemu"] as? [String: Any],
             let major = qemu["major"] as? Int, let minor = qemu["minor"] as? Int, let micro = qemu["micro"] as? Int
@@ -193,7 +244,7 @@ public enum EmulatorProbe {
         }.sorted { $0.name < $1.name }
         let kvm = replies[3] as? [String: Any]
         let kvmReported = (kvm?["enabled"] as? Bool ?? false) && (kvm?["present"] as? Bool ?? false)
-        let kvmUsable = kvmReported && hostAdvertisesHardwareVirtualization() && kvmRunsGuestCode(emulator: path)
+        let kvmUsable = kvmReported && kvmWorks
         let groups = Set((replies[4] as? [[String: Any]] ?? []).compactMap { $0["option"] as? String }.filter { !$0.isEmpty })
         var capabilities = EmulatorCapabilities(
             path: path,
@@ -212,9 +263,12 @@ public enum EmulatorProbe {
         capabilities.cpuModels = (replies[9] as? [[String: Any]] ?? []).compactMap { entry in
             guard let name = entry["name"] as? String else { return nil }
             let unavailable = entry["unavailable-features"] as? [Any] ?? []
-            return EmulatorCapabilities.CPUModel(name: name, usable: unavailable.isEmpty, deprecated: entry["deprecated"] as? Bool ?? false)
+            return EmulatorCapabilities.CPUModel(
+                name: name, usable: unavailable.isEmpty, deprecated: entry["deprecated"] as? Bool ?? false, blockers: unavailable.compactMap { $0 as? String })
         }
         capabilities.objectTypes = Set((replies[10] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        // Under the accelerator QEMU took: KVM when query-kvm says it is on.
+        capabilities.hostCPU = replyLines[11].flatMap { EmulatorCapabilities.HostCPU.parse(replyLine: $0, accelerator: kvmReported ? "kvm" : "tcg") }
         return capabilities
     }
 }

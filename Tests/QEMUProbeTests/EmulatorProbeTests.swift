@@ -25,6 +25,15 @@ struct EmulatorProbeTests {
         #expect(probed.deviceAddFeatures.contains("json-cli") && probed.soundCodecProperties.contains("audiodev") && probed.acceptsCompatOption)
         #expect(probed.qemuCapabilities == Set(QEMUCapability.allCases))
         #expect(probed.kvmUsable == FileManager.default.isWritableFile(atPath: "/dev/kvm") || !probed.kvmUsable)
+        // The CPU QEMU can give a guest, expanded under the accelerator guests run under: its
+        // booleans that are on (numbers and strings apart), vendor and signature.
+        let hostCPU = try #require(probed.hostCPU)
+        #expect(hostCPU.accelerator == (probed.kvmUsable ? "kvm" : "tcg"))
+        #expect(hostCPU.enabledProperties.contains("fpu") && hostCPU.enabledProperties.contains("lm") && !hostCPU.enabledProperties.contains("family"))
+        #expect(hostCPU.enabledProperties == hostCPU.enabledProperties.sorted() && hostCPU.family > 0 && hostCPU.vendor?.count == 12)
+        // Models name what keeps them from running under that accelerator.
+        #expect(probed.cpuModels.allSatisfy { $0.usable == $0.blockers.isEmpty })
+        #expect(probed.cpuModels.contains { !$0.blockers.isEmpty } && probed.cpuModels.contains { $0.name == "qemu64" && $0.usable })
         let files = try FileManager.default.contentsOfDirectory(atPath: cache)
         #expect(files.count == 1 && files[0].hasPrefix("emulator-"))
         #expect(EmulatorProbe.probe(path: "/usr/bin/qemu-system-x86_64", cacheDirectory: cache, logger: logger) == probed)

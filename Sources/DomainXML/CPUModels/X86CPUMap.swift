@@ -17,17 +17,50 @@ public struct X86CPUMap: Sendable {
         public var isMSR: Bool
     }
 
+    /// A family, model and (optionally) stepping range of real CPUs a named model stands for
+    /// (`<signature family model stepping='0-4'>`).
+    public struct Signature: Sendable, Equatable {
+        public var family: UInt32
+        public var model: UInt32
+        /// The steppings it covers; `nil` for every stepping.
+        public var steppings: ClosedRange<UInt32>?
+
+        public init(family: UInt32, model: UInt32, steppings: ClosedRange<UInt32>?) {
+            self.family = family
+            self.model = model
+            self.steppings = steppings
+        }
+
+        public func matches(family: UInt32, model: UInt32, stepping: UInt32) -> Bool {
+            self.family == family && self.model == model && (steppings?.contains(stepping) ?? true)
+        }
+    }
+
     /// A named model: the CPUID bits of its features (with its ancestor's), and the features
     /// QEMU removed from it (`removed='yes'`), which a running guest's CPU lists as disabled.
     public struct Model: Sendable {
         public var name: String
         public var cpuid: X86CPUIDData
         public var removedFeatures: [String]
+        /// Its vendor's name (`Intel`, `AMD`), or `nil` for a vendor-neutral model (`qemu64`).
+        public var vendor: String? = nil
+        public var signatures: [Signature] = []
+        /// Whether a guest CPU may be described by this model (`<decode guest>`, on unless off).
+        public var decodesGuest = true
+    }
+
+    /// A CPU vendor: its name in the map and XML, and its CPUID vendor string.
+    public struct Vendor: Sendable, Equatable {
+        public var name: String
+        public var string: String
     }
 
     /// The features in the map's order (the order libvirt walks them in).
     public private(set) var features: [Feature] = []
     public private(set) var models: [String: Model] = [:]
+    /// The models' names in the map's order (newest last).
+    public private(set) var modelOrder: [String] = []
+    public private(set) var vendors: [Vendor] = []
     private var featureIndex: [String: Int] = [:]
 
     /// Where libvirt installs its CPU map.
@@ -73,6 +106,9 @@ public struct X86CPUMap: Sendable {
                 switch element.name {
                 case "feature": try map.addFeature(element)
                 case "model": try map.addModel(element)
+                case "vendor":
+                    guard let name = element[attribute: "name"], let string = element[attribute: "string"] else { throw CPUMapError("CPU map vendor without a name or string") }
+                    map.vendors.append(Vendor(name: name, string: string))
                 default: continue
                 }
             }
@@ -92,8 +128,15 @@ public struct X86CPUMap: Sendable {
                 }
             }
         }
+        let msrs = element.elements(named: "msr")
+        for msr in msrs {
+            guard let index = Self.hex(msr[attribute: "index"]) else { throw CPUMapError("CPU map feature \(name) has no MSR index") }
+            for half in X86MSRHalf.allCases {
+                if let mask = Self.hex(msr[attribute: half.rawValue]) { data.add(mask, at: X86CPUIDData.MSRLocation(index: index, half: half)) }
+            }
+        }
         featureIndex[name] = features.count
-        features.append(Feature(name: name, cpuid: data, isMSR: !element.elements(named: "msr").isEmpty))
+        features.append(Feature(name: name, cpuid: data, isMSR: !msrs.isEmpty))
     }
 
     private mutating func addModel(_ element: XMLElement) throws(CPUMapError) {
@@ -102,7 +145,15 @@ public struct X86CPUMap: Sendable {
         if let ancestor = element.element(named: "model")?[attribute: "name"] {
             guard let parent = models[ancestor] else { throw CPUMapError("CPU map model \(name) names unknown ancestor \(ancestor)") }
             model.cpuid = parent.cpuid
+            model.vendor = parent.vendor
+            model.signatures = parent.signatures
         }
+        if let vendor = element.element(named: "vendor")?[attribute: "name"] { model.vendor = vendor }
+        let signatures = element.elements(named: "signature")
+        if !signatures.isEmpty {
+            model.signatures = try signatures.map { signature throws(CPUMapError) in try Self.signature(signature, of: name) }
+        }
+        if let decode = element.element(named: "decode") { model.decodesGuest = decode[attribute: "guest"] != "off" }
         for feature in element.elements(named: "feature") {
             guard let featureName = feature[attribute: "name"], let known = self.feature(named: featureName) else {
                 throw CPUMapError("CPU map model \(name) names an unknown feature")
@@ -113,8 +164,24 @@ public struct X86CPUMap: Sendable {
                 model.cpuid.add(known.cpuid)
             }
         }
+        if models[name] == nil { modelOrder.append(name) }
         models[name] = model
     }
+
+    private static func signature(_ element: XMLElement, of model: String) throws(CPUMapError) -> Signature {
+        guard let family = element[attribute: "family"].flatMap({ UInt32($0) }), let number = element[attribute: "model"].flatMap({ UInt32($0) }) else {
+            throw CPUMapError("CPU map model \(model) has a signature without family or model")
+        }
+        guard let stepping = element[attribute: "stepping"] else { return Signature(family: family, model: number, steppings: nil) }
+        let bounds = stepping.split(separator: "-", maxSplits: 1).map { UInt32($0) }
+        guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, low <= high else {
+            throw CPUMapError("CPU map model \(model) has a signature with stepping '\(stepping)'")
+        }
+        return Signature(family: family, model: number, steppings: low...high)
+    }
+
+    /// The vendor whose CPUID string is `string` (`AuthenticAMD` is `AMD`).
+    public func vendor(string: String) -> Vendor? { vendors.first { $0.string == string } }
 
     static func hex(_ text: String?) -> UInt32? {
         guard var text else { return nil }

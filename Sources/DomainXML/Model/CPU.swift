@@ -1,4 +1,4 @@
-import XMLTree
+public import XMLTree
 
 extension DomainDefinition {
     /// `<cpu>`.
@@ -26,8 +26,12 @@ extension DomainDefinition {
 
         public var mode: Mode?
         public var model: String?
-        /// `<vendor>` of a custom model.
+        /// `<vendor>` of a custom model: what the model must be (libvirt checks it against the
+        /// host); QEMU is not told.
         public var vendor: String?
+        /// `<model vendor_id>`: the 12-character CPUID vendor string the guest sees instead of
+        /// the model's (`-cpu …,vendor=`).
+        public var vendorID: String?
         public var features: [Feature] = []
         /// `<cache mode>`; only level 3 (or no level) is modelled.
         public var cache: CacheMode?
@@ -67,9 +71,18 @@ extension DomainDefinition {
             ElementSchema("maxphysaddr", attributes: ["mode", "bits"]),
         ])
 
+        /// The CPU a `<cpu>` element describes, read as a definition's is.
+        public init(element: XMLElement) throws(DomainXMLError) { try self.init(element) }
+
         init(_ element: XMLElement) throws(DomainXMLError) {
             mode = try Mode.optionalAttribute("mode", of: element)
             model = element.element(named: "model")?.text
+            if mode != .hostPassthrough, mode != .maximum, let modelElement = element.element(named: "model"), let text = modelElement[attribute: "vendor_id"] {
+                // libvirt's checks (virCPUDefParseXML): twelve bytes, no comma.
+                guard text.utf8.count == 12 else { throw DomainXMLError(.invalid, line: modelElement.line, "vendor_id must be exactly 12 characters long") }
+                guard !text.contains(",") else { throw DomainXMLError(.invalid, line: modelElement.line, "vendor id is invalid") }
+                vendorID = text
+            }
             topology = element.element(named: "topology").map(Topology.init)
             migratable = try FeatureSwitch.optionalAttribute("migratable", of: element)
             if let vendorElement = element.element(named: "vendor") {
