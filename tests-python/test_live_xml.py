@@ -337,6 +337,28 @@ def test_a_fully_checked_cpu_not_made_as_asked_fails_to_start_as_under_libvirtd(
     assert "livecpu-full" not in virsh(daemon.uri, "list", "--all")
 
 
+def test_dumpxml_update_cpu_writes_the_host_model_as_libvirtd_does(daemon, libvirtd, tmp_path):
+    cases = {key: CPU_MODELS[key] for key in ("hostmodel", "hostmodel-features", "optional", "minimum", "epyc", "maximum", "core2duo")}
+    views = {}
+    try:
+        for uri in (daemon.uri, libvirtd):
+            for key, cpu in cases.items():
+                name = f"updatecpu-{key}"
+                (tmp_path / f"{name}.xml").write_text(cpu_guest(name, cpu))
+                run("virsh", "-c", uri, "define", str(tmp_path / f"{name}.xml"))
+                views[uri, key] = (cpu_element(virsh(uri, "dumpxml", "--inactive", "--update-cpu", name)),
+                                   cpu_element(virsh(uri, "dumpxml", "--inactive", name)))
+    finally:
+        for uri in (daemon.uri, libvirtd):
+            for key in cases:
+                run("virsh", "-c", uri, "undefine", f"updatecpu-{key}", check=False)
+    for key in cases:
+        assert views[daemon.uri, key] == views[libvirtd, key], key
+    # The definition itself keeps asking for the host model.
+    assert "mode='host-model'" in views[daemon.uri, "hostmodel"][1] and "<model fallback='allow'>EPYC</model>" in views[daemon.uri, "hostmodel"][0]
+    assert "<feature policy='disable' name='monitor'/>" in views[daemon.uri, "epyc"][0]
+
+
 CPUS_THE_HOST_CANNOT_GIVE = {
     "missing": ("<cpu mode='host-model'><feature policy='require' name='x2apic'/></cpu>",
                 "Host CPU does not provide required features: x2apic"),

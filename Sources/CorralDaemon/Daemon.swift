@@ -60,7 +60,8 @@ public final class Daemon: Sendable {
         var table = ProcedureTable()
         ConnectionProcedures.register(in: &table, host: host, emulators: emulators)
         DomainProcedures.register(
-            in: &table, registry: registry, jobs: driver.jobs, options: options, stateDirectory: configuration.stateDirectory
+            in: &table, registry: registry, jobs: driver.jobs, options: options, stateDirectory: configuration.stateDirectory,
+            updatingCPU: { xml in driver.updatingCPU(of: xml) }
         ) { name in driver.managedSavePath(for: name) }
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)

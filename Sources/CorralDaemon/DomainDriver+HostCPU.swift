@@ -11,7 +11,7 @@ extension DomainDriver {
         guard let map = GuestCPUFeatures.map else { return cpu }
         let emulator = emulators.serving(definition.devices.emulator)
         let host = HostModelCPUUpdate.needsHostModel(cpu) ? HostCPUModels.model(for: emulator, kvm: definition.type == .kvm) : nil
-        return HostModelCPUUpdate.updated(cpu, host: host, map: map)
+        return HostModelCPUUpdate.droppingFeaturesQEMUNeverHad(HostModelCPUUpdate.updated(cpu, host: host, map: map))
     }
 
     /// `cpu` with the mode, model, vendors and features of `element` (the rest, such as the
@@ -44,5 +44,24 @@ extension DomainDriver {
         var made = made
         made[attribute: "check"] = asked[attribute: "check"]
         return made != asked
+    }
+}
+
+extension DomainDriver {
+    /// An inactive definition's text with its `<cpu>` as libvirt writes it for
+    /// `virsh dumpxml --update-cpu` (`VIR_DOMAIN_XML_UPDATE_CPU`): made concrete against the
+    /// host model, the model's removed features disabled; `xml` itself when that changes
+    /// nothing.
+    nonisolated func updatingCPU(of xml: String) -> String {
+        guard let map = GuestCPUFeatures.map, let parsed = try? DomainXMLParser.parse(xml, options: options), let cpu = parsed.document.element(named: "cpu") else { return xml }
+        let mode = cpu[attribute: "mode"] ?? "custom"
+        // libvirt leaves a CPU with only a topology, host-passthrough and maximum alone.
+        guard mode == "host-model" || (mode == "custom" && !(cpu.element(named: "model")?.text ?? "").isEmpty) else { return xml }
+        let host = HostModelCPUUpdate.needsHostModel(cpu) ? HostCPUModels.model(for: emulators.serving(parsed.definition.devices.emulator), kvm: parsed.definition.type == .kvm) : nil
+        let updated = LiveCPUUpdate.disablingRemovedFeatures(HostModelCPUUpdate.updated(cpu, host: host, map: map), map: map)
+        guard updated != cpu else { return xml }
+        var document = parsed.document
+        LiveDomainXML.replaceCPU(&document, with: updated)
+        return DomainXMLFormatter.format(document)
     }
 }

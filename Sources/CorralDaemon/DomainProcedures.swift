@@ -24,7 +24,7 @@ enum DomainProcedures {
 
     static func register(
         in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions, stateDirectory: String,
-        managedSavePath: @escaping @Sendable (String) -> String
+        updatingCPU: @escaping @Sendable (String) -> String = { $0 }, managedSavePath: @escaping @Sendable (String) -> String
     ) {
         // MARK: Defining (each change in the domain's job; the disk and large parses off the event loop)
         //
@@ -151,9 +151,10 @@ enum DomainProcedures {
 
         // MARK: Per-domain facts
         table.register(Remote.DomainGetXMLDesc.self) { arguments, context throws(RemoteError) in
-            // VIR_DOMAIN_XML_SECURE, _INACTIVE, _UPDATE_CPU (the CPU is as QEMU was asked
-            // for it; Corral does not expand it), _MIGRATABLE (which implies SECURE).
-            let secureFlag: UInt32 = 1, inactiveFlag: UInt32 = 2, migratableFlag: UInt32 = 8
+            // VIR_DOMAIN_XML_SECURE, _INACTIVE, _UPDATE_CPU (an inactive definition's CPU made
+            // concrete against the host model; a running guest's is already), _MIGRATABLE
+            // (which implies SECURE).
+            let secureFlag: UInt32 = 1, inactiveFlag: UInt32 = 2, updateCPUFlag: UInt32 = 4, migratableFlag: UInt32 = 8
             if arguments.flags & (secureFlag | migratableFlag) != 0 && context.isReadOnly {
                 throw RemoteError(code: .operationDenied, domain: .domain, detail: "virDomainGetXMLDesc with secure flag")
             }
@@ -163,7 +164,8 @@ enum DomainProcedures {
                 return .init(xml: try MigratableXML.describe(record, inactive: arguments.flags & inactiveFlag != 0, options: options))
             }
             // The live XML for a running domain, unless the inactive definition is asked for.
-            let xml = arguments.flags & inactiveFlag == 0 ? (record.liveXML ?? record.xml) : record.xml
+            var xml = arguments.flags & inactiveFlag == 0 ? (record.liveXML ?? record.xml) : record.xml
+            if arguments.flags & updateCPUFlag != 0 && (arguments.flags & inactiveFlag != 0 || record.liveXML == nil) { xml = updatingCPU(xml) }
             return .init(xml: arguments.flags & secureFlag != 0 ? xml : DomainSecrets.stripped(xml))
         }
         table.register(Remote.DomainGetState.self) { arguments, _ throws(RemoteError) in

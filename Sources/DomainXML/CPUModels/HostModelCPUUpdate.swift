@@ -8,8 +8,8 @@ public import XMLTree
 ///   features over them (a listed feature takes the guest's policy, others are added);
 ///   a `host-model` guest takes the host's vendor, a custom one keeps its own; `vendor_id` stays;
 /// - an `optional` feature becomes `require` where the host has it, `disable` where not;
-/// - the features QEMU never had are dropped (`cmt`, `mbm_total`, `mbm_local`, `osxsave`,
-///   `ospke`).
+/// - before a start, the features QEMU never had are dropped (`cmt`, `mbm_total`, `mbm_local`,
+///   `osxsave`, `ospke`).
 public enum HostModelCPUUpdate {
     /// Whether `cpu` depends on the host model: libvirt's "relative" update.
     public static func needsHostModel(_ cpu: XMLElement) -> Bool {
@@ -21,28 +21,33 @@ public enum HostModelCPUUpdate {
         }
     }
 
-    /// `cpu` made concrete against `host`; nothing is dropped from a `host-passthrough` or
-    /// `maximum` CPU, as libvirt drops nothing from them. Without a host model, only the
-    /// features QEMU never had are dropped.
+    /// `cpu` made concrete against `host` (a CPU that does not depend on the host model, or
+    /// with no host model known, as it is).
     public static func updated(_ cpu: XMLElement, host: HostCPUModel?, map: X86CPUMap) -> XMLElement {
-        let mode = cpu[attribute: "mode"] ?? "custom"
-        guard mode == "host-model" || mode == "custom" else { return cpu }
+        guard let host, needsHostModel(cpu) else { return cpu }
         var updated = cpu
-        if let host, needsHostModel(cpu) {
-            updated.updateElements { element in
-                guard element.name == "feature", element.namespace == nil, element[attribute: "policy"] == "optional", let name = element[attribute: "name"] else { return }
-                guard let feature = map.feature(named: name) else { return }
-                element[attribute: "policy"] = host.data.contains(feature.cpuid) ? "require" : "disable"
-            }
+        updated.updateElements { element in
+            guard element.name == "feature", element.namespace == nil, element[attribute: "policy"] == "optional", let name = element[attribute: "name"] else { return }
+            guard let feature = map.feature(named: name) else { return }
+            element[attribute: "policy"] = host.data.contains(feature.cpuid) ? "require" : "disable"
         }
-        if let host, mode == "host-model" || cpu[attribute: "match"] == "minimum" {
+        let mode = cpu[attribute: "mode"] ?? "custom"
+        if mode == "host-model" || cpu[attribute: "match"] == "minimum" {
             updated = hostModel(host, under: updated, keepsVendor: mode == "custom")
         }
-        updated.children.removeAll { child in
+        return updated
+    }
+
+    /// `cpu` without the features QEMU never had, as libvirt drops them before a start; a
+    /// `host-passthrough` or `maximum` CPU as it is.
+    public static func droppingFeaturesQEMUNeverHad(_ cpu: XMLElement) -> XMLElement {
+        guard ["host-model", "custom"].contains(cpu[attribute: "mode"] ?? "custom") else { return cpu }
+        var kept = cpu
+        kept.children.removeAll { child in
             guard case .element(let element) = child, element.name == "feature", element.namespace == nil, let name = element[attribute: "name"] else { return false }
             return X86FeatureNames.droppedAtStart.contains(name)
         }
-        return updated
+        return kept
     }
 
     /// The host model written as a custom CPU carrying `guest`'s other settings (its check,
@@ -50,7 +55,9 @@ public enum HostModelCPUUpdate {
     static func hostModel(_ host: HostCPUModel, under guest: XMLElement, keepsVendor: Bool) -> XMLElement {
         var cpu = XMLElement(name: "cpu", attributes: guest.attributes.filter { $0.name != "mode" && $0.name != "match" })
         cpu.attributes.insert(contentsOf: [XMLAttribute(name: "mode", value: "custom"), XMLAttribute(name: "match", value: "exact")], at: 0)
-        var model = XMLElement(name: "model", attributes: [XMLAttribute(name: "fallback", value: "forbid")], children: [.text(host.model)])
+        // The guest's fallback (libvirt forbids it only once the guest starts).
+        let fallback = guest.element(named: "model")?[attribute: "fallback"] ?? "allow"
+        var model = XMLElement(name: "model", attributes: [XMLAttribute(name: "fallback", value: fallback)], children: [.text(host.model)])
         if let vendorID = guest.element(named: "model")?[attribute: "vendor_id"] { model.attributes.append(XMLAttribute(name: "vendor_id", value: vendorID)) }
         cpu.children.append(.element(model))
         let guestVendor = guest.element(named: "vendor")
