@@ -255,10 +255,11 @@ ADDRESSED = """
 """
 
 
-def test_images_move_between_corrald_and_libvirtd(daemon, libvirtd, tmp_path):
+@pytest.mark.parametrize("cpu", ["", "<cpu mode='host-model'/>"], ids=["default-cpu", "host-model"])
+def test_images_move_between_corrald_and_libvirtd(daemon, libvirtd, tmp_path, cpu):
     serial = str(tmp_path / "serial.log")
     name = "corral-save-cross"
-    (tmp_path / "c.xml").write_text(domain_xml(name, serial, extra=FEATURES, devices=AGENT + ADDRESSED, serial_append=True))
+    (tmp_path / "c.xml").write_text(domain_xml(name, serial, extra=FEATURES + cpu, devices=AGENT + ADDRESSED, serial_append=True))
     run("virsh", "-c", libvirtd, "destroy", name, check=False)
     run("virsh", "-c", daemon.uri, "create", str(tmp_path / "c.xml"))
     try:

@@ -20,6 +20,8 @@ PROFILES = [
     ("win7", "win7", [], ["hv-relaxed=on"]),
     ("rhel9", "rhel9.0", ["--boot", "uefi"], ["OVMF_CODE"]),
     ("rhel8", "rhel8.6", [], ["qemu-xhci"]),
+    # OpenStack Nova's default CPU mode: the host model, started as a named model with features.
+    ("rhel8-host-model", "rhel8.6", ["--cpu", "host-model"], ["-cpu "]),
     ("rhel7", "rhel7.9", [], ["virtio-blk-pci"]),
     ("centos-stream9", "centos-stream9", [], ["virtio-rng-pci"]),
     ("almalinux9", "almalinux9", [], ["driftfix=slew"]),
@@ -39,7 +41,7 @@ PROFILES = [
     ("generic", "generic", [], ["-machine"]),
     ("generic-uefi-spice", "generic", ["--boot", "uefi", "--graphics", "spice"], ["OVMF_CODE", "-spice"]),
 ]
-BOOTED = {"generic", "win11"}
+BOOTED = {"generic", "win11", "rhel8-host-model"}
 
 
 @pytest.fixture(scope="module")
