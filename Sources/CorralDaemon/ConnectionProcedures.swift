@@ -1,4 +1,5 @@
 import CorralProtocol
+import DomainXML
 import QEMUProbe
 import XDR
 
@@ -42,6 +43,21 @@ enum ConnectionProcedures {
             // The host's firmware descriptors (a few small files): off the event loops.
             let firmware = try await BlockingWork.run { () throws(RemoteError) in FirmwareDescriptor.installed() }
             return .init(capabilities: try DomainCapabilitiesXML.format(request, emulator: emulator, i686: emulators.i686, firmware: firmware))
+        }
+        // `virsh hypervisor-cpu-compare`: a CPU against the host model of the emulator and
+        // virtualisation type asked for.
+        table.register(Remote.ConnectCompareHypervisorCPU.self) { arguments, _ throws(RemoteError) in
+            // VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML (the text is checked as
+            // Corral reads it in either case).
+            let failIncompatible: UInt32 = 1
+            try DomainProcedures.checkFlags(arguments.flags, allowed: 3, function: "qemuConnectCompareHypervisorCPU")
+            let request = DomainCapabilitiesXML.Request(emulator: arguments.emulator, arch: arguments.arch, machine: arguments.machine, virtType: arguments.virttype)
+            let served = try DomainCapabilitiesXML.resolve(request, emulator: emulator, i686: emulators.i686)
+            let comparison = try HostCPUComparison.compare(arguments.xmlCPU, emulator: served.emulator, kvm: served.kvm)
+            if arguments.flags & failIncompatible != 0, case .incompatible(let reason) = comparison {
+                throw RemoteError(code: .cpuIncompatible, domain: .cpu, detail: reason)
+            }
+            return .init(result: comparison.code)
         }
         table.register(Remote.ConnectGetMaxVcpus.self) { _, _ in
             .init(maxVcpus: Int32(emulator.machines.map(\.maximumCPUs).max() ?? 1))

@@ -32,6 +32,17 @@ enum DomainCapabilitiesXML {
     static func format(
         _ request: Request, emulator primary: EmulatorCapabilities, i686: EmulatorCapabilities? = nil, firmware: [FirmwareDescriptor] = []
     ) throws(RemoteError) -> String {
+        let served = try resolve(request, emulator: primary, i686: i686)
+        let hostModel = HostCPUModels.model(for: served.emulator, kvm: served.kvm)
+        return XMLTreeWriter().write(
+            document(emulator: served.emulator, machine: served.machine, kvm: served.kvm, arch: served.arch, firmware: firmware, hostModel: hostModel))
+    }
+
+    /// What a request names (by emulator, architecture, machine and virtualisation type, each
+    /// defaulted as libvirt defaults it), or libvirt's error for what cannot be served.
+    static func resolve(
+        _ request: Request, emulator primary: EmulatorCapabilities, i686: EmulatorCapabilities?
+    ) throws(RemoteError) -> (emulator: EmulatorCapabilities, machine: EmulatorCapabilities.Machine, kvm: Bool, arch: String) {
         // The emulator asked for by path, else the one of the architecture asked for (a 32-bit
         // guest's own when the host has it), else the configured one.
         let emulator = i686.flatMap { request.emulator == $0.path || (request.emulator == nil && request.arch == "i686") ? $0 : nil } ?? primary
@@ -74,8 +85,7 @@ enum DomainCapabilitiesXML {
         } else {
             throw RemoteError(code: .internalError, domain: .qemu, detail: "the emulator '\(emulator.path)' reported no machine types")
         }
-        let hostModel = HostCPUModels.model(for: emulator, kvm: virtType == "kvm")
-        return XMLTreeWriter().write(document(emulator: emulator, machine: machine, kvm: virtType == "kvm", arch: arch, firmware: firmware, hostModel: hostModel))
+        return (emulator, machine, virtType == "kvm", arch)
     }
 
     /// The document; `firmware` are the host's firmware descriptors, of which those for the

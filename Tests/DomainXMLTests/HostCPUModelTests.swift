@@ -160,4 +160,20 @@ struct HostCPUModelTests {
         #expect(try problem("<cpu mode='custom' match='exact' check='none'><model>intel</model></cpu>") == nil)
         #expect(try problem("<cpu mode='custom' match='exact' check='partial'><model>unknown</model></cpu>") == nil)
     }
+
+    @Test("hypervisor-cpu-compare's verdicts: identical, superset, a strict match's extra features, a host CPU's architecture, unknown names")
+    func comparisons() throws {
+        func compare(_ xml: String) throws -> HostCPUCompatibility.Comparison {
+            try HostCPUCompatibility.compare(HostCPUCompatibility.Described(try Self.cpu(xml)), with: Self.host, map: Self.map)
+        }
+        #expect(try compare("<cpu mode='custom' match='exact'><model>amd-old</model><feature policy='require' name='fxsr_opt'/></cpu>") == .identical)
+        #expect(try compare("<cpu mode='custom' match='exact'><model>plain</model></cpu>") == .superset)
+        #expect(try compare("<cpu mode='custom' match='strict'><model>plain</model></cpu>") == .incompatible("Host CPU does not strictly match guest CPU: Extra features: fxsr_opt"))
+        // A host CPU's features carry no policy: each is required.
+        #expect(try compare("<cpu><arch>x86_64</arch><model>plain</model><feature name='avx2'/></cpu>") == .incompatible("Host CPU does not provide required features: avx2"))
+        #expect(try compare("<cpu><arch>aarch64</arch><model>plain</model></cpu>") == .incompatible("CPU arch aarch64 does not match host arch"))
+        #expect(throws: HostCPUCompatibility.UnknownName(description: "Unknown CPU model nosuch")) { try compare("<cpu mode='custom'><model>nosuch</model></cpu>") }
+        #expect(throws: HostCPUCompatibility.UnknownName(description: "Unknown CPU feature nosuch")) { try compare("<cpu mode='custom'><model>plain</model><feature name='nosuch'/></cpu>") }
+        #expect(HostCPUCompatibility.Comparison.superset.code == 2 && HostCPUCompatibility.Comparison.incompatible("").code == 0)
+    }
 }

@@ -791,6 +791,8 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
     case nodeGetFreeMemory = 102
     /// `REMOTE_PROC_CONNECT_GET_CPUMODEL_NAMES`
     case connectGetCPUModelNames = 312
+    /// `REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU`
+    case connectCompareHypervisorCPU = 393
     /// `REMOTE_PROC_CONNECT_FIND_STORAGE_POOL_SOURCES`
     case connectFindStoragePoolSources = 75
     /// `REMOTE_PROC_STORAGE_POOL_CREATE_XML`
@@ -1235,6 +1237,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .nodeGetCellsFreeMemory: return .read
         case .nodeGetFreeMemory: return .read
         case .connectGetCPUModelNames: return .read
+        case .connectCompareHypervisorCPU: return .write(api: "virConnectCompareHypervisorCPU")
         case .connectFindStoragePoolSources: return .write(api: "virConnectFindStoragePoolSources")
         case .storagePoolCreateXml: return .write(api: "virStoragePoolCreateXML")
         case .storagePoolDefineXml: return .write(api: "virStoragePoolDefineXML")
@@ -1536,6 +1539,7 @@ public enum RemoteProcedure: Int32, Sendable, CaseIterable {
         case .nodeGetCellsFreeMemory: return Remote.NodeGetCellsFreeMemory.self
         case .nodeGetFreeMemory: return Remote.NodeGetFreeMemory.self
         case .connectGetCPUModelNames: return Remote.ConnectGetCPUModelNames.self
+        case .connectCompareHypervisorCPU: return Remote.ConnectCompareHypervisorCPU.self
         case .connectFindStoragePoolSources: return Remote.ConnectFindStoragePoolSources.self
         case .storagePoolCreateXml: return Remote.StoragePoolCreateXml.self
         case .storagePoolDefineXml: return Remote.StoragePoolDefineXml.self
@@ -7390,6 +7394,68 @@ public enum Remote {
             public func encode(into buffer: inout ByteBuffer) {
                 buffer.writeXDRArray(self.models) { $0.writeXDRString($1) }
                 buffer.writeXDRInt32(self.ret)
+            }
+        }
+    }
+
+    /// Procedure 393, `ConnectCompareHypervisorCPU`.
+    public enum ConnectCompareHypervisorCPU: RPCProcedure {
+        public static let program: RPCProgram = .remote
+        public static let procedure: Int32 = 393
+
+        /// The arguments of `ConnectCompareHypervisorCPU`.
+        public struct Arguments: XDRCodable, Hashable {
+            public var emulator: String?
+            public var arch: String?
+            public var machine: String?
+            public var virttype: String?
+            public var xmlCPU: String
+            public var flags: UInt32
+
+            /// Creates the value from its fields.
+            public init(emulator: String?, arch: String?, machine: String?, virttype: String?, xmlCPU: String, flags: UInt32) {
+                self.emulator = emulator
+                self.arch = arch
+                self.machine = machine
+                self.virttype = virttype
+                self.xmlCPU = xmlCPU
+                self.flags = flags
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.emulator = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.arch = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.machine = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.virttype = try buffer.readXDROptional { (b: inout ByteBuffer) throws(XDRDecodingError) in try b.readXDRString(maximumLength: RPCLimits.stringMaximum) }
+                self.xmlCPU = try buffer.readXDRString(maximumLength: RPCLimits.stringMaximum)
+                self.flags = try buffer.readXDRUInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDROptional(self.emulator) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.arch) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.machine) { $0.writeXDRString($1) }
+                buffer.writeXDROptional(self.virttype) { $0.writeXDRString($1) }
+                buffer.writeXDRString(self.xmlCPU)
+                buffer.writeXDRUInt32(self.flags)
+            }
+        }
+
+        /// The reply of `ConnectCompareHypervisorCPU`.
+        public struct Reply: XDRCodable, Hashable {
+            public var result: Int32
+
+            /// Creates the value from its fields.
+            public init(result: Int32) {
+                self.result = result
+            }
+
+            public init(xdr buffer: inout ByteBuffer) throws(XDRDecodingError) {
+                self.result = try buffer.readXDRInt32()
+            }
+
+            public func encode(into buffer: inout ByteBuffer) {
+                buffer.writeXDRInt32(self.result)
             }
         }
     }
