@@ -47,6 +47,10 @@ def test_domain_capabilities_follow_libvirts_layout_and_corrals_support(daemon, 
     theirs_models = {m.text for m in theirs.findall("cpu/mode[@name='custom']/model")}
     assert theirs_models and theirs_models <= ours_models, theirs_models - ours_models
     assert not any(name.rsplit("-", 1)[-1][1:].isdigit() and name.rsplit("-", 1)[-1].startswith("v") for name in ours_models)
+    # Each as libvirtd lists it: usable under the accelerator asked for, its vendor, deprecation.
+    attributes = {m.text: sorted(m.attrib.items()) for m in ours.findall("cpu/mode[@name='custom']/model")}
+    for model in theirs.findall("cpu/mode[@name='custom']/model"):
+        assert attributes[model.text] == sorted(model.attrib.items()), model.text
     # The host model a host-model guest starts with: the one libvirtd finds for the same QEMU.
     def host_model(root):
         mode = root.find("cpu/mode[@name='host-model']")

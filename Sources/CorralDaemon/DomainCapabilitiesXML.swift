@@ -127,8 +127,13 @@ enum DomainCapabilitiesXML {
                     [element("model", ["fallback": "forbid"], text: host.model)] + (host.vendor.map { [element("vendor", text: $0)] } ?? [])
                         + host.features.map { element("feature", ["policy": $0.required ? "require" : "disable", "name": $0.name]) }
                 } ?? []),
-                mode("custom", true, emulator.namedCPUModels.map {
-                    element("model", ["usable": $0.usable ? "yes" : "no"], text: $0.name)
+                // Each with its vendor in libvirt's CPU map ('unknown' for a vendor-neutral model
+                // or one the map lacks), as libvirt lists them.
+                mode("custom", true, emulator.namedCPUModels.map { model in
+                    let vendor = GuestCPUFeatures.map?.model(named: model.name)?.vendor ?? "unknown"
+                    let attributes: KeyValuePairs<String, String> = model.deprecated
+                        ? ["usable": model.usable ? "yes" : "no", "deprecated": "yes", "vendor": vendor] : ["usable": model.usable ? "yes" : "no", "vendor": vendor]
+                    return element("model", attributes, text: model.name)
                 }),
             ]),
             supported("memoryBacking", true, [enumeration("sourceType", DomainDefinition.MemoryBacking.Source.allCases.map(\.rawValue))]),
