@@ -181,7 +181,8 @@ actor DomainDriver {
         let xml = live?.xml ?? record.xml
         var ownDocument = options
         ownDocument.keepsControllerOrder = true
-        let startDocument = try? DomainXMLParser.parse(xml, options: ownDocument)
+        // Read before QEMU is launched only when the CPU needs it; otherwise while QEMU starts.
+        let startDocument = definition.cpu == nil ? nil : try? DomainXMLParser.parse(xml, options: ownDocument)
         // A host-model CPU (or one with optional features) made concrete against the host model,
         // as libvirt makes it before it builds the command line.
         if let cpu = startDocument?.document.element(named: "cpu") { try checkHostCPUCompatibility(cpu, definition: definition) }
@@ -362,7 +363,7 @@ actor DomainDriver {
             return try await finishStart(
                 uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
                 paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin,
-                started: (xml, startDocument, startCPU))
+                started: (xml, ownDocument, startDocument, startCPU))
         } catch {
             stopHelpers()
             throw error
@@ -456,9 +457,10 @@ actor DomainDriver {
         _ uuid: RemoteUUID, record: DomainRecord, definition: DomainDefinition, context: CommandLineContext, invocation: QEMUInvocation, id: Int32,
         pid: pid_t, logStart: off_t, process: WatchedProcess, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain?,
         incoming: IncomingMigration?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason),
-        started document: (xml: String, parsed: ParsedDomain?, cpu: XMLTree.XMLElement?)
+        started document: (xml: String, options: DomainXMLOptions, parsed: ParsedDomain?, cpu: XMLTree.XMLElement?)
     ) async throws(RemoteError) -> RemoteDomain {
-        let (xml, startDocument, startCPU) = document
+        let (xml, ownDocument, readBefore, startCPU) = document
+        let startDocument = readBefore ?? (try? DomainXMLParser.parse(xml, options: ownDocument))
         let name = record.name, directory = runDirectory(for: record.name), logPath = directory + "/qemu.log"
         let connections = Array(context.interfaceConnections.values)
 
