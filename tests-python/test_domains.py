@@ -242,10 +242,11 @@ def test_corrupt_definition_is_skipped_and_the_rest_load(tmp_path):
 
 
 def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path):
-    """The state directory on a tiny tmpfs: a define that cannot be written fails cleanly."""
+    """The state directory on a tiny tmpfs (room for the emulator probe cache, ~80 KiB, and the
+    journal): a define that cannot be written fails cleanly."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)]).returncode != 0:
         pytest.fail("cannot mount a tmpfs (the test needs root, as CI has)")
     sock = str(tmp_path / "sock")
     proc = None

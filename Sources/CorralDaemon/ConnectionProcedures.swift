@@ -45,15 +45,18 @@ enum ConnectionProcedures {
             return .init(capabilities: try DomainCapabilitiesXML.format(request, emulator: emulator, i686: emulators.i686, firmware: firmware))
         }
         // `virsh hypervisor-cpu-compare`: a CPU against the host model of the emulator and
-        // virtualisation type asked for.
-        table.register(Remote.ConnectCompareHypervisorCPU.self) { arguments, _ throws(RemoteError) in
+        // virtualisation type asked for. Off the event loops: the text may be megabytes, and
+        // the first call finds the host model.
+        table.registerAsync(Remote.ConnectCompareHypervisorCPU.self) { arguments, _ throws(RemoteError) in
             // VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML (the text is checked as
             // Corral reads it in either case).
             let failIncompatible: UInt32 = 1
             try DomainProcedures.checkFlags(arguments.flags, allowed: 3, function: "qemuConnectCompareHypervisorCPU")
             let request = DomainCapabilitiesXML.Request(emulator: arguments.emulator, arch: arguments.arch, machine: arguments.machine, virtType: arguments.virttype)
             let served = try DomainCapabilitiesXML.resolve(request, emulator: emulator, i686: emulators.i686)
-            let comparison = try HostCPUComparison.compare(arguments.xmlCPU, emulator: served.emulator, kvm: served.kvm)
+            let comparison = try await BlockingWork.run { () throws(RemoteError) in
+                try HostCPUComparison.compare(arguments.xmlCPU, emulator: served.emulator, kvm: served.kvm)
+            }
             if arguments.flags & failIncompatible != 0, case .incompatible(let reason) = comparison {
                 throw RemoteError(code: .cpuIncompatible, domain: .cpu, detail: reason)
             }

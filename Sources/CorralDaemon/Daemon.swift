@@ -61,7 +61,7 @@ public final class Daemon: Sendable {
         ConnectionProcedures.register(in: &table, host: host, emulators: emulators)
         DomainProcedures.register(
             in: &table, registry: registry, jobs: driver.jobs, options: options, stateDirectory: configuration.stateDirectory,
-            updatingCPU: { xml in driver.updatingCPU(of: xml) }
+            updatingCPU: { xml, definition in driver.updatingCPU(of: xml, definition: definition) }
         ) { name in driver.managedSavePath(for: name) }
         LifecycleProcedures.register(in: &table, driver: driver, registry: registry, events: events, options: options)
         QEMUProcedures.register(in: &table, driver: driver, registry: registry, events: events)

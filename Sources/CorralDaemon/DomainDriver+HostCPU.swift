@@ -1,5 +1,6 @@
 import CorralProtocol
 import DomainXML
+import Foundation
 import XMLTree
 
 extension DomainDriver {
@@ -51,17 +52,40 @@ extension DomainDriver {
     /// An inactive definition's text with its `<cpu>` as libvirt writes it for
     /// `virsh dumpxml --update-cpu` (`VIR_DOMAIN_XML_UPDATE_CPU`): made concrete against the
     /// host model, the model's removed features disabled; `xml` itself when that changes
-    /// nothing.
-    nonisolated func updatingCPU(of xml: String) -> String {
-        guard let map = GuestCPUFeatures.map, let parsed = try? DomainXMLParser.parse(xml, options: options), let cpu = parsed.document.element(named: "cpu") else { return xml }
+    /// nothing. Only the `<cpu>` block of the text is read and rewritten (in the formatter's
+    /// layout), so the call costs the same for any size of definition (it runs on the event
+    /// loop).
+    nonisolated func updatingCPU(of xml: String, definition: DomainDefinition) -> String {
+        guard let map = GuestCPUFeatures.map, definition.cpu != nil, let block = Self.cpuBlock(in: xml),
+            let cpu = try? XMLTreeParser.parse(String(xml[block]))
+        else { return xml }
         let mode = cpu[attribute: "mode"] ?? "custom"
         // libvirt leaves a CPU with only a topology, host-passthrough and maximum alone.
         guard mode == "host-model" || (mode == "custom" && !(cpu.element(named: "model")?.text ?? "").isEmpty) else { return xml }
-        let host = HostModelCPUUpdate.needsHostModel(cpu) ? HostCPUModels.model(for: emulators.serving(parsed.definition.devices.emulator), kvm: parsed.definition.type == .kvm) : nil
+        let host = HostModelCPUUpdate.needsHostModel(cpu) ? HostCPUModels.model(for: emulators.serving(definition.devices.emulator), kvm: definition.type == .kvm) : nil
         let updated = LiveCPUUpdate.disablingRemovedFeatures(HostModelCPUUpdate.updated(cpu, host: host, map: map), map: map)
-        guard updated != cpu else { return xml }
-        var document = parsed.document
-        LiveDomainXML.replaceCPU(&document, with: updated)
-        return DomainXMLFormatter.format(document)
+        guard updated != cpu, let replacement = Self.cpuBlock(formatting: updated) else { return xml }
+        var text = xml
+        text.replaceSubrange(block, with: replacement)
+        return text
+    }
+
+    /// Where the domain's `<cpu>` element is in a definition's text as the formatter writes
+    /// it: from the line that opens it, two spaces in (a child of `<domain>`), through the
+    /// line that closes it; `nil` when there is none.
+    static func cpuBlock(in xml: String) -> Range<String.Index>? {
+        guard let open = xml.range(of: "\n  <cpu[ />]", options: .regularExpression) else { return nil }
+        let start = xml.index(after: open.lowerBound)
+        let lineEnd = xml[start...].firstIndex(of: "\n") ?? xml.endIndex
+        if xml[start..<lineEnd].hasSuffix("/>") { return start..<lineEnd }
+        guard let close = xml.range(of: "\n  </cpu>", range: start..<xml.endIndex) else { return nil }
+        return start..<close.upperBound
+    }
+
+    /// `cpu` written as the formatter writes it inside a `<domain>` (two spaces in, no line
+    /// break after).
+    static func cpuBlock(formatting cpu: XMLElement) -> String? {
+        let text = DomainXMLFormatter.format(XMLElement(name: "domain", children: [.element(cpu)]))
+        return cpuBlock(in: "\n" + text).map { String(("\n" + text)[$0]) }
     }
 }

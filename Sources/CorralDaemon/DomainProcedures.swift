@@ -24,7 +24,7 @@ enum DomainProcedures {
 
     static func register(
         in table: inout ProcedureTable, registry: DomainRegistry, jobs: DomainJobs, options: DomainXMLOptions, stateDirectory: String,
-        updatingCPU: @escaping @Sendable (String) -> String = { $0 }, managedSavePath: @escaping @Sendable (String) -> String
+        updatingCPU: @escaping @Sendable (String, DomainDefinition) -> String = { xml, _ in xml }, managedSavePath: @escaping @Sendable (String) -> String
     ) {
         // MARK: Defining (each change in the domain's job; the disk and large parses off the event loop)
         //
@@ -165,7 +165,7 @@ enum DomainProcedures {
             }
             // The live XML for a running domain, unless the inactive definition is asked for.
             var xml = arguments.flags & inactiveFlag == 0 ? (record.liveXML ?? record.xml) : record.xml
-            if arguments.flags & updateCPUFlag != 0 && (arguments.flags & inactiveFlag != 0 || record.liveXML == nil) { xml = updatingCPU(xml) }
+            if arguments.flags & updateCPUFlag != 0 && (arguments.flags & inactiveFlag != 0 || record.liveXML == nil) { xml = updatingCPU(xml, record.definition) }
             return .init(xml: arguments.flags & secureFlag != 0 ? xml : DomainSecrets.stripped(xml))
         }
         table.register(Remote.DomainGetState.self) { arguments, _ throws(RemoteError) in
