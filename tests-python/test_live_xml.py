@@ -301,20 +301,29 @@ def cpu_element(xml):
     return found.group(0) if found else ""
 
 
-def test_cpu_models_run_as_libvirtd_reports_them(daemon, libvirtd, tmp_path):
+def cpu_views_on_both(uris, tmp_path, prefix, cases, load, look, unload):
+    """Each case's guest on each daemon: loaded (`virsh create` or `define`), looked at with
+    `look(uri, name)`, then unloaded (`destroy` or `undefine`), also when a step fails."""
     views = {}
     try:
-        for uri in (daemon.uri, libvirtd):
-            for key, cpu in CPU_MODELS.items():
-                name = f"livecpu-{key}"
+        for uri in uris:
+            for key, cpu in cases.items():
+                name = f"{prefix}-{key}"
                 (tmp_path / f"{name}.xml").write_text(cpu_guest(name, cpu))
-                run("virsh", "-c", uri, "create", str(tmp_path / f"{name}.xml"))
-                views[uri, key] = tuple(cpu_element(virsh(uri, "dumpxml", *flags, name)) for flags in ([], ["--migratable"]))
-                run("virsh", "-c", uri, "destroy", name, check=False)
+                run("virsh", "-c", uri, load, str(tmp_path / f"{name}.xml"))
+                views[uri, key] = look(uri, name)
+                run("virsh", "-c", uri, unload, name, check=False)
     finally:
-        for uri in (daemon.uri, libvirtd):
-            for key in CPU_MODELS:
-                run("virsh", "-c", uri, "destroy", f"livecpu-{key}", check=False)
+        for uri in uris:
+            for key in cases:
+                run("virsh", "-c", uri, unload, f"{prefix}-{key}", check=False)
+    return views
+
+
+def test_cpu_models_run_as_libvirtd_reports_them(daemon, libvirtd, tmp_path):
+    views = cpu_views_on_both(
+        (daemon.uri, libvirtd), tmp_path, "livecpu", CPU_MODELS, "create",
+        lambda uri, name: tuple(cpu_element(virsh(uri, "dumpxml", *flags, name)) for flags in ([], ["--migratable"])), "destroy")
     for key in CPU_MODELS:
         assert views[daemon.uri, key] == views[libvirtd, key], key
     assert "check='full'" in views[daemon.uri, "nehalem"][0] and "check='full'" not in views[daemon.uri, "nehalem"][1]
@@ -339,19 +348,10 @@ def test_a_fully_checked_cpu_not_made_as_asked_fails_to_start_as_under_libvirtd(
 
 def test_dumpxml_update_cpu_writes_the_host_model_as_libvirtd_does(daemon, libvirtd, tmp_path):
     cases = {key: CPU_MODELS[key] for key in ("hostmodel", "hostmodel-features", "optional", "minimum", "epyc", "maximum", "core2duo")}
-    views = {}
-    try:
-        for uri in (daemon.uri, libvirtd):
-            for key, cpu in cases.items():
-                name = f"updatecpu-{key}"
-                (tmp_path / f"{name}.xml").write_text(cpu_guest(name, cpu))
-                run("virsh", "-c", uri, "define", str(tmp_path / f"{name}.xml"))
-                views[uri, key] = (cpu_element(virsh(uri, "dumpxml", "--inactive", "--update-cpu", name)),
-                                   cpu_element(virsh(uri, "dumpxml", "--inactive", name)))
-    finally:
-        for uri in (daemon.uri, libvirtd):
-            for key in cases:
-                run("virsh", "-c", uri, "undefine", f"updatecpu-{key}", check=False)
+    views = cpu_views_on_both(
+        (daemon.uri, libvirtd), tmp_path, "updatecpu", cases, "define",
+        lambda uri, name: (cpu_element(virsh(uri, "dumpxml", "--inactive", "--update-cpu", name)), cpu_element(virsh(uri, "dumpxml", "--inactive", name))),
+        "undefine")
     for key in cases:
         assert views[daemon.uri, key] == views[libvirtd, key], key
     # The definition itself keeps asking for the host model.

@@ -130,10 +130,9 @@ enum DomainCapabilitiesXML {
                 // Each with its vendor in libvirt's CPU map ('unknown' for a vendor-neutral model
                 // or one the map lacks), as libvirt lists them.
                 mode("custom", true, emulator.namedCPUModels.map { model in
-                    let vendor = GuestCPUFeatures.map?.model(named: model.name)?.vendor ?? "unknown"
-                    let attributes: KeyValuePairs<String, String> = model.deprecated
-                        ? ["usable": model.usable ? "yes" : "no", "deprecated": "yes", "vendor": vendor] : ["usable": model.usable ? "yes" : "no", "vendor": vendor]
-                    return element("model", attributes, text: model.name)
+                    var listed = element("model", ["usable": model.usable ? "yes" : "no", "vendor": GuestCPUFeatures.map?.model(named: model.name)?.vendor ?? "unknown"], text: model.name)
+                    if model.deprecated { listed.attributes.insert(XMLAttribute(name: "deprecated", value: "yes"), at: 1) }
+                    return listed
                 }),
             ]),
             supported("memoryBacking", true, [enumeration("sourceType", DomainDefinition.MemoryBacking.Source.allCases.map(\.rawValue))]),

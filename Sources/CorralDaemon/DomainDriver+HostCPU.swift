@@ -4,14 +4,26 @@ import Foundation
 import XMLTree
 
 extension DomainDriver {
+    /// The host model of the emulator and accelerator `definition` runs on (``HostCPUModels``).
+    nonisolated func hostCPUModel(for definition: DomainDefinition) -> HostCPUModel? {
+        HostCPUModels.model(for: emulators.serving(definition.devices.emulator), kvm: definition.type == .kvm)
+    }
+
+    /// The options a starting guest's own document is read with: its devices in the order it
+    /// names them (the live XML is made from it).
+    nonisolated var startDocumentOptions: DomainXMLOptions {
+        var own = options
+        own.keepsControllerOrder = true
+        return own
+    }
+
     /// A starting guest's `<cpu>` made concrete against its emulator's host model
     /// (``HostModelCPUUpdate``); as it is when libvirt's CPU map is not installed, and with only
     /// the features QEMU never had dropped when the host model is unknown (a `host-model` guest
     /// then runs `-cpu host` under KVM and is refused under TCG).
     nonisolated func hostModelCPU(_ cpu: XMLElement, definition: DomainDefinition) -> XMLElement {
         guard let map = GuestCPUFeatures.map else { return cpu }
-        let emulator = emulators.serving(definition.devices.emulator)
-        let host = HostModelCPUUpdate.needsHostModel(cpu) ? HostCPUModels.model(for: emulator, kvm: definition.type == .kvm) : nil
+        let host = HostModelCPUUpdate.needsHostModel(cpu) ? hostCPUModel(for: definition) : nil
         return HostModelCPUUpdate.droppingFeaturesQEMUNeverHad(HostModelCPUUpdate.updated(cpu, host: host, map: map))
     }
 
@@ -32,19 +44,10 @@ extension DomainDriver {
     /// libvirt's refusal of a guest CPU that asks for what the host model cannot give
     /// (``HostCPUCompatibility``); nothing when the host model is unknown.
     nonisolated func checkHostCPUCompatibility(_ cpu: XMLElement, definition: DomainDefinition) throws(RemoteError) {
-        guard let map = GuestCPUFeatures.map, let host = HostCPUModels.model(for: emulators.serving(definition.devices.emulator), kvm: definition.type == .kvm),
+        guard let map = GuestCPUFeatures.map, let host = hostCPUModel(for: definition),
             let problem = HostCPUCompatibility.incompatibility(of: cpu, host: host, map: map)
         else { return }
         throw RemoteError(code: .cpuIncompatible, domain: .cpu, detail: problem)
-    }
-}
-
-extension DomainDriver {
-    /// Whether the live update changed `asked` beyond marking it fully checked.
-    static func madeOtherThanAsked(_ made: XMLElement, _ asked: XMLElement) -> Bool {
-        var made = made
-        made[attribute: "check"] = asked[attribute: "check"]
-        return made != asked
     }
 }
 
@@ -62,7 +65,7 @@ extension DomainDriver {
         let mode = cpu[attribute: "mode"] ?? "custom"
         // libvirt leaves a CPU with only a topology, host-passthrough and maximum alone.
         guard mode == "host-model" || (mode == "custom" && !(cpu.element(named: "model")?.text ?? "").isEmpty) else { return xml }
-        let host = HostModelCPUUpdate.needsHostModel(cpu) ? HostCPUModels.model(for: emulators.serving(definition.devices.emulator), kvm: definition.type == .kvm) : nil
+        let host = HostModelCPUUpdate.needsHostModel(cpu) ? hostCPUModel(for: definition) : nil
         let updated = LiveCPUUpdate.disablingRemovedFeatures(HostModelCPUUpdate.updated(cpu, host: host, map: map), map: map)
         guard updated != cpu, let replacement = Self.cpuBlock(formatting: updated) else { return xml }
         var text = xml

@@ -176,18 +176,19 @@ actor DomainDriver {
             throw RemoteError(code: .configUnsupported, domain: .qemu, detail: refusal)
         }
         definition = try resolveVolumeDisks(definition)
-        // The definition as its own document, in the order its devices were named by (the live
-        // XML is made from it).
+        // The definition as its own document (the live XML is made from it): read before QEMU
+        // is launched only when the CPU needs it; otherwise while QEMU starts.
         let xml = live?.xml ?? record.xml
-        var ownDocument = options
-        ownDocument.keepsControllerOrder = true
-        // Read before QEMU is launched only when the CPU needs it; otherwise while QEMU starts.
-        let startDocument = definition.cpu == nil ? nil : try? DomainXMLParser.parse(xml, options: ownDocument)
+        let startDocument = definition.cpu == nil ? nil : try? DomainXMLParser.parse(xml, options: startDocumentOptions)
         // A host-model CPU (or one with optional features) made concrete against the host model,
         // as libvirt makes it before it builds the command line.
-        if let cpu = startDocument?.document.element(named: "cpu") { try checkHostCPUCompatibility(cpu, definition: definition) }
-        let startCPU = startDocument?.document.element(named: "cpu").map { hostModelCPU($0, definition: definition) }
-        if let startCPU { definition.cpu = Self.takingModel(of: startCPU, into: definition.cpu) }
+        var startCPU: XMLTree.XMLElement?
+        if let cpu = startDocument?.document.element(named: "cpu") {
+            try checkHostCPUCompatibility(cpu, definition: definition)
+            let made = hostModelCPU(cpu, definition: definition)
+            definition.cpu = Self.takingModel(of: made, into: definition.cpu)
+            startCPU = made
+        }
         // A custom model's features QEMU removed from it are asked off (libvirt's virCPUUpdate).
         if let map = GuestCPUFeatures.map { definition.cpu = definition.cpu?.disablingRemovedFeatures(map: map) }
         let unresolved = definition
@@ -363,7 +364,7 @@ actor DomainDriver {
             return try await finishStart(
                 uuid, record: record, definition: definition, context: context, invocation: invocation, id: id, pid: pid, logStart: logStart, process: process,
                 paused: paused, autodestroyConnection: autodestroyConnection, live: live, incoming: incoming, loadSnapshot: loadSnapshot, origin: origin,
-                started: (xml, ownDocument, startDocument, startCPU))
+                started: (xml, startDocument, startCPU))
         } catch {
             stopHelpers()
             throw error
@@ -457,10 +458,10 @@ actor DomainDriver {
         _ uuid: RemoteUUID, record: DomainRecord, definition: DomainDefinition, context: CommandLineContext, invocation: QEMUInvocation, id: Int32,
         pid: pid_t, logStart: off_t, process: WatchedProcess, paused: Bool, autodestroyConnection: UInt64?, live: ParsedDomain?,
         incoming: IncomingMigration?, loadSnapshot: String?, origin: (started: LifecycleEvent.StartedDetail, running: DomainStatus.RunningReason),
-        started document: (xml: String, options: DomainXMLOptions, parsed: ParsedDomain?, cpu: XMLTree.XMLElement?)
+        started document: (xml: String, parsed: ParsedDomain?, cpu: XMLTree.XMLElement?)
     ) async throws(RemoteError) -> RemoteDomain {
-        let (xml, ownDocument, readBefore, startCPU) = document
-        let startDocument = readBefore ?? (try? DomainXMLParser.parse(xml, options: ownDocument))
+        let (xml, readBefore, startCPU) = document
+        let startDocument = readBefore ?? (try? DomainXMLParser.parse(xml, options: startDocumentOptions))
         let name = record.name, directory = runDirectory(for: record.name), logPath = directory + "/qemu.log"
         let connections = Array(context.interfaceConnections.values)
 
@@ -662,7 +663,7 @@ actor DomainDriver {
         started.defaultListenGraphics = defaultListenGraphics
         // The CPU as asked is kept for what leaves the host only when QEMU made another
         // (libvirt's origCPU, stored when the live update changed more than `check`).
-        started.askedCPU = liveCPU.flatMap { Self.madeOtherThanAsked($0.made, $0.asked) ? $0.asked : nil }
+        started.askedCPU = liveCPU.flatMap { SaveCookie.madeOtherThanAsked($0.made, $0.asked) ? $0.asked : nil }
         // What statistics need and does not change: the vCPU threads; the balloon starts full
         // and QEMU polls no statistics until told to.
         started.vcpuThreads = vcpuThreads

@@ -8,14 +8,8 @@ import XMLTree
 enum SaveCookie {
     static func of(_ live: ParsedDomain, asked: XMLElement?) -> XMLElement {
         var children: [XMLNode] = []
-        if let asked, var made = live.document.element(named: "cpu") {
-            // libvirt keeps the CPU asked for only when QEMU changed more than `check`.
-            let madeCheck = made[attribute: "check"]
-            made[attribute: "check"] = asked[attribute: "check"]
-            if !sameElement(made, asked) {
-                made[attribute: "check"] = madeCheck
-                children.append(.element(made))
-            }
+        if let asked, let made = live.document.element(named: "cpu"), madeOtherThanAsked(made, asked) {
+            children.append(.element(made))
         }
         if !live.definition.devices.interfaces.contains(where: { $0.type == .user }) {
             children.append(.element(XMLElement(name: "slirpHelper")))
@@ -26,6 +20,14 @@ enum SaveCookie {
     /// The cookie as a save image holds it, after the domain XML.
     static func text(_ live: ParsedDomain, asked: XMLElement?) -> String {
         XMLTreeWriter().write(of(live, asked: asked))
+    }
+
+    /// Whether QEMU made the CPU `made` other than `asked`, beyond marking it fully checked:
+    /// libvirt keeps the CPU asked for (its `origCPU`) only then.
+    static func madeOtherThanAsked(_ made: XMLElement, _ asked: XMLElement) -> Bool {
+        var made = made
+        made[attribute: "check"] = asked[attribute: "check"]
+        return !sameElement(made, asked)
     }
 
     /// Equal as XML: names, attributes and element children, whitespace and lines aside.
